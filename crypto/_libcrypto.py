@@ -1,0 +1,327 @@
+"""SM2 through the system's OpenSSL 3 ``libcrypto``, called with ctypes.
+
+The ``cryptography`` wheel cannot load or use SM2 keys, so key generation, PEM, SPKI and
+signatures go straight to libcrypto. Every pointer-returning function is declared with
+``c_void_p`` (the default ``int`` restype would truncate 64-bit pointers), every return
+value is checked, and the thread's OpenSSL error queue is emptied after each operation so a
+stale error never leaks into the next message.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from ctypes import POINTER, c_char_p, c_int, c_long, c_size_t, c_ulong, c_void_p
+from types import MappingProxyType
+from typing import NoReturn
+
+from .errors import BackendUnavailable, CryptoError, KeyInvalid
+
+_MIN_VERSION = 0x30000000
+_BIO_CTRL_INFO = 3  # BIO_get_mem_data is the macro BIO_ctrl(bio, BIO_CTRL_INFO, 0, &ptr)
+_ERR_BUF = 256
+
+# int pem_password_cb(char *buf, int size, int rwflag, void *userdata)
+_PEM_PASSWORD_CB = ctypes.CFUNCTYPE(c_int, c_void_p, c_int, c_int, c_void_p)
+
+_SIGNATURES: Mapping[str, tuple[object, list[object]]] = MappingProxyType(
+    {
+        "OpenSSL_version_num": (c_ulong, []),
+        "ERR_get_error": (c_ulong, []),
+        "ERR_error_string_n": (None, [c_ulong, c_char_p, c_size_t]),
+        "ERR_clear_error": (None, []),
+        "BIO_s_mem": (c_void_p, []),
+        "BIO_new": (c_void_p, [c_void_p]),
+        "BIO_new_mem_buf": (c_void_p, [c_char_p, c_int]),
+        "BIO_ctrl": (c_long, [c_void_p, c_int, c_long, c_void_p]),
+        "BIO_free": (c_int, [c_void_p]),
+        "EVP_sm3": (c_void_p, []),
+        "EVP_aes_256_cbc": (c_void_p, []),
+        "EVP_PKEY_free": (None, [c_void_p]),
+        "EVP_PKEY_is_a": (c_int, [c_void_p, c_char_p]),
+        "EVP_PKEY_CTX_new": (c_void_p, [c_void_p, c_void_p]),
+        "EVP_PKEY_CTX_new_from_name": (c_void_p, [c_void_p, c_char_p, c_char_p]),
+        "EVP_PKEY_CTX_free": (None, [c_void_p]),
+        "EVP_PKEY_CTX_set1_id": (c_int, [c_void_p, c_char_p, c_int]),
+        "EVP_PKEY_keygen_init": (c_int, [c_void_p]),
+        "EVP_PKEY_generate": (c_int, [c_void_p, POINTER(c_void_p)]),
+        "EVP_PKEY_public_check": (c_int, [c_void_p]),
+        "EVP_MD_CTX_new": (c_void_p, []),
+        "EVP_MD_CTX_free": (None, [c_void_p]),
+        "EVP_MD_CTX_set_pkey_ctx": (None, [c_void_p, c_void_p]),
+        "EVP_DigestSignInit": (c_int, [c_void_p, c_void_p, c_void_p, c_void_p, c_void_p]),
+        "EVP_DigestSign": (c_int, [c_void_p, c_void_p, POINTER(c_size_t), c_char_p, c_size_t]),
+        "EVP_DigestVerifyInit": (c_int, [c_void_p, c_void_p, c_void_p, c_void_p, c_void_p]),
+        "EVP_DigestVerify": (c_int, [c_void_p, c_char_p, c_size_t, c_char_p, c_size_t]),
+        "PEM_read_bio_PrivateKey": (c_void_p, [c_void_p, c_void_p, _PEM_PASSWORD_CB, c_void_p]),
+        "PEM_write_bio_PKCS8PrivateKey": (
+            c_int,
+            [c_void_p, c_void_p, c_void_p, c_char_p, c_int, _PEM_PASSWORD_CB, c_void_p],
+        ),
+        "i2d_PUBKEY": (c_int, [c_void_p, POINTER(c_void_p)]),
+        "d2i_PUBKEY": (c_void_p, [c_void_p, POINTER(c_void_p), c_long]),
+    }
+)
+
+
+def _candidate_names() -> Iterator[str]:
+    yield "libcrypto.so.3"
+    found = ctypes.util.find_library("crypto")
+    if found:
+        yield found
+
+
+def _open(name: str) -> ctypes.CDLL:
+    lib = ctypes.CDLL(name)
+    for symbol, (restype, argtypes) in _SIGNATURES.items():
+        function = getattr(lib, symbol)
+        function.restype = restype
+        function.argtypes = argtypes
+    if lib.OpenSSL_version_num() < _MIN_VERSION:
+        raise OSError(f"{name} is older than OpenSSL 3.0")
+    return lib
+
+
+@functools.cache
+def load_library() -> ctypes.CDLL:
+    """Load and declare libcrypto once per process; BackendUnavailable if impossible."""
+    problems: list[str] = []
+    for name in _candidate_names():
+        try:
+            return _open(name)
+        except (OSError, AttributeError) as exc:
+            problems.append(f"{name}: {exc}")
+    raise BackendUnavailable("cannot load OpenSSL 3 libcrypto (" + "; ".join(problems) + ")")
+
+
+class EvpPkey:
+    """Owns one ``EVP_PKEY*`` and frees it when the key object is collected."""
+
+    __slots__ = ("_free", "ptr")
+
+    def __init__(self, ptr: int, free: Callable[[int], None]) -> None:
+        self.ptr = ptr
+        # Keep the free function itself so __del__ works even during interpreter shutdown.
+        self._free = free
+
+    def __del__(self) -> None:
+        ptr, self.ptr = self.ptr, 0
+        if ptr:
+            self._free(ptr)
+
+
+class _PasswordCallback:
+    """A pem_password_cb that never prompts on a terminal (OpenSSL's default would)."""
+
+    def __init__(self, password: bytes | None) -> None:
+        self._password = password
+        self.c_function = _PEM_PASSWORD_CB(self._fill)
+
+    def _fill(self, buf: int, size: int, _rwflag: int, _userdata: int) -> int:
+        if self._password is None or len(self._password) > size:
+            return -1
+        ctypes.memmove(buf, self._password, len(self._password))
+        return len(self._password)
+
+
+class OpenSSLBackend:
+    name = "openssl"
+
+    def __init__(self) -> None:
+        self._lib = load_library()
+
+    # -- keys -------------------------------------------------------------------------------
+
+    def generate_private_key(self) -> EvpPkey:
+        lib = self._lib
+        with self._error_scope():
+            pctx = lib.EVP_PKEY_CTX_new_from_name(None, b"SM2", None)
+            if not pctx:
+                self._fail(CryptoError, "EVP_PKEY_CTX_new_from_name(SM2)")
+            try:
+                pkey = c_void_p()
+                if lib.EVP_PKEY_keygen_init(pctx) != 1:
+                    self._fail(CryptoError, "EVP_PKEY_keygen_init")
+                if lib.EVP_PKEY_generate(pctx, ctypes.byref(pkey)) != 1 or not pkey.value:
+                    self._fail(CryptoError, "EVP_PKEY_generate")
+                return self._own(pkey.value)
+            finally:
+                lib.EVP_PKEY_CTX_free(pctx)
+
+    def load_private_key_pem(self, pem: bytes, password: bytes | None) -> EvpPkey:
+        lib = self._lib
+        callback = _PasswordCallback(password)
+        with self._error_scope(), self._read_bio(pem) as bio:
+            ptr = lib.PEM_read_bio_PrivateKey(bio, None, callback.c_function, None)
+            if not ptr:
+                self._fail(KeyInvalid, "cannot read SM2 private key PEM")
+            key = self._own(ptr)
+            self._require_sm2(key, "private key")
+            return key
+
+    def private_key_to_pem(self, key: object, password: bytes | None) -> bytes:
+        lib = self._lib
+        pkey = self._ptr(key)
+        cipher = lib.EVP_aes_256_cbc() if password is not None else None
+        callback = _PasswordCallback(password)
+        klen = len(password) if password is not None else 0
+        with self._error_scope(), self._write_bio() as bio:
+            written = lib.PEM_write_bio_PKCS8PrivateKey(
+                bio, pkey, cipher, password, klen, callback.c_function, None
+            )
+            if written != 1:
+                self._fail(CryptoError, "PEM_write_bio_PKCS8PrivateKey")
+            return self._bio_contents(bio)
+
+    def public_key_der(self, key: object) -> bytes:
+        lib = self._lib
+        pkey = self._ptr(key)
+        with self._error_scope():
+            size = lib.i2d_PUBKEY(pkey, None)
+            if size <= 0:
+                self._fail(CryptoError, "i2d_PUBKEY")
+            buf = ctypes.create_string_buffer(size)
+            cursor = c_void_p(ctypes.addressof(buf))
+            if lib.i2d_PUBKEY(pkey, ctypes.byref(cursor)) != size:
+                self._fail(CryptoError, "i2d_PUBKEY")
+            return buf.raw
+
+    def load_public_key_der(self, der: bytes) -> EvpPkey:
+        lib = self._lib
+        buf = ctypes.create_string_buffer(der, len(der))
+        start = ctypes.addressof(buf)
+        cursor = c_void_p(start)
+        with self._error_scope():
+            ptr = lib.d2i_PUBKEY(None, ctypes.byref(cursor), len(der))
+            if not ptr:
+                self._fail(KeyInvalid, "cannot decode SM2 SubjectPublicKeyInfo DER")
+            key = self._own(ptr)
+            if cursor.value != start + len(der):
+                raise KeyInvalid("trailing bytes after SubjectPublicKeyInfo DER")
+            self._require_sm2(key, "public key")
+            self._check_public(key)
+            return key
+
+    # -- signatures -------------------------------------------------------------------------
+
+    def sign(self, key: object, data: bytes, user_id: bytes) -> bytes:
+        lib = self._lib
+        pkey = self._ptr(key)
+        with self._error_scope(), self._digest_context(pkey, user_id) as mctx:
+            if lib.EVP_DigestSignInit(mctx, None, lib.EVP_sm3(), None, pkey) != 1:
+                self._fail(CryptoError, "EVP_DigestSignInit")
+            size = c_size_t(0)
+            if lib.EVP_DigestSign(mctx, None, ctypes.byref(size), data, len(data)) != 1:
+                self._fail(CryptoError, "EVP_DigestSign (size query)")
+            buf = ctypes.create_string_buffer(size.value)
+            if lib.EVP_DigestSign(mctx, buf, ctypes.byref(size), data, len(data)) != 1:
+                self._fail(CryptoError, "EVP_DigestSign")
+            return buf.raw[: size.value]
+
+    def verify(self, key: object, signature: bytes, data: bytes, user_id: bytes) -> bool:
+        lib = self._lib
+        pkey = self._ptr(key)
+        with self._error_scope(), self._digest_context(pkey, user_id) as mctx:
+            if lib.EVP_DigestVerifyInit(mctx, None, lib.EVP_sm3(), None, pkey) != 1:
+                self._fail(CryptoError, "EVP_DigestVerifyInit")
+            result = lib.EVP_DigestVerify(mctx, signature, len(signature), data, len(data))
+            return result == 1
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _digest_context(self, pkey: int, user_id: bytes) -> Iterator[int]:
+        """An EVP_MD_CTX whose EVP_PKEY_CTX carries the SM2 distinguishing ID.
+
+        With EVP_MD_CTX_set_pkey_ctx the caller keeps ownership of the EVP_PKEY_CTX, so it is
+        freed here, after the EVP_MD_CTX that refers to it.
+        """
+        lib = self._lib
+        pctx = lib.EVP_PKEY_CTX_new(pkey, None)
+        if not pctx:
+            self._fail(CryptoError, "EVP_PKEY_CTX_new")
+        mctx = lib.EVP_MD_CTX_new()
+        try:
+            if not mctx:
+                self._fail(CryptoError, "EVP_MD_CTX_new")
+            if lib.EVP_PKEY_CTX_set1_id(pctx, user_id, len(user_id)) != 1:
+                self._fail(CryptoError, "EVP_PKEY_CTX_set1_id")
+            lib.EVP_MD_CTX_set_pkey_ctx(mctx, pctx)
+            yield mctx
+        finally:
+            if mctx:
+                lib.EVP_MD_CTX_free(mctx)
+            lib.EVP_PKEY_CTX_free(pctx)
+
+    @contextmanager
+    def _error_scope(self) -> Iterator[None]:
+        self._lib.ERR_clear_error()
+        try:
+            yield
+        finally:
+            self._lib.ERR_clear_error()
+
+    @contextmanager
+    def _read_bio(self, data: bytes) -> Iterator[int]:
+        bio = self._lib.BIO_new_mem_buf(data, len(data))
+        if not bio:
+            self._fail(CryptoError, "BIO_new_mem_buf")
+        try:
+            yield bio
+        finally:
+            self._lib.BIO_free(bio)
+
+    @contextmanager
+    def _write_bio(self) -> Iterator[int]:
+        bio = self._lib.BIO_new(self._lib.BIO_s_mem())
+        if not bio:
+            self._fail(CryptoError, "BIO_new")
+        try:
+            yield bio
+        finally:
+            self._lib.BIO_free(bio)
+
+    def _bio_contents(self, bio: int) -> bytes:
+        data = c_void_p()
+        length = self._lib.BIO_ctrl(bio, _BIO_CTRL_INFO, 0, ctypes.byref(data))
+        if length < 0 or (length and not data.value):
+            self._fail(CryptoError, "BIO_get_mem_data")
+        return ctypes.string_at(data.value, length) if length else b""
+
+    def _own(self, ptr: int) -> EvpPkey:
+        return EvpPkey(ptr, self._lib.EVP_PKEY_free)
+
+    def _ptr(self, key: object) -> int:
+        if not isinstance(key, EvpPkey) or not key.ptr:
+            raise CryptoError("key handle does not belong to the OpenSSL backend")
+        return key.ptr
+
+    def _require_sm2(self, key: EvpPkey, what: str) -> None:
+        if self._lib.EVP_PKEY_is_a(key.ptr, b"SM2") != 1:
+            raise KeyInvalid(f"{what} is not an SM2 key")
+
+    def _check_public(self, key: EvpPkey) -> None:
+        pctx = self._lib.EVP_PKEY_CTX_new(key.ptr, None)
+        if not pctx:
+            self._fail(CryptoError, "EVP_PKEY_CTX_new")
+        try:
+            if self._lib.EVP_PKEY_public_check(pctx) != 1:
+                self._fail(KeyInvalid, "SM2 public key fails the public key check")
+        finally:
+            self._lib.EVP_PKEY_CTX_free(pctx)
+
+    def _fail(self, error: type[CryptoError], what: str) -> NoReturn:
+        raise error(f"{what}: {self._drain_errors()}")
+
+    def _drain_errors(self) -> str:
+        lib = self._lib
+        messages: list[str] = []
+        buf = ctypes.create_string_buffer(_ERR_BUF)
+        while code := lib.ERR_get_error():
+            lib.ERR_error_string_n(code, buf, _ERR_BUF)
+            messages.append(buf.value.decode("ascii", "replace"))
+        # OpenSSL 3 often queues the same error once per decoder it tried.
+        return "; ".join(dict.fromkeys(messages)) or "no OpenSSL error reported"
