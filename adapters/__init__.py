@@ -1,0 +1,30 @@
+"""Format adapters: document bytes to canonical records and back. Imports only
+message_formats; never touches Kafka or the network."""
+
+from .base import (
+    ENTRY_POINT_GROUP,
+    Adapter,
+    AdapterError,
+    AdapterRegistrationError,
+    ParseResult,
+    RenderError,
+    RuleViolationError,
+    UnknownFormatError,
+)
+from .fal1 import Fal1Adapter, is_valid_imo_number
+from .registry import AdapterRegistry, builtin_adapters
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Adapter",
+    "AdapterError",
+    "AdapterRegistrationError",
+    "AdapterRegistry",
+    "Fal1Adapter",
+    "ParseResult",
+    "RenderError",
+    "RuleViolationError",
+    "UnknownFormatError",
+    "builtin_adapters",
+    "is_valid_imo_number",
+]

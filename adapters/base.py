@@ -1,0 +1,75 @@
+"""The adapter protocol: one format in, one canonical record out, and back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+ENTRY_POINT_GROUP = "port_exchange_gateway.adapters"
+
+
+class AdapterError(Exception):
+    """A document that is well-formed and schema-valid but breaks a business rule, or a
+    misuse of the adapter machinery. Format problems arrive as message_formats.FormatError."""
+
+    code: str = "ADAPTER_ERROR"
+
+    def __init__(self, message: str, *, code: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or type(self).code
+        self.line = line
+
+    def __str__(self) -> str:
+        where = f" (line {self.line})" if self.line is not None else ""
+        return f"{self.code}: {self.message}{where}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.message,), {"code": self.code, "line": self.line})
+
+
+class RuleViolationError(AdapterError):
+    """A business rule failed; `code` names the rule (RULE_...)."""
+
+    code = "RULE_VIOLATION"
+
+
+class RenderError(AdapterError):
+    code = "RENDER_RECORD_INVALID"
+
+
+class UnknownFormatError(AdapterError):
+    code = "ADAPTER_UNKNOWN_FORMAT"
+
+
+class AdapterRegistrationError(AdapterError):
+    code = "ADAPTER_REGISTRATION_FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    """A parsed document: the canonical body (every field of the canonical record except
+    "header"), the key and version the header needs, and non-fatal findings."""
+
+    record: dict[str, Any]
+    business_key: str
+    document_version: int
+    warnings: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    format_id: str
+    document_type: str
+    schema_name: str
+    media_type: str
+
+    def parse(self, data: bytes) -> ParseResult:
+        """Raise FormatError (XML_*, XSD_*) or AdapterError (RULE_*) on rejection."""
+        ...
+
+    def render(self, record: Mapping[str, Any]) -> bytes:
+        """The canonical record (a "header" key, if present, only supplies the document
+        version) as a document of this format, valid against the format's schema."""
+        ...

@@ -1,0 +1,48 @@
+"""Schema files (XSD, Avro) and their loaders: safe XML parsing, compiled XSDs, Avro
+single-object encoding. Imports nothing else of the project."""
+
+from .avro_schemas import (
+    FINGERPRINT_SIZE,
+    SINGLE_OBJECT_MAGIC,
+    AvroSchemas,
+    LoadedSchema,
+    avro_fingerprint,
+    fingerprint_of_canonical_form,
+)
+from .errors import (
+    AvroMalformedError,
+    AvroRecordInvalidError,
+    AvroSchemaLoadError,
+    AvroUnknownSchemaError,
+    FormatError,
+    XmlDtdForbiddenError,
+    XmlMalformedError,
+    XmlTooLargeError,
+    XsdInvalidError,
+    XsdUnknownSchemaError,
+)
+from .safe_xml import DEFAULT_MAX_BYTES, SafeXmlParser, parse_untrusted_xml
+from .xsd_store import XsdStore
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "FINGERPRINT_SIZE",
+    "SINGLE_OBJECT_MAGIC",
+    "AvroMalformedError",
+    "AvroRecordInvalidError",
+    "AvroSchemaLoadError",
+    "AvroSchemas",
+    "AvroUnknownSchemaError",
+    "FormatError",
+    "LoadedSchema",
+    "SafeXmlParser",
+    "XmlDtdForbiddenError",
+    "XmlMalformedError",
+    "XmlTooLargeError",
+    "XsdInvalidError",
+    "XsdStore",
+    "XsdUnknownSchemaError",
+    "avro_fingerprint",
+    "fingerprint_of_canonical_form",
+    "parse_untrusted_xml",
+]

@@ -1,0 +1,214 @@
+"""Avro schemas from `.avsc` files (one named type per file, `<full name>.avsc`) and the Avro
+single-object encoding: `C3 01`, the 8-byte little-endian CRC-64-AVRO fingerprint of the
+schema's Parsing Canonical Form, then the binary-encoded value."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+from fastavro import schemaless_reader, schemaless_writer
+from fastavro.repository.base import AbstractSchemaRepository, SchemaRepositoryError
+from fastavro.schema import SchemaParseException, load_schema
+from fastavro.schema import fingerprint as _fastavro_fingerprint
+from fastavro.schema import to_parsing_canonical_form as _canonical_form
+
+from .errors import (
+    AvroMalformedError,
+    AvroRecordInvalidError,
+    AvroSchemaLoadError,
+    AvroUnknownSchemaError,
+)
+
+SINGLE_OBJECT_MAGIC = b"\xc3\x01"
+FINGERPRINT_SIZE = 8
+_PREFIX_SIZE = len(SINGLE_OBJECT_MAGIC) + FINGERPRINT_SIZE
+_SCHEMA_SUFFIX = ".avsc"
+
+# What fastavro raises on values that do not fit a schema, or bytes that are not a value.
+_ENCODE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
+_DECODE_ERRORS = (
+    EOFError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    OverflowError,
+    UnicodeDecodeError,
+    MemoryError,
+)
+
+
+def avro_fingerprint(schema: str | Mapping[str, Any] | list[Any]) -> bytes:
+    """CRC-64-AVRO of the schema's Parsing Canonical Form, as the 8 little-endian bytes the
+    single-object encoding carries."""
+    return fingerprint_of_canonical_form(_canonical_form(schema))
+
+
+def fingerprint_of_canonical_form(canonical_form: str) -> bytes:
+    # fastavro renders the 64-bit value as hex of its little-endian bytes (verified against
+    # the spec's reference algorithm in tests/conformance/test_avro_fingerprint.py).
+    return bytes.fromhex(_fastavro_fingerprint(canonical_form, "CRC-64-AVRO"))
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedSchema:
+    full_name: str
+    parsed: Any
+    canonical_form: str
+    fingerprint: bytes
+
+
+class _SourceRepository(AbstractSchemaRepository):
+    """Feeds fastavro's cross-file name resolution from already-read file texts."""
+
+    def __init__(self, sources: Mapping[str, str]) -> None:
+        self._sources = sources
+
+    def load(self, name: str) -> Any:
+        try:
+            return json.loads(self._sources[name])
+        except KeyError:
+            raise SchemaRepositoryError(f"no schema file for {name!r}") from None
+
+
+class AvroSchemas:
+    """All schemas of the built-in `avro/` directory plus any extra directories, parsed once.
+    Immutable after construction, so one instance can be shared by threads."""
+
+    __slots__ = ("_by_fingerprint", "_by_name")
+
+    def __init__(self, *extra_dirs: str | os.PathLike[str], builtin: bool = True) -> None:
+        directories: list[Traversable] = [_builtin_avro_dir()] if builtin else []
+        directories.extend(Path(d) for d in extra_dirs)
+        loaded = _load_all(_read_sources(directories))
+        self._by_name: dict[str, LoadedSchema] = {s.full_name: s for s in loaded}
+        self._by_fingerprint: dict[bytes, LoadedSchema] = _index_by_fingerprint(loaded)
+
+    @classmethod
+    def from_dirs(cls, *dirs: str | os.PathLike[str], builtin: bool = True) -> AvroSchemas:
+        return cls(*dirs, builtin=builtin)
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(sorted(self._by_name))
+
+    def __contains__(self, full_name: object) -> bool:
+        return full_name in self._by_name
+
+    def loaded(self, full_name: str) -> LoadedSchema:
+        try:
+            return self._by_name[full_name]
+        except KeyError:
+            raise AvroUnknownSchemaError(f"no Avro schema named {full_name!r}") from None
+
+    def schema(self, full_name: str) -> Any:
+        """The fastavro parsed schema, ready for fastavro's readers and writers."""
+        return self.loaded(full_name).parsed
+
+    def fingerprint(self, full_name: str) -> bytes:
+        return self.loaded(full_name).fingerprint
+
+    def canonical_form(self, full_name: str) -> str:
+        return self.loaded(full_name).canonical_form
+
+    def name_of_fingerprint(self, fingerprint: bytes) -> str:
+        entry = self._by_fingerprint.get(bytes(fingerprint))
+        if entry is None:
+            raise AvroUnknownSchemaError(f"no Avro schema with fingerprint {fingerprint.hex()}")
+        return entry.full_name
+
+    def encode(self, full_name: str, record: Any) -> bytes:
+        """Single-object encoding. Extra fields, or missing fields without a default, are
+        errors rather than silently dropped or invented."""
+        entry = self.loaded(full_name)
+        buffer = io.BytesIO()
+        buffer.write(SINGLE_OBJECT_MAGIC)
+        buffer.write(entry.fingerprint)
+        try:
+            schemaless_writer(buffer, entry.parsed, record, strict_allow_default=True)
+        except _ENCODE_ERRORS as exc:
+            raise AvroRecordInvalidError(f"record does not fit {full_name}: {exc}") from None
+        return buffer.getvalue()
+
+    def decode(self, data: bytes) -> tuple[str, Any]:
+        """Inverse of encode: (full name, value). Trailing bytes make the input malformed."""
+        view = memoryview(data)
+        if len(view) < _PREFIX_SIZE or view[:2] != SINGLE_OBJECT_MAGIC:
+            raise AvroMalformedError("not an Avro single-object encoding (no C3 01 header)")
+        entry = self._by_fingerprint.get(bytes(view[2:_PREFIX_SIZE]))
+        if entry is None:
+            fingerprint = bytes(view[2:_PREFIX_SIZE]).hex()
+            raise AvroUnknownSchemaError(f"no Avro schema with fingerprint {fingerprint}")
+        buffer = io.BytesIO(view[_PREFIX_SIZE:])
+        try:
+            value = schemaless_reader(buffer, entry.parsed, None)
+        except _DECODE_ERRORS as exc:
+            raise AvroMalformedError(
+                f"bytes are not a {entry.full_name} value: {type(exc).__name__}: {exc}"
+            ) from None
+        if buffer.tell() != len(view) - _PREFIX_SIZE:
+            raise AvroMalformedError(f"trailing bytes after the {entry.full_name} value")
+        return entry.full_name, value
+
+
+def _builtin_avro_dir() -> Traversable:
+    return resources.files("message_formats").joinpath("avro")
+
+
+def _read_sources(directories: Iterable[Traversable]) -> dict[str, str]:
+    """Schema file texts by full name (the file name without `.avsc`)."""
+    sources: dict[str, str] = {}
+    origins: dict[str, str] = {}
+    for directory in directories:
+        if not directory.is_dir():
+            raise AvroSchemaLoadError(f"schema directory {directory} does not exist")
+        for entry in sorted(directory.iterdir(), key=lambda e: e.name):
+            if not entry.name.endswith(_SCHEMA_SUFFIX) or not entry.is_file():
+                continue
+            name = entry.name.removesuffix(_SCHEMA_SUFFIX)
+            if name in sources:
+                raise AvroSchemaLoadError(
+                    f"schema {name} defined twice: {origins[name]} and {entry}"
+                )
+            sources[name] = entry.read_text(encoding="utf-8")
+            origins[name] = str(entry)
+    return sources
+
+
+def _load_all(sources: Mapping[str, str]) -> list[LoadedSchema]:
+    repository = _SourceRepository(sources)
+    return [_load_one(name, repository) for name in sorted(sources)]
+
+
+def _load_one(name: str, repository: _SourceRepository) -> LoadedSchema:
+    try:
+        parsed = load_schema(name, repo=repository)
+    except (SchemaParseException, SchemaRepositoryError, ValueError) as exc:
+        raise AvroSchemaLoadError(f"cannot load Avro schema {name}: {exc}") from None
+    declared = parsed.get("name") if isinstance(parsed, dict) else None
+    if declared != name:
+        raise AvroSchemaLoadError(
+            f"file {name}{_SCHEMA_SUFFIX} declares {declared!r}; the file name must be the "
+            "full name of the type it defines"
+        )
+    canonical = _canonical_form(parsed)
+    return LoadedSchema(name, parsed, canonical, fingerprint_of_canonical_form(canonical))
+
+
+def _index_by_fingerprint(loaded: Iterable[LoadedSchema]) -> dict[bytes, LoadedSchema]:
+    index: dict[bytes, LoadedSchema] = {}
+    for entry in loaded:
+        other = index.setdefault(entry.fingerprint, entry)
+        if other is not entry:
+            raise AvroSchemaLoadError(
+                f"{entry.full_name} and {other.full_name} share fingerprint "
+                f"{entry.fingerprint.hex()}"
+            )
+    return index

@@ -1,0 +1,59 @@
+"""Errors raised by the format layer; each carries a stable code for receipts and the trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FormatError(Exception):
+    code: str = "FORMAT_ERROR"
+
+    def __init__(self, message: str, *, code: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or type(self).code
+        self.line = line
+
+    def __str__(self) -> str:
+        where = f" (line {self.line})" if self.line is not None else ""
+        return f"{self.code}: {self.message}{where}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only arguments are lost by the default exception pickling.
+        return (type(self), (self.message,), {"code": self.code, "line": self.line})
+
+
+class XmlTooLargeError(FormatError):
+    code = "XML_TOO_LARGE"
+
+
+class XmlMalformedError(FormatError):
+    code = "XML_MALFORMED"
+
+
+class XmlDtdForbiddenError(FormatError):
+    code = "XML_DTD_FORBIDDEN"
+
+
+class XsdUnknownSchemaError(FormatError):
+    code = "XSD_UNKNOWN_SCHEMA"
+
+
+class XsdInvalidError(FormatError):
+    code = "XSD_INVALID"
+
+
+class AvroUnknownSchemaError(FormatError):
+    code = "AVRO_UNKNOWN_SCHEMA"
+
+
+class AvroMalformedError(FormatError):
+    code = "AVRO_MALFORMED"
+
+
+class AvroRecordInvalidError(FormatError):
+    code = "AVRO_RECORD_INVALID"
+
+
+class AvroSchemaLoadError(FormatError):
+    code = "AVRO_SCHEMA_LOAD_FAILED"

@@ -1,0 +1,92 @@
+"""Compiled XML Schemas, loaded once by name from the package's xsd/ directory (and extras)."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+from lxml import etree
+
+from .errors import XsdInvalidError, XsdUnknownSchemaError
+
+_MAX_REPORTED_ERRORS = 3
+
+
+def _builtin_xsd_dir() -> Traversable:
+    return resources.files("message_formats").joinpath("xsd")
+
+
+def _schema_file_parser() -> etree.XMLParser:
+    # Our own schema files are trusted, but they still never reach the network.
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+
+class XsdStore:
+    """Compiles each XSD once, on first use. Lookup order: the built-in directory, then
+    `extra_dirs` in the order given.
+
+    A compiled lxml XMLSchema keeps its error log on the object, so validate from one
+    thread per store."""
+
+    __slots__ = ("_compiled", "_dirs")
+
+    def __init__(self, *extra_dirs: str | os.PathLike[str]) -> None:
+        self._dirs: tuple[Traversable, ...] = (
+            _builtin_xsd_dir(),
+            *(Path(d) for d in extra_dirs),
+        )
+        self._compiled: dict[str, etree.XMLSchema] = {}
+
+    def names(self) -> tuple[str, ...]:
+        found = {
+            entry.name.removesuffix(".xsd")
+            for directory in self._dirs
+            if directory.is_dir()
+            for entry in directory.iterdir()
+            if entry.name.endswith(".xsd")
+        }
+        return tuple(sorted(found))
+
+    def compiled(self) -> tuple[str, ...]:
+        """Names compiled so far."""
+        return tuple(sorted(self._compiled))
+
+    def schema(self, name: str) -> etree.XMLSchema:
+        compiled = self._compiled.get(name)
+        if compiled is None:
+            compiled = self._compile(name)
+            self._compiled[name] = compiled
+        return compiled
+
+    def validate(self, name: str, root: etree._Element) -> None:
+        schema = self.schema(name)
+        if not schema.validate(root):
+            raise _invalid(name, schema.error_log)
+
+    def _compile(self, name: str) -> etree.XMLSchema:
+        source = self._find(name)
+        document = etree.fromstring(
+            source.read_bytes(), _schema_file_parser(), base_url=str(source)
+        )
+        return etree.XMLSchema(document)
+
+    def _find(self, name: str) -> Traversable:
+        if not name or "/" in name or "\\" in name or name.startswith("."):
+            raise XsdUnknownSchemaError(f"invalid schema name {name!r}")
+        for directory in self._dirs:
+            candidate = directory.joinpath(f"{name}.xsd")
+            if candidate.is_file():
+                return candidate
+        raise XsdUnknownSchemaError(f"no XSD named {name!r}")
+
+
+def _invalid(name: str, log: etree._ListErrorLog) -> XsdInvalidError:
+    entries = list(log)[:_MAX_REPORTED_ERRORS]
+    details = "; ".join(f"line {entry.line}: {entry.message}" for entry in entries)
+    more = len(log) - len(entries)
+    if more > 0:
+        details += f"; and {more} more"
+    first_line = entries[0].line if entries else None
+    return XsdInvalidError(f"not valid against {name}.xsd: {details}", line=first_line)

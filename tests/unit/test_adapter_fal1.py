@@ -1,0 +1,362 @@
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters import (
+    Adapter,
+    AdapterError,
+    Fal1Adapter,
+    ParseResult,
+    is_valid_imo_number,
+)
+from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
+
+DATA = Path(__file__).parent.parent / "data" / "fal1"
+EXPECTED: dict[str, dict[str, Any]] = {
+    name: outcome
+    for name, outcome in json.loads((DATA / "expected.json").read_text()).items()
+    if not name.startswith("_")
+}
+VALID = sorted(name for name, outcome in EXPECTED.items() if "code" not in outcome)
+INVALID = sorted(name for name, outcome in EXPECTED.items() if "code" in outcome)
+
+
+@pytest.fixture(scope="module")
+def adapter() -> Fal1Adapter:
+    return Fal1Adapter(xsd_store=XsdStore(), xml_parser=SafeXmlParser())
+
+
+@pytest.fixture(scope="module")
+def schemas() -> AvroSchemas:
+    return AvroSchemas()
+
+
+def _sample(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+# ---------------------------------------------------------------- samples
+
+
+def test_every_sample_has_an_expected_outcome() -> None:
+    assert {p.name for p in DATA.glob("*.xml")} == set(EXPECTED)
+
+
+def test_adapter_identity(adapter: Fal1Adapter) -> None:
+    assert isinstance(adapter, Adapter)
+    assert (adapter.format_id, adapter.document_type, adapter.media_type) == (
+        "fal1-xml",
+        "fal1",
+        "application/xml",
+    )
+    assert adapter.schema_name == "px.canonical.Fal1GeneralDeclaration"
+
+
+def test_valid_arrival_maps_every_field(adapter: Fal1Adapter) -> None:
+    result = adapter.parse(_sample("valid_arrival.xml"))
+    assert result == ParseResult(
+        record={
+            "document_number": "GD-CNSHA-2026-000451",
+            "arrival_or_departure": "Arrival",
+            "ship": {
+                "name": "PX HARMONY",
+                "imo_number": "9074729",
+                "call_sign": "VRAB7",
+                "flag_state": "HK",
+                "gross_tonnage": 40541,
+                "net_tonnage": 24089,
+            },
+            "voyage_number": "V2611",
+            "port_of_arrival_departure": "CNSHA",
+            "date_time_of_arrival_departure": datetime(2026, 3, 14, 22, 30, tzinfo=UTC),
+            "utc_offset_minutes": 480,
+            "last_port_of_call": "KRPUS",
+            "next_port_of_call": "CNNGB",
+            "master_name": "ZHANG Wei 张伟",
+            "ship_agent": {
+                "name": "Shanghai Ocean Shipping Agency Co., Ltd. 上海外轮代理有限公司",
+                "contact": "+86 21 5555 0100, ops@agency.example.cn",
+            },
+            # xs:token: the sample's line breaks and indentation collapse.
+            "brief_cargo_description": (
+                "Containers, 2,150 TEU: general cargo and reefers; no dangerous goods."
+            ),
+            "crew_count": 22,
+            "passenger_count": 0,
+            "remarks": "Pilot boarding at Wusongkou anchorage. 吴淞口锚地登轮。",
+        },
+        business_key="9074729:V2611:A:CNSHA",
+        document_version=1,
+        warnings=(),
+    )
+
+
+def test_valid_departure_leaves_absent_optionals_null(adapter: Fal1Adapter) -> None:
+    record = adapter.parse(_sample("valid_departure.xml")).record
+    assert record["last_port_of_call"] is None
+    assert record["remarks"] is None
+    assert record["ship"]["net_tonnage"] is None
+    assert record["ship_agent"]["contact"] is None
+    assert record["date_time_of_arrival_departure"] == datetime(
+        2026, 3, 16, 14, 15, 30, 250_000, tzinfo=UTC
+    )
+
+
+@pytest.mark.parametrize("name", VALID)
+def test_valid_samples(adapter: Fal1Adapter, name: str) -> None:
+    result = adapter.parse(_sample(name))
+    assert result.business_key == EXPECTED[name]["business_key"]
+    assert result.document_version == EXPECTED[name]["document_version"]
+    assert adapter.parse(adapter.render(result.record)).record == result.record
+
+
+@pytest.mark.parametrize("name", INVALID)
+def test_invalid_samples_give_their_code_and_line(adapter: Fal1Adapter, name: str) -> None:
+    with pytest.raises((FormatError, AdapterError)) as caught:
+        adapter.parse(_sample(name))
+    assert caught.value.code == EXPECTED[name]["code"]
+    assert caught.value.line == EXPECTED[name]["line"]
+
+
+def test_rule_errors_are_adapter_errors(adapter: Fal1Adapter) -> None:
+    with pytest.raises(AdapterError, match="9074728"):
+        adapter.parse(_sample("bad_imo_check_digit.xml"))
+
+
+def test_net_tonnage_above_gross_is_a_warning(adapter: Fal1Adapter) -> None:
+    data = _sample("valid_arrival.xml").replace(b">24089<", b">50000<")
+    result = adapter.parse(data)
+    assert len(result.warnings) == 1
+    assert result.warnings[0].startswith("WARN_NET_TONNAGE_ABOVE_GROSS")
+
+
+def test_whitespace_in_codes_is_invalid_but_collapses_in_text(adapter: Fal1Adapter) -> None:
+    with pytest.raises(FormatError, match=r"XSD_INVALID|pattern"):
+        adapter.parse(_sample("valid_arrival.xml").replace(b">CNSHA<", b"> CNSHA<"))
+    spaced = _sample("valid_arrival.xml").replace(b">PX HARMONY<", b">\n PX\t\tHARMONY  <")
+    assert adapter.parse(spaced).record["ship"]["name"] == "PX HARMONY"
+
+
+def test_instant_normalised_to_utc_with_offset_kept(adapter: Fal1Adapter) -> None:
+    data = _sample("valid_arrival.xml").replace(
+        b"2026-03-15T06:30:00+08:00", b" 2026-03-14T17:00:00.5-05:30 "
+    )
+    record = adapter.parse(data).record
+    assert record["date_time_of_arrival_departure"] == datetime(
+        2026, 3, 14, 22, 30, 0, 500_000, tzinfo=UTC
+    )
+    assert record["utc_offset_minutes"] == -330
+
+
+def test_comment_inside_a_value_does_not_truncate_it(adapter: Fal1Adapter) -> None:
+    data = _sample("valid_arrival.xml").replace(b">PX HARMONY<", b">PX <!-- x -->HARMONY<")
+    assert adapter.parse(data).record["ship"]["name"] == "PX HARMONY"
+
+
+def test_another_root_element_is_invalid(adapter: Fal1Adapter) -> None:
+    with pytest.raises(FormatError) as caught:
+        adapter.parse(b'<CrewList xmlns="urn:px:fal:5"/>')
+    assert caught.value.code == "XSD_INVALID"
+
+
+@pytest.mark.parametrize(
+    ("imo", "valid"),
+    [
+        ("9074729", True),
+        ("9074728", False),
+        ("9321483", True),
+        ("1234567", True),  # 1*7+2*6+3*5+4*4+5*3+6*2 = 77 -> 7
+        ("0000000", True),
+        ("907472", False),
+        ("90747290", False),
+        ("907472A", False),
+        ("９０７４７２９", False),
+    ],
+)
+def test_imo_check_digit(imo: str, valid: bool) -> None:
+    assert is_valid_imo_number(imo) is valid
+
+
+# ---------------------------------------------------------------- render
+
+
+def test_render_is_utf8_xml_with_declaration(adapter: Fal1Adapter) -> None:
+    record = adapter.parse(_sample("valid_arrival.xml")).record
+    rendered = adapter.render(record)
+    assert rendered.startswith(b"<?xml version='1.0' encoding='UTF-8'?>")
+    assert "张伟".encode() in rendered
+    assert b"2026-03-15T06:30:00+08:00" in rendered
+
+
+def test_render_takes_the_version_from_a_header(adapter: Fal1Adapter) -> None:
+    record = adapter.parse(_sample("valid_arrival.xml")).record
+    result = adapter.parse(adapter.render({"header": {"document_version": 3}, **record}))
+    assert result.document_version == 3
+    assert result.record == record
+    assert adapter.parse(adapter.render(record)).document_version == 1
+
+
+def _broken(record: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(record)
+    target = changed
+    for key in path[:-1]:
+        target = target[key]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return changed
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("ship",), KeyError),
+        (("ship", "imo_number"), 9074729),
+        (("port_of_arrival_departure",), "Shanghai"),
+        (("date_time_of_arrival_departure",), datetime(2026, 3, 15, 6, 30)),  # naive
+        (("date_time_of_arrival_departure",), "2026-03-15T06:30:00+08:00"),
+        (("utc_offset_minutes",), 15 * 60),
+        (("crew_count",), "22"),
+        (("crew_count",), True),
+        (("master_name",), "bell\x07"),
+    ],
+)
+def test_render_refuses_records_it_cannot_express(
+    adapter: Fal1Adapter, path: tuple[str, ...], value: Any
+) -> None:
+    record = adapter.parse(_sample("valid_arrival.xml")).record
+    with pytest.raises(AdapterError) as caught:
+        adapter.render(_broken(record, path, value))
+    assert caught.value.code == "RENDER_RECORD_INVALID"
+
+
+# ---------------------------------------------------------------- property: round trips
+
+_XML_TEXT_CHARS = st.characters(
+    codec="utf-8", exclude_categories=("Cs", "Cc", "Cn"), exclude_characters=" "
+)
+
+
+def _tokens(max_size: int) -> st.SearchStrategy[str]:
+    """Values an xs:token keeps as they are: no XML whitespace but single inner spaces."""
+    words = st.lists(st.text(_XML_TEXT_CHARS, min_size=1, max_size=12), min_size=1, max_size=6)
+    return words.map(lambda w: " ".join(w)[:max_size].rstrip(" "))
+
+
+def _pattern(regex: str) -> st.SearchStrategy[str]:
+    return st.from_regex(regex, fullmatch=True)
+
+
+def _imo_with_check_digit(first_six: int) -> str:
+    digits = f"{first_six:06d}"
+    check = sum(int(d) * w for d, w in zip(digits, (7, 6, 5, 4, 3, 2), strict=True)) % 10
+    return f"{digits}{check}"
+
+
+_LOCODE = _pattern(r"[A-Z]{2}[A-Z2-9]{3}")
+_INSTANT = st.datetimes(
+    min_value=datetime(1901, 1, 1), max_value=datetime(2098, 12, 31), timezones=st.just(UTC)
+).map(lambda dt: dt.replace(microsecond=dt.microsecond // 1000 * 1000))
+
+
+def _optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.none() | strategy
+
+
+CANONICAL_FAL1 = st.fixed_dictionaries(
+    {
+        "document_number": _tokens(35),
+        "arrival_or_departure": st.sampled_from(["Arrival", "Departure"]),
+        "ship": st.fixed_dictionaries(
+            {
+                "name": _tokens(70),
+                "imo_number": st.integers(0, 999_999).map(_imo_with_check_digit),
+                "call_sign": _pattern(r"[A-Z0-9]{2,10}"),
+                "flag_state": _pattern(r"[A-Z]{2}"),
+                "gross_tonnage": _optional(st.integers(0, 999_999)),
+                "net_tonnage": _optional(st.integers(0, 999_999)),
+            }
+        ),
+        "voyage_number": _pattern(r"[A-Za-z0-9][A-Za-z0-9/.\-]{0,16}"),
+        "port_of_arrival_departure": _LOCODE,
+        "date_time_of_arrival_departure": _INSTANT,
+        "utc_offset_minutes": st.integers(-14 * 60, 14 * 60),
+        "last_port_of_call": _optional(_LOCODE),
+        "next_port_of_call": _optional(_LOCODE),
+        "master_name": _tokens(70),
+        "ship_agent": st.fixed_dictionaries(
+            {"name": _tokens(140), "contact": _optional(_tokens(256))}
+        ),
+        "brief_cargo_description": _tokens(512),
+        "crew_count": st.integers(1, 99_999),
+        "passenger_count": st.integers(0, 99_999),
+        "remarks": _optional(_tokens(512)),
+    }
+)
+
+_PROPERTY = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@_PROPERTY
+@given(record=CANONICAL_FAL1)
+def test_parse_inverts_render(adapter: Fal1Adapter, record: dict[str, Any]) -> None:
+    result = adapter.parse(adapter.render(record))
+    assert result.record == record
+    assert result.business_key.startswith(record["ship"]["imo_number"] + ":")
+
+
+@_PROPERTY
+@given(record=CANONICAL_FAL1, received=_INSTANT, version=st.integers(1, 2**31 - 1))
+def test_canonical_record_survives_avro(
+    schemas: AvroSchemas,
+    adapter: Fal1Adapter,
+    record: dict[str, Any],
+    received: datetime,
+    version: int,
+) -> None:
+    header = {
+        "event_id": "01890a5d-ac96-774b-bcce-b302099a8057",
+        "document_type": adapter.document_type,
+        "format_id": adapter.format_id,
+        "schema_version": 1,
+        "sender": "cn.msa.sh",
+        "business_key": "k",
+        "document_version": version,
+        "received_at": received,
+        "digest_sm3": "0" * 64,
+        "signature_key_id": None,
+    }
+    event = {"header": header, **record}
+    name, decoded = schemas.decode(schemas.encode(adapter.schema_name, event))
+    assert name == adapter.schema_name
+    assert decoded == event
+    assert adapter.parse(adapter.render(decoded)).document_version == version
+
+
+def test_render_round_trips_at_the_edges_of_the_time_range(adapter: Fal1Adapter) -> None:
+    record = adapter.parse(_sample("valid_departure.xml")).record
+    for instant, offset in [
+        (datetime(1900, 1, 1, 14, tzinfo=UTC), 14 * 60),
+        (datetime(2099, 12, 31, 9, 59, 59, 999_000, tzinfo=UTC), -14 * 60),
+        (datetime(2026, 1, 1, tzinfo=UTC) + timedelta(milliseconds=1), 0),
+    ]:
+        edge = {**record, "date_time_of_arrival_departure": instant, "utc_offset_minutes": offset}
+        assert adapter.parse(adapter.render(edge)).record == edge
+
+
+@pytest.mark.parametrize("encoding", ["GB18030", "GBK", "UTF-16"])
+def test_declared_encodings_are_honoured(adapter: Fal1Adapter, encoding: str) -> None:
+    text = _sample("valid_arrival.xml").decode()
+    data = text.replace('encoding="UTF-8"', f'encoding="{encoding}"').encode(encoding)
+    assert adapter.parse(data).record["master_name"] == "ZHANG Wei 张伟"
