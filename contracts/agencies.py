@@ -1,0 +1,89 @@
+"""The agency registry: who takes part in the exchange, and where they stand."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from contracts.errors import AgencyInvalid
+
+AGENCY_KINDS = frozenset(
+    {
+        "customs",
+        "border",
+        "maritime",
+        "transport",
+        "port-operator",
+        "port-office",
+        "emergency",
+        "public-security",
+        "foreign-authority",
+        "carrier",
+        "agent",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Agency:
+    id: str
+    name: str
+    kind: str
+    region: str
+    jurisdiction: str
+    name_zh: str = ""
+
+
+class AgencyRegistry:
+    __slots__ = ("_by_id",)
+
+    def __init__(self, agencies: Iterable[Agency]) -> None:
+        self._by_id: dict[str, Agency] = {}
+        for agency in agencies:
+            if agency.id in self._by_id:
+                raise AgencyInvalid(f"agency {agency.id!r} is registered twice")
+            self._by_id[agency.id] = agency
+
+    def __contains__(self, agency_id: object) -> bool:
+        return agency_id in self._by_id
+
+    def __iter__(self) -> Iterator[Agency]:
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def get(self, agency_id: str) -> Agency:
+        try:
+            return self._by_id[agency_id]
+        except KeyError:
+            raise AgencyInvalid(f"unknown agency {agency_id!r}", code="AGENCY_UNKNOWN") from None
+
+    @classmethod
+    def from_toml(cls, path: Path) -> AgencyRegistry:
+        """Reads `[[agency]]` tables: id, name, name_zh, kind, region, jurisdiction."""
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise AgencyInvalid(f"cannot read agency registry: {exc}", path=path) from exc
+        return cls(_agency_from_table(table, path) for table in data.get("agency", []))
+
+
+def _agency_from_table(table: dict[str, object], path: Path) -> Agency:
+    missing = [k for k in ("id", "name", "kind", "region", "jurisdiction") if k not in table]
+    if missing:
+        agency_id = table.get("id", "?")
+        raise AgencyInvalid(f"agency {agency_id!r} lacks {', '.join(missing)}", path=path)
+    kind = str(table["kind"])
+    if kind not in AGENCY_KINDS:
+        raise AgencyInvalid(f"agency {table['id']!r} has unknown kind {kind!r}", path=path)
+    return Agency(
+        id=str(table["id"]),
+        name=str(table["name"]),
+        name_zh=str(table.get("name_zh", "")),
+        kind=kind,
+        region=str(table["region"]),
+        jurisdiction=str(table["jurisdiction"]),
+    )
