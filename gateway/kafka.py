@@ -1,0 +1,224 @@
+"""Topic names, header names and the few Kafka operations the gateway and auditors need.
+
+Designed around the local broker's limits (see README): no idempotent producer, no
+transactions, and end offsets read from fetch responses (`highwater()`) rather than trusted
+from list-offsets requests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from gateway.errors import BrokerUnavailable
+
+INGRESS_TOPIC = "px.ingress.v1"
+TRAIL_TOPIC = "px.trail.v1"
+DLQ_TOPIC = "px.dlq.v1"
+RECEIPT_TOPIC = "px.receipt.v1"
+
+H_SUBMISSION_ID = "px-submission-id"
+H_SENDER = "px-sender"
+H_FORMAT = "px-format"
+H_SIGNATURE = "px-signature"
+H_EVENT_ID = "px-event-id"
+H_DOCUMENT_TYPE = "px-document-type"
+H_FINGERPRINT = "px-schema-fingerprint"
+H_RECORD = "px-record"
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+def canonical_topic(document_type: str) -> str:
+    return f"px.canonical.{document_type}.v1"
+
+
+def delivery_topic(agency_id: str) -> str:
+    return f"px.deliver.{agency_id}.v1"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: Headers
+    timestamp_ms: int
+
+    def header(self, name: str) -> bytes | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    topic: str
+    partition: int
+    offset: int
+
+
+def new_producer(bootstrap_servers: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=1,
+        max_request_size=16 * 1024 * 1024,
+        request_timeout_ms=15_000,
+    )
+
+
+async def ensure_topics(bootstrap_servers: str, partitions: dict[str, int]) -> None:
+    """Creates the topics that need a known partition count (Apache Kafka auto-creates
+    with one); existing topics are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
+    try:
+        await admin.start()
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name, num_partitions=count, replication_factor=1)
+            for name, count in partitions.items()
+            if name not in existing
+        ]
+        if wanted:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(wanted)
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"cannot create topics on {bootstrap_servers}: {exc}") from exc
+    finally:
+        await admin.close()
+
+
+def new_reader(bootstrap_servers: str, group_id: str | None = None) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers,
+        group_id=group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=16 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+
+
+async def partitions_of(bootstrap_servers: str, topics: Iterable[str]) -> list[TopicPartition]:
+    """The partitions of each existing topic, fresh from the broker; absent topics have none.
+
+    (A consumer's own metadata view only learns topics it already uses, so ask the broker.)
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
+    try:
+        await admin.start()
+        described = await admin.describe_topics(list(topics))
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"cannot read metadata from {bootstrap_servers}: {exc}") from exc
+    finally:
+        await admin.close()
+    return [
+        TopicPartition(topic["topic"], partition["partition"])
+        for topic in described
+        if topic["error_code"] == 0
+        for partition in sorted(topic["partitions"], key=lambda p: p["partition"])
+    ]
+
+
+def _stored(record: object) -> StoredMessage:
+    return StoredMessage(
+        topic=record.topic,  # type: ignore[attr-defined]
+        partition=record.partition,  # type: ignore[attr-defined]
+        offset=record.offset,  # type: ignore[attr-defined]
+        key=record.key,  # type: ignore[attr-defined]
+        value=record.value or b"",  # type: ignore[attr-defined]
+        headers=tuple(record.headers),  # type: ignore[attr-defined]
+        timestamp_ms=record.timestamp,  # type: ignore[attr-defined]
+    )
+
+
+async def read_until_end(
+    consumer: AIOKafkaConsumer,
+    starts: dict[TopicPartition, int],
+    *,
+    timeout_s: float = 30.0,
+) -> list[StoredMessage]:
+    """Everything from each partition's start offset up to its high-water mark as first seen.
+
+    The end is what the broker reports in fetch responses, so records appended while reading
+    may or may not be included; nothing before the end is skipped.
+    """
+    if not starts:
+        return []
+    consumer.assign(list(starts))
+    for tp, offset in starts.items():
+        consumer.seek(tp, offset)
+    ends: dict[TopicPartition, int] = {}
+    out: list[StoredMessage] = []
+    deadline = time.monotonic() + timeout_s
+    while True:
+        batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
+        for tp, records in batches.items():
+            end = ends.get(tp)
+            out.extend(_stored(r) for r in records if end is None or r.offset < end)
+        for tp in starts:
+            if tp not in ends and consumer.highwater(tp) is not None:
+                ends[tp] = consumer.highwater(tp)  # type: ignore[assignment]
+        if len(ends) == len(starts) and await _all_reached(consumer, ends):
+            break
+        if time.monotonic() > deadline:
+            raise BrokerUnavailable(f"reading {sorted({tp.topic for tp in starts})} timed out")
+    out.sort(key=lambda m: (m.topic, m.partition, m.offset))
+    return [m for m in out if m.offset < ends[TopicPartition(m.topic, m.partition)]]
+
+
+async def _all_reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return False
+    return True
+
+
+async def read_topics(
+    bootstrap_servers: str, topics: Iterable[str], *, timeout_s: float = 30.0
+) -> list[StoredMessage]:
+    """Every message of the given topics, from the beginning to their current end."""
+    consumer = new_reader(bootstrap_servers)
+    try:
+        await consumer.start()
+        starts = {tp: 0 for tp in await partitions_of(bootstrap_servers, topics)}
+        return await read_until_end(consumer, starts, timeout_s=timeout_s)
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"cannot read from {bootstrap_servers}: {exc}") from exc
+    finally:
+        await consumer.stop()
+
+
+async def read_at(
+    bootstrap_servers: str, locations: Sequence[tuple[str, int, int]], *, timeout_s: float = 30.0
+) -> dict[tuple[str, int, int], StoredMessage]:
+    """The messages at the given (topic, partition, offset) places; missing ones are absent."""
+    wanted = set(locations)
+    starts: dict[TopicPartition, int] = {}
+    for topic, partition, offset in wanted:
+        tp = TopicPartition(topic, partition)
+        starts[tp] = min(offset, starts.get(tp, offset))
+    consumer = new_reader(bootstrap_servers)
+    try:
+        await consumer.start()
+        found = await read_until_end(consumer, starts, timeout_s=timeout_s)
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"cannot read from {bootstrap_servers}: {exc}") from exc
+    finally:
+        await consumer.stop()
+    return {
+        (m.topic, m.partition, m.offset): m
+        for m in found
+        if (m.topic, m.partition, m.offset) in wanted
+    }

@@ -1,0 +1,225 @@
+"""The pipeline: small stages, each taking and returning one context (structlog's shape).
+
+Stages are pure CPU work (signature check, XML, Avro, routing); publishing is done by the
+service after the last stage. A stage refuses a document by raising an error with a code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from adapters import Adapter, AdapterError, AdapterRegistry, ParseResult
+from contracts import ContractError, ContractIndex, Decision, Grant, RouteDenied
+from crypto import CryptoError, KeyEntry, Keyring, sm3_hex
+from gateway.errors import GatewayError
+from gateway.ids import Uuid7Generator
+from gateway.kafka import (
+    H_DOCUMENT_TYPE,
+    H_EVENT_ID,
+    H_FINGERPRINT,
+    H_SENDER,
+    Headers,
+    canonical_topic,
+    delivery_topic,
+)
+from message_formats import AvroSchemas, FormatError
+
+REJECTION_ERRORS: tuple[type[Exception], ...] = (
+    GatewayError,
+    AdapterError,
+    FormatError,
+    CryptoError,
+    ContractError,
+)
+DELIVERY_SCHEMA = "px.gateway.Delivery"
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A document as it arrived: the bytes, who claims to send them, and their signature."""
+
+    submission_id: str
+    sender: str
+    format_id: str
+    document: bytes
+    signature: bytes
+    received_at: datetime
+    partition: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """A message the service will publish."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: Headers
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    submission: Submission
+    event_id: str
+    digest: str
+    signer: KeyEntry | None = None
+    adapter: Adapter | None = None
+    parsed: ParseResult | None = None
+    event: Outbound | None = None
+    decision: Decision | None = None
+    deliveries: tuple[tuple[Grant, Outbound], ...] = ()
+
+    @property
+    def document_type(self) -> str | None:
+        return self.adapter.document_type if self.adapter else None
+
+
+Stage = Callable[[Context], Context]
+
+
+class Pipeline:
+    __slots__ = ("stages",)
+
+    def __init__(self, stages: Sequence[Stage]) -> None:
+        self.stages = tuple(stages)
+
+    def run(self, context: Context) -> Context:
+        for stage in self.stages:
+            context = stage(context)
+        return context
+
+
+def check_size(max_bytes: int) -> Stage:
+    def stage(ctx: Context) -> Context:
+        size = len(ctx.submission.document)
+        if size > max_bytes:
+            raise GatewayError(f"document is {size} bytes; the limit is {max_bytes}",
+                               code="DOCUMENT_TOO_LARGE")
+        if size == 0:
+            raise GatewayError("document is empty", code="DOCUMENT_EMPTY")
+        return ctx
+
+    return stage
+
+
+def authenticate(keyring: Keyring) -> Stage:
+    """The sender's detached SM2 signature over the exact bytes received."""
+
+    def stage(ctx: Context) -> Context:
+        s = ctx.submission
+        signer = keyring.verify(s.sender, s.signature, s.document, at=s.received_at)
+        return replace(ctx, signer=signer)
+
+    return stage
+
+
+def adapt(adapters: AdapterRegistry) -> Stage:
+    """Parse and validate (well-formed, XSD, business rules) into the canonical record."""
+
+    def stage(ctx: Context) -> Context:
+        adapter = adapters.get(ctx.submission.format_id)
+        ctx = replace(ctx, adapter=adapter)
+        return replace(ctx, parsed=adapter.parse(ctx.submission.document))
+
+    return stage
+
+
+def build_event(schemas: AvroSchemas) -> Stage:
+    def stage(ctx: Context) -> Context:
+        assert ctx.adapter is not None and ctx.parsed is not None
+        record = {"header": event_header(ctx), **ctx.parsed.record}
+        schema_name = ctx.adapter.schema_name
+        event = Outbound(
+            topic=canonical_topic(ctx.adapter.document_type),
+            key=ctx.parsed.business_key.encode(),
+            value=schemas.encode(schema_name, record),
+            headers=(
+                (H_EVENT_ID, ctx.event_id.encode()),
+                (H_DOCUMENT_TYPE, ctx.adapter.document_type.encode()),
+                (H_SENDER, ctx.submission.sender.encode()),
+                (H_FINGERPRINT, schemas.fingerprint(schema_name).hex().encode()),
+            ),
+        )
+        return replace(ctx, event=event)
+
+    return stage
+
+
+def event_header(ctx: Context) -> dict[str, Any]:
+    assert ctx.adapter is not None and ctx.parsed is not None
+    return {
+        "event_id": ctx.event_id,
+        "document_type": ctx.adapter.document_type,
+        "format_id": ctx.adapter.format_id,
+        "schema_version": 1,
+        "sender": ctx.submission.sender,
+        "business_key": ctx.parsed.business_key,
+        "document_version": ctx.parsed.document_version,
+        "received_at": ctx.submission.received_at,
+        "digest_sm3": ctx.digest,
+        "signature_key_id": ctx.signer.key_id if ctx.signer else None,
+    }
+
+
+def route(index: ContractIndex) -> Stage:
+    """Default deny: a document no contract shares with anyone is refused."""
+
+    def stage(ctx: Context) -> Context:
+        assert ctx.adapter is not None
+        decision = index.decide(ctx.submission.sender, ctx.adapter.document_type,
+                                ctx.submission.received_at)
+        if not decision.grants:
+            raise RouteDenied(decision.explanation)
+        return replace(ctx, decision=decision)
+
+    return stage
+
+
+def build_deliveries(schemas: AvroSchemas, ids: Uuid7Generator) -> Stage:
+    def stage(ctx: Context) -> Context:
+        assert ctx.event is not None and ctx.decision is not None
+        deliveries = tuple(
+            (grant, delivery_for(ctx, grant, schemas, ids.new())) for grant in ctx.decision.grants
+        )
+        return replace(ctx, deliveries=deliveries)
+
+    return stage
+
+
+def delivery_for(ctx: Context, grant: Grant, schemas: AvroSchemas, delivery_id: str) -> Outbound:
+    assert ctx.adapter is not None and ctx.parsed is not None and ctx.event is not None
+    value = schemas.encode(
+        DELIVERY_SCHEMA,
+        {
+            "delivery_id": delivery_id,
+            "event_id": ctx.event_id,
+            "recipient": grant.recipient,
+            "sender": ctx.submission.sender,
+            "contract_id": grant.contract.id,
+            "contract_version": grant.contract.version,
+            "document_type": ctx.adapter.document_type,
+            "business_key": ctx.parsed.business_key,
+            "document_version": ctx.parsed.document_version,
+            "payload_schema": ctx.adapter.schema_name,
+            "payload_encoding": "avro-single-object",
+            "payload": ctx.event.value,
+        },
+    )
+    return Outbound(
+        topic=delivery_topic(grant.recipient),
+        key=ctx.parsed.business_key.encode(),
+        value=value,
+        headers=(
+            (H_EVENT_ID, ctx.event_id.encode()),
+            (H_DOCUMENT_TYPE, ctx.adapter.document_type.encode()),
+            (H_SENDER, ctx.submission.sender.encode()),
+            (H_FINGERPRINT, schemas.fingerprint(DELIVERY_SCHEMA).hex().encode()),
+        ),
+    )
+
+
+def new_context(submission: Submission, event_id: str) -> Context:
+    return Context(submission=submission, event_id=event_id, digest=sm3_hex(submission.document))

@@ -1,0 +1,46 @@
+"""What the integration tests share: submitting documents through a running gateway."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.client import submit
+from gateway.config import GatewayConfig
+from gateway.home import Home
+from gateway.receipts import Receipt
+from gateway.service import Gateway, GatewayParts
+
+FAL1_SAMPLES = Path(__file__).parents[1] / "data" / "fal1"
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One submission for `submit_all`: who sends what, and how it is signed."""
+
+    sender: str
+    document: bytes
+    signature: bytes | None = None  # None: signed properly by the sender's key
+    format_id: str = "fal1-xml"
+
+
+def gateway_parts(home: Home) -> tuple[GatewayConfig, GatewayParts]:
+    config = GatewayConfig.load(home.config_file)
+    return config, GatewayParts.load(config)
+
+
+async def submit_all(home: Home, bootstrap_servers: str, sends: list[Sent]) -> list[Receipt]:
+    """Runs a gateway on the ingress topic and submits each document as its agency would."""
+    config, parts = gateway_parts(home)
+    receipts = []
+    async with Gateway(config, parts, bootstrap_servers) as gateway, gateway.serving() as serving:
+        for sent in sends:
+            signature = sent.signature
+            if signature is None:
+                signature = home.agency_keys[sent.sender].sign(sent.document)
+            receipts.append(await serving.alongside(submit(
+                bootstrap_servers, sender=sent.sender, format_id=sent.format_id,
+                document=sent.document, signature=signature, schemas=parts.schemas,
+                timeout_s=20,
+            )))
+    return receipts

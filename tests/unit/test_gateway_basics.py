@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from gateway.config import GatewayConfig
+from gateway.errors import ConfigError
+from gateway.ids import Uuid7Generator
+
+
+def test_uuid7_ids_are_unique_time_ordered_and_version_7() -> None:
+    ids = Uuid7Generator()
+    made = [ids.new() for _ in range(20_000)]
+    assert made == sorted(made)
+    assert len(set(made)) == len(made)
+    assert all(uuid.UUID(i).version == 7 for i in made[:100])
+
+
+def test_config_paths_are_relative_to_the_file_and_env_overrides_the_broker(tmp_path: Path
+                                                                            ) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text('[gateway]\nbootstrap_servers = "kafka:9092"\ncontracts_dir = "c"\n'
+                    "[trail]\nseal_every = 10\n", encoding="utf-8")
+    config = GatewayConfig.load(path, env={})
+    assert config.bootstrap_servers == "kafka:9092"
+    assert config.contracts_dir == tmp_path / "c"
+    assert config.keyring_file == tmp_path / "keyring.toml"
+    assert config.trail.seal_every == 10
+    overridden = GatewayConfig.load(path, env={"PORTGW_BOOTSTRAP_SERVERS": "other:9092"})
+    assert overridden.bootstrap_servers == "other:9092"
+
+
+@pytest.mark.parametrize("text", ['[gateway]\nbootstrap = "x"\n', "[trail]\nseal_evry = 1\n",
+                                  "[gateway\n"])
+def test_a_bad_config_says_what_is_wrong(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError):
+        GatewayConfig.load(path, env={})

@@ -1,0 +1,180 @@
+"""The trail's chain and seals, and the verifier that must catch every kind of tampering.
+
+The broker is replaced by an in-memory list here: what is tested is the chain/seal logic and
+the checks. The same flow against the real broker is in tests/integration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from crypto import KeyEntry, Keyring, SM2PrivateKey
+from gateway.config import TrailSettings
+from gateway.kafka import TRAIL_TOPIC, StoredMessage
+from gateway.trail import RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, TrailWriter
+from message_formats import AvroSchemas
+from replay import TrailVerifier
+
+SCHEMAS = AvroSchemas()
+GATEWAY_KEY = SM2PrivateKey.generate()
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Metadata:
+    partition: int
+    offset: int
+
+
+class MemoryTopic:
+    """Stands in for the producer: keeps what was sent, in order, per partition."""
+
+    def __init__(self) -> None:
+        self.messages: list[StoredMessage] = []
+
+    async def send_and_wait(self, topic: str, value: bytes, *, key: bytes, partition: int,
+                            headers: list[tuple[str, bytes]]) -> _Metadata:
+        offset = sum(1 for m in self.messages if m.partition == partition)
+        self.messages.append(StoredMessage(topic, partition, offset, key, value, tuple(headers), 0))
+        return _Metadata(partition, offset)
+
+
+def keyring(*extra: KeyEntry) -> Keyring:
+    return Keyring([KeyEntry("px.gateway", GATEWAY_KEY.public_key(), valid_from=EPOCH), *extra])
+
+
+def write_trail(records: int, seal_every: int = 4, key: SM2PrivateKey = GATEWAY_KEY
+                ) -> list[StoredMessage]:
+    topic = MemoryTopic()
+    writer = TrailWriter(producer=topic, codec=TrailCodec(SCHEMAS), key=key,  # type: ignore[arg-type]
+                         partition=0, settings=TrailSettings(seal_every=seal_every))
+
+    async def run() -> None:
+        for n in range(records):
+            await writer.append(kind="ACCEPTED", submission_id=f"s{n}", event_id=f"e{n}",
+                                sender="cn.port.sh", format_id="fal1-xml",
+                                digest_sm3="ab" * 32, reason="test")
+        await writer.seal()
+
+    asyncio.run(run())
+    return topic.messages
+
+
+def check(messages: list[StoredMessage], ring: Keyring | None = None) -> list[str]:
+    report, _ = TrailVerifier(SCHEMAS, ring or keyring()).check_trail(messages)
+    return [str(b) for b in report.breaks]
+
+
+def record_positions(messages: list[StoredMessage]) -> list[int]:
+    return [i for i, m in enumerate(messages) if SCHEMAS.decode(m.value)[0] == RECORD_SCHEMA]
+
+
+def rewrite(message: StoredMessage, change: Any) -> StoredMessage:
+    name, value = SCHEMAS.decode(message.value)
+    return replace(message, value=SCHEMAS.encode(name, change(value)))
+
+
+def test_an_untouched_trail_verifies_and_every_record_is_sealed() -> None:
+    messages = write_trail(10, seal_every=4)
+    report, _ = TrailVerifier(SCHEMAS, keyring()).check_trail(messages)
+    assert report.breaks == ()
+    assert (report.records, report.seals, report.sealed_records) == (10, 3, 10)
+
+
+def test_an_altered_record_is_named() -> None:
+    messages = write_trail(6)
+    i = record_positions(messages)[2]
+
+    def change(value: dict[str, Any]) -> dict[str, Any]:
+        value["entry"]["sender"] = "cn.someone.else"
+        return value
+
+    messages[i] = rewrite(messages[i], change)
+    breaks = check(messages)
+    assert any("seq 2: record altered" in b for b in breaks), breaks
+
+
+def test_an_altered_record_with_a_recomputed_hash_breaks_the_link_and_the_seal() -> None:
+    messages = write_trail(6)
+    i = record_positions(messages)[1]
+    codec = TrailCodec(SCHEMAS)
+
+    def change(value: dict[str, Any]) -> dict[str, Any]:
+        value["entry"]["reason"] = "nothing to see"
+        value["hash"] = codec.entry_hash(value["entry"])
+        return value
+
+    messages[i] = rewrite(messages[i], change)
+    breaks = check(messages)
+    assert any("seq 2: prev_hash" in b for b in breaks), breaks
+    assert any("Merkle root" in b for b in breaks), breaks
+
+
+def test_a_removed_record_is_reported_missing() -> None:
+    messages = write_trail(6)
+    del messages[record_positions(messages)[3]]
+    breaks = check(messages)
+    assert any("seq 4: records seq 3..3 are missing" in b for b in breaks), breaks
+
+
+def test_an_inserted_copy_of_a_record_is_reported() -> None:
+    messages = write_trail(6)
+    i = record_positions(messages)[2]
+    messages.insert(i + 1, messages[i])
+    breaks = check(messages)
+    assert any("seq 2 appears again" in b for b in breaks), breaks
+
+
+def test_reordered_records_are_reported() -> None:
+    messages = write_trail(6)
+    a, b = record_positions(messages)[1:3]
+    messages[a], messages[b] = messages[b], messages[a]
+    assert check(messages)
+
+
+def test_a_seal_signed_by_a_key_the_keyring_does_not_know_is_refused() -> None:
+    forged = write_trail(3, key=SM2PrivateKey.generate())
+    breaks = check(forged)
+    assert any("seal 0 (seq 0..2): signed by unknown key" in b for b in breaks), breaks
+
+
+def test_a_seal_signed_by_a_revoked_key_is_refused() -> None:
+    other = SM2PrivateKey.generate()
+    revoked = KeyEntry("px.gateway", other.public_key(), valid_from=EPOCH,
+                       revoked_at=datetime.now(UTC) - timedelta(days=1))
+    breaks = check(write_trail(3, key=other), keyring(revoked))
+    assert any("was revoked" in b for b in breaks), breaks
+
+
+def test_a_seal_whose_root_was_changed_no_longer_verifies() -> None:
+    messages = write_trail(4)
+    i = next(i for i, m in enumerate(messages) if SCHEMAS.decode(m.value)[0] == SEAL_SCHEMA)
+
+    def change(value: dict[str, Any]) -> dict[str, Any]:
+        value["body"]["root"] = "00" * 32
+        return value
+
+    messages[i] = rewrite(messages[i], change)
+    breaks = check(messages)
+    assert any("SM2 signature does not verify" in b for b in breaks), breaks
+
+
+def test_garbage_on_the_trail_is_reported_not_fatal() -> None:
+    messages = write_trail(2)
+    messages.append(StoredMessage(TRAIL_TOPIC, 0, 99, None, b"not avro", (), 0))
+    breaks = check(messages)
+    assert any("@99: cannot be decoded" in b for b in breaks), breaks
+
+
+@pytest.mark.parametrize("seal_every", [1, 3, 256])
+def test_seals_tile_the_chain_without_gaps(seal_every: int) -> None:
+    messages = write_trail(7, seal_every=seal_every)
+    seals = [SCHEMAS.decode(m.value)[1]["body"] for m in messages
+             if SCHEMAS.decode(m.value)[0] == SEAL_SCHEMA]
+    covered = [seq for body in seals for seq in range(body["first_seq"], body["last_seq"] + 1)]
+    assert covered == list(range(7))
