@@ -8,13 +8,11 @@ lock spans gateway instances.
 from __future__ import annotations
 
 import asyncio
-import io
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import fastavro
 import structlog
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -59,32 +57,24 @@ def chain_id(partition: int) -> str:
 class TrailCodec:
     """How records are hashed and seals signed: one definition for writer and verifier."""
 
-    __slots__ = ("_body_schema", "_entry_schema", "schemas")
+    __slots__ = ("schemas",)
 
     def __init__(self, schemas: AvroSchemas) -> None:
         self.schemas = schemas
-        self._entry_schema = schemas.schema(ENTRY_SCHEMA)
-        self._body_schema = schemas.schema(SEAL_BODY_SCHEMA)
 
     def entry_hash(self, entry: Mapping[str, Any]) -> str:
         """SM3 over the entry's Avro binary encoding; the entry holds the previous hash."""
-        return sm3_hex(_binary(self._entry_schema, entry))
+        return sm3_hex(self.schemas.encode_body(ENTRY_SCHEMA, entry))
 
     def seal_message(self, body: Mapping[str, Any]) -> bytes:
         """The exact bytes a seal's SM2 signature covers."""
-        return _binary(self._body_schema, body)
+        return self.schemas.encode_body(SEAL_BODY_SCHEMA, body)
 
     def encode_record(self, entry: Mapping[str, Any], record_hash: str) -> bytes:
         return self.schemas.encode(RECORD_SCHEMA, {"entry": entry, "hash": record_hash})
 
     def encode_seal(self, body: Mapping[str, Any], signature: bytes) -> bytes:
         return self.schemas.encode(SEAL_SCHEMA, {"body": body, "signature": signature})
-
-
-def _binary(schema: Any, record: Mapping[str, Any]) -> bytes:
-    buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, schema, record)
-    return buffer.getvalue()
 
 
 def seal_root(record_hashes: list[str]) -> str:

@@ -125,12 +125,16 @@ class AvroSchemas:
         return entry.full_name
 
     def encode(self, full_name: str, record: Any) -> bytes:
-        """Single-object encoding. Extra fields, or missing fields without a default, are
-        errors rather than silently dropped or invented."""
+        """Single-object encoding: `C3 01`, the schema's fingerprint, then the body."""
+        entry = self.loaded(full_name)
+        return SINGLE_OBJECT_MAGIC + entry.fingerprint + self.encode_body(full_name, record)
+
+    def encode_body(self, full_name: str, record: Any) -> bytes:
+        """Plain Avro binary encoding, as hashed and signed by the trail. Extra fields, or
+        missing fields without a default, are errors rather than silently dropped or
+        invented."""
         entry = self.loaded(full_name)
         buffer = io.BytesIO()
-        buffer.write(SINGLE_OBJECT_MAGIC)
-        buffer.write(entry.fingerprint)
         try:
             schemaless_writer(buffer, entry.parsed, record, strict_allow_default=True)
         except _ENCODE_ERRORS as exc:

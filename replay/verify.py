@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -246,14 +246,7 @@ async def verify_kafka(
     report, references = verifier.check_trail(messages)
     found = await read_at(bootstrap_servers, sorted(references)) if references else {}
     extra = verifier.check_references(references, found)
-    return VerifyReport(
-        records=report.records,
-        seals=report.seals,
-        chains=report.chains,
-        sealed_records=report.sealed_records,
-        references=report.references,
-        breaks=report.breaks + tuple(extra),
-    )
+    return replace(report, breaks=report.breaks + tuple(extra))
 
 
 def describe(report: VerifyReport, trail_topic: str = TRAIL_TOPIC) -> str:
