@@ -6,8 +6,10 @@ storage engine such as `s3://tansu/` is given.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.resources
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -22,6 +24,7 @@ from gateway.errors import BrokerUnavailable
 log = structlog.get_logger(__name__)
 
 MEMORY_STORAGE = "memory://tansu/"
+PR_SET_PDEATHSIG = 1
 
 
 def tansu_binary() -> Path:
@@ -35,6 +38,16 @@ def tansu_binary() -> Path:
     if not os.access(path, os.X_OK):
         path.chmod(0o755)
     return path
+
+
+def _end_with_parent() -> None:
+    """Runs in the broker's process before exec: Linux ends it when its parent dies, so a
+    killed gateway leaves no broker behind. Elsewhere this does nothing."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
 
 
 def free_loopback_port() -> int:
@@ -102,6 +115,7 @@ class LocalBroker:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, **self._env},
+                preexec_fn=_end_with_parent,
             )
         finally:
             if self._log_path:

@@ -18,6 +18,7 @@ from gateway.config import GatewayConfig
 from gateway.demo import run_demo
 from gateway.errors import GatewayError
 from gateway.logs import configure_logging
+from gateway.pipeline import REJECTION_ERRORS
 from gateway.service import Gateway, GatewayParts
 from message_formats import AvroSchemas
 from replay import describe, verify_kafka
@@ -115,8 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level, json=args.log_json)
     try:
         return int(args.run(args))
-    except GatewayError as exc:
-        print(f"portgw: {exc.code}: {exc.message}", file=sys.stderr)
+    except REJECTION_ERRORS as exc:  # every package's errors carry a code and a message
+        print(f"portgw: {exc.code}: {exc.message}", file=sys.stderr)  # type: ignore[attr-defined]
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_FAILED

@@ -23,7 +23,7 @@ from contracts import AgencyRegistry, ContractIndex, RouteDenied, load_contract_
 from crypto import Keyring, SM2PrivateKey, sm3_hex
 from gateway.clock import utc_now
 from gateway.config import GatewayConfig
-from gateway.errors import BrokerUnavailable, GatewayError
+from gateway.errors import BrokerUnavailable, ConfigError, GatewayError
 from gateway.ids import Uuid7Generator
 from gateway.kafka import (
     DLQ_TOPIC,
@@ -80,16 +80,23 @@ class GatewayParts:
 
     @classmethod
     def load(cls, config: GatewayConfig) -> GatewayParts:
-        agencies = AgencyRegistry.from_toml(config.agencies_file)
-        schemas = AvroSchemas()
-        return cls(
-            key=SM2PrivateKey.from_pem(config.key_file.read_bytes()),
-            keyring=Keyring.from_toml(config.keyring_file),
-            agencies=agencies,
-            contracts=ContractIndex(load_contract_dir(config.contracts_dir, agencies)),
-            adapters=AdapterRegistry.default(schemas),
-            schemas=schemas,
-        )
+        """Raises ConfigError naming the file at fault, with the underlying error's code."""
+        try:
+            agencies = AgencyRegistry.from_toml(config.agencies_file)
+            schemas = AvroSchemas()
+            return cls(
+                key=SM2PrivateKey.from_pem(config.key_file.read_bytes()),
+                keyring=Keyring.from_toml(config.keyring_file),
+                agencies=agencies,
+                contracts=ContractIndex(load_contract_dir(config.contracts_dir, agencies)),
+                adapters=AdapterRegistry.default(schemas),
+                schemas=schemas,
+            )
+        except OSError as exc:
+            raise ConfigError(f"cannot read {exc.filename}: {exc.strerror}") from exc
+        except (*REJECTION_ERRORS,) as exc:
+            code = getattr(exc, "code", "CONFIG_INVALID")
+            raise ConfigError(f"{code}: {exc}") from exc
 
 
 @dataclass(frozen=True, slots=True)
