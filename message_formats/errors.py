@@ -31,6 +31,18 @@ class XmlMalformedError(FormatError):
     code = "XML_MALFORMED"
 
 
+class XmlEncodingMismatchError(FormatError):
+    """The XML declaration names one encoding, the bytes are plainly in another."""
+
+    code = "XML_ENCODING_MISMATCH"
+
+
+class XmlEncodingInvalidError(FormatError):
+    """The bytes cannot be decoded in the declared (or default) encoding."""
+
+    code = "XML_ENCODING_INVALID"
+
+
 class XmlDtdForbiddenError(FormatError):
     code = "XML_DTD_FORBIDDEN"
 

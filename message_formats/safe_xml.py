@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import codecs
+import re
+
 from lxml import etree
 
-from .errors import XmlDtdForbiddenError, XmlMalformedError, XmlTooLargeError
+from .errors import (
+    XmlDtdForbiddenError,
+    XmlEncodingInvalidError,
+    XmlEncodingMismatchError,
+    XmlMalformedError,
+    XmlTooLargeError,
+)
 
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+
+_DECLARED_ENCODING = re.compile(
+    rb"""\A(?:\xef\xbb\xbf)?<\?xml[^>]{0,200}?encoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']"""
+)
+# Encodings where UTF-8 bytes decode "successfully" into mojibake, so a document that
+# declares one of them but holds UTF-8 would be read wrong without a word.
+_SINGLE_BYTE = frozenset(
+    codecs.lookup(name).name
+    for name in ("latin-1", "iso-8859-2", "iso-8859-15", "cp1250", "cp1251", "cp1252", "ascii")
+)
+_DOUBLE_BYTE_CHINESE = frozenset(
+    codecs.lookup(name).name for name in ("gbk", "gb2312", "gb18030", "big5")
+)
+_CJK = re.compile("[\u3400-\u9fff]")
 
 # Markers of a DOCTYPE in the encodings a parser auto-detects without a declaration.
 _DOCTYPE_MARKERS = tuple("<!DOCTYPE".encode(enc) for enc in ("utf-8", "utf-16-le", "utf-16-be"))
@@ -48,15 +71,59 @@ class SafeXmlParser:
             data = bytes(data)
         if len(data) > self._max_bytes:
             raise XmlTooLargeError(f"document is {len(data)} bytes, limit is {self._max_bytes}")
+        _check_declared_encoding(data)
         try:
             root = etree.fromstring(data, self._parser)
         except etree.XMLSyntaxError as exc:
             if _mentions_doctype(data):
                 raise XmlDtdForbiddenError("DOCTYPE declarations are not accepted") from None
             line = exc.position[0] if exc.position else exc.lineno
+            if "encoding" in exc.msg.lower():
+                raise XmlEncodingInvalidError(
+                    f"bytes are not in the declared encoding ({exc.msg}); declare the "
+                    "encoding the document is really in (UTF-8, UTF-16, GB18030, GBK)",
+                    line=line,
+                ) from None
             raise XmlMalformedError(f"not well-formed XML: {exc.msg}", line=line) from None
         _refuse_doctype(root)
         return root
+
+
+def _check_declared_encoding(data: bytes) -> None:
+    """Refuses a declaration that lies about the bytes instead of decoding them into
+    mojibake: UTF-8 text declared as Latin-1 or GBK decodes without error, wrongly.
+
+    For single-byte encodings any multi-byte UTF-8 sequence gives the lie away. GB and Big5
+    bytes are sometimes valid UTF-8 by accident (一 is D2 BB, also U+04BB), so there the lie
+    is called only when the UTF-8 reading holds two or more CJK ideographs, which UTF-8
+    Chinese always does and genuine GB text practically never does.
+    """
+    if data.isascii():
+        return
+    found = _DECLARED_ENCODING.match(data)
+    if found is None:
+        return
+    declared = found.group(1).decode("ascii")
+    try:
+        name = codecs.lookup(declared).name
+    except LookupError:
+        raise XmlEncodingInvalidError(f"unknown encoding {declared!r} declared", line=1) from None
+    if name not in _SINGLE_BYTE and name not in _DOUBLE_BYTE_CHINESE:
+        return
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return  # not UTF-8: the declared encoding is plausible; lxml checks the rest
+    ideographs = _CJK.findall(text, 0)
+    if name in _DOUBLE_BYTE_CHINESE and len(ideographs) < 2:
+        return
+    sample = next(ch for ch in text if ord(ch) > 127)
+    line = text.count("\n", 0, text.index(sample)) + 1
+    raise XmlEncodingMismatchError(
+        f"the XML declaration says {declared} but the bytes are UTF-8 (e.g. {sample!r} on "
+        f"line {line}); declare encoding=\"UTF-8\"",
+        line=line,
+    )
 
 
 def _mentions_doctype(data: bytes) -> bool:
