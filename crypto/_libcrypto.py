@@ -1,10 +1,11 @@
 """SM2 through the system's OpenSSL 3 ``libcrypto``, called with ctypes.
 
-The ``cryptography`` wheel cannot load or use SM2 keys, so key generation, PEM, SPKI and
-signatures go straight to libcrypto. Every pointer-returning function is declared with
-``c_void_p`` (the default ``int`` restype would truncate 64-bit pointers), every return
-value is checked, and the thread's OpenSSL error queue is emptied after each operation so a
-stale error never leaks into the next message.
+The ``cryptography`` wheel cannot load or use SM2 keys, so key generation, PEM, SPKI,
+signatures and encryption go straight to libcrypto (SM3 and SM4: see sm3.py, sm4.py).
+Every pointer-returning function is declared with ``c_void_p`` (the default ``int``
+restype would truncate 64-bit pointers), every return value is checked, and the thread's
+OpenSSL error queue is emptied after each operation so a stale error never leaks into the
+next message.
 """
 
 from __future__ import annotations
@@ -18,11 +19,17 @@ from ctypes import POINTER, c_char_p, c_int, c_long, c_size_t, c_ulong, c_void_p
 from types import MappingProxyType
 from typing import NoReturn
 
-from .errors import BackendUnavailable, CryptoError, KeyInvalid
+from . import sm4 as _sm4
+from ._sm2codec import CiphertextOrder, SM2Ciphertext, format_ciphertext, parse_ciphertext
+from .errors import BackendUnavailable, CryptoError, DecryptionFailed, KeyInvalid
+from .sm3 import hmac_sm3, sm3
 
 _MIN_VERSION = 0x30000000
 _BIO_CTRL_INFO = 3  # BIO_get_mem_data is the macro BIO_ctrl(bio, BIO_CTRL_INFO, 0, &ptr)
 _ERR_BUF = 256
+# DER SEQUENCE { INTEGER r, INTEGER s } with 33-byte integers: 2 + 2 * (2 + 33). Sizing the
+# buffer up front saves EVP_DigestSign's size query, one of the few costs of going via ctypes.
+_MAX_SIGNATURE_SIZE = 72
 
 # int pem_password_cb(char *buf, int size, int rwflag, void *userdata)
 _PEM_PASSWORD_CB = ctypes.CFUNCTYPE(c_int, c_void_p, c_int, c_int, c_void_p)
@@ -56,6 +63,10 @@ _SIGNATURES: Mapping[str, tuple[object, list[object]]] = MappingProxyType(
         "EVP_DigestSign": (c_int, [c_void_p, c_void_p, POINTER(c_size_t), c_char_p, c_size_t]),
         "EVP_DigestVerifyInit": (c_int, [c_void_p, c_void_p, c_void_p, c_void_p, c_void_p]),
         "EVP_DigestVerify": (c_int, [c_void_p, c_char_p, c_size_t, c_char_p, c_size_t]),
+        "EVP_PKEY_encrypt_init": (c_int, [c_void_p]),
+        "EVP_PKEY_encrypt": (c_int, [c_void_p, c_char_p, POINTER(c_size_t), c_char_p, c_size_t]),
+        "EVP_PKEY_decrypt_init": (c_int, [c_void_p]),
+        "EVP_PKEY_decrypt": (c_int, [c_void_p, c_char_p, POINTER(c_size_t), c_char_p, c_size_t]),
         "PEM_read_bio_PrivateKey": (c_void_p, [c_void_p, c_void_p, _PEM_PASSWORD_CB, c_void_p]),
         "PEM_write_bio_PKCS8PrivateKey": (
             c_int,
@@ -128,10 +139,27 @@ class _PasswordCallback:
 
 
 class OpenSSLBackend:
-    name = "openssl"
+    """SM2 in libcrypto; SM3 and SM4 in the ``cryptography`` wheel (which cannot do SM2)."""
+
+    name = "fast"
 
     def __init__(self) -> None:
         self._lib = load_library()
+
+    @property
+    def library_version(self) -> str:
+        version = self._lib.OpenSSL_version_num()
+        return f"{version >> 28}.{(version >> 20) & 0xFF}.{(version >> 4) & 0xFF}"
+
+    # -- SM3 / SM4 (cryptography) -----------------------------------------------------------
+
+    sm3 = staticmethod(sm3)
+    hmac_sm3 = staticmethod(hmac_sm3)
+    sm4_block_encryptor = staticmethod(_sm4.sm4_block_encryptor)
+    sm4_cbc_encrypt = staticmethod(_sm4.sm4_cbc_encrypt)
+    sm4_cbc_decrypt = staticmethod(_sm4.sm4_cbc_decrypt)
+    sm4_gcm_encrypt = staticmethod(_sm4.sm4_gcm_encrypt)
+    sm4_gcm_decrypt = staticmethod(_sm4.sm4_gcm_decrypt)
 
     # -- keys -------------------------------------------------------------------------------
 
@@ -213,10 +241,8 @@ class OpenSSLBackend:
         with self._error_scope(), self._digest_context(pkey, user_id) as mctx:
             if lib.EVP_DigestSignInit(mctx, None, lib.EVP_sm3(), None, pkey) != 1:
                 self._fail(CryptoError, "EVP_DigestSignInit")
-            size = c_size_t(0)
-            if lib.EVP_DigestSign(mctx, None, ctypes.byref(size), data, len(data)) != 1:
-                self._fail(CryptoError, "EVP_DigestSign (size query)")
-            buf = ctypes.create_string_buffer(size.value)
+            size = c_size_t(_MAX_SIGNATURE_SIZE)
+            buf = ctypes.create_string_buffer(_MAX_SIGNATURE_SIZE)
             if lib.EVP_DigestSign(mctx, buf, ctypes.byref(size), data, len(data)) != 1:
                 self._fail(CryptoError, "EVP_DigestSign")
             return buf.raw[: size.value]
@@ -229,6 +255,49 @@ class OpenSSLBackend:
                 self._fail(CryptoError, "EVP_DigestVerifyInit")
             result = lib.EVP_DigestVerify(mctx, signature, len(signature), data, len(data))
             return result == 1
+
+    # -- encryption -------------------------------------------------------------------------
+
+    def encrypt(self, key: object, plaintext: bytes) -> SM2Ciphertext:
+        """OpenSSL 3 writes the GM/T 0009 SM2Cipher DER; it is parsed here, never passed on."""
+        produced = self._pkey_crypt(key, plaintext, encrypt=True)
+        try:
+            return parse_ciphertext(produced, CiphertextOrder.ASN1)
+        except ValueError as exc:
+            raise CryptoError(f"libcrypto produced an unreadable SM2 ciphertext: {exc}") from exc
+
+    def decrypt(self, key: object, ciphertext: SM2Ciphertext) -> bytes:
+        return self._pkey_crypt(
+            key, format_ciphertext(ciphertext, CiphertextOrder.ASN1), encrypt=False
+        )
+
+    def _pkey_crypt(self, key: object, data: bytes, *, encrypt: bool) -> bytes:
+        lib = self._lib
+        pkey = self._ptr(key)
+        init, run = (
+            (lib.EVP_PKEY_encrypt_init, lib.EVP_PKEY_encrypt)
+            if encrypt
+            else (lib.EVP_PKEY_decrypt_init, lib.EVP_PKEY_decrypt)
+        )
+        error = CryptoError if encrypt else DecryptionFailed
+        with self._error_scope():
+            pctx = lib.EVP_PKEY_CTX_new(pkey, None)
+            if not pctx:
+                self._fail(CryptoError, "EVP_PKEY_CTX_new")
+            try:
+                if init(pctx) != 1:
+                    self._fail(error, "SM2 encrypt/decrypt init")
+                size = c_size_t(0)
+                if run(pctx, None, ctypes.byref(size), data, len(data)) != 1:
+                    self._fail(error, "SM2 encrypt/decrypt (size query)")
+                buf = ctypes.create_string_buffer(size.value)
+                if run(pctx, buf, ctypes.byref(size), data, len(data)) != 1:
+                    self._fail(
+                        error, "SM2 encryption failed" if encrypt else "SM2 decryption failed"
+                    )
+                return buf.raw[: size.value]
+            finally:
+                lib.EVP_PKEY_CTX_free(pctx)
 
     # -- plumbing ---------------------------------------------------------------------------
 

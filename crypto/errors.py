@@ -41,3 +41,9 @@ class KeyNotValidAt(KeyringError):
 
 class KeyRevoked(KeyringError):
     code = "AUTH_KEY_REVOKED"
+
+
+class DecryptionFailed(CryptoError):
+    """Wrong key, tampered or malformed ciphertext; deliberately not more specific."""
+
+    code = "CRYPTO_DECRYPTION_FAILED"

@@ -12,7 +12,7 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .sm3 import SM3_DIGEST_SIZE, sm3
+from .sm3 import SM3_DIGEST_SIZE, SM3Hasher, new_sm3, sm3
 
 _LEAF_PREFIX = b"\x00"
 _NODE_PREFIX = b"\x01"
@@ -24,8 +24,16 @@ def merkle_leaf_hash(data: bytes) -> bytes:
     return sm3(_LEAF_PREFIX + data)
 
 
-def _node_hash(left: bytes, right: bytes) -> bytes:
-    return sm3(_NODE_PREFIX + left + right)
+def _node_hasher() -> SM3Hasher:
+    """SM3 already fed the node prefix; copying it is cheaper than starting afresh."""
+    return new_sm3(_NODE_PREFIX)
+
+
+def _node_hash(base: SM3Hasher, left: bytes, right: bytes) -> bytes:
+    hasher = base.copy()
+    hasher.update(left)
+    hasher.update(right)
+    return hasher.digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,23 +94,25 @@ def verify_merkle_proof(
     if not 0 <= index < count or not _is_hash(leaf_hash) or not _is_hash(root):
         return False
     node, last, computed = index, count - 1, leaf_hash
+    base = _node_hasher()
     for sibling in proof:
         if last == 0 or not _is_hash(sibling):
             return False
         if node & 1 or node == last:
-            computed = _node_hash(sibling, computed)
+            computed = _node_hash(base, sibling, computed)
             while not node & 1 and node != 0:
                 node >>= 1
                 last >>= 1
         else:
-            computed = _node_hash(computed, sibling)
+            computed = _node_hash(base, computed, sibling)
         node >>= 1
         last >>= 1
     return last == 0 and hmac.compare_digest(computed, root)
 
 
 def _parent_level(level: Level) -> Level:
-    parents = [_node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+    base = _node_hasher()
+    parents = [_node_hash(base, level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
     if len(level) % 2:
         parents.append(level[-1])
     return tuple(parents)

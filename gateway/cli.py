@@ -17,6 +17,7 @@ from gateway.client import submit
 from gateway.config import GatewayConfig
 from gateway.demo import run_demo
 from gateway.errors import GatewayError
+from gateway.keys_cli import add_keys_commands
 from gateway.logs import configure_logging
 from gateway.pipeline import REJECTION_ERRORS
 from gateway.service import Gateway, GatewayParts
@@ -91,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "config's)")
     verify.add_argument("--trail-topic", default="px.trail.v1")
     verify.set_defaults(run=_replay_verify)
+
+    add_keys_commands(commands)
 
     broker = commands.add_parser(
         "broker", help="run the local Kafka-protocol broker in the foreground",

@@ -110,7 +110,8 @@ def test_demo_shows_recipients_receipts_and_a_verified_trail() -> None:
 
 
 def test_every_command_explains_itself() -> None:
-    for command in (["demo"], ["serve"], ["submit"], ["replay", "verify"], ["broker"]):
+    for command in (["demo"], ["serve"], ["submit"], ["replay", "verify"], ["broker"],
+                    ["keys", "generate"], ["keys", "sign"], ["keys", "verify"], ["keys", "show"]):
         result = portgw(*command, "--help")
         assert result.returncode == 0
         assert len(result.stdout.splitlines()) > 3, command
