@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from crypto import Keyring, SM2PrivateKey
+from gateway.adapters_cli import add_adapters_commands
 from gateway.broker import LocalBroker
 from gateway.client import submit
 from gateway.config import GatewayConfig
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(run=_replay_verify)
 
     add_keys_commands(commands)
+    add_adapters_commands(commands)
 
     broker = commands.add_parser(
         "broker", help="run the local Kafka-protocol broker in the foreground",
