@@ -1,0 +1,91 @@
+"""Every schema ever released stays readable: data written with a released schema must be
+readable with the current one (Avro backward compatibility)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastavro import parse_schema
+
+from message_formats import AvroSchemas
+from message_formats.compat import backward_problems
+
+RELEASED = Path(__file__).parents[2] / "message_formats" / "released"
+VERSIONS = sorted(p for p in RELEASED.iterdir() if p.is_dir())
+CURRENT = AvroSchemas()
+
+
+def released_names(version: Path) -> list[str]:
+    return sorted(p.stem for p in version.glob("*.avsc"))
+
+
+@pytest.mark.parametrize("version", VERSIONS, ids=lambda p: p.name)
+def test_current_schemas_read_everything_released(version: Path) -> None:
+    released = AvroSchemas.from_dirs(version, builtin=False)
+    problems = []
+    for name in released_names(version):
+        if name not in CURRENT:
+            problems.append(f"{name}: removed, but {version.name} released it")
+            continue
+        problems += backward_problems(released.schema(name), CURRENT.schema(name))
+    assert problems == []
+
+
+def record(*fields: dict[str, Any], name: str = "R") -> dict[str, Any]:
+    return parse_schema({"type": "record", "name": name, "namespace": "t",
+                         "fields": list(fields)})
+
+
+def field(name: str, type_: Any, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "type": type_, **extra}
+
+
+ENUM_AB = {"type": "enum", "name": "E", "symbols": ["A", "B"]}
+ENUM_A = {"type": "enum", "name": "E", "symbols": ["A"]}
+
+
+@pytest.mark.parametrize(("released", "current", "expected"), [
+    (record(field("a", "int")), record(field("a", "int"), field("b", "string")),
+     "t.R.b: field added without a default"),
+    (record(field("a", "long")), record(field("a", "int")), "released long cannot be read as int"),
+    (record(field("a", ["null", "string"])), record(field("a", "string")),
+     "released null cannot be read as string"),
+    (record(field("e", ENUM_AB)), record(field("e", ENUM_A)), "enum symbols removed"),
+    (record(field("a", "int")), record(field("a", "int"), name="S"), "record t.R became t.S"),
+])
+def test_breaking_changes_are_named(released: Any, current: Any, expected: str) -> None:
+    problems = backward_problems(released, current)
+    assert any(expected in p for p in problems), problems
+
+
+@pytest.mark.parametrize(("released", "current"), [
+    (record(field("a", "int")), record(field("a", "int"), field("b", "string", default="x"))),
+    (record(field("a", "int"), field("b", "string")), record(field("a", "int"))),
+    (record(field("a", "int")), record(field("a", "long"))),
+    (record(field("a", "string")), record(field("a", ["null", "string"]))),
+    (record(field("e", ENUM_A)), record(field("e", ENUM_AB))),
+    (record(field("t", {"type": "long", "logicalType": "timestamp-millis"})),
+     record(field("t", {"type": "long", "logicalType": "timestamp-millis"}))),
+])
+def test_compatible_changes_pass(released: Any, current: Any) -> None:
+    assert backward_problems(released, current) == []
+
+
+def test_the_check_catches_a_real_breaking_edit(tmp_path: Path) -> None:
+    """A canonical schema edited the wrong way is caught, not just toy schemas."""
+    name = "px.canonical.Fal1GeneralDeclaration"
+    source = json.loads((RELEASED / "0.1.0" / f"{name}.avsc").read_text(encoding="utf-8"))
+    source["fields"].append({"name": "berth", "type": "string", "doc": "new, no default"})
+    edited = tmp_path / f"{name}.avsc"
+    edited.write_text(json.dumps(source), encoding="utf-8")
+    for other in (RELEASED / "0.1.0").glob("*.avsc"):
+        if other.name != edited.name:
+            (tmp_path / other.name).write_bytes(other.read_bytes())
+    current = AvroSchemas.from_dirs(tmp_path, builtin=False)
+    released = AvroSchemas.from_dirs(RELEASED / "0.1.0", builtin=False)
+    assert backward_problems(released.schema(name), current.schema(name)) == [
+        f"{name}.berth: field added without a default"
+    ]
