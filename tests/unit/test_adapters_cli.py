@@ -62,3 +62,8 @@ def test_json_view_round_trips_a_canonical_record() -> None:
     record = adapter.parse((FAL1 / "valid_departure.xml").read_bytes()).record
     as_json = json.loads(json.dumps(to_json(record)))
     assert from_json(schemas.schema(adapter.schema_name), as_json, omit=("header",)) == record
+
+
+def test_check_runs_the_kit_on_a_format(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["adapters", "check", "fal1-xml", str(FAL1)]) == 0
+    assert "fal1-xml:" in capsys.readouterr().out
