@@ -12,6 +12,10 @@ from .base import (
     UnknownFormatError,
 )
 from .fal1 import Fal1Adapter, is_valid_imo_number
+from .fal3 import Fal3Adapter
+from .fal4 import Fal4Adapter
+from .fal5 import Fal5Adapter
+from .fal6 import Fal6Adapter
 from .registry import AdapterRegistry, builtin_adapters
 
 __all__ = [
@@ -21,6 +25,10 @@ __all__ = [
     "AdapterRegistrationError",
     "AdapterRegistry",
     "Fal1Adapter",
+    "Fal3Adapter",
+    "Fal4Adapter",
+    "Fal5Adapter",
+    "Fal6Adapter",
     "ParseResult",
     "RenderError",
     "RuleViolationError",

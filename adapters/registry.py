@@ -15,10 +15,18 @@ from .base import (
     UnknownFormatError,
 )
 from .fal1 import Fal1Adapter
+from .fal3 import Fal3Adapter
+from .fal4 import Fal4Adapter
+from .fal5 import Fal5Adapter
+from .fal6 import Fal6Adapter
+
+BUILTIN: tuple[type[Adapter], ...] = (Fal1Adapter, Fal3Adapter, Fal4Adapter, Fal5Adapter,
+                                      Fal6Adapter)
 
 
 def builtin_adapters(xsd_store: XsdStore, xml_parser: SafeXmlParser) -> tuple[Adapter, ...]:
-    return (Fal1Adapter(xsd_store=xsd_store, xml_parser=xml_parser),)
+    return tuple(kind(xsd_store=xsd_store, xml_parser=xml_parser)  # type: ignore[call-arg]
+                 for kind in BUILTIN)
 
 
 class AdapterRegistry:

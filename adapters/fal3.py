@@ -1,0 +1,182 @@
+"""IMO FAL Form 3, Ship's Stores Declaration, as XML in namespace urn:px:fal:3 ("fal3-xml").
+
+Besides the FAL 3 adapter this module holds the quantity helpers the crew's effects
+declaration (fal4) shares with it, until they move to a shared module: quantities are
+decimals at one canonical scale (three places), as the Avro decimal stores them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from lxml import etree
+
+from message_formats import SafeXmlParser, XsdStore
+
+from .base import ParseResult, RenderError, RuleViolationError
+from .fal1 import (
+    _add,
+    _add_optional,
+    _document_version,
+    _format_int,
+    _format_optional_int,
+    _optional_int,
+    _optional_token,
+    _token,
+    business_key,
+)
+from .fal5 import RENDER_ERRORS, Cursor, ItemLines, SharedElements, render_root
+
+NAMESPACE = "urn:px:fal:3"
+XSD_NAME = "fal3"
+
+QUANTITY_QUANTUM = Decimal("0.001")
+_XML_WHITESPACE = " \t\n\r"
+
+
+# ---------------------------------------------------------------- shared with FAL 4
+
+
+def read_quantity(text: str) -> Decimal:
+    """An xs:decimal the XSD has limited to three fraction digits, at the canonical scale:
+    "12.5" and "12.500" give the same record and the same Avro bytes."""
+    return Decimal(text.strip(_XML_WHITESPACE)).quantize(QUANTITY_QUANTUM)
+
+
+def format_quantity(value: Decimal) -> str:
+    if not isinstance(value, Decimal):
+        raise TypeError(f"expected a Decimal, not {type(value).__name__}")
+    if not value.is_finite():
+        raise ValueError(f"{value} is not a finite number")
+    exact = value.quantize(QUANTITY_QUANTUM)
+    if exact != value:
+        raise ValueError(f"{value} has more decimal places than {QUANTITY_QUANTUM}")
+    return format(exact, "f")
+
+
+def first_non_positive(items: Sequence[Mapping[str, Any]]) -> int | None:
+    """Index of the first item whose quantity is zero or negative, if any."""
+    for index, item in enumerate(items):
+        if item["quantity"] <= 0:
+            return index
+    return None
+
+
+# ---------------------------------------------------------------- FAL 3
+
+
+def _tag(local_name: str) -> str:
+    return f"{{{NAMESPACE}}}{local_name}"
+
+
+ROOT = _tag("ShipStoresDeclaration")
+PERSONS_ON_BOARD = _tag("NumberOfPersonsOnBoard")
+PERIOD_OF_STAY = _tag("PeriodOfStayDays")
+STORES_ARTICLE = _tag("StoresArticle")
+ARTICLE_NAME = _tag("ArticleName")
+QUANTITY = _tag("Quantity")
+UNIT_OF_MEASURE = _tag("UnitOfMeasure")
+LOCATION_ON_BOARD = _tag("LocationOnBoard")
+OFFICIAL_USE = _tag("OfficialUse")
+SHARED = SharedElements.in_namespace(NAMESPACE)
+
+
+class Fal3Adapter:
+    format_id = "fal3-xml"
+    document_type = "fal3"
+    schema_name = "px.canonical.Fal3ShipStoresDeclaration"
+    schema_version = 1
+    media_type = "application/xml"
+
+    __slots__ = ("_parser", "_xsd")
+
+    def __init__(
+        self, *, xsd_store: XsdStore | None = None, xml_parser: SafeXmlParser | None = None
+    ) -> None:
+        self._xsd = xsd_store if xsd_store is not None else XsdStore()
+        self._parser = xml_parser if xml_parser is not None else SafeXmlParser()
+        self._xsd.schema(XSD_NAME)  # compile now rather than on the first document
+
+    def parse(self, data: bytes) -> ParseResult:
+        root = self._parser.parse(data)
+        self._xsd.validate(XSD_NAME, root)
+        record = _read_declaration(root)
+        _check_rules(record, root)
+        return ParseResult(
+            record=record,
+            business_key=business_key(record),
+            document_version=int(root.get("version", "")),
+        )
+
+    def render(self, record: Mapping[str, Any]) -> bytes:
+        try:
+            root = _build_declaration(record, _document_version(record))
+        except RENDER_ERRORS as exc:
+            raise RenderError(f"cannot render FAL 3 record: {type(exc).__name__}: {exc}") from None
+        return render_root(root, self._xsd, XSD_NAME, "FAL 3")
+
+
+# ---------------------------------------------------------------- XML -> canonical record
+
+
+def _read_declaration(root: etree._Element) -> dict[str, Any]:
+    children = Cursor(root)
+    return {
+        **SHARED.read_voyage(children),
+        "last_port_of_call": children.optional_text(SHARED.last_port_of_call),
+        "next_port_of_call": children.optional_text(SHARED.next_port_of_call),
+        "number_of_persons_on_board": int(children.text()),
+        "period_of_stay_days": _optional_int(children.optional_text(PERIOD_OF_STAY)),
+        "articles": [_read_article(article) for article in children.rest()],
+    }
+
+
+def _read_article(article: etree._Element) -> dict[str, Any]:
+    children = Cursor(article)
+    return {
+        "name": _token(children.text()),
+        "quantity": read_quantity(children.text()),
+        "unit_of_measure": children.text(),
+        "location_on_board": _token(children.text()),
+        "official_use": _optional_token(children.optional_text(OFFICIAL_USE)),
+    }
+
+
+# ---------------------------------------------------------------- business rules
+
+
+def _check_rules(record: Mapping[str, Any], root: etree._Element) -> None:
+    SHARED.check_imo_number(record, root)
+    index = first_non_positive(record["articles"])
+    if index is not None:
+        raise RuleViolationError(
+            f"stores article {index + 1}: quantity must be positive, not "
+            f"{record['articles'][index]['quantity']}",
+            code="RULE_STORES_QUANTITY",
+            line=ItemLines(root, STORES_ARTICLE, "stores article").line(index, QUANTITY),
+        )
+
+
+# ---------------------------------------------------------------- canonical record -> XML
+
+
+def _build_declaration(record: Mapping[str, Any], version: int) -> etree._Element:
+    root = etree.Element(ROOT, nsmap={None: NAMESPACE})
+    root.set("version", str(version))
+    SHARED.build_voyage(root, record)
+    _add_optional(root, SHARED.last_port_of_call, record.get("last_port_of_call"))
+    _add_optional(root, SHARED.next_port_of_call, record.get("next_port_of_call"))
+    _add(root, PERSONS_ON_BOARD, _format_int(record["number_of_persons_on_board"]))
+    _add_optional(root, PERIOD_OF_STAY, _format_optional_int(record.get("period_of_stay_days")))
+    for article in record["articles"]:
+        _build_article(etree.SubElement(root, STORES_ARTICLE), article)
+    return root
+
+
+def _build_article(element: etree._Element, article: Mapping[str, Any]) -> None:
+    _add(element, ARTICLE_NAME, article["name"])
+    _add(element, QUANTITY, format_quantity(article["quantity"]))
+    _add(element, UNIT_OF_MEASURE, article["unit_of_measure"])
+    _add(element, LOCATION_ON_BOARD, article["location_on_board"])
+    _add_optional(element, OFFICIAL_USE, article.get("official_use"))

@@ -1,0 +1,142 @@
+"""IMO FAL Form 4, Crew's Effects Declaration, as XML in namespace urn:px:fal:4 ("fal4-xml").
+
+The voyage block is that of fal5.SharedElements; quantities are read and checked as in the
+ship's stores declaration (fal3)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lxml import etree
+
+from message_formats import SafeXmlParser, XsdStore
+
+from .base import ParseResult, RenderError, RuleViolationError
+from .fal1 import _add, _add_optional, _document_version, _optional_token, _token, business_key
+from .fal3 import first_non_positive, format_quantity, read_quantity
+from .fal5 import RENDER_ERRORS, Cursor, ItemLines, SharedElements, render_root
+
+NAMESPACE = "urn:px:fal:4"
+XSD_NAME = "fal4"
+
+
+def _tag(local_name: str) -> str:
+    return f"{{{NAMESPACE}}}{local_name}"
+
+
+ROOT = _tag("CrewEffectsDeclaration")
+CREW_MEMBER = _tag("CrewMember")
+EFFECT = _tag("Effect")
+DESCRIPTION = _tag("Description")
+QUANTITY = _tag("Quantity")
+UNIT_OF_MEASURE = _tag("UnitOfMeasure")
+SHARED = SharedElements.in_namespace(NAMESPACE)
+
+
+class Fal4Adapter:
+    format_id = "fal4-xml"
+    document_type = "fal4"
+    schema_name = "px.canonical.Fal4CrewEffectsDeclaration"
+    schema_version = 1
+    media_type = "application/xml"
+
+    __slots__ = ("_parser", "_xsd")
+
+    def __init__(
+        self, *, xsd_store: XsdStore | None = None, xml_parser: SafeXmlParser | None = None
+    ) -> None:
+        self._xsd = xsd_store if xsd_store is not None else XsdStore()
+        self._parser = xml_parser if xml_parser is not None else SafeXmlParser()
+        self._xsd.schema(XSD_NAME)  # compile now rather than on the first document
+
+    def parse(self, data: bytes) -> ParseResult:
+        root = self._parser.parse(data)
+        self._xsd.validate(XSD_NAME, root)
+        record = _read_declaration(root)
+        _check_rules(record, root)
+        return ParseResult(
+            record=record,
+            business_key=business_key(record),
+            document_version=int(root.get("version", "")),
+        )
+
+    def render(self, record: Mapping[str, Any]) -> bytes:
+        try:
+            root = _build_declaration(record, _document_version(record))
+        except RENDER_ERRORS as exc:
+            raise RenderError(f"cannot render FAL 4 record: {type(exc).__name__}: {exc}") from None
+        return render_root(root, self._xsd, XSD_NAME, "FAL 4")
+
+
+# ---------------------------------------------------------------- XML -> canonical record
+
+
+def _read_declaration(root: etree._Element) -> dict[str, Any]:
+    children = Cursor(root)
+    return {
+        **SHARED.read_voyage(children),
+        "crew": [_read_crew_member(member) for member in children.rest()],
+    }
+
+
+def _read_crew_member(member: etree._Element) -> dict[str, Any]:
+    children = Cursor(member)
+    return {
+        "family_name": _token(children.text()),
+        "given_names": _optional_token(children.optional_text(SHARED.given_names)),
+        "rank_or_rating": _token(children.text()),
+        "effects": [_read_effect(effect) for effect in children.rest()],
+    }
+
+
+def _read_effect(effect: etree._Element) -> dict[str, Any]:
+    description, quantity, unit = effect
+    return {
+        "description": _token(description.text or ""),
+        "quantity": read_quantity(quantity.text or ""),
+        "unit_of_measure": unit.text,
+    }
+
+
+# ---------------------------------------------------------------- business rules
+
+
+def _check_rules(record: Mapping[str, Any], root: etree._Element) -> None:
+    SHARED.check_imo_number(record, root)
+    for member_index, member in enumerate(record["crew"]):
+        index = first_non_positive(member["effects"])
+        if index is not None:
+            where = ItemLines(root, CREW_MEMBER, "crew member")
+            raise RuleViolationError(
+                f"crew member {member_index + 1}, effect {index + 1}: quantity must be "
+                f"positive, not {member['effects'][index]['quantity']}",
+                code="RULE_EFFECTS_QUANTITY",
+                line=where.line(member_index, f"{EFFECT}[{index + 1}]", QUANTITY),
+            )
+
+
+# ---------------------------------------------------------------- canonical record -> XML
+
+
+def _build_declaration(record: Mapping[str, Any], version: int) -> etree._Element:
+    root = etree.Element(ROOT, nsmap={None: NAMESPACE})
+    root.set("version", str(version))
+    SHARED.build_voyage(root, record)
+    for member in record["crew"]:
+        _build_crew_member(etree.SubElement(root, CREW_MEMBER), member)
+    return root
+
+
+def _build_crew_member(element: etree._Element, member: Mapping[str, Any]) -> None:
+    _add(element, SHARED.family_name, member["family_name"])
+    _add_optional(element, SHARED.given_names, member.get("given_names"))
+    _add(element, SHARED.rank_or_rating, member["rank_or_rating"])
+    for effect in member["effects"]:
+        _build_effect(etree.SubElement(element, EFFECT), effect)
+
+
+def _build_effect(element: etree._Element, effect: Mapping[str, Any]) -> None:
+    _add(element, DESCRIPTION, effect["description"])
+    _add(element, QUANTITY, format_quantity(effect["quantity"]))
+    _add(element, UNIT_OF_MEASURE, effect["unit_of_measure"])

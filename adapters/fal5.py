@@ -1,0 +1,373 @@
+"""IMO FAL Form 5, Crew List, as XML in namespace urn:px:fal:5 ("fal5-xml").
+
+FAL forms 3 to 6 share the voyage block (arrival or departure, ship, voyage, port, instant),
+identity documents and the rules on persons' dates. Those readers, builders and rules are in
+`SharedElements` below, bound to one form's namespace; fal3, fal4 and fal6 import it from here
+until it moves to a module of its own together with the helpers taken from fal1."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from lxml import etree
+
+from message_formats import FormatError, SafeXmlParser, XsdStore
+
+from .base import ParseResult, RenderError, RuleViolationError
+from .fal1 import (
+    _add,
+    _add_optional,
+    _Children,
+    _document_version,
+    _format_instant,
+    _format_int,
+    _format_optional_int,
+    _line_of,
+    _optional_int,
+    _read_instant,
+    _token,
+    business_key,
+    is_valid_imo_number,
+)
+
+NAMESPACE = "urn:px:fal:5"
+XSD_NAME = "fal5"
+
+_XML_WHITESPACE = " \t\n\r"
+# What building a document from a malformed record raises (lxml refuses control characters
+# with ValueError; Decimal.quantize raises InvalidOperation, an ArithmeticError).
+RENDER_ERRORS = (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, IndexError)
+
+
+# ---------------------------------------------------------------- shared by FAL 3 to 6
+
+
+class Cursor(_Children):
+    """fal1's reader of children in XSD order, plus the trailing repeated elements."""
+
+    __slots__ = ()
+
+    def rest(self) -> list[etree._Element]:
+        """The remaining children; the XSD has made them all the repeated element."""
+        remaining = self._elements[self._position :]
+        self._position = len(self._elements)
+        return remaining
+
+
+def _camel_case(snake: str) -> str:
+    return "".join(part.capitalize() for part in snake.split("_"))
+
+
+@dataclass(frozen=True, slots=True)
+class SharedElements:
+    """The elements FAL forms 3 to 6 have in common, read and built in one form's namespace.
+    Each field holds the qualified name of the element whose local name is the field name in
+    CamelCase (`imo_number` -> `{urn:px:fal:5}ImoNumber`)."""
+
+    arrival_or_departure: str
+    ship: str
+    name: str
+    imo_number: str
+    call_sign: str
+    flag_state: str
+    gross_tonnage: str
+    net_tonnage: str
+    voyage_number: str
+    port_of_arrival_departure: str
+    date_time_of_arrival_departure: str
+    last_port_of_call: str
+    next_port_of_call: str
+    family_name: str
+    given_names: str
+    rank_or_rating: str
+    nationality: str
+    date_of_birth: str
+    place_of_birth: str
+    identity_document: str
+    document_type: str
+    document_number: str
+    issuing_state: str
+    expiry_date: str
+
+    @classmethod
+    def in_namespace(cls, namespace: str) -> SharedElements:
+        return cls(*(f"{{{namespace}}}{_camel_case(field.name)}" for field in fields(cls)))
+
+    # ------------------------------------------------------------ XML -> canonical record
+
+    def read_voyage(self, children: _Children) -> dict[str, Any]:
+        """ArrivalOrDeparture, Ship, VoyageNumber, PortOfArrivalDeparture and
+        DateTimeOfArrivalDeparture, which open every form of the family."""
+        return {
+            "arrival_or_departure": children.text(),
+            "ship": self.read_ship(children.next()),
+            "voyage_number": children.text(),
+            "port_of_arrival_departure": children.text(),
+            **_read_instant(children.text()),
+        }
+
+    def read_ship(self, ship: etree._Element) -> dict[str, Any]:
+        children = _Children(ship)
+        return {
+            "name": _token(children.text()),
+            "imo_number": children.text(),
+            "call_sign": children.text(),
+            "flag_state": children.text(),
+            "gross_tonnage": _optional_int(children.optional_text(self.gross_tonnage)),
+            "net_tonnage": _optional_int(children.optional_text(self.net_tonnage)),
+        }
+
+    def read_identity_document(self, document: etree._Element) -> dict[str, Any]:
+        kind, number, issuing_state, expiry = document
+        return {
+            "document_type": kind.text,
+            "number": number.text,
+            "issuing_state": issuing_state.text,
+            "expiry_date": read_date(expiry.text or ""),
+        }
+
+    # ------------------------------------------------------------ canonical record -> XML
+
+    def build_voyage(self, root: etree._Element, record: Mapping[str, Any]) -> None:
+        _add(root, self.arrival_or_departure, record["arrival_or_departure"])
+        self.build_ship(etree.SubElement(root, self.ship), record["ship"])
+        _add(root, self.voyage_number, record["voyage_number"])
+        _add(root, self.port_of_arrival_departure, record["port_of_arrival_departure"])
+        _add(
+            root,
+            self.date_time_of_arrival_departure,
+            _format_instant(record["date_time_of_arrival_departure"], record["utc_offset_minutes"]),
+        )
+
+    def build_ship(self, element: etree._Element, ship: Mapping[str, Any]) -> None:
+        _add(element, self.name, ship["name"])
+        _add(element, self.imo_number, ship["imo_number"])
+        _add(element, self.call_sign, ship["call_sign"])
+        _add(element, self.flag_state, ship["flag_state"])
+        _add_optional(element, self.gross_tonnage, _format_optional_int(ship.get("gross_tonnage")))
+        _add_optional(element, self.net_tonnage, _format_optional_int(ship.get("net_tonnage")))
+
+    def build_identity_document(self, element: etree._Element, document: Mapping[str, Any]) -> None:
+        _add(element, self.document_type, document["document_type"])
+        _add(element, self.document_number, document["number"])
+        _add(element, self.issuing_state, document["issuing_state"])
+        _add(element, self.expiry_date, format_date(document["expiry_date"]))
+
+    # ------------------------------------------------------------ rules
+
+    def check_imo_number(self, record: Mapping[str, Any], root: etree._Element) -> None:
+        imo = record["ship"]["imo_number"]
+        if not is_valid_imo_number(imo):
+            raise RuleViolationError(
+                f"IMO number {imo} fails its check digit",
+                code="RULE_IMO_CHECK_DIGIT",
+                line=_line_of(root, self.ship, self.imo_number),
+            )
+
+    def check_births(
+        self, record: Mapping[str, Any], people: Sequence[Mapping[str, Any]], where: ItemLines
+    ) -> None:
+        """Nobody on board is born after the arrival or departure date. A birth on that very
+        day is accepted: a child born on board is on the list of the port call."""
+        day = voyage_day(record)
+        for index, person in enumerate(people):
+            if person["date_of_birth"] > day:
+                raise RuleViolationError(
+                    f"{where.label} {index + 1}: date of birth is after the "
+                    f"{_event(record)} date {day.isoformat()}",
+                    code="RULE_BIRTH_AFTER_VOYAGE",
+                    line=where.line(index, self.date_of_birth),
+                )
+
+    def expired_documents(
+        self, record: Mapping[str, Any], people: Sequence[Mapping[str, Any]], where: ItemLines
+    ) -> tuple[str, ...]:
+        """One warning per identity document that expired before the arrival or departure
+        date. Not an error: the border authority decides, and the list must still reach it.
+        The text names the person by position only, since warnings reach receipts and the
+        trail."""
+        day = voyage_day(record)
+        return tuple(
+            f"RULE_DOCUMENT_EXPIRED: {where.label} {index + 1} (line "
+            f"{where.line(index, self.identity_document, self.expiry_date)}): identity "
+            f"document expired before the {_event(record)} date {day.isoformat()}"
+            for index, person in enumerate(people)
+            if person["identity_document"]["expiry_date"] < day
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ItemLines:
+    """Finds the source line of a field of the n-th repeated element (a person, an article),
+    for messages about one item. Only rule failures and warnings pay for the search."""
+
+    root: etree._Element
+    item_tag: str
+    label: str
+
+    def line(self, index: int, *path: str) -> int | None:
+        items = self.root.findall(self.item_tag)
+        if index >= len(items):
+            return None
+        element = items[index].find("/".join(path)) if path else items[index]
+        return None if element is None else element.sourceline
+
+
+def read_date(text: str) -> date:
+    """An xs:date the XSD has restricted to YYYY-MM-DD (XML whitespace around it allowed)."""
+    return date.fromisoformat(text.strip(_XML_WHITESPACE))
+
+
+def format_date(value: date) -> str:
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise TypeError(f"expected a date, not {type(value).__name__}")
+    return value.isoformat()
+
+
+def voyage_day(record: Mapping[str, Any]) -> date:
+    """The port-local calendar date of arrival or departure: the instant shifted by the UTC
+    offset the sender gave with it."""
+    offset = timedelta(minutes=record["utc_offset_minutes"])
+    return (record["date_time_of_arrival_departure"] + offset).date()
+
+
+def _event(record: Mapping[str, Any]) -> str:
+    return "arrival" if record["arrival_or_departure"] == "Arrival" else "departure"
+
+
+def render_root(root: etree._Element, xsd: XsdStore, xsd_name: str, form: str) -> bytes:
+    """Validate a built document against its XSD and serialise it: UTF-8 with a declaration."""
+    try:
+        xsd.validate(xsd_name, root)
+    except FormatError as exc:
+        raise RenderError(f"rendered {form} is not valid: {exc.message}") from None
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+# ---------------------------------------------------------------- FAL 5
+
+
+def _tag(local_name: str) -> str:
+    return f"{{{NAMESPACE}}}{local_name}"
+
+
+ROOT = _tag("CrewList")
+CREW_COUNT = _tag("CrewCount")
+CREW_MEMBER = _tag("CrewMember")
+SHARED = SharedElements.in_namespace(NAMESPACE)
+_CREW_MEMBER_FIELDS = 7  # with GivenNames
+
+
+class Fal5Adapter:
+    format_id = "fal5-xml"
+    document_type = "fal5"
+    schema_name = "px.canonical.Fal5CrewList"
+    schema_version = 1
+    media_type = "application/xml"
+
+    __slots__ = ("_parser", "_xsd")
+
+    def __init__(
+        self, *, xsd_store: XsdStore | None = None, xml_parser: SafeXmlParser | None = None
+    ) -> None:
+        self._xsd = xsd_store if xsd_store is not None else XsdStore()
+        self._parser = xml_parser if xml_parser is not None else SafeXmlParser()
+        self._xsd.schema(XSD_NAME)  # compile now rather than on the first document
+
+    def parse(self, data: bytes) -> ParseResult:
+        root = self._parser.parse(data)
+        self._xsd.validate(XSD_NAME, root)
+        record = _read_crew_list(root)
+        where = ItemLines(root, CREW_MEMBER, "crew member")
+        _check_rules(record, root, where)
+        return ParseResult(
+            record=record,
+            business_key=business_key(record),
+            document_version=int(root.get("version", "")),
+            warnings=SHARED.expired_documents(record, record["crew"], where),
+        )
+
+    def render(self, record: Mapping[str, Any]) -> bytes:
+        try:
+            root = _build_crew_list(record, _document_version(record))
+        except RENDER_ERRORS as exc:
+            raise RenderError(f"cannot render FAL 5 record: {type(exc).__name__}: {exc}") from None
+        return render_root(root, self._xsd, XSD_NAME, "FAL 5")
+
+
+# ---------------------------------------------------------------- XML -> canonical record
+
+
+def _read_crew_list(root: etree._Element) -> dict[str, Any]:
+    children = Cursor(root)
+    return {
+        **SHARED.read_voyage(children),
+        "last_port_of_call": children.optional_text(SHARED.last_port_of_call),
+        "crew_count": int(children.text()),
+        "crew": [_read_crew_member(member) for member in children.rest()],
+    }
+
+
+def _read_crew_member(member: etree._Element) -> dict[str, Any]:
+    """Unpacks the children rather than walking them with a cursor: this runs 25 times per
+    typical list. Validation has fixed the order; only GivenNames may be missing."""
+    fields = list(member)
+    if len(fields) == _CREW_MEMBER_FIELDS:
+        family, given, rank, nationality, birth, place, document = fields
+        given_names: str | None = _token(given.text or "")
+    else:
+        family, rank, nationality, birth, place, document = fields
+        given_names = None
+    return {
+        "family_name": _token(family.text or ""),
+        "given_names": given_names,
+        "rank_or_rating": _token(rank.text or ""),
+        "nationality": nationality.text,
+        "date_of_birth": read_date(birth.text or ""),
+        "place_of_birth": _token(place.text or ""),
+        "identity_document": SHARED.read_identity_document(document),
+    }
+
+
+# ---------------------------------------------------------------- business rules
+
+
+def _check_rules(record: Mapping[str, Any], root: etree._Element, where: ItemLines) -> None:
+    SHARED.check_imo_number(record, root)
+    listed = len(record["crew"])
+    if record["crew_count"] != listed:
+        raise RuleViolationError(
+            f"crew count {record['crew_count']} differs from the {listed} crew members listed",
+            code="RULE_CREW_COUNT",
+            line=_line_of(root, CREW_COUNT),
+        )
+    SHARED.check_births(record, record["crew"], where)
+
+
+# ---------------------------------------------------------------- canonical record -> XML
+
+
+def _build_crew_list(record: Mapping[str, Any], version: int) -> etree._Element:
+    root = etree.Element(ROOT, nsmap={None: NAMESPACE})
+    root.set("version", str(version))
+    SHARED.build_voyage(root, record)
+    _add_optional(root, SHARED.last_port_of_call, record.get("last_port_of_call"))
+    _add(root, CREW_COUNT, _format_int(record["crew_count"]))
+    for member in record["crew"]:
+        _build_crew_member(etree.SubElement(root, CREW_MEMBER), member)
+    return root
+
+
+def _build_crew_member(element: etree._Element, member: Mapping[str, Any]) -> None:
+    _add(element, SHARED.family_name, member["family_name"])
+    _add_optional(element, SHARED.given_names, member.get("given_names"))
+    _add(element, SHARED.rank_or_rating, member["rank_or_rating"])
+    _add(element, SHARED.nationality, member["nationality"])
+    _add(element, SHARED.date_of_birth, format_date(member["date_of_birth"]))
+    _add(element, SHARED.place_of_birth, member["place_of_birth"])
+    SHARED.build_identity_document(
+        etree.SubElement(element, SHARED.identity_document), member["identity_document"]
+    )

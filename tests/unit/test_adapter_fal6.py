@@ -1,0 +1,272 @@
+"""FAL 6 Passenger List adapter."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from test_adapter_fal5 import (
+    BIRTH_DATE,
+    COUNTRY,
+    IDENTITY_DOCUMENT,
+    LOCODE,
+    PROPERTY,
+    RECEIVED,
+    VOYAGE,
+    broken,
+    event,
+    load_expected,
+    optional,
+    tokens,
+    warning_codes,
+    with_count,
+)
+
+from adapters import Adapter, AdapterError, ParseResult
+from adapters.fal6 import Fal6Adapter
+from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
+
+DATA = Path(__file__).parent.parent / "data" / "fal6"
+EXPECTED = load_expected(DATA)
+VALID = sorted(name for name, outcome in EXPECTED.items() if "code" not in outcome)
+INVALID = sorted(name for name, outcome in EXPECTED.items() if "code" in outcome)
+
+
+@pytest.fixture(scope="module")
+def adapter() -> Fal6Adapter:
+    return Fal6Adapter(xsd_store=XsdStore(), xml_parser=SafeXmlParser())
+
+
+@pytest.fixture(scope="module")
+def schemas() -> AvroSchemas:
+    return AvroSchemas()
+
+
+def _sample(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+# ---------------------------------------------------------------- samples
+
+
+def test_every_sample_has_an_expected_outcome() -> None:
+    assert {p.name for p in DATA.glob("*.xml")} == set(EXPECTED)
+
+
+def test_adapter_identity(adapter: Fal6Adapter) -> None:
+    assert isinstance(adapter, Adapter)
+    assert (adapter.format_id, adapter.document_type, adapter.media_type) == (
+        "fal6-xml",
+        "fal6",
+        "application/xml",
+    )
+    assert adapter.schema_name == "px.canonical.Fal6PassengerList"
+    assert adapter.schema_version == 1
+
+
+def test_valid_arrival_maps_the_list(adapter: Fal6Adapter) -> None:
+    result = adapter.parse(_sample("valid_arrival.xml"))
+    record = result.record
+    assert {k: v for k, v in record.items() if k != "passengers"} == {
+        "arrival_or_departure": "Arrival",
+        "ship": {
+            "name": "PX SEA LOTUS",
+            "imo_number": "9702352",
+            "call_sign": "C6XY7",
+            "flag_state": "BS",
+            "gross_tonnage": 114261,
+            "net_tonnage": 81302,
+        },
+        "voyage_number": "LT2611",
+        "port_of_arrival_departure": "CNSHA",
+        "date_time_of_arrival_departure": datetime(2026, 3, 19, 23, 0, tzinfo=UTC),
+        "utc_offset_minutes": 480,
+        "passenger_count": 9,
+    }
+    passengers = record["passengers"]
+    assert len(passengers) == 9
+    assert passengers[2] == {
+        "family_name": "CHAN",
+        "given_names": "Tai Man",
+        "nationality": "CN",
+        "date_of_birth": date(1979, 12, 5),
+        "place_of_birth": "Hong Kong 香港",
+        "identity_document": {
+            "document_type": "TravelDocument",
+            "number": "H60318842",
+            "issuing_state": "CN",
+            "expiry_date": date(2032, 1, 9),
+        },
+        "port_of_embarkation": "KRPUS",
+        "port_of_disembarkation": "CNSHA",
+        "transit": False,
+    }
+    assert passengers[5]["family_name"] == "MÜLLER"
+    assert passengers[5]["transit"] is True
+    assert passengers[8]["given_names"] is None
+    assert [p["transit"] for p in passengers].count(True) == 2
+
+
+def test_valid_departure_maps_every_field(adapter: Fal6Adapter) -> None:
+    assert adapter.parse(_sample("valid_departure.xml")) == ParseResult(
+        record={
+            "arrival_or_departure": "Departure",
+            "ship": {
+                "name": "PX BAY FERRY",
+                "imo_number": "9074729",
+                "call_sign": "VRAB7",
+                "flag_state": "HK",
+                "gross_tonnage": None,
+                "net_tonnage": None,
+            },
+            "voyage_number": "HK-SK/0320",
+            "port_of_arrival_departure": "CNSHK",
+            "date_time_of_arrival_departure": datetime(2026, 3, 20, 10, 45, 0, 500_000, tzinfo=UTC),
+            "utc_offset_minutes": 480,
+            "passenger_count": 1,
+            "passengers": [
+                {
+                    "family_name": "WONG",
+                    "given_names": "Ka Yan",
+                    "nationality": "CN",
+                    "date_of_birth": date(1995, 10, 1),
+                    "place_of_birth": "Hong Kong 香港",
+                    "identity_document": {
+                        "document_type": "TravelDocument",
+                        "number": "H71120458",
+                        "issuing_state": "CN",
+                        "expiry_date": date(2033, 4, 30),
+                    },
+                    "port_of_embarkation": "CNSHK",
+                    "port_of_disembarkation": "HKHKG",
+                    "transit": False,
+                }
+            ],
+        },
+        business_key="9074729:HK-SK/0320:D:CNSHK",
+        document_version=3,
+        warnings=(),
+    )
+
+
+@pytest.mark.parametrize("name", VALID)
+def test_valid_samples(adapter: Fal6Adapter, name: str) -> None:
+    result = adapter.parse(_sample(name))
+    assert result.business_key == EXPECTED[name]["business_key"]
+    assert result.document_version == EXPECTED[name]["document_version"]
+    assert warning_codes(result.warnings) == EXPECTED[name].get("warnings", [])
+    assert adapter.parse(adapter.render(result.record)).record == result.record
+
+
+@pytest.mark.parametrize("name", INVALID)
+def test_invalid_samples_give_their_code_and_line(adapter: Fal6Adapter, name: str) -> None:
+    with pytest.raises((FormatError, AdapterError)) as caught:
+        adapter.parse(_sample(name))
+    assert caught.value.code == EXPECTED[name]["code"]
+    assert caught.value.line == EXPECTED[name]["line"]
+
+
+def test_expired_document_warning_names_no_one(adapter: Fal6Adapter) -> None:
+    (warning,) = adapter.parse(_sample("valid_expired_document.xml")).warnings
+    assert warning == (
+        "RULE_DOCUMENT_EXPIRED: passenger 6 (line 107): identity document expired before the "
+        "arrival date 2026-03-20"
+    )
+
+
+@pytest.mark.parametrize("flag", [b"1", b"0", b"True", b""])
+def test_transit_is_true_or_false_only(adapter: Fal6Adapter, flag: bytes) -> None:
+    data = _sample("valid_departure.xml").replace(b" false <", b"" + flag + b"<")
+    with pytest.raises(FormatError) as caught:
+        adapter.parse(data)
+    assert caught.value.code == "XSD_INVALID"
+
+
+def test_crew_list_root_is_invalid(adapter: Fal6Adapter) -> None:
+    with pytest.raises(FormatError) as caught:
+        adapter.parse(b'<CrewList xmlns="urn:px:fal:5" version="1"/>')
+    assert caught.value.code == "XSD_INVALID"
+
+
+# ---------------------------------------------------------------- render
+
+
+def test_render_writes_transit_as_true_or_false(adapter: Fal6Adapter) -> None:
+    record = adapter.parse(_sample("valid_arrival.xml")).record
+    rendered = adapter.render(record)
+    assert rendered.count(b"<TransitPassenger>true</TransitPassenger>") == 2
+    assert rendered.count(b"<TransitPassenger>false</TransitPassenger>") == 7
+    assert "<FamilyName>MÜLLER</FamilyName>".encode() in rendered
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("passengers",), KeyError),
+        (("passenger_count",), None),
+        (("passengers", 0, "transit"), 1),
+        (("passengers", 0, "transit"), "false"),
+        (("passengers", 0, "port_of_embarkation"), "Hong Kong"),
+        (("passengers", 0, "date_of_birth"), "1995-10-01"),
+        (("passengers", 0, "identity_document"), None),
+        (("passengers", 0, "identity_document", "number"), "h71120458"),
+    ],
+)
+def test_render_refuses_records_it_cannot_express(
+    adapter: Fal6Adapter, path: tuple[str | int, ...], value: Any
+) -> None:
+    record = adapter.parse(_sample("valid_departure.xml")).record
+    with pytest.raises(AdapterError) as caught:
+        adapter.render(broken(record, path, value))
+    assert caught.value.code == "RENDER_RECORD_INVALID"
+
+
+# ---------------------------------------------------------------- property: round trips
+
+PASSENGER = st.fixed_dictionaries(
+    {
+        "family_name": tokens(70),
+        "given_names": optional(tokens(70)),
+        "nationality": COUNTRY,
+        "date_of_birth": BIRTH_DATE,
+        "place_of_birth": tokens(70),
+        "identity_document": IDENTITY_DOCUMENT,
+        "port_of_embarkation": LOCODE,
+        "port_of_disembarkation": LOCODE,
+        "transit": st.booleans(),
+    }
+)
+
+CANONICAL_FAL6 = with_count(
+    st.fixed_dictionaries({**VOYAGE, "passengers": st.lists(PASSENGER, min_size=1, max_size=8)}),
+    "passengers",
+    "passenger_count",
+)
+
+
+@PROPERTY
+@given(record=CANONICAL_FAL6)
+def test_parse_inverts_render(adapter: Fal6Adapter, record: dict[str, Any]) -> None:
+    result = adapter.parse(adapter.render(record))
+    assert result.record == record
+    assert result.business_key.startswith(record["ship"]["imo_number"] + ":")
+
+
+@PROPERTY
+@given(record=CANONICAL_FAL6, received=RECEIVED, version=st.integers(1, 2**31 - 1))
+def test_canonical_record_survives_avro(
+    schemas: AvroSchemas,
+    adapter: Fal6Adapter,
+    record: dict[str, Any],
+    received: datetime,
+    version: int,
+) -> None:
+    full = event(adapter, record, received, version)
+    name, decoded = schemas.decode(schemas.encode(adapter.schema_name, full))
+    assert name == adapter.schema_name
+    assert decoded == full
+    assert adapter.parse(adapter.render(decoded)).document_version == version
