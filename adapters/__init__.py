@@ -12,11 +12,15 @@ from .base import (
     UnknownFormatError,
 )
 from .fal1 import Fal1Adapter, is_valid_imo_number
+from .fal2 import Fal2Adapter
 from .fal3 import Fal3Adapter
 from .fal4 import Fal4Adapter
 from .fal5 import Fal5Adapter
 from .fal6 import Fal6Adapter
+from .fal7 import Fal7Adapter
+from .manifest import CustomsManifestAdapter
 from .registry import AdapterRegistry, builtin_adapters
+from .waybill import MultimodalWaybillAdapter
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -24,11 +28,15 @@ __all__ = [
     "AdapterError",
     "AdapterRegistrationError",
     "AdapterRegistry",
+    "CustomsManifestAdapter",
     "Fal1Adapter",
+    "Fal2Adapter",
     "Fal3Adapter",
     "Fal4Adapter",
     "Fal5Adapter",
     "Fal6Adapter",
+    "Fal7Adapter",
+    "MultimodalWaybillAdapter",
     "ParseResult",
     "RenderError",
     "RuleViolationError",

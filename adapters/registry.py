@@ -15,13 +15,19 @@ from .base import (
     UnknownFormatError,
 )
 from .fal1 import Fal1Adapter
+from .fal2 import Fal2Adapter
 from .fal3 import Fal3Adapter
 from .fal4 import Fal4Adapter
 from .fal5 import Fal5Adapter
 from .fal6 import Fal6Adapter
+from .fal7 import Fal7Adapter
+from .manifest import CustomsManifestAdapter
+from .waybill import MultimodalWaybillAdapter
 
-BUILTIN: tuple[type[Adapter], ...] = (Fal1Adapter, Fal3Adapter, Fal4Adapter, Fal5Adapter,
-                                      Fal6Adapter)
+BUILTIN: tuple[type[Adapter], ...] = (
+    Fal1Adapter, Fal2Adapter, Fal3Adapter, Fal4Adapter, Fal5Adapter, Fal6Adapter, Fal7Adapter,
+    CustomsManifestAdapter, MultimodalWaybillAdapter,
+)
 
 
 def builtin_adapters(xsd_store: XsdStore, xml_parser: SafeXmlParser) -> tuple[Adapter, ...]:

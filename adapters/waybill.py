@@ -1,0 +1,433 @@
+"""Domestic container multimodal e-waybill (JT/T 1245, 国内集装箱多式联运电子运单), as XML in
+namespace urn:px:multimodal:waybill:1 ("waybill-xml")."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+from lxml import etree
+
+from message_formats import SafeXmlParser, XsdStore
+
+from .base import ParseResult, RuleViolationError
+from .fal1 import _add, _add_optional, _format_int, _optional_token, _token
+from .fal2 import (
+    CUBIC_METRES,
+    KILOGRAMS,
+    _add_all,
+    _Elements,
+    _format_decimal,
+    _format_instant_field,
+    _format_optional_decimal,
+    _format_optional_instant_field,
+    _instant_fields,
+    _items,
+    _new_root,
+    _nth,
+    _optional_decimal,
+    _optional_instant_fields,
+    _read_decimal,
+    _render_checked,
+    _violation,
+)
+from .iso6346 import is_valid_container_number
+
+NAMESPACE = "urn:px:multimodal:waybill:1"
+XSD_NAME = "waybill"
+
+MONEY = Decimal("0.01")
+
+# XML spells these with hyphens, which Avro enum symbols cannot contain.
+_MODE_FROM_XML = MappingProxyType(
+    {"sea": "sea", "rail": "rail", "road": "road", "inland-water": "inland_water", "air": "air"}
+)
+_MODE_TO_XML = MappingProxyType({symbol: text for text, symbol in _MODE_FROM_XML.items()})
+_STATUS_FROM_XML = MappingProxyType(
+    {
+        "booked": "booked",
+        "in-transit": "in_transit",
+        "delivered": "delivered",
+        "cancelled": "cancelled",
+    }
+)
+_STATUS_TO_XML = MappingProxyType({symbol: text for text, symbol in _STATUS_FROM_XML.items()})
+
+# GB 32100-2015: the 31 characters of a unified social credit code, valued 0-30 in this
+# order, and the weights of its first 17 characters.
+_USCC_CHARACTERS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_VALUES = MappingProxyType({char: value for value, char in enumerate(_USCC_CHARACTERS)})
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+
+def is_valid_unified_social_credit_code(code: str) -> bool:
+    """18 characters from the GB 32100 alphabet whose last one is the check character:
+    31 minus the weighted sum of the first 17 modulo 31 (31 itself written as 0)."""
+    if len(code) != 18 or any(char not in _USCC_VALUES for char in code):
+        return False
+    total = sum(
+        _USCC_VALUES[char] * weight for char, weight in zip(code, _USCC_WEIGHTS, strict=False)
+    )
+    return _USCC_CHARACTERS[(31 - total % 31) % 31] == code[17]
+
+
+def _tag(local_name: str) -> str:
+    return f"{{{NAMESPACE}}}{local_name}"
+
+
+ROOT = _tag("MultimodalWaybill")
+WAYBILL_NUMBER = _tag("WaybillNumber")
+STATUS = _tag("Status")
+OPERATOR = _tag("Operator")
+NAME = _tag("Name")
+UNIFIED_SOCIAL_CREDIT_CODE = _tag("UnifiedSocialCreditCode")
+CONSIGNOR = _tag("Consignor")
+CONSIGNEE = _tag("Consignee")
+CONTACT = _tag("Contact")
+LEG = _tag("Leg")
+SEQUENCE_NUMBER = _tag("SequenceNumber")
+MODE = _tag("Mode")
+CARRIER = _tag("Carrier")
+ORIGIN = _tag("Origin")
+DESTINATION = _tag("Destination")
+UN_LOCODE = _tag("UnLocode")
+STATION_CODE = _tag("StationCode")
+PLANNED_DEPARTURE = _tag("PlannedDeparture")
+PLANNED_ARRIVAL = _tag("PlannedArrival")
+ACTUAL_DEPARTURE = _tag("ActualDeparture")
+ACTUAL_ARRIVAL = _tag("ActualArrival")
+CONTAINER = _tag("Container")
+CONTAINER_NUMBER = _tag("ContainerNumber")
+SIZE_TYPE = _tag("SizeType")
+SEAL_NUMBER = _tag("SealNumber")
+CARGO = _tag("Cargo")
+DESCRIPTION = _tag("Description")
+NUMBER_OF_PACKAGES = _tag("NumberOfPackages")
+KIND_OF_PACKAGES = _tag("KindOfPackages")
+GROSS_WEIGHT = _tag("GrossWeight")
+VOLUME = _tag("Volume")
+CHARGE = _tag("Charge")
+ITEM = _tag("Item")
+AMOUNT = _tag("Amount")
+CURRENCY = _tag("Currency")
+REMARKS = _tag("Remarks")
+
+
+def business_key(record: Mapping[str, Any]) -> str:
+    """The waybill number: every status update of a waybill is a new version of it."""
+    return str(record["waybill_number"])
+
+
+class MultimodalWaybillAdapter:
+    format_id = "waybill-xml"
+    document_type = "waybill"
+    schema_name = "px.canonical.MultimodalWaybill"
+    schema_version = 1
+    media_type = "application/xml"
+
+    __slots__ = ("_parser", "_xsd")
+
+    def __init__(
+        self, *, xsd_store: XsdStore | None = None, xml_parser: SafeXmlParser | None = None
+    ) -> None:
+        self._xsd = xsd_store if xsd_store is not None else XsdStore()
+        self._parser = xml_parser if xml_parser is not None else SafeXmlParser()
+        self._xsd.schema(XSD_NAME)  # compile now rather than on the first document
+
+    def parse(self, data: bytes) -> ParseResult:
+        root = self._parser.parse(data)
+        self._xsd.validate(XSD_NAME, root)
+        record = _read_waybill(root)
+        _check_rules(record, root)
+        return ParseResult(
+            record=record,
+            business_key=business_key(record),
+            document_version=int(root.get("version", "")),
+        )
+
+    def render(self, record: Mapping[str, Any]) -> bytes:
+        return _render_checked(self._xsd, XSD_NAME, "waybill", _build_waybill, record)
+
+
+# ---------------------------------------------------------------- XML -> canonical record
+
+# The readers below rely on dict displays being evaluated left to right, as the language
+# guarantees: each value is read from the children in document order.
+
+
+def _read_waybill(root: etree._Element) -> dict[str, Any]:
+    children = _Elements(root)
+    return {
+        "waybill_number": children.text(),
+        "status": _STATUS_FROM_XML[children.text()],
+        "operator": _read_operator(children.next()),
+        "consignor": _read_party(children.next()),
+        "consignee": _read_party(children.next()),
+        "legs": [_read_leg(e) for e in children.repeated(LEG)],
+        "containers": [_read_container(e) for e in children.repeated(CONTAINER)],
+        "cargo_items": [_read_cargo(e) for e in children.repeated(CARGO)],
+        "charges": [_read_charge(e) for e in children.repeated(CHARGE)],
+        "remarks": _optional_token(children.optional_text(REMARKS)),
+    }
+
+
+def _read_operator(operator: etree._Element) -> dict[str, Any]:
+    children = _Elements(operator)
+    return {
+        "name": _token(children.text()),
+        "unified_social_credit_code": children.text(),
+    }
+
+
+def _read_party(party: etree._Element) -> dict[str, Any]:
+    children = _Elements(party)
+    return {
+        "name": _token(children.text()),
+        "contact": _token(children.text()),
+    }
+
+
+def _read_leg(leg: etree._Element) -> dict[str, Any]:
+    children = _Elements(leg)
+    return {
+        "sequence_number": int(children.text()),
+        "mode": _MODE_FROM_XML[children.text()],
+        "carrier": _token(children.text()),
+        "origin": _read_place(children.next()),
+        "destination": _read_place(children.next()),
+        **_instant_fields(children.text(), "planned_departure"),
+        **_instant_fields(children.text(), "planned_arrival"),
+        **_optional_instant_fields(children.optional_text(ACTUAL_DEPARTURE), "actual_departure"),
+        **_optional_instant_fields(children.optional_text(ACTUAL_ARRIVAL), "actual_arrival"),
+    }
+
+
+def _read_place(place: etree._Element) -> dict[str, Any]:
+    children = _Elements(place)
+    return {
+        "un_locode": children.optional_text(UN_LOCODE),
+        "station_code": children.optional_text(STATION_CODE),
+        "name": _optional_token(children.optional_text(NAME)),
+    }
+
+
+def _read_container(container: etree._Element) -> dict[str, Any]:
+    children = _Elements(container)
+    return {
+        "container_number": children.text(),
+        "size_type": children.text(),
+        "seal_numbers": children.repeated_text(SEAL_NUMBER),
+    }
+
+
+def _read_cargo(cargo: etree._Element) -> dict[str, Any]:
+    children = _Elements(cargo)
+    return {
+        "description": _token(children.text()),
+        "number_of_packages": int(children.text()),
+        "kind_of_packages": children.text(),
+        "gross_weight_kg": _read_decimal(children.text(), KILOGRAMS),
+        "volume_m3": _optional_decimal(children.optional_text(VOLUME), CUBIC_METRES),
+    }
+
+
+def _read_charge(charge: etree._Element) -> dict[str, Any]:
+    children = _Elements(charge)
+    return {
+        "item": _token(children.text()),
+        "amount": _read_decimal(children.text(), MONEY),
+        "currency": children.text(),
+    }
+
+
+# ---------------------------------------------------------------- business rules
+
+
+def _check_rules(record: Mapping[str, Any], root: etree._Element) -> None:
+    code = record["operator"]["unified_social_credit_code"]
+    if not is_valid_unified_social_credit_code(code):
+        message = f"unified social credit code {code} fails its check character"
+        raise _violation(
+            "RULE_USCC_CHECK_DIGIT", message, root, OPERATOR, UNIFIED_SOCIAL_CREDIT_CODE
+        )
+    _check_containers(record["containers"], root)
+    legs = record["legs"]
+    _check_sequence_numbers(legs, root)
+    _check_leg_times(legs, root)
+    _check_progress(legs, root)
+    _check_status(record["status"], legs, root)
+
+
+def _check_containers(containers: list[dict[str, Any]], root: etree._Element) -> None:
+    for j, container in enumerate(containers):
+        number = container["container_number"]
+        if not is_valid_container_number(number):
+            raise _violation(
+                "RULE_CONTAINER_CHECK_DIGIT",
+                f"container number {number} fails its ISO 6346 check digit",
+                root,
+                _nth(CONTAINER, j),
+                CONTAINER_NUMBER,
+            )
+
+
+def _check_sequence_numbers(legs: list[dict[str, Any]], root: etree._Element) -> None:
+    for i, leg in enumerate(legs):
+        if leg["sequence_number"] != i + 1:
+            raise _violation(
+                "RULE_SEQUENCE",
+                f"leg {i + 1} is numbered {leg['sequence_number']}",
+                root,
+                _nth(LEG, i),
+                SEQUENCE_NUMBER,
+            )
+
+
+def _check_leg_times(legs: list[dict[str, Any]], root: etree._Element) -> None:
+    """Each leg arrives after it departs, and departs no earlier than the previous leg
+    arrived: for the plan, and for what actually happened where both times are known."""
+    for i, leg in enumerate(legs):
+        if leg["planned_arrival"] <= leg["planned_departure"]:
+            raise _dates_violation(
+                f"leg {i + 1}: planned arrival is not after planned departure",
+                root,
+                i,
+                PLANNED_ARRIVAL,
+            )
+        departed, arrived = leg["actual_departure"], leg["actual_arrival"]
+        if departed is not None and arrived is not None and arrived <= departed:
+            raise _dates_violation(
+                f"leg {i + 1}: actual arrival is not after actual departure",
+                root,
+                i,
+                ACTUAL_ARRIVAL,
+            )
+        if i == 0:
+            continue
+        previous = legs[i - 1]
+        if leg["planned_departure"] < previous["planned_arrival"]:
+            raise _dates_violation(
+                f"leg {i + 1} is planned to depart before leg {i} arrives",
+                root,
+                i,
+                PLANNED_DEPARTURE,
+            )
+        previous_arrived = previous["actual_arrival"]
+        if departed is not None and previous_arrived is not None and departed < previous_arrived:
+            raise _dates_violation(
+                f"leg {i + 1} departed before leg {i} arrived", root, i, ACTUAL_DEPARTURE
+            )
+
+
+def _dates_violation(message: str, root: etree._Element, leg: int, tag: str) -> RuleViolationError:
+    return _violation("RULE_DATES_ORDER", message, root, _nth(LEG, leg), tag)
+
+
+def _check_progress(legs: list[dict[str, Any]], root: etree._Element) -> None:
+    """Actual times fill in from the first leg on: a leg arrives only once it has departed,
+    and departs only once the previous leg has arrived."""
+    for i, leg in enumerate(legs):
+        if leg["actual_arrival"] is not None and leg["actual_departure"] is None:
+            raise _violation(
+                "RULE_CONDITIONAL",
+                f"leg {i + 1} has an actual arrival but no actual departure",
+                root,
+                _nth(LEG, i),
+                ACTUAL_ARRIVAL,
+            )
+        if i > 0 and leg["actual_departure"] is not None and legs[i - 1]["actual_arrival"] is None:
+            raise _violation(
+                "RULE_CONDITIONAL",
+                f"leg {i + 1} has departed but leg {i} has no actual arrival",
+                root,
+                _nth(LEG, i),
+                ACTUAL_DEPARTURE,
+            )
+
+
+def _check_status(status: str, legs: list[dict[str, Any]], root: etree._Element) -> None:
+    """The status agrees with the actual times: nothing has moved while booked, the first
+    leg has departed once in transit, the last leg has arrived once delivered."""
+    moved = any(leg["actual_departure"] is not None for leg in legs)
+    problem = None
+    if status == "booked" and moved:
+        problem = "a booked waybill cannot have an actual departure yet"
+    elif status == "in_transit" and legs[0]["actual_departure"] is None:
+        problem = "an in-transit waybill needs the actual departure of its first leg"
+    elif status == "delivered" and legs[-1]["actual_arrival"] is None:
+        problem = "a delivered waybill needs the actual arrival of its last leg"
+    if problem is not None:
+        raise _violation("RULE_CONDITIONAL", problem, root, STATUS)
+
+
+# ---------------------------------------------------------------- canonical record -> XML
+
+
+def _build_waybill(record: Mapping[str, Any], version: int) -> etree._Element:
+    root = _new_root(ROOT, NAMESPACE, version)
+    _add(root, WAYBILL_NUMBER, record["waybill_number"])
+    _add(root, STATUS, _STATUS_TO_XML[record["status"]])
+    operator = record["operator"]
+    operator_element = etree.SubElement(root, OPERATOR)
+    _add(operator_element, NAME, operator["name"])
+    _add(operator_element, UNIFIED_SOCIAL_CREDIT_CODE, operator["unified_social_credit_code"])
+    _build_party(etree.SubElement(root, CONSIGNOR), record["consignor"])
+    _build_party(etree.SubElement(root, CONSIGNEE), record["consignee"])
+    for leg in _items(record["legs"]):
+        _build_leg(etree.SubElement(root, LEG), leg)
+    for container in _items(record["containers"]):
+        _build_container(etree.SubElement(root, CONTAINER), container)
+    for cargo in _items(record["cargo_items"]):
+        _build_cargo(etree.SubElement(root, CARGO), cargo)
+    for charge in _items(record["charges"]):
+        _build_charge(etree.SubElement(root, CHARGE), charge)
+    _add_optional(root, REMARKS, record.get("remarks"))
+    return root
+
+
+def _build_party(element: etree._Element, party: Mapping[str, Any]) -> None:
+    _add(element, NAME, party["name"])
+    _add(element, CONTACT, party["contact"])
+
+
+def _build_leg(element: etree._Element, leg: Mapping[str, Any]) -> None:
+    _add(element, SEQUENCE_NUMBER, _format_int(leg["sequence_number"]))
+    _add(element, MODE, _MODE_TO_XML[leg["mode"]])
+    _add(element, CARRIER, leg["carrier"])
+    _build_place(etree.SubElement(element, ORIGIN), leg["origin"])
+    _build_place(etree.SubElement(element, DESTINATION), leg["destination"])
+    _add(element, PLANNED_DEPARTURE, _format_instant_field(leg, "planned_departure"))
+    _add(element, PLANNED_ARRIVAL, _format_instant_field(leg, "planned_arrival"))
+    _add_optional(
+        element, ACTUAL_DEPARTURE, _format_optional_instant_field(leg, "actual_departure")
+    )
+    _add_optional(element, ACTUAL_ARRIVAL, _format_optional_instant_field(leg, "actual_arrival"))
+
+
+def _build_place(element: etree._Element, place: Mapping[str, Any]) -> None:
+    """Exactly one of the codes must be set; the XSD's choice refuses none or both."""
+    _add_optional(element, UN_LOCODE, place.get("un_locode"))
+    _add_optional(element, STATION_CODE, place.get("station_code"))
+    _add_optional(element, NAME, place.get("name"))
+
+
+def _build_container(element: etree._Element, container: Mapping[str, Any]) -> None:
+    _add(element, CONTAINER_NUMBER, container["container_number"])
+    _add(element, SIZE_TYPE, container["size_type"])
+    _add_all(element, SEAL_NUMBER, container["seal_numbers"])
+
+
+def _build_cargo(element: etree._Element, cargo: Mapping[str, Any]) -> None:
+    _add(element, DESCRIPTION, cargo["description"])
+    _add(element, NUMBER_OF_PACKAGES, _format_int(cargo["number_of_packages"]))
+    _add(element, KIND_OF_PACKAGES, cargo["kind_of_packages"])
+    _add(element, GROSS_WEIGHT, _format_decimal(cargo["gross_weight_kg"], KILOGRAMS))
+    _add_optional(element, VOLUME, _format_optional_decimal(cargo.get("volume_m3"), CUBIC_METRES))
+
+
+def _build_charge(element: etree._Element, charge: Mapping[str, Any]) -> None:
+    _add(element, ITEM, charge["item"])
+    _add(element, AMOUNT, _format_decimal(charge["amount"], MONEY))
+    _add(element, CURRENCY, charge["currency"])

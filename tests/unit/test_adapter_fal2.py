@@ -1,0 +1,424 @@
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adapters import Adapter, AdapterError, ParseResult
+from adapters.fal2 import Fal2Adapter, is_valid_hs_code
+from adapters.iso6346 import with_check_digit
+from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
+
+AVRO = Path(__file__).parents[2] / "message_formats" / "avro"
+DATA = Path(__file__).parent.parent / "data" / "fal2"
+EXPECTED: dict[str, dict[str, Any]] = {
+    name: outcome
+    for name, outcome in json.loads((DATA / "expected.json").read_text()).items()
+    if not name.startswith("_")
+}
+VALID = sorted(name for name, outcome in EXPECTED.items() if "code" not in outcome)
+INVALID = sorted(name for name, outcome in EXPECTED.items() if "code" in outcome)
+
+
+@pytest.fixture(scope="module")
+def adapter() -> Fal2Adapter:
+    return Fal2Adapter(xsd_store=XsdStore(), xml_parser=SafeXmlParser())
+
+
+@pytest.fixture(scope="module")
+def schemas() -> AvroSchemas:
+    return AvroSchemas()
+
+
+def _sample(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+# ---------------------------------------------------------------- samples
+
+
+def test_every_sample_has_an_expected_outcome() -> None:
+    assert {p.name for p in DATA.glob("*.xml")} == set(EXPECTED)
+
+
+def test_adapter_identity(adapter: Fal2Adapter) -> None:
+    assert isinstance(adapter, Adapter)
+    assert (adapter.format_id, adapter.document_type, adapter.media_type) == (
+        "fal2-xml",
+        "fal2",
+        "application/xml",
+    )
+    assert (adapter.schema_name, adapter.schema_version) == (
+        "px.canonical.Fal2CargoDeclaration",
+        1,
+    )
+
+
+def test_valid_arrival_maps_every_field(adapter: Fal2Adapter) -> None:
+    result = adapter.parse(_sample("valid_arrival.xml"))
+    assert result == ParseResult(
+        record={
+            "document_number": "CD-CNSHA-2026-000452",
+            "arrival_or_departure": "Arrival",
+            "ship": {
+                "name": "PX HARMONY",
+                "imo_number": "9074729",
+                "call_sign": "VRAB7",
+                "flag_state": "HK",
+                "gross_tonnage": None,
+                "net_tonnage": None,
+            },
+            "voyage_number": "V2611",
+            "port_of_report": "CNSHA",
+            "master_name": "ZHANG Wei 张伟",
+            "port_of_loading": "KRPUS",
+            "port_of_discharge": "CNSHA",
+            "consignments": [
+                {
+                    "bill_of_lading_number": "COSU6183457890",
+                    "marks_and_numbers": "N/M",
+                    "number_of_packages": 1200,
+                    "kind_of_packages": "CT",
+                    # xs:token: the sample's line breaks and indentation collapse.
+                    "description_of_goods": (
+                        "Electronic integrated circuits, processors 电子集成电路（处理器）"
+                    ),
+                    "hs_code": "854231",
+                    "gross_weight_kg": Decimal("14250.500"),
+                    "measurement_m3": Decimal("58.200"),
+                    "container_numbers": ["TGHU4012347", "FCIU5234568"],
+                },
+                {
+                    "bill_of_lading_number": "COSU6183457912",
+                    "marks_and_numbers": "SH-2611/1-480",
+                    "number_of_packages": 480,
+                    "kind_of_packages": "PK",
+                    "description_of_goods": "Motor vehicle parts 汽车零部件",
+                    "hs_code": "8708999990",
+                    "gross_weight_kg": Decimal("9800.000"),
+                    "measurement_m3": None,
+                    "container_numbers": ["TCLU7788994"],
+                },
+                {
+                    "bill_of_lading_number": "HDMUPUSA0458821",
+                    "marks_and_numbers": "COIL NO. 1-12",
+                    "number_of_packages": 12,
+                    "kind_of_packages": "CL",
+                    "description_of_goods": "Hot-rolled steel coils 热轧钢卷",
+                    "hs_code": "720839",
+                    "gross_weight_kg": Decimal("286400.000"),
+                    "measurement_m3": None,
+                    "container_numbers": [],
+                },
+            ],
+            "total_number_of_packages": 1692,
+            "total_gross_weight_kg": Decimal("310450.500"),
+            "remarks": "Steel coils stowed in hold No. 3. 钢卷积载于三号舱。",
+        },
+        business_key="9074729:V2611:CNSHA",
+        document_version=1,
+        warnings=(),
+    )
+
+
+def test_valid_departure_leaves_absent_optionals_null(adapter: Fal2Adapter) -> None:
+    record = adapter.parse(_sample("valid_departure.xml")).record
+    assert record["arrival_or_departure"] == "Departure"
+    assert record["total_number_of_packages"] is None
+    assert record["total_gross_weight_kg"] is None
+    assert record["remarks"] is None
+    consignment = record["consignments"][0]
+    assert consignment["hs_code"] is None
+    assert consignment["measurement_m3"] is None
+    assert consignment["gross_weight_kg"] == Decimal("11032.75")
+
+
+def test_decimals_get_the_canonical_scale(adapter: Fal2Adapter) -> None:
+    record = adapter.parse(_sample("valid_arrival.xml")).record
+    weights = [c["gross_weight_kg"] for c in record["consignments"]]
+    assert [w.as_tuple().exponent for w in weights] == [-3, -3, -3]
+    data = _sample("valid_arrival.xml").replace(b">58.200<", b">58.20000<")
+    assert adapter.parse(data).record["consignments"][0]["measurement_m3"] == Decimal("58.2")
+
+
+@pytest.mark.parametrize("name", VALID)
+def test_valid_samples(adapter: Fal2Adapter, name: str) -> None:
+    result = adapter.parse(_sample(name))
+    assert result.business_key == EXPECTED[name]["business_key"]
+    assert result.document_version == EXPECTED[name]["document_version"]
+    assert adapter.parse(adapter.render(result.record)).record == result.record
+
+
+@pytest.mark.parametrize("name", INVALID)
+def test_invalid_samples_give_their_code_and_line(adapter: Fal2Adapter, name: str) -> None:
+    with pytest.raises((FormatError, AdapterError)) as caught:
+        adapter.parse(_sample(name))
+    assert caught.value.code == EXPECTED[name]["code"]
+    assert caught.value.line == EXPECTED[name]["line"]
+
+
+def test_rule_messages_name_the_culprit(adapter: Fal2Adapter) -> None:
+    with pytest.raises(AdapterError, match="FCIU5234567"):
+        adapter.parse(_sample("bad_container_check_digit.xml"))
+    with pytest.raises(AdapterError, match=r"1690 .* 1692"):
+        adapter.parse(_sample("wrong_total_packages.xml"))
+
+
+def test_duplicate_bill_of_lading_is_a_warning(adapter: Fal2Adapter) -> None:
+    data = _sample("valid_arrival.xml").replace(b">COSU6183457912<", b">COSU6183457890<")
+    result = adapter.parse(data)
+    assert len(result.warnings) == 1
+    assert result.warnings[0].startswith("WARN_DUPLICATE_BILL_OF_LADING")
+
+
+def test_tonnage_is_not_part_of_fal2(adapter: Fal2Adapter) -> None:
+    data = _sample("valid_arrival.xml").replace(
+        b"<FlagState>HK</FlagState>", b"<FlagState>HK</FlagState><GrossTonnage>1</GrossTonnage>"
+    )
+    with pytest.raises(FormatError) as caught:
+        adapter.parse(data)
+    assert caught.value.code == "XSD_INVALID"
+
+
+@pytest.mark.parametrize(
+    ("code", "valid"),
+    [
+        ("854231", True),
+        ("0101210000", True),
+        ("97011000", True),
+        ("010121", True),
+        ("000000", False),
+        ("770000", False),
+        ("980100", False),
+        ("990100", False),
+        ("85423", False),
+        ("8542310", False),
+        ("85423100001", False),
+        ("85423a", False),
+        ("８５４２３１", False),
+    ],
+)
+def test_hs_codes(code: str, valid: bool) -> None:
+    assert is_valid_hs_code(code) is valid
+
+
+# ---------------------------------------------------------------- render
+
+
+def test_render_is_utf8_xml_with_declaration(adapter: Fal2Adapter) -> None:
+    record = adapter.parse(_sample("valid_arrival.xml")).record
+    rendered = adapter.render(record)
+    assert rendered.startswith(b"<?xml version='1.0' encoding='UTF-8'?>")
+    assert "热轧钢卷".encode() in rendered
+    assert b"<GrossWeight>14250.500</GrossWeight>" in rendered
+
+
+def test_render_takes_the_version_from_a_header(adapter: Fal2Adapter) -> None:
+    record = adapter.parse(_sample("valid_arrival.xml")).record
+    result = adapter.parse(adapter.render({"header": {"document_version": 5}, **record}))
+    assert result.document_version == 5
+    assert result.record == record
+
+
+def _broken(record: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(record)
+    target = changed
+    for key in path[:-1]:
+        target = target[key]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return changed
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("consignments",), KeyError),
+        (("consignments",), []),
+        (("consignments",), "COSU6183457890"),
+        (("ship", "gross_tonnage"), 40541),
+        (("consignments", 0, "gross_weight_kg"), 14250.5),
+        (("consignments", 0, "gross_weight_kg"), Decimal("14250.5001")),
+        (("consignments", 0, "gross_weight_kg"), Decimal("NaN")),
+        (("consignments", 0, "gross_weight_kg"), Decimal("-1")),
+        (("consignments", 0, "gross_weight_kg"), Decimal("1E+20")),
+        (("consignments", 0, "container_numbers"), "TGHU4012347"),
+        (("consignments", 0, "hs_code"), "8542"),
+        (("total_number_of_packages",), "1692"),
+        (("arrival_or_departure",), "Anchored"),
+    ],
+)
+def test_render_refuses_records_it_cannot_express(
+    adapter: Fal2Adapter, path: tuple[Any, ...], value: Any
+) -> None:
+    record = adapter.parse(_sample("valid_arrival.xml")).record
+    with pytest.raises(AdapterError) as caught:
+        adapter.render(_broken(record, path, value))
+    assert caught.value.code == "RENDER_RECORD_INVALID"
+
+
+# ---------------------------------------------------------------- property: round trips
+
+_XML_TEXT_CHARS = st.characters(
+    codec="utf-8", exclude_categories=("Cs", "Cc", "Cn"), exclude_characters=" "
+)
+
+
+def _tokens(max_size: int) -> st.SearchStrategy[str]:
+    """Values an xs:token keeps as they are: no XML whitespace but single inner spaces."""
+    words = st.lists(st.text(_XML_TEXT_CHARS, min_size=1, max_size=12), min_size=1, max_size=6)
+    return words.map(lambda w: " ".join(w)[:max_size].rstrip(" "))
+
+
+def _pattern(regex: str) -> st.SearchStrategy[str]:
+    return st.from_regex(regex, fullmatch=True)
+
+
+def _optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.none() | strategy
+
+
+def _imo_with_check_digit(first_six: int) -> str:
+    digits = f"{first_six:06d}"
+    check = sum(int(d) * w for d, w in zip(digits, (7, 6, 5, 4, 3, 2), strict=True)) % 10
+    return f"{digits}{check}"
+
+
+def _decimals(max_value: str, places: int) -> st.SearchStrategy[Decimal]:
+    return st.decimals(min_value=0, max_value=Decimal(max_value), places=places, allow_nan=False)
+
+
+_LOCODE = _pattern(r"[A-Z]{2}[A-Z2-9]{3}")
+_CONTAINER = _pattern(r"[A-Z]{3}[UJZ][0-9]{6}").map(with_check_digit)
+_HS_CHAPTER = st.sampled_from([f"{c:02d}" for c in range(1, 98) if c != 77])
+_HS_CODE = st.tuples(_HS_CHAPTER, _pattern(r"[0-9]{4}([0-9]{2}([0-9]{2})?)?")).map("".join)
+
+_CONSIGNMENT = st.fixed_dictionaries(
+    {
+        "bill_of_lading_number": _pattern(r"[A-Za-z0-9][A-Za-z0-9/.\-]{0,34}"),
+        "marks_and_numbers": _tokens(512),
+        "number_of_packages": st.integers(0, 9_999_999),
+        "kind_of_packages": _pattern(r"[0-9A-Z]{2}"),
+        "description_of_goods": _tokens(512),
+        "hs_code": _optional(_HS_CODE),
+        "gross_weight_kg": _decimals("99999999999.999", 3),
+        "measurement_m3": _optional(_decimals("999999999.999", 3)),
+        "container_numbers": st.lists(_CONTAINER, max_size=3),
+    }
+)
+
+
+@st.composite
+def canonical_fal2(draw: st.DrawFn) -> dict[str, Any]:
+    """A canonical FAL 2 body that passes every rule: check digits right, totals (when
+    stated) the sums of the consignments."""
+    consignments = draw(st.lists(_CONSIGNMENT, min_size=1, max_size=4))
+    packages = sum(c["number_of_packages"] for c in consignments)
+    weight = sum((c["gross_weight_kg"] for c in consignments), Decimal(0))
+    return {
+        "document_number": draw(_tokens(35)),
+        "arrival_or_departure": draw(st.sampled_from(["Arrival", "Departure"])),
+        "ship": {
+            "name": draw(_tokens(70)),
+            "imo_number": draw(st.integers(0, 999_999).map(_imo_with_check_digit)),
+            "call_sign": draw(_pattern(r"[A-Z0-9]{2,10}")),
+            "flag_state": draw(_pattern(r"[A-Z]{2}")),
+            "gross_tonnage": None,
+            "net_tonnage": None,
+        },
+        "voyage_number": draw(_pattern(r"[A-Za-z0-9][A-Za-z0-9/.\-]{0,16}")),
+        "port_of_report": draw(_LOCODE),
+        "master_name": draw(_tokens(70)),
+        "port_of_loading": draw(_LOCODE),
+        "port_of_discharge": draw(_LOCODE),
+        "consignments": consignments,
+        "total_number_of_packages": draw(_optional(st.just(packages))),
+        "total_gross_weight_kg": draw(_optional(st.just(weight))),
+        "remarks": draw(_optional(_tokens(512))),
+    }
+
+
+_PROPERTY = settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@_PROPERTY
+@given(record=canonical_fal2())
+def test_parse_inverts_render(adapter: Fal2Adapter, record: dict[str, Any]) -> None:
+    result = adapter.parse(adapter.render(record))
+    assert result.record == record
+    assert result.business_key == (
+        f"{record['ship']['imo_number']}:{record['voyage_number']}:{record['port_of_report']}"
+    )
+
+
+def _header(adapter: Fal2Adapter, version: int) -> dict[str, Any]:
+    return {
+        "event_id": "01890a5d-ac96-774b-bcce-b302099a8057",
+        "document_type": adapter.document_type,
+        "format_id": adapter.format_id,
+        "schema_version": adapter.schema_version,
+        "sender": "cn.customs.sh",
+        "business_key": "k",
+        "document_version": version,
+        "received_at": datetime(2026, 3, 15, 6, 30, tzinfo=UTC),
+        "digest_sm3": "0" * 64,
+        "signature_key_id": None,
+    }
+
+
+@_PROPERTY
+@given(record=canonical_fal2(), version=st.integers(1, 2**31 - 1))
+def test_canonical_record_survives_avro(
+    schemas: AvroSchemas, adapter: Fal2Adapter, record: dict[str, Any], version: int
+) -> None:
+    event = {"header": _header(adapter, version), **record}
+    name, decoded = schemas.decode(schemas.encode(adapter.schema_name, event))
+    assert name == adapter.schema_name
+    assert decoded == event
+    assert adapter.parse(adapter.render(decoded)).document_version == version
+
+
+@pytest.mark.parametrize("name", VALID)
+def test_parsed_samples_fit_the_avro_schema(
+    schemas: AvroSchemas, adapter: Fal2Adapter, name: str
+) -> None:
+    event = {"header": _header(adapter, 1), **adapter.parse(_sample(name)).record}
+    assert schemas.decode(schemas.encode(adapter.schema_name, event))[1] == event
+
+
+# ---------------------------------------------------------------- canonical schema files
+
+SCHEMA_FILES = (
+    "px.canonical.Fal2CargoDeclaration",
+    "px.canonical.Fal2Consignment",
+)
+
+
+@pytest.mark.parametrize("name", SCHEMA_FILES)
+def test_canonical_schemas_document_every_field(name: str) -> None:
+    schema = json.loads((AVRO / f"{name}.avsc").read_text(encoding="utf-8"))
+    assert f"{schema['namespace']}.{schema['name']}" == name
+    assert schema.get("doc")
+    for field in schema.get("fields", []):
+        assert field.get("doc"), f"{name}.{field['name']} has no doc"
+
+
+def test_document_record_starts_with_the_shared_header(adapter: Fal2Adapter) -> None:
+    assert adapter.schema_name == SCHEMA_FILES[0]
+    fields = json.loads((AVRO / f"{SCHEMA_FILES[0]}.avsc").read_text(encoding="utf-8"))["fields"]
+    assert fields[0] == {
+        "name": "header",
+        "type": "px.canonical.Header",
+        "doc": "Event header shared by all canonical documents.",
+    }
