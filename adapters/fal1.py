@@ -9,9 +9,10 @@ from typing import Any
 
 from lxml import etree
 
-from message_formats import FormatError, SafeXmlParser, XsdStore
+from message_formats import SafeXmlParser, XsdStore
 
-from .base import ParseResult, RenderError, RuleViolationError
+from ._xml import render_checked
+from .base import ParseResult, RuleViolationError
 
 NAMESPACE = "urn:px:fal:1"
 XSD_NAME = "fal1"
@@ -101,15 +102,7 @@ class Fal1Adapter:
         )
 
     def render(self, record: Mapping[str, Any]) -> bytes:
-        try:
-            root = _build_declaration(record, _document_version(record))
-        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
-            raise RenderError(f"cannot render FAL 1 record: {type(exc).__name__}: {exc}") from None
-        try:
-            self._xsd.validate(XSD_NAME, root)
-        except FormatError as exc:
-            raise RenderError(f"rendered FAL 1 is not valid: {exc.message}") from None
-        return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+        return render_checked(self._xsd, XSD_NAME, "FAL 1", _build_declaration, record)
 
 
 # ---------------------------------------------------------------- XML -> canonical record
@@ -251,11 +244,6 @@ def _line_of(root: etree._Element, *path: str) -> int | None:
 
 
 # ---------------------------------------------------------------- canonical record -> XML
-
-
-def _document_version(record: Mapping[str, Any]) -> int:
-    header = record.get("header")
-    return 1 if header is None else int(header["document_version"])
 
 
 def _build_declaration(record: Mapping[str, Any], version: int) -> etree._Element:

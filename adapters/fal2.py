@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 from lxml import etree
 
-from message_formats import FormatError, SafeXmlParser, XsdStore
+from message_formats import SafeXmlParser, XsdStore
 
-from .base import ParseResult, RenderError, RuleViolationError
+from ._xml import render_checked
+from .base import ParseResult, RuleViolationError
 from .fal1 import (
     _add,
     _add_optional,
     _Children,
-    _document_version,
     _format_int,
     _format_optional_int,
     _line_of,
@@ -50,9 +50,6 @@ CUBIC_METRES = Decimal("0.001")
 
 # What building a document from a malformed record raises (lxml refuses control characters
 # with ValueError; Decimal.quantize raises InvalidOperation, an ArithmeticError).
-_RENDER_ERRORS = (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, IndexError)
-
-
 def _tag(local_name: str) -> str:
     return f"{{{NAMESPACE}}}{local_name}"
 
@@ -125,7 +122,7 @@ class Fal2Adapter:
         )
 
     def render(self, record: Mapping[str, Any]) -> bytes:
-        return _render_checked(self._xsd, XSD_NAME, "FAL 2", _build_declaration, record)
+        return render_checked(self._xsd, XSD_NAME, "FAL 2", _build_declaration, record)
 
 
 # ---------------------------------------------------------------- helpers shared by the
@@ -257,26 +254,6 @@ def _items(value: Sequence[Any]) -> Sequence[Any]:
 def _add_all(parent: etree._Element, tag: str, texts: Sequence[str]) -> None:
     for text in _items(texts):
         _add(parent, tag, text)
-
-
-def _render_checked(
-    xsd: XsdStore,
-    xsd_name: str,
-    label: str,
-    build: Callable[[Mapping[str, Any], int], etree._Element],
-    record: Mapping[str, Any],
-) -> bytes:
-    """Build the document, then hold it to its own XSD, so that render never emits what
-    parse would refuse."""
-    try:
-        root = build(record, _document_version(record))
-    except _RENDER_ERRORS as exc:
-        raise RenderError(f"cannot render {label} record: {type(exc).__name__}: {exc}") from None
-    try:
-        xsd.validate(xsd_name, root)
-    except FormatError as exc:
-        raise RenderError(f"rendered {label} is not valid: {exc.message}") from None
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
 def _new_root(tag: str, namespace: str, version: int) -> etree._Element:

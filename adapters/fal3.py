@@ -14,11 +14,11 @@ from lxml import etree
 
 from message_formats import SafeXmlParser, XsdStore
 
-from .base import ParseResult, RenderError, RuleViolationError
+from ._xml import render_checked
+from .base import ParseResult, RuleViolationError
 from .fal1 import (
     _add,
     _add_optional,
-    _document_version,
     _format_int,
     _format_optional_int,
     _optional_int,
@@ -26,7 +26,7 @@ from .fal1 import (
     _token,
     business_key,
 )
-from .fal5 import RENDER_ERRORS, Cursor, ItemLines, SharedElements, render_root
+from .fal5 import Cursor, ItemLines, SharedElements
 
 NAMESPACE = "urn:px:fal:3"
 XSD_NAME = "fal3"
@@ -110,11 +110,7 @@ class Fal3Adapter:
         )
 
     def render(self, record: Mapping[str, Any]) -> bytes:
-        try:
-            root = _build_declaration(record, _document_version(record))
-        except RENDER_ERRORS as exc:
-            raise RenderError(f"cannot render FAL 3 record: {type(exc).__name__}: {exc}") from None
-        return render_root(root, self._xsd, XSD_NAME, "FAL 3")
+        return render_checked(self._xsd, XSD_NAME, "FAL 3", _build_declaration, record)
 
 
 # ---------------------------------------------------------------- XML -> canonical record

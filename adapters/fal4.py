@@ -12,10 +12,11 @@ from lxml import etree
 
 from message_formats import SafeXmlParser, XsdStore
 
-from .base import ParseResult, RenderError, RuleViolationError
-from .fal1 import _add, _add_optional, _document_version, _optional_token, _token, business_key
+from ._xml import render_checked
+from .base import ParseResult, RuleViolationError
+from .fal1 import _add, _add_optional, _optional_token, _token, business_key
 from .fal3 import first_non_positive, format_quantity, read_quantity
-from .fal5 import RENDER_ERRORS, Cursor, ItemLines, SharedElements, render_root
+from .fal5 import Cursor, ItemLines, SharedElements
 
 NAMESPACE = "urn:px:fal:4"
 XSD_NAME = "fal4"
@@ -62,11 +63,7 @@ class Fal4Adapter:
         )
 
     def render(self, record: Mapping[str, Any]) -> bytes:
-        try:
-            root = _build_declaration(record, _document_version(record))
-        except RENDER_ERRORS as exc:
-            raise RenderError(f"cannot render FAL 4 record: {type(exc).__name__}: {exc}") from None
-        return render_root(root, self._xsd, XSD_NAME, "FAL 4")
+        return render_checked(self._xsd, XSD_NAME, "FAL 4", _build_declaration, record)
 
 
 # ---------------------------------------------------------------- XML -> canonical record

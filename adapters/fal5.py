@@ -14,14 +14,14 @@ from typing import Any
 
 from lxml import etree
 
-from message_formats import FormatError, SafeXmlParser, XsdStore
+from message_formats import SafeXmlParser, XsdStore
 
-from .base import ParseResult, RenderError, RuleViolationError
+from ._xml import render_checked
+from .base import ParseResult, RuleViolationError
 from .fal1 import (
     _add,
     _add_optional,
     _Children,
-    _document_version,
     _format_instant,
     _format_int,
     _format_optional_int,
@@ -39,9 +39,6 @@ XSD_NAME = "fal5"
 _XML_WHITESPACE = " \t\n\r"
 # What building a document from a malformed record raises (lxml refuses control characters
 # with ValueError; Decimal.quantize raises InvalidOperation, an ArithmeticError).
-RENDER_ERRORS = (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, IndexError)
-
-
 # ---------------------------------------------------------------- shared by FAL 3 to 6
 
 
@@ -238,15 +235,6 @@ def _event(record: Mapping[str, Any]) -> str:
     return "arrival" if record["arrival_or_departure"] == "Arrival" else "departure"
 
 
-def render_root(root: etree._Element, xsd: XsdStore, xsd_name: str, form: str) -> bytes:
-    """Validate a built document against its XSD and serialise it: UTF-8 with a declaration."""
-    try:
-        xsd.validate(xsd_name, root)
-    except FormatError as exc:
-        raise RenderError(f"rendered {form} is not valid: {exc.message}") from None
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
-
-
 # ---------------------------------------------------------------- FAL 5
 
 
@@ -291,11 +279,7 @@ class Fal5Adapter:
         )
 
     def render(self, record: Mapping[str, Any]) -> bytes:
-        try:
-            root = _build_crew_list(record, _document_version(record))
-        except RENDER_ERRORS as exc:
-            raise RenderError(f"cannot render FAL 5 record: {type(exc).__name__}: {exc}") from None
-        return render_root(root, self._xsd, XSD_NAME, "FAL 5")
+        return render_checked(self._xsd, XSD_NAME, "FAL 5", _build_crew_list, record)
 
 
 # ---------------------------------------------------------------- XML -> canonical record

@@ -12,24 +12,22 @@ from lxml import etree
 
 from message_formats import SafeXmlParser, XsdStore
 
-from .base import ParseResult, RenderError, RuleViolationError
+from ._xml import render_checked
+from .base import ParseResult, RuleViolationError
 from .fal1 import (
     _add,
     _add_optional,
-    _document_version,
     _format_int,
     _line_of,
     _token,
     business_key,
 )
 from .fal5 import (
-    RENDER_ERRORS,
     Cursor,
     ItemLines,
     SharedElements,
     format_date,
     read_date,
-    render_root,
 )
 
 NAMESPACE = "urn:px:fal:6"
@@ -81,11 +79,7 @@ class Fal6Adapter:
         )
 
     def render(self, record: Mapping[str, Any]) -> bytes:
-        try:
-            root = _build_passenger_list(record, _document_version(record))
-        except RENDER_ERRORS as exc:
-            raise RenderError(f"cannot render FAL 6 record: {type(exc).__name__}: {exc}") from None
-        return render_root(root, self._xsd, XSD_NAME, "FAL 6")
+        return render_checked(self._xsd, XSD_NAME, "FAL 6", _build_passenger_list, record)
 
 
 # ---------------------------------------------------------------- XML -> canonical record

@@ -16,6 +16,7 @@ from lxml import etree
 
 from message_formats import SafeXmlParser, XsdStore
 
+from ._xml import render_checked
 from .base import ParseResult
 from .fal1 import _add, _add_optional, _format_int, _optional_token, _token, is_valid_imo_number
 from .fal2 import (
@@ -33,7 +34,6 @@ from .fal2 import (
     _read_decimal,
     _read_ship,
     _refuse_tonnage,
-    _render_checked,
     _violation,
 )
 from .iso6346 import is_valid_container_number
@@ -228,7 +228,7 @@ class Fal7Adapter:
         )
 
     def render(self, record: Mapping[str, Any]) -> bytes:
-        return _render_checked(self._xsd, XSD_NAME, "FAL 7", _build_manifest, record)
+        return render_checked(self._xsd, XSD_NAME, "FAL 7", _build_manifest, record)
 
 
 # ---------------------------------------------------------------- XML -> canonical record

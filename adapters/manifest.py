@@ -11,6 +11,7 @@ from lxml import etree
 
 from message_formats import SafeXmlParser, XsdStore
 
+from ._xml import render_checked
 from .base import ParseResult
 from .fal1 import _add, _add_optional, _format_int, _token, is_valid_imo_number
 from .fal2 import (
@@ -24,7 +25,6 @@ from .fal2 import (
     _new_root,
     _nth,
     _read_decimal,
-    _render_checked,
     _violation,
     is_valid_hs_code,
 )
@@ -116,7 +116,7 @@ class CustomsManifestAdapter:
         )
 
     def render(self, record: Mapping[str, Any]) -> bytes:
-        return _render_checked(self._xsd, XSD_NAME, "cargo manifest", _build_manifest, record)
+        return render_checked(self._xsd, XSD_NAME, "cargo manifest", _build_manifest, record)
 
 
 # ---------------------------------------------------------------- XML -> canonical record

@@ -12,6 +12,7 @@ from lxml import etree
 
 from message_formats import SafeXmlParser, XsdStore
 
+from ._xml import render_checked
 from .base import ParseResult, RuleViolationError
 from .fal1 import _add, _add_optional, _format_int, _optional_token, _token
 from .fal2 import (
@@ -30,7 +31,6 @@ from .fal2 import (
     _optional_decimal,
     _optional_instant_fields,
     _read_decimal,
-    _render_checked,
     _violation,
 )
 from .iso6346 import is_valid_container_number
@@ -148,7 +148,7 @@ class MultimodalWaybillAdapter:
         )
 
     def render(self, record: Mapping[str, Any]) -> bytes:
-        return _render_checked(self._xsd, XSD_NAME, "waybill", _build_waybill, record)
+        return render_checked(self._xsd, XSD_NAME, "waybill", _build_waybill, record)
 
 
 # ---------------------------------------------------------------- XML -> canonical record
