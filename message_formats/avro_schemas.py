@@ -8,7 +8,7 @@ import io
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -16,10 +16,11 @@ from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.repository.base import AbstractSchemaRepository, SchemaRepositoryError
-from fastavro.schema import SchemaParseException, load_schema
+from fastavro.schema import SchemaParseException, load_schema, parse_schema
 from fastavro.schema import fingerprint as _fastavro_fingerprint
 from fastavro.schema import to_parsing_canonical_form as _canonical_form
 
+from ._avro_writer import CompiledWriter
 from .errors import (
     AvroMalformedError,
     AvroRecordInvalidError,
@@ -64,6 +65,11 @@ class LoadedSchema:
     parsed: Any
     canonical_form: str
     fingerprint: bytes
+    # The schema-compiled fast-path writer, compiled on first use (see _avro_writer).
+    writer: CompiledWriter = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "writer", CompiledWriter(self.parsed))
 
 
 class _SourceRepository(AbstractSchemaRepository):
@@ -80,8 +86,8 @@ class _SourceRepository(AbstractSchemaRepository):
 
 
 class AvroSchemas:
-    """All schemas of the built-in `avro/` directory plus any extra directories, parsed once.
-    Immutable after construction, so one instance can be shared by threads."""
+    """All schemas of the built-in `avro/` directory plus any extra directories, parsed once,
+    and the schemas `add`ed at run time."""
 
     __slots__ = ("_by_fingerprint", "_by_name")
 
@@ -118,6 +124,21 @@ class AvroSchemas:
     def canonical_form(self, full_name: str) -> str:
         return self.loaded(full_name).canonical_form
 
+    def add(self, schema: Mapping[str, Any]) -> str:
+        """Registers a self-contained record schema made at run time (a sharing contract's
+        projected record) and returns its full name; a schema of the same name is replaced.
+        Each registration is one dictionary store, so readers never see half of one."""
+        try:
+            parsed = parse_schema(dict(schema))
+        except (SchemaParseException, ValueError, TypeError) as exc:
+            raise AvroSchemaLoadError(f"cannot load Avro schema: {exc}") from None
+        canonical = _canonical_form(parsed)
+        entry = LoadedSchema(str(parsed["name"]), parsed, canonical,
+                             fingerprint_of_canonical_form(canonical))
+        self._by_fingerprint[entry.fingerprint] = entry
+        self._by_name[entry.full_name] = entry
+        return entry.full_name
+
     def name_of_fingerprint(self, fingerprint: bytes) -> str:
         entry = self._by_fingerprint.get(bytes(fingerprint))
         if entry is None:
@@ -132,8 +153,18 @@ class AvroSchemas:
     def encode_body(self, full_name: str, record: Any) -> bytes:
         """Plain Avro binary encoding, as hashed and signed by the trail. Extra fields, or
         missing fields without a default, are errors rather than silently dropped or
-        invented."""
+        invented.
+
+        The schema's compiled writer encodes the values it can encode exactly as fastavro
+        does; anything it leaves (by raising) goes to fastavro, which encodes it or says why
+        not, as it always did."""
         entry = self.loaded(full_name)
+        fast = entry.writer.function
+        if fast is not None:
+            try:
+                return fast(record)
+            except Exception:
+                pass
         buffer = io.BytesIO()
         try:
             schemaless_writer(buffer, entry.parsed, record, strict_allow_default=True)
