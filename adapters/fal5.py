@@ -1,9 +1,13 @@
 """IMO FAL Form 5, Crew List, as XML in namespace urn:px:fal:5 ("fal5-xml").
 
-FAL forms 3 to 6 share the voyage block (arrival or departure, ship, voyage, port, instant),
-identity documents and the rules on persons' dates. Those readers, builders and rules are in
-`SharedElements` below, bound to one form's namespace; fal3, fal4 and fal6 import it from here
-until it moves to a module of its own together with the helpers taken from fal1."""
+FAL forms 3 to 6 share the voyage block (arrival or departure, ship, voyage, port, instant)
+and the rules on persons' dates. Those readers, builders and rules are in `SharedElements`
+below, bound to one form's namespace; fal3, fal4 and fal6 import it from here until it moves
+to a module of its own together with the helpers taken from fal1.
+
+FAL 5 and FAL 6 write each person (crew member, passenger) as one empty element whose data
+elements are attributes, identity document included (see fal5.xsd): the attribute names and
+the readers and builders of persons below serve both."""
 
 from __future__ import annotations
 
@@ -36,9 +40,7 @@ from .fal1 import (
 NAMESPACE = "urn:px:fal:5"
 XSD_NAME = "fal5"
 
-_XML_WHITESPACE = " \t\n\r"
-# What building a document from a malformed record raises (lxml refuses control characters
-# with ValueError; Decimal.quantize raises InvalidOperation, an ArithmeticError).
+
 # ---------------------------------------------------------------- shared by FAL 3 to 6
 
 
@@ -62,7 +64,8 @@ def _camel_case(snake: str) -> str:
 class SharedElements:
     """The elements FAL forms 3 to 6 have in common, read and built in one form's namespace.
     Each field holds the qualified name of the element whose local name is the field name in
-    CamelCase (`imo_number` -> `{urn:px:fal:5}ImoNumber`)."""
+    CamelCase (`imo_number` -> `{urn:px:fal:5}ImoNumber`). The names of persons are elements
+    only in FAL 4's crew members; FAL 5 and 6 write persons as attributes (see below)."""
 
     arrival_or_departure: str
     ship: str
@@ -80,14 +83,6 @@ class SharedElements:
     family_name: str
     given_names: str
     rank_or_rating: str
-    nationality: str
-    date_of_birth: str
-    place_of_birth: str
-    identity_document: str
-    document_type: str
-    document_number: str
-    issuing_state: str
-    expiry_date: str
 
     @classmethod
     def in_namespace(cls, namespace: str) -> SharedElements:
@@ -117,15 +112,6 @@ class SharedElements:
             "net_tonnage": _optional_int(children.optional_text(self.net_tonnage)),
         }
 
-    def read_identity_document(self, document: etree._Element) -> dict[str, Any]:
-        kind, number, issuing_state, expiry = document
-        return {
-            "document_type": kind.text,
-            "number": number.text,
-            "issuing_state": issuing_state.text,
-            "expiry_date": read_date(expiry.text or ""),
-        }
-
     # ------------------------------------------------------------ canonical record -> XML
 
     def build_voyage(self, root: etree._Element, record: Mapping[str, Any]) -> None:
@@ -147,12 +133,6 @@ class SharedElements:
         _add_optional(element, self.gross_tonnage, _format_optional_int(ship.get("gross_tonnage")))
         _add_optional(element, self.net_tonnage, _format_optional_int(ship.get("net_tonnage")))
 
-    def build_identity_document(self, element: etree._Element, document: Mapping[str, Any]) -> None:
-        _add(element, self.document_type, document["document_type"])
-        _add(element, self.document_number, document["number"])
-        _add(element, self.issuing_state, document["issuing_state"])
-        _add(element, self.expiry_date, format_date(document["expiry_date"]))
-
     # ------------------------------------------------------------ rules
 
     def check_imo_number(self, record: Mapping[str, Any], root: etree._Element) -> None:
@@ -168,7 +148,8 @@ class SharedElements:
         self, record: Mapping[str, Any], people: Sequence[Mapping[str, Any]], where: ItemLines
     ) -> None:
         """Nobody on board is born after the arrival or departure date. A birth on that very
-        day is accepted: a child born on board is on the list of the port call."""
+        day is accepted: a child born on board is on the list of the port call. The error
+        gives the line of the person's element, which carries the date as an attribute."""
         day = voyage_day(record)
         for index, person in enumerate(people):
             if person["date_of_birth"] > day:
@@ -176,7 +157,7 @@ class SharedElements:
                     f"{where.label} {index + 1}: date of birth is after the "
                     f"{_event(record)} date {day.isoformat()}",
                     code="RULE_BIRTH_AFTER_VOYAGE",
-                    line=where.line(index, self.date_of_birth),
+                    line=where.line(index),
                 )
 
     def expired_documents(
@@ -188,9 +169,8 @@ class SharedElements:
         trail."""
         day = voyage_day(record)
         return tuple(
-            f"RULE_DOCUMENT_EXPIRED: {where.label} {index + 1} (line "
-            f"{where.line(index, self.identity_document, self.expiry_date)}): identity "
-            f"document expired before the {_event(record)} date {day.isoformat()}"
+            f"RULE_DOCUMENT_EXPIRED: {where.label} {index + 1} (line {where.line(index)}): "
+            f"identity document expired before the {_event(record)} date {day.isoformat()}"
             for index, person in enumerate(people)
             if person["identity_document"]["expiry_date"] < day
         )
@@ -198,8 +178,9 @@ class SharedElements:
 
 @dataclass(frozen=True, slots=True)
 class ItemLines:
-    """Finds the source line of a field of the n-th repeated element (a person, an article),
-    for messages about one item. Only rule failures and warnings pay for the search."""
+    """Finds the source line of the n-th repeated element (a person, an article), or of a
+    child element of it, for messages about one item. Only rule failures and warnings pay
+    for the search."""
 
     root: etree._Element
     item_tag: str
@@ -211,11 +192,6 @@ class ItemLines:
             return None
         element = items[index].find("/".join(path)) if path else items[index]
         return None if element is None else element.sourceline
-
-
-def read_date(text: str) -> date:
-    """An xs:date the XSD has restricted to YYYY-MM-DD (XML whitespace around it allowed)."""
-    return date.fromisoformat(text.strip(_XML_WHITESPACE))
 
 
 def format_date(value: date) -> str:
@@ -235,6 +211,71 @@ def _event(record: Mapping[str, Any]) -> str:
     return "arrival" if record["arrival_or_departure"] == "Arrival" else "departure"
 
 
+# ---------------------------------------------------------------- persons, shared by FAL 5 and 6
+
+# Attribute names (unqualified) of a person's data elements, identity document included.
+FAMILY_NAME = "familyName"
+GIVEN_NAMES = "givenNames"  # the only optional one
+RANK_OR_RATING = "rankOrRating"
+NATIONALITY = "nationality"
+DATE_OF_BIRTH = "dateOfBirth"
+PLACE_OF_BIRTH = "placeOfBirth"
+DOCUMENT_TYPE = "documentType"
+DOCUMENT_NUMBER = "documentNumber"
+ISSUING_STATE = "issuingState"
+EXPIRY_DATE = "expiryDate"
+IDENTITY_DOCUMENT_ATTRIBUTES = (DOCUMENT_TYPE, DOCUMENT_NUMBER, ISSUING_STATE, EXPIRY_DATE)
+
+
+def attribute_values(element: etree._Element, names: list[str]) -> Sequence[str | None]:
+    """The values of the attributes `names` of a person's element, in that order, None for an
+    absent one, with XML whitespace collapsed as in an xs:token: runs of tab, CR, LF and
+    space made one space, ends trimmed. That gives every person attribute its value, since
+    the XSD has made each an xs:token, a code whose pattern admits no whitespace, or an
+    xs:date or xs:boolean, which admit whitespace around the value only.
+
+    This runs once per person, so the usual case is made cheap: an element whose attributes
+    are exactly `names`, in that order (as render writes them), is read with one call for
+    all values, and these are checked for whitespace together. Attribute order is free in
+    XML: any other element is read one attribute at a time. `names` is a list, as
+    element.keys() is."""
+    if element.keys() == names:
+        values = element.values()
+        if _nothing_to_collapse(values):
+            return values
+    else:
+        values = [element.get(name) for name in names]
+    return [None if value is None else _token(value) for value in values]
+
+
+def _nothing_to_collapse(values: list[str]) -> bool:
+    """Whether no value holds a tab, CR or LF, a run of spaces or a space at either end.
+    Joined by single spaces, such values give a text whose only whitespace is single spaces
+    between words, which splitting on whitespace and joining again leaves as it is."""
+    joined = " ".join(values)
+    return " ".join(joined.split()) == joined
+
+
+def add_person(parent: etree._Element, tag: str, attributes: Mapping[str, Any]) -> None:
+    """A person as one empty element with attributes, written in the order given. Only
+    givenNames may be None, and is then left out."""
+    element = etree.SubElement(parent, tag)
+    for name, value in attributes.items():
+        if isinstance(value, str):
+            element.set(name, value)
+        elif value is not None or name != GIVEN_NAMES:
+            raise TypeError(f"{name} must be a string, not {type(value).__name__}")
+
+
+def identity_document_attributes(document: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        DOCUMENT_TYPE: document["document_type"],
+        DOCUMENT_NUMBER: document["number"],
+        ISSUING_STATE: document["issuing_state"],
+        EXPIRY_DATE: format_date(document["expiry_date"]),
+    }
+
+
 # ---------------------------------------------------------------- FAL 5
 
 
@@ -246,7 +287,16 @@ ROOT = _tag("CrewList")
 CREW_COUNT = _tag("CrewCount")
 CREW_MEMBER = _tag("CrewMember")
 SHARED = SharedElements.in_namespace(NAMESPACE)
-_CREW_MEMBER_FIELDS = 7  # with GivenNames
+# A crew member's attributes in the order the XSD declares them and render writes them.
+_CREW_MEMBER_ATTRIBUTES = [
+    FAMILY_NAME,
+    GIVEN_NAMES,
+    RANK_OR_RATING,
+    NATIONALITY,
+    DATE_OF_BIRTH,
+    PLACE_OF_BIRTH,
+    *IDENTITY_DOCUMENT_ATTRIBUTES,
+]
 
 
 class Fal5Adapter:
@@ -296,23 +346,25 @@ def _read_crew_list(root: etree._Element) -> dict[str, Any]:
 
 
 def _read_crew_member(member: etree._Element) -> dict[str, Any]:
-    """Unpacks the children rather than walking them with a cursor: this runs 25 times per
-    typical list. Validation has fixed the order; only GivenNames may be missing."""
-    fields = list(member)
-    if len(fields) == _CREW_MEMBER_FIELDS:
-        family, given, rank, nationality, birth, place, document = fields
-        given_names: str | None = _token(given.text or "")
-    else:
-        family, rank, nationality, birth, place, document = fields
-        given_names = None
+    """One crew member from the attributes of its element, whitespace collapsed; this runs
+    once per person, 25 times for a typical list and thousands for a large one. The XSD has
+    checked every value and that only givenNames may be absent."""
+    family, given, rank, nationality, birth, place, kind, number, issuing_state, expiry = (
+        attribute_values(member, _CREW_MEMBER_ATTRIBUTES)
+    )
     return {
-        "family_name": _token(family.text or ""),
-        "given_names": given_names,
-        "rank_or_rating": _token(rank.text or ""),
-        "nationality": nationality.text,
-        "date_of_birth": read_date(birth.text or ""),
-        "place_of_birth": _token(place.text or ""),
-        "identity_document": SHARED.read_identity_document(document),
+        "family_name": family,
+        "given_names": given,
+        "rank_or_rating": rank,
+        "nationality": nationality,
+        "date_of_birth": date.fromisoformat(birth),
+        "place_of_birth": place,
+        "identity_document": {
+            "document_type": kind,
+            "number": number,
+            "issuing_state": issuing_state,
+            "expiry_date": date.fromisoformat(expiry),
+        },
     }
 
 
@@ -341,17 +393,21 @@ def _build_crew_list(record: Mapping[str, Any], version: int) -> etree._Element:
     _add_optional(root, SHARED.last_port_of_call, record.get("last_port_of_call"))
     _add(root, CREW_COUNT, _format_int(record["crew_count"]))
     for member in record["crew"]:
-        _build_crew_member(etree.SubElement(root, CREW_MEMBER), member)
+        _build_crew_member(root, member)
     return root
 
 
-def _build_crew_member(element: etree._Element, member: Mapping[str, Any]) -> None:
-    _add(element, SHARED.family_name, member["family_name"])
-    _add_optional(element, SHARED.given_names, member.get("given_names"))
-    _add(element, SHARED.rank_or_rating, member["rank_or_rating"])
-    _add(element, SHARED.nationality, member["nationality"])
-    _add(element, SHARED.date_of_birth, format_date(member["date_of_birth"]))
-    _add(element, SHARED.place_of_birth, member["place_of_birth"])
-    SHARED.build_identity_document(
-        etree.SubElement(element, SHARED.identity_document), member["identity_document"]
+def _build_crew_member(root: etree._Element, member: Mapping[str, Any]) -> None:
+    add_person(
+        root,
+        CREW_MEMBER,
+        {
+            FAMILY_NAME: member["family_name"],
+            GIVEN_NAMES: member.get("given_names"),
+            RANK_OR_RATING: member["rank_or_rating"],
+            NATIONALITY: member["nationality"],
+            DATE_OF_BIRTH: format_date(member["date_of_birth"]),
+            PLACE_OF_BIRTH: member["place_of_birth"],
+            **identity_document_attributes(member["identity_document"]),
+        },
     )

@@ -1,11 +1,12 @@
 """IMO FAL Form 6, Passenger List, as XML in namespace urn:px:fal:6 ("fal6-xml").
 
-The voyage block, identity documents and the rules on persons' dates are those of the crew
-list (see adapters.fal5.SharedElements)."""
+The voyage block, the rules on persons' dates and the layout of a person, one empty element
+with attributes, identity document included, are those of the crew list (see adapters.fal5)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from lxml import etree
@@ -14,20 +15,21 @@ from message_formats import SafeXmlParser, XsdStore
 
 from ._xml import render_checked
 from .base import ParseResult, RuleViolationError
-from .fal1 import (
-    _add,
-    _add_optional,
-    _format_int,
-    _line_of,
-    _token,
-    business_key,
-)
+from .fal1 import _add, _format_int, _line_of, business_key
 from .fal5 import (
+    DATE_OF_BIRTH,
+    FAMILY_NAME,
+    GIVEN_NAMES,
+    IDENTITY_DOCUMENT_ATTRIBUTES,
+    NATIONALITY,
+    PLACE_OF_BIRTH,
     Cursor,
     ItemLines,
     SharedElements,
+    add_person,
+    attribute_values,
     format_date,
-    read_date,
+    identity_document_attributes,
 )
 
 NAMESPACE = "urn:px:fal:6"
@@ -41,12 +43,23 @@ def _tag(local_name: str) -> str:
 ROOT = _tag("PassengerList")
 PASSENGER_COUNT = _tag("PassengerCount")
 PASSENGER = _tag("Passenger")
-PORT_OF_EMBARKATION = _tag("PortOfEmbarkation")
-PORT_OF_DISEMBARKATION = _tag("PortOfDisembarkation")
-TRANSIT_PASSENGER = _tag("TransitPassenger")
 SHARED = SharedElements.in_namespace(NAMESPACE)
-_PASSENGER_FIELDS = 9  # with GivenNames
-_XML_WHITESPACE = " \t\n\r"
+# Attributes of a passenger besides those of every person.
+PORT_OF_EMBARKATION = "portOfEmbarkation"
+PORT_OF_DISEMBARKATION = "portOfDisembarkation"
+TRANSIT_PASSENGER = "transitPassenger"
+# A passenger's attributes in the order the XSD declares them and render writes them.
+_PASSENGER_ATTRIBUTES = [
+    FAMILY_NAME,
+    GIVEN_NAMES,
+    NATIONALITY,
+    DATE_OF_BIRTH,
+    PLACE_OF_BIRTH,
+    *IDENTITY_DOCUMENT_ATTRIBUTES,
+    PORT_OF_EMBARKATION,
+    PORT_OF_DISEMBARKATION,
+    TRANSIT_PASSENGER,
+]
 
 
 class Fal6Adapter:
@@ -95,31 +108,39 @@ def _read_passenger_list(root: etree._Element) -> dict[str, Any]:
 
 
 def _read_passenger(passenger: etree._Element) -> dict[str, Any]:
-    """Unpacks the children as fal5 does for crew members: the XSD has fixed the order and
-    only GivenNames may be missing."""
-    fields = list(passenger)
-    if len(fields) == _PASSENGER_FIELDS:
-        family, given, nationality, birth, place, document, embarked, leaves, transit = fields
-        given_names: str | None = _token(given.text or "")
-    else:
-        family, nationality, birth, place, document, embarked, leaves, transit = fields
-        given_names = None
+    """One passenger from the attributes of its element, whitespace collapsed, as fal5 reads
+    a crew member. The XSD has checked every value and that only givenNames may be absent;
+    the transit flag is true or false."""
+    (
+        family,
+        given,
+        nationality,
+        birth,
+        place,
+        kind,
+        number,
+        issuing_state,
+        expiry,
+        embarked,
+        leaves,
+        transit,
+    ) = attribute_values(passenger, _PASSENGER_ATTRIBUTES)
     return {
-        "family_name": _token(family.text or ""),
-        "given_names": given_names,
-        "nationality": nationality.text,
-        "date_of_birth": read_date(birth.text or ""),
-        "place_of_birth": _token(place.text or ""),
-        "identity_document": SHARED.read_identity_document(document),
-        "port_of_embarkation": embarked.text,
-        "port_of_disembarkation": leaves.text,
-        "transit": _read_flag(transit.text or ""),
+        "family_name": family,
+        "given_names": given,
+        "nationality": nationality,
+        "date_of_birth": date.fromisoformat(birth),
+        "place_of_birth": place,
+        "identity_document": {
+            "document_type": kind,
+            "number": number,
+            "issuing_state": issuing_state,
+            "expiry_date": date.fromisoformat(expiry),
+        },
+        "port_of_embarkation": embarked,
+        "port_of_disembarkation": leaves,
+        "transit": transit == "true",
     }
-
-
-def _read_flag(text: str) -> bool:
-    """An xs:boolean the XSD has restricted to true or false (whitespace around allowed)."""
-    return text.strip(_XML_WHITESPACE) == "true"
 
 
 # ---------------------------------------------------------------- business rules
@@ -147,22 +168,26 @@ def _build_passenger_list(record: Mapping[str, Any], version: int) -> etree._Ele
     SHARED.build_voyage(root, record)
     _add(root, PASSENGER_COUNT, _format_int(record["passenger_count"]))
     for passenger in record["passengers"]:
-        _build_passenger(etree.SubElement(root, PASSENGER), passenger)
+        _build_passenger(root, passenger)
     return root
 
 
-def _build_passenger(element: etree._Element, passenger: Mapping[str, Any]) -> None:
-    _add(element, SHARED.family_name, passenger["family_name"])
-    _add_optional(element, SHARED.given_names, passenger.get("given_names"))
-    _add(element, SHARED.nationality, passenger["nationality"])
-    _add(element, SHARED.date_of_birth, format_date(passenger["date_of_birth"]))
-    _add(element, SHARED.place_of_birth, passenger["place_of_birth"])
-    SHARED.build_identity_document(
-        etree.SubElement(element, SHARED.identity_document), passenger["identity_document"]
+def _build_passenger(root: etree._Element, passenger: Mapping[str, Any]) -> None:
+    add_person(
+        root,
+        PASSENGER,
+        {
+            FAMILY_NAME: passenger["family_name"],
+            GIVEN_NAMES: passenger.get("given_names"),
+            NATIONALITY: passenger["nationality"],
+            DATE_OF_BIRTH: format_date(passenger["date_of_birth"]),
+            PLACE_OF_BIRTH: passenger["place_of_birth"],
+            **identity_document_attributes(passenger["identity_document"]),
+            PORT_OF_EMBARKATION: passenger["port_of_embarkation"],
+            PORT_OF_DISEMBARKATION: passenger["port_of_disembarkation"],
+            TRANSIT_PASSENGER: _format_flag(passenger["transit"]),
+        },
     )
-    _add(element, PORT_OF_EMBARKATION, passenger["port_of_embarkation"])
-    _add(element, PORT_OF_DISEMBARKATION, passenger["port_of_disembarkation"])
-    _add(element, TRANSIT_PASSENGER, _format_flag(passenger["transit"]))
 
 
 def _format_flag(value: bool) -> str:

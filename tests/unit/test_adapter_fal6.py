@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from lxml import etree
 from test_adapter_fal5 import (
     BIRTH_DATE,
     COUNTRY,
@@ -173,16 +174,37 @@ def test_invalid_samples_give_their_code_and_line(adapter: Fal6Adapter, name: st
 def test_expired_document_warning_names_no_one(adapter: Fal6Adapter) -> None:
     (warning,) = adapter.parse(_sample("valid_expired_document.xml")).warnings
     assert warning == (
-        "RULE_DOCUMENT_EXPIRED: passenger 6 (line 107): identity document expired before the "
+        "RULE_DOCUMENT_EXPIRED: passenger 6 (line 22): identity document expired before the "
         "arrival date 2026-03-20"
     )
 
 
 @pytest.mark.parametrize("flag", [b"1", b"0", b"True", b""])
 def test_transit_is_true_or_false_only(adapter: Fal6Adapter, flag: bytes) -> None:
-    data = _sample("valid_departure.xml").replace(b" false <", b"" + flag + b"<")
+    sample = _sample("valid_departure.xml")
+    assert b'transitPassenger=" false "' in sample
+    data = sample.replace(b'transitPassenger=" false "', b'transitPassenger="' + flag + b'"')
     with pytest.raises(FormatError) as caught:
         adapter.parse(data)
+    assert caught.value.code == "XSD_INVALID"
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b' portOfDisembarkation="JPFUK"', b""),  # a required attribute missing
+        (b'portOfEmbarkation="KRPUS"', b'portOfEmbarkation="krpus"'),
+        (b' transitPassenger="true"', b' transitPassenger="true" cabin="7012"'),  # not declared
+        (b'transitPassenger="true"/>', b'transitPassenger="true"> </Passenger>'),  # content
+    ],
+)
+def test_malformed_passengers_are_schema_invalid(
+    adapter: Fal6Adapter, old: bytes, new: bytes
+) -> None:
+    data = _sample("valid_arrival.xml")
+    assert old in data
+    with pytest.raises(FormatError) as caught:
+        adapter.parse(data.replace(old, new, 1))
     assert caught.value.code == "XSD_INVALID"
 
 
@@ -198,9 +220,30 @@ def test_crew_list_root_is_invalid(adapter: Fal6Adapter) -> None:
 def test_render_writes_transit_as_true_or_false(adapter: Fal6Adapter) -> None:
     record = adapter.parse(_sample("valid_arrival.xml")).record
     rendered = adapter.render(record)
-    assert rendered.count(b"<TransitPassenger>true</TransitPassenger>") == 2
-    assert rendered.count(b"<TransitPassenger>false</TransitPassenger>") == 7
-    assert "<FamilyName>MÜLLER</FamilyName>".encode() in rendered
+    assert rendered.count(b' transitPassenger="true"/>') == 2
+    assert rendered.count(b' transitPassenger="false"/>') == 7
+    assert '<Passenger familyName="MÜLLER" givenNames="Anna Katharina"'.encode() in rendered
+
+
+def test_render_writes_each_passenger_as_one_line(adapter: Fal6Adapter) -> None:
+    rendered = adapter.render(adapter.parse(_sample("valid_arrival.xml")).record)
+    passengers = etree.fromstring(rendered).findall("{urn:px:fal:6}Passenger")
+    assert all(len(passenger) == 0 for passenger in passengers)
+    assert passengers[0].keys() == [
+        "familyName",
+        "givenNames",
+        "nationality",
+        "dateOfBirth",
+        "placeOfBirth",
+        "documentType",
+        "documentNumber",
+        "issuingState",
+        "expiryDate",
+        "portOfEmbarkation",
+        "portOfDisembarkation",
+        "transitPassenger",
+    ]
+    assert [passenger.sourceline for passenger in passengers] == list(range(16, 25))
 
 
 @pytest.mark.parametrize(
