@@ -1,12 +1,26 @@
-"""Sharing contracts: who may receive which documents. Default deny."""
+"""Sharing contracts: who may receive which documents, which part of them, how protected.
+Default deny."""
 
 from contracts.agencies import AGENCY_KINDS, Agency, AgencyRegistry
+from contracts.catalog import CLASSIFICATIONS, DocumentCatalog, DocumentInfo
 from contracts.errors import AgencyInvalid, ContractError, ContractInvalid, RouteDenied
+from contracts.explain import explain
 from contracts.expr import Condition, ConditionError, compile_condition
 from contracts.index import ContractIndex
-from contracts.loader import load_contract_dir, load_contract_file
+from contracts.lint import LintReport, lint_contract_dir, load_contract_dir
+from contracts.loader import Problem, read_contract_file
 from contracts.masking import MaskRule
-from contracts.model import SCOPES, Contract, Decision, Grant
+from contracts.model import (
+    AVRO,
+    JSON,
+    SCOPES,
+    STATUS_EVENTS,
+    Contract,
+    Decision,
+    DeliveryPlan,
+    Denial,
+    Grant,
+)
 from contracts.projection import (
     Projection,
     compile_projection,
@@ -16,7 +30,11 @@ from contracts.projection import (
 
 __all__ = [
     "AGENCY_KINDS",
+    "AVRO",
+    "CLASSIFICATIONS",
+    "JSON",
     "SCOPES",
+    "STATUS_EVENTS",
     "Agency",
     "AgencyInvalid",
     "AgencyRegistry",
@@ -27,14 +45,22 @@ __all__ = [
     "ContractIndex",
     "ContractInvalid",
     "Decision",
+    "DeliveryPlan",
+    "Denial",
+    "DocumentCatalog",
+    "DocumentInfo",
     "Grant",
+    "LintReport",
     "MaskRule",
+    "Problem",
     "Projection",
     "RouteDenied",
     "compile_condition",
     "compile_projection",
+    "explain",
     "field_paths_of_avro",
+    "lint_contract_dir",
     "load_contract_dir",
-    "load_contract_file",
+    "read_contract_file",
     "validate_paths",
 ]

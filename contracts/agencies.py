@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.errors import AgencyInvalid
+
+_REGION = re.compile(r"[0-9]{6}\Z")
+_JURISDICTION = re.compile(r"[A-Z]{2}\Z")
 
 AGENCY_KINDS = frozenset(
     {
@@ -34,6 +38,8 @@ class Agency:
     region: str
     jurisdiction: str
     name_zh: str = ""
+    delivery_format: str = "avro"  # "avro", "json" or an adapter format id
+    delivery_topic: str | None = None  # None: the gateway's px.deliver.<id>.v1
 
 
 class AgencyRegistry:
@@ -63,7 +69,9 @@ class AgencyRegistry:
 
     @classmethod
     def from_toml(cls, path: Path) -> AgencyRegistry:
-        """Reads `[[agency]]` tables: id, name, name_zh, kind, region, jurisdiction."""
+        """Reads `[[agency]]` tables: id, name, name_zh, kind, region (GB/T 2260 code, six
+        digits), jurisdiction (ISO 3166-1 alpha-2, e.g. CN, HK, MO, SG), and optionally
+        delivery_format and delivery_topic."""
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -79,11 +87,21 @@ def _agency_from_table(table: dict[str, object], path: Path) -> Agency:
     kind = str(table["kind"])
     if kind not in AGENCY_KINDS:
         raise AgencyInvalid(f"agency {table['id']!r} has unknown kind {kind!r}", path=path)
+    region, jurisdiction = str(table["region"]), str(table["jurisdiction"])
+    if not _REGION.match(region):
+        raise AgencyInvalid(f"agency {table['id']!r}: region {region!r} is not a six-digit "
+                            "GB/T 2260 code", path=path)
+    if not _JURISDICTION.match(jurisdiction):
+        raise AgencyInvalid(f"agency {table['id']!r}: jurisdiction {jurisdiction!r} is not an "
+                            "ISO 3166-1 alpha-2 code", path=path)
+    topic = table.get("delivery_topic")
     return Agency(
         id=str(table["id"]),
         name=str(table["name"]),
         name_zh=str(table.get("name_zh", "")),
         kind=kind,
-        region=str(table["region"]),
-        jurisdiction=str(table["jurisdiction"]),
+        region=region,
+        jurisdiction=jurisdiction,
+        delivery_format=str(table.get("delivery_format", "avro")),
+        delivery_topic=None if topic is None else str(topic),
     )

@@ -138,6 +138,10 @@ class Keyring:
             code=AUTH_SIGNATURE_INVALID,
         )
 
+    def current_key(self, agency_id: str, at: datetime) -> KeyEntry:
+        """The agency's newest key usable at `at`: the one to encrypt to."""
+        return self._usable_keys(agency_id, require_utc(at, "at"))[0]
+
     def _usable_keys(self, agency_id: str, at: datetime) -> list[KeyEntry]:
         keys = self.keys_for(agency_id)
         if not keys:

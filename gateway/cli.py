@@ -16,6 +16,7 @@ from gateway.adapters_cli import add_adapters_commands
 from gateway.broker import LocalBroker
 from gateway.client import submit
 from gateway.config import GatewayConfig
+from gateway.contracts_cli import add_contracts_commands
 from gateway.demo import run_demo
 from gateway.errors import GatewayError
 from gateway.keys_cli import add_keys_commands
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_keys_commands(commands)
     add_adapters_commands(commands)
+    add_contracts_commands(commands)
 
     broker = commands.add_parser(
         "broker", help="run the local Kafka-protocol broker in the foreground",
@@ -159,6 +161,7 @@ def _serve(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, parts.router.reload)
         async with Gateway(config, parts, bootstrap_servers) as gateway:
             print(f"gateway serving on {bootstrap_servers}", file=sys.stderr)
             await gateway.serve(stop)

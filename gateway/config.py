@@ -34,6 +34,9 @@ class GatewayConfig:
     keyring_file: Path = Path("keyring.toml")
     agencies_file: Path = Path("agencies.toml")
     contracts_dir: Path = Path("contracts")
+    mask_key_file: Path = Path("mask.key")
+    # Seconds between checks of contracts_dir for changed files (0: reload on SIGHUP only).
+    contracts_watch_s: float = 2.0
     ingress_partitions: int = 4
     max_document_bytes: int = 4 * 1024 * 1024
     trail: TrailSettings = field(default_factory=TrailSettings)
@@ -51,8 +54,9 @@ class GatewayConfig:
     def from_mapping(cls, data: Mapping[str, Any], *, home: Path) -> GatewayConfig:
         section = dict(data.get("gateway", {}))
         trail = dict(data.get("trail", {}))
-        paths = ("key_file", "keyring_file", "agencies_file", "contracts_dir")
-        known = {"id", "bootstrap_servers", "ingress_partitions", "max_document_bytes", *paths}
+        paths = ("key_file", "keyring_file", "agencies_file", "contracts_dir", "mask_key_file")
+        known = {"id", "bootstrap_servers", "ingress_partitions", "max_document_bytes",
+                 "contracts_watch_s", *paths}
         unknown = set(section) - known
         if unknown:
             raise ConfigError(f"unknown [gateway] settings: {', '.join(sorted(unknown))}")
@@ -63,6 +67,7 @@ class GatewayConfig:
                 bootstrap_servers=str(section.get("bootstrap_servers", "")),
                 ingress_partitions=int(section.get("ingress_partitions", 4)),
                 max_document_bytes=int(section.get("max_document_bytes", 4 * 1024 * 1024)),
+                contracts_watch_s=float(section.get("contracts_watch_s", 2.0)),
                 trail=TrailSettings(**trail),
                 **{name: home / str(section[name]) for name in paths if name in section},
             )
@@ -78,6 +83,7 @@ class GatewayConfig:
             keyring_file=self.home / self.keyring_file,
             agencies_file=self.home / self.agencies_file,
             contracts_dir=self.home / self.contracts_dir,
+            mask_key_file=self.home / self.mask_key_file,
         )
 
     def with_env(self, env: Mapping[str, str]) -> GatewayConfig:

@@ -5,6 +5,7 @@ Used by `portgw demo` and by the tests; an operator writes the same files by han
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,10 @@ class ContractSpec:
     legal_basis: str
     version: int = 1
     valid_from: str = "2026-01-01T00:00:00Z"
+    fields: tuple[str, ...] = ("*",)
+    extra: str = ""  # further TOML lines: condition, masks table, delivery options
+    kind: str = "sharing"  # or "subscription", with `events` instead of provider and scope
+    events: tuple[str, ...] = ()
 
 
 DEMO_AGENCIES = (
@@ -73,6 +78,9 @@ def create_home(
 ) -> Home:
     (path / "keys").mkdir(parents=True, exist_ok=True)
     (path / "contracts").mkdir(exist_ok=True)
+    mask_key = path / "mask.key"
+    mask_key.write_bytes(secrets.token_bytes(32))
+    mask_key.chmod(0o600)
     gateway_key = SM2PrivateKey.generate()
     _write_key_pair(path, "gateway", gateway_key)
     agency_keys = {a.id: SM2PrivateKey.generate() for a in agencies}
@@ -109,17 +117,27 @@ def _key_table(agency_id: str, public_key: str) -> str:
 
 def _agency_table(a: Agency) -> str:
     return (f'[[agency]]\nid = "{a.id}"\nname = "{a.name}"\nname_zh = "{a.name_zh}"\n'
-            f'kind = "{a.kind}"\nregion = "{a.region}"\njurisdiction = "{a.jurisdiction}"\n')
+            f'kind = "{a.kind}"\nregion = "{a.region}"\njurisdiction = "{a.jurisdiction}"\n'
+            f'delivery_format = "{a.delivery_format}"\n'
+            + (f'delivery_topic = "{a.delivery_topic}"\n' if a.delivery_topic else ""))
 
 
 def _contract_toml(spec: ContractSpec) -> str:
     def strings(values: Sequence[str]) -> str:
         return "[" + ", ".join(f'"{v}"' for v in values) + "]"
 
-    return (
-        f'id = "{spec.id}"\nversion = {spec.version}\nprovider = "{spec.provider}"\n'
-        f"consumers = {strings(spec.consumers)}\n"
-        f"document_types = {strings(spec.document_types)}\n"
-        f'scope = "{spec.scope}"\npurpose = "{spec.purpose}"\n'
-        f'legal_basis = "{spec.legal_basis}"\nvalid_from = {spec.valid_from}\n'
-    )
+    sharing = spec.kind == "sharing"
+    lines = [
+        f'id = "{spec.id}"',
+        f"version = {spec.version}",
+        f'provider = "{spec.provider}"' if sharing else 'kind = "subscription"',
+        f"consumers = {strings(spec.consumers)}",
+        f"document_types = {strings(spec.document_types)}",
+        f'scope = "{spec.scope}"' if sharing else f"events = {strings(spec.events)}",
+        f'purpose = "{spec.purpose}"',
+        f'legal_basis = "{spec.legal_basis}"',
+        f"valid_from = {spec.valid_from}",
+    ]
+    if sharing:
+        lines.append(f"fields = {strings(spec.fields)}")
+    return "\n".join(lines) + "\n" + spec.extra

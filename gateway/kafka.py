@@ -43,6 +43,11 @@ def delivery_topic(agency_id: str) -> str:
     return f"px.deliver.{agency_id}.v1"
 
 
+def status_topic(agency_id: str) -> str:
+    """Status events of the documents an agency is party to, for its subscriptions."""
+    return f"px.status.{agency_id}.v1"
+
+
 @dataclass(frozen=True, slots=True)
 class StoredMessage:
     topic: str

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from adapters import Adapter, AdapterError, AdapterRegistry, ParseResult
-from contracts import ContractError, ContractIndex, Decision, Grant, RouteDenied
+from contracts import ContractError, Decision, Grant, RouteDenied
 from crypto import CryptoError, KeyEntry, Keyring, sm3_hex
 from gateway.errors import GatewayError
 from gateway.ids import Uuid7Generator
@@ -23,8 +23,8 @@ from gateway.kafka import (
     H_SENDER,
     Headers,
     canonical_topic,
-    delivery_topic,
 )
+from gateway.router import PayloadBuilder, Router
 from message_formats import AvroSchemas, FormatError
 
 REJECTION_ERRORS: tuple[type[Exception], ...] = (
@@ -68,6 +68,7 @@ class Context:
     signer: KeyEntry | None = None
     adapter: Adapter | None = None
     parsed: ParseResult | None = None
+    record: dict[str, Any] | None = None  # the canonical record with its header
     event: Outbound | None = None
     decision: Decision | None = None
     deliveries: tuple[tuple[Grant, Outbound], ...] = ()
@@ -143,7 +144,7 @@ def build_event(schemas: AvroSchemas) -> Stage:
                 (H_FINGERPRINT, schemas.fingerprint(schema_name).hex().encode()),
             ),
         )
-        return replace(ctx, event=event)
+        return replace(ctx, record=record, event=event)
 
     return stage
 
@@ -164,52 +165,59 @@ def event_header(ctx: Context) -> dict[str, Any]:
     }
 
 
-def route(index: ContractIndex) -> Stage:
-    """Default deny: a document no contract shares with anyone is refused."""
+def route(router: Router) -> Stage:
+    """Default deny: a document no contract shares with anyone is refused. The index is read
+    once per document, so a reload never splits one document's decision."""
 
     def stage(ctx: Context) -> Context:
-        assert ctx.adapter is not None
-        decision = index.decide(ctx.submission.sender, ctx.adapter.document_type,
-                                ctx.submission.received_at)
+        assert ctx.adapter is not None and ctx.parsed is not None
+        decision = router.index.decide(ctx.submission.sender, ctx.adapter.document_type,
+                                       ctx.parsed.record, ctx.submission.received_at)
         if not decision.grants:
-            raise RouteDenied(decision.explanation)
+            raise RouteDenied(decision.explanation, code=decision.code)
         return replace(ctx, decision=decision)
 
     return stage
 
 
-def build_deliveries(schemas: AvroSchemas, ids: Uuid7Generator) -> Stage:
+def build_deliveries(payloads: PayloadBuilder, schemas: AvroSchemas,
+                     ids: Uuid7Generator) -> Stage:
     def stage(ctx: Context) -> Context:
         assert ctx.event is not None and ctx.decision is not None
         deliveries = tuple(
-            (grant, delivery_for(ctx, grant, schemas, ids.new())) for grant in ctx.decision.grants
+            (grant, delivery_for(ctx, grant, payloads, schemas, ids.new()))
+            for grant in ctx.decision.grants
         )
         return replace(ctx, deliveries=deliveries)
 
     return stage
 
 
-def delivery_for(ctx: Context, grant: Grant, schemas: AvroSchemas, delivery_id: str) -> Outbound:
+def delivery_for(ctx: Context, grant: Grant, payloads: PayloadBuilder, schemas: AvroSchemas,
+                 delivery_id: str) -> Outbound:
     assert ctx.adapter is not None and ctx.parsed is not None and ctx.event is not None
+    assert ctx.record is not None
+    payload = payloads.build(grant, ctx.record, ctx.event.value, ctx.submission.received_at)
+    recipient = grant.recipient
     value = schemas.encode(
         DELIVERY_SCHEMA,
         {
             "delivery_id": delivery_id,
             "event_id": ctx.event_id,
-            "recipient": grant.recipient,
+            "recipient": recipient,
             "sender": ctx.submission.sender,
             "contract_id": grant.contract.id,
             "contract_version": grant.contract.version,
             "document_type": ctx.adapter.document_type,
             "business_key": ctx.parsed.business_key,
             "document_version": ctx.parsed.document_version,
-            "payload_schema": ctx.adapter.schema_name,
-            "payload_encoding": "avro-single-object",
-            "payload": ctx.event.value,
+            "payload_schema": payload.schema,
+            "payload_encoding": payload.encoding,
+            "payload": payload.data,
         },
     )
     return Outbound(
-        topic=delivery_topic(grant.recipient),
+        topic=payloads.topic_of(recipient),
         key=ctx.parsed.business_key.encode(),
         value=value,
         headers=(

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from adapters import AdapterRegistry
-from contracts import AgencyRegistry, ContractIndex, RouteDenied, load_contract_dir
+from contracts import AgencyRegistry, RouteDenied
 from crypto import Keyring, SM2PrivateKey, sm3_hex
 from gateway.clock import utc_now
 from gateway.config import GatewayConfig
@@ -40,6 +40,7 @@ from gateway.kafka import (
     new_producer,
     new_reader,
     partitions_of,
+    status_topic,
 )
 from gateway.pipeline import (
     REJECTION_ERRORS,
@@ -56,6 +57,7 @@ from gateway.pipeline import (
     route,
 )
 from gateway.receipts import ACCEPTED, RECEIPT_SCHEMA, REJECTED, Receipt
+from gateway.router import PayloadBuilder, Router, RouterSources
 from gateway.trail import TrailCodec, TrailWriter
 from message_formats import AvroSchemas
 
@@ -64,6 +66,7 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 DEAD_LETTER_SCHEMA = "px.gateway.DeadLetter"
+STATUS_SCHEMA = "px.gateway.StatusEvent"
 CONSUMER_GROUP = "px-gateway"
 
 
@@ -74,7 +77,7 @@ class GatewayParts:
     key: SM2PrivateKey
     keyring: Keyring
     agencies: AgencyRegistry
-    contracts: ContractIndex
+    router: Router
     adapters: AdapterRegistry
     schemas: AvroSchemas
 
@@ -83,13 +86,23 @@ class GatewayParts:
         """Raises ConfigError naming the file at fault, with the underlying error's code."""
         try:
             agencies = AgencyRegistry.from_toml(config.agencies_file)
+            keyring = Keyring.from_toml(config.keyring_file)
             schemas = AvroSchemas()
+            adapters = AdapterRegistry.default(schemas)
+            sources = RouterSources(
+                contracts_dir=config.contracts_dir,
+                agencies=agencies,
+                adapters=adapters,
+                schemas=schemas,
+                keyring=keyring,
+                mask_key=config.mask_key_file.read_bytes(),
+            )
             return cls(
                 key=SM2PrivateKey.from_pem(config.key_file.read_bytes()),
-                keyring=Keyring.from_toml(config.keyring_file),
+                keyring=keyring,
                 agencies=agencies,
-                contracts=ContractIndex(load_contract_dir(config.contracts_dir, agencies)),
-                adapters=AdapterRegistry.default(schemas),
+                router=Router(sources),
+                adapters=adapters,
                 schemas=schemas,
             )
         except OSError as exc:
@@ -97,6 +110,10 @@ class GatewayParts:
         except (*REJECTION_ERRORS,) as exc:
             code = getattr(exc, "code", "CONFIG_INVALID")
             raise ConfigError(f"{code}: {exc}") from exc
+
+    @property
+    def payloads(self) -> PayloadBuilder:
+        return PayloadBuilder(self.schemas, self.adapters, self.keyring, self.agencies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +147,8 @@ class Gateway:
                 authenticate(parts.keyring),
                 adapt(parts.adapters),
                 build_event(parts.schemas),
-                route(parts.contracts),
-                build_deliveries(parts.schemas, self._ids),
+                route(parts.router),
+                build_deliveries(parts.payloads, parts.schemas, self._ids),
             ]
         )
         self._producer: AIOKafkaProducer | None = None
@@ -192,13 +209,22 @@ class Gateway:
             **reference(event_at, ctx.event.value),
         )
         for (grant, out), at in zip(ctx.deliveries, delivered_at, strict=True):
+            contract = grant.contract
             await writer.append(
                 **base, kind="DELIVERED", recipient=grant.recipient,
-                contract_id=grant.contract.id, contract_version=grant.contract.version,
-                reason=f"{grant.contract.scope} sharing under {grant.contract.id} "
-                       f"v{grant.contract.version}: {grant.contract.purpose}",
+                contract_id=contract.id, contract_version=contract.version,
+                reason=f"{contract.scope} sharing under {contract.label}: {contract.purpose}",
                 **reference(at, out.value),
             )
+        for denial in ctx.decision.denials:
+            await writer.append(
+                **base, kind="DENIED", recipient=denial.recipient, error_code=denial.code,
+                contract_id=denial.contract.id, contract_version=denial.contract.version,
+                reason=denial.reason,
+            )
+        await self._notify(ctx, "accepted", ctx.decision.recipients)
+        for grant, _ in ctx.deliveries:
+            await self._notify(ctx, "delivered", ctx.decision.recipients, recipient=grant.recipient)
         receipt = self._receipt(ctx, ACCEPTED, recipients=ctx.decision.recipients)
         await self._send_receipt(receipt)
         log.info("document.accepted", event_id=ctx.event_id, sender=ctx.submission.sender,
@@ -233,6 +259,7 @@ class Gateway:
             **trail_fields(ctx), kind=why.kind, error_code=why.code, reason=why.message,
             **reference(at, dead_letter.value),
         )
+        await self._notify(ctx, "rejected", (), error_code=why.code)
         receipt = self._receipt(ctx, REJECTED, error=why)
         await self._send_receipt(receipt)
         log.info("document.rejected", event_id=ctx.event_id, sender=s.sender, code=why.code)
@@ -262,6 +289,47 @@ class Gateway:
             error_message=error.message if error else None,
             error_line=error.line if error else None,
         )
+
+    async def _notify(
+        self,
+        ctx: Context,
+        status: str,
+        recipients: Iterable[str],
+        *,
+        recipient: str | None = None,
+        error_code: str | None = None,
+    ) -> None:
+        """Status events for the parties to the document (its sender and recipients) that
+        subscribed to them, each recorded in the trail."""
+        if ctx.document_type is None:
+            return
+        s = ctx.submission
+        parties = (s.sender, *recipients)
+        found = self.parts.router.index.subscribers(ctx.document_type, status, parties,
+                                                   s.received_at)
+        for subscriber, contract in found:
+            event = {
+                "event_id": ctx.event_id, "submission_id": s.submission_id, "status": status,
+                "time": utc_now(), "subscriber": subscriber, "sender": s.sender,
+                "document_type": ctx.document_type,
+                "business_key": ctx.parsed.business_key if ctx.parsed else None,
+                "recipient": recipient, "error_code": error_code,
+                "contract_id": contract.id, "contract_version": contract.version,
+            }
+            out = Outbound(
+                topic=status_topic(subscriber),
+                key=s.submission_id.encode(),
+                value=self.parts.schemas.encode(STATUS_SCHEMA, event),
+                headers=((H_EVENT_ID, ctx.event_id.encode()),),
+            )
+            at = await self._publish(out)
+            writer = await self._writer(s.partition)
+            await writer.append(
+                **trail_fields(ctx), kind="NOTIFIED", recipient=subscriber,
+                contract_id=contract.id, contract_version=contract.version,
+                reason=f"status {status} under subscription {contract.label}",
+                **reference(at, out.value),
+            )
 
     async def _send_receipt(self, receipt: Receipt) -> None:
         await self._publish(
@@ -303,6 +371,10 @@ class Gateway:
         """Consumes the ingress topic until `stop` is set, committing after each batch."""
         consumer = new_reader(self.bootstrap_servers, group_id=CONSUMER_GROUP)
         await consumer.start()
+        watching = None
+        if self.config.contracts_watch_s > 0:
+            watching = asyncio.create_task(
+                self.parts.router.watch(stop, self.config.contracts_watch_s))
         try:
             partitions = await partitions_of(self.bootstrap_servers, [INGRESS_TOPIC])
             consumer.assign(partitions)
@@ -318,6 +390,8 @@ class Gateway:
                 for writer in self._writers.values():
                     await writer.seal_if_due()
         finally:
+            if watching is not None:
+                watching.cancel()
             await consumer.stop()
 
 
