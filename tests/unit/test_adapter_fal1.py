@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +17,13 @@ from adapters import (
     is_valid_imo_number,
 )
 from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
+from tests.unit.adapter_strategies import (
+    broken,
+    imo_with_check_digit,
+    optional,
+    pattern,
+    tokens,
+)
 
 DATA = Path(__file__).parent.parent / "data" / "fal1"
 EXPECTED: dict[str, dict[str, Any]] = {
@@ -204,18 +210,6 @@ def test_render_takes_the_version_from_a_header(adapter: Fal1Adapter) -> None:
     assert adapter.parse(adapter.render(record)).document_version == 1
 
 
-def _broken(record: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
-    changed = copy.deepcopy(record)
-    target = changed
-    for key in path[:-1]:
-        target = target[key]
-    if value is KeyError:
-        del target[path[-1]]
-    else:
-        target[path[-1]] = value
-    return changed
-
-
 @pytest.mark.parametrize(
     ("path", "value"),
     [
@@ -235,71 +229,46 @@ def test_render_refuses_records_it_cannot_express(
 ) -> None:
     record = adapter.parse(_sample("valid_arrival.xml")).record
     with pytest.raises(AdapterError) as caught:
-        adapter.render(_broken(record, path, value))
+        adapter.render(broken(record, path, value))
     assert caught.value.code == "RENDER_RECORD_INVALID"
 
 
 # ---------------------------------------------------------------- property: round trips
 
-_XML_TEXT_CHARS = st.characters(
-    codec="utf-8", exclude_categories=("Cs", "Cc", "Cn"), exclude_characters=" "
-)
-
-
-def _tokens(max_size: int) -> st.SearchStrategy[str]:
-    """Values an xs:token keeps as they are: no XML whitespace but single inner spaces."""
-    words = st.lists(st.text(_XML_TEXT_CHARS, min_size=1, max_size=12), min_size=1, max_size=6)
-    return words.map(lambda w: " ".join(w)[:max_size].rstrip(" "))
-
-
-def _pattern(regex: str) -> st.SearchStrategy[str]:
-    return st.from_regex(regex, fullmatch=True)
-
-
-def _imo_with_check_digit(first_six: int) -> str:
-    digits = f"{first_six:06d}"
-    check = sum(int(d) * w for d, w in zip(digits, (7, 6, 5, 4, 3, 2), strict=True)) % 10
-    return f"{digits}{check}"
-
-
-_LOCODE = _pattern(r"[A-Z]{2}[A-Z2-9]{3}")
+_LOCODE = pattern(r"[A-Z]{2}[A-Z2-9]{3}")
 _INSTANT = st.datetimes(
     min_value=datetime(1901, 1, 1), max_value=datetime(2098, 12, 31), timezones=st.just(UTC)
 ).map(lambda dt: dt.replace(microsecond=dt.microsecond // 1000 * 1000))
 
 
-def _optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return st.none() | strategy
-
-
 CANONICAL_FAL1 = st.fixed_dictionaries(
     {
-        "document_number": _tokens(35),
+        "document_number": tokens(35),
         "arrival_or_departure": st.sampled_from(["Arrival", "Departure"]),
         "ship": st.fixed_dictionaries(
             {
-                "name": _tokens(70),
-                "imo_number": st.integers(0, 999_999).map(_imo_with_check_digit),
-                "call_sign": _pattern(r"[A-Z0-9]{2,10}"),
-                "flag_state": _pattern(r"[A-Z]{2}"),
-                "gross_tonnage": _optional(st.integers(0, 999_999)),
-                "net_tonnage": _optional(st.integers(0, 999_999)),
+                "name": tokens(70),
+                "imo_number": st.integers(0, 999_999).map(imo_with_check_digit),
+                "call_sign": pattern(r"[A-Z0-9]{2,10}"),
+                "flag_state": pattern(r"[A-Z]{2}"),
+                "gross_tonnage": optional(st.integers(0, 999_999)),
+                "net_tonnage": optional(st.integers(0, 999_999)),
             }
         ),
-        "voyage_number": _pattern(r"[A-Za-z0-9][A-Za-z0-9/.\-]{0,16}"),
+        "voyage_number": pattern(r"[A-Za-z0-9][A-Za-z0-9/.\-]{0,16}"),
         "port_of_arrival_departure": _LOCODE,
         "date_time_of_arrival_departure": _INSTANT,
         "utc_offset_minutes": st.integers(-14 * 60, 14 * 60),
-        "last_port_of_call": _optional(_LOCODE),
-        "next_port_of_call": _optional(_LOCODE),
-        "master_name": _tokens(70),
+        "last_port_of_call": optional(_LOCODE),
+        "next_port_of_call": optional(_LOCODE),
+        "master_name": tokens(70),
         "ship_agent": st.fixed_dictionaries(
-            {"name": _tokens(140), "contact": _optional(_tokens(256))}
+            {"name": tokens(140), "contact": optional(tokens(256))}
         ),
-        "brief_cargo_description": _tokens(512),
+        "brief_cargo_description": tokens(512),
         "crew_count": st.integers(1, 99_999),
         "passenger_count": st.integers(0, 99_999),
-        "remarks": _optional(_tokens(512)),
+        "remarks": optional(tokens(512)),
     }
 )
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,6 +14,13 @@ from adapters import Adapter, AdapterError, ParseResult
 from adapters.fal2 import Fal2Adapter, is_valid_hs_code
 from adapters.iso6346 import with_check_digit
 from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
+from tests.unit.adapter_strategies import (
+    broken,
+    imo_with_check_digit,
+    optional,
+    pattern,
+    tokens,
+)
 
 AVRO = Path(__file__).parents[2] / "message_formats" / "avro"
 DATA = Path(__file__).parent.parent / "data" / "fal2"
@@ -227,18 +233,6 @@ def test_render_takes_the_version_from_a_header(adapter: Fal2Adapter) -> None:
     assert result.record == record
 
 
-def _broken(record: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
-    changed = copy.deepcopy(record)
-    target = changed
-    for key in path[:-1]:
-        target = target[key]
-    if value is KeyError:
-        del target[path[-1]]
-    else:
-        target[path[-1]] = value
-    return changed
-
-
 @pytest.mark.parametrize(
     ("path", "value"),
     [
@@ -262,56 +256,31 @@ def test_render_refuses_records_it_cannot_express(
 ) -> None:
     record = adapter.parse(_sample("valid_arrival.xml")).record
     with pytest.raises(AdapterError) as caught:
-        adapter.render(_broken(record, path, value))
+        adapter.render(broken(record, path, value))
     assert caught.value.code == "RENDER_RECORD_INVALID"
 
 
 # ---------------------------------------------------------------- property: round trips
 
-_XML_TEXT_CHARS = st.characters(
-    codec="utf-8", exclude_categories=("Cs", "Cc", "Cn"), exclude_characters=" "
-)
-
-
-def _tokens(max_size: int) -> st.SearchStrategy[str]:
-    """Values an xs:token keeps as they are: no XML whitespace but single inner spaces."""
-    words = st.lists(st.text(_XML_TEXT_CHARS, min_size=1, max_size=12), min_size=1, max_size=6)
-    return words.map(lambda w: " ".join(w)[:max_size].rstrip(" "))
-
-
-def _pattern(regex: str) -> st.SearchStrategy[str]:
-    return st.from_regex(regex, fullmatch=True)
-
-
-def _optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return st.none() | strategy
-
-
-def _imo_with_check_digit(first_six: int) -> str:
-    digits = f"{first_six:06d}"
-    check = sum(int(d) * w for d, w in zip(digits, (7, 6, 5, 4, 3, 2), strict=True)) % 10
-    return f"{digits}{check}"
-
-
 def _decimals(max_value: str, places: int) -> st.SearchStrategy[Decimal]:
     return st.decimals(min_value=0, max_value=Decimal(max_value), places=places, allow_nan=False)
 
 
-_LOCODE = _pattern(r"[A-Z]{2}[A-Z2-9]{3}")
-_CONTAINER = _pattern(r"[A-Z]{3}[UJZ][0-9]{6}").map(with_check_digit)
+_LOCODE = pattern(r"[A-Z]{2}[A-Z2-9]{3}")
+_CONTAINER = pattern(r"[A-Z]{3}[UJZ][0-9]{6}").map(with_check_digit)
 _HS_CHAPTER = st.sampled_from([f"{c:02d}" for c in range(1, 98) if c != 77])
-_HS_CODE = st.tuples(_HS_CHAPTER, _pattern(r"[0-9]{4}([0-9]{2}([0-9]{2})?)?")).map("".join)
+_HS_CODE = st.tuples(_HS_CHAPTER, pattern(r"[0-9]{4}([0-9]{2}([0-9]{2})?)?")).map("".join)
 
 _CONSIGNMENT = st.fixed_dictionaries(
     {
-        "bill_of_lading_number": _pattern(r"[A-Za-z0-9][A-Za-z0-9/.\-]{0,34}"),
-        "marks_and_numbers": _tokens(512),
+        "bill_of_lading_number": pattern(r"[A-Za-z0-9][A-Za-z0-9/.\-]{0,34}"),
+        "marks_and_numbers": tokens(512),
         "number_of_packages": st.integers(0, 9_999_999),
-        "kind_of_packages": _pattern(r"[0-9A-Z]{2}"),
-        "description_of_goods": _tokens(512),
-        "hs_code": _optional(_HS_CODE),
+        "kind_of_packages": pattern(r"[0-9A-Z]{2}"),
+        "description_of_goods": tokens(512),
+        "hs_code": optional(_HS_CODE),
         "gross_weight_kg": _decimals("99999999999.999", 3),
-        "measurement_m3": _optional(_decimals("999999999.999", 3)),
+        "measurement_m3": optional(_decimals("999999999.999", 3)),
         "container_numbers": st.lists(_CONTAINER, max_size=3),
     }
 )
@@ -325,25 +294,25 @@ def canonical_fal2(draw: st.DrawFn) -> dict[str, Any]:
     packages = sum(c["number_of_packages"] for c in consignments)
     weight = sum((c["gross_weight_kg"] for c in consignments), Decimal(0))
     return {
-        "document_number": draw(_tokens(35)),
+        "document_number": draw(tokens(35)),
         "arrival_or_departure": draw(st.sampled_from(["Arrival", "Departure"])),
         "ship": {
-            "name": draw(_tokens(70)),
-            "imo_number": draw(st.integers(0, 999_999).map(_imo_with_check_digit)),
-            "call_sign": draw(_pattern(r"[A-Z0-9]{2,10}")),
-            "flag_state": draw(_pattern(r"[A-Z]{2}")),
+            "name": draw(tokens(70)),
+            "imo_number": draw(st.integers(0, 999_999).map(imo_with_check_digit)),
+            "call_sign": draw(pattern(r"[A-Z0-9]{2,10}")),
+            "flag_state": draw(pattern(r"[A-Z]{2}")),
             "gross_tonnage": None,
             "net_tonnage": None,
         },
-        "voyage_number": draw(_pattern(r"[A-Za-z0-9][A-Za-z0-9/.\-]{0,16}")),
+        "voyage_number": draw(pattern(r"[A-Za-z0-9][A-Za-z0-9/.\-]{0,16}")),
         "port_of_report": draw(_LOCODE),
-        "master_name": draw(_tokens(70)),
+        "master_name": draw(tokens(70)),
         "port_of_loading": draw(_LOCODE),
         "port_of_discharge": draw(_LOCODE),
         "consignments": consignments,
-        "total_number_of_packages": draw(_optional(st.just(packages))),
-        "total_gross_weight_kg": draw(_optional(st.just(weight))),
-        "remarks": draw(_optional(_tokens(512))),
+        "total_number_of_packages": draw(optional(st.just(packages))),
+        "total_gross_weight_kg": draw(optional(st.just(weight))),
+        "remarks": draw(optional(tokens(512))),
     }
 
 

@@ -14,17 +14,14 @@ from test_adapter_fal5 import (
     PROPERTY,
     RECEIVED,
     VOYAGE,
-    broken,
     event,
     load_expected,
-    optional,
-    pattern,
-    tokens,
 )
 
 from adapters import Adapter, AdapterError, ParseResult
 from adapters.fal4 import Fal4Adapter
 from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
+from tests.unit.adapter_strategies import broken, optional, pattern, tokens
 
 DATA = Path(__file__).parent.parent / "data" / "fal4"
 EXPECTED = load_expected(DATA)

@@ -4,7 +4,6 @@ FAL 3, 4 and 6."""
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from datetime import UTC, date, datetime
@@ -19,6 +18,13 @@ from lxml import etree
 from adapters import Adapter, AdapterError, ParseResult
 from adapters.fal5 import Fal5Adapter
 from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
+from tests.unit.adapter_strategies import (
+    broken,
+    imo_with_check_digit,
+    optional,
+    pattern,
+    tokens,
+)
 
 DATA = Path(__file__).parent.parent / "data" / "fal5"
 
@@ -385,19 +391,6 @@ def test_render_takes_the_version_from_a_header(adapter: Fal5Adapter) -> None:
     assert result.record == record
 
 
-def broken(record: dict[str, Any], path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
-    """A deep copy of record with the value at path replaced (KeyError: removed)."""
-    changed = copy.deepcopy(record)
-    target: Any = changed
-    for key in path[:-1]:
-        target = target[key]
-    if value is KeyError:
-        del target[path[-1]]
-    else:
-        target[path[-1]] = value
-    return changed
-
-
 @pytest.mark.parametrize(
     ("path", "value"),
     [
@@ -426,31 +419,6 @@ def test_render_refuses_records_it_cannot_express(
 
 # ---------------------------------------------------------------- strategies shared by FAL 3-6
 
-_XML_TEXT_CHARS = st.characters(
-    codec="utf-8", exclude_categories=("Cs", "Cc", "Cn"), exclude_characters=" "
-)
-
-
-def tokens(max_size: int) -> st.SearchStrategy[str]:
-    """Values an xs:token keeps as they are: no XML whitespace but single inner spaces."""
-    words = st.lists(st.text(_XML_TEXT_CHARS, min_size=1, max_size=12), min_size=1, max_size=6)
-    return words.map(lambda w: " ".join(w)[:max_size].rstrip(" "))
-
-
-def pattern(regex: str) -> st.SearchStrategy[str]:
-    return st.from_regex(regex, fullmatch=True)
-
-
-def optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return st.none() | strategy
-
-
-def _imo_with_check_digit(first_six: int) -> str:
-    digits = f"{first_six:06d}"
-    check = sum(int(d) * w for d, w in zip(digits, (7, 6, 5, 4, 3, 2), strict=True)) % 10
-    return f"{digits}{check}"
-
-
 LOCODE = pattern(r"[A-Z]{2}[A-Z2-9]{3}")
 COUNTRY = pattern(r"[A-Z]{2}")
 # Voyages from 2000 on and births before it: records valid by construction.
@@ -463,7 +431,7 @@ ANY_DATE = st.dates(min_value=date(1900, 1, 1), max_value=date(2099, 12, 31))
 SHIP = st.fixed_dictionaries(
     {
         "name": tokens(70),
-        "imo_number": st.integers(0, 999_999).map(_imo_with_check_digit),
+        "imo_number": st.integers(0, 999_999).map(imo_with_check_digit),
         "call_sign": pattern(r"[A-Z0-9]{2,10}"),
         "flag_state": COUNTRY,
         "gross_tonnage": optional(st.integers(0, 999_999)),

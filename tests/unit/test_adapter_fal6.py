@@ -18,11 +18,8 @@ from test_adapter_fal5 import (
     PROPERTY,
     RECEIVED,
     VOYAGE,
-    broken,
     event,
     load_expected,
-    optional,
-    tokens,
     warning_codes,
     with_count,
 )
@@ -30,6 +27,7 @@ from test_adapter_fal5 import (
 from adapters import Adapter, AdapterError, ParseResult
 from adapters.fal6 import Fal6Adapter
 from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
+from tests.unit.adapter_strategies import broken, optional, tokens
 
 DATA = Path(__file__).parent.parent / "data" / "fal6"
 EXPECTED = load_expected(DATA)

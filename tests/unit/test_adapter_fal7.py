@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,6 +19,13 @@ from adapters.fal7 import (
 )
 from adapters.iso6346 import with_check_digit
 from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
+from tests.unit.adapter_strategies import (
+    broken,
+    imo_with_check_digit,
+    optional,
+    pattern,
+    tokens,
+)
 
 AVRO = Path(__file__).parents[2] / "message_formats" / "avro"
 DATA = Path(__file__).parent.parent / "data" / "fal7"
@@ -286,18 +292,6 @@ def test_render_is_utf8_xml_with_declaration(adapter: Fal7Adapter) -> None:
     assert b"<FlashPoint>12.0</FlashPoint>" in rendered
 
 
-def _broken(record: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
-    changed = copy.deepcopy(record)
-    target = changed
-    for key in path[:-1]:
-        target = target[key]
-    if value is KeyError:
-        del target[path[-1]]
-    else:
-        target[path[-1]] = value
-    return changed
-
-
 @pytest.mark.parametrize(
     ("path", "value"),
     [
@@ -318,36 +312,11 @@ def test_render_refuses_records_it_cannot_express(
 ) -> None:
     record = adapter.parse(_sample("valid_departure.xml")).record
     with pytest.raises(AdapterError) as caught:
-        adapter.render(_broken(record, path, value))
+        adapter.render(broken(record, path, value))
     assert caught.value.code == "RENDER_RECORD_INVALID"
 
 
 # ---------------------------------------------------------------- property: round trips
-
-_XML_TEXT_CHARS = st.characters(
-    codec="utf-8", exclude_categories=("Cs", "Cc", "Cn"), exclude_characters=" "
-)
-
-
-def _tokens(max_size: int) -> st.SearchStrategy[str]:
-    """Values an xs:token keeps as they are: no XML whitespace but single inner spaces."""
-    words = st.lists(st.text(_XML_TEXT_CHARS, min_size=1, max_size=12), min_size=1, max_size=6)
-    return words.map(lambda w: " ".join(w)[:max_size].rstrip(" "))
-
-
-def _pattern(regex: str) -> st.SearchStrategy[str]:
-    return st.from_regex(regex, fullmatch=True)
-
-
-def _optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return st.none() | strategy
-
-
-def _imo_with_check_digit(first_six: int) -> str:
-    digits = f"{first_six:06d}"
-    check = sum(int(d) * w for d, w in zip(digits, (7, 6, 5, 4, 3, 2), strict=True)) % 10
-    return f"{digits}{check}"
-
 
 def _decimals(min_value: str, max_value: str, places: int) -> st.SearchStrategy[Decimal]:
     return st.decimals(
@@ -355,13 +324,13 @@ def _decimals(min_value: str, max_value: str, places: int) -> st.SearchStrategy[
     )
 
 
-_LOCODE = _pattern(r"[A-Z]{2}[A-Z2-9]{3}")
-_CLASS = _pattern(r"1\.[1-6][A-HJKLNS]?|2\.[1-3]|3|4\.[1-3]|5\.[12]|6\.[12]|7|8|9")
+_LOCODE = pattern(r"[A-Z]{2}[A-Z2-9]{3}")
+_CLASS = pattern(r"1\.[1-6][A-HJKLNS]?|2\.[1-3]|3|4\.[1-3]|5\.[12]|6\.[12]|7|8|9")
 _ENTRIES = sorted(DANGEROUS_GOODS_LIST.values(), key=lambda e: e.un_number)
 # UN numbers outside the built-in list, with a class that has no packing groups, so that
 # they pass with a warning whatever the packing group rule would say.
 _UNLISTED = st.tuples(
-    _pattern(r"[0-9]{4}").filter(lambda un: un not in DANGEROUS_GOODS_LIST),
+    pattern(r"[0-9]{4}").filter(lambda un: un not in DANGEROUS_GOODS_LIST),
     st.sampled_from(["1.4S", "2.2", "5.2", "6.2", "7"]),
 )
 
@@ -392,51 +361,51 @@ def _goods(draw: st.DrawFn) -> dict[str, Any]:
     classification = draw(_classification())
     gross = draw(_decimals("0", "99999999999.999", 3))
     return {
-        "booking_reference": draw(_tokens(35)),
-        "marks_and_numbers": draw(_tokens(512)),
+        "booking_reference": draw(tokens(35)),
+        "marks_and_numbers": draw(tokens(512)),
         "container_number": draw(
-            _optional(_pattern(r"[A-Z]{3}[UJZ][0-9]{6}").map(with_check_digit))
+            optional(pattern(r"[A-Z]{3}[UJZ][0-9]{6}").map(with_check_digit))
         ),
-        "vehicle_registration_number": draw(_optional(_tokens(20))),
-        "stowage_position": draw(_tokens(17)),
+        "vehicle_registration_number": draw(optional(tokens(20))),
+        "stowage_position": draw(tokens(17)),
         "number_of_packages": draw(st.integers(0, 99_999_999)),
-        "kind_of_packages": draw(_pattern(r"[0-9A-Z]{2}")),
-        "proper_shipping_name": draw(_tokens(512)),
+        "kind_of_packages": draw(pattern(r"[0-9A-Z]{2}")),
+        "proper_shipping_name": draw(tokens(512)),
         "imdg_class": classification["imdg_class"],
         "un_number": classification["un_number"],
         "packing_group": classification["packing_group"],
         "subsidiary_risks": draw(st.lists(_CLASS, max_size=3)),
-        "flash_point_celsius": draw(_optional(_decimals("-273.1", "999.9", 1))),
+        "flash_point_celsius": draw(optional(_decimals("-273.1", "999.9", 1))),
         "marine_pollutant": classification["marine_pollutant"],
         "gross_mass_kg": gross,
-        "net_mass_kg": draw(_optional(_decimals("0", str(gross), 3))),
-        "ems": draw(_pattern(r"F-[A-J], S-[A-Z]")),
+        "net_mass_kg": draw(optional(_decimals("0", str(gross), 3))),
+        "ems": draw(pattern(r"F-[A-J], S-[A-Z]")),
     }
 
 
 CANONICAL_FAL7 = st.fixed_dictionaries(
     {
-        "document_number": _tokens(35),
+        "document_number": tokens(35),
         "ship": st.fixed_dictionaries(
             {
-                "name": _tokens(70),
-                "imo_number": st.integers(0, 999_999).map(_imo_with_check_digit),
-                "call_sign": _pattern(r"[A-Z0-9]{2,10}"),
-                "flag_state": _pattern(r"[A-Z]{2}"),
+                "name": tokens(70),
+                "imo_number": st.integers(0, 999_999).map(imo_with_check_digit),
+                "call_sign": pattern(r"[A-Z0-9]{2,10}"),
+                "flag_state": pattern(r"[A-Z]{2}"),
                 "gross_tonnage": st.none(),
                 "net_tonnage": st.none(),
             }
         ),
-        "voyage_number": _pattern(r"[A-Za-z0-9][A-Za-z0-9/.\-]{0,16}"),
+        "voyage_number": pattern(r"[A-Za-z0-9][A-Za-z0-9/.\-]{0,16}"),
         "port_of_report": _LOCODE,
         "port_of_loading": _LOCODE,
         "port_of_discharge": _LOCODE,
-        "master_name": _tokens(70),
+        "master_name": tokens(70),
         "shipping_agent": st.fixed_dictionaries(
-            {"name": _tokens(140), "contact": _optional(_tokens(256))}
+            {"name": tokens(140), "contact": optional(tokens(256))}
         ),
         "dangerous_goods": st.lists(_goods(), min_size=1, max_size=4),
-        "additional_information": _optional(_tokens(512)),
+        "additional_information": optional(tokens(512)),
     }
 )
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,6 +15,13 @@ from adapters.fal7 import DANGEROUS_GOODS_LIST
 from adapters.iso6346 import with_check_digit
 from adapters.manifest import CustomsManifestAdapter
 from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
+from tests.unit.adapter_strategies import (
+    broken,
+    imo_with_check_digit,
+    optional,
+    pattern,
+    tokens,
+)
 
 AVRO = Path(__file__).parents[2] / "message_formats" / "avro"
 DATA = Path(__file__).parent.parent / "data" / "manifest"
@@ -221,18 +227,6 @@ def test_render_keeps_local_times(adapter: CustomsManifestAdapter) -> None:
     assert "上海良友进出口有限公司".encode() in rendered
 
 
-def _broken(record: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
-    changed = copy.deepcopy(record)
-    target = changed
-    for key in path[:-1]:
-        target = target[key]
-    if value is KeyError:
-        del target[path[-1]]
-    else:
-        target[path[-1]] = value
-    return changed
-
-
 @pytest.mark.parametrize(
     ("path", "value"),
     [
@@ -253,44 +247,19 @@ def test_render_refuses_records_it_cannot_express(
 ) -> None:
     record = adapter.parse(_sample("valid_import.xml")).record
     with pytest.raises(AdapterError) as caught:
-        adapter.render(_broken(record, path, value))
+        adapter.render(broken(record, path, value))
     assert caught.value.code == "RENDER_RECORD_INVALID"
 
 
 # ---------------------------------------------------------------- property: round trips
 
-_XML_TEXT_CHARS = st.characters(
-    codec="utf-8", exclude_categories=("Cs", "Cc", "Cn"), exclude_characters=" "
-)
-
-
-def _tokens(max_size: int) -> st.SearchStrategy[str]:
-    """Values an xs:token keeps as they are: no XML whitespace but single inner spaces."""
-    words = st.lists(st.text(_XML_TEXT_CHARS, min_size=1, max_size=12), min_size=1, max_size=6)
-    return words.map(lambda w: " ".join(w)[:max_size].rstrip(" "))
-
-
-def _pattern(regex: str) -> st.SearchStrategy[str]:
-    return st.from_regex(regex, fullmatch=True)
-
-
-def _optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return st.none() | strategy
-
-
-def _imo_with_check_digit(first_six: int) -> str:
-    digits = f"{first_six:06d}"
-    check = sum(int(d) * w for d, w in zip(digits, (7, 6, 5, 4, 3, 2), strict=True)) % 10
-    return f"{digits}{check}"
-
-
-_LOCODE = _pattern(r"[A-Z]{2}[A-Z2-9]{3}")
-_KIND = _pattern(r"[0-9A-Z]{2}")
-_BILL_NUMBER = _pattern(r"[A-Za-z0-9][A-Za-z0-9/.\-]{0,34}")
-_CONTAINER_NUMBER = _pattern(r"[A-Z]{3}[UJZ][0-9]{6}").map(with_check_digit)
+_LOCODE = pattern(r"[A-Z]{2}[A-Z2-9]{3}")
+_KIND = pattern(r"[0-9A-Z]{2}")
+_BILL_NUMBER = pattern(r"[A-Za-z0-9][A-Za-z0-9/.\-]{0,34}")
+_CONTAINER_NUMBER = pattern(r"[A-Z]{3}[UJZ][0-9]{6}").map(with_check_digit)
 _HS_CODE = st.tuples(
     st.sampled_from([f"{c:02d}" for c in range(1, 98) if c != 77]),
-    _pattern(r"[0-9]{4}([0-9]{2}([0-9]{2})?)?"),
+    pattern(r"[0-9]{4}([0-9]{2}([0-9]{2})?)?"),
 ).map("".join)
 _WEIGHT = st.decimals(min_value=0, max_value=Decimal("99999999999.999"), places=3, allow_nan=False)
 # Starts late enough before 2099 that a voyage of up to a year stays within the XSD's years
@@ -304,25 +273,25 @@ _DANGEROUS = st.one_of(
         lambda e: st.tuples(st.just(e.un_number), st.sampled_from(sorted(e.classes)))
     ),
     st.tuples(
-        _pattern(r"[0-9]{4}").filter(lambda un: un not in DANGEROUS_GOODS_LIST),
-        _pattern(r"1\.[1-6][A-HJKLNS]?|2\.[1-3]|3|4\.[1-3]|5\.[12]|6\.[12]|7|8|9"),
+        pattern(r"[0-9]{4}").filter(lambda un: un not in DANGEROUS_GOODS_LIST),
+        pattern(r"1\.[1-6][A-HJKLNS]?|2\.[1-3]|3|4\.[1-3]|5\.[12]|6\.[12]|7|8|9"),
     ),
 )
 
 _PARTY = st.fixed_dictionaries(
     {
-        "name": _tokens(140),
-        "address": _tokens(256),
-        "country": _pattern(r"[A-Z]{2}"),
-        "enterprise_code": _optional(_pattern(r"[A-Za-z0-9][A-Za-z0-9+\-]{0,34}")),
+        "name": tokens(140),
+        "address": tokens(256),
+        "country": pattern(r"[A-Z]{2}"),
+        "enterprise_code": optional(pattern(r"[A-Za-z0-9][A-Za-z0-9+\-]{0,34}")),
     }
 )
 
 _CONTAINER = st.fixed_dictionaries(
     {
         "container_number": _CONTAINER_NUMBER,
-        "size_type": _pattern(r"[0-9A-Z][0-9A-Z][A-Z][0-9A-Z]"),
-        "seal_numbers": st.lists(_pattern(r"[A-Za-z0-9][A-Za-z0-9/\-]{0,34}"), max_size=3),
+        "size_type": pattern(r"[0-9A-Z][0-9A-Z][A-Z][0-9A-Z]"),
+        "seal_numbers": st.lists(pattern(r"[A-Za-z0-9][A-Za-z0-9/\-]{0,34}"), max_size=3),
         "full_or_empty": st.sampled_from(["Full", "Empty"]),
     }
 )
@@ -330,11 +299,11 @@ _CONTAINER = st.fixed_dictionaries(
 
 @st.composite
 def _goods_item(draw: st.DrawFn, sequence_number: int, full: list[str]) -> dict[str, Any]:
-    dangerous = draw(_optional(_DANGEROUS))
+    dangerous = draw(optional(_DANGEROUS))
     return {
         "sequence_number": sequence_number,
-        "description": draw(_tokens(512)),
-        "hs_code": draw(_optional(_HS_CODE)),
+        "description": draw(tokens(512)),
+        "hs_code": draw(optional(_HS_CODE)),
         "number_of_packages": draw(st.integers(0, 9_999_999)),
         "kind_of_packages": draw(_KIND),
         "gross_weight_kg": draw(_WEIGHT),
@@ -354,10 +323,10 @@ def _bill(draw: st.DrawFn) -> dict[str, Any]:
     items = [draw(_goods_item(n, full)) for n in range(1, count + 1)]
     return {
         "master_bill_number": draw(_BILL_NUMBER),
-        "house_bill_number": draw(_optional(_BILL_NUMBER)),
+        "house_bill_number": draw(optional(_BILL_NUMBER)),
         "consignor": draw(_PARTY),
         "consignee": draw(_PARTY),
-        "notify_party": draw(_optional(_PARTY)),
+        "notify_party": draw(optional(_PARTY)),
         "total_number_of_packages": sum(i["number_of_packages"] for i in items),
         "kind_of_packages": draw(_KIND),
         "total_gross_weight_kg": sum((i["gross_weight_kg"] for i in items), Decimal(0)),
@@ -371,15 +340,15 @@ def canonical_manifest(draw: st.DrawFn) -> dict[str, Any]:
     loading = draw(_INSTANT)
     voyage = draw(st.integers(1, 365 * 24 * 3600 * 1000).map(lambda ms: timedelta(milliseconds=ms)))
     return {
-        "document_number": draw(_tokens(35)),
+        "document_number": draw(tokens(35)),
         "transport_means": {
-            "vessel_name": draw(_tokens(70)),
-            "imo_number": draw(st.integers(0, 999_999).map(_imo_with_check_digit)),
-            "call_sign": draw(_optional(_pattern(r"[A-Z0-9]{2,10}"))),
-            "voyage_number": draw(_pattern(r"[A-Za-z0-9][A-Za-z0-9/.\-]{0,16}")),
-            "nationality": draw(_pattern(r"[A-Z]{2}")),
+            "vessel_name": draw(tokens(70)),
+            "imo_number": draw(st.integers(0, 999_999).map(imo_with_check_digit)),
+            "call_sign": draw(optional(pattern(r"[A-Z0-9]{2,10}"))),
+            "voyage_number": draw(pattern(r"[A-Za-z0-9][A-Za-z0-9/.\-]{0,16}")),
+            "nationality": draw(pattern(r"[A-Z]{2}")),
         },
-        "customs_code": draw(_pattern(r"[0-9]{4}")),
+        "customs_code": draw(pattern(r"[0-9]{4}")),
         "port_of_loading": draw(_LOCODE),
         "loading_date_time": loading,
         "loading_date_time_utc_offset_minutes": draw(_OFFSET),

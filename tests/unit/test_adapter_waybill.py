@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -15,6 +14,7 @@ from adapters import Adapter, AdapterError, ParseResult
 from adapters.iso6346 import with_check_digit
 from adapters.waybill import MultimodalWaybillAdapter, is_valid_unified_social_credit_code
 from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
+from tests.unit.adapter_strategies import broken, optional, pattern, tokens
 
 AVRO = Path(__file__).parents[2] / "message_formats" / "avro"
 DATA = Path(__file__).parent.parent / "data" / "waybill"
@@ -260,18 +260,6 @@ def test_render_spells_enums_as_the_xml_does(adapter: MultimodalWaybillAdapter) 
     assert b"<PlannedArrival>2026-03-28T14:30:00+08:00</PlannedArrival>" in rendered
 
 
-def _broken(record: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
-    changed = copy.deepcopy(record)
-    target = changed
-    for key in path[:-1]:
-        target = target[key]
-    if value is KeyError:
-        del target[path[-1]]
-    else:
-        target[path[-1]] = value
-    return changed
-
-
 @pytest.mark.parametrize(
     ("path", "value"),
     [
@@ -293,30 +281,11 @@ def test_render_refuses_records_it_cannot_express(
 ) -> None:
     record = adapter.parse(_sample("valid_booked.xml")).record
     with pytest.raises(AdapterError) as caught:
-        adapter.render(_broken(record, path, value))
+        adapter.render(broken(record, path, value))
     assert caught.value.code == "RENDER_RECORD_INVALID"
 
 
 # ---------------------------------------------------------------- property: round trips
-
-_XML_TEXT_CHARS = st.characters(
-    codec="utf-8", exclude_categories=("Cs", "Cc", "Cn"), exclude_characters=" "
-)
-
-
-def _tokens(max_size: int) -> st.SearchStrategy[str]:
-    """Values an xs:token keeps as they are: no XML whitespace but single inner spaces."""
-    words = st.lists(st.text(_XML_TEXT_CHARS, min_size=1, max_size=12), min_size=1, max_size=6)
-    return words.map(lambda w: " ".join(w)[:max_size].rstrip(" "))
-
-
-def _pattern(regex: str) -> st.SearchStrategy[str]:
-    return st.from_regex(regex, fullmatch=True)
-
-
-def _optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return st.none() | strategy
-
 
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = [3**i % 31 for i in range(17)]  # GB 32100: 3^(i) mod 31
@@ -327,7 +296,7 @@ def _uscc_with_check_character(first_17: str) -> str:
     return first_17 + _USCC_ALPHABET[(31 - total % 31) % 31]
 
 
-_USCC = _pattern(r"[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{9}").map(
+_USCC = pattern(r"[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{9}").map(
     _uscc_with_check_character
 )
 _OFFSET = st.integers(-14 * 60, 14 * 60)
@@ -338,16 +307,16 @@ _START = st.datetimes(
 _PLACE = st.one_of(
     st.fixed_dictionaries(
         {
-            "un_locode": _pattern(r"[A-Z]{2}[A-Z2-9]{3}"),
+            "un_locode": pattern(r"[A-Z]{2}[A-Z2-9]{3}"),
             "station_code": st.none(),
-            "name": _optional(_tokens(70)),
+            "name": optional(tokens(70)),
         }
     ),
     st.fixed_dictionaries(
         {
             "un_locode": st.none(),
-            "station_code": _pattern(r"[A-Z]{3}"),
-            "name": _optional(_tokens(70)),
+            "station_code": pattern(r"[A-Z]{3}"),
+            "name": optional(tokens(70)),
         }
     ),
 )
@@ -383,7 +352,7 @@ def _legs(draw: st.DrawFn, status: str) -> list[dict[str, Any]]:
         leg = {
             "sequence_number": index + 1,
             "mode": draw(st.sampled_from(["sea", "rail", "road", "inland_water", "air"])),
-            "carrier": draw(_tokens(140)),
+            "carrier": draw(tokens(140)),
             "origin": draw(_PLACE),
             "destination": draw(_PLACE),
             "planned_departure": planned_departure,
@@ -411,22 +380,22 @@ def _legs(draw: st.DrawFn, status: str) -> list[dict[str, Any]]:
 def canonical_waybill(draw: st.DrawFn) -> dict[str, Any]:
     status = draw(st.sampled_from(["booked", "in_transit", "delivered", "cancelled"]))
     return {
-        "waybill_number": draw(_pattern(r"[A-Za-z0-9][A-Za-z0-9/.\-]{0,34}")),
+        "waybill_number": draw(pattern(r"[A-Za-z0-9][A-Za-z0-9/.\-]{0,34}")),
         "status": status,
-        "operator": {"name": draw(_tokens(140)), "unified_social_credit_code": draw(_USCC)},
-        "consignor": {"name": draw(_tokens(140)), "contact": draw(_tokens(256))},
-        "consignee": {"name": draw(_tokens(140)), "contact": draw(_tokens(256))},
+        "operator": {"name": draw(tokens(140)), "unified_social_credit_code": draw(_USCC)},
+        "consignor": {"name": draw(tokens(140)), "contact": draw(tokens(256))},
+        "consignee": {"name": draw(tokens(140)), "contact": draw(tokens(256))},
         "legs": draw(_legs(status)),
         "containers": draw(
             st.lists(
                 st.fixed_dictionaries(
                     {
-                        "container_number": _pattern(r"[A-Z]{3}[UJZ][0-9]{6}").map(
+                        "container_number": pattern(r"[A-Z]{3}[UJZ][0-9]{6}").map(
                             with_check_digit
                         ),
-                        "size_type": _pattern(r"[0-9A-Z][0-9A-Z][A-Z][0-9A-Z]"),
+                        "size_type": pattern(r"[0-9A-Z][0-9A-Z][A-Z][0-9A-Z]"),
                         "seal_numbers": st.lists(
-                            _pattern(r"[A-Za-z0-9][A-Za-z0-9/\-]{0,34}"), max_size=2
+                            pattern(r"[A-Za-z0-9][A-Za-z0-9/\-]{0,34}"), max_size=2
                         ),
                     }
                 ),
@@ -438,16 +407,16 @@ def canonical_waybill(draw: st.DrawFn) -> dict[str, Any]:
             st.lists(
                 st.fixed_dictionaries(
                     {
-                        "description": _tokens(512),
+                        "description": tokens(512),
                         "number_of_packages": st.integers(0, 99_999_999),
-                        "kind_of_packages": _pattern(r"[0-9A-Z]{2}"),
+                        "kind_of_packages": pattern(r"[0-9A-Z]{2}"),
                         "gross_weight_kg": st.decimals(
                             min_value=0,
                             max_value=Decimal("999999999999.999"),
                             places=3,
                             allow_nan=False,
                         ),
-                        "volume_m3": _optional(
+                        "volume_m3": optional(
                             st.decimals(
                                 min_value=0,
                                 max_value=Decimal("999999999.999"),
@@ -465,20 +434,20 @@ def canonical_waybill(draw: st.DrawFn) -> dict[str, Any]:
             st.lists(
                 st.fixed_dictionaries(
                     {
-                        "item": _tokens(70),
+                        "item": tokens(70),
                         "amount": st.decimals(
                             min_value=0,
                             max_value=Decimal("9999999999999.99"),
                             places=2,
                             allow_nan=False,
                         ),
-                        "currency": _pattern(r"[A-Z]{3}"),
+                        "currency": pattern(r"[A-Z]{3}"),
                     }
                 ),
                 max_size=3,
             )
         ),
-        "remarks": draw(_optional(_tokens(512))),
+        "remarks": draw(optional(tokens(512))),
     }
 
 

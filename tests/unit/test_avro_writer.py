@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from message_formats import AvroSchemas, FormatError
 from message_formats._avro_writer import compile_writer, generate_source
+from tests.unit.adapter_strategies import broken
 
 INT_MIN, INT_MAX = -(1 << 31), (1 << 31) - 1
 LONG_MIN, LONG_MAX = -(1 << 63), (1 << 63) - 1
@@ -238,15 +239,7 @@ def crew_list() -> dict[str, Any]:
 
 def changed(path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
     """The crew list with the value at path replaced (KeyError: removed)."""
-    record = crew_list()
-    target: Any = record
-    for key in path[:-1]:
-        target = target[key]
-    if value is KeyError:
-        del target[path[-1]]
-    else:
-        target[path[-1]] = value
-    return record
+    return broken(crew_list(), path, value)
 
 
 class _NoOffset(tzinfo):
