@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
+from itertools import chain
 from typing import Any
 
 from lxml import etree
@@ -227,33 +228,43 @@ EXPIRY_DATE = "expiryDate"
 IDENTITY_DOCUMENT_ATTRIBUTES = (DOCUMENT_TYPE, DOCUMENT_NUMBER, ISSUING_STATE, EXPIRY_DATE)
 
 
-def attribute_values(element: etree._Element, names: list[str]) -> Sequence[str | None]:
-    """The values of the attributes `names` of a person's element, in that order, None for an
-    absent one, with XML whitespace collapsed as in an xs:token: runs of tab, CR, LF and
+def attribute_rows(
+    elements: Sequence[etree._Element], names: list[str]
+) -> list[Sequence[str | None]]:
+    """The values of the attributes `names` of each person's element, in that order, None for
+    an absent one, with XML whitespace collapsed as in an xs:token: runs of tab, CR, LF and
     space made one space, ends trimmed. That gives every person attribute its value, since
     the XSD has made each an xs:token, a code whose pattern admits no whitespace, or an
     xs:date or xs:boolean, which admit whitespace around the value only.
 
-    This runs once per person, so the usual case is made cheap: an element whose attributes
-    are exactly `names`, in that order (as render writes them), is read with one call for
-    all values, and these are checked for whitespace together. Attribute order is free in
-    XML: any other element is read one attribute at a time. `names` is a list, as
-    element.keys() is."""
-    if element.keys() == names:
-        values = element.values()
-        if _nothing_to_collapse(values):
-            return values
-    else:
-        values = [element.get(name) for name in names]
-    return [None if value is None else _token(value) for value in values]
+    This is the bulk of a list (thousands of persons on a cruise ship), so the usual case is
+    made cheap: an element whose attributes are exactly `names`, in that order (as render
+    writes them), is read with one call for all its values, and the values of all persons
+    are checked for whitespace at once. Attribute order is free in XML: any other element is
+    read one attribute at a time. `names` is a list, as element.keys() is."""
+    rows: list[Sequence[str | None]] = [
+        element.values() if element.keys() == names else [element.get(name) for name in names]
+        for element in elements
+    ]
+    if _needs_collapsing(rows):
+        return [[None if value is None else _token(value) for value in row] for row in rows]
+    return rows
 
 
-def _nothing_to_collapse(values: list[str]) -> bool:
-    """Whether no value holds a tab, CR or LF, a run of spaces or a space at either end.
-    Joined by single spaces, such values give a text whose only whitespace is single spaces
-    between words, which splitting on whitespace and joining again leaves as it is."""
-    joined = " ".join(values)
-    return " ".join(joined.split()) == joined
+def _needs_collapsing(rows: list[Sequence[str | None]]) -> bool:
+    """Whether any value holds a tab, CR or LF, a run of spaces, or a space at either end.
+    Joined by single spaces, values without any of these give a text whose only whitespace
+    is single spaces between words; a space at the end of a value becomes a run of two.
+    Empty values and None (an absent attribute) are left out: they change no answer."""
+    joined = " ".join(filter(None, chain.from_iterable(rows)))
+    return (
+        "  " in joined
+        or "\n" in joined
+        or "\t" in joined
+        or "\r" in joined
+        or joined[:1] == " "
+        or joined[-1:] == " "
+    )
 
 
 def add_person(parent: etree._Element, tag: str, attributes: Mapping[str, Any]) -> None:
@@ -341,31 +352,31 @@ def _read_crew_list(root: etree._Element) -> dict[str, Any]:
         **SHARED.read_voyage(children),
         "last_port_of_call": children.optional_text(SHARED.last_port_of_call),
         "crew_count": int(children.text()),
-        "crew": [_read_crew_member(member) for member in children.rest()],
+        "crew": _read_crew(children.rest()),
     }
 
 
-def _read_crew_member(member: etree._Element) -> dict[str, Any]:
-    """One crew member from the attributes of its element, whitespace collapsed; this runs
-    once per person, 25 times for a typical list and thousands for a large one. The XSD has
-    checked every value and that only givenNames may be absent."""
-    family, given, rank, nationality, birth, place, kind, number, issuing_state, expiry = (
-        attribute_values(member, _CREW_MEMBER_ATTRIBUTES)
-    )
-    return {
-        "family_name": family,
-        "given_names": given,
-        "rank_or_rating": rank,
-        "nationality": nationality,
-        "date_of_birth": date.fromisoformat(birth),
-        "place_of_birth": place,
-        "identity_document": {
-            "document_type": kind,
-            "number": number,
-            "issuing_state": issuing_state,
-            "expiry_date": date.fromisoformat(expiry),
-        },
-    }
+def _read_crew(members: list[etree._Element]) -> list[dict[str, Any]]:
+    """The crew members from the attributes of their elements, whitespace collapsed. The XSD
+    has checked every value and that only givenNames may be absent."""
+    return [
+        {
+            "family_name": family,
+            "given_names": given,
+            "rank_or_rating": rank,
+            "nationality": nationality,
+            "date_of_birth": date.fromisoformat(birth),  # type: ignore[arg-type]
+            "place_of_birth": place,
+            "identity_document": {
+                "document_type": kind,
+                "number": number,
+                "issuing_state": issuing_state,
+                "expiry_date": date.fromisoformat(expiry),  # type: ignore[arg-type]
+            },
+        }
+        for family, given, rank, nationality, birth, place, kind, number, issuing_state, expiry
+        in attribute_rows(members, _CREW_MEMBER_ATTRIBUTES)
+    ]
 
 
 # ---------------------------------------------------------------- business rules

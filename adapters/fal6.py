@@ -27,7 +27,7 @@ from .fal5 import (
     ItemLines,
     SharedElements,
     add_person,
-    attribute_values,
+    attribute_rows,
     format_date,
     identity_document_attributes,
 )
@@ -103,44 +103,46 @@ def _read_passenger_list(root: etree._Element) -> dict[str, Any]:
     return {
         **SHARED.read_voyage(children),
         "passenger_count": int(children.text()),
-        "passengers": [_read_passenger(passenger) for passenger in children.rest()],
+        "passengers": _read_passengers(children.rest()),
     }
 
 
-def _read_passenger(passenger: etree._Element) -> dict[str, Any]:
-    """One passenger from the attributes of its element, whitespace collapsed, as fal5 reads
-    a crew member. The XSD has checked every value and that only givenNames may be absent;
-    the transit flag is true or false."""
-    (
-        family,
-        given,
-        nationality,
-        birth,
-        place,
-        kind,
-        number,
-        issuing_state,
-        expiry,
-        embarked,
-        leaves,
-        transit,
-    ) = attribute_values(passenger, _PASSENGER_ATTRIBUTES)
-    return {
-        "family_name": family,
-        "given_names": given,
-        "nationality": nationality,
-        "date_of_birth": date.fromisoformat(birth),
-        "place_of_birth": place,
-        "identity_document": {
-            "document_type": kind,
-            "number": number,
-            "issuing_state": issuing_state,
-            "expiry_date": date.fromisoformat(expiry),
-        },
-        "port_of_embarkation": embarked,
-        "port_of_disembarkation": leaves,
-        "transit": transit == "true",
-    }
+def _read_passengers(elements: list[etree._Element]) -> list[dict[str, Any]]:
+    """The passengers from the attributes of their elements, whitespace collapsed, as fal5
+    reads crew members. The XSD has checked every value and that only givenNames may be
+    absent; the transit flag is true or false."""
+    return [
+        {
+            "family_name": family,
+            "given_names": given,
+            "nationality": nationality,
+            "date_of_birth": date.fromisoformat(birth),  # type: ignore[arg-type]
+            "place_of_birth": place,
+            "identity_document": {
+                "document_type": kind,
+                "number": number,
+                "issuing_state": issuing_state,
+                "expiry_date": date.fromisoformat(expiry),  # type: ignore[arg-type]
+            },
+            "port_of_embarkation": embarked,
+            "port_of_disembarkation": leaves,
+            "transit": transit == "true",
+        }
+        for (
+            family,
+            given,
+            nationality,
+            birth,
+            place,
+            kind,
+            number,
+            issuing_state,
+            expiry,
+            embarked,
+            leaves,
+            transit,
+        ) in attribute_rows(elements, _PASSENGER_ATTRIBUTES)
+    ]
 
 
 # ---------------------------------------------------------------- business rules

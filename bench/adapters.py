@@ -58,7 +58,7 @@ def main() -> None:
 
     # The same parser settings SafeXmlParser uses, without the gateway's checks around them.
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                             remove_comments=True, remove_pis=True)
+                             collect_ids=False, remove_comments=True, remove_pis=True)
     schema = XsdStore().schema("fal5")
 
     def lxml_alone() -> bool:

@@ -43,6 +43,7 @@ def _new_lxml_parser() -> etree.XMLParser:
         no_network=True,
         load_dtd=False,
         dtd_validation=False,
+        collect_ids=False,
         huge_tree=False,
         remove_blank_text=False,
         remove_comments=True,

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
 from adapters import Adapter, AdapterError, ParseResult
-from adapters.fal5 import Fal5Adapter
+from adapters.fal1 import _token
+from adapters.fal5 import Fal5Adapter, attribute_rows
 from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
 from tests.unit.adapter_strategies import (
     broken,
@@ -309,6 +310,37 @@ def test_token_attributes_are_collapsed(adapter: Fal5Adapter) -> None:
     assert member["given_names"] == "建\u3000国"
     assert member["rank_or_rating"] == "Master 船长"
     assert member["place_of_birth"] == "大连 市"
+
+
+# Mostly values whose only whitespace is spaces, where the quick check must see runs and ends.
+_ATTRIBUTE_TEXT = st.text(alphabet=st.sampled_from(["a", "王", " ", "\u3000"])) | st.text(
+    alphabet=st.sampled_from(["a", " ", "\t", "\n", "\r"])
+)
+
+
+@given(st.lists(st.lists(st.none() | _ATTRIBUTE_TEXT, min_size=1, max_size=4), max_size=4))
+@example([["a  b", "c"]])
+@example([["a", "b "], ["c"]])
+@example([[None, " a"]])
+def test_persons_values_are_tokens_whether_or_not_the_quick_check_passes(
+    rows: list[list[str | None]],
+) -> None:
+    """attribute_rows checks all persons' values for whitespace at once and collapses only
+    when the check asks for it; every value must come out as an xs:token all the same."""
+    names = [f"a{index}" for index in range(max(map(len, rows), default=0))]
+    parent = etree.Element("list")
+    for row in rows:
+        element = etree.SubElement(parent, "person")
+        for name, value in zip(names, row, strict=False):
+            if value is not None:
+                element.set(name, value)
+    read = attribute_rows(list(parent), names)
+    expected = [
+        [None if index >= len(row) or row[index] is None else _token(row[index])
+         for index in range(len(names))]
+        for row in rows
+    ]
+    assert [list(values) for values in read] == expected
 
 
 def test_attribute_order_is_free(adapter: Fal5Adapter) -> None:
