@@ -9,9 +9,10 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from importlib.metadata import entry_points
 from pathlib import Path
 
-from crypto import Keyring, SM2PrivateKey
+from crypto import SM2PrivateKey
 from gateway.adapters_cli import add_adapters_commands
 from gateway.broker import LocalBroker
 from gateway.client import submit
@@ -24,9 +25,11 @@ from gateway.logs import configure_logging
 from gateway.pipeline import REJECTION_ERRORS
 from gateway.service import Gateway, GatewayParts
 from message_formats import AvroSchemas
-from replay import describe, verify_kafka
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# Command groups of the floors above the gateway (the auditor's `replay`), which the gateway
+# must not import: each entry point is a function that adds its commands to the parser.
+COMMANDS_ENTRY_POINT = "port_exchange_gateway.commands"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         "receipts and the trail. Starts the local broker when no bootstrap servers are "
         "configured. Stops on SIGINT or SIGTERM.",
     )
-    _config_args(serve)
+    config_args(serve)
     serve.set_defaults(run=_serve)
 
     submit_cmd = commands.add_parser(
@@ -74,30 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--signature", type=Path, help="detached DER SM2 signature over FILE")
     how.add_argument("--key", type=Path, help="sender's private key (PEM) to sign FILE with")
     submit_cmd.add_argument("--timeout", type=float, default=30.0, help="seconds to wait")
-    _config_args(submit_cmd)
+    config_args(submit_cmd)
     submit_cmd.set_defaults(run=_submit)
-
-    replay = commands.add_parser("replay", help="the auditor's tools")
-    replay_commands = replay.add_subparsers(dest="replay_command", required=True,
-                                            metavar="COMMAND")
-    verify = replay_commands.add_parser(
-        "verify", help="verify the trail: chains, seals, delivered events",
-        description="Reads the trail topic back and checks every chain (sequence, SM3 hashes, "
-        "links), every seal (key known and valid at the seal's time, SM2 signature, Merkle "
-        "root) and that every event, delivery and dead letter the trail names still has the "
-        "digest recorded. Exits 0 when all verifies, 1 naming the first break, 2 on usage "
-        "or connection errors.",
-    )
-    _config_args(verify)
-    verify.add_argument("--keyring", type=Path,
-                        help="keyring TOML with the gateway's public keys (default: the "
-                        "config's)")
-    verify.add_argument("--trail-topic", default="px.trail.v1")
-    verify.set_defaults(run=_replay_verify)
 
     add_keys_commands(commands)
     add_adapters_commands(commands)
     add_contracts_commands(commands)
+    for group in entry_points(group=COMMANDS_ENTRY_POINT):
+        group.load()(commands)
 
     broker = commands.add_parser(
         "broker", help="run the local Kafka-protocol broker in the foreground",
@@ -110,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config_args(parser: argparse.ArgumentParser) -> None:
+def config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=Path("gateway.toml"),
                         help="gateway configuration (default ./gateway.toml)")
     parser.add_argument("--bootstrap-servers", default="",
@@ -134,18 +121,18 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(sys.stdout, bootstrap_servers=args.bootstrap_servers)
 
 
-def _load_config(args: argparse.Namespace) -> GatewayConfig:
+def load_config(args: argparse.Namespace) -> GatewayConfig:
     config = GatewayConfig.load(args.config)
     if args.bootstrap_servers:
         config = replace(config, bootstrap_servers=args.bootstrap_servers)
     return config
 
 
-def _bootstrap(args: argparse.Namespace) -> str:
+def bootstrap_of(args: argparse.Namespace) -> str:
     if args.bootstrap_servers:
         return str(args.bootstrap_servers)
     if args.config.exists():
-        servers = _load_config(args).bootstrap_servers
+        servers = load_config(args).bootstrap_servers
         if servers:
             return servers
     raise GatewayError("no bootstrap servers: pass --bootstrap-servers or a config naming them",
@@ -153,7 +140,7 @@ def _bootstrap(args: argparse.Namespace) -> str:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    config = _load_config(args)
+    config = load_config(args)
     parts = GatewayParts.load(config)
 
     async def run(bootstrap_servers: str) -> None:
@@ -181,20 +168,11 @@ def _submit(args: argparse.Namespace) -> int:
     else:
         signature = _read(args.signature)
     receipt = asyncio.run(
-        submit(_bootstrap(args), sender=args.sender, format_id=args.format, document=document,
+        submit(bootstrap_of(args), sender=args.sender, format_id=args.format, document=document,
                signature=signature, schemas=AvroSchemas(), timeout_s=args.timeout)
     )
     print(json.dumps(receipt.to_json(), ensure_ascii=False, indent=2))
     return EXIT_OK if receipt.accepted else EXIT_FAILED
-
-
-def _replay_verify(args: argparse.Namespace) -> int:
-    keyring_file = args.keyring or _load_config(args).keyring_file
-    keyring = Keyring.from_toml(keyring_file)
-    report = asyncio.run(verify_kafka(_bootstrap(args), AvroSchemas(), keyring,
-                                      trail_topic=args.trail_topic))
-    print(describe(report, args.trail_topic))
-    return EXIT_OK if report.ok else EXIT_FAILED
 
 
 def _broker(args: argparse.Namespace) -> int:

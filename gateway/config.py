@@ -18,6 +18,13 @@ ENV_BOOTSTRAP = "PORTGW_BOOTSTRAP_SERVERS"
 class TrailSettings:
     seal_every: int = 256
     seal_interval_ms: int = 500
+    # How long a batch's seal or archive write is retried before the sealer gives up (the
+    # batch stays queued and is tried again at the next seal).
+    seal_retry_s: float = 30.0
+    # Sealed batches are also written to files here (relative to the home directory);
+    # empty: no archive.
+    archive_dir: str = "trail-archive"
+    archive_segment_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,10 @@ class GatewayConfig:
             contracts_dir=self.home / self.contracts_dir,
             mask_key_file=self.home / self.mask_key_file,
         )
+
+    @property
+    def archive_dir(self) -> Path | None:
+        return self.home / self.trail.archive_dir if self.trail.archive_dir else None
 
     def with_env(self, env: Mapping[str, str]) -> GatewayConfig:
         if env.get(ENV_BOOTSTRAP):

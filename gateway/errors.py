@@ -27,3 +27,26 @@ class SubmissionRejected(GatewayError):
     """A submission the pipeline refused; `code` says why."""
 
     code = "SUBMISSION_REJECTED"
+
+
+TRAIL_ARCHIVE_GAP = "TRAIL_ARCHIVE_GAP"
+TRAIL_ARCHIVE_LINK = "TRAIL_ARCHIVE_LINK"
+TRAIL_ARCHIVE_BATCH_INVALID = "TRAIL_ARCHIVE_BATCH_INVALID"
+TRAIL_ARCHIVE_CORRUPT = "TRAIL_ARCHIVE_CORRUPT"
+TRAIL_ARCHIVE_CLOSED = "TRAIL_ARCHIVE_CLOSED"
+TRAIL_ARCHIVE_IO = "TRAIL_ARCHIVE_IO"
+TRAIL_ARCHIVE_NOT_FOUND = "TRAIL_ARCHIVE_NOT_FOUND"
+
+
+class ArchiveError(GatewayError):
+    """The trail archive cannot be written or read as asked; `code` says why (TRAIL_ARCHIVE_*).
+    What verification finds in an archive is a Break in its report, never this."""
+
+    code = "TRAIL_ARCHIVE_ERROR"
+
+
+class ArchiveIOError(ArchiveError, OSError):
+    """The file system failed a write; nothing of the batch was left behind. Also an OSError,
+    so that what retries on I/O errors (the trail's sealer) retries this."""
+
+    code = TRAIL_ARCHIVE_IO

@@ -25,6 +25,12 @@ def configure_logging(level: str = "info", *, json: bool = False) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=_stderr_now,
         cache_logger_on_first_use=False,
     )
+
+
+def _stderr_now(*_: object) -> structlog.PrintLogger:
+    """A logger on whatever sys.stderr is when a line is logged, not when logging was set up
+    (a caller may have replaced it since, as a test's capture does)."""
+    return structlog.PrintLogger(sys.stderr)

@@ -6,7 +6,7 @@ service after the last stage. A stage refuses a document by raising an error wit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -48,6 +48,10 @@ class Submission:
     signature: bytes
     received_at: datetime
     partition: int = 0
+    # Where the submission was read from the ingress topic (partition is `partition`), so
+    # that its RECEIVED trail record can name the original bytes; None when it was handed
+    # to the gateway directly.
+    ingress_offset: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,9 +187,10 @@ def route(router: Router) -> Stage:
 def build_deliveries(payloads: PayloadBuilder, schemas: AvroSchemas,
                      ids: Uuid7Generator) -> Stage:
     def stage(ctx: Context) -> Context:
-        assert ctx.event is not None and ctx.decision is not None
+        assert ctx.event is not None and ctx.decision is not None and ctx.record is not None
         deliveries = tuple(
-            (grant, delivery_for(ctx, grant, payloads, schemas, ids.new()))
+            (grant, delivery_message(grant, ctx.record, ctx.event.value, payloads, schemas,
+                                     ids.new(), ctx.submission.received_at))
             for grant in ctx.decision.grants
         )
         return replace(ctx, deliveries=deliveries)
@@ -193,38 +198,49 @@ def build_deliveries(payloads: PayloadBuilder, schemas: AvroSchemas,
     return stage
 
 
-def delivery_for(ctx: Context, grant: Grant, payloads: PayloadBuilder, schemas: AvroSchemas,
-                 delivery_id: str) -> Outbound:
-    assert ctx.adapter is not None and ctx.parsed is not None and ctx.event is not None
-    assert ctx.record is not None
-    payload = payloads.build(grant, ctx.record, ctx.event.value, ctx.submission.received_at)
-    recipient = grant.recipient
+def delivery_message(
+    grant: Grant,
+    event_record: Mapping[str, Any],
+    event_value: bytes,
+    payloads: PayloadBuilder,
+    schemas: AvroSchemas,
+    delivery_id: str,
+    at: datetime,
+    *,
+    extra_headers: Headers = (),
+) -> Outbound:
+    """The Delivery envelope for one grant of a canonical event (its record, header included,
+    and its encoded bytes). `at` chooses the recipient key an SM4 envelope is sealed to."""
+    header = event_record["header"]
+    payload = payloads.build(grant, event_record, event_value, at)
+    document_type = header["document_type"]
     value = schemas.encode(
         DELIVERY_SCHEMA,
         {
             "delivery_id": delivery_id,
-            "event_id": ctx.event_id,
-            "recipient": recipient,
-            "sender": ctx.submission.sender,
+            "event_id": header["event_id"],
+            "recipient": grant.recipient,
+            "sender": header["sender"],
             "contract_id": grant.contract.id,
             "contract_version": grant.contract.version,
-            "document_type": ctx.adapter.document_type,
-            "business_key": ctx.parsed.business_key,
-            "document_version": ctx.parsed.document_version,
+            "document_type": document_type,
+            "business_key": header["business_key"],
+            "document_version": header["document_version"],
             "payload_schema": payload.schema,
             "payload_encoding": payload.encoding,
             "payload": payload.data,
         },
     )
     return Outbound(
-        topic=payloads.topic_of(recipient),
-        key=ctx.parsed.business_key.encode(),
+        topic=payloads.topic_of(grant.recipient),
+        key=header["business_key"].encode(),
         value=value,
         headers=(
-            (H_EVENT_ID, ctx.event_id.encode()),
-            (H_DOCUMENT_TYPE, ctx.adapter.document_type.encode()),
-            (H_SENDER, ctx.submission.sender.encode()),
+            (H_EVENT_ID, header["event_id"].encode()),
+            (H_DOCUMENT_TYPE, document_type.encode()),
+            (H_SENDER, header["sender"].encode()),
             (H_FINGERPRINT, schemas.fingerprint(DELIVERY_SCHEMA).hex().encode()),
+            *extra_headers,
         ),
     )
 

@@ -58,7 +58,8 @@ from gateway.pipeline import (
 )
 from gateway.receipts import ACCEPTED, RECEIPT_SCHEMA, REJECTED, Receipt
 from gateway.router import PayloadBuilder, Router, RouterSources
-from gateway.trail import TrailCodec, TrailWriter
+from gateway.trail import TrailCodec, TrailWriter, chain_id
+from gateway.trail_archive import ArchiveWriter
 from message_formats import AvroSchemas
 
 log = structlog.get_logger(__name__)
@@ -189,6 +190,7 @@ class Gateway:
 
     async def process(self, submission: Submission) -> Receipt:
         ctx = new_context(submission, self._ids.new())
+        await self._record_received(ctx)
         try:
             ctx = self._pipeline.run(ctx)
         except REJECTION_ERRORS as exc:
@@ -197,6 +199,18 @@ class Gateway:
             log.exception("pipeline.crashed", event_id=ctx.event_id)
             return await self._reject(ctx, Rejection("INTERNAL_ERROR", repr(exc), None, "REJECTED"))
         return await self._accept(ctx)
+
+    async def _record_received(self, ctx: Context) -> None:
+        """RECEIVED, before anything is decided: who sent what, and where the original bytes
+        and the sender's signature are kept (the ingress message)."""
+        s = ctx.submission
+        ingress = {}
+        if s.ingress_offset is not None:
+            at = Published(INGRESS_TOPIC, s.partition, s.ingress_offset)
+            ingress = reference(at, s.document)
+        writer = await self._writer(s.partition)
+        await writer.append(**trail_fields(ctx), kind="RECEIVED",
+                            reason=f"{len(s.document)} bytes as {s.format_id or '?'}", **ingress)
 
     async def _accept(self, ctx: Context) -> Receipt:
         assert ctx.event is not None and ctx.decision is not None
@@ -356,16 +370,26 @@ class Gateway:
         writer = self._writers.get(partition)
         if writer is None:
             assert self._producer is not None
+            chain = chain_id(partition)
             writer = TrailWriter(
                 producer=self._producer,
                 codec=self._codec,
                 key=self.parts.key,
                 partition=partition,
                 settings=self.config.trail,
+                chain=chain,
+                archive=await asyncio.to_thread(self._open_archive, chain),
             )
             await writer.recover(self.bootstrap_servers)
             self._writers[partition] = writer
         return writer
+
+    def _open_archive(self, chain: str) -> ArchiveWriter | None:
+        directory = self.config.archive_dir
+        if directory is None:
+            return None
+        return ArchiveWriter(directory, chain, schemas=self.parts.schemas,
+                             max_segment_bytes=self.config.trail.archive_segment_bytes)
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Consumes the ingress topic until `stop` is set, committing after each batch."""
@@ -388,7 +412,7 @@ class Gateway:
                         await self.process(submission_from_ingress(record, tp.partition))
                     await consumer.commit({tp: records[-1].offset + 1})
                 for writer in self._writers.values():
-                    await writer.seal_if_due()
+                    writer.seal_if_due()
         finally:
             if watching is not None:
                 watching.cancel()
@@ -436,6 +460,7 @@ def submission_from_ingress(record: Any, partition: int) -> Submission:
         signature=headers.get(H_SIGNATURE, b""),
         received_at=utc_now(),
         partition=partition,
+        ingress_offset=record.offset,
     )
 
 

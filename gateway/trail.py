@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -21,7 +22,7 @@ from crypto import SM2PrivateKey, merkle_leaf_hash, merkle_root, sm3_hex
 from gateway.clock import utc_now
 from gateway.config import TrailSettings
 from gateway.errors import BrokerUnavailable
-from gateway.kafka import H_RECORD, TRAIL_TOPIC, new_reader, read_until_end
+from gateway.kafka import H_RECORD, TRAIL_TOPIC, StoredMessage, new_reader, read_until_end
 from message_formats import AvroSchemas
 
 log = structlog.get_logger(__name__)
@@ -90,9 +91,53 @@ class TrailPosition:
     offset: int
 
 
+@dataclass(frozen=True, slots=True)
+class ChainRecord:
+    """A record of the chain as published: its seq, its hash and its exact message bytes."""
+
+    seq: int
+    hash: str
+    value: bytes
+
+
+class TrailArchive(Protocol):
+    """Where sealed batches are also kept (gateway.trail_archive.ArchiveWriter): blocking calls,
+    made from a worker thread, one batch at a time."""
+
+    @property
+    def last_seq(self) -> int: ...
+
+    @property
+    def last_hash(self) -> str: ...
+
+    @property
+    def last_seal_seq(self) -> int: ...
+
+    def append_batch(self, records: Sequence[ChainRecord], seal_value: bytes) -> None: ...
+
+
+class _Batch:
+    """Records cut from the chain for one seal, and how far sealing them has got: signed
+    once (a retried send re-sends the same seal), sent to the broker, then archived."""
+
+    __slots__ = ("archived", "records", "seal_value", "sent")
+
+    def __init__(self, records: list[ChainRecord]) -> None:
+        self.records = records
+        self.seal_value: bytes | None = None
+        self.sent = False
+        self.archived = False
+
+
 class TrailWriter:
-    """Appends records to one chain and seals them every `seal_every` records or
-    `seal_interval_ms`, whichever comes first."""
+    """Appends records to one chain; seals them every `seal_every` records or
+    `seal_interval_ms`, whichever comes first.
+
+    Sealing never holds up `append`: a full batch is handed to a background task that signs
+    its Merkle root (in a worker thread), publishes the seal and writes the batch to the
+    archive, one batch after another in chain order. A batch whose seal or archive write
+    fails stays at the head of the queue and is retried; `seal()` waits until every record
+    appended so far is sealed."""
 
     def __init__(
         self,
@@ -103,28 +148,36 @@ class TrailWriter:
         partition: int,
         settings: TrailSettings,
         topic: str = TRAIL_TOPIC,
+        chain: str | None = None,
+        archive: TrailArchive | None = None,
     ) -> None:
         self._producer = producer
         self._codec = codec
         self._key = key
         self._key_id = key.public_key().key_id
         self.partition = partition
-        self.chain = chain_id(partition)
+        self.chain = chain if chain is not None else chain_id(partition)
         self._settings = settings
         self._topic = topic
+        self._archive = archive
         self._lock = asyncio.Lock()
         self._next_seq = 0
         self._last_hash = GENESIS_HASH
         self._next_seal_seq = 0
-        self._pending: list[str] = []
+        self._pending: list[ChainRecord] = []
         self._pending_since = 0.0
+        self._batches: deque[_Batch] = deque()
+        self._sealing: asyncio.Task[None] | None = None
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        """Records appended and not yet sealed."""
+        return len(self._pending) + sum(len(batch.records) for batch in self._batches)
 
     async def recover(self, bootstrap_servers: str) -> None:
-        """Continues the chain where the trail partition ends (after a restart)."""
+        """Continues the chain where it ends (after a restart): on the broker, or in the
+        archive when the broker kept less (a broker that keeps nothing on disk). Batches
+        sealed on the broker but missing from the archive are archived now."""
         consumer = new_reader(bootstrap_servers)
         try:
             await consumer.start()
@@ -134,21 +187,63 @@ class TrailWriter:
             raise BrokerUnavailable(f"cannot read the trail to recover: {exc}") from exc
         finally:
             await consumer.stop()
-        hashes: list[str] = []
-        sealed_through = -1
+        records, seals = self._chain_messages(stored)
+        archive = self._archive
+        if archive is not None and archive.last_seq >= (records[-1].seq if records else -1):
+            self._continue_from_archive(archive)
+        else:
+            await self._continue_from_broker(records, seals)
+        log.info("trail.recovered", chain=self.chain, next_seq=self._next_seq,
+                 unsealed=len(self._pending))
+
+    def _chain_messages(
+        self, stored: Sequence[StoredMessage]
+    ) -> tuple[list[ChainRecord], list[tuple[dict[str, Any], bytes]]]:
+        records: list[ChainRecord] = []
+        seals: list[tuple[dict[str, Any], bytes]] = []
         for message in stored:
             name, value = self._codec.schemas.decode(message.value)
             if name == RECORD_SCHEMA and value["entry"]["chain"] == self.chain:
-                hashes.append(value["hash"])
-                self._next_seq = value["entry"]["seq"] + 1
-                self._last_hash = value["hash"]
+                records.append(ChainRecord(value["entry"]["seq"], value["hash"], message.value))
             elif name == SEAL_SCHEMA and value["body"]["chain"] == self.chain:
-                sealed_through = value["body"]["last_seq"]
-                self._next_seal_seq = value["body"]["seal_seq"] + 1
-        self._pending = hashes[sealed_through + 1 :] if hashes else []
+                seals.append((value["body"], message.value))
+        return records, seals
+
+    def _continue_from_archive(self, archive: TrailArchive) -> None:
+        self._next_seq = archive.last_seq + 1
+        self._last_hash = archive.last_hash
+        self._next_seal_seq = archive.last_seal_seq + 1
+        self._pending = []
+
+    async def _continue_from_broker(
+        self, records: list[ChainRecord], seals: list[tuple[dict[str, Any], bytes]]
+    ) -> None:
+        sealed_through = -1
+        for body, _ in seals:
+            sealed_through = body["last_seq"]
+            self._next_seal_seq = body["seal_seq"] + 1
+        if records:
+            self._next_seq = records[-1].seq + 1
+            self._last_hash = records[-1].hash
+        self._pending = [r for r in records if r.seq > sealed_through]
         self._pending_since = time.monotonic()
-        log.info("trail.recovered", chain=self.chain, next_seq=self._next_seq,
-                 unsealed=len(self._pending))
+        if self._archive is not None:
+            await self._archive_missing(records, seals)
+
+    async def _archive_missing(
+        self, records: list[ChainRecord], seals: list[tuple[dict[str, Any], bytes]]
+    ) -> None:
+        archive = self._archive
+        assert archive is not None
+        by_seq = {r.seq: r for r in records}
+        for body, seal_value in seals:
+            if body["last_seq"] <= archive.last_seq:
+                continue
+            batch = [by_seq[seq] for seq in range(body["first_seq"], body["last_seq"] + 1)
+                     if seq in by_seq]
+            await asyncio.to_thread(archive.append_batch, batch, seal_value)
+            log.info("trail.archived_from_broker", chain=self.chain,
+                     first_seq=body["first_seq"], last_seq=body["last_seq"])
 
     async def append(self, **fields: Any) -> TrailPosition:
         async with self._lock:
@@ -161,44 +256,92 @@ class TrailWriter:
                 "prev_hash": self._last_hash,
             }
             record_hash = self._codec.entry_hash(entry)
-            metadata = await self._send(self._codec.encode_record(entry, record_hash), RECORD_KIND)
+            value = self._codec.encode_record(entry, record_hash)
+            metadata = await self._send(value, RECORD_KIND)
             self._next_seq += 1
             self._last_hash = record_hash
             if not self._pending:
                 self._pending_since = time.monotonic()
-            self._pending.append(record_hash)
-            position = TrailPosition(self.chain, entry["seq"], record_hash,
-                                     metadata.partition, metadata.offset)
+            self._pending.append(ChainRecord(entry["seq"], record_hash, value))
             if len(self._pending) >= self._settings.seal_every:
-                await self._seal_pending()
-            return position
+                self._cut_batch()
+            return TrailPosition(self.chain, entry["seq"], record_hash,
+                                 metadata.partition, metadata.offset)
 
-    async def seal_if_due(self) -> None:
+    def seal_if_due(self) -> None:
+        """Hands the pending records to the sealer when the oldest has waited long enough."""
         age_ms = (time.monotonic() - self._pending_since) * 1000
         if self._pending and age_ms >= self._settings.seal_interval_ms:
-            await self.seal()
+            self._cut_batch()
 
     async def seal(self) -> None:
+        """Seals every record appended so far and waits until that is done."""
         async with self._lock:
-            if self._pending:
-                await self._seal_pending()
+            self._cut_batch()
+        while self._batches:
+            task = self._sealing
+            if task is None or task.done():
+                task = self._start_sealing()
+            await asyncio.shield(task)
 
-    async def _seal_pending(self) -> None:
-        first_seq = self._next_seq - len(self._pending)
-        body = {
-            "chain": self.chain,
-            "seal_seq": self._next_seal_seq,
-            "first_seq": first_seq,
-            "last_seq": self._next_seq - 1,
-            "root": seal_root(self._pending),
-            "time": utc_now(),
-            "key_id": self._key_id,
-        }
-        signature = self._key.sign(self._codec.seal_message(body))
-        await self._send(self._codec.encode_seal(body, signature), SEAL_KIND)
-        self._next_seal_seq += 1
+    def _cut_batch(self) -> None:
+        if not self._pending:
+            return
+        self._batches.append(_Batch(self._pending))
         self._pending = []
-        log.debug("trail.sealed", chain=self.chain, first_seq=first_seq, last_seq=body["last_seq"])
+        if self._sealing is None or self._sealing.done():
+            self._start_sealing()
+
+    def _start_sealing(self) -> asyncio.Task[None]:
+        self._sealing = asyncio.create_task(self._seal_batches(), name=f"trail-seal-{self.chain}")
+        return self._sealing
+
+    async def _seal_batches(self) -> None:
+        """Seals the queued batches in order. A failure is retried with a growing pause for
+        up to `seal_retry_s`; after that the task ends with the error and the batch stays
+        queued for the next attempt."""
+        delay, deadline = 0.1, time.monotonic() + self._settings.seal_retry_s
+        while self._batches:
+            try:
+                await self._seal_batch(self._batches[0])
+            except (BrokerUnavailable, OSError) as exc:
+                log.warning("trail.seal_failed", chain=self.chain, error=str(exc))
+                if time.monotonic() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            self._batches.popleft()
+            delay, deadline = 0.1, time.monotonic() + self._settings.seal_retry_s
+
+    async def _seal_batch(self, batch: _Batch) -> None:
+        if batch.seal_value is None:
+            body = {
+                "chain": self.chain,
+                "seal_seq": self._next_seal_seq,
+                "first_seq": batch.records[0].seq,
+                "last_seq": batch.records[-1].seq,
+                "root": "",
+                "time": utc_now(),
+                "key_id": self._key_id,
+            }
+            batch.seal_value = await asyncio.to_thread(self._signed_seal, body, batch.records)
+        if not batch.sent:
+            await self._send(batch.seal_value, SEAL_KIND)
+            batch.sent = True
+            self._next_seal_seq += 1
+        if self._archive is not None and not batch.archived:
+            await asyncio.to_thread(self._archive.append_batch, batch.records, batch.seal_value)
+        batch.archived = True
+        log.debug("trail.sealed", chain=self.chain, first_seq=batch.records[0].seq,
+                  last_seq=batch.records[-1].seq)
+
+    def _signed_seal(self, body: dict[str, Any], records: Sequence[ChainRecord]) -> bytes:
+        """The seal's bytes: the Merkle root over the records, signed. CPU work, so it runs
+        in a worker thread (OpenSSL's SM2 releases the GIL)."""
+        body["root"] = seal_root([r.hash for r in records])
+        signature = self._key.sign(self._codec.seal_message(body))
+        return self._codec.encode_seal(body, signature)
 
     async def _send(self, value: bytes, kind: bytes) -> Any:
         try:

@@ -23,21 +23,24 @@ from message_formats import AvroSchemas, FormatError
 
 @dataclass(frozen=True, slots=True)
 class Break:
-    """One place where the trail is not what the gateway wrote."""
+    """One place where the trail is not what the gateway wrote. `where` locates it in the
+    source read: `topic[partition]@offset` on a broker, `file@byte` in an archive."""
 
-    topic: str
-    partition: int
-    offset: int
+    where: str
     problem: str
     chain: str | None = None
     seq: int | None = None
 
     def __str__(self) -> str:
-        where = f"{self.topic}[{self.partition}]@{self.offset}"
+        where = self.where
         if self.chain is not None:
             what = f"chain {self.chain} seq {self.seq}" if self.seq is not None else self.chain
             where = f"{where} {what}"
         return f"{where}: {self.problem}"
+
+
+def kafka_location(topic: str, partition: int, offset: int) -> str:
+    return f"{topic}[{partition}]@{offset}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,9 @@ class VerifyReport:
     sealed_records: int
     references: int
     breaks: tuple[Break, ...]
+    # Messages that repeat an earlier one byte for byte (a producer retrying a send whose
+    # acknowledgement was lost): skipped, counted, not a break.
+    duplicates: int = 0
 
     @property
     def ok(self) -> bool:
@@ -65,7 +71,7 @@ class _Located:
 
     def at(self, problem: str, *, chain: str | None = None, seq: int | None = None) -> Break:
         m = self.message
-        return Break(m.topic, m.partition, m.offset, problem, chain, seq)
+        return Break(kafka_location(m.topic, m.partition, m.offset), problem, chain, seq)
 
 
 @dataclass(slots=True)
@@ -73,6 +79,36 @@ class _ChainState:
     records: list[_Located] = field(default_factory=list)
     seals: list[_Located] = field(default_factory=list)
     hashes: dict[int, str] = field(default_factory=dict)
+    start_seq: int = 0
+    start_hash: str | None = GENESIS_HASH  # None: the link before start_seq is not checked
+    duplicates: int = 0
+
+
+def _window(
+    chains: Mapping[str, _ChainState], since: datetime | None, until: datetime | None
+) -> dict[str, _ChainState]:
+    """Each chain cut to the records decided in [since, until) and the rest of their sealed
+    batches, starting from the stored hash of the record before them."""
+    cut: dict[str, _ChainState] = {}
+    for chain, state in chains.items():
+        inside = [r.value["entry"]["seq"] for r in state.records
+                  if (since is None or r.value["entry"]["time"] >= since)
+                  and (until is None or r.value["entry"]["time"] < until)]
+        if not inside:
+            continue
+        low, high = min(inside), max(inside)
+        seals = [s for s in state.seals
+                 if s.value["body"]["first_seq"] <= high and s.value["body"]["last_seq"] >= low]
+        low = min([low, *(s.value["body"]["first_seq"] for s in seals)])
+        high = max([high, *(s.value["body"]["last_seq"] for s in seals)])
+        before = [r.value["hash"] for r in state.records if r.value["entry"]["seq"] == low - 1]
+        cut[chain] = _ChainState(
+            records=[r for r in state.records if low <= r.value["entry"]["seq"] <= high],
+            seals=seals,
+            start_seq=low,
+            start_hash=GENESIS_HASH if low == 0 else (before[0] if before else None),
+        )
+    return cut
 
 
 def key_valid_at(entry: KeyEntry, at: datetime) -> str | None:
@@ -91,9 +127,17 @@ class TrailVerifier:
         self._keyring = keyring
 
     def check_trail(
-        self, messages: Iterable[StoredMessage]
+        self,
+        messages: Iterable[StoredMessage],
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> tuple[VerifyReport, dict[tuple[str, int, int], tuple[str, _Located]]]:
-        """Checks chains and seals; returns the report and the references still to check."""
+        """Checks chains and seals; returns the report and the references still to check.
+
+        With `since` / `until`, only the records decided in that window are checked, together
+        with the rest of the sealed batches they are in (a seal covers its whole batch); the
+        first checked record's link is to the stored hash of the record before it."""
         breaks: list[Break] = []
         chains: defaultdict[str, _ChainState] = defaultdict(_ChainState)
         for message in messages:
@@ -106,8 +150,11 @@ class TrailVerifier:
             elif name == SEAL_SCHEMA:
                 chains[value["body"]["chain"]].seals.append(_Located(message, value))
             else:
-                breaks.append(Break(message.topic, message.partition, message.offset,
+                breaks.append(Break(kafka_location(message.topic, message.partition,
+                                                   message.offset),
                                     f"a {name} record does not belong on the trail"))
+        if since is not None or until is not None:
+            chains = _window(chains, since, until)
         references: dict[tuple[str, int, int], tuple[str, _Located]] = {}
         sealed = 0
         for chain, state in sorted(chains.items()):
@@ -122,6 +169,7 @@ class TrailVerifier:
             sealed_records=sealed,
             references=len(references),
             breaks=tuple(breaks),
+            duplicates=sum(s.duplicates for s in chains.values()),
         )
         return report, references
 
@@ -131,7 +179,7 @@ class TrailVerifier:
         try:
             return self._schemas.decode(message.value)
         except FormatError as exc:
-            breaks.append(Break(message.topic, message.partition, message.offset,
+            breaks.append(Break(kafka_location(message.topic, message.partition, message.offset),
                                 f"cannot be decoded: {exc.message}"))
             return None
 
@@ -142,19 +190,23 @@ class TrailVerifier:
         references: dict[tuple[str, int, int], tuple[str, _Located]],
     ) -> list[Break]:
         breaks: list[Break] = []
-        expected_seq = 0
-        previous_hash = GENESIS_HASH
+        expected_seq = state.start_seq
+        previous_hash = state.start_hash
+        seen: dict[int, bytes] = {}
         for rec in state.records:
             entry, stored_hash = rec.value["entry"], rec.value["hash"]
             seq = entry["seq"]
             at = partial(rec.at, chain=chain, seq=seq)
+            if seq < expected_seq and seen.get(seq) == rec.message.value:
+                state.duplicates += 1  # the same bytes again: a producer's retry
+                continue
             if seq < expected_seq:
                 breaks.append(at(f"seq {seq} appears again after seq {expected_seq - 1}: "
                                  "a record was inserted or replayed"))
                 continue
             if seq > expected_seq:
                 breaks.append(at(f"records seq {expected_seq}..{seq - 1} are missing"))
-            elif entry["prev_hash"] != previous_hash:
+            elif previous_hash is not None and entry["prev_hash"] != previous_hash:
                 breaks.append(at(f"prev_hash {entry['prev_hash'][:16]}… does not link to the "
                                  f"hash of seq {seq - 1} ({previous_hash[:16]}…)"))
             computed = self._codec.entry_hash(entry)
@@ -162,6 +214,7 @@ class TrailVerifier:
                 breaks.append(at(f"record altered: stored hash {stored_hash[:16]}…, its "
                                  f"content hashes to {computed[:16]}…"))
             state.hashes[seq] = stored_hash
+            seen[seq] = rec.message.value
             previous_hash = stored_hash
             expected_seq = seq + 1
             if entry["ref_topic"] is not None:
@@ -171,9 +224,14 @@ class TrailVerifier:
 
     def _check_seals(self, chain: str, state: _ChainState) -> tuple[list[Break], int]:
         breaks: list[Break] = []
-        next_first = 0
+        next_first = state.start_seq
         covered = 0
+        previous: bytes | None = None
         for seal in sorted(state.seals, key=lambda s: s.value["body"]["seal_seq"]):
+            if seal.message.value == previous:
+                state.duplicates += 1
+                continue
+            previous = seal.message.value
             body = seal.value["body"]
             first, last = body["first_seq"], body["last_seq"]
             at = partial(seal.at, chain=chain)
@@ -240,21 +298,34 @@ async def verify_kafka(
     keyring: Keyring,
     *,
     trail_topic: str = TRAIL_TOPIC,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    mirror_prefix: str = "",
 ) -> VerifyReport:
+    """Verifies the trail on a broker and the messages it names. `mirror_prefix` reads a
+    mirrored copy instead (every topic named with that prefix, as MirrorMaker 2 names the
+    topics it copies, offsets kept), which is how an auditor checks a copy handed over."""
     verifier = TrailVerifier(schemas, keyring)
-    messages = await read_topics(bootstrap_servers, [trail_topic])
-    report, references = verifier.check_trail(messages)
-    found = await read_at(bootstrap_servers, sorted(references)) if references else {}
-    extra = verifier.check_references(references, found)
+    messages = await read_topics(bootstrap_servers, [mirror_prefix + trail_topic])
+    report, references = verifier.check_trail(messages, since=since, until=until)
+    wanted = {(mirror_prefix + topic, partition, offset): (topic, partition, offset)
+              for topic, partition, offset in references}
+    found = await read_at(bootstrap_servers, sorted(wanted)) if wanted else {}
+    extra = verifier.check_references(
+        references, {wanted[location]: message for location, message in found.items()})
     return replace(report, breaks=report.breaks + tuple(extra))
 
 
-def describe(report: VerifyReport, trail_topic: str = TRAIL_TOPIC) -> str:
+def describe(report: VerifyReport, source: str = TRAIL_TOPIC) -> str:
+    """The report for a terminal; `source` names what was read (a topic, an archive)."""
     lines = [
-        f"trail {trail_topic}: {report.records} records in {report.chains} chain(s), "
+        f"trail {source}: {report.records} records in {report.chains} chain(s), "
         f"{report.seals} seal(s) covering {report.sealed_records} record(s), "
         f"{report.unsealed} not yet sealed; {report.references} referenced message(s) checked"
     ]
+    if report.duplicates:
+        lines.append(f"{report.duplicates} exact duplicate message(s) skipped (resent by a "
+                     "producer retry)")
     if report.ok:
         lines.append("OK: chains, seal signatures, Merkle roots and referenced messages verify")
     else:
@@ -263,6 +334,9 @@ def describe(report: VerifyReport, trail_topic: str = TRAIL_TOPIC) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Break", "TrailVerifier", "VerifyReport", "describe", "verify_kafka"]
+__all__ = [
+    "Break", "TrailVerifier", "VerifyReport", "describe", "kafka_location", "key_valid_at",
+    "verify_kafka",
+]
 
 

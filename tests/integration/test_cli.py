@@ -61,8 +61,26 @@ def test_serve_submit_and_verify_from_the_command_line(
     verified = portgw("replay", "verify", "--config", home.config_file,
                       "--bootstrap-servers", bootstrap)
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert "4 records" in verified.stdout
+    # RECEIVED for both, ACCEPTED and two DELIVERED for one, REJECTED for the other.
+    assert "6 records" in verified.stdout
     assert "OK:" in verified.stdout
+
+    archived = portgw("replay", "verify", "--config", home.config_file, "--source", "archive")
+    assert archived.returncode == 0, archived.stdout + archived.stderr
+    assert "6 records" in archived.stdout
+
+    key = good["business_key"]
+    traced = portgw("replay", "trace", key, "--config", home.config_file,
+                    "--bootstrap-servers", bootstrap)
+    assert traced.returncode == 0, traced.stderr
+    assert "DELIVERED" in traced.stdout and "cn.customs.sh" in traced.stdout
+
+    bundle = tmp_path / "bundle.zip"
+    exported = portgw("replay", "export", key, "--out", bundle, "--config", home.config_file,
+                      "--bootstrap-servers", bootstrap)
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    checked = portgw("replay", "check-bundle", bundle, "--keyring", home.path / "keyring.toml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 async def copy_trail_altering(bootstrap: str, seq: int) -> None:

@@ -9,7 +9,14 @@ import pytest
 from crypto import sm3_hex
 from gateway.broker import LocalBroker
 from gateway.home import Home
-from gateway.kafka import DLQ_TOPIC, TRAIL_TOPIC, canonical_topic, delivery_topic, read_topics
+from gateway.kafka import (
+    DLQ_TOPIC,
+    INGRESS_TOPIC,
+    TRAIL_TOPIC,
+    canonical_topic,
+    delivery_topic,
+    read_topics,
+)
 from replay import verify_kafka
 from tests.integration.support import FAL1_SAMPLES, Sent, gateway_parts, submit_all
 
@@ -50,7 +57,8 @@ def test_accepted_document_reaches_each_permitted_recipient_and_no_one_else(
 
     report = asyncio.run(verify_kafka(bootstrap, parts.schemas, parts.keyring))
     assert report.ok, report.breaks
-    assert (report.records, report.sealed_records, report.references) == (3, 3, 3)
+    # RECEIVED (naming the ingress message), ACCEPTED (the event), two DELIVERED.
+    assert (report.records, report.sealed_records, report.references) == (4, 4, 4)
 
 
 def _tampered(document: bytes) -> bytes:
@@ -101,9 +109,12 @@ def test_refused_document_gets_error_receipt_dead_letter_and_trail_record(
                                                                             [TRAIL_TOPIC]))]
     entries = [value["entry"] for name, value in trail if name == "px.trail.TrailRecord"]
     assert [(e["kind"], e["error_code"], e["event_id"]) for e in entries] == [
-        (kind, code, receipt.event_id)
+        ("RECEIVED", None, receipt.event_id), (kind, code, receipt.event_id)
     ]
-    assert entries[0]["ref_topic"] == DLQ_TOPIC and entries[0]["ref_offset"] == dead.offset
+    received, refused = entries
+    assert (received["ref_topic"], received["ref_digest"]) == (INGRESS_TOPIC,
+                                                               sm3_hex(sent.document))
+    assert refused["ref_topic"] == DLQ_TOPIC and refused["ref_offset"] == dead.offset
 
     for agency in ("cn.customs.sh", "cn.msa.sh", "cn.border.sh"):
         assert asyncio.run(read_topics(bootstrap, [delivery_topic(agency)])) == []
@@ -122,5 +133,5 @@ def test_a_restarted_gateway_continues_the_chain(broker: LocalBroker, home: Home
     _, parts = gateway_parts(home)
     report = asyncio.run(verify_kafka(bootstrap, parts.schemas, parts.keyring))
     assert report.ok, report.breaks
-    assert report.records == 7
-    assert report.sealed_records == 7
+    assert report.records == 10
+    assert report.sealed_records == 10

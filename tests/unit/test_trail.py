@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiokafka.errors import KafkaTimeoutError
 
 from crypto import KeyEntry, Keyring, SM2PrivateKey
 from gateway.config import TrailSettings
@@ -122,12 +123,28 @@ def test_a_removed_record_is_reported_missing() -> None:
     assert any("seq 4: records seq 3..3 are missing" in b for b in breaks), breaks
 
 
-def test_an_inserted_copy_of_a_record_is_reported() -> None:
+def test_an_inserted_record_is_reported() -> None:
     messages = write_trail(6)
     i = record_positions(messages)[2]
-    messages.insert(i + 1, messages[i])
+
+    def change(value: dict[str, Any]) -> dict[str, Any]:
+        value["entry"]["recipient"] = "cn.someone.else"
+        return value
+
+    messages.insert(i + 1, rewrite(messages[i], change))
     breaks = check(messages)
     assert any("seq 2 appears again" in b for b in breaks), breaks
+
+
+def test_a_message_sent_twice_is_counted_not_a_break() -> None:
+    """Without an idempotent producer a retried send can store a record or seal twice."""
+    messages = write_trail(6, seal_every=3)
+    record, seal = record_positions(messages)[2], len(messages) - 1
+    messages.insert(record + 1, messages[record])
+    messages.append(messages[seal])
+    report, _ = TrailVerifier(SCHEMAS, keyring()).check_trail(messages)
+    assert report.breaks == ()
+    assert report.duplicates == 2
 
 
 def test_reordered_records_are_reported() -> None:
@@ -178,3 +195,73 @@ def test_seals_tile_the_chain_without_gaps(seal_every: int) -> None:
              if SCHEMAS.decode(m.value)[0] == SEAL_SCHEMA]
     covered = [seq for body in seals for seq in range(body["first_seq"], body["last_seq"] + 1)]
     assert covered == list(range(7))
+
+
+class SlowSeals(MemoryTopic):
+    """A broker that takes its time to acknowledge seals and refuses the first one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.refused = 0
+
+    async def send_and_wait(self, topic: str, value: bytes, *, key: bytes, partition: int,
+                            headers: list[tuple[str, bytes]]) -> _Metadata:
+        if dict(headers)["px-record"] == b"seal":
+            await self.release.wait()
+            if not self.refused:
+                self.refused += 1
+                raise KafkaTimeoutError("no acknowledgement")
+        return await super().send_and_wait(topic, value, key=key, partition=partition,
+                                           headers=headers)
+
+
+def test_appends_go_on_while_a_seal_waits_and_a_refused_seal_is_retried() -> None:
+    topic = SlowSeals()
+    writer = TrailWriter(producer=topic, codec=TrailCodec(SCHEMAS), key=GATEWAY_KEY,  # type: ignore[arg-type]
+                         partition=0, settings=TrailSettings(seal_every=2))
+
+    async def run() -> int:
+        for n in range(6):  # three batches are cut; none can be sealed yet
+            await writer.append(kind="ACCEPTED", submission_id=f"s{n}", event_id=f"e{n}",
+                                sender="cn.port.sh", format_id="fal1-xml",
+                                digest_sm3="ab" * 32, reason="test")
+        waiting = writer.pending
+        topic.release.set()
+        await writer.seal()
+        return waiting
+
+    assert asyncio.run(run()) == 6
+    assert topic.refused == 1 and writer.pending == 0
+    report, _ = TrailVerifier(SCHEMAS, keyring()).check_trail(topic.messages)
+    assert (report.breaks, report.seals, report.sealed_records) == ((), 3, 6)
+
+
+def test_a_window_checks_the_batches_it_touches_and_links_to_the_record_before() -> None:
+    topic = MemoryTopic()
+    writer = TrailWriter(producer=topic, codec=TrailCodec(SCHEMAS), key=GATEWAY_KEY,  # type: ignore[arg-type]
+                         partition=0, settings=TrailSettings(seal_every=4))
+
+    async def run() -> None:
+        for n in range(10):
+            await writer.append(kind="ACCEPTED", submission_id=f"s{n}", event_id=f"e{n}",
+                                sender="cn.port.sh", format_id="fal1-xml", reason="test",
+                                digest_sm3="ab" * 32, time=EPOCH + timedelta(minutes=n))
+        await writer.seal()
+
+    asyncio.run(run())
+    messages = topic.messages
+    verifier = TrailVerifier(SCHEMAS, keyring())
+    window = {"since": EPOCH + timedelta(minutes=5), "until": EPOCH + timedelta(minutes=6)}
+    report, _ = verifier.check_trail(messages, **window)
+    # seq 5 is in the batch 4..7, whose seal needs all four records.
+    assert (report.breaks, report.records, report.seals) == ((), 4, 1)
+    i = record_positions(messages)[3]
+
+    def change(value: dict[str, Any]) -> dict[str, Any]:
+        value["hash"] = "00" * 32
+        return value
+
+    messages[i] = rewrite(messages[i], change)
+    report, _ = verifier.check_trail(messages, **window)
+    assert any("seq 4: prev_hash" in str(b) for b in report.breaks), report.breaks

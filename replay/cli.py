@@ -1,0 +1,156 @@
+"""`portgw replay ...`: the auditor's commands. The gateway's CLI finds them through the
+entry-point group `port_exchange_gateway.commands`, so that nothing below replay imports it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from crypto import Keyring
+from gateway.cli import EXIT_FAILED, EXIT_OK, bootstrap_of, config_args, load_config
+from gateway.errors import GatewayError
+from gateway.kafka import TRAIL_TOPIC
+from gateway.service import GatewayParts
+from message_formats import AvroSchemas
+from replay.archive import verify_archive
+from replay.bundle_cli import run_check_bundle, run_export, run_trace
+from replay.redeliver import describe_redeliveries, redeliver
+from replay.verify import describe, verify_kafka
+
+_TIME_HELP = "ISO 8601 time, e.g. 2026-11-21T08:00+08:00 (no offset: UTC)"
+
+
+def add_replay_commands(commands: Any) -> None:
+    replay = commands.add_parser("replay", help="the auditor's tools")
+    sub = replay.add_subparsers(dest="replay_command", required=True, metavar="COMMAND")
+    _add_verify(sub)
+    _add_trace(sub)
+    _add_export(sub)
+    _add_check_bundle(sub)
+    _add_redeliver(sub)
+
+
+def _add_verify(sub: Any) -> None:
+    verify = sub.add_parser(
+        "verify", help="verify the trail: chains, seals, delivered events",
+        description="Reads the trail back, from the broker or from the archive files, and "
+        "checks every chain (sequence, SM3 hashes, links), every seal (key known and valid at "
+        "the seal's time, SM2 signature, Merkle root) and, on the broker, that every event, "
+        "delivery and dead letter the trail names still has the digest recorded. Exits 0 when "
+        "all verifies, 1 naming each break, 2 on usage or connection errors.",
+    )
+    config_args(verify)
+    verify.add_argument("--source", nargs="+", default=["kafka"], metavar="kafka|archive [DIR]",
+                        help="where to read the trail: the broker (default), or the archive "
+                        "directory (default: the config's trail archive)")
+    verify.add_argument("--from", dest="since", type=parse_time, help=_TIME_HELP)
+    verify.add_argument("--to", dest="until", type=parse_time, help=_TIME_HELP)
+    verify.add_argument("--keyring", type=Path,
+                        help="keyring TOML with the gateway's public keys (default: the "
+                        "config's)")
+    verify.add_argument("--trail-topic", default=TRAIL_TOPIC)
+    verify.add_argument("--mirror-prefix", default="",
+                        help="verify a mirrored copy whose topics carry this prefix")
+    verify.set_defaults(run=_verify)
+
+
+def _add_trace(sub: Any) -> None:
+    trace = sub.add_parser("trace", help="the history of one document (单证追溯)",
+                           description="Every version of the document with this business "
+                           "key: who sent it, what was decided, who received what under which "
+                           "contract, and when.")
+    config_args(trace)
+    trace.add_argument("key", metavar="DOC-KEY", help="the document's business key")
+    trace.add_argument("--sender", help="only the documents of this sender")
+    trace.set_defaults(run=_trace)
+
+
+def _add_export(sub: Any) -> None:
+    export = sub.add_parser("export", help="an evidence bundle for one document",
+                            description="Writes a zip with the original bytes and signature, "
+                            "the canonical event, the trail records, the seals with inclusion "
+                            "proofs and the public keys, and a README showing how to check "
+                            "each seal with the openssl command line alone.")
+    config_args(export)
+    export.add_argument("key", metavar="DOC-KEY", help="the document's business key")
+    export.add_argument("--out", type=Path, required=True, help="the zip file to write")
+    export.add_argument("--sender", help="only the documents of this sender")
+    export.set_defaults(run=_export)
+
+
+def _add_check_bundle(sub: Any) -> None:
+    check = sub.add_parser("check-bundle", help="verify an evidence bundle offline")
+    check.add_argument("bundle", type=Path)
+    check.add_argument("--keyring", type=Path,
+                       help="also require the seal keys to be in this keyring and valid")
+    check.set_defaults(run=_check_bundle)
+
+
+def _add_redeliver(sub: Any) -> None:
+    again = sub.add_parser("redeliver", help="deliver accepted documents again to one agency",
+                           description="Re-publishes the documents accepted in the window to "
+                           "AGENCY under the contracts as they are now, marked as replays "
+                           "(header px-replay-of) and recorded in the trail as REDELIVERED.")
+    config_args(again)
+    again.add_argument("--to", dest="recipient", required=True, metavar="AGENCY")
+    again.add_argument("--from", dest="since", type=parse_time, required=True, help=_TIME_HELP)
+    again.add_argument("--until", type=parse_time, help=_TIME_HELP + " (default: now)")
+    again.set_defaults(run=_redeliver)
+
+
+def parse_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _keyring(args: argparse.Namespace) -> Keyring:
+    return Keyring.from_toml(args.keyring or load_config(args).keyring_file)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    source, *rest = args.source
+    if source == "archive" and len(rest) <= 1:
+        directory = Path(rest[0]) if rest else load_config(args).archive_dir
+        if directory is None:
+            raise GatewayError("no archive directory: name one or configure trail.archive_dir",
+                               code="CONFIG_NO_ARCHIVE")
+        report = verify_archive(directory, AvroSchemas(), _keyring(args),
+                                since=args.since, until=args.until)
+        print(describe(report, f"archive {directory}"))
+    elif source == "kafka" and not rest:
+        report = asyncio.run(verify_kafka(
+            bootstrap_of(args), AvroSchemas(), _keyring(args), trail_topic=args.trail_topic,
+            since=args.since, until=args.until, mirror_prefix=args.mirror_prefix))
+        print(describe(report, args.mirror_prefix + args.trail_topic))
+    else:
+        raise GatewayError("--source is 'kafka' or 'archive [DIR]'", code="USAGE")
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _trace(args: argparse.Namespace) -> int:
+    return run_trace(bootstrap_of(args), args.key, sender=args.sender)
+
+
+def _export(args: argparse.Namespace) -> int:
+    keyring = Keyring.from_toml(load_config(args).keyring_file)
+    return run_export(bootstrap_of(args), keyring, args.key, args.out, sender=args.sender)
+
+
+def _check_bundle(args: argparse.Namespace) -> int:
+    keyring = Keyring.from_toml(args.keyring) if args.keyring else None
+    return run_check_bundle(args.bundle, keyring=keyring)
+
+
+def _redeliver(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    parts = GatewayParts.load(config)
+    outcomes = asyncio.run(redeliver(config, parts, bootstrap_of(args), recipient=args.recipient,
+                                     since=args.since, until=args.until))
+    print(describe_redeliveries(outcomes, args.recipient))
+    return EXIT_OK

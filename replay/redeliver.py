@@ -1,0 +1,195 @@
+"""Re-delivery: the documents accepted in a time window, delivered again to one agency under
+the contracts as they are now, each marked as a replay and recorded in the trail.
+
+The canonical events are read back from the broker (the trail names where each one is), routed
+afresh with today's contracts (a contract that has since ended or narrowed its fields applies
+as it now reads), delivered with a `px-replay-of` header naming the original decision, and
+recorded as REDELIVERED on the trail chain `replay`. One re-delivery runs at a time per gateway
+home: a lock file keeps two from forking that chain.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka.errors import KafkaError
+
+from gateway.clock import utc_now
+from gateway.config import GatewayConfig
+from gateway.errors import BrokerUnavailable, GatewayError
+from gateway.ids import Uuid7Generator
+from gateway.kafka import TRAIL_TOPIC, Published, StoredMessage, new_producer, read_at, read_topics
+from gateway.pipeline import Outbound, delivery_message
+from gateway.service import GatewayParts, reference
+from gateway.trail import RECORD_SCHEMA, TrailCodec, TrailWriter
+from gateway.trail_archive import ArchiveWriter
+
+REPLAY_CHAIN = "replay"
+REPLAY_PARTITION = 0
+H_REPLAY_OF = "px-replay-of"
+_LOCK_FILE = ".replay.lock"
+
+# The trail fields a REDELIVERED record copies from the ACCEPTED record it replays.
+_COPIED = ("submission_id", "event_id", "sender", "format_id", "document_type", "business_key",
+           "document_version", "digest_sm3", "signature_key_id")
+
+
+@dataclass(frozen=True, slots=True)
+class Redelivery:
+    """What happened to one accepted document: re-delivered under a contract, or why not."""
+
+    event_id: str
+    business_key: str
+    contract: str | None
+    refused: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    entry: dict[str, Any]
+    chain_position: str
+
+
+async def redeliver(
+    config: GatewayConfig,
+    parts: GatewayParts,
+    bootstrap_servers: str,
+    *,
+    recipient: str,
+    since: datetime,
+    until: datetime | None = None,
+) -> list[Redelivery]:
+    parts.agencies.get(recipient)  # an unknown agency is a usage error, before any reading
+    with _exclusive(config.home / _LOCK_FILE):
+        trail = await read_topics(bootstrap_servers, [TRAIL_TOPIC])
+        accepted = list(_accepted_between(trail, parts, since, until or utc_now()))
+        events = await read_at(bootstrap_servers, [_event_location(a) for a in accepted])
+        return await _republish(config, parts, bootstrap_servers, recipient, accepted, events)
+
+
+def _accepted_between(
+    trail: Sequence[StoredMessage], parts: GatewayParts, since: datetime, until: datetime
+) -> Iterator[_Accepted]:
+    for message in trail:
+        name, value = parts.schemas.decode(message.value)
+        if name != RECORD_SCHEMA:
+            continue
+        entry = value["entry"]
+        if entry["kind"] == "ACCEPTED" and since <= entry["time"] < until:
+            yield _Accepted(entry, f"{entry['chain']}/{entry['seq']}")
+
+
+def _event_location(accepted: _Accepted) -> tuple[str, int, int]:
+    e = accepted.entry
+    return (e["ref_topic"], e["ref_partition"], e["ref_offset"])
+
+
+async def _republish(
+    config: GatewayConfig,
+    parts: GatewayParts,
+    bootstrap_servers: str,
+    recipient: str,
+    accepted: Sequence[_Accepted],
+    events: dict[tuple[str, int, int], StoredMessage],
+) -> list[Redelivery]:
+    producer = new_producer(bootstrap_servers)
+    try:
+        await producer.start()
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"cannot reach {bootstrap_servers}: {exc}") from exc
+    archive = None
+    if config.archive_dir is not None:
+        archive = ArchiveWriter(config.archive_dir, REPLAY_CHAIN, schemas=parts.schemas,
+                                max_segment_bytes=config.trail.archive_segment_bytes)
+    writer = TrailWriter(producer=producer, codec=TrailCodec(parts.schemas), key=parts.key,
+                         partition=REPLAY_PARTITION, settings=config.trail, chain=REPLAY_CHAIN,
+                         archive=archive)
+    try:
+        await writer.recover(bootstrap_servers)
+        outcomes = []
+        ids = Uuid7Generator()
+        for item in accepted:
+            outcomes.append(await _replay_one(parts, writer, producer, recipient, item,
+                                              events.get(_event_location(item)), ids))
+        await writer.seal()
+        return outcomes
+    finally:
+        await producer.stop()
+        if archive is not None:
+            archive.close()
+
+
+async def _replay_one(
+    parts: GatewayParts,
+    writer: TrailWriter,
+    producer: Any,
+    recipient: str,
+    item: _Accepted,
+    event: StoredMessage | None,
+    ids: Uuid7Generator,
+) -> Redelivery:
+    entry = item.entry
+    key = entry["business_key"] or ""
+    if event is None:
+        return Redelivery(entry["event_id"], key, None,
+                          refused=f"its canonical event {_event_location(item)} is gone")
+    _, record = parts.schemas.decode(event.value)
+    body = {name: value for name, value in record.items() if name != "header"}
+    now = utc_now()
+    decision = parts.router.index.decide(entry["sender"], entry["document_type"], body, now)
+    grant = next((g for g in decision.grants if g.recipient == recipient), None)
+    if grant is None:
+        why = next((d.reason for d in decision.denials if d.recipient == recipient),
+                   f"no contract in force shares {entry['document_type']} from "
+                   f"{entry['sender']} with {recipient}")
+        return Redelivery(entry["event_id"], key, None, refused=why)
+    out = delivery_message(grant, record, event.value, parts.payloads, parts.schemas, ids.new(),
+                           now, extra_headers=((H_REPLAY_OF, item.chain_position.encode()),))
+    at = await _publish(producer, out)
+    contract = grant.contract
+    await writer.append(
+        **{name: entry[name] for name in _COPIED}, kind="REDELIVERED", recipient=recipient,
+        contract_id=contract.id, contract_version=contract.version,
+        reason=f"replay of {item.chain_position} under {contract.label}: {contract.purpose}",
+        **reference(at, out.value),
+    )
+    return Redelivery(entry["event_id"], key, contract.label)
+
+
+async def _publish(producer: Any, out: Outbound) -> Published:
+    try:
+        md = await producer.send_and_wait(out.topic, out.value, key=out.key,
+                                          headers=list(out.headers))
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"publishing to {out.topic} failed: {exc}") from exc
+    return Published(md.topic, md.partition, md.offset)
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise GatewayError(f"another re-delivery holds {path}",
+                               code="REPLAY_BUSY") from None
+        yield
+
+
+def describe_redeliveries(outcomes: Sequence[Redelivery], recipient: str) -> str:
+    done = [o for o in outcomes if o.refused is None]
+    lines = [f"{len(done)} of {len(outcomes)} accepted document(s) re-delivered to {recipient}"]
+    lines += [f"  {o.business_key} ({o.event_id}): under {o.contract}" for o in done]
+    lines += [f"  {o.business_key} ({o.event_id}): not re-delivered: {o.refused}"
+              for o in outcomes if o.refused is not None]
+    return "\n".join(lines)
+
+
+__all__ = ["H_REPLAY_OF", "REPLAY_CHAIN", "Redelivery", "describe_redeliveries", "redeliver"]
+
