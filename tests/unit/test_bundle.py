@@ -38,6 +38,7 @@ from replay.bundle import (
 )
 from replay.bundle_cli import run_check_bundle, run_export
 from replay.history import document_history
+from tests.unit.trail_support import Metadata
 
 SCHEMAS = AvroSchemas()
 CODEC = TrailCodec(SCHEMAS)
@@ -59,12 +60,6 @@ def keyring(*, gateway_revoked_at: datetime | None = None) -> Keyring:
     ])
 
 
-@dataclass(frozen=True, slots=True)
-class _Metadata:
-    partition: int
-    offset: int
-
-
 @dataclass(slots=True)
 class Broker:
     """The trail topic (as the producer TrailWriter writes to) and every other topic."""
@@ -73,10 +68,10 @@ class Broker:
     referenced: dict[tuple[str, int, int], StoredMessage] = field(default_factory=dict)
 
     async def send_and_wait(self, topic: str, value: bytes, *, key: bytes, partition: int,
-                            headers: list[tuple[str, bytes]]) -> _Metadata:
+                            headers: list[tuple[str, bytes]]) -> Metadata:
         offset = sum(1 for m in self.trail if m.partition == partition)
         self.trail.append(StoredMessage(topic, partition, offset, key, value, tuple(headers), 0))
-        return _Metadata(partition, offset)
+        return Metadata(partition, offset)
 
     def publish(self, topic: str, value: bytes,
                 headers: tuple[tuple[str, bytes], ...] = ()) -> dict[str, Any]:

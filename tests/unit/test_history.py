@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,29 +23,13 @@ from replay.history import (
     document_history,
     trace_kafka,
 )
+from tests.unit.trail_support import MemoryTopic
 
 SCHEMAS = AvroSchemas()
 GATEWAY_KEY = SM2PrivateKey.generate()
 SENDER_KEY_ID = "ab" * 32
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 KEY = "BL-2026-0001"
-
-
-@dataclass(frozen=True, slots=True)
-class _Metadata:
-    partition: int
-    offset: int
-
-
-class MemoryTopic:
-    def __init__(self) -> None:
-        self.messages: list[StoredMessage] = []
-
-    async def send_and_wait(self, topic: str, value: bytes, *, key: bytes, partition: int,
-                            headers: list[tuple[str, bytes]]) -> _Metadata:
-        offset = sum(1 for m in self.messages if m.partition == partition)
-        self.messages.append(StoredMessage(topic, partition, offset, key, value, tuple(headers), 0))
-        return _Metadata(partition, offset)
 
 
 class Trail:

@@ -7,7 +7,7 @@ the checks. The same flow against the real broker is in tests/integration.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,29 +20,11 @@ from gateway.kafka import TRAIL_TOPIC, StoredMessage
 from gateway.trail import RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, TrailWriter
 from message_formats import AvroSchemas
 from replay import TrailVerifier
+from tests.unit.trail_support import MemoryTopic, Metadata
 
 SCHEMAS = AvroSchemas()
 GATEWAY_KEY = SM2PrivateKey.generate()
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class _Metadata:
-    partition: int
-    offset: int
-
-
-class MemoryTopic:
-    """Stands in for the producer: keeps what was sent, in order, per partition."""
-
-    def __init__(self) -> None:
-        self.messages: list[StoredMessage] = []
-
-    async def send_and_wait(self, topic: str, value: bytes, *, key: bytes, partition: int,
-                            headers: list[tuple[str, bytes]]) -> _Metadata:
-        offset = sum(1 for m in self.messages if m.partition == partition)
-        self.messages.append(StoredMessage(topic, partition, offset, key, value, tuple(headers), 0))
-        return _Metadata(partition, offset)
 
 
 def keyring(*extra: KeyEntry) -> Keyring:
@@ -206,7 +188,7 @@ class SlowSeals(MemoryTopic):
         self.refused = 0
 
     async def send_and_wait(self, topic: str, value: bytes, *, key: bytes, partition: int,
-                            headers: list[tuple[str, bytes]]) -> _Metadata:
+                            headers: list[tuple[str, bytes]]) -> Metadata:
         if dict(headers)["px-record"] == b"seal":
             await self.release.wait()
             if not self.refused:

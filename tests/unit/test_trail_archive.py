@@ -12,7 +12,6 @@ import asyncio
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,6 +52,7 @@ from gateway.trail_archive import (
 from message_formats import AvroSchemas
 from replay.archive import verify_archive
 from replay.verify import Break, VerifyReport
+from tests.unit.trail_support import MemoryTopic
 
 SCHEMAS = AvroSchemas()
 CODEC = TrailCodec(SCHEMAS)
@@ -63,24 +63,6 @@ T0 = datetime(2026, 3, 21, 8, 0, tzinfo=UTC)
 SEG0 = segment_name("p0", 0)
 
 Batch = tuple[list[ChainRecord], bytes]
-
-
-@dataclass(frozen=True, slots=True)
-class _Metadata:
-    partition: int
-    offset: int
-
-
-class MemoryTopic:
-    """Stands in for the producer."""
-
-    def __init__(self) -> None:
-        self.sent = 0
-
-    async def send_and_wait(self, topic: str, value: bytes, *, key: bytes, partition: int,
-                            headers: list[tuple[str, bytes]]) -> _Metadata:
-        self.sent += 1
-        return _Metadata(partition, self.sent - 1)
 
 
 class Collected:
