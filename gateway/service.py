@@ -358,13 +358,7 @@ class Gateway:
     async def _publish(self, out: Outbound) -> Published:
         if self._producer is None:
             raise BrokerUnavailable("the gateway is not started")
-        try:
-            md = await self._producer.send_and_wait(
-                out.topic, out.value, key=out.key, headers=list(out.headers)
-            )
-        except KafkaError as exc:
-            raise BrokerUnavailable(f"publishing to {out.topic} failed: {exc}") from exc
-        return Published(md.topic, md.partition, md.offset)
+        return await publish(self._producer, out)
 
     async def _writer(self, partition: int) -> TrailWriter:
         writer = self._writers.get(partition)
@@ -462,6 +456,16 @@ def submission_from_ingress(record: Any, partition: int) -> Submission:
         partition=partition,
         ingress_offset=record.offset,
     )
+
+
+async def publish(producer: AIOKafkaProducer, out: Outbound) -> Published:
+    """Sends one message and waits for the broker's acknowledgement."""
+    try:
+        md = await producer.send_and_wait(out.topic, out.value, key=out.key,
+                                          headers=list(out.headers))
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"publishing to {out.topic} failed: {exc}") from exc
+    return Published(md.topic, md.partition, md.offset)
 
 
 def trail_fields(ctx: Context) -> dict[str, Any]:

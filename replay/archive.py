@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from crypto import CryptoError, Keyring, merkle_root, sm3
+from crypto import Keyring, merkle_root, sm3
 from crypto.sm3 import new_sm3  # an SM3 already fed a prefix, to copy: not exported by crypto
 from gateway.errors import TRAIL_ARCHIVE_NOT_FOUND, ArchiveError
 from gateway.trail import TrailCodec
@@ -41,7 +41,7 @@ from gateway.trail_archive import (
     split_frames,
 )
 from message_formats import AvroSchemas, FormatError
-from replay.verify import Break, VerifyReport, key_valid_at
+from replay.verify import Break, VerifyReport, seal_signature_problem
 
 log = structlog.get_logger(__name__)
 
@@ -424,7 +424,7 @@ class _ChainCheck:
         if not regular:
             outside = [s for s in run.located() if not first <= s <= last]
             self._unsealed(run, f"{name} follows them", outside)
-        problem = self._signature_problem(body, signature)
+        problem = seal_signature_problem(self.ctx.keyring, self.ctx.codec, body, signature)
         if problem:
             self._add(offset, f"{name}: {problem}")
             return
@@ -447,20 +447,6 @@ class _ChainCheck:
                               f"records, which give {root[:16]}…")
             return
         self.sealed += last - first + 1
-
-    def _signature_problem(self, body: Mapping[str, Any], signature: bytes) -> str | None:
-        try:
-            key = self.ctx.keyring.by_key_id(body["key_id"])
-        except CryptoError:
-            return f"signed by unknown key {body['key_id'][:16]}…"
-        invalid = key_valid_at(key, body["time"])
-        if invalid:
-            return invalid
-        try:
-            key.public_key.verify(signature, self.ctx.codec.seal_message(body))
-        except CryptoError:
-            return f"SM2 signature does not verify with key {key.key_id[:16]}… ({key.agency_id})"
-        return None
 
     # -- other frames --
 

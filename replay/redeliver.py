@@ -18,15 +18,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from gateway.clock import utc_now
 from gateway.config import GatewayConfig
 from gateway.errors import BrokerUnavailable, GatewayError
 from gateway.ids import Uuid7Generator
-from gateway.kafka import TRAIL_TOPIC, Published, StoredMessage, new_producer, read_at, read_topics
-from gateway.pipeline import Outbound, delivery_message
-from gateway.service import GatewayParts, reference
+from gateway.kafka import TRAIL_TOPIC, StoredMessage, new_producer, read_at, read_topics
+from gateway.pipeline import delivery_message
+from gateway.service import GatewayParts, publish, reference
 from gateway.trail import RECORD_SCHEMA, TrailCodec, TrailWriter
 from gateway.trail_archive import ArchiveWriter
 
@@ -128,7 +129,7 @@ async def _republish(
 async def _replay_one(
     parts: GatewayParts,
     writer: TrailWriter,
-    producer: Any,
+    producer: AIOKafkaProducer,
     recipient: str,
     item: _Accepted,
     event: StoredMessage | None,
@@ -151,7 +152,7 @@ async def _replay_one(
         return Redelivery(entry["event_id"], key, None, refused=why)
     out = delivery_message(grant, record, event.value, parts.payloads, parts.schemas, ids.new(),
                            now, extra_headers=((H_REPLAY_OF, item.chain_position.encode()),))
-    at = await _publish(producer, out)
+    at = await publish(producer, out)
     contract = grant.contract
     await writer.append(
         **{name: entry[name] for name in _COPIED}, kind="REDELIVERED", recipient=recipient,
@@ -160,15 +161,6 @@ async def _replay_one(
         **reference(at, out.value),
     )
     return Redelivery(entry["event_id"], key, contract.label)
-
-
-async def _publish(producer: Any, out: Outbound) -> Published:
-    try:
-        md = await producer.send_and_wait(out.topic, out.value, key=out.key,
-                                          headers=list(out.headers))
-    except KafkaError as exc:
-        raise BrokerUnavailable(f"publishing to {out.topic} failed: {exc}") from exc
-    return Published(md.topic, md.partition, md.offset)
 
 
 @contextmanager

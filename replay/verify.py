@@ -120,6 +120,25 @@ def key_valid_at(entry: KeyEntry, at: datetime) -> str | None:
     return None
 
 
+def seal_signature_problem(
+    keyring: Keyring, codec: TrailCodec, body: Mapping[str, Any], signature: bytes
+) -> str | None:
+    """Why a seal's signature does not stand (unknown key, key not valid at the seal's time,
+    SM2 signature wrong), or None when it does."""
+    try:
+        key = keyring.by_key_id(body["key_id"])
+    except CryptoError:
+        return f"signed by unknown key {body['key_id'][:16]}…"
+    invalid = key_valid_at(key, body["time"])
+    if invalid:
+        return invalid
+    try:
+        key.public_key.verify(signature, codec.seal_message(body))
+    except CryptoError:
+        return f"SM2 signature does not verify with key {key.key_id[:16]}… ({key.agency_id})"
+    return None
+
+
 class TrailVerifier:
     def __init__(self, schemas: AvroSchemas, keyring: Keyring) -> None:
         self._codec = TrailCodec(schemas)
@@ -240,7 +259,8 @@ class TrailVerifier:
                 breaks.append(at(f"{name} does not follow the previous seal, which ended "
                                  f"at seq {next_first - 1}"))
             next_first = last + 1
-            problem = self._seal_signature_problem(body, seal.value["signature"])
+            problem = seal_signature_problem(self._keyring, self._codec, body,
+                                             seal.value["signature"])
             if problem:
                 breaks.append(at(f"{name}: {problem}"))
                 continue
@@ -256,20 +276,6 @@ class TrailVerifier:
                 continue
             covered += last - first + 1
         return breaks, covered
-
-    def _seal_signature_problem(self, body: Mapping[str, Any], signature: bytes) -> str | None:
-        try:
-            key = self._keyring.by_key_id(body["key_id"])
-        except CryptoError:
-            return f"signed by unknown key {body['key_id'][:16]}…"
-        invalid = key_valid_at(key, body["time"])
-        if invalid:
-            return invalid
-        try:
-            key.public_key.verify(signature, self._codec.seal_message(body))
-        except CryptoError:
-            return f"SM2 signature does not verify with key {key.key_id[:16]}… ({key.agency_id})"
-        return None
 
     def check_references(
         self,
@@ -336,6 +342,7 @@ def describe(report: VerifyReport, source: str = TRAIL_TOPIC) -> str:
 
 __all__ = [
     "Break", "TrailVerifier", "VerifyReport", "describe", "kafka_location", "key_valid_at",
+    "seal_signature_problem",
     "verify_kafka",
 ]
 
