@@ -17,9 +17,12 @@ from gateway.adapters_cli import add_adapters_commands
 from gateway.broker import LocalBroker
 from gateway.client import submit
 from gateway.config import GatewayConfig
+from gateway.config_cli import add_config_commands
 from gateway.contracts_cli import add_contracts_commands
 from gateway.demo import run_demo
+from gateway.dlq_cli import add_dlq_commands
 from gateway.errors import GatewayError
+from gateway.http_api import build_app, start_http
 from gateway.keys_cli import add_keys_commands
 from gateway.logs import configure_logging
 from gateway.pipeline import REJECTION_ERRORS
@@ -57,10 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve", help="run the gateway on the ingress topic",
-        description="Runs the gateway: consumes px.ingress.v1, authenticates, validates, "
-        "translates and routes each document, publishes events, deliveries, dead letters, "
-        "receipts and the trail. Starts the local broker when no bootstrap servers are "
-        "configured. Stops on SIGINT or SIGTERM.",
+        description="Runs the gateway: the HTTP ingress ([http] listen: submissions, "
+        "receipts, /metrics, /healthz, /readyz, /openapi.yaml) and, as one member of the "
+        "gateways' consumer group, px.ingress.v1: authenticates, validates, translates and "
+        "routes each document, publishes events, deliveries, dead letters, signed receipts "
+        "and the trail. Starts the local broker when no bootstrap servers are configured. "
+        "Stops on SIGINT or SIGTERM.",
     )
     config_args(serve)
     serve.set_defaults(run=_serve)
@@ -83,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_keys_commands(commands)
     add_adapters_commands(commands)
     add_contracts_commands(commands)
+    add_dlq_commands(commands)
+    add_config_commands(commands)
     for group in entry_points(group=COMMANDS_ENTRY_POINT):
         group.load()(commands)
 
@@ -150,8 +157,18 @@ def _serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, parts.router.reload)
         async with Gateway(config, parts, bootstrap_servers) as gateway:
-            print(f"gateway serving on {bootstrap_servers}", file=sys.stderr)
-            await gateway.serve(stop)
+            http = None
+            if config.http.listen:
+                app = build_app(gateway.desk, config, parts.agencies, gateway.metrics,
+                                ready=lambda: gateway.health.up, limiter=gateway.limiter)
+                http = await start_http(app, config.http.listen)
+                print(f"http on {http.host}:{http.port}", file=sys.stderr, flush=True)
+            print(f"gateway serving on {bootstrap_servers}", file=sys.stderr, flush=True)
+            try:
+                await gateway.serve(stop)
+            finally:
+                if http is not None:
+                    await http.close()
 
     if config.bootstrap_servers:
         asyncio.run(run(config.bootstrap_servers))
@@ -172,7 +189,7 @@ def _submit(args: argparse.Namespace) -> int:
                signature=signature, schemas=AvroSchemas(), timeout_s=args.timeout)
     )
     print(json.dumps(receipt.to_json(), ensure_ascii=False, indent=2))
-    return EXIT_OK if receipt.accepted else EXIT_FAILED
+    return EXIT_OK if receipt.receipt.accepted else EXIT_FAILED
 
 
 def _broker(args: argparse.Namespace) -> int:

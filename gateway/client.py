@@ -20,7 +20,7 @@ from gateway.kafka import (
     new_reader,
     partitions_of,
 )
-from gateway.receipts import RECEIPT_SCHEMA, Receipt
+from gateway.receipts import SignedReceipt
 from message_formats import AvroSchemas
 
 
@@ -34,8 +34,8 @@ async def submit(
     schemas: AvroSchemas,
     submission_id: str | None = None,
     timeout_s: float = 30.0,
-) -> Receipt:
-    """Puts the document on the ingress topic and waits for the gateway's receipt."""
+) -> SignedReceipt:
+    """Puts the document on the ingress topic and waits for the gateway's signed receipt."""
     submission_id = submission_id or str(uuid.uuid4())
     producer = new_producer(bootstrap_servers)
     consumer = new_reader(bootstrap_servers)
@@ -84,7 +84,7 @@ async def _await_receipt(
     submission_id: str,
     schemas: AvroSchemas,
     timeout_s: float,
-) -> Receipt:
+) -> SignedReceipt:
     consumer.assign(list(starts))
     for tp, offset in starts.items():
         consumer.seek(tp, offset)
@@ -95,8 +95,6 @@ async def _await_receipt(
         for records in batches.values():
             for record in records:
                 if record.key == wanted:
-                    name, value = schemas.decode(record.value)
-                    if name == RECEIPT_SCHEMA:
-                        return Receipt.from_avro(value)
+                    return SignedReceipt.decode(schemas, record.value)
     raise GatewayError(f"no receipt for submission {submission_id} within {timeout_s:.0f} s; "
                        "is the gateway running?", code="RECEIPT_TIMEOUT")

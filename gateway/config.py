@@ -1,17 +1,29 @@
-"""Gateway configuration: one TOML file (paths relative to it) plus environment overrides."""
+"""Gateway configuration: one TOML file (paths relative to it) plus environment overrides.
+
+Any setting can be overridden from the environment as `PORTGW__<SECTION>__<NAME>` (for
+example `PORTGW__GATEWAY__INGRESS_PARTITIONS=8` or `PORTGW__LIMITS__DEFAULT__RATE_PER_S=50`);
+the value is read as a TOML value when it is one (numbers, booleans, quoted strings) and as a
+plain string otherwise. `PORTGW_BOOTSTRAP_SERVERS` sets the broker.
+"""
 
 from __future__ import annotations
 
+import copy
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 from gateway.errors import ConfigError
 
 ENV_BOOTSTRAP = "PORTGW_BOOTSTRAP_SERVERS"
+ENV_PREFIX = "PORTGW__"
+DEFAULT_LIMITS = "default"
+
+S = TypeVar("S")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,10 +33,40 @@ class TrailSettings:
     # How long a batch's seal or archive write is retried before the sealer gives up (the
     # batch stays queued and is tried again at the next seal).
     seal_retry_s: float = 30.0
+    # How long a group of trail records is retried while the broker does not take it; after
+    # that the chain is recovered from the broker before anything more is written.
+    write_retry_s: float = 120.0
     # Sealed batches are also written to files here (relative to the home directory);
     # empty: no archive.
     archive_dir: str = "trail-archive"
     archive_segment_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyLimits:
+    """What one agency may send: checked at the HTTP door and again in the pipeline."""
+
+    max_document_bytes: int = 4 * 1024 * 1024
+    # Documents per second, with bursts of up to `burst`; 0: no limit. Over HTTP an agency
+    # past its rate gets 429; on the ingress topic its documents wait (backpressure).
+    rate_per_s: float = 0.0
+    burst: int = 100
+    # How long an HTTP submission waits for its receipt before it is answered 202 (accepted
+    # for processing; the receipt is then fetched by its id).
+    timeout_s: float = 10.0
+
+    def check(self) -> None:
+        if self.max_document_bytes <= 0 or self.rate_per_s < 0 or self.burst < 1 \
+                or self.timeout_s <= 0:
+            raise ConfigError(f"limits out of range: {self}")
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    # host:port the HTTP ingress, metrics and health endpoints listen on; empty: no HTTP.
+    listen: str = "127.0.0.1:8080"
+    # Seconds a 503 answer asks the client to wait before trying again.
+    retry_after_s: int = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,41 +87,61 @@ class GatewayConfig:
     # Seconds between checks of contracts_dir for changed files (0: reload on SIGHUP only).
     contracts_watch_s: float = 2.0
     ingress_partitions: int = 4
-    max_document_bytes: int = 4 * 1024 * 1024
+    # Most documents one gateway process works on at once.
+    max_in_flight: int = 256
+    # How long a fetch waits at the broker for new records. Short, because some brokers
+    # (the local one) answer only when it has passed, even when records arrived earlier.
+    fetch_wait_ms: int = 5
+    # The consumer group's session timeout; the local broker makes a joining member wait
+    # about half of it.
+    session_timeout_ms: int = 10_000
     trail: TrailSettings = field(default_factory=TrailSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    limits: Mapping[str, AgencyLimits] = field(
+        default_factory=lambda: MappingProxyType({DEFAULT_LIMITS: AgencyLimits()}))
 
     @classmethod
     def load(cls, path: Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
+        env = os.environ if env is None else env
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{path}: {exc}") from exc
+        data = with_env_overrides(data, env)
         config = cls.from_mapping(data, home=path.parent.resolve())
-        return config.with_env(os.environ if env is None else env)
+        if env.get(ENV_BOOTSTRAP):
+            config = replace(config, bootstrap_servers=env[ENV_BOOTSTRAP])
+        return config
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, home: Path) -> GatewayConfig:
+        unknown_sections = set(data) - {"gateway", "trail", "http", "limits"}
+        if unknown_sections:
+            raise ConfigError(f"unknown sections: {', '.join(sorted(unknown_sections))}")
         section = dict(data.get("gateway", {}))
-        trail = dict(data.get("trail", {}))
         paths = ("key_file", "keyring_file", "agencies_file", "contracts_dir", "mask_key_file")
-        known = {"id", "bootstrap_servers", "ingress_partitions", "max_document_bytes",
-                 "contracts_watch_s", *paths}
-        unknown = set(section) - known
+        numbers = {"ingress_partitions": int, "contracts_watch_s": float, "max_in_flight": int,
+                   "fetch_wait_ms": int, "session_timeout_ms": int}
+        unknown = set(section) - {"id", "bootstrap_servers", *paths, *numbers}
         if unknown:
             raise ConfigError(f"unknown [gateway] settings: {', '.join(sorted(unknown))}")
         try:
             config = cls(
                 home=home,
-                gateway_id=str(section.get("id", cls.gateway_id)),
+                gateway_id=str(section.get("id", "px.gateway")),
                 bootstrap_servers=str(section.get("bootstrap_servers", "")),
-                ingress_partitions=int(section.get("ingress_partitions", 4)),
-                max_document_bytes=int(section.get("max_document_bytes", 4 * 1024 * 1024)),
-                contracts_watch_s=float(section.get("contracts_watch_s", 2.0)),
-                trail=TrailSettings(**trail),
+                trail=_settings(TrailSettings, data.get("trail", {}), "trail"),
+                http=_settings(HttpSettings, data.get("http", {}), "http"),
+                limits=_limits(data.get("limits", {})),
                 **{name: home / str(section[name]) for name in paths if name in section},
+                **{name: kind(section[name]) for name, kind in numbers.items()
+                   if name in section},
             )
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"bad setting: {exc}") from exc
+        if config.ingress_partitions < 1 or config.max_in_flight < 1 or config.fetch_wait_ms < 0:
+            raise ConfigError("ingress_partitions and max_in_flight must be at least 1, "
+                              "fetch_wait_ms not negative")
         return config.resolved()
 
     def resolved(self) -> GatewayConfig:
@@ -97,7 +159,58 @@ class GatewayConfig:
     def archive_dir(self) -> Path | None:
         return self.home / self.trail.archive_dir if self.trail.archive_dir else None
 
-    def with_env(self, env: Mapping[str, str]) -> GatewayConfig:
-        if env.get(ENV_BOOTSTRAP):
-            return replace(self, bootstrap_servers=env[ENV_BOOTSTRAP])
-        return self
+    def limits_for(self, agency_id: str) -> AgencyLimits:
+        return self.limits.get(agency_id) or self.limits[DEFAULT_LIMITS]
+
+
+def _settings(kind: type[S], values: Any, name: str) -> S:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"[{name}] must be a table")
+    known = {f.name for f in fields(kind)}  # type: ignore[arg-type]
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"unknown [{name}] settings: {', '.join(sorted(unknown))}")
+    return kind(**values)
+
+
+def _limits(values: Any) -> Mapping[str, AgencyLimits]:
+    """`[limits.default]` for every agency, `[limits."<agency id>"]` for one; an agency's
+    table starts from the default one."""
+    if not isinstance(values, Mapping):
+        raise ConfigError("[limits] must be a table of tables")
+    default = _settings(AgencyLimits, values.get(DEFAULT_LIMITS, {}), "limits.default")
+    limits = {DEFAULT_LIMITS: default}
+    for agency, table in values.items():
+        if agency != DEFAULT_LIMITS:
+            own = _settings(AgencyLimits, table, f'limits."{agency}"')
+            limits[agency] = replace(default, **{f.name: getattr(own, f.name)
+                                                 for f in fields(AgencyLimits)
+                                                 if f.name in table})
+    for agency_limits in limits.values():
+        agency_limits.check()
+    return MappingProxyType(limits)
+
+
+def with_env_overrides(data: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """The TOML data with every `PORTGW__SECTION__[TABLE__]NAME` variable applied."""
+    merged: dict[str, Any] = copy.deepcopy(dict(data))
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX):].split("__")]
+        if len(path) < 2 or not all(path):
+            raise ConfigError(f"{name}: expected {ENV_PREFIX}<SECTION>__<NAME>")
+        table = merged
+        for part in path[:-1]:
+            table = table.setdefault(part, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"{name}: {part} is not a table")
+        table[path[-1]] = _env_value(raw)
+    return merged
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw

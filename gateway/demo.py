@@ -72,10 +72,11 @@ async def _demo(workdir: Path, bootstrap_servers: str, out: TextIO) -> int:
             signature = home.agency_keys[case.sender].sign(document)
             if case.tamper_after_signing:
                 document = document.replace(b"</", b" </", 1)
-            receipts.append(await serving.alongside(
+            signed = await serving.alongside(
                 submit(bootstrap_servers, sender=case.sender, format_id="fal1-xml",
-                       document=document, signature=signature, schemas=parts.schemas)
-            ))
+                       document=document, signature=signature, schemas=parts.schemas))
+            signed.verify(home.gateway_key.public_key())
+            receipts.append(signed.receipt)
     print_outcomes(CASES, receipts, out)
     await print_deliveries(bootstrap_servers, parts.schemas, out)
     report = await verify_kafka(bootstrap_servers, parts.schemas, parts.keyring)

@@ -75,6 +75,8 @@ def create_home(
     bootstrap_servers: str = "",
     seal_every: int = 256,
     seal_interval_ms: int = 500,
+    session_timeout_ms: int = 3000,
+    http_listen: str = "127.0.0.1:0",
 ) -> Home:
     (path / "keys").mkdir(parents=True, exist_ok=True)
     (path / "contracts").mkdir(exist_ok=True)
@@ -96,7 +98,9 @@ def create_home(
     (path / "gateway.toml").write_text(
         f'[gateway]\nid = "{GATEWAY_ID}"\nbootstrap_servers = "{bootstrap_servers}"\n'
         'key_file = "gateway.key"\nkeyring_file = "keyring.toml"\n'
-        'agencies_file = "agencies.toml"\ncontracts_dir = "contracts"\n\n'
+        'agencies_file = "agencies.toml"\ncontracts_dir = "contracts"\n'
+        f"session_timeout_ms = {session_timeout_ms}\n\n"
+        f'[http]\nlisten = "{http_listen}"\n\n'
         f"[trail]\nseal_every = {seal_every}\nseal_interval_ms = {seal_interval_ms}\n",
         encoding="utf-8",
     )

@@ -7,10 +7,12 @@ from list-offsets requests.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -31,6 +33,12 @@ H_EVENT_ID = "px-event-id"
 H_DOCUMENT_TYPE = "px-document-type"
 H_FINGERPRINT = "px-schema-fingerprint"
 H_RECORD = "px-record"
+H_DIGEST = "px-digest-sm3"
+H_STATUS = "px-status"
+H_DUPLICATE_OF = "px-duplicate-of"
+H_RETRY_OF = "px-retry-of"
+# Set by the HTTP door, which applied the sender's rate limit already.
+H_VIA = "px-via"
 
 Headers = tuple[tuple[str, bytes], ...]
 
@@ -78,9 +86,19 @@ def new_producer(bootstrap_servers: str) -> AIOKafkaProducer:
         acks="all",
         enable_idempotence=False,
         linger_ms=1,
+        max_batch_size=1024 * 1024,
         max_request_size=16 * 1024 * 1024,
         request_timeout_ms=15_000,
     )
+
+
+async def acked(sent: asyncio.Future[Any]) -> Published:
+    """Where the broker put a message handed to the producer, once it has it."""
+    try:
+        md = await sent
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"the broker did not take a message: {exc}") from exc
+    return Published(md.topic, md.partition, md.offset)
 
 
 async def ensure_topics(bootstrap_servers: str, partitions: dict[str, int]) -> None:
@@ -104,7 +122,13 @@ async def ensure_topics(bootstrap_servers: str, partitions: dict[str, int]) -> N
         await admin.close()
 
 
-def new_reader(bootstrap_servers: str, group_id: str | None = None) -> AIOKafkaConsumer:
+def new_reader(
+    bootstrap_servers: str,
+    group_id: str | None = None,
+    *,
+    fetch_max_wait_ms: int = 500,
+    session_timeout_ms: int = 10_000,
+) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(
         bootstrap_servers=bootstrap_servers,
         group_id=group_id,
@@ -112,6 +136,9 @@ def new_reader(bootstrap_servers: str, group_id: str | None = None) -> AIOKafkaC
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=16 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,
+        fetch_max_wait_ms=fetch_max_wait_ms,
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=max(session_timeout_ms // 5, 100),
     )
 
 

@@ -6,6 +6,7 @@ service after the last stage. A stage refuses a document by raising an error wit
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -14,8 +15,9 @@ from typing import Any
 from adapters import Adapter, AdapterError, AdapterRegistry, ParseResult
 from contracts import ContractError, Decision, Grant, RouteDenied
 from crypto import CryptoError, KeyEntry, Keyring, sm3_hex
+from gateway.config import AgencyLimits
 from gateway.errors import GatewayError
-from gateway.ids import Uuid7Generator
+from gateway.ids import derived_uuid7, uuid7_time_ms
 from gateway.kafka import (
     H_DOCUMENT_TYPE,
     H_EVENT_ID,
@@ -52,6 +54,8 @@ class Submission:
     # that its RECEIVED trail record can name the original bytes; None when it was handed
     # to the gateway directly.
     ingress_offset: int | None = None
+    # The ingress record's timestamp: with its place, what the event id is derived from.
+    ingress_timestamp_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,20 +90,35 @@ Stage = Callable[[Context], Context]
 
 
 class Pipeline:
-    __slots__ = ("stages",)
+    """Named stages run in order; `observe(name, seconds)` is told how long each took."""
 
-    def __init__(self, stages: Sequence[Stage]) -> None:
+    __slots__ = ("_observe", "stages")
+
+    def __init__(self, stages: Sequence[tuple[str, Stage]],
+                 observe: Callable[[str, float], None] | None = None) -> None:
         self.stages = tuple(stages)
+        self._observe = observe
 
     def run(self, context: Context) -> Context:
-        for stage in self.stages:
+        observe = self._observe
+        if observe is None:
+            for _, stage in self.stages:
+                context = stage(context)
+            return context
+        clock = time.perf_counter
+        for name, stage in self.stages:
+            started = clock()
             context = stage(context)
+            observe(name, clock() - started)
         return context
 
 
-def check_size(max_bytes: int) -> Stage:
+def check_size(limits_for: Callable[[str], AgencyLimits]) -> Stage:
+    """The sender's own size limit (the HTTP door checks it too; the ingress topic does not)."""
+
     def stage(ctx: Context) -> Context:
         size = len(ctx.submission.document)
+        max_bytes = limits_for(ctx.submission.sender).max_document_bytes
         if size > max_bytes:
             raise GatewayError(f"document is {size} bytes; the limit is {max_bytes}",
                                code="DOCUMENT_TOO_LARGE")
@@ -184,13 +203,13 @@ def route(router: Router) -> Stage:
     return stage
 
 
-def build_deliveries(payloads: PayloadBuilder, schemas: AvroSchemas,
-                     ids: Uuid7Generator) -> Stage:
+def build_deliveries(payloads: PayloadBuilder, schemas: AvroSchemas) -> Stage:
     def stage(ctx: Context) -> Context:
         assert ctx.event is not None and ctx.decision is not None and ctx.record is not None
         deliveries = tuple(
             (grant, delivery_message(grant, ctx.record, ctx.event.value, payloads, schemas,
-                                     ids.new(), ctx.submission.received_at))
+                                     delivery_id(ctx.event_id, grant.recipient),
+                                     ctx.submission.received_at))
             for grant in ctx.decision.grants
         )
         return replace(ctx, deliveries=deliveries)
@@ -243,6 +262,12 @@ def delivery_message(
             *extra_headers,
         ),
     )
+
+
+def delivery_id(event_id: str, recipient: str) -> str:
+    """Fixed by the event and the recipient, as the event id is fixed by the ingress record:
+    a delivery made again after a crash carries the id it had."""
+    return derived_uuid7(uuid7_time_ms(event_id), f"{event_id}/{recipient}".encode())
 
 
 def new_context(submission: Submission, event_id: str) -> Context:

@@ -1,12 +1,23 @@
-"""Receipts: the gateway's answer to each submission, accepted or rejected with a code."""
+"""Receipts: the gateway's answer to each submission, accepted or rejected with a code, signed.
+
+Receipts are signed in batches (one SM2 signature over the Merkle root of the receipts
+decided together, `crypto.BatchSigner`), each receipt carrying its inclusion proof: signing
+every receipt alone would cost one SM2 signature per document, as much CPU as checking the
+sender's signature. A receipt decided while no other is waiting gets a batch of its own.
+"""
 
 from __future__ import annotations
 
+import base64
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from crypto import BatchSeal, BatchVerifier, InclusionProof, SignedBatch, SM2PublicKey
+from message_formats import AvroMalformedError, AvroSchemas
+
 RECEIPT_SCHEMA = "px.gateway.Receipt"
+SIGNED_RECEIPT_SCHEMA = "px.gateway.SignedReceipt"
 ACCEPTED = "accepted"
 REJECTED = "rejected"
 
@@ -44,3 +55,72 @@ class Receipt:
         record = self.to_avro()
         record["time"] = self.time.isoformat()
         return {k: v for k, v in record.items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class SignedReceipt:
+    """A receipt, the exact bytes signed for it (its Avro body), the batch seal and its
+    inclusion proof."""
+
+    receipt: Receipt
+    body: bytes
+    seal: BatchSeal
+    proof: InclusionProof
+
+    @classmethod
+    def of_batch(cls, receipts: list[Receipt], bodies: list[bytes],
+                 batch: SignedBatch) -> list[SignedReceipt]:
+        return [cls(receipt, body, batch.seal, batch.proof(index))
+                for index, (receipt, body) in enumerate(zip(receipts, bodies, strict=True))]
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "receipt": self.body,
+            "key_id": self.seal.key_id,
+            "root": self.seal.root,
+            "count": self.seal.count,
+            "signature": self.seal.signature,
+            "index": self.proof.index,
+            "path": list(self.proof.path),
+        }
+
+    def encode(self, schemas: AvroSchemas) -> bytes:
+        return schemas.encode(SIGNED_RECEIPT_SCHEMA, self.to_avro())
+
+    @classmethod
+    def decode(cls, schemas: AvroSchemas, value: bytes) -> SignedReceipt:
+        """Raises message_formats' FormatError when `value` is not a signed receipt."""
+        name, record = schemas.decode(value)
+        if name != SIGNED_RECEIPT_SCHEMA:
+            raise AvroMalformedError(f"a {name}, not a signed receipt")
+        body = record["receipt"]
+        return cls(
+            receipt=Receipt.from_avro(schemas.decode_body(RECEIPT_SCHEMA, body)),
+            body=body,
+            seal=BatchSeal(record["root"], record["count"], record["signature"],
+                           record["key_id"]),
+            proof=InclusionProof(record["index"], record["count"], tuple(record["path"])),
+        )
+
+    def verify(self, public_key: SM2PublicKey, verifier: BatchVerifier | None = None) -> None:
+        """crypto.SignatureInvalid unless the gateway key signed exactly this receipt."""
+        (verifier or BatchVerifier(cache_size=0)).verify(self.body, self.proof, self.seal,
+                                                         public_key)
+
+    def to_json(self) -> dict[str, Any]:
+        """The receipt for people and HTTP clients, with what a client needs to check the
+        signature: the signed bytes, the seal and the proof."""
+        return {
+            "receipt": self.receipt.to_json(),
+            "signature": {
+                "algorithm": "SM2-SM3 Merkle batch seal (crypto.BatchSigner)",
+                "sm2_id": "1234567812345678",
+                "key_id": self.seal.key_id,
+                "signed_receipt": base64.b64encode(self.body).decode(),
+                "root": self.seal.root.hex(),
+                "count": self.seal.count,
+                "index": self.proof.index,
+                "path": [node.hex() for node in self.proof.path],
+                "signature": base64.b64encode(self.seal.signature).decode(),
+            },
+        }

@@ -9,6 +9,8 @@ the one before (acks=all).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,24 +26,29 @@ from crypto import Keyring, SM2PrivateKey, sm3_hex
 from gateway.clock import utc_now
 from gateway.config import GatewayConfig
 from gateway.errors import BrokerUnavailable, ConfigError, GatewayError
-from gateway.ids import Uuid7Generator
+from gateway.health import BrokerHealth
+from gateway.ids import Uuid7Generator, derived_uuid7
+from gateway.ingress import SubmitOutcome
 from gateway.kafka import (
     DLQ_TOPIC,
+    H_DIGEST,
+    H_DUPLICATE_OF,
     H_EVENT_ID,
-    H_FORMAT,
     H_SENDER,
-    H_SIGNATURE,
+    H_STATUS,
     H_SUBMISSION_ID,
     INGRESS_TOPIC,
     RECEIPT_TOPIC,
     TRAIL_TOPIC,
     Published,
+    StoredMessage,
+    acked,
     ensure_topics,
     new_producer,
-    new_reader,
-    partitions_of,
     status_topic,
 )
+from gateway.limits import RateLimiter
+from gateway.metrics import GatewayMetrics
 from gateway.pipeline import (
     REJECTION_ERRORS,
     Context,
@@ -56,8 +63,10 @@ from gateway.pipeline import (
     new_context,
     route,
 )
-from gateway.receipts import ACCEPTED, RECEIPT_SCHEMA, REJECTED, Receipt
+from gateway.receipt_book import ReceiptBook, ReceiptSigner
+from gateway.receipts import ACCEPTED, REJECTED, Receipt, SignedReceipt
 from gateway.router import PayloadBuilder, Router, RouterSources
+from gateway.serve import GatewayDesk, IngressLoop
 from gateway.trail import TrailCodec, TrailWriter, chain_id
 from gateway.trail_archive import ArchiveWriter
 from message_formats import AvroSchemas
@@ -68,7 +77,6 @@ T = TypeVar("T")
 
 DEAD_LETTER_SCHEMA = "px.gateway.DeadLetter"
 STATUS_SCHEMA = "px.gateway.StatusEvent"
-CONSUMER_GROUP = "px-gateway"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +133,17 @@ class Rejection:
     kind: str  # REJECTED, or DENIED when no contract shares the document
 
 
+def run_stages(pipeline: Pipeline, ctx: Context) -> tuple[Context, Rejection | None]:
+    """The context after the stages, or as it was with why a stage refused the document."""
+    try:
+        return pipeline.run(ctx), None
+    except REJECTION_ERRORS as exc:
+        return ctx, rejection_of(exc)
+    except Exception as exc:  # a bug must not lose the document: dead-letter it
+        log.exception("pipeline.crashed", event_id=ctx.event_id)
+        return ctx, Rejection("INTERNAL_ERROR", repr(exc), None, "REJECTED")
+
+
 def rejection_of(exc: Exception) -> Rejection:
     kind = "DENIED" if isinstance(exc, RouteDenied) else "REJECTED"
     return Rejection(
@@ -136,24 +155,51 @@ def rejection_of(exc: Exception) -> Rejection:
 
 
 class Gateway:
-    def __init__(self, config: GatewayConfig, parts: GatewayParts, bootstrap_servers: str) -> None:
+    """Decides on submissions and publishes what it decided.
+
+    A submission is taken in two steps. `_begin` does, in ingress order, what must keep that
+    order: the RECEIVED trail record, the pipeline, and handing the event and deliveries to
+    the producer (so versions of one document reach recipients in the order they came). It
+    returns the rest, which only waits for the broker and may overlap with later documents:
+    the trail records naming what was published, the signed receipt.
+    """
+
+    def __init__(self, config: GatewayConfig, parts: GatewayParts, bootstrap_servers: str,
+                 *, metrics: GatewayMetrics | None = None) -> None:
         self.config = config
         self.parts = parts
         self.bootstrap_servers = bootstrap_servers
+        self.metrics = metrics or GatewayMetrics()
+        self.limiter = RateLimiter(config.limits_for)
         self._ids = Uuid7Generator()
         self._codec = TrailCodec(parts.schemas)
+        observe = self.metrics.observe_stage
+        self._checks = Pipeline(
+            [("size", check_size(config.limits_for)),
+             ("authenticate", authenticate(parts.keyring))],
+            observe=observe,
+        )
         self._pipeline = Pipeline(
             [
-                check_size(config.max_document_bytes),
-                authenticate(parts.keyring),
-                adapt(parts.adapters),
-                build_event(parts.schemas),
-                route(parts.router),
-                build_deliveries(parts.payloads, parts.schemas, self._ids),
-            ]
+                ("adapt", adapt(parts.adapters)),
+                ("event", build_event(parts.schemas)),
+                ("route", route(parts.router)),
+                ("deliveries", build_deliveries(parts.payloads, parts.schemas)),
+            ],
+            observe=observe,
         )
         self._producer: AIOKafkaProducer | None = None
+        # The trail has a connection of its own: its record batches never share a produce
+        # request with the documents' messages (the local broker refuses such a request's
+        # trail batch while it creates a topic for another of its batches).
+        self._trail_producer: AIOKafkaProducer | None = None
         self._writers: dict[int, TrailWriter] = {}
+        self._in_flight: dict[tuple[str, str], asyncio.Future[SubmitOutcome]] = {}
+        self.book = ReceiptBook(bootstrap_servers, parts.schemas,
+                                fetch_wait_ms=config.fetch_wait_ms)
+        self._signer = ReceiptSigner(parts.key, parts.schemas)
+        self.health = BrokerHealth()
+        self.desk = GatewayDesk(self)
 
     async def start(self) -> None:
         partitions = self.config.ingress_partitions
@@ -163,19 +209,28 @@ class Gateway:
              DLQ_TOPIC: partitions},
         )
         self._producer = new_producer(self.bootstrap_servers)
+        self._trail_producer = new_producer(self.bootstrap_servers)
         try:
             await self._producer.start()
+            await self._trail_producer.start()
         except KafkaError as exc:
             raise BrokerUnavailable(f"cannot reach {self.bootstrap_servers}: {exc}") from exc
+        await self.book.start()
+        self.health.watch(self._producer)
         log.info("gateway.started", bootstrap_servers=self.bootstrap_servers)
 
     async def stop(self) -> None:
         try:
             await self.seal_all()
         finally:
-            if self._producer is not None:
-                await self._producer.stop()
-                self._producer = None
+            for partition in list(self._writers):
+                self._drop_writer(partition)
+            await self.health.stop()
+            await self.book.stop()
+            for producer in (self._producer, self._trail_producer):
+                if producer is not None:
+                    await producer.stop()
+            self._producer = self._trail_producer = None
 
     async def __aenter__(self) -> Gateway:
         await self.start()
@@ -184,23 +239,87 @@ class Gateway:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    async def seal_all(self) -> None:
-        for writer in self._writers.values():
-            await writer.seal()
+    async def seal_all(self, partitions: Iterable[int] | None = None) -> None:
+        for partition in list(self._writers if partitions is None else partitions):
+            writer = self._writers.get(partition)
+            if writer is not None and not writer.failed:
+                await writer.seal()
 
-    async def process(self, submission: Submission) -> Receipt:
-        ctx = new_context(submission, self._ids.new())
-        await self._record_received(ctx)
+    def release(self, partitions: Iterable[int]) -> None:
+        """Gives up the chains of partitions this process no longer owns (sealed first)."""
+        for partition in partitions:
+            self._drop_writer(partition)
+
+    async def process(self, submission: Submission) -> SubmitOutcome:
+        """Decides on one submission and waits until everything it produced is on the
+        broker."""
+        finish = await self.begin(submission)
+        return await finish
+
+    async def begin(self, s: Submission) -> Awaitable[SubmitOutcome]:
+        started = time.perf_counter()
+        self.metrics.received(s.sender, s.format_id)
+        ctx = new_context(s, self._event_id(s))
+        writer = await self._writer(s.partition)
+        received = self._record_received(writer, ctx)
+        ctx, why = run_stages(self._checks, ctx)
+        if why is not None:  # not authentic: never taken for a copy of anything
+            return await self._decide(writer, ctx, received, started, why)
+        key = (s.sender, ctx.digest)
+        first = self.book.first_accepted(*key)
+        if first is not None:
+            return self._finish_duplicate(writer, ctx, [received], first)
+        earlier = self._in_flight.get(key)
+        if earlier is not None:
+            return self._after(earlier, writer, ctx, received, started)
+        ctx, why = run_stages(self._pipeline, ctx)
+        return await self._decide(writer, ctx, received, started, why)
+
+    async def _after(self, earlier: asyncio.Future[SubmitOutcome], writer: TrailWriter,
+                     ctx: Context, received: asyncio.Future[int], started: float
+                     ) -> SubmitOutcome:
+        """The same document came again while its first submission was being decided."""
+        with contextlib.suppress(Exception):
+            first = await asyncio.shield(earlier)
+            if first.receipt is not None and first.receipt.receipt.accepted:
+                return await self._finish_duplicate(writer, ctx, [received],
+                                                    first.submission_id)
+        ctx, why = run_stages(self._pipeline, ctx)
+        finish = await self._decide(writer, ctx, received, started, why)
+        return await finish
+
+    async def _decide(self, writer: TrailWriter, ctx: Context, received: asyncio.Future[int],
+                      started: float, why: Rejection | None) -> Awaitable[SubmitOutcome]:
+        """Hands what was decided to the producer; returns the waiting that is left."""
+        key = (ctx.submission.sender, ctx.digest)
+        decided: asyncio.Future[SubmitOutcome] = asyncio.get_running_loop().create_future()
+        if why is None:
+            self._in_flight[key] = decided
+            finish = self._finish_accepted(writer, ctx, received, await self._send_accepted(ctx))
+        else:
+            out = self._dead_letter(ctx, why)
+            dead_letter = _Sent(out, await self.send(out))
+            statuses = await self._send_statuses(ctx, "rejected", (), error_code=why.code)
+            finish = self._finish_rejected(writer, ctx, why, received, dead_letter, statuses)
+        return self._settle(key, decided, finish, started)
+
+    async def _settle(self, key: tuple[str, str], decided: asyncio.Future[SubmitOutcome],
+                      finish: Awaitable[SubmitOutcome], started: float) -> SubmitOutcome:
         try:
-            ctx = self._pipeline.run(ctx)
-        except REJECTION_ERRORS as exc:
-            return await self._reject(ctx, rejection_of(exc))
-        except Exception as exc:  # a bug must not lose the document: dead-letter it
-            log.exception("pipeline.crashed", event_id=ctx.event_id)
-            return await self._reject(ctx, Rejection("INTERNAL_ERROR", repr(exc), None, "REJECTED"))
-        return await self._accept(ctx)
+            outcome = await finish
+        except BaseException as exc:
+            decided.set_exception(exc)
+            decided.exception()  # nobody else may be waiting: do not warn about it
+            raise
+        else:
+            decided.set_result(outcome)
+            self.metrics.observe_stage("total", time.perf_counter() - started)
+            return outcome
+        finally:
+            if self._in_flight.get(key) is decided:
+                del self._in_flight[key]
 
-    async def _record_received(self, ctx: Context) -> None:
+    def _record_received(self, writer: TrailWriter, ctx: Context) -> asyncio.Future[int]:
         """RECEIVED, before anything is decided: who sent what, and where the original bytes
         and the sender's signature are kept (the ingress message)."""
         s = ctx.submission
@@ -208,46 +327,122 @@ class Gateway:
         if s.ingress_offset is not None:
             at = Published(INGRESS_TOPIC, s.partition, s.ingress_offset)
             ingress = reference(at, s.document)
-        writer = await self._writer(s.partition)
-        await writer.append(**trail_fields(ctx), kind="RECEIVED",
-                            reason=f"{len(s.document)} bytes as {s.format_id or '?'}", **ingress)
+        return writer.add(**trail_fields(ctx), kind="RECEIVED",
+                          reason=f"{len(s.document)} bytes as {s.format_id or '?'}", **ingress)
 
-    async def _accept(self, ctx: Context) -> Receipt:
+    async def _send_accepted(self, ctx: Context) -> _AcceptedSends:
         assert ctx.event is not None and ctx.decision is not None
-        event_at = await self._publish(ctx.event)
-        delivered_at = await asyncio.gather(*(self._publish(out) for _, out in ctx.deliveries))
-        writer = await self._writer(ctx.submission.partition)
+        event = await self.send(ctx.event)
+        deliveries = [await self.send(out) for _, out in ctx.deliveries]
+        recipients = ctx.decision.recipients
+        statuses = await self._send_statuses(ctx, "accepted", recipients)
+        for grant, _ in ctx.deliveries:
+            statuses += await self._send_statuses(ctx, "delivered", recipients,
+                                                  recipient=grant.recipient)
+        return _AcceptedSends(event, deliveries, statuses)
+
+    async def _finish_accepted(self, writer: TrailWriter, ctx: Context,
+                               received: asyncio.Future[int], sent: _AcceptedSends
+                               ) -> SubmitOutcome:
+        assert ctx.event is not None and ctx.decision is not None
+        published = time.perf_counter()
+        event_at = await acked(sent.event)
+        delivered_at = [await acked(d) for d in sent.deliveries]
+        self.metrics.observe_stage("publish", time.perf_counter() - published)
         base = trail_fields(ctx)
-        await writer.append(
-            **base, kind="ACCEPTED", reason=ctx.decision.explanation,
-            **reference(event_at, ctx.event.value),
-        )
+        records = [received, writer.add(**base, kind="ACCEPTED",
+                                        reason=ctx.decision.explanation,
+                                        **reference(event_at, ctx.event.value))]
         for (grant, out), at in zip(ctx.deliveries, delivered_at, strict=True):
             contract = grant.contract
-            await writer.append(
+            records.append(writer.add(
                 **base, kind="DELIVERED", recipient=grant.recipient,
                 contract_id=contract.id, contract_version=contract.version,
                 reason=f"{contract.scope} sharing under {contract.label}: {contract.purpose}",
                 **reference(at, out.value),
-            )
+            ))
         for denial in ctx.decision.denials:
-            await writer.append(
+            records.append(writer.add(
                 **base, kind="DENIED", recipient=denial.recipient, error_code=denial.code,
                 contract_id=denial.contract.id, contract_version=denial.contract.version,
                 reason=denial.reason,
-            )
-        await self._notify(ctx, "accepted", ctx.decision.recipients)
-        for grant, _ in ctx.deliveries:
-            await self._notify(ctx, "delivered", ctx.decision.recipients, recipient=grant.recipient)
+            ))
+        records += await self._record_statuses(writer, ctx, sent.statuses)
         receipt = self._receipt(ctx, ACCEPTED, recipients=ctx.decision.recipients)
-        await self._send_receipt(receipt)
+        outcome = await self._answer(ctx, records, receipt)
+        document_type = ctx.document_type or "unknown"
+        self.metrics.accepted(document_type, ctx.submission.sender)
+        for grant, _ in ctx.deliveries:
+            self.metrics.delivered(document_type, grant.recipient)
         log.info("document.accepted", event_id=ctx.event_id, sender=ctx.submission.sender,
                  document_type=ctx.document_type, recipients=len(ctx.deliveries))
-        return receipt
+        return outcome
 
-    async def _reject(self, ctx: Context, why: Rejection) -> Receipt:
+    async def _finish_rejected(self, writer: TrailWriter, ctx: Context, why: Rejection,
+                               received: asyncio.Future[int],
+                               dead_letter: _Sent, statuses: list[_StatusSend]
+                               ) -> SubmitOutcome:
+        at = await acked(dead_letter.sent)
+        value = dead_letter.out.value
+        records = [received, writer.add(**trail_fields(ctx), kind=why.kind,
+                                        error_code=why.code, reason=why.message,
+                                        **reference(at, value))]
+        records += await self._record_statuses(writer, ctx, statuses)
+        outcome = await self._answer(ctx, records, self._receipt(ctx, REJECTED, error=why))
+        self.metrics.rejected(ctx.document_type, ctx.submission.sender, why.code)
+        log.info("document.rejected", event_id=ctx.event_id, sender=ctx.submission.sender,
+                 code=why.code)
+        return outcome
+
+    async def _finish_duplicate(self, writer: TrailWriter, ctx: Context,
+                                records: list[asyncio.Future[int]], first_id: str
+                                ) -> SubmitOutcome:
+        """The first receipt again, and nothing delivered again."""
         s = ctx.submission
-        dead_letter = Outbound(
+        answer = await self.book.get(first_id)
+        if answer is None:
+            raise GatewayError(f"the receipt of {first_id} is missing", code="RECEIPT_MISSING")
+        first = answer.receipt.receipt
+        records.append(writer.add(
+            **{**trail_fields(ctx), "event_id": first.event_id,
+               "document_type": first.document_type, "business_key": first.business_key},
+            kind="DUPLICATE", reason=f"the same document as submission {first_id}: "
+            "answered with its receipt, not delivered again"))
+        await asyncio.gather(*records)
+        await self._publish_receipt(s, answer.receipt, duplicate_of=first_id)
+        self.metrics.duplicate(s.sender)
+        log.info("document.duplicate", event_id=first.event_id, sender=s.sender,
+                 first_submission=first_id)
+        return SubmitOutcome(s.submission_id, answer.receipt, duplicate_of=first_id)
+
+    async def _answer(self, ctx: Context, records: list[asyncio.Future[int]], receipt: Receipt
+                      ) -> SubmitOutcome:
+        """Once the trail holds every record of the decision: the signed receipt."""
+        waited = time.perf_counter()
+        await asyncio.gather(*records)
+        self.metrics.observe_stage("trail", time.perf_counter() - waited)
+        waited = time.perf_counter()
+        signed = await self._signer.sign(receipt)
+        await self._publish_receipt(ctx.submission, signed)
+        self.metrics.observe_stage("receipt", time.perf_counter() - waited)
+        return SubmitOutcome(ctx.submission.submission_id, signed)
+
+    async def _publish_receipt(self, s: Submission, signed: SignedReceipt, *,
+                               duplicate_of: str | None = None) -> None:
+        headers = [(H_SUBMISSION_ID, s.submission_id.encode()), (H_SENDER, s.sender.encode()),
+                   (H_DIGEST, signed.receipt.digest_sm3.encode()),
+                   (H_STATUS, signed.receipt.status.encode())]
+        if duplicate_of is not None:
+            headers.append((H_DUPLICATE_OF, duplicate_of.encode()))
+        out = Outbound(RECEIPT_TOPIC, s.submission_id.encode(),
+                       signed.encode(self.parts.schemas), tuple(headers))
+        at = await acked(await self.send(out, partition=s.partition))
+        self.book.add(StoredMessage(at.topic, at.partition, at.offset, out.key, out.value,
+                                    out.headers, 0))
+
+    def _dead_letter(self, ctx: Context, why: Rejection) -> Outbound:
+        s = ctx.submission
+        return Outbound(
             topic=DLQ_TOPIC,
             key=s.sender.encode(),
             value=self.parts.schemas.encode(
@@ -267,26 +462,9 @@ class Gateway:
             ),
             headers=((H_EVENT_ID, ctx.event_id.encode()), (H_SENDER, s.sender.encode())),
         )
-        at = await self._publish(dead_letter)
-        writer = await self._writer(s.partition)
-        await writer.append(
-            **trail_fields(ctx), kind=why.kind, error_code=why.code, reason=why.message,
-            **reference(at, dead_letter.value),
-        )
-        await self._notify(ctx, "rejected", (), error_code=why.code)
-        receipt = self._receipt(ctx, REJECTED, error=why)
-        await self._send_receipt(receipt)
-        log.info("document.rejected", event_id=ctx.event_id, sender=s.sender, code=why.code)
-        return receipt
 
-    def _receipt(
-        self,
-        ctx: Context,
-        status: str,
-        *,
-        recipients: Iterable[str] = (),
-        error: Rejection | None = None,
-    ) -> Receipt:
+    def _receipt(self, ctx: Context, status: str, *, recipients: Iterable[str] = (),
+                 error: Rejection | None = None) -> Receipt:
         s = ctx.submission
         return Receipt(
             submission_id=s.submission_id,
@@ -304,23 +482,17 @@ class Gateway:
             error_line=error.line if error else None,
         )
 
-    async def _notify(
-        self,
-        ctx: Context,
-        status: str,
-        recipients: Iterable[str],
-        *,
-        recipient: str | None = None,
-        error_code: str | None = None,
-    ) -> None:
+    async def _send_statuses(self, ctx: Context, status: str, recipients: Iterable[str], *,
+                             recipient: str | None = None, error_code: str | None = None
+                             ) -> list[_StatusSend]:
         """Status events for the parties to the document (its sender and recipients) that
-        subscribed to them, each recorded in the trail."""
+        subscribed to them."""
         if ctx.document_type is None:
-            return
+            return []
         s = ctx.submission
-        parties = (s.sender, *recipients)
-        found = self.parts.router.index.subscribers(ctx.document_type, status, parties,
-                                                   s.received_at)
+        found = self.parts.router.index.subscribers(ctx.document_type, status,
+                                                   (s.sender, *recipients), s.received_at)
+        sends = []
         for subscriber, contract in found:
             event = {
                 "event_id": ctx.event_id, "submission_id": s.submission_id, "status": status,
@@ -336,37 +508,51 @@ class Gateway:
                 value=self.parts.schemas.encode(STATUS_SCHEMA, event),
                 headers=((H_EVENT_ID, ctx.event_id.encode()),),
             )
-            at = await self._publish(out)
-            writer = await self._writer(s.partition)
-            await writer.append(
-                **trail_fields(ctx), kind="NOTIFIED", recipient=subscriber,
-                contract_id=contract.id, contract_version=contract.version,
-                reason=f"status {status} under subscription {contract.label}",
-                **reference(at, out.value),
-            )
+            sends.append(_StatusSend(subscriber, contract, status, out, await self.send(out)))
+        return sends
 
-    async def _send_receipt(self, receipt: Receipt) -> None:
-        await self._publish(
-            Outbound(
-                topic=RECEIPT_TOPIC,
-                key=receipt.submission_id.encode(),
-                value=self.parts.schemas.encode(RECEIPT_SCHEMA, receipt.to_avro()),
-                headers=((H_SUBMISSION_ID, receipt.submission_id.encode()),),
-            )
-        )
+    async def _record_statuses(self, writer: TrailWriter, ctx: Context,
+                               sends: list[_StatusSend]) -> list[asyncio.Future[int]]:
+        records = []
+        for send in sends:
+            at = await acked(send.sent)
+            records.append(writer.add(
+                **trail_fields(ctx), kind="NOTIFIED", recipient=send.subscriber,
+                contract_id=send.contract.id, contract_version=send.contract.version,
+                reason=f"status {send.status} under subscription {send.contract.label}",
+                **reference(at, send.out.value),
+            ))
+        return records
 
-    async def _publish(self, out: Outbound) -> Published:
+    async def send(self, out: Outbound, *, partition: int | None = None) -> asyncio.Future[Any]:
+        """Hands a message to the producer; the future is done when the broker has it."""
         if self._producer is None:
             raise BrokerUnavailable("the gateway is not started")
-        return await publish(self._producer, out)
+        try:
+            return await self._producer.send(out.topic, out.value, key=out.key,
+                                             headers=list(out.headers), partition=partition)
+        except KafkaError as exc:
+            self.health.failed(exc)
+            raise BrokerUnavailable(f"publishing to {out.topic} failed: {exc}") from exc
+
+    def _event_id(self, s: Submission) -> str:
+        """Named after the ingress record when there is one, so that a document processed
+        again after a crash keeps its event id (recipients drop the repeat)."""
+        if s.ingress_offset is None or s.ingress_timestamp_ms is None:
+            return self._ids.new()
+        seed = f"{INGRESS_TOPIC}/{s.partition}/{s.ingress_offset}".encode()
+        return derived_uuid7(s.ingress_timestamp_ms, seed)
 
     async def _writer(self, partition: int) -> TrailWriter:
         writer = self._writers.get(partition)
+        if writer is not None and writer.failed:
+            self._drop_writer(partition)
+            writer = None
         if writer is None:
-            assert self._producer is not None
+            assert self._trail_producer is not None
             chain = chain_id(partition)
             writer = TrailWriter(
-                producer=self._producer,
+                producer=self._trail_producer,
                 codec=self._codec,
                 key=self.parts.key,
                 partition=partition,
@@ -374,9 +560,18 @@ class Gateway:
                 chain=chain,
                 archive=await asyncio.to_thread(self._open_archive, chain),
             )
-            await writer.recover(self.bootstrap_servers)
+            try:
+                await writer.recover(self.bootstrap_servers)
+            except BaseException:
+                writer.close()
+                raise
             self._writers[partition] = writer
         return writer
+
+    def _drop_writer(self, partition: int) -> None:
+        writer = self._writers.pop(partition, None)
+        if writer is not None:
+            writer.close()
 
     def _open_archive(self, chain: str) -> ArchiveWriter | None:
         directory = self.config.archive_dir
@@ -385,33 +580,15 @@ class Gateway:
         return ArchiveWriter(directory, chain, schemas=self.parts.schemas,
                              max_segment_bytes=self.config.trail.archive_segment_bytes)
 
-    async def serve(self, stop: asyncio.Event) -> None:
-        """Consumes the ingress topic until `stop` is set, committing after each batch."""
-        consumer = new_reader(self.bootstrap_servers, group_id=CONSUMER_GROUP)
-        await consumer.start()
-        watching = None
-        if self.config.contracts_watch_s > 0:
-            watching = asyncio.create_task(
-                self.parts.router.watch(stop, self.config.contracts_watch_s))
-        try:
-            partitions = await partitions_of(self.bootstrap_servers, [INGRESS_TOPIC])
-            consumer.assign(partitions)
-            for tp in partitions:
-                consumer.seek(tp, await consumer.committed(tp) or 0)
-            log.info("gateway.serving", partitions=len(partitions))
-            while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=100, max_records=500)
-                for tp, records in batches.items():
-                    for record in records:
-                        await self.process(submission_from_ingress(record, tp.partition))
-                    await consumer.commit({tp: records[-1].offset + 1})
-                for writer in self._writers.values():
-                    writer.seal_if_due()
-        finally:
-            if watching is not None:
-                watching.cancel()
-            await consumer.stop()
+    def seal_due(self) -> None:
+        for writer in self._writers.values():
+            if not writer.failed:
+                writer.seal_if_due()
 
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Consumes the ingress topic as a member of the gateways' consumer group until
+        `stop` is set (see gateway/serve.py)."""
+        await IngressLoop(self).run(stop)
 
     @asynccontextmanager
     async def serving(self) -> AsyncIterator[Serving]:
@@ -423,6 +600,29 @@ class Gateway:
         finally:
             stop.set()
             await task
+
+
+
+@dataclass(frozen=True, slots=True)
+class _StatusSend:
+    subscriber: str
+    contract: Any
+    status: str
+    out: Outbound
+    sent: asyncio.Future[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    out: Outbound
+    sent: asyncio.Future[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _AcceptedSends:
+    event: asyncio.Future[Any]
+    deliveries: list[asyncio.Future[Any]]
+    statuses: list[_StatusSend]
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,24 +638,6 @@ class Serving:
             self.task.result()
             raise GatewayError("the gateway stopped serving", code="GATEWAY_STOPPED")
         return job.result()
-
-
-def submission_from_ingress(record: Any, partition: int) -> Submission:
-    headers = dict(record.headers)
-
-    def text(name: str) -> str:
-        return headers.get(name, b"").decode("utf-8", "replace")
-
-    return Submission(
-        submission_id=text(H_SUBMISSION_ID) or f"ingress-{partition}-{record.offset}",
-        sender=text(H_SENDER),
-        format_id=text(H_FORMAT),
-        document=record.value or b"",
-        signature=headers.get(H_SIGNATURE, b""),
-        received_at=utc_now(),
-        partition=partition,
-        ingress_offset=record.offset,
-    )
 
 
 async def publish(producer: AIOKafkaProducer, out: Outbound) -> Published:

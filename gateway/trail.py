@@ -168,6 +168,10 @@ class TrailWriter:
         self._pending_since = 0.0
         self._batches: deque[_Batch] = deque()
         self._sealing: asyncio.Task[None] | None = None
+        self._key_bytes = self.chain.encode()
+        self._queue: list[tuple[bytes, bytes, asyncio.Future[int]]] = []
+        self._writing: asyncio.Task[None] | None = None
+        self._failed: BrokerUnavailable | None = None
 
     @property
     def pending(self) -> int:
@@ -246,27 +250,55 @@ class TrailWriter:
                      first_seq=body["first_seq"], last_seq=body["last_seq"])
 
     async def append(self, **fields: Any) -> TrailPosition:
-        async with self._lock:
-            entry = {
-                **ENTRY_DEFAULTS,
-                "time": utc_now(),
-                **fields,
-                "chain": self.chain,
-                "seq": self._next_seq,
-                "prev_hash": self._last_hash,
-            }
-            record_hash = self._codec.entry_hash(entry)
-            value = self._codec.encode_record(entry, record_hash)
-            metadata = await self._send(value, RECORD_KIND)
-            self._next_seq += 1
-            self._last_hash = record_hash
-            if not self._pending:
-                self._pending_since = time.monotonic()
-            self._pending.append(ChainRecord(entry["seq"], record_hash, value))
-            if len(self._pending) >= self._settings.seal_every:
-                self._cut_batch()
-            return TrailPosition(self.chain, entry["seq"], record_hash,
-                                 metadata.partition, metadata.offset)
+        """Appends a record and waits until the broker has it."""
+        record, sent = self._add(fields)
+        return TrailPosition(self.chain, record.seq, record.hash, self.partition, await sent)
+
+    def add(self, **fields: Any) -> asyncio.Future[int]:
+        """Appends a record to the chain now; the future gets its offset once the broker
+        has it.
+
+        Records are written in groups: whatever was added while the previous group was on
+        its way goes out next, as one record batch (all or nothing on the broker). A group
+        is only sent after the one before it was acknowledged, so the broker never holds a
+        record whose predecessor it lacks."""
+        return self._add(fields)[1]
+
+    def _add(self, fields: Mapping[str, Any]) -> tuple[ChainRecord, asyncio.Future[int]]:
+        if self._failed is not None:
+            raise BrokerUnavailable(f"trail chain {self.chain} must be recovered first: "
+                                    f"{self._failed}")
+        entry = {
+            **ENTRY_DEFAULTS,
+            "time": utc_now(),
+            **fields,
+            "chain": self.chain,
+            "seq": self._next_seq,
+            "prev_hash": self._last_hash,
+        }
+        record_hash = self._codec.entry_hash(entry)
+        value = self._codec.encode_record(entry, record_hash)
+        self._next_seq += 1
+        self._last_hash = record_hash
+        if not self._pending:
+            self._pending_since = time.monotonic()
+        record = ChainRecord(entry["seq"], record_hash, value)
+        self._pending.append(record)
+        sent = self._enqueue(value, RECORD_KIND)
+        if len(self._pending) >= self._settings.seal_every:
+            self._cut_batch()
+        return record, sent
+
+    def close(self) -> None:
+        """Stops writing and sealing (a writer given up for a recovered one)."""
+        for task in (self._writing, self._sealing):
+            if task is not None:
+                task.cancel()
+
+    @property
+    def failed(self) -> bool:
+        """A group could not be written: the chain must be recovered from the broker."""
+        return self._failed is not None
 
     def seal_if_due(self) -> None:
         """Hands the pending records to the sealer when the oldest has waited long enough."""
@@ -343,14 +375,74 @@ class TrailWriter:
         signature = self._key.sign(self._codec.seal_message(body))
         return self._codec.encode_seal(body, signature)
 
-    async def _send(self, value: bytes, kind: bytes) -> Any:
-        try:
-            return await self._producer.send_and_wait(
-                self._topic,
-                value,
-                key=self.chain.encode(),
-                partition=self.partition,
-                headers=[(H_RECORD, kind)],
-            )
-        except KafkaError as exc:
-            raise BrokerUnavailable(f"trail write failed: {exc}") from exc
+    def _enqueue(self, value: bytes, kind: bytes) -> asyncio.Future[int]:
+        """Queues a message for the next group; the future gets its offset."""
+        if self._failed is not None:
+            raise BrokerUnavailable(f"trail chain {self.chain} must be recovered first: "
+                                    f"{self._failed}")
+        sent: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queue.append((value, kind, sent))
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._write_groups(),
+                                                name=f"trail-write-{self.chain}")
+        return sent
+
+    async def _send(self, value: bytes, kind: bytes) -> int:
+        return await self._enqueue(value, kind)
+
+    async def _write_groups(self) -> None:
+        while self._queue:
+            group, self._queue = self._queue, []
+            try:
+                offsets = await self._write_group([(value, kind) for value, kind, _ in group])
+            except BrokerUnavailable as exc:
+                self._fail(exc, group)
+                return
+            for (_, _, sent), offset in zip(group, offsets, strict=True):
+                if not sent.done():
+                    sent.set_result(offset)
+
+    async def _write_group(self, group: list[tuple[bytes, bytes]]) -> list[int]:
+        """Writes the group as record batches, in order, each retried until the broker
+        takes it or `write_retry_s` has passed."""
+        offsets: list[int] = []
+        while len(offsets) < len(group):
+            offsets.extend(await self._write_batch(group[len(offsets):]))
+        return offsets
+
+    async def _write_batch(self, messages: list[tuple[bytes, bytes]]) -> range:
+        """Writes as many of `messages` as fit in one record batch; their offsets."""
+        delay, deadline = 0.1, time.monotonic() + self._settings.write_retry_s
+        while True:
+            batch = self._producer.create_batch()
+            count = 0
+            for value, kind in messages:
+                if batch.append(key=self._key_bytes, value=value, timestamp=None,
+                                headers=[(H_RECORD, kind)]) is None:
+                    break
+                count += 1
+            if count == 0:
+                raise BrokerUnavailable(f"a trail message of {len(messages[0][0])} bytes "
+                                        "does not fit in a record batch")
+            try:
+                sent = await self._producer.send_batch(batch, self._topic,
+                                                       partition=self.partition)
+                base = int((await sent).offset)
+                return range(base, base + count)
+            except KafkaError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise BrokerUnavailable(f"trail write failed: {exc}") from exc
+                log.warning("trail.write_retry", chain=self.chain, error=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def _fail(self, exc: BrokerUnavailable, group: list[tuple[bytes, bytes, Any]]) -> None:
+        """Nothing more is written on this chain: what is in memory may no longer match the
+        broker. Everything waiting fails; the owner recovers the chain before going on."""
+        self._failed = exc
+        waiting, self._queue = [*group, *self._queue], []
+        for _, _, sent in waiting:
+            if not sent.done():
+                sent.set_exception(exc)
+        log.error("trail.write_failed", chain=self.chain, error=str(exc))
+

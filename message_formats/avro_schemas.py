@@ -172,6 +172,19 @@ class AvroSchemas:
             raise AvroRecordInvalidError(f"record does not fit {full_name}: {exc}") from None
         return buffer.getvalue()
 
+    def decode_body(self, full_name: str, data: bytes) -> Any:
+        """Inverse of encode_body: the value of a plain Avro binary encoding of `full_name`."""
+        entry = self.loaded(full_name)
+        buffer = io.BytesIO(data)
+        try:
+            value = schemaless_reader(buffer, entry.parsed, None)
+        except _DECODE_ERRORS as exc:
+            raise AvroMalformedError(
+                f"bytes are not a {full_name} value: {type(exc).__name__}: {exc}") from None
+        if buffer.tell() != len(data):
+            raise AvroMalformedError(f"trailing bytes after the {full_name} value")
+        return value
+
     def decode(self, data: bytes) -> tuple[str, Any]:
         """Inverse of encode: (full name, value). Trailing bytes make the input malformed."""
         view = memoryview(data)

@@ -8,7 +8,6 @@ import json
 import shlex
 import shutil
 import subprocess
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -22,6 +21,7 @@ from gateway.kafka import H_SIGNATURE, INGRESS_TOPIC, StoredMessage
 from gateway.trail import TrailCodec, TrailWriter
 from message_formats import AvroSchemas
 from replay.bundle import Bundle, build_bundle, read_bundle_files
+from tests.unit.trail_support import MemoryTopic
 
 SCHEMAS = AvroSchemas()
 GATEWAY_KEY = SM2PrivateKey.generate()
@@ -45,26 +45,9 @@ pytestmark = pytest.mark.skipif(openssl_with_sm2() is None,
                                 reason="no openssl command line with SM2 on PATH")
 
 
-@dataclass(frozen=True, slots=True)
-class _Metadata:
-    partition: int
-    offset: int
-
-
-class MemoryTrail:
-    def __init__(self) -> None:
-        self.messages: list[StoredMessage] = []
-
-    async def send_and_wait(self, topic: str, value: bytes, *, key: bytes, partition: int,
-                            headers: list[tuple[str, bytes]]) -> _Metadata:
-        offset = len(self.messages)
-        self.messages.append(StoredMessage(topic, partition, offset, key, value, tuple(headers), 0))
-        return _Metadata(partition, offset)
-
-
 def exported() -> Bundle:
     """One signed document, received, accepted and delivered, sealed in two seals."""
-    trail = MemoryTrail()
+    trail = MemoryTopic()
     writer = TrailWriter(producer=trail, codec=TrailCodec(SCHEMAS), key=GATEWAY_KEY,  # type: ignore[arg-type]
                          partition=0, settings=TrailSettings(seal_every=2))
     document = b"<Manifest key='BL-OPENSSL-1'>\xe6\xb8\xaf</Manifest>"

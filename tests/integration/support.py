@@ -38,9 +38,11 @@ async def submit_all(home: Home, bootstrap_servers: str, sends: list[Sent]) -> l
             signature = sent.signature
             if signature is None:
                 signature = home.agency_keys[sent.sender].sign(sent.document)
-            receipts.append(await serving.alongside(submit(
+            signed = await serving.alongside(submit(
                 bootstrap_servers, sender=sent.sender, format_id=sent.format_id,
                 document=sent.document, signature=signature, schemas=parts.schemas,
                 timeout_s=20,
-            )))
+            ))
+            signed.verify(home.gateway_key.public_key())
+            receipts.append(signed.receipt)
     return receipts

@@ -46,7 +46,7 @@ def serve_and_submit(home: Home, bootstrap: str, tmp_path: Path) -> list[dict[st
         server.send_signal(signal.SIGTERM)
         _, server_err = server.communicate(timeout=30)
     assert server.returncode == 0, server_err
-    return [json.loads(good.stdout), json.loads(bad.stdout)]
+    return [json.loads(good.stdout)["receipt"], json.loads(bad.stdout)["receipt"]]
 
 
 def test_serve_submit_and_verify_from_the_command_line(

@@ -38,7 +38,7 @@ from replay.bundle import (
 )
 from replay.bundle_cli import run_check_bundle, run_export
 from replay.history import document_history
-from tests.unit.trail_support import Metadata
+from tests.unit.trail_support import BatchSending, Metadata
 
 SCHEMAS = AvroSchemas()
 CODEC = TrailCodec(SCHEMAS)
@@ -61,7 +61,7 @@ def keyring(*, gateway_revoked_at: datetime | None = None) -> Keyring:
 
 
 @dataclass(slots=True)
-class Broker:
+class Broker(BatchSending):
     """The trail topic (as the producer TrailWriter writes to) and every other topic."""
 
     trail: list[StoredMessage] = field(default_factory=list)

@@ -7,6 +7,7 @@ the checks. The same flow against the real broker is in tests/integration.
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,13 +15,13 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaTimeoutError
 
-from crypto import KeyEntry, Keyring, SM2PrivateKey
+from crypto import KeyEntry, Keyring, SM2PrivateKey, SM2PublicKey
 from gateway.config import TrailSettings
 from gateway.kafka import TRAIL_TOPIC, StoredMessage
 from gateway.trail import RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, TrailWriter
 from message_formats import AvroSchemas
 from replay import TrailVerifier
-from tests.unit.trail_support import MemoryTopic, Metadata
+from tests.unit.trail_support import Batch, MemoryTopic, Metadata
 
 SCHEMAS = AvroSchemas()
 GATEWAY_KEY = SM2PrivateKey.generate()
@@ -179,28 +180,40 @@ def test_seals_tile_the_chain_without_gaps(seal_every: int) -> None:
     assert covered == list(range(7))
 
 
-class SlowSeals(MemoryTopic):
-    """A broker that takes its time to acknowledge seals and refuses the first one."""
+class SlowSigner:
+    """The gateway key, signing only when released: a seal still being signed."""
+
+    def __init__(self, key: SM2PrivateKey) -> None:
+        self.key = key
+        self.release = threading.Event()
+
+    def public_key(self) -> SM2PublicKey:
+        return self.key.public_key()
+
+    def sign(self, message: bytes) -> bytes:
+        self.release.wait(10)
+        return self.key.sign(message)
+
+
+class RefusesFirstSeal(MemoryTopic):
+    """A broker that refuses the first batch holding a seal."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.release = asyncio.Event()
         self.refused = 0
 
-    async def send_and_wait(self, topic: str, value: bytes, *, key: bytes, partition: int,
-                            headers: list[tuple[str, bytes]]) -> Metadata:
-        if dict(headers)["px-record"] == b"seal":
-            await self.release.wait()
-            if not self.refused:
-                self.refused += 1
-                raise KafkaTimeoutError("no acknowledgement")
-        return await super().send_and_wait(topic, value, key=key, partition=partition,
-                                           headers=headers)
+    async def send_batch(self, batch: Batch, topic: str, *,
+                         partition: int) -> asyncio.Future[Metadata]:
+        if not self.refused and any(dict(h)["px-record"] == b"seal" for _, _, h in batch.messages):
+            self.refused += 1
+            raise KafkaTimeoutError("no acknowledgement")
+        return await super().send_batch(batch, topic, partition=partition)
 
 
-def test_appends_go_on_while_a_seal_waits_and_a_refused_seal_is_retried() -> None:
-    topic = SlowSeals()
-    writer = TrailWriter(producer=topic, codec=TrailCodec(SCHEMAS), key=GATEWAY_KEY,  # type: ignore[arg-type]
+def test_appends_go_on_while_a_seal_is_signed_and_a_refused_seal_is_retried() -> None:
+    topic = RefusesFirstSeal()
+    signer = SlowSigner(GATEWAY_KEY)
+    writer = TrailWriter(producer=topic, codec=TrailCodec(SCHEMAS), key=signer,  # type: ignore[arg-type]
                          partition=0, settings=TrailSettings(seal_every=2))
 
     async def run() -> int:
@@ -209,7 +222,7 @@ def test_appends_go_on_while_a_seal_waits_and_a_refused_seal_is_retried() -> Non
                                 sender="cn.port.sh", format_id="fal1-xml",
                                 digest_sm3="ab" * 32, reason="test")
         waiting = writer.pending
-        topic.release.set()
+        signer.release.set()
         await writer.seal()
         return waiting
 

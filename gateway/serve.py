@@ -1,0 +1,308 @@
+"""Serving: the ingress topic consumed as one member of the gateways' consumer group, and the
+desk the HTTP door hands submissions to.
+
+Each ingress partition is owned by one gateway process at a time, with its trail chain. Its
+documents are begun in offset order and finished concurrently; the offset committed is the
+first one not yet finished, so a process killed at any moment leaves nothing accepted
+behind: what it had not finished is taken again by the next owner. A document taken again
+keeps its event id, and one already answered is recognised by its receipt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Iterable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+
+from gateway.clock import utc_now
+from gateway.errors import BrokerUnavailable
+from gateway.ingress import IngressRequest, SubmitOutcome
+from gateway.kafka import (
+    H_FORMAT,
+    H_SENDER,
+    H_SIGNATURE,
+    H_SUBMISSION_ID,
+    H_VIA,
+    INGRESS_TOPIC,
+    acked,
+    new_reader,
+)
+from gateway.pipeline import Outbound, Submission
+
+if TYPE_CHECKING:
+    from gateway.service import Gateway
+
+log = structlog.get_logger(__name__)
+
+CONSUMER_GROUP = "px-gateway"
+INGRESS_ACK_TIMEOUT_S = 5.0
+VIA_HTTP = b"http"
+_PENDING_REMEMBERED = 100_000
+
+
+class _Progress:
+    """Which offsets of one partition are finished; `watermark` is the first that is not."""
+
+    __slots__ = ("_done", "_open", "committed", "watermark")
+
+    def __init__(self, start: int) -> None:
+        self.watermark = start
+        self.committed = start
+        self._open: deque[int] = deque()
+        self._done: set[int] = set()
+
+    def started(self, offset: int) -> None:
+        self._open.append(offset)
+
+    def finished(self, offset: int) -> None:
+        self._done.add(offset)
+        while self._open and self._open[0] in self._done:
+            self._done.discard(self._open[0])
+            self.watermark = self._open.popleft() + 1
+
+
+class IngressLoop:
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+        self._config = gateway.config
+        self._progress: dict[int, _Progress] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(gateway.config.max_in_flight)
+        self._rewind = False
+        self._backoff_s = 0.5
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = new_reader(self._gateway.bootstrap_servers, group_id=CONSUMER_GROUP,
+                              fetch_max_wait_ms=self._config.fetch_wait_ms,
+                              session_timeout_ms=self._config.session_timeout_ms)
+        await consumer.start()
+        consumer.subscribe([INGRESS_TOPIC], listener=_Rebalance(self, consumer))
+        watching = None
+        if self._config.contracts_watch_s > 0:
+            watching = asyncio.create_task(
+                self._gateway.parts.router.watch(stop, self._config.contracts_watch_s))
+        try:
+            while not stop.is_set():
+                await self._take_batch(consumer)
+                await self._commit(consumer)
+                self._gateway.seal_due()
+                self._report_lag(consumer)
+                if self._rewind:
+                    await self._rewind_to_watermarks(consumer)
+        finally:
+            await self._drain()
+            with contextlib.suppress(KafkaError):
+                await self._commit(consumer)
+            if watching is not None:
+                watching.cancel()
+            await consumer.stop()
+            log.info("gateway.stopped_serving")
+
+    async def _take_batch(self, consumer: AIOKafkaConsumer) -> None:
+        try:
+            batches = await consumer.getmany(timeout_ms=100, max_records=500)
+        except KafkaError as exc:
+            self._gateway.health.failed(exc)
+            await asyncio.sleep(0.5)
+            return
+        for tp, records in batches.items():
+            for record in records:
+                if self._rewind or tp.partition not in self._progress:
+                    break
+                await self._begin(tp.partition, record)
+
+    async def _begin(self, partition: int, record: Any) -> None:
+        await self._slots.acquire()
+        progress = self._progress[partition]
+        progress.started(record.offset)
+        submission = submission_from_ingress(record, partition)
+        if (H_VIA, VIA_HTTP) not in record.headers:  # the door limited those already
+            await self._gateway.limiter.take(submission.sender)
+        try:
+            finish = await self._gateway.begin(submission)
+        except Exception as exc:  # the broker went away while beginning: take it again
+            self._slots.release()
+            self._failed(exc)
+            return
+        task = asyncio.create_task(self._finish(progress, record.offset, finish))
+        self._tasks.add(task)
+        self._gateway.metrics.set_in_flight(len(self._tasks))
+
+    async def _finish(self, progress: _Progress, offset: int,
+                      finish: Awaitable[SubmitOutcome]) -> None:
+        try:
+            await finish
+        except Exception as exc:
+            self._failed(exc)
+        else:
+            progress.finished(offset)
+        finally:
+            self._slots.release()
+            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
+
+    def _failed(self, exc: Exception) -> None:
+        if isinstance(exc, BrokerUnavailable):
+            self._gateway.health.failed(exc)
+            log.warning("ingress.broker_unavailable", error=exc.message)
+        else:
+            log.error("ingress.document_failed", error=repr(exc))
+        self._rewind = True
+
+    async def _drain(self, partitions: Iterable[int] | None = None) -> None:
+        """Waits until every document begun (on `partitions`, or on all) is finished."""
+        while True:
+            tasks = list(self._tasks)
+            if not tasks:
+                return
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if partitions is not None:
+                return
+
+    async def _commit(self, consumer: AIOKafkaConsumer,
+                      partitions: Iterable[int] | None = None) -> None:
+        wanted = self._progress if partitions is None else partitions
+        offsets = {}
+        for partition in wanted:
+            progress = self._progress.get(partition)
+            if progress is not None and progress.watermark > progress.committed:
+                offsets[TopicPartition(INGRESS_TOPIC, partition)] = progress.watermark
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except KafkaError as exc:
+            log.warning("ingress.commit_failed", error=str(exc))
+            return
+        for tp, offset in offsets.items():
+            self._progress[tp.partition].committed = offset
+
+    async def _rewind_to_watermarks(self, consumer: AIOKafkaConsumer) -> None:
+        """After a failure: let everything begun finish or fail, then take each partition
+        again from its first unfinished document."""
+        await self._drain()
+        await asyncio.sleep(self._backoff_s)
+        self._backoff_s = min(self._backoff_s * 2, 5.0)
+        for partition, progress in list(self._progress.items()):
+            consumer.seek(TopicPartition(INGRESS_TOPIC, partition), progress.watermark)
+            self._progress[partition] = _Progress(progress.watermark)
+            self._progress[partition].committed = progress.committed
+        self._rewind = False
+        log.info("ingress.rewound", partitions=sorted(self._progress))
+
+    def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
+        if not self._rewind and self._tasks == set():
+            self._backoff_s = 0.5
+        for partition, progress in self._progress.items():
+            end = consumer.highwater(TopicPartition(INGRESS_TOPIC, partition))
+            if end is not None:
+                self._gateway.metrics.set_lag(partition, max(end - progress.watermark, 0))
+
+    async def assigned(self, consumer: AIOKafkaConsumer, partitions: list[int]) -> None:
+        await self._gateway.book.catch_up(partitions)
+        for partition in partitions:
+            tp = TopicPartition(INGRESS_TOPIC, partition)
+            start = await consumer.committed(tp) or 0
+            consumer.seek(tp, start)
+            self._progress[partition] = _Progress(start)
+        log.info("ingress.assigned", partitions=sorted(partitions))
+
+    async def revoked(self, consumer: AIOKafkaConsumer, partitions: list[int]) -> None:
+        await self._drain()
+        await self._commit(consumer, partitions)
+        await self._gateway.seal_all(partitions)
+        self._gateway.release(partitions)
+        for partition in partitions:
+            self._progress.pop(partition, None)
+        log.info("ingress.revoked", partitions=sorted(partitions))
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, loop: IngressLoop, consumer: AIOKafkaConsumer) -> None:
+        self._loop = loop
+        self._consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self._loop.revoked(self._consumer, [tp.partition for tp in revoked])
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        await self._loop.assigned(self._consumer, [tp.partition for tp in assigned])
+
+
+class GatewayDesk:
+    """What the HTTP door talks to (gateway.ingress.Desk): submissions go on the ingress
+    topic first; their receipts come from whichever process decides them."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self._gateway = gateway
+        self._pending: OrderedDict[str, None] = OrderedDict()
+
+    def broker_up(self) -> bool:
+        return self._gateway.health.up
+
+    async def submit(self, request: IngressRequest, *, wait_s: float) -> SubmitOutcome:
+        known = await self.status(request.submission_id)
+        if known is not None and not known.pending:
+            return known  # sent again with the same id: the answer it already has
+        if not self.broker_up():
+            raise BrokerUnavailable("the broker is not answering")
+        await self._put_on_ingress(request)
+        self._remember_pending(request.submission_id)
+        answer = await self._gateway.book.wait(request.submission_id, wait_s)
+        if answer is None:
+            return SubmitOutcome(request.submission_id)
+        self._pending.pop(request.submission_id, None)
+        return SubmitOutcome(request.submission_id, answer.receipt, answer.duplicate_of)
+
+    async def status(self, submission_id: str) -> SubmitOutcome | None:
+        answer = await self._gateway.book.get(submission_id)
+        if answer is not None:
+            self._pending.pop(submission_id, None)
+            return SubmitOutcome(submission_id, answer.receipt, answer.duplicate_of)
+        if submission_id in self._pending:
+            return SubmitOutcome(submission_id)
+        return None
+
+    async def _put_on_ingress(self, request: IngressRequest) -> None:
+        out = Outbound(INGRESS_TOPIC, request.sender.encode(), request.document, (
+            (H_SUBMISSION_ID, request.submission_id.encode()),
+            (H_SENDER, request.sender.encode()),
+            (H_FORMAT, request.format_id.encode()),
+            (H_SIGNATURE, request.signature),
+            (H_VIA, VIA_HTTP),
+        ))
+        try:
+            sent = await asyncio.wait_for(self._gateway.send(out), INGRESS_ACK_TIMEOUT_S)
+            await asyncio.wait_for(acked(sent), INGRESS_ACK_TIMEOUT_S)
+        except TimeoutError as exc:
+            self._gateway.health.failed("ingress write timed out")
+            raise BrokerUnavailable("the broker did not take the document in time") from exc
+
+    def _remember_pending(self, submission_id: str) -> None:
+        self._pending[submission_id] = None
+        while len(self._pending) > _PENDING_REMEMBERED:
+            self._pending.popitem(last=False)
+
+
+def submission_from_ingress(record: Any, partition: int) -> Submission:
+    headers = dict(record.headers)
+
+    def text(name: str) -> str:
+        return headers.get(name, b"").decode("utf-8", "replace")
+
+    return Submission(
+        submission_id=text(H_SUBMISSION_ID) or f"ingress-{partition}-{record.offset}",
+        sender=text(H_SENDER),
+        format_id=text(H_FORMAT),
+        document=record.value or b"",
+        signature=headers.get(H_SIGNATURE, b""),
+        received_at=utc_now(),
+        partition=partition,
+        ingress_offset=record.offset,
+        ingress_timestamp_ms=record.timestamp,
+    )

@@ -1,0 +1,496 @@
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import aiohttp
+import pytest
+import structlog
+import yaml
+from aiohttp import web
+from aiohttp.streams import StreamReader
+from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
+from structlog.testing import capture_logs
+
+from contracts import AgencyRegistry
+from crypto import BatchSigner, SM2PrivateKey
+from gateway.config import GatewayConfig
+from gateway.errors import BrokerUnavailable
+from gateway.home import DEMO_AGENCIES
+from gateway.http_api import Refused, build_app, read_document, start_http
+from gateway.ingress import IngressRequest, SubmitOutcome
+from gateway.limits import RateLimiter
+from gateway.metrics import GatewayMetrics
+from gateway.receipts import ACCEPTED, REJECTED, Receipt, SignedReceipt
+from message_formats import AvroSchemas
+
+SCHEMAS = AvroSchemas()
+SIGNER = BatchSigner(SM2PrivateKey.generate())
+PORT = "cn.port.sh"  # limited: 64-byte documents, 2 at once, then one every 10 s
+CUSTOMS = "cn.customs.sh"  # the defaults: 1 KiB documents, no rate limit
+MAX_BYTES = 1024
+SIGNATURE = base64.b64encode(b"0E\x02 fake DER signature").decode()
+
+
+def signed_receipt(request: IngressRequest, status: str,
+                   error_code: str | None = None) -> SignedReceipt:
+    receipt = Receipt(
+        submission_id=request.submission_id, event_id="01J-event", sender=request.sender,
+        format_id=request.format_id, digest_sm3="ab" * 32, status=status,
+        time=datetime(2026, 3, 1, 8, 0, tzinfo=UTC),
+        recipients=(CUSTOMS,) if status == ACCEPTED else (), document_type="fal1",
+        error_code=error_code, error_message="bad" if error_code else None)
+    body = SCHEMAS.encode_body("px.gateway.Receipt", receipt.to_avro())
+    return SignedReceipt.of_batch([receipt], [body], SIGNER.sign([body]))[0]
+
+
+class FakeDesk:
+    """Decides by the document's first word: accept, reject, pending, duplicate."""
+
+    def __init__(self) -> None:
+        self.up = True
+        self.failing = False
+        self.outcomes: dict[str, SubmitOutcome] = {}
+        self.requests: list[tuple[IngressRequest, float]] = []
+
+    async def submit(self, request: IngressRequest, *, wait_s: float) -> SubmitOutcome:
+        if self.failing:
+            raise BrokerUnavailable("no broker")
+        self.requests.append((request, wait_s))
+        word = request.document.split(b" ", 1)[0]
+        outcome = SubmitOutcome(request.submission_id)
+        if word in (b"accept", b"duplicate"):
+            outcome = SubmitOutcome(request.submission_id, signed_receipt(request, ACCEPTED),
+                                    duplicate_of="first-id" if word == b"duplicate" else None)
+        elif word == b"reject":
+            outcome = SubmitOutcome(request.submission_id,
+                                    signed_receipt(request, REJECTED, "XSD_INVALID"))
+        self.outcomes[request.submission_id] = outcome
+        return outcome
+
+    def decide(self, submission_id: str) -> None:
+        request, _ = next((r, w) for r, w in self.requests if r.submission_id == submission_id)
+        self.outcomes[submission_id] = SubmitOutcome(submission_id,
+                                                     signed_receipt(request, ACCEPTED))
+
+    async def status(self, submission_id: str) -> SubmitOutcome | None:
+        return self.outcomes.get(submission_id)
+
+    def broker_up(self) -> bool:
+        return self.up
+
+
+class FrozenClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclasses.dataclass
+class Gateway:
+    desk: FakeDesk
+    config: GatewayConfig
+    metrics: GatewayMetrics
+    clock: FrozenClock
+    limiter: RateLimiter
+    ready: list[bool]
+
+    def app(self) -> web.Application:
+        """A new application over the same desk, metrics and limiter (an aiohttp application
+        runs on one event loop only)."""
+        return build_app(self.desk, self.config, AgencyRegistry(DEMO_AGENCIES), self.metrics,
+                         ready=lambda: self.ready[0], limiter=self.limiter)
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Gateway:
+    config = GatewayConfig.from_mapping({
+        "http": {"listen": "127.0.0.1:0", "retry_after_s": 7},
+        "limits": {"default": {"max_document_bytes": MAX_BYTES, "timeout_s": 2.5},
+                   PORT: {"max_document_bytes": 64, "rate_per_s": 0.1, "burst": 2}},
+    }, home=tmp_path)
+    clock = FrozenClock()
+    return Gateway(FakeDesk(), config, GatewayMetrics(), clock,
+                   RateLimiter(config.limits_for, clock=clock), [True])
+
+
+def with_client(gateway: Gateway, body: Callable[[TestClient], Awaitable[Any]]) -> Any:
+    async def run() -> Any:
+        async with TestClient(TestServer(gateway.app())) as client:
+            return await body(client)
+
+    return asyncio.run(run())
+
+
+def headers(sender: str = CUSTOMS, **extra: str) -> dict[str, str]:
+    return {"Px-Sender": sender, "Px-Format": "fal1-xml", "Px-Signature": SIGNATURE, **extra}
+
+
+async def post(client: TestClient, data: Any = b"accept <doc/>",
+               **kwargs: str) -> tuple[int, dict[str, Any], Any]:
+    response = await client.post("/v1/submissions", data=data, headers=headers(**kwargs))
+    return response.status, await response.json(), response.headers
+
+
+def refusals(gateway: Gateway, agency: str, code: str) -> float | None:
+    return gateway.metrics.registry.get_sample_value(
+        "portgw_door_refusals_total", {"agency": agency, "code": code})
+
+
+def test_an_accepted_document_is_answered_200_with_its_signed_receipt(gateway: Gateway) -> None:
+    status, body, _ = with_client(gateway, lambda c: post(c, **{"Idempotency-Key": "k-1"}))
+    assert status == 200
+    assert body["submission_id"] == "k-1"
+    assert body["status"] == "accepted"
+    assert body["receipt"]["recipients"] == [CUSTOMS]
+    assert body["receipt"]["time"] == "2026-03-01T08:00:00+00:00"
+    signed = base64.b64decode(body["signature"]["signed_receipt"])
+    assert SCHEMAS.decode_body("px.gateway.Receipt", signed)["submission_id"] == "k-1"
+    assert "duplicate_of" not in body
+    request, wait_s = gateway.desk.requests[0]
+    assert request == IngressRequest("k-1", CUSTOMS, "fal1-xml", b"accept <doc/>",
+                                     base64.b64decode(SIGNATURE))
+    assert wait_s == 2.5
+
+
+def test_without_an_idempotency_key_the_gateway_makes_the_submission_id(
+        gateway: Gateway) -> None:
+    async def twice(client: TestClient) -> list[str]:
+        return [(await post(client))[1]["submission_id"] for _ in range(2)]
+
+    first, second = with_client(gateway, twice)
+    assert first != second
+    assert len(first) == 36
+
+
+def test_a_rejected_document_is_answered_422_with_the_code(gateway: Gateway) -> None:
+    status, body, _ = with_client(gateway, lambda c: post(c, b"reject <doc/>"))
+    assert status == 422
+    assert body["status"] == "rejected"
+    assert body["receipt"]["error_code"] == "XSD_INVALID"
+
+
+def test_a_duplicate_names_the_first_submission(gateway: Gateway) -> None:
+    status, body, response_headers = with_client(gateway, lambda c: post(c, b"duplicate x"))
+    assert status == 200
+    assert body["duplicate_of"] == "first-id"
+    assert response_headers["Px-Duplicate-Of"] == "first-id"
+
+
+def test_a_pending_submission_is_answered_202_then_found_by_its_id(gateway: Gateway) -> None:
+    async def run(client: TestClient) -> None:
+        response = await client.post("/v1/submissions", data=b"pending <doc/>",
+                                     headers=headers(**{"Idempotency-Key": "slow.1"}))
+        assert response.status == 202
+        assert response.headers["Location"] == "/v1/submissions/slow.1"
+        assert await response.json() == {"submission_id": "slow.1", "status": "pending"}
+        again = await client.get(response.headers["Location"])
+        assert again.status == 202
+        not_ready = await client.get("/v1/submissions/slow.1/receipt")
+        assert not_ready.status == 404
+        assert (await not_ready.json())["code"] == "RECEIPT_NOT_READY"
+        gateway.desk.decide("slow.1")
+        decided = await client.get("/v1/submissions/slow.1")
+        assert decided.status == 200
+        assert (await decided.json())["receipt"]["status"] == "accepted"
+        receipt = await client.get("/v1/submissions/slow.1/receipt")
+        assert receipt.status == 200
+        assert set(await receipt.json()) == {"receipt", "signature"}
+
+    with_client(gateway, run)
+
+
+def test_a_rejected_submission_is_422_by_id_and_its_receipt_200(gateway: Gateway) -> None:
+    async def run(client: TestClient) -> tuple[int, int]:
+        await post(client, b"reject x", **{"Idempotency-Key": "r"})
+        return ((await client.get("/v1/submissions/r")).status,
+                (await client.get("/v1/submissions/r/receipt")).status)
+
+    assert with_client(gateway, run) == (422, 200)
+
+
+def test_unknown_submissions_are_404(gateway: Gateway) -> None:
+    async def run(client: TestClient) -> list[tuple[int, Any]]:
+        answers = []
+        for path in ("/v1/submissions/nope", "/v1/submissions/nope/receipt"):
+            response = await client.get(path)
+            answers.append((response.status, await response.json()))
+        return answers
+
+    for status, body in with_client(gateway, run):
+        assert status == 404
+        assert body["code"] == "SUBMISSION_UNKNOWN"
+        assert body["submission_id"] == "nope"
+
+
+@pytest.mark.parametrize("bad", [
+    {"Px-Sender": ""},
+    {"Px-Format": ""},
+    {"Px-Format": "fal1 xml"},
+    {"Px-Signature": ""},
+    {"Px-Signature": "not base64!"},
+    {"Idempotency-Key": "../etc"},
+    {"Idempotency-Key": "x" * 200},
+])
+def test_missing_or_malformed_headers_are_400(gateway: Gateway, bad: dict[str, str]) -> None:
+    async def run(client: TestClient) -> tuple[int, Any]:
+        response = await client.post("/v1/submissions", data=b"accept",
+                                     headers={**headers(), **bad})
+        return response.status, await response.json()
+
+    status, body = with_client(gateway, run)
+    assert status == 400
+    assert body["code"] == "HTTP_BAD_REQUEST"
+    assert gateway.desk.requests == []
+    assert refusals(gateway, "unknown", "HTTP_BAD_REQUEST") == 1
+
+
+def test_an_absent_header_is_400(gateway: Gateway) -> None:
+    async def run(client: TestClient) -> int:
+        response = await client.post("/v1/submissions", data=b"accept",
+                                     headers={"Px-Sender": CUSTOMS, "Px-Format": "fal1-xml"})
+        return response.status
+
+    assert with_client(gateway, run) == 400
+
+
+def test_an_unknown_sender_is_403_and_counted_without_its_claimed_id(gateway: Gateway) -> None:
+    status, body, _ = with_client(gateway, lambda c: post(c, sender="cn.nobody.xx"))
+    assert status == 403
+    assert body["code"] == "AUTH_UNKNOWN_SENDER"
+    assert refusals(gateway, "unknown", "AUTH_UNKNOWN_SENDER") == 1
+    assert gateway.desk.requests == []
+
+
+def test_a_document_at_the_limit_passes_one_byte_more_is_413(gateway: Gateway) -> None:
+    at_limit = b"accept " + b"x" * (MAX_BYTES - 7)
+
+    async def run(client: TestClient) -> tuple[int, int]:
+        return (await post(client, at_limit))[0], (await post(client, at_limit + b"x"))[0]
+
+    assert with_client(gateway, run) == (200, 413)
+    assert refusals(gateway, CUSTOMS, "DOCUMENT_TOO_LARGE") == 1
+
+
+def test_a_large_chunked_body_without_content_length_is_413(gateway: Gateway) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"accept "
+        for _ in range(64):
+            yield b"x" * 512
+
+    async def run(client: TestClient) -> tuple[int, Any, str]:
+        response = await client.post("/v1/submissions", data=chunks(), headers=headers())
+        return (response.status, await response.json(),
+                response.request_info.headers.get("Transfer-Encoding", ""))
+
+    status, body, transfer_encoding = with_client(gateway, run)
+    assert transfer_encoding == "chunked"
+    assert status == 413
+    assert body["code"] == "DOCUMENT_TOO_LARGE"
+    assert gateway.desk.requests == []
+
+
+def test_a_body_over_the_limit_is_read_no_further_than_one_byte_past_it() -> None:
+    async def run() -> int:
+        stream = StreamReader(mock.Mock(_reading_paused=False), 2**16,
+                              loop=asyncio.get_running_loop())
+        stream.feed_data(b"x" * 100_000)
+        stream.feed_eof()
+        request = make_mocked_request("POST", "/v1/submissions", payload=stream)
+        with pytest.raises(Refused) as refused:
+            await read_document(request, 1000, CUSTOMS, "id")
+        assert refused.value.status == 413
+        return len(await stream.read())
+
+    assert asyncio.run(run()) == 100_000 - 1001
+
+
+def test_a_small_chunked_body_is_read_whole(gateway: Gateway) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for part in (b"accept ", b"<doc>", b"</doc>"):
+            yield part
+
+    status, _, _ = with_client(gateway, lambda c: post(c, chunks()))
+    assert status == 200
+    assert gateway.desk.requests[0][0].document == b"accept <doc></doc>"
+
+
+def test_the_limits_are_the_senders_own(gateway: Gateway) -> None:
+    status, body, _ = with_client(gateway, lambda c: post(c, b"accept " + b"x" * 60,
+                                                          sender=PORT))
+    assert status == 413
+    assert "64 bytes" in body["message"]
+
+
+def test_past_its_rate_a_sender_gets_429_with_retry_after(gateway: Gateway) -> None:
+    async def run(client: TestClient) -> list[tuple[int, Any, Any]]:
+        answers = [await post(client, sender=PORT) for _ in range(3)]
+        gateway.clock.now += 9.5
+        answers.append(await post(client, sender=PORT))
+        answers.append(await post(client, sender=CUSTOMS))  # other senders are not held up
+        gateway.clock.now += 0.5
+        answers.append(await post(client, sender=PORT))
+        return answers
+
+    answers = with_client(gateway, run)
+    assert [status for status, _, _ in answers] == [200, 200, 429, 429, 200, 200]
+    assert answers[2][1]["code"] == "RATE_LIMITED"
+    assert answers[2][2]["Retry-After"] == "10"
+    assert answers[3][2]["Retry-After"] == "1"
+    assert refusals(gateway, PORT, "RATE_LIMITED") == 2
+
+
+def test_broker_down_is_503_with_retry_after(gateway: Gateway) -> None:
+    gateway.desk.up = False
+    status, body, response_headers = with_client(gateway, lambda c: post(c))
+    assert status == 503
+    assert body["code"] == "BROKER_UNAVAILABLE"
+    assert response_headers["Retry-After"] == "7"
+    assert gateway.desk.requests == []
+
+
+def test_a_broker_failing_the_submit_is_503_with_retry_after(gateway: Gateway) -> None:
+    gateway.desk.failing = True
+    status, body, response_headers = with_client(
+        gateway, lambda c: post(c, **{"Idempotency-Key": "k"}))
+    assert status == 503
+    assert body == {"code": "BROKER_UNAVAILABLE", "submission_id": "k",
+                    "message": body["message"]}
+    assert response_headers["Retry-After"] == "7"
+    assert refusals(gateway, CUSTOMS, "BROKER_UNAVAILABLE") == 1
+
+
+def test_an_unexpected_failure_is_a_json_500(gateway: Gateway) -> None:
+    async def broken(_: str) -> SubmitOutcome | None:
+        raise RuntimeError("boom")
+
+    gateway.desk.status = broken  # type: ignore[method-assign]
+
+    async def run(client: TestClient) -> tuple[int, Any]:
+        response = await client.get("/v1/submissions/x")
+        return response.status, await response.json()
+
+    status, body = with_client(gateway, run)
+    assert status == 500
+    assert body["code"] == "INTERNAL_ERROR"
+    assert "boom" not in body["message"]
+
+
+@pytest.fixture
+def info_logs() -> Iterator[None]:
+    """The suite logs warnings only (tests/conftest.py); this test reads info lines."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    yield
+    structlog.configure(**saved)
+
+
+@pytest.mark.usefixtures("info_logs")
+def test_requests_are_logged_without_document_or_signature(gateway: Gateway) -> None:
+    with capture_logs() as logs:
+        with_client(gateway, lambda c: post(c, b"reject secret-document",
+                                            **{"Idempotency-Key": "logged"}))
+    entry = next(e for e in logs if e["event"] == "http.submission")
+    assert entry["submission_id"] == "logged"
+    assert entry["sender"] == CUSTOMS
+    assert entry["status"] == 422
+    assert entry["code"] == "XSD_INVALID"
+    assert "secret-document" not in repr(logs)
+    assert SIGNATURE not in repr(logs)
+
+
+def test_health_and_readiness(gateway: Gateway) -> None:
+    async def probe(client: TestClient) -> list[tuple[int, Any]]:
+        answers = []
+        for path in ("/healthz", "/readyz"):
+            response = await client.get(path)
+            answers.append((response.status, await response.json()))
+        return answers
+
+    assert with_client(gateway, probe) == [(200, {"status": "ok"}),
+                                            (200, {"status": "ready"})]
+    gateway.ready[0] = False
+    gateway.desk.up = False
+    assert with_client(gateway, probe)[1] == (
+        503, {"status": "not ready", "not_ready": ["gateway", "broker"]})
+
+
+def test_metrics_are_served_as_prometheus_text(gateway: Gateway) -> None:
+    async def run(client: TestClient) -> tuple[str, str]:
+        await post(client, sender="cn.nobody.xx")
+        response = await client.get("/metrics")
+        return response.headers["Content-Type"], await response.text()
+
+    content_type, text = with_client(gateway, run)
+    assert content_type.startswith("text/plain")
+    assert 'portgw_door_refusals_total{agency="unknown",code="AUTH_UNKNOWN_SENDER"} 1.0' in text
+
+
+def test_the_openapi_description_covers_exactly_the_routes(gateway: Gateway) -> None:
+    async def run(client: TestClient) -> tuple[int, str]:
+        response = await client.get("/openapi.yaml")
+        return response.status, await response.text()
+
+    status, text = with_client(gateway, run)
+    assert status == 200
+    spec = yaml.safe_load(text)
+    assert spec["openapi"].startswith("3.1")
+    described = {(path, method.upper()) for path, item in spec["paths"].items()
+                 for method in item}
+    served = {(route.resource.canonical, route.method) for route in gateway.app().router.routes()
+              if route.resource is not None and route.method != "HEAD"}
+    assert described == served
+    for path, item in spec["paths"].items():
+        for operation in item.values():
+            assert operation["responses"], path
+
+
+def test_the_openapi_problem_codes_are_the_ones_answered() -> None:
+    spec = yaml.safe_load(Path("gateway/openapi.yaml").read_text(encoding="utf-8"))
+    post_responses = spec["paths"]["/v1/submissions"]["post"]["responses"]
+    assert set(post_responses) == {"200", "202", "400", "403", "413", "422", "429", "500",
+                                   "503"}
+
+
+def test_start_http_serves_on_a_free_port_and_stops() -> None:
+    config = GatewayConfig.from_mapping({}, home=Path("."))
+    app = build_app(FakeDesk(), config, AgencyRegistry(DEMO_AGENCIES), GatewayMetrics(),
+                    ready=lambda: True)
+
+    async def run() -> tuple[int, int]:
+        server = await start_http(app, "127.0.0.1:0")
+        try:
+            async with aiohttp.ClientSession() as session, session.get(
+                    f"http://127.0.0.1:{server.port}/healthz") as response:
+                return server.port, response.status
+        finally:
+            await server.close()
+
+    port, status = asyncio.run(run())
+    assert port > 0
+    assert status == 200
+
+
+@pytest.mark.parametrize("listen", ["8080", "host:", "host:99999"])
+def test_a_bad_listen_address_is_refused(listen: str) -> None:
+    from gateway.http_api import parse_listen
+
+    with pytest.raises(ValueError):
+        parse_listen(listen)
+
+
+def test_listen_addresses_parse() -> None:
+    from gateway.http_api import parse_listen
+
+    assert parse_listen("127.0.0.1:8080") == ("127.0.0.1", 8080)
+    assert parse_listen("[::1]:0") == ("::1", 0)
+    assert parse_listen(":9000") == ("0.0.0.0", 9000)
