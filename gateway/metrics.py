@@ -12,7 +12,8 @@ from prometheus_client import (
     generate_latest,
 )
 
-STAGES = ("authenticate", "adapt", "route", "publish", "trail", "receipt", "total")
+STAGES = ("size", "authenticate", "adapt", "event", "route", "deliveries", "publish", "trail",
+          "receipt", "total")
 # 0.1 ms .. 5 s: a stage is mostly CPU work of well under a millisecond (SM2 verify ~0.3 ms),
 # publishing and the whole path wait on the broker (milliseconds to seconds).
 STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,

@@ -1,0 +1,287 @@
+"""One gateway process (`portgw serve`) against the local broker, end to end.
+
+FAL 5 crew lists of 25 crew, from 20 agencies, each shared with 3 recipients. Agencies
+produce to the ingress topic as they would directly (gateway.client's headers).
+
+1. Throughput: a backlog of signed documents is put on the ingress topic before the gateway
+   starts (signing is the agencies' work, not the gateway's); the gateway then works it off,
+   and the receipts it gives within a 60 s window are counted. `cpu_ms_per_doc` is the
+   gateway process's CPU time (user + system, from /proc) in that window per document.
+2. Latency: a fresh broker and gateway; documents submitted at 500/s for 20 s; the time from
+   handing each to the producer to its delivery arriving at a recipient's consumer.
+
+The reference printed from the same run is the pipeline alone in this process on one core
+(signature check, XML, Avro, routing, deliveries; no Kafka, no trail, no receipts).
+Prints the figures, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from aiokafka import TopicPartition  # noqa: E402
+
+from contracts import Agency  # noqa: E402
+from crypto import SM2PrivateKey  # noqa: E402
+from gateway.broker import LocalBroker  # noqa: E402
+from gateway.clock import utc_now  # noqa: E402
+from gateway.config import GatewayConfig  # noqa: E402
+from gateway.home import ContractSpec, Home, create_home  # noqa: E402
+from gateway.kafka import (  # noqa: E402
+    H_FORMAT,
+    H_SENDER,
+    H_SIGNATURE,
+    H_SUBMISSION_ID,
+    INGRESS_TOPIC,
+    RECEIPT_TOPIC,
+    delivery_topic,
+    ensure_topics,
+    new_producer,
+    new_reader,
+    partitions_of,
+)
+from gateway.pipeline import Submission, new_context  # noqa: E402
+from gateway.service import Gateway, GatewayParts, run_stages  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = (ROOT / "tests" / "data" / "fal5" / "valid_arrival.xml").read_bytes()
+SENDERS = tuple(f"cn.port.bench{n:02d}" for n in range(20))
+RECIPIENTS = ("cn.customs.sh", "cn.msa.sh", "cn.border.sh")
+PARTITIONS = 4
+T = TypeVar("T")
+
+
+def agencies() -> list[Agency]:
+    senders = [Agency(s, f"Bench terminal {s[-2:]}", "port-operator", "310000", "CN",
+                      f"测试码头{s[-2:]}") for s in SENDERS]
+    return [*senders,
+            Agency("cn.customs.sh", "Shanghai Customs", "customs", "310000", "CN", "上海海关"),
+            Agency("cn.msa.sh", "Shanghai MSA", "maritime", "310000", "CN", "上海海事局"),
+            Agency("cn.border.sh", "Shanghai Border", "border", "310000", "CN", "上海边检")]
+
+
+def contracts() -> list[ContractSpec]:
+    return [ContractSpec(id=f"fal5-{s}", provider=s, consumers=RECIPIENTS,
+                         document_types=("fal5",), scope="cross-department",
+                         purpose="crew lists for arrival clearance",
+                         legal_basis="IMO FAL Convention Std 2.1") for s in SENDERS]
+
+
+def document(n: int) -> bytes:
+    return SAMPLE.replace(b"<VoyageNumber>0312E<", f"<VoyageNumber>V{n:07d}<".encode(), 1)
+
+
+def sign_range(args: tuple[dict[str, bytes], int, int]) -> list[tuple[int, bytes]]:
+    """Signatures of documents start..stop-1 (in a worker process)."""
+    pems, start, stop = args
+    keys = {s: SM2PrivateKey.from_pem(p) for s, p in pems.items()}
+    return [(n, keys[SENDERS[n % len(SENDERS)]].sign(document(n))) for n in range(start, stop)]
+
+
+def signed_documents(home: Home, count: int) -> Iterator[tuple[int, bytes]]:
+    pems = {s: home.agency_keys[s].to_pem() for s in SENDERS}
+    chunks = [(pems, start, min(start + 2000, count)) for start in range(0, count, 2000)]
+    with ProcessPoolExecutor(2) as pool:
+        for signed in pool.map(sign_range, chunks):
+            yield from signed
+
+
+def headers(n: int, signature: bytes) -> list[tuple[str, bytes]]:
+    sender = SENDERS[n % len(SENDERS)]
+    return [(H_SUBMISSION_ID, f"bench-{n}".encode()), (H_SENDER, sender.encode()),
+            (H_FORMAT, b"fal5-xml"), (H_SIGNATURE, signature)]
+
+
+async def put_backlog(bootstrap: str, home: Home, count: int) -> None:
+    producer = new_producer(bootstrap)
+    await producer.start()
+    try:
+        pending = []
+        for n, signature in signed_documents(home, count):
+            sender = SENDERS[n % len(SENDERS)]
+            pending.append(await producer.send(INGRESS_TOPIC, document(n), key=sender.encode(),
+                                               headers=headers(n, signature)))
+            if len(pending) >= 2000:
+                await asyncio.gather(*pending)
+                pending = []
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+def start_gateway(home: Home, bootstrap: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PORTGW__HTTP__LISTEN": '""'}
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "--log-level", "warning", "serve",
+             "--config", str(home.config_file), "--bootstrap-servers", bootstrap],
+            stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def count_receipts(bootstrap: str, gateway: subprocess.Popen[bytes], window_s: float,
+                         total: int) -> tuple[int, float, float]:
+    """Receipts given in a window that opens with the first one; (count, seconds, cpu s)."""
+    consumer = new_reader(bootstrap, fetch_max_wait_ms=20)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(RECEIPT_TOPIC, p) for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        for tp in partitions:
+            consumer.seek(tp, 0)
+        seen = 0
+        while seen == 0:
+            seen += sum(len(r) for r in (await consumer.getmany(timeout_ms=200)).values())
+        opened, cpu_opened, counted = time.monotonic(), cpu_seconds(gateway.pid), 0
+        while (elapsed := time.monotonic() - opened) < window_s and seen < total:
+            got = sum(len(r) for r in (await consumer.getmany(timeout_ms=200)).values())
+            seen += got
+            counted += got
+        return counted, elapsed, cpu_seconds(gateway.pid) - cpu_opened
+    finally:
+        await consumer.stop()
+
+
+async def latencies(bootstrap: str, home: Home, rate: int, seconds: float) -> list[float]:
+    """Submit at `rate`/s; seconds from send to the delivery reaching cn.customs.sh."""
+    count = int(rate * seconds)
+    signed = dict(signed_documents(home, count))
+    reader = new_reader(bootstrap, fetch_max_wait_ms=5)
+    producer = new_producer(bootstrap)
+    await reader.start()
+    await producer.start()
+    sent_at: dict[bytes, float] = {}
+    arrived: dict[bytes, float] = {}
+    try:
+        await ensure_topics(bootstrap, {delivery_topic("cn.customs.sh"): 1})
+        tps = await partitions_of(bootstrap, [delivery_topic("cn.customs.sh")])
+        reader.assign(tps)
+        for tp in tps:
+            reader.seek(tp, 0)
+
+        async def read() -> None:
+            while len(arrived) < count:
+                for records in (await reader.getmany(timeout_ms=100)).values():
+                    now = time.monotonic()
+                    for record in records:
+                        arrived.setdefault(record.key, now)
+
+        reading = asyncio.create_task(read())
+        started = time.monotonic()
+        for n in range(count):
+            await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
+            key = f"9456783:V{n:07d}:A:CNSHA".encode()
+            sent_at[key] = time.monotonic()
+            await producer.send(INGRESS_TOPIC, document(n), key=SENDERS[n % 20].encode(),
+                                headers=headers(n, signed[n]))
+        await asyncio.wait_for(reading, 60)
+    finally:
+        await producer.stop()
+        await reader.stop()
+    return sorted(arrived[k] - sent_at[k] for k in sent_at)
+
+
+def pipeline_reference(home: Home, seconds: float = 5.0) -> float:
+    """Documents per second through the pipeline's stages alone, in this process."""
+    os.sched_setaffinity(0, {0})
+    config = GatewayConfig.load(home.config_file)
+    parts = GatewayParts.load(config)
+    gateway = Gateway(config, parts, "unused:9092")
+    signed = dict(signed_documents(home, 500))
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        n = done % 500
+        ctx = new_context(Submission(f"ref-{done}", SENDERS[n % 20], "fal5-xml", document(n),
+                                     signed[n], utc_now()), f"e{done}")
+        ctx, why = run_stages(gateway._checks, ctx)
+        ctx, why = run_stages(gateway._pipeline, ctx)
+        assert why is None, why
+        done += 1
+    os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+    return done / (time.perf_counter() - started)
+
+
+def run_gateway_phase(work: Callable[[str, Path], T], log: Path) -> T:
+    with LocalBroker() as broker:
+        bootstrap = broker.bootstrap_servers
+        asyncio.run(ensure_topics(bootstrap, {INGRESS_TOPIC: PARTITIONS}))
+        return work(bootstrap, log)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docs", type=int, default=150_000, help="backlog size")
+    parser.add_argument("--seconds", type=float, default=60.0, help="throughput window")
+    parser.add_argument("--rate", type=int, default=500, help="latency phase rate, docs/s")
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="px-bench-e2e-"))
+    home = create_home(workdir / "home", agencies=agencies(), contracts=contracts(),
+                       seal_every=256, seal_interval_ms=500, http_listen="")
+
+    reference = pipeline_reference(home)
+    print(f"reference: the pipeline's stages alone, one core: {reference:,.0f} docs/s")
+
+    def throughput(bootstrap: str, log: Path) -> tuple[int, float, float]:
+        began = time.monotonic()
+        asyncio.run(put_backlog(bootstrap, home, args.docs))
+        print(f"backlog: {args.docs:,} signed documents on the ingress topic "
+              f"in {time.monotonic() - began:.0f} s")
+        gateway = start_gateway(home, bootstrap, log)
+        try:
+            return asyncio.run(count_receipts(bootstrap, gateway, args.seconds, args.docs))
+        finally:
+            gateway.send_signal(signal.SIGTERM)
+            gateway.wait(60)
+
+    counted, elapsed, cpu = run_gateway_phase(throughput, workdir / "throughput.log")
+    docs_per_s = counted / elapsed
+    print(f"throughput: {counted:,} receipts in {elapsed:.1f} s = {docs_per_s:,.0f} docs/s; "
+          f"gateway CPU {cpu:.1f} s = {cpu * 1000 / max(counted, 1):.2f} ms/doc "
+          f"(target >= 2,000 docs/s)")
+
+    def latency(bootstrap: str, log: Path) -> list[float]:
+        gateway = start_gateway(home, bootstrap, log)
+        try:
+            time.sleep(4)  # the consumer group join
+            return asyncio.run(latencies(bootstrap, home, args.rate, args.latency_seconds))
+        finally:
+            gateway.send_signal(signal.SIGTERM)
+            gateway.wait(60)
+
+    measured = run_gateway_phase(latency, workdir / "latency.log")
+    p50 = measured[len(measured) // 2] * 1000
+    p99 = measured[int(len(measured) * 0.99)] * 1000
+    print(f"latency at {args.rate}/s, submit -> delivery: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+          f"(target p99 <= 50 ms)")
+    errors = [line for line in (workdir / "throughput.log").read_text().splitlines()
+              if re.search(r"error|Traceback", line)]
+    if errors:
+        print(f"gateway log had {len(errors)} error lines, first: {errors[0][:200]}")
+    print(json.dumps({"docs_per_s": round(docs_per_s), "p50_ms": round(p50, 1),
+                      "p99_ms": round(p99, 1),
+                      "cpu_ms_per_doc": round(cpu * 1000 / max(counted, 1), 2),
+                      "pipeline_only_docs_per_s": round(reference)}))
+
+
+if __name__ == "__main__":
+    main()
