@@ -112,20 +112,24 @@ class IngressLoop:
             await asyncio.sleep(0.5)
             return
         for tp, records in batches.items():
-            for record in records:
+            if tp.partition not in self._progress:
+                continue
+            submissions = [submission_from_ingress(r, tp.partition) for r in records]
+            checks = [self._gateway.check_soon(s) for s in submissions]
+            for record, submission, checked in zip(records, submissions, checks, strict=True):
                 if self._rewind or tp.partition not in self._progress:
                     break
-                await self._begin(tp.partition, record)
+                await self._begin(record, submission, checked)
 
-    async def _begin(self, partition: int, record: Any) -> None:
+    async def _begin(self, record: Any, submission: Submission,
+                     checked: Awaitable[Any]) -> None:
         await self._slots.acquire()
-        progress = self._progress[partition]
+        progress = self._progress[submission.partition]
         progress.started(record.offset)
-        submission = submission_from_ingress(record, partition)
         if (H_VIA, VIA_HTTP) not in record.headers:  # the door limited those already
             await self._gateway.limiter.take(submission.sender)
         try:
-            finish = await self._gateway.begin(submission)
+            finish = await self._gateway.begin(submission, checked)
         except Exception as exc:  # the broker went away while beginning: take it again
             self._slots.release()
             self._failed(exc)

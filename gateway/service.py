@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -199,6 +200,8 @@ class Gateway:
                                 fetch_wait_ms=config.fetch_wait_ms)
         self._signer = ReceiptSigner(parts.key, parts.schemas)
         self.health = BrokerHealth()
+        # One thread: the checks of the next documents run while the loop works on this one.
+        self._checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="px-checks")
         self.desk = GatewayDesk(self)
 
     async def start(self) -> None:
@@ -226,6 +229,7 @@ class Gateway:
             for partition in list(self._writers):
                 self._drop_writer(partition)
             await self.health.stop()
+            self._checker.shutdown(wait=False)
             await self.book.stop()
             for producer in (self._producer, self._trail_producer):
                 if producer is not None:
@@ -256,13 +260,23 @@ class Gateway:
         finish = await self.begin(submission)
         return await finish
 
-    async def begin(self, s: Submission) -> Awaitable[SubmitOutcome]:
+    def check_soon(self, s: Submission) -> asyncio.Future[tuple[Context, Rejection | None]]:
+        """Starts the size and signature checks in a worker thread (OpenSSL lets go of the
+        GIL while it verifies), so that they overlap with the work on earlier documents."""
+        ctx = new_context(s, self._event_id(s))
+        return asyncio.get_running_loop().run_in_executor(self._checker, run_stages,
+                                                          self._checks, ctx)
+
+    async def begin(self, s: Submission,
+                    checked: Awaitable[tuple[Context, Rejection | None]] | None = None
+                    ) -> Awaitable[SubmitOutcome]:
         started = time.perf_counter()
         self.metrics.received(s.sender, s.format_id)
-        ctx = new_context(s, self._event_id(s))
+        if checked is None:
+            checked = self.check_soon(s)
+        ctx, why = await checked
         writer = await self._writer(s.partition)
         received = self._record_received(writer, ctx)
-        ctx, why = run_stages(self._checks, ctx)
         if why is not None:  # not authentic: never taken for a copy of anything
             return await self._decide(writer, ctx, received, started, why)
         key = (s.sender, ctx.digest)
