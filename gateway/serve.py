@@ -253,10 +253,19 @@ class GatewayDesk:
         known = await self.status(request.submission_id)
         if known is not None and not known.pending:
             return known  # sent again with the same id: the answer it already has
+        if known is not None:  # the same id still on its way: wait for its one answer
+            answer = await self._gateway.book.wait(request.submission_id, wait_s)
+            if answer is None:
+                return known
+            return SubmitOutcome(request.submission_id, answer.receipt, answer.duplicate_of)
         if not self.broker_up():
             raise BrokerUnavailable("the broker is not answering")
-        await self._put_on_ingress(request)
         self._remember_pending(request.submission_id)
+        try:
+            await self._put_on_ingress(request)
+        except BrokerUnavailable:
+            self._pending.pop(request.submission_id, None)  # nothing was accepted
+            raise
         answer = await self._gateway.book.wait(request.submission_id, wait_s)
         if answer is None:
             return SubmitOutcome(request.submission_id)

@@ -281,6 +281,8 @@ class Gateway:
             return await self._decide(writer, ctx, received, started, why)
         key = (s.sender, ctx.digest)
         first = self.book.first_accepted(*key)
+        if first == s.submission_id:  # the same submission put on the ingress topic twice
+            return self._finish_repeat(ctx, received)
         if first is not None:
             return self._finish_duplicate(writer, ctx, [received], first)
         earlier = self._in_flight.get(key)
@@ -428,6 +430,14 @@ class Gateway:
         log.info("document.duplicate", event_id=first.event_id, sender=s.sender,
                  first_submission=first_id)
         return SubmitOutcome(s.submission_id, answer.receipt, duplicate_of=first_id)
+
+    async def _finish_repeat(self, ctx: Context, received: asyncio.Future[int]
+                             ) -> SubmitOutcome:
+        """Its answer stands; nothing is published again."""
+        await received
+        answer = await self.book.get(ctx.submission.submission_id)
+        assert answer is not None
+        return SubmitOutcome(ctx.submission.submission_id, answer.receipt, answer.duplicate_of)
 
     async def _answer(self, ctx: Context, records: list[asyncio.Future[int]], receipt: Receipt
                       ) -> SubmitOutcome:

@@ -1,0 +1,547 @@
+"""The gateway as a service, on a real broker: agencies submit over HTTP and over Kafka and
+get signed receipts; duplicates, oversize documents, unknown senders and bad signatures are
+answered as agencies expect; and nothing acknowledged is lost or delivered twice (after the
+recipients' de-duplication) when the broker or a gateway process dies mid-stream, or when two
+gateway processes share the work."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from crypto import SignatureInvalid, sm3_hex
+from gateway.broker import LocalBroker
+from gateway.client import submit
+from gateway.config import GatewayConfig
+from gateway.home import Home
+from gateway.kafka import (
+    H_SUBMISSION_ID,
+    INGRESS_TOPIC,
+    RECEIPT_TOPIC,
+    TRAIL_TOPIC,
+    delivery_topic,
+    read_topics,
+)
+from gateway.receipts import SignedReceipt
+from gateway.service import GatewayParts
+from gateway.trail import RECORD_SCHEMA
+from replay import verify_kafka
+from tests.integration.service_support import (
+    ARRIVAL,
+    FORMAT,
+    PROVIDER,
+    RECIPIENTS,
+    S3_STORAGE,
+    Document,
+    GatewayProcess,
+    HttpAnswer,
+    ReceiptWatcher,
+    TopicFollower,
+    dead_letters,
+    deduplicated_deliveries,
+    get_answer,
+    ingress_submission_ids,
+    metric_total,
+    moto_s3,
+    numbered_arrival,
+    post_document,
+    produce_ingress,
+    raw_deliveries,
+    receipt_from_json,
+    running_gateway,
+    signed,
+    signed_arrivals,
+    wait_ready,
+)
+from tests.integration.support import gateway_parts
+
+BORDER = "cn.border.sh"  # registered, but no contract shares FAL 1 with it
+SMALL_LIMIT = 4096
+
+
+async def eventually(predicate: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
+        await asyncio.sleep(0.05)
+
+
+def assert_accepted(signed_receipt: SignedReceipt, home: Home) -> None:
+    signed_receipt.verify(home.gateway_key.public_key())
+    receipt = signed_receipt.receipt
+    assert receipt.status == "accepted", receipt
+    assert sorted(receipt.recipients) == sorted(RECIPIENTS)
+
+
+# -- 1. HTTP -----------------------------------------------------------------------------------
+
+
+def test_http_submission_gets_a_signed_receipt_and_is_delivered(
+    broker: LocalBroker, home: Home
+) -> None:
+    asyncio.run(_http_submission(broker.bootstrap_servers, home))
+
+
+async def _http_submission(bootstrap: str, home: Home) -> None:
+    config, parts = gateway_parts(home)
+    doc = signed(home, ARRIVAL, "http-1")
+    async with running_gateway(config, parts, bootstrap) as gw, \
+            aiohttp.ClientSession() as session:
+        await wait_ready(session, gw.url)  # /readyz 200 while running
+        answer = await post_document(session, gw.url, doc)
+        looked_up = await get_answer(session, f"{gw.url}/v1/submissions/http-1")
+        accepted_count = await metric_total(session, gw.url, "portgw_documents_accepted_total")
+
+    assert answer.status == 200, answer.body
+    assert (answer.body["status"], answer.body["submission_id"]) == ("accepted", "http-1")
+    signed_receipt = receipt_from_json(answer.body, parts.schemas)
+    assert_accepted(signed_receipt, home)
+    receipt = signed_receipt.receipt
+    assert receipt.to_json() == answer.body["receipt"]  # the JSON says what was signed
+    assert (receipt.submission_id, receipt.sender) == ("http-1", PROVIDER)
+    assert receipt.digest_sm3 == sm3_hex(ARRIVAL)
+    with pytest.raises(SignatureInvalid):  # not signed by just any key
+        signed_receipt.verify(home.agency_keys[PROVIDER].public_key())
+    assert (looked_up.status, looked_up.body) == (200, answer.body)
+    assert accepted_count == 1
+
+    [delivery] = await read_topics(bootstrap, [delivery_topic("cn.customs.sh")])
+    name, value = parts.schemas.decode(delivery.value)
+    assert name == "px.gateway.Delivery"
+    assert (value["event_id"], value["recipient"]) == (receipt.event_id, "cn.customs.sh")
+    assert await read_topics(bootstrap, [delivery_topic(BORDER)]) == []
+
+
+# -- 2. Kafka ----------------------------------------------------------------------------------
+
+
+def test_kafka_submission_gets_an_accepted_receipt(broker: LocalBroker, home: Home) -> None:
+    asyncio.run(_kafka_submission(broker.bootstrap_servers, home))
+
+
+async def _kafka_submission(bootstrap: str, home: Home) -> None:
+    config, parts = gateway_parts(home)
+    doc = signed(home, ARRIVAL, "kafka-1")
+    async with running_gateway(config, parts, bootstrap) as gw, \
+            aiohttp.ClientSession() as session:
+        signed_receipt = await gw.serving.alongside(submit_over_kafka(bootstrap, doc, parts))
+        # Whichever door it came in by, the HTTP door answers for it.
+        looked_up = await get_answer(session, f"{gw.url}/v1/submissions/kafka-1")
+
+    assert_accepted(signed_receipt, home)
+    assert signed_receipt.receipt.submission_id == "kafka-1"
+    assert signed_receipt.receipt.business_key == "9074729:V2611:A:CNSHA"
+    assert looked_up.status == 200
+    assert looked_up.body["receipt"] == signed_receipt.receipt.to_json()
+    deliveries = await raw_deliveries(bootstrap, "cn.msa.sh")
+    assert deliveries == {signed_receipt.receipt.event_id: 1}
+
+
+async def submit_over_kafka(bootstrap: str, doc: Document, parts: GatewayParts
+                            ) -> SignedReceipt:
+    return await submit(bootstrap, sender=doc.sender, format_id=doc.format_id,
+                        document=doc.document, signature=doc.signature, schemas=parts.schemas,
+                        submission_id=doc.submission_id, timeout_s=30)
+
+
+# -- 3. duplicates -----------------------------------------------------------------------------
+
+
+def test_a_duplicate_gets_the_first_receipt_and_is_delivered_once(
+    broker: LocalBroker, home: Home
+) -> None:
+    asyncio.run(_duplicate(broker.bootstrap_servers, home))
+
+
+async def _duplicate(bootstrap: str, home: Home) -> None:
+    config, parts = gateway_parts(home)
+    doc = signed(home, ARRIVAL, "dup-1")
+    async with running_gateway(config, parts, bootstrap) as gw, \
+            aiohttp.ClientSession() as session:
+        first = await post_document(session, gw.url, doc)
+        second = await post_document(session, gw.url, doc, idempotency_key="dup-2")
+        retried = await post_document(session, gw.url, doc)  # same key: the same answer
+        over_kafka = await gw.serving.alongside(submit_over_kafka(
+            bootstrap, Document("dup-3", doc.sender, doc.document, doc.signature), parts))
+        duplicates = await metric_total(session, gw.url, "portgw_duplicates_total")
+
+    assert (first.status, second.status, retried.status) == (200, 200, 200)
+    assert "duplicate_of" not in first.body
+    assert second.body["duplicate_of"] == "dup-1"
+    assert second.headers["Px-Duplicate-Of"] == "dup-1"
+    assert second.body["submission_id"] == "dup-2"
+    assert second.body["receipt"] == first.body["receipt"]
+    assert second.body["signature"] == first.body["signature"]
+    assert retried.body == first.body
+    assert over_kafka.receipt.to_json() == first.body["receipt"]
+    assert duplicates == 2
+
+    event_id = first.body["receipt"]["event_id"]
+    for recipient in RECIPIENTS:  # raw topics, not de-duplicated: the gateway sent it once
+        assert await raw_deliveries(bootstrap, recipient) == {event_id: 1}, recipient
+
+
+def test_a_post_sent_twice_at_once_with_one_key_keeps_one_answer(
+    broker: LocalBroker, home: Home
+) -> None:
+    asyncio.run(_sent_twice_at_once(broker.bootstrap_servers, home))
+
+
+async def _sent_twice_at_once(bootstrap: str, home: Home) -> None:
+    config, parts = gateway_parts(home)
+    doc = signed(home, ARRIVAL, "twice-1")
+    async with running_gateway(config, parts, bootstrap) as gw, \
+            aiohttp.ClientSession() as session:
+        first, again = await asyncio.gather(post_document(session, gw.url, doc),
+                                            post_document(session, gw.url, doc))
+        await every_copy_answered(bootstrap, doc.submission_id)
+        later = await get_answer(session, f"{gw.url}/v1/submissions/{doc.submission_id}")
+
+    assert (first.status, again.status) == (200, 200)
+    assert again.body == first.body
+    assert "Px-Duplicate-Of" not in later.headers
+    assert later.body == first.body
+
+
+async def every_copy_answered(bootstrap: str, submission_id: str) -> None:
+    """Until the receipt topic holds an answer to each copy of the submission on the ingress
+    topic."""
+    key = submission_id.encode()
+    deadline = time.monotonic() + 30
+    while True:
+        copies = sum(m.header(H_SUBMISSION_ID) == key
+                     for m in await read_topics(bootstrap, [INGRESS_TOPIC]))
+        answers = sum(m.key == key for m in await read_topics(bootstrap, [RECEIPT_TOPIC]))
+        if answers >= copies:
+            return
+        assert time.monotonic() < deadline, f"{answers} receipts for {copies} copies"
+        await asyncio.sleep(0.1)
+
+
+# -- 4. size limit -----------------------------------------------------------------------------
+
+
+def test_an_oversize_document_is_refused_over_http_and_dead_lettered_over_kafka(
+    broker: LocalBroker, home: Home
+) -> None:
+    asyncio.run(_oversize(broker.bootstrap_servers, home))
+
+
+def oversize_arrival() -> bytes:
+    """A valid arrival made larger than SMALL_LIMIT by a comment."""
+    padding = b"<!-- " + b"padding " * (SMALL_LIMIT // 8) + b"-->\n"
+    document = numbered_arrival(7).replace(b"?>\n", b"?>\n" + padding, 1)
+    assert len(document) > SMALL_LIMIT
+    return document
+
+
+async def _oversize(bootstrap: str, home: Home) -> None:
+    config = GatewayConfig.load(
+        home.config_file, env={"PORTGW__LIMITS__DEFAULT__MAX_DOCUMENT_BYTES": str(SMALL_LIMIT)})
+    parts = GatewayParts.load(config)
+    big = oversize_arrival()
+    parts.adapters.get(FORMAT).parse(big)  # refused for its size only
+    big_http = signed(home, big, "big-http")
+    big_kafka = signed(home, big, "big-kafka")
+    async with running_gateway(config, parts, bootstrap) as gw, \
+            aiohttp.ClientSession() as session:
+        refused = await post_document(session, gw.url, big_http)
+        small = await post_document(session, gw.url, signed(home, ARRIVAL, "small-http"))
+        rejected = await gw.serving.alongside(submit_over_kafka(bootstrap, big_kafka, parts))
+
+    assert refused.status == 413
+    assert refused.body["code"] == "DOCUMENT_TOO_LARGE"
+    assert small.status == 200, small.body
+    rejected.verify(home.gateway_key.public_key())
+    assert (rejected.receipt.status, rejected.receipt.error_code) == (
+        "rejected", "DOCUMENT_TOO_LARGE")
+    assert rejected.receipt.recipients == ()
+
+    letters = await dead_letters(bootstrap, parts.schemas)
+    assert letters.keys() == {"big-kafka"}  # the door's refusal never reached the ingress
+    letter = letters["big-kafka"]
+    assert letter["error_code"] == "DOCUMENT_TOO_LARGE"
+    assert letter["original"] == big
+    assert "big-http" not in await ingress_submission_ids(bootstrap)
+
+
+# -- 5. unknown sender -------------------------------------------------------------------------
+
+
+def test_an_unknown_sender_is_refused(broker: LocalBroker, home: Home) -> None:
+    asyncio.run(_unknown_sender(broker.bootstrap_servers, home))
+
+
+async def _unknown_sender(bootstrap: str, home: Home) -> None:
+    config, parts = gateway_parts(home)
+    key = home.agency_keys[PROVIDER]  # a real key, under a name nobody registered
+    stranger = Document("stranger-http", "cn.nobody", ARRIVAL, key.sign(ARRIVAL))
+    async with running_gateway(config, parts, bootstrap) as gw, \
+            aiohttp.ClientSession() as session:
+        refused = await post_document(session, gw.url, stranger)
+        rejected = await gw.serving.alongside(submit_over_kafka(
+            bootstrap, Document("stranger-kafka", "cn.nobody", ARRIVAL, stranger.signature),
+            parts))
+
+    assert refused.status == 403
+    assert refused.body["code"] == "AUTH_UNKNOWN_SENDER"
+    rejected.verify(home.gateway_key.public_key())
+    assert rejected.receipt.status == "rejected"
+    assert (rejected.receipt.error_code or "").startswith("AUTH_"), rejected.receipt
+
+    letters = await dead_letters(bootstrap, parts.schemas)
+    assert letters.keys() == {"stranger-kafka"}
+    assert letters["stranger-kafka"]["sender"] == "cn.nobody"
+    assert letters["stranger-kafka"]["original"] == ARRIVAL
+    for recipient in (*RECIPIENTS, BORDER):
+        assert await raw_deliveries(bootstrap, recipient) == {}
+
+
+# -- 6. bad signature --------------------------------------------------------------------------
+
+
+def test_a_bad_signature_is_rejected_with_a_dead_letter(broker: LocalBroker, home: Home) -> None:
+    asyncio.run(_bad_signature(broker.bootstrap_servers, home))
+
+
+async def _bad_signature(bootstrap: str, home: Home) -> None:
+    config, parts = gateway_parts(home)
+    altered = ARRIVAL.replace(b"PX HARMONY", b"PX HARM0NY")  # after it was signed
+    doc = Document("altered-http", PROVIDER, altered, home.agency_keys[PROVIDER].sign(ARRIVAL))
+    async with running_gateway(config, parts, bootstrap) as gw, \
+            aiohttp.ClientSession() as session:
+        answer = await post_document(session, gw.url, doc)
+        looked_up = await get_answer(session, f"{gw.url}/v1/submissions/altered-http")
+
+    assert answer.status == 422, answer.body
+    assert answer.body["status"] == "rejected"
+    signed_receipt = receipt_from_json(answer.body, parts.schemas)
+    signed_receipt.verify(home.gateway_key.public_key())
+    assert signed_receipt.receipt.error_code == "AUTH_SIGNATURE_INVALID"
+    assert signed_receipt.receipt.recipients == ()
+    assert (looked_up.status, looked_up.body) == (422, answer.body)
+
+    letter = (await dead_letters(bootstrap, parts.schemas))["altered-http"]
+    assert letter["error_code"] == "AUTH_SIGNATURE_INVALID"
+    assert (letter["original"], letter["signature"]) == (altered, doc.signature)
+    for recipient in RECIPIENTS:
+        assert await raw_deliveries(bootstrap, recipient) == {}
+
+
+# -- 7. the broker dies and comes back ---------------------------------------------------------
+
+
+@pytest.fixture
+def s3_broker(tmp_path: Path) -> Iterator[LocalBroker]:
+    """A broker keeping topics and offsets in S3 (moto), so that it can be restarted."""
+    with moto_s3(tmp_path / "moto.log") as env, \
+            LocalBroker(storage_engine=S3_STORAGE, env=env,
+                        log_path=tmp_path / "broker.log") as running:
+        yield running
+
+
+OUTAGE_S = 4.0
+POST_EVERY_S = 0.25
+S3_FETCH_WAIT_MS = 200
+
+
+def test_every_acknowledged_submission_survives_a_broker_restart(
+    s3_broker: LocalBroker, home: Home, tmp_path: Path
+) -> None:
+    asyncio.run(_broker_restart(s3_broker, home, tmp_path))
+
+
+async def post_during(session: aiohttp.ClientSession, url: str, docs: list[Document],
+                      seconds: float) -> list[tuple[Document, HttpAnswer]]:
+    """POSTs one document every POST_EVERY_S for `seconds` (without waiting for the answers
+    in between); each with its answer."""
+    tasks = []
+    deadline = time.monotonic() + seconds
+    for doc in docs:
+        if time.monotonic() > deadline:
+            break
+        tasks.append((doc, asyncio.create_task(post_document(session, url, doc,
+                                                             timeout_s=60))))
+        await asyncio.sleep(POST_EVERY_S)
+    return [(doc, await task) for doc, task in tasks]
+
+
+async def settled_receipts(bootstrap: str, watcher: ReceiptWatcher
+                           ) -> dict[str, SignedReceipt]:
+    """Once every record on the ingress topic has a receipt (read again until no record
+    arrives meanwhile): the receipt of each."""
+    on_ingress: set[str] = set()
+    while True:
+        now_on_ingress = await ingress_submission_ids(bootstrap)
+        if now_on_ingress == on_ingress:
+            return await watcher.wait_for(on_ingress)
+        on_ingress = now_on_ingress
+        await watcher.wait_for(on_ingress, timeout_s=90)
+
+
+async def _broker_restart(broker: LocalBroker, home: Home, tmp_path: Path) -> None:
+    config, parts = gateway_parts(home)
+    # Every fetch costs the S3-backed broker a LIST per partition: poll less often.
+    config = replace(config, fetch_wait_ms=S3_FETCH_WAIT_MS)
+    bootstrap = broker.bootstrap_servers
+    warm_up = signed(home, numbered_arrival(999), "warm-up")
+    stream = signed_arrivals(home, 30, prefix="stream")
+    during = signed_arrivals(home, 60, start=1000, prefix="http")
+    acked: list[str] = []
+    async with running_gateway(config, parts, bootstrap) as gw, \
+            ReceiptWatcher(bootstrap, parts.schemas, fetch_wait_ms=S3_FETCH_WAIT_MS) as watcher, \
+            aiohttp.ClientSession() as session:
+        # Once this is answered, the gateway has joined its group and decides at once.
+        assert (await post_document(session, gw.url, warm_up)).status == 200
+        producing = asyncio.create_task(produce_ingress(bootstrap, stream, acked=acked,
+                                                        partitions=4, interval_s=0.25))
+        await watcher.wait_for_messages(5)  # the gateway is deciding the stream
+        broker.kill()
+        acked_before_kill = len(acked)
+        posting = asyncio.create_task(post_during(session, gw.url, during, OUTAGE_S))
+        await asyncio.sleep(OUTAGE_S)
+        await asyncio.to_thread(broker.start)  # same port, same storage
+        answers = await posting
+        await producing
+        receipts = await settled_receipts(bootstrap, watcher)
+        assert (await get_answer(session, f"{gw.url}/readyz")).status == 200
+
+    statuses = Counter(a.status for _, a in answers)
+    print(f"broker killed after {acked_before_kill} of {len(stream)} stream documents; "
+          f"HTTP answers during the outage: {dict(statuses)}; "
+          f"{len(receipts)} ingress records decided")
+    assert acked_before_kill < len(stream), "the stream ended before the broker was killed"
+    unavailable = [a for _, a in answers if a.status == 503]
+    assert unavailable, f"no 503 while the broker was down: {dict(statuses)}"
+    for answer in unavailable:
+        assert answer.body["code"] == "BROKER_UNAVAILABLE"
+        assert answer.headers["Retry-After"] == "5"  # [http] retry_after_s
+    assert statuses.keys() <= {200, 202, 503}, statuses
+    assert len(acked) == len(stream)
+    taken = set(acked) | {doc.submission_id for doc, a in answers if a.status in (200, 202)}
+    assert taken <= receipts.keys(), "acknowledged, yet not on the ingress topic"
+    for submission_id in taken:
+        assert_accepted(receipts[submission_id], home)
+    assert all(r.receipt.accepted for r in receipts.values())
+
+    accepted = {r.receipt.event_id for r in receipts.values()}
+    for recipient in RECIPIENTS:
+        handed = await deduplicated_deliveries(bootstrap, recipient,
+                                               tmp_path / f"{recipient}.sqlite")
+        assert handed.keys() == accepted, recipient
+        assert set(handed.values()) == {1}, recipient
+    report = await verify_kafka(bootstrap, parts.schemas, parts.keyring)
+    assert report.ok, report.breaks
+
+
+# -- 8. a gateway process is killed ------------------------------------------------------------
+
+
+def test_a_killed_gateway_process_loses_nothing_and_recipients_get_each_document_once(
+    broker: LocalBroker, home: Home, tmp_path: Path
+) -> None:
+    asyncio.run(_killed_gateway(broker.bootstrap_servers, home, tmp_path))
+
+
+async def _killed_gateway(bootstrap: str, home: Home, tmp_path: Path) -> None:
+    _, parts = gateway_parts(home)
+    docs = signed_arrivals(home, 200)
+    acked: list[str] = []
+    async with aiohttp.ClientSession() as session, contextlib.AsyncExitStack() as stack:
+        first = stack.enter_context(GatewayProcess(home, bootstrap, tmp_path / "gateway-1.log"))
+        await wait_ready(session, first.url, alive=first.alive)
+        watcher = await stack.enter_async_context(ReceiptWatcher(bootstrap, parts.schemas))
+        delivered = await stack.enter_async_context(
+            TopicFollower(bootstrap, delivery_topic(RECIPIENTS[0])))
+        producing = asyncio.create_task(produce_ingress(bootstrap, docs, acked=acked,
+                                                        partitions=4))
+        await delivered.wait_for_messages(len(docs) // 2)
+        first.kill()  # in the midst of the stream, most likely with documents half done
+        decided_before_kill = len(watcher.receipts)
+        second = stack.enter_context(GatewayProcess(home, bootstrap,
+                                                    tmp_path / "gateway-2.log"))
+        await wait_ready(session, second.url, alive=second.alive)
+        await producing
+        receipts = await watcher.wait_for(acked)
+        accepted_after = await metric_total(session, second.url,
+                                            "portgw_documents_accepted_total")
+        assert second.stop() == 0, second.log_tail()
+
+    print(f"killed with {decided_before_kill} of {len(docs)} receipts seen; the restarted process "
+          f"accepted {accepted_after:.0f} more")
+    assert decided_before_kill < len(docs), "the kill came after the stream was decided"
+    assert len(acked) == len(docs)
+    for signed_receipt in receipts.values():
+        assert_accepted(signed_receipt, home)
+    accepted = {r.receipt.event_id for r in receipts.values()}
+    assert len(accepted) == len(docs)
+
+    for recipient in RECIPIENTS:
+        raw = await raw_deliveries(bootstrap, recipient)
+        print(f"{recipient}: {sum(raw.values())} raw deliveries of {len(raw)} documents")
+        handed = await deduplicated_deliveries(bootstrap, recipient,
+                                               tmp_path / f"{recipient}.sqlite")
+        assert handed.keys() == accepted, recipient
+        assert set(handed.values()) == {1}, recipient
+    report = await verify_kafka(bootstrap, parts.schemas, parts.keyring)
+    assert report.ok, report.breaks
+
+
+# -- 9. two gateway processes ------------------------------------------------------------------
+
+
+def test_two_gateway_processes_share_the_ingress_partitions(
+    broker: LocalBroker, home: Home, tmp_path: Path
+) -> None:
+    asyncio.run(_two_gateways(broker.bootstrap_servers, home, tmp_path))
+
+
+async def _two_gateways(bootstrap: str, home: Home, tmp_path: Path) -> None:
+    _, parts = gateway_parts(home)
+    docs = signed_arrivals(home, 100)
+    acked: list[str] = []
+    with GatewayProcess(home, bootstrap, tmp_path / "gateway-a.log") as a, \
+            GatewayProcess(home, bootstrap, tmp_path / "gateway-b.log") as b:
+        gateways = (a, b)
+        async with aiohttp.ClientSession() as session:
+            for gw in gateways:
+                await wait_ready(session, gw.url, alive=gw.alive)
+            await eventually(lambda: a.owned_partitions() and b.owned_partitions()
+                             and a.owned_partitions() | b.owned_partitions() == {0, 1, 2, 3}
+                             and not a.owned_partitions() & b.owned_partitions(),
+                             "the two processes split the four ingress partitions")
+            owners = {p: gw for gw in gateways for p in gw.owned_partitions()}
+            async with ReceiptWatcher(bootstrap, parts.schemas) as watcher:
+                await produce_ingress(bootstrap, docs, acked=acked, partitions=4)
+                receipts = await watcher.wait_for(acked)
+            accepted_by = [await metric_total(session, gw.url,
+                                              "portgw_documents_accepted_total")
+                           for gw in gateways]
+        assert [gw.stop() for gw in gateways] == [0, 0], a.log_tail() + b.log_tail()
+
+    print(f"partitions {sorted(a.owned_partitions())} and {sorted(b.owned_partitions())}; "
+          f"accepted {accepted_by}")
+    assert len(receipts) == len(docs)
+    for signed_receipt in receipts.values():
+        assert_accepted(signed_receipt, home)
+    assert all(n > 0 for n in accepted_by) and sum(accepted_by) == len(docs)
+
+    # Each chain of the trail was written by the process that owned its partition.
+    chains = set()
+    for message in await read_topics(bootstrap, [TRAIL_TOPIC]):
+        name, value = parts.schemas.decode(message.value)
+        if name == RECORD_SCHEMA:
+            chains.add(value["entry"]["chain"])
+    assert chains == {"p0", "p1", "p2", "p3"}
+    assert {owners[int(chain[1:])] is a for chain in chains} == {True, False}
+    report = await verify_kafka(bootstrap, parts.schemas, parts.keyring)
+    assert report.ok, report.breaks
+    assert report.chains == 4
