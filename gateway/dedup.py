@@ -29,7 +29,14 @@ from aiokafka.errors import KafkaError
 
 from gateway.clock import utc_now
 from gateway.errors import BrokerUnavailable, GatewayError
-from gateway.kafka import H_EVENT_ID, StoredMessage, new_reader, partitions_of
+from gateway.kafka import (
+    H_EVENT_ID,
+    OffsetProgress,
+    StoredMessage,
+    new_reader,
+    partitions_of,
+    stored_message,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -181,24 +188,6 @@ def _millis(at: datetime) -> int:
 # -- the reader --------------------------------------------------------------------------------
 
 
-class _Progress:
-    """Per partition: the next offset to fetch, and the offsets handed over and not yet done.
-
-    The position that may be stored is the lowest offset not done: everything before it was
-    either marked done or skipped as a duplicate.
-    """
-
-    __slots__ = ("fetched", "open")
-
-    def __init__(self, start: int) -> None:
-        self.fetched = start
-        self.open: set[int] = set()
-
-    @property
-    def safe(self) -> int:
-        return min(self.open) if self.open else self.fetched
-
-
 class DedupReader:
     """Reads `topics` from the positions in `store_path`, handing over each id once.
 
@@ -236,7 +225,7 @@ class DedupReader:
         self._discover_every_s = discover_every_s
         self._store: SeenStore | None = None
         self._consumer: AIOKafkaConsumer | None = None
-        self._progress: dict[TopicPartition, _Progress] = {}
+        self._progress: dict[TopicPartition, OffsetProgress] = {}
         self._stored: dict[TopicPartition, int] = {}
         self._open_ids: set[tuple[str, str]] = set()
         self._next_discovery = 0.0
@@ -304,7 +293,7 @@ class DedupReader:
             raise BrokerUnavailable(f"reading {list(self.topics)} failed: {exc}") from exc
         fresh: list[StoredMessage] = []
         for tp, records in sorted(fetched.items(), key=lambda item: item[0]):
-            fresh += self._take(tp, [_stored(record) for record in records])
+            fresh += self._take(tp, [stored_message(record) for record in records])
         if not fresh and self._skipped_past_stored():
             self._save_positions(())  # only duplicates: keep from reading them again
         return fresh
@@ -315,7 +304,7 @@ class DedupReader:
         for message in messages:
             progress = self._progress.get(TopicPartition(message.topic, message.partition))
             if progress is not None:
-                progress.open.discard(message.offset)
+                progress.finished(message.offset)
         ids = [key for key in map(self._key, messages) if key is not None]
         self._save_positions(ids)
         self._open_ids.difference_update(ids)
@@ -333,10 +322,10 @@ class DedupReader:
                 continue
             if key is not None:
                 self._open_ids.add(key)
-            progress.open.add(message.offset)
+            progress.started(message.offset)
             fresh.append(message)
         if messages:
-            progress.fetched = messages[-1].offset + 1
+            progress.passed(messages[-1].offset)
         return fresh
 
     def _key(self, message: StoredMessage) -> tuple[str, str] | None:
@@ -374,10 +363,10 @@ class DedupReader:
         if not new:
             return
         for tp in new:
-            self._progress[tp] = _Progress(self._stored.get(tp, 0))
+            self._progress[tp] = OffsetProgress(self._stored.get(tp, 0))
         consumer.assign(list(self._progress))
         for tp, progress in self._progress.items():
-            consumer.seek(tp, progress.fetched)
+            consumer.seek(tp, progress.next_offset)
         log.info("dedup.assigned", topics=list(self.topics), partitions=len(self._progress))
 
     def _require_consumer(self) -> AIOKafkaConsumer:
@@ -389,15 +378,3 @@ class DedupReader:
         if self._store is None:
             raise GatewayError("the reader is not open", code="DEDUP_READER_CLOSED")
         return self._store
-
-
-def _stored(record: object) -> StoredMessage:
-    return StoredMessage(
-        topic=record.topic,  # type: ignore[attr-defined]
-        partition=record.partition,  # type: ignore[attr-defined]
-        offset=record.offset,  # type: ignore[attr-defined]
-        key=record.key,  # type: ignore[attr-defined]
-        value=record.value or b"",  # type: ignore[attr-defined]
-        headers=tuple(record.headers),  # type: ignore[attr-defined]
-        timestamp_ms=record.timestamp,  # type: ignore[attr-defined]
-    )

@@ -73,6 +73,32 @@ class StoredMessage:
         return None
 
 
+class OffsetProgress:
+    """One partition's messages handed on and not yet done. `safe` is the offset to commit
+    or store: the lowest not done, or past everything handed on when all are done."""
+
+    __slots__ = ("_open", "next_offset")
+
+    def __init__(self, start: int) -> None:
+        self.next_offset = start
+        self._open: set[int] = set()
+
+    def started(self, offset: int) -> None:
+        self._open.add(offset)
+        self.passed(offset)
+
+    def passed(self, offset: int) -> None:
+        """`offset` needs no work (e.g. a duplicate): the position may move past it."""
+        self.next_offset = max(self.next_offset, offset + 1)
+
+    def finished(self, offset: int) -> None:
+        self._open.discard(offset)
+
+    @property
+    def safe(self) -> int:
+        return min(self._open) if self._open else self.next_offset
+
+
 @dataclass(frozen=True, slots=True)
 class Published:
     topic: str
@@ -163,7 +189,8 @@ async def partitions_of(bootstrap_servers: str, topics: Iterable[str]) -> list[T
     ]
 
 
-def _stored(record: object) -> StoredMessage:
+def stored_message(record: object) -> StoredMessage:
+    """An aiokafka ConsumerRecord as the gateway keeps messages."""
     return StoredMessage(
         topic=record.topic,  # type: ignore[attr-defined]
         partition=record.partition,  # type: ignore[attr-defined]
@@ -198,7 +225,7 @@ async def read_until_end(
         batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
         for tp, records in batches.items():
             end = ends.get(tp)
-            out.extend(_stored(r) for r in records if end is None or r.offset < end)
+            out.extend(stored_message(r) for r in records if end is None or r.offset < end)
         for tp in starts:
             if tp not in ends and consumer.highwater(tp) is not None:
                 ends[tp] = consumer.highwater(tp)  # type: ignore[assignment]

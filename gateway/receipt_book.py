@@ -30,6 +30,7 @@ from gateway.kafka import (
     partitions_of,
     read_at,
     read_until_end,
+    stored_message,
 )
 from gateway.receipts import ACCEPTED, RECEIPT_SCHEMA, Receipt, SignedReceipt
 from message_formats import AvroSchemas
@@ -62,6 +63,7 @@ class ReceiptBook:
         self._entries: dict[str, _Entry] = {}
         self._accepted: dict[tuple[str, str], str] = {}  # (sender, SM3) -> submission id
         self._values: OrderedDict[str, bytes] = OrderedDict()
+        self._read_to: dict[int, int] = {}  # receipt partition -> offset after the last read
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._tail: asyncio.Task[None] | None = None
 
@@ -99,17 +101,15 @@ class ReceiptBook:
                     continue
                 for records in batches.values():
                     for record in records:
-                        self.add(StoredMessage(record.topic, record.partition, record.offset,
-                                               record.key, record.value or b"",
-                                               tuple(record.headers), record.timestamp))
+                        self.add(stored_message(record))
         finally:
             await consumer.stop()  # type: ignore[attr-defined]
 
     async def catch_up(self, partitions: Iterable[int]) -> None:
-        """Reads the given receipt partitions up to their current end: called before a
-        process starts deciding on an ingress partition, so that it knows every receipt
-        the partition's previous owner gave."""
-        starts = {TopicPartition(RECEIPT_TOPIC, p): 0 for p in partitions}
+        """Reads the given receipt partitions up to their current end, from where the book
+        has got to: called before a process starts deciding on an ingress partition, so
+        that it knows every receipt the partition's previous owner gave."""
+        starts = {TopicPartition(RECEIPT_TOPIC, p): self._read_to.get(p, 0) for p in partitions}
         consumer = new_reader(self._bootstrap_servers, fetch_max_wait_ms=self._fetch_wait_ms)
         try:
             await consumer.start()
@@ -122,6 +122,8 @@ class ReceiptBook:
 
     def add(self, message: StoredMessage) -> None:
         """Files one receipt message (from the topic, or just published by this process)."""
+        self._read_to[message.partition] = max(self._read_to.get(message.partition, 0),
+                                               message.offset + 1)
         if message.key is None:
             return
         submission_id = message.key.decode()

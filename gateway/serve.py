@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from gateway.kafka import (
     H_SUBMISSION_ID,
     H_VIA,
     INGRESS_TOPIC,
+    OffsetProgress,
     acked,
     new_reader,
 )
@@ -46,32 +47,12 @@ VIA_HTTP = b"http"
 _PENDING_REMEMBERED = 100_000
 
 
-class _Progress:
-    """Which offsets of one partition are finished; `watermark` is the first that is not."""
-
-    __slots__ = ("_done", "_open", "committed", "watermark")
-
-    def __init__(self, start: int) -> None:
-        self.watermark = start
-        self.committed = start
-        self._open: deque[int] = deque()
-        self._done: set[int] = set()
-
-    def started(self, offset: int) -> None:
-        self._open.append(offset)
-
-    def finished(self, offset: int) -> None:
-        self._done.add(offset)
-        while self._open and self._open[0] in self._done:
-            self._done.discard(self._open[0])
-            self.watermark = self._open.popleft() + 1
-
-
 class IngressLoop:
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
         self._config = gateway.config
-        self._progress: dict[int, _Progress] = {}
+        self._progress: dict[int, OffsetProgress] = {}
+        self._committed: dict[int, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(gateway.config.max_in_flight)
         self._rewind = False
@@ -138,7 +119,7 @@ class IngressLoop:
         self._tasks.add(task)
         self._gateway.metrics.set_in_flight(len(self._tasks))
 
-    async def _finish(self, progress: _Progress, offset: int,
+    async def _finish(self, progress: OffsetProgress, offset: int,
                       finish: Awaitable[SubmitOutcome]) -> None:
         try:
             await finish
@@ -146,6 +127,7 @@ class IngressLoop:
             self._failed(exc)
         else:
             progress.finished(offset)
+            self._backoff_s = 0.5
         finally:
             self._slots.release()
             self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
@@ -158,15 +140,10 @@ class IngressLoop:
             log.error("ingress.document_failed", error=repr(exc))
         self._rewind = True
 
-    async def _drain(self, partitions: Iterable[int] | None = None) -> None:
-        """Waits until every document begun (on `partitions`, or on all) is finished."""
-        while True:
-            tasks = list(self._tasks)
-            if not tasks:
-                return
-            await asyncio.gather(*tasks, return_exceptions=True)
-            if partitions is not None:
-                return
+    async def _drain(self) -> None:
+        """Waits until every document begun is finished (or failed)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _commit(self, consumer: AIOKafkaConsumer,
                       partitions: Iterable[int] | None = None) -> None:
@@ -174,8 +151,8 @@ class IngressLoop:
         offsets = {}
         for partition in wanted:
             progress = self._progress.get(partition)
-            if progress is not None and progress.watermark > progress.committed:
-                offsets[TopicPartition(INGRESS_TOPIC, partition)] = progress.watermark
+            if progress is not None and progress.safe > self._committed[partition]:
+                offsets[TopicPartition(INGRESS_TOPIC, partition)] = progress.safe
         if not offsets:
             return
         try:
@@ -184,7 +161,7 @@ class IngressLoop:
             log.warning("ingress.commit_failed", error=str(exc))
             return
         for tp, offset in offsets.items():
-            self._progress[tp.partition].committed = offset
+            self._committed[tp.partition] = offset
 
     async def _rewind_to_watermarks(self, consumer: AIOKafkaConsumer) -> None:
         """After a failure: let everything begun finish or fail, then take each partition
@@ -193,19 +170,16 @@ class IngressLoop:
         await asyncio.sleep(self._backoff_s)
         self._backoff_s = min(self._backoff_s * 2, 5.0)
         for partition, progress in list(self._progress.items()):
-            consumer.seek(TopicPartition(INGRESS_TOPIC, partition), progress.watermark)
-            self._progress[partition] = _Progress(progress.watermark)
-            self._progress[partition].committed = progress.committed
+            consumer.seek(TopicPartition(INGRESS_TOPIC, partition), progress.safe)
+            self._progress[partition] = OffsetProgress(progress.safe)
         self._rewind = False
         log.info("ingress.rewound", partitions=sorted(self._progress))
 
     def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
-        if not self._rewind and self._tasks == set():
-            self._backoff_s = 0.5
         for partition, progress in self._progress.items():
             end = consumer.highwater(TopicPartition(INGRESS_TOPIC, partition))
             if end is not None:
-                self._gateway.metrics.set_lag(partition, max(end - progress.watermark, 0))
+                self._gateway.metrics.set_lag(partition, max(end - progress.safe, 0))
 
     async def assigned(self, consumer: AIOKafkaConsumer, partitions: list[int]) -> None:
         await self._gateway.book.catch_up(partitions)
@@ -213,7 +187,8 @@ class IngressLoop:
             tp = TopicPartition(INGRESS_TOPIC, partition)
             start = await consumer.committed(tp) or 0
             consumer.seek(tp, start)
-            self._progress[partition] = _Progress(start)
+            self._progress[partition] = OffsetProgress(start)
+            self._committed[partition] = start
         log.info("ingress.assigned", partitions=sorted(partitions))
 
     async def revoked(self, consumer: AIOKafkaConsumer, partitions: list[int]) -> None:
@@ -223,6 +198,7 @@ class IngressLoop:
         self._gateway.release(partitions)
         for partition in partitions:
             self._progress.pop(partition, None)
+            self._committed.pop(partition, None)
         log.info("ingress.revoked", partitions=sorted(partitions))
 
 

@@ -433,13 +433,19 @@ async def _broker_restart(broker: LocalBroker, home: Home, tmp_path: Path) -> No
     assert all(r.receipt.accepted for r in receipts.values())
 
     accepted = {r.receipt.event_id for r in receipts.values()}
+    await assert_each_recipient_got_each_once(bootstrap, accepted, tmp_path)
+    report = await verify_kafka(bootstrap, parts.schemas, parts.keyring)
+    assert report.ok, report.breaks
+
+
+async def assert_each_recipient_got_each_once(bootstrap: str, accepted: set[str],
+                                              tmp_path: Path) -> None:
+    """Through the recipients' de-duplicating reader: every accepted event, once each."""
     for recipient in RECIPIENTS:
         handed = await deduplicated_deliveries(bootstrap, recipient,
                                                tmp_path / f"{recipient}.sqlite")
         assert handed.keys() == accepted, recipient
         assert set(handed.values()) == {1}, recipient
-    report = await verify_kafka(bootstrap, parts.schemas, parts.keyring)
-    assert report.ok, report.breaks
 
 
 # -- 8. a gateway process is killed ------------------------------------------------------------
@@ -487,10 +493,7 @@ async def _killed_gateway(bootstrap: str, home: Home, tmp_path: Path) -> None:
     for recipient in RECIPIENTS:
         raw = await raw_deliveries(bootstrap, recipient)
         print(f"{recipient}: {sum(raw.values())} raw deliveries of {len(raw)} documents")
-        handed = await deduplicated_deliveries(bootstrap, recipient,
-                                               tmp_path / f"{recipient}.sqlite")
-        assert handed.keys() == accepted, recipient
-        assert set(handed.values()) == {1}, recipient
+    await assert_each_recipient_got_each_once(bootstrap, accepted, tmp_path)
     report = await verify_kafka(bootstrap, parts.schemas, parts.keyring)
     assert report.ok, report.breaks
 
