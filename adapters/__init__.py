@@ -20,6 +20,7 @@ from .fal6 import Fal6Adapter
 from .fal7 import Fal7Adapter
 from .manifest import CustomsManifestAdapter
 from .registry import AdapterRegistry, builtin_adapters
+from .warning import SafetyWarningAdapter
 from .waybill import MultimodalWaybillAdapter
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "ParseResult",
     "RenderError",
     "RuleViolationError",
+    "SafetyWarningAdapter",
     "UnknownFormatError",
     "builtin_adapters",
     "is_valid_imo_number",

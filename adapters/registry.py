@@ -22,11 +22,12 @@ from .fal5 import Fal5Adapter
 from .fal6 import Fal6Adapter
 from .fal7 import Fal7Adapter
 from .manifest import CustomsManifestAdapter
+from .warning import SafetyWarningAdapter
 from .waybill import MultimodalWaybillAdapter
 
 BUILTIN: tuple[type[Adapter], ...] = (
     Fal1Adapter, Fal2Adapter, Fal3Adapter, Fal4Adapter, Fal5Adapter, Fal6Adapter, Fal7Adapter,
-    CustomsManifestAdapter, MultimodalWaybillAdapter,
+    CustomsManifestAdapter, MultimodalWaybillAdapter, SafetyWarningAdapter,
 )
 
 

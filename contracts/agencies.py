@@ -22,6 +22,7 @@ AGENCY_KINDS = frozenset(
         "port-operator",
         "port-office",
         "emergency",
+        "government",
         "public-security",
         "foreign-authority",
         "carrier",

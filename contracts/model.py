@@ -99,6 +99,9 @@ class Decision:
     grants: tuple[Grant, ...]
     denials: tuple[Denial, ...] = ()
     no_route: str | None = field(default=None)
+    # What the document itself does, said before the routing (e.g. a warning's lifecycle
+    # step: who, what, when), so that the trail's one line explains both.
+    note: str | None = None
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -114,7 +117,9 @@ class Decision:
     @property
     def explanation(self) -> str:
         if self.no_route is not None:
-            return self.no_route
-        parts = [f"{g.recipient} under {g.contract.label}" for g in self.grants]
-        parts += [f"not {d.recipient}: {d.reason}" for d in self.denials]
-        return "; ".join(parts) if parts else "no contract in force"
+            routing = self.no_route
+        else:
+            parts = [f"{g.recipient} under {g.contract.label}" for g in self.grants]
+            parts += [f"not {d.recipient}: {d.reason}" for d in self.denials]
+            routing = "; ".join(parts) if parts else "no contract in force"
+        return routing if self.note is None else f"{self.note}; {routing}"

@@ -69,6 +69,17 @@ class HttpSettings:
     retry_after_s: int = 5
 
 
+WARNING_LEVELS = ("I", "II", "III", "IV")
+
+
+@dataclass(frozen=True, slots=True)
+class WarningSettings:
+    # The agency owning each early-warning level (I to IV), e.g. the national authority for
+    # level I: only it releases a warning at that level. A level not named is owned by the
+    # warning's issuer.
+    level_owners: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+
 @dataclass(frozen=True, slots=True)
 class GatewayConfig:
     """Where the gateway's keys, keyring, agencies and contracts are, and how it runs.
@@ -97,6 +108,7 @@ class GatewayConfig:
     session_timeout_ms: int = 10_000
     trail: TrailSettings = field(default_factory=TrailSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    warnings: WarningSettings = field(default_factory=WarningSettings)
     limits: Mapping[str, AgencyLimits] = field(
         default_factory=lambda: MappingProxyType({DEFAULT_LIMITS: AgencyLimits()}))
 
@@ -115,7 +127,7 @@ class GatewayConfig:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, home: Path) -> GatewayConfig:
-        unknown_sections = set(data) - {"gateway", "trail", "http", "limits"}
+        unknown_sections = set(data) - {"gateway", "trail", "http", "limits", "warnings"}
         if unknown_sections:
             raise ConfigError(f"unknown sections: {', '.join(sorted(unknown_sections))}")
         section = dict(data.get("gateway", {}))
@@ -133,6 +145,7 @@ class GatewayConfig:
                 trail=_settings(TrailSettings, data.get("trail", {}), "trail"),
                 http=_settings(HttpSettings, data.get("http", {}), "http"),
                 limits=_limits(data.get("limits", {})),
+                warnings=_warnings(data.get("warnings", {})),
                 **{name: home / str(section[name]) for name in paths if name in section},
                 **{name: kind(section[name]) for name, kind in numbers.items()
                    if name in section},
@@ -189,6 +202,23 @@ def _limits(values: Any) -> Mapping[str, AgencyLimits]:
     for agency_limits in limits.values():
         agency_limits.check()
     return MappingProxyType(limits)
+
+
+def _warnings(values: Any) -> WarningSettings:
+    """`[warnings.level_owners]`: level = agency id. Levels are read in upper case, so that
+    `PORTGW__WARNINGS__LEVEL_OWNERS__II=...` names level II."""
+    settings = _settings(WarningSettings, values, "warnings")
+    owners = settings.level_owners
+    if not isinstance(owners, Mapping):
+        raise ConfigError("[warnings] level_owners must be a table")
+    upper = {str(level).upper(): owner for level, owner in owners.items()}
+    wrong = sorted(set(upper) - set(WARNING_LEVELS))
+    if wrong:
+        raise ConfigError(f"[warnings.level_owners]: unknown levels {', '.join(wrong)}; "
+                          f"the levels are {', '.join(WARNING_LEVELS)}")
+    if not all(isinstance(owner, str) and owner for owner in upper.values()):
+        raise ConfigError("[warnings.level_owners]: each owner is an agency id")
+    return WarningSettings(level_owners=MappingProxyType(upper))
 
 
 def with_env_overrides(data: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:

@@ -99,6 +99,7 @@ def check_config(config: GatewayConfig, *, now: datetime | None = None) -> Confi
     if agencies is not None:
         _check_contracts(config.contracts_dir, agencies, found)
         _check_limit_agencies(config, agencies, found)
+        _check_warning_owners(config, agencies, found)
     _check_mask_key(config.mask_key_file, found)
     _check_numbers(config, found)
     _check_listen(config.http.listen, found)
@@ -222,6 +223,15 @@ def _check_limit_agencies(config: GatewayConfig, agencies: AgencyRegistry,
         if agency_id != DEFAULT_LIMITS and agency_id not in agencies:
             found.add("CONFIG_LIMITS_UNKNOWN_AGENCY",
                       f'[limits."{agency_id}"] names no agency of {config.agencies_file}')
+
+
+def _check_warning_owners(config: GatewayConfig, agencies: AgencyRegistry,
+                          found: _Findings) -> None:
+    for level, agency_id in config.warnings.level_owners.items():
+        if agency_id not in agencies:
+            found.add("CONFIG_WARNING_OWNER_UNKNOWN",
+                      f"[warnings.level_owners] {level} = {agency_id!r} names no agency of "
+                      f"{config.agencies_file}")
 
 
 def _check_mask_key(path: Path, found: _Findings) -> None:

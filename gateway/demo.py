@@ -10,18 +10,29 @@ from __future__ import annotations
 import asyncio
 import importlib.resources
 import tempfile
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from gateway.broker import LocalBroker
 from gateway.client import submit
 from gateway.config import GatewayConfig
-from gateway.home import DEMO_AGENCIES, create_home
+from gateway.home import (
+    DEMO_AGENCIES,
+    DEMO_CONTRACTS,
+    WARNING_AGENCIES,
+    WARNING_CONTRACTS,
+    WARNING_LEVEL_OWNERS,
+    Home,
+    create_home,
+)
 from gateway.kafka import delivery_topic, read_topics
 from gateway.receipts import Receipt
-from gateway.service import Gateway, GatewayParts
+from gateway.service import Gateway, GatewayParts, Serving
+from gateway.warning_scenario import FORMAT_ID as WARNING_FORMAT
+from gateway.warning_scenario import Step, full_lifecycle
 from message_formats import AvroSchemas
 from replay import describe, verify_kafka
 
@@ -60,24 +71,35 @@ def run_demo(out: TextIO, *, bootstrap_servers: str = "") -> int:
             return asyncio.run(_demo(Path(tmp), broker.bootstrap_servers, out))
 
 
+AGENCIES = (*DEMO_AGENCIES, *WARNING_AGENCIES)
+WARNING_ID = "SH-2026-0042"
+
+
 async def _demo(workdir: Path, bootstrap_servers: str, out: TextIO) -> int:
-    home = create_home(workdir / "home", seal_interval_ms=200)
+    home = create_home(workdir / "home", agencies=AGENCIES,
+                       contracts=(*DEMO_CONTRACTS, *WARNING_CONTRACTS), seal_interval_ms=200,
+                       warning_level_owners=WARNING_LEVEL_OWNERS)
     print(f"gateway home with agencies, keys and contracts: {home.path}", file=out)
     config = GatewayConfig.load(home.config_file)
     parts = GatewayParts.load(config)
     receipts: list[Receipt] = []
+    steps = full_lifecycle(WARNING_ID)
+    step_receipts: list[Receipt] = []
     async with Gateway(config, parts, bootstrap_servers) as gateway, gateway.serving() as serving:
         for case in CASES:
             document = sample(case.sample)
             signature = home.agency_keys[case.sender].sign(document)
             if case.tamper_after_signing:
                 document = document.replace(b"</", b" </", 1)
-            signed = await serving.alongside(
-                submit(bootstrap_servers, sender=case.sender, format_id="fal1-xml",
-                       document=document, signature=signature, schemas=parts.schemas))
-            signed.verify(home.gateway_key.public_key())
-            receipts.append(signed.receipt)
+            receipts.append(await _submitted(home, serving, bootstrap_servers, parts,
+                                             case.sender, "fal1-xml", document, signature))
+        for step in steps:
+            document = step.render(parts.adapters)
+            step_receipts.append(await _submitted(
+                home, serving, bootstrap_servers, parts, step.sender, WARNING_FORMAT, document,
+                home.agency_keys[step.sender].sign(document)))
     print_outcomes(CASES, receipts, out)
+    print_lifecycle(steps, step_receipts, out)
     await print_deliveries(bootstrap_servers, parts.schemas, out)
     report = await verify_kafka(bootstrap_servers, parts.schemas, parts.keyring)
     print("\nTrail verification (portgw replay verify):", file=out)
@@ -85,10 +107,32 @@ async def _demo(workdir: Path, bootstrap_servers: str, out: TextIO) -> int:
     as_expected = all(
         r.status == c.expect or r.error_code == c.expect for c, r in zip(CASES, receipts,
                                                                         strict=True)
-    )
+    ) and all(r.accepted for r in step_receipts)
     if not as_expected:
         print("\nSome receipts were not what the demo expected.", file=out)
     return 0 if as_expected and report.ok else 1
+
+
+async def _submitted(home: Home, serving: Serving, bootstrap_servers: str, parts: GatewayParts,
+                     sender: str, format_id: str, document: bytes, signature: bytes) -> Receipt:
+    """Submits as the agency would, and checks the gateway's signature on the receipt."""
+    signed = await serving.alongside(
+        submit(bootstrap_servers, sender=sender, format_id=format_id, document=document,
+               signature=signature, schemas=parts.schemas))
+    signed.verify(home.gateway_key.public_key())
+    return signed.receipt
+
+
+def print_lifecycle(steps: Sequence[Step], receipts: Sequence[Receipt], out: TextIO) -> None:
+    print(f"\nEarly warning {WARNING_ID} (chemical leak), step by step:", file=out)
+    rows = [("step", "sender", "person", "level", "status", "recipients / code")]
+    for step, receipt in zip(steps, receipts, strict=True):
+        actor = step.record["step"]["actor"]
+        detail = (", ".join(receipt.recipients) or "(internal: recorded in the trail only)"
+                  if receipt.accepted else f"{receipt.error_code}")
+        rows.append((step.label, step.sender, f"{actor['name']} {actor['position']}",
+                     step.record["level"], receipt.status, detail))
+    _table(rows, out)
 
 
 def print_outcomes(cases: Sequence[DemoCase], receipts: Sequence[Receipt], out: TextIO) -> None:
@@ -104,16 +148,25 @@ def print_outcomes(cases: Sequence[DemoCase], receipts: Sequence[Receipt], out: 
 async def print_deliveries(bootstrap_servers: str, schemas: AvroSchemas, out: TextIO) -> None:
     print("\nWhat each recipient received (its delivery topic):", file=out)
     rows = [("recipient", "topic", "document", "business key", "contract")]
-    for agency in DEMO_AGENCIES:
+    for agency in AGENCIES:
         topic = delivery_topic(agency.id)
         messages = await read_topics(bootstrap_servers, [topic])
         for message in messages:
             _, delivery = schemas.decode(message.value)
-            rows.append((agency.id, topic, delivery["document_type"], delivery["business_key"],
+            rows.append((agency.id, topic, _what(delivery, schemas), delivery["business_key"],
                          f"{delivery['contract_id']} v{delivery['contract_version']}"))
         if not messages:
             rows.append((agency.id, topic, "(nothing: no contract shares with it)", "", ""))
     _table(rows, out)
+
+
+def _what(delivery: dict[str, Any], schemas: AvroSchemas) -> str:
+    """The document type; for a warning, also the step it was delivered for."""
+    kind = str(delivery["document_type"])
+    if kind != "warning" or delivery["payload_encoding"] != "avro-single-object":
+        return kind
+    _, record = schemas.decode(delivery["payload"])
+    return f"warning: {record['step']['action'].lower()} at level {record['level']}"
 
 
 def _short(text: str, limit: int = 70) -> str:
@@ -121,10 +174,15 @@ def _short(text: str, limit: int = 70) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _width(text: str) -> int:
+    """Columns a terminal gives the text: Chinese characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def _table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    widths = [max(_width(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     for n, row in enumerate(rows):
-        print("  " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)),
-              file=out)
+        cells = (str(c) + " " * (w - _width(str(c))) for c, w in zip(row, widths, strict=True))
+        print("  " + "  ".join(cells).rstrip(), file=out)
         if n == 0:
             print("  " + "  ".join("-" * w for w in widths), file=out)

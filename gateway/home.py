@@ -6,7 +6,7 @@ Used by `portgw demo` and by the tests; an operator writes the same files by han
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +36,8 @@ class ContractSpec:
 DEMO_AGENCIES = (
     Agency("cn.port.sh", "Shanghai International Port Group", "port-operator", "310000", "CN",
            "上海国际港务集团"),
-    Agency("cn.customs.sh", "Shanghai Customs", "customs", "310000", "CN", "上海海关"),
+    Agency("cn.customs.sh", "Shanghai Customs", "customs", "310000", "CN",
+           "中华人民共和国上海海关"),
     Agency("cn.msa.sh", "Shanghai Maritime Safety Administration", "maritime", "310000", "CN",
            "上海海事局"),
     Agency("cn.border.sh", "Shanghai General Station of Exit and Entry Frontier Inspection",
@@ -53,6 +54,73 @@ DEMO_CONTRACTS = (
         purpose="arrival and departure clearance of international ships",
         legal_basis="国际航行船舶进出中华人民共和国口岸检查办法; IMO FAL Convention Std 2.1",
     ),
+)
+
+
+# Early warnings (口岸检验检疫安全事件预警): the national departments, the local government,
+# the port's emergency working group and public security, besides the port agencies above.
+WARNING_AGENCIES = (
+    Agency("cn.customs.gacc", "General Administration of Customs", "customs", "100000", "CN",
+           "中华人民共和国海关总署"),
+    Agency("cn.mem", "Ministry of Emergency Management", "emergency", "100000", "CN",
+           "中华人民共和国应急管理部"),
+    Agency("cn.gov.sh", "Shanghai Municipal People's Government", "government", "310000", "CN",
+           "上海市人民政府"),
+    Agency("cn.port.sh.emergency", "Shanghai Port Emergency Working Group", "emergency",
+           "310000", "CN", "上海口岸突发事件应急工作组"),
+    Agency("cn.police.sh", "Shanghai Public Security Bureau", "public-security", "310000",
+           "CN", "上海市公安局"),
+)
+# Level I warnings belong to the national authority, level II to the customs district.
+WARNING_LEVEL_OWNERS = {"I": "cn.customs.gacc", "II": "cn.customs.sh"}
+
+_WARNING_BASIS = "口岸检验检疫安全事件预警规范; 中华人民共和国突发事件应对法"
+_SHARED_STEPS = '["PUBLISH", "CHANGE_LEVEL", "RELEASE"]'
+
+
+def _warning_contract(id: str, provider: str, consumers: tuple[str, ...], scope: str,
+                      purpose: str, condition: str) -> ContractSpec:
+    return ContractSpec(id=id, provider=provider, consumers=consumers,
+                        document_types=("warning",), scope=scope, purpose=purpose,
+                        legal_basis=_WARNING_BASIS,
+                        extra=f"condition = '{condition}'\nmax_classification = \"important\"\n")
+
+
+WARNING_CONTRACTS = (
+    _warning_contract(
+        "warning-major-national", "cn.customs.sh", ("cn.customs.gacc", "cn.mem"),
+        "cross-region", "levels I and II notify the national departments",
+        f'level in ["I", "II"] and step.action in {_SHARED_STEPS}'),
+    _warning_contract(
+        "warning-major-local-government", "cn.customs.sh", ("cn.gov.sh",), "cross-department",
+        "levels I and II notify the local government",
+        f'level in ["I", "II"] and step.action in {_SHARED_STEPS}'),
+    _warning_contract(
+        "warning-port-emergency-group", "cn.customs.sh", ("cn.port.sh.emergency",),
+        "cross-department", "levels III and IV go to the port's emergency working group",
+        f'level in ["III", "IV"] and step.action in {_SHARED_STEPS}'),
+    _warning_contract(
+        "warning-port-agencies", "cn.customs.sh", ("cn.port.sh", "cn.msa.sh", "cn.border.sh"),
+        "cross-department", "the port agencies subscribe to the port's warnings",
+        f"step.action in {_SHARED_STEPS}"),
+    _warning_contract(
+        "warning-terror-public-security", "cn.customs.sh", ("cn.police.sh",),
+        "cross-department",
+        "a warning whose terror relevance cannot be excluded goes to public security at once",
+        'step.action == "TERROR_CHECK" and step.terror_relevance == "NOT_EXCLUDED"'),
+    _warning_contract(
+        "warning-filing", "cn.customs.sh", ("cn.customs.gacc",), "cross-region",
+        "filing (备案) of a released warning with the higher-level system",
+        'step.action == "FILE"'),
+    _warning_contract(
+        "warning-national-to-port", "cn.customs.gacc",
+        ("cn.customs.sh", "cn.gov.sh", "cn.port.sh", "cn.msa.sh", "cn.border.sh"),
+        "cross-region", "the national authority's level changes and releases reach the port",
+        f"step.action in {_SHARED_STEPS}"),
+    _warning_contract(
+        "warning-national-to-departments", "cn.customs.gacc", ("cn.mem",), "cross-department",
+        "the national authority's level changes and releases reach the national departments",
+        f"step.action in {_SHARED_STEPS}"),
 )
 
 
@@ -77,6 +145,7 @@ def create_home(
     seal_interval_ms: int = 500,
     session_timeout_ms: int = 3000,
     http_listen: str = "127.0.0.1:0",
+    warning_level_owners: Mapping[str, str] | None = None,
 ) -> Home:
     (path / "keys").mkdir(parents=True, exist_ok=True)
     (path / "contracts").mkdir(exist_ok=True)
@@ -101,10 +170,18 @@ def create_home(
         'agencies_file = "agencies.toml"\ncontracts_dir = "contracts"\n'
         f"session_timeout_ms = {session_timeout_ms}\n\n"
         f'[http]\nlisten = "{http_listen}"\n\n'
-        f"[trail]\nseal_every = {seal_every}\nseal_interval_ms = {seal_interval_ms}\n",
+        f"[trail]\nseal_every = {seal_every}\nseal_interval_ms = {seal_interval_ms}\n"
+        + _owners_table(warning_level_owners or {}),
         encoding="utf-8",
     )
     return Home(path=path, agency_keys=agency_keys, gateway_key=gateway_key)
+
+
+def _owners_table(owners: Mapping[str, str]) -> str:
+    if not owners:
+        return ""
+    return "\n[warnings.level_owners]\n" + "".join(f'{level} = "{agency}"\n'
+                                                   for level, agency in owners.items())
 
 
 def _write_key_pair(directory: Path, name: str, key: SM2PrivateKey) -> None:

@@ -188,16 +188,21 @@ def event_header(ctx: Context) -> dict[str, Any]:
     }
 
 
-def route(router: Router) -> Stage:
-    """Default deny: a document no contract shares with anyone is refused. The index is read
-    once per document, so a reload never splits one document's decision."""
+def route(router: Router, internal: Callable[[Context], str | None] | None = None) -> Stage:
+    """Default deny: a document no contract shares with anyone is refused, unless `internal`
+    says why it is kept to its sender (a warning's review steps): then it is accepted for
+    the trail alone. The index is read once per document, so a reload never splits one
+    document's decision."""
 
     def stage(ctx: Context) -> Context:
         assert ctx.adapter is not None and ctx.parsed is not None
         decision = router.index.decide(ctx.submission.sender, ctx.adapter.document_type,
                                        ctx.parsed.record, ctx.submission.received_at)
         if not decision.grants:
-            raise RouteDenied(decision.explanation, code=decision.code)
+            kept = internal(ctx) if internal is not None else None
+            if kept is None:
+                raise RouteDenied(decision.explanation, code=decision.code)
+            decision = replace(decision, no_route=kept, denials=())
         return replace(ctx, decision=decision)
 
     return stage

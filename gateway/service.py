@@ -70,6 +70,9 @@ from gateway.router import PayloadBuilder, Router, RouterSources
 from gateway.serve import GatewayDesk, IngressLoop
 from gateway.trail import TrailCodec, TrailWriter, chain_id
 from gateway.trail_archive import ArchiveWriter
+from gateway.warning_book import WarningBook
+from gateway.warning_lifecycle import DOCUMENT_TYPE as WARNING_DOCUMENT_TYPE
+from gateway.warning_lifecycle import Authorities
 from message_formats import AvroSchemas
 
 log = structlog.get_logger(__name__)
@@ -120,6 +123,13 @@ class GatewayParts:
         except (*REJECTION_ERRORS,) as exc:
             code = getattr(exc, "code", "CONFIG_INVALID")
             raise ConfigError(f"{code}: {exc}") from exc
+
+    def agency_names(self, agency_id: str) -> frozenset[str]:
+        """The names an agency is registered under (a warning's issuing authority is one)."""
+        if agency_id not in self.agencies:
+            return frozenset()
+        agency = self.agencies.get(agency_id)
+        return frozenset(name for name in (agency.name, agency.name_zh) if name)
 
     @property
     def payloads(self) -> PayloadBuilder:
@@ -180,12 +190,18 @@ class Gateway:
              ("authenticate", authenticate(parts.keyring))],
             observe=observe,
         )
+        self.warnings = WarningBook(
+            bootstrap_servers, parts.schemas,
+            Authorities(config.warnings.level_owners, parts.agency_names),
+            partitions=config.ingress_partitions, fetch_wait_ms=config.fetch_wait_ms)
         self._pipeline = Pipeline(
             [
                 ("adapt", adapt(parts.adapters)),
+                ("lifecycle", self.warnings.check_stage),
                 ("event", build_event(parts.schemas)),
-                ("route", route(parts.router)),
+                ("route", route(parts.router, internal=self.warnings.kept_internal)),
                 ("deliveries", build_deliveries(parts.payloads, parts.schemas)),
+                ("lifecycle_recorded", self.warnings.record_stage),
             ],
             observe=observe,
         )
@@ -219,6 +235,7 @@ class Gateway:
         except KafkaError as exc:
             raise BrokerUnavailable(f"cannot reach {self.bootstrap_servers}: {exc}") from exc
         await self.book.start()
+        await self.warnings.start()
         self.health.watch(self._producer)
         log.info("gateway.started", bootstrap_servers=self.bootstrap_servers)
 
@@ -231,6 +248,7 @@ class Gateway:
             await self.health.stop()
             self._checker.shutdown(wait=False)
             await self.book.stop()
+            await self.warnings.stop()
             for producer in (self._producer, self._trail_producer):
                 if producer is not None:
                     await producer.stop()
@@ -288,8 +306,15 @@ class Gateway:
         earlier = self._in_flight.get(key)
         if earlier is not None:
             return self._after(earlier, writer, ctx, received, started)
+        if self._is_warning(s.format_id):
+            await self.warnings.catch_up()  # steps other gateway processes took count too
         ctx, why = run_stages(self._pipeline, ctx)
         return await self._decide(writer, ctx, received, started, why)
+
+    def _is_warning(self, format_id: str) -> bool:
+        adapters = self.parts.adapters
+        return (format_id in adapters
+                and adapters.get(format_id).document_type == WARNING_DOCUMENT_TYPE)
 
     async def _after(self, earlier: asyncio.Future[SubmitOutcome], writer: TrailWriter,
                      ctx: Context, received: asyncio.Future[int], started: float

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gateway.client import submit
 from gateway.config import GatewayConfig
 from gateway.home import Home
+from gateway.kafka import TRAIL_TOPIC, read_topics
 from gateway.receipts import Receipt
 from gateway.service import Gateway, GatewayParts
 
@@ -22,6 +25,13 @@ class Sent:
     document: bytes
     signature: bytes | None = None  # None: signed properly by the sender's key
     format_id: str = "fal1-xml"
+
+
+def trail_entries(parts: GatewayParts, bootstrap: str) -> list[dict[str, Any]]:
+    """The trail's records (its seals left out)."""
+    values = [parts.schemas.decode(m.value)[1]
+              for m in asyncio.run(read_topics(bootstrap, [TRAIL_TOPIC]))]
+    return [value["entry"] for value in values if "entry" in value]
 
 
 def gateway_parts(home: Home) -> tuple[GatewayConfig, GatewayParts]:

@@ -15,10 +15,10 @@ from contracts import Agency
 from crypto import open_envelope
 from gateway.broker import LocalBroker
 from gateway.home import DEMO_AGENCIES, ContractSpec, Home, create_home
-from gateway.kafka import TRAIL_TOPIC, delivery_topic, read_topics, status_topic
+from gateway.kafka import delivery_topic, read_topics, status_topic
 from gateway.service import GatewayParts
 from replay import verify_kafka
-from tests.integration.support import Sent, gateway_parts, submit_all
+from tests.integration.support import Sent, gateway_parts, submit_all, trail_entries
 
 DATA = Path(__file__).parents[1] / "data"
 MANIFEST = (DATA / "manifest" / "valid_import.xml").read_bytes()
@@ -81,12 +81,6 @@ def home(tmp_path: Path) -> Home:
 
 def decoded(parts: GatewayParts, messages: list[Any]) -> list[Any]:
     return [parts.schemas.decode(m.value)[1] for m in messages]
-
-
-def trail_entries(parts: GatewayParts, bootstrap: str) -> list[dict[str, Any]]:
-    """The trail's records (its seals left out)."""
-    values = decoded(parts, asyncio.run(read_topics(bootstrap, [TRAIL_TOPIC])))
-    return [value["entry"] for value in values if "entry" in value]
 
 
 def test_one_manifest_reaches_mainland_and_hong_kong_customs_each_in_its_own_format(

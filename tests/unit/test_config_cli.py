@@ -196,3 +196,25 @@ def test_archive_dir_may_be_created_below_an_existing_directory(tmp_path: Path) 
     assert archive_dir_problem(tmp_path / "file") == "exists and is not a directory"
     assert archive_dir_problem(tmp_path / "file" / "sub") == (
         f"cannot be created: {tmp_path / 'file'} is not a directory")
+
+
+def test_a_warning_level_owned_by_an_unknown_agency_is_named(
+    home: Home, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PORTGW__WARNINGS__LEVEL_OWNERS__I", '"cn.customs.gacc"')
+    monkeypatch.setenv("PORTGW__WARNINGS__LEVEL_OWNERS__II", '"cn.customs.sh"')
+    assert GatewayConfig.load(home.config_file).warnings.level_owners == {
+        "I": "cn.customs.gacc", "II": "cn.customs.sh"}
+    assert check(home) == 1
+    assert problems(capsys) == [
+        "CONFIG_WARNING_OWNER_UNKNOWN: [warnings.level_owners] I = 'cn.customs.gacc' names no "
+        f"agency of {home.path.resolve() / 'agencies.toml'}"]
+
+
+def test_a_warning_level_that_does_not_exist_stops_the_check(
+    home: Home, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PORTGW__WARNINGS__LEVEL_OWNERS__V", '"cn.customs.sh"')
+    assert check(home) == 1
+    [line] = problems(capsys)
+    assert "unknown levels V; the levels are I, II, III, IV" in line
