@@ -17,6 +17,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from adapters.warning import LEVELS
 from gateway.errors import ConfigError
 
 ENV_BOOTSTRAP = "PORTGW_BOOTSTRAP_SERVERS"
@@ -67,9 +68,6 @@ class HttpSettings:
     listen: str = "127.0.0.1:8080"
     # Seconds a 503 answer asks the client to wait before trying again.
     retry_after_s: int = 5
-
-
-WARNING_LEVELS = ("I", "II", "III", "IV")
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,10 +210,10 @@ def _warnings(values: Any) -> WarningSettings:
     if not isinstance(owners, Mapping):
         raise ConfigError("[warnings] level_owners must be a table")
     upper = {str(level).upper(): owner for level, owner in owners.items()}
-    wrong = sorted(set(upper) - set(WARNING_LEVELS))
+    wrong = sorted(set(upper) - set(LEVELS))
     if wrong:
         raise ConfigError(f"[warnings.level_owners]: unknown levels {', '.join(wrong)}; "
-                          f"the levels are {', '.join(WARNING_LEVELS)}")
+                          f"the levels are {', '.join(LEVELS)}")
     if not all(isinstance(owner, str) and owner for owner in upper.values()):
         raise ConfigError("[warnings.level_owners]: each owner is an agency id")
     return WarningSettings(level_owners=MappingProxyType(upper))
