@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from crypto import SM2PrivateKey
 from gateway.adapters_cli import add_adapters_commands
 from gateway.broker import LocalBroker
 from gateway.client import submit
-from gateway.config import GatewayConfig
+from gateway.config import ENV_BOOTSTRAP, GatewayConfig
 from gateway.config_cli import add_config_commands
 from gateway.contracts_cli import add_contracts_commands
 from gateway.demo import run_demo
@@ -136,13 +137,16 @@ def load_config(args: argparse.Namespace) -> GatewayConfig:
 
 
 def bootstrap_of(args: argparse.Namespace) -> str:
+    """--bootstrap-servers, else the configuration's (PORTGW_BOOTSTRAP_SERVERS overriding the
+    file's), else PORTGW_BOOTSTRAP_SERVERS alone when there is no configuration file."""
     if args.bootstrap_servers:
         return str(args.bootstrap_servers)
-    if args.config.exists():
-        servers = load_config(args).bootstrap_servers
-        if servers:
-            return servers
-    raise GatewayError("no bootstrap servers: pass --bootstrap-servers or a config naming them",
+    servers = (load_config(args).bootstrap_servers if args.config.exists()
+               else os.environ.get(ENV_BOOTSTRAP, ""))
+    if servers:
+        return servers
+    raise GatewayError("no bootstrap servers: pass --bootstrap-servers, set "
+                       f"{ENV_BOOTSTRAP} or name them in the configuration",
                        code="CONFIG_NO_BROKER")
 
 

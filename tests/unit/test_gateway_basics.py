@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import argparse
 import uuid
 from pathlib import Path
 
 import pytest
 
+from gateway.cli import bootstrap_of
 from gateway.config import GatewayConfig
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, GatewayError
 from gateway.ids import Uuid7Generator
 
 
@@ -39,3 +41,17 @@ def test_a_bad_config_says_what_is_wrong(tmp_path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError):
         GatewayConfig.load(path, env={})
+
+
+def test_the_broker_comes_from_the_flag_the_config_or_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PORTGW_BOOTSTRAP_SERVERS", raising=False)
+    no_file = argparse.Namespace(bootstrap_servers="", config=tmp_path / "absent.toml")
+    with pytest.raises(GatewayError) as caught:
+        bootstrap_of(no_file)
+    assert caught.value.code == "CONFIG_NO_BROKER"
+    monkeypatch.setenv("PORTGW_BOOTSTRAP_SERVERS", "kafka-1:9092")
+    assert bootstrap_of(no_file) == "kafka-1:9092"
+    flagged = argparse.Namespace(bootstrap_servers="kafka-2:9092", config=no_file.config)
+    assert bootstrap_of(flagged) == "kafka-2:9092"
