@@ -18,7 +18,7 @@ from gateway.adapters_cli import add_adapters_commands
 from gateway.broker import LocalBroker
 from gateway.client import submit
 from gateway.config import ENV_BOOTSTRAP, GatewayConfig
-from gateway.config_cli import add_config_commands
+from gateway.config_cli import add_config_commands, check_config
 from gateway.contracts_cli import add_contracts_commands
 from gateway.demo import run_demo
 from gateway.dlq_cli import add_dlq_commands
@@ -152,6 +152,11 @@ def bootstrap_of(args: argparse.Namespace) -> str:
 
 def _serve(args: argparse.Namespace) -> int:
     config = load_config(args)
+    report = check_config(config)
+    if not report.ok:  # refuse at start what `portgw config check` names, not mid-stream
+        for problem in report.problems:
+            print(f"portgw serve: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     parts = GatewayParts.load(config)
 
     async def run(bootstrap_servers: str) -> None:

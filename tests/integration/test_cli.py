@@ -139,5 +139,5 @@ def test_a_missing_key_file_is_a_clear_error_not_a_traceback(home: Home) -> None
     (home.path / "gateway.key").unlink()
     result = portgw("serve", "--config", home.config_file, "--bootstrap-servers", "127.0.0.1:1")
     assert result.returncode == 2
-    assert "CONFIG_INVALID" in result.stderr and "gateway.key" in result.stderr
+    assert "CONFIG_FILE_MISSING" in result.stderr and "gateway.key" in result.stderr
     assert "Traceback" not in result.stderr

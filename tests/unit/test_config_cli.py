@@ -8,6 +8,7 @@ import pytest
 
 from crypto import SM2PrivateKey
 from gateway.broker import free_loopback_port
+from gateway.cli import main as cli_main
 from gateway.config import GatewayConfig
 from gateway.config_cli import archive_dir_problem, listen_problem, main
 from gateway.home import Home, create_home
@@ -218,3 +219,13 @@ def test_a_warning_level_that_does_not_exist_stops_the_check(
     assert check(home) == 1
     [line] = problems(capsys)
     assert "unknown levels V; the levels are I, II, III, IV" in line
+
+
+def test_serve_refuses_to_start_on_what_the_check_names(
+    home: Home, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PORTGW__TRAIL__SEAL_EVERY", "0")
+    assert cli_main(["serve", "--config", str(home.config_file)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "portgw serve: CONFIG_OUT_OF_RANGE: [trail] seal_every = 0: expected a whole number, "
+        "1 or more"]
