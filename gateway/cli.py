@@ -20,7 +20,6 @@ from gateway.client import submit
 from gateway.config import ENV_BOOTSTRAP, GatewayConfig
 from gateway.config_cli import add_config_commands, check_config
 from gateway.contracts_cli import add_contracts_commands
-from gateway.demo import run_demo
 from gateway.dlq_cli import add_dlq_commands
 from gateway.errors import GatewayError
 from gateway.http_api import build_app, start_http
@@ -47,17 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=["debug", "info", "warning", "error"])
     parser.add_argument("--log-json", action="store_true", help="log JSON lines to stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    demo = commands.add_parser(
-        "demo", help="run the whole path on a local broker and explain what happened",
-        description="Starts a local broker and a gateway, creates demo agencies, keys and a "
-        "sharing contract in a temporary directory, submits sample FAL 1 documents (accepted "
-        "and rejected), prints what each recipient received and each error receipt, then "
-        "verifies the trail. Exits 0 when everything went as expected.",
-    )
-    demo.add_argument("--bootstrap-servers", default="",
-                      help="use this Kafka cluster instead of starting the local broker")
-    demo.set_defaults(run=_demo)
 
     serve = commands.add_parser(
         "serve", help="run the gateway on the ingress topic",
@@ -123,10 +111,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_FAILED
-
-
-def _demo(args: argparse.Namespace) -> int:
-    return run_demo(sys.stdout, bootstrap_servers=args.bootstrap_servers)
 
 
 def load_config(args: argparse.Namespace) -> GatewayConfig:
