@@ -49,16 +49,13 @@ CREW_COUNT = _tag("CrewCount")
 PASSENGER_COUNT = _tag("PassengerCount")
 REMARKS = _tag("Remarks")
 
-_IMO_WEIGHTS = (7, 6, 5, 4, 3, 2)
-
-
 def is_valid_imo_number(imo: str) -> bool:
     """Seven ASCII digits whose last one is the check digit: the sum of the first six
     weighted 7..2, modulo 10."""
     if len(imo) != 7 or not imo.isascii() or not imo.isdigit():
         return False
-    total = sum(int(digit) * weight for digit, weight in zip(imo, _IMO_WEIGHTS, strict=False))
-    return total % 10 == int(imo[6])
+    a, b, c, d, e, f, check = map(int, imo)
+    return (7 * a + 6 * b + 5 * c + 4 * d + 3 * e + 2 * f) % 10 == check
 
 
 def business_key(record: Mapping[str, Any]) -> str:
@@ -132,6 +129,15 @@ class _Children:
         if self._position < len(self._elements) and self._elements[self._position].tag == tag:
             return self.text()
         return None
+
+    def take(self, count: int) -> list[etree._Element]:
+        """The next `count` children, which the XSD makes required."""
+        start = self._position
+        self._position = start + count
+        taken = self._elements[start : start + count]
+        if len(taken) != count:
+            raise IndexError("fewer children than the XSD requires")
+        return taken
 
 
 # The readers below rely on dict displays being evaluated left to right, as the language

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 from lxml import etree
@@ -31,7 +32,6 @@ from .fal1 import (
     _format_int,
     _format_optional_int,
     _line_of,
-    _optional_int,
     _read_instant,
     _token,
     business_key,
@@ -94,23 +94,27 @@ class SharedElements:
     def read_voyage(self, children: _Children) -> dict[str, Any]:
         """ArrivalOrDeparture, Ship, VoyageNumber, PortOfArrivalDeparture and
         DateTimeOfArrivalDeparture, which open every form of the family."""
+        arrival_or_departure, ship, voyage, port, instant = children.take(5)
         return {
-            "arrival_or_departure": children.text(),
-            "ship": self.read_ship(children.next()),
-            "voyage_number": children.text(),
-            "port_of_arrival_departure": children.text(),
-            **_read_instant(children.text()),
+            "arrival_or_departure": arrival_or_departure.text or "",
+            "ship": self.read_ship(ship),
+            "voyage_number": voyage.text or "",
+            "port_of_arrival_departure": port.text or "",
+            **_read_instant(instant.text or ""),
         }
 
     def read_ship(self, ship: etree._Element) -> dict[str, Any]:
-        children = _Children(ship)
+        name, imo_number, call_sign, flag_state, *tonnages = ship
+        # The XSD allows GrossTonnage, then NetTonnage, each optional: 0 to 2 elements.
+        gross = tonnages[0] if tonnages and tonnages[0].tag == self.gross_tonnage else None
+        net = tonnages[-1] if tonnages and tonnages[-1].tag == self.net_tonnage else None
         return {
-            "name": _token(children.text()),
-            "imo_number": children.text(),
-            "call_sign": children.text(),
-            "flag_state": children.text(),
-            "gross_tonnage": _optional_int(children.optional_text(self.gross_tonnage)),
-            "net_tonnage": _optional_int(children.optional_text(self.net_tonnage)),
+            "name": _token(name.text or ""),
+            "imo_number": imo_number.text or "",
+            "call_sign": call_sign.text or "",
+            "flag_state": flag_state.text or "",
+            "gross_tonnage": None if gross is None else int(gross.text or ""),
+            "net_tonnage": None if net is None else int(net.text or ""),
         }
 
     # ------------------------------------------------------------ canonical record -> XML
@@ -152,6 +156,8 @@ class SharedElements:
         day is accepted: a child born on board is on the list of the port call. The error
         gives the line of the person's element, which carries the date as an attribute."""
         day = voyage_day(record)
+        if not people or max(map(_DATE_OF_BIRTH, people)) <= day:
+            return  # the usual case, found without a Python loop
         for index, person in enumerate(people):
             if person["date_of_birth"] > day:
                 raise RuleViolationError(
@@ -169,6 +175,8 @@ class SharedElements:
         The text names the person by position only, since warnings reach receipts and the
         trail."""
         day = voyage_day(record)
+        if not people or min(map(_EXPIRY_DATE, map(_IDENTITY_DOCUMENT, people))) >= day:
+            return ()  # the usual case, found without a Python loop
         return tuple(
             f"RULE_DOCUMENT_EXPIRED: {where.label} {index + 1} (line {where.line(index)}): "
             f"identity document expired before the {_event(record)} date {day.isoformat()}"
@@ -208,6 +216,11 @@ def voyage_day(record: Mapping[str, Any]) -> date:
     return (record["date_time_of_arrival_departure"] + offset).date()
 
 
+_DATE_OF_BIRTH = itemgetter("date_of_birth")
+_IDENTITY_DOCUMENT = itemgetter("identity_document")
+_EXPIRY_DATE = itemgetter("expiry_date")
+
+
 def _event(record: Mapping[str, Any]) -> str:
     return "arrival" if record["arrival_or_departure"] == "Arrival" else "departure"
 
@@ -242,21 +255,47 @@ def attribute_rows(
     writes them), is read with one call for all its values, and the values of all persons
     are checked for whitespace at once. Attribute order is free in XML: any other element is
     read one attribute at a time. `names` is a list, as element.keys() is."""
+    absent: list[list[str | None]] = []
     rows: list[Sequence[str | None]] = [
-        element.values() if element.keys() == names else [element.get(name) for name in names]
+        element.values() if element.keys() == names else _by_name(element, names, absent)
         for element in elements
     ]
-    if _needs_collapsing(rows):
+    collapse = _needs_collapsing(rows)
+    for row in absent:
+        row[:] = [None if value is _ABSENT else value for value in row]
+    if collapse:
         return [[None if value is None else _token(value) for value in row] for row in rows]
     return rows
+
+
+# Stands for an absent attribute until the whitespace check has run: a word without white
+# space, as a value joined in would be, that no attribute value can be (XML has no U+0000).
+_ABSENT = "\x00"
+
+
+def _by_name(
+    element: etree._Element, names: list[str], absent: list[list[str | None]]
+) -> list[str | None]:
+    """The element's values of `names` read one by one; kept in `absent`, to have _ABSENT
+    made None once the values are checked."""
+    row: list[str | None] = [element.get(name, _ABSENT) for name in names]
+    absent.append(row)
+    return row
 
 
 def _needs_collapsing(rows: list[Sequence[str | None]]) -> bool:
     """Whether any value holds a tab, CR or LF, a run of spaces, or a space at either end.
     Joined by single spaces, values without any of these give a text whose only whitespace
     is single spaces between words; a space at the end of a value becomes a run of two.
-    Empty values and None (an absent attribute) are left out: they change no answer."""
-    joined = " ".join(filter(None, chain.from_iterable(rows)))
+
+    Each row is joined, then the rows: two steps in C. An empty value gives a run of two
+    spaces there, a "yes" that costs only the collapsing, which leaves xs:token values as
+    they are. A row holding None (an absent attribute) cannot be joined: then None and
+    empty values are left out, one value at a time."""
+    try:
+        joined = " ".join(map(" ".join, rows))  # type: ignore[arg-type]
+    except TypeError:
+        joined = " ".join(filter(None, chain.from_iterable(rows)))
     return (
         "  " in joined
         or "\n" in joined
@@ -356,6 +395,9 @@ def _read_crew_list(root: etree._Element) -> dict[str, Any]:
     }
 
 
+_date_from_iso = date.fromisoformat
+
+
 def _read_crew(members: list[etree._Element]) -> list[dict[str, Any]]:
     """The crew members from the attributes of their elements, whitespace collapsed. The XSD
     has checked every value and that only givenNames may be absent."""
@@ -365,13 +407,13 @@ def _read_crew(members: list[etree._Element]) -> list[dict[str, Any]]:
             "given_names": given,
             "rank_or_rating": rank,
             "nationality": nationality,
-            "date_of_birth": date.fromisoformat(birth),  # type: ignore[arg-type]
+            "date_of_birth": _date_from_iso(birth),  # type: ignore[arg-type]
             "place_of_birth": place,
             "identity_document": {
                 "document_type": kind,
                 "number": number,
                 "issuing_state": issuing_state,
-                "expiry_date": date.fromisoformat(expiry),  # type: ignore[arg-type]
+                "expiry_date": _date_from_iso(expiry),  # type: ignore[arg-type]
             },
         }
         for family, given, rank, nationality, birth, place, kind, number, issuing_state, expiry

@@ -67,9 +67,12 @@ class LoadedSchema:
     fingerprint: bytes
     # The schema-compiled fast-path writer, compiled on first use (see _avro_writer).
     writer: CompiledWriter = field(init=False, repr=False, compare=False)
+    # What the single-object encoding puts before the body: C3 01 and the fingerprint.
+    single_object_prefix: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "writer", CompiledWriter(self.parsed))
+        object.__setattr__(self, "single_object_prefix", SINGLE_OBJECT_MAGIC + self.fingerprint)
 
 
 class _SourceRepository(AbstractSchemaRepository):
@@ -148,7 +151,7 @@ class AvroSchemas:
     def encode(self, full_name: str, record: Any) -> bytes:
         """Single-object encoding: `C3 01`, the schema's fingerprint, then the body."""
         entry = self.loaded(full_name)
-        return SINGLE_OBJECT_MAGIC + entry.fingerprint + self.encode_body(full_name, record)
+        return entry.single_object_prefix + self._encode_body(entry, record)
 
     def encode_body(self, full_name: str, record: Any) -> bytes:
         """Plain Avro binary encoding, as hashed and signed by the trail. Extra fields, or
@@ -158,7 +161,10 @@ class AvroSchemas:
         The schema's compiled writer encodes the values it can encode exactly as fastavro
         does; anything it leaves (by raising) goes to fastavro, which encodes it or says why
         not, as it always did."""
-        entry = self.loaded(full_name)
+        return self._encode_body(self.loaded(full_name), record)
+
+    @staticmethod
+    def _encode_body(entry: LoadedSchema, record: Any) -> bytes:
         fast = entry.writer.function
         if fast is not None:
             try:
@@ -169,7 +175,9 @@ class AvroSchemas:
         try:
             schemaless_writer(buffer, entry.parsed, record, strict_allow_default=True)
         except _ENCODE_ERRORS as exc:
-            raise AvroRecordInvalidError(f"record does not fit {full_name}: {exc}") from None
+            raise AvroRecordInvalidError(
+                f"record does not fit {entry.full_name}: {exc}"
+            ) from None
         return buffer.getvalue()
 
     def decode_body(self, full_name: str, data: bytes) -> Any:

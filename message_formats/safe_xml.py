@@ -30,6 +30,7 @@ _DOUBLE_BYTE_CHINESE = frozenset(
     codecs.lookup(name).name for name in ("gbk", "gb2312", "gb18030", "big5")
 )
 _CJK = re.compile("[\u3400-\u9fff]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 # Markers of a DOCTYPE in the encodings a parser auto-detects without a declaration.
 _DOCTYPE_MARKERS = tuple("<!DOCTYPE".encode(enc) for enc in ("utf-8", "utf-16-le", "utf-16-be"))
@@ -115,11 +116,15 @@ def _check_declared_encoding(data: bytes) -> None:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return  # not UTF-8: the declared encoding is plausible; lxml checks the rest
-    ideographs = _CJK.findall(text, 0)
-    if name in _DOUBLE_BYTE_CHINESE and len(ideographs) < 2:
+    if name in _DOUBLE_BYTE_CHINESE:
+        first = _CJK.search(text)
+        if first is None or _CJK.search(text, first.end()) is None:
+            return  # fewer than two ideographs
+    first_non_ascii = _NON_ASCII.search(text)
+    if first_non_ascii is None:  # cannot be: the bytes are not all ASCII
         return
-    sample = next(ch for ch in text if ord(ch) > 127)
-    line = text.count("\n", 0, text.index(sample)) + 1
+    sample = first_non_ascii.group()
+    line = text.count("\n", 0, first_non_ascii.start()) + 1
     raise XmlEncodingMismatchError(
         f"the XML declaration says {declared} but the bytes are UTF-8 (e.g. {sample!r} on "
         f"line {line}); declare encoding=\"UTF-8\"",
