@@ -16,10 +16,8 @@ from typing import Any
 
 from lxml import etree
 
-from message_formats import SafeXmlParser, XsdStore
-
-from ._xml import render_checked
-from .base import ParseResult, RuleViolationError
+from ._xml import XmlAdapter
+from .base import RuleViolationError
 from .fal1 import (
     _add,
     _add_optional,
@@ -93,36 +91,25 @@ def business_key(record: Mapping[str, Any]) -> str:
     return f"{record['ship']['imo_number']}:{record['voyage_number']}:{record['port_of_report']}"
 
 
-class Fal2Adapter:
+class Fal2Adapter(XmlAdapter):
     format_id = "fal2-xml"
     document_type = "fal2"
     schema_name = "px.canonical.Fal2CargoDeclaration"
-    schema_version = 1
-    media_type = "application/xml"
+    xsd_name = XSD_NAME
+    label = "FAL 2"
+    __slots__ = ()
 
-    __slots__ = ("_parser", "_xsd")
+    business_key = staticmethod(business_key)
 
-    def __init__(
-        self, *, xsd_store: XsdStore | None = None, xml_parser: SafeXmlParser | None = None
-    ) -> None:
-        self._xsd = xsd_store if xsd_store is not None else XsdStore()
-        self._parser = xml_parser if xml_parser is not None else SafeXmlParser()
-        self._xsd.schema(XSD_NAME)  # compile now rather than on the first document
+    @staticmethod
+    def build(record: Mapping[str, Any], version: int) -> etree._Element:
+        return _build_declaration(record, version)
 
-    def parse(self, data: bytes) -> ParseResult:
-        root = self._parser.parse(data)
-        self._xsd.validate(XSD_NAME, root)
+    @staticmethod
+    def read(root: etree._Element) -> tuple[dict[str, Any], tuple[str, ...]]:
         record = _read_declaration(root)
         _check_rules(record, root)
-        return ParseResult(
-            record=record,
-            business_key=business_key(record),
-            document_version=int(root.get("version", "")),
-            warnings=_warnings(record),
-        )
-
-    def render(self, record: Mapping[str, Any]) -> bytes:
-        return render_checked(self._xsd, XSD_NAME, "FAL 2", _build_declaration, record)
+        return record, _warnings(record)
 
 
 # ---------------------------------------------------------------- helpers shared by the

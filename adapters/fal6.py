@@ -11,10 +11,8 @@ from typing import Any
 
 from lxml import etree
 
-from message_formats import SafeXmlParser, XsdStore
-
-from ._xml import render_checked
-from .base import ParseResult, RuleViolationError
+from ._xml import XmlAdapter
+from .base import RuleViolationError
 from .fal1 import _add, _format_int, _line_of, business_key
 from .fal5 import (
     DATE_OF_BIRTH,
@@ -62,37 +60,26 @@ _PASSENGER_ATTRIBUTES = [
 ]
 
 
-class Fal6Adapter:
+class Fal6Adapter(XmlAdapter):
     format_id = "fal6-xml"
     document_type = "fal6"
     schema_name = "px.canonical.Fal6PassengerList"
-    schema_version = 1
-    media_type = "application/xml"
+    xsd_name = XSD_NAME
+    label = "FAL 6"
+    __slots__ = ()
 
-    __slots__ = ("_parser", "_xsd")
+    business_key = staticmethod(business_key)
 
-    def __init__(
-        self, *, xsd_store: XsdStore | None = None, xml_parser: SafeXmlParser | None = None
-    ) -> None:
-        self._xsd = xsd_store if xsd_store is not None else XsdStore()
-        self._parser = xml_parser if xml_parser is not None else SafeXmlParser()
-        self._xsd.schema(XSD_NAME)  # compile now rather than on the first document
+    @staticmethod
+    def build(record: Mapping[str, Any], version: int) -> etree._Element:
+        return _build_passenger_list(record, version)
 
-    def parse(self, data: bytes) -> ParseResult:
-        root = self._parser.parse(data)
-        self._xsd.validate(XSD_NAME, root)
+    @staticmethod
+    def read(root: etree._Element) -> tuple[dict[str, Any], tuple[str, ...]]:
         record = _read_passenger_list(root)
         where = ItemLines(root, PASSENGER, "passenger")
         _check_rules(record, root, where)
-        return ParseResult(
-            record=record,
-            business_key=business_key(record),
-            document_version=int(root.get("version", "")),
-            warnings=SHARED.expired_documents(record, record["passengers"], where),
-        )
-
-    def render(self, record: Mapping[str, Any]) -> bytes:
-        return render_checked(self._xsd, XSD_NAME, "FAL 6", _build_passenger_list, record)
+        return record, SHARED.expired_documents(record, record["passengers"], where)
 
 
 # ---------------------------------------------------------------- XML -> canonical record

@@ -14,10 +14,7 @@ from typing import Any
 
 from lxml import etree
 
-from message_formats import SafeXmlParser, XsdStore
-
-from ._xml import render_checked
-from .base import ParseResult
+from ._xml import XmlAdapter
 from .fal1 import _add, _add_optional, _format_int, _optional_token, _token, is_valid_imo_number
 from .fal2 import (
     KILOGRAMS,
@@ -199,36 +196,25 @@ def business_key(record: Mapping[str, Any]) -> str:
     return f"{record['ship']['imo_number']}:{record['voyage_number']}:{record['port_of_report']}"
 
 
-class Fal7Adapter:
+class Fal7Adapter(XmlAdapter):
     format_id = "fal7-xml"
     document_type = "fal7"
     schema_name = "px.canonical.Fal7DangerousGoodsManifest"
-    schema_version = 1
-    media_type = "application/xml"
+    xsd_name = XSD_NAME
+    label = "FAL 7"
+    __slots__ = ()
 
-    __slots__ = ("_parser", "_xsd")
+    business_key = staticmethod(business_key)
 
-    def __init__(
-        self, *, xsd_store: XsdStore | None = None, xml_parser: SafeXmlParser | None = None
-    ) -> None:
-        self._xsd = xsd_store if xsd_store is not None else XsdStore()
-        self._parser = xml_parser if xml_parser is not None else SafeXmlParser()
-        self._xsd.schema(XSD_NAME)  # compile now rather than on the first document
+    @staticmethod
+    def build(record: Mapping[str, Any], version: int) -> etree._Element:
+        return _build_manifest(record, version)
 
-    def parse(self, data: bytes) -> ParseResult:
-        root = self._parser.parse(data)
-        self._xsd.validate(XSD_NAME, root)
+    @staticmethod
+    def read(root: etree._Element) -> tuple[dict[str, Any], tuple[str, ...]]:
         record = _read_manifest(root)
         _check_rules(record, root)
-        return ParseResult(
-            record=record,
-            business_key=business_key(record),
-            document_version=int(root.get("version", "")),
-            warnings=_warnings(record),
-        )
-
-    def render(self, record: Mapping[str, Any]) -> bytes:
-        return render_checked(self._xsd, XSD_NAME, "FAL 7", _build_manifest, record)
+        return record, _warnings(record)
 
 
 # ---------------------------------------------------------------- XML -> canonical record
