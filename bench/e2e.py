@@ -13,14 +13,20 @@ produce to the ingress topic as they would directly (gateway.client's headers).
 The reference printed from the same run is the pipeline alone in this process on one core
 (signature check, XML, Avro, routing, deliveries; no Kafka, no trail, no receipts).
 Prints the figures, then one JSON line.
+
+`--profile FILE` runs the throughput phase's gateway in this process under cProfile instead
+(the CPU figure then includes the receipt counting and the profiler), writes the stats to FILE
+and prints the entries with the most time of their own: where the gateway's time goes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
+import pstats
 import re
 import signal
 import subprocess
@@ -55,6 +61,7 @@ from gateway.kafka import (  # noqa: E402
     new_reader,
     partitions_of,
 )
+from gateway.logs import configure_logging  # noqa: E402
 from gateway.pipeline import Submission, new_context  # noqa: E402
 from gateway.service import Gateway, GatewayParts, run_stages  # noqa: E402
 
@@ -138,9 +145,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def count_receipts(bootstrap: str, gateway: subprocess.Popen[bytes], window_s: float,
+async def count_receipts(bootstrap: str, cpu: Callable[[], float], window_s: float,
                          total: int) -> tuple[int, float, float]:
-    """Receipts given in a window that opens with the first one; (count, seconds, cpu s)."""
+    """Receipts given in a window that opens with the first one; (count, seconds, cpu s), the
+    CPU time as `cpu()` tells it."""
     consumer = new_reader(bootstrap, fetch_max_wait_ms=20)
     await consumer.start()
     try:
@@ -151,12 +159,12 @@ async def count_receipts(bootstrap: str, gateway: subprocess.Popen[bytes], windo
         seen = 0
         while seen == 0:
             seen += sum(len(r) for r in (await consumer.getmany(timeout_ms=200)).values())
-        opened, cpu_opened, counted = time.monotonic(), cpu_seconds(gateway.pid), 0
+        opened, cpu_opened, counted = time.monotonic(), cpu(), 0
         while (elapsed := time.monotonic() - opened) < window_s and seen < total:
             got = sum(len(r) for r in (await consumer.getmany(timeout_ms=200)).values())
             seen += got
             counted += got
-        return counted, elapsed, cpu_seconds(gateway.pid) - cpu_opened
+        return counted, elapsed, cpu() - cpu_opened
     finally:
         await consumer.stop()
 
@@ -200,6 +208,22 @@ async def latencies(bootstrap: str, home: Home, rate: int, seconds: float) -> li
     return sorted(arrived[k] - sent_at[k] for k in sent_at)
 
 
+async def profile_gateway(bootstrap: str, home: Home, window_s: float, total: int,
+                          out: Path) -> tuple[int, float, float]:
+    """count_receipts with the gateway serving in this process under cProfile."""
+    configure_logging("warning")
+    config = GatewayConfig.load(home.config_file)
+    profile = cProfile.Profile()
+    async with Gateway(config, GatewayParts.load(config), bootstrap) as gateway, \
+            gateway.serving():
+        profile.enable()
+        try:
+            return await count_receipts(bootstrap, time.process_time, window_s, total)
+        finally:
+            profile.disable()
+            profile.dump_stats(out)
+
+
 def pipeline_reference(home: Home, seconds: float = 5.0) -> float:
     """Documents per second through the pipeline's stages alone, in this process."""
     os.sched_setaffinity(0, {0})
@@ -233,6 +257,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="throughput window")
     parser.add_argument("--rate", type=int, default=500, help="latency phase rate, docs/s")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--profile", type=Path, metavar="FILE",
+                        help="profile the throughput phase's gateway in this process")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="px-bench-e2e-"))
     home = create_home(workdir / "home", agencies=agencies(), contracts=contracts(),
@@ -246,14 +272,20 @@ def main() -> None:
         asyncio.run(put_backlog(bootstrap, home, args.docs))
         print(f"backlog: {args.docs:,} signed documents on the ingress topic "
               f"in {time.monotonic() - began:.0f} s")
+        if args.profile is not None:
+            return asyncio.run(profile_gateway(bootstrap, home, args.seconds, args.docs,
+                                               args.profile))
         gateway = start_gateway(home, bootstrap, log)
         try:
-            return asyncio.run(count_receipts(bootstrap, gateway, args.seconds, args.docs))
+            return asyncio.run(count_receipts(bootstrap, lambda: cpu_seconds(gateway.pid),
+                                              args.seconds, args.docs))
         finally:
             gateway.send_signal(signal.SIGTERM)
             gateway.wait(60)
 
     counted, elapsed, cpu = run_gateway_phase(throughput, workdir / "throughput.log")
+    if args.profile is not None:
+        pstats.Stats(str(args.profile)).sort_stats("tottime").print_stats(30)
     docs_per_s = counted / elapsed
     print(f"throughput: {counted:,} receipts in {elapsed:.1f} s = {docs_per_s:,.0f} docs/s; "
           f"gateway CPU {cpu:.1f} s = {cpu * 1000 / max(counted, 1):.2f} ms/doc "
@@ -273,7 +305,8 @@ def main() -> None:
     p99 = measured[int(len(measured) * 0.99)] * 1000
     print(f"latency at {args.rate}/s, submit -> delivery: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
           f"(target p99 <= 50 ms)")
-    errors = [line for line in (workdir / "throughput.log").read_text().splitlines()
+    logged = workdir / "throughput.log"  # none when the gateway ran in this process
+    errors = [line for line in (logged.read_text() if logged.exists() else "").splitlines()
               if re.search(r"error|Traceback", line)]
     if errors:
         print(f"gateway log had {len(errors)} error lines, first: {errors[0][:200]}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import murmur2
 
 from gateway.errors import BrokerUnavailable
 
@@ -106,9 +108,30 @@ class Published:
     offset: int
 
 
+class KeyPartitioner:
+    """aiokafka's default partitioner (the Java client's murmur2 of the key), remembering the
+    last key's hash: a document's event and its deliveries are sent one after another under
+    one key, and aiokafka's murmur2 is pure Python."""
+
+    __slots__ = ("_hash", "_key")
+
+    def __init__(self) -> None:
+        self._key: bytes | None = None
+        self._hash = 0
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]
+                 ) -> int:
+        if key is None:  # as aiokafka's DefaultPartitioner
+            return random.choice(available or all_partitions)
+        if key != self._key:
+            self._key, self._hash = key, murmur2(key) & 0x7FFFFFFF
+        return all_partitions[self._hash % len(all_partitions)]
+
+
 def new_producer(bootstrap_servers: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
+        partitioner=KeyPartitioner(),
         acks="all",
         enable_idempotence=False,
         linger_ms=1,

@@ -3,6 +3,8 @@ in one process, or two tests, never share counts)."""
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -19,6 +21,25 @@ STAGES = ("size", "authenticate", "adapt", "event", "route", "deliveries", "publ
 STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
                  0.25, 0.5, 1.0, 2.5, 5.0)
 UNKNOWN = "unknown"
+
+M = TypeVar("M", Counter, Gauge, Histogram)
+
+
+class Children(Generic[M]):
+    """A labelled metric's children, each looked up once: `labels()` checks and converts its
+    values and takes a lock on every call, several times per document."""
+
+    __slots__ = ("_children", "metric")
+
+    def __init__(self, metric: M) -> None:
+        self.metric = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *values: str) -> M:
+        child = self._children.get(values)
+        if child is None:  # setdefault: another thread (the checks') may add it meanwhile
+            child = self._children.setdefault(values, self.metric.labels(*values))
+        return child
 
 
 class GatewayMetrics:
@@ -42,43 +63,43 @@ class GatewayMetrics:
         self._door_refusals = self._counter("portgw_door_refusals",
                                             "HTTP submissions refused before the ingress",
                                             "agency", "code")
-        self._stage_seconds = Histogram("portgw_stage_seconds",
-                                        "Seconds spent in each pipeline stage", ("stage",),
-                                        buckets=STAGE_BUCKETS, registry=self.registry)
+        self._stage_seconds = Children(Histogram(
+            "portgw_stage_seconds", "Seconds spent in each pipeline stage", ("stage",),
+            buckets=STAGE_BUCKETS, registry=self.registry))
         for stage in STAGES:
-            self._stage_seconds.labels(stage)
-        self._lag = Gauge("portgw_ingress_lag_messages",
-                          "Records on the ingress partition not yet consumed", ("partition",),
-                          registry=self.registry)
+            self._stage_seconds(stage)
+        self._lag = Children(Gauge("portgw_ingress_lag_messages",
+                                   "Records on the ingress partition not yet consumed",
+                                   ("partition",), registry=self.registry))
         self._in_flight = Gauge("portgw_in_flight_documents",
                                 "Documents being worked on now", registry=self.registry)
 
-    def _counter(self, name: str, documentation: str, *labels: str) -> Counter:
-        return Counter(name, documentation, labels, registry=self.registry)
+    def _counter(self, name: str, documentation: str, *labels: str) -> Children[Counter]:
+        return Children(Counter(name, documentation, labels, registry=self.registry))
 
     def received(self, agency: str, format_id: str) -> None:
-        self._received.labels(agency, format_id).inc()
+        self._received(agency, format_id).inc()
 
     def accepted(self, document_type: str, agency: str) -> None:
-        self._accepted.labels(document_type, agency).inc()
+        self._accepted(document_type, agency).inc()
 
     def rejected(self, document_type: str | None, agency: str, code: str) -> None:
-        self._rejected.labels(document_type or UNKNOWN, agency, code).inc()
+        self._rejected(document_type or UNKNOWN, agency, code).inc()
 
     def delivered(self, document_type: str, recipient: str) -> None:
-        self._deliveries.labels(document_type, recipient).inc()
+        self._deliveries(document_type, recipient).inc()
 
     def duplicate(self, agency: str) -> None:
-        self._duplicates.labels(agency).inc()
+        self._duplicates(agency).inc()
 
     def refused_at_door(self, agency: str, code: str) -> None:
-        self._door_refusals.labels(agency, code).inc()
+        self._door_refusals(agency, code).inc()
 
     def observe_stage(self, stage: str, seconds: float) -> None:
-        self._stage_seconds.labels(stage).observe(seconds)
+        self._stage_seconds(stage).observe(seconds)
 
     def set_lag(self, partition: int, lag: int) -> None:
-        self._lag.labels(str(partition)).set(lag)
+        self._lag(str(partition)).set(lag)
 
     def set_in_flight(self, n: int) -> None:
         self._in_flight.set(n)

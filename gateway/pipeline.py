@@ -145,8 +145,7 @@ def adapt(adapters: AdapterRegistry) -> Stage:
 
     def stage(ctx: Context) -> Context:
         adapter = adapters.get(ctx.submission.format_id)
-        ctx = replace(ctx, adapter=adapter)
-        return replace(ctx, parsed=adapter.parse(ctx.submission.document))
+        return replace(ctx, adapter=adapter, parsed=adapter.parse(ctx.submission.document))
 
     return stage
 

@@ -127,6 +127,13 @@ class ReceiptBook:
         if message.key is None:
             return
         submission_id = message.key.decode()
+        known = self._entries.get(submission_id)
+        if known is not None and (known.partition, known.offset) == (message.partition,
+                                                                     message.offset):
+            return  # filed already: published by this process, now read back
+        self._file(submission_id, message)
+
+    def _file(self, submission_id: str, message: StoredMessage) -> None:
         duplicate_of = message.header(H_DUPLICATE_OF)
         self._entries[submission_id] = _Entry(
             message.partition, message.offset,

@@ -9,7 +9,7 @@ sender's signature. A receipt decided while no other is waiting gets a batch of 
 from __future__ import annotations
 
 import base64
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -43,9 +43,23 @@ class Receipt:
         return self.status == ACCEPTED
 
     def to_avro(self) -> dict[str, Any]:
-        record = asdict(self)
-        record["recipients"] = list(self.recipients)
-        return record
+        """The record for px.gateway.Receipt (field by field: `dataclasses.asdict` deep-copies
+        every value, a tenth of a millisecond per receipt)."""
+        return {
+            "submission_id": self.submission_id,
+            "event_id": self.event_id,
+            "sender": self.sender,
+            "format_id": self.format_id,
+            "digest_sm3": self.digest_sm3,
+            "status": self.status,
+            "time": self.time,
+            "recipients": list(self.recipients),
+            "document_type": self.document_type,
+            "business_key": self.business_key,
+            "error_code": self.error_code,
+            "error_message": self.error_message,
+            "error_line": self.error_line,
+        }
 
     @classmethod
     def from_avro(cls, record: dict[str, Any]) -> Receipt:

@@ -68,7 +68,7 @@ from gateway.receipt_book import ReceiptBook, ReceiptSigner
 from gateway.receipts import ACCEPTED, REJECTED, Receipt, SignedReceipt
 from gateway.router import PayloadBuilder, Router, RouterSources
 from gateway.serve import GatewayDesk, IngressLoop
-from gateway.trail import TrailCodec, TrailWriter, chain_id
+from gateway.trail import TrailCodec, TrailWriter, chain_id, written
 from gateway.trail_archive import ArchiveWriter
 from gateway.warning_book import WarningBook
 from gateway.warning_lifecycle import DOCUMENT_TYPE as WARNING_DOCUMENT_TYPE
@@ -449,7 +449,7 @@ class Gateway:
                "document_type": first.document_type, "business_key": first.business_key},
             kind="DUPLICATE", reason=f"the same document as submission {first_id}: "
             "answered with its receipt, not delivered again"))
-        await asyncio.gather(*records)
+        await written(records)
         await self._publish_receipt(s, answer.receipt, duplicate_of=first_id)
         self.metrics.duplicate(s.sender)
         log.info("document.duplicate", event_id=first.event_id, sender=s.sender,
@@ -468,7 +468,7 @@ class Gateway:
                       ) -> SubmitOutcome:
         """Once the trail holds every record of the decision: the signed receipt."""
         waited = time.perf_counter()
-        await asyncio.gather(*records)
+        await written(records)
         self.metrics.observe_stage("trail", time.perf_counter() - waited)
         waited = time.perf_counter()
         signed = await self._signer.sign(receipt)

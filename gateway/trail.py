@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,7 +23,7 @@ from gateway.clock import utc_now
 from gateway.config import TrailSettings
 from gateway.errors import BrokerUnavailable
 from gateway.kafka import H_RECORD, TRAIL_TOPIC, StoredMessage, new_reader, read_until_end
-from message_formats import AvroSchemas
+from message_formats import SINGLE_OBJECT_MAGIC, AvroSchemas
 
 log = structlog.get_logger(__name__)
 
@@ -58,14 +58,24 @@ def chain_id(partition: int) -> str:
 class TrailCodec:
     """How records are hashed and seals signed: one definition for writer and verifier."""
 
-    __slots__ = ("schemas",)
+    __slots__ = ("_record_prefix", "schemas")
 
     def __init__(self, schemas: AvroSchemas) -> None:
         self.schemas = schemas
+        self._record_prefix = SINGLE_OBJECT_MAGIC + schemas.fingerprint(RECORD_SCHEMA)
 
     def entry_hash(self, entry: Mapping[str, Any]) -> str:
         """SM3 over the entry's Avro binary encoding; the entry holds the previous hash."""
         return sm3_hex(self.schemas.encode_body(ENTRY_SCHEMA, entry))
+
+    def hashed_record(self, entry: Mapping[str, Any]) -> tuple[str, bytes]:
+        """The entry's hash and its record's message (what `entry_hash` and `encode_record`
+        give), from one encoding of the entry: a record's Avro encoding is its fields'
+        encodings in order, so the message is the single-object prefix, then the very bytes
+        hashed, then the hash as an Avro string."""
+        body = self.schemas.encode_body(ENTRY_SCHEMA, entry)
+        record_hash = sm3_hex(body)
+        return record_hash, self._record_prefix + body + avro_string(record_hash)
 
     def seal_message(self, body: Mapping[str, Any]) -> bytes:
         """The exact bytes a seal's SM2 signature covers."""
@@ -76,6 +86,33 @@ class TrailCodec:
 
     def encode_seal(self, body: Mapping[str, Any], signature: bytes) -> bytes:
         return self.schemas.encode(SEAL_SCHEMA, {"body": body, "signature": signature})
+
+
+def avro_string(text: str) -> bytes:
+    """Avro's binary encoding of a string: the UTF-8 length as a zig-zag varint, the bytes."""
+    data = text.encode()
+    length = len(data) << 1  # zig-zag of a length, which is never negative
+    head = bytearray()
+    while length > 0x7F:
+        head.append(length & 0x7F | 0x80)
+        length >>= 7
+    head.append(length)
+    return bytes(head) + data
+
+
+async def written(records: Iterable[asyncio.Future[int]]) -> list[int]:
+    """The offsets of records added to one chain, once the broker has them all: what
+    `asyncio.gather` gives, without its callbacks, as a chain's records are acknowledged in
+    order (waiting for the first is mostly all the waiting). A failure is raised, and the
+    other records' failures are taken too, so that none is reported as never retrieved."""
+    records = list(records)
+    try:
+        return [await record for record in records]
+    except BaseException:
+        for record in records:
+            if record.done() and not record.cancelled():
+                record.exception()
+        raise
 
 
 def seal_root(record_hashes: list[str]) -> str:
@@ -276,8 +313,7 @@ class TrailWriter:
             "seq": self._next_seq,
             "prev_hash": self._last_hash,
         }
-        record_hash = self._codec.entry_hash(entry)
-        value = self._codec.encode_record(entry, record_hash)
+        record_hash, value = self._codec.hashed_record(entry)
         self._next_seq += 1
         self._last_hash = record_hash
         if not self._pending:

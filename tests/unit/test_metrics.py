@@ -68,3 +68,14 @@ def test_render_is_the_prometheus_text_with_the_samples() -> None:
     assert 'portgw_door_refusals_total{agency="unknown",code="AUTH_UNKNOWN_SENDER"} 1.0' in text
     assert 'portgw_stage_seconds_bucket{le="0.0001",stage="route"} 0.0' in text
     assert 'portgw_stage_seconds_bucket{le="5.0",stage="route"} 1.0' in text
+
+
+def test_a_stage_not_listed_is_counted_too_and_children_are_kept() -> None:
+    metrics = GatewayMetrics()
+    metrics.observe_stage("lifecycle", 0.001)
+    metrics.observe_stage("lifecycle", 0.002)
+    metrics.delivered("fal1", "cn.customs.sh")
+    metrics.delivered("fal1", "cn.customs.sh")
+    assert value(metrics, "portgw_stage_seconds_count", stage="lifecycle") == 2
+    assert value(metrics, "portgw_deliveries_total", document_type="fal1",
+                 recipient="cn.customs.sh") == 2

@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaTimeoutError
 from crypto import KeyEntry, Keyring, SM2PrivateKey, SM2PublicKey
 from gateway.config import TrailSettings
 from gateway.kafka import TRAIL_TOPIC, StoredMessage
-from gateway.trail import RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, TrailWriter
+from gateway.trail import ENTRY_DEFAULTS, RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, TrailWriter
 from message_formats import AvroSchemas
 from replay import TrailVerifier
 from tests.unit.trail_support import Batch, MemoryTopic, Metadata
@@ -68,6 +68,19 @@ def test_an_untouched_trail_verifies_and_every_record_is_sealed() -> None:
     report, _ = TrailVerifier(SCHEMAS, keyring()).check_trail(messages)
     assert report.breaks == ()
     assert (report.records, report.seals, report.sealed_records) == (10, 3, 10)
+
+
+@pytest.mark.parametrize("reason", ["", "test", "原因" * 40, "x" * 70_000])
+def test_a_record_encoded_once_is_the_record_hashed_and_encoded_apart(reason: str) -> None:
+    codec = TrailCodec(SCHEMAS)
+    entry = {**ENTRY_DEFAULTS, "chain": "p0", "seq": 7, "prev_hash": "cd" * 32,
+             "time": EPOCH, "kind": "DELIVERED", "submission_id": "s1", "event_id": "e1",
+             "sender": "cn.port.sh", "format_id": "fal1-xml", "digest_sm3": "ab" * 32,
+             "reason": reason, "recipient": "cn.customs.sh", "ref_offset": 2**40}
+    record_hash, value = codec.hashed_record(entry)
+    assert record_hash == codec.entry_hash(entry)
+    assert value == codec.encode_record(entry, record_hash)
+    assert SCHEMAS.decode(value) == (RECORD_SCHEMA, {"entry": entry, "hash": record_hash})
 
 
 def test_an_altered_record_is_named() -> None:
