@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import json
 import pickle
 import sys
 import textwrap
+from importlib import resources
 from pathlib import Path
 
 import pytest
 
 from adapters import (
     ENTRY_POINT_GROUP,
+    Adapter,
     AdapterError,
     AdapterRegistry,
     Fal1Adapter,
@@ -137,3 +140,10 @@ def test_adapter_errors_carry_code_message_and_line() -> None:
         8,
     )
     assert AdapterError("x").code == "ADAPTER_ERROR"
+
+
+@pytest.mark.parametrize("adapter", AdapterRegistry.default(), ids=lambda a: a.format_id)
+def test_every_builtin_document_record_starts_with_the_shared_header(adapter: Adapter) -> None:
+    avsc = resources.files("message_formats").joinpath("avro", f"{adapter.schema_name}.avsc")
+    first = json.loads(avsc.read_text(encoding="utf-8"))["fields"][0]
+    assert (first["name"], first["type"]) == ("header", "px.canonical.Header")
