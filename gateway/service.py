@@ -367,7 +367,7 @@ class Gateway:
         ingress = {}
         if s.ingress_offset is not None:
             at = Published(INGRESS_TOPIC, s.partition, s.ingress_offset)
-            ingress = reference(at, s.document)
+            ingress = reference(at, s.document, digest=ctx.digest)
         return writer.add(**trail_fields(ctx), kind="RECEIVED",
                           reason=f"{len(s.document)} bytes as {s.format_id or '?'}", **ingress)
 
@@ -714,12 +714,13 @@ def trail_fields(ctx: Context) -> dict[str, Any]:
     }
 
 
-def reference(at: Published, value: bytes) -> dict[str, Any]:
-    """Trail fields naming the published message a decision produced, with its digest."""
+def reference(at: Published, value: bytes, *, digest: str | None = None) -> dict[str, Any]:
+    """Trail fields naming the published message a decision produced, with its digest (the
+    value's SM3, computed unless the caller already has it)."""
     return {
         "ref_topic": at.topic,
         "ref_partition": at.partition,
         "ref_offset": at.offset,
-        "ref_digest": sm3_hex(value),
+        "ref_digest": digest if digest is not None else sm3_hex(value),
     }
 

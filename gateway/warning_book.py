@@ -98,9 +98,6 @@ class WarningBook:
         self._events.add(recorded.event_id)
         self._steps.setdefault(str(recorded.record["warning_id"]), []).append(recorded)
 
-    def steps(self, warning_id: str) -> tuple[RecordedStep, ...]:
-        return tuple(self._steps.get(warning_id, ()))
-
     def _before(self, warning_id: str, event_id: str) -> list[RecordedStep]:
         """The warning's steps before this event: all of them, or those before it when it
         is decided again (after a broker failure or a restart, with the same event id)."""
