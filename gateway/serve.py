@@ -55,6 +55,9 @@ class IngressLoop:
         self._committed: dict[int, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(gateway.config.max_in_flight)
+        # Held while a document is begun: a rebalance waits for it, so that it never takes
+        # a partition's trail chain away from a document half begun on it.
+        self._beginning = asyncio.Lock()
         self._rewind = False
         self._backoff_s = 0.5
 
@@ -95,22 +98,20 @@ class IngressLoop:
         for tp, records in batches.items():
             if tp.partition not in self._progress:
                 continue
-            submissions = [submission_from_ingress(r, tp.partition) for r in records]
-            checks = [self._gateway.check_soon(s) for s in submissions]
-            for record, submission, checked in zip(records, submissions, checks, strict=True):
-                if self._rewind or tp.partition not in self._progress:
-                    break
-                await self._begin(record, submission, checked)
+            for record in records:
+                async with self._beginning:
+                    if self._rewind or tp.partition not in self._progress:
+                        break
+                    await self._begin(record, submission_from_ingress(record, tp.partition))
 
-    async def _begin(self, record: Any, submission: Submission,
-                     checked: Awaitable[Any]) -> None:
+    async def _begin(self, record: Any, submission: Submission) -> None:
         await self._slots.acquire()
         progress = self._progress[submission.partition]
         progress.started(record.offset)
         if (H_VIA, VIA_HTTP) not in record.headers:  # the door limited those already
             await self._gateway.limiter.take(submission.sender)
         try:
-            finish = await self._gateway.begin(submission, checked)
+            finish = await self._gateway.begin(submission)
         except Exception as exc:  # the broker went away while beginning: take it again
             self._slots.release()
             self._failed(exc)
@@ -183,6 +184,7 @@ class IngressLoop:
 
     async def assigned(self, consumer: AIOKafkaConsumer, partitions: list[int]) -> None:
         await self._gateway.book.catch_up(partitions)
+        await self._gateway.prepare(partitions)
         for partition in partitions:
             tp = TopicPartition(INGRESS_TOPIC, partition)
             start = await consumer.committed(tp) or 0
@@ -192,13 +194,14 @@ class IngressLoop:
         log.info("ingress.assigned", partitions=sorted(partitions))
 
     async def revoked(self, consumer: AIOKafkaConsumer, partitions: list[int]) -> None:
-        await self._drain()
-        await self._commit(consumer, partitions)
-        await self._gateway.seal_all(partitions)
-        self._gateway.release(partitions)
-        for partition in partitions:
-            self._progress.pop(partition, None)
-            self._committed.pop(partition, None)
+        async with self._beginning:
+            await self._drain()
+            await self._commit(consumer, partitions)
+            await self._gateway.seal_all(partitions)
+            self._gateway.release(partitions)
+            for partition in partitions:
+                self._progress.pop(partition, None)
+                self._committed.pop(partition, None)
         log.info("ingress.revoked", partitions=sorted(partitions))
 
 

@@ -215,11 +215,11 @@ class TrailWriter:
         """Records appended and not yet sealed."""
         return len(self._pending) + sum(len(batch.records) for batch in self._batches)
 
-    async def recover(self, bootstrap_servers: str) -> None:
+    async def recover(self, bootstrap_servers: str, *, fetch_wait_ms: int = 500) -> None:
         """Continues the chain where it ends (after a restart): on the broker, or in the
         archive when the broker kept less (a broker that keeps nothing on disk). Batches
         sealed on the broker but missing from the archive are archived now."""
-        consumer = new_reader(bootstrap_servers)
+        consumer = new_reader(bootstrap_servers, fetch_max_wait_ms=fetch_wait_ms)
         try:
             await consumer.start()
             start = {TopicPartition(self._topic, self.partition): 0}
