@@ -7,8 +7,9 @@ produce to the ingress topic as they would directly (gateway.client's headers).
    starts (signing is the agencies' work, not the gateway's); the gateway then works it off,
    and the receipts it gives within a 60 s window are counted. `cpu_ms_per_doc` is the
    gateway process's CPU time (user + system, from /proc) in that window per document.
-2. Latency: a fresh broker and gateway; documents submitted at 500/s for 20 s; the time from
-   handing each to the producer to its delivery arriving at a recipient's consumer.
+2. Latency: a fresh broker and gateway; once one document of each sender has gone through,
+   documents submitted at 500/s for 20 s; the time from handing each to the producer to its
+   delivery arriving at a recipient's consumer.
 
 The reference printed from the same run is the pipeline alone in this process on one core
 (signature check, XML, Avro, routing, deliveries; no Kafka, no trail, no receipts).
@@ -170,42 +171,53 @@ async def count_receipts(bootstrap: str, cpu: Callable[[], float], window_s: flo
 
 
 async def latencies(bootstrap: str, home: Home, rate: int, seconds: float) -> list[float]:
-    """Submit at `rate`/s; seconds from send to the delivery reaching cn.customs.sh."""
+    """Submit at `rate`/s; seconds from send to the delivery reaching cn.customs.sh.
+
+    One document from each sender goes first, untimed, and the clock starts once all of them
+    arrived: the gateway has then joined its consumer group and met every topic."""
     count = int(rate * seconds)
-    signed = dict(signed_documents(home, count))
+    warm_up = range(count, count + len(SENDERS))
+    signed = dict(signed_documents(home, warm_up.stop))
     reader = new_reader(bootstrap, fetch_max_wait_ms=5)
     producer = new_producer(bootstrap)
     await reader.start()
     await producer.start()
     sent_at: dict[bytes, float] = {}
     arrived: dict[bytes, float] = {}
+
+    async def submit(n: int) -> bytes:
+        key = f"9456783:V{n:07d}:A:CNSHA".encode()
+        sent_at[key] = time.monotonic()
+        await producer.send(INGRESS_TOPIC, document(n), key=SENDERS[n % 20].encode(),
+                            headers=headers(n, signed[n]))
+        return key
+
+    async def read(until: int) -> None:
+        while len(arrived) < until:
+            for records in (await reader.getmany(timeout_ms=100)).values():
+                now = time.monotonic()
+                for record in records:
+                    arrived.setdefault(record.key, now)
+
     try:
         await ensure_topics(bootstrap, {delivery_topic("cn.customs.sh"): 1})
         tps = await partitions_of(bootstrap, [delivery_topic("cn.customs.sh")])
         reader.assign(tps)
         for tp in tps:
             reader.seek(tp, 0)
-
-        async def read() -> None:
-            while len(arrived) < count:
-                for records in (await reader.getmany(timeout_ms=100)).values():
-                    now = time.monotonic()
-                    for record in records:
-                        arrived.setdefault(record.key, now)
-
-        reading = asyncio.create_task(read())
+        warm = [await submit(n) for n in warm_up]
+        await asyncio.wait_for(read(len(warm)), 60)
+        reading = asyncio.create_task(read(len(warm) + count))
         started = time.monotonic()
+        timed = []
         for n in range(count):
             await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
-            key = f"9456783:V{n:07d}:A:CNSHA".encode()
-            sent_at[key] = time.monotonic()
-            await producer.send(INGRESS_TOPIC, document(n), key=SENDERS[n % 20].encode(),
-                                headers=headers(n, signed[n]))
+            timed.append(await submit(n))
         await asyncio.wait_for(reading, 60)
     finally:
         await producer.stop()
         await reader.stop()
-    return sorted(arrived[k] - sent_at[k] for k in sent_at)
+    return sorted(arrived[k] - sent_at[k] for k in timed)
 
 
 async def profile_gateway(bootstrap: str, home: Home, window_s: float, total: int,
@@ -294,7 +306,6 @@ def main() -> None:
     def latency(bootstrap: str, log: Path) -> list[float]:
         gateway = start_gateway(home, bootstrap, log)
         try:
-            time.sleep(4)  # the consumer group join
             return asyncio.run(latencies(bootstrap, home, args.rate, args.latency_seconds))
         finally:
             gateway.send_signal(signal.SIGTERM)
