@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 from collections import OrderedDict
 from collections.abc import Awaitable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
+from crypto import hmac_sm3
 from gateway.clock import utc_now
 from gateway.errors import BrokerUnavailable
 from gateway.ingress import IngressRequest, SubmitOutcome
@@ -43,7 +45,10 @@ log = structlog.get_logger(__name__)
 
 CONSUMER_GROUP = "px-gateway"
 INGRESS_ACK_TIMEOUT_S = 5.0
-VIA_HTTP = b"http"
+VIA_HTTP = b"http:"
+# The door key is derived from the home's mask key under this label, so that one secret
+# is not put to two uses.
+DOOR_KEY_LABEL = b"px door stamp v1"
 _PENDING_REMEMBERED = 100_000
 
 
@@ -108,7 +113,7 @@ class IngressLoop:
         await self._slots.acquire()
         progress = self._progress[submission.partition]
         progress.started(record.offset)
-        if (H_VIA, VIA_HTTP) not in record.headers:  # the door limited those already
+        if not self._through_door(record, submission):  # the door limited those already
             await self._gateway.limiter.take(submission.sender)
         try:
             finish = await self._gateway.begin(submission)
@@ -119,6 +124,20 @@ class IngressLoop:
         task = asyncio.create_task(self._finish(progress, record.offset, finish))
         self._tasks.add(task)
         self._gateway.metrics.set_in_flight(len(self._tasks))
+
+    def _through_door(self, record: Any, submission: Submission) -> bool:
+        """Whether the HTTP door put this record on the ingress topic. A `px-via` header
+        without the door's stamp is an agency's own: its rate limit applies."""
+        via = dict(record.headers).get(H_VIA)
+        if via is None:
+            return False
+        stamp = door_stamp(self._gateway.parts.door_key, submission.submission_id,
+                           submission.sender, submission.signature)
+        if hmac.compare_digest(via, stamp):
+            return True
+        log.warning("ingress.door_stamp_invalid", sender=submission.sender,
+                    submission_id=submission.submission_id)
+        return False
 
     async def _finish(self, progress: OffsetProgress, offset: int,
                       finish: Awaitable[SubmitOutcome]) -> None:
@@ -266,7 +285,8 @@ class GatewayDesk:
             (H_SENDER, request.sender.encode()),
             (H_FORMAT, request.format_id.encode()),
             (H_SIGNATURE, request.signature),
-            (H_VIA, VIA_HTTP),
+            (H_VIA, door_stamp(self._gateway.parts.door_key, request.submission_id,
+                               request.sender, request.signature)),
         ))
         try:
             sent = await asyncio.wait_for(self._gateway.send(out), INGRESS_ACK_TIMEOUT_S)
@@ -279,6 +299,13 @@ class GatewayDesk:
         self._pending[submission_id] = None
         while len(self._pending) > _PENDING_REMEMBERED:
             self._pending.popitem(last=False)
+
+
+def door_stamp(key: bytes, submission_id: str, sender: str, signature: bytes) -> bytes:
+    """What the HTTP door writes in `px-via`: an HMAC-SM3 over the submission id, the sender
+    and the sender's signature (which binds it to the document), under the door key."""
+    mac = hmac_sm3(key, b"\0".join((submission_id.encode(), sender.encode(), signature)))
+    return VIA_HTTP + mac.hex().encode()
 
 
 def submission_from_ingress(record: Any, partition: int) -> Submission:

@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaError
 
 from adapters import AdapterRegistry
 from contracts import AgencyRegistry, RouteDenied
-from crypto import Keyring, SM2PrivateKey, sm3_hex
+from crypto import Keyring, SM2PrivateKey, hmac_sm3, sm3_hex
 from gateway.clock import utc_now
 from gateway.config import GatewayConfig
 from gateway.errors import BrokerUnavailable, ConfigError, GatewayError
@@ -66,7 +66,7 @@ from gateway.pipeline import (
 from gateway.receipt_book import ReceiptBook, ReceiptSigner
 from gateway.receipts import ACCEPTED, REJECTED, Receipt, SignedReceipt
 from gateway.router import PayloadBuilder, Router, RouterSources
-from gateway.serve import GatewayDesk, IngressLoop
+from gateway.serve import DOOR_KEY_LABEL, GatewayDesk, IngressLoop
 from gateway.trail import TrailCodec, TrailWriter, chain_id, written
 from gateway.trail_archive import ArchiveWriter
 from gateway.warning_book import WarningBook
@@ -92,6 +92,9 @@ class GatewayParts:
     router: Router
     adapters: AdapterRegistry
     schemas: AvroSchemas
+    # Shared by the gateway processes of one home: the HTTP door stamps what it put on the
+    # ingress topic with it (gateway/serve.py).
+    door_key: bytes
 
     @classmethod
     def load(cls, config: GatewayConfig) -> GatewayParts:
@@ -101,13 +104,14 @@ class GatewayParts:
             keyring = Keyring.from_toml(config.keyring_file)
             schemas = AvroSchemas()
             adapters = AdapterRegistry.default(schemas)
+            mask_key = config.mask_key_file.read_bytes()
             sources = RouterSources(
                 contracts_dir=config.contracts_dir,
                 agencies=agencies,
                 adapters=adapters,
                 schemas=schemas,
                 keyring=keyring,
-                mask_key=config.mask_key_file.read_bytes(),
+                mask_key=mask_key,
             )
             return cls(
                 key=SM2PrivateKey.from_pem(config.key_file.read_bytes()),
@@ -116,6 +120,7 @@ class GatewayParts:
                 router=Router(sources),
                 adapters=adapters,
                 schemas=schemas,
+                door_key=hmac_sm3(mask_key, DOOR_KEY_LABEL),
             )
         except OSError as exc:
             raise ConfigError(f"cannot read {exc.filename}: {exc.strerror}") from exc

@@ -104,7 +104,8 @@ def ingress_headers(doc: Document) -> list[tuple[str, bytes]]:
 
 async def produce_ingress(bootstrap: str, docs: Sequence[Document], *, acked: list[str],
                           partitions: int | None = None, interval_s: float = 0.0,
-                          retry_for_s: float = 60.0) -> None:
+                          retry_for_s: float = 60.0,
+                          extra_headers: Sequence[tuple[str, bytes]] = ()) -> None:
     """Puts each document on the ingress topic (round-robin over `partitions` when given,
     else keyed by sender as the client does), one after the other, adding its submission id
     to `acked` once the broker acknowledged it. A send that fails is sent again, as an
@@ -119,7 +120,8 @@ async def produce_ingress(bootstrap: str, docs: Sequence[Document], *, acked: li
                 try:
                     await producer.send_and_wait(INGRESS_TOPIC, doc.document,
                                                  key=doc.sender.encode(),
-                                                 headers=ingress_headers(doc),
+                                                 headers=[*ingress_headers(doc),
+                                                          *extra_headers],
                                                  partition=partition)
                     break
                 except KafkaError:

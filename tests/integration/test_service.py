@@ -16,6 +16,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from structlog.testing import capture_logs
 
 from crypto import SignatureInvalid, sm3_hex
 from gateway.broker import LocalBroker
@@ -24,6 +25,7 @@ from gateway.config import GatewayConfig
 from gateway.home import Home
 from gateway.kafka import (
     H_SUBMISSION_ID,
+    H_VIA,
     INGRESS_TOPIC,
     RECEIPT_TOPIC,
     TRAIL_TOPIC,
@@ -271,6 +273,45 @@ async def _oversize(bootstrap: str, home: Home) -> None:
     assert letter["error_code"] == "DOCUMENT_TOO_LARGE"
     assert letter["original"] == big
     assert "big-http" not in await ingress_submission_ids(bootstrap)
+
+
+# -- 4b. rate limit on the ingress topic --------------------------------------------------------
+
+RATE_PER_S = 4.0
+
+
+def test_an_agency_past_its_rate_on_the_ingress_topic_waits_whatever_its_headers_claim(
+    broker: LocalBroker, home: Home
+) -> None:
+    asyncio.run(_rate_limited(broker.bootstrap_servers, home))
+
+
+async def _rate_limited(bootstrap: str, home: Home) -> None:
+    """The HTTP door applies the rate limit itself and stamps what it puts on the ingress
+    topic; an agency producing there directly cannot skip its limit by claiming the door."""
+    config = GatewayConfig.load(home.config_file, env={
+        "PORTGW__LIMITS__DEFAULT__RATE_PER_S": str(RATE_PER_S),
+        "PORTGW__LIMITS__DEFAULT__BURST": "1"})
+    parts = GatewayParts.load(config)
+    through_door = signed(home, numbered_arrival(300), "door-300")
+    claiming = signed_arrivals(home, 5, start=301, prefix="claims-door")
+    acked: list[str] = []
+    with capture_logs() as logs:
+        async with running_gateway(config, parts, bootstrap) as gw, \
+                aiohttp.ClientSession() as session, \
+                ReceiptWatcher(bootstrap, parts.schemas) as watcher:
+            answer = await post_document(session, gw.url, through_door)
+            await produce_ingress(bootstrap, claiming, acked=acked,
+                                  extra_headers=[(H_VIA, b"http:" + b"0" * 64)])
+            receipts = await gw.serving.alongside(watcher.wait_for(acked))
+
+    assert answer.status == 200, answer.body
+    times = sorted(receipts[doc.submission_id].receipt.time for doc in claiming)
+    assert all(r.receipt.status == "accepted" for r in receipts.values())
+    # One token at most was left in the bucket: the other four waited 1/RATE_PER_S each.
+    assert (times[-1] - times[0]).total_seconds() >= 3 / RATE_PER_S
+    flagged = {e["submission_id"] for e in logs if e["event"] == "ingress.door_stamp_invalid"}
+    assert flagged == {doc.submission_id for doc in claiming}
 
 
 # -- 5. unknown sender -------------------------------------------------------------------------
