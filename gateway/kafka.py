@@ -225,6 +225,20 @@ def stored_message(record: object) -> StoredMessage:
     )
 
 
+async def partition_end(consumer: AIOKafkaConsumer, tp: TopicPartition, *,
+                        timeout_s: float = 30.0) -> int:
+    """The partition's end (its high-water mark) as a fetch response gives it: one fetch
+    from the beginning, its records dropped. Leaves `consumer` assigned to `tp` alone."""
+    consumer.assign([tp])
+    consumer.seek(tp, 0)
+    deadline = time.monotonic() + timeout_s
+    while (end := consumer.highwater(tp)) is None:
+        if time.monotonic() > deadline:
+            raise BrokerUnavailable(f"the end of {tp.topic} [{tp.partition}] is not known")
+        await consumer.getmany(tp, timeout_ms=200, max_records=1)
+    return end
+
+
 async def read_until_end(
     consumer: AIOKafkaConsumer,
     starts: dict[TopicPartition, int],

@@ -15,14 +15,21 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from crypto import SM2PrivateKey, merkle_leaf_hash, merkle_root, sm3_hex
 from gateway.clock import utc_now
 from gateway.config import TrailSettings
 from gateway.errors import BrokerUnavailable
-from gateway.kafka import H_RECORD, TRAIL_TOPIC, StoredMessage, new_reader, read_until_end
+from gateway.kafka import (
+    H_RECORD,
+    TRAIL_TOPIC,
+    StoredMessage,
+    new_reader,
+    partition_end,
+    read_until_end,
+)
 from message_formats import SINGLE_OBJECT_MAGIC, AvroSchemas
 
 log = structlog.get_logger(__name__)
@@ -129,6 +136,15 @@ class TrailPosition:
 
 
 @dataclass(frozen=True, slots=True)
+class Recovered:
+    """Where a recovered chain goes on, and how many trail messages it took to know."""
+
+    next_seq: int
+    unsealed: int
+    messages_read: int
+
+
+@dataclass(frozen=True, slots=True)
 class ChainRecord:
     """A record of the chain as published: its seq, its hash and its exact message bytes."""
 
@@ -215,27 +231,56 @@ class TrailWriter:
         """Records appended and not yet sealed."""
         return len(self._pending) + sum(len(batch.records) for batch in self._batches)
 
-    async def recover(self, bootstrap_servers: str, *, fetch_wait_ms: int = 500) -> None:
+    async def recover(self, bootstrap_servers: str, *, fetch_wait_ms: int = 500) -> Recovered:
         """Continues the chain where it ends (after a restart): on the broker, or in the
         archive when the broker kept less (a broker that keeps nothing on disk). Batches
         sealed on the broker but missing from the archive are archived now."""
         consumer = new_reader(bootstrap_servers, fetch_max_wait_ms=fetch_wait_ms)
         try:
             await consumer.start()
-            start = {TopicPartition(self._topic, self.partition): 0}
-            stored = await read_until_end(consumer, start)
+            records, seals, read = await self._read_tail(consumer)
         except KafkaError as exc:
             raise BrokerUnavailable(f"cannot read the trail to recover: {exc}") from exc
         finally:
             await consumer.stop()
-        records, seals = self._chain_messages(stored)
         archive = self._archive
         if archive is not None and archive.last_seq >= (records[-1].seq if records else -1):
             self._continue_from_archive(archive)
         else:
             await self._continue_from_broker(records, seals)
-        log.info("trail.recovered", chain=self.chain, next_seq=self._next_seq,
-                 unsealed=len(self._pending))
+        recovered = Recovered(self._next_seq, len(self._pending), read)
+        log.info("trail.recovered", chain=self.chain, next_seq=recovered.next_seq,
+                 unsealed=recovered.unsealed, messages_read=read)
+        return recovered
+
+    async def _read_tail(
+        self, consumer: AIOKafkaConsumer
+    ) -> tuple[list[ChainRecord], list[tuple[dict[str, Any], bytes]], int]:
+        """The chain's records and seals from far enough back to recover: the last seal,
+        every record after the batch it seals, and every record the archive lacks; and how
+        many messages were read for them. Read back from the end in spans that grow, so
+        that a restart costs the trail's tail, not the whole trail."""
+        tp = TopicPartition(self._topic, self.partition)
+        end = await partition_end(consumer, tp)
+        span = 4 * self._settings.seal_every + 64
+        while True:
+            start = max(end - span, 0)
+            stored = await read_until_end(consumer, {tp: start})
+            records, seals = self._chain_messages(stored)
+            if start == 0 or self._reaches_back_enough(records, seals):
+                return records, seals, len(stored)
+            span *= 4
+
+    def _reaches_back_enough(self, records: Sequence[ChainRecord],
+                             seals: Sequence[tuple[dict[str, Any], bytes]]) -> bool:
+        """Records are on the broker in seq order, so a tail whose first record comes at or
+        before the first one needed holds all of them."""
+        if not records or not seals:
+            return False
+        needed = seals[-1][0]["last_seq"] + 1
+        if self._archive is not None:
+            needed = min(needed, self._archive.last_seq + 1)
+        return records[0].seq <= needed
 
     def _chain_messages(
         self, stored: Sequence[StoredMessage]
