@@ -133,6 +133,8 @@ def authenticate(keyring: Keyring) -> Stage:
     """The sender's detached SM2 signature over the exact bytes received."""
 
     def stage(ctx: Context) -> Context:
+        if ctx.signer is not None:  # verified ahead, in a worker (gateway/verify_ahead.py)
+            return ctx
         s = ctx.submission
         signer = keyring.verify(s.sender, s.signature, s.document, at=s.received_at)
         return replace(ctx, signer=signer)

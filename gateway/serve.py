@@ -21,7 +21,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
-from crypto import hmac_sm3
+from crypto import KeyEntry, hmac_sm3
 from gateway.clock import utc_now
 from gateway.errors import BrokerUnavailable
 from gateway.ingress import IngressRequest, SubmitOutcome
@@ -37,6 +37,7 @@ from gateway.kafka import (
     new_reader,
 )
 from gateway.pipeline import Outbound, Submission
+from gateway.verify_ahead import CHUNK
 
 if TYPE_CHECKING:
     from gateway.service import Gateway
@@ -103,20 +104,24 @@ class IngressLoop:
         for tp, records in batches.items():
             if tp.partition not in self._progress:
                 continue
-            for record in records:
+            submissions = [submission_from_ingress(r, tp.partition) for r in records]
+            verified = await self._gateway.verify_ahead(submissions)
+            for index, (record, submission) in enumerate(zip(records, submissions, strict=True)):
+                signers = await verified[index // CHUNK]
                 async with self._beginning:
                     if self._rewind or tp.partition not in self._progress:
                         break
-                    await self._begin(record, submission_from_ingress(record, tp.partition))
+                    await self._begin(record, submission, signers[index % CHUNK])
 
-    async def _begin(self, record: Any, submission: Submission) -> None:
+    async def _begin(self, record: Any, submission: Submission,
+                     signer: KeyEntry | None) -> None:
         await self._slots.acquire()
         progress = self._progress[submission.partition]
         progress.started(record.offset)
         if not self._through_door(record, submission):  # the door limited those already
             await self._gateway.limiter.take(submission.sender)
         try:
-            finish = await self._gateway.begin(submission)
+            finish = await self._gateway.begin(submission, signer)
         except Exception as exc:  # the broker went away while beginning: take it again
             self._slots.release()
             self._failed(exc)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import structlog
@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaError
 
 from adapters import AdapterRegistry
 from contracts import AgencyRegistry, RouteDenied
-from crypto import Keyring, SM2PrivateKey, hmac_sm3, sm3_hex
+from crypto import KeyEntry, Keyring, SM2PrivateKey, hmac_sm3, sm3_hex
 from gateway.clock import utc_now
 from gateway.config import GatewayConfig
 from gateway.errors import BrokerUnavailable, ConfigError, GatewayError
@@ -69,6 +69,7 @@ from gateway.router import PayloadBuilder, Router, RouterSources
 from gateway.serve import DOOR_KEY_LABEL, GatewayDesk, IngressLoop
 from gateway.trail import TrailCodec, TrailWriter, chain_id, written
 from gateway.trail_archive import ArchiveWriter
+from gateway.verify_ahead import VerifyAhead
 from gateway.warning_book import WarningBook
 from gateway.warning_lifecycle import DOCUMENT_TYPE as WARNING_DOCUMENT_TYPE
 from gateway.warning_lifecycle import Authorities
@@ -220,6 +221,7 @@ class Gateway:
                                 fetch_wait_ms=config.fetch_wait_ms)
         self._signer = ReceiptSigner(parts.key, parts.schemas)
         self.health = BrokerHealth()
+        self._ahead = VerifyAhead(parts.keyring, config.limits_for)
         self.desk = GatewayDesk(self)
 
     async def start(self) -> None:
@@ -248,6 +250,7 @@ class Gateway:
             for partition in list(self._writers):
                 self._drop_writer(partition)
             await self.health.stop()
+            await self._ahead.close()
             await self.book.stop()
             await self.warnings.stop()
             for producer in (self._producer, self._trail_producer):
@@ -290,17 +293,26 @@ class Gateway:
         finish = await self.begin(submission)
         return await finish
 
-    async def begin(self, s: Submission) -> Awaitable[SubmitOutcome]:
-        """Decides on a submission and hands what it decided to the producer; returns the
-        waiting that is left.
+    async def verify_ahead(self, submissions: Sequence[Submission]
+                           ) -> list[asyncio.Future[Sequence[KeyEntry | None]]]:
+        """Starts verifying the signatures of the next documents in a worker process; see
+        gateway/verify_ahead.py. `begin` takes what it found as `signer`."""
+        return await self._ahead.verify(submissions)
 
-        The checks run on the event loop. In a worker thread they overlapped with other work
-        on paper, but the two threads then passed the GIL to and fro at every OpenSSL, lxml
-        and hashlib call: measured with bench/e2e.py, that cost 0.5 ms of CPU per document
-        and doubled the latency at 300 documents/s."""
+    async def begin(self, s: Submission, signer: KeyEntry | None = None
+                    ) -> Awaitable[SubmitOutcome]:
+        """Decides on a submission and hands what it decided to the producer; returns the
+        waiting that is left. `signer`: the key that verified the signature already.
+
+        The checks run on the event loop, not in a worker thread: the two threads then
+        passed the GIL to and fro at every OpenSSL, lxml and hashlib call, which cost 0.5 ms
+        of CPU per document and doubled the latency at 300 documents/s (bench/e2e.py)."""
         started = time.perf_counter()
         self.metrics.received(s.sender, s.format_id)
-        ctx, why = run_stages(self._checks, new_context(s, self._event_id(s)))
+        ctx = new_context(s, self._event_id(s))
+        if signer is not None:
+            ctx = replace(ctx, signer=signer)
+        ctx, why = run_stages(self._checks, ctx)
         writer = await self._writer(s.partition)
         received = self._record_received(writer, ctx)
         if why is not None:  # not authentic: never taken for a copy of anything
