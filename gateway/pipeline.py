@@ -133,7 +133,7 @@ def authenticate(keyring: Keyring) -> Stage:
     """The sender's detached SM2 signature over the exact bytes received."""
 
     def stage(ctx: Context) -> Context:
-        if ctx.signer is not None:  # verified ahead, in a worker (gateway/verify_ahead.py)
+        if ctx.signer is not None:  # verified ahead, in a worker (gateway/ahead.py)
             return ctx
         s = ctx.submission
         signer = keyring.verify(s.sender, s.signature, s.document, at=s.received_at)
@@ -147,7 +147,10 @@ def adapt(adapters: AdapterRegistry) -> Stage:
 
     def stage(ctx: Context) -> Context:
         adapter = adapters.get(ctx.submission.format_id)
-        return replace(ctx, adapter=adapter, parsed=adapter.parse(ctx.submission.document))
+        parsed = ctx.parsed  # parsed ahead, in a worker (gateway/ahead.py)
+        if parsed is None:
+            parsed = adapter.parse(ctx.submission.document)
+        return replace(ctx, adapter=adapter, parsed=parsed)
 
     return stage
 

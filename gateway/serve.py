@@ -21,7 +21,8 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
-from crypto import KeyEntry, hmac_sm3
+from crypto import hmac_sm3
+from gateway.ahead import CHUNK, Ahead
 from gateway.clock import utc_now
 from gateway.errors import BrokerUnavailable
 from gateway.ingress import IngressRequest, SubmitOutcome
@@ -37,7 +38,6 @@ from gateway.kafka import (
     new_reader,
 )
 from gateway.pipeline import Outbound, Submission
-from gateway.verify_ahead import CHUNK
 
 if TYPE_CHECKING:
     from gateway.service import Gateway
@@ -105,23 +105,22 @@ class IngressLoop:
             if tp.partition not in self._progress:
                 continue
             submissions = [submission_from_ingress(r, tp.partition) for r in records]
-            verified = await self._gateway.verify_ahead(submissions)
+            checked = await self._gateway.check_ahead(submissions)
             for index, (record, submission) in enumerate(zip(records, submissions, strict=True)):
-                signers = await verified[index // CHUNK]
+                found = await checked[index // CHUNK]
                 async with self._beginning:
                     if self._rewind or tp.partition not in self._progress:
                         break
-                    await self._begin(record, submission, signers[index % CHUNK])
+                    await self._begin(record, submission, found[index % CHUNK])
 
-    async def _begin(self, record: Any, submission: Submission,
-                     signer: KeyEntry | None) -> None:
+    async def _begin(self, record: Any, submission: Submission, ahead: Ahead) -> None:
         await self._slots.acquire()
         progress = self._progress[submission.partition]
         progress.started(record.offset)
         if not self._through_door(record, submission):  # the door limited those already
             await self._gateway.limiter.take(submission.sender)
         try:
-            finish = await self._gateway.begin(submission, signer)
+            finish = await self._gateway.begin(submission, ahead)
         except Exception as exc:  # the broker went away while beginning: take it again
             self._slots.release()
             self._failed(exc)

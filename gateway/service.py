@@ -22,7 +22,8 @@ from aiokafka.errors import KafkaError
 
 from adapters import AdapterRegistry
 from contracts import AgencyRegistry, RouteDenied
-from crypto import KeyEntry, Keyring, SM2PrivateKey, hmac_sm3, sm3_hex
+from crypto import Keyring, SM2PrivateKey, hmac_sm3, sm3_hex
+from gateway.ahead import NOTHING_AHEAD, Ahead, CheckAhead
 from gateway.clock import utc_now
 from gateway.config import GatewayConfig
 from gateway.errors import BrokerUnavailable, ConfigError, GatewayError
@@ -69,7 +70,6 @@ from gateway.router import PayloadBuilder, Router, RouterSources
 from gateway.serve import DOOR_KEY_LABEL, GatewayDesk, IngressLoop
 from gateway.trail import TrailCodec, TrailWriter, chain_id, written
 from gateway.trail_archive import ArchiveWriter
-from gateway.verify_ahead import VerifyAhead
 from gateway.warning_book import WarningBook
 from gateway.warning_lifecycle import DOCUMENT_TYPE as WARNING_DOCUMENT_TYPE
 from gateway.warning_lifecycle import Authorities
@@ -221,7 +221,7 @@ class Gateway:
                                 fetch_wait_ms=config.fetch_wait_ms)
         self._signer = ReceiptSigner(parts.key, parts.schemas)
         self.health = BrokerHealth()
-        self._ahead = VerifyAhead(parts.keyring, config.limits_for)
+        self._ahead = CheckAhead(parts.keyring, config.limits_for)
         self.desk = GatewayDesk(self)
 
     async def start(self) -> None:
@@ -293,25 +293,26 @@ class Gateway:
         finish = await self.begin(submission)
         return await finish
 
-    async def verify_ahead(self, submissions: Sequence[Submission]
-                           ) -> list[asyncio.Future[Sequence[KeyEntry | None]]]:
-        """Starts verifying the signatures of the next documents in a worker process; see
-        gateway/verify_ahead.py. `begin` takes what it found as `signer`."""
-        return await self._ahead.verify(submissions)
+    async def check_ahead(self, submissions: Sequence[Submission]
+                          ) -> list[asyncio.Future[list[Ahead]]]:
+        """Starts the checks of the next documents in a worker process (signature, parsing;
+        see gateway/ahead.py). `begin` takes what it found as `ahead`."""
+        return await self._ahead.check(submissions)
 
-    async def begin(self, s: Submission, signer: KeyEntry | None = None
+    async def begin(self, s: Submission, ahead: Ahead = NOTHING_AHEAD
                     ) -> Awaitable[SubmitOutcome]:
         """Decides on a submission and hands what it decided to the producer; returns the
-        waiting that is left. `signer`: the key that verified the signature already.
+        waiting that is left. `ahead`: what the worker process found already.
 
-        The checks run on the event loop, not in a worker thread: the two threads then
-        passed the GIL to and fro at every OpenSSL, lxml and hashlib call, which cost 0.5 ms
-        of CPU per document and doubled the latency at 300 documents/s (bench/e2e.py)."""
+        The checks run on the event loop or in the worker process, not in a worker thread:
+        the two threads then passed the GIL to and fro at every OpenSSL, lxml and hashlib
+        call, which cost 0.5 ms of CPU per document and doubled the latency at 300
+        documents/s (bench/e2e.py)."""
         started = time.perf_counter()
         self.metrics.received(s.sender, s.format_id)
         ctx = new_context(s, self._event_id(s))
-        if signer is not None:
-            ctx = replace(ctx, signer=signer)
+        if ahead is not NOTHING_AHEAD:
+            ctx = replace(ctx, signer=ahead.signer, parsed=ahead.parsed)
         ctx, why = run_stages(self._checks, ctx)
         writer = await self._writer(s.partition)
         received = self._record_received(writer, ctx)
