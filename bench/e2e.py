@@ -11,8 +11,9 @@ produce to the ingress topic as they would directly (gateway.client's headers).
    documents submitted at 500/s for 20 s; the time from handing each to the producer to its
    delivery arriving at a recipient's consumer.
 
-The reference printed from the same run is the pipeline alone in this process on one core
-(signature check, XML, Avro, routing, deliveries; no Kafka, no trail, no receipts).
+The references printed from the same run: the pipeline alone in this process on one core
+(signature check, XML, Avro, routing, deliveries; no Kafka, no trail, no receipts), and one
+hop through a fresh broker alone at the latency phase's rate (a document makes two).
 Prints the figures, then one JSON line.
 
 `--profile FILE` runs the throughput phase's gateway in this process under cProfile instead
@@ -229,6 +230,40 @@ async def latencies(bootstrap: str, home: Home, rate: int, seconds: float) -> li
     return sorted(arrived[k] - sent_at[k] for k in timed)
 
 
+async def broker_hop(bootstrap: str, rate: int, seconds: float) -> list[float]:
+    """The broker alone: messages of the sample's size produced at `rate`/s and read as the
+    gateway reads (5 ms fetch wait); seconds from send to arrival. One of the two hops a
+    document makes (ingress topic, then delivery topic)."""
+    topic, count = "bench.hop.v1", int(rate * seconds)
+    await ensure_topics(bootstrap, {topic: PARTITIONS})
+    producer, reader = new_producer(bootstrap), new_reader(bootstrap, fetch_max_wait_ms=5)
+    await producer.start()
+    await reader.start()
+    took: list[float] = []
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        reader.assign(partitions)
+        for tp in partitions:
+            reader.seek(tp, 0)
+
+        async def read() -> None:
+            while len(took) < count:
+                for records in (await reader.getmany(timeout_ms=100)).values():
+                    now = time.time()
+                    took.extend(now - record.timestamp / 1000 for record in records)
+
+        reading = asyncio.create_task(read())
+        started = time.monotonic()
+        for n in range(count):
+            await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
+            await producer.send(topic, SAMPLE, key=SENDERS[n % 20].encode())
+        await asyncio.wait_for(reading, 60)
+    finally:
+        await producer.stop()
+        await reader.stop()
+    return sorted(took)
+
+
 async def profile_gateway(bootstrap: str, home: Home, window_s: float, total: int,
                           out: Path) -> tuple[int, float, float]:
     """count_receipts with the gateway serving in this process under cProfile."""
@@ -263,6 +298,11 @@ def pipeline_reference(home: Home, seconds: float = 5.0) -> float:
         done += 1
     os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
     return done / (time.perf_counter() - started)
+
+
+def percentile(sorted_seconds: list[float], q: float) -> float:
+    """In milliseconds."""
+    return sorted_seconds[min(int(len(sorted_seconds) * q), len(sorted_seconds) - 1)] * 1000
 
 
 def run_gateway_phase(work: Callable[[str, Path], T], log: Path) -> T:
@@ -321,10 +361,14 @@ def main() -> None:
             gateway.wait(60)
 
     measured = run_gateway_phase(latency, workdir / "latency.log")
-    p50 = measured[len(measured) // 2] * 1000
-    p99 = measured[int(len(measured) * 0.99)] * 1000
+    p50, p99 = percentile(measured, 0.5), percentile(measured, 0.99)
     print(f"latency at {args.rate}/s, submit -> delivery: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
           f"(target p99 <= 50 ms)")
+    with LocalBroker() as broker:
+        hop = asyncio.run(broker_hop(broker.bootstrap_servers, args.rate,
+                                     args.latency_seconds))
+    print(f"reference: one hop through the broker alone at {args.rate}/s (a document makes "
+          f"two): p50 {percentile(hop, 0.5):.1f} ms, p99 {percentile(hop, 0.99):.1f} ms")
     logged = workdir / "throughput.log"  # none when the gateway ran in this process
     errors = [line for line in (logged.read_text() if logged.exists() else "").splitlines()
               if re.search(r"error|Traceback", line)]
@@ -332,6 +376,8 @@ def main() -> None:
         print(f"gateway log had {len(errors)} error lines, first: {errors[0][:200]}")
     print(json.dumps({"docs_per_s": round(docs_per_s), "p50_ms": round(p50, 1),
                       "p99_ms": round(p99, 1),
+                      "broker_hop_p50_ms": round(percentile(hop, 0.5), 1),
+                      "broker_hop_p99_ms": round(percentile(hop, 0.99), 1),
                       "cpu_ms_per_doc": round(cpu * 1000 / max(counted, 1), 2),
                       "pipeline_only_docs_per_s": round(reference)}))
 
