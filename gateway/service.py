@@ -311,7 +311,7 @@ class Gateway:
         started = time.perf_counter()
         self.metrics.received(s.sender, s.format_id)
         ctx = new_context(s, self._event_id(s))
-        if ahead is not NOTHING_AHEAD:
+        if ahead.signer is not None:
             ctx = replace(ctx, signer=ahead.signer, parsed=ahead.parsed)
         ctx, why = run_stages(self._checks, ctx)
         writer = await self._writer(s.partition)
