@@ -271,7 +271,10 @@ class Checker:
 
 def serve(requests: BinaryIO, answers: BinaryIO, checker: Checker) -> None:
     """Answers frames until the gateway closes the pipe."""
-    while header := requests.read(_LENGTH.size):
+    while len(header := requests.read(_LENGTH.size)) == _LENGTH.size:
         (length,) = _LENGTH.unpack(header)
-        answers.write(checker.answer(decode_frame(requests.read(length))))
+        body = requests.read(length)
+        if len(body) < length:  # the gateway stopped while writing
+            return
+        answers.write(checker.answer(decode_frame(body)))
         answers.flush()

@@ -5,6 +5,7 @@ worker that dies only sends the work back to the loop."""
 from __future__ import annotations
 
 import asyncio
+import io
 import pickle
 
 from hypothesis import given
@@ -21,6 +22,7 @@ from gateway.ahead import (
     decode_frame,
     encode_answer,
     encode_frame,
+    serve,
 )
 from gateway.clock import utc_now
 from gateway.config import GatewayConfig
@@ -119,3 +121,15 @@ def test_garbage_keys_and_signatures_get_a_no_not_an_error(home: Home) -> None:
     results = decode_answer(answer[4:], 3)
     assert [verified for verified, _ in results] == [True, False, False]
     assert results[0][1] is not None and results[0][1].business_key
+
+
+def test_the_worker_answers_whole_frames_and_stops_quietly_at_a_cut_one(home: Home) -> None:
+    key = home.agency_keys[PROVIDER]
+    item = (key.public_key().to_der(), key.sign(ARRIVAL), ARRIVAL, FORMAT.encode())
+    frame = encode_frame([item])
+    answers = io.BytesIO()
+    serve(io.BytesIO(frame + frame[: len(frame) // 2]), answers,
+          Checker(AdapterRegistry.default(AvroSchemas())))
+    answer = answers.getvalue()
+    assert int.from_bytes(answer[:4], "big") == len(answer) - 4  # one answer, whole
+    assert [verified for verified, _ in decode_answer(answer[4:], 1)] == [True]
