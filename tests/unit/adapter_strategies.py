@@ -1,12 +1,22 @@
-"""What the adapter tests share: hypothesis strategies for values the XSDs accept, and a
-record with one value changed."""
+"""What the adapter tests share: hypothesis strategies for values the XSDs accept, a record
+with one value changed, the settings of their property tests, and an event header."""
 
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+from adapters import Adapter
+
+# The adapter fixtures are function-scoped, and the adapters hold no state between examples.
+PROPERTY = settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+RECEIVED_AT = datetime(2026, 3, 15, 1, 31, 2, 125_000, tzinfo=UTC)
 
 XML_TEXT_CHARS = st.characters(
     codec="utf-8", exclude_categories=("Cs", "Cc", "Cn"), exclude_characters=" "
@@ -44,3 +54,20 @@ def broken(record: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[st
     else:
         target[path[-1]] = value
     return changed
+
+
+def event_header(adapter: Adapter, version: int, *, received_at: datetime = RECEIVED_AT
+                 ) -> dict[str, Any]:
+    """A px.canonical.Header for an event of `adapter`'s document type."""
+    return {
+        "event_id": "01890a5d-ac96-774b-bcce-b302099a8057",
+        "document_type": adapter.document_type,
+        "format_id": adapter.format_id,
+        "schema_version": adapter.schema_version,
+        "sender": "cn.customs.sh",
+        "business_key": "k",
+        "document_version": version,
+        "received_at": received_at,
+        "digest_sm3": "0" * 64,
+        "signature_key_id": None,
+    }

@@ -19,6 +19,7 @@ from adapters import (
 from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
 from tests.unit.adapter_strategies import (
     broken,
+    event_header,
     imo_with_check_digit,
     optional,
     pattern,
@@ -294,19 +295,7 @@ def test_canonical_record_survives_avro(
     received: datetime,
     version: int,
 ) -> None:
-    header = {
-        "event_id": "01890a5d-ac96-774b-bcce-b302099a8057",
-        "document_type": adapter.document_type,
-        "format_id": adapter.format_id,
-        "schema_version": 1,
-        "sender": "cn.msa.sh",
-        "business_key": "k",
-        "document_version": version,
-        "received_at": received,
-        "digest_sm3": "0" * 64,
-        "signature_key_id": None,
-    }
-    event = {"header": header, **record}
+    event = {"header": event_header(adapter, version, received_at=received), **record}
     name, decoded = schemas.decode(schemas.encode(adapter.schema_name, event))
     assert name == adapter.schema_name
     assert decoded == event

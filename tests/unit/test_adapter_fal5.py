@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 from lxml import etree
 
@@ -20,7 +20,9 @@ from adapters.fal1 import _token
 from adapters.fal5 import Fal5Adapter, attribute_rows
 from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
 from tests.unit.adapter_strategies import (
+    PROPERTY,
     broken,
+    event_header,
     imo_with_check_digit,
     optional,
     pattern,
@@ -498,10 +500,6 @@ IDENTITY_DOCUMENT = st.fixed_dictionaries(
     }
 )
 
-PROPERTY = settings(
-    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-
 
 def with_count(
     body: st.SearchStrategy[dict[str, Any]], list_key: str, count_key: str
@@ -511,19 +509,7 @@ def with_count(
 
 
 def event(adapter: Adapter, record: dict[str, Any], received: datetime, version: int) -> dict:
-    header = {
-        "event_id": "01890a5d-ac96-774b-bcce-b302099a8057",
-        "document_type": adapter.document_type,
-        "format_id": adapter.format_id,
-        "schema_version": 1,
-        "sender": "cn.nia.sh",
-        "business_key": "k",
-        "document_version": version,
-        "received_at": received,
-        "digest_sm3": "0" * 64,
-        "signature_key_id": None,
-    }
-    return {"header": header, **record}
+    return {"header": event_header(adapter, version, received_at=received), **record}
 
 
 RECEIVED = st.datetimes(

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters import Adapter, AdapterError, ParseResult
@@ -20,7 +19,9 @@ from adapters.fal7 import (
 from adapters.iso6346 import with_check_digit
 from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
 from tests.unit.adapter_strategies import (
+    PROPERTY,
     broken,
+    event_header,
     imo_with_check_digit,
     optional,
     pattern,
@@ -409,12 +410,8 @@ CANONICAL_FAL7 = st.fixed_dictionaries(
     }
 )
 
-_PROPERTY = settings(
-    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
 
-
-@_PROPERTY
+@PROPERTY
 @given(record=CANONICAL_FAL7)
 def test_parse_inverts_render(adapter: Fal7Adapter, record: dict[str, Any]) -> None:
     result = adapter.parse(adapter.render(record))
@@ -423,27 +420,13 @@ def test_parse_inverts_render(adapter: Fal7Adapter, record: dict[str, Any]) -> N
     assert len(result.warnings) == len(unlisted)
 
 
-def _header(adapter: Fal7Adapter, version: int) -> dict[str, Any]:
-    return {
-        "event_id": "01890a5d-ac96-774b-bcce-b302099a8057",
-        "document_type": adapter.document_type,
-        "format_id": adapter.format_id,
-        "schema_version": adapter.schema_version,
-        "sender": "cn.msa.sh",
-        "business_key": "k",
-        "document_version": version,
-        "received_at": datetime(2026, 3, 15, 6, 30, tzinfo=UTC),
-        "digest_sm3": "0" * 64,
-        "signature_key_id": None,
-    }
 
-
-@_PROPERTY
+@PROPERTY
 @given(record=CANONICAL_FAL7, version=st.integers(1, 2**31 - 1))
 def test_canonical_record_survives_avro(
     schemas: AvroSchemas, adapter: Fal7Adapter, record: dict[str, Any], version: int
 ) -> None:
-    event = {"header": _header(adapter, version), **record}
+    event = {"header": event_header(adapter, version), **record}
     name, decoded = schemas.decode(schemas.encode(adapter.schema_name, event))
     assert name == adapter.schema_name
     assert decoded == event
@@ -454,7 +437,7 @@ def test_canonical_record_survives_avro(
 def test_parsed_samples_fit_the_avro_schema(
     schemas: AvroSchemas, adapter: Fal7Adapter, name: str
 ) -> None:
-    event = {"header": _header(adapter, 1), **adapter.parse(_sample(name)).record}
+    event = {"header": event_header(adapter, 1), **adapter.parse(_sample(name)).record}
     assert schemas.decode(schemas.encode(adapter.schema_name, event))[1] == event
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
@@ -25,7 +25,7 @@ from adapters.warning import (
     SUBCATEGORIES,
 )
 from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
-from tests.unit.adapter_strategies import broken, optional, pattern, tokens
+from tests.unit.adapter_strategies import PROPERTY, broken, event_header, optional, pattern, tokens
 from tests.unit.test_adapter_fal5 import undocumented
 
 ROOT = Path(__file__).parents[2]
@@ -675,12 +675,7 @@ def canonical_warning(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-_PROPERTY = settings(
-    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-
-
-@_PROPERTY
+@PROPERTY
 @given(record=canonical_warning())
 def test_parse_inverts_render(adapter: SafetyWarningAdapter, record: dict[str, Any]) -> None:
     result = adapter.parse(adapter.render(record))
@@ -688,27 +683,13 @@ def test_parse_inverts_render(adapter: SafetyWarningAdapter, record: dict[str, A
     assert result.business_key == record["warning_id"]
 
 
-def _header(adapter: SafetyWarningAdapter, version: int) -> dict[str, Any]:
-    return {
-        "event_id": "01890a5d-ac96-774b-bcce-b302099a8057",
-        "document_type": adapter.document_type,
-        "format_id": adapter.format_id,
-        "schema_version": adapter.schema_version,
-        "sender": "cn.customs.sh",
-        "business_key": "k",
-        "document_version": version,
-        "received_at": datetime(2026, 3, 15, 1, 31, 2, 125_000, tzinfo=UTC),
-        "digest_sm3": "0" * 64,
-        "signature_key_id": None,
-    }
 
-
-@_PROPERTY
+@PROPERTY
 @given(record=canonical_warning(), version=st.integers(1, 2**31 - 1))
 def test_canonical_record_survives_avro(
     schemas: AvroSchemas, adapter: SafetyWarningAdapter, record: dict[str, Any], version: int
 ) -> None:
-    event = {"header": _header(adapter, version), **record}
+    event = {"header": event_header(adapter, version), **record}
     name, decoded = schemas.decode(schemas.encode(adapter.schema_name, event))
     assert name == adapter.schema_name
     assert decoded == event
@@ -721,7 +702,7 @@ def test_canonical_record_survives_avro(
 def test_parsed_samples_fit_the_avro_schema(
     schemas: AvroSchemas, adapter: SafetyWarningAdapter, name: str
 ) -> None:
-    event = {"header": _header(adapter, 1), **adapter.parse(_sample(name)).record}
+    event = {"header": event_header(adapter, 1), **adapter.parse(_sample(name)).record}
     assert schemas.decode(schemas.encode(adapter.schema_name, event)) == (
         adapter.schema_name,
         event,

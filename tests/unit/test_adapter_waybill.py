@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters import Adapter, AdapterError, ParseResult
 from adapters.iso6346 import with_check_digit
 from adapters.waybill import MultimodalWaybillAdapter, is_valid_unified_social_credit_code
 from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
-from tests.unit.adapter_strategies import broken, optional, pattern, tokens
+from tests.unit.adapter_strategies import PROPERTY, broken, event_header, optional, pattern, tokens
 
 AVRO = Path(__file__).parents[2] / "message_formats" / "avro"
 DATA = Path(__file__).parent.parent / "data" / "waybill"
@@ -451,12 +451,7 @@ def canonical_waybill(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-_PROPERTY = settings(
-    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-
-
-@_PROPERTY
+@PROPERTY
 @given(record=canonical_waybill())
 def test_parse_inverts_render(adapter: MultimodalWaybillAdapter, record: dict[str, Any]) -> None:
     result = adapter.parse(adapter.render(record))
@@ -464,22 +459,8 @@ def test_parse_inverts_render(adapter: MultimodalWaybillAdapter, record: dict[st
     assert result.business_key == record["waybill_number"]
 
 
-def _header(adapter: MultimodalWaybillAdapter, version: int) -> dict[str, Any]:
-    return {
-        "event_id": "01890a5d-ac96-774b-bcce-b302099a8057",
-        "document_type": adapter.document_type,
-        "format_id": adapter.format_id,
-        "schema_version": adapter.schema_version,
-        "sender": "cn.transport.zz",
-        "business_key": "k",
-        "document_version": version,
-        "received_at": datetime(2026, 3, 15, 6, 30, tzinfo=UTC),
-        "digest_sm3": "0" * 64,
-        "signature_key_id": None,
-    }
 
-
-@_PROPERTY
+@PROPERTY
 @given(record=canonical_waybill(), version=st.integers(1, 2**31 - 1))
 def test_canonical_record_survives_avro(
     schemas: AvroSchemas,
@@ -487,7 +468,7 @@ def test_canonical_record_survives_avro(
     record: dict[str, Any],
     version: int,
 ) -> None:
-    event = {"header": _header(adapter, version), **record}
+    event = {"header": event_header(adapter, version), **record}
     name, decoded = schemas.decode(schemas.encode(adapter.schema_name, event))
     assert name == adapter.schema_name
     assert decoded == event
@@ -498,7 +479,7 @@ def test_canonical_record_survives_avro(
 def test_parsed_samples_fit_the_avro_schema(
     schemas: AvroSchemas, adapter: MultimodalWaybillAdapter, name: str
 ) -> None:
-    event = {"header": _header(adapter, 1), **adapter.parse(_sample(name)).record}
+    event = {"header": event_header(adapter, 1), **adapter.parse(_sample(name)).record}
     assert schemas.decode(schemas.encode(adapter.schema_name, event))[1] == event
 
 
