@@ -51,10 +51,6 @@ from gateway.clock import utc_now  # noqa: E402
 from gateway.config import GatewayConfig  # noqa: E402
 from gateway.home import ContractSpec, Home, create_home  # noqa: E402
 from gateway.kafka import (  # noqa: E402
-    H_FORMAT,
-    H_SENDER,
-    H_SIGNATURE,
-    H_SUBMISSION_ID,
     INGRESS_TOPIC,
     RECEIPT_TOPIC,
     delivery_topic,
@@ -62,6 +58,7 @@ from gateway.kafka import (  # noqa: E402
     new_producer,
     new_reader,
     partitions_of,
+    submission_headers,
 )
 from gateway.logs import configure_logging  # noqa: E402
 from gateway.pipeline import Submission, new_context  # noqa: E402
@@ -111,9 +108,7 @@ def signed_documents(home: Home, count: int) -> Iterator[tuple[int, bytes]]:
 
 
 def headers(n: int, signature: bytes) -> list[tuple[str, bytes]]:
-    sender = SENDERS[n % len(SENDERS)]
-    return [(H_SUBMISSION_ID, f"bench-{n}".encode()), (H_SENDER, sender.encode()),
-            (H_FORMAT, b"fal5-xml"), (H_SIGNATURE, signature)]
+    return submission_headers(f"bench-{n}", SENDERS[n % len(SENDERS)], "fal5-xml", signature)
 
 
 async def put_backlog(bootstrap: str, home: Home, count: int) -> None:

@@ -10,15 +10,12 @@ from aiokafka.errors import KafkaError
 
 from gateway.errors import BrokerUnavailable, GatewayError
 from gateway.kafka import (
-    H_FORMAT,
-    H_SENDER,
-    H_SIGNATURE,
-    H_SUBMISSION_ID,
     INGRESS_TOPIC,
     RECEIPT_TOPIC,
     new_producer,
     new_reader,
     partitions_of,
+    submission_headers,
 )
 from gateway.receipts import SignedReceipt
 from message_formats import AvroSchemas
@@ -48,12 +45,7 @@ async def submit(
             INGRESS_TOPIC,
             document,
             key=sender.encode(),
-            headers=[
-                (H_SUBMISSION_ID, submission_id.encode()),
-                (H_SENDER, sender.encode()),
-                (H_FORMAT, format_id.encode()),
-                (H_SIGNATURE, signature),
-            ],
+            headers=submission_headers(submission_id, sender, format_id, signature),
         )
         if not starts:  # the gateway had not created the topic yet: its receipt will be first
             starts = {tp: 0 for tp in await partitions_of(bootstrap_servers, [RECEIPT_TOPIC])}

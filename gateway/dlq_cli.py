@@ -29,11 +29,7 @@ from crypto import sm3_hex
 from gateway.errors import BrokerUnavailable, GatewayError
 from gateway.kafka import (
     DLQ_TOPIC,
-    H_FORMAT,
     H_RETRY_OF,
-    H_SENDER,
-    H_SIGNATURE,
-    H_SUBMISSION_ID,
     INGRESS_TOPIC,
     Published,
     StoredMessage,
@@ -41,6 +37,7 @@ from gateway.kafka import (
     partitions_of,
     read_at,
     read_topics,
+    submission_headers,
 )
 from gateway.service import DEAD_LETTER_SCHEMA
 from message_formats import AvroSchemas, FormatError
@@ -225,13 +222,9 @@ def retry_submission_id(letter: DeadLetter) -> str:
 
 def ingress_headers(letter: DeadLetter, submission_id: str) -> list[tuple[str, bytes]]:
     """What an agency's submission carries (see gateway.client.submit), plus the origin."""
-    return [
-        (H_SUBMISSION_ID, submission_id.encode()),
-        (H_SENDER, letter.sender.encode()),
-        (H_FORMAT, letter.format_id.encode()),
-        (H_SIGNATURE, letter.signature),
-        (H_RETRY_OF, letter.location.reference.encode()),
-    ]
+    return [*submission_headers(submission_id, letter.sender, letter.format_id,
+                                letter.signature),
+            (H_RETRY_OF, letter.location.reference.encode())]
 
 
 async def resubmit(

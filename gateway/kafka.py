@@ -45,6 +45,13 @@ H_VIA = "px-via"
 Headers = tuple[tuple[str, bytes], ...]
 
 
+def submission_headers(submission_id: str, sender: str, format_id: str, signature: bytes
+                       ) -> list[tuple[str, bytes]]:
+    """The headers of a submission on the ingress topic, however it got there."""
+    return [(H_SUBMISSION_ID, submission_id.encode()), (H_SENDER, sender.encode()),
+            (H_FORMAT, format_id.encode()), (H_SIGNATURE, signature)]
+
+
 def canonical_topic(document_type: str) -> str:
     return f"px.canonical.{document_type}.v1"
 

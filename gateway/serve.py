@@ -36,6 +36,7 @@ from gateway.kafka import (
     OffsetProgress,
     acked,
     new_reader,
+    submission_headers,
 )
 from gateway.pipeline import Outbound, Submission
 
@@ -284,13 +285,12 @@ class GatewayDesk:
         return None
 
     async def _put_on_ingress(self, request: IngressRequest) -> None:
+        stamp = door_stamp(self._gateway.parts.door_key, request.submission_id,
+                           request.sender, request.signature)
         out = Outbound(INGRESS_TOPIC, request.sender.encode(), request.document, (
-            (H_SUBMISSION_ID, request.submission_id.encode()),
-            (H_SENDER, request.sender.encode()),
-            (H_FORMAT, request.format_id.encode()),
-            (H_SIGNATURE, request.signature),
-            (H_VIA, door_stamp(self._gateway.parts.door_key, request.submission_id,
-                               request.sender, request.signature)),
+            *submission_headers(request.submission_id, request.sender, request.format_id,
+                                request.signature),
+            (H_VIA, stamp),
         ))
         try:
             sent = await asyncio.wait_for(self._gateway.send(out), INGRESS_ACK_TIMEOUT_S)

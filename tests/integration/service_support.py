@@ -38,9 +38,6 @@ from gateway.http_api import build_app, start_http
 from gateway.kafka import (
     DLQ_TOPIC,
     H_EVENT_ID,
-    H_FORMAT,
-    H_SENDER,
-    H_SIGNATURE,
     H_SUBMISSION_ID,
     INGRESS_TOPIC,
     RECEIPT_TOPIC,
@@ -49,6 +46,7 @@ from gateway.kafka import (
     new_reader,
     partitions_of,
     read_topics,
+    submission_headers,
 )
 from gateway.receipts import RECEIPT_SCHEMA, Receipt, SignedReceipt
 from gateway.service import Gateway, GatewayParts, Serving
@@ -98,8 +96,7 @@ def signed_arrivals(home: Home, count: int, *, start: int = 0, prefix: str = "su
 
 def ingress_headers(doc: Document) -> list[tuple[str, bytes]]:
     """The headers gateway.client.submit puts on an ingress record."""
-    return [(H_SUBMISSION_ID, doc.submission_id.encode()), (H_SENDER, doc.sender.encode()),
-            (H_FORMAT, doc.format_id.encode()), (H_SIGNATURE, doc.signature)]
+    return submission_headers(doc.submission_id, doc.sender, doc.format_id, doc.signature)
 
 
 async def produce_ingress(bootstrap: str, docs: Sequence[Document], *, acked: list[str],
