@@ -65,7 +65,7 @@ class CheckAhead:
         self._limits_for = limits_for
         self._worker: asyncio.subprocess.Process | None = None
         self._reading: asyncio.Task[None] | None = None
-        self._waiting: deque[tuple[asyncio.Future[bytes], int]] = deque()
+        self._waiting: deque[asyncio.Future[bytes]] = deque()  # answers due, in order
         self._failed = False
 
     async def close(self) -> None:
@@ -112,7 +112,7 @@ class CheckAhead:
         assert self._worker is not None and self._worker.stdin is not None
         self._worker.stdin.write(encode_frame(items))
         answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._waiting.append((answer, len(items)))
+        self._waiting.append(answer)
         return asyncio.ensure_future(_found(answer, entries))
 
     def _newest_key(self, s: Submission) -> KeyEntry | None:
@@ -129,7 +129,7 @@ class CheckAhead:
             while True:
                 (length,) = _LENGTH.unpack(await worker.stdout.readexactly(_LENGTH.size))
                 answer = await worker.stdout.readexactly(length)
-                waiting, _ = self._waiting.popleft()
+                waiting = self._waiting.popleft()
                 if not waiting.done():
                     waiting.set_result(answer)
         except (OSError, EOFError, IndexError) as exc:
@@ -145,7 +145,7 @@ class CheckAhead:
 
     def _fail_waiting(self) -> None:
         while self._waiting:
-            waiting, _ = self._waiting.popleft()
+            waiting = self._waiting.popleft()
             if not waiting.done():
                 waiting.set_result(b"")
 
