@@ -69,11 +69,10 @@ class CheckAhead:
         self._failed = False
 
     async def close(self) -> None:
-        """Stops the worker: its stdin closed, it exits (or is killed after a while)."""
+        """Stops the worker: its stdin closed, it answers what it was sent and exits (or is
+        killed after a while). Its answers are read to the end meanwhile: a worker whose
+        stdout pipe is full waits for ever, and so would its exit."""
         self._failed = True  # nothing more is sent
-        if self._reading is not None:
-            self._reading.cancel()
-            await asyncio.gather(self._reading, return_exceptions=True)
         worker, self._worker = self._worker, None
         if worker is not None:
             assert worker.stdin is not None
@@ -83,17 +82,20 @@ class CheckAhead:
             except TimeoutError:
                 worker.kill()
                 await worker.wait()
+        if self._reading is not None:
+            await asyncio.gather(self._reading, return_exceptions=True)
         self._fail_waiting()
 
     async def check(self, submissions: Sequence[Submission]
                     ) -> list[asyncio.Future[list[Ahead]]]:
         """One future per CHUNK submissions, in order: what was found for each."""
         chunks = [submissions[i : i + CHUNK] for i in range(0, len(submissions), CHUNK)]
-        if not await self._started():
+        if not await self.start():
             return [_done([NOTHING_AHEAD] * len(chunk)) for chunk in chunks]
         return [self._send(chunk) for chunk in chunks]
 
-    async def _started(self) -> bool:
+    async def start(self) -> bool:
+        """Starts the worker process unless it runs or has failed; whether it runs."""
         if self._worker is None and not self._failed:
             try:
                 self._worker = await asyncio.create_subprocess_exec(
@@ -133,8 +135,9 @@ class CheckAhead:
                 if not waiting.done():
                     waiting.set_result(answer)
         except (OSError, EOFError, IndexError) as exc:
-            self._give_up(exc)
-            worker.kill()
+            if self._worker is worker:  # not closed by us: it failed
+                self._give_up(exc)
+                worker.kill()
 
     def _give_up(self, exc: BaseException) -> None:
         log.warning("check_ahead.stopped", error=repr(exc),

@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-from collections import OrderedDict
+import time
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -52,14 +54,43 @@ VIA_HTTP = b"http:"
 # is not put to two uses.
 DOOR_KEY_LABEL = b"px door stamp v1"
 _PENDING_REMEMBERED = 100_000
+# Records fetched and not yet begun: the fetcher is polled while fewer are queued, for at
+# most so many. Under a backlog the queue is topped up in large takes, not after each chunk.
+_REFILL_BELOW = 128
+_TAKE_AT_MOST = 512
+# Offsets are committed (and due trail seals made) whenever the queue runs empty, and this
+# often while it does not.
+_COMMIT_EVERY_S = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """Up to CHUNK records of one partition, sent to the worker process together; `answer`
+    is what it found for each. `generation` is the partition's assignment they were fetched
+    under: a chunk of an earlier one is dropped."""
+
+    partition: int
+    generation: int
+    records: list[Any]
+    submissions: list[Submission]
+    answer: asyncio.Future[list[Ahead]]
 
 
 class IngressLoop:
+    """Fetching, checking ahead and beginning overlap: while this loop begins the documents
+    of one chunk, the worker process checks the chunks after it, and the fetcher brings the
+    next records (polled without waiting after each chunk). A document therefore waits for
+    one chunk ahead of it, not for a whole fetched batch to be begun."""
+
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
         self._config = gateway.config
         self._progress: dict[int, OffsetProgress] = {}
         self._committed: dict[int, int] = {}
+        self._generation: dict[int, int] = {}
+        self._assignments = 0
+        self._queue: deque[_Chunk] = deque()
+        self._queued = 0  # records in the queue
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(gateway.config.max_in_flight)
         # Held while a document is begun: a rebalance waits for it, so that it never takes
@@ -67,8 +98,10 @@ class IngressLoop:
         self._beginning = asyncio.Lock()
         self._rewind = False
         self._backoff_s = 0.5
+        self._next_commit = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
+        await self._gateway.start_checking_ahead()
         consumer = new_reader(self._gateway.bootstrap_servers, group_id=CONSUMER_GROUP,
                               fetch_max_wait_ms=self._config.fetch_wait_ms,
                               session_timeout_ms=self._config.session_timeout_ms)
@@ -80,13 +113,16 @@ class IngressLoop:
                 self._gateway.parts.router.watch(stop, self._config.contracts_watch_s))
         try:
             while not stop.is_set():
-                await self._take_batch(consumer)
-                await self._commit(consumer)
-                self._gateway.seal_due()
-                self._report_lag(consumer)
+                if self._queued < _REFILL_BELOW:
+                    await self._fetch(consumer, wait_ms=0 if self._queue else 100)
+                if self._queue:
+                    await self._begin_chunk(self._queue.popleft())
+                if not self._queue or time.monotonic() >= self._next_commit:
+                    await self._housekeeping(consumer)
                 if self._rewind:
                     await self._rewind_to_watermarks(consumer)
         finally:
+            self._queue.clear()
             await self._drain()
             with contextlib.suppress(KafkaError):
                 await self._commit(consumer)
@@ -95,24 +131,42 @@ class IngressLoop:
             await consumer.stop()
             log.info("gateway.stopped_serving")
 
-    async def _take_batch(self, consumer: AIOKafkaConsumer) -> None:
+    async def _fetch(self, consumer: AIOKafkaConsumer, *, wait_ms: int) -> None:
+        """Takes what the fetcher holds (waiting up to `wait_ms` for some) and sends it to the
+        worker process, every partition's records before any is begun."""
         try:
-            batches = await consumer.getmany(timeout_ms=100, max_records=500)
+            batches = await consumer.getmany(timeout_ms=wait_ms, max_records=_TAKE_AT_MOST)
         except KafkaError as exc:
             self._gateway.health.failed(exc)
             await asyncio.sleep(0.5)
             return
         for tp, records in batches.items():
-            if tp.partition not in self._progress:
+            generation = self._generation.get(tp.partition)
+            if generation is None:
                 continue
             submissions = [submission_from_ingress(r, tp.partition) for r in records]
-            checked = await self._gateway.check_ahead(submissions)
-            for index, (record, submission) in enumerate(zip(records, submissions, strict=True)):
-                found = await checked[index // CHUNK]
-                async with self._beginning:
-                    if self._rewind or tp.partition not in self._progress:
-                        break
-                    await self._begin(record, submission, found[index % CHUNK])
+            answers = await self._gateway.check_ahead(submissions)
+            for n, answer in enumerate(answers):
+                part = slice(n * CHUNK, (n + 1) * CHUNK)
+                self._queue.append(_Chunk(tp.partition, generation, records[part],
+                                          submissions[part], answer))
+            self._queued += len(records)
+
+    async def _begin_chunk(self, chunk: _Chunk) -> None:
+        self._queued -= len(chunk.records)
+        found = await chunk.answer
+        for record, submission, ahead in zip(chunk.records, chunk.submissions, found,
+                                             strict=True):
+            async with self._beginning:
+                if self._rewind or self._generation.get(chunk.partition) != chunk.generation:
+                    return
+                await self._begin(record, submission, ahead)
+
+    async def _housekeeping(self, consumer: AIOKafkaConsumer) -> None:
+        self._next_commit = time.monotonic() + _COMMIT_EVERY_S
+        await self._commit(consumer)
+        self._gateway.seal_due()
+        self._report_lag(consumer)
 
     async def _begin(self, record: Any, submission: Submission, ahead: Ahead) -> None:
         await self._slots.acquire()
@@ -191,6 +245,8 @@ class IngressLoop:
     async def _rewind_to_watermarks(self, consumer: AIOKafkaConsumer) -> None:
         """After a failure: let everything begun finish or fail, then take each partition
         again from its first unfinished document."""
+        self._queue.clear()
+        self._queued = 0
         await self._drain()
         await asyncio.sleep(self._backoff_s)
         self._backoff_s = min(self._backoff_s * 2, 5.0)
@@ -215,6 +271,8 @@ class IngressLoop:
             consumer.seek(tp, start)
             self._progress[partition] = OffsetProgress(start)
             self._committed[partition] = start
+            self._assignments += 1
+            self._generation[partition] = self._assignments
         log.info("ingress.assigned", partitions=sorted(partitions))
 
     async def revoked(self, consumer: AIOKafkaConsumer, partitions: list[int]) -> None:
@@ -226,6 +284,7 @@ class IngressLoop:
             for partition in partitions:
                 self._progress.pop(partition, None)
                 self._committed.pop(partition, None)
+                self._generation.pop(partition, None)
         log.info("ingress.revoked", partitions=sorted(partitions))
 
 

@@ -293,6 +293,11 @@ class Gateway:
         finish = await self.begin(submission)
         return await finish
 
+    async def start_checking_ahead(self) -> None:
+        """Starts the worker process before the first documents come (it takes a while to
+        import what it needs)."""
+        await self._ahead.start()
+
     async def check_ahead(self, submissions: Sequence[Submission]
                           ) -> list[asyncio.Future[list[Ahead]]]:
         """Starts the checks of the next documents in a worker process (signature, parsing;

@@ -93,6 +93,23 @@ async def _worker_dies(ahead: CheckAhead, home: Home) -> None:
         await ahead.close()
 
 
+def test_closing_with_many_answers_unread_stops_the_worker_and_settles_every_chunk(
+    home: Home,
+) -> None:
+    """A gateway told to stop under a backlog has sent the worker more than the pipes hold;
+    closing must not wait for ever on a worker blocked writing its answers."""
+    config = GatewayConfig.load(home.config_file)
+    parts = GatewayParts.load(config)
+    asyncio.run(_close_under_backlog(CheckAhead(parts.keyring, config.limits_for), home))
+
+
+async def _close_under_backlog(ahead: CheckAhead, home: Home) -> None:
+    chunks = await ahead.check([submission(home, n) for n in range(40 * CHUNK)])
+    await asyncio.wait_for(ahead.close(), 30)
+    assert all(chunk.done() for chunk in chunks) or await asyncio.wait_for(
+        asyncio.gather(*chunks), 5)
+
+
 @given(st.lists(st.tuples(st.binary(max_size=80), st.binary(max_size=80),
                           st.binary(max_size=300), st.binary(max_size=20)), max_size=20))
 def test_a_request_decodes_to_the_items_encoded(items: list[tuple[bytes, ...]]) -> None:
