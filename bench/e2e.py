@@ -9,7 +9,9 @@ produce to the ingress topic as they would directly (gateway.client's headers).
    gateway process's CPU time (user + system, from /proc) in that window per document.
 2. Latency: a fresh broker and gateway; once one document of each sender has gone through,
    documents submitted at 500/s for 20 s; the time from handing each to the producer to its
-   delivery arriving at a recipient's consumer.
+   delivery arriving at a recipient's consumer; also the median of the first and of the last
+   quarter, with the broker's CPU share while each was submitted (the local broker's cost
+   grows with what it holds, and with it the latency).
 
 The references printed from the same run: the pipeline alone in this process on one core
 (signature check, XML, Avro, routing, deliveries; no Kafka, no trail, no receipts), and one
@@ -37,6 +39,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -175,8 +178,21 @@ async def count_receipts(bootstrap: str, cpu: Callable[[], float], window_s: flo
         await consumer.stop()
 
 
-async def latencies(bootstrap: str, home: Home, rate: int, seconds: float) -> list[float]:
-    """Submit at `rate`/s; seconds from send to the delivery reaching cn.customs.sh.
+@dataclass(frozen=True, slots=True)
+class Latencies:
+    seconds: list[float]  # in the order submitted
+    broker_cpu: tuple[float, float]  # the broker's CPU share in the first and last quarter
+
+    def quarters_p50_ms(self) -> tuple[float, float]:
+        quarter = len(self.seconds) // 4
+        return (percentile(sorted(self.seconds[:quarter]), 0.5),
+                percentile(sorted(self.seconds[-quarter:]), 0.5))
+
+
+async def latencies(bootstrap: str, home: Home, rate: int, seconds: float,
+                    broker_pid: int) -> Latencies:
+    """Submit at `rate`/s; seconds from send to the delivery reaching cn.customs.sh, and the
+    broker's CPU share while the first and the last quarter were submitted.
 
     One document from each sender goes first, untimed, and the clock starts once all of them
     arrived: the gateway has then joined its consumer group and met every topic."""
@@ -215,14 +231,22 @@ async def latencies(bootstrap: str, home: Home, rate: int, seconds: float) -> li
         reading = asyncio.create_task(read(len(warm) + count))
         started = time.monotonic()
         timed = []
-        for n in range(count):
+        marks = {0, count // 4, count - count // 4, count}
+        broker_cpu = {}
+        for n in range(count + 1):
             await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
-            timed.append(await submit(n))
+            if n in marks:
+                broker_cpu[n] = cpu_seconds(broker_pid)
+            if n < count:
+                timed.append(await submit(n))
         await asyncio.wait_for(reading, 60)
     finally:
         await producer.stop()
         await reader.stop()
-    return sorted(arrived[k] - sent_at[k] for k in timed)
+    quarter_s = count // 4 / rate
+    return Latencies([arrived[k] - sent_at[k] for k in timed],
+                     ((broker_cpu[count // 4] - broker_cpu[0]) / quarter_s,
+                      (broker_cpu[count] - broker_cpu[count - count // 4]) / quarter_s))
 
 
 async def broker_hop(bootstrap: str, rate: int, seconds: float) -> list[float]:
@@ -300,11 +324,10 @@ def percentile(sorted_seconds: list[float], q: float) -> float:
     return sorted_seconds[min(int(len(sorted_seconds) * q), len(sorted_seconds) - 1)] * 1000
 
 
-def run_gateway_phase(work: Callable[[str, Path], T], log: Path) -> T:
+def run_gateway_phase(work: Callable[[LocalBroker, Path], T], log: Path) -> T:
     with LocalBroker() as broker:
-        bootstrap = broker.bootstrap_servers
-        asyncio.run(ensure_topics(bootstrap, {INGRESS_TOPIC: PARTITIONS}))
-        return work(bootstrap, log)
+        asyncio.run(ensure_topics(broker.bootstrap_servers, {INGRESS_TOPIC: PARTITIONS}))
+        return work(broker, log)
 
 
 def main() -> None:
@@ -323,7 +346,8 @@ def main() -> None:
     reference = pipeline_reference(home)
     print(f"reference: the pipeline's stages alone, one core: {reference:,.0f} docs/s")
 
-    def throughput(bootstrap: str, log: Path) -> tuple[int, float, float]:
+    def throughput(broker: LocalBroker, log: Path) -> tuple[int, float, float]:
+        bootstrap = broker.bootstrap_servers
         began = time.monotonic()
         asyncio.run(put_backlog(bootstrap, home, args.docs))
         print(f"backlog: {args.docs:,} signed documents on the ingress topic "
@@ -347,18 +371,26 @@ def main() -> None:
           f"gateway CPU {cpu:.1f} s = {cpu * 1000 / max(counted, 1):.2f} ms/doc "
           f"(target >= 2,000 docs/s)")
 
-    def latency(bootstrap: str, log: Path) -> list[float]:
-        gateway = start_gateway(home, bootstrap, log)
+    def latency(broker: LocalBroker, log: Path) -> Latencies:
+        assert broker.pid is not None
+        gateway = start_gateway(home, broker.bootstrap_servers, log)
         try:
-            return asyncio.run(latencies(bootstrap, home, args.rate, args.latency_seconds))
+            return asyncio.run(latencies(broker.bootstrap_servers, home, args.rate,
+                                         args.latency_seconds, broker.pid))
         finally:
             gateway.send_signal(signal.SIGTERM)
             gateway.wait(60)
 
     measured = run_gateway_phase(latency, workdir / "latency.log")
-    p50, p99 = percentile(measured, 0.5), percentile(measured, 0.99)
+    ordered = sorted(measured.seconds)
+    p50, p99 = percentile(ordered, 0.5), percentile(ordered, 0.99)
     print(f"latency at {args.rate}/s, submit -> delivery: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
           f"(target p99 <= 50 ms)")
+    first_p50, last_p50 = measured.quarters_p50_ms()
+    first_cpu, last_cpu = measured.broker_cpu
+    print(f"  first quarter of the run: p50 {first_p50:.1f} ms, broker CPU {first_cpu:.0%} of a "
+          f"core; last quarter: p50 {last_p50:.1f} ms, broker CPU {last_cpu:.0%} (the local "
+          f"broker's cost grows with what it holds)")
     with LocalBroker() as broker:
         hop = asyncio.run(broker_hop(broker.bootstrap_servers, args.rate,
                                      args.latency_seconds))
@@ -374,6 +406,8 @@ def main() -> None:
                       "broker_hop_p50_ms": round(percentile(hop, 0.5), 1),
                       "broker_hop_p99_ms": round(percentile(hop, 0.99), 1),
                       "cpu_ms_per_doc": round(cpu * 1000 / max(counted, 1), 2),
+                      "broker_cpu_share_first_quarter": round(first_cpu, 2),
+                      "broker_cpu_share_last_quarter": round(last_cpu, 2),
                       "pipeline_only_docs_per_s": round(reference)}))
 
 
