@@ -82,6 +82,10 @@ class WarningBook:
             messages = await read_until_end(self._consumer, starts)
         except KafkaError as exc:
             raise BrokerUnavailable(f"cannot read the warnings: {exc}") from exc
+        finally:
+            # Kept assigned and unpaused until the next catch-up, the consumer would keep a
+            # fetch at the broker all the time for records nobody reads.
+            self._consumer.pause(*starts)
         for message in messages:
             self._file(message)
 
