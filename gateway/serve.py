@@ -79,8 +79,8 @@ class _Chunk:
 class IngressLoop:
     """Fetching, checking ahead and beginning overlap: while this loop begins the documents
     of one chunk, the worker process checks the chunks after it, and the fetcher brings the
-    next records (polled without waiting after each chunk). A document therefore waits for
-    one chunk ahead of it, not for a whole fetched batch to be begun."""
+    next records (taken without waiting after each chunk, while few are queued). A document
+    therefore waits for the chunks ahead of it, not for a whole fetched batch to be begun."""
 
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
