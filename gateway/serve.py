@@ -66,11 +66,11 @@ _COMMIT_EVERY_S = 0.2
 @dataclass(frozen=True, slots=True)
 class _Chunk:
     """Up to CHUNK records of one partition, sent to the worker process together; `answer`
-    is what it found for each. `generation` is the partition's assignment they were fetched
-    under: a chunk of an earlier one is dropped."""
+    is what it found for each. `progress` is the partition's when they were fetched: a new
+    assignment or a rewind replaces it, and a chunk fetched before is dropped."""
 
     partition: int
-    generation: int
+    progress: OffsetProgress
     records: list[Any]
     submissions: list[Submission]
     answer: asyncio.Future[list[Ahead]]
@@ -87,10 +87,7 @@ class IngressLoop:
         self._config = gateway.config
         self._progress: dict[int, OffsetProgress] = {}
         self._committed: dict[int, int] = {}
-        self._generation: dict[int, int] = {}
-        self._assignments = 0
         self._queue: deque[_Chunk] = deque()
-        self._queued = 0  # records in the queue
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(gateway.config.max_in_flight)
         # Held while a document is begun: a rebalance waits for it, so that it never takes
@@ -113,7 +110,7 @@ class IngressLoop:
                 self._gateway.parts.router.watch(stop, self._config.contracts_watch_s))
         try:
             while not stop.is_set():
-                if self._queued < _REFILL_BELOW:
+                if self._queued() < _REFILL_BELOW:
                     await self._fetch(consumer, wait_ms=0 if self._queue else 100)
                 if self._queue:
                     await self._begin_chunk(self._queue.popleft())
@@ -141,26 +138,28 @@ class IngressLoop:
             await asyncio.sleep(0.5)
             return
         for tp, records in batches.items():
-            generation = self._generation.get(tp.partition)
-            if generation is None:
+            progress = self._progress.get(tp.partition)
+            if progress is None:
                 continue
             submissions = [submission_from_ingress(r, tp.partition) for r in records]
             answers = await self._gateway.check_ahead(submissions)
             for n, answer in enumerate(answers):
                 part = slice(n * CHUNK, (n + 1) * CHUNK)
-                self._queue.append(_Chunk(tp.partition, generation, records[part],
+                self._queue.append(_Chunk(tp.partition, progress, records[part],
                                           submissions[part], answer))
-            self._queued += len(records)
+
+    def _queued(self) -> int:
+        """Records fetched and not yet begun."""
+        return sum(len(chunk.records) for chunk in self._queue)
 
     async def _begin_chunk(self, chunk: _Chunk) -> None:
-        self._queued -= len(chunk.records)
         found = await chunk.answer
         for record, submission, ahead in zip(chunk.records, chunk.submissions, found,
                                              strict=True):
             async with self._beginning:
-                if self._rewind or self._generation.get(chunk.partition) != chunk.generation:
+                if self._rewind or self._progress.get(chunk.partition) is not chunk.progress:
                     return
-                await self._begin(record, submission, ahead)
+                await self._begin(chunk.progress, record, submission, ahead)
 
     async def _housekeeping(self, consumer: AIOKafkaConsumer) -> None:
         self._next_commit = time.monotonic() + _COMMIT_EVERY_S
@@ -168,9 +167,9 @@ class IngressLoop:
         self._gateway.seal_due()
         self._report_lag(consumer)
 
-    async def _begin(self, record: Any, submission: Submission, ahead: Ahead) -> None:
+    async def _begin(self, progress: OffsetProgress, record: Any, submission: Submission,
+                     ahead: Ahead) -> None:
         await self._slots.acquire()
-        progress = self._progress[submission.partition]
         progress.started(record.offset)
         if not self._through_door(record, submission):  # the door limited those already
             await self._gateway.limiter.take(submission.sender)
@@ -246,7 +245,6 @@ class IngressLoop:
         """After a failure: let everything begun finish or fail, then take each partition
         again from its first unfinished document."""
         self._queue.clear()
-        self._queued = 0
         await self._drain()
         await asyncio.sleep(self._backoff_s)
         self._backoff_s = min(self._backoff_s * 2, 5.0)
@@ -271,8 +269,6 @@ class IngressLoop:
             consumer.seek(tp, start)
             self._progress[partition] = OffsetProgress(start)
             self._committed[partition] = start
-            self._assignments += 1
-            self._generation[partition] = self._assignments
         log.info("ingress.assigned", partitions=sorted(partitions))
 
     async def revoked(self, consumer: AIOKafkaConsumer, partitions: list[int]) -> None:
@@ -284,7 +280,6 @@ class IngressLoop:
             for partition in partitions:
                 self._progress.pop(partition, None)
                 self._committed.pop(partition, None)
-                self._generation.pop(partition, None)
         log.info("ingress.revoked", partitions=sorted(partitions))
 
 
