@@ -214,21 +214,6 @@ class _Head:
     time_ms: int
 
 
-def _avro_long(value: int) -> bytes:
-    z = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while z >= 0x80:
-        out.append(z & 0x7F | 0x80)
-        z >>= 7
-    out.append(z)
-    return bytes(out)
-
-
-def avro_string(text: str) -> bytes:
-    raw = text.encode()
-    return _avro_long(len(raw)) + raw
-
-
 def _read_long(data: bytes, pos: int, limit: int) -> tuple[int, int]:
     z = shift = 0
     while shift < 70:

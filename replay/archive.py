@@ -23,7 +23,7 @@ import structlog
 from crypto import Keyring, merkle_root, sm3
 from crypto.sm3 import new_sm3  # an SM3 already fed a prefix, to copy: not exported by crypto
 from gateway.errors import TRAIL_ARCHIVE_NOT_FOUND, ArchiveError
-from gateway.trail import TrailCodec
+from gateway.trail import TrailCodec, avro_string
 from gateway.trail_archive import (
     GENESIS_TAIL,
     HASH_MARK,
@@ -32,7 +32,6 @@ from gateway.trail_archive import (
     PREFIX_SIZE,
     RecordPrefixes,
     SegmentFile,
-    avro_string,
     entry_head,
     epoch_ms,
     leaf_of,
