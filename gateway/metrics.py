@@ -37,8 +37,8 @@ class Children(Generic[M]):
 
     def __call__(self, *values: str) -> M:
         child = self._children.get(values)
-        if child is None:  # setdefault: another thread (the checks') may add it meanwhile
-            child = self._children.setdefault(values, self.metric.labels(*values))
+        if child is None:
+            child = self._children[values] = self.metric.labels(*values)
         return child
 
 
