@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,6 +178,14 @@ async def count_receipts(bootstrap: str, cpu: Callable[[], float], window_s: flo
         await consumer.stop()
 
 
+async def paced(count: int, rate: int) -> AsyncIterator[int]:
+    """0 to count - 1, each at its time when `rate` a second start now."""
+    started = time.monotonic()
+    for n in range(count):
+        await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
+        yield n
+
+
 @dataclass(frozen=True, slots=True)
 class Latencies:
     seconds: list[float]  # in the order submitted
@@ -229,12 +237,10 @@ async def latencies(bootstrap: str, home: Home, rate: int, seconds: float,
         warm = [await submit(n) for n in warm_up]
         await asyncio.wait_for(read(len(warm)), 60)
         reading = asyncio.create_task(read(len(warm) + count))
-        started = time.monotonic()
         timed = []
         marks = {0, count // 4, count - count // 4, count}
         broker_cpu = {}
-        for n in range(count + 1):
-            await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
+        async for n in paced(count + 1, rate):  # the last, at the end, marks the end only
             if n in marks:
                 broker_cpu[n] = cpu_seconds(broker_pid)
             if n < count:
@@ -272,9 +278,7 @@ async def broker_hop(bootstrap: str, rate: int, seconds: float) -> list[float]:
                     took.extend(now - record.timestamp / 1000 for record in records)
 
         reading = asyncio.create_task(read())
-        started = time.monotonic()
-        for n in range(count):
-            await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
+        async for n in paced(count, rate):
             await producer.send(topic, SAMPLE, key=SENDERS[n % 20].encode())
         await asyncio.wait_for(reading, 60)
     finally:
