@@ -1,4 +1,19 @@
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
 from gateway.logs import configure_logging
 
 # The library logs through structlog; in tests only warnings and errors are worth reading.
 configure_logging("warning")
+
+
+@pytest.fixture
+def info_logs() -> Iterator[None]:
+    """The info level for one test that reads info lines."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    yield
+    structlog.configure(**saved)

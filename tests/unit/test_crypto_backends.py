@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-
 import pytest
 import structlog
 from cryptography.hazmat.primitives import serialization
@@ -87,15 +84,6 @@ def test_one_backend_object_per_process() -> None:
     assert get_backend("reference") is get_backend("reference")
     assert isinstance(get_backend("reference"), ReferenceBackend)
     assert isinstance(get_backend("fast"), _libcrypto.OpenSSLBackend)
-
-
-@pytest.fixture
-def info_logs() -> Iterator[None]:
-    """The suite logs warnings only; these tests need the info level for a moment."""
-    saved = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
-    yield
-    structlog.configure(**saved)
 
 
 @pytest.mark.usefixtures("info_logs")

@@ -3,8 +3,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,6 @@ from unittest import mock
 
 import aiohttp
 import pytest
-import structlog
 import yaml
 from aiohttp import web
 from aiohttp.streams import StreamReader
@@ -383,15 +381,6 @@ def test_an_unexpected_failure_is_a_json_500(gateway: Gateway) -> None:
     assert status == 500
     assert body["code"] == "INTERNAL_ERROR"
     assert "boom" not in body["message"]
-
-
-@pytest.fixture
-def info_logs() -> Iterator[None]:
-    """The suite logs warnings only (tests/conftest.py); this test reads info lines."""
-    saved = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
-    yield
-    structlog.configure(**saved)
 
 
 @pytest.mark.usefixtures("info_logs")
