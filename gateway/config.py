@@ -104,6 +104,9 @@ class GatewayConfig:
     # The consumer group's session timeout; the local broker makes a joining member wait
     # about half of it.
     session_timeout_ms: int = 10_000
+    # Where each process keeps its index of the receipt topic (gateway.receipt_index),
+    # relative to the home directory; empty: in memory, and every start reads the whole topic.
+    receipt_index_dir: str = "receipt-index"
     trail: TrailSettings = field(default_factory=TrailSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     warnings: WarningSettings = field(default_factory=WarningSettings)
@@ -132,7 +135,8 @@ class GatewayConfig:
         paths = ("key_file", "keyring_file", "agencies_file", "contracts_dir", "mask_key_file")
         numbers = {"ingress_partitions": int, "contracts_watch_s": float, "max_in_flight": int,
                    "fetch_wait_ms": int, "session_timeout_ms": int}
-        unknown = set(section) - {"id", "bootstrap_servers", *paths, *numbers}
+        unknown = set(section) - {"id", "bootstrap_servers", "receipt_index_dir", *paths,
+                                  *numbers}
         if unknown:
             raise ConfigError(f"unknown [gateway] settings: {', '.join(sorted(unknown))}")
         try:
@@ -140,6 +144,7 @@ class GatewayConfig:
                 home=home,
                 gateway_id=str(section.get("id", "px.gateway")),
                 bootstrap_servers=str(section.get("bootstrap_servers", "")),
+                receipt_index_dir=str(section.get("receipt_index_dir", "receipt-index")),
                 trail=_settings(TrailSettings, data.get("trail", {}), "trail"),
                 http=_settings(HttpSettings, data.get("http", {}), "http"),
                 limits=_limits(data.get("limits", {})),
@@ -169,6 +174,10 @@ class GatewayConfig:
     @property
     def archive_dir(self) -> Path | None:
         return self.home / self.trail.archive_dir if self.trail.archive_dir else None
+
+    @property
+    def receipt_index_path(self) -> Path | None:
+        return self.home / self.receipt_index_dir if self.receipt_index_dir else None
 
     def limits_for(self, agency_id: str) -> AgencyLimits:
         return self.limits.get(agency_id) or self.limits[DEFAULT_LIMITS]

@@ -103,7 +103,11 @@ def check_config(config: GatewayConfig, *, now: datetime | None = None) -> Confi
     _check_mask_key(config.mask_key_file, found)
     _check_numbers(config, found)
     _check_listen(config.http.listen, found)
-    _check_archive_dir(config.archive_dir, found)
+    _check_directory(config.archive_dir, found, setting="[trail] archive_dir",
+                     what="trail archive", off="off", code="CONFIG_ARCHIVE_DIR_UNWRITABLE")
+    _check_directory(config.receipt_index_path, found, setting="[gateway] receipt_index_dir",
+                     what="receipt index", off="in memory",
+                     code="CONFIG_RECEIPT_INDEX_DIR_UNWRITABLE")
     return found.report()
 
 
@@ -338,9 +342,9 @@ def _check_listen(listen: str, found: _Findings) -> None:
         found.facts.append(f"http {listen}")
 
 
-def archive_dir_problem(directory: Path) -> str | None:
-    """Why the gateway could not write its trail archive here; None if it could (the
-    directory exists and is writable, or its nearest existing parent is)."""
+def directory_problem(directory: Path) -> str | None:
+    """Why the gateway could not write its files (trail archive, receipt index) here; None
+    if it could (the directory exists and is writable, or its nearest existing parent is)."""
     if directory.exists():
         if not directory.is_dir():
             return "exists and is not a directory"
@@ -355,15 +359,17 @@ def archive_dir_problem(directory: Path) -> str | None:
     return None
 
 
-def _check_archive_dir(directory: Path | None, found: _Findings) -> None:
+def _check_directory(directory: Path | None, found: _Findings, *, setting: str, what: str,
+                     off: str, code: str) -> None:
+    """A directory the gateway writes to: named in the summary, or its problem reported."""
     if directory is None:
-        found.facts.append("trail archive off")
+        found.facts.append(f"{what} {off}")
         return
-    why = archive_dir_problem(directory)
+    why = directory_problem(directory)
     if why:
-        found.add("CONFIG_ARCHIVE_DIR_UNWRITABLE", f"[trail] archive_dir {directory} {why}")
+        found.add(code, f"{setting} {directory} {why}")
     else:
-        found.facts.append(f"trail archive {directory}")
+        found.facts.append(f"{what} {directory}")
 
 
 # -- the broker --------------------------------------------------------------------------------

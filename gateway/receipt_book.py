@@ -1,20 +1,22 @@
 """The receipts the gateway has given, read back from the receipt topic; and their signer.
 
-Every gateway process keeps a book of all receipts (where each is on the topic, the latest
-ones' bytes), so that whichever process an HTTP client reaches can answer for a submission
-another process decided, and so that the process owning an ingress partition recognises a
-document it already accepted, also after a restart (de-duplication).
+Every gateway process keeps a book of all receipts (where each is on the topic, in an index
+on disk; the latest ones' bytes, in memory), so that whichever process an HTTP client reaches
+can answer for a submission another process decided, and so that the process owning an
+ingress partition recognises a document it already accepted, also after a restart
+(de-duplication).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from crypto import BatchSigner, SM2PrivateKey
@@ -32,6 +34,7 @@ from gateway.kafka import (
     read_until_end,
     stored_message,
 )
+from gateway.receipt_index import IndexEntry, Position, ReceiptIndex
 from gateway.receipts import ACCEPTED, RECEIPT_SCHEMA, Receipt, SignedReceipt
 from message_formats import AvroSchemas
 
@@ -46,55 +49,88 @@ class Answer:
     duplicate_of: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    partition: int
-    offset: int
-    duplicate_of: str | None
-
-
 class ReceiptBook:
+    """`index_dir` holds the index this process keeps of the topic (gateway.receipt_index);
+    None keeps it in memory, and then every start reads the whole receipt topic."""
+
     def __init__(self, bootstrap_servers: str, schemas: AvroSchemas, *,
-                 fetch_wait_ms: int = 5, cache_size: int = 20_000) -> None:
+                 index_dir: Path | None = None, fetch_wait_ms: int = 5,
+                 cache_size: int = 20_000) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._schemas = schemas
+        self._index_dir = index_dir
         self._fetch_wait_ms = fetch_wait_ms
         self._cache_size = cache_size
-        self._entries: dict[str, _Entry] = {}
-        self._accepted: dict[tuple[str, str], str] = {}  # (sender, SM3) -> submission id
+        self._index: ReceiptIndex | None = None
         self._values: OrderedDict[str, bytes] = OrderedDict()
-        self._read_to: dict[int, int] = {}  # receipt partition -> offset after the last read
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._tail: asyncio.Task[None] | None = None
 
+    @property
+    def index(self) -> ReceiptIndex:
+        if self._index is None:
+            raise RuntimeError("the receipt book is not started")
+        return self._index
+
     async def start(self) -> None:
-        """Reads every receipt given so far, then follows the topic in the background."""
+        """Reads the receipts given since the index was last written (all of them, when it
+        is new or was made from another topic), then follows the topic in the background."""
+        self._index = ReceiptIndex.open(self._index_dir)
         consumer = new_reader(self._bootstrap_servers, fetch_max_wait_ms=self._fetch_wait_ms)
         try:
             await consumer.start()
             partitions = await partitions_of(self._bootstrap_servers, [RECEIPT_TOPIC])
-            for message in await read_until_end(consumer, dict.fromkeys(partitions, 0)):
-                self.add(message)
+            read = await self._read_since_index(consumer, partitions)
         except KafkaError as exc:
-            await consumer.stop()
+            await self._abandon(consumer)
             raise BrokerUnavailable(f"cannot read the receipts: {exc}") from exc
         except BaseException:
-            await consumer.stop()
+            await self._abandon(consumer)
             raise
         self._tail = asyncio.create_task(self._follow(consumer), name="receipt-book")
-        log.info("receipts.loaded", receipts=len(self._entries))
+        log.info("receipts.loaded", read=read,
+                 index=str(self._index.path) if self._index.path else "memory")
+
+    async def _read_since_index(self, consumer: AIOKafkaConsumer,
+                                partitions: list[TopicPartition]) -> int:
+        """Reads each partition from the last record the index has read (to check that it is
+        still there, with the same key), and files what follows; starts the index afresh
+        from offset 0 when the check fails. The number of receipts read."""
+        index = self.index
+        positions = index.positions()
+        starts = {tp: max(positions[tp.partition].next_offset - 1, 0)
+                  if tp.partition in positions else 0 for tp in partitions}
+        messages = await read_until_end(consumer, starts)
+        if not _continues(positions, messages):
+            log.warning("receipts.index_not_of_this_topic", index=str(index.path),
+                        action="reading every receipt again")
+            index.clear()
+            messages = await read_until_end(consumer, dict.fromkeys(partitions, 0))
+        for message in messages:
+            self.add(message)
+        index.commit()
+        return len(messages)
+
+    async def _abandon(self, consumer: AIOKafkaConsumer) -> None:
+        await consumer.stop()
+        if self._index is not None:
+            self._index.close()
+            self._index = None
 
     async def stop(self) -> None:
         if self._tail is not None:
             self._tail.cancel()
             await asyncio.gather(self._tail, return_exceptions=True)
             self._tail = None
+        if self._index is not None:
+            self._index.close()
+            self._index = None
 
-    async def _follow(self, consumer: object) -> None:
+    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
         try:
             while True:
                 try:
-                    batches = await consumer.getmany(timeout_ms=200)  # type: ignore[attr-defined]
+                    batches = await consumer.getmany(timeout_ms=200)
                 except KafkaError as exc:
                     log.warning("receipts.follow_failed", error=str(exc))
                     await asyncio.sleep(1.0)
@@ -102,14 +138,20 @@ class ReceiptBook:
                 for records in batches.values():
                     for record in records:
                         self.add(stored_message(record))
+                self.index.commit_if_due()
+        except Exception:  # the index cannot be written: nothing more is known of receipts
+            log.exception("receipts.follow_stopped")
+            raise
         finally:
-            await consumer.stop()  # type: ignore[attr-defined]
+            await consumer.stop()
 
     async def catch_up(self, partitions: Iterable[int]) -> None:
         """Reads the given receipt partitions up to their current end, from where the book
         has got to: called before a process starts deciding on an ingress partition, so
         that it knows every receipt the partition's previous owner gave."""
-        starts = {TopicPartition(RECEIPT_TOPIC, p): self._read_to.get(p, 0) for p in partitions}
+        read = self.index.positions()
+        starts = {TopicPartition(RECEIPT_TOPIC, p): read[p].next_offset if p in read else 0
+                  for p in partitions}
         consumer = new_reader(self._bootstrap_servers, fetch_max_wait_ms=self._fetch_wait_ms)
         try:
             await consumer.start()
@@ -121,13 +163,17 @@ class ReceiptBook:
             await consumer.stop()
 
     def add(self, message: StoredMessage) -> None:
-        """Files one receipt message (from the topic, or just published by this process)."""
-        self._read_to[message.partition] = max(self._read_to.get(message.partition, 0),
-                                               message.offset + 1)
+        """Files one receipt message (from the topic, or just published by this process).
+        Once the book is stopped, a receipt published by a document still finishing is left
+        to the topic, where the next start reads it."""
+        index = self._index
+        if index is None:
+            return
+        index.advance(message.partition, message.offset, message.key)
         if message.key is None:
             return
         submission_id = message.key.decode()
-        known = self._entries.get(submission_id)
+        known = index.entry(submission_id)
         if known is not None and (known.partition, known.offset) == (message.partition,
                                                                      message.offset):
             return  # filed already: published by this process, now read back
@@ -135,13 +181,14 @@ class ReceiptBook:
 
     def _file(self, submission_id: str, message: StoredMessage) -> None:
         duplicate_of = message.header(H_DUPLICATE_OF)
-        self._entries[submission_id] = _Entry(
-            message.partition, message.offset,
-            duplicate_of.decode() if duplicate_of is not None else None)
+        accepted = None
         if duplicate_of is None and message.header(H_STATUS) == ACCEPTED.encode():
             sender, digest = message.header(H_SENDER), message.header(H_DIGEST)
             if sender is not None and digest is not None:
-                self._accepted.setdefault((sender.decode(), digest.decode()), submission_id)
+                accepted = (sender.decode(), digest.decode())
+        self.index.file(submission_id, IndexEntry(
+            message.partition, message.offset,
+            duplicate_of.decode() if duplicate_of is not None else None), accepted)
         self._values[submission_id] = message.value
         self._values.move_to_end(submission_id)
         while len(self._values) > self._cache_size:
@@ -153,13 +200,13 @@ class ReceiptBook:
     def first_accepted(self, sender: str, digest: str) -> str | None:
         """The submission that first brought this document (same sender, same bytes) and
         was accepted; None when there was none."""
-        return self._accepted.get((sender, digest))
+        return self.index.first_accepted(sender, digest)
 
     def __contains__(self, submission_id: object) -> bool:
-        return submission_id in self._entries
+        return isinstance(submission_id, str) and self.index.entry(submission_id) is not None
 
     async def get(self, submission_id: str) -> Answer | None:
-        entry = self._entries.get(submission_id)
+        entry = self.index.entry(submission_id)
         if entry is None:
             return None
         value = self._values.get(submission_id)
@@ -171,7 +218,7 @@ class ReceiptBook:
 
     async def wait(self, submission_id: str, timeout_s: float) -> Answer | None:
         """The submission's receipt as soon as it is given; None after `timeout_s`."""
-        if submission_id not in self._entries:
+        if submission_id not in self:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._waiters.setdefault(submission_id, []).append(waiter)
             try:
@@ -185,6 +232,23 @@ class ReceiptBook:
                 if not waiters:
                     self._waiters.pop(submission_id, None)
         return await self.get(submission_id)
+
+
+def _continues(positions: dict[int, Position], messages: Sequence[StoredMessage]) -> bool:
+    """Whether each indexed partition's first message read is the last one the index read
+    there: the same offset, the same key. Not so when the broker has lost the topic (a
+    memory-only broker restarted) or the index was made against another broker."""
+    first: dict[int, StoredMessage] = {}
+    for message in messages:
+        first.setdefault(message.partition, message)
+    for partition, position in positions.items():
+        if position.next_offset == 0:
+            continue
+        found = first.get(partition)
+        if (found is None or found.offset != position.next_offset - 1
+                or found.key != position.last_key):
+            return False
+    return True
 
 
 class ReceiptSigner:

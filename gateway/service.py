@@ -218,6 +218,7 @@ class Gateway:
         self._writers: dict[int, TrailWriter] = {}
         self._in_flight: dict[tuple[str, str], asyncio.Future[SubmitOutcome]] = {}
         self.book = ReceiptBook(bootstrap_servers, parts.schemas,
+                                index_dir=config.receipt_index_path,
                                 fetch_wait_ms=config.fetch_wait_ms)
         self._signer = ReceiptSigner(parts.key, parts.schemas)
         self.health = BrokerHealth()

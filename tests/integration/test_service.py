@@ -228,6 +228,66 @@ async def every_copy_answered(bootstrap: str, submission_id: str) -> None:
         await asyncio.sleep(0.1)
 
 
+# -- 3b. the receipts a process has read, across restarts --------------------------------------
+
+
+@pytest.mark.usefixtures("info_logs")
+def test_a_restarted_gateway_reads_only_new_receipts_and_still_knows_the_old_ones(
+    broker: LocalBroker, home: Home
+) -> None:
+    asyncio.run(_restarted_with_index(broker.bootstrap_servers, home))
+
+
+async def _restarted_with_index(bootstrap: str, home: Home) -> None:
+    config, parts = gateway_parts(home)
+    docs = [signed(home, numbered_arrival(n), f"idx-{n}") for n in range(12)]
+    async with running_gateway(config, parts, bootstrap) as gw, \
+            aiohttp.ClientSession() as session:
+        firsts = [await post_document(session, gw.url, doc) for doc in docs]
+    assert [answer.status for answer in firsts] == [200] * len(docs)
+    held = {m.partition for m in await read_topics(bootstrap, [RECEIPT_TOPIC])}
+
+    with capture_logs() as logs:
+        async with running_gateway(config, parts, bootstrap) as gw, \
+                aiohttp.ClientSession() as session:
+            old = await get_answer(session, f"{gw.url}/v1/submissions/idx-3")
+            again = await post_document(session, gw.url, docs[5], idempotency_key="idx-5b")
+    [loaded] = [entry for entry in logs if entry["event"] == "receipts.loaded"]
+    # Read again: the last indexed receipt of each partition, to check that it is still there.
+    assert loaded["read"] == len(held)
+    assert (old.status, old.body) == (200, firsts[3].body)
+    assert again.status == 200
+    assert again.body["duplicate_of"] == "idx-5"
+    assert again.body["receipt"] == firsts[5].body["receipt"]
+
+
+def test_an_index_made_against_another_broker_is_made_again(
+    broker: LocalBroker, home: Home, tmp_path: Path
+) -> None:
+    asyncio.run(_index_of_another_broker(broker.bootstrap_servers, home, tmp_path))
+
+
+async def _index_of_another_broker(bootstrap: str, home: Home, tmp_path: Path) -> None:
+    """The local broker keeps its topics in memory: after it restarts, the receipts a
+    gateway indexed are gone, and offsets start again at 0."""
+    config, parts = gateway_parts(home)
+    doc = signed(home, ARRIVAL, "moved-1")
+    async with running_gateway(config, parts, bootstrap) as gw, \
+            aiohttp.ClientSession() as session:
+        assert (await post_document(session, gw.url, doc)).status == 200
+
+    with LocalBroker(log_path=tmp_path / "other-broker.log") as other, capture_logs() as logs:
+        async with running_gateway(config, parts, other.bootstrap_servers) as gw, \
+                aiohttp.ClientSession() as session:
+            unknown = await get_answer(session, f"{gw.url}/v1/submissions/moved-1")
+            sent_again = await post_document(session, gw.url, doc)
+    events = [entry["event"] for entry in logs]
+    assert "receipts.index_not_of_this_topic" in events
+    assert unknown.status == 404
+    assert sent_again.status == 200
+    assert "duplicate_of" not in sent_again.body
+
+
 # -- 4. size limit -----------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from crypto import SM2PrivateKey
 from gateway.broker import free_loopback_port
 from gateway.cli import main as cli_main
 from gateway.config import GatewayConfig
-from gateway.config_cli import archive_dir_problem, listen_problem, main
+from gateway.config_cli import directory_problem, listen_problem, main
 from gateway.home import Home, create_home
 
 
@@ -42,6 +42,7 @@ def test_a_valid_home_is_ok_with_a_summary(
     assert line == (f"config OK: gateway px.gateway, key {key_id}, 5 key(s) in the keyring, "
                     f"4 agencies, 1 contract(s), http {listen}, "
                     f"trail archive {home.path.resolve() / 'trail-archive'}, "
+                    f"receipt index {home.path.resolve() / 'receipt-index'}, "
                     "broker local (started by portgw serve)")
 
 
@@ -135,13 +136,15 @@ def test_every_problem_is_named_not_only_the_first(
     (home.path / "agencies.toml").unlink()
     (home.path / "mask.key").write_bytes(b"short")
     (home.path / "trail-archive").write_text("a file where the directory goes")
+    (home.path / "receipt-index").write_text("a file where the directory goes")
     monkeypatch.setenv("PORTGW__HTTP__LISTEN", '"0.0.0.0:80800"')
     monkeypatch.setenv("PORTGW__LIMITS__CN.NOBODY__RATE_PER_S", "5.0")  # agencies unknown
     monkeypatch.setenv("PORTGW__TRAIL__SEAL_EVERY", "0")
     assert check(home) == 1
     codes = [line.split(":")[0] for line in problems(capsys)]
     assert codes == ["CONFIG_FILE_MISSING", "CONFIG_MASK_KEY_SHORT", "CONFIG_OUT_OF_RANGE",
-                     "CONFIG_HTTP_LISTEN_INVALID", "CONFIG_ARCHIVE_DIR_UNWRITABLE"]
+                     "CONFIG_HTTP_LISTEN_INVALID", "CONFIG_ARCHIVE_DIR_UNWRITABLE",
+                     "CONFIG_RECEIPT_INDEX_DIR_UNWRITABLE"]
 
 
 def test_limits_for_an_unknown_agency_and_oversized_documents_are_named(
@@ -190,12 +193,12 @@ def test_listen_addresses(listen: str, why: str | None) -> None:
     assert listen_problem(listen) == why
 
 
-def test_archive_dir_may_be_created_below_an_existing_directory(tmp_path: Path) -> None:
-    assert archive_dir_problem(tmp_path / "a" / "b") is None
-    assert archive_dir_problem(tmp_path) is None
+def test_a_directory_may_be_created_below_an_existing_directory(tmp_path: Path) -> None:
+    assert directory_problem(tmp_path / "a" / "b") is None
+    assert directory_problem(tmp_path) is None
     (tmp_path / "file").write_text("x")
-    assert archive_dir_problem(tmp_path / "file") == "exists and is not a directory"
-    assert archive_dir_problem(tmp_path / "file" / "sub") == (
+    assert directory_problem(tmp_path / "file") == "exists and is not a directory"
+    assert directory_problem(tmp_path / "file" / "sub") == (
         f"cannot be created: {tmp_path / 'file'} is not a directory")
 
 
