@@ -88,8 +88,7 @@ class ReceiptBook:
             await self._abandon(consumer)
             raise
         self._tail = asyncio.create_task(self._follow(consumer), name="receipt-book")
-        log.info("receipts.loaded", read=read,
-                 index=str(self._index.path) if self._index.path else "memory")
+        log.info("receipts.loaded", read=read, index=self._index.where)
 
     async def _read_since_index(self, consumer: AIOKafkaConsumer,
                                 partitions: list[TopicPartition]) -> int:
@@ -102,7 +101,7 @@ class ReceiptBook:
                   if tp.partition in positions else 0 for tp in partitions}
         messages = await read_until_end(consumer, starts)
         if not _continues(positions, messages):
-            log.warning("receipts.index_not_of_this_topic", index=str(index.path),
+            log.warning("receipts.index_not_of_this_topic", index=index.where,
                         action="reading every receipt again")
             index.clear()
             messages = await read_until_end(consumer, dict.fromkeys(partitions, 0))
@@ -113,15 +112,16 @@ class ReceiptBook:
 
     async def _abandon(self, consumer: AIOKafkaConsumer) -> None:
         await consumer.stop()
-        if self._index is not None:
-            self._index.close()
-            self._index = None
+        self._close_index()
 
     async def stop(self) -> None:
         if self._tail is not None:
             self._tail.cancel()
             await asyncio.gather(self._tail, return_exceptions=True)
             self._tail = None
+        self._close_index()
+
+    def _close_index(self) -> None:
         if self._index is not None:
             self._index.close()
             self._index = None

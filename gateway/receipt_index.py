@@ -103,6 +103,10 @@ class ReceiptIndex:
         log.warning("receipts.index_slots_taken", directory=str(directory), slots=MAX_SLOTS)
         return cls(_connect(":memory:"))
 
+    @property
+    def where(self) -> str:
+        return str(self.path) if self.path is not None else "memory"
+
     def close(self) -> None:
         self.commit()
         self._db.close()

@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from gateway.kafka import RECEIPT_TOPIC, StoredMessage
+from gateway.receipt_book import _continues
 from gateway.receipt_index import COMMIT_EVERY_S, IndexEntry, Position, ReceiptIndex
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,3 +127,22 @@ def test_without_a_directory_the_index_is_in_memory() -> None:
     assert index.path is None
     assert index.entry("s-1") == IndexEntry(0, 0, None)
     index.close()
+
+
+def receipt_at(partition: int, offset: int, key: bytes) -> StoredMessage:
+    return StoredMessage(RECEIPT_TOPIC, partition, offset, key, b"", (), 0)
+
+
+def test_an_index_continues_a_topic_whose_last_indexed_receipts_are_still_there() -> None:
+    positions = {0: Position(3, b"s-3"), 1: Position(1, b"s-9")}
+    assert _continues(positions, [receipt_at(0, 2, b"s-3"), receipt_at(0, 3, b"s-4"),
+                                  receipt_at(1, 0, b"s-9")])
+    assert _continues({}, [receipt_at(0, 0, b"s-1")])  # a new index
+
+
+def test_an_index_does_not_continue_a_topic_that_lost_or_changed_them() -> None:
+    positions = {0: Position(3, b"s-3")}
+    assert not _continues(positions, [])  # the partition is empty, or gone
+    assert not _continues(positions, [receipt_at(0, 0, b"s-1")])  # offsets began again
+    assert not _continues(positions, [receipt_at(0, 2, b"other")])  # another topic's receipt
+    assert not _continues(positions, [receipt_at(1, 2, b"s-3")])  # only another partition
