@@ -34,6 +34,14 @@ def test_config_paths_are_relative_to_the_file_and_env_overrides_the_broker(tmp_
     assert overridden.bootstrap_servers == "other:9092"
 
 
+def test_the_receipt_index_is_below_the_home_unless_kept_in_memory(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text("[gateway]\n", encoding="utf-8")
+    assert GatewayConfig.load(path, env={}).receipt_index_path == tmp_path / "receipt-index"
+    in_memory = GatewayConfig.load(path, env={"PORTGW__GATEWAY__RECEIPT_INDEX_DIR": '""'})
+    assert in_memory.receipt_index_path is None
+
+
 @pytest.mark.parametrize("text", ['[gateway]\nbootstrap = "x"\n', "[trail]\nseal_evry = 1\n",
                                   "[gateway\n"])
 def test_a_bad_config_says_what_is_wrong(tmp_path: Path, text: str) -> None:
