@@ -154,7 +154,8 @@ def _serve(args: argparse.Namespace) -> int:
             http = None
             if config.http.listen:
                 app = build_app(gateway.desk, config, parts.agencies, gateway.metrics,
-                                ready=lambda: gateway.health.up, limiter=gateway.limiter)
+                                ready=lambda: gateway.book.sound,
+                                limiter=gateway.limiter)
                 http = await start_http(app, config.http.listen)
                 print(f"http on {http.host}:{http.port}", file=sys.stderr, flush=True)
             print(f"gateway serving on {bootstrap_servers}", file=sys.stderr, flush=True)

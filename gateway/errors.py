@@ -19,6 +19,12 @@ class BrokerUnavailable(GatewayError):
     code = "BROKER_UNAVAILABLE"
 
 
+class ReceiptIndexError(GatewayError):
+    """The receipt index (gateway.receipt_index) could not be read or written."""
+
+    code = "RECEIPT_INDEX_FAILED"
+
+
 class ConfigError(GatewayError):
     code = "CONFIG_INVALID"
 

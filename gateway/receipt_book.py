@@ -72,6 +72,14 @@ class ReceiptBook:
             raise RuntimeError("the receipt book is not started")
         return self._index
 
+    @property
+    def sound(self) -> bool:
+        """Whether the book follows the receipt topic and its index answers. If not,
+        de-duplication and answers for other processes' submissions are no longer sure, and
+        the process reports itself not ready."""
+        return (self._tail is not None and not self._tail.done()
+                and self._index is not None and not self._index.failed)
+
     async def start(self) -> None:
         """Reads the receipts given since the index was last written (all of them, when it
         is new or was made from another topic), then follows the topic in the background."""

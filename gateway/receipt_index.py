@@ -20,13 +20,18 @@ those receipts again from the topic.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 import structlog
+
+from gateway.errors import ReceiptIndexError
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +77,27 @@ class Position:
     last_key: bytes | None
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _guarded(method: Callable[Concatenate[ReceiptIndex, _P], _R]
+             ) -> Callable[Concatenate[ReceiptIndex, _P], _R]:
+    """SQLite's errors as ReceiptIndexError; the first one marks the index failed."""
+
+    @functools.wraps(method)
+    def guarded(index: ReceiptIndex, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(index, *args, **kwargs)
+        except sqlite3.Error as exc:
+            if not index.failed:
+                log.error("receipts.index_failed", index=index.where, error=str(exc))
+            index.failed = True
+            raise ReceiptIndexError(f"receipt index {index.where}: {exc}") from exc
+
+    return guarded
+
+
 class ReceiptIndex:
     def __init__(self, db: sqlite3.Connection, *, path: Path | None = None,
                  lock_fd: int | None = None) -> None:
@@ -82,6 +108,7 @@ class ReceiptIndex:
         self._moved: set[int] = set()
         self._committed_at = time.monotonic()
         self._dirty = False
+        self.failed = False
 
     @classmethod
     def open(cls, directory: Path | None) -> ReceiptIndex:
@@ -108,20 +135,29 @@ class ReceiptIndex:
         return str(self.path) if self.path is not None else "memory"
 
     def close(self) -> None:
-        self.commit()
-        self._db.close()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)  # releases the slot's lock
-            self._lock_fd = None
+        """Commits what is pending and releases the slot. Never raises: a commit that fails
+        is logged, and the next start reads what it held from the topic again."""
+        try:
+            if not self.failed:
+                self.commit()
+        except ReceiptIndexError:
+            pass
+        finally:
+            self._db.close()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the slot's lock
+                self._lock_fd = None
 
     # -- reading
 
+    @_guarded
     def entry(self, submission_id: str) -> IndexEntry | None:
         row = self._db.execute(
             "SELECT partition, offset, duplicate_of FROM receipt WHERE submission_id = ?",
             (submission_id,)).fetchone()
         return None if row is None else IndexEntry(*row)
 
+    @_guarded
     def first_accepted(self, sender: str, digest: str) -> str | None:
         row = self._db.execute(
             "SELECT submission_id FROM accepted WHERE sender = ? AND digest = ?",
@@ -133,6 +169,7 @@ class ReceiptIndex:
 
     # -- writing
 
+    @_guarded
     def file(self, submission_id: str, entry: IndexEntry,
              accepted: tuple[str, str] | None) -> None:
         """One receipt; `accepted` is its (sender, digest) when it accepted a document."""
@@ -155,6 +192,7 @@ class ReceiptIndex:
         if self._dirty and time.monotonic() - self._committed_at >= COMMIT_EVERY_S:
             self.commit()
 
+    @_guarded
     def commit(self) -> None:
         if self._moved:
             self._db.executemany(
@@ -165,7 +203,9 @@ class ReceiptIndex:
         self._db.commit()
         self._committed_at = time.monotonic()
         self._dirty = False
+        self.failed = False
 
+    @_guarded
     def clear(self) -> None:
         """Forgets everything: the topic is not the one this index was made from."""
         self._db.execute("DELETE FROM receipt")

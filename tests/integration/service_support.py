@@ -352,7 +352,7 @@ async def running_gateway(config: GatewayConfig, parts: GatewayParts, bootstrap:
     serve` runs it."""
     async with Gateway(config, parts, bootstrap) as gateway, gateway.serving() as serving:
         app = build_app(gateway.desk, config, parts.agencies, gateway.metrics,
-                        ready=lambda: gateway.health.up, limiter=gateway.limiter)
+                        ready=lambda: gateway.book.sound, limiter=gateway.limiter)
         http = await start_http(app, "127.0.0.1:0")
         try:
             yield InProcess(gateway, serving, f"http://127.0.0.1:{http.port}")

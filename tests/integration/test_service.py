@@ -288,6 +288,28 @@ async def _index_of_another_broker(bootstrap: str, home: Home, tmp_path: Path) -
     assert "duplicate_of" not in sent_again.body
 
 
+def test_a_gateway_whose_receipt_index_fails_says_it_is_not_ready(
+    broker: LocalBroker, home: Home
+) -> None:
+    asyncio.run(_index_fails(broker.bootstrap_servers, home))
+
+
+async def _index_fails(bootstrap: str, home: Home) -> None:
+    config, parts = gateway_parts(home)
+    async with running_gateway(config, parts, bootstrap) as gw, \
+            aiohttp.ClientSession() as session:
+        ready = await get_answer(session, f"{gw.url}/readyz")
+        gw.gateway.book.index._db.close()
+        await post_document(session, gw.url, signed(home, ARRIVAL, "lost-index"))
+        deadline = time.monotonic() + 30
+        while (answer := await get_answer(session, f"{gw.url}/readyz")).status == 200:
+            assert time.monotonic() < deadline, "still ready"
+            await asyncio.sleep(0.1)
+    assert (ready.status, ready.body) == (200, {"status": "ready"})
+    assert (answer.status, answer.body) == (503, {"status": "not ready",
+                                                  "not_ready": ["gateway"]})
+
+
 # -- 4. size limit -----------------------------------------------------------------------------
 
 

@@ -8,6 +8,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
+from gateway.errors import ReceiptIndexError
 from gateway.kafka import RECEIPT_TOPIC, StoredMessage
 from gateway.receipt_book import _continues
 from gateway.receipt_index import COMMIT_EVERY_S, IndexEntry, Position, ReceiptIndex
@@ -146,3 +149,19 @@ def test_an_index_does_not_continue_a_topic_that_lost_or_changed_them() -> None:
     assert not _continues(positions, [receipt_at(0, 0, b"s-1")])  # offsets began again
     assert not _continues(positions, [receipt_at(0, 2, b"other")])  # another topic's receipt
     assert not _continues(positions, [receipt_at(1, 2, b"s-3")])  # only another partition
+
+
+def test_a_failing_database_gives_a_coded_error_and_marks_the_index_failed(
+    tmp_path: Path
+) -> None:
+    index = ReceiptIndex.open(tmp_path)
+    filed(index, "s-1", 0)
+    index._db.close()  # as a failing disk leaves it
+    with pytest.raises(ReceiptIndexError) as raised:
+        index.entry("s-1")
+    assert raised.value.code == "RECEIPT_INDEX_FAILED"
+    assert index.failed
+    index.close()  # does not raise; releases the slot
+    reopened = ReceiptIndex.open(tmp_path)
+    assert reopened.path == tmp_path / "receipts-1.sqlite"
+    reopened.close()
