@@ -23,7 +23,7 @@ from gateway.config_cli import add_config_commands, check_config
 from gateway.contracts_cli import add_contracts_commands
 from gateway.dlq_cli import add_dlq_commands
 from gateway.errors import GatewayError
-from gateway.http_api import build_app, start_http
+from gateway.http_api import start_http
 from gateway.keys_cli import add_keys_commands
 from gateway.logs import configure_logging
 from gateway.pipeline import REJECTION_ERRORS
@@ -153,10 +153,7 @@ def _serve(args: argparse.Namespace) -> int:
         async with Gateway(config, parts, bootstrap_servers) as gateway:
             http = None
             if config.http.listen:
-                app = build_app(gateway.desk, config, parts.agencies, gateway.metrics,
-                                ready=lambda: gateway.book.sound,
-                                limiter=gateway.limiter)
-                http = await start_http(app, config.http.listen)
+                http = await start_http(gateway.http_app(), config.http.listen)
                 print(f"http on {http.host}:{http.port}", file=sys.stderr, flush=True)
             print(f"gateway serving on {bootstrap_servers}", file=sys.stderr, flush=True)
             collect_garbage_less_often()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import structlog
+from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
@@ -28,6 +29,7 @@ from gateway.clock import utc_now
 from gateway.config import GatewayConfig
 from gateway.errors import BrokerUnavailable, ConfigError, GatewayError
 from gateway.health import BrokerHealth
+from gateway.http_api import build_app
 from gateway.ids import Uuid7Generator, derived_uuid7
 from gateway.ingress import SubmitOutcome
 from gateway.kafka import (
@@ -282,6 +284,12 @@ class Gateway:
         for partition, result in zip(partitions, results, strict=True):
             if isinstance(result, Exception):
                 log.warning("trail.recovery_deferred", partition=partition, error=str(result))
+
+    def http_app(self) -> web.Application:
+        """The HTTP door over this gateway. It is ready while the receipt book is sound
+        (the broker's health it reports on its own)."""
+        return build_app(self.desk, self.config, self.parts.agencies, self.metrics,
+                         ready=lambda: self.book.sound, limiter=self.limiter)
 
     def release(self, partitions: Iterable[int]) -> None:
         """Gives up the chains of partitions this process no longer owns (sealed first)."""

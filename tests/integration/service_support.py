@@ -34,7 +34,7 @@ from gateway.config import GatewayConfig
 from gateway.dedup import DedupReader
 from gateway.errors import BrokerUnavailable
 from gateway.home import Home
-from gateway.http_api import build_app, start_http
+from gateway.http_api import start_http
 from gateway.kafka import (
     DLQ_TOPIC,
     H_EVENT_ID,
@@ -351,9 +351,7 @@ async def running_gateway(config: GatewayConfig, parts: GatewayParts, bootstrap:
     """A gateway serving the ingress topic with its HTTP door on a free port, as `portgw
     serve` runs it."""
     async with Gateway(config, parts, bootstrap) as gateway, gateway.serving() as serving:
-        app = build_app(gateway.desk, config, parts.agencies, gateway.metrics,
-                        ready=lambda: gateway.book.sound, limiter=gateway.limiter)
-        http = await start_http(app, "127.0.0.1:0")
+        http = await start_http(gateway.http_app(), "127.0.0.1:0")
         try:
             yield InProcess(gateway, serving, f"http://127.0.0.1:{http.port}")
         finally:
