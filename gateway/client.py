@@ -15,6 +15,7 @@ from gateway.kafka import (
     new_producer,
     new_reader,
     partitions_of,
+    stop_consumer,
     submission_headers,
 )
 from gateway.receipts import SignedReceipt
@@ -54,7 +55,7 @@ async def submit(
         raise BrokerUnavailable(f"cannot reach {bootstrap_servers}: {exc}") from exc
     finally:
         await producer.stop()
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 async def _current_ends(

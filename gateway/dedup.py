@@ -35,6 +35,7 @@ from gateway.kafka import (
     StoredMessage,
     new_reader,
     partitions_of,
+    stop_consumer,
     stored_message,
 )
 
@@ -264,7 +265,7 @@ class DedupReader:
         store, self._store = self._store, None
         try:
             if consumer is not None:
-                await consumer.stop()
+                await stop_consumer(consumer)
         finally:
             if store is not None:
                 store.close()

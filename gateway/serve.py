@@ -38,6 +38,7 @@ from gateway.kafka import (
     OffsetProgress,
     acked,
     new_reader,
+    stop_consumer,
     submission_headers,
 )
 from gateway.pipeline import Outbound, Submission
@@ -125,7 +126,7 @@ class IngressLoop:
                 await self._commit(consumer)
             if watching is not None:
                 watching.cancel()
-            await consumer.stop()
+            await stop_consumer(consumer)
             log.info("gateway.stopped_serving")
 
     async def _fetch(self, consumer: AIOKafkaConsumer, *, wait_ms: int) -> None:

@@ -29,6 +29,7 @@ from gateway.kafka import (
     new_reader,
     partition_end,
     read_until_end,
+    stop_consumer,
 )
 from message_formats import SINGLE_OBJECT_MAGIC, AvroSchemas
 
@@ -242,7 +243,7 @@ class TrailWriter:
         except KafkaError as exc:
             raise BrokerUnavailable(f"cannot read the trail to recover: {exc}") from exc
         finally:
-            await consumer.stop()
+            await stop_consumer(consumer)
         archive = self._archive
         if archive is not None and archive.last_seq >= (records[-1].seq if records else -1):
             self._continue_from_archive(archive)

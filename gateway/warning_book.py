@@ -24,6 +24,7 @@ from gateway.kafka import (
     ensure_topics,
     new_reader,
     read_until_end,
+    stop_consumer,
 )
 from gateway.pipeline import Context
 from gateway.warning_lifecycle import (
@@ -69,7 +70,7 @@ class WarningBook:
 
     async def stop(self) -> None:
         if self._consumer is not None:
-            await self._consumer.stop()
+            await stop_consumer(self._consumer)
             self._consumer = None
 
     async def catch_up(self) -> None:
