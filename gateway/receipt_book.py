@@ -27,11 +27,12 @@ from gateway.kafka import (
     H_SENDER,
     H_STATUS,
     RECEIPT_TOPIC,
+    PlaceReader,
     StoredMessage,
     new_reader,
     partitions_of,
-    read_at,
     read_until_end,
+    stop_consumer,
     stored_message,
 )
 from gateway.receipt_index import IndexEntry, Position, ReceiptIndex
@@ -65,6 +66,7 @@ class ReceiptBook:
         self._values: OrderedDict[str, bytes] = OrderedDict()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._tail: asyncio.Task[None] | None = None
+        self._reader = PlaceReader(bootstrap_servers)
 
     @property
     def index(self) -> ReceiptIndex:
@@ -119,7 +121,7 @@ class ReceiptBook:
         return len(messages)
 
     async def _abandon(self, consumer: AIOKafkaConsumer) -> None:
-        await consumer.stop()
+        await stop_consumer(consumer)
         self._close_index()
 
     async def stop(self) -> None:
@@ -127,6 +129,7 @@ class ReceiptBook:
             self._tail.cancel()
             await asyncio.gather(self._tail, return_exceptions=True)
             self._tail = None
+        await self._reader.close()
         self._close_index()
 
     def _close_index(self) -> None:
@@ -151,7 +154,7 @@ class ReceiptBook:
             log.exception("receipts.follow_stopped")
             raise
         finally:
-            await consumer.stop()
+            await stop_consumer(consumer)
 
     async def catch_up(self, partitions: Iterable[int]) -> None:
         """Reads the given receipt partitions up to their current end, from where the book
@@ -168,7 +171,7 @@ class ReceiptBook:
         except KafkaError as exc:
             raise BrokerUnavailable(f"cannot read the receipts: {exc}") from exc
         finally:
-            await consumer.stop()
+            await stop_consumer(consumer)
 
     def add(self, message: StoredMessage) -> None:
         """Files one receipt message (from the topic, or just published by this process).
@@ -197,13 +200,16 @@ class ReceiptBook:
         self.index.file(submission_id, IndexEntry(
             message.partition, message.offset,
             duplicate_of.decode() if duplicate_of is not None else None), accepted)
-        self._values[submission_id] = message.value
-        self._values.move_to_end(submission_id)
-        while len(self._values) > self._cache_size:
-            self._values.popitem(last=False)
+        self._remember(submission_id, message.value)
         for waiter in self._waiters.pop(submission_id, ()):
             if not waiter.done():
                 waiter.set_result(None)
+
+    def _remember(self, submission_id: str, value: bytes) -> None:
+        self._values[submission_id] = value
+        self._values.move_to_end(submission_id)
+        while len(self._values) > self._cache_size:
+            self._values.popitem(last=False)
 
     def first_accepted(self, sender: str, digest: str) -> str | None:
         """The submission that first brought this document (same sender, same bytes) and
@@ -214,14 +220,21 @@ class ReceiptBook:
         return isinstance(submission_id, str) and self.index.entry(submission_id) is not None
 
     async def get(self, submission_id: str) -> Answer | None:
+        """The submission's receipt; None when the book has none, or when the broker no
+        longer holds the receipt the index points at (a memory-only broker restarted under a
+        running process: the next start indexes the topic afresh)."""
         entry = self.index.entry(submission_id)
         if entry is None:
             return None
         value = self._values.get(submission_id)
         if value is None:
-            found = await read_at(self._bootstrap_servers,
-                                  [(RECEIPT_TOPIC, entry.partition, entry.offset)])
-            value = found[(RECEIPT_TOPIC, entry.partition, entry.offset)].value
+            message = await self._reader.read((RECEIPT_TOPIC, entry.partition, entry.offset))
+            if message is None or message.key != submission_id.encode():
+                log.warning("receipts.not_on_topic", submission_id=submission_id,
+                            partition=entry.partition, offset=entry.offset)
+                return None
+            value = message.value
+            self._remember(submission_id, value)
         return Answer(SignedReceipt.decode(self._schemas, value), entry.duplicate_of)
 
     async def wait(self, submission_id: str, timeout_s: float) -> Answer | None:
