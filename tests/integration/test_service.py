@@ -29,9 +29,12 @@ from gateway.kafka import (
     INGRESS_TOPIC,
     RECEIPT_TOPIC,
     TRAIL_TOPIC,
+    StoredMessage,
     delivery_topic,
+    ensure_topics,
     read_topics,
 )
+from gateway.receipt_book import ReceiptBook
 from gateway.receipts import SignedReceipt
 from gateway.service import GatewayParts
 from gateway.trail import RECORD_SCHEMA
@@ -261,6 +264,29 @@ async def _restarted_with_index(bootstrap: str, home: Home) -> None:
     assert again.status == 200
     assert again.body["duplicate_of"] == "idx-5"
     assert again.body["receipt"] == firsts[5].body["receipt"]
+
+
+def test_a_receipt_the_topic_no_longer_holds_is_reported_missing_not_failed(
+    broker: LocalBroker, home: Home
+) -> None:
+    asyncio.run(_receipt_gone_from_topic(broker.bootstrap_servers, home))
+
+
+async def _receipt_gone_from_topic(bootstrap: str, home: Home) -> None:
+    """The index points at a place the topic does not hold, as after a memory-only broker
+    restarted under a running process: the book has no such receipt, and logs why."""
+    _, parts = gateway_parts(home)
+    await ensure_topics(bootstrap, {RECEIPT_TOPIC: 1})
+    book = ReceiptBook(bootstrap, parts.schemas, cache_size=0)
+    await book.start()
+    try:
+        book.add(StoredMessage(RECEIPT_TOPIC, 0, 7, b"gone-1", b"", (), 0))
+        assert "gone-1" in book
+        with capture_logs() as logs:
+            assert await book.get("gone-1") is None
+    finally:
+        await book.stop()
+    assert [entry["event"] for entry in logs] == ["receipts.not_on_topic"]
 
 
 def test_an_index_made_against_another_broker_is_made_again(
