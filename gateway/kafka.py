@@ -273,7 +273,8 @@ async def read_until_end(
     """Everything from each partition's start offset up to its high-water mark as first seen.
 
     The end is what the broker reports in fetch responses, so records appended while reading
-    may or may not be included; nothing before the end is skipped.
+    may or may not be included; nothing before the end is skipped. The consumer is left at
+    each partition's end: one that goes on reading gets what was appended after it.
     """
     if not starts:
         return []
@@ -295,6 +296,8 @@ async def read_until_end(
             break
         if time.monotonic() > deadline:
             raise BrokerUnavailable(f"reading {sorted({tp.topic for tp in starts})} timed out")
+    for tp, end in ends.items():
+        consumer.seek(tp, end)  # it may have fetched past the end, records dropped below
     out.sort(key=lambda m: (m.topic, m.partition, m.offset))
     return [m for m in out if m.offset < ends[TopicPartition(m.topic, m.partition)]]
 

@@ -1,0 +1,63 @@
+"""The receipt book against the real broker, apart from the gateway around it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaProducer
+
+from gateway.broker import LocalBroker
+from gateway.kafka import RECEIPT_TOPIC, ensure_topics, new_producer
+from gateway.receipt_book import ReceiptBook
+from message_formats import AvroSchemas
+
+
+async def _give(producer: AIOKafkaProducer, keys: list[str]) -> list[asyncio.Future[object]]:
+    """Receipt-topic records under these submission ids (the book files any record, whatever
+    it holds); their acknowledgements."""
+    return [await producer.send(RECEIPT_TOPIC, b"r" * 300, key=key.encode(), partition=0)
+            for key in keys]
+
+
+def test_a_book_started_while_other_processes_give_receipts_knows_every_receipt(
+    broker: LocalBroker,
+) -> None:
+    """The book reads the topic to its end at start, then follows it. Receipts given while
+    it reads (by other gateway processes) come after the end it first saw: none is missed."""
+
+    async def scenario() -> None:
+        bootstrap = broker.bootstrap_servers
+        await ensure_topics(bootstrap, {RECEIPT_TOPIC: 1})
+        producer = new_producer(bootstrap)
+        await producer.start()
+        given = [f"before-{n}" for n in range(30_000)]
+        stop = asyncio.Event()
+
+        async def other_processes() -> None:
+            while not stop.is_set():
+                keys = [f"during-{len(given) + n}" for n in range(20)]
+                await _give(producer, keys)
+                given.extend(keys)
+                await asyncio.sleep(0.001)
+
+        book = ReceiptBook(bootstrap, AvroSchemas(), cache_size=10)
+        try:
+            await asyncio.gather(*await _give(producer, given))
+            giving = asyncio.create_task(other_processes())
+            await asyncio.sleep(0.05)
+            await book.start()
+            await asyncio.sleep(0.2)
+            stop.set()
+            await giving
+            await producer.flush()
+            deadline = asyncio.get_running_loop().time() + 10
+            while (missing := [key for key in given if key not in book]) and \
+                    asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.2)
+        finally:
+            await book.stop()
+            await producer.stop()
+        assert len(given) > 30_000
+        assert missing == []
+
+    asyncio.run(scenario())
