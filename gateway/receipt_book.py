@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from crypto import BatchSigner, SM2PrivateKey
-from gateway.errors import BrokerUnavailable
+from gateway.errors import BrokerUnavailable, ReceiptIndexError
 from gateway.kafka import (
     H_DIGEST,
     H_DUPLICATE_OF,
@@ -40,6 +40,10 @@ from gateway.receipts import ACCEPTED, RECEIPT_SCHEMA, Receipt, SignedReceipt
 from message_formats import AvroSchemas
 
 log = structlog.get_logger(__name__)
+
+# Between attempts to rebuild a failed index: doubled after each failed one, up to the last.
+_FIRST_PAUSE_S = 1.0
+_LAST_PAUSE_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +101,7 @@ class ReceiptBook:
         except BaseException:
             await self._abandon(consumer)
             raise
-        self._tail = asyncio.create_task(self._follow(consumer), name="receipt-book")
+        self._tail = asyncio.create_task(self._follow(consumer, partitions), name="receipt-book")
         log.info("receipts.loaded", read=read, index=self._index.where)
 
     async def _read_since_index(self, consumer: AIOKafkaConsumer,
@@ -137,24 +141,43 @@ class ReceiptBook:
             self._index.close()
             self._index = None
 
-    async def _follow(self, consumer: AIOKafkaConsumer) -> None:
+    async def _follow(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
+                      ) -> None:
+        """Files each receipt given from now on. An index that fails is rebuilt here, as
+        often as it takes, with a growing pause between attempts."""
+        pause_s = _FIRST_PAUSE_S
         try:
             while True:
                 try:
+                    if self.index.failed:
+                        await self._rebuild_index(consumer, partitions)
+                        pause_s = _FIRST_PAUSE_S
                     batches = await consumer.getmany(timeout_ms=200)
-                except KafkaError as exc:
+                    for records in batches.values():
+                        for record in records:
+                            self.add(stored_message(record))
+                    self.index.commit_if_due()
+                except (KafkaError, BrokerUnavailable) as exc:
                     log.warning("receipts.follow_failed", error=str(exc))
                     await asyncio.sleep(1.0)
-                    continue
-                for records in batches.values():
-                    for record in records:
-                        self.add(stored_message(record))
-                self.index.commit_if_due()
-        except Exception:  # the index cannot be written: nothing more is known of receipts
+                except ReceiptIndexError:  # logged by the index
+                    await asyncio.sleep(pause_s)
+                    pause_s = min(2 * pause_s, _LAST_PAUSE_S)
+        except Exception:
             log.exception("receipts.follow_stopped")
             raise
         finally:
             await stop_consumer(consumer)
+
+    async def _rebuild_index(self, consumer: AIOKafkaConsumer,
+                             partitions: list[TopicPartition]) -> None:
+        """What the index had not committed may be lost: a new connection, and the topic
+        read again from the positions its file holds, as at a start."""
+        index = self.index
+        index.reopen()
+        read = await self._read_since_index(consumer, partitions)
+        index.recovered()
+        log.info("receipts.index_recovered", read=read, index=index.where)
 
     async def catch_up(self, partitions: Iterable[int]) -> None:
         """Reads the given receipt partitions up to their current end, from where the book
@@ -205,6 +228,14 @@ class ReceiptBook:
             if not waiter.done():
                 waiter.set_result(None)
 
+    def _sure_index(self) -> ReceiptIndex:
+        """The index, to answer from; ReceiptIndexError while it is failed and not yet
+        rebuilt, since it may then lack receipts it had filed."""
+        index = self.index
+        if index.failed:
+            raise ReceiptIndexError(f"receipt index {index.where} failed; being rebuilt")
+        return index
+
     def _remember(self, submission_id: str, value: bytes) -> None:
         self._values[submission_id] = value
         self._values.move_to_end(submission_id)
@@ -214,16 +245,17 @@ class ReceiptBook:
     def first_accepted(self, sender: str, digest: str) -> str | None:
         """The submission that first brought this document (same sender, same bytes) and
         was accepted; None when there was none."""
-        return self.index.first_accepted(sender, digest)
+        return self._sure_index().first_accepted(sender, digest)
 
     def __contains__(self, submission_id: object) -> bool:
-        return isinstance(submission_id, str) and self.index.entry(submission_id) is not None
+        return (isinstance(submission_id, str)
+                and self._sure_index().entry(submission_id) is not None)
 
     async def get(self, submission_id: str) -> Answer | None:
         """The submission's receipt; None when the book has none, or when the broker no
         longer holds the receipt the index points at (a memory-only broker restarted under a
         running process: the next start indexes the topic afresh)."""
-        entry = self.index.entry(submission_id)
+        entry = self._sure_index().entry(submission_id)
         if entry is None:
             return None
         value = self._values.get(submission_id)

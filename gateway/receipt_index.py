@@ -14,11 +14,13 @@ for each other on every write.
 Writes go into one open transaction, committed at most every `COMMIT_EVERY_S` by the book's
 follower (and on stop); lookups on the same connection see them at once. A process killed
 between commits loses the uncommitted rows and positions together, so the next start reads
-those receipts again from the topic.
+those receipts again from the topic. A running process whose index fails does the same
+without a restart: `reopen`, read the topic again from the committed positions, `recovered`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import os
@@ -203,7 +205,6 @@ class ReceiptIndex:
         self._db.commit()
         self._committed_at = time.monotonic()
         self._dirty = False
-        self.failed = False
 
     @_guarded
     def clear(self) -> None:
@@ -215,6 +216,22 @@ class ReceiptIndex:
         self._positions.clear()
         self._moved.clear()
         self._dirty = False
+
+    @_guarded
+    def reopen(self) -> None:
+        """A new connection to the same file (the slot is kept), knowing only what was
+        committed: after a failure, what the old connection held uncommitted may be gone.
+        The index stays failed until `recovered`, once the book has read the topic again
+        from the positions the file holds."""
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+        self._db = _connect(str(self.path) if self.path is not None else ":memory:")
+        self._positions = self._read_positions()
+        self._moved.clear()
+        self._dirty = False
+
+    def recovered(self) -> None:
+        self.failed = False
 
     def _read_positions(self) -> dict[int, Position]:
         rows = self._db.execute("SELECT partition, next_offset, last_key FROM position")

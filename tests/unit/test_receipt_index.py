@@ -165,3 +165,29 @@ def test_a_failing_database_gives_a_coded_error_and_marks_the_index_failed(
     reopened = ReceiptIndex.open(tmp_path)
     assert reopened.path == tmp_path / "receipts-1.sqlite"
     reopened.close()
+
+
+def test_a_failed_index_reopened_knows_only_what_was_committed_and_stays_failed(
+    tmp_path: Path
+) -> None:
+    index = ReceiptIndex.open(tmp_path)
+    filed(index, "s-1", 0)
+    index.commit()
+    filed(index, "s-2", 1)  # not committed when the disk fails
+    index._db.close()
+    with pytest.raises(ReceiptIndexError):
+        index.commit()
+    index.reopen()
+    assert index.failed  # until the book has read the topic again
+    assert index.entry("s-1") == IndexEntry(0, 0, None)
+    assert index.entry("s-2") is None
+    assert index.positions() == {0: Position(1, b"s-1")}
+    filed(index, "s-2", 1)
+    index.commit()
+    assert index.failed  # a commit alone does not say that nothing was lost
+    index.recovered()
+    assert not index.failed
+    index.close()
+    again = ReceiptIndex.open(tmp_path)
+    assert again.entry("s-2") == IndexEntry(0, 1, None)
+    again.close()
