@@ -421,11 +421,11 @@ class PlaceReader:
             batch, self._waiting = self._waiting, {}
             try:
                 found = await self._read(batch)
-            except BrokerUnavailable as exc:
-                _answer(batch, error=exc)
-            except BaseException:
+            except asyncio.CancelledError:
                 _cancel(batch)
                 raise
+            except Exception as exc:  # BrokerUnavailable, or a bug: each caller hears of it
+                _answer(batch, error=exc)
             else:
                 _answer(batch, found=found)
 
@@ -470,7 +470,7 @@ class PlaceReader:
 
 
 def _answer(waiting: _Waiting, *, found: dict[Place, StoredMessage] | None = None,
-            error: BrokerUnavailable | None = None) -> None:
+            error: Exception | None = None) -> None:
     for place, futures in waiting.items():
         for future in futures:
             if future.done():
