@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -237,6 +237,21 @@ async def stop_consumer(consumer: AIOKafkaConsumer) -> None:
         await consumer._client.close()  # what stop() had left to do
 
 
+@contextlib.asynccontextmanager
+async def own_reader(bootstrap_servers: str, what: str, *, fetch_max_wait_ms: int = 500
+                     ) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started consumer outside any group, for one read, stopped after it; the broker's
+    errors as BrokerUnavailable ("cannot read {what}: ...")."""
+    consumer = new_reader(bootstrap_servers, fetch_max_wait_ms=fetch_max_wait_ms)
+    try:
+        await consumer.start()
+        yield consumer
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"cannot read {what}: {exc}") from exc
+    finally:
+        await stop_consumer(consumer)
+
+
 def stored_message(record: object) -> StoredMessage:
     """An aiokafka ConsumerRecord as the gateway keeps messages."""
     return StoredMessage(
@@ -313,15 +328,9 @@ async def read_topics(
     bootstrap_servers: str, topics: Iterable[str], *, timeout_s: float = 30.0
 ) -> list[StoredMessage]:
     """Every message of the given topics, from the beginning to their current end."""
-    consumer = new_reader(bootstrap_servers)
-    try:
-        await consumer.start()
+    async with own_reader(bootstrap_servers, f"from {bootstrap_servers}") as consumer:
         starts = {tp: 0 for tp in await partitions_of(bootstrap_servers, topics)}
         return await read_until_end(consumer, starts, timeout_s=timeout_s)
-    except KafkaError as exc:
-        raise BrokerUnavailable(f"cannot read from {bootstrap_servers}: {exc}") from exc
-    finally:
-        await stop_consumer(consumer)
 
 
 Place = tuple[str, int, int]  # topic, partition, offset
@@ -331,14 +340,8 @@ async def read_at(
     bootstrap_servers: str, locations: Iterable[Place], *, timeout_s: float = 30.0
 ) -> dict[Place, StoredMessage]:
     """The messages at the given (topic, partition, offset) places; missing ones are absent."""
-    consumer = new_reader(bootstrap_servers)
-    try:
-        await consumer.start()
+    async with own_reader(bootstrap_servers, f"from {bootstrap_servers}") as consumer:
         return await read_places(consumer, locations, timeout_s=timeout_s)
-    except KafkaError as exc:
-        raise BrokerUnavailable(f"cannot read from {bootstrap_servers}: {exc}") from exc
-    finally:
-        await stop_consumer(consumer)
 
 
 async def read_places(

@@ -30,6 +30,7 @@ from gateway.kafka import (
     PlaceReader,
     StoredMessage,
     new_reader,
+    own_reader,
     partitions_of,
     read_until_end,
     stop_consumer,
@@ -186,15 +187,10 @@ class ReceiptBook:
         read = self.index.positions()
         starts = {TopicPartition(RECEIPT_TOPIC, p): read[p].next_offset if p in read else 0
                   for p in partitions}
-        consumer = new_reader(self._bootstrap_servers, fetch_max_wait_ms=self._fetch_wait_ms)
-        try:
-            await consumer.start()
+        async with own_reader(self._bootstrap_servers, "the receipts",
+                              fetch_max_wait_ms=self._fetch_wait_ms) as consumer:
             for message in await read_until_end(consumer, starts):
                 self.add(message)
-        except KafkaError as exc:
-            raise BrokerUnavailable(f"cannot read the receipts: {exc}") from exc
-        finally:
-            await stop_consumer(consumer)
 
     def add(self, message: StoredMessage) -> None:
         """Files one receipt message (from the topic, or just published by this process).

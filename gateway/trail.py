@@ -26,10 +26,9 @@ from gateway.kafka import (
     H_RECORD,
     TRAIL_TOPIC,
     StoredMessage,
-    new_reader,
+    own_reader,
     partition_end,
     read_until_end,
-    stop_consumer,
 )
 from message_formats import SINGLE_OBJECT_MAGIC, AvroSchemas
 
@@ -236,14 +235,9 @@ class TrailWriter:
         """Continues the chain where it ends (after a restart): on the broker, or in the
         archive when the broker kept less (a broker that keeps nothing on disk). Batches
         sealed on the broker but missing from the archive are archived now."""
-        consumer = new_reader(bootstrap_servers, fetch_max_wait_ms=fetch_wait_ms)
-        try:
-            await consumer.start()
+        async with own_reader(bootstrap_servers, "the trail to recover",
+                              fetch_max_wait_ms=fetch_wait_ms) as consumer:
             records, seals, read = await self._read_tail(consumer)
-        except KafkaError as exc:
-            raise BrokerUnavailable(f"cannot read the trail to recover: {exc}") from exc
-        finally:
-            await stop_consumer(consumer)
         archive = self._archive
         if archive is not None and archive.last_seq >= (records[-1].seq if records else -1):
             self._continue_from_archive(archive)
