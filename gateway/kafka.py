@@ -442,7 +442,7 @@ class PlaceReader:
                 raise BrokerUnavailable(f"cannot read from {self._bootstrap_servers}: {exc}"
                                         ) from exc
             raise
-        consumer.unsubscribe()  # no fetching in the background until the next read
+        consumer.pause(*consumer.assignment())  # no fetching in the background till then
         return found
 
     async def _started(self) -> AIOKafkaConsumer:
