@@ -59,8 +59,9 @@ _PENDING_REMEMBERED = 100_000
 # most so many. Under a backlog the queue is topped up in large takes, not after each chunk.
 _REFILL_BELOW = 128
 _TAKE_AT_MOST = 512
-# Offsets are committed (and due trail seals made) whenever the queue runs empty, and this
-# often while it does not.
+# Offsets are committed (and due trail seals made) this often. Not each time the queue runs
+# empty: at a steady few hundred documents a second it does so after almost every chunk, and
+# each commit is a round trip the loop waits for before it fetches again.
 _COMMIT_EVERY_S = 0.2
 
 
@@ -115,7 +116,7 @@ class IngressLoop:
                     await self._fetch(consumer, wait_ms=0 if self._queue else 100)
                 if self._queue:
                     await self._begin_chunk(self._queue.popleft())
-                if not self._queue or time.monotonic() >= self._next_commit:
+                if time.monotonic() >= self._next_commit:
                     await self._housekeeping(consumer)
                 if self._rewind:
                     await self._rewind_to_watermarks(consumer)
