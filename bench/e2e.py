@@ -11,11 +11,13 @@ produce to the ingress topic as they would directly (gateway.client's headers).
    documents submitted at 500/s for 20 s; the time from handing each to the producer to its
    delivery arriving at a recipient's consumer; also the median of the first and of the last
    quarter, with the broker's CPU share while each was submitted (the local broker's cost
-   grows with what it holds, and with it the latency).
+   grows with what it holds, and with it the latency: tansu 0.6's storage lists every batch
+   a partition holds for each fetch below its end).
 
 The references printed from the same run: the pipeline alone in this process on one core
 (signature check, XML, Avro, routing, deliveries; no Kafka, no trail, no receipts), and one
-hop through a fresh broker alone at the latency phase's rate (a document makes two).
+hop through a fresh broker alone at the latency phase's rate (a document makes two), with
+the broker's CPU share in its first and last quarter: its growth with no gateway at all.
 Prints the figures, then one JSON line.
 
 `--profile FILE` runs the throughput phase's gateway in this process under cProfile instead
@@ -186,6 +188,25 @@ async def paced(count: int, rate: int) -> AsyncIterator[int]:
         yield n
 
 
+class QuarterCpu:
+    """The CPU share of a process while the first and while the last quarter of `count`
+    paced sends were made: `mark(n)` before send n, and once more after the last."""
+
+    def __init__(self, pid: int, count: int, rate: int) -> None:
+        self._pid, self._count, self._quarter_s = pid, count, count // 4 / rate
+        self._marks = {0, count // 4, count - count // 4, count}
+        self._cpu: dict[int, float] = {}
+
+    def mark(self, n: int) -> None:
+        if n in self._marks:
+            self._cpu[n] = cpu_seconds(self._pid)
+
+    def shares(self) -> tuple[float, float]:
+        cpu, count = self._cpu, self._count
+        return ((cpu[count // 4] - cpu[0]) / self._quarter_s,
+                (cpu[count] - cpu[count - count // 4]) / self._quarter_s)
+
+
 @dataclass(frozen=True, slots=True)
 class Latencies:
     seconds: list[float]  # in the order submitted
@@ -238,27 +259,24 @@ async def latencies(bootstrap: str, home: Home, rate: int, seconds: float,
         await asyncio.wait_for(read(len(warm)), 60)
         reading = asyncio.create_task(read(len(warm) + count))
         timed = []
-        marks = {0, count // 4, count - count // 4, count}
-        broker_cpu = {}
+        broker_cpu = QuarterCpu(broker_pid, count, rate)
         async for n in paced(count + 1, rate):  # the last, at the end, marks the end only
-            if n in marks:
-                broker_cpu[n] = cpu_seconds(broker_pid)
+            broker_cpu.mark(n)
             if n < count:
                 timed.append(await submit(n))
         await asyncio.wait_for(reading, 60)
     finally:
         await producer.stop()
         await reader.stop()
-    quarter_s = count // 4 / rate
-    return Latencies([arrived[k] - sent_at[k] for k in timed],
-                     ((broker_cpu[count // 4] - broker_cpu[0]) / quarter_s,
-                      (broker_cpu[count] - broker_cpu[count - count // 4]) / quarter_s))
+    return Latencies([arrived[k] - sent_at[k] for k in timed], broker_cpu.shares())
 
 
-async def broker_hop(bootstrap: str, rate: int, seconds: float) -> list[float]:
+async def broker_hop(bootstrap: str, rate: int, seconds: float, broker_pid: int
+                     ) -> Latencies:
     """The broker alone: messages of the sample's size produced at `rate`/s and read as the
-    gateway reads (5 ms fetch wait); seconds from send to arrival. One of the two hops a
-    document makes (ingress topic, then delivery topic)."""
+    gateway reads (5 ms fetch wait); seconds from send to arrival, and the broker's CPU share
+    in the first and the last quarter. One of the two hops a document makes (ingress topic,
+    then delivery topic)."""
     topic, count = "bench.hop.v1", int(rate * seconds)
     await ensure_topics(bootstrap, {topic: PARTITIONS})
     producer, reader = new_producer(bootstrap), new_reader(bootstrap, fetch_max_wait_ms=5)
@@ -278,13 +296,16 @@ async def broker_hop(bootstrap: str, rate: int, seconds: float) -> list[float]:
                     took.extend(now - record.timestamp / 1000 for record in records)
 
         reading = asyncio.create_task(read())
-        async for n in paced(count, rate):
-            await producer.send(topic, SAMPLE, key=SENDERS[n % 20].encode())
+        broker_cpu = QuarterCpu(broker_pid, count, rate)
+        async for n in paced(count + 1, rate):
+            broker_cpu.mark(n)
+            if n < count:
+                await producer.send(topic, SAMPLE, key=SENDERS[n % 20].encode())
         await asyncio.wait_for(reading, 60)
     finally:
         await producer.stop()
         await reader.stop()
-    return sorted(took)
+    return Latencies(took, broker_cpu.shares())
 
 
 async def profile_gateway(bootstrap: str, home: Home, window_s: float, total: int,
@@ -396,10 +417,15 @@ def main() -> None:
           f"core; last quarter: p50 {last_p50:.1f} ms, broker CPU {last_cpu:.0%} (the local "
           f"broker's cost grows with what it holds)")
     with LocalBroker() as broker:
-        hop = asyncio.run(broker_hop(broker.bootstrap_servers, args.rate,
-                                     args.latency_seconds))
+        assert broker.pid is not None
+        alone = asyncio.run(broker_hop(broker.bootstrap_servers, args.rate,
+                                       args.latency_seconds, broker.pid))
+    hop = sorted(alone.seconds)
+    alone_first_cpu, alone_last_cpu = alone.broker_cpu
     print(f"reference: one hop through the broker alone at {args.rate}/s (a document makes "
-          f"two): p50 {percentile(hop, 0.5):.1f} ms, p99 {percentile(hop, 0.99):.1f} ms")
+          f"two): p50 {percentile(hop, 0.5):.1f} ms, p99 {percentile(hop, 0.99):.1f} ms; "
+          f"broker CPU {alone_first_cpu:.0%} of a core in the first quarter, "
+          f"{alone_last_cpu:.0%} in the last")
     logged = workdir / "throughput.log"  # none when the gateway ran in this process
     errors = [line for line in (logged.read_text() if logged.exists() else "").splitlines()
               if re.search(r"error|Traceback", line)]
@@ -412,6 +438,8 @@ def main() -> None:
                       "cpu_ms_per_doc": round(cpu * 1000 / max(counted, 1), 2),
                       "broker_cpu_share_first_quarter": round(first_cpu, 2),
                       "broker_cpu_share_last_quarter": round(last_cpu, 2),
+                      "broker_alone_cpu_share_first_quarter": round(alone_first_cpu, 2),
+                      "broker_alone_cpu_share_last_quarter": round(alone_last_cpu, 2),
                       "pipeline_only_docs_per_s": round(reference)}))
 
 
