@@ -285,36 +285,54 @@ async def read_until_end(
     *,
     timeout_s: float = 30.0,
 ) -> list[StoredMessage]:
-    """Everything from each partition's start offset up to its high-water mark as first seen.
+    """Everything from each partition's start offset up to its high-water mark as first seen,
+    sorted by topic, partition and offset (see `pages_until_end`)."""
+    out = [m async for page in pages_until_end(consumer, starts, timeout_s=timeout_s)
+           for m in page]
+    out.sort(key=lambda m: (m.topic, m.partition, m.offset))
+    return out
+
+
+async def pages_until_end(
+    consumer: AIOKafkaConsumer,
+    starts: dict[TopicPartition, int],
+    *,
+    timeout_s: float = 30.0,
+) -> AsyncIterator[list[StoredMessage]]:
+    """What each fetch brings from each partition's start offset up to its high-water mark
+    as first seen, one page at a time, in offset order within a partition: a reader that
+    files each page before taking the next holds one page, not the whole topic.
 
     The end is what the broker reports in fetch responses, so records appended while reading
-    may or may not be included; nothing before the end is skipped. The consumer is left at
-    each partition's end: one that goes on reading gets what was appended after it.
+    may or may not be included; nothing before the end is skipped. BrokerUnavailable when
+    the broker brings nothing for `timeout_s`. Once read to the end, the consumer is left at each
+    partition's end: one that goes on reading gets what was appended after it.
     """
     if not starts:
-        return []
+        return
     consumer.assign(list(starts))
     for tp, offset in starts.items():
         consumer.seek(tp, offset)
     ends: dict[TopicPartition, int] = {}
-    out: list[StoredMessage] = []
     deadline = time.monotonic() + timeout_s
     while True:
         batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
+        page = []
         for tp, records in batches.items():
-            end = ends.get(tp)
-            out.extend(stored_message(r) for r in records if end is None or r.offset < end)
+            end = ends.get(tp)  # None: the first fetch, all below the end it reports
+            page.extend(stored_message(r) for r in records if end is None or r.offset < end)
         for tp in starts:
             if tp not in ends and consumer.highwater(tp) is not None:
                 ends[tp] = consumer.highwater(tp)  # type: ignore[assignment]
+        if page:
+            yield page
+            deadline = time.monotonic() + timeout_s  # the time the page took its reader
         if len(ends) == len(starts) and await _all_reached(consumer, ends):
             break
         if time.monotonic() > deadline:
             raise BrokerUnavailable(f"reading {sorted({tp.topic for tp in starts})} timed out")
     for tp, end in ends.items():
-        consumer.seek(tp, end)  # it may have fetched past the end, records dropped below
-    out.sort(key=lambda m: (m.topic, m.partition, m.offset))
-    return [m for m in out if m.offset < ends[TopicPartition(m.topic, m.partition)]]
+        consumer.seek(tp, end)  # it may have fetched past the end, records dropped above
 
 
 async def _all_reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:

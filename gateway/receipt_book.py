@@ -10,8 +10,9 @@ ingress partition recognises a document it already accepted, also after a restar
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from gateway.kafka import (
     StoredMessage,
     new_reader,
     own_reader,
+    pages_until_end,
     partitions_of,
     read_until_end,
     stop_consumer,
@@ -114,16 +116,37 @@ class ReceiptBook:
         positions = index.positions()
         starts = {tp: max(positions[tp.partition].next_offset - 1, 0)
                   if tp.partition in positions else 0 for tp in partitions}
-        messages = await read_until_end(consumer, starts)
-        if not _continues(positions, messages):
+        read = await self._file_until_end(consumer, starts, positions)
+        if read is None:
             log.warning("receipts.index_not_of_this_topic", index=index.where,
                         action="reading every receipt again")
             index.clear()
-            messages = await read_until_end(consumer, dict.fromkeys(partitions, 0))
-        for message in messages:
-            self.add(message)
+            read = await self._file_until_end(consumer, dict.fromkeys(partitions, 0), {})
+            assert read is not None
         index.commit()
-        return len(messages)
+        return read
+
+    async def _file_until_end(self, consumer: AIOKafkaConsumer,
+                              starts: dict[TopicPartition, int],
+                              positions: dict[int, Position]) -> int | None:
+        """Files every receipt from `starts` to the end, a fetched page at a time (a whole
+        topic read afresh is never held at once), committing as it goes; the number read.
+        None as soon as a partition's first message is not the last one the index read
+        there (`positions`): the index is then not of this topic."""
+        read, checked = 0, set[int]()
+        async with contextlib.aclosing(pages_until_end(consumer, starts)) as pages:
+            async for page in pages:
+                for message in page:
+                    if message.partition not in checked:
+                        if not _continues(positions.get(message.partition), message):
+                            return None
+                        checked.add(message.partition)
+                    self.add(message)
+                read += len(page)
+                self.index.commit_if_due()
+        unchecked = [p for p, position in positions.items()
+                     if p not in checked and position.next_offset > 0]
+        return None if unchecked else read
 
     async def _abandon(self, consumer: AIOKafkaConsumer) -> None:
         await stop_consumer(consumer)
@@ -283,21 +306,13 @@ class ReceiptBook:
         return await self.get(submission_id)
 
 
-def _continues(positions: dict[int, Position], messages: Sequence[StoredMessage]) -> bool:
-    """Whether each indexed partition's first message read is the last one the index read
-    there: the same offset, the same key. Not so when the broker has lost the topic (a
-    memory-only broker restarted) or the index was made against another broker."""
-    first: dict[int, StoredMessage] = {}
-    for message in messages:
-        first.setdefault(message.partition, message)
-    for partition, position in positions.items():
-        if position.next_offset == 0:
-            continue
-        found = first.get(partition)
-        if (found is None or found.offset != position.next_offset - 1
-                or found.key != position.last_key):
-            return False
-    return True
+def _continues(position: Position | None, first: StoredMessage) -> bool:
+    """Whether the first message read from a partition is the last one the index read there:
+    the same offset, the same key. Not so when the broker has lost the topic (a memory-only
+    broker restarted) or the index was made against another broker."""
+    if position is None or position.next_offset == 0:
+        return True
+    return first.offset == position.next_offset - 1 and first.key == position.last_key
 
 
 class ReceiptSigner:

@@ -10,7 +10,14 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from gateway.broker import LocalBroker
 from gateway.errors import BrokerUnavailable
-from gateway.kafka import PlaceReader, ensure_topics, new_producer, read_at, read_places
+from gateway.kafka import (
+    PlaceReader,
+    ensure_topics,
+    new_producer,
+    pages_until_end,
+    read_at,
+    read_places,
+)
 
 TOPIC = "px.test.places.v1"
 
@@ -77,6 +84,34 @@ def test_reading_an_early_place_does_not_read_the_partition_to_its_end(
             await consumer.stop()
         assert sorted(found) == [(TOPIC, 0, 5), (TOPIC, 0, 300)]
         assert got_to < 320
+
+    asyncio.run(scenario())
+
+
+def test_reading_to_the_end_gives_page_after_page_and_times_out_only_when_stalled(
+    broker: LocalBroker,
+) -> None:
+    """A receipt book started afresh reads the whole receipt topic this way, filing each
+    page before it takes the next: it holds a fetch's worth at a time, not the topic, and
+    a read that keeps making progress does not time out, however long it takes in all.
+    Here each fetch brings about one message and the reader takes 25 ms over each page."""
+
+    async def scenario() -> None:
+        await _fill(broker.bootstrap_servers, {0: 60}, value_bytes=1024, batch_each=True)
+        consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap_servers,
+                                    enable_auto_commit=False, fetch_max_wait_ms=5,
+                                    max_partition_fetch_bytes=1024, fetch_max_bytes=1024)
+        await consumer.start()
+        pages = []
+        try:
+            async for page in pages_until_end(consumer, {TopicPartition(TOPIC, 0): 0},
+                                              timeout_s=0.5):
+                pages.append(page)
+                await asyncio.sleep(0.025)
+        finally:
+            await consumer.stop()
+        assert [m.offset for page in pages for m in page] == list(range(60))
+        assert len(pages) >= 30
 
     asyncio.run(scenario())
 

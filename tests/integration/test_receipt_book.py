@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import pytest
 from aiokafka import AIOKafkaProducer
+from structlog.testing import capture_logs
 
 from gateway.broker import LocalBroker
 from gateway.kafka import RECEIPT_TOPIC, ensure_topics, new_producer
 from gateway.receipt_book import ReceiptBook
+from gateway.receipt_index import IndexEntry, ReceiptIndex
 from message_formats import AvroSchemas
 
 
@@ -61,3 +65,45 @@ def test_a_book_started_while_other_processes_give_receipts_knows_every_receipt(
         assert missing == []
 
     asyncio.run(scenario())
+
+
+@pytest.mark.usefixtures("info_logs")
+@pytest.mark.parametrize("partition_1", ["holds another receipt there", "is empty"])
+def test_an_index_that_stops_matching_the_topic_part_way_through_is_made_again(
+    broker: LocalBroker, tmp_path: Path, partition_1: str,
+) -> None:
+    """The book files receipts page by page as it reads them, so it may have filed some when
+    it finds that one partition's last indexed receipt is not on the topic. It then starts
+    the index afresh, and knows exactly the topic's receipts, none the old index held."""
+
+    async def scenario() -> tuple[list[str], bool]:
+        bootstrap = broker.bootstrap_servers
+        await ensure_topics(bootstrap, {RECEIPT_TOPIC: 2})
+        partitions = 2 if partition_1 == "holds another receipt there" else 1
+        given = [f"p{n % partitions}-{n}" for n in range(4_000)]
+        producer = new_producer(bootstrap)
+        await producer.start()
+        try:
+            await asyncio.gather(*[await producer.send(
+                RECEIPT_TOPIC, b"r" * 300, key=key.encode(), partition=int(key[1]))
+                for key in given])
+        finally:
+            await producer.stop()
+        index = ReceiptIndex.open(tmp_path)
+        index.advance(0, 99, given[99 * partitions].encode())  # still there: read on from it
+        index.advance(1, 99, b"not-on-this-topic")
+        index.file("ghost", IndexEntry(1, 99, None), None)
+        index.commit()
+        index.close()
+        book = ReceiptBook(bootstrap, AvroSchemas(), index_dir=tmp_path, cache_size=10)
+        await book.start()
+        try:
+            return [key for key in given if key not in book], "ghost" in book
+        finally:
+            await book.stop()
+
+    with capture_logs() as logs:
+        missing, ghost_known = asyncio.run(scenario())
+    assert missing == []
+    assert not ghost_known
+    assert [e["event"] for e in logs].count("receipts.index_not_of_this_topic") == 1

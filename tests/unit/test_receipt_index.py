@@ -136,19 +136,15 @@ def receipt_at(partition: int, offset: int, key: bytes) -> StoredMessage:
     return StoredMessage(RECEIPT_TOPIC, partition, offset, key, b"", (), 0)
 
 
-def test_an_index_continues_a_topic_whose_last_indexed_receipts_are_still_there() -> None:
-    positions = {0: Position(3, b"s-3"), 1: Position(1, b"s-9")}
-    assert _continues(positions, [receipt_at(0, 2, b"s-3"), receipt_at(0, 3, b"s-4"),
-                                  receipt_at(1, 0, b"s-9")])
-    assert _continues({}, [receipt_at(0, 0, b"s-1")])  # a new index
+def test_an_index_continues_a_partition_whose_last_indexed_receipt_is_still_there() -> None:
+    assert _continues(Position(3, b"s-3"), receipt_at(0, 2, b"s-3"))
+    assert _continues(None, receipt_at(1, 0, b"s-1"))  # a partition the index never read
+    assert _continues(Position(0, None), receipt_at(0, 0, b"s-1"))
 
 
-def test_an_index_does_not_continue_a_topic_that_lost_or_changed_them() -> None:
-    positions = {0: Position(3, b"s-3")}
-    assert not _continues(positions, [])  # the partition is empty, or gone
-    assert not _continues(positions, [receipt_at(0, 0, b"s-1")])  # offsets began again
-    assert not _continues(positions, [receipt_at(0, 2, b"other")])  # another topic's receipt
-    assert not _continues(positions, [receipt_at(1, 2, b"s-3")])  # only another partition
+def test_an_index_does_not_continue_a_partition_that_lost_or_changed_it() -> None:
+    assert not _continues(Position(3, b"s-3"), receipt_at(0, 0, b"s-1"))  # began again
+    assert not _continues(Position(3, b"s-3"), receipt_at(0, 2, b"other"))  # another topic's
 
 
 def test_a_failing_database_gives_a_coded_error_and_marks_the_index_failed(
