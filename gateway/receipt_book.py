@@ -73,6 +73,7 @@ class ReceiptBook:
         self._values: OrderedDict[str, bytes] = OrderedDict()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._tail: asyncio.Task[None] | None = None
+        self._following: AIOKafkaConsumer | None = None
         self._reader = PlaceReader(bootstrap_servers)
 
     @property
@@ -104,6 +105,7 @@ class ReceiptBook:
         except BaseException:
             await self._abandon(consumer)
             raise
+        self._following = consumer
         self._tail = asyncio.create_task(self._follow(consumer, partitions), name="receipt-book")
         log.info("receipts.loaded", read=read, index=self._index.where)
 
@@ -153,10 +155,15 @@ class ReceiptBook:
         self._close_index()
 
     async def stop(self) -> None:
+        """Stops following, then the follower's consumer: here, not in the follower, which a
+        stop coming at once after the start cancels before it ever runs."""
         if self._tail is not None:
             self._tail.cancel()
             await asyncio.gather(self._tail, return_exceptions=True)
             self._tail = None
+        if self._following is not None:
+            await stop_consumer(self._following)
+            self._following = None
         await self._reader.close()
         self._close_index()
 
@@ -190,8 +197,6 @@ class ReceiptBook:
         except Exception:
             log.exception("receipts.follow_stopped")
             raise
-        finally:
-            await stop_consumer(consumer)
 
     async def _rebuild_index(self, consumer: AIOKafkaConsumer,
                              partitions: list[TopicPartition]) -> None:

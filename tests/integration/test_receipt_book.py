@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 from pathlib import Path
 
 import pytest
@@ -107,3 +109,22 @@ def test_an_index_that_stops_matching_the_topic_part_way_through_is_made_again(
     assert missing == []
     assert not ghost_known
     assert [e["event"] for e in logs].count("receipts.index_not_of_this_topic") == 1
+
+
+def test_a_book_stopped_as_soon_as_it_started_leaves_no_connection_open(
+    broker: LocalBroker,
+) -> None:
+    """A gateway whose start fails just after its receipt book started stops the book at
+    once, before the book's follower has run."""
+
+    async def scenario() -> None:
+        await ensure_topics(broker.bootstrap_servers, {RECEIPT_TOPIC: 1})
+        book = ReceiptBook(broker.bootstrap_servers, AvroSchemas())
+        await book.start()
+        await book.stop()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(scenario())
+        gc.collect()
+    assert [str(w.message) for w in caught if "Unclosed" in str(w.message)] == []
