@@ -305,8 +305,8 @@ async def pages_until_end(
 
     The end is what the broker reports in fetch responses, so records appended while reading
     may or may not be included; nothing before the end is skipped. BrokerUnavailable when
-    the broker brings nothing for `timeout_s`. Once read to the end, the consumer is left at each
-    partition's end: one that goes on reading gets what was appended after it.
+    the broker brings nothing for `timeout_s`. Once read to the end, the consumer is left at
+    each partition's end: one that goes on reading gets what was appended after it.
     """
     if not starts:
         return
@@ -317,7 +317,7 @@ async def pages_until_end(
     deadline = time.monotonic() + timeout_s
     while True:
         batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
-        page = []
+        page: list[StoredMessage] = []
         for tp, records in batches.items():
             end = ends.get(tp)  # None: the first fetch, all below the end it reports
             page.extend(stored_message(r) for r in records if end is None or r.offset < end)
