@@ -209,7 +209,7 @@ class QuarterCpu:
 
 @dataclass(frozen=True, slots=True)
 class Latencies:
-    seconds: list[float]  # in the order submitted
+    seconds: list[float]  # in the order submitted (the broker-alone hop: as they arrived)
     broker_cpu: tuple[float, float]  # the broker's CPU share in the first and last quarter
 
     def quarters_p50_ms(self) -> tuple[float, float]:
