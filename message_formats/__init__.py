@@ -18,12 +18,20 @@ from .errors import (
     XmlDtdForbiddenError,
     XmlEncodingInvalidError,
     XmlEncodingMismatchError,
+    XmlEncodingUnsupportedError,
+    XmlExternalReferenceError,
+    XmlLimitExceededError,
     XmlMalformedError,
     XmlTooLargeError,
     XsdInvalidError,
     XsdUnknownSchemaError,
 )
-from .safe_xml import DEFAULT_MAX_BYTES, SafeXmlParser, parse_untrusted_xml
+from .safe_xml import (
+    DEFAULT_MAX_BYTES,
+    SafeXmlParser,
+    check_before_parsing,
+    parse_untrusted_xml,
+)
 from .xsd_store import XsdStore
 
 __all__ = [
@@ -41,12 +49,16 @@ __all__ = [
     "XmlDtdForbiddenError",
     "XmlEncodingInvalidError",
     "XmlEncodingMismatchError",
+    "XmlEncodingUnsupportedError",
+    "XmlExternalReferenceError",
+    "XmlLimitExceededError",
     "XmlMalformedError",
     "XmlTooLargeError",
     "XsdInvalidError",
     "XsdStore",
     "XsdUnknownSchemaError",
     "avro_fingerprint",
+    "check_before_parsing",
     "fingerprint_of_canonical_form",
     "parse_untrusted_xml",
 ]

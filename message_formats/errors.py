@@ -43,8 +43,29 @@ class XmlEncodingInvalidError(FormatError):
     code = "XML_ENCODING_INVALID"
 
 
+class XmlEncodingUnsupportedError(FormatError):
+    """An encoding the gateway does not read: one whose bytes could hide markup from the
+    checks made before parsing (UTF-7, EBCDIC, UTF-32, UTF-16 without its byte order mark)."""
+
+    code = "XML_ENCODING_UNSUPPORTED"
+
+
 class XmlDtdForbiddenError(FormatError):
     code = "XML_DTD_FORBIDDEN"
+
+
+class XmlExternalReferenceError(FormatError):
+    """The document asks for something outside itself: a URI in a processing instruction,
+    an XInclude, a schema location. None is ever followed; such a document is refused."""
+
+    code = "XML_EXTERNAL_REFERENCE"
+
+
+class XmlLimitExceededError(FormatError):
+    """The document is within the size limit but beyond what any port document needs (for
+    example thousands of attributes on one element)."""
+
+    code = "XML_LIMIT_EXCEEDED"
 
 
 class XsdUnknownSchemaError(FormatError):

@@ -11,34 +11,62 @@ from .errors import (
     XmlDtdForbiddenError,
     XmlEncodingInvalidError,
     XmlEncodingMismatchError,
+    XmlEncodingUnsupportedError,
+    XmlExternalReferenceError,
+    XmlLimitExceededError,
     XmlMalformedError,
     XmlTooLargeError,
 )
 
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 
-_DECLARED_ENCODING = re.compile(
-    rb"""\A(?:\xef\xbb\xbf)?<\?xml[^>]{0,200}?encoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']"""
+_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_UTF32_LE_BOM = b"\xff\xfe\x00\x00"
+_XML_SPACE = (b" ", b"\t", b"\r", b"\n")
+# The XML declaration, as far as its closing "?>" (which cannot occur inside it).
+_DECLARATION = re.compile(rb"\A<\?xml[ \t\r\n][^?]{0,1000}\?>")
+_ENCODING = re.compile(rb"""[ \t\r\n]encoding[ \t\r\n]*=[ \t\r\n]*(["'])(.*?)\1""", re.DOTALL)
+# The encodings a port document may be in. Each keeps ASCII's bytes for ASCII's characters
+# and never uses "<" or "!" as the second byte of a character, so a DOCTYPE is found in the
+# raw bytes. Any other encoding libxml2 knows could hide one (UTF-7 writes "<!" as
+# "+ADwAIQ-"), so it is refused before the parser sees the bytes.
+_ACCEPTED_ENCODINGS = frozenset(
+    codecs.lookup(name).name
+    for name in (
+        "utf-8", "ascii", "gb18030", "gbk", "gb2312", "big5", "big5hkscs",
+        "shift_jis", "euc_jp", "euc_kr",
+        *(f"iso-8859-{n}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 15, 16)),
+        *(f"cp{n}" for n in range(1250, 1259)),
+    )
 )
 # Encodings where UTF-8 bytes decode "successfully" into mojibake, so a document that
 # declares one of them but holds UTF-8 would be read wrong without a word.
-_SINGLE_BYTE = frozenset(
+_DOUBLE_BYTE = frozenset(
     codecs.lookup(name).name
-    for name in ("latin-1", "iso-8859-2", "iso-8859-15", "cp1250", "cp1251", "cp1252", "ascii")
+    for name in ("gbk", "gb2312", "gb18030", "big5", "big5hkscs", "shift_jis", "euc_jp",
+                 "euc_kr")
 )
-_DOUBLE_BYTE_CHINESE = frozenset(
-    codecs.lookup(name).name for name in ("gbk", "gb2312", "gb18030", "big5")
-)
+_UTF8 = codecs.lookup("utf-8").name
+_UTF16 = frozenset(codecs.lookup(name).name for name in ("utf-16", "utf-16-le", "utf-16-be"))
+_XINCLUDE = "http://www.w3.org/2001/XInclude"
+_XSI = "http://www.w3.org/2001/XMLSchema-instance"
+_XSI_SCHEMA_LOCATION = f"{{{_XSI}}}schemaLocation"
+_XSI_NO_NAMESPACE = f"{{{_XSI}}}noNamespaceSchemaLocation"
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/|\\\\")
+_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:|[/\\]")
+_MOST_ATTRIBUTES = 256
 _CJK = re.compile("[\u3400-\u9fff]")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
-
-# Markers of a DOCTYPE in the encodings a parser auto-detects without a declaration.
-_DOCTYPE_MARKERS = tuple("<!DOCTYPE".encode(enc) for enc in ("utf-8", "utf-16-le", "utf-16-be"))
+# A letter with a diacritic (as UTF-8 spells ship and family names) touching a plain
+# letter: É in ÉTOILE. Read as GB text, its bytes give a rare ideograph inside a Latin word.
+_ACCENTED_IN_WORD = re.compile("[A-Za-z][\u00c0-\u024f]|[\u00c0-\u024f][A-Za-z]")
 
 
 def _new_lxml_parser() -> etree.XMLParser:
-    # Comments and processing instructions are dropped so that an element's .text is its
-    # whole simple-type value (a comment inside <Name> would otherwise split the text).
+    # Comments are dropped so that an element's .text is its whole simple-type value (a
+    # comment inside <Name> would otherwise split the text); processing instructions are
+    # kept to be looked at, then dropped for the same reason (_refuse_outside_references).
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -48,7 +76,7 @@ def _new_lxml_parser() -> etree.XMLParser:
         huge_tree=False,
         remove_blank_text=False,
         remove_comments=True,
-        remove_pis=True,
+        remove_pis=False,
     )
 
 
@@ -73,13 +101,13 @@ class SafeXmlParser:
             data = bytes(data)
         if len(data) > self._max_bytes:
             raise XmlTooLargeError(f"document is {len(data)} bytes, limit is {self._max_bytes}")
-        _check_declared_encoding(data)
+        check_before_parsing(data)
         try:
             root = etree.fromstring(data, self._parser)
         except etree.XMLSyntaxError as exc:
-            if _mentions_doctype(data):
-                raise XmlDtdForbiddenError("DOCTYPE declarations are not accepted") from None
             line = exc.position[0] if exc.position else exc.lineno
+            if "memory allocation failed" in exc.msg.lower():
+                raise MemoryError("libxml2 ran out of memory") from None
             if "encoding" in exc.msg.lower():
                 raise XmlEncodingInvalidError(
                     f"bytes are not in the declared encoding ({exc.msg}); declare the "
@@ -87,53 +115,173 @@ class SafeXmlParser:
                     line=line,
                 ) from None
             raise XmlMalformedError(f"not well-formed XML: {exc.msg}", line=line) from None
-        _refuse_doctype(root)
+        _refuse_doctype(root)  # cannot happen after the checks; kept as a second wall
+        _refuse_outside_references(root, data)
         return root
 
 
-def _check_declared_encoding(data: bytes) -> None:
+def check_before_parsing(data: bytes) -> None:
+    """Refuses, from the raw bytes and before any XML parser sees them, what no port document
+    needs and what would make libxml2 open a file or the network: a DOCTYPE (internal subset
+    or external; parameter entities are read even with entity resolution off), an encoding
+    other than the accepted ones, NUL bytes, and a declaration that lies about the bytes."""
+    if data.startswith(_UTF8_BOM):
+        _check_ascii_family(data, data[len(_UTF8_BOM):])
+    elif data.startswith(_UTF16_BOMS) and not data.startswith(_UTF32_LE_BOM):
+        _check_utf16(data)
+    elif b"\x00" in data[:4] or data.startswith(b"\x4c\x6f\xa7\x94"):
+        raise XmlEncodingUnsupportedError(
+            "the document is in UTF-16 or UTF-32 without a byte order mark, or in EBCDIC; "
+            "send UTF-8, GB18030 or GBK, or UTF-16 with its byte order mark", line=1)
+    else:
+        _check_ascii_family(data, data)
+
+
+def _check_ascii_family(data: bytes, body: bytes) -> None:
+    nul = body.find(b"\x00")
+    if nul >= 0:
+        raise XmlMalformedError("a NUL byte is not allowed in XML",
+                                line=body.count(b"\n", 0, nul) + 1)
+    declared = _declared_encoding(body)
+    name = _accepted_encoding(declared) if declared is not None else _UTF8
+    if data is not body and name != _UTF8:
+        raise XmlEncodingMismatchError(
+            f"the document starts with a UTF-8 byte order mark but declares {declared}; "
+            'declare encoding="UTF-8"', line=1)
+    if b"<!DOCTYPE" in body:
+        raise XmlDtdForbiddenError("DOCTYPE declarations are not accepted",
+                                   line=body.count(b"\n", 0, body.find(b"<!DOCTYPE")) + 1)
+    if declared is not None and name != _UTF8 and not body.isascii():
+        _refuse_utf8_under_legacy_label(body, declared, name)
+
+
+def _check_utf16(data: bytes) -> None:
+    try:
+        text = data.decode("utf-16")
+    except UnicodeDecodeError:
+        raise XmlEncodingInvalidError("the bytes after the UTF-16 byte order mark are not "
+                                      "UTF-16", line=1) from None
+    if "\x00" in text:
+        raise XmlMalformedError("a NUL character is not allowed in XML",
+                                line=text.count("\n", 0, text.find("\x00")) + 1)
+    declared = _declared_encoding(text[:1100].encode("utf-8", "replace"))
+    if declared is not None and _lookup(declared) not in _UTF16:
+        raise XmlEncodingMismatchError(
+            f"the document is UTF-16 (it starts with a byte order mark) but declares "
+            f"{declared}; declare encoding=\"UTF-16\"", line=1)
+    if "<!DOCTYPE" in text:
+        raise XmlDtdForbiddenError("DOCTYPE declarations are not accepted",
+                                   line=text.count("\n", 0, text.find("<!DOCTYPE")) + 1)
+
+
+def _declared_encoding(body: bytes) -> str | None:
+    """The encoding named by the XML declaration, None when there is none (or it names
+    none). A declaration that does not end within 1000 bytes is refused: a parser would
+    read an encoding this check had not seen."""
+    if not body.startswith(b"<?xml") or body[5:6] not in _XML_SPACE:
+        return None  # no declaration (<?xml-stylesheet is an instruction)
+    found = _DECLARATION.match(body)
+    if found is None:
+        raise XmlMalformedError("the XML declaration is malformed or longer than 1000 bytes",
+                                line=1)
+    encoding = _ENCODING.search(found.group())
+    if encoding is None:
+        return None
+    return encoding.group(2).decode("ascii", "replace")
+
+
+def _lookup(declared: str) -> str:
+    try:
+        return codecs.lookup(declared).name
+    except LookupError:
+        raise XmlEncodingInvalidError(f"unknown encoding {declared!r} declared",
+                                      line=1) from None
+
+
+def _accepted_encoding(declared: str) -> str:
+    name = _lookup(declared)
+    if name not in _ACCEPTED_ENCODINGS:
+        raise XmlEncodingUnsupportedError(
+            f"encoding {declared!r} is not accepted; send UTF-8, GB18030, GBK or UTF-16",
+            line=1)
+    return name
+
+
+def _refuse_utf8_under_legacy_label(body: bytes, declared: str, name: str) -> None:
     """Refuses a declaration that lies about the bytes instead of decoding them into
     mojibake: UTF-8 text declared as Latin-1 or GBK decodes without error, wrongly.
 
-    For single-byte encodings any multi-byte UTF-8 sequence gives the lie away. GB and Big5
-    bytes are sometimes valid UTF-8 by accident (一 is D2 BB, also U+04BB), so there the lie
-    is called only when the UTF-8 reading holds two or more CJK ideographs, which UTF-8
-    Chinese always does and genuine GB text practically never does.
+    Bytes that are not UTF-8 are taken to be in the declared encoding (the parser checks
+    that). For single-byte encodings any multi-byte UTF-8 sequence gives the lie away. Double-
+    byte text is sometimes valid UTF-8 by accident (一 is D2 BB in GBK, also U+04BB), so there
+    the lie is called when the UTF-8 reading shows what UTF-8 text does and accidental
+    UTF-8 practically never does: two or more ideographs, or an accented letter inside a
+    Latin word. A lone accented letter between non-letters under a double-byte label stays
+    undecidable (its bytes are a valid ideograph too) and is read as the label says.
     """
-    if data.isascii():
-        return
-    found = _DECLARED_ENCODING.match(data)
-    if found is None:
-        return
-    declared = found.group(1).decode("ascii")
     try:
-        name = codecs.lookup(declared).name
-    except LookupError:
-        raise XmlEncodingInvalidError(f"unknown encoding {declared!r} declared", line=1) from None
-    if name not in _SINGLE_BYTE and name not in _DOUBLE_BYTE_CHINESE:
-        return
-    try:
-        text = data.decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
-        return  # not UTF-8: the declared encoding is plausible; lxml checks the rest
-    if name in _DOUBLE_BYTE_CHINESE:
-        first = _CJK.search(text)
-        if first is None or _CJK.search(text, first.end()) is None:
-            return  # fewer than two ideographs
-    first_non_ascii = _NON_ASCII.search(text)
-    if first_non_ascii is None:  # cannot be: the bytes are not all ASCII
         return
-    sample = first_non_ascii.group()
-    line = text.count("\n", 0, first_non_ascii.start()) + 1
+    if name in _DOUBLE_BYTE and not _reads_as_utf8(text):
+        return
+    first = _NON_ASCII.search(text)
+    line = text.count("\n", 0, first.start()) + 1 if first else 1
     raise XmlEncodingMismatchError(
-        f"the XML declaration says {declared} but the bytes are UTF-8 (e.g. {sample!r} on "
-        f"line {line}); declare encoding=\"UTF-8\"",
+        f"the XML declaration says {declared} but the bytes are UTF-8 (a multi-byte UTF-8 "
+        f'sequence on line {line}); declare encoding="UTF-8"',
         line=line,
     )
 
 
-def _mentions_doctype(data: bytes) -> bool:
-    return any(marker in data for marker in _DOCTYPE_MARKERS)
+def _reads_as_utf8(text: str) -> bool:
+    first = _CJK.search(text)
+    if first is not None and _CJK.search(text, first.end()) is not None:
+        return True
+    return _ACCENTED_IN_WORD.search(text) is not None
+
+
+def _refuse_outside_references(root: etree._Element, data: bytes) -> None:
+    """Refuses a document that asks for something outside itself (the parser never follows
+    any of these; a document that asks is refused rather than half-read): a processing
+    instruction naming a URI (`<?xml-stylesheet href="http://…"?>`), an XInclude, an
+    `xsi:schemaLocation` naming an absolute URI; and an element with more attributes than
+    any port document has (200,000 of them take a second to validate). The walks over all
+    elements are made only when the raw bytes hint that they can find something, which keeps
+    the usual document's cost to a few C-level searches. Other processing instructions are
+    dropped."""
+    instructions = [*root.itersiblings(etree.PI, preceding=True),
+                    *root.itersiblings(etree.PI), *root.iter(etree.PI)]
+    for pi in instructions:
+        if _URI.search(pi.text or ""):
+            raise XmlExternalReferenceError(
+                f"processing instruction {pi.target!r} names a URI; the gateway never "
+                "follows one", line=pi.sourceline)
+    if instructions:
+        etree.strip_elements(root, etree.PI, with_tail=False)
+    xinclude = next(root.iter(f"{{{_XINCLUDE}}}*"), None)
+    if xinclude is not None:
+        raise XmlExternalReferenceError("XInclude is not accepted", line=xinclude.sourceline)
+    utf16 = data.startswith(_UTF16_BOMS)
+    if utf16 or b"chemaLocation" in data or data.count(b"=") > _MOST_ATTRIBUTES:
+        for element in root.iter(etree.Element):
+            _check_element_references(element)
+
+
+def _check_element_references(element: etree._Element) -> None:
+    if len(element.attrib) > _MOST_ATTRIBUTES:
+        raise XmlLimitExceededError(f"an element has more than {_MOST_ATTRIBUTES} attributes",
+                                    line=element.sourceline)
+    for name, pairs in ((_XSI_SCHEMA_LOCATION, True), (_XSI_NO_NAMESPACE, False)):
+        value = element.get(name)
+        if value is None:
+            continue
+        tokens = value.split()
+        locations = tokens[1::2] if pairs else tokens
+        if any(_ABSOLUTE_URI.match(location) for location in locations):
+            raise XmlExternalReferenceError(
+                f"xsi:{name.rpartition('}')[2]} names an absolute URI; the gateway validates "
+                "against its own schemas and never fetches one", line=element.sourceline)
 
 
 def _refuse_doctype(root: etree._Element) -> None:

@@ -71,3 +71,25 @@ def test_real_latin1_still_parses() -> None:
 def test_chinese_text_survives_gb18030(text: str) -> None:
     data = f'<?xml version="1.0" encoding="GB18030"?><a>{text}</a>'.encode("gb18030")
     assert SafeXmlParser().parse(data).text == text
+
+
+@pytest.mark.parametrize("declared", ["GBK", "GB18030", "GB2312", "ISO-8859-1", "Big5"])
+def test_a_latin_name_in_utf8_under_a_legacy_label_is_refused_without_its_value(
+        declared: str) -> None:
+    data = (f'<?xml version="1.0" encoding="{declared}"?>\n<a>\n<Name>ÉTOILE DU NORD</Name>'
+            '</a>').encode()
+    with pytest.raises(FormatError) as caught:
+        SafeXmlParser().parse(data)
+    assert (caught.value.code, caught.value.line) == ("XML_ENCODING_MISMATCH", 3)
+    assert "ÉTOILE" not in str(caught.value) and "É" not in str(caught.value)
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5), min_size=1,
+               max_size=40))
+def test_chinese_text_survives_gbk_beside_latin_words(text: str) -> None:
+    try:
+        encoded = f"MV PEARL {text} LINE".encode("gbk")
+    except UnicodeEncodeError:
+        return
+    data = b'<?xml version="1.0" encoding="GBK"?><a>' + encoded + b"</a>"
+    assert SafeXmlParser().parse(data).text == f"MV PEARL {text} LINE"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import errno
+import os
 import pickle
 from pathlib import Path
 
@@ -112,7 +114,7 @@ def test_arbitrary_bytes_give_an_element_or_a_format_error(data: bytes) -> None:
         root = SafeXmlParser().parse(data)
     except FormatError as exc:
         assert exc.code in {"XML_MALFORMED", "XML_DTD_FORBIDDEN", "XML_ENCODING_INVALID",
-                            "XML_ENCODING_MISMATCH"}
+                            "XML_ENCODING_MISMATCH", "XML_ENCODING_UNSUPPORTED"}
     else:
         assert isinstance(root.tag, str)
 
@@ -219,3 +221,90 @@ def test_extra_directories_are_searched(tmp_path: Path) -> None:
     store.validate("note", parse_untrusted_xml(b"<note>hi</note>"))
     with pytest.raises(FormatError):
         store.validate("note", parse_untrusted_xml(b"<other/>"))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # UTF-7 spells "<!DOCTYPE" without a "<": refused before any parser reads it
+        b'<?xml version="1.0" encoding="UTF-7"?>+ADw-!DOCTYPE a+AD4-<a/>',
+        b'<?xml version="1.0" encoding="cp037"?><a/>',
+        b'<?xml version="1.0" encoding="UTF-32"?><a/>',
+        "<a>x</a>".encode("utf-16-le"),
+        "<a>x</a>".encode("utf-16-be"),
+        "<a>x</a>".encode("utf-32"),
+    ],
+)
+def test_encodings_that_could_hide_markup_are_refused(data: bytes) -> None:
+    assert _codes(data) == ("XML_ENCODING_UNSUPPORTED", 1)
+
+
+def test_a_declaration_that_does_not_end_soon_is_refused() -> None:
+    data = b'<?xml version="1.0"' + b" " * 2000 + b'encoding="UTF-7"?><a/>'
+    assert _codes(data) == ("XML_MALFORMED", 1)
+
+
+@pytest.mark.parametrize(
+    ("data", "line"),
+    [(b"<a>\n\x00</a>", 2), ("\ufeff<a>\n\n\x00</a>".encode("utf-16"), 3)],
+)
+def test_nul_is_refused_with_its_line(data: bytes, line: int) -> None:
+    assert _codes(data) == ("XML_MALFORMED", line)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xef\xbb\xbf<!DOCTYPE a><a/>",
+        b'<?xml version="1.0" encoding="GBK"?>\n<!DOCTYPE a [<!ENTITY % p SYSTEM "x"> %p;]><a/>',
+        b"<a><![CDATA[ ]]></a>\n<!DOCTYPE a>",
+    ],
+)
+def test_a_doctype_anywhere_is_refused_before_parsing(data: bytes) -> None:
+    assert _codes(data)[0] == "XML_DTD_FORBIDDEN"
+
+
+def test_a_fifo_named_by_a_parameter_entity_is_never_opened(tmp_path: Path) -> None:
+    """Opening a FIFO for reading blocks until a writer comes: a parser that opened it
+    would hang here. Nobody must have it open afterwards either."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    data = f'<!DOCTYPE a [<!ENTITY % p SYSTEM "file://{fifo}"> %p;]><a/>'.encode()
+    assert _codes(data)[0] == "XML_DTD_FORBIDDEN"
+    with pytest.raises(OSError) as caught:
+        os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    assert caught.value.errno == errno.ENXIO  # no reader has it open
+
+
+def test_utf16_with_a_lying_declaration_is_refused() -> None:
+    data = '<?xml version="1.0" encoding="UTF-7"?><a/>'.encode("utf-16")
+    assert _codes(data) == ("XML_ENCODING_MISMATCH", 1)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'<?xml version="1.0"?>\n<?xml-stylesheet href="http://127.0.0.1:9/x.xsl"?><a/>',
+        b'<a><?px file:///etc/passwd?></a>',
+        b'<a xmlns:xi="http://www.w3.org/2001/X&#73;nclude"><xi:include href="x"/></a>',
+        b'<a xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        b'xsi:schemaLocation="urn:px:fal:1 http://127.0.0.1:9/evil.xsd"/>',
+        b'<a xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        b'xsi:noNamespaceSchemaLocation="file:///etc/passwd"/>',
+    ],
+)
+def test_documents_that_point_outside_themselves_are_refused(data: bytes) -> None:
+    assert _codes(data)[0] == "XML_EXTERNAL_REFERENCE"
+
+
+def test_a_schema_location_naming_a_local_file_and_a_harmless_instruction_are_accepted() -> None:
+    root = parse_untrusted_xml(
+        b'<?xml-stylesheet type="text/xsl" href="view.xsl"?>'
+        b'<a xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        b'xsi:schemaLocation="http://www.chinaport.gov.cn/dxp DxpMsg.xsd">x<?p y?>z</a>')
+    assert root.text == "xz"
+
+
+def test_an_element_with_thousands_of_attributes_is_refused_with_its_line() -> None:
+    attributes = " ".join(f'a{n}="1"' for n in range(5000)).encode()
+    assert _codes(b"<r>\n<e " + attributes + b"/></r>") == ("XML_LIMIT_EXCEEDED", 2)
