@@ -6,7 +6,6 @@ storage engine such as `s3://tansu/` is given.
 
 from __future__ import annotations
 
-import ctypes
 import importlib.resources
 import os
 import signal
@@ -19,12 +18,12 @@ from types import TracebackType
 
 import structlog
 
+from gateway.children import end_with_parent
 from gateway.errors import BrokerUnavailable
 
 log = structlog.get_logger(__name__)
 
 MEMORY_STORAGE = "memory://tansu/"
-PR_SET_PDEATHSIG = 1
 
 
 def tansu_binary() -> Path:
@@ -41,13 +40,8 @@ def tansu_binary() -> Path:
 
 
 def _end_with_parent() -> None:
-    """Runs in the broker's process before exec: Linux ends it when its parent dies, so a
-    killed gateway leaves no broker behind. Elsewhere this does nothing."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
+    """Runs in the broker's process before exec."""
+    end_with_parent(signal.SIGTERM)
 
 
 def free_loopback_port() -> int:

@@ -71,6 +71,27 @@ class HttpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ParseSettings:
+    """The budget of one document's parse (well-formedness, XSD, rules, mapping), which runs
+    in a supervised worker process (gateway.ahead): a document that overruns is refused with
+    its own code and the worker replaced, so that no document stalls the others."""
+
+    # Wall-clock time one document may take in the worker.
+    time_limit_ms: int = 1000
+    # Address space the worker may grow by beyond what it has once started; past it the
+    # document being parsed is refused.
+    memory_limit_mb: int = 512
+    # A worker whose resident memory has grown by more than this is replaced after its
+    # answer, so that one large document's memory is given back.
+    recycle_above_mb: int = 64
+
+    def check(self) -> None:
+        if self.time_limit_ms < 10 or self.memory_limit_mb < 64 or self.recycle_above_mb < 1:
+            raise ConfigError("[parsing] time_limit_ms must be at least 10, memory_limit_mb "
+                              "at least 64 and recycle_above_mb at least 1")
+
+
+@dataclass(frozen=True, slots=True)
 class WarningSettings:
     # The agency owning each early-warning level (I to IV), e.g. the national authority for
     # level I: only it releases a warning at that level. A level not named is owned by the
@@ -109,6 +130,7 @@ class GatewayConfig:
     receipt_index_dir: str = "receipt-index"
     trail: TrailSettings = field(default_factory=TrailSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    parsing: ParseSettings = field(default_factory=ParseSettings)
     warnings: WarningSettings = field(default_factory=WarningSettings)
     limits: Mapping[str, AgencyLimits] = field(
         default_factory=lambda: MappingProxyType({DEFAULT_LIMITS: AgencyLimits()}))
@@ -128,7 +150,8 @@ class GatewayConfig:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, home: Path) -> GatewayConfig:
-        unknown_sections = set(data) - {"gateway", "trail", "http", "limits", "warnings"}
+        unknown_sections = set(data) - {"gateway", "trail", "http", "limits", "warnings",
+                                        "parsing"}
         if unknown_sections:
             raise ConfigError(f"unknown sections: {', '.join(sorted(unknown_sections))}")
         section = dict(data.get("gateway", {}))
@@ -147,6 +170,7 @@ class GatewayConfig:
                 receipt_index_dir=str(section.get("receipt_index_dir", "receipt-index")),
                 trail=_settings(TrailSettings, data.get("trail", {}), "trail"),
                 http=_settings(HttpSettings, data.get("http", {}), "http"),
+                parsing=_settings(ParseSettings, data.get("parsing", {}), "parsing"),
                 limits=_limits(data.get("limits", {})),
                 warnings=_warnings(data.get("warnings", {})),
                 **{name: home / str(section[name]) for name in paths if name in section},
@@ -158,6 +182,7 @@ class GatewayConfig:
         if config.ingress_partitions < 1 or config.max_in_flight < 1 or config.fetch_wait_ms < 0:
             raise ConfigError("ingress_partitions and max_in_flight must be at least 1, "
                               "fetch_wait_ms not negative")
+        config.parsing.check()
         return config.resolved()
 
     def resolved(self) -> GatewayConfig:

@@ -94,9 +94,12 @@ class SubmissionHeaders:
 
 def build_app(desk: Desk, config: GatewayConfig, agencies: AgencyRegistry,
               metrics: GatewayMetrics, *, ready: Callable[[], bool],
+              parser_ready: Callable[[], bool] = lambda: True,
               limiter: RateLimiter | None = None) -> web.Application:
-    """`limiter` defaults to one over `config.limits_for`; tests pass one with a fake clock."""
-    api = _Api(desk, config, agencies, metrics, ready,
+    """`ready`: whether the gateway can answer (its receipt book); `parser_ready`: whether a
+    parse worker can take work. `limiter` defaults to one over `config.limits_for`; tests
+    pass one with a fake clock."""
+    api = _Api(desk, config, agencies, metrics, (ready, parser_ready),
                RateLimiter(config.limits_for) if limiter is None else limiter, _load_openapi())
     largest = max(limits.max_document_bytes for limits in config.limits.values())
     # The body is read with its own bound (see read_document); this only keeps aiohttp's
@@ -172,7 +175,8 @@ class _Api:
     __slots__ = ("_agencies", "_config", "_desk", "_limiter", "_metrics", "_openapi", "_ready")
 
     def __init__(self, desk: Desk, config: GatewayConfig, agencies: AgencyRegistry,
-                 metrics: GatewayMetrics, ready: Callable[[], bool], limiter: RateLimiter,
+                 metrics: GatewayMetrics,
+                 ready: tuple[Callable[[], bool], Callable[[], bool]], limiter: RateLimiter,
                  openapi: bytes) -> None:
         self._desk = desk
         self._config = config
@@ -251,8 +255,10 @@ class _Api:
         return web.json_response({"status": "ok"})
 
     async def readyz(self, _: web.Request) -> web.Response:
-        not_ready = [name for name, up in (("gateway", self._ready()),
-                                           ("broker", self._desk.broker_up())) if not up]
+        gateway, parser = self._ready
+        not_ready = [name for name, up in (("gateway", gateway()),
+                                           ("broker", self._desk.broker_up()),
+                                           ("parser", parser())) if not up]
         if not_ready:
             return web.json_response({"status": "not ready", "not_ready": not_ready},
                                      status=503)

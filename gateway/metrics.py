@@ -44,7 +44,8 @@ class Children(Generic[M]):
 
 class GatewayMetrics:
     __slots__ = ("_accepted", "_deliveries", "_door_refusals", "_duplicates", "_in_flight",
-                 "_lag", "_received", "_rejected", "_stage_seconds", "registry")
+                 "_lag", "_received", "_rejected", "_stage_seconds", "_workers_lost",
+                 "registry")
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -63,6 +64,10 @@ class GatewayMetrics:
         self._door_refusals = self._counter("portgw_door_refusals",
                                             "HTTP submissions refused before the ingress",
                                             "agency", "code")
+        self._workers_lost = self._counter(
+            "portgw_parse_workers_lost",
+            "Parse workers replaced: overran (a document's time), died, could not start",
+            "why")
         self._stage_seconds = Children(Histogram(
             "portgw_stage_seconds", "Seconds spent in each pipeline stage", ("stage",),
             buckets=STAGE_BUCKETS, registry=self.registry))
@@ -94,6 +99,9 @@ class GatewayMetrics:
 
     def refused_at_door(self, agency: str, code: str) -> None:
         self._door_refusals(agency, code).inc()
+
+    def parse_worker_lost(self, why: str) -> None:
+        self._workers_lost(why).inc()
 
     def observe_stage(self, stage: str, seconds: float) -> None:
         self._stage_seconds(stage).observe(seconds)

@@ -69,6 +69,16 @@ class Outbound:
 
 
 @dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a document's parse refused it (as found by the parse worker, gateway.ahead): a
+    code, and a message naming the rule."""
+
+    code: str
+    message: str
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Context:
     submission: Submission
     event_id: str
@@ -76,6 +86,7 @@ class Context:
     signer: KeyEntry | None = None
     adapter: Adapter | None = None
     parsed: ParseResult | None = None
+    refused: Refusal | None = None  # the parse's refusal, when it was parsed elsewhere
     record: dict[str, Any] | None = None  # the canonical record with its header
     event: Outbound | None = None
     decision: Decision | None = None
@@ -143,11 +154,16 @@ def authenticate(keyring: Keyring) -> Stage:
 
 
 def adapt(adapters: AdapterRegistry) -> Stage:
-    """Parse and validate (well-formed, XSD, business rules) into the canonical record."""
+    """Parse and validate (well-formed, XSD, business rules) into the canonical record. The
+    service has every document parsed in its supervised worker (gateway/ahead.py) and hands
+    this stage the result; it parses only where there is no worker (the stages alone)."""
 
     def stage(ctx: Context) -> Context:
         adapter = adapters.get(ctx.submission.format_id)
-        parsed = ctx.parsed  # parsed ahead, in a worker (gateway/ahead.py)
+        if ctx.refused is not None:
+            raise GatewayError(ctx.refused.message, code=ctx.refused.code,
+                               line=ctx.refused.line)
+        parsed = ctx.parsed
         if parsed is None:
             parsed = adapter.parse(ctx.submission.document)
         return replace(ctx, adapter=adapter, parsed=parsed)

@@ -100,7 +100,6 @@ class IngressLoop:
         self._next_commit = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self._gateway.start_checking_ahead()
         consumer = new_reader(self._gateway.bootstrap_servers, group_id=CONSUMER_GROUP,
                               fetch_max_wait_ms=self._config.fetch_wait_ms,
                               session_timeout_ms=self._config.session_timeout_ms)

@@ -224,7 +224,8 @@ class Gateway:
                                 fetch_wait_ms=config.fetch_wait_ms)
         self._signer = ReceiptSigner(parts.key, parts.schemas)
         self.health = BrokerHealth()
-        self._ahead = CheckAhead(parts.keyring, config.limits_for)
+        self._ahead = CheckAhead(parts.keyring, config.limits_for, config.parsing,
+                                 on_worker_lost=self.metrics.parse_worker_lost)
         self.desk = GatewayDesk(self)
 
     async def start(self) -> None:
@@ -243,6 +244,7 @@ class Gateway:
             raise BrokerUnavailable(f"cannot reach {self.bootstrap_servers}: {exc}") from exc
         await self.book.start()
         await self.warnings.start()
+        await self._ahead.start()
         self.health.watch(self._producer)
         log.info("gateway.started", bootstrap_servers=self.bootstrap_servers)
 
@@ -289,7 +291,8 @@ class Gateway:
         """The HTTP door over this gateway. It is ready while the receipt book is sound
         (the broker's health it reports on its own)."""
         return build_app(self.desk, self.config, self.parts.agencies, self.metrics,
-                         ready=lambda: self.book.sound, limiter=self.limiter)
+                         ready=lambda: self.book.sound, parser_ready=lambda: self._ahead.ready,
+                         limiter=self.limiter)
 
     def release(self, partitions: Iterable[int]) -> None:
         """Gives up the chains of partitions this process no longer owns (sealed first)."""
@@ -302,14 +305,9 @@ class Gateway:
         finish = await self.begin(submission)
         return await finish
 
-    async def start_checking_ahead(self) -> None:
-        """Starts the worker process before the first documents come (it takes a while to
-        import what it needs)."""
-        await self._ahead.start()
-
     async def check_ahead(self, submissions: Sequence[Submission]
                           ) -> list[asyncio.Future[list[Ahead]]]:
-        """Starts the checks of the next documents in a worker process (signature, parsing;
+        """Starts the checks of the next documents in the worker process (signature, parsing;
         see gateway/ahead.py). `begin` takes what it found as `ahead`."""
         return await self._ahead.check(submissions)
 
@@ -326,7 +324,7 @@ class Gateway:
         self.metrics.received(s.sender, s.format_id)
         ctx = new_context(s, self._event_id(s))
         if ahead.signer is not None:
-            ctx = replace(ctx, signer=ahead.signer, parsed=ahead.parsed)
+            ctx = replace(ctx, signer=ahead.signer, parsed=ahead.parsed, refused=ahead.refused)
         ctx, why = run_stages(self._checks, ctx)
         writer = await self._writer(s.partition)
         received = self._record_received(writer, ctx)
@@ -341,10 +339,22 @@ class Gateway:
         earlier = self._in_flight.get(key)
         if earlier is not None:
             return self._after(earlier, writer, ctx, received, started)
+        ctx = await self._parsed(ctx)
         if self._is_warning(s.format_id):
             await self.warnings.catch_up()  # steps other gateway processes took count too
         ctx, why = run_stages(self._pipeline, ctx)
         return await self._decide(writer, ctx, received, started, why)
+
+    async def _parsed(self, ctx: Context) -> Context:
+        """The context with the document parsed by the worker process (or refused by it),
+        unless it was already: the event loop never parses a document itself, since nothing
+        could stop a parse that spins or swells there (gateway/ahead.py)."""
+        if ctx.parsed is not None or ctx.refused is not None:
+            return ctx
+        if ctx.submission.format_id not in self.parts.adapters:
+            return ctx  # the adapt stage names the unknown format
+        found = await self._ahead.parse(ctx.submission)
+        return replace(ctx, parsed=found.parsed, refused=found.refused)
 
     def _is_warning(self, format_id: str) -> bool:
         adapters = self.parts.adapters
@@ -360,7 +370,7 @@ class Gateway:
             if first.receipt is not None and first.receipt.receipt.accepted:
                 return await self._finish_duplicate(writer, ctx, [received],
                                                     first.submission_id)
-        ctx, why = run_stages(self._pipeline, ctx)
+        ctx, why = run_stages(self._pipeline, await self._parsed(ctx))
         finish = await self._decide(writer, ctx, received, started, why)
         return await finish
 
@@ -672,8 +682,17 @@ class Gateway:
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Consumes the ingress topic as a member of the gateways' consumer group until
-        `stop` is set (see gateway/serve.py)."""
-        await IngressLoop(self).run(stop)
+        `stop` is set (see gateway/serve.py). Stopping also stops the parse worker at once,
+        so that no document waits for it: what it had not answered is taken again later."""
+        closing = asyncio.create_task(self._stop_checking_on(stop))
+        try:
+            await IngressLoop(self).run(stop)
+        finally:
+            closing.cancel()
+
+    async def _stop_checking_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        await self._ahead.close()
 
     @asynccontextmanager
     async def serving(self) -> AsyncIterator[Serving]:

@@ -1,38 +1,54 @@
-"""The checks done ahead in the worker process (gateway/ahead.py): the worker verifies the
-usual case and parses what it verified, leaves everything else to the event loop, and a
-worker that dies only sends the work back to the loop."""
+"""The supervised parse worker (gateway/ahead.py): it verifies the usual case and parses every
+document the gateway needs parsed; a document that overruns its time or memory, or kills its
+worker twice, is refused with its own code, while every other document is answered; a worker
+that dies is replaced, and `ready` says when none can take work."""
 
 from __future__ import annotations
 
 import asyncio
 import io
+import os
 import pickle
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters import AdapterRegistry, ParseResult
+from adapters import AdapterRegistry
 from gateway.ahead import (
+    ANSWER,
     CHUNK,
+    GOODBYE,
+    HELLO,
+    NOT_VERIFIED,
     NOTHING_AHEAD,
+    PARSE_MEMORY_EXCEEDED,
+    PARSE_TIME_EXCEEDED,
+    PARSE_WORKER_FAILED,
+    PARSED,
     Ahead,
     CheckAhead,
     Checker,
-    decode_answer,
     decode_frame,
-    encode_answer,
     encode_frame,
     serve,
+    worker_environment,
 )
 from gateway.clock import utc_now
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, ParseSettings
 from gateway.home import Home
-from gateway.pipeline import Submission
+from gateway.pipeline import Refusal, Submission
 from gateway.service import GatewayParts
 from message_formats import AvroSchemas
-from tests.integration.service_support import ARRIVAL, FORMAT, PROVIDER
+from tests.integration.service_support import ARRIVAL, FORMAT, PROVIDER, numbered_arrival
 
 SMALL_LIMIT = 64 * 1024
+RIGGED = "tests.integration.rigged_worker"
 
 
 def submission(home: Home, n: int, *, document: bytes = ARRIVAL, signature: bytes | None = None,
@@ -42,10 +58,42 @@ def submission(home: Home, n: int, *, document: bytes = ARRIVAL, signature: byte
     return Submission(f"s-{n}", sender, FORMAT, document, signature, utc_now())
 
 
-def test_the_worker_checks_the_usual_case_and_leaves_the_rest_to_the_loop(home: Home) -> None:
-    config = GatewayConfig.load(home.config_file, env={
-        "PORTGW__LIMITS__DEFAULT__MAX_DOCUMENT_BYTES": str(SMALL_LIMIT)})
+def rigged(marker: str, n: int = 0) -> bytes:
+    """A valid arrival with a marker the rigged worker acts on (a comment: no effect on the
+    parse)."""
+    return numbered_arrival(n).replace(b"?>", f"?><!--{marker}-->".encode(), 1)
+
+
+def checker_for(home: Home, *, settings: ParseSettings | None = None,
+                module: str = "gateway.ahead_worker", env: dict[str, str] | None = None
+                ) -> tuple[CheckAhead, GatewayParts, list[str]]:
+    config = GatewayConfig.load(home.config_file, env=env or {})
     parts = GatewayParts.load(config)
+    lost: list[str] = []
+    return (CheckAhead(parts.keyring, config.limits_for, settings, on_worker_lost=lost.append,
+                       worker_module=module), parts, lost)
+
+
+async def check_all(ahead: CheckAhead, cases: list[Submission]) -> list[Ahead]:
+    chunks = await ahead.check(cases)
+    return [found for chunk in chunks for found in await asyncio.wait_for(chunk, 60)]
+
+
+def checked(ahead: CheckAhead, cases: list[Submission]) -> list[Ahead]:
+    """What the worker found for each case; the worker stopped afterwards."""
+
+    async def run() -> list[Ahead]:
+        try:
+            return await check_all(ahead, cases)
+        finally:
+            await ahead.close()
+
+    return asyncio.run(run())
+
+
+def test_the_worker_checks_the_usual_case_and_parses_what_it_verified(home: Home) -> None:
+    ahead, parts, _ = checker_for(home, env={
+        "PORTGW__LIMITS__DEFAULT__MAX_DOCUMENT_BYTES": str(SMALL_LIMIT)})
     cases = [
         submission(home, 0),
         submission(home, 1, signature=home.agency_keys[PROVIDER].sign(b"other bytes")),
@@ -55,59 +103,200 @@ def test_the_worker_checks_the_usual_case_and_leaves_the_rest_to_the_loop(home: 
         submission(home, 5, document=b"<not-a-crew-list/>"),
         *(submission(home, n) for n in range(6, 6 + 2 * CHUNK)),
     ]
-    found = asyncio.run(check_all(CheckAhead(parts.keyring, config.limits_for), cases))
 
+    found = checked(ahead, cases)
     newest = parts.keyring.current_key(PROVIDER, utc_now())
     parsed = parts.adapters.get(FORMAT).parse(ARRIVAL)
     assert found[0] == Ahead(newest, parsed)
-    assert found[1:5] == [NOTHING_AHEAD] * 4
-    assert found[5] == Ahead(newest, None)  # verified; the loop parses it and names the error
+    assert found[1:5] == [NOTHING_AHEAD] * 4  # the loop verifies these itself
+    assert found[5].signer == newest and found[5].parsed is None
+    assert found[5].refused is not None and found[5].refused.code == "XSD_INVALID"
     assert found[6:] == [Ahead(newest, parsed)] * 2 * CHUNK
 
 
-async def check_all(ahead: CheckAhead, cases: list[Submission]) -> list[Ahead]:
+def test_a_document_the_loop_verified_is_parsed_by_the_worker(home: Home) -> None:
+    ahead, parts, _ = checker_for(home)
+
+    async def run() -> tuple[Ahead, Ahead]:
+        try:
+            return (await ahead.parse(submission(home, 0)),
+                    await ahead.parse(submission(home, 1, document=b"<a><b></a>")))
+        finally:
+            await ahead.close()
+
+    good, bad = asyncio.run(run())
+    assert good == Ahead(None, parts.adapters.get(FORMAT).parse(ARRIVAL))
+    assert bad.refused is not None and bad.refused.code == "XML_MALFORMED"
+
+
+def test_a_document_that_spins_is_refused_in_its_time_and_the_others_are_answered(
+        home: Home) -> None:
+    settings = ParseSettings(time_limit_ms=1500)
+    ahead, _, lost = checker_for(home, settings=settings, module=RIGGED)
+    cases = [submission(home, n, document=numbered_arrival(n)) for n in range(3)]
+    cases.insert(1, submission(home, 9, document=rigged("spin", 9)))
+
+    async def run() -> tuple[list[Ahead], float]:
+        try:
+            await ahead.start()
+            await wait_until(lambda: ahead.ready)
+            started = time.monotonic()
+            found = await check_all(ahead, cases)
+            return found, time.monotonic() - started
+        finally:
+            await ahead.close()
+
+    found, took = asyncio.run(run())
+    assert found[1].refused is not None and found[1].refused.code == PARSE_TIME_EXCEEDED
+    assert all(f.parsed is not None for f in found[:1] + found[2:])
+    assert lost == ["overran"]
+    assert took < 30  # a liveness bound, not a speed figure: the spin did not hold the rest
+
+
+def test_a_document_that_swells_is_refused_and_its_worker_replaced(home: Home) -> None:
+    ahead, _, lost = checker_for(home, settings=ParseSettings(memory_limit_mb=256),
+                                 module=RIGGED)
+    cases = [submission(home, 0, document=rigged("swell")), submission(home, 1)]
+
+    found = checked(ahead, cases)
+    assert found[0].refused is not None
+    assert found[0].refused == Refusal(PARSE_MEMORY_EXCEEDED, found[0].refused.message)
+    assert found[1].parsed is not None
+    assert lost == []  # it left by itself, after answering: not a loss
+
+
+def test_a_worker_killed_while_parsing_is_replaced_and_the_document_tried_again(
+        home: Home, tmp_path: Path) -> None:
+    ahead, _, lost = checker_for(home, module=RIGGED)
+    once = tmp_path / "crashed"
+    cases = [submission(home, 0, document=rigged(f"crash-once:{once}")),
+             submission(home, 1, document=rigged("crash", 1)),
+             submission(home, 2, document=numbered_arrival(2))]
+
+    found = checked(ahead, cases)
+    assert found[0].parsed is not None  # the second worker parsed it
+    assert found[1].refused is not None and found[1].refused.code == PARSE_WORKER_FAILED
+    assert found[2].parsed is not None
+    assert lost == ["died"] * 3
+
+
+def test_killing_the_worker_mid_stream_answers_every_document_once(home: Home) -> None:
+    """`ready` turns false while no worker runs; nothing is lost or answered twice."""
+    ahead, parts, lost = checker_for(home)
+    cases = [submission(home, n, document=numbered_arrival(n)) for n in range(20 * CHUNK)]
+
+    async def run() -> tuple[list[Ahead], list[bool]]:
+        try:
+            await ahead.start()
+            await wait_until(lambda: ahead.ready)
+            first_pid = ahead.worker_pid
+            assert first_pid is not None
+            chunks = await ahead.check(cases)
+            await asyncio.wait_for(chunks[0], 60)
+            os.kill(first_pid, signal.SIGKILL)
+            seen = [ahead.ready]
+            while not all(chunk.done() for chunk in chunks):
+                seen.append(ahead.ready)
+                await asyncio.sleep(0.005)
+            await wait_until(lambda: ahead.ready)
+            assert ahead.worker_pid != first_pid
+            return [f for chunk in chunks for f in chunk.result()], seen
+        finally:
+            await ahead.close()
+
+    found, seen = asyncio.run(run())
+    adapter = parts.adapters.get(FORMAT)
+    assert [f.parsed for f in found] == [adapter.parse(s.document) for s in cases]
+    assert False in seen  # not ready while the worker was replaced
+    assert lost == ["died"]
+
+
+def test_a_worker_that_cannot_start_is_retried_and_never_ready(home: Home) -> None:
+    ahead, _, lost = checker_for(home, module="tests.integration.no_such_worker")
+
+    async def run() -> bool:
+        try:
+            await ahead.start()
+            await wait_until(lambda: len(lost) >= 3)
+            return ahead.ready
+        finally:
+            await ahead.close()
+
+    assert asyncio.run(run()) is False
+    assert set(lost) == {"died"}
+
+
+def test_closing_settles_what_was_not_answered(home: Home) -> None:
+    ahead, _, _ = checker_for(home)
+
+    async def run() -> list[Ahead]:
+        chunks = await ahead.check([submission(home, n) for n in range(40 * CHUNK)])
+        await asyncio.wait_for(ahead.close(), 30)
+        return [f for chunk in await asyncio.wait_for(asyncio.gather(*chunks), 5) for f in chunk]
+
+    found = asyncio.run(run())
+    assert len(found) == 40 * CHUNK
+    assert all(f == NOTHING_AHEAD or f.parsed is not None for f in found)
+
+
+def test_the_worker_runs_the_gateways_code_from_any_folder_and_dies_with_its_parent(
+        tmp_path: Path) -> None:
+    """Started in a folder with packages named like the project's (a home folder has a
+    `contracts/` folder of its own), the worker still imports the project's and says hello;
+    killing its parent kills it, although its input stays open (the test holds it)."""
+    for shadow in ("contracts", "adapters", "gateway"):
+        (tmp_path / shadow).mkdir()
+        (tmp_path / shadow / "__init__.py").write_text("raise ImportError('shadowed')\n")
+    start_worker = ("import subprocess\n"
+                    "from gateway.ahead import worker_command\n"
+                    "from gateway.config import ParseSettings\n"
+                    "worker = subprocess.Popen(worker_command(ParseSettings()))\n"
+                    "print(worker.pid, flush=True)\n"
+                    "worker.wait()\n")
+    parent = subprocess.Popen([sys.executable, "-P", "-c", start_worker],
+                              cwd=tmp_path, env=worker_environment(),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert parent.stdout is not None and parent.stdin is not None
     try:
-        chunks = await ahead.check(cases)
-        return [found for chunk in chunks for found in await chunk]
+        worker_pid = int(parent.stdout.readline())
+        assert messages(parent.stdout.read(5)) == [HELLO]
     finally:
-        await ahead.close()
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while _alive(worker_pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    alive = _alive(worker_pid)
+    parent.stdin.close()
+    assert not alive
 
 
-def test_a_worker_that_dies_sends_the_work_back_to_the_loop(home: Home) -> None:
-    config = GatewayConfig.load(home.config_file)
-    parts = GatewayParts.load(config)
-    asyncio.run(_worker_dies(CheckAhead(parts.keyring, config.limits_for), home))
-
-
-async def _worker_dies(ahead: CheckAhead, home: Home) -> None:
+def _alive(pid: int) -> bool:
     try:
-        first = await ahead.check([submission(home, 0)])
-        assert (await first[0])[0].signer is not None
-        assert ahead._worker is not None
-        ahead._worker.kill()
-        await ahead._worker.wait()
-        await asyncio.sleep(0.1)
-        later = await ahead.check([submission(home, n) for n in range(3)])
-        assert [found for chunk in later for found in await chunk] == [NOTHING_AHEAD] * 3
-    finally:
-        await ahead.close()
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
 
 
-def test_closing_with_many_answers_unread_stops_the_worker_and_settles_every_chunk(
-    home: Home,
-) -> None:
-    """A gateway told to stop under a backlog has sent the worker more than the pipes hold;
-    closing must not wait for ever on a worker blocked writing its answers."""
-    config = GatewayConfig.load(home.config_file)
-    parts = GatewayParts.load(config)
-    asyncio.run(_close_under_backlog(CheckAhead(parts.keyring, config.limits_for), home))
+async def wait_until(condition: object, timeout_s: float = 60.0) -> None:
+    assert callable(condition)
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
 
 
-async def _close_under_backlog(ahead: CheckAhead, home: Home) -> None:
-    chunks = await ahead.check([submission(home, n) for n in range(40 * CHUNK)])
-    await asyncio.wait_for(ahead.close(), 30)
-    assert all(chunk.done() for chunk in chunks) or await asyncio.wait_for(
-        asyncio.gather(*chunks), 5)
+# ------------------------------------------------------------------- the wire
+
+
+def messages(stream: bytes) -> list[bytes]:
+    out, at = [], 0
+    while at < len(stream):
+        (length,) = struct.unpack_from(">I", stream, at)
+        out.append(stream[at + 4 : at + 4 + length])
+        at += 4 + length
+    return out
 
 
 @given(st.lists(st.tuples(st.binary(max_size=80), st.binary(max_size=80),
@@ -118,35 +307,36 @@ def test_a_request_decodes_to_the_items_encoded(items: list[tuple[bytes, ...]]) 
     assert decode_frame(frame[4:]) == items
 
 
-@given(st.lists(st.tuples(st.booleans(), st.none() | st.builds(
-    ParseResult, record=st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
-    business_key=st.text(max_size=10), document_version=st.integers(1, 99))), max_size=10))
-def test_an_answer_decodes_to_the_results_encoded(
-    results: list[tuple[bool, ParseResult | None]]
-) -> None:
-    frame = encode_answer([(v, b"" if p is None else pickle.dumps(p)) for v, p in results])
-    assert int.from_bytes(frame[:4], "big") == len(frame) - 4
-    assert decode_answer(frame[4:], len(results)) == results
-
-
 def test_garbage_keys_and_signatures_get_a_no_not_an_error(home: Home) -> None:
     key = home.agency_keys[PROVIDER]
-    good = (key.public_key().to_der(), key.sign(ARRIVAL), ARRIVAL, FORMAT.encode())
+    der = key.public_key().to_der()
     checker = Checker(AdapterRegistry.default(AvroSchemas()))
-    answer = checker.answer([good, (b"junk", b"junk", ARRIVAL, FORMAT.encode()),
-                             (good[0], b"", ARRIVAL, FORMAT.encode())])
-    results = decode_answer(answer[4:], 3)
-    assert [verified for verified, _ in results] == [True, False, False]
-    assert results[0][1] is not None and results[0][1].business_key
+    answers = [checker.check(item)[0] for item in (
+        (der, key.sign(ARRIVAL), ARRIVAL, FORMAT.encode()),
+        (b"junk", b"junk", ARRIVAL, FORMAT.encode()),
+        (der, b"", ARRIVAL, FORMAT.encode()))]
+    outcomes = [messages(answer)[0][1] for answer in answers]
+    assert outcomes == [PARSED, NOT_VERIFIED, NOT_VERIFIED]
+    assert pickle.loads(messages(answers[0])[0][2:]).business_key
 
 
-def test_the_worker_answers_whole_frames_and_stops_quietly_at_a_cut_one(home: Home) -> None:
+def test_the_worker_says_hello_answers_each_item_and_stops_quietly_at_a_cut_frame(
+        home: Home) -> None:
     key = home.agency_keys[PROVIDER]
     item = (key.public_key().to_der(), key.sign(ARRIVAL), ARRIVAL, FORMAT.encode())
-    frame = encode_frame([item])
+    frame = encode_frame([item, item])
     answers = io.BytesIO()
     serve(io.BytesIO(frame + frame[: len(frame) // 2]), answers,
           Checker(AdapterRegistry.default(AvroSchemas())))
-    answer = answers.getvalue()
-    assert int.from_bytes(answer[:4], "big") == len(answer) - 4  # one answer, whole
-    assert [verified for verified, _ in decode_answer(answer[4:], 1)] == [True]
+    said = messages(answers.getvalue())
+    assert [m[:1] for m in said] == [HELLO, ANSWER, ANSWER]
+    assert [m[1] for m in said[1:]] == [PARSED, PARSED]
+
+
+def test_a_worker_grown_too_much_says_goodbye_after_its_answer(home: Home) -> None:
+    key = home.agency_keys[PROVIDER]
+    item = (key.public_key().to_der(), key.sign(ARRIVAL), ARRIVAL, FORMAT.encode())
+    answers = io.BytesIO()
+    serve(io.BytesIO(encode_frame([item, item])), answers,
+          Checker(AdapterRegistry.default(AvroSchemas())), grown_too_much=lambda: True)
+    assert [m[:1] for m in messages(answers.getvalue())] == [HELLO, ANSWER, GOODBYE]

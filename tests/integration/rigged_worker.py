@@ -1,0 +1,59 @@
+"""A parse worker for the supervision tests, rigged by a marker in the document: it spins
+(`<!--spin-->`), swells until its address space runs out (`<!--swell-->`), or kills itself
+(`<!--crash-->`, or `<!--crash-once:PATH-->`: only while PATH does not exist, which it
+creates). Everything else is the real worker: `python -P -m tests.integration.rigged_worker`."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from pathlib import Path
+from typing import Any
+
+from adapters import Adapter, AdapterRegistry, ParseResult
+from gateway import ahead_worker
+
+_CRASH_ONCE = re.compile(rb"<!--crash-once:([^>]+?)-->")
+
+
+class _Rigged:
+    def __init__(self, adapter: Adapter) -> None:
+        self._adapter = adapter
+
+    def parse(self, document: bytes) -> ParseResult:
+        if b"<!--spin-->" in document:
+            while True:
+                pass
+        if b"<!--swell-->" in document:
+            hoard = []
+            while True:
+                hoard.append(bytearray(16 * 1024 * 1024))
+        once = _CRASH_ONCE.search(document)
+        if b"<!--crash-->" in document or (once and _first_time(Path(once.group(1).decode()))):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self._adapter.parse(document)
+
+
+class _RiggedRegistry:
+    def __init__(self, registry: AdapterRegistry) -> None:
+        self._registry = registry
+
+    def get(self, format_id: str) -> Any:
+        return _Rigged(self._registry.get(format_id))
+
+
+def _rig(registry: AdapterRegistry) -> AdapterRegistry:
+    return _RiggedRegistry(registry)  # type: ignore[return-value]
+
+
+def _first_time(path: Path) -> bool:
+    try:
+        path.touch(exist_ok=False)
+    except FileExistsError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    ahead_worker.main(rig=_rig)
