@@ -371,6 +371,8 @@ class GatewayProcess:
     log_path: Path
     http_port: int = field(default_factory=free_loopback_port)
     process: subprocess.Popen[bytes] | None = None
+    # In a session (and process group) of its own, to be killed with all it started.
+    own_session: bool = False
 
     @property
     def url(self) -> str:
@@ -383,7 +385,8 @@ class GatewayProcess:
                 [sys.executable, "-m", "gateway.cli", "--log-level", "info", "--log-json",
                  "serve", "--config", str(self.home.config_file),
                  "--bootstrap-servers", self.bootstrap],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                start_new_session=self.own_session)
         return self
 
     def alive(self) -> bool:
