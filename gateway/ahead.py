@@ -164,7 +164,7 @@ class CheckAhead:
         """One future per CHUNK submissions, in order: what was found for each. The usual
         case is sent: the sender's newest key, a document within its size limit."""
         await self.start()
-        out = []
+        out: list[asyncio.Future[list[Ahead]]] = []
         for at in range(0, len(submissions), CHUNK):
             chunk = submissions[at : at + CHUNK]
             entries = [self._newest_key(s) for s in chunk]
