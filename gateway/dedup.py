@@ -33,10 +33,14 @@ from gateway.kafka import (
     H_EVENT_ID,
     OffsetProgress,
     StoredMessage,
+    answered_since,
+    below_end,
+    longer_fetch_wait,
     new_reader,
     partitions_of,
     stop_consumer,
     stored_message,
+    wall_clock_ms,
 )
 
 log = structlog.get_logger(__name__)
@@ -44,6 +48,10 @@ log = structlog.get_logger(__name__)
 Identity = Callable[[StoredMessage], str | None]
 
 _SCHEMA_VERSION = 1
+# Polls in a row that brought nothing although the broker had answered from below an end:
+# two, so that a fetch answered just as a poll timed out (its records kept for the next
+# poll) does not lengthen the wait.
+_STARVED_POLLS = 2
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS seen (
         stream TEXT NOT NULL,
@@ -204,6 +212,11 @@ class DedupReader:
     handed over in this session already, is skipped and its position still advanced.
     Messages without an id are handed over as they come, never de-duplicated. Partitions
     that appear later (a topic created or grown) are picked up every `discover_every_s`.
+
+    Fetches wait `fetch_max_wait_ms` at first; when the broker answers them from below a
+    partition's end with nothing, poll after poll (tansu on S3 storage does so when the wait
+    is shorter than its storage takes, see `longer_fetch_wait`), the reader waits longer
+    from then on, else it would never read on.
     """
 
     def __init__(
@@ -230,6 +243,7 @@ class DedupReader:
         self._stored: dict[TopicPartition, int] = {}
         self._open_ids: set[tuple[str, str]] = set()
         self._next_discovery = 0.0
+        self._starved_polls = 0
 
     async def __aenter__(self) -> DedupReader:
         self._store = SeenStore(self.store_path)
@@ -271,6 +285,12 @@ class DedupReader:
                 store.close()
 
     @property
+    def fetch_wait_ms(self) -> int:
+        """How long the reader's fetches wait now: `fetch_max_wait_ms`, or longer once the
+        broker's storage needed longer."""
+        return self._fetch_max_wait_ms
+
+    @property
     def positions(self) -> Mapping[TopicPartition, int]:
         """Per partition, the offset before which every message was marked done or skipped."""
         return {tp: progress.safe for tp, progress in self._progress.items()}
@@ -288,6 +308,7 @@ class DedupReader:
         consumer = self._require_consumer()
         if time.monotonic() >= self._next_discovery:
             await self._rediscover()
+        since_ms = wall_clock_ms()
         try:
             fetched = await consumer.getmany(timeout_ms=timeout_ms, max_records=self._max_records)
         except KafkaError as exc:
@@ -297,6 +318,8 @@ class DedupReader:
             fresh += self._take(tp, [stored_message(record) for record in records])
         if not fresh and self._skipped_past_stored():
             self._save_positions(())  # only duplicates: keep from reading them again
+        if self._starved(consumer, bool(fetched), since_ms):
+            await self._wait_longer()
         return fresh
 
     def mark_done(self, messages: Iterable[StoredMessage]) -> None:
@@ -328,6 +351,44 @@ class DedupReader:
         if messages:
             progress.passed(messages[-1].offset)
         return fresh
+
+    def _starved(self, consumer: AIOKafkaConsumer, brought: bool, since_ms: int) -> bool:
+        """Whether this poll was the last of `_STARVED_POLLS` in a row that brought nothing
+        though the broker had answered, during the poll, for a partition below its end. A poll
+        without an answer (the broker down, or a long fetch still under way) does not count."""
+        behind = below_end(consumer, {tp: p.next_offset for tp, p in self._progress.items()})
+        if brought or not behind:
+            self._starved_polls = 0
+        elif answered_since(consumer, behind, since_ms):
+            self._starved_polls += 1
+        if self._starved_polls < _STARVED_POLLS:
+            return False
+        self._starved_polls = 0
+        return True
+
+    async def _wait_longer(self) -> None:
+        """Goes on with a consumer whose fetches wait longer (aiokafka fixes the wait when it
+        makes a consumer), from where this session has read. When that consumer cannot be
+        started, the old one goes on and the next starved polls try again."""
+        wait_ms = longer_fetch_wait(self._fetch_max_wait_ms)
+        if wait_ms is None:
+            return
+        consumer = new_reader(self.bootstrap_servers, fetch_max_wait_ms=wait_ms)
+        try:
+            await consumer.start()
+        except BaseException as exc:
+            await stop_consumer(consumer)
+            if not isinstance(exc, KafkaError):
+                raise
+            log.warning("dedup.fetch_wait_unchanged", topics=list(self.topics), error=str(exc))
+            return
+        old, self._consumer = self._consumer, consumer
+        self._fetch_max_wait_ms = wait_ms
+        self._assign(consumer)
+        if old is not None:
+            await stop_consumer(old)
+        log.warning("dedup.fetch_wait_lengthened", topics=list(self.topics),
+                    fetch_wait_ms=wait_ms)
 
     def _key(self, message: StoredMessage) -> tuple[str, str] | None:
         identity = self._identity(message)
@@ -365,10 +426,14 @@ class DedupReader:
             return
         for tp in new:
             self._progress[tp] = OffsetProgress(self._stored.get(tp, 0))
+        self._assign(consumer)
+        log.info("dedup.assigned", topics=list(self.topics), partitions=len(self._progress))
+
+    def _assign(self, consumer: AIOKafkaConsumer) -> None:
+        """Assigns every known partition, each from the next offset this session would read."""
         consumer.assign(list(self._progress))
         for tp, progress in self._progress.items():
             consumer.seek(tp, progress.next_offset)
-        log.info("dedup.assigned", topics=list(self.topics), partitions=len(self._progress))
 
     def _require_consumer(self) -> AIOKafkaConsumer:
         if self._consumer is None:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,6 +200,49 @@ def new_reader(
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=max(session_timeout_ms // 5, 100),
     )
+
+
+# The longest a reader lengthens its fetch wait to (see `longer_fetch_wait`): far above the
+# 200-500 ms that tansu on S3 storage (moto) needed to bring whole partitions, and no longer
+# than a new record may then wait on the broker before it answers.
+FETCH_WAIT_LIMIT_MS = 2_000
+
+
+def longer_fetch_wait(wait_ms: int) -> int | None:
+    """The wait to fetch with instead of `wait_ms` when fetches come back short; None at the
+    limit.
+
+    tansu on S3 storage stops reading a partition for a fetch once the fetch's max wait has
+    passed and answers with what it has read by then, the end (high-water mark) included:
+    with a wait shorter than its LIST and GET requests to the bucket take, a fetch from below
+    a partition's end brings nothing (measured: at 1 ms never a record; at 5 ms one batch in
+    a few fetches, then none at all once the bucket held 2,000 batches). Apache Kafka and
+    tansu's memory storage answer such a fetch at once with at least one batch, whatever the
+    wait, so there a reader never needs this."""
+    if wait_ms >= FETCH_WAIT_LIMIT_MS:
+        return None
+    return min(max(wait_ms * 4, 1), FETCH_WAIT_LIMIT_MS)
+
+
+def below_end(consumer: AIOKafkaConsumer, positions: Mapping[TopicPartition, int]
+              ) -> list[TopicPartition]:
+    """The partitions whose end, as the broker's last fetch answer gave it, lies past the
+    reader's position: records are there that the reader has not had."""
+    return [tp for tp, position in positions.items()
+            if (end := consumer.highwater(tp)) is not None and position < end]
+
+
+def answered_since(consumer: AIOKafkaConsumer, partitions: Iterable[TopicPartition],
+                   since_ms: int) -> bool:
+    """Whether the broker answered a fetch of any of `partitions` at or after `since_ms`
+    (wall clock, as aiokafka stamps answers): a poll that brought nothing after such an
+    answer was not merely waiting for a fetch still under way."""
+    return any((at := consumer.last_poll_timestamp(tp)) is not None and at >= since_ms
+               for tp in partitions)
+
+
+def wall_clock_ms() -> int:
+    return int(time.time() * 1000)
 
 
 async def partitions_of(bootstrap_servers: str, topics: Iterable[str]) -> list[TopicPartition]:

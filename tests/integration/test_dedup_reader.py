@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from gateway.kafka import (
     new_producer,
     partitions_of,
 )
+from tests.integration.service_support import S3_STORAGE, moto_s3
 
 TOPIC = delivery_topic("cn.customs.sh")
 
@@ -95,6 +96,7 @@ async def _each_event_id_once(bootstrap: str, store: Path) -> None:
 
     async with DedupReader(bootstrap, [TOPIC], store) as reader:
         session_one = await read_until(reader, wanted, hold_back="e05")
+        assert reader.fetch_wait_ms == 5  # the memory broker never leaves a fetch empty
     assert sorted(ids_of(session_one)) == first_ids  # e03 and e07 once, e05 not done
 
     # The gateway publishes some again after a crash (e05, e10, e11, and e15 twice), and
@@ -172,3 +174,38 @@ def test_partitions_that_appear_later_are_read_from_their_start(
     handed = asyncio.run(read())
     assert sorted((m.partition, m.offset) for m in handed) == sorted(
         (s.partition, s.offset) for s in sent)
+
+
+@pytest.fixture
+def s3_broker(tmp_path: Path) -> Iterator[LocalBroker]:
+    """A broker keeping its topics in S3 (moto), so that it can be restarted."""
+    with moto_s3(tmp_path / "moto.log") as env, \
+            LocalBroker(storage_engine=S3_STORAGE, env=env,
+                        log_path=tmp_path / "broker.log") as running:
+        yield running
+
+
+def test_a_reader_whose_fetches_come_back_empty_waits_longer_and_reads_on_after_a_restart(
+    s3_broker: LocalBroker, tmp_path: Path
+) -> None:
+    """tansu on S3 storage answers a fetch with what it read of the bucket within the fetch's
+    wait: 1 ms never brings a record (5 ms, the default, brings none either once the bucket
+    holds a few thousand batches). The reader must notice and wait longer, in its first
+    session and in the next one, after the broker was restarted."""
+    asyncio.run(_starved_reader_reads_on(s3_broker, tmp_path / "seen.sqlite"))
+
+
+async def _starved_reader_reads_on(broker: LocalBroker, store: Path) -> None:
+    bootstrap = broker.bootstrap_servers
+    first = await publish(bootstrap, [f"e{n:02}" for n in range(9)])
+    async with DedupReader(bootstrap, [TOPIC], store, fetch_max_wait_ms=1) as reader:
+        session_one = await read_until(reader, ends_of(first))
+        assert reader.fetch_wait_ms > 1
+    assert sorted(ids_of(session_one)) == [f"e{n:02}" for n in range(9)]
+
+    broker.kill()
+    await asyncio.to_thread(broker.start)  # same port, same bucket
+    second = await publish(bootstrap, ["e04", *[f"e{n:02}" for n in range(9, 15)], "e10"])
+    async with DedupReader(bootstrap, [TOPIC], store, fetch_max_wait_ms=1) as reader:
+        session_two = await read_until(reader, ends_of(first + second))
+    assert sorted(ids_of(session_two)) == [f"e{n:02}" for n in range(9, 15)]

@@ -11,7 +11,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from gateway.dedup import DedupStoreError, Position, SeenStore, event_identity
-from gateway.kafka import H_EVENT_ID, StoredMessage
+from gateway.kafka import FETCH_WAIT_LIMIT_MS, H_EVENT_ID, StoredMessage, longer_fetch_wait
 
 TOPIC = "px.deliver.cn.customs.sh.v1"
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
@@ -90,3 +90,11 @@ def test_the_default_identity_is_the_event_id_header() -> None:
     assert event_identity(message(((H_EVENT_ID, b"0193a1b2-7000"),))) == "0193a1b2-7000"
     assert event_identity(message((("px-sender", b"cn.port.sh"),))) is None
     assert event_identity(message(((H_EVENT_ID, b""),))) is None
+
+
+def test_a_starved_reader_waits_longer_step_by_step_up_to_the_limit() -> None:
+    waits = [1]
+    while (longer := longer_fetch_wait(waits[-1])) is not None:
+        waits.append(longer)
+    assert waits == [1, 4, 16, 64, 256, 1024, FETCH_WAIT_LIMIT_MS]
+    assert longer_fetch_wait(0) == 1  # a zero wait grows too
