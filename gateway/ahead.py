@@ -71,6 +71,8 @@ NOT_VERIFIED, PARSED, REFUSED = 0, 1, 2
 # How often the supervisor looks at the clock of the document being parsed.
 _TICK_S = 0.05
 _MOST_PAUSE_S = 5.0
+# A worker that has not said hello by then is taken for one that cannot start.
+_START_LIMIT_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,14 +142,15 @@ class CheckAhead:
         return self._worker.process.pid if self._worker is not None else None
 
     async def start(self) -> None:
-        """Starts the supervisor (and with it the worker), unless it runs."""
+        """Starts the supervisor (and with it the worker), unless it runs; also after a
+        close."""
         if self._supervisor is None:
             self._closed = False
             self._supervisor = asyncio.create_task(self._supervise())
 
     async def close(self) -> None:
-        """Stops the worker; whatever was not answered gets no answer. A later check or
-        parse starts it again."""
+        """Stops the worker; whatever was not answered, and whatever is asked until the next
+        start, gets no answer (so nothing waits for a worker that will not come)."""
         self._closed = True
         supervisor, self._supervisor = self._supervisor, None
         if supervisor is not None:
@@ -159,11 +162,10 @@ class CheckAhead:
         while self._unanswered:
             _settle(self._unanswered.popleft(), None)
 
-    async def check(self, submissions: Sequence[Submission]
+    def check(self, submissions: Sequence[Submission]
                     ) -> list[asyncio.Future[list[Ahead]]]:
         """One future per CHUNK submissions, in order: what was found for each. The usual
         case is sent: the sender's newest key, a document within its size limit."""
-        await self.start()
         out: list[asyncio.Future[list[Ahead]]] = []
         for at in range(0, len(submissions), CHUNK):
             chunk = submissions[at : at + CHUNK]
@@ -176,8 +178,8 @@ class CheckAhead:
         return out
 
     async def parse(self, s: Submission) -> Ahead:
-        """The document of a submission the loop has verified, parsed by the worker."""
-        await self.start()
+        """The document of a submission the loop has verified, parsed by the worker; raises
+        ParseUnavailable when the checks were closed before it was answered."""
         (answer,) = self._send([(b"", b"", s.document, s.format_id.encode())])
         found = await answer
         if found is None:
@@ -261,6 +263,8 @@ class CheckAhead:
                     return reading.result()
                 if worker.sent and time.monotonic() - worker.since > limit_s:
                     return "overran"
+                if not worker.ready and time.monotonic() - worker.since > _START_LIMIT_S:
+                    return "did not start"
         finally:
             reading.cancel()
             await asyncio.gather(reading, return_exceptions=True)

@@ -143,7 +143,7 @@ class IngressLoop:
             if progress is None:
                 continue
             submissions = [submission_from_ingress(r, tp.partition) for r in records]
-            answers = await self._gateway.check_ahead(submissions)
+            answers = self._gateway.check_ahead(submissions)
             for n, answer in enumerate(answers):
                 part = slice(n * CHUNK, (n + 1) * CHUNK)
                 self._queue.append(_Chunk(tp.partition, progress, records[part],

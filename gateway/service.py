@@ -305,11 +305,11 @@ class Gateway:
         finish = await self.begin(submission)
         return await finish
 
-    async def check_ahead(self, submissions: Sequence[Submission]
-                          ) -> list[asyncio.Future[list[Ahead]]]:
+    def check_ahead(self, submissions: Sequence[Submission]
+                    ) -> list[asyncio.Future[list[Ahead]]]:
         """Starts the checks of the next documents in the worker process (signature, parsing;
         see gateway/ahead.py). `begin` takes what it found as `ahead`."""
-        return await self._ahead.check(submissions)
+        return self._ahead.check(submissions)
 
     async def begin(self, s: Submission, ahead: Ahead = NOTHING_AHEAD
                     ) -> Awaitable[SubmitOutcome]:
@@ -684,6 +684,7 @@ class Gateway:
         """Consumes the ingress topic as a member of the gateways' consumer group until
         `stop` is set (see gateway/serve.py). Stopping also stops the parse worker at once,
         so that no document waits for it: what it had not answered is taken again later."""
+        await self._ahead.start()
         closing = asyncio.create_task(self._stop_checking_on(stop))
         try:
             await IngressLoop(self).run(stop)

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -34,6 +35,7 @@ from gateway.ahead import (
     Ahead,
     CheckAhead,
     Checker,
+    ParseUnavailable,
     decode_frame,
     encode_frame,
     serve,
@@ -75,7 +77,8 @@ def checker_for(home: Home, *, settings: ParseSettings | None = None,
 
 
 async def check_all(ahead: CheckAhead, cases: list[Submission]) -> list[Ahead]:
-    chunks = await ahead.check(cases)
+    await ahead.start()
+    chunks = ahead.check(cases)
     return [found for chunk in chunks for found in await asyncio.wait_for(chunk, 60)]
 
 
@@ -118,6 +121,7 @@ def test_a_document_the_loop_verified_is_parsed_by_the_worker(home: Home) -> Non
     ahead, parts, _ = checker_for(home)
 
     async def run() -> tuple[Ahead, Ahead]:
+        await ahead.start()
         try:
             return (await ahead.parse(submission(home, 0)),
                     await ahead.parse(submission(home, 1, document=b"<a><b></a>")))
@@ -191,7 +195,7 @@ def test_killing_the_worker_mid_stream_answers_every_document_once(home: Home) -
             await wait_until(lambda: ahead.ready)
             first_pid = ahead.worker_pid
             assert first_pid is not None
-            chunks = await ahead.check(cases)
+            chunks = ahead.check(cases)
             await asyncio.wait_for(chunks[0], 60)
             os.kill(first_pid, signal.SIGKILL)
             seen = [ahead.ready]
@@ -226,12 +230,15 @@ def test_a_worker_that_cannot_start_is_retried_and_never_ready(home: Home) -> No
     assert set(lost) == {"died"}
 
 
-def test_closing_settles_what_was_not_answered(home: Home) -> None:
+def test_closing_settles_what_was_not_answered_and_what_is_asked_later(home: Home) -> None:
     ahead, _, _ = checker_for(home)
 
     async def run() -> list[Ahead]:
-        chunks = await ahead.check([submission(home, n) for n in range(40 * CHUNK)])
+        await ahead.start()
+        chunks = ahead.check([submission(home, n) for n in range(40 * CHUNK)])
         await asyncio.wait_for(ahead.close(), 30)
+        with pytest.raises(ParseUnavailable):  # nothing asked after the close waits either
+            await asyncio.wait_for(ahead.parse(submission(home, 0)), 5)
         return [f for chunk in await asyncio.wait_for(asyncio.gather(*chunks), 5) for f in chunk]
 
     found = asyncio.run(run())
