@@ -1,30 +1,47 @@
 # The two commands a fresh machine needs: `make demo` and `make test`.
+# Both install from lock files (requirements/*.lock: every package pinned with its hashes),
+# then the project itself with --no-deps; pyproject.toml keeps the ranges others depend on.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+RUNTIME_LOCK := requirements/runtime.lock
+TEST_LOCK := requirements/test.lock
+# One stamp per set: the runtime set is part of the test set, so `make test` after
+# `make demo` adds the test tools, and `make demo` after `make test` installs nothing.
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+TEST_STAMP := $(VENV)/.test-installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+$(RUNTIME_STAMP): $(RUNTIME_LOCK) pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet --require-hashes -r $(RUNTIME_LOCK)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	touch $@
 
-demo: $(STAMP)
+$(TEST_STAMP): $(TEST_LOCK) $(RUNTIME_STAMP)
+	$(PIP) install --quiet --require-hashes -r $(TEST_LOCK)
+	touch $@
+
+demo: $(RUNTIME_STAMP)
 	$(BIN)/portgw demo
 
 # pytest exits 5 when it collected no test: say so plainly rather than fail obscurely.
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$status
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
+
+# Re-resolves the lock files in a temporary virtualenv (needs nothing installed):
+# `make lock` keeps today's pins, `make lock LOCK_ARGS=--upgrade` takes the newest releases.
+lock:
+	PYTHON=$(PYTHON) scripts/lock.sh $(LOCK_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
