@@ -6,10 +6,15 @@ when its follower reads it back. The bench does that for RECEIPTS documents on a
 disk (committing every COMMIT_EVERY_S, as the follower does), then the same on the two dicts
 the book kept before (the reference, same run), and reports the time per document, the index's
 bytes on disk per receipt, and how long a start takes to open the full index.
+
+Run: .venv/bin/python bench/receipt_index.py [--tiny]
+
+`--tiny` does it for 2,000 documents: a check that the bench still runs, not a measurement.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -22,13 +27,14 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 from gateway.receipt_index import IndexEntry, ReceiptIndex  # noqa: E402
 
 RECEIPTS = 200_000
+TINY_RECEIPTS = 2_000
 SENDERS = 20
 
 
-def documents() -> list[tuple[str, str, str]]:
+def documents(count: int) -> list[tuple[str, str, str]]:
     """(submission id, sender, SM3 hex) of each document."""
     return [(str(uuid.uuid4()), f"cn.agency.{n % SENDERS}", uuid.uuid4().hex * 2)
-            for n in range(RECEIPTS)]
+            for n in range(count)]
 
 
 def through_index(index: ReceiptIndex, docs: list[tuple[str, str, str]]) -> float:
@@ -62,8 +68,12 @@ def through_dicts(docs: list[tuple[str, str, str]]) -> float:
     return time.perf_counter() - started
 
 
-def main() -> None:
-    docs = documents()
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tiny", action="store_true",
+                        help="very few documents, same code: checks that the bench runs")
+    receipts = TINY_RECEIPTS if parser.parse_args(argv).tiny else RECEIPTS
+    docs = documents(receipts)
     with tempfile.TemporaryDirectory() as directory:
         index = ReceiptIndex.open(Path(directory))
         index_s = through_index(index, docs)
@@ -72,20 +82,20 @@ def main() -> None:
         started = time.perf_counter()
         reopened = ReceiptIndex.open(Path(directory))
         open_ms = (time.perf_counter() - started) * 1000
-        found = reopened.entry(docs[RECEIPTS // 2][0])
+        found = reopened.entry(docs[receipts // 2][0])
         reopened.close()
         assert found is not None
     dicts_s = through_dicts(docs)
 
-    index_us, dicts_us = index_s / RECEIPTS * 1e6, dicts_s / RECEIPTS * 1e6
-    print(f"{RECEIPTS:,} documents, each: a duplicate check, its receipt filed, read back")
+    index_us, dicts_us = index_s / receipts * 1e6, dicts_s / receipts * 1e6
+    print(f"{receipts:,} documents, each: a duplicate check, its receipt filed, read back")
     print(f"reference  two dicts in memory (the book before)   {dicts_us:6.2f} us/document")
     print(f"index      SQLite on disk                          {index_us:6.2f} us/document")
-    print(f"index on disk: {size / RECEIPTS:.0f} bytes per receipt; opened in {open_ms:.1f} ms")
+    print(f"index on disk: {size / receipts:.0f} bytes per receipt; opened in {open_ms:.1f} ms")
     print(json.dumps({"index_us_per_doc": round(index_us, 2),
                       "dicts_us_per_doc": round(dicts_us, 2),
-                      "disk_bytes_per_receipt": round(size / RECEIPTS),
-                      "open_ms": round(open_ms, 1), "receipts": RECEIPTS}))
+                      "disk_bytes_per_receipt": round(size / receipts),
+                      "open_ms": round(open_ms, 1), "receipts": receipts}))
 
 
 if __name__ == "__main__":

@@ -15,10 +15,16 @@ that most hit a route with contracts. Timed: one pass of `ContractIndex.decide` 
 after a warm-up, in wall-clock time (and CPU time, since the machine may be shared).
 Reference from the same run: the bare dictionary lookup of the route over the same inputs.
 Prints the figures, then one JSON line.
+
+Run: .venv/bin/python bench/router.py [--tiny]
+
+`--tiny` runs the same code on 300 contracts, 20,000 decisions and 2 variants per sample
+(seconds, not minutes): a check that the bench still runs, not a measurement.
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import os
@@ -52,6 +58,8 @@ SEED = 20260320
 AGENCIES = 200
 CONTRACTS = 10_000
 DECISIONS = 1_000_000
+WARM_UP = 20_000
+TINY_CONTRACTS, TINY_DECISIONS, TINY_VARIANTS = 300, 20_000, 2
 NO_ROUTE_SHARE = 0.05  # decisions from a sender no contract names for that type
 AT = datetime(2026, 3, 20, 8, 0, tzinfo=UTC)  # the decisions fall within a day of this
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
@@ -94,6 +102,7 @@ FAMILIES = {
     "fal7": ("fal1", "fal2", "manifest"),
     "manifest": ("fal2", "fal7", "waybill"),
     "waybill": ("manifest",),
+    "warning": (),  # early warnings are shared alone, as the demo's contracts share them
 }
 # Conditions over canonical fields; a contract takes one whose paths all its types have.
 CONDITIONS = (
@@ -122,6 +131,12 @@ CONDITIONS = (
     'status in ["booked", "in_transit"] and remarks == null',
     'operator.unified_social_credit_code == "91310000607201753X"',
     'not (arrival_or_departure == "Departure")',
+    # Early warnings: by level and lifecycle step, as docs/warnings.md routes them.
+    'level in ["I", "II"] and step.action in ["PUBLISH", "CHANGE_LEVEL", "RELEASE"]',
+    'level in ["III", "IV"] and step.action in ["PUBLISH", "CHANGE_LEVEL", "RELEASE"]',
+    'step.action in ["PUBLISH", "CHANGE_LEVEL", "RELEASE"]',
+    'step.action == "TERROR_CHECK" and step.terror_relevance == "NOT_EXCLUDED"',
+    'step.action == "FILE"',
 )
 # How a personal field is masked, by its last name.
 MASK_BY_LEAF = {
@@ -132,6 +147,9 @@ MASK_BY_LEAF = {
     "number": (MaskRule("partial", 2, 2), MaskRule("pseudonym")),
     "master_name": (MaskRule("pseudonym"),),
     "contact": (MaskRule("partial", 3, 2), MaskRule("drop")),
+    "name": (MaskRule("pseudonym"), MaskRule("drop")),
+    "telephone": (MaskRule("partial", 3, 2), MaskRule("drop")),
+    "email": (MaskRule("drop"), MaskRule("pseudonym")),
 }
 PURPOSES = ("crew clearance", "vessel arrival clearance", "dangerous goods supervision",
             "cargo risk screening", "port state control", "berth planning",
@@ -193,11 +211,15 @@ VARIED = {
     ("port_of_discharge",): ("CNSHA", "CNYTN", "SGSIN", "NLRTM", "CNNGB"),
     ("customs_code",): ("2248", "3100", "5300", "4200"),
     ("transport_means", "nationality"): ("CN", "PA", "LR", "HK", "SG"),
+    ("level",): ("I", "II", "III", "IV"),
+    ("step", "action"): ("DRAFT", "CONTENT_REVIEW", "TERROR_CHECK", "PUBLISH", "CHANGE_LEVEL",
+                         "RELEASE", "FILE"),
 }
 VARIANTS = 24  # per sample document: ~450 distinct records in all
 
 
-def with_variants(rng: random.Random, records: dict[str, list[dict]]) -> dict[str, list[dict]]:
+def with_variants(rng: random.Random, records: dict[str, list[dict]],
+                  variants: int = VARIANTS) -> dict[str, list[dict]]:
     """Each sample record and variants of it differing in the fields conditions look at
     (flag state, tonnage, ports, direction; the counts that rules tie to lists stay), so
     that conditions come out differently across documents as they would in traffic."""
@@ -205,7 +227,7 @@ def with_variants(rng: random.Random, records: dict[str, list[dict]]) -> dict[st
     for document_type, samples in records.items():
         varied[document_type] = list(samples)
         for sample in samples:
-            for _ in range(VARIANTS):
+            for _ in range(variants):
                 record = copy.deepcopy(sample)
                 for path, values in VARIED.items():
                     holder = record if len(path) == 1 else record.get(path[0])
@@ -347,14 +369,14 @@ def lint(contracts: list[Contract], world: Inputs) -> None:
 
 
 def make_decisions(rng: random.Random, contracts: list[Contract], agencies: list[Agency],
-                   world: Inputs) -> list[tuple[str, str, dict, datetime]]:
+                   world: Inputs, count: int) -> list[tuple[str, str, dict, datetime]]:
     """Mostly a document of a type some contract names, from that contract's provider (so
     busy routes get more documents); some from a sender with no route for the type."""
     types = sorted(world.records)
     instants = [AT - timedelta(hours=12) + timedelta(minutes=17 * i) for i in range(85)]
     choice, random_ = rng.choice, rng.random
     decisions = []
-    for _ in range(DECISIONS):
+    for _ in range(count):
         if random_() < NO_ROUTE_SHARE:
             sender, document_type = choice(agencies).id, choice(types)
         else:
@@ -380,7 +402,25 @@ def timed_both(loop: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - started, time.process_time() - cpu_started
 
 
-def main() -> None:
+def check_tables(catalog: DocumentCatalog) -> None:
+    """The tables above must describe every document type the adapters know: a type added to
+    the gateway (as warnings were) fails here by name, not deep inside the generator."""
+    missing = sorted(set(catalog) - FAMILIES.keys())
+    leaves = {p.rpartition(".")[2] for t in catalog for p in catalog[t].personal_paths}
+    unmasked = sorted(leaves - MASK_BY_LEAF.keys())
+    if missing or unmasked:
+        raise SystemExit(f"bench/router.py: document types without FAMILIES: {missing}; "
+                         f"personal fields without MASK_BY_LEAF: {unmasked}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tiny", action="store_true",
+                        help="very small sizes, same code: checks that the bench runs")
+    args = parser.parse_args(argv)
+    contract_count = TINY_CONTRACTS if args.tiny else CONTRACTS
+    decision_count = TINY_DECISIONS if args.tiny else DECISIONS
+    variants = TINY_VARIANTS if args.tiny else VARIANTS
     os.sched_setaffinity(0, {0})
     started = time.perf_counter()
     # One generator per part, so that changing one part leaves the others as they were.
@@ -390,10 +430,12 @@ def main() -> None:
     schemas = AvroSchemas()
     adapters = AdapterRegistry.default(schemas)
     agency_list = make_agencies(agency_rng)
-    world = Inputs(AgencyRegistry(agency_list), document_catalog(adapters, schemas),
-                   format_table(adapters), with_variants(record_rng, sample_records(adapters)))
+    catalog = document_catalog(adapters, schemas)
+    check_tables(catalog)
+    world = Inputs(AgencyRegistry(agency_list), catalog, format_table(adapters),
+                   with_variants(record_rng, sample_records(adapters), variants))
     maker = ContractMaker(contract_rng, agency_list, world.catalog)
-    contracts = [maker.make(number) for number in range(CONTRACTS)]
+    contracts = [maker.make(number) for number in range(contract_count)]
     lint_s = timed(lambda: lint(contracts, world))
 
     index: ContractIndex | None = None
@@ -404,7 +446,7 @@ def main() -> None:
 
     index_build_s = timed(build)
     assert index is not None
-    decisions = make_decisions(decision_rng, contracts, agency_list, world)
+    decisions = make_decisions(decision_rng, contracts, agency_list, world, decision_count)
     routes: dict[tuple[str, str], tuple[Contract, ...]] = {}
     for contract in contracts:
         for document_type in contract.document_types:
@@ -422,7 +464,7 @@ def main() -> None:
         for sender, document_type, _record, _at in decisions:
             get((sender, document_type))
 
-    for sender, document_type, record, at in decisions[:20_000]:  # warm up
+    for sender, document_type, record, at in decisions[:WARM_UP]:  # warm up
         decide(sender, document_type, record, at)
     decide_s, decide_cpu_s = timed_both(decide_all)
     lookup_s = timed(lookup_all)
@@ -441,33 +483,34 @@ def main() -> None:
     cross_border = sum(c.scope == "cross-border" for c in contracts)
     in_force = sum(c.in_force_at(AT) for c in contracts)
 
-    decisions_per_s = DECISIONS / decide_s
-    lookup_per_s = DECISIONS / lookup_s
-    print(f"contracts            {CONTRACTS} over {AGENCIES} agencies, {len(routes)} routes "
-          f"(provider, type); {in_force} in force at {AT:%Y-%m-%d}, {conditions} with a "
+    decisions_per_s = decision_count / decide_s
+    lookup_per_s = decision_count / lookup_s
+    print(f"contracts            {contract_count} over {AGENCIES} agencies, {len(routes)} "
+          f"routes (provider, type); {in_force} in force at {AT:%Y-%m-%d}, {conditions} with a "
           f"condition, {projected} projected or masked, {cross_border} cross-border")
     print(f"lint                 {lint_s:.2f} s, no problems")
     print(f"index build          {index_build_s:.2f} s")
     records = sum(len(found) for found in world.records.values())
-    print(f"decisions            {DECISIONS} over {records} records of {len(world.records)} "
-          f"types: {routed / DECISIONS:.1%} on a route, "
-          f"{granted / DECISIONS:.1%} with a grant, {recipients / DECISIONS:.2f} recipients "
-          f"and {evaluated / DECISIONS:.2f} contracts on the route per decision")
+    print(f"decisions            {decision_count} over {records} records of "
+          f"{len(world.records)} types: {routed / decision_count:.1%} on a route, "
+          f"{granted / decision_count:.1%} with a grant, "
+          f"{recipients / decision_count:.2f} recipients and "
+          f"{evaluated / decision_count:.2f} contracts on the route per decision")
     print(f"decide               {decisions_per_s:12,.0f} decisions/s "
-          f"({decide_s / DECISIONS * 1e9:,.0f} ns each); per CPU second "
-          f"{DECISIONS / decide_cpu_s:,.0f} (the loop had the core {decide_cpu_s / decide_s:.0%} "
-          "of the time)")
+          f"({decide_s / decision_count * 1e9:,.0f} ns each); per CPU second "
+          f"{decision_count / decide_cpu_s:,.0f} (the loop had the core "
+          f"{decide_cpu_s / decide_s:.0%} of the time)")
     print(f"route lookup alone   {lookup_per_s:12,.0f} lookups/s "
-          f"({lookup_s / DECISIONS * 1e9:,.0f} ns each)")
+          f"({lookup_s / decision_count * 1e9:,.0f} ns each)")
     print(f"total run            {time.perf_counter() - started:.1f} s (setup {setup_s:.1f} s)")
     print(json.dumps({
         "decisions_per_s": round(decisions_per_s),
-        "contracts": CONTRACTS,
+        "contracts": contract_count,
         "agencies": AGENCIES,
-        "decisions": DECISIONS,
-        "granted_share": round(granted / DECISIONS, 4),
-        "contracts_per_decision": round(evaluated / DECISIONS, 2),
-        "decisions_per_cpu_s": round(DECISIONS / decide_cpu_s),
+        "decisions": decision_count,
+        "granted_share": round(granted / decision_count, 4),
+        "contracts_per_decision": round(evaluated / decision_count, 2),
+        "decisions_per_cpu_s": round(decision_count / decide_cpu_s),
         "lookup_only_per_s": round(lookup_per_s),
         "index_build_s": round(index_build_s, 2),
     }))
