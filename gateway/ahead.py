@@ -162,8 +162,7 @@ class CheckAhead:
         while self._unanswered:
             _settle(self._unanswered.popleft(), None)
 
-    def check(self, submissions: Sequence[Submission]
-                    ) -> list[asyncio.Future[list[Ahead]]]:
+    def check(self, submissions: Sequence[Submission]) -> list[asyncio.Future[list[Ahead]]]:
         """One future per CHUNK submissions, in order: what was found for each. The usual
         case is sent: the sender's newest key, a document within its size limit."""
         out: list[asyncio.Future[list[Ahead]]] = []
@@ -253,7 +252,8 @@ class CheckAhead:
 
     async def _watch(self, worker: _WorkerState) -> str:
         """Reads the worker's messages until it ends; kills it when the document it works
-        on has had its time. Why it ended: left, died or overran."""
+        on has had its time, or when it does not say hello in time. Why it ended: left,
+        died, overran or could not start."""
         reading = asyncio.create_task(self._read(worker))
         limit_s = self._settings.time_limit_ms / 1000
         try:
@@ -264,7 +264,7 @@ class CheckAhead:
                 if worker.sent and time.monotonic() - worker.since > limit_s:
                     return "overran"
                 if not worker.ready and time.monotonic() - worker.since > _START_LIMIT_S:
-                    return "did not start"
+                    return "could not start"
         finally:
             reading.cancel()
             await asyncio.gather(reading, return_exceptions=True)
