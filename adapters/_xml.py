@@ -1,5 +1,5 @@
-"""Shared by the XML adapters: the adapter base class, and rendering (build, hold to the
-format's own XSD, serialise)."""
+"""Shared by the XML adapters: the adapter base class, rendering (build, hold to the
+format's own XSD, serialise), and how messages name a field."""
 
 from __future__ import annotations
 
@@ -16,6 +16,16 @@ from .base import ParseResult, RenderError
 RENDER_ERRORS = (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, IndexError)
 
 Builder = Callable[[Mapping[str, Any], int], etree._Element]
+
+
+def field_path(*steps: str) -> str:
+    """How a message names a field: ElementPath steps (`{ns}Name`, `{ns}Name[2]`, `@name`)
+    by their local names, joined by "/", as in "Consignment[2]/ContainerNumber[1]".
+
+    Messages of refusals and warnings reach receipts, dead letters, logs and the sealed trail,
+    which is never erased: they name the field and the rule broken, and never repeat a value
+    of the document (a name, a date of birth, a passport or IMO number, a quantity)."""
+    return "/".join(step.rpartition("}")[2] for step in steps)
 
 
 def document_version(record: Mapping[str, Any]) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 
 from lxml import etree
 
-from ._xml import XmlAdapter
+from ._xml import XmlAdapter, field_path
 from .base import RuleViolationError
 
 NAMESPACE = "urn:px:fal:1"
@@ -46,6 +46,12 @@ CARGO = _tag("BriefCargoDescription")
 CREW_COUNT = _tag("CrewCount")
 PASSENGER_COUNT = _tag("PassengerCount")
 REMARKS = _tag("Remarks")
+
+IMO_CHECK_DIGIT_RULE = (
+    "the IMO number fails its check digit (the seventh digit is the sum of the first six "
+    "weighted 7, 6, 5, 4, 3 and 2, modulo 10)"
+)
+
 
 def is_valid_imo_number(imo: str) -> bool:
     """Seven ASCII digits whose last one is the check digit: the sum of the first six
@@ -209,16 +215,15 @@ def _read_instant(text: str) -> dict[str, Any]:
 
 
 def _check_rules(record: Mapping[str, Any], root: etree._Element) -> None:
-    imo = record["ship"]["imo_number"]
-    if not is_valid_imo_number(imo):
+    if not is_valid_imo_number(record["ship"]["imo_number"]):
         raise RuleViolationError(
-            f"IMO number {imo} fails its check digit",
+            f"{field_path(SHIP, IMO_NUMBER)}: {IMO_CHECK_DIGIT_RULE}",
             code="RULE_IMO_CHECK_DIGIT",
             line=_line_of(root, SHIP, IMO_NUMBER),
         )
     if record["crew_count"] < 1:
         raise RuleViolationError(
-            "a ship declares at least one crew member (the master)",
+            f"{field_path(CREW_COUNT)}: a ship declares at least one crew member (the master)",
             code="RULE_CREW_COUNT",
             line=_line_of(root, CREW_COUNT),
         )
@@ -227,7 +232,10 @@ def _check_rules(record: Mapping[str, Any], root: etree._Element) -> None:
 def _warnings(record: Mapping[str, Any]) -> tuple[str, ...]:
     gross, net = record["ship"]["gross_tonnage"], record["ship"]["net_tonnage"]
     if gross is not None and net is not None and net > gross:
-        return (f"WARN_NET_TONNAGE_ABOVE_GROSS: net tonnage {net} exceeds gross tonnage {gross}",)
+        return (
+            f"WARN_NET_TONNAGE_ABOVE_GROSS: {field_path(SHIP, NET_TONNAGE)} is greater than "
+            f"{field_path(SHIP, GROSS_TONNAGE)}",
+        )
     return ()
 
 

@@ -8,7 +8,6 @@ the line of a rule violation, and the checked render."""
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -16,9 +15,10 @@ from typing import Any
 
 from lxml import etree
 
-from ._xml import XmlAdapter
+from ._xml import XmlAdapter, field_path
 from .base import RuleViolationError
 from .fal1 import (
+    IMO_CHECK_DIGIT_RULE,
     _add,
     _add_optional,
     _Children,
@@ -78,6 +78,13 @@ CONTAINER_NUMBER = _tag("ContainerNumber")
 TOTAL_NUMBER_OF_PACKAGES = _tag("TotalNumberOfPackages")
 TOTAL_GROSS_WEIGHT = _tag("TotalGrossWeight")
 REMARKS = _tag("Remarks")
+
+
+CONTAINER_CHECK_DIGIT_RULE = "the container number fails its ISO 6346 check digit"
+HS_CODE_RULE = (
+    "the HS code names no Harmonized System chapter (its first two digits must be 01 to 97, "
+    "not 77)"
+)
 
 
 def is_valid_hs_code(code: str) -> bool:
@@ -146,7 +153,10 @@ def _nth(tag: str, index: int) -> str:
     return f"{tag}[{index + 1}]"
 
 
-def _violation(code: str, message: str, root: etree._Element, *path: str) -> RuleViolationError:
+def _violation(code: str, rule: str, root: etree._Element, *path: str) -> RuleViolationError:
+    """A refusal naming the field at `path` (ElementPath steps from the root, which also
+    give the line) and the rule it breaks, never a value of the document."""
+    message = f"{field_path(*path)}: {rule}" if path else rule
     return RuleViolationError(message, code=code, line=_line_of(root, *path))
 
 
@@ -165,10 +175,10 @@ def _format_decimal(value: Decimal, quantum: Decimal) -> str:
     if not isinstance(value, Decimal):
         raise TypeError(f"expected a Decimal, not {type(value).__name__}")
     if not value.is_finite():
-        raise ValueError(f"{value} is not a finite number")
+        raise ValueError("a decimal is not a finite number")
     exact = value.quantize(quantum)
     if exact != value:
-        raise ValueError(f"{value} has more decimal places than {quantum}")
+        raise ValueError(f"a decimal has more decimal places than {quantum}")
     return format(exact, "f")
 
 
@@ -307,10 +317,8 @@ def _read_consignment(consignment: etree._Element) -> dict[str, Any]:
 
 
 def _check_rules(record: Mapping[str, Any], root: etree._Element) -> None:
-    imo = record["ship"]["imo_number"]
-    if not is_valid_imo_number(imo):
-        message = f"IMO number {imo} fails its check digit"
-        raise _violation("RULE_IMO_CHECK_DIGIT", message, root, SHIP, IMO_NUMBER)
+    if not is_valid_imo_number(record["ship"]["imo_number"]):
+        raise _violation("RULE_IMO_CHECK_DIGIT", IMO_CHECK_DIGIT_RULE, root, SHIP, IMO_NUMBER)
     _check_containers(record, root)
     _check_hs_codes(record, root)
     _check_totals(record, root)
@@ -322,7 +330,7 @@ def _check_containers(record: Mapping[str, Any], root: etree._Element) -> None:
             if not is_valid_container_number(number):
                 raise _violation(
                     "RULE_CONTAINER_CHECK_DIGIT",
-                    f"container number {number} fails its ISO 6346 check digit",
+                    CONTAINER_CHECK_DIGIT_RULE,
                     root,
                     _nth(CONSIGNMENT, i),
                     _nth(CONTAINER_NUMBER, j),
@@ -333,13 +341,7 @@ def _check_hs_codes(record: Mapping[str, Any], root: etree._Element) -> None:
     for i, consignment in enumerate(record["consignments"]):
         code = consignment["hs_code"]
         if code is not None and not is_valid_hs_code(code):
-            raise _violation(
-                "RULE_HS_CODE",
-                f"HS code {code} names no Harmonized System chapter ({code[:2]})",
-                root,
-                _nth(CONSIGNMENT, i),
-                HS_CODE,
-            )
+            raise _violation("RULE_HS_CODE", HS_CODE_RULE, root, _nth(CONSIGNMENT, i), HS_CODE)
 
 
 def _check_totals(record: Mapping[str, Any], root: etree._Element) -> None:
@@ -349,7 +351,7 @@ def _check_totals(record: Mapping[str, Any], root: etree._Element) -> None:
     if total_packages is not None and total_packages != packages:
         raise _violation(
             "RULE_TOTALS",
-            f"total number of packages {total_packages} is not the consignments' sum {packages}",
+            f"is not the sum of the consignments' {field_path(NUMBER_OF_PACKAGES)}",
             root,
             TOTAL_NUMBER_OF_PACKAGES,
         )
@@ -358,18 +360,23 @@ def _check_totals(record: Mapping[str, Any], root: etree._Element) -> None:
     if total_weight is not None and total_weight != weight:
         raise _violation(
             "RULE_TOTALS",
-            f"total gross weight {total_weight} kg is not the consignments' sum {weight} kg",
+            f"is not the sum of the consignments' {field_path(GROSS_WEIGHT)}",
             root,
             TOTAL_GROSS_WEIGHT,
         )
 
 
 def _warnings(record: Mapping[str, Any]) -> tuple[str, ...]:
-    counts = Counter(c["bill_of_lading_number"] for c in record["consignments"])
+    """One warning per bill of lading number given to more than one consignment, naming
+    those consignments by position."""
+    positions: dict[str, list[int]] = {}
+    for index, consignment in enumerate(record["consignments"]):
+        positions.setdefault(consignment["bill_of_lading_number"], []).append(index + 1)
     return tuple(
-        f"WARN_DUPLICATE_BILL_OF_LADING: bill of lading {number} is declared {count} times"
-        for number, count in counts.items()
-        if count > 1
+        f"WARN_DUPLICATE_BILL_OF_LADING: consignments {', '.join(map(str, found))} have the "
+        f"same {field_path(BILL_OF_LADING_NUMBER)}"
+        for found in positions.values()
+        if len(found) > 1
     )
 
 

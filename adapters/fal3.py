@@ -12,7 +12,7 @@ from typing import Any
 
 from lxml import etree
 
-from ._xml import XmlAdapter
+from ._xml import XmlAdapter, field_path
 from .base import RuleViolationError
 from .fal1 import (
     _add,
@@ -46,10 +46,10 @@ def format_quantity(value: Decimal) -> str:
     if not isinstance(value, Decimal):
         raise TypeError(f"expected a Decimal, not {type(value).__name__}")
     if not value.is_finite():
-        raise ValueError(f"{value} is not a finite number")
+        raise ValueError("a quantity is not a finite number")
     exact = value.quantize(QUANTITY_QUANTUM)
     if exact != value:
-        raise ValueError(f"{value} has more decimal places than {QUANTITY_QUANTUM}")
+        raise ValueError(f"a quantity has more decimal places than {QUANTITY_QUANTUM}")
     return format(exact, "f")
 
 
@@ -135,10 +135,9 @@ def _check_rules(record: Mapping[str, Any], root: etree._Element) -> None:
     index = first_non_positive(record["articles"])
     if index is not None:
         raise RuleViolationError(
-            f"stores article {index + 1}: quantity must be positive, not "
-            f"{record['articles'][index]['quantity']}",
+            f"{field_path(f'{STORES_ARTICLE}[{index + 1}]', QUANTITY)}: must be positive",
             code="RULE_STORES_QUANTITY",
-            line=ItemLines(root, STORES_ARTICLE, "stores article").line(index, QUANTITY),
+            line=ItemLines(root, STORES_ARTICLE).line(index, QUANTITY),
         )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from lxml import etree
 
-from ._xml import XmlAdapter
+from ._xml import XmlAdapter, field_path
 from .base import RuleViolationError
 from .fal1 import _add, _add_optional, _optional_token, _token, business_key
 from .fal3 import first_non_positive, format_quantity, read_quantity
@@ -92,10 +92,10 @@ def _check_rules(record: Mapping[str, Any], root: etree._Element) -> None:
     for member_index, member in enumerate(record["crew"]):
         index = first_non_positive(member["effects"])
         if index is not None:
-            where = ItemLines(root, CREW_MEMBER, "crew member")
+            where = ItemLines(root, CREW_MEMBER)
+            path = (f"{CREW_MEMBER}[{member_index + 1}]", f"{EFFECT}[{index + 1}]", QUANTITY)
             raise RuleViolationError(
-                f"crew member {member_index + 1}, effect {index + 1}: quantity must be "
-                f"positive, not {member['effects'][index]['quantity']}",
+                f"{field_path(*path)}: must be positive",
                 code="RULE_EFFECTS_QUANTITY",
                 line=where.line(member_index, f"{EFFECT}[{index + 1}]", QUANTITY),
             )

@@ -20,9 +20,10 @@ from typing import Any
 
 from lxml import etree
 
-from ._xml import XmlAdapter
+from ._xml import XmlAdapter, field_path
 from .base import RuleViolationError
 from .fal1 import (
+    IMO_CHECK_DIGIT_RULE,
     _add,
     _add_optional,
     _Children,
@@ -87,6 +88,11 @@ class SharedElements:
     def in_namespace(cls, namespace: str) -> SharedElements:
         return cls(*(f"{{{namespace}}}{_camel_case(field.name)}" for field in fields(cls)))
 
+    @property
+    def voyage_date_field(self) -> str:
+        """How messages name the element the voyage's date is taken from."""
+        return field_path(self.date_time_of_arrival_departure)
+
     # ------------------------------------------------------------ XML -> canonical record
 
     def read_voyage(self, children: _Children) -> dict[str, Any]:
@@ -139,10 +145,9 @@ class SharedElements:
     # ------------------------------------------------------------ rules
 
     def check_imo_number(self, record: Mapping[str, Any], root: etree._Element) -> None:
-        imo = record["ship"]["imo_number"]
-        if not is_valid_imo_number(imo):
+        if not is_valid_imo_number(record["ship"]["imo_number"]):
             raise RuleViolationError(
-                f"IMO number {imo} fails its check digit",
+                f"{field_path(self.ship, self.imo_number)}: {IMO_CHECK_DIGIT_RULE}",
                 code="RULE_IMO_CHECK_DIGIT",
                 line=_line_of(root, self.ship, self.imo_number),
             )
@@ -152,15 +157,16 @@ class SharedElements:
     ) -> None:
         """Nobody on board is born after the arrival or departure date. A birth on that very
         day is accepted: a child born on board is on the list of the port call. The error
-        gives the line of the person's element, which carries the date as an attribute."""
+        gives the line of the person's element, which carries the date as an attribute, and
+        names neither date."""
         day = voyage_day(record)
         if not people or max(map(_DATE_OF_BIRTH, people)) <= day:
             return  # the usual case, found without a Python loop
         for index, person in enumerate(people):
             if person["date_of_birth"] > day:
                 raise RuleViolationError(
-                    f"{where.label} {index + 1}: date of birth is after the "
-                    f"{_event(record)} date {day.isoformat()}",
+                    f"{where.field(index, DATE_OF_BIRTH)}: is after the date of "
+                    f"{_event(record)} ({self.voyage_date_field})",
                     code="RULE_BIRTH_AFTER_VOYAGE",
                     line=where.line(index),
                 )
@@ -170,14 +176,15 @@ class SharedElements:
     ) -> tuple[str, ...]:
         """One warning per identity document that expired before the arrival or departure
         date. Not an error: the border authority decides, and the list must still reach it.
-        The text names the person by position only, since warnings reach receipts and the
-        trail."""
+        The text names the person by position and no date, since warnings reach receipts
+        and the trail."""
         day = voyage_day(record)
         if not people or min(map(_EXPIRY_DATE, map(_IDENTITY_DOCUMENT, people))) >= day:
             return ()  # the usual case, found without a Python loop
         return tuple(
-            f"RULE_DOCUMENT_EXPIRED: {where.label} {index + 1} (line {where.line(index)}): "
-            f"identity document expired before the {_event(record)} date {day.isoformat()}"
+            f"RULE_DOCUMENT_EXPIRED: {where.field(index, EXPIRY_DATE)} (line "
+            f"{where.line(index)}): the identity document expired before the date of "
+            f"{_event(record)} ({self.voyage_date_field})"
             for index, person in enumerate(people)
             if person["identity_document"]["expiry_date"] < day
         )
@@ -191,7 +198,10 @@ class ItemLines:
 
     root: etree._Element
     item_tag: str
-    label: str
+
+    def field(self, index: int, attribute: str) -> str:
+        """How a message names an attribute of the n-th item: "CrewMember[3]/@expiryDate"."""
+        return field_path(f"{self.item_tag}[{index + 1}]", f"@{attribute}")
 
     def line(self, index: int, *path: str) -> int | None:
         items = self.root.findall(self.item_tag)
@@ -364,7 +374,7 @@ class Fal5Adapter(XmlAdapter):
     @staticmethod
     def read(root: etree._Element) -> tuple[dict[str, Any], tuple[str, ...]]:
         record = _read_crew_list(root)
-        where = ItemLines(root, CREW_MEMBER, "crew member")
+        where = ItemLines(root, CREW_MEMBER)
         _check_rules(record, root, where)
         return record, SHARED.expired_documents(record, record["crew"], where)
 
@@ -416,7 +426,8 @@ def _check_rules(record: Mapping[str, Any], root: etree._Element, where: ItemLin
     listed = len(record["crew"])
     if record["crew_count"] != listed:
         raise RuleViolationError(
-            f"crew count {record['crew_count']} differs from the {listed} crew members listed",
+            f"{field_path(CREW_COUNT)}: differs from the number of {field_path(CREW_MEMBER)} "
+            "elements",
             code="RULE_CREW_COUNT",
             line=_line_of(root, CREW_COUNT),
         )

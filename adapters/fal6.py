@@ -11,7 +11,7 @@ from typing import Any
 
 from lxml import etree
 
-from ._xml import XmlAdapter
+from ._xml import XmlAdapter, field_path
 from .base import RuleViolationError
 from .fal1 import _add, _format_int, _line_of, business_key
 from .fal5 import (
@@ -77,7 +77,7 @@ class Fal6Adapter(XmlAdapter):
     @staticmethod
     def read(root: etree._Element) -> tuple[dict[str, Any], tuple[str, ...]]:
         record = _read_passenger_list(root)
-        where = ItemLines(root, PASSENGER, "passenger")
+        where = ItemLines(root, PASSENGER)
         _check_rules(record, root, where)
         return record, SHARED.expired_documents(record, record["passengers"], where)
 
@@ -140,8 +140,8 @@ def _check_rules(record: Mapping[str, Any], root: etree._Element, where: ItemLin
     listed = len(record["passengers"])
     if record["passenger_count"] != listed:
         raise RuleViolationError(
-            f"passenger count {record['passenger_count']} differs from the {listed} "
-            "passengers listed",
+            f"{field_path(PASSENGER_COUNT)}: differs from the number of "
+            f"{field_path(PASSENGER)} elements",
             code="RULE_PASSENGER_COUNT",
             line=_line_of(root, PASSENGER_COUNT),
         )

@@ -14,9 +14,18 @@ from typing import Any
 
 from lxml import etree
 
-from ._xml import XmlAdapter
-from .fal1 import _add, _add_optional, _format_int, _optional_token, _token, is_valid_imo_number
+from ._xml import XmlAdapter, field_path
+from .fal1 import (
+    IMO_CHECK_DIGIT_RULE,
+    _add,
+    _add_optional,
+    _format_int,
+    _optional_token,
+    _token,
+    is_valid_imo_number,
+)
 from .fal2 import (
+    CONTAINER_CHECK_DIGIT_RULE,
     KILOGRAMS,
     _add_all,
     _Elements,
@@ -131,6 +140,9 @@ DANGEROUS_GOODS_LIST: Mapping[str, DangerousGoodsListEntry] = MappingProxyType(
 )
 
 
+UN_NUMBER_CLASS_RULE = "is not a class the Dangerous Goods List gives the UN number"
+
+
 def packing_group_required(un_number: str, imdg_class: str) -> bool:
     """Whether an entry must state a packing group: its class sorts into packing groups and
     the entry is not one that has none (known articles, self-reactive substances)."""
@@ -142,9 +154,11 @@ def packing_group_required(un_number: str, imdg_class: str) -> bool:
     return int(un_number) not in _SELF_REACTIVE_UN_NUMBERS
 
 
-def unknown_un_number_warning(un_number: str, where: str) -> str:
+def unknown_un_number_warning(where: str) -> str:
+    """The warning for a UN number the built-in list lacks; `where` names the field (its
+    path), since the number itself is not repeated."""
     return (
-        f"WARN_UN_NUMBER_UNKNOWN: UN{un_number} ({where}) is not in the built-in excerpt of "
+        f"WARN_UN_NUMBER_UNKNOWN: {where}: the UN number is not in the built-in excerpt of "
         "the Dangerous Goods List; its class was not checked"
     )
 
@@ -276,10 +290,8 @@ def _read_goods(goods: etree._Element) -> dict[str, Any]:
 
 
 def _check_rules(record: Mapping[str, Any], root: etree._Element) -> None:
-    imo = record["ship"]["imo_number"]
-    if not is_valid_imo_number(imo):
-        message = f"IMO number {imo} fails its check digit"
-        raise _violation("RULE_IMO_CHECK_DIGIT", message, root, SHIP, IMO_NUMBER)
+    if not is_valid_imo_number(record["ship"]["imo_number"]):
+        raise _violation("RULE_IMO_CHECK_DIGIT", IMO_CHECK_DIGIT_RULE, root, SHIP, IMO_NUMBER)
     goods = record["dangerous_goods"]
     _check_containers(goods, root)
     _check_dangerous_goods_list(goods, root)
@@ -294,7 +306,7 @@ def _check_containers(goods: list[dict[str, Any]], root: etree._Element) -> None
         if number is not None and not is_valid_container_number(number):
             raise _violation(
                 "RULE_CONTAINER_CHECK_DIGIT",
-                f"container number {number} fails its ISO 6346 check digit",
+                CONTAINER_CHECK_DIGIT_RULE,
                 root,
                 _nth(DANGEROUS_GOODS, i),
                 CONTAINER_NUMBER,
@@ -309,22 +321,14 @@ def _check_dangerous_goods_list(goods: list[dict[str, Any]], root: etree._Elemen
         if entry is None:
             continue
         if not entry.allows_class(imdg_class):
-            allowed = " or ".join(sorted(entry.classes))
             raise _violation(
-                "RULE_UN_NUMBER_CLASS",
-                f"UN{un_number} ({entry.proper_shipping_name}) is class {allowed}, "
-                f"not {imdg_class}",
-                root,
-                _nth(DANGEROUS_GOODS, i),
-                CLASS,
+                "RULE_UN_NUMBER_CLASS", UN_NUMBER_CLASS_RULE, root, _nth(DANGEROUS_GOODS, i), CLASS
             )
         group = item["packing_group"]
         if group is not None and group not in entry.packing_groups:
-            assigned = " or ".join(sorted(entry.packing_groups)) or "none"
             raise _violation(
                 "RULE_UN_NUMBER_CLASS",
-                f"UN{un_number} ({entry.proper_shipping_name}) has packing group {assigned}, "
-                f"not {group}",
+                "is not a packing group the Dangerous Goods List assigns to the UnNumber",
                 root,
                 _nth(DANGEROUS_GOODS, i),
                 PACKING_GROUP,
@@ -337,7 +341,7 @@ def _check_packing_groups(goods: list[dict[str, Any]], root: etree._Element) -> 
         if group is None and packing_group_required(un_number, imdg_class):
             raise _violation(
                 "RULE_CONDITIONAL",
-                f"UN{un_number} of class {imdg_class} needs a packing group",
+                "needs a PackingGroup: the Class is one sorted into packing groups",
                 root,
                 _nth(DANGEROUS_GOODS, i),
                 UN_NUMBER,
@@ -345,7 +349,7 @@ def _check_packing_groups(goods: list[dict[str, Any]], root: etree._Element) -> 
         if group is not None and division(imdg_class) not in PACKING_GROUP_CLASSES:
             raise _violation(
                 "RULE_CONDITIONAL",
-                f"class {imdg_class} has no packing groups, yet {group} is given",
+                "is given, but the Class has no packing groups",
                 root,
                 _nth(DANGEROUS_GOODS, i),
                 PACKING_GROUP,
@@ -358,7 +362,7 @@ def _check_marine_pollutants(goods: list[dict[str, Any]], root: etree._Element) 
         if entry is not None and entry.marine_pollutant and not item["marine_pollutant"]:
             raise _violation(
                 "RULE_CONDITIONAL",
-                f"UN{entry.un_number} ({entry.proper_shipping_name}) is a marine pollutant",
+                "must be true: the Dangerous Goods List marks the UnNumber a marine pollutant",
                 root,
                 _nth(DANGEROUS_GOODS, i),
                 MARINE_POLLUTANT,
@@ -371,7 +375,7 @@ def _check_masses(goods: list[dict[str, Any]], root: etree._Element) -> None:
         if net is not None and net > gross:
             raise _violation(
                 "RULE_NET_MASS",
-                f"net mass {net} kg exceeds gross mass {gross} kg",
+                f"is greater than {field_path(GROSS_MASS)}",
                 root,
                 _nth(DANGEROUS_GOODS, i),
                 NET_MASS,
@@ -380,7 +384,7 @@ def _check_masses(goods: list[dict[str, Any]], root: etree._Element) -> None:
 
 def _warnings(record: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(
-        unknown_un_number_warning(item["un_number"], f"dangerous goods line {i + 1}")
+        unknown_un_number_warning(field_path(_nth(DANGEROUS_GOODS, i), UN_NUMBER))
         for i, item in enumerate(record["dangerous_goods"])
         if item["un_number"] not in DANGEROUS_GOODS_LIST
     )

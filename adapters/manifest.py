@@ -9,9 +9,18 @@ from typing import Any
 
 from lxml import etree
 
-from ._xml import XmlAdapter
-from .fal1 import _add, _add_optional, _format_int, _token, is_valid_imo_number
+from ._xml import XmlAdapter, field_path
+from .fal1 import (
+    IMO_CHECK_DIGIT_RULE,
+    _add,
+    _add_optional,
+    _format_int,
+    _token,
+    is_valid_imo_number,
+)
 from .fal2 import (
+    CONTAINER_CHECK_DIGIT_RULE,
+    HS_CODE_RULE,
     KILOGRAMS,
     _add_all,
     _Elements,
@@ -25,7 +34,7 @@ from .fal2 import (
     _violation,
     is_valid_hs_code,
 )
-from .fal7 import DANGEROUS_GOODS_LIST, unknown_un_number_warning
+from .fal7 import DANGEROUS_GOODS_LIST, UN_NUMBER_CLASS_RULE, unknown_un_number_warning
 from .iso6346 import is_valid_container_number
 
 NAMESPACE = "urn:px:customs:manifest:1"
@@ -195,10 +204,10 @@ def _read_goods_item(item: etree._Element) -> dict[str, Any]:
 
 
 def _check_rules(record: Mapping[str, Any], root: etree._Element) -> None:
-    imo = record["transport_means"]["imo_number"]
-    if not is_valid_imo_number(imo):
-        message = f"IMO number {imo} fails its check digit"
-        raise _violation("RULE_IMO_CHECK_DIGIT", message, root, TRANSPORT_MEANS, IMO_NUMBER)
+    if not is_valid_imo_number(record["transport_means"]["imo_number"]):
+        raise _violation(
+            "RULE_IMO_CHECK_DIGIT", IMO_CHECK_DIGIT_RULE, root, TRANSPORT_MEANS, IMO_NUMBER
+        )
     bills = record["bills_of_lading"]
     _check_containers(bills, root)
     _check_hs_codes(bills, root)
@@ -207,7 +216,8 @@ def _check_rules(record: Mapping[str, Any], root: etree._Element) -> None:
     if record["discharge_date_time"] <= record["loading_date_time"]:
         raise _violation(
             "RULE_DATES_ORDER",
-            "the arrival at the port of discharge is not after the loading",
+            f"the arrival at the port of discharge is not after the loading "
+            f"({field_path(LOADING_DATE_TIME)})",
             root,
             DISCHARGE_DATE_TIME,
         )
@@ -222,7 +232,7 @@ def _check_containers(bills: list[dict[str, Any]], root: etree._Element) -> None
             if not is_valid_container_number(number):
                 raise _violation(
                     "RULE_CONTAINER_CHECK_DIGIT",
-                    f"container number {number} fails its ISO 6346 check digit",
+                    CONTAINER_CHECK_DIGIT_RULE,
                     root,
                     _nth(BILL_OF_LADING, i),
                     _nth(CONTAINER, j),
@@ -237,7 +247,7 @@ def _check_hs_codes(bills: list[dict[str, Any]], root: etree._Element) -> None:
             if code is not None and not is_valid_hs_code(code):
                 raise _violation(
                     "RULE_HS_CODE",
-                    f"HS code {code} names no Harmonized System chapter ({code[:2]})",
+                    HS_CODE_RULE,
                     root,
                     _nth(BILL_OF_LADING, i),
                     _nth(GOODS_ITEM, j),
@@ -251,8 +261,8 @@ def _check_sequence_numbers(bills: list[dict[str, Any]], root: etree._Element) -
             if item["sequence_number"] != j + 1:
                 raise _violation(
                     "RULE_SEQUENCE",
-                    f"goods item {j + 1} of bill {bill['master_bill_number']} is numbered "
-                    f"{item['sequence_number']}",
+                    f"must be {j + 1}: the goods items of a bill are numbered 1, 2, 3 and on, "
+                    "in document order",
                     root,
                     _nth(BILL_OF_LADING, i),
                     _nth(GOODS_ITEM, j),
@@ -267,8 +277,7 @@ def _check_totals(bills: list[dict[str, Any]], root: etree._Element) -> None:
         if bill["total_number_of_packages"] != packages:
             raise _violation(
                 "RULE_TOTALS",
-                f"bill {bill['master_bill_number']}: total number of packages "
-                f"{bill['total_number_of_packages']} is not the goods items' sum {packages}",
+                f"is not the sum of the goods items' {field_path(NUMBER_OF_PACKAGES)}",
                 root,
                 _nth(BILL_OF_LADING, i),
                 TOTAL_NUMBER_OF_PACKAGES,
@@ -277,8 +286,7 @@ def _check_totals(bills: list[dict[str, Any]], root: etree._Element) -> None:
         if bill["total_gross_weight_kg"] != weight:
             raise _violation(
                 "RULE_TOTALS",
-                f"bill {bill['master_bill_number']}: total gross weight "
-                f"{bill['total_gross_weight_kg']} kg is not the goods items' sum {weight} kg",
+                f"is not the sum of the goods items' {field_path(GROSS_WEIGHT)}",
                 root,
                 _nth(BILL_OF_LADING, i),
                 TOTAL_GROSS_WEIGHT,
@@ -295,8 +303,8 @@ def _check_dangerous_goods(bills: list[dict[str, Any]], root: etree._Element) ->
                 present = UN_NUMBER if un_number is not None else DANGEROUS_GOODS_CLASS
                 raise _violation(
                     "RULE_CONDITIONAL",
-                    f"goods item {j + 1} of bill {bill['master_bill_number']} is dangerous "
-                    "goods: it needs both a UN number and a class",
+                    f"dangerous goods need both {field_path(UN_NUMBER)} and "
+                    f"{field_path(DANGEROUS_GOODS_CLASS)}",
                     root,
                     _nth(BILL_OF_LADING, i),
                     _nth(GOODS_ITEM, j),
@@ -304,11 +312,9 @@ def _check_dangerous_goods(bills: list[dict[str, Any]], root: etree._Element) ->
                 )
             entry = None if un_number is None else DANGEROUS_GOODS_LIST.get(un_number)
             if entry is not None and not entry.allows_class(imdg_class):
-                allowed = " or ".join(sorted(entry.classes))
                 raise _violation(
                     "RULE_UN_NUMBER_CLASS",
-                    f"UN{un_number} ({entry.proper_shipping_name}) is class {allowed}, "
-                    f"not {imdg_class}",
+                    UN_NUMBER_CLASS_RULE,
                     root,
                     _nth(BILL_OF_LADING, i),
                     _nth(GOODS_ITEM, j),
@@ -326,14 +332,13 @@ def _check_container_references(bills: list[dict[str, Any]], root: etree._Elemen
                 if state == "Full":
                     continue
                 code, problem = (
-                    ("RULE_CONTAINER_REFERENCE", "is not a container of the bill")
+                    ("RULE_CONTAINER_REFERENCE", "names no container of the bill")
                     if state is None
-                    else ("RULE_CONDITIONAL", "is declared empty")
+                    else ("RULE_CONDITIONAL", "names a container the bill declares empty")
                 )
                 raise _violation(
                     code,
-                    f"goods item {j + 1} of bill {bill['master_bill_number']} is in container "
-                    f"{number}, which {problem}",
+                    problem,
                     root,
                     _nth(BILL_OF_LADING, i),
                     _nth(GOODS_ITEM, j),
@@ -343,12 +348,10 @@ def _check_container_references(bills: list[dict[str, Any]], root: etree._Elemen
 
 def _warnings(record: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(
-        unknown_un_number_warning(
-            item["un_number"],
-            f"goods item {item['sequence_number']} of bill {bill['master_bill_number']}",
-        )
-        for bill in record["bills_of_lading"]
-        for item in bill["goods_items"]
+        unknown_un_number_warning(field_path(_nth(BILL_OF_LADING, i), _nth(GOODS_ITEM, j),
+                                             UN_NUMBER))
+        for i, bill in enumerate(record["bills_of_lading"])
+        for j, item in enumerate(bill["goods_items"])
         if item["un_number"] is not None and item["un_number"] not in DANGEROUS_GOODS_LIST
     )
 

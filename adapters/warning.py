@@ -20,7 +20,7 @@ from typing import Any
 
 from lxml import etree
 
-from ._xml import XmlAdapter
+from ._xml import XmlAdapter, field_path
 from .base import RuleViolationError
 from .fal1 import _add, _add_optional, _format_int, _optional_token, _require_int, _token
 from .fal2 import (
@@ -320,7 +320,7 @@ def _check_subcategory(record: Mapping[str, Any], root: etree._Element) -> None:
     if subcategory not in SUBCATEGORIES[category]:
         raise _violation(
             "RULE_WARNING_SUBCATEGORY_MISMATCH",
-            f"subcategory {subcategory} is not one of category {category}",
+            f"is not one of the subcategories of the {field_path(CATEGORY)} given",
             root,
             SUBCATEGORY,
         )
@@ -332,8 +332,9 @@ def _check_colour(record: Mapping[str, Any], root: etree._Element) -> None:
     colour = None if element is None else element.get(COLOUR)
     level = record["level"]
     if colour is not None and colour != LEVEL_COLOURS[level]:
+        colours = ", ".join(f"{name} {LEVEL_COLOURS[name]}" for name in LEVELS)
         raise RuleViolationError(
-            f"level {level} is {LEVEL_COLOURS[level]}, not {colour}",
+            f"{field_path(LEVEL, f'@{COLOUR}')}: is not the colour of the level ({colours})",
             code="RULE_WARNING_LEVEL_COLOUR",
             line=None if element is None else element.sourceline,
         )
@@ -344,7 +345,7 @@ def _check_area(area: Mapping[str, Any], root: etree._Element) -> None:
         if _UNLOCODE.fullmatch(code) is None:
             raise _violation(
                 "RULE_UNLOCODE",
-                f"port code {code!r} is not a UN/LOCODE ([A-Z]{{2}}[A-Z2-9]{{3}})",
+                "is not a UN/LOCODE ([A-Z]{2}[A-Z2-9]{3})",
                 root,
                 AFFECTED_AREA,
                 _nth(PORT_CODE, i),
@@ -353,7 +354,7 @@ def _check_area(area: Mapping[str, Any], root: etree._Element) -> None:
     if 0 < len(polygon) < 3:
         raise _violation(
             "RULE_WARNING_POLYGON",
-            f"a polygon has at least three points, not {len(polygon)}",
+            "a polygon has at least three points",
             root,
             AFFECTED_AREA,
             POLYGON,
@@ -363,8 +364,7 @@ def _check_area(area: Mapping[str, Any], root: etree._Element) -> None:
         if not (-90.0 <= point["latitude"] <= 90.0 and -180.0 <= point["longitude"] <= 180.0):
             raise _violation(
                 "RULE_WARNING_POLYGON",
-                f"point {i + 1} of the polygon is out of range: latitude -90 to 90, "
-                "longitude -180 to 180",
+                "is out of range: latitude -90 to 90, longitude -180 to 180",
                 root,
                 AFFECTED_AREA,
                 POLYGON,
@@ -377,8 +377,8 @@ def _check_items(items: Sequence[Mapping[str, Any]], root: etree._Element) -> No
         if items[i]["urgency"] < items[i - 1]["urgency"]:
             raise _violation(
                 "RULE_WARNING_ITEMS_ORDER",
-                f"warning item {i + 1} (urgency {items[i]['urgency']}) is more urgent than "
-                f"item {i} (urgency {items[i - 1]['urgency']}): items go most urgent first",
+                f"is more urgent than {field_path(_nth(WARNING_ITEM, i - 1))}: items go most "
+                f"urgent first (by @{URGENCY})",
                 root,
                 _nth(WARNING_ITEM, i),
             )
@@ -390,12 +390,16 @@ def _check_step(step: Mapping[str, Any], root: etree._Element, path: tuple[str, 
         present = step.get(element.field) is not None
         if action == element.action and not present:
             raise _violation(
-                element.code, f"a {action} step must give {element.label}", root, *path, ACTION
+                element.code,
+                f"a {element.action} step must give {element.label}",
+                root,
+                *path,
+                ACTION,
             )
         if action != element.action and present:
             raise _violation(
                 element.code,
-                f"only a {element.action} step gives {element.label}, not a {action} step",
+                f"only a {element.action} step gives {element.label}",
                 root,
                 *path,
                 element.tag,

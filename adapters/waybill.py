@@ -10,10 +10,11 @@ from typing import Any
 
 from lxml import etree
 
-from ._xml import XmlAdapter
+from ._xml import XmlAdapter, field_path
 from .base import RuleViolationError
 from .fal1 import _add, _add_optional, _format_int, _optional_token, _token
 from .fal2 import (
+    CONTAINER_CHECK_DIGIT_RULE,
     CUBIC_METRES,
     KILOGRAMS,
     _add_all,
@@ -234,11 +235,13 @@ def _read_charge(charge: etree._Element) -> dict[str, Any]:
 
 
 def _check_rules(record: Mapping[str, Any], root: etree._Element) -> None:
-    code = record["operator"]["unified_social_credit_code"]
-    if not is_valid_unified_social_credit_code(code):
-        message = f"unified social credit code {code} fails its check character"
+    if not is_valid_unified_social_credit_code(record["operator"]["unified_social_credit_code"]):
         raise _violation(
-            "RULE_USCC_CHECK_DIGIT", message, root, OPERATOR, UNIFIED_SOCIAL_CREDIT_CODE
+            "RULE_USCC_CHECK_DIGIT",
+            "the unified social credit code fails its check character (GB 32100)",
+            root,
+            OPERATOR,
+            UNIFIED_SOCIAL_CREDIT_CODE,
         )
     _check_containers(record["containers"], root)
     legs = record["legs"]
@@ -254,7 +257,7 @@ def _check_containers(containers: list[dict[str, Any]], root: etree._Element) ->
         if not is_valid_container_number(number):
             raise _violation(
                 "RULE_CONTAINER_CHECK_DIGIT",
-                f"container number {number} fails its ISO 6346 check digit",
+                CONTAINER_CHECK_DIGIT_RULE,
                 root,
                 _nth(CONTAINER, j),
                 CONTAINER_NUMBER,
@@ -266,7 +269,7 @@ def _check_sequence_numbers(legs: list[dict[str, Any]], root: etree._Element) ->
         if leg["sequence_number"] != i + 1:
             raise _violation(
                 "RULE_SEQUENCE",
-                f"leg {i + 1} is numbered {leg['sequence_number']}",
+                f"must be {i + 1}: legs are numbered 1, 2, 3 and on, in document order",
                 root,
                 _nth(LEG, i),
                 SEQUENCE_NUMBER,
@@ -279,7 +282,7 @@ def _check_leg_times(legs: list[dict[str, Any]], root: etree._Element) -> None:
     for i, leg in enumerate(legs):
         if leg["planned_arrival"] <= leg["planned_departure"]:
             raise _dates_violation(
-                f"leg {i + 1}: planned arrival is not after planned departure",
+                f"is not after the leg's {field_path(PLANNED_DEPARTURE)}",
                 root,
                 i,
                 PLANNED_ARRIVAL,
@@ -287,7 +290,7 @@ def _check_leg_times(legs: list[dict[str, Any]], root: etree._Element) -> None:
         departed, arrived = leg["actual_departure"], leg["actual_arrival"]
         if departed is not None and arrived is not None and arrived <= departed:
             raise _dates_violation(
-                f"leg {i + 1}: actual arrival is not after actual departure",
+                f"is not after the leg's {field_path(ACTUAL_DEPARTURE)}",
                 root,
                 i,
                 ACTUAL_ARRIVAL,
@@ -297,7 +300,7 @@ def _check_leg_times(legs: list[dict[str, Any]], root: etree._Element) -> None:
         previous = legs[i - 1]
         if leg["planned_departure"] < previous["planned_arrival"]:
             raise _dates_violation(
-                f"leg {i + 1} is planned to depart before leg {i} arrives",
+                f"is before {field_path(_nth(LEG, i - 1), PLANNED_ARRIVAL)}",
                 root,
                 i,
                 PLANNED_DEPARTURE,
@@ -305,7 +308,10 @@ def _check_leg_times(legs: list[dict[str, Any]], root: etree._Element) -> None:
         previous_arrived = previous["actual_arrival"]
         if departed is not None and previous_arrived is not None and departed < previous_arrived:
             raise _dates_violation(
-                f"leg {i + 1} departed before leg {i} arrived", root, i, ACTUAL_DEPARTURE
+                f"is before {field_path(_nth(LEG, i - 1), ACTUAL_ARRIVAL)}",
+                root,
+                i,
+                ACTUAL_DEPARTURE,
             )
 
 
@@ -320,7 +326,7 @@ def _check_progress(legs: list[dict[str, Any]], root: etree._Element) -> None:
         if leg["actual_arrival"] is not None and leg["actual_departure"] is None:
             raise _violation(
                 "RULE_CONDITIONAL",
-                f"leg {i + 1} has an actual arrival but no actual departure",
+                f"is given, but the leg's {field_path(ACTUAL_DEPARTURE)} is not",
                 root,
                 _nth(LEG, i),
                 ACTUAL_ARRIVAL,
@@ -328,7 +334,7 @@ def _check_progress(legs: list[dict[str, Any]], root: etree._Element) -> None:
         if i > 0 and leg["actual_departure"] is not None and legs[i - 1]["actual_arrival"] is None:
             raise _violation(
                 "RULE_CONDITIONAL",
-                f"leg {i + 1} has departed but leg {i} has no actual arrival",
+                f"is given, but {field_path(_nth(LEG, i - 1), ACTUAL_ARRIVAL)} is not",
                 root,
                 _nth(LEG, i),
                 ACTUAL_DEPARTURE,

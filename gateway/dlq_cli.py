@@ -39,6 +39,7 @@ from gateway.kafka import (
     read_topics,
     submission_headers,
 )
+from gateway.private_files import write_private
 from gateway.service import DEAD_LETTER_SCHEMA
 from message_formats import AvroSchemas, FormatError
 
@@ -287,10 +288,12 @@ def add_dlq_commands(commands: argparse._SubParsersAction) -> None:  # type: ign
         "show", help="every field of one dead letter; --out writes its original bytes",
         description="Prints every field of the dead letter at LOCATION (PARTITION:OFFSET): "
         "the error, ids, sender, format, size, the SM3 digest of the original document and "
-        "the signature (base64). --out FILE writes the original bytes exactly.",
+        "the signature (base64). --out FILE writes the original bytes exactly, readable by "
+        "its owner alone (mode 0600).",
     )
     show.add_argument("location", type=_location, metavar="LOCATION")
-    show.add_argument("--out", type=Path, metavar="FILE", help="write the original bytes here")
+    show.add_argument("--out", type=Path, metavar="FILE",
+                      help="write the original bytes here (mode 0600)")
     config_args(show)
     show.set_defaults(run=_guarded(_show))
 
@@ -467,8 +470,10 @@ def _instant(text: str) -> datetime:
 
 
 def _write(path: Path, data: bytes) -> None:
+    """The original document, readable by its owner alone (mode 0600): it holds what the
+    agency sent, crew lists with names, dates of birth and passport numbers."""
     try:
-        path.write_bytes(data)
+        write_private(path, data)
     except OSError as exc:
         raise GatewayError(f"cannot write {path}: {exc.strerror or exc}", code="IO_ERROR") from exc
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from lxml import etree
 
 from .errors import (
+    FormatError,
     XmlDtdForbiddenError,
     XmlEncodingInvalidError,
     XmlEncodingMismatchError,
@@ -61,6 +64,33 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 # A letter with a diacritic (as UTF-8 spells ship and family names) touching a plain
 # letter: É in ÉTOILE. Read as GB text, its bytes give a rare ideograph inside a Latin word.
 _ACCENTED_IN_WORD = re.compile("[A-Za-z][\u00c0-\u024f]|[\u00c0-\u024f][A-Za-z]")
+# An encoding name as XML writes one (EncName); another declared "encoding" is not named back.
+_ENCODING_NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]{0,39}")
+
+# What libxml2's well-formedness errors may repeat. Its text is kept (the rule, and names of
+# tags and attributes, which are not personal), but not what it quotes of the document: the
+# errors below quote a comment, a CDATA section, a namespace name, a version or an entity
+# name written in the text, and are said again as their rule alone. Any other error keeps
+# its first line without quoted text (the document's, except for a few characters of markup
+# such as '<' or ']]>') and without an excerpt after "<!--" or "<![CDATA[".
+_ERRORS = etree.ErrorTypes
+_QUOTING_ERRORS: Mapping[int, str] = MappingProxyType({
+    _ERRORS.ERR_HYPHEN_IN_COMMENT: "Double hyphen within comment",
+    _ERRORS.ERR_COMMENT_NOT_FINISHED: "Comment not terminated",
+    _ERRORS.ERR_CDATA_NOT_FINISHED: "CData section not finished",
+    _ERRORS.WAR_NS_URI: "a namespace name (xmlns) is not a valid URI",
+    _ERRORS.WAR_NS_URI_RELATIVE: "a namespace name (xmlns) is not an absolute URI",
+    _ERRORS.NS_ERR_ATTRIBUTE_REDEFINED: "Namespaced attribute redefined",
+    _ERRORS.ERR_UNSUPPORTED_ENCODING: "Unsupported encoding",
+    _ERRORS.ERR_UNKNOWN_VERSION: "Unsupported XML version",
+    _ERRORS.ERR_UNDECLARED_ENTITY: "Entity not defined (write & in text as &amp;)",
+    _ERRORS.WAR_UNDECLARED_ENTITY: "Entity not defined (write & in text as &amp;)",
+    _ERRORS.ERR_STANDALONE_VALUE: "standalone accepts only 'yes' or 'no'",
+})
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+_MARKUP = re.compile(r"""['"][<>/!?\[\]&;=-]{1,3}['"]""")
+_EXCERPT = re.compile(r":?\s*<!(?:--|\[CDATA\[).*")
+_WHERE = re.compile(r", line \d+, column \d+\Z")  # what lxml adds to libxml2's message
 
 
 def _new_lxml_parser() -> etree.XMLParser:
@@ -105,19 +135,39 @@ class SafeXmlParser:
         try:
             root = etree.fromstring(data, self._parser)
         except etree.XMLSyntaxError as exc:
-            line = exc.position[0] if exc.position else exc.lineno
-            if "memory allocation failed" in exc.msg.lower():
-                raise MemoryError("libxml2 ran out of memory") from None
-            if "encoding" in exc.msg.lower():
-                raise XmlEncodingInvalidError(
-                    f"bytes are not in the declared encoding ({exc.msg}); declare the "
-                    "encoding the document is really in (UTF-8, UTF-16, GB18030, GBK)",
-                    line=line,
-                ) from None
-            raise XmlMalformedError(f"not well-formed XML: {exc.msg}", line=line) from None
+            raise _refusal(exc) from None
         _refuse_doctype(root)  # cannot happen after the checks; kept as a second wall
         _refuse_outside_references(root, data)
         return root
+
+
+def _refusal(exc: etree.XMLSyntaxError) -> FormatError | MemoryError:
+    """The refusal for libxml2's well-formedness error, its text without the document's."""
+    line, column = exc.position if exc.position else (exc.lineno, None)
+    rule = _well_formedness_rule(exc.code, exc.msg)
+    if "memory allocation failed" in rule.lower():
+        return MemoryError("libxml2 ran out of memory")
+    where = f", line {line}, column {column}" if column is not None else ""
+    if "encoding" in rule.lower():
+        return XmlEncodingInvalidError(
+            f"bytes are not in the declared encoding ({rule}{where}); declare the encoding "
+            "the document is really in (UTF-8, UTF-16, GB18030, GBK)",
+            line=line,
+        )
+    return XmlMalformedError(f"not well-formed XML: {rule}{where}", line=line)
+
+
+def _well_formedness_rule(code: int, message: str) -> str:
+    """libxml2's error `message` (of error type `code`) with the rule and the names of tags
+    and attributes kept, and nothing it quotes of the document: no comment, CDATA, value,
+    namespace name, entity name or bytes. lxml's ", line N, column M" is left out."""
+    fixed = _QUOTING_ERRORS.get(code)
+    if fixed is not None:
+        return fixed
+    first = _EXCERPT.sub("", _WHERE.sub("", message).split("\n", 1)[0])
+    kept = _QUOTED.sub(lambda quoted: quoted.group() if _MARKUP.fullmatch(quoted.group())
+                       else "", first)
+    return " ".join(kept.split()) or "not well-formed"
 
 
 def check_before_parsing(data: bytes) -> None:
@@ -144,10 +194,10 @@ def _check_ascii_family(data: bytes, body: bytes) -> None:
                                 line=body.count(b"\n", 0, nul) + 1)
     declared = _declared_encoding(body)
     name = _accepted_encoding(declared) if declared is not None else _UTF8
-    if data is not body and name != _UTF8:
+    if declared is not None and data is not body and name != _UTF8:
         raise XmlEncodingMismatchError(
-            f"the document starts with a UTF-8 byte order mark but declares {declared}; "
-            'declare encoding="UTF-8"', line=1)
+            "the document starts with a UTF-8 byte order mark but declares "
+            f'{_named(declared)}; declare encoding="UTF-8"', line=1)
     if b"<!DOCTYPE" in body:
         raise XmlDtdForbiddenError("DOCTYPE declarations are not accepted",
                                    line=body.count(b"\n", 0, body.find(b"<!DOCTYPE")) + 1)
@@ -168,7 +218,7 @@ def _check_utf16(data: bytes) -> None:
     if declared is not None and _lookup(declared) not in _UTF16:
         raise XmlEncodingMismatchError(
             f"the document is UTF-16 (it starts with a byte order mark) but declares "
-            f"{declared}; declare encoding=\"UTF-16\"", line=1)
+            f"{_named(declared)}; declare encoding=\"UTF-16\"", line=1)
     if "<!DOCTYPE" in text:
         raise XmlDtdForbiddenError("DOCTYPE declarations are not accepted",
                                    line=text.count("\n", 0, text.find("<!DOCTYPE")) + 1)
@@ -190,11 +240,19 @@ def _declared_encoding(body: bytes) -> str | None:
     return encoding.group(2).decode("ascii", "replace")
 
 
+def _named(declared: str) -> str:
+    """The declared encoding as a message names it: quoted if it is an encoding name (XML's
+    EncName, at most 40 characters), else not repeated, since it is then any text at all."""
+    if _ENCODING_NAME.fullmatch(declared):
+        return repr(declared)
+    return "a text that is no encoding name"
+
+
 def _lookup(declared: str) -> str:
     try:
         return codecs.lookup(declared).name
     except LookupError:
-        raise XmlEncodingInvalidError(f"unknown encoding {declared!r} declared",
+        raise XmlEncodingInvalidError(f"unknown encoding {_named(declared)} declared",
                                       line=1) from None
 
 
@@ -202,7 +260,7 @@ def _accepted_encoding(declared: str) -> str:
     name = _lookup(declared)
     if name not in _ACCEPTED_ENCODINGS:
         raise XmlEncodingUnsupportedError(
-            f"encoding {declared!r} is not accepted; send UTF-8, GB18030, GBK or UTF-16",
+            f"encoding {_named(declared)} is not accepted; send UTF-8, GB18030, GBK or UTF-16",
             line=1)
     return name
 
@@ -228,7 +286,7 @@ def _refuse_utf8_under_legacy_label(body: bytes, declared: str, name: str) -> No
     first = _NON_ASCII.search(text)
     line = text.count("\n", 0, first.start()) + 1 if first else 1
     raise XmlEncodingMismatchError(
-        f"the XML declaration says {declared} but the bytes are UTF-8 (a multi-byte UTF-8 "
+        f"the XML declaration says {_named(declared)} but the bytes are UTF-8 (a multi-byte UTF-8 "
         f'sequence on line {line}); declare encoding="UTF-8"',
         line=line,
     )

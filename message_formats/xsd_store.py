@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from lxml import etree
 
 from .errors import XsdInvalidError, XsdUnknownSchemaError
+from .xsd_messages import SchemaWords, describe
 
 _MAX_REPORTED_ERRORS = 3
 
@@ -21,6 +23,14 @@ def _builtin_xsd_dir() -> Traversable:
 def _schema_file_parser() -> etree.XMLParser:
     # Our own schema files are trusted, but they still never reach the network.
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """A compiled XSD, and the words of its source that error messages may repeat."""
+
+    schema: etree.XMLSchema
+    words: SchemaWords
 
 
 class XsdStore:
@@ -37,7 +47,7 @@ class XsdStore:
             _builtin_xsd_dir(),
             *(Path(d) for d in extra_dirs),
         )
-        self._compiled: dict[str, etree.XMLSchema] = {}
+        self._compiled: dict[str, _Compiled] = {}
 
     def names(self) -> tuple[str, ...]:
         found = {
@@ -54,23 +64,28 @@ class XsdStore:
         return tuple(sorted(self._compiled))
 
     def schema(self, name: str) -> etree.XMLSchema:
+        return self._get(name).schema
+
+    def validate(self, name: str, root: etree._Element) -> None:
+        """Raises XsdInvalidError naming, for each of the first errors, its line, the
+        element (and attribute) and the rule broken, never the document's value."""
+        compiled = self._get(name)
+        if not compiled.schema.validate(root):
+            raise _invalid(name, compiled.schema.error_log, compiled.words)
+
+    def _get(self, name: str) -> _Compiled:
         compiled = self._compiled.get(name)
         if compiled is None:
             compiled = self._compile(name)
             self._compiled[name] = compiled
         return compiled
 
-    def validate(self, name: str, root: etree._Element) -> None:
-        schema = self.schema(name)
-        if not schema.validate(root):
-            raise _invalid(name, schema.error_log)
-
-    def _compile(self, name: str) -> etree.XMLSchema:
+    def _compile(self, name: str) -> _Compiled:
         source = self._find(name)
         document = etree.fromstring(
             source.read_bytes(), _schema_file_parser(), base_url=str(source)
         )
-        return etree.XMLSchema(document)
+        return _Compiled(etree.XMLSchema(document), SchemaWords.of(document))
 
     def _find(self, name: str) -> Traversable:
         if not name or "/" in name or "\\" in name or name.startswith("."):
@@ -82,9 +97,9 @@ class XsdStore:
         raise XsdUnknownSchemaError(f"no XSD named {name!r}")
 
 
-def _invalid(name: str, log: etree._ListErrorLog) -> XsdInvalidError:
+def _invalid(name: str, log: etree._ListErrorLog, words: SchemaWords) -> XsdInvalidError:
     entries = list(log)[:_MAX_REPORTED_ERRORS]
-    details = "; ".join(f"line {entry.line}: {entry.message}" for entry in entries)
+    details = "; ".join(describe(entry, words) for entry in entries)
     more = len(log) - len(entries)
     if more > 0:
         details += f"; and {more} more"

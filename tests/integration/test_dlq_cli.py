@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import stat
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -169,6 +171,30 @@ def test_show_prints_every_field_and_writes_the_original_exactly(
 
     assert dlq("show", f"{DLQ_TOPIC}:1:0", "--bootstrap-servers", bootstrap) == 0
     assert "error: AUTH_SIGNATURE_INVALID: no key" in capsys.readouterr().out
+
+
+def test_show_writes_the_original_readable_by_its_owner_alone(
+    stocked: tuple[str, list[bytes]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The original is a crew list or the like: --out creates it with mode 0600 whatever the
+    umask, and a file already there (0644) is replaced by one of mode 0600."""
+    bootstrap, _ = stocked
+    directory = tmp_path / "out"
+    directory.mkdir()
+    fresh, existing = directory / "fresh.xml", directory / "existing.xml"
+    existing.write_bytes(b"an older file")
+    existing.chmod(0o644)
+    umask = os.umask(0o022)
+    try:
+        for out in (fresh, existing):
+            assert dlq("show", "0:0", "--out", out, "--bootstrap-servers", bootstrap) == 0
+    finally:
+        os.umask(umask)
+    for out in (fresh, existing):
+        assert stat.S_IMODE(out.stat().st_mode) == 0o600
+        assert out.read_bytes() == NO_SHIP_NAME
+    assert sorted(path.name for path in directory.iterdir()) == ["existing.xml", "fresh.xml"]
+    assert f"written to {existing}" in capsys.readouterr().out
 
 
 def test_retry_puts_the_document_back_as_its_agency_sent_it(

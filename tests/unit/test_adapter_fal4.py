@@ -151,7 +151,7 @@ def test_invalid_samples_give_their_code_and_line(adapter: Fal4Adapter, name: st
 def test_quantity_rule_names_positions_only(adapter: Fal4Adapter) -> None:
     with pytest.raises(AdapterError) as caught:
         adapter.parse(_sample("zero_quantity.xml"))
-    assert caught.value.message == "crew member 4, effect 2: quantity must be positive, not 0.000"
+    assert caught.value.message == "CrewMember[4]/Effect[2]/Quantity: must be positive"
 
 
 # ---------------------------------------------------------------- render

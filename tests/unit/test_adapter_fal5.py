@@ -216,10 +216,10 @@ def test_invalid_samples_give_their_code_and_line(adapter: Fal5Adapter, name: st
 def test_expired_documents_are_warnings_that_name_no_one(adapter: Fal5Adapter) -> None:
     result = adapter.parse(_sample("valid_expired_document.xml"))
     assert result.warnings == (
-        "RULE_DOCUMENT_EXPIRED: crew member 3 (line 18): identity document expired before "
-        "the arrival date 2026-03-15",
-        "RULE_DOCUMENT_EXPIRED: crew member 13 (line 28): identity document expired before "
-        "the arrival date 2026-03-15",
+        "RULE_DOCUMENT_EXPIRED: CrewMember[3]/@expiryDate (line 18): the identity document "
+        "expired before the date of arrival (DateTimeOfArrivalDeparture)",
+        "RULE_DOCUMENT_EXPIRED: CrewMember[13]/@expiryDate (line 28): the identity document "
+        "expired before the date of arrival (DateTimeOfArrivalDeparture)",
     )
     assert not any("KOVALENKO" in w or "FX318265" in w for w in result.warnings)
 
@@ -227,9 +227,10 @@ def test_expired_documents_are_warnings_that_name_no_one(adapter: Fal5Adapter) -
 def test_rule_messages_name_no_one(adapter: Fal5Adapter) -> None:
     with pytest.raises(AdapterError) as caught:
         adapter.parse(_sample("birth_after_voyage.xml"))
-    assert "crew member 15" in str(caught.value)
+    assert "CrewMember[15]/@dateOfBirth" in str(caught.value)
     assert "MENDOZA" not in str(caught.value)
     assert "2026-03-16" not in str(caught.value)
+    assert "2026-03-15" not in str(caught.value)  # nor the voyage's date
 
 
 def test_dates_compare_with_the_port_local_day(adapter: Fal5Adapter) -> None:

@@ -172,8 +172,8 @@ def test_invalid_samples_give_their_code_and_line(adapter: Fal6Adapter, name: st
 def test_expired_document_warning_names_no_one(adapter: Fal6Adapter) -> None:
     (warning,) = adapter.parse(_sample("valid_expired_document.xml")).warnings
     assert warning == (
-        "RULE_DOCUMENT_EXPIRED: passenger 6 (line 22): identity document expired before the "
-        "arrival date 2026-03-20"
+        "RULE_DOCUMENT_EXPIRED: Passenger[6]/@expiryDate (line 22): the identity document "
+        "expired before the date of arrival (DateTimeOfArrivalDeparture)"
     )
 
 

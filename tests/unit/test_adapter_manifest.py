@@ -199,15 +199,15 @@ def test_class_without_un_number_is_refused_too(adapter: CustomsManifestAdapter)
     with pytest.raises(AdapterError) as caught:
         adapter.parse(data)
     assert caught.value.code == "RULE_CONDITIONAL"
-    assert "UN number and a class" in caught.value.message
+    assert "need both UnNumber and DangerousGoodsClass" in caught.value.message
 
 
 def test_unknown_un_number_is_a_warning(adapter: CustomsManifestAdapter) -> None:
     data = _sample("valid_import.xml").replace(b">3480<", b">3536<")
     result = adapter.parse(data)
     assert result.warnings == (
-        "WARN_UN_NUMBER_UNKNOWN: UN3536 (goods item 1 of bill COSU6401128847) is not in the "
-        "built-in excerpt of the Dangerous Goods List; its class was not checked",
+        "WARN_UN_NUMBER_UNKNOWN: BillOfLading[2]/GoodsItem[1]/UnNumber: the UN number is not "
+        "in the built-in excerpt of the Dangerous Goods List; its class was not checked",
     )
 
 

@@ -41,7 +41,9 @@ class BerthAdapter:
         record = {field: kind(" ".join((element.text or "").split()))
                   for element, (_, field, kind) in zip(root, FIELDS, strict=True)}
         if not is_valid_imo_number(record["imo_number"]):
-            raise RuleViolationError(f"IMO number {record['imo_number']} fails its check digit",
+            # The field and the rule, never the value: messages reach receipts, dead
+            # letters, logs and the trail, which is never erased.
+            raise RuleViolationError("ImoNumber: the IMO number fails its check digit",
                                      code="RULE_IMO_CHECK_DIGIT", line=root[1].sourceline)
         return ParseResult(
             record=record,
