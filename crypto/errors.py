@@ -43,6 +43,27 @@ class KeyRevoked(KeyringError):
     code = "AUTH_KEY_REVOKED"
 
 
+class KeyRoleInvalid(KeyringError):
+    """A keyring entry gives a key a role its owner may not give it (an agency key that
+    seals, a gateway key that signs documents)."""
+
+    code = "KEYRING_ROLE_INVALID"
+
+
+class KeyRoleRefused(KeyringError):
+    """The key (or every key of the agency) lacks the role the signature needs."""
+
+    code = "AUTH_KEY_ROLE"
+
+
+class SealKeyRefused(KeyringError):
+    """A seal (trail seal, signed receipt) names a key that may not seal at its time; the
+    code says which rule: SEAL_KEY_UNKNOWN, SEAL_KEY_NOT_SEALING, SEAL_KEY_NOT_VALID,
+    SEAL_KEY_REVOKED."""
+
+    code = "SEAL_KEY_REFUSED"
+
+
 class DecryptionFailed(CryptoError):
     """Wrong key, tampered or malformed ciphertext; deliberately not more specific."""
 

@@ -1,11 +1,20 @@
-"""The keyring: which SM2 public keys speak for which agency, and when."""
+"""The keyring: which SM2 public keys speak for which agency, when, and for what.
+
+Keys have roles (DESIGN.md §6). An agency's key signs that agency's documents (`document`)
+and acknowledgements (`ack`); only the gateway's sealing keys (`seal`) seal trails, receipts
+and deliveries. Who may hold which role is fixed by the key's owner: the keys of the
+keyring's gateway identity (`gateway`, default ``px.gateway``) are sealing keys and nothing
+else; every other key is an agency's and never seals. A `roles` list in an entry may narrow
+that (an agency key for acknowledgements only), never widen it.
+"""
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Self
@@ -17,6 +26,9 @@ from .errors import (
     KeyNotValidAt,
     KeyRevoked,
     KeyringError,
+    KeyRoleInvalid,
+    KeyRoleRefused,
+    SealKeyRefused,
     SignatureInvalid,
     UnknownSigner,
 )
@@ -24,8 +36,32 @@ from .sm2 import DEFAULT_SM2_ID, SM2PublicKey
 
 BEGINNING_OF_TIME = datetime.min.replace(tzinfo=UTC)
 AUTH_SIGNATURE_INVALID = "AUTH_SIGNATURE_INVALID"
+DEFAULT_GATEWAY_ID = "px.gateway"
 
-_ENTRY_FIELDS = frozenset({"agency", "public_key", "valid_from", "valid_to", "revoked_at"})
+# Why a seal is refused; the stable codes of SealKeyRefused and of a seal's bad signature.
+SEAL_KEY_UNKNOWN = "SEAL_KEY_UNKNOWN"
+SEAL_KEY_NOT_SEALING = "SEAL_KEY_NOT_SEALING"
+SEAL_KEY_NOT_VALID = "SEAL_KEY_NOT_VALID"
+SEAL_KEY_REVOKED = "SEAL_KEY_REVOKED"
+SEAL_SIGNATURE_INVALID = "SEAL_SIGNATURE_INVALID"
+
+SEAL_RULE = "only the gateway's sealing keys (role seal) seal; an agency's key never does"
+
+_ENTRY_FIELDS = frozenset({"agency", "public_key", "valid_from", "valid_to", "revoked_at",
+                           "roles"})
+_TOP_LEVEL = frozenset({"key", "gateway"})
+
+
+class KeyRole(StrEnum):
+    """What a key may sign."""
+
+    DOCUMENT = "document"  # its agency's submitted documents
+    ACK = "ack"  # its agency's acknowledgements of what it received
+    SEAL = "seal"  # the gateway's trail seals, receipts and deliveries
+
+
+AGENCY_ROLES = frozenset({KeyRole.DOCUMENT, KeyRole.ACK})
+GATEWAY_ROLES = frozenset({KeyRole.SEAL})
 
 _log = structlog.get_logger(__name__)
 
@@ -41,13 +77,16 @@ def require_utc(value: datetime, name: str) -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class KeyEntry:
-    """One key of one agency; valid on [valid_from, valid_to) and until it is revoked."""
+    """One key of one agency (or of the gateway); valid on [valid_from, valid_to) and until
+    it is revoked, for its `roles`. Roles None: those its owner has (`Keyring` fills them
+    in; an entry outside a keyring may do nothing)."""
 
     agency_id: str
     public_key: SM2PublicKey
     valid_from: datetime = BEGINNING_OF_TIME
     valid_to: datetime | None = None
     revoked_at: datetime | None = None
+    roles: frozenset[KeyRole] | None = None
 
     def __post_init__(self) -> None:
         if not self.agency_id:
@@ -59,6 +98,8 @@ class KeyEntry:
                 object.__setattr__(self, name, require_utc(value, name))
         if self.valid_to is not None and self.valid_to <= self.valid_from:
             raise ValueError("valid_to must be later than valid_from")
+        if self.roles is not None:
+            object.__setattr__(self, "roles", _roles_of(self.roles))
 
     @property
     def key_id(self) -> str:
@@ -73,14 +114,69 @@ class KeyEntry:
     def usable_at(self, at: datetime) -> bool:
         return self.in_window(at) and not self.revoked_by(at)
 
+    def may(self, role: KeyRole) -> bool:
+        return self.roles is not None and role in self.roles
+
+    def window(self) -> str:
+        """The validity window, for messages: `[from, to)`."""
+        start = ("the beginning" if self.valid_from == BEGINNING_OF_TIME
+                 else self.valid_from.isoformat())
+        end = "no end" if self.valid_to is None else self.valid_to.isoformat()
+        return f"[{start}, {end})"
+
+
+def _roles_of(values: Iterable[str]) -> frozenset[KeyRole]:
+    if isinstance(values, str):
+        raise ValueError("roles must be a collection of role names, not one string")
+    try:
+        roles = frozenset(KeyRole(value) for value in values)
+    except ValueError:
+        raise ValueError(f"roles must be among {_names(KeyRole)}") from None
+    if not roles:
+        raise ValueError("roles must name at least one role")
+    return roles
+
+
+def _iso(at: datetime | None) -> str:
+    return "never" if at is None else at.isoformat()
+
+
+def _names(roles: Iterable[KeyRole]) -> str:
+    return ", ".join(sorted(role.value for role in roles))
+
+
+def with_roles(entry: KeyEntry, gateway_id: str) -> KeyEntry:
+    """The entry with its roles filled in from its owner; KeyRoleInvalid when it is given a
+    role its owner may not give it."""
+    is_gateway = entry.agency_id == gateway_id
+    allowed = GATEWAY_ROLES if is_gateway else AGENCY_ROLES
+    if entry.roles is None:
+        return replace(entry, roles=allowed)
+    refused = entry.roles - allowed
+    if not refused:
+        return entry
+    if is_gateway:
+        rule = (f"keys of the gateway identity {gateway_id!r} only seal (role seal); "
+                "documents and acknowledgements are signed with agencies' keys")
+    else:
+        rule = (f"only keys of the gateway identity {gateway_id!r} seal; an agency's key "
+                f"may have roles {_names(AGENCY_ROLES)}")
+    raise KeyRoleInvalid(f"key {entry.key_id} of {entry.agency_id!r} is given role(s) "
+                         f"{_names(refused)}: {rule}")
+
 
 class Keyring:
-    """An immutable set of key entries, indexed by agency and by key id."""
+    """An immutable set of key entries, indexed by agency and by key id. `gateway_id` is the
+    identity whose keys are the gateway's sealing keys; every other key is an agency's."""
 
-    __slots__ = ("_by_agency", "_by_key_id", "_entries")
+    __slots__ = ("_by_agency", "_by_key_id", "_entries", "_gateway_id")
 
-    def __init__(self, entries: Iterable[KeyEntry]) -> None:
-        self._entries = tuple(entries)
+    def __init__(self, entries: Iterable[KeyEntry], *,
+                 gateway_id: str = DEFAULT_GATEWAY_ID) -> None:
+        if not gateway_id:
+            raise KeyringError("the gateway identity must not be empty")
+        self._gateway_id = gateway_id
+        self._entries = tuple(with_roles(entry, gateway_id) for entry in entries)
         by_agency: dict[str, list[KeyEntry]] = {}
         by_key_id: dict[str, KeyEntry] = {}
         for entry in self._entries:
@@ -99,6 +195,10 @@ class Keyring:
     @property
     def entries(self) -> tuple[KeyEntry, ...]:
         return self._entries
+
+    @property
+    def gateway_id(self) -> str:
+        return self._gateway_id
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -123,10 +223,13 @@ class Keyring:
         *,
         at: datetime,
         user_id: bytes = DEFAULT_SM2_ID,
+        role: KeyRole = KeyRole.DOCUMENT,
     ) -> KeyEntry:
-        """Return the entry of ``agency_id`` whose key, usable at ``at``, verifies."""
+        """Return the entry of ``agency_id`` whose key, usable at ``at`` and having ``role``,
+        verifies. A sealing key never verifies a document: the gateway submits none, and a
+        stolen sealing key must not let anyone speak for an agency (KeyRoleRefused)."""
         at = require_utc(at, "at")
-        for entry in self._usable_keys(agency_id, at):
+        for entry in self._usable_keys(agency_id, at, role):
             try:
                 entry.public_key.verify(signature, data, user_id=user_id)
             except SignatureInvalid:
@@ -138,14 +241,57 @@ class Keyring:
             code=AUTH_SIGNATURE_INVALID,
         )
 
-    def current_key(self, agency_id: str, at: datetime) -> KeyEntry:
-        """The agency's newest key usable at `at`: the one to encrypt to."""
-        return self._usable_keys(agency_id, require_utc(at, "at"))[0]
+    def current_key(self, agency_id: str, at: datetime,
+                    role: KeyRole = KeyRole.DOCUMENT) -> KeyEntry:
+        """The agency's newest key with `role` usable at `at`: the one to encrypt to."""
+        return self._usable_keys(agency_id, require_utc(at, "at"), role)[0]
 
-    def _usable_keys(self, agency_id: str, at: datetime) -> list[KeyEntry]:
-        keys = self.keys_for(agency_id)
-        if not keys:
+    def sealing_key(self, key_id: str, at: datetime) -> KeyEntry:
+        """The sealing key `key_id`, usable at `at`: the only kind of key a seal may name.
+        SealKeyRefused, its code naming the rule, for any other."""
+        at = require_utc(at, "at")
+        entry = self._by_key_id.get(key_id)
+        if entry is None:
+            raise SealKeyRefused(f"key {key_id} is not in the keyring: {SEAL_RULE}",
+                                 code=SEAL_KEY_UNKNOWN)
+        if not entry.may(KeyRole.SEAL):
+            raise SealKeyRefused(
+                f"key {key_id} is a key of {entry.agency_id!r} with role(s) "
+                f"{_names(entry.roles or ())}, not seal: {SEAL_RULE}", code=SEAL_KEY_NOT_SEALING)
+        if entry.revoked_by(at):
+            raise SealKeyRefused(
+                f"sealing key {key_id} was revoked at {_iso(entry.revoked_at)}, not later "
+                f"than the seal's time {at.isoformat()}: a seal made once its key is revoked "
+                "does not count", code=SEAL_KEY_REVOKED)
+        if not entry.in_window(at):
+            raise SealKeyRefused(
+                f"sealing key {key_id} was not valid at {at.isoformat()}, the seal's time "
+                f"(valid {entry.window()}): a seal counts only when made inside its key's "
+                "validity window", code=SEAL_KEY_NOT_VALID)
+        return entry
+
+    def verify_seal(self, signature: bytes, data: bytes, *, key_id: str, at: datetime,
+                    user_id: bytes = DEFAULT_SM2_ID) -> KeyEntry:
+        """The sealing key `key_id` (see `sealing_key`) if its SM2 signature over `data`
+        verifies; SignatureInvalid (SEAL_SIGNATURE_INVALID) if it does not."""
+        entry = self.sealing_key(key_id, at)
+        try:
+            entry.public_key.verify(signature, data, user_id=user_id)
+        except SignatureInvalid:
+            raise SignatureInvalid(
+                f"the SM2 signature does not verify with sealing key {key_id} "
+                f"({entry.agency_id}): a seal's signature must cover exactly its body",
+                code=SEAL_SIGNATURE_INVALID) from None
+        return entry
+
+    def _usable_keys(self, agency_id: str, at: datetime, role: KeyRole) -> list[KeyEntry]:
+        owned = self.keys_for(agency_id)
+        if not owned:
             raise UnknownSigner(f"agency {agency_id!r} has no keys in the keyring")
+        keys = [entry for entry in owned if entry.may(role)]
+        if not keys:
+            raise KeyRoleRefused(f"no key of {agency_id!r} has role {role.value}: "
+                                 f"{_role_rule(role)}")
         in_window = [entry for entry in keys if entry.in_window(at)]
         usable = [entry for entry in in_window if not entry.revoked_by(at)]
         if usable:
@@ -160,17 +306,22 @@ class Keyring:
         """Load ``[[key]]`` tables; key files are SPKI PEM relative to the TOML's directory."""
         path = Path(path)
         document = _read_toml(path)
-        unknown = set(document) - {"key"}
+        unknown = set(document) - _TOP_LEVEL
         if unknown:
             raise KeyringError(f"{path}: unknown top-level keys {sorted(unknown)}")
+        gateway_id = document.get("gateway", DEFAULT_GATEWAY_ID)
+        if not isinstance(gateway_id, str) or not gateway_id:
+            raise KeyringError(f"{path}: 'gateway' must be a non-empty string (the identity "
+                               "whose keys are the gateway's sealing keys)")
         tables = document.get("key", [])
         if not isinstance(tables, list):
             raise KeyringError(f"{path}: 'key' must be an array of tables ([[key]])")
-        entries = [_entry_from_table(path, number, table) for number, table in enumerate(tables, 1)]
+        entries = [_entry_from_table(path, number, table, gateway_id)
+                   for number, table in enumerate(tables, 1)]
         try:
-            keyring = cls(entries)
+            keyring = cls(entries, gateway_id=gateway_id)
         except KeyringError as exc:
-            raise KeyringError(f"{path}: {exc.message}") from exc
+            raise KeyringError(f"{path}: {exc.message}", code=exc.code) from exc
         _log.info("keyring_loaded", path=str(path), keys=len(keyring))
         return keyring
 
@@ -185,7 +336,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise KeyringError(f"{path}: not valid TOML: {exc}") from exc
 
 
-def _entry_from_table(path: Path, number: int, table: object) -> KeyEntry:
+def _role_rule(role: KeyRole) -> str:
+    if role is KeyRole.SEAL:
+        return SEAL_RULE
+    what = "documents" if role is KeyRole.DOCUMENT else "acknowledgements"
+    return f"only an agency's own keys sign its {what}; the gateway's sealing keys never do"
+
+
+def _entry_from_table(path: Path, number: int, table: object, gateway_id: str) -> KeyEntry:
     where = f"{path}: [[key]] entry #{number}"
     if not isinstance(table, dict):
         raise KeyringError(f"{where}: must be a table")
@@ -198,15 +356,26 @@ def _entry_from_table(path: Path, number: int, table: object) -> KeyEntry:
             raise ValueError(f"unknown fields {sorted(unknown)}")
         if not isinstance(agency, str) or not agency:
             raise ValueError("'agency' must be a non-empty string")
-        return KeyEntry(
+        return with_roles(KeyEntry(
             agency_id=agency,
             public_key=_load_public_key(path.parent, table.get("public_key")),
             valid_from=_toml_datetime(table, "valid_from") or BEGINNING_OF_TIME,
             valid_to=_toml_datetime(table, "valid_to"),
             revoked_at=_toml_datetime(table, "revoked_at"),
-        )
+            roles=_toml_roles(table),
+        ), gateway_id)
     except (ValueError, TypeError, OSError, CryptoError) as exc:
-        raise KeyringError(f"{where}: {_describe(exc)}") from exc
+        code = exc.code if isinstance(exc, KeyringError) else None
+        raise KeyringError(f"{where}: {_describe(exc)}", code=code) from exc
+
+
+def _toml_roles(table: dict[str, Any]) -> frozenset[KeyRole] | None:
+    value = table.get("roles")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"'roles' must be a list of role names among {_names(KeyRole)}")
+    return _roles_of(value)
 
 
 def _load_public_key(base: Path, relative: object) -> SM2PublicKey:

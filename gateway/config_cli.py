@@ -25,7 +25,7 @@ from typing import Any
 
 from adapters import AdapterRegistry
 from contracts import AgencyRegistry, ContractError, lint_contract_dir
-from crypto import CryptoError, Keyring, SM2PrivateKey
+from crypto import CryptoError, Keyring, KeyRole, SM2PrivateKey
 from gateway.clock import utc_now
 from gateway.config import DEFAULT_LIMITS, GatewayConfig
 from gateway.errors import BrokerUnavailable, GatewayError
@@ -171,7 +171,8 @@ def _check_key_in_keyring(
     found: _Findings,
 ) -> None:
     """Auditors verify the trail's seals with the gateway's keyring entry, so the key that
-    signs them must be listed there under the gateway's id, and usable now."""
+    signs them must be listed there under the gateway's id, as a sealing key (the keyring's
+    gateway identity is the gateway's id), and usable now."""
     key_id = key.public_key().key_id
     gateway_id = config.gateway_id
     entry = next((e for e in keyring.keys_for(gateway_id) if e.key_id == key_id), None)
@@ -181,6 +182,11 @@ def _check_key_in_keyring(
         found.add("CONFIG_GATEWAY_KEY_NOT_IN_KEYRING",
                   f"the public key of {config.key_file} (key id {key_id[:16]}) is not in "
                   f"{config.keyring_file} under {gateway_id!r}{where}")
+    elif not entry.may(KeyRole.SEAL):
+        found.add("CONFIG_GATEWAY_KEY_NOT_SEALING",
+                  f"the keyring entry of {gateway_id!r} for key {key_id[:16]} is not a sealing "
+                  f"key: {config.keyring_file} names {keyring.gateway_id!r} as the gateway "
+                  "identity (top-level 'gateway'), and only its keys seal")
     elif not entry.usable_at(now):
         found.add("CONFIG_GATEWAY_KEY_NOT_VALID",
                   f"the keyring entry of {gateway_id!r} for key {key_id[:16]} is not usable at "

@@ -157,9 +157,7 @@ def create_home(
     agency_keys = {a.id: SM2PrivateKey.generate() for a in agencies}
     for agency_id, key in agency_keys.items():
         _write_key_pair(path / "keys", agency_id, key)
-    keyring = [_key_table(GATEWAY_ID, "gateway.pub")]
-    keyring += [_key_table(a.id, f"keys/{a.id}.pub") for a in agencies]
-    (path / "keyring.toml").write_text("\n".join(keyring), encoding="utf-8")
+    (path / "keyring.toml").write_text(_keyring_toml(agencies), encoding="utf-8")
     (path / "agencies.toml").write_text("\n".join(_agency_table(a) for a in agencies),
                                         encoding="utf-8")
     for spec in contracts:
@@ -191,9 +189,18 @@ def _write_key_pair(directory: Path, name: str, key: SM2PrivateKey) -> None:
     (directory / f"{name}.pub").write_bytes(key.public_key().to_pem())
 
 
-def _key_table(agency_id: str, public_key: str) -> str:
+def _keyring_toml(agencies: Sequence[Agency]) -> str:
+    """The gateway identity, its sealing key, and each agency's key for its documents and
+    acknowledgements (crypto.keyring: the roles each owner may have)."""
+    tables = [_key_table(GATEWAY_ID, "gateway.pub", ("seal",))]
+    tables += [_key_table(a.id, f"keys/{a.id}.pub", ("document", "ack")) for a in agencies]
+    return f'gateway = "{GATEWAY_ID}"\n\n' + "\n".join(tables)
+
+
+def _key_table(agency_id: str, public_key: str, roles: Sequence[str]) -> str:
+    listed = ", ".join(f'"{role}"' for role in roles)
     return (f'[[key]]\nagency = "{agency_id}"\npublic_key = "{public_key}"\n'
-            "valid_from = 2026-01-01T00:00:00Z\n")
+            f"roles = [{listed}]\nvalid_from = 2026-01-01T00:00:00Z\n")
 
 
 def _agency_table(a: Agency) -> str:

@@ -13,7 +13,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from crypto import BatchSeal, BatchVerifier, InclusionProof, SignedBatch, SM2PublicKey
+from crypto import (
+    SEAL_SIGNATURE_INVALID,
+    BatchSeal,
+    BatchVerifier,
+    InclusionProof,
+    KeyEntry,
+    Keyring,
+    SignatureInvalid,
+    SignedBatch,
+    SM2PublicKey,
+)
 from message_formats import AvroMalformedError, AvroSchemas
 
 RECEIPT_SCHEMA = "px.gateway.Receipt"
@@ -117,9 +127,24 @@ class SignedReceipt:
         )
 
     def verify(self, public_key: SM2PublicKey, verifier: BatchVerifier | None = None) -> None:
-        """crypto.SignatureInvalid unless the gateway key signed exactly this receipt."""
+        """crypto.SignatureInvalid unless `public_key` signed exactly this receipt. Which key
+        that may be is `check`'s question."""
         (verifier or BatchVerifier(cache_size=0)).verify(self.body, self.proof, self.seal,
                                                          public_key)
+
+    def check(self, keyring: Keyring, verifier: BatchVerifier | None = None) -> KeyEntry:
+        """The sealing key that signed exactly this receipt. crypto.SealKeyRefused (its code
+        naming the rule) unless the key the seal names is one of the gateway's sealing keys
+        valid at the receipt's time; crypto.SignatureInvalid (SEAL_SIGNATURE_INVALID) unless
+        its signature covers this receipt."""
+        entry = keyring.sealing_key(self.seal.key_id, self.receipt.time)
+        try:
+            self.verify(entry.public_key, verifier)
+        except SignatureInvalid as exc:
+            raise SignatureInvalid(f"the receipt's seal does not verify with sealing key "
+                                   f"{entry.key_id}: {exc.message}",
+                                   code=SEAL_SIGNATURE_INVALID) from exc
+        return entry
 
     def to_json(self) -> dict[str, Any]:
         """The receipt for people and HTTP clients, with what a client needs to check the

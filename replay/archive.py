@@ -320,7 +320,7 @@ class _ChainCheck:
                     or not data.startswith(mark, tail)):
                 break
             hasher = entry_sm3()
-            hasher.update(view[start + PREFIX_SIZE : tail])
+            hasher.update(view[start + PREFIX_SIZE : tail])  # type: ignore[arg-type]  # a buffer
             digest = hasher.digest()
             if data[tail + 2 : end] != digest.hex().encode():
                 break
@@ -423,9 +423,9 @@ class _ChainCheck:
         if not regular:
             outside = [s for s in run.located() if not first <= s <= last]
             self._unsealed(run, f"{name} follows them", outside)
-        problem = seal_signature_problem(self.ctx.keyring, self.ctx.codec, body, signature)
-        if problem:
-            self._add(offset, f"{name}: {problem}")
+        refusal = seal_signature_problem(self.ctx.keyring, self.ctx.codec, body, signature)
+        if refusal:
+            self._add(offset, f"{name}: {refusal.message}", code=refusal.code)
             return
         if last < first:
             self._add(offset, f"{name} covers no records")
@@ -464,9 +464,10 @@ class _ChainCheck:
     def _where(self, offset: int) -> str:
         return f"{self._segment.path.name}@{offset}"
 
-    def _add(self, offset: int, problem: str, *, seq: int | None = None) -> None:
+    def _add(self, offset: int, problem: str, *, seq: int | None = None,
+             code: str | None = None) -> None:
         self._found.append(((self._index, offset),
-                            Break(self._where(offset), problem, self.chain, seq)))
+                            Break(self._where(offset), problem, self.chain, seq, code)))
 
 
 def _runs(seqs: Sequence[int]) -> Iterator[tuple[int, int]]:

@@ -5,7 +5,9 @@ What it proves: each trail record in it is covered by a seal the gateway's key s
 hash of the record's entry → Merkle inclusion proof → seal root → SM2 signature), and the
 original bytes, the sender's signature and the canonical event are the ones those records
 name by digest. What it cannot prove: that nothing was left out, and that the bundled keys
-are the gateway's and the sender's; the latter is what checking against a keyring adds.
+are the gateway's and the sender's; the latter is what checking against a keyring adds (a
+seal key must be one of the gateway's sealing keys, role seal, valid at the seal's time; a
+sender key that agency's own document key).
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ from typing import Any
 
 from crypto import (
     DEFAULT_SM2_ID,
+    SEAL_SIGNATURE_INVALID,
     CryptoError,
     KeyEntry,
     Keyring,
+    KeyRole,
+    KeyRoleRefused,
     MerkleTree,
     SM2PublicKey,
     merkle_leaf_hash,
@@ -591,8 +596,10 @@ def render_readme(
         "- That nothing was left out: it shows what the records in it say, not that there are "
         "no others.",
         "- That the keys are the gateway's and the sender's: compare their key ids with a "
-        "keyring you trust (`--keyring`), and check each key was valid and not revoked at the "
-        "seal's time (or the submission's, for a sender key).",
+        "keyring you trust (`--keyring`): each seal key must be one of the gateway's sealing "
+        "keys (role seal; an agency's key never seals), each sender key that agency's own "
+        "document key, and each valid and not revoked at the seal's time (or the "
+        "submission's, for a sender key).",
         "",
     ]
     return "\n".join(lines)
@@ -607,8 +614,11 @@ class Finding:
 
     file: str
     problem: str
+    code: str | None = None  # the rule broken, for those that have a stable code
 
     def __str__(self) -> str:
+        if self.code is not None:
+            return f"{self.file}: {self.code}: {self.problem}"
         return f"{self.file}: {self.problem}"
 
 
@@ -800,8 +810,8 @@ class _Checker:
     keys: dict[str, SM2PublicKey | None] = field(default_factory=dict)
     sender_signatures: int = 0
 
-    def fail(self, file: str, problem: str) -> None:
-        finding = Finding(file, problem)
+    def fail(self, file: str, problem: str, code: str | None = None) -> None:
+        finding = Finding(file, problem, code)
         if finding not in self.failures:  # a bad key is found once per seal using it
             self.failures.append(finding)
 
@@ -845,13 +855,31 @@ class _Checker:
 
     # keys
 
-    def key(self, key_id: str, at: datetime, agency: str | None = None) -> SM2PublicKey | None:
-        """The bundled key with that id; with a keyring, also known (to `agency`, if given)
-        and valid at `at`, else None with the failure recorded."""
-        path = key_path(key_id)
+    def bundled_key(self, key_id: str) -> SM2PublicKey | None:
+        """The bundled key with that id, loaded once; None with the failure recorded."""
         if key_id not in self.keys:
-            self.keys[key_id] = self.load_key(key_id, path)
-        key = self.keys[key_id]
+            self.keys[key_id] = self.load_key(key_id, key_path(key_id))
+        return self.keys[key_id]
+
+    def seal_key(self, seal_file: str, name: str, key_id: str, at: datetime
+                 ) -> SM2PublicKey | None:
+        """The bundled key of a seal; with a keyring, also one of the gateway's sealing keys
+        valid at `at`, else None with the refusal recorded against the seal."""
+        key = self.bundled_key(key_id)
+        if key is None or self.keyring is None:
+            return key
+        try:
+            self.keyring.sealing_key(key_id, at)
+        except CryptoError as exc:
+            self.fail(seal_file, f"seal {name}: {exc.message}", exc.code)
+            return None
+        return key
+
+    def sender_key(self, key_id: str, at: datetime, agency: str) -> SM2PublicKey | None:
+        """The bundled key of a sender; with a keyring, also the sender's own key for
+        documents, valid at `at`, else None with the failure recorded."""
+        path = key_path(key_id)
+        key = self.bundled_key(key_id)
         if key is None or self.keyring is None:
             return key
         try:
@@ -859,8 +887,12 @@ class _Checker:
         except CryptoError:
             self.fail(path, f"key {key_id} is not in the keyring")
             return None
-        if agency is not None and entry.agency_id != agency:
+        if entry.agency_id != agency:
             self.fail(path, f"the keyring has key {key_id} for {entry.agency_id}, not {agency}")
+            return None
+        if not entry.may(KeyRole.DOCUMENT):
+            self.fail(path, f"key {key_id} of {agency} may not sign documents: only an "
+                            "agency's document keys (role document) do", KeyRoleRefused.code)
             return None
         invalid = key_valid_at(entry, at)
         if invalid:
@@ -905,14 +937,14 @@ class _Checker:
         if signature != decoded["signature"]:
             self.fail(item["signature"], f"differs from the signature in {item['seal']}")
             consistent = False
-        key = self.key(body["key_id"], body["time"])
+        key = self.seal_key(item["seal"], name, body["key_id"], body["time"])
         if key is None:
             return _CheckedSeal(body, verified=False)
         try:
             key.verify(signature, body_bytes)
         except CryptoError:
             self.fail(item["signature"], f"SM2 signature over {item['body']} does not verify "
-                                         f"with key {body['key_id']}")
+                                         f"with key {body['key_id']}", SEAL_SIGNATURE_INVALID)
             return _CheckedSeal(body, verified=False)
         return _CheckedSeal(body, verified=consistent)
 
@@ -1030,7 +1062,7 @@ class _Checker:
         first = min((e for _, e in entries), key=lambda e: e["time"])
         signature_path = path.rsplit("/", 1)[0] + "/" + SIGNATURE
         signature = self.file(signature_path, f"the signature key {key_id} verified")
-        key = self.key(key_id, first["time"], agency=first["sender"])
+        key = self.sender_key(key_id, first["time"], first["sender"])
         if signature is None or key is None:
             return
         try:

@@ -37,8 +37,9 @@ def _add_verify(sub: Any) -> None:
     verify = sub.add_parser(
         "verify", help="verify the trail: chains, seals, delivered events",
         description="Reads the trail back, from the broker or from the archive files, and "
-        "checks every chain (sequence, SM3 hashes, links), every seal (key known and valid at "
-        "the seal's time, SM2 signature, Merkle root) and, on the broker, that every event, "
+        "checks every chain (sequence, SM3 hashes, links), every seal (signed by one of the "
+        "gateway's sealing keys, role seal, valid at the seal's time; SM2 signature; Merkle "
+        "root) and, on the broker, that every event, "
         "delivery and dead letter the trail names still has the digest recorded. Exits 0 when "
         "all verifies, 1 naming each break, 2 on usage or connection errors.",
     )
@@ -85,7 +86,9 @@ def _add_check_bundle(sub: Any) -> None:
     check = sub.add_parser("check-bundle", help="verify an evidence bundle offline")
     check.add_argument("bundle", type=Path)
     check.add_argument("--keyring", type=Path,
-                       help="also require the seal keys to be in this keyring and valid")
+                       help="also require each seal key to be one of the gateway's sealing "
+                       "keys in this keyring (role seal), valid at the seal's time, and each "
+                       "sender key that agency's own")
     check.set_defaults(run=_check_bundle)
 
 

@@ -29,7 +29,6 @@ from gateway.home import (
     WARNING_AGENCIES,
     WARNING_CONTRACTS,
     WARNING_LEVEL_OWNERS,
-    Home,
     create_home,
 )
 from gateway.kafka import delivery_topic, read_topics
@@ -110,12 +109,12 @@ async def _demo(workdir: Path, bootstrap_servers: str, out: TextIO) -> int:
             signature = home.agency_keys[case.sender].sign(document)
             if case.tamper_after_signing:
                 document = document.replace(b"</", b" </", 1)
-            receipts.append(await _submitted(home, serving, bootstrap_servers, parts,
+            receipts.append(await _submitted(serving, bootstrap_servers, parts,
                                              case.sender, "fal1-xml", document, signature))
         for step in steps:
             document = step.render(parts.adapters)
             step_receipts.append(await _submitted(
-                home, serving, bootstrap_servers, parts, step.sender, WARNING_FORMAT, document,
+                serving, bootstrap_servers, parts, step.sender, WARNING_FORMAT, document,
                 home.agency_keys[step.sender].sign(document)))
     print_outcomes(CASES, receipts, out)
     print_lifecycle(steps, step_receipts, out)
@@ -132,13 +131,14 @@ async def _demo(workdir: Path, bootstrap_servers: str, out: TextIO) -> int:
     return 0 if as_expected and report.ok else 1
 
 
-async def _submitted(home: Home, serving: Serving, bootstrap_servers: str, parts: GatewayParts,
+async def _submitted(serving: Serving, bootstrap_servers: str, parts: GatewayParts,
                      sender: str, format_id: str, document: bytes, signature: bytes) -> Receipt:
-    """Submits as the agency would, and checks the gateway's signature on the receipt."""
+    """Submits as the agency would, and checks the receipt's seal: a sealing key of the
+    gateway, valid at the receipt's time, signed it."""
     signed = await serving.alongside(
         submit(bootstrap_servers, sender=sender, format_id=format_id, document=document,
                signature=signature, schemas=parts.schemas))
-    signed.verify(home.gateway_key.public_key())
+    signed.check(parts.keyring)
     return signed.receipt
 
 

@@ -1,9 +1,10 @@
 """Offline-grade verification of the gateway's trail, as an auditor runs it.
 
 Checks, per chain: sequence without gaps or repeats, each record's SM3 hash over its content,
-each link to the previous hash; per seal: the signing key known and valid at the seal's time,
-the SM2 signature, the Merkle root over the records it covers; and that every message a record
-refers to (canonical event, delivery, dead letter) is still there with the digest recorded.
+each link to the previous hash; per seal: the signing key one of the gateway's sealing keys
+(role seal) and valid at the seal's time, the SM2 signature, the Merkle root over the records
+it covers; and that every message a record refers to (canonical event, delivery, dead letter)
+is still there with the digest recorded.
 """
 
 from __future__ import annotations
@@ -30,12 +31,15 @@ class Break:
     problem: str
     chain: str | None = None
     seq: int | None = None
+    code: str | None = None  # the rule broken, for those that have a stable code
 
     def __str__(self) -> str:
         where = self.where
         if self.chain is not None:
             what = f"chain {self.chain} seq {self.seq}" if self.seq is not None else self.chain
             where = f"{where} {what}"
+        if self.code is not None:
+            where = f"{where}: {self.code}"
         return f"{where}: {self.problem}"
 
 
@@ -69,9 +73,10 @@ class _Located:
     message: StoredMessage
     value: dict[str, Any]
 
-    def at(self, problem: str, *, chain: str | None = None, seq: int | None = None) -> Break:
+    def at(self, problem: str, *, chain: str | None = None, seq: int | None = None,
+           code: str | None = None) -> Break:
         m = self.message
-        return Break(kafka_location(m.topic, m.partition, m.offset), problem, chain, seq)
+        return Break(kafka_location(m.topic, m.partition, m.offset), problem, chain, seq, code)
 
 
 @dataclass(slots=True)
@@ -120,22 +125,26 @@ def key_valid_at(entry: KeyEntry, at: datetime) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class SealRefusal:
+    """Why a seal does not stand: the rule's stable code (crypto's SEAL_KEY_UNKNOWN,
+    SEAL_KEY_NOT_SEALING, SEAL_KEY_NOT_VALID, SEAL_KEY_REVOKED, SEAL_SIGNATURE_INVALID) and
+    what was found, naming the key."""
+
+    code: str
+    message: str
+
+
 def seal_signature_problem(
     keyring: Keyring, codec: TrailCodec, body: Mapping[str, Any], signature: bytes
-) -> str | None:
-    """Why a seal's signature does not stand (unknown key, key not valid at the seal's time,
-    SM2 signature wrong), or None when it does."""
+) -> SealRefusal | None:
+    """Why a seal's signature does not stand (a key that is not one of the gateway's sealing
+    keys, or not valid at the seal's time; SM2 signature wrong), or None when it does."""
     try:
-        key = keyring.by_key_id(body["key_id"])
-    except CryptoError:
-        return f"signed by unknown key {body['key_id'][:16]}…"
-    invalid = key_valid_at(key, body["time"])
-    if invalid:
-        return invalid
-    try:
-        key.public_key.verify(signature, codec.seal_message(body))
-    except CryptoError:
-        return f"SM2 signature does not verify with key {key.key_id[:16]}… ({key.agency_id})"
+        keyring.verify_seal(signature, codec.seal_message(body), key_id=body["key_id"],
+                            at=body["time"])
+    except CryptoError as exc:
+        return SealRefusal(exc.code, exc.message)
     return None
 
 
@@ -158,7 +167,7 @@ class TrailVerifier:
         with the rest of the sealed batches they are in (a seal covers its whole batch); the
         first checked record's link is to the stored hash of the record before it."""
         breaks: list[Break] = []
-        chains: defaultdict[str, _ChainState] = defaultdict(_ChainState)
+        chains: dict[str, _ChainState] = defaultdict(_ChainState)
         for message in messages:
             located = self._decode(message, breaks)
             if located is None:
@@ -259,10 +268,10 @@ class TrailVerifier:
                 breaks.append(at(f"{name} does not follow the previous seal, which ended "
                                  f"at seq {next_first - 1}"))
             next_first = last + 1
-            problem = seal_signature_problem(self._keyring, self._codec, body,
+            refusal = seal_signature_problem(self._keyring, self._codec, body,
                                              seal.value["signature"])
-            if problem:
-                breaks.append(at(f"{name}: {problem}"))
+            if refusal:
+                breaks.append(at(f"{name}: {refusal.message}", code=refusal.code))
                 continue
             hashes = [state.hashes.get(seq) for seq in range(first, last + 1)]
             if any(h is None for h in hashes):
@@ -341,8 +350,8 @@ def describe(report: VerifyReport, source: str = TRAIL_TOPIC) -> str:
 
 
 __all__ = [
-    "Break", "TrailVerifier", "VerifyReport", "describe", "kafka_location", "key_valid_at",
-    "seal_signature_problem",
+    "Break", "SealRefusal", "TrailVerifier", "VerifyReport", "describe", "kafka_location",
+    "key_valid_at", "seal_signature_problem",
     "verify_kafka",
 ]
 

@@ -53,6 +53,6 @@ async def submit_all(home: Home, bootstrap_servers: str, sends: list[Sent]) -> l
                 document=sent.document, signature=signature, schemas=parts.schemas,
                 timeout_s=20,
             ))
-            signed.verify(home.gateway_key.public_key())
+            signed.check(parts.keyring)  # sealed by the gateway's sealing key
             receipts.append(signed.receipt)
     return receipts

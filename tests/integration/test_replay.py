@@ -7,9 +7,10 @@ prefix of its own (as MirrorMaker 2 would, offsets kept), changing one thing on 
 from __future__ import annotations
 
 import asyncio
+import io
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from crypto import KeyEntry, Keyring
+from crypto import KeyEntry, Keyring, SM2PrivateKey
 from gateway.broker import LocalBroker
+from gateway.cli import main as portgw
 from gateway.clock import utc_now
 from gateway.home import Home, create_home
 from gateway.kafka import (
@@ -28,10 +30,12 @@ from gateway.kafka import (
     new_producer,
     read_topics,
 )
-from gateway.trail import RECORD_SCHEMA, SEAL_SCHEMA
+from gateway.trail import RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, seal_root
+from gateway.trail_archive import HEADER_SCHEMA, MAGIC, split_frames
 from message_formats import AvroSchemas
 from replay.archive import verify_archive
 from replay.bundle import check_bundle, export_bundle_kafka
+from replay.bundle_cli import run_check_bundle
 from replay.history import trace_kafka
 from replay.redeliver import H_REPLAY_OF, redeliver
 from replay.verify import VerifyReport, verify_kafka
@@ -39,6 +43,7 @@ from tests.integration.support import FAL1_SAMPLES, Sent, gateway_parts, submit_
 
 pytestmark = pytest.mark.integration
 SCHEMAS = AvroSchemas()
+CODEC = TrailCodec(SCHEMAS)
 ARRIVAL = (FAL1_SAMPLES / "valid_arrival.xml").read_bytes()
 KEY = "9074729:V2611:A:CNSHA"
 
@@ -197,7 +202,7 @@ def _change_first_delivery(stored: list[StoredMessage]) -> list[bytes]:
     return values
 
 
-TAMPERING = {
+TAMPERING: dict[str, tuple[dict[str, Alter], str]] = {
     "record altered": ({TRAIL_TOPIC: _alter_record(1, lambda v: v["entry"].update(
         reason="nothing happened"))}, "seq 1: record altered"),
     "record removed": ({TRAIL_TOPIC: _remove_record(2)},
@@ -207,7 +212,8 @@ TAMPERING = {
     "records reordered": ({TRAIL_TOPIC: _swap_records(1, 2)},
                           "seq 2: records seq 1..1 are missing"),
     "seal forged": ({TRAIL_TOPIC: _forge_first_seal},
-                    ": seal 0 (seq 0..3): SM2 signature does not verify"),
+                    ": SEAL_SIGNATURE_INVALID: seal 0 (seq 0..3): the SM2 signature does not "
+                    "verify with sealing key"),
     "delivered event changed": ({delivery_topic("cn.customs.sh"): _change_first_delivery},
                                 "was changed: its SM3 is"),
 }
@@ -278,3 +284,136 @@ def test_trace_and_bundle_of_one_document(run: Run, tmp_path: Path) -> None:
     asyncio.run(export_bundle_kafka(run.bootstrap, SCHEMAS, keyring_of(run), KEY, bundle))
     report = check_bundle(bundle, keyring=keyring_of(run))
     assert report.ok, report.describe()
+
+
+# -- a trail rewritten and resealed with an agency's own key ------------------------------------
+
+FORGER = "cn.port.sh"
+SEAL_RULE = "only the gateway's sealing keys (role seal) seal; an agency's key never does"
+
+
+def _deliver_to_border(entry: dict[str, Any]) -> bool:
+    """The first delivery of the document now names a recipient the contract does not."""
+    if entry["kind"] != "DELIVERED" or entry["business_key"] != KEY:
+        return False
+    entry["recipient"] = "cn.border.sh"
+    return True
+
+
+@dataclass(slots=True)
+class Resealer:
+    """Rewrites trail messages, chain by chain in order, as a forger holding `key` would: one
+    record changed, every hash and link after it recomputed, every seal signed again by `key`
+    over the new roots, segment headers linked to the new hashes."""
+
+    key: SM2PrivateKey
+    change: Callable[[dict[str, Any]], bool]
+    changed: int = 0
+    hashes: dict[tuple[str, int], str] = field(default_factory=dict)
+
+    def __call__(self, value: bytes) -> bytes:
+        name, decoded = SCHEMAS.decode(value)
+        if name == RECORD_SCHEMA:
+            return self._record(decoded)
+        if name == SEAL_SCHEMA:
+            return self._seal(decoded["body"])
+        if name == HEADER_SCHEMA and decoded["first_seq"] > 0:
+            decoded["prev_hash"] = self.hashes[(decoded["chain"], decoded["first_seq"] - 1)]
+            return SCHEMAS.encode(name, decoded)
+        return value
+
+    def _record(self, value: dict[str, Any]) -> bytes:
+        entry = value["entry"]
+        chain, seq = entry["chain"], entry["seq"]
+        if seq > 0:
+            entry["prev_hash"] = self.hashes[(chain, seq - 1)]
+        if not self.changed and self.change(entry):
+            self.changed += 1
+        value["hash"] = self.hashes[(chain, seq)] = CODEC.entry_hash(entry)
+        return SCHEMAS.encode(RECORD_SCHEMA, value)
+
+    def _seal(self, body: dict[str, Any]) -> bytes:
+        body["root"] = seal_root([self.hashes[(body["chain"], seq)]
+                                  for seq in range(body["first_seq"], body["last_seq"] + 1)])
+        body["key_id"] = self.key.public_key().key_id
+        return CODEC.encode_seal(body, self.key.sign(CODEC.seal_message(body)))
+
+
+def resealed_by(key: SM2PrivateKey) -> Alter:
+    resealer = Resealer(key, _deliver_to_border)
+
+    def alter(stored: list[StoredMessage]) -> list[bytes]:
+        return [resealer(m.value) for m in stored]
+
+    return alter
+
+
+def assert_refused_as_agency_seals(breaks: tuple[Any, ...], key: SM2PrivateKey) -> None:
+    """Every break is a seal refused because an agency's key made it, naming key and rule;
+    nothing else is found (the forgery is otherwise consistent)."""
+    assert breaks
+    key_id = key.public_key().key_id
+    for b in breaks:
+        assert (b.code, b.seq) == ("SEAL_KEY_NOT_SEALING", None), str(b)
+        assert b.problem.startswith("seal "), str(b)
+        assert f"key {key_id} is a key of '{FORGER}' with role(s) ack, document, not seal: " \
+               f"{SEAL_RULE}" in b.problem, str(b)
+
+
+@pytest.fixture(scope="module")
+def agency_resealed(run: Run) -> str:
+    """A mirrored copy whose trail was rewritten and resealed with the agency's own key."""
+    prefix = "agency-resealed."
+    mirror(run, prefix, {TRAIL_TOPIC: resealed_by(run.home.agency_keys[FORGER])})
+    return prefix
+
+
+def test_a_trail_resealed_with_an_agency_key_fails_verify_on_the_broker(
+    run: Run, agency_resealed: str
+) -> None:
+    history = asyncio.run(trace_kafka(run.bootstrap, SCHEMAS, KEY,
+                                      trail_topic=agency_resealed + TRAIL_TOPIC))
+    assert "cn.border.sh" in {r.entry["recipient"] for r in history.records}  # the forgery
+    report = verify(run, agency_resealed)
+    assert report.seals >= 1 and report.sealed_records == 0
+    assert_refused_as_agency_seals(report.breaks, run.home.agency_keys[FORGER])
+    assert len(report.breaks) == report.seals
+
+
+def test_an_archive_resealed_with_an_agency_key_fails_verify_offline(
+    run: Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "archive"
+    shutil.copytree(run.home.path / "trail-archive", copy)
+    reseal = Resealer(run.home.agency_keys[FORGER], _deliver_to_border)
+    for segment in sorted(copy.glob("trail-*.seg")):
+        data = segment.read_bytes()
+        payloads = [reseal(data[start + 4 : end]) for start, end in split_frames(data).frames]
+        segment.write_bytes(MAGIC + b"".join(len(p).to_bytes(4, "big") + p for p in payloads))
+    assert reseal.changed == 1
+    report = verify_archive(copy, SCHEMAS, keyring_of(run))
+    assert report.records > 0 and report.sealed_records == 0
+    assert_refused_as_agency_seals(report.breaks, run.home.agency_keys[FORGER])
+    assert portgw(["replay", "verify", "--config", str(run.home.config_file),
+                   "--source", "archive", str(copy)]) == 1
+    out = capsys.readouterr().out
+    assert "SEAL_KEY_NOT_SEALING: seal 0 (seq 0.." in out, out
+
+
+def test_a_bundle_of_a_trail_resealed_with_an_agency_key_fails_check_bundle(
+    run: Run, agency_resealed: str, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "forged.zip"
+    asyncio.run(export_bundle_kafka(run.bootstrap, SCHEMAS, keyring_of(run), KEY, bundle,
+                                    trail_topic=agency_resealed + TRAIL_TOPIC))
+    assert check_bundle(bundle).ok  # consistent in itself: only a keyring tells whose key
+    report = check_bundle(bundle, keyring=keyring_of(run))
+    refused = [f for f in report.failures if f.code == "SEAL_KEY_NOT_SEALING"]
+    assert refused and len(refused) == report.seals, report.describe()
+    key_id = run.home.agency_keys[FORGER].public_key().key_id
+    assert all(f.file.startswith("seals/") and f"key {key_id} is a key of '{FORGER}'"
+               in f.problem and SEAL_RULE in f.problem for f in refused), report.describe()
+    out = io.StringIO()  # what `portgw replay check-bundle FILE --keyring keyring.toml` runs
+    keyring = Keyring.from_toml(run.home.path / "keyring.toml")
+    assert run_check_bundle(bundle, keyring=keyring, out=out) == 1
+    assert ": SEAL_KEY_NOT_SEALING: seal " in out.getvalue()

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from crypto import KeyEntry, Keyring, SM2PrivateKey, sm3_hex
+from crypto import KeyEntry, Keyring, KeyRole, SM2PrivateKey, sm3_hex
 from gateway.config import TrailSettings
 from gateway.kafka import H_SIGNATURE, INGRESS_TOPIC, TRAIL_TOPIC, StoredMessage
 from gateway.trail import SEAL_SCHEMA, TrailCodec, TrailWriter
@@ -410,8 +410,8 @@ def test_a_forged_seal_signature_is_caught(tmp_path: Path) -> None:
     seal = manifest(export())["seals"][0]
     forged = SM2PrivateKey.generate().sign(export().file(seal["body"]))
     found = problems(check_files(tmp_path, tampered({seal["signature"]: forged})))
-    assert (f"{seal['signature']}: SM2 signature over {seal['body']} does not verify with key "
-            f"{seal['key_id']}") in found
+    assert (f"{seal['signature']}: SEAL_SIGNATURE_INVALID: SM2 signature over {seal['body']} "
+            f"does not verify with key {seal['key_id']}") in found
     assert f"{seal['signature']}: differs from the signature in {seal['seal']}" in found
     sealed = [r for r in manifest(export())["records"] if r["seal"] == seal["name"]]
     assert all(f"{r['entry']}: its seal {seal['name']} does not verify, so neither does it"
@@ -455,8 +455,56 @@ def test_a_self_consistent_forgery_passes_alone_but_not_against_the_keyring(
     files["manifest.json"] = json.dumps(m).encode()
     assert check_files(tmp_path, files).ok
     found = problems(check_files(tmp_path, files, keyring()))
-    assert (f"keys/{forger.public_key().key_id}.pem: key {forger.public_key().key_id} is not "
-            "in the keyring") in found
+    seal = m["seals"][0]
+    assert (f"{seal['seal']}: SEAL_KEY_UNKNOWN: seal {seal['name']}: key "
+            f"{forger.public_key().key_id} is not in the keyring: only the gateway's sealing "
+            "keys (role seal) seal; an agency's key never does") in found
+
+
+def resealed(key: SM2PrivateKey) -> dict[str, bytes]:
+    """The bundle with every seal re-signed by `key`, its public key bundled: what a forger
+    holding that key makes of it (self-consistent, so only a keyring can tell)."""
+    files = dict(export().files)
+    m = json.loads(files["manifest.json"])
+    for seal in m["seals"]:
+        _, value = SCHEMAS.decode(files[seal["seal"]])
+        value["body"]["key_id"] = key.public_key().key_id
+        body = CODEC.seal_message(value["body"])
+        value["signature"] = key.sign(body)
+        files[seal["seal"]] = CODEC.encode_seal(value["body"], value["signature"])
+        files[seal["body"]], files[seal["signature"]] = body, value["signature"]
+    files[f"keys/{key.public_key().key_id}.pem"] = key.public_key().to_pem()
+    m["files"] = []
+    files["manifest.json"] = json.dumps(m).encode()
+    return files
+
+
+def test_a_bundle_resealed_with_an_agency_key_fails_against_the_keyring(tmp_path: Path) -> None:
+    """The sender's own key is in the keyring and valid: it signs documents, never seals."""
+    files = resealed(SENDER_KEY)
+    assert check_files(tmp_path, files).ok
+    report = check_files(tmp_path, files, keyring())
+    seals = manifest(export())["seals"]
+    key_id = SENDER_KEY.public_key().key_id
+    refused = [f for f in report.failures if f.code == "SEAL_KEY_NOT_SEALING"]
+    assert [(f.file, f.problem) for f in refused] == [
+        (seal["seal"], f"seal {seal['name']}: key {key_id} is a key of '{SENDER}' with role(s) "
+                       "ack, document, not seal: only the gateway's sealing keys (role seal) "
+                       "seal; an agency's key never does") for seal in seals]
+    assert not report.ok
+
+
+def test_a_sender_key_without_the_document_role_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bundle.zip"
+    export().write(path)
+    ack_only = Keyring([
+        KeyEntry("px.gateway", GATEWAY_KEY.public_key(), valid_from=EPOCH),
+        KeyEntry(SENDER, SENDER_KEY.public_key(), valid_from=EPOCH,
+                 roles=frozenset({KeyRole.ACK})),
+    ])
+    report = check_bundle(path, keyring=ack_only)
+    assert [f.code for f in report.failures] == ["AUTH_KEY_ROLE"], report.describe()
+    assert "may not sign documents" in report.failures[0].problem
 
 
 def test_a_seal_key_revoked_before_the_seal_is_refused_with_the_keyring(tmp_path: Path) -> None:

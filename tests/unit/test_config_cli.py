@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from crypto import SM2PrivateKey
+from crypto import Keyring, KeyRole, SM2PrivateKey
 from gateway.broker import free_loopback_port
 from gateway.cli import main as cli_main
 from gateway.config import GatewayConfig
@@ -77,6 +77,33 @@ def test_a_gateway_key_listed_for_an_agency_says_so(
     (home.path / "gateway.key").write_bytes(home.agency_keys["cn.msa.sh"].to_pem())
     assert check(home) == 1
     assert problems(capsys)[0].endswith("under 'px.gateway'; it is listed for 'cn.msa.sh'")
+
+
+def test_a_home_lists_its_gateway_key_as_a_sealing_key_and_agency_keys_as_not(
+    home: Home,
+) -> None:
+    keyring = Keyring.from_toml(home.path / "keyring.toml")
+    assert keyring.gateway_id == "px.gateway"
+    gateway = keyring.by_key_id(home.gateway_key.public_key().key_id)
+    assert (gateway.agency_id, gateway.roles) == ("px.gateway", {KeyRole.SEAL})
+    for agency, key in home.agency_keys.items():
+        entry = keyring.by_key_id(key.public_key().key_id)
+        assert (entry.agency_id, entry.roles) == (agency, {KeyRole.DOCUMENT, KeyRole.ACK})
+
+
+def test_a_gateway_key_that_is_not_a_sealing_key_is_named(
+    home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The keyring names another gateway identity, so the key under px.gateway is an agency's
+    key: auditors would refuse every seal it makes."""
+    keyring = home.path / "keyring.toml"
+    keyring.write_text(keyring.read_text(encoding="utf-8")
+                       .replace('gateway = "px.gateway"', 'gateway = "cn.gateway.other"')
+                       .replace('roles = ["seal"]', 'roles = ["document"]'), encoding="utf-8")
+    assert check(home) == 1
+    [line] = problems(capsys)
+    assert line.startswith("CONFIG_GATEWAY_KEY_NOT_SEALING: the keyring entry of 'px.gateway' ")
+    assert "names 'cn.gateway.other' as the gateway identity" in line
 
 
 def test_a_bad_contract_is_named_with_its_file_line_and_lint_code(

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from crypto import (
     CryptoError,
@@ -14,6 +16,10 @@ from crypto import (
     KeyRevoked,
     Keyring,
     KeyringError,
+    KeyRole,
+    KeyRoleInvalid,
+    KeyRoleRefused,
+    SealKeyRefused,
     SignatureInvalid,
     SM2PrivateKey,
     UnknownSigner,
@@ -302,3 +308,186 @@ def test_from_toml_bad_file(tmp_path: Path, content: str | None, expected: str) 
         Keyring.from_toml(config)
     assert str(config) in info.value.message and expected in info.value.message
     assert info.value.code == "KEYRING_ERROR"
+
+
+# -- roles ------------------------------------------------------------------------------------
+
+GATEWAY = "px.gateway"
+SEAL_RULE = "only the gateway's sealing keys (role seal) seal; an agency's key never does"
+
+
+@pytest.fixture(scope="module")
+def roles_ring(keys: dict[str, SM2PrivateKey]) -> Keyring:
+    """The gateway's sealing key (rolled over in July) and an agency's key."""
+    return Keyring([
+        KeyEntry(GATEWAY, keys["old"].public_key(), valid_from=JAN, valid_to=JUL),
+        KeyEntry(GATEWAY, keys["new"].public_key(), valid_from=JUL, revoked_at=OCT),
+        KeyEntry(CUSTOMS, keys["border"].public_key(), valid_from=JAN),
+    ])
+
+
+def test_roles_come_from_the_owner_when_not_given(roles_ring: Keyring) -> None:
+    gateway_key, _ = roles_ring.keys_for(GATEWAY)
+    (agency_key,) = roles_ring.keys_for(CUSTOMS)
+    assert roles_ring.gateway_id == GATEWAY
+    assert gateway_key.roles == {KeyRole.SEAL}
+    assert agency_key.roles == {KeyRole.DOCUMENT, KeyRole.ACK}
+    assert gateway_key.may(KeyRole.SEAL) and not gateway_key.may(KeyRole.DOCUMENT)
+    assert not agency_key.may(KeyRole.SEAL)
+    assert KeyEntry(CUSTOMS, agency_key.public_key).roles is None  # outside a keyring
+
+
+def test_the_gateway_identity_is_the_keyrings_to_name(keys: dict[str, SM2PrivateKey]) -> None:
+    ring = Keyring([KeyEntry("cn.gateway.sh", keys["old"].public_key()),
+                    KeyEntry(GATEWAY, keys["new"].public_key())], gateway_id="cn.gateway.sh")
+    assert ring.by_key_id(keys["old"].public_key().key_id).roles == {KeyRole.SEAL}
+    assert ring.by_key_id(keys["new"].public_key().key_id).roles == {KeyRole.DOCUMENT,
+                                                                      KeyRole.ACK}
+
+
+def test_a_sealing_key_is_returned_inside_its_window(
+    roles_ring: Keyring, keys: dict[str, SM2PrivateKey]
+) -> None:
+    old, new = (keys[name].public_key().key_id for name in ("old", "new"))
+    assert roles_ring.sealing_key(old, APR).key_id == old
+    assert roles_ring.sealing_key(new, JUL).key_id == new
+
+
+@pytest.mark.parametrize(("name", "at", "code", "rule"), [
+    ("border", APR, "SEAL_KEY_NOT_SEALING", f"is a key of '{CUSTOMS}' with role(s) ack, document, "
+                                            f"not seal: {SEAL_RULE}"),
+    ("revoked", APR, "SEAL_KEY_UNKNOWN", f"is not in the keyring: {SEAL_RULE}"),
+    ("old", JUL, "SEAL_KEY_NOT_VALID", "a seal counts only when made inside its key's "
+                                       "validity window"),
+    ("old", JAN - timedelta(seconds=1), "SEAL_KEY_NOT_VALID", "was not valid at"),
+    ("new", OCT, "SEAL_KEY_REVOKED", "a seal made once its key is revoked does not count"),
+])
+def test_a_seal_by_any_other_key_is_refused_with_its_rule(
+    roles_ring: Keyring, keys: dict[str, SM2PrivateKey], name: str, at: datetime, code: str,
+    rule: str,
+) -> None:
+    key_id = keys[name].public_key().key_id
+    with pytest.raises(SealKeyRefused) as info:
+        roles_ring.sealing_key(key_id, at)
+    assert info.value.code == code
+    assert key_id in info.value.message and rule in info.value.message
+
+
+def test_verify_seal_names_a_bad_signature(
+    roles_ring: Keyring, keys: dict[str, SM2PrivateKey]
+) -> None:
+    key_id = keys["old"].public_key().key_id
+    assert roles_ring.verify_seal(keys["old"].sign(DOC), DOC, key_id=key_id, at=APR).key_id \
+        == key_id
+    with pytest.raises(SignatureInvalid) as info:
+        roles_ring.verify_seal(keys["border"].sign(DOC), DOC, key_id=key_id, at=APR)
+    assert info.value.code == "SEAL_SIGNATURE_INVALID" and key_id in info.value.message
+    with pytest.raises(SealKeyRefused) as refused:  # the agency's own, valid signature
+        roles_ring.verify_seal(keys["border"].sign(DOC), DOC,
+                               key_id=keys["border"].public_key().key_id, at=APR)
+    assert refused.value.code == "SEAL_KEY_NOT_SEALING"
+
+
+def test_a_sealing_key_never_signs_a_document(
+    roles_ring: Keyring, keys: dict[str, SM2PrivateKey]
+) -> None:
+    with pytest.raises(KeyRoleRefused) as info:
+        roles_ring.verify(GATEWAY, keys["old"].sign(DOC), DOC, at=APR)
+    assert info.value.code == "AUTH_KEY_ROLE"
+    assert "has role document" in info.value.message
+    with pytest.raises(KeyRoleRefused):
+        roles_ring.current_key(GATEWAY, APR)
+    assert roles_ring.verify(CUSTOMS, keys["border"].sign(DOC), DOC, at=APR).agency_id == CUSTOMS
+
+
+def test_roles_given_narrow_what_a_key_may_sign(keys: dict[str, SM2PrivateKey]) -> None:
+    ring = Keyring([KeyEntry(CUSTOMS, keys["border"].public_key(),
+                             roles=frozenset({KeyRole.ACK}))])
+    signature = keys["border"].sign(DOC)
+    assert ring.verify(CUSTOMS, signature, DOC, at=APR, role=KeyRole.ACK).agency_id == CUSTOMS
+    with pytest.raises(KeyRoleRefused):
+        ring.verify(CUSTOMS, signature, DOC, at=APR)
+
+
+@pytest.mark.parametrize(("owner", "roles", "refused"), [
+    (CUSTOMS, {KeyRole.SEAL}, "seal"),
+    (CUSTOMS, {KeyRole.DOCUMENT, KeyRole.SEAL}, "seal"),
+    (GATEWAY, {KeyRole.DOCUMENT}, "document"),
+    (GATEWAY, {KeyRole.SEAL, KeyRole.ACK}, "ack"),
+])
+def test_a_role_the_owner_may_not_have_is_refused(
+    keys: dict[str, SM2PrivateKey], owner: str, roles: set[KeyRole], refused: str
+) -> None:
+    with pytest.raises(KeyRoleInvalid) as info:
+        Keyring([KeyEntry(owner, keys["new"].public_key(), roles=frozenset(roles))])
+    assert info.value.code == "KEYRING_ROLE_INVALID"
+    assert f"is given role(s) {refused}:" in info.value.message
+
+
+def test_roles_must_be_known_and_not_empty(keys: dict[str, SM2PrivateKey]) -> None:
+    public = keys["new"].public_key()
+    with pytest.raises(ValueError, match="at least one"):
+        KeyEntry(CUSTOMS, public, roles=frozenset())
+    with pytest.raises(ValueError, match="among ack, document, seal"):
+        KeyEntry(CUSTOMS, public, roles=frozenset({"sign"}))  # type: ignore[arg-type]
+
+
+ROLE_NAMES = ("document", "ack", "seal", "sign", "SEAL")
+
+
+def _toml_list(values: list[str]) -> str:
+    return "[" + ", ".join(f'"{v}"' for v in values) + "]"
+
+
+@given(
+    owner_is_gateway=st.booleans(),
+    gateway_line=st.sampled_from([None, GATEWAY, "cn.gateway.sh"]),
+    roles=st.none() | st.lists(st.sampled_from(ROLE_NAMES), max_size=4),
+)
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_roles_in_toml_are_loaded_exactly_when_the_owner_may_have_them(
+    tmp_path: Path, keys: dict[str, SM2PrivateKey], owner_is_gateway: bool,
+    gateway_line: str | None, roles: list[str] | None,
+) -> None:
+    gateway_id = gateway_line or GATEWAY
+    owner = gateway_id if owner_is_gateway else CUSTOMS
+    (tmp_path / "k.pub").write_bytes(keys["new"].public_key().to_pem())
+    config = tmp_path / "keyring.toml"
+    config.write_text(
+        (f'gateway = "{gateway_line}"\n' if gateway_line else "")
+        + f'[[key]]\nagency = "{owner}"\npublic_key = "k.pub"\n'
+        + (f"roles = {_toml_list(roles)}\n" if roles is not None else ""),
+        encoding="utf-8")
+    allowed = {"seal"} if owner_is_gateway else {"document", "ack"}
+    if roles is None:
+        (entry,) = Keyring.from_toml(config)
+        assert {r.value for r in entry.roles or ()} == allowed
+        return
+    if roles and set(roles) <= allowed:
+        (entry,) = Keyring.from_toml(config)
+        assert {r.value for r in entry.roles or ()} == set(roles)
+        assert Keyring.from_toml(config).gateway_id == gateway_id
+        return
+    with pytest.raises(KeyringError) as info:
+        Keyring.from_toml(config)
+    assert str(config) in info.value.message and "entry #1" in info.value.message
+    known = set(roles) <= {"document", "ack", "seal"}
+    assert info.value.code == ("KEYRING_ROLE_INVALID" if roles and known else "KEYRING_ERROR")
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ('gateway = ""\n', "'gateway' must be a non-empty string"),
+    ("gateway = 7\n", "'gateway' must be a non-empty string"),
+    ('[[key]]\nagency = "cn.customs.gz"\npublic_key = "k.pub"\nroles = "seal"\n',
+     "'roles' must be a list"),
+])
+def test_a_bad_gateway_identity_or_roles_value_is_named(
+    tmp_path: Path, keys: dict[str, SM2PrivateKey], content: str, expected: str
+) -> None:
+    (tmp_path / "k.pub").write_bytes(keys["new"].public_key().to_pem())
+    config = tmp_path / "keyring.toml"
+    config.write_text(content, encoding="utf-8")
+    with pytest.raises(KeyringError) as info:
+        Keyring.from_toml(config)
+    assert expected in info.value.message

@@ -153,7 +153,8 @@ def test_reordered_records_are_reported() -> None:
 def test_a_seal_signed_by_a_key_the_keyring_does_not_know_is_refused() -> None:
     forged = write_trail(3, key=SM2PrivateKey.generate())
     breaks = check(forged)
-    assert any("seal 0 (seq 0..2): signed by unknown key" in b for b in breaks), breaks
+    assert any("SEAL_KEY_UNKNOWN: seal 0 (seq 0..2): key " in b and "is not in the keyring"
+               in b for b in breaks), breaks
 
 
 def test_a_seal_signed_by_a_revoked_key_is_refused() -> None:
@@ -162,6 +163,29 @@ def test_a_seal_signed_by_a_revoked_key_is_refused() -> None:
                        revoked_at=datetime.now(UTC) - timedelta(days=1))
     breaks = check(write_trail(3, key=other), keyring(revoked))
     assert any("was revoked" in b for b in breaks), breaks
+
+
+def test_a_trail_sealed_with_an_agency_key_is_refused_naming_the_rule() -> None:
+    """The agency's key is in the keyring and valid, but it signs documents, never seals."""
+    agency = SM2PrivateKey.generate()
+    ring = keyring(KeyEntry("cn.port.sh", agency.public_key(), valid_from=EPOCH))
+    report, _ = TrailVerifier(SCHEMAS, ring).check_trail(write_trail(6, key=agency))
+    key_id = agency.public_key().key_id
+    assert [(b.code, b.problem) for b in report.breaks] == [
+        ("SEAL_KEY_NOT_SEALING", f"seal {n} (seq {seqs}): key {key_id} is a key of "
+         "'cn.port.sh' with role(s) ack, document, not seal: only the gateway's sealing keys "
+         "(role seal) seal; an agency's key never does")
+        for n, seqs in ((0, "0..3"), (1, "4..5"))]
+    assert report.sealed_records == 0
+
+
+def test_a_seal_made_outside_its_sealing_keys_window_is_refused() -> None:
+    other = SM2PrivateKey.generate()
+    expired = KeyEntry("px.gateway", other.public_key(), valid_from=EPOCH,
+                       valid_to=EPOCH + timedelta(days=1))
+    report, _ = TrailVerifier(SCHEMAS, keyring(expired)).check_trail(write_trail(3, key=other))
+    assert [b.code for b in report.breaks] == ["SEAL_KEY_NOT_VALID"]
+    assert "validity window" in report.breaks[0].problem
 
 
 def test_a_seal_whose_root_was_changed_no_longer_verifies() -> None:

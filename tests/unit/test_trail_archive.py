@@ -529,8 +529,9 @@ def test_a_forged_seal_signature_is_named(tmp_path: Path) -> None:
 
     frames = tamper(tmp_path, forge)
     assert verify(tmp_path).breaks == (
-        Break(at(frames, S1), f"seal 1 (seq 4..7): SM2 signature does not verify with key "
-                              f"{KEY_ID[:16]}… (px.gateway)", "p0"),
+        Break(at(frames, S1), f"seal 1 (seq 4..7): the SM2 signature does not verify with "
+                              f"sealing key {KEY_ID} (px.gateway): a seal's signature must "
+                              "cover exactly its body", "p0", code="SEAL_SIGNATURE_INVALID"),
     )
 
 
@@ -539,8 +540,9 @@ def test_a_seal_whose_root_was_changed_no_longer_verifies(tmp_path: Path) -> Non
     frames = tamper(tmp_path, lambda f: f.__setitem__(S1, rewrite(
         f[S1], lambda v: v["body"].__setitem__("root", "00" * 32))))
     assert [str(b) for b in verify(tmp_path).breaks] == [
-        f"{at(frames, S1)} p0: seal 1 (seq 4..7): SM2 signature does not verify with key "
-        f"{KEY_ID[:16]}… (px.gateway)"]
+        f"{at(frames, S1)} p0: SEAL_SIGNATURE_INVALID: seal 1 (seq 4..7): the SM2 signature "
+        f"does not verify with sealing key {KEY_ID} (px.gateway): a seal's signature must "
+        "cover exactly its body"]
 
 
 def test_a_seal_signed_by_an_unknown_key_is_refused(tmp_path: Path) -> None:
@@ -548,9 +550,28 @@ def test_a_seal_signed_by_an_unknown_key_is_refused(tmp_path: Path) -> None:
     write(tmp_path, trail(4, key=stranger))
     frames = payloads(tmp_path / SEG0)
     assert verify(tmp_path).breaks == (
-        Break(at(frames, 5), f"seal 0 (seq 0..3): signed by unknown key "
-                             f"{stranger.public_key().key_id[:16]}…", "p0"),
+        Break(at(frames, 5), f"seal 0 (seq 0..3): key {stranger.public_key().key_id} is not "
+                             "in the keyring: only the gateway's sealing keys (role seal) "
+                             "seal; an agency's key never does", "p0", code="SEAL_KEY_UNKNOWN"),
     )
+
+
+def test_a_seal_signed_by_an_agency_key_is_refused_naming_the_rule(tmp_path: Path) -> None:
+    """The agency's key is in the keyring and valid, but it signs documents, never seals."""
+    agency = SM2PrivateKey.generate()
+    write(tmp_path, trail(8, key=agency))
+    ring = keyring(KeyEntry("cn.port.sh", agency.public_key(), valid_from=EPOCH))
+    frames = payloads(tmp_path / SEG0)
+    rule = (f"key {agency.public_key().key_id} is a key of 'cn.port.sh' with role(s) ack, "
+            "document, not seal: only the gateway's sealing keys (role seal) seal; an "
+            "agency's key never does")
+    report = verify(tmp_path, ring)
+    assert report.breaks == (
+        Break(at(frames, 5), f"seal 0 (seq 0..3): {rule}", "p0", code="SEAL_KEY_NOT_SEALING"),
+        Break(at(frames, 10), f"seal 1 (seq 4..7): {rule}", "p0", code="SEAL_KEY_NOT_SEALING"),
+    )
+    assert report.sealed_records == 0
+    assert str(report.breaks[0]).startswith(f"{at(frames, 5)} p0: SEAL_KEY_NOT_SEALING: seal 0")
 
 
 def test_a_seal_signed_by_a_revoked_key_is_refused(tmp_path: Path) -> None:
@@ -560,9 +581,12 @@ def test_a_seal_signed_by_a_revoked_key_is_refused(tmp_path: Path) -> None:
     ring = keyring(KeyEntry("px.gateway", other.public_key(), valid_from=EPOCH,
                             revoked_at=revoked_at))
     frames = payloads(tmp_path / SEG0)
+    sealed_at = body_of(frames[5])["time"]
     assert verify(tmp_path, ring).breaks == (
-        Break(at(frames, 5), f"seal 0 (seq 0..3): key {other.public_key().key_id[:16]}… was "
-                             f"revoked at {revoked_at}", "p0"),
+        Break(at(frames, 5), f"seal 0 (seq 0..3): sealing key {other.public_key().key_id} was "
+                             f"revoked at {revoked_at.isoformat()}, not later than the seal's "
+                             f"time {sealed_at.isoformat()}: a seal made once its key is "
+                             "revoked does not count", "p0", code="SEAL_KEY_REVOKED"),
     )
 
 
@@ -574,8 +598,11 @@ def test_a_seal_made_outside_the_key_validity_is_refused(tmp_path: Path) -> None
     frames = payloads(tmp_path / SEG0)
     sealed_at = body_of(frames[5])["time"]
     assert verify(tmp_path, ring).breaks == (
-        Break(at(frames, 5), f"seal 0 (seq 0..3): key {other.public_key().key_id[:16]}… was "
-                             f"not valid at {sealed_at.isoformat()}", "p0"),
+        Break(at(frames, 5), f"seal 0 (seq 0..3): sealing key {other.public_key().key_id} was "
+                             f"not valid at {sealed_at.isoformat()}, the seal's time (valid "
+                             f"[{EPOCH.isoformat()}, {(EPOCH + timedelta(days=1)).isoformat()})):"
+                             " a seal counts only when made inside its key's validity window",
+              "p0", code="SEAL_KEY_NOT_VALID"),
     )
 
 
