@@ -49,7 +49,7 @@ import structlog
 from adapters import AdapterError, AdapterRegistry, ParseResult
 from crypto import CryptoError, KeyEntry, Keyring, SM2PublicKey
 from gateway.config import AgencyLimits, ParseSettings
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, crash_site
 from gateway.pipeline import Refusal, Submission
 from message_formats import FormatError
 
@@ -433,8 +433,9 @@ class Checker:
         except (FormatError, AdapterError) as exc:
             refusal = Refusal(exc.code, exc.message, exc.line)
         except Exception as exc:  # a bug must not lose the document: it is refused, named
-            log.exception("ahead.parse_crashed")
-            refusal = Refusal("INTERNAL_ERROR", f"the parser failed ({type(exc).__name__})")
+            where = crash_site(exc)
+            log.error("ahead.parse_crashed", error=where)
+            refusal = Refusal("INTERNAL_ERROR", f"the parser failed ({where})")
         return answer_message(REFUSED, pickle.dumps(refusal)), False
 
     def _public_key(self, der: bytes) -> SM2PublicKey:

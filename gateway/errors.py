@@ -3,6 +3,9 @@ dead letters and the trail."""
 
 from __future__ import annotations
 
+import traceback
+from pathlib import Path
+
 
 class GatewayError(Exception):
     code: str = "GATEWAY_ERROR"
@@ -56,3 +59,14 @@ class ArchiveIOError(ArchiveError, OSError):
     so that what retries on I/O errors (the trail's sealer) retries this."""
 
     code = TRAIL_ARCHIVE_IO
+
+
+def crash_site(exc: BaseException) -> str:
+    """An unexpected exception as its type and where it was raised, without its message:
+    the message of a bug's exception may quote a document's value, and what is said of a
+    crash is kept (logs, receipts, the trail, dead letters)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return type(exc).__name__
+    last = frames[-1]
+    return f"{type(exc).__name__} at {Path(last.filename).name}:{last.lineno} in {last.name}"

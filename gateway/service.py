@@ -27,7 +27,7 @@ from crypto import Keyring, SM2PrivateKey, hmac_sm3, sm3_hex
 from gateway.ahead import NOTHING_AHEAD, Ahead, CheckAhead
 from gateway.clock import utc_now
 from gateway.config import GatewayConfig
-from gateway.errors import BrokerUnavailable, ConfigError, GatewayError
+from gateway.errors import BrokerUnavailable, ConfigError, GatewayError, crash_site
 from gateway.health import BrokerHealth
 from gateway.http_api import build_app
 from gateway.ids import Uuid7Generator, derived_uuid7
@@ -158,8 +158,10 @@ def run_stages(pipeline: Pipeline, ctx: Context) -> tuple[Context, Rejection | N
     except REJECTION_ERRORS as exc:
         return ctx, rejection_of(exc)
     except Exception as exc:  # a bug must not lose the document: dead-letter it
-        log.exception("pipeline.crashed", event_id=ctx.event_id)
-        return ctx, Rejection("INTERNAL_ERROR", repr(exc), None, "REJECTED")
+        where = crash_site(exc)
+        log.error("pipeline.crashed", event_id=ctx.event_id, error=where)
+        return ctx, Rejection("INTERNAL_ERROR", f"the gateway failed ({where})", None,
+                              "REJECTED")
 
 
 def rejection_of(exc: Exception) -> Rejection:

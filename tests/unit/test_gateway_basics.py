@@ -8,7 +8,7 @@ import pytest
 
 from gateway.cli import bootstrap_of
 from gateway.config import GatewayConfig
-from gateway.errors import ConfigError, GatewayError
+from gateway.errors import ConfigError, GatewayError, crash_site
 from gateway.ids import Uuid7Generator
 
 
@@ -63,3 +63,16 @@ def test_the_broker_comes_from_the_flag_the_config_or_the_environment(
     assert bootstrap_of(no_file) == "kafka-1:9092"
     flagged = argparse.Namespace(bootstrap_servers="kafka-2:9092", config=no_file.config)
     assert bootstrap_of(flagged) == "kafka-2:9092"
+
+
+def test_a_crash_is_described_by_its_type_and_place_never_its_message() -> None:
+    def parse_passport(number: str) -> None:
+        raise ValueError(f"bad passport {number}")
+
+    try:
+        parse_passport("E12345678")
+    except ValueError as exc:
+        described = crash_site(exc)
+    assert described.startswith("ValueError at test_gateway_basics.py:")
+    assert described.endswith("in parse_passport")
+    assert "E12345678" not in described
