@@ -49,9 +49,11 @@ class AgencyLimits:
 
     max_document_bytes: int = 4 * 1024 * 1024
     # Documents per second, with bursts of up to `burst`; 0: no limit. Over HTTP an agency
-    # past its rate gets 429; on the ingress topic its documents wait (backpressure).
-    rate_per_s: float = 0.0
-    burst: int = 100
+    # past its rate gets 429; on the ingress topic its documents wait (backpressure). The
+    # default leaves room for an agency system's bursts (a vessel's whole set of FAL forms,
+    # a backlog sent after an outage) while one agency cannot take the gateway for itself.
+    rate_per_s: float = 50.0
+    burst: int = 200
     # How long an HTTP submission waits for its receipt before it is answered 202 (accepted
     # for processing; the receipt is then fetched by its id).
     timeout_s: float = 10.0
@@ -68,6 +70,27 @@ class HttpSettings:
     listen: str = "127.0.0.1:8080"
     # Seconds a 503 answer asks the client to wait before trying again.
     retry_after_s: int = 5
+    # Seconds a submission's body may take to arrive once its headers have; past it the
+    # door answers 408 and closes the connection (a client dripping its body is cut off).
+    body_timeout_s: float = 30.0
+    # Seconds a connection may stay open without a request: before its first request's
+    # headers are complete, and between requests (keep-alive).
+    idle_timeout_s: float = 15.0
+    # Seconds the door waits for the broker to take a document: to hand it to the producer,
+    # then for the broker's acknowledgement. Not handed over in time: 503 (nothing was put
+    # on the ingress topic). Handed over, not acknowledged in time: 202 INGRESS_UNCONFIRMED
+    # (the broker may still write it; the status URL tells).
+    ingress_timeout_s: float = 5.0
+
+    def check(self) -> None:
+        try:
+            sound = self.retry_after_s >= 1 and min(self.body_timeout_s, self.idle_timeout_s,
+                                                    self.ingress_timeout_s) > 0
+        except TypeError:  # a string where a number belongs
+            sound = False
+        if not sound:
+            raise ConfigError("[http] retry_after_s must be at least 1, body_timeout_s, "
+                              "idle_timeout_s and ingress_timeout_s more than 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +206,7 @@ class GatewayConfig:
             raise ConfigError("ingress_partitions and max_in_flight must be at least 1, "
                               "fetch_wait_ms not negative")
         config.parsing.check()
+        config.http.check()
         return config.resolved()
 
     def resolved(self) -> GatewayConfig:

@@ -1,13 +1,18 @@
 """The HTTP ingress: agencies POST documents, get their signed receipts; plus health, readiness,
 metrics and the OpenAPI description (gateway/openapi.yaml).
 
-The door refuses what it can without the pipeline (bad headers, unknown sender, too large,
-over the rate, broker down), each with a JSON problem body and a stable code; everything else
-goes to the `Desk`, which puts it on the ingress topic and waits for its receipt.
+The door refuses what it can without the pipeline (bad or repeated headers, unknown sender,
+too large, too slow, over the rate, an Idempotency-Key already naming another document, broker
+down), each with a JSON problem body and a stable code; everything else goes to the `Desk`,
+which puts it on the ingress topic and waits for its receipt.
+
+A submission's id is its Idempotency-Key scoped by its sender (`<sender>~<key>`, see
+`submission_id_for`): two agencies using the same key name two submissions, never one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import math
@@ -23,9 +28,9 @@ import structlog
 from aiohttp import web
 
 from contracts import AgencyRegistry
-from gateway.config import GatewayConfig
+from gateway.config import GatewayConfig, HttpSettings
 from gateway.errors import BrokerUnavailable, GatewayError
-from gateway.ingress import Desk, IngressRequest, SubmitOutcome
+from gateway.ingress import Desk, IdempotencyKeyReused, IngressRequest, SubmitOutcome
 from gateway.limits import RateLimiter
 from gateway.metrics import UNKNOWN, GatewayMetrics
 from gateway.receipts import SignedReceipt
@@ -40,19 +45,31 @@ DUPLICATE_OF = "Px-Duplicate-Of"
 OPENAPI_RESOURCE = "openapi.yaml"
 
 BAD_REQUEST = "HTTP_BAD_REQUEST"
+DUPLICATE_HEADER = "HTTP_DUPLICATE_HEADER"
+REQUEST_TIMEOUT = "HTTP_REQUEST_TIMEOUT"
 UNKNOWN_SENDER = "AUTH_UNKNOWN_SENDER"
 TOO_LARGE = "DOCUMENT_TOO_LARGE"
 RATE_LIMITED = "RATE_LIMITED"
+KEY_REUSED = IdempotencyKeyReused.code
 BROKER_UNAVAILABLE = BrokerUnavailable.code
+INGRESS_UNCONFIRMED = "INGRESS_UNCONFIRMED"
 SUBMISSION_UNKNOWN = "SUBMISSION_UNKNOWN"
 RECEIPT_NOT_READY = "RECEIPT_NOT_READY"
 INTERNAL_ERROR = "INTERNAL_ERROR"
 
+# Between a submission id's sender and its key; never in a key (see _KEY), so an id splits
+# back at its last one whatever the sender's id holds.
+SCOPE = "~"
+# Headers that say who sent what: each at most once, since a second copy could make the
+# door and whatever stands in front of it (a proxy checking the sender) read different ones.
+SINGLE_HEADERS = (SENDER, FORMAT, SIGNATURE, IDEMPOTENCY_KEY)
+
 _MAX_SENDER = 256
 _FORMAT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}\Z")
-# The key becomes the submission id, which is part of URLs and Kafka keys.
-_SUBMISSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
+# The key becomes part of the submission id, which is part of URLs and Kafka keys.
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
 _READ_CHUNK = 64 * 1024
+_HTTP_SETTINGS = web.AppKey("http_settings", HttpSettings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +83,12 @@ class HttpServer:
 
 
 class Refused(Exception):
-    """A submission answered at the door; never reaches the desk."""
+    """A submission answered at the door; never reaches the desk. `close`: the connection
+    is closed once the answer is sent (what is left of the body is not waited for)."""
 
     def __init__(self, status: int, code: str, message: str, *, agency: str = UNKNOWN,
                  submission_id: str | None = None,
-                 headers: Mapping[str, str] | None = None) -> None:
+                 headers: Mapping[str, str] | None = None, close: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -78,6 +96,7 @@ class Refused(Exception):
         self.agency = agency
         self.submission_id = submission_id
         self.headers = dict(headers or {})
+        self.close = close
 
     def response(self) -> web.Response:
         return problem(self.status, self.code, self.message,
@@ -106,6 +125,7 @@ def build_app(desk: Desk, config: GatewayConfig, agencies: AgencyRegistry,
     # own reads from refusing first.
     app = web.Application(client_max_size=largest + _READ_CHUNK,
                           middlewares=[_errors_as_problems])
+    app[_HTTP_SETTINGS] = config.http
     app.router.add_post("/v1/submissions", api.submit)
     app.router.add_get("/v1/submissions/{submission_id}", api.submission)
     app.router.add_get("/v1/submissions/{submission_id}/receipt", api.receipt)
@@ -117,9 +137,11 @@ def build_app(desk: Desk, config: GatewayConfig, agencies: AgencyRegistry,
 
 
 async def start_http(app: web.Application, listen: str) -> HttpServer:
-    """Serves `app` on `listen` ("host:port", "[::1]:port"; port 0 picks a free one)."""
+    """Serves `app` on `listen` ("host:port", "[::1]:port"; port 0 picks a free one). A
+    connection without a complete request for `[http] idle_timeout_s` is closed."""
     host, port = parse_listen(listen)
-    runner = web.AppRunner(app, access_log=None)
+    settings = app.get(_HTTP_SETTINGS) or HttpSettings()
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=settings.idle_timeout_s)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
@@ -147,12 +169,29 @@ def problem(status: int, code: str, message: str, *, submission_id: str | None =
     return web.json_response(body, status=status, headers=headers)
 
 
+def submission_id_for(sender: str, key: str) -> str:
+    """The id of `sender`'s submission under Idempotency-Key `key`."""
+    return f"{sender}{SCOPE}{key}"
+
+
+def sender_of(submission_id: str) -> str | None:
+    """The sender a submission id made by `submission_id_for` names; None for another id
+    (one an agency chose on the ingress topic)."""
+    sender, scope, _ = submission_id.rpartition(SCOPE)
+    return sender if scope else None
+
+
 def outcome_response(outcome: SubmitOutcome) -> web.Response:
-    """200 accepted / 422 rejected with the signed receipt, 202 while pending."""
+    """200 accepted / 422 rejected with the signed receipt, 202 while pending (saying so when
+    the broker has not confirmed taking the document)."""
     if outcome.receipt is None:
-        return web.json_response(
-            {"submission_id": outcome.submission_id, "status": "pending"}, status=202,
-            headers={"Location": submission_path(outcome.submission_id)})
+        body: dict[str, Any] = {"submission_id": outcome.submission_id, "status": "pending"}
+        if outcome.unconfirmed:
+            body["code"] = INGRESS_UNCONFIRMED
+            body["message"] = ("the broker has not confirmed taking the document; ask at "
+                               "Location, or send it again with the same Idempotency-Key")
+        return web.json_response(body, status=202,
+                                 headers={"Location": submission_path(outcome.submission_id)})
     body = outcome.receipt.to_json()
     body["submission_id"] = outcome.submission_id
     body["status"] = outcome.receipt.receipt.status
@@ -192,7 +231,10 @@ class _Api:
         except Refused as refused:
             self._metrics.refused_at_door(refused.agency, refused.code)
             _log_submission(request, refused.status, refused.submission_id, refused.code)
-            return refused.response()
+            response = refused.response()
+            if refused.close:
+                await _answer_then_close(request, response)
+            return response
         response = outcome_response(outcome)
         code = outcome.receipt.receipt.error_code if outcome.receipt else None
         _log_submission(request, response.status, outcome.submission_id, code,
@@ -207,16 +249,19 @@ class _Api:
                           submission_id=submission_id)
         limits = self._config.limits_for(sender)
         document = await read_document(request, limits.max_document_bytes, sender,
-                                       submission_id)
+                                       submission_id,
+                                       timeout_s=self._config.http.body_timeout_s)
         self._check_rate(sender, submission_id)
-        if not self._desk.broker_up():
-            raise self._broker_unavailable(sender, submission_id)
         ingress = IngressRequest(submission_id, sender, headers.format_id, document,
                                  headers.signature)
         try:
             return await self._desk.submit(ingress, wait_s=limits.timeout_s)
         except BrokerUnavailable as exc:
             raise self._broker_unavailable(sender, submission_id) from exc
+        except IdempotencyKeyReused as exc:
+            raise Refused(409, KEY_REUSED, "this Idempotency-Key was used for another "
+                          "document; send this one under a new key", agency=sender,
+                          submission_id=submission_id) from exc
 
     def _check_rate(self, sender: str, submission_id: str) -> None:
         wait = self._limiter.try_take(sender)
@@ -227,20 +272,24 @@ class _Api:
 
     def _broker_unavailable(self, sender: str, submission_id: str) -> Refused:
         return Refused(503, BROKER_UNAVAILABLE,
-                       "the broker cannot be reached; nothing was accepted", agency=sender,
-                       submission_id=submission_id,
+                       "the broker cannot take the document now; nothing of it is on the "
+                       "ingress topic", agency=sender, submission_id=submission_id,
                        headers={"Retry-After": str(self._config.http.retry_after_s)})
 
     async def submission(self, request: web.Request) -> web.Response:
-        submission_id = request.match_info["submission_id"]
-        outcome = await self._desk.status(submission_id)
+        try:
+            submission_id, outcome = await self._lookup(request)
+        except Refused as refused:
+            return refused.response()
         response = _unknown(submission_id) if outcome is None else outcome_response(outcome)
         _log_lookup(request, response.status, submission_id)
         return response
 
     async def receipt(self, request: web.Request) -> web.Response:
-        submission_id = request.match_info["submission_id"]
-        outcome = await self._desk.status(submission_id)
+        try:
+            submission_id, outcome = await self._lookup(request)
+        except Refused as refused:
+            return refused.response()
         if outcome is None:
             response = _unknown(submission_id)
         elif outcome.receipt is None:
@@ -250,6 +299,18 @@ class _Api:
             response = web.json_response(outcome.receipt.to_json())
         _log_lookup(request, response.status, submission_id)
         return response
+
+    async def _lookup(self, request: web.Request) -> tuple[str, SubmitOutcome | None]:
+        """The submission the path names; None when there is none, or when the request
+        names a sender (Px-Sender) and the submission is another sender's."""
+        submission_id = request.match_info["submission_id"]
+        named = (_single(request, SENDER) or "").strip()
+        outcome = await self._desk.status(submission_id)
+        if outcome is None or not named:
+            return submission_id, outcome
+        owner = (outcome.receipt.receipt.sender if outcome.receipt is not None
+                 else sender_of(submission_id))
+        return submission_id, outcome if owner in (None, named) else None
 
     async def healthz(self, _: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -274,7 +335,10 @@ class _Api:
 
 
 def submission_headers(request: web.Request) -> SubmissionHeaders:
-    """The submission's headers, or Refused 400 saying which one is wrong."""
+    """The submission's headers, or Refused 400 saying which one is wrong or repeated. The
+    submission id is the Idempotency-Key (else a new UUID) scoped by the sender."""
+    for name in SINGLE_HEADERS:
+        _single(request, name)
     sender = request.headers.get(SENDER, "").strip()
     if not sender or len(sender) > _MAX_SENDER or not sender.isprintable():
         raise _bad_request(f"{SENDER} must name the sending agency")
@@ -283,10 +347,20 @@ def submission_headers(request: web.Request) -> SubmissionHeaders:
         raise _bad_request(f"{FORMAT} must name the document's format (e.g. fal5-xml)")
     signature = _signature(request.headers.get(SIGNATURE, ""))
     key = request.headers.get(IDEMPOTENCY_KEY)
-    if key is not None and not _SUBMISSION_ID.match(key):
+    if key is not None and not _KEY.match(key):
         raise _bad_request(f"{IDEMPOTENCY_KEY} must be 1-128 characters of A-Z a-z 0-9 . _ : -"
                            " starting with a letter or digit")
-    return SubmissionHeaders(sender, format_id, signature, key or str(uuid.uuid4()))
+    return SubmissionHeaders(sender, format_id, signature,
+                             submission_id_for(sender, key or str(uuid.uuid4())))
+
+
+def _single(request: web.Request, name: str) -> str | None:
+    """The header's one value (None when absent); Refused 400 when it is sent more than
+    once."""
+    values = request.headers.getall(name, [])
+    if len(values) > 1:
+        raise Refused(400, DUPLICATE_HEADER, f"{name} must be sent once")
+    return values[0] if values else None
 
 
 def _signature(value: str) -> bytes:
@@ -304,9 +378,25 @@ def _bad_request(message: str) -> Refused:
 
 
 async def read_document(request: web.Request, max_bytes: int, sender: str,
-                        submission_id: str) -> bytes:
+                        submission_id: str, *, timeout_s: float) -> bytes:
     """The body, never reading more than `max_bytes` + 1 bytes of it (whatever the
-    Content-Length says, or without one); Refused 413 when it is larger."""
+    Content-Length says, or without one); Refused 413 when it is larger, 408 (closing the
+    connection) when it has not all arrived within `timeout_s`, 400 when it ends before its
+    declared length."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _read_bounded(request, max_bytes, sender, submission_id)
+    except TimeoutError:
+        raise Refused(408, REQUEST_TIMEOUT,
+                      f"the body did not arrive within {timeout_s:g} s", agency=sender,
+                      submission_id=submission_id, close=True) from None
+    except web.RequestPayloadError:
+        raise Refused(400, BAD_REQUEST, "the body is malformed or ended early",
+                      agency=sender, submission_id=submission_id, close=True) from None
+
+
+async def _read_bounded(request: web.Request, max_bytes: int, sender: str,
+                        submission_id: str) -> bytes:
     declared = request.content_length
     if declared is None or declared <= max_bytes:
         chunks: list[bytes] = []
@@ -319,6 +409,15 @@ async def read_document(request: web.Request, max_bytes: int, sender: str,
             size += len(chunk)
     raise Refused(413, TOO_LARGE, f"the document is larger than {max_bytes} bytes",
                   agency=sender, submission_id=submission_id)
+
+
+async def _answer_then_close(request: web.Request, response: web.StreamResponse) -> None:
+    """Sends the answer, then closes the connection at once: what the client still sends of
+    its body is not read (as it would be for a while before closing, otherwise)."""
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    request.protocol.force_close()
 
 
 def _unknown(submission_id: str) -> web.Response:
@@ -348,6 +447,9 @@ async def _errors_as_problems(request: web.Request, handler: _Handler) -> web.St
         return await handler(request)
     except web.HTTPException:
         raise
+    except ConnectionError as exc:  # the client went away: nobody to answer, nothing broken
+        log.info("http.client_dropped", path=request.path, error=type(exc).__name__)
+        return problem(400, BAD_REQUEST, "the connection was lost")
     except GatewayError as exc:
         log.error("http.failed", path=request.path, code=exc.code, error=exc.message)
         return problem(500, exc.code, exc.message)

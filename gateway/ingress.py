@@ -11,7 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from gateway.errors import GatewayError
 from gateway.receipts import SignedReceipt
+
+
+class IdempotencyKeyReused(GatewayError):
+    """A submission id (its sender's Idempotency-Key) that names another document already:
+    other bytes, another format, or another sender's submission."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,13 +33,17 @@ class IngressRequest:
 
 @dataclass(frozen=True, slots=True)
 class SubmitOutcome:
-    """Where a submission stands. `receipt` None: on the ingress topic, not decided yet."""
+    """Where a submission stands. `receipt` None: not decided yet, and on the ingress topic
+    unless `unconfirmed`."""
 
     submission_id: str
     receipt: SignedReceipt | None = None
     # The first submission's id, when this one carried the same document from the same
     # sender: its receipt is the first one's, and nothing is delivered again.
     duplicate_of: str | None = None
+    # Not decided, and the broker has not confirmed that it took the document: it may be on
+    # the ingress topic (a receipt follows) or not (sending it again with the same id is safe).
+    unconfirmed: bool = False
 
     @property
     def pending(self) -> bool:
@@ -41,8 +53,9 @@ class SubmitOutcome:
 class Desk(Protocol):
     async def submit(self, request: IngressRequest, *, wait_s: float) -> SubmitOutcome:
         """Puts the submission on the ingress topic, then waits up to `wait_s` for its
-        receipt. Raises gateway.errors.BrokerUnavailable when the broker did not take it
-        (nothing was accepted then)."""
+        receipt. Raises gateway.errors.BrokerUnavailable only when the submission is certainly
+        not on the ingress topic (answered `unconfirmed` when that is not known), and
+        IdempotencyKeyReused when its id names another document."""
         ...
 
     async def status(self, submission_id: str) -> SubmitOutcome | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import hmac
 import time
 from collections import OrderedDict, deque
@@ -21,13 +22,26 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    CorruptRecordException,
+    InvalidRequiredAcksError,
+    InvalidTimestampError,
+    InvalidTopicError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    PolicyViolationError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAuthorizationFailedError,
+    UnsupportedForMessageFormatError,
+)
 
-from crypto import hmac_sm3
+from crypto import hmac_sm3, sm3_hex
 from gateway.ahead import CHUNK, Ahead
 from gateway.clock import utc_now
 from gateway.errors import BrokerUnavailable
-from gateway.ingress import IngressRequest, SubmitOutcome
+from gateway.ingress import IdempotencyKeyReused, IngressRequest, SubmitOutcome
 from gateway.kafka import (
     H_FORMAT,
     H_SENDER,
@@ -36,7 +50,6 @@ from gateway.kafka import (
     H_VIA,
     INGRESS_TOPIC,
     OffsetProgress,
-    acked,
     new_reader,
     stop_consumer,
     submission_headers,
@@ -49,7 +62,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 CONSUMER_GROUP = "px-gateway"
-INGRESS_ACK_TIMEOUT_S = 5.0
 VIA_HTTP = b"http:"
 # The door key is derived from the home's mask key under this label, so that one secret
 # is not put to two uses.
@@ -296,50 +308,164 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._loop.assigned(self._consumer, [tp.partition for tp in assigned])
 
 
+class _Taken(enum.Enum):
+    """What one hand-over to the producer came to."""
+
+    CONFIRMED = "the broker acknowledged it: on the ingress topic"
+    REFUSED = "the broker refused it: not on the ingress topic"
+    UNKNOWN = "no acknowledgement: the broker may have written it or not"
+
+
+# Answers after which the broker certainly holds nothing of a message: it refused these bytes
+# for what they are, as it would have on any earlier attempt. A lost connection, a timeout or
+# a leader change may each come after the broker wrote the message.
+_REFUSALS = (MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError,
+             InvalidTopicError, TopicAuthorizationFailedError,
+             ClusterAuthorizationFailedError, InvalidRequiredAcksError,
+             CorruptRecordException, InvalidTimestampError,
+             UnsupportedForMessageFormatError, PolicyViolationError)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A submission the door took and has no receipt for yet, with what identifies its
+    document (a second POST under its id must bring the same one) and where its hand-overs
+    to the broker stand."""
+
+    sender: str
+    format_id: str
+    digest: str
+    # A hand-over is under way (one at a time: a concurrent POST waits for its receipt).
+    sending: bool = False
+    # The broker acknowledged a copy: it is on the ingress topic and a receipt follows.
+    confirmed: bool = False
+    # A copy was handed over without an answer either way: it may be on the ingress topic.
+    maybe_taken: bool = False
+
+    def same_document(self, request: IngressRequest, digest: str) -> bool:
+        return (self.sender, self.format_id, self.digest) == (request.sender,
+                                                               request.format_id, digest)
+
+    def settle(self, sent: asyncio.Future[Any]) -> _Taken:
+        """Records what the broker answered to a hand-over (also as the future's callback,
+        once the door answered without waiting for it)."""
+        self.sending = False
+        failure = None if sent.cancelled() else sent.exception()
+        if sent.cancelled() or (failure is not None and not isinstance(failure, _REFUSALS)):
+            self.maybe_taken = True
+            return _Taken.UNKNOWN
+        if failure is not None:
+            return _Taken.REFUSED
+        self.confirmed = True
+        return _Taken.CONFIRMED
+
+
 class GatewayDesk:
     """What the HTTP door talks to (gateway.ingress.Desk): submissions go on the ingress
-    topic first; their receipts come from whichever process decides them."""
+    topic first; their receipts come from whichever process decides them.
+
+    A submission id names one document: a POST bringing other bytes, another format or
+    another sender under a known id is IdempotencyKeyReused, never answered with the
+    receipt of the document the id names. BrokerUnavailable is raised only when nothing of
+    the submission can be on the ingress topic; when the broker's answer is not known the
+    outcome is `unconfirmed`, and a POST under the same id puts it on again (the gateway
+    answers a submission id once, however many copies the topic holds)."""
 
     def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
-        self._pending: OrderedDict[str, None] = OrderedDict()
+        self._pending: OrderedDict[str, _Pending] = OrderedDict()
 
     def broker_up(self) -> bool:
         return self._gateway.health.up
 
     async def submit(self, request: IngressRequest, *, wait_s: float) -> SubmitOutcome:
-        known = await self.status(request.submission_id)
-        if known is not None and not known.pending:
-            return known  # sent again with the same id: the answer it already has
-        if known is not None:  # the same id still on its way: wait for its one answer
-            answer = await self._gateway.book.wait(request.submission_id, wait_s)
-            if answer is None:
-                return known
-            return SubmitOutcome(request.submission_id, answer.receipt, answer.duplicate_of)
-        if not self.broker_up():
-            raise BrokerUnavailable("the broker is not answering")
-        self._remember_pending(request.submission_id)
-        try:
-            await self._put_on_ingress(request)
-        except BrokerUnavailable:
-            self._pending.pop(request.submission_id, None)  # nothing was accepted
-            raise
-        answer = await self._gateway.book.wait(request.submission_id, wait_s)
-        if answer is None:
-            return SubmitOutcome(request.submission_id)
-        self._pending.pop(request.submission_id, None)
-        return SubmitOutcome(request.submission_id, answer.receipt, answer.duplicate_of)
+        digest = sm3_hex(request.document)
+        decided = await self._decided(request, digest)
+        if decided is not None:
+            return decided  # sent again with the same id: the answer it already has
+        # Nothing is awaited from here until the hand-over is claimed: one POST at a time
+        # finds the id unclaimed.
+        pending = self._pending.get(request.submission_id)
+        if pending is None:
+            pending = self._remember_pending(request, digest)
+        elif not pending.same_document(request, digest):
+            raise _reused()
+        elif pending.sending or pending.confirmed:  # on its way: wait for its one answer
+            return await self._wait(request.submission_id, pending, wait_s)
+        pending.sending = True
+        if await self._hand_over(request, pending):
+            return await self._wait(request.submission_id, pending, wait_s)
+        return SubmitOutcome(request.submission_id, unconfirmed=True)
 
     async def status(self, submission_id: str) -> SubmitOutcome | None:
         answer = await self._gateway.book.get(submission_id)
         if answer is not None:
             self._pending.pop(submission_id, None)
             return SubmitOutcome(submission_id, answer.receipt, answer.duplicate_of)
-        if submission_id in self._pending:
-            return SubmitOutcome(submission_id)
-        return None
+        pending = self._pending.get(submission_id)
+        if pending is None:
+            return None
+        return SubmitOutcome(submission_id, unconfirmed=not pending.confirmed)
 
-    async def _put_on_ingress(self, request: IngressRequest) -> None:
+    async def _decided(self, request: IngressRequest, digest: str) -> SubmitOutcome | None:
+        """The receipt already given under the request's id; IdempotencyKeyReused when it
+        is another document's."""
+        answer = await self._gateway.book.get(request.submission_id)
+        if answer is None:
+            return None
+        receipt = answer.receipt.receipt
+        # A duplicate's receipt is the first submission's (same sender, same bytes), which
+        # may have named another format.
+        if (receipt.sender, receipt.digest_sm3) != (request.sender, digest) or (
+                answer.duplicate_of is None and receipt.format_id != request.format_id):
+            raise _reused()
+        self._pending.pop(request.submission_id, None)
+        return SubmitOutcome(request.submission_id, answer.receipt, answer.duplicate_of)
+
+    async def _wait(self, submission_id: str, pending: _Pending, wait_s: float
+                    ) -> SubmitOutcome:
+        answer = await self._gateway.book.wait(submission_id, wait_s)
+        if answer is None:
+            return SubmitOutcome(submission_id, unconfirmed=not pending.confirmed)
+        self._pending.pop(submission_id, None)
+        return SubmitOutcome(submission_id, answer.receipt, answer.duplicate_of)
+
+    async def _hand_over(self, request: IngressRequest, pending: _Pending) -> bool:
+        """Puts the submission on the ingress topic: True once the broker acknowledged it,
+        False when its answer is not known. BrokerUnavailable when nothing of the submission
+        can be on the topic (neither this copy nor an earlier one)."""
+        try:
+            sent = await self._handed(request)
+        except BrokerUnavailable:
+            pending.sending = False
+            if self._forget_unless_taken(request.submission_id, pending):
+                raise
+            return False  # an earlier copy may be on the topic
+        except BaseException:
+            pending.sending = False
+            self._forget_unless_taken(request.submission_id, pending)
+            raise
+        timeout_s = self._gateway.config.http.ingress_timeout_s
+        done, _ = await asyncio.wait({sent}, timeout=timeout_s)
+        if not done:
+            self._gateway.health.failed("the broker did not acknowledge in time")
+            pending.maybe_taken = True
+            sent.add_done_callback(pending.settle)
+            return False
+        taken = pending.settle(sent)
+        if taken is _Taken.REFUSED:
+            log.warning("http.ingress_refused", submission_id=request.submission_id,
+                        error=repr(sent.exception()))
+            if self._forget_unless_taken(request.submission_id, pending):
+                raise BrokerUnavailable("the broker refused the document")
+        return taken is _Taken.CONFIRMED
+
+    async def _handed(self, request: IngressRequest) -> asyncio.Future[Any]:
+        """The submission handed to the producer: the future of the broker's answer.
+        BrokerUnavailable when it could not be (then the producer holds nothing of it: a
+        send cancelled before it returned its future never sends)."""
+        if not self.broker_up():
+            raise BrokerUnavailable("the broker is not answering")
         stamp = door_stamp(self._gateway.parts.door_key, request.submission_id,
                            request.sender, request.signature)
         out = Outbound(INGRESS_TOPIC, request.sender.encode(), request.document, (
@@ -348,16 +474,31 @@ class GatewayDesk:
             (H_VIA, stamp),
         ))
         try:
-            sent = await asyncio.wait_for(self._gateway.send(out), INGRESS_ACK_TIMEOUT_S)
-            await asyncio.wait_for(acked(sent), INGRESS_ACK_TIMEOUT_S)
+            return await asyncio.wait_for(self._gateway.send(out),
+                                          self._gateway.config.http.ingress_timeout_s)
         except TimeoutError as exc:
-            self._gateway.health.failed("ingress write timed out")
-            raise BrokerUnavailable("the broker did not take the document in time") from exc
+            self._gateway.health.failed("the producer did not take a document in time")
+            raise BrokerUnavailable("the producer did not take the document in time") from exc
 
-    def _remember_pending(self, submission_id: str) -> None:
-        self._pending[submission_id] = None
+    def _forget_unless_taken(self, submission_id: str, pending: _Pending) -> bool:
+        """Forgets a submission of which no copy can be on the ingress topic; whether it
+        was such a one."""
+        if pending.maybe_taken or pending.confirmed or pending.sending:
+            return False
+        if self._pending.get(submission_id) is pending:
+            del self._pending[submission_id]
+        return True
+
+    def _remember_pending(self, request: IngressRequest, digest: str) -> _Pending:
+        pending = self._pending[request.submission_id] = _Pending(
+            request.sender, request.format_id, digest)
         while len(self._pending) > _PENDING_REMEMBERED:
             self._pending.popitem(last=False)
+        return pending
+
+
+def _reused() -> IdempotencyKeyReused:
+    return IdempotencyKeyReused("this submission id names another document")
 
 
 def door_stamp(key: bytes, submission_id: str, sender: str, signature: bytes) -> bytes:

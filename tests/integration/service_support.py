@@ -82,6 +82,13 @@ class Document:
     format_id: str = FORMAT
 
 
+def http_id(doc: Document, key: str | None = None) -> str:
+    """The submission id the HTTP door gives `doc` posted under Idempotency-Key `key`
+    (`post_document`'s default: the document's own submission id): the key scoped by its
+    sender."""
+    return f"{doc.sender}~{key or doc.submission_id}"
+
+
 def signed(home: Home, document: bytes, submission_id: str, *, sender: str = PROVIDER
            ) -> Document:
     return Document(submission_id, sender, document, home.agency_keys[sender].sign(document))
@@ -346,11 +353,14 @@ class InProcess:
 
 
 @asynccontextmanager
-async def running_gateway(config: GatewayConfig, parts: GatewayParts, bootstrap: str
+async def running_gateway(config: GatewayConfig, parts: GatewayParts, bootstrap: str, *,
+                          prepare: Callable[[Gateway], None] = lambda _: None
                           ) -> AsyncIterator[InProcess]:
     """A gateway serving the ingress topic with its HTTP door on a free port, as `portgw
-    serve` runs it."""
-    async with Gateway(config, parts, bootstrap) as gateway, gateway.serving() as serving:
+    serve` runs it; `prepare` is given the gateway before it starts."""
+    gateway = Gateway(config, parts, bootstrap)
+    prepare(gateway)
+    async with gateway, gateway.serving() as serving:
         http = await start_http(gateway.http_app(), "127.0.0.1:0")
         try:
             yield InProcess(gateway, serving, f"http://127.0.0.1:{http.port}")

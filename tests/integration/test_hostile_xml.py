@@ -245,9 +245,10 @@ async def post_and_wait(session: aiohttp.ClientSession, url: str, doc: Document,
     started = time.monotonic()
     try:
         answer = await post_document(session, url, doc, timeout_s=deadline_s + 5)
+        location = answer.headers.get("Location", "")
         while answer.status == 202 and time.monotonic() - started < deadline_s + LATE_GRACE_S:
             await asyncio.sleep(0.1)
-            answer = await get_answer(session, f"{url}/v1/submissions/{doc.submission_id}")
+            answer = await get_answer(session, f"{url}{location}")
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         return Answered(name, doc.sender, None, None, False, time.monotonic() - started,
                         f"no answer: {exc!r}")

@@ -22,6 +22,7 @@ from crypto import SignatureInvalid, sm3_hex
 from gateway.broker import LocalBroker
 from gateway.client import submit
 from gateway.config import GatewayConfig
+from gateway.health import BrokerHealth
 from gateway.home import Home
 from gateway.kafka import (
     H_SUBMISSION_ID,
@@ -36,7 +37,7 @@ from gateway.kafka import (
 )
 from gateway.receipt_book import ReceiptBook
 from gateway.receipts import SignedReceipt
-from gateway.service import GatewayParts
+from gateway.service import Gateway, GatewayParts
 from gateway.trail import RECORD_SCHEMA
 from replay import verify_kafka
 from tests.integration.service_support import (
@@ -53,6 +54,7 @@ from tests.integration.service_support import (
     dead_letters,
     deduplicated_deliveries,
     get_answer,
+    http_id,
     ingress_submission_ids,
     metric_total,
     moto_s3,
@@ -102,16 +104,17 @@ async def _http_submission(bootstrap: str, home: Home) -> None:
             aiohttp.ClientSession() as session:
         await wait_ready(session, gw.url)  # /readyz 200 while running
         answer = await post_document(session, gw.url, doc)
-        looked_up = await get_answer(session, f"{gw.url}/v1/submissions/http-1")
+        looked_up = await get_answer(session, f"{gw.url}/v1/submissions/{http_id(doc)}")
         accepted_count = await metric_total(session, gw.url, "portgw_documents_accepted_total")
 
     assert answer.status == 200, answer.body
-    assert (answer.body["status"], answer.body["submission_id"]) == ("accepted", "http-1")
+    assert (answer.body["status"], answer.body["submission_id"]) == ("accepted",
+                                                                     "cn.port.sh~http-1")
     signed_receipt = receipt_from_json(answer.body, parts.schemas)
     assert_accepted(signed_receipt, home)
     receipt = signed_receipt.receipt
     assert receipt.to_json() == answer.body["receipt"]  # the JSON says what was signed
-    assert (receipt.submission_id, receipt.sender) == ("http-1", PROVIDER)
+    assert (receipt.submission_id, receipt.sender) == ("cn.port.sh~http-1", PROVIDER)
     assert receipt.digest_sm3 == sm3_hex(ARRIVAL)
     with pytest.raises(SignatureInvalid):  # not signed by just any key
         signed_receipt.verify(home.agency_keys[PROVIDER].public_key())
@@ -180,9 +183,9 @@ async def _duplicate(bootstrap: str, home: Home) -> None:
 
     assert (first.status, second.status, retried.status) == (200, 200, 200)
     assert "duplicate_of" not in first.body
-    assert second.body["duplicate_of"] == "dup-1"
-    assert second.headers["Px-Duplicate-Of"] == "dup-1"
-    assert second.body["submission_id"] == "dup-2"
+    assert second.body["duplicate_of"] == http_id(doc)
+    assert second.headers["Px-Duplicate-Of"] == http_id(doc)
+    assert second.body["submission_id"] == http_id(doc, "dup-2")
     assert second.body["receipt"] == first.body["receipt"]
     assert second.body["signature"] == first.body["signature"]
     assert retried.body == first.body
@@ -207,8 +210,8 @@ async def _sent_twice_at_once(bootstrap: str, home: Home) -> None:
             aiohttp.ClientSession() as session:
         first, again = await asyncio.gather(post_document(session, gw.url, doc),
                                             post_document(session, gw.url, doc))
-        await every_copy_answered(bootstrap, doc.submission_id)
-        later = await get_answer(session, f"{gw.url}/v1/submissions/{doc.submission_id}")
+        await every_copy_answered(bootstrap, http_id(doc))
+        later = await get_answer(session, f"{gw.url}/v1/submissions/{http_id(doc)}")
 
     assert (first.status, again.status) == (200, 200)
     assert again.body == first.body
@@ -229,6 +232,59 @@ async def every_copy_answered(bootstrap: str, submission_id: str) -> None:
             return
         assert time.monotonic() < deadline, f"{answers} receipts for {copies} copies"
         await asyncio.sleep(0.1)
+
+
+# -- 3a. an Idempotency-Key is its sender's own --------------------------------------------------
+
+CUSTOMS = "cn.customs.sh"
+
+
+def test_one_idempotency_key_from_two_agencies_names_two_submissions_each_decided_as_its_own(
+    broker: LocalBroker, home: Home
+) -> None:
+    asyncio.run(_one_key_two_agencies(broker.bootstrap_servers, home))
+
+
+async def get_as(session: aiohttp.ClientSession, url: str, sender: str) -> HttpAnswer:
+    """GET naming the agency that asks (Px-Sender)."""
+    async with session.get(url, headers={"Px-Sender": sender}) as response:
+        return HttpAnswer(response.status, await response.json(), response.headers.copy())
+
+
+async def _one_key_two_agencies(bootstrap: str, home: Home) -> None:
+    config, parts = gateway_parts(home)
+    ports = signed(home, numbered_arrival(41), "shared-key")
+    customs = signed(home, numbered_arrival(42), "shared-key", sender=CUSTOMS)
+    ports_other = signed(home, numbered_arrival(43), "shared-key")  # its key, another document
+    async with running_gateway(config, parts, bootstrap) as gw, \
+            aiohttp.ClientSession() as session:
+        port_answer = await post_document(session, gw.url, ports)
+        customs_answer = await post_document(session, gw.url, customs)
+        reused = await post_document(session, gw.url, ports_other)
+        ports_url = f"{gw.url}/v1/submissions/{http_id(ports)}"
+        asked_by = {sender: await get_as(session, ports_url, sender)
+                    for sender in (PROVIDER, CUSTOMS)}
+        receipt_asked_by_customs = await get_as(session, f"{ports_url}/receipt", CUSTOMS)
+    ingress = [m.header(H_SUBMISSION_ID) or b""
+               for m in await read_topics(bootstrap, [INGRESS_TOPIC])]
+
+    assert port_answer.status == 200, port_answer.body
+    assert customs_answer.status in (200, 422), customs_answer.body
+    for answer, doc in ((customs_answer, customs), (port_answer, ports)):
+        signed_receipt = receipt_from_json(answer.body, parts.schemas)
+        signed_receipt.verify(home.gateway_key.public_key())
+        receipt = signed_receipt.receipt  # each its own sender's decision on its own bytes
+        assert (receipt.sender, receipt.digest_sm3) == (doc.sender, sm3_hex(doc.document))
+        assert answer.body["submission_id"] == receipt.submission_id == http_id(doc)
+    # Each document reached the ingress topic once, as its own sender's; the reused key's
+    # other document did not.
+    assert sorted(ingress) == sorted([http_id(ports).encode(), http_id(customs).encode()])
+    assert (reused.status, reused.body["code"]) == (409, "IDEMPOTENCY_KEY_REUSED")
+    assert "receipt" not in reused.body
+    assert (asked_by[PROVIDER].status, asked_by[PROVIDER].body) == (200, port_answer.body)
+    assert (asked_by[CUSTOMS].status, asked_by[CUSTOMS].body["code"]) == (
+        404, "SUBMISSION_UNKNOWN")
+    assert receipt_asked_by_customs.status == 404
 
 
 # -- 3b. the receipts a process has read, across restarts --------------------------------------
@@ -254,15 +310,16 @@ async def _restarted_with_index(bootstrap: str, home: Home) -> None:
         async with running_gateway(config, parts, bootstrap) as gw, \
                 aiohttp.ClientSession() as session:
             # Not in memory any more: read from the topic, all at once.
-            olds = await asyncio.gather(*(get_answer(session, f"{gw.url}/v1/submissions/idx-{n}")
-                                          for n in range(len(docs))))
+            olds = await asyncio.gather(*(get_answer(session,
+                                                     f"{gw.url}/v1/submissions/{http_id(doc)}")
+                                          for doc in docs))
             again = await post_document(session, gw.url, docs[5], idempotency_key="idx-5b")
     [loaded] = [entry for entry in logs if entry["event"] == "receipts.loaded"]
     # Read again: the last indexed receipt of each partition, to check that it is still there.
     assert loaded["read"] == len(held)
     assert [(old.status, old.body) for old in olds] == [(200, first.body) for first in firsts]
     assert again.status == 200
-    assert again.body["duplicate_of"] == "idx-5"
+    assert again.body["duplicate_of"] == http_id(docs[5])
     assert again.body["receipt"] == firsts[5].body["receipt"]
 
 
@@ -307,7 +364,7 @@ async def _index_of_another_broker(bootstrap: str, home: Home, tmp_path: Path) -
     with LocalBroker(log_path=tmp_path / "other-broker.log") as other, capture_logs() as logs:
         async with running_gateway(config, parts, other.bootstrap_servers) as gw, \
                 aiohttp.ClientSession() as session:
-            unknown = await get_answer(session, f"{gw.url}/v1/submissions/moved-1")
+            unknown = await get_answer(session, f"{gw.url}/v1/submissions/{http_id(doc)}")
             sent_again = await post_document(session, gw.url, doc)
     events = [entry["event"] for entry in logs]
     assert "receipts.index_not_of_this_topic" in events
@@ -344,7 +401,7 @@ async def _index_fails(bootstrap: str, home: Home) -> None:
     # Nothing was taken: the door could not tell whether the id was known already.
     assert (refused.status, refused.body["code"]) == (500, "RECEIPT_INDEX_FAILED")
     assert states == [{"status": "not ready", "not_ready": ["gateway"]}, {"status": "ready"}]
-    assert again.body["duplicate_of"] == "before-failure"
+    assert again.body["duplicate_of"] == http_id(before)
     assert sent_later.status == 200
     assert "duplicate_of" not in sent_later.body
     events = [entry["event"] for entry in logs]
@@ -404,7 +461,7 @@ async def _oversize(bootstrap: str, home: Home) -> None:
     letter = letters["big-kafka"]
     assert letter["error_code"] == "DOCUMENT_TOO_LARGE"
     assert letter["original"] == big
-    assert "big-http" not in await ingress_submission_ids(bootstrap)
+    assert http_id(big_http) not in await ingress_submission_ids(bootstrap)
 
 
 # -- 4b. rate limit on the ingress topic --------------------------------------------------------
@@ -492,7 +549,7 @@ async def _bad_signature(bootstrap: str, home: Home) -> None:
     async with running_gateway(config, parts, bootstrap) as gw, \
             aiohttp.ClientSession() as session:
         answer = await post_document(session, gw.url, doc)
-        looked_up = await get_answer(session, f"{gw.url}/v1/submissions/altered-http")
+        looked_up = await get_answer(session, f"{gw.url}/v1/submissions/{http_id(doc)}")
 
     assert answer.status == 422, answer.body
     assert answer.body["status"] == "rejected"
@@ -502,7 +559,7 @@ async def _bad_signature(bootstrap: str, home: Home) -> None:
     assert signed_receipt.receipt.recipients == ()
     assert (looked_up.status, looked_up.body) == (422, answer.body)
 
-    letter = (await dead_letters(bootstrap, parts.schemas))["altered-http"]
+    letter = (await dead_letters(bootstrap, parts.schemas))[http_id(doc)]
     assert letter["error_code"] == "AUTH_SIGNATURE_INVALID"
     assert (letter["original"], letter["signature"]) == (altered, doc.signature)
     for recipient in RECIPIENTS:
@@ -547,6 +604,22 @@ async def post_during(session: aiohttp.ClientSession, url: str, docs: list[Docum
     return [(doc, await task) for doc, task in tasks]
 
 
+def unconfirmed(answer: HttpAnswer) -> bool:
+    """A 202 saying that the broker did not confirm taking the document."""
+    return answer.status == 202 and answer.body.get("code") == "INGRESS_UNCONFIRMED"
+
+
+async def until_decided(session: aiohttp.ClientSession, url: str, doc: Document, *,
+                        timeout_s: float = 90.0) -> HttpAnswer:
+    """What an agency system does with a document answered 202 INGRESS_UNCONFIRMED or 503:
+    sends it again under the same key until it is decided."""
+    deadline = time.monotonic() + timeout_s
+    while (answer := await post_document(session, url, doc)).status not in (200, 422):
+        assert time.monotonic() < deadline, f"not decided within {timeout_s} s: {answer}"
+        await asyncio.sleep(0.5)
+    return answer
+
+
 async def settled_receipts(bootstrap: str, watcher: ReceiptWatcher
                            ) -> dict[str, SignedReceipt]:
     """Once every record on the ingress topic has a receipt (read again until no record
@@ -584,22 +657,29 @@ async def _broker_restart(broker: LocalBroker, home: Home, tmp_path: Path) -> No
         await asyncio.to_thread(broker.start)  # same port, same storage
         answers = await posting
         await producing
+        # As the answer tells: a document the broker may not have taken is sent again.
+        resent = [await until_decided(session, gw.url, doc)
+                  for doc, answer in answers if unconfirmed(answer)]
         receipts = await settled_receipts(bootstrap, watcher)
+        on_ingress = await ingress_submission_ids(bootstrap)
         assert (await get_answer(session, f"{gw.url}/readyz")).status == 200
 
     statuses = Counter(a.status for _, a in answers)
     print(f"broker killed after {acked_before_kill} of {len(stream)} stream documents; "
-          f"HTTP answers during the outage: {dict(statuses)}; "
+          f"HTTP answers during the outage: {dict(statuses)} ({len(resent)} unconfirmed); "
           f"{len(receipts)} ingress records decided")
     assert acked_before_kill < len(stream), "the stream ended before the broker was killed"
-    unavailable = [a for _, a in answers if a.status == 503]
+    unavailable = [(doc, a) for doc, a in answers if a.status == 503]
     assert unavailable, f"no 503 while the broker was down: {dict(statuses)}"
-    for answer in unavailable:
+    for _, answer in unavailable:
         assert answer.body["code"] == "BROKER_UNAVAILABLE"
         assert answer.headers["Retry-After"] == "5"  # [http] retry_after_s
+    refused_on_ingress = {http_id(doc) for doc, _ in unavailable} & on_ingress
+    assert not refused_on_ingress, f"answered 503, yet on the ingress topic: {refused_on_ingress}"
     assert statuses.keys() <= {200, 202, 503}, statuses
+    assert all(answer.status == 200 for answer in resent), resent
     assert len(acked) == len(stream)
-    taken = set(acked) | {doc.submission_id for doc, a in answers if a.status in (200, 202)}
+    taken = set(acked) | {http_id(doc) for doc, a in answers if a.status in (200, 202)}
     assert taken <= receipts.keys(), "acknowledged, yet not on the ingress topic"
     for submission_id in taken:
         assert_accepted(receipts[submission_id], home)
@@ -609,6 +689,68 @@ async def _broker_restart(broker: LocalBroker, home: Home, tmp_path: Path) -> No
     await assert_each_recipient_got_each_once(bootstrap, accepted, tmp_path)
     report = await verify_kafka(bootstrap, parts.schemas, parts.keyring)
     assert report.ok, report.breaks
+
+
+UNCONFIRMED_AFTER_S = 1.0  # [http] ingress_timeout_s in the test below
+
+
+def test_a_document_the_broker_may_have_taken_is_never_answered_503(
+    s3_broker: LocalBroker, home: Home
+) -> None:
+    asyncio.run(_may_have_taken(s3_broker, home))
+
+
+def slow_probe(gateway: Gateway) -> None:
+    """A broker probe that, while the broker answers, looks only every 10 s: the kill below
+    is then noticed by the door's own hand-over, not by a probe that happens to run between
+    the kill and the POST."""
+    gateway.health = BrokerHealth(interval_s=10.0)
+
+
+async def _may_have_taken(broker: LocalBroker, home: Home) -> None:
+    """The broker dies as the door hands a document to the producer, and comes back before
+    the producer gives up: the door cannot know whether the broker took it, so it answers
+    202 INGRESS_UNCONFIRMED with the status URL, not 503; sent again under the same key, the
+    document is decided once. A document posted once the door knows the broker is down is
+    answered 503 and is nowhere on the ingress topic."""
+    config, parts = gateway_parts(home)
+    config = replace(config, fetch_wait_ms=S3_FETCH_WAIT_MS,
+                     http=replace(config.http, ingress_timeout_s=UNCONFIRMED_AFTER_S))
+    bootstrap = broker.bootstrap_servers
+    warm_ups = [signed(home, numbered_arrival(n), f"warm-up-{n}") for n in (698, 699)]
+    in_flight, while_down = (signed(home, numbered_arrival(n), name) for n, name in
+                             ((701, "in-flight"), (702, "while-down")))
+    async with running_gateway(config, parts, bootstrap, prepare=slow_probe) as gw, \
+            ReceiptWatcher(bootstrap, parts.schemas, fetch_wait_ms=S3_FETCH_WAIT_MS) as watcher, \
+            aiohttp.ClientSession() as session:
+        # Twice: the first decision's new topics leave the producer without the ingress
+        # topic's partitions, which the second brings back. Without them the producer would
+        # have to ask the dead broker, never take the document, and the answer be 503.
+        for warm_up in warm_ups:
+            assert (await post_document(session, gw.url, warm_up)).status == 200
+        broker.kill()
+        first = await post_document(session, gw.url, in_flight)
+        refused = await post_document(session, gw.url, while_down)
+        await asyncio.to_thread(broker.start)  # same port, same storage
+        await wait_ready(session, gw.url, timeout_s=60)
+        decided = await until_decided(session, gw.url, in_flight)
+        receipts = await settled_receipts(bootstrap, watcher)
+        on_ingress = await ingress_submission_ids(bootstrap)
+        sent_again = await post_document(session, gw.url, while_down)  # as the 503 asks
+
+    copies = [m for m in await read_topics(bootstrap, [INGRESS_TOPIC])
+              if m.header(H_SUBMISSION_ID) == http_id(in_flight).encode()]
+    print(f"copies of the unconfirmed document on the ingress topic: {len(copies)}")
+    assert unconfirmed(first), (first.status, first.body)
+    assert first.headers["Location"] == f"/v1/submissions/{http_id(in_flight)}"
+    assert (refused.status, refused.body["code"]) == (503, "BROKER_UNAVAILABLE"), refused.body
+    assert http_id(while_down) not in on_ingress
+    assert decided.status == 200, decided.body
+    assert_accepted(receipts[http_id(in_flight)], home)
+    assert sent_again.status == 200, sent_again.body
+    event_id = decided.body["receipt"]["event_id"]
+    for recipient in RECIPIENTS:  # raw topics: decided once, however many copies were sent
+        assert (await raw_deliveries(bootstrap, recipient))[event_id] == 1, recipient
 
 
 async def assert_each_recipient_got_each_once(bootstrap: str, accepted: set[str],
@@ -690,9 +832,9 @@ async def _two_gateways(bootstrap: str, home: Home, tmp_path: Path) -> None:
         async with aiohttp.ClientSession() as session:
             for gw in gateways:
                 await wait_ready(session, gw.url, alive=gw.alive)
-            await eventually(lambda: a.owned_partitions() and b.owned_partitions()
+            await eventually(lambda: bool(a.owned_partitions() and b.owned_partitions()
                              and a.owned_partitions() | b.owned_partitions() == {0, 1, 2, 3}
-                             and not a.owned_partitions() & b.owned_partitions(),
+                             and not a.owned_partitions() & b.owned_partitions()),
                              "the two processes split the four ingress partitions")
             owners = {p: gw for gw in gateways for p in gw.owned_partitions()}
             async with ReceiptWatcher(bootstrap, parts.schemas) as watcher:

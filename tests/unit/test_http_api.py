@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
+import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,11 +22,11 @@ from structlog.testing import capture_logs
 
 from contracts import AgencyRegistry
 from crypto import BatchSigner, SM2PrivateKey
-from gateway.config import GatewayConfig
-from gateway.errors import BrokerUnavailable
+from gateway.config import DEFAULT_LIMITS, GatewayConfig
+from gateway.errors import BrokerUnavailable, ConfigError
 from gateway.home import DEMO_AGENCIES
 from gateway.http_api import Refused, build_app, read_document, start_http
-from gateway.ingress import IngressRequest, SubmitOutcome
+from gateway.ingress import IdempotencyKeyReused, IngressRequest, SubmitOutcome
 from gateway.limits import RateLimiter
 from gateway.metrics import GatewayMetrics
 from gateway.receipts import ACCEPTED, REJECTED, Receipt, SignedReceipt
@@ -32,7 +35,7 @@ from message_formats import AvroSchemas
 SCHEMAS = AvroSchemas()
 SIGNER = BatchSigner(SM2PrivateKey.generate())
 PORT = "cn.port.sh"  # limited: 64-byte documents, 2 at once, then one every 10 s
-CUSTOMS = "cn.customs.sh"  # the defaults: 1 KiB documents, no rate limit
+CUSTOMS = "cn.customs.sh"  # the defaults: 1 KiB documents, the default rate limit
 MAX_BYTES = 1024
 SIGNATURE = base64.b64encode(b"0E\x02 fake DER signature").decode()
 
@@ -50,7 +53,9 @@ def signed_receipt(request: IngressRequest, status: str,
 
 
 class FakeDesk:
-    """Decides by the document's first word: accept, reject, pending, duplicate."""
+    """Decides by the document's first word: accept, reject, pending, unconfirmed (not
+    known to be on the ingress topic), duplicate. A submission id sent again answers as the
+    first time for the same document, IdempotencyKeyReused for another one."""
 
     def __init__(self) -> None:
         self.up = True
@@ -59,11 +64,19 @@ class FakeDesk:
         self.requests: list[tuple[IngressRequest, float]] = []
 
     async def submit(self, request: IngressRequest, *, wait_s: float) -> SubmitOutcome:
-        if self.failing:
+        if self.failing or not self.up:
             raise BrokerUnavailable("no broker")
+        known = self.outcomes.get(request.submission_id)
+        if known is not None:
+            first, _ = next((r, w) for r, w in self.requests
+                            if r.submission_id == request.submission_id)
+            if (first.sender, first.format_id, first.document) != (
+                    request.sender, request.format_id, request.document):
+                raise IdempotencyKeyReused("another document")
+            return known
         self.requests.append((request, wait_s))
         word = request.document.split(b" ", 1)[0]
-        outcome = SubmitOutcome(request.submission_id)
+        outcome = SubmitOutcome(request.submission_id, unconfirmed=word == b"unconfirmed")
         if word in (b"accept", b"duplicate"):
             outcome = SubmitOutcome(request.submission_id, signed_receipt(request, ACCEPTED),
                                     duplicate_of="first-id" if word == b"duplicate" else None)
@@ -133,6 +146,11 @@ def headers(sender: str = CUSTOMS, **extra: str) -> dict[str, str]:
     return {"Px-Sender": sender, "Px-Format": "fal1-xml", "Px-Signature": SIGNATURE, **extra}
 
 
+def scoped(key: str, sender: str = CUSTOMS) -> str:
+    """The submission id the door makes of a sender's Idempotency-Key."""
+    return f"{sender}~{key}"
+
+
 async def post(client: TestClient, data: Any = b"accept <doc/>",
                **kwargs: str) -> tuple[int, dict[str, Any], Any]:
     response = await client.post("/v1/submissions", data=data, headers=headers(**kwargs))
@@ -147,15 +165,15 @@ def refusals(gateway: Gateway, agency: str, code: str) -> float | None:
 def test_an_accepted_document_is_answered_200_with_its_signed_receipt(gateway: Gateway) -> None:
     status, body, _ = with_client(gateway, lambda c: post(c, **{"Idempotency-Key": "k-1"}))
     assert status == 200
-    assert body["submission_id"] == "k-1"
+    assert body["submission_id"] == "cn.customs.sh~k-1"
     assert body["status"] == "accepted"
     assert body["receipt"]["recipients"] == [CUSTOMS]
     assert body["receipt"]["time"] == "2026-03-01T08:00:00+00:00"
     signed = base64.b64decode(body["signature"]["signed_receipt"])
-    assert SCHEMAS.decode_body("px.gateway.Receipt", signed)["submission_id"] == "k-1"
+    assert SCHEMAS.decode_body("px.gateway.Receipt", signed)["submission_id"] == scoped("k-1")
     assert "duplicate_of" not in body
     request, wait_s = gateway.desk.requests[0]
-    assert request == IngressRequest("k-1", CUSTOMS, "fal1-xml", b"accept <doc/>",
+    assert request == IngressRequest(scoped("k-1"), CUSTOMS, "fal1-xml", b"accept <doc/>",
                                      base64.b64decode(SIGNATURE))
     assert wait_s == 2.5
 
@@ -167,7 +185,10 @@ def test_without_an_idempotency_key_the_gateway_makes_the_submission_id(
 
     first, second = with_client(gateway, twice)
     assert first != second
-    assert len(first) == 36
+    for made in (first, second):
+        sender, _, key = made.partition("~")
+        assert sender == CUSTOMS
+        assert len(key) == 36
 
 
 def test_a_rejected_document_is_answered_422_with_the_code(gateway: Gateway) -> None:
@@ -189,18 +210,19 @@ def test_a_pending_submission_is_answered_202_then_found_by_its_id(gateway: Gate
         response = await client.post("/v1/submissions", data=b"pending <doc/>",
                                      headers=headers(**{"Idempotency-Key": "slow.1"}))
         assert response.status == 202
-        assert response.headers["Location"] == "/v1/submissions/slow.1"
-        assert await response.json() == {"submission_id": "slow.1", "status": "pending"}
+        assert response.headers["Location"] == "/v1/submissions/cn.customs.sh~slow.1"
+        assert await response.json() == {"submission_id": scoped("slow.1"),
+                                         "status": "pending"}
         again = await client.get(response.headers["Location"])
         assert again.status == 202
-        not_ready = await client.get("/v1/submissions/slow.1/receipt")
+        not_ready = await client.get(response.headers["Location"] + "/receipt")
         assert not_ready.status == 404
         assert (await not_ready.json())["code"] == "RECEIPT_NOT_READY"
-        gateway.desk.decide("slow.1")
-        decided = await client.get("/v1/submissions/slow.1")
+        gateway.desk.decide(scoped("slow.1"))
+        decided = await client.get(response.headers["Location"])
         assert decided.status == 200
         assert (await decided.json())["receipt"]["status"] == "accepted"
-        receipt = await client.get("/v1/submissions/slow.1/receipt")
+        receipt = await client.get(response.headers["Location"] + "/receipt")
         assert receipt.status == 200
         assert set(await receipt.json()) == {"receipt", "signature"}
 
@@ -210,8 +232,8 @@ def test_a_pending_submission_is_answered_202_then_found_by_its_id(gateway: Gate
 def test_a_rejected_submission_is_422_by_id_and_its_receipt_200(gateway: Gateway) -> None:
     async def run(client: TestClient) -> tuple[int, int]:
         await post(client, b"reject x", **{"Idempotency-Key": "r"})
-        return ((await client.get("/v1/submissions/r")).status,
-                (await client.get("/v1/submissions/r/receipt")).status)
+        return ((await client.get(f"/v1/submissions/{scoped('r')}")).status,
+                (await client.get(f"/v1/submissions/{scoped('r')}/receipt")).status)
 
     assert with_client(gateway, run) == (422, 200)
 
@@ -305,7 +327,7 @@ def test_a_body_over_the_limit_is_read_no_further_than_one_byte_past_it() -> Non
         stream.feed_eof()
         request = make_mocked_request("POST", "/v1/submissions", payload=stream)
         with pytest.raises(Refused) as refused:
-            await read_document(request, 1000, CUSTOMS, "id")
+            await read_document(request, 1000, CUSTOMS, "id", timeout_s=30.0)
         assert refused.value.status == 413
         return len(await stream.read())
 
@@ -361,7 +383,7 @@ def test_a_broker_failing_the_submit_is_503_with_retry_after(gateway: Gateway) -
     status, body, response_headers = with_client(
         gateway, lambda c: post(c, **{"Idempotency-Key": "k"}))
     assert status == 503
-    assert body == {"code": "BROKER_UNAVAILABLE", "submission_id": "k",
+    assert body == {"code": "BROKER_UNAVAILABLE", "submission_id": scoped("k"),
                     "message": body["message"]}
     assert response_headers["Retry-After"] == "7"
     assert refusals(gateway, CUSTOMS, "BROKER_UNAVAILABLE") == 1
@@ -371,7 +393,7 @@ def test_an_unexpected_failure_is_a_json_500(gateway: Gateway) -> None:
     async def broken(_: str) -> SubmitOutcome | None:
         raise RuntimeError("boom")
 
-    gateway.desk.status = broken  # type: ignore[method-assign]
+    gateway.desk.status = broken  # type: ignore[method-assign,assignment]
 
     async def run(client: TestClient) -> tuple[int, Any]:
         response = await client.get("/v1/submissions/x")
@@ -389,7 +411,7 @@ def test_requests_are_logged_without_document_or_signature(gateway: Gateway) -> 
         with_client(gateway, lambda c: post(c, b"reject secret-document",
                                             **{"Idempotency-Key": "logged"}))
     entry = next(e for e in logs if e["event"] == "http.submission")
-    assert entry["submission_id"] == "logged"
+    assert entry["submission_id"] == scoped("logged")
     assert entry["sender"] == CUSTOMS
     assert entry["status"] == 422
     assert entry["code"] == "XSD_INVALID"
@@ -446,8 +468,8 @@ def test_the_openapi_description_covers_exactly_the_routes(gateway: Gateway) -> 
 def test_the_openapi_problem_codes_are_the_ones_answered() -> None:
     spec = yaml.safe_load(Path("gateway/openapi.yaml").read_text(encoding="utf-8"))
     post_responses = spec["paths"]["/v1/submissions"]["post"]["responses"]
-    assert set(post_responses) == {"200", "202", "400", "403", "413", "422", "429", "500",
-                                   "503"}
+    assert set(post_responses) == {"200", "202", "400", "403", "408", "409", "413", "422",
+                                   "429", "500", "503"}
 
 
 def test_start_http_serves_on_a_free_port_and_stops() -> None:
@@ -483,3 +505,291 @@ def test_listen_addresses_parse() -> None:
     assert parse_listen("127.0.0.1:8080") == ("127.0.0.1", 8080)
     assert parse_listen("[::1]:0") == ("::1", 0)
     assert parse_listen(":9000") == ("0.0.0.0", 9000)
+
+
+# -- idempotency keys are each sender's own -----------------------------------------------------
+
+
+def test_one_key_from_two_senders_names_two_submissions_each_with_its_own_receipt(
+        gateway: Gateway) -> None:
+    async def run(client: TestClient) -> list[tuple[int, dict[str, Any], Any]]:
+        return [await post(client, b"accept port's", sender=PORT, **{"Idempotency-Key": "k"}),
+                await post(client, b"accept customs'", sender=CUSTOMS,
+                           **{"Idempotency-Key": "k"})]
+
+    (port_status, port_body, _), (customs_status, customs_body, _) = with_client(gateway, run)
+    assert (port_status, customs_status) == (200, 200)
+    assert port_body["submission_id"] == scoped("k", PORT)
+    assert customs_body["submission_id"] == scoped("k", CUSTOMS)
+    assert port_body["receipt"]["sender"] == PORT
+    assert customs_body["receipt"]["sender"] == CUSTOMS
+    assert [(r.submission_id, r.sender, r.document) for r, _ in gateway.desk.requests] == [
+        (scoped("k", PORT), PORT, b"accept port's"),
+        (scoped("k", CUSTOMS), CUSTOMS, b"accept customs'")]
+
+
+def test_a_key_sent_again_with_another_document_is_409_and_never_the_first_receipt(
+        gateway: Gateway) -> None:
+    async def run(client: TestClient) -> list[tuple[int, dict[str, Any], Any]]:
+        return [await post(client, b"accept first", **{"Idempotency-Key": "k-9"}),
+                await post(client, b"accept second", **{"Idempotency-Key": "k-9"}),
+                await post(client, b"accept first", **{"Idempotency-Key": "k-9"})]
+
+    first, other, again = with_client(gateway, run)
+    assert first[0] == 200
+    assert other[0] == 409
+    assert other[1] == {"code": "IDEMPOTENCY_KEY_REUSED", "message": other[1]["message"],
+                        "submission_id": scoped("k-9")}
+    assert "receipt" not in other[1]
+    assert "k-9" not in other[1]["message"]
+    assert refusals(gateway, CUSTOMS, "IDEMPOTENCY_KEY_REUSED") == 1
+    assert (again[0], again[1]) == (first[0], first[1])  # the same document: the same answer
+
+
+def test_a_lookup_naming_another_sender_is_not_given_the_submission(gateway: Gateway) -> None:
+    async def run(client: TestClient) -> dict[tuple[str, str], tuple[int, Any]]:
+        await post(client, b"accept mine", sender=PORT, **{"Idempotency-Key": "own"})
+        await post(client, b"pending mine", sender=PORT, **{"Idempotency-Key": "slow"})
+        answers = {}
+        for key in ("own", "slow"):
+            for named in (PORT, CUSTOMS, ""):
+                path = f"/v1/submissions/{scoped(key, PORT)}"
+                response = await client.get(path, headers={"Px-Sender": named} if named
+                                            else {})
+                answers[(key, named)] = response.status, await response.json()
+                receipt = await client.get(path + "/receipt",
+                                           headers={"Px-Sender": named} if named else {})
+                answers[(key + "/receipt", named)] = receipt.status, await receipt.json()
+        return answers
+
+    answers = with_client(gateway, run)
+    for key in ("own", "own/receipt", "slow", "slow/receipt"):
+        status, body = answers[(key, CUSTOMS)]
+        assert (status, body["code"]) == (404, "SUBMISSION_UNKNOWN"), key
+    assert answers[("own", PORT)] == answers[("own", "")]
+    assert answers[("own", PORT)][0] == 200
+    assert answers[("own", PORT)][1]["receipt"]["sender"] == PORT
+    assert answers[("own/receipt", PORT)][0] == 200
+    assert answers[("slow", PORT)][0] == answers[("slow", "")][0] == 202
+
+
+# -- headers that say who sent what come once ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "second"), [
+    ("Px-Sender", PORT),
+    ("Px-Format", "fal2-xml"),
+    ("Px-Signature", base64.b64encode(b"another signature").decode()),
+    ("Idempotency-Key", "other-key"),
+])
+def test_an_identity_header_sent_twice_is_400(gateway: Gateway, name: str,
+                                              second: str) -> None:
+    sent = [*headers(**{"Idempotency-Key": "k-2"}).items(), (name, second)]
+
+    async def run(client: TestClient) -> tuple[int, Any]:
+        response = await client.post("/v1/submissions", data=b"accept <doc/>", headers=sent)
+        return response.status, await response.json()
+
+    status, body = with_client(gateway, run)
+    assert status == 400
+    assert body["code"] == "HTTP_DUPLICATE_HEADER"
+    assert name in body["message"]
+    assert second not in body["message"]
+    assert gateway.desk.requests == []
+    assert refusals(gateway, "unknown", "HTTP_DUPLICATE_HEADER") == 1
+
+
+def test_a_lookup_naming_two_senders_is_400(gateway: Gateway) -> None:
+    async def run(client: TestClient) -> tuple[int, Any]:
+        response = await client.get(f"/v1/submissions/{scoped('x')}",
+                                    headers=[("Px-Sender", CUSTOMS), ("Px-Sender", PORT)])
+        return response.status, await response.json()
+
+    status, body = with_client(gateway, run)
+    assert (status, body["code"]) == (400, "HTTP_DUPLICATE_HEADER")
+
+
+# -- refusals say only what is certain ----------------------------------------------------------
+
+
+def test_a_submission_the_broker_did_not_confirm_is_202_with_where_to_ask(
+        gateway: Gateway) -> None:
+    async def run(client: TestClient) -> tuple[int, Any, Any, int, Any]:
+        response = await client.post("/v1/submissions", data=b"unconfirmed <doc/>",
+                                     headers=headers(**{"Idempotency-Key": "u-1"}))
+        later = await client.get(response.headers["Location"])
+        return (response.status, await response.json(), response.headers, later.status,
+                await later.json())
+
+    status, body, response_headers, later_status, later_body = with_client(gateway, run)
+    assert status == 202
+    assert body["code"] == "INGRESS_UNCONFIRMED"
+    assert body["status"] == "pending"
+    assert response_headers["Location"] == f"/v1/submissions/{scoped('u-1')}"
+    assert "nothing" not in body["message"]
+    assert (later_status, later_body) == (202, body)
+
+
+def test_a_503_does_not_claim_more_than_this_request(gateway: Gateway) -> None:
+    gateway.desk.failing = True
+    _, body, _ = with_client(gateway, lambda c: post(c))
+    assert "nothing was accepted" not in body["message"]
+
+
+# -- the default rate limit ----------------------------------------------------------------------
+
+
+def test_by_default_each_agency_has_a_rate_limit_with_room_for_bursts() -> None:
+    config = GatewayConfig.from_mapping({}, home=Path("."))
+    limits = config.limits[DEFAULT_LIMITS]
+    assert (limits.rate_per_s, limits.burst) == (50.0, 200)
+    clock = FrozenClock()
+    limiter = RateLimiter(config.limits_for, clock=clock)
+    assert [limiter.try_take(CUSTOMS) for _ in range(200)] == [0.0] * 200
+    assert limiter.try_take(CUSTOMS) > 0  # past the burst
+    assert limiter.try_take(PORT) == 0.0  # another agency's bucket is its own
+    clock.now += 1.0
+    assert [limiter.try_take(CUSTOMS) for _ in range(50)] == [0.0] * 50
+
+
+def test_no_limit_is_still_there_for_the_asking() -> None:
+    config = GatewayConfig.from_mapping({"limits": {"default": {"rate_per_s": 0}}},
+                                        home=Path("."))
+    limiter = RateLimiter(config.limits_for, clock=FrozenClock())
+    assert all(limiter.try_take(CUSTOMS) == 0.0 for _ in range(1000))
+
+
+# -- slow clients --------------------------------------------------------------------------------
+
+SHORT_S = 0.5  # the door's body and idle timeouts in these tests
+LIVENESS_S = 15.0  # far beyond them: only a door that never cuts anyone off takes longer
+
+
+def impatient(gateway: Gateway) -> Gateway:
+    """The gateway with a door that waits SHORT_S for bodies and idle connections."""
+    http = dataclasses.replace(gateway.config.http, body_timeout_s=SHORT_S,
+                               idle_timeout_s=SHORT_S)
+    return dataclasses.replace(gateway, config=dataclasses.replace(gateway.config, http=http))
+
+
+def request_head(length: int, sender: str = CUSTOMS) -> bytes:
+    lines = ["POST /v1/submissions HTTP/1.1", "Host: gateway", f"Px-Sender: {sender}",
+             "Px-Format: fal1-xml", f"Px-Signature: {SIGNATURE}",
+             f"Content-Length: {length}", "", ""]
+    return "\r\n".join(lines).encode()
+
+
+async def drip(writer: asyncio.StreamWriter, data: bytes, every_s: float = 0.05) -> None:
+    """Writes `data` a byte at a time; stops quietly once the server has closed."""
+    for byte in data:
+        try:
+            writer.write(bytes([byte]))
+            await writer.drain()
+        except ConnectionError:
+            return
+        await asyncio.sleep(every_s)
+
+
+async def until_closed(reader: asyncio.StreamReader) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    received = b""
+    with contextlib.suppress(ConnectionError):
+        while chunk := await reader.read(65536):
+            received += chunk
+    return received
+
+
+async def on_socket(gateway: Gateway,
+                    talk: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[Any]]
+                    ) -> Any:
+    """`talk` with the gateway's door served on a real socket, over a raw connection."""
+    server = await start_http(gateway.app(), "127.0.0.1:0")
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            return await asyncio.wait_for(talk(reader, writer), LIVENESS_S)
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+    finally:
+        await server.close()
+
+
+def test_a_client_dripping_its_body_is_answered_408_and_cut_off(gateway: Gateway) -> None:
+    slow = impatient(gateway)
+
+    async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        writer.write(request_head(1000) + b"accept ")
+        dripping = asyncio.create_task(drip(writer, b"x" * 992))  # never all of it
+        try:
+            return await until_closed(reader)
+        finally:
+            dripping.cancel()
+
+    answer = asyncio.run(on_socket(slow, talk))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408 ")
+    assert b"Connection: close" in head
+    assert json.loads(body)["code"] == "HTTP_REQUEST_TIMEOUT"
+    assert slow.desk.requests == []
+    assert refusals(slow, CUSTOMS, "HTTP_REQUEST_TIMEOUT") == 1
+
+
+def test_a_client_dripping_its_headers_is_cut_off(gateway: Gateway) -> None:
+    async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        dripping = asyncio.create_task(drip(writer, request_head(10)[:-2] + b"X-Slow: " +
+                                            b"a" * 4000))
+        try:
+            return await until_closed(reader)
+        finally:
+            dripping.cancel()
+
+    slow = impatient(gateway)
+    assert asyncio.run(on_socket(slow, talk)) == b""  # closed, nothing answered
+    assert slow.desk.requests == []
+
+
+def test_an_idle_connection_is_closed_after_its_last_answer(gateway: Gateway) -> None:
+    async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
+        await writer.drain()
+        return await until_closed(reader)  # keep-alive, then nothing more is asked
+
+    answer = asyncio.run(on_socket(impatient(gateway), talk))
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert answer.endswith(b'{"status": "ok"}')
+
+
+@pytest.mark.usefixtures("info_logs")
+def test_a_client_that_goes_away_mid_body_is_one_line_in_the_log(
+        gateway: Gateway, caplog: pytest.LogCaptureFixture) -> None:
+    async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(request_head(1000) + b"accept <doc>")
+        await writer.drain()
+        await asyncio.sleep(0.2)  # the door is reading the body
+        writer.transport.abort()
+        await asyncio.sleep(0.3)  # the door notices
+
+    with capture_logs() as logs:
+        asyncio.run(on_socket(gateway, talk))
+    dropped = [entry for entry in logs if entry["event"] == "http.client_dropped"]
+    assert len(dropped) == 1
+    assert dropped[0]["log_level"] in ("info", "warning")
+    assert not [entry for entry in logs if entry["log_level"] in ("error", "critical")]
+    assert "exc_info" not in dropped[0]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # nor aiohttp's
+    assert gateway.desk.requests == []
+
+
+# -- the door's settings -------------------------------------------------------------------------
+
+
+def test_the_door_timeouts_have_sane_defaults_and_are_checked() -> None:
+    http = GatewayConfig.from_mapping({}, home=Path(".")).http
+    assert (http.body_timeout_s, http.idle_timeout_s, http.ingress_timeout_s) == (
+        30.0, 15.0, 5.0)
+    for setting in ("body_timeout_s", "idle_timeout_s", "ingress_timeout_s"):
+        for wrong in (0, -1, "soon"):
+            with pytest.raises(ConfigError):
+                GatewayConfig.from_mapping({"http": {setting: wrong}}, home=Path("."))
