@@ -33,6 +33,7 @@ from .errors import (
     UnknownSigner,
 )
 from .sm2 import DEFAULT_SM2_ID, SM2PublicKey
+from .sm3 import sm3_hex
 
 BEGINNING_OF_TIME = datetime.min.replace(tzinfo=UTC)
 AUTH_SIGNATURE_INVALID = "AUTH_SIGNATURE_INVALID"
@@ -167,15 +168,18 @@ def with_roles(entry: KeyEntry, gateway_id: str) -> KeyEntry:
 
 class Keyring:
     """An immutable set of key entries, indexed by agency and by key id. `gateway_id` is the
-    identity whose keys are the gateway's sealing keys; every other key is an agency's."""
+    identity whose keys are the gateway's sealing keys; every other key is an agency's.
+    `version` names what it was loaded from: the lowercase hex SM3 of the keyring file's
+    bytes (`from_toml`), None for a keyring made in memory."""
 
-    __slots__ = ("_by_agency", "_by_key_id", "_entries", "_gateway_id")
+    __slots__ = ("_by_agency", "_by_key_id", "_entries", "_gateway_id", "_version")
 
     def __init__(self, entries: Iterable[KeyEntry], *,
-                 gateway_id: str = DEFAULT_GATEWAY_ID) -> None:
+                 gateway_id: str = DEFAULT_GATEWAY_ID, version: str | None = None) -> None:
         if not gateway_id:
             raise KeyringError("the gateway identity must not be empty")
         self._gateway_id = gateway_id
+        self._version = version
         self._entries = tuple(with_roles(entry, gateway_id) for entry in entries)
         by_agency: dict[str, list[KeyEntry]] = {}
         by_key_id: dict[str, KeyEntry] = {}
@@ -199,6 +203,10 @@ class Keyring:
     @property
     def gateway_id(self) -> str:
         return self._gateway_id
+
+    @property
+    def version(self) -> str | None:
+        return self._version
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -240,6 +248,18 @@ class Keyring:
             f"no key of {agency_id!r} valid at {at.isoformat()} verifies the signature",
             code=AUTH_SIGNATURE_INVALID,
         )
+
+    def usable_entry(self, key_id: str, agency_id: str, at: datetime,
+                     role: KeyRole = KeyRole.DOCUMENT) -> KeyEntry | None:
+        """This keyring's entry for key `key_id` if it is `agency_id`'s, has `role` and is
+        usable at `at`; None if not. A signature verified under another keyring (an earlier
+        one, or ahead in a worker) counts under this one only if this holds: a key revoked,
+        ended or removed since is not taken on the earlier keyring's word."""
+        entry = self._by_key_id.get(key_id)
+        if (entry is None or entry.agency_id != agency_id or not entry.may(role)
+                or not entry.usable_at(require_utc(at, "at"))):
+            return None
+        return entry
 
     def current_key(self, agency_id: str, at: datetime,
                     role: KeyRole = KeyRole.DOCUMENT) -> KeyEntry:
@@ -303,9 +323,11 @@ class Keyring:
 
     @classmethod
     def from_toml(cls, path: Path) -> Self:
-        """Load ``[[key]]`` tables; key files are SPKI PEM relative to the TOML's directory."""
+        """Load ``[[key]]`` tables; key files are SPKI PEM relative to the TOML's directory.
+        The file is read once: its bytes are both what is parsed and what `version` names."""
         path = Path(path)
-        document = _read_toml(path)
+        data = _read_file(path)
+        document = _parse_toml(path, data)
         unknown = set(document) - _TOP_LEVEL
         if unknown:
             raise KeyringError(f"{path}: unknown top-level keys {sorted(unknown)}")
@@ -319,19 +341,25 @@ class Keyring:
         entries = [_entry_from_table(path, number, table, gateway_id)
                    for number, table in enumerate(tables, 1)]
         try:
-            keyring = cls(entries, gateway_id=gateway_id)
+            keyring = cls(entries, gateway_id=gateway_id, version=sm3_hex(data))
         except KeyringError as exc:
             raise KeyringError(f"{path}: {exc.message}", code=exc.code) from exc
-        _log.info("keyring_loaded", path=str(path), keys=len(keyring))
+        _log.info("keyring_loaded", path=str(path), keys=len(keyring), version=keyring.version)
         return keyring
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_file(path: Path) -> bytes:
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        return path.read_bytes()
     except OSError as exc:
         raise KeyringError(f"{path}: cannot read keyring file: {exc.strerror or exc}") from exc
+
+
+def _parse_toml(path: Path, data: bytes) -> dict[str, Any]:
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise KeyringError(f"{path}: not valid TOML: not UTF-8 at byte {exc.start}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise KeyringError(f"{path}: not valid TOML: {exc}") from exc
 

@@ -47,9 +47,10 @@ from typing import BinaryIO
 import structlog
 
 from adapters import AdapterError, AdapterRegistry, ParseResult
-from crypto import CryptoError, KeyEntry, Keyring, SM2PublicKey
+from crypto import CryptoError, KeyEntry, SM2PublicKey
 from gateway.config import AgencyLimits, ParseSettings
 from gateway.errors import GatewayError, crash_site
+from gateway.live_keyring import LiveKeyring
 from gateway.pipeline import Refusal, Submission
 from message_formats import FormatError
 
@@ -117,11 +118,13 @@ class _WorkerState:
 class CheckAhead:
     """The gateway's side: sends items, supervises the worker, hands out what it found."""
 
-    def __init__(self, keyring: Keyring, limits_for: Callable[[str], AgencyLimits],
+    def __init__(self, keyring: LiveKeyring, limits_for: Callable[[str], AgencyLimits],
                  settings: ParseSettings | None = None,
                  on_worker_lost: Callable[[str], None] | None = None,
                  worker_module: str = "gateway.ahead_worker") -> None:
-        """`worker_module`: what `python -m` runs as the worker (tests rig one)."""
+        """`keyring`: the keyring in force, read for each submission (the worker holds no
+        keyring: it is sent each item's public key, so a reload needs nothing of it).
+        `worker_module`: what `python -m` runs as the worker (tests rig one)."""
         self._keyring = keyring
         self._worker_module = worker_module
         self._limits_for = limits_for
@@ -189,7 +192,7 @@ class CheckAhead:
         if len(s.document) > self._limits_for(s.sender).max_document_bytes:
             return None
         try:
-            return self._keyring.current_key(s.sender, s.received_at)
+            return self._keyring.current.current_key(s.sender, s.received_at)
         except CryptoError:
             return None
 

@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         "gateways' consumer group, px.ingress.v1: authenticates, validates, translates and "
         "routes each document, publishes events, deliveries, dead letters, signed receipts "
         "and the trail. Starts the local broker when no bootstrap servers are configured. "
-        "Stops on SIGINT or SIGTERM.",
+        "Reloads the keyring and the contracts on SIGHUP and when their files change (a "
+        "file that does not load keeps the old one in force). Stops on SIGINT or SIGTERM.",
     )
     config_args(serve)
     serve.set_defaults(run=_serve)
@@ -149,7 +150,7 @@ def _serve(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, parts.router.reload)
+        loop.add_signal_handler(signal.SIGHUP, parts.reload)  # keyring, then contracts
         async with Gateway(config, parts, bootstrap_servers) as gateway:
             http = None
             if config.http.listen:

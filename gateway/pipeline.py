@@ -26,6 +26,7 @@ from gateway.kafka import (
     Headers,
     canonical_topic,
 )
+from gateway.live_keyring import LiveKeyring
 from gateway.router import PayloadBuilder, Router
 from message_formats import AvroSchemas, FormatError
 
@@ -83,6 +84,9 @@ class Context:
     submission: Submission
     event_id: str
     digest: str
+    # The keyring the document is judged under, read once (a reload never splits one
+    # document's authentication); None: the authenticate stage reads the one in force.
+    keyring: Keyring | None = None
     signer: KeyEntry | None = None
     adapter: Adapter | None = None
     parsed: ParseResult | None = None
@@ -140,15 +144,22 @@ def check_size(limits_for: Callable[[str], AgencyLimits]) -> Stage:
     return stage
 
 
-def authenticate(keyring: Keyring) -> Stage:
-    """The sender's detached SM2 signature over the exact bytes received."""
+def authenticate(keyrings: LiveKeyring) -> Stage:
+    """The sender's detached SM2 signature over the exact bytes received, under the
+    context's keyring (else the one in force now). A signature verified ahead, in the worker
+    (gateway/ahead.py), with a key chosen from an earlier keyring counts only if that key is
+    still usable under this one; if it is not (revoked since), the signature is verified
+    here and refused with the usual AUTH code."""
 
     def stage(ctx: Context) -> Context:
-        if ctx.signer is not None:  # verified ahead, in a worker (gateway/ahead.py)
-            return ctx
+        keyring = ctx.keyring if ctx.keyring is not None else keyrings.current
         s = ctx.submission
+        if ctx.signer is not None:
+            confirmed = keyring.usable_entry(ctx.signer.key_id, s.sender, s.received_at)
+            if confirmed is not None:
+                return replace(ctx, keyring=keyring, signer=confirmed)
         signer = keyring.verify(s.sender, s.signature, s.document, at=s.received_at)
-        return replace(ctx, signer=signer)
+        return replace(ctx, keyring=keyring, signer=signer)
 
     return stage
 
@@ -295,5 +306,7 @@ def delivery_id(event_id: str, recipient: str) -> str:
     return derived_uuid7(uuid7_time_ms(event_id), f"{event_id}/{recipient}".encode())
 
 
-def new_context(submission: Submission, event_id: str) -> Context:
-    return Context(submission=submission, event_id=event_id, digest=sm3_hex(submission.document))
+def new_context(submission: Submission, event_id: str, keyring: Keyring | None = None
+                ) -> Context:
+    return Context(submission=submission, event_id=event_id, digest=sm3_hex(submission.document),
+                   keyring=keyring)

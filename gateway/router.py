@@ -30,9 +30,10 @@ from contracts import (
     Grant,
     load_contract_dir,
 )
-from crypto import CryptoError, Keyring, seal_envelope
+from crypto import CryptoError, seal_envelope
 from gateway.errors import GatewayError
 from gateway.kafka import delivery_topic
+from gateway.live_keyring import LiveKeyring
 from message_formats import AvroSchemas
 from message_formats.json_view import to_json
 
@@ -56,13 +57,14 @@ def format_table(adapters: AdapterRegistry) -> dict[str, str]:
 
 @dataclass(frozen=True, slots=True)
 class RouterSources:
-    """Where contracts come from and what they are checked against."""
+    """Where contracts come from and what they are checked against (recipients' keys: in
+    the keyring in force when they are loaded)."""
 
     contracts_dir: Path
     agencies: AgencyRegistry
     adapters: AdapterRegistry
     schemas: AvroSchemas
-    keyring: Keyring
+    keyring: LiveKeyring
     mask_key: bytes
 
     def build_index(self) -> ContractIndex:
@@ -78,10 +80,11 @@ class RouterSources:
         return index
 
     def _check_encryption_keys(self, index: ContractIndex) -> None:
+        keyring = self.keyring.current
         for contract in index.contracts:
             if contract.encrypt:
                 for consumer in contract.consumers:
-                    if not self.keyring.keys_for(consumer):
+                    if not keyring.keys_for(consumer):
                         raise ContractError(
                             f"{contract.label} requires SM4 envelopes but {consumer} has no "
                             "key in the keyring", code="CONTRACT_NO_RECIPIENT_KEY",
@@ -139,11 +142,12 @@ class Payload:
 class PayloadBuilder:
     """Turns a grant into the bytes its recipient gets: the canonical event as it is, the
     projected and masked record in Avro or JSON, or the document rendered in an adapter's
-    format; then, where the contract says so, an SM4 envelope to the recipient's key."""
+    format; then, where the contract says so, an SM4 envelope to the recipient's newest key
+    in the keyring in force."""
 
     schemas: AvroSchemas
     adapters: AdapterRegistry
-    keyring: Keyring
+    keyring: LiveKeyring
     agencies: AgencyRegistry
 
     def topic_of(self, recipient: str) -> str:
@@ -177,7 +181,7 @@ class PayloadBuilder:
 
     def _seal(self, recipient: str, data: bytes, at: datetime) -> bytes:
         try:
-            entry = self.keyring.current_key(recipient, at)
+            entry = self.keyring.current.current_key(recipient, at)
         except CryptoError as exc:
             raise GatewayError(f"cannot encrypt for {recipient}: {exc}",
                                code="DELIVERY_NO_RECIPIENT_KEY") from exc

@@ -51,6 +51,7 @@ from gateway.kafka import (
     status_topic,
 )
 from gateway.limits import RateLimiter
+from gateway.live_keyring import LiveKeyring
 from gateway.metrics import GatewayMetrics
 from gateway.pipeline import (
     REJECTION_ERRORS,
@@ -87,10 +88,13 @@ STATUS_SCHEMA = "px.gateway.StatusEvent"
 
 @dataclass(frozen=True, slots=True)
 class GatewayParts:
-    """Everything the pipeline needs, loaded once from the gateway's home directory."""
+    """Everything the pipeline needs, loaded from the gateway's home directory: once, but for
+    the keyring and the contracts, which `reload` loads again (see `live_keyring` and
+    `router`)."""
 
     key: SM2PrivateKey
-    keyring: Keyring
+    # The keyring in force, read at use time by everything in the gateway that needs a key.
+    live_keyring: LiveKeyring
     agencies: AgencyRegistry
     router: Router
     adapters: AdapterRegistry
@@ -104,7 +108,7 @@ class GatewayParts:
         """Raises ConfigError naming the file at fault, with the underlying error's code."""
         try:
             agencies = AgencyRegistry.from_toml(config.agencies_file)
-            keyring = Keyring.from_toml(config.keyring_file)
+            live_keyring = LiveKeyring.load(config.keyring_file)
             schemas = AvroSchemas()
             adapters = AdapterRegistry.default(schemas)
             mask_key = config.mask_key_file.read_bytes()
@@ -113,12 +117,12 @@ class GatewayParts:
                 agencies=agencies,
                 adapters=adapters,
                 schemas=schemas,
-                keyring=keyring,
+                keyring=live_keyring,
                 mask_key=mask_key,
             )
             return cls(
                 key=SM2PrivateKey.from_pem(config.key_file.read_bytes()),
-                keyring=keyring,
+                live_keyring=live_keyring,
                 agencies=agencies,
                 router=Router(sources),
                 adapters=adapters,
@@ -131,6 +135,17 @@ class GatewayParts:
             code = getattr(exc, "code", "CONFIG_INVALID")
             raise ConfigError(f"{code}: {exc}") from exc
 
+    @property
+    def keyring(self) -> Keyring:
+        """The keyring in force now (what a reload last loaded)."""
+        return self.live_keyring.current
+
+    def reload(self) -> None:
+        """What SIGHUP does: the keyring, then the contracts (checked against the new
+        keyring's recipient keys). Each keeps what it had if its files do not load."""
+        self.live_keyring.reload()
+        self.router.reload()
+
     def agency_names(self, agency_id: str) -> frozenset[str]:
         """The names an agency is registered under (a warning's issuing authority is one)."""
         if agency_id not in self.agencies:
@@ -140,7 +155,7 @@ class GatewayParts:
 
     @property
     def payloads(self) -> PayloadBuilder:
-        return PayloadBuilder(self.schemas, self.adapters, self.keyring, self.agencies)
+        return PayloadBuilder(self.schemas, self.adapters, self.live_keyring, self.agencies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +211,7 @@ class Gateway:
         observe = self.metrics.observe_stage
         self._checks = Pipeline(
             [("size", check_size(config.limits_for)),
-             ("authenticate", authenticate(parts.keyring))],
+             ("authenticate", authenticate(parts.live_keyring))],
             observe=observe,
         )
         self.warnings = WarningBook(
@@ -226,7 +241,7 @@ class Gateway:
                                 fetch_wait_ms=config.fetch_wait_ms)
         self._signer = ReceiptSigner(parts.key, parts.schemas)
         self.health = BrokerHealth()
-        self._ahead = CheckAhead(parts.keyring, config.limits_for, config.parsing,
+        self._ahead = CheckAhead(parts.live_keyring, config.limits_for, config.parsing,
                                  on_worker_lost=self.metrics.parse_worker_lost)
         self.desk = GatewayDesk(self)
 
@@ -324,7 +339,8 @@ class Gateway:
         documents/s (bench/e2e.py)."""
         started = time.perf_counter()
         self.metrics.received(s.sender, s.format_id)
-        ctx = new_context(s, self._event_id(s))
+        # The keyring in force now decides this document, whatever a reload does meanwhile.
+        ctx = new_context(s, self._event_id(s), keyring=self.parts.live_keyring.current)
         if ahead.signer is not None:
             ctx = replace(ctx, signer=ahead.signer, parsed=ahead.parsed, refused=ahead.refused)
         ctx, why = run_stages(self._checks, ctx)
@@ -415,8 +431,8 @@ class Gateway:
         if s.ingress_offset is not None:
             at = Published(INGRESS_TOPIC, s.partition, s.ingress_offset)
             ingress = reference(at, s.document, digest=ctx.digest)
-        return writer.add(**trail_fields(ctx), kind="RECEIVED",
-                          reason=f"{len(s.document)} bytes as {s.format_id or '?'}", **ingress)
+        return writer.add(**trail_fields(ctx), kind="RECEIVED", reason=received_reason(ctx),
+                          **ingress)
 
     async def _send_accepted(self, ctx: Context) -> _AcceptedSends:
         assert ctx.event is not None and ctx.decision is not None
@@ -688,10 +704,22 @@ class Gateway:
         so that no document waits for it: what it had not answered is taken again later."""
         await self._ahead.start()
         closing = asyncio.create_task(self._stop_checking_on(stop))
+        watching = self._watch_keyring(stop)
         try:
             await IngressLoop(self).run(stop)
         finally:
             closing.cancel()
+            if watching is not None:
+                watching.cancel()
+                await asyncio.gather(watching, return_exceptions=True)
+
+    def _watch_keyring(self, stop: asyncio.Event) -> asyncio.Task[None] | None:
+        """Reloads the keyring when its file changes, looking as often as for the contracts
+        (`contracts_watch_s`; 0: only on SIGHUP)."""
+        interval_s = self.config.contracts_watch_s
+        if interval_s <= 0:
+            return None
+        return asyncio.create_task(self.parts.live_keyring.watch(stop, interval_s))
 
     async def _stop_checking_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
@@ -770,6 +798,18 @@ def trail_fields(ctx: Context) -> dict[str, Any]:
         "digest_sm3": ctx.digest,
         "signature_key_id": ctx.signer.key_id if ctx.signer else None,
     }
+
+
+KEYRING_MARK = "; keyring "
+
+
+def received_reason(ctx: Context) -> str:
+    """A RECEIVED record's reason: the size and format, then the version of the keyring the
+    document was judged under (the SM3 of its file's bytes), when it has one."""
+    s = ctx.submission
+    reason = f"{len(s.document)} bytes as {s.format_id or '?'}"
+    version = ctx.keyring.version if ctx.keyring is not None else None
+    return reason if version is None else f"{reason}{KEYRING_MARK}{version}"
 
 
 def reference(at: Published, value: bytes, *, digest: str | None = None) -> dict[str, Any]:

@@ -48,6 +48,13 @@ from gateway.pipeline import Refusal, Submission
 from gateway.service import GatewayParts
 from message_formats import AvroSchemas
 from tests.integration.service_support import ARRIVAL, FORMAT, PROVIDER, numbered_arrival
+from tests.unit.keyring_support import (
+    add_second_key,
+    keyring_text,
+    revoked,
+    second_key_file,
+    write_keyring,
+)
 
 SMALL_LIMIT = 64 * 1024
 RIGGED = "tests.integration.rigged_worker"
@@ -72,7 +79,8 @@ def checker_for(home: Home, *, settings: ParseSettings | None = None,
     config = GatewayConfig.load(home.config_file, env=env or {})
     parts = GatewayParts.load(config)
     lost: list[str] = []
-    return (CheckAhead(parts.keyring, config.limits_for, settings, on_worker_lost=lost.append,
+    return (CheckAhead(parts.live_keyring, config.limits_for, settings,
+                       on_worker_lost=lost.append,
                        worker_module=module), parts, lost)
 
 
@@ -115,6 +123,35 @@ def test_the_worker_checks_the_usual_case_and_parses_what_it_verified(home: Home
     assert found[5].signer == newest and found[5].parsed is None
     assert found[5].refused is not None and found[5].refused.code == "XSD_INVALID"
     assert found[6:] == [Ahead(newest, parsed)] * 2 * CHUNK
+
+
+def test_the_worker_is_sent_the_newest_key_of_the_keyring_in_force(home: Home) -> None:
+    """A reload that revokes the sender's newest key: the next documents are sent to the
+    worker with the key now in force (the worker itself holds no keyring)."""
+    second = add_second_key(home)
+    ahead, parts, _ = checker_for(home)
+    signed_by_first = submission(home, 0)
+    signed_by_second = submission(home, 1, signature=second.sign(ARRIVAL))
+    newest = parts.keyring.current_key(PROVIDER, utc_now())
+    assert newest.key_id == second.public_key().key_id
+
+    async def run() -> tuple[list[Ahead], list[Ahead]]:
+        try:
+            before = await check_all(ahead, [signed_by_first, signed_by_second])
+            write_keyring(home, revoked(keyring_text(home), second_key_file(), utc_now()))
+            assert parts.live_keyring.reload()
+            return before, await check_all(ahead, [submission(home, 2),
+                                                   submission(home, 3, signature=second.sign(
+                                                       ARRIVAL))])
+        finally:
+            await ahead.close()
+
+    before, after = asyncio.run(run())
+    parsed = parts.adapters.get(FORMAT).parse(ARRIVAL)
+    assert before == [NOTHING_AHEAD, Ahead(newest, parsed)]
+    first_entry = parts.keyring.current_key(PROVIDER, utc_now())
+    assert first_entry.key_id == home.agency_keys[PROVIDER].public_key().key_id
+    assert after == [Ahead(first_entry, parsed), NOTHING_AHEAD]
 
 
 def test_a_document_the_loop_verified_is_parsed_by_the_worker(home: Home) -> None:

@@ -23,6 +23,7 @@ from crypto import (
     SignatureInvalid,
     SM2PrivateKey,
     UnknownSigner,
+    sm3_hex,
 )
 
 CUSTOMS = "cn.customs.gz"
@@ -491,3 +492,44 @@ def test_a_bad_gateway_identity_or_roles_value_is_named(
     with pytest.raises(KeyringError) as info:
         Keyring.from_toml(config)
     assert expected in info.value.message
+
+
+# -- versions and re-checks (the keyring reloaded while the gateway runs) --------------------
+
+
+def test_a_keyring_from_a_file_is_versioned_by_the_sm3_of_its_bytes(
+    tmp_path: Path, keys: dict[str, SM2PrivateKey], keyring: Keyring
+) -> None:
+    (tmp_path / "k.pub").write_bytes(keys["new"].public_key().to_pem())
+    config = tmp_path / "keyring.toml"
+    config.write_text(f'[[key]]\nagency = "{CUSTOMS}"\npublic_key = "k.pub"\n',
+                      encoding="utf-8")
+    first = Keyring.from_toml(config).version
+    assert first == sm3_hex(config.read_bytes())
+    config.write_text(config.read_text(encoding="utf-8") + "revoked_at = 2026-04-01T00:00:00Z\n",
+                      encoding="utf-8")
+    assert Keyring.from_toml(config).version == sm3_hex(config.read_bytes()) != first
+    assert keyring.version is None  # made in memory
+
+
+def test_a_keyring_file_that_is_not_utf8_is_a_keyring_error(tmp_path: Path) -> None:
+    config = tmp_path / "keyring.toml"
+    config.write_bytes(b'gateway = "px.gateway"\n# \xff\n')
+    with pytest.raises(KeyringError) as info:
+        Keyring.from_toml(config)
+    assert info.value.code == "KEYRING_ERROR"
+    assert str(config) in info.value.message and "not valid TOML" in info.value.message
+
+
+def test_usable_entry_confirms_a_key_only_while_this_keyring_lets_it_sign(
+    keyring: Keyring, keys: dict[str, SM2PrivateKey]
+) -> None:
+    new, revoked = keys["new"].public_key().key_id, keys["revoked"].public_key().key_id
+    old = keys["old"].public_key().key_id
+    assert keyring.usable_entry(new, CUSTOMS, OCT) == keyring.by_key_id(new)
+    assert keyring.usable_entry(new, BORDER, OCT) is None  # another agency's key
+    assert keyring.usable_entry(old, CUSTOMS, OCT) is None  # its window has ended
+    assert keyring.usable_entry(revoked, BORDER, JAN) is not None
+    assert keyring.usable_entry(revoked, BORDER, APR) is None  # revoked at APR
+    assert keyring.usable_entry("00" * 32, CUSTOMS, OCT) is None  # not in this keyring
+    assert keyring.usable_entry(new, CUSTOMS, OCT, role=KeyRole.SEAL) is None
