@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,6 @@ from gateway.kafka import (
     new_producer,
     partitions_of,
 )
-from tests.integration.service_support import S3_STORAGE, moto_s3
 
 TOPIC = delivery_topic("cn.customs.sh")
 
@@ -175,14 +174,6 @@ def test_partitions_that_appear_later_are_read_from_their_start(
     assert sorted((m.partition, m.offset) for m in handed) == sorted(
         (s.partition, s.offset) for s in sent)
 
-
-@pytest.fixture
-def s3_broker(tmp_path: Path) -> Iterator[LocalBroker]:
-    """A broker keeping its topics in S3 (moto), so that it can be restarted."""
-    with moto_s3(tmp_path / "moto.log") as env, \
-            LocalBroker(storage_engine=S3_STORAGE, env=env,
-                        log_path=tmp_path / "broker.log") as running:
-        yield running
 
 
 def test_a_reader_whose_fetches_come_back_empty_waits_longer_and_reads_on_after_a_restart(

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,7 +45,6 @@ from tests.integration.service_support import (
     FORMAT,
     PROVIDER,
     RECIPIENTS,
-    S3_STORAGE,
     Document,
     GatewayProcess,
     HttpAnswer,
@@ -57,7 +56,6 @@ from tests.integration.service_support import (
     http_id,
     ingress_submission_ids,
     metric_total,
-    moto_s3,
     numbered_arrival,
     post_document,
     produce_ingress,
@@ -568,14 +566,6 @@ async def _bad_signature(bootstrap: str, home: Home) -> None:
 
 # -- 7. the broker dies and comes back ---------------------------------------------------------
 
-
-@pytest.fixture
-def s3_broker(tmp_path: Path) -> Iterator[LocalBroker]:
-    """A broker keeping topics and offsets in S3 (moto), so that it can be restarted."""
-    with moto_s3(tmp_path / "moto.log") as env, \
-            LocalBroker(storage_engine=S3_STORAGE, env=env,
-                        log_path=tmp_path / "broker.log") as running:
-        yield running
 
 
 OUTAGE_S = 4.0
