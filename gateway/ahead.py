@@ -273,26 +273,44 @@ class CheckAhead:
             await asyncio.gather(reading, return_exceptions=True)
 
     async def _read(self, worker: _WorkerState) -> str:
+        """Takes what the pipe holds at each wake-up and handles every whole message in it
+        (the worker writes one per item; several usually wait by the time the loop reads)."""
         assert worker.process.stdout is not None
         stdout = worker.process.stdout
+        pending = bytearray()
         try:
-            while True:
-                (length,) = _LENGTH.unpack(await stdout.readexactly(_LENGTH.size))
-                message = await stdout.readexactly(length)
-                kind = message[:1]
-                if kind == HELLO:
-                    worker.ready = True
-                    self._send_unsent()
-                elif kind == ANSWER and worker.sent:
-                    worker.sent -= 1
-                    worker.since = time.monotonic()
-                    _settle(self._unanswered.popleft(), (message[1], message[2:]))
-                elif kind == GOODBYE:
-                    return "left"
-                else:
-                    return "died"  # a message it cannot send: treated as a failed worker
-        except (asyncio.IncompleteReadError, ConnectionError):
-            return "died"
+            while chunk := await stdout.read(1 << 20):
+                pending += chunk
+                at = 0
+                while len(pending) - at >= _LENGTH.size:
+                    (length,) = _LENGTH.unpack_from(pending, at)
+                    end = at + _LENGTH.size + length
+                    if end > len(pending):
+                        break
+                    ended = self._handle(worker, bytes(pending[at + _LENGTH.size : end]))
+                    if ended is not None:
+                        return ended
+                    at = end
+                del pending[:at]
+        except ConnectionError:
+            pass
+        return "died"
+
+    def _handle(self, worker: _WorkerState, message: bytes) -> str | None:
+        """One message of the worker's; why it ended, if the message says so."""
+        kind = message[:1]
+        if kind == HELLO:
+            worker.ready = True
+            self._send_unsent()
+        elif kind == ANSWER and worker.sent:
+            worker.sent -= 1
+            worker.since = time.monotonic()
+            _settle(self._unanswered.popleft(), (message[1], message[2:]))
+        elif kind == GOODBYE:
+            return "left"
+        else:
+            return "died"  # a message it cannot send: treated as a failed worker
+        return None
 
     def _after_loss(self, worker: _WorkerState, ended: str) -> None:
         """The item the worker was working on when it overran or died is refused, or tried
@@ -328,11 +346,15 @@ def _settle(pending: _Pending, answer: Answer | None) -> None:
 
 async def _found(answers: list[asyncio.Future[Answer | None]],
                  entries: list[KeyEntry | None]) -> list[Ahead]:
-    """Each submission's Ahead; NOTHING_AHEAD for those not sent or not answered."""
+    """Each submission's Ahead; NOTHING_AHEAD for those not sent or not answered. Items are
+    settled in the order they were sent (answers, refusals after a loss, a close alike), so
+    once the last is settled all are: one wake-up per chunk, not one per item."""
+    if answers:
+        await answers[-1]
     got = iter(answers)
     out = []
     for entry in entries:
-        found = await next(got) if entry is not None else None
+        found = next(got).result() if entry is not None else None
         out.append(NOTHING_AHEAD if found is None else _ahead_of(entry, found))
     return out
 
