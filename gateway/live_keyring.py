@@ -13,12 +13,12 @@ with the problem's code; it never stops the gateway.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 import structlog
 
 from crypto import CryptoError, Keyring, sm3_hex
+from gateway.watching import reload_on_change
 
 log = structlog.get_logger(__name__)
 
@@ -67,14 +67,8 @@ class LiveKeyring:
         """Reloads whenever the file's bytes change, looking every `interval_s` seconds
         until `stop` is set. A file that fails to load is reported once, not at every look;
         it is tried again when it changes again (or on SIGHUP)."""
-        seen = file_digest(self._path)
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval_s)
-            now = file_digest(self._path)
-            if now != seen and not stop.is_set():
-                seen = now
-                self.reload()
+        await reload_on_change(stop, interval_s, lambda: file_digest(self._path),
+                               self.reload)
 
 
 def file_digest(path: Path) -> str | None:

@@ -9,7 +9,6 @@ does not lint clean leaves the old set in force and logs why.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from crypto import CryptoError, seal_envelope
 from gateway.errors import GatewayError
 from gateway.kafka import delivery_topic
 from gateway.live_keyring import LiveKeyring
+from gateway.watching import reload_on_change
 from message_formats import AvroSchemas
 from message_formats.json_view import to_json
 
@@ -113,14 +113,8 @@ class Router:
     async def watch(self, stop: asyncio.Event, interval_s: float) -> None:
         """Reloads whenever the directory's files change (names, sizes, modification times),
         polling every `interval_s` seconds until `stop` is set."""
-        seen = _fingerprint(self._sources.contracts_dir)
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval_s)
-            now = _fingerprint(self._sources.contracts_dir)
-            if now != seen:
-                seen = now
-                self.reload()
+        await reload_on_change(stop, interval_s,
+                               lambda: _fingerprint(self._sources.contracts_dir), self.reload)
 
 
 def _fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
