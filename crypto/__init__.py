@@ -17,6 +17,12 @@ from ._sm2codec import (
     signature_to_raw,
 )
 from .batch import BatchSeal, BatchSigner, BatchVerifier, InclusionProof, SignedBatch
+from .client_certs import (
+    ClientBinding,
+    ClientRole,
+    certificate_fingerprint,
+    normal_fingerprint,
+)
 from .envelope import ENVELOPE_VERSION, Envelope, envelope_recipient, open_envelope, seal_envelope
 from .errors import (
     BackendUnavailable,
@@ -84,6 +90,8 @@ __all__ = [
     "BatchSigner",
     "BatchVerifier",
     "CiphertextOrder",
+    "ClientBinding",
+    "ClientRole",
     "CryptoBackend",
     "CryptoError",
     "DecryptionFailed",
@@ -105,6 +113,7 @@ __all__ = [
     "SignatureInvalid",
     "SignedBatch",
     "UnknownSigner",
+    "certificate_fingerprint",
     "convert_ciphertext",
     "default_backend",
     "envelope_recipient",
@@ -114,6 +123,7 @@ __all__ = [
     "merkle_proof",
     "merkle_root",
     "merkle_tree",
+    "normal_fingerprint",
     "open_envelope",
     "seal_envelope",
     "signature_from_raw",

@@ -21,6 +21,7 @@ from typing import Any, Self
 
 import structlog
 
+from .client_certs import ClientBinding, binding_from_table, index_bindings
 from .errors import (
     CryptoError,
     KeyNotValidAt,
@@ -50,7 +51,8 @@ SEAL_RULE = "only the gateway's sealing keys (role seal) seal; an agency's key n
 
 _ENTRY_FIELDS = frozenset({"agency", "public_key", "valid_from", "valid_to", "revoked_at",
                            "roles"})
-_TOP_LEVEL = frozenset({"key", "gateway"})
+_TOP_LEVEL = frozenset({"key", "gateway", "client"})
+_DATES = ("valid_from", "valid_to", "revoked_at")
 
 
 class KeyRole(StrEnum):
@@ -170,16 +172,20 @@ class Keyring:
     """An immutable set of key entries, indexed by agency and by key id. `gateway_id` is the
     identity whose keys are the gateway's sealing keys; every other key is an agency's.
     `version` names what it was loaded from: the lowercase hex SM3 of the keyring file's
-    bytes (`from_toml`), None for a keyring made in memory."""
+    bytes (`from_toml`), None for a keyring made in memory. `clients`: the TLS client
+    certificates bound to their holders (crypto.client_certs)."""
 
-    __slots__ = ("_by_agency", "_by_key_id", "_entries", "_gateway_id", "_version")
+    __slots__ = ("_by_agency", "_by_key_id", "_clients", "_entries", "_gateway_id",
+                 "_version")
 
     def __init__(self, entries: Iterable[KeyEntry], *,
-                 gateway_id: str = DEFAULT_GATEWAY_ID, version: str | None = None) -> None:
+                 gateway_id: str = DEFAULT_GATEWAY_ID, version: str | None = None,
+                 clients: Iterable[ClientBinding] = ()) -> None:
         if not gateway_id:
             raise KeyringError("the gateway identity must not be empty")
         self._gateway_id = gateway_id
         self._version = version
+        self._clients = index_bindings(clients)
         self._entries = tuple(with_roles(entry, gateway_id) for entry in entries)
         by_agency: dict[str, list[KeyEntry]] = {}
         by_key_id: dict[str, KeyEntry] = {}
@@ -216,6 +222,12 @@ class Keyring:
 
     def keys_for(self, agency_id: str) -> tuple[KeyEntry, ...]:
         return self._by_agency.get(agency_id, ())
+
+    def client(self, fingerprint: str, at: datetime) -> ClientBinding | None:
+        """The binding of the client certificate with this SHA-256 fingerprint if it is
+        usable at `at`; None for a certificate bound to nobody, or no longer (or not yet)."""
+        binding = self._clients.get(fingerprint)
+        return binding if binding is not None and binding.usable_at(at) else None
 
     def by_key_id(self, key_id: str) -> KeyEntry:
         try:
@@ -340,8 +352,14 @@ class Keyring:
             raise KeyringError(f"{path}: 'key' must be an array of tables ([[key]])")
         entries = [_entry_from_table(path, number, table, gateway_id)
                    for number, table in enumerate(tables, 1)]
+        clients = document.get("client", [])
+        if not isinstance(clients, list):
+            raise KeyringError(f"{path}: 'client' must be an array of tables ([[client]])")
+        bindings = [_client_from_table(path, number, table)
+                    for number, table in enumerate(clients, 1)]
         try:
-            keyring = cls(entries, gateway_id=gateway_id, version=sm3_hex(data))
+            keyring = cls(entries, gateway_id=gateway_id, version=sm3_hex(data),
+                          clients=bindings)
         except KeyringError as exc:
             raise KeyringError(f"{path}: {exc.message}", code=exc.code) from exc
         _log.info("keyring_loaded", path=str(path), keys=len(keyring), version=keyring.version)
@@ -395,6 +413,15 @@ def _entry_from_table(path: Path, number: int, table: object, gateway_id: str) -
     except (ValueError, TypeError, OSError, CryptoError) as exc:
         code = exc.code if isinstance(exc, KeyringError) else None
         raise KeyringError(f"{where}: {_describe(exc)}", code=code) from exc
+
+
+def _client_from_table(path: Path, number: int, table: Any) -> ClientBinding:
+    try:
+        dates = ({name: _toml_datetime(table, name) for name in _DATES}
+                 if isinstance(table, dict) else {})
+        return binding_from_table(table, dates, BEGINNING_OF_TIME)
+    except ValueError as exc:
+        raise KeyringError(f"{path}: [[client]] entry #{number}: {exc}") from exc
 
 
 def _toml_roles(table: dict[str, Any]) -> frozenset[KeyRole] | None:

@@ -152,17 +152,22 @@ def _serve(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, parts.reload)  # keyring, then contracts
         async with Gateway(config, parts, bootstrap_servers) as gateway:
-            http = None
+            doors = []
             if config.http.listen:
-                http = await start_http(gateway.http_app(), config.http.listen)
-                print(f"http on {http.host}:{http.port}", file=sys.stderr, flush=True)
+                doors.append(await start_http(gateway.http_app(), config.http.listen))
+                print(f"http on {doors[-1].host}:{doors[-1].port}", file=sys.stderr, flush=True)
+            if config.http.operator_listen:
+                doors.append(await start_http(gateway.operator_app(),
+                                              config.http.operator_listen))
+                print(f"operator http on {doors[-1].host}:{doors[-1].port}", file=sys.stderr,
+                      flush=True)
             print(f"gateway serving on {bootstrap_servers}", file=sys.stderr, flush=True)
             collect_garbage_less_often()
             try:
                 await gateway.serve(stop)
             finally:
-                if http is not None:
-                    await http.close()
+                for door in doors:
+                    await door.close()
 
     if config.bootstrap_servers:
         asyncio.run(run(config.bootstrap_servers))

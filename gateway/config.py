@@ -9,6 +9,7 @@ plain string otherwise. `PORTGW_BOOTSTRAP_SERVERS` sets the broker.
 from __future__ import annotations
 
 import copy
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -23,6 +24,11 @@ from gateway.errors import ConfigError
 ENV_BOOTSTRAP = "PORTGW_BOOTSTRAP_SERVERS"
 ENV_PREFIX = "PORTGW__"
 DEFAULT_LIMITS = "default"
+# Why an [http] section does not load (`portgw config check` and `portgw serve` say so).
+HTTP_TLS_INVALID = "CONFIG_HTTP_TLS_INVALID"
+HTTP_TLS_MISSING = "CONFIG_HTTP_TLS_MISSING"
+HTTP_PLAIN_NOT_LOCAL = "CONFIG_HTTP_PLAIN_NOT_LOCAL"
+HTTP_OPERATOR_NOT_LOCAL = "CONFIG_HTTP_OPERATOR_NOT_LOCAL"
 
 S = TypeVar("S")
 
@@ -81,16 +87,69 @@ class HttpSettings:
     # on the ingress topic). Handed over, not acknowledged in time: 202 INGRESS_UNCONFIRMED
     # (the broker may still write it; the status URL tells).
     ingress_timeout_s: float = 5.0
+    # "on": TLS with client certificates (mutual TLS), each bound to its agency in the
+    # keyring ([[client]]); cert_file, key_file and client_ca_file are then required
+    # (relative to the home directory). "off": plain HTTP, accepted on a loopback address
+    # only (local use: the demo, tests, a TLCP proxy on the same host is not this case).
+    tls: str = "on"
+    cert_file: str = ""
+    key_file: str = ""
+    client_ca_file: str = ""
+    # Plain HTTP for operators on a loopback address: /metrics, /healthz, /readyz; empty:
+    # none (operators then read /metrics on `listen` with an operator certificate).
+    operator_listen: str = "127.0.0.1:9464"
+    # Per client address, before anything is authenticated or read: open connections (more
+    # are closed at once) and requests per second with bursts (more: 429 HTTP_ADDRESS_LIMIT).
+    # 0: no limit.
+    max_connections_per_address: int = 64
+    address_rate_per_s: float = 100.0
+    address_burst: int = 200
 
     def check(self) -> None:
         try:
-            sound = self.retry_after_s >= 1 and min(self.body_timeout_s, self.idle_timeout_s,
-                                                    self.ingress_timeout_s) > 0
+            sound = (self.retry_after_s >= 1
+                     and min(self.body_timeout_s, self.idle_timeout_s,
+                             self.ingress_timeout_s) > 0
+                     and min(self.max_connections_per_address, self.address_rate_per_s) >= 0
+                     and self.address_burst >= 1)
         except TypeError:  # a string where a number belongs
             sound = False
         if not sound:
             raise ConfigError("[http] retry_after_s must be at least 1, body_timeout_s, "
-                              "idle_timeout_s and ingress_timeout_s more than 0")
+                              "idle_timeout_s and ingress_timeout_s more than 0, "
+                              "max_connections_per_address and address_rate_per_s not "
+                              "negative, address_burst at least 1")
+        self._check_tls()
+
+    def _check_tls(self) -> None:
+        if self.tls not in ("on", "off"):
+            raise ConfigError('[http] tls must be "on" or "off"', code=HTTP_TLS_INVALID)
+        if self.operator_listen and not is_loopback(self.operator_listen):
+            raise ConfigError("[http] operator_listen must be a loopback address (it is "
+                              "plain HTTP)", code=HTTP_OPERATOR_NOT_LOCAL)
+        if not self.listen:
+            return
+        if self.tls == "off":
+            # A listen address that is not HOST:PORT is named by `portgw config check`.
+            if ":" in self.listen and not is_loopback(self.listen):
+                raise ConfigError('[http] tls = "off" is accepted only when listen is a '
+                                  "loopback address; elsewhere set cert_file, key_file and "
+                                  "client_ca_file", code=HTTP_PLAIN_NOT_LOCAL)
+        elif not (self.cert_file and self.key_file and self.client_ca_file):
+            raise ConfigError("[http] listen needs TLS: set cert_file, key_file and "
+                              'client_ca_file, or tls = "off" on a loopback address for '
+                              "local use", code=HTTP_TLS_MISSING)
+
+
+def is_loopback(listen: str) -> bool:
+    """Whether `listen` ("host:port", "[::1]:port") is an address only this host reaches."""
+    host = listen.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,10 @@ original bytes and the sender's signature. Once the cause is fixed (a missing co
 key added), `retry` hands the document to the gateway again exactly as the agency sent it,
 under a new submission id and marked with the dead letter it came from (`px-retry-of`).
 
+A document that was never authenticated (unknown sender, bad signature, too large) is kept
+cut: its first bytes (gateway.service.KEPT_PREFIX_BYTES), its whole size and its SM3. `show`
+says so; `retry` refuses it (DLQ_ORIGINAL_CUT): the agency has to send it again.
+
 Exit codes: 0 done, 1 a location holds no dead letter, 2 usage, broker or I/O error.
 """
 
@@ -29,6 +33,7 @@ from crypto import sm3_hex
 from gateway.errors import BrokerUnavailable, GatewayError
 from gateway.kafka import (
     DLQ_TOPIC,
+    H_DIGEST,
     H_RETRY_OF,
     INGRESS_TOPIC,
     Published,
@@ -40,7 +45,7 @@ from gateway.kafka import (
     submission_headers,
 )
 from gateway.private_files import write_private
-from gateway.service import DEAD_LETTER_SCHEMA
+from gateway.service import DEAD_LETTER_SCHEMA, H_ORIGINAL_SIZE
 from message_formats import AvroSchemas, FormatError
 
 log = structlog.get_logger(__name__)
@@ -50,6 +55,7 @@ DLQ_NOT_FOUND = "DLQ_NOT_FOUND"
 DLQ_NOT_A_DEAD_LETTER = "DLQ_NOT_A_DEAD_LETTER"
 DLQ_LOCATION_INVALID = "DLQ_LOCATION_INVALID"
 DLQ_USAGE = "DLQ_USAGE"
+DLQ_ORIGINAL_CUT = "DLQ_ORIGINAL_CUT"
 _SHORT_MESSAGE = 60
 
 
@@ -102,8 +108,11 @@ class DeadLetter:
     error_code: str
     error_message: str
     error_line: int | None
-    original: bytes
+    original: bytes  # the whole document, or its first bytes when `cut`
     signature: bytes
+    # A document never authenticated: the whole one's size and SM3 (dead letter headers).
+    whole_size: int | None = None
+    whole_digest: str | None = None
 
     @classmethod
     def from_message(cls, message: StoredMessage, schemas: AvroSchemas) -> DeadLetter:
@@ -127,15 +136,22 @@ class DeadLetter:
             error_line=value["error_line"],
             original=value["original"],
             signature=value["signature"],
+            **_cut_of(message),
         )
 
     @property
+    def cut(self) -> bool:
+        return self.whole_size is not None
+
+    @property
     def size(self) -> int:
-        return len(self.original)
+        """The whole document's size, whether it is kept whole or cut."""
+        return len(self.original) if self.whole_size is None else self.whole_size
 
     @property
     def digest_sm3(self) -> str:
-        return sm3_hex(self.original)
+        """The SM3 of the whole document."""
+        return sm3_hex(self.original) if self.whole_digest is None else self.whole_digest
 
     def summary(self) -> dict[str, Any]:
         """Everything but the original bytes and the signature, for JSON lines."""
@@ -153,7 +169,16 @@ class DeadLetter:
             "event_id": self.event_id,
             "size": self.size,
             "digest_sm3": self.digest_sm3,
+            "kept_bytes": len(self.original),
+            "cut": self.cut,
         }
+
+
+def _cut_of(message: StoredMessage) -> dict[str, Any]:
+    size, digest = message.header(H_ORIGINAL_SIZE), message.header(H_DIGEST)
+    if size is None or digest is None or not size.isdigit():
+        return {}
+    return {"whole_size": int(size), "whole_digest": digest.decode("ascii", "replace")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,7 +373,9 @@ def _show(args: argparse.Namespace) -> int:
         print(line)
     if args.out is not None:
         _write(args.out, letter.original)
-        print(f"original: {letter.size} bytes written to {args.out}")
+        what = f"the first {len(letter.original)} bytes of the original" if letter.cut \
+            else f"original: {letter.size} bytes"
+        print(f"{what} written to {args.out}")
     return EXIT_OK
 
 
@@ -373,10 +400,21 @@ async def _retry_selected(bootstrap: str, args: argparse.Namespace) -> list[Resu
 async def _retry_candidates(bootstrap: str, args: argparse.Namespace) -> list[DeadLetter]:
     schemas = AvroSchemas()
     if args.locations:
-        return await dead_letters_at(bootstrap, list(dict.fromkeys(args.locations)), schemas)
+        named = await dead_letters_at(bootstrap, list(dict.fromkeys(args.locations)), schemas)
+        cut = [str(letter.location) for letter in named if letter.cut]
+        if cut:
+            raise DlqError(f"{', '.join(cut)}: only the first bytes of a document never "
+                           "authenticated are kept; it cannot be re-submitted (the agency "
+                           "sends it again)", code=DLQ_ORIGINAL_CUT)
+        return named
     letters, _ = await read_dead_letters(bootstrap, schemas)
     selection = Selection(sender=args.sender, code=args.code)
-    chosen = [letter for letter in letters if selection.matches(letter)]
+    matching = [letter for letter in letters if selection.matches(letter)]
+    chosen = [letter for letter in matching if not letter.cut]
+    if len(chosen) < len(matching):
+        print(f"left out {len(matching) - len(chosen)} dead letter(s) kept cut "
+              f"({DLQ_ORIGINAL_CUT}): never authenticated, they cannot be re-submitted",
+              file=sys.stderr)
     retried = await already_retried(bootstrap) if chosen else set()
     fresh = [letter for letter in chosen if letter.location.reference not in retried]
     if len(fresh) < len(chosen):
@@ -404,7 +442,9 @@ def _details(letter: DeadLetter) -> list[str]:
         f"sender: {letter.sender}",
         f"format: {letter.format_id}",
         f"received at: {_iso(letter.received_at)}",
-        f"size: {letter.size} bytes",
+        f"size: {letter.size} bytes" + (f" (cut: only the first {len(letter.original)} "
+                                        "kept, never authenticated; cannot be retried)"
+                                        if letter.cut else ""),
         f"digest (SM3): {letter.digest_sm3}",
         f"signature (base64): {base64.b64encode(letter.signature).decode('ascii')}",
     ]

@@ -167,7 +167,9 @@ def create_home(
         'key_file = "gateway.key"\nkeyring_file = "keyring.toml"\n'
         'agencies_file = "agencies.toml"\ncontracts_dir = "contracts"\n'
         f"session_timeout_ms = {session_timeout_ms}\n\n"
-        f'[http]\nlisten = "{http_listen}"\n\n'
+        # Plain HTTP on loopback, said explicitly: a home for the demo and the tests. A
+        # production home sets [http] cert_file, key_file and client_ca_file instead.
+        f'[http]\nlisten = "{http_listen}"\ntls = "off"\noperator_listen = "127.0.0.1:0"\n\n'
         f"[trail]\nseal_every = {seal_every}\nseal_interval_ms = {seal_interval_ms}\n"
         + _owners_table(warning_level_owners or {}),
         encoding="utf-8",

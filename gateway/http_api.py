@@ -8,6 +8,14 @@ which puts it on the ingress topic and waits for its receipt.
 
 A submission's id is its Idempotency-Key scoped by its sender (`<sender>~<key>`, see
 `submission_id_for`): two agencies using the same key name two submissions, never one.
+
+Who asks: under TLS (`[http] tls = "on"`, the default) the client certificate, bound in the
+keyring to an agency, an operator or a TLCP proxy (crypto.client_certs), looked up at every
+request so that a binding revoked by a keyring reload is refused from then on. An agency
+submits only as itself (Px-Sender must be its agency) and reads only its own submissions; an
+operator reads every submission and /metrics; a proxy speaks for the client whose certificate
+fingerprint it passes in Px-Client-Cert-SHA256, a header refused from anyone else. With
+`tls = "off"` (loopback only) nobody is authenticated: the door is for local use.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import math
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
@@ -28,10 +36,14 @@ import structlog
 from aiohttp import web
 
 from contracts import AgencyRegistry
-from gateway.config import GatewayConfig, HttpSettings
+from crypto import ClientBinding, ClientRole, certificate_fingerprint, normal_fingerprint
+from gateway.clock import utc_now
+from gateway.config import AgencyLimits, GatewayConfig, HttpSettings
 from gateway.errors import BrokerUnavailable, GatewayError
+from gateway.http_guard import ConnectionGuard, GuardedSite, peer_certificate, server_tls_context
 from gateway.ingress import Desk, IdempotencyKeyReused, IngressRequest, SubmitOutcome
 from gateway.limits import RateLimiter
+from gateway.live_keyring import LiveKeyring
 from gateway.metrics import UNKNOWN, GatewayMetrics
 from gateway.receipts import SignedReceipt
 
@@ -42,6 +54,9 @@ FORMAT = "Px-Format"
 SIGNATURE = "Px-Signature"
 IDEMPOTENCY_KEY = "Idempotency-Key"
 DUPLICATE_OF = "Px-Duplicate-Of"
+# Set by a TLCP-terminating proxy (and by nobody else): the SHA-256 fingerprint of the
+# certificate its client presented.
+CLIENT_CERT = "Px-Client-Cert-SHA256"
 OPENAPI_RESOURCE = "openapi.yaml"
 
 BAD_REQUEST = "HTTP_BAD_REQUEST"
@@ -56,13 +71,18 @@ INGRESS_UNCONFIRMED = "INGRESS_UNCONFIRMED"
 SUBMISSION_UNKNOWN = "SUBMISSION_UNKNOWN"
 RECEIPT_NOT_READY = "RECEIPT_NOT_READY"
 INTERNAL_ERROR = "INTERNAL_ERROR"
+CLIENT_UNBOUND = "HTTP_CLIENT_UNBOUND"
+SENDER_MISMATCH = "HTTP_SENDER_MISMATCH"
+OPERATOR_ONLY = "HTTP_OPERATOR_ONLY"
+PROXY_HEADER_REFUSED = "HTTP_PROXY_HEADER_REFUSED"
+ADDRESS_LIMIT = "HTTP_ADDRESS_LIMIT"
 
 # Between a submission id's sender and its key; never in a key (see _KEY), so an id splits
 # back at its last one whatever the sender's id holds.
 SCOPE = "~"
 # Headers that say who sent what: each at most once, since a second copy could make the
 # door and whatever stands in front of it (a proxy checking the sender) read different ones.
-SINGLE_HEADERS = (SENDER, FORMAT, SIGNATURE, IDEMPOTENCY_KEY)
+SINGLE_HEADERS = (SENDER, FORMAT, SIGNATURE, IDEMPOTENCY_KEY, CLIENT_CERT)
 
 _MAX_SENDER = 256
 _FORMAT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}\Z")
@@ -104,6 +124,37 @@ class Refused(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent a request. `binding`: its client certificate's holder (None: bound to nobody,
+    or no longer); `local`: plain local HTTP, where nobody is authenticated."""
+
+    binding: ClientBinding | None
+    local: bool = False
+
+    @property
+    def agency(self) -> str | None:
+        return self.binding.agency if self.binding is not None else None
+
+    @property
+    def operator(self) -> bool:
+        return self.binding is not None and self.binding.role is ClientRole.OPERATOR
+
+
+LOCAL = Caller(None, local=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Door:
+    """How the door listens: its TLS context (None: plain) and its per-address guard."""
+
+    tls: Any  # ssl.SSLContext | None
+    guard: ConnectionGuard = field(default_factory=lambda: ConnectionGuard(0))
+
+
+_DOOR = web.AppKey("door", Door)
+
+
+@dataclass(frozen=True, slots=True)
 class SubmissionHeaders:
     sender: str
     format_id: str
@@ -114,43 +165,68 @@ class SubmissionHeaders:
 def build_app(desk: Desk, config: GatewayConfig, agencies: AgencyRegistry,
               metrics: GatewayMetrics, *, ready: Callable[[], bool],
               parser_ready: Callable[[], bool] = lambda: True,
-              limiter: RateLimiter | None = None) -> web.Application:
+              limiter: RateLimiter | None = None,
+              keyring: LiveKeyring | None = None) -> web.Application:
     """`ready`: whether the gateway can answer (its receipt book); `parser_ready`: whether a
     parse worker can take work. `limiter` defaults to one over `config.limits_for`; tests
-    pass one with a fake clock."""
-    api = _Api(desk, config, agencies, metrics, (ready, parser_ready),
-               RateLimiter(config.limits_for) if limiter is None else limiter, _load_openapi())
+    pass one with a fake clock. `keyring`: where client certificates are bound, required
+    under TLS."""
+    tls = server_tls_context(config.http, config.home)
+    if tls is not None and keyring is None:
+        raise ValueError("a TLS door needs the keyring its client certificates are bound in")
+    probes = _Probes(desk, metrics, (ready, parser_ready))
+    api = _Api(desk, config, agencies, metrics, probes,
+               RateLimiter(config.limits_for) if limiter is None else limiter, _load_openapi(),
+               keyring if tls is not None else None)
     largest = max(limits.max_document_bytes for limits in config.limits.values())
     # The body is read with its own bound (see read_document); this only keeps aiohttp's
     # own reads from refusing first.
     app = web.Application(client_max_size=largest + _READ_CHUNK,
-                          middlewares=[_errors_as_problems])
+                          middlewares=[_address_limit(config.http, metrics),
+                                       _errors_as_problems])
     app[_HTTP_SETTINGS] = config.http
+    app[_DOOR] = Door(tls, ConnectionGuard(
+        config.http.max_connections_per_address,
+        on_refused=lambda: metrics.refused_at_door(UNKNOWN, ADDRESS_LIMIT)))
     app.router.add_post("/v1/submissions", api.submit)
     app.router.add_get("/v1/submissions/{submission_id}", api.submission)
     app.router.add_get("/v1/submissions/{submission_id}/receipt", api.receipt)
-    app.router.add_get("/healthz", api.healthz)
-    app.router.add_get("/readyz", api.readyz)
+    app.router.add_get("/healthz", probes.healthz)
+    app.router.add_get("/readyz", probes.readyz)
     app.router.add_get("/metrics", api.metrics)
     app.router.add_get("/openapi.yaml", api.openapi)
     return app
 
 
+def build_operator_app(desk: Desk, metrics: GatewayMetrics, *, ready: Callable[[], bool],
+                       parser_ready: Callable[[], bool] = lambda: True) -> web.Application:
+    """The operators' door (`[http] operator_listen`, loopback, plain): /metrics and the
+    probes, nothing about any submission."""
+    probes = _Probes(desk, metrics, (ready, parser_ready))
+    app = web.Application(middlewares=[_errors_as_problems])
+    app.router.add_get("/healthz", probes.healthz)
+    app.router.add_get("/readyz", probes.readyz)
+    app.router.add_get("/metrics", probes.metrics)
+    return app
+
+
 async def start_http(app: web.Application, listen: str) -> HttpServer:
-    """Serves `app` on `listen` ("host:port", "[::1]:port"; port 0 picks a free one). A
-    connection without a complete request for `[http] idle_timeout_s` is closed."""
+    """Serves `app` on `listen` ("host:port", "[::1]:port"; port 0 picks a free one), with
+    TLS and the per-address connection limit when `build_app` set them. A connection without
+    a complete request for `[http] idle_timeout_s` is closed."""
     host, port = parse_listen(listen)
     settings = app.get(_HTTP_SETTINGS) or HttpSettings()
+    door = app.get(_DOOR) or Door(None)
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=settings.idle_timeout_s)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = GuardedSite(runner, host, port, ssl_context=door.tls, guard=door.guard)
         await site.start()
     except BaseException:
         await runner.cleanup()
         raise
     bound_port = int(runner.addresses[0][1])
-    log.info("http.listening", host=host, port=bound_port)
+    log.info("http.listening", host=host, port=bound_port, tls=door.tls is not None)
     return HttpServer(runner, host, bound_port)
 
 
@@ -210,20 +286,85 @@ def _receipt_status(receipt: SignedReceipt) -> int:
     return 200 if receipt.receipt.accepted else 422
 
 
+class _Probes:
+    """/healthz, /readyz and /metrics: the same on the main door and the operators' one."""
+
+    __slots__ = ("_desk", "_metrics", "_ready")
+
+    def __init__(self, desk: Desk, metrics: GatewayMetrics,
+                 ready: tuple[Callable[[], bool], Callable[[], bool]]) -> None:
+        self._desk = desk
+        self._metrics = metrics
+        self._ready = ready
+
+    async def healthz(self, _: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, _: web.Request) -> web.Response:
+        gateway, parser = self._ready
+        not_ready = [name for name, up in (("gateway", gateway()),
+                                           ("broker", self._desk.broker_up()),
+                                           ("parser", parser())) if not up]
+        if not_ready:
+            return web.json_response({"status": "not ready", "not_ready": not_ready},
+                                     status=503)
+        return web.json_response({"status": "ready"})
+
+    async def metrics(self, _: web.Request) -> web.Response:
+        body, content_type = self._metrics.render()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+
 class _Api:
-    __slots__ = ("_agencies", "_config", "_desk", "_limiter", "_metrics", "_openapi", "_ready")
+    __slots__ = ("_agencies", "_config", "_desk", "_keyring", "_limiter", "_metrics",
+                 "_openapi", "_probes")
 
     def __init__(self, desk: Desk, config: GatewayConfig, agencies: AgencyRegistry,
-                 metrics: GatewayMetrics,
-                 ready: tuple[Callable[[], bool], Callable[[], bool]], limiter: RateLimiter,
-                 openapi: bytes) -> None:
+                 metrics: GatewayMetrics, probes: _Probes, limiter: RateLimiter,
+                 openapi: bytes, keyring: LiveKeyring | None) -> None:
         self._desk = desk
         self._config = config
         self._agencies = agencies
         self._metrics = metrics
-        self._ready = ready
+        self._probes = probes
         self._limiter = limiter
         self._openapi = openapi
+        self._keyring = keyring  # None: plain local HTTP, nobody authenticated
+
+    def caller(self, request: web.Request) -> Caller:
+        """Who asks (see the module's doc). Refused 403 when a client that is not a proxy
+        sends Px-Client-Cert-SHA256."""
+        forwarded = _single(request, CLIENT_CERT)
+        if self._keyring is None:
+            if forwarded is not None:
+                raise _proxy_header_refused()
+            return LOCAL
+        der = peer_certificate(request)
+        binding = self._binding(certificate_fingerprint(der)) if der else None
+        if binding is None or binding.role is not ClientRole.PROXY:
+            if forwarded is not None:
+                raise _proxy_header_refused()
+            return Caller(binding)
+        fingerprint = normal_fingerprint(forwarded or "")
+        client = self._binding(fingerprint) if fingerprint else None
+        return Caller(client if client is None or client.role is not ClientRole.PROXY
+                      else None)
+
+    def _binding(self, fingerprint: str) -> ClientBinding | None:
+        assert self._keyring is not None
+        return self._keyring.current.client(fingerprint, utc_now())
+
+    def _submitter(self, request: web.Request, sender: str, submission_id: str) -> None:
+        """Refused 403 unless the caller is `sender`'s own client (or the door is local)."""
+        caller = self.caller(request)
+        if caller.local:
+            return
+        if caller.binding is None:
+            raise _unbound(submission_id)
+        if caller.agency != sender:
+            raise Refused(403, SENDER_MISMATCH, f"{SENDER} must be the agency the client "
+                          "certificate is bound to", agency=caller.agency or UNKNOWN,
+                          submission_id=submission_id)
 
     async def submit(self, request: web.Request) -> web.Response:
         try:
@@ -244,6 +385,7 @@ class _Api:
     async def _submit(self, request: web.Request) -> SubmitOutcome:
         headers = submission_headers(request)
         sender, submission_id = headers.sender, headers.submission_id
+        self._submitter(request, sender, submission_id)
         if sender not in self._agencies:
             raise Refused(403, UNKNOWN_SENDER, "the sender is not a registered agency",
                           submission_id=submission_id)
@@ -301,33 +443,36 @@ class _Api:
         return response
 
     async def _lookup(self, request: web.Request) -> tuple[str, SubmitOutcome | None]:
-        """The submission the path names; None when there is none, or when the request
-        names a sender (Px-Sender) and the submission is another sender's."""
+        """The submission the path names; None when there is none, or when it is not the
+        caller's to read: under TLS only its sender's client or an operator reads it; on
+        the local door a request naming a sender (Px-Sender) is given only its own."""
         submission_id = request.match_info["submission_id"]
+        caller = self.caller(request)
         named = (_single(request, SENDER) or "").strip()
+        if not caller.local:
+            if caller.binding is None:
+                raise _unbound(submission_id)
+            named = caller.agency or ""
         outcome = await self._desk.status(submission_id)
-        if outcome is None or not named:
+        if outcome is None or caller.operator or (caller.local and not named):
             return submission_id, outcome
         owner = (outcome.receipt.receipt.sender if outcome.receipt is not None
                  else sender_of(submission_id))
-        return submission_id, outcome if owner in (None, named) else None
+        # An id an agency chose on the ingress topic names no owner until it is decided:
+        # only the local door shows it to anyone.
+        mine = owner == named or (owner is None and caller.local)
+        return submission_id, outcome if mine else None
 
-    async def healthz(self, _: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    async def readyz(self, _: web.Request) -> web.Response:
-        gateway, parser = self._ready
-        not_ready = [name for name, up in (("gateway", gateway()),
-                                           ("broker", self._desk.broker_up()),
-                                           ("parser", parser())) if not up]
-        if not_ready:
-            return web.json_response({"status": "not ready", "not_ready": not_ready},
-                                     status=503)
-        return web.json_response({"status": "ready"})
-
-    async def metrics(self, _: web.Request) -> web.Response:
-        body, content_type = self._metrics.render()
-        return web.Response(body=body, headers={"Content-Type": content_type})
+    async def metrics(self, request: web.Request) -> web.Response:
+        """For operators' certificates only; elsewhere on `[http] operator_listen`."""
+        try:
+            operator = self.caller(request).operator
+        except Refused as refused:
+            return refused.response()
+        if not operator:
+            return problem(403, OPERATOR_ONLY, "the metrics are for operators: present an "
+                           "operator's client certificate, or ask on [http] operator_listen")
+        return await self._probes.metrics(request)
 
     async def openapi(self, _: web.Request) -> web.Response:
         return web.Response(body=self._openapi, content_type="application/yaml",
@@ -371,6 +516,36 @@ def _signature(value: str) -> bytes:
     if not signature:
         raise _bad_request(f"{SIGNATURE} must be the base64 of the detached DER SM2 signature")
     return signature
+
+
+def _unbound(submission_id: str | None) -> Refused:
+    return Refused(403, CLIENT_UNBOUND, "the client certificate is not bound to an agency or "
+                   "operator in the keyring, or its binding is not valid now",
+                   submission_id=submission_id)
+
+
+def _proxy_header_refused() -> Refused:
+    return Refused(403, PROXY_HEADER_REFUSED, f"{CLIENT_CERT} is accepted only from a client "
+                   "whose certificate is bound with role proxy")
+
+
+def _address_limit(settings: HttpSettings, metrics: GatewayMetrics) -> Any:
+    """A middleware refusing (429) a client address past its requests per second before
+    anything else looks at the request (no body read, no signature checked)."""
+    limits = AgencyLimits(rate_per_s=settings.address_rate_per_s,
+                          burst=settings.address_burst)
+    limiter = RateLimiter(lambda _: limits)
+
+    @web.middleware
+    async def address_limit(request: web.Request, handler: _Handler) -> web.StreamResponse:
+        wait = limiter.try_take(request.remote or "")
+        if wait > 0.0:
+            metrics.refused_at_door(UNKNOWN, ADDRESS_LIMIT)
+            return problem(429, ADDRESS_LIMIT, "too many requests from this address",
+                           headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        return await handler(request)
+
+    return address_limit
 
 
 def _bad_request(message: str) -> Refused:

@@ -29,7 +29,7 @@ from gateway.clock import utc_now
 from gateway.config import GatewayConfig
 from gateway.errors import BrokerUnavailable, ConfigError, GatewayError, crash_site
 from gateway.health import BrokerHealth
-from gateway.http_api import build_app
+from gateway.http_api import build_app, build_operator_app
 from gateway.ids import Uuid7Generator, derived_uuid7
 from gateway.ingress import SubmitOutcome
 from gateway.kafka import (
@@ -83,6 +83,13 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 DEAD_LETTER_SCHEMA = "px.gateway.DeadLetter"
+# A document that was never authenticated (unknown sender, bad signature, too large) is kept
+# in its dead letter as its first KEPT_PREFIX_BYTES only, marked by H_ORIGINAL_SIZE (its
+# whole size) and H_DIGEST (the SM3 of the whole): nobody can make the gateway store
+# megabytes of their choosing under another agency's name. Authenticated documents are kept
+# whole.
+KEPT_PREFIX_BYTES = 4096
+H_ORIGINAL_SIZE = "px-original-size"
 STATUS_SCHEMA = "px.gateway.StatusEvent"
 
 
@@ -309,7 +316,12 @@ class Gateway:
         (the broker's health it reports on its own)."""
         return build_app(self.desk, self.config, self.parts.agencies, self.metrics,
                          ready=lambda: self.book.sound, parser_ready=lambda: self._ahead.ready,
-                         limiter=self.limiter)
+                         limiter=self.limiter, keyring=self.parts.live_keyring)
+
+    def operator_app(self) -> web.Application:
+        """The operators' door ([http] operator_listen): /metrics and the probes."""
+        return build_operator_app(self.desk, self.metrics, ready=lambda: self.book.sound,
+                                  parser_ready=lambda: self._ahead.ready)
 
     def release(self, partitions: Iterable[int]) -> None:
         """Gives up the chains of partitions this process no longer owns (sealed first)."""
@@ -554,6 +566,12 @@ class Gateway:
 
     def _dead_letter(self, ctx: Context, why: Rejection) -> Outbound:
         s = ctx.submission
+        headers = ((H_EVENT_ID, ctx.event_id.encode()), (H_SENDER, s.sender.encode()))
+        original = s.document
+        if ctx.signer is None and len(original) > KEPT_PREFIX_BYTES:  # never authenticated
+            original = original[:KEPT_PREFIX_BYTES]
+            headers += ((H_ORIGINAL_SIZE, str(len(s.document)).encode()),
+                        (H_DIGEST, ctx.digest.encode()))
         return Outbound(
             topic=DLQ_TOPIC,
             key=s.sender.encode(),
@@ -568,11 +586,11 @@ class Gateway:
                     "error_code": why.code,
                     "error_message": why.message,
                     "error_line": why.line,
-                    "original": s.document,
+                    "original": original,
                     "signature": s.signature,
                 },
             ),
-            headers=((H_EVENT_ID, ctx.event_id.encode()), (H_SENDER, s.sender.encode())),
+            headers=headers,
         )
 
     def _receipt(self, ctx: Context, status: str, *, recipients: Iterable[str] = (),

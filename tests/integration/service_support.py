@@ -350,6 +350,7 @@ class InProcess:
     gateway: Gateway
     serving: Serving
     url: str
+    ops_url: str  # the operators' door: /metrics
 
 
 @asynccontextmanager
@@ -362,9 +363,12 @@ async def running_gateway(config: GatewayConfig, parts: GatewayParts, bootstrap:
     prepare(gateway)
     async with gateway, gateway.serving() as serving:
         http = await start_http(gateway.http_app(), "127.0.0.1:0")
+        ops = await start_http(gateway.operator_app(), "127.0.0.1:0")
         try:
-            yield InProcess(gateway, serving, f"http://127.0.0.1:{http.port}")
+            yield InProcess(gateway, serving, f"http://127.0.0.1:{http.port}",
+                            f"http://127.0.0.1:{ops.port}")
         finally:
+            await ops.close()
             await http.close()
 
 
@@ -380,6 +384,7 @@ class GatewayProcess:
     bootstrap: str
     log_path: Path
     http_port: int = field(default_factory=free_loopback_port)
+    ops_port: int = field(default_factory=free_loopback_port)
     process: subprocess.Popen[bytes] | None = None
     # In a session (and process group) of its own, to be killed with all it started.
     own_session: bool = False
@@ -388,8 +393,14 @@ class GatewayProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
+    @property
+    def ops_url(self) -> str:
+        """The operators' door ([http] operator_listen): /metrics."""
+        return f"http://127.0.0.1:{self.ops_port}"
+
     def start(self) -> GatewayProcess:
-        env = {**os.environ, "PORTGW__HTTP__LISTEN": f"127.0.0.1:{self.http_port}"}
+        env = {**os.environ, "PORTGW__HTTP__LISTEN": f"127.0.0.1:{self.http_port}",
+               "PORTGW__HTTP__OPERATOR_LISTEN": f"127.0.0.1:{self.ops_port}"}
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "gateway.cli", "--log-level", "info", "--log-json",

@@ -103,7 +103,7 @@ async def _http_submission(bootstrap: str, home: Home) -> None:
         await wait_ready(session, gw.url)  # /readyz 200 while running
         answer = await post_document(session, gw.url, doc)
         looked_up = await get_answer(session, f"{gw.url}/v1/submissions/{http_id(doc)}")
-        accepted_count = await metric_total(session, gw.url, "portgw_documents_accepted_total")
+        accepted_count = await metric_total(session, gw.ops_url, "portgw_documents_accepted_total")
 
     assert answer.status == 200, answer.body
     assert (answer.body["status"], answer.body["submission_id"]) == ("accepted",
@@ -177,7 +177,7 @@ async def _duplicate(bootstrap: str, home: Home) -> None:
         retried = await post_document(session, gw.url, doc)  # same key: the same answer
         over_kafka = await gw.serving.alongside(submit_over_kafka(
             bootstrap, Document("dup-3", doc.sender, doc.document, doc.signature), parts))
-        duplicates = await metric_total(session, gw.url, "portgw_duplicates_total")
+        duplicates = await metric_total(session, gw.ops_url, "portgw_duplicates_total")
 
     assert (first.status, second.status, retried.status) == (200, 200, 200)
     assert "duplicate_of" not in first.body
@@ -782,7 +782,7 @@ async def _killed_gateway(bootstrap: str, home: Home, tmp_path: Path) -> None:
         await wait_ready(session, second.url, alive=second.alive)
         await producing
         receipts = await watcher.wait_for(acked)
-        accepted_after = await metric_total(session, second.url,
+        accepted_after = await metric_total(session, second.ops_url,
                                             "portgw_documents_accepted_total")
         assert second.stop() == 0, second.log_tail()
 
@@ -830,7 +830,7 @@ async def _two_gateways(bootstrap: str, home: Home, tmp_path: Path) -> None:
             async with ReceiptWatcher(bootstrap, parts.schemas) as watcher:
                 await produce_ingress(bootstrap, docs, acked=acked, partitions=4)
                 receipts = await watcher.wait_for(acked)
-            accepted_by = [await metric_total(session, gw.url,
+            accepted_by = [await metric_total(session, gw.ops_url,
                                               "portgw_documents_accepted_total")
                            for gw in gateways]
         assert [gw.stop() for gw in gateways] == [0, 0], a.log_tail() + b.log_tail()

@@ -24,7 +24,7 @@ def test_config_paths_are_relative_to_the_file_and_env_overrides_the_broker(tmp_
                                                                             ) -> None:
     path = tmp_path / "gateway.toml"
     path.write_text('[gateway]\nbootstrap_servers = "kafka:9092"\ncontracts_dir = "c"\n'
-                    "[trail]\nseal_every = 10\n", encoding="utf-8")
+                    "[trail]\nseal_every = 10\n[http]\ntls = \"off\"\n", encoding="utf-8")
     config = GatewayConfig.load(path, env={})
     assert config.bootstrap_servers == "kafka:9092"
     assert config.contracts_dir == tmp_path / "c"
@@ -36,7 +36,7 @@ def test_config_paths_are_relative_to_the_file_and_env_overrides_the_broker(tmp_
 
 def test_the_receipt_index_is_below_the_home_unless_kept_in_memory(tmp_path: Path) -> None:
     path = tmp_path / "gateway.toml"
-    path.write_text("[gateway]\n", encoding="utf-8")
+    path.write_text('[gateway]\n[http]\ntls = "off"\n', encoding="utf-8")
     assert GatewayConfig.load(path, env={}).receipt_index_path == tmp_path / "receipt-index"
     in_memory = GatewayConfig.load(path, env={"PORTGW__GATEWAY__RECEIPT_INDEX_DIR": '""'})
     assert in_memory.receipt_index_path is None

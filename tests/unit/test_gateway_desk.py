@@ -92,7 +92,7 @@ class FakeGateway:
 
     def __init__(self, broker: Callable[[Outbound], Awaitable[asyncio.Future[Any]]]) -> None:
         self.config = GatewayConfig.from_mapping(
-            {"http": {"ingress_timeout_s": ACK_WAIT_S}}, home=Path("."))
+            {"http": {"ingress_timeout_s": ACK_WAIT_S, "tls": "off"}}, home=Path("."))
         self.parts = FakeParts()
         self.health = FakeHealth()
         self.book = FakeBook()

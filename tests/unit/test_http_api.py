@@ -25,7 +25,13 @@ from crypto import BatchSigner, SM2PrivateKey
 from gateway.config import DEFAULT_LIMITS, GatewayConfig
 from gateway.errors import BrokerUnavailable, ConfigError
 from gateway.home import DEMO_AGENCIES
-from gateway.http_api import Refused, build_app, read_document, start_http
+from gateway.http_api import (
+    Refused,
+    build_app,
+    build_operator_app,
+    read_document,
+    start_http,
+)
 from gateway.ingress import IdempotencyKeyReused, IngressRequest, SubmitOutcome
 from gateway.limits import RateLimiter
 from gateway.metrics import GatewayMetrics
@@ -38,6 +44,7 @@ PORT = "cn.port.sh"  # limited: 64-byte documents, 2 at once, then one every 10 
 CUSTOMS = "cn.customs.sh"  # the defaults: 1 KiB documents, the default rate limit
 MAX_BYTES = 1024
 SIGNATURE = base64.b64encode(b"0E\x02 fake DER signature").decode()
+LOCAL = {"http": {"tls": "off"}}  # plain HTTP on loopback: these tests are not about TLS
 
 
 def signed_receipt(request: IngressRequest, status: str,
@@ -125,7 +132,7 @@ class Gateway:
 @pytest.fixture
 def gateway(tmp_path: Path) -> Gateway:
     config = GatewayConfig.from_mapping({
-        "http": {"listen": "127.0.0.1:0", "retry_after_s": 7},
+        "http": {"listen": "127.0.0.1:0", "retry_after_s": 7, "tls": "off"},
         "limits": {"default": {"max_document_bytes": MAX_BYTES, "timeout_s": 2.5},
                    PORT: {"max_document_bytes": 64, "rate_per_s": 0.1, "burst": 2}},
     }, home=tmp_path)
@@ -435,13 +442,18 @@ def test_health_and_readiness(gateway: Gateway) -> None:
         503, {"status": "not ready", "not_ready": ["gateway", "broker"]})
 
 
-def test_metrics_are_served_as_prometheus_text(gateway: Gateway) -> None:
-    async def run(client: TestClient) -> tuple[str, str]:
+def test_metrics_are_served_as_prometheus_text_on_the_operators_door(gateway: Gateway) -> None:
+    async def run(client: TestClient) -> tuple[int, str, str, str]:
         await post(client, sender="cn.nobody.xx")
-        response = await client.get("/metrics")
-        return response.headers["Content-Type"], await response.text()
+        on_main = await client.get("/metrics")
+        operators = build_operator_app(gateway.desk, gateway.metrics, ready=lambda: True)
+        async with TestClient(TestServer(operators)) as ops:
+            response = await ops.get("/metrics")
+            return (on_main.status, (await on_main.json())["code"],
+                    response.headers["Content-Type"], await response.text())
 
-    content_type, text = with_client(gateway, run)
+    main_status, main_code, content_type, text = with_client(gateway, run)
+    assert (main_status, main_code) == (403, "HTTP_OPERATOR_ONLY")  # no operator credential
     assert content_type.startswith("text/plain")
     assert 'portgw_door_refusals_total{agency="unknown",code="AUTH_UNKNOWN_SENDER"} 1.0' in text
 
@@ -473,7 +485,7 @@ def test_the_openapi_problem_codes_are_the_ones_answered() -> None:
 
 
 def test_start_http_serves_on_a_free_port_and_stops() -> None:
-    config = GatewayConfig.from_mapping({}, home=Path("."))
+    config = GatewayConfig.from_mapping(LOCAL, home=Path("."))
     app = build_app(FakeDesk(), config, AgencyRegistry(DEMO_AGENCIES), GatewayMetrics(),
                     ready=lambda: True)
 
@@ -640,7 +652,7 @@ def test_a_503_does_not_claim_more_than_this_request(gateway: Gateway) -> None:
 
 
 def test_by_default_each_agency_has_a_rate_limit_with_room_for_bursts() -> None:
-    config = GatewayConfig.from_mapping({}, home=Path("."))
+    config = GatewayConfig.from_mapping(LOCAL, home=Path("."))
     limits = config.limits[DEFAULT_LIMITS]
     assert (limits.rate_per_s, limits.burst) == (50.0, 200)
     clock = FrozenClock()
@@ -653,7 +665,7 @@ def test_by_default_each_agency_has_a_rate_limit_with_room_for_bursts() -> None:
 
 
 def test_no_limit_is_still_there_for_the_asking() -> None:
-    config = GatewayConfig.from_mapping({"limits": {"default": {"rate_per_s": 0}}},
+    config = GatewayConfig.from_mapping({**LOCAL, "limits": {"default": {"rate_per_s": 0}}},
                                         home=Path("."))
     limiter = RateLimiter(config.limits_for, clock=FrozenClock())
     assert all(limiter.try_take(CUSTOMS) == 0.0 for _ in range(1000))
@@ -786,10 +798,11 @@ def test_a_client_that_goes_away_mid_body_is_one_line_in_the_log(
 
 
 def test_the_door_timeouts_have_sane_defaults_and_are_checked() -> None:
-    http = GatewayConfig.from_mapping({}, home=Path(".")).http
+    http = GatewayConfig.from_mapping(LOCAL, home=Path(".")).http
     assert (http.body_timeout_s, http.idle_timeout_s, http.ingress_timeout_s) == (
         30.0, 15.0, 5.0)
     for setting in ("body_timeout_s", "idle_timeout_s", "ingress_timeout_s"):
         for wrong in (0, -1, "soon"):
             with pytest.raises(ConfigError):
-                GatewayConfig.from_mapping({"http": {setting: wrong}}, home=Path("."))
+                GatewayConfig.from_mapping({"http": {"tls": "off", setting: wrong}},
+                                           home=Path("."))
