@@ -157,6 +157,27 @@ def test_a_bad_listen_address_is_named(
         "e.g. 127.0.0.1:8080"]
 
 
+@pytest.mark.parametrize(("env", "line"), [
+    ({"PORTGW__HTTP__LISTEN": '"0.0.0.0:8080"'},
+     'CONFIG_HTTP_PLAIN_NOT_LOCAL: [http] tls = "off" is accepted only when listen is a '
+     "loopback address; elsewhere set cert_file, key_file and client_ca_file"),
+    ({"PORTGW__HTTP__LISTEN": '"[::]:8443"', "PORTGW__HTTP__TLS": '"on"'},
+     "CONFIG_HTTP_TLS_MISSING: [http] listen needs TLS: set cert_file, key_file and "
+     'client_ca_file, or tls = "off" on a loopback address for local use'),
+    ({"PORTGW__HTTP__OPERATOR_LISTEN": '"10.0.0.5:9464"'},
+     "CONFIG_HTTP_OPERATOR_NOT_LOCAL: [http] operator_listen must be a loopback address "
+     "(it is plain HTTP)"),
+])
+def test_plain_http_off_loopback_or_tls_without_its_files_is_refused(
+    home: Home, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str], line: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert check(home) == 1
+    assert problems(capsys) == [line]
+
+
 def test_every_problem_is_named_not_only_the_first(
     home: Home, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -164,7 +185,7 @@ def test_every_problem_is_named_not_only_the_first(
     (home.path / "mask.key").write_bytes(b"short")
     (home.path / "trail-archive").write_text("a file where the directory goes")
     (home.path / "receipt-index").write_text("a file where the directory goes")
-    monkeypatch.setenv("PORTGW__HTTP__LISTEN", '"0.0.0.0:80800"')
+    monkeypatch.setenv("PORTGW__HTTP__LISTEN", '"127.0.0.1:80800"')
     monkeypatch.setenv("PORTGW__LIMITS__CN.NOBODY__RATE_PER_S", "5.0")  # agencies unknown
     monkeypatch.setenv("PORTGW__TRAIL__SEAL_EVERY", "0")
     assert check(home) == 1
