@@ -29,6 +29,7 @@ from crypto import CryptoError, Keyring, KeyRole, SM2PrivateKey
 from gateway.clock import utc_now
 from gateway.config import DEFAULT_LIMITS, GatewayConfig
 from gateway.errors import BrokerUnavailable, GatewayError
+from gateway.http_guard import server_tls_context
 from gateway.kafka import INGRESS_TOPIC, partitions_of
 from gateway.router import document_catalog, format_table
 from message_formats import AvroSchemas
@@ -103,6 +104,7 @@ def check_config(config: GatewayConfig, *, now: datetime | None = None) -> Confi
     _check_mask_key(config.mask_key_file, found)
     _check_numbers(config, found)
     _check_listen(config.http.listen, found)
+    _check_tls_files(config, found)
     _check_directory(config.archive_dir, found, setting="[trail] archive_dir",
                      what="trail archive", off="off", code="CONFIG_ARCHIVE_DIR_UNWRITABLE")
     _check_directory(config.receipt_index_path, found, setting="[gateway] receipt_index_dir",
@@ -346,6 +348,17 @@ def _check_listen(listen: str, found: _Findings) -> None:
         found.add("CONFIG_HTTP_LISTEN_INVALID", f"[http] listen = {listen!r}: {why}")
     else:
         found.facts.append(f"http {listen}")
+
+
+def _check_tls_files(config: GatewayConfig, found: _Findings) -> None:
+    if not config.http.listen or config.http.tls == "off":
+        return
+    try:
+        server_tls_context(config.http, config.home)
+    except GatewayError as exc:
+        found.add(exc.code, exc.message)
+    else:
+        found.facts.append("http mutual TLS")
 
 
 def directory_problem(directory: Path) -> str | None:

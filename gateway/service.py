@@ -566,7 +566,8 @@ class Gateway:
 
     def _dead_letter(self, ctx: Context, why: Rejection) -> Outbound:
         s = ctx.submission
-        headers = ((H_EVENT_ID, ctx.event_id.encode()), (H_SENDER, s.sender.encode()))
+        headers: tuple[tuple[str, bytes], ...] = ((H_EVENT_ID, ctx.event_id.encode()),
+                                                  (H_SENDER, s.sender.encode()))
         original = s.document
         if ctx.signer is None and len(original) > KEPT_PREFIX_BYTES:  # never authenticated
             original = original[:KEPT_PREFIX_BYTES]
