@@ -69,8 +69,12 @@ class LocalBroker:
         env: Mapping[str, str] | None = None,
         log_path: Path | None = None,
         start_timeout: float = 20.0,
+        advertised: str | None = None,
     ) -> None:
+        """`advertised` (host:port) is the address the broker names for itself in metadata,
+        where clients then connect: a proxy in front of it (TLS in tests); else its own."""
         self.port = port or free_loopback_port()
+        self.advertised = advertised
         self.storage_engine = storage_engine
         self._env = dict(env or {})
         self._log_path = log_path
@@ -97,7 +101,7 @@ class LocalBroker:
             "--listener-url",
             url,
             "--advertised-listener-url",
-            url,
+            f"tcp://{self.advertised}" if self.advertised else url,
             "--storage-engine",
             self.storage_engine,
         ]

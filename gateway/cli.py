@@ -18,12 +18,13 @@ from crypto import SM2PrivateKey
 from gateway.adapters_cli import add_adapters_commands
 from gateway.broker import LocalBroker
 from gateway.client import submit
-from gateway.config import ENV_BOOTSTRAP, GatewayConfig
+from gateway.config import ENV_BOOTSTRAP, GatewayConfig, with_env_overrides
 from gateway.config_cli import add_config_commands, check_config
 from gateway.contracts_cli import add_contracts_commands
 from gateway.dlq_cli import add_dlq_commands
 from gateway.errors import GatewayError
 from gateway.http_api import start_http
+from gateway.kafka import Broker, KafkaLink, secured_link
 from gateway.keys_cli import add_keys_commands
 from gateway.logs import configure_logging
 from gateway.pipeline import REJECTION_ERRORS
@@ -122,15 +123,25 @@ def load_config(args: argparse.Namespace) -> GatewayConfig:
     return config
 
 
-def bootstrap_of(args: argparse.Namespace) -> str:
-    """--bootstrap-servers, else the configuration's (PORTGW_BOOTSTRAP_SERVERS overriding the
-    file's), else PORTGW_BOOTSTRAP_SERVERS alone when there is no configuration file."""
-    if args.bootstrap_servers:
-        return str(args.bootstrap_servers)
-    servers = (load_config(args).bootstrap_servers if args.config.exists()
-               else os.environ.get(ENV_BOOTSTRAP, ""))
-    if servers:
-        return servers
+def config_or_env(args: argparse.Namespace) -> GatewayConfig:
+    """The configuration file's settings, or the environment's alone (PORTGW__SECTION__NAME,
+    paths relative to the current directory) when there is no file; --bootstrap-servers,
+    else PORTGW_BOOTSTRAP_SERVERS, overriding the broker either way."""
+    if args.config.exists():
+        return load_config(args)
+    config = GatewayConfig.from_mapping(with_env_overrides({}, os.environ), home=Path.cwd())
+    return replace(config, bootstrap_servers=args.bootstrap_servers
+                   or os.environ.get(ENV_BOOTSTRAP, ""))
+
+
+def link_of(args: argparse.Namespace) -> KafkaLink:
+    """The broker a tool talks to: --bootstrap-servers, else the configuration's
+    (PORTGW_BOOTSTRAP_SERVERS overriding the file's), else PORTGW_BOOTSTRAP_SERVERS alone when
+    there is no configuration file; with the [kafka] security settings of the configuration
+    file, or of the environment when there is no file."""
+    config = config_or_env(args)
+    if config.bootstrap_servers:
+        return secured_link(config.bootstrap_servers, config.kafka)
     raise GatewayError("no bootstrap servers: pass --bootstrap-servers, set "
                        f"{ENV_BOOTSTRAP} or name them in the configuration",
                        code="CONFIG_NO_BROKER")
@@ -145,13 +156,13 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     parts = GatewayParts.load(config)
 
-    async def run(bootstrap_servers: str) -> None:
+    async def run(broker: Broker) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGHUP, parts.reload)  # keyring, then contracts
-        async with Gateway(config, parts, bootstrap_servers) as gateway:
+        async with Gateway(config, parts, broker) as gateway:
             doors = []
             if config.http.listen:
                 doors.append(await start_http(gateway.http_app(), config.http.listen))
@@ -161,7 +172,7 @@ def _serve(args: argparse.Namespace) -> int:
                                               config.http.operator_listen))
                 print(f"operator http on {doors[-1].host}:{doors[-1].port}", file=sys.stderr,
                       flush=True)
-            print(f"gateway serving on {bootstrap_servers}", file=sys.stderr, flush=True)
+            print(f"gateway serving on {broker}", file=sys.stderr, flush=True)
             collect_garbage_less_often()
             try:
                 await gateway.serve(stop)
@@ -170,7 +181,7 @@ def _serve(args: argparse.Namespace) -> int:
                     await door.close()
 
     if config.bootstrap_servers:
-        asyncio.run(run(config.bootstrap_servers))
+        asyncio.run(run(secured_link(config.bootstrap_servers, config.kafka)))
     else:
         with LocalBroker() as broker:
             asyncio.run(run(broker.bootstrap_servers))
@@ -195,7 +206,7 @@ def _submit(args: argparse.Namespace) -> int:
     else:
         signature = _read(args.signature)
     receipt = asyncio.run(
-        submit(bootstrap_of(args), sender=args.sender, format_id=args.format, document=document,
+        submit(link_of(args), sender=args.sender, format_id=args.format, document=document,
                signature=signature, schemas=AvroSchemas(), timeout_s=args.timeout)
     )
     print(json.dumps(receipt.to_json(), ensure_ascii=False, indent=2))

@@ -8,22 +8,24 @@ import uuid
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from gateway.errors import BrokerUnavailable, GatewayError
+from gateway.errors import GatewayError
 from gateway.kafka import (
     INGRESS_TOPIC,
     RECEIPT_TOPIC,
+    Broker,
     new_producer,
     new_reader,
     partitions_of,
     stop_consumer,
     submission_headers,
+    unavailable,
 )
 from gateway.receipts import SignedReceipt
 from message_formats import AvroSchemas
 
 
 async def submit(
-    bootstrap_servers: str,
+    bootstrap_servers: Broker,
     *,
     sender: str,
     format_id: str,
@@ -52,7 +54,8 @@ async def submit(
             starts = {tp: 0 for tp in await partitions_of(bootstrap_servers, [RECEIPT_TOPIC])}
         return await _await_receipt(consumer, starts, submission_id, schemas, timeout_s)
     except KafkaError as exc:
-        raise BrokerUnavailable(f"cannot reach {bootstrap_servers}: {exc}") from exc
+        raise await unavailable(bootstrap_servers, f"cannot reach {bootstrap_servers}", exc
+                                ) from exc
     finally:
         await producer.stop()
         await stop_consumer(consumer)

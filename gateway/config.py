@@ -173,6 +173,66 @@ class ParseSettings:
                               "at least 64 and recycle_above_mb at least 1")
 
 
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSettings:
+    """How every Kafka client of the gateway and its tools reaches the broker: TLS (server
+    verified against `ssl_ca_file`, else the system's CAs; a client certificate for mutual
+    TLS) and SASL. The password is read from a file or an environment variable when the
+    clients are made (gateway.kafka.secured_link), never from this file."""
+
+    security_protocol: str = "PLAINTEXT"
+    ssl_ca_file: str = ""
+    ssl_cert_file: str = ""
+    ssl_key_file: str = ""
+    ssl_check_hostname: bool = True
+    sasl_mechanism: str = ""
+    sasl_username: str = ""
+    sasl_password_file: str = ""
+    sasl_password_env: str = ""
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    def check(self) -> None:
+        why = self._problem()
+        if why:
+            raise ConfigError(f"[kafka] {why}", code="CONFIG_KAFKA_INVALID")
+
+    def _problem(self) -> str | None:
+        if self.security_protocol not in SECURITY_PROTOCOLS:
+            return f"security_protocol must be one of {', '.join(SECURITY_PROTOCOLS)}"
+        if not isinstance(self.ssl_check_hostname, bool):
+            return "ssl_check_hostname must be true or false"
+        tls_files = (self.ssl_ca_file, self.ssl_cert_file, self.ssl_key_file)
+        if any(tls_files) and not self.uses_tls:
+            return "ssl_ca_file, ssl_cert_file and ssl_key_file need security_protocol SSL " \
+                   "or SASL_SSL"
+        if bool(self.ssl_cert_file) != bool(self.ssl_key_file):
+            return "ssl_cert_file and ssl_key_file go together (the client's certificate " \
+                   "and its key)"
+        sasl = (self.sasl_mechanism, self.sasl_username, self.sasl_password_file,
+                self.sasl_password_env)
+        if not self.uses_sasl:
+            return "sasl_* settings need security_protocol SASL_PLAINTEXT or SASL_SSL" \
+                if any(sasl) else None
+        if self.sasl_mechanism not in SASL_MECHANISMS:
+            return f"sasl_mechanism must be one of {', '.join(SASL_MECHANISMS)}"
+        if not self.sasl_username:
+            return "sasl_username is required with SASL"
+        if bool(self.sasl_password_file) == bool(self.sasl_password_env):
+            return "give exactly one of sasl_password_file and sasl_password_env"
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class WarningSettings:
     # The agency owning each early-warning level (I to IV), e.g. the national authority for
@@ -214,6 +274,7 @@ class GatewayConfig:
     http: HttpSettings = field(default_factory=HttpSettings)
     parsing: ParseSettings = field(default_factory=ParseSettings)
     warnings: WarningSettings = field(default_factory=WarningSettings)
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
     limits: Mapping[str, AgencyLimits] = field(
         default_factory=lambda: MappingProxyType({DEFAULT_LIMITS: AgencyLimits()}))
 
@@ -233,7 +294,7 @@ class GatewayConfig:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, home: Path) -> GatewayConfig:
         unknown_sections = set(data) - {"gateway", "trail", "http", "limits", "warnings",
-                                        "parsing"}
+                                        "parsing", "kafka"}
         if unknown_sections:
             raise ConfigError(f"unknown sections: {', '.join(sorted(unknown_sections))}")
         section = dict(data.get("gateway", {}))
@@ -255,6 +316,7 @@ class GatewayConfig:
                 parsing=_settings(ParseSettings, data.get("parsing", {}), "parsing"),
                 limits=_limits(data.get("limits", {})),
                 warnings=_warnings(data.get("warnings", {})),
+                kafka=_kafka(data.get("kafka", {}), home),
                 **{name: home / str(section[name]) for name in paths if name in section},
                 **{name: kind(section[name]) for name, kind in numbers.items()
                    if name in section},
@@ -317,6 +379,24 @@ def _limits(values: Any) -> Mapping[str, AgencyLimits]:
     for agency_limits in limits.values():
         agency_limits.check()
     return MappingProxyType(limits)
+
+
+def _kafka(values: Any, home: Path) -> KafkaSettings:
+    """`[kafka]`, its files made relative to the home directory."""
+    if isinstance(values, Mapping) and "sasl_password" in values:
+        raise ConfigError("[kafka] sasl_password is not read from the configuration: name a "
+                          "file (sasl_password_file) or an environment variable "
+                          "(sasl_password_env) holding it", code="CONFIG_KAFKA_INVALID")
+    settings = _settings(KafkaSettings, values, "kafka")
+    settings.check()
+    return replace(settings, ssl_ca_file=_under(home, settings.ssl_ca_file),
+                   ssl_cert_file=_under(home, settings.ssl_cert_file),
+                   ssl_key_file=_under(home, settings.ssl_key_file),
+                   sasl_password_file=_under(home, settings.sasl_password_file))
+
+
+def _under(home: Path, name: str) -> str:
+    return str(home / name) if name else ""
 
 
 def _warnings(values: Any) -> WarningSettings:

@@ -28,9 +28,15 @@ from contracts import AgencyRegistry, ContractError, lint_contract_dir
 from crypto import CryptoError, Keyring, KeyRole, SM2PrivateKey
 from gateway.clock import utc_now
 from gateway.config import DEFAULT_LIMITS, GatewayConfig
-from gateway.errors import BrokerUnavailable, GatewayError
+from gateway.errors import BrokerUnavailable, ConfigError, GatewayError
 from gateway.http_guard import server_tls_context
-from gateway.kafka import INGRESS_TOPIC, partitions_of
+from gateway.kafka import (
+    BROKER_TLS_FAILED,
+    INGRESS_TOPIC,
+    Broker,
+    partitions_of,
+    secured_link,
+)
 from gateway.router import document_catalog, format_table
 from message_formats import AvroSchemas
 
@@ -105,6 +111,7 @@ def check_config(config: GatewayConfig, *, now: datetime | None = None) -> Confi
     _check_numbers(config, found)
     _check_listen(config.http.listen, found)
     _check_tls_files(config, found)
+    _check_kafka(config, found)
     _check_directory(config.archive_dir, found, setting="[trail] archive_dir",
                      what="trail archive", off="off", code="CONFIG_ARCHIVE_DIR_UNWRITABLE")
     _check_directory(config.receipt_index_path, found, setting="[gateway] receipt_index_dir",
@@ -394,7 +401,28 @@ def _check_directory(directory: Path | None, found: _Findings, *, setting: str, 
 # -- the broker --------------------------------------------------------------------------------
 
 
-async def broker_answer(bootstrap_servers: str, *, timeout_s: float) -> str:
+def _check_kafka(config: GatewayConfig, found: _Findings) -> None:
+    """The [kafka] security settings: their files and password can be read, and a broker is
+    configured for them (the local broker speaks plain Kafka only)."""
+    settings = config.kafka
+    if settings.security_protocol == "PLAINTEXT":
+        return
+    if not config.bootstrap_servers:
+        found.add("CONFIG_KAFKA_NEEDS_BROKER",
+                  f"[kafka] security_protocol = {settings.security_protocol} needs a configured "
+                  "broker; the local broker started when none is configured speaks PLAINTEXT "
+                  "only")
+        return
+    try:
+        secured_link(config.bootstrap_servers, settings)
+    except ConfigError as exc:
+        found.add(exc.code, exc.message)
+        return
+    sasl = f" {settings.sasl_mechanism} as {settings.sasl_username}" if settings.uses_sasl else ""
+    found.facts.append(f"kafka {settings.security_protocol}{sasl}")
+
+
+async def broker_answer(bootstrap_servers: Broker, *, timeout_s: float) -> str:
     """What the broker says about the ingress topic; BrokerUnavailable if it does not answer.
 
     Asks for every topic's partitions: asking for the ingress topic by name would create it
@@ -416,9 +444,13 @@ def check_broker(config: GatewayConfig, *, timeout_s: float) -> ConfigReport:
         found.facts.append("no broker configured: portgw serve starts the local broker")
         return found.report()
     try:
-        answer = asyncio.run(broker_answer(config.bootstrap_servers, timeout_s=timeout_s))
+        link = secured_link(config.bootstrap_servers, config.kafka)
+        answer = asyncio.run(broker_answer(link, timeout_s=timeout_s))
+    except ConfigError:
+        return found.report()  # named by check_config
     except GatewayError as exc:
-        found.add("CONFIG_BROKER_UNREACHABLE", exc.message)
+        tls = exc.code == BROKER_TLS_FAILED
+        found.add("CONFIG_BROKER_TLS_FAILED" if tls else "CONFIG_BROKER_UNREACHABLE", exc.message)
     else:
         found.facts.append(f"broker {config.bootstrap_servers} answers ({answer})")
     return found.report()

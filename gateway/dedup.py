@@ -31,6 +31,7 @@ from gateway.clock import utc_now
 from gateway.errors import BrokerUnavailable, GatewayError
 from gateway.kafka import (
     H_EVENT_ID,
+    Broker,
     OffsetProgress,
     StoredMessage,
     answered_since,
@@ -40,6 +41,7 @@ from gateway.kafka import (
     partitions_of,
     stop_consumer,
     stored_message,
+    unavailable,
     wall_clock_ms,
 )
 
@@ -221,7 +223,7 @@ class DedupReader:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        bootstrap_servers: Broker,
         topics: Sequence[str],
         store_path: Path,
         *,
@@ -257,8 +259,9 @@ class DedupReader:
         except BaseException as exc:
             await self._close()
             if isinstance(exc, KafkaError):
-                raise BrokerUnavailable(f"cannot read {list(self.topics)} from "
-                                        f"{self.bootstrap_servers}: {exc}") from exc
+                raise await unavailable(self.bootstrap_servers, f"cannot read "
+                                        f"{list(self.topics)} from {self.bootstrap_servers}",
+                                        exc) from exc
             raise
         return self
 

@@ -36,6 +36,7 @@ from gateway.kafka import (
     H_DIGEST,
     H_RETRY_OF,
     INGRESS_TOPIC,
+    Broker,
     Published,
     StoredMessage,
     new_producer,
@@ -206,7 +207,7 @@ class Resubmission:
 
 
 async def read_dead_letters(
-    bootstrap_servers: str, schemas: AvroSchemas
+    bootstrap_servers: Broker, schemas: AvroSchemas
 ) -> tuple[list[DeadLetter], list[DlqError]]:
     """Every dead letter from the start of the topic to its current end, and the records
     there that are not dead letters."""
@@ -221,7 +222,7 @@ async def read_dead_letters(
 
 
 async def dead_letters_at(
-    bootstrap_servers: str, locations: Sequence[Location], schemas: AvroSchemas
+    bootstrap_servers: Broker, locations: Sequence[Location], schemas: AvroSchemas
 ) -> list[DeadLetter]:
     """The dead letters at `locations`, in that order; DlqNotFound naming every missing one."""
     partitions = {tp.partition for tp in await partitions_of(bootstrap_servers, [DLQ_TOPIC])}
@@ -236,7 +237,7 @@ async def dead_letters_at(
             for at in locations]
 
 
-async def already_retried(bootstrap_servers: str) -> set[str]:
+async def already_retried(bootstrap_servers: Broker) -> set[str]:
     """The dead letters (`px.dlq.v1:P:O`) some ingress record names as its origin."""
     marks = (m.header(H_RETRY_OF) for m in await read_topics(bootstrap_servers, [INGRESS_TOPIC]))
     return {mark.decode("utf-8", "replace") for mark in marks if mark is not None}
@@ -254,7 +255,7 @@ def ingress_headers(letter: DeadLetter, submission_id: str) -> list[tuple[str, b
 
 
 async def resubmit(
-    bootstrap_servers: str, letters: Iterable[DeadLetter], *, dry_run: bool = False
+    bootstrap_servers: Broker, letters: Iterable[DeadLetter], *, dry_run: bool = False
 ) -> list[Resubmission]:
     """Puts each original document back on the ingress topic, keyed by its sender."""
     planned = [(letter, retry_submission_id(letter)) for letter in letters]
@@ -392,12 +393,12 @@ def _retry(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _retry_selected(bootstrap: str, args: argparse.Namespace) -> list[Resubmission]:
+async def _retry_selected(bootstrap: Broker, args: argparse.Namespace) -> list[Resubmission]:
     letters = await _retry_candidates(bootstrap, args)
     return await resubmit(bootstrap, letters, dry_run=args.dry_run)
 
 
-async def _retry_candidates(bootstrap: str, args: argparse.Namespace) -> list[DeadLetter]:
+async def _retry_candidates(bootstrap: Broker, args: argparse.Namespace) -> list[DeadLetter]:
     schemas = AvroSchemas()
     if args.locations:
         named = await dead_letters_at(bootstrap, list(dict.fromkeys(args.locations)), schemas)
@@ -488,10 +489,10 @@ def _guarded(handler: Handler) -> Handler:
     return run
 
 
-def _bootstrap(args: argparse.Namespace) -> str:
-    from gateway.cli import bootstrap_of  # gateway.cli imports this module
+def _bootstrap(args: argparse.Namespace) -> Broker:
+    from gateway.cli import link_of  # gateway.cli imports this module
 
-    return bootstrap_of(args)
+    return link_of(args)
 
 
 def _location(text: str) -> Location:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -20,7 +23,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
 
-from gateway.errors import BrokerUnavailable
+from gateway.config import KafkaSettings
+from gateway.errors import BrokerUnavailable, ConfigError
 
 INGRESS_TOPIC = "px.ingress.v1"
 TRAIL_TOPIC = "px.trail.v1"
@@ -43,6 +47,10 @@ H_RETRY_OF = "px-retry-of"
 H_VIA = "px-via"
 
 Headers = tuple[tuple[str, bytes], ...]
+
+# The broker's certificate was not accepted, or the broker refused ours: a TLS handshake
+# with the first bootstrap server failed.
+BROKER_TLS_FAILED = "BROKER_TLS_FAILED"
 
 
 def submission_headers(submission_id: str, sender: str, format_id: str, signature: bytes
@@ -135,9 +143,136 @@ class KeyPartitioner:
         return all_partitions[self._hash % len(all_partitions)]
 
 
-def new_producer(bootstrap_servers: str) -> AIOKafkaProducer:
+@dataclass(frozen=True, slots=True)
+class KafkaLink:
+    """The broker and how to reach it, given to every Kafka client the gateway and its tools
+    make. Its TLS context is built once (`secured_link`) and shared by them all."""
+
+    bootstrap_servers: str
+    security_protocol: str = "PLAINTEXT"
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False, compare=False)
+
+    def __str__(self) -> str:
+        return self.bootstrap_servers
+
+    def client_options(self) -> dict[str, Any]:
+        """aiokafka's keyword arguments for a producer, consumer or admin client."""
+        options: dict[str, Any] = {"bootstrap_servers": self.bootstrap_servers,
+                                   "security_protocol": self.security_protocol,
+                                   "ssl_context": self.ssl_context}
+        if self.sasl_mechanism:
+            options.update(sasl_mechanism=self.sasl_mechanism,
+                           sasl_plain_username=self.sasl_username,
+                           sasl_plain_password=self.sasl_password)
+        return options
+
+
+# A broker as the functions here take it: a plain `host:port[,...]` string is a broker
+# reached without TLS or SASL (the local one).
+Broker = str | KafkaLink
+
+
+def kafka_link(broker: Broker) -> KafkaLink:
+    return broker if isinstance(broker, KafkaLink) else KafkaLink(broker)
+
+
+def secured_link(bootstrap_servers: str, settings: KafkaSettings,
+                 env: Mapping[str, str] | None = None) -> KafkaLink:
+    """The link `[kafka]` describes: its TLS context built, its SASL password read from its
+    file or environment variable (ConfigError CONFIG_KAFKA_TLS_FILE_INVALID or
+    CONFIG_KAFKA_PASSWORD_MISSING when they cannot be)."""
+    return KafkaLink(
+        bootstrap_servers,
+        security_protocol=settings.security_protocol,
+        ssl_context=tls_context(settings) if settings.uses_tls else None,
+        sasl_mechanism=settings.sasl_mechanism or None,
+        sasl_username=settings.sasl_username or None,
+        sasl_password=sasl_password(settings, os.environ if env is None else env)
+        if settings.uses_sasl else None,
+    )
+
+
+def tls_context(settings: KafkaSettings) -> ssl.SSLContext:
+    """A client context verifying the broker against `ssl_ca_file` (else the system's CAs),
+    with the client's certificate when one is configured."""
+    setting = "ssl_ca_file"
+    try:
+        context = ssl.create_default_context(cafile=settings.ssl_ca_file or None)
+        context.check_hostname = settings.ssl_check_hostname
+        if settings.ssl_cert_file:
+            setting = "ssl_cert_file and ssl_key_file"
+            context.load_cert_chain(settings.ssl_cert_file, settings.ssl_key_file)
+    except (OSError, ssl.SSLError) as exc:
+        why = exc.reason if isinstance(exc, ssl.SSLError) else exc.strerror
+        raise ConfigError(f"[kafka] {setting}: cannot be loaded: {why or type(exc).__name__}",
+                          code="CONFIG_KAFKA_TLS_FILE_INVALID") from None
+    return context
+
+
+def sasl_password(settings: KafkaSettings, env: Mapping[str, str]) -> str:
+    if settings.sasl_password_env:
+        password = env.get(settings.sasl_password_env, "")
+        where = f"the environment variable {settings.sasl_password_env}"
+    else:
+        where = f"sasl_password_file {settings.sasl_password_file}"
+        try:
+            password = Path(settings.sasl_password_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"[kafka] {where} cannot be read: "
+                              f"{getattr(exc, 'strerror', None) or type(exc).__name__}",
+                              code="CONFIG_KAFKA_PASSWORD_MISSING") from None
+    password = password.rstrip("\r\n")
+    if not password:
+        raise ConfigError(f"[kafka] {where} holds no SASL password",
+                          code="CONFIG_KAFKA_PASSWORD_MISSING")
+    return password
+
+
+async def tls_refusal(link: KafkaLink, *, timeout_s: float = 10.0) -> str | None:
+    """Why a TLS handshake with the link's first bootstrap server fails; None when it does
+    not (or the link has no TLS, or the server cannot be reached at all).
+
+    aiokafka logs a failed handshake and reports only "Unable to bootstrap": this names the
+    cause (e.g. CERTIFICATE_VERIFY_FAILED) for the error the caller raises."""
+    if link.ssl_context is None:
+        return None
+    host, _, port = link.bootstrap_servers.split(",")[0].strip().rpartition(":")
+    host = host.strip("[]")
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, int(port), ssl=link.ssl_context), timeout_s)
+    except ssl.SSLError as exc:
+        detail = getattr(exc, "verify_message", None)
+        return f"{exc.reason or type(exc).__name__}{f' ({detail})' if detail else ''}"
+    except (OSError, ValueError, TimeoutError):
+        return None
+    writer.close()
+    with contextlib.suppress(OSError, ssl.SSLError):
+        await writer.wait_closed()
+    return None
+
+
+async def unavailable(broker: Broker, doing: str, exc: KafkaError) -> BrokerUnavailable:
+    """BrokerUnavailable for `exc`; BROKER_TLS_FAILED, with the reason, when the broker's
+    TLS handshake fails."""
+    link = kafka_link(broker)
+    why = await tls_refusal(link)
+    if why is not None:
+        return BrokerUnavailable(f"{doing}: TLS handshake with {link} failed: {why}",
+                                 code=BROKER_TLS_FAILED)
+    return BrokerUnavailable(f"{doing}: {exc}")
+
+
+def new_admin(broker: Broker) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**kafka_link(broker).client_options(), request_timeout_ms=15_000)
+
+
+def new_producer(broker: Broker) -> AIOKafkaProducer:
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers,
+        **kafka_link(broker).client_options(),
         partitioner=KeyPartitioner(),
         acks="all",
         enable_idempotence=False,
@@ -157,10 +292,10 @@ async def acked(sent: asyncio.Future[Any]) -> Published:
     return Published(md.topic, md.partition, md.offset)
 
 
-async def ensure_topics(bootstrap_servers: str, partitions: dict[str, int]) -> None:
+async def ensure_topics(broker: Broker, partitions: dict[str, int]) -> None:
     """Creates the topics that need a known partition count (Apache Kafka auto-creates
     with one); existing topics are left as they are."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
+    admin = new_admin(broker)
     try:
         await admin.start()
         existing = set(await admin.list_topics())
@@ -173,13 +308,13 @@ async def ensure_topics(bootstrap_servers: str, partitions: dict[str, int]) -> N
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(wanted)
     except KafkaError as exc:
-        raise BrokerUnavailable(f"cannot create topics on {bootstrap_servers}: {exc}") from exc
+        raise await unavailable(broker, f"cannot create topics on {broker}", exc) from exc
     finally:
         await admin.close()
 
 
 def new_reader(
-    bootstrap_servers: str,
+    broker: Broker,
     group_id: str | None = None,
     *,
     fetch_max_wait_ms: int = 500,
@@ -190,7 +325,7 @@ def new_reader(
     `partition_fetch_bytes` of each partition and four times that in all (the local broker
     heeds only the latter), and always at least one record batch."""
     return AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
+        **kafka_link(broker).client_options(),
         group_id=group_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -245,17 +380,17 @@ def wall_clock_ms() -> int:
     return int(time.time() * 1000)
 
 
-async def partitions_of(bootstrap_servers: str, topics: Iterable[str]) -> list[TopicPartition]:
+async def partitions_of(broker: Broker, topics: Iterable[str]) -> list[TopicPartition]:
     """The partitions of each existing topic, fresh from the broker; absent topics have none.
 
     (A consumer's own metadata view only learns topics it already uses, so ask the broker.)
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15_000)
+    admin = new_admin(broker)
     try:
         await admin.start()
         described = await admin.describe_topics(list(topics))
     except KafkaError as exc:
-        raise BrokerUnavailable(f"cannot read metadata from {bootstrap_servers}: {exc}") from exc
+        raise await unavailable(broker, f"cannot read metadata from {broker}", exc) from exc
     finally:
         await admin.close()
     return [
@@ -281,16 +416,16 @@ async def stop_consumer(consumer: AIOKafkaConsumer) -> None:
 
 
 @contextlib.asynccontextmanager
-async def own_reader(bootstrap_servers: str, what: str, *, fetch_max_wait_ms: int = 500
+async def own_reader(broker: Broker, what: str, *, fetch_max_wait_ms: int = 500
                      ) -> AsyncIterator[AIOKafkaConsumer]:
     """A started consumer outside any group, for one read, stopped after it; the broker's
     errors as BrokerUnavailable ("cannot read {what}: ...")."""
-    consumer = new_reader(bootstrap_servers, fetch_max_wait_ms=fetch_max_wait_ms)
+    consumer = new_reader(broker, fetch_max_wait_ms=fetch_max_wait_ms)
     try:
         await consumer.start()
         yield consumer
     except KafkaError as exc:
-        raise BrokerUnavailable(f"cannot read {what}: {exc}") from exc
+        raise await unavailable(broker, f"cannot read {what}", exc) from exc
     finally:
         await stop_consumer(consumer)
 
@@ -386,11 +521,11 @@ async def _all_reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, in
 
 
 async def read_topics(
-    bootstrap_servers: str, topics: Iterable[str], *, timeout_s: float = 30.0
+    broker: Broker, topics: Iterable[str], *, timeout_s: float = 30.0
 ) -> list[StoredMessage]:
     """Every message of the given topics, from the beginning to their current end."""
-    async with own_reader(bootstrap_servers, f"from {bootstrap_servers}") as consumer:
-        starts = {tp: 0 for tp in await partitions_of(bootstrap_servers, topics)}
+    async with own_reader(broker, f"from {broker}") as consumer:
+        starts = {tp: 0 for tp in await partitions_of(broker, topics)}
         return await read_until_end(consumer, starts, timeout_s=timeout_s)
 
 
@@ -398,10 +533,10 @@ Place = tuple[str, int, int]  # topic, partition, offset
 
 
 async def read_at(
-    bootstrap_servers: str, locations: Iterable[Place], *, timeout_s: float = 30.0
+    broker: Broker, locations: Iterable[Place], *, timeout_s: float = 30.0
 ) -> dict[Place, StoredMessage]:
     """The messages at the given (topic, partition, offset) places; missing ones are absent."""
-    async with own_reader(bootstrap_servers, f"from {bootstrap_servers}") as consumer:
+    async with own_reader(broker, f"from {broker}") as consumer:
         return await read_places(consumer, locations, timeout_s=timeout_s)
 
 
@@ -462,9 +597,9 @@ class PlaceReader:
     on a 60 MB partition of the local broker, reading one 600-byte message measured 5-7 ms
     with 64 KiB fetches, 30 ms with `new_reader`'s default of 16 MiB."""
 
-    def __init__(self, bootstrap_servers: str, *, timeout_s: float = 30.0,
+    def __init__(self, broker: Broker, *, timeout_s: float = 30.0,
                  fetch_bytes: int = 64 * 1024) -> None:
-        self._bootstrap_servers = bootstrap_servers
+        self._broker = broker
         self._timeout_s = timeout_s
         self._fetch_bytes = fetch_bytes
         self._consumer: AIOKafkaConsumer | None = None
@@ -500,16 +635,14 @@ class PlaceReader:
         except BaseException as exc:
             await self._drop_consumer()  # the next read starts afresh
             if isinstance(exc, KafkaError):
-                raise BrokerUnavailable(f"cannot read from {self._bootstrap_servers}: {exc}"
-                                        ) from exc
+                raise BrokerUnavailable(f"cannot read from {self._broker}: {exc}") from exc
             raise
         consumer.pause(*consumer.assignment())  # no fetching in the background till then
         return found
 
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
-            consumer = new_reader(self._bootstrap_servers,
-                                  partition_fetch_bytes=self._fetch_bytes)
+            consumer = new_reader(self._broker, partition_fetch_bytes=self._fetch_bytes)
             try:
                 await consumer.start()
             except BaseException:

@@ -28,6 +28,7 @@ from gateway.kafka import (
     H_SENDER,
     H_STATUS,
     RECEIPT_TOPIC,
+    Broker,
     PlaceReader,
     StoredMessage,
     new_reader,
@@ -61,7 +62,7 @@ class ReceiptBook:
     """`index_dir` holds the index this process keeps of the topic (gateway.receipt_index);
     None keeps it in memory, and then every start reads the whole receipt topic."""
 
-    def __init__(self, bootstrap_servers: str, schemas: AvroSchemas, *,
+    def __init__(self, bootstrap_servers: Broker, schemas: AvroSchemas, *,
                  index_dir: Path | None = None, fetch_wait_ms: int = 5,
                  cache_size: int = 20_000) -> None:
         self._bootstrap_servers = bootstrap_servers

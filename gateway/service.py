@@ -43,6 +43,7 @@ from gateway.kafka import (
     INGRESS_TOPIC,
     RECEIPT_TOPIC,
     TRAIL_TOPIC,
+    Broker,
     Published,
     StoredMessage,
     acked,
@@ -206,7 +207,7 @@ class Gateway:
     the trail records naming what was published, the signed receipt.
     """
 
-    def __init__(self, config: GatewayConfig, parts: GatewayParts, bootstrap_servers: str,
+    def __init__(self, config: GatewayConfig, parts: GatewayParts, bootstrap_servers: Broker,
                  *, metrics: GatewayMetrics | None = None) -> None:
         self.config = config
         self.parts = parts
@@ -270,7 +271,7 @@ class Gateway:
         await self.warnings.start()
         await self._ahead.start()
         self.health.watch(self._producer)
-        log.info("gateway.started", bootstrap_servers=self.bootstrap_servers)
+        log.info("gateway.started", bootstrap_servers=str(self.bootstrap_servers))
 
     async def stop(self) -> None:
         try:

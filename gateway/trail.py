@@ -25,6 +25,7 @@ from gateway.errors import BrokerUnavailable
 from gateway.kafka import (
     H_RECORD,
     TRAIL_TOPIC,
+    Broker,
     StoredMessage,
     own_reader,
     partition_end,
@@ -231,7 +232,7 @@ class TrailWriter:
         """Records appended and not yet sealed."""
         return len(self._pending) + sum(len(batch.records) for batch in self._batches)
 
-    async def recover(self, bootstrap_servers: str, *, fetch_wait_ms: int = 500) -> Recovered:
+    async def recover(self, bootstrap_servers: Broker, *, fetch_wait_ms: int = 500) -> Recovered:
         """Continues the chain where it ends (after a restart): on the broker, or in the
         archive when the broker kept less (a broker that keeps nothing on disk). Batches
         sealed on the broker but missing from the archive are archived now."""

@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaError
 
 from gateway.errors import BrokerUnavailable
 from gateway.kafka import (
+    Broker,
     StoredMessage,
     canonical_topic,
     ensure_topics,
@@ -44,7 +45,7 @@ WARNING_TOPIC = canonical_topic(DOCUMENT_TYPE)
 
 
 class WarningBook:
-    def __init__(self, bootstrap_servers: str, schemas: AvroSchemas, authorities: Authorities,
+    def __init__(self, bootstrap_servers: Broker, schemas: AvroSchemas, authorities: Authorities,
                  *, partitions: int, fetch_wait_ms: int = 5) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._schemas = schemas

@@ -42,7 +42,14 @@ from crypto import (
     verify_merkle_proof,
 )
 from gateway.errors import GatewayError
-from gateway.kafka import H_SIGNATURE, TRAIL_TOPIC, StoredMessage, read_at, read_topics
+from gateway.kafka import (
+    H_SIGNATURE,
+    TRAIL_TOPIC,
+    Broker,
+    StoredMessage,
+    read_at,
+    read_topics,
+)
 from gateway.trail import ENTRY_SCHEMA, RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec
 from message_formats import AvroSchemas, FormatError
 from replay.history import (
@@ -216,7 +223,7 @@ def build_bundle(
 
 
 async def export_bundle_kafka(
-    bootstrap_servers: str,
+    bootstrap_servers: Broker,
     schemas: AvroSchemas,
     keyring: Keyring,
     business_key: str,

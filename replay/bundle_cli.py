@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from crypto import Keyring
-from gateway.kafka import TRAIL_TOPIC
+from gateway.kafka import TRAIL_TOPIC, Broker
 from message_formats import AvroSchemas
 from replay.bundle import check_bundle, export_bundle_kafka
 from replay.history import describe_history, trace_kafka
@@ -18,7 +18,7 @@ EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def run_trace(
-    bootstrap_servers: str,
+    bootstrap_servers: Broker,
     business_key: str,
     *,
     sender: str | None = None,
@@ -32,7 +32,7 @@ def run_trace(
 
 
 def run_export(
-    bootstrap_servers: str,
+    bootstrap_servers: Broker,
     keyring: Keyring,
     business_key: str,
     path: Path,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from crypto import Keyring
-from gateway.cli import EXIT_FAILED, EXIT_OK, bootstrap_of, config_args, load_config
+from gateway.cli import EXIT_FAILED, EXIT_OK, config_args, link_of, load_config
 from gateway.errors import GatewayError
 from gateway.kafka import TRAIL_TOPIC
 from gateway.service import GatewayParts
@@ -128,7 +128,7 @@ def _verify(args: argparse.Namespace) -> int:
         print(describe(report, f"archive {directory}"))
     elif source == "kafka" and not rest:
         report = asyncio.run(verify_kafka(
-            bootstrap_of(args), AvroSchemas(), _keyring(args), trail_topic=args.trail_topic,
+            link_of(args), AvroSchemas(), _keyring(args), trail_topic=args.trail_topic,
             since=args.since, until=args.until, mirror_prefix=args.mirror_prefix))
         print(describe(report, args.mirror_prefix + args.trail_topic))
     else:
@@ -137,12 +137,12 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _trace(args: argparse.Namespace) -> int:
-    return run_trace(bootstrap_of(args), args.key, sender=args.sender)
+    return run_trace(link_of(args), args.key, sender=args.sender)
 
 
 def _export(args: argparse.Namespace) -> int:
     keyring = Keyring.from_toml(load_config(args).keyring_file)
-    return run_export(bootstrap_of(args), keyring, args.key, args.out, sender=args.sender)
+    return run_export(link_of(args), keyring, args.key, args.out, sender=args.sender)
 
 
 def _check_bundle(args: argparse.Namespace) -> int:
@@ -153,7 +153,7 @@ def _check_bundle(args: argparse.Namespace) -> int:
 def _redeliver(args: argparse.Namespace) -> int:
     config = load_config(args)
     parts = GatewayParts.load(config)
-    outcomes = asyncio.run(redeliver(config, parts, bootstrap_of(args), recipient=args.recipient,
+    outcomes = asyncio.run(redeliver(config, parts, link_of(args), recipient=args.recipient,
                                      since=args.since, until=args.until))
     print(describe_redeliveries(outcomes, args.recipient))
     return EXIT_OK

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gateway.kafka import TRAIL_TOPIC, StoredMessage, read_topics
+from gateway.kafka import TRAIL_TOPIC, Broker, StoredMessage, read_topics
 from gateway.trail import RECORD_SCHEMA, SEAL_SCHEMA
 from message_formats import AvroSchemas, FormatError
 
@@ -206,7 +206,7 @@ def document_history(
 
 
 async def trace_kafka(
-    bootstrap_servers: str,
+    bootstrap_servers: Broker,
     schemas: AvroSchemas,
     business_key: str,
     *,

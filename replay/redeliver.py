@@ -25,7 +25,14 @@ from gateway.clock import utc_now
 from gateway.config import GatewayConfig
 from gateway.errors import BrokerUnavailable, GatewayError
 from gateway.ids import Uuid7Generator
-from gateway.kafka import TRAIL_TOPIC, StoredMessage, new_producer, read_at, read_topics
+from gateway.kafka import (
+    TRAIL_TOPIC,
+    Broker,
+    StoredMessage,
+    new_producer,
+    read_at,
+    read_topics,
+)
 from gateway.pipeline import delivery_message
 from gateway.service import GatewayParts, publish, reference
 from gateway.trail import RECORD_SCHEMA, TrailCodec, TrailWriter
@@ -60,7 +67,7 @@ class _Accepted:
 async def redeliver(
     config: GatewayConfig,
     parts: GatewayParts,
-    bootstrap_servers: str,
+    bootstrap_servers: Broker,
     *,
     recipient: str,
     since: datetime,
@@ -94,7 +101,7 @@ def _event_location(accepted: _Accepted) -> tuple[str, int, int]:
 async def _republish(
     config: GatewayConfig,
     parts: GatewayParts,
-    bootstrap_servers: str,
+    bootstrap_servers: Broker,
     recipient: str,
     accepted: Sequence[_Accepted],
     events: dict[tuple[str, int, int], StoredMessage],

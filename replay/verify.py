@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 from crypto import CryptoError, KeyEntry, Keyring, sm3_hex
-from gateway.kafka import TRAIL_TOPIC, StoredMessage, read_at, read_topics
+from gateway.kafka import TRAIL_TOPIC, Broker, StoredMessage, read_at, read_topics
 from gateway.trail import GENESIS_HASH, RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, seal_root
 from message_formats import AvroSchemas, FormatError
 
@@ -308,7 +308,7 @@ class TrailVerifier:
 
 
 async def verify_kafka(
-    bootstrap_servers: str,
+    bootstrap_servers: Broker,
     schemas: AvroSchemas,
     keyring: Keyring,
     *,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import bootstrap_of
+from gateway.cli import link_of
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError, GatewayError, crash_site
 from gateway.ids import Uuid7Generator
@@ -57,12 +57,12 @@ def test_the_broker_comes_from_the_flag_the_config_or_the_environment(
     monkeypatch.delenv("PORTGW_BOOTSTRAP_SERVERS", raising=False)
     no_file = argparse.Namespace(bootstrap_servers="", config=tmp_path / "absent.toml")
     with pytest.raises(GatewayError) as caught:
-        bootstrap_of(no_file)
+        link_of(no_file)
     assert caught.value.code == "CONFIG_NO_BROKER"
     monkeypatch.setenv("PORTGW_BOOTSTRAP_SERVERS", "kafka-1:9092")
-    assert bootstrap_of(no_file) == "kafka-1:9092"
+    assert link_of(no_file).bootstrap_servers == "kafka-1:9092"
     flagged = argparse.Namespace(bootstrap_servers="kafka-2:9092", config=no_file.config)
-    assert bootstrap_of(flagged) == "kafka-2:9092"
+    assert link_of(flagged).bootstrap_servers == "kafka-2:9092"
 
 
 def test_a_crash_is_described_by_its_type_and_place_never_its_message() -> None:
