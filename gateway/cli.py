@@ -129,7 +129,10 @@ def config_or_env(args: argparse.Namespace) -> GatewayConfig:
     else PORTGW_BOOTSTRAP_SERVERS, overriding the broker either way."""
     if args.config.exists():
         return load_config(args)
-    config = GatewayConfig.from_mapping(with_env_overrides({}, os.environ), home=Path.cwd())
+    # A tool serves no HTTP: without a file, no door (and so no TLS files) is assumed.
+    no_door = {"http": {"listen": "", "operator_listen": ""}}
+    config = GatewayConfig.from_mapping(with_env_overrides(no_door, os.environ),
+                                        home=Path.cwd())
     return replace(config, bootstrap_servers=args.bootstrap_servers
                    or os.environ.get(ENV_BOOTSTRAP, ""))
 

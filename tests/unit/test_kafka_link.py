@@ -29,8 +29,11 @@ SCRAM = {"security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512",
 PASSWORD = "s3cret-Passw0rd"
 
 
+LOCAL_HTTP = {"tls": "off"}  # the door's own TLS is not what these tests are about
+
+
 def loaded(kafka: dict[str, Any], home: Path = Path("/etc/portgw")) -> KafkaSettings:
-    return GatewayConfig.from_mapping({"kafka": kafka}, home=home).kafka
+    return GatewayConfig.from_mapping({"kafka": kafka, "http": LOCAL_HTTP}, home=home).kafka
 
 
 def test_sasl_ssl_with_scram_and_mutual_tls_loads_with_its_files_under_the_home() -> None:
@@ -73,7 +76,7 @@ def test_unsound_kafka_settings_are_refused_by_rule_without_their_values(
 
 def test_kafka_settings_come_from_the_environment_too(tmp_path: Path) -> None:
     path = tmp_path / "gateway.toml"
-    path.write_text("[gateway]\n", encoding="utf-8")
+    path.write_text('[http]\ntls = "off"\n', encoding="utf-8")
     config = GatewayConfig.load(path, env={"PORTGW__KAFKA__SECURITY_PROTOCOL": "SSL",
                                            "PORTGW__KAFKA__SSL_CHECK_HOSTNAME": "false"})
     assert (config.kafka.security_protocol, config.kafka.ssl_check_hostname) == ("SSL", False)
