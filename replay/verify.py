@@ -138,8 +138,10 @@ class SealChain:
     (`previous_seal`), the first 64 zeros. Seals written before seals were chained name none;
     once one does, every later one must."""
 
+    # hash of the seal read just before: 64 zeros when the chain is read from its start,
+    # None when what came before is not known
+    previous: str | None = GENESIS_HASH
     hashes: dict[int, str] = field(default_factory=dict)
-    previous: str | None = None  # hash of the seal read just before; None: not known
     chained: bool = False
 
     def follow(self, body: Mapping[str, Any], sealed_hash: str) -> str | None:
@@ -311,7 +313,8 @@ class TrailVerifier:
         next_first = state.start_seq
         covered = 0
         previous: bytes | None = None
-        seals = SealChain()
+        from_start = state.start_seq == 0 and state.start_hash == GENESIS_HASH
+        seals = SealChain(GENESIS_HASH if from_start else None)
         for seal in sorted(state.seals, key=lambda s: s.value["body"]["seal_seq"]):
             if seal.message.value == previous:
                 state.duplicates += 1
@@ -413,13 +416,21 @@ async def verify_kafka(
     return replace(report, breaks=report.breaks + tuple(extra))
 
 
-def describe(report: VerifyReport, source: str = TRAIL_TOPIC) -> str:
-    """The report for a terminal; `source` names what was read (a topic, an archive)."""
+def describe(report: VerifyReport, source: str = TRAIL_TOPIC, *,
+             checkpoints: int | None = None) -> str:
+    """The report for a terminal; `source` names what was read (a topic, an archive);
+    `checkpoints`, how many checkpoints it was checked against (None: none was given)."""
     lines = [
         f"trail {source}: {report.records} records in {report.chains} chain(s), "
         f"{report.seals} seal(s) covering {report.sealed_records} record(s), "
         f"{report.unsealed} not yet sealed; {report.references} referenced message(s) checked"
     ]
+    if checkpoints is None:
+        lines.append("no checkpoint given: a trail cut at its end (its last batches and seals "
+                     "removed) cannot be told from one that ends there; keep the latest "
+                     "checkpoint (portgw replay checkpoint) and verify with --checkpoint")
+    else:
+        lines.append(f"checked against {checkpoints} checkpoint(s)")
     if report.duplicates:
         lines.append(f"{report.duplicates} exact duplicate message(s) skipped (resent by a "
                      "producer retry)")
