@@ -271,7 +271,7 @@ class TrailWriter:
         self._previous_seal = GENESIS_HASH  # what the next seal names as its predecessor
         self._head: SealedHead | None = None
         self._checkpointed: tuple[SealedHead | None, float] = (None, time.monotonic())
-        self._checkpointing: asyncio.Task[None] | None = None
+        self._checkpointing: asyncio.Task[bytes | None] | None = None
         self._pending: list[ChainRecord] = []
         self._pending_since = 0.0
         self._batches: deque[_Batch] = deque()
