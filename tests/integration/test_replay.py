@@ -535,3 +535,27 @@ async def _publish(bootstrap: str, topic: str, value: bytes) -> None:
         await producer.send_and_wait(topic, value)
     finally:
         await producer.stop()
+
+
+def _append_forged_record(stored: list[StoredMessage]) -> list[bytes]:
+    """A record appended after the chain's last one, linked and hashed right, unsealed."""
+    values = [m.value for m in stored]
+    records = records_of(stored)
+    if records:
+        value = SCHEMAS.decode(stored[records[-1]].value)[1]
+        entry = {**value["entry"], "seq": value["entry"]["seq"] + 1,
+                 "prev_hash": value["hash"], "recipient": "cn.border.sh"}
+        values.append(CODEC.encode_record(entry, CODEC.entry_hash(entry)))
+    return values
+
+
+def test_a_record_appended_unsealed_is_an_error_once_it_should_have_been_sealed(
+    run: Run,
+) -> None:
+    mirror(run, "appended.", {TRAIL_TOPIC: _append_forged_record})
+    lenient = verify(run, "appended.")
+    assert lenient.ok and lenient.unsealed >= 1, lenient.breaks
+    report = asyncio.run(verify_kafka(run.bootstrap, SCHEMAS, keyring_of(run),
+                                      mirror_prefix="appended.", unsealed_before=utc_now()))
+    tails = [b for b in report.breaks if b.code == "TRAIL_UNSEALED_TAIL"]
+    assert tails and all("still not sealed" in b.problem for b in tails), report.breaks
