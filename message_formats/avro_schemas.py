@@ -50,7 +50,8 @@ _DECODE_ERRORS = (
 def avro_fingerprint(schema: str | Mapping[str, Any] | list[Any]) -> bytes:
     """CRC-64-AVRO of the schema's Parsing Canonical Form, as the 8 little-endian bytes the
     single-object encoding carries."""
-    return fingerprint_of_canonical_form(_canonical_form(schema))
+    plain = dict(schema) if isinstance(schema, Mapping) else schema
+    return fingerprint_of_canonical_form(_canonical_form(plain))
 
 
 def fingerprint_of_canonical_form(canonical_form: str) -> bytes:
@@ -139,6 +140,8 @@ class AvroSchemas:
             parsed = parse_schema(dict(schema))
         except (SchemaParseException, ValueError, TypeError) as exc:
             raise AvroSchemaLoadError(f"cannot load Avro schema: {exc}") from None
+        if not isinstance(parsed, dict):
+            raise AvroSchemaLoadError("a schema added at run time must be a record")
         canonical = _canonical_form(parsed)
         entry = LoadedSchema(str(parsed["name"]), parsed, canonical,
                              fingerprint_of_canonical_form(canonical))

@@ -41,18 +41,9 @@ class Checkpoint:
     value: bytes
     body: Mapping[str, Any]
     signature: bytes
-
-    @property
-    def chain(self) -> str:
-        return str(self.body["chain"])
-
-    @property
-    def seal_seq(self) -> int:
-        return int(self.body["seal_seq"])
-
-    @property
-    def time(self) -> datetime:
-        return self.body["time"]  # type: ignore[no-any-return]
+    chain: str
+    seal_seq: int
+    time: datetime
 
     @property
     def name(self) -> str:
@@ -74,7 +65,9 @@ def decode_checkpoint(schemas: AvroSchemas, value: bytes) -> Checkpoint:
                            code=TRAIL_CHECKPOINT_UNREADABLE) from None
     if name != CHECKPOINT_SCHEMA:
         raise GatewayError(f"a {name}, not a {CHECKPOINT_SCHEMA}", code=TRAIL_CHECKPOINT_UNREADABLE)
-    return Checkpoint(value, decoded["body"], decoded["signature"])
+    body = decoded["body"]
+    return Checkpoint(value, body, decoded["signature"], body["chain"], body["seal_seq"],
+                      body["time"])
 
 
 async def kafka_checkpoints(bootstrap_servers: str, schemas: AvroSchemas,

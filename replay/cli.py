@@ -53,15 +53,9 @@ def _add_verify(sub: Any) -> None:
         "delivery and dead letter the trail names still has the digest recorded. Exits 0 when "
         "all verifies, 1 naming each break, 2 on usage or connection errors.",
     )
-    config_args(verify)
-    verify.add_argument("--source", nargs="+", default=["kafka"], metavar="kafka|archive [DIR]",
-                        help="where to read the trail: the broker (default), or the archive "
-                        "directory (default: the config's trail archive)")
+    _source_args(verify)
     verify.add_argument("--from", dest="since", type=parse_time, help=_TIME_HELP)
     verify.add_argument("--to", dest="until", type=parse_time, help=_TIME_HELP)
-    verify.add_argument("--keyring", type=Path,
-                        help="keyring TOML with the gateway's public keys (default: the "
-                        "config's)")
     verify.add_argument("--trail-topic", default=TRAIL_TOPIC)
     verify.add_argument("--mirror-prefix", default="",
                         help="verify a mirrored copy whose topics carry this prefix")
@@ -83,14 +77,20 @@ def _add_checkpoint(sub: Any) -> None:
         "key's, valid at its time, and writes them to FILE. Keep that file: `replay verify "
         "--checkpoint FILE` then tells a trail cut at its end. Exits 1 when a checkpoint is "
         "refused or none is found.")
-    config_args(checkpoint)
-    checkpoint.add_argument("--source", nargs="+", default=["kafka"],
-                            metavar="kafka|archive [DIR]")
-    checkpoint.add_argument("--keyring", type=Path,
-                            help="keyring TOML with the gateway's public keys (default: the "
-                            "config's)")
+    _source_args(checkpoint)
     checkpoint.add_argument("--out", type=Path, required=True, help="the file to write")
     checkpoint.set_defaults(run=_checkpoint)
+
+
+def _source_args(parser: Any) -> None:
+    """Where to read (the broker or the archive) and the keyring to check against."""
+    config_args(parser)
+    parser.add_argument("--source", nargs="+", default=["kafka"], metavar="kafka|archive [DIR]",
+                        help="where to read: the broker (default), or the archive directory "
+                        "(default: the config's trail archive)")
+    parser.add_argument("--keyring", type=Path,
+                        help="keyring TOML with the gateway's public keys (default: the "
+                        "config's)")
 
 
 def _add_trace(sub: Any) -> None:
