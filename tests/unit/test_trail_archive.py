@@ -37,6 +37,7 @@ from gateway.trail import (
     TrailArchive,
     TrailCodec,
     TrailWriter,
+    seal_hash,
     seal_root,
 )
 from gateway.trail_archive import (
@@ -70,6 +71,7 @@ class Collected:
 
     def __init__(self) -> None:
         self.batches: list[Batch] = []
+        self.checkpoint: bytes | None = None
 
     @property
     def last_seq(self) -> int:
@@ -83,8 +85,18 @@ class Collected:
     def last_seal_seq(self) -> int:
         return len(self.batches) - 1
 
+    @property
+    def last_seal_hash(self) -> str | None:
+        if not self.batches:
+            return None
+        value = self.batches[-1][1]
+        return seal_hash(value, SCHEMAS.decode(value)[1]["signature"])
+
     def append_batch(self, records: Sequence[ChainRecord], seal_value: bytes) -> None:
         self.batches.append((list(records), seal_value))
+
+    def keep_checkpoint(self, value: bytes) -> None:
+        self.checkpoint = value
 
 
 def run_trail(records: int, archive: TrailArchive, *, seal_every: int = 4,
