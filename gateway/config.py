@@ -47,6 +47,10 @@ class TrailSettings:
     # empty: no archive.
     archive_dir: str = "trail-archive"
     archive_segment_bytes: int = 64 * 1024 * 1024
+    # A signed checkpoint (each chain's last seal) goes to px.checkpoint.v1 and the archive
+    # every `checkpoint_every_seals` seals, and every `checkpoint_interval_s` in any case.
+    checkpoint_every_seals: int = 64
+    checkpoint_interval_s: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)

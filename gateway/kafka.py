@@ -28,6 +28,7 @@ from gateway.errors import BrokerUnavailable, ConfigError
 
 INGRESS_TOPIC = "px.ingress.v1"
 TRAIL_TOPIC = "px.trail.v1"
+CHECKPOINT_TOPIC = "px.checkpoint.v1"
 DLQ_TOPIC = "px.dlq.v1"
 RECEIPT_TOPIC = "px.receipt.v1"
 

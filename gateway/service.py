@@ -33,6 +33,7 @@ from gateway.http_api import build_app, build_operator_app
 from gateway.ids import Uuid7Generator, derived_uuid7
 from gateway.ingress import SubmitOutcome
 from gateway.kafka import (
+    CHECKPOINT_TOPIC,
     DLQ_TOPIC,
     H_DIGEST,
     H_DUPLICATE_OF,
@@ -258,7 +259,7 @@ class Gateway:
         await ensure_topics(
             self.bootstrap_servers,
             {INGRESS_TOPIC: partitions, TRAIL_TOPIC: partitions, RECEIPT_TOPIC: partitions,
-             DLQ_TOPIC: partitions},
+             DLQ_TOPIC: partitions, CHECKPOINT_TOPIC: 1},
         )
         self._producer = new_producer(self.bootstrap_servers)
         self._trail_producer = new_producer(self.bootstrap_servers)
@@ -300,6 +301,7 @@ class Gateway:
             writer = self._writers.get(partition)
             if writer is not None and not writer.failed:
                 await writer.seal()
+                await writer.checkpoint()  # the head as handed over or left at a stop
 
     async def prepare(self, partitions: Iterable[int]) -> None:
         """Recovers the trail chains of partitions this process now owns, together, so that

@@ -23,6 +23,7 @@ from gateway.clock import utc_now
 from gateway.config import TrailSettings
 from gateway.errors import BrokerUnavailable
 from gateway.kafka import (
+    CHECKPOINT_TOPIC,
     H_RECORD,
     TRAIL_TOPIC,
     Broker,
@@ -31,7 +32,7 @@ from gateway.kafka import (
     partition_end,
     read_until_end,
 )
-from message_formats import SINGLE_OBJECT_MAGIC, AvroSchemas
+from message_formats import FINGERPRINT_SIZE, SINGLE_OBJECT_MAGIC, AvroSchemas
 
 log = structlog.get_logger(__name__)
 
@@ -40,6 +41,9 @@ ENTRY_SCHEMA = "px.trail.TrailEntry"
 RECORD_SCHEMA = "px.trail.TrailRecord"
 SEAL_BODY_SCHEMA = "px.trail.SealBody"
 SEAL_SCHEMA = "px.trail.Seal"
+CHECKPOINT_BODY_SCHEMA = "px.trail.CheckpointBody"
+CHECKPOINT_SCHEMA = "px.trail.Checkpoint"
+PREFIX_SIZE = len(SINGLE_OBJECT_MAGIC) + FINGERPRINT_SIZE
 RECORD_KIND = b"trail-record"
 SEAL_KIND = b"seal"
 
@@ -86,8 +90,15 @@ class TrailCodec:
         return record_hash, self._record_prefix + body + avro_string(record_hash)
 
     def seal_message(self, body: Mapping[str, Any]) -> bytes:
-        """The exact bytes a seal's SM2 signature covers."""
+        """The bytes a new seal's SM2 signature covers (a seal read back is checked over the
+        bytes it was written with: `signed_body`)."""
         return self.schemas.encode_body(SEAL_BODY_SCHEMA, body)
+
+    def checkpoint_message(self, body: Mapping[str, Any]) -> bytes:
+        return self.schemas.encode_body(CHECKPOINT_BODY_SCHEMA, body)
+
+    def encode_checkpoint(self, body: Mapping[str, Any], signature: bytes) -> bytes:
+        return self.schemas.encode(CHECKPOINT_SCHEMA, {"body": body, "signature": signature})
 
     def encode_record(self, entry: Mapping[str, Any], record_hash: str) -> bytes:
         return self.schemas.encode(RECORD_SCHEMA, {"entry": entry, "hash": record_hash})
@@ -96,9 +107,32 @@ class TrailCodec:
         return self.schemas.encode(SEAL_SCHEMA, {"body": body, "signature": signature})
 
 
+def entry_bytes(message: bytes, record_hash: str) -> bytes:
+    """A TrailRecord's entry exactly as it was written, whatever schema version wrote it: what
+    its hash covers. The message is the single-object prefix, the entry, then the hash as an
+    Avro string; never re-encoded, as another schema version would give other bytes."""
+    return message[PREFIX_SIZE : len(message) - len(avro_string(record_hash))]
+
+
+def signed_body(message: bytes, signature: bytes) -> bytes:
+    """The body of a Seal or Checkpoint message exactly as written: the bytes its signature
+    covers (the prefix, the body, then the signature as Avro bytes)."""
+    return message[PREFIX_SIZE : len(message) - len(avro_bytes(signature))]
+
+
+def seal_hash(message: bytes, signature: bytes) -> str:
+    """What the next seal's `previous_seal` and a checkpoint name a seal by: SM3 of its signed
+    body bytes."""
+    return sm3_hex(signed_body(message, signature))
+
+
 def avro_string(text: str) -> bytes:
     """Avro's binary encoding of a string: the UTF-8 length as a zig-zag varint, the bytes."""
-    data = text.encode()
+    return avro_bytes(text.encode())
+
+
+def avro_bytes(data: bytes) -> bytes:
+    """Avro's binary encoding of bytes: the length as a zig-zag varint, the bytes."""
     length = len(data) << 1  # zig-zag of a length, which is never negative
     head = bytearray()
     while length > 0x7F:
@@ -167,7 +201,14 @@ class TrailArchive(Protocol):
     @property
     def last_seal_seq(self) -> int: ...
 
+    @property
+    def last_seal_hash(self) -> str | None:
+        """`seal_hash` of the archive's last seal; None when it holds none."""
+
     def append_batch(self, records: Sequence[ChainRecord], seal_value: bytes) -> None: ...
+
+    def keep_checkpoint(self, value: bytes) -> None:
+        """Keeps the chain's latest signed checkpoint next to its segments."""
 
 
 class _Batch:
@@ -181,6 +222,16 @@ class _Batch:
         self.seal_value: bytes | None = None
         self.sent = False
         self.archived = False
+
+
+@dataclass(frozen=True, slots=True)
+class SealedHead:
+    """The chain's last seal on the broker: what a checkpoint names."""
+
+    seal_seq: int
+    last_seq: int
+    seal_hash: str
+    offset: int
 
 
 class TrailWriter:
@@ -218,6 +269,10 @@ class TrailWriter:
         self._next_seq = 0
         self._last_hash = GENESIS_HASH
         self._next_seal_seq = 0
+        self._previous_seal = GENESIS_HASH  # what the next seal names as its predecessor
+        self._head: SealedHead | None = None
+        self._checkpointed: tuple[SealedHead | None, float] = (None, time.monotonic())
+        self._checkpointing: asyncio.Task[bytes | None] | None = None
         self._pending: list[ChainRecord] = []
         self._pending_since = 0.0
         self._batches: deque[_Batch] = deque()
@@ -289,12 +344,16 @@ class TrailWriter:
                 records.append(ChainRecord(value["entry"]["seq"], value["hash"], message.value))
             elif name == SEAL_SCHEMA and value["body"]["chain"] == self.chain:
                 seals.append((value["body"], message.value))
+                self._head = SealedHead(value["body"]["seal_seq"], value["body"]["last_seq"],
+                                        seal_hash(message.value, value["signature"]),
+                                        message.offset)
         return records, seals
 
     def _continue_from_archive(self, archive: TrailArchive) -> None:
         self._next_seq = archive.last_seq + 1
         self._last_hash = archive.last_hash
         self._next_seal_seq = archive.last_seal_seq + 1
+        self._previous_seal = archive.last_seal_hash or GENESIS_HASH
         self._pending = []
 
     async def _continue_from_broker(
@@ -304,6 +363,8 @@ class TrailWriter:
         for body, _ in seals:
             sealed_through = body["last_seq"]
             self._next_seal_seq = body["seal_seq"] + 1
+        if self._head is not None:
+            self._previous_seal = self._head.seal_hash
         if records:
             self._next_seq = records[-1].seq + 1
             self._last_hash = records[-1].hash
@@ -368,7 +429,7 @@ class TrailWriter:
 
     def close(self) -> None:
         """Stops writing and sealing (a writer given up for a recovered one)."""
-        for task in (self._writing, self._sealing):
+        for task in (self._writing, self._sealing, self._checkpointing):
             if task is not None:
                 task.cancel()
 
@@ -378,10 +439,53 @@ class TrailWriter:
         return self._failed is not None
 
     def seal_if_due(self) -> None:
-        """Hands the pending records to the sealer when the oldest has waited long enough."""
+        """Hands the pending records to the sealer when the oldest has waited long enough,
+        and publishes a checkpoint when one is due."""
         age_ms = (time.monotonic() - self._pending_since) * 1000
         if self._pending and age_ms >= self._settings.seal_interval_ms:
             self._cut_batch()
+        self._checkpoint_if_due()
+
+    def _checkpoint_if_due(self) -> None:
+        """A checkpoint every `checkpoint_every_seals` seals, and every
+        `checkpoint_interval_s` while the chain has a seal (a fresh time says the head had
+        not moved on), one at a time."""
+        head, (checkpointed, since) = self._head, self._checkpointed
+        if head is None or (self._checkpointing is not None
+                            and not self._checkpointing.done()):
+            return
+        seals = head.seal_seq - (checkpointed.seal_seq if checkpointed else -1)
+        waited = time.monotonic() - since
+        if seals >= self._settings.checkpoint_every_seals or (
+                waited >= self._settings.checkpoint_interval_s):
+            self._checkpointing = asyncio.create_task(self._checkpoint(head),
+                                                      name=f"trail-checkpoint-{self.chain}")
+
+    async def checkpoint(self) -> bytes | None:
+        """Publishes a checkpoint of the chain's last seal now; its message, or None when
+        the chain has no seal yet."""
+        head = self._head
+        return None if head is None else await self._checkpoint(head)
+
+    async def _checkpoint(self, head: SealedHead) -> bytes | None:
+        body = {"chain": self.chain, "seal_seq": head.seal_seq, "last_seq": head.last_seq,
+                "seal_hash": head.seal_hash, "partition": self.partition,
+                "offset": head.offset, "time": utc_now(), "key_id": self._key_id}
+        try:
+            value = await asyncio.to_thread(self._signed_checkpoint, body)
+            await self._producer.send_and_wait(CHECKPOINT_TOPIC, value, key=self._key_bytes)
+            if self._archive is not None:
+                await asyncio.to_thread(self._archive.keep_checkpoint, value)
+        except (KafkaError, OSError) as exc:
+            log.warning("trail.checkpoint_failed", chain=self.chain, error=str(exc))
+            return None
+        self._checkpointed = (head, time.monotonic())
+        log.debug("trail.checkpointed", chain=self.chain, seal_seq=head.seal_seq)
+        return value
+
+    def _signed_checkpoint(self, body: dict[str, Any]) -> bytes:
+        return self._codec.encode_checkpoint(
+            body, self._key.sign(self._codec.checkpoint_message(body)))
 
     async def seal(self) -> None:
         """Seals every record appended so far and waits until that is done."""
@@ -433,11 +537,15 @@ class TrailWriter:
                 "root": "",
                 "time": utc_now(),
                 "key_id": self._key_id,
+                "previous_seal": self._previous_seal,
             }
             batch.seal_value = await asyncio.to_thread(self._signed_seal, body, batch.records)
+            self._previous_seal = sm3_hex(self._codec.seal_message(body))
         if not batch.sent:
-            await self._send(batch.seal_value, SEAL_KIND)
+            offset = await self._send(batch.seal_value, SEAL_KIND)
             batch.sent = True
+            self._head = SealedHead(self._next_seal_seq, batch.records[-1].seq,
+                                    self._previous_seal, offset)
             self._next_seal_seq += 1
         if self._archive is not None and not batch.archived:
             await asyncio.to_thread(self._archive.append_batch, batch.records, batch.seal_value)

@@ -54,7 +54,14 @@ from gateway.errors import (
     ArchiveError,
     ArchiveIOError,
 )
-from gateway.trail import GENESIS_HASH, RECORD_SCHEMA, SEAL_SCHEMA, ChainRecord
+from gateway.trail import (
+    GENESIS_HASH,
+    PREFIX_SIZE,
+    RECORD_SCHEMA,
+    SEAL_SCHEMA,
+    ChainRecord,
+    seal_hash,
+)
 from message_formats import SINGLE_OBJECT_MAGIC, AvroSchemas, FormatError
 
 log = structlog.get_logger(__name__)
@@ -64,7 +71,6 @@ HEADER_SCHEMA = "px.trail.SegmentHeader"
 DEFAULT_MAX_SEGMENT_BYTES = 64 * 1024 * 1024
 
 _LENGTH = struct.Struct(">I")
-PREFIX_SIZE = 10  # C3 01 + 8-byte fingerprint
 HASH_MARK = b"\x80\x01"  # Avro string length 64, zig-zag varint
 HASH_TAIL = len(HASH_MARK) + 64  # how a TrailRecord value ends: its hash string
 GENESIS_TAIL = HASH_MARK + GENESIS_HASH.encode()
@@ -86,6 +92,11 @@ class SegmentFile:
 
 def segment_name(chain: str, number: int) -> str:
     return f"trail-{chain}-{number:08d}.seg"
+
+
+def checkpoint_name(chain: str) -> str:
+    """The file holding the chain's latest signed checkpoint (a px.trail.Checkpoint message)."""
+    return f"checkpoint-{chain}.avro"
 
 
 def list_segments(directory: Path) -> dict[str, tuple[SegmentFile, ...]]:
@@ -191,16 +202,19 @@ def _frame(payload: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class RecordPrefixes:
-    """The first 10 bytes of each kind of frame: C3 01 and the schema's fingerprint."""
+    """The first 10 bytes each kind of frame may start with: C3 01 and the fingerprint of the
+    current schema (first) or of a released version of it (frames written before an
+    upgrade), ready for `bytes.startswith`."""
 
-    record: bytes
-    seal: bytes
-    header: bytes
+    record: tuple[bytes, ...]
+    seal: tuple[bytes, ...]
+    header: tuple[bytes, ...]
 
     @classmethod
     def of(cls, schemas: AvroSchemas) -> Self:
-        record, seal, header = (SINGLE_OBJECT_MAGIC + schemas.fingerprint(name)
-                                for name in (RECORD_SCHEMA, SEAL_SCHEMA, HEADER_SCHEMA))
+        record, seal, header = (
+            tuple(SINGLE_OBJECT_MAGIC + fp for fp in schemas.fingerprints(name))
+            for name in (RECORD_SCHEMA, SEAL_SCHEMA, HEADER_SCHEMA))
         return cls(record, seal, header)
 
 
@@ -278,6 +292,7 @@ class _End:
     last_seq: int
     last_hash: str
     last_seal_seq: int
+    last_seal_hash: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +302,7 @@ class _Tail:
     good_end: int
     last_seq: int
     last_hash: str
-    last_seal_seq: int | None
+    last_seal: tuple[int, str] | None  # seal_seq and seal_hash of the segment's last seal
 
 
 class ArchiveWriter:
@@ -324,6 +339,7 @@ class ArchiveWriter:
         self._last_seq = end.last_seq
         self._last_hash = end.last_hash
         self._last_seal_seq = end.last_seal_seq
+        self._last_seal_hash = end.last_seal_hash
         self._fd: int | None = None
         self._closed = False
         if self._segment is not None:
@@ -343,6 +359,26 @@ class ArchiveWriter:
         return self._last_seal_seq
 
     @property
+    def last_seal_hash(self) -> str | None:
+        return self._last_seal_hash
+
+    def keep_checkpoint(self, value: bytes) -> None:
+        """Replaces the chain's checkpoint file with `value`, atomically and durably."""
+        target = self.directory / checkpoint_name(self.chain)
+        temporary = target.with_suffix(".tmp")
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                _write_all(fd, value)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temporary, target)
+            _fsync_directory(self.directory)
+        except OSError as exc:
+            raise ArchiveIOError(f"cannot write {target}: {exc}") from exc
+
+    @property
     def segment(self) -> SegmentFile | None:
         """The segment being written; None before the first batch."""
         return self._segment
@@ -353,7 +389,7 @@ class ArchiveWriter:
         if self._closed:
             raise ArchiveError(f"the archive writer of chain {self.chain} is closed",
                                code=TRAIL_ARCHIVE_CLOSED)
-        seal_seq = self._check_batch(records, seal_value)
+        seal_seq, sealed_hash = self._check_batch(records, seal_value)
         parts: list[bytes] = []
         for record in records:
             parts += (_LENGTH.pack(len(record.value)), record.value)
@@ -365,7 +401,7 @@ class ArchiveWriter:
             self._append(frames)
         self._last_seq = records[-1].seq
         self._last_hash = records[-1].hash
-        self._last_seal_seq = seal_seq
+        self._last_seal_seq, self._last_seal_hash = seal_seq, sealed_hash
 
     def close(self) -> None:
         if self._fd is not None:
@@ -384,8 +420,9 @@ class ArchiveWriter:
     ) -> None:
         self.close()
 
-    def _check_batch(self, records: Sequence[ChainRecord], seal_value: bytes) -> int:
-        """What is wrong with the batch, raised; else the seal's seal_seq."""
+    def _check_batch(self, records: Sequence[ChainRecord], seal_value: bytes
+                     ) -> tuple[int, str]:
+        """What is wrong with the batch, raised; else the seal's seal_seq and seal_hash."""
         if not records:
             raise ArchiveError("a batch needs at least one record",
                                code=TRAIL_ARCHIVE_BATCH_INVALID)
@@ -423,7 +460,7 @@ class ArchiveWriter:
         raise ArchiveError(f"chain {self.chain}: record seq {record.seq}: {problem}",
                            code=TRAIL_ARCHIVE_BATCH_INVALID)
 
-    def _check_seal(self, first: int, last: int, seal_value: bytes) -> int:
+    def _check_seal(self, first: int, last: int, seal_value: bytes) -> tuple[int, str]:
         try:
             name, seal = self._schemas.decode(seal_value)
         except FormatError as exc:
@@ -442,7 +479,7 @@ class ArchiveWriter:
             raise ArchiveError(
                 f"chain {self.chain}: seal {body['seal_seq']} where seal "
                 f"{self._last_seal_seq + 1} must come next", code=TRAIL_ARCHIVE_GAP)
-        return int(body["seal_seq"])
+        return int(body["seal_seq"]), seal_hash(seal_value, seal["signature"])
 
     def _start_segment(self, first_seq: int, frames: bytes) -> None:
         number = 0 if self._segment is None else self._segment.number + 1
@@ -519,11 +556,10 @@ def _open_end(directory: Path, chain: str, schemas: AvroSchemas, prefixes: Recor
                 os.fsync(file.fileno())
             log.warning("trail.archive_repaired", chain=chain, file=segment.path.name,
                         bytes_cut=len(data) - tail.good_end)
-        seal_seq = tail.last_seal_seq
-        if seal_seq is None:
-            seal_seq = _last_seal_seq(segments[:-1], schemas, prefixes)
-        return _End(segment, tail.good_end, tail.last_seq, tail.last_hash, seal_seq)
-    return _End(None, 0, -1, GENESIS_HASH, -1)
+        last_seal = tail.last_seal or _last_seal(segments[:-1], schemas, prefixes)
+        seal_seq, sealed_hash = last_seal or (-1, None)
+        return _End(segment, tail.good_end, tail.last_seq, tail.last_hash, seal_seq, sealed_hash)
+    return _End(None, 0, -1, GENESIS_HASH, -1, None)
 
 
 def _scan_last_segment(
@@ -544,7 +580,7 @@ def _scan_last_segment(
     if header is None or (header["chain"], header["segment"]) != (segment.chain, segment.number):
         raise _corrupt(segment, offset, "the segment does not start with its own header")
     good_end, last_seq, last_hash = end, header["first_seq"] - 1, header["prev_hash"]
-    last_seal_seq: int | None = None
+    last_seal: tuple[int, str] | None = None
     last_record: tuple[int, int] | None = None
     for offset, end in framing.frames[1:]:
         if data.startswith(prefixes.record, offset + 4):
@@ -558,20 +594,23 @@ def _scan_last_segment(
         except (ValueError, IndexError):
             raise _corrupt(segment, last_record[0], "an unreadable trail record") from None
         last_hash = data[last_record[1] - 64 : last_record[1]].decode("ascii", "replace")
-        last_seal_seq, good_end, last_record = seal["body"]["seal_seq"], end, None
-    return _Tail(good_end, last_seq, last_hash, last_seal_seq)
+        last_seal = (seal["body"]["seal_seq"], seal_hash(data[offset + 4 : end],
+                                                         seal["signature"]))
+        good_end, last_record = end, None
+    return _Tail(good_end, last_seq, last_hash, last_seal)
 
 
-def _last_seal_seq(segments: Sequence[SegmentFile], schemas: AvroSchemas,
-                   prefixes: RecordPrefixes) -> int:
+def _last_seal(segments: Sequence[SegmentFile], schemas: AvroSchemas,
+               prefixes: RecordPrefixes) -> tuple[int, str] | None:
     for segment in reversed(segments):
         data = segment.path.read_bytes()
         for offset, end in reversed(split_frames(data).frames):
             if data.startswith(prefixes.seal, offset + 4):
                 seal = _decode_as(schemas, data[offset + 4 : end], SEAL_SCHEMA)
                 if seal is not None:
-                    return int(seal["body"]["seal_seq"])
-    return -1
+                    return int(seal["body"]["seal_seq"]), seal_hash(data[offset + 4 : end],
+                                                                    seal["signature"])
+    return None
 
 
 def _decode_as(schemas: AvroSchemas, payload: bytes, expected: str) -> Any:

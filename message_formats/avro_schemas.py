@@ -50,7 +50,8 @@ _DECODE_ERRORS = (
 def avro_fingerprint(schema: str | Mapping[str, Any] | list[Any]) -> bytes:
     """CRC-64-AVRO of the schema's Parsing Canonical Form, as the 8 little-endian bytes the
     single-object encoding carries."""
-    return fingerprint_of_canonical_form(_canonical_form(schema))
+    plain = dict(schema) if isinstance(schema, Mapping) else schema
+    return fingerprint_of_canonical_form(_canonical_form(plain))
 
 
 def fingerprint_of_canonical_form(canonical_form: str) -> bytes:
@@ -92,7 +93,7 @@ class AvroSchemas:
     """All schemas of the built-in `avro/` directory plus any extra directories, parsed once,
     and the schemas `add`ed at run time."""
 
-    __slots__ = ("_by_fingerprint", "_by_name")
+    __slots__ = ("_by_fingerprint", "_by_name", "_released")
 
     def __init__(self, *extra_dirs: str | os.PathLike[str], builtin: bool = True) -> None:
         directories: list[Traversable] = [_builtin_avro_dir()] if builtin else []
@@ -100,6 +101,10 @@ class AvroSchemas:
         loaded = _load_all(_read_sources(directories))
         self._by_name: dict[str, LoadedSchema] = {s.full_name: s for s in loaded}
         self._by_fingerprint: dict[bytes, LoadedSchema] = _index_by_fingerprint(loaded)
+        # Writer schemas of earlier releases that differ from the current one of their name:
+        # what a message written before an upgrade was encoded with.
+        self._released: dict[bytes, LoadedSchema] = (
+            _released_writers(self._by_name, self._by_fingerprint) if builtin else {})
 
     @classmethod
     def from_dirs(cls, *dirs: str | os.PathLike[str], builtin: bool = True) -> AvroSchemas:
@@ -135,6 +140,8 @@ class AvroSchemas:
             parsed = parse_schema(dict(schema))
         except (SchemaParseException, ValueError, TypeError) as exc:
             raise AvroSchemaLoadError(f"cannot load Avro schema: {exc}") from None
+        if not isinstance(parsed, dict):
+            raise AvroSchemaLoadError("a schema added at run time must be a record")
         canonical = _canonical_form(parsed)
         entry = LoadedSchema(str(parsed["name"]), parsed, canonical,
                              fingerprint_of_canonical_form(canonical))
@@ -143,10 +150,18 @@ class AvroSchemas:
         return entry.full_name
 
     def name_of_fingerprint(self, fingerprint: bytes) -> str:
-        entry = self._by_fingerprint.get(bytes(fingerprint))
+        entry = self._by_fingerprint.get(bytes(fingerprint)) or self._released.get(
+            bytes(fingerprint))
         if entry is None:
             raise AvroUnknownSchemaError(f"no Avro schema with fingerprint {fingerprint.hex()}")
         return entry.full_name
+
+    def fingerprints(self, full_name: str) -> tuple[bytes, ...]:
+        """Every fingerprint `decode` reads as `full_name`: the current schema's first, then
+        those of the released versions that differ from it."""
+        current = self.fingerprint(full_name)
+        return (current, *(fp for fp, entry in self._released.items()
+                           if entry.full_name == full_name))
 
     def encode(self, full_name: str, record: Any) -> bytes:
         """Single-object encoding: `C3 01`, the schema's fingerprint, then the body."""
@@ -198,13 +213,18 @@ class AvroSchemas:
         view = memoryview(data)
         if len(view) < _PREFIX_SIZE or view[:2] != SINGLE_OBJECT_MAGIC:
             raise AvroMalformedError("not an Avro single-object encoding (no C3 01 header)")
-        entry = self._by_fingerprint.get(bytes(view[2:_PREFIX_SIZE]))
+        fingerprint = bytes(view[2:_PREFIX_SIZE])
+        entry = self._by_fingerprint.get(fingerprint)
+        reader = None
         if entry is None:
-            fingerprint = bytes(view[2:_PREFIX_SIZE]).hex()
-            raise AvroUnknownSchemaError(f"no Avro schema with fingerprint {fingerprint}")
+            entry = self._released.get(fingerprint)
+            if entry is None:
+                raise AvroUnknownSchemaError(
+                    f"no Avro schema with fingerprint {fingerprint.hex()}")
+            reader = self._by_name[entry.full_name].parsed  # resolved to the current schema
         buffer = io.BytesIO(view[_PREFIX_SIZE:])
         try:
-            value = schemaless_reader(buffer, entry.parsed, None)
+            value = schemaless_reader(buffer, entry.parsed, reader)
         except _DECODE_ERRORS as exc:
             raise AvroMalformedError(
                 f"bytes are not a {entry.full_name} value: {type(exc).__name__}: {exc}"
@@ -216,6 +236,26 @@ class AvroSchemas:
 
 def _builtin_avro_dir() -> Traversable:
     return resources.files("message_formats").joinpath("avro")
+
+
+def _released_writers(current: Mapping[str, LoadedSchema],
+                      current_fingerprints: Mapping[bytes, LoadedSchema]
+                      ) -> dict[bytes, LoadedSchema]:
+    """The schemas of every released version (message_formats/released/<version>/) that
+    still have a current schema of their name but not its fingerprint. Data written with them
+    is read by Avro schema resolution; tests/conformance/test_schema_compat.py keeps that
+    possible."""
+    released = resources.files("message_formats").joinpath("released")
+    writers: dict[bytes, LoadedSchema] = {}
+    if not released.is_dir():
+        return writers
+    for version in sorted(released.iterdir(), key=lambda d: d.name):
+        if not version.is_dir():
+            continue
+        for entry in _load_all(_read_sources([version])):
+            if entry.full_name in current and entry.fingerprint not in current_fingerprints:
+                writers.setdefault(entry.fingerprint, entry)
+    return writers
 
 
 def _read_sources(directories: Iterable[Traversable]) -> dict[str, str]:

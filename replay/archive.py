@@ -20,10 +20,10 @@ from typing import Any
 
 import structlog
 
-from crypto import Keyring, merkle_root, sm3
+from crypto import Keyring, merkle_root, sm3, sm3_hex
 from crypto.sm3 import new_sm3  # an SM3 already fed a prefix, to copy: not exported by crypto
-from gateway.errors import TRAIL_ARCHIVE_NOT_FOUND, ArchiveError
-from gateway.trail import TrailCodec, avro_string
+from gateway.errors import TRAIL_ARCHIVE_NOT_FOUND, TRAIL_SEAL_CHAIN_BROKEN, ArchiveError
+from gateway.trail import avro_string, entry_bytes, seal_hash, signed_body
 from gateway.trail_archive import (
     GENESIS_TAIL,
     HASH_MARK,
@@ -40,7 +40,7 @@ from gateway.trail_archive import (
     split_frames,
 )
 from message_formats import AvroSchemas, FormatError
-from replay.verify import Break, VerifyReport, seal_signature_problem
+from replay.verify import Break, SealChain, VerifyReport, seal_signature_problem
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +50,6 @@ log = structlog.get_logger(__name__)
 class _Context:
     schemas: AvroSchemas
     keyring: Keyring
-    codec: TrailCodec
     prefixes: RecordPrefixes
     since_ms: int | None
     until_ms: int | None
@@ -117,11 +116,12 @@ class _ChainCheck:
         self._next_seal_seq: int | None = 0
         self._next_first: int | None = 0
         self._resync = False  # the chain's position is unknown: take it from what comes next
-        self._record_lead = ctx.prefixes.record + avro_string(chain)
+        self._record_lead = ctx.prefixes.record[0] + avro_string(chain)
         self._entry_sm3 = new_sm3()
         self._leaf_sm3 = new_sm3(b"\x00")
         self._segment = SegmentFile(Path(), chain, -1)
         self._index = 0
+        self.seal_chain = SealChain()
 
     def breaks(self) -> list[Break]:
         for gap in self._gaps:
@@ -193,6 +193,7 @@ class _ChainCheck:
         self._next_seq, self._prev_tail = first, HASH_MARK + prev_hash.encode()
         self._next_first, self._next_seal_seq = first, None
         self._resync = False
+        self.seal_chain.forget()
 
     @property
     def _prev_hash(self) -> str:
@@ -220,6 +221,8 @@ class _ChainCheck:
         body, signature = self._seal_value(data, seal) if seal is not None else (None, b"")
         if self.ctx.windowed and not self._in_window(data, batch):
             self._skip(data, batch, body)
+            if body is not None and seal is not None:
+                self.seal_chain.follow(body, seal_hash(data[seal[0] + 4 : seal[1]], signature))
             return
         if self._resync and batch:
             self._restart_at(data, batch[0])
@@ -229,8 +232,9 @@ class _ChainCheck:
         elif body is None:
             self._next_seal_seq = None
             self._next_first = self._next_seq
+            self.seal_chain.forget()
         else:
-            self._seal(seal[0], body, signature, run)
+            self._seal(data[seal[0] + 4 : seal[1]], seal[0], body, signature, run)
 
     def _seal_value(self, data: bytes, seal: tuple[int, int]) -> tuple[Any, bytes]:
         offset, end = seal
@@ -387,7 +391,7 @@ class _ChainCheck:
             return None
         entry = value["entry"]
         return _Record(entry["chain"], entry["seq"], entry["prev_hash"], value["hash"],
-                       self.ctx.codec.entry_hash(entry))
+                       sm3_hex(entry_bytes(payload, value["hash"])))
 
     def _turns_up(self, seq: int) -> bool:
         """Whether `seq` was reported missing: it is then no longer."""
@@ -408,7 +412,8 @@ class _ChainCheck:
 
     # -- seals --
 
-    def _seal(self, offset: int, body: Mapping[str, Any], signature: bytes, run: _Run) -> None:
+    def _seal(self, payload: bytes, offset: int, body: Mapping[str, Any], signature: bytes,
+              run: _Run) -> None:
         self.seals += 1
         seal_seq, first, last = body["seal_seq"], body["first_seq"], body["last_seq"]
         name = f"seal {seal_seq} (seq {first}..{last})"
@@ -423,7 +428,11 @@ class _ChainCheck:
         if not regular:
             outside = [s for s in run.located() if not first <= s <= last]
             self._unsealed(run, f"{name} follows them", outside)
-        refusal = seal_signature_problem(self.ctx.keyring, self.ctx.codec, body, signature)
+        broken = self.seal_chain.follow(body, seal_hash(payload, signature))
+        if broken:
+            self._add(offset, f"{name} {broken}", code=TRAIL_SEAL_CHAIN_BROKEN)
+        refusal = seal_signature_problem(self.ctx.keyring, body,
+                                         signed_body(payload, signature), signature)
         if refusal:
             self._add(offset, f"{name}: {refusal.message}", code=refusal.code)
             return
@@ -495,7 +504,7 @@ def verify_archive(
     directory = Path(directory)
     if not directory.is_dir():
         raise ArchiveError(f"no trail archive at {directory}", code=TRAIL_ARCHIVE_NOT_FOUND)
-    ctx = _Context(schemas, keyring, TrailCodec(schemas), RecordPrefixes.of(schemas),
+    ctx = _Context(schemas, keyring, RecordPrefixes.of(schemas),
                    None if since is None else epoch_ms(since),
                    None if until is None else epoch_ms(until))
     breaks: list[Break] = []
@@ -515,6 +524,7 @@ def verify_archive(
         sealed_records=sum(c.sealed for c in checks),
         references=0,
         breaks=tuple(breaks),
+        seal_hashes={c.chain: c.seal_chain.hashes for c in checks},
     )
 
 

@@ -50,7 +50,7 @@ from gateway.kafka import (
     read_at,
     read_topics,
 )
-from gateway.trail import ENTRY_SCHEMA, RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec
+from gateway.trail import RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, entry_bytes, signed_body
 from message_formats import AvroSchemas, FormatError
 from replay.history import (
     ACCEPTED,
@@ -312,12 +312,12 @@ class _Builder:
 
     def record(self, record: TrailItem) -> dict[str, Any]:
         avro_path, entry_path = record_paths(record.chain, record.seq)
-        entry_bytes = self.codec.schemas.encode_body(ENTRY_SCHEMA, record.entry)
-        if sm3_hex(entry_bytes) != record.hash:
+        entry = entry_bytes(record.message.value, record.hash)
+        if sm3_hex(entry) != record.hash:
             self.warnings.append(f"record {record.name}: its entry does not hash to its stored "
                                  "hash (the trail is broken; run replay verify)")
         self.add(avro_path, record.message.value, f"trail record {record.name} as on the trail")
-        self.add(entry_path, entry_bytes,
+        self.add(entry_path, entry,
                  f"entry of record {record.name}: Avro binary whose SM3 is the record hash")
         proof = self.proof(record)
         return {
@@ -390,7 +390,7 @@ class _Builder:
         avro_path, body_path, sig_path = seal_paths(seal.chain, seal.seal_seq)
         body = seal.body
         self.add(avro_path, seal.message.value, f"seal {seal.name} as on the trail")
-        self.add(body_path, self.codec.seal_message(body),
+        self.add(body_path, signed_body(seal.message.value, seal.signature),
                  f"body of seal {seal.name}: the bytes its signature covers")
         self.add(sig_path, seal.signature, f"DER SM2 signature of seal {seal.name}")
         self.key_roles.setdefault(body["key_id"], set()).add("seal")
@@ -925,7 +925,8 @@ class _Checker:
 
     def check_seal(self, item: dict[str, Any]) -> _CheckedSeal | None:
         decoded = self.decode(item["seal"], SEAL_SCHEMA)
-        if decoded is None:
+        sealed = self.files.get(item["seal"])
+        if decoded is None or sealed is None:
             return None
         body = decoded["body"]
         name = f"{body['chain']}-{body['seal_seq']}"
@@ -938,7 +939,7 @@ class _Checker:
         if body_bytes is None or signature is None:
             return _CheckedSeal(body, verified=False)
         consistent = True
-        if body_bytes != self.codec.seal_message(body):
+        if body_bytes != signed_body(sealed, decoded["signature"]):
             self.fail(item["body"], f"differs from the body of the seal in {item['seal']}")
             consistent = False
         if signature != decoded["signature"]:
@@ -961,16 +962,17 @@ class _Checker:
         self, item: dict[str, Any], seals: Mapping[str, _CheckedSeal | None]
     ) -> dict[str, Any] | None:
         decoded = self.decode(item["record"], RECORD_SCHEMA)
-        entry_bytes = self.file(item["entry"], "the record's entry")
-        if decoded is None or entry_bytes is None:
+        written = self.files.get(item["record"])
+        entry_file = self.file(item["entry"], "the record's entry")
+        if decoded is None or written is None or entry_file is None:
             return None
         entry = decoded["entry"]
         name = f"{entry['chain']}-{entry['seq']}"
         if (item["record"], item["entry"]) != record_paths(entry["chain"], entry["seq"]):
             self.fail(item["record"], f"holds record {name}, but {MANIFEST} files it as "
                                       f"{item['name']}")
-        digest = sm3_hex(entry_bytes)
-        if entry_bytes != self.codec.schemas.encode_body(ENTRY_SCHEMA, entry):
+        digest = sm3_hex(entry_file)
+        if entry_file != entry_bytes(written, decoded["hash"]):
             self.fail(item["entry"], f"differs from the entry in {item['record']}")
         if digest != decoded["hash"]:
             self.fail(item["entry"], f"SM3 is {digest}, the record's hash is {decoded['hash']}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,17 @@ from gateway.service import GatewayParts
 from message_formats import AvroSchemas
 from replay.archive import verify_archive
 from replay.bundle_cli import run_check_bundle, run_export, run_trace
+from replay.checkpoint import (
+    Checkpoint,
+    archive_checkpoints,
+    kafka_checkpoints,
+    latest_verified,
+    load_checkpoints,
+    save_checkpoints,
+    with_checkpoints,
+)
 from replay.redeliver import describe_redeliveries, redeliver
-from replay.verify import describe, verify_kafka
+from replay.verify import VerifyReport, describe, verify_kafka
 
 _TIME_HELP = "ISO 8601 time, e.g. 2026-11-21T08:00+08:00 (no offset: UTC)"
 
@@ -27,6 +36,7 @@ def add_replay_commands(commands: Any) -> None:
     replay = commands.add_parser("replay", help="the auditor's tools")
     sub = replay.add_subparsers(dest="replay_command", required=True, metavar="COMMAND")
     _add_verify(sub)
+    _add_checkpoint(sub)
     _add_trace(sub)
     _add_export(sub)
     _add_check_bundle(sub)
@@ -43,19 +53,44 @@ def _add_verify(sub: Any) -> None:
         "delivery and dead letter the trail names still has the digest recorded. Exits 0 when "
         "all verifies, 1 naming each break, 2 on usage or connection errors.",
     )
-    config_args(verify)
-    verify.add_argument("--source", nargs="+", default=["kafka"], metavar="kafka|archive [DIR]",
-                        help="where to read the trail: the broker (default), or the archive "
-                        "directory (default: the config's trail archive)")
+    _source_args(verify)
     verify.add_argument("--from", dest="since", type=parse_time, help=_TIME_HELP)
     verify.add_argument("--to", dest="until", type=parse_time, help=_TIME_HELP)
-    verify.add_argument("--keyring", type=Path,
-                        help="keyring TOML with the gateway's public keys (default: the "
-                        "config's)")
     verify.add_argument("--trail-topic", default=TRAIL_TOPIC)
     verify.add_argument("--mirror-prefix", default="",
                         help="verify a mirrored copy whose topics carry this prefix")
+    verify.add_argument("--checkpoint", type=Path, metavar="FILE",
+                        help="a checkpoint file (portgw replay checkpoint): the trail must "
+                        "reach, unchanged, every seal it names, else TRAIL_CUT or "
+                        "TRAIL_CHECKPOINT_DIFFERS")
+    verify.add_argument("--unsealed-after", type=float, default=600.0, metavar="SECONDS",
+                        help="on the broker, records after a chain's last seal that are older "
+                        "than this are a break, TRAIL_UNSEALED_TAIL (default 600; 0: never)")
     verify.set_defaults(run=_verify)
+
+
+def _add_checkpoint(sub: Any) -> None:
+    checkpoint = sub.add_parser(
+        "checkpoint", help="fetch and keep the trail's latest signed checkpoint",
+        description="Reads the gateway's checkpoints (from px.checkpoint.v1, or from the "
+        "archive directory), keeps the latest per chain whose signature is a gateway sealing "
+        "key's, valid at its time, and writes them to FILE. Keep that file: `replay verify "
+        "--checkpoint FILE` then tells a trail cut at its end. Exits 1 when a checkpoint is "
+        "refused or none is found.")
+    _source_args(checkpoint)
+    checkpoint.add_argument("--out", type=Path, required=True, help="the file to write")
+    checkpoint.set_defaults(run=_checkpoint)
+
+
+def _source_args(parser: Any) -> None:
+    """Where to read (the broker or the archive) and the keyring to check against."""
+    config_args(parser)
+    parser.add_argument("--source", nargs="+", default=["kafka"], metavar="kafka|archive [DIR]",
+                        help="where to read: the broker (default), or the archive directory "
+                        "(default: the config's trail archive)")
+    parser.add_argument("--keyring", type=Path,
+                        help="keyring TOML with the gateway's public keys (default: the "
+                        "config's)")
 
 
 def _add_trace(sub: Any) -> None:
@@ -116,24 +151,62 @@ def _keyring(args: argparse.Namespace) -> Keyring:
     return Keyring.from_toml(args.keyring or load_config(args).keyring_file)
 
 
-def _verify(args: argparse.Namespace) -> int:
+def _archive_source(args: argparse.Namespace) -> Path | None:
+    """The archive directory `--source archive [DIR]` names; None for `--source kafka`."""
     source, *rest = args.source
     if source == "archive" and len(rest) <= 1:
         directory = Path(rest[0]) if rest else load_config(args).archive_dir
         if directory is None:
             raise GatewayError("no archive directory: name one or configure trail.archive_dir",
                                code="CONFIG_NO_ARCHIVE")
-        report = verify_archive(directory, AvroSchemas(), _keyring(args),
-                                since=args.since, until=args.until)
-        print(describe(report, f"archive {directory}"))
-    elif source == "kafka" and not rest:
-        report = asyncio.run(verify_kafka(
-            link_of(args), AvroSchemas(), _keyring(args), trail_topic=args.trail_topic,
-            since=args.since, until=args.until, mirror_prefix=args.mirror_prefix))
-        print(describe(report, args.mirror_prefix + args.trail_topic))
+        return directory
+    if source == "kafka" and not rest:
+        return None
+    raise GatewayError("--source is 'kafka' or 'archive [DIR]'", code="USAGE")
+
+
+def _verify(args: argparse.Namespace) -> int:
+    directory = _archive_source(args)
+    schemas, keyring = AvroSchemas(), _keyring(args)
+    held: list[Checkpoint] | None = None
+    if args.checkpoint is not None:
+        if args.since is not None or args.until is not None:
+            raise GatewayError("--checkpoint checks the whole trail: not with --from/--to",
+                               code="USAGE")
+        held = load_checkpoints(args.checkpoint, schemas)
+    report: VerifyReport
+    if directory is not None:
+        report = verify_archive(directory, schemas, keyring, since=args.since, until=args.until)
+        source = f"archive {directory}"
     else:
-        raise GatewayError("--source is 'kafka' or 'archive [DIR]'", code="USAGE")
+        unsealed_before = (datetime.now(UTC) - timedelta(seconds=args.unsealed_after)
+                           if args.unsealed_after > 0 else None)
+        report = asyncio.run(verify_kafka(
+            link_of(args), schemas, keyring, trail_topic=args.trail_topic,
+            since=args.since, until=args.until, mirror_prefix=args.mirror_prefix,
+            unsealed_before=unsealed_before))
+        source = args.mirror_prefix + args.trail_topic
+    if held is not None:
+        report = with_checkpoints(report, held, keyring)
+    print(describe(report, source, checkpoints=None if held is None else len(held)))
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _checkpoint(args: argparse.Namespace) -> int:
+    directory = _archive_source(args)
+    schemas = AvroSchemas()
+    found = (archive_checkpoints(directory, schemas) if directory is not None
+             else asyncio.run(kafka_checkpoints(link_of(args), schemas)))
+    fetched = latest_verified(found, _keyring(args))
+    for checkpoint, refusal in fetched.refused:
+        print(f"refused: {checkpoint.name}: {refusal.code}: {refusal.message}")
+    if fetched.latest:
+        save_checkpoints(args.out, fetched.latest)
+    for checkpoint in fetched.latest:
+        print(f"kept: {checkpoint.name}, seal hash {checkpoint.body['seal_hash']}")
+    print(f"{len(fetched.latest)} checkpoint(s) written to {args.out}" if fetched.latest
+          else "no checkpoint verifies: nothing written")
+    return EXIT_OK if fetched.latest and not fetched.refused else EXIT_FAILED
 
 
 def _trace(args: argparse.Namespace) -> int:

@@ -4,7 +4,12 @@ Checks, per chain: sequence without gaps or repeats, each record's SM3 hash over
 each link to the previous hash; per seal: the signing key one of the gateway's sealing keys
 (role seal) and valid at the seal's time, the SM2 signature, the Merkle root over the records
 it covers; and that every message a record refers to (canonical event, delivery, dead letter)
-is still there with the digest recorded.
+is still there with the digest recorded; that each seal names the one before it
+(`previous_seal`), so that no seal is removed from the middle, reordered or replaced unseen;
+and that no record after the last seal is older than the caller says a seal should have come.
+
+Records and seals are read whatever released schema version wrote them, and hashes and
+signatures are checked over the bytes as written (gateway.trail.entry_bytes, signed_body).
 """
 
 from __future__ import annotations
@@ -17,8 +22,17 @@ from functools import partial
 from typing import Any
 
 from crypto import CryptoError, KeyEntry, Keyring, sm3_hex
+from gateway.errors import TRAIL_SEAL_CHAIN_BROKEN, TRAIL_UNSEALED_TAIL
 from gateway.kafka import TRAIL_TOPIC, Broker, StoredMessage, read_at, read_topics
-from gateway.trail import GENESIS_HASH, RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, seal_root
+from gateway.trail import (
+    GENESIS_HASH,
+    RECORD_SCHEMA,
+    SEAL_SCHEMA,
+    entry_bytes,
+    seal_hash,
+    seal_root,
+    signed_body,
+)
 from message_formats import AvroSchemas, FormatError
 
 
@@ -58,6 +72,8 @@ class VerifyReport:
     # Messages that repeat an earlier one byte for byte (a producer retrying a send whose
     # acknowledgement was lost): skipped, counted, not a break.
     duplicates: int = 0
+    # Each chain's seals as read: seal_seq -> seal_hash (what a checkpoint is checked against).
+    seal_hashes: Mapping[str, Mapping[int, str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -116,6 +132,40 @@ def _window(
     return cut
 
 
+@dataclass(slots=True)
+class SealChain:
+    """One chain's seals in seal_seq order: each must name the one before it by its hash
+    (`previous_seal`), the first 64 zeros. Seals written before seals were chained name none;
+    once one does, every later one must."""
+
+    # hash of the seal read just before: 64 zeros when the chain is read from its start,
+    # None when what came before is not known
+    previous: str | None = GENESIS_HASH
+    hashes: dict[int, str] = field(default_factory=dict)
+    chained: bool = False
+
+    def follow(self, body: Mapping[str, Any], sealed_hash: str) -> str | None:
+        """Takes the next seal; why it breaks the chain of seals, or None."""
+        named, seal_seq = body["previous_seal"], body["seal_seq"]
+        expected = GENESIS_HASH if seal_seq == 0 else self.previous
+        problem = None
+        if named is None and self.chained:
+            problem = "names no previous seal, though the seals before it are chained"
+        elif named is not None and expected is not None and named != expected:
+            what = "the chain's start" if expected == GENESIS_HASH else "the seal before it"
+            problem = (f"names previous seal {named[:16]}…, not {what} ({expected[:16]}…): a "
+                       "seal was removed, reordered or replaced")
+        elif named == GENESIS_HASH and seal_seq != 0:
+            problem = "names the chain's start as its previous seal, but is not seal 0"
+        self.hashes[seal_seq] = sealed_hash
+        self.previous, self.chained = sealed_hash, self.chained or named is not None
+        return problem
+
+    def forget(self) -> None:
+        """The seal before the next one is not known (a window, a resync)."""
+        self.previous = None
+
+
 def key_valid_at(entry: KeyEntry, at: datetime) -> str | None:
     """Why the key was not valid at `at`, or None when it was."""
     if entry.revoked_by(at):
@@ -136,13 +186,13 @@ class SealRefusal:
 
 
 def seal_signature_problem(
-    keyring: Keyring, codec: TrailCodec, body: Mapping[str, Any], signature: bytes
+    keyring: Keyring, body: Mapping[str, Any], signed: bytes, signature: bytes
 ) -> SealRefusal | None:
-    """Why a seal's signature does not stand (a key that is not one of the gateway's sealing
-    keys, or not valid at the seal's time; SM2 signature wrong), or None when it does."""
+    """Why a signature over `signed` (a seal's or checkpoint's body bytes as written) does
+    not stand (a key that is not one of the gateway's sealing keys, or not valid at the
+    body's time; SM2 signature wrong), or None when it does."""
     try:
-        keyring.verify_seal(signature, codec.seal_message(body), key_id=body["key_id"],
-                            at=body["time"])
+        keyring.verify_seal(signature, signed, key_id=body["key_id"], at=body["time"])
     except CryptoError as exc:
         return SealRefusal(exc.code, exc.message)
     return None
@@ -150,7 +200,6 @@ def seal_signature_problem(
 
 class TrailVerifier:
     def __init__(self, schemas: AvroSchemas, keyring: Keyring) -> None:
-        self._codec = TrailCodec(schemas)
         self._schemas = schemas
         self._keyring = keyring
 
@@ -160,12 +209,15 @@ class TrailVerifier:
         *,
         since: datetime | None = None,
         until: datetime | None = None,
+        unsealed_before: datetime | None = None,
     ) -> tuple[VerifyReport, dict[tuple[str, int, int], tuple[str, _Located]]]:
         """Checks chains and seals; returns the report and the references still to check.
 
         With `since` / `until`, only the records decided in that window are checked, together
         with the rest of the sealed batches they are in (a seal covers its whole batch); the
-        first checked record's link is to the stored hash of the record before it."""
+        first checked record's link is to the stored hash of the record before it. With
+        `unsealed_before`, a record after a chain's last seal decided before then is a break
+        (TRAIL_UNSEALED_TAIL): the gateway seals within its seal interval."""
         breaks: list[Break] = []
         chains: dict[str, _ChainState] = defaultdict(_ChainState)
         for message in messages:
@@ -185,11 +237,15 @@ class TrailVerifier:
             chains = _window(chains, since, until)
         references: dict[tuple[str, int, int], tuple[str, _Located]] = {}
         sealed = 0
+        seal_hashes: dict[str, Mapping[int, str]] = {}
         for chain, state in sorted(chains.items()):
             breaks.extend(self._check_chain(chain, state, references))
-            seal_breaks, covered = self._check_seals(chain, state)
+            seal_breaks, covered, seals = self._check_seals(chain, state)
             breaks.extend(seal_breaks)
+            if unsealed_before is not None:
+                breaks.extend(_unsealed_tail(chain, state, seals, unsealed_before))
             sealed += covered
+            seal_hashes[chain] = seals.hashes
         report = VerifyReport(
             records=sum(len(s.records) for s in chains.values()),
             seals=sum(len(s.seals) for s in chains.values()),
@@ -198,6 +254,7 @@ class TrailVerifier:
             references=len(references),
             breaks=tuple(breaks),
             duplicates=sum(s.duplicates for s in chains.values()),
+            seal_hashes=seal_hashes,
         )
         return report, references
 
@@ -237,7 +294,7 @@ class TrailVerifier:
             elif previous_hash is not None and entry["prev_hash"] != previous_hash:
                 breaks.append(at(f"prev_hash {entry['prev_hash'][:16]}… does not link to the "
                                  f"hash of seq {seq - 1} ({previous_hash[:16]}…)"))
-            computed = self._codec.entry_hash(entry)
+            computed = sm3_hex(entry_bytes(rec.message.value, stored_hash))
             if computed != stored_hash:
                 breaks.append(at(f"record altered: stored hash {stored_hash[:16]}…, its "
                                  f"content hashes to {computed[:16]}…"))
@@ -250,11 +307,14 @@ class TrailVerifier:
                 references[location] = (entry["ref_digest"], rec)
         return breaks
 
-    def _check_seals(self, chain: str, state: _ChainState) -> tuple[list[Break], int]:
+    def _check_seals(self, chain: str, state: _ChainState
+                     ) -> tuple[list[Break], int, SealChain]:
         breaks: list[Break] = []
         next_first = state.start_seq
         covered = 0
         previous: bytes | None = None
+        from_start = state.start_seq == 0 and state.start_hash == GENESIS_HASH
+        seals = SealChain(GENESIS_HASH if from_start else None)
         for seal in sorted(state.seals, key=lambda s: s.value["body"]["seal_seq"]):
             if seal.message.value == previous:
                 state.duplicates += 1
@@ -268,8 +328,13 @@ class TrailVerifier:
                 breaks.append(at(f"{name} does not follow the previous seal, which ended "
                                  f"at seq {next_first - 1}"))
             next_first = last + 1
-            refusal = seal_signature_problem(self._keyring, self._codec, body,
-                                             seal.value["signature"])
+            signature = seal.value["signature"]
+            broken = seals.follow(body, seal_hash(seal.message.value, signature))
+            if broken:
+                breaks.append(at(f"{name} {broken}", code=TRAIL_SEAL_CHAIN_BROKEN))
+            refusal = seal_signature_problem(self._keyring, body,
+                                             signed_body(seal.message.value, signature),
+                                             signature)
             if refusal:
                 breaks.append(at(f"{name}: {refusal.message}", code=refusal.code))
                 continue
@@ -284,7 +349,7 @@ class TrailVerifier:
                                  f"the records, which give {root[:16]}…"))
                 continue
             covered += last - first + 1
-        return breaks, covered
+        return breaks, covered, seals
 
     def check_references(
         self,
@@ -307,6 +372,24 @@ class TrailVerifier:
         return breaks
 
 
+def _unsealed_tail(chain: str, state: _ChainState, seals: SealChain, before: datetime
+                   ) -> list[Break]:
+    """The records after the chain's last seal that were decided before `before`, as one
+    break at the first of them."""
+    sealed_through = max((s.value["body"]["last_seq"] for s in state.seals), default=-1)
+    late = [r for r in state.records if r.value["entry"]["seq"] > sealed_through
+            and r.value["entry"]["time"] < before]
+    if not late:
+        return []
+    first, last = (r.value["entry"]["seq"] for r in (late[0], late[-1]))
+    return [late[0].at(
+        f"records seq {first}..{last} after the last seal were decided before "
+        f"{before.isoformat()} and are still not sealed: the gateway seals within its seal "
+        "interval, so either it stopped before sealing them (it seals them when it starts "
+        "again) or they were not written by the gateway", chain=chain, seq=first,
+        code=TRAIL_UNSEALED_TAIL)]
+
+
 async def verify_kafka(
     bootstrap_servers: Broker,
     schemas: AvroSchemas,
@@ -316,13 +399,15 @@ async def verify_kafka(
     since: datetime | None = None,
     until: datetime | None = None,
     mirror_prefix: str = "",
+    unsealed_before: datetime | None = None,
 ) -> VerifyReport:
     """Verifies the trail on a broker and the messages it names. `mirror_prefix` reads a
     mirrored copy instead (every topic named with that prefix, as MirrorMaker 2 names the
     topics it copies, offsets kept), which is how an auditor checks a copy handed over."""
     verifier = TrailVerifier(schemas, keyring)
     messages = await read_topics(bootstrap_servers, [mirror_prefix + trail_topic])
-    report, references = verifier.check_trail(messages, since=since, until=until)
+    report, references = verifier.check_trail(messages, since=since, until=until,
+                                              unsealed_before=unsealed_before)
     wanted = {(mirror_prefix + topic, partition, offset): (topic, partition, offset)
               for topic, partition, offset in references}
     found = await read_at(bootstrap_servers, sorted(wanted)) if wanted else {}
@@ -331,13 +416,21 @@ async def verify_kafka(
     return replace(report, breaks=report.breaks + tuple(extra))
 
 
-def describe(report: VerifyReport, source: str = TRAIL_TOPIC) -> str:
-    """The report for a terminal; `source` names what was read (a topic, an archive)."""
+def describe(report: VerifyReport, source: str = TRAIL_TOPIC, *,
+             checkpoints: int | None = None) -> str:
+    """The report for a terminal; `source` names what was read (a topic, an archive);
+    `checkpoints`, how many checkpoints it was checked against (None: none was given)."""
     lines = [
         f"trail {source}: {report.records} records in {report.chains} chain(s), "
         f"{report.seals} seal(s) covering {report.sealed_records} record(s), "
         f"{report.unsealed} not yet sealed; {report.references} referenced message(s) checked"
     ]
+    if checkpoints is None:
+        lines.append("no checkpoint given: a trail cut at its end (its last batches and seals "
+                     "removed) cannot be told from one that ends there; keep the latest "
+                     "checkpoint (portgw replay checkpoint) and verify with --checkpoint")
+    else:
+        lines.append(f"checked against {checkpoints} checkpoint(s)")
     if report.duplicates:
         lines.append(f"{report.duplicates} exact duplicate message(s) skipped (resent by a "
                      "producer retry)")
@@ -350,8 +443,8 @@ def describe(report: VerifyReport, source: str = TRAIL_TOPIC) -> str:
 
 
 __all__ = [
-    "Break", "SealRefusal", "TrailVerifier", "VerifyReport", "describe", "kafka_location",
-    "key_valid_at", "seal_signature_problem",
+    "Break", "SealChain", "SealRefusal", "TrailVerifier", "VerifyReport", "describe",
+    "kafka_location", "key_valid_at", "seal_signature_problem",
     "verify_kafka",
 ]
 

@@ -89,3 +89,17 @@ def test_the_check_catches_a_real_breaking_edit(tmp_path: Path) -> None:
     assert backward_problems(released.schema(name), current.schema(name)) == [
         f"{name}.berth: field added without a default"
     ]
+
+
+def test_a_message_written_with_a_released_schema_is_read_as_the_current_one() -> None:
+    """What lets a trail schema evolve: a 0.1.0 seal (no previous_seal) is decoded by Avro
+    schema resolution, its new field at its default."""
+    released = AvroSchemas.from_dirs(RELEASED / "0.1.0", builtin=False)
+    body = {"chain": "p0", "seal_seq": 0, "first_seq": 0, "last_seq": 0, "root": "00" * 32,
+            "time": 0, "key_id": "k"}
+    written = released.encode("px.trail.Seal", {"body": body, "signature": b"sig"})
+    assert written[2:10] != CURRENT.fingerprint("px.trail.Seal")
+    assert written[2:10] in CURRENT.fingerprints("px.trail.Seal")
+    name, value = CURRENT.decode(written)
+    assert name == "px.trail.Seal"
+    assert value["body"]["previous_seal"] is None and value["signature"] == b"sig"

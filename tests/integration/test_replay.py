@@ -18,24 +18,26 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from crypto import KeyEntry, Keyring, SM2PrivateKey
+from crypto import KeyEntry, Keyring, SM2PrivateKey, sm3_hex
 from gateway.broker import LocalBroker
 from gateway.cli import main as portgw
 from gateway.clock import utc_now
 from gateway.home import Home, create_home
 from gateway.kafka import (
+    CHECKPOINT_TOPIC,
     TRAIL_TOPIC,
     StoredMessage,
     delivery_topic,
     new_producer,
     read_topics,
 )
-from gateway.trail import RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, seal_root
+from gateway.trail import GENESIS_HASH, RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, seal_root
 from gateway.trail_archive import HEADER_SCHEMA, MAGIC, split_frames
 from message_formats import AvroSchemas
 from replay.archive import verify_archive
 from replay.bundle import check_bundle, export_bundle_kafka
 from replay.bundle_cli import run_check_bundle
+from replay.checkpoint import decode_checkpoint, load_checkpoints, save_checkpoints
 from replay.history import trace_kafka
 from replay.redeliver import H_REPLAY_OF, redeliver
 from replay.verify import VerifyReport, verify_kafka
@@ -310,6 +312,7 @@ class Resealer:
     change: Callable[[dict[str, Any]], bool]
     changed: int = 0
     hashes: dict[tuple[str, int], str] = field(default_factory=dict)
+    last_seals: dict[str, str] = field(default_factory=dict)
 
     def __call__(self, value: bytes) -> bytes:
         name, decoded = SCHEMAS.decode(value)
@@ -336,6 +339,8 @@ class Resealer:
         body["root"] = seal_root([self.hashes[(body["chain"], seq)]
                                   for seq in range(body["first_seq"], body["last_seq"] + 1)])
         body["key_id"] = self.key.public_key().key_id
+        body["previous_seal"] = self.last_seals.get(body["chain"], GENESIS_HASH)
+        self.last_seals[body["chain"]] = sm3_hex(CODEC.seal_message(body))
         return CODEC.encode_seal(body, self.key.sign(CODEC.seal_message(body)))
 
 
@@ -417,3 +422,140 @@ def test_a_bundle_of_a_trail_resealed_with_an_agency_key_fails_check_bundle(
     keyring = Keyring.from_toml(run.home.path / "keyring.toml")
     assert run_check_bundle(bundle, keyring=keyring, out=out) == 1
     assert ": SEAL_KEY_NOT_SEALING: seal " in out.getvalue()
+
+
+# -- the trail's end: chained seals and the checkpoint an auditor holds --------------------------
+
+
+def cli(run: Run, *args: str) -> list[str]:
+    return ["replay", *args, "--config", str(run.home.config_file),
+            "--bootstrap-servers", run.bootstrap]
+
+
+def held_checkpoint(run: Run, out: Path, *source: str) -> Path:
+    """The checkpoint file an auditor fetched (`portgw replay checkpoint`) before the cut."""
+    assert portgw([*cli(run, "checkpoint", "--out", str(out)), *source]) == 0
+    return out
+
+
+def _seal_positions(stored: list[StoredMessage]) -> list[int]:
+    return [i for i, m in enumerate(stored) if SCHEMAS.decode(m.value)[0] == SEAL_SCHEMA]
+
+
+def _without_batch(stored: list[StoredMessage], seal_index: int) -> list[bytes]:
+    """The partition's messages without one seal and the records it covers."""
+    body = SCHEMAS.decode(stored[seal_index].value)[1]["body"]
+    covered = {i for i in records_of(stored) if body["first_seq"] <= SCHEMAS.decode(
+        stored[i].value)[1]["entry"]["seq"] <= body["last_seq"]}
+    return [m.value for i, m in enumerate(stored) if i != seal_index and i not in covered]
+
+
+def _cut_last_batch(stored: list[StoredMessage]) -> list[bytes]:
+    seals = _seal_positions(stored)
+    return _without_batch(stored, seals[-1]) if seals else [m.value for m in stored]
+
+
+def test_a_trail_cut_at_its_end_on_the_broker_fails_against_the_held_checkpoint(
+    run: Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    held = held_checkpoint(run, tmp_path / "checkpoint.json")
+    assert portgw([*cli(run, "verify", "--checkpoint", str(held))]) == 0
+    assert "checked against" in capsys.readouterr().out
+    mirror(run, "cut.", {TRAIL_TOPIC: _cut_last_batch})
+    # Without the checkpoint the cut trail is consistent in itself, and verify says so.
+    assert portgw(cli(run, "verify", "--mirror-prefix", "cut.")) == 0
+    assert "a trail cut at its end (its last batches and seals removed) cannot be told" in \
+        capsys.readouterr().out
+    assert portgw(cli(run, "verify", "--mirror-prefix", "cut.", "--checkpoint", str(held))) == 1
+    out = capsys.readouterr().out
+    assert ": TRAIL_CUT: the trail is cut: the chain ends at seal" in out, out
+
+
+def test_a_trail_cut_at_its_end_in_the_archive_fails_against_the_held_checkpoint(
+    run: Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = tmp_path / "archive"
+    shutil.copytree(run.home.path / "trail-archive", archive)
+    held = held_checkpoint(run, tmp_path / "checkpoint.json", "--source", "archive",
+                           str(archive))
+    segment = sorted(archive.glob("trail-p*-*.seg"))[-1]
+    data = segment.read_bytes()
+    frames = split_frames(data).frames
+    seals = [n for n, (start, end) in enumerate(frames)
+             if SCHEMAS.decode(data[start + 4 : end])[0] == SEAL_SCHEMA]
+    cut_from = frames[seals[-2] + 1][0] if len(seals) > 1 else frames[1][0]
+    segment.write_bytes(data[:cut_from])  # the last batch and its seal gone, framing whole
+    source = ["--source", "archive", str(archive)]
+    assert portgw([*cli(run, "verify"), *source]) == 0
+    capsys.readouterr()
+    assert portgw([*cli(run, "verify", "--checkpoint", str(held)), *source]) == 1
+    out = capsys.readouterr().out
+    assert ": TRAIL_CUT: the trail is cut: the chain " in out, out
+
+
+def _remove_first_seal(stored: list[StoredMessage]) -> list[bytes]:
+    seals = _seal_positions(stored)
+    return [m.value for i, m in enumerate(stored) if not seals or i != seals[0]]
+
+
+def test_a_seal_removed_from_the_chain_of_seals_breaks_it(run: Run) -> None:
+    mirror(run, "unchained.", {TRAIL_TOPIC: _remove_first_seal})
+    report = verify(run, "unchained.")
+    broken = [b for b in report.breaks if b.code == "TRAIL_SEAL_CHAIN_BROKEN"]
+    assert broken and all("names previous seal" in b.problem and "not the chain's start"
+                          in b.problem for b in broken), [str(b) for b in report.breaks]
+
+
+def test_a_checkpoint_signed_by_an_agency_key_is_refused(
+    run: Run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    held = held_checkpoint(run, tmp_path / "checkpoint.json")
+    real = load_checkpoints(held, SCHEMAS)[0]
+    forger = run.home.agency_keys[FORGER]
+    body = {**real.body, "key_id": forger.public_key().key_id}
+    forged = CODEC.encode_checkpoint(body, forger.sign(CODEC.checkpoint_message(body)))
+    forged_file = tmp_path / "forged.json"
+    save_checkpoints(forged_file, [decode_checkpoint(SCHEMAS, forged)])
+    assert portgw(cli(run, "verify", "--checkpoint", str(forged_file))) == 1
+    out = capsys.readouterr().out
+    assert f"checkpoint {real.chain}: SEAL_KEY_NOT_SEALING: checkpoint of chain" in out, out
+    # Published on the checkpoint topic, it is refused and never kept.
+    asyncio.run(_publish(run.bootstrap, CHECKPOINT_TOPIC, forged))
+    assert portgw(cli(run, "checkpoint", "--out", str(tmp_path / "again.json"))) == 1
+    out = capsys.readouterr().out
+    assert "refused: checkpoint of chain" in out and "SEAL_KEY_NOT_SEALING" in out, out
+    kept = load_checkpoints(tmp_path / "again.json", SCHEMAS)
+    assert forged not in {c.value for c in kept} and kept
+
+
+async def _publish(bootstrap: str, topic: str, value: bytes) -> None:
+    producer = new_producer(bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value)
+    finally:
+        await producer.stop()
+
+
+def _append_forged_record(stored: list[StoredMessage]) -> list[bytes]:
+    """A record appended after the chain's last one, linked and hashed right, unsealed."""
+    values = [m.value for m in stored]
+    records = records_of(stored)
+    if records:
+        value = SCHEMAS.decode(stored[records[-1]].value)[1]
+        entry = {**value["entry"], "seq": value["entry"]["seq"] + 1,
+                 "prev_hash": value["hash"], "recipient": "cn.border.sh"}
+        values.append(CODEC.encode_record(entry, CODEC.entry_hash(entry)))
+    return values
+
+
+def test_a_record_appended_unsealed_is_an_error_once_it_should_have_been_sealed(
+    run: Run,
+) -> None:
+    mirror(run, "appended.", {TRAIL_TOPIC: _append_forged_record})
+    lenient = verify(run, "appended.")
+    assert lenient.ok and lenient.unsealed >= 1, lenient.breaks
+    report = asyncio.run(verify_kafka(run.bootstrap, SCHEMAS, keyring_of(run),
+                                      mirror_prefix="appended.", unsealed_before=utc_now()))
+    tails = [b for b in report.breaks if b.code == "TRAIL_UNSEALED_TAIL"]
+    assert tails and all("still not sealed" in b.problem for b in tails), report.breaks

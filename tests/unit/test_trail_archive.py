@@ -37,6 +37,7 @@ from gateway.trail import (
     TrailArchive,
     TrailCodec,
     TrailWriter,
+    seal_hash,
     seal_root,
 )
 from gateway.trail_archive import (
@@ -70,6 +71,7 @@ class Collected:
 
     def __init__(self) -> None:
         self.batches: list[Batch] = []
+        self.checkpoint: bytes | None = None
 
     @property
     def last_seq(self) -> int:
@@ -83,8 +85,18 @@ class Collected:
     def last_seal_seq(self) -> int:
         return len(self.batches) - 1
 
+    @property
+    def last_seal_hash(self) -> str | None:
+        if not self.batches:
+            return None
+        value = self.batches[-1][1]
+        return seal_hash(value, SCHEMAS.decode(value)[1]["signature"])
+
     def append_batch(self, records: Sequence[ChainRecord], seal_value: bytes) -> None:
         self.batches.append((list(records), seal_value))
+
+    def keep_checkpoint(self, value: bytes) -> None:
+        self.checkpoint = value
 
 
 def run_trail(records: int, archive: TrailArchive, *, seal_every: int = 4,
@@ -535,14 +547,24 @@ def test_a_forged_seal_signature_is_named(tmp_path: Path) -> None:
     )
 
 
+def chain_broken_at(found: Break, where: str, seal: str) -> bool:
+    """The break the next seal shows when the one before it was removed or replaced: it
+    names another previous seal."""
+    return (found.where, found.code) == (where, "TRAIL_SEAL_CHAIN_BROKEN") and \
+        found.problem.startswith(f"{seal} names previous seal ") and \
+        found.problem.endswith("a seal was removed, reordered or replaced")
+
+
 def test_a_seal_whose_root_was_changed_no_longer_verifies(tmp_path: Path) -> None:
     archive(tmp_path)
     frames = tamper(tmp_path, lambda f: f.__setitem__(S1, rewrite(
         f[S1], lambda v: v["body"].__setitem__("root", "00" * 32))))
-    assert [str(b) for b in verify(tmp_path).breaks] == [
+    *breaks, last = verify(tmp_path).breaks
+    assert [str(b) for b in breaks] == [
         f"{at(frames, S1)} p0: SEAL_SIGNATURE_INVALID: seal 1 (seq 4..7): the SM2 signature "
         f"does not verify with sealing key {KEY_ID} (px.gateway): a seal's signature must "
         "cover exactly its body"]
+    assert chain_broken_at(last, at(frames, S2), "seal 2 (seq 8..11)"), last
 
 
 def test_a_seal_signed_by_an_unknown_key_is_refused(tmp_path: Path) -> None:
@@ -611,10 +633,12 @@ def test_a_signed_root_that_does_not_match_the_records_is_named(tmp_path: Path) 
     frames = tamper(tmp_path, lambda f: f.__setitem__(S1, resign(
         f[S1], lambda body: body.__setitem__("root", "00" * 32))))
     root = seal_root([r.hash for r in batches[1][0]])
-    assert verify(tmp_path).breaks == (
+    *breaks, last = verify(tmp_path).breaks
+    assert breaks == [
         Break(at(frames, S1), f"seal 1 (seq 4..7): Merkle root {'0' * 16}… does not match the "
                               f"records, which give {root[:16]}…", "p0"),
-    )
+    ]
+    assert chain_broken_at(last, at(frames, S2), "seal 2 (seq 8..11)"), last
 
 
 def test_a_removed_seal_leaves_its_records_uncovered_and_the_next_seal_out_of_step(
@@ -622,26 +646,30 @@ def test_a_removed_seal_leaves_its_records_uncovered_and_the_next_seal_out_of_st
 ) -> None:
     archive(tmp_path)
     frames = tamper(tmp_path, lambda f: f.__delitem__(S1))
-    assert verify(tmp_path).breaks == (
+    *breaks, last = verify(tmp_path).breaks
+    assert breaks == [
         Break(at(frames, R4), "records seq 4..7 are not covered by a seal: seal 2 (seq 8..11) "
                               "follows them", "p0", 4),
         Break(at(frames, S2 - 1), "seal 2 (seq 8..11) does not follow seal 0: its seal_seq "
                                   "should be 1", "p0"),
         Break(at(frames, S2 - 1), "seal 2 (seq 8..11) does not follow the previous seal, which "
                                   "ended at seq 3", "p0"),
-    )
+    ]
+    assert chain_broken_at(last, at(frames, S2 - 1), "seal 2 (seq 8..11)"), last
 
 
 def test_a_removed_batch_is_reported_missing_and_the_seals_out_of_step(tmp_path: Path) -> None:
     archive(tmp_path)
     frames = tamper(tmp_path, lambda f: f.__delitem__(slice(R4, S1 + 1)))
-    assert verify(tmp_path).breaks == (
+    *breaks, last = verify(tmp_path).breaks
+    assert breaks == [
         Break(at(frames, R4), "records seq 4..7 are missing", "p0", 8),
         Break(at(frames, R4 + 4), "seal 2 (seq 8..11) does not follow seal 0: its seal_seq "
                                   "should be 1", "p0"),
         Break(at(frames, R4 + 4), "seal 2 (seq 8..11) does not follow the previous seal, which "
                                   "ended at seq 3", "p0"),
-    )
+    ]
+    assert chain_broken_at(last, at(frames, R4 + 4), "seal 2 (seq 8..11)"), last
 
 
 def test_records_at_the_end_without_their_seal_are_reported(tmp_path: Path) -> None:
