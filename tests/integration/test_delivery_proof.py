@@ -160,8 +160,8 @@ def test_portgw_receive_writes_verified_deliveries_and_names_each_refusal(
         broker: LocalBroker, home: Home, tmp_path: Path) -> None:
     bootstrap = broker.bootstrap_servers
     real = asyncio.run(_publish_with_forgeries_between(home, bootstrap))
-    common = ["--agency", RECIPIENT, "--keyring", home.path / "keyring.toml",
-              "--bootstrap-servers", bootstrap]
+    common: list[str | Path] = ["--agency", RECIPIENT, "--keyring", home.path / "keyring.toml",
+                                "--bootstrap-servers", bootstrap]
     out = tmp_path / "out"
 
     first = portgw("receive", *common, "--store", tmp_path / "store", "--out", out)

@@ -27,18 +27,10 @@ from gateway.kafka import H_EVENT_ID, StoredMessage
 from gateway.pipeline import Outbound
 from gateway.receipts import ACCEPTED, Receipt
 from gateway.sealing import BatchSealer, DeliverySealer, sealed_now
-from message_formats import AvroSchemas
+from tests.unit.seal_support import AGENCY_KEY, GATEWAY_KEY, JAN, KEYRING, SCHEMAS
 
-SCHEMAS = AvroSchemas()
-GATEWAY_KEY = SM2PrivateKey.generate()
-AGENCY_KEY = SM2PrivateKey.generate()
 RECIPIENT = "cn.customs.sh"
 OTHER = "cn.msa.sh"
-JAN = datetime(2026, 1, 1, tzinfo=UTC)
-KEYRING = Keyring([
-    KeyEntry("px.gateway", GATEWAY_KEY.public_key(), valid_from=JAN),
-    KeyEntry("cn.port.sh", AGENCY_KEY.public_key(), valid_from=JAN),
-])
 TOPIC = f"px.deliver.{RECIPIENT}.v1"
 
 
