@@ -28,6 +28,7 @@ from gateway.kafka import Broker, KafkaLink, secured_link
 from gateway.keys_cli import add_keys_commands
 from gateway.logs import configure_logging
 from gateway.pipeline import REJECTION_ERRORS
+from gateway.receive_cli import add_receive_commands
 from gateway.service import Gateway, GatewayParts
 from message_formats import AvroSchemas
 
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_adapters_commands(commands)
     add_contracts_commands(commands)
     add_dlq_commands(commands)
+    add_receive_commands(commands)
     add_config_commands(commands)
     for group in entry_points(group=COMMANDS_ENTRY_POINT):
         group.load()(commands)

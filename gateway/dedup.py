@@ -9,6 +9,12 @@ leaves a message marked handled without the position past it, or the reverse.
 
 A message is handed over again after a restart only if it was handed over and not marked
 done: at least once on the recipient's side too, never silently skipped.
+
+A recipient reading its delivery topic gives the reader a `DeliveryVerifier`
+(gateway.delivery_proof): a delivery the gateway did not seal for it (injected, altered,
+sealed by another key or for another recipient) is then never handed over, and never
+counts as seen, so it cannot stand in for the real one; it is refused with its code, and the
+reader reads on past it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from gateway.clock import utc_now
+from gateway.delivery_proof import DeliveryRefused, DeliveryVerifier
 from gateway.errors import BrokerUnavailable, GatewayError
 from gateway.kafka import (
     H_EVENT_ID,
@@ -48,6 +55,7 @@ from gateway.kafka import (
 log = structlog.get_logger(__name__)
 
 Identity = Callable[[StoredMessage], str | None]
+OnRefused = Callable[[StoredMessage, DeliveryRefused], None]
 
 _SCHEMA_VERSION = 1
 # Polls in a row that brought nothing although the broker had answered from below an end:
@@ -215,6 +223,9 @@ class DedupReader:
     Messages without an id are handed over as they come, never de-duplicated. Partitions
     that appear later (a topic created or grown) are picked up every `discover_every_s`.
 
+    With a `verifier`, each message is checked before anything else; one refused is reported
+    to `on_refused` (and logged with its place and code, never its content), and passed.
+
     Fetches wait `fetch_max_wait_ms` at first; when the broker answers them from below a
     partition's end with nothing, poll after poll (tansu on S3 storage does so when the wait
     is shorter than its storage takes, see `longer_fetch_wait`), the reader waits longer
@@ -231,6 +242,8 @@ class DedupReader:
         fetch_max_wait_ms: int = 5,
         max_records: int = 500,
         discover_every_s: float = 5.0,
+        verifier: DeliveryVerifier | None = None,
+        on_refused: OnRefused | None = None,
     ) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.topics = tuple(topics)
@@ -239,6 +252,8 @@ class DedupReader:
         self._fetch_max_wait_ms = fetch_max_wait_ms
         self._max_records = max_records
         self._discover_every_s = discover_every_s
+        self._verifier = verifier
+        self._on_refused = on_refused
         self._store: SeenStore | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._progress: dict[TopicPartition, OffsetProgress] = {}
@@ -342,6 +357,8 @@ class DedupReader:
         store = self._require_store()
         fresh = []
         for message in messages:
+            if not self._verified(message):
+                continue
             key = self._key(message)
             if key is not None and (key in self._open_ids or store.seen(*key)):
                 log.debug("dedup.skipped", topic=tp.topic, partition=tp.partition,
@@ -354,6 +371,20 @@ class DedupReader:
         if messages:
             progress.passed(messages[-1].offset)
         return fresh
+
+    def _verified(self, message: StoredMessage) -> bool:
+        """Whether the message may be handed over: always, without a verifier."""
+        if self._verifier is None:
+            return True
+        try:
+            self._verifier.check(message)
+        except DeliveryRefused as exc:
+            log.warning("dedup.refused", topic=message.topic, partition=message.partition,
+                        offset=message.offset, code=exc.code)
+            if self._on_refused is not None:
+                self._on_refused(message, exc)
+            return False
+        return True
 
     def _starved(self, consumer: AIOKafkaConsumer, brought: bool, since_ms: int) -> bool:
         """Whether this poll was the last of `_STARVED_POLLS` in a row that brought nothing

@@ -45,7 +45,7 @@ from gateway.kafka import (
     read_topics,
     submission_headers,
 )
-from gateway.private_files import write_private
+from gateway.private_files import save_private
 from gateway.service import DEAD_LETTER_SCHEMA, H_ORIGINAL_SIZE
 from message_formats import AvroSchemas, FormatError
 
@@ -373,7 +373,7 @@ def _show(args: argparse.Namespace) -> int:
     for line in _details(letter):
         print(line)
     if args.out is not None:
-        _write(args.out, letter.original)
+        save_private(args.out, letter.original)  # what the agency sent: mode 0600
         what = f"the first {len(letter.original)} bytes of the original" if letter.cut \
             else f"original: {letter.size} bytes"
         print(f"{what} written to {args.out}")
@@ -508,15 +508,6 @@ def _instant(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _write(path: Path, data: bytes) -> None:
-    """The original document, readable by its owner alone (mode 0600): it holds what the
-    agency sent, crew lists with names, dates of birth and passport numbers."""
-    try:
-        write_private(path, data)
-    except OSError as exc:
-        raise GatewayError(f"cannot write {path}: {exc.strerror or exc}", code="IO_ERROR") from exc
 
 
 if __name__ == "__main__":

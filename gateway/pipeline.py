@@ -16,6 +16,7 @@ from adapters import Adapter, AdapterError, AdapterRegistry, ParseResult
 from contracts import ContractError, Decision, Grant, RouteDenied
 from crypto import CryptoError, KeyEntry, Keyring, sm3_hex
 from gateway.config import AgencyLimits
+from gateway.delivery_proof import DELIVERY_SCHEMA
 from gateway.errors import GatewayError
 from gateway.ids import derived_uuid7, uuid7_time_ms
 from gateway.kafka import (
@@ -37,7 +38,6 @@ REJECTION_ERRORS: tuple[type[Exception], ...] = (
     CryptoError,
     ContractError,
 )
-DELIVERY_SCHEMA = "px.gateway.Delivery"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@ import secrets
 import stat
 from pathlib import Path
 
+from gateway.errors import GatewayError
+
 PRIVATE_MODE = 0o600
 
 
@@ -29,6 +31,14 @@ def write_private(path: Path, data: bytes) -> None:
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+
+
+def save_private(path: Path, data: bytes) -> None:
+    """`write_private`, its failure a GatewayError (IO_ERROR) naming the file, for commands."""
+    try:
+        write_private(path, data)
+    except OSError as exc:
+        raise GatewayError(f"cannot write {path}: {exc.strerror or exc}", code="IO_ERROR") from exc
 
 
 def _is_special(path: Path) -> bool:

@@ -20,7 +20,6 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from crypto import BatchSigner, SM2PrivateKey
 from gateway.errors import BrokerUnavailable, ReceiptIndexError
 from gateway.kafka import (
     H_DIGEST,
@@ -41,6 +40,7 @@ from gateway.kafka import (
 )
 from gateway.receipt_index import IndexEntry, Position, ReceiptIndex
 from gateway.receipts import ACCEPTED, RECEIPT_SCHEMA, Receipt, SignedReceipt
+from gateway.sealing import BatchSealer
 from message_formats import AvroSchemas
 
 log = structlog.get_logger(__name__)
@@ -322,37 +322,13 @@ def _continues(position: Position | None, first: StoredMessage) -> bool:
 
 
 class ReceiptSigner:
-    """Signs receipts in batches: one SM2 signature over the Merkle root of the receipts
-    decided within `linger_ms` of each other (or while the previous batch was signed)."""
+    """Signs receipts in batches (gateway.sealing): the leaf of a receipt is its Avro body."""
 
-    def __init__(self, key: SM2PrivateKey, schemas: AvroSchemas, *, linger_ms: float = 2.0
-                 ) -> None:
-        self._signer = BatchSigner(key)
+    def __init__(self, sealer: BatchSealer, schemas: AvroSchemas) -> None:
+        self._sealer = sealer
         self._schemas = schemas
-        self._linger_s = linger_ms / 1000
-        self._waiting: list[tuple[Receipt, bytes, asyncio.Future[SignedReceipt]]] = []
-        self._signing: asyncio.Task[None] | None = None
 
     async def sign(self, receipt: Receipt) -> SignedReceipt:
         body = self._schemas.encode_body(RECEIPT_SCHEMA, receipt.to_avro())
-        signed: asyncio.Future[SignedReceipt] = asyncio.get_running_loop().create_future()
-        self._waiting.append((receipt, body, signed))
-        if self._signing is None or self._signing.done():
-            self._signing = asyncio.create_task(self._sign_waiting(), name="receipt-signer")
-        return await signed
-
-    async def _sign_waiting(self) -> None:
-        while self._waiting:
-            await asyncio.sleep(self._linger_s)
-            batch, self._waiting = self._waiting, []
-            bodies = [body for _, body, _ in batch]
-            try:
-                signed = await asyncio.to_thread(self._signer.sign, bodies)
-            except Exception as exc:  # a key that cannot sign fails each receipt, loudly
-                for *_, future in batch:
-                    future.set_exception(exc)
-                continue
-            receipts = SignedReceipt.of_batch([r for r, _, _ in batch], bodies, signed)
-            for (*_, future), receipt in zip(batch, receipts, strict=True):
-                if not future.done():
-                    future.set_result(receipt)
+        sealed = await self._sealer.seal(body)
+        return SignedReceipt(receipt, body, sealed.seal, sealed.proof)

@@ -72,6 +72,7 @@ from gateway.pipeline import (
 from gateway.receipt_book import ReceiptBook, ReceiptSigner
 from gateway.receipts import ACCEPTED, REJECTED, Receipt, SignedReceipt
 from gateway.router import PayloadBuilder, Router, RouterSources
+from gateway.sealing import BatchSealer, DeliverySealer
 from gateway.serve import DOOR_KEY_LABEL, GatewayDesk, IngressLoop
 from gateway.trail import TrailCodec, TrailWriter, chain_id, written
 from gateway.trail_archive import ArchiveWriter
@@ -248,7 +249,10 @@ class Gateway:
         self.book = ReceiptBook(bootstrap_servers, parts.schemas,
                                 index_dir=config.receipt_index_path,
                                 fetch_wait_ms=config.fetch_wait_ms)
-        self._signer = ReceiptSigner(parts.key, parts.schemas)
+        # Receipts and deliveries decided together share one seal (gateway.sealing).
+        sealer = BatchSealer(parts.key)
+        self._signer = ReceiptSigner(sealer, parts.schemas)
+        self._deliveries = DeliverySealer(sealer, parts.schemas, self.send)
         self.health = BrokerHealth()
         self._ahead = CheckAhead(parts.live_keyring, config.limits_for, config.parsing,
                                  on_worker_lost=self.metrics.parse_worker_lost)
@@ -452,7 +456,7 @@ class Gateway:
     async def _send_accepted(self, ctx: Context) -> _AcceptedSends:
         assert ctx.event is not None and ctx.decision is not None
         event = await self.send(ctx.event)
-        deliveries = [await self.send(out) for _, out in ctx.deliveries]
+        deliveries = [self._deliveries.put(out) for _, out in ctx.deliveries]
         recipients = ctx.decision.recipients
         statuses = await self._send_statuses(ctx, "accepted", recipients)
         for grant, _ in ctx.deliveries:

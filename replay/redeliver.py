@@ -21,6 +21,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from contracts import Grant
 from gateway.clock import utc_now
 from gateway.config import GatewayConfig
 from gateway.errors import BrokerUnavailable, GatewayError
@@ -33,7 +34,8 @@ from gateway.kafka import (
     read_at,
     read_topics,
 )
-from gateway.pipeline import delivery_message
+from gateway.pipeline import Outbound, delivery_message
+from gateway.sealing import sealed_now
 from gateway.service import GatewayParts, publish, reference
 from gateway.trail import RECORD_SCHEMA, TrailCodec, TrailWriter
 from gateway.trail_archive import ArchiveWriter
@@ -120,11 +122,15 @@ async def _republish(
                          archive=archive)
     try:
         await writer.recover(bootstrap_servers)
-        outcomes = []
         ids = Uuid7Generator()
-        for item in accepted:
-            outcomes.append(await _replay_one(parts, writer, producer, recipient, item,
-                                              events.get(_event_location(item)), ids))
+        plans = [_plan(parts, recipient, item, events.get(_event_location(item)), ids)
+                 for item in accepted]
+        # One seal for all of them, in the order they are planned and published.
+        sealed = iter(sealed_now(parts.key, [p.out for p in plans if isinstance(p, _Granted)],
+                                 parts.schemas))
+        outcomes = [plan if isinstance(plan, Redelivery)
+                    else await _publish(writer, producer, recipient, plan, next(sealed))
+                    for plan in plans]
         await writer.seal()
         return outcomes
     finally:
@@ -133,15 +139,23 @@ async def _republish(
             archive.close()
 
 
-async def _replay_one(
+@dataclass(frozen=True, slots=True)
+class _Granted:
+    """A document a contract in force lets the recipient have again, and its delivery."""
+
+    item: _Accepted
+    grant: Grant
+    out: Outbound
+
+
+def _plan(
     parts: GatewayParts,
-    writer: TrailWriter,
-    producer: AIOKafkaProducer,
     recipient: str,
     item: _Accepted,
     event: StoredMessage | None,
     ids: Uuid7Generator,
-) -> Redelivery:
+) -> _Granted | Redelivery:
+    """The delivery to make again, or why there is none."""
     entry = item.entry
     key = entry["business_key"] or ""
     if event is None:
@@ -159,15 +173,23 @@ async def _replay_one(
         return Redelivery(entry["event_id"], key, None, refused=why)
     out = delivery_message(grant, record, event.value, parts.payloads, parts.schemas, ids.new(),
                            now, extra_headers=((H_REPLAY_OF, item.chain_position.encode()),))
+    return _Granted(item, grant, out)
+
+
+async def _publish(writer: TrailWriter, producer: AIOKafkaProducer, recipient: str,
+                   plan: _Granted, out: Outbound) -> Redelivery:
+    """Publishes the sealed delivery and records it as REDELIVERED."""
+    entry = plan.item.entry
     at = await publish(producer, out)
-    contract = grant.contract
+    contract = plan.grant.contract
     await writer.append(
         **{name: entry[name] for name in _COPIED}, kind="REDELIVERED", recipient=recipient,
         contract_id=contract.id, contract_version=contract.version,
-        reason=f"replay of {item.chain_position} under {contract.label}: {contract.purpose}",
+        reason=f"replay of {plan.item.chain_position} under {contract.label}: "
+               f"{contract.purpose}",
         **reference(at, out.value),
     )
-    return Redelivery(entry["event_id"], key, contract.label)
+    return Redelivery(entry["event_id"], entry["business_key"] or "", contract.label)
 
 
 @contextmanager

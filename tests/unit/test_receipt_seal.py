@@ -10,24 +10,14 @@ import pytest
 from crypto import (
     BatchSeal,
     BatchSigner,
-    KeyEntry,
-    Keyring,
     SealKeyRefused,
     SignatureInvalid,
     SM2PrivateKey,
 )
 from gateway.receipts import ACCEPTED, Receipt, SignedReceipt
-from message_formats import AvroSchemas
+from tests.unit.seal_support import AGENCY_KEY, GATEWAY_KEY, JAN, KEYRING, SCHEMAS
 
-SCHEMAS = AvroSchemas()
-GATEWAY_KEY = SM2PrivateKey.generate()
-AGENCY_KEY = SM2PrivateKey.generate()
-JAN = datetime(2026, 1, 1, tzinfo=UTC)
 DECIDED = datetime(2026, 3, 21, 8, 0, tzinfo=UTC)
-KEYRING = Keyring([
-    KeyEntry("px.gateway", GATEWAY_KEY.public_key(), valid_from=JAN),
-    KeyEntry("cn.port.sh", AGENCY_KEY.public_key(), valid_from=JAN),
-])
 
 
 def signed_by(key: SM2PrivateKey, *, time: datetime = DECIDED) -> SignedReceipt:
