@@ -43,6 +43,7 @@ from gateway.kafka import (
     StoredMessage,
     answered_since,
     below_end,
+    is_delivery_topic,
     longer_fetch_wait,
     new_reader,
     partitions_of,
@@ -57,6 +58,7 @@ log = structlog.get_logger(__name__)
 Identity = Callable[[StoredMessage], str | None]
 OnRefused = Callable[[StoredMessage, DeliveryRefused], None]
 
+DEDUP_VERIFIER_REQUIRED = "DEDUP_VERIFIER_REQUIRED"
 _SCHEMA_VERSION = 1
 # Polls in a row that brought nothing although the broker had answered from below an end:
 # two, so that a fetch answered just as a poll timed out (its records kept for the next
@@ -211,7 +213,9 @@ class DedupReader:
     """Reads `topics` from the positions in `store_path`, handing over each id once.
 
     ```
-    async with DedupReader(servers, [delivery_topic("cn.customs.sh")], path) as reader:
+    verifier = DeliveryVerifier(keyring, "cn.customs.sh")
+    async with DedupReader(servers, [delivery_topic("cn.customs.sh")], path,
+                           verifier=verifier) as reader:
         async for batch in reader.batches():
             handle(batch)
             reader.mark_done(batch)
@@ -224,7 +228,9 @@ class DedupReader:
     that appear later (a topic created or grown) are picked up every `discover_every_s`.
 
     With a `verifier`, each message is checked before anything else; one refused is reported
-    to `on_refused` (and logged with its place and code, never its content), and passed.
+    to `on_refused` (and logged with its place and code, never its content), and passed. A
+    delivery topic is never read without one (`DEDUP_VERIFIER_REQUIRED`): anyone who can
+    write to it could otherwise hand the recipient a forged delivery.
 
     Fetches wait `fetch_max_wait_ms` at first; when the broker answers them from below a
     partition's end with nothing, poll after poll (tansu on S3 storage does so when the wait
@@ -245,6 +251,10 @@ class DedupReader:
         verifier: DeliveryVerifier | None = None,
         on_refused: OnRefused | None = None,
     ) -> None:
+        if verifier is None and any(is_delivery_topic(topic) for topic in topics):
+            raise GatewayError("a delivery topic is read with a DeliveryVerifier: an unverified "
+                               "reader would hand over a forged delivery",
+                               code=DEDUP_VERIFIER_REQUIRED)
         self.bootstrap_servers = bootstrap_servers
         self.topics = tuple(topics)
         self.store_path = store_path

@@ -69,6 +69,10 @@ def delivery_topic(agency_id: str) -> str:
     return f"px.deliver.{agency_id}.v1"
 
 
+def is_delivery_topic(topic: str) -> bool:
+    return topic.startswith("px.deliver.") and topic.endswith(".v1")
+
+
 def status_topic(agency_id: str) -> str:
     """Status events of the documents an agency is party to, for its subscriptions."""
     return f"px.status.{agency_id}.v1"

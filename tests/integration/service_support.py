@@ -28,10 +28,11 @@ from aiokafka.errors import KafkaError
 from multidict import CIMultiDict
 from prometheus_client.parser import text_string_to_metric_families
 
-from crypto import BatchSeal, InclusionProof
+from crypto import BatchSeal, InclusionProof, Keyring
 from gateway.broker import accepts_connections, free_loopback_port
 from gateway.config import GatewayConfig
 from gateway.dedup import DedupReader
+from gateway.delivery_proof import DeliveryRefused, DeliveryVerifier
 from gateway.errors import BrokerUnavailable
 from gateway.home import Home
 from gateway.http_api import start_http
@@ -41,6 +42,7 @@ from gateway.kafka import (
     H_SUBMISSION_ID,
     INGRESS_TOPIC,
     RECEIPT_TOPIC,
+    StoredMessage,
     delivery_topic,
     new_producer,
     new_reader,
@@ -268,23 +270,28 @@ async def raw_deliveries(bootstrap: str, recipient: str) -> Counter[str]:
     return Counter(m.header(H_EVENT_ID).decode() for m in messages)  # type: ignore[union-attr]
 
 
-async def deduplicated_deliveries(bootstrap: str, recipient: str, store: Path, *,
-                                  timeout_s: float = 30.0) -> Counter[str]:
-    """What a recipient reading its whole delivery topic through a DedupReader is handed:
-    how often each event id (1 when de-duplication works)."""
+async def deduplicated_deliveries(bootstrap: str, recipient: str, store: Path,
+                                  keyring: Keyring, *, timeout_s: float = 30.0) -> Counter[str]:
+    """What a recipient reading its whole delivery topic through a verifying DedupReader is
+    handed: how often each event id (1 when de-duplication works). Any delivery refused (not
+    sealed by the gateway for `recipient`) fails the test."""
     ends: dict[TopicPartition, int] = {}
     for m in await read_topics(bootstrap, [delivery_topic(recipient)]):
         tp = TopicPartition(m.topic, m.partition)
         ends[tp] = max(ends.get(tp, 0), m.offset + 1)
     handed: Counter[str] = Counter()
     deadline = time.monotonic() + timeout_s
-    async with DedupReader(bootstrap, [delivery_topic(recipient)], store) as reader:
+    refused: list[tuple[StoredMessage, DeliveryRefused]] = []
+    async with DedupReader(bootstrap, [delivery_topic(recipient)], store,
+                           verifier=DeliveryVerifier(keyring, recipient),
+                           on_refused=lambda m, why: refused.append((m, why))) as reader:
         while any(reader.positions.get(tp, 0) < end for tp, end in ends.items()):
             assert time.monotonic() < deadline, (dict(reader.positions), ends)
             batch = await reader.poll()
             handed.update(m.header(H_EVENT_ID).decode()  # type: ignore[union-attr]
                           for m in batch)
             reader.mark_done(batch)
+    assert not refused, [why.code for _, why in refused]
     return handed
 
 

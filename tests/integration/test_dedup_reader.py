@@ -17,13 +17,14 @@ from gateway.dedup import DedupReader, SeenStore
 from gateway.kafka import (
     H_EVENT_ID,
     StoredMessage,
-    delivery_topic,
     ensure_topics,
     new_producer,
     partitions_of,
 )
 
-TOPIC = delivery_topic("cn.customs.sh")
+# A topic of the tests' own: de-duplication, not delivery proofs (a delivery topic is read
+# only with a verifier: see test_delivery_proof.py).
+TOPIC = "px.test.dedup.v1"
 
 
 @dataclass(frozen=True, slots=True)

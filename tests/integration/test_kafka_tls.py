@@ -20,6 +20,7 @@ from gateway.broker import LocalBroker, free_loopback_port
 from gateway.client import submit
 from gateway.config import GatewayConfig
 from gateway.dedup import DedupReader
+from gateway.delivery_proof import DeliveryVerifier
 from gateway.errors import BrokerUnavailable
 from gateway.home import Home, create_home
 from gateway.kafka import BROKER_TLS_FAILED, KafkaLink, StoredMessage, delivery_topic, secured_link
@@ -112,7 +113,8 @@ async def _submit_and_receive(home: Home, config: GatewayConfig, parts: GatewayP
             link, sender=SENDER, format_id="fal1-xml", document=ARRIVAL,
             signature=home.agency_keys[SENDER].sign(ARRIVAL), schemas=parts.schemas,
             timeout_s=60))
-        async with DedupReader(link, [delivery_topic(RECIPIENT)], store) as reader:
+        async with DedupReader(link, [delivery_topic(RECIPIENT)], store,
+                               verifier=DeliveryVerifier(parts.keyring, RECIPIENT)) as reader:
             deliveries = await _first_messages(reader)
             ports = connected_ports(os.getpid())
     return signed, deliveries, ports
@@ -131,10 +133,11 @@ def test_a_client_whose_ca_does_not_trust_the_proxy_is_refused_with_a_code(
     behind_tls: BehindTls, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     home = tls_home(tmp_path / "home", behind_tls, ca=behind_tls.files.other_ca)
-    _, _, link = configured(home)
+    _, parts, link = configured(home)
 
     async def read_deliveries() -> None:
-        async with DedupReader(link, [delivery_topic(RECIPIENT)], tmp_path / "seen.sqlite"):
+        async with DedupReader(link, [delivery_topic(RECIPIENT)], tmp_path / "seen.sqlite",
+                               verifier=DeliveryVerifier(parts.keyring, RECIPIENT)):
             pass
 
     with pytest.raises(BrokerUnavailable) as caught:

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 from structlog.testing import capture_logs
 
-from crypto import SignatureInvalid, sm3_hex
+from crypto import Keyring, SignatureInvalid, sm3_hex
 from gateway.broker import LocalBroker
 from gateway.client import submit
 from gateway.config import GatewayConfig
@@ -677,7 +677,7 @@ async def _broker_restart(broker: LocalBroker, home: Home, tmp_path: Path) -> No
     assert all(r.receipt.accepted for r in receipts.values())
 
     accepted = {r.receipt.event_id for r in receipts.values()}
-    await assert_each_recipient_got_each_once(bootstrap, accepted, tmp_path)
+    await assert_each_recipient_got_each_once(bootstrap, accepted, tmp_path, parts.keyring)
     report = await verify_kafka(bootstrap, parts.schemas, parts.keyring)
     assert report.ok, report.breaks
 
@@ -745,11 +745,12 @@ async def _may_have_taken(broker: LocalBroker, home: Home) -> None:
 
 
 async def assert_each_recipient_got_each_once(bootstrap: str, accepted: set[str],
-                                              tmp_path: Path) -> None:
-    """Through the recipients' de-duplicating reader: every accepted event, once each."""
+                                              tmp_path: Path, keyring: Keyring) -> None:
+    """Through the recipients' verifying, de-duplicating reader: every accepted event, once
+    each, every delivery sealed by the gateway."""
     for recipient in RECIPIENTS:
         handed = await deduplicated_deliveries(bootstrap, recipient,
-                                               tmp_path / f"{recipient}.sqlite")
+                                               tmp_path / f"{recipient}.sqlite", keyring)
         assert handed.keys() == accepted, recipient
         assert set(handed.values()) == {1}, recipient
 
@@ -799,7 +800,7 @@ async def _killed_gateway(bootstrap: str, home: Home, tmp_path: Path) -> None:
     for recipient in RECIPIENTS:
         raw = await raw_deliveries(bootstrap, recipient)
         print(f"{recipient}: {sum(raw.values())} raw deliveries of {len(raw)} documents")
-    await assert_each_recipient_got_each_once(bootstrap, accepted, tmp_path)
+    await assert_each_recipient_got_each_once(bootstrap, accepted, tmp_path, parts.keyring)
     report = await verify_kafka(bootstrap, parts.schemas, parts.keyring)
     assert report.ok, report.breaks
 

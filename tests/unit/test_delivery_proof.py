@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crypto import KeyEntry, Keyring, SM2PrivateKey
+from gateway.dedup import DEDUP_VERIFIER_REQUIRED, DedupReader
 from gateway.delivery_proof import (
     DELIVERY_SCHEMA,
     H_SEAL,
@@ -23,7 +25,8 @@ from gateway.delivery_proof import (
     DeliveryRefused,
     DeliveryVerifier,
 )
-from gateway.kafka import H_EVENT_ID, StoredMessage
+from gateway.errors import GatewayError
+from gateway.kafka import H_EVENT_ID, StoredMessage, delivery_topic
 from gateway.pipeline import Outbound
 from gateway.receipts import ACCEPTED, Receipt
 from gateway.sealing import BatchSealer, DeliverySealer, sealed_now
@@ -213,3 +216,11 @@ def test_deliveries_are_sent_sealed_in_the_order_they_were_put() -> None:
     check = verifier()
     for offset, out in enumerate(sent):
         check.check(on_topic(out, offset))
+
+
+def test_a_delivery_topic_is_never_read_without_a_verifier(tmp_path: Path) -> None:
+    with pytest.raises(GatewayError) as caught:
+        DedupReader("127.0.0.1:9", [delivery_topic(RECIPIENT)], tmp_path / "seen.sqlite")
+    assert caught.value.code == DEDUP_VERIFIER_REQUIRED
+    DedupReader("127.0.0.1:9", [delivery_topic(RECIPIENT)], tmp_path / "seen.sqlite",
+                verifier=DeliveryVerifier(KEYRING, RECIPIENT))
