@@ -19,7 +19,7 @@ from .fal5 import Fal5Adapter
 from .fal6 import Fal6Adapter
 from .fal7 import Fal7Adapter
 from .manifest import CustomsManifestAdapter
-from .registry import AdapterRegistry, builtin_adapters
+from .registry import AdapterRegistry, PluginProblem, builtin_adapters
 from .warning import SafetyWarningAdapter
 from .waybill import MultimodalWaybillAdapter
 
@@ -39,6 +39,7 @@ __all__ = [
     "Fal7Adapter",
     "MultimodalWaybillAdapter",
     "ParseResult",
+    "PluginProblem",
     "RenderError",
     "RuleViolationError",
     "SafetyWarningAdapter",

@@ -1,12 +1,26 @@
 """Adapters by format id: the built-ins plus those installed under the entry-point group
-`port_exchange_gateway.adapters` (each entry point a zero-argument factory or class)."""
+`port_exchange_gateway.adapters` (each entry point a class or factory), with the schemas
+their packages bring (docs/adapters.md, "Install it without touching the gateway")."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import importlib
+import inspect
+from collections.abc import Callable, Container, Iterable, Iterator
+from dataclasses import dataclass
+from importlib import resources
 from importlib.metadata import EntryPoint, entry_points
+from importlib.resources.abc import Traversable
+from typing import Any
 
-from message_formats import AvroSchemas, SafeXmlParser, XsdStore
+from message_formats import (
+    AvroSchemas,
+    FormatError,
+    LoadedSchema,
+    SafeXmlParser,
+    SchemaRedefinedError,
+    XsdStore,
+)
 
 from .base import (
     ENTRY_POINT_GROUP,
@@ -31,6 +45,29 @@ BUILTIN: tuple[type[Adapter], ...] = (
 )
 
 
+PLUGIN_AVRO_DIR, PLUGIN_XSD_DIR = "avro", "xsd"
+PLUGIN_LOAD_FAILED = "ADAPTER_PLUGIN_LOAD_FAILED"
+PLUGIN_NOT_AN_ADAPTER = "ADAPTER_PLUGIN_NOT_AN_ADAPTER"
+PLUGIN_FORMAT_TAKEN = "ADAPTER_PLUGIN_FORMAT_TAKEN"
+PLUGIN_SCHEMA_INVALID = "ADAPTER_PLUGIN_SCHEMA_INVALID"
+PLUGIN_SCHEMA_REDEFINED = "ADAPTER_PLUGIN_SCHEMA_REDEFINED"
+PLUGIN_SCHEMA_MISSING = "ADAPTER_PLUGIN_SCHEMA_MISSING"
+
+
+@dataclass(frozen=True, slots=True)
+class PluginProblem:
+    """An adapter plug-in the registry skipped: its entry point, the code and why."""
+
+    plugin: str
+    target: str
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: adapter plug-in {self.plugin} ({self.target}) skipped: " \
+            f"{self.message}"
+
+
 def builtin_adapters(xsd_store: XsdStore, xml_parser: SafeXmlParser) -> tuple[Adapter, ...]:
     return tuple(kind(xsd_store=xsd_store, xml_parser=xml_parser)  # type: ignore[call-arg]
                  for kind in BUILTIN)
@@ -40,12 +77,13 @@ class AdapterRegistry:
     """Holds one adapter per format id. The adapters of `default()` share one XML parser,
     which is not thread-safe: build one registry per thread that parses."""
 
-    __slots__ = ("_adapters", "_schemas")
+    __slots__ = ("_adapters", "_problems", "_schemas")
 
     def __init__(
         self, adapters: Iterable[Adapter] = (), *, schemas: AvroSchemas | None = None
     ) -> None:
         self._adapters: dict[str, Adapter] = {}
+        self._problems: list[PluginProblem] = []
         self._schemas = schemas
         for adapter in adapters:
             self.register(adapter)
@@ -59,27 +97,62 @@ class AdapterRegistry:
         xml_parser: SafeXmlParser | None = None,
         group: str = ENTRY_POINT_GROUP,
     ) -> AdapterRegistry:
-        """Built-ins, then installed plug-ins. With `schemas`, every adapter's canonical
-        schema must be among them."""
+        """Built-ins, then installed plug-ins, in the order of their entry-point names. With
+        `schemas`, every adapter's canonical schema must be among them or its package's, which
+        are then added to `schemas`. A plug-in that fails is skipped and kept in `problems`."""
         registry = cls(schemas=schemas)
         shared_xsd = xsd_store if xsd_store is not None else XsdStore()
         shared_parser = xml_parser if xml_parser is not None else SafeXmlParser()
         for adapter in builtin_adapters(shared_xsd, shared_parser):
             registry.register(adapter)
-        for entry_point in entry_points(group=group):
-            registry.register(_load_plugin(entry_point))
+        for entry_point in sorted(entry_points(group=group), key=lambda e: (e.name, e.value)):
+            registry.add_plugin(entry_point, xsd_store=shared_xsd, xml_parser=shared_parser)
         return registry
 
+    @property
+    def problems(self) -> tuple[PluginProblem, ...]:
+        """The plug-ins skipped, and why."""
+        return tuple(self._problems)
+
     def register(self, adapter: Adapter) -> None:
-        if not isinstance(adapter, Adapter):
-            raise AdapterRegistrationError(f"{adapter!r} does not implement the Adapter protocol")
-        if adapter.format_id in self._adapters:
-            raise AdapterRegistrationError(f"format {adapter.format_id!r} registered twice")
-        if self._schemas is not None and adapter.schema_name not in self._schemas:
-            raise AdapterRegistrationError(
-                f"format {adapter.format_id!r} maps to unknown Avro schema {adapter.schema_name!r}"
-            )
+        refusal = self._refusal(adapter)
+        if refusal is not None:
+            raise AdapterRegistrationError(refusal.message)
         self._adapters[adapter.format_id] = adapter
+
+    def add_plugin(self, entry_point: EntryPoint, *, xsd_store: XsdStore,
+                   xml_parser: SafeXmlParser) -> None:
+        """Registers the adapter of one entry point and the schemas of its package, or, if
+        anything about it fails, nothing of it: the failure is kept in `problems`."""
+        try:
+            adapter, own_schemas = _load_plugin(entry_point, self._schemas, xsd_store,
+                                                xml_parser)
+            refusal = self._refusal(adapter, {s.full_name for s in own_schemas})
+            if refusal is not None:
+                raise refusal
+        except AdapterRegistrationError as exc:
+            self._problems.append(
+                PluginProblem(entry_point.name, entry_point.value, exc.code, exc.message))
+            return
+        if self._schemas is not None:
+            self._schemas.extend(own_schemas)
+        self._adapters[adapter.format_id] = adapter
+
+    def _refusal(self, adapter: object, own_schemas: Container[str] = ()
+                 ) -> AdapterRegistrationError | None:
+        if not isinstance(adapter, Adapter):
+            return AdapterRegistrationError(
+                f"{type(adapter).__name__} does not implement the Adapter protocol",
+                code=PLUGIN_NOT_AN_ADAPTER)
+        if adapter.format_id in self._adapters:
+            return AdapterRegistrationError(f"format {adapter.format_id!r} registered twice",
+                                            code=PLUGIN_FORMAT_TAKEN)
+        name = adapter.schema_name
+        if self._schemas is not None and name not in self._schemas and name not in own_schemas:
+            return AdapterRegistrationError(
+                f"format {adapter.format_id!r} maps to unknown Avro schema {name!r}",
+                code=PLUGIN_SCHEMA_MISSING)
+        return None
 
     def get(self, format_id: str) -> Adapter:
         try:
@@ -100,13 +173,67 @@ class AdapterRegistry:
         return len(self._adapters)
 
 
-def _load_plugin(entry_point: EntryPoint) -> Adapter:
+def _load_plugin(entry_point: EntryPoint, schemas: AvroSchemas | None, xsd_store: XsdStore,
+                 xml_parser: SafeXmlParser) -> tuple[Adapter, tuple[LoadedSchema, ...]]:
+    factory = _running_plugin_code(entry_point.load)
+    home = _running_plugin_code(lambda: _package_of(entry_point.module))
+    own_schemas = () if schemas is None or home is None else _own_avro(home, schemas)
+    own_xsd = None if home is None else _own_xsd(home)
+    return _running_plugin_code(
+        lambda: _build(factory, own_xsd or xsd_store, xml_parser)), own_schemas
+
+
+def _running_plugin_code(call: Callable[[], Any]) -> Any:
     try:
-        factory = entry_point.load()
-        return factory()
+        return call()
     except Exception as exc:
         # Any failure of third-party code at start-up is reported under one code.
-        raise AdapterRegistrationError(
-            f"adapter plug-in {entry_point.name!r} ({entry_point.value}) failed to load: "
-            f"{type(exc).__name__}: {exc}"
-        ) from exc
+        raise AdapterRegistrationError(f"failed to load: {type(exc).__name__}: {exc}",
+                                       code=PLUGIN_LOAD_FAILED) from exc
+
+
+def _package_of(module_name: str) -> Traversable | None:
+    """The folder of the package the entry point's module is, or is in: where its `avro/` and
+    `xsd/` are. A top-level single-file module has none (its folder is site-packages)."""
+    module = importlib.import_module(module_name)  # already imported by the entry point
+    package = module_name if hasattr(module, "__path__") else (module.__package__ or "")
+    return resources.files(package) if package else None
+
+
+def _own_avro(home: Traversable, schemas: AvroSchemas) -> tuple[LoadedSchema, ...]:
+    directory = home.joinpath(PLUGIN_AVRO_DIR)
+    if not directory.is_dir():
+        return ()
+    return _reading_plugin_schemas(lambda: schemas.read_extension(directory))
+
+
+def _own_xsd(home: Traversable) -> XsdStore | None:
+    directory = home.joinpath(PLUGIN_XSD_DIR)
+    if not directory.is_dir():
+        return None
+    return _reading_plugin_schemas(lambda: XsdStore.with_extension(directory))
+
+
+def _reading_plugin_schemas(read: Callable[[], Any]) -> Any:
+    try:
+        return read()
+    except SchemaRedefinedError as exc:
+        raise AdapterRegistrationError(exc.message, code=PLUGIN_SCHEMA_REDEFINED) from exc
+    except (FormatError, OSError, ValueError) as exc:
+        raise AdapterRegistrationError(str(exc), code=PLUGIN_SCHEMA_INVALID) from exc
+
+
+def _build(factory: Callable[..., Any], xsd_store: XsdStore, xml_parser: SafeXmlParser) -> Any:
+    """Passes the XSD store and the shared XML parser to a factory that takes them, as the
+    built-in adapters do."""
+    if _takes_stores(factory):
+        return factory(xsd_store=xsd_store, xml_parser=xml_parser)
+    return factory()
+
+
+def _takes_stores(factory: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # no signature to read: called without arguments
+        return False
+    return {"xsd_store", "xml_parser"} <= parameters.keys()

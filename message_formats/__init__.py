@@ -15,6 +15,7 @@ from .errors import (
     AvroSchemaLoadError,
     AvroUnknownSchemaError,
     FormatError,
+    SchemaRedefinedError,
     XmlDtdForbiddenError,
     XmlEncodingInvalidError,
     XmlEncodingMismatchError,
@@ -24,6 +25,7 @@ from .errors import (
     XmlMalformedError,
     XmlTooLargeError,
     XsdInvalidError,
+    XsdSchemaLoadError,
     XsdUnknownSchemaError,
 )
 from .safe_xml import (
@@ -46,6 +48,7 @@ __all__ = [
     "FormatError",
     "LoadedSchema",
     "SafeXmlParser",
+    "SchemaRedefinedError",
     "XmlDtdForbiddenError",
     "XmlEncodingInvalidError",
     "XmlEncodingMismatchError",
@@ -55,6 +58,7 @@ __all__ = [
     "XmlMalformedError",
     "XmlTooLargeError",
     "XsdInvalidError",
+    "XsdSchemaLoadError",
     "XsdStore",
     "XsdUnknownSchemaError",
     "avro_fingerprint",

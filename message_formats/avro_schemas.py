@@ -26,6 +26,7 @@ from .errors import (
     AvroRecordInvalidError,
     AvroSchemaLoadError,
     AvroUnknownSchemaError,
+    SchemaRedefinedError,
 )
 
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"
@@ -91,14 +92,17 @@ class _SourceRepository(AbstractSchemaRepository):
 
 class AvroSchemas:
     """All schemas of the built-in `avro/` directory plus any extra directories, parsed once,
-    and the schemas `add`ed at run time."""
+    the schemas of adapter plug-ins (`read_extension`, then `extend`) and the schemas `add`ed
+    at run time."""
 
-    __slots__ = ("_by_fingerprint", "_by_name", "_released")
+    __slots__ = ("_by_fingerprint", "_by_name", "_released", "_sources")
 
     def __init__(self, *extra_dirs: str | os.PathLike[str], builtin: bool = True) -> None:
         directories: list[Traversable] = [_builtin_avro_dir()] if builtin else []
         directories.extend(Path(d) for d in extra_dirs)
-        loaded = _load_all(_read_sources(directories))
+        # The texts loaded here: what the types of an extension may refer to by name.
+        self._sources = _read_sources(directories)
+        loaded = _load_all(self._sources)
         self._by_name: dict[str, LoadedSchema] = {s.full_name: s for s in loaded}
         self._by_fingerprint: dict[bytes, LoadedSchema] = _index_by_fingerprint(loaded)
         # Writer schemas of earlier releases that differ from the current one of their name:
@@ -131,6 +135,27 @@ class AvroSchemas:
 
     def canonical_form(self, full_name: str) -> str:
         return self.loaded(full_name).canonical_form
+
+    def read_extension(self, directory: Traversable) -> tuple[LoadedSchema, ...]:
+        """The `.avsc` files of `directory` (an adapter plug-in's own), loaded but not yet
+        known here (`extend` makes them known). They may refer to the types loaded here by
+        name, as to `px.canonical.Header`; a type of a name or a fingerprint already known is
+        refused with SCHEMA_REDEFINED, a file that does not load with AVRO_SCHEMA_LOAD_FAILED."""
+        own = _read_sources([directory])
+        taken = sorted(set(own) & set(self._by_name))
+        if taken:
+            raise SchemaRedefinedError(
+                f"{directory} redefines Avro schema(s) the gateway has: {', '.join(taken)}")
+        repository = _SourceRepository({**self._sources, **own})
+        loaded = tuple(_load_one(name, repository) for name in sorted(own))
+        _index_by_fingerprint([*self._by_fingerprint.values(), *loaded])
+        return loaded
+
+    def extend(self, loaded: Iterable[LoadedSchema]) -> None:
+        """Makes schemas from `read_extension` known, under their names and fingerprints."""
+        for entry in loaded:
+            self._by_fingerprint[entry.fingerprint] = entry
+            self._by_name[entry.full_name] = entry
 
     def add(self, schema: Mapping[str, Any]) -> str:
         """Registers a self-contained record schema made at run time (a sharing contract's

@@ -90,3 +90,14 @@ class AvroRecordInvalidError(FormatError):
 
 class AvroSchemaLoadError(FormatError):
     code = "AVRO_SCHEMA_LOAD_FAILED"
+
+
+class XsdSchemaLoadError(FormatError):
+    code = "XSD_SCHEMA_LOAD_FAILED"
+
+
+class SchemaRedefinedError(FormatError):
+    """A schema file names a type (or XSD) the gateway already has: the first one would win
+    unseen, so the second is refused."""
+
+    code = "SCHEMA_REDEFINED"

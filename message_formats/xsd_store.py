@@ -10,7 +10,12 @@ from pathlib import Path
 
 from lxml import etree
 
-from .errors import XsdInvalidError, XsdUnknownSchemaError
+from .errors import (
+    SchemaRedefinedError,
+    XsdInvalidError,
+    XsdSchemaLoadError,
+    XsdUnknownSchemaError,
+)
 from .xsd_messages import SchemaWords, describe
 
 _MAX_REPORTED_ERRORS = 3
@@ -42,22 +47,30 @@ class XsdStore:
 
     __slots__ = ("_compiled", "_dirs")
 
-    def __init__(self, *extra_dirs: str | os.PathLike[str]) -> None:
+    def __init__(self, *extra_dirs: str | os.PathLike[str] | Traversable) -> None:
         self._dirs: tuple[Traversable, ...] = (
             _builtin_xsd_dir(),
-            *(Path(d) for d in extra_dirs),
+            *(Path(d) if isinstance(d, str | os.PathLike) else d for d in extra_dirs),
         )
         self._compiled: dict[str, _Compiled] = {}
 
+    @classmethod
+    def with_extension(cls, directory: Traversable) -> XsdStore:
+        """A store of the built-in XSDs and those of `directory` (an adapter plug-in's own),
+        which are compiled now: SCHEMA_REDEFINED if one has the name of a built-in (that one
+        would be found first), XSD_SCHEMA_LOAD_FAILED if one does not compile."""
+        own = _names_in(directory)
+        taken = sorted(set(own) & set(_names_in(_builtin_xsd_dir())))
+        if taken:
+            raise SchemaRedefinedError(
+                f"{directory} redefines XSD(s) the gateway has: {', '.join(taken)}")
+        store = cls(directory)
+        for name in own:
+            store.schema(name)
+        return store
+
     def names(self) -> tuple[str, ...]:
-        found = {
-            entry.name.removesuffix(".xsd")
-            for directory in self._dirs
-            if directory.is_dir()
-            for entry in directory.iterdir()
-            if entry.name.endswith(".xsd")
-        }
-        return tuple(sorted(found))
+        return tuple(sorted({name for directory in self._dirs for name in _names_in(directory)}))
 
     def compiled(self) -> tuple[str, ...]:
         """Names compiled so far."""
@@ -82,10 +95,13 @@ class XsdStore:
 
     def _compile(self, name: str) -> _Compiled:
         source = self._find(name)
-        document = etree.fromstring(
-            source.read_bytes(), _schema_file_parser(), base_url=str(source)
-        )
-        return _Compiled(etree.XMLSchema(document), SchemaWords.of(document))
+        try:
+            document = etree.fromstring(
+                source.read_bytes(), _schema_file_parser(), base_url=str(source)
+            )
+            return _Compiled(etree.XMLSchema(document), SchemaWords.of(document))
+        except (etree.XMLSyntaxError, etree.XMLSchemaParseError) as exc:
+            raise XsdSchemaLoadError(f"{name}.xsd does not compile: {exc}") from None
 
     def _find(self, name: str) -> Traversable:
         if not name or "/" in name or "\\" in name or name.startswith("."):
@@ -95,6 +111,13 @@ class XsdStore:
             if candidate.is_file():
                 return candidate
         raise XsdUnknownSchemaError(f"no XSD named {name!r}")
+
+
+def _names_in(directory: Traversable) -> tuple[str, ...]:
+    if not directory.is_dir():
+        return ()
+    return tuple(sorted(entry.name.removesuffix(".xsd") for entry in directory.iterdir()
+                        if entry.name.endswith(".xsd")))
 
 
 def _invalid(name: str, log: etree._ListErrorLog, words: SchemaWords) -> XsdInvalidError:

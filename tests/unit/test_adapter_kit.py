@@ -21,7 +21,8 @@ BERTH = ROOT / "docs" / "examples" / "berth"
 
 
 def load_berth_adapter() -> Any:
-    spec = importlib.util.spec_from_file_location("berth_adapter", BERTH / "berth_adapter.py")
+    spec = importlib.util.spec_from_file_location(
+        "berth_adapter", BERTH / "berth_adapter" / "__init__.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -30,7 +31,7 @@ def load_berth_adapter() -> Any:
 
 def test_the_worked_example_in_the_docs_passes_the_kit() -> None:
     report = check_adapter(load_berth_adapter(), samples_dir=BERTH / "samples",
-                           schemas=AvroSchemas(BERTH / "avro"))
+                           schemas=AvroSchemas(BERTH / "berth_adapter" / "avro"))
     assert report.ok, report.describe()
     assert report.checks > 40
 

@@ -4,6 +4,7 @@ import json
 import pickle
 import sys
 import textwrap
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
@@ -16,8 +17,9 @@ from adapters import (
     AdapterRegistry,
     Fal1Adapter,
     RuleViolationError,
+    builtin_adapters,
 )
-from message_formats import AvroSchemas, SafeXmlParser, XsdStore
+from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
 
 PLUGIN_MODULE = "px_test_plugin_adapter"
 
@@ -122,11 +124,17 @@ def test_entry_point_plugins_are_loaded(plugin_path: Path) -> None:
     assert {adapter.format_id for adapter in registry} == set(registry.formats())
 
 
-@pytest.mark.parametrize("group", ["px_test.broken", "px_test.not_adapter"])
-def test_failing_plugins_stop_start_up(plugin_path: Path, group: str) -> None:
-    with pytest.raises(AdapterError) as caught:
-        AdapterRegistry.default(group=group)
-    assert caught.value.code == "ADAPTER_REGISTRATION_FAILED"
+@pytest.mark.parametrize(("group", "plugin", "code"), [
+    ("px_test.broken", "broken", "ADAPTER_PLUGIN_LOAD_FAILED"),
+    ("px_test.not_adapter", "odd", "ADAPTER_PLUGIN_NOT_AN_ADAPTER"),
+])
+def test_failing_plugins_are_skipped_with_their_code(plugin_path: Path, group: str, plugin: str,
+                                                     code: str) -> None:
+    registry = AdapterRegistry.default(AvroSchemas(), group=group)
+    [problem] = registry.problems
+    assert (problem.plugin, problem.code) == (plugin, code)
+    assert str(problem).startswith(f"{code}: adapter plug-in {plugin} ({PLUGIN_MODULE}:")
+    assert registry.formats() == builtin_formats()
 
 
 def test_adapter_errors_carry_code_message_and_line() -> None:
@@ -147,3 +155,142 @@ def test_every_builtin_document_record_starts_with_the_shared_header(adapter: Ad
     avsc = resources.files("message_formats").joinpath("avro", f"{adapter.schema_name}.avsc")
     first = json.loads(avsc.read_text(encoding="utf-8"))["fields"][0]
     assert (first["name"], first["type"]) == ("header", "px.canonical.Header")
+
+
+# -- plug-ins that bring their own schemas ----------------------------------------------------
+
+TAG_ADAPTER = textwrap.dedent(
+    """
+    from pathlib import Path
+
+    from adapters import ParseResult
+    from message_formats import SafeXmlParser, XsdStore
+
+
+    class TagAdapter:
+        format_id = "tag-xml"
+        document_type = "tag"
+        schema_name = "px.test.Tag"
+        media_type = "application/xml"
+
+        def __init__(self, *, xsd_store=None, xml_parser=None):
+            self.xsd = xsd_store or XsdStore(Path(__file__).parent / "xsd")
+            self.parser = xml_parser or SafeXmlParser()
+
+        def parse(self, data):
+            root = self.parser.parse(data)
+            self.xsd.validate("tag", root)
+            return ParseResult(record={"text": root.text}, business_key=root.text,
+                               document_version=1)
+
+        def render(self, record):
+            return f"<tag>{record['text']}</tag>".encode()
+    """
+)
+TAG_AVSC = json.dumps({"type": "record", "name": "Tag", "namespace": "px.test", "fields": [
+    {"name": "header", "type": "px.canonical.Header"}, {"name": "text", "type": "string"}]})
+TAG_XSD = """<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">
+  <xs:element name="tag"><xs:simpleType><xs:restriction base="xs:string">
+    <xs:pattern value="[a-z]+"/></xs:restriction></xs:simpleType></xs:element>
+</xs:schema>"""
+TAG_FILES = {"__init__.py": TAG_ADAPTER, "avro/px.test.Tag.avsc": TAG_AVSC,
+             "xsd/tag.xsd": TAG_XSD}
+PLUGIN_GROUP = "px_test.packages"
+
+
+def install_package(root: Path, monkeypatch: pytest.MonkeyPatch, package: str,
+                    files: dict[str, str], entry: str = "TagAdapter") -> None:
+    """A distribution of one package on sys.path, declaring `package:entry` as an adapter."""
+    for name, text in files.items():
+        (root / package / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / package / name).write_text(text, encoding="utf-8")
+    dist_info = root / f"{package}-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {package}\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text(
+        f"[{PLUGIN_GROUP}]\n{package} = {package}:{entry}\n")
+    monkeypatch.delitem(sys.modules, package, raising=False)
+
+
+@pytest.fixture
+def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return tmp_path
+
+
+def test_a_plugin_brings_its_avro_schema_and_its_xsd(site: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    install_package(site, monkeypatch, "px_test_tag", TAG_FILES)
+    schemas, store = AvroSchemas(), XsdStore()
+    registry = AdapterRegistry.default(schemas, xsd_store=store, group=PLUGIN_GROUP)
+    assert registry.problems == ()
+    tag = registry.get("tag-xml")
+    assert tag.parse(b"<tag>berth</tag>").record == {"text": "berth"}
+    with pytest.raises(FormatError) as caught:
+        tag.parse(b"<tag>Berth 3</tag>")
+    assert caught.value.code == "XSD_INVALID"
+    assert "tag" not in store.names()  # its XSDs are its own, not the built-ins' store
+    header = _header()
+    encoded = schemas.encode("px.test.Tag", {"header": header, "text": "berth"})
+    assert schemas.decode(encoded) == ("px.test.Tag", {"header": header, "text": "berth"})
+
+
+BROKEN_PLUGINS = {
+    "import": ({"__init__.py": "import px_no_such_module\n"}, "ADAPTER_PLUGIN_LOAD_FAILED"),
+    "factory": ({**TAG_FILES, "__init__.py": TAG_ADAPTER + "\n\ndef TagAdapter_():\n"
+                 "    raise RuntimeError('no')\n"}, "ADAPTER_PLUGIN_LOAD_FAILED"),
+    "avro_json": ({**TAG_FILES, "avro/px.test.Tag.avsc": "{not json"},
+                  "ADAPTER_PLUGIN_SCHEMA_INVALID"),
+    "avro_name": ({**TAG_FILES, "avro/px.test.Tag.avsc": TAG_AVSC.replace('"Tag"', '"Tog"')},
+                  "ADAPTER_PLUGIN_SCHEMA_INVALID"),
+    "avro_builtin": ({**TAG_FILES, "avro/px.canonical.Header.avsc": json.dumps(
+        {"type": "record", "name": "Header", "namespace": "px.canonical", "fields": []})},
+                     "ADAPTER_PLUGIN_SCHEMA_REDEFINED"),
+    "xsd_builtin": ({**TAG_FILES, "xsd/fal1.xsd": TAG_XSD}, "ADAPTER_PLUGIN_SCHEMA_REDEFINED"),
+    "xsd_broken": ({**TAG_FILES, "xsd/tag.xsd": TAG_XSD.replace("xs:pattern", "xs:bogus")},
+                   "ADAPTER_PLUGIN_SCHEMA_INVALID"),
+    "schema_missing": ({k: v for k, v in TAG_FILES.items() if not k.startswith("avro/")},
+                       "ADAPTER_PLUGIN_SCHEMA_MISSING"),
+    "format_taken": ({**TAG_FILES, "__init__.py": TAG_ADAPTER.replace('"tag-xml"',
+                                                                      '"fal1-xml"')},
+                     "ADAPTER_PLUGIN_FORMAT_TAKEN"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_PLUGINS))
+def test_a_broken_plugin_is_skipped_with_its_code_and_leaves_the_others(
+        site: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    files, code = BROKEN_PLUGINS[case]
+    entry = "TagAdapter_" if case == "factory" else "TagAdapter"
+    install_package(site, monkeypatch, f"px_test_broken_{case}", files, entry)
+    install_package(site, monkeypatch, "px_test_tag", TAG_FILES)
+    schemas = AvroSchemas()
+    registry = AdapterRegistry.default(schemas, group=PLUGIN_GROUP)
+    [problem] = registry.problems
+    assert (problem.plugin, problem.code) == (f"px_test_broken_{case}", code)
+    assert set(registry.formats()) == {*builtin_formats(), "tag-xml"}
+    assert registry.get("fal1-xml").schema_name in schemas
+    assert schemas.names() == (*sorted((*AvroSchemas().names(), "px.test.Tag")),)
+
+
+def test_a_second_plugin_may_not_redefine_the_first_ones_schema(
+        site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    install_package(site, monkeypatch, "px_test_tag", TAG_FILES)
+    install_package(site, monkeypatch, "px_test_tag2",
+                    {**TAG_FILES, "__init__.py": TAG_ADAPTER.replace('"tag-xml"', '"tag2-xml"')})
+    registry = AdapterRegistry.default(AvroSchemas(), group=PLUGIN_GROUP)
+    assert [(p.plugin, p.code) for p in registry.problems] == [
+        ("px_test_tag2", "ADAPTER_PLUGIN_SCHEMA_REDEFINED")]
+    assert "tag-xml" in registry and "tag2-xml" not in registry
+
+
+def builtin_formats() -> tuple[str, ...]:
+    return AdapterRegistry(builtin_adapters(XsdStore(), SafeXmlParser())).formats()
+
+
+def _header() -> dict[str, object]:
+    return {"event_id": "e1", "document_type": "tag", "format_id": "tag-xml",
+            "schema_version": 1, "sender": "cn.port.sh", "business_key": "berth",
+            "document_version": 1, "received_at": datetime(2026, 1, 1, tzinfo=UTC),
+            "digest_sm3": "00", "signature_key_id": None}

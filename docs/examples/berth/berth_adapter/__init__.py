@@ -1,5 +1,7 @@
 """A berth application adapter: the worked example of docs/adapters.md, and the template to
-copy for a new format. It lives outside the gateway, as an integrator's package would."""
+copy for a new format. It lives outside the gateway, as an integrator's package would: its
+canonical record in avro/, its XML Schema in xsd/, both beside this module, where the gateway
+finds them when the package is installed (pyproject.toml one folder up)."""
 
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ class BerthAdapter:
 
     def __init__(self, *, xsd_store: XsdStore | None = None,
                  xml_parser: SafeXmlParser | None = None) -> None:
-        self._xsd = xsd_store or XsdStore(HERE)
+        # The gateway passes a store that knows xsd/; used on its own, the adapter makes one.
+        self._xsd = xsd_store or XsdStore(HERE / "xsd")
         self._parser = xml_parser or SafeXmlParser()
 
     def parse(self, data: bytes) -> ParseResult:
