@@ -63,9 +63,12 @@ class PluginProblem:
     code: str
     message: str
 
+    @property
+    def summary(self) -> str:
+        return f"adapter plug-in {self.plugin} ({self.target}) skipped: {self.message}"
+
     def __str__(self) -> str:
-        return f"{self.code}: adapter plug-in {self.plugin} ({self.target}) skipped: " \
-            f"{self.message}"
+        return f"{self.code}: {self.summary}"
 
 
 def builtin_adapters(xsd_store: XsdStore, xml_parser: SafeXmlParser) -> tuple[Adapter, ...]:

@@ -24,7 +24,9 @@ def add_adapters_commands(commands: argparse._SubParsersAction) -> None:  # type
     sub = adapters.add_subparsers(dest="adapters_command", required=True, metavar="COMMAND")
     listing = sub.add_parser("list", help="the formats known, with their document types",
                              description="Lists every adapter: format id, document type, "
-                             "canonical Avro record and media type.")
+                             "canonical Avro record and media type. An installed plug-in "
+                             "that cannot be used is named on stderr with its code "
+                             "(ADAPTER_PLUGIN_...) and the exit status is 1.")
     listing.set_defaults(run=_list)
     parse = sub.add_parser(
         "parse", help="parse a document into its canonical record (JSON)",
@@ -60,15 +62,20 @@ def add_adapters_commands(commands: argparse._SubParsersAction) -> None:  # type
     check.set_defaults(run=_check)
 
 
-def _registry() -> AdapterRegistry:
-    return AdapterRegistry.default(AvroSchemas())
+def _registry(schemas: AvroSchemas | None = None) -> AdapterRegistry:
+    """The gateway's adapters; each plug-in it skips is named on stderr with its code."""
+    registry = AdapterRegistry.default(schemas if schemas is not None else AvroSchemas())
+    for problem in registry.problems:
+        print(f"portgw adapters: {problem}", file=sys.stderr)
+    return registry
 
 
 def _list(args: argparse.Namespace) -> int:
-    rows = [(a.format_id, a.document_type, a.schema_name, a.media_type) for a in _registry()]
+    registry = _registry()
+    rows = [(a.format_id, a.document_type, a.schema_name, a.media_type) for a in registry]
     for row in sorted(rows):
         print("  ".join(row))
-    return EXIT_OK
+    return EXIT_INVALID if registry.problems else EXIT_OK
 
 
 def _parse(args: argparse.Namespace) -> int:
@@ -86,7 +93,7 @@ def _parse(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     schemas = AvroSchemas(*args.avro_dir)
-    adapter = AdapterRegistry.default(schemas).get(args.format)
+    adapter = _registry(schemas).get(args.format)
     report = check_adapter(adapter, samples_dir=args.samples_dir, schemas=schemas,
                            time_limit_s=args.time_limit)
     print(report.describe())
@@ -95,7 +102,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _render(args: argparse.Namespace) -> int:
     schemas = AvroSchemas()
-    adapter = AdapterRegistry.default(schemas).get(args.format)
+    adapter = _registry(schemas).get(args.format)
     try:
         data = json.loads(args.json_file.read_text(encoding="utf-8"))
         record = from_json(schemas.schema(adapter.schema_name), data, omit=("header",))

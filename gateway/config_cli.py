@@ -61,10 +61,12 @@ class ConfigProblem:
 
 @dataclass(frozen=True, slots=True)
 class ConfigReport:
-    """What a check found: the problems, and the facts that make up its summary."""
+    """What a check found: the problems, the facts that make up its summary, and warnings:
+    what the gateway starts without (an adapter plug-in it skips)."""
 
     problems: tuple[ConfigProblem, ...]
     facts: tuple[str, ...]
+    warnings: tuple[ConfigProblem, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -75,19 +77,21 @@ class ConfigReport:
         return ", ".join(self.facts)
 
     def merged(self, other: ConfigReport) -> ConfigReport:
-        return ConfigReport(self.problems + other.problems, self.facts + other.facts)
+        return ConfigReport(self.problems + other.problems, self.facts + other.facts,
+                            self.warnings + other.warnings)
 
 
 @dataclass(slots=True)
 class _Findings:
     problems: list[ConfigProblem] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
+    warnings: list[ConfigProblem] = field(default_factory=list)
 
     def add(self, code: str, message: str) -> None:
         self.problems.append(ConfigProblem(code, message))
 
     def report(self) -> ConfigReport:
-        return ConfigReport(tuple(self.problems), tuple(self.facts))
+        return ConfigReport(tuple(self.problems), tuple(self.facts), tuple(self.warnings))
 
 
 # -- the check ---------------------------------------------------------------------------------
@@ -103,8 +107,9 @@ def check_config(config: GatewayConfig, *, now: datetime | None = None) -> Confi
     if key is not None and keyring is not None:
         _check_key_in_keyring(config, key, keyring, now or utc_now(), found)
     agencies = _load_agencies(config.agencies_file, found)
+    schemas, adapters = _load_adapters(found)
     if agencies is not None:
-        _check_contracts(config.contracts_dir, agencies, found)
+        _check_contracts(config.contracts_dir, agencies, schemas, adapters, found)
         _check_limit_agencies(config, agencies, found)
         _check_warning_owners(config, agencies, found)
     _check_mask_key(config.mask_key_file, found)
@@ -223,12 +228,19 @@ def _load_agencies(path: Path, found: _Findings) -> AgencyRegistry | None:
     return agencies
 
 
-def _check_contracts(directory: Path, agencies: AgencyRegistry, found: _Findings) -> None:
+def _load_adapters(found: _Findings) -> tuple[AvroSchemas, AdapterRegistry]:
+    """The adapters the gateway would start with; a plug-in it would skip is a warning."""
+    schemas = AvroSchemas()
+    adapters = AdapterRegistry.default(schemas)
+    found.warnings.extend(ConfigProblem(p.code, p.summary) for p in adapters.problems)
+    return schemas, adapters
+
+
+def _check_contracts(directory: Path, agencies: AgencyRegistry, schemas: AvroSchemas,
+                     adapters: AdapterRegistry, found: _Findings) -> None:
     """The contracts as `portgw contracts lint` checks them; each problem keeps its code."""
     if not directory.is_dir():
         return
-    schemas = AvroSchemas()
-    adapters = AdapterRegistry.default(schemas)
     report = lint_contract_dir(directory, agencies, document_catalog(adapters, schemas),
                                format_table(adapters))
     for problem in report.problems:
@@ -513,6 +525,8 @@ def _check(args: argparse.Namespace) -> int:
         check_broker(config, timeout_s=args.timeout) if args.connect else _broker_named(config))
     for problem in report.problems:
         print(problem)
+    for warning in report.warnings:
+        print(f"warning: {warning}")
     if not report.ok:
         print(f"{len(report.problems)} problem(s) in {args.config}", file=sys.stderr)
         return EXIT_PROBLEMS

@@ -66,6 +66,8 @@ def _lint(args: argparse.Namespace) -> int:
     agencies = AgencyRegistry.from_toml(agencies_file)
     schemas = AvroSchemas()
     adapters = AdapterRegistry.default(schemas)
+    for skipped in adapters.problems:
+        print(f"warning: {skipped}", file=sys.stderr)
     report = lint_contract_dir(args.directory, agencies, document_catalog(adapters, schemas),
                                format_table(adapters))
     for problem in report.problems:

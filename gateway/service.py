@@ -121,6 +121,9 @@ class GatewayParts:
             live_keyring = LiveKeyring.load(config.keyring_file)
             schemas = AvroSchemas()
             adapters = AdapterRegistry.default(schemas)
+            for problem in adapters.problems:  # the gateway starts without it
+                log.warning("adapter.plugin_skipped", plugin=problem.plugin,
+                            target=problem.target, code=problem.code, error=problem.message)
             mask_key = config.mask_key_file.read_bytes()
             sources = RouterSources(
                 contracts_dir=config.contracts_dir,
