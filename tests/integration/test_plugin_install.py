@@ -106,7 +106,7 @@ def test_the_gateway_serves_the_plugin_format(python: Path, broker: LocalBroker,
 
 
 def serve_and_submit(python: Path, home: Home, bootstrap: str) -> dict[str, object]:
-    common = ["--config", home.config_file, "--bootstrap-servers", bootstrap]
+    common: list[str | Path] = ["--config", home.config_file, "--bootstrap-servers", bootstrap]
     server = subprocess.Popen([python, "-m", "gateway.cli", "serve", *map(str, common)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env=alone(), cwd=home.path)
