@@ -19,7 +19,7 @@ from .fal5 import Fal5Adapter
 from .fal6 import Fal6Adapter
 from .fal7 import Fal7Adapter
 from .manifest import CustomsManifestAdapter
-from .registry import AdapterRegistry, PluginProblem, builtin_adapters
+from .registry import AdapterRegistry, PluginProblem, builtin_adapters, installed_schemas
 from .warning import SafetyWarningAdapter
 from .waybill import MultimodalWaybillAdapter
 
@@ -45,5 +45,6 @@ __all__ = [
     "SafetyWarningAdapter",
     "UnknownFormatError",
     "builtin_adapters",
+    "installed_schemas",
     "is_valid_imo_number",
 ]

@@ -176,6 +176,14 @@ class AdapterRegistry:
         return len(self._adapters)
 
 
+def installed_schemas(group: str = ENTRY_POINT_GROUP) -> AvroSchemas:
+    """The gateway's schemas and those of the installed adapter plug-ins: what a reader of
+    the gateway's topics needs to decode the events of every format it serves."""
+    schemas = AvroSchemas()
+    AdapterRegistry.default(schemas, group=group)
+    return schemas
+
+
 def _load_plugin(entry_point: EntryPoint, schemas: AvroSchemas | None, xsd_store: XsdStore,
                  xml_parser: SafeXmlParser) -> tuple[Adapter, tuple[LoadedSchema, ...]]:
     factory = _running_plugin_code(entry_point.load)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from aiokafka import TopicPartition
 
+from adapters import installed_schemas
 from crypto import CryptoError, Keyring, SM2PrivateKey, open_envelope
 from gateway.dedup import DedupReader
 from gateway.delivery_proof import Delivery, DeliveryRefused, DeliveryVerifier
@@ -123,8 +124,9 @@ def _receive(args: argparse.Namespace) -> int:
     from gateway.cli import link_of  # gateway.cli imports this module
 
     bootstrap = link_of(args)
-    receiver = _Receiver(DeliveryVerifier(Keyring.from_toml(args.keyring), args.agency),
-                         args.out, _private_key(args.key) if args.key else None)
+    verifier = DeliveryVerifier(Keyring.from_toml(args.keyring), args.agency,
+                                schemas=installed_schemas())  # a plug-in's events too
+    receiver = _Receiver(verifier, args.out, _private_key(args.key) if args.key else None)
     for directory in (args.store, args.out):
         if directory is not None:
             _make_dir(directory)

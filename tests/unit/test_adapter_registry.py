@@ -18,6 +18,7 @@ from adapters import (
     Fal1Adapter,
     RuleViolationError,
     builtin_adapters,
+    installed_schemas,
 )
 from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
 
@@ -272,6 +273,13 @@ def test_a_broken_plugin_is_skipped_with_its_code_and_leaves_the_others(
     assert set(registry.formats()) == {*builtin_formats(), "tag-xml"}
     assert registry.get("fal1-xml").schema_name in schemas
     assert schemas.names() == (*sorted((*AvroSchemas().names(), "px.test.Tag")),)
+
+
+def test_installed_schemas_has_the_plugins_ones(site: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    install_package(site, monkeypatch, "px_test_tag", TAG_FILES)
+    assert set(installed_schemas(PLUGIN_GROUP).names()) == {*AvroSchemas().names(),
+                                                             "px.test.Tag"}
 
 
 def test_a_second_plugin_may_not_redefine_the_first_ones_schema(
