@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from importlib.metadata import EntryPoint, entry_points
+from typing import cast
 
 from message_formats import AvroSchemas, SafeXmlParser, XsdStore
 
+from ._xml import XmlAdapter
 from .base import (
     ENTRY_POINT_GROUP,
     Adapter,
@@ -25,14 +27,14 @@ from .manifest import CustomsManifestAdapter
 from .warning import SafetyWarningAdapter
 from .waybill import MultimodalWaybillAdapter
 
-BUILTIN: tuple[type[Adapter], ...] = (
+BUILTIN: tuple[type[XmlAdapter], ...] = (
     Fal1Adapter, Fal2Adapter, Fal3Adapter, Fal4Adapter, Fal5Adapter, Fal6Adapter, Fal7Adapter,
     CustomsManifestAdapter, MultimodalWaybillAdapter, SafetyWarningAdapter,
 )
 
 
 def builtin_adapters(xsd_store: XsdStore, xml_parser: SafeXmlParser) -> tuple[Adapter, ...]:
-    return tuple(kind(xsd_store=xsd_store, xml_parser=xml_parser)  # type: ignore[call-arg]
+    return tuple(kind(xsd_store=xsd_store, xml_parser=xml_parser)
                  for kind in BUILTIN)
 
 
@@ -103,7 +105,7 @@ class AdapterRegistry:
 def _load_plugin(entry_point: EntryPoint) -> Adapter:
     try:
         factory = entry_point.load()
-        return factory()
+        return cast(Adapter, factory())  # third-party code: register() checks it
     except Exception as exc:
         # Any failure of third-party code at start-up is reported under one code.
         raise AdapterRegistrationError(

@@ -309,6 +309,9 @@ class GatewayConfig:
                                   *numbers}
         if unknown:
             raise ConfigError(f"unknown [gateway] settings: {', '.join(sorted(unknown))}")
+        # Path settings; Any because mypy matches a **dict against every keyword of cls.
+        given_paths: dict[str, Any] = {name: home / str(section[name]) for name in paths
+                                       if name in section}
         try:
             config = cls(
                 home=home,
@@ -321,7 +324,7 @@ class GatewayConfig:
                 limits=_limits(data.get("limits", {})),
                 warnings=_warnings(data.get("warnings", {})),
                 kafka=_kafka(data.get("kafka", {}), home),
-                **{name: home / str(section[name]) for name in paths if name in section},
+                **given_paths,
                 **{name: kind(section[name]) for name, kind in numbers.items()
                    if name in section},
             )
