@@ -405,13 +405,13 @@ def _read_crew(members: list[etree._Element]) -> list[dict[str, Any]]:
             "given_names": given,
             "rank_or_rating": rank,
             "nationality": nationality,
-            "date_of_birth": _date_from_iso(birth),  # type: ignore[arg-type]  # the XSD requires it: never None here
+            "date_of_birth": _date_from_iso(birth),  # type: ignore[arg-type]  # the XSD requires it
             "place_of_birth": place,
             "identity_document": {
                 "document_type": kind,
                 "number": number,
                 "issuing_state": issuing_state,
-                "expiry_date": _date_from_iso(expiry),  # type: ignore[arg-type]  # the XSD requires it: never None here
+                "expiry_date": _date_from_iso(expiry),  # type: ignore[arg-type]  # the XSD requires it
             },
         }
         for family, given, rank, nationality, birth, place, kind, number, issuing_state, expiry

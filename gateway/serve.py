@@ -296,7 +296,7 @@ class IngressLoop:
         log.info("ingress.revoked", partitions=sorted(partitions))
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka: no types
     def __init__(self, loop: IngressLoop, consumer: AIOKafkaConsumer) -> None:
         self._loop = loop
         self._consumer = consumer

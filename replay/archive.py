@@ -323,7 +323,7 @@ class _ChainCheck:
                     or not data.startswith(mark, tail)):
                 break
             hasher = entry_sm3()
-            hasher.update(view[start + PREFIX_SIZE : tail])  # type: ignore[arg-type]  # a buffer
+            hasher.update(view[start + PREFIX_SIZE : tail])
             digest = hasher.digest()
             if data[tail + 2 : end] != digest.hex().encode():
                 break
