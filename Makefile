@@ -32,11 +32,14 @@ demo: $(RUNTIME_STAMP)
 # pytest exits 5 when it collected no test: say so plainly rather than fail obscurely.
 test: $(TEST_STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$status
 
+# mypy reads what to check and how strictly from [tool.mypy] in pyproject.toml.
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Re-resolves the lock files in a temporary virtualenv (needs nothing installed):
 # `make lock` keeps today's pins, `make lock LOCK_ARGS=--upgrade` takes the newest releases.
@@ -44,4 +47,4 @@ lock:
 	PYTHON=$(PYTHON) scripts/lock.sh $(LOCK_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

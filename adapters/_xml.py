@@ -4,7 +4,7 @@ format's own XSD, serialise), and how messages name a field."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from lxml import etree
 
@@ -47,7 +47,9 @@ def render_checked(
         xsd.validate(xsd_name, root)
     except FormatError as exc:
         raise RenderError(f"rendered {label} is not valid: {exc.message}") from None
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    # lxml has no type information; with an encoding, tostring gives bytes.
+    return cast(bytes, etree.tostring(root, xml_declaration=True, encoding="UTF-8",
+                                      pretty_print=True))
 
 
 class XmlAdapter:

@@ -60,10 +60,16 @@ class ParseResult:
 
 @runtime_checkable
 class Adapter(Protocol):
-    format_id: str
-    document_type: str
-    schema_name: str
-    media_type: str
+    # Read-only: an adapter may hold these as class attributes (the built-ins do) or as
+    # instance attributes; a protocol's plain `name: str` would admit only the latter.
+    @property
+    def format_id(self) -> str: ...
+    @property
+    def document_type(self) -> str: ...
+    @property
+    def schema_name(self) -> str: ...
+    @property
+    def media_type(self) -> str: ...
 
     def parse(self, data: bytes) -> ParseResult:
         """Raise FormatError (XML_*, XSD_*) or AdapterError (RULE_*) on rejection."""

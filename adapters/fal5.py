@@ -221,7 +221,8 @@ def voyage_day(record: Mapping[str, Any]) -> date:
     """The port-local calendar date of arrival or departure: the instant shifted by the UTC
     offset the sender gave with it."""
     offset = timedelta(minutes=record["utc_offset_minutes"])
-    return (record["date_time_of_arrival_departure"] + offset).date()
+    instant: datetime = record["date_time_of_arrival_departure"]
+    return (instant + offset).date()
 
 
 _DATE_OF_BIRTH = itemgetter("date_of_birth")
@@ -301,7 +302,7 @@ def _needs_collapsing(rows: list[Sequence[str | None]]) -> bool:
     they are. A row holding None (an absent attribute) cannot be joined: then None and
     empty values are left out, one value at a time."""
     try:
-        joined = " ".join(map(" ".join, rows))  # type: ignore[arg-type]
+        joined = " ".join(map(" ".join, rows))  # type: ignore[arg-type]  # a None: see except
     except TypeError:
         joined = " ".join(filter(None, chain.from_iterable(rows)))
     return (
@@ -404,13 +405,13 @@ def _read_crew(members: list[etree._Element]) -> list[dict[str, Any]]:
             "given_names": given,
             "rank_or_rating": rank,
             "nationality": nationality,
-            "date_of_birth": _date_from_iso(birth),  # type: ignore[arg-type]
+            "date_of_birth": _date_from_iso(birth),  # type: ignore[arg-type]  # the XSD requires it
             "place_of_birth": place,
             "identity_document": {
                 "document_type": kind,
                 "number": number,
                 "issuing_state": issuing_state,
-                "expiry_date": _date_from_iso(expiry),  # type: ignore[arg-type]
+                "expiry_date": _date_from_iso(expiry),  # type: ignore[arg-type]  # the XSD requires it
             },
         }
         for family, given, rank, nationality, birth, place, kind, number, issuing_state, expiry

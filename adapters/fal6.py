@@ -103,13 +103,13 @@ def _read_passengers(elements: list[etree._Element]) -> list[dict[str, Any]]:
             "family_name": family,
             "given_names": given,
             "nationality": nationality,
-            "date_of_birth": date.fromisoformat(birth),  # type: ignore[arg-type]
+            "date_of_birth": date.fromisoformat(birth),  # type: ignore[arg-type]  # the XSD requires it
             "place_of_birth": place,
             "identity_document": {
                 "document_type": kind,
                 "number": number,
                 "issuing_state": issuing_state,
-                "expiry_date": date.fromisoformat(expiry),  # type: ignore[arg-type]
+                "expiry_date": date.fromisoformat(expiry),  # type: ignore[arg-type]  # the XSD requires it
             },
             "port_of_embarkation": embarked,
             "port_of_disembarkation": leaves,

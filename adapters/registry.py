@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib import resources
 from importlib.metadata import EntryPoint, entry_points
 from importlib.resources.abc import Traversable
-from typing import Any
+from typing import Any, TypeVar
 
 from message_formats import (
     AvroSchemas,
@@ -22,6 +22,7 @@ from message_formats import (
     XsdStore,
 )
 
+from ._xml import XmlAdapter
 from .base import (
     ENTRY_POINT_GROUP,
     Adapter,
@@ -39,11 +40,13 @@ from .manifest import CustomsManifestAdapter
 from .warning import SafetyWarningAdapter
 from .waybill import MultimodalWaybillAdapter
 
-BUILTIN: tuple[type[Adapter], ...] = (
+BUILTIN: tuple[type[XmlAdapter], ...] = (
     Fal1Adapter, Fal2Adapter, Fal3Adapter, Fal4Adapter, Fal5Adapter, Fal6Adapter, Fal7Adapter,
     CustomsManifestAdapter, MultimodalWaybillAdapter, SafetyWarningAdapter,
 )
 
+
+T = TypeVar("T")
 
 PLUGIN_AVRO_DIR, PLUGIN_XSD_DIR = "avro", "xsd"
 PLUGIN_LOAD_FAILED = "ADAPTER_PLUGIN_LOAD_FAILED"
@@ -72,7 +75,7 @@ class PluginProblem:
 
 
 def builtin_adapters(xsd_store: XsdStore, xml_parser: SafeXmlParser) -> tuple[Adapter, ...]:
-    return tuple(kind(xsd_store=xsd_store, xml_parser=xml_parser)  # type: ignore[call-arg]
+    return tuple(kind(xsd_store=xsd_store, xml_parser=xml_parser)
                  for kind in BUILTIN)
 
 
@@ -194,7 +197,7 @@ def _load_plugin(entry_point: EntryPoint, schemas: AvroSchemas | None, xsd_store
         lambda: _build(factory, own_xsd or xsd_store, xml_parser)), own_schemas
 
 
-def _running_plugin_code(call: Callable[[], Any]) -> Any:
+def _running_plugin_code(call: Callable[[], T]) -> T:
     try:
         return call()
     except Exception as exc:
@@ -225,7 +228,7 @@ def _own_xsd(home: Traversable) -> XsdStore | None:
     return _reading_plugin_schemas(lambda: XsdStore.with_extension(directory))
 
 
-def _reading_plugin_schemas(read: Callable[[], Any]) -> Any:
+def _reading_plugin_schemas(read: Callable[[], T]) -> T:
     try:
         return read()
     except SchemaRedefinedError as exc:

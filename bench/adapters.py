@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     schema = XsdStore().schema("fal5")
 
     def lxml_alone() -> bool:
-        return schema.validate(etree.fromstring(document, parser))
+        valid: bool = schema.validate(etree.fromstring(document, parser))
+        return valid
 
     crew = len(adapter.parse(document).record["crew"])
     print(f"FAL 5 crew list: {crew} crew, {len(document):,} bytes; one core (CPU 0)")

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 # This file shares its name with a module of the gateway: import the packages, not bench/.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
@@ -164,7 +165,7 @@ class Inputs:
     agencies: AgencyRegistry
     catalog: DocumentCatalog
     formats: dict[str, str]
-    records: dict[str, list[dict]]
+    records: dict[str, list[dict[str, Any]]]
 
 
 # --- the world ----------------------------------------------------------------------------
@@ -189,9 +190,9 @@ def make_agencies(rng: random.Random) -> list[Agency]:
     return agencies
 
 
-def sample_records(adapters: AdapterRegistry) -> dict[str, list[dict]]:
+def sample_records(adapters: AdapterRegistry) -> dict[str, list[dict[str, Any]]]:
     """The canonical records of the valid sample documents, by document type."""
-    records: dict[str, list[dict]] = {}
+    records: dict[str, list[dict[str, Any]]] = {}
     for adapter in adapters:
         paths = sorted((DATA / adapter.document_type).glob("valid_*.xml"))
         records[adapter.document_type] = [
@@ -218,12 +219,12 @@ VARIED = {
 VARIANTS = 24  # per sample document: ~450 distinct records in all
 
 
-def with_variants(rng: random.Random, records: dict[str, list[dict]],
-                  variants: int = VARIANTS) -> dict[str, list[dict]]:
+def with_variants(rng: random.Random, records: dict[str, list[dict[str, Any]]],
+                  variants: int = VARIANTS) -> dict[str, list[dict[str, Any]]]:
     """Each sample record and variants of it differing in the fields conditions look at
     (flag state, tonnage, ports, direction; the counts that rules tie to lists stay), so
     that conditions come out differently across documents as they would in traffic."""
-    varied: dict[str, list[dict]] = {}
+    varied: dict[str, list[dict[str, Any]]] = {}
     for document_type, samples in records.items():
         varied[document_type] = list(samples)
         for sample in samples:
@@ -369,7 +370,7 @@ def lint(contracts: list[Contract], world: Inputs) -> None:
 
 
 def make_decisions(rng: random.Random, contracts: list[Contract], agencies: list[Agency],
-                   world: Inputs, count: int) -> list[tuple[str, str, dict, datetime]]:
+                   world: Inputs, count: int) -> list[tuple[str, str, dict[str, Any], datetime]]:
     """Mostly a document of a type some contract names, from that contract's provider (so
     busy routes get more documents); some from a sender with no route for the type."""
     types = sorted(world.records)

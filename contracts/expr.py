@@ -235,7 +235,8 @@ def _path_token(source: str, match: re.Match[str]) -> _Token:
 
 
 def _scan_string(source: str, start: int) -> _Token:
-    quote, position, parts = source[start], start + 1, []
+    quote, position = source[start], start + 1
+    parts: list[str] = []
     while position < len(source):
         char = source[position]
         if char == quote:

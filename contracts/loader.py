@@ -180,7 +180,7 @@ class _TableReader:
 
     # --- one key each ---------------------------------------------------------------------
 
-    def present(self, key: str, check: Callable[[Any], bool], expected: str) -> Any:
+    def present(self, key: str, check: Callable[[Any], object], expected: str) -> Any:
         value = self.table.get(key)
         if key in self.table and not check(value):
             self.fail(key, "CONTRACT_INVALID", f"{key} must be {expected}, not {value!r}")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from . import _der as der
@@ -42,7 +42,7 @@ _PRFS: Mapping[str, Callable[[], hashes.HashAlgorithm]] = MappingProxyType(
     }
 )
 # cipher OID -> (algorithm factory, key length)
-_CIPHERS: Mapping[str, tuple[Callable[[bytes], algorithms.BlockCipherAlgorithm], int]] = (
+_CIPHERS: Mapping[str, tuple[Callable[[bytes], BlockCipherAlgorithm], int]] = (
     MappingProxyType(
         {
             "2.16.840.1.101.3.4.1.2": (algorithms.AES, 16),

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from ctypes import POINTER, c_char_p, c_int, c_long, c_size_t, c_ulong, c_void_p
 from types import MappingProxyType
-from typing import NoReturn
+from typing import NoReturn, cast
 
 from . import sm4 as _sm4
 from ._sm2codec import CiphertextOrder, SM2Ciphertext, format_ciphertext, parse_ciphertext
@@ -253,7 +253,7 @@ class OpenSSLBackend:
         with self._error_scope(), self._digest_context(pkey, user_id) as mctx:
             if lib.EVP_DigestVerifyInit(mctx, None, lib.EVP_sm3(), None, pkey) != 1:
                 self._fail(CryptoError, "EVP_DigestVerifyInit")
-            result = lib.EVP_DigestVerify(mctx, signature, len(signature), data, len(data))
+            result: int = lib.EVP_DigestVerify(mctx, signature, len(signature), data, len(data))
             return result == 1
 
     # -- encryption -------------------------------------------------------------------------
@@ -358,7 +358,8 @@ class OpenSSLBackend:
         length = self._lib.BIO_ctrl(bio, _BIO_CTRL_INFO, 0, ctypes.byref(data))
         if length < 0 or (length and not data.value):
             self._fail(CryptoError, "BIO_get_mem_data")
-        return ctypes.string_at(data.value, length) if length else b""
+        # data.value is not None when length is not 0: checked just above
+        return ctypes.string_at(cast(int, data.value), length) if length else b""
 
     def _own(self, ptr: int) -> EvpPkey:
         return EvpPkey(ptr, self._lib.EVP_PKEY_free)

@@ -20,7 +20,7 @@ HASHLIB_HAS_SM3: Final = "sm3" in hashlib.algorithms_available
 
 
 class SM3Hasher(Protocol):
-    def update(self, data: bytes, /) -> None: ...
+    def update(self, data: bytes | bytearray | memoryview, /) -> None: ...
 
     def copy(self) -> Self: ...
 
@@ -35,7 +35,7 @@ class _CryptographySM3:
     def __init__(self, state: hashes.Hash | None = None) -> None:
         self._hash = state if state is not None else hashes.Hash(hashes.SM3())
 
-    def update(self, data: bytes, /) -> None:
+    def update(self, data: bytes | bytearray | memoryview, /) -> None:
         self._hash.update(data)
 
     def copy(self) -> Self:

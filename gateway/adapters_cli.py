@@ -15,7 +15,9 @@ from message_formats.json_view import from_json, to_json
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
 
-def add_adapters_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_adapters_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     adapters = commands.add_parser(
         "adapters", help="list, try and render document formats",
         description="The formats the gateway reads and writes, built in or added by an "

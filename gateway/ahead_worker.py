@@ -46,7 +46,7 @@ def main(rig: Callable[[AdapterRegistry], AdapterRegistry] | None = None) -> Non
     checker = Checker(rig(adapters) if rig is not None else adapters)
     _limit_address_space(args.memory_limit_mb * _MB)
     started = _resident_bytes()
-    recycle_above = args.recycle_above_mb * _MB
+    recycle_above: int = args.recycle_above_mb * _MB
 
     def grown_too_much() -> bool:
         """Past the limit, the C heap's free memory is first handed back (a large document

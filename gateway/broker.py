@@ -120,8 +120,8 @@ class LocalBroker:
                 preexec_fn=_end_with_parent,
             )
         finally:
-            if self._log_path:
-                output.close()  # type: ignore[union-attr]
+            if not isinstance(output, int):  # a log file, not DEVNULL
+                output.close()
         self._wait_until_ready()
         log.info("broker.started", bootstrap_servers=self.bootstrap_servers,
                  storage=self.storage_engine.split("://")[0])

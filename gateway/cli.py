@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except REJECTION_ERRORS as exc:  # every package's errors carry a code and a message
-        print(f"portgw: {exc.code}: {exc.message}", file=sys.stderr)  # type: ignore[attr-defined]
+        print(f"portgw: {exc.code}: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_FAILED

@@ -16,10 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from adapters.warning import LEVELS
 from gateway.errors import ConfigError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 ENV_BOOTSTRAP = "PORTGW_BOOTSTRAP_SERVERS"
 ENV_PREFIX = "PORTGW__"
@@ -30,7 +33,7 @@ HTTP_TLS_MISSING = "CONFIG_HTTP_TLS_MISSING"
 HTTP_PLAIN_NOT_LOCAL = "CONFIG_HTTP_PLAIN_NOT_LOCAL"
 HTTP_OPERATOR_NOT_LOCAL = "CONFIG_HTTP_OPERATOR_NOT_LOCAL"
 
-S = TypeVar("S")
+S = TypeVar("S", bound="DataclassInstance")
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +312,9 @@ class GatewayConfig:
                                   *numbers}
         if unknown:
             raise ConfigError(f"unknown [gateway] settings: {', '.join(sorted(unknown))}")
+        # Path settings; Any because mypy matches a **dict against every keyword of cls.
+        given_paths: dict[str, Any] = {name: home / str(section[name]) for name in paths
+                                       if name in section}
         try:
             config = cls(
                 home=home,
@@ -321,7 +327,7 @@ class GatewayConfig:
                 limits=_limits(data.get("limits", {})),
                 warnings=_warnings(data.get("warnings", {})),
                 kafka=_kafka(data.get("kafka", {}), home),
-                **{name: home / str(section[name]) for name in paths if name in section},
+                **given_paths,
                 **{name: kind(section[name]) for name, kind in numbers.items()
                    if name in section},
             )
@@ -360,7 +366,7 @@ class GatewayConfig:
 def _settings(kind: type[S], values: Any, name: str) -> S:
     if not isinstance(values, Mapping):
         raise ConfigError(f"[{name}] must be a table")
-    known = {f.name for f in fields(kind)}  # type: ignore[arg-type]
+    known = {f.name for f in fields(kind)}
     unknown = set(values) - known
     if unknown:
         raise ConfigError(f"unknown [{name}] settings: {', '.join(sorted(unknown))}")

@@ -476,7 +476,9 @@ def _broker_named(config: GatewayConfig) -> ConfigReport:
 # -- the command -------------------------------------------------------------------------------
 
 
-def add_config_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_config_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     from gateway.cli import config_args  # gateway.cli imports this module
 
     config = commands.add_parser(

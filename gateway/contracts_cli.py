@@ -19,7 +19,9 @@ from message_formats import AvroSchemas, FormatError
 EXIT_OK, EXIT_INVALID = 0, 1
 
 
-def add_contracts_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_contracts_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     contracts = commands.add_parser(
         "contracts", help="lint sharing contracts; explain a routing decision",
         description="Sharing contracts decide who receives which documents, which part of "

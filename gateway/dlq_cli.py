@@ -285,7 +285,9 @@ async def resubmit(
 # -- the commands ------------------------------------------------------------------------------
 
 
-def add_dlq_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_dlq_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     from gateway.cli import config_args  # gateway.cli imports this module
 
     dlq = commands.add_parser(

@@ -17,7 +17,7 @@ import asyncio
 import ssl
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from yarl import URL
@@ -96,7 +96,8 @@ class _Guarded(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         address = str(peer[0]) if peer else ""
         if not self._guard.admit(address):
-            transport.abort()  # type: ignore[attr-defined]
+            # A stream server's transport: asyncio types the argument as BaseTransport.
+            cast(asyncio.Transport, transport).abort()
             return
         self._address = address
         self._inner.connection_made(transport)

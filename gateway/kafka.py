@@ -13,10 +13,10 @@ import os
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, cast
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -435,16 +435,35 @@ async def own_reader(broker: Broker, what: str, *, fetch_max_wait_ms: int = 500
         await stop_consumer(consumer)
 
 
-def stored_message(record: object) -> StoredMessage:
+class ConsumerRecord(Protocol):
+    """What the gateway reads of an aiokafka ConsumerRecord (aiokafka ships no types)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Iterable[tuple[str, bytes]]: ...
+    @property
+    def timestamp(self) -> int: ...
+
+
+def stored_message(record: ConsumerRecord) -> StoredMessage:
     """An aiokafka ConsumerRecord as the gateway keeps messages."""
     return StoredMessage(
-        topic=record.topic,  # type: ignore[attr-defined]
-        partition=record.partition,  # type: ignore[attr-defined]
-        offset=record.offset,  # type: ignore[attr-defined]
-        key=record.key,  # type: ignore[attr-defined]
-        value=record.value or b"",  # type: ignore[attr-defined]
-        headers=tuple(record.headers),  # type: ignore[attr-defined]
-        timestamp_ms=record.timestamp,  # type: ignore[attr-defined]
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value or b"",
+        headers=tuple(record.headers),
+        timestamp_ms=record.timestamp,
     )
 
 
@@ -459,7 +478,7 @@ async def partition_end(consumer: AIOKafkaConsumer, tp: TopicPartition, *,
         if time.monotonic() > deadline:
             raise BrokerUnavailable(f"the end of {tp.topic} [{tp.partition}] is not known")
         await consumer.getmany(tp, timeout_ms=200, max_records=1)
-    return end
+    return cast(int, end)  # aiokafka has no types: highwater() is int or None
 
 
 async def read_until_end(
@@ -481,7 +500,7 @@ async def pages_until_end(
     starts: dict[TopicPartition, int],
     *,
     timeout_s: float = 30.0,
-) -> AsyncIterator[list[StoredMessage]]:
+) -> AsyncGenerator[list[StoredMessage], None]:
     """What each fetch brings from each partition's start offset up to its high-water mark
     as first seen, one page at a time, in offset order within a partition: a reader that
     files each page before taking the next holds one page, not the whole topic.
@@ -506,7 +525,7 @@ async def pages_until_end(
             page.extend(stored_message(r) for r in records if end is None or r.offset < end)
         for tp in starts:
             if tp not in ends and consumer.highwater(tp) is not None:
-                ends[tp] = consumer.highwater(tp)  # type: ignore[assignment]
+                ends[tp] = consumer.highwater(tp)
         if page:
             yield page
             deadline = time.monotonic() + timeout_s  # the time the page took its reader

@@ -31,7 +31,9 @@ class UsageError(Exception):
     """A problem with the command line or the files it names: exit code 2."""
 
 
-def add_keys_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_keys_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     keys = subparsers.add_parser(
         "keys",
         help="generate, sign with, verify with and inspect SM2 keys",
@@ -60,7 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 # -- generate ----------------------------------------------------------------------------------
 
 
-def _add_generate(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_generate(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     parser = commands.add_parser(
         "generate",
         help="make a key pair: PREFIX.key (PKCS#8 PEM) and PREFIX.pub (SPKI PEM)",
@@ -89,7 +93,9 @@ def _generate(args: argparse.Namespace) -> int:
 # -- sign / verify -----------------------------------------------------------------------------
 
 
-def _add_sign(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_sign(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     parser = commands.add_parser(
         "sign",
         help="sign a file: a detached DER SM2 signature",
@@ -116,7 +122,9 @@ def _sign(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _add_verify(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_verify(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     parser = commands.add_parser(
         "verify",
         help="verify a detached DER SM2 signature (exit 0 valid, 1 invalid)",
@@ -148,7 +156,9 @@ def _verify(args: argparse.Namespace) -> int:
 # -- show --------------------------------------------------------------------------------------
 
 
-def _add_show(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_show(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     parser = commands.add_parser(
         "show",
         help="describe a key file: kind, key id, public point (never the private key)",

@@ -31,7 +31,8 @@ from gateway.live_keyring import LiveKeyring
 from gateway.router import PayloadBuilder, Router
 from message_formats import AvroSchemas, FormatError
 
-REJECTION_ERRORS: tuple[type[Exception], ...] = (
+# Not annotated: mypy then knows each class, and that every one has a code and a message.
+REJECTION_ERRORS = (
     GatewayError,
     AdapterError,
     FormatError,

@@ -48,7 +48,9 @@ STORE_FILE = "deliveries.sqlite"
 DELIVERY_NOT_OPENED = "DELIVERY_NOT_OPENED"
 
 
-def add_receive_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_receive_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     from gateway.cli import config_args  # gateway.cli imports this module
 
     receive = commands.add_parser(

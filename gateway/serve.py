@@ -221,7 +221,7 @@ class IngressLoop:
             self._backoff_s = 0.5
         finally:
             self._slots.release()
-            self._tasks.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._tasks.discard(asyncio.current_task())
 
     def _failed(self, exc: Exception) -> None:
         if isinstance(exc, BrokerUnavailable):
@@ -296,7 +296,7 @@ class IngressLoop:
         log.info("ingress.revoked", partitions=sorted(partitions))
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka: no types
     def __init__(self, loop: IngressLoop, consumer: AIOKafkaConsumer) -> None:
         self._loop = loop
         self._consumer = consumer
@@ -509,7 +509,7 @@ def door_stamp(key: bytes, submission_id: str, sender: str, signature: bytes) ->
 
 
 def submission_from_ingress(record: Any, partition: int) -> Submission:
-    headers = dict(record.headers)
+    headers: dict[str, bytes] = dict(record.headers)
 
     def text(name: str) -> str:
         return headers.get(name, b"").decode("utf-8", "replace")

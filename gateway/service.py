@@ -670,8 +670,9 @@ class Gateway:
         if self._producer is None:
             raise BrokerUnavailable("the gateway is not started")
         try:
-            return await self._producer.send(out.topic, out.value, key=out.key,
-                                             headers=list(out.headers), partition=partition)
+            delivered: asyncio.Future[Any] = await self._producer.send(
+                out.topic, out.value, key=out.key, headers=list(out.headers), partition=partition)
+            return delivered
         except KafkaError as exc:
             self.health.failed(exc)
             raise BrokerUnavailable(f"publishing to {out.topic} failed: {exc}") from exc

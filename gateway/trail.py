@@ -328,7 +328,7 @@ class TrailWriter:
         before the first one needed holds all of them."""
         if not records or not seals:
             return False
-        needed = seals[-1][0]["last_seq"] + 1
+        needed: int = seals[-1][0]["last_seq"] + 1
         if self._archive is not None:
             needed = min(needed, self._archive.last_seq + 1)
         return records[0].seq <= needed

@@ -71,7 +71,8 @@ class RecordedStep:
 
     @property
     def step(self) -> Mapping[str, Any]:
-        return self.record["step"]
+        step: Mapping[str, Any] = self.record["step"]
+        return step
 
     @property
     def action(self) -> str:

@@ -397,7 +397,8 @@ def compile_writer(parsed: Any) -> Callable[[Any], bytes] | None:
         return None  # SyntaxError: Python's limit on statically nested blocks
     namespace: dict[str, Any] = {}
     exec(code, namespace)
-    return namespace["_make"](**constants)
+    writer: Callable[[Any], bytes] = namespace["_make"](**constants)
+    return writer
 
 
 class CompiledWriter:

@@ -233,7 +233,7 @@ class AvroSchemas:
             raise AvroMalformedError(f"trailing bytes after the {full_name} value")
         return value
 
-    def decode(self, data: bytes) -> tuple[str, Any]:
+    def decode(self, data: bytes | bytearray | memoryview) -> tuple[str, Any]:
         """Inverse of encode: (full name, value). Trailing bytes make the input malformed."""
         view = memoryview(data)
         if len(view) < _PREFIX_SIZE or view[:2] != SINGLE_OBJECT_MAGIC:

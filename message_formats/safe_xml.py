@@ -126,7 +126,7 @@ class SafeXmlParser:
     def max_bytes(self) -> int:
         return self._max_bytes
 
-    def parse(self, data: bytes) -> etree._Element:
+    def parse(self, data: bytes | bytearray | memoryview) -> etree._Element:
         if not isinstance(data, bytes):
             data = bytes(data)
         if len(data) > self._max_bytes:

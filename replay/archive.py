@@ -23,13 +23,12 @@ import structlog
 from crypto import Keyring, merkle_root, sm3, sm3_hex
 from crypto.sm3 import new_sm3  # an SM3 already fed a prefix, to copy: not exported by crypto
 from gateway.errors import TRAIL_ARCHIVE_NOT_FOUND, TRAIL_SEAL_CHAIN_BROKEN, ArchiveError
-from gateway.trail import avro_string, entry_bytes, seal_hash, signed_body
+from gateway.trail import PREFIX_SIZE, avro_string, entry_bytes, seal_hash, signed_body
 from gateway.trail_archive import (
     GENESIS_TAIL,
     HASH_MARK,
     HASH_TAIL,
     MAGIC,
-    PREFIX_SIZE,
     RecordPrefixes,
     SegmentFile,
     entry_head,
@@ -324,7 +323,7 @@ class _ChainCheck:
                     or not data.startswith(mark, tail)):
                 break
             hasher = entry_sm3()
-            hasher.update(view[start + PREFIX_SIZE : tail])  # type: ignore[arg-type]  # a buffer
+            hasher.update(view[start + PREFIX_SIZE : tail])
             digest = hasher.digest()
             if data[tail + 2 : end] != digest.hex().encode():
                 break

@@ -966,7 +966,7 @@ class _Checker:
         entry_file = self.file(item["entry"], "the record's entry")
         if decoded is None or written is None or entry_file is None:
             return None
-        entry = decoded["entry"]
+        entry: dict[str, Any] = decoded["entry"]
         name = f"{entry['chain']}-{entry['seq']}"
         if (item["record"], item["entry"]) != record_paths(entry["chain"], entry["seq"]):
             self.fail(item["record"], f"holds record {name}, but {MANIFEST} files it as "
@@ -1094,7 +1094,8 @@ class _Checker:
         if name != schema:
             self.fail(path, f"holds a {name}, not a {schema}")
             return None
-        return value  # type: ignore[no-any-return]
+        record: dict[str, Any] = value  # a record schema decodes to a dict
+        return record
 
 
 __all__ = [

@@ -49,7 +49,8 @@ class TrailItem:
 
     @property
     def time(self) -> datetime:
-        return self.entry["time"]  # type: ignore[no-any-return]
+        at: datetime = self.entry["time"]
+        return at
 
     @property
     def name(self) -> str:
@@ -129,7 +130,8 @@ class DocumentVersion:
 
     @property
     def document_version(self) -> int | None:
-        return self._first("document_version")  # type: ignore[no-any-return]
+        version: int | None = self._first("document_version")
+        return version
 
     @property
     def sender(self) -> str:
@@ -145,7 +147,8 @@ class DocumentVersion:
 
     @property
     def document_type(self) -> str | None:
-        return self._first("document_type")  # type: ignore[no-any-return]
+        document_type: str | None = self._first("document_type")
+        return document_type
 
     @property
     def digest_sm3(self) -> str:
@@ -153,7 +156,8 @@ class DocumentVersion:
 
     @property
     def signature_key_id(self) -> str | None:
-        return self._first("signature_key_id")  # type: ignore[no-any-return]
+        key_id: str | None = self._first("signature_key_id")
+        return key_id
 
     def first_of(self, kind: str) -> TrailItem | None:
         return next((r for r in self.records if r.kind == kind), None)

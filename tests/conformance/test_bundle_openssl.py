@@ -48,7 +48,7 @@ pytestmark = pytest.mark.skipif(openssl_with_sm2() is None,
 def exported() -> Bundle:
     """One signed document, received, accepted and delivered, sealed in two seals."""
     trail = MemoryTopic()
-    writer = TrailWriter(producer=trail, codec=TrailCodec(SCHEMAS), key=GATEWAY_KEY,  # type: ignore[arg-type]
+    writer = TrailWriter(producer=trail, codec=TrailCodec(SCHEMAS), key=GATEWAY_KEY,
                          partition=0, settings=TrailSettings(seal_every=2))
     document = b"<Manifest key='BL-OPENSSL-1'>\xe6\xb8\xaf</Manifest>"
     event = b"canonical event bytes"
@@ -109,7 +109,7 @@ def run(root: Path, command: str) -> subprocess.CompletedProcess[bytes]:
 
 
 def manifest(root: Path) -> dict[str, Any]:
-    return json.loads((root / "manifest.json").read_text())  # type: ignore[no-any-return]
+    return json.loads((root / "manifest.json").read_text())
 
 
 def test_openssl_verifies_every_seal_as_the_readme_says(unzipped: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastavro import parse_schema
@@ -35,8 +35,9 @@ def test_current_schemas_read_everything_released(version: Path) -> None:
 
 
 def record(*fields: dict[str, Any], name: str = "R") -> dict[str, Any]:
-    return parse_schema({"type": "record", "name": name, "namespace": "t",
-                         "fields": list(fields)})
+    parsed = parse_schema({"type": "record", "name": name, "namespace": "t",
+                           "fields": list(fields)})
+    return cast(dict[str, Any], parsed)  # a record schema parses to a dict
 
 
 def field(name: str, type_: Any, **extra: Any) -> dict[str, Any]:

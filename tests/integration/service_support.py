@@ -259,7 +259,7 @@ async def dead_letters(bootstrap: str, schemas: AvroSchemas) -> dict[str, dict[s
 
 async def ingress_submission_ids(bootstrap: str) -> set[str]:
     """The submission ids of every record the ingress topic holds."""
-    return {m.header(H_SUBMISSION_ID).decode()  # type: ignore[union-attr]
+    return {m.header(H_SUBMISSION_ID).decode()  # type: ignore[union-attr]  # every message here carries the header
             for m in await read_topics(bootstrap, [INGRESS_TOPIC])}
 
 
@@ -267,7 +267,7 @@ async def raw_deliveries(bootstrap: str, recipient: str) -> Counter[str]:
     """How many messages the recipient's delivery topic holds per event id (not
     de-duplicated)."""
     messages = await read_topics(bootstrap, [delivery_topic(recipient)])
-    return Counter(m.header(H_EVENT_ID).decode() for m in messages)  # type: ignore[union-attr]
+    return Counter(m.header(H_EVENT_ID).decode() for m in messages)  # type: ignore[union-attr]  # every message here carries the header
 
 
 async def deduplicated_deliveries(bootstrap: str, recipient: str, store: Path,
@@ -288,7 +288,7 @@ async def deduplicated_deliveries(bootstrap: str, recipient: str, store: Path,
         while any(reader.positions.get(tp, 0) < end for tp, end in ends.items()):
             assert time.monotonic() < deadline, (dict(reader.positions), ends)
             batch = await reader.poll()
-            handed.update(m.header(H_EVENT_ID).decode()  # type: ignore[union-attr]
+            handed.update(m.header(H_EVENT_ID).decode()  # type: ignore[union-attr]  # every message here carries the header
                           for m in batch)
             reader.mark_done(batch)
     assert not refused, [why.code for _, why in refused]

@@ -346,7 +346,7 @@ def messages(stream: bytes) -> list[bytes]:
 @given(st.lists(st.tuples(st.binary(max_size=80), st.binary(max_size=80),
                           st.binary(max_size=300), st.binary(max_size=20)), max_size=20))
 def test_a_request_decodes_to_the_items_encoded(items: list[tuple[bytes, ...]]) -> None:
-    frame = encode_frame(items)  # type: ignore[arg-type]
+    frame = encode_frame(items)  # type: ignore[arg-type]  # hypothesis gives tuple[bytes, ...]; the frame takes 4-tuples
     assert int.from_bytes(frame[:4], "big") == len(frame) - 4
     assert decode_frame(frame[4:]) == items
 

@@ -30,7 +30,7 @@ def portgw(*args: str | Path, timeout: float = 90) -> subprocess.CompletedProces
 
 def serve_and_submit(home: Home, bootstrap: str, tmp_path: Path) -> list[dict[str, Any]]:
     """Runs `portgw serve` and submits one good and one badly signed document."""
-    common = ["--config", home.config_file, "--bootstrap-servers", bootstrap]
+    common: list[str | Path] = ["--config", home.config_file, "--bootstrap-servers", bootstrap]
     server = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", *map(str, common)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -132,7 +132,7 @@ async def _read_verified(home: Home, bootstrap: str, store: Path
         while any(reader.positions.get(tp, 0) < offset for tp, offset in end.items()):
             assert time.monotonic() < deadline, (dict(reader.positions), end)
             batch = await reader.poll()
-            handed += [m.header(H_EVENT_ID).decode() for m in batch]  # type: ignore[union-attr]
+            handed += [m.header(H_EVENT_ID).decode() for m in batch]  # type: ignore[union-attr]  # deliveries carry the header
             reader.mark_done(batch)
     return handed, refused
 

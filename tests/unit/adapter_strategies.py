@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -56,7 +56,14 @@ def broken(record: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[st
     return changed
 
 
-def event_header(adapter: Adapter, version: int, *, received_at: datetime = RECEIVED_AT
+class VersionedAdapter(Adapter, Protocol):
+    """An adapter that names its canonical schema's version, as the built-ins do."""
+
+    @property
+    def schema_version(self) -> int: ...
+
+
+def event_header(adapter: VersionedAdapter, version: int, *, received_at: datetime = RECEIVED_AT
                  ) -> dict[str, Any]:
     """A px.canonical.Header for an event of `adapter`'s document type."""
     return {

@@ -129,6 +129,7 @@ def test_valid_samples(adapter: Fal1Adapter, name: str) -> None:
 def test_invalid_samples_give_their_code_and_line(adapter: Fal1Adapter, name: str) -> None:
     with pytest.raises((FormatError, AdapterError)) as caught:
         adapter.parse(_sample(name))
+    assert isinstance(caught.value, (FormatError, AdapterError))  # pytest says Exception
     assert caught.value.code == EXPECTED[name]["code"]
     assert caught.value.line == EXPECTED[name]["line"]
 

@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_adapter_fal5 import (
+
+from adapters import Adapter, AdapterError, ParseResult
+from adapters.fal3 import Fal3Adapter
+from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
+from tests.unit.adapter_strategies import broken, optional, pattern, tokens
+from tests.unit.test_adapter_fal5 import (
     LOCODE,
     PROPERTY,
     RECEIVED,
@@ -18,11 +23,6 @@ from test_adapter_fal5 import (
     event,
     load_expected,
 )
-
-from adapters import Adapter, AdapterError, ParseResult
-from adapters.fal3 import Fal3Adapter
-from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
-from tests.unit.adapter_strategies import broken, optional, pattern, tokens
 
 DATA = Path(__file__).parent.parent / "data" / "fal3"
 EXPECTED = load_expected(DATA)
@@ -167,6 +167,7 @@ def test_valid_samples(adapter: Fal3Adapter, name: str) -> None:
 def test_invalid_samples_give_their_code_and_line(adapter: Fal3Adapter, name: str) -> None:
     with pytest.raises((FormatError, AdapterError)) as caught:
         adapter.parse(_sample(name))
+    assert isinstance(caught.value, (FormatError, AdapterError))  # pytest says Exception
     assert caught.value.code == EXPECTED[name]["code"]
     assert caught.value.line == EXPECTED[name]["line"]
 

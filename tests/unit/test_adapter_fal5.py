@@ -21,6 +21,7 @@ from adapters.fal5 import Fal5Adapter, attribute_rows
 from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
 from tests.unit.adapter_strategies import (
     PROPERTY,
+    VersionedAdapter,
     broken,
     event_header,
     imo_with_check_digit,
@@ -209,6 +210,7 @@ def test_valid_samples(adapter: Fal5Adapter, name: str) -> None:
 def test_invalid_samples_give_their_code_and_line(adapter: Fal5Adapter, name: str) -> None:
     with pytest.raises((FormatError, AdapterError)) as caught:
         adapter.parse(_sample(name))
+    assert isinstance(caught.value, (FormatError, AdapterError))  # pytest says Exception
     assert caught.value.code == EXPECTED[name]["code"]
     assert caught.value.line == EXPECTED[name]["line"]
 
@@ -339,7 +341,7 @@ def test_persons_values_are_tokens_whether_or_not_the_quick_check_passes(
                 element.set(name, value)
     read = attribute_rows(list(parent), names)
     expected = [
-        [None if index >= len(row) or row[index] is None else _token(row[index])
+        [None if index >= len(row) or (value := row[index]) is None else _token(value)
          for index in range(len(names))]
         for row in rows
     ]
@@ -509,7 +511,8 @@ def with_count(
     return body.map(lambda record: {**record, count_key: len(record[list_key])})
 
 
-def event(adapter: Adapter, record: dict[str, Any], received: datetime, version: int) -> dict:
+def event(adapter: VersionedAdapter, record: dict[str, Any], received: datetime, version: int
+          ) -> dict[str, Any]:
     return {"header": event_header(adapter, version, received_at=received), **record}
 
 

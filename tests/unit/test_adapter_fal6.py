@@ -10,7 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
-from test_adapter_fal5 import (
+
+from adapters import Adapter, AdapterError, ParseResult
+from adapters.fal6 import Fal6Adapter
+from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
+from tests.unit.adapter_strategies import broken, optional, tokens
+from tests.unit.test_adapter_fal5 import (
     BIRTH_DATE,
     COUNTRY,
     IDENTITY_DOCUMENT,
@@ -23,11 +28,6 @@ from test_adapter_fal5 import (
     warning_codes,
     with_count,
 )
-
-from adapters import Adapter, AdapterError, ParseResult
-from adapters.fal6 import Fal6Adapter
-from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
-from tests.unit.adapter_strategies import broken, optional, tokens
 
 DATA = Path(__file__).parent.parent / "data" / "fal6"
 EXPECTED = load_expected(DATA)
@@ -165,6 +165,7 @@ def test_valid_samples(adapter: Fal6Adapter, name: str) -> None:
 def test_invalid_samples_give_their_code_and_line(adapter: Fal6Adapter, name: str) -> None:
     with pytest.raises((FormatError, AdapterError)) as caught:
         adapter.parse(_sample(name))
+    assert isinstance(caught.value, (FormatError, AdapterError))  # pytest says Exception
     assert caught.value.code == EXPECTED[name]["code"]
     assert caught.value.line == EXPECTED[name]["line"]
 

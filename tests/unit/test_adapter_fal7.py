@@ -166,6 +166,7 @@ def test_valid_samples(adapter: Fal7Adapter, name: str) -> None:
 def test_invalid_samples_give_their_code_and_line(adapter: Fal7Adapter, name: str) -> None:
     with pytest.raises((FormatError, AdapterError)) as caught:
         adapter.parse(_sample(name))
+    assert isinstance(caught.value, (FormatError, AdapterError))  # pytest says Exception
     assert caught.value.code == EXPECTED[name]["code"]
     assert caught.value.line == EXPECTED[name]["line"]
 
@@ -258,7 +259,7 @@ def test_dangerous_goods_list_classes(un_number: str, imdg_class: str) -> None:
 
 def test_dangerous_goods_list_is_read_only() -> None:
     with pytest.raises(TypeError):
-        DANGEROUS_GOODS_LIST["9999"] = DANGEROUS_GOODS_LIST["1203"]  # type: ignore[index]
+        DANGEROUS_GOODS_LIST["9999"] = DANGEROUS_GOODS_LIST["1203"]  # type: ignore[index]  # read-only on purpose
 
 
 @pytest.mark.parametrize(

@@ -190,6 +190,7 @@ def test_invalid_samples_give_their_code_and_line(
 ) -> None:
     with pytest.raises((FormatError, AdapterError)) as caught:
         adapter.parse(_sample(name))
+    assert isinstance(caught.value, (FormatError, AdapterError))  # pytest says Exception
     assert caught.value.code == EXPECTED[name]["code"]
     assert caught.value.line == EXPECTED[name]["line"]
 
@@ -289,7 +290,7 @@ _PARTY = st.fixed_dictionaries(
     }
 )
 
-_CONTAINER = st.fixed_dictionaries(
+_CONTAINER: st.SearchStrategy[dict[str, Any]] = st.fixed_dictionaries(
     {
         "container_number": _CONTAINER_NUMBER,
         "size_type": pattern(r"[0-9A-Z][0-9A-Z][A-Z][0-9A-Z]"),

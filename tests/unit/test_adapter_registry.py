@@ -105,7 +105,7 @@ def test_duplicate_format_is_refused() -> None:
 
 def test_non_adapters_are_refused() -> None:
     with pytest.raises(AdapterError, match="protocol"):
-        AdapterRegistry().register(object())  # type: ignore[arg-type]
+        AdapterRegistry().register(object())  # type: ignore[arg-type]  # the wrong type on purpose
 
 
 def test_adapter_schema_must_be_known(tmp_path: Path) -> None:

@@ -65,9 +65,10 @@ def _sample(name: str) -> bytes:
     return (DATA / name).read_bytes()
 
 
-def _cst(*args: int) -> datetime:
+def _cst(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     """A China Standard Time wall-clock time as the UTC instant the record holds."""
-    return datetime(*args, tzinfo=timezone(timedelta(hours=8))).astimezone(UTC)
+    china = timezone(timedelta(hours=8))
+    return datetime(year, month, day, hour, minute, tzinfo=china).astimezone(UTC)
 
 
 def _with(name: str, old: str, new: str) -> bytes:
@@ -79,6 +80,7 @@ def _with(name: str, old: str, new: str) -> bytes:
 def _code_of(adapter: SafetyWarningAdapter, data: bytes) -> str:
     with pytest.raises((FormatError, AdapterError)) as caught:
         adapter.parse(data)
+    assert isinstance(caught.value, (FormatError, AdapterError))  # pytest says Exception
     return caught.value.code
 
 
@@ -311,6 +313,7 @@ def test_valid_samples(adapter: SafetyWarningAdapter, name: str) -> None:
 def test_invalid_samples_give_their_code_and_line(adapter: SafetyWarningAdapter, name: str) -> None:
     with pytest.raises((FormatError, AdapterError)) as caught:
         adapter.parse(_sample(name))
+    assert isinstance(caught.value, (FormatError, AdapterError))  # pytest says Exception
     assert caught.value.code == EXPECTED[name]["code"]
     assert caught.value.line == EXPECTED[name]["line"]
 

@@ -41,9 +41,10 @@ def _sample(name: str) -> bytes:
     return (DATA / name).read_bytes()
 
 
-def _cst(*args: int) -> datetime:
+def _cst(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     """A China Standard Time wall-clock time as the UTC instant the record holds."""
-    return datetime(*args, tzinfo=timezone(timedelta(hours=8))).astimezone(UTC)
+    china = timezone(timedelta(hours=8))
+    return datetime(year, month, day, hour, minute, tzinfo=china).astimezone(UTC)
 
 
 # ---------------------------------------------------------------- samples
@@ -167,6 +168,7 @@ def test_invalid_samples_give_their_code_and_line(
 ) -> None:
     with pytest.raises((FormatError, AdapterError)) as caught:
         adapter.parse(_sample(name))
+    assert isinstance(caught.value, (FormatError, AdapterError))  # pytest says Exception
     assert caught.value.code == EXPECTED[name]["code"]
     assert caught.value.line == EXPECTED[name]["line"]
 

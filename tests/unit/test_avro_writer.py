@@ -72,7 +72,8 @@ def values(schema: Any, named: dict[str, Any], canonical: bool = False) -> st.Se
         return st.dictionaries(st.text(max_size=4), values(schema["values"], named, canonical),
                                max_size=2)
     assert kind == "record", kind
-    required, optional = {}, {}
+    required: dict[str, Any] = {}
+    optional: dict[str, Any] = {}
     for field in schema["fields"]:
         strategy = values(field["type"], named, canonical)
         (optional if "default" in field and not canonical else required)[field["name"]] = strategy
@@ -243,6 +244,8 @@ def changed(path: tuple[str | int, ...], value: Any) -> dict[str, Any]:
 
 
 class _NoOffset(tzinfo):
+    """No offset, so a naive time; only utcoffset is ever asked (tzinfo is abstract)."""
+
     def utcoffset(self, dt: datetime | None) -> timedelta | None:
         return None
 
@@ -277,7 +280,7 @@ STR_SUBCLASS = type("S", (str,), {})  # encoded as fastavro does: what .encode()
         (("header", "received_at"), LONG_MAX + 1),  # out of the long range
         (("header", "received_at"), True),
         (("header", "received_at"), NAIVE),  # naive: fastavro takes it as local time
-        (("header", "received_at"), datetime(2026, 3, 14, tzinfo=_NoOffset())),
+        (("header", "received_at"), datetime(2026, 3, 14, tzinfo=_NoOffset())),  # type: ignore[abstract]  # see _NoOffset
         (("header", "received_at"), "2026-03-14T22:30:00Z"),
         (("crew", 0, "date_of_birth"), "1968-05-14"),  # fastavro parses ISO dates
         (("crew", 0, "date_of_birth"), datetime(1968, 5, 14, 12, tzinfo=UTC)),

@@ -95,7 +95,7 @@ class Gateway:
 
     def __init__(self, broker: Broker, seal_every: int = 4) -> None:
         self.broker = broker
-        self.writer = TrailWriter(producer=broker, codec=CODEC, key=GATEWAY_KEY,  # type: ignore[arg-type]
+        self.writer = TrailWriter(producer=broker, codec=CODEC, key=GATEWAY_KEY,
                                   partition=0, settings=TrailSettings(seal_every=seal_every))
         self.count = 0
 
@@ -166,7 +166,7 @@ def export(s: Scenario = SCENARIO, **kwargs: Any) -> Bundle:
 
 
 def manifest(bundle: Bundle) -> dict[str, Any]:
-    return json.loads(bundle.file("manifest.json"))  # type: ignore[no-any-return]
+    return json.loads(bundle.file("manifest.json"))
 
 
 def check_files(tmp_path: Path, files: dict[str, bytes], ring: Keyring | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from contracts import (
     ContractIndex,
     ContractInvalid,
     DocumentCatalog,
+    Grant,
     LintReport,
     explain,
     lint_contract_dir,
@@ -106,7 +108,13 @@ def codes(report: LintReport) -> list[str]:
     return [p.code for p in report.problems]
 
 
-def crew_list(adapters: AdapterRegistry) -> dict:
+def projected(grant: Grant, record: dict[str, Any]) -> dict[str, Any]:
+    """The record as the grant's projection delivers it; the grant must have one."""
+    assert grant.plan is not None and grant.plan.projection is not None
+    return grant.plan.projection(record)
+
+
+def crew_list(adapters: AdapterRegistry) -> dict[str, Any]:
     return adapters.get("fal5-xml").parse((DATA / "fal5" / "valid_arrival.xml").read_bytes()).record
 
 
@@ -328,7 +336,7 @@ def test_each_masking_rule_shapes_the_delivered_record(lint, catalog, adapters) 
     record = {"header": {"event_id": "e"}, **crew_list(adapters)}
     (grant,) = index.decide("cn.border.sh", "fal5", record, AT).grants
     assert grant.plan is not None and grant.plan.format == "json"
-    delivered = grant.plan.projection(record)
+    delivered = projected(grant, record)
     assert list(delivered) == ["header", "ship", "crew"]
     first, original = delivered["crew"][0], record["crew"][0]
     assert len(first["family_name"]) == 32 and first["family_name"] != original["family_name"]
@@ -348,11 +356,11 @@ def test_the_same_person_gets_the_same_pseudonym_in_every_document(
     record = crew_list(adapters)
     (first,) = index.decide("cn.border.sh", "fal5", record, AT).grants
     (second,) = index.decide("cn.border.sh", "fal5", record, AT).grants
-    assert first.plan.projection(record) == second.plan.projection(record)
+    assert projected(first, record) == projected(second, record)
     other_key = ContractIndex(index.contracts, AGENCIES, catalog, mask_key=b"x" * 32)
     (third,) = other_key.decide("cn.border.sh", "fal5", record, AT).grants
-    assert third.plan.projection(record)["crew"][0]["family_name"] != \
-        first.plan.projection(record)["crew"][0]["family_name"]
+    assert projected(third, record)["crew"][0]["family_name"] != \
+        projected(first, record)["crew"][0]["family_name"]
 
 
 # --- subscriptions --------------------------------------------------------------------------------

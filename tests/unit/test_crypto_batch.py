@@ -76,7 +76,7 @@ def test_seal_signature_is_verified_once(key: SM2PrivateKey, batch: SignedBatch)
     verifier = BatchVerifier()
     counting = CountingKey(key.public_key())
     for index, message in enumerate(MESSAGES):
-        verifier.verify(message, batch.proof(index), batch.seal, counting)  # type: ignore[arg-type]
+        verifier.verify(message, batch.proof(index), batch.seal, counting)  # type: ignore[arg-type]  # a counting fake of the key
     assert counting.calls == 1
 
 
@@ -141,11 +141,11 @@ def test_cache_is_bounded(key: SM2PrivateKey) -> None:
     counting = CountingKey(key.public_key())
     batches = [BatchSigner(key).sign([bytes([i])]) for i in range(3)]
     for sealed in (*batches, batches[0]):
-        verifier.verify_seal(sealed.seal, counting)  # type: ignore[arg-type]
+        verifier.verify_seal(sealed.seal, counting)  # type: ignore[arg-type]  # a counting fake of the key
     assert counting.calls == 4  # the first seal was evicted by the third
     uncached = BatchVerifier(cache_size=0)
     for _ in range(2):
-        uncached.verify_seal(batches[0].seal, counting)  # type: ignore[arg-type]
+        uncached.verify_seal(batches[0].seal, counting)  # type: ignore[arg-type]  # a counting fake of the key
     assert counting.calls == 6
     with pytest.raises(ValueError):
         BatchVerifier(cache_size=-1)

@@ -164,7 +164,7 @@ def test_naive_datetimes_are_refused(keyring: Keyring, keys: dict[str, SM2Privat
     public = keys["new"].public_key()
     for field in ("valid_from", "valid_to", "revoked_at"):
         with pytest.raises(ValueError):
-            KeyEntry(CUSTOMS, public, **{field: naive})  # type: ignore[arg-type]
+            KeyEntry(CUSTOMS, public, **{field: naive})  # type: ignore[arg-type]  # the wrong type on purpose
 
 
 def test_entry_normalises_to_utc_and_checks_window(keys: dict[str, SM2PrivateKey]) -> None:
@@ -430,7 +430,7 @@ def test_roles_must_be_known_and_not_empty(keys: dict[str, SM2PrivateKey]) -> No
     with pytest.raises(ValueError, match="at least one"):
         KeyEntry(CUSTOMS, public, roles=frozenset())
     with pytest.raises(ValueError, match="among ack, document, seal"):
-        KeyEntry(CUSTOMS, public, roles=frozenset({"sign"}))  # type: ignore[arg-type]
+        KeyEntry(CUSTOMS, public, roles=frozenset({"sign"}))  # type: ignore[arg-type]  # the wrong type on purpose
 
 
 ROLE_NAMES = ("document", "ack", "seal", "sign", "SEAL")

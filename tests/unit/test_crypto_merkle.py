@@ -184,5 +184,5 @@ def test_tree_is_frozen_and_repr_is_short() -> None:
     tree = merkle_tree(leaves(1000))
     assert isinstance(tree, MerkleTree)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        tree.levels = ()  # type: ignore[misc]
+        tree.levels = ()  # type: ignore[misc]  # frozen on purpose
     assert len(repr(tree)) < 120 and tree.root.hex() in repr(tree)

@@ -14,7 +14,6 @@ from crypto import (
     KeyInvalid,
     SM2PrivateKey,
     SM2PublicKey,
-    _reference,
     get_backend,
     signature_to_raw,
 )
@@ -78,7 +77,7 @@ def test_nonce_is_secrets_randbelow_mapped_to_1_to_n_minus_1(
         calls.append(bound)
         return drawn
 
-    monkeypatch.setattr(_reference.secrets, "randbelow", randbelow)
+    monkeypatch.setattr("crypto._reference.secrets.randbelow", randbelow)
     signature = annex_key.sign(MESSAGE)
     assert calls == [N - 1]
     expected = ref._sign_with_k(annex_key._handle, MESSAGE, b"1234567812345678", k)

@@ -154,7 +154,7 @@ def test_user_id_length_limit(key: SM2PrivateKey) -> None:
     with pytest.raises(ValueError):
         key.sign(MESSAGE, user_id=longest + b"u")
     with pytest.raises(TypeError):
-        key.sign(MESSAGE, user_id="1234567812345678")  # type: ignore[arg-type]
+        key.sign(MESSAGE, user_id="1234567812345678")  # type: ignore[arg-type]  # the wrong type on purpose
 
 
 @pytest.mark.parametrize(

@@ -81,7 +81,7 @@ def test_sizes_and_types_are_checked() -> None:
     with pytest.raises(ValueError, match="nonce"):
         sm4_gcm_encrypt(KEY, bytes(16), b"x")
     with pytest.raises(TypeError):
-        sm4_gcm_encrypt("0123456789abcdef", NONCE, b"x")  # type: ignore[arg-type]
+        sm4_gcm_encrypt("0123456789abcdef", NONCE, b"x")  # type: ignore[arg-type]  # the wrong type on purpose
     with pytest.raises(ValueError, match="block"):
         sm4_block_encryptor(KEY)(b"short")
     for backend in (get_backend("reference"), get_backend("fast")):

@@ -180,7 +180,7 @@ class _KeyStoreGone:
 
 def test_a_key_that_cannot_sign_fails_each_message_of_its_batch() -> None:
     async def seal() -> list[Any]:
-        sealer = BatchSealer(_KeyStoreGone())  # type: ignore[arg-type]
+        sealer = BatchSealer(_KeyStoreGone())  # type: ignore[arg-type]  # a fake key store
         return list(await asyncio.gather(sealer.seal(b"a"), sealer.seal(b"b"),
                                          return_exceptions=True))
 

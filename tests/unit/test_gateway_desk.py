@@ -131,7 +131,7 @@ def too_large(future: asyncio.Future[Any]) -> None:
 def desk_over(broker: Callable[[Outbound], Awaitable[asyncio.Future[Any]]]
               ) -> tuple[GatewayDesk, FakeGateway]:
     gateway = FakeGateway(broker)
-    return GatewayDesk(gateway), gateway  # type: ignore[arg-type]
+    return GatewayDesk(gateway), gateway  # type: ignore[arg-type]  # a fake with the calls the desk makes
 
 
 def run(body: Callable[[], Coroutine[Any, Any, Any]]) -> Any:

@@ -38,7 +38,7 @@ class Trail:
     def __init__(self) -> None:
         self.topic = MemoryTopic()
         self.writers = [
-            TrailWriter(producer=self.topic, codec=TrailCodec(SCHEMAS), key=GATEWAY_KEY,  # type: ignore[arg-type]
+            TrailWriter(producer=self.topic, codec=TrailCodec(SCHEMAS), key=GATEWAY_KEY,
                         partition=p, settings=TrailSettings(seal_every=3))
             for p in (0, 1)
         ]

@@ -38,6 +38,8 @@ from gateway.metrics import GatewayMetrics
 from gateway.receipts import ACCEPTED, REJECTED, Receipt, SignedReceipt
 from message_formats import AvroSchemas
 
+Client = TestClient[web.Request, web.Application]
+
 SCHEMAS = AvroSchemas()
 SIGNER = BatchSigner(SM2PrivateKey.generate())
 PORT = "cn.port.sh"  # limited: 64-byte documents, 2 at once, then one every 10 s
@@ -141,7 +143,7 @@ def gateway(tmp_path: Path) -> Gateway:
                    RateLimiter(config.limits_for, clock=clock), [True])
 
 
-def with_client(gateway: Gateway, body: Callable[[TestClient], Awaitable[Any]]) -> Any:
+def with_client(gateway: Gateway, body: Callable[[Client], Awaitable[Any]]) -> Any:
     async def run() -> Any:
         async with TestClient(TestServer(gateway.app())) as client:
             return await body(client)
@@ -158,7 +160,7 @@ def scoped(key: str, sender: str = CUSTOMS) -> str:
     return f"{sender}~{key}"
 
 
-async def post(client: TestClient, data: Any = b"accept <doc/>",
+async def post(client: Client, data: Any = b"accept <doc/>",
                **kwargs: str) -> tuple[int, dict[str, Any], Any]:
     response = await client.post("/v1/submissions", data=data, headers=headers(**kwargs))
     return response.status, await response.json(), response.headers
@@ -187,7 +189,7 @@ def test_an_accepted_document_is_answered_200_with_its_signed_receipt(gateway: G
 
 def test_without_an_idempotency_key_the_gateway_makes_the_submission_id(
         gateway: Gateway) -> None:
-    async def twice(client: TestClient) -> list[str]:
+    async def twice(client: Client) -> list[str]:
         return [(await post(client))[1]["submission_id"] for _ in range(2)]
 
     first, second = with_client(gateway, twice)
@@ -213,7 +215,7 @@ def test_a_duplicate_names_the_first_submission(gateway: Gateway) -> None:
 
 
 def test_a_pending_submission_is_answered_202_then_found_by_its_id(gateway: Gateway) -> None:
-    async def run(client: TestClient) -> None:
+    async def run(client: Client) -> None:
         response = await client.post("/v1/submissions", data=b"pending <doc/>",
                                      headers=headers(**{"Idempotency-Key": "slow.1"}))
         assert response.status == 202
@@ -237,7 +239,7 @@ def test_a_pending_submission_is_answered_202_then_found_by_its_id(gateway: Gate
 
 
 def test_a_rejected_submission_is_422_by_id_and_its_receipt_200(gateway: Gateway) -> None:
-    async def run(client: TestClient) -> tuple[int, int]:
+    async def run(client: Client) -> tuple[int, int]:
         await post(client, b"reject x", **{"Idempotency-Key": "r"})
         return ((await client.get(f"/v1/submissions/{scoped('r')}")).status,
                 (await client.get(f"/v1/submissions/{scoped('r')}/receipt")).status)
@@ -246,7 +248,7 @@ def test_a_rejected_submission_is_422_by_id_and_its_receipt_200(gateway: Gateway
 
 
 def test_unknown_submissions_are_404(gateway: Gateway) -> None:
-    async def run(client: TestClient) -> list[tuple[int, Any]]:
+    async def run(client: Client) -> list[tuple[int, Any]]:
         answers = []
         for path in ("/v1/submissions/nope", "/v1/submissions/nope/receipt"):
             response = await client.get(path)
@@ -269,7 +271,7 @@ def test_unknown_submissions_are_404(gateway: Gateway) -> None:
     {"Idempotency-Key": "x" * 200},
 ])
 def test_missing_or_malformed_headers_are_400(gateway: Gateway, bad: dict[str, str]) -> None:
-    async def run(client: TestClient) -> tuple[int, Any]:
+    async def run(client: Client) -> tuple[int, Any]:
         response = await client.post("/v1/submissions", data=b"accept",
                                      headers={**headers(), **bad})
         return response.status, await response.json()
@@ -282,7 +284,7 @@ def test_missing_or_malformed_headers_are_400(gateway: Gateway, bad: dict[str, s
 
 
 def test_an_absent_header_is_400(gateway: Gateway) -> None:
-    async def run(client: TestClient) -> int:
+    async def run(client: Client) -> int:
         response = await client.post("/v1/submissions", data=b"accept",
                                      headers={"Px-Sender": CUSTOMS, "Px-Format": "fal1-xml"})
         return response.status
@@ -301,7 +303,7 @@ def test_an_unknown_sender_is_403_and_counted_without_its_claimed_id(gateway: Ga
 def test_a_document_at_the_limit_passes_one_byte_more_is_413(gateway: Gateway) -> None:
     at_limit = b"accept " + b"x" * (MAX_BYTES - 7)
 
-    async def run(client: TestClient) -> tuple[int, int]:
+    async def run(client: Client) -> tuple[int, int]:
         return (await post(client, at_limit))[0], (await post(client, at_limit + b"x"))[0]
 
     assert with_client(gateway, run) == (200, 413)
@@ -314,7 +316,7 @@ def test_a_large_chunked_body_without_content_length_is_413(gateway: Gateway) ->
         for _ in range(64):
             yield b"x" * 512
 
-    async def run(client: TestClient) -> tuple[int, Any, str]:
+    async def run(client: Client) -> tuple[int, Any, str]:
         response = await client.post("/v1/submissions", data=chunks(), headers=headers())
         return (response.status, await response.json(),
                 response.request_info.headers.get("Transfer-Encoding", ""))
@@ -359,7 +361,7 @@ def test_the_limits_are_the_senders_own(gateway: Gateway) -> None:
 
 
 def test_past_its_rate_a_sender_gets_429_with_retry_after(gateway: Gateway) -> None:
-    async def run(client: TestClient) -> list[tuple[int, Any, Any]]:
+    async def run(client: Client) -> list[tuple[int, Any, Any]]:
         answers = [await post(client, sender=PORT) for _ in range(3)]
         gateway.clock.now += 9.5
         answers.append(await post(client, sender=PORT))
@@ -400,9 +402,9 @@ def test_an_unexpected_failure_is_a_json_500(gateway: Gateway) -> None:
     async def broken(_: str) -> SubmitOutcome | None:
         raise RuntimeError("boom")
 
-    gateway.desk.status = broken  # type: ignore[method-assign,assignment]
+    gateway.desk.status = broken  # type: ignore[method-assign,assignment]  # a failing status for this test
 
-    async def run(client: TestClient) -> tuple[int, Any]:
+    async def run(client: Client) -> tuple[int, Any]:
         response = await client.get("/v1/submissions/x")
         return response.status, await response.json()
 
@@ -427,7 +429,7 @@ def test_requests_are_logged_without_document_or_signature(gateway: Gateway) -> 
 
 
 def test_health_and_readiness(gateway: Gateway) -> None:
-    async def probe(client: TestClient) -> list[tuple[int, Any]]:
+    async def probe(client: Client) -> list[tuple[int, Any]]:
         answers = []
         for path in ("/healthz", "/readyz"):
             response = await client.get(path)
@@ -443,7 +445,7 @@ def test_health_and_readiness(gateway: Gateway) -> None:
 
 
 def test_metrics_are_served_as_prometheus_text_on_the_operators_door(gateway: Gateway) -> None:
-    async def run(client: TestClient) -> tuple[int, str, str, str]:
+    async def run(client: Client) -> tuple[int, str, str, str]:
         await post(client, sender="cn.nobody.xx")
         on_main = await client.get("/metrics")
         operators = build_operator_app(gateway.desk, gateway.metrics, ready=lambda: True)
@@ -459,7 +461,7 @@ def test_metrics_are_served_as_prometheus_text_on_the_operators_door(gateway: Ga
 
 
 def test_the_openapi_description_covers_exactly_the_routes(gateway: Gateway) -> None:
-    async def run(client: TestClient) -> tuple[int, str]:
+    async def run(client: Client) -> tuple[int, str]:
         response = await client.get("/openapi.yaml")
         return response.status, await response.text()
 
@@ -524,7 +526,7 @@ def test_listen_addresses_parse() -> None:
 
 def test_one_key_from_two_senders_names_two_submissions_each_with_its_own_receipt(
         gateway: Gateway) -> None:
-    async def run(client: TestClient) -> list[tuple[int, dict[str, Any], Any]]:
+    async def run(client: Client) -> list[tuple[int, dict[str, Any], Any]]:
         return [await post(client, b"accept port's", sender=PORT, **{"Idempotency-Key": "k"}),
                 await post(client, b"accept customs'", sender=CUSTOMS,
                            **{"Idempotency-Key": "k"})]
@@ -542,7 +544,7 @@ def test_one_key_from_two_senders_names_two_submissions_each_with_its_own_receip
 
 def test_a_key_sent_again_with_another_document_is_409_and_never_the_first_receipt(
         gateway: Gateway) -> None:
-    async def run(client: TestClient) -> list[tuple[int, dict[str, Any], Any]]:
+    async def run(client: Client) -> list[tuple[int, dict[str, Any], Any]]:
         return [await post(client, b"accept first", **{"Idempotency-Key": "k-9"}),
                 await post(client, b"accept second", **{"Idempotency-Key": "k-9"}),
                 await post(client, b"accept first", **{"Idempotency-Key": "k-9"})]
@@ -559,7 +561,7 @@ def test_a_key_sent_again_with_another_document_is_409_and_never_the_first_recei
 
 
 def test_a_lookup_naming_another_sender_is_not_given_the_submission(gateway: Gateway) -> None:
-    async def run(client: TestClient) -> dict[tuple[str, str], tuple[int, Any]]:
+    async def run(client: Client) -> dict[tuple[str, str], tuple[int, Any]]:
         await post(client, b"accept mine", sender=PORT, **{"Idempotency-Key": "own"})
         await post(client, b"pending mine", sender=PORT, **{"Idempotency-Key": "slow"})
         answers = {}
@@ -598,7 +600,7 @@ def test_an_identity_header_sent_twice_is_400(gateway: Gateway, name: str,
                                               second: str) -> None:
     sent = [*headers(**{"Idempotency-Key": "k-2"}).items(), (name, second)]
 
-    async def run(client: TestClient) -> tuple[int, Any]:
+    async def run(client: Client) -> tuple[int, Any]:
         response = await client.post("/v1/submissions", data=b"accept <doc/>", headers=sent)
         return response.status, await response.json()
 
@@ -612,7 +614,7 @@ def test_an_identity_header_sent_twice_is_400(gateway: Gateway, name: str,
 
 
 def test_a_lookup_naming_two_senders_is_400(gateway: Gateway) -> None:
-    async def run(client: TestClient) -> tuple[int, Any]:
+    async def run(client: Client) -> tuple[int, Any]:
         response = await client.get(f"/v1/submissions/{scoped('x')}",
                                     headers=[("Px-Sender", CUSTOMS), ("Px-Sender", PORT)])
         return response.status, await response.json()
@@ -626,7 +628,7 @@ def test_a_lookup_naming_two_senders_is_400(gateway: Gateway) -> None:
 
 def test_a_submission_the_broker_did_not_confirm_is_202_with_where_to_ask(
         gateway: Gateway) -> None:
-    async def run(client: TestClient) -> tuple[int, Any, Any, int, Any]:
+    async def run(client: Client) -> tuple[int, Any, Any, int, Any]:
         response = await client.post("/v1/submissions", data=b"unconfirmed <doc/>",
                                      headers=headers(**{"Idempotency-Key": "u-1"}))
         later = await client.get(response.headers["Location"])

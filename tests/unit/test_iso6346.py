@@ -56,7 +56,7 @@ def test_letter_values_skip_multiples_of_eleven() -> None:
     assert set(LETTER_VALUES) == set(string.ascii_uppercase)
     assert all(value % 11 for value in LETTER_VALUES.values())
     with pytest.raises(TypeError):
-        LETTER_VALUES["A"] = 11  # type: ignore[index]
+        LETTER_VALUES["A"] = 11  # type: ignore[index]  # read-only on purpose
 
 
 @pytest.mark.parametrize(

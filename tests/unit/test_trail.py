@@ -35,7 +35,7 @@ def keyring(*extra: KeyEntry) -> Keyring:
 def write_trail(records: int, seal_every: int = 4, key: SM2PrivateKey = GATEWAY_KEY
                 ) -> list[StoredMessage]:
     topic = MemoryTopic()
-    writer = TrailWriter(producer=topic, codec=TrailCodec(SCHEMAS), key=key,  # type: ignore[arg-type]
+    writer = TrailWriter(producer=topic, codec=TrailCodec(SCHEMAS), key=key,
                          partition=0, settings=TrailSettings(seal_every=seal_every))
 
     async def run() -> None:
@@ -250,7 +250,7 @@ class RefusesFirstSeal(MemoryTopic):
 def test_appends_go_on_while_a_seal_is_signed_and_a_refused_seal_is_retried() -> None:
     topic = RefusesFirstSeal()
     signer = SlowSigner(GATEWAY_KEY)
-    writer = TrailWriter(producer=topic, codec=TrailCodec(SCHEMAS), key=signer,  # type: ignore[arg-type]
+    writer = TrailWriter(producer=topic, codec=TrailCodec(SCHEMAS), key=signer,  # type: ignore[arg-type]  # fakes of the producer and the key
                          partition=0, settings=TrailSettings(seal_every=2))
 
     async def run() -> int:
@@ -271,7 +271,7 @@ def test_appends_go_on_while_a_seal_is_signed_and_a_refused_seal_is_retried() ->
 
 def test_a_window_checks_the_batches_it_touches_and_links_to_the_record_before() -> None:
     topic = MemoryTopic()
-    writer = TrailWriter(producer=topic, codec=TrailCodec(SCHEMAS), key=GATEWAY_KEY,  # type: ignore[arg-type]
+    writer = TrailWriter(producer=topic, codec=TrailCodec(SCHEMAS), key=GATEWAY_KEY,
                          partition=0, settings=TrailSettings(seal_every=4))
 
     async def run() -> None:

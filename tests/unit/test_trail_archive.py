@@ -103,7 +103,7 @@ def run_trail(records: int, archive: TrailArchive, *, seal_every: int = 4,
               key: SM2PrivateKey = GATEWAY_KEY, partition: int = 0,
               sender: str = "cn.port.sh") -> None:
     """A chain as the gateway writes it, record n made at T0 + n minutes."""
-    writer = TrailWriter(producer=MemoryTopic(), codec=CODEC, key=key,  # type: ignore[arg-type]
+    writer = TrailWriter(producer=MemoryTopic(), codec=CODEC, key=key,
                          partition=partition, settings=TrailSettings(seal_every=seal_every),
                          archive=archive)
 

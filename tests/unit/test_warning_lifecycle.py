@@ -213,7 +213,7 @@ def test_whatever_is_submitted_the_accepted_steps_keep_the_rules(
     release what was not published, never change anything after filing."""
     accepted: list[tuple[str, dict[str, Any]]] = []
     for minute, (action, sender, level) in enumerate(attempts):
-        extra = ({"terror_relevance": "EXCLUDED"} if action == TERROR_CHECK else
+        extra: dict[str, Any] = ({"terror_relevance": "EXCLUDED"} if action == TERROR_CHECK else
                  {"filed_to": "x"} if action == FILE else {})
         record = warning(action, minute, level=level, **extra)
         try:

@@ -44,7 +44,7 @@ class BatchSending:
                                               headers=headers)
             first = first or stored
         done: asyncio.Future[Metadata] = asyncio.get_running_loop().create_future()
-        done.set_result(first)  # type: ignore[arg-type]
+        done.set_result(first)  # type: ignore[arg-type]  # a StoredMessage stands in for aiokafka's metadata
         return done
 
     async def send_and_wait(self, topic: str, value: bytes, *, key: bytes, partition: int,
