@@ -17,15 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.broker import LocalBroker
 from gateway.cli import main as portgw
 from gateway.dlq_cli import DeadLetter
-from gateway.home import (
-    DEMO_AGENCIES,
-    DEMO_CONTRACTS,
-    WARNING_AGENCIES,
-    WARNING_CONTRACTS,
-    WARNING_LEVEL_OWNERS,
-    Home,
-    create_home,
-)
+from gateway.home import Home
 from gateway.kafka import DLQ_TOPIC, read_topics
 from gateway.receipts import Receipt
 from gateway.warning_scenario import (
@@ -47,7 +39,7 @@ from tests.integration.service_support import (
     signed_arrivals,
     wait_ready,
 )
-from tests.integration.support import FAL1_SAMPLES, gateway_parts, trail_entries
+from tests.integration.support import FAL1_SAMPLES, gateway_parts, trail_entries, warning_home
 
 pytestmark = pytest.mark.integration
 
@@ -59,10 +51,8 @@ IDLE_WITHIN_S = 60.0
 
 
 @pytest.fixture
-def warning_home(tmp_path: Path) -> Home:
-    return create_home(tmp_path / "home", agencies=(*DEMO_AGENCIES, *WARNING_AGENCIES),
-                       contracts=(*DEMO_CONTRACTS, *WARNING_CONTRACTS), seal_every=4,
-                       seal_interval_ms=100, warning_level_owners=WARNING_LEVEL_OWNERS)
+def warnings_home(tmp_path: Path) -> Home:
+    return warning_home(tmp_path / "home")
 
 
 def warning_documents(home: Home) -> list[Document]:
@@ -100,9 +90,9 @@ def facts(fields: dict[str, Any]) -> tuple[str | None, str | None, int | None]:
 
 
 def test_a_document_refused_after_adapting_keeps_its_type_key_and_version(
-    broker: LocalBroker, warning_home: Home, capsys: pytest.CaptureFixture[str]
+    broker: LocalBroker, warnings_home: Home, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    home, bootstrap = warning_home, broker.bootstrap_servers
+    home, bootstrap = warnings_home, broker.bootstrap_servers
     draft, release = warning_documents(home)
     no_contract = signed(home, ARRIVAL, "no-contract", sender="cn.border.sh")
     bad_rule = signed(home, BAD_IMO, "bad-imo")
