@@ -111,6 +111,11 @@ class DeadLetter:
     error_line: int | None
     original: bytes  # the whole document, or its first bytes when `cut`
     signature: bytes
+    # What the gateway found out before refusing it: the type once its format was known, the
+    # business key and version once it was parsed.
+    document_type: str | None = None
+    business_key: str | None = None
+    document_version: int | None = None
     # A document never authenticated: the whole one's size and SM3 (dead letter headers).
     whole_size: int | None = None
     whole_digest: str | None = None
@@ -137,6 +142,9 @@ class DeadLetter:
             error_line=value["error_line"],
             original=value["original"],
             signature=value["signature"],
+            document_type=value["document_type"],
+            business_key=value["business_key"],
+            document_version=value["document_version"],
             **_cut_of(message),
         )
 
@@ -163,6 +171,9 @@ class DeadLetter:
             "received_at": _iso(self.received_at),
             "sender": self.sender,
             "format_id": self.format_id,
+            "document_type": self.document_type,
+            "business_key": self.business_key,
+            "document_version": self.document_version,
             "error_code": self.error_code,
             "error_message": self.error_message,
             "error_line": self.error_line,
@@ -444,6 +455,7 @@ def _details(letter: DeadLetter) -> list[str]:
         f"event id: {letter.event_id}",
         f"sender: {letter.sender}",
         f"format: {letter.format_id}",
+        *_facts(letter),
         f"received at: {_iso(letter.received_at)}",
         f"size: {letter.size} bytes" + (f" (cut: only the first {len(letter.original)} "
                                         "kept, never authenticated; cannot be retried)"
@@ -451,6 +463,13 @@ def _details(letter: DeadLetter) -> list[str]:
         f"digest (SM3): {letter.digest_sm3}",
         f"signature (base64): {base64.b64encode(letter.signature).decode('ascii')}",
     ]
+
+
+def _facts(letter: DeadLetter) -> list[str]:
+    """The document's type, business key and version, as far as the gateway got."""
+    facts = (("document type", letter.document_type), ("business key", letter.business_key),
+             ("document version", letter.document_version))
+    return [f"{label}: {value}" for label, value in facts if value is not None]
 
 
 def _resubmitted_line(item: Resubmission) -> str:

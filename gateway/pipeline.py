@@ -105,6 +105,17 @@ class Context:
 Stage = Callable[[Context], Context]
 
 
+@dataclass(frozen=True, slots=True)
+class Reached:
+    """Where the stages got: the context after the last stage that completed and, when a
+    stage raised, what it raised and its name. What the earlier stages learnt (the document
+    type, the business key and version) is kept for a document a later stage refuses."""
+
+    context: Context
+    failed: Exception | None = None
+    stage: str | None = None
+
+
 class Pipeline:
     """Named stages run in order; `observe(name, seconds)` is told how long each took."""
 
@@ -113,20 +124,22 @@ class Pipeline:
     def __init__(self, stages: Sequence[tuple[str, Stage]],
                  observe: Callable[[str, float], None] | None = None) -> None:
         self.stages = tuple(stages)
-        self._observe = observe
+        self._observe = observe or _unobserved
 
-    def run(self, context: Context) -> Context:
-        observe = self._observe
-        if observe is None:
-            for _, stage in self.stages:
-                context = stage(context)
-            return context
-        clock = time.perf_counter
+    def run(self, context: Context) -> Reached:
+        observe, clock = self._observe, time.perf_counter
         for name, stage in self.stages:
             started = clock()
-            context = stage(context)
+            try:
+                context = stage(context)
+            except Exception as exc:  # the service makes it the document's refusal
+                return Reached(context, exc, name)
             observe(name, clock() - started)
-        return context
+        return Reached(context)
+
+
+def _unobserved(stage: str, seconds: float) -> None:
+    return None
 
 
 def check_size(limits_for: Callable[[str], AgencyLimits]) -> Stage:
@@ -165,22 +178,26 @@ def authenticate(keyrings: LiveKeyring) -> Stage:
     return stage
 
 
-def adapt(adapters: AdapterRegistry) -> Stage:
+def choose_adapter(adapters: AdapterRegistry) -> Stage:
+    """The adapter of the document's format: from here on its document type is known, and
+    kept if a later stage refuses the document."""
+
+    def stage(ctx: Context) -> Context:
+        return replace(ctx, adapter=adapters.get(ctx.submission.format_id))
+
+    return stage
+
+
+def adapt(ctx: Context) -> Context:
     """Parse and validate (well-formed, XSD, business rules) into the canonical record. The
     service has every document parsed in its supervised worker (gateway/ahead.py) and hands
     this stage the result; it parses only where there is no worker (the stages alone)."""
-
-    def stage(ctx: Context) -> Context:
-        adapter = adapters.get(ctx.submission.format_id)
-        if ctx.refused is not None:
-            raise GatewayError(ctx.refused.message, code=ctx.refused.code,
-                               line=ctx.refused.line)
-        parsed = ctx.parsed
-        if parsed is None:
-            parsed = adapter.parse(ctx.submission.document)
-        return replace(ctx, adapter=adapter, parsed=parsed)
-
-    return stage
+    assert ctx.adapter is not None
+    if ctx.refused is not None:
+        raise GatewayError(ctx.refused.message, code=ctx.refused.code, line=ctx.refused.line)
+    if ctx.parsed is not None:
+        return ctx
+    return replace(ctx, parsed=ctx.adapter.parse(ctx.submission.document))
 
 
 def build_event(schemas: AvroSchemas) -> Stage:

@@ -194,6 +194,7 @@ class IngressLoop:
             return
         task = asyncio.create_task(self._finish(progress, record.offset, finish))
         self._tasks.add(task)
+        task.add_done_callback(self._finished)
         self._gateway.metrics.set_in_flight(len(self._tasks))
 
     def _through_door(self, record: Any, submission: Submission) -> bool:
@@ -221,7 +222,10 @@ class IngressLoop:
             self._backoff_s = 0.5
         finally:
             self._slots.release()
-            self._tasks.discard(asyncio.current_task())
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._gateway.metrics.set_in_flight(len(self._tasks))
 
     def _failed(self, exc: Exception) -> None:
         if isinstance(exc, BrokerUnavailable):

@@ -66,6 +66,7 @@ from gateway.pipeline import (
     build_deliveries,
     build_event,
     check_size,
+    choose_adapter,
     new_context,
     route,
 )
@@ -180,16 +181,19 @@ class Rejection:
 
 
 def run_stages(pipeline: Pipeline, ctx: Context) -> tuple[Context, Rejection | None]:
-    """The context after the stages, or as it was with why a stage refused the document."""
-    try:
-        return pipeline.run(ctx), None
-    except REJECTION_ERRORS as exc:
-        return ctx, rejection_of(exc)
-    except Exception as exc:  # a bug must not lose the document: dead-letter it
-        where = crash_site(exc)
-        log.error("pipeline.crashed", event_id=ctx.event_id, error=where)
-        return ctx, Rejection("INTERNAL_ERROR", f"the gateway failed ({where})", None,
-                              "REJECTED")
+    """The context after the stages; or as far as they got, with why a stage refused the
+    document (its refusal then keeps what the earlier stages found: the document type, the
+    business key and version)."""
+    reached = pipeline.run(ctx)
+    failed = reached.failed
+    if failed is None:
+        return reached.context, None
+    if isinstance(failed, REJECTION_ERRORS):
+        return reached.context, rejection_of(failed)
+    where = crash_site(failed)  # a bug must not lose the document: dead-letter it
+    log.error("pipeline.crashed", event_id=ctx.event_id, stage=reached.stage, error=where)
+    return reached.context, Rejection("INTERNAL_ERROR", f"the gateway failed ({where})", None,
+                                      "REJECTED")
 
 
 def rejection_of(exc: Exception) -> Rejection:
@@ -233,7 +237,8 @@ class Gateway:
             partitions=config.ingress_partitions, fetch_wait_ms=config.fetch_wait_ms)
         self._pipeline = Pipeline(
             [
-                ("adapt", adapt(parts.adapters)),
+                ("adapter", choose_adapter(parts.adapters)),
+                ("adapt", adapt),
                 ("lifecycle", self.warnings.check_stage),
                 ("event", build_event(parts.schemas)),
                 ("route", route(parts.router, internal=self.warnings.kept_internal)),
@@ -599,6 +604,7 @@ class Gateway:
                     "error_line": why.line,
                     "original": original,
                     "signature": s.signature,
+                    **document_facts(ctx),
                 },
             ),
             headers=headers,
@@ -822,11 +828,20 @@ def trail_fields(ctx: Context) -> dict[str, Any]:
         "event_id": ctx.event_id,
         "sender": s.sender,
         "format_id": s.format_id,
-        "document_type": ctx.document_type,
-        "business_key": ctx.parsed.business_key if ctx.parsed else None,
-        "document_version": ctx.parsed.document_version if ctx.parsed else None,
+        **document_facts(ctx),
         "digest_sm3": ctx.digest,
         "signature_key_id": ctx.signer.key_id if ctx.signer else None,
+    }
+
+
+def document_facts(ctx: Context) -> dict[str, Any]:
+    """What the stages found out about the document, as far as they got: its type once its
+    format's adapter is known, its business key and version once it is parsed."""
+    parsed = ctx.parsed
+    return {
+        "document_type": ctx.document_type,
+        "business_key": parsed.business_key if parsed else None,
+        "document_version": parsed.document_version if parsed else None,
     }
 
 

@@ -9,7 +9,15 @@ from typing import Any
 
 from gateway.client import submit
 from gateway.config import GatewayConfig
-from gateway.home import Home
+from gateway.home import (
+    DEMO_AGENCIES,
+    DEMO_CONTRACTS,
+    WARNING_AGENCIES,
+    WARNING_CONTRACTS,
+    WARNING_LEVEL_OWNERS,
+    Home,
+    create_home,
+)
 from gateway.kafka import TRAIL_TOPIC, read_topics
 from gateway.receipts import Receipt
 from gateway.service import Gateway, GatewayParts
@@ -32,6 +40,13 @@ def trail_entries(parts: GatewayParts, bootstrap: str) -> list[dict[str, Any]]:
     values = [parts.schemas.decode(m.value)[1]
               for m in asyncio.run(read_topics(bootstrap, [TRAIL_TOPIC]))]
     return [value["entry"] for value in values if "entry" in value]
+
+
+def warning_home(path: Path, *, seal_every: int = 4) -> Home:
+    """A home with the port's agencies and contracts and those of early warnings."""
+    return create_home(path, agencies=(*DEMO_AGENCIES, *WARNING_AGENCIES),
+                       contracts=(*DEMO_CONTRACTS, *WARNING_CONTRACTS), seal_every=seal_every,
+                       seal_interval_ms=100, warning_level_owners=WARNING_LEVEL_OWNERS)
 
 
 def gateway_parts(home: Home) -> tuple[GatewayConfig, GatewayParts]:

@@ -158,3 +158,21 @@ def test_a_crew_list_crosses_the_border_masked_and_a_denial_is_in_the_trail(
         "cn.customs.sh", "ROUTE_CONDITION_FALSE", "crew-flag-of-convenience")
     report = asyncio.run(verify_kafka(bootstrap, parts.schemas, parts.keyring))
     assert report.ok, report.breaks
+
+
+def test_a_refused_manifest_reaches_its_subscribed_sender_as_a_rejected_status(
+    broker: LocalBroker, home: Home
+) -> None:
+    """The refusal keeps the document type its format gave, so the subscription to the
+    manifests' "rejected" status finds it."""
+    bootstrap = broker.bootstrap_servers
+    bad = (DATA / "manifest" / "bad_hs_chapter.xml").read_bytes()
+    [receipt] = asyncio.run(submit_all(home, bootstrap,
+                                       [Sent("cn.agent.sh", bad, format_id="manifest-xml")]))
+    assert (receipt.error_code, receipt.document_type) == ("RULE_HS_CODE", "manifest")
+    _, parts = gateway_parts(home)
+    [status] = decoded(parts, asyncio.run(read_topics(bootstrap, [status_topic("cn.agent.sh")])))
+    assert (status["status"], status["error_code"], status["event_id"]) == (
+        "rejected", "RULE_HS_CODE", receipt.event_id)
+    assert [e["recipient"] for e in trail_entries(parts, bootstrap)
+            if e["kind"] == "NOTIFIED"] == ["cn.agent.sh"]

@@ -12,15 +12,7 @@ from typing import Any
 import pytest
 
 from gateway.broker import LocalBroker
-from gateway.home import (
-    DEMO_AGENCIES,
-    DEMO_CONTRACTS,
-    WARNING_AGENCIES,
-    WARNING_CONTRACTS,
-    WARNING_LEVEL_OWNERS,
-    Home,
-    create_home,
-)
+from gateway.home import DEMO_AGENCIES, WARNING_AGENCIES, Home
 from gateway.kafka import DLQ_TOPIC, delivery_topic, read_topics
 from gateway.receipts import Receipt
 from gateway.service import GatewayParts
@@ -34,7 +26,13 @@ from gateway.warning_scenario import (
     step_record,
 )
 from replay import verify_kafka
-from tests.integration.support import Sent, gateway_parts, submit_all, trail_entries
+from tests.integration.support import (
+    Sent,
+    gateway_parts,
+    submit_all,
+    trail_entries,
+    warning_home,
+)
 
 AGENCIES = (*DEMO_AGENCIES, *WARNING_AGENCIES)
 PORT_AGENCIES = {"cn.port.sh", "cn.msa.sh", "cn.border.sh"}
@@ -43,9 +41,7 @@ MAJOR = {"cn.customs.gacc", "cn.mem", "cn.gov.sh"} | PORT_AGENCIES
 
 @pytest.fixture
 def home(tmp_path: Path) -> Home:
-    return create_home(tmp_path / "home", agencies=AGENCIES,
-                       contracts=(*DEMO_CONTRACTS, *WARNING_CONTRACTS), seal_every=8,
-                       seal_interval_ms=100, warning_level_owners=WARNING_LEVEL_OWNERS)
+    return warning_home(tmp_path / "home", seal_every=8)
 
 
 def refused(label: str, sender: str, record: dict[str, Any], version: int) -> Step:

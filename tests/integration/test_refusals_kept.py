@@ -1,0 +1,178 @@
+"""What the gateway keeps of a document it refuses once its format is known, on a real broker:
+its type, and its business key and version once parsed, in the receipt, the trail record, the
+dead letter and the metrics, so that `portgw replay trace` lists its refused versions. And
+what the operators' /metrics says of an idle gateway: nothing in flight, the process's own."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from gateway.broker import LocalBroker
+from gateway.cli import main as portgw
+from gateway.dlq_cli import DeadLetter
+from gateway.home import Home
+from gateway.kafka import DLQ_TOPIC, read_topics
+from gateway.receipts import Receipt
+from gateway.warning_scenario import (
+    FORMAT_ID,
+    ISSUER,
+    PUBLISHER,
+    Step,
+    full_lifecycle,
+    step_record,
+)
+from replay.history import trace_kafka
+from tests.integration.service_support import (
+    ARRIVAL,
+    Document,
+    post_document,
+    receipt_from_json,
+    running_gateway,
+    signed,
+    signed_arrivals,
+    wait_ready,
+)
+from tests.integration.support import FAL1_SAMPLES, gateway_parts, trail_entries, warning_home
+
+pytestmark = pytest.mark.integration
+
+ARRIVAL_KEY = "9074729:V2611:A:CNSHA"
+BAD_IMO = (FAL1_SAMPLES / "bad_imo_check_digit.xml").read_bytes()
+WARNING_ID = "SH-2026-0077"
+REFUSALS = {"REJECTED", "DENIED"}
+IDLE_WITHIN_S = 60.0
+
+
+@pytest.fixture
+def warnings_home(tmp_path: Path) -> Home:
+    return warning_home(tmp_path / "home")
+
+
+def warning_documents(home: Home) -> list[Document]:
+    """A level IV warning's draft (accepted, version 1), then its release, which the
+    lifecycle refuses once the document is adapted: it was never published (version 2)."""
+    adapters = gateway_parts(home)[1].adapters
+    draft = {**full_lifecycle(WARNING_ID)[0].record, "level": "IV"}
+    steps = (Step("draft", ISSUER, draft, 1),
+             Step("release", ISSUER, step_record(draft, "RELEASE", PUBLISHER, 1), 2))
+    return [signed_step(home, step.render(adapters), f"warning-{step.version}")
+            for step in steps]
+
+
+def signed_step(home: Home, document: bytes, submission_id: str) -> Document:
+    return Document(submission_id, ISSUER, document, home.agency_keys[ISSUER].sign(document),
+                    FORMAT_ID)
+
+
+async def scrape(session: aiohttp.ClientSession, base_url: str) -> list[Any]:
+    """Every sample GET /metrics answers."""
+    async with session.get(f"{base_url}/metrics") as response:
+        assert response.status == 200
+        text = await response.text()
+    return [sample for family in text_string_to_metric_families(text)
+            for sample in family.samples]
+
+
+def rejected_counts(samples: list[Any]) -> dict[tuple[str, str, str], float]:
+    return {(s.labels["document_type"], s.labels["agency"], s.labels["code"]): s.value
+            for s in samples if s.name == "portgw_documents_rejected_total"}
+
+
+def facts(fields: dict[str, Any]) -> tuple[str | None, str | None, int | None]:
+    return fields["document_type"], fields["business_key"], fields["document_version"]
+
+
+def test_a_document_refused_after_adapting_keeps_its_type_key_and_version(
+    broker: LocalBroker, warnings_home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home, bootstrap = warnings_home, broker.bootstrap_servers
+    draft, release = warning_documents(home)
+    no_contract = signed(home, ARRIVAL, "no-contract", sender="cn.border.sh")
+    bad_rule = signed(home, BAD_IMO, "bad-imo")
+    receipts, samples = asyncio.run(_post_all(home, bootstrap,
+                                              [draft, release, no_contract, bad_rule]))
+
+    assert receipts[0].accepted, receipts[0]
+    refused = {r.error_code: r for r in receipts[1:]}
+    assert {code: (r.document_type, r.business_key) for code, r in refused.items()} == {
+        "WARNING_NOT_PUBLISHED": ("warning", WARNING_ID),
+        "ROUTE_NO_CONTRACT": ("fal1", ARRIVAL_KEY),
+        # refused by a rule while the worker parsed it: its type known, no key yet
+        "RULE_IMO_CHECK_DIGIT": ("fal1", None),
+    }
+    want = {refused["WARNING_NOT_PUBLISHED"].event_id: ("warning", WARNING_ID, 2),
+            refused["ROUTE_NO_CONTRACT"].event_id: ("fal1", ARRIVAL_KEY, 1),
+            refused["RULE_IMO_CHECK_DIGIT"].event_id: ("fal1", None, None)}
+    assert rejected_counts(samples) == {("warning", ISSUER, "WARNING_NOT_PUBLISHED"): 1,
+                                        ("fal1", "cn.border.sh", "ROUTE_NO_CONTRACT"): 1,
+                                        ("fal1", "cn.port.sh", "RULE_IMO_CHECK_DIGIT"): 1}
+
+    _, parts = gateway_parts(home)
+    trail = trail_entries(parts, bootstrap)
+    assert {e["event_id"]: facts(e) for e in trail if e["kind"] in REFUSALS} == want
+    letters = [DeadLetter.from_message(m, parts.schemas)
+               for m in asyncio.run(read_topics(bootstrap, [DLQ_TOPIC]))]
+    assert {d.event_id: (d.document_type, d.business_key, d.document_version)
+            for d in letters} == want
+
+    history = asyncio.run(trace_kafka(bootstrap, parts.schemas, WARNING_ID))
+    assert [(v.document_version, [r.kind for r in v.records]) for v in history.versions] == [
+        (1, ["RECEIVED", "ACCEPTED"]), (2, ["RECEIVED", "REJECTED"])]
+    assert portgw(["replay", "trace", WARNING_ID, "--config", str(home.config_file),
+                   "--bootstrap-servers", bootstrap]) == 0
+    traced = capsys.readouterr().out
+    assert "version 2 · event" in traced and "REJECTED · WARNING_NOT_PUBLISHED" in traced
+
+
+async def _post_all(home: Home, bootstrap: str, docs: list[Document]
+                    ) -> tuple[list[Receipt], list[Any]]:
+    """Posts each document in turn; their verified receipts, then what /metrics says."""
+    config, parts = gateway_parts(home)
+    receipts = []
+    async with running_gateway(config, parts, bootstrap) as gw, \
+            aiohttp.ClientSession() as session:
+        await wait_ready(session, gw.url)
+        for doc in docs:
+            answer = await gw.serving.alongside(post_document(session, gw.url, doc))
+            signed_receipt = receipt_from_json(answer.body, parts.schemas)
+            signed_receipt.check(parts.keyring)
+            receipts.append(signed_receipt.receipt)
+        return receipts, await scrape(session, gw.ops_url)
+
+
+def test_an_idle_gateway_has_nothing_in_flight_and_exports_its_process_metrics(
+    broker: LocalBroker, home: Home
+) -> None:
+    samples = asyncio.run(_idle_after(home, broker.bootstrap_servers, count=6))
+    values = {s.name: s.value for s in samples if not s.labels}
+    assert values["portgw_in_flight_documents"] == 0
+    assert values["process_resident_memory_bytes"] > 0
+    assert values["process_cpu_seconds_total"] > 0
+    assert any(s.name == "python_info" for s in samples)
+
+
+async def _idle_after(home: Home, bootstrap: str, *, count: int) -> list[Any]:
+    """Posts `count` documents at once, then scrapes /metrics until no document is in flight
+    (or the deadline passed); the last scrape."""
+    config, parts = gateway_parts(home)
+    async with running_gateway(config, parts, bootstrap) as gw, \
+            aiohttp.ClientSession() as session:
+        await wait_ready(session, gw.url)
+        answers = await gw.serving.alongside(asyncio.gather(
+            *(post_document(session, gw.url, doc) for doc in signed_arrivals(home, count))))
+        assert [a.body["status"] for a in answers] == ["accepted"] * count
+        deadline = time.monotonic() + IDLE_WITHIN_S
+        while True:
+            samples = await scrape(session, gw.ops_url)
+            idle = any(s.name == "portgw_in_flight_documents" and s.value == 0
+                       for s in samples)
+            if idle or time.monotonic() > deadline:
+                return samples
+            await asyncio.sleep(0.1)
