@@ -1,10 +1,10 @@
 """What `portgw replay trace | export | check-bundle` run, given parsed arguments: each prints
-for a terminal and returns the exit code (0 verified / found, 1 not)."""
+for a terminal (`out`, else the standard output at the time of the call) and returns the exit
+code (0 verified / found, 1 not)."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 from typing import TextIO
 
@@ -23,7 +23,7 @@ def run_trace(
     *,
     sender: str | None = None,
     trail_topic: str = TRAIL_TOPIC,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
     history = asyncio.run(trace_kafka(bootstrap_servers, AvroSchemas(), business_key,
                                       sender=sender, trail_topic=trail_topic))
@@ -39,7 +39,7 @@ def run_export(
     *,
     sender: str | None = None,
     trail_topic: str = TRAIL_TOPIC,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
     """Exports, then checks what was written against the same keyring, so a bundle that
     would not convince an auditor is known at once."""
@@ -54,7 +54,7 @@ def run_export(
 
 
 def run_check_bundle(
-    path: Path, *, keyring: Keyring | None = None, out: TextIO = sys.stdout
+    path: Path, *, keyring: Keyring | None = None, out: TextIO | None = None
 ) -> int:
     report = check_bundle(path, keyring=keyring)
     print(report.describe(), file=out)
