@@ -71,8 +71,9 @@ from gateway.kafka import (  # noqa: E402
     submission_headers,
 )
 from gateway.logs import configure_logging  # noqa: E402
+from gateway.parts import GatewayParts  # noqa: E402
 from gateway.pipeline import Submission, new_context  # noqa: E402
-from gateway.service import Gateway, GatewayParts, run_stages  # noqa: E402
+from gateway.service import Gateway, run_stages  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = (ROOT / "tests" / "data" / "fal5" / "valid_arrival.xml").read_bytes()

@@ -6,33 +6,38 @@ import argparse
 import asyncio
 import gc
 import json
-import os
 import signal
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from importlib.metadata import entry_points
 from pathlib import Path
 
 from crypto import SM2PrivateKey
 from gateway.adapters_cli import add_adapters_commands
 from gateway.broker import LocalBroker
+from gateway.cli_support import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    config_args,
+    link_of,
+    load_config,
+)
 from gateway.client import submit
-from gateway.config import ENV_BOOTSTRAP, GatewayConfig, with_env_overrides
 from gateway.config_cli import add_config_commands, check_config
 from gateway.contracts_cli import add_contracts_commands
 from gateway.dlq_cli import add_dlq_commands
 from gateway.errors import GatewayError
 from gateway.http_api import start_http
-from gateway.kafka import Broker, KafkaLink, secured_link
+from gateway.kafka import Broker, secured_link
 from gateway.keys_cli import add_keys_commands
 from gateway.logs import configure_logging
+from gateway.parts import GatewayParts
 from gateway.pipeline import REJECTION_ERRORS
 from gateway.receive_cli import add_receive_commands
-from gateway.service import Gateway, GatewayParts
+from gateway.service import Gateway
 from message_formats import AvroSchemas
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # Command groups of the floors above the gateway (the auditor's `replay`), which the gateway
 # must not import: each entry point is a function that adds its commands to the parser.
 COMMANDS_ENTRY_POINT = "port_exchange_gateway.commands"
@@ -98,14 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def config_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, default=Path("gateway.toml"),
-                        help="gateway configuration (default ./gateway.toml)")
-    parser.add_argument("--bootstrap-servers", default="",
-                        help="Kafka bootstrap servers (overrides the config and "
-                        "PORTGW_BOOTSTRAP_SERVERS)")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level, json=args.log_json)
@@ -116,40 +113,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_FAILED
-
-
-def load_config(args: argparse.Namespace) -> GatewayConfig:
-    config = GatewayConfig.load(args.config)
-    if args.bootstrap_servers:
-        config = replace(config, bootstrap_servers=args.bootstrap_servers)
-    return config
-
-
-def config_or_env(args: argparse.Namespace) -> GatewayConfig:
-    """The configuration file's settings, or the environment's alone (PORTGW__SECTION__NAME,
-    paths relative to the current directory) when there is no file; --bootstrap-servers,
-    else PORTGW_BOOTSTRAP_SERVERS, overriding the broker either way."""
-    if args.config.exists():
-        return load_config(args)
-    # A tool serves no HTTP: without a file, no door (and so no TLS files) is assumed.
-    no_door = {"http": {"listen": "", "operator_listen": ""}}
-    config = GatewayConfig.from_mapping(with_env_overrides(no_door, os.environ),
-                                        home=Path.cwd())
-    return replace(config, bootstrap_servers=args.bootstrap_servers
-                   or os.environ.get(ENV_BOOTSTRAP, ""))
-
-
-def link_of(args: argparse.Namespace) -> KafkaLink:
-    """The broker a tool talks to: --bootstrap-servers, else the configuration's
-    (PORTGW_BOOTSTRAP_SERVERS overriding the file's), else PORTGW_BOOTSTRAP_SERVERS alone when
-    there is no configuration file; with the [kafka] security settings of the configuration
-    file, or of the environment when there is no file."""
-    config = config_or_env(args)
-    if config.bootstrap_servers:
-        return secured_link(config.bootstrap_servers, config.kafka)
-    raise GatewayError("no bootstrap servers: pass --bootstrap-servers, set "
-                       f"{ENV_BOOTSTRAP} or name them in the configuration",
-                       code="CONFIG_NO_BROKER")
 
 
 def _serve(args: argparse.Namespace) -> int:

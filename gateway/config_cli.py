@@ -26,6 +26,7 @@ from typing import Any
 from adapters import AdapterRegistry
 from contracts import AgencyRegistry, ContractError, lint_contract_dir
 from crypto import CryptoError, Keyring, KeyRole, SM2PrivateKey
+from gateway.cli_support import config_args, load_config
 from gateway.clock import utc_now
 from gateway.config import DEFAULT_LIMITS, GatewayConfig
 from gateway.errors import BrokerUnavailable, ConfigError, GatewayError
@@ -479,8 +480,6 @@ def _broker_named(config: GatewayConfig) -> ConfigReport:
 def add_config_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
-    from gateway.cli import config_args  # gateway.cli imports this module
-
     config = commands.add_parser(
         "config", help="check a gateway configuration",
         description="The gateway configuration (gateway.toml, with PORTGW__SECTION__NAME and "
@@ -515,8 +514,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from gateway.cli import load_config  # gateway.cli imports this module
-
     try:
         config = load_config(args)
     except GatewayError as exc:

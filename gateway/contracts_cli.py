@@ -12,8 +12,8 @@ from contracts import AgencyRegistry, explain, lint_contract_dir
 from gateway.clock import utc_now
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError
+from gateway.parts import GatewayParts
 from gateway.router import document_catalog, format_table
-from gateway.service import GatewayParts
 from message_formats import AvroSchemas, FormatError
 
 EXIT_OK, EXIT_INVALID = 0, 1

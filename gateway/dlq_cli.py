@@ -30,6 +30,7 @@ import structlog
 from aiokafka.errors import KafkaError
 
 from crypto import sm3_hex
+from gateway.cli_support import config_args, link_of
 from gateway.errors import BrokerUnavailable, GatewayError
 from gateway.kafka import (
     DLQ_TOPIC,
@@ -299,8 +300,6 @@ async def resubmit(
 def add_dlq_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
-    from gateway.cli import config_args  # gateway.cli imports this module
-
     dlq = commands.add_parser(
         "dlq", help="list, show and retry dead letters (refused documents)",
         description=f"Dead letters on {DLQ_TOPIC} keep each refused document whole, with its "
@@ -369,7 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    letters, unreadable = asyncio.run(read_dead_letters(_bootstrap(args), AvroSchemas()))
+    letters, unreadable = asyncio.run(read_dead_letters(link_of(args), AvroSchemas()))
     for problem in unreadable:
         print(f"portgw dlq: {problem.code}: {problem.message}", file=sys.stderr)
     selection = Selection(sender=args.sender, code=args.code, since=args.since)
@@ -382,7 +381,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    [letter] = asyncio.run(dead_letters_at(_bootstrap(args), [args.location], AvroSchemas()))
+    [letter] = asyncio.run(dead_letters_at(link_of(args), [args.location], AvroSchemas()))
     for line in _details(letter):
         print(line)
     if args.out is not None:
@@ -398,7 +397,7 @@ def _retry(args: argparse.Namespace) -> int:
         raise DlqError("give either LOCATIONs or --code", code=DLQ_USAGE)
     if args.sender is not None and args.code is None:
         raise DlqError("--sender selects together with --code", code=DLQ_USAGE)
-    done = asyncio.run(_retry_selected(_bootstrap(args), args))
+    done = asyncio.run(_retry_selected(link_of(args), args))
     for item in done:
         print(_resubmitted_line(item))
     verb = "would re-submit" if args.dry_run else "re-submitted"
@@ -508,12 +507,6 @@ def _guarded(handler: Handler) -> Handler:
             return EXIT_NOT_FOUND if missing else EXIT_USAGE
 
     return run
-
-
-def _bootstrap(args: argparse.Namespace) -> Broker:
-    from gateway.cli import link_of  # gateway.cli imports this module
-
-    return link_of(args)
 
 
 def _location(text: str) -> Location:

@@ -95,6 +95,16 @@ class StoredMessage:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """A message to publish."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: Headers
+
+
 class OffsetProgress:
     """One partition's messages handed on and not yet done. `safe` is the offset to commit
     or store: the lowest not done, or past everything handed on when all are done."""
@@ -294,6 +304,16 @@ async def acked(sent: asyncio.Future[Any]) -> Published:
         md = await sent
     except KafkaError as exc:
         raise BrokerUnavailable(f"the broker did not take a message: {exc}") from exc
+    return Published(md.topic, md.partition, md.offset)
+
+
+async def publish(producer: AIOKafkaProducer, out: Outbound) -> Published:
+    """Sends one message and waits for the broker's acknowledgement."""
+    try:
+        md = await producer.send_and_wait(out.topic, out.value, key=out.key,
+                                          headers=list(out.headers))
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"publishing to {out.topic} failed: {exc}") from exc
     return Published(md.topic, md.partition, md.offset)
 
 

@@ -25,6 +25,7 @@ from gateway.kafka import (
     H_FINGERPRINT,
     H_SENDER,
     Headers,
+    Outbound,
     canonical_topic,
 )
 from gateway.live_keyring import LiveKeyring
@@ -58,16 +59,6 @@ class Submission:
     ingress_offset: int | None = None
     # The ingress record's timestamp: with its place, what the event id is derived from.
     ingress_timestamp_ms: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Outbound:
-    """A message the service will publish."""
-
-    topic: str
-    key: bytes
-    value: bytes
-    headers: Headers
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from aiokafka import TopicPartition
 
 from adapters import installed_schemas
 from crypto import CryptoError, Keyring, SM2PrivateKey, open_envelope
+from gateway.cli_support import config_args, link_of
 from gateway.dedup import DedupReader
 from gateway.delivery_proof import Delivery, DeliveryRefused, DeliveryVerifier
 from gateway.errors import GatewayError
@@ -51,8 +52,6 @@ DELIVERY_NOT_OPENED = "DELIVERY_NOT_OPENED"
 def add_receive_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> None:
-    from gateway.cli import config_args  # gateway.cli imports this module
-
     receive = commands.add_parser(
         "receive", help="read an agency's deliveries, verified, into files or JSON lines",
         description="Reads the agency's delivery topic from where the last run stopped (kept "
@@ -123,8 +122,6 @@ class _Receiver:
 
 
 def _receive(args: argparse.Namespace) -> int:
-    from gateway.cli import link_of  # gateway.cli imports this module
-
     bootstrap = link_of(args)
     verifier = DeliveryVerifier(Keyring.from_toml(args.keyring), args.agency,
                                 schemas=installed_schemas())  # a plug-in's events too

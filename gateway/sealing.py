@@ -24,7 +24,7 @@ from typing import Any
 from crypto import BatchSeal, BatchSigner, InclusionProof, SM2PrivateKey
 from gateway.clock import utc_now
 from gateway.delivery_proof import H_SEAL, DeliveryProof, delivery_leaf
-from gateway.pipeline import Outbound
+from gateway.kafka import Outbound
 from message_formats import AvroSchemas
 
 Send = Callable[[Outbound], Awaitable[asyncio.Future[Any]]]

@@ -16,9 +16,9 @@ import enum
 import hmac
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -40,7 +40,9 @@ from aiokafka.errors import (
 from crypto import hmac_sm3, sm3_hex
 from gateway.ahead import CHUNK, Ahead
 from gateway.clock import utc_now
+from gateway.config import GatewayConfig
 from gateway.errors import BrokerUnavailable
+from gateway.health import BrokerHealth
 from gateway.ingress import IdempotencyKeyReused, IngressRequest, SubmitOutcome
 from gateway.kafka import (
     H_FORMAT,
@@ -49,23 +51,23 @@ from gateway.kafka import (
     H_SUBMISSION_ID,
     H_VIA,
     INGRESS_TOPIC,
+    Broker,
     OffsetProgress,
+    Outbound,
     new_reader,
     stop_consumer,
     submission_headers,
 )
-from gateway.pipeline import Outbound, Submission
-
-if TYPE_CHECKING:
-    from gateway.service import Gateway
+from gateway.limits import RateLimiter
+from gateway.metrics import GatewayMetrics
+from gateway.parts import GatewayParts
+from gateway.pipeline import Submission
+from gateway.receipt_book import ReceiptBook
 
 log = structlog.get_logger(__name__)
 
 CONSUMER_GROUP = "px-gateway"
 VIA_HTTP = b"http:"
-# The door key is derived from the home's mask key under this label, so that one secret
-# is not put to two uses.
-DOOR_KEY_LABEL = b"px door stamp v1"
 _PENDING_REMEMBERED = 100_000
 # Records fetched and not yet begun: the fetcher is polled while fewer are queued, for at
 # most so many. Under a backlog the queue is topped up in large takes, not after each chunk.
@@ -75,6 +77,35 @@ _TAKE_AT_MOST = 512
 # empty: at a steady few hundred documents a second it does so after almost every chunk, and
 # each commit is a round trip the loop waits for before it fetches again.
 _COMMIT_EVERY_S = 0.2
+
+
+class Served(Protocol):
+    """What the ingress loop and the desk need of the gateway (`gateway.service.Gateway`,
+    which makes them): this module does not import the service."""
+
+    config: GatewayConfig
+    parts: GatewayParts
+    bootstrap_servers: Broker
+    metrics: GatewayMetrics
+    limiter: RateLimiter
+    health: BrokerHealth
+    book: ReceiptBook
+
+    def check_ahead(self, submissions: Sequence[Submission]
+                    ) -> list[asyncio.Future[list[Ahead]]]: ...
+
+    async def begin(self, s: Submission, ahead: Ahead) -> Awaitable[SubmitOutcome]: ...
+
+    async def send(self, out: Outbound, *, partition: int | None = None
+                   ) -> asyncio.Future[Any]: ...
+
+    async def prepare(self, partitions: Iterable[int]) -> None: ...
+
+    async def seal_all(self, partitions: Iterable[int] | None = None) -> None: ...
+
+    def seal_due(self) -> None: ...
+
+    def release(self, partitions: Iterable[int]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +127,7 @@ class IngressLoop:
     next records (taken without waiting after each chunk, while few are queued). A document
     therefore waits for the chunks ahead of it, not for a whole fetched batch to be begun."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Served) -> None:
         self._gateway = gateway
         self._config = gateway.config
         self._progress: dict[int, OffsetProgress] = {}
@@ -375,7 +406,7 @@ class GatewayDesk:
     outcome is `unconfirmed`, and a POST under the same id puts it on again (the gateway
     answers a submission id once, however many copies the topic holds)."""
 
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Served) -> None:
         self._gateway = gateway
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
 

@@ -21,13 +21,11 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from adapters import AdapterRegistry
-from contracts import AgencyRegistry, RouteDenied
-from crypto import Keyring, SM2PrivateKey, hmac_sm3, sm3_hex
+from contracts import RouteDenied
 from gateway.ahead import NOTHING_AHEAD, Ahead, CheckAhead
 from gateway.clock import utc_now
 from gateway.config import GatewayConfig
-from gateway.errors import BrokerUnavailable, ConfigError, GatewayError, crash_site
+from gateway.errors import BrokerUnavailable, GatewayError, crash_site
 from gateway.health import BrokerHealth
 from gateway.http_api import build_app, build_operator_app
 from gateway.ids import Uuid7Generator, derived_uuid7
@@ -45,6 +43,7 @@ from gateway.kafka import (
     RECEIPT_TOPIC,
     TRAIL_TOPIC,
     Broker,
+    Outbound,
     Published,
     StoredMessage,
     acked,
@@ -53,12 +52,11 @@ from gateway.kafka import (
     status_topic,
 )
 from gateway.limits import RateLimiter
-from gateway.live_keyring import LiveKeyring
 from gateway.metrics import GatewayMetrics
+from gateway.parts import GatewayParts
 from gateway.pipeline import (
     REJECTION_ERRORS,
     Context,
-    Outbound,
     Pipeline,
     Submission,
     adapt,
@@ -72,15 +70,13 @@ from gateway.pipeline import (
 )
 from gateway.receipt_book import ReceiptBook, ReceiptSigner
 from gateway.receipts import ACCEPTED, REJECTED, Receipt, SignedReceipt
-from gateway.router import PayloadBuilder, Router, RouterSources
 from gateway.sealing import BatchSealer, DeliverySealer
-from gateway.serve import DOOR_KEY_LABEL, GatewayDesk, IngressLoop
-from gateway.trail import TrailCodec, TrailWriter, chain_id, written
+from gateway.serve import GatewayDesk, IngressLoop
+from gateway.trail import TrailCodec, TrailWriter, chain_id, reference, written
 from gateway.trail_archive import ArchiveWriter
 from gateway.warning_book import WarningBook
 from gateway.warning_lifecycle import DOCUMENT_TYPE as WARNING_DOCUMENT_TYPE
 from gateway.warning_lifecycle import Authorities
-from message_formats import AvroSchemas
 
 log = structlog.get_logger(__name__)
 
@@ -95,81 +91,6 @@ DEAD_LETTER_SCHEMA = "px.gateway.DeadLetter"
 KEPT_PREFIX_BYTES = 4096
 H_ORIGINAL_SIZE = "px-original-size"
 STATUS_SCHEMA = "px.gateway.StatusEvent"
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayParts:
-    """Everything the pipeline needs, loaded from the gateway's home directory: once, but for
-    the keyring and the contracts, which `reload` loads again (see `live_keyring` and
-    `router`)."""
-
-    key: SM2PrivateKey
-    # The keyring in force, read at use time by everything in the gateway that needs a key.
-    live_keyring: LiveKeyring
-    agencies: AgencyRegistry
-    router: Router
-    adapters: AdapterRegistry
-    schemas: AvroSchemas
-    # Shared by the gateway processes of one home: the HTTP door stamps what it put on the
-    # ingress topic with it (gateway/serve.py).
-    door_key: bytes
-
-    @classmethod
-    def load(cls, config: GatewayConfig) -> GatewayParts:
-        """Raises ConfigError naming the file at fault, with the underlying error's code."""
-        try:
-            agencies = AgencyRegistry.from_toml(config.agencies_file)
-            live_keyring = LiveKeyring.load(config.keyring_file)
-            schemas = AvroSchemas()
-            adapters = AdapterRegistry.default(schemas)
-            for problem in adapters.problems:  # the gateway starts without it
-                log.warning("adapter.plugin_skipped", plugin=problem.plugin,
-                            target=problem.target, code=problem.code, error=problem.message)
-            mask_key = config.mask_key_file.read_bytes()
-            sources = RouterSources(
-                contracts_dir=config.contracts_dir,
-                agencies=agencies,
-                adapters=adapters,
-                schemas=schemas,
-                keyring=live_keyring,
-                mask_key=mask_key,
-            )
-            return cls(
-                key=SM2PrivateKey.from_pem(config.key_file.read_bytes()),
-                live_keyring=live_keyring,
-                agencies=agencies,
-                router=Router(sources),
-                adapters=adapters,
-                schemas=schemas,
-                door_key=hmac_sm3(mask_key, DOOR_KEY_LABEL),
-            )
-        except OSError as exc:
-            raise ConfigError(f"cannot read {exc.filename}: {exc.strerror}") from exc
-        except (*REJECTION_ERRORS,) as exc:
-            code = getattr(exc, "code", "CONFIG_INVALID")
-            raise ConfigError(f"{code}: {exc}") from exc
-
-    @property
-    def keyring(self) -> Keyring:
-        """The keyring in force now (what a reload last loaded)."""
-        return self.live_keyring.current
-
-    def reload(self) -> None:
-        """What SIGHUP does: the keyring, then the contracts (checked against the new
-        keyring's recipient keys). Each keeps what it had if its files do not load."""
-        self.live_keyring.reload()
-        self.router.reload()
-
-    def agency_names(self, agency_id: str) -> frozenset[str]:
-        """The names an agency is registered under (a warning's issuing authority is one)."""
-        if agency_id not in self.agencies:
-            return frozenset()
-        agency = self.agencies.get(agency_id)
-        return frozenset(name for name in (agency.name, agency.name_zh) if name)
-
-    @property
-    def payloads(self) -> PayloadBuilder:
-        return PayloadBuilder(self.schemas, self.adapters, self.live_keyring, self.agencies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -811,16 +732,6 @@ class Serving:
         return job.result()
 
 
-async def publish(producer: AIOKafkaProducer, out: Outbound) -> Published:
-    """Sends one message and waits for the broker's acknowledgement."""
-    try:
-        md = await producer.send_and_wait(out.topic, out.value, key=out.key,
-                                          headers=list(out.headers))
-    except KafkaError as exc:
-        raise BrokerUnavailable(f"publishing to {out.topic} failed: {exc}") from exc
-    return Published(md.topic, md.partition, md.offset)
-
-
 def trail_fields(ctx: Context) -> dict[str, Any]:
     s = ctx.submission
     return {
@@ -855,15 +766,3 @@ def received_reason(ctx: Context) -> str:
     reason = f"{len(s.document)} bytes as {s.format_id or '?'}"
     version = ctx.keyring.version if ctx.keyring is not None else None
     return reason if version is None else f"{reason}{KEYRING_MARK}{version}"
-
-
-def reference(at: Published, value: bytes, *, digest: str | None = None) -> dict[str, Any]:
-    """Trail fields naming the published message a decision produced, with its digest (the
-    value's SM3, computed unless the caller already has it)."""
-    return {
-        "ref_topic": at.topic,
-        "ref_partition": at.partition,
-        "ref_offset": at.offset,
-        "ref_digest": digest if digest is not None else sm3_hex(value),
-    }
-

@@ -27,6 +27,7 @@ from gateway.kafka import (
     H_RECORD,
     TRAIL_TOPIC,
     Broker,
+    Published,
     StoredMessage,
     own_reader,
     partition_end,
@@ -630,4 +631,15 @@ class TrailWriter:
             if not sent.done():
                 sent.set_exception(exc)
         log.error("trail.write_failed", chain=self.chain, error=str(exc))
+
+
+def reference(at: Published, value: bytes, *, digest: str | None = None) -> dict[str, Any]:
+    """Trail fields naming the published message a decision produced, with its digest (the
+    value's SM3, computed unless the caller already has it)."""
+    return {
+        "ref_topic": at.topic,
+        "ref_partition": at.partition,
+        "ref_offset": at.offset,
+        "ref_digest": digest if digest is not None else sm3_hex(value),
+    }
 

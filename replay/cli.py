@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from crypto import Keyring
-from gateway.cli import EXIT_FAILED, EXIT_OK, config_args, link_of, load_config
+from gateway.cli_support import EXIT_FAILED, EXIT_OK, config_args, link_of, load_config
 from gateway.errors import GatewayError
 from gateway.kafka import TRAIL_TOPIC
-from gateway.service import GatewayParts
+from gateway.parts import GatewayParts
 from message_formats import AvroSchemas
 from replay.archive import verify_archive
 from replay.bundle_cli import run_check_bundle, run_export, run_trace

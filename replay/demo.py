@@ -32,8 +32,9 @@ from gateway.home import (
     create_home,
 )
 from gateway.kafka import delivery_topic, read_topics
+from gateway.parts import GatewayParts
 from gateway.receipts import Receipt
-from gateway.service import Gateway, GatewayParts, Serving
+from gateway.service import Gateway, Serving
 from gateway.warning_scenario import FORMAT_ID as WARNING_FORMAT
 from gateway.warning_scenario import Step, full_lifecycle
 from message_formats import AvroSchemas

@@ -29,15 +29,17 @@ from gateway.ids import Uuid7Generator
 from gateway.kafka import (
     TRAIL_TOPIC,
     Broker,
+    Outbound,
     StoredMessage,
     new_producer,
+    publish,
     read_at,
     read_topics,
 )
-from gateway.pipeline import Outbound, delivery_message
+from gateway.parts import GatewayParts
+from gateway.pipeline import delivery_message
 from gateway.sealing import sealed_now
-from gateway.service import GatewayParts, publish, reference
-from gateway.trail import RECORD_SCHEMA, TrailCodec, TrailWriter
+from gateway.trail import RECORD_SCHEMA, TrailCodec, TrailWriter, reference
 from gateway.trail_archive import ArchiveWriter
 
 REPLAY_CHAIN = "replay"

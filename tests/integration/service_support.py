@@ -50,8 +50,9 @@ from gateway.kafka import (
     read_topics,
     submission_headers,
 )
+from gateway.parts import GatewayParts
 from gateway.receipts import RECEIPT_SCHEMA, Receipt, SignedReceipt
-from gateway.service import Gateway, GatewayParts, Serving
+from gateway.service import Gateway, Serving
 from message_formats import AvroSchemas
 
 FAL1_SAMPLES = Path(__file__).parents[1] / "data" / "fal1"

@@ -19,8 +19,9 @@ from gateway.home import (
     create_home,
 )
 from gateway.kafka import TRAIL_TOPIC, read_topics
+from gateway.parts import GatewayParts
 from gateway.receipts import Receipt
-from gateway.service import Gateway, GatewayParts
+from gateway.service import Gateway
 
 FAL1_SAMPLES = Path(__file__).parents[1] / "data" / "fal1"
 

@@ -44,8 +44,8 @@ from gateway.ahead import (
 from gateway.clock import utc_now
 from gateway.config import GatewayConfig, ParseSettings
 from gateway.home import Home
+from gateway.parts import GatewayParts
 from gateway.pipeline import Refusal, Submission
-from gateway.service import GatewayParts
 from message_formats import AvroSchemas
 from tests.integration.service_support import ARRIVAL, FORMAT, PROVIDER, numbered_arrival
 from tests.unit.keyring_support import (

@@ -33,8 +33,14 @@ from gateway.delivery_proof import (
     DeliveryVerifier,
 )
 from gateway.home import Home
-from gateway.kafka import H_EVENT_ID, StoredMessage, delivery_topic, new_producer, read_topics
-from gateway.pipeline import Outbound
+from gateway.kafka import (
+    H_EVENT_ID,
+    Outbound,
+    StoredMessage,
+    delivery_topic,
+    new_producer,
+    read_topics,
+)
 from gateway.sealing import sealed_now
 from gateway.service import Gateway
 from replay.redeliver import redeliver

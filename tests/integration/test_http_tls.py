@@ -30,7 +30,8 @@ from gateway.dlq_cli import main as portgw
 from gateway.home import Home
 from gateway.http_api import start_http
 from gateway.kafka import DLQ_TOPIC, H_DIGEST, read_topics
-from gateway.service import H_ORIGINAL_SIZE, KEPT_PREFIX_BYTES, Gateway, GatewayParts
+from gateway.parts import GatewayParts
+from gateway.service import H_ORIGINAL_SIZE, KEPT_PREFIX_BYTES, Gateway
 from tests.integration.service_support import ARRIVAL, PROVIDER, signed
 
 OTHER = "cn.customs.sh"

@@ -24,8 +24,9 @@ from gateway.delivery_proof import DeliveryVerifier
 from gateway.errors import BrokerUnavailable
 from gateway.home import Home, create_home
 from gateway.kafka import BROKER_TLS_FAILED, KafkaLink, StoredMessage, delivery_topic, secured_link
+from gateway.parts import GatewayParts
 from gateway.receipts import SignedReceipt
-from gateway.service import Gateway, GatewayParts
+from gateway.service import Gateway
 from tests.integration.support import FAL1_SAMPLES
 from tests.integration.tls_proxy import (
     TlsFiles,

@@ -16,7 +16,7 @@ from crypto import open_envelope
 from gateway.broker import LocalBroker
 from gateway.home import DEMO_AGENCIES, ContractSpec, Home, create_home
 from gateway.kafka import delivery_topic, read_topics, status_topic
-from gateway.service import GatewayParts
+from gateway.parts import GatewayParts
 from replay import verify_kafka
 from tests.integration.support import Sent, gateway_parts, submit_all, trail_entries
 

@@ -35,9 +35,10 @@ from gateway.kafka import (
     ensure_topics,
     read_topics,
 )
+from gateway.parts import GatewayParts
 from gateway.receipt_book import ReceiptBook
 from gateway.receipts import SignedReceipt
-from gateway.service import KEPT_PREFIX_BYTES, Gateway, GatewayParts
+from gateway.service import KEPT_PREFIX_BYTES, Gateway
 from gateway.trail import RECORD_SCHEMA
 from replay import verify_kafka
 from tests.integration.service_support import (

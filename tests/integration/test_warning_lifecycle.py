@@ -14,8 +14,8 @@ import pytest
 from gateway.broker import LocalBroker
 from gateway.home import DEMO_AGENCIES, WARNING_AGENCIES, Home
 from gateway.kafka import DLQ_TOPIC, delivery_topic, read_topics
+from gateway.parts import GatewayParts
 from gateway.receipts import Receipt
-from gateway.service import GatewayParts
 from gateway.warning_scenario import (
     FILING_SYSTEM,
     ISSUER,

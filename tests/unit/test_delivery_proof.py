@@ -26,8 +26,7 @@ from gateway.delivery_proof import (
     DeliveryVerifier,
 )
 from gateway.errors import GatewayError
-from gateway.kafka import H_EVENT_ID, StoredMessage, delivery_topic
-from gateway.pipeline import Outbound
+from gateway.kafka import H_EVENT_ID, Outbound, StoredMessage, delivery_topic
 from gateway.receipts import ACCEPTED, Receipt
 from gateway.sealing import BatchSealer, DeliverySealer, sealed_now
 from tests.unit.seal_support import AGENCY_KEY, GATEWAY_KEY, JAN, KEYRING, SCHEMAS

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import link_of
+from gateway.cli_support import link_of
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError, GatewayError, crash_site
 from gateway.ids import Uuid7Generator

@@ -18,8 +18,7 @@ from crypto import BatchSigner, SM2PrivateKey, sm3_hex
 from gateway.config import GatewayConfig
 from gateway.errors import BrokerUnavailable
 from gateway.ingress import IdempotencyKeyReused, IngressRequest, SubmitOutcome
-from gateway.kafka import H_SUBMISSION_ID, H_VIA
-from gateway.pipeline import Outbound
+from gateway.kafka import H_SUBMISSION_ID, H_VIA, Outbound
 from gateway.receipt_book import Answer
 from gateway.receipts import ACCEPTED, Receipt, SignedReceipt
 from gateway.serve import GatewayDesk

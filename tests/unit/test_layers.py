@@ -1,9 +1,11 @@
 """The import floors of DESIGN §4: message_formats and crypto import nothing of ours; adapters
-and contracts only those two; gateway everything but replay; nothing imports replay."""
+and contracts only those two; gateway everything but replay; nothing imports replay. No import
+cycle among our modules, and the auditor's side (replay/) off the running service."""
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -38,3 +40,106 @@ def test_each_package_imports_only_the_floors_below_it(package: str) -> None:
         for name in imported_packages(source) - MAY_IMPORT[package] - {package}
     }
     assert not wrong, sorted(wrong)
+
+
+# -- modules: no import cycle, and the auditor's side off the running service -----------------
+
+# What the auditor's tools use of the gateway (replay/, but for demo.py): the trail's format
+# and archive files, the wire (topics, headers, reading and publishing), the coded errors, the
+# configuration and how a command finds it (`cli_support`), and what a re-delivery needs to be
+# made as the gateway makes a delivery: the loaded keys, contracts and schemas (`parts`), the
+# delivery message (`pipeline.delivery_message`), its seal (`sealing`), the clock and ids.
+REPLAY_MAY_USE = {
+    "gateway.cli_support", "gateway.clock", "gateway.config", "gateway.errors", "gateway.ids",
+    "gateway.kafka", "gateway.parts", "gateway.pipeline", "gateway.sealing", "gateway.trail",
+    "gateway.trail_archive",
+}
+# `portgw demo` runs the whole gateway on purpose: a local broker, a served gateway, agencies
+# submitting over it, the auditor's checks at the end.
+REPLAY_RUNS_THE_GATEWAY = "replay.demo"
+# The running service, which no other auditor's module may reach even through another module.
+RUNNING_SERVICE = {"gateway.service", "gateway.serve", "gateway.http_api", "gateway.cli"}
+
+
+def module_name(source: Path) -> str:
+    parts = source.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def our_modules() -> dict[str, Path]:
+    return {module_name(source): source
+            for package in OURS for source in sorted((ROOT / package).rglob("*.py"))}
+
+
+def imported_modules(name: str, source: Path, modules: Mapping[str, Path]) -> set[str]:
+    """Our modules `source` imports: at its top, in a function or under TYPE_CHECKING alike
+    (an import moved into a function to dodge a cycle is still the cycle)."""
+
+    def ours(dotted: str) -> str | None:
+        while dotted and dotted not in modules:
+            dotted = dotted.rpartition(".")[0]
+        return dotted or None
+
+    package = name if source.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str | None] = set()
+    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {ours(alias.name) for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                above = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*above, base] if base else above)
+            found |= {ours(f"{base}.{alias.name}") if f"{base}.{alias.name}" in modules
+                      else ours(base) for alias in node.names}
+    return {module for module in found if module is not None} - {name}
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = our_modules()
+    return {name: imported_modules(name, source, modules) for name, source in modules.items()}
+
+
+def reachable(graph: Mapping[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for module in graph[todo.pop()] - seen:
+            seen.add(module)
+            todo.append(module)
+    return seen
+
+
+def import_cycles(graph: Mapping[str, set[str]]) -> set[frozenset[str]]:
+    """The strongly connected components of more than one module: each module of one reaches
+    every other by imports."""
+    reach = {module: reachable(graph, module) for module in graph}
+    return {frozenset(other for other in reach[module] if module in reach[other])
+            for module in graph if module in reach[module]}
+
+
+def test_the_cycle_finder_counts_imports_in_functions_and_relative_ones(tmp_path: Path) -> None:
+    source = tmp_path / "x.py"
+    source.write_text("from . import y\n\ndef run():\n    from gateway.cli import main\n")
+    modules = {"gateway.cli": source, "gateway.x": source, "gateway.y": source}
+    graph = {"gateway.x": imported_modules("gateway.x", source, modules),
+             "gateway.y": set(), "gateway.cli": {"gateway.x"}}
+    assert graph["gateway.x"] == {"gateway.y", "gateway.cli"}
+    assert import_cycles(graph) == {frozenset({"gateway.x", "gateway.cli"})}
+
+
+def test_no_import_cycle_among_our_modules() -> None:
+    cycles = import_cycles(import_graph())
+    assert not cycles, sorted(sorted(cycle) for cycle in cycles)
+
+
+def test_the_auditors_modules_use_only_the_trail_the_wire_and_the_loaded_parts() -> None:
+    graph = import_graph()
+    auditors = [name for name in graph
+                if name.split(".")[0] == "replay" and name != REPLAY_RUNS_THE_GATEWAY]
+    wrong = {f"{name} imports {module}" for name in auditors for module in graph[name]
+             if module.split(".")[0] == "gateway" and module not in REPLAY_MAY_USE}
+    assert not wrong, sorted(wrong)
+    reaching = {f"{name} reaches {module}" for name in auditors
+                for module in reachable(graph, name) & RUNNING_SERVICE}
+    assert not reaching, sorted(reaching)

@@ -18,8 +18,9 @@ from crypto import CryptoError, SM2PrivateKey, envelope_recipient
 from gateway.config import GatewayConfig
 from gateway.home import Home, create_home
 from gateway.live_keyring import LiveKeyring
+from gateway.parts import GatewayParts
 from gateway.pipeline import Context, Submission, authenticate, new_context
-from gateway.service import GatewayParts, received_reason
+from gateway.service import received_reason
 from tests.unit.keyring_support import (
     PROVIDER,
     add_second_key,

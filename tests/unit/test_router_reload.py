@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from gateway.config import GatewayConfig
 from gateway.home import Home, create_home
-from gateway.service import GatewayParts
+from gateway.parts import GatewayParts
 
 AT = datetime(2026, 6, 1, tzinfo=UTC)
 FAL1 = Path(__file__).parents[1] / "data" / "fal1" / "valid_arrival.xml"
