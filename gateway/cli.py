@@ -27,10 +27,9 @@ from gateway.http_api import start_http
 from gateway.kafka import Broker, KafkaLink, secured_link
 from gateway.keys_cli import add_keys_commands
 from gateway.logs import configure_logging
-from gateway.pipeline import REJECTION_ERRORS
 from gateway.receive_cli import add_receive_commands
 from gateway.service import Gateway, GatewayParts
-from message_formats import AvroSchemas
+from message_formats import AvroSchemas, CodedError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # Command groups of the floors above the gateway (the auditor's `replay`), which the gateway
@@ -111,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level, json=args.log_json)
     try:
         return int(args.run(args))
-    except REJECTION_ERRORS as exc:  # every package's errors carry a code and a message
+    except CodedError as exc:
         print(f"portgw: {exc.code}: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

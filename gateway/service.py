@@ -56,7 +56,6 @@ from gateway.limits import RateLimiter
 from gateway.live_keyring import LiveKeyring
 from gateway.metrics import GatewayMetrics
 from gateway.pipeline import (
-    REJECTION_ERRORS,
     Context,
     Outbound,
     Pipeline,
@@ -80,7 +79,7 @@ from gateway.trail_archive import ArchiveWriter
 from gateway.warning_book import WarningBook
 from gateway.warning_lifecycle import DOCUMENT_TYPE as WARNING_DOCUMENT_TYPE
 from gateway.warning_lifecycle import Authorities
-from message_formats import AvroSchemas
+from message_formats import AvroSchemas, CodedError
 
 log = structlog.get_logger(__name__)
 
@@ -145,9 +144,8 @@ class GatewayParts:
             )
         except OSError as exc:
             raise ConfigError(f"cannot read {exc.filename}: {exc.strerror}") from exc
-        except (*REJECTION_ERRORS,) as exc:
-            code = getattr(exc, "code", "CONFIG_INVALID")
-            raise ConfigError(f"{code}: {exc}") from exc
+        except CodedError as exc:
+            raise ConfigError(f"{exc.code}: {exc}") from exc
 
     @property
     def keyring(self) -> Keyring:
@@ -188,7 +186,7 @@ def run_stages(pipeline: Pipeline, ctx: Context) -> tuple[Context, Rejection | N
     failed = reached.failed
     if failed is None:
         return reached.context, None
-    if isinstance(failed, REJECTION_ERRORS):
+    if isinstance(failed, CodedError):  # a refusal of the document, with its code
         return reached.context, rejection_of(failed)
     where = crash_site(failed)  # a bug must not lose the document: dead-letter it
     log.error("pipeline.crashed", event_id=ctx.event_id, stage=reached.stage, error=where)
@@ -196,14 +194,9 @@ def run_stages(pipeline: Pipeline, ctx: Context) -> tuple[Context, Rejection | N
                                       "REJECTED")
 
 
-def rejection_of(exc: Exception) -> Rejection:
+def rejection_of(exc: CodedError) -> Rejection:
     kind = "DENIED" if isinstance(exc, RouteDenied) else "REJECTED"
-    return Rejection(
-        code=getattr(exc, "code", "INTERNAL_ERROR"),
-        message=getattr(exc, "message", str(exc)),
-        line=getattr(exc, "line", None),
-        kind=kind,
-    )
+    return Rejection(code=exc.code, message=exc.message, line=exc.line, kind=kind)
 
 
 class Gateway:
