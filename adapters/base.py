@@ -6,27 +6,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from message_formats import CodedError
+
 ENTRY_POINT_GROUP = "port_exchange_gateway.adapters"
 
 
-class AdapterError(Exception):
+class AdapterError(CodedError):
     """A document that is well-formed and schema-valid but breaks a business rule, or a
     misuse of the adapter machinery. Format problems arrive as message_formats.FormatError."""
 
-    code: str = "ADAPTER_ERROR"
-
-    def __init__(self, message: str, *, code: str | None = None, line: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code or type(self).code
-        self.line = line
-
-    def __str__(self) -> str:
-        where = f" (line {self.line})" if self.line is not None else ""
-        return f"{self.code}: {self.message}{where}"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.message,), {"code": self.code, "line": self.line})
+    code = "ADAPTER_ERROR"
 
 
 class RuleViolationError(AdapterError):

@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from message_formats.errors import CodedError
 
 
-class ContractError(Exception):
-    code: str = "CONTRACT_ERROR"
+class ContractError(CodedError):
+    """Its text names the contract file and line when known: ``path:line: CODE: message``."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        path: Path | None = None,
-        line: int | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.path = path
-        self.line = line
-        if code is not None:
-            self.code = code
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line or 1}: " if self.path else ""
-        return f"{where}{self.code}: {self.message}"
+    code = "CONTRACT_ERROR"
 
 
 class ContractInvalid(ContractError):

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from message_formats.errors import CodedError
 
-class CryptoError(Exception):
-    """Base of every error raised by ``crypto``."""
 
-    code: str = "CRYPTO_ERROR"
+class CryptoError(CodedError):
+    """Base of every error raised by ``crypto``. Its text is the message alone: callers
+    print the code beside it."""
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
+    code = "CRYPTO_ERROR"
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class SignatureInvalid(CryptoError):

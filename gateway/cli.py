@@ -33,10 +33,9 @@ from gateway.kafka import Broker, secured_link
 from gateway.keys_cli import add_keys_commands
 from gateway.logs import configure_logging
 from gateway.parts import GatewayParts
-from gateway.pipeline import REJECTION_ERRORS
 from gateway.receive_cli import add_receive_commands
 from gateway.service import Gateway
-from message_formats import AvroSchemas
+from message_formats import AvroSchemas, CodedError
 
 # Command groups of the floors above the gateway (the auditor's `replay`), which the gateway
 # must not import: each entry point is a function that adds its commands to the parser.
@@ -108,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level, json=args.log_json)
     try:
         return int(args.run(args))
-    except REJECTION_ERRORS as exc:  # every package's errors carry a code and a message
+    except CodedError as exc:
         print(f"portgw: {exc.code}: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

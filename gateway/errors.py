@@ -6,16 +6,16 @@ from __future__ import annotations
 import traceback
 from pathlib import Path
 
+from message_formats.errors import CodedError
 
-class GatewayError(Exception):
-    code: str = "GATEWAY_ERROR"
 
-    def __init__(self, message: str, *, code: str | None = None, line: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-        if code is not None:
-            self.code = code
+class GatewayError(CodedError):
+    """Its text is the message alone: callers print the code beside it."""
+
+    code = "GATEWAY_ERROR"
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class BrokerUnavailable(GatewayError):

@@ -14,9 +14,8 @@ from crypto import Keyring, SM2PrivateKey, hmac_sm3
 from gateway.config import GatewayConfig
 from gateway.errors import ConfigError
 from gateway.live_keyring import LiveKeyring
-from gateway.pipeline import REJECTION_ERRORS
 from gateway.router import PayloadBuilder, Router, RouterSources
-from message_formats import AvroSchemas
+from message_formats import AvroSchemas, CodedError
 
 log = structlog.get_logger(__name__)
 
@@ -73,9 +72,8 @@ class GatewayParts:
             )
         except OSError as exc:
             raise ConfigError(f"cannot read {exc.filename}: {exc.strerror}") from exc
-        except (*REJECTION_ERRORS,) as exc:
-            code = getattr(exc, "code", "CONFIG_INVALID")
-            raise ConfigError(f"{code}: {exc}") from exc
+        except CodedError as exc:
+            raise ConfigError(f"{exc.code}: {exc}") from exc
 
     @property
     def keyring(self) -> Keyring:

@@ -55,7 +55,6 @@ from gateway.limits import RateLimiter
 from gateway.metrics import GatewayMetrics
 from gateway.parts import GatewayParts
 from gateway.pipeline import (
-    REJECTION_ERRORS,
     Context,
     Pipeline,
     Submission,
@@ -77,6 +76,7 @@ from gateway.trail_archive import ArchiveWriter
 from gateway.warning_book import WarningBook
 from gateway.warning_lifecycle import DOCUMENT_TYPE as WARNING_DOCUMENT_TYPE
 from gateway.warning_lifecycle import Authorities
+from message_formats import CodedError
 
 log = structlog.get_logger(__name__)
 
@@ -109,7 +109,7 @@ def run_stages(pipeline: Pipeline, ctx: Context) -> tuple[Context, Rejection | N
     failed = reached.failed
     if failed is None:
         return reached.context, None
-    if isinstance(failed, REJECTION_ERRORS):
+    if isinstance(failed, CodedError):  # a refusal of the document, with its code
         return reached.context, rejection_of(failed)
     where = crash_site(failed)  # a bug must not lose the document: dead-letter it
     log.error("pipeline.crashed", event_id=ctx.event_id, stage=reached.stage, error=where)
@@ -117,14 +117,9 @@ def run_stages(pipeline: Pipeline, ctx: Context) -> tuple[Context, Rejection | N
                                       "REJECTED")
 
 
-def rejection_of(exc: Exception) -> Rejection:
+def rejection_of(exc: CodedError) -> Rejection:
     kind = "DENIED" if isinstance(exc, RouteDenied) else "REJECTED"
-    return Rejection(
-        code=getattr(exc, "code", "INTERNAL_ERROR"),
-        message=getattr(exc, "message", str(exc)),
-        line=getattr(exc, "line", None),
-        kind=kind,
-    )
+    return Rejection(code=exc.code, message=exc.message, line=exc.line, kind=kind)
 
 
 class Gateway:

@@ -1,5 +1,6 @@
 """Schema files (XSD, Avro) and their loaders: safe XML parsing, compiled XSDs, Avro
-single-object encoding. Imports nothing else of the project."""
+single-object encoding; and CodedError, the error base of every package. Imports nothing
+else of the project."""
 
 from .avro_schemas import (
     FINGERPRINT_SIZE,
@@ -14,6 +15,7 @@ from .errors import (
     AvroRecordInvalidError,
     AvroSchemaLoadError,
     AvroUnknownSchemaError,
+    CodedError,
     FormatError,
     SchemaRedefinedError,
     XmlDtdForbiddenError,
@@ -45,6 +47,7 @@ __all__ = [
     "AvroSchemaLoadError",
     "AvroSchemas",
     "AvroUnknownSchemaError",
+    "CodedError",
     "FormatError",
     "LoadedSchema",
     "SafeXmlParser",

@@ -1,26 +1,61 @@
-"""Errors raised by the format layer; each carries a stable code for receipts and the trail."""
+"""The coded error base every package's errors share, and the format layer's own errors.
+
+Every refusal carries a stable UPPER_SNAKE ``code`` that reaches receipts, dead letters, the
+trail and HTTP problem answers, a ``message`` that names the field and rule (never a value),
+and, where known, where: a ``line`` and a ``path``. It lives on the bottom floor so that
+every package (crypto included) can derive its own base from it."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
-class FormatError(Exception):
-    code: str = "FORMAT_ERROR"
+class CodedError(Exception):
+    """Base of the errors of every package: FormatError, CryptoError, ContractError,
+    AdapterError, GatewayError. Catching it catches a refusal with a code; anything else
+    raised where a document is decided is a bug."""
 
-    def __init__(self, message: str, *, code: str | None = None, line: int | None = None) -> None:
+    code: str = "ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        line: int | None = None,
+        path: Path | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or type(self).code
         self.line = line
+        self.path = path
 
     def __str__(self) -> str:
+        if self.path is not None:
+            return f"{self.path}:{self.line or 1}: {self.code}: {self.message}"
         where = f" (line {self.line})" if self.line is not None else ""
         return f"{self.code}: {self.message}{where}"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # Keyword-only arguments are lost by the default exception pickling.
-        return (type(self), (self.message,), {"code": self.code, "line": self.line})
+        # The default exception pickling calls the class with its positional arguments only,
+        # which loses the keyword fields (and fails for a subclass with other required
+        # arguments); errors cross the parse worker's process boundary.
+        return rebuilt_error, (type(self), self.args, dict(self.__dict__))
+
+
+def rebuilt_error(cls: type[CodedError], args: tuple[Any, ...],
+                  fields: dict[str, Any]) -> CodedError:
+    """An unpickled CodedError: made without __init__, its arguments and fields restored."""
+    error = cls.__new__(cls, *args)
+    error.args = args  # OSError.__new__ leaves them to __init__ in a subclass that has one
+    error.__dict__.update(fields)
+    return error
+
+
+class FormatError(CodedError):
+    code = "FORMAT_ERROR"
 
 
 class XmlTooLargeError(FormatError):

@@ -6,10 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from adapters import AdapterRegistry
+import pytest
+
+from adapters import AdapterError, AdapterRegistry
+from contracts import ContractError, RouteDenied
+from crypto import CryptoError, UnknownSigner
+from gateway.errors import GatewayError
 from gateway.pipeline import Context, Pipeline, Submission, adapt, choose_adapter, new_context
 from gateway.service import run_stages
-from message_formats import AvroSchemas
+from message_formats import AvroSchemas, CodedError, FormatError, XsdInvalidError
 
 FAL1 = Path(__file__).parents[1] / "data" / "fal1"
 ADAPTERS = AdapterRegistry.default(AvroSchemas())
@@ -50,3 +55,43 @@ def test_a_document_that_passes_every_stage_has_no_refusal() -> None:
     pipeline = Pipeline([("adapter", choose_adapter(ADAPTERS)), ("adapt", adapt)])
     ctx, why = run_stages(pipeline, context_of("valid_arrival.xml"))
     assert why is None and ctx.parsed is not None and ctx.document_type == "fal1"
+
+
+class LibraryError(Exception):
+    """An exception of someone else's that happens to carry a code: still a bug here."""
+
+    code = "LIBRARY_CODE"
+    message = "a library's own words"
+
+
+@pytest.mark.parametrize(("error", "kind"), [
+    (FormatError("element 'a' is not allowed", code="XML_MALFORMED", line=4), "REJECTED"),
+    (XsdInvalidError("element 'a' is not allowed", line=9), "REJECTED"),
+    (CryptoError("signature does not verify", code="CRYPTO_SIGNATURE_INVALID"), "REJECTED"),
+    (UnknownSigner("no key of the agency"), "REJECTED"),
+    (ContractError("unknown field", code="CONTRACT_INVALID"), "REJECTED"),
+    (RouteDenied("no contract shares fal1", code="ROUTE_NO_CONTRACT"), "DENIED"),
+    (AdapterError("bad check digit", code="RULE_IMO_CHECK_DIGIT", line=12), "REJECTED"),
+    (GatewayError("document is empty", code="DOCUMENT_EMPTY"), "REJECTED"),
+], ids=lambda value: value if isinstance(value, str) else type(value).__name__)
+def test_each_package_s_refusal_keeps_its_code_message_and_line(
+    error: CodedError, kind: str
+) -> None:
+    def refuse(ctx: Context) -> Context:
+        raise error
+
+    pipeline = Pipeline([("adapter", choose_adapter(ADAPTERS)), ("refuse", refuse)])
+    ctx, why = run_stages(pipeline, context_of("valid_arrival.xml"))
+    assert why is not None
+    assert (why.code, why.message, why.line, why.kind) == (
+        error.code, error.message, error.line, kind)
+    assert ctx.document_type == "fal1"
+
+
+def test_an_error_that_is_not_a_coded_error_is_a_bug_whatever_it_carries() -> None:
+    def fail(ctx: Context) -> Context:
+        raise LibraryError("a library's own words")
+
+    _, why = run_stages(Pipeline([("fail", fail)]), context_of("valid_arrival.xml"))
+    assert why is not None and (why.code, why.kind) == ("INTERNAL_ERROR", "REJECTED")
+    assert "own words" not in why.message and "LibraryError" in why.message
