@@ -21,6 +21,7 @@ from typing import Any, Self
 
 import structlog
 
+from .batch import BatchSeal, BatchVerifier, InclusionProof
 from .client_certs import ClientBinding, binding_from_table, index_bindings
 from .errors import (
     CryptoError,
@@ -314,6 +315,21 @@ class Keyring:
                 f"the SM2 signature does not verify with sealing key {key_id} "
                 f"({entry.agency_id}): a seal's signature must cover exactly its body",
                 code=SEAL_SIGNATURE_INVALID) from None
+        return entry
+
+    def verify_batch_seal(self, message: bytes, proof: InclusionProof, seal: BatchSeal, *,
+                          at: datetime, verifier: BatchVerifier | None = None) -> KeyEntry:
+        """The sealing key that sealed `message` in the batch `seal` (see `sealing_key`), if
+        the seal's signature and the message's inclusion `proof` hold; SignatureInvalid
+        (SEAL_SIGNATURE_INVALID) if they do not. `verifier` remembers good seals."""
+        entry = self.sealing_key(seal.key_id, at)
+        try:
+            (verifier or BatchVerifier(cache_size=0)).verify(message, proof, seal,
+                                                             entry.public_key)
+        except SignatureInvalid as exc:
+            raise SignatureInvalid(
+                f"the seal does not cover this message with sealing key {seal.key_id} "
+                f"({exc.message})", code=SEAL_SIGNATURE_INVALID) from None
         return entry
 
     def _usable_keys(self, agency_id: str, at: datetime, role: KeyRole) -> list[KeyEntry]:

@@ -198,17 +198,15 @@ class DeliveryVerifier:
         keyring = self._keyring.current if isinstance(self._keyring, LiveKeyring) \
             else self._keyring
         try:
-            entry = keyring.sealing_key(proof.seal.key_id, proof.sealed_at)
+            entry = keyring.verify_batch_seal(delivery_leaf(value, proof.sealed_at),
+                                              proof.proof, proof.seal, at=proof.sealed_at,
+                                              verifier=self._batches)
         except SealKeyRefused as exc:
             raise DeliveryRefused(f"the delivery's seal: {exc.message}", code=exc.code) from exc
-        try:
-            self._batches.verify(delivery_leaf(value, proof.sealed_at), proof.proof,
-                                 proof.seal, entry.public_key)
         except SignatureInvalid as exc:
             raise DeliveryRefused(
-                f"the delivery's seal does not cover it with sealing key {entry.key_id} "
-                f"({exc.message}): the value was altered, or the proof is another's",
-                code=DELIVERY_PROOF_INVALID) from exc
+                f"the delivery's seal: {exc.message}: the value was altered, or the proof is "
+                "another's", code=DELIVERY_PROOF_INVALID) from exc
         return entry.key_id
 
     def _decode(self, value: bytes, proof: DeliveryProof, key_id: str) -> Delivery:

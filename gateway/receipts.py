@@ -14,13 +14,11 @@ from datetime import datetime
 from typing import Any
 
 from crypto import (
-    SEAL_SIGNATURE_INVALID,
     BatchSeal,
     BatchVerifier,
     InclusionProof,
     KeyEntry,
     Keyring,
-    SignatureInvalid,
     SignedBatch,
     SM2PublicKey,
 )
@@ -137,14 +135,8 @@ class SignedReceipt:
         naming the rule) unless the key the seal names is one of the gateway's sealing keys
         valid at the receipt's time; crypto.SignatureInvalid (SEAL_SIGNATURE_INVALID) unless
         its signature covers this receipt."""
-        entry = keyring.sealing_key(self.seal.key_id, self.receipt.time)
-        try:
-            self.verify(entry.public_key, verifier)
-        except SignatureInvalid as exc:
-            raise SignatureInvalid(f"the receipt's seal does not verify with sealing key "
-                                   f"{entry.key_id}: {exc.message}",
-                                   code=SEAL_SIGNATURE_INVALID) from exc
-        return entry
+        return keyring.verify_batch_seal(self.body, self.proof, self.seal,
+                                         at=self.receipt.time, verifier=verifier)
 
     def to_json(self) -> dict[str, Any]:
         """The receipt for people and HTTP clients, with what a client needs to check the
