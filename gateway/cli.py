@@ -22,12 +22,12 @@ from gateway.cli_support import (
     config_args,
     link_of,
     load_config,
+    read_file,
 )
 from gateway.client import submit
 from gateway.config_cli import add_config_commands, check_config
 from gateway.contracts_cli import add_contracts_commands
 from gateway.dlq_cli import add_dlq_commands
-from gateway.errors import GatewayError
 from gateway.http_api import start_http
 from gateway.kafka import Broker, secured_link
 from gateway.keys_cli import add_keys_commands
@@ -167,11 +167,11 @@ def collect_garbage_less_often() -> None:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    document = _read(args.file)
+    document = read_file(args.file)
     if args.key:
-        signature = SM2PrivateKey.from_pem(_read(args.key)).sign(document)
+        signature = SM2PrivateKey.from_pem(read_file(args.key)).sign(document)
     else:
-        signature = _read(args.signature)
+        signature = read_file(args.signature)
     receipt = asyncio.run(
         submit(link_of(args), sender=args.sender, format_id=args.format, document=document,
                signature=signature, schemas=AvroSchemas(), timeout_s=args.timeout)
@@ -188,13 +188,6 @@ def _broker(args: argparse.Namespace) -> int:
         signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)  # after the broker started
         signal.sigwait(stop_signals)
     return EXIT_OK
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise GatewayError(f"cannot read {path}: {exc.strerror}", code="IO_ERROR") from exc
 
 
 if __name__ == "__main__":

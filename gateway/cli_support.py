@@ -56,3 +56,11 @@ def link_of(args: argparse.Namespace) -> KafkaLink:
     raise GatewayError("no bootstrap servers: pass --bootstrap-servers, set "
                        f"{ENV_BOOTSTRAP} or name them in the configuration",
                        code="CONFIG_NO_BROKER")
+
+
+def read_file(path: Path) -> bytes:
+    """The file's bytes; its failure a GatewayError (IO_ERROR) naming the file, for commands."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise GatewayError(f"cannot read {path}: {exc.strerror or exc}", code="IO_ERROR") from exc

@@ -29,7 +29,7 @@ from aiokafka import TopicPartition
 
 from adapters import installed_schemas
 from crypto import CryptoError, Keyring, SM2PrivateKey, open_envelope
-from gateway.cli_support import config_args, link_of
+from gateway.cli_support import config_args, link_of, read_file
 from gateway.dedup import DedupReader
 from gateway.delivery_proof import Delivery, DeliveryRefused, DeliveryVerifier
 from gateway.errors import GatewayError
@@ -125,7 +125,8 @@ def _receive(args: argparse.Namespace) -> int:
     bootstrap = link_of(args)
     verifier = DeliveryVerifier(Keyring.from_toml(args.keyring), args.agency,
                                 schemas=installed_schemas())  # a plug-in's events too
-    receiver = _Receiver(verifier, args.out, _private_key(args.key) if args.key else None)
+    key = SM2PrivateKey.from_pem(read_file(args.key)) if args.key else None
+    receiver = _Receiver(verifier, args.out, key)
     for directory in (args.store, args.out):
         if directory is not None:
             _make_dir(directory)
@@ -165,13 +166,6 @@ def _behind(positions: Mapping[TopicPartition, int], ends: dict[TopicPartition, 
 
 def _place(message: StoredMessage) -> str:
     return f"{message.topic}:{message.partition}:{message.offset}"
-
-
-def _private_key(path: Path) -> SM2PrivateKey:
-    try:
-        return SM2PrivateKey.from_pem(path.read_bytes())
-    except OSError as exc:
-        raise GatewayError(f"cannot read {path}: {exc.strerror or exc}", code="IO_ERROR") from exc
 
 
 def _make_dir(path: Path) -> None:
