@@ -5,7 +5,7 @@ Each submission is one version of one warning and performs one step of the warni
 lifecycle (draft, reviews, terrorism check, publication, return, change of level, release,
 filing). The steps before it may travel with it as its history; the gateway fills that in on
 a filing. The lifecycle itself (which step may follow which) is the gateway's business
-(gateway/warning_lifecycle.py), not the adapter's: the adapter checks that each step is well
+(gateway/warnings/lifecycle.py), not the adapter's: the adapter checks that each step is well
 formed. The constants below name the levels, colours, subcategories and actions
 for that other code."""
 

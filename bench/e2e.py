@@ -1,7 +1,7 @@
 """One gateway process (`portgw serve`) against the local broker, end to end.
 
 FAL 5 crew lists of 25 crew, from 20 agencies, each shared with 3 recipients. Agencies
-produce to the ingress topic as they would directly (gateway.client's headers).
+produce to the ingress topic as they would directly (gateway.ingress.client's headers).
 
 1. Throughput: a backlog of signed documents is put on the ingress topic before the gateway
    starts (signing is the agencies' work, not the gateway's); the gateway then works it off,
@@ -56,11 +56,12 @@ from aiokafka import TopicPartition  # noqa: E402
 
 from contracts import Agency  # noqa: E402
 from crypto import SM2PrivateKey  # noqa: E402
-from gateway.broker import LocalBroker  # noqa: E402
 from gateway.clock import utc_now  # noqa: E402
-from gateway.config import GatewayConfig  # noqa: E402
-from gateway.home import ContractSpec, Home, create_home  # noqa: E402
-from gateway.kafka import (  # noqa: E402
+from gateway.decide.pipeline import Submission, new_context  # noqa: E402
+from gateway.home.config import GatewayConfig  # noqa: E402
+from gateway.home.create import ContractSpec, Home, create_home  # noqa: E402
+from gateway.kafka.local_broker import LocalBroker  # noqa: E402
+from gateway.kafka.wire import (  # noqa: E402
     INGRESS_TOPIC,
     RECEIPT_TOPIC,
     delivery_topic,
@@ -70,9 +71,8 @@ from gateway.kafka import (  # noqa: E402
     partitions_of,
     submission_headers,
 )
-from gateway.logs import configure_logging  # noqa: E402
+from gateway.observe.logs import configure_logging  # noqa: E402
 from gateway.parts import GatewayParts  # noqa: E402
-from gateway.pipeline import Submission, new_context  # noqa: E402
 from gateway.service import Gateway, run_stages  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,7 +150,7 @@ def start_gateway(home: Home, bootstrap: str, log: Path) -> subprocess.Popen[byt
     env = {**os.environ, "PORTGW__HTTP__LISTEN": '""', **NO_RATE_LIMIT}
     with open(log, "wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "--log-level", "warning", "serve",
+            [sys.executable, "-m", "gateway.cli.main", "--log-level", "warning", "serve",
              "--config", str(home.config_file), "--bootstrap-servers", bootstrap],
             stdout=out, stderr=subprocess.STDOUT, env=env)
 

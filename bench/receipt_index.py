@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from gateway.receipt_index import IndexEntry, ReceiptIndex  # noqa: E402
+from gateway.receipts.index import IndexEntry, ReceiptIndex  # noqa: E402
 
 RECEIPTS = 200_000
 TINY_RECEIPTS = 2_000

@@ -33,8 +33,8 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from aiokafka import TopicPartition  # noqa: E402
 
-from gateway.broker import LocalBroker  # noqa: E402
-from gateway.kafka import (  # noqa: E402
+from gateway.kafka.local_broker import LocalBroker  # noqa: E402
+from gateway.kafka.wire import (  # noqa: E402
     RECEIPT_TOPIC,
     Place,
     PlaceReader,

@@ -45,7 +45,7 @@ import structlog  # noqa: E402
 
 from crypto import KeyEntry, Keyring, SM2PrivateKey, SM2PublicKey, sm3_hex  # noqa: E402
 from crypto.sm3 import new_sm3  # noqa: E402
-from gateway.kafka import (  # noqa: E402
+from gateway.kafka.wire import (  # noqa: E402
     DLQ_TOPIC,
     TRAIL_TOPIC,
     StoredMessage,
@@ -53,7 +53,8 @@ from gateway.kafka import (  # noqa: E402
     delivery_topic,
     status_topic,
 )
-from gateway.trail import (  # noqa: E402
+from gateway.trail.archive import ArchiveWriter, Frame, read_archive  # noqa: E402
+from gateway.trail.writer import (  # noqa: E402
     ENTRY_DEFAULTS,
     ENTRY_SCHEMA,
     GENESIS_HASH,
@@ -63,7 +64,6 @@ from gateway.trail import (  # noqa: E402
     TrailCodec,
     seal_root,
 )
-from gateway.trail_archive import ArchiveWriter, Frame, read_archive  # noqa: E402
 from message_formats import SINGLE_OBJECT_MAGIC, AvroSchemas  # noqa: E402
 from replay import TrailVerifier  # noqa: E402
 from replay.archive import verify_archive  # noqa: E402

@@ -52,7 +52,7 @@ from contracts import (  # noqa: E402
 )
 from contracts.lint import lint_parsed  # noqa: E402
 from contracts.loader import ParsedFile, SourceLines  # noqa: E402
-from gateway.router import document_catalog, format_table  # noqa: E402
+from gateway.decide.router import document_catalog, format_table  # noqa: E402
 from message_formats import AvroSchemas  # noqa: E402
 
 SEED = 20260320

@@ -23,7 +23,7 @@ class BrokerUnavailable(GatewayError):
 
 
 class ReceiptIndexError(GatewayError):
-    """The receipt index (gateway.receipt_index) could not be read or written."""
+    """The receipt index (gateway.receipts.index) could not be read or written."""
 
     code = "RECEIPT_INDEX_FAILED"
 

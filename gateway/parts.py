@@ -11,10 +11,10 @@ import structlog
 from adapters import AdapterRegistry
 from contracts import AgencyRegistry
 from crypto import Keyring, SM2PrivateKey, hmac_sm3
-from gateway.config import GatewayConfig
+from gateway.decide.router import PayloadBuilder, Router, RouterSources
 from gateway.errors import ConfigError
-from gateway.live_keyring import LiveKeyring
-from gateway.router import PayloadBuilder, Router, RouterSources
+from gateway.home.config import GatewayConfig
+from gateway.home.live_keyring import LiveKeyring
 from message_formats import AvroSchemas, CodedError
 
 log = structlog.get_logger(__name__)
@@ -38,7 +38,7 @@ class GatewayParts:
     adapters: AdapterRegistry
     schemas: AvroSchemas
     # Shared by the gateway processes of one home: the HTTP door stamps what it put on the
-    # ingress topic with it (gateway/serve.py).
+    # ingress topic with it (gateway/ingress/serving.py).
     door_key: bytes
 
     @classmethod

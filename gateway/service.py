@@ -22,15 +22,29 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from contracts import RouteDenied
-from gateway.ahead import NOTHING_AHEAD, Ahead, CheckAhead
 from gateway.clock import utc_now
-from gateway.config import GatewayConfig
+from gateway.decide.ahead import NOTHING_AHEAD, Ahead, CheckAhead
+from gateway.decide.pipeline import (
+    Context,
+    Pipeline,
+    Submission,
+    adapt,
+    authenticate,
+    build_deliveries,
+    build_event,
+    check_size,
+    choose_adapter,
+    new_context,
+    route,
+)
 from gateway.errors import BrokerUnavailable, GatewayError, crash_site
-from gateway.health import BrokerHealth
-from gateway.http_api import build_app, build_operator_app
+from gateway.home.config import GatewayConfig
 from gateway.ids import Uuid7Generator, derived_uuid7
-from gateway.ingress import SubmitOutcome
-from gateway.kafka import (
+from gateway.ingress.desk import SubmitOutcome
+from gateway.ingress.http_api import build_app, build_operator_app
+from gateway.ingress.limits import RateLimiter
+from gateway.ingress.serving import GatewayDesk, IngressLoop
+from gateway.kafka.wire import (
     CHECKPOINT_TOPIC,
     DLQ_TOPIC,
     H_DIGEST,
@@ -51,31 +65,17 @@ from gateway.kafka import (
     new_producer,
     status_topic,
 )
-from gateway.limits import RateLimiter
-from gateway.metrics import GatewayMetrics
+from gateway.observe.health import BrokerHealth
+from gateway.observe.metrics import GatewayMetrics
 from gateway.parts import GatewayParts
-from gateway.pipeline import (
-    Context,
-    Pipeline,
-    Submission,
-    adapt,
-    authenticate,
-    build_deliveries,
-    build_event,
-    check_size,
-    choose_adapter,
-    new_context,
-    route,
-)
-from gateway.receipt_book import ReceiptBook, ReceiptSigner
-from gateway.receipts import ACCEPTED, REJECTED, Receipt, SignedReceipt
-from gateway.sealing import BatchSealer, DeliverySealer
-from gateway.serve import GatewayDesk, IngressLoop
-from gateway.trail import TrailCodec, TrailWriter, chain_id, reference, written
-from gateway.trail_archive import ArchiveWriter
-from gateway.warning_book import WarningBook
-from gateway.warning_lifecycle import DOCUMENT_TYPE as WARNING_DOCUMENT_TYPE
-from gateway.warning_lifecycle import Authorities
+from gateway.publish.sealing import BatchSealer, DeliverySealer
+from gateway.receipts.book import ReceiptBook, ReceiptSigner
+from gateway.receipts.receipt import ACCEPTED, REJECTED, Receipt, SignedReceipt
+from gateway.trail.archive import ArchiveWriter
+from gateway.trail.writer import TrailCodec, TrailWriter, chain_id, reference, written
+from gateway.warnings.book import WarningBook
+from gateway.warnings.lifecycle import DOCUMENT_TYPE as WARNING_DOCUMENT_TYPE
+from gateway.warnings.lifecycle import Authorities
 from message_formats import CodedError
 
 log = structlog.get_logger(__name__)
@@ -173,7 +173,7 @@ class Gateway:
         self.book = ReceiptBook(bootstrap_servers, parts.schemas,
                                 index_dir=config.receipt_index_path,
                                 fetch_wait_ms=config.fetch_wait_ms)
-        # Receipts and deliveries decided together share one seal (gateway.sealing).
+        # Receipts and deliveries decided together share one seal (gateway.publish.sealing).
         sealer = BatchSealer(parts.key)
         self._signer = ReceiptSigner(sealer, parts.schemas)
         self._deliveries = DeliverySealer(sealer, parts.schemas, self.send)
@@ -268,7 +268,7 @@ class Gateway:
     def check_ahead(self, submissions: Sequence[Submission]
                     ) -> list[asyncio.Future[list[Ahead]]]:
         """Starts the checks of the next documents in the worker process (signature, parsing;
-        see gateway/ahead.py). `begin` takes what it found as `ahead`."""
+        see gateway/decide/ahead.py). `begin` takes what it found as `ahead`."""
         return self._ahead.check(submissions)
 
     async def begin(self, s: Submission, ahead: Ahead = NOTHING_AHEAD
@@ -309,7 +309,7 @@ class Gateway:
     async def _parsed(self, ctx: Context) -> Context:
         """The context with the document parsed by the worker process (or refused by it),
         unless it was already: the event loop never parses a document itself, since nothing
-        could stop a parse that spins or swells there (gateway/ahead.py)."""
+        could stop a parse that spins or swells there (gateway/decide/ahead.py)."""
         if ctx.parsed is not None or ctx.refused is not None:
             return ctx
         if ctx.submission.format_id not in self.parts.adapters:
@@ -652,8 +652,8 @@ class Gateway:
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Consumes the ingress topic as a member of the gateways' consumer group until
-        `stop` is set (see gateway/serve.py). Stopping also stops the parse worker at once,
-        so that no document waits for it: what it had not answered is taken again later."""
+        `stop` is set (see gateway/ingress/serving.py). Stopping also stops the parse worker at
+        once, so that no document waits for it: what it had not answered is taken again later."""
         await self._ahead.start()
         closing = asyncio.create_task(self._stop_checking_on(stop))
         watching = self._watch_keyring(stop)

@@ -1,4 +1,4 @@
-"""Verification of the trail archive (gateway.trail_archive writes it; its docstring gives the
+"""Verification of the trail archive (gateway.trail.archive writes it; its docstring gives the
 format): what `TrailVerifier` checks on the broker (sequence, SM3 hashes, links, seal keys,
 signatures and Merkle roots) plus the files themselves: segment numbering and header links,
 framing, and that every record is covered by the seal that follows it.
@@ -23,8 +23,7 @@ import structlog
 from crypto import Keyring, merkle_root, sm3, sm3_hex
 from crypto.sm3 import new_sm3  # an SM3 already fed a prefix, to copy: not exported by crypto
 from gateway.errors import TRAIL_ARCHIVE_NOT_FOUND, TRAIL_SEAL_CHAIN_BROKEN, ArchiveError
-from gateway.trail import PREFIX_SIZE, avro_string, entry_bytes, seal_hash, signed_body
-from gateway.trail_archive import (
+from gateway.trail.archive import (
     GENESIS_TAIL,
     HASH_MARK,
     HASH_TAIL,
@@ -38,6 +37,7 @@ from gateway.trail_archive import (
     segment_name,
     split_frames,
 )
+from gateway.trail.writer import PREFIX_SIZE, avro_string, entry_bytes, seal_hash, signed_body
 from message_formats import AvroSchemas, FormatError
 from replay.verify import Break, SealChain, VerifyReport, seal_signature_problem
 

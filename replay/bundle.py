@@ -42,7 +42,7 @@ from crypto import (
     verify_merkle_proof,
 )
 from gateway.errors import GatewayError
-from gateway.kafka import (
+from gateway.kafka.wire import (
     H_SIGNATURE,
     TRAIL_TOPIC,
     Broker,
@@ -50,7 +50,7 @@ from gateway.kafka import (
     read_at,
     read_topics,
 )
-from gateway.trail import RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, entry_bytes, signed_body
+from gateway.trail.writer import RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, entry_bytes, signed_body
 from message_formats import AvroSchemas, FormatError
 from replay.history import (
     ACCEPTED,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from crypto import Keyring
-from gateway.kafka import TRAIL_TOPIC, Broker
+from gateway.kafka.wire import TRAIL_TOPIC, Broker
 from message_formats import AvroSchemas
 from replay.bundle import check_bundle, export_bundle_kafka
 from replay.history import describe_history, trace_kafka

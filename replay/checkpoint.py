@@ -3,7 +3,7 @@ keeps so that a trail cut at its end (its last batches and seals removed, on the
 the archive) is told from a trail that really ends there.
 
 The gateway publishes them on px.checkpoint.v1 and keeps the latest per chain in its trail
-archive (gateway.trail.TrailWriter). `fetch` takes the latest that verifies per chain;
+archive (gateway.trail.writer.TrailWriter). `fetch` takes the latest that verifies per chain;
 `save` writes them to a file the auditor holds; `checkpoint_breaks` checks a verified trail
 against them.
 """
@@ -25,8 +25,8 @@ from gateway.errors import (
     TRAIL_CUT,
     GatewayError,
 )
-from gateway.kafka import CHECKPOINT_TOPIC, Broker, read_topics
-from gateway.trail import CHECKPOINT_SCHEMA, signed_body
+from gateway.kafka.wire import CHECKPOINT_TOPIC, Broker, read_topics
+from gateway.trail.writer import CHECKPOINT_SCHEMA, signed_body
 from message_formats import AvroSchemas, FormatError
 from replay.verify import Break, SealRefusal, VerifyReport, seal_signature_problem
 

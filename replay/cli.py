@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from crypto import Keyring
-from gateway.cli_support import EXIT_FAILED, EXIT_OK, config_args, link_of, load_config
+from gateway.cli.support import EXIT_FAILED, EXIT_OK, config_args, link_of, load_config
 from gateway.errors import GatewayError
-from gateway.kafka import TRAIL_TOPIC
+from gateway.kafka.wire import TRAIL_TOPIC
 from gateway.parts import GatewayParts
 from message_formats import AvroSchemas
 from replay.archive import verify_archive

@@ -20,10 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from gateway.broker import LocalBroker
-from gateway.client import submit
-from gateway.config import GatewayConfig
-from gateway.home import (
+from gateway.home.config import GatewayConfig
+from gateway.home.create import (
     DEMO_AGENCIES,
     DEMO_CONTRACTS,
     WARNING_AGENCIES,
@@ -31,12 +29,14 @@ from gateway.home import (
     WARNING_LEVEL_OWNERS,
     create_home,
 )
-from gateway.kafka import delivery_topic, read_topics
+from gateway.ingress.client import submit
+from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import delivery_topic, read_topics
 from gateway.parts import GatewayParts
-from gateway.receipts import Receipt
+from gateway.receipts.receipt import Receipt
 from gateway.service import Gateway, Serving
-from gateway.warning_scenario import FORMAT_ID as WARNING_FORMAT
-from gateway.warning_scenario import Step, full_lifecycle
+from gateway.warnings.scenario import FORMAT_ID as WARNING_FORMAT
+from gateway.warnings.scenario import Step, full_lifecycle
 from message_formats import AvroSchemas
 from replay.verify import describe, verify_kafka
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gateway.kafka import TRAIL_TOPIC, Broker, StoredMessage, read_topics
-from gateway.trail import RECORD_SCHEMA, SEAL_SCHEMA
+from gateway.kafka.wire import TRAIL_TOPIC, Broker, StoredMessage, read_topics
+from gateway.trail.writer import RECORD_SCHEMA, SEAL_SCHEMA
 from message_formats import AvroSchemas, FormatError
 
 RECEIVED = "RECEIVED"

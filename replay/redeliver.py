@@ -23,10 +23,11 @@ from aiokafka.errors import KafkaError
 
 from contracts import Grant
 from gateway.clock import utc_now
-from gateway.config import GatewayConfig
+from gateway.decide.pipeline import delivery_message
 from gateway.errors import BrokerUnavailable, GatewayError
+from gateway.home.config import GatewayConfig
 from gateway.ids import Uuid7Generator
-from gateway.kafka import (
+from gateway.kafka.wire import (
     TRAIL_TOPIC,
     Broker,
     Outbound,
@@ -37,10 +38,9 @@ from gateway.kafka import (
     read_topics,
 )
 from gateway.parts import GatewayParts
-from gateway.pipeline import delivery_message
-from gateway.sealing import sealed_now
-from gateway.trail import RECORD_SCHEMA, TrailCodec, TrailWriter, reference
-from gateway.trail_archive import ArchiveWriter
+from gateway.publish.sealing import sealed_now
+from gateway.trail.archive import ArchiveWriter
+from gateway.trail.writer import RECORD_SCHEMA, TrailCodec, TrailWriter, reference
 
 REPLAY_CHAIN = "replay"
 REPLAY_PARTITION = 0

@@ -9,7 +9,7 @@ is still there with the digest recorded; that each seal names the one before it
 and that no record after the last seal is older than the caller says a seal should have come.
 
 Records and seals are read whatever released schema version wrote them, and hashes and
-signatures are checked over the bytes as written (gateway.trail.entry_bytes, signed_body).
+signatures are checked over the bytes as written (gateway.trail.writer.entry_bytes, signed_body).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Any
 
 from crypto import CryptoError, KeyEntry, Keyring, sm3_hex
 from gateway.errors import TRAIL_SEAL_CHAIN_BROKEN, TRAIL_UNSEALED_TAIL
-from gateway.kafka import TRAIL_TOPIC, Broker, StoredMessage, read_at, read_topics
-from gateway.trail import (
+from gateway.kafka.wire import TRAIL_TOPIC, Broker, StoredMessage, read_at, read_topics
+from gateway.trail.writer import (
     GENESIS_HASH,
     RECORD_SCHEMA,
     SEAL_SCHEMA,

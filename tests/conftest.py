@@ -4,7 +4,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from gateway.logs import configure_logging
+from gateway.observe.logs import configure_logging
 
 # The library logs through structlog; in tests only warnings and errors are worth reading.
 configure_logging("warning")

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from crypto import KeyEntry, Keyring, SM2PrivateKey, sm3_hex
-from gateway.config import TrailSettings
-from gateway.kafka import H_SIGNATURE, INGRESS_TOPIC, StoredMessage
-from gateway.trail import TrailCodec, TrailWriter
+from gateway.home.config import TrailSettings
+from gateway.kafka.wire import H_SIGNATURE, INGRESS_TOPIC, StoredMessage
+from gateway.trail.writer import TrailCodec, TrailWriter
 from message_formats import AvroSchemas
 from replay.bundle import Bundle, build_bundle, read_bundle_files
 from tests.unit.trail_support import MemoryTopic

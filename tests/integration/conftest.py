@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.broker import LocalBroker
-from gateway.home import Home, create_home
+from gateway.home.create import Home, create_home
+from gateway.kafka.local_broker import LocalBroker
 from tests.integration.service_support import S3_STORAGE, moto_s3
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters import Adapter, AdapterRegistry, ParseResult
-from gateway import ahead_worker
+from gateway.decide import ahead_worker
 
 _CRASH_ONCE = re.compile(rb"<!--crash-once:([^>]+?)-->")
 

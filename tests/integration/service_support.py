@@ -29,14 +29,14 @@ from multidict import CIMultiDict
 from prometheus_client.parser import text_string_to_metric_families
 
 from crypto import BatchSeal, InclusionProof, Keyring
-from gateway.broker import accepts_connections, free_loopback_port
-from gateway.config import GatewayConfig
-from gateway.dedup import DedupReader
-from gateway.delivery_proof import DeliveryRefused, DeliveryVerifier
+from gateway.deliveries.dedup import DedupReader
+from gateway.deliveries.proof import DeliveryRefused, DeliveryVerifier
 from gateway.errors import BrokerUnavailable
-from gateway.home import Home
-from gateway.http_api import start_http
-from gateway.kafka import (
+from gateway.home.config import GatewayConfig
+from gateway.home.create import Home
+from gateway.ingress.http_api import start_http
+from gateway.kafka.local_broker import accepts_connections, free_loopback_port
+from gateway.kafka.wire import (
     DLQ_TOPIC,
     H_EVENT_ID,
     H_SUBMISSION_ID,
@@ -51,7 +51,7 @@ from gateway.kafka import (
     submission_headers,
 )
 from gateway.parts import GatewayParts
-from gateway.receipts import RECEIPT_SCHEMA, Receipt, SignedReceipt
+from gateway.receipts.receipt import RECEIPT_SCHEMA, Receipt, SignedReceipt
 from gateway.service import Gateway, Serving
 from message_formats import AvroSchemas
 
@@ -105,7 +105,7 @@ def signed_arrivals(home: Home, count: int, *, start: int = 0, prefix: str = "su
 
 
 def ingress_headers(doc: Document) -> list[tuple[str, bytes]]:
-    """The headers gateway.client.submit puts on an ingress record."""
+    """The headers gateway.ingress.client.submit puts on an ingress record."""
     return submission_headers(doc.submission_id, doc.sender, doc.format_id, doc.signature)
 
 
@@ -411,7 +411,7 @@ class GatewayProcess:
                "PORTGW__HTTP__OPERATOR_LISTEN": f"127.0.0.1:{self.ops_port}"}
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "--log-level", "info", "--log-json",
+                [sys.executable, "-m", "gateway.cli.main", "--log-level", "info", "--log-json",
                  "serve", "--config", str(self.home.config_file),
                  "--bootstrap-servers", self.bootstrap],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,

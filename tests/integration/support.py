@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.client import submit
-from gateway.config import GatewayConfig
-from gateway.home import (
+from gateway.home.config import GatewayConfig
+from gateway.home.create import (
     DEMO_AGENCIES,
     DEMO_CONTRACTS,
     WARNING_AGENCIES,
@@ -18,9 +17,10 @@ from gateway.home import (
     Home,
     create_home,
 )
-from gateway.kafka import TRAIL_TOPIC, read_topics
+from gateway.ingress.client import submit
+from gateway.kafka.wire import TRAIL_TOPIC, read_topics
 from gateway.parts import GatewayParts
-from gateway.receipts import Receipt
+from gateway.receipts.receipt import Receipt
 from gateway.service import Gateway
 
 FAL1_SAMPLES = Path(__file__).parents[1] / "data" / "fal1"

@@ -1,5 +1,5 @@
-"""The supervised parse worker (gateway/ahead.py): it verifies the usual case and parses every
-document the gateway needs parsed; a document that overruns its time or memory, or kills its
+"""The supervised parse worker (gateway/decide/ahead.py): it verifies the usual case and parses
+every document the gateway needs parsed; a document that overruns its time or memory, or kills its
 worker twice, is refused with its own code, while every other document is answered; a worker
 that dies is replaced, and `ready` says when none can take work."""
 
@@ -21,7 +21,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters import AdapterRegistry
-from gateway.ahead import (
+from gateway.clock import utc_now
+from gateway.decide.ahead import (
     ANSWER,
     CHUNK,
     GOODBYE,
@@ -41,11 +42,10 @@ from gateway.ahead import (
     serve,
     worker_environment,
 )
-from gateway.clock import utc_now
-from gateway.config import GatewayConfig, ParseSettings
-from gateway.home import Home
+from gateway.decide.pipeline import Refusal, Submission
+from gateway.home.config import GatewayConfig, ParseSettings
+from gateway.home.create import Home
 from gateway.parts import GatewayParts
-from gateway.pipeline import Refusal, Submission
 from message_formats import AvroSchemas
 from tests.integration.service_support import ARRIVAL, FORMAT, PROVIDER, numbered_arrival
 from tests.unit.keyring_support import (
@@ -74,7 +74,7 @@ def rigged(marker: str, n: int = 0) -> bytes:
 
 
 def checker_for(home: Home, *, settings: ParseSettings | None = None,
-                module: str = "gateway.ahead_worker", env: dict[str, str] | None = None
+                module: str = "gateway.decide.ahead_worker", env: dict[str, str] | None = None
                 ) -> tuple[CheckAhead, GatewayParts, list[str]]:
     config = GatewayConfig.load(home.config_file, env=env or {})
     parts = GatewayParts.load(config)
@@ -292,8 +292,8 @@ def test_the_worker_runs_the_gateways_code_from_any_folder_and_dies_with_its_par
         (tmp_path / shadow).mkdir()
         (tmp_path / shadow / "__init__.py").write_text("raise ImportError('shadowed')\n")
     start_worker = ("import subprocess\n"
-                    "from gateway.ahead import worker_command\n"
-                    "from gateway.config import ParseSettings\n"
+                    "from gateway.decide.ahead import worker_command\n"
+                    "from gateway.home.config import ParseSettings\n"
                     "worker = subprocess.Popen(worker_command(ParseSettings()))\n"
                     "print(worker.pid, flush=True)\n"
                     "worker.wait()\n")

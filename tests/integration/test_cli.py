@@ -12,10 +12,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from gateway.broker import LocalBroker
-from gateway.home import Home
-from gateway.kafka import TRAIL_TOPIC, read_topics
-from gateway.trail import RECORD_SCHEMA
+from gateway.home.create import Home
+from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import TRAIL_TOPIC, read_topics
+from gateway.trail.writer import RECORD_SCHEMA
 from message_formats import AvroSchemas
 from tests.integration.support import FAL1_SAMPLES
 
@@ -24,14 +24,15 @@ TAMPERED_TOPIC = "px.trail.tampered.v1"
 
 
 def portgw(*args: str | Path, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gateway.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "gateway.cli.main", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def serve_and_submit(home: Home, bootstrap: str, tmp_path: Path) -> list[dict[str, Any]]:
     """Runs `portgw serve` and submits one good and one badly signed document."""
     common: list[str | Path] = ["--config", home.config_file, "--bootstrap-servers", bootstrap]
-    server = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", *map(str, common)],
+    server = subprocess.Popen([sys.executable, "-m", "gateway.cli.main", "serve",
+                               *map(str, common)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         good = portgw("submit", ARRIVAL, "--sender", "cn.port.sh",

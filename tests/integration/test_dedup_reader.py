@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from aiokafka import TopicPartition
 
-from gateway.broker import LocalBroker
-from gateway.dedup import DedupReader, SeenStore
-from gateway.kafka import (
+from gateway.deliveries.dedup import DedupReader, SeenStore
+from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import (
     H_EVENT_ID,
     StoredMessage,
     ensure_topics,
@@ -159,7 +159,7 @@ def test_partitions_that_appear_later_are_read_from_their_start(
     async def growing(servers: str, topics: Sequence[str]) -> list[TopicPartition]:
         return (await partitions_of(servers, topics))[:seen_partitions]
 
-    monkeypatch.setattr("gateway.dedup.partitions_of", growing)
+    monkeypatch.setattr("gateway.deliveries.dedup.partitions_of", growing)
 
     async def read() -> list[StoredMessage]:
         nonlocal seen_partitions

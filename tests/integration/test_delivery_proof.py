@@ -23,17 +23,17 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from gateway.broker import LocalBroker
-from gateway.client import submit
-from gateway.dedup import DedupReader
-from gateway.delivery_proof import (
+from gateway.deliveries.dedup import DedupReader
+from gateway.deliveries.proof import (
     DELIVERY_SCHEMA,
     H_SEAL,
     DeliveryRefused,
     DeliveryVerifier,
 )
-from gateway.home import Home
-from gateway.kafka import (
+from gateway.home.create import Home
+from gateway.ingress.client import submit
+from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import (
     H_EVENT_ID,
     Outbound,
     StoredMessage,
@@ -41,7 +41,7 @@ from gateway.kafka import (
     new_producer,
     read_topics,
 )
-from gateway.sealing import sealed_now
+from gateway.publish.sealing import sealed_now
 from gateway.service import Gateway
 from replay.redeliver import redeliver
 from tests.integration.service_support import PROVIDER, numbered_arrival, signed
@@ -158,7 +158,7 @@ def test_a_recipient_is_handed_the_real_deliveries_and_refused_every_forgery(
 
 
 def portgw(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gateway.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "gateway.cli.main", *map(str, args)],
                           capture_output=True, text=True, timeout=120, check=False)
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from crypto import SM2PrivateKey, sm3_hex
-from gateway.broker import LocalBroker
-from gateway.client import submit
-from gateway.dlq_cli import main
-from gateway.home import Home
-from gateway.kafka import (
+from gateway.cli.dlq import main
+from gateway.home.create import Home
+from gateway.ingress.client import submit
+from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import (
     DLQ_TOPIC,
     H_EVENT_ID,
     H_FORMAT,
@@ -35,7 +35,7 @@ from gateway.kafka import (
     new_producer,
     read_topics,
 )
-from gateway.receipts import Receipt, SignedReceipt
+from gateway.receipts.receipt import Receipt, SignedReceipt
 from gateway.service import DEAD_LETTER_SCHEMA, Gateway
 from message_formats import AvroSchemas
 from tests.integration.support import FAL1_SAMPLES, gateway_parts

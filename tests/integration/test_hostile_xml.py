@@ -9,7 +9,7 @@ listener counts connections). And a poison record put on the ingress topic direc
 refused once, with a dead letter, and does not wedge the gateway across a restart.
 
 The gateway runs in a session of its own, so that it and its worker process
-(`python -m gateway.ahead_worker`) are killed together whatever state they are in."""
+(`python -m gateway.decide.ahead_worker`) are killed together whatever state they are in."""
 
 from __future__ import annotations
 
@@ -29,10 +29,10 @@ import aiohttp
 import pytest
 
 from crypto import CryptoError
-from gateway.broker import LocalBroker
-from gateway.home import DEMO_CONTRACTS, ContractSpec, Home, create_home
-from gateway.kafka import DLQ_TOPIC, RECEIPT_TOPIC, read_topics
-from gateway.receipts import SignedReceipt
+from gateway.home.create import DEMO_CONTRACTS, ContractSpec, Home, create_home
+from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import DLQ_TOPIC, RECEIPT_TOPIC, read_topics
+from gateway.receipts.receipt import SignedReceipt
 from message_formats import AvroSchemas
 from tests.integration.hostile_xml import (
     DTD,

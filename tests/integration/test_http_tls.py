@@ -23,13 +23,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from crypto import sm3_hex
-from gateway.broker import LocalBroker
-from gateway.client import submit
-from gateway.config import GatewayConfig
-from gateway.dlq_cli import main as portgw
-from gateway.home import Home
-from gateway.http_api import start_http
-from gateway.kafka import DLQ_TOPIC, H_DIGEST, read_topics
+from gateway.cli.dlq import main as portgw
+from gateway.home.config import GatewayConfig
+from gateway.home.create import Home
+from gateway.ingress.client import submit
+from gateway.ingress.http_api import start_http
+from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import DLQ_TOPIC, H_DIGEST, read_topics
 from gateway.parts import GatewayParts
 from gateway.service import H_ORIGINAL_SIZE, KEPT_PREFIX_BYTES, Gateway
 from tests.integration.service_support import ARRIVAL, PROVIDER, signed

@@ -8,9 +8,9 @@ import asyncio
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from gateway.broker import LocalBroker
 from gateway.errors import BrokerUnavailable
-from gateway.kafka import (
+from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import (
     PlaceReader,
     ensure_topics,
     new_producer,

@@ -15,17 +15,24 @@ from pathlib import Path
 
 import pytest
 
-from gateway import config_cli, dlq_cli
-from gateway.broker import LocalBroker, free_loopback_port
-from gateway.client import submit
-from gateway.config import GatewayConfig
-from gateway.dedup import DedupReader
-from gateway.delivery_proof import DeliveryVerifier
+from gateway.cli import config as config_cli
+from gateway.cli import dlq as dlq_cli
+from gateway.deliveries.dedup import DedupReader
+from gateway.deliveries.proof import DeliveryVerifier
 from gateway.errors import BrokerUnavailable
-from gateway.home import Home, create_home
-from gateway.kafka import BROKER_TLS_FAILED, KafkaLink, StoredMessage, delivery_topic, secured_link
+from gateway.home.config import GatewayConfig
+from gateway.home.create import Home, create_home
+from gateway.ingress.client import submit
+from gateway.kafka.local_broker import LocalBroker, free_loopback_port
+from gateway.kafka.wire import (
+    BROKER_TLS_FAILED,
+    KafkaLink,
+    StoredMessage,
+    delivery_topic,
+    secured_link,
+)
 from gateway.parts import GatewayParts
-from gateway.receipts import SignedReceipt
+from gateway.receipts.receipt import SignedReceipt
 from gateway.service import Gateway
 from tests.integration.support import FAL1_SAMPLES
 from tests.integration.tls_proxy import (

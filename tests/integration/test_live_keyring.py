@@ -17,11 +17,11 @@ import aiohttp
 import pytest
 
 from crypto import SM2PrivateKey
-from gateway.broker import LocalBroker
 from gateway.clock import utc_now
-from gateway.home import Home
-from gateway.kafka import TRAIL_TOPIC, read_topics
-from gateway.receipts import ACCEPTED, REJECTED, Receipt
+from gateway.home.create import Home
+from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import TRAIL_TOPIC, read_topics
+from gateway.receipts.receipt import ACCEPTED, REJECTED, Receipt
 from message_formats import AvroSchemas
 from tests.integration.service_support import (
     PROVIDER,

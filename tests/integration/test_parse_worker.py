@@ -1,4 +1,4 @@
-"""The parse worker of a running `portgw serve` (gateway/ahead.py), as an operator sees it:
+"""The parse worker of a running `portgw serve` (gateway/decide/ahead.py), as an operator sees it:
 killed mid-stream, it is replaced, every document is decided exactly once, and `/readyz`
 says "not ready" while no worker can take work; SIGTERM stops the gateway and its worker
 in seconds; a killed gateway leaves no worker behind."""
@@ -17,8 +17,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.broker import LocalBroker
-from gateway.home import Home
+from gateway.home.create import Home
+from gateway.kafka.local_broker import LocalBroker
 from tests.integration.service_support import (
     RECIPIENTS,
     GatewayProcess,
@@ -42,7 +42,8 @@ def worker_pids(parent: int) -> list[int]:
         with contextlib.suppress(OSError):
             stat = (entry / "stat").read_text()
             ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            if ppid == parent and b"gateway.ahead_worker" in (entry / "cmdline").read_bytes():
+            command_line = (entry / "cmdline").read_bytes()
+            if ppid == parent and b"gateway.decide.ahead_worker" in command_line:
                 found.append(int(entry.name))
     return found
 

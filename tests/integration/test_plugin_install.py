@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.broker import LocalBroker
-from gateway.home import DEMO_CONTRACTS, ContractSpec, Home, create_home
+from gateway.home.create import DEMO_CONTRACTS, ContractSpec, Home, create_home
+from gateway.kafka.local_broker import LocalBroker
 
 ROOT = Path(__file__).parents[2]
 BERTH = ROOT / "docs" / "examples" / "berth"
@@ -72,7 +72,7 @@ def python(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def portgw(python: Path, *args: str | Path, extra_path: Path | None = None,
            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([python, "-m", "gateway.cli", *map(str, args)], capture_output=True,
+    return subprocess.run([python, "-m", "gateway.cli.main", *map(str, args)], capture_output=True,
                           text=True, timeout=timeout, check=False, env=alone(extra_path),
                           cwd=python.parents[2])
 
@@ -107,7 +107,7 @@ def test_the_gateway_serves_the_plugin_format(python: Path, broker: LocalBroker,
 
 def serve_and_submit(python: Path, home: Home, bootstrap: str) -> dict[str, object]:
     common: list[str | Path] = ["--config", home.config_file, "--bootstrap-servers", bootstrap]
-    server = subprocess.Popen([python, "-m", "gateway.cli", "serve", *map(str, common)],
+    server = subprocess.Popen([python, "-m", "gateway.cli.main", "serve", *map(str, common)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               env=alone(), cwd=home.path)
     try:

@@ -11,10 +11,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from structlog.testing import capture_logs
 
-from gateway.broker import LocalBroker
-from gateway.kafka import RECEIPT_TOPIC, ensure_topics, new_producer
-from gateway.receipt_book import ReceiptBook
-from gateway.receipt_index import IndexEntry, ReceiptIndex
+from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import RECEIPT_TOPIC, ensure_topics, new_producer
+from gateway.receipts.book import ReceiptBook
+from gateway.receipts.index import IndexEntry, ReceiptIndex
 from message_formats import AvroSchemas
 
 

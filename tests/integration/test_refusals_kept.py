@@ -14,13 +14,13 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.broker import LocalBroker
-from gateway.cli import main as portgw
-from gateway.dlq_cli import DeadLetter
-from gateway.home import Home
-from gateway.kafka import DLQ_TOPIC, read_topics
-from gateway.receipts import Receipt
-from gateway.warning_scenario import (
+from gateway.cli.dlq import DeadLetter
+from gateway.cli.main import main as portgw
+from gateway.home.create import Home
+from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import DLQ_TOPIC, read_topics
+from gateway.receipts.receipt import Receipt
+from gateway.warnings.scenario import (
     FORMAT_ID,
     ISSUER,
     PUBLISHER,

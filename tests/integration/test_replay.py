@@ -19,11 +19,11 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from crypto import KeyEntry, Keyring, SM2PrivateKey, sm3_hex
-from gateway.broker import LocalBroker
-from gateway.cli import main as portgw
+from gateway.cli.main import main as portgw
 from gateway.clock import utc_now
-from gateway.home import Home, create_home
-from gateway.kafka import (
+from gateway.home.create import Home, create_home
+from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import (
     CHECKPOINT_TOPIC,
     TRAIL_TOPIC,
     StoredMessage,
@@ -31,8 +31,8 @@ from gateway.kafka import (
     new_producer,
     read_topics,
 )
-from gateway.trail import GENESIS_HASH, RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, seal_root
-from gateway.trail_archive import HEADER_SCHEMA, MAGIC, split_frames
+from gateway.trail.archive import HEADER_SCHEMA, MAGIC, split_frames
+from gateway.trail.writer import GENESIS_HASH, RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, seal_root
 from message_formats import AvroSchemas
 from replay.archive import verify_archive
 from replay.bundle import check_bundle, export_bundle_kafka

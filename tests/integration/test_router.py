@@ -13,9 +13,9 @@ import pytest
 
 from contracts import Agency
 from crypto import open_envelope
-from gateway.broker import LocalBroker
-from gateway.home import DEMO_AGENCIES, ContractSpec, Home, create_home
-from gateway.kafka import delivery_topic, read_topics, status_topic
+from gateway.home.create import DEMO_AGENCIES, ContractSpec, Home, create_home
+from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import delivery_topic, read_topics, status_topic
 from gateway.parts import GatewayParts
 from replay import verify_kafka
 from tests.integration.support import Sent, gateway_parts, submit_all, trail_entries

@@ -19,12 +19,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from crypto import Keyring, SignatureInvalid, sm3_hex
-from gateway.broker import LocalBroker
-from gateway.client import submit
-from gateway.config import GatewayConfig
-from gateway.health import BrokerHealth
-from gateway.home import Home
-from gateway.kafka import (
+from gateway.home.config import GatewayConfig
+from gateway.home.create import Home
+from gateway.ingress.client import submit
+from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import (
     H_SUBMISSION_ID,
     H_VIA,
     INGRESS_TOPIC,
@@ -35,11 +34,12 @@ from gateway.kafka import (
     ensure_topics,
     read_topics,
 )
+from gateway.observe.health import BrokerHealth
 from gateway.parts import GatewayParts
-from gateway.receipt_book import ReceiptBook
-from gateway.receipts import SignedReceipt
+from gateway.receipts.book import ReceiptBook
+from gateway.receipts.receipt import SignedReceipt
 from gateway.service import KEPT_PREFIX_BYTES, Gateway
-from gateway.trail import RECORD_SCHEMA
+from gateway.trail.writer import RECORD_SCHEMA
 from replay import verify_kafka
 from tests.integration.service_support import (
     ARRIVAL,

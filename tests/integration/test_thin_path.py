@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from crypto import sm3_hex
-from gateway.broker import LocalBroker
-from gateway.home import Home
-from gateway.kafka import (
+from gateway.home.create import Home
+from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import (
     DLQ_TOPIC,
     INGRESS_TOPIC,
     TRAIL_TOPIC,

@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from crypto import KeyEntry, Keyring, SM2PrivateKey, sm3_hex
-from gateway.broker import LocalBroker
-from gateway.config import TrailSettings
-from gateway.kafka import ensure_topics, new_producer, read_topics
-from gateway.trail import (
+from gateway.home.config import TrailSettings
+from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import ensure_topics, new_producer, read_topics
+from gateway.trail.archive import ArchiveWriter
+from gateway.trail.writer import (
     ENTRY_DEFAULTS,
     GENESIS_HASH,
     SEAL_SCHEMA,
@@ -22,7 +23,6 @@ from gateway.trail import (
     seal_root,
     written,
 )
-from gateway.trail_archive import ArchiveWriter
 from message_formats import SINGLE_OBJECT_MAGIC, AvroSchemas
 from replay import TrailVerifier
 from replay.archive import verify_archive

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from gateway.broker import LocalBroker
-from gateway.home import DEMO_AGENCIES, WARNING_AGENCIES, Home
-from gateway.kafka import DLQ_TOPIC, delivery_topic, read_topics
+from gateway.home.create import DEMO_AGENCIES, WARNING_AGENCIES, Home
+from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import DLQ_TOPIC, delivery_topic, read_topics
 from gateway.parts import GatewayParts
-from gateway.receipts import Receipt
-from gateway.warning_scenario import (
+from gateway.receipts.receipt import Receipt
+from gateway.warnings.scenario import (
     FILING_SYSTEM,
     ISSUER,
     PUBLISHER,

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from gateway.broker import accepts_connections
 from gateway.children import end_with_parent
+from gateway.kafka.local_broker import accepts_connections
 
 Issuer = tuple[x509.Certificate, ec.EllipticCurvePrivateKey]
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from crypto import SM2PrivateKey, sm3_hex
-from gateway.home import Home
+from gateway.home.create import Home
 
 PROVIDER = "cn.port.sh"
 # The second key's valid_from: a day after the first's, so it is the agency's newest key.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from adapters import AdapterRegistry
-from gateway.cli import main
+from gateway.cli.main import main
 from message_formats import AvroSchemas
 from message_formats.json_view import from_json, to_json
 

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from crypto import KeyEntry, Keyring, KeyRole, SM2PrivateKey, sm3_hex
-from gateway.config import TrailSettings
-from gateway.kafka import H_SIGNATURE, INGRESS_TOPIC, TRAIL_TOPIC, StoredMessage
-from gateway.trail import SEAL_SCHEMA, TrailCodec, TrailWriter
+from gateway.home.config import TrailSettings
+from gateway.kafka.wire import H_SIGNATURE, INGRESS_TOPIC, TRAIL_TOPIC, StoredMessage
+from gateway.trail.writer import SEAL_SCHEMA, TrailCodec, TrailWriter
 from message_formats import AvroSchemas
 from replay import bundle as bundle_module
 from replay.bundle import (

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from crypto import Keyring, KeyRole, SM2PrivateKey
-from gateway.broker import free_loopback_port
-from gateway.cli import main as cli_main
-from gateway.config import GatewayConfig
-from gateway.config_cli import directory_problem, listen_problem, main
-from gateway.home import Home, create_home
+from gateway.cli.config import directory_problem, listen_problem, main
+from gateway.cli.main import main as cli_main
+from gateway.home.config import GatewayConfig
+from gateway.home.create import Home, create_home
+from gateway.kafka.local_broker import free_loopback_port
 
 
 @pytest.fixture(autouse=True)

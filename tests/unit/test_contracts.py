@@ -24,8 +24,8 @@ from contracts import (
     lint_contract_dir,
     load_contract_dir,
 )
-from gateway.home import DEMO_AGENCIES
-from gateway.router import document_catalog, format_table
+from gateway.decide.router import document_catalog, format_table
+from gateway.home.create import DEMO_AGENCIES
 from message_formats import AvroSchemas
 
 AT = datetime(2026, 6, 1, tzinfo=UTC)

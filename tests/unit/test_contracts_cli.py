@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
-from gateway.home import Home, create_home
+from gateway.cli.main import main
+from gateway.home.create import Home, create_home
 
 FAL1 = Path(__file__).parents[1] / "data" / "fal1" / "valid_arrival.xml"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from crypto import SM2PrivateKey, SM2PublicKey
-from gateway.keys_cli import add_keys_commands, main
+from gateway.cli.keys import add_keys_commands, main
 
 OPENSSL = shutil.which("openssl")
 needs_openssl = pytest.mark.skipif(OPENSSL is None, reason="openssl command line not installed")
@@ -181,7 +181,7 @@ def test_cli_signature_verifies_with_openssl_and_back(files: Path) -> None:
     assert OPENSSL is not None
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     signed = subprocess.run(
-        [sys.executable, "-m", "gateway.keys_cli", "keys", "sign", "--key",
+        [sys.executable, "-m", "gateway.cli.keys", "keys", "sign", "--key",
          str(files / "agency.key"), "--in", str(files / "doc.xml"),
          "--out", str(files / "doc.sig")],
         capture_output=True, env=env, check=False,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from aiokafka import TopicPartition
 
-from gateway.dedup import DedupStoreError, Position, SeenStore, event_identity
-from gateway.kafka import FETCH_WAIT_LIMIT_MS, H_EVENT_ID, StoredMessage, longer_fetch_wait
+from gateway.deliveries.dedup import DedupStoreError, Position, SeenStore, event_identity
+from gateway.kafka.wire import FETCH_WAIT_LIMIT_MS, H_EVENT_ID, StoredMessage, longer_fetch_wait
 
 TOPIC = "px.deliver.cn.customs.sh.v1"
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)

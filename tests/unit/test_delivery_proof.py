@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crypto import KeyEntry, Keyring, SM2PrivateKey
-from gateway.dedup import DEDUP_VERIFIER_REQUIRED, DedupReader
-from gateway.delivery_proof import (
+from gateway.deliveries.dedup import DEDUP_VERIFIER_REQUIRED, DedupReader
+from gateway.deliveries.proof import (
     DELIVERY_SCHEMA,
     H_SEAL,
     DeliveryProof,
@@ -26,9 +26,9 @@ from gateway.delivery_proof import (
     DeliveryVerifier,
 )
 from gateway.errors import GatewayError
-from gateway.kafka import H_EVENT_ID, Outbound, StoredMessage, delivery_topic
-from gateway.receipts import ACCEPTED, Receipt
-from gateway.sealing import BatchSealer, DeliverySealer, sealed_now
+from gateway.kafka.wire import H_EVENT_ID, Outbound, StoredMessage, delivery_topic
+from gateway.publish.sealing import BatchSealer, DeliverySealer, sealed_now
+from gateway.receipts.receipt import ACCEPTED, Receipt
 from tests.unit.seal_support import AGENCY_KEY, GATEWAY_KEY, JAN, KEYRING, SCHEMAS
 
 RECIPIENT = "cn.customs.sh"
@@ -38,7 +38,7 @@ TOPIC = f"px.deliver.{RECIPIENT}.v1"
 
 def delivery(number: int, *, recipient: str = RECIPIENT, payload: bytes = b"<payload/>"
              ) -> Outbound:
-    """A delivery as gateway.pipeline.delivery_message makes it."""
+    """A delivery as gateway.decide.pipeline.delivery_message makes it."""
     event_id = f"0190c0de-0000-7000-8000-{number:012d}"
     value = SCHEMAS.encode(DELIVERY_SCHEMA, {
         "delivery_id": f"d-{number}", "event_id": event_id, "recipient": recipient,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli_support import link_of
-from gateway.config import GatewayConfig
+from gateway.cli.support import link_of
 from gateway.errors import ConfigError, GatewayError, crash_site
+from gateway.home.config import GatewayConfig
 from gateway.ids import Uuid7Generator
 
 

@@ -1,6 +1,7 @@
-"""The service's desk (gateway.serve.GatewayDesk) over a fake gateway: a submission id names one
-document, and the broker's answer (or its silence) decides what the door may say: 503 only when
-nothing of the submission can be on the ingress topic, else the outcome is "unconfirmed"."""
+"""The service's desk (gateway.ingress.serving.GatewayDesk) over a fake gateway: a submission id
+names one document, and the broker's answer (or its silence) decides what the door may say: 503
+only when nothing of the submission can be on the ingress topic, else the outcome is
+"unconfirmed"."""
 
 from __future__ import annotations
 
@@ -15,13 +16,13 @@ import pytest
 from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError
 
 from crypto import BatchSigner, SM2PrivateKey, sm3_hex
-from gateway.config import GatewayConfig
 from gateway.errors import BrokerUnavailable
-from gateway.ingress import IdempotencyKeyReused, IngressRequest, SubmitOutcome
-from gateway.kafka import H_SUBMISSION_ID, H_VIA, Outbound
-from gateway.receipt_book import Answer
-from gateway.receipts import ACCEPTED, Receipt, SignedReceipt
-from gateway.serve import GatewayDesk
+from gateway.home.config import GatewayConfig
+from gateway.ingress.desk import IdempotencyKeyReused, IngressRequest, SubmitOutcome
+from gateway.ingress.serving import GatewayDesk
+from gateway.kafka.wire import H_SUBMISSION_ID, H_VIA, Outbound
+from gateway.receipts.book import Answer
+from gateway.receipts.receipt import ACCEPTED, Receipt, SignedReceipt
 from message_formats import AvroSchemas
 
 SCHEMAS = AvroSchemas()

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from crypto import SM2PrivateKey
-from gateway.config import TrailSettings
-from gateway.kafka import TRAIL_TOPIC, StoredMessage
-from gateway.trail import TrailCodec, TrailWriter
+from gateway.home.config import TrailSettings
+from gateway.kafka.wire import TRAIL_TOPIC, StoredMessage
+from gateway.trail.writer import TrailCodec, TrailWriter
 from message_formats import AvroSchemas
 from replay import history as history_module
 from replay.bundle_cli import run_trace

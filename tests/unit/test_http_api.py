@@ -22,20 +22,20 @@ from structlog.testing import capture_logs
 
 from contracts import AgencyRegistry
 from crypto import BatchSigner, SM2PrivateKey
-from gateway.config import DEFAULT_LIMITS, GatewayConfig
 from gateway.errors import BrokerUnavailable, ConfigError
-from gateway.home import DEMO_AGENCIES
-from gateway.http_api import (
+from gateway.home.config import DEFAULT_LIMITS, GatewayConfig
+from gateway.home.create import DEMO_AGENCIES
+from gateway.ingress.desk import IdempotencyKeyReused, IngressRequest, SubmitOutcome
+from gateway.ingress.http_api import (
     Refused,
     build_app,
     build_operator_app,
     read_document,
     start_http,
 )
-from gateway.ingress import IdempotencyKeyReused, IngressRequest, SubmitOutcome
-from gateway.limits import RateLimiter
-from gateway.metrics import GatewayMetrics
-from gateway.receipts import ACCEPTED, REJECTED, Receipt, SignedReceipt
+from gateway.ingress.limits import RateLimiter
+from gateway.observe.metrics import GatewayMetrics
+from gateway.receipts.receipt import ACCEPTED, REJECTED, Receipt, SignedReceipt
 from message_formats import AvroSchemas
 
 Client = TestClient[web.Request, web.Application]
@@ -480,7 +480,7 @@ def test_the_openapi_description_covers_exactly_the_routes(gateway: Gateway) -> 
 
 
 def test_the_openapi_problem_codes_are_the_ones_answered() -> None:
-    spec = yaml.safe_load(Path("gateway/openapi.yaml").read_text(encoding="utf-8"))
+    spec = yaml.safe_load(Path("gateway/ingress/openapi.yaml").read_text(encoding="utf-8"))
     post_responses = spec["paths"]["/v1/submissions"]["post"]["responses"]
     assert set(post_responses) == {"200", "202", "400", "403", "408", "409", "413", "422",
                                    "429", "500", "503"}
@@ -507,14 +507,14 @@ def test_start_http_serves_on_a_free_port_and_stops() -> None:
 
 @pytest.mark.parametrize("listen", ["8080", "host:", "host:99999"])
 def test_a_bad_listen_address_is_refused(listen: str) -> None:
-    from gateway.http_api import parse_listen
+    from gateway.ingress.http_api import parse_listen
 
     with pytest.raises(ValueError):
         parse_listen(listen)
 
 
 def test_listen_addresses_parse() -> None:
-    from gateway.http_api import parse_listen
+    from gateway.ingress.http_api import parse_listen
 
     assert parse_listen("127.0.0.1:8080") == ("127.0.0.1", 8080)
     assert parse_listen("[::1]:0") == ("::1", 0)

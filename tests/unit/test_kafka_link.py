@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from gateway.config import GatewayConfig, KafkaSettings
-from gateway.config_cli import main as config_main
+from gateway.cli.config import main as config_main
 from gateway.errors import ConfigError
-from gateway.home import create_home
-from gateway.kafka import (
+from gateway.home.config import GatewayConfig, KafkaSettings
+from gateway.home.create import create_home
+from gateway.kafka.wire import (
     KafkaLink,
     kafka_link,
     new_admin,

@@ -1,7 +1,8 @@
 """The import floors of DESIGN §4: message_formats imports nothing of ours; crypto only
 message_formats.errors (the coded error base every package's errors share); adapters and
 contracts only those two; gateway everything but replay; nothing imports replay. No import
-cycle among our modules, and the auditor's side (replay/) off the running service.
+cycle among our modules, the auditor's side (replay/) off the running service, and the
+wings of gateway/ on floors of their own (docs/architecture.md).
 
 A floor names packages, or single modules where a package may take only that module."""
 
@@ -67,15 +68,17 @@ def test_crypto_may_take_the_error_base_and_nothing_else_of_message_formats() ->
 # made as the gateway makes a delivery: the loaded keys, contracts and schemas (`parts`), the
 # delivery message (`pipeline.delivery_message`), its seal (`sealing`), the clock and ids.
 REPLAY_MAY_USE = {
-    "gateway.cli_support", "gateway.clock", "gateway.config", "gateway.errors", "gateway.ids",
-    "gateway.kafka", "gateway.parts", "gateway.pipeline", "gateway.sealing", "gateway.trail",
-    "gateway.trail_archive",
+    "gateway.cli.support", "gateway.clock", "gateway.errors", "gateway.ids",
+    "gateway.home.config", "gateway.parts", "gateway.kafka.wire", "gateway.decide.pipeline",
+    "gateway.publish.sealing", "gateway.trail.writer", "gateway.trail.archive",
 }
 # `portgw demo` runs the whole gateway on purpose: a local broker, a served gateway, agencies
 # submitting over it, the auditor's checks at the end.
 REPLAY_RUNS_THE_GATEWAY = "replay.demo"
 # The running service, which no other auditor's module may reach even through another module.
-RUNNING_SERVICE = {"gateway.service", "gateway.serve", "gateway.http_api", "gateway.cli"}
+RUNNING_SERVICE = {
+    "gateway.service", "gateway.ingress.serving", "gateway.ingress.http_api", "gateway.cli.main",
+}
 
 
 def module_name(source: Path) -> str:
@@ -137,17 +140,78 @@ def import_cycles(graph: Mapping[str, set[str]]) -> set[frozenset[str]]:
 
 def test_the_cycle_finder_counts_imports_in_functions_and_relative_ones(tmp_path: Path) -> None:
     source = tmp_path / "x.py"
-    source.write_text("from . import y\n\ndef run():\n    from gateway.cli import main\n")
-    modules = {"gateway.cli": source, "gateway.x": source, "gateway.y": source}
+    source.write_text("from . import y\n\ndef run():\n    from gateway.cli.main import main\n")
+    modules = {"gateway.cli.main": source, "gateway.x": source, "gateway.y": source}
     graph = {"gateway.x": imported_modules("gateway.x", source, modules),
-             "gateway.y": set(), "gateway.cli": {"gateway.x"}}
-    assert graph["gateway.x"] == {"gateway.y", "gateway.cli"}
-    assert import_cycles(graph) == {frozenset({"gateway.x", "gateway.cli"})}
+             "gateway.y": set(), "gateway.cli.main": {"gateway.x"}}
+    assert graph["gateway.x"] == {"gateway.y", "gateway.cli.main"}
+    assert import_cycles(graph) == {frozenset({"gateway.x", "gateway.cli.main"})}
 
 
 def test_no_import_cycle_among_our_modules() -> None:
     cycles = import_cycles(import_graph())
     assert not cycles, sorted(sorted(cycle) for cycle in cycles)
+
+
+# The floors inside gateway/, bottom first (docs/architecture.md): a module imports from its
+# own part and from parts on lower floors; two parts on one floor do not import each other.
+GATEWAY_FLOORS: tuple[tuple[str, ...], ...] = (
+    ("gateway.errors", "gateway.clock", "gateway.ids", "gateway.children", "gateway.observe"),
+    ("gateway.home",),
+    ("gateway.kafka",),
+    ("gateway.deliveries",),
+    ("gateway.decide",),
+    ("gateway.publish",),
+    ("gateway.trail", "gateway.receipts"),
+    ("gateway.warnings",),
+    ("gateway.parts",),
+    ("gateway.ingress",),
+    ("gateway.service",),
+    ("gateway.cli",),
+)
+AT_GATEWAYS_ROOT_AT_MOST = 6
+
+
+def part_of(module: str) -> str | None:
+    return next((part for floor in GATEWAY_FLOORS for part in floor
+                 if module == part or module.startswith(f"{part}.")), None)
+
+
+def floor_of(part: str) -> int:
+    return next(n for n, floor in enumerate(GATEWAY_FLOORS) if part in floor)
+
+
+def test_every_module_of_the_gateway_is_in_a_wing_and_few_stay_at_its_root() -> None:
+    modules = [name for name in our_modules() if name.startswith("gateway.")]
+    assert not [name for name in modules if part_of(name) is None]
+    at_root = [name for name in modules if name.count(".") == 1
+               and not (ROOT / "gateway" / name.split(".")[1]).is_dir()]
+    assert len(at_root) <= AT_GATEWAYS_ROOT_AT_MOST, at_root
+
+
+def imports_not_downward(graph: Mapping[str, set[str]]) -> set[str]:
+    wrong = set()
+    for name, imported in graph.items():
+        part = part_of(name)
+        for module in imported:
+            other = part_of(module)
+            if part and other and other != part and floor_of(other) >= floor_of(part):
+                wrong.add(f"{name} imports {module}")
+    return wrong
+
+
+def test_gateway_wings_import_only_their_own_and_lower_floors() -> None:
+    wrong = imports_not_downward(import_graph())
+    assert not wrong, sorted(wrong)
+
+
+def test_the_floor_check_refuses_imports_upward_and_across_one_floor() -> None:
+    graph = {"gateway.kafka.wire": {"gateway.decide.pipeline", "gateway.errors"},
+             "gateway.trail.writer": {"gateway.receipts.book", "gateway.trail.archive"},
+             "gateway.cli.dlq": {"gateway.service"}}
+    assert imports_not_downward(graph) == {
+        "gateway.kafka.wire imports gateway.decide.pipeline",
+        "gateway.trail.writer imports gateway.receipts.book"}
 
 
 def test_the_auditors_modules_use_only_the_trail_the_wire_and_the_loaded_parts() -> None:

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.config import AgencyLimits
-from gateway.limits import RateLimiter
+from gateway.home.config import AgencyLimits
+from gateway.ingress.limits import RateLimiter
 
 
 class FakeClock:

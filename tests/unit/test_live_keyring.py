@@ -1,4 +1,4 @@
-"""The keyring reloaded while the gateway runs (gateway/live_keyring.py): a good file is put in
+"""The keyring reloaded while the gateway runs (gateway/home/live_keyring.py): a good file is put in
 force at once and everything that needs a key reads it; a bad file keeps the old keyring and
 says why in one line; a key revoked by a reload authenticates nothing from then on, not even
 a signature the parse worker verified with it under the old keyring."""
@@ -15,11 +15,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from crypto import CryptoError, SM2PrivateKey, envelope_recipient
-from gateway.config import GatewayConfig
-from gateway.home import Home, create_home
-from gateway.live_keyring import LiveKeyring
+from gateway.decide.pipeline import Context, Submission, authenticate, new_context
+from gateway.home.config import GatewayConfig
+from gateway.home.create import Home, create_home
+from gateway.home.live_keyring import LiveKeyring
 from gateway.parts import GatewayParts
-from gateway.pipeline import Context, Submission, authenticate, new_context
 from gateway.service import received_reason
 from tests.unit.keyring_support import (
     PROVIDER,

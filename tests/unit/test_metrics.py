@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from gateway.metrics import STAGES, GatewayMetrics
+from gateway.observe.metrics import STAGES, GatewayMetrics
 
 
 def value(metrics: GatewayMetrics, name: str, **labels: str) -> float | None:

@@ -11,8 +11,15 @@ import pytest
 from adapters import AdapterError, AdapterRegistry
 from contracts import ContractError, RouteDenied
 from crypto import CryptoError, UnknownSigner
+from gateway.decide.pipeline import (
+    Context,
+    Pipeline,
+    Submission,
+    adapt,
+    choose_adapter,
+    new_context,
+)
 from gateway.errors import GatewayError
-from gateway.pipeline import Context, Pipeline, Submission, adapt, choose_adapter, new_context
 from gateway.service import run_stages
 from message_formats import AvroSchemas, CodedError, FormatError, XsdInvalidError
 

@@ -1,4 +1,4 @@
-"""gateway.private_files: original documents are written readable by their owner alone."""
+"""gateway.cli.private_files: original documents are written readable by their owner alone."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.private_files import write_private
+from gateway.cli.private_files import write_private
 
 
 @pytest.fixture

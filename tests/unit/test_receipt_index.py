@@ -1,4 +1,4 @@
-"""The receipt book's index on disk (gateway.receipt_index), on real SQLite files."""
+"""The receipt book's index on disk (gateway.receipts.index), on real SQLite files."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import ReceiptIndexError
-from gateway.kafka import RECEIPT_TOPIC, StoredMessage
-from gateway.receipt_book import _continues
-from gateway.receipt_index import COMMIT_EVERY_S, IndexEntry, Position, ReceiptIndex
+from gateway.kafka.wire import RECEIPT_TOPIC, StoredMessage
+from gateway.receipts.book import _continues
+from gateway.receipts.index import COMMIT_EVERY_S, IndexEntry, Position, ReceiptIndex
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,7 @@ def killed_after(directory: Path, steps: str) -> None:
     script = textwrap.dedent(f"""
         import os, signal, time
         from pathlib import Path
-        from gateway.receipt_index import IndexEntry, ReceiptIndex
+        from gateway.receipts.index import IndexEntry, ReceiptIndex
         index = ReceiptIndex.open(Path({str(directory)!r}))
         def filed(submission_id, offset):
             index.file(submission_id, IndexEntry(0, offset, None), None)

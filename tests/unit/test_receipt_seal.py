@@ -14,7 +14,7 @@ from crypto import (
     SignatureInvalid,
     SM2PrivateKey,
 )
-from gateway.receipts import ACCEPTED, Receipt, SignedReceipt
+from gateway.receipts.receipt import ACCEPTED, Receipt, SignedReceipt
 from tests.unit.seal_support import AGENCY_KEY, GATEWAY_KEY, JAN, KEYRING, SCHEMAS
 
 DECIDED = datetime(2026, 3, 21, 8, 0, tzinfo=UTC)

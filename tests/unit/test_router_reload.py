@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from gateway.config import GatewayConfig
-from gateway.home import Home, create_home
+from gateway.home.config import GatewayConfig
+from gateway.home.create import Home, create_home
 from gateway.parts import GatewayParts
 
 AT = datetime(2026, 6, 1, tzinfo=UTC)

@@ -16,9 +16,9 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError
 
 from crypto import KeyEntry, Keyring, SM2PrivateKey, SM2PublicKey
-from gateway.config import TrailSettings
-from gateway.kafka import TRAIL_TOPIC, StoredMessage
-from gateway.trail import ENTRY_DEFAULTS, RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, TrailWriter
+from gateway.home.config import TrailSettings
+from gateway.kafka.wire import TRAIL_TOPIC, StoredMessage
+from gateway.trail.writer import ENTRY_DEFAULTS, RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, TrailWriter
 from message_formats import AvroSchemas
 from replay import TrailVerifier
 from tests.unit.trail_support import Batch, MemoryTopic, Metadata

@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from crypto import KeyEntry, Keyring, SM2PrivateKey
-from gateway.config import TrailSettings
 from gateway.errors import (
     TRAIL_ARCHIVE_BATCH_INVALID,
     TRAIL_ARCHIVE_CLOSED,
@@ -31,16 +30,8 @@ from gateway.errors import (
     TRAIL_ARCHIVE_LINK,
     ArchiveError,
 )
-from gateway.trail import (
-    GENESIS_HASH,
-    ChainRecord,
-    TrailArchive,
-    TrailCodec,
-    TrailWriter,
-    seal_hash,
-    seal_root,
-)
-from gateway.trail_archive import (
+from gateway.home.config import TrailSettings
+from gateway.trail.archive import (
     HEADER_SCHEMA,
     MAGIC,
     ArchiveWriter,
@@ -49,6 +40,15 @@ from gateway.trail_archive import (
     list_segments,
     read_archive,
     segment_name,
+)
+from gateway.trail.writer import (
+    GENESIS_HASH,
+    ChainRecord,
+    TrailArchive,
+    TrailCodec,
+    TrailWriter,
+    seal_hash,
+    seal_root,
 )
 from message_formats import AvroSchemas
 from replay.archive import verify_archive

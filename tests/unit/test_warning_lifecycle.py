@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.warning_lifecycle import (
+from gateway.warnings.lifecycle import (
     CATEGORY_REVIEW,
     CHANGE_LEVEL,
     CONTENT_REVIEW,

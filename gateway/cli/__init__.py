@@ -1,0 +1,1 @@
+"""The `portgw` command: `main` assembles the command groups, which share `support`."""

@@ -1,0 +1,495 @@
+"""The checks of ingress documents done in a supervised worker process: the agency's
+signature verified ahead, and every document parsed there, under a budget.
+
+Why a process. SM2 verification and parsing (lxml, the XSD, the mapping) are most of a
+document's cost, and the event loop is the gateway's bottleneck; a worker thread does not
+help (the two threads pass the GIL to and fro at every ctypes and lxml call). Above all, a
+parse runs in C: nothing inside the process can stop one that spins or swells. A worker
+process can be killed, so every document's parse gets a time and memory budget, and one
+document never stalls the others.
+
+The protocol. The worker (`python -P -m gateway.decide.ahead_worker`) is spoken to over its stdin
+and stdout by the event loop itself: length-prefixed frames of items (public key DER,
+signature, document, format id) in; out, one message per item as it finishes (its verdict,
+and the pickled ParseResult or the refusal), after a hello once it is ready, and a goodbye
+when it leaves by itself (after a document that left it large). An item with no key is only
+parsed: the loop has already verified it.
+
+The supervision. The worker's answers come in the order the items were sent, so the item it
+is working on is always the first one unanswered. The supervisor restarts it whenever it
+ends and sends it again whatever was not answered:
+- a document that takes longer than `time_limit_ms` gets the worker killed and is refused
+  with PARSE_TIME_EXCEEDED;
+- a document that needs more memory than `memory_limit_mb` is refused by the worker itself
+  with PARSE_MEMORY_EXCEEDED (its address space is limited), which then leaves;
+- a worker that dies (killed, crashed) is restarted at once and its document tried once
+  more; a document that loses a worker twice is refused with PARSE_WORKER_FAILED;
+- a worker that cannot start (for example a broken installation) is tried again with
+  growing pauses; meanwhile nothing is parsed, documents wait, and `ready` is false.
+The event loop itself never parses a document.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pickle
+import struct
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import structlog
+
+from adapters import AdapterError, AdapterRegistry, ParseResult
+from crypto import CryptoError, KeyEntry, SM2PublicKey
+from gateway.decide.pipeline import Refusal, Submission
+from gateway.errors import GatewayError, crash_site
+from gateway.home.config import AgencyLimits, ParseSettings
+from gateway.home.live_keyring import LiveKeyring
+from message_formats import FormatError
+
+log = structlog.get_logger(__name__)
+
+# Items per request frame: the loop waits for the first items of a batch only, then works
+# on them while the worker checks the next ones.
+CHUNK = 16
+
+PARSE_TIME_EXCEEDED = "PARSE_TIME_EXCEEDED"
+PARSE_MEMORY_EXCEEDED = "PARSE_MEMORY_EXCEEDED"
+PARSE_WORKER_FAILED = "PARSE_WORKER_FAILED"
+
+_LENGTH = struct.Struct(">I")
+# What the worker says: the first byte of each of its messages.
+HELLO, ANSWER, GOODBYE = b"H", b"A", b"B"
+# An answer's outcome: its second byte.
+NOT_VERIFIED, PARSED, REFUSED = 0, 1, 2
+# How often the supervisor looks at the clock of the document being parsed.
+_TICK_S = 0.05
+_MOST_PAUSE_S = 5.0
+# A worker that has not said hello by then is taken for one that cannot start.
+_START_LIMIT_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Ahead:
+    """What the worker found for one submission: the key that verified its signature (None
+    where the loop must verify it), and the document parsed or why it was refused."""
+
+    signer: KeyEntry | None = None
+    parsed: ParseResult | None = None
+    refused: Refusal | None = None
+
+
+NOTHING_AHEAD = Ahead()
+
+
+class ParseUnavailable(GatewayError):
+    """No worker answered before the gateway stopped: the document is taken again later,
+    never decided without its parse."""
+
+    code = "PARSE_UNAVAILABLE"
+
+
+Item = tuple[bytes, bytes, bytes, bytes]
+Answer = tuple[int, bytes]  # outcome, payload
+
+
+@dataclass(slots=True, eq=False)
+class _Pending:
+    item: Item
+    answer: asyncio.Future[Answer | None]
+    attempts: int = 0
+
+
+@dataclass(slots=True)
+class _WorkerState:
+    process: asyncio.subprocess.Process
+    ready: bool = False
+    sent: int = 0  # how many of the unanswered items, from the oldest, it was sent
+    since: float = field(default_factory=time.monotonic)  # when it began the oldest one
+
+
+class CheckAhead:
+    """The gateway's side: sends items, supervises the worker, hands out what it found."""
+
+    def __init__(self, keyring: LiveKeyring, limits_for: Callable[[str], AgencyLimits],
+                 settings: ParseSettings | None = None,
+                 on_worker_lost: Callable[[str], None] | None = None,
+                 worker_module: str = "gateway.decide.ahead_worker") -> None:
+        """`keyring`: the keyring in force, read for each submission (the worker holds no
+        keyring: it is sent each item's public key, so a reload needs nothing of it).
+        `worker_module`: what `python -m` runs as the worker (tests rig one)."""
+        self._keyring = keyring
+        self._worker_module = worker_module
+        self._limits_for = limits_for
+        self._settings = settings or ParseSettings()
+        self._on_worker_lost = on_worker_lost
+        self._unanswered: deque[_Pending] = deque()
+        self._worker: _WorkerState | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def ready(self) -> bool:
+        """Whether a worker is up and can take work."""
+        return self._worker is not None and self._worker.ready
+
+    @property
+    def worker_pid(self) -> int | None:
+        return self._worker.process.pid if self._worker is not None else None
+
+    async def start(self) -> None:
+        """Starts the supervisor (and with it the worker), unless it runs; also after a
+        close."""
+        if self._supervisor is None:
+            self._closed = False
+            self._supervisor = asyncio.create_task(self._supervise())
+
+    async def close(self) -> None:
+        """Stops the worker; whatever was not answered, and whatever is asked until the next
+        start, gets no answer (so nothing waits for a worker that will not come)."""
+        self._closed = True
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None:
+            supervisor.cancel()
+            await asyncio.gather(supervisor, return_exceptions=True)
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            await _end(worker.process)
+        while self._unanswered:
+            _settle(self._unanswered.popleft(), None)
+
+    def check(self, submissions: Sequence[Submission]) -> list[asyncio.Future[list[Ahead]]]:
+        """One future per CHUNK submissions, in order: what was found for each. The usual
+        case is sent: the sender's newest key, a document within its size limit."""
+        out: list[asyncio.Future[list[Ahead]]] = []
+        for at in range(0, len(submissions), CHUNK):
+            chunk = submissions[at : at + CHUNK]
+            entries = [self._newest_key(s) for s in chunk]
+            answers = self._send([(entry.public_key.to_der(), s.signature, s.document,
+                                   s.format_id.encode())
+                                  for s, entry in zip(chunk, entries, strict=True)
+                                  if entry is not None])
+            out.append(asyncio.ensure_future(_found(answers, entries)))
+        return out
+
+    async def parse(self, s: Submission) -> Ahead:
+        """The document of a submission the loop has verified, parsed by the worker; raises
+        ParseUnavailable when the checks were closed before it was answered."""
+        (answer,) = self._send([(b"", b"", s.document, s.format_id.encode())])
+        found = await answer
+        if found is None:
+            raise ParseUnavailable("the gateway stopped before the document was parsed")
+        return _ahead_of(None, found)
+
+    def _newest_key(self, s: Submission) -> KeyEntry | None:
+        if len(s.document) > self._limits_for(s.sender).max_document_bytes:
+            return None
+        try:
+            return self._keyring.current.current_key(s.sender, s.received_at)
+        except CryptoError:
+            return None
+
+    def _send(self, items: list[Item]) -> list[asyncio.Future[Answer | None]]:
+        loop = asyncio.get_running_loop()
+        pending = [_Pending(item, loop.create_future()) for item in items]
+        if self._closed:
+            for p in pending:
+                _settle(p, None)
+        else:
+            self._unanswered.extend(pending)
+            self._send_unsent()
+        return [p.answer for p in pending]
+
+    def _send_unsent(self) -> None:
+        worker = self._worker
+        if worker is None or not worker.ready or worker.sent == len(self._unanswered):
+            return
+        assert worker.process.stdin is not None
+        if worker.sent == 0:
+            worker.since = time.monotonic()
+        unsent = [self._unanswered[n].item for n in range(worker.sent, len(self._unanswered))]
+        for at in range(0, len(unsent), CHUNK):
+            worker.process.stdin.write(encode_frame(unsent[at : at + CHUNK]))
+        worker.sent = len(self._unanswered)
+
+    # ------------------------------------------------------------ supervision
+
+    async def _supervise(self) -> None:
+        failures = 0
+        while not self._closed:
+            started = await self._spawn()
+            if started is None:
+                ended, said_hello = "could not start", False
+            else:
+                self._worker = started
+                ended = await self._watch(started)
+                said_hello = started.ready
+                self._worker = None
+                await _end(started.process)
+                self._after_loss(started, ended)
+            if ended != "left":
+                log.warning("ahead.worker_lost", why=ended, unanswered=len(self._unanswered))
+                if self._on_worker_lost is not None:
+                    self._on_worker_lost(ended)
+            failures = 0 if said_hello else failures + 1
+            if failures:
+                await asyncio.sleep(min(_MOST_PAUSE_S, 0.1 * 2 ** (failures - 1)))
+
+    async def _spawn(self) -> _WorkerState | None:
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *worker_command(self._settings, self._worker_module),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                env=worker_environment())
+        except OSError as exc:
+            log.error("ahead.worker_not_started", error=repr(exc))
+            return None
+        return _WorkerState(process)
+
+    async def _watch(self, worker: _WorkerState) -> str:
+        """Reads the worker's messages until it ends; kills it when the document it works
+        on has had its time, or when it does not say hello in time. Why it ended: left,
+        died, overran or could not start."""
+        reading = asyncio.create_task(self._read(worker))
+        limit_s = self._settings.time_limit_ms / 1000
+        try:
+            while True:
+                done, _ = await asyncio.wait({reading}, timeout=_TICK_S)
+                if done:
+                    return reading.result()
+                if worker.sent and time.monotonic() - worker.since > limit_s:
+                    return "overran"
+                if not worker.ready and time.monotonic() - worker.since > _START_LIMIT_S:
+                    return "could not start"
+        finally:
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
+
+    async def _read(self, worker: _WorkerState) -> str:
+        """Takes what the pipe holds at each wake-up and handles every whole message in it
+        (the worker writes one per item; several usually wait by the time the loop reads)."""
+        assert worker.process.stdout is not None
+        stdout = worker.process.stdout
+        pending = bytearray()
+        try:
+            while chunk := await stdout.read(1 << 20):
+                pending += chunk
+                at = 0
+                while len(pending) - at >= _LENGTH.size:
+                    (length,) = _LENGTH.unpack_from(pending, at)
+                    end = at + _LENGTH.size + length
+                    if end > len(pending):
+                        break
+                    ended = self._handle(worker, bytes(pending[at + _LENGTH.size : end]))
+                    if ended is not None:
+                        return ended
+                    at = end
+                del pending[:at]
+        except ConnectionError:
+            pass
+        return "died"
+
+    def _handle(self, worker: _WorkerState, message: bytes) -> str | None:
+        """One message of the worker's; why it ended, if the message says so."""
+        kind = message[:1]
+        if kind == HELLO:
+            worker.ready = True
+            self._send_unsent()
+        elif kind == ANSWER and worker.sent:
+            worker.sent -= 1
+            worker.since = time.monotonic()
+            _settle(self._unanswered.popleft(), (message[1], message[2:]))
+        elif kind == GOODBYE:
+            return "left"
+        else:
+            return "died"  # a message it cannot send: treated as a failed worker
+        return None
+
+    def _after_loss(self, worker: _WorkerState, ended: str) -> None:
+        """The item the worker was working on when it overran or died is refused, or tried
+        once more; every item is sent again to the next worker."""
+        if worker.sent and ended != "left":
+            working_on = self._unanswered[0]
+            working_on.attempts += 1
+            refusal = None
+            if ended == "overran":
+                refusal = Refusal(PARSE_TIME_EXCEEDED, "the document was not parsed within "
+                                  f"{self._settings.time_limit_ms} ms")
+            elif working_on.attempts >= 2:
+                refusal = Refusal(PARSE_WORKER_FAILED, "the parser's process ended twice "
+                                  "while parsing the document")
+            if refusal is not None:
+                self._unanswered.popleft()
+                _settle(working_on, (REFUSED, pickle.dumps(refusal)))
+
+
+async def _end(process: asyncio.subprocess.Process) -> None:
+    if process.stdin is not None:
+        process.stdin.close()
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+    await process.wait()
+
+
+def _settle(pending: _Pending, answer: Answer | None) -> None:
+    if not pending.answer.done():
+        pending.answer.set_result(answer)
+
+
+async def _found(answers: list[asyncio.Future[Answer | None]],
+                 entries: list[KeyEntry | None]) -> list[Ahead]:
+    """Each submission's Ahead; NOTHING_AHEAD for those not sent or not answered. Items are
+    settled in the order they were sent (answers, refusals after a loss, a close alike), so
+    once the last is settled all are: one wake-up per chunk, not one per item."""
+    if answers:
+        await answers[-1]
+    got = iter(answers)
+    out = []
+    for entry in entries:
+        found = next(got).result() if entry is not None else None
+        out.append(NOTHING_AHEAD if found is None else _ahead_of(entry, found))
+    return out
+
+
+def _ahead_of(entry: KeyEntry | None, answer: Answer) -> Ahead:
+    outcome, payload = answer
+    if outcome == PARSED:
+        parsed = pickle.loads(payload)
+        if not isinstance(parsed, ParseResult):
+            raise TypeError(f"the worker sent a {type(parsed).__name__}")
+        return Ahead(entry, parsed)
+    if outcome == REFUSED:
+        refusal = pickle.loads(payload)
+        if not isinstance(refusal, Refusal):
+            raise TypeError(f"the worker sent a {type(refusal).__name__}")
+        return Ahead(entry, refused=refusal)
+    return NOTHING_AHEAD
+
+
+def worker_command(settings: ParseSettings,
+                   module: str = "gateway.decide.ahead_worker") -> list[str]:
+    """`-P`: the current folder is not put on the import path, so a gateway started in its
+    home folder (which has a `contracts/` folder) still imports the package."""
+    return [sys.executable, "-P", "-m", module,
+            "--parent", str(os.getpid()),
+            "--memory-limit-mb", str(settings.memory_limit_mb),
+            "--recycle-above-mb", str(settings.recycle_above_mb)]
+
+
+def worker_environment() -> dict[str, str]:
+    """The gateway's environment, with the folder its own packages were imported from put
+    first on the import path: the worker runs the same code as the gateway."""
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": root if not path else f"{root}{os.pathsep}{path}"}
+
+
+# ---------------------------------------------------------------- the frames
+
+
+def encode_frame(items: Sequence[Item]) -> bytes:
+    """A request: the items' fields, each length-prefixed, after the count; the whole
+    length-prefixed."""
+    parts = [_LENGTH.pack(len(items))]
+    for fields in items:
+        for value in fields:
+            parts += (_LENGTH.pack(len(value)), value)
+    body = b"".join(parts)
+    return _LENGTH.pack(len(body)) + body
+
+
+def decode_frame(body: bytes) -> list[Item]:
+    view = memoryview(body)
+    (count,), at = _LENGTH.unpack_from(view), _LENGTH.size
+    items = []
+    for _ in range(count):
+        fields = []
+        for _ in range(4):
+            (length,) = _LENGTH.unpack_from(view, at)
+            at += _LENGTH.size
+            fields.append(bytes(view[at : at + length]))
+            at += length
+        items.append((fields[0], fields[1], fields[2], fields[3]))
+    return items
+
+
+def message(kind: bytes, payload: bytes = b"") -> bytes:
+    """One message of the worker's: its kind and payload, length-prefixed."""
+    return _LENGTH.pack(len(kind) + len(payload)) + kind + payload
+
+
+def answer_message(outcome: int, payload: bytes = b"") -> bytes:
+    return message(ANSWER, bytes((outcome,)) + payload)
+
+
+# ---------------------------------------------------------------- the worker
+
+
+class Checker:
+    """The worker's side: an item's signature verified (when it has a key) and, if it
+    verifies, its document parsed by the adapter of its format."""
+
+    def __init__(self, adapters: AdapterRegistry) -> None:
+        self._adapters = adapters
+        self._keys: dict[bytes, SM2PublicKey] = {}
+
+    def check(self, item: Item) -> tuple[bytes, bool]:
+        """The answer message, and whether the worker ran out of memory on it."""
+        der, signature, document, format_id = item
+        if der:
+            try:
+                self._public_key(der).verify(signature, document)
+            except (CryptoError, ValueError):
+                return answer_message(NOT_VERIFIED), False
+        try:
+            parsed = self._adapters.get(format_id.decode()).parse(document)
+            return answer_message(PARSED, pickle.dumps(parsed, pickle.HIGHEST_PROTOCOL)), False
+        except MemoryError:
+            refusal = Refusal(PARSE_MEMORY_EXCEEDED, "parsing the document needs more memory "
+                              "than the parser may use")
+            return answer_message(REFUSED, pickle.dumps(refusal)), True
+        except (FormatError, AdapterError) as exc:
+            refusal = Refusal(exc.code, exc.message, exc.line)
+        except Exception as exc:  # a bug must not lose the document: it is refused, named
+            where = crash_site(exc)
+            log.error("ahead.parse_crashed", error=where)
+            refusal = Refusal("INTERNAL_ERROR", f"the parser failed ({where})")
+        return answer_message(REFUSED, pickle.dumps(refusal)), False
+
+    def _public_key(self, der: bytes) -> SM2PublicKey:
+        key = self._keys.get(der)
+        if key is None:
+            if len(self._keys) >= 4096:
+                self._keys.clear()
+            key = self._keys[der] = SM2PublicKey.from_der(der)
+        return key
+
+
+def serve(requests: BinaryIO, answers: BinaryIO, checker: Checker,
+          grown_too_much: Callable[[], bool] = lambda: False) -> None:
+    """Says hello, then answers each item of each frame as it finishes, until the gateway
+    closes the pipe or the worker should leave (memory ran out, or it has grown too much):
+    then it says goodbye."""
+    answers.write(message(HELLO))
+    answers.flush()
+    while len(header := requests.read(_LENGTH.size)) == _LENGTH.size:
+        (length,) = _LENGTH.unpack(header)
+        body = requests.read(length)
+        if len(body) < length:  # the gateway stopped while writing
+            return
+        for item in decode_frame(body):
+            answer, out_of_memory = checker.check(item)
+            answers.write(answer)
+            answers.flush()
+            if out_of_memory or grown_too_much():
+                answers.write(message(GOODBYE))
+                answers.flush()
+                return

@@ -1,0 +1,183 @@
+"""The router: the contracts in force, how a grant becomes a delivery payload, and reloading.
+
+The set of contracts is swapped as a whole: `Router.reload` builds a complete new index from
+the directory and only then replaces the old one (one attribute assignment), so a document
+is routed either entirely under the old set or entirely under the new one. A directory that
+does not lint clean leaves the old set in force and logs why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from adapters import AdapterRegistry
+from contracts import (
+    AVRO,
+    JSON,
+    AgencyRegistry,
+    ContractError,
+    ContractIndex,
+    DocumentCatalog,
+    Grant,
+    load_contract_dir,
+)
+from crypto import CryptoError, seal_envelope
+from gateway.errors import GatewayError
+from gateway.home.live_keyring import LiveKeyring
+from gateway.home.watching import reload_on_change
+from gateway.kafka.wire import delivery_topic
+from message_formats import AvroSchemas
+from message_formats.json_view import to_json
+
+log = structlog.get_logger(__name__)
+
+AVRO_ENCODING = "avro-single-object"
+JSON_ENCODING = "json"
+ENVELOPE_PREFIX = "sm4-envelope+"
+
+
+def document_catalog(adapters: AdapterRegistry, schemas: AvroSchemas) -> DocumentCatalog:
+    return DocumentCatalog.from_schemas(
+        schemas, {a.document_type: a.schema_name for a in adapters}
+    )
+
+
+def format_table(adapters: AdapterRegistry) -> dict[str, str]:
+    """Adapter format id → the document type it carries."""
+    return {a.format_id: a.document_type for a in adapters}
+
+
+@dataclass(frozen=True, slots=True)
+class RouterSources:
+    """Where contracts come from and what they are checked against (recipients' keys: in
+    the keyring in force when they are loaded)."""
+
+    contracts_dir: Path
+    agencies: AgencyRegistry
+    adapters: AdapterRegistry
+    schemas: AvroSchemas
+    keyring: LiveKeyring
+    mask_key: bytes
+
+    def build_index(self) -> ContractIndex:
+        """Lint, load and compile the directory; ContractError if anything is wrong."""
+        catalog = document_catalog(self.adapters, self.schemas)
+        contracts = load_contract_dir(self.contracts_dir, self.agencies, catalog,
+                                      format_table(self.adapters))
+        index = ContractIndex(contracts, self.agencies, catalog, mask_key=self.mask_key)
+        self._check_encryption_keys(index)
+        for plan in index.plans():
+            if plan.avro_schema is not None:
+                self.schemas.add(plan.avro_schema)
+        return index
+
+    def _check_encryption_keys(self, index: ContractIndex) -> None:
+        keyring = self.keyring.current
+        for contract in index.contracts:
+            if contract.encrypt:
+                for consumer in contract.consumers:
+                    if not keyring.keys_for(consumer):
+                        raise ContractError(
+                            f"{contract.label} requires SM4 envelopes but {consumer} has no "
+                            "key in the keyring", code="CONTRACT_NO_RECIPIENT_KEY",
+                            path=contract.source)
+
+
+class Router:
+    __slots__ = ("_sources", "index")
+
+    def __init__(self, sources: RouterSources) -> None:
+        self._sources = sources
+        self.index = sources.build_index()
+
+    def reload(self) -> bool:
+        """True if the directory's contracts are now in force; False (old set kept) if not."""
+        try:
+            index = self._sources.build_index()
+        except ContractError as exc:
+            log.warning("contracts.reload_refused", code=exc.code, error=str(exc),
+                        kept=len(self.index.contracts))
+            return False
+        self.index = index
+        log.info("contracts.reloaded", contracts=len(index.contracts))
+        return True
+
+    async def watch(self, stop: asyncio.Event, interval_s: float) -> None:
+        """Reloads whenever the directory's files change (names, sizes, modification times),
+        polling every `interval_s` seconds until `stop` is set."""
+        await reload_on_change(stop, interval_s,
+                               lambda: _fingerprint(self._sources.contracts_dir), self.reload)
+
+
+def _fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    try:
+        return tuple(sorted((p.name, (st := p.stat()).st_size, st.st_mtime_ns)
+                            for p in directory.glob("*.toml")))
+    except OSError:
+        return ()
+
+
+@dataclass(frozen=True, slots=True)
+class Payload:
+    data: bytes
+    encoding: str
+    schema: str
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadBuilder:
+    """Turns a grant into the bytes its recipient gets: the canonical event as it is, the
+    projected and masked record in Avro or JSON, or the document rendered in an adapter's
+    format; then, where the contract says so, an SM4 envelope to the recipient's newest key
+    in the keyring in force."""
+
+    schemas: AvroSchemas
+    adapters: AdapterRegistry
+    keyring: LiveKeyring
+    agencies: AgencyRegistry
+
+    def topic_of(self, recipient: str) -> str:
+        """The agency's own delivery topic if it named one, else px.deliver.<id>.v1."""
+        return self.agencies.get(recipient).delivery_topic or delivery_topic(recipient)
+
+    def build(
+        self, grant: Grant, record: Mapping[str, Any], event_value: bytes, at: datetime
+    ) -> Payload:
+        plan = grant.plan
+        if plan is None:
+            raise GatewayError(f"grant to {grant.recipient} has no delivery plan",
+                               code="INTERNAL_ERROR")
+        value = record if plan.projection is None else plan.projection(record)
+        if plan.format == AVRO:
+            data = event_value if plan.projection is None else \
+                self.schemas.encode(plan.payload_schema, value)
+            encoding = AVRO_ENCODING
+        elif plan.format == JSON:
+            data = json.dumps(to_json(value), ensure_ascii=False, separators=(",", ":"),
+                              sort_keys=False).encode("utf-8")
+            encoding = JSON_ENCODING
+        else:
+            body = {name: item for name, item in record.items() if name != "header"}
+            data = self.adapters.get(plan.format).render(body)
+            encoding = plan.format
+        if plan.encrypt:
+            data = self._seal(grant.recipient, data, at)
+            encoding = ENVELOPE_PREFIX + encoding
+        return Payload(data, encoding, plan.payload_schema)
+
+    def _seal(self, recipient: str, data: bytes, at: datetime) -> bytes:
+        try:
+            entry = self.keyring.current.current_key(recipient, at)
+        except CryptoError as exc:
+            raise GatewayError(f"cannot encrypt for {recipient}: {exc}",
+                               code="DELIVERY_NO_RECIPIENT_KEY") from exc
+        return seal_envelope(entry.public_key, data)
+

@@ -1,0 +1,2 @@
+"""Watching the gateway run: structured logs, Prometheus metrics, and whether the broker
+answers."""

@@ -1,0 +1,1 @@
+"""The gateway's trail: records chained and sealed, and the archive files."""
