@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -56,6 +56,7 @@ def broken(record: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[st
     return changed
 
 
+@runtime_checkable
 class VersionedAdapter(Adapter, Protocol):
     """An adapter that names its canonical schema's version, as the built-ins do."""
 
