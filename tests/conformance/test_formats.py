@@ -76,11 +76,6 @@ VALID_IN_UTF8 = [
 
 
 @pytest.fixture(scope="module")
-def schemas() -> AvroSchemas:
-    return AvroSchemas()
-
-
-@pytest.fixture(scope="module")
 def registry(schemas: AvroSchemas) -> AdapterRegistry:
     return AdapterRegistry.default(schemas)
 

@@ -30,11 +30,6 @@ def adapter() -> Fal2Adapter:
     return Fal2Adapter(xsd_store=XsdStore(), xml_parser=SafeXmlParser())
 
 
-@pytest.fixture(scope="module")
-def schemas() -> AvroSchemas:
-    return AvroSchemas()
-
-
 def _sample(name: str) -> bytes:
     return (DATA / name).read_bytes()
 

@@ -38,11 +38,6 @@ def adapter() -> Fal5Adapter:
     return Fal5Adapter(xsd_store=XsdStore(), xml_parser=SafeXmlParser())
 
 
-@pytest.fixture(scope="module")
-def schemas() -> AvroSchemas:
-    return AvroSchemas()
-
-
 def _sample(name: str) -> bytes:
     return (DATA / name).read_bytes()
 

@@ -35,11 +35,6 @@ def adapter() -> Fal6Adapter:
     return Fal6Adapter(xsd_store=XsdStore(), xml_parser=SafeXmlParser())
 
 
-@pytest.fixture(scope="module")
-def schemas() -> AvroSchemas:
-    return AvroSchemas()
-
-
 def _sample(name: str) -> bytes:
     return (DATA / name).read_bytes()
 

@@ -32,11 +32,6 @@ def adapter() -> CustomsManifestAdapter:
     return CustomsManifestAdapter(xsd_store=XsdStore(), xml_parser=SafeXmlParser())
 
 
-@pytest.fixture(scope="module")
-def schemas() -> AvroSchemas:
-    return AvroSchemas()
-
-
 def _sample(name: str) -> bytes:
     return (DATA / name).read_bytes()
 
