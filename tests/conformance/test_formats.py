@@ -15,7 +15,7 @@ import pytest
 from adapters import Adapter, AdapterError, AdapterRegistry, builtin_adapters
 from adapters.kit import check_adapter
 from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
-from tests.unit.adapter_strategies import VersionedAdapter, event_header
+from tests.unit.adapter_strategies import VersionedAdapter, event_header, warning_codes
 
 DATA = Path(__file__).parents[1] / "data"
 AVRO = Path(__file__).parents[2] / "message_formats" / "avro"
@@ -84,10 +84,6 @@ def adapter_for(registry: AdapterRegistry, samples: FormatSamples) -> VersionedA
     adapter = registry.get(samples.adapter["format_id"])
     assert isinstance(adapter, VersionedAdapter)
     return adapter
-
-
-def warning_codes(warnings: tuple[str, ...]) -> list[str]:
-    return [warning.split(":", 1)[0] for warning in warnings]
 
 
 # ---------------------------------------------------------------- each format

@@ -28,6 +28,7 @@ from tests.unit.adapter_strategies import (
     optional,
     pattern,
     tokens,
+    warning_codes,
 )
 
 DATA = Path(__file__).parent.parent / "data" / "fal5"
@@ -40,10 +41,6 @@ def adapter() -> Fal5Adapter:
 
 def _sample(name: str) -> bytes:
     return (DATA / name).read_bytes()
-
-
-def warning_codes(warnings: tuple[str, ...]) -> list[str]:
-    return [warning.split(":", 1)[0] for warning in warnings]
 
 
 # ---------------------------------------------------------------- samples
