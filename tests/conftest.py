@@ -5,6 +5,7 @@ import pytest
 import structlog
 
 from gateway.observe.logs import configure_logging
+from message_formats import AvroSchemas
 
 # The library logs through structlog; in tests only warnings and errors are worth reading.
 configure_logging("warning")
@@ -17,3 +18,9 @@ def info_logs() -> Iterator[None]:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
     yield
     structlog.configure(**saved)
+
+
+@pytest.fixture(scope="module")
+def schemas() -> AvroSchemas:
+    """The gateway's Avro schemas, for tests that encode or decode events."""
+    return AvroSchemas()

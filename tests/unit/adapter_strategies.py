@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -43,6 +43,11 @@ def imo_with_check_digit(first_six: int) -> str:
     return f"{digits}{check}"
 
 
+def warning_codes(warnings: tuple[str, ...]) -> list[str]:
+    """The codes of a parse result's warnings, without their texts."""
+    return [warning.split(":", 1)[0] for warning in warnings]
+
+
 def broken(record: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
     """A deep copy of `record` with the value at `path` replaced (`KeyError`: removed)."""
     changed = copy.deepcopy(record)
@@ -56,6 +61,7 @@ def broken(record: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[st
     return changed
 
 
+@runtime_checkable
 class VersionedAdapter(Adapter, Protocol):
     """An adapter that names its canonical schema's version, as the built-ins do."""
 

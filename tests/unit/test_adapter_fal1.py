@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters import (
-    Adapter,
     AdapterError,
     Fal1Adapter,
     ParseResult,
@@ -27,13 +25,6 @@ from tests.unit.adapter_strategies import (
 )
 
 DATA = Path(__file__).parent.parent / "data" / "fal1"
-EXPECTED: dict[str, dict[str, Any]] = {
-    name: outcome
-    for name, outcome in json.loads((DATA / "expected.json").read_text()).items()
-    if not name.startswith("_")
-}
-VALID = sorted(name for name, outcome in EXPECTED.items() if "code" not in outcome)
-INVALID = sorted(name for name, outcome in EXPECTED.items() if "code" in outcome)
 
 
 @pytest.fixture(scope="module")
@@ -41,30 +32,11 @@ def adapter() -> Fal1Adapter:
     return Fal1Adapter(xsd_store=XsdStore(), xml_parser=SafeXmlParser())
 
 
-@pytest.fixture(scope="module")
-def schemas() -> AvroSchemas:
-    return AvroSchemas()
-
-
 def _sample(name: str) -> bytes:
     return (DATA / name).read_bytes()
 
 
 # ---------------------------------------------------------------- samples
-
-
-def test_every_sample_has_an_expected_outcome() -> None:
-    assert {p.name for p in DATA.glob("*.xml")} == set(EXPECTED)
-
-
-def test_adapter_identity(adapter: Fal1Adapter) -> None:
-    assert isinstance(adapter, Adapter)
-    assert (adapter.format_id, adapter.document_type, adapter.media_type) == (
-        "fal1-xml",
-        "fal1",
-        "application/xml",
-    )
-    assert adapter.schema_name == "px.canonical.Fal1GeneralDeclaration"
 
 
 def test_valid_arrival_maps_every_field(adapter: Fal1Adapter) -> None:
@@ -115,23 +87,6 @@ def test_valid_departure_leaves_absent_optionals_null(adapter: Fal1Adapter) -> N
     assert record["date_time_of_arrival_departure"] == datetime(
         2026, 3, 16, 14, 15, 30, 250_000, tzinfo=UTC
     )
-
-
-@pytest.mark.parametrize("name", VALID)
-def test_valid_samples(adapter: Fal1Adapter, name: str) -> None:
-    result = adapter.parse(_sample(name))
-    assert result.business_key == EXPECTED[name]["business_key"]
-    assert result.document_version == EXPECTED[name]["document_version"]
-    assert adapter.parse(adapter.render(result.record)).record == result.record
-
-
-@pytest.mark.parametrize("name", INVALID)
-def test_invalid_samples_give_their_code_and_line(adapter: Fal1Adapter, name: str) -> None:
-    with pytest.raises((FormatError, AdapterError)) as caught:
-        adapter.parse(_sample(name))
-    assert isinstance(caught.value, (FormatError, AdapterError))  # pytest says Exception
-    assert caught.value.code == EXPECTED[name]["code"]
-    assert caught.value.line == EXPECTED[name]["line"]
 
 
 def test_rule_errors_are_adapter_errors_naming_the_field_not_the_value(
@@ -205,14 +160,6 @@ def test_render_is_utf8_xml_with_declaration(adapter: Fal1Adapter) -> None:
     assert rendered.startswith(b"<?xml version='1.0' encoding='UTF-8'?>")
     assert "张伟".encode() in rendered
     assert b"2026-03-15T06:30:00+08:00" in rendered
-
-
-def test_render_takes_the_version_from_a_header(adapter: Fal1Adapter) -> None:
-    record = adapter.parse(_sample("valid_arrival.xml")).record
-    result = adapter.parse(adapter.render({"header": {"document_version": 3}, **record}))
-    assert result.document_version == 3
-    assert result.record == record
-    assert adapter.parse(adapter.render(record)).document_version == 1
 
 
 @pytest.mark.parametrize(
@@ -317,8 +264,8 @@ def test_render_round_trips_at_the_edges_of_the_time_range(adapter: Fal1Adapter)
         assert adapter.parse(adapter.render(edge)).record == edge
 
 
-@pytest.mark.parametrize("encoding", ["GB18030", "GBK", "UTF-16"])
-def test_declared_encodings_are_honoured(adapter: Fal1Adapter, encoding: str) -> None:
+def test_a_declared_gbk_encoding_is_honoured(adapter: Fal1Adapter) -> None:
+    """GB18030 and UTF-16, which hold every sample: tests/conformance/test_formats.py."""
     text = _sample("valid_arrival.xml").decode()
-    data = text.replace('encoding="UTF-8"', f'encoding="{encoding}"').encode(encoding)
+    data = text.replace('encoding="UTF-8"', 'encoding="GBK"').encode("GBK")
     assert adapter.parse(data).record["master_name"] == "ZHANG Wei 张伟"

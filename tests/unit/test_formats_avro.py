@@ -29,11 +29,6 @@ CANONICAL = (
 
 
 @pytest.fixture(scope="module")
-def schemas() -> AvroSchemas:
-    return AvroSchemas()
-
-
-@pytest.fixture(scope="module")
 def event() -> dict[str, Any]:
     header = {
         "event_id": "01890a5d-ac96-774b-bcce-b302099a8057",
