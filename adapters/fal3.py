@@ -22,6 +22,7 @@ from .toolkit import (
     add_optional_text,
     add_text,
     field_path,
+    format_decimal,
     format_int,
     format_optional_int,
     new_root,
@@ -48,14 +49,7 @@ def read_quantity(text: str) -> Decimal:
 
 
 def format_quantity(value: Decimal) -> str:
-    if not isinstance(value, Decimal):
-        raise TypeError(f"expected a Decimal, not {type(value).__name__}")
-    if not value.is_finite():
-        raise ValueError("a quantity is not a finite number")
-    exact = value.quantize(QUANTITY_QUANTUM)
-    if exact != value:
-        raise ValueError(f"a quantity has more decimal places than {QUANTITY_QUANTUM}")
-    return format(exact, "f")
+    return format_decimal(value, QUANTITY_QUANTUM)
 
 
 def first_non_positive(items: Sequence[Mapping[str, Any]]) -> int | None:
