@@ -16,6 +16,10 @@ class AdapterError(CodedError):
     misuse of the adapter machinery. Format problems arrive as message_formats.FormatError."""
 
     code = "ADAPTER_ERROR"
+    # Of a document refused after it was read (a broken business rule): its business key and
+    # version, so that the refusal can still be filed under them (XmlAdapter.parse sets them).
+    business_key: str | None = None
+    document_version: int | None = None
 
 
 class RuleViolationError(AdapterError):

@@ -1,8 +1,8 @@
 """IMO FAL Form 3, Ship's Stores Declaration, as XML in namespace urn:px:fal:3 ("fal3-xml").
 
 Besides the FAL 3 adapter this module holds the quantity helpers the crew's effects
-declaration (fal4) shares with it, until they move to a shared module: quantities are
-decimals at one canonical scale (three places), as the Avro decimal stores them."""
+declaration (fal4) shares with it: quantities are decimals at one canonical scale (three
+places), as the Avro decimal stores them."""
 
 from __future__ import annotations
 
@@ -12,25 +12,31 @@ from typing import Any
 
 from lxml import etree
 
-from ._xml import XmlAdapter, field_path
 from .base import RuleViolationError
-from .fal1 import (
-    _add,
-    _add_optional,
-    _format_int,
-    _format_optional_int,
-    _optional_int,
-    _optional_token,
-    _token,
-    business_key,
+from .fal1 import business_key
+from .fal5 import SharedElements
+from .toolkit import (
+    Children,
+    ItemLines,
+    XmlAdapter,
+    add_optional_text,
+    add_text,
+    field_path,
+    format_decimal,
+    format_int,
+    format_optional_int,
+    new_root,
+    nth,
+    optional_int,
+    optional_token,
+    read_decimal,
+    token,
 )
-from .fal5 import Cursor, ItemLines, SharedElements
 
 NAMESPACE = "urn:px:fal:3"
 XSD_NAME = "fal3"
 
 QUANTITY_QUANTUM = Decimal("0.001")
-_XML_WHITESPACE = " \t\n\r"
 
 
 # ---------------------------------------------------------------- shared with FAL 4
@@ -39,18 +45,11 @@ _XML_WHITESPACE = " \t\n\r"
 def read_quantity(text: str) -> Decimal:
     """An xs:decimal the XSD has limited to three fraction digits, at the canonical scale:
     "12.5" and "12.500" give the same record and the same Avro bytes."""
-    return Decimal(text.strip(_XML_WHITESPACE)).quantize(QUANTITY_QUANTUM)
+    return read_decimal(text, QUANTITY_QUANTUM)
 
 
 def format_quantity(value: Decimal) -> str:
-    if not isinstance(value, Decimal):
-        raise TypeError(f"expected a Decimal, not {type(value).__name__}")
-    if not value.is_finite():
-        raise ValueError("a quantity is not a finite number")
-    exact = value.quantize(QUANTITY_QUANTUM)
-    if exact != value:
-        raise ValueError(f"a quantity has more decimal places than {QUANTITY_QUANTUM}")
-    return format(exact, "f")
+    return format_decimal(value, QUANTITY_QUANTUM)
 
 
 def first_non_positive(items: Sequence[Mapping[str, Any]]) -> int | None:
@@ -95,35 +94,38 @@ class Fal3Adapter(XmlAdapter):
         return _build_declaration(record, version)
 
     @staticmethod
-    def read(root: etree._Element) -> tuple[dict[str, Any], tuple[str, ...]]:
-        record = _read_declaration(root)
+    def read(root: etree._Element) -> dict[str, Any]:
+        return _read_declaration(root)
+
+    @staticmethod
+    def check(record: Mapping[str, Any], root: etree._Element) -> tuple[str, ...]:
         _check_rules(record, root)
-        return record, ()
+        return ()
 
 
 # ---------------------------------------------------------------- XML -> canonical record
 
 
 def _read_declaration(root: etree._Element) -> dict[str, Any]:
-    children = Cursor(root)
+    children = Children(root)
     return {
         **SHARED.read_voyage(children),
         "last_port_of_call": children.optional_text(SHARED.last_port_of_call),
         "next_port_of_call": children.optional_text(SHARED.next_port_of_call),
         "number_of_persons_on_board": int(children.text()),
-        "period_of_stay_days": _optional_int(children.optional_text(PERIOD_OF_STAY)),
+        "period_of_stay_days": optional_int(children.optional_text(PERIOD_OF_STAY)),
         "articles": [_read_article(article) for article in children.rest()],
     }
 
 
 def _read_article(article: etree._Element) -> dict[str, Any]:
-    children = Cursor(article)
+    children = Children(article)
     return {
-        "name": _token(children.text()),
+        "name": token(children.text()),
         "quantity": read_quantity(children.text()),
         "unit_of_measure": children.text(),
-        "location_on_board": _token(children.text()),
-        "official_use": _optional_token(children.optional_text(OFFICIAL_USE)),
+        "location_on_board": token(children.text()),
+        "official_use": optional_token(children.optional_text(OFFICIAL_USE)),
     }
 
 
@@ -135,7 +137,7 @@ def _check_rules(record: Mapping[str, Any], root: etree._Element) -> None:
     index = first_non_positive(record["articles"])
     if index is not None:
         raise RuleViolationError(
-            f"{field_path(f'{STORES_ARTICLE}[{index + 1}]', QUANTITY)}: must be positive",
+            f"{field_path(nth(STORES_ARTICLE, index), QUANTITY)}: must be positive",
             code="RULE_STORES_QUANTITY",
             line=ItemLines(root, STORES_ARTICLE).line(index, QUANTITY),
         )
@@ -145,21 +147,20 @@ def _check_rules(record: Mapping[str, Any], root: etree._Element) -> None:
 
 
 def _build_declaration(record: Mapping[str, Any], version: int) -> etree._Element:
-    root = etree.Element(ROOT, nsmap={None: NAMESPACE})
-    root.set("version", str(version))
+    root = new_root(ROOT, NAMESPACE, version)
     SHARED.build_voyage(root, record)
-    _add_optional(root, SHARED.last_port_of_call, record.get("last_port_of_call"))
-    _add_optional(root, SHARED.next_port_of_call, record.get("next_port_of_call"))
-    _add(root, PERSONS_ON_BOARD, _format_int(record["number_of_persons_on_board"]))
-    _add_optional(root, PERIOD_OF_STAY, _format_optional_int(record.get("period_of_stay_days")))
+    add_optional_text(root, SHARED.last_port_of_call, record.get("last_port_of_call"))
+    add_optional_text(root, SHARED.next_port_of_call, record.get("next_port_of_call"))
+    add_text(root, PERSONS_ON_BOARD, format_int(record["number_of_persons_on_board"]))
+    add_optional_text(root, PERIOD_OF_STAY, format_optional_int(record.get("period_of_stay_days")))
     for article in record["articles"]:
         _build_article(etree.SubElement(root, STORES_ARTICLE), article)
     return root
 
 
 def _build_article(element: etree._Element, article: Mapping[str, Any]) -> None:
-    _add(element, ARTICLE_NAME, article["name"])
-    _add(element, QUANTITY, format_quantity(article["quantity"]))
-    _add(element, UNIT_OF_MEASURE, article["unit_of_measure"])
-    _add(element, LOCATION_ON_BOARD, article["location_on_board"])
-    _add_optional(element, OFFICIAL_USE, article.get("official_use"))
+    add_text(element, ARTICLE_NAME, article["name"])
+    add_text(element, QUANTITY, format_quantity(article["quantity"]))
+    add_text(element, UNIT_OF_MEASURE, article["unit_of_measure"])
+    add_text(element, LOCATION_ON_BOARD, article["location_on_board"])
+    add_optional_text(element, OFFICIAL_USE, article.get("official_use"))

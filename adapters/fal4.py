@@ -10,11 +10,21 @@ from typing import Any
 
 from lxml import etree
 
-from ._xml import XmlAdapter, field_path
 from .base import RuleViolationError
-from .fal1 import _add, _add_optional, _optional_token, _token, business_key
+from .fal1 import business_key
 from .fal3 import first_non_positive, format_quantity, read_quantity
-from .fal5 import Cursor, ItemLines, SharedElements
+from .fal5 import SharedElements
+from .toolkit import (
+    Children,
+    ItemLines,
+    XmlAdapter,
+    add_optional_text,
+    add_text,
+    field_path,
+    new_root,
+    optional_token,
+    token,
+)
 
 NAMESPACE = "urn:px:fal:4"
 XSD_NAME = "fal4"
@@ -48,17 +58,20 @@ class Fal4Adapter(XmlAdapter):
         return _build_declaration(record, version)
 
     @staticmethod
-    def read(root: etree._Element) -> tuple[dict[str, Any], tuple[str, ...]]:
-        record = _read_declaration(root)
+    def read(root: etree._Element) -> dict[str, Any]:
+        return _read_declaration(root)
+
+    @staticmethod
+    def check(record: Mapping[str, Any], root: etree._Element) -> tuple[str, ...]:
         _check_rules(record, root)
-        return record, ()
+        return ()
 
 
 # ---------------------------------------------------------------- XML -> canonical record
 
 
 def _read_declaration(root: etree._Element) -> dict[str, Any]:
-    children = Cursor(root)
+    children = Children(root)
     return {
         **SHARED.read_voyage(children),
         "crew": [_read_crew_member(member) for member in children.rest()],
@@ -66,11 +79,11 @@ def _read_declaration(root: etree._Element) -> dict[str, Any]:
 
 
 def _read_crew_member(member: etree._Element) -> dict[str, Any]:
-    children = Cursor(member)
+    children = Children(member)
     return {
-        "family_name": _token(children.text()),
-        "given_names": _optional_token(children.optional_text(SHARED.given_names)),
-        "rank_or_rating": _token(children.text()),
+        "family_name": token(children.text()),
+        "given_names": optional_token(children.optional_text(SHARED.given_names)),
+        "rank_or_rating": token(children.text()),
         "effects": [_read_effect(effect) for effect in children.rest()],
     }
 
@@ -78,7 +91,7 @@ def _read_crew_member(member: etree._Element) -> dict[str, Any]:
 def _read_effect(effect: etree._Element) -> dict[str, Any]:
     description, quantity, unit = effect
     return {
-        "description": _token(description.text or ""),
+        "description": token(description.text or ""),
         "quantity": read_quantity(quantity.text or ""),
         "unit_of_measure": unit.text,
     }
@@ -105,8 +118,7 @@ def _check_rules(record: Mapping[str, Any], root: etree._Element) -> None:
 
 
 def _build_declaration(record: Mapping[str, Any], version: int) -> etree._Element:
-    root = etree.Element(ROOT, nsmap={None: NAMESPACE})
-    root.set("version", str(version))
+    root = new_root(ROOT, NAMESPACE, version)
     SHARED.build_voyage(root, record)
     for member in record["crew"]:
         _build_crew_member(etree.SubElement(root, CREW_MEMBER), member)
@@ -114,14 +126,14 @@ def _build_declaration(record: Mapping[str, Any], version: int) -> etree._Elemen
 
 
 def _build_crew_member(element: etree._Element, member: Mapping[str, Any]) -> None:
-    _add(element, SHARED.family_name, member["family_name"])
-    _add_optional(element, SHARED.given_names, member.get("given_names"))
-    _add(element, SHARED.rank_or_rating, member["rank_or_rating"])
+    add_text(element, SHARED.family_name, member["family_name"])
+    add_optional_text(element, SHARED.given_names, member.get("given_names"))
+    add_text(element, SHARED.rank_or_rating, member["rank_or_rating"])
     for effect in member["effects"]:
         _build_effect(etree.SubElement(element, EFFECT), effect)
 
 
 def _build_effect(element: etree._Element, effect: Mapping[str, Any]) -> None:
-    _add(element, DESCRIPTION, effect["description"])
-    _add(element, QUANTITY, format_quantity(effect["quantity"]))
-    _add(element, UNIT_OF_MEASURE, effect["unit_of_measure"])
+    add_text(element, DESCRIPTION, effect["description"])
+    add_text(element, QUANTITY, format_quantity(effect["quantity"]))
+    add_text(element, UNIT_OF_MEASURE, effect["unit_of_measure"])

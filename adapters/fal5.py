@@ -2,8 +2,7 @@
 
 FAL forms 3 to 6 share the voyage block (arrival or departure, ship, voyage, port, instant)
 and the rules on persons' dates. Those readers, builders and rules are in `SharedElements`
-below, bound to one form's namespace; fal3, fal4 and fal6 import it from here until it moves
-to a module of its own together with the helpers taken from fal1.
+below, bound to one form's namespace; fal3, fal4 and fal6 import it from here.
 
 FAL 5 and FAL 6 write each person (crew member, passenger) as one empty element whose data
 elements are attributes, identity document included (see fal5.xsd): the attribute names and
@@ -20,21 +19,27 @@ from typing import Any
 
 from lxml import etree
 
-from ._xml import XmlAdapter, field_path
 from .base import RuleViolationError
 from .fal1 import (
     IMO_CHECK_DIGIT_RULE,
-    _add,
-    _add_optional,
-    _Children,
-    _format_instant,
-    _format_int,
-    _format_optional_int,
-    _line_of,
-    _read_instant,
-    _token,
     business_key,
+    format_voyage_instant,
     is_valid_imo_number,
+    voyage_instant,
+)
+from .toolkit import (
+    Children,
+    ItemLines,
+    XmlAdapter,
+    add_optional_text,
+    add_text,
+    field_path,
+    format_date,
+    format_int,
+    format_optional_int,
+    line_of,
+    new_root,
+    token,
 )
 
 NAMESPACE = "urn:px:fal:5"
@@ -42,18 +47,6 @@ XSD_NAME = "fal5"
 
 
 # ---------------------------------------------------------------- shared by FAL 3 to 6
-
-
-class Cursor(_Children):
-    """fal1's reader of children in XSD order, plus the trailing repeated elements."""
-
-    __slots__ = ()
-
-    def rest(self) -> list[etree._Element]:
-        """The remaining children; the XSD has made them all the repeated element."""
-        remaining = self._elements[self._position :]
-        self._position = len(self._elements)
-        return remaining
 
 
 def _camel_case(snake: str) -> str:
@@ -95,7 +88,7 @@ class SharedElements:
 
     # ------------------------------------------------------------ XML -> canonical record
 
-    def read_voyage(self, children: _Children) -> dict[str, Any]:
+    def read_voyage(self, children: Children) -> dict[str, Any]:
         """ArrivalOrDeparture, Ship, VoyageNumber, PortOfArrivalDeparture and
         DateTimeOfArrivalDeparture, which open every form of the family."""
         arrival_or_departure, ship, voyage, port, instant = children.take(5)
@@ -104,7 +97,7 @@ class SharedElements:
             "ship": self.read_ship(ship),
             "voyage_number": voyage.text or "",
             "port_of_arrival_departure": port.text or "",
-            **_read_instant(instant.text or ""),
+            **voyage_instant(instant.text or ""),
         }
 
     def read_ship(self, ship: etree._Element) -> dict[str, Any]:
@@ -113,7 +106,7 @@ class SharedElements:
         gross = tonnages[0] if tonnages and tonnages[0].tag == self.gross_tonnage else None
         net = tonnages[-1] if tonnages and tonnages[-1].tag == self.net_tonnage else None
         return {
-            "name": _token(name.text or ""),
+            "name": token(name.text or ""),
             "imo_number": imo_number.text or "",
             "call_sign": call_sign.text or "",
             "flag_state": flag_state.text or "",
@@ -124,23 +117,20 @@ class SharedElements:
     # ------------------------------------------------------------ canonical record -> XML
 
     def build_voyage(self, root: etree._Element, record: Mapping[str, Any]) -> None:
-        _add(root, self.arrival_or_departure, record["arrival_or_departure"])
+        add_text(root, self.arrival_or_departure, record["arrival_or_departure"])
         self.build_ship(etree.SubElement(root, self.ship), record["ship"])
-        _add(root, self.voyage_number, record["voyage_number"])
-        _add(root, self.port_of_arrival_departure, record["port_of_arrival_departure"])
-        _add(
-            root,
-            self.date_time_of_arrival_departure,
-            _format_instant(record["date_time_of_arrival_departure"], record["utc_offset_minutes"]),
-        )
+        add_text(root, self.voyage_number, record["voyage_number"])
+        add_text(root, self.port_of_arrival_departure, record["port_of_arrival_departure"])
+        add_text(root, self.date_time_of_arrival_departure, format_voyage_instant(record))
 
     def build_ship(self, element: etree._Element, ship: Mapping[str, Any]) -> None:
-        _add(element, self.name, ship["name"])
-        _add(element, self.imo_number, ship["imo_number"])
-        _add(element, self.call_sign, ship["call_sign"])
-        _add(element, self.flag_state, ship["flag_state"])
-        _add_optional(element, self.gross_tonnage, _format_optional_int(ship.get("gross_tonnage")))
-        _add_optional(element, self.net_tonnage, _format_optional_int(ship.get("net_tonnage")))
+        add_text(element, self.name, ship["name"])
+        add_text(element, self.imo_number, ship["imo_number"])
+        add_text(element, self.call_sign, ship["call_sign"])
+        add_text(element, self.flag_state, ship["flag_state"])
+        gross, net = ship.get("gross_tonnage"), ship.get("net_tonnage")
+        add_optional_text(element, self.gross_tonnage, format_optional_int(gross))
+        add_optional_text(element, self.net_tonnage, format_optional_int(net))
 
     # ------------------------------------------------------------ rules
 
@@ -149,7 +139,7 @@ class SharedElements:
             raise RuleViolationError(
                 f"{field_path(self.ship, self.imo_number)}: {IMO_CHECK_DIGIT_RULE}",
                 code="RULE_IMO_CHECK_DIGIT",
-                line=_line_of(root, self.ship, self.imo_number),
+                line=line_of(root, self.ship, self.imo_number),
             )
 
     def check_births(
@@ -188,33 +178,6 @@ class SharedElements:
             for index, person in enumerate(people)
             if person["identity_document"]["expiry_date"] < day
         )
-
-
-@dataclass(frozen=True, slots=True)
-class ItemLines:
-    """Finds the source line of the n-th repeated element (a person, an article), or of a
-    child element of it, for messages about one item. Only rule failures and warnings pay
-    for the search."""
-
-    root: etree._Element
-    item_tag: str
-
-    def field(self, index: int, attribute: str) -> str:
-        """How a message names an attribute of the n-th item: "CrewMember[3]/@expiryDate"."""
-        return field_path(f"{self.item_tag}[{index + 1}]", f"@{attribute}")
-
-    def line(self, index: int, *path: str) -> int | None:
-        items = self.root.findall(self.item_tag)
-        if index >= len(items):
-            return None
-        element = items[index].find("/".join(path)) if path else items[index]
-        return None if element is None else element.sourceline
-
-
-def format_date(value: date) -> str:
-    if not isinstance(value, date) or isinstance(value, datetime):
-        raise TypeError(f"expected a date, not {type(value).__name__}")
-    return value.isoformat()
 
 
 def voyage_day(record: Mapping[str, Any]) -> date:
@@ -273,7 +236,7 @@ def attribute_rows(
     for row in absent:
         row[:] = [None if value is _ABSENT else value for value in row]
     if collapse:
-        return [[None if value is None else _token(value) for value in row] for row in rows]
+        return [[None if value is None else token(value) for value in row] for row in rows]
     return rows
 
 
@@ -373,18 +336,21 @@ class Fal5Adapter(XmlAdapter):
         return _build_crew_list(record, version)
 
     @staticmethod
-    def read(root: etree._Element) -> tuple[dict[str, Any], tuple[str, ...]]:
-        record = _read_crew_list(root)
+    def read(root: etree._Element) -> dict[str, Any]:
+        return _read_crew_list(root)
+
+    @staticmethod
+    def check(record: Mapping[str, Any], root: etree._Element) -> tuple[str, ...]:
         where = ItemLines(root, CREW_MEMBER)
         _check_rules(record, root, where)
-        return record, SHARED.expired_documents(record, record["crew"], where)
+        return SHARED.expired_documents(record, record["crew"], where)
 
 
 # ---------------------------------------------------------------- XML -> canonical record
 
 
 def _read_crew_list(root: etree._Element) -> dict[str, Any]:
-    children = Cursor(root)
+    children = Children(root)
     return {
         **SHARED.read_voyage(children),
         "last_port_of_call": children.optional_text(SHARED.last_port_of_call),
@@ -430,7 +396,7 @@ def _check_rules(record: Mapping[str, Any], root: etree._Element, where: ItemLin
             f"{field_path(CREW_COUNT)}: differs from the number of {field_path(CREW_MEMBER)} "
             "elements",
             code="RULE_CREW_COUNT",
-            line=_line_of(root, CREW_COUNT),
+            line=line_of(root, CREW_COUNT),
         )
     SHARED.check_births(record, record["crew"], where)
 
@@ -439,11 +405,10 @@ def _check_rules(record: Mapping[str, Any], root: etree._Element, where: ItemLin
 
 
 def _build_crew_list(record: Mapping[str, Any], version: int) -> etree._Element:
-    root = etree.Element(ROOT, nsmap={None: NAMESPACE})
-    root.set("version", str(version))
+    root = new_root(ROOT, NAMESPACE, version)
     SHARED.build_voyage(root, record)
-    _add_optional(root, SHARED.last_port_of_call, record.get("last_port_of_call"))
-    _add(root, CREW_COUNT, _format_int(record["crew_count"]))
+    add_optional_text(root, SHARED.last_port_of_call, record.get("last_port_of_call"))
+    add_text(root, CREW_COUNT, format_int(record["crew_count"]))
     for member in record["crew"]:
         _build_crew_member(root, member)
     return root

@@ -11,9 +11,8 @@ from typing import Any
 
 from lxml import etree
 
-from ._xml import XmlAdapter, field_path
 from .base import RuleViolationError
-from .fal1 import _add, _format_int, _line_of, business_key
+from .fal1 import business_key
 from .fal5 import (
     DATE_OF_BIRTH,
     FAMILY_NAME,
@@ -21,13 +20,21 @@ from .fal5 import (
     IDENTITY_DOCUMENT_ATTRIBUTES,
     NATIONALITY,
     PLACE_OF_BIRTH,
-    Cursor,
-    ItemLines,
     SharedElements,
     add_person,
     attribute_rows,
-    format_date,
     identity_document_attributes,
+)
+from .toolkit import (
+    Children,
+    ItemLines,
+    XmlAdapter,
+    add_text,
+    field_path,
+    format_date,
+    format_int,
+    line_of,
+    new_root,
 )
 
 NAMESPACE = "urn:px:fal:6"
@@ -75,18 +82,21 @@ class Fal6Adapter(XmlAdapter):
         return _build_passenger_list(record, version)
 
     @staticmethod
-    def read(root: etree._Element) -> tuple[dict[str, Any], tuple[str, ...]]:
-        record = _read_passenger_list(root)
+    def read(root: etree._Element) -> dict[str, Any]:
+        return _read_passenger_list(root)
+
+    @staticmethod
+    def check(record: Mapping[str, Any], root: etree._Element) -> tuple[str, ...]:
         where = ItemLines(root, PASSENGER)
         _check_rules(record, root, where)
-        return record, SHARED.expired_documents(record, record["passengers"], where)
+        return SHARED.expired_documents(record, record["passengers"], where)
 
 
 # ---------------------------------------------------------------- XML -> canonical record
 
 
 def _read_passenger_list(root: etree._Element) -> dict[str, Any]:
-    children = Cursor(root)
+    children = Children(root)
     return {
         **SHARED.read_voyage(children),
         "passenger_count": int(children.text()),
@@ -143,7 +153,7 @@ def _check_rules(record: Mapping[str, Any], root: etree._Element, where: ItemLin
             f"{field_path(PASSENGER_COUNT)}: differs from the number of "
             f"{field_path(PASSENGER)} elements",
             code="RULE_PASSENGER_COUNT",
-            line=_line_of(root, PASSENGER_COUNT),
+            line=line_of(root, PASSENGER_COUNT),
         )
     SHARED.check_births(record, record["passengers"], where)
 
@@ -152,10 +162,9 @@ def _check_rules(record: Mapping[str, Any], root: etree._Element, where: ItemLin
 
 
 def _build_passenger_list(record: Mapping[str, Any], version: int) -> etree._Element:
-    root = etree.Element(ROOT, nsmap={None: NAMESPACE})
-    root.set("version", str(version))
+    root = new_root(ROOT, NAMESPACE, version)
     SHARED.build_voyage(root, record)
-    _add(root, PASSENGER_COUNT, _format_int(record["passenger_count"]))
+    add_text(root, PASSENGER_COUNT, format_int(record["passenger_count"]))
     for passenger in record["passengers"]:
         _build_passenger(root, passenger)
     return root

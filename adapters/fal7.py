@@ -14,35 +14,30 @@ from typing import Any
 
 from lxml import etree
 
-from ._xml import XmlAdapter, field_path
-from .fal1 import (
-    IMO_CHECK_DIGIT_RULE,
-    _add,
-    _add_optional,
-    _format_int,
-    _optional_token,
-    _token,
-    is_valid_imo_number,
-)
-from .fal2 import (
-    CONTAINER_CHECK_DIGIT_RULE,
-    KILOGRAMS,
-    _add_all,
-    _Elements,
-    _format_bool,
-    _format_decimal,
-    _format_optional_decimal,
-    _items,
-    _new_root,
-    _nth,
-    _optional_decimal,
-    _read_bool,
-    _read_decimal,
-    _read_ship,
-    _refuse_tonnage,
-    _violation,
-)
+from .fal1 import IMO_CHECK_DIGIT_RULE, is_valid_imo_number
+from .fal2 import CONTAINER_CHECK_DIGIT_RULE, KILOGRAMS, read_ship, refuse_tonnage
 from .iso6346 import is_valid_container_number
+from .toolkit import (
+    Children,
+    XmlAdapter,
+    add_optional_text,
+    add_text,
+    add_texts,
+    field_path,
+    format_bool,
+    format_decimal,
+    format_int,
+    format_optional_decimal,
+    list_field,
+    new_root,
+    nth,
+    optional_decimal,
+    optional_token,
+    read_bool,
+    read_decimal,
+    token,
+    violation,
+)
 
 NAMESPACE = "urn:px:fal:7"
 XSD_NAME = "fal7"
@@ -225,63 +220,62 @@ class Fal7Adapter(XmlAdapter):
         return _build_manifest(record, version)
 
     @staticmethod
-    def read(root: etree._Element) -> tuple[dict[str, Any], tuple[str, ...]]:
-        record = _read_manifest(root)
+    def read(root: etree._Element) -> dict[str, Any]:
+        return _read_manifest(root)
+
+    @staticmethod
+    def check(record: Mapping[str, Any], root: etree._Element) -> tuple[str, ...]:
         _check_rules(record, root)
-        return record, _warnings(record)
+        return _warnings(record)
 
 
 # ---------------------------------------------------------------- XML -> canonical record
 
-# The readers below rely on dict displays being evaluated left to right, as the language
-# guarantees: each value is read from the children in document order.
-
-
 def _read_manifest(root: etree._Element) -> dict[str, Any]:
-    children = _Elements(root)
+    children = Children(root)
     return {
-        "document_number": _token(children.text()),
-        "ship": _read_ship(children.next()),
+        "document_number": token(children.text()),
+        "ship": read_ship(children.next()),
         "voyage_number": children.text(),
         "port_of_report": children.text(),
         "port_of_loading": children.text(),
         "port_of_discharge": children.text(),
-        "master_name": _token(children.text()),
+        "master_name": token(children.text()),
         "shipping_agent": _read_agent(children.next()),
         "dangerous_goods": [_read_goods(e) for e in children.repeated(DANGEROUS_GOODS)],
-        "additional_information": _optional_token(children.optional_text(ADDITIONAL_INFORMATION)),
+        "additional_information": optional_token(children.optional_text(ADDITIONAL_INFORMATION)),
     }
 
 
 def _read_agent(agent: etree._Element) -> dict[str, Any]:
-    children = _Elements(agent)
+    children = Children(agent)
     return {
-        "name": _token(children.text()),
-        "contact": _optional_token(children.optional_text(CONTACT)),
+        "name": token(children.text()),
+        "contact": optional_token(children.optional_text(CONTACT)),
     }
 
 
 def _read_goods(goods: etree._Element) -> dict[str, Any]:
-    children = _Elements(goods)
+    children = Children(goods)
     return {
-        "booking_reference": _token(children.text()),
-        "marks_and_numbers": _token(children.text()),
+        "booking_reference": token(children.text()),
+        "marks_and_numbers": token(children.text()),
         "container_number": children.optional_text(CONTAINER_NUMBER),
-        "vehicle_registration_number": _optional_token(
+        "vehicle_registration_number": optional_token(
             children.optional_text(VEHICLE_REGISTRATION_NUMBER)
         ),
-        "stowage_position": _token(children.text()),
+        "stowage_position": token(children.text()),
         "number_of_packages": int(children.text()),
         "kind_of_packages": children.text(),
-        "proper_shipping_name": _token(children.text()),
+        "proper_shipping_name": token(children.text()),
         "imdg_class": children.text(),
         "un_number": children.text(),
         "packing_group": children.optional_text(PACKING_GROUP),
         "subsidiary_risks": children.repeated_text(SUBSIDIARY_RISK),
-        "flash_point_celsius": _optional_decimal(children.optional_text(FLASH_POINT), CELSIUS),
-        "marine_pollutant": _read_bool(children.text()),
-        "gross_mass_kg": _read_decimal(children.text(), KILOGRAMS),
-        "net_mass_kg": _optional_decimal(children.optional_text(NET_MASS), KILOGRAMS),
+        "flash_point_celsius": optional_decimal(children.optional_text(FLASH_POINT), CELSIUS),
+        "marine_pollutant": read_bool(children.text()),
+        "gross_mass_kg": read_decimal(children.text(), KILOGRAMS),
+        "net_mass_kg": optional_decimal(children.optional_text(NET_MASS), KILOGRAMS),
         "ems": children.text(),
     }
 
@@ -291,7 +285,7 @@ def _read_goods(goods: etree._Element) -> dict[str, Any]:
 
 def _check_rules(record: Mapping[str, Any], root: etree._Element) -> None:
     if not is_valid_imo_number(record["ship"]["imo_number"]):
-        raise _violation("RULE_IMO_CHECK_DIGIT", IMO_CHECK_DIGIT_RULE, root, SHIP, IMO_NUMBER)
+        raise violation("RULE_IMO_CHECK_DIGIT", IMO_CHECK_DIGIT_RULE, root, SHIP, IMO_NUMBER)
     goods = record["dangerous_goods"]
     _check_containers(goods, root)
     _check_dangerous_goods_list(goods, root)
@@ -304,11 +298,11 @@ def _check_containers(goods: list[dict[str, Any]], root: etree._Element) -> None
     for i, item in enumerate(goods):
         number = item["container_number"]
         if number is not None and not is_valid_container_number(number):
-            raise _violation(
+            raise violation(
                 "RULE_CONTAINER_CHECK_DIGIT",
                 CONTAINER_CHECK_DIGIT_RULE,
                 root,
-                _nth(DANGEROUS_GOODS, i),
+                nth(DANGEROUS_GOODS, i),
                 CONTAINER_NUMBER,
             )
 
@@ -321,16 +315,16 @@ def _check_dangerous_goods_list(goods: list[dict[str, Any]], root: etree._Elemen
         if entry is None:
             continue
         if not entry.allows_class(imdg_class):
-            raise _violation(
-                "RULE_UN_NUMBER_CLASS", UN_NUMBER_CLASS_RULE, root, _nth(DANGEROUS_GOODS, i), CLASS
+            raise violation(
+                "RULE_UN_NUMBER_CLASS", UN_NUMBER_CLASS_RULE, root, nth(DANGEROUS_GOODS, i), CLASS
             )
         group = item["packing_group"]
         if group is not None and group not in entry.packing_groups:
-            raise _violation(
+            raise violation(
                 "RULE_UN_NUMBER_CLASS",
                 "is not a packing group the Dangerous Goods List assigns to the UnNumber",
                 root,
-                _nth(DANGEROUS_GOODS, i),
+                nth(DANGEROUS_GOODS, i),
                 PACKING_GROUP,
             )
 
@@ -339,19 +333,19 @@ def _check_packing_groups(goods: list[dict[str, Any]], root: etree._Element) -> 
     for i, item in enumerate(goods):
         un_number, imdg_class, group = item["un_number"], item["imdg_class"], item["packing_group"]
         if group is None and packing_group_required(un_number, imdg_class):
-            raise _violation(
+            raise violation(
                 "RULE_CONDITIONAL",
                 "needs a PackingGroup: the Class is one sorted into packing groups",
                 root,
-                _nth(DANGEROUS_GOODS, i),
+                nth(DANGEROUS_GOODS, i),
                 UN_NUMBER,
             )
         if group is not None and division(imdg_class) not in PACKING_GROUP_CLASSES:
-            raise _violation(
+            raise violation(
                 "RULE_CONDITIONAL",
                 "is given, but the Class has no packing groups",
                 root,
-                _nth(DANGEROUS_GOODS, i),
+                nth(DANGEROUS_GOODS, i),
                 PACKING_GROUP,
             )
 
@@ -360,11 +354,11 @@ def _check_marine_pollutants(goods: list[dict[str, Any]], root: etree._Element) 
     for i, item in enumerate(goods):
         entry = DANGEROUS_GOODS_LIST.get(item["un_number"])
         if entry is not None and entry.marine_pollutant and not item["marine_pollutant"]:
-            raise _violation(
+            raise violation(
                 "RULE_CONDITIONAL",
                 "must be true: the Dangerous Goods List marks the UnNumber a marine pollutant",
                 root,
-                _nth(DANGEROUS_GOODS, i),
+                nth(DANGEROUS_GOODS, i),
                 MARINE_POLLUTANT,
             )
 
@@ -373,18 +367,18 @@ def _check_masses(goods: list[dict[str, Any]], root: etree._Element) -> None:
     for i, item in enumerate(goods):
         net, gross = item["net_mass_kg"], item["gross_mass_kg"]
         if net is not None and net > gross:
-            raise _violation(
+            raise violation(
                 "RULE_NET_MASS",
                 f"is greater than {field_path(GROSS_MASS)}",
                 root,
-                _nth(DANGEROUS_GOODS, i),
+                nth(DANGEROUS_GOODS, i),
                 NET_MASS,
             )
 
 
 def _warnings(record: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(
-        unknown_un_number_warning(field_path(_nth(DANGEROUS_GOODS, i), UN_NUMBER))
+        unknown_un_number_warning(field_path(nth(DANGEROUS_GOODS, i), UN_NUMBER))
         for i, item in enumerate(record["dangerous_goods"])
         if item["un_number"] not in DANGEROUS_GOODS_LIST
     )
@@ -394,48 +388,50 @@ def _warnings(record: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _build_manifest(record: Mapping[str, Any], version: int) -> etree._Element:
-    root = _new_root(ROOT, NAMESPACE, version)
-    _add(root, DOCUMENT_NUMBER, record["document_number"])
+    root = new_root(ROOT, NAMESPACE, version)
+    add_text(root, DOCUMENT_NUMBER, record["document_number"])
     _build_ship(etree.SubElement(root, SHIP), record["ship"])
-    _add(root, VOYAGE_NUMBER, record["voyage_number"])
-    _add(root, PORT_OF_REPORT, record["port_of_report"])
-    _add(root, PORT_OF_LOADING, record["port_of_loading"])
-    _add(root, PORT_OF_DISCHARGE, record["port_of_discharge"])
-    _add(root, MASTER_NAME, record["master_name"])
+    add_text(root, VOYAGE_NUMBER, record["voyage_number"])
+    add_text(root, PORT_OF_REPORT, record["port_of_report"])
+    add_text(root, PORT_OF_LOADING, record["port_of_loading"])
+    add_text(root, PORT_OF_DISCHARGE, record["port_of_discharge"])
+    add_text(root, MASTER_NAME, record["master_name"])
     agent_element = etree.SubElement(root, SHIPPING_AGENT)
-    _add(agent_element, NAME, record["shipping_agent"]["name"])
-    _add_optional(agent_element, CONTACT, record["shipping_agent"].get("contact"))
-    for item in _items(record["dangerous_goods"]):
+    add_text(agent_element, NAME, record["shipping_agent"]["name"])
+    add_optional_text(agent_element, CONTACT, record["shipping_agent"].get("contact"))
+    for item in list_field(record["dangerous_goods"]):
         _build_goods(etree.SubElement(root, DANGEROUS_GOODS), item)
-    _add_optional(root, ADDITIONAL_INFORMATION, record.get("additional_information"))
+    add_optional_text(root, ADDITIONAL_INFORMATION, record.get("additional_information"))
     return root
 
 
 def _build_ship(ship_element: etree._Element, ship: Mapping[str, Any]) -> None:
-    _refuse_tonnage(ship)
-    _add(ship_element, NAME, ship["name"])
-    _add(ship_element, IMO_NUMBER, ship["imo_number"])
-    _add(ship_element, CALL_SIGN, ship["call_sign"])
-    _add(ship_element, FLAG_STATE, ship["flag_state"])
+    refuse_tonnage(ship)
+    add_text(ship_element, NAME, ship["name"])
+    add_text(ship_element, IMO_NUMBER, ship["imo_number"])
+    add_text(ship_element, CALL_SIGN, ship["call_sign"])
+    add_text(ship_element, FLAG_STATE, ship["flag_state"])
 
 
 def _build_goods(element: etree._Element, item: Mapping[str, Any]) -> None:
-    _add(element, BOOKING_REFERENCE, item["booking_reference"])
-    _add(element, MARKS_AND_NUMBERS, item["marks_and_numbers"])
-    _add_optional(element, CONTAINER_NUMBER, item.get("container_number"))
-    _add_optional(element, VEHICLE_REGISTRATION_NUMBER, item.get("vehicle_registration_number"))
-    _add(element, STOWAGE_POSITION, item["stowage_position"])
-    _add(element, NUMBER_OF_PACKAGES, _format_int(item["number_of_packages"]))
-    _add(element, KIND_OF_PACKAGES, item["kind_of_packages"])
-    _add(element, PROPER_SHIPPING_NAME, item["proper_shipping_name"])
-    _add(element, CLASS, item["imdg_class"])
-    _add(element, UN_NUMBER, item["un_number"])
-    _add_optional(element, PACKING_GROUP, item.get("packing_group"))
-    _add_all(element, SUBSIDIARY_RISK, item["subsidiary_risks"])
-    _add_optional(
-        element, FLASH_POINT, _format_optional_decimal(item.get("flash_point_celsius"), CELSIUS)
+    add_text(element, BOOKING_REFERENCE, item["booking_reference"])
+    add_text(element, MARKS_AND_NUMBERS, item["marks_and_numbers"])
+    add_optional_text(element, CONTAINER_NUMBER, item.get("container_number"))
+    add_optional_text(element, VEHICLE_REGISTRATION_NUMBER, item.get("vehicle_registration_number"))
+    add_text(element, STOWAGE_POSITION, item["stowage_position"])
+    add_text(element, NUMBER_OF_PACKAGES, format_int(item["number_of_packages"]))
+    add_text(element, KIND_OF_PACKAGES, item["kind_of_packages"])
+    add_text(element, PROPER_SHIPPING_NAME, item["proper_shipping_name"])
+    add_text(element, CLASS, item["imdg_class"])
+    add_text(element, UN_NUMBER, item["un_number"])
+    add_optional_text(element, PACKING_GROUP, item.get("packing_group"))
+    add_texts(element, SUBSIDIARY_RISK, item["subsidiary_risks"])
+    add_optional_text(
+        element, FLASH_POINT, format_optional_decimal(item.get("flash_point_celsius"), CELSIUS)
     )
-    _add(element, MARINE_POLLUTANT, _format_bool(item["marine_pollutant"]))
-    _add(element, GROSS_MASS, _format_decimal(item["gross_mass_kg"], KILOGRAMS))
-    _add_optional(element, NET_MASS, _format_optional_decimal(item.get("net_mass_kg"), KILOGRAMS))
-    _add(element, EMS, item["ems"])
+    add_text(element, MARINE_POLLUTANT, format_bool(item["marine_pollutant"]))
+    add_text(element, GROSS_MASS, format_decimal(item["gross_mass_kg"], KILOGRAMS))
+    add_optional_text(
+        element, NET_MASS, format_optional_decimal(item.get("net_mass_kg"), KILOGRAMS)
+    )
+    add_text(element, EMS, item["ems"])

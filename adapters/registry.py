@@ -22,7 +22,6 @@ from message_formats import (
     XsdStore,
 )
 
-from ._xml import XmlAdapter
 from .base import (
     ENTRY_POINT_GROUP,
     Adapter,
@@ -37,6 +36,7 @@ from .fal5 import Fal5Adapter
 from .fal6 import Fal6Adapter
 from .fal7 import Fal7Adapter
 from .manifest import CustomsManifestAdapter
+from .toolkit import XmlAdapter
 from .warning import SafetyWarningAdapter
 from .waybill import MultimodalWaybillAdapter
 

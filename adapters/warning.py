@@ -20,17 +20,23 @@ from typing import Any
 
 from lxml import etree
 
-from ._xml import XmlAdapter, field_path
 from .base import RuleViolationError
-from .fal1 import _add, _add_optional, _format_int, _optional_token, _require_int, _token
-from .fal2 import (
-    _Elements,
-    _format_instant,
-    _items,
-    _new_root,
-    _nth,
-    _read_instant,
-    _violation,
+from .toolkit import (
+    Children,
+    XmlAdapter,
+    add_optional_text,
+    add_text,
+    field_path,
+    format_instant,
+    format_int,
+    list_field,
+    new_root,
+    nth,
+    optional_token,
+    read_instant,
+    require_int,
+    token,
+    violation,
 )
 
 NAMESPACE = "urn:px:warning:1"
@@ -154,23 +160,22 @@ class SafetyWarningAdapter(XmlAdapter):
         return _build_warning(record, version)
 
     @staticmethod
-    def read(root: etree._Element) -> tuple[dict[str, Any], tuple[str, ...]]:
-        record = _read_warning(root)
+    def read(root: etree._Element) -> dict[str, Any]:
+        return _read_warning(root)
+
+    @staticmethod
+    def check(record: Mapping[str, Any], root: etree._Element) -> tuple[str, ...]:
         _check_rules(record, root)
-        return record, ()
+        return ()
 
 
 # ---------------------------------------------------------------- XML -> canonical record
 
-# The readers below rely on dict displays being evaluated left to right, as the language
-# guarantees: each value is read from the children in document order.
-
-
 def _read_warning(root: etree._Element) -> dict[str, Any]:
-    children = _Elements(root)
+    children = Children(root)
     warning_id = children.text()
-    issuing_authority = _token(children.text())
-    issued_at, offset = _read_instant(children.text())
+    issuing_authority = token(children.text())
+    issued_at, offset = read_instant(children.text())
     return {
         "warning_id": warning_id,
         "issuing_authority": issuing_authority,
@@ -179,11 +184,11 @@ def _read_warning(root: etree._Element) -> dict[str, Any]:
         "category": children.text(),
         "subcategory": children.text(),
         "level": children.text(),
-        "start_time": _read_instant(children.text())[0],
+        "start_time": read_instant(children.text())[0],
         "affected_area": _read_area(children.next()),
         "warning_items": [_read_item(e) for e in children.repeated(WARNING_ITEM)],
-        "situation": _token(children.text()),
-        "control_measures": [_token(t) for t in children.repeated_text(CONTROL_MEASURE)],
+        "situation": token(children.text()),
+        "control_measures": [token(t) for t in children.repeated_text(CONTROL_MEASURE)],
         "contact": _read_contact(children.next()),
         "step": _read_step(children.next()),
         "history": _read_history(children.optional(HISTORY)),
@@ -191,9 +196,9 @@ def _read_warning(root: etree._Element) -> dict[str, Any]:
 
 
 def _read_area(area: etree._Element) -> dict[str, Any]:
-    children = _Elements(area)
+    children = Children(area)
     return {
-        "description": _token(children.text()),
+        "description": token(children.text()),
         "port_codes": children.repeated_text(PORT_CODE),
         "polygon": _read_polygon(children.optional(POLYGON)),
     }
@@ -214,28 +219,28 @@ def _read_point(point: etree._Element) -> dict[str, float]:
 
 
 def _read_item(item: etree._Element) -> dict[str, Any]:
-    return {"urgency": int(item.get(URGENCY, "")), "text": _token(item.text or "")}
+    return {"urgency": int(item.get(URGENCY, "")), "text": token(item.text or "")}
 
 
 def _read_contact(contact: etree._Element) -> dict[str, Any]:
-    children = _Elements(contact)
+    children = Children(contact)
     return {
-        "name": _token(children.text()),
-        "organisation": _optional_token(children.optional_text(ORGANISATION)),
+        "name": token(children.text()),
+        "organisation": optional_token(children.optional_text(ORGANISATION)),
         "telephone": children.text(),
         "email": children.optional_text(EMAIL),
     }
 
 
 def _read_step(step: etree._Element) -> dict[str, Any]:
-    children = _Elements(step)
+    children = Children(step)
     return {
         "action": children.text(),
         "actor": _read_actor(children.next()),
-        "at": _read_instant(children.text())[0],
-        "comment": _optional_token(children.optional_text(COMMENT)),
+        "at": read_instant(children.text())[0],
+        "comment": optional_token(children.optional_text(COMMENT)),
         "terror_relevance": children.optional_text(TERROR_RELEVANCE),
-        "filed_to": _optional_token(children.optional_text(FILED_TO)),
+        "filed_to": optional_token(children.optional_text(FILED_TO)),
     }
 
 
@@ -244,11 +249,11 @@ def _read_history(history: etree._Element | None) -> list[dict[str, Any]]:
 
 
 def _read_actor(actor: etree._Element) -> dict[str, Any]:
-    children = _Elements(actor)
+    children = Children(actor)
     return {
-        "name": _token(children.text()),
-        "position": _token(children.text()),
-        "organisation": _token(children.text()),
+        "name": token(children.text()),
+        "position": token(children.text()),
+        "organisation": token(children.text()),
     }
 
 
@@ -292,7 +297,7 @@ def _steps(record: Mapping[str, Any]) -> list[tuple[tuple[str, ...], Mapping[str
     """Each step with the ElementPath of its element: the current one, then the history."""
     return [
         ((STEP,), record["step"]),
-        *(((HISTORY, _nth(STEP, i)), step) for i, step in enumerate(record["history"])),
+        *(((HISTORY, nth(STEP, i)), step) for i, step in enumerate(record["history"])),
     ]
 
 
@@ -307,7 +312,7 @@ def _check_times(record: Mapping[str, Any], root: etree._Element) -> None:
         times.append(("time of the step", step["at"], (*path, AT)))
     for label, instant, path in times:
         if instant.second or instant.microsecond:
-            raise _violation(
+            raise violation(
                 "RULE_WARNING_TIME_NOT_MINUTE",
                 f"the {label} is not a whole minute: seconds must be zero",
                 root,
@@ -318,7 +323,7 @@ def _check_times(record: Mapping[str, Any], root: etree._Element) -> None:
 def _check_subcategory(record: Mapping[str, Any], root: etree._Element) -> None:
     category, subcategory = record["category"], record["subcategory"]
     if subcategory not in SUBCATEGORIES[category]:
-        raise _violation(
+        raise violation(
             "RULE_WARNING_SUBCATEGORY_MISMATCH",
             f"is not one of the subcategories of the {field_path(CATEGORY)} given",
             root,
@@ -343,16 +348,16 @@ def _check_colour(record: Mapping[str, Any], root: etree._Element) -> None:
 def _check_area(area: Mapping[str, Any], root: etree._Element) -> None:
     for i, code in enumerate(area["port_codes"]):
         if _UNLOCODE.fullmatch(code) is None:
-            raise _violation(
+            raise violation(
                 "RULE_UNLOCODE",
                 "is not a UN/LOCODE ([A-Z]{2}[A-Z2-9]{3})",
                 root,
                 AFFECTED_AREA,
-                _nth(PORT_CODE, i),
+                nth(PORT_CODE, i),
             )
     polygon = area["polygon"]
     if 0 < len(polygon) < 3:
-        raise _violation(
+        raise violation(
             "RULE_WARNING_POLYGON",
             "a polygon has at least three points",
             root,
@@ -362,25 +367,25 @@ def _check_area(area: Mapping[str, Any], root: etree._Element) -> None:
     for i, point in enumerate(polygon):
         # Written so that NaN fails too.
         if not (-90.0 <= point["latitude"] <= 90.0 and -180.0 <= point["longitude"] <= 180.0):
-            raise _violation(
+            raise violation(
                 "RULE_WARNING_POLYGON",
                 "is out of range: latitude -90 to 90, longitude -180 to 180",
                 root,
                 AFFECTED_AREA,
                 POLYGON,
-                _nth(POINT, i),
+                nth(POINT, i),
             )
 
 
 def _check_items(items: Sequence[Mapping[str, Any]], root: etree._Element) -> None:
     for i in range(1, len(items)):
         if items[i]["urgency"] < items[i - 1]["urgency"]:
-            raise _violation(
+            raise violation(
                 "RULE_WARNING_ITEMS_ORDER",
-                f"is more urgent than {field_path(_nth(WARNING_ITEM, i - 1))}: items go most "
+                f"is more urgent than {field_path(nth(WARNING_ITEM, i - 1))}: items go most "
                 f"urgent first (by @{URGENCY})",
                 root,
-                _nth(WARNING_ITEM, i),
+                nth(WARNING_ITEM, i),
             )
 
 
@@ -389,7 +394,7 @@ def _check_step(step: Mapping[str, Any], root: etree._Element, path: tuple[str, 
     for element in _CONDITIONAL_STEP_ELEMENTS:
         present = step.get(element.field) is not None
         if action == element.action and not present:
-            raise _violation(
+            raise violation(
                 element.code,
                 f"a {element.action} step must give {element.label}",
                 root,
@@ -397,7 +402,7 @@ def _check_step(step: Mapping[str, Any], root: etree._Element, path: tuple[str, 
                 ACTION,
             )
         if action != element.action and present:
-            raise _violation(
+            raise violation(
                 element.code,
                 f"only a {element.action} step gives {element.label}",
                 root,
@@ -410,27 +415,27 @@ def _check_step(step: Mapping[str, Any], root: etree._Element, path: tuple[str, 
 
 
 def _build_warning(record: Mapping[str, Any], version: int) -> etree._Element:
-    offset = _require_int(record["utc_offset_minutes"])
-    root = _new_root(ROOT, NAMESPACE, version)
-    _add(root, WARNING_ID, record["warning_id"])
-    _add(root, ISSUING_AUTHORITY, record["issuing_authority"])
-    _add(root, ISSUED_AT, _format_instant(record["issued_at"], offset, "issued_at"))
-    _add(root, CATEGORY, record["category"])
-    _add(root, SUBCATEGORY, record["subcategory"])
+    offset = require_int(record["utc_offset_minutes"])
+    root = new_root(ROOT, NAMESPACE, version)
+    add_text(root, WARNING_ID, record["warning_id"])
+    add_text(root, ISSUING_AUTHORITY, record["issuing_authority"])
+    add_text(root, ISSUED_AT, format_instant(record["issued_at"], offset, "issued_at"))
+    add_text(root, CATEGORY, record["category"])
+    add_text(root, SUBCATEGORY, record["subcategory"])
     level = record["level"]
-    _add(root, LEVEL, level)
+    add_text(root, LEVEL, level)
     root[-1].set(COLOUR, LEVEL_COLOURS[level])
-    _add(root, START_TIME, _format_instant(record["start_time"], offset, "start_time"))
+    add_text(root, START_TIME, format_instant(record["start_time"], offset, "start_time"))
     _build_area(etree.SubElement(root, AFFECTED_AREA), record["affected_area"])
-    for item in _items(record["warning_items"]):
-        _add(root, WARNING_ITEM, item["text"])
-        root[-1].set(URGENCY, _format_int(item["urgency"]))
-    _add(root, SITUATION, record["situation"])
-    for measure in _items(record["control_measures"]):
-        _add(root, CONTROL_MEASURE, measure)
+    for item in list_field(record["warning_items"]):
+        add_text(root, WARNING_ITEM, item["text"])
+        root[-1].set(URGENCY, format_int(item["urgency"]))
+    add_text(root, SITUATION, record["situation"])
+    for measure in list_field(record["control_measures"]):
+        add_text(root, CONTROL_MEASURE, measure)
     _build_contact(etree.SubElement(root, CONTACT), record["contact"])
     _build_step(etree.SubElement(root, STEP), record["step"], offset)
-    history = _items(record["history"])
+    history = list_field(record["history"])
     if history:
         history_element = etree.SubElement(root, HISTORY)
         for step in history:
@@ -448,10 +453,10 @@ def _refuse_rule_violations(record: Mapping[str, Any], root: etree._Element) -> 
 
 
 def _build_area(element: etree._Element, area: Mapping[str, Any]) -> None:
-    _add(element, DESCRIPTION, area["description"])
-    for code in _items(area["port_codes"]):
-        _add(element, PORT_CODE, code)
-    polygon = _items(area["polygon"])
+    add_text(element, DESCRIPTION, area["description"])
+    for code in list_field(area["port_codes"]):
+        add_text(element, PORT_CODE, code)
+    polygon = list_field(area["polygon"])
     if polygon:
         polygon_element = etree.SubElement(element, POLYGON)
         for point in polygon:
@@ -468,20 +473,20 @@ def _format_double(value: float) -> str:
 
 
 def _build_contact(element: etree._Element, contact: Mapping[str, Any]) -> None:
-    _add(element, NAME, contact["name"])
-    _add_optional(element, ORGANISATION, contact.get("organisation"))
-    _add(element, TELEPHONE, contact["telephone"])
-    _add_optional(element, EMAIL, contact.get("email"))
+    add_text(element, NAME, contact["name"])
+    add_optional_text(element, ORGANISATION, contact.get("organisation"))
+    add_text(element, TELEPHONE, contact["telephone"])
+    add_optional_text(element, EMAIL, contact.get("email"))
 
 
 def _build_step(element: etree._Element, step: Mapping[str, Any], offset: int) -> None:
-    _add(element, ACTION, step["action"])
+    add_text(element, ACTION, step["action"])
     actor = step["actor"]
     actor_element = etree.SubElement(element, ACTOR)
-    _add(actor_element, NAME, actor["name"])
-    _add(actor_element, POSITION, actor["position"])
-    _add(actor_element, ORGANISATION, actor["organisation"])
-    _add(element, AT, _format_instant(step["at"], offset, "at"))
-    _add_optional(element, COMMENT, step.get("comment"))
-    _add_optional(element, TERROR_RELEVANCE, step.get("terror_relevance"))
-    _add_optional(element, FILED_TO, step.get("filed_to"))
+    add_text(actor_element, NAME, actor["name"])
+    add_text(actor_element, POSITION, actor["position"])
+    add_text(actor_element, ORGANISATION, actor["organisation"])
+    add_text(element, AT, format_instant(step["at"], offset, "at"))
+    add_optional_text(element, COMMENT, step.get("comment"))
+    add_optional_text(element, TERROR_RELEVANCE, step.get("terror_relevance"))
+    add_optional_text(element, FILED_TO, step.get("filed_to"))

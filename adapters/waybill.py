@@ -10,29 +10,32 @@ from typing import Any
 
 from lxml import etree
 
-from ._xml import XmlAdapter, field_path
 from .base import RuleViolationError
-from .fal1 import _add, _add_optional, _format_int, _optional_token, _token
-from .fal2 import (
-    CONTAINER_CHECK_DIGIT_RULE,
-    CUBIC_METRES,
-    KILOGRAMS,
-    _add_all,
-    _Elements,
-    _format_decimal,
-    _format_instant_field,
-    _format_optional_decimal,
-    _format_optional_instant_field,
-    _instant_fields,
-    _items,
-    _new_root,
-    _nth,
-    _optional_decimal,
-    _optional_instant_fields,
-    _read_decimal,
-    _violation,
-)
+from .fal2 import CONTAINER_CHECK_DIGIT_RULE, CUBIC_METRES, KILOGRAMS
 from .iso6346 import is_valid_container_number
+from .toolkit import (
+    Children,
+    XmlAdapter,
+    add_optional_text,
+    add_text,
+    add_texts,
+    field_path,
+    format_decimal,
+    format_instant_field,
+    format_int,
+    format_optional_decimal,
+    format_optional_instant_field,
+    instant_fields,
+    list_field,
+    new_root,
+    nth,
+    optional_decimal,
+    optional_instant_fields,
+    optional_token,
+    read_decimal,
+    token,
+    violation,
+)
 
 NAMESPACE = "urn:px:multimodal:waybill:1"
 XSD_NAME = "waybill"
@@ -134,20 +137,19 @@ class MultimodalWaybillAdapter(XmlAdapter):
         return _build_waybill(record, version)
 
     @staticmethod
-    def read(root: etree._Element) -> tuple[dict[str, Any], tuple[str, ...]]:
-        record = _read_waybill(root)
+    def read(root: etree._Element) -> dict[str, Any]:
+        return _read_waybill(root)
+
+    @staticmethod
+    def check(record: Mapping[str, Any], root: etree._Element) -> tuple[str, ...]:
         _check_rules(record, root)
-        return record, ()
+        return ()
 
 
 # ---------------------------------------------------------------- XML -> canonical record
 
-# The readers below rely on dict displays being evaluated left to right, as the language
-# guarantees: each value is read from the children in document order.
-
-
 def _read_waybill(root: etree._Element) -> dict[str, Any]:
-    children = _Elements(root)
+    children = Children(root)
     return {
         "waybill_number": children.text(),
         "status": _STATUS_FROM_XML[children.text()],
@@ -158,52 +160,52 @@ def _read_waybill(root: etree._Element) -> dict[str, Any]:
         "containers": [_read_container(e) for e in children.repeated(CONTAINER)],
         "cargo_items": [_read_cargo(e) for e in children.repeated(CARGO)],
         "charges": [_read_charge(e) for e in children.repeated(CHARGE)],
-        "remarks": _optional_token(children.optional_text(REMARKS)),
+        "remarks": optional_token(children.optional_text(REMARKS)),
     }
 
 
 def _read_operator(operator: etree._Element) -> dict[str, Any]:
-    children = _Elements(operator)
+    children = Children(operator)
     return {
-        "name": _token(children.text()),
+        "name": token(children.text()),
         "unified_social_credit_code": children.text(),
     }
 
 
 def _read_party(party: etree._Element) -> dict[str, Any]:
-    children = _Elements(party)
+    children = Children(party)
     return {
-        "name": _token(children.text()),
-        "contact": _token(children.text()),
+        "name": token(children.text()),
+        "contact": token(children.text()),
     }
 
 
 def _read_leg(leg: etree._Element) -> dict[str, Any]:
-    children = _Elements(leg)
+    children = Children(leg)
     return {
         "sequence_number": int(children.text()),
         "mode": _MODE_FROM_XML[children.text()],
-        "carrier": _token(children.text()),
+        "carrier": token(children.text()),
         "origin": _read_place(children.next()),
         "destination": _read_place(children.next()),
-        **_instant_fields(children.text(), "planned_departure"),
-        **_instant_fields(children.text(), "planned_arrival"),
-        **_optional_instant_fields(children.optional_text(ACTUAL_DEPARTURE), "actual_departure"),
-        **_optional_instant_fields(children.optional_text(ACTUAL_ARRIVAL), "actual_arrival"),
+        **instant_fields(children.text(), "planned_departure"),
+        **instant_fields(children.text(), "planned_arrival"),
+        **optional_instant_fields(children.optional_text(ACTUAL_DEPARTURE), "actual_departure"),
+        **optional_instant_fields(children.optional_text(ACTUAL_ARRIVAL), "actual_arrival"),
     }
 
 
 def _read_place(place: etree._Element) -> dict[str, Any]:
-    children = _Elements(place)
+    children = Children(place)
     return {
         "un_locode": children.optional_text(UN_LOCODE),
         "station_code": children.optional_text(STATION_CODE),
-        "name": _optional_token(children.optional_text(NAME)),
+        "name": optional_token(children.optional_text(NAME)),
     }
 
 
 def _read_container(container: etree._Element) -> dict[str, Any]:
-    children = _Elements(container)
+    children = Children(container)
     return {
         "container_number": children.text(),
         "size_type": children.text(),
@@ -212,21 +214,21 @@ def _read_container(container: etree._Element) -> dict[str, Any]:
 
 
 def _read_cargo(cargo: etree._Element) -> dict[str, Any]:
-    children = _Elements(cargo)
+    children = Children(cargo)
     return {
-        "description": _token(children.text()),
+        "description": token(children.text()),
         "number_of_packages": int(children.text()),
         "kind_of_packages": children.text(),
-        "gross_weight_kg": _read_decimal(children.text(), KILOGRAMS),
-        "volume_m3": _optional_decimal(children.optional_text(VOLUME), CUBIC_METRES),
+        "gross_weight_kg": read_decimal(children.text(), KILOGRAMS),
+        "volume_m3": optional_decimal(children.optional_text(VOLUME), CUBIC_METRES),
     }
 
 
 def _read_charge(charge: etree._Element) -> dict[str, Any]:
-    children = _Elements(charge)
+    children = Children(charge)
     return {
-        "item": _token(children.text()),
-        "amount": _read_decimal(children.text(), MONEY),
+        "item": token(children.text()),
+        "amount": read_decimal(children.text(), MONEY),
         "currency": children.text(),
     }
 
@@ -236,7 +238,7 @@ def _read_charge(charge: etree._Element) -> dict[str, Any]:
 
 def _check_rules(record: Mapping[str, Any], root: etree._Element) -> None:
     if not is_valid_unified_social_credit_code(record["operator"]["unified_social_credit_code"]):
-        raise _violation(
+        raise violation(
             "RULE_USCC_CHECK_DIGIT",
             "the unified social credit code fails its check character (GB 32100)",
             root,
@@ -255,11 +257,11 @@ def _check_containers(containers: list[dict[str, Any]], root: etree._Element) ->
     for j, container in enumerate(containers):
         number = container["container_number"]
         if not is_valid_container_number(number):
-            raise _violation(
+            raise violation(
                 "RULE_CONTAINER_CHECK_DIGIT",
                 CONTAINER_CHECK_DIGIT_RULE,
                 root,
-                _nth(CONTAINER, j),
+                nth(CONTAINER, j),
                 CONTAINER_NUMBER,
             )
 
@@ -267,11 +269,11 @@ def _check_containers(containers: list[dict[str, Any]], root: etree._Element) ->
 def _check_sequence_numbers(legs: list[dict[str, Any]], root: etree._Element) -> None:
     for i, leg in enumerate(legs):
         if leg["sequence_number"] != i + 1:
-            raise _violation(
+            raise violation(
                 "RULE_SEQUENCE",
                 f"must be {i + 1}: legs are numbered 1, 2, 3 and on, in document order",
                 root,
-                _nth(LEG, i),
+                nth(LEG, i),
                 SEQUENCE_NUMBER,
             )
 
@@ -300,7 +302,7 @@ def _check_leg_times(legs: list[dict[str, Any]], root: etree._Element) -> None:
         previous = legs[i - 1]
         if leg["planned_departure"] < previous["planned_arrival"]:
             raise _dates_violation(
-                f"is before {field_path(_nth(LEG, i - 1), PLANNED_ARRIVAL)}",
+                f"is before {field_path(nth(LEG, i - 1), PLANNED_ARRIVAL)}",
                 root,
                 i,
                 PLANNED_DEPARTURE,
@@ -308,7 +310,7 @@ def _check_leg_times(legs: list[dict[str, Any]], root: etree._Element) -> None:
         previous_arrived = previous["actual_arrival"]
         if departed is not None and previous_arrived is not None and departed < previous_arrived:
             raise _dates_violation(
-                f"is before {field_path(_nth(LEG, i - 1), ACTUAL_ARRIVAL)}",
+                f"is before {field_path(nth(LEG, i - 1), ACTUAL_ARRIVAL)}",
                 root,
                 i,
                 ACTUAL_DEPARTURE,
@@ -316,7 +318,7 @@ def _check_leg_times(legs: list[dict[str, Any]], root: etree._Element) -> None:
 
 
 def _dates_violation(message: str, root: etree._Element, leg: int, tag: str) -> RuleViolationError:
-    return _violation("RULE_DATES_ORDER", message, root, _nth(LEG, leg), tag)
+    return violation("RULE_DATES_ORDER", message, root, nth(LEG, leg), tag)
 
 
 def _check_progress(legs: list[dict[str, Any]], root: etree._Element) -> None:
@@ -324,19 +326,19 @@ def _check_progress(legs: list[dict[str, Any]], root: etree._Element) -> None:
     and departs only once the previous leg has arrived."""
     for i, leg in enumerate(legs):
         if leg["actual_arrival"] is not None and leg["actual_departure"] is None:
-            raise _violation(
+            raise violation(
                 "RULE_CONDITIONAL",
                 f"is given, but the leg's {field_path(ACTUAL_DEPARTURE)} is not",
                 root,
-                _nth(LEG, i),
+                nth(LEG, i),
                 ACTUAL_ARRIVAL,
             )
         if i > 0 and leg["actual_departure"] is not None and legs[i - 1]["actual_arrival"] is None:
-            raise _violation(
+            raise violation(
                 "RULE_CONDITIONAL",
-                f"is given, but {field_path(_nth(LEG, i - 1), ACTUAL_ARRIVAL)} is not",
+                f"is given, but {field_path(nth(LEG, i - 1), ACTUAL_ARRIVAL)} is not",
                 root,
-                _nth(LEG, i),
+                nth(LEG, i),
                 ACTUAL_DEPARTURE,
             )
 
@@ -353,75 +355,77 @@ def _check_status(status: str, legs: list[dict[str, Any]], root: etree._Element)
     elif status == "delivered" and legs[-1]["actual_arrival"] is None:
         problem = "a delivered waybill needs the actual arrival of its last leg"
     if problem is not None:
-        raise _violation("RULE_CONDITIONAL", problem, root, STATUS)
+        raise violation("RULE_CONDITIONAL", problem, root, STATUS)
 
 
 # ---------------------------------------------------------------- canonical record -> XML
 
 
 def _build_waybill(record: Mapping[str, Any], version: int) -> etree._Element:
-    root = _new_root(ROOT, NAMESPACE, version)
-    _add(root, WAYBILL_NUMBER, record["waybill_number"])
-    _add(root, STATUS, _STATUS_TO_XML[record["status"]])
+    root = new_root(ROOT, NAMESPACE, version)
+    add_text(root, WAYBILL_NUMBER, record["waybill_number"])
+    add_text(root, STATUS, _STATUS_TO_XML[record["status"]])
     operator = record["operator"]
     operator_element = etree.SubElement(root, OPERATOR)
-    _add(operator_element, NAME, operator["name"])
-    _add(operator_element, UNIFIED_SOCIAL_CREDIT_CODE, operator["unified_social_credit_code"])
+    add_text(operator_element, NAME, operator["name"])
+    add_text(operator_element, UNIFIED_SOCIAL_CREDIT_CODE, operator["unified_social_credit_code"])
     _build_party(etree.SubElement(root, CONSIGNOR), record["consignor"])
     _build_party(etree.SubElement(root, CONSIGNEE), record["consignee"])
-    for leg in _items(record["legs"]):
+    for leg in list_field(record["legs"]):
         _build_leg(etree.SubElement(root, LEG), leg)
-    for container in _items(record["containers"]):
+    for container in list_field(record["containers"]):
         _build_container(etree.SubElement(root, CONTAINER), container)
-    for cargo in _items(record["cargo_items"]):
+    for cargo in list_field(record["cargo_items"]):
         _build_cargo(etree.SubElement(root, CARGO), cargo)
-    for charge in _items(record["charges"]):
+    for charge in list_field(record["charges"]):
         _build_charge(etree.SubElement(root, CHARGE), charge)
-    _add_optional(root, REMARKS, record.get("remarks"))
+    add_optional_text(root, REMARKS, record.get("remarks"))
     return root
 
 
 def _build_party(element: etree._Element, party: Mapping[str, Any]) -> None:
-    _add(element, NAME, party["name"])
-    _add(element, CONTACT, party["contact"])
+    add_text(element, NAME, party["name"])
+    add_text(element, CONTACT, party["contact"])
 
 
 def _build_leg(element: etree._Element, leg: Mapping[str, Any]) -> None:
-    _add(element, SEQUENCE_NUMBER, _format_int(leg["sequence_number"]))
-    _add(element, MODE, _MODE_TO_XML[leg["mode"]])
-    _add(element, CARRIER, leg["carrier"])
+    add_text(element, SEQUENCE_NUMBER, format_int(leg["sequence_number"]))
+    add_text(element, MODE, _MODE_TO_XML[leg["mode"]])
+    add_text(element, CARRIER, leg["carrier"])
     _build_place(etree.SubElement(element, ORIGIN), leg["origin"])
     _build_place(etree.SubElement(element, DESTINATION), leg["destination"])
-    _add(element, PLANNED_DEPARTURE, _format_instant_field(leg, "planned_departure"))
-    _add(element, PLANNED_ARRIVAL, _format_instant_field(leg, "planned_arrival"))
-    _add_optional(
-        element, ACTUAL_DEPARTURE, _format_optional_instant_field(leg, "actual_departure")
+    add_text(element, PLANNED_DEPARTURE, format_instant_field(leg, "planned_departure"))
+    add_text(element, PLANNED_ARRIVAL, format_instant_field(leg, "planned_arrival"))
+    add_optional_text(
+        element, ACTUAL_DEPARTURE, format_optional_instant_field(leg, "actual_departure")
     )
-    _add_optional(element, ACTUAL_ARRIVAL, _format_optional_instant_field(leg, "actual_arrival"))
+    add_optional_text(element, ACTUAL_ARRIVAL, format_optional_instant_field(leg, "actual_arrival"))
 
 
 def _build_place(element: etree._Element, place: Mapping[str, Any]) -> None:
     """Exactly one of the codes must be set; the XSD's choice refuses none or both."""
-    _add_optional(element, UN_LOCODE, place.get("un_locode"))
-    _add_optional(element, STATION_CODE, place.get("station_code"))
-    _add_optional(element, NAME, place.get("name"))
+    add_optional_text(element, UN_LOCODE, place.get("un_locode"))
+    add_optional_text(element, STATION_CODE, place.get("station_code"))
+    add_optional_text(element, NAME, place.get("name"))
 
 
 def _build_container(element: etree._Element, container: Mapping[str, Any]) -> None:
-    _add(element, CONTAINER_NUMBER, container["container_number"])
-    _add(element, SIZE_TYPE, container["size_type"])
-    _add_all(element, SEAL_NUMBER, container["seal_numbers"])
+    add_text(element, CONTAINER_NUMBER, container["container_number"])
+    add_text(element, SIZE_TYPE, container["size_type"])
+    add_texts(element, SEAL_NUMBER, container["seal_numbers"])
 
 
 def _build_cargo(element: etree._Element, cargo: Mapping[str, Any]) -> None:
-    _add(element, DESCRIPTION, cargo["description"])
-    _add(element, NUMBER_OF_PACKAGES, _format_int(cargo["number_of_packages"]))
-    _add(element, KIND_OF_PACKAGES, cargo["kind_of_packages"])
-    _add(element, GROSS_WEIGHT, _format_decimal(cargo["gross_weight_kg"], KILOGRAMS))
-    _add_optional(element, VOLUME, _format_optional_decimal(cargo.get("volume_m3"), CUBIC_METRES))
+    add_text(element, DESCRIPTION, cargo["description"])
+    add_text(element, NUMBER_OF_PACKAGES, format_int(cargo["number_of_packages"]))
+    add_text(element, KIND_OF_PACKAGES, cargo["kind_of_packages"])
+    add_text(element, GROSS_WEIGHT, format_decimal(cargo["gross_weight_kg"], KILOGRAMS))
+    add_optional_text(
+        element, VOLUME, format_optional_decimal(cargo.get("volume_m3"), CUBIC_METRES)
+    )
 
 
 def _build_charge(element: etree._Element, charge: Mapping[str, Any]) -> None:
-    _add(element, ITEM, charge["item"])
-    _add(element, AMOUNT, _format_decimal(charge["amount"], MONEY))
-    _add(element, CURRENCY, charge["currency"])
+    add_text(element, ITEM, charge["item"])
+    add_text(element, AMOUNT, format_decimal(charge["amount"], MONEY))
+    add_text(element, CURRENCY, charge["currency"])

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from adapters import AdapterError, ParseResult
-from adapters.fal1 import _token
 from adapters.fal5 import Fal5Adapter, attribute_rows
+from adapters.toolkit import token as _token
 from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
 from tests.unit.adapter_strategies import (
     PROPERTY,

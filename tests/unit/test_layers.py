@@ -2,14 +2,15 @@
 message_formats.errors (the coded error base every package's errors share); adapters and
 contracts only those two; gateway everything but replay; nothing imports replay. No import
 cycle among our modules, the auditor's side (replay/) off the running service, and the
-wings of gateway/ on floors of their own (docs/architecture.md).
+wings of gateway/ on floors of their own (docs/architecture.md). No module takes another's
+private names (a leading underscore), nor a private module from outside its package.
 
 A floor names packages, or single modules where a package may take only that module."""
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -91,27 +92,36 @@ def our_modules() -> dict[str, Path]:
             for package in OURS for source in sorted((ROOT / package).rglob("*.py"))}
 
 
+def imports_of(name: str, source: Path) -> Iterator[tuple[str, str | None]]:
+    """What module `name` (at `source`) imports, as (module, name) for `from module import
+    name` and (module, None) for `import module`, relative imports made absolute: at its top,
+    in a function or under TYPE_CHECKING alike."""
+    package = name if source.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, None
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                above = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*above, base] if base else above)
+            for alias in node.names:
+                yield base, alias.name
+
+
 def imported_modules(name: str, source: Path, modules: Mapping[str, Path]) -> set[str]:
-    """Our modules `source` imports: at its top, in a function or under TYPE_CHECKING alike
-    (an import moved into a function to dodge a cycle is still the cycle)."""
+    """Our modules `source` imports, wherever the import is (an import moved into a function
+    to dodge a cycle is still the cycle)."""
 
     def ours(dotted: str) -> str | None:
         while dotted and dotted not in modules:
             dotted = dotted.rpartition(".")[0]
         return dotted or None
 
-    package = name if source.name == "__init__.py" else name.rpartition(".")[0]
-    found: set[str | None] = set()
-    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found |= {ours(alias.name) for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                above = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*above, base] if base else above)
-            found |= {ours(f"{base}.{alias.name}") if f"{base}.{alias.name}" in modules
-                      else ours(base) for alias in node.names}
+    found = {ours(base) if imported is None or f"{base}.{imported}" not in modules
+             else ours(f"{base}.{imported}")
+             for base, imported in imports_of(name, source)}
     return {module for module in found if module is not None} - {name}
 
 
@@ -224,3 +234,46 @@ def test_the_auditors_modules_use_only_the_trail_the_wire_and_the_loaded_parts()
     reaching = {f"{name} reaches {module}" for name in auditors
                 for module in reachable(graph, name) & RUNNING_SERVICE}
     assert not reaching, sorted(reaching)
+
+
+# -- private names: a leading underscore keeps a name to its module, a module to its package --
+
+
+def private_imports(name: str, source: Path, modules: Mapping[str, Path]) -> set[str]:
+    """What module `name` takes that is another's to keep: a name with a leading underscore
+    from another module of ours, or a module with one (`adapters._xml`) from outside the
+    package that holds it."""
+    wrong = set()
+    for base, imported in imports_of(name, source):
+        if base.split(".")[0] not in OURS:
+            continue
+        dotted = base if imported is None else f"{base}.{imported}"
+        if imported is not None and dotted not in modules and imported.startswith("_"):
+            wrong.add(f"{name} imports {imported} from {base}")
+            dotted = base
+        parts = dotted.split(".")
+        for depth, part in enumerate(parts):
+            owner = ".".join(parts[:depth])
+            if part.startswith("_") and not (name == owner or name.startswith(f"{owner}.")):
+                wrong.add(f"{name} imports the private module {'.'.join(parts[: depth + 1])}")
+    return wrong
+
+
+def test_the_private_import_finder_tells_a_module_s_own_from_another_s(tmp_path: Path) -> None:
+    source = tmp_path / "x.py"
+    source.write_text("from .fal1 import _token, token\nfrom . import _xml\n"
+                      "from crypto import _der\nimport gateway._wire\n")
+    modules = {name: source for name in
+               ("adapters.x", "adapters.fal1", "adapters._xml", "crypto._der", "gateway._wire")}
+    assert private_imports("adapters.x", source, modules) == {
+        "adapters.x imports _token from adapters.fal1",
+        "adapters.x imports the private module crypto._der",
+        "adapters.x imports the private module gateway._wire",
+    }
+
+
+def test_no_module_imports_what_another_keeps_private() -> None:
+    modules = our_modules()
+    wrong = {problem for name, source in modules.items()
+             for problem in private_imports(name, source, modules)}
+    assert not wrong, sorted(wrong)

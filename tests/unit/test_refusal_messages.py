@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from adapters import AdapterError, Fal5Adapter, Fal6Adapter
-from adapters._xml import XmlAdapter
 from adapters.registry import builtin_adapters
+from adapters.toolkit import XmlAdapter
 from message_formats import FormatError, SafeXmlParser, XsdStore
 
 DATA = Path(__file__).parent.parent / "data"
