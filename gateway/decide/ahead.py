@@ -61,6 +61,7 @@ from gateway.decide.pipeline import (
     Context,
     Pipeline,
     Refusal,
+    Stage,
     Submission,
 )
 from gateway.errors import GatewayError, crash_site
@@ -468,7 +469,7 @@ class Checker:
     it happened."""
 
     def __init__(self, adapters: AdapterRegistry) -> None:
-        parse = [("adapter", ChooseAdapter(adapters)), ("adapt", Adapt())]
+        parse: list[tuple[str, Stage]] = [("adapter", ChooseAdapter(adapters)), ("adapt", Adapt())]
         self._parse = Pipeline(parse)
         self._verify_and_parse = Pipeline([(AUTHENTICATE, Authenticate()), *parse])
         self._keyrings: dict[tuple[bytes, bytes], Keyring] = {}
