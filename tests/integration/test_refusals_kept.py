@@ -19,6 +19,7 @@ from gateway.cli.main import main as portgw
 from gateway.home.create import Home
 from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.wire import DLQ_TOPIC, read_topics
+from gateway.parts import GatewayParts
 from gateway.receipts.receipt import Receipt
 from gateway.warnings.scenario import (
     FORMAT_ID,
@@ -88,8 +89,22 @@ def rejected_counts(samples: list[Any]) -> dict[tuple[str, str, str], float]:
             for s in samples if s.name == "portgw_documents_rejected_total"}
 
 
-def facts(fields: dict[str, Any]) -> tuple[str | None, str | None, int | None]:
+Facts = tuple[str | None, str | None, int | None]
+
+
+def facts(fields: dict[str, Any]) -> Facts:
     return fields["document_type"], fields["business_key"], fields["document_version"]
+
+
+def refusals_kept(parts: GatewayParts, bootstrap: str
+                  ) -> tuple[dict[str, Facts], dict[str, Facts]]:
+    """By event id, the facts the trail's refusal records and the dead letters keep."""
+    trail = trail_entries(parts, bootstrap)
+    letters = [DeadLetter.from_message(m, parts.schemas)
+               for m in asyncio.run(read_topics(bootstrap, [DLQ_TOPIC]))]
+    return ({e["event_id"]: facts(e) for e in trail if e["kind"] in REFUSALS},
+            {d.event_id: (d.document_type, d.business_key, d.document_version)
+             for d in letters})
 
 
 def test_a_document_refused_after_adapting_keeps_its_type_key_and_version(
@@ -118,12 +133,7 @@ def test_a_document_refused_after_adapting_keeps_its_type_key_and_version(
                                         ("fal1", "cn.port.sh", "RULE_IMO_CHECK_DIGIT"): 1}
 
     _, parts = gateway_parts(home)
-    trail = trail_entries(parts, bootstrap)
-    assert {e["event_id"]: facts(e) for e in trail if e["kind"] in REFUSALS} == want
-    letters = [DeadLetter.from_message(m, parts.schemas)
-               for m in asyncio.run(read_topics(bootstrap, [DLQ_TOPIC]))]
-    assert {d.event_id: (d.document_type, d.business_key, d.document_version)
-            for d in letters} == want
+    assert refusals_kept(parts, bootstrap) == (want, want)
 
     history = asyncio.run(trace_kafka(bootstrap, parts.schemas, WARNING_ID))
     assert [(v.document_version, [r.kind for r in v.records]) for v in history.versions] == [
@@ -151,13 +161,7 @@ def test_a_rule_refusal_keeps_the_business_key_read_before_the_rules_ran(
     want = {r.event_id: ("fal1", BAD_IMO_KEY, 1) for r in receipts}
     assert len(want) == 2
     assert rejected_counts(samples) == {("fal1", PROVIDER, "RULE_IMO_CHECK_DIGIT"): 2}
-    _, parts = gateway_parts(home)
-    trail = trail_entries(parts, bootstrap)
-    assert {e["event_id"]: facts(e) for e in trail if e["kind"] in REFUSALS} == want
-    letters = [DeadLetter.from_message(m, parts.schemas)
-               for m in asyncio.run(read_topics(bootstrap, [DLQ_TOPIC]))]
-    assert {d.event_id: (d.document_type, d.business_key, d.document_version)
-            for d in letters} == want
+    assert refusals_kept(gateway_parts(home)[1], bootstrap) == (want, want)
 
 
 async def _post_all(home: Home, bootstrap: str, docs: list[Document]
