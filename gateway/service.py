@@ -25,17 +25,18 @@ from contracts import RouteDenied
 from gateway.clock import utc_now
 from gateway.decide.ahead import NOTHING_AHEAD, Ahead, CheckAhead
 from gateway.decide.pipeline import (
+    Adapt,
+    Authenticate,
+    BuildDeliveries,
+    BuildEvent,
+    CheckSize,
+    ChooseAdapter,
     Context,
     Pipeline,
+    Refusal,
+    Route,
     Submission,
-    adapt,
-    authenticate,
-    build_deliveries,
-    build_event,
-    check_size,
-    choose_adapter,
     new_context,
-    route,
 )
 from gateway.errors import BrokerUnavailable, GatewayError, crash_site
 from gateway.home.config import GatewayConfig
@@ -104,13 +105,16 @@ class Rejection:
 def run_stages(pipeline: Pipeline, ctx: Context) -> tuple[Context, Rejection | None]:
     """The context after the stages; or as far as they got, with why a stage refused the
     document (its refusal then keeps what the earlier stages found: the document type, the
-    business key and version)."""
+    business key and version, and what a rule's refusal read before it: `Context.refused`)."""
     reached = pipeline.run(ctx)
     failed = reached.failed
     if failed is None:
         return reached.context, None
     if isinstance(failed, CodedError):  # a refusal of the document, with its code
-        return reached.context, rejection_of(failed)
+        refused = reached.context
+        if refused.refused is None:  # else the Adapt stage raised the worker's refusal
+            refused = replace(refused, refused=Refusal.of(failed))
+        return refused, rejection_of(failed)
     where = crash_site(failed)  # a bug must not lose the document: dead-letter it
     log.error("pipeline.crashed", event_id=ctx.event_id, stage=reached.stage, error=where)
     return reached.context, Rejection("INTERNAL_ERROR", f"the gateway failed ({where})", None,
@@ -143,8 +147,8 @@ class Gateway:
         self._codec = TrailCodec(parts.schemas)
         observe = self.metrics.observe_stage
         self._checks = Pipeline(
-            [("size", check_size(config.limits_for)),
-             ("authenticate", authenticate(parts.live_keyring))],
+            [("size", CheckSize(config.limits_for)),
+             ("authenticate", Authenticate(parts.live_keyring))],
             observe=observe,
         )
         self.warnings = WarningBook(
@@ -153,12 +157,12 @@ class Gateway:
             partitions=config.ingress_partitions, fetch_wait_ms=config.fetch_wait_ms)
         self._pipeline = Pipeline(
             [
-                ("adapter", choose_adapter(parts.adapters)),
-                ("adapt", adapt),
+                ("adapter", ChooseAdapter(parts.adapters)),
+                ("adapt", Adapt()),
                 ("lifecycle", self.warnings.check_stage),
-                ("event", build_event(parts.schemas)),
-                ("route", route(parts.router, internal=self.warnings.kept_internal)),
-                ("deliveries", build_deliveries(parts.payloads, parts.schemas)),
+                ("event", BuildEvent(parts.schemas)),
+                ("route", Route(parts.router, internal=self.warnings.kept_internal)),
+                ("deliveries", BuildDeliveries(parts.payloads, parts.schemas)),
                 ("lifecycle_recorded", self.warnings.record_stage),
             ],
             observe=observe,
@@ -539,7 +543,7 @@ class Gateway:
             time=utc_now(),
             recipients=tuple(recipients),
             document_type=ctx.document_type,
-            business_key=ctx.parsed.business_key if ctx.parsed else None,
+            business_key=ctx.business_key,
             error_code=error.code if error else None,
             error_message=error.message if error else None,
             error_line=error.line if error else None,
@@ -561,7 +565,7 @@ class Gateway:
                 "event_id": ctx.event_id, "submission_id": s.submission_id, "status": status,
                 "time": utc_now(), "subscriber": subscriber, "sender": s.sender,
                 "document_type": ctx.document_type,
-                "business_key": ctx.parsed.business_key if ctx.parsed else None,
+                "business_key": ctx.business_key,
                 "recipient": recipient, "error_code": error_code,
                 "contract_id": contract.id, "contract_version": contract.version,
             }
@@ -742,12 +746,11 @@ def trail_fields(ctx: Context) -> dict[str, Any]:
 
 def document_facts(ctx: Context) -> dict[str, Any]:
     """What the stages found out about the document, as far as they got: its type once its
-    format's adapter is known, its business key and version once it is parsed."""
-    parsed = ctx.parsed
+    format's adapter is known, its business key and version once it is read (`Context`)."""
     return {
         "document_type": ctx.document_type,
-        "business_key": parsed.business_key if parsed else None,
-        "document_version": parsed.document_version if parsed else None,
+        "business_key": ctx.business_key,
+        "document_version": ctx.document_version,
     }
 
 

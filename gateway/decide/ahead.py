@@ -10,10 +10,15 @@ document never stalls the others.
 
 The protocol. The worker (`python -P -m gateway.decide.ahead_worker`) is spoken to over its stdin
 and stdout by the event loop itself: length-prefixed frames of items (public key DER,
-signature, document, format id) in; out, one message per item as it finishes (its verdict,
-and the pickled ParseResult or the refusal), after a hello once it is ready, and a goodbye
-when it leaves by itself (after a document that left it large). An item with no key is only
-parsed: the loop has already verified it.
+signature, document, format id, sender, time received) in; out, one message per item as it
+finishes (its verdict, and the pickled ParseResult or the refusal), after a hello once it is
+ready, and a goodbye when it leaves by itself (after a document that left it large). An item
+with no key is only parsed: the loop has already verified it.
+
+What the worker runs. The gateway's own stages (gateway.decide.pipeline: Authenticate,
+ChooseAdapter, Adapt) on a context made of the item, its keyring the one key the gateway
+chose for the sender: one code judges a document in either process, and a refusal the worker
+finds is the one the stages would raise, with its code and what was read before it.
 
 The supervision. The worker's answers come in the order the items were sent, so the item it
 is working on is always the first one unanswered. The supervisor restarts it whenever it
@@ -41,18 +46,28 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
 import structlog
 
-from adapters import AdapterError, AdapterRegistry, ParseResult
-from crypto import CryptoError, KeyEntry, SM2PublicKey
-from gateway.decide.pipeline import Refusal, Submission
+from adapters import AdapterRegistry, ParseResult
+from crypto import CryptoError, KeyEntry, Keyring, SM2PublicKey
+from gateway.decide.pipeline import (
+    Adapt,
+    Authenticate,
+    ChooseAdapter,
+    Context,
+    Pipeline,
+    Refusal,
+    Stage,
+    Submission,
+)
 from gateway.errors import GatewayError, crash_site
 from gateway.home.config import AgencyLimits, ParseSettings
 from gateway.home.live_keyring import LiveKeyring
-from message_formats import FormatError
+from message_formats import CodedError
 
 log = structlog.get_logger(__name__)
 
@@ -96,7 +111,9 @@ class ParseUnavailable(GatewayError):
     code = "PARSE_UNAVAILABLE"
 
 
-Item = tuple[bytes, bytes, bytes, bytes]
+# public key DER (empty: only parse), signature, document, format id, sender, time received
+Item = tuple[bytes, bytes, bytes, bytes, bytes, bytes]
+_ITEM_FIELDS = 6
 Answer = tuple[int, bytes]  # outcome, payload
 
 
@@ -172,8 +189,7 @@ class CheckAhead:
         for at in range(0, len(submissions), CHUNK):
             chunk = submissions[at : at + CHUNK]
             entries = [self._newest_key(s) for s in chunk]
-            answers = self._send([(entry.public_key.to_der(), s.signature, s.document,
-                                   s.format_id.encode())
+            answers = self._send([item_of(s, entry.public_key.to_der())
                                   for s, entry in zip(chunk, entries, strict=True)
                                   if entry is not None])
             out.append(asyncio.ensure_future(_found(answers, entries)))
@@ -182,7 +198,7 @@ class CheckAhead:
     async def parse(self, s: Submission) -> Ahead:
         """The document of a submission the loop has verified, parsed by the worker; raises
         ParseUnavailable when the checks were closed before it was answered."""
-        (answer,) = self._send([(b"", b"", s.document, s.format_id.encode())])
+        (answer,) = self._send([item_of(s)])
         found = await answer
         if found is None:
             raise ParseUnavailable("the gateway stopped before the document was parsed")
@@ -395,6 +411,13 @@ def worker_environment() -> dict[str, str]:
 # ---------------------------------------------------------------- the frames
 
 
+def item_of(s: Submission, key_der: bytes = b"") -> Item:
+    """What the worker is sent of a submission: with the key to verify its signature by,
+    or (no key) only its document to parse."""
+    return (key_der, s.signature if key_der else b"", s.document, s.format_id.encode(),
+            s.sender.encode(), s.received_at.isoformat().encode())
+
+
 def encode_frame(items: Sequence[Item]) -> bytes:
     """A request: the items' fields, each length-prefixed, after the count; the whole
     length-prefixed."""
@@ -412,12 +435,12 @@ def decode_frame(body: bytes) -> list[Item]:
     items = []
     for _ in range(count):
         fields = []
-        for _ in range(4):
+        for _ in range(_ITEM_FIELDS):
             (length,) = _LENGTH.unpack_from(view, at)
             at += _LENGTH.size
             fields.append(bytes(view[at : at + length]))
             at += length
-        items.append((fields[0], fields[1], fields[2], fields[3]))
+        items.append((fields[0], fields[1], fields[2], fields[3], fields[4], fields[5]))
     return items
 
 
@@ -433,44 +456,69 @@ def answer_message(outcome: int, payload: bytes = b"") -> bytes:
 # ---------------------------------------------------------------- the worker
 
 
+AUTHENTICATE = "authenticate"
+# The worker keeps the keyrings of the keys it was last sent, up to this many.
+_MOST_KEYRINGS = 4096
+
+
 class Checker:
-    """The worker's side: an item's signature verified (when it has a key) and, if it
-    verifies, its document parsed by the adapter of its format."""
+    """The worker's side: the gateway's stages run on each item's context. An item with a
+    key is authenticated (under a keyring of that key alone), then parsed if it verified;
+    an item without one is only parsed. As in the gateway, a stage's CodedError is the
+    document's refusal, and anything else a bug, refused as INTERNAL_ERROR naming only where
+    it happened."""
 
     def __init__(self, adapters: AdapterRegistry) -> None:
-        self._adapters = adapters
-        self._keys: dict[bytes, SM2PublicKey] = {}
+        parse: list[tuple[str, Stage]] = [("adapter", ChooseAdapter(adapters)), ("adapt", Adapt())]
+        self._parse = Pipeline(parse)
+        self._verify_and_parse = Pipeline([(AUTHENTICATE, Authenticate()), *parse])
+        self._keyrings: dict[tuple[bytes, bytes], Keyring] = {}
 
     def check(self, item: Item) -> tuple[bytes, bool]:
         """The answer message, and whether the worker ran out of memory on it."""
-        der, signature, document, format_id = item
+        der, signature, document, format_id, sender, received_at = item
+        submission = Submission("", sender.decode(), format_id.decode(), document, signature,
+                                datetime.fromisoformat(received_at.decode()))
+        stages, keyring = self._parse, None
         if der:
-            try:
-                self._public_key(der).verify(signature, document)
-            except (CryptoError, ValueError):
+            keyring = self._keyring(der, sender)
+            if keyring is None:
                 return answer_message(NOT_VERIFIED), False
-        try:
-            parsed = self._adapters.get(format_id.decode()).parse(document)
+            stages = self._verify_and_parse
+        # The ids and the digest are the gateway's to give: none of these stages reads them.
+        reached = stages.run(Context(submission, event_id="", digest="", keyring=keyring))
+        failed = reached.failed
+        if failed is None:
+            parsed = reached.context.parsed
             return answer_message(PARSED, pickle.dumps(parsed, pickle.HIGHEST_PROTOCOL)), False
-        except MemoryError:
+        if isinstance(failed, MemoryError):
             refusal = Refusal(PARSE_MEMORY_EXCEEDED, "parsing the document needs more memory "
                               "than the parser may use")
             return answer_message(REFUSED, pickle.dumps(refusal)), True
-        except (FormatError, AdapterError) as exc:
-            refusal = Refusal(exc.code, exc.message, exc.line)
-        except Exception as exc:  # a bug must not lose the document: it is refused, named
-            where = crash_site(exc)
-            log.error("ahead.parse_crashed", error=where)
+        if reached.stage == AUTHENTICATE:  # the gateway verifies it itself, and says why
+            return answer_message(NOT_VERIFIED), False
+        if isinstance(failed, CodedError):
+            refusal = Refusal.of(failed)
+        else:  # a bug must not lose the document: it is refused, named
+            where = crash_site(failed)
+            log.error("ahead.parse_crashed", stage=reached.stage, error=where)
             refusal = Refusal("INTERNAL_ERROR", f"the parser failed ({where})")
         return answer_message(REFUSED, pickle.dumps(refusal)), False
 
-    def _public_key(self, der: bytes) -> SM2PublicKey:
-        key = self._keys.get(der)
-        if key is None:
-            if len(self._keys) >= 4096:
-                self._keys.clear()
-            key = self._keys[der] = SM2PublicKey.from_der(der)
-        return key
+    def _keyring(self, der: bytes, sender: bytes) -> Keyring | None:
+        """A keyring of the one key the gateway chose for the sender; None for a key that
+        does not load."""
+        keyring = self._keyrings.get((der, sender))
+        if keyring is None:
+            try:
+                entry = KeyEntry(sender.decode(), SM2PublicKey.from_der(der))
+                keyring = Keyring([entry])
+            except (CryptoError, ValueError):
+                return None
+            if len(self._keyrings) >= _MOST_KEYRINGS:
+                self._keyrings.clear()
+            self._keyrings[der, sender] = keyring
+        return keyring
 
 
 def serve(requests: BinaryIO, answers: BinaryIO, checker: Checker,

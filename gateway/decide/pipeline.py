@@ -1,8 +1,9 @@
 """The pipeline: small stages, each taking and returning one context (structlog's shape).
 
-Stages are pure CPU work (signature check, XML, Avro, routing); publishing is done by the
-service after the last stage. A stage refuses a document by raising a CodedError (its code
-says why); any other exception is a bug.
+Each stage is a small frozen object with `__call__(ctx) -> ctx`, holding what it needs. Stages
+are pure CPU work (signature check, XML, Avro, routing); publishing is done by the service
+after the last stage. A stage refuses a document by raising a CodedError (its code says why);
+any other exception is a bug.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from adapters import Adapter, AdapterRegistry, ParseResult
+from adapters import Adapter, AdapterError, AdapterRegistry, ParseResult
 from contracts import Decision, Grant, RouteDenied
 from crypto import KeyEntry, Keyring, sm3_hex
 from gateway.decide.router import PayloadBuilder, Router
@@ -31,7 +32,7 @@ from gateway.kafka.wire import (
     Outbound,
     canonical_topic,
 )
-from message_formats import AvroSchemas
+from message_formats import AvroSchemas, CodedError
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +56,22 @@ class Submission:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """Why a document's parse refused it (as found by the parse worker, gateway.decide.ahead): a
-    code, and a message naming the rule."""
+    """Why a document was refused, as a value (it crosses the parse worker's process
+    boundary, gateway.decide.ahead): a code, a message naming the rule, and what was read of
+    the document before the refusal, its business key and version (a rule that refuses a
+    document runs after its key is read: adapters.AdapterError carries them)."""
 
     code: str
     message: str
     line: int | None = None
+    business_key: str | None = None
+    document_version: int | None = None
+
+    @classmethod
+    def of(cls, exc: CodedError) -> Refusal:
+        if isinstance(exc, AdapterError):
+            return cls(exc.code, exc.message, exc.line, exc.business_key, exc.document_version)
+        return cls(exc.code, exc.message, exc.line)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +85,9 @@ class Context:
     signer: KeyEntry | None = None
     adapter: Adapter | None = None
     parsed: ParseResult | None = None
-    refused: Refusal | None = None  # the parse's refusal, when it was parsed elsewhere
+    # Why the document was refused: by the parse worker (the Adapt stage then raises it), or
+    # by the stage that stopped the pipeline (gateway.service.run_stages).
+    refused: Refusal | None = None
     record: dict[str, Any] | None = None  # the canonical record with its header
     event: Outbound | None = None
     decision: Decision | None = None
@@ -83,6 +96,19 @@ class Context:
     @property
     def document_type(self) -> str | None:
         return self.adapter.document_type if self.adapter else None
+
+    @property
+    def business_key(self) -> str | None:
+        """Once the document is parsed; or, refused by a rule, as read before the rules ran."""
+        if self.parsed is not None:
+            return self.parsed.business_key
+        return self.refused.business_key if self.refused is not None else None
+
+    @property
+    def document_version(self) -> int | None:
+        if self.parsed is not None:
+            return self.parsed.document_version
+        return self.refused.document_version if self.refused is not None else None
 
 
 Stage = Callable[[Context], Context]
@@ -125,12 +151,24 @@ def _unobserved(stage: str, seconds: float) -> None:
     return None
 
 
-def check_size(limits_for: Callable[[str], AgencyLimits]) -> Stage:
+# ---------------------------------------------------------------- the stages
+#
+# Each stage is a small frozen object holding what it needs, called with a context and
+# returning the next one (structlog's processors have this shape). Those the parse worker
+# runs too (Authenticate, ChooseAdapter, Adapt: gateway.decide.ahead.Checker) are the same
+# classes there, so the worker and the gateway judge a document by one code; Authenticate
+# and Adapt pickle.
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSize:
     """The sender's own size limit (the HTTP door checks it too; the ingress topic does not)."""
 
-    def stage(ctx: Context) -> Context:
+    limits_for: Callable[[str], AgencyLimits]
+
+    def __call__(self, ctx: Context) -> Context:
         size = len(ctx.submission.document)
-        max_bytes = limits_for(ctx.submission.sender).max_document_bytes
+        max_bytes = self.limits_for(ctx.submission.sender).max_document_bytes
         if size > max_bytes:
             raise GatewayError(f"document is {size} bytes; the limit is {max_bytes}",
                                code="DOCUMENT_TOO_LARGE")
@@ -138,18 +176,23 @@ def check_size(limits_for: Callable[[str], AgencyLimits]) -> Stage:
             raise GatewayError("document is empty", code="DOCUMENT_EMPTY")
         return ctx
 
-    return stage
 
-
-def authenticate(keyrings: LiveKeyring) -> Stage:
+@dataclass(frozen=True, slots=True)
+class Authenticate:
     """The sender's detached SM2 signature over the exact bytes received, under the
-    context's keyring (else the one in force now). A signature verified ahead, in the worker
-    (gateway/decide/ahead.py), with a key chosen from an earlier keyring counts only if that key is
-    still usable under this one; if it is not (revoked since), the signature is verified
-    here and refused with the usual AUTH code."""
+    context's keyring, else the one in force in `keyrings`. The parse worker gives each
+    context a keyring of the one key the gateway chose for it, and no `keyrings`. A signature
+    verified ahead, in the worker, with a key chosen from an earlier keyring counts only if
+    that key is still usable under this one; if it is not (revoked since), the signature is
+    verified here and refused with the usual AUTH code."""
 
-    def stage(ctx: Context) -> Context:
-        keyring = ctx.keyring if ctx.keyring is not None else keyrings.current
+    keyrings: LiveKeyring | None = None
+
+    def __call__(self, ctx: Context) -> Context:
+        keyring = ctx.keyring
+        if keyring is None:
+            assert self.keyrings is not None, "a context without a keyring needs keyrings"
+            keyring = self.keyrings.current
         s = ctx.submission
         if ctx.signer is not None:
             confirmed = keyring.usable_entry(ctx.signer.key_id, s.sender, s.received_at)
@@ -158,34 +201,45 @@ def authenticate(keyrings: LiveKeyring) -> Stage:
         signer = keyring.verify(s.sender, s.signature, s.document, at=s.received_at)
         return replace(ctx, keyring=keyring, signer=signer)
 
-    return stage
 
-
-def choose_adapter(adapters: AdapterRegistry) -> Stage:
+@dataclass(frozen=True, slots=True)
+class ChooseAdapter:
     """The adapter of the document's format: from here on its document type is known, and
     kept if a later stage refuses the document."""
 
-    def stage(ctx: Context) -> Context:
-        return replace(ctx, adapter=adapters.get(ctx.submission.format_id))
+    adapters: AdapterRegistry
 
-    return stage
+    def __call__(self, ctx: Context) -> Context:
+        return replace(ctx, adapter=self.adapters.get(ctx.submission.format_id))
 
 
-def adapt(ctx: Context) -> Context:
+@dataclass(frozen=True, slots=True)
+class Adapt:
     """Parse and validate (well-formed, XSD, business rules) into the canonical record. The
-    service has every document parsed in its supervised worker (gateway/decide/ahead.py) and hands
-    this stage the result; it parses only where there is no worker (the stages alone)."""
-    assert ctx.adapter is not None
-    if ctx.refused is not None:
-        raise GatewayError(ctx.refused.message, code=ctx.refused.code, line=ctx.refused.line)
-    if ctx.parsed is not None:
-        return ctx
-    return replace(ctx, parsed=ctx.adapter.parse(ctx.submission.document))
+    service has every document parsed by this stage in its supervised worker
+    (gateway/decide/ahead.py) and hands it here parsed or refused; it parses here only where
+    there is no worker (in the worker itself, and the stages alone)."""
+
+    def __call__(self, ctx: Context) -> Context:
+        assert ctx.adapter is not None
+        refused = ctx.refused
+        if refused is not None:
+            raise GatewayError(refused.message, code=refused.code, line=refused.line)
+        if ctx.parsed is not None:
+            return ctx
+        return replace(ctx, parsed=ctx.adapter.parse(ctx.submission.document))
 
 
-def build_event(schemas: AvroSchemas) -> Stage:
-    def stage(ctx: Context) -> Context:
+@dataclass(frozen=True, slots=True)
+class BuildEvent:
+    """The canonical event: the parsed record with its header, Avro-encoded, keyed by the
+    business key."""
+
+    schemas: AvroSchemas
+
+    def __call__(self, ctx: Context) -> Context:
         assert ctx.adapter is not None and ctx.parsed is not None
+        schemas = self.schemas
         record = {"header": event_header(ctx), **ctx.parsed.record}
         schema_name = ctx.adapter.schema_name
         event = Outbound(
@@ -200,8 +254,6 @@ def build_event(schemas: AvroSchemas) -> Stage:
             ),
         )
         return replace(ctx, record=record, event=event)
-
-    return stage
 
 
 def event_header(ctx: Context) -> dict[str, Any]:
@@ -220,38 +272,44 @@ def event_header(ctx: Context) -> dict[str, Any]:
     }
 
 
-def route(router: Router, internal: Callable[[Context], str | None] | None = None) -> Stage:
+@dataclass(frozen=True, slots=True)
+class Route:
     """Default deny: a document no contract shares with anyone is refused, unless `internal`
     says why it is kept to its sender (a warning's review steps): then it is accepted for
     the trail alone. The index is read once per document, so a reload never splits one
     document's decision."""
 
-    def stage(ctx: Context) -> Context:
+    router: Router
+    internal: Callable[[Context], str | None] | None = None
+
+    def __call__(self, ctx: Context) -> Context:
         assert ctx.adapter is not None and ctx.parsed is not None
-        decision = router.index.decide(ctx.submission.sender, ctx.adapter.document_type,
-                                       ctx.parsed.record, ctx.submission.received_at)
+        decision = self.router.index.decide(ctx.submission.sender, ctx.adapter.document_type,
+                                            ctx.parsed.record, ctx.submission.received_at)
         if not decision.grants:
-            kept = internal(ctx) if internal is not None else None
+            kept = self.internal(ctx) if self.internal is not None else None
             if kept is None:
                 raise RouteDenied(decision.explanation, code=decision.code)
             decision = replace(decision, no_route=kept, denials=())
         return replace(ctx, decision=decision)
 
-    return stage
 
+@dataclass(frozen=True, slots=True)
+class BuildDeliveries:
+    """One delivery per grant: the event projected, masked, encrypted as its contract says."""
 
-def build_deliveries(payloads: PayloadBuilder, schemas: AvroSchemas) -> Stage:
-    def stage(ctx: Context) -> Context:
+    payloads: PayloadBuilder
+    schemas: AvroSchemas
+
+    def __call__(self, ctx: Context) -> Context:
         assert ctx.event is not None and ctx.decision is not None and ctx.record is not None
         deliveries = tuple(
-            (grant, delivery_message(grant, ctx.record, ctx.event.value, payloads, schemas,
-                                     delivery_id(ctx.event_id, grant.recipient),
+            (grant, delivery_message(grant, ctx.record, ctx.event.value, self.payloads,
+                                     self.schemas, delivery_id(ctx.event_id, grant.recipient),
                                      ctx.submission.received_at))
             for grant in ctx.decision.grants
         )
         return replace(ctx, deliveries=deliveries)
-
-    return stage
 
 
 def delivery_message(

@@ -39,6 +39,7 @@ from gateway.decide.ahead import (
     ParseUnavailable,
     decode_frame,
     encode_frame,
+    item_of,
     serve,
     worker_environment,
 )
@@ -344,9 +345,10 @@ def messages(stream: bytes) -> list[bytes]:
 
 
 @given(st.lists(st.tuples(st.binary(max_size=80), st.binary(max_size=80),
-                          st.binary(max_size=300), st.binary(max_size=20)), max_size=20))
+                          st.binary(max_size=300), st.binary(max_size=20),
+                          st.binary(max_size=20), st.binary(max_size=40)), max_size=20))
 def test_a_request_decodes_to_the_items_encoded(items: list[tuple[bytes, ...]]) -> None:
-    frame = encode_frame(items)  # type: ignore[arg-type]  # hypothesis gives tuple[bytes, ...]; the frame takes 4-tuples
+    frame = encode_frame(items)  # type: ignore[arg-type]  # hypothesis gives tuple[bytes, ...]; the frame takes 6-tuples
     assert int.from_bytes(frame[:4], "big") == len(frame) - 4
     assert decode_frame(frame[4:]) == items
 
@@ -356,9 +358,9 @@ def test_garbage_keys_and_signatures_get_a_no_not_an_error(home: Home) -> None:
     der = key.public_key().to_der()
     checker = Checker(AdapterRegistry.default(AvroSchemas()))
     answers = [checker.check(item)[0] for item in (
-        (der, key.sign(ARRIVAL), ARRIVAL, FORMAT.encode()),
-        (b"junk", b"junk", ARRIVAL, FORMAT.encode()),
-        (der, b"", ARRIVAL, FORMAT.encode()))]
+        item_of(submission(home, 0), der),
+        item_of(submission(home, 1, signature=b"junk"), b"junk"),
+        item_of(submission(home, 2, signature=b""), der))]
     outcomes = [messages(answer)[0][1] for answer in answers]
     assert outcomes == [PARSED, NOT_VERIFIED, NOT_VERIFIED]
     assert pickle.loads(messages(answers[0])[0][2:]).business_key
@@ -366,8 +368,7 @@ def test_garbage_keys_and_signatures_get_a_no_not_an_error(home: Home) -> None:
 
 def test_the_worker_says_hello_answers_each_item_and_stops_quietly_at_a_cut_frame(
         home: Home) -> None:
-    key = home.agency_keys[PROVIDER]
-    item = (key.public_key().to_der(), key.sign(ARRIVAL), ARRIVAL, FORMAT.encode())
+    item = item_of(submission(home, 0), home.agency_keys[PROVIDER].public_key().to_der())
     frame = encode_frame([item, item])
     answers = io.BytesIO()
     serve(io.BytesIO(frame + frame[: len(frame) // 2]), answers,
@@ -378,8 +379,7 @@ def test_the_worker_says_hello_answers_each_item_and_stops_quietly_at_a_cut_fram
 
 
 def test_a_worker_grown_too_much_says_goodbye_after_its_answer(home: Home) -> None:
-    key = home.agency_keys[PROVIDER]
-    item = (key.public_key().to_der(), key.sign(ARRIVAL), ARRIVAL, FORMAT.encode())
+    item = item_of(submission(home, 0), home.agency_keys[PROVIDER].public_key().to_der())
     answers = io.BytesIO()
     serve(io.BytesIO(encode_frame([item, item])), answers,
           Checker(AdapterRegistry.default(AvroSchemas())), grown_too_much=lambda: True)

@@ -19,6 +19,7 @@ from gateway.cli.main import main as portgw
 from gateway.home.create import Home
 from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.wire import DLQ_TOPIC, read_topics
+from gateway.parts import GatewayParts
 from gateway.receipts.receipt import Receipt
 from gateway.warnings.scenario import (
     FORMAT_ID,
@@ -31,6 +32,7 @@ from gateway.warnings.scenario import (
 from replay.history import trace_kafka
 from tests.integration.service_support import (
     ARRIVAL,
+    PROVIDER,
     Document,
     post_document,
     receipt_from_json,
@@ -40,11 +42,13 @@ from tests.integration.service_support import (
     wait_ready,
 )
 from tests.integration.support import FAL1_SAMPLES, gateway_parts, trail_entries, warning_home
+from tests.unit.keyring_support import add_second_key
 
 pytestmark = pytest.mark.integration
 
 ARRIVAL_KEY = "9074729:V2611:A:CNSHA"
 BAD_IMO = (FAL1_SAMPLES / "bad_imo_check_digit.xml").read_bytes()
+BAD_IMO_KEY = "9074728:V2611:A:CNSHA"  # read before the rule on its check digit ran
 WARNING_ID = "SH-2026-0077"
 REFUSALS = {"REJECTED", "DENIED"}
 IDLE_WITHIN_S = 60.0
@@ -85,8 +89,22 @@ def rejected_counts(samples: list[Any]) -> dict[tuple[str, str, str], float]:
             for s in samples if s.name == "portgw_documents_rejected_total"}
 
 
-def facts(fields: dict[str, Any]) -> tuple[str | None, str | None, int | None]:
+Facts = tuple[str | None, str | None, int | None]
+
+
+def facts(fields: dict[str, Any]) -> Facts:
     return fields["document_type"], fields["business_key"], fields["document_version"]
+
+
+def refusals_kept(parts: GatewayParts, bootstrap: str
+                  ) -> tuple[dict[str, Facts], dict[str, Facts]]:
+    """By event id, the facts the trail's refusal records and the dead letters keep."""
+    trail = trail_entries(parts, bootstrap)
+    letters = [DeadLetter.from_message(m, parts.schemas)
+               for m in asyncio.run(read_topics(bootstrap, [DLQ_TOPIC]))]
+    return ({e["event_id"]: facts(e) for e in trail if e["kind"] in REFUSALS},
+            {d.event_id: (d.document_type, d.business_key, d.document_version)
+             for d in letters})
 
 
 def test_a_document_refused_after_adapting_keeps_its_type_key_and_version(
@@ -104,23 +122,18 @@ def test_a_document_refused_after_adapting_keeps_its_type_key_and_version(
     assert {code: (r.document_type, r.business_key) for code, r in refused.items()} == {
         "WARNING_NOT_PUBLISHED": ("warning", WARNING_ID),
         "ROUTE_NO_CONTRACT": ("fal1", ARRIVAL_KEY),
-        # refused by a rule while the worker parsed it: its type known, no key yet
-        "RULE_IMO_CHECK_DIGIT": ("fal1", None),
+        # refused by a rule while the worker parsed it: its key was read before the rules
+        "RULE_IMO_CHECK_DIGIT": ("fal1", BAD_IMO_KEY),
     }
     want = {refused["WARNING_NOT_PUBLISHED"].event_id: ("warning", WARNING_ID, 2),
             refused["ROUTE_NO_CONTRACT"].event_id: ("fal1", ARRIVAL_KEY, 1),
-            refused["RULE_IMO_CHECK_DIGIT"].event_id: ("fal1", None, None)}
+            refused["RULE_IMO_CHECK_DIGIT"].event_id: ("fal1", BAD_IMO_KEY, 1)}
     assert rejected_counts(samples) == {("warning", ISSUER, "WARNING_NOT_PUBLISHED"): 1,
                                         ("fal1", "cn.border.sh", "ROUTE_NO_CONTRACT"): 1,
                                         ("fal1", "cn.port.sh", "RULE_IMO_CHECK_DIGIT"): 1}
 
     _, parts = gateway_parts(home)
-    trail = trail_entries(parts, bootstrap)
-    assert {e["event_id"]: facts(e) for e in trail if e["kind"] in REFUSALS} == want
-    letters = [DeadLetter.from_message(m, parts.schemas)
-               for m in asyncio.run(read_topics(bootstrap, [DLQ_TOPIC]))]
-    assert {d.event_id: (d.document_type, d.business_key, d.document_version)
-            for d in letters} == want
+    assert refusals_kept(parts, bootstrap) == (want, want)
 
     history = asyncio.run(trace_kafka(bootstrap, parts.schemas, WARNING_ID))
     assert [(v.document_version, [r.kind for r in v.records]) for v in history.versions] == [
@@ -129,6 +142,26 @@ def test_a_document_refused_after_adapting_keeps_its_type_key_and_version(
                    "--bootstrap-servers", bootstrap]) == 0
     traced = capsys.readouterr().out
     assert "version 2 · event" in traced and "REJECTED · WARNING_NOT_PUBLISHED" in traced
+
+
+def test_a_rule_refusal_keeps_the_business_key_read_before_the_rules_ran(
+    broker: LocalBroker, home: Home
+) -> None:
+    """Whether the worker verified the signature and parsed (the sender's newest key) or the
+    gateway verified it and the worker only parsed (an older key): the refused document keeps
+    its business key and version in its receipt, its trail record and its dead letter."""
+    bootstrap = broker.bootstrap_servers
+    newest = add_second_key(home)
+    by_newest = Document("bad-imo-newest-key", PROVIDER, BAD_IMO, newest.sign(BAD_IMO))
+    by_older = signed(home, BAD_IMO, "bad-imo-older-key")
+    receipts, samples = asyncio.run(_post_all(home, bootstrap, [by_newest, by_older]))
+
+    assert [(r.error_code, r.document_type, r.business_key) for r in receipts] == [
+        ("RULE_IMO_CHECK_DIGIT", "fal1", BAD_IMO_KEY)] * 2
+    want = {r.event_id: ("fal1", BAD_IMO_KEY, 1) for r in receipts}
+    assert len(want) == 2
+    assert rejected_counts(samples) == {("fal1", PROVIDER, "RULE_IMO_CHECK_DIGIT"): 2}
+    assert refusals_kept(gateway_parts(home)[1], bootstrap) == (want, want)
 
 
 async def _post_all(home: Home, bootstrap: str, docs: list[Document]

@@ -15,7 +15,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from crypto import CryptoError, SM2PrivateKey, envelope_recipient
-from gateway.decide.pipeline import Context, Submission, authenticate, new_context
+from gateway.decide.pipeline import Authenticate, Context, Submission, new_context
 from gateway.home.config import GatewayConfig
 from gateway.home.create import Home, create_home
 from gateway.home.live_keyring import LiveKeyring
@@ -53,7 +53,7 @@ def context(key: SM2PrivateKey, *, sender: str = PROVIDER, document: bytes = DOC
 def refusal_code(live: LiveKeyring, ctx: Context) -> str | None:
     """The code the authenticate stage refuses the context with; None if it passes."""
     try:
-        authenticate(live)(ctx)
+        Authenticate(live)(ctx)
     except CryptoError as exc:
         return exc.code
     return None
@@ -64,7 +64,7 @@ def test_a_reload_puts_a_revocation_in_force_and_the_revoked_key_authenticates_n
     second = add_second_key(home)
     first = home.agency_keys[PROVIDER]
     live = LiveKeyring.load(keyring_path(home))
-    stage = authenticate(live)
+    stage = Authenticate(live)
     before = live.version
     assert stage(context(first)).signer is not None
     assert stage(context(second)).signer is not None
@@ -109,7 +109,7 @@ def test_a_signature_verified_ahead_under_the_old_keyring_is_refused_after_the_r
     first = home.agency_keys[PROVIDER]
     ahead_with_first = replace(context(first),
         signer=live.current.current_key(PROVIDER, AT))
-    assert authenticate(live)(ahead_with_first).signer == live.current.current_key(PROVIDER, AT)
+    assert Authenticate(live)(ahead_with_first).signer == live.current.current_key(PROVIDER, AT)
 
 
 def test_a_document_is_judged_under_the_keyring_its_context_holds(home: Home) -> None:
@@ -120,7 +120,7 @@ def test_a_document_is_judged_under_the_keyring_its_context_holds(home: Home) ->
                       keyring=live.current)
     write_keyring(home, revoked(keyring_text(home), first_key_file(), REVOKED_AT))
     assert live.reload()
-    assert authenticate(live)(ctx).keyring is ctx.keyring
+    assert Authenticate(live)(ctx).keyring is ctx.keyring
     assert refusal_code(live, context(home.agency_keys[PROVIDER])) == "AUTH_KEY_REVOKED"
 
 
@@ -219,7 +219,7 @@ def test_sighup_reloads_the_keyring_every_part_of_the_gateway_reads(home: Home) 
 
 def test_the_received_record_names_the_keyring_version(home: Home) -> None:
     live = LiveKeyring.load(keyring_path(home))
-    ctx = authenticate(live)(context(home.agency_keys[PROVIDER]))
+    ctx = Authenticate(live)(context(home.agency_keys[PROVIDER]))
     assert received_reason(ctx) == f"{len(DOCUMENT)} bytes as fal1-xml; keyring " \
         f"{keyring_version(home)}"
     assert received_reason(context(home.agency_keys[PROVIDER])) == \
