@@ -1,4 +1,5 @@
-"""SM2 / SM3 / SM4, digital envelopes, Merkle batch seals and the agency keyring (DESIGN.md §6).
+"""SM2 / SM3 / SM4, digital envelopes, Merkle batch seals, the agency keyring (DESIGN.md §6)
+and the China E-Port's enveloped XML signatures (xmldsig).
 
 Everything public is exported here; the modules behind it are private.
 """
@@ -69,10 +70,21 @@ from .sm4 import (
     sm4_gcm_decrypt,
     sm4_gcm_encrypt,
 )
+from .xmldsig import (
+    CONVENTIONS,
+    Convention,
+    KeyHint,
+    SignerKeyResolver,
+    VerifiedSignature,
+    XmlSignatureError,
+    sign_enveloped,
+    verify_enveloped,
+)
 
 __all__ = [
     "BACKEND_ENV_VAR",
     "BACKEND_NAMES",
+    "CONVENTIONS",
     "DEFAULT_GATEWAY_ID",
     "DEFAULT_SM2_ID",
     "ENVELOPE_VERSION",
@@ -92,12 +104,14 @@ __all__ = [
     "CiphertextOrder",
     "ClientBinding",
     "ClientRole",
+    "Convention",
     "CryptoBackend",
     "CryptoError",
     "DecryptionFailed",
     "Envelope",
     "InclusionProof",
     "KeyEntry",
+    "KeyHint",
     "KeyInvalid",
     "KeyNotValidAt",
     "KeyRevoked",
@@ -112,7 +126,10 @@ __all__ = [
     "SealKeyRefused",
     "SignatureInvalid",
     "SignedBatch",
+    "SignerKeyResolver",
     "UnknownSigner",
+    "VerifiedSignature",
+    "XmlSignatureError",
     "certificate_fingerprint",
     "convert_ciphertext",
     "default_backend",
@@ -126,6 +143,7 @@ __all__ = [
     "normal_fingerprint",
     "open_envelope",
     "seal_envelope",
+    "sign_enveloped",
     "signature_from_raw",
     "signature_to_raw",
     "sm3",
@@ -134,5 +152,6 @@ __all__ = [
     "sm4_cbc_encrypt",
     "sm4_gcm_decrypt",
     "sm4_gcm_encrypt",
+    "verify_enveloped",
     "verify_merkle_proof",
 ]
