@@ -80,7 +80,6 @@ XMLDSIG_KEY_UNSUITABLE = "XMLDSIG_KEY_UNSUITABLE"
 XMLDSIG_ALREADY_SIGNED = "XMLDSIG_ALREADY_SIGNED"
 
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
-_SM2_RAW_SIZE = 64
 
 
 def _ds(name: str) -> str:
@@ -519,12 +518,22 @@ def _verify_sm2(convention: Convention, key: SM2PublicKey, value: bytes, signed:
 
 
 def _sm2_der(convention: Convention, value: bytes) -> bytes:
-    if len(value) == _SM2_RAW_SIZE and Sm2Encoding.RAW in convention.sm2_encodings:
-        return signature_from_raw(value)
-    if Sm2Encoding.DER in convention.sm2_encodings:
-        signature_to_raw(value)  # strict DER and r, s in range, or ValueError
+    """The DER form of ``value``: DER as it is where the convention allows it (tried first: a
+    DER value can be 64 bytes long, raw r ‖ s practically never parses as strict DER), else
+    raw r ‖ s. ValueError for anything else."""
+    if Sm2Encoding.DER in convention.sm2_encodings and _is_der_signature(value):
         return value
+    if Sm2Encoding.RAW in convention.sm2_encodings:
+        return signature_from_raw(value)
     raise ValueError("not an SM2 signature in this convention's encoding")
+
+
+def _is_der_signature(value: bytes) -> bool:
+    try:
+        signature_to_raw(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _verify_rsa(key: rsa.RSAPublicKey, value: bytes, signed: bytes) -> None:
