@@ -307,9 +307,10 @@ class Keyring:
         if not entry.may(role):
             raise KeyRoleRefused(f"{_certificate_of(entry)} of {entry.agency_id!r} lacks "
                                  f"role {role.value}: {_role_rule(role)}")
-        what = f"{_certificate_of(entry)} of {entry.agency_id!r}"
-        _refuse_unusable([entry], at, revoked=f"{what} is revoked",
-                         not_valid=f"{what} is not valid")
+        if not entry.usable_at(at):
+            what = f"{_certificate_of(entry)} of {entry.agency_id!r}"
+            raise _refusal([entry], at, revoked=f"{what} is revoked at {at.isoformat()}",
+                           not_valid=f"{what} is not valid at {at.isoformat()}")
         return entry
 
     def verify(
@@ -420,9 +421,9 @@ class Keyring:
         if usable:
             # Newest first: during a key rollover the new key is the likely signer.
             return sorted(usable, key=lambda entry: entry.valid_from, reverse=True)
-        _refuse_unusable(keys, at, revoked=f"every key of {agency_id!r} valid then is revoked",
-                         not_valid=f"agency {agency_id!r} has no key valid")
-        raise AssertionError("unreachable: no key is usable")
+        raise _refusal(keys, at,
+                       revoked=f"every key of {agency_id!r} valid at {at.isoformat()} is revoked",
+                       not_valid=f"agency {agency_id!r} has no key valid at {at.isoformat()}")
 
     @classmethod
     def from_toml(cls, path: Path) -> Self:
@@ -467,20 +468,18 @@ _CERTIFICATE_RULES = {
 }
 
 
-def _refuse_unusable(entries: list[KeyEntry], at: datetime, *, revoked: str,
-                     not_valid: str) -> None:
-    """Raise the refusal of `entries` at `at` if none is usable: KeyRevoked when one is in
-    its window, else KeyNotValidAt; its code is the certificates' reason when every entry
-    has the same one (CERT_EXPIRED...), else the class's own."""
-    if any(entry.usable_at(at) for entry in entries):
-        return
+def _refusal(entries: list[KeyEntry], at: datetime, *, revoked: str,
+             not_valid: str) -> KeyringError:
+    """Why none of `entries` is usable at `at`: KeyRevoked when one is in its window, else
+    KeyNotValidAt; its code is the certificates' reason when every entry has the same one
+    (CERT_EXPIRED...), else the class's own."""
     codes = {entry.refusal(at) for entry in entries}
     code = next(iter(codes)) if len(codes) == 1 else None
     rule = _CERTIFICATE_RULES.get(code or "")
-    because = f": {rule}" if rule else ""
+    because, code = (f": {rule}", code) if rule else ("", None)
     if any(entry.in_window(at) for entry in entries):
-        raise KeyRevoked(f"{revoked} at {at.isoformat()}{because}", code=code if rule else None)
-    raise KeyNotValidAt(f"{not_valid} at {at.isoformat()}{because}", code=code if rule else None)
+        return KeyRevoked(revoked + because, code=code)
+    return KeyNotValidAt(not_valid + because, code=code)
 
 
 def _certificate_of(entry: KeyEntry) -> str:
@@ -531,11 +530,18 @@ def _trust_store(path: Path, document: dict[str, Any]) -> TrustStore:
     try:
         anchors = [certificate for file in files["trust"]
                    for certificate in certificates_from_bytes(_read_listed(file))]
-        crls = [crl for file in files["crls"]
+        crls = [(file, crl) for file in files["crls"]
                 for crl in revocation_lists_from_bytes(_read_listed(file))]
-        return TrustStore(anchors, crls)
-    except CertificateRefused as exc:
+        store = TrustStore(anchors, (crl for _, crl in crls))
+    except KeyringError as exc:
         raise KeyringError(f"{path}: {exc.message}", code=exc.code) from exc
+    now = datetime.now(UTC)
+    for file, crl in crls:
+        if crl.next_update is not None and crl.next_update <= now:
+            # Still used: an old list still revokes what it names. The CA has a newer one.
+            _log.warning("keyring_crl_stale", path=str(file),
+                         next_update=crl.next_update.isoformat())
+    return store
 
 
 def _file_list(path: Path, document: dict[str, Any], name: str) -> list[Path]:
@@ -550,8 +556,7 @@ def _read_listed(file: Path) -> bytes:
     try:
         return file.read_bytes()
     except OSError as exc:
-        raise CertificateRefused(f"cannot read {file}: {exc.strerror or exc}",
-                                 code=KeyringError.code) from exc
+        raise KeyringError(f"cannot read {file}: {exc.strerror or exc}") from exc
 
 
 def _entry_from_table(path: Path, number: int, table: object, gateway_id: str,

@@ -129,11 +129,16 @@ class OpensslCA:
         openssl("ca", "-config", "ca.cnf", "-revoke", str(certificate), "-cert", "ca.pem",
                 "-keyfile", "ca.key", cwd=self.directory)
 
-    def crl(self, name: str = "ca.crl", *, der: bool = False) -> Path:
-        """A CRL of what this CA revoked so far, signed now (PEM, or DER when `der`)."""
+    def crl(self, name: str = "ca.crl", *, der: bool = False,
+            next_update: datetime | None = None) -> Path:
+        """A CRL of what this CA revoked so far, signed now (PEM, or DER when `der`), its
+        nextUpdate in 30 days unless `next_update` (then thisUpdate is a day before it)."""
         pem = self.directory / f"{name}.pem"
+        dates = ([] if next_update is None else
+                 ["-crl_lastupdate", stamp(next_update - timedelta(days=1)),
+                  "-crl_nextupdate", stamp(next_update)])
         openssl("ca", "-config", "ca.cnf", "-gencrl", "-cert", "ca.pem", "-keyfile", "ca.key",
-                "-sigopt", DISTID, "-out", str(pem), cwd=self.directory)
+                "-sigopt", DISTID, *dates, "-out", str(pem), cwd=self.directory)
         if not der:
             pem.rename(self.directory / name)
             return self.directory / name

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from crypto import (
     CERT_EXPIRED,
@@ -155,6 +156,22 @@ def test_a_certificate_its_cas_crl_revokes_is_refused_from_its_revocation(
     without_crl = Keyring.from_toml(keyring_file(tmp_path, pki.revoked, trust=(pki.ca.cert,)))
     later = NOW + timedelta(minutes=1)
     assert without_crl.certificate_signer(0x13, later) == without_crl.entries[0]
+
+
+def test_a_crl_past_its_next_update_still_revokes_and_is_reported(
+        tmp_path: Path, pki: Pki) -> None:
+    stale = pki.ca.crl("stale.crl", next_update=NOW - timedelta(days=1))
+    with capture_logs() as logs:
+        keyring = Keyring.from_toml(keyring_file(tmp_path, pki.revoked, trust=(pki.ca.cert,),
+                                                 crls=(stale,)))
+    with pytest.raises(KeyRevoked) as error:
+        keyring.certificate_signer(0x13, NOW)
+    assert error.value.code == CERT_REVOKED
+    (warning,) = [log for log in logs if log["event"] == "keyring_crl_stale"]
+    assert warning["path"] == str(stale) and warning["log_level"] == "warning"
+    with capture_logs() as logs:
+        load(tmp_path, pki, pki.revoked)
+    assert not [log for log in logs if log["event"] == "keyring_crl_stale"]
 
 
 @pytest.mark.parametrize("case", ["stranger", "no-trust", "tampered", "not-one"])
