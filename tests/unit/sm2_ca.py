@@ -147,3 +147,48 @@ class OpensslCA:
 
     def der(self, certificate: Path) -> bytes:
         return openssl("x509", "-in", str(certificate), "-outform", "DER", cwd=self.directory)
+
+
+# E-Port's published SM2 certificate serial and its KeyName (docs/eport-research.md §2.3).
+EPORT_SERIAL = 0x3000000000CDE6F
+EPORT_KEY_NAME = "03000000000cde6f"
+REVOKED_SERIAL = 0x13
+# Personal data as E-Port names carry it: never in an error text, a log line or a repr.
+PERSON = "张三"
+COMPANY = "某某国际货运代理有限公司"
+
+
+@dataclass(frozen=True)
+class Pki:
+    """A CA (with a Chinese name, as E-Port's) and what it issued: `good` (the E-Port serial,
+    a person's name, valid 2026–2036), `expired`, `future` (not yet valid), `revoked` (in
+    `crl`, DER); `other`, another CA, issued `stranger` and signed `other_crl`; `impostor`
+    has `ca`'s name and another key."""
+
+    ca: OpensslCA
+    other: OpensslCA
+    impostor: OpensslCA
+    good: Path
+    expired: Path
+    future: Path
+    revoked: Path
+    stranger: Path
+    crl: Path
+    other_crl: Path
+
+
+def make_pki(root: Path, now: datetime) -> Pki:
+    ca = OpensslCA.create(root / "ca", "/C=CN/O=中国电子口岸/CN=测试证书管理中心")
+    other = OpensslCA.create(root / "other", "/C=CN/O=Other CA/CN=Other SM2 CA")
+    impostor = OpensslCA.create(root / "impostor", ca.subject)
+    good = ca.issue("good", EPORT_SERIAL, start=datetime(2026, 1, 1, tzinfo=UTC),
+                    end=datetime(2036, 1, 1, tzinfo=UTC), subject=f"/C=CN/O={COMPANY}/CN={PERSON}")
+    expired = ca.issue("expired", 0x11, start=now - timedelta(days=60),
+                       end=now - timedelta(days=30))
+    future = ca.issue("future", 0x12, start=now + timedelta(days=30),
+                      end=now + timedelta(days=60))
+    revoked = ca.issue("revoked", REVOKED_SERIAL)
+    ca.revoke(revoked)
+    stranger = other.issue("stranger", 0x14)
+    return Pki(ca, other, impostor, good, expired, future, revoked, stranger,
+               ca.crl(der=True), other.crl())

@@ -4,7 +4,6 @@ the keyring's `trust` CAs and revoked by their `crls`; certificates and CRLs mad
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,12 +11,6 @@ import pytest
 from structlog.testing import capture_logs
 
 from crypto import (
-    CERT_EXPIRED,
-    CERT_INVALID,
-    CERT_NOT_YET_VALID,
-    CERT_REVOKED,
-    CERT_UNTRUSTED,
-    CRL_INVALID,
     KeyEntry,
     KeyNotValidAt,
     KeyRevoked,
@@ -28,45 +21,25 @@ from crypto import (
     SM2PrivateKey,
     UnknownSigner,
 )
-from tests.unit.sm2_ca import OpensslCA, needs_openssl
+from tests.unit.sm2_ca import (
+    EPORT_KEY_NAME,
+    EPORT_SERIAL,
+    REVOKED_SERIAL,
+    Pki,
+    make_pki,
+    needs_openssl,
+)
 
 pytestmark = needs_openssl
 
 CARRIER = "cn.carrier.cosco"
 DOC = b"<Manifest><Head><MessageType>MT2101</MessageType></Head></Manifest>"
 NOW = datetime.now(UTC)
-SERIAL = 0x3000000000CDE6F
-KEY_NAME = "03000000000cde6f"
-
-
-@dataclass(frozen=True)
-class Pki:
-    ca: OpensslCA
-    other: OpensslCA
-    good: Path
-    expired: Path
-    future: Path
-    revoked: Path
-    stranger: Path
-    crl: Path
-    other_crl: Path
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    root = tmp_path_factory.mktemp("keyring-pki")
-    ca = OpensslCA.create(root / "ca")
-    other = OpensslCA.create(root / "other", "/C=CN/O=Other CA/CN=Other SM2 CA")
-    good = ca.issue("good", SERIAL)
-    expired = ca.issue("expired", 0x11, start=NOW - timedelta(days=60),
-                       end=NOW - timedelta(days=30))
-    future = ca.issue("future", 0x12, start=NOW + timedelta(days=30),
-                      end=NOW + timedelta(days=60))
-    revoked = ca.issue("revoked", 0x13)
-    ca.revoke(revoked)
-    stranger = other.issue("stranger", 0x14)
-    return Pki(ca, other, good, expired, future, revoked, stranger, ca.crl(der=True),
-               other.crl())
+    return make_pki(tmp_path_factory.mktemp("keyring-pki"), NOW)
 
 
 def signing_key(certificate: Path) -> SM2PrivateKey:
@@ -94,20 +67,20 @@ def test_a_certificate_from_openssl_is_accepted_and_found_by_its_serial(
         tmp_path: Path, pki: Pki) -> None:
     keyring = load(tmp_path, pki, pki.good)
     (entry,) = keyring.keys_for(CARRIER)
-    assert entry.certificate is not None and entry.certificate.serial == SERIAL
+    assert entry.certificate is not None and entry.certificate.serial == EPORT_SERIAL
     assert (entry.valid_from, entry.valid_to) == (entry.certificate.not_before,
                                                   entry.certificate.not_after)
     assert entry.roles == frozenset({KeyRole.DOCUMENT, KeyRole.ACK})
     key = signing_key(pki.good)
     assert keyring.verify(CARRIER, key.sign(DOC), DOC, at=NOW) == entry
-    for name in (SERIAL, KEY_NAME, KEY_NAME.upper(), "3000000000cde6f"):
+    for name in (EPORT_SERIAL, EPORT_KEY_NAME, EPORT_KEY_NAME.upper(), "3000000000cde6f"):
         assert keyring.by_certificate_serial(name) == entry
         assert keyring.certificate_signer(name, NOW) == entry
     entry.public_key.verify(key.sign(DOC), DOC)
     with pytest.raises(UnknownSigner):
-        keyring.by_certificate_serial(SERIAL + 1)
+        keyring.by_certificate_serial(EPORT_SERIAL + 1)
     with pytest.raises(KeyRoleRefused):
-        keyring.certificate_signer(SERIAL, NOW, KeyRole.SEAL)
+        keyring.certificate_signer(EPORT_SERIAL, NOW, KeyRole.SEAL)
 
 
 def test_the_entrys_own_window_narrows_the_certificates(tmp_path: Path, pki: Pki) -> None:
@@ -117,14 +90,14 @@ def test_the_entrys_own_window_narrows_the_certificates(tmp_path: Path, pki: Pki
     (entry,) = keyring.keys_for(CARRIER)
     assert entry.valid_to == until
     with pytest.raises(KeyNotValidAt) as error:
-        keyring.certificate_signer(SERIAL, until)
+        keyring.certificate_signer(EPORT_SERIAL, until)
     assert error.value.code == "AUTH_KEY_NOT_VALID"
 
 
 def test_an_expired_or_not_yet_valid_certificate_is_refused_at_the_time_of_use(
         tmp_path: Path, pki: Pki) -> None:
     keyring = load(tmp_path, pki, pki.expired, pki.future)
-    for serial, code in ((0x11, CERT_EXPIRED), (0x12, CERT_NOT_YET_VALID)):
+    for serial, code in ((0x11, "CERT_EXPIRED"), (0x12, "CERT_NOT_YET_VALID")):
         with pytest.raises(KeyNotValidAt) as error:
             keyring.certificate_signer(serial, NOW)
         assert error.value.code == code
@@ -134,7 +107,7 @@ def test_an_expired_or_not_yet_valid_certificate_is_refused_at_the_time_of_use(
     only_expired = load(tmp_path, pki, pki.expired)
     with pytest.raises(KeyNotValidAt) as error:
         only_expired.verify(CARRIER, signing_key(pki.expired).sign(DOC), DOC, at=NOW)
-    assert error.value.code == CERT_EXPIRED
+    assert error.value.code == "CERT_EXPIRED"
     assert only_expired.verify(CARRIER, signing_key(pki.expired).sign(DOC), DOC,
                                at=NOW - timedelta(days=45)) == only_expired.entries[0]
 
@@ -143,19 +116,19 @@ def test_a_certificate_its_cas_crl_revokes_is_refused_from_its_revocation(
         tmp_path: Path, pki: Pki) -> None:
     keyring = load(tmp_path, pki, pki.revoked)
     (entry,) = keyring.entries
-    assert entry.certificate_revoked_at is not None
+    revoked_at = entry.certificate_revoked_at
+    assert revoked_at is not None
     signature = signing_key(pki.revoked).sign(DOC)
     with pytest.raises(KeyRevoked) as error:
-        keyring.verify(CARRIER, signature, DOC, at=NOW + timedelta(minutes=1))
-    assert error.value.code == CERT_REVOKED
+        keyring.verify(CARRIER, signature, DOC, at=revoked_at)
+    assert error.value.code == "CERT_REVOKED"
     with pytest.raises(KeyRevoked) as error:
-        keyring.certificate_signer(0x13, NOW + timedelta(minutes=1))
-    assert error.value.code == CERT_REVOKED
-    before = entry.certificate_revoked_at - timedelta(seconds=1)
+        keyring.certificate_signer(REVOKED_SERIAL, revoked_at + timedelta(days=1))
+    assert error.value.code == "CERT_REVOKED"
+    before = revoked_at - timedelta(seconds=1)
     assert keyring.verify(CARRIER, signature, DOC, at=before) == entry
     without_crl = Keyring.from_toml(keyring_file(tmp_path, pki.revoked, trust=(pki.ca.cert,)))
-    later = NOW + timedelta(minutes=1)
-    assert without_crl.certificate_signer(0x13, later) == without_crl.entries[0]
+    assert without_crl.certificate_signer(REVOKED_SERIAL, revoked_at) == without_crl.entries[0]
 
 
 def test_a_crl_past_its_next_update_still_revokes_and_is_reported(
@@ -164,9 +137,11 @@ def test_a_crl_past_its_next_update_still_revokes_and_is_reported(
     with capture_logs() as logs:
         keyring = Keyring.from_toml(keyring_file(tmp_path, pki.revoked, trust=(pki.ca.cert,),
                                                  crls=(stale,)))
+    revoked_at = keyring.entries[0].certificate_revoked_at
+    assert revoked_at is not None
     with pytest.raises(KeyRevoked) as error:
-        keyring.certificate_signer(0x13, NOW)
-    assert error.value.code == CERT_REVOKED
+        keyring.certificate_signer(REVOKED_SERIAL, revoked_at)
+    assert error.value.code == "CERT_REVOKED"
     (warning,) = [log for log in logs if log["event"] == "keyring_crl_stale"]
     assert warning["path"] == str(stale) and warning["log_level"] == "warning"
     with capture_logs() as logs:
@@ -177,7 +152,7 @@ def test_a_crl_past_its_next_update_still_revokes_and_is_reported(
 @pytest.mark.parametrize("case", ["stranger", "no-trust", "tampered", "not-one"])
 def test_a_certificate_no_trusted_ca_issued_does_not_load(
         tmp_path: Path, pki: Pki, case: str) -> None:
-    certificate, code = pki.good, CERT_UNTRUSTED
+    certificate, code = pki.good, "CERT_UNTRUSTED"
     trust: tuple[Path, ...] = (pki.ca.cert,)
     if case == "stranger":
         certificate = pki.stranger
@@ -189,11 +164,11 @@ def test_a_certificate_no_trusted_ca_issued_does_not_load(
         der[at : at + 4] = b"evil"
         certificate = tmp_path / "tampered.der"
         certificate.write_bytes(bytes(der))
-        code = CERT_INVALID
+        code = "CERT_INVALID"
     else:
         certificate = tmp_path / "two.pem"
         certificate.write_bytes(pki.good.read_bytes() + pki.revoked.read_bytes())
-        code = CERT_INVALID
+        code = "CERT_INVALID"
     with pytest.raises(KeyringError) as error:
         Keyring.from_toml(keyring_file(tmp_path, certificate, trust=trust))
     assert error.value.code == code
@@ -204,7 +179,7 @@ def test_a_crl_no_trusted_ca_signed_does_not_load(tmp_path: Path, pki: Pki) -> N
     with pytest.raises(KeyringError) as error:
         Keyring.from_toml(keyring_file(tmp_path, pki.good, trust=(pki.ca.cert,),
                                        crls=(pki.other_crl,)))
-    assert error.value.code == CRL_INVALID
+    assert error.value.code == "CRL_INVALID"
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -223,7 +198,7 @@ def test_bad_certificate_settings_are_named(tmp_path: Path, text: str, expected:
 
 
 def test_two_certificates_with_one_serial_are_refused(tmp_path: Path, pki: Pki) -> None:
-    twin = pki.other.issue("twin", SERIAL)
+    twin = pki.other.issue("twin", EPORT_SERIAL)
     with pytest.raises(KeyringError, match="serial"):
         Keyring.from_toml(keyring_file(tmp_path, pki.good, twin,
                                        trust=(pki.ca.cert, pki.other.cert)))
