@@ -154,6 +154,7 @@ def _decoded(d2i: Callable[..., int | None], free: Callable[[int], None], der: b
     cursor = c_void_p(start)
     ptr = d2i(None, ctypes.byref(cursor), len(der))
     if not ptr:
+        _library().ERR_clear_error()  # what d2i queued must not reach the next operation
         raise ValueError(f"not a DER {what}")
     try:
         if cursor.value != start + len(der):

@@ -14,9 +14,10 @@ and SM3 fingerprint, and `repr` shows only those.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Self
 
 from . import _der
@@ -37,6 +38,8 @@ CRL_INVALID = "CRL_INVALID"
 
 # The E-Port U-key writes SM2 serials as 16 lowercase hex digits (docs/eport-research.md §2.3).
 KEY_NAME_DIGITS = 16
+# RFC 5280 §4.1.2.2: a serial has at most 20 octets; a KeyName longer than this names none.
+_MAX_KEY_NAME = 64
 _HEX = re.compile(r"[0-9a-fA-F]+\Z")
 _CERTIFICATE_LABEL = "CERTIFICATE"
 _CRL_LABEL = "X509 CRL"
@@ -54,7 +57,7 @@ def serial_from_key_name(text: str) -> int:
     """The serial a KeyName names: hex, any case, padded or not (compare serials as integers).
     CertificateRefused (CERT_INVALID) for anything else."""
     value = text.strip()
-    if not _HEX.match(value):
+    if len(value) > _MAX_KEY_NAME or not _HEX.match(value):
         raise CertificateRefused("KeyName must be the certificate serial in hex digits",
                                  code=CERT_INVALID)
     return int(value, 16)
@@ -134,7 +137,7 @@ class RevocationList:
 
     this_update: datetime
     next_update: datetime | None
-    revoked: tuple[tuple[int, datetime], ...] = field(repr=False)
+    revoked: Mapping[int, datetime] = field(repr=False)
     issuer: str = field(repr=False)
     issuer_name_der: bytes = field(repr=False)
     der: bytes = field(repr=False)
@@ -146,12 +149,15 @@ class RevocationList:
             fields = read_crl(der)
         except ValueError as exc:
             raise CertificateRefused(f"CRL: {exc}", code=CRL_INVALID) from None
+        revoked: dict[int, datetime] = {}
+        for serial, at in fields.revoked:
+            revoked[serial] = min(at, revoked.get(serial, at))
         return cls(this_update=fields.this_update, next_update=fields.next_update,
-                   revoked=fields.revoked, issuer=fields.issuer,
+                   revoked=MappingProxyType(revoked), issuer=fields.issuer,
                    issuer_name_der=fields.issuer_der, der=der)
 
     def revocation_time(self, serial: int) -> datetime | None:
-        return min((at for revoked, at in self.revoked if revoked == serial), default=None)
+        return self.revoked.get(serial)
 
     def is_issued_by(self, issuer: Certificate) -> bool:
         """Whether `issuer`, a CA, is this CRL's issuer by name and its key verifies the CRL's
@@ -179,18 +185,18 @@ class TrustStore:
     def issuer_of(self, certificate: Certificate) -> Certificate:
         """The trusted CA that issued `certificate`; CertificateRefused (CERT_UNTRUSTED)
         if none did, CERT_INVALID if its signature does not verify with its issuer's key."""
-        named = [anchor for anchor in self._anchors
-                 if anchor.subject_name_der == certificate.issuer_name_der]
-        refusal: CertificateRefused | None = None
-        for anchor in named:
+        refusals: list[CertificateRefused] = []
+        for anchor in self._anchors:
+            if anchor.subject_name_der != certificate.issuer_name_der:
+                continue
             try:
                 certificate.verify_issued_by(anchor)
+                return anchor
             except CertificateRefused as exc:
-                refusal = exc if refusal is None or exc.code == CERT_INVALID else refusal
-                continue
-            return anchor
-        if refusal is not None:
-            raise refusal
+                refusals.append(exc)
+        if refusals:
+            # A CA that issued it but whose signature fails says more than a namesake.
+            raise min(refusals, key=lambda exc: exc.code != CERT_INVALID)
         raise CertificateRefused(f"{certificate.describe()} is not issued by a trusted CA "
                                  "(the keyring's 'trust' list)", code=CERT_UNTRUSTED)
 

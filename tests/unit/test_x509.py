@@ -187,7 +187,7 @@ def test_the_eport_key_name_of_a_serial() -> None:
     assert key_name(0x01691FE9) == "0000000001691fe9"
     assert serial_from_key_name("01691fe9") == 0x01691FE9
     assert serial_from_key_name(" 3000000000CDE6F\n") == EPORT_SERIAL
-    for bad in ("", "0x1f", "12 34", "g1", "-1"):
+    for bad in ("", "0x1f", "12 34", "g1", "-1", "1" * 65):
         with pytest.raises(CertificateRefused) as error:
             serial_from_key_name(bad)
         assert error.value.code == "CERT_INVALID"
