@@ -146,8 +146,9 @@ class KeyEntry:
         return self.valid_from <= at and (self.valid_to is None or at < self.valid_to)
 
     def revoked_by(self, at: datetime) -> bool:
-        return any(when is not None and when <= at
-                   for when in (self.revoked_at, self.certificate_revoked_at))
+        return ((self.revoked_at is not None and self.revoked_at <= at)
+                or (self.certificate_revoked_at is not None
+                    and self.certificate_revoked_at <= at))
 
     def refusal(self, at: datetime) -> str | None:
         """The code of why this key may not be used at `at`, the certificate's reasons
