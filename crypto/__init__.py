@@ -1,5 +1,5 @@
-"""SM2 / SM3 / SM4, digital envelopes, Merkle batch seals, the agency keyring (DESIGN.md §6)
-and the China E-Port's enveloped XML signatures (xmldsig).
+"""SM2 / SM3 / SM4, digital envelopes, Merkle batch seals, X.509 SM2 certificates, the agency
+keyring (DESIGN.md §6) and the China E-Port's enveloped XML signatures (xmldsig).
 
 Everything public is exported here; the modules behind it are private.
 """
@@ -27,6 +27,7 @@ from .client_certs import (
 from .envelope import ENVELOPE_VERSION, Envelope, envelope_recipient, open_envelope, seal_envelope
 from .errors import (
     BackendUnavailable,
+    CertificateRefused,
     CryptoError,
     DecryptionFailed,
     KeyInvalid,
@@ -70,6 +71,22 @@ from .sm4 import (
     sm4_gcm_decrypt,
     sm4_gcm_encrypt,
 )
+from .x509 import (
+    CERT_EXPIRED,
+    CERT_INVALID,
+    CERT_NOT_YET_VALID,
+    CERT_REVOKED,
+    CERT_UNTRUSTED,
+    CRL_INVALID,
+    SM2_WITH_SM3,
+    Certificate,
+    RevocationList,
+    TrustStore,
+    certificates_from_bytes,
+    key_name,
+    revocation_lists_from_bytes,
+    serial_from_key_name,
+)
 from .xmldsig import (
     CONVENTIONS,
     Convention,
@@ -84,7 +101,13 @@ from .xmldsig import (
 __all__ = [
     "BACKEND_ENV_VAR",
     "BACKEND_NAMES",
+    "CERT_EXPIRED",
+    "CERT_INVALID",
+    "CERT_NOT_YET_VALID",
+    "CERT_REVOKED",
+    "CERT_UNTRUSTED",
     "CONVENTIONS",
+    "CRL_INVALID",
     "DEFAULT_GATEWAY_ID",
     "DEFAULT_SM2_ID",
     "ENVELOPE_VERSION",
@@ -95,12 +118,15 @@ __all__ = [
     "SEAL_KEY_REVOKED",
     "SEAL_KEY_UNKNOWN",
     "SEAL_SIGNATURE_INVALID",
+    "SM2_WITH_SM3",
     "SM4_BLOCK_SIZE",
     "SM4_KEY_SIZE",
     "BackendUnavailable",
     "BatchSeal",
     "BatchSigner",
     "BatchVerifier",
+    "Certificate",
+    "CertificateRefused",
     "CiphertextOrder",
     "ClientBinding",
     "ClientRole",
@@ -121,28 +147,34 @@ __all__ = [
     "Keyring",
     "KeyringError",
     "MerkleTree",
+    "RevocationList",
     "SM2PrivateKey",
     "SM2PublicKey",
     "SealKeyRefused",
     "SignatureInvalid",
     "SignedBatch",
     "SignerKeyResolver",
+    "TrustStore",
     "UnknownSigner",
     "VerifiedSignature",
     "XmlSignatureError",
     "certificate_fingerprint",
+    "certificates_from_bytes",
     "convert_ciphertext",
     "default_backend",
     "envelope_recipient",
     "get_backend",
     "hmac_sm3",
+    "key_name",
     "merkle_leaf_hash",
     "merkle_proof",
     "merkle_root",
     "merkle_tree",
     "normal_fingerprint",
     "open_envelope",
+    "revocation_lists_from_bytes",
     "seal_envelope",
+    "serial_from_key_name",
     "sign_enveloped",
     "signature_from_raw",
     "signature_to_raw",

@@ -19,15 +19,23 @@ def pem_encode(der: bytes, label: str) -> bytes:
 
 def pem_decode(pem: bytes, label: str) -> bytes:
     """Return the DER of the first ``label`` block; ValueError if there is none or it is bad."""
+    return pem_blocks(pem, label)[0]
+
+
+def pem_blocks(pem: bytes, label: str) -> list[bytes]:
+    """The DER of every ``label`` block, in order; ValueError if there is none or one is bad."""
     pattern = re.compile(
         rb"-----BEGIN " + label.encode() + rb"-----(.*?)-----END " + label.encode() + rb"-----",
         re.DOTALL,
     )
-    match = pattern.search(pem)
-    if match is None:
+    blocks = [_base64_body(match.group(1), label) for match in pattern.finditer(pem)]
+    if not blocks:
         raise ValueError(f"no '{label}' PEM block found")
-    body = b"".join(match.group(1).split())
+    return blocks
+
+
+def _base64_body(text: bytes, label: str) -> bytes:
     try:
-        return base64.b64decode(body, validate=True)
+        return base64.b64decode(b"".join(text.split()), validate=True)
     except binascii.Error as exc:
         raise ValueError(f"bad base64 in '{label}' PEM block: {exc}") from exc

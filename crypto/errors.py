@@ -68,3 +68,11 @@ class DecryptionFailed(CryptoError):
     """Wrong key, tampered or malformed ciphertext; deliberately not more specific."""
 
     code = "CRYPTO_DECRYPTION_FAILED"
+
+
+class CertificateRefused(KeyringError):
+    """An X.509 certificate or revocation list that may not vouch for a key; the code says
+    which rule: CERT_INVALID, CERT_UNTRUSTED, CERT_EXPIRED, CERT_NOT_YET_VALID, CERT_REVOKED,
+    CRL_INVALID."""
+
+    code = "CERT_INVALID"

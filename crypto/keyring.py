@@ -24,6 +24,7 @@ import structlog
 from .batch import BatchSeal, BatchVerifier, InclusionProof
 from .client_certs import ClientBinding, binding_from_table, index_bindings
 from .errors import (
+    CertificateRefused,
     CryptoError,
     KeyNotValidAt,
     KeyRevoked,
@@ -36,6 +37,18 @@ from .errors import (
 )
 from .sm2 import DEFAULT_SM2_ID, SM2PublicKey
 from .sm3 import sm3_hex
+from .x509 import (
+    CERT_EXPIRED,
+    CERT_INVALID,
+    CERT_NOT_YET_VALID,
+    CERT_REVOKED,
+    CERT_UNTRUSTED,
+    Certificate,
+    TrustStore,
+    certificates_from_bytes,
+    revocation_lists_from_bytes,
+    serial_from_key_name,
+)
 
 BEGINNING_OF_TIME = datetime.min.replace(tzinfo=UTC)
 AUTH_SIGNATURE_INVALID = "AUTH_SIGNATURE_INVALID"
@@ -50,9 +63,9 @@ SEAL_SIGNATURE_INVALID = "SEAL_SIGNATURE_INVALID"
 
 SEAL_RULE = "only the gateway's sealing keys (role seal) seal; an agency's key never does"
 
-_ENTRY_FIELDS = frozenset({"agency", "public_key", "valid_from", "valid_to", "revoked_at",
-                           "roles"})
-_TOP_LEVEL = frozenset({"key", "gateway", "client"})
+_ENTRY_FIELDS = frozenset({"agency", "public_key", "certificate", "valid_from", "valid_to",
+                           "revoked_at", "roles"})
+_TOP_LEVEL = frozenset({"key", "gateway", "client", "trust", "crls"})
 _DATES = ("valid_from", "valid_to", "revoked_at")
 
 
@@ -83,7 +96,12 @@ def require_utc(value: datetime, name: str) -> datetime:
 class KeyEntry:
     """One key of one agency (or of the gateway); valid on [valid_from, valid_to) and until
     it is revoked, for its `roles`. Roles None: those its owner has (`Keyring` fills them
-    in; an entry outside a keyring may do nothing)."""
+    in; an entry outside a keyring may do nothing).
+
+    A key may come with the X.509 `certificate` that vouches for it (its public key must be
+    the certificate's): the window is then narrowed to the certificate's validity
+    (notAfter is the window's exclusive end), and `certificate_revoked_at` is when a CRL
+    revoked the certificate."""
 
     agency_id: str
     public_key: SM2PublicKey
@@ -91,19 +109,34 @@ class KeyEntry:
     valid_to: datetime | None = None
     revoked_at: datetime | None = None
     roles: frozenset[KeyRole] | None = None
+    certificate: Certificate | None = None
+    certificate_revoked_at: datetime | None = None
 
     def __post_init__(self) -> None:
         if not self.agency_id:
             raise ValueError("agency_id must not be empty")
         object.__setattr__(self, "valid_from", require_utc(self.valid_from, "valid_from"))
-        for name in ("valid_to", "revoked_at"):
+        for name in ("valid_to", "revoked_at", "certificate_revoked_at"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, require_utc(value, name))
+        if self.certificate is not None:
+            self._narrow_to(self.certificate)
         if self.valid_to is not None and self.valid_to <= self.valid_from:
             raise ValueError("valid_to must be later than valid_from")
         if self.roles is not None:
             object.__setattr__(self, "roles", _roles_of(self.roles))
+
+    def _narrow_to(self, certificate: Certificate) -> None:
+        if certificate.public_key != self.public_key:
+            raise ValueError("public_key must be the certificate's public key")
+        start = max(self.valid_from, certificate.not_before)
+        end = min(self.valid_to or certificate.not_after, certificate.not_after)
+        if end <= start:
+            raise ValueError("the entry's window [valid_from, valid_to) must overlap its "
+                             "certificate's validity [notBefore, notAfter)")
+        object.__setattr__(self, "valid_from", start)
+        object.__setattr__(self, "valid_to", end)
 
     @property
     def key_id(self) -> str:
@@ -113,7 +146,24 @@ class KeyEntry:
         return self.valid_from <= at and (self.valid_to is None or at < self.valid_to)
 
     def revoked_by(self, at: datetime) -> bool:
-        return self.revoked_at is not None and self.revoked_at <= at
+        return ((self.revoked_at is not None and self.revoked_at <= at)
+                or (self.certificate_revoked_at is not None
+                    and self.certificate_revoked_at <= at))
+
+    def refusal(self, at: datetime) -> str | None:
+        """The code of why this key may not be used at `at`, the certificate's reasons
+        first; None when it may."""
+        certificate = self.certificate
+        if certificate is not None:
+            if at < certificate.not_before:
+                return CERT_NOT_YET_VALID
+            if at >= certificate.not_after:
+                return CERT_EXPIRED
+            if self.certificate_revoked_at is not None and self.certificate_revoked_at <= at:
+                return CERT_REVOKED
+        if not self.in_window(at):
+            return KeyNotValidAt.code
+        return KeyRevoked.code if self.revoked_by(at) else None
 
     def usable_at(self, at: datetime) -> bool:
         return self.in_window(at) and not self.revoked_by(at)
@@ -176,8 +226,8 @@ class Keyring:
     bytes (`from_toml`), None for a keyring made in memory. `clients`: the TLS client
     certificates bound to their holders (crypto.client_certs)."""
 
-    __slots__ = ("_by_agency", "_by_key_id", "_clients", "_entries", "_gateway_id",
-                 "_version")
+    __slots__ = ("_by_agency", "_by_key_id", "_by_serial", "_clients", "_entries",
+                 "_gateway_id", "_version")
 
     def __init__(self, entries: Iterable[KeyEntry], *,
                  gateway_id: str = DEFAULT_GATEWAY_ID, version: str | None = None,
@@ -202,6 +252,7 @@ class Keyring:
         self._by_agency: Mapping[str, tuple[KeyEntry, ...]] = MappingProxyType(
             {agency: tuple(keys) for agency, keys in by_agency.items()}
         )
+        self._by_serial = _index_by_serial(self._entries)
 
     @property
     def entries(self) -> tuple[KeyEntry, ...]:
@@ -235,6 +286,33 @@ class Keyring:
             return self._by_key_id[key_id]
         except KeyError:
             raise UnknownSigner(f"no key with id {key_id} in the keyring") from None
+
+    def by_certificate_serial(self, serial: int | str) -> KeyEntry:
+        """The entry whose certificate has this serial: an int, or the hex of an E-Port
+        KeyName (any case, padded or not). UnknownSigner if there is none; whether it may
+        sign now is `certificate_signer`'s question."""
+        number = serial if isinstance(serial, int) else serial_from_key_name(serial)
+        try:
+            return self._by_serial[number]
+        except KeyError:
+            raise UnknownSigner("no certificate with the serial KeyName names in the "
+                                "keyring") from None
+
+    def certificate_signer(self, serial: int | str, at: datetime,
+                           role: KeyRole = KeyRole.DOCUMENT) -> KeyEntry:
+        """The entry whose certificate has this serial (see `by_certificate_serial`) if it
+        has `role` and is usable at `at`; else the refusal with its code: CERT_NOT_YET_VALID,
+        CERT_EXPIRED, CERT_REVOKED, AUTH_KEY_NOT_VALID, AUTH_KEY_REVOKED, AUTH_KEY_ROLE."""
+        entry = self.by_certificate_serial(serial)
+        at = require_utc(at, "at")
+        if not entry.may(role):
+            raise KeyRoleRefused(f"{_certificate_of(entry)} of {entry.agency_id!r} lacks "
+                                 f"role {role.value}: {_role_rule(role)}")
+        if not entry.usable_at(at):
+            what = f"{_certificate_of(entry)} of {entry.agency_id!r}"
+            raise _refusal([entry], at, revoked=f"{what} is revoked at {at.isoformat()}",
+                           not_valid=f"{what} is not valid at {at.isoformat()}")
+        return entry
 
     def verify(
         self,
@@ -340,19 +418,20 @@ class Keyring:
         if not keys:
             raise KeyRoleRefused(f"no key of {agency_id!r} has role {role.value}: "
                                  f"{_role_rule(role)}")
-        in_window = [entry for entry in keys if entry.in_window(at)]
-        usable = [entry for entry in in_window if not entry.revoked_by(at)]
+        usable = [entry for entry in keys if entry.usable_at(at)]
         if usable:
             # Newest first: during a key rollover the new key is the likely signer.
             return sorted(usable, key=lambda entry: entry.valid_from, reverse=True)
-        if in_window:
-            raise KeyRevoked(f"every key of {agency_id!r} valid at {at.isoformat()} is revoked")
-        raise KeyNotValidAt(f"agency {agency_id!r} has no key valid at {at.isoformat()}")
+        raise _refusal(keys, at,
+                       revoked=f"every key of {agency_id!r} valid at {at.isoformat()} is revoked",
+                       not_valid=f"agency {agency_id!r} has no key valid at {at.isoformat()}")
 
     @classmethod
     def from_toml(cls, path: Path) -> Self:
-        """Load ``[[key]]`` tables; key files are SPKI PEM relative to the TOML's directory.
-        The file is read once: its bytes are both what is parsed and what `version` names."""
+        """Load ``[[key]]`` tables; key files are SPKI PEM, certificates PEM or DER, all
+        relative to the TOML's directory. A `certificate` must be issued by a CA of the
+        top-level `trust` list of files; `crls` are its CAs' revocation lists. The TOML file
+        is read once: its bytes are both what is parsed and what `version` names."""
         path = Path(path)
         data = _read_file(path)
         document = _parse_toml(path, data)
@@ -366,7 +445,8 @@ class Keyring:
         tables = document.get("key", [])
         if not isinstance(tables, list):
             raise KeyringError(f"{path}: 'key' must be an array of tables ([[key]])")
-        entries = [_entry_from_table(path, number, table, gateway_id)
+        trust = _trust_store(path, document)
+        entries = [_entry_from_table(path, number, table, gateway_id, trust)
                    for number, table in enumerate(tables, 1)]
         clients = document.get("client", [])
         if not isinstance(clients, list):
@@ -380,6 +460,45 @@ class Keyring:
             raise KeyringError(f"{path}: {exc.message}", code=exc.code) from exc
         _log.info("keyring_loaded", path=str(path), keys=len(keyring), version=keyring.version)
         return keyring
+
+
+_CERTIFICATE_RULES = {
+    CERT_NOT_YET_VALID: "its certificate's notBefore is later",
+    CERT_EXPIRED: "its certificate's notAfter has passed",
+    CERT_REVOKED: "its certificate is revoked by its CA's CRL",
+}
+
+
+def _refusal(entries: list[KeyEntry], at: datetime, *, revoked: str,
+             not_valid: str) -> KeyringError:
+    """Why none of `entries` is usable at `at`: KeyRevoked when one is in its window, else
+    KeyNotValidAt; its code is the certificates' reason when every entry has the same one
+    (CERT_EXPIRED...), else the class's own."""
+    codes = {entry.refusal(at) for entry in entries}
+    code = next(iter(codes)) if len(codes) == 1 else None
+    rule = _CERTIFICATE_RULES.get(code or "")
+    because, code = (f": {rule}", code) if rule else ("", None)
+    if any(entry.in_window(at) for entry in entries):
+        return KeyRevoked(revoked + because, code=code)
+    return KeyNotValidAt(not_valid + because, code=code)
+
+
+def _certificate_of(entry: KeyEntry) -> str:
+    return entry.certificate.describe() if entry.certificate is not None else "key"
+
+
+def _index_by_serial(entries: Iterable[KeyEntry]) -> Mapping[int, KeyEntry]:
+    by_serial: dict[int, KeyEntry] = {}
+    for entry in entries:
+        if entry.certificate is None:
+            continue
+        serial = entry.certificate.serial
+        if serial in by_serial:
+            raise KeyringError(f"{entry.certificate.describe()}: two certificates have the "
+                               "serial it has; E-Port signatures name their signer by serial, "
+                               "so a keyring's certificate serials must differ")
+        by_serial[serial] = entry
+    return MappingProxyType(by_serial)
 
 
 def _read_file(path: Path) -> bytes:
@@ -405,7 +524,44 @@ def _role_rule(role: KeyRole) -> str:
     return f"only an agency's own keys sign its {what}; the gateway's sealing keys never do"
 
 
-def _entry_from_table(path: Path, number: int, table: object, gateway_id: str) -> KeyEntry:
+def _trust_store(path: Path, document: dict[str, Any]) -> TrustStore:
+    """The CAs of `trust` and the CRLs of `crls` (lists of files); KeyringError naming the
+    file and, with a certificate's code, the rule it breaks."""
+    files = {name: _file_list(path, document, name) for name in ("trust", "crls")}
+    try:
+        anchors = [certificate for file in files["trust"]
+                   for certificate in certificates_from_bytes(_read_listed(file))]
+        crls = [(file, crl) for file in files["crls"]
+                for crl in revocation_lists_from_bytes(_read_listed(file))]
+        store = TrustStore(anchors, (crl for _, crl in crls))
+    except KeyringError as exc:
+        raise KeyringError(f"{path}: {exc.message}", code=exc.code) from exc
+    now = datetime.now(UTC)
+    for file, crl in crls:
+        if crl.next_update is not None and crl.next_update <= now:
+            # Still used: an old list still revokes what it names. The CA has a newer one.
+            _log.warning("keyring_crl_stale", path=str(file),
+                         next_update=crl.next_update.isoformat())
+    return store
+
+
+def _file_list(path: Path, document: dict[str, Any], name: str) -> list[Path]:
+    value = document.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) and item
+                                              for item in value):
+        raise KeyringError(f"{path}: '{name}' must be a list of file paths")
+    return [path.parent / item for item in value]
+
+
+def _read_listed(file: Path) -> bytes:
+    try:
+        return file.read_bytes()
+    except OSError as exc:
+        raise KeyringError(f"cannot read {file}: {exc.strerror or exc}") from exc
+
+
+def _entry_from_table(path: Path, number: int, table: object, gateway_id: str,
+                      trust: TrustStore) -> KeyEntry:
     where = f"{path}: [[key]] entry #{number}"
     if not isinstance(table, dict):
         raise KeyringError(f"{where}: must be a table")
@@ -418,13 +574,22 @@ def _entry_from_table(path: Path, number: int, table: object, gateway_id: str) -
             raise ValueError(f"unknown fields {sorted(unknown)}")
         if not isinstance(agency, str) or not agency:
             raise ValueError("'agency' must be a non-empty string")
+        if ("public_key" in table) == ("certificate" in table):
+            raise ValueError("give the key as exactly one of 'public_key' (an SPKI PEM file) "
+                             "and 'certificate' (an X.509 certificate file)")
+        certificate, certificate_revoked_at = (
+            _trusted_certificate(path.parent, table["certificate"], trust)
+            if "certificate" in table else (None, None))
         return with_roles(KeyEntry(
             agency_id=agency,
-            public_key=_load_public_key(path.parent, table.get("public_key")),
+            public_key=(certificate.public_key if certificate is not None
+                        else _load_public_key(path.parent, table.get("public_key"))),
             valid_from=_toml_datetime(table, "valid_from") or BEGINNING_OF_TIME,
             valid_to=_toml_datetime(table, "valid_to"),
             revoked_at=_toml_datetime(table, "revoked_at"),
             roles=_toml_roles(table),
+            certificate=certificate,
+            certificate_revoked_at=certificate_revoked_at,
         ), gateway_id)
     except (ValueError, TypeError, OSError, CryptoError) as exc:
         code = exc.code if isinstance(exc, KeyringError) else None
@@ -447,6 +612,24 @@ def _toml_roles(table: dict[str, Any]) -> frozenset[KeyRole] | None:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"'roles' must be a list of role names among {_names(KeyRole)}")
     return _roles_of(value)
+
+
+def _trusted_certificate(base: Path, relative: object,
+                         trust: TrustStore) -> tuple[Certificate, datetime | None]:
+    """The certificate of a file, issued by a CA of `trust`, and when its CA's CRLs revoked
+    it (None: not revoked)."""
+    if not isinstance(relative, str) or not relative:
+        raise ValueError("'certificate' must be a path to an X.509 certificate file (PEM or "
+                         "DER)")
+    certificates = certificates_from_bytes(_read_listed(base / relative))
+    if len(certificates) != 1:
+        raise CertificateRefused("'certificate' must hold exactly one certificate",
+                                 code=CERT_INVALID)
+    certificate = certificates[0]
+    if not trust.anchors:
+        raise CertificateRefused(f"{certificate.describe()}: no CA is trusted (the keyring's "
+                                 "'trust' list is empty)", code=CERT_UNTRUSTED)
+    return certificate, trust.revoked_at(certificate, trust.issuer_of(certificate))
 
 
 def _load_public_key(base: Path, relative: object) -> SM2PublicKey:
