@@ -1,8 +1,9 @@
 """Format detection: which format a document is in, from its content alone (docs/adapters.md,
 "Format detection").
 
-The bytes are read with the SafeXmlParser (no DTD, size budget), then recognised by their
-root element, namespace and name:
+The bytes are read with the SafeXmlParser (no DTD, size budget; of a document that is no
+envelope only as far as its root's start tag), then recognised by their root element,
+namespace and name:
 
 - a China E-Port ``DxpMsg`` envelope is opened (message_formats.dxp: lengths, cardinalities,
   base64, zip budgets) and the business message inside it is recognised in turn, again
@@ -24,7 +25,7 @@ from enum import StrEnum
 from lxml import etree
 
 from message_formats import FormatError, SafeXmlParser
-from message_formats.dxp import DEFAULT_LIMITS, DxpEnvelope, DxpLimits, is_dxp_msg, read_dxp_msg
+from message_formats.dxp import DEFAULT_LIMITS, DXP_MSG, DxpEnvelope, DxpLimits, read_dxp_msg
 
 from .base import AdapterError
 from .registry import AdapterRegistry
@@ -129,13 +130,15 @@ class FormatDetector:
         self._limits = limits
 
     def detect(self, data: bytes) -> Detection:
-        """The detection, or the refusal (XML_*, DXP_*) of bytes that cannot be read."""
-        root = self._parser.parse(data)
-        if not is_dxp_msg(root):
-            return self._of_root(root)
-        parsed = read_dxp_msg(root, self._limits)
+        """The detection, or the refusal (XML_*, DXP_*) of bytes that cannot be read. Only the
+        root's start tag is read of a document that is no envelope; an envelope is read
+        whole, and the business message inside it as far as its root."""
+        tag = self._parser.root_tag(data)
+        if tag != DXP_MSG:
+            return self._of_root(tag)
+        parsed = read_dxp_msg(self._parser.parse(data), self._limits)
         inner = self._business_root(parsed.envelope.data)
-        if is_dxp_msg(inner):
+        if inner == DXP_MSG:
             raise FormatError("DxpMsg/Data holds another DxpMsg; envelopes are not nested",
                               code=DXP_NESTED_ENVELOPE)
         found = self._of_root(inner)
@@ -143,17 +146,17 @@ class FormatDetector:
                        envelope_signed=parsed.signature_present,
                        why=f"DXP envelope holding: {found.why}")
 
-    def _business_root(self, data: bytes) -> etree._Element:
+    def _business_root(self, data: bytes) -> str:
         try:
-            return self._parser.parse(data)
+            return self._parser.root_tag(data)
         except FormatError as exc:  # its line is the business message's, not the file's
             raise type(exc)(f"{IN_DATA}: {exc.message}", code=exc.code) from None
 
-    def _of_root(self, root: etree._Element) -> Detection:
-        name = etree.QName(root)
-        candidates = self._registry.formats_with_root(root.tag)
+    def _of_root(self, tag: str) -> Detection:
+        name = etree.QName(tag)
+        candidates = self._registry.formats_with_root(tag)
         manifest = customs_manifest_type(name.namespace, name.localname)
-        seen = manifest.describe() if manifest is not None else f"root {root.tag}"
+        seen = manifest.describe() if manifest is not None else f"root {tag}"
         if len(candidates) == 1:
             confidence, why = Confidence.DECLARED, f"{seen}, declared by format {candidates[0]}"
         elif candidates:

@@ -573,10 +573,6 @@ def parse_dxp_msg(data: bytes, parser: SafeXmlParser,
     return read_dxp_msg(parser.parse(data), limits)
 
 
-def is_dxp_msg(root: etree._Element) -> bool:
-    return bool(root.tag == DXP_MSG)
-
-
 def _read_response(element: etree._Element, path: str) -> DxpResponse:
     children = _Children(element, path)
     node_id = _optional_leaf(children, path, "NodeId", 1, 8)

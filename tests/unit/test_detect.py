@@ -123,6 +123,25 @@ def test_an_undeclared_root_is_unknown(detector: FormatDetector) -> None:
     assert detector.detect(b"<Manifest/>").confidence is Confidence.UNKNOWN
 
 
+def test_only_the_start_tag_of_a_plain_document_is_read(detector: FormatDetector) -> None:
+    truncated = (DATA / "fal1" / "valid_arrival.xml").read_bytes()[:400]
+    assert detector.detect(truncated).format_id == "fal1-xml"  # parsing it is the adapter's
+
+
+@pytest.mark.parametrize(("data", "code"), [
+    (b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY e "x">]><a>&e;</a>', "XML_DTD_FORBIDDEN"),
+    (b"", "XML_MALFORMED"),
+    (b"<a", "XML_MALFORMED"),
+    (b"not xml", "XML_MALFORMED"),
+    (b'<?xml version="1.0" encoding="UTF-7"?><a/>', "XML_ENCODING_UNSUPPORTED"),
+    (b"<a>" + b" " * 70 + b"</a>", "XML_TOO_LARGE"),
+])
+def test_the_root_sniff_refuses_as_the_safe_parser_does(data: bytes, code: str) -> None:
+    with pytest.raises(FormatError) as caught:
+        SafeXmlParser(max_bytes=64).root_tag(data)
+    assert caught.value.code == code
+
+
 def test_a_dtd_inside_the_envelope_data_is_refused_by_the_safe_parser(
         detector: FormatDetector) -> None:
     with pytest.raises(FormatError) as caught:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway.cli.main import main
+from message_formats.dxp import DxpEnvelope, DxpTransInfo, render_dxp_msg
 
 DATA = Path(__file__).parents[1] / "data"
 DXP = DATA / "dxp"
@@ -92,3 +93,16 @@ def test_parse_names_a_refusal_inside_the_envelope_as_such(
 def test_parse_refuses_a_format_named_twice(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["adapters", "parse", "--format", "fal1-xml", "fal1-xml", str(FAL1)]) == 2
     assert "CLI_USAGE" in capsys.readouterr().err
+
+
+def test_parse_names_a_business_rule_broken_inside_the_envelope(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = (DATA / "fal1" / "bad_imo_check_digit.xml").read_bytes()
+    info = DxpTransInfo("COP-9", "DXPENT0000099001", ("DXPEDCDEC0000001",),
+                        "2026-03-15T06:31:02", "FAL1")
+    enveloped = tmp_path / "enveloped.xml"
+    enveloped.write_bytes(render_dxp_msg(DxpEnvelope(info, bad)))
+    assert main(["adapters", "parse", str(enveloped)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"{enveloped}: RULE_IMO_CHECK_DIGIT: the business message in "
+                          "DxpMsg/Data, line ")
