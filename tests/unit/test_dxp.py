@@ -172,6 +172,8 @@ def test_refusals_name_the_field_and_rule_never_the_value() -> None:
     ((b"<MsgType>FAL1</MsgType>", b"<MsgType><b>FAL1</b></MsgType>"),
      "DXP_UNEXPECTED_CONTENT"),
     ((b"<Data>eA==</Data>", b"<Data></Data>"), "DXP_FIELD_EMPTY"),
+    ((b"<Data>eA==</Data>", "<Data>eA==　</Data>".encode()), "DXP_BAD_BASE64"),
+    ((b"<Data>eA==</Data>", b"<Data>eA=</Data>"), "DXP_BAD_BASE64"),
     ((b"<Data>eA==</Data>", b"<Data>eA==</Data><AddInfo><BizKey/></AddInfo>"),
      "DXP_MISSING_FIELD"),
     ((b"<Data>eA==</Data>", b"<Data>eA==</Data><AddInfo><IsText/></AddInfo>"),
