@@ -62,9 +62,9 @@ DXP_RENDER_INVALID = "DXP_RENDER_INVALID"
 
 _XML_WHITESPACE = " \t\r\n"
 _XML_WHITESPACE_BYTES = _XML_WHITESPACE.encode("ascii")
-_DATE = r"(\d{4})-(\d{2})-(\d{2})"
-_OFFSET = r"(Z|[+-]\d{2}:\d{2})?"
-_DATETIME = re.compile(_DATE + r"T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?" + _OFFSET)
+_DATE = r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+_OFFSET = r"(Z|[+-][0-9]{2}:[0-9]{2})?"
+_DATETIME = re.compile(_DATE + r"T([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?" + _OFFSET)
 _DATE_ONLY = re.compile(_DATE + _OFFSET)
 # xs:ID is an NCName; the spec adds "not empty, not all digits" (an NCName never starts with
 # a digit). Its "an..6" is not held to: published templates write Id="dxpEport".
@@ -266,12 +266,12 @@ def _check_receiver_count(count: int, path: str, element: etree._Element | None 
                       f"{path}/ReceiverIds holds at most {MAX_RECEIVERS} ReceiverId", element)
 
 
-def _check_datetime(path: str, text: str) -> None:
+def _check_datetime(path: str, text: str, element: etree._Element | None = None) -> None:
     try:
         parse_xs_datetime(text)
     except ValueError:
         raise _refuse(DXP_BAD_DATETIME, f"{path} is not an xs:dateTime "
-                      "(yyyy-mm-ddThh:mm:ss, optional fraction and offset)") from None
+                      "(yyyy-mm-ddThh:mm:ss, optional fraction and offset)", element) from None
 
 
 def _check_add_info(info: DxpAddInfo) -> None:
@@ -330,12 +330,13 @@ def _check_receipt(receipt: DxpReceipt) -> None:
 class _Children:
     """An element's children in the XSD's sequence: each must be the next one expected."""
 
-    __slots__ = ("_elements", "_path", "_position")
+    __slots__ = ("_elements", "_parent", "_position", "path")
 
     def __init__(self, parent: etree._Element, path: str) -> None:
         _refuse_text_between(parent, path)
         self._elements = [child for child in parent if isinstance(child.tag, str)]
-        self._path = path
+        self._parent = parent
+        self.path = path
         self._position = 0
 
     def _next_is(self, tag: str) -> bool:
@@ -347,11 +348,11 @@ class _Children:
         self._position += 1
         return self._elements[self._position - 1]
 
-    def required(self, name: str, parent: etree._Element) -> etree._Element:
+    def required(self, name: str) -> etree._Element:
         found = self.optional(name)
         if found is None:
-            raise _refuse(DXP_MISSING_FIELD, f"{self._path}/{name} is required (in the "
-                          "XSD's order)", self._at(parent))
+            raise _refuse(DXP_MISSING_FIELD, f"{self.path}/{name} is required (in the "
+                          "XSD's order)", self._here())
         return found
 
     def repeated(self, name: str) -> list[etree._Element]:
@@ -363,12 +364,14 @@ class _Children:
     def end(self) -> None:
         if self._position < len(self._elements):
             unexpected = self._elements[self._position]
-            raise _refuse(DXP_UNEXPECTED_CONTENT, f"{self._path} holds an element the XSD "
+            raise _refuse(DXP_UNEXPECTED_CONTENT, f"{self.path} holds an element the XSD "
                           f"does not allow here ({etree.QName(unexpected).localname})",
                           unexpected)
 
-    def _at(self, parent: etree._Element) -> etree._Element:
-        return self._elements[self._position] if self._position < len(self._elements) else parent
+    def _here(self) -> etree._Element:
+        if self._position < len(self._elements):
+            return self._elements[self._position]
+        return self._parent
 
 
 def _refuse_text_between(parent: etree._Element, path: str) -> None:
@@ -384,20 +387,19 @@ def _text(element: etree._Element, path: str) -> str:
     return element.text or ""
 
 
-def _leaf(children: _Children, parent: etree._Element, path: str, name: str,
-          lowest: int, highest: int) -> str:
-    element = children.required(name, parent)
-    return _check_length(f"{path}/{name}", _text(element, f"{path}/{name}"), lowest, highest,
-                         element)
+def _leaf(children: _Children, name: str, lowest: int, highest: int) -> str:
+    return _bounded_text(children.required(name), f"{children.path}/{name}", lowest, highest)
 
 
-def _optional_leaf(children: _Children, path: str, name: str, lowest: int,
-                   highest: int) -> str | None:
+def _optional_leaf(children: _Children, name: str, lowest: int, highest: int) -> str | None:
     element = children.optional(name)
     if element is None:
         return None
-    return _check_length(f"{path}/{name}", _text(element, f"{path}/{name}"), lowest, highest,
-                         element)
+    return _bounded_text(element, f"{children.path}/{name}", lowest, highest)
+
+
+def _bounded_text(element: etree._Element, path: str, lowest: int, highest: int) -> str:
+    return _check_length(path, _text(element, path), lowest, highest, element)
 
 
 def _check_root(root: etree._Element, tag: str, what: str, version_attribute: str) -> None:
@@ -414,26 +416,21 @@ def _check_root(root: etree._Element, tag: str, what: str, version_attribute: st
 
 def _read_trans_info(element: etree._Element, path: str) -> DxpTransInfo:
     children = _Children(element, path)
-    cop_msg_id = _leaf(children, element, path, "CopMsgId", 1, 255)
-    sender_id = _leaf(children, element, path, "SenderId", 1, 16)
-    receivers = children.required("ReceiverIds", element)
+    cop_msg_id = _leaf(children, "CopMsgId", 1, 255)
+    sender_id = _leaf(children, "SenderId", 1, 16)
+    receivers = children.required("ReceiverIds")
     receiver_ids = _read_receivers(receivers, f"{path}/ReceiverIds")
-    created = children.required("CreatTime", element)
+    created = children.required("CreatTime")
     created_text = _text(created, f"{path}/CreatTime")
-    try:
-        _check_datetime(f"{path}/CreatTime", created_text)
-    except FormatError as exc:
-        exc.line = created.sourceline
-        raise
-    msg_type = _leaf(children, element, path, "MsgType", 0, 30)
+    _check_datetime(f"{path}/CreatTime", created_text, created)
+    msg_type = _leaf(children, "MsgType", 0, 30)
     children.end()
     return DxpTransInfo(cop_msg_id, sender_id, receiver_ids, created_text, msg_type)
 
 
 def _read_receivers(element: etree._Element, path: str) -> tuple[str, ...]:
     found = _repeated(element, path, "ReceiverId", MAX_RECEIVERS, DXP_TOO_MANY_RECEIVERS)
-    return tuple(_check_length(f"{path}/ReceiverId", _text(receiver, f"{path}/ReceiverId"),
-                               1, 16, receiver) for receiver in found)
+    return tuple(_bounded_text(receiver, f"{path}/ReceiverId", 1, 16) for receiver in found)
 
 
 def _repeated(element: etree._Element, path: str, name: str, most: int | None,
@@ -452,8 +449,8 @@ def _repeated(element: etree._Element, path: str, name: str, most: int | None,
 def _read_add_info(element: etree._Element) -> DxpAddInfo:
     path = "DxpMsg/AddInfo"
     children = _Children(element, path)
-    file_name = _optional_leaf(children, path, "FileName", 1, 255)
-    ic_card = _optional_leaf(children, path, "IcCard", 1, 13)
+    file_name = _optional_leaf(children, "FileName", 1, 255)
+    ic_card = _optional_leaf(children, "IcCard", 1, 13)
     biz_key = children.optional("BizKey")
     biz_keys = () if biz_key is None else _read_biz_keys(biz_key, f"{path}/BizKey")
     is_text = children.optional("IsText")
@@ -474,7 +471,7 @@ def _read_biz_key(key: etree._Element, path: str) -> DxpBizKey:
     if name is None:
         raise _refuse(DXP_MISSING_FIELD, f"{path}/@name is required", key)
     return DxpBizKey(_check_length(f"{path}/@name", name, 1, 32, key),
-                     _check_length(path, _text(key, path), 1, 64, key))
+                     _bounded_text(key, path, 1, 64))
 
 
 def _read_is_text(element: etree._Element, path: str) -> str:
@@ -561,8 +558,8 @@ def read_dxp_msg(root: etree._Element, limits: DxpLimits = DEFAULT_LIMITS) -> Pa
         exc.line = root.sourceline
         raise
     children = _Children(root, "DxpMsg")
-    trans_info = _read_trans_info(children.required("TransInfo", root), "DxpMsg/TransInfo")
-    data, zipped = _read_data(children.required("Data", root), limits)
+    trans_info = _read_trans_info(children.required("TransInfo"), "DxpMsg/TransInfo")
+    data, zipped = _read_data(children.required("Data"), limits)
     add_info_element = children.optional("AddInfo")
     add_info = None if add_info_element is None else _read_add_info(add_info_element)
     signature = children.optional("Signature", DS_NS)
@@ -579,15 +576,15 @@ def parse_dxp_msg(data: bytes, parser: SafeXmlParser,
 
 def _read_response(element: etree._Element, path: str) -> DxpResponse:
     children = _Children(element, path)
-    node_id = _optional_leaf(children, path, "NodeId", 1, 8)
-    code = _leaf(children, element, path, "ResponseCode", 1, 9)
-    info = _optional_leaf(children, path, "ResponseInfo", 0, 300)
+    node_id = _optional_leaf(children, "NodeId", 1, 8)
+    code = _leaf(children, "ResponseCode", 1, 9)
+    info = _optional_leaf(children, "ResponseInfo", 0, 300)
     results_element = children.optional("Results")
     results = () if results_element is None else _read_results(results_element,
                                                                 f"{path}/Results")
-    notice = _leaf(children, element, path, "NoticeTime", 0, 64)
-    note = _optional_leaf(children, path, "Note", 0, 500)
-    original = _read_trans_info(children.required("OriHead", element), f"{path}/OriHead")
+    notice = _text(children.required("NoticeTime"), f"{path}/NoticeTime")
+    note = _optional_leaf(children, "Note", 0, 500)
+    original = _read_trans_info(children.required("OriHead"), f"{path}/OriHead")
     children.end()
     response = DxpResponse(code, notice, original, node_id, info, results, note)
     _check_response(response, path)
@@ -601,10 +598,10 @@ def _read_results(element: etree._Element, path: str) -> tuple[DxpResult, ...]:
 
 def _read_result(element: etree._Element, path: str) -> DxpResult:
     children = _Children(element, path)
-    result = DxpResult(_leaf(children, element, path, "RecId", 1, 16),
-                       _leaf(children, element, path, "Code", 1, 9),
-                       _optional_leaf(children, path, "Info", 0, 300),
-                       _optional_leaf(children, path, "Note", 0, 500))
+    result = DxpResult(_leaf(children, "RecId", 1, 16),
+                       _leaf(children, "Code", 1, 9),
+                       _optional_leaf(children, "Info", 0, 300),
+                       _optional_leaf(children, "Note", 0, 500))
     children.end()
     return result
 
@@ -614,8 +611,8 @@ def read_dxp_rep(root: etree._Element) -> DxpReceipt:
     is the caller's to check, as for an envelope)."""
     _check_root(root, DXP_REP, "DxpRep", "ver")
     children = _Children(root, "DxpRep")
-    receiver_id = _leaf(children, root, "DxpRep", "RecevierId", 1, 16)
-    ad_node_id = _optional_leaf(children, "DxpRep", "AdNodeId", 1, 8)
+    receiver_id = _leaf(children, "RecevierId", 1, 16)
+    ad_node_id = _optional_leaf(children, "AdNodeId", 1, 8)
     responses = tuple(_read_response(response, "DxpRep/Response")
                       for response in children.repeated("Response"))
     children.optional("Signature", DS_NS)

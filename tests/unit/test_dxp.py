@@ -184,6 +184,8 @@ def test_refusals_name_the_field_and_rule_never_the_value() -> None:
       b"</AddInfo>"), "DXP_FIELD_TOO_LONG"),
     ((b"<CreatTime>2026-03-15T06:31:02.417+08:00</CreatTime>",
       b"<CreatTime>2026-03-15T06:31:02+15:00</CreatTime>"), "DXP_BAD_DATETIME"),
+    ((b"<CreatTime>2026-03-15T06:31:02.417+08:00</CreatTime>",
+      "<CreatTime>２０２６-03-15T06:31:02</CreatTime>".encode()), "DXP_BAD_DATETIME"),
 ])
 def test_the_xsd_rules_are_held_with_stable_codes(edit: tuple[bytes, bytes], code: str) -> None:
     document = render_dxp_msg(DxpEnvelope(TRANS, b"x"))
