@@ -215,3 +215,55 @@ def test_a_plugin_that_declares_nothing_still_registers_and_parses() -> None:
 def test_a_plugin_declaring_roots_badly_is_refused(roots: Any) -> None:
     with pytest.raises(AdapterRegistrationError):
         AdapterRegistry([_DeclaringPlugin("plug-odd", roots)])
+
+
+PLUGIN_SOURCE = '''
+from adapters import ParseResult
+
+
+class _Base:
+    document_type = "plug"
+    schema_name = "px.canonical.Header"
+    media_type = "application/xml"
+
+    def parse(self, data):
+        return ParseResult(record={}, business_key="k", document_version=1)
+
+    def render(self, record):
+        return b"<Plug/>"
+
+
+class Declaring(_Base):
+    format_id = "plug-declaring"
+    root_elements = ("{urn:plug}Plug",)
+
+
+class Silent(_Base):
+    format_id = "plug-silent"
+
+
+class Odd(_Base):
+    format_id = "plug-odd"
+    root_elements = "{urn:plug}Odd"
+'''
+
+
+def test_installed_plugins_declare_roots_or_not_and_a_bad_declaration_is_skipped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "px_detect_plugin.py").write_text(PLUGIN_SOURCE)
+    dist_info = tmp_path / "px_detect_plugin-0.1.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: px-detect-plugin\nVersion: 0.1\n")
+    (dist_info / "entry_points.txt").write_text(
+        "[px_test.detect]\nplug-declaring = px_detect_plugin:Declaring\n"
+        "plug-odd = px_detect_plugin:Odd\nplug-silent = px_detect_plugin:Silent\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    registry = AdapterRegistry.default(group="px_test.detect")
+    assert {"plug-declaring", "plug-silent"} <= set(registry.formats())
+    assert [(p.plugin, p.code) for p in registry.problems] == [
+        ("plug-odd", "ADAPTER_PLUGIN_ROOTS_INVALID")]
+    detector = FormatDetector(registry)
+    assert detector.detect(b'<Plug xmlns="urn:plug"/>').format_id == "plug-declaring"
+    assert registry.get("plug-silent").parse(b"<Plug/>").business_key == "k"
