@@ -45,7 +45,8 @@ def add_adapters_commands(
     )
     parse.add_argument("operands", nargs="+", metavar="[FORMAT] FILE",
                        help="format id (e.g. fal1-xml), optional, and the document")
-    parse.add_argument("--format", dest="format_option", help="format id, e.g. fal1-xml")
+    parse.add_argument("--format", dest="format_option", metavar="FORMAT",
+                       help="format id, e.g. fal1-xml")
     parse.set_defaults(run=_parse)
     detect = sub.add_parser(
         "detect", help="say which format a document is in",
