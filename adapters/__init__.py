@@ -7,9 +7,18 @@ from .base import (
     AdapterError,
     AdapterRegistrationError,
     ParseResult,
+    RecognisesRoot,
     RenderError,
     RuleViolationError,
     UnknownFormatError,
+)
+from .detect import (
+    Confidence,
+    Detection,
+    FormatDetector,
+    FormatNotDetectedError,
+    ManifestType,
+    customs_manifest_type,
 )
 from .fal1 import Fal1Adapter, is_valid_imo_number
 from .fal2 import Fal2Adapter
@@ -29,7 +38,9 @@ __all__ = [
     "AdapterError",
     "AdapterRegistrationError",
     "AdapterRegistry",
+    "Confidence",
     "CustomsManifestAdapter",
+    "Detection",
     "Fal1Adapter",
     "Fal2Adapter",
     "Fal3Adapter",
@@ -37,14 +48,19 @@ __all__ = [
     "Fal5Adapter",
     "Fal6Adapter",
     "Fal7Adapter",
+    "FormatDetector",
+    "FormatNotDetectedError",
+    "ManifestType",
     "MultimodalWaybillAdapter",
     "ParseResult",
     "PluginProblem",
+    "RecognisesRoot",
     "RenderError",
     "RuleViolationError",
     "SafetyWarningAdapter",
     "UnknownFormatError",
     "builtin_adapters",
+    "customs_manifest_type",
     "installed_schemas",
     "is_valid_imo_number",
 ]

@@ -72,3 +72,19 @@ class Adapter(Protocol):
         """The canonical record (a "header" key, if present, only supplies the document
         version) as a document of this format, valid against the format's schema."""
         ...
+
+
+@runtime_checkable
+class RecognisesRoot(Protocol):
+    """What an adapter may add to the protocol so that format detection finds it: the root
+    elements of its documents, in Clark notation ``{namespace}LocalName`` (``LocalName``
+    alone for a document without a namespace). Optional: an adapter without it still
+    parses what it is named for, it is only never detected (docs/adapters.md)."""
+
+    @property
+    def root_elements(self) -> tuple[str, ...]: ...
+
+
+def declared_roots(adapter: Adapter) -> tuple[str, ...]:
+    """The root elements an adapter declares, none when it declares none."""
+    return tuple(adapter.root_elements) if isinstance(adapter, RecognisesRoot) else ()

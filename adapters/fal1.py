@@ -88,6 +88,7 @@ class Fal1Adapter(XmlAdapter):
     document_type = "fal1"
     schema_name = "px.canonical.Fal1GeneralDeclaration"
     xsd_name = XSD_NAME
+    root_elements = (ROOT,)
     label = "FAL 1"
     __slots__ = ()
 

@@ -104,6 +104,7 @@ class Fal2Adapter(XmlAdapter):
     document_type = "fal2"
     schema_name = "px.canonical.Fal2CargoDeclaration"
     xsd_name = XSD_NAME
+    root_elements = (ROOT,)
     label = "FAL 2"
     __slots__ = ()
 

@@ -84,6 +84,7 @@ class Fal3Adapter(XmlAdapter):
     document_type = "fal3"
     schema_name = "px.canonical.Fal3ShipStoresDeclaration"
     xsd_name = XSD_NAME
+    root_elements = (ROOT,)
     label = "FAL 3"
     __slots__ = ()
 

@@ -48,6 +48,7 @@ class Fal4Adapter(XmlAdapter):
     document_type = "fal4"
     schema_name = "px.canonical.Fal4CrewEffectsDeclaration"
     xsd_name = XSD_NAME
+    root_elements = (ROOT,)
     label = "FAL 4"
     __slots__ = ()
 

@@ -326,6 +326,7 @@ class Fal5Adapter(XmlAdapter):
     document_type = "fal5"
     schema_name = "px.canonical.Fal5CrewList"
     xsd_name = XSD_NAME
+    root_elements = (ROOT,)
     label = "FAL 5"
     __slots__ = ()
 

@@ -72,6 +72,7 @@ class Fal6Adapter(XmlAdapter):
     document_type = "fal6"
     schema_name = "px.canonical.Fal6PassengerList"
     xsd_name = XSD_NAME
+    root_elements = (ROOT,)
     label = "FAL 6"
     __slots__ = ()
 

@@ -210,6 +210,7 @@ class Fal7Adapter(XmlAdapter):
     document_type = "fal7"
     schema_name = "px.canonical.Fal7DangerousGoodsManifest"
     xsd_name = XSD_NAME
+    root_elements = (ROOT,)
     label = "FAL 7"
     __slots__ = ()
 

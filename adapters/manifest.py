@@ -93,6 +93,7 @@ class CustomsManifestAdapter(XmlAdapter):
     document_type = "manifest"
     schema_name = "px.canonical.CustomsCargoManifest"
     xsd_name = XSD_NAME
+    root_elements = (ROOT,)
     label = "cargo manifest"
     __slots__ = ()
 

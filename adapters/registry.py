@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -26,7 +27,9 @@ from .base import (
     ENTRY_POINT_GROUP,
     Adapter,
     AdapterRegistrationError,
+    RecognisesRoot,
     UnknownFormatError,
+    declared_roots,
 )
 from .fal1 import Fal1Adapter
 from .fal2 import Fal2Adapter
@@ -55,6 +58,8 @@ PLUGIN_FORMAT_TAKEN = "ADAPTER_PLUGIN_FORMAT_TAKEN"
 PLUGIN_SCHEMA_INVALID = "ADAPTER_PLUGIN_SCHEMA_INVALID"
 PLUGIN_SCHEMA_REDEFINED = "ADAPTER_PLUGIN_SCHEMA_REDEFINED"
 PLUGIN_SCHEMA_MISSING = "ADAPTER_PLUGIN_SCHEMA_MISSING"
+PLUGIN_ROOTS_INVALID = "ADAPTER_PLUGIN_ROOTS_INVALID"
+_ROOT_ELEMENT = re.compile(r"(?:\{[^{}\s]+\})?[^{}\s:]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +88,13 @@ class AdapterRegistry:
     """Holds one adapter per format id. The adapters of `default()` share one XML parser,
     which is not thread-safe: build one registry per thread that parses."""
 
-    __slots__ = ("_adapters", "_problems", "_schemas")
+    __slots__ = ("_adapters", "_by_root", "_problems", "_schemas")
 
     def __init__(
         self, adapters: Iterable[Adapter] = (), *, schemas: AvroSchemas | None = None
     ) -> None:
         self._adapters: dict[str, Adapter] = {}
+        self._by_root: dict[str, list[str]] = {}
         self._problems: list[PluginProblem] = []
         self._schemas = schemas
         for adapter in adapters:
@@ -124,7 +130,12 @@ class AdapterRegistry:
         refusal = self._refusal(adapter)
         if refusal is not None:
             raise AdapterRegistrationError(refusal.message)
+        self._keep(adapter)
+
+    def _keep(self, adapter: Adapter) -> None:
         self._adapters[adapter.format_id] = adapter
+        for root in declared_roots(adapter):
+            self._by_root.setdefault(root, []).append(adapter.format_id)
 
     def add_plugin(self, entry_point: EntryPoint, *, xsd_store: XsdStore,
                    xml_parser: SafeXmlParser) -> None:
@@ -142,7 +153,7 @@ class AdapterRegistry:
             return
         if self._schemas is not None:
             self._schemas.extend(own_schemas)
-        self._adapters[adapter.format_id] = adapter
+        self._keep(adapter)
 
     def _refusal(self, adapter: object, own_schemas: Container[str] = ()
                  ) -> AdapterRegistrationError | None:
@@ -158,6 +169,10 @@ class AdapterRegistry:
             return AdapterRegistrationError(
                 f"format {adapter.format_id!r} maps to unknown Avro schema {name!r}",
                 code=PLUGIN_SCHEMA_MISSING)
+        if isinstance(adapter, RecognisesRoot) and not _well_declared(adapter.root_elements):
+            return AdapterRegistrationError(
+                f"format {adapter.format_id!r} declares root_elements that are not a tuple of "
+                "'{namespace}LocalName' names", code=PLUGIN_ROOTS_INVALID)
         return None
 
     def get(self, format_id: str) -> Adapter:
@@ -165,6 +180,11 @@ class AdapterRegistry:
             return self._adapters[format_id]
         except KeyError:
             raise UnknownFormatError(f"no adapter for format {format_id!r}") from None
+
+    def formats_with_root(self, root_element: str) -> tuple[str, ...]:
+        """The formats whose adapters declare `root_element` ("{namespace}LocalName") as
+        theirs, in the order they were registered; none for an undeclared one."""
+        return tuple(self._by_root.get(root_element, ()))
 
     def formats(self) -> tuple[str, ...]:
         return tuple(sorted(self._adapters))
@@ -177,6 +197,11 @@ class AdapterRegistry:
 
     def __len__(self) -> int:
         return len(self._adapters)
+
+
+def _well_declared(roots: object) -> bool:
+    return isinstance(roots, tuple | list | frozenset) and all(
+        isinstance(root, str) and _ROOT_ELEMENT.fullmatch(root) for root in roots)
 
 
 def installed_schemas(group: str = ENTRY_POINT_GROUP) -> AvroSchemas:

@@ -68,6 +68,9 @@ class XmlAdapter:
     media_type: ClassVar[str] = "application/xml"
     xsd_name: ClassVar[str]
     label: ClassVar[str]  # how messages name the format, e.g. "FAL 5"
+    # The root elements of the format's documents, "{namespace}LocalName": how detection
+    # recognises them (adapters.base.RecognisesRoot). None declared: never detected.
+    root_elements: ClassVar[tuple[str, ...]] = ()
     # Where the format's XSD is when the adapter is made on its own, if it is not one of the
     # gateway's; the gateway passes a store that knows it (docs/adapters.md, step 5).
     xsd_dir: ClassVar[Path | None] = None

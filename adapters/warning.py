@@ -150,6 +150,7 @@ class SafetyWarningAdapter(XmlAdapter):
     document_type = "warning"
     schema_name = "px.canonical.SafetyWarning"
     xsd_name = XSD_NAME
+    root_elements = (ROOT,)
     label = "safety warning"
     __slots__ = ()
 

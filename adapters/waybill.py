@@ -127,6 +127,7 @@ class MultimodalWaybillAdapter(XmlAdapter):
     document_type = "waybill"
     schema_name = "px.canonical.MultimodalWaybill"
     xsd_name = XSD_NAME
+    root_elements = (ROOT,)
     label = "waybill"
     __slots__ = ()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import io
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -139,6 +140,23 @@ class SafeXmlParser:
         _refuse_doctype(root)  # cannot happen after the checks; kept as a second wall
         _refuse_outside_references(root, data)
         return root
+
+    def root_tag(self, data: bytes) -> str:
+        """The root element's name, ``{namespace}LocalName``, read no further than its start
+        tag (a few kilobytes of a large document) after the same checks as `parse`: what
+        format detection needs. The rest of the document is not checked: `parse` does that."""
+        if len(data) > self._max_bytes:
+            raise XmlTooLargeError(f"document is {len(data)} bytes, limit is {self._max_bytes}")
+        check_before_parsing(data)
+        events = etree.iterparse(
+            io.BytesIO(data), events=("start",), resolve_entities=False, no_network=True,
+            load_dtd=False, dtd_validation=False, huge_tree=False)
+        try:
+            for _event, element in events:
+                return str(element.tag)
+        except etree.XMLSyntaxError as exc:
+            raise _refusal(exc) from None
+        raise XmlMalformedError("not well-formed XML: no root element", line=1)
 
 
 def _refusal(exc: etree.XMLSyntaxError) -> FormatError | MemoryError:

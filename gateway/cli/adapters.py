@@ -6,10 +6,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
-from adapters import AdapterError, AdapterRegistry
+from adapters import AdapterError, AdapterRegistry, Detection, FormatDetector, ParseResult
+from adapters.detect import IN_DATA
 from adapters.kit import check_adapter
 from message_formats import AvroSchemas, FormatError
+from message_formats.dxp import DxpEnvelope
 from message_formats.json_view import from_json, to_json
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -32,13 +35,29 @@ def add_adapters_commands(
     listing.set_defaults(run=_list)
     parse = sub.add_parser(
         "parse", help="parse a document into its canonical record (JSON)",
+        usage="%(prog)s [-h] [--format FORMAT] [FORMAT] FILE",
         description="Parses and validates FILE (XML safety, XSD, business rules) and prints "
-        "the canonical record as JSON; warnings go to stderr. On a refusal prints "
-        "FILE:LINE: CODE: message and exits 1.",
+        "the canonical record as JSON; warnings go to stderr. Without a format, the format "
+        "is detected from the content (see `portgw adapters detect`); a document in a DXP "
+        "envelope is then printed as {\"envelope\": ..., \"format\": ..., \"record\": ...}. "
+        "On a refusal prints FILE:LINE: CODE: message and exits 1 (FORMAT_UNKNOWN, "
+        "FORMAT_AMBIGUOUS, FORMAT_NO_ADAPTER when no one format is detected).",
     )
-    parse.add_argument("format", help="format id, e.g. fal1-xml")
-    parse.add_argument("file", type=Path)
+    parse.add_argument("operands", nargs="+", metavar="[FORMAT] FILE",
+                       help="format id (e.g. fal1-xml), optional, and the document")
+    parse.add_argument("--format", dest="format_option", metavar="FORMAT",
+                       help="format id, e.g. fal1-xml")
     parse.set_defaults(run=_parse)
+    detect = sub.add_parser(
+        "detect", help="say which format a document is in",
+        description="Reads FILE safely and names its format from the content: a DXP "
+        "envelope (and the business message inside), the root element and namespace an "
+        "installed adapter declares, or the customs manifest family (message type and mode, "
+        "even without an adapter). Exits 0 when one installed format is found, 1 otherwise.",
+    )
+    detect.add_argument("file", type=Path)
+    detect.add_argument("--json", action="store_true", help="print the detection as JSON")
+    detect.set_defaults(run=_detect)
     render = sub.add_parser(
         "render", help="render a canonical record (JSON) in a format",
         description="Reads a canonical record as `portgw adapters parse` prints it and "
@@ -80,17 +99,117 @@ def _list(args: argparse.Namespace) -> int:
     return EXIT_INVALID if registry.problems else EXIT_OK
 
 
+class FormatNotNamedOnce(AdapterError):
+    code = "CLI_USAGE"
+
+
 def _parse(args: argparse.Namespace) -> int:
-    adapter = _registry().get(args.format)
+    format_id, file = _parse_operands(args)
+    registry = _registry()
+    adapter = registry.get(format_id) if format_id is not None else None
+    data = file.read_bytes()
+    detection: Detection | None = None
     try:
-        result = adapter.parse(args.file.read_bytes())
+        if adapter is None:
+            detection = FormatDetector(registry).detect(data)
+            adapter = registry.get(detection.require_format())
+            data = detection.envelope.data if detection.envelope is not None else data
     except (AdapterError, FormatError) as exc:
-        print(f"{args.file}:{exc.line or 0}: {exc.code}: {exc.message}", file=sys.stderr)
+        print(_refusal_line(file, exc, enveloped=False), file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        result = adapter.parse(data)
+    except (AdapterError, FormatError) as exc:
+        enveloped = detection is not None and detection.envelope is not None
+        print(_refusal_line(file, exc, enveloped), file=sys.stderr)
         return EXIT_INVALID
     for warning in result.warnings:
-        print(f"{args.file}: warning: {warning}", file=sys.stderr)
-    print(json.dumps(to_json(result.record), ensure_ascii=False, indent=2))
+        print(f"{file}: warning: {warning}", file=sys.stderr)
+    print(json.dumps(_parsed_view(result, adapter.format_id, detection), ensure_ascii=False,
+                     indent=2))
     return EXIT_OK
+
+
+def _refusal_line(file: Path, exc: AdapterError | FormatError, enveloped: bool) -> str:
+    if not enveloped:
+        return f"{file}:{exc.line or 0}: {exc.code}: {exc.message}"
+    where = f", line {exc.line}" if exc.line is not None else ""
+    return f"{file}: {exc.code}: {IN_DATA}{where}: {exc.message}"
+
+
+def _parse_operands(args: argparse.Namespace) -> tuple[str | None, Path]:
+    operands: list[str] = args.operands
+    if len(operands) > 2 or (len(operands) == 2 and args.format_option is not None):
+        raise FormatNotNamedOnce("name the format once: FORMAT FILE, --format FORMAT FILE "
+                                 "or FILE alone")
+    if len(operands) == 2:
+        return operands[0], Path(operands[1])
+    return args.format_option, Path(operands[0])
+
+
+def _parsed_view(result: ParseResult, format_id: str, detection: Detection | None) -> Any:
+    record = to_json(result.record)
+    if detection is None or detection.envelope is None:
+        return record
+    return {"envelope": _envelope_view(detection.envelope, detection.envelope_signed),
+            "format": format_id, "record": record}
+
+
+def _envelope_view(envelope: DxpEnvelope, signed: bool) -> dict[str, Any]:
+    info = envelope.trans_info
+    view: dict[str, Any] = {
+        "kind": "dxp", "id": envelope.id, "cop_msg_id": info.cop_msg_id,
+        "sender_id": info.sender_id, "receiver_ids": list(info.receiver_ids),
+        "creat_time": info.created_text, "msg_type": info.msg_type,
+        "zipped": envelope.zipped, "signed": signed,
+    }
+    add = envelope.add_info
+    if add is not None:
+        view["add_info"] = {
+            "file_name": add.file_name, "ic_card": add.ic_card,
+            "biz_keys": {key.name: key.value for key in add.biz_keys},
+            "text_encoding": add.text_encoding, "rec_map_id": add.rec_map_id,
+        }
+    return view
+
+
+def _detect(args: argparse.Namespace) -> int:
+    registry = _registry()
+    try:
+        detection = FormatDetector(registry).detect(args.file.read_bytes())
+    except (AdapterError, FormatError) as exc:
+        print(_refusal_line(args.file, exc, enveloped=False), file=sys.stderr)
+        return EXIT_INVALID
+    view = _detection_view(detection)
+    if args.json:
+        print(json.dumps(view, ensure_ascii=False, indent=2))
+    else:
+        for name, value in view.items():
+            if value is not None and name != "envelope":
+                print(f"{name}: {_shown(value)}")
+        if detection.envelope is not None:
+            envelope = view["envelope"]
+            print("envelope: " + ", ".join(f"{key} {_shown(value)}" for key, value
+                                           in envelope.items() if key != "add_info"))
+    return EXIT_OK if detection.format_id is not None else EXIT_INVALID
+
+
+def _detection_view(detection: Detection) -> dict[str, Any]:
+    envelope = detection.envelope
+    return {
+        "format": detection.format_id, "confidence": str(detection.confidence),
+        "root": detection.root, "namespace": detection.namespace,
+        "message_type": detection.message_type, "mode": detection.mode,
+        "candidates": list(detection.candidates) or None, "why": detection.why,
+        "envelope": None if envelope is None else _envelope_view(envelope,
+                                                                 detection.envelope_signed),
+    }
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return " ".join(str(item) for item in value)
+    return str(value)
 
 
 def _check(args: argparse.Namespace) -> int:

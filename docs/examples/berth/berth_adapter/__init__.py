@@ -39,6 +39,7 @@ class BerthAdapter(XmlAdapter):
     document_type = "berth"  # what contracts name
     schema_name = "px.example.BerthApplication"
     xsd_name = "berth"
+    root_elements = (ROOT,)  # how format detection recognises a berth application
     xsd_dir = Path(__file__).parent / "xsd"  # used alone; the gateway passes a store
     label = "berth application"
     __slots__ = ()
