@@ -25,6 +25,7 @@ from crypto import BatchSeal, BatchSigner, InclusionProof, SM2PrivateKey
 from gateway.clock import utc_now
 from gateway.deliveries.proof import H_SEAL, DeliveryProof, delivery_leaf
 from gateway.kafka.wire import Outbound
+from gateway.receipts.receipt import RECEIPT_SCHEMA, Receipt, SignedReceipt
 from message_formats import AvroSchemas
 
 Send = Callable[[Outbound], Awaitable[asyncio.Future[Any]]]
@@ -147,3 +148,16 @@ def _pass_on(into: asyncio.Future[Any], done: asyncio.Future[Any]) -> None:
         into.set_exception(failed)
     else:
         into.set_result(done.result())
+
+
+class ReceiptSigner:
+    """Signs receipts in batches: the leaf of a receipt is its Avro body."""
+
+    def __init__(self, sealer: BatchSealer, schemas: AvroSchemas) -> None:
+        self._sealer = sealer
+        self._schemas = schemas
+
+    async def sign(self, receipt: Receipt) -> SignedReceipt:
+        body = self._schemas.encode_body(RECEIPT_SCHEMA, receipt.to_avro())
+        sealed = await self._sealer.seal(body)
+        return SignedReceipt(receipt, body, sealed.seal, sealed.proof)

@@ -38,7 +38,7 @@ TOPIC = f"px.deliver.{RECIPIENT}.v1"
 
 def delivery(number: int, *, recipient: str = RECIPIENT, payload: bytes = b"<payload/>"
              ) -> Outbound:
-    """A delivery as gateway.decide.pipeline.delivery_message makes it."""
+    """A delivery as gateway.publish.deliveries.delivery_message makes it."""
     event_id = f"0190c0de-0000-7000-8000-{number:012d}"
     value = SCHEMAS.encode(DELIVERY_SCHEMA, {
         "delivery_id": f"d-{number}", "event_id": event_id, "recipient": recipient,
