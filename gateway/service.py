@@ -160,18 +160,14 @@ class Gateway:
         self.health = BrokerHealth()
         # Receipts and deliveries decided together share one seal (gateway.publish.sealing).
         self._publisher = Publisher(BatchSealer(parts.key), parts.schemas, keep=self.book.add,
-                                    health=self.health, observe=observe)
+                                    health=self.health, observe=observe,
+                                    made=self._made_topics())
         self._ahead = CheckAhead(parts.live_keyring, config.limits_for, config.parsing,
                                  on_worker_lost=self.metrics.parse_worker_lost)
         self.desk = GatewayDesk(self)
 
     async def start(self) -> None:
-        partitions = self.config.ingress_partitions
-        await ensure_topics(
-            self.bootstrap_servers,
-            {INGRESS_TOPIC: partitions, TRAIL_TOPIC: partitions, RECEIPT_TOPIC: partitions,
-             DLQ_TOPIC: partitions, CHECKPOINT_TOPIC: 1},
-        )
+        await ensure_topics(self.bootstrap_servers, self._made_topics())
         self._producer = new_producer(self.bootstrap_servers)
         self._trail_producer = new_producer(self.bootstrap_servers)
         try:
@@ -185,6 +181,11 @@ class Gateway:
         self.health.watch(self._producer)
         self._publisher.producer = self._producer
         log.info("gateway.started", bootstrap_servers=str(self.bootstrap_servers))
+
+    def _made_topics(self) -> dict[str, int]:
+        partitions = self.config.ingress_partitions
+        return {INGRESS_TOPIC: partitions, TRAIL_TOPIC: partitions, RECEIPT_TOPIC: partitions,
+                DLQ_TOPIC: partitions, CHECKPOINT_TOPIC: 1}
 
     async def stop(self) -> None:
         try:

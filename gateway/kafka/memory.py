@@ -65,6 +65,11 @@ class MemoryBroker:
         """Takes one message; the future is done once the broker has it."""
         return self._take(topic, partition, key, [(key, value, tuple(headers or ()))])
 
+    async def flush(self) -> None:
+        """Waits until every message taken so far is acknowledged (held ones: released)."""
+        if self._held:
+            await asyncio.wait([future for future, _ in self._held])
+
     def create_batch(self) -> MemoryBatch:
         return MemoryBatch(self._batch_messages)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -54,11 +54,13 @@ class Publisher:
     """Carries out plans over one producer (`producer`, set once it is started). `keep` is
     told of each receipt once the broker has it (the receipt book); `observe(stage,
     seconds)` of the waits: "publish" (for the broker to have the messages), "trail" and
-    "receipt"."""
+    "receipt". `made`: the topics made before it started (gateway.kafka.wire.ensure_topics)."""
 
     def __init__(self, sealer: BatchSealer, schemas: AvroSchemas, *, keep: Keep,
-                 health: BrokerHealth, observe: Observe) -> None:
+                 health: BrokerHealth, observe: Observe, made: Iterable[str] = ()) -> None:
         self.producer: Producer | None = None
+        self._known = set(made)  # topics known to be there (`made`: before it started)
+        self._opening: asyncio.Future[None] | None = None
         self._schemas = schemas
         self._keep = keep
         self._health = health
@@ -67,9 +69,33 @@ class Publisher:
         self._deliveries = DeliverySealer(sealer, schemas, self.send)
 
     async def send(self, out: Outbound, *, partition: int | None = None) -> asyncio.Future[Any]:
-        """Hands a message to the producer; the future is done when the broker has it."""
+        """Hands a message to the producer; the future is done when the broker has it.
+
+        The first message to a topic this publisher has not yet published to goes in a
+        produce request of its own, after the messages handed over before it: a broker that
+        makes a topic on its first message (the local broker) may refuse the other batches
+        of a request it makes one for, and the producer retries those until they expire. A
+        plan's messages are handed over back to back, so they would share that request."""
         if self.producer is None:
             raise BrokerUnavailable("the gateway is not started")
+        while self._opening is not None:
+            await self._opening
+        if out.topic in self._known:
+            return await self._handed(out, partition)
+        self._opening = asyncio.get_running_loop().create_future()
+        try:
+            await self.producer.flush()  # its futures tell each message how it went
+            sent = await self._handed(out, partition)
+            await asyncio.wait([sent])
+            if not sent.cancelled() and sent.exception() is None:
+                self._known.add(out.topic)
+            return sent
+        finally:
+            self._opening.set_result(None)
+            self._opening = None
+
+    async def _handed(self, out: Outbound, partition: int | None) -> asyncio.Future[Any]:
+        assert self.producer is not None
         try:
             return await self.producer.send(out.topic, out.value, key=out.key,
                                             headers=list(out.headers), partition=partition)

@@ -25,6 +25,7 @@ from gateway.kafka.wire import (
     H_DUPLICATE_OF,
     RECEIPT_TOPIC,
     TRAIL_TOPIC,
+    Outbound,
     StoredMessage,
     canonical_topic,
     delivery_topic,
@@ -48,6 +49,9 @@ from tests.unit.publish_support import SENDER, decided, publishing_home
 
 NOW = datetime(2026, 6, 1, 8, 30, tzinfo=UTC)
 CUSTOMS = "cn.customs.sh"
+# What the plans here publish to, as made before the gateway starts (or known since).
+TOPICS = (canonical_topic("fal1"), delivery_topic(CUSTOMS), delivery_topic("cn.msa.sh"),
+          status_topic(SENDER), DLQ_TOPIC, RECEIPT_TOPIC)
 
 
 @pytest.fixture(scope="module")
@@ -59,17 +63,18 @@ class Bench:
     """A publisher over one in-memory broker, its trail written to another (as the service
     has two producers), and what it kept of its receipts."""
 
-    def __init__(self, parts: GatewayParts, *, seal_every: int = 256) -> None:
+    def __init__(self, parts: GatewayParts, *, made: tuple[str, ...] = TOPICS) -> None:
         self.parts = parts
         self.broker = MemoryBroker(partitions=4)
         self.trail_broker = MemoryBroker(partitions=4)
         self.kept: list[StoredMessage] = []
         self.publisher = Publisher(BatchSealer(parts.key), parts.schemas, keep=self.kept.append,
-                                   health=BrokerHealth(), observe=lambda stage, seconds: None)
+                                   health=BrokerHealth(), observe=lambda stage, seconds: None,
+                                   made=made)
         self.publisher.producer = self.broker
         self.writer = TrailWriter(producer=self.trail_broker, codec=TrailCodec(parts.schemas),
                                   key=parts.key, partition=0,
-                                  settings=TrailSettings(seal_every=seal_every))
+                                  settings=TrailSettings())
 
     def plan(self, ctx: Context, why: Rejection | None) -> Plan:
         index, schemas = self.parts.router.index, self.parts.schemas
@@ -251,3 +256,29 @@ def test_a_duplicate_republishes_the_first_receipt_and_a_repeat_publishes_nothin
     kinds = [e["kind"] for e in bench.trail()]
     assert kinds[-3:] == ["RECEIVED", "DUPLICATE", "RECEIVED"]
     assert bench.trail()[-2]["event_id"] == first.receipt.event_id
+
+
+def test_the_first_message_to_a_new_topic_goes_alone_after_those_before_it(
+        home_and_parts: tuple[Home, GatewayParts]) -> None:
+    _, parts = home_and_parts
+    bench = Bench(parts, made=(DLQ_TOPIC,))
+    new, old = canonical_topic("fal1"), DLQ_TOPIC
+
+    async def run() -> None:
+        bench.broker.holding = True
+        before = await bench.publisher.send(Outbound(old, b"k", b"before", ()))
+        first = asyncio.ensure_future(bench.publisher.send(Outbound(new, b"k", b"first", ())))
+        assert not await comes(lambda: bool(bench.broker.messages(new)))  # waits for `before`
+        bench.broker.release()
+        await until(lambda: bool(bench.broker.messages(new)))
+        after = asyncio.ensure_future(bench.publisher.send(Outbound(old, b"k", b"after", ())))
+        assert not await comes(after.done)  # nothing shares the new topic's first request
+        assert [m.value for m in bench.broker.messages(old)] == [b"before"]
+        bench.broker.holding = False
+        bench.broker.release()
+        await asyncio.gather(before, await first, await after)
+        again = await bench.publisher.send(Outbound(new, b"k", b"again", ()))
+        assert again.done()  # the topic is known now: handed over at once
+
+    asyncio.run(run())
+    assert [m.value for m in bench.broker.messages(DLQ_TOPIC)] == [b"before", b"after"]
