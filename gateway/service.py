@@ -84,7 +84,6 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 
-
 def run_stages(pipeline: Pipeline, ctx: Context) -> tuple[Context, Rejection | None]:
     """The context after the stages; or as far as they got, with why a stage refused the
     document (its refusal then keeps what the earlier stages found: the document type, the

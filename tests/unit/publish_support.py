@@ -7,19 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.decide.pipeline import (
-    Context,
-    Pipeline,
-    Rejection,
-    Submission,
-    adapt,
-    authenticate,
-    build_event,
-    check_size,
-    choose_adapter,
-    new_context,
-    route,
-)
+from gateway.decide import pipeline as stages
+from gateway.decide.pipeline import Context, Rejection, Submission
 from gateway.home.config import GatewayConfig
 from gateway.home.create import DEMO_CONTRACTS, ContractSpec, Home, create_home
 from gateway.parts import GatewayParts
@@ -50,14 +39,14 @@ def decided(home: Home, parts: GatewayParts, sample: str, *, number: int = 1,
     submission = Submission(f"sub-{number}", SENDER, "fal1-xml", document,
                             home.agency_keys[SENDER].sign(document), AT, partition,
                             ingress_offset=ingress_offset)
-    pipeline = Pipeline([
-        ("size", check_size(config.limits_for)),
-        ("authenticate", authenticate(parts.live_keyring)),
-        ("adapter", choose_adapter(parts.adapters)),
-        ("adapt", adapt),
-        ("event", build_event(parts.schemas)),
-        ("route", route(parts.router)),
+    pipeline = stages.Pipeline([
+        ("size", stages.check_size(config.limits_for)),
+        ("authenticate", stages.authenticate(parts.live_keyring)),
+        ("adapter", stages.choose_adapter(parts.adapters)),
+        ("adapt", stages.adapt),
+        ("event", stages.build_event(parts.schemas)),
+        ("route", stages.route(parts.router)),
         ("deliveries", build_deliveries(parts.payloads, parts.schemas)),
     ])
     event_id = f"0190c0de-0000-7000-8000-{number:012d}"
-    return run_stages(pipeline, new_context(submission, event_id))
+    return run_stages(pipeline, stages.new_context(submission, event_id))

@@ -85,6 +85,14 @@ class Bench:
         received = self.publisher.record(self.writer, received_entry(ctx))
         return await self.publisher.hand_over(plan, self.writer, received)
 
+    def answer(self, ctx: Context, why: Rejection | None) -> SignedReceipt:
+        """The decision's plan carried out to its answer."""
+
+        async def run() -> SignedReceipt:
+            return await (await self.hand_over(self.plan(ctx, why), ctx))
+
+        return asyncio.run(run())
+
     def trail(self) -> list[dict[str, Any]]:
         entries = []
         for message in self.trail_broker.messages(TRAIL_TOPIC, 0):
@@ -123,11 +131,7 @@ def test_an_accepted_plan_is_published_recorded_then_answered(
     home, parts = home_and_parts
     ctx, why = decided(home, parts, "valid_arrival.xml")
     bench = Bench(parts)
-
-    async def run() -> SignedReceipt:
-        return await (await bench.hand_over(bench.plan(ctx, why), ctx))
-
-    signed = asyncio.run(run())
+    signed = bench.answer(ctx, why)
     signed.check(parts.keyring)
     assert signed.receipt.status == ACCEPTED
 
@@ -199,34 +203,27 @@ def test_documents_decided_together_share_one_seal_and_few_trail_writes(
     assert bench.trail_broker.requests < 8 * 7 / 4
 
 
-def test_a_dead_letter_the_broker_refuses_leaves_no_record_and_no_receipt(
-        home_and_parts: tuple[Home, GatewayParts]) -> None:
+def refused(home_and_parts: tuple[Home, GatewayParts]) -> tuple[Bench, Context, Rejection]:
     home, parts = home_and_parts
     ctx, why = decided(home, parts, "bad_imo_check_digit.xml")
     assert why is not None
-    bench = Bench(parts)
+    return Bench(parts), ctx, why
+
+
+def test_a_dead_letter_the_broker_refuses_leaves_no_record_and_no_receipt(
+        home_and_parts: tuple[Home, GatewayParts]) -> None:
+    bench, ctx, why = refused(home_and_parts)
     bench.broker.refuse(DLQ_TOPIC, KafkaTimeoutError())
-
-    async def run() -> None:
-        with pytest.raises(BrokerUnavailable):
-            await (await bench.hand_over(bench.plan(ctx, why), ctx))
-
-    asyncio.run(run())
+    with pytest.raises(BrokerUnavailable):
+        bench.answer(ctx, why)
     assert [e["kind"] for e in bench.trail()] == ["RECEIVED"]
     assert not bench.broker.messages(RECEIPT_TOPIC) and not bench.kept
 
 
 def test_a_refused_document_is_dead_lettered_recorded_and_answered(
         home_and_parts: tuple[Home, GatewayParts]) -> None:
-    home, parts = home_and_parts
-    ctx, why = decided(home, parts, "bad_imo_check_digit.xml")
-    assert why is not None
-    bench = Bench(parts)
-
-    async def run() -> SignedReceipt:
-        return await (await bench.hand_over(bench.plan(ctx, why), ctx))
-
-    signed = asyncio.run(run())
+    bench, ctx, why = refused(home_and_parts)
+    signed = bench.answer(ctx, why)
     assert (signed.receipt.status, signed.receipt.error_code) == (REJECTED, why.code)
     entries = bench.trail()
     assert [e["kind"] for e in entries] == ["RECEIVED", "REJECTED", "NOTIFIED"]
