@@ -75,7 +75,8 @@ class Again:
 class Plan:
     """What one decided document gives, in the order it is given: `messages` handed to the
     producer, then once the broker has them all, `entries` on the trail, then once the trail
-    holds them, the answer (`receipt` signed, or `again`) on the receipt topic."""
+    holds them, the answer on the receipt topic: `receipt` (signed with the time it is
+    signed at), or `again`."""
 
     submission: Submission
     messages: tuple[Message, ...] = ()
@@ -95,7 +96,7 @@ def accepted_plan(ctx: Context, subscriptions: ContractIndex, schemas: AvroSchem
     statuses = _status_events(ctx, "accepted", recipients, subscriptions, schemas, now)
     for grant, _ in ctx.deliveries:
         statuses += _status_events(ctx, "delivered", recipients, subscriptions, schemas, now,
-                                  recipient=grant.recipient)
+                                   recipient=grant.recipient)
     messages = [Message(ctx.event), *(Message(out, sealed=True) for _, out in ctx.deliveries)]
     entries = [Entry({**base, "kind": "ACCEPTED", "reason": decision.explanation}, names=0)]
     for index, (grant, _) in enumerate(ctx.deliveries, start=1):
@@ -118,7 +119,7 @@ def rejected_plan(ctx: Context, why: Rejection, subscriptions: ContractIndex,
     """The dead letter (with the original bytes) and the status events "rejected"; the
     REJECTED (or DENIED) and NOTIFIED entries; the error receipt."""
     statuses = _status_events(ctx, "rejected", (), subscriptions, schemas, now,
-                             error_code=why.code)
+                              error_code=why.code)
     entries = [Entry({**trail_fields(ctx), "kind": why.kind, "error_code": why.code,
                       "reason": why.message}, names=0)]
     return _with_statuses(ctx, [Message(dead_letter(ctx, why, schemas))], entries, statuses,
@@ -135,8 +136,7 @@ def duplicate_plan(ctx: Context, first: SignedReceipt, first_id: str) -> Plan:
         "document_type": answered.document_type, "business_key": answered.business_key,
         "kind": "DUPLICATE", "reason": f"the same document as submission {first_id}: "
         "answered with its receipt, not delivered again"})
-    return Plan(s, entries=(entry,),
-                again=Again(first, first_id, publish=True))
+    return Plan(s, entries=(entry,), again=Again(first, first_id, publish=True))
 
 
 def repeat_plan(ctx: Context, answer: SignedReceipt, duplicate_of: str | None) -> Plan:
@@ -157,14 +157,13 @@ def _with_statuses(ctx: Context, messages: list[Message], entries: list[Entry],
     first = len(messages)
     messages += (status.message for status in statuses)
     entries += (Entry(status.entry_fields, names=first + n) for n, status in enumerate(statuses))
-    s = ctx.submission
-    return Plan(s, tuple(messages), tuple(entries), answer)
+    return Plan(ctx.submission, tuple(messages), tuple(entries), answer)
 
 
 def _status_events(ctx: Context, status: str, recipients: Iterable[str],
-                  subscriptions: ContractIndex, schemas: AvroSchemas, now: datetime, *,
-                  recipient: str | None = None, error_code: str | None = None
-                  ) -> list[_Status]:
+                   subscriptions: ContractIndex, schemas: AvroSchemas, now: datetime, *,
+                   recipient: str | None = None, error_code: str | None = None
+                   ) -> list[_Status]:
     """Status events for the parties to the document (its sender and recipients) that
     subscribed to them, each with its NOTIFIED entry."""
     if ctx.document_type is None:
@@ -173,6 +172,7 @@ def _status_events(ctx: Context, status: str, recipients: Iterable[str],
     found = subscriptions.subscribers(ctx.document_type, status, (s.sender, *recipients),
                                       s.received_at)
     business_key = ctx.parsed.business_key if ctx.parsed else None
+    base = trail_fields(ctx)
     statuses = []
     for subscriber, contract in found:
         event = {
@@ -186,7 +186,7 @@ def _status_events(ctx: Context, status: str, recipients: Iterable[str],
                        value=schemas.encode(STATUS_SCHEMA, event),
                        headers=((H_EVENT_ID, ctx.event_id.encode()),))
         statuses.append(_Status(Message(out), {
-            **trail_fields(ctx), "kind": "NOTIFIED", "recipient": subscriber,
+            **base, "kind": "NOTIFIED", "recipient": subscriber,
             "contract_id": contract.id, "contract_version": contract.version,
             "reason": f"status {status} under subscription {contract.label}"}))
     return statuses
