@@ -101,12 +101,13 @@ class ProofHeaders:
     root, count and signature, encoded once for the batch: the header is made per delivery,
     on the hot path."""
 
-    __slots__ = ("_head", "_middle", "_prefix", "_seal")
+    __slots__ = ("_at", "_head", "_middle", "_prefix", "_seal")
 
     def __init__(self, schemas: AvroSchemas) -> None:
         self._prefix = SINGLE_OBJECT_MAGIC + schemas.fingerprint(DELIVERY_SEAL_SCHEMA)
         self._seal: BatchSeal | None = None
         self._head = self._middle = b""
+        self._at = (-1, b"")  # the last sealed_at (milliseconds) and its encoding
 
     def encode(self, sealed_at: datetime, sealed: Sealed) -> bytes:
         seal = sealed.seal
@@ -115,18 +116,23 @@ class ProofHeaders:
             self._head = self._prefix + avro_string(seal.key_id)
             self._middle = (avro_bytes(seal.root) + avro_long(seal.count)
                             + avro_bytes(seal.signature))
+        at_ms = epoch_ms(sealed_at)
+        if at_ms != self._at[0]:  # deliveries put within a millisecond share it
+            self._at = (at_ms, avro_long(at_ms))
         proof = sealed.proof
         path = b"".join([HASH_LENGTH + h if len(h) == 32 else avro_bytes(h) for h in proof.path])
-        return b"".join((self._head, avro_long(epoch_ms(sealed_at)), self._middle,
-                         avro_long(proof.index),
+        return b"".join((self._head, self._at[1], self._middle, avro_long(proof.index),
                          avro_long(len(proof.path)) + path if path else b"", b"\x00"))
 
 
 HASH_LENGTH = b"\x40"  # Avro's length of a 32-byte hash, what a proof's path holds
+SMALL_LONGS = tuple(bytes((n << 1,)) for n in range(64))  # 0..63: one byte each
 
 
 def avro_long(n: int) -> bytes:
     """Avro's binary encoding of a long: zig-zag, then a varint."""
+    if 0 <= n < 64:
+        return SMALL_LONGS[n]
     n = (n << 1) ^ (n >> 63)
     out = bytearray()
     while n > 0x7F:

@@ -114,7 +114,8 @@ def test_the_service_s_seal_header_is_the_one_a_delivery_proof_encodes(
     seal = BatchSeal(bytes(range(32)), count, signature, key_id)
     proof = InclusionProof(index, count, tuple(path))
     headers = ProofHeaders(SCHEMAS)
-    for at in (sealed_at, sealed_at + timedelta(milliseconds=1)):  # a second one, same batch
+    # more of the same batch: within the same millisecond, then the next one
+    for at in (sealed_at, sealed_at, sealed_at + timedelta(milliseconds=1)):
         assert headers.encode(at, Sealed(seal, proof)) == DeliveryProof(at, seal, proof).encode(
             SCHEMAS)
 
