@@ -1,9 +1,11 @@
-"""The gateway service: runs the pipeline on each submission and publishes what it decided.
+"""The gateway service: decide, plan, publish.
 
-For an accepted document: the canonical event, one delivery per permitted recipient, their
-trail records, then the receipt. For a refused one: the dead letter (with the original bytes),
-its trail record, then the error receipt. A step is taken only after the broker acknowledged
-the one before (acks=all).
+Each submission is decided by the stages (gateway.decide), what was decided becomes a plan of
+what to publish (gateway.publish.plan), and the publisher carries it out
+(gateway.publish.publisher): for an accepted document the canonical event, one delivery per
+permitted recipient, their trail records, then the receipt; for a refused one the dead letter
+(with the original bytes), its trail record, then the error receipt. A step is taken only
+after the broker acknowledged the one before (acks=all).
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ from gateway.decide.ahead import NOTHING_AHEAD, Ahead, CheckAhead
 from gateway.decide.pipeline import (
     Adapt,
     Authenticate,
-    BuildDeliveries,
     BuildEvent,
     CheckSize,
     ChooseAdapter,
     Context,
     Pipeline,
     Refusal,
+    Rejection,
     Route,
     Submission,
     new_context,
@@ -48,32 +50,31 @@ from gateway.ingress.serving import GatewayDesk, IngressLoop
 from gateway.kafka.wire import (
     CHECKPOINT_TOPIC,
     DLQ_TOPIC,
-    H_DIGEST,
-    H_DUPLICATE_OF,
-    H_EVENT_ID,
-    H_SENDER,
-    H_STATUS,
-    H_SUBMISSION_ID,
     INGRESS_TOPIC,
     RECEIPT_TOPIC,
     TRAIL_TOPIC,
     Broker,
     Outbound,
-    Published,
-    StoredMessage,
-    acked,
     ensure_topics,
     new_producer,
-    status_topic,
 )
 from gateway.observe.health import BrokerHealth
 from gateway.observe.metrics import GatewayMetrics
 from gateway.parts import GatewayParts
-from gateway.publish.sealing import BatchSealer, DeliverySealer
-from gateway.receipts.book import ReceiptBook, ReceiptSigner
-from gateway.receipts.receipt import ACCEPTED, REJECTED, Receipt, SignedReceipt
+from gateway.publish.deliveries import BuildDeliveries
+from gateway.publish.plan import (
+    accepted_plan,
+    duplicate_plan,
+    received_entry,
+    rejected_plan,
+    repeat_plan,
+)
+from gateway.publish.publisher import Publisher
+from gateway.publish.sealing import BatchSealer
+from gateway.receipts.book import ReceiptBook
+from gateway.receipts.receipt import SignedReceipt
 from gateway.trail.archive import ArchiveWriter
-from gateway.trail.writer import TrailCodec, TrailWriter, chain_id, reference, written
+from gateway.trail.writer import TrailCodec, TrailWriter, chain_id
 from gateway.warnings.book import WarningBook
 from gateway.warnings.lifecycle import DOCUMENT_TYPE as WARNING_DOCUMENT_TYPE
 from gateway.warnings.lifecycle import Authorities
@@ -82,24 +83,6 @@ from message_formats import CodedError
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-
-DEAD_LETTER_SCHEMA = "px.gateway.DeadLetter"
-# A document that was never authenticated (unknown sender, bad signature, too large) is kept
-# in its dead letter as its first KEPT_PREFIX_BYTES only, marked by H_ORIGINAL_SIZE (its
-# whole size) and H_DIGEST (the SM3 of the whole): nobody can make the gateway store
-# megabytes of their choosing under another agency's name. Authenticated documents are kept
-# whole.
-KEPT_PREFIX_BYTES = 4096
-H_ORIGINAL_SIZE = "px-original-size"
-STATUS_SCHEMA = "px.gateway.StatusEvent"
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    code: str
-    message: str
-    line: int | None
-    kind: str  # REJECTED, or DENIED when no contract shares the document
 
 
 def run_stages(pipeline: Pipeline, ctx: Context) -> tuple[Context, Rejection | None]:
@@ -177,22 +160,17 @@ class Gateway:
         self.book = ReceiptBook(bootstrap_servers, parts.schemas,
                                 index_dir=config.receipt_index_path,
                                 fetch_wait_ms=config.fetch_wait_ms)
-        # Receipts and deliveries decided together share one seal (gateway.publish.sealing).
-        sealer = BatchSealer(parts.key)
-        self._signer = ReceiptSigner(sealer, parts.schemas)
-        self._deliveries = DeliverySealer(sealer, parts.schemas, self.send)
         self.health = BrokerHealth()
+        # Receipts and deliveries decided together share one seal (gateway.publish.sealing).
+        self._publisher = Publisher(BatchSealer(parts.key), parts.schemas, keep=self.book.add,
+                                    health=self.health, observe=observe,
+                                    made=self._made_topics())
         self._ahead = CheckAhead(parts.live_keyring, config.limits_for, config.parsing,
                                  on_worker_lost=self.metrics.parse_worker_lost)
         self.desk = GatewayDesk(self)
 
     async def start(self) -> None:
-        partitions = self.config.ingress_partitions
-        await ensure_topics(
-            self.bootstrap_servers,
-            {INGRESS_TOPIC: partitions, TRAIL_TOPIC: partitions, RECEIPT_TOPIC: partitions,
-             DLQ_TOPIC: partitions, CHECKPOINT_TOPIC: 1},
-        )
+        await ensure_topics(self.bootstrap_servers, self._made_topics())
         self._producer = new_producer(self.bootstrap_servers)
         self._trail_producer = new_producer(self.bootstrap_servers)
         try:
@@ -204,7 +182,13 @@ class Gateway:
         await self.warnings.start()
         await self._ahead.start()
         self.health.watch(self._producer)
+        self._publisher.producer = self._producer
         log.info("gateway.started", bootstrap_servers=str(self.bootstrap_servers))
+
+    def _made_topics(self) -> dict[str, int]:
+        partitions = self.config.ingress_partitions
+        return {INGRESS_TOPIC: partitions, TRAIL_TOPIC: partitions, RECEIPT_TOPIC: partitions,
+                DLQ_TOPIC: partitions, CHECKPOINT_TOPIC: 1}
 
     async def stop(self) -> None:
         try:
@@ -219,7 +203,7 @@ class Gateway:
             for producer in (self._producer, self._trail_producer):
                 if producer is not None:
                     await producer.stop()
-            self._producer = self._trail_producer = None
+            self._producer = self._trail_producer = self._publisher.producer = None
 
     async def __aenter__(self) -> Gateway:
         await self.start()
@@ -292,15 +276,15 @@ class Gateway:
             ctx = replace(ctx, signer=ahead.signer, parsed=ahead.parsed, refused=ahead.refused)
         ctx, why = run_stages(self._checks, ctx)
         writer = await self._writer(s.partition)
-        received = self._record_received(writer, ctx)
+        received = self._publisher.record(writer, received_entry(ctx))
         if why is not None:  # not authentic: never taken for a copy of anything
             return await self._decide(writer, ctx, received, started, why)
         key = (s.sender, ctx.digest)
         first = self.book.first_accepted(*key)
         if first == s.submission_id:  # the same submission put on the ingress topic twice
-            return self._finish_repeat(ctx, received)
+            return self._repeat(writer, ctx, received)
         if first is not None:
-            return self._finish_duplicate(writer, ctx, [received], first)
+            return self._duplicate(writer, ctx, received, first)
         earlier = self._in_flight.get(key)
         if earlier is not None:
             return self._after(earlier, writer, ctx, received, started)
@@ -333,8 +317,7 @@ class Gateway:
         with contextlib.suppress(Exception):
             first = await asyncio.shield(earlier)
             if first.receipt is not None and first.receipt.receipt.accepted:
-                return await self._finish_duplicate(writer, ctx, [received],
-                                                    first.submission_id)
+                return await self._duplicate(writer, ctx, received, first.submission_id)
         ctx, why = run_stages(self._pipeline, await self._parsed(ctx))
         finish = await self._decide(writer, ctx, received, started, why)
         return await finish
@@ -344,15 +327,14 @@ class Gateway:
         """Hands what was decided to the producer; returns the waiting that is left."""
         key = (ctx.submission.sender, ctx.digest)
         decided: asyncio.Future[SubmitOutcome] = asyncio.get_running_loop().create_future()
+        index, schemas, now = self.parts.router.index, self.parts.schemas, utc_now()
         if why is None:
             self._in_flight[key] = decided
-            finish = self._finish_accepted(writer, ctx, received, await self._send_accepted(ctx))
+            plan = accepted_plan(ctx, index, schemas, now)
         else:
-            out = self._dead_letter(ctx, why)
-            dead_letter = _Sent(out, await self.send(out))
-            statuses = await self._send_statuses(ctx, "rejected", (), error_code=why.code)
-            finish = self._finish_rejected(writer, ctx, why, received, dead_letter, statuses)
-        return self._settle(key, decided, finish, started)
+            plan = rejected_plan(ctx, why, index, schemas, now)
+        answered = await self._publisher.hand_over(plan, writer, received)
+        return self._settle(key, decided, self._told(ctx, why, answered), started)
 
     async def _settle(self, key: tuple[str, str], decided: asyncio.Future[SubmitOutcome],
                       finish: Awaitable[SubmitOutcome], started: float) -> SubmitOutcome:
@@ -370,238 +352,51 @@ class Gateway:
             if self._in_flight.get(key) is decided:
                 del self._in_flight[key]
 
-    def _record_received(self, writer: TrailWriter, ctx: Context) -> asyncio.Future[int]:
-        """RECEIVED, before anything is decided: who sent what, and where the original bytes
-        and the sender's signature are kept (the ingress message)."""
+    async def _told(self, ctx: Context, why: Rejection | None,
+                    answered: Awaitable[SignedReceipt]) -> SubmitOutcome:
+        """The outcome once answered, counted and logged."""
+        signed = await answered
         s = ctx.submission
-        ingress = {}
-        if s.ingress_offset is not None:
-            at = Published(INGRESS_TOPIC, s.partition, s.ingress_offset)
-            ingress = reference(at, s.document, digest=ctx.digest)
-        return writer.add(**trail_fields(ctx), kind="RECEIVED", reason=received_reason(ctx),
-                          **ingress)
+        if why is None:
+            document_type = ctx.document_type or "unknown"
+            self.metrics.accepted(document_type, s.sender)
+            for grant, _ in ctx.deliveries:
+                self.metrics.delivered(document_type, grant.recipient)
+            log.info("document.accepted", event_id=ctx.event_id, sender=s.sender,
+                     document_type=ctx.document_type, recipients=len(ctx.deliveries))
+        else:
+            self.metrics.rejected(ctx.document_type, s.sender, why.code)
+            log.info("document.rejected", event_id=ctx.event_id, sender=s.sender,
+                     code=why.code)
+        return SubmitOutcome(s.submission_id, signed)
 
-    async def _send_accepted(self, ctx: Context) -> _AcceptedSends:
-        assert ctx.event is not None and ctx.decision is not None
-        event = await self.send(ctx.event)
-        deliveries = [self._deliveries.put(out) for _, out in ctx.deliveries]
-        recipients = ctx.decision.recipients
-        statuses = await self._send_statuses(ctx, "accepted", recipients)
-        for grant, _ in ctx.deliveries:
-            statuses += await self._send_statuses(ctx, "delivered", recipients,
-                                                  recipient=grant.recipient)
-        return _AcceptedSends(event, deliveries, statuses)
-
-    async def _finish_accepted(self, writer: TrailWriter, ctx: Context,
-                               received: asyncio.Future[int], sent: _AcceptedSends
-                               ) -> SubmitOutcome:
-        assert ctx.event is not None and ctx.decision is not None
-        published = time.perf_counter()
-        event_at = await acked(sent.event)
-        delivered_at = [await acked(d) for d in sent.deliveries]
-        self.metrics.observe_stage("publish", time.perf_counter() - published)
-        base = trail_fields(ctx)
-        records = [received, writer.add(**base, kind="ACCEPTED",
-                                        reason=ctx.decision.explanation,
-                                        **reference(event_at, ctx.event.value))]
-        for (grant, out), at in zip(ctx.deliveries, delivered_at, strict=True):
-            contract = grant.contract
-            records.append(writer.add(
-                **base, kind="DELIVERED", recipient=grant.recipient,
-                contract_id=contract.id, contract_version=contract.version,
-                reason=f"{contract.scope} sharing under {contract.label}: {contract.purpose}",
-                **reference(at, out.value),
-            ))
-        for denial in ctx.decision.denials:
-            records.append(writer.add(
-                **base, kind="DENIED", recipient=denial.recipient, error_code=denial.code,
-                contract_id=denial.contract.id, contract_version=denial.contract.version,
-                reason=denial.reason,
-            ))
-        records += await self._record_statuses(writer, ctx, sent.statuses)
-        receipt = self._receipt(ctx, ACCEPTED, recipients=ctx.decision.recipients)
-        outcome = await self._answer(ctx, records, receipt)
-        document_type = ctx.document_type or "unknown"
-        self.metrics.accepted(document_type, ctx.submission.sender)
-        for grant, _ in ctx.deliveries:
-            self.metrics.delivered(document_type, grant.recipient)
-        log.info("document.accepted", event_id=ctx.event_id, sender=ctx.submission.sender,
-                 document_type=ctx.document_type, recipients=len(ctx.deliveries))
-        return outcome
-
-    async def _finish_rejected(self, writer: TrailWriter, ctx: Context, why: Rejection,
-                               received: asyncio.Future[int],
-                               dead_letter: _Sent, statuses: list[_StatusSend]
-                               ) -> SubmitOutcome:
-        at = await acked(dead_letter.sent)
-        value = dead_letter.out.value
-        records = [received, writer.add(**trail_fields(ctx), kind=why.kind,
-                                        error_code=why.code, reason=why.message,
-                                        **reference(at, value))]
-        records += await self._record_statuses(writer, ctx, statuses)
-        outcome = await self._answer(ctx, records, self._receipt(ctx, REJECTED, error=why))
-        self.metrics.rejected(ctx.document_type, ctx.submission.sender, why.code)
-        log.info("document.rejected", event_id=ctx.event_id, sender=ctx.submission.sender,
-                 code=why.code)
-        return outcome
-
-    async def _finish_duplicate(self, writer: TrailWriter, ctx: Context,
-                                records: list[asyncio.Future[int]], first_id: str
-                                ) -> SubmitOutcome:
+    async def _duplicate(self, writer: TrailWriter, ctx: Context,
+                         received: asyncio.Future[int], first_id: str) -> SubmitOutcome:
         """The first receipt again, and nothing delivered again."""
         s = ctx.submission
         answer = await self.book.get(first_id)
         if answer is None:
             raise GatewayError(f"the receipt of {first_id} is missing", code="RECEIPT_MISSING")
-        first = answer.receipt.receipt
-        records.append(writer.add(
-            **{**trail_fields(ctx), "event_id": first.event_id,
-               "document_type": first.document_type, "business_key": first.business_key},
-            kind="DUPLICATE", reason=f"the same document as submission {first_id}: "
-            "answered with its receipt, not delivered again"))
-        await written(records)
-        await self._publish_receipt(s, answer.receipt, duplicate_of=first_id)
+        plan = duplicate_plan(ctx, answer.receipt, first_id)
+        await (await self._publisher.hand_over(plan, writer, received))
         self.metrics.duplicate(s.sender)
-        log.info("document.duplicate", event_id=first.event_id, sender=s.sender,
-                 first_submission=first_id)
+        log.info("document.duplicate", event_id=answer.receipt.receipt.event_id,
+                 sender=s.sender, first_submission=first_id)
         return SubmitOutcome(s.submission_id, answer.receipt, duplicate_of=first_id)
 
-    async def _finish_repeat(self, ctx: Context, received: asyncio.Future[int]
-                             ) -> SubmitOutcome:
-        """Its answer stands; nothing is published again."""
-        await received
-        answer = await self.book.get(ctx.submission.submission_id)
-        assert answer is not None
-        return SubmitOutcome(ctx.submission.submission_id, answer.receipt, answer.duplicate_of)
-
-    async def _answer(self, ctx: Context, records: list[asyncio.Future[int]], receipt: Receipt
+    async def _repeat(self, writer: TrailWriter, ctx: Context, received: asyncio.Future[int]
                       ) -> SubmitOutcome:
-        """Once the trail holds every record of the decision: the signed receipt."""
-        waited = time.perf_counter()
-        await written(records)
-        self.metrics.observe_stage("trail", time.perf_counter() - waited)
-        waited = time.perf_counter()
-        signed = await self._signer.sign(receipt)
-        await self._publish_receipt(ctx.submission, signed)
-        self.metrics.observe_stage("receipt", time.perf_counter() - waited)
-        return SubmitOutcome(ctx.submission.submission_id, signed)
-
-    async def _publish_receipt(self, s: Submission, signed: SignedReceipt, *,
-                               duplicate_of: str | None = None) -> None:
-        headers = [(H_SUBMISSION_ID, s.submission_id.encode()), (H_SENDER, s.sender.encode()),
-                   (H_DIGEST, signed.receipt.digest_sm3.encode()),
-                   (H_STATUS, signed.receipt.status.encode())]
-        if duplicate_of is not None:
-            headers.append((H_DUPLICATE_OF, duplicate_of.encode()))
-        out = Outbound(RECEIPT_TOPIC, s.submission_id.encode(),
-                       signed.encode(self.parts.schemas), tuple(headers))
-        at = await acked(await self.send(out, partition=s.partition))
-        self.book.add(StoredMessage(at.topic, at.partition, at.offset, out.key, out.value,
-                                    out.headers, 0))
-
-    def _dead_letter(self, ctx: Context, why: Rejection) -> Outbound:
+        """Its answer stands; nothing is published again."""
         s = ctx.submission
-        headers: tuple[tuple[str, bytes], ...] = ((H_EVENT_ID, ctx.event_id.encode()),
-                                                  (H_SENDER, s.sender.encode()))
-        original = s.document
-        if ctx.signer is None and len(original) > KEPT_PREFIX_BYTES:  # never authenticated
-            original = original[:KEPT_PREFIX_BYTES]
-            headers += ((H_ORIGINAL_SIZE, str(len(s.document)).encode()),
-                        (H_DIGEST, ctx.digest.encode()))
-        return Outbound(
-            topic=DLQ_TOPIC,
-            key=s.sender.encode(),
-            value=self.parts.schemas.encode(
-                DEAD_LETTER_SCHEMA,
-                {
-                    "submission_id": s.submission_id,
-                    "event_id": ctx.event_id,
-                    "sender": s.sender,
-                    "format_id": s.format_id,
-                    "received_at": s.received_at,
-                    "error_code": why.code,
-                    "error_message": why.message,
-                    "error_line": why.line,
-                    "original": original,
-                    "signature": s.signature,
-                    **document_facts(ctx),
-                },
-            ),
-            headers=headers,
-        )
-
-    def _receipt(self, ctx: Context, status: str, *, recipients: Iterable[str] = (),
-                 error: Rejection | None = None) -> Receipt:
-        s = ctx.submission
-        return Receipt(
-            submission_id=s.submission_id,
-            event_id=ctx.event_id,
-            sender=s.sender,
-            format_id=s.format_id,
-            digest_sm3=ctx.digest,
-            status=status,
-            time=utc_now(),
-            recipients=tuple(recipients),
-            document_type=ctx.document_type,
-            business_key=ctx.business_key,
-            error_code=error.code if error else None,
-            error_message=error.message if error else None,
-            error_line=error.line if error else None,
-        )
-
-    async def _send_statuses(self, ctx: Context, status: str, recipients: Iterable[str], *,
-                             recipient: str | None = None, error_code: str | None = None
-                             ) -> list[_StatusSend]:
-        """Status events for the parties to the document (its sender and recipients) that
-        subscribed to them."""
-        if ctx.document_type is None:
-            return []
-        s = ctx.submission
-        found = self.parts.router.index.subscribers(ctx.document_type, status,
-                                                   (s.sender, *recipients), s.received_at)
-        sends = []
-        for subscriber, contract in found:
-            event = {
-                "event_id": ctx.event_id, "submission_id": s.submission_id, "status": status,
-                "time": utc_now(), "subscriber": subscriber, "sender": s.sender,
-                "document_type": ctx.document_type,
-                "business_key": ctx.business_key,
-                "recipient": recipient, "error_code": error_code,
-                "contract_id": contract.id, "contract_version": contract.version,
-            }
-            out = Outbound(
-                topic=status_topic(subscriber),
-                key=s.submission_id.encode(),
-                value=self.parts.schemas.encode(STATUS_SCHEMA, event),
-                headers=((H_EVENT_ID, ctx.event_id.encode()),),
-            )
-            sends.append(_StatusSend(subscriber, contract, status, out, await self.send(out)))
-        return sends
-
-    async def _record_statuses(self, writer: TrailWriter, ctx: Context,
-                               sends: list[_StatusSend]) -> list[asyncio.Future[int]]:
-        records = []
-        for send in sends:
-            at = await acked(send.sent)
-            records.append(writer.add(
-                **trail_fields(ctx), kind="NOTIFIED", recipient=send.subscriber,
-                contract_id=send.contract.id, contract_version=send.contract.version,
-                reason=f"status {send.status} under subscription {send.contract.label}",
-                **reference(at, send.out.value),
-            ))
-        return records
+        answer = await self.book.get(s.submission_id)
+        assert answer is not None
+        plan = repeat_plan(ctx, answer.receipt, answer.duplicate_of)
+        await (await self._publisher.hand_over(plan, writer, received))
+        return SubmitOutcome(s.submission_id, answer.receipt, answer.duplicate_of)
 
     async def send(self, out: Outbound, *, partition: int | None = None) -> asyncio.Future[Any]:
         """Hands a message to the producer; the future is done when the broker has it."""
-        if self._producer is None:
-            raise BrokerUnavailable("the gateway is not started")
-        try:
-            delivered: asyncio.Future[Any] = await self._producer.send(
-                out.topic, out.value, key=out.key, headers=list(out.headers), partition=partition)
-            return delivered
-        except KafkaError as exc:
-            self.health.failed(exc)
-            raise BrokerUnavailable(f"publishing to {out.topic} failed: {exc}") from exc
+        return await self._publisher.send(out, partition=partition)
 
     def _event_id(self, s: Submission) -> str:
         """Named after the ingress record when there is one, so that a document processed
@@ -695,28 +490,6 @@ class Gateway:
 
 
 @dataclass(frozen=True, slots=True)
-class _StatusSend:
-    subscriber: str
-    contract: Any
-    status: str
-    out: Outbound
-    sent: asyncio.Future[Any]
-
-
-@dataclass(frozen=True, slots=True)
-class _Sent:
-    out: Outbound
-    sent: asyncio.Future[Any]
-
-
-@dataclass(frozen=True, slots=True)
-class _AcceptedSends:
-    event: asyncio.Future[Any]
-    deliveries: list[asyncio.Future[Any]]
-    statuses: list[_StatusSend]
-
-
-@dataclass(frozen=True, slots=True)
 class Serving:
     task: asyncio.Task[None]
 
@@ -729,38 +502,3 @@ class Serving:
             self.task.result()
             raise GatewayError("the gateway stopped serving", code="GATEWAY_STOPPED")
         return job.result()
-
-
-def trail_fields(ctx: Context) -> dict[str, Any]:
-    s = ctx.submission
-    return {
-        "submission_id": s.submission_id,
-        "event_id": ctx.event_id,
-        "sender": s.sender,
-        "format_id": s.format_id,
-        **document_facts(ctx),
-        "digest_sm3": ctx.digest,
-        "signature_key_id": ctx.signer.key_id if ctx.signer else None,
-    }
-
-
-def document_facts(ctx: Context) -> dict[str, Any]:
-    """What the stages found out about the document, as far as they got: its type once its
-    format's adapter is known, its business key and version once it is read (`Context`)."""
-    return {
-        "document_type": ctx.document_type,
-        "business_key": ctx.business_key,
-        "document_version": ctx.document_version,
-    }
-
-
-KEYRING_MARK = "; keyring "
-
-
-def received_reason(ctx: Context) -> str:
-    """A RECEIVED record's reason: the size and format, then the version of the keyring the
-    document was judged under (the SM3 of its file's bytes), when it has one."""
-    s = ctx.submission
-    reason = f"{len(s.document)} bytes as {s.format_id or '?'}"
-    version = ctx.keyring.version if ctx.keyring is not None else None
-    return reason if version is None else f"{reason}{KEYRING_MARK}{version}"

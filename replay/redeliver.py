@@ -23,7 +23,6 @@ from aiokafka.errors import KafkaError
 
 from contracts import Grant
 from gateway.clock import utc_now
-from gateway.decide.pipeline import delivery_message
 from gateway.errors import BrokerUnavailable, GatewayError
 from gateway.home.config import GatewayConfig
 from gateway.ids import Uuid7Generator
@@ -38,6 +37,7 @@ from gateway.kafka.wire import (
     read_topics,
 )
 from gateway.parts import GatewayParts
+from gateway.publish.deliveries import delivery_message
 from gateway.publish.sealing import sealed_now
 from gateway.trail.archive import ArchiveWriter
 from gateway.trail.writer import RECORD_SCHEMA, TrailCodec, TrailWriter, reference

@@ -6,7 +6,7 @@ key added), `retry` hands the document to the gateway again exactly as the agenc
 under a new submission id and marked with the dead letter it came from (`px-retry-of`).
 
 A document that was never authenticated (unknown sender, bad signature, too large) is kept
-cut: its first bytes (gateway.service.KEPT_PREFIX_BYTES), its whole size and its SM3. `show`
+cut: its first bytes (gateway.publish.plan.KEPT_PREFIX_BYTES), its whole size and its SM3. `show`
 says so; `retry` refuses it (DLQ_ORIGINAL_CUT): the agency has to send it again.
 
 Exit codes: 0 done, 1 a location holds no dead letter, 2 usage, broker or I/O error.
@@ -47,7 +47,7 @@ from gateway.kafka.wire import (
     read_topics,
     submission_headers,
 )
-from gateway.service import DEAD_LETTER_SCHEMA, H_ORIGINAL_SIZE
+from gateway.publish.plan import DEAD_LETTER_SCHEMA, H_ORIGINAL_SIZE
 from message_formats import AvroSchemas, FormatError
 
 log = structlog.get_logger(__name__)

@@ -9,7 +9,7 @@ any other exception is a bug.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -17,18 +17,15 @@ from typing import Any
 from adapters import Adapter, AdapterError, AdapterRegistry, ParseResult
 from contracts import Decision, Grant, RouteDenied
 from crypto import KeyEntry, Keyring, sm3_hex
-from gateway.decide.router import PayloadBuilder, Router
-from gateway.deliveries.proof import DELIVERY_SCHEMA
+from gateway.decide.router import Router
 from gateway.errors import GatewayError
 from gateway.home.config import AgencyLimits
 from gateway.home.live_keyring import LiveKeyring
-from gateway.ids import derived_uuid7, uuid7_time_ms
 from gateway.kafka.wire import (
     H_DOCUMENT_TYPE,
     H_EVENT_ID,
     H_FINGERPRINT,
     H_SENDER,
-    Headers,
     Outbound,
     canonical_topic,
 )
@@ -123,6 +120,17 @@ class Reached:
     context: Context
     failed: Exception | None = None
     stage: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a document is refused: its code, the rule it broke, and whether it was refused
+    (REJECTED) or shared with nobody (DENIED)."""
+
+    code: str
+    message: str
+    line: int | None
+    kind: str  # REJECTED, or DENIED when no contract shares the document
 
 
 class Pipeline:
@@ -292,77 +300,6 @@ class Route:
                 raise RouteDenied(decision.explanation, code=decision.code)
             decision = replace(decision, no_route=kept, denials=())
         return replace(ctx, decision=decision)
-
-
-@dataclass(frozen=True, slots=True)
-class BuildDeliveries:
-    """One delivery per grant: the event projected, masked, encrypted as its contract says."""
-
-    payloads: PayloadBuilder
-    schemas: AvroSchemas
-
-    def __call__(self, ctx: Context) -> Context:
-        assert ctx.event is not None and ctx.decision is not None and ctx.record is not None
-        deliveries = tuple(
-            (grant, delivery_message(grant, ctx.record, ctx.event.value, self.payloads,
-                                     self.schemas, delivery_id(ctx.event_id, grant.recipient),
-                                     ctx.submission.received_at))
-            for grant in ctx.decision.grants
-        )
-        return replace(ctx, deliveries=deliveries)
-
-
-def delivery_message(
-    grant: Grant,
-    event_record: Mapping[str, Any],
-    event_value: bytes,
-    payloads: PayloadBuilder,
-    schemas: AvroSchemas,
-    delivery_id: str,
-    at: datetime,
-    *,
-    extra_headers: Headers = (),
-) -> Outbound:
-    """The Delivery envelope for one grant of a canonical event (its record, header included,
-    and its encoded bytes). `at` chooses the recipient key an SM4 envelope is sealed to."""
-    header = event_record["header"]
-    payload = payloads.build(grant, event_record, event_value, at)
-    document_type = header["document_type"]
-    value = schemas.encode(
-        DELIVERY_SCHEMA,
-        {
-            "delivery_id": delivery_id,
-            "event_id": header["event_id"],
-            "recipient": grant.recipient,
-            "sender": header["sender"],
-            "contract_id": grant.contract.id,
-            "contract_version": grant.contract.version,
-            "document_type": document_type,
-            "business_key": header["business_key"],
-            "document_version": header["document_version"],
-            "payload_schema": payload.schema,
-            "payload_encoding": payload.encoding,
-            "payload": payload.data,
-        },
-    )
-    return Outbound(
-        topic=payloads.topic_of(grant.recipient),
-        key=header["business_key"].encode(),
-        value=value,
-        headers=(
-            (H_EVENT_ID, header["event_id"].encode()),
-            (H_DOCUMENT_TYPE, document_type.encode()),
-            (H_SENDER, header["sender"].encode()),
-            (H_FINGERPRINT, schemas.fingerprint(DELIVERY_SCHEMA).hex().encode()),
-            *extra_headers,
-        ),
-    )
-
-
-def delivery_id(event_id: str, recipient: str) -> str:
-    """Fixed by the event and the recipient, as the event id is fixed by the ingress record:
-    a delivery made again after a crash carries the id it had."""
-    return derived_uuid7(uuid7_time_ms(event_id), f"{event_id}/{recipient}".encode())
 
 
 def new_context(submission: Submission, event_id: str, keyring: Keyring | None = None

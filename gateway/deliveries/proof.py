@@ -67,10 +67,11 @@ class DeliveryRefused(GatewayError):
 
 def delivery_leaf(value: bytes, sealed_at: datetime) -> bytes:
     """What the seal covers for one delivery: the domain, the time, the value."""
-    return DELIVERY_DOMAIN + _epoch_ms(sealed_at).to_bytes(8, "big") + value
+    return DELIVERY_DOMAIN + epoch_ms(sealed_at).to_bytes(8, "big") + value
 
 
-def _epoch_ms(at: datetime) -> int:
+def epoch_ms(at: datetime) -> int:
+    """Milliseconds since the epoch, as the leaf and Avro's timestamp-millis have them."""
     return (at - _EPOCH) // _MILLISECOND
 
 

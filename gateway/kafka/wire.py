@@ -105,6 +105,20 @@ class Outbound:
     headers: Headers
 
 
+class Producer(Protocol):
+    """What publishing needs of a producer, as `AIOKafkaProducer` has it and
+    `gateway.kafka.memory.MemoryBroker` for unit tests: `send` (the future it returns is
+    done, with the message's topic, partition and offset, once the broker has it) and
+    `flush`."""
+
+    async def send(self, topic: str, value: bytes, key: bytes | None = None,
+                   partition: int | None = None, timestamp_ms: int | None = None,
+                   headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[Any]: ...
+
+    async def flush(self) -> None:
+        """Waits until the broker answered for every message handed over."""
+
+
 class OffsetProgress:
     """One partition's messages handed on and not yet done. `safe` is the offset to commit
     or store: the lowest not done, or past everything handed on when all are done."""

@@ -17,15 +17,17 @@ import asyncio
 import functools
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from crypto import BatchSeal, BatchSigner, InclusionProof, SM2PrivateKey
 from gateway.clock import utc_now
-from gateway.deliveries.proof import H_SEAL, DeliveryProof, delivery_leaf
+from gateway.deliveries.proof import DELIVERY_SEAL_SCHEMA, H_SEAL, delivery_leaf, epoch_ms
 from gateway.kafka.wire import Outbound
-from message_formats import AvroSchemas
+from gateway.receipts.receipt import RECEIPT_SCHEMA, Receipt, SignedReceipt
+from gateway.trail.writer import avro_bytes, avro_string
+from message_formats import SINGLE_OBJECT_MAGIC, AvroSchemas
 
 Send = Callable[[Outbound], Awaitable[asyncio.Future[Any]]]
 
@@ -83,13 +85,61 @@ def sealed_now(key: SM2PrivateKey, outs: Sequence[Outbound], schemas: AvroSchema
         return []
     sealed_at = utc_now()
     signed = BatchSigner(key).sign([delivery_leaf(out.value, sealed_at) for out in outs])
-    return [with_proof(out, DeliveryProof(sealed_at, signed.seal, signed.proof(index)), schemas)
+    headers = ProofHeaders(schemas)
+    return [with_proof(out, headers.encode(sealed_at, Sealed(signed.seal, signed.proof(index))))
             for index, out in enumerate(outs)]
 
 
-def with_proof(out: Outbound, proof: DeliveryProof, schemas: AvroSchemas) -> Outbound:
+def with_proof(out: Outbound, header: bytes) -> Outbound:
     """The delivery with its `px-seal` header."""
-    return replace(out, headers=(*out.headers, (H_SEAL, proof.encode(schemas))))
+    return Outbound(out.topic, out.key, out.value, (*out.headers, (H_SEAL, header)))
+
+
+class ProofHeaders:
+    """The `px-seal` header of each delivery (a DeliverySeal, the very bytes
+    `DeliveryProof.encode` gives), with what the deliveries of one batch share, its key id,
+    root, count and signature, encoded once for the batch: the header is made per delivery,
+    on the hot path."""
+
+    __slots__ = ("_at", "_head", "_middle", "_prefix", "_seal")
+
+    def __init__(self, schemas: AvroSchemas) -> None:
+        self._prefix = SINGLE_OBJECT_MAGIC + schemas.fingerprint(DELIVERY_SEAL_SCHEMA)
+        self._seal: BatchSeal | None = None
+        self._head = self._middle = b""
+        self._at = (-1, b"")  # the last sealed_at (milliseconds) and its encoding
+
+    def encode(self, sealed_at: datetime, sealed: Sealed) -> bytes:
+        seal = sealed.seal
+        if seal is not self._seal:
+            self._seal = seal
+            self._head = self._prefix + avro_string(seal.key_id)
+            self._middle = (avro_bytes(seal.root) + avro_long(seal.count)
+                            + avro_bytes(seal.signature))
+        at_ms = epoch_ms(sealed_at)
+        if at_ms != self._at[0]:  # deliveries put within a millisecond share it
+            self._at = (at_ms, avro_long(at_ms))
+        proof = sealed.proof
+        path = b"".join([HASH_LENGTH + h if len(h) == 32 else avro_bytes(h) for h in proof.path])
+        return b"".join((self._head, self._at[1], self._middle, avro_long(proof.index),
+                         avro_long(len(proof.path)) + path if path else b"", b"\x00"))
+
+
+HASH_LENGTH = b"\x40"  # Avro's length of a 32-byte hash, what a proof's path holds
+SMALL_LONGS = tuple(bytes((n << 1,)) for n in range(64))  # 0..63: one byte each
+
+
+def avro_long(n: int) -> bytes:
+    """Avro's binary encoding of a long: zig-zag, then a varint."""
+    if 0 <= n < 64:
+        return SMALL_LONGS[n]
+    n = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +158,7 @@ class DeliverySealer:
 
     def __init__(self, sealer: BatchSealer, schemas: AvroSchemas, send: Send) -> None:
         self._sealer = sealer
-        self._schemas = schemas
+        self._headers = ProofHeaders(schemas)
         self._send = send
         self._queue: deque[_Pending] = deque()
         self._sending: asyncio.Task[None] | None = None
@@ -129,9 +179,8 @@ class DeliverySealer:
         while self._queue:
             pending = self._queue.popleft()
             try:
-                sealed = await pending.sealed
-                proof = DeliveryProof(pending.sealed_at, sealed.seal, sealed.proof)
-                sent = await self._send(with_proof(pending.out, proof, self._schemas))
+                header = self._headers.encode(pending.sealed_at, await pending.sealed)
+                sent = await self._send(with_proof(pending.out, header))
             except Exception as exc:  # each delivery's waiter hears of it
                 pending.sent.set_exception(exc)
                 continue
@@ -147,3 +196,16 @@ def _pass_on(into: asyncio.Future[Any], done: asyncio.Future[Any]) -> None:
         into.set_exception(failed)
     else:
         into.set_result(done.result())
+
+
+class ReceiptSigner:
+    """Signs receipts in batches: the leaf of a receipt is its Avro body."""
+
+    def __init__(self, sealer: BatchSealer, schemas: AvroSchemas) -> None:
+        self._sealer = sealer
+        self._schemas = schemas
+
+    async def sign(self, receipt: Receipt) -> SignedReceipt:
+        body = self._schemas.encode_body(RECEIPT_SCHEMA, receipt.to_avro())
+        sealed = await self._sealer.seal(body)
+        return SignedReceipt(receipt, body, sealed.seal, sealed.proof)

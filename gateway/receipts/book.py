@@ -38,9 +38,8 @@ from gateway.kafka.wire import (
     stop_consumer,
     stored_message,
 )
-from gateway.publish.sealing import BatchSealer
 from gateway.receipts.index import IndexEntry, Position, ReceiptIndex
-from gateway.receipts.receipt import ACCEPTED, RECEIPT_SCHEMA, Receipt, SignedReceipt
+from gateway.receipts.receipt import ACCEPTED, SignedReceipt
 from message_formats import AvroSchemas
 
 log = structlog.get_logger(__name__)
@@ -319,17 +318,3 @@ def _continues(position: Position | None, first: StoredMessage) -> bool:
     if position is None or position.next_offset == 0:
         return True
     return first.offset == position.next_offset - 1 and first.key == position.last_key
-
-
-class ReceiptSigner:
-    """Signs receipts in batches (gateway.publish.sealing): the leaf of a receipt is its Avro
-    body."""
-
-    def __init__(self, sealer: BatchSealer, schemas: AvroSchemas) -> None:
-        self._sealer = sealer
-        self._schemas = schemas
-
-    async def sign(self, receipt: Receipt) -> SignedReceipt:
-        body = self._schemas.encode_body(RECEIPT_SCHEMA, receipt.to_avro())
-        sealed = await self._sealer.seal(body)
-        return SignedReceipt(receipt, body, sealed.seal, sealed.proof)

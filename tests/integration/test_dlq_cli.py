@@ -35,8 +35,9 @@ from gateway.kafka.wire import (
     new_producer,
     read_topics,
 )
+from gateway.publish.plan import DEAD_LETTER_SCHEMA
 from gateway.receipts.receipt import Receipt, SignedReceipt
-from gateway.service import DEAD_LETTER_SCHEMA, Gateway
+from gateway.service import Gateway
 from message_formats import AvroSchemas
 from tests.integration.support import FAL1_SAMPLES, gateway_parts
 

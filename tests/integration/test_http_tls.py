@@ -31,7 +31,8 @@ from gateway.ingress.http_api import start_http
 from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.wire import DLQ_TOPIC, H_DIGEST, read_topics
 from gateway.parts import GatewayParts
-from gateway.service import H_ORIGINAL_SIZE, KEPT_PREFIX_BYTES, Gateway
+from gateway.publish.plan import H_ORIGINAL_SIZE, KEPT_PREFIX_BYTES
+from gateway.service import Gateway
 from tests.integration.service_support import ARRIVAL, PROVIDER, signed
 
 OTHER = "cn.customs.sh"

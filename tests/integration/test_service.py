@@ -36,9 +36,10 @@ from gateway.kafka.wire import (
 )
 from gateway.observe.health import BrokerHealth
 from gateway.parts import GatewayParts
+from gateway.publish.plan import KEPT_PREFIX_BYTES
 from gateway.receipts.book import ReceiptBook
 from gateway.receipts.receipt import SignedReceipt
-from gateway.service import KEPT_PREFIX_BYTES, Gateway
+from gateway.service import Gateway
 from gateway.trail.writer import RECORD_SCHEMA
 from replay import verify_kafka
 from tests.integration.service_support import (

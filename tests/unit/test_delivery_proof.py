@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crypto import KeyEntry, Keyring, SM2PrivateKey
+from crypto import BatchSeal, InclusionProof, KeyEntry, Keyring, SM2PrivateKey
 from gateway.deliveries.dedup import DEDUP_VERIFIER_REQUIRED, DedupReader
 from gateway.deliveries.proof import (
     DELIVERY_SCHEMA,
@@ -27,7 +27,13 @@ from gateway.deliveries.proof import (
 )
 from gateway.errors import GatewayError
 from gateway.kafka.wire import H_EVENT_ID, Outbound, StoredMessage, delivery_topic
-from gateway.publish.sealing import BatchSealer, DeliverySealer, sealed_now
+from gateway.publish.sealing import (
+    BatchSealer,
+    DeliverySealer,
+    ProofHeaders,
+    Sealed,
+    sealed_now,
+)
 from gateway.receipts.receipt import ACCEPTED, Receipt
 from tests.unit.seal_support import AGENCY_KEY, GATEWAY_KEY, JAN, KEYRING, SCHEMAS
 
@@ -38,7 +44,7 @@ TOPIC = f"px.deliver.{RECIPIENT}.v1"
 
 def delivery(number: int, *, recipient: str = RECIPIENT, payload: bytes = b"<payload/>"
              ) -> Outbound:
-    """A delivery as gateway.decide.pipeline.delivery_message makes it."""
+    """A delivery as gateway.publish.deliveries.delivery_message makes it."""
     event_id = f"0190c0de-0000-7000-8000-{number:012d}"
     value = SCHEMAS.encode(DELIVERY_SCHEMA, {
         "delivery_id": f"d-{number}", "event_id": event_id, "recipient": recipient,
@@ -93,6 +99,25 @@ def test_the_seal_header_round_trips(index: int, count: int, path: list[bytes]) 
         proof.proof, index=index, count=count, path=tuple(path)),
         seal=dataclasses.replace(proof.seal, count=count))
     assert DeliveryProof.decode(SCHEMAS, moved.encode(SCHEMAS)) == moved
+
+
+@given(sealed_at=st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(9000, 1, 1),
+                               timezones=st.just(UTC)),
+       index=st.integers(0, 2**40), count=st.integers(1, 2**40),
+       signature=st.binary(max_size=80), key_id=st.text(max_size=70),
+       path=st.lists(st.binary(min_size=32, max_size=32), max_size=5))
+def test_the_service_s_seal_header_is_the_one_a_delivery_proof_encodes(
+        sealed_at: datetime, index: int, count: int, signature: bytes, key_id: str,
+        path: list[bytes]) -> None:
+    """The header made per delivery, with what its batch shares encoded once, is byte for
+    byte what DeliveryProof.encode gives (a recipient decodes it as such)."""
+    seal = BatchSeal(bytes(range(32)), count, signature, key_id)
+    proof = InclusionProof(index, count, tuple(path))
+    headers = ProofHeaders(SCHEMAS)
+    # more of the same batch: within the same millisecond, then the next one
+    for at in (sealed_at, sealed_at, sealed_at + timedelta(milliseconds=1)):
+        assert headers.encode(at, Sealed(seal, proof)) == DeliveryProof(at, seal, proof).encode(
+            SCHEMAS)
 
 
 def test_a_delivery_without_proof_is_refused() -> None:

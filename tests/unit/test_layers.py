@@ -67,10 +67,11 @@ def test_crypto_may_take_the_error_base_and_nothing_else_of_message_formats() ->
 # and archive files, the wire (topics, headers, reading and publishing), the coded errors, the
 # configuration and how a command finds it (`cli_support`), and what a re-delivery needs to be
 # made as the gateway makes a delivery: the loaded keys, contracts and schemas (`parts`), the
-# delivery message (`pipeline.delivery_message`), its seal (`sealing`), the clock and ids.
+# delivery message (`publish.deliveries.delivery_message`), its seal (`sealing`), the clock and
+# ids.
 REPLAY_MAY_USE = {
     "gateway.cli.support", "gateway.clock", "gateway.errors", "gateway.ids",
-    "gateway.home.config", "gateway.parts", "gateway.kafka.wire", "gateway.decide.pipeline",
+    "gateway.home.config", "gateway.parts", "gateway.kafka.wire", "gateway.publish.deliveries",
     "gateway.publish.sealing", "gateway.trail.writer", "gateway.trail.archive",
 }
 # `portgw demo` runs the whole gateway on purpose: a local broker, a served gateway, agencies
@@ -171,8 +172,8 @@ GATEWAY_FLOORS: tuple[tuple[str, ...], ...] = (
     ("gateway.kafka",),
     ("gateway.deliveries",),
     ("gateway.decide",),
-    ("gateway.publish",),
     ("gateway.trail", "gateway.receipts"),
+    ("gateway.publish",),
     ("gateway.warnings",),
     ("gateway.parts",),
     ("gateway.ingress",),

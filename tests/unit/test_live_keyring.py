@@ -20,7 +20,7 @@ from gateway.home.config import GatewayConfig
 from gateway.home.create import Home, create_home
 from gateway.home.live_keyring import LiveKeyring
 from gateway.parts import GatewayParts
-from gateway.service import received_reason
+from gateway.publish.plan import received_reason
 from tests.unit.keyring_support import (
     PROVIDER,
     add_second_key,

@@ -28,7 +28,8 @@ from gateway.decide.pipeline import (
     new_context,
 )
 from gateway.errors import GatewayError
-from gateway.service import document_facts, run_stages, trail_fields
+from gateway.publish.plan import document_facts, trail_fields
+from gateway.service import run_stages
 from message_formats import AvroSchemas, CodedError, FormatError, XsdInvalidError
 
 FAL1 = Path(__file__).parents[1] / "data" / "fal1"

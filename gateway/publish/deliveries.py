@@ -1,0 +1,101 @@
+"""The messages the gateway makes of a decision for its recipients: one Delivery envelope
+per grant (its payload as the contract says: projected, masked, in Avro or JSON, sealed to
+the recipient's key when asked), with an id fixed by the event and the recipient.
+
+The stage that makes them runs last but one in the pipeline (a delivery that cannot be made,
+say for want of a recipient's key, refuses the document before anything is published);
+a re-delivery (replay/redeliver.py) makes its deliveries with the same `delivery_message`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from contracts import Grant
+from gateway.decide.pipeline import Context
+from gateway.decide.router import PayloadBuilder
+from gateway.deliveries.proof import DELIVERY_SCHEMA
+from gateway.ids import derived_uuid7, uuid7_time_ms
+from gateway.kafka.wire import (
+    H_DOCUMENT_TYPE,
+    H_EVENT_ID,
+    H_FINGERPRINT,
+    H_SENDER,
+    Headers,
+    Outbound,
+)
+from message_formats import AvroSchemas
+
+
+@dataclass(frozen=True, slots=True)
+class BuildDeliveries:
+    """One delivery per grant: the event projected, masked, encrypted as its contract says."""
+
+    payloads: PayloadBuilder
+    schemas: AvroSchemas
+
+    def __call__(self, ctx: Context) -> Context:
+        assert ctx.event is not None and ctx.decision is not None and ctx.record is not None
+        deliveries = tuple(
+            (grant, delivery_message(grant, ctx.record, ctx.event.value, self.payloads,
+                                     self.schemas, delivery_id(ctx.event_id, grant.recipient),
+                                     ctx.submission.received_at))
+            for grant in ctx.decision.grants
+        )
+        return replace(ctx, deliveries=deliveries)
+
+
+def delivery_message(
+    grant: Grant,
+    event_record: Mapping[str, Any],
+    event_value: bytes,
+    payloads: PayloadBuilder,
+    schemas: AvroSchemas,
+    delivery_id: str,
+    at: datetime,
+    *,
+    extra_headers: Headers = (),
+) -> Outbound:
+    """The Delivery envelope for one grant of a canonical event (its record, header included,
+    and its encoded bytes). `at` chooses the recipient key an SM4 envelope is sealed to."""
+    header = event_record["header"]
+    payload = payloads.build(grant, event_record, event_value, at)
+    document_type = header["document_type"]
+    value = schemas.encode(
+        DELIVERY_SCHEMA,
+        {
+            "delivery_id": delivery_id,
+            "event_id": header["event_id"],
+            "recipient": grant.recipient,
+            "sender": header["sender"],
+            "contract_id": grant.contract.id,
+            "contract_version": grant.contract.version,
+            "document_type": document_type,
+            "business_key": header["business_key"],
+            "document_version": header["document_version"],
+            "payload_schema": payload.schema,
+            "payload_encoding": payload.encoding,
+            "payload": payload.data,
+        },
+    )
+    return Outbound(
+        topic=payloads.topic_of(grant.recipient),
+        key=header["business_key"].encode(),
+        value=value,
+        headers=(
+            (H_EVENT_ID, header["event_id"].encode()),
+            (H_DOCUMENT_TYPE, document_type.encode()),
+            (H_SENDER, header["sender"].encode()),
+            (H_FINGERPRINT, schemas.fingerprint(DELIVERY_SCHEMA).hex().encode()),
+            *extra_headers,
+        ),
+    )
+
+
+def delivery_id(event_id: str, recipient: str) -> str:
+    """Fixed by the event and the recipient, as the event id is fixed by the ingress record:
+    a delivery made again after a crash carries the id it had."""
+    return derived_uuid7(uuid7_time_ms(event_id), f"{event_id}/{recipient}".encode())

@@ -1,0 +1,287 @@
+"""What the gateway publishes for one decided document, as data: a `Plan`.
+
+A plan lists the messages to hand to the producer, in order (the canonical event, the
+deliveries, the status events; or the dead letter and its status events), the trail entries
+that record them, and the answer (a receipt to sign, or one given before). It is built by the
+pure functions below from a decided context, without I/O: `gateway.publish.publisher`
+carries it out. An entry that names a message gets the message's place on the broker and
+its SM3 once the broker has it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from contracts import ContractIndex
+from gateway.decide.pipeline import Context, Rejection, Submission
+from gateway.kafka.wire import (
+    DLQ_TOPIC,
+    H_DIGEST,
+    H_EVENT_ID,
+    H_SENDER,
+    INGRESS_TOPIC,
+    Outbound,
+    Published,
+    status_topic,
+)
+from gateway.receipts.receipt import ACCEPTED, REJECTED, Receipt, SignedReceipt
+from gateway.trail.writer import reference
+from message_formats import AvroSchemas
+
+DEAD_LETTER_SCHEMA = "px.gateway.DeadLetter"
+# A document that was never authenticated (unknown sender, bad signature, too large) is kept
+# in its dead letter as its first KEPT_PREFIX_BYTES only, marked by H_ORIGINAL_SIZE (its
+# whole size) and H_DIGEST (the SM3 of the whole): nobody can make the gateway store
+# megabytes of their choosing under another agency's name. Authenticated documents are kept
+# whole.
+KEPT_PREFIX_BYTES = 4096
+H_ORIGINAL_SIZE = "px-original-size"
+STATUS_SCHEMA = "px.gateway.StatusEvent"
+KEYRING_MARK = "; keyring "
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message to hand to the producer; `sealed`: a delivery, sent with its proof of
+    origin (gateway.publish.sealing) and after the deliveries handed over before it."""
+
+    out: Outbound
+    sealed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A trail record of the document: its fields and, when it records a message of the
+    plan, that message's place in `Plan.messages`."""
+
+    fields: Mapping[str, Any]
+    names: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Again:
+    """An answer given before: a duplicate publishes it again naming the first submission;
+    a submission read twice from the ingress topic is answered with it as it stands."""
+
+    signed: SignedReceipt
+    duplicate_of: str | None
+    publish: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What one decided document gives, in the order it is given: `messages` handed to the
+    producer, then once the broker has them all, `entries` on the trail, then once the trail
+    holds them, the answer on the receipt topic: `receipt` (signed with the time it is
+    signed at), or `again`."""
+
+    submission: Submission
+    messages: tuple[Message, ...] = ()
+    entries: tuple[Entry, ...] = ()
+    receipt: Receipt | None = None
+    again: Again | None = None
+
+
+def accepted_plan(ctx: Context, subscriptions: ContractIndex, schemas: AvroSchemas,
+                  now: datetime) -> Plan:
+    """The event, one sealed delivery per grant, the status events "accepted" and one
+    "delivered" per delivery; ACCEPTED, DELIVERED, DENIED and NOTIFIED entries; the
+    receipt."""
+    assert ctx.event is not None and ctx.decision is not None
+    decision, base = ctx.decision, trail_fields(ctx)
+    recipients = decision.recipients
+    statuses = _status_events(ctx, "accepted", recipients, subscriptions, schemas, now)
+    for grant, _ in ctx.deliveries:
+        statuses += _status_events(ctx, "delivered", recipients, subscriptions, schemas, now,
+                                   recipient=grant.recipient)
+    messages = [Message(ctx.event), *(Message(out, sealed=True) for _, out in ctx.deliveries)]
+    entries = [Entry({**base, "kind": "ACCEPTED", "reason": decision.explanation}, names=0)]
+    for index, (grant, _) in enumerate(ctx.deliveries, start=1):
+        contract = grant.contract
+        entries.append(Entry({
+            **base, "kind": "DELIVERED", "recipient": grant.recipient,
+            "contract_id": contract.id, "contract_version": contract.version,
+            "reason": f"{contract.scope} sharing under {contract.label}: {contract.purpose}",
+        }, names=index))
+    entries += (Entry({
+        **base, "kind": "DENIED", "recipient": denial.recipient, "error_code": denial.code,
+        "contract_id": denial.contract.id, "contract_version": denial.contract.version,
+        "reason": denial.reason}) for denial in decision.denials)
+    return _with_statuses(ctx, messages, entries, statuses,
+                          receipt(ctx, ACCEPTED, now, recipients=recipients))
+
+
+def rejected_plan(ctx: Context, why: Rejection, subscriptions: ContractIndex,
+                  schemas: AvroSchemas, now: datetime) -> Plan:
+    """The dead letter (with the original bytes) and the status events "rejected"; the
+    REJECTED (or DENIED) and NOTIFIED entries; the error receipt."""
+    statuses = _status_events(ctx, "rejected", (), subscriptions, schemas, now,
+                              error_code=why.code)
+    entries = [Entry({**trail_fields(ctx), "kind": why.kind, "error_code": why.code,
+                      "reason": why.message}, names=0)]
+    return _with_statuses(ctx, [Message(dead_letter(ctx, why, schemas))], entries, statuses,
+                          receipt(ctx, REJECTED, now, error=why))
+
+
+def duplicate_plan(ctx: Context, first: SignedReceipt, first_id: str) -> Plan:
+    """The same document as an accepted submission: the DUPLICATE entry and the first
+    receipt again; nothing delivered again."""
+    answered = first.receipt
+    s = ctx.submission
+    entry = Entry({
+        **trail_fields(ctx), "event_id": answered.event_id,
+        "document_type": answered.document_type, "business_key": answered.business_key,
+        "kind": "DUPLICATE", "reason": f"the same document as submission {first_id}: "
+        "answered with its receipt, not delivered again"})
+    return Plan(s, entries=(entry,), again=Again(first, first_id, publish=True))
+
+
+def repeat_plan(ctx: Context, answer: SignedReceipt, duplicate_of: str | None) -> Plan:
+    """The same submission read again from the ingress topic: its answer stands, nothing is
+    published again."""
+    s = ctx.submission
+    return Plan(s, again=Again(answer, duplicate_of, publish=False))
+
+
+@dataclass(frozen=True, slots=True)
+class _Status:
+    message: Message
+    entry_fields: dict[str, Any]
+
+
+def _with_statuses(ctx: Context, messages: list[Message], entries: list[Entry],
+                   statuses: list[_Status], answer: Receipt) -> Plan:
+    first = len(messages)
+    messages += (status.message for status in statuses)
+    entries += (Entry(status.entry_fields, names=first + n) for n, status in enumerate(statuses))
+    return Plan(ctx.submission, tuple(messages), tuple(entries), answer)
+
+
+def _status_events(ctx: Context, status: str, recipients: Iterable[str],
+                   subscriptions: ContractIndex, schemas: AvroSchemas, now: datetime, *,
+                   recipient: str | None = None, error_code: str | None = None
+                   ) -> list[_Status]:
+    """Status events for the parties to the document (its sender and recipients) that
+    subscribed to them, each with its NOTIFIED entry."""
+    if ctx.document_type is None:
+        return []
+    s = ctx.submission
+    found = subscriptions.subscribers(ctx.document_type, status, (s.sender, *recipients),
+                                      s.received_at)
+    business_key = ctx.business_key
+    base = trail_fields(ctx)
+    statuses = []
+    for subscriber, contract in found:
+        event = {
+            "event_id": ctx.event_id, "submission_id": s.submission_id, "status": status,
+            "time": now, "subscriber": subscriber, "sender": s.sender,
+            "document_type": ctx.document_type, "business_key": business_key,
+            "recipient": recipient, "error_code": error_code,
+            "contract_id": contract.id, "contract_version": contract.version,
+        }
+        out = Outbound(topic=status_topic(subscriber), key=s.submission_id.encode(),
+                       value=schemas.encode(STATUS_SCHEMA, event),
+                       headers=((H_EVENT_ID, ctx.event_id.encode()),))
+        statuses.append(_Status(Message(out), {
+            **base, "kind": "NOTIFIED", "recipient": subscriber,
+            "contract_id": contract.id, "contract_version": contract.version,
+            "reason": f"status {status} under subscription {contract.label}"}))
+    return statuses
+
+
+def received_entry(ctx: Context) -> Entry:
+    """RECEIVED, before anything is decided: who sent what, and where the original bytes
+    and the sender's signature are kept (the ingress message)."""
+    s = ctx.submission
+    fields = {**trail_fields(ctx), "kind": "RECEIVED", "reason": received_reason(ctx)}
+    if s.ingress_offset is not None:
+        at = Published(INGRESS_TOPIC, s.partition, s.ingress_offset)
+        fields.update(reference(at, s.document, digest=ctx.digest))
+    return Entry(fields)
+
+
+def dead_letter(ctx: Context, why: Rejection, schemas: AvroSchemas) -> Outbound:
+    s = ctx.submission
+    headers: tuple[tuple[str, bytes], ...] = ((H_EVENT_ID, ctx.event_id.encode()),
+                                              (H_SENDER, s.sender.encode()))
+    original = s.document
+    if ctx.signer is None and len(original) > KEPT_PREFIX_BYTES:  # never authenticated
+        original = original[:KEPT_PREFIX_BYTES]
+        headers += ((H_ORIGINAL_SIZE, str(len(s.document)).encode()),
+                    (H_DIGEST, ctx.digest.encode()))
+    return Outbound(
+        topic=DLQ_TOPIC,
+        key=s.sender.encode(),
+        value=schemas.encode(
+            DEAD_LETTER_SCHEMA,
+            {
+                "submission_id": s.submission_id,
+                "event_id": ctx.event_id,
+                "sender": s.sender,
+                "format_id": s.format_id,
+                "received_at": s.received_at,
+                "error_code": why.code,
+                "error_message": why.message,
+                "error_line": why.line,
+                "original": original,
+                "signature": s.signature,
+                **document_facts(ctx),
+            },
+        ),
+        headers=headers,
+    )
+
+
+def receipt(ctx: Context, status: str, now: datetime, *, recipients: Iterable[str] = (),
+            error: Rejection | None = None) -> Receipt:
+    s = ctx.submission
+    return Receipt(
+        submission_id=s.submission_id,
+        event_id=ctx.event_id,
+        sender=s.sender,
+        format_id=s.format_id,
+        digest_sm3=ctx.digest,
+        status=status,
+        time=now,
+        recipients=tuple(recipients),
+        document_type=ctx.document_type,
+        business_key=ctx.business_key,
+        error_code=error.code if error else None,
+        error_message=error.message if error else None,
+        error_line=error.line if error else None,
+    )
+
+
+def trail_fields(ctx: Context) -> dict[str, Any]:
+    s = ctx.submission
+    return {
+        "submission_id": s.submission_id,
+        "event_id": ctx.event_id,
+        "sender": s.sender,
+        "format_id": s.format_id,
+        **document_facts(ctx),
+        "digest_sm3": ctx.digest,
+        "signature_key_id": ctx.signer.key_id if ctx.signer else None,
+    }
+
+
+def document_facts(ctx: Context) -> dict[str, Any]:
+    """What the stages found out about the document, as far as they got: its type once its
+    format's adapter is known, its business key and version once it is read (`Context`)."""
+    return {
+        "document_type": ctx.document_type,
+        "business_key": ctx.business_key,
+        "document_version": ctx.document_version,
+    }
+
+
+def received_reason(ctx: Context) -> str:
+    """A RECEIVED record's reason: the size and format, then the version of the keyring the
+    document was judged under (the SM3 of its file's bytes), when it has one."""
+    s = ctx.submission
+    reason = f"{len(s.document)} bytes as {s.format_id or '?'}"
+    version = ctx.keyring.version if ctx.keyring is not None else None
+    return reason if version is None else f"{reason}{KEYRING_MARK}{version}"
