@@ -45,17 +45,12 @@ from gateway.ingress.http_api import build_app, build_operator_app
 from gateway.ingress.limits import RateLimiter
 from gateway.ingress.serving import GatewayDesk, IngressLoop
 from gateway.kafka.wire import (
-    CHECKPOINT_TOPIC,
-    DLQ_TOPIC,
     H_DIGEST,
     H_DUPLICATE_OF,
     H_EVENT_ID,
     H_SENDER,
     H_STATUS,
     H_SUBMISSION_ID,
-    INGRESS_TOPIC,
-    RECEIPT_TOPIC,
-    TRAIL_TOPIC,
     Broker,
     Outbound,
     Published,
@@ -63,7 +58,6 @@ from gateway.kafka.wire import (
     acked,
     ensure_topics,
     new_producer,
-    status_topic,
 )
 from gateway.observe.health import BrokerHealth
 from gateway.observe.metrics import GatewayMetrics
@@ -137,6 +131,7 @@ class Gateway:
         self.config = config
         self.parts = parts
         self.bootstrap_servers = bootstrap_servers
+        self.topics = parts.topics
         self.metrics = metrics or GatewayMetrics()
         self.limiter = RateLimiter(config.limits_for)
         self._ids = Uuid7Generator()
@@ -150,13 +145,14 @@ class Gateway:
         self.warnings = WarningBook(
             bootstrap_servers, parts.schemas,
             Authorities(config.warnings.level_owners, parts.agency_names),
-            partitions=config.ingress_partitions, fetch_wait_ms=config.fetch_wait_ms)
+            partitions=config.ingress_partitions, topics=self.topics,
+            fetch_wait_ms=config.fetch_wait_ms)
         self._pipeline = Pipeline(
             [
                 ("adapter", choose_adapter(parts.adapters)),
                 ("adapt", adapt),
                 ("lifecycle", self.warnings.check_stage),
-                ("event", build_event(parts.schemas)),
+                ("event", build_event(parts.schemas, self.topics)),
                 ("route", route(parts.router, internal=self.warnings.kept_internal)),
                 ("deliveries", build_deliveries(parts.payloads, parts.schemas)),
                 ("lifecycle_recorded", self.warnings.record_stage),
@@ -170,7 +166,7 @@ class Gateway:
         self._trail_producer: AIOKafkaProducer | None = None
         self._writers: dict[int, TrailWriter] = {}
         self._in_flight: dict[tuple[str, str], asyncio.Future[SubmitOutcome]] = {}
-        self.book = ReceiptBook(bootstrap_servers, parts.schemas,
+        self.book = ReceiptBook(bootstrap_servers, parts.schemas, topics=self.topics,
                                 index_dir=config.receipt_index_path,
                                 fetch_wait_ms=config.fetch_wait_ms)
         # Receipts and deliveries decided together share one seal (gateway.publish.sealing).
@@ -186,8 +182,9 @@ class Gateway:
         partitions = self.config.ingress_partitions
         await ensure_topics(
             self.bootstrap_servers,
-            {INGRESS_TOPIC: partitions, TRAIL_TOPIC: partitions, RECEIPT_TOPIC: partitions,
-             DLQ_TOPIC: partitions, CHECKPOINT_TOPIC: 1},
+            {self.topics.ingress: partitions, self.topics.trail: partitions,
+             self.topics.receipt: partitions, self.topics.dlq: partitions,
+             self.topics.checkpoint: 1},
         )
         self._producer = new_producer(self.bootstrap_servers)
         self._trail_producer = new_producer(self.bootstrap_servers)
@@ -372,7 +369,7 @@ class Gateway:
         s = ctx.submission
         ingress = {}
         if s.ingress_offset is not None:
-            at = Published(INGRESS_TOPIC, s.partition, s.ingress_offset)
+            at = Published(self.topics.ingress, s.partition, s.ingress_offset)
             ingress = reference(at, s.document, digest=ctx.digest)
         return writer.add(**trail_fields(ctx), kind="RECEIVED", reason=received_reason(ctx),
                           **ingress)
@@ -489,7 +486,7 @@ class Gateway:
                    (H_STATUS, signed.receipt.status.encode())]
         if duplicate_of is not None:
             headers.append((H_DUPLICATE_OF, duplicate_of.encode()))
-        out = Outbound(RECEIPT_TOPIC, s.submission_id.encode(),
+        out = Outbound(self.topics.receipt, s.submission_id.encode(),
                        signed.encode(self.parts.schemas), tuple(headers))
         at = await acked(await self.send(out, partition=s.partition))
         self.book.add(StoredMessage(at.topic, at.partition, at.offset, out.key, out.value,
@@ -505,7 +502,7 @@ class Gateway:
             headers += ((H_ORIGINAL_SIZE, str(len(s.document)).encode()),
                         (H_DIGEST, ctx.digest.encode()))
         return Outbound(
-            topic=DLQ_TOPIC,
+            topic=self.topics.dlq,
             key=s.sender.encode(),
             value=self.parts.schemas.encode(
                 DEAD_LETTER_SCHEMA,
@@ -566,7 +563,7 @@ class Gateway:
                 "contract_id": contract.id, "contract_version": contract.version,
             }
             out = Outbound(
-                topic=status_topic(subscriber),
+                topic=self.topics.status(subscriber),
                 key=s.submission_id.encode(),
                 value=self.parts.schemas.encode(STATUS_SCHEMA, event),
                 headers=((H_EVENT_ID, ctx.event_id.encode()),),
@@ -604,7 +601,7 @@ class Gateway:
         again after a crash keeps its event id (recipients drop the repeat)."""
         if s.ingress_offset is None or s.ingress_timestamp_ms is None:
             return self._ids.new()
-        seed = f"{INGRESS_TOPIC}/{s.partition}/{s.ingress_offset}".encode()
+        seed = f"{self.topics.ingress}/{s.partition}/{s.ingress_offset}".encode()
         return derived_uuid7(s.ingress_timestamp_ms, seed)
 
     async def _writer(self, partition: int) -> TrailWriter:
@@ -621,6 +618,7 @@ class Gateway:
                 key=self.parts.key,
                 partition=partition,
                 settings=self.config.trail,
+                topics=self.topics,
                 chain=chain,
                 archive=await asyncio.to_thread(self._open_archive, chain),
             )

@@ -29,7 +29,7 @@ from gateway.kafka.wire import (
     H_SENDER,
     Headers,
     Outbound,
-    canonical_topic,
+    Topics,
 )
 from message_formats import AvroSchemas
 
@@ -183,13 +183,13 @@ def adapt(ctx: Context) -> Context:
     return replace(ctx, parsed=ctx.adapter.parse(ctx.submission.document))
 
 
-def build_event(schemas: AvroSchemas) -> Stage:
+def build_event(schemas: AvroSchemas, topics: Topics) -> Stage:
     def stage(ctx: Context) -> Context:
         assert ctx.adapter is not None and ctx.parsed is not None
         record = {"header": event_header(ctx), **ctx.parsed.record}
         schema_name = ctx.adapter.schema_name
         event = Outbound(
-            topic=canonical_topic(ctx.adapter.document_type),
+            topic=topics.canonical(ctx.adapter.document_type),
             key=ctx.parsed.business_key.encode(),
             value=schemas.encode(schema_name, record),
             headers=(

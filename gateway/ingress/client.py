@@ -10,9 +10,8 @@ from aiokafka.errors import KafkaError
 
 from gateway.errors import GatewayError
 from gateway.kafka.wire import (
-    INGRESS_TOPIC,
-    RECEIPT_TOPIC,
     Broker,
+    Topics,
     new_producer,
     new_reader,
     partitions_of,
@@ -33,25 +32,27 @@ async def submit(
     signature: bytes,
     schemas: AvroSchemas,
     submission_id: str | None = None,
+    topics: Topics,
     timeout_s: float = 30.0,
 ) -> SignedReceipt:
-    """Puts the document on the ingress topic and waits for the gateway's signed receipt."""
+    """Puts the document on the ingress topic and waits for the gateway's signed receipt
+    (`topics`: the gateway's, under its `[kafka] topic_prefix`)."""
     submission_id = submission_id or str(uuid.uuid4())
     producer = new_producer(bootstrap_servers)
     consumer = new_reader(bootstrap_servers)
     try:
         await producer.start()
         await consumer.start()
-        receipt_partitions = await partitions_of(bootstrap_servers, [RECEIPT_TOPIC])
+        receipt_partitions = await partitions_of(bootstrap_servers, [topics.receipt])
         starts = await _current_ends(consumer, receipt_partitions)
         await producer.send_and_wait(
-            INGRESS_TOPIC,
+            topics.ingress,
             document,
             key=sender.encode(),
             headers=submission_headers(submission_id, sender, format_id, signature),
         )
         if not starts:  # the gateway had not created the topic yet: its receipt will be first
-            starts = {tp: 0 for tp in await partitions_of(bootstrap_servers, [RECEIPT_TOPIC])}
+            starts = {tp: 0 for tp in await partitions_of(bootstrap_servers, [topics.receipt])}
         return await _await_receipt(consumer, starts, submission_id, schemas, timeout_s)
     except KafkaError as exc:
         raise await unavailable(bootstrap_servers, f"cannot reach {bootstrap_servers}", exc

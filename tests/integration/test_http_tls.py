@@ -29,7 +29,7 @@ from gateway.home.create import Home
 from gateway.ingress.client import submit
 from gateway.ingress.http_api import start_http
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import DLQ_TOPIC, H_DIGEST, read_topics
+from gateway.kafka.wire import H_DIGEST, read_topics
 from gateway.parts import GatewayParts
 from gateway.service import H_ORIGINAL_SIZE, KEPT_PREFIX_BYTES, Gateway
 from tests.integration.service_support import ARRIVAL, PROVIDER, signed
@@ -311,9 +311,9 @@ async def _cut_dead_letters(bootstrap: str, home: Home, pki: Pki, config: Gatewa
                                                "bad-1"))
         unknown = await submit(bootstrap, sender="cn.nobody.xx", format_id="fal1-xml",
                                document=junk, signature=b"0" * 70, schemas=parts.schemas,
-                               submission_id="nobody-1", timeout_s=60)
+                               submission_id="nobody-1", topics=parts.topics, timeout_s=60)
     letters = {}
-    for message in await read_topics(bootstrap, [DLQ_TOPIC]):
+    for message in await read_topics(bootstrap, [parts.topics.dlq]):
         _, value = parts.schemas.decode(message.value)
         letters[value["submission_id"]] = (value, message)
 

@@ -22,6 +22,13 @@ from gateway.kafka.wire import (
 TOPIC = "px.test.places.v1"
 
 
+@pytest.fixture
+def broker(own_broker: LocalBroker) -> LocalBroker:
+    """TOPIC is one name for every test here (and a test stops the broker): each test has a
+    broker of its own."""
+    return own_broker
+
+
 async def _fill(bootstrap: str, counts: dict[int, int], value_bytes: int = 16,
                 *, batch_each: bool = False) -> None:
     """`counts[p]` messages on partition p, keyed and valued by their place; with
