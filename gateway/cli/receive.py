@@ -39,7 +39,7 @@ from gateway.kafka.wire import (
     Broker,
     StoredMessage,
     own_reader,
-    partition_end,
+    partition_ends,
     partitions_of,
 )
 
@@ -156,7 +156,7 @@ async def _ends(bootstrap: Broker, topic: str, *, timeout_s: float = 60.0
     """Each partition's end now: what a run without --follow reads up to."""
     partitions = await partitions_of(bootstrap, [topic])
     async with own_reader(bootstrap, topic) as consumer:
-        return {tp: await partition_end(consumer, tp, timeout_s=timeout_s) for tp in partitions}
+        return await partition_ends(consumer, partitions, timeout_s=timeout_s)
 
 
 def _behind(positions: Mapping[TopicPartition, int], ends: dict[TopicPartition, int]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import ipaddress
 import ssl
@@ -273,6 +274,9 @@ async def _address_limits(bootstrap: str, pki: Pki, config: GatewayConfig,
         third = await asyncio.wait_for(reader.read(), 60)  # closed without an answer
         for _, stream_writer in [*held, (reader, writer)]:
             stream_writer.close()
+        for _, stream_writer in [*held, (reader, writer)]:
+            with contextlib.suppress(OSError):
+                await asyncio.wait_for(stream_writer.wait_closed(), 60)
 
     assert first == [200, 200]
     assert over == 429
