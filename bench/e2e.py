@@ -68,9 +68,7 @@ from gateway.home.config import GatewayConfig  # noqa: E402
 from gateway.home.create import ContractSpec, Home, create_home  # noqa: E402
 from gateway.kafka.local_broker import LocalBroker  # noqa: E402
 from gateway.kafka.wire import (  # noqa: E402
-    INGRESS_TOPIC,
-    RECEIPT_TOPIC,
-    delivery_topic,
+    Topics,
     ensure_topics,
     new_producer,
     new_reader,
@@ -83,6 +81,8 @@ from gateway.service import Gateway, run_stages  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = (ROOT / "tests" / "data" / "fal5" / "valid_arrival.xml").read_bytes()
+# The production topic names: the bench runs its own broker.
+TOPICS = Topics()
 SENDERS = tuple(f"cn.port.bench{n:02d}" for n in range(20))
 RECIPIENTS = ("cn.customs.sh", "cn.msa.sh", "cn.border.sh")
 PARTITIONS = 4
@@ -137,7 +137,7 @@ async def put_backlog(bootstrap: str, home: Home, count: int) -> None:
         pending = []
         for n, signature in signed_documents(home, count):
             sender = SENDERS[n % len(SENDERS)]
-            pending.append(await producer.send(INGRESS_TOPIC, document(n), key=sender.encode(),
+            pending.append(await producer.send(TOPICS.ingress, document(n), key=sender.encode(),
                                                headers=headers(n, signature)))
             if len(pending) >= 2000:
                 await asyncio.gather(*pending)
@@ -182,7 +182,7 @@ async def count_receipts(bootstrap: str, cpu: Callable[[], float], window_s: flo
     consumer = new_reader(bootstrap, fetch_max_wait_ms=20)
     await consumer.start()
     try:
-        partitions = [TopicPartition(RECEIPT_TOPIC, p) for p in range(PARTITIONS)]
+        partitions = [TopicPartition(TOPICS.receipt, p) for p in range(PARTITIONS)]
         consumer.assign(partitions)
         for tp in partitions:
             consumer.seek(tp, 0)
@@ -257,7 +257,7 @@ async def latencies(bootstrap: str, home: Home, rate: int, seconds: float,
     async def submit(n: int) -> bytes:
         key = f"9456783:V{n:07d}:A:CNSHA".encode()
         sent_at[key] = time.monotonic()
-        await producer.send(INGRESS_TOPIC, document(n), key=SENDERS[n % 20].encode(),
+        await producer.send(TOPICS.ingress, document(n), key=SENDERS[n % 20].encode(),
                             headers=headers(n, signed[n]))
         return key
 
@@ -269,8 +269,8 @@ async def latencies(bootstrap: str, home: Home, rate: int, seconds: float,
                     arrived.setdefault(record.key, now)
 
     try:
-        await ensure_topics(bootstrap, {delivery_topic("cn.customs.sh"): 1})
-        tps = await partitions_of(bootstrap, [delivery_topic("cn.customs.sh")])
+        await ensure_topics(bootstrap, {TOPICS.delivery("cn.customs.sh"): 1})
+        tps = await partitions_of(bootstrap, [TOPICS.delivery("cn.customs.sh")])
         reader.assign(tps)
         for tp in tps:
             reader.seek(tp, 0)
@@ -370,7 +370,7 @@ def percentile(sorted_seconds: list[float], q: float) -> float:
 
 def run_gateway_phase(work: Callable[[LocalBroker, Path], T], log: Path) -> T:
     with LocalBroker() as broker:
-        asyncio.run(ensure_topics(broker.bootstrap_servers, {INGRESS_TOPIC: PARTITIONS}))
+        asyncio.run(ensure_topics(broker.bootstrap_servers, {TOPICS.ingress: PARTITIONS}))
         return work(broker, log)
 
 

@@ -35,9 +35,9 @@ from aiokafka import TopicPartition  # noqa: E402
 
 from gateway.kafka.local_broker import LocalBroker  # noqa: E402
 from gateway.kafka.wire import (  # noqa: E402
-    RECEIPT_TOPIC,
     Place,
     PlaceReader,
+    Topics,
     ensure_topics,
     new_producer,
     new_reader,
@@ -46,6 +46,8 @@ from gateway.kafka.wire import (  # noqa: E402
     stop_consumer,
 )
 
+# The production topic names: the bench runs its own broker.
+TOPICS = Topics()
 RECEIPT_BYTES = 600
 
 
@@ -61,13 +63,13 @@ TINY = Sizes(receipts=2_000, lookups=3, burst=5)
 
 
 async def fill(bootstrap: str, receipts: int) -> None:
-    await ensure_topics(bootstrap, {RECEIPT_TOPIC: 1})
+    await ensure_topics(bootstrap, {TOPICS.receipt: 1})
     producer = new_producer(bootstrap)
     await producer.start()
     try:
         value = b"r" * RECEIPT_BYTES
         for first in range(0, receipts, 5_000):
-            sent = [await producer.send(RECEIPT_TOPIC, value, key=f"s-{n}".encode(), partition=0)
+            sent = [await producer.send(TOPICS.receipt, value, key=f"s-{n}".encode(), partition=0)
                     for n in range(first, min(first + 5_000, receipts))]
             await asyncio.gather(*sent)
     finally:
@@ -79,7 +81,7 @@ async def read_to_end(bootstrap: str, offset: int) -> None:
     consumer = new_reader(bootstrap)
     await consumer.start()
     try:
-        found = await read_until_end(consumer, {TopicPartition(RECEIPT_TOPIC, 0): offset})
+        found = await read_until_end(consumer, {TopicPartition(TOPICS.receipt, 0): offset})
     finally:
         await stop_consumer(consumer)
     assert found[0].offset == offset
@@ -92,7 +94,7 @@ async def timed_ms(lookup: Awaitable[object]) -> float:
 
 
 def place(offset: int) -> Place:
-    return (RECEIPT_TOPIC, 0, offset)
+    return (TOPICS.receipt, 0, offset)
 
 
 async def measure(bootstrap: str, sizes: Sizes) -> dict[str, float]:

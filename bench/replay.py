@@ -46,12 +46,8 @@ import structlog  # noqa: E402
 from crypto import KeyEntry, Keyring, SM2PrivateKey, SM2PublicKey, sm3_hex  # noqa: E402
 from crypto.sm3 import new_sm3  # noqa: E402
 from gateway.kafka.wire import (  # noqa: E402
-    DLQ_TOPIC,
-    TRAIL_TOPIC,
     StoredMessage,
-    canonical_topic,
-    delivery_topic,
-    status_topic,
+    Topics,
 )
 from gateway.trail.archive import ArchiveWriter, Frame, read_archive  # noqa: E402
 from gateway.trail.writer import (  # noqa: E402
@@ -68,6 +64,8 @@ from message_formats import SINGLE_OBJECT_MAGIC, AvroSchemas  # noqa: E402
 from replay import TrailVerifier  # noqa: E402
 from replay.archive import verify_archive  # noqa: E402
 
+# The production topic names: the bench runs its own broker.
+TOPICS = Topics()
 SEED = 20260321
 RECORDS = 1_000_000
 TINY_RECORDS = 2_000
@@ -145,7 +143,7 @@ def submission(rng: random.Random, base: dict[str, Any], document_type: str, par
         return [{**base, "kind": "REJECTED", "error_code": "SIGNATURE_INVALID",
                  "reason": "SM2 signature does not verify with the sender's key",
                  "document_type": None, "business_key": None, "document_version": None,
-                 **ref(DLQ_TOPIC)}]
+                 **ref(TOPICS.dlq)}]
     recipients = rng.sample(RECIPIENTS, rng.randint(1, 4))
     denied = recipients[: rng.randint(0, 1)]
     granted = recipients[len(denied):]
@@ -155,14 +153,14 @@ def submission(rng: random.Random, base: dict[str, Any], document_type: str, par
     explanation = "; ".join([f"{r} under {contracts[r][0]} v{contracts[r][1]}" for r in granted]
                             + [f"not {r}: {DENIALS[0][1]}" for r in denied]) or "no contract"
     out = [{**base, "kind": "ACCEPTED", "reason": explanation,
-            **ref(canonical_topic(document_type))}]
+            **ref(TOPICS.canonical(document_type))}]
     for recipient in granted:
         contract_id, version = contracts[recipient]
         out.append({**base, "kind": "DELIVERED", "recipient": recipient,
                     "contract_id": contract_id, "contract_version": version,
                     "reason": f"domestic sharing under {contract_id} v{version}: "
                               f"{rng.choice(PURPOSES)}",
-                    **ref(delivery_topic(recipient))})
+                    **ref(TOPICS.delivery(recipient))})
     for recipient in denied:
         code, reason = rng.choice(DENIALS)
         contract_id, version = contracts[recipient]
@@ -172,7 +170,7 @@ def submission(rng: random.Random, base: dict[str, Any], document_type: str, par
         out.append({**base, "kind": "NOTIFIED", "recipient": base["sender"],
                     "contract_id": "s-status-accepted", "contract_version": 1,
                     "reason": "status accepted under subscription status updates",
-                    **ref(status_topic(base["sender"]))})
+                    **ref(TOPICS.status(base["sender"]))})
     return out
 
 
@@ -257,7 +255,7 @@ def trail_messages(directory: Path, schemas: AvroSchemas, limit: int) -> list[St
         is_seal = frame.payload.startswith(seal)
         if not is_seal and not frame.payload.startswith(record):
             continue  # a segment header
-        messages.append(StoredMessage(TRAIL_TOPIC, 0, len(messages), b"p0", frame.payload, (), 0))
+        messages.append(StoredMessage(TOPICS.trail, 0, len(messages), b"p0", frame.payload, (), 0))
         records += not is_seal
         if is_seal and records >= limit:
             break

@@ -15,6 +15,7 @@ from gateway.decide.router import PayloadBuilder, Router, RouterSources
 from gateway.errors import ConfigError
 from gateway.home.config import GatewayConfig
 from gateway.home.live_keyring import LiveKeyring
+from gateway.kafka.wire import Topics
 from message_formats import AvroSchemas, CodedError
 
 log = structlog.get_logger(__name__)
@@ -40,6 +41,8 @@ class GatewayParts:
     # Shared by the gateway processes of one home: the HTTP door stamps what it put on the
     # ingress topic with it (gateway/ingress/serving.py).
     door_key: bytes
+    # The names of the topics, from `[kafka] topic_prefix`.
+    topics: Topics
 
     @classmethod
     def load(cls, config: GatewayConfig) -> GatewayParts:
@@ -69,6 +72,7 @@ class GatewayParts:
                 adapters=adapters,
                 schemas=schemas,
                 door_key=hmac_sm3(mask_key, DOOR_KEY_LABEL),
+                topics=Topics.of(config.kafka),
             )
         except OSError as exc:
             raise ConfigError(f"cannot read {exc.filename}: {exc.strerror}") from exc
@@ -95,4 +99,5 @@ class GatewayParts:
 
     @property
     def payloads(self) -> PayloadBuilder:
-        return PayloadBuilder(self.schemas, self.adapters, self.live_keyring, self.agencies)
+        return PayloadBuilder(self.schemas, self.adapters, self.live_keyring, self.agencies,
+                              self.topics)

@@ -48,11 +48,6 @@ from gateway.ingress.http_api import build_app, build_operator_app
 from gateway.ingress.limits import RateLimiter
 from gateway.ingress.serving import GatewayDesk, IngressLoop
 from gateway.kafka.wire import (
-    CHECKPOINT_TOPIC,
-    DLQ_TOPIC,
-    INGRESS_TOPIC,
-    RECEIPT_TOPIC,
-    TRAIL_TOPIC,
     Broker,
     Outbound,
     ensure_topics,
@@ -124,6 +119,7 @@ class Gateway:
         self.config = config
         self.parts = parts
         self.bootstrap_servers = bootstrap_servers
+        self.topics = parts.topics
         self.metrics = metrics or GatewayMetrics()
         self.limiter = RateLimiter(config.limits_for)
         self._ids = Uuid7Generator()
@@ -137,13 +133,14 @@ class Gateway:
         self.warnings = WarningBook(
             bootstrap_servers, parts.schemas,
             Authorities(config.warnings.level_owners, parts.agency_names),
-            partitions=config.ingress_partitions, fetch_wait_ms=config.fetch_wait_ms)
+            partitions=config.ingress_partitions, topics=self.topics,
+            fetch_wait_ms=config.fetch_wait_ms)
         self._pipeline = Pipeline(
             [
                 ("adapter", ChooseAdapter(parts.adapters)),
                 ("adapt", Adapt()),
                 ("lifecycle", self.warnings.check_stage),
-                ("event", BuildEvent(parts.schemas)),
+                ("event", BuildEvent(parts.schemas, self.topics)),
                 ("route", Route(parts.router, internal=self.warnings.kept_internal)),
                 ("deliveries", BuildDeliveries(parts.payloads, parts.schemas)),
                 ("lifecycle_recorded", self.warnings.record_stage),
@@ -157,13 +154,14 @@ class Gateway:
         self._trail_producer: AIOKafkaProducer | None = None
         self._writers: dict[int, TrailWriter] = {}
         self._in_flight: dict[tuple[str, str], asyncio.Future[SubmitOutcome]] = {}
-        self.book = ReceiptBook(bootstrap_servers, parts.schemas,
+        self.book = ReceiptBook(bootstrap_servers, parts.schemas, topics=self.topics,
                                 index_dir=config.receipt_index_path,
                                 fetch_wait_ms=config.fetch_wait_ms)
         self.health = BrokerHealth()
         # Receipts and deliveries decided together share one seal (gateway.publish.sealing).
         self._publisher = Publisher(BatchSealer(parts.key), parts.schemas, keep=self.book.add,
                                     health=self.health, observe=observe,
+                                    receipt_topic=self.topics.receipt,
                                     made=self._made_topics())
         self._ahead = CheckAhead(parts.live_keyring, config.limits_for, config.parsing,
                                  on_worker_lost=self.metrics.parse_worker_lost)
@@ -187,8 +185,9 @@ class Gateway:
 
     def _made_topics(self) -> dict[str, int]:
         partitions = self.config.ingress_partitions
-        return {INGRESS_TOPIC: partitions, TRAIL_TOPIC: partitions, RECEIPT_TOPIC: partitions,
-                DLQ_TOPIC: partitions, CHECKPOINT_TOPIC: 1}
+        topics = self.topics
+        return {topics.ingress: partitions, topics.trail: partitions,
+                topics.receipt: partitions, topics.dlq: partitions, topics.checkpoint: 1}
 
     async def stop(self) -> None:
         try:
@@ -276,7 +275,7 @@ class Gateway:
             ctx = replace(ctx, signer=ahead.signer, parsed=ahead.parsed, refused=ahead.refused)
         ctx, why = run_stages(self._checks, ctx)
         writer = await self._writer(s.partition)
-        received = self._publisher.record(writer, received_entry(ctx))
+        received = self._publisher.record(writer, received_entry(ctx, self.topics))
         if why is not None:  # not authentic: never taken for a copy of anything
             return await self._decide(writer, ctx, received, started, why)
         key = (s.sender, ctx.digest)
@@ -330,9 +329,9 @@ class Gateway:
         index, schemas, now = self.parts.router.index, self.parts.schemas, utc_now()
         if why is None:
             self._in_flight[key] = decided
-            plan = accepted_plan(ctx, index, schemas, now)
+            plan = accepted_plan(ctx, index, schemas, self.topics, now)
         else:
-            plan = rejected_plan(ctx, why, index, schemas, now)
+            plan = rejected_plan(ctx, why, index, schemas, self.topics, now)
         answered = await self._publisher.hand_over(plan, writer, received)
         return self._settle(key, decided, self._told(ctx, why, answered), started)
 
@@ -403,7 +402,7 @@ class Gateway:
         again after a crash keeps its event id (recipients drop the repeat)."""
         if s.ingress_offset is None or s.ingress_timestamp_ms is None:
             return self._ids.new()
-        seed = f"{INGRESS_TOPIC}/{s.partition}/{s.ingress_offset}".encode()
+        seed = f"{self.topics.ingress}/{s.partition}/{s.ingress_offset}".encode()
         return derived_uuid7(s.ingress_timestamp_ms, seed)
 
     async def _writer(self, partition: int) -> TrailWriter:
@@ -420,6 +419,7 @@ class Gateway:
                 key=self.parts.key,
                 partition=partition,
                 settings=self.config.trail,
+                topics=self.topics,
                 chain=chain,
                 archive=await asyncio.to_thread(self._open_archive, chain),
             )

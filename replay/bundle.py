@@ -44,7 +44,6 @@ from crypto import (
 from gateway.errors import GatewayError
 from gateway.kafka.wire import (
     H_SIGNATURE,
-    TRAIL_TOPIC,
     Broker,
     StoredMessage,
     read_at,
@@ -230,7 +229,7 @@ async def export_bundle_kafka(
     out: Path,
     *,
     sender: str | None = None,
-    trail_topic: str = TRAIL_TOPIC,
+    trail_topic: str,
 ) -> Bundle:
     messages = await read_topics(bootstrap_servers, [trail_topic])
     decoded = decode_trail(messages, schemas)

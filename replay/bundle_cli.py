@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from crypto import Keyring
-from gateway.kafka.wire import TRAIL_TOPIC, Broker
+from gateway.kafka.wire import Broker
 from message_formats import AvroSchemas
 from replay.bundle import check_bundle, export_bundle_kafka
 from replay.history import describe_history, trace_kafka
@@ -21,8 +21,8 @@ def run_trace(
     bootstrap_servers: Broker,
     business_key: str,
     *,
+    trail_topic: str,
     sender: str | None = None,
-    trail_topic: str = TRAIL_TOPIC,
     out: TextIO | None = None,
 ) -> int:
     history = asyncio.run(trace_kafka(bootstrap_servers, AvroSchemas(), business_key,
@@ -37,8 +37,8 @@ def run_export(
     business_key: str,
     path: Path,
     *,
+    trail_topic: str,
     sender: str | None = None,
-    trail_topic: str = TRAIL_TOPIC,
     out: TextIO | None = None,
 ) -> int:
     """Exports, then checks what was written against the same keyring, so a bundle that

@@ -25,7 +25,7 @@ from gateway.errors import (
     TRAIL_CUT,
     GatewayError,
 )
-from gateway.kafka.wire import CHECKPOINT_TOPIC, Broker, read_topics
+from gateway.kafka.wire import Broker, read_topics
 from gateway.trail.writer import CHECKPOINT_SCHEMA, signed_body
 from message_formats import AvroSchemas, FormatError
 from replay.verify import Break, SealRefusal, VerifyReport, seal_signature_problem
@@ -71,7 +71,7 @@ def decode_checkpoint(schemas: AvroSchemas, value: bytes) -> Checkpoint:
 
 
 async def kafka_checkpoints(bootstrap_servers: Broker, schemas: AvroSchemas,
-                            topic: str = CHECKPOINT_TOPIC) -> list[Checkpoint]:
+                            topic: str) -> list[Checkpoint]:
     """Every checkpoint on the topic, in the order published; what is no checkpoint is
     skipped (a reader of this topic trusts only what verifies)."""
     return _decodable(schemas, (m.value for m in await read_topics(bootstrap_servers, [topic])))

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from crypto import Keyring
-from gateway.cli.support import EXIT_FAILED, EXIT_OK, config_args, link_of, load_config
+from gateway.cli.support import EXIT_FAILED, EXIT_OK, config_args, link_of, load_config, topics_of
 from gateway.errors import GatewayError
-from gateway.kafka.wire import TRAIL_TOPIC
 from gateway.parts import GatewayParts
 from message_formats import AvroSchemas
 from replay.archive import verify_archive
@@ -56,7 +55,8 @@ def _add_verify(sub: Any) -> None:
     _source_args(verify)
     verify.add_argument("--from", dest="since", type=parse_time, help=_TIME_HELP)
     verify.add_argument("--to", dest="until", type=parse_time, help=_TIME_HELP)
-    verify.add_argument("--trail-topic", default=TRAIL_TOPIC)
+    verify.add_argument("--trail-topic",
+                        help="default: px.trail.v1 under the configuration's topic_prefix")
     verify.add_argument("--mirror-prefix", default="",
                         help="verify a mirrored copy whose topics carry this prefix")
     verify.add_argument("--checkpoint", type=Path, metavar="FILE",
@@ -181,11 +181,12 @@ def _verify(args: argparse.Namespace) -> int:
     else:
         unsealed_before = (datetime.now(UTC) - timedelta(seconds=args.unsealed_after)
                            if args.unsealed_after > 0 else None)
+        trail_topic = args.trail_topic or topics_of(args).trail
         report = asyncio.run(verify_kafka(
-            link_of(args), schemas, keyring, trail_topic=args.trail_topic,
+            link_of(args), schemas, keyring, trail_topic=trail_topic,
             since=args.since, until=args.until, mirror_prefix=args.mirror_prefix,
             unsealed_before=unsealed_before))
-        source = args.mirror_prefix + args.trail_topic
+        source = args.mirror_prefix + trail_topic
     if held is not None:
         report = with_checkpoints(report, held, keyring)
     print(describe(report, source, checkpoints=None if held is None else len(held)))
@@ -196,7 +197,8 @@ def _checkpoint(args: argparse.Namespace) -> int:
     directory = _archive_source(args)
     schemas = AvroSchemas()
     found = (archive_checkpoints(directory, schemas) if directory is not None
-             else asyncio.run(kafka_checkpoints(link_of(args), schemas)))
+             else asyncio.run(kafka_checkpoints(link_of(args), schemas,
+                                                topics_of(args).checkpoint)))
     fetched = latest_verified(found, _keyring(args))
     for checkpoint, refusal in fetched.refused:
         print(f"refused: {checkpoint.name}: {refusal.code}: {refusal.message}")
@@ -210,12 +212,14 @@ def _checkpoint(args: argparse.Namespace) -> int:
 
 
 def _trace(args: argparse.Namespace) -> int:
-    return run_trace(link_of(args), args.key, sender=args.sender)
+    return run_trace(link_of(args), args.key, trail_topic=topics_of(args).trail,
+                     sender=args.sender)
 
 
 def _export(args: argparse.Namespace) -> int:
     keyring = Keyring.from_toml(load_config(args).keyring_file)
-    return run_export(link_of(args), keyring, args.key, args.out, sender=args.sender)
+    return run_export(link_of(args), keyring, args.key, args.out,
+                      trail_topic=topics_of(args).trail, sender=args.sender)
 
 
 def _check_bundle(args: argparse.Namespace) -> int:

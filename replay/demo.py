@@ -31,7 +31,7 @@ from gateway.home.create import (
 )
 from gateway.ingress.client import submit
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import delivery_topic, read_topics
+from gateway.kafka.wire import Topics, read_topics
 from gateway.parts import GatewayParts
 from gateway.receipts.receipt import Receipt
 from gateway.service import Gateway, Serving
@@ -119,10 +119,11 @@ async def _demo(workdir: Path, bootstrap_servers: str, out: TextIO) -> int:
                 home.agency_keys[step.sender].sign(document)))
     print_outcomes(CASES, receipts, out)
     print_lifecycle(steps, step_receipts, out)
-    await print_deliveries(bootstrap_servers, parts.schemas, out)
-    report = await verify_kafka(bootstrap_servers, parts.schemas, parts.keyring)
+    await print_deliveries(bootstrap_servers, parts.topics, parts.schemas, out)
+    report = await verify_kafka(bootstrap_servers, parts.schemas, parts.keyring,
+                                trail_topic=parts.topics.trail)
     print("\nTrail verification (portgw replay verify):", file=out)
-    print(describe(report), file=out)
+    print(describe(report, parts.topics.trail), file=out)
     as_expected = all(
         r.status == c.expect or r.error_code == c.expect for c, r in zip(CASES, receipts,
                                                                         strict=True)
@@ -138,7 +139,7 @@ async def _submitted(serving: Serving, bootstrap_servers: str, parts: GatewayPar
     gateway, valid at the receipt's time, signed it."""
     signed = await serving.alongside(
         submit(bootstrap_servers, sender=sender, format_id=format_id, document=document,
-               signature=signature, schemas=parts.schemas))
+               signature=signature, schemas=parts.schemas, topics=parts.topics))
     signed.check(parts.keyring)
     return signed.receipt
 
@@ -165,11 +166,12 @@ def print_outcomes(cases: Sequence[DemoCase], receipts: Sequence[Receipt], out: 
     _table(rows, out)
 
 
-async def print_deliveries(bootstrap_servers: str, schemas: AvroSchemas, out: TextIO) -> None:
+async def print_deliveries(bootstrap_servers: str, topics: Topics, schemas: AvroSchemas,
+                           out: TextIO) -> None:
     print("\nWhat each recipient received (its delivery topic):", file=out)
     rows = [("recipient", "topic", "document", "business key", "contract")]
     for agency in AGENCIES:
-        topic = delivery_topic(agency.id)
+        topic = topics.delivery(agency.id)
         messages = await read_topics(bootstrap_servers, [topic])
         for message in messages:
             _, delivery = schemas.decode(message.value)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gateway.kafka.wire import TRAIL_TOPIC, Broker, StoredMessage, read_topics
+from gateway.kafka.wire import Broker, StoredMessage, read_topics
 from gateway.trail.writer import RECORD_SCHEMA, SEAL_SCHEMA
 from message_formats import AvroSchemas, FormatError
 
@@ -215,7 +215,7 @@ async def trace_kafka(
     business_key: str,
     *,
     sender: str | None = None,
-    trail_topic: str = TRAIL_TOPIC,
+    trail_topic: str,
 ) -> DocumentHistory:
     messages = await read_topics(bootstrap_servers, [trail_topic])
     return document_history(messages, schemas, business_key, sender=sender)

@@ -27,7 +27,6 @@ from gateway.errors import BrokerUnavailable, GatewayError
 from gateway.home.config import GatewayConfig
 from gateway.ids import Uuid7Generator
 from gateway.kafka.wire import (
-    TRAIL_TOPIC,
     Broker,
     Outbound,
     StoredMessage,
@@ -79,7 +78,7 @@ async def redeliver(
 ) -> list[Redelivery]:
     parts.agencies.get(recipient)  # an unknown agency is a usage error, before any reading
     with _exclusive(config.home / _LOCK_FILE):
-        trail = await read_topics(bootstrap_servers, [TRAIL_TOPIC])
+        trail = await read_topics(bootstrap_servers, [parts.topics.trail])
         accepted = list(_accepted_between(trail, parts, since, until or utc_now()))
         events = await read_at(bootstrap_servers, [_event_location(a) for a in accepted])
         return await _republish(config, parts, bootstrap_servers, recipient, accepted, events)
@@ -120,7 +119,8 @@ async def _republish(
         archive = ArchiveWriter(config.archive_dir, REPLAY_CHAIN, schemas=parts.schemas,
                                 max_segment_bytes=config.trail.archive_segment_bytes)
     writer = TrailWriter(producer=producer, codec=TrailCodec(parts.schemas), key=parts.key,
-                         partition=REPLAY_PARTITION, settings=config.trail, chain=REPLAY_CHAIN,
+                         partition=REPLAY_PARTITION, settings=config.trail, topics=parts.topics,
+                         chain=REPLAY_CHAIN,
                          archive=archive)
     try:
         await writer.recover(bootstrap_servers)

@@ -23,7 +23,7 @@ from typing import Any
 
 from crypto import CryptoError, KeyEntry, Keyring, sm3_hex
 from gateway.errors import TRAIL_SEAL_CHAIN_BROKEN, TRAIL_UNSEALED_TAIL
-from gateway.kafka.wire import TRAIL_TOPIC, Broker, StoredMessage, read_at, read_topics
+from gateway.kafka.wire import Broker, StoredMessage, read_at, read_topics
 from gateway.trail.writer import (
     GENESIS_HASH,
     RECORD_SCHEMA,
@@ -395,13 +395,14 @@ async def verify_kafka(
     schemas: AvroSchemas,
     keyring: Keyring,
     *,
-    trail_topic: str = TRAIL_TOPIC,
+    trail_topic: str,
     since: datetime | None = None,
     until: datetime | None = None,
     mirror_prefix: str = "",
     unsealed_before: datetime | None = None,
 ) -> VerifyReport:
-    """Verifies the trail on a broker and the messages it names. `mirror_prefix` reads a
+    """Verifies the trail on a broker (`trail_topic`: `Topics.trail` of the gateway's
+    configuration) and the messages it names. `mirror_prefix` reads a
     mirrored copy instead (every topic named with that prefix, as MirrorMaker 2 names the
     topics it copies, offsets kept), which is how an auditor checks a copy handed over."""
     verifier = TrailVerifier(schemas, keyring)
@@ -416,7 +417,7 @@ async def verify_kafka(
     return replace(report, breaks=report.breaks + tuple(extra))
 
 
-def describe(report: VerifyReport, source: str = TRAIL_TOPIC, *,
+def describe(report: VerifyReport, source: str, *,
              checkpoints: int | None = None) -> str:
     """The report for a terminal; `source` names what was read (a topic, an archive);
     `checkpoints`, how many checkpoints it was checked against (None: none was given)."""

@@ -34,8 +34,8 @@ from gateway.home.config import DEFAULT_LIMITS, GatewayConfig
 from gateway.ingress.http_guard import server_tls_context
 from gateway.kafka.wire import (
     BROKER_TLS_FAILED,
-    INGRESS_TOPIC,
     Broker,
+    Topics,
     partitions_of,
     secured_link,
 )
@@ -435,7 +435,7 @@ def _check_kafka(config: GatewayConfig, found: _Findings) -> None:
     found.facts.append(f"kafka {settings.security_protocol}{sasl}")
 
 
-async def broker_answer(bootstrap_servers: Broker, *, timeout_s: float) -> str:
+async def broker_answer(bootstrap_servers: Broker, topics: Topics, *, timeout_s: float) -> str:
     """What the broker says about the ingress topic; BrokerUnavailable if it does not answer.
 
     Asks for every topic's partitions: asking for the ingress topic by name would create it
@@ -446,8 +446,9 @@ async def broker_answer(bootstrap_servers: Broker, *, timeout_s: float) -> str:
     except TimeoutError:
         raise BrokerUnavailable(f"{bootstrap_servers} did not answer within "
                                 f"{timeout_s:g} s") from None
-    count = sum(1 for tp in partitions if tp.topic == INGRESS_TOPIC)
-    return f"{INGRESS_TOPIC} has {count} partition(s)" if count else f"no {INGRESS_TOPIC} yet"
+    ingress = topics.ingress
+    count = sum(1 for tp in partitions if tp.topic == ingress)
+    return f"{ingress} has {count} partition(s)" if count else f"no {ingress} yet"
 
 
 def check_broker(config: GatewayConfig, *, timeout_s: float) -> ConfigReport:
@@ -458,7 +459,8 @@ def check_broker(config: GatewayConfig, *, timeout_s: float) -> ConfigReport:
         return found.report()
     try:
         link = secured_link(config.bootstrap_servers, config.kafka)
-        answer = asyncio.run(broker_answer(link, timeout_s=timeout_s))
+        answer = asyncio.run(broker_answer(link, Topics.of(config.kafka),
+                                           timeout_s=timeout_s))
     except ConfigError:
         return found.report()  # named by check_config
     except GatewayError as exc:

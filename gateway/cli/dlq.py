@@ -31,16 +31,15 @@ from aiokafka.errors import KafkaError
 
 from crypto import sm3_hex
 from gateway.cli.private_files import save_private
-from gateway.cli.support import config_args, link_of
+from gateway.cli.support import config_args, link_of, topics_of
 from gateway.errors import BrokerUnavailable, GatewayError
 from gateway.kafka.wire import (
-    DLQ_TOPIC,
     H_DIGEST,
     H_RETRY_OF,
-    INGRESS_TOPIC,
     Broker,
     Published,
     StoredMessage,
+    Topics,
     new_producer,
     partitions_of,
     read_at,
@@ -76,24 +75,20 @@ class DlqNotFound(DlqError):
 
 @dataclass(frozen=True, slots=True, order=True)
 class Location:
-    """Where a dead letter sits on px.dlq.v1."""
+    """Where a dead letter sits on the dead-letter topic (px.dlq.v1 under the topic prefix)."""
 
     partition: int
     offset: int
 
     @classmethod
     def parse(cls, text: str) -> Location:
-        """`PARTITION:OFFSET`, or `px.dlq.v1:PARTITION:OFFSET` as `px-retry-of` names it."""
-        body = text.removeprefix(f"{DLQ_TOPIC}:")
+        """`PARTITION:OFFSET`, or `TOPIC:PARTITION:OFFSET` as `px-retry-of` names it."""
+        body = text.split(":", 1)[1] if text.count(":") == 2 else text  # no ':' in a topic
         partition, sep, offset = body.partition(":")
         if not (sep and partition.isdigit() and offset.isdigit()):
             raise DlqError(f"bad location {text!r}: expected PARTITION:OFFSET, e.g. 0:17",
                            code=DLQ_LOCATION_INVALID)
         return cls(int(partition), int(offset))
-
-    @property
-    def reference(self) -> str:
-        return f"{DLQ_TOPIC}:{self.partition}:{self.offset}"
 
     def __str__(self) -> str:
         return f"{self.partition}:{self.offset}"
@@ -101,6 +96,7 @@ class Location:
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
+    topic: str
     location: Location
     submission_id: str
     event_id: str
@@ -132,6 +128,7 @@ class DeadLetter:
         if name != DEAD_LETTER_SCHEMA:
             raise DlqError(f"{where}: not a dead letter but a {name}", code=DLQ_NOT_A_DEAD_LETTER)
         return cls(
+            topic=message.topic,
             location=where,
             submission_id=value["submission_id"],
             event_id=value["event_id"],
@@ -148,6 +145,11 @@ class DeadLetter:
             document_version=value["document_version"],
             **_cut_of(message),
         )
+
+    @property
+    def reference(self) -> str:
+        """`TOPIC:PARTITION:OFFSET`, as a re-submission's `px-retry-of` names it."""
+        return f"{self.topic}:{self.location}"
 
     @property
     def cut(self) -> bool:
@@ -219,13 +221,13 @@ class Resubmission:
 
 
 async def read_dead_letters(
-    bootstrap_servers: Broker, schemas: AvroSchemas
+    bootstrap_servers: Broker, topics: Topics, schemas: AvroSchemas
 ) -> tuple[list[DeadLetter], list[DlqError]]:
     """Every dead letter from the start of the topic to its current end, and the records
     there that are not dead letters."""
     letters: list[DeadLetter] = []
     unreadable: list[DlqError] = []
-    for message in await read_topics(bootstrap_servers, [DLQ_TOPIC]):
+    for message in await read_topics(bootstrap_servers, [topics.dlq]):
         try:
             letters.append(DeadLetter.from_message(message, schemas))
         except DlqError as exc:
@@ -234,24 +236,27 @@ async def read_dead_letters(
 
 
 async def dead_letters_at(
-    bootstrap_servers: Broker, locations: Sequence[Location], schemas: AvroSchemas
+    bootstrap_servers: Broker, topics: Topics, locations: Sequence[Location],
+    schemas: AvroSchemas
 ) -> list[DeadLetter]:
     """The dead letters at `locations`, in that order; DlqNotFound naming every missing one."""
-    partitions = {tp.partition for tp in await partitions_of(bootstrap_servers, [DLQ_TOPIC])}
-    wanted = [(DLQ_TOPIC, at.partition, at.offset) for at in locations
+    topic = topics.dlq
+    partitions = {tp.partition for tp in await partitions_of(bootstrap_servers, [topic])}
+    wanted = [(topic, at.partition, at.offset) for at in locations
               if at.partition in partitions]
     found = await read_at(bootstrap_servers, wanted) if wanted else {}
-    missing = [at for at in locations if (DLQ_TOPIC, at.partition, at.offset) not in found]
+    missing = [at for at in locations if (topic, at.partition, at.offset) not in found]
     if missing:
         names = ", ".join(str(at) for at in missing)
-        raise DlqNotFound(f"no dead letter at {names} on {DLQ_TOPIC}")
-    return [DeadLetter.from_message(found[(DLQ_TOPIC, at.partition, at.offset)], schemas)
+        raise DlqNotFound(f"no dead letter at {names} on {topic}")
+    return [DeadLetter.from_message(found[(topic, at.partition, at.offset)], schemas)
             for at in locations]
 
 
-async def already_retried(bootstrap_servers: Broker) -> set[str]:
+async def already_retried(bootstrap_servers: Broker, topics: Topics) -> set[str]:
     """The dead letters (`px.dlq.v1:P:O`) some ingress record names as its origin."""
-    marks = (m.header(H_RETRY_OF) for m in await read_topics(bootstrap_servers, [INGRESS_TOPIC]))
+    marks = (m.header(H_RETRY_OF)
+             for m in await read_topics(bootstrap_servers, [topics.ingress]))
     return {mark.decode("utf-8", "replace") for mark in marks if mark is not None}
 
 
@@ -263,11 +268,12 @@ def ingress_headers(letter: DeadLetter, submission_id: str) -> list[tuple[str, b
     """What an agency's submission carries (see gateway.ingress.client.submit), plus the origin."""
     return [*submission_headers(submission_id, letter.sender, letter.format_id,
                                 letter.signature),
-            (H_RETRY_OF, letter.location.reference.encode())]
+            (H_RETRY_OF, letter.reference.encode())]
 
 
 async def resubmit(
-    bootstrap_servers: Broker, letters: Iterable[DeadLetter], *, dry_run: bool = False
+    bootstrap_servers: Broker, topics: Topics, letters: Iterable[DeadLetter], *,
+    dry_run: bool = False
 ) -> list[Resubmission]:
     """Puts each original document back on the ingress topic, keyed by its sender."""
     planned = [(letter, retry_submission_id(letter)) for letter in letters]
@@ -279,16 +285,16 @@ async def resubmit(
         await producer.start()
         for letter, submission_id in planned:
             md = await producer.send_and_wait(
-                INGRESS_TOPIC, letter.original, key=letter.sender.encode(),
+                topics.ingress, letter.original, key=letter.sender.encode(),
                 headers=ingress_headers(letter, submission_id))
             done.append(Resubmission(letter, submission_id,
                                      Published(md.topic, md.partition, md.offset)))
-            log.info("dlq.resubmitted", dead_letter=letter.location.reference,
+            log.info("dlq.resubmitted", dead_letter=letter.reference,
                      submission_id=submission_id, sender=letter.sender, offset=md.offset)
     except KafkaError as exc:
         sent = ", ".join(f"{item.letter.location} as {item.submission_id}" for item in done)
         after = f" after re-submitting {sent}" if sent else " before anything was re-submitted"
-        raise BrokerUnavailable(f"re-submitting to {INGRESS_TOPIC} failed{after}: {exc}") from exc
+        raise BrokerUnavailable(f"re-submitting to {topics.ingress} failed{after}: {exc}") from exc
     finally:
         await producer.stop()
     return done
@@ -302,7 +308,7 @@ def add_dlq_commands(
 ) -> None:
     dlq = commands.add_parser(
         "dlq", help="list, show and retry dead letters (refused documents)",
-        description=f"Dead letters on {DLQ_TOPIC} keep each refused document whole, with its "
+        description="Dead letters on px.dlq.v1 keep each refused document whole, with its "
         "signature and why it was refused. Exit codes: 0 done, 1 a location holds no dead "
         "letter, 2 usage, broker or I/O error.",
     )
@@ -337,7 +343,7 @@ def add_dlq_commands(
 
     retry = sub.add_parser(
         "retry", help="put dead documents back on the ingress topic",
-        description=f"Puts each dead letter's original document back on {INGRESS_TOPIC} as "
+        description="Puts each dead letter's original document back on px.ingress.v1 as "
         "its agency sent it (same bytes, signature, sender and format) under a new "
         f"submission id, marked {H_RETRY_OF}. Give LOCATIONs, or --code (and --sender) to "
         "select; a selection leaves out dead letters that were already retried (name one "
@@ -368,7 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    letters, unreadable = asyncio.run(read_dead_letters(link_of(args), AvroSchemas()))
+    letters, unreadable = asyncio.run(read_dead_letters(link_of(args), topics_of(args),
+                                                        AvroSchemas()))
     for problem in unreadable:
         print(f"portgw dlq: {problem.code}: {problem.message}", file=sys.stderr)
     selection = Selection(sender=args.sender, code=args.code, since=args.since)
@@ -381,7 +388,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    [letter] = asyncio.run(dead_letters_at(link_of(args), [args.location], AvroSchemas()))
+    [letter] = asyncio.run(dead_letters_at(link_of(args), topics_of(args), [args.location],
+                                           AvroSchemas()))
     for line in _details(letter):
         print(line)
     if args.out is not None:
@@ -406,21 +414,24 @@ def _retry(args: argparse.Namespace) -> int:
 
 
 async def _retry_selected(bootstrap: Broker, args: argparse.Namespace) -> list[Resubmission]:
-    letters = await _retry_candidates(bootstrap, args)
-    return await resubmit(bootstrap, letters, dry_run=args.dry_run)
+    topics = topics_of(args)
+    letters = await _retry_candidates(bootstrap, topics, args)
+    return await resubmit(bootstrap, topics, letters, dry_run=args.dry_run)
 
 
-async def _retry_candidates(bootstrap: Broker, args: argparse.Namespace) -> list[DeadLetter]:
+async def _retry_candidates(bootstrap: Broker, topics: Topics, args: argparse.Namespace
+                            ) -> list[DeadLetter]:
     schemas = AvroSchemas()
     if args.locations:
-        named = await dead_letters_at(bootstrap, list(dict.fromkeys(args.locations)), schemas)
+        named = await dead_letters_at(bootstrap, topics, list(dict.fromkeys(args.locations)),
+                                      schemas)
         cut = [str(letter.location) for letter in named if letter.cut]
         if cut:
             raise DlqError(f"{', '.join(cut)}: only the first bytes of a document never "
                            "authenticated are kept; it cannot be re-submitted (the agency "
                            "sends it again)", code=DLQ_ORIGINAL_CUT)
         return named
-    letters, _ = await read_dead_letters(bootstrap, schemas)
+    letters, _ = await read_dead_letters(bootstrap, topics, schemas)
     selection = Selection(sender=args.sender, code=args.code)
     matching = [letter for letter in letters if selection.matches(letter)]
     chosen = [letter for letter in matching if not letter.cut]
@@ -428,8 +439,8 @@ async def _retry_candidates(bootstrap: Broker, args: argparse.Namespace) -> list
         print(f"left out {len(matching) - len(chosen)} dead letter(s) kept cut "
               f"({DLQ_ORIGINAL_CUT}): never authenticated, they cannot be re-submitted",
               file=sys.stderr)
-    retried = await already_retried(bootstrap) if chosen else set()
-    fresh = [letter for letter in chosen if letter.location.reference not in retried]
+    retried = await already_retried(bootstrap, topics) if chosen else set()
+    fresh = [letter for letter in chosen if letter.reference not in retried]
     if len(fresh) < len(chosen):
         print(f"left out {len(chosen) - len(fresh)} dead letter(s) already retried",
               file=sys.stderr)
@@ -448,7 +459,7 @@ def _line(letter: DeadLetter) -> str:
 def _details(letter: DeadLetter) -> list[str]:
     at_line = f" (line {letter.error_line})" if letter.error_line is not None else ""
     return [
-        f"location: {letter.location.reference}",
+        f"location: {letter.reference}",
         f"error: {letter.error_code}{at_line}: {letter.error_message}",
         f"submission id: {letter.submission_id}",
         f"event id: {letter.event_id}",

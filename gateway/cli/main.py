@@ -27,6 +27,7 @@ from gateway.cli.support import (
     link_of,
     load_config,
     read_file,
+    topics_of,
 )
 from gateway.ingress.client import submit
 from gateway.ingress.http_api import start_http
@@ -174,7 +175,8 @@ def _submit(args: argparse.Namespace) -> int:
         signature = read_file(args.signature)
     receipt = asyncio.run(
         submit(link_of(args), sender=args.sender, format_id=args.format, document=document,
-               signature=signature, schemas=AvroSchemas(), timeout_s=args.timeout)
+               signature=signature, schemas=AvroSchemas(), topics=topics_of(args),
+               timeout_s=args.timeout)
     )
     print(json.dumps(receipt.to_json(), ensure_ascii=False, indent=2))
     return EXIT_OK if receipt.receipt.accepted else EXIT_FAILED

@@ -30,7 +30,7 @@ from aiokafka import TopicPartition
 from adapters import installed_schemas
 from crypto import CryptoError, Keyring, SM2PrivateKey, open_envelope
 from gateway.cli.private_files import save_private
-from gateway.cli.support import config_args, link_of, read_file
+from gateway.cli.support import config_args, link_of, read_file, topics_of
 from gateway.decide.router import ENVELOPE_PREFIX
 from gateway.deliveries.dedup import DedupReader
 from gateway.deliveries.proof import Delivery, DeliveryRefused, DeliveryVerifier
@@ -38,9 +38,8 @@ from gateway.errors import GatewayError
 from gateway.kafka.wire import (
     Broker,
     StoredMessage,
-    delivery_topic,
     own_reader,
-    partition_end,
+    partition_ends,
     partitions_of,
 )
 
@@ -130,7 +129,7 @@ def _receive(args: argparse.Namespace) -> int:
     for directory in (args.store, args.out):
         if directory is not None:
             _make_dir(directory)
-    topic = args.topic or delivery_topic(args.agency)
+    topic = args.topic or topics_of(args).delivery(args.agency)
     asyncio.run(_read(bootstrap, topic, args.store / STORE_FILE, receiver, follow=args.follow))
     print(f"{receiver.written} deliver{'y' if receiver.written == 1 else 'ies'} received, "
           f"{receiver.refused} refused", file=sys.stderr)
@@ -157,7 +156,7 @@ async def _ends(bootstrap: Broker, topic: str, *, timeout_s: float = 60.0
     """Each partition's end now: what a run without --follow reads up to."""
     partitions = await partitions_of(bootstrap, [topic])
     async with own_reader(bootstrap, topic) as consumer:
-        return {tp: await partition_end(consumer, tp, timeout_s=timeout_s) for tp in partitions}
+        return await partition_ends(consumer, partitions, timeout_s=timeout_s)
 
 
 def _behind(positions: Mapping[TopicPartition, int], ends: dict[TopicPartition, int]) -> bool:

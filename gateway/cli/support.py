@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gateway.errors import GatewayError
 from gateway.home.config import ENV_BOOTSTRAP, GatewayConfig, with_env_overrides
-from gateway.kafka.wire import KafkaLink, secured_link
+from gateway.kafka.wire import KafkaLink, Topics, secured_link
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -56,6 +56,12 @@ def link_of(args: argparse.Namespace) -> KafkaLink:
     raise GatewayError("no bootstrap servers: pass --bootstrap-servers, set "
                        f"{ENV_BOOTSTRAP} or name them in the configuration",
                        code="CONFIG_NO_BROKER")
+
+
+def topics_of(args: argparse.Namespace) -> Topics:
+    """The topic names a tool reads and writes: under the `[kafka] topic_prefix` of the
+    configuration file, or of the environment when there is no file."""
+    return Topics.of(config_or_env(args).kafka)
 
 
 def read_file(path: Path) -> bytes:

@@ -27,7 +27,7 @@ from gateway.kafka.wire import (
     H_FINGERPRINT,
     H_SENDER,
     Outbound,
-    canonical_topic,
+    Topics,
 )
 from message_formats import AvroSchemas, CodedError
 
@@ -244,6 +244,7 @@ class BuildEvent:
     business key."""
 
     schemas: AvroSchemas
+    topics: Topics
 
     def __call__(self, ctx: Context) -> Context:
         assert ctx.adapter is not None and ctx.parsed is not None
@@ -251,7 +252,7 @@ class BuildEvent:
         record = {"header": event_header(ctx), **ctx.parsed.record}
         schema_name = ctx.adapter.schema_name
         event = Outbound(
-            topic=canonical_topic(ctx.adapter.document_type),
+            topic=self.topics.canonical(ctx.adapter.document_type),
             key=ctx.parsed.business_key.encode(),
             value=schemas.encode(schema_name, record),
             headers=(

@@ -33,7 +33,7 @@ from crypto import CryptoError, seal_envelope
 from gateway.errors import GatewayError
 from gateway.home.live_keyring import LiveKeyring
 from gateway.home.watching import reload_on_change
-from gateway.kafka.wire import delivery_topic
+from gateway.kafka.wire import Topics
 from message_formats import AvroSchemas
 from message_formats.json_view import to_json
 
@@ -143,10 +143,11 @@ class PayloadBuilder:
     adapters: AdapterRegistry
     keyring: LiveKeyring
     agencies: AgencyRegistry
+    topics: Topics
 
     def topic_of(self, recipient: str) -> str:
         """The agency's own delivery topic if it named one, else px.deliver.<id>.v1."""
-        return self.agencies.get(recipient).delivery_topic or delivery_topic(recipient)
+        return self.agencies.get(recipient).delivery_topic or self.topics.delivery(recipient)
 
     def build(
         self, grant: Grant, record: Mapping[str, Any], event_value: bytes, at: datetime

@@ -214,7 +214,7 @@ class DedupReader:
 
     ```
     verifier = DeliveryVerifier(keyring, "cn.customs.sh")
-    async with DedupReader(servers, [delivery_topic("cn.customs.sh")], path,
+    async with DedupReader(servers, [topics.delivery("cn.customs.sh")], path,
                            verifier=verifier) as reader:
         async for batch in reader.batches():
             handle(batch)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -32,6 +33,11 @@ HTTP_TLS_INVALID = "CONFIG_HTTP_TLS_INVALID"
 HTTP_TLS_MISSING = "CONFIG_HTTP_TLS_MISSING"
 HTTP_PLAIN_NOT_LOCAL = "CONFIG_HTTP_PLAIN_NOT_LOCAL"
 HTTP_OPERATOR_NOT_LOCAL = "CONFIG_HTTP_OPERATOR_NOT_LOCAL"
+TOPIC_PREFIX_INVALID = "CONFIG_TOPIC_PREFIX_INVALID"
+# Kafka's own rule for topic names (and its limit of 249 characters), less what the longest
+# of the gateway's names needs: an agency id in px.deliver.<agency>.v1 and px.status.<...>.
+TOPIC_PREFIX_CHARACTERS = re.compile(r"[A-Za-z0-9._-]*")
+TOPIC_PREFIX_MAX_LENGTH = 100
 
 S = TypeVar("S", bound="DataclassInstance")
 
@@ -200,6 +206,9 @@ class KafkaSettings:
     sasl_username: str = ""
     sasl_password_file: str = ""
     sasl_password_env: str = ""
+    # Put before every topic name and the consumer group (gateway.kafka.wire.Topics): empty
+    # in production; one per gateway that shares a broker with others (tests: one per test).
+    topic_prefix: str = ""
 
     @property
     def uses_tls(self) -> bool:
@@ -213,6 +222,7 @@ class KafkaSettings:
         why = self._problem()
         if why:
             raise ConfigError(f"[kafka] {why}", code="CONFIG_KAFKA_INVALID")
+        check_topic_prefix(self.topic_prefix)
 
     def _problem(self) -> str | None:
         if self.security_protocol not in SECURITY_PROTOCOLS:
@@ -238,6 +248,16 @@ class KafkaSettings:
         if bool(self.sasl_password_file) == bool(self.sasl_password_env):
             return "give exactly one of sasl_password_file and sasl_password_env"
         return None
+
+
+def check_topic_prefix(prefix: object) -> None:
+    """A topic prefix keeps every topic name legal for Kafka: ASCII letters, digits, '.',
+    '_' and '-', and short enough that the longest name stays within Kafka's 249."""
+    if not isinstance(prefix, str) or len(prefix) > TOPIC_PREFIX_MAX_LENGTH \
+            or not TOPIC_PREFIX_CHARACTERS.fullmatch(prefix):
+        raise ConfigError(
+            f"[kafka] topic_prefix must be at most {TOPIC_PREFIX_MAX_LENGTH} characters of "
+            "ASCII letters, digits, '.', '_' and '-'", code=TOPIC_PREFIX_INVALID)
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,7 +143,10 @@ def create_home(
     bootstrap_servers: str = "",
     seal_every: int = 256,
     seal_interval_ms: int = 500,
-    session_timeout_ms: int = 3000,
+    # The local broker makes a joining member wait two thirds of it, a second at least,
+    # and above 1000 ms a member joining after another left waits about 2.7 times it.
+    session_timeout_ms: int = 1000,
+    topic_prefix: str = "",
     http_listen: str = "127.0.0.1:0",
     warning_level_owners: Mapping[str, str] | None = None,
 ) -> Home:
@@ -171,7 +174,8 @@ def create_home(
         # production home sets [http] cert_file, key_file and client_ca_file instead.
         f'[http]\nlisten = "{http_listen}"\ntls = "off"\noperator_listen = "127.0.0.1:0"\n\n'
         f"[trail]\nseal_every = {seal_every}\nseal_interval_ms = {seal_interval_ms}\n"
-        + _owners_table(warning_level_owners or {}),
+        + _owners_table(warning_level_owners or {})
+        + (f'\n[kafka]\ntopic_prefix = "{topic_prefix}"\n' if topic_prefix else ""),
         encoding="utf-8",
     )
     return Home(path=path, agency_keys=agency_keys, gateway_key=gateway_key)

@@ -51,7 +51,6 @@ from gateway.kafka.wire import (
     H_SIGNATURE,
     H_SUBMISSION_ID,
     H_VIA,
-    INGRESS_TOPIC,
     Broker,
     OffsetProgress,
     Outbound,
@@ -66,7 +65,6 @@ from gateway.receipts.book import ReceiptBook
 
 log = structlog.get_logger(__name__)
 
-CONSUMER_GROUP = "px-gateway"
 VIA_HTTP = b"http:"
 _PENDING_REMEMBERED = 100_000
 # Records fetched and not yet begun: the fetcher is polled while fewer are queued, for at
@@ -130,6 +128,7 @@ class IngressLoop:
     def __init__(self, gateway: Served) -> None:
         self._gateway = gateway
         self._config = gateway.config
+        self._topics = gateway.parts.topics
         self._progress: dict[int, OffsetProgress] = {}
         self._committed: dict[int, int] = {}
         self._queue: deque[_Chunk] = deque()
@@ -143,11 +142,12 @@ class IngressLoop:
         self._next_commit = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = new_reader(self._gateway.bootstrap_servers, group_id=CONSUMER_GROUP,
+        consumer = new_reader(self._gateway.bootstrap_servers,
+                              group_id=self._topics.consumer_group,
                               fetch_max_wait_ms=self._config.fetch_wait_ms,
                               session_timeout_ms=self._config.session_timeout_ms)
         await consumer.start()
-        consumer.subscribe([INGRESS_TOPIC], listener=_Rebalance(self, consumer))
+        consumer.subscribe([self._topics.ingress], listener=_Rebalance(self, consumer))
         watching = None
         if self._config.contracts_watch_s > 0:
             watching = asyncio.create_task(
@@ -278,7 +278,7 @@ class IngressLoop:
         for partition in wanted:
             progress = self._progress.get(partition)
             if progress is not None and progress.safe > self._committed[partition]:
-                offsets[TopicPartition(INGRESS_TOPIC, partition)] = progress.safe
+                offsets[TopicPartition(self._topics.ingress, partition)] = progress.safe
         if not offsets:
             return
         try:
@@ -297,14 +297,14 @@ class IngressLoop:
         await asyncio.sleep(self._backoff_s)
         self._backoff_s = min(self._backoff_s * 2, 5.0)
         for partition, progress in list(self._progress.items()):
-            consumer.seek(TopicPartition(INGRESS_TOPIC, partition), progress.safe)
+            consumer.seek(TopicPartition(self._topics.ingress, partition), progress.safe)
             self._progress[partition] = OffsetProgress(progress.safe)
         self._rewind = False
         log.info("ingress.rewound", partitions=sorted(self._progress))
 
     def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
         for partition, progress in self._progress.items():
-            end = consumer.highwater(TopicPartition(INGRESS_TOPIC, partition))
+            end = consumer.highwater(TopicPartition(self._topics.ingress, partition))
             if end is not None:
                 self._gateway.metrics.set_lag(partition, max(end - progress.safe, 0))
 
@@ -312,7 +312,7 @@ class IngressLoop:
         await self._gateway.book.catch_up(partitions)
         await self._gateway.prepare(partitions)
         for partition in partitions:
-            tp = TopicPartition(INGRESS_TOPIC, partition)
+            tp = TopicPartition(self._topics.ingress, partition)
             start = await consumer.committed(tp) or 0
             consumer.seek(tp, start)
             self._progress[partition] = OffsetProgress(start)
@@ -503,7 +503,8 @@ class GatewayDesk:
             raise BrokerUnavailable("the broker is not answering")
         stamp = door_stamp(self._gateway.parts.door_key, request.submission_id,
                            request.sender, request.signature)
-        out = Outbound(INGRESS_TOPIC, request.sender.encode(), request.document, (
+        ingress = self._gateway.parts.topics.ingress
+        out = Outbound(ingress, request.sender.encode(), request.document, (
             *submission_headers(request.submission_id, request.sender, request.format_id,
                                 request.signature),
             (H_VIA, stamp),

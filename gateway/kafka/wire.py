@@ -24,13 +24,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import murmur2
 
 from gateway.errors import BrokerUnavailable, ConfigError
-from gateway.home.config import KafkaSettings
-
-INGRESS_TOPIC = "px.ingress.v1"
-TRAIL_TOPIC = "px.trail.v1"
-CHECKPOINT_TOPIC = "px.checkpoint.v1"
-DLQ_TOPIC = "px.dlq.v1"
-RECEIPT_TOPIC = "px.receipt.v1"
+from gateway.home.config import KafkaSettings, check_topic_prefix
 
 H_SUBMISSION_ID = "px-submission-id"
 H_SENDER = "px-sender"
@@ -54,6 +48,11 @@ Headers = tuple[tuple[str, bytes], ...]
 BROKER_TLS_FAILED = "BROKER_TLS_FAILED"
 
 
+def is_delivery_topic(topic: str) -> bool:
+    """Whether `topic` is a gateway's delivery topic, under any topic prefix."""
+    return "px.deliver." in topic and topic.endswith(".v1")
+
+
 def submission_headers(submission_id: str, sender: str, format_id: str, signature: bytes
                        ) -> list[tuple[str, bytes]]:
     """The headers of a submission on the ingress topic, however it got there."""
@@ -61,21 +60,57 @@ def submission_headers(submission_id: str, sender: str, format_id: str, signatur
             (H_FORMAT, format_id.encode()), (H_SIGNATURE, signature)]
 
 
-def canonical_topic(document_type: str) -> str:
-    return f"px.canonical.{document_type}.v1"
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """The names of the gateway's topics and its consumer group, each under `prefix`
+    (`[kafka] topic_prefix`): empty in production, so the names are those of DESIGN §5
+    (`px.ingress.v1`, ...); another prefix gives one broker several gateways' worth of
+    topics that never meet (the tests give each test its own). An agency's own delivery
+    topic (`delivery_topic` in agencies.toml) is taken as written, without the prefix."""
 
+    prefix: str = ""
 
-def delivery_topic(agency_id: str) -> str:
-    return f"px.deliver.{agency_id}.v1"
+    def __post_init__(self) -> None:
+        check_topic_prefix(self.prefix)
 
+    @classmethod
+    def of(cls, settings: KafkaSettings) -> Topics:
+        return cls(settings.topic_prefix)
 
-def is_delivery_topic(topic: str) -> bool:
-    return topic.startswith("px.deliver.") and topic.endswith(".v1")
+    @property
+    def ingress(self) -> str:
+        return f"{self.prefix}px.ingress.v1"
 
+    @property
+    def trail(self) -> str:
+        return f"{self.prefix}px.trail.v1"
 
-def status_topic(agency_id: str) -> str:
-    """Status events of the documents an agency is party to, for its subscriptions."""
-    return f"px.status.{agency_id}.v1"
+    @property
+    def checkpoint(self) -> str:
+        return f"{self.prefix}px.checkpoint.v1"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.prefix}px.dlq.v1"
+
+    @property
+    def receipt(self) -> str:
+        return f"{self.prefix}px.receipt.v1"
+
+    @property
+    def consumer_group(self) -> str:
+        """The group the gateway processes serving the ingress topic form."""
+        return f"{self.prefix}px-gateway"
+
+    def canonical(self, document_type: str) -> str:
+        return f"{self.prefix}px.canonical.{document_type}.v1"
+
+    def delivery(self, agency_id: str) -> str:
+        return f"{self.prefix}px.deliver.{agency_id}.v1"
+
+    def status(self, agency_id: str) -> str:
+        """Status events of the documents an agency is party to, for its subscriptions."""
+        return f"{self.prefix}px.status.{agency_id}.v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,14 +540,25 @@ async def partition_end(consumer: AIOKafkaConsumer, tp: TopicPartition, *,
                         timeout_s: float = 30.0) -> int:
     """The partition's end (its high-water mark) as a fetch response gives it: one fetch
     from the beginning, its records dropped. Leaves `consumer` assigned to `tp` alone."""
-    consumer.assign([tp])
-    consumer.seek(tp, 0)
+    return (await partition_ends(consumer, [tp], timeout_s=timeout_s))[tp]
+
+
+async def partition_ends(consumer: AIOKafkaConsumer, tps: Iterable[TopicPartition], *,
+                         timeout_s: float = 30.0) -> dict[TopicPartition, int]:
+    """Each partition's end as `partition_end` finds it, all in the same fetches (an empty
+    partition costs a whole fetch wait on the local broker: one wait for all, not one
+    each). Leaves `consumer` assigned to `tps` alone."""
+    tps = list(tps)
+    consumer.assign(tps)
+    for tp in tps:
+        consumer.seek(tp, 0)
     deadline = time.monotonic() + timeout_s
-    while (end := consumer.highwater(tp)) is None:
+    while unknown := [tp for tp in tps if consumer.highwater(tp) is None]:
         if time.monotonic() > deadline:
-            raise BrokerUnavailable(f"the end of {tp.topic} [{tp.partition}] is not known")
-        await consumer.getmany(tp, timeout_ms=200, max_records=1)
-    return cast(int, end)  # aiokafka has no types: highwater() is int or None
+            raise BrokerUnavailable(f"the end of {unknown[0].topic} [{unknown[0].partition}] "
+                                    "is not known")
+        await consumer.getmany(*unknown, timeout_ms=200, max_records=1)
+    return {tp: cast(int, consumer.highwater(tp)) for tp in tps}  # aiokafka has no types
 
 
 async def read_until_end(

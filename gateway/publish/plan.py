@@ -18,14 +18,12 @@ from typing import Any
 from contracts import ContractIndex
 from gateway.decide.pipeline import Context, Rejection, Submission
 from gateway.kafka.wire import (
-    DLQ_TOPIC,
     H_DIGEST,
     H_EVENT_ID,
     H_SENDER,
-    INGRESS_TOPIC,
     Outbound,
     Published,
-    status_topic,
+    Topics,
 )
 from gateway.receipts.receipt import ACCEPTED, REJECTED, Receipt, SignedReceipt
 from gateway.trail.writer import reference
@@ -86,17 +84,17 @@ class Plan:
 
 
 def accepted_plan(ctx: Context, subscriptions: ContractIndex, schemas: AvroSchemas,
-                  now: datetime) -> Plan:
+                  topics: Topics, now: datetime) -> Plan:
     """The event, one sealed delivery per grant, the status events "accepted" and one
     "delivered" per delivery; ACCEPTED, DELIVERED, DENIED and NOTIFIED entries; the
     receipt."""
     assert ctx.event is not None and ctx.decision is not None
     decision, base = ctx.decision, trail_fields(ctx)
     recipients = decision.recipients
-    statuses = _status_events(ctx, "accepted", recipients, subscriptions, schemas, now)
+    statuses = _status_events(ctx, "accepted", recipients, subscriptions, schemas, topics, now)
     for grant, _ in ctx.deliveries:
-        statuses += _status_events(ctx, "delivered", recipients, subscriptions, schemas, now,
-                                   recipient=grant.recipient)
+        statuses += _status_events(ctx, "delivered", recipients, subscriptions, schemas, topics,
+                                   now, recipient=grant.recipient)
     messages = [Message(ctx.event), *(Message(out, sealed=True) for _, out in ctx.deliveries)]
     entries = [Entry({**base, "kind": "ACCEPTED", "reason": decision.explanation}, names=0)]
     for index, (grant, _) in enumerate(ctx.deliveries, start=1):
@@ -115,14 +113,14 @@ def accepted_plan(ctx: Context, subscriptions: ContractIndex, schemas: AvroSchem
 
 
 def rejected_plan(ctx: Context, why: Rejection, subscriptions: ContractIndex,
-                  schemas: AvroSchemas, now: datetime) -> Plan:
+                  schemas: AvroSchemas, topics: Topics, now: datetime) -> Plan:
     """The dead letter (with the original bytes) and the status events "rejected"; the
     REJECTED (or DENIED) and NOTIFIED entries; the error receipt."""
-    statuses = _status_events(ctx, "rejected", (), subscriptions, schemas, now,
+    statuses = _status_events(ctx, "rejected", (), subscriptions, schemas, topics, now,
                               error_code=why.code)
     entries = [Entry({**trail_fields(ctx), "kind": why.kind, "error_code": why.code,
                       "reason": why.message}, names=0)]
-    return _with_statuses(ctx, [Message(dead_letter(ctx, why, schemas))], entries, statuses,
+    return _with_statuses(ctx, [Message(dead_letter(ctx, why, schemas, topics))], entries, statuses,
                           receipt(ctx, REJECTED, now, error=why))
 
 
@@ -161,7 +159,8 @@ def _with_statuses(ctx: Context, messages: list[Message], entries: list[Entry],
 
 
 def _status_events(ctx: Context, status: str, recipients: Iterable[str],
-                   subscriptions: ContractIndex, schemas: AvroSchemas, now: datetime, *,
+                   subscriptions: ContractIndex, schemas: AvroSchemas, topics: Topics,
+                   now: datetime, *,
                    recipient: str | None = None, error_code: str | None = None
                    ) -> list[_Status]:
     """Status events for the parties to the document (its sender and recipients) that
@@ -182,7 +181,7 @@ def _status_events(ctx: Context, status: str, recipients: Iterable[str],
             "recipient": recipient, "error_code": error_code,
             "contract_id": contract.id, "contract_version": contract.version,
         }
-        out = Outbound(topic=status_topic(subscriber), key=s.submission_id.encode(),
+        out = Outbound(topic=topics.status(subscriber), key=s.submission_id.encode(),
                        value=schemas.encode(STATUS_SCHEMA, event),
                        headers=((H_EVENT_ID, ctx.event_id.encode()),))
         statuses.append(_Status(Message(out), {
@@ -192,18 +191,19 @@ def _status_events(ctx: Context, status: str, recipients: Iterable[str],
     return statuses
 
 
-def received_entry(ctx: Context) -> Entry:
+def received_entry(ctx: Context, topics: Topics) -> Entry:
     """RECEIVED, before anything is decided: who sent what, and where the original bytes
     and the sender's signature are kept (the ingress message)."""
     s = ctx.submission
     fields = {**trail_fields(ctx), "kind": "RECEIVED", "reason": received_reason(ctx)}
     if s.ingress_offset is not None:
-        at = Published(INGRESS_TOPIC, s.partition, s.ingress_offset)
+        at = Published(topics.ingress, s.partition, s.ingress_offset)
         fields.update(reference(at, s.document, digest=ctx.digest))
     return Entry(fields)
 
 
-def dead_letter(ctx: Context, why: Rejection, schemas: AvroSchemas) -> Outbound:
+def dead_letter(ctx: Context, why: Rejection, schemas: AvroSchemas, topics: Topics
+                ) -> Outbound:
     s = ctx.submission
     headers: tuple[tuple[str, bytes], ...] = ((H_EVENT_ID, ctx.event_id.encode()),
                                               (H_SENDER, s.sender.encode()))
@@ -213,7 +213,7 @@ def dead_letter(ctx: Context, why: Rejection, schemas: AvroSchemas) -> Outbound:
         headers += ((H_ORIGINAL_SIZE, str(len(s.document)).encode()),
                     (H_DIGEST, ctx.digest.encode()))
     return Outbound(
-        topic=DLQ_TOPIC,
+        topic=topics.dlq,
         key=s.sender.encode(),
         value=schemas.encode(
             DEAD_LETTER_SCHEMA,

@@ -32,7 +32,6 @@ from gateway.kafka.wire import (
     H_SENDER,
     H_STATUS,
     H_SUBMISSION_ID,
-    RECEIPT_TOPIC,
     Outbound,
     Producer,
     Published,
@@ -54,14 +53,17 @@ class Publisher:
     """Carries out plans over one producer (`producer`, set once it is started). `keep` is
     told of each receipt once the broker has it (the receipt book); `observe(stage,
     seconds)` of the waits: "publish" (for the broker to have the messages), "trail" and
-    "receipt". `made`: the topics made before it started (gateway.kafka.wire.ensure_topics)."""
+    "receipt". `made`: the topics made before it started (gateway.kafka.wire.ensure_topics);
+    receipts go to `receipt_topic`."""
 
     def __init__(self, sealer: BatchSealer, schemas: AvroSchemas, *, keep: Keep,
-                 health: BrokerHealth, observe: Observe, made: Iterable[str] = ()) -> None:
+                 health: BrokerHealth, observe: Observe, receipt_topic: str,
+                 made: Iterable[str] = ()) -> None:
         self.producer: Producer | None = None
         self._known = set(made)  # topics known to be there (`made`: before it started)
         self._opening: asyncio.Future[None] | None = None
         self._schemas = schemas
+        self._receipt_topic = receipt_topic
         self._keep = keep
         self._health = health
         self._observe = observe
@@ -148,7 +150,7 @@ class Publisher:
                    (H_STATUS, signed.receipt.status.encode())]
         if duplicate_of is not None:
             headers.append((H_DUPLICATE_OF, duplicate_of.encode()))
-        out = Outbound(RECEIPT_TOPIC, s.submission_id.encode(), signed.encode(self._schemas),
+        out = Outbound(self._receipt_topic, s.submission_id.encode(), signed.encode(self._schemas),
                        tuple(headers))
         at = await acked(await self.send(out, partition=s.partition))
         self._keep(StoredMessage(at.topic, at.partition, at.offset, out.key, out.value,

@@ -26,10 +26,10 @@ from gateway.kafka.wire import (
     H_DUPLICATE_OF,
     H_SENDER,
     H_STATUS,
-    RECEIPT_TOPIC,
     Broker,
     PlaceReader,
     StoredMessage,
+    Topics,
     new_reader,
     own_reader,
     pages_until_end,
@@ -62,9 +62,10 @@ class ReceiptBook:
     None keeps it in memory, and then every start reads the whole receipt topic."""
 
     def __init__(self, bootstrap_servers: Broker, schemas: AvroSchemas, *,
-                 index_dir: Path | None = None, fetch_wait_ms: int = 5,
-                 cache_size: int = 20_000) -> None:
+                 topics: Topics, index_dir: Path | None = None,
+                 fetch_wait_ms: int = 5, cache_size: int = 20_000) -> None:
         self._bootstrap_servers = bootstrap_servers
+        self._topic = topics.receipt
         self._schemas = schemas
         self._index_dir = index_dir
         self._fetch_wait_ms = fetch_wait_ms
@@ -97,7 +98,7 @@ class ReceiptBook:
         consumer = new_reader(self._bootstrap_servers, fetch_max_wait_ms=self._fetch_wait_ms)
         try:
             await consumer.start()
-            partitions = await partitions_of(self._bootstrap_servers, [RECEIPT_TOPIC])
+            partitions = await partitions_of(self._bootstrap_servers, [self._topic])
             read = await self._read_since_index(consumer, partitions)
         except KafkaError as exc:
             await self._abandon(consumer)
@@ -213,7 +214,7 @@ class ReceiptBook:
         has got to: called before a process starts deciding on an ingress partition, so
         that it knows every receipt the partition's previous owner gave."""
         read = self.index.positions()
-        starts = {TopicPartition(RECEIPT_TOPIC, p): read[p].next_offset if p in read else 0
+        starts = {TopicPartition(self._topic, p): read[p].next_offset if p in read else 0
                   for p in partitions}
         async with own_reader(self._bootstrap_servers, "the receipts",
                               fetch_max_wait_ms=self._fetch_wait_ms) as consumer:
@@ -284,7 +285,7 @@ class ReceiptBook:
             return None
         value = self._values.get(submission_id)
         if value is None:
-            message = await self._reader.read((RECEIPT_TOPIC, entry.partition, entry.offset))
+            message = await self._reader.read((self._topic, entry.partition, entry.offset))
             if message is None or message.key != submission_id.encode():
                 log.warning("receipts.not_on_topic", submission_id=submission_id,
                             partition=entry.partition, offset=entry.offset)

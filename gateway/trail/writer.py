@@ -23,12 +23,11 @@ from gateway.clock import utc_now
 from gateway.errors import BrokerUnavailable
 from gateway.home.config import TrailSettings
 from gateway.kafka.wire import (
-    CHECKPOINT_TOPIC,
     H_RECORD,
-    TRAIL_TOPIC,
     Broker,
     Published,
     StoredMessage,
+    Topics,
     own_reader,
     partition_end,
     read_until_end,
@@ -253,7 +252,7 @@ class TrailWriter:
         key: SM2PrivateKey,
         partition: int,
         settings: TrailSettings,
-        topic: str = TRAIL_TOPIC,
+        topics: Topics,
         chain: str | None = None,
         archive: TrailArchive | None = None,
     ) -> None:
@@ -264,7 +263,8 @@ class TrailWriter:
         self.partition = partition
         self.chain = chain if chain is not None else chain_id(partition)
         self._settings = settings
-        self._topic = topic
+        self._topic = topics.trail
+        self._checkpoint_topic = topics.checkpoint
         self._archive = archive
         self._lock = asyncio.Lock()
         self._next_seq = 0
@@ -474,7 +474,7 @@ class TrailWriter:
                 "offset": head.offset, "time": utc_now(), "key_id": self._key_id}
         try:
             value = await asyncio.to_thread(self._signed_checkpoint, body)
-            await self._producer.send_and_wait(CHECKPOINT_TOPIC, value, key=self._key_bytes)
+            await self._producer.send_and_wait(self._checkpoint_topic, value, key=self._key_bytes)
             if self._archive is not None:
                 await asyncio.to_thread(self._archive.keep_checkpoint, value)
         except (KafkaError, OSError) as exc:

@@ -22,7 +22,7 @@ from gateway.errors import BrokerUnavailable
 from gateway.kafka.wire import (
     Broker,
     StoredMessage,
-    canonical_topic,
+    Topics,
     ensure_topics,
     new_reader,
     read_until_end,
@@ -41,13 +41,11 @@ from message_formats import AvroSchemas
 
 log = structlog.get_logger(__name__)
 
-WARNING_TOPIC = canonical_topic(DOCUMENT_TYPE)
-
-
 class WarningBook:
     def __init__(self, bootstrap_servers: Broker, schemas: AvroSchemas, authorities: Authorities,
-                 *, partitions: int, fetch_wait_ms: int = 5) -> None:
+                 *, partitions: int, topics: Topics, fetch_wait_ms: int = 5) -> None:
         self._bootstrap_servers = bootstrap_servers
+        self._topic = topics.canonical(DOCUMENT_TYPE)
         self._schemas = schemas
         self._authorities = authorities
         self._partitions = partitions
@@ -58,7 +56,7 @@ class WarningBook:
         self._consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
-        await ensure_topics(self._bootstrap_servers, {WARNING_TOPIC: self._partitions})
+        await ensure_topics(self._bootstrap_servers, {self._topic: self._partitions})
         self._consumer = new_reader(self._bootstrap_servers,
                                     fetch_max_wait_ms=self._fetch_wait_ms)
         try:
@@ -78,7 +76,7 @@ class WarningBook:
         """Reads the warning topic from where the book has got to up to its end."""
         if self._consumer is None:
             raise BrokerUnavailable("the warning book is not started")
-        starts = {TopicPartition(WARNING_TOPIC, p): self._read_to.get(p, 0)
+        starts = {TopicPartition(self._topic, p): self._read_to.get(p, 0)
                   for p in range(self._partitions)}
         try:
             messages = await read_until_end(self._consumer, starts)

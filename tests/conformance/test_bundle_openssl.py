@@ -17,12 +17,13 @@ import pytest
 
 from crypto import KeyEntry, Keyring, SM2PrivateKey, sm3_hex
 from gateway.home.config import TrailSettings
-from gateway.kafka.wire import H_SIGNATURE, INGRESS_TOPIC, StoredMessage
+from gateway.kafka.wire import H_SIGNATURE, StoredMessage, Topics
 from gateway.trail.writer import TrailCodec, TrailWriter
 from message_formats import AvroSchemas
 from replay.bundle import Bundle, build_bundle, read_bundle_files
 from tests.unit.trail_support import MemoryTopic
 
+TOPICS = Topics()  # the production names, no prefix
 SCHEMAS = AvroSchemas()
 GATEWAY_KEY = SM2PrivateKey.generate()
 SENDER_KEY = SM2PrivateKey.generate()
@@ -48,11 +49,11 @@ pytestmark = pytest.mark.skipif(openssl_with_sm2() is None,
 def exported() -> Bundle:
     """One signed document, received, accepted and delivered, sealed in two seals."""
     trail = MemoryTopic()
-    writer = TrailWriter(producer=trail, codec=TrailCodec(SCHEMAS), key=GATEWAY_KEY,
+    writer = TrailWriter(topics=TOPICS, producer=trail, codec=TrailCodec(SCHEMAS), key=GATEWAY_KEY,
                          partition=0, settings=TrailSettings(seal_every=2))
     document = b"<Manifest key='BL-OPENSSL-1'>\xe6\xb8\xaf</Manifest>"
     event = b"canonical event bytes"
-    ingress = StoredMessage(INGRESS_TOPIC, 0, 7, None, document,
+    ingress = StoredMessage(TOPICS.ingress, 0, 7, None, document,
                             ((H_SIGNATURE, SENDER_KEY.sign(document)),), 0)
     canonical = StoredMessage("px.canonical.CustomsCargoManifest.v1", 0, 3, None, event, (), 0)
     base: dict[str, Any] = {"submission_id": "s1", "event_id": "e1", "sender": SENDER,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -7,21 +8,52 @@ import pytest
 
 from gateway.home.create import Home, create_home
 from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import Topics
 from tests.integration.service_support import S3_STORAGE, moto_s3
 
 pytestmark = pytest.mark.integration
 
+# How a configuration read from the environment (a `portgw` command, `portgw serve`, a
+# GatewayConfig loaded with the process's environment) learns the test's topic prefix.
+PREFIX_VARIABLE = "PORTGW__KAFKA__TOPIC_PREFIX"
+
+
+@pytest.fixture(scope="session")
+def session_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """One broker process for the whole session, shared by the tests that neither restart
+    nor specially configure it (each under its own topic prefix: see `topics`)."""
+    with LocalBroker(log_path=tmp_path_factory.mktemp("session-broker") / "broker.log"
+                     ) as running:
+        yield running
+
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[LocalBroker]:
-    """A fresh broker process per test: it starts in milliseconds and isolates topics."""
+def topics(monkeypatch: pytest.MonkeyPatch) -> Topics:
+    """This test's topic names and consumer group: a prefix of its own, in the `home`
+    fixture's configuration and in the environment of the test and the processes it starts,
+    so that tests sharing a broker never meet."""
+    own = Topics(f"t{uuid.uuid4().hex[:12]}.")
+    monkeypatch.setenv(PREFIX_VARIABLE, own.prefix)
+    return own
+
+
+@pytest.fixture
+def broker(session_broker: LocalBroker, topics: Topics) -> LocalBroker:
+    """The session's broker, under this test's topic prefix."""
+    return session_broker
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[LocalBroker]:
+    """A broker process of the test's own, for a test that stops, kills or restarts it."""
     with LocalBroker(log_path=tmp_path / "broker.log") as running:
         yield running
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Home:
-    return create_home(tmp_path / "home", seal_every=4, seal_interval_ms=100)
+def home(tmp_path: Path, topics: Topics) -> Home:
+    return create_home(tmp_path / "home", seal_every=4, seal_interval_ms=100,
+                       topic_prefix=topics.prefix)
 
 
 @pytest.fixture

@@ -37,13 +37,10 @@ from gateway.home.create import Home
 from gateway.ingress.http_api import start_http
 from gateway.kafka.local_broker import accepts_connections, free_loopback_port
 from gateway.kafka.wire import (
-    DLQ_TOPIC,
     H_EVENT_ID,
     H_SUBMISSION_ID,
-    INGRESS_TOPIC,
-    RECEIPT_TOPIC,
     StoredMessage,
-    delivery_topic,
+    Topics,
     new_producer,
     new_reader,
     partitions_of,
@@ -109,7 +106,8 @@ def ingress_headers(doc: Document) -> list[tuple[str, bytes]]:
     return submission_headers(doc.submission_id, doc.sender, doc.format_id, doc.signature)
 
 
-async def produce_ingress(bootstrap: str, docs: Sequence[Document], *, acked: list[str],
+async def produce_ingress(bootstrap: str, topics: Topics, docs: Sequence[Document], *,
+                          acked: list[str],
                           partitions: int | None = None, interval_s: float = 0.0,
                           retry_for_s: float = 60.0,
                           extra_headers: Sequence[tuple[str, bytes]] = ()) -> None:
@@ -125,7 +123,7 @@ async def produce_ingress(bootstrap: str, docs: Sequence[Document], *, acked: li
             deadline = time.monotonic() + retry_for_s
             while True:
                 try:
-                    await producer.send_and_wait(INGRESS_TOPIC, doc.document,
+                    await producer.send_and_wait(topics.ingress, doc.document,
                                                  key=doc.sender.encode(),
                                                  headers=[*ingress_headers(doc),
                                                           *extra_headers],
@@ -227,9 +225,9 @@ class TopicFollower:
 class ReceiptWatcher(TopicFollower):
     """Follows px.receipt.v1: the latest signed receipt given for each submission id."""
 
-    def __init__(self, bootstrap: str, schemas: AvroSchemas, *, fetch_wait_ms: int = 20
-                 ) -> None:
-        super().__init__(bootstrap, RECEIPT_TOPIC, fetch_wait_ms=fetch_wait_ms)
+    def __init__(self, bootstrap: str, topics: Topics, schemas: AvroSchemas, *,
+                 fetch_wait_ms: int = 20) -> None:
+        super().__init__(bootstrap, topics.receipt, fetch_wait_ms=fetch_wait_ms)
         self._schemas = schemas
         self.receipts: dict[str, SignedReceipt] = {}
 
@@ -249,41 +247,42 @@ class ReceiptWatcher(TopicFollower):
 # -- what the broker holds ---------------------------------------------------------------------
 
 
-async def dead_letters(bootstrap: str, schemas: AvroSchemas) -> dict[str, dict[str, Any]]:
+async def dead_letters(bootstrap: str, topics: Topics, schemas: AvroSchemas
+                       ) -> dict[str, dict[str, Any]]:
     """The dead letters on px.dlq.v1 by submission id."""
     letters = {}
-    for message in await read_topics(bootstrap, [DLQ_TOPIC]):
+    for message in await read_topics(bootstrap, [topics.dlq]):
         _, letter = schemas.decode(message.value)
         letters[letter["submission_id"]] = letter
     return letters
 
 
-async def ingress_submission_ids(bootstrap: str) -> set[str]:
+async def ingress_submission_ids(bootstrap: str, topics: Topics) -> set[str]:
     """The submission ids of every record the ingress topic holds."""
     return {m.header(H_SUBMISSION_ID).decode()  # type: ignore[union-attr]  # every message here carries the header
-            for m in await read_topics(bootstrap, [INGRESS_TOPIC])}
+            for m in await read_topics(bootstrap, [topics.ingress])}
 
 
-async def raw_deliveries(bootstrap: str, recipient: str) -> Counter[str]:
+async def raw_deliveries(bootstrap: str, topics: Topics, recipient: str) -> Counter[str]:
     """How many messages the recipient's delivery topic holds per event id (not
     de-duplicated)."""
-    messages = await read_topics(bootstrap, [delivery_topic(recipient)])
+    messages = await read_topics(bootstrap, [topics.delivery(recipient)])
     return Counter(m.header(H_EVENT_ID).decode() for m in messages)  # type: ignore[union-attr]  # every message here carries the header
 
 
-async def deduplicated_deliveries(bootstrap: str, recipient: str, store: Path,
+async def deduplicated_deliveries(bootstrap: str, topics: Topics, recipient: str, store: Path,
                                   keyring: Keyring, *, timeout_s: float = 30.0) -> Counter[str]:
     """What a recipient reading its whole delivery topic through a verifying DedupReader is
     handed: how often each event id (1 when de-duplication works). Any delivery refused (not
     sealed by the gateway for `recipient`) fails the test."""
     ends: dict[TopicPartition, int] = {}
-    for m in await read_topics(bootstrap, [delivery_topic(recipient)]):
+    for m in await read_topics(bootstrap, [topics.delivery(recipient)]):
         tp = TopicPartition(m.topic, m.partition)
         ends[tp] = max(ends.get(tp, 0), m.offset + 1)
     handed: Counter[str] = Counter()
     deadline = time.monotonic() + timeout_s
     refused: list[tuple[StoredMessage, DeliveryRefused]] = []
-    async with DedupReader(bootstrap, [delivery_topic(recipient)], store,
+    async with DedupReader(bootstrap, [topics.delivery(recipient)], store,
                            verifier=DeliveryVerifier(keyring, recipient),
                            on_refused=lambda m, why: refused.append((m, why))) as reader:
         while any(reader.positions.get(tp, 0) < end for tp, end in ends.items()):

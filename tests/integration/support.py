@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import structlog
+
+from gateway.cli.main import main as portgw_main
 from gateway.home.config import GatewayConfig
 from gateway.home.create import (
     DEMO_AGENCIES,
@@ -18,7 +23,7 @@ from gateway.home.create import (
     create_home,
 )
 from gateway.ingress.client import submit
-from gateway.kafka.wire import TRAIL_TOPIC, read_topics
+from gateway.kafka.wire import read_topics
 from gateway.parts import GatewayParts
 from gateway.receipts.receipt import Receipt
 from gateway.service import Gateway
@@ -36,10 +41,35 @@ class Sent:
     format_id: str = "fal1-xml"
 
 
+@dataclass(frozen=True, slots=True)
+class Ran:
+    """What a `portgw` command did (as subprocess.CompletedProcess names it)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def portgw(*args: str | Path) -> Ran:
+    """`portgw ARGS` run through its `main` in this process, sparing a Python start and its
+    imports: its output captured, and the logging it configures put back afterwards."""
+    saved = structlog.get_config()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = portgw_main([str(arg) for arg in args])
+            except SystemExit as exc:  # argparse, after --help or a usage error
+                code = int(exc.code or 0)
+    finally:
+        structlog.configure(**saved)
+    return Ran(code, out.getvalue(), err.getvalue())
+
+
 def trail_entries(parts: GatewayParts, bootstrap: str) -> list[dict[str, Any]]:
     """The trail's records (its seals left out)."""
     values = [parts.schemas.decode(m.value)[1]
-              for m in asyncio.run(read_topics(bootstrap, [TRAIL_TOPIC]))]
+              for m in asyncio.run(read_topics(bootstrap, [parts.topics.trail]))]
     return [value["entry"] for value in values if "entry" in value]
 
 
@@ -67,7 +97,7 @@ async def submit_all(home: Home, bootstrap_servers: str, sends: list[Sent]) -> l
             signed = await serving.alongside(submit(
                 bootstrap_servers, sender=sent.sender, format_id=sent.format_id,
                 document=sent.document, signature=signature, schemas=parts.schemas,
-                timeout_s=20,
+                topics=parts.topics, timeout_s=20,
             ))
             signed.check(parts.keyring)  # sealed by the gateway's sealing key
             receipts.append(signed.receipt)

@@ -1,4 +1,6 @@
-"""The `portgw` command as a person or an agency system runs it, against a real broker."""
+"""The `portgw` command as a person or an agency system runs it, against a real broker: `serve`,
+`demo` and a start-up failure as real processes, the other commands through `main` in this
+process."""
 
 from __future__ import annotations
 
@@ -14,16 +16,16 @@ from aiokafka import AIOKafkaProducer
 
 from gateway.home.create import Home
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import TRAIL_TOPIC, read_topics
+from gateway.kafka.wire import Topics, read_topics
 from gateway.trail.writer import RECORD_SCHEMA
 from message_formats import AvroSchemas
-from tests.integration.support import FAL1_SAMPLES
+from tests.integration.support import FAL1_SAMPLES, portgw
 
 ARRIVAL = FAL1_SAMPLES / "valid_arrival.xml"
-TAMPERED_TOPIC = "px.trail.tampered.v1"
 
 
-def portgw(*args: str | Path, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+def portgw_process(*args: str | Path, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    """`portgw ARGS` as a process of its own, through the module's entry point."""
     return subprocess.run([sys.executable, "-m", "gateway.cli.main", *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, check=False)
 
@@ -84,42 +86,43 @@ def test_serve_submit_and_verify_from_the_command_line(
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-async def copy_trail_altering(bootstrap: str, seq: int) -> None:
+async def copy_trail_altering(bootstrap: str, topics: Topics, tampered: str, seq: int) -> None:
     """What someone with write access to the broker could do: rewrite the trail with one
     record changed (its stored hash kept, as the content alone was edited)."""
     schemas = AvroSchemas()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
-        for message in await read_topics(bootstrap, [TRAIL_TOPIC]):
+        for message in await read_topics(bootstrap, [topics.trail]):
             name, value = schemas.decode(message.value)
             if name == RECORD_SCHEMA and value["entry"]["seq"] == seq:
                 value["entry"]["recipient"] = "cn.border.sh"
                 message_value = schemas.encode(name, value)
             else:
                 message_value = message.value
-            await producer.send_and_wait(TAMPERED_TOPIC, message_value, key=message.key,
+            await producer.send_and_wait(tampered, message_value, key=message.key,
                                          partition=message.partition)
     finally:
         await producer.stop()
 
 
 def test_replay_verify_names_the_record_that_was_altered(
-    broker: LocalBroker, home: Home, tmp_path: Path
+    broker: LocalBroker, home: Home, topics: Topics, tmp_path: Path
 ) -> None:
     bootstrap = broker.bootstrap_servers
+    tampered = f"{topics.prefix}px.trail.tampered.v1"
     serve_and_submit(home, bootstrap, tmp_path)
-    asyncio.run(copy_trail_altering(bootstrap, seq=1))
+    asyncio.run(copy_trail_altering(bootstrap, topics, tampered, seq=1))
 
     result = portgw("replay", "verify", "--config", home.config_file,
-                    "--bootstrap-servers", bootstrap, "--trail-topic", TAMPERED_TOPIC)
+                    "--bootstrap-servers", bootstrap, "--trail-topic", tampered)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "BROKEN" in result.stdout
     assert "seq 1: record altered" in result.stdout
 
 
 def test_demo_shows_recipients_receipts_and_a_verified_trail() -> None:
-    result = portgw("demo", timeout=120)
+    result = portgw_process("demo", timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "px.deliver.cn.customs.sh.v1" in out
@@ -138,7 +141,8 @@ def test_every_command_explains_itself() -> None:
 
 def test_a_missing_key_file_is_a_clear_error_not_a_traceback(home: Home) -> None:
     (home.path / "gateway.key").unlink()
-    result = portgw("serve", "--config", home.config_file, "--bootstrap-servers", "127.0.0.1:1")
+    result = portgw_process("serve", "--config", home.config_file,
+                            "--bootstrap-servers", "127.0.0.1:1")
     assert result.returncode == 2
     assert "CONFIG_FILE_MISSING" in result.stderr and "gateway.key" in result.stderr
     assert "Traceback" not in result.stderr

@@ -27,6 +27,13 @@ from gateway.kafka.wire import (
 TOPIC = "px.test.dedup.v1"
 
 
+@pytest.fixture
+def broker(own_broker: LocalBroker) -> LocalBroker:
+    """TOPIC is one name for every test here (and a test stops the broker): each test has a
+    broker of its own."""
+    return own_broker
+
+
 @dataclass(frozen=True, slots=True)
 class Sent:
     event_id: str | None

@@ -12,8 +12,6 @@ import dataclasses
 import json
 import os
 import stat
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -37,7 +35,6 @@ from gateway.kafka.wire import (
     H_EVENT_ID,
     Outbound,
     StoredMessage,
-    delivery_topic,
     new_producer,
     read_topics,
 )
@@ -45,11 +42,10 @@ from gateway.publish.sealing import sealed_now
 from gateway.service import Gateway
 from replay.redeliver import redeliver
 from tests.integration.service_support import PROVIDER, numbered_arrival, signed
-from tests.integration.support import gateway_parts
+from tests.integration.support import gateway_parts, portgw
 
 RECIPIENT = "cn.customs.sh"
 OTHER = "cn.msa.sh"
-TOPIC = delivery_topic(RECIPIENT)
 FORGERY_CODES = ["DELIVERY_PROOF_MISSING", "DELIVERY_PROOF_INVALID", "SEAL_KEY_NOT_SEALING",
                  "DELIVERY_NOT_FOR_RECIPIENT"]
 
@@ -71,13 +67,15 @@ def _outbound(message: StoredMessage) -> Outbound:
 
 def _renamed(home: Home, message: StoredMessage, **changes: Any) -> Outbound:
     """The delivery with fields of its value changed and a fresh event id, unsealed."""
-    schemas = gateway_parts(home)[1].schemas
+    parts = gateway_parts(home)[1]
+    schemas = parts.schemas
     _, value = schemas.decode(message.value)
     event_id = str(uuid.uuid4())
     value = {**value, "event_id": event_id, "delivery_id": str(uuid.uuid4()), **changes}
     headers = tuple((name, event_id.encode() if name == H_EVENT_ID else data)
                     for name, data in message.headers if name != H_SEAL)
-    return Outbound(TOPIC, message.key or b"", schemas.encode(DELIVERY_SCHEMA, value), headers)
+    return Outbound(parts.topics.delivery(RECIPIENT), message.key or b"",
+                    schemas.encode(DELIVERY_SCHEMA, value), headers)
 
 
 def _forgeries(home: Home, mine: StoredMessage, theirs: StoredMessage) -> list[Outbound]:
@@ -103,19 +101,21 @@ async def _publish_with_forgeries_between(home: Home, bootstrap: str) -> list[st
     the real deliveries to RECIPIENT."""
     config, parts = gateway_parts(home)
     docs = [signed(home, numbered_arrival(n), f"proof-{n}") for n in range(4)]
+    topic = parts.topics.delivery(RECIPIENT)
     real = []
     async with Gateway(config, parts, bootstrap) as gateway, gateway.serving() as serving:
         for number, doc in enumerate(docs):
             if number == 2:
-                mine = await _deliveries(bootstrap, TOPIC, 2)
-                theirs = await _deliveries(bootstrap, delivery_topic(OTHER), 2)
-                await _produce(bootstrap, TOPIC, _forgeries(home, mine[0], theirs[0]))
+                mine = await _deliveries(bootstrap, topic, 2)
+                theirs = await _deliveries(bootstrap, parts.topics.delivery(OTHER), 2)
+                await _produce(bootstrap, topic, _forgeries(home, mine[0], theirs[0]))
             receipt = await serving.alongside(submit(
                 bootstrap, sender=doc.sender, format_id=doc.format_id, document=doc.document,
-                signature=doc.signature, schemas=parts.schemas, timeout_s=30))
+                signature=doc.signature, schemas=parts.schemas, topics=parts.topics,
+                timeout_s=30))
             assert receipt.receipt.accepted, receipt.receipt
             real.append(receipt.receipt.event_id)
-    await _deliveries(bootstrap, TOPIC, 8)
+    await _deliveries(bootstrap, topic, 8)
     return real
 
 
@@ -124,8 +124,9 @@ async def _read_verified(home: Home, bootstrap: str, store: Path
     """What a recipient reading with a verifier is handed (event ids), and what it is told
     was refused (offset, code), reading to the topic's end."""
     _, parts = gateway_parts(home)
-    messages = await read_topics(bootstrap, [TOPIC])
-    end = {TopicPartition(TOPIC, m.partition): m.offset + 1 for m in messages}
+    topic = parts.topics.delivery(RECIPIENT)
+    messages = await read_topics(bootstrap, [topic])
+    end = {TopicPartition(topic, m.partition): m.offset + 1 for m in messages}
     handed: list[str] = []
     refused: list[tuple[int, str]] = []
 
@@ -133,7 +134,7 @@ async def _read_verified(home: Home, bootstrap: str, store: Path
         refused.append((message.offset, exc.code))
 
     deadline = time.monotonic() + 60
-    async with DedupReader(bootstrap, [TOPIC], store, on_refused=on_refused,
+    async with DedupReader(bootstrap, [topic], store, on_refused=on_refused,
                            verifier=DeliveryVerifier(parts.live_keyring, RECIPIENT)) as reader:
         while any(reader.positions.get(tp, 0) < offset for tp, offset in end.items()):
             assert time.monotonic() < deadline, (dict(reader.positions), end)
@@ -155,11 +156,6 @@ def test_a_recipient_is_handed_the_real_deliveries_and_refused_every_forgery(
     assert sorted(code for _, code in refused) == sorted(FORGERY_CODES)
     again, refused_again = asyncio.run(_read_verified(home, bootstrap, tmp_path / "seen.sqlite"))
     assert (again, refused_again) == ([], [])  # the reader moved past them: nothing wedges
-
-
-def portgw(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gateway.cli.main", *map(str, args)],
-                          capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_portgw_receive_writes_verified_deliveries_and_names_each_refusal(
@@ -206,11 +202,12 @@ def test_a_redelivery_is_sealed_and_verifies_for_its_recipient(
         async with Gateway(config, parts, bootstrap) as gateway, gateway.serving() as serving:
             await serving.alongside(submit(
                 bootstrap, sender=doc.sender, format_id=doc.format_id, document=doc.document,
-                signature=doc.signature, schemas=parts.schemas, timeout_s=30))
+                signature=doc.signature, schemas=parts.schemas, topics=parts.topics,
+                timeout_s=30))
         outcomes = await redeliver(config, parts, bootstrap, recipient=RECIPIENT,
                                    since=datetime.now(UTC) - timedelta(hours=1))
         assert [o.refused for o in outcomes] == [None]
-        return await _deliveries(bootstrap, TOPIC, 2)
+        return await _deliveries(bootstrap, parts.topics.delivery(RECIPIENT), 2)
 
     first, again = asyncio.run(deliver_then_redeliver())
     verifier = DeliveryVerifier(parts.keyring, RECIPIENT)

@@ -21,16 +21,14 @@ from gateway.home.create import Home
 from gateway.ingress.client import submit
 from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.wire import (
-    DLQ_TOPIC,
     H_EVENT_ID,
     H_FORMAT,
     H_RETRY_OF,
     H_SENDER,
     H_SIGNATURE,
     H_SUBMISSION_ID,
-    INGRESS_TOPIC,
-    RECEIPT_TOPIC,
     StoredMessage,
+    Topics,
     ensure_topics,
     new_producer,
     read_topics,
@@ -79,10 +77,11 @@ def signature_of(letter: Letter) -> bytes:
     return SM2PrivateKey.generate().sign(letter.original)
 
 
-async def write_dead_letters(bootstrap: str, items: Sequence[Letter]) -> list[bytes]:
+async def write_dead_letters(bootstrap: str, topics: Topics, items: Sequence[Letter]
+                             ) -> list[bytes]:
     """Produces the dead letters as gateway.service does; returns their signatures."""
     schemas = AvroSchemas()
-    await ensure_topics(bootstrap, {DLQ_TOPIC: 2})
+    await ensure_topics(bootstrap, {topics.dlq: 2})
     producer = new_producer(bootstrap)
     signatures = []
     await producer.start()
@@ -98,7 +97,7 @@ async def write_dead_letters(bootstrap: str, items: Sequence[Letter]) -> list[by
                 "original": item.original, "signature": signature,
             })
             await producer.send_and_wait(
-                DLQ_TOPIC, value, key=item.sender.encode(), partition=item.partition,
+                topics.dlq, value, key=item.sender.encode(), partition=item.partition,
                 headers=[(H_EVENT_ID, item.event_id.encode()), (H_SENDER, item.sender.encode())])
     finally:
         await producer.stop()
@@ -109,14 +108,14 @@ def dlq(*args: str | Path) -> int:
     return main(["dlq", *map(str, args)])
 
 
-def ingress(bootstrap: str) -> list[StoredMessage]:
-    return asyncio.run(read_topics(bootstrap, [INGRESS_TOPIC]))
+def ingress(bootstrap: str, topics: Topics) -> list[StoredMessage]:
+    return asyncio.run(read_topics(bootstrap, [topics.ingress]))
 
 
 @pytest.fixture
-def stocked(broker: LocalBroker) -> tuple[str, list[bytes]]:
+def stocked(broker: LocalBroker, topics: Topics) -> tuple[str, list[bytes]]:
     bootstrap = broker.bootstrap_servers
-    return bootstrap, asyncio.run(write_dead_letters(bootstrap, letters()))
+    return bootstrap, asyncio.run(write_dead_letters(bootstrap, topics, letters()))
 
 
 def test_list_prints_one_line_each_and_filters(
@@ -148,7 +147,8 @@ def test_list_prints_one_line_each_and_filters(
 
 
 def test_show_prints_every_field_and_writes_the_original_exactly(
-    stocked: tuple[str, list[bytes]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    stocked: tuple[str, list[bytes]], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    topics: Topics
 ) -> None:
     bootstrap, signatures = stocked
     out = tmp_path / "original.xml"
@@ -157,7 +157,7 @@ def test_show_prints_every_field_and_writes_the_original_exactly(
     assert out.read_bytes() == NO_SHIP_NAME
     first = letters()[0]
     for line in (
-        f"location: {DLQ_TOPIC}:0:0",
+        f"location: {topics.dlq}:0:0",
         f"error: XSD_INVALID (line 7): {XSD_MESSAGE}",
         "submission id: sub-1",
         f"event id: {first.event_id}",
@@ -170,7 +170,7 @@ def test_show_prints_every_field_and_writes_the_original_exactly(
     ):
         assert line in shown.splitlines()
 
-    assert dlq("show", f"{DLQ_TOPIC}:1:0", "--bootstrap-servers", bootstrap) == 0
+    assert dlq("show", f"{topics.dlq}:1:0", "--bootstrap-servers", bootstrap) == 0
     assert "error: AUTH_SIGNATURE_INVALID: no key" in capsys.readouterr().out
 
 
@@ -199,12 +199,12 @@ def test_show_writes_the_original_readable_by_its_owner_alone(
 
 
 def test_retry_puts_the_document_back_as_its_agency_sent_it(
-    stocked: tuple[str, list[bytes]], capsys: pytest.CaptureFixture[str]
+    stocked: tuple[str, list[bytes]], capsys: pytest.CaptureFixture[str], topics: Topics
 ) -> None:
     bootstrap, signatures = stocked
     assert dlq("retry", "0:1", "--bootstrap-servers", bootstrap) == 0
     [printed] = capsys.readouterr().out.splitlines()
-    [message] = ingress(bootstrap)
+    [message] = ingress(bootstrap, topics)
     assert message.value == ARRIVAL
     assert message.key == b"cn.border.sh"
     headers = dict(message.headers)
@@ -213,23 +213,24 @@ def test_retry_puts_the_document_back_as_its_agency_sent_it(
     assert headers[H_SENDER] == b"cn.border.sh"
     assert headers[H_FORMAT] == b"fal1-xml"
     assert headers[H_SIGNATURE] == signatures[1]
-    assert headers[H_RETRY_OF] == f"{DLQ_TOPIC}:0:1".encode()
-    assert printed.startswith(f"0:1 -> {INGRESS_TOPIC}:{message.partition}:{message.offset} "
+    assert headers[H_RETRY_OF] == f"{topics.dlq}:0:1".encode()
+    assert printed.startswith(f"0:1 -> {topics.ingress}:{message.partition}:{message.offset} "
                               f"as {new_id} ")
 
 
 def test_retry_by_code_leaves_out_what_was_already_retried(
-    stocked: tuple[str, list[bytes]], capsys: pytest.CaptureFixture[str]
+    stocked: tuple[str, list[bytes]], capsys: pytest.CaptureFixture[str], topics: Topics
 ) -> None:
     bootstrap, _ = stocked
     assert dlq("retry", "--code", "XSD_INVALID", "--dry-run", "--bootstrap-servers",
                bootstrap) == 0
     assert capsys.readouterr().out.startswith("0:0 -> (dry run) as retry-sub-1-")
-    assert ingress(bootstrap) == []
+    assert ingress(bootstrap, topics) == []
 
     assert dlq("retry", "--code", "AUTH_SIGNATURE_INVALID", "--sender", "cn.port.sh",
                "--bootstrap-servers", bootstrap) == 0
-    assert [dict(m.headers)[H_RETRY_OF] for m in ingress(bootstrap)] == [b"px.dlq.v1:1:0"]
+    assert [dict(m.headers)[H_RETRY_OF] for m in ingress(bootstrap, topics)] == [
+        f"{topics.dlq}:1:0".encode()]
     capsys.readouterr()
 
     assert dlq("retry", "--code", "AUTH_SIGNATURE_INVALID", "--bootstrap-servers",
@@ -238,19 +239,19 @@ def test_retry_by_code_leaves_out_what_was_already_retried(
     assert captured.out == ""
     assert "left out 1 dead letter(s) already retried" in captured.err
     assert dlq("retry", "1:0", "--bootstrap-servers", bootstrap) == 0  # by name: again
-    assert len(ingress(bootstrap)) == 2
+    assert len(ingress(bootstrap, topics)) == 2
 
 
 def test_missing_locations_exit_1_and_bad_ones_exit_2(
-    stocked: tuple[str, list[bytes]], capsys: pytest.CaptureFixture[str]
+    stocked: tuple[str, list[bytes]], capsys: pytest.CaptureFixture[str], topics: Topics
 ) -> None:
     bootstrap, _ = stocked
     assert dlq("show", "0:9", "--bootstrap-servers", bootstrap) == 1
     assert "DLQ_NOT_FOUND: no dead letter at 0:9" in capsys.readouterr().err
     assert dlq("show", "7:0", "--bootstrap-servers", bootstrap) == 1
     assert dlq("retry", "0:0", "1:5", "0:9", "--bootstrap-servers", bootstrap) == 1
-    assert "no dead letter at 1:5, 0:9 on px.dlq.v1" in capsys.readouterr().err
-    assert ingress(bootstrap) == []  # all or nothing
+    assert f"no dead letter at 1:5, 0:9 on {topics.dlq}" in capsys.readouterr().err
+    assert ingress(bootstrap, topics) == []  # all or nothing
 
     assert dlq("show", "zero:0", "--bootstrap-servers", bootstrap) == 2
     assert "bad location 'zero:0': expected PARTITION:OFFSET" in capsys.readouterr().err
@@ -294,7 +295,7 @@ async def refuse_then_retry(
         refused = await serving.alongside(submit(
             bootstrap, sender="cn.border.sh", format_id="fal1-xml", document=ARRIVAL,
             signature=home.agency_keys["cn.border.sh"].sign(ARRIVAL), schemas=parts.schemas,
-            timeout_s=20))
+            topics=parts.topics, timeout_s=20))
         contract = home.path / "contracts" / "fal1-border-to-customs.toml"
         contract.write_text(BORDER_CONTRACT, encoding="utf-8")
         assert parts.router.reload()
@@ -303,14 +304,16 @@ async def refuse_then_retry(
                                        "--bootstrap-servers", bootstrap)
         assert code == 0
         new_id = capsys.readouterr().out.split(" as ")[1].split()[0]
-        retried = await serving.alongside(receipt_of(bootstrap, new_id, parts.schemas))
+        retried = await serving.alongside(receipt_of(bootstrap, parts.topics, new_id,
+                                                     parts.schemas))
     return refused.receipt, retried
 
 
-async def receipt_of(bootstrap: str, submission_id: str, schemas: AvroSchemas) -> Receipt:
+async def receipt_of(bootstrap: str, topics: Topics, submission_id: str, schemas: AvroSchemas
+                     ) -> Receipt:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        for message in await read_topics(bootstrap, [RECEIPT_TOPIC]):
+        for message in await read_topics(bootstrap, [topics.receipt]):
             if message.key == submission_id.encode():
                 return SignedReceipt.decode(schemas, message.value).receipt
     raise AssertionError(f"no receipt for {submission_id}")

@@ -31,7 +31,7 @@ import pytest
 from crypto import CryptoError
 from gateway.home.create import DEMO_CONTRACTS, ContractSpec, Home, create_home
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import DLQ_TOPIC, RECEIPT_TOPIC, read_topics
+from gateway.kafka.wire import Topics, read_topics
 from gateway.receipts.receipt import SignedReceipt
 from message_formats import AvroSchemas
 from tests.integration.hostile_xml import (
@@ -424,32 +424,32 @@ async def _run_hostile(gateway: IsolatedGateway, home: Home, fifo: Path, scratch
 
 
 def test_a_poison_record_on_the_ingress_topic_is_refused_once_and_wedges_nothing(
-    broker: LocalBroker, tmp_path: Path, gateways: list[IsolatedGateway]
+    broker: LocalBroker, tmp_path: Path, gateways: list[IsolatedGateway], topics: Topics
 ) -> None:
     home = hostile_home(tmp_path / "home")
     first = IsolatedGateway(home, broker.bootstrap_servers, tmp_path / "gateway-1.log")
     second = IsolatedGateway(home, broker.bootstrap_servers, tmp_path / "gateway-2.log")
     gateways += [first, second]
-    asyncio.run(_poison(broker.bootstrap_servers, home, first, second))
+    asyncio.run(_poison(broker.bootstrap_servers, topics, home, first, second))
 
 
 POISON = with_doctype(parameter_entity_doctype("file:///dev/zero"))
 POISON_ID = "poison-1"
 
 
-async def _poison(bootstrap: str, home: Home, first: IsolatedGateway,
+async def _poison(bootstrap: str, topics: Topics, home: Home, first: IsolatedGateway,
                   second: IsolatedGateway) -> None:
     schemas = AvroSchemas()
     poison = signed(home, POISON, POISON_ID, sender=HOSTILE_SENDER)
     warm_up, later = valid_documents(home, 2, start=400, prefix="poison-test")
     problems: list[str] = []
     async with aiohttp.ClientSession() as session, \
-            ReceiptWatcher(bootstrap, schemas) as watcher:
+            ReceiptWatcher(bootstrap, topics, schemas) as watcher:
         with first:
             await wait_ready(session, first.url, alive=first.alive)
             warmed = await post_and_wait(session, first.url, warm_up, "warm-up", home, schemas)
             assert warmed.accepted, warmed
-            await produce_ingress(bootstrap, [poison], acked=[])
+            await produce_ingress(bootstrap, topics, [poison], acked=[])
             started = time.monotonic()
             while POISON_ID not in watcher.receipts and time.monotonic() - started < DEADLINE_S:
                 await asyncio.sleep(0.05)
@@ -479,9 +479,9 @@ async def _poison(bootstrap: str, home: Home, first: IsolatedGateway,
                 problems.append(f"after the restart, a valid document was not accepted: "
                                 f"status {answered.status}, code {answered.code}")
             await asyncio.sleep(1.0)  # time to decide the poison record again, were it taken
-            receipts = [m for m in await read_topics(bootstrap, [RECEIPT_TOPIC])
+            receipts = [m for m in await read_topics(bootstrap, [topics.receipt])
                         if m.key == POISON_ID.encode()]
-            letters = [letter for m in await read_topics(bootstrap, [DLQ_TOPIC])
+            letters = [letter for m in await read_topics(bootstrap, [topics.dlq])
                        if (letter := schemas.decode(m.value)[1])["submission_id"] == POISON_ID]
 
     codes = [SignedReceipt.decode(schemas, m.value).receipt.error_code for m in receipts]

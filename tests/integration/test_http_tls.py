@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import ipaddress
 import ssl
@@ -29,7 +30,7 @@ from gateway.home.create import Home
 from gateway.ingress.client import submit
 from gateway.ingress.http_api import start_http
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import DLQ_TOPIC, H_DIGEST, read_topics
+from gateway.kafka.wire import H_DIGEST, read_topics
 from gateway.parts import GatewayParts
 from gateway.publish.plan import H_ORIGINAL_SIZE, KEPT_PREFIX_BYTES
 from gateway.service import Gateway
@@ -274,6 +275,9 @@ async def _address_limits(bootstrap: str, pki: Pki, config: GatewayConfig,
         third = await asyncio.wait_for(reader.read(), 60)  # closed without an answer
         for _, stream_writer in [*held, (reader, writer)]:
             stream_writer.close()
+        for _, stream_writer in [*held, (reader, writer)]:
+            with contextlib.suppress(OSError):
+                await asyncio.wait_for(stream_writer.wait_closed(), 60)
 
     assert first == [200, 200]
     assert over == 429
@@ -312,9 +316,9 @@ async def _cut_dead_letters(bootstrap: str, home: Home, pki: Pki, config: Gatewa
                                                "bad-1"))
         unknown = await submit(bootstrap, sender="cn.nobody.xx", format_id="fal1-xml",
                                document=junk, signature=b"0" * 70, schemas=parts.schemas,
-                               submission_id="nobody-1", timeout_s=60)
+                               submission_id="nobody-1", topics=parts.topics, timeout_s=60)
     letters = {}
-    for message in await read_topics(bootstrap, [DLQ_TOPIC]):
+    for message in await read_topics(bootstrap, [parts.topics.dlq]):
         _, value = parts.schemas.decode(message.value)
         letters[value["submission_id"]] = (value, message)
 

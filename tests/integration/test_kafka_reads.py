@@ -22,6 +22,13 @@ from gateway.kafka.wire import (
 TOPIC = "px.test.places.v1"
 
 
+@pytest.fixture
+def broker(own_broker: LocalBroker) -> LocalBroker:
+    """TOPIC is one name for every test here (and a test stops the broker): each test has a
+    broker of its own."""
+    return own_broker
+
+
 async def _fill(bootstrap: str, counts: dict[int, int], value_bytes: int = 16,
                 *, batch_each: bool = False) -> None:
     """`counts[p]` messages on partition p, keyed and valued by their place; with
@@ -130,7 +137,7 @@ def test_a_place_reader_answers_many_callers_at_once_and_says_when_the_broker_is
             assert await reader.read((TOPIC, 0, 50)) is None  # past the end
             assert (await reader.read((TOPIC, 1, 2)) or pytest.fail()).key == b"1:2"
 
-            broker.stop()
+            broker.kill()  # gone at once: a stop would wait 5 s for the reader's connection
             with pytest.raises(BrokerUnavailable):
                 await reader.read((TOPIC, 0, 1))
         finally:

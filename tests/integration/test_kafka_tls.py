@@ -28,7 +28,6 @@ from gateway.kafka.wire import (
     BROKER_TLS_FAILED,
     KafkaLink,
     StoredMessage,
-    delivery_topic,
     secured_link,
 )
 from gateway.parts import GatewayParts
@@ -120,8 +119,8 @@ async def _submit_and_receive(home: Home, config: GatewayConfig, parts: GatewayP
         signed = await serving.alongside(submit(
             link, sender=SENDER, format_id="fal1-xml", document=ARRIVAL,
             signature=home.agency_keys[SENDER].sign(ARRIVAL), schemas=parts.schemas,
-            timeout_s=60))
-        async with DedupReader(link, [delivery_topic(RECIPIENT)], store,
+            topics=parts.topics, timeout_s=60))
+        async with DedupReader(link, [parts.topics.delivery(RECIPIENT)], store,
                                verifier=DeliveryVerifier(parts.keyring, RECIPIENT)) as reader:
             deliveries = await _first_messages(reader)
             ports = connected_ports(os.getpid())
@@ -144,7 +143,7 @@ def test_a_client_whose_ca_does_not_trust_the_proxy_is_refused_with_a_code(
     _, parts, link = configured(home)
 
     async def read_deliveries() -> None:
-        async with DedupReader(link, [delivery_topic(RECIPIENT)], tmp_path / "seen.sqlite",
+        async with DedupReader(link, [parts.topics.delivery(RECIPIENT)], tmp_path / "seen.sqlite",
                                verifier=DeliveryVerifier(parts.keyring, RECIPIENT)):
             pass
 

@@ -20,7 +20,7 @@ from crypto import SM2PrivateKey
 from gateway.clock import utc_now
 from gateway.home.create import Home
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import TRAIL_TOPIC, read_topics
+from gateway.kafka.wire import Topics, read_topics
 from gateway.receipts.receipt import ACCEPTED, REJECTED, Receipt
 from message_formats import AvroSchemas
 from tests.integration.service_support import (
@@ -54,11 +54,11 @@ def signed_by(key: SM2PrivateKey, number: int) -> Document:
     return Document(f"kr-{number:04d}", PROVIDER, document, key.sign(document))
 
 
-async def decided(bootstrap: str, watcher: ReceiptWatcher, docs: Sequence[Document]
-                  ) -> list[Receipt]:
+async def decided(bootstrap: str, topics: Topics, watcher: ReceiptWatcher,
+                  docs: Sequence[Document]) -> list[Receipt]:
     """The receipts of `docs`, put on the ingress topic as an agency system does."""
     acked: list[str] = []
-    await produce_ingress(bootstrap, docs, acked=acked)
+    await produce_ingress(bootstrap, topics, docs, acked=acked)
     receipts = await watcher.wait_for(acked)
     return [receipts[doc.submission_id].receipt for doc in docs]
 
@@ -74,10 +74,10 @@ async def logged(gateway: GatewayProcess, event: str, count: int = 1,
     return found
 
 
-async def received_reasons(bootstrap: str) -> dict[str, str]:
+async def received_reasons(bootstrap: str, topics: Topics) -> dict[str, str]:
     """The reason of each RECEIVED trail record, by submission id."""
     reasons = {}
-    for message in await read_topics(bootstrap, [TRAIL_TOPIC]):
+    for message in await read_topics(bootstrap, [topics.trail]):
         _, value = SCHEMAS.decode(message.value)
         entry = value.get("entry")
         if entry is not None and entry["kind"] == "RECEIVED":
@@ -90,22 +90,24 @@ def outcome(receipt: Receipt) -> tuple[str, str | None]:
 
 
 def test_a_key_revoked_in_the_keyring_is_refused_after_sighup(
-        broker: LocalBroker, home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        broker: LocalBroker, home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        topics: Topics
 ) -> None:
     monkeypatch.setenv(WATCH_ENV, "0")  # no watcher: only SIGHUP reloads
-    asyncio.run(_revoked_after_sighup(broker, home, tmp_path))
+    asyncio.run(_revoked_after_sighup(broker, topics, home, tmp_path))
 
 
-async def _revoked_after_sighup(broker: LocalBroker, home: Home, tmp_path: Path) -> None:
+async def _revoked_after_sighup(broker: LocalBroker, topics: Topics, home: Home,
+                                tmp_path: Path) -> None:
     first, second = home.agency_keys[PROVIDER], add_second_key(home)
     bootstrap = broker.bootstrap_servers
     old_version = keyring_version(home)
     with GatewayProcess(home, bootstrap, tmp_path / "gateway.log") as gateway:
         async with aiohttp.ClientSession() as session, \
-                ReceiptWatcher(bootstrap, SCHEMAS) as watcher:
+                ReceiptWatcher(bootstrap, topics, SCHEMAS) as watcher:
             await wait_ready(session, gateway.url, alive=gateway.alive)
             before = [signed_by(first, 1), signed_by(second, 2)]
-            assert [outcome(r) for r in await decided(bootstrap, watcher, before)] == [
+            assert [outcome(r) for r in await decided(bootstrap, topics, watcher, before)] == [
                 (ACCEPTED, None), (ACCEPTED, None)]
 
             # The agency's newest key (the one checked ahead in the worker) is revoked.
@@ -116,13 +118,13 @@ async def _revoked_after_sighup(broker: LocalBroker, home: Home, tmp_path: Path)
             await logged(gateway, "contracts.reloaded")  # SIGHUP's last step: it is done
 
             after = [signed_by(second, 3), signed_by(first, 4)]
-            assert [outcome(r) for r in await decided(bootstrap, watcher, after)] == [
+            assert [outcome(r) for r in await decided(bootstrap, topics, watcher, after)] == [
                 (REJECTED, "AUTH_SIGNATURE_INVALID"), (ACCEPTED, None)]
             [reloaded] = await logged(gateway, "keyring.reloaded", timeout_s=0)
             assert reloaded["version"] == new_version
         assert gateway.stop() == 0, gateway.log_tail()
 
-    reasons = await received_reasons(bootstrap)
+    reasons = await received_reasons(bootstrap, topics)
     for doc in before:
         assert reasons[doc.submission_id].endswith(f"; keyring {old_version}")
     for doc in after:
@@ -130,13 +132,15 @@ async def _revoked_after_sighup(broker: LocalBroker, home: Home, tmp_path: Path)
 
 
 def test_a_bad_keyring_file_keeps_the_old_one_until_a_good_one_is_written(
-        broker: LocalBroker, home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+        broker: LocalBroker, home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        topics: Topics
 ) -> None:
     monkeypatch.setenv(WATCH_ENV, "0.2")
-    asyncio.run(_bad_then_good(broker, home, tmp_path))
+    asyncio.run(_bad_then_good(broker, topics, home, tmp_path))
 
 
-async def _bad_then_good(broker: LocalBroker, home: Home, tmp_path: Path) -> None:
+async def _bad_then_good(broker: LocalBroker, topics: Topics, home: Home,
+                         tmp_path: Path) -> None:
     first, second = home.agency_keys[PROVIDER], add_second_key(home)
     bootstrap = broker.bootstrap_servers
     old_version = keyring_version(home)
@@ -145,7 +149,7 @@ async def _bad_then_good(broker: LocalBroker, home: Home, tmp_path: Path) -> Non
     bad = good.replace('roles = ["document", "ack"]', 'roles = ["seal"]', 1)
     with GatewayProcess(home, bootstrap, tmp_path / "gateway.log") as gateway:
         async with aiohttp.ClientSession() as session, \
-                ReceiptWatcher(bootstrap, SCHEMAS) as watcher:
+                ReceiptWatcher(bootstrap, topics, SCHEMAS) as watcher:
             await wait_ready(session, gateway.url, alive=gateway.alive)
 
             write_keyring(home, bad)
@@ -157,7 +161,7 @@ async def _bad_then_good(broker: LocalBroker, home: Home, tmp_path: Path) -> Non
             gateway.process.send_signal(signal.SIGHUP)  # tried again on SIGHUP: refused again
             assert len(await logged(gateway, "keyring.reload_refused", 2)) == 2
             during = [signed_by(first, 11)]
-            assert [outcome(r) for r in await decided(bootstrap, watcher, during)] == [
+            assert [outcome(r) for r in await decided(bootstrap, topics, watcher, during)] == [
                 (ACCEPTED, None)]  # the old keyring is in force: the key is not revoked
 
             write_keyring(home, good)
@@ -166,13 +170,13 @@ async def _bad_then_good(broker: LocalBroker, home: Home, tmp_path: Path) -> Non
             assert reloaded["version"] == new_version
 
             after = [signed_by(first, 12), signed_by(second, 13)]
-            assert [outcome(r) for r in await decided(bootstrap, watcher, after)] == [
+            assert [outcome(r) for r in await decided(bootstrap, topics, watcher, after)] == [
                 (REJECTED, "AUTH_SIGNATURE_INVALID"), (ACCEPTED, None)]
             assert len([e for e in gateway.log_entries()
                         if e.get("event") == "keyring.reload_refused"]) == 2
         assert gateway.stop() == 0, gateway.log_tail()
 
-    reasons = await received_reasons(bootstrap)
+    reasons = await received_reasons(bootstrap, topics)
     assert reasons[during[0].submission_id].endswith(f"; keyring {old_version}")
     for doc in after:
         assert reasons[doc.submission_id].endswith(f"; keyring {new_version}")

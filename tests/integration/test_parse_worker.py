@@ -109,12 +109,12 @@ async def _worker_killed_mid_stream(broker: LocalBroker, home: Home, tmp_path: P
     acked: list[str] = []
     with GatewayProcess(home, bootstrap, tmp_path / "gateway.log") as gateway:
         async with aiohttp.ClientSession() as session, \
-                ReceiptWatcher(bootstrap, parts.schemas) as watcher:
+                ReceiptWatcher(bootstrap, parts.topics, parts.schemas) as watcher:
             await wait_ready(session, gateway.url, alive=gateway.alive)
             first = await one_worker(gateway)
             async with polling_readiness(session, gateway.url) as readiness:
-                producing = asyncio.create_task(produce_ingress(bootstrap, docs, acked=acked,
-                                                                partitions=4))
+                producing = asyncio.create_task(produce_ingress(bootstrap, parts.topics, docs,
+                                                                acked=acked, partitions=4))
                 while len(watcher.receipts) < 30:
                     assert gateway.alive(), gateway.log_tail()
                     await asyncio.sleep(0.01)
@@ -135,7 +135,7 @@ async def _worker_killed_mid_stream(broker: LocalBroker, home: Home, tmp_path: P
     accepted = {r.receipt.event_id for r in receipts.values()}
     assert len(accepted) == len(docs)
     for recipient in RECIPIENTS:
-        delivered = await raw_deliveries(bootstrap, recipient)
+        delivered = await raw_deliveries(bootstrap, parts.topics, recipient)
         assert delivered.keys() == accepted and set(delivered.values()) == {1}, recipient
     after_kill = readiness.after(killed_at)
     assert any(status == 503 and "parser" in names for _, status, names in after_kill), \
@@ -151,13 +151,15 @@ def test_sigterm_stops_the_gateway_and_its_worker_in_seconds(
 
 
 async def _sigterm(broker: LocalBroker, home: Home, tmp_path: Path) -> None:
+    _, parts = gateway_parts(home)
     bootstrap = broker.bootstrap_servers
     acked: list[str] = []
     with GatewayProcess(home, bootstrap, tmp_path / "gateway.log") as gateway:
         async with aiohttp.ClientSession() as session:
             await wait_ready(session, gateway.url, alive=gateway.alive)
         worker = await one_worker(gateway)
-        producing = asyncio.create_task(produce_ingress(bootstrap, signed_arrivals(home, 200),
+        producing = asyncio.create_task(produce_ingress(bootstrap, parts.topics,
+                                                        signed_arrivals(home, 200),
                                                         acked=acked, partitions=4))
         while len(acked) < 50:
             await asyncio.sleep(0.01)

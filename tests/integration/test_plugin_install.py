@@ -17,6 +17,7 @@ import pytest
 
 from gateway.home.create import DEMO_CONTRACTS, ContractSpec, Home, create_home
 from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import Topics
 
 ROOT = Path(__file__).parents[2]
 BERTH = ROOT / "docs" / "examples" / "berth"
@@ -94,8 +95,9 @@ def test_the_installed_plugin_is_listed_and_parses(python: Path) -> None:
 
 
 def test_the_gateway_serves_the_plugin_format(python: Path, broker: LocalBroker,
-                                              tmp_path: Path) -> None:
-    home = create_home(tmp_path / "home", contracts=(*DEMO_CONTRACTS, BERTH_CONTRACT))
+                                              topics: Topics, tmp_path: Path) -> None:
+    home = create_home(tmp_path / "home", contracts=(*DEMO_CONTRACTS, BERTH_CONTRACT),
+                       topic_prefix=topics.prefix)
     checked = portgw(python, "config", "check", "--config", home.config_file)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "2 contract(s)" in checked.stdout

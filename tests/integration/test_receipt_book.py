@@ -12,28 +12,29 @@ from aiokafka import AIOKafkaProducer
 from structlog.testing import capture_logs
 
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import RECEIPT_TOPIC, ensure_topics, new_producer
+from gateway.kafka.wire import Topics, ensure_topics, new_producer
 from gateway.receipts.book import ReceiptBook
 from gateway.receipts.index import IndexEntry, ReceiptIndex
 from message_formats import AvroSchemas
 
 
-async def _give(producer: AIOKafkaProducer, keys: list[str]) -> list[asyncio.Future[object]]:
+async def _give(producer: AIOKafkaProducer, topics: Topics, keys: list[str]
+                ) -> list[asyncio.Future[object]]:
     """Receipt-topic records under these submission ids (the book files any record, whatever
     it holds); their acknowledgements."""
-    return [await producer.send(RECEIPT_TOPIC, b"r" * 300, key=key.encode(), partition=0)
+    return [await producer.send(topics.receipt, b"r" * 300, key=key.encode(), partition=0)
             for key in keys]
 
 
 def test_a_book_started_while_other_processes_give_receipts_knows_every_receipt(
-    broker: LocalBroker,
+    broker: LocalBroker, topics: Topics
 ) -> None:
     """The book reads the topic to its end at start, then follows it. Receipts given while
     it reads (by other gateway processes) come after the end it first saw: none is missed."""
 
     async def scenario() -> None:
         bootstrap = broker.bootstrap_servers
-        await ensure_topics(bootstrap, {RECEIPT_TOPIC: 1})
+        await ensure_topics(bootstrap, {topics.receipt: 1})
         producer = new_producer(bootstrap)
         await producer.start()
         given = [f"before-{n}" for n in range(30_000)]
@@ -42,13 +43,13 @@ def test_a_book_started_while_other_processes_give_receipts_knows_every_receipt(
         async def other_processes() -> None:
             while not stop.is_set():
                 keys = [f"during-{len(given) + n}" for n in range(20)]
-                await _give(producer, keys)
+                await _give(producer, topics, keys)
                 given.extend(keys)
                 await asyncio.sleep(0.001)
 
-        book = ReceiptBook(bootstrap, AvroSchemas(), cache_size=10)
+        book = ReceiptBook(bootstrap, AvroSchemas(), topics=topics, cache_size=10)
         try:
-            await asyncio.gather(*await _give(producer, given))
+            await asyncio.gather(*await _give(producer, topics, given))
             giving = asyncio.create_task(other_processes())
             await asyncio.sleep(0.05)
             await book.start()
@@ -72,7 +73,7 @@ def test_a_book_started_while_other_processes_give_receipts_knows_every_receipt(
 @pytest.mark.usefixtures("info_logs")
 @pytest.mark.parametrize("partition_1", ["holds another receipt there", "is empty"])
 def test_an_index_that_stops_matching_the_topic_part_way_through_is_made_again(
-    broker: LocalBroker, tmp_path: Path, partition_1: str,
+    broker: LocalBroker, tmp_path: Path, partition_1: str, topics: Topics
 ) -> None:
     """The book files receipts page by page as it reads them, so it may have filed some when
     it finds that one partition's last indexed receipt is not on the topic. It then starts
@@ -80,14 +81,14 @@ def test_an_index_that_stops_matching_the_topic_part_way_through_is_made_again(
 
     async def scenario() -> tuple[list[str], bool]:
         bootstrap = broker.bootstrap_servers
-        await ensure_topics(bootstrap, {RECEIPT_TOPIC: 2})
+        await ensure_topics(bootstrap, {topics.receipt: 2})
         partitions = 2 if partition_1 == "holds another receipt there" else 1
         given = [f"p{n % partitions}-{n}" for n in range(4_000)]
         producer = new_producer(bootstrap)
         await producer.start()
         try:
             await asyncio.gather(*[await producer.send(
-                RECEIPT_TOPIC, b"r" * 300, key=key.encode(), partition=int(key[1]))
+                topics.receipt, b"r" * 300, key=key.encode(), partition=int(key[1]))
                 for key in given])
         finally:
             await producer.stop()
@@ -97,7 +98,8 @@ def test_an_index_that_stops_matching_the_topic_part_way_through_is_made_again(
         index.file("ghost", IndexEntry(1, 99, None), None)
         index.commit()
         index.close()
-        book = ReceiptBook(bootstrap, AvroSchemas(), index_dir=tmp_path, cache_size=10)
+        book = ReceiptBook(bootstrap, AvroSchemas(), topics=topics, index_dir=tmp_path,
+                           cache_size=10)
         await book.start()
         try:
             return [key for key in given if key not in book], "ghost" in book
@@ -112,14 +114,14 @@ def test_an_index_that_stops_matching_the_topic_part_way_through_is_made_again(
 
 
 def test_a_book_stopped_as_soon_as_it_started_leaves_no_connection_open(
-    broker: LocalBroker,
+    broker: LocalBroker, topics: Topics
 ) -> None:
     """A gateway whose start fails just after its receipt book started stops the book at
     once, before the book's follower has run."""
 
     async def scenario() -> None:
-        await ensure_topics(broker.bootstrap_servers, {RECEIPT_TOPIC: 1})
-        book = ReceiptBook(broker.bootstrap_servers, AvroSchemas())
+        await ensure_topics(broker.bootstrap_servers, {topics.receipt: 1})
+        book = ReceiptBook(broker.bootstrap_servers, AvroSchemas(), topics=topics)
         await book.start()
         await book.stop()
 

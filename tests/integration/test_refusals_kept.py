@@ -18,7 +18,7 @@ from gateway.cli.dlq import DeadLetter
 from gateway.cli.main import main as portgw
 from gateway.home.create import Home
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import DLQ_TOPIC, read_topics
+from gateway.kafka.wire import read_topics
 from gateway.parts import GatewayParts
 from gateway.receipts.receipt import Receipt
 from gateway.warnings.scenario import (
@@ -101,7 +101,7 @@ def refusals_kept(parts: GatewayParts, bootstrap: str
     """By event id, the facts the trail's refusal records and the dead letters keep."""
     trail = trail_entries(parts, bootstrap)
     letters = [DeadLetter.from_message(m, parts.schemas)
-               for m in asyncio.run(read_topics(bootstrap, [DLQ_TOPIC]))]
+               for m in asyncio.run(read_topics(bootstrap, [parts.topics.dlq]))]
     return ({e["event_id"]: facts(e) for e in trail if e["kind"] in REFUSALS},
             {d.event_id: (d.document_type, d.business_key, d.document_version)
              for d in letters})
@@ -135,7 +135,8 @@ def test_a_document_refused_after_adapting_keeps_its_type_key_and_version(
     _, parts = gateway_parts(home)
     assert refusals_kept(parts, bootstrap) == (want, want)
 
-    history = asyncio.run(trace_kafka(bootstrap, parts.schemas, WARNING_ID))
+    history = asyncio.run(trace_kafka(bootstrap, parts.schemas, WARNING_ID,
+                                      trail_topic=parts.topics.trail))
     assert [(v.document_version, [r.kind for r in v.records]) for v in history.versions] == [
         (1, ["RECEIVED", "ACCEPTED"]), (2, ["RECEIVED", "REJECTED"])]
     assert portgw(["replay", "trace", WARNING_ID, "--config", str(home.config_file),

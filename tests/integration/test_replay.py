@@ -24,10 +24,8 @@ from gateway.clock import utc_now
 from gateway.home.create import Home, create_home
 from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.wire import (
-    CHECKPOINT_TOPIC,
-    TRAIL_TOPIC,
     StoredMessage,
-    delivery_topic,
+    Topics,
     new_producer,
     read_topics,
 )
@@ -48,6 +46,8 @@ SCHEMAS = AvroSchemas()
 CODEC = TrailCodec(SCHEMAS)
 ARRIVAL = (FAL1_SAMPLES / "valid_arrival.xml").read_bytes()
 KEY = "9074729:V2611:A:CNSHA"
+# The module's gateway runs on a broker of its own, under the production names.
+TOPICS = Topics()
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +82,7 @@ def keyring_of(run: Run) -> Keyring:
 
 def verify(run: Run, prefix: str = "", keyring: Keyring | None = None) -> VerifyReport:
     return asyncio.run(verify_kafka(run.bootstrap, SCHEMAS, keyring or keyring_of(run),
-                                    mirror_prefix=prefix))
+                                    trail_topic=TOPICS.trail, mirror_prefix=prefix))
 
 
 Alter = Callable[[list[StoredMessage]], list[bytes]]
@@ -205,18 +205,18 @@ def _change_first_delivery(stored: list[StoredMessage]) -> list[bytes]:
 
 
 TAMPERING: dict[str, tuple[dict[str, Alter], str]] = {
-    "record altered": ({TRAIL_TOPIC: _alter_record(1, lambda v: v["entry"].update(
+    "record altered": ({TOPICS.trail: _alter_record(1, lambda v: v["entry"].update(
         reason="nothing happened"))}, "seq 1: record altered"),
-    "record removed": ({TRAIL_TOPIC: _remove_record(2)},
+    "record removed": ({TOPICS.trail: _remove_record(2)},
                        "seq 3: records seq 2..2 are missing"),
-    "record inserted": ({TRAIL_TOPIC: _insert_forged_after(2)},
+    "record inserted": ({TOPICS.trail: _insert_forged_after(2)},
                         "seq 2: seq 2 appears again after seq 2"),
-    "records reordered": ({TRAIL_TOPIC: _swap_records(1, 2)},
+    "records reordered": ({TOPICS.trail: _swap_records(1, 2)},
                           "seq 2: records seq 1..1 are missing"),
-    "seal forged": ({TRAIL_TOPIC: _forge_first_seal},
+    "seal forged": ({TOPICS.trail: _forge_first_seal},
                     ": SEAL_SIGNATURE_INVALID: seal 0 (seq 0..3): the SM2 signature does not "
                     "verify with sealing key"),
-    "delivered event changed": ({delivery_topic("cn.customs.sh"): _change_first_delivery},
+    "delivered event changed": ({TOPICS.delivery("cn.customs.sh"): _change_first_delivery},
                                 "was changed: its SM3 is"),
 }
 
@@ -262,28 +262,29 @@ def test_the_archive_verifies_offline_and_a_truncated_one_is_named(
 
 def test_redelivery_replays_under_todays_contracts_and_is_recorded(run: Run) -> None:
     config, parts = gateway_parts(run.home)
-    before = asyncio.run(read_topics(run.bootstrap, [delivery_topic("cn.msa.sh")]))
+    before = asyncio.run(read_topics(run.bootstrap, [TOPICS.delivery("cn.msa.sh")]))
     outcomes = asyncio.run(redeliver(config, parts, run.bootstrap, recipient="cn.msa.sh",
                                      since=utc_now() - timedelta(hours=1)))
     assert [o.refused for o in outcomes] == [None, None]
-    after = asyncio.run(read_topics(run.bootstrap, [delivery_topic("cn.msa.sh")]))
+    after = asyncio.run(read_topics(run.bootstrap, [TOPICS.delivery("cn.msa.sh")]))
     replays = after[len(before):]
     assert len(replays) == 2
     assert all(dict(m.headers)[H_REPLAY_OF].startswith(b"p") for m in replays)
     report = verify(run)
     assert report.ok, report.breaks
-    trail = asyncio.run(read_topics(run.bootstrap, [TRAIL_TOPIC]))
+    trail = asyncio.run(read_topics(run.bootstrap, [TOPICS.trail]))
     redelivered = [v["entry"] for n, v in (SCHEMAS.decode(m.value) for m in trail)
                    if n == RECORD_SCHEMA and v["entry"]["kind"] == "REDELIVERED"]
     assert [(e["chain"], e["recipient"]) for e in redelivered] == [("replay", "cn.msa.sh")] * 2
 
 
 def test_trace_and_bundle_of_one_document(run: Run, tmp_path: Path) -> None:
-    history = asyncio.run(trace_kafka(run.bootstrap, SCHEMAS, KEY))
+    history = asyncio.run(trace_kafka(run.bootstrap, SCHEMAS, KEY, trail_topic=TOPICS.trail))
     kinds = [r.entry["kind"] for r in history.records]
     assert kinds.count("RECEIVED") >= 2 and kinds.count("ACCEPTED") == 2
     bundle = tmp_path / "bundle.zip"
-    asyncio.run(export_bundle_kafka(run.bootstrap, SCHEMAS, keyring_of(run), KEY, bundle))
+    asyncio.run(export_bundle_kafka(run.bootstrap, SCHEMAS, keyring_of(run), KEY, bundle,
+                                    trail_topic=TOPICS.trail))
     report = check_bundle(bundle, keyring=keyring_of(run))
     assert report.ok, report.describe()
 
@@ -369,7 +370,7 @@ def assert_refused_as_agency_seals(breaks: tuple[Any, ...], key: SM2PrivateKey) 
 def agency_resealed(run: Run) -> str:
     """A mirrored copy whose trail was rewritten and resealed with the agency's own key."""
     prefix = "agency-resealed."
-    mirror(run, prefix, {TRAIL_TOPIC: resealed_by(run.home.agency_keys[FORGER])})
+    mirror(run, prefix, {TOPICS.trail: resealed_by(run.home.agency_keys[FORGER])})
     return prefix
 
 
@@ -377,7 +378,7 @@ def test_a_trail_resealed_with_an_agency_key_fails_verify_on_the_broker(
     run: Run, agency_resealed: str
 ) -> None:
     history = asyncio.run(trace_kafka(run.bootstrap, SCHEMAS, KEY,
-                                      trail_topic=agency_resealed + TRAIL_TOPIC))
+                                      trail_topic=agency_resealed + TOPICS.trail))
     assert "cn.border.sh" in {r.entry["recipient"] for r in history.records}  # the forgery
     report = verify(run, agency_resealed)
     assert report.seals >= 1 and report.sealed_records == 0
@@ -410,7 +411,7 @@ def test_a_bundle_of_a_trail_resealed_with_an_agency_key_fails_check_bundle(
 ) -> None:
     bundle = tmp_path / "forged.zip"
     asyncio.run(export_bundle_kafka(run.bootstrap, SCHEMAS, keyring_of(run), KEY, bundle,
-                                    trail_topic=agency_resealed + TRAIL_TOPIC))
+                                    trail_topic=agency_resealed + TOPICS.trail))
     assert check_bundle(bundle).ok  # consistent in itself: only a keyring tells whose key
     report = check_bundle(bundle, keyring=keyring_of(run))
     refused = [f for f in report.failures if f.code == "SEAL_KEY_NOT_SEALING"]
@@ -461,7 +462,7 @@ def test_a_trail_cut_at_its_end_on_the_broker_fails_against_the_held_checkpoint(
     held = held_checkpoint(run, tmp_path / "checkpoint.json")
     assert portgw([*cli(run, "verify", "--checkpoint", str(held))]) == 0
     assert "checked against" in capsys.readouterr().out
-    mirror(run, "cut.", {TRAIL_TOPIC: _cut_last_batch})
+    mirror(run, "cut.", {TOPICS.trail: _cut_last_batch})
     # Without the checkpoint the cut trail is consistent in itself, and verify says so.
     assert portgw(cli(run, "verify", "--mirror-prefix", "cut.")) == 0
     assert "a trail cut at its end (its last batches and seals removed) cannot be told" in \
@@ -499,7 +500,7 @@ def _remove_first_seal(stored: list[StoredMessage]) -> list[bytes]:
 
 
 def test_a_seal_removed_from_the_chain_of_seals_breaks_it(run: Run) -> None:
-    mirror(run, "unchained.", {TRAIL_TOPIC: _remove_first_seal})
+    mirror(run, "unchained.", {TOPICS.trail: _remove_first_seal})
     report = verify(run, "unchained.")
     broken = [b for b in report.breaks if b.code == "TRAIL_SEAL_CHAIN_BROKEN"]
     assert broken and all("names previous seal" in b.problem and "not the chain's start"
@@ -520,7 +521,7 @@ def test_a_checkpoint_signed_by_an_agency_key_is_refused(
     out = capsys.readouterr().out
     assert f"checkpoint {real.chain}: SEAL_KEY_NOT_SEALING: checkpoint of chain" in out, out
     # Published on the checkpoint topic, it is refused and never kept.
-    asyncio.run(_publish(run.bootstrap, CHECKPOINT_TOPIC, forged))
+    asyncio.run(_publish(run.bootstrap, TOPICS.checkpoint, forged))
     assert portgw(cli(run, "checkpoint", "--out", str(tmp_path / "again.json"))) == 1
     out = capsys.readouterr().out
     assert "refused: checkpoint of chain" in out and "SEAL_KEY_NOT_SEALING" in out, out
@@ -552,10 +553,11 @@ def _append_forged_record(stored: list[StoredMessage]) -> list[bytes]:
 def test_a_record_appended_unsealed_is_an_error_once_it_should_have_been_sealed(
     run: Run,
 ) -> None:
-    mirror(run, "appended.", {TRAIL_TOPIC: _append_forged_record})
+    mirror(run, "appended.", {TOPICS.trail: _append_forged_record})
     lenient = verify(run, "appended.")
     assert lenient.ok and lenient.unsealed >= 1, lenient.breaks
     report = asyncio.run(verify_kafka(run.bootstrap, SCHEMAS, keyring_of(run),
-                                      mirror_prefix="appended.", unsealed_before=utc_now()))
+                                      trail_topic=TOPICS.trail, mirror_prefix="appended.",
+                                      unsealed_before=utc_now()))
     tails = [b for b in report.breaks if b.code == "TRAIL_UNSEALED_TAIL"]
     assert tails and all("still not sealed" in b.problem for b in tails), report.breaks

@@ -15,7 +15,7 @@ from contracts import Agency
 from crypto import open_envelope
 from gateway.home.create import DEMO_AGENCIES, ContractSpec, Home, create_home
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import delivery_topic, read_topics, status_topic
+from gateway.kafka.wire import read_topics
 from gateway.parts import GatewayParts
 from replay import verify_kafka
 from tests.integration.support import Sent, gateway_parts, submit_all, trail_entries
@@ -95,14 +95,14 @@ def test_one_manifest_reaches_mainland_and_hong_kong_customs_each_in_its_own_for
     expected = parts.adapters.get("manifest-xml").parse(MANIFEST).record
 
     [mainland] = decoded(parts, asyncio.run(read_topics(bootstrap,
-                                                        [delivery_topic("cn.customs.sh")])))
+                                                        [parts.topics.delivery("cn.customs.sh")])))
     assert mainland["payload_encoding"] == "avro-single-object"
     name, event = parts.schemas.decode(mainland["payload"])
     assert name == "px.canonical.CustomsCargoManifest"
     assert {k: v for k, v in event.items() if k != "header"} == expected
 
     [hong_kong] = decoded(parts, asyncio.run(read_topics(bootstrap,
-                                                         [delivery_topic("hk.customs")])))
+                                                         [parts.topics.delivery("hk.customs")])))
     assert hong_kong["payload_encoding"] == "sm4-envelope+manifest-xml"
     assert (hong_kong["contract_id"], hong_kong["event_id"]) == ("manifest-hk", receipt.event_id)
     xml = open_envelope(home.agency_keys["hk.customs"], hong_kong["payload"])
@@ -111,7 +111,8 @@ def test_one_manifest_reaches_mainland_and_hong_kong_customs_each_in_its_own_for
     with pytest.raises(Exception):  # noqa: B017 - any failure: the wrong key opens nothing
         open_envelope(home.agency_keys["cn.customs.sh"], hong_kong["payload"])
 
-    statuses = decoded(parts, asyncio.run(read_topics(bootstrap, [status_topic("cn.agent.sh")])))
+    statuses = decoded(parts, asyncio.run(read_topics(bootstrap,
+                                                      [parts.topics.status("cn.agent.sh")])))
     assert sorted((s["status"], s["recipient"]) for s in statuses) == [
         ("accepted", None), ("delivered", "cn.customs.sh"), ("delivered", "hk.customs")]
     assert all(s["contract_id"] == "agent-status" for s in statuses)
@@ -122,7 +123,8 @@ def test_one_manifest_reaches_mainland_and_hong_kong_customs_each_in_its_own_for
     assert delivered == {("cn.customs.sh", "manifest-mainland", 1),
                          ("hk.customs", "manifest-hk", 1)}
     assert sum(e["kind"] == "NOTIFIED" for e in trail) == 3
-    report = asyncio.run(verify_kafka(bootstrap, parts.schemas, parts.keyring))
+    report = asyncio.run(verify_kafka(bootstrap, parts.schemas, parts.keyring,
+                                trail_topic=parts.topics.trail))
     assert report.ok, report.breaks
 
 
@@ -137,7 +139,8 @@ def test_a_crew_list_crosses_the_border_masked_and_a_denial_is_in_the_trail(
     _, parts = gateway_parts(home)
     original = parts.adapters.get("fal5-xml").parse(CREW_LIST).record
 
-    [delivery] = decoded(parts, asyncio.run(read_topics(bootstrap, [delivery_topic("hk.immd")])))
+    [delivery] = decoded(parts, asyncio.run(read_topics(bootstrap,
+                                                        [parts.topics.delivery("hk.immd")])))
     assert delivery["payload_encoding"] == "sm4-envelope+json"
     assert delivery["payload_schema"] == "px.projected.crew_to_hk.v1.Fal5CrewList"
     record = json.loads(open_envelope(home.agency_keys["hk.immd"], delivery["payload"]))
@@ -150,13 +153,14 @@ def test_a_crew_list_crosses_the_border_masked_and_a_denial_is_in_the_trail(
         assert "place_of_birth" not in member
         number = member["identity_document"]["number"]
         assert number[:2] == source["identity_document"]["number"][:2] and "*" in number
-    assert asyncio.run(read_topics(bootstrap, [delivery_topic("cn.customs.sh")])) == []
+    assert asyncio.run(read_topics(bootstrap, [parts.topics.delivery("cn.customs.sh")])) == []
 
     trail = trail_entries(parts, bootstrap)
     [denied] = [e for e in trail if e["kind"] == "DENIED"]
     assert (denied["recipient"], denied["error_code"], denied["contract_id"]) == (
         "cn.customs.sh", "ROUTE_CONDITION_FALSE", "crew-flag-of-convenience")
-    report = asyncio.run(verify_kafka(bootstrap, parts.schemas, parts.keyring))
+    report = asyncio.run(verify_kafka(bootstrap, parts.schemas, parts.keyring,
+                                trail_topic=parts.topics.trail))
     assert report.ok, report.breaks
 
 
@@ -171,7 +175,8 @@ def test_a_refused_manifest_reaches_its_subscribed_sender_as_a_rejected_status(
                                        [Sent("cn.agent.sh", bad, format_id="manifest-xml")]))
     assert (receipt.error_code, receipt.document_type) == ("RULE_HS_CODE", "manifest")
     _, parts = gateway_parts(home)
-    [status] = decoded(parts, asyncio.run(read_topics(bootstrap, [status_topic("cn.agent.sh")])))
+    [status] = decoded(parts, asyncio.run(read_topics(bootstrap,
+                                                      [parts.topics.status("cn.agent.sh")])))
     assert (status["status"], status["error_code"], status["event_id"]) == (
         "rejected", "RULE_HS_CODE", receipt.event_id)
     assert [e["recipient"] for e in trail_entries(parts, bootstrap)

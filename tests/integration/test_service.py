@@ -26,11 +26,8 @@ from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.wire import (
     H_SUBMISSION_ID,
     H_VIA,
-    INGRESS_TOPIC,
-    RECEIPT_TOPIC,
-    TRAIL_TOPIC,
     StoredMessage,
-    delivery_topic,
+    Topics,
     ensure_topics,
     read_topics,
 )
@@ -121,11 +118,11 @@ async def _http_submission(bootstrap: str, home: Home) -> None:
     assert (looked_up.status, looked_up.body) == (200, answer.body)
     assert accepted_count == 1
 
-    [delivery] = await read_topics(bootstrap, [delivery_topic("cn.customs.sh")])
+    [delivery] = await read_topics(bootstrap, [parts.topics.delivery("cn.customs.sh")])
     name, value = parts.schemas.decode(delivery.value)
     assert name == "px.gateway.Delivery"
     assert (value["event_id"], value["recipient"]) == (receipt.event_id, "cn.customs.sh")
-    assert await read_topics(bootstrap, [delivery_topic(BORDER)]) == []
+    assert await read_topics(bootstrap, [parts.topics.delivery(BORDER)]) == []
 
 
 # -- 2. Kafka ----------------------------------------------------------------------------------
@@ -149,7 +146,7 @@ async def _kafka_submission(bootstrap: str, home: Home) -> None:
     assert signed_receipt.receipt.business_key == "9074729:V2611:A:CNSHA"
     assert looked_up.status == 200
     assert looked_up.body["receipt"] == signed_receipt.receipt.to_json()
-    deliveries = await raw_deliveries(bootstrap, "cn.msa.sh")
+    deliveries = await raw_deliveries(bootstrap, parts.topics, "cn.msa.sh")
     assert deliveries == {signed_receipt.receipt.event_id: 1}
 
 
@@ -157,7 +154,7 @@ async def submit_over_kafka(bootstrap: str, doc: Document, parts: GatewayParts
                             ) -> SignedReceipt:
     return await submit(bootstrap, sender=doc.sender, format_id=doc.format_id,
                         document=doc.document, signature=doc.signature, schemas=parts.schemas,
-                        submission_id=doc.submission_id, timeout_s=30)
+                        submission_id=doc.submission_id, topics=parts.topics, timeout_s=30)
 
 
 # -- 3. duplicates -----------------------------------------------------------------------------
@@ -194,7 +191,7 @@ async def _duplicate(bootstrap: str, home: Home) -> None:
 
     event_id = first.body["receipt"]["event_id"]
     for recipient in RECIPIENTS:  # raw topics, not de-duplicated: the gateway sent it once
-        assert await raw_deliveries(bootstrap, recipient) == {event_id: 1}, recipient
+        assert await raw_deliveries(bootstrap, parts.topics, recipient) == {event_id: 1}, recipient
 
 
 def test_a_post_sent_twice_at_once_with_one_key_keeps_one_answer(
@@ -210,7 +207,7 @@ async def _sent_twice_at_once(bootstrap: str, home: Home) -> None:
             aiohttp.ClientSession() as session:
         first, again = await asyncio.gather(post_document(session, gw.url, doc),
                                             post_document(session, gw.url, doc))
-        await every_copy_answered(bootstrap, http_id(doc))
+        await every_copy_answered(bootstrap, parts.topics, http_id(doc))
         later = await get_answer(session, f"{gw.url}/v1/submissions/{http_id(doc)}")
 
     assert (first.status, again.status) == (200, 200)
@@ -219,15 +216,15 @@ async def _sent_twice_at_once(bootstrap: str, home: Home) -> None:
     assert later.body == first.body
 
 
-async def every_copy_answered(bootstrap: str, submission_id: str) -> None:
+async def every_copy_answered(bootstrap: str, topics: Topics, submission_id: str) -> None:
     """Until the receipt topic holds an answer to each copy of the submission on the ingress
     topic."""
     key = submission_id.encode()
     deadline = time.monotonic() + 30
     while True:
         copies = sum(m.header(H_SUBMISSION_ID) == key
-                     for m in await read_topics(bootstrap, [INGRESS_TOPIC]))
-        answers = sum(m.key == key for m in await read_topics(bootstrap, [RECEIPT_TOPIC]))
+                     for m in await read_topics(bootstrap, [topics.ingress]))
+        answers = sum(m.key == key for m in await read_topics(bootstrap, [topics.receipt]))
         if answers >= copies:
             return
         assert time.monotonic() < deadline, f"{answers} receipts for {copies} copies"
@@ -266,7 +263,7 @@ async def _one_key_two_agencies(bootstrap: str, home: Home) -> None:
                     for sender in (PROVIDER, CUSTOMS)}
         receipt_asked_by_customs = await get_as(session, f"{ports_url}/receipt", CUSTOMS)
     ingress = [m.header(H_SUBMISSION_ID) or b""
-               for m in await read_topics(bootstrap, [INGRESS_TOPIC])]
+               for m in await read_topics(bootstrap, [parts.topics.ingress])]
 
     assert port_answer.status == 200, port_answer.body
     assert customs_answer.status in (200, 422), customs_answer.body
@@ -304,7 +301,7 @@ async def _restarted_with_index(bootstrap: str, home: Home) -> None:
             aiohttp.ClientSession() as session:
         firsts = [await post_document(session, gw.url, doc) for doc in docs]
     assert [answer.status for answer in firsts] == [200] * len(docs)
-    held = {m.partition for m in await read_topics(bootstrap, [RECEIPT_TOPIC])}
+    held = {m.partition for m in await read_topics(bootstrap, [parts.topics.receipt])}
 
     with capture_logs() as logs:
         async with running_gateway(config, parts, bootstrap) as gw, \
@@ -333,11 +330,11 @@ async def _receipt_gone_from_topic(bootstrap: str, home: Home) -> None:
     """The index points at a place the topic does not hold, as after a memory-only broker
     restarted under a running process: the book has no such receipt, and logs why."""
     _, parts = gateway_parts(home)
-    await ensure_topics(bootstrap, {RECEIPT_TOPIC: 1})
-    book = ReceiptBook(bootstrap, parts.schemas, cache_size=0)
+    await ensure_topics(bootstrap, {parts.topics.receipt: 1})
+    book = ReceiptBook(bootstrap, parts.schemas, topics=parts.topics, cache_size=0)
     await book.start()
     try:
-        book.add(StoredMessage(RECEIPT_TOPIC, 0, 7, b"gone-1", b"", (), 0))
+        book.add(StoredMessage(parts.topics.receipt, 0, 7, b"gone-1", b"", (), 0))
         assert "gone-1" in book
         with capture_logs() as logs:
             assert await book.get("gone-1") is None
@@ -456,13 +453,13 @@ async def _oversize(bootstrap: str, home: Home) -> None:
         "rejected", "DOCUMENT_TOO_LARGE")
     assert rejected.receipt.recipients == ()
 
-    letters = await dead_letters(bootstrap, parts.schemas)
+    letters = await dead_letters(bootstrap, parts.topics, parts.schemas)
     assert letters.keys() == {"big-kafka"}  # the door's refusal never reached the ingress
     letter = letters["big-kafka"]
     assert letter["error_code"] == "DOCUMENT_TOO_LARGE"
     # refused before its signature was checked: kept as its first bytes, never whole
     assert letter["original"] == big[:KEPT_PREFIX_BYTES]
-    assert http_id(big_http) not in await ingress_submission_ids(bootstrap)
+    assert http_id(big_http) not in await ingress_submission_ids(bootstrap, parts.topics)
 
 
 # -- 4b. rate limit on the ingress topic --------------------------------------------------------
@@ -489,9 +486,9 @@ async def _rate_limited(bootstrap: str, home: Home) -> None:
     with capture_logs() as logs:
         async with running_gateway(config, parts, bootstrap) as gw, \
                 aiohttp.ClientSession() as session, \
-                ReceiptWatcher(bootstrap, parts.schemas) as watcher:
+                ReceiptWatcher(bootstrap, parts.topics, parts.schemas) as watcher:
             answer = await post_document(session, gw.url, through_door)
-            await produce_ingress(bootstrap, claiming, acked=acked,
+            await produce_ingress(bootstrap, parts.topics, claiming, acked=acked,
                                   extra_headers=[(H_VIA, b"http:" + b"0" * 64)])
             receipts = await gw.serving.alongside(watcher.wait_for(acked))
 
@@ -528,12 +525,12 @@ async def _unknown_sender(bootstrap: str, home: Home) -> None:
     assert rejected.receipt.status == "rejected"
     assert (rejected.receipt.error_code or "").startswith("AUTH_"), rejected.receipt
 
-    letters = await dead_letters(bootstrap, parts.schemas)
+    letters = await dead_letters(bootstrap, parts.topics, parts.schemas)
     assert letters.keys() == {"stranger-kafka"}
     assert letters["stranger-kafka"]["sender"] == "cn.nobody"
     assert letters["stranger-kafka"]["original"] == ARRIVAL
     for recipient in (*RECIPIENTS, BORDER):
-        assert await raw_deliveries(bootstrap, recipient) == {}
+        assert await raw_deliveries(bootstrap, parts.topics, recipient) == {}
 
 
 # -- 6. bad signature --------------------------------------------------------------------------
@@ -560,11 +557,11 @@ async def _bad_signature(bootstrap: str, home: Home) -> None:
     assert signed_receipt.receipt.recipients == ()
     assert (looked_up.status, looked_up.body) == (422, answer.body)
 
-    letter = (await dead_letters(bootstrap, parts.schemas))[http_id(doc)]
+    letter = (await dead_letters(bootstrap, parts.topics, parts.schemas))[http_id(doc)]
     assert letter["error_code"] == "AUTH_SIGNATURE_INVALID"
     assert (letter["original"], letter["signature"]) == (altered, doc.signature)
     for recipient in RECIPIENTS:
-        assert await raw_deliveries(bootstrap, recipient) == {}
+        assert await raw_deliveries(bootstrap, parts.topics, recipient) == {}
 
 
 # -- 7. the broker dies and comes back ---------------------------------------------------------
@@ -613,13 +610,13 @@ async def until_decided(session: aiohttp.ClientSession, url: str, doc: Document,
     return answer
 
 
-async def settled_receipts(bootstrap: str, watcher: ReceiptWatcher
+async def settled_receipts(bootstrap: str, topics: Topics, watcher: ReceiptWatcher
                            ) -> dict[str, SignedReceipt]:
     """Once every record on the ingress topic has a receipt (read again until no record
     arrives meanwhile): the receipt of each."""
     on_ingress: set[str] = set()
     while True:
-        now_on_ingress = await ingress_submission_ids(bootstrap)
+        now_on_ingress = await ingress_submission_ids(bootstrap, topics)
         if now_on_ingress == on_ingress:
             return await watcher.wait_for(on_ingress)
         on_ingress = now_on_ingress
@@ -636,12 +633,14 @@ async def _broker_restart(broker: LocalBroker, home: Home, tmp_path: Path) -> No
     during = signed_arrivals(home, 60, start=1000, prefix="http")
     acked: list[str] = []
     async with running_gateway(config, parts, bootstrap) as gw, \
-            ReceiptWatcher(bootstrap, parts.schemas, fetch_wait_ms=S3_FETCH_WAIT_MS) as watcher, \
+            ReceiptWatcher(bootstrap, parts.topics, parts.schemas,
+                           fetch_wait_ms=S3_FETCH_WAIT_MS) as watcher, \
             aiohttp.ClientSession() as session:
         # Once this is answered, the gateway has joined its group and decides at once.
         assert (await post_document(session, gw.url, warm_up)).status == 200
-        producing = asyncio.create_task(produce_ingress(bootstrap, stream, acked=acked,
-                                                        partitions=4, interval_s=0.25))
+        producing = asyncio.create_task(produce_ingress(bootstrap, parts.topics, stream,
+                                                        acked=acked, partitions=4,
+                                                        interval_s=0.25))
         await watcher.wait_for_messages(5)  # the gateway is deciding the stream
         broker.kill()
         acked_before_kill = len(acked)
@@ -653,8 +652,8 @@ async def _broker_restart(broker: LocalBroker, home: Home, tmp_path: Path) -> No
         # As the answer tells: a document the broker may not have taken is sent again.
         resent = [await until_decided(session, gw.url, doc)
                   for doc, answer in answers if unconfirmed(answer)]
-        receipts = await settled_receipts(bootstrap, watcher)
-        on_ingress = await ingress_submission_ids(bootstrap)
+        receipts = await settled_receipts(bootstrap, parts.topics, watcher)
+        on_ingress = await ingress_submission_ids(bootstrap, parts.topics)
         assert (await get_answer(session, f"{gw.url}/readyz")).status == 200
 
     statuses = Counter(a.status for _, a in answers)
@@ -679,8 +678,10 @@ async def _broker_restart(broker: LocalBroker, home: Home, tmp_path: Path) -> No
     assert all(r.receipt.accepted for r in receipts.values())
 
     accepted = {r.receipt.event_id for r in receipts.values()}
-    await assert_each_recipient_got_each_once(bootstrap, accepted, tmp_path, parts.keyring)
-    report = await verify_kafka(bootstrap, parts.schemas, parts.keyring)
+    await assert_each_recipient_got_each_once(bootstrap, parts.topics, accepted, tmp_path,
+                                              parts.keyring)
+    report = await verify_kafka(bootstrap, parts.schemas, parts.keyring,
+                                trail_topic=parts.topics.trail)
     assert report.ok, report.breaks
 
 
@@ -714,7 +715,8 @@ async def _may_have_taken(broker: LocalBroker, home: Home) -> None:
     in_flight, while_down = (signed(home, numbered_arrival(n), name) for n, name in
                              ((701, "in-flight"), (702, "while-down")))
     async with running_gateway(config, parts, bootstrap, prepare=slow_probe) as gw, \
-            ReceiptWatcher(bootstrap, parts.schemas, fetch_wait_ms=S3_FETCH_WAIT_MS) as watcher, \
+            ReceiptWatcher(bootstrap, parts.topics, parts.schemas,
+                           fetch_wait_ms=S3_FETCH_WAIT_MS) as watcher, \
             aiohttp.ClientSession() as session:
         # Twice: the first decision's new topics leave the producer without the ingress
         # topic's partitions, which the second brings back. Without them the producer would
@@ -727,11 +729,11 @@ async def _may_have_taken(broker: LocalBroker, home: Home) -> None:
         await asyncio.to_thread(broker.start)  # same port, same storage
         await wait_ready(session, gw.url, timeout_s=60)
         decided = await until_decided(session, gw.url, in_flight)
-        receipts = await settled_receipts(bootstrap, watcher)
-        on_ingress = await ingress_submission_ids(bootstrap)
+        receipts = await settled_receipts(bootstrap, parts.topics, watcher)
+        on_ingress = await ingress_submission_ids(bootstrap, parts.topics)
         sent_again = await post_document(session, gw.url, while_down)  # as the 503 asks
 
-    copies = [m for m in await read_topics(bootstrap, [INGRESS_TOPIC])
+    copies = [m for m in await read_topics(bootstrap, [parts.topics.ingress])
               if m.header(H_SUBMISSION_ID) == http_id(in_flight).encode()]
     print(f"copies of the unconfirmed document on the ingress topic: {len(copies)}")
     assert unconfirmed(first), (first.status, first.body)
@@ -743,15 +745,15 @@ async def _may_have_taken(broker: LocalBroker, home: Home) -> None:
     assert sent_again.status == 200, sent_again.body
     event_id = decided.body["receipt"]["event_id"]
     for recipient in RECIPIENTS:  # raw topics: decided once, however many copies were sent
-        assert (await raw_deliveries(bootstrap, recipient))[event_id] == 1, recipient
+        assert (await raw_deliveries(bootstrap, parts.topics, recipient))[event_id] == 1, recipient
 
 
-async def assert_each_recipient_got_each_once(bootstrap: str, accepted: set[str],
+async def assert_each_recipient_got_each_once(bootstrap: str, topics: Topics, accepted: set[str],
                                               tmp_path: Path, keyring: Keyring) -> None:
     """Through the recipients' verifying, de-duplicating reader: every accepted event, once
     each, every delivery sealed by the gateway."""
     for recipient in RECIPIENTS:
-        handed = await deduplicated_deliveries(bootstrap, recipient,
+        handed = await deduplicated_deliveries(bootstrap, topics, recipient,
                                                tmp_path / f"{recipient}.sqlite", keyring)
         assert handed.keys() == accepted, recipient
         assert set(handed.values()) == {1}, recipient
@@ -773,10 +775,11 @@ async def _killed_gateway(bootstrap: str, home: Home, tmp_path: Path) -> None:
     async with aiohttp.ClientSession() as session, contextlib.AsyncExitStack() as stack:
         first = stack.enter_context(GatewayProcess(home, bootstrap, tmp_path / "gateway-1.log"))
         await wait_ready(session, first.url, alive=first.alive)
-        watcher = await stack.enter_async_context(ReceiptWatcher(bootstrap, parts.schemas))
+        watcher = await stack.enter_async_context(ReceiptWatcher(bootstrap, parts.topics,
+                                                                 parts.schemas))
         delivered = await stack.enter_async_context(
-            TopicFollower(bootstrap, delivery_topic(RECIPIENTS[0])))
-        producing = asyncio.create_task(produce_ingress(bootstrap, docs, acked=acked,
+            TopicFollower(bootstrap, parts.topics.delivery(RECIPIENTS[0])))
+        producing = asyncio.create_task(produce_ingress(bootstrap, parts.topics, docs, acked=acked,
                                                         partitions=4))
         await delivered.wait_for_messages(len(docs) // 2)
         first.kill()  # in the midst of the stream, most likely with documents half done
@@ -800,10 +803,12 @@ async def _killed_gateway(bootstrap: str, home: Home, tmp_path: Path) -> None:
     assert len(accepted) == len(docs)
 
     for recipient in RECIPIENTS:
-        raw = await raw_deliveries(bootstrap, recipient)
+        raw = await raw_deliveries(bootstrap, parts.topics, recipient)
         print(f"{recipient}: {sum(raw.values())} raw deliveries of {len(raw)} documents")
-    await assert_each_recipient_got_each_once(bootstrap, accepted, tmp_path, parts.keyring)
-    report = await verify_kafka(bootstrap, parts.schemas, parts.keyring)
+    await assert_each_recipient_got_each_once(bootstrap, parts.topics, accepted, tmp_path,
+                                              parts.keyring)
+    report = await verify_kafka(bootstrap, parts.schemas, parts.keyring,
+                                trail_topic=parts.topics.trail)
     assert report.ok, report.breaks
 
 
@@ -831,8 +836,8 @@ async def _two_gateways(bootstrap: str, home: Home, tmp_path: Path) -> None:
                              and not a.owned_partitions() & b.owned_partitions()),
                              "the two processes split the four ingress partitions")
             owners = {p: gw for gw in gateways for p in gw.owned_partitions()}
-            async with ReceiptWatcher(bootstrap, parts.schemas) as watcher:
-                await produce_ingress(bootstrap, docs, acked=acked, partitions=4)
+            async with ReceiptWatcher(bootstrap, parts.topics, parts.schemas) as watcher:
+                await produce_ingress(bootstrap, parts.topics, docs, acked=acked, partitions=4)
                 receipts = await watcher.wait_for(acked)
             accepted_by = [await metric_total(session, gw.ops_url,
                                               "portgw_documents_accepted_total")
@@ -848,12 +853,13 @@ async def _two_gateways(bootstrap: str, home: Home, tmp_path: Path) -> None:
 
     # Each chain of the trail was written by the process that owned its partition.
     chains = set()
-    for message in await read_topics(bootstrap, [TRAIL_TOPIC]):
+    for message in await read_topics(bootstrap, [parts.topics.trail]):
         name, value = parts.schemas.decode(message.value)
         if name == RECORD_SCHEMA:
             chains.add(value["entry"]["chain"])
     assert chains == {"p0", "p1", "p2", "p3"}
     assert {owners[int(chain[1:])] is a for chain in chains} == {True, False}
-    report = await verify_kafka(bootstrap, parts.schemas, parts.keyring)
+    report = await verify_kafka(bootstrap, parts.schemas, parts.keyring,
+                                trail_topic=parts.topics.trail)
     assert report.ok, report.breaks
     assert report.chains == 4

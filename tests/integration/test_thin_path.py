@@ -9,14 +9,7 @@ import pytest
 from crypto import sm3_hex
 from gateway.home.create import Home
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import (
-    DLQ_TOPIC,
-    INGRESS_TOPIC,
-    TRAIL_TOPIC,
-    canonical_topic,
-    delivery_topic,
-    read_topics,
-)
+from gateway.kafka.wire import Topics, read_topics
 from replay import verify_kafka
 from tests.integration.support import FAL1_SAMPLES, Sent, gateway_parts, submit_all
 
@@ -24,7 +17,7 @@ ARRIVAL = (FAL1_SAMPLES / "valid_arrival.xml").read_bytes()
 
 
 def test_accepted_document_reaches_each_permitted_recipient_and_no_one_else(
-    broker: LocalBroker, home: Home
+    broker: LocalBroker, home: Home, topics: Topics
 ) -> None:
     bootstrap = broker.bootstrap_servers
     [receipt] = asyncio.run(submit_all(home, bootstrap, [Sent("cn.port.sh", ARRIVAL)]))
@@ -35,7 +28,7 @@ def test_accepted_document_reaches_each_permitted_recipient_and_no_one_else(
     assert receipt.digest_sm3 == sm3_hex(ARRIVAL)
 
     _, parts = gateway_parts(home)
-    [delivery_message] = asyncio.run(read_topics(bootstrap, [delivery_topic("cn.customs.sh")]))
+    [delivery_message] = asyncio.run(read_topics(bootstrap, [topics.delivery("cn.customs.sh")]))
     name, delivery = parts.schemas.decode(delivery_message.value)
     assert name == "px.gateway.Delivery"
     assert delivery["event_id"] == receipt.event_id
@@ -50,12 +43,13 @@ def test_accepted_document_reaches_each_permitted_recipient_and_no_one_else(
     expected = parts.adapters.get("fal1-xml").parse(ARRIVAL).record
     assert {k: v for k, v in event.items() if k != "header"} == expected
 
-    [canonical] = asyncio.run(read_topics(bootstrap, [canonical_topic("fal1")]))
+    [canonical] = asyncio.run(read_topics(bootstrap, [topics.canonical("fal1")]))
     assert canonical.value == delivery["payload"]
     assert canonical.key == b"9074729:V2611:A:CNSHA"
-    assert asyncio.run(read_topics(bootstrap, [delivery_topic("cn.border.sh")])) == []
+    assert asyncio.run(read_topics(bootstrap, [topics.delivery("cn.border.sh")])) == []
 
-    report = asyncio.run(verify_kafka(bootstrap, parts.schemas, parts.keyring))
+    report = asyncio.run(verify_kafka(bootstrap, parts.schemas, parts.keyring,
+                                      trail_topic=topics.trail))
     assert report.ok, report.breaks
     # RECEIVED (naming the ingress message), ACCEPTED (the event), two DELIVERED.
     assert (report.records, report.sealed_records, report.references) == (4, 4, 4)
@@ -85,7 +79,7 @@ REFUSALS = {
 
 @pytest.mark.parametrize("case", list(REFUSALS))
 def test_refused_document_gets_error_receipt_dead_letter_and_trail_record(
-    broker: LocalBroker, home: Home, case: str
+    broker: LocalBroker, home: Home, topics: Topics, case: str
 ) -> None:
     sent, code, kind = REFUSALS[case]
     if sent.signature == b"later":  # signed over the original bytes, then altered in transit
@@ -99,30 +93,32 @@ def test_refused_document_gets_error_receipt_dead_letter_and_trail_record(
     assert receipt.recipients == ()
 
     _, parts = gateway_parts(home)
-    [dead] = asyncio.run(read_topics(bootstrap, [DLQ_TOPIC]))
+    [dead] = asyncio.run(read_topics(bootstrap, [topics.dlq]))
     _, letter = parts.schemas.decode(dead.value)
     assert letter["error_code"] == code
     assert letter["original"] == sent.document
     assert letter["event_id"] == receipt.event_id
 
     trail = [parts.schemas.decode(m.value) for m in asyncio.run(read_topics(bootstrap,
-                                                                            [TRAIL_TOPIC]))]
+                                                                            [topics.trail]))]
     entries = [value["entry"] for name, value in trail if name == "px.trail.TrailRecord"]
     assert [(e["kind"], e["error_code"], e["event_id"]) for e in entries] == [
         ("RECEIVED", None, receipt.event_id), (kind, code, receipt.event_id)
     ]
     received, refused = entries
-    assert (received["ref_topic"], received["ref_digest"]) == (INGRESS_TOPIC,
+    assert (received["ref_topic"], received["ref_digest"]) == (topics.ingress,
                                                                sm3_hex(sent.document))
-    assert refused["ref_topic"] == DLQ_TOPIC and refused["ref_offset"] == dead.offset
+    assert refused["ref_topic"] == topics.dlq and refused["ref_offset"] == dead.offset
 
-    for agency in ("cn.customs.sh", "cn.msa.sh", "cn.border.sh"):
-        assert asyncio.run(read_topics(bootstrap, [delivery_topic(agency)])) == []
-    report = asyncio.run(verify_kafka(bootstrap, parts.schemas, parts.keyring))
+    nobody = [topics.delivery(a) for a in ("cn.customs.sh", "cn.msa.sh", "cn.border.sh")]
+    assert asyncio.run(read_topics(bootstrap, nobody)) == []  # read together: one fetch wait
+    report = asyncio.run(verify_kafka(bootstrap, parts.schemas, parts.keyring,
+                                      trail_topic=topics.trail))
     assert report.ok, report.breaks
 
 
-def test_a_restarted_gateway_continues_the_chain(broker: LocalBroker, home: Home) -> None:
+def test_a_restarted_gateway_continues_the_chain(broker: LocalBroker, home: Home,
+                                                 topics: Topics) -> None:
     bootstrap = broker.bootstrap_servers
     departure = (FAL1_SAMPLES / "valid_departure.xml").read_bytes()
     first = asyncio.run(submit_all(home, bootstrap, [Sent("cn.port.sh", ARRIVAL)]))
@@ -131,7 +127,8 @@ def test_a_restarted_gateway_continues_the_chain(broker: LocalBroker, home: Home
     assert [r.status for r in first + second] == ["accepted", "accepted", "rejected"]
 
     _, parts = gateway_parts(home)
-    report = asyncio.run(verify_kafka(bootstrap, parts.schemas, parts.keyring))
+    report = asyncio.run(verify_kafka(bootstrap, parts.schemas, parts.keyring,
+                                      trail_topic=topics.trail))
     assert report.ok, report.breaks
     assert report.records == 10
     assert report.sealed_records == 10

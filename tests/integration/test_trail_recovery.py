@@ -10,7 +10,7 @@ from pathlib import Path
 from crypto import KeyEntry, Keyring, SM2PrivateKey, sm3_hex
 from gateway.home.config import TrailSettings
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import ensure_topics, new_producer, read_topics
+from gateway.kafka.wire import Topics, ensure_topics, new_producer, read_topics
 from gateway.trail.archive import ArchiveWriter
 from gateway.trail.writer import (
     ENTRY_DEFAULTS,
@@ -27,7 +27,6 @@ from message_formats import SINGLE_OBJECT_MAGIC, AvroSchemas
 from replay import TrailVerifier
 from replay.archive import verify_archive
 
-TOPIC = "px.trail.recovery-test.v1"
 SCHEMAS = AvroSchemas()
 KEY = SM2PrivateKey.generate()
 SETTINGS = TrailSettings(seal_every=16)
@@ -37,17 +36,18 @@ RING = Keyring([KeyEntry("px.gateway", KEY.public_key(),
                          valid_from=datetime(2026, 1, 1, tzinfo=UTC))])
 
 
-def test_a_restarted_writer_reads_the_tail_and_continues_the_chain(broker: LocalBroker) -> None:
-    asyncio.run(_restarts(broker.bootstrap_servers))
+def test_a_restarted_writer_reads_the_tail_and_continues_the_chain(broker: LocalBroker,
+                                                                   topics: Topics) -> None:
+    asyncio.run(_restarts(broker.bootstrap_servers, topics))
 
 
-async def _restarts(bootstrap: str) -> None:
-    await ensure_topics(bootstrap, {TOPIC: 1})
-    first = await run_writer(bootstrap, add=2000)
+async def _restarts(bootstrap: str, topics: Topics) -> None:
+    await ensure_topics(bootstrap, {topics.trail: 1})
+    first = await run_writer(bootstrap, topics, add=2000)
     # Stopped before sealing more records than a first look back from the end covers.
-    second = await run_writer(bootstrap, add=300, seal=False,
+    second = await run_writer(bootstrap, topics, add=300, seal=False,
                               settings=TrailSettings(seal_every=1000))
-    third = await run_writer(bootstrap, add=5)
+    third = await run_writer(bootstrap, topics, add=5)
 
     assert first == Recovered(next_seq=0, unsealed=0, messages_read=0)
     assert (second.next_seq, second.unsealed) == (2000, 0)
@@ -56,7 +56,7 @@ async def _restarts(bootstrap: str) -> None:
     # restart read a tail of it, going further back once to take all the unsealed ones.
     assert third.messages_read < 2425 // 4
 
-    trail = await read_topics(bootstrap, [TOPIC])
+    trail = await read_topics(bootstrap, [topics.trail])
     report, _ = TrailVerifier(SCHEMAS, RING).check_trail(trail)
     assert report.breaks == ()
     assert (report.records, report.sealed_records) == (2305, 2305)
@@ -68,15 +68,15 @@ async def _restarts(bootstrap: str) -> None:
                for s in seals[1:])
 
 
-async def run_writer(bootstrap: str, *, add: int, seal: bool = True,
-                     settings: TrailSettings = SETTINGS, topic: str = TOPIC,
-                     archive: TrailArchive | None = None) -> Recovered:
+async def run_writer(bootstrap: str, topics: Topics, *, add: int, seal: bool = True,
+                     settings: TrailSettings = SETTINGS, archive: TrailArchive | None = None
+                     ) -> Recovered:
     """Starts a writer as a gateway process does, adds records, seals them (or stops without
     sealing, as a killed process would); what its recovery found."""
     producer = new_producer(bootstrap)
     await producer.start()
     writer = TrailWriter(producer=producer, codec=TrailCodec(SCHEMAS), key=KEY, partition=0,
-                         settings=settings, topic=topic, chain="p0", archive=archive)
+                         settings=settings, topics=topics, chain="p0", archive=archive)
     try:
         recovered = await writer.recover(bootstrap, fetch_wait_ms=5)
         await written([writer.add(**FIELDS) for _ in range(add)])
@@ -89,21 +89,20 @@ async def run_writer(bootstrap: str, *, add: int, seal: bool = True,
 
 
 RELEASED_0_1_0 = Path(__file__).parents[2] / "message_formats" / "released" / "0.1.0"
-OLD_TOPIC = "px.trail.schema-upgrade-test.v1"
 
 
 def test_a_trail_written_by_the_released_schemas_is_continued_and_verifies(
-    broker: LocalBroker, tmp_path: Path
+    broker: LocalBroker, topics: Topics, tmp_path: Path
 ) -> None:
     """A chain written by 0.1.0 (seals without previous_seal), then continued by this
     version after a restart: its first seal names the last 0.1.0 seal; the trail verifies on
     the broker and in the archive recovery wrote from it, hashes and signatures over the bytes
     as the old schema wrote them."""
-    asyncio.run(_upgrades(broker.bootstrap_servers, tmp_path / "archive"))
+    asyncio.run(_upgrades(broker.bootstrap_servers, topics, tmp_path / "archive"))
 
 
-async def _upgrades(bootstrap: str, archive_dir: Path) -> None:
-    await ensure_topics(bootstrap, {OLD_TOPIC: 1})
+async def _upgrades(bootstrap: str, topics: Topics, archive_dir: Path) -> None:
+    await ensure_topics(bootstrap, {topics.trail: 1})
     old = TrailCodec(AvroSchemas.from_dirs(RELEASED_0_1_0, builtin=False))
     messages, last_old_seal = old_trail(old, records=6, seal_every=3)
     assert not messages[-1].startswith(SINGLE_OBJECT_MAGIC + SCHEMAS.fingerprint(SEAL_SCHEMA))
@@ -111,15 +110,15 @@ async def _upgrades(bootstrap: str, archive_dir: Path) -> None:
     await producer.start()
     try:
         for value in messages:
-            await producer.send_and_wait(OLD_TOPIC, value, partition=0)
+            await producer.send_and_wait(topics.trail, value, partition=0)
     finally:
         await producer.stop()
 
     with ArchiveWriter(archive_dir, "p0", schemas=SCHEMAS) as archive:
-        recovered = await run_writer(bootstrap, add=4, topic=OLD_TOPIC, archive=archive)
+        recovered = await run_writer(bootstrap, topics, add=4, archive=archive)
     assert (recovered.next_seq, recovered.unsealed) == (6, 0)
 
-    trail = await read_topics(bootstrap, [OLD_TOPIC])
+    trail = await read_topics(bootstrap, [topics.trail])
     seals = [v["body"] for n, v in (SCHEMAS.decode(m.value) for m in trail) if n == SEAL_SCHEMA]
     assert [s["previous_seal"] for s in seals] == [None, None, last_old_seal]
     report, _ = TrailVerifier(SCHEMAS, RING).check_trail(trail)

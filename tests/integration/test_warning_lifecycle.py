@@ -13,7 +13,7 @@ import pytest
 
 from gateway.home.create import DEMO_AGENCIES, WARNING_AGENCIES, Home
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import DLQ_TOPIC, delivery_topic, read_topics
+from gateway.kafka.wire import read_topics
 from gateway.parts import GatewayParts
 from gateway.receipts.receipt import Receipt
 from gateway.warnings.scenario import (
@@ -101,7 +101,7 @@ def with_refusals(steps: list[Step]) -> list[tuple[Step, str | set[str]]]:
 def received_by_event(parts: GatewayParts, bootstrap: str) -> dict[str, dict[str, Any]]:
     """event id -> recipient -> the canonical record it received."""
     by_event: dict[str, dict[str, Any]] = defaultdict(dict)
-    topics = [delivery_topic(a.id) for a in AGENCIES]
+    topics = [parts.topics.delivery(a.id) for a in AGENCIES]
     for message in asyncio.run(read_topics(bootstrap, topics)):
         _, delivery = parts.schemas.decode(message.value)
         _, record = parts.schemas.decode(delivery["payload"])
@@ -142,11 +142,12 @@ def test_a_warning_lifecycle_reaches_each_party_at_its_step_and_the_trail_names_
         for s in accepted_steps[:-1]]
     assert filed["step"]["filed_to"] == FILING_SYSTEM
 
-    dead = asyncio.run(read_topics(bootstrap, [DLQ_TOPIC]))
+    dead = asyncio.run(read_topics(bootstrap, [parts.topics.dlq]))
     assert sorted(parts.schemas.decode(m.value)[1]["error_code"] for m in dead) == sorted(
         want for _, want in plan if isinstance(want, str))
 
-    report = asyncio.run(verify_kafka(bootstrap, parts.schemas, parts.keyring))
+    report = asyncio.run(verify_kafka(bootstrap, parts.schemas, parts.keyring,
+                                      trail_topic=parts.topics.trail))
     assert report.ok, report.breaks
     reasons = {e["event_id"]: e["reason"] for e in trail_entries(parts, bootstrap)
                if e["kind"] == "ACCEPTED"}

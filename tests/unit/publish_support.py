@@ -44,7 +44,7 @@ def decided(home: Home, parts: GatewayParts, sample: str, *, number: int = 1,
         ("authenticate", stages.Authenticate(parts.live_keyring)),
         ("adapter", stages.ChooseAdapter(parts.adapters)),
         ("adapt", stages.Adapt()),
-        ("event", stages.BuildEvent(parts.schemas)),
+        ("event", stages.BuildEvent(parts.schemas, parts.topics)),
         ("route", stages.Route(parts.router)),
         ("deliveries", BuildDeliveries(parts.payloads, parts.schemas)),
     ])

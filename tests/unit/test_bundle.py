@@ -22,7 +22,7 @@ import pytest
 
 from crypto import KeyEntry, Keyring, KeyRole, SM2PrivateKey, sm3_hex
 from gateway.home.config import TrailSettings
-from gateway.kafka.wire import H_SIGNATURE, INGRESS_TOPIC, TRAIL_TOPIC, StoredMessage
+from gateway.kafka.wire import H_SIGNATURE, StoredMessage, Topics
 from gateway.trail.writer import SEAL_SCHEMA, TrailCodec, TrailWriter
 from message_formats import AvroSchemas
 from replay import bundle as bundle_module
@@ -40,6 +40,7 @@ from replay.bundle_cli import run_check_bundle, run_export
 from replay.history import document_history
 from tests.unit.trail_support import BatchSending, Metadata
 
+TOPICS = Topics()  # the production names, no prefix
 SCHEMAS = AvroSchemas()
 CODEC = TrailCodec(SCHEMAS)
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -95,7 +96,7 @@ class Gateway:
 
     def __init__(self, broker: Broker, seal_every: int = 4) -> None:
         self.broker = broker
-        self.writer = TrailWriter(producer=broker, codec=CODEC, key=GATEWAY_KEY,
+        self.writer = TrailWriter(topics=TOPICS, producer=broker, codec=CODEC, key=GATEWAY_KEY,
                                   partition=0, settings=TrailSettings(seal_every=seal_every))
         self.count = 0
 
@@ -107,7 +108,7 @@ class Gateway:
         event_id = f"0190a000-0000-7000-8000-{self.count:012d}"
         document = f"<Manifest key='{business_key}' version='{version}'/>".encode()
         signature = key.sign(document)
-        ingress = self.broker.publish(INGRESS_TOPIC, document, ((H_SIGNATURE, signature),))
+        ingress = self.broker.publish(TOPICS.ingress, document, ((H_SIGNATURE, signature),))
         base = {"submission_id": f"s{self.count}", "event_id": event_id, "sender": sender,
                 "format_id": "manifest-xml", "digest_sm3": sm3_hex(document)}
         await self.writer.append(**base, kind="RECEIVED", reason="received", **ingress)
@@ -298,7 +299,7 @@ def test_export_reads_the_trail_then_only_the_messages_it_needs(
     asked: list[list[tuple[str, int, int]]] = []
 
     async def read_topics(servers: str, topics: list[str], **_: Any) -> list[StoredMessage]:
-        assert topics == [TRAIL_TOPIC]
+        assert topics == [TOPICS.trail]
         return SCENARIO.trail
 
     async def read_at(servers: str, locations: list[tuple[str, int, int]], **_: Any
@@ -310,11 +311,11 @@ def test_export_reads_the_trail_then_only_the_messages_it_needs(
     monkeypatch.setattr(bundle_module, "read_at", read_at)
     out = tmp_path / "bundle.zip"
     written = asyncio.run(export_bundle_kafka("broker:9092", SCHEMAS, keyring(), KEY, out,
-                                              sender=SENDER))
+                                              sender=SENDER, trail_topic=TOPICS.trail))
     assert out.read_bytes() == export().to_zip() == written.to_zip()
     history = document_history(SCENARIO.trail, SCHEMAS, KEY, sender=SENDER)
     assert asked == [referenced_locations(history)]
-    assert {topic for topic, _, _ in asked[0]} == {INGRESS_TOPIC, EVENT_TOPIC}
+    assert {topic for topic, _, _ in asked[0]} == {TOPICS.ingress, EVENT_TOPIC}
     assert check_bundle(out, keyring=keyring()).ok
 
 
@@ -652,7 +653,8 @@ def test_run_export_writes_checks_and_says_so(
     monkeypatch.setattr(bundle_module, "read_at", read_at)
     out = io.StringIO()
     path = tmp_path / "bundle.zip"
-    assert run_export("broker:9092", keyring(), KEY, path, sender=SENDER, out=out) == 0
+    assert run_export("broker:9092", keyring(), KEY, path, trail_topic=TOPICS.trail,
+                      sender=SENDER, out=out) == 0
     assert out.getvalue().startswith(
         f"wrote {path}\nevidence bundle of document {KEY}: 30 files: 7 trail record(s), "
         "2 seal(s), 2 original document(s), 2 key(s)\n")

@@ -26,7 +26,7 @@ from gateway.deliveries.proof import (
     DeliveryVerifier,
 )
 from gateway.errors import GatewayError
-from gateway.kafka.wire import H_EVENT_ID, Outbound, StoredMessage, delivery_topic
+from gateway.kafka.wire import H_EVENT_ID, Outbound, StoredMessage, Topics
 from gateway.publish.sealing import (
     BatchSealer,
     DeliverySealer,
@@ -37,6 +37,7 @@ from gateway.publish.sealing import (
 from gateway.receipts.receipt import ACCEPTED, Receipt
 from tests.unit.seal_support import AGENCY_KEY, GATEWAY_KEY, JAN, KEYRING, SCHEMAS
 
+TOPICS = Topics()  # the production names, no prefix
 RECIPIENT = "cn.customs.sh"
 OTHER = "cn.msa.sh"
 TOPIC = f"px.deliver.{RECIPIENT}.v1"
@@ -244,7 +245,7 @@ def test_deliveries_are_sent_sealed_in_the_order_they_were_put() -> None:
 
 def test_a_delivery_topic_is_never_read_without_a_verifier(tmp_path: Path) -> None:
     with pytest.raises(GatewayError) as caught:
-        DedupReader("127.0.0.1:9", [delivery_topic(RECIPIENT)], tmp_path / "seen.sqlite")
+        DedupReader("127.0.0.1:9", [TOPICS.delivery(RECIPIENT)], tmp_path / "seen.sqlite")
     assert caught.value.code == DEDUP_VERIFIER_REQUIRED
-    DedupReader("127.0.0.1:9", [delivery_topic(RECIPIENT)], tmp_path / "seen.sqlite",
+    DedupReader("127.0.0.1:9", [TOPICS.delivery(RECIPIENT)], tmp_path / "seen.sqlite",
                 verifier=DeliveryVerifier(KEYRING, RECIPIENT))

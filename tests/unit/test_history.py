@@ -12,7 +12,7 @@ import pytest
 
 from crypto import SM2PrivateKey
 from gateway.home.config import TrailSettings
-from gateway.kafka.wire import TRAIL_TOPIC, StoredMessage
+from gateway.kafka.wire import StoredMessage, Topics
 from gateway.trail.writer import TrailCodec, TrailWriter
 from message_formats import AvroSchemas
 from replay import history as history_module
@@ -25,6 +25,7 @@ from replay.history import (
 )
 from tests.unit.trail_support import MemoryTopic
 
+TOPICS = Topics()  # the production names, no prefix
 SCHEMAS = AvroSchemas()
 GATEWAY_KEY = SM2PrivateKey.generate()
 SENDER_KEY_ID = "ab" * 32
@@ -39,7 +40,7 @@ class Trail:
         self.topic = MemoryTopic()
         self.writers = [
             TrailWriter(producer=self.topic, codec=TrailCodec(SCHEMAS), key=GATEWAY_KEY,
-                        partition=p, settings=TrailSettings(seal_every=3))
+                        topics=TOPICS, partition=p, settings=TrailSettings(seal_every=3))
             for p in (0, 1)
         ]
 
@@ -177,7 +178,7 @@ def test_an_unknown_document_is_described_as_such() -> None:
 
 
 def test_undecodable_messages_are_counted_not_fatal() -> None:
-    garbage = StoredMessage(TRAIL_TOPIC, 0, 99, None, b"not avro", (), 0)
+    garbage = StoredMessage(TOPICS.trail, 0, 99, None, b"not avro", (), 0)
     found = document_history([*TRAIL, garbage], SCHEMAS, KEY, sender="cn.port.sh")
     assert found.unreadable == 1 and len(found.records) == 7
     assert "1 message(s) on the trail could not be decoded" in describe_history(found)
@@ -203,6 +204,7 @@ def test_run_trace_prints_the_history(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(history_module, "read_topics", read_topics)
     out = io.StringIO()
-    assert run_trace("broker:9092", KEY, sender="cn.port.sh", out=out) == 0
+    assert run_trace("broker:9092", KEY, trail_topic=TOPICS.trail, sender="cn.port.sh",
+                     out=out) == 0
     assert out.getvalue().startswith(f"document {KEY} from cn.port.sh: 2 submission(s)")
-    assert run_trace("broker:9092", "BL-NOPE", out=io.StringIO()) == 1
+    assert run_trace("broker:9092", "BL-NOPE", trail_topic=TOPICS.trail, out=io.StringIO()) == 1

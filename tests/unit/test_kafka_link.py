@@ -17,6 +17,7 @@ from gateway.home.config import GatewayConfig, KafkaSettings
 from gateway.home.create import create_home
 from gateway.kafka.wire import (
     KafkaLink,
+    Topics,
     kafka_link,
     new_admin,
     new_producer,
@@ -72,6 +73,28 @@ def test_unsound_kafka_settings_are_refused_by_rule_without_their_values(
     assert caught.value.code == "CONFIG_KAFKA_INVALID"
     assert caught.value.message.startswith("[kafka] ") and rule in caught.value.message
     assert PASSWORD not in caught.value.message
+
+
+def test_the_topics_are_the_production_names_unless_a_prefix_is_configured() -> None:
+    plain, staging = Topics.of(loaded({})), Topics.of(loaded({"topic_prefix": "staging."}))
+    assert [plain.ingress, plain.trail, plain.checkpoint, plain.dlq, plain.receipt,
+            plain.canonical("fal1"), plain.delivery("cn.customs.sh"), plain.status("cn.port.sh"),
+            plain.consumer_group] == [
+        "px.ingress.v1", "px.trail.v1", "px.checkpoint.v1", "px.dlq.v1", "px.receipt.v1",
+        "px.canonical.fal1.v1", "px.deliver.cn.customs.sh.v1", "px.status.cn.port.sh.v1",
+        "px-gateway"]
+    assert [staging.ingress, staging.delivery("cn.customs.sh"), staging.consumer_group] == [
+        "staging.px.ingress.v1", "staging.px.deliver.cn.customs.sh.v1", "staging.px-gateway"]
+
+
+@pytest.mark.parametrize("prefix", ["staging/", "t 1.", "测试.", "x" * 101, 7])
+def test_a_topic_prefix_kafka_would_not_take_is_refused_with_its_code(prefix: object) -> None:
+    with pytest.raises(ConfigError) as caught:
+        loaded({"topic_prefix": prefix})
+    assert caught.value.code == "CONFIG_TOPIC_PREFIX_INVALID"
+    assert caught.value.message.startswith("[kafka] topic_prefix must be")
+    with pytest.raises(ConfigError):
+        Topics(prefix)  # type: ignore[arg-type]  # whatever a TOML file may give
 
 
 def test_kafka_settings_come_from_the_environment_too(tmp_path: Path) -> None:

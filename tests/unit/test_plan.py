@@ -11,7 +11,7 @@ import pytest
 
 from gateway.decide.pipeline import Rejection, Submission, new_context
 from gateway.home.create import Home
-from gateway.kafka.wire import DLQ_TOPIC, H_DIGEST, INGRESS_TOPIC, canonical_topic, status_topic
+from gateway.kafka.wire import H_DIGEST, Topics
 from gateway.parts import GatewayParts
 from gateway.publish.plan import (
     DEAD_LETTER_SCHEMA,
@@ -30,6 +30,8 @@ from gateway.receipts.receipt import ACCEPTED, REJECTED
 from message_formats import AvroSchemas
 from tests.unit.publish_support import SENDER, decided, publishing_home
 
+WIRE = Topics()  # the production names: the homes here have no topic prefix
+
 NOW = datetime(2026, 6, 1, 8, 30, tzinfo=UTC)
 RECIPIENTS = ("cn.customs.sh", "cn.msa.sh")
 SCHEMAS = AvroSchemas()
@@ -45,11 +47,11 @@ def test_an_accepted_document_plans_its_event_sealed_deliveries_statuses_and_rec
     home, parts = home_and_parts
     ctx, why = decided(home, parts, "valid_arrival.xml")
     assert why is None and ctx.event is not None
-    plan = accepted_plan(ctx, parts.router.index, parts.schemas, NOW)
+    plan = accepted_plan(ctx, parts.router.index, parts.schemas, WIRE, NOW)
 
     assert [m.out.topic for m in plan.messages] == [
-        canonical_topic("fal1"), *(f"px.deliver.{r}.v1" for r in RECIPIENTS),
-        *[status_topic(SENDER)] * 3]
+        WIRE.canonical("fal1"), *(f"px.deliver.{r}.v1" for r in RECIPIENTS),
+        *[WIRE.status(SENDER)] * 3]
     assert [m.sealed for m in plan.messages] == [False, True, True, False, False, False]
     assert plan.messages[0].out == ctx.event
     statuses = [parts.schemas.decode(m.out.value) for m in plan.messages[3:]]
@@ -73,9 +75,9 @@ def test_a_refused_document_plans_its_dead_letter_rejected_status_and_error_rece
     home, parts = home_and_parts
     ctx, why = decided(home, parts, "bad_imo_check_digit.xml")
     assert why is not None
-    plan = rejected_plan(ctx, why, parts.router.index, parts.schemas, NOW)
+    plan = rejected_plan(ctx, why, parts.router.index, parts.schemas, WIRE, NOW)
 
-    assert [m.out.topic for m in plan.messages] == [DLQ_TOPIC, status_topic(SENDER)]
+    assert [m.out.topic for m in plan.messages] == [WIRE.dlq, WIRE.status(SENDER)]
     assert not any(m.sealed for m in plan.messages)
     name, letter = parts.schemas.decode(plan.messages[0].out.value)
     assert (name, letter["error_code"], letter["original"]) == (
@@ -94,7 +96,7 @@ def test_a_dead_letter_keeps_only_the_first_bytes_of_a_document_never_authentica
     ctx = new_context(Submission("sub-9", "cn.nobody", "fal1-xml", document, b"sig",
                                  NOW), "event-9")
     why = Rejection("AUTH_UNKNOWN_SENDER", "the sender is not in the keyring", None, "REJECTED")
-    out = dead_letter(ctx, why, SCHEMAS)
+    out = dead_letter(ctx, why, SCHEMAS, WIRE)
     headers = dict(out.headers)
     assert headers[H_ORIGINAL_SIZE] == str(len(document)).encode()
     assert headers[H_DIGEST] == ctx.digest.encode()
@@ -107,7 +109,7 @@ def test_a_duplicate_plans_its_entry_and_the_first_receipt_again_and_nothing_els
         home_and_parts: tuple[Home, GatewayParts]) -> None:
     home, parts = home_and_parts
     ctx, _ = decided(home, parts, "valid_arrival.xml", number=2)
-    first = accepted_plan(ctx, parts.router.index, parts.schemas, NOW).receipt
+    first = accepted_plan(ctx, parts.router.index, parts.schemas, WIRE, NOW).receipt
     assert first is not None
     signer = ReceiptSigner(BatchSealer(parts.key), parts.schemas)
     signed = asyncio.run(signer.sign(replace(first, event_id="first-event")))
@@ -128,11 +130,11 @@ def test_the_received_entry_names_the_ingress_message_when_there_is_one(
     home, parts = home_and_parts
     read, _ = decided(home, parts, "valid_arrival.xml", partition=2, ingress_offset=41)
     handed, _ = decided(home, parts, "valid_arrival.xml")
-    entry = received_entry(read)
+    entry = received_entry(read, WIRE)
     assert (entry.fields["kind"], entry.fields["ref_topic"], entry.fields["ref_partition"],
             entry.fields["ref_offset"], entry.fields["ref_digest"]) == (
-        "RECEIVED", INGRESS_TOPIC, 2, 41, read.digest)
-    assert "ref_topic" not in received_entry(handed).fields
+        "RECEIVED", WIRE.ingress, 2, 41, read.digest)
+    assert "ref_topic" not in received_entry(handed, WIRE).fields
 
 
 def test_the_same_decision_gives_the_same_plan(
@@ -140,4 +142,5 @@ def test_the_same_decision_gives_the_same_plan(
     home, parts = home_and_parts
     ctx, _ = decided(home, parts, "valid_arrival.xml")
     index, schemas = parts.router.index, parts.schemas
-    assert accepted_plan(ctx, index, schemas, NOW) == accepted_plan(ctx, index, schemas, NOW)
+    assert (accepted_plan(ctx, index, schemas, WIRE, NOW)
+            == accepted_plan(ctx, index, schemas, WIRE, NOW))

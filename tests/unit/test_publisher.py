@@ -21,15 +21,10 @@ from gateway.home.config import TrailSettings
 from gateway.home.create import Home
 from gateway.kafka.memory import MemoryBroker
 from gateway.kafka.wire import (
-    DLQ_TOPIC,
     H_DUPLICATE_OF,
-    RECEIPT_TOPIC,
-    TRAIL_TOPIC,
     Outbound,
     StoredMessage,
-    canonical_topic,
-    delivery_topic,
-    status_topic,
+    Topics,
 )
 from gateway.observe.health import BrokerHealth
 from gateway.parts import GatewayParts
@@ -47,11 +42,13 @@ from gateway.receipts.receipt import ACCEPTED, REJECTED, SignedReceipt
 from gateway.trail.writer import RECORD_SCHEMA, TrailCodec, TrailWriter
 from tests.unit.publish_support import SENDER, decided, publishing_home
 
+WIRE = Topics()  # the production names: the homes here have no topic prefix
+
 NOW = datetime(2026, 6, 1, 8, 30, tzinfo=UTC)
 CUSTOMS = "cn.customs.sh"
 # What the plans here publish to, as made before the gateway starts (or known since).
-TOPICS = (canonical_topic("fal1"), delivery_topic(CUSTOMS), delivery_topic("cn.msa.sh"),
-          status_topic(SENDER), DLQ_TOPIC, RECEIPT_TOPIC)
+TOPICS = (WIRE.canonical("fal1"), WIRE.delivery(CUSTOMS), WIRE.delivery("cn.msa.sh"),
+          WIRE.status(SENDER), WIRE.dlq, WIRE.receipt)
 
 
 @pytest.fixture(scope="module")
@@ -70,19 +67,19 @@ class Bench:
         self.kept: list[StoredMessage] = []
         self.publisher = Publisher(BatchSealer(parts.key), parts.schemas, keep=self.kept.append,
                                    health=BrokerHealth(), observe=lambda stage, seconds: None,
-                                   made=made)
+                                   receipt_topic=WIRE.receipt, made=made)
         self.publisher.producer = self.broker
         self.writer = TrailWriter(producer=self.trail_broker, codec=TrailCodec(parts.schemas),
                                   key=parts.key, partition=0,
-                                  settings=TrailSettings())
+                                  settings=TrailSettings(), topics=WIRE)
 
     def plan(self, ctx: Context, why: Rejection | None) -> Plan:
         index, schemas = self.parts.router.index, self.parts.schemas
-        return (accepted_plan(ctx, index, schemas, NOW) if why is None
-                else rejected_plan(ctx, why, index, schemas, NOW))
+        return (accepted_plan(ctx, index, schemas, WIRE, NOW) if why is None
+                else rejected_plan(ctx, why, index, schemas, WIRE, NOW))
 
     async def hand_over(self, plan: Plan, ctx: Context) -> Awaitable[SignedReceipt]:
-        received = self.publisher.record(self.writer, received_entry(ctx))
+        received = self.publisher.record(self.writer, received_entry(ctx, WIRE))
         return await self.publisher.hand_over(plan, self.writer, received)
 
     def answer(self, ctx: Context, why: Rejection | None) -> SignedReceipt:
@@ -95,7 +92,7 @@ class Bench:
 
     def trail(self) -> list[dict[str, Any]]:
         entries = []
-        for message in self.trail_broker.messages(TRAIL_TOPIC, 0):
+        for message in self.trail_broker.messages(WIRE.trail, 0):
             name, record = self.parts.schemas.decode(message.value)
             if name == RECORD_SCHEMA:
                 entries.append(record["entry"])
@@ -138,14 +135,14 @@ def test_an_accepted_plan_is_published_recorded_then_answered(
     entries = bench.trail()
     assert [e["kind"] for e in entries] == ["RECEIVED", "ACCEPTED", "DELIVERED", "DELIVERED",
                                             "NOTIFIED", "NOTIFIED", "NOTIFIED"]
-    assert bench.at(entries[1]).topic == canonical_topic("fal1")
+    assert bench.at(entries[1]).topic == WIRE.canonical("fal1")
     delivered = bench.at(entries[2])
-    assert delivered.topic == delivery_topic(CUSTOMS)
+    assert delivered.topic == WIRE.delivery(CUSTOMS)
     verified = DeliveryVerifier(parts.keyring, CUSTOMS, schemas=parts.schemas).check(delivered)
     assert verified.event_id == ctx.event_id
-    assert [bench.at(e).topic for e in entries[4:]] == [status_topic(SENDER)] * 3
+    assert [bench.at(e).topic for e in entries[4:]] == [WIRE.status(SENDER)] * 3
 
-    [receipt] = bench.broker.messages(RECEIPT_TOPIC)
+    [receipt] = bench.broker.messages(WIRE.receipt)
     assert receipt.partition == ctx.submission.partition
     assert SignedReceipt.decode(parts.schemas, receipt.value).receipt == signed.receipt
     assert [m.offset for m in bench.kept] == [receipt.offset]
@@ -160,18 +157,18 @@ def test_nothing_is_recorded_before_the_broker_has_its_message_nor_answered_befo
     async def run() -> None:
         bench.broker.holding = bench.trail_broker.holding = True
         answer = asyncio.ensure_future(await bench.hand_over(bench.plan(ctx, why), ctx))
-        await until(lambda: bool(bench.broker.messages(delivery_topic(CUSTOMS))))  # sealed
+        await until(lambda: bool(bench.broker.messages(WIRE.delivery(CUSTOMS))))  # sealed
         bench.trail_broker.release()
         await asyncio.sleep(0)
         assert [e["kind"] for e in bench.trail()] == ["RECEIVED"]  # the rest waits for acks
         bench.broker.release()
         await until(lambda: len(bench.trail()) == 7)
         # Time enough to sign and send a receipt: none comes while the trail is not written.
-        assert not await comes(lambda: bool(bench.broker.messages(RECEIPT_TOPIC)))
+        assert not await comes(lambda: bool(bench.broker.messages(WIRE.receipt)))
         assert not answer.done()
         bench.trail_broker.holding = False
         bench.trail_broker.release()
-        await until(lambda: bool(bench.broker.messages(RECEIPT_TOPIC)))
+        await until(lambda: bool(bench.broker.messages(WIRE.receipt)))
         assert not answer.done()  # the receipt itself is not acknowledged yet
         bench.broker.holding = False
         bench.broker.release()
@@ -193,7 +190,7 @@ def test_documents_decided_together_share_one_seal_and_few_trail_writes(
 
     signed = asyncio.run(run())
     assert len(signed) == 8
-    deliveries = bench.broker.messages(delivery_topic(CUSTOMS))
+    deliveries = bench.broker.messages(WIRE.delivery(CUSTOMS))
     assert [m.header("px-event-id") for m in deliveries] == [
         ctx.event_id.encode() for ctx, _ in decisions]  # in the order decided
     seals = {DeliveryProof.decode(parts.schemas, m.header(H_SEAL) or b"").seal.signature
@@ -213,11 +210,11 @@ def refused(home_and_parts: tuple[Home, GatewayParts]) -> tuple[Bench, Context, 
 def test_a_dead_letter_the_broker_refuses_leaves_no_record_and_no_receipt(
         home_and_parts: tuple[Home, GatewayParts]) -> None:
     bench, ctx, why = refused(home_and_parts)
-    bench.broker.refuse(DLQ_TOPIC, KafkaTimeoutError())
+    bench.broker.refuse(WIRE.dlq, KafkaTimeoutError())
     with pytest.raises(BrokerUnavailable):
         bench.answer(ctx, why)
     assert [e["kind"] for e in bench.trail()] == ["RECEIVED"]
-    assert not bench.broker.messages(RECEIPT_TOPIC) and not bench.kept
+    assert not bench.broker.messages(WIRE.receipt) and not bench.kept
 
 
 def test_a_refused_document_is_dead_lettered_recorded_and_answered(
@@ -227,7 +224,7 @@ def test_a_refused_document_is_dead_lettered_recorded_and_answered(
     assert (signed.receipt.status, signed.receipt.error_code) == (REJECTED, why.code)
     entries = bench.trail()
     assert [e["kind"] for e in entries] == ["RECEIVED", "REJECTED", "NOTIFIED"]
-    assert bench.at(entries[1]).topic == DLQ_TOPIC
+    assert bench.at(entries[1]).topic == WIRE.dlq
 
 
 def test_a_duplicate_republishes_the_first_receipt_and_a_repeat_publishes_nothing(
@@ -247,7 +244,7 @@ def test_a_duplicate_republishes_the_first_receipt_and_a_repeat_publishes_nothin
 
     first, duplicate, repeat = asyncio.run(run())
     assert duplicate == repeat == first
-    receipts = bench.broker.messages(RECEIPT_TOPIC)
+    receipts = bench.broker.messages(WIRE.receipt)
     assert [m.header(H_DUPLICATE_OF) for m in receipts] == [None, b"sub-1"]
     assert receipts[1].key == b"sub-2"
     kinds = [e["kind"] for e in bench.trail()]
@@ -258,8 +255,8 @@ def test_a_duplicate_republishes_the_first_receipt_and_a_repeat_publishes_nothin
 def test_the_first_message_to_a_new_topic_goes_alone_after_those_before_it(
         home_and_parts: tuple[Home, GatewayParts]) -> None:
     _, parts = home_and_parts
-    bench = Bench(parts, made=(DLQ_TOPIC,))
-    new, old = canonical_topic("fal1"), DLQ_TOPIC
+    bench = Bench(parts, made=(WIRE.dlq,))
+    new, old = WIRE.canonical("fal1"), WIRE.dlq
 
     async def run() -> None:
         bench.broker.holding = True
@@ -278,4 +275,4 @@ def test_the_first_message_to_a_new_topic_goes_alone_after_those_before_it(
         assert again.done()  # the topic is known now: handed over at once
 
     asyncio.run(run())
-    assert [m.value for m in bench.broker.messages(DLQ_TOPIC)] == [b"before", b"after"]
+    assert [m.value for m in bench.broker.messages(WIRE.dlq)] == [b"before", b"after"]

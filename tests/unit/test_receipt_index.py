@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import ReceiptIndexError
-from gateway.kafka.wire import RECEIPT_TOPIC, StoredMessage
+from gateway.kafka.wire import StoredMessage, Topics
 from gateway.receipts.book import _continues
 from gateway.receipts.index import COMMIT_EVERY_S, IndexEntry, Position, ReceiptIndex
 
+TOPICS = Topics()  # the production names, no prefix
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -133,7 +134,7 @@ def test_without_a_directory_the_index_is_in_memory() -> None:
 
 
 def receipt_at(partition: int, offset: int, key: bytes) -> StoredMessage:
-    return StoredMessage(RECEIPT_TOPIC, partition, offset, key, b"", (), 0)
+    return StoredMessage(TOPICS.receipt, partition, offset, key, b"", (), 0)
 
 
 def test_an_index_continues_a_partition_whose_last_indexed_receipt_is_still_there() -> None:

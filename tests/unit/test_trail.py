@@ -17,12 +17,13 @@ from aiokafka.errors import KafkaTimeoutError
 
 from crypto import KeyEntry, Keyring, SM2PrivateKey, SM2PublicKey
 from gateway.home.config import TrailSettings
-from gateway.kafka.wire import TRAIL_TOPIC, StoredMessage
+from gateway.kafka.wire import StoredMessage, Topics
 from gateway.trail.writer import ENTRY_DEFAULTS, RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, TrailWriter
 from message_formats import AvroSchemas
 from replay import TrailVerifier
 from tests.unit.trail_support import Batch, MemoryTopic, Metadata
 
+TOPICS = Topics()  # the production names, no prefix
 SCHEMAS = AvroSchemas()
 GATEWAY_KEY = SM2PrivateKey.generate()
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -35,7 +36,7 @@ def keyring(*extra: KeyEntry) -> Keyring:
 def write_trail(records: int, seal_every: int = 4, key: SM2PrivateKey = GATEWAY_KEY
                 ) -> list[StoredMessage]:
     topic = MemoryTopic()
-    writer = TrailWriter(producer=topic, codec=TrailCodec(SCHEMAS), key=key,
+    writer = TrailWriter(topics=TOPICS, producer=topic, codec=TrailCodec(SCHEMAS), key=key,
                          partition=0, settings=TrailSettings(seal_every=seal_every))
 
     async def run() -> None:
@@ -203,7 +204,7 @@ def test_a_seal_whose_root_was_changed_no_longer_verifies() -> None:
 
 def test_garbage_on_the_trail_is_reported_not_fatal() -> None:
     messages = write_trail(2)
-    messages.append(StoredMessage(TRAIL_TOPIC, 0, 99, None, b"not avro", (), 0))
+    messages.append(StoredMessage(TOPICS.trail, 0, 99, None, b"not avro", (), 0))
     breaks = check(messages)
     assert any("@99: cannot be decoded" in b for b in breaks), breaks
 
@@ -250,7 +251,7 @@ class RefusesFirstSeal(MemoryTopic):
 def test_appends_go_on_while_a_seal_is_signed_and_a_refused_seal_is_retried() -> None:
     topic = RefusesFirstSeal()
     signer = SlowSigner(GATEWAY_KEY)
-    writer = TrailWriter(producer=topic, codec=TrailCodec(SCHEMAS), key=signer,  # type: ignore[arg-type]  # fakes of the producer and the key
+    writer = TrailWriter(topics=TOPICS, producer=topic, codec=TrailCodec(SCHEMAS), key=signer,  # type: ignore[arg-type]  # fakes of the producer and the key
                          partition=0, settings=TrailSettings(seal_every=2))
 
     async def run() -> int:
@@ -271,7 +272,7 @@ def test_appends_go_on_while_a_seal_is_signed_and_a_refused_seal_is_retried() ->
 
 def test_a_window_checks_the_batches_it_touches_and_links_to_the_record_before() -> None:
     topic = MemoryTopic()
-    writer = TrailWriter(producer=topic, codec=TrailCodec(SCHEMAS), key=GATEWAY_KEY,
+    writer = TrailWriter(topics=TOPICS, producer=topic, codec=TrailCodec(SCHEMAS), key=GATEWAY_KEY,
                          partition=0, settings=TrailSettings(seal_every=4))
 
     async def run() -> None:

@@ -31,6 +31,7 @@ from gateway.errors import (
     ArchiveError,
 )
 from gateway.home.config import TrailSettings
+from gateway.kafka.wire import Topics
 from gateway.trail.archive import (
     HEADER_SCHEMA,
     MAGIC,
@@ -55,6 +56,7 @@ from replay.archive import verify_archive
 from replay.verify import Break, VerifyReport
 from tests.unit.trail_support import MemoryTopic
 
+TOPICS = Topics()  # the production names, no prefix
 SCHEMAS = AvroSchemas()
 CODEC = TrailCodec(SCHEMAS)
 GATEWAY_KEY = SM2PrivateKey.generate()
@@ -103,7 +105,7 @@ def run_trail(records: int, archive: TrailArchive, *, seal_every: int = 4,
               key: SM2PrivateKey = GATEWAY_KEY, partition: int = 0,
               sender: str = "cn.port.sh") -> None:
     """A chain as the gateway writes it, record n made at T0 + n minutes."""
-    writer = TrailWriter(producer=MemoryTopic(), codec=CODEC, key=key,
+    writer = TrailWriter(topics=TOPICS, producer=MemoryTopic(), codec=CODEC, key=key,
                          partition=partition, settings=TrailSettings(seal_every=seal_every),
                          archive=archive)
 
