@@ -11,6 +11,7 @@ from .base import (
     RuleViolationError,
     UnknownFormatError,
 )
+from .cn_manifest import CnManifestAdapter
 from .fal1 import Fal1Adapter, is_valid_imo_number
 from .fal2 import Fal2Adapter
 from .fal3 import Fal3Adapter
@@ -29,6 +30,7 @@ __all__ = [
     "AdapterError",
     "AdapterRegistrationError",
     "AdapterRegistry",
+    "CnManifestAdapter",
     "CustomsManifestAdapter",
     "Fal1Adapter",
     "Fal2Adapter",

@@ -180,7 +180,7 @@ def test_the_comment_of_a_crew_list_is_not_repeated() -> None:
 ADAPTERS = {adapter.document_type: adapter
             for adapter in builtin_adapters(XsdStore(), SafeXmlParser())}
 REFUSED = [(directory.name, name, outcome["code"])
-           for directory in sorted(DATA.iterdir())
+           for directory in sorted(DATA.iterdir()) if (directory / "expected.json").is_file()
            for name, outcome in json.loads((directory / "expected.json").read_text()).items()
            if not name.startswith("_") and "code" in outcome]
 _STEP = r"(?:[A-Z][A-Za-z]*(?:\[[0-9]+\])?|@[a-z][A-Za-z]*)"
@@ -198,8 +198,11 @@ def _texts(data: bytes) -> set[str]:
 
 
 def _schema_values(document_type: str) -> frozenset[str]:
-    """The enumeration values of the format's XSD: codes a rule may name (a FILE step)."""
+    """The enumeration values of the format's XSD, if it has one: codes a rule may name (a
+    FILE step)."""
     xsd = Path(__file__).parents[2] / "message_formats" / "xsd" / f"{document_type}.xsd"
+    if not xsd.is_file():
+        return frozenset()
     return frozenset(e.get("value", "") for e in etree.parse(str(xsd)).iter(
         "{http://www.w3.org/2001/XMLSchema}enumeration"))
 
