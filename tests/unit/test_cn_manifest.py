@@ -27,6 +27,7 @@ from adapters.xml_tree import (
     Node,
     read_time_digits,
 )
+from contracts import DocumentCatalog, compile_condition
 from message_formats import AvroSchemas
 from tests.unit.adapter_strategies import PROPERTY, event_header, pattern, tokens
 from tests.unit.cn_manifest_schema import AVRO_DIR, file_text, schemas
@@ -240,3 +241,28 @@ def test_the_expected_outcomes_name_every_type() -> None:
     expected = json.loads((DATA / "expected.json").read_text(encoding="utf-8"))
     keys = [o["business_key"] for o in expected.values() if "business_key" in o]
     assert {key.split(":")[0] for key in keys} == MESSAGE_TYPES
+
+
+# ---------------------------------------------------------------- contracts see the model
+
+
+@pytest.mark.parametrize(("name", "routed"), [
+    ("mt2101_sea_pre_manifest.xml", True),
+    ("mt2401_road_pre_manifest.xml", False),
+    ("mt3101_sea_arrival_report.xml", False),
+])
+def test_a_contract_condition_picks_the_mode_and_stage(
+        adapter: CnManifestAdapter, name: str, routed: bool) -> None:
+    """One document type for the family: a contract chooses by mode, stage or type."""
+    catalog = DocumentCatalog.from_schemas(AvroSchemas(), {"cn-manifest": adapter.schema_name})
+    condition = compile_condition(
+        'mode == "SEA" and stage == "PRE_MANIFEST" and head.message_type == "MT2101"',
+        known_paths=catalog["cn-manifest"].field_paths)
+    assert condition.evaluate(adapter.parse(sample(name)).record) is routed
+
+
+def test_contact_names_and_numbers_are_personal(adapter: CnManifestAdapter) -> None:
+    catalog = DocumentCatalog.from_schemas(AvroSchemas(), {"cn-manifest": adapter.schema_name})
+    personal = catalog["cn-manifest"].personal_paths
+    assert "declaration.consignments[].undg_contact.name" in personal
+    assert "declaration.consignments[].consignee.communications[].id" in personal
