@@ -23,11 +23,12 @@ from message_formats import SafeXmlParser, XsdStore
 from .base import ParseResult, RenderError, RuleViolationError
 from .cn_manifest_tree import MANIFEST, MESSAGE_TYPES, ROAD_TYPES
 from .toolkit import RENDER_ERRORS, XmlAdapter, document_version, field_path, nth, violation
-from .xml_tree import TreeReader, build_children, refusal
+from .xml_tree import ATTRIBUTE_UNKNOWN, Plan, TreeReader, build_children, refusal
 
 NAMESPACE_PREFIX = "urn:Declaration:datamodel:standard:"
 ROOT_NAME = "Manifest"
 _NAMESPACE = re.compile(r"urn:Declaration:datamodel:standard:(CN:)?([A-Z0-9_]{1,20}):(\d+)")
+PLAN = Plan(MANIFEST)
 _SENDER_CODE = re.compile(r"[0-9A-Za-z]{4,18}")
 _VERSION_ATTRIBUTE = "version"
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
@@ -121,7 +122,7 @@ class CnManifestAdapter(XmlAdapter):
     @staticmethod
     def read_typed(root: etree._Element, message_type: str) -> dict[str, Any]:
         reader = TreeReader(etree.QName(root).namespace or "", message_type)
-        body = reader.read_group(root, MANIFEST, [])
+        body = reader.read_group(root, PLAN, ())
         head, declaration = body["head"], body["declaration"]
         if head["message_type"] != message_type:
             raise violation(TYPE_MISMATCH, "is not the type the namespace names", root,
@@ -193,7 +194,7 @@ def _document_version(root: etree._Element) -> int:
     document version, so only a document rendered from a later version has one."""
     for name in root.attrib:
         if name != _VERSION_ATTRIBUTE and etree.QName(name).namespace != _XSI:
-            raise refusal("STRUCTURE_ATTRIBUTE_UNKNOWN", f"@{etree.QName(name).localname} is "
+            raise refusal(ATTRIBUTE_UNKNOWN, f"@{etree.QName(name).localname} is "
                           "not an attribute of this element", [ROOT_NAME], root.sourceline)
     text = root.get(_VERSION_ATTRIBUTE)
     if text is None:

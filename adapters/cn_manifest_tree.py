@@ -34,29 +34,25 @@ def _measure(field_name: str, path: str, doc: str) -> Node:
     return leaf(field_name, path, doc, kind=DECIMAL, attr=UNIT, record="CustomsManifestMeasure")
 
 
-def _id(field_name: str, path: str, doc: str, **options: object) -> Node:
-    return leaf(field_name, path, doc, **options)
-
-
 def _time(field_name: str, path: str, doc: str, **options: object) -> Node:
     return leaf(field_name, path, doc, kind=TIME, **options)
 
 
 def _communications(doc: str) -> Node:
     return group("communications", "Communication", "CustomsManifestCommunication", doc, (
-        _id("id", "ID", "Telephone number, e-mail address or fax number.", max_length=256,
+        leaf("id", "ID", "Telephone number, e-mail address or fax number.", max_length=256,
             required=ALWAYS, personal=True),
-        _id("type_id", "TypeID", "TE telephone, EM e-mail, FX fax (UN/EDIFACT 3155)."),
+        leaf("type_id", "TypeID", "TE telephone, EM e-mail, FX fax (UN/EDIFACT 3155)."),
     ), repeats=True)
 
 
 ADDRESS = group("address", "Address", "CustomsManifestAddress", "Address, when given.", (
     leaf("line", "Line", "Street and number (详细地址).", max_length=TEXT),
     leaf("city_name", "CityName", "City (城市).", max_length=NAME),
-    _id("country_sub_entity_id", "CountrySubEntityID", "Province or state code."),
+    leaf("country_sub_entity_id", "CountrySubEntityID", "Province or state code."),
     leaf("country_sub_entity_name", "CountrySubEntityName", "Province or state.", max_length=NAME),
-    _id("postcode_id", "PostcodeID", "Postcode."),
-    _id("country_code", "CountryCode", "ISO 3166-1 alpha-2 country code."),
+    leaf("postcode_id", "PostcodeID", "Postcode."),
+    leaf("country_code", "CountryCode", "ISO 3166-1 alpha-2 country code."),
 ))
 
 CONTACT = group("contact", "Contact", "CustomsManifestContact", "Contact person, when given.", (
@@ -67,32 +63,32 @@ CONTACT = group("contact", "Contact", "CustomsManifestContact", "Contact person,
 
 def _party(field_name: str, path: str, doc: str) -> Node:
     return group(field_name, path, "CustomsManifestParty", doc, (
-        _id("id", "ID", "Party code, often <qualifier>+<code> (e.g. USCI+…, ZZZ+…)."),
+        leaf("id", "ID", "Party code, often <qualifier>+<code> (e.g. USCI+…, ZZZ+…)."),
         leaf("name", "Name", "Name.", max_length=NAME),
         ADDRESS,
         _communications("Telephone, e-mail or fax of the party, in document order."),
         CONTACT,
-        _id("aeo", "AEO", "AEO (authorised economic operator) code of the party."),
+        leaf("aeo", "AEO", "AEO (authorised economic operator) code of the party."),
     ))
 
 
 def _place(field_name: str, path: str, doc: str) -> Node:
     return group(field_name, path, "CustomsManifestPlace", doc, (
-        _id("id", "ID", "Location code (UN/LOCODE, or customs form such as AAE/4201)."),
+        leaf("id", "ID", "Location code (UN/LOCODE, or customs form such as AAE/4201)."),
         leaf("name", "Name", "Location name.", max_length=NAME),
     ))
 
 
 LOADING = group("loading_location", "LoadingLocation", "CustomsManifestLoadingLocation",
                 "Place of loading (装货地), when given.", (
-    _id("id", "ID", "Code of the place of loading."),
+    leaf("id", "ID", "Code of the place of loading."),
     _time("loading_date", "LoadingDate", "Loading date (装货日期) as LoadingDate."),
     _time("loading_date_time", "LoadingDateTime", "Loading date and time as LoadingDateTime."),
 ))
 
 UNLOADING = group("unloading_location", "UnloadingLocation", "CustomsManifestUnloadingLocation",
                   "Place of unloading (卸货地), when given.", (
-    _id("id", "ID", "Code of the place of unloading."),
+    leaf("id", "ID", "Code of the place of unloading."),
     _time("arrival_date", "ArrivalDate", "Arrival date (到达卸货地日期) as ArrivalDate."),
     _time("arrival_date_time", "ArrivalDateTime", "Arrival date as ArrivalDateTime."),
 ))
@@ -101,34 +97,34 @@ CONTRACT_DOCUMENT = group(
     "transport_contract_document", "TransportContractDocument",
     "CustomsManifestTransportContract",
     "The transport contract (总提(运)单): bill of lading, air waybill or road waybill.", (
-        _id("id", "ID", "Master transport document number (总提(运)单号): B/L, AWB or road "
+        leaf("id", "ID", "Master transport document number (总提(运)单号): B/L, AWB or road "
             "waybill; with the house number unique within the message.", required=ALWAYS),
-        _id("change_reason_code", "ChangeReasonCode", "Reason of a change (更改原因代码)."),
-        _id("condition_code", "ConditionCode", "Terms of carriage (运输条款代码)."),
-        _id("consolidator_id", "Consolidator/ID", "Consolidator (装箱人) code, pre-manifests."),
-        _id("deconsolidator_id", "Deconsolidator/ID",
+        leaf("change_reason_code", "ChangeReasonCode", "Reason of a change (更改原因代码)."),
+        leaf("condition_code", "ConditionCode", "Terms of carriage (运输条款代码)."),
+        leaf("consolidator_id", "Consolidator/ID", "Consolidator (装箱人) code, pre-manifests."),
+        leaf("deconsolidator_id", "Deconsolidator/ID",
             "Deconsolidator (拆箱人) code, original manifests."),
     ), required=ALWAYS)
 
 EQUIPMENT = group("transport_equipment", "TransportEquipment", "CustomsManifestEquipment",
                   "Containers and other equipment (集装箱), in document order.", (
-    _id("id", "EquipmentIdentification/ID|ID", "Equipment (container) number.",
+    leaf("id", "EquipmentIdentification/ID|ID", "Equipment (container) number.",
         required=ALWAYS),
-    _id("characteristic_code", "CharacteristicCode", "Size and type code (ISO 6346)."),
-    _id("fullness_code", "FullnessCode", "Full or empty code."),
+    leaf("characteristic_code", "CharacteristicCode", "Size and type code (ISO 6346)."),
+    leaf("fullness_code", "FullnessCode", "Full or empty code."),
     leaf("seals", "SealID", "Seal numbers, in document order.", repeats=True, attr=AGENCY,
          record="CustomsManifestSeal"),
 ), repeats=True)
 
 ITEM = group("items", "ConsignmentItem", "CustomsManifestItem",
              "Goods items (商品项), in document order, numbered 1, 2, 3 and on.", (
-    _id("sequence_numeric", "SequenceNumeric", "Item sequence number (商品项序号).",
+    leaf("sequence_numeric", "SequenceNumeric", "Item sequence number (商品项序号).",
         required=ALWAYS),
     group("commodity", "Commodity", "CustomsManifestCommodity", "What the goods are.", (
         leaf("cargo_description", "CargoDescription", "Brief cargo description (货物简要描述).",
              max_length=TEXT),
         leaf("description", "Description", "Further description.", max_length=TEXT),
-        _id("classification_id", "Classification/ID", "HS code (商品编码)."),
+        leaf("classification_id", "Classification/ID", "HS code (商品编码)."),
     )),
     _measure("gross_mass", "GoodsMeasure/GrossMassMeasure", "Gross mass of the item (毛重)."),
     _measure("package_quantity", "Packaging/QuantityQuantity",
@@ -138,7 +134,7 @@ ITEM = group("items", "ConsignmentItem", "CustomsManifestItem",
 CONSIGNMENT = group("consignments", "Consignment", "CustomsManifestConsignment",
                     "The consignments (提(运)单), in document order; at least one.", (
     CONTRACT_DOCUMENT,
-    _id("associated_transport_document_id", "AssociatedTransportDocument/ID",
+    leaf("associated_transport_document_id", "AssociatedTransportDocument/ID",
         "House transport document number (分提(运)单号), when there is one."),
     _measure("gross_volume", "GrossVolumeMeasure", "Gross volume (货物体积)."),
     _measure("total_package_quantity", "TotalPackageQuantity", "Total number of packages."),
@@ -148,34 +144,34 @@ CONSIGNMENT = group("consignments", "Consignment", "CustomsManifestConsignment",
     LOADING,
     UNLOADING,
     _place("goods_receipt_place", "GoodsReceiptPlace", "Place of receipt of the goods (收货地)."),
-    _id("transhipment_location_id", "TranshipmentLocation/ID", "Place of transhipment (中转地)."),
-    _id("transit_destination_id", "TransitDestination/ID", "Transit destination (境内目的地)."),
-    _id("transit_departure_id", "TransitDeparture/ID", "Transit departure (境内启运地)."),
-    _id("goods_consigned_place_id", "GoodsConsignedPlace/ID", "Place goods consigned (发货地)."),
-    _id("freight_payment_method_code", "FreightPayment/MethodCode|Freight/PaymentMethodCode",
+    leaf("transhipment_location_id", "TranshipmentLocation/ID", "Place of transhipment (中转地)."),
+    leaf("transit_destination_id", "TransitDestination/ID", "Transit destination (境内目的地)."),
+    leaf("transit_departure_id", "TransitDeparture/ID", "Transit departure (境内启运地)."),
+    leaf("goods_consigned_place_id", "GoodsConsignedPlace/ID", "Place goods consigned (发货地)."),
+    leaf("freight_payment_method_code", "FreightPayment/MethodCode|Freight/PaymentMethodCode",
         "Freight payment method (运费支付方法), e.g. FF, 1, 2."),
     group("packaging", "ConsignmentPackaging", "CustomsManifestPackaging",
           "Packages of the consignment (包装).", (
         leaf("quantity", "QuantityQuantity", "Number of packages (件数).", kind=DECIMAL),
-        _id("type_code", "TypeCode", "Package type, UN/ECE Recommendation 21 (包装种类)."),
+        leaf("type_code", "TypeCode", "Package type, UN/ECE Recommendation 21 (包装种类)."),
     )),
-    _id("transport_split_indicator", "TransportSplitIndicator",
+    leaf("transport_split_indicator", "TransportSplitIndicator",
         "Split shipment flag (分批发货标志)."),
-    _id("routing_country_codes", "BorderTransportMeans/Itinerary/RoutingCountryCode",
+    leaf("routing_country_codes", "BorderTransportMeans/Itinerary/RoutingCountryCode",
         "Countries the goods pass through (途经国家), in order.", repeats=True),
-    _id("government_procedure_code", "GovernmentProcedure/CurrentCode",
+    leaf("government_procedure_code", "GovernmentProcedure/CurrentCode",
         "Customs procedure code (e.g. RD06)."),
     _measure("government_agency_gross_mass",
              "GovernmentAgencyGoodsItem/GoodsMeasure/GrossMassMeasure",
              "Gross mass declared for the government agency's goods item."),
     group("previous_customs_document", "PreviousCustomsDocument", "CustomsManifestDocumentRef",
           "A previous customs document (前一海关单证).", (
-        _id("id", "ID", "Document number."),
-        _id("type_code", "TypeCode", "Document type code."),
+        leaf("id", "ID", "Document number."),
+        leaf("type_code", "TypeCode", "Document type code."),
     )),
     group("delivery_destination", "DeliveryDestination", "CustomsManifestAddress",
           "Delivery destination address (交货地).", ADDRESS.children),
-    _id("intermediate_carrier_id", "IntermediateCarrier/ID", "Intermediate carrier (中转承运人)."),
+    leaf("intermediate_carrier_id", "IntermediateCarrier/ID", "Intermediate carrier (中转承运人)."),
     _party("consignee", "Consignee", "Consignee (收货人)."),
     _party("consignor", "Consignor", "Consignor (发货人)."),
     _party("notify_party", "NotifyParty", "Notify party (通知人)."),
@@ -189,27 +185,27 @@ CONSIGNMENT = group("consignments", "Consignment", "CustomsManifestConsignment",
 TRANSPORT_MEANS = group(
     "transport_means", "BorderTransportMeans", "CustomsManifestTransportMeans",
     "The border transport means (运输工具): vessel, aircraft or vehicle.", (
-        _id("journey_id", "JourneyID", "Voyage number (sea) or flight number + '/' + CCYYMMDD "
+        leaf("journey_id", "JourneyID", "Voyage number (sea) or flight number + '/' + CCYYMMDD "
             "(air) (航次航班编号).", required=WITH_JOURNEY),
-        _id("type_code", "TypeCode", "Border transport mode, table CN012 (3 road, 4 air; 1 "
+        leaf("type_code", "TypeCode", "Border transport mode, table CN012 (3 road, 4 air; 1 "
             "sea by UN Rec. 19).", required=FILED),
-        _id("id", "ID", "Means id: IMO number (sea), aircraft registration (air), vehicle "
+        leaf("id", "ID", "Means id: IMO number (sea), aircraft registration (air), vehicle "
             "plate (road).", required=SEA_FILED),
         leaf("name", "Name", "Vessel name, airline or vehicle name.", max_length=NAME),
-        _id("first_arrival_location_id", "FirstArrivalLocationID",
+        leaf("first_arrival_location_id", "FirstArrivalLocationID",
             "First place of arrival in the customs territory."),
         _time("arrival_date_time", "ArrivalDateTime", "Date and time of arrival."),
         _time("departure_date_time", "DepartureDateTime", "Date and time of departure."),
     ), required=FILED)
 
 DECLARATION = (
-    _id("declaration_office_id", "DeclarationOfficeID", "Customs office (关区) of the filing."),
-    _id("id", "ID", "Manifest id given by the filer."),
-    _id("representative_person_name", "RepresentativePerson/Name",
+    leaf("declaration_office_id", "DeclarationOfficeID", "Customs office (关区) of the filing."),
+    leaf("id", "ID", "Manifest id given by the filer."),
+    leaf("representative_person_name", "RepresentativePerson/Name",
         "Manifest transmitter (舱单传输人名称).", max_length=NAME),
-    _id("exit_customs_office_id", "ExitCustomsOffice/ID", "Customs office of departure."),
-    _id("agent_id", "Agent/ID", "Transport means agent (运输工具代理企业代码)."),
-    _id("carrier_id", "Carrier/ID", "Carrier code (承运人代码).", required=FILED),
+    leaf("exit_customs_office_id", "ExitCustomsOffice/ID", "Customs office of departure."),
+    leaf("agent_id", "Agent/ID", "Transport means agent (运输工具代理企业代码)."),
+    leaf("carrier_id", "Carrier/ID", "Carrier code (承运人代码).", required=FILED),
     TRANSPORT_MEANS,
     LOADING,
     UNLOADING,
@@ -219,19 +215,19 @@ DECLARATION = (
 )
 
 HEAD = (
-    _id("message_id", "MessageID", "Message id (报文编号), unique per type and sender, e.g. "
+    leaf("message_id", "MessageID", "Message id (报文编号), unique per type and sender, e.g. "
         "CN_<type>_1p0_<sender>_<time>.", max_length=100, required=ALWAYS),
-    _id("function_code", "FunctionCode", "Function: 9 original, 2 add, 3 delete, 5 change "
+    leaf("function_code", "FunctionCode", "Function: 9 original, 2 add, 3 delete, 5 change "
         "(报文功能代码).", max_length=3, required=ALWAYS),
-    _id("message_type", "MessageType", "Message type, e.g. MT2101; the same as the "
+    leaf("message_type", "MessageType", "Message type, e.g. MT2101; the same as the "
         "namespace's.", max_length=10, required=ALWAYS),
-    _id("sender_id", "SenderID", "Sender as written: the enterprise code, possibly followed "
+    leaf("sender_id", "SenderID", "Sender as written: the enterprise code, possibly followed "
         "by _-separated suffixes (DXP ids).", max_length=100, required=ALWAYS),
-    _id("receiver_id", "ReceiverID", "Receiver: customs district code or EPORT.",
+    leaf("receiver_id", "ReceiverID", "Receiver: customs district code or EPORT.",
         required=ALWAYS),
     _time("send_time", "SendTime", "When the message was sent (yyyyMMddHHmmssSSS).",
           required=ALWAYS),
-    _id("version", "Version", "Version of the message format, e.g. 1.0.", max_length=10,
+    leaf("version", "Version", "Version of the message format, e.g. 1.0.", max_length=10,
         required=ALWAYS),
 )
 

@@ -29,6 +29,7 @@ DECIMAL_PLACES = Decimal("0.000001")
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8))
 TIME_FORMATS = {8: "%Y%m%d", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S", 17: "%Y%m%d%H%M%S"}
 _MAX_DECIMAL_DIGITS = 24
+ATTRIBUTE_MAX_LENGTH = 35
 
 ELEMENT_UNKNOWN = "STRUCTURE_ELEMENT_UNKNOWN"
 ELEMENT_MISSING = "STRUCTURE_ELEMENT_MISSING"
@@ -107,14 +108,16 @@ def time_text(value: Mapping[str, Any]) -> str:
 
 def read_time_digits(text: str) -> datetime | None:
     """The instant of 8, 12, 14 or 17 digits in China Standard Time, or None."""
-    if not text.isascii() or not text.isdigit() or len(text) not in TIME_FORMATS:
+    size = len(text)
+    if size not in TIME_FORMATS or not text.isascii() or not text.isdigit():
         return None
     try:
-        local = datetime.strptime(text[:14], TIME_FORMATS[len(text)])
+        local = datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]),
+                         int(text[8:10] or 0), int(text[10:12] or 0), int(text[12:14] or 0),
+                         int(text[14:17] or 0) * 1000, tzinfo=CHINA_STANDARD_TIME)
     except ValueError:
         return None
-    millis = int(text[14:]) if len(text) == 17 else 0
-    return local.replace(tzinfo=CHINA_STANDARD_TIME, microsecond=millis * 1000).astimezone(UTC)
+    return local.astimezone(UTC)
 
 
 def format_number(value: Decimal) -> str:
@@ -131,9 +134,39 @@ def format_number(value: Decimal) -> str:
 # ---------------------------------------------------------------- reading
 
 
+class Plan:
+    """A group's children compiled for reading: each spelling's first step to its node and
+    the steps after it, the defaults of absent fields, and the plans of child groups."""
+
+    __slots__ = ("_required", "by_name", "defaults", "groups", "nodes", "repeated")
+
+    def __init__(self, nodes: Sequence[Node]) -> None:
+        self.nodes = tuple(nodes)
+        self.by_name: dict[str, tuple[Node, tuple[str, ...]]] = {}
+        for node in nodes:
+            for path in node.paths:
+                first, *rest = path.split("/")
+                if first in self.by_name:
+                    raise ValueError(f"two elements of one group begin with {first}")
+                self.by_name[first] = (node, tuple(rest))
+        self.defaults: dict[str, Any] = dict.fromkeys((n.field for n in nodes), None)
+        self.repeated = tuple(n.field for n in nodes if n.repeats)
+        self.groups = {n.field: Plan(n.children) for n in nodes if n.kind == GROUP}
+        self._required: dict[str, tuple[Node, ...]] = {}
+
+    def required(self, variant: str) -> tuple[Node, ...]:
+        """The nodes required in `variant`, found once per variant."""
+        found = self._required.get(variant)
+        if found is None:
+            found = self._required[variant] = tuple(
+                n for n in self.nodes if n.required_in(variant))
+        return found
+
+
 @dataclass(slots=True)
 class TreeReader:
-    """Reads elements of one namespace by the table, for one variant of the format."""
+    """Reads elements of one namespace by a compiled table, for one variant of the format.
+    Paths in refusals are tuples of steps, built only when something is refused."""
 
     namespace: str
     variant: str
@@ -142,139 +175,162 @@ class TreeReader:
     def __post_init__(self) -> None:
         self._prefix = f"{{{self.namespace}}}"
 
-    def read_group(self, element: etree._Element, nodes: Sequence[Node],
-                   where: list[str]) -> dict[str, Any]:
+    def read_group(self, element: etree._Element, plan: Plan, where: tuple[str, ...]
+                   ) -> dict[str, Any]:
         """The record of an aggregate element's children; the caller has checked its
         attributes."""
-        present = self._children_by_name(element, where)
-        record: dict[str, Any] = {}
-        for node in nodes:
-            record[node.field] = self._read_node(element, node, present, where)
-        for name, elements in present.items():
-            raise refusal(ELEMENT_UNKNOWN, "is not an element of this message", [*where, name],
-                          elements[0].sourceline)
+        record = dict(plan.defaults)
+        spelled: dict[str, str] = {}
+        for child in self._children(element, where):
+            name = child.tag[len(self._prefix):]
+            entry = plan.by_name.get(name)
+            if entry is None:
+                raise refusal(ELEMENT_UNKNOWN, "is not an element of this message",
+                              (*where, name), child.sourceline)
+            node, rest = entry
+            first = spelled.setdefault(node.field, name)
+            if first != name:
+                raise refusal(ELEMENT_AMBIGUOUS, f"is given twice, as {_spelling(node, first)} "
+                              f"and {_spelling(node, name)}", (*where, _spelling(node, name)),
+                              child.sourceline)
+            value = record[node.field]
+            if value is not None and (rest or not node.repeats):
+                raise refusal(ELEMENT_REPEATED, "may occur once", (*where, f"{name}[2]"),
+                              child.sourceline)
+            if rest:
+                record[node.field] = self._read_wrapped(child, node, rest, plan,
+                                                        (*where, name))
+            elif node.repeats:
+                if value is None:
+                    value = record[node.field] = []
+                if len(value) == UNBOUNDED:
+                    raise refusal(ELEMENT_REPEATED, f"may occur at most {UNBOUNDED} times",
+                                  (*where, name), child.sourceline)
+                value.append(self._read_value(child, node, plan,
+                                              (*where, f"{name}[{len(value) + 1}]")))
+            else:
+                record[node.field] = self._read_value(child, node, plan, (*where, name))
+        for node in plan.required(self.variant):
+            if node.field not in spelled:
+                raise refusal(ELEMENT_MISSING, "is required in this message type",
+                              (*where, node.paths[0]), element.sourceline)
+        for repeated in plan.repeated:
+            if record[repeated] is None:
+                record[repeated] = []
         return record
 
-    def _children_by_name(self, element: etree._Element, where: list[str]
-                          ) -> dict[str, list[etree._Element]]:
-        if (element.text or "").strip():
+    def _children(self, element: etree._Element, where: tuple[str, ...]
+                  ) -> list[etree._Element]:
+        """The element children of an aggregate, all in the message's namespace."""
+        text = element.text
+        if text and not text.isspace():
             raise refusal(TEXT_MISPLACED, "holds text but is an aggregate of elements", where,
                           element.sourceline)
-        present: dict[str, list[etree._Element]] = {}
+        children = []
         for child in element:
-            if not isinstance(child.tag, str):
+            tag = child.tag
+            if not isinstance(tag, str):
                 continue  # a comment or processing instruction
-            if (child.tail or "").strip():
+            tail = child.tail
+            if tail and not tail.isspace():
                 raise refusal(TEXT_MISPLACED, "holds text but is an aggregate of elements",
                               where, child.sourceline)
-            if not child.tag.startswith(self._prefix):
+            if not tag.startswith(self._prefix):
                 raise refusal(ELEMENT_UNKNOWN, "is in another namespace than the message",
-                              [*where, etree.QName(child).localname], child.sourceline)
-            present.setdefault(child.tag[len(self._prefix):], []).append(child)
-        return present
+                              (*where, etree.QName(child).localname), child.sourceline)
+            children.append(child)
+        return children
 
-    def _read_node(self, parent: etree._Element, node: Node,
-                   present: dict[str, list[etree._Element]], where: list[str]) -> Any:
-        found = [(path, present.pop(path.split("/", 1)[0]))
-                 for path in node.paths if path.split("/", 1)[0] in present]
-        if len(found) > 1:
-            raise refusal(ELEMENT_AMBIGUOUS, f"is given twice, as {found[0][0]} and "
-                          f"{found[1][0]}", [*where, found[1][0]], found[1][1][0].sourceline)
-        if not found:
-            if node.required_in(self.variant):
-                raise refusal(ELEMENT_MISSING, "is required in this message type",
-                              [*where, node.paths[0]], parent.sourceline)
-            return [] if node.repeats else None
-        path, elements = found[0]
-        steps = path.split("/")
-        if (len(steps) > 1 or not node.repeats) and len(elements) > 1:
-            raise refusal(ELEMENT_REPEATED, "may occur once", [*where, f"{steps[0]}[2]"],
-                          elements[1].sourceline)
-        if len(steps) > 1:
-            return self._read_wrapped(elements[0], node, steps, where)
-        return self._read_occurrences(node, steps[0], elements, where)
-
-    def _read_wrapped(self, wrapper: etree._Element, node: Node, steps: list[str],
-                      where: list[str]) -> Any:
-        inner = Node(node.field, ("/".join(steps[1:]),), node.doc, kind=node.kind,
-                     max_length=node.max_length, required=ALWAYS, repeats=node.repeats,
-                     children=node.children, attr=node.attr, record=node.record,
-                     personal=node.personal)
-        here = [*where, steps[0]]
-        self._refuse_attributes(wrapper, (), here)
-        present = self._children_by_name(wrapper, here)
-        value = self._read_node(wrapper, inner, present, here)
-        for name, elements in present.items():
-            raise refusal(ELEMENT_UNKNOWN, "is not an element of this message", [*here, name],
-                          elements[0].sourceline)
-        return value
-
-    def _read_occurrences(self, node: Node, name: str, elements: list[etree._Element],
-                          where: list[str]) -> Any:
-        if len(elements) > UNBOUNDED:
+    def _read_wrapped(self, wrapper: etree._Element, node: Node, rest: tuple[str, ...],
+                      plan: Plan, where: tuple[str, ...]) -> Any:
+        """The value under wrapper elements ("Agent/ID"): each holds only the next step; the
+        last step repeats if the node does."""
+        _refuse_attributes(wrapper, (), where)
+        step, tag = rest[0], self._prefix + rest[0]
+        children = self._children(wrapper, where)
+        for child in children:
+            if child.tag != tag:
+                raise refusal(ELEMENT_UNKNOWN, "is not an element of this message",
+                              (*where, child.tag[len(self._prefix):]), child.sourceline)
+        if not children:
+            raise refusal(ELEMENT_MISSING, "is required in this message type", (*where, step),
+                          wrapper.sourceline)
+        last = len(rest) == 1
+        if len(children) > 1 and not (last and node.repeats):
+            raise refusal(ELEMENT_REPEATED, "may occur once", (*where, f"{step}[2]"),
+                          children[1].sourceline)
+        if not last:
+            return self._read_wrapped(children[0], node, rest[1:], plan, (*where, step))
+        if not node.repeats:
+            return self._read_value(children[0], node, plan, (*where, step))
+        if len(children) > UNBOUNDED:
             raise refusal(ELEMENT_REPEATED, f"may occur at most {UNBOUNDED} times",
-                          [*where, name], elements[UNBOUNDED].sourceline)
-        values = []
-        for index, element in enumerate(elements):
-            step = f"{name}[{index + 1}]" if node.repeats else name
-            values.append(self._read_element(element, node, [*where, step]))
-        return values if node.repeats else values[0]
+                          (*where, step), children[UNBOUNDED].sourceline)
+        return [self._read_value(child, node, plan, (*where, f"{step}[{index + 1}]"))
+                for index, child in enumerate(children)]
 
-    def _read_element(self, element: etree._Element, node: Node, where: list[str]) -> Any:
+    def _read_value(self, element: etree._Element, node: Node, plan: Plan,
+                    where: tuple[str, ...]) -> Any:
         if node.kind == GROUP:
-            self._refuse_attributes(element, (), where)
-            return self.read_group(element, node.children, where)
+            _refuse_attributes(element, (), where)
+            return self.read_group(element, plan.groups[node.field], where)
         if len(element):
             child = element[0]
             name = etree.QName(child).localname if isinstance(child.tag, str) else "node()"
             raise refusal(ELEMENT_UNKNOWN, "is not an element of this message",
-                          [*where, name], child.sourceline)
-        value = self._leaf_value(element.text or "", node, where, element.sourceline)
+                          (*where, name), child.sourceline)
+        value = _leaf_value(element.text or "", node, where, element.sourceline)
         if node.attr is None:
-            self._refuse_attributes(element, (), where)
+            if element.attrib:
+                _refuse_attributes(element, (), where)
             return value
-        return {"value": value, node.attr.field: self._attribute(element, node.attr, where)}
-
-    def _leaf_value(self, text: str, node: Node, where: list[str], line: int | None) -> Any:
-        value = token(text)
-        if node.kind == TIME:
-            instant = read_time_digits(value)
-            if instant is None:
-                raise refusal(TIME_INVALID, "must be a date and time of 8, 12, 14 or 17 digits "
-                              "(yyyyMMdd[HHmm[ss[SSS]]])", where, line)
-            return {"instant": instant, "digits": len(value)}
-        if node.kind == DECIMAL:
-            return _read_decimal(value, where, line)
-        if len(value) > node.max_length:
-            raise refusal(TEXT_TOO_LONG, f"is longer than {node.max_length} characters", where,
-                          line)
-        return value
-
-    @staticmethod
-    def _attribute(element: etree._Element, attr: Attr, where: list[str]) -> str | None:
-        TreeReader._refuse_attributes(element, attr.names, where)
-        given = [name for name in attr.names if element.get(name) is not None]
-        if len(given) > 1:
-            raise refusal(ATTRIBUTE_AMBIGUOUS, f"gives both @{given[0]} and @{given[1]}",
-                          where, element.sourceline)
-        if not given:
-            return None
-        value = token(element.get(given[0]) or "")
-        if len(value) > 35:
-            raise refusal(TEXT_TOO_LONG, f"@{given[0]} is longer than 35 characters", where,
-                          element.sourceline)
-        return value
-
-    @staticmethod
-    def _refuse_attributes(element: etree._Element, allowed: tuple[str, ...],
-                           where: list[str]) -> None:
-        for name in element.attrib:
-            if name not in allowed:
-                raise refusal(ATTRIBUTE_UNKNOWN, f"@{etree.QName(name).localname} is not an "
-                              "attribute of this element", where, element.sourceline)
+        return {"value": value, node.attr.field: _attribute(element, node.attr, where)}
 
 
-def _read_decimal(text: str, where: list[str], line: int | None) -> Decimal:
+def _spelling(node: Node, first_step: str) -> str:
+    return next(path for path in node.paths if path.split("/")[0] == first_step)
+
+
+def _leaf_value(text: str, node: Node, where: tuple[str, ...], line: int | None) -> Any:
+    value = token(text)
+    if node.kind == TIME:
+        instant = read_time_digits(value)
+        if instant is None:
+            raise refusal(TIME_INVALID, "must be a date and time of 8, 12, 14 or 17 digits "
+                          "(yyyyMMdd[HHmm[ss[SSS]]])", where, line)
+        return {"instant": instant, "digits": len(value)}
+    if node.kind == DECIMAL:
+        return _read_decimal(value, where, line)
+    if len(value) > node.max_length:
+        raise refusal(TEXT_TOO_LONG, f"is longer than {node.max_length} characters", where,
+                      line)
+    return value
+
+
+def _attribute(element: etree._Element, attr: Attr, where: tuple[str, ...]) -> str | None:
+    _refuse_attributes(element, attr.names, where)
+    given = [name for name in attr.names if element.get(name) is not None]
+    if len(given) > 1:
+        raise refusal(ATTRIBUTE_AMBIGUOUS, f"gives both @{given[0]} and @{given[1]}",
+                      where, element.sourceline)
+    if not given:
+        return None
+    value = token(element.get(given[0]) or "")
+    if len(value) > ATTRIBUTE_MAX_LENGTH:
+        raise refusal(TEXT_TOO_LONG, f"@{given[0]} is longer than {ATTRIBUTE_MAX_LENGTH} "
+                      "characters", where, element.sourceline)
+    return value
+
+
+def _refuse_attributes(element: etree._Element, allowed: tuple[str, ...],
+                       where: tuple[str, ...]) -> None:
+    for name in element.attrib:
+        if name not in allowed:
+            raise refusal(ATTRIBUTE_UNKNOWN, f"@{etree.QName(name).localname} is not an "
+                          "attribute of this element", where, element.sourceline)
+
+
+def _read_decimal(text: str, where: tuple[str, ...], line: int | None) -> Decimal:
     rule = (f"must be a decimal number of at most {_MAX_DECIMAL_DIGITS - 6} integer digits "
             "and 6 decimal places")
     if not text or len(text) > _MAX_DECIMAL_DIGITS + 2 or not text.isascii() \

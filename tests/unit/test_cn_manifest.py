@@ -52,19 +52,6 @@ def test_the_committed_avro_schemas_follow_the_element_table() -> None:
         assert (AVRO_DIR / f"{full_name}.avsc").read_text(encoding="utf-8") == file_text(schema)
 
 
-def _groups(nodes: tuple[Node, ...]) -> list[tuple[Node, ...]]:
-    found = [nodes]
-    for node in nodes:
-        found += _groups(node.children)
-    return found
-
-
-def test_no_two_elements_of_a_group_share_a_first_step() -> None:
-    for nodes in _groups(MANIFEST):
-        first_steps = [path.split("/")[0] for node in nodes for path in node.paths]
-        assert len(first_steps) == len(set(first_steps)), first_steps
-
-
 def test_the_adapter_declares_the_root_of_every_namespace_it_reads(
         adapter: CnManifestAdapter) -> None:
     assert len(adapter.root_tags) == 2 * len(MESSAGE_TYPES)
