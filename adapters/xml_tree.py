@@ -27,7 +27,7 @@ UNBOUNDED = 9999
 DECIMAL_PLACES = Decimal("0.000001")
 # The manifests' times are digits in China Standard Time, of one of these lengths.
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8))
-TIME_FORMATS = {8: "%Y%m%d", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S", 17: "%Y%m%d%H%M%S"}
+TIME_DIGITS = (8, 12, 14, 17)
 _MAX_DECIMAL_DIGITS = 24
 ATTRIBUTE_MAX_LENGTH = 35
 
@@ -95,29 +95,31 @@ def time_text(value: Mapping[str, Any]) -> str:
     precision than its digits keep (render must not write what parses to another record)."""
     digits = value["digits"]
     instant = value["instant"]
-    if digits not in TIME_FORMATS or not isinstance(instant, datetime):
+    if digits not in TIME_DIGITS or not isinstance(instant, datetime):
         raise ValueError("a manifest time needs an instant and 8, 12, 14 or 17 digits")
-    local = instant.astimezone(CHINA_STANDARD_TIME)
-    text = local.strftime(TIME_FORMATS[digits])
-    if digits == 17:
-        text += f"{local.microsecond // 1000:03d}"
+    text = digits_of(instant.astimezone(CHINA_STANDARD_TIME), digits)
     if read_time_digits(text) != instant:
         raise ValueError("a manifest time is more precise than its digits")
     return text
 
 
+def digits_of(local: datetime, digits: int) -> str:
+    """A local time as yyyyMMddHHmmssSSS cut to `digits`."""
+    return (f"{local.year:04d}{local.month:02d}{local.day:02d}{local.hour:02d}"
+            f"{local.minute:02d}{local.second:02d}{local.microsecond // 1000:03d}")[:digits]
+
+
 def read_time_digits(text: str) -> datetime | None:
     """The instant of 8, 12, 14 or 17 digits in China Standard Time, or None."""
-    size = len(text)
-    if size not in TIME_FORMATS or not text.isascii() or not text.isdigit():
+    if len(text) not in TIME_DIGITS or not text.isascii() or not text.isdigit():
         return None
     try:
         local = datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]),
                          int(text[8:10] or 0), int(text[10:12] or 0), int(text[12:14] or 0),
                          int(text[14:17] or 0) * 1000, tzinfo=CHINA_STANDARD_TIME)
-    except ValueError:
+        return local.astimezone(UTC)
+    except (ValueError, OverflowError):  # not a time; or before year 1 in UTC
         return None
-    return local.astimezone(UTC)
 
 
 def format_number(value: Decimal) -> str:
@@ -333,8 +335,9 @@ def _refuse_attributes(element: etree._Element, allowed: tuple[str, ...],
 def _read_decimal(text: str, where: tuple[str, ...], line: int | None) -> Decimal:
     rule = (f"must be a decimal number of at most {_MAX_DECIMAL_DIGITS - 6} integer digits "
             "and 6 decimal places")
-    if not text or len(text) > _MAX_DECIMAL_DIGITS + 2 or not text.isascii() \
-            or text.lstrip("+-").replace(".", "", 1).isdigit() is False:
+    unsigned = text[1:] if text[:1] in ("+", "-") else text
+    if len(text) > _MAX_DECIMAL_DIGITS + 2 or not unsigned.isascii() \
+            or not unsigned.replace(".", "", 1).isdigit():
         raise refusal(NUMBER_INVALID, rule, where, line)
     try:
         number = Decimal(text)
