@@ -109,11 +109,24 @@ class CnManifestAdapter(XmlAdapter):
                            warnings=warnings)
 
     def render(self, record: Mapping[str, Any]) -> bytes:
+        """The message of the type the record names. With no XSD to hold it to, the tree is
+        read back and checked as parse would, so that render never writes what parse
+        refuses or reads as another record."""
         try:
             root = self.build(record, document_version(record))
         except RENDER_ERRORS as exc:
             raise RenderError(f"cannot render {self.label} record: {type(exc).__name__}: "
                               f"{exc}") from None
+        try:
+            again = self.read_typed(root, record["head"]["message_type"])
+            self.check(again, root)
+        except RuleViolationError as exc:
+            raise RenderError(f"rendered {self.label} is not valid: {exc.code}: "
+                              f"{exc.message}") from None
+        if any(again[name] != record[name] for name in again):
+            raise RenderError(f"rendered {self.label} does not read back as the record: a "
+                              "derived field (mode, stage, sender_code) disagrees with the "
+                              "head, or a text is not whitespace-collapsed")
         return cast(bytes, etree.tostring(root, xml_declaration=True, encoding="UTF-8",
                                           pretty_print=True))
 

@@ -248,3 +248,20 @@ def test_contact_names_and_numbers_are_personal(adapter: CnManifestAdapter) -> N
     personal = catalog["cn-manifest"].personal_paths
     assert "declaration.consignments[].undg_contact.name" in personal
     assert "declaration.consignments[].consignee.communications[].id" in personal
+
+
+@pytest.mark.parametrize(("change", "why"), [
+    (lambda r: r["declaration"].update(carrier_id=None), "STRUCTURE_ELEMENT_MISSING"),
+    (lambda r: r["head"].update(sender_id="_X"), "MANIFEST_SENDER_INVALID"),
+    (lambda r: r["declaration"]["consignments"].append(r["declaration"]["consignments"][0]),
+     "MANIFEST_DOCUMENT_DUPLICATE"),
+    (lambda r: r.update(mode="AIR"), "does not read back"),
+    (lambda r: r["declaration"].update(agent_id="A  B"), "does not read back"),
+])
+def test_render_refuses_what_parse_would_refuse(
+        adapter: CnManifestAdapter, change: Any, why: str) -> None:
+    record = adapter.parse(sample("mt2101_sea_pre_manifest.xml")).record
+    change(record)
+    with pytest.raises(RenderError) as caught:
+        adapter.render(record)
+    assert why in caught.value.message
