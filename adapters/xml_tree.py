@@ -208,10 +208,10 @@ class TreeReader:
                 if len(value) == UNBOUNDED:
                     raise refusal(ELEMENT_REPEATED, f"may occur at most {UNBOUNDED} times",
                                   (*where, name), child.sourceline)
-                value.append(self._read_value(child, node, plan,
-                                              (*where, f"{name}[{len(value) + 1}]")))
+                value.append(self._read_value(child, node, plan, where,
+                                              f"{name}[{len(value) + 1}]"))
             else:
-                record[node.field] = self._read_value(child, node, plan, (*where, name))
+                record[node.field] = self._read_value(child, node, plan, where, name)
         for node in plan.required(self.variant):
             if node.field not in spelled:
                 raise refusal(ELEMENT_MISSING, "is required in this message type",
@@ -264,37 +264,43 @@ class TreeReader:
         if not last:
             return self._read_wrapped(children[0], node, rest[1:], plan, (*where, step))
         if not node.repeats:
-            return self._read_value(children[0], node, plan, (*where, step))
+            return self._read_value(children[0], node, plan, where, step)
         if len(children) > UNBOUNDED:
             raise refusal(ELEMENT_REPEATED, f"may occur at most {UNBOUNDED} times",
                           (*where, step), children[UNBOUNDED].sourceline)
-        return [self._read_value(child, node, plan, (*where, f"{step}[{index + 1}]"))
+        return [self._read_value(child, node, plan, where, f"{step}[{index + 1}]")
                 for index, child in enumerate(children)]
 
     def _read_value(self, element: etree._Element, node: Node, plan: Plan,
-                    where: tuple[str, ...]) -> Any:
+                    parent: tuple[str, ...], step: str) -> Any:
+        """The value of one element at `step` under `parent` (the path is only built for a
+        group or a refusal: most elements are leaves that pass)."""
         if node.kind == GROUP:
+            where = (*parent, step)
             _refuse_attributes(element, (), where)
             return self.read_group(element, plan.groups[node.field], where)
         if len(element):
             child = element[0]
             name = etree.QName(child).localname if isinstance(child.tag, str) else "node()"
             raise refusal(ELEMENT_UNKNOWN, "is not an element of this message",
-                          (*where, name), child.sourceline)
-        value = _leaf_value(element.text or "", node, where, element.sourceline)
+                          (*parent, step, name), child.sourceline)
+        value = token(element.text or "")
+        if node.kind != TEXT or len(value) > node.max_length:
+            value = _typed_value(value, node, (*parent, step), element.sourceline)
         if node.attr is None:
             if element.attrib:
-                _refuse_attributes(element, (), where)
+                _refuse_attributes(element, (), (*parent, step))
             return value
-        return {"value": value, node.attr.field: _attribute(element, node.attr, where)}
+        return {"value": value,
+                node.attr.field: _attribute(element, node.attr, (*parent, step))}
 
 
 def _spelling(node: Node, first_step: str) -> str:
     return next(path for path in node.paths if path.split("/")[0] == first_step)
 
 
-def _leaf_value(text: str, node: Node, where: tuple[str, ...], line: int | None) -> Any:
-    value = token(text)
+def _typed_value(value: str, node: Node, where: tuple[str, ...], line: int | None) -> Any:
+    """A time or decimal leaf's value, or the refusal of a text over its length."""
     if node.kind == TIME:
         instant = read_time_digits(value)
         if instant is None:
