@@ -12,6 +12,7 @@ from .base import (
     RuleViolationError,
     UnknownFormatError,
 )
+from .cn_manifest import CnManifestAdapter
 from .detect import (
     Confidence,
     Detection,
@@ -38,6 +39,7 @@ __all__ = [
     "AdapterError",
     "AdapterRegistrationError",
     "AdapterRegistry",
+    "CnManifestAdapter",
     "Confidence",
     "CustomsManifestAdapter",
     "Detection",

@@ -5,7 +5,8 @@
     assert report.ok, report.describe()
 
 Samples: a directory of documents and an `expected.json` naming, for each refused sample,
-the error code it must give ({"bad.xml": {"code": "RULE_X"}}); every other file is valid.
+the error code it must give ({"bad.xml": {"code": "RULE_X"}}); every other file is valid,
+except notes (`*.md`, e.g. a SOURCES.md saying where the samples come from).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from message_formats import AvroSchemas, FormatError
 from .base import Adapter, AdapterError
 
 REFUSALS = (AdapterError, FormatError)
+NOTES_SUFFIX = ".md"  # notes beside the samples (where they come from), not samples
 Refusal = AdapterError | FormatError
 T = TypeVar("T")
 PLACEHOLDER_HEADER = {
@@ -88,7 +90,7 @@ class Samples:
         expected = json.loads(expected_file.read_text("utf-8")) if expected_file.exists() else {}
         valid, refused = [], []
         for path in sorted(p for p in directory.iterdir() if p.is_file()):
-            if path.name == "expected.json":
+            if path.name == "expected.json" or path.suffix == NOTES_SUFFIX:
                 continue
             code = expected.get(path.name, {}).get("code")
             if code:

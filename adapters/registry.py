@@ -31,6 +31,7 @@ from .base import (
     UnknownFormatError,
     declared_roots,
 )
+from .cn_manifest import CnManifestAdapter
 from .fal1 import Fal1Adapter
 from .fal2 import Fal2Adapter
 from .fal3 import Fal3Adapter
@@ -45,7 +46,7 @@ from .waybill import MultimodalWaybillAdapter
 
 BUILTIN: tuple[type[XmlAdapter], ...] = (
     Fal1Adapter, Fal2Adapter, Fal3Adapter, Fal4Adapter, Fal5Adapter, Fal6Adapter, Fal7Adapter,
-    CustomsManifestAdapter, MultimodalWaybillAdapter, SafetyWarningAdapter,
+    CustomsManifestAdapter, MultimodalWaybillAdapter, SafetyWarningAdapter, CnManifestAdapter,
 )
 
 

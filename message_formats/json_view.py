@@ -1,7 +1,9 @@
 """Canonical records as JSON, for people and tools (not the wire: Kafka carries Avro).
 
-Instants become ISO 8601 text in UTC, dates ISO dates, bytes base64. Reading JSON back is
-guided by the Avro schema, so the text is turned into the types the schema declares.
+Instants become ISO 8601 text in UTC, dates ISO dates, decimals their exact digits as text
+(a JSON number would pass through binary floating point in most readers), bytes base64.
+Reading JSON back is guided by the Avro schema, so the text is turned into the types the
+schema declares.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Collection, Mapping
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .errors import FormatError
@@ -19,6 +22,8 @@ def to_json(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, Mapping):
@@ -62,9 +67,11 @@ def _typed(schema: Any, value: Any, named: Mapping[str, Any], path: str) -> Any:
             return datetime.fromisoformat(value)
         if logical == "date" and isinstance(value, str):
             return date.fromisoformat(value)
+        if logical == "decimal" and isinstance(value, str):
+            return Decimal(value)
         if kind == "bytes" and isinstance(value, str):
             return base64.b64decode(value, validate=True)
-    except ValueError as exc:
+    except (ValueError, InvalidOperation) as exc:
         raise FormatError(f"{path}: {exc}", code="JSON_BAD_VALUE") from None
     if isinstance(kind, dict | list):
         return _typed(kind, value, named, path)

@@ -12,7 +12,8 @@ from gateway.cli.main import main
 from message_formats import AvroSchemas
 from message_formats.json_view import from_json, to_json
 
-FAL1 = Path(__file__).parents[1] / "data" / "fal1"
+DATA = Path(__file__).parents[1] / "data"
+FAL1 = DATA / "fal1"
 
 
 def test_list_names_each_format(capsys: pytest.CaptureFixture[str]) -> None:
@@ -62,6 +63,23 @@ def test_json_view_round_trips_a_canonical_record() -> None:
     record = adapter.parse((FAL1 / "valid_departure.xml").read_bytes()).record
     as_json = json.loads(json.dumps(to_json(record)))
     assert from_json(schemas.schema(adapter.schema_name), as_json, omit=("header",)) == record
+
+
+@pytest.mark.parametrize(("format_id", "sample"), [
+    ("manifest-xml", "manifest/valid_import.xml"),
+    ("cn-manifest-xml", "cn-manifest/mt2101_sea_pre_manifest.xml"),
+])
+def test_records_with_decimals_go_through_json_and_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], format_id: str, sample: str
+) -> None:
+    assert main(["adapters", "parse", format_id, str(DATA / sample)]) == 0
+    record_json = tmp_path / "record.json"
+    record_json.write_text(capsys.readouterr().out, encoding="utf-8")
+    assert main(["adapters", "render", format_id, str(record_json)]) == 0
+    rendered = tmp_path / "rendered.xml"
+    rendered.write_bytes(capsys.readouterr().out.encode("utf-8"))
+    adapter = AdapterRegistry.default().get(format_id)
+    assert adapter.parse(rendered.read_bytes()) == adapter.parse((DATA / sample).read_bytes())
 
 
 def test_check_runs_the_kit_on_a_format(capsys: pytest.CaptureFixture[str]) -> None:

@@ -200,8 +200,11 @@ def _texts(data: bytes) -> set[str]:
 
 
 def _schema_values(document_type: str) -> frozenset[str]:
-    """The enumeration values of the format's XSD: codes a rule may name (a FILE step)."""
+    """The enumeration values of the format's XSD, if it has one: codes a rule may name (a
+    FILE step)."""
     xsd = Path(__file__).parents[2] / "message_formats" / "xsd" / f"{document_type}.xsd"
+    if not xsd.is_file():
+        return frozenset()
     return frozenset(e.get("value", "") for e in etree.parse(str(xsd)).iter(
         "{http://www.w3.org/2001/XMLSchema}enumeration"))
 
