@@ -25,6 +25,7 @@ from contracts import RouteDenied
 from gateway.clock import utc_now
 from gateway.decide.ahead import NOTHING_AHEAD, Ahead, CheckAhead
 from gateway.decide.pipeline import (
+    DXP_FORMAT,
     Adapt,
     Authenticate,
     BuildDeliveries,
@@ -32,6 +33,8 @@ from gateway.decide.pipeline import (
     CheckSize,
     ChooseAdapter,
     Context,
+    EnvelopeRefused,
+    OpenEnvelope,
     Pipeline,
     Refusal,
     Route,
@@ -50,6 +53,7 @@ from gateway.kafka.wire import (
     DLQ_TOPIC,
     H_DIGEST,
     H_DUPLICATE_OF,
+    H_DXP_TRANS_INFO,
     H_EVENT_ID,
     H_SENDER,
     H_STATUS,
@@ -70,7 +74,7 @@ from gateway.observe.health import BrokerHealth
 from gateway.observe.metrics import GatewayMetrics
 from gateway.parts import GatewayParts
 from gateway.publish.sealing import BatchSealer, DeliverySealer
-from gateway.receipts.book import ReceiptBook, ReceiptSigner
+from gateway.receipts.book import ReceiptBook, ReceiptSigner, trans_info_header
 from gateway.receipts.receipt import ACCEPTED, REJECTED, Receipt, SignedReceipt
 from gateway.trail.archive import ArchiveWriter
 from gateway.trail.writer import TrailCodec, TrailWriter, chain_id, reference, written
@@ -114,6 +118,8 @@ def run_stages(pipeline: Pipeline, ctx: Context) -> tuple[Context, Rejection | N
         refused = reached.context
         if refused.refused is None:  # else the Adapt stage raised the worker's refusal
             refused = replace(refused, refused=Refusal.of(failed))
+        if isinstance(failed, EnvelopeRefused):  # read, not authenticated: keep its facts
+            refused = replace(refused, opened=failed.opened)
         return refused, rejection_of(failed)
     where = crash_site(failed)  # a bug must not lose the document: dead-letter it
     log.error("pipeline.crashed", event_id=ctx.event_id, stage=reached.stage, error=where)
@@ -148,6 +154,7 @@ class Gateway:
         observe = self.metrics.observe_stage
         self._checks = Pipeline(
             [("size", CheckSize(config.limits_for)),
+             ("envelope", OpenEnvelope(parts.live_keyring)),
              ("authenticate", Authenticate(parts.live_keyring))],
             observe=observe,
         )
@@ -288,14 +295,17 @@ class Gateway:
         self.metrics.received(s.sender, s.format_id)
         # The keyring in force now decides this document, whatever a reload does meanwhile.
         ctx = new_context(s, self._event_id(s), keyring=self.parts.live_keyring.current)
-        if ahead.signer is not None:
-            ctx = replace(ctx, signer=ahead.signer, parsed=ahead.parsed, refused=ahead.refused)
+        if s.format_id == DXP_FORMAT and ahead is NOTHING_AHEAD:
+            ahead = await self._ahead.open(s)  # an envelope is opened in the worker only
+        if ahead is not NOTHING_AHEAD:
+            ctx = replace(ctx, signer=ahead.signer, parsed=ahead.parsed, refused=ahead.refused,
+                          opened=ahead.opened)
         ctx, why = run_stages(self._checks, ctx)
         writer = await self._writer(s.partition)
         received = self._record_received(writer, ctx)
         if why is not None:  # not authentic: never taken for a copy of anything
             return await self._decide(writer, ctx, received, started, why)
-        key = (s.sender, ctx.digest)
+        key = (s.sender, ctx.identity)
         first = self.book.first_accepted(*key)
         if first == s.submission_id:  # the same submission put on the ingress topic twice
             return self._finish_repeat(ctx, received)
@@ -305,7 +315,7 @@ class Gateway:
         if earlier is not None:
             return self._after(earlier, writer, ctx, received, started)
         ctx = await self._parsed(ctx)
-        if self._is_warning(s.format_id):
+        if self._is_warning(ctx.format_id):
             await self.warnings.catch_up()  # steps other gateway processes took count too
         ctx, why = run_stages(self._pipeline, ctx)
         return await self._decide(writer, ctx, received, started, why)
@@ -342,7 +352,7 @@ class Gateway:
     async def _decide(self, writer: TrailWriter, ctx: Context, received: asyncio.Future[int],
                       started: float, why: Rejection | None) -> Awaitable[SubmitOutcome]:
         """Hands what was decided to the producer; returns the waiting that is left."""
-        key = (ctx.submission.sender, ctx.digest)
+        key = (ctx.submission.sender, ctx.identity)
         decided: asyncio.Future[SubmitOutcome] = asyncio.get_running_loop().create_future()
         if why is None:
             self._in_flight[key] = decided
@@ -460,7 +470,7 @@ class Gateway:
             kind="DUPLICATE", reason=f"the same document as submission {first_id}: "
             "answered with its receipt, not delivered again"))
         await written(records)
-        await self._publish_receipt(s, answer.receipt, duplicate_of=first_id)
+        await self._publish_receipt(ctx, answer.receipt, duplicate_of=first_id)
         self.metrics.duplicate(s.sender)
         log.info("document.duplicate", event_id=first.event_id, sender=s.sender,
                  first_submission=first_id)
@@ -482,17 +492,22 @@ class Gateway:
         self.metrics.observe_stage("trail", time.perf_counter() - waited)
         waited = time.perf_counter()
         signed = await self._signer.sign(receipt)
-        await self._publish_receipt(ctx.submission, signed)
+        await self._publish_receipt(ctx, signed)
         self.metrics.observe_stage("receipt", time.perf_counter() - waited)
         return SubmitOutcome(ctx.submission.submission_id, signed)
 
-    async def _publish_receipt(self, s: Submission, signed: SignedReceipt, *,
+    async def _publish_receipt(self, ctx: Context, signed: SignedReceipt, *,
                                duplicate_of: str | None = None) -> None:
+        """Its px-digest-sm3 header is what later submissions are duplicates of this one by
+        (`Context.identity`); an envelope's TransInfo goes along for the door's DxpRep."""
+        s = ctx.submission
         headers = [(H_SUBMISSION_ID, s.submission_id.encode()), (H_SENDER, s.sender.encode()),
-                   (H_DIGEST, signed.receipt.digest_sm3.encode()),
+                   (H_DIGEST, ctx.identity.encode()),
                    (H_STATUS, signed.receipt.status.encode())]
         if duplicate_of is not None:
             headers.append((H_DUPLICATE_OF, duplicate_of.encode()))
+        if ctx.opened is not None:
+            headers.append((H_DXP_TRANS_INFO, trans_info_header(ctx.opened.trans_info)))
         out = Outbound(RECEIPT_TOPIC, s.submission_id.encode(),
                        signed.encode(self.parts.schemas), tuple(headers))
         at = await acked(await self.send(out, partition=s.partition))

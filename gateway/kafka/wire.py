@@ -44,6 +44,8 @@ H_DIGEST = "px-digest-sm3"
 H_STATUS = "px-status"
 H_DUPLICATE_OF = "px-duplicate-of"
 H_RETRY_OF = "px-retry-of"
+# On a receipt of a DXP envelope: the TransInfo its DxpRep echoes (gateway.receipts.book).
+H_DXP_TRANS_INFO = "px-dxp-trans-info"
 # Set by the HTTP door, which applied the sender's rate limit already.
 H_VIA = "px-via"
 
