@@ -20,7 +20,7 @@ is only parsed: the loop has already verified it.
 What the worker runs. The gateway's own stages (gateway.decide.pipeline: Authenticate,
 ChooseAdapter, Adapt; OpenEnvelope instead of Authenticate for a DXP envelope) on a context
 made of the item, its keyring the one key the gateway chose for the sender (for an
-envelope, the sender's certificate entries usable now): one code judges a document in
+envelope, the sender's certificates): one code judges a document in
 either process, and a refusal the worker finds is the one the stages would raise, with its
 code and what was read before it.
 
@@ -229,11 +229,12 @@ class CheckAhead:
                                                    entry)
 
     def _certificates(self, s: Submission) -> list[bytes]:
-        try:
-            entries = self._keyring.current.usable_certificates(s.sender, s.received_at)
-        except CryptoError:
-            return []
-        return [entry.certificate.der for entry in entries if entry.certificate is not None]
+        """All the sender's certificates, usable or not: the worker holds each to its own
+        validity (CERT_EXPIRED, CERT_NOT_YET_VALID), so that an envelope signed under an
+        expired one is still read and its receipt echoes it; the gateway then confirms the
+        signer under the keyring in force (revocation, the entry's window)."""
+        return [entry.certificate.der for entry in self._keyring.current.keys_for(s.sender)
+                if entry.certificate is not None]
 
     async def parse(self, s: Submission) -> Ahead:
         """The document of a submission the loop has verified, parsed by the worker; raises

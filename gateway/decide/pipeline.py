@@ -276,9 +276,10 @@ class OpenEnvelope:
     format, else detected from its content. Documents in other formats pass untouched.
 
     Where the envelope is opened: in the parse worker (its context's keyring holds the
-    sender's certificate entries the gateway chose), or by the stage alone. The gateway's own
-    stage (`detector` None) opens nothing: it confirms what the worker found under the
-    keyring in force (a certificate revoked since is refused), or raises its refusal."""
+    sender's certificates, each valid as its certificate says), or by the stage alone. The
+    gateway's own stage (`detector` None) opens nothing: it confirms the signer the worker
+    found under the keyring in force (revoked, or its entry's window over: refused with the
+    keyring's code), or raises the worker's refusal."""
 
     keyrings: LiveKeyring | None = None
     detector: FormatDetector | None = None
@@ -297,8 +298,8 @@ class OpenEnvelope:
         if ctx.opened is not None and ctx.opened.serial is not None:
             signer = _certificate_entry(keyring, ctx.opened.serial, s)
             return replace(ctx, keyring=keyring, signer=signer)
-        keyring.usable_certificates(s.sender, s.received_at)  # the refusal when none is
-        if self.detector is None or self.parser is None:
+        if self.detector is None or self.parser is None:  # not sent to the worker: why
+            keyring.usable_certificates(s.sender, s.received_at)  # the refusal when none is
             raise GatewayError("the envelope was not opened by the parse worker",
                                code="PARSE_UNAVAILABLE")
         return self._open(replace(ctx, keyring=keyring), keyring, self.detector, self.parser)
