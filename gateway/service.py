@@ -55,6 +55,7 @@ from gateway.kafka.wire import (
     H_DUPLICATE_OF,
     H_DXP_TRANS_INFO,
     H_EVENT_ID,
+    H_IDENTITY,
     H_SENDER,
     H_STATUS,
     H_SUBMISSION_ID,
@@ -498,16 +499,17 @@ class Gateway:
 
     async def _publish_receipt(self, ctx: Context, signed: SignedReceipt, *,
                                duplicate_of: str | None = None) -> None:
-        """Its px-digest-sm3 header is what later submissions are duplicates of this one by
-        (`Context.identity`); an envelope's TransInfo goes along for the door's DxpRep."""
+        """An envelope's receipt names its identity (what later submissions are duplicates of
+        it by, `Context.identity`) and its TransInfo (what the door's DxpRep echoes)."""
         s = ctx.submission
         headers = [(H_SUBMISSION_ID, s.submission_id.encode()), (H_SENDER, s.sender.encode()),
-                   (H_DIGEST, ctx.identity.encode()),
+                   (H_DIGEST, signed.receipt.digest_sm3.encode()),
                    (H_STATUS, signed.receipt.status.encode())]
         if duplicate_of is not None:
             headers.append((H_DUPLICATE_OF, duplicate_of.encode()))
         if ctx.opened is not None:
-            headers.append((H_DXP_TRANS_INFO, trans_info_header(ctx.opened.trans_info)))
+            headers += [(H_IDENTITY, ctx.identity.encode()),
+                        (H_DXP_TRANS_INFO, trans_info_header(ctx.opened.trans_info))]
         out = Outbound(RECEIPT_TOPIC, s.submission_id.encode(),
                        signed.encode(self.parts.schemas), tuple(headers))
         at = await acked(await self.send(out, partition=s.partition))

@@ -26,6 +26,7 @@ from gateway.kafka.wire import (
     H_DIGEST,
     H_DUPLICATE_OF,
     H_DXP_TRANS_INFO,
+    H_IDENTITY,
     H_SENDER,
     H_STATUS,
     RECEIPT_TOPIC,
@@ -261,7 +262,8 @@ class ReceiptBook:
         duplicate_of = message.header(H_DUPLICATE_OF)
         accepted = None
         if duplicate_of is None and message.header(H_STATUS) == ACCEPTED.encode():
-            sender, digest = message.header(H_SENDER), message.header(H_DIGEST)
+            sender = message.header(H_SENDER)
+            digest = message.header(H_IDENTITY) or message.header(H_DIGEST)
             if sender is not None and digest is not None:
                 accepted = (sender.decode(), digest.decode())
         self.index.file(submission_id, IndexEntry(
@@ -286,10 +288,11 @@ class ReceiptBook:
         while len(self._values) > self._cache_size:
             self._values.popitem(last=False)
 
-    def first_accepted(self, sender: str, digest: str) -> str | None:
-        """The submission that first brought this document (same sender, same bytes) and
-        was accepted; None when there was none."""
-        return self._sure_index().first_accepted(sender, digest)
+    def first_accepted(self, sender: str, identity: str) -> str | None:
+        """The submission that first brought this document (same sender, same identity: its
+        bytes' digest, or a DXP envelope's CopMsgId) and was accepted; None when there was
+        none."""
+        return self._sure_index().first_accepted(sender, identity)
 
     def __contains__(self, submission_id: object) -> bool:
         return (isinstance(submission_id, str)
