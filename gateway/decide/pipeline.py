@@ -300,8 +300,8 @@ class OpenEnvelope:
             return replace(ctx, keyring=keyring, signer=signer)
         if self.detector is None or self.parser is None:  # not sent to the worker: why
             keyring.usable_certificates(s.sender, s.received_at)  # the refusal when none is
-            raise GatewayError("the envelope was not opened by the parse worker",
-                               code="PARSE_UNAVAILABLE")
+            raise GatewayError("the parse worker did not open the envelope (a bug)",
+                               code="INTERNAL_ERROR")
         return self._open(replace(ctx, keyring=keyring), keyring, self.detector, self.parser)
 
     def _open(self, ctx: Context, keyring: Keyring, detector: FormatDetector,
