@@ -15,19 +15,9 @@ import pytest
 from adapters import AdapterRegistry, FormatDetector
 from crypto import Certificate, KeyEntry, Keyring, SM2PrivateKey
 from crypto.xmldsig import sign_enveloped
+from gateway.decide import pipeline as stages
 from gateway.decide.ahead import ANSWER, OPENED, Checker, item_of, pack_certificates
-from gateway.decide.pipeline import (
-    DXP_FORMAT,
-    Adapt,
-    ChooseAdapter,
-    Context,
-    EnvelopeRefused,
-    Opened,
-    OpenEnvelope,
-    Pipeline,
-    Submission,
-    new_context,
-)
+from gateway.decide.pipeline import DXP_FORMAT, Context, Opened, OpenEnvelope, Submission
 from gateway.errors import GatewayError
 from gateway.ingress.dxp_answer import response_code
 from message_formats import AvroSchemas, CodedError, SafeXmlParser
@@ -71,7 +61,7 @@ def envelope(pki: Pki, business: bytes = ARRIVAL, *, msg_type: str = "FAL1",
 
 
 def context(document: bytes, keyring: Keyring, *, sender: str = SENDER) -> Context:
-    return new_context(Submission("s", sender, DXP_FORMAT, document, b"", NOW), "e", keyring)
+    return stages.new_context(Submission("s", sender, DXP_FORMAT, document, b"", NOW), "e", keyring)
 
 
 def opening() -> OpenEnvelope:
@@ -88,9 +78,10 @@ def test_an_envelope_signed_by_the_senders_certificate_becomes_its_business_mess
     pki: Pki
 ) -> None:
     keyring = Keyring([entry(SENDER, pki.good)])
-    stages = Pipeline([("open", opening()), ("adapter", ChooseAdapter(ADAPTERS)),
-                       ("adapt", Adapt())])
-    reached = stages.run(context(envelope(pki), keyring))
+    pipeline = stages.Pipeline([("open", opening()),
+                                ("adapter", stages.ChooseAdapter(ADAPTERS)),
+                                ("adapt", stages.Adapt())])
+    reached = pipeline.run(context(envelope(pki), keyring))
     assert reached.failed is None, reached.failed
     ctx = reached.context
     assert ctx.opened is not None
@@ -128,7 +119,7 @@ def test_who_the_signature_speaks_for_is_the_senders_certificate_entry_kept_in_t
     for code, ctx in cases:
         refused = refusal(stage, ctx)
         assert refused.code == code, (code, refused.message)
-        assert isinstance(refused, EnvelopeRefused) and refused.opened.serial is None
+        assert isinstance(refused, stages.EnvelopeRefused) and refused.opened.serial is None
 
 
 def test_an_unsigned_envelope_is_authenticated_by_its_business_messages_signature(
@@ -164,7 +155,7 @@ def test_the_gateways_stage_confirms_the_workers_signer_under_the_keyring_in_for
     assert refusal(gateway_stage, replace(revoked, opened=opened)).code == "CERT_REVOKED"
     with pytest.raises(GatewayError):  # nothing the worker found: it does not open it
         gateway_stage(fine)
-    other = new_context(Submission("s", SENDER, "fal1-xml", ARRIVAL, b"", NOW), "e")
+    other = stages.new_context(Submission("s", SENDER, "fal1-xml", ARRIVAL, b"", NOW), "e")
     assert gateway_stage(other) is other
 
 
