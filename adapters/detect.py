@@ -129,6 +129,10 @@ class FormatDetector:
         self._parser = parser if parser is not None else SafeXmlParser()
         self._limits = limits
 
+    @property
+    def registry(self) -> AdapterRegistry:
+        return self._registry
+
     def detect(self, data: bytes) -> Detection:
         """The detection, or the refusal (XML_*, DXP_*) of bytes that cannot be read. Only the
         root's start tag is read of a document that is no envelope; an envelope is read

@@ -103,6 +103,7 @@ FAMILIES = {
     "fal7": ("fal1", "fal2", "manifest"),
     "manifest": ("fal2", "fal7", "waybill"),
     "waybill": ("manifest",),
+    "cn-manifest": ("manifest", "fal2", "fal7", "waybill"),
     "warning": (),  # early warnings are shared alone, as the demo's contracts share them
 }
 # Conditions over canonical fields; a contract takes one whose paths all its types have.
@@ -151,6 +152,7 @@ MASK_BY_LEAF = {
     "name": (MaskRule("pseudonym"), MaskRule("drop")),
     "telephone": (MaskRule("partial", 3, 2), MaskRule("drop")),
     "email": (MaskRule("drop"), MaskRule("pseudonym")),
+    "id": (MaskRule("partial", 2, 2), MaskRule("pseudonym")),
 }
 PURPOSES = ("crew clearance", "vessel arrival clearance", "dangerous goods supervision",
             "cargo risk screening", "port state control", "berth planning",
@@ -194,9 +196,13 @@ def sample_records(adapters: AdapterRegistry) -> dict[str, list[dict[str, Any]]]
     """The canonical records of the valid sample documents, by document type."""
     records: dict[str, list[dict[str, Any]]] = {}
     for adapter in adapters:
-        paths = sorted((DATA / adapter.document_type).glob("valid_*.xml"))
+        folder = DATA / adapter.document_type
+        expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
+        valid = sorted(name for name, outcome in expected.items()
+                       if not name.startswith("_") and "code" not in outcome)
         records[adapter.document_type] = [
-            adapters.get(adapter.format_id).parse(path.read_bytes()).record for path in paths
+            adapters.get(adapter.format_id).parse((folder / name).read_bytes()).record
+            for name in valid
         ]
         assert records[adapter.document_type], adapter.document_type
     return records

@@ -410,10 +410,26 @@ class Keyring:
                 f"({exc.message})", code=SEAL_SIGNATURE_INVALID) from None
         return entry
 
+    def usable_certificates(self, agency_id: str, at: datetime,
+                            role: KeyRole = KeyRole.DOCUMENT) -> tuple[KeyEntry, ...]:
+        """The agency's certificate entries with `role` usable at `at`, newest first (those
+        an E-Port XML signature may name); when there is none, the refusal `verify` gives
+        (UnknownSigner, CERT_EXPIRED, CERT_REVOKED...), over its certificate entries."""
+        owned = tuple(entry for entry in self.keys_for(agency_id)
+                      if entry.certificate is not None)
+        if not owned:
+            raise UnknownSigner(f"agency {agency_id!r} has no certificate in the keyring")
+        return tuple(self._usable(owned, agency_id, require_utc(at, "at"), role))
+
     def _usable_keys(self, agency_id: str, at: datetime, role: KeyRole) -> list[KeyEntry]:
         owned = self.keys_for(agency_id)
         if not owned:
             raise UnknownSigner(f"agency {agency_id!r} has no keys in the keyring")
+        return self._usable(owned, agency_id, at, role)
+
+    @staticmethod
+    def _usable(owned: tuple[KeyEntry, ...], agency_id: str, at: datetime,
+                role: KeyRole) -> list[KeyEntry]:
         keys = [entry for entry in owned if entry.may(role)]
         if not keys:
             raise KeyRoleRefused(f"no key of {agency_id!r} has role {role.value}: "

@@ -27,12 +27,15 @@ from contracts import RouteDenied
 from gateway.clock import utc_now
 from gateway.decide.ahead import NOTHING_AHEAD, Ahead, CheckAhead
 from gateway.decide.pipeline import (
+    DXP_FORMAT,
     Adapt,
     Authenticate,
     BuildEvent,
     CheckSize,
     ChooseAdapter,
     Context,
+    EnvelopeRefused,
+    OpenEnvelope,
     Pipeline,
     Refusal,
     Rejection,
@@ -92,6 +95,8 @@ def run_stages(pipeline: Pipeline, ctx: Context) -> tuple[Context, Rejection | N
         refused = reached.context
         if refused.refused is None:  # else the Adapt stage raised the worker's refusal
             refused = replace(refused, refused=Refusal.of(failed))
+        if isinstance(failed, EnvelopeRefused):  # read, not authenticated: keep its facts
+            refused = replace(refused, opened=failed.opened)
         return refused, rejection_of(failed)
     where = crash_site(failed)  # a bug must not lose the document: dead-letter it
     log.error("pipeline.crashed", event_id=ctx.event_id, stage=reached.stage, error=where)
@@ -127,6 +132,7 @@ class Gateway:
         observe = self.metrics.observe_stage
         self._checks = Pipeline(
             [("size", CheckSize(config.limits_for)),
+             ("envelope", OpenEnvelope(parts.live_keyring)),
              ("authenticate", Authenticate(parts.live_keyring))],
             observe=observe,
         )
@@ -271,14 +277,17 @@ class Gateway:
         self.metrics.received(s.sender, s.format_id)
         # The keyring in force now decides this document, whatever a reload does meanwhile.
         ctx = new_context(s, self._event_id(s), keyring=self.parts.live_keyring.current)
-        if ahead.signer is not None:
-            ctx = replace(ctx, signer=ahead.signer, parsed=ahead.parsed, refused=ahead.refused)
+        if s.format_id == DXP_FORMAT and ahead is NOTHING_AHEAD:
+            ahead = await self._ahead.open(s)  # an envelope is opened in the worker only
+        if ahead is not NOTHING_AHEAD:
+            ctx = replace(ctx, signer=ahead.signer, parsed=ahead.parsed, refused=ahead.refused,
+                          opened=ahead.opened)
         ctx, why = run_stages(self._checks, ctx)
         writer = await self._writer(s.partition)
         received = self._publisher.record(writer, received_entry(ctx, self.topics))
         if why is not None:  # not authentic: never taken for a copy of anything
             return await self._decide(writer, ctx, received, started, why)
-        key = (s.sender, ctx.digest)
+        key = (s.sender, ctx.identity)
         first = self.book.first_accepted(*key)
         if first == s.submission_id:  # the same submission put on the ingress topic twice
             return self._repeat(writer, ctx, received)
@@ -288,7 +297,7 @@ class Gateway:
         if earlier is not None:
             return self._after(earlier, writer, ctx, received, started)
         ctx = await self._parsed(ctx)
-        if self._is_warning(s.format_id):
+        if self._is_warning(ctx.format_id):
             await self.warnings.catch_up()  # steps other gateway processes took count too
         ctx, why = run_stages(self._pipeline, ctx)
         return await self._decide(writer, ctx, received, started, why)
@@ -324,7 +333,7 @@ class Gateway:
     async def _decide(self, writer: TrailWriter, ctx: Context, received: asyncio.Future[int],
                       started: float, why: Rejection | None) -> Awaitable[SubmitOutcome]:
         """Hands what was decided to the producer; returns the waiting that is left."""
-        key = (ctx.submission.sender, ctx.digest)
+        key = (ctx.submission.sender, ctx.identity)
         decided: asyncio.Future[SubmitOutcome] = asyncio.get_running_loop().create_future()
         index, schemas, now = self.parts.router.index, self.parts.schemas, utc_now()
         if why is None:

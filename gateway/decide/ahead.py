@@ -8,17 +8,21 @@ parse runs in C: nothing inside the process can stop one that spins or swells. A
 process can be killed, so every document's parse gets a time and memory budget, and one
 document never stalls the others.
 
-The protocol. The worker (`python -P -m gateway.decide.ahead_worker`) is spoken to over its stdin
-and stdout by the event loop itself: length-prefixed frames of items (public key DER,
-signature, document, format id, sender, time received) in; out, one message per item as it
-finishes (its verdict, and the pickled ParseResult or the refusal), after a hello once it is
-ready, and a goodbye when it leaves by itself (after a document that left it large). An item
-with no key is only parsed: the loop has already verified it.
+The protocol. The worker (`python -P -m gateway.decide.ahead_worker`) is spoken to over its
+stdin and stdout by the event loop itself: length-prefixed frames of items (public key DER,
+signature, document, format id, sender, time received; for a DXP envelope the first field
+holds the DER of the sender's certificates instead, and the signature is empty) in; out,
+one message per item as it finishes (its verdict, and the pickled ParseResult or the
+refusal; for an envelope, also what opening it found), after a hello once it is ready, and a
+goodbye when it leaves by itself (after a document that left it large). An item with no key
+is only parsed: the loop has already verified it.
 
 What the worker runs. The gateway's own stages (gateway.decide.pipeline: Authenticate,
-ChooseAdapter, Adapt) on a context made of the item, its keyring the one key the gateway
-chose for the sender: one code judges a document in either process, and a refusal the worker
-finds is the one the stages would raise, with its code and what was read before it.
+ChooseAdapter, Adapt; OpenEnvelope instead of Authenticate for a DXP envelope) on a context
+made of the item, its keyring the one key the gateway chose for the sender (for an
+envelope, the sender's certificates): one code judges a document in
+either process, and a refusal the worker finds is the one the stages would raise, with its
+code and what was read before it.
 
 The supervision. The worker's answers come in the order the items were sent, so the item it
 is working on is always the first one unanswered. The supervisor restarts it whenever it
@@ -52,13 +56,17 @@ from typing import BinaryIO
 
 import structlog
 
-from adapters import AdapterRegistry, ParseResult
-from crypto import CryptoError, KeyEntry, Keyring, SM2PublicKey
+from adapters import AdapterRegistry, FormatDetector, ParseResult
+from crypto import Certificate, CryptoError, KeyEntry, Keyring, SM2PublicKey
 from gateway.decide.pipeline import (
+    DXP_FORMAT,
     Adapt,
     Authenticate,
     ChooseAdapter,
     Context,
+    EnvelopeRefused,
+    Opened,
+    OpenEnvelope,
     Pipeline,
     Refusal,
     Stage,
@@ -67,7 +75,7 @@ from gateway.decide.pipeline import (
 from gateway.errors import GatewayError, crash_site
 from gateway.home.config import AgencyLimits, ParseSettings
 from gateway.home.live_keyring import LiveKeyring
-from message_formats import CodedError
+from message_formats import CodedError, SafeXmlParser
 
 log = structlog.get_logger(__name__)
 
@@ -83,7 +91,7 @@ _LENGTH = struct.Struct(">I")
 # What the worker says: the first byte of each of its messages.
 HELLO, ANSWER, GOODBYE = b"H", b"A", b"B"
 # An answer's outcome: its second byte.
-NOT_VERIFIED, PARSED, REFUSED = 0, 1, 2
+NOT_VERIFIED, PARSED, REFUSED, OPENED = 0, 1, 2, 3
 # How often the supervisor looks at the clock of the document being parsed.
 _TICK_S = 0.05
 _MOST_PAUSE_S = 5.0
@@ -94,11 +102,13 @@ _START_LIMIT_S = 60.0
 @dataclass(frozen=True, slots=True)
 class Ahead:
     """What the worker found for one submission: the key that verified its signature (None
-    where the loop must verify it), and the document parsed or why it was refused."""
+    where the loop must verify it), and the document parsed or why it was refused; for a
+    DXP envelope, what opening it found (the signer is then named by `opened.serial`)."""
 
     signer: KeyEntry | None = None
     parsed: ParseResult | None = None
     refused: Refusal | None = None
+    opened: Opened | None = None
 
 
 NOTHING_AHEAD = Ahead()
@@ -187,13 +197,44 @@ class CheckAhead:
         case is sent: the sender's newest key, a document within its size limit."""
         out: list[asyncio.Future[list[Ahead]]] = []
         for at in range(0, len(submissions), CHUNK):
-            chunk = submissions[at : at + CHUNK]
-            entries = [self._newest_key(s) for s in chunk]
-            answers = self._send([item_of(s, entry.public_key.to_der())
-                                  for s, entry in zip(chunk, entries, strict=True)
-                                  if entry is not None])
-            out.append(asyncio.ensure_future(_found(answers, entries)))
+            picks = [self._item(s) for s in submissions[at : at + CHUNK]]
+            answers = self._send([item for item, _ in picks if item is not None])
+            out.append(asyncio.ensure_future(_found(answers, picks)))
         return out
+
+    async def open(self, s: Submission) -> Ahead:
+        """A DXP envelope opened, authenticated and its business message parsed by the
+        worker; NOTHING_AHEAD when it cannot be sent (too large, no usable certificate: the
+        stages then refuse it without opening it), ParseUnavailable as `parse`."""
+        item, _ = self._item(s)
+        if item is None:
+            return NOTHING_AHEAD
+        (answer,) = self._send([item])
+        found = await answer
+        if found is None:
+            raise ParseUnavailable("the gateway stopped before the envelope was opened")
+        return _ahead_of(None, found)
+
+    def _item(self, s: Submission) -> tuple[Item | None, KeyEntry | None]:
+        """What is sent of a submission, and the key chosen for it; no item when it is not
+        sent."""
+        if len(s.document) > self._limits_for(s.sender).max_document_bytes:
+            return None, None
+        if s.format_id == DXP_FORMAT:
+            certificates = self._certificates(s)
+            return (item_of(s, pack_certificates(certificates)) if certificates else None,
+                    None)
+        entry = self._newest_key(s)
+        return (None, None) if entry is None else (item_of(s, entry.public_key.to_der()),
+                                                   entry)
+
+    def _certificates(self, s: Submission) -> list[bytes]:
+        """All the sender's certificates, usable or not: the worker holds each to its own
+        validity (CERT_EXPIRED, CERT_NOT_YET_VALID), so that an envelope signed under an
+        expired one is still read and its receipt echoes it; the gateway then confirms the
+        signer under the keyring in force (revocation, the entry's window)."""
+        return [entry.certificate.der for entry in self._keyring.current.keys_for(s.sender)
+                if entry.certificate is not None]
 
     async def parse(self, s: Submission) -> Ahead:
         """The document of a submission the loop has verified, parsed by the worker; raises
@@ -205,8 +246,6 @@ class CheckAhead:
         return _ahead_of(None, found)
 
     def _newest_key(self, s: Submission) -> KeyEntry | None:
-        if len(s.document) > self._limits_for(s.sender).max_document_bytes:
-            return None
         try:
             return self._keyring.current.current_key(s.sender, s.received_at)
         except CryptoError:
@@ -361,7 +400,7 @@ def _settle(pending: _Pending, answer: Answer | None) -> None:
 
 
 async def _found(answers: list[asyncio.Future[Answer | None]],
-                 entries: list[KeyEntry | None]) -> list[Ahead]:
+                 picks: list[tuple[Item | None, KeyEntry | None]]) -> list[Ahead]:
     """Each submission's Ahead; NOTHING_AHEAD for those not sent or not answered. Items are
     settled in the order they were sent (answers, refusals after a loss, a close alike), so
     once the last is settled all are: one wake-up per chunk, not one per item."""
@@ -369,8 +408,8 @@ async def _found(answers: list[asyncio.Future[Answer | None]],
         await answers[-1]
     got = iter(answers)
     out = []
-    for entry in entries:
-        found = next(got).result() if entry is not None else None
+    for item, entry in picks:
+        found = next(got).result() if item is not None else None
         out.append(NOTHING_AHEAD if found is None else _ahead_of(entry, found))
     return out
 
@@ -387,6 +426,11 @@ def _ahead_of(entry: KeyEntry | None, answer: Answer) -> Ahead:
         if not isinstance(refusal, Refusal):
             raise TypeError(f"the worker sent a {type(refusal).__name__}")
         return Ahead(entry, refused=refusal)
+    if outcome == OPENED:
+        opened, parsed, refusal = pickle.loads(payload)
+        if not isinstance(opened, Opened):
+            raise TypeError(f"the worker sent a {type(opened).__name__}")
+        return Ahead(None, parsed, refusal, opened)
     return NOTHING_AHEAD
 
 
@@ -413,9 +457,24 @@ def worker_environment() -> dict[str, str]:
 
 def item_of(s: Submission, key_der: bytes = b"") -> Item:
     """What the worker is sent of a submission: with the key to verify its signature by,
-    or (no key) only its document to parse."""
+    or (no key) only its document to parse. For a DXP envelope `key_der` is the sender's
+    certificates (`pack_certificates`)."""
     return (key_der, s.signature if key_der else b"", s.document, s.format_id.encode(),
             s.sender.encode(), s.received_at.isoformat().encode())
+
+
+def pack_certificates(ders: Sequence[bytes]) -> bytes:
+    """Certificates' DER, each length-prefixed: the first field of a DXP envelope's item."""
+    return b"".join(_LENGTH.pack(len(der)) + der for der in ders)
+
+
+def unpack_certificates(packed: bytes) -> list[bytes]:
+    ders, at = [], 0
+    while at < len(packed):
+        (length,), at = _LENGTH.unpack_from(packed, at), at + _LENGTH.size
+        ders.append(packed[at : at + length])
+        at += length
+    return ders
 
 
 def encode_frame(items: Sequence[Item]) -> bytes:
@@ -457,6 +516,7 @@ def answer_message(outcome: int, payload: bytes = b"") -> bytes:
 
 
 AUTHENTICATE = "authenticate"
+OPEN = "open"
 # The worker keeps the keyrings of the keys it was last sent, up to this many.
 _MOST_KEYRINGS = 4096
 
@@ -472,6 +532,9 @@ class Checker:
         parse: list[tuple[str, Stage]] = [("adapter", ChooseAdapter(adapters)), ("adapt", Adapt())]
         self._parse = Pipeline(parse)
         self._verify_and_parse = Pipeline([(AUTHENTICATE, Authenticate()), *parse])
+        self._open_and_parse = Pipeline([
+            (OPEN, OpenEnvelope(detector=FormatDetector(adapters), parser=SafeXmlParser())),
+            *parse])
         self._keyrings: dict[tuple[bytes, bytes], Keyring] = {}
 
     def check(self, item: Item) -> tuple[bytes, bool]:
@@ -481,13 +544,20 @@ class Checker:
                                 datetime.fromisoformat(received_at.decode()))
         stages, keyring = self._parse, None
         if der:
-            keyring = self._keyring(der, sender)
+            dxp = submission.format_id == DXP_FORMAT
+            keyring = (self._certificate_keyring if dxp else self._keyring)(der, sender)
             if keyring is None:
                 return answer_message(NOT_VERIFIED), False
-            stages = self._verify_and_parse
+            stages = self._open_and_parse if dxp else self._verify_and_parse
         # The ids and the digest are the gateway's to give: none of these stages reads them.
         reached = stages.run(Context(submission, event_id="", digest="", keyring=keyring))
         failed = reached.failed
+        opened = (failed.opened if isinstance(failed, EnvelopeRefused)
+                  else reached.context.opened)
+        if opened is not None and not isinstance(failed, MemoryError):
+            refusal = None if failed is None else _refusal_of(failed, reached.stage)
+            return answer_message(OPENED, pickle.dumps(
+                (opened, reached.context.parsed, refusal), pickle.HIGHEST_PROTOCOL)), False
         if failed is None:
             parsed = reached.context.parsed
             return answer_message(PARSED, pickle.dumps(parsed, pickle.HIGHEST_PROTOCOL)), False
@@ -497,13 +567,7 @@ class Checker:
             return answer_message(REFUSED, pickle.dumps(refusal)), True
         if reached.stage == AUTHENTICATE:  # the gateway verifies it itself, and says why
             return answer_message(NOT_VERIFIED), False
-        if isinstance(failed, CodedError):
-            refusal = Refusal.of(failed)
-        else:  # a bug must not lose the document: it is refused, named
-            where = crash_site(failed)
-            log.error("ahead.parse_crashed", stage=reached.stage, error=where)
-            refusal = Refusal("INTERNAL_ERROR", f"the parser failed ({where})")
-        return answer_message(REFUSED, pickle.dumps(refusal)), False
+        return answer_message(REFUSED, pickle.dumps(_refusal_of(failed, reached.stage))), False
 
     def _keyring(self, der: bytes, sender: bytes) -> Keyring | None:
         """A keyring of the one key the gateway chose for the sender; None for a key that
@@ -519,6 +583,33 @@ class Checker:
                 self._keyrings.clear()
             self._keyrings[der, sender] = keyring
         return keyring
+
+    def _certificate_keyring(self, packed: bytes, sender: bytes) -> Keyring | None:
+        """A keyring of the sender's certificates the gateway chose; None for one that does
+        not load."""
+        keyring = self._keyrings.get((packed, sender))
+        if keyring is None:
+            try:
+                certificates = [Certificate.from_der(der) for der in unpack_certificates(packed)]
+                keyring = Keyring([KeyEntry(sender.decode(), certificate.public_key,
+                                            certificate=certificate)
+                                   for certificate in certificates])
+            except (CryptoError, ValueError, struct.error):
+                return None
+            if len(self._keyrings) >= _MOST_KEYRINGS:
+                self._keyrings.clear()
+            self._keyrings[packed, sender] = keyring
+        return keyring
+
+
+def _refusal_of(failed: Exception, stage: str | None) -> Refusal:
+    """As in the gateway: a stage's CodedError is the document's refusal, anything else a
+    bug, refused as INTERNAL_ERROR naming only where it happened."""
+    if isinstance(failed, CodedError):
+        return Refusal.of(failed)
+    where = crash_site(failed)
+    log.error("ahead.parse_crashed", stage=stage, error=where)
+    return Refusal("INTERNAL_ERROR", f"the parser failed ({where})")
 
 
 def serve(requests: BinaryIO, answers: BinaryIO, checker: Checker,

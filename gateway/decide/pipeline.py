@@ -14,9 +14,19 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from adapters import Adapter, AdapterError, AdapterRegistry, ParseResult
+from adapters import Adapter, AdapterError, AdapterRegistry, FormatDetector, ParseResult
+from adapters.detect import DXP_NESTED_ENVELOPE
 from contracts import Decision, Grant, RouteDenied
-from crypto import KeyEntry, Keyring, sm3_hex
+from crypto import (
+    KeyEntry,
+    KeyHint,
+    Keyring,
+    SM2PublicKey,
+    UnknownSigner,
+    sm3_hex,
+    verify_enveloped,
+)
+from crypto.xmldsig import XMLDSIG_KEY_UNKNOWN
 from gateway.decide.router import Router
 from gateway.errors import GatewayError
 from gateway.home.config import AgencyLimits
@@ -29,7 +39,12 @@ from gateway.kafka.wire import (
     Outbound,
     Topics,
 )
-from message_formats import AvroSchemas, CodedError
+from message_formats import AvroSchemas, CodedError, SafeXmlParser
+from message_formats.dxp import DxpTransInfo, parse_dxp_msg
+
+# The format of a China E-Port DxpMsg envelope (docs/eport.md, "Ingress of envelopes").
+DXP_FORMAT = "dxp"
+DXP_SENDER_MISMATCH = "DXP_SENDER_MISMATCH"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +87,18 @@ class Refusal:
 
 
 @dataclass(frozen=True, slots=True)
+class Opened:
+    """A DXP envelope opened (OpenEnvelope): its TransInfo; once authenticated, the serial of
+    the certificate whose key verified the signature and the format of the business message
+    inside. Small and picklable: the parse worker sends it back, also with the refusal of
+    an envelope read but not authenticated (its receipt echoes the TransInfo)."""
+
+    trans_info: DxpTransInfo
+    format_id: str | None = None
+    serial: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Context:
     submission: Submission
     event_id: str
@@ -89,6 +116,30 @@ class Context:
     event: Outbound | None = None
     decision: Decision | None = None
     deliveries: tuple[tuple[Grant, Outbound], ...] = ()
+    # A DXP envelope's facts once opened; and, in the process that opened it, the business
+    # message it holds (the worker sends back the facts and the parse, never the bytes).
+    opened: Opened | None = None
+    inner: bytes | None = None
+
+    @property
+    def format_id(self) -> str:
+        """The business document's format: the submission's, or the one in its envelope."""
+        opened = self.opened
+        return opened.format_id if opened and opened.format_id else self.submission.format_id
+
+    @property
+    def document(self) -> bytes:
+        """The business document: the submission's bytes, or the message in its envelope."""
+        return self.inner if self.inner is not None else self.submission.document
+
+    @property
+    def identity(self) -> str:
+        """What a later submission of the sender is a duplicate of this one by: the SM3 of
+        its bytes; for a DXP envelope its CopMsgId, the sender's own message id (E-Port
+        receivers de-duplicate on it, so a re-signed resend is the same message)."""
+        if self.opened is not None:
+            return f"dxp:{self.opened.trans_info.cop_msg_id}"
+        return self.digest
 
     @property
     def document_type(self) -> str | None:
@@ -210,6 +261,119 @@ class Authenticate:
         return replace(ctx, keyring=keyring, signer=signer)
 
 
+class EnvelopeRefused(GatewayError):
+    """An envelope read, then refused: its TransInfo goes with the refusal."""
+
+    def __init__(self, cause: CodedError, opened: Opened) -> None:
+        super().__init__(cause.message, code=cause.code, line=cause.line)
+        self.opened = opened
+
+
+def refused_again(refused: Refusal) -> GatewayError:
+    """The refusal the parse worker found, raised by the stage it came from."""
+    return GatewayError(refused.message, code=refused.code, line=refused.line)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenEnvelope:
+    """A DXP envelope (format `dxp`) authenticates its sender by its enveloped XML signature,
+    or, when it is unsigned, by that of the business message inside; the key is the sender's
+    certificate entry of the keyring whose serial KeyName names (an embedded X509Certificate
+    must be that certificate). SenderId must be the sender. The business message then stands
+    for the document: its format is the envelope's MsgType when that names an installed
+    format, else detected from its content. Documents in other formats pass untouched.
+
+    Where the envelope is opened: in the parse worker (its context's keyring holds the
+    sender's certificates, each valid as its certificate says), or by the stage alone. The
+    gateway's own stage (`detector` None) opens nothing: it confirms the signer the worker
+    found under the keyring in force (revoked, or its entry's window over: refused with the
+    keyring's code), or raises the worker's refusal."""
+
+    keyrings: LiveKeyring | None = None
+    detector: FormatDetector | None = None
+    parser: SafeXmlParser | None = None
+
+    def __call__(self, ctx: Context) -> Context:
+        s = ctx.submission
+        if s.format_id != DXP_FORMAT:
+            return ctx
+        keyring = ctx.keyring
+        if keyring is None:
+            assert self.keyrings is not None, "a context without a keyring needs keyrings"
+            keyring = self.keyrings.current
+        if ctx.refused is not None:
+            raise refused_again(ctx.refused)
+        if ctx.opened is not None and ctx.opened.serial is not None:
+            signer = _certificate_entry(keyring, ctx.opened.serial, s)
+            return replace(ctx, keyring=keyring, signer=signer)
+        if self.detector is None or self.parser is None:  # not sent to the worker: why
+            keyring.usable_certificates(s.sender, s.received_at)  # the refusal when none is
+            raise GatewayError("the parse worker did not open the envelope (a bug)",
+                               code="INTERNAL_ERROR")
+        return self._open(replace(ctx, keyring=keyring), keyring, self.detector, self.parser)
+
+    def _open(self, ctx: Context, keyring: Keyring, detector: FormatDetector,
+              parser: SafeXmlParser) -> Context:
+        s = ctx.submission
+        parsed = parse_dxp_msg(s.document, parser)
+        info, inner = parsed.envelope.trans_info, parsed.envelope.data
+        try:
+            if info.sender_id != s.sender:
+                raise GatewayError("DxpMsg/TransInfo/SenderId must be the submitting agency",
+                                   code=DXP_SENDER_MISMATCH)
+            signed = parsed.root if parsed.signature_present else parser.parse(inner)
+            signer = _verified_signer(signed, keyring, s)
+            format_id = self._format_of(info.msg_type, inner, detector)
+        except CodedError as exc:
+            raise EnvelopeRefused(exc, Opened(info)) from exc
+        assert signer.certificate is not None
+        opened = Opened(info, format_id, signer.certificate.serial)
+        return replace(ctx, signer=signer, opened=opened, inner=inner)
+
+    @staticmethod
+    def _format_of(msg_type: str, inner: bytes, detector: FormatDetector) -> str:
+        if msg_type and msg_type in detector.registry:
+            return msg_type
+        detection = detector.detect(inner)
+        if detection.envelope is not None:
+            raise GatewayError("DxpMsg/Data holds another DxpMsg; envelopes are not nested",
+                               code=DXP_NESTED_ENVELOPE)
+        return detection.require_format()
+
+
+def _verified_signer(root: Any, keyring: Keyring, s: Submission) -> KeyEntry:
+    """The sender's certificate entry whose key verifies the enveloped signature of `root`."""
+    found: list[KeyEntry] = []
+
+    def resolve(hint: KeyHint) -> SM2PublicKey:
+        if hint.serial is None:
+            raise GatewayError("ds:KeyInfo/KeyName must be the certificate's serial in hex",
+                               code=XMLDSIG_KEY_UNKNOWN)
+        entry = _certificate_entry(keyring, hint.serial, s)
+        assert entry.certificate is not None
+        if hint.certificate is not None and hint.certificate != entry.certificate.der:
+            raise GatewayError("ds:X509Certificate must be the keyring's certificate of the "
+                               "serial ds:KeyName names", code=XMLDSIG_KEY_UNKNOWN)
+        found.append(entry)
+        return entry.public_key
+
+    verify_enveloped(root, resolve)
+    return found[0]
+
+
+def _certificate_entry(keyring: Keyring, serial: int, s: Submission) -> KeyEntry:
+    """The sender's certificate entry of this serial, usable when the document came; the
+    keyring's refusal (CERT_EXPIRED, CERT_REVOKED...) when it is not."""
+    try:
+        entry = keyring.certificate_signer(serial, s.received_at)
+    except UnknownSigner:
+        entry = None
+    if entry is None or entry.agency_id != s.sender:
+        raise GatewayError("ds:KeyName names no certificate of the sender usable now",
+                           code=XMLDSIG_KEY_UNKNOWN)
+    return entry
+
+
 @dataclass(frozen=True, slots=True)
 class ChooseAdapter:
     """The adapter of the document's format: from here on its document type is known, and
@@ -218,7 +382,7 @@ class ChooseAdapter:
     adapters: AdapterRegistry
 
     def __call__(self, ctx: Context) -> Context:
-        return replace(ctx, adapter=self.adapters.get(ctx.submission.format_id))
+        return replace(ctx, adapter=self.adapters.get(ctx.format_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,10 +396,10 @@ class Adapt:
         assert ctx.adapter is not None
         refused = ctx.refused
         if refused is not None:
-            raise GatewayError(refused.message, code=refused.code, line=refused.line)
+            raise refused_again(refused)
         if ctx.parsed is not None:
             return ctx
-        return replace(ctx, parsed=ctx.adapter.parse(ctx.submission.document))
+        return replace(ctx, parsed=ctx.adapter.parse(ctx.document))
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from gateway.errors import GatewayError
 from gateway.receipts.receipt import SignedReceipt
+from message_formats.dxp import DxpTransInfo
 
 
 class IdempotencyKeyReused(GatewayError):
@@ -44,6 +45,8 @@ class SubmitOutcome:
     # Not decided, and the broker has not confirmed that it took the document: it may be on
     # the ingress topic (a receipt follows) or not (sending it again with the same id is safe).
     unconfirmed: bool = False
+    # A DXP envelope's TransInfo, when the gateway read it: what the door's DxpRep echoes.
+    trans_info: DxpTransInfo | None = None
 
     @property
     def pending(self) -> bool:

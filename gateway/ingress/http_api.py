@@ -38,10 +38,12 @@ from aiohttp import web
 from contracts import AgencyRegistry
 from crypto import ClientBinding, ClientRole, certificate_fingerprint, normal_fingerprint
 from gateway.clock import utc_now
+from gateway.decide.pipeline import DXP_FORMAT
 from gateway.errors import BrokerUnavailable, GatewayError
 from gateway.home.config import AgencyLimits, GatewayConfig, HttpSettings
 from gateway.home.live_keyring import LiveKeyring
 from gateway.ingress.desk import Desk, IdempotencyKeyReused, IngressRequest, SubmitOutcome
+from gateway.ingress.dxp_answer import transport_receipt
 from gateway.ingress.http_guard import (
     ConnectionGuard,
     GuardedSite,
@@ -194,6 +196,7 @@ def build_app(desk: Desk, config: GatewayConfig, agencies: AgencyRegistry,
         config.http.max_connections_per_address,
         on_refused=lambda: metrics.refused_at_door(UNKNOWN, ADDRESS_LIMIT)))
     app.router.add_post("/v1/submissions", api.submit)
+    app.router.add_post("/v1/dxp", api.submit_dxp)
     app.router.add_get("/v1/submissions/{submission_id}", api.submission)
     app.router.add_get("/v1/submissions/{submission_id}/receipt", api.receipt)
     app.router.add_get("/healthz", probes.healthz)
@@ -372,8 +375,19 @@ class _Api:
                           submission_id=submission_id)
 
     async def submit(self, request: web.Request) -> web.Response:
+        return await self._handle(request, submission_headers, outcome_response)
+
+    async def submit_dxp(self, request: web.Request) -> web.Response:
+        """A DxpMsg envelope, its sender the caller (or Px-Sender on the local door); answered
+        with a DxpRep once the gateway has read the envelope."""
+        return await self._handle(
+            request, lambda r: dxp_headers(r, self.caller(r).agency), dxp_response)
+
+    async def _handle(self, request: web.Request,
+                      headers_of: Callable[[web.Request], SubmissionHeaders],
+                      respond: Callable[[SubmitOutcome], web.Response]) -> web.Response:
         try:
-            outcome = await self._submit(request)
+            outcome = await self._submit(request, headers_of(request))
         except Refused as refused:
             self._metrics.refused_at_door(refused.agency, refused.code)
             _log_submission(request, refused.status, refused.submission_id, refused.code)
@@ -381,14 +395,14 @@ class _Api:
             if refused.close:
                 await _answer_then_close(request, response)
             return response
-        response = outcome_response(outcome)
+        response = respond(outcome)
         code = outcome.receipt.receipt.error_code if outcome.receipt else None
         _log_submission(request, response.status, outcome.submission_id, code,
                         duplicate_of=outcome.duplicate_of)
         return response
 
-    async def _submit(self, request: web.Request) -> SubmitOutcome:
-        headers = submission_headers(request)
+    async def _submit(self, request: web.Request, headers: SubmissionHeaders
+                      ) -> SubmitOutcome:
         sender, submission_id = headers.sender, headers.submission_id
         self._submitter(request, sender, submission_id)
         if sender not in self._agencies:
@@ -496,12 +510,40 @@ def submission_headers(request: web.Request) -> SubmissionHeaders:
     if not _FORMAT_ID.match(format_id):
         raise _bad_request(f"{FORMAT} must name the document's format (e.g. fal5-xml)")
     signature = _signature(request.headers.get(SIGNATURE, ""))
+    return SubmissionHeaders(sender, format_id, signature, _submission_id(request, sender))
+
+
+def dxp_headers(request: web.Request, caller_agency: str | None) -> SubmissionHeaders:
+    """A DXP envelope's submission: format `dxp`, no detached signature (the envelope's XML
+    signature authenticates it), its sender Px-Sender or else the caller's agency."""
+    for name in SINGLE_HEADERS:
+        _single(request, name)
+    sender = (request.headers.get(SENDER) or caller_agency or "").strip()
+    if not sender or len(sender) > _MAX_SENDER or not sender.isprintable():
+        raise _bad_request(f"{SENDER} must name the sending agency (the door is local)")
+    return SubmissionHeaders(sender, DXP_FORMAT, b"", _submission_id(request, sender))
+
+
+def _submission_id(request: web.Request, sender: str) -> str:
+    """The Idempotency-Key (else a new UUID) scoped by the sender."""
     key = request.headers.get(IDEMPOTENCY_KEY)
     if key is not None and not _KEY.match(key):
         raise _bad_request(f"{IDEMPOTENCY_KEY} must be 1-128 characters of A-Z a-z 0-9 . _ : -"
                            " starting with a letter or digit")
-    return SubmissionHeaders(sender, format_id, signature,
-                             submission_id_for(sender, key or str(uuid.uuid4())))
+    return submission_id_for(sender, key or str(uuid.uuid4()))
+
+
+def dxp_response(outcome: SubmitOutcome) -> web.Response:
+    """The DxpRep (200 accepted, 422 refused) once the gateway has read the envelope; else
+    the JSON answer of /v1/submissions (pending, or an envelope that could not be read)."""
+    if outcome.receipt is None or outcome.trans_info is None:
+        return outcome_response(outcome)
+    headers = {"Location": submission_path(outcome.submission_id)}
+    if outcome.duplicate_of is not None:
+        headers[DUPLICATE_OF] = outcome.duplicate_of
+    return web.Response(body=transport_receipt(outcome, outcome.trans_info),
+                        status=_receipt_status(outcome.receipt),
+                        content_type="application/xml", charset="utf-8", headers=headers)
 
 
 def _single(request: web.Request, name: str) -> str | None:

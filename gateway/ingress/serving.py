@@ -61,7 +61,7 @@ from gateway.kafka.wire import (
 from gateway.observe.health import BrokerHealth
 from gateway.observe.metrics import GatewayMetrics
 from gateway.parts import GatewayParts
-from gateway.receipts.book import ReceiptBook
+from gateway.receipts.book import Answer, ReceiptBook
 
 log = structlog.get_logger(__name__)
 
@@ -436,7 +436,7 @@ class GatewayDesk:
         answer = await self._gateway.book.get(submission_id)
         if answer is not None:
             self._pending.pop(submission_id, None)
-            return SubmitOutcome(submission_id, answer.receipt, answer.duplicate_of)
+            return _outcome(submission_id, answer)
         pending = self._pending.get(submission_id)
         if pending is None:
             return None
@@ -455,7 +455,7 @@ class GatewayDesk:
                 answer.duplicate_of is None and receipt.format_id != request.format_id):
             raise _reused()
         self._pending.pop(request.submission_id, None)
-        return SubmitOutcome(request.submission_id, answer.receipt, answer.duplicate_of)
+        return _outcome(request.submission_id, answer)
 
     async def _wait(self, submission_id: str, pending: _Pending, wait_s: float
                     ) -> SubmitOutcome:
@@ -463,7 +463,7 @@ class GatewayDesk:
         if answer is None:
             return SubmitOutcome(submission_id, unconfirmed=not pending.confirmed)
         self._pending.pop(submission_id, None)
-        return SubmitOutcome(submission_id, answer.receipt, answer.duplicate_of)
+        return _outcome(submission_id, answer)
 
     async def _hand_over(self, request: IngressRequest, pending: _Pending) -> bool:
         """Puts the submission on the ingress topic: True once the broker acknowledged it,
@@ -531,6 +531,11 @@ class GatewayDesk:
         while len(self._pending) > _PENDING_REMEMBERED:
             self._pending.popitem(last=False)
         return pending
+
+
+def _outcome(submission_id: str, answer: Answer) -> SubmitOutcome:
+    return SubmitOutcome(submission_id, answer.receipt, answer.duplicate_of,
+                         trans_info=answer.trans_info)
 
 
 def _reused() -> IdempotencyKeyReused:

@@ -38,6 +38,11 @@ H_DIGEST = "px-digest-sm3"
 H_STATUS = "px-status"
 H_DUPLICATE_OF = "px-duplicate-of"
 H_RETRY_OF = "px-retry-of"
+# On a receipt of a DXP envelope: the TransInfo its DxpRep echoes (gateway.receipts.book),
+# and its identity, what later submissions are its duplicates by, when that is not its digest
+# (gateway.decide.pipeline.Context.identity).
+H_DXP_TRANS_INFO = "px-dxp-trans-info"
+H_IDENTITY = "px-identity"
 # Set by the HTTP door, which applied the sender's rate limit already.
 H_VIA = "px-via"
 

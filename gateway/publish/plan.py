@@ -19,12 +19,16 @@ from contracts import ContractIndex
 from gateway.decide.pipeline import Context, Rejection, Submission
 from gateway.kafka.wire import (
     H_DIGEST,
+    H_DXP_TRANS_INFO,
     H_EVENT_ID,
+    H_IDENTITY,
     H_SENDER,
+    Headers,
     Outbound,
     Published,
     Topics,
 )
+from gateway.receipts.book import trans_info_header
 from gateway.receipts.receipt import ACCEPTED, REJECTED, Receipt, SignedReceipt
 from gateway.trail.writer import reference
 from message_formats import AvroSchemas
@@ -74,13 +78,15 @@ class Plan:
     """What one decided document gives, in the order it is given: `messages` handed to the
     producer, then once the broker has them all, `entries` on the trail, then once the trail
     holds them, the answer on the receipt topic: `receipt` (signed with the time it is
-    signed at), or `again`."""
+    signed at), or `again`. `receipt_headers`: what the receipt message carries besides the
+    headers every receipt has (an envelope's identity and TransInfo)."""
 
     submission: Submission
     messages: tuple[Message, ...] = ()
     entries: tuple[Entry, ...] = ()
     receipt: Receipt | None = None
     again: Again | None = None
+    receipt_headers: Headers = ()
 
 
 def accepted_plan(ctx: Context, subscriptions: ContractIndex, schemas: AvroSchemas,
@@ -134,7 +140,8 @@ def duplicate_plan(ctx: Context, first: SignedReceipt, first_id: str) -> Plan:
         "document_type": answered.document_type, "business_key": answered.business_key,
         "kind": "DUPLICATE", "reason": f"the same document as submission {first_id}: "
         "answered with its receipt, not delivered again"})
-    return Plan(s, entries=(entry,), again=Again(first, first_id, publish=True))
+    return Plan(s, entries=(entry,), again=Again(first, first_id, publish=True),
+                receipt_headers=receipt_headers(ctx))
 
 
 def repeat_plan(ctx: Context, answer: SignedReceipt, duplicate_of: str | None) -> Plan:
@@ -155,7 +162,8 @@ def _with_statuses(ctx: Context, messages: list[Message], entries: list[Entry],
     first = len(messages)
     messages += (status.message for status in statuses)
     entries += (Entry(status.entry_fields, names=first + n) for n, status in enumerate(statuses))
-    return Plan(ctx.submission, tuple(messages), tuple(entries), answer)
+    return Plan(ctx.submission, tuple(messages), tuple(entries), answer,
+                receipt_headers=receipt_headers(ctx))
 
 
 def _status_events(ctx: Context, status: str, recipients: Iterable[str],
@@ -189,6 +197,15 @@ def _status_events(ctx: Context, status: str, recipients: Iterable[str],
             "contract_id": contract.id, "contract_version": contract.version,
             "reason": f"status {status} under subscription {contract.label}"}))
     return statuses
+
+
+def receipt_headers(ctx: Context) -> Headers:
+    """An envelope's receipt names its identity (what later submissions are duplicates of it
+    by, `Context.identity`) and its TransInfo (what the door's DxpRep echoes)."""
+    if ctx.opened is None:
+        return ()
+    return ((H_IDENTITY, ctx.identity.encode()),
+            (H_DXP_TRANS_INFO, trans_info_header(ctx.opened.trans_info)))
 
 
 def received_entry(ctx: Context, topics: Topics) -> Entry:

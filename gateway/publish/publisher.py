@@ -151,7 +151,7 @@ class Publisher:
         if duplicate_of is not None:
             headers.append((H_DUPLICATE_OF, duplicate_of.encode()))
         out = Outbound(self._receipt_topic, s.submission_id.encode(), signed.encode(self._schemas),
-                       tuple(headers))
+                       (*headers, *plan.receipt_headers))
         at = await acked(await self.send(out, partition=s.partition))
         self._keep(StoredMessage(at.topic, at.partition, at.offset, out.key, out.value,
                                  out.headers, 0))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from gateway.errors import BrokerUnavailable, ReceiptIndexError
 from gateway.kafka.wire import (
     H_DIGEST,
     H_DUPLICATE_OF,
+    H_DXP_TRANS_INFO,
+    H_IDENTITY,
     H_SENDER,
     H_STATUS,
     Broker,
@@ -41,6 +44,7 @@ from gateway.kafka.wire import (
 from gateway.receipts.index import IndexEntry, Position, ReceiptIndex
 from gateway.receipts.receipt import ACCEPTED, SignedReceipt
 from message_formats import AvroSchemas
+from message_formats.dxp import DxpTransInfo
 
 log = structlog.get_logger(__name__)
 
@@ -51,10 +55,25 @@ _LAST_PAUSE_S = 30.0
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A submission's receipt, and the first submission's id when it was a duplicate."""
+    """A submission's receipt, and the first submission's id when it was a duplicate; for a
+    DXP envelope read by the gateway, its TransInfo (what the door's DxpRep echoes)."""
 
     receipt: SignedReceipt
     duplicate_of: str | None
+    trans_info: DxpTransInfo | None = None
+
+
+def trans_info_header(info: DxpTransInfo) -> bytes:
+    """An envelope's TransInfo as the px-dxp-trans-info header of its receipt: JSON."""
+    return json.dumps([info.cop_msg_id, info.sender_id, list(info.receiver_ids),
+                       info.created_text, info.msg_type], ensure_ascii=False).encode()
+
+
+def trans_info_of(header: bytes | None) -> DxpTransInfo | None:
+    if header is None:
+        return None
+    cop_msg_id, sender_id, receiver_ids, created_text, msg_type = json.loads(header)
+    return DxpTransInfo(cop_msg_id, sender_id, tuple(receiver_ids), created_text, msg_type)
 
 
 class ReceiptBook:
@@ -71,7 +90,8 @@ class ReceiptBook:
         self._fetch_wait_ms = fetch_wait_ms
         self._cache_size = cache_size
         self._index: ReceiptIndex | None = None
-        self._values: OrderedDict[str, bytes] = OrderedDict()
+        # A receipt's value and its px-dxp-trans-info header, by submission id.
+        self._values: OrderedDict[str, tuple[bytes, bytes | None]] = OrderedDict()
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._tail: asyncio.Task[None] | None = None
         self._following: AIOKafkaConsumer | None = None
@@ -242,13 +262,14 @@ class ReceiptBook:
         duplicate_of = message.header(H_DUPLICATE_OF)
         accepted = None
         if duplicate_of is None and message.header(H_STATUS) == ACCEPTED.encode():
-            sender, digest = message.header(H_SENDER), message.header(H_DIGEST)
+            sender = message.header(H_SENDER)
+            digest = message.header(H_IDENTITY) or message.header(H_DIGEST)
             if sender is not None and digest is not None:
                 accepted = (sender.decode(), digest.decode())
         self.index.file(submission_id, IndexEntry(
             message.partition, message.offset,
             duplicate_of.decode() if duplicate_of is not None else None), accepted)
-        self._remember(submission_id, message.value)
+        self._remember(submission_id, message)
         for waiter in self._waiters.pop(submission_id, ()):
             if not waiter.done():
                 waiter.set_result(None)
@@ -261,16 +282,17 @@ class ReceiptBook:
             raise ReceiptIndexError(f"receipt index {index.where} failed; being rebuilt")
         return index
 
-    def _remember(self, submission_id: str, value: bytes) -> None:
-        self._values[submission_id] = value
+    def _remember(self, submission_id: str, message: StoredMessage) -> None:
+        self._values[submission_id] = (message.value, message.header(H_DXP_TRANS_INFO))
         self._values.move_to_end(submission_id)
         while len(self._values) > self._cache_size:
             self._values.popitem(last=False)
 
-    def first_accepted(self, sender: str, digest: str) -> str | None:
-        """The submission that first brought this document (same sender, same bytes) and
-        was accepted; None when there was none."""
-        return self._sure_index().first_accepted(sender, digest)
+    def first_accepted(self, sender: str, identity: str) -> str | None:
+        """The submission that first brought this document (same sender, same identity: its
+        bytes' digest, or a DXP envelope's CopMsgId) and was accepted; None when there was
+        none."""
+        return self._sure_index().first_accepted(sender, identity)
 
     def __contains__(self, submission_id: object) -> bool:
         return (isinstance(submission_id, str)
@@ -283,16 +305,18 @@ class ReceiptBook:
         entry = self._sure_index().entry(submission_id)
         if entry is None:
             return None
-        value = self._values.get(submission_id)
-        if value is None:
+        kept = self._values.get(submission_id)
+        if kept is None:
             message = await self._reader.read((self._topic, entry.partition, entry.offset))
             if message is None or message.key != submission_id.encode():
                 log.warning("receipts.not_on_topic", submission_id=submission_id,
                             partition=entry.partition, offset=entry.offset)
                 return None
-            value = message.value
-            self._remember(submission_id, value)
-        return Answer(SignedReceipt.decode(self._schemas, value), entry.duplicate_of)
+            self._remember(submission_id, message)
+            kept = self._values[submission_id]
+        value, trans_info = kept
+        return Answer(SignedReceipt.decode(self._schemas, value), entry.duplicate_of,
+                      trans_info_of(trans_info))
 
     async def wait(self, submission_id: str, timeout_s: float) -> Answer | None:
         """The submission's receipt as soon as it is given; None after `timeout_s`."""

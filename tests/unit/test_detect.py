@@ -14,6 +14,7 @@ import pytest
 from adapters import (
     AdapterRegistrationError,
     AdapterRegistry,
+    CnManifestAdapter,
     Confidence,
     FormatDetector,
     FormatNotDetectedError,
@@ -87,14 +88,18 @@ def test_a_dxp_envelope_is_opened_and_its_business_message_detected(
     ("WLJK_MT3101", "arrival report", "sea"),
     ("MTECEX", None, None),
 ])
-def test_the_customs_manifest_family_is_named_without_an_adapter(
+def test_the_customs_manifest_family_is_named_with_or_without_an_adapter(
         detector: FormatDetector, message_type: str, kind: str | None, mode: str | None) -> None:
+    """The types cn-manifest-xml reads are its; the family's others are named all the same."""
     detection = detector.detect(manifest(message_type))
-    assert detection.format_id is None
-    assert detection.confidence is Confidence.KNOWN_NO_ADAPTER
     assert (detection.root, detection.message_type, detection.mode) == (
         "Manifest", message_type, mode)
     assert customs_manifest_type(detection.namespace, "Manifest").kind == kind  # type: ignore[union-attr]
+    if f"{{{detection.namespace}}}Manifest" in CnManifestAdapter.root_elements:
+        assert detection.require_format() == "cn-manifest-xml"
+        return
+    assert detection.format_id is None
+    assert detection.confidence is Confidence.KNOWN_NO_ADAPTER
     with pytest.raises(FormatNotDetectedError) as caught:
         detection.require_format()
     assert caught.value.code == "FORMAT_NO_ADAPTER"

@@ -33,13 +33,11 @@ def test_detect_of_an_envelope_prints_its_fields(capsys: pytest.CaptureFixture[s
     assert "sender_id DXPENT0000099001" in envelope and "msg_type FAL1" in envelope
 
 
-def test_detect_json_of_a_manifest_without_adapter_exits_1(
-        capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["adapters", "detect", "--json", str(DXP / "valid_prefixed_mt2101.xml")]) == 1
+def test_detect_json_of_a_manifest_in_an_envelope(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["adapters", "detect", "--json", str(DXP / "valid_prefixed_mt2101.xml")]) == 0
     view = json.loads(capsys.readouterr().out)
-    assert view["format"] is None
-    assert (view["confidence"], view["message_type"], view["mode"]) == (
-        "known-no-adapter", "MT2101", "sea")
+    assert (view["format"], view["message_type"], view["mode"]) == (
+        "cn-manifest-xml", "MT2101", "sea")
     assert view["envelope"]["receiver_ids"] == ["DXPEDCDEC0000001", "DXPEDCDEC0000002"]
     assert view["envelope"]["add_info"]["biz_keys"] == {"DealFlag": "1", "RetType": "1"}
 
@@ -78,9 +76,10 @@ def test_parse_without_format_of_an_unknown_document_exits_1_with_a_code(
     unknown.write_bytes(b'<Invoice xmlns="urn:x:invoice"/>')
     assert main(["adapters", "parse", str(unknown)]) == 1
     assert f"{unknown}:0: FORMAT_UNKNOWN: root {{urn:x:invoice}}Invoice" in capsys.readouterr().err
-    assert main(["adapters", "parse", str(DXP / "valid_prefixed_mt2101.xml")]) == 1
-    assert ": FORMAT_NO_ADAPTER: DXP envelope holding: customs manifest MT2101" in (
-        capsys.readouterr().err)
+    loading = tmp_path / "loading.xml"  # a manifest type no installed adapter reads
+    loading.write_bytes(b'<Manifest xmlns="urn:Declaration:datamodel:standard:CN:MT4101:1"/>')
+    assert main(["adapters", "parse", str(loading)]) == 1
+    assert ": FORMAT_NO_ADAPTER: customs manifest MT4101" in capsys.readouterr().err
 
 
 def test_parse_names_a_refusal_inside_the_envelope_as_such(

@@ -107,7 +107,7 @@ def test_the_prefixed_layout_without_offset_with_bizkeys_and_two_receivers_is_re
     assert envelope.add_info == DxpAddInfo(
         ic_card="1", biz_keys=(DxpBizKey("DealFlag", "1"), DxpBizKey("RetType", "1")))
     assert envelope.id is None
-    assert envelope.data.startswith(b'<?xml version="1.0" encoding="UTF-8"?>\n<Manifest')
+    assert envelope.data == (DATA / "cn-manifest" / "mt2101_sea_pre_manifest.xml").read_bytes()
 
 
 def test_a_zipped_data_is_taken_out_of_its_one_member() -> None:

@@ -36,7 +36,8 @@ from gateway.ingress.http_api import (
 from gateway.ingress.limits import RateLimiter
 from gateway.observe.metrics import GatewayMetrics
 from gateway.receipts.receipt import ACCEPTED, REJECTED, Receipt, SignedReceipt
-from message_formats import AvroSchemas
+from message_formats import AvroSchemas, SafeXmlParser
+from message_formats.dxp import DxpTransInfo, parse_dxp_rep
 
 Client = TestClient[web.Request, web.Application]
 
@@ -808,3 +809,55 @@ def test_the_door_timeouts_have_sane_defaults_and_are_checked() -> None:
             with pytest.raises(ConfigError):
                 GatewayConfig.from_mapping({"http": {"tls": "off", setting: wrong}},
                                            home=Path("."))
+
+
+# -- POST /v1/dxp ------------------------------------------------------------------------------
+
+TRANS = DxpTransInfo("COP-1", CUSTOMS, (PORT,), "2026-03-01T16:00:00.000+08:00", "fal1-xml")
+
+
+class DxpDesk(FakeDesk):
+    """As FakeDesk; a document with the word `readable` was read by the gateway: its
+    outcome carries the envelope's TransInfo."""
+
+    async def submit(self, request: IngressRequest, *, wait_s: float) -> SubmitOutcome:
+        outcome = await super().submit(request, wait_s=wait_s)
+        if outcome.receipt is not None and b"readable" in request.document:
+            return dataclasses.replace(outcome, trans_info=TRANS)
+        return outcome
+
+
+async def post_dxp(client: Client, data: bytes, **headers: str) -> tuple[int, str, bytes]:
+    response = await client.post("/v1/dxp", data=data, headers=headers)
+    return response.status, response.content_type, await response.read()
+
+
+def test_an_envelope_is_handed_over_as_format_dxp_and_answered_with_a_dxprep(
+    gateway: Gateway
+) -> None:
+    gateway = dataclasses.replace(gateway, desk=DxpDesk())
+    answers = with_client(gateway, lambda client: asyncio.gather(*(
+        post_dxp(client, body, **{"Px-Sender": CUSTOMS, "Idempotency-Key": key})
+        for body, key in ((b"accept readable", "a"), (b"reject readable", "r"),
+                          (b"reject", "u")))))
+    assert sorted((r.submission_id, r.format_id, r.signature)
+                  for r, _ in gateway.desk.requests) == [
+        (scoped(key), "dxp", b"") for key in ("a", "r", "u")]
+    (accepted, refused, unread) = answers
+    for (status, content_type, body), code, info in ((accepted, "0000", None),
+                                                     (refused, "0002", "XSD_INVALID: bad")):
+        assert content_type == "application/xml"
+        rep = parse_dxp_rep(body, SafeXmlParser())
+        (response,) = rep.responses
+        assert (status, rep.receiver_id, response.response_code, response.response_info,
+                response.original) == (200 if code == "0000" else 422, CUSTOMS, code, info,
+                                       TRANS)
+    status, content_type, body = unread  # no TransInfo to echo: the JSON answer
+    assert (status, content_type, json.loads(body)["receipt"]["error_code"]) == (
+        422, "application/json", "XSD_INVALID")
+
+
+def test_an_envelope_on_the_local_door_must_name_its_sender(gateway: Gateway) -> None:
+    status, _, body = with_client(gateway, lambda client: post_dxp(client, b"accept"))
+    assert (status, json.loads(body)["code"]) == (400, "HTTP_BAD_REQUEST")
+    assert not gateway.desk.requests

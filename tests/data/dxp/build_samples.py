@@ -80,25 +80,6 @@ PREFIXED = '''<?xml version='1.0' encoding='UTF-8'?>
 </dxp:DxpMsg>
 '''
 
-# A synthetic sea pre-manifest in the customs family's namespace and Head layout (research §4).
-MT2101 = b'''<?xml version="1.0" encoding="UTF-8"?>
-<Manifest xmlns="urn:Declaration:datamodel:standard:CN:MT2101:1">
-  <Head>
-    <MessageID>CN_MT2101_1p0_DXPENT0000099002_20260315080000000</MessageID>
-    <FunctionCode>9</FunctionCode>
-    <MessageType>MT2101</MessageType>
-    <SenderID>DXPENT0000099002</SenderID>
-    <ReceiverID>2200</ReceiverID>
-    <SendTime>20260315080000000</SendTime>
-    <Version>1.0</Version>
-  </Head>
-  <Declaration>
-    <Carrier><ID>PXLINE</ID></Carrier>
-    <BorderTransportMeans><JourneyID>V2611</JourneyID><TypeCode>1</TypeCode></BorderTransportMeans>
-  </Declaration>
-</Manifest>
-'''
-
 DTD_ENVELOPE = '''<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE DxpMsg [<!ENTITY id "DXPENT0000099001">]>
 <DxpMsg ver="1.0" xmlns="http://www.chinaport.gov.cn/dxp">
@@ -125,7 +106,8 @@ def main() -> None:
         "valid_fal1_in_envelope.xml": (envelope(wrapped_base64(fal1)), None),
         "valid_zipped_fal1.xml": (envelope(wrapped_base64(zipped(("fal1.xml", fal1)))), None),
         "valid_prefixed_mt2101.xml": (PREFIXED.format(
-            data=wrapped_base64(MT2101), DXP_NS=DXP_NS, DS_NS=DS_NS, XSI_NS=XSI_NS), None),
+            data=wrapped_base64(business("cn-manifest/mt2101_sea_pre_manifest.xml")),
+            DXP_NS=DXP_NS, DS_NS=DS_NS, XSI_NS=XSI_NS), None),
         "six_receivers.xml": (envelope(wrapped_base64(fal1), receivers=6),
                               "DXP_TOO_MANY_RECEIVERS"),
         "sender_too_long.xml": (envelope(wrapped_base64(fal1), sender="DXPENT00000990011"),

@@ -1,0 +1,260 @@
+"""China E-Port DxpMsg envelopes handed to the gateway on a real broker: over HTTP (POST
+/v1/dxp, answered with a DxpRep transport receipt) and on the ingress topic (format `dxp`).
+The sender is authenticated by the envelope's enveloped XML signature, verified with its
+X.509 SM2 certificate entry of the keyring (a CA, certificates and a CRL made with the
+`openssl` command line); CopMsgId de-duplicates."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from crypto import Certificate, SM2PrivateKey
+from crypto.xmldsig import sign_enveloped
+from gateway.home.create import Home, create_home
+from gateway.ingress.client import submit
+from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import Topics
+from message_formats import SafeXmlParser
+from message_formats.dxp import (
+    DxpEnvelope,
+    DxpReceipt,
+    DxpTransInfo,
+    build_dxp_msg,
+    format_creat_time,
+    parse_dxp_rep,
+    serialise,
+)
+from tests.integration.service_support import (
+    ARRIVAL,
+    PROVIDER,
+    RECIPIENTS,
+    dead_letters,
+    numbered_arrival,
+    raw_deliveries,
+    running_gateway,
+    wait_ready,
+)
+from tests.integration.support import gateway_parts, trail_entries
+from tests.unit.keyring_support import keyring_text, write_keyring
+from tests.unit.sm2_ca import OPENSSL, OpensslCA
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(OPENSSL is None, reason="needs the openssl command line")]
+
+CUSTOMS = "cn.customs.sh"
+EXPIRED_SENDER = "cn.customs.sh"  # its one certificate has expired
+REVOKED_SENDER = "cn.msa.sh"  # its one certificate is in the CA's CRL
+CARRIER_SERIAL = 0x3000000000CDE6F  # the E-Port's published serial (docs/eport-research.md §2)
+
+
+@dataclass(frozen=True, slots=True)
+class Signer:
+    """An agency's certificate entry as its signing system holds it."""
+
+    agency: str
+    key: SM2PrivateKey
+    serial: int
+    der: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DxpHome:
+    home: Home
+    carrier: Signer
+    expired: Signer
+    revoked: Signer
+
+
+@pytest.fixture
+def dxp_home(tmp_path: Path, topics: Topics) -> DxpHome:
+    """A home whose keyring trusts a CA made with openssl and lists certificate entries: the
+    provider's (valid), the customs' (expired) and the MSA's (revoked by the CA's CRL)."""
+    home = create_home(tmp_path / "home", seal_every=4, seal_interval_ms=100,
+                       topic_prefix=topics.prefix)
+    ca = OpensslCA.create(home.path / "pki", "/C=CN/O=中国电子口岸/CN=测试证书管理中心")
+    now = datetime.now(UTC)
+    issued = {
+        PROVIDER: ca.issue("carrier", CARRIER_SERIAL),
+        EXPIRED_SENDER: ca.issue("expired", 0x11, start=now - timedelta(days=60),
+                                 end=now - timedelta(days=30)),
+        REVOKED_SENDER: ca.issue("revoked", 0x13),
+    }
+    ca.revoke(issued[REVOKED_SENDER])
+    crl = ca.crl(der=True)
+    entries = "".join(f'\n[[key]]\nagency = "{agency}"\n'
+                      f'certificate = "{path.relative_to(home.path)}"\n'
+                      for agency, path in issued.items())
+    write_keyring(home, f'trust = ["{ca.cert.relative_to(home.path)}"]\n'
+                        f'crls = ["{crl.relative_to(home.path)}"]\n'
+                  + keyring_text(home) + entries)
+    signers = {agency: Signer(agency, SM2PrivateKey.from_pem(path.with_suffix(".key")
+                                                              .read_bytes()),
+                              Certificate.from_pem(path.read_bytes()).serial, ca.der(path))
+               for agency, path in issued.items()}
+    return DxpHome(home, signers[PROVIDER], signers[EXPIRED_SENDER], signers[REVOKED_SENDER])
+
+
+def trans_info(cop_msg_id: str, sender: str, msg_type: str = "fal1-xml") -> DxpTransInfo:
+    return DxpTransInfo(cop_msg_id, sender, (CUSTOMS,), format_creat_time(datetime.now(UTC)),
+                        msg_type)
+
+
+def envelope(signer: Signer, document: bytes, info: DxpTransInfo, *,
+             convention: str = "eport-sm2-sm3") -> bytes:
+    """A DxpMsg holding `document`, signed by `signer` as E-Port tools sign: KeyName the
+    certificate's serial, the certificate embedded."""
+    root = build_dxp_msg(DxpEnvelope(info, document))
+    sign_enveloped(root, signer.key, convention=convention, serial=signer.serial,
+                   certificate=signer.der)
+    return serialise(root)
+
+
+@dataclass(frozen=True, slots=True)
+class DxpAnswer:
+    status: int
+    content_type: str
+    rep: DxpReceipt | None
+    body: Any
+    duplicate_of: str | None
+
+
+async def post_dxp(session: aiohttp.ClientSession, base_url: str, sender: str,
+                   document: bytes, key: str) -> DxpAnswer:
+    """POST /v1/dxp on the local door (Px-Sender names the agency, as a client certificate
+    would under TLS)."""
+    async with session.post(f"{base_url}/v1/dxp", data=document,
+                            headers={"Px-Sender": sender, "Idempotency-Key": key,
+                                     "Content-Type": "application/xml"},
+                            timeout=aiohttp.ClientTimeout(total=60)) as response:
+        body = await response.read()
+        xml = response.content_type == "application/xml"
+        return DxpAnswer(response.status, response.content_type,
+                         parse_dxp_rep(body, SafeXmlParser()) if xml else None,
+                         None if xml else await response.json(),
+                         response.headers.get("Px-Duplicate-Of"))
+
+
+def test_an_envelope_signed_the_eport_way_is_accepted_over_http_routed_and_once_per_cop_msg_id(
+    broker: LocalBroker, dxp_home: DxpHome, topics: Topics
+) -> None:
+    """eport-sm2-sm3 over HTTP: a DxpRep echoing the TransInfo with our success code, the FAL1
+    declaration inside delivered to each recipient its contract names; a second envelope
+    with the same CopMsgId (signed again, later CreatTime: other bytes) is the first one's
+    answer and nothing is delivered again; a new CopMsgId is a new event."""
+    bootstrap = broker.bootstrap_servers
+    carrier = dxp_home.carrier
+    first_info = trans_info("COP-0001", PROVIDER)
+    first = envelope(carrier, ARRIVAL, first_info)
+    again_info = trans_info("COP-0001", PROVIDER)
+    again = envelope(carrier, ARRIVAL, again_info)
+    other_info = trans_info("COP-0002", PROVIDER, msg_type="FAL1")  # detected from content
+    other = envelope(carrier, numbered_arrival(7), other_info)
+    assert first != again
+
+    async def run() -> list[DxpAnswer]:
+        config, parts = gateway_parts(dxp_home.home)
+        async with running_gateway(config, parts, bootstrap) as gw, \
+                aiohttp.ClientSession() as session:
+            await wait_ready(session, gw.url)
+            return [await gw.serving.alongside(post_dxp(session, gw.url, PROVIDER, doc, key))
+                    for doc, key in ((first, "k1"), (again, "k2"), (other, "k3"))]
+
+    answers = asyncio.run(run())
+    for answer, info in zip(answers, (first_info, again_info, other_info), strict=True):
+        assert (answer.status, answer.content_type) == (200, "application/xml"), answer
+        assert answer.rep is not None
+        assert answer.rep.receiver_id == PROVIDER
+        (response,) = answer.rep.responses
+        assert response.response_code == "0000"
+        assert response.original == info
+    assert [a.duplicate_of for a in answers] == [None, f"{PROVIDER}~k1", None]
+
+    for recipient in RECIPIENTS:
+        deliveries = asyncio.run(raw_deliveries(bootstrap, topics, recipient))
+        assert sorted(deliveries.values()) == [1, 1], (recipient, deliveries)
+    kinds = [e["kind"] for e in trail_entries(gateway_parts(dxp_home.home)[1], bootstrap)]
+    assert kinds.count("ACCEPTED") == 2 and kinds.count("DUPLICATE") == 1
+
+
+def test_an_envelope_on_the_ingress_topic_signed_with_the_ukey_convention_is_accepted(
+    broker: LocalBroker, dxp_home: DxpHome, topics: Topics
+) -> None:
+    """eport-sm2-sha1 (SHA-1 digest, raw r‖s), put on px.ingress.v1 by the agency's own
+    producer with format `dxp` and no detached signature: accepted, delivered."""
+    bootstrap = broker.bootstrap_servers
+    document = envelope(dxp_home.carrier, ARRIVAL, trans_info("COP-UKEY-1", PROVIDER),
+                        convention="eport-sm2-sha1")
+
+    async def run() -> Any:
+        config, parts = gateway_parts(dxp_home.home)
+        async with running_gateway(config, parts, bootstrap) as gw:
+            return await gw.serving.alongside(submit(
+                bootstrap, sender=PROVIDER, format_id="dxp", document=document, signature=b"",
+                schemas=parts.schemas, topics=parts.topics, submission_id="ukey-1",
+                timeout_s=60))
+
+    signed_receipt = asyncio.run(run())
+    receipt = signed_receipt.receipt
+    assert receipt.accepted and receipt.error_code is None, receipt
+    assert (receipt.format_id, receipt.document_type) == ("dxp", "fal1")
+    assert sorted(receipt.recipients) == sorted(RECIPIENTS)
+    for recipient in RECIPIENTS:
+        assert sum(asyncio.run(raw_deliveries(bootstrap, topics, recipient)).values()) == 1
+
+
+def test_refused_envelopes_keep_their_codes_in_the_dxprep_the_trail_and_the_dead_letter(
+    broker: LocalBroker, dxp_home: DxpHome, topics: Topics
+) -> None:
+    """Tampered after signing (XMLDSIG_DIGEST_MISMATCH), SenderId not the sender
+    (DXP_SENDER_MISMATCH), signed under an expired certificate (CERT_EXPIRED) and under a
+    revoked one (CERT_REVOKED): each answered with a DxpRep echoing its TransInfo, its class
+    as ResponseCode and the gateway's code leading ResponseInfo; nothing delivered."""
+    bootstrap = broker.bootstrap_servers
+    carrier = dxp_home.carrier
+    tampered = envelope(carrier, ARRIVAL, trans_info("COP-T", PROVIDER)).replace(
+        b"<CopMsgId>COP-T<", b"<CopMsgId>COP-X<")
+    cases = {
+        "tampered": (PROVIDER, tampered, "COP-X", "XMLDSIG_DIGEST_MISMATCH", "1004"),
+        "mismatch": (PROVIDER, envelope(carrier, ARRIVAL, trans_info("COP-M", "cn.border.sh")),
+                     "COP-M", "DXP_SENDER_MISMATCH", "1999"),
+        "expired": (EXPIRED_SENDER, envelope(dxp_home.expired, ARRIVAL,
+                                             trans_info("COP-E", EXPIRED_SENDER)),
+                    "COP-E", "CERT_EXPIRED", "1002"),
+        "revoked": (REVOKED_SENDER, envelope(dxp_home.revoked, ARRIVAL,
+                                             trans_info("COP-R", REVOKED_SENDER)),
+                    "COP-R", "CERT_REVOKED", "1001"),
+    }
+
+    async def run() -> dict[str, DxpAnswer]:
+        config, parts = gateway_parts(dxp_home.home)
+        async with running_gateway(config, parts, bootstrap) as gw, \
+                aiohttp.ClientSession() as session:
+            await wait_ready(session, gw.url)
+            return {key: await gw.serving.alongside(post_dxp(session, gw.url, sender, doc, key))
+                    for key, (sender, doc, *_) in cases.items()}
+
+    answers = asyncio.run(run())
+    for key, (_, _, cop_msg_id, code, response_code) in cases.items():
+        answer = answers[key]
+        assert (answer.status, answer.content_type) == (422, "application/xml"), (key, answer)
+        assert answer.rep is not None
+        (response,) = answer.rep.responses
+        assert response.response_code == response_code, key
+        assert (response.response_info or "").startswith(f"{code}: "), key
+        assert response.original.cop_msg_id == cop_msg_id
+
+    letters = asyncio.run(dead_letters(bootstrap, topics, gateway_parts(dxp_home.home)[1].schemas))
+    assert {sid: letter["error_code"] for sid, letter in letters.items()} == {
+        f"{sender}~{key}": code for key, (sender, _, _, code, _) in cases.items()}
+    trail = trail_entries(gateway_parts(dxp_home.home)[1], bootstrap)
+    assert sorted(e["error_code"] for e in trail if e["kind"] == "REJECTED") == sorted(
+        code for *_, code, _ in cases.values())
+    for recipient in RECIPIENTS:
+        assert not asyncio.run(raw_deliveries(bootstrap, topics, recipient))
