@@ -141,14 +141,19 @@ class FormatDetector:
         if tag != DXP_MSG:
             return self._of_root(tag)
         parsed = read_dxp_msg(self._parser.parse(data), self._limits)
-        inner = self._business_root(parsed.envelope.data)
-        if inner == DXP_MSG:
-            raise FormatError("DxpMsg/Data holds another DxpMsg; envelopes are not nested",
-                              code=DXP_NESTED_ENVELOPE)
-        found = self._of_root(inner)
+        found = self.detect_business(parsed.envelope.data)
         return replace(found, envelope=parsed.envelope,
                        envelope_signed=parsed.signature_present,
                        why=f"DXP envelope holding: {found.why}")
+
+    def detect_business(self, data: bytes) -> Detection:
+        """The business message an envelope holds, from its root's start tag alone: an
+        envelope inside an envelope is refused without being read further."""
+        inner = self._business_root(data)
+        if inner == DXP_MSG:
+            raise FormatError("DxpMsg/Data holds another DxpMsg; envelopes are not nested",
+                              code=DXP_NESTED_ENVELOPE)
+        return self._of_root(inner)
 
     def _business_root(self, data: bytes) -> str:
         try:

@@ -51,9 +51,10 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lxml import etree
 
 from ._sm2codec import signature_from_raw, signature_to_raw
-from .errors import CryptoError, SignatureInvalid
+from .errors import CertificateRefused, CryptoError, SignatureInvalid
 from .sm2 import DEFAULT_SM2_ID, SM2PrivateKey, SM2PublicKey
 from .sm3 import sm3
+from .x509 import serial_from_key_name
 
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
@@ -423,8 +424,8 @@ def _serial(key_name: str | None) -> int | None:
     if key_name is None:
         return None
     try:
-        return int(key_name, 16)
-    except ValueError:
+        return serial_from_key_name(key_name)
+    except CertificateRefused:
         return None
 
 

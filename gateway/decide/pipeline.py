@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 from adapters import Adapter, AdapterError, AdapterRegistry, FormatDetector, ParseResult
-from adapters.detect import DXP_NESTED_ENVELOPE
 from contracts import Decision, Grant, RouteDenied
 from crypto import (
     KeyEntry,
@@ -334,11 +333,7 @@ class OpenEnvelope:
     def _format_of(msg_type: str, inner: bytes, detector: FormatDetector) -> str:
         if msg_type and msg_type in detector.registry:
             return msg_type
-        detection = detector.detect(inner)
-        if detection.envelope is not None:
-            raise GatewayError("DxpMsg/Data holds another DxpMsg; envelopes are not nested",
-                               code=DXP_NESTED_ENVELOPE)
-        return detection.require_format()
+        return detector.detect_business(inner).require_format()
 
 
 def _verified_signer(root: Any, keyring: Keyring, s: Submission) -> KeyEntry:

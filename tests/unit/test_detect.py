@@ -163,6 +163,18 @@ def test_an_envelope_inside_an_envelope_is_refused(detector: FormatDetector) -> 
     assert caught.value.code == "DXP_NESTED_ENVELOPE"
 
 
+def test_an_inner_envelope_is_refused_before_it_is_opened(detector: FormatDetector) -> None:
+    """The gateway's envelope stage names the business message with `detect_business`: an
+    envelope inside one is refused from its root, its Data (here no base64) never read."""
+    inner = (DXP / "bad_base64.xml").read_bytes()
+    with pytest.raises(FormatError) as caught:
+        detector.detect(inner)
+    assert caught.value.code == "DXP_BAD_BASE64"
+    with pytest.raises(FormatError) as caught:
+        detector.detect_business(inner)
+    assert caught.value.code == "DXP_NESTED_ENVELOPE"
+
+
 def test_hostile_samples_are_refused_with_their_codes(detector: FormatDetector) -> None:
     expected: dict[str, dict[str, str]] = json.loads(
         (DXP / "expected.json").read_text(encoding="utf-8"))
