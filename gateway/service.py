@@ -112,7 +112,7 @@ def rejection_of(exc: CodedError) -> Rejection:
 class Gateway:
     """Decides on submissions and publishes what it decided.
 
-    A submission is taken in two steps. `_begin` does, in ingress order, what must keep that
+    A submission is taken in two steps. `begin` does, in ingress order, what must keep that
     order: the RECEIVED trail record, the pipeline, and handing the event and deliveries to
     the producer (so versions of one document reach recipients in the order they came). It
     returns the rest, which only waits for the broker and may overlap with later documents:

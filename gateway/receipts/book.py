@@ -282,11 +282,13 @@ class ReceiptBook:
             raise ReceiptIndexError(f"receipt index {index.where} failed; being rebuilt")
         return index
 
-    def _remember(self, submission_id: str, message: StoredMessage) -> None:
-        self._values[submission_id] = (message.value, message.header(H_DXP_TRANS_INFO))
+    def _remember(self, submission_id: str, message: StoredMessage
+                  ) -> tuple[bytes, bytes | None]:
+        kept = self._values[submission_id] = (message.value, message.header(H_DXP_TRANS_INFO))
         self._values.move_to_end(submission_id)
         while len(self._values) > self._cache_size:
             self._values.popitem(last=False)
+        return kept
 
     def first_accepted(self, sender: str, identity: str) -> str | None:
         """The submission that first brought this document (same sender, same identity: its
@@ -312,8 +314,7 @@ class ReceiptBook:
                 log.warning("receipts.not_on_topic", submission_id=submission_id,
                             partition=entry.partition, offset=entry.offset)
                 return None
-            self._remember(submission_id, message)
-            kept = self._values[submission_id]
+            kept = self._remember(submission_id, message)
         value, trans_info = kept
         return Answer(SignedReceipt.decode(self._schemas, value), entry.duplicate_of,
                       trans_info_of(trans_info))
