@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -125,6 +125,10 @@ def _fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
         return ()
 
 
+# A payload's bytes and encoding → the same, wrapped.
+Envelope = Callable[[bytes, str], tuple[bytes, str]]
+
+
 @dataclass(frozen=True, slots=True)
 class Payload:
     data: bytes
@@ -150,8 +154,11 @@ class PayloadBuilder:
         return self.agencies.get(recipient).delivery_topic or self.topics.delivery(recipient)
 
     def build(
-        self, grant: Grant, record: Mapping[str, Any], event_value: bytes, at: datetime
+        self, grant: Grant, record: Mapping[str, Any], event_value: bytes, at: datetime, *,
+        envelope: Envelope | None = None,
     ) -> Payload:
+        """`envelope`, when given, wraps the payload before it is encrypted (a China E-Port
+        recipient's DxpMsg: gateway.publish.dxp_egress)."""
         plan = grant.plan
         if plan is None:
             raise GatewayError(f"grant to {grant.recipient} has no delivery plan",
@@ -169,6 +176,8 @@ class PayloadBuilder:
             body = {name: item for name, item in record.items() if name != "header"}
             data = self.adapters.get(plan.format).render(body)
             encoding = plan.format
+        if envelope is not None:
+            data, encoding = envelope(data, encoding)
         if plan.encrypt:
             data = self._seal(grant.recipient, data, at)
             encoding = ENVELOPE_PREFIX + encoding
