@@ -66,6 +66,7 @@ class GatewayParts:
                 schemas=schemas,
                 keyring=live_keyring,
                 mask_key=mask_key,
+                envelope_recipients=frozenset(config.dxp.recipients),
             )
             return cls(
                 key=SM2PrivateKey.from_pem(config.key_file.read_bytes()),

@@ -42,6 +42,7 @@ log = structlog.get_logger(__name__)
 AVRO_ENCODING = "avro-single-object"
 JSON_ENCODING = "json"
 ENVELOPE_PREFIX = "sm4-envelope+"
+CONTRACT_DXP_NOT_XML = "CONTRACT_DXP_NOT_XML"
 
 
 def document_catalog(adapters: AdapterRegistry, schemas: AvroSchemas) -> DocumentCatalog:
@@ -66,6 +67,9 @@ class RouterSources:
     schemas: AvroSchemas
     keyring: LiveKeyring
     mask_key: bytes
+    # Recipients that take China E-Port envelopes ([dxp.recipients]): what they are given
+    # must be a document in an XML format (gateway.publish.dxp_egress).
+    envelope_recipients: frozenset[str] = frozenset()
 
     def build_index(self) -> ContractIndex:
         """Lint, load and compile the directory; ContractError if anything is wrong."""
@@ -74,10 +78,23 @@ class RouterSources:
                                       format_table(self.adapters))
         index = ContractIndex(contracts, self.agencies, catalog, mask_key=self.mask_key)
         self._check_encryption_keys(index)
+        self._check_envelope_formats(index)
         for plan in index.plans():
             if plan.avro_schema is not None:
                 self.schemas.add(plan.avro_schema)
         return index
+
+    def _check_envelope_formats(self, index: ContractIndex) -> None:
+        for contract in index.contracts:
+            if contract.kind != "sharing":
+                continue
+            for consumer in self.envelope_recipients.intersection(contract.consumers):
+                chosen = contract.delivery_format or self.agencies.get(consumer).delivery_format
+                if chosen in (AVRO, JSON):
+                    raise ContractError(
+                        f"{contract.label} delivers {chosen} to {consumer}, which takes China "
+                        "E-Port envelopes: name a document format (delivery_format)",
+                        code=CONTRACT_DXP_NOT_XML, path=contract.source)
 
     def _check_encryption_keys(self, index: ContractIndex) -> None:
         keyring = self.keyring.current

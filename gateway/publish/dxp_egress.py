@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, load_pem_priv
 
 from crypto import Certificate, SM2PrivateKey
 from crypto.xmldsig import CONVENTIONS, Convention, KeyKind, SigningKey, sign_enveloped
-from gateway.errors import ConfigError, GatewayError
+from gateway.errors import ConfigError
 from gateway.home.config import DxpSettings
 from message_formats import CodedError, SafeXmlParser
 from message_formats.dxp import (
@@ -37,10 +37,6 @@ from message_formats.dxp import (
 
 ENCODING_PREFIX = "dxp+"
 MSG_TYPE_MAX_LENGTH = 30
-# A DXP recipient's delivery must be a document in an XML format (an adapter's), not Avro
-# or JSON: nothing else can carry an enveloped XML signature.
-DXP_NOT_XML = "DELIVERY_DXP_NOT_XML"
-NOT_XML_ENCODINGS = frozenset({"avro-single-object", "json"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +70,9 @@ class DxpParty:
 
     def enveloped(self, data: bytes, encoding: str, *, msg_type: str, cop_msg_id: str,
                   at: datetime) -> tuple[bytes, str]:
-        """A delivery's payload and its encoding, enveloped (`dxp+<format>`)."""
-        if encoding in NOT_XML_ENCODINGS:
-            raise GatewayError(f"a DXP recipient's delivery format must be an XML document "
-                               f"format, not {encoding}", code=DXP_NOT_XML)
+        """A delivery's payload and its encoding, enveloped (`dxp+<format>`). It is a
+        document in an XML format: the contracts of a DXP recipient name one (the router
+        refuses them otherwise, CONTRACT_DXP_NOT_XML)."""
         return (self.envelope(data, msg_type or encoding, cop_msg_id, at),
                 ENCODING_PREFIX + encoding)
 

@@ -22,12 +22,13 @@ from adapters.cn_receipt import (
     render_receipt,
 )
 from crypto.xmldsig import XMLDSIG_DIGEST_MISMATCH, XmlSignatureError, verify_enveloped
+from gateway.decide.router import CONTRACT_DXP_NOT_XML
 from gateway.errors import ConfigError
 from gateway.home.config import DXP_CONFIG_INVALID, DxpRecipient, DxpSettings, GatewayConfig
 from gateway.home.create import DEMO_CONTRACTS, Home, create_home
 from gateway.kafka.wire import H_DXP_COP_MSG_ID
 from gateway.parts import GatewayParts
-from gateway.publish.dxp_egress import DXP_NOT_XML, NO_DXP, DxpEgress
+from gateway.publish.dxp_egress import NO_DXP, DxpEgress
 from message_formats import FormatError, SafeXmlParser
 from message_formats.dxp import DxpTransInfo, format_creat_time
 from tests.unit import publish_support
@@ -130,10 +131,10 @@ def without_signature(document: bytes) -> bytes:
     return bytes(etree.tostring(root, method="c14n"))
 
 
-def test_a_dxp_recipient_of_avro_refuses_the_document_with_its_code(tmp_path: Path) -> None:
-    home, parts, _ = fal1_home(tmp_path / "home", "avro")
-    _, why = publish_support.decided(home, parts, "valid_arrival.xml", dxp=parts.dxp)
-    assert why is not None and why.code == DXP_NOT_XML
+def test_contracts_that_give_a_dxp_recipient_avro_are_refused_when_loaded(
+        tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=CONTRACT_DXP_NOT_XML):
+        fal1_home(tmp_path / "home", "avro")
 
 
 @pytest.mark.parametrize(("table", "says", "code"), [
