@@ -26,7 +26,7 @@ from lxml import etree
 from adapters.cn_receipt import ACCEPTED_CODE, parse_receipt, render_receipt
 from contracts import Agency
 from crypto import Certificate, SM2PrivateKey, key_name
-from crypto.xmldsig import sign_enveloped, verify_enveloped
+from crypto.xmldsig import verify_enveloped
 from gateway.clock import utc_now
 from gateway.home.config import GatewayConfig
 from gateway.home.create import (
@@ -43,19 +43,13 @@ from gateway.ingress.client import submit
 from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.wire import Topics, read_topics
 from gateway.parts import GatewayParts
+from gateway.publish.dxp_egress import DxpSigner
 from gateway.receipts.receipt import Receipt
 from gateway.service import Gateway, Serving
 from gateway.warnings.scenario import FORMAT_ID as WARNING_FORMAT
 from gateway.warnings.scenario import Step, full_lifecycle
 from message_formats import AvroSchemas, SafeXmlParser
-from message_formats.dxp import (
-    DxpEnvelope,
-    DxpTransInfo,
-    build_dxp_msg,
-    format_creat_time,
-    parse_dxp_msg,
-    serialise,
-)
+from message_formats.dxp import DxpEnvelope, DxpTransInfo, format_creat_time, parse_dxp_msg
 from replay.verify import describe, verify_kafka
 
 
@@ -191,14 +185,12 @@ async def _submitted(serving: Serving, bootstrap_servers: str, parts: GatewayPar
 def carrier_envelope(eport: EportParties) -> bytes:
     """The carrier's MT2101 in a DxpMsg to customs, the envelope signed eport-sm2-sm3 with
     its certificate's key (KeyName its serial, the certificate embedded)."""
-    key = SM2PrivateKey.from_pem(eport.carrier.key.read_bytes())
     certificate = Certificate.from_pem(eport.carrier.certificate.read_bytes())
+    carrier = DxpSigner(SM2PrivateKey.from_pem(eport.carrier.key.read_bytes()),
+                        certificate.serial, certificate.der)
     info = DxpTransInfo(f"PXOS-{uuid.uuid4()}", CARRIER.id, (EPORT_PEERS[0].receiver_id,),
                         format_creat_time(utc_now()), "MT2101")
-    root = build_dxp_msg(DxpEnvelope(info, sample(EPORT_SAMPLE)))
-    sign_enveloped(root, key, convention="eport-sm2-sm3", serial=certificate.serial,
-                   certificate=certificate.der)
-    return serialise(root)
+    return carrier.signed_envelope(DxpEnvelope(info, sample(EPORT_SAMPLE)), "eport-sm2-sm3")
 
 
 @dataclass(frozen=True, slots=True)

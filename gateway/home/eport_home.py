@@ -93,12 +93,16 @@ def add_certificate_entries(home: Path, ca: Path, entries: Mapping[str, Path]) -
                        + keyring.read_text(encoding="utf-8") + tables, encoding="utf-8")
 
 
-def add_dxp_section(home: Path, sender_id: str, gateway: Issued, peers: tuple[DxpPeer, ...]
-                    ) -> None:
-    """gateway.toml's `[dxp]`: the gateway's SenderId, key and certificate, and each peer."""
+def add_dxp_section(home: Path, sender_id: str, gateway: Issued, peers: tuple[DxpPeer, ...],
+                    *, rsa: Issued | None = None) -> None:
+    """gateway.toml's `[dxp]`: the gateway's SenderId, key and certificate (and RSA ones for
+    rsa-sha1 peers), and each peer."""
     config = home / "gateway.toml"
     text = (f'\n[dxp]\nsender_id = "{sender_id}"\nkey_file = "{gateway.key.relative_to(home)}"\n'
             f'certificate_file = "{gateway.certificate.relative_to(home)}"\n')
+    if rsa is not None:
+        text += (f'rsa_key_file = "{rsa.key.relative_to(home)}"\n'
+                 f'rsa_certificate_file = "{rsa.certificate.relative_to(home)}"\n')
     for peer in peers:
         text += (f'\n[dxp.recipients."{peer.agency}"]\nreceiver_id = "{peer.receiver_id}"\n'
                  f'convention = "{peer.convention}"\n')

@@ -21,6 +21,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, load_pem_private_key
+from lxml import etree
 
 from crypto import Certificate, SM2PrivateKey
 from crypto.xmldsig import CONVENTIONS, Convention, KeyKind, SigningKey, sign_enveloped
@@ -30,6 +31,7 @@ from message_formats import CodedError, SafeXmlParser
 from message_formats.dxp import (
     DxpEnvelope,
     DxpTransInfo,
+    build_dxp_msg,
     format_creat_time,
     render_dxp_msg,
     serialise,
@@ -48,6 +50,18 @@ class DxpSigner:
     serial: int
     certificate: bytes = field(repr=False)
 
+    def sign(self, root: etree._Element, convention: Convention | str) -> etree._Element:
+        """`root` (a whole document) signed enveloped: KeyName the serial, the certificate
+        embedded, as E-Port tools sign."""
+        sign_enveloped(root, self.key, convention=convention, serial=self.serial,
+                       certificate=self.certificate)
+        return root
+
+    def signed_envelope(self, envelope: DxpEnvelope, convention: Convention | str) -> bytes:
+        """A `DxpMsg` carrying its own signature (a sender's way; the gateway signs the
+        business message inside instead, `DxpParty.envelope`)."""
+        return serialise(self.sign(build_dxp_msg(envelope), convention))
+
 
 @dataclass(frozen=True, slots=True)
 class DxpParty:
@@ -61,9 +75,7 @@ class DxpParty:
 
     def envelope(self, business: bytes, msg_type: str, cop_msg_id: str, at: datetime) -> bytes:
         """`business` (XML) signed enveloped, in a `DxpMsg` created at `at`."""
-        root = SafeXmlParser().parse(business)
-        sign_enveloped(root, self.signer.key, convention=self.convention,
-                       serial=self.signer.serial, certificate=self.signer.certificate)
+        root = self.signer.sign(SafeXmlParser().parse(business), self.convention)
         info = DxpTransInfo(cop_msg_id, self.sender_id, (self.receiver_id,),
                             format_creat_time(at), msg_type[:MSG_TYPE_MAX_LENGTH])
         return render_dxp_msg(DxpEnvelope(info, serialise(root)))

@@ -25,19 +25,14 @@ from adapters.cn_receipt import (
     parse_receipt,
 )
 from crypto import Certificate, SM2PrivateKey
-from crypto.xmldsig import sign_enveloped
 from gateway.home.create import ContractSpec, Home, create_home
+from gateway.home.eport_home import add_certificate_entries, issue, make_ca
 from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.wire import H_DXP_COP_MSG_ID, Topics, read_topics
 from gateway.parts import GatewayParts
+from gateway.publish.dxp_egress import DxpSigner
 from message_formats import SafeXmlParser
-from message_formats.dxp import (
-    DxpEnvelope,
-    DxpTransInfo,
-    build_dxp_msg,
-    format_creat_time,
-    serialise,
-)
+from message_formats.dxp import DxpEnvelope, DxpTransInfo, format_creat_time
 from tests.integration.service_support import (
     deduplicated_deliveries,
     running_gateway,
@@ -45,8 +40,7 @@ from tests.integration.service_support import (
 )
 from tests.integration.support import gateway_parts, trail_entries
 from tests.unit.dxp_support import GATEWAY_DXP_ID, GatewayCertificates, add_dxp, open_envelope
-from tests.unit.keyring_support import keyring_text, write_keyring
-from tests.unit.sm2_ca import OPENSSL, OpensslCA
+from tests.unit.sm2_ca import OPENSSL
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(OPENSSL is None, reason="needs the openssl command line")]
@@ -65,16 +59,9 @@ MANIFEST_TO_CLEARANCE = ContractSpec(
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Carrier:
-    key: SM2PrivateKey
-    serial: int
-    der: bytes
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
 class EgressHome:
     home: Home
-    carrier: Carrier
+    carrier: DxpSigner
     gateway: GatewayCertificates
 
 
@@ -89,26 +76,22 @@ def egress_home(tmp_path: Path, topics: Topics) -> EgressHome:
     msa_avro = dataclasses.replace(MANIFEST_TO_CLEARANCE, consumers=(MSA,), id="manifest-to-msa")
     home = create_home(tmp_path / "home", contracts=(customs_format, msa_avro), seal_every=4,
                        seal_interval_ms=100, topic_prefix=topics.prefix)
-    ca = OpensslCA.create(home.path / "pki", "/C=CN/O=中国电子口岸/CN=测试证书管理中心")
-    issued = ca.issue("carrier", 0x3000000000CDE6F)
-    write_keyring(home, f'trust = ["{ca.cert.relative_to(home.path)}"]\n' + keyring_text(home)
-                  + f'\n[[key]]\nagency = "{CARRIER}"\n'
-                    f'certificate = "{issued.relative_to(home.path)}"\n')
+    ca = make_ca(home.path / "pki", "/C=CN/O=中国电子口岸/CN=测试证书管理中心")
+    issued = issue(ca, "carrier", 0x3000000000CDE6F, "/C=CN/O=Carrier/CN=carrier")
+    add_certificate_entries(home.path, ca, {CARRIER: issued.certificate})
     gateway = add_dxp(home.path, {CUSTOMS: (CUSTOMS_DXP_ID, "eport-sm2-sm3"),
                                   CARRIER: (CARRIER_DXP_ID, "eport-sm2-sha1")})
-    carrier = Carrier(SM2PrivateKey.from_pem(issued.with_suffix(".key").read_bytes()),
-                      Certificate.from_pem(issued.read_bytes()).serial, ca.der(issued))
+    certificate = Certificate.from_pem(issued.certificate.read_bytes())
+    carrier = DxpSigner(SM2PrivateKey.from_pem(issued.key.read_bytes()), certificate.serial,
+                        certificate.der)
     return EgressHome(home, carrier, gateway)
 
 
-def envelope(carrier: Carrier, manifest: bytes, cop_msg_id: str) -> bytes:
+def envelope(carrier: DxpSigner, manifest: bytes, cop_msg_id: str) -> bytes:
     """The carrier's DxpMsg to customs, the envelope signed the E-Port way."""
     info = DxpTransInfo(cop_msg_id, CARRIER, (CUSTOMS_DXP_ID,),
                         format_creat_time(datetime.now(UTC)), "MT2101")
-    root = build_dxp_msg(DxpEnvelope(info, manifest))
-    sign_enveloped(root, carrier.key, convention="eport-sm2-sm3", serial=carrier.serial,
-                   certificate=carrier.der)
-    return serialise(root)
+    return carrier.signed_envelope(DxpEnvelope(info, manifest), "eport-sm2-sm3")
 
 
 async def post(session: aiohttp.ClientSession, base_url: str, document: bytes, key: str

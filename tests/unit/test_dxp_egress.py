@@ -51,12 +51,12 @@ CONVENTIONS = ("eport-sm2-sm3", "eport-sm2-sha1", "rsa-sha1")
 CUSTOMS, MSA = "cn.customs.sh", "cn.msa.sh"
 
 
-def settings(directory: Path, convention: str) -> DxpSettings:
+def settings(certificates: GatewayCertificates, convention: str) -> DxpSettings:
     return DxpSettings(
-        sender_id=GATEWAY_DXP_ID, key_file=str(directory / "dxp.key"),
-        certificate_file=str(directory / "dxp.pem"),
-        rsa_key_file=str(directory / "dxp-rsa.key"),
-        rsa_certificate_file=str(directory / "dxp-rsa.pem"),
+        sender_id=GATEWAY_DXP_ID, key_file=str(certificates.sm2_files.key),
+        certificate_file=str(certificates.sm2_files.certificate),
+        rsa_key_file=str(certificates.rsa_files.key),
+        rsa_certificate_file=str(certificates.rsa_files.certificate),
         recipients={CUSTOMS: DxpRecipient("EPORTCUS2200", convention)})
 
 
@@ -64,7 +64,7 @@ def settings(directory: Path, convention: str) -> DxpSettings:
 def test_an_envelope_made_in_each_convention_verifies_and_a_changed_one_does_not(
         tmp_path: Path, convention: str) -> None:
     certificates = make_gateway_certificates(tmp_path)
-    party = DxpEgress.load(settings(tmp_path, convention)).parties[CUSTOMS]
+    party = DxpEgress.load(settings(certificates, convention)).parties[CUSTOMS]
     business = MANIFEST.read_bytes()
 
     opened = open_envelope(party.envelope(business, "MT2101", "cop-0001", AT), certificates)
@@ -168,10 +168,10 @@ def test_an_rsa_recipient_without_an_rsa_key_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_key_that_is_not_the_certificates_is_refused(tmp_path: Path) -> None:
-    make_gateway_certificates(tmp_path)
-    (tmp_path / "dxp.key").write_bytes((tmp_path / "dxp-ca" / "ca.key").read_bytes())
+    certificates = make_gateway_certificates(tmp_path)
+    certificates.sm2_files.key.write_bytes((tmp_path / "dxp-ca" / "ca.key").read_bytes())
     with pytest.raises(ConfigError) as refused:
-        DxpEgress.load(settings(tmp_path, "eport-sm2-sm3"))
+        DxpEgress.load(settings(certificates, "eport-sm2-sm3"))
     assert refused.value.code == DXP_CONFIG_INVALID
 
 
