@@ -1,8 +1,8 @@
 """The MT9999 business receipt a China E-Port sender gets back for its envelope
 (docs/eport.md, "MT9999 business receipts").
 
-When a document came in a `DxpMsg` and its sender is itself a DXP party
-(`[dxp.recipients]`), the decision on it (accepted, refused, or a duplicate of one accepted)
+When a document came in a `DxpMsg` that authenticated its sender, and that sender is itself
+a DXP party (`[dxp.recipients]`), the decision on it (accepted, refused, or a duplicate of one accepted)
 is rendered as an MT9999 (adapters.cn_receipt), signed in the sender's convention, put in
 a DxpMsg and added to the document's plan as one more sealed delivery, to the sender's
 delivery topic, with its NOTIFIED trail entry. The sender reads it as it reads any
@@ -74,9 +74,12 @@ class BusinessReceipts:
 
     def added(self, plan: Plan, ctx: Context, verdict: Verdict, now: datetime) -> Plan:
         """`plan` with the receipt and its NOTIFIED entry; `plan` itself when the document
-        came in no envelope or its sender takes no envelopes."""
+        came in no envelope, its sender takes no envelopes, or the envelope was not
+        authenticated (its signature or certificate refused: the DxpRep, a transport
+        receipt, says so; nothing is put on an agency's topic in the name of a sender
+        that did not prove to be it)."""
         party = self.dxp.parties.get(ctx.submission.sender)
-        if ctx.opened is None or party is None:
+        if ctx.opened is None or party is None or ctx.signer is None:
             return plan
         cop_msg_id = derived_uuid7(uuid7_time_ms(ctx.event_id),
                                    f"{ctx.event_id}/{MESSAGE_TYPE}".encode())

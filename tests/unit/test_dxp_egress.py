@@ -22,13 +22,16 @@ from adapters.cn_receipt import (
     render_receipt,
 )
 from crypto.xmldsig import XMLDSIG_DIGEST_MISMATCH, XmlSignatureError, verify_enveloped
+from gateway.decide.pipeline import Opened, Rejection
 from gateway.decide.router import CONTRACT_DXP_NOT_XML
 from gateway.errors import ConfigError
 from gateway.home.config import DXP_CONFIG_INVALID, DxpRecipient, DxpSettings, GatewayConfig
 from gateway.home.create import DEMO_CONTRACTS, Home, create_home
 from gateway.kafka.wire import H_DXP_COP_MSG_ID
 from gateway.parts import GatewayParts
+from gateway.publish.business_receipts import BusinessReceipts, refused
 from gateway.publish.dxp_egress import NO_DXP, DxpEgress
+from gateway.publish.plan import Plan
 from message_formats import FormatError, SafeXmlParser
 from message_formats.dxp import DxpTransInfo, format_creat_time
 from tests.unit import publish_support
@@ -197,3 +200,38 @@ def test_a_document_that_is_no_mt9999_is_refused() -> None:
         parse_receipt(MANIFEST.read_bytes(), SafeXmlParser())
     assert refused.value.code == "MT9999_INVALID"
 
+
+
+def test_an_authenticated_envelope_gets_its_mt9999_and_an_unauthenticated_one_none(
+        tmp_path: Path) -> None:
+    """The decision on a document that came in an envelope, as the plan of its sender's
+    receipt: an MT9999 in a DxpMsg to the sender, signed in its convention, with a NOTIFIED
+    entry naming it; none when the envelope's signer was not established."""
+    contract = dataclasses.replace(DEMO_CONTRACTS[0], extra='delivery_format = "fal1-xml"\n')
+    home = create_home(tmp_path / "home", contracts=(contract,))
+    sender = publish_support.SENDER
+    certificates = add_dxp(home.path, {sender: ("3100900000001", "eport-sm2-sha1")})
+    parts = GatewayParts.load(GatewayConfig.load(home.config_file))
+    ctx, _ = publish_support.decided(home, parts, "valid_arrival.xml")
+    info = DxpTransInfo("COP-9", sender, ("PXGW0001",), format_creat_time(AT), "fal1-xml")
+    ctx = dataclasses.replace(ctx, opened=Opened(info, "fal1-xml", SM2_SERIAL))
+    why = Rejection("RULE_SEQUENCE", "Declaration/Item/Sequence must number 1, 2, 3", 75,
+                    "REJECTED")
+    receipts = BusinessReceipts(parts.dxp, parts.payloads, parts.schemas)
+    plan = Plan(ctx.submission)
+
+    added = receipts.added(plan, ctx, refused(why), AT)
+
+    assert receipts.added(plan, dataclasses.replace(ctx, signer=None), refused(why), AT) is plan
+    (message,) = added.messages
+    (entry,) = added.entries
+    assert message.sealed and message.out.topic == parts.topics.delivery(sender)
+    assert entry.names == 0 and entry.fields["kind"] == "NOTIFIED"
+    _, delivery = parts.schemas.decode(message.out.value)
+    assert delivery["payload_encoding"] == "dxp+cn-manifest-receipt"
+    opened = open_envelope(delivery["payload"], certificates)
+    assert opened.signature.convention.name == "eport-sm2-sha1"
+    assert entry.fields["reason"].endswith(opened.envelope.trans_info.cop_msg_id)
+    receipt = parse_receipt(opened.business, SafeXmlParser())
+    assert (receipt.code, receipt.answered.message_id) == (REFUSED_CODE, "COP-9")
+    assert receipt.text == "RULE_SEQUENCE Declaration/Item/Sequence must number 1, 2, 3"
