@@ -2,11 +2,11 @@
 (docs/eport.md, "MT9999 business receipts").
 
 When a document came in a `DxpMsg` that authenticated its sender, and that sender is itself
-a DXP party (`[dxp.recipients]`), the decision on it (accepted, refused, or a duplicate of one accepted)
-is rendered as an MT9999 (adapters.cn_receipt), signed in the sender's convention, put in
-a DxpMsg and added to the document's plan as one more sealed delivery, to the sender's
-delivery topic, with its NOTIFIED trail entry. The sender reads it as it reads any
-delivery: verified by its seal, once each. No other plan changes.
+a DXP party (`[dxp.recipients]`), the decision on it (accepted, refused, or a duplicate of
+one accepted) is rendered as an MT9999 (adapters.cn_receipt), signed in the sender's
+convention, put in a DxpMsg and added to the document's plan as one more sealed delivery,
+to the sender's delivery topic, with its NOTIFIED trail entry. The sender reads it as it
+reads any delivery: verified by its seal, once each. No other plan changes.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from lxml import etree
 from crypto import Certificate, SM2PrivateKey
 from crypto.xmldsig import CONVENTIONS, Convention, KeyKind, SigningKey, sign_enveloped
 from gateway.errors import ConfigError
-from gateway.home.config import DxpSettings
+from gateway.home.config import DXP_CONFIG_INVALID, DxpSettings
 from message_formats import CodedError, SafeXmlParser
 from message_formats.dxp import (
     DxpEnvelope,
@@ -128,7 +128,7 @@ def _signer(settings: DxpSettings, kind: KeyKind) -> DxpSigner:
             else _sm2_signer(key_pem, certificate_pem)
     except (ValueError, TypeError, CodedError) as exc:
         raise ConfigError(f"[dxp]: the {kind.value} key or certificate does not load: "
-                          f"{type(exc).__name__}", code="CONFIG_DXP_INVALID") from None
+                          f"{type(exc).__name__}", code=DXP_CONFIG_INVALID) from None
 
 
 def _sm2_signer(key_pem: bytes, certificate_pem: bytes) -> DxpSigner:
