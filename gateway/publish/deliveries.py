@@ -29,7 +29,7 @@ from gateway.kafka.wire import (
     Headers,
     Outbound,
 )
-from gateway.publish.dxp_egress import NO_DXP, DxpEgress, business_type
+from gateway.publish.dxp_egress import NO_DXP, DxpEgress
 from message_formats import AvroSchemas
 
 
@@ -74,9 +74,7 @@ def delivery_message(
     if party is None:
         payload = payloads.build(grant, event_record, event_value, at)
     else:
-        envelope = partial(party.enveloped, cop_msg_id=delivery_id, at=at,
-                           msg_type=business_type(event_record, grant.plan.format
-                                                  if grant.plan else ""))
+        envelope = partial(party.enveloped, record=event_record, cop_msg_id=delivery_id, at=at)
         payload = payloads.build(grant, event_record, event_value, at, envelope=envelope)
         extra_headers = (*extra_headers, (H_DXP_COP_MSG_ID, delivery_id.encode()))
     document_type = header["document_type"]

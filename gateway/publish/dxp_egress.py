@@ -80,12 +80,12 @@ class DxpParty:
                             format_creat_time(at), msg_type[:MSG_TYPE_MAX_LENGTH])
         return render_dxp_msg(DxpEnvelope(info, serialise(root)))
 
-    def enveloped(self, data: bytes, encoding: str, *, msg_type: str, cop_msg_id: str,
-                  at: datetime) -> tuple[bytes, str]:
+    def enveloped(self, data: bytes, encoding: str, *, record: Mapping[str, Any],
+                  cop_msg_id: str, at: datetime) -> tuple[bytes, str]:
         """A delivery's payload and its encoding, enveloped (`dxp+<format>`). It is a
         document in an XML format: the contracts of a DXP recipient name one (the router
         refuses them otherwise, CONTRACT_DXP_NOT_XML)."""
-        return (self.envelope(data, msg_type or encoding, cop_msg_id, at),
+        return (self.envelope(data, business_type(record, encoding), cop_msg_id, at),
                 ENCODING_PREFIX + encoding)
 
 
