@@ -79,7 +79,7 @@ class BusinessReceipts:
         receipt, says so; nothing is put on an agency's topic in the name of a sender
         that did not prove to be it)."""
         party = self.dxp.parties.get(ctx.submission.sender)
-        if ctx.opened is None or party is None or ctx.signer is None:
+        if ctx.opened is None or party is None or not authenticated(ctx):
             return plan
         cop_msg_id = derived_uuid7(uuid7_time_ms(ctx.event_id),
                                    f"{ctx.event_id}/{MESSAGE_TYPE}".encode())
@@ -111,6 +111,13 @@ class BusinessReceipts:
         return delivery_outbound(fields, self.payloads.topic_of(s.sender), self.schemas,
                                  event_id=ctx.event_id,
                                  extra_headers=((H_DXP_COP_MSG_ID, cop_msg_id.encode()),))
+
+
+def authenticated(ctx: Context) -> bool:
+    """Whether the envelope proved its sender: the gateway confirmed the signer, or the parse
+    worker verified the signature with the sender's certificate (`Opened.serial`) before the
+    business message inside was refused."""
+    return ctx.signer is not None or (ctx.opened is not None and ctx.opened.serial is not None)
 
 
 def answered(ctx: Context) -> Answered:

@@ -4,7 +4,7 @@ customs, configured for DXP, as a sealed delivery whose payload is a DxpMsg hold
 manifest signed by the gateway in customs' convention; the MSA, not so configured, gets its
 delivery as before. The carrier, itself a DXP party, gets an MT9999 for each of its
 envelopes (accepted, a duplicate CopMsgId, refused) on its delivery topic, signed in its
-own convention."""
+own convention; none for an envelope whose signature does not verify."""
 
 from __future__ import annotations
 
@@ -117,7 +117,9 @@ def test_a_dxp_recipient_gets_signed_envelopes_and_a_dxp_sender_its_mt9999_recei
     carrier = egress_home.carrier
     sent = [(envelope(carrier, PRE_MANIFEST, "COP-MT2101-1"), "k1"),
             (envelope(carrier, PRE_MANIFEST, "COP-MT2101-1"), "k2"),
-            (envelope(carrier, SEQUENCE_GAP, "COP-MT2101-2"), "k3")]
+            (envelope(carrier, SEQUENCE_GAP, "COP-MT2101-2"), "k3"),
+            (envelope(carrier, PRE_MANIFEST, "COP-MT2101-3").replace(b"COP-MT2101-3",
+                                                                     b"COP-MT2101-4"), "k4")]
 
     async def run() -> list[int]:
         config, parts = gateway_parts(egress_home.home)
@@ -127,7 +129,7 @@ def test_a_dxp_recipient_gets_signed_envelopes_and_a_dxp_sender_its_mt9999_recei
             return [await gw.serving.alongside(post(session, gw.url, doc, key))
                     for doc, key in sent]
 
-    assert asyncio.run(run()) == [200, 200, 422]
+    assert asyncio.run(run()) == [200, 200, 422, 422]
     _, parts = gateway_parts(egress_home.home)
 
     (to_customs,) = deliveries(parts, bootstrap, CUSTOMS)
@@ -146,7 +148,7 @@ def test_a_dxp_recipient_gets_signed_envelopes_and_a_dxp_sender_its_mt9999_recei
     assert to_msa["payload_encoding"] == "avro-single-object"
     assert msa_message.header(H_DXP_COP_MSG_ID) is None
 
-    receipts = deliveries(parts, bootstrap, CARRIER)
+    receipts = deliveries(parts, bootstrap, CARRIER)  # none for the tampered envelope
     assert len(receipts) == 3
     read = []
     for receipt_message, receipt_delivery in receipts:

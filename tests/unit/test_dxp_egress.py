@@ -222,7 +222,10 @@ def test_an_authenticated_envelope_gets_its_mt9999_and_an_unauthenticated_one_no
 
     added = receipts.added(plan, ctx, refused(why), AT)
 
-    assert receipts.added(plan, dataclasses.replace(ctx, signer=None), refused(why), AT) is plan
+    unauthenticated = dataclasses.replace(ctx, signer=None, opened=Opened(info))
+    assert receipts.added(plan, unauthenticated, refused(why), AT) is plan
+    worker_verified = dataclasses.replace(ctx, signer=None)
+    assert len(receipts.added(plan, worker_verified, refused(why), AT).messages) == 1
     (message,) = added.messages
     (entry,) = added.entries
     assert message.sealed and message.out.topic == parts.topics.delivery(sender)
