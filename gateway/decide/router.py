@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from contracts import (
     AVRO,
     JSON,
     AgencyRegistry,
+    Contract,
     ContractError,
     ContractIndex,
     DocumentCatalog,
@@ -56,6 +57,22 @@ def format_table(adapters: AdapterRegistry) -> dict[str, str]:
     return {a.format_id: a.document_type for a in adapters}
 
 
+def envelope_format_problems(contracts: Iterable[Contract], agencies: AgencyRegistry,
+                             envelope_recipients: frozenset[str]) -> Iterator[ContractError]:
+    """A sharing contract that gives a recipient taking China E-Port envelopes Avro or JSON:
+    only a document in an XML format can carry their signature (gateway.publish.dxp_egress)."""
+    for contract in contracts:
+        if contract.kind != "sharing":
+            continue
+        for consumer in sorted(envelope_recipients.intersection(contract.consumers)):
+            chosen = contract.delivery_format or agencies.get(consumer).delivery_format
+            if chosen in (AVRO, JSON):
+                yield ContractError(
+                    f"{contract.label} delivers {chosen} to {consumer}, which takes China "
+                    "E-Port envelopes: name a document format (delivery_format)",
+                    code=CONTRACT_DXP_NOT_XML, path=contract.source)
+
+
 @dataclass(frozen=True, slots=True)
 class RouterSources:
     """Where contracts come from and what they are checked against (recipients' keys: in
@@ -78,23 +95,13 @@ class RouterSources:
                                       format_table(self.adapters))
         index = ContractIndex(contracts, self.agencies, catalog, mask_key=self.mask_key)
         self._check_encryption_keys(index)
-        self._check_envelope_formats(index)
+        for problem in envelope_format_problems(index.contracts, self.agencies,
+                                                self.envelope_recipients):
+            raise problem
         for plan in index.plans():
             if plan.avro_schema is not None:
                 self.schemas.add(plan.avro_schema)
         return index
-
-    def _check_envelope_formats(self, index: ContractIndex) -> None:
-        for contract in index.contracts:
-            if contract.kind != "sharing":
-                continue
-            for consumer in self.envelope_recipients.intersection(contract.consumers):
-                chosen = contract.delivery_format or self.agencies.get(consumer).delivery_format
-                if chosen in (AVRO, JSON):
-                    raise ContractError(
-                        f"{contract.label} delivers {chosen} to {consumer}, which takes China "
-                        "E-Port envelopes: name a document format (delivery_format)",
-                        code=CONTRACT_DXP_NOT_XML, path=contract.source)
 
     def _check_encryption_keys(self, index: ContractIndex) -> None:
         keyring = self.keyring.current

@@ -122,7 +122,8 @@ def _signer(settings: DxpSettings, kind: KeyKind) -> DxpSigner:
         key_pem, certificate_pem = Path(key_file).read_bytes(), \
             Path(certificate_file).read_bytes()
     except OSError as exc:
-        raise ConfigError(f"[dxp]: cannot read {exc.filename}: {exc.strerror}") from exc
+        raise ConfigError(f"[dxp]: cannot read {exc.filename}: {exc.strerror}",
+                          code=DXP_CONFIG_INVALID) from exc
     try:
         return _rsa_signer(key_pem, certificate_pem) if kind is KeyKind.RSA \
             else _sm2_signer(key_pem, certificate_pem)

@@ -22,6 +22,7 @@ from adapters.cn_receipt import (
     render_receipt,
 )
 from crypto.xmldsig import XMLDSIG_DIGEST_MISMATCH, XmlSignatureError, verify_enveloped
+from gateway.cli.config import check_config
 from gateway.decide.pipeline import Opened, Rejection
 from gateway.decide.router import CONTRACT_DXP_NOT_XML
 from gateway.errors import ConfigError
@@ -238,3 +239,19 @@ def test_an_authenticated_envelope_gets_its_mt9999_and_an_unauthenticated_one_no
     receipt = parse_receipt(opened.business, SafeXmlParser())
     assert (receipt.code, receipt.answered.message_id) == (REFUSED_CODE, "COP-9")
     assert receipt.text == "RULE_SEQUENCE Declaration/Item/Sequence must number 1, 2, 3"
+
+
+def test_config_check_names_each_dxp_problem_with_its_code(tmp_path: Path) -> None:
+    """A DXP recipient given Avro by a contract, one that is no agency, and a key file that is
+    not there: `portgw config check` lists them all, as the gateway would refuse them."""
+    home = create_home(tmp_path / "home")
+    home.config_file.write_text(
+        home.config_file.read_text(encoding="utf-8") + '\n[dxp]\nsender_id = "PXGW0001"\n'
+        'key_file = "absent.key"\ncertificate_file = "absent.pem"\n'
+        f'\n[dxp.recipients."{CUSTOMS}"]\nreceiver_id = "EPORTCUS2200"\n'
+        '\n[dxp.recipients."cn.nobody"]\nreceiver_id = "NOBODY"\n', encoding="utf-8")
+
+    report = check_config(GatewayConfig.load(home.config_file))
+
+    codes = sorted(problem.code for problem in report.problems)
+    assert codes == [DXP_CONFIG_INVALID, "CONFIG_DXP_UNKNOWN_AGENCY", CONTRACT_DXP_NOT_XML]
