@@ -26,8 +26,8 @@ from lxml import etree
 from adapters.cn_receipt import ACCEPTED_CODE, parse_receipt, render_receipt
 from contracts import Agency
 from crypto import Certificate, SM2PrivateKey, key_name
-from crypto.xmldsig import verify_enveloped
 from gateway.clock import utc_now
+from gateway.deliveries.envelopes import ENVELOPE_ENCODING_PREFIX, OpenedEnvelope, open_envelope
 from gateway.home.config import GatewayConfig
 from gateway.home.create import (
     DEMO_AGENCIES,
@@ -49,7 +49,7 @@ from gateway.service import Gateway, Serving
 from gateway.warnings.scenario import FORMAT_ID as WARNING_FORMAT
 from gateway.warnings.scenario import Step, full_lifecycle
 from message_formats import AvroSchemas, SafeXmlParser
-from message_formats.dxp import DxpEnvelope, DxpTransInfo, format_creat_time, parse_dxp_msg
+from message_formats.dxp import DxpEnvelope, DxpTransInfo, format_creat_time
 from replay.verify import describe, verify_kafka
 
 
@@ -193,32 +193,17 @@ def carrier_envelope(eport: EportParties) -> bytes:
     return carrier.signed_envelope(DxpEnvelope(info, sample(EPORT_SAMPLE)), "eport-sm2-sm3")
 
 
-@dataclass(frozen=True, slots=True)
-class Enveloped:
-    """A delivery that is a DxpMsg, opened as its recipient opens it."""
-
-    info: DxpTransInfo
-    convention: str
-    key_name: str
-    business: bytes
-
-
 async def enveloped_deliveries(bootstrap_servers: str, parts: GatewayParts, recipient: str,
-                               gateway: Certificate) -> list[Enveloped]:
+                               gateway: Certificate) -> list[OpenedEnvelope]:
     """The recipient's deliveries that are DxpMsg envelopes, each read and its business
     message's signature verified with the gateway's certificate (XmlSignatureError if not)."""
     found = []
-    parser = SafeXmlParser()
     for message in await read_topics(bootstrap_servers, [parts.topics.delivery(recipient)]):
         _, delivery = parts.schemas.decode(message.value)
-        if not str(delivery["payload_encoding"]).startswith("dxp+"):
-            continue
-        envelope = parse_dxp_msg(delivery["payload"], parser).envelope
-        verified = verify_enveloped(
-            parser.parse(envelope.data),
-            lambda hint: gateway.public_key if hint.serial == gateway.serial else None)
-        found.append(Enveloped(envelope.trans_info, verified.convention.name,
-                               verified.hint.key_name or "", envelope.data))
+        if str(delivery["payload_encoding"]).startswith(ENVELOPE_ENCODING_PREFIX):
+            found.append(open_envelope(
+                delivery["payload"],
+                lambda hint: gateway.public_key if hint.serial == gateway.serial else None))
     return found
 
 
@@ -242,11 +227,12 @@ async def print_eport(bootstrap_servers: str, parts: GatewayParts, eport: EportP
     for agency, verb, got in ((CUSTOMS, "received", to_customs),
                               (CARRIER.id, "got back", back)):
         for item in got:
+            info = item.envelope.trans_info
             print(f"  {agency} {verb} on {parts.topics.delivery(agency)}: DxpMsg "
-                  f"{item.info.msg_type} from {item.info.sender_id} to "
-                  f"{', '.join(item.info.receiver_ids)}, CopMsgId {item.info.cop_msg_id}, "
-                  f"signed {item.convention} by the gateway's certificate {item.key_name}: "
-                  "verified", file=out)
+                  f"{info.msg_type} from {info.sender_id} to {', '.join(info.receiver_ids)}, "
+                  f"CopMsgId {info.cop_msg_id}, signed {item.signature.convention.name} by "
+                  f"the gateway's certificate {item.signature.hint.key_name}: verified",
+                  file=out)
     receipts = [parse_receipt(item.business, SafeXmlParser()) for item in back]
     for mt9999 in receipts:
         print(f"  MT9999 {mt9999.message_id}: answers {mt9999.answered.message_type} "
@@ -254,7 +240,8 @@ async def print_eport(bootstrap_servers: str, parts: GatewayParts, eport: EportP
               f"vessel {mt9999.answered.transport_means_id}): code {mt9999.code}, "
               f"{mt9999.text}", file=out)
         print(_indented(render_receipt(mt9999)), file=out)
-    return (receipt.accepted and len(to_customs) == 1 and to_customs[0].info.msg_type == "MT2101"
+    return (receipt.accepted and len(to_customs) == 1
+            and to_customs[0].envelope.trans_info.msg_type == "MT2101"
             and [r.code for r in receipts] == [ACCEPTED_CODE])
 
 

@@ -27,10 +27,11 @@ from adapters.cn_receipt import (
 )
 from gateway.decide.pipeline import Context, Rejection
 from gateway.decide.router import PayloadBuilder
+from gateway.deliveries.envelopes import ENVELOPE_ENCODING_PREFIX
 from gateway.ids import derived_uuid7, uuid7_time_ms
 from gateway.kafka.wire import H_DXP_COP_MSG_ID, Outbound
 from gateway.publish.deliveries import delivery_outbound
-from gateway.publish.dxp_egress import ENCODING_PREFIX, DxpEgress, DxpParty
+from gateway.publish.dxp_egress import DxpEgress, DxpParty
 from gateway.publish.plan import Entry, Message, Plan, trail_fields
 from message_formats import AvroSchemas
 
@@ -106,7 +107,7 @@ class BusinessReceipts:
             "business_key": ctx.business_key or ctx.opened.trans_info.cop_msg_id,
             "document_version": ctx.document_version or 1,
             "payload_schema": RECEIPT_FORMAT,
-            "payload_encoding": ENCODING_PREFIX + RECEIPT_FORMAT, "payload": envelope,
+            "payload_encoding": ENVELOPE_ENCODING_PREFIX + RECEIPT_FORMAT, "payload": envelope,
         }
         return delivery_outbound(fields, self.payloads.topic_of(s.sender), self.schemas,
                                  event_id=ctx.event_id,

@@ -25,6 +25,7 @@ from lxml import etree
 
 from crypto import Certificate, SM2PrivateKey
 from crypto.xmldsig import CONVENTIONS, Convention, KeyKind, SigningKey, sign_enveloped
+from gateway.deliveries.envelopes import ENVELOPE_ENCODING_PREFIX
 from gateway.errors import ConfigError
 from gateway.home.config import DXP_CONFIG_INVALID, DxpSettings
 from message_formats import CodedError, SafeXmlParser
@@ -37,7 +38,6 @@ from message_formats.dxp import (
     serialise,
 )
 
-ENCODING_PREFIX = "dxp+"
 MSG_TYPE_MAX_LENGTH = 30
 
 
@@ -86,7 +86,7 @@ class DxpParty:
         document in an XML format: the contracts of a DXP recipient name one (the router
         refuses them otherwise, CONTRACT_DXP_NOT_XML)."""
         return (self.envelope(data, business_type(record, encoding), cop_msg_id, at),
-                ENCODING_PREFIX + encoding)
+                ENVELOPE_ENCODING_PREFIX + encoding)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 by a CA made with the `openssl` command line, gateway.home.eport_home) and an RSA one (made
 with `cryptography`), a `[dxp]` section naming them and the recipients that take envelopes;
 and how a recipient opens what it gets (message_formats.dxp, then crypto.xmldsig with the
-gateway's certificate)."""
+gateway's certificate: gateway.deliveries.envelopes)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from crypto import Certificate
-from crypto.xmldsig import KeyHint, VerifiedSignature, VerifyKey, verify_enveloped
+from crypto.xmldsig import KeyHint, VerifyKey
+from gateway.deliveries.envelopes import OpenedEnvelope
+from gateway.deliveries.envelopes import open_envelope as gateway_envelope
 from gateway.home.eport_home import DxpPeer, Issued, add_dxp_section, issue, make_ca
-from message_formats import SafeXmlParser
-from message_formats.dxp import DxpEnvelope, parse_dxp_msg
 
 GATEWAY_DXP_ID = "PXGW0001"
 SM2_SERIAL = 0x5A000000000001
@@ -75,17 +75,6 @@ def add_dxp(home_path: Path, recipients: Mapping[str, tuple[str, str]]) -> Gatew
     return certificates
 
 
-@dataclass(frozen=True, slots=True)
-class Opened:
-    envelope: DxpEnvelope
-    signature: VerifiedSignature
-    business: bytes
-
-
-def open_envelope(data: bytes, certificates: GatewayCertificates) -> Opened:
-    """What a recipient does with a DxpMsg from the gateway: read it, then check the business
-    message's enveloped signature with the gateway's certificate."""
-    parser = SafeXmlParser()
-    envelope = parse_dxp_msg(data, parser).envelope
-    signature = verify_enveloped(parser.parse(envelope.data), certificates.key_for)
-    return Opened(envelope, signature, envelope.data)
+def open_envelope(data: bytes, certificates: GatewayCertificates) -> OpenedEnvelope:
+    """What a recipient does with a DxpMsg from the gateway, with the gateway's certificates."""
+    return gateway_envelope(data, certificates.key_for)
