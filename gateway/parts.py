@@ -16,6 +16,7 @@ from gateway.errors import ConfigError
 from gateway.home.config import GatewayConfig
 from gateway.home.live_keyring import LiveKeyring
 from gateway.kafka.wire import Topics
+from gateway.publish.dxp_egress import NO_DXP, DxpEgress
 from message_formats import AvroSchemas, CodedError
 
 log = structlog.get_logger(__name__)
@@ -43,6 +44,8 @@ class GatewayParts:
     door_key: bytes
     # The names of the topics, from `[kafka] topic_prefix`.
     topics: Topics
+    # The recipients that take China E-Port envelopes, and the key that signs them.
+    dxp: DxpEgress = NO_DXP
 
     @classmethod
     def load(cls, config: GatewayConfig) -> GatewayParts:
@@ -63,6 +66,7 @@ class GatewayParts:
                 schemas=schemas,
                 keyring=live_keyring,
                 mask_key=mask_key,
+                envelope_recipients=frozenset(config.dxp.recipients),
             )
             return cls(
                 key=SM2PrivateKey.from_pem(config.key_file.read_bytes()),
@@ -73,6 +77,7 @@ class GatewayParts:
                 schemas=schemas,
                 door_key=hmac_sm3(mask_key, DOOR_KEY_LABEL),
                 topics=Topics.of(config.kafka),
+                dxp=DxpEgress.load(config.dxp),
             )
         except OSError as exc:
             raise ConfigError(f"cannot read {exc.filename}: {exc.strerror}") from exc

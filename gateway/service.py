@@ -59,6 +59,7 @@ from gateway.kafka.wire import (
 from gateway.observe.health import BrokerHealth
 from gateway.observe.metrics import GatewayMetrics
 from gateway.parts import GatewayParts
+from gateway.publish.business_receipts import BusinessReceipts, accepted, duplicate, refused
 from gateway.publish.deliveries import BuildDeliveries
 from gateway.publish.plan import (
     accepted_plan,
@@ -148,7 +149,7 @@ class Gateway:
                 ("lifecycle", self.warnings.check_stage),
                 ("event", BuildEvent(parts.schemas, self.topics)),
                 ("route", Route(parts.router, internal=self.warnings.kept_internal)),
-                ("deliveries", BuildDeliveries(parts.payloads, parts.schemas)),
+                ("deliveries", BuildDeliveries(parts.payloads, parts.schemas, parts.dxp)),
                 ("lifecycle_recorded", self.warnings.record_stage),
             ],
             observe=observe,
@@ -169,6 +170,7 @@ class Gateway:
                                     health=self.health, observe=observe,
                                     receipt_topic=self.topics.receipt,
                                     made=self._made_topics())
+        self._business_receipts = BusinessReceipts(parts.dxp, parts.payloads, parts.schemas)
         self._ahead = CheckAhead(parts.live_keyring, config.limits_for, config.parsing,
                                  on_worker_lost=self.metrics.parse_worker_lost)
         self.desk = GatewayDesk(self)
@@ -341,6 +343,7 @@ class Gateway:
             plan = accepted_plan(ctx, index, schemas, self.topics, now)
         else:
             plan = rejected_plan(ctx, why, index, schemas, self.topics, now)
+        plan = self._business_receipts.added(plan, ctx, refused(why) if why else accepted(), now)
         answered = await self._publisher.hand_over(plan, writer, received)
         return self._settle(key, decided, self._told(ctx, why, answered), started)
 
@@ -385,7 +388,8 @@ class Gateway:
         answer = await self.book.get(first_id)
         if answer is None:
             raise GatewayError(f"the receipt of {first_id} is missing", code="RECEIPT_MISSING")
-        plan = duplicate_plan(ctx, answer.receipt, first_id)
+        plan = self._business_receipts.added(duplicate_plan(ctx, answer.receipt, first_id), ctx,
+                                             duplicate(first_id), utc_now())
         await (await self._publisher.hand_over(plan, writer, received))
         self.metrics.duplicate(s.sender)
         log.info("document.duplicate", event_id=answer.receipt.receipt.event_id,

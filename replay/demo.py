@@ -15,11 +15,19 @@ import importlib.resources
 import sys
 import tempfile
 import unicodedata
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from lxml import etree
+
+from adapters.cn_receipt import ACCEPTED_CODE, parse_receipt, render_receipt
+from contracts import Agency
+from crypto import Certificate, SM2PrivateKey, key_name
+from gateway.clock import utc_now
+from gateway.deliveries.envelopes import ENVELOPE_ENCODING_PREFIX, OpenedEnvelope, open_envelope
 from gateway.home.config import GatewayConfig
 from gateway.home.create import (
     DEMO_AGENCIES,
@@ -27,17 +35,21 @@ from gateway.home.create import (
     WARNING_AGENCIES,
     WARNING_CONTRACTS,
     WARNING_LEVEL_OWNERS,
+    ContractSpec,
     create_home,
 )
+from gateway.home.eport_home import DxpPeer, EportParties, add_eport_parties, openssl_available
 from gateway.ingress.client import submit
 from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.wire import Topics, read_topics
 from gateway.parts import GatewayParts
+from gateway.publish.dxp_egress import DxpSigner
 from gateway.receipts.receipt import Receipt
 from gateway.service import Gateway, Serving
 from gateway.warnings.scenario import FORMAT_ID as WARNING_FORMAT
 from gateway.warnings.scenario import Step, full_lifecycle
-from message_formats import AvroSchemas
+from message_formats import AvroSchemas, SafeXmlParser
+from message_formats.dxp import DxpEnvelope, DxpTransInfo, format_creat_time
 from replay.verify import describe, verify_kafka
 
 
@@ -71,9 +83,10 @@ def add_demo_command(commands: Any) -> None:
         "demo", help="run the whole path on a local broker and explain what happened",
         description="Starts a local broker and a gateway, creates demo agencies, keys and "
         "sharing contracts in a temporary directory, submits sample FAL 1 documents (accepted "
-        "and rejected) and one early warning through its lifecycle, prints what each "
-        "recipient received and each error receipt, then verifies the trail. Exits 0 when "
-        "everything went as expected.",
+        "and rejected), one early warning through its lifecycle and a carrier's MT2101 sea "
+        "pre-manifest in a China E-Port DxpMsg envelope (delivered to customs in an envelope, "
+        "answered with an MT9999 receipt), prints what each recipient received and each error "
+        "receipt, then verifies the trail. Exits 0 when everything went as expected.",
     )
     demo.add_argument("--bootstrap-servers", default="",
                       help="use this Kafka cluster instead of starting the local broker")
@@ -90,15 +103,37 @@ def run_demo(out: TextIO, *, bootstrap_servers: str = "") -> int:
             return asyncio.run(_demo(Path(tmp), broker.bootstrap_servers, out))
 
 
-AGENCIES = (*DEMO_AGENCIES, *WARNING_AGENCIES)
+# China E-Port: a carrier files a sea pre-manifest (MT2101) in a DxpMsg; customs takes its
+# deliveries in envelopes signed eport-sm2-sm3, the carrier its receipts (MT9999) in
+# envelopes signed eport-sm2-sha1, as its U-key tools sign.
+CARRIER = Agency("cn.carrier.px", "PX Ocean Shipping", "carrier", "310000", "CN", "派克斯远洋运输")
+EPORT_CUSTOMS = Agency("cn.customs.ysh", "Yangshan Customs", "customs", "310000", "CN",
+                       "中华人民共和国洋山海关")
+CUSTOMS = EPORT_CUSTOMS.id
+EPORT_PEERS = (DxpPeer(CUSTOMS, "EPORTCUS2200", "eport-sm2-sm3"),
+               DxpPeer(CARRIER.id, "3100900000001", "eport-sm2-sha1"))
+GATEWAY_DXP_ID = "PXGW0001"
+CARRIER_SERIAL, GATEWAY_SERIAL = 0x3000000000CDE6F, 0x5A000000000001
+MANIFEST_TO_CUSTOMS = ContractSpec(
+    id="manifest-carrier-to-customs", provider=CARRIER.id, consumers=(CUSTOMS,),
+    document_types=("cn-manifest",), scope="cross-department",
+    purpose="sea pre-manifests for customs risk screening before loading",
+    legal_basis="海关总署公告2010年第70号 (进出境运输工具舱单管理)",
+    extra='max_classification = "important"\ndelivery_format = "cn-manifest-xml"\n')
+EPORT_SAMPLE = "cn_mt2101_pre_manifest.xml"
+
+AGENCIES = (*DEMO_AGENCIES, *WARNING_AGENCIES, EPORT_CUSTOMS, CARRIER)
 WARNING_ID = "SH-2026-0042"
 
 
 async def _demo(workdir: Path, bootstrap_servers: str, out: TextIO) -> int:
     home = create_home(workdir / "home", agencies=AGENCIES,
-                       contracts=(*DEMO_CONTRACTS, *WARNING_CONTRACTS), seal_interval_ms=200,
-                       warning_level_owners=WARNING_LEVEL_OWNERS)
+                       contracts=(*DEMO_CONTRACTS, *WARNING_CONTRACTS, MANIFEST_TO_CUSTOMS),
+                       seal_interval_ms=200, warning_level_owners=WARNING_LEVEL_OWNERS)
     print(f"gateway home with agencies, keys and contracts: {home.path}", file=out)
+    eport = add_eport_parties(home.path, carrier=CARRIER.id, carrier_serial=CARRIER_SERIAL,
+                              gateway_serial=GATEWAY_SERIAL, sender_id=GATEWAY_DXP_ID,
+                              peers=EPORT_PEERS) if openssl_available() else None
     config = GatewayConfig.load(home.config_file)
     parts = GatewayParts.load(config)
     receipts: list[Receipt] = []
@@ -117,9 +152,12 @@ async def _demo(workdir: Path, bootstrap_servers: str, out: TextIO) -> int:
             step_receipts.append(await _submitted(
                 serving, bootstrap_servers, parts, step.sender, WARNING_FORMAT, document,
                 home.agency_keys[step.sender].sign(document)))
+        eport_receipt = None if eport is None else await _submitted(
+            serving, bootstrap_servers, parts, CARRIER.id, "dxp", carrier_envelope(eport), b"")
     print_outcomes(CASES, receipts, out)
     print_lifecycle(steps, step_receipts, out)
     await print_deliveries(bootstrap_servers, parts.topics, parts.schemas, out)
+    eport_ok = await print_eport(bootstrap_servers, parts, eport, eport_receipt, out)
     report = await verify_kafka(bootstrap_servers, parts.schemas, parts.keyring,
                                 trail_topic=parts.topics.trail)
     print("\nTrail verification (portgw replay verify):", file=out)
@@ -127,7 +165,7 @@ async def _demo(workdir: Path, bootstrap_servers: str, out: TextIO) -> int:
     as_expected = all(
         r.status == c.expect or r.error_code == c.expect for c, r in zip(CASES, receipts,
                                                                         strict=True)
-    ) and all(r.accepted for r in step_receipts)
+    ) and all(r.accepted for r in step_receipts) and eport_ok
     if not as_expected:
         print("\nSome receipts were not what the demo expected.", file=out)
     return 0 if as_expected and report.ok else 1
@@ -142,6 +180,76 @@ async def _submitted(serving: Serving, bootstrap_servers: str, parts: GatewayPar
                signature=signature, schemas=parts.schemas, topics=parts.topics))
     signed.check(parts.keyring)
     return signed.receipt
+
+
+def carrier_envelope(eport: EportParties) -> bytes:
+    """The carrier's MT2101 in a DxpMsg to customs, the envelope signed eport-sm2-sm3 with
+    its certificate's key (KeyName its serial, the certificate embedded)."""
+    certificate = Certificate.from_pem(eport.carrier.certificate.read_bytes())
+    carrier = DxpSigner(SM2PrivateKey.from_pem(eport.carrier.key.read_bytes()),
+                        certificate.serial, certificate.der)
+    info = DxpTransInfo(f"PXOS-{uuid.uuid4()}", CARRIER.id, (EPORT_PEERS[0].receiver_id,),
+                        format_creat_time(utc_now()), "MT2101")
+    return carrier.signed_envelope(DxpEnvelope(info, sample(EPORT_SAMPLE)), "eport-sm2-sm3")
+
+
+async def enveloped_deliveries(bootstrap_servers: str, parts: GatewayParts, recipient: str,
+                               gateway: Certificate) -> list[OpenedEnvelope]:
+    """The recipient's deliveries that are DxpMsg envelopes, each read and its business
+    message's signature verified with the gateway's certificate (XmlSignatureError if not)."""
+    found = []
+    for message in await read_topics(bootstrap_servers, [parts.topics.delivery(recipient)]):
+        _, delivery = parts.schemas.decode(message.value)
+        if str(delivery["payload_encoding"]).startswith(ENVELOPE_ENCODING_PREFIX):
+            found.append(open_envelope(
+                delivery["payload"],
+                lambda hint: gateway.public_key if hint.serial == gateway.serial else None))
+    return found
+
+
+async def print_eport(bootstrap_servers: str, parts: GatewayParts, eport: EportParties | None,
+                      receipt: Receipt | None, out: TextIO) -> bool:
+    """The worked example: what the carrier sent, what customs got, the MT9999 the carrier
+    got back. True when each is as expected (or when there is no openssl to make the
+    certificates with: the example is then skipped)."""
+    print("\nChina E-Port: a carrier's MT2101 sea pre-manifest in a DxpMsg envelope:", file=out)
+    if eport is None or receipt is None:
+        print("  (skipped: the openssl command line, which makes the demo's SM2 "
+              "certificates, is not installed)", file=out)
+        return True
+    gateway = Certificate.from_pem(eport.gateway.certificate.read_bytes())
+    print(f"  {CARRIER.id} sent a DxpMsg signed eport-sm2-sm3 with its certificate "
+          f"{key_name(CARRIER_SERIAL)}: {receipt.status}"
+          + (f", routed to {', '.join(receipt.recipients)}" if receipt.accepted
+             else f" ({receipt.error_code})"), file=out)
+    to_customs = await enveloped_deliveries(bootstrap_servers, parts, CUSTOMS, gateway)
+    back = await enveloped_deliveries(bootstrap_servers, parts, CARRIER.id, gateway)
+    for agency, verb, got in ((CUSTOMS, "received", to_customs),
+                              (CARRIER.id, "got back", back)):
+        for item in got:
+            info = item.envelope.trans_info
+            print(f"  {agency} {verb} on {parts.topics.delivery(agency)}: DxpMsg "
+                  f"{info.msg_type} from {info.sender_id} to {', '.join(info.receiver_ids)}, "
+                  f"CopMsgId {info.cop_msg_id}, signed {item.signature.convention.name} by "
+                  f"the gateway's certificate {item.signature.hint.key_name}: verified",
+                  file=out)
+    receipts = [parse_receipt(item.business, SafeXmlParser()) for item in back]
+    for mt9999 in receipts:
+        print(f"  MT9999 {mt9999.message_id}: answers {mt9999.answered.message_type} "
+              f"{mt9999.answered.message_id} (voyage {mt9999.answered.journey_id}, "
+              f"vessel {mt9999.answered.transport_means_id}): code {mt9999.code}, "
+              f"{mt9999.text}", file=out)
+        print(_indented(render_receipt(mt9999)), file=out)
+    return (receipt.accepted and len(to_customs) == 1
+            and to_customs[0].envelope.trans_info.msg_type == "MT2101"
+            and [r.code for r in receipts] == [ACCEPTED_CODE])
+
+
+def _indented(document: bytes) -> str:
+    root = SafeXmlParser().parse(document)
+    etree.indent(root, space="  ")
+    text = etree.tostring(root, encoding="unicode")
+    return "\n".join(f"    {line}" for line in text.splitlines())
 
 
 def print_lifecycle(steps: Sequence[Step], receipts: Sequence[Receipt], out: TextIO) -> None:

@@ -174,7 +174,8 @@ def _plan(
                    f"{entry['sender']} with {recipient}")
         return Redelivery(entry["event_id"], key, None, refused=why)
     out = delivery_message(grant, record, event.value, parts.payloads, parts.schemas, ids.new(),
-                           now, extra_headers=((H_REPLAY_OF, item.chain_position.encode()),))
+                           now, extra_headers=((H_REPLAY_OF, item.chain_position.encode()),),
+                           dxp=parts.dxp)
     return _Granted(item, grant, out)
 
 

@@ -28,7 +28,7 @@ from contracts import AgencyRegistry, ContractError, lint_contract_dir
 from crypto import CryptoError, Keyring, KeyRole, SM2PrivateKey
 from gateway.cli.support import config_args, load_config
 from gateway.clock import utc_now
-from gateway.decide.router import document_catalog, format_table
+from gateway.decide.router import document_catalog, envelope_format_problems, format_table
 from gateway.errors import BrokerUnavailable, ConfigError, GatewayError
 from gateway.home.config import DEFAULT_LIMITS, GatewayConfig
 from gateway.ingress.http_guard import server_tls_context
@@ -39,6 +39,7 @@ from gateway.kafka.wire import (
     partitions_of,
     secured_link,
 )
+from gateway.publish.dxp_egress import DxpEgress
 from message_formats import AvroSchemas
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -110,10 +111,12 @@ def check_config(config: GatewayConfig, *, now: datetime | None = None) -> Confi
     agencies = _load_agencies(config.agencies_file, found)
     schemas, adapters = _load_adapters(found)
     if agencies is not None:
-        _check_contracts(config.contracts_dir, agencies, schemas, adapters, found)
+        _check_contracts(config, agencies, schemas, adapters, found)
+        _check_dxp_agencies(config, agencies, found)
         _check_limit_agencies(config, agencies, found)
         _check_warning_owners(config, agencies, found)
     _check_mask_key(config.mask_key_file, found)
+    _check_dxp_signers(config, found)
     _check_numbers(config, found)
     _check_listen(config.http.listen, found)
     _check_tls_files(config, found)
@@ -237,16 +240,38 @@ def _load_adapters(found: _Findings) -> tuple[AvroSchemas, AdapterRegistry]:
     return schemas, adapters
 
 
-def _check_contracts(directory: Path, agencies: AgencyRegistry, schemas: AvroSchemas,
+def _check_contracts(config: GatewayConfig, agencies: AgencyRegistry, schemas: AvroSchemas,
                      adapters: AdapterRegistry, found: _Findings) -> None:
-    """The contracts as `portgw contracts lint` checks them; each problem keeps its code."""
+    """The contracts as `portgw contracts lint` checks them, and as the gateway does the
+    formats of China E-Port recipients; each problem keeps its code."""
+    directory = config.contracts_dir
     if not directory.is_dir():
         return
     report = lint_contract_dir(directory, agencies, document_catalog(adapters, schemas),
                                format_table(adapters))
     for problem in report.problems:
         found.add(problem.code, f"{problem.path}:{problem.line or 1}: {problem.message}")
+    recipients = frozenset(config.dxp.recipients) & {agency.id for agency in agencies}
+    for error in envelope_format_problems(report.contracts, agencies, recipients):
+        found.add(error.code, f"{error.path}:1: {error.message}")
     found.facts.append(f"{len(report.contracts)} contract(s)")
+
+
+def _check_dxp_agencies(config: GatewayConfig, agencies: AgencyRegistry,
+                        found: _Findings) -> None:
+    for agency_id in config.dxp.recipients:
+        if agency_id not in agencies:
+            found.add("CONFIG_DXP_UNKNOWN_AGENCY",
+                      f'[dxp.recipients."{agency_id}"] names no agency of '
+                      f"{config.agencies_file}")
+
+
+def _check_dxp_signers(config: GatewayConfig, found: _Findings) -> None:
+    """The keys and certificates `[dxp]` names, loaded as the gateway loads them."""
+    try:
+        DxpEgress.load(config.dxp)
+    except ConfigError as exc:
+        found.add(exc.code, exc.message)
 
 
 def _check_limit_agencies(config: GatewayConfig, agencies: AgencyRegistry,

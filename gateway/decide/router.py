@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from contracts import (
     AVRO,
     JSON,
     AgencyRegistry,
+    Contract,
     ContractError,
     ContractIndex,
     DocumentCatalog,
@@ -42,6 +43,7 @@ log = structlog.get_logger(__name__)
 AVRO_ENCODING = "avro-single-object"
 JSON_ENCODING = "json"
 ENVELOPE_PREFIX = "sm4-envelope+"
+CONTRACT_DXP_NOT_XML = "CONTRACT_DXP_NOT_XML"
 
 
 def document_catalog(adapters: AdapterRegistry, schemas: AvroSchemas) -> DocumentCatalog:
@@ -55,6 +57,22 @@ def format_table(adapters: AdapterRegistry) -> dict[str, str]:
     return {a.format_id: a.document_type for a in adapters}
 
 
+def envelope_format_problems(contracts: Iterable[Contract], agencies: AgencyRegistry,
+                             envelope_recipients: frozenset[str]) -> Iterator[ContractError]:
+    """A sharing contract that gives a recipient taking China E-Port envelopes Avro or JSON:
+    only a document in an XML format can carry their signature (gateway.publish.dxp_egress)."""
+    for contract in contracts:
+        if contract.kind != "sharing":
+            continue
+        for consumer in sorted(envelope_recipients.intersection(contract.consumers)):
+            chosen = contract.delivery_format or agencies.get(consumer).delivery_format
+            if chosen in (AVRO, JSON):
+                yield ContractError(
+                    f"{contract.label} delivers {chosen} to {consumer}, which takes China "
+                    "E-Port envelopes: name a document format (delivery_format)",
+                    code=CONTRACT_DXP_NOT_XML, path=contract.source)
+
+
 @dataclass(frozen=True, slots=True)
 class RouterSources:
     """Where contracts come from and what they are checked against (recipients' keys: in
@@ -66,6 +84,9 @@ class RouterSources:
     schemas: AvroSchemas
     keyring: LiveKeyring
     mask_key: bytes
+    # Recipients that take China E-Port envelopes ([dxp.recipients]): what they are given
+    # must be a document in an XML format (gateway.publish.dxp_egress).
+    envelope_recipients: frozenset[str] = frozenset()
 
     def build_index(self) -> ContractIndex:
         """Lint, load and compile the directory; ContractError if anything is wrong."""
@@ -74,6 +95,9 @@ class RouterSources:
                                       format_table(self.adapters))
         index = ContractIndex(contracts, self.agencies, catalog, mask_key=self.mask_key)
         self._check_encryption_keys(index)
+        for problem in envelope_format_problems(index.contracts, self.agencies,
+                                                self.envelope_recipients):
+            raise problem
         for plan in index.plans():
             if plan.avro_schema is not None:
                 self.schemas.add(plan.avro_schema)
@@ -125,6 +149,10 @@ def _fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
         return ()
 
 
+# A payload's bytes and encoding → the same, wrapped.
+Envelope = Callable[[bytes, str], tuple[bytes, str]]
+
+
 @dataclass(frozen=True, slots=True)
 class Payload:
     data: bytes
@@ -150,8 +178,11 @@ class PayloadBuilder:
         return self.agencies.get(recipient).delivery_topic or self.topics.delivery(recipient)
 
     def build(
-        self, grant: Grant, record: Mapping[str, Any], event_value: bytes, at: datetime
+        self, grant: Grant, record: Mapping[str, Any], event_value: bytes, at: datetime, *,
+        envelope: Envelope | None = None,
     ) -> Payload:
+        """`envelope`, when given, wraps the payload before it is encrypted (a China E-Port
+        recipient's DxpMsg: gateway.publish.dxp_egress)."""
         plan = grant.plan
         if plan is None:
             raise GatewayError(f"grant to {grant.recipient} has no delivery plan",
@@ -169,6 +200,8 @@ class PayloadBuilder:
             body = {name: item for name, item in record.items() if name != "header"}
             data = self.adapters.get(plan.format).render(body)
             encoding = plan.format
+        if envelope is not None:
+            data, encoding = envelope(data, encoding)
         if plan.encrypt:
             data = self._seal(grant.recipient, data, at)
             encoding = ENVELOPE_PREFIX + encoding

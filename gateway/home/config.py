@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from adapters.warning import LEVELS
+from crypto.xmldsig import CONVENTIONS, KeyKind
 from gateway.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ HTTP_TLS_MISSING = "CONFIG_HTTP_TLS_MISSING"
 HTTP_PLAIN_NOT_LOCAL = "CONFIG_HTTP_PLAIN_NOT_LOCAL"
 HTTP_OPERATOR_NOT_LOCAL = "CONFIG_HTTP_OPERATOR_NOT_LOCAL"
 TOPIC_PREFIX_INVALID = "CONFIG_TOPIC_PREFIX_INVALID"
+DXP_CONFIG_INVALID = "CONFIG_DXP_INVALID"
 # Kafka's own rule for topic names (and its limit of 249 characters), less what the longest
 # of the gateway's names needs: an agency id in px.deliver.<agency>.v1 and px.status.<...>.
 TOPIC_PREFIX_CHARACTERS = re.compile(r"[A-Za-z0-9._-]*")
@@ -269,6 +271,34 @@ class WarningSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DxpRecipient:
+    """A recipient that takes its deliveries as China E-Port `DxpMsg` envelopes
+    (docs/eport.md, "Egress in envelopes"): its DXP node id, the signing convention it
+    verifies (crypto.xmldsig.CONVENTIONS) and, when it knows the gateway by another id than
+    `[dxp] sender_id`, that id."""
+
+    receiver_id: str
+    convention: str = "eport-sm2-sm3"
+    sender_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DxpSettings:
+    """The gateway as a China E-Port party: its DXP sender id, the key and certificate it
+    signs envelopes' business messages with (SM2; RSA for `rsa-sha1` recipients), relative
+    to the home directory, and the recipients that take envelopes (`[dxp.recipients."<agency
+    id>"]`). No recipients: nothing is enveloped, and no file is read."""
+
+    sender_id: str = ""
+    key_file: str = ""
+    certificate_file: str = ""
+    rsa_key_file: str = ""
+    rsa_certificate_file: str = ""
+    recipients: Mapping[str, DxpRecipient] = field(
+        default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     """Where the gateway's keys, keyring, agencies and contracts are, and how it runs.
 
@@ -302,6 +332,7 @@ class GatewayConfig:
     parsing: ParseSettings = field(default_factory=ParseSettings)
     warnings: WarningSettings = field(default_factory=WarningSettings)
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    dxp: DxpSettings = field(default_factory=DxpSettings)
     limits: Mapping[str, AgencyLimits] = field(
         default_factory=lambda: MappingProxyType({DEFAULT_LIMITS: AgencyLimits()}))
 
@@ -321,7 +352,7 @@ class GatewayConfig:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, home: Path) -> GatewayConfig:
         unknown_sections = set(data) - {"gateway", "trail", "http", "limits", "warnings",
-                                        "parsing", "kafka"}
+                                        "parsing", "kafka", "dxp"}
         if unknown_sections:
             raise ConfigError(f"unknown sections: {', '.join(sorted(unknown_sections))}")
         section = dict(data.get("gateway", {}))
@@ -347,6 +378,7 @@ class GatewayConfig:
                 limits=_limits(data.get("limits", {})),
                 warnings=_warnings(data.get("warnings", {})),
                 kafka=_kafka(data.get("kafka", {}), home),
+                dxp=_dxp(data.get("dxp", {}), home),
                 **given_paths,
                 **{name: kind(section[name]) for name, kind in numbers.items()
                    if name in section},
@@ -423,6 +455,51 @@ def _kafka(values: Any, home: Path) -> KafkaSettings:
                    ssl_cert_file=_under(home, settings.ssl_cert_file),
                    ssl_key_file=_under(home, settings.ssl_key_file),
                    sasl_password_file=_under(home, settings.sasl_password_file))
+
+
+DXP_ID_MAX_LENGTH = 16  # SenderId and ReceiverId: 1 to 16 characters (docs/eport.md)
+
+
+def _dxp(values: Any, home: Path) -> DxpSettings:
+    """`[dxp]` and its `[dxp.recipients."<agency id>"]` tables, files made relative to the
+    home directory. A recipient's ids must fit the envelope, its convention be known, and
+    the key and certificate it needs be named."""
+    if not isinstance(values, Mapping):
+        raise ConfigError("[dxp] must be a table")
+    tables = values.get("recipients", {})
+    if not isinstance(tables, Mapping):
+        raise ConfigError("[dxp.recipients] must be a table of tables")
+    recipients = {str(agency): _settings(DxpRecipient, table, f'dxp.recipients."{agency}"')
+                  for agency, table in tables.items()}
+    settings = _settings(DxpSettings, {k: v for k, v in values.items() if k != "recipients"},
+                         "dxp")
+    for agency, recipient in recipients.items():
+        _check_dxp_recipient(agency, recipient, settings)
+    return replace(settings, key_file=_under(home, settings.key_file),
+                   certificate_file=_under(home, settings.certificate_file),
+                   rsa_key_file=_under(home, settings.rsa_key_file),
+                   rsa_certificate_file=_under(home, settings.rsa_certificate_file),
+                   recipients=MappingProxyType(recipients))
+
+
+def _check_dxp_recipient(agency: str, recipient: DxpRecipient, settings: DxpSettings) -> None:
+    where = f'[dxp.recipients."{agency}"]'
+    convention = CONVENTIONS.get(recipient.convention)
+    if convention is None:
+        raise ConfigError(f"{where} convention must be one of {', '.join(CONVENTIONS)}",
+                          code=DXP_CONFIG_INVALID)
+    for name, value in (("receiver_id", recipient.receiver_id),
+                        ("sender_id", recipient.sender_id or settings.sender_id)):
+        if not isinstance(value, str) or not 1 <= len(value) <= DXP_ID_MAX_LENGTH:
+            raise ConfigError(f"{where} {name} (or [dxp] sender_id) must be 1 to "
+                              f"{DXP_ID_MAX_LENGTH} characters", code=DXP_CONFIG_INVALID)
+    rsa = convention.key_kind is KeyKind.RSA
+    files = ((settings.rsa_key_file, settings.rsa_certificate_file) if rsa
+             else (settings.key_file, settings.certificate_file))
+    if not all(files):
+        kind = "rsa_key_file and rsa_certificate_file" if rsa else "key_file and certificate_file"
+        raise ConfigError(f"{where} signs with {recipient.convention}: [dxp] needs {kind}",
+                          code=DXP_CONFIG_INVALID)
 
 
 def _under(home: Path, name: str) -> str:

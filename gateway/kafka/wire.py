@@ -43,6 +43,8 @@ H_RETRY_OF = "px-retry-of"
 # (gateway.decide.pipeline.Context.identity).
 H_DXP_TRANS_INFO = "px-dxp-trans-info"
 H_IDENTITY = "px-identity"
+# The CopMsgId of a delivery sent as a China E-Port DxpMsg (gateway.publish.dxp_egress).
+H_DXP_COP_MSG_ID = "px-dxp-cop-msg-id"
 # Set by the HTTP door, which applied the sender's rate limit already.
 H_VIA = "px-via"
 

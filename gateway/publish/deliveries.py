@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from contracts import Grant
@@ -21,28 +22,32 @@ from gateway.deliveries.proof import DELIVERY_SCHEMA
 from gateway.ids import derived_uuid7, uuid7_time_ms
 from gateway.kafka.wire import (
     H_DOCUMENT_TYPE,
+    H_DXP_COP_MSG_ID,
     H_EVENT_ID,
     H_FINGERPRINT,
     H_SENDER,
     Headers,
     Outbound,
 )
+from gateway.publish.dxp_egress import NO_DXP, DxpEgress
 from message_formats import AvroSchemas
 
 
 @dataclass(frozen=True, slots=True)
 class BuildDeliveries:
-    """One delivery per grant: the event projected, masked, encrypted as its contract says."""
+    """One delivery per grant: the event projected, masked, encrypted as its contract says;
+    in a signed DxpMsg for a recipient that takes envelopes (`dxp`)."""
 
     payloads: PayloadBuilder
     schemas: AvroSchemas
+    dxp: DxpEgress = NO_DXP
 
     def __call__(self, ctx: Context) -> Context:
         assert ctx.event is not None and ctx.decision is not None and ctx.record is not None
         deliveries = tuple(
             (grant, delivery_message(grant, ctx.record, ctx.event.value, self.payloads,
                                      self.schemas, delivery_id(ctx.event_id, grant.recipient),
-                                     ctx.submission.received_at))
+                                     ctx.submission.received_at, dxp=self.dxp))
             for grant in ctx.decision.grants
         )
         return replace(ctx, deliveries=deliveries)
@@ -58,37 +63,51 @@ def delivery_message(
     at: datetime,
     *,
     extra_headers: Headers = (),
+    dxp: DxpEgress = NO_DXP,
 ) -> Outbound:
     """The Delivery envelope for one grant of a canonical event (its record, header included,
-    and its encoded bytes). `at` chooses the recipient key an SM4 envelope is sealed to."""
+    and its encoded bytes). `at` chooses the recipient key an SM4 envelope is sealed to. A
+    recipient of `dxp` gets the payload in a DxpMsg whose CopMsgId is the delivery id (also
+    in header px-dxp-cop-msg-id)."""
     header = event_record["header"]
-    payload = payloads.build(grant, event_record, event_value, at)
+    party = dxp.parties.get(grant.recipient)
+    if party is None:
+        payload = payloads.build(grant, event_record, event_value, at)
+    else:
+        envelope = partial(party.enveloped, record=event_record, cop_msg_id=delivery_id, at=at)
+        payload = payloads.build(grant, event_record, event_value, at, envelope=envelope)
+        extra_headers = (*extra_headers, (H_DXP_COP_MSG_ID, delivery_id.encode()))
     document_type = header["document_type"]
-    value = schemas.encode(
-        DELIVERY_SCHEMA,
-        {
-            "delivery_id": delivery_id,
-            "event_id": header["event_id"],
-            "recipient": grant.recipient,
-            "sender": header["sender"],
-            "contract_id": grant.contract.id,
-            "contract_version": grant.contract.version,
-            "document_type": document_type,
-            "business_key": header["business_key"],
-            "document_version": header["document_version"],
-            "payload_schema": payload.schema,
-            "payload_encoding": payload.encoding,
-            "payload": payload.data,
-        },
-    )
+    fields = {
+        "delivery_id": delivery_id,
+        "event_id": header["event_id"],
+        "recipient": grant.recipient,
+        "sender": header["sender"],
+        "contract_id": grant.contract.id,
+        "contract_version": grant.contract.version,
+        "document_type": document_type,
+        "business_key": header["business_key"],
+        "document_version": header["document_version"],
+        "payload_schema": payload.schema,
+        "payload_encoding": payload.encoding,
+        "payload": payload.data,
+    }
+    return delivery_outbound(fields, payloads.topic_of(grant.recipient), schemas,
+                             event_id=header["event_id"], extra_headers=extra_headers)
+
+
+def delivery_outbound(fields: Mapping[str, Any], topic: str, schemas: AvroSchemas, *,
+                      event_id: str, extra_headers: Headers = ()) -> Outbound:
+    """A px.gateway.Delivery record as the message that carries it, keyed by the business
+    key."""
     return Outbound(
-        topic=payloads.topic_of(grant.recipient),
-        key=header["business_key"].encode(),
-        value=value,
+        topic=topic,
+        key=str(fields["business_key"]).encode(),
+        value=schemas.encode(DELIVERY_SCHEMA, fields),
         headers=(
-            (H_EVENT_ID, header["event_id"].encode()),
-            (H_DOCUMENT_TYPE, document_type.encode()),
-            (H_SENDER, header["sender"].encode()),
+            (H_EVENT_ID, event_id.encode()),
+            (H_DOCUMENT_TYPE, str(fields["document_type"]).encode()),
+            (H_SENDER, str(fields["sender"]).encode()),
             (H_FINGERPRINT, schemas.fingerprint(DELIVERY_SCHEMA).hex().encode()),
             *extra_headers,
         ),

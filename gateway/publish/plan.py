@@ -19,6 +19,7 @@ from contracts import ContractIndex
 from gateway.decide.pipeline import Context, Rejection, Submission
 from gateway.kafka.wire import (
     H_DIGEST,
+    H_DXP_COP_MSG_ID,
     H_DXP_TRANS_INFO,
     H_EVENT_ID,
     H_IDENTITY,
@@ -103,12 +104,13 @@ def accepted_plan(ctx: Context, subscriptions: ContractIndex, schemas: AvroSchem
                                    now, recipient=grant.recipient)
     messages = [Message(ctx.event), *(Message(out, sealed=True) for _, out in ctx.deliveries)]
     entries = [Entry({**base, "kind": "ACCEPTED", "reason": decision.explanation}, names=0)]
-    for index, (grant, _) in enumerate(ctx.deliveries, start=1):
+    for index, (grant, out) in enumerate(ctx.deliveries, start=1):
         contract = grant.contract
         entries.append(Entry({
             **base, "kind": "DELIVERED", "recipient": grant.recipient,
             "contract_id": contract.id, "contract_version": contract.version,
-            "reason": f"{contract.scope} sharing under {contract.label}: {contract.purpose}",
+            "reason": f"{contract.scope} sharing under {contract.label}: {contract.purpose}"
+                      + as_envelope(out),
         }, names=index))
     entries += (Entry({
         **base, "kind": "DENIED", "recipient": denial.recipient, "error_code": denial.code,
@@ -197,6 +199,14 @@ def _status_events(ctx: Context, status: str, recipients: Iterable[str],
             "contract_id": contract.id, "contract_version": contract.version,
             "reason": f"status {status} under subscription {contract.label}"}))
     return statuses
+
+
+def as_envelope(out: Outbound) -> str:
+    """What a DELIVERED reason adds for a delivery sent as a DxpMsg: its CopMsgId."""
+    for name, value in out.headers:
+        if name == H_DXP_COP_MSG_ID:
+            return f"; as DxpMsg CopMsgId {value.decode()}"
+    return ""
 
 
 def receipt_headers(ctx: Context) -> Headers:

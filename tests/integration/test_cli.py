@@ -129,6 +129,9 @@ def test_demo_shows_recipients_receipts_and_a_verified_trail() -> None:
     assert "AUTH_SIGNATURE_INVALID" in out and "XSD_INVALID" in out
     assert "ROUTE_NO_CONTRACT" in out
     assert "OK: chains, seal signatures" in out
+    assert "DxpMsg MT2101 from PXGW0001 to EPORTCUS2200" in out
+    assert "DxpMsg MT9999 from PXGW0001 to 3100900000001" in out
+    assert "code 01, ACCEPTED" in out
 
 
 def test_every_command_explains_itself() -> None:

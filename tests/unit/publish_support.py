@@ -13,6 +13,7 @@ from gateway.home.config import GatewayConfig
 from gateway.home.create import DEMO_CONTRACTS, ContractSpec, Home, create_home
 from gateway.parts import GatewayParts
 from gateway.publish.deliveries import BuildDeliveries
+from gateway.publish.dxp_egress import NO_DXP, DxpEgress
 from gateway.service import run_stages
 
 FAL1 = Path(__file__).parents[1] / "data" / "fal1"
@@ -31,9 +32,10 @@ def publishing_home(path: Path) -> tuple[Home, GatewayParts]:
 
 
 def decided(home: Home, parts: GatewayParts, sample: str, *, number: int = 1,
-            partition: int = 0, ingress_offset: int | None = None
+            partition: int = 0, ingress_offset: int | None = None, dxp: DxpEgress = NO_DXP
             ) -> tuple[Context, Rejection | None]:
-    """The sample as the gateway's stages decide on it, sent by the port."""
+    """The sample as the gateway's stages decide on it, sent by the port (to the China
+    E-Port recipients of `dxp` in envelopes)."""
     document = (FAL1 / sample).read_bytes()
     config = GatewayConfig.load(home.config_file)
     submission = Submission(f"sub-{number}", SENDER, "fal1-xml", document,
@@ -46,7 +48,7 @@ def decided(home: Home, parts: GatewayParts, sample: str, *, number: int = 1,
         ("adapt", stages.Adapt()),
         ("event", stages.BuildEvent(parts.schemas, parts.topics)),
         ("route", stages.Route(parts.router)),
-        ("deliveries", BuildDeliveries(parts.payloads, parts.schemas)),
+        ("deliveries", BuildDeliveries(parts.payloads, parts.schemas, dxp)),
     ])
     event_id = f"0190c0de-0000-7000-8000-{number:012d}"
     return run_stages(pipeline, stages.new_context(submission, event_id))
