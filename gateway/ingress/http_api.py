@@ -506,9 +506,11 @@ def submission_headers(request: web.Request) -> SubmissionHeaders:
     sender = request.headers.get(SENDER, "").strip()
     if not sender or len(sender) > _MAX_SENDER or not sender.isprintable():
         raise _bad_request(f"{SENDER} must name the sending agency")
-    format_id = request.headers.get(FORMAT, "").strip()
-    if not _FORMAT_ID.match(format_id):
-        raise _bad_request(f"{FORMAT} must name the document's format (e.g. fal5-xml)")
+    named = request.headers.get(FORMAT)  # left out: the gateway detects it from the content
+    format_id = "" if named is None else named.strip()
+    if named is not None and not _FORMAT_ID.match(format_id):
+        raise _bad_request(f"{FORMAT} must name the document's format (e.g. fal5-xml), or "
+                           "be left out for the gateway to detect it")
     signature = _signature(request.headers.get(SIGNATURE, ""))
     return SubmissionHeaders(sender, format_id, signature, _submission_id(request, sender))
 
