@@ -7,6 +7,7 @@ X.509 SM2 certificate entry of the keyring (a CA, certificates and a CRL made wi
 from __future__ import annotations
 
 import asyncio
+import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,7 @@ from crypto.xmldsig import sign_enveloped
 from gateway.home.create import Home, create_home
 from gateway.ingress.client import submit
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import Topics
+from gateway.kafka.wire import H_SENDER, H_SIGNATURE, H_SUBMISSION_ID, Topics, new_producer
 from message_formats import SafeXmlParser
 from message_formats.dxp import (
     DxpEnvelope,
@@ -258,3 +259,96 @@ def test_refused_envelopes_keep_their_codes_in_the_dxprep_the_trail_and_the_dead
         code for *_, code, _ in cases.values())
     for recipient in RECIPIENTS:
         assert not asyncio.run(raw_deliveries(bootstrap, topics, recipient))
+
+
+# -- submissions that name no format --------------------------------------------------------------
+
+UNKNOWN_ROOT = b"<Declaration xmlns='urn:example:nobody'><Id>1</Id></Declaration>"
+
+
+async def put_unnamed(bootstrap: str, topics: Topics, submission_id: str, sender: str,
+                      document: bytes, signature: bytes) -> None:
+    """An agency's own record on the ingress topic with no px-format header at all."""
+    producer = new_producer(bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.ingress, document, key=sender.encode(), headers=[
+            (H_SUBMISSION_ID, submission_id.encode()), (H_SENDER, sender.encode()),
+            (H_SIGNATURE, signature)])
+    finally:
+        await producer.stop()
+
+
+async def post_unnamed(session: aiohttp.ClientSession, base_url: str, sender: str,
+                       document: bytes, signature: bytes, key: str) -> tuple[int, Any]:
+    """POST /v1/submissions without Px-Format."""
+    async with session.post(f"{base_url}/v1/submissions", data=document, headers={
+            "Px-Sender": sender, "Idempotency-Key": key,
+            "Px-Signature": base64.b64encode(signature).decode()},
+            timeout=aiohttp.ClientTimeout(total=60)) as response:
+        return response.status, await response.json()
+
+
+def test_submissions_that_name_no_format_are_read_as_their_content_shows(
+    broker: LocalBroker, dxp_home: DxpHome, topics: Topics
+) -> None:
+    """On the ingress topic without a px-format header, and over HTTP without Px-Format: a
+    FAL1 declaration is read as fal1-xml, a DxpMsg as an envelope (its business message
+    then detected in turn), and a document no installed format declares is refused with
+    FORMAT_UNKNOWN in its receipt, its dead letter and its trail record."""
+    bootstrap = broker.bootstrap_servers
+    home = dxp_home.home
+    keys = home.agency_keys[PROVIDER]
+    on_topic = {
+        "topic-fal1": (numbered_arrival(31), "fal1-xml", "fal1", None),
+        "topic-dxp": (envelope(dxp_home.carrier, numbered_arrival(32),
+                               trans_info("COP-UNNAMED", PROVIDER, msg_type="")),
+                      "dxp", "fal1", None),
+        "topic-unknown": (UNKNOWN_ROOT, "", None, "FORMAT_UNKNOWN"),
+    }
+    over_http = {
+        "http-fal1": (numbered_arrival(33), 200, "fal1-xml", None),
+        "http-unknown": (UNKNOWN_ROOT + b"\n", 422, "", "FORMAT_UNKNOWN"),
+    }
+
+    async def run() -> tuple[dict[str, Any], dict[str, tuple[int, Any]]]:
+        config, parts = gateway_parts(home)
+        async with running_gateway(config, parts, bootstrap) as gw, \
+                aiohttp.ClientSession() as session:
+            await wait_ready(session, gw.url)
+            for sid, (document, *_) in on_topic.items():
+                await put_unnamed(bootstrap, topics, sid, PROVIDER, document,
+                                  keys.sign(document))
+            found = {sid: await gw.serving.alongside(gw.gateway.book.wait(sid, 60))
+                     for sid in on_topic}
+            posted = {key: await gw.serving.alongside(post_unnamed(
+                session, gw.url, PROVIDER, document, keys.sign(document), key))
+                for key, (document, *_) in over_http.items()}
+            return found, posted
+
+    found, posted = asyncio.run(run())
+    for sid, (_, format_id, document_type, code) in on_topic.items():
+        answer = found[sid]
+        assert answer is not None, sid
+        receipt = answer.receipt.receipt
+        assert (receipt.format_id, receipt.document_type, receipt.error_code) == (
+            format_id, document_type, code), sid
+    dxp_info = found["topic-dxp"].trans_info
+    assert dxp_info is not None and dxp_info.cop_msg_id == "COP-UNNAMED"
+    for key, (_, status, format_id, code) in over_http.items():
+        answer_status, body = posted[key]
+        assert answer_status == status, (key, body)
+        receipt_json = body["receipt"]
+        assert (receipt_json["format_id"], receipt_json.get("error_code")) == (
+            format_id, code), key
+
+    schemas = gateway_parts(home)[1].schemas
+    letters = asyncio.run(dead_letters(bootstrap, topics, schemas))
+    assert {sid: letter["error_code"] for sid, letter in letters.items()} == {
+        "topic-unknown": "FORMAT_UNKNOWN", f"{PROVIDER}~http-unknown": "FORMAT_UNKNOWN"}
+    trail = trail_entries(gateway_parts(home)[1], bootstrap)
+    assert sorted(e["submission_id"] for e in trail if e["kind"] == "REJECTED"
+                  and e["error_code"] == "FORMAT_UNKNOWN") == sorted(
+        ["topic-unknown", f"{PROVIDER}~http-unknown"])
+    assert sorted(e["submission_id"] for e in trail if e["kind"] == "ACCEPTED") == sorted(
+        ["topic-fal1", "topic-dxp", f"{PROVIDER}~http-fal1"])
