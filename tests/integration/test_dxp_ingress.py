@@ -43,6 +43,7 @@ from tests.integration.service_support import (
     wait_ready,
 )
 from tests.integration.support import gateway_parts, trail_entries
+from tests.integration.test_http_tls import ask, make_pki, tls_gateway, tls_home
 from tests.unit.keyring_support import keyring_text, write_keyring
 from tests.unit.sm2_ca import OPENSSL, OpensslCA
 
@@ -352,3 +353,53 @@ def test_submissions_that_name_no_format_are_read_as_their_content_shows(
         ["topic-unknown", f"{PROVIDER}~http-unknown"])
     assert sorted(e["submission_id"] for e in trail if e["kind"] == "ACCEPTED") == sorted(
         ["topic-fal1", "topic-dxp", f"{PROVIDER}~http-fal1"])
+
+
+# -- POST /v1/dxp through the mutual-TLS door ----------------------------------------------------
+
+
+def test_an_envelope_posted_through_the_mutual_tls_door_speaks_for_the_certificates_agency(
+    broker: LocalBroker, dxp_home: DxpHome, tmp_path: Path
+) -> None:
+    """Under TLS the sender is the agency the client certificate is bound to: the
+    carrier's client posting its envelope without Px-Sender gets a DxpRep 0000; another
+    agency's client posting the same envelope is that agency, which the envelope's SenderId
+    is not (DXP_SENDER_MISMATCH), and naming the carrier in Px-Sender is refused at the door;
+    an unbound certificate is refused, and no certificate gets no handshake."""
+    pki = make_pki(tmp_path / "tls")
+    config, parts, _ = tls_home(dxp_home.home, pki)
+    info = trans_info("COP-TLS-1", PROVIDER)
+    document = envelope(dxp_home.carrier, numbered_arrival(41), info)
+    xml = {"Content-Type": "application/xml"}
+
+    async def run() -> dict[str, Any]:
+        async with tls_gateway(config, parts, broker.bootstrap_servers) as url:
+            with pytest.raises(aiohttp.ClientConnectionError):
+                await ask(pki, None, "POST", f"{url}/v1/dxp", data=document)
+            post = f"{url}/v1/dxp"
+            return {
+                "carrier": await ask(pki, "agency-a", "POST", post, data=document, headers={
+                    **xml, "Idempotency-Key": "tls-1"}),
+                "other": await ask(pki, "agency-b", "POST", post, data=document, headers={
+                    **xml, "Idempotency-Key": "tls-2"}),
+                "claims": await ask(pki, "agency-b", "POST", post, data=document, headers={
+                    **xml, "Idempotency-Key": "tls-3", "Px-Sender": PROVIDER}),
+                "unbound": await ask(pki, "unbound", "POST", post, data=document,
+                                     headers=xml),
+            }
+
+    answers = asyncio.run(run())
+    parser = SafeXmlParser()
+    carrier, other = answers["carrier"], answers["other"]
+    assert carrier.status == 200, carrier.body
+    (accepted,) = parse_dxp_rep(carrier.body.encode(), parser).responses
+    assert (accepted.response_code, accepted.original) == ("0000", info)
+    assert other.status == 422, other.body
+    rep = parse_dxp_rep(other.body.encode(), parser)
+    (refused,) = rep.responses
+    assert rep.receiver_id == PROVIDER  # the envelope's SenderId, echoed
+    assert (refused.response_info or "").startswith("DXP_SENDER_MISMATCH: ")
+    assert (answers["claims"].status, answers["claims"].body["code"]) == (
+        403, "HTTP_SENDER_MISMATCH")
+    assert (answers["unbound"].status, answers["unbound"].body["code"]) == (
+        403, "HTTP_CLIENT_UNBOUND")
