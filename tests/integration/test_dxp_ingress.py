@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from crypto import Certificate, SM2PrivateKey
 from crypto.xmldsig import sign_enveloped
@@ -403,3 +404,47 @@ def test_an_envelope_posted_through_the_mutual_tls_door_speaks_for_the_certifica
         403, "HTTP_SENDER_MISMATCH")
     assert (answers["unbound"].status, answers["unbound"].body["code"]) == (
         403, "HTTP_CLIENT_UNBOUND")
+
+
+# -- a business message signed with the legacy rsa-sha1 convention --------------------------------
+
+
+def test_a_business_message_signed_rsa_sha1_is_refused_by_an_sm2_keyring_with_its_code(
+    broker: LocalBroker, dxp_home: DxpHome
+) -> None:
+    """The alias table reads rsa-sha1 (docs/security.md), but a keyring entry is an SM2
+    certificate: a legacy RSA signature naming the carrier's serial is refused as
+    XMLDSIG_KEY_UNSUITABLE (DxpRep 1001), and one whose message was changed after signing
+    as XMLDSIG_DIGEST_MISMATCH (1004), the digest being checked before the key."""
+    legacy_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    business = SafeXmlParser().parse(numbered_arrival(51))
+    sign_enveloped(business, legacy_key, convention="rsa-sha1",
+                   serial=dxp_home.carrier.serial)
+    signed_business = serialise(business)
+    tampered_business = signed_business.replace(b"V000051", b"V000052")
+    assert tampered_business != signed_business
+    cases = {
+        "rsa": (signed_business, "XMLDSIG_KEY_UNSUITABLE", "1001"),
+        "rsa-tampered": (tampered_business, "XMLDSIG_DIGEST_MISMATCH", "1004"),
+    }
+
+    def unsigned_envelope(document: bytes, cop_msg_id: str) -> bytes:
+        return serialise(build_dxp_msg(DxpEnvelope(trans_info(cop_msg_id, PROVIDER),
+                                                   document)))
+
+    async def run() -> dict[str, DxpAnswer]:
+        config, parts = gateway_parts(dxp_home.home)
+        async with running_gateway(config, parts, broker.bootstrap_servers) as gw, \
+                aiohttp.ClientSession() as session:
+            await wait_ready(session, gw.url)
+            return {key: await gw.serving.alongside(post_dxp(
+                session, gw.url, PROVIDER, unsigned_envelope(document, f"COP-{key}"), key))
+                for key, (document, *_) in cases.items()}
+
+    answers = asyncio.run(run())
+    for key, (_, code, response_code) in cases.items():
+        answer = answers[key]
+        assert answer.status == 422 and answer.rep is not None, (key, answer)
+        (response,) = answer.rep.responses
+        assert response.response_code == response_code, key
+        assert (response.response_info or "").startswith(f"{code}: "), key
