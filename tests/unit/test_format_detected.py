@@ -4,6 +4,7 @@ reads nothing), and the worker then checks the document as one of that format.""
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 import struct
 from dataclasses import replace
@@ -18,9 +19,11 @@ from gateway.decide.ahead import (
     ANSWER,
     DETECTED,
     NOT_VERIFIED,
+    NOTHING_AHEAD,
     PARSED,
     REFUSED,
     Checker,
+    ParseUnavailable,
     item_of,
     pack_certificates,
 )
@@ -32,6 +35,10 @@ from gateway.decide.pipeline import (
     Submission,
     new_context,
 )
+from gateway.home.config import GatewayConfig
+from gateway.home.create import create_home
+from gateway.parts import GatewayParts
+from gateway.service import Gateway
 from message_formats import AvroSchemas, CodedError, SafeXmlParser
 from message_formats.dxp import DxpEnvelope, DxpTransInfo, render_dxp_msg
 
@@ -129,3 +136,26 @@ def test_the_worker_refuses_what_it_cannot_tell_before_verifying_anything() -> N
     format_id, outcome, refusal = detected_answer(UNKNOWN_ROOT, [SIGNER.public_key().to_der()])
     assert (format_id, outcome) == ("", REFUSED)
     assert isinstance(refusal, Refusal) and refusal.code == "FORMAT_UNKNOWN"
+
+
+def test_what_only_the_worker_reads_is_left_for_the_next_worker_when_it_did_not_answer(
+    tmp_path: Path
+) -> None:
+    """The checks closed (the gateway stopping) before the worker answered: an envelope, or
+    a submission naming no format, is not decided unread (nor sent to the worker again
+    from `begin`): ParseUnavailable, and the ingress loop takes it again later."""
+    home = create_home(tmp_path / "home")
+    config = GatewayConfig.load(home.config_file, env={})
+    gateway = Gateway(config, GatewayParts.load(config), "127.0.0.1:9")
+
+    async def run() -> list[str]:
+        await gateway.stop()
+        codes = []
+        for format_id in (DXP_FORMAT, ""):
+            with pytest.raises(ParseUnavailable) as raised:
+                await gateway.begin(Submission("s", SENDER, format_id, envelope(ARRIVAL),
+                                               b"", AT), NOTHING_AHEAD)
+            codes.append(raised.value.code)
+        return codes
+
+    assert asyncio.run(run()) == ["PARSE_UNAVAILABLE"] * 2
