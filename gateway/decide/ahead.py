@@ -421,6 +421,8 @@ async def _found(answers: list[asyncio.Future[Answer | None]],
     out = []
     for item, entry in picks:
         found = next(got).result() if item is not None else None
+        if item is not None and not item[3] and found is not None and found[0] != DETECTED:
+            entry = None  # settled by the supervisor (overran, failed): nothing verified
         out.append(NOTHING_AHEAD if found is None else _ahead_of(entry, found))
     return out
 
