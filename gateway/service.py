@@ -25,7 +25,7 @@ from aiokafka.errors import KafkaError
 
 from contracts import RouteDenied
 from gateway.clock import utc_now
-from gateway.decide.ahead import NOTHING_AHEAD, Ahead, CheckAhead
+from gateway.decide.ahead import NOTHING_AHEAD, Ahead, CheckAhead, ParseUnavailable
 from gateway.decide.pipeline import (
     DXP_FORMAT,
     Adapt,
@@ -34,6 +34,7 @@ from gateway.decide.pipeline import (
     CheckSize,
     ChooseAdapter,
     Context,
+    DetectFormat,
     EnvelopeRefused,
     OpenEnvelope,
     Pipeline,
@@ -94,10 +95,11 @@ def run_stages(pipeline: Pipeline, ctx: Context) -> tuple[Context, Rejection | N
         return reached.context, None
     if isinstance(failed, CodedError):  # a refusal of the document, with its code
         refused = reached.context
-        if refused.refused is None:  # else the Adapt stage raised the worker's refusal
+        if isinstance(failed, EnvelopeRefused):  # read: its facts, its signer if confirmed
+            refused = replace(refused, refused=failed.refusal, opened=failed.opened,
+                              signer=failed.signer)
+        elif refused.refused is None:  # else the Adapt stage raised the worker's refusal
             refused = replace(refused, refused=Refusal.of(failed))
-        if isinstance(failed, EnvelopeRefused):  # read, not authenticated: keep its facts
-            refused = replace(refused, opened=failed.opened)
         return refused, rejection_of(failed)
     where = crash_site(failed)  # a bug must not lose the document: dead-letter it
     log.error("pipeline.crashed", event_id=ctx.event_id, stage=reached.stage, error=where)
@@ -133,6 +135,7 @@ class Gateway:
         observe = self.metrics.observe_stage
         self._checks = Pipeline(
             [("size", CheckSize(config.limits_for)),
+             ("format", DetectFormat()),
              ("envelope", OpenEnvelope(parts.live_keyring)),
              ("authenticate", Authenticate(parts.live_keyring))],
             observe=observe,
@@ -257,7 +260,8 @@ class Gateway:
     async def process(self, submission: Submission) -> SubmitOutcome:
         """Decides on one submission and waits until everything it produced is on the
         broker."""
-        finish = await self.begin(submission)
+        (found,) = await self.check_ahead([submission])[0]
+        finish = await self.begin(submission, found)
         return await finish
 
     def check_ahead(self, submissions: Sequence[Submission]
@@ -266,21 +270,24 @@ class Gateway:
         see gateway/decide/ahead.py). `begin` takes what it found as `ahead`."""
         return self._ahead.check(submissions)
 
-    async def begin(self, s: Submission, ahead: Ahead = NOTHING_AHEAD
-                    ) -> Awaitable[SubmitOutcome]:
+    async def begin(self, s: Submission, ahead: Ahead) -> Awaitable[SubmitOutcome]:
         """Decides on a submission and hands what it decided to the producer; returns the
-        waiting that is left. `ahead`: what the worker process found already.
+        waiting that is left. `ahead`: what the worker process found (`check_ahead`): for
+        a submission that names no format, the format its content shows; an envelope is
+        opened there only, so one not answered waits for the next worker (ParseUnavailable).
 
         The checks run on the event loop or in the worker process, not in a worker thread:
         the two threads then passed the GIL to and fro at every OpenSSL, lxml and hashlib
         call, which cost 0.5 ms of CPU per document and doubled the latency at 300
         documents/s (bench/e2e.py)."""
         started = time.perf_counter()
+        if ahead.format_id is not None:
+            s = replace(s, format_id=ahead.format_id)
+        elif ahead is NOTHING_AHEAD and self._ahead.closed and s.format_id in ("", DXP_FORMAT):
+            raise ParseUnavailable("the gateway stopped before the document was read")
         self.metrics.received(s.sender, s.format_id)
         # The keyring in force now decides this document, whatever a reload does meanwhile.
         ctx = new_context(s, self._event_id(s), keyring=self.parts.live_keyring.current)
-        if s.format_id == DXP_FORMAT and ahead is NOTHING_AHEAD:
-            ahead = await self._ahead.open(s)  # an envelope is opened in the worker only
         if ahead is not NOTHING_AHEAD:
             ctx = replace(ctx, signer=ahead.signer, parsed=ahead.parsed, refused=ahead.refused,
                           opened=ahead.opened)

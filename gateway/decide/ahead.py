@@ -11,14 +11,17 @@ document never stalls the others.
 The protocol. The worker (`python -P -m gateway.decide.ahead_worker`) is spoken to over its
 stdin and stdout by the event loop itself: length-prefixed frames of items (public key DER,
 signature, document, format id, sender, time received; for a DXP envelope the first field
-holds the DER of the sender's certificates instead, and the signature is empty) in; out,
-one message per item as it finishes (its verdict, and the pickled ParseResult or the
-refusal; for an envelope, also what opening it found), after a hello once it is ready, and a
-goodbye when it leaves by itself (after a document that left it large). An item with no key
-is only parsed: the loop has already verified it.
+holds the DER of the sender's certificates instead, and the signature is empty; for a
+submission that names no format, the format is empty and the first field holds the sender's
+newest key, then its certificates) in; out, one message per item as it finishes (its
+verdict, and the pickled ParseResult or the refusal; for an envelope, also what opening it
+found; for a format detected, the format and then the answer for the item in that format),
+after a hello once it is ready, and a goodbye when it leaves by itself (after a document
+that left it large). An item with no key is only parsed: the loop has already verified it.
 
 What the worker runs. The gateway's own stages (gateway.decide.pipeline: Authenticate,
-ChooseAdapter, Adapt; OpenEnvelope instead of Authenticate for a DXP envelope) on a context
+ChooseAdapter, Adapt; OpenEnvelope instead of Authenticate for a DXP envelope; DetectFormat
+first for a submission that names no format) on a context
 made of the item, its keyring the one key the gateway chose for the sender (for an
 envelope, the sender's certificates): one code judges a document in
 either process, and a refusal the worker finds is the one the stages would raise, with its
@@ -49,7 +52,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -64,6 +67,7 @@ from gateway.decide.pipeline import (
     Authenticate,
     ChooseAdapter,
     Context,
+    DetectFormat,
     EnvelopeRefused,
     Opened,
     OpenEnvelope,
@@ -91,7 +95,7 @@ _LENGTH = struct.Struct(">I")
 # What the worker says: the first byte of each of its messages.
 HELLO, ANSWER, GOODBYE = b"H", b"A", b"B"
 # An answer's outcome: its second byte.
-NOT_VERIFIED, PARSED, REFUSED, OPENED = 0, 1, 2, 3
+NOT_VERIFIED, PARSED, REFUSED, OPENED, DETECTED = 0, 1, 2, 3, 4
 # How often the supervisor looks at the clock of the document being parsed.
 _TICK_S = 0.05
 _MOST_PAUSE_S = 5.0
@@ -103,12 +107,14 @@ _START_LIMIT_S = 60.0
 class Ahead:
     """What the worker found for one submission: the key that verified its signature (None
     where the loop must verify it), and the document parsed or why it was refused; for a
-    DXP envelope, what opening it found (the signer is then named by `opened.serial`)."""
+    DXP envelope, what opening it found (the signer is then named by `opened.serial`); for
+    a submission that named no format, the format its content shows (`format_id`)."""
 
     signer: KeyEntry | None = None
     parsed: ParseResult | None = None
     refused: Refusal | None = None
     opened: Opened | None = None
+    format_id: str | None = None
 
 
 NOTHING_AHEAD = Ahead()
@@ -168,6 +174,11 @@ class CheckAhead:
         return self._worker is not None and self._worker.ready
 
     @property
+    def closed(self) -> bool:
+        """Closed: nothing asked is answered until the next start."""
+        return self._closed
+
+    @property
     def worker_pid(self) -> int | None:
         return self._worker.process.pid if self._worker is not None else None
 
@@ -202,24 +213,14 @@ class CheckAhead:
             out.append(asyncio.ensure_future(_found(answers, picks)))
         return out
 
-    async def open(self, s: Submission) -> Ahead:
-        """A DXP envelope opened, authenticated and its business message parsed by the
-        worker; NOTHING_AHEAD when it cannot be sent (too large, no usable certificate: the
-        stages then refuse it without opening it), ParseUnavailable as `parse`."""
-        item, _ = self._item(s)
-        if item is None:
-            return NOTHING_AHEAD
-        (answer,) = self._send([item])
-        found = await answer
-        if found is None:
-            raise ParseUnavailable("the gateway stopped before the envelope was opened")
-        return _ahead_of(None, found)
-
     def _item(self, s: Submission) -> tuple[Item | None, KeyEntry | None]:
         """What is sent of a submission, and the key chosen for it; no item when it is not
-        sent."""
+        sent (too large; no key, or for an envelope no certificate: the stages then refuse
+        it without reading it)."""
         if len(s.document) > self._limits_for(s.sender).max_document_bytes:
             return None, None
+        if not s.format_id:
+            return self._detection_item(s)
         if s.format_id == DXP_FORMAT:
             certificates = self._certificates(s)
             return (item_of(s, pack_certificates(certificates)) if certificates else None,
@@ -227,6 +228,16 @@ class CheckAhead:
         entry = self._newest_key(s)
         return (None, None) if entry is None else (item_of(s, entry.public_key.to_der()),
                                                    entry)
+
+    def _detection_item(self, s: Submission) -> tuple[Item | None, KeyEntry | None]:
+        """A submission naming no format: the worker detects it, then checks it as it would
+        an item of that format, so it is sent what either needs: the sender's newest key
+        (empty when it has none) and its certificates."""
+        entry, certificates = self._newest_key(s), self._certificates(s)
+        if entry is None and not certificates:
+            return None, None
+        key = entry.public_key.to_der() if entry is not None else b""
+        return item_of(s, pack_certificates([key, *certificates])), entry
 
     def _certificates(self, s: Submission) -> list[bytes]:
         """All the sender's certificates, usable or not: the worker holds each to its own
@@ -410,6 +421,8 @@ async def _found(answers: list[asyncio.Future[Answer | None]],
     out = []
     for item, entry in picks:
         found = next(got).result() if item is not None else None
+        if item is not None and not item[3] and found is not None and found[0] != DETECTED:
+            entry = None  # settled by the supervisor (overran, failed): nothing verified
         out.append(NOTHING_AHEAD if found is None else _ahead_of(entry, found))
     return out
 
@@ -431,6 +444,14 @@ def _ahead_of(entry: KeyEntry | None, answer: Answer) -> Ahead:
         if not isinstance(opened, Opened):
             raise TypeError(f"the worker sent a {type(opened).__name__}")
         return Ahead(None, parsed, refusal, opened)
+    if outcome == DETECTED:
+        (length,) = _LENGTH.unpack_from(payload)
+        end = _LENGTH.size + length
+        format_id = payload[_LENGTH.size : end].decode()
+        # The key verified the signature only of a document checked as that format.
+        verified_by = entry if format_id and format_id != DXP_FORMAT else None
+        found = _ahead_of(verified_by, (payload[end], payload[end + 1 :]))
+        return replace(found, format_id=format_id or None)
     return NOTHING_AHEAD
 
 
@@ -512,11 +533,19 @@ def answer_message(outcome: int, payload: bytes = b"") -> bytes:
     return message(ANSWER, bytes((outcome,)) + payload)
 
 
+def detected_payload(format_id: str, outcome: int, payload: bytes) -> bytes:
+    """A DETECTED answer's payload: the format found (empty: none, the answer is its
+    refusal), then the answer for the item in that format."""
+    named = format_id.encode()
+    return _LENGTH.pack(len(named)) + named + bytes((outcome,)) + payload
+
+
 # ---------------------------------------------------------------- the worker
 
 
 AUTHENTICATE = "authenticate"
 OPEN = "open"
+DETECT = "detect"
 # The worker keeps the keyrings of the keys it was last sent, up to this many.
 _MOST_KEYRINGS = 4096
 
@@ -529,25 +558,33 @@ class Checker:
     it happened."""
 
     def __init__(self, adapters: AdapterRegistry) -> None:
+        parser = SafeXmlParser()
+        detector = FormatDetector(adapters, parser=parser)
         parse: list[tuple[str, Stage]] = [("adapter", ChooseAdapter(adapters)), ("adapt", Adapt())]
         self._parse = Pipeline(parse)
         self._verify_and_parse = Pipeline([(AUTHENTICATE, Authenticate()), *parse])
         self._open_and_parse = Pipeline([
-            (OPEN, OpenEnvelope(detector=FormatDetector(adapters), parser=SafeXmlParser())),
-            *parse])
+            (OPEN, OpenEnvelope(detector=detector, parser=parser)), *parse])
+        self._detect = Pipeline([(DETECT, DetectFormat(detector, parser))])
         self._keyrings: dict[tuple[bytes, bytes], Keyring] = {}
 
     def check(self, item: Item) -> tuple[bytes, bool]:
         """The answer message, and whether the worker ran out of memory on it."""
+        outcome, payload, out_of_memory = self._answer(item)
+        return answer_message(outcome, payload), out_of_memory
+
+    def _answer(self, item: Item) -> tuple[int, bytes, bool]:
         der, signature, document, format_id, sender, received_at = item
         submission = Submission("", sender.decode(), format_id.decode(), document, signature,
                                 datetime.fromisoformat(received_at.decode()))
+        if not format_id:
+            return self._detected(item, submission)
         stages, keyring = self._parse, None
         if der:
             dxp = submission.format_id == DXP_FORMAT
             keyring = (self._certificate_keyring if dxp else self._keyring)(der, sender)
             if keyring is None:
-                return answer_message(NOT_VERIFIED), False
+                return NOT_VERIFIED, b"", False
             stages = self._open_and_parse if dxp else self._verify_and_parse
         # The ids and the digest are the gateway's to give: none of these stages reads them.
         reached = stages.run(Context(submission, event_id="", digest="", keyring=keyring))
@@ -556,18 +593,31 @@ class Checker:
                   else reached.context.opened)
         if opened is not None and not isinstance(failed, MemoryError):
             refusal = None if failed is None else _refusal_of(failed, reached.stage)
-            return answer_message(OPENED, pickle.dumps(
-                (opened, reached.context.parsed, refusal), pickle.HIGHEST_PROTOCOL)), False
+            return OPENED, pickle.dumps((opened, reached.context.parsed, refusal),
+                                        pickle.HIGHEST_PROTOCOL), False
         if failed is None:
-            parsed = reached.context.parsed
-            return answer_message(PARSED, pickle.dumps(parsed, pickle.HIGHEST_PROTOCOL)), False
-        if isinstance(failed, MemoryError):
-            refusal = Refusal(PARSE_MEMORY_EXCEEDED, "parsing the document needs more memory "
-                              "than the parser may use")
-            return answer_message(REFUSED, pickle.dumps(refusal)), True
-        if reached.stage == AUTHENTICATE:  # the gateway verifies it itself, and says why
-            return answer_message(NOT_VERIFIED), False
-        return answer_message(REFUSED, pickle.dumps(_refusal_of(failed, reached.stage))), False
+            return PARSED, pickle.dumps(reached.context.parsed, pickle.HIGHEST_PROTOCOL), False
+        if reached.stage == AUTHENTICATE and not isinstance(failed, MemoryError):
+            return NOT_VERIFIED, b"", False  # the gateway verifies it itself, and says why
+        return _refused(failed, reached.stage)
+
+    def _detected(self, item: Item, submission: Submission) -> tuple[int, bytes, bool]:
+        """A submission naming no format: its format found from its content, then the
+        answer for the item in that format, given the key or the certificates it needs
+        (none: not verified, and not read further)."""
+        reached = self._detect.run(Context(submission, event_id="", digest=""))
+        if reached.failed is not None:
+            outcome, payload, out_of_memory = _refused(reached.failed, reached.stage)
+            return DETECTED, detected_payload("", outcome, payload), out_of_memory
+        format_id = reached.context.submission.format_id
+        der, signature, document, _, sender, received_at = item
+        key, *certificates = unpack_certificates(der) or [b""]
+        needed = pack_certificates(certificates) if format_id == DXP_FORMAT else key
+        outcome, payload, out_of_memory = NOT_VERIFIED, b"", False
+        if needed:
+            outcome, payload, out_of_memory = self._answer(
+                (needed, signature, document, format_id.encode(), sender, received_at))
+        return DETECTED, detected_payload(format_id, outcome, payload), out_of_memory
 
     def _keyring(self, der: bytes, sender: bytes) -> Keyring | None:
         """A keyring of the one key the gateway chose for the sender; None for a key that
@@ -600,6 +650,15 @@ class Checker:
                 self._keyrings.clear()
             self._keyrings[packed, sender] = keyring
         return keyring
+
+
+def _refused(failed: Exception, stage: str | None) -> tuple[int, bytes, bool]:
+    """A stage's refusal as the worker's answer; whether it ran out of memory."""
+    if isinstance(failed, MemoryError):
+        refusal = Refusal(PARSE_MEMORY_EXCEEDED, "parsing the document needs more memory "
+                          "than the parser may use")
+        return REFUSED, pickle.dumps(refusal), True
+    return REFUSED, pickle.dumps(_refusal_of(failed, stage)), False
 
 
 def _refusal_of(failed: Exception, stage: str | None) -> Refusal:

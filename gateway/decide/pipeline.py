@@ -39,7 +39,7 @@ from gateway.kafka.wire import (
     Topics,
 )
 from message_formats import AvroSchemas, CodedError, SafeXmlParser
-from message_formats.dxp import DxpTransInfo, parse_dxp_msg
+from message_formats.dxp import DXP_MSG, DxpTransInfo, parse_dxp_msg
 
 # The format of a China E-Port DxpMsg envelope (docs/eport.md, "Ingress of envelopes").
 DXP_FORMAT = "dxp"
@@ -80,6 +80,8 @@ class Refusal:
 
     @classmethod
     def of(cls, exc: CodedError) -> Refusal:
+        if isinstance(exc, EnvelopeRefused):
+            return exc.refusal
         if isinstance(exc, AdapterError):
             return cls(exc.code, exc.message, exc.line, exc.business_key, exc.document_version)
         return cls(exc.code, exc.message, exc.line)
@@ -247,11 +249,13 @@ class Authenticate:
     keyrings: LiveKeyring | None = None
 
     def __call__(self, ctx: Context) -> Context:
+        s = ctx.submission
+        if s.format_id == DXP_FORMAT:  # its XML signature authenticated it (OpenEnvelope)
+            return ctx
         keyring = ctx.keyring
         if keyring is None:
             assert self.keyrings is not None, "a context without a keyring needs keyrings"
             keyring = self.keyrings.current
-        s = ctx.submission
         if ctx.signer is not None:
             confirmed = keyring.usable_entry(ctx.signer.key_id, s.sender, s.received_at)
             if confirmed is not None:
@@ -261,16 +265,61 @@ class Authenticate:
 
 
 class EnvelopeRefused(GatewayError):
-    """An envelope read, then refused: its TransInfo goes with the refusal."""
+    """An envelope read, then refused: its TransInfo goes with the refusal, and the signer
+    only when it was confirmed before the refusal (what the envelope holds refused after its
+    signature verified). `refusal`: what was read of the business message, when it was
+    refused."""
 
-    def __init__(self, cause: CodedError, opened: Opened) -> None:
+    def __init__(self, cause: CodedError, opened: Opened, signer: KeyEntry | None = None,
+                 refusal: Refusal | None = None) -> None:
         super().__init__(cause.message, code=cause.code, line=cause.line)
         self.opened = opened
+        self.signer = signer
+        self.refusal = refusal if refusal is not None else Refusal(cause.code, cause.message,
+                                                                   cause.line)
 
 
 def refused_again(refused: Refusal) -> GatewayError:
     """The refusal the parse worker found, raised by the stage it came from."""
     return GatewayError(refused.message, code=refused.code, line=refused.line)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectFormat:
+    """A submission that names no format is in the format its content shows, found as
+    `portgw adapters parse FILE` finds it (adapters.FormatDetector): a DXP envelope is
+    format `dxp` (OpenEnvelope then finds its business message's), another document the
+    installed format that declares its root; else it is refused with the detector's code
+    (FORMAT_UNKNOWN, FORMAT_AMBIGUOUS, FORMAT_NO_ADAPTER, or the XML_* of bytes that are no
+    XML). A submission that names its format passes at the cost of one test.
+
+    The bytes are read in the parse worker only (`detector` given; it reads no further than
+    the root's start tag). The gateway's own stage reads nothing: the gateway gives the
+    submission the format the worker found before the stages run, and this stage raises the
+    worker's refusal; a submission not sent to the worker (its sender has no key) goes on
+    unnamed, and the authenticate stage refuses it."""
+
+    detector: FormatDetector | None = None
+    parser: SafeXmlParser | None = None
+
+    def __call__(self, ctx: Context) -> Context:
+        s = ctx.submission
+        if s.format_id:
+            return ctx
+        if ctx.refused is not None:
+            raise refused_again(ctx.refused)
+        if self.detector is None or self.parser is None:
+            return ctx
+        found = detected_format(s.document, self.detector, self.parser)
+        return replace(ctx, submission=replace(s, format_id=found))
+
+
+def detected_format(document: bytes, detector: FormatDetector, parser: SafeXmlParser) -> str:
+    """The format of a document from its content: `dxp` for an envelope (whose business
+    message OpenEnvelope reads), else the one installed format its root names."""
+    if parser.root_tag(document) == DXP_MSG:
+        return DXP_FORMAT
+    return detector.detect(document).require_format()
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +335,9 @@ class OpenEnvelope:
     sender's certificates, each valid as its certificate says), or by the stage alone. The
     gateway's own stage (`detector` None) opens nothing: it confirms the signer the worker
     found under the keyring in force (revoked, or its entry's window over: refused with the
-    keyring's code), or raises the worker's refusal."""
+    keyring's code), and only then raises the worker's refusal of the business message;
+    a refusal found before the signature was verified names no signer. This stage is the
+    envelope's one authentication: the authenticate stage lets format `dxp` pass."""
 
     keyrings: LiveKeyring | None = None
     detector: FormatDetector | None = None
@@ -300,19 +351,34 @@ class OpenEnvelope:
         if keyring is None:
             assert self.keyrings is not None, "a context without a keyring needs keyrings"
             keyring = self.keyrings.current
-        if ctx.refused is not None:
-            raise refused_again(ctx.refused)
         if ctx.opened is not None and ctx.opened.serial is not None:
-            signer = _certificate_entry(keyring, ctx.opened.serial, s)
-            return replace(ctx, keyring=keyring, signer=signer)
+            return self._confirmed(ctx, ctx.opened, keyring)
+        if ctx.refused is not None:  # refused before its signature was verified
+            raise refused_again(ctx.refused)
         if self.detector is None or self.parser is None:  # not sent to the worker: why
             keyring.usable_certificates(s.sender, s.received_at)  # the refusal when none is
             raise GatewayError("the parse worker did not open the envelope (a bug)",
                                code="INTERNAL_ERROR")
         return self._open(replace(ctx, keyring=keyring), keyring, self.detector, self.parser)
 
+    @staticmethod
+    def _confirmed(ctx: Context, opened: Opened, keyring: Keyring) -> Context:
+        """The worker's signer confirmed under the keyring in force, then its refusal of the
+        business message, if any, raised with that signer."""
+        assert opened.serial is not None
+        try:
+            signer = _certificate_entry(keyring, opened.serial, ctx.submission)
+        except CodedError as exc:
+            raise EnvelopeRefused(exc, Opened(opened.trans_info)) from exc
+        if ctx.refused is not None:
+            raise EnvelopeRefused(refused_again(ctx.refused), opened, signer, ctx.refused)
+        return replace(ctx, keyring=keyring, signer=signer)
+
     def _open(self, ctx: Context, keyring: Keyring, detector: FormatDetector,
               parser: SafeXmlParser) -> Context:
+        """Signature first, then the business message: a refusal before the signature
+        verified carries no serial; one after it (the business message's format not found)
+        carries the serial, for the gateway to confirm."""
         s = ctx.submission
         parsed = parse_dxp_msg(s.document, parser)
         info, inner = parsed.envelope.trans_info, parsed.envelope.data
@@ -322,11 +388,15 @@ class OpenEnvelope:
                                    code=DXP_SENDER_MISMATCH)
             signed = parsed.root if parsed.signature_present else parser.parse(inner)
             signer = _verified_signer(signed, keyring, s)
-            format_id = self._format_of(info.msg_type, inner, detector)
         except CodedError as exc:
             raise EnvelopeRefused(exc, Opened(info)) from exc
         assert signer.certificate is not None
-        opened = Opened(info, format_id, signer.certificate.serial)
+        serial = signer.certificate.serial
+        try:
+            format_id = self._format_of(info.msg_type, inner, detector)
+        except CodedError as exc:
+            raise EnvelopeRefused(exc, Opened(info, serial=serial), signer) from exc
+        opened = Opened(info, format_id, serial)
         return replace(ctx, signer=signer, opened=opened, inner=inner)
 
     @staticmethod

@@ -380,8 +380,15 @@ class _Api:
     async def submit_dxp(self, request: web.Request) -> web.Response:
         """A DxpMsg envelope, its sender the caller (or Px-Sender on the local door); answered
         with a DxpRep once the gateway has read the envelope."""
-        return await self._handle(
-            request, lambda r: dxp_headers(r, self.caller(r).agency), dxp_response)
+        return await self._handle(request, self._dxp_headers, dxp_response)
+
+    def _dxp_headers(self, request: web.Request) -> SubmissionHeaders:
+        """Under TLS the sender is the client certificate's agency: a certificate bound to
+        nobody is refused as on /v1/submissions (403), before any header is read."""
+        caller = self.caller(request)
+        if not caller.local and caller.binding is None:
+            raise _unbound(None)
+        return dxp_headers(request, caller.agency)
 
     async def _handle(self, request: web.Request,
                       headers_of: Callable[[web.Request], SubmissionHeaders],
@@ -506,9 +513,11 @@ def submission_headers(request: web.Request) -> SubmissionHeaders:
     sender = request.headers.get(SENDER, "").strip()
     if not sender or len(sender) > _MAX_SENDER or not sender.isprintable():
         raise _bad_request(f"{SENDER} must name the sending agency")
-    format_id = request.headers.get(FORMAT, "").strip()
-    if not _FORMAT_ID.match(format_id):
-        raise _bad_request(f"{FORMAT} must name the document's format (e.g. fal5-xml)")
+    named = request.headers.get(FORMAT)  # left out: the gateway detects it from the content
+    format_id = "" if named is None else named.strip()
+    if named is not None and not _FORMAT_ID.match(format_id):
+        raise _bad_request(f"{FORMAT} must name the document's format (e.g. fal5-xml), or "
+                           "be left out for the gateway to detect it")
     signature = _signature(request.headers.get(SIGNATURE, ""))
     return SubmissionHeaders(sender, format_id, signature, _submission_id(request, sender))
 

@@ -450,9 +450,10 @@ class GatewayDesk:
             return None
         receipt = answer.receipt.receipt
         # A duplicate's receipt is the first submission's (same sender, same bytes), which
-        # may have named another format.
+        # may have named another format; a submission naming none has the detected one.
         if (receipt.sender, receipt.digest_sm3) != (request.sender, digest) or (
-                answer.duplicate_of is None and receipt.format_id != request.format_id):
+                answer.duplicate_of is None and request.format_id
+                and receipt.format_id != request.format_id):
             raise _reused()
         self._pending.pop(request.submission_id, None)
         return _outcome(request.submission_id, answer)

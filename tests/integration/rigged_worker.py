@@ -42,6 +42,9 @@ class _RiggedRegistry:
     def get(self, format_id: str) -> Any:
         return _Rigged(self._registry.get(format_id))
 
+    def __getattr__(self, name: str) -> Any:  # what format detection asks of a registry
+        return getattr(self._registry, name)
+
 
 def _rig(registry: AdapterRegistry) -> AdapterRegistry:
     return _RiggedRegistry(registry)  # type: ignore[return-value]  # a stand-in with the calls the worker makes

@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -384,3 +385,22 @@ def test_a_worker_grown_too_much_says_goodbye_after_its_answer(home: Home) -> No
     serve(io.BytesIO(encode_frame([item, item])), answers,
           Checker(AdapterRegistry.default(AvroSchemas())), grown_too_much=lambda: True)
     assert [m[:1] for m in messages(answers.getvalue())] == [HELLO, ANSWER, GOODBYE]
+
+
+def test_a_submission_naming_no_format_is_detected_then_checked_and_an_overrun_names_no_key(
+        home: Home) -> None:
+    """Sent with no format, a document comes back with the format the worker detected,
+    verified by the sender's newest key and parsed; one that spins is refused in its time,
+    and since the supervisor, not the worker, answered it, no key is said to have verified
+    it."""
+    settings = ParseSettings(time_limit_ms=1500)
+    ahead, parts, _ = checker_for(home, settings=settings, module=RIGGED)
+    newest = parts.live_keyring.current.current_key(PROVIDER, utc_now())
+    cases = [replace(submission(home, n, document=document), format_id="")
+             for n, document in enumerate((numbered_arrival(1), rigged("spin", 2)))]
+
+    found = checked(ahead, cases)
+    assert (found[0].format_id, found[0].signer, found[0].refused) == ("fal1-xml", newest, None)
+    assert found[0].parsed is not None
+    assert found[1].refused is not None and found[1].refused.code == PARSE_TIME_EXCEEDED
+    assert (found[1].signer, found[1].format_id) == (None, None)

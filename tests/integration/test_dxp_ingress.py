@@ -7,6 +7,7 @@ X.509 SM2 certificate entry of the keyring (a CA, certificates and a CRL made wi
 from __future__ import annotations
 
 import asyncio
+import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,13 +15,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from crypto import Certificate, SM2PrivateKey
 from crypto.xmldsig import sign_enveloped
 from gateway.home.create import Home, create_home
 from gateway.ingress.client import submit
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import Topics
+from gateway.kafka.wire import H_SENDER, H_SIGNATURE, H_SUBMISSION_ID, Topics, new_producer
 from message_formats import SafeXmlParser
 from message_formats.dxp import (
     DxpEnvelope,
@@ -42,6 +44,7 @@ from tests.integration.service_support import (
     wait_ready,
 )
 from tests.integration.support import gateway_parts, trail_entries
+from tests.integration.test_http_tls import ask, make_pki, tls_gateway, tls_home
 from tests.unit.keyring_support import keyring_text, write_keyring
 from tests.unit.sm2_ca import OPENSSL, OpensslCA
 
@@ -258,3 +261,190 @@ def test_refused_envelopes_keep_their_codes_in_the_dxprep_the_trail_and_the_dead
         code for *_, code, _ in cases.values())
     for recipient in RECIPIENTS:
         assert not asyncio.run(raw_deliveries(bootstrap, topics, recipient))
+
+
+# -- submissions that name no format --------------------------------------------------------------
+
+UNKNOWN_ROOT = b"<Declaration xmlns='urn:example:nobody'><Id>1</Id></Declaration>"
+
+
+async def put_unnamed(bootstrap: str, topics: Topics, submission_id: str, sender: str,
+                      document: bytes, signature: bytes) -> None:
+    """An agency's own record on the ingress topic with no px-format header at all."""
+    producer = new_producer(bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.ingress, document, key=sender.encode(), headers=[
+            (H_SUBMISSION_ID, submission_id.encode()), (H_SENDER, sender.encode()),
+            (H_SIGNATURE, signature)])
+    finally:
+        await producer.stop()
+
+
+async def post_unnamed(session: aiohttp.ClientSession, base_url: str, sender: str,
+                       document: bytes, signature: bytes, key: str) -> tuple[int, Any]:
+    """POST /v1/submissions without Px-Format."""
+    async with session.post(f"{base_url}/v1/submissions", data=document, headers={
+            "Px-Sender": sender, "Idempotency-Key": key,
+            "Px-Signature": base64.b64encode(signature).decode()},
+            timeout=aiohttp.ClientTimeout(total=60)) as response:
+        return response.status, await response.json()
+
+
+def test_submissions_that_name_no_format_are_read_as_their_content_shows(
+    broker: LocalBroker, dxp_home: DxpHome, topics: Topics
+) -> None:
+    """On the ingress topic without a px-format header, and over HTTP without Px-Format: a
+    FAL1 declaration is read as fal1-xml, a DxpMsg as an envelope (its business message
+    then detected in turn), and a document no installed format declares is refused with
+    FORMAT_UNKNOWN in its receipt, its dead letter and its trail record."""
+    bootstrap = broker.bootstrap_servers
+    home = dxp_home.home
+    keys = home.agency_keys[PROVIDER]
+    on_topic = {
+        "topic-fal1": (numbered_arrival(31), "fal1-xml", "fal1", None),
+        "topic-dxp": (envelope(dxp_home.carrier, numbered_arrival(32),
+                               trans_info("COP-UNNAMED", PROVIDER, msg_type="")),
+                      "dxp", "fal1", None),
+        "topic-unknown": (UNKNOWN_ROOT, "", None, "FORMAT_UNKNOWN"),
+    }
+    over_http = {
+        "http-fal1": (numbered_arrival(33), 200, "fal1-xml", None),
+        "http-unknown": (UNKNOWN_ROOT + b"\n", 422, "", "FORMAT_UNKNOWN"),
+    }
+
+    async def run() -> tuple[dict[str, Any], dict[str, tuple[int, Any]]]:
+        config, parts = gateway_parts(home)
+        async with running_gateway(config, parts, bootstrap) as gw, \
+                aiohttp.ClientSession() as session:
+            await wait_ready(session, gw.url)
+            for sid, (document, *_) in on_topic.items():
+                await put_unnamed(bootstrap, topics, sid, PROVIDER, document,
+                                  keys.sign(document))
+            found = {sid: await gw.serving.alongside(gw.gateway.book.wait(sid, 60))
+                     for sid in on_topic}
+            posted = {key: await gw.serving.alongside(post_unnamed(
+                session, gw.url, PROVIDER, document, keys.sign(document), key))
+                for key, (document, *_) in over_http.items()}
+            return found, posted
+
+    found, posted = asyncio.run(run())
+    for sid, (_, format_id, document_type, code) in on_topic.items():
+        answer = found[sid]
+        assert answer is not None, sid
+        receipt = answer.receipt.receipt
+        assert (receipt.format_id, receipt.document_type, receipt.error_code) == (
+            format_id, document_type, code), sid
+    dxp_info = found["topic-dxp"].trans_info
+    assert dxp_info is not None and dxp_info.cop_msg_id == "COP-UNNAMED"
+    for key, (_, status, format_id, code) in over_http.items():
+        answer_status, body = posted[key]
+        assert answer_status == status, (key, body)
+        receipt_json = body["receipt"]
+        assert (receipt_json["format_id"], receipt_json.get("error_code")) == (
+            format_id, code), key
+
+    schemas = gateway_parts(home)[1].schemas
+    letters = asyncio.run(dead_letters(bootstrap, topics, schemas))
+    assert {sid: letter["error_code"] for sid, letter in letters.items()} == {
+        "topic-unknown": "FORMAT_UNKNOWN", f"{PROVIDER}~http-unknown": "FORMAT_UNKNOWN"}
+    trail = trail_entries(gateway_parts(home)[1], bootstrap)
+    assert sorted(e["submission_id"] for e in trail if e["kind"] == "REJECTED"
+                  and e["error_code"] == "FORMAT_UNKNOWN") == sorted(
+        ["topic-unknown", f"{PROVIDER}~http-unknown"])
+    assert sorted(e["submission_id"] for e in trail if e["kind"] == "ACCEPTED") == sorted(
+        ["topic-fal1", "topic-dxp", f"{PROVIDER}~http-fal1"])
+
+
+# -- POST /v1/dxp through the mutual-TLS door ----------------------------------------------------
+
+
+def test_an_envelope_posted_through_the_mutual_tls_door_speaks_for_the_certificates_agency(
+    broker: LocalBroker, dxp_home: DxpHome, tmp_path: Path
+) -> None:
+    """Under TLS the sender is the agency the client certificate is bound to: the
+    carrier's client posting its envelope without Px-Sender gets a DxpRep 0000; another
+    agency's client posting the same envelope is that agency, which the envelope's SenderId
+    is not (DXP_SENDER_MISMATCH), and naming the carrier in Px-Sender is refused at the door;
+    an unbound certificate is refused, and no certificate gets no handshake."""
+    pki = make_pki(tmp_path / "tls")
+    config, parts, _ = tls_home(dxp_home.home, pki)
+    info = trans_info("COP-TLS-1", PROVIDER)
+    document = envelope(dxp_home.carrier, numbered_arrival(41), info)
+    xml = {"Content-Type": "application/xml"}
+
+    async def run() -> dict[str, Any]:
+        async with tls_gateway(config, parts, broker.bootstrap_servers) as url:
+            with pytest.raises(aiohttp.ClientConnectionError):
+                await ask(pki, None, "POST", f"{url}/v1/dxp", data=document)
+            post = f"{url}/v1/dxp"
+            return {
+                "carrier": await ask(pki, "agency-a", "POST", post, data=document, headers={
+                    **xml, "Idempotency-Key": "tls-1"}),
+                "other": await ask(pki, "agency-b", "POST", post, data=document, headers={
+                    **xml, "Idempotency-Key": "tls-2"}),
+                "claims": await ask(pki, "agency-b", "POST", post, data=document, headers={
+                    **xml, "Idempotency-Key": "tls-3", "Px-Sender": PROVIDER}),
+                "unbound": await ask(pki, "unbound", "POST", post, data=document,
+                                     headers=xml),
+            }
+
+    answers = asyncio.run(run())
+    parser = SafeXmlParser()
+    carrier, other = answers["carrier"], answers["other"]
+    assert carrier.status == 200, carrier.body
+    (accepted,) = parse_dxp_rep(carrier.body.encode(), parser).responses
+    assert (accepted.response_code, accepted.original) == ("0000", info)
+    assert other.status == 422, other.body
+    rep = parse_dxp_rep(other.body.encode(), parser)
+    (refused,) = rep.responses
+    assert rep.receiver_id == PROVIDER  # the envelope's SenderId, echoed
+    assert (refused.response_info or "").startswith("DXP_SENDER_MISMATCH: ")
+    assert (answers["claims"].status, answers["claims"].body["code"]) == (
+        403, "HTTP_SENDER_MISMATCH")
+    assert (answers["unbound"].status, answers["unbound"].body["code"]) == (
+        403, "HTTP_CLIENT_UNBOUND")
+
+
+# -- a business message signed with the legacy rsa-sha1 convention --------------------------------
+
+
+def test_a_business_message_signed_rsa_sha1_is_refused_by_an_sm2_keyring_with_its_code(
+    broker: LocalBroker, dxp_home: DxpHome
+) -> None:
+    """The alias table reads rsa-sha1 (docs/security.md), but a keyring entry is an SM2
+    certificate: a legacy RSA signature naming the carrier's serial is refused as
+    XMLDSIG_KEY_UNSUITABLE (DxpRep 1001), and one whose message was changed after signing
+    as XMLDSIG_DIGEST_MISMATCH (1004), the digest being checked before the key."""
+    legacy_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    business = SafeXmlParser().parse(numbered_arrival(51))
+    sign_enveloped(business, legacy_key, convention="rsa-sha1",
+                   serial=dxp_home.carrier.serial)
+    signed_business = serialise(business)
+    tampered_business = signed_business.replace(b"V000051", b"V000052")
+    assert tampered_business != signed_business
+    cases = {
+        "rsa": (signed_business, "XMLDSIG_KEY_UNSUITABLE", "1001"),
+        "rsa-tampered": (tampered_business, "XMLDSIG_DIGEST_MISMATCH", "1004"),
+    }
+
+    def unsigned_envelope(document: bytes, cop_msg_id: str) -> bytes:
+        return serialise(build_dxp_msg(DxpEnvelope(trans_info(cop_msg_id, PROVIDER),
+                                                   document)))
+
+    async def run() -> dict[str, DxpAnswer]:
+        config, parts = gateway_parts(dxp_home.home)
+        async with running_gateway(config, parts, broker.bootstrap_servers) as gw, \
+                aiohttp.ClientSession() as session:
+            await wait_ready(session, gw.url)
+            return {key: await gw.serving.alongside(post_dxp(
+                session, gw.url, PROVIDER, unsigned_envelope(document, f"COP-{key}"), key))
+                for key, (document, *_) in cases.items()}
+
+    answers = asyncio.run(run())
+    for key, (_, code, response_code) in cases.items():
+        answer = answers[key]
+        assert answer.status == 422 and answer.rep is not None, (key, answer)
+        (response,) = answer.rep.responses
+        assert response.response_code == response_code, key
+        assert (response.response_info or "").startswith(f"{code}: "), key

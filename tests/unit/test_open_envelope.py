@@ -20,6 +20,7 @@ from gateway.decide.ahead import ANSWER, OPENED, Checker, item_of, pack_certific
 from gateway.decide.pipeline import DXP_FORMAT, Context, Opened, OpenEnvelope, Submission
 from gateway.errors import GatewayError
 from gateway.ingress.dxp_answer import response_code
+from gateway.service import run_stages
 from message_formats import AvroSchemas, CodedError, SafeXmlParser
 from message_formats.dxp import DxpEnvelope, DxpTransInfo, build_dxp_msg, serialise
 from tests.unit.sm2_ca import Pki, make_pki, needs_openssl
@@ -198,3 +199,57 @@ def test_an_expired_certificate_is_refused_in_the_worker_with_the_envelope_read(
 def test_a_refusals_code_maps_to_its_dxprep_response_code(code: str | None,
                                                           expected: str) -> None:
     assert response_code(code) == expected
+
+
+def test_the_workers_refusal_of_the_business_message_comes_after_the_signer_is_confirmed(
+    pki: Pki
+) -> None:
+    """The worker verified the signature (its serial) and then refused the business message:
+    the gateway confirms the signer first. Confirmed, the refusal keeps its code, what was
+    read before it, and names the signer; revoked since, the refusal is the keyring's and
+    names no signer and no serial."""
+    serial = certificate(pki.good).serial
+    opened = Opened(DxpTransInfo("C", SENDER, ("r",), "2026-05-01T08:00:00", ""), "fal1-xml",
+                    serial)
+    inner = stages.Refusal("XSD_INVALID", "element 'X' is not expected", 7, "key-1", 1)
+    from_worker = stages.Pipeline([("envelope", OpenEnvelope()),
+                                   ("authenticate", stages.Authenticate())])
+    fine = context(b"<x/>", Keyring([entry(SENDER, pki.good)]))
+    ctx, why = run_stages(from_worker, replace(fine, opened=opened, refused=inner))
+    assert why is not None and why.code == "XSD_INVALID"
+    assert ctx.signer is not None and ctx.signer.certificate is not None
+    assert ctx.signer.certificate.serial == serial
+    assert ctx.opened == opened and ctx.refused == inner and ctx.business_key == "key-1"
+
+    revoked = context(b"<x/>", Keyring([entry(SENDER, pki.good,
+                                              certificate_revoked_at=NOW - timedelta(1))]))
+    ctx, why = run_stages(from_worker, replace(revoked, opened=opened, refused=inner))
+    assert why is not None and why.code == "CERT_REVOKED"
+    assert ctx.signer is None and ctx.business_key is None
+    assert ctx.opened == Opened(opened.trans_info)  # no serial: not confirmed
+    assert ctx.refused is not None and ctx.refused.code == "CERT_REVOKED"
+
+
+def test_an_envelope_is_authenticated_once_by_its_own_stage(pki: Pki) -> None:
+    """The authenticate stage lets an envelope pass: OpenEnvelope confirmed its signer."""
+    ctx = context(b"<x/>", Keyring([]))
+    assert stages.Authenticate()(ctx) is ctx
+
+
+def test_a_business_message_that_is_no_xml_is_refused_after_the_envelopes_signature(
+    pki: Pki
+) -> None:
+    """Signed envelope: its signature verified first, so the refusal of what it holds carries
+    the serial for the gateway to confirm. Unsigned envelope: the business message must be
+    read for its own signature; refused so, it names no serial."""
+    keyring = Keyring([entry(SENDER, pki.good)])
+    refused = refusal(opening(), context(envelope(pki, b"no xml here"), keyring))
+    assert isinstance(refused, stages.EnvelopeRefused)
+    assert refused.code == "XML_MALFORMED"
+    assert refused.opened.serial == certificate(pki.good).serial
+    assert refused.signer is not None
+    refused = refusal(opening(), context(envelope(pki, b"no xml here", sign=False),
+                                         keyring))
+    assert isinstance(refused, stages.EnvelopeRefused)
+    assert refused.code == "XML_MALFORMED"
+    assert (refused.opened.serial, refused.signer) == (None, None)
