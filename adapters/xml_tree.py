@@ -231,7 +231,7 @@ class TreeReader:
             tail = child.tail
             if tail and not tail.isspace():
                 _refuse_text(tail, where, child)
-            slot = slots.get(child.tag)  # type: ignore[call-overload]
+            slot = slots.get(child.tag)
             if slot is None:
                 if isinstance(child.tag, str):
                     raise self._unknown(child, where)
