@@ -18,6 +18,8 @@ from typing import Any, ClassVar, cast
 
 from lxml import etree
 
+from message_formats.dxp import DS_NS
+
 from .base import RenderError, RuleViolationError
 from .cn_manifest_tree import MANIFEST, MESSAGE_TYPES, ROAD_TYPES
 from .toolkit import RENDER_ERRORS, XmlAdapter, document_version, field_path, nth, violation
@@ -31,6 +33,7 @@ PLAN = Plan(MANIFEST)
 _SENDER_CODE = re.compile(r"[0-9A-Za-z]{4,18}")
 _VERSION_ATTRIBUTE = "version"
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
+DS_SIGNATURE = f"{{{DS_NS}}}Signature"
 
 ROOT_UNKNOWN = "MANIFEST_ROOT_UNKNOWN"
 NAMESPACE_UNKNOWN = "MANIFEST_NAMESPACE_UNKNOWN"
@@ -121,7 +124,7 @@ class CnManifestAdapter(XmlAdapter):
     @staticmethod
     def read_typed(root: etree._Element, message_type: str) -> dict[str, Any]:
         reader = TreeReader(etree.QName(root).namespace or "", message_type)
-        body = reader.read_group(root, PLAN, ())
+        body = reader.read_group(root, PLAN, (), passed=enveloped_signature(root))
         head, declaration = body["head"], body["declaration"]
         if head["message_type"] != message_type:
             raise violation(TYPE_MISMATCH, "is not the type the namespace names", root,
@@ -192,6 +195,15 @@ def _message_type(root: etree._Element) -> str:
                       "does not read (docs/eport.md lists those it reads)", where,
                       root.sourceline)
     return message_type
+
+
+def enveloped_signature(root: etree._Element) -> etree._Element | None:
+    """The root's last child when it is a ds:Signature: the enveloped signature E-Port
+    systems put on a manifest (docs/eport.md). It is the crypto layer's to check (the
+    envelope's stage, crypto.xmldsig), not part of the manifest: the reader passes it by.
+    A ds:Signature anywhere else is an unknown element."""
+    last = root[-1] if len(root) else None
+    return last if last is not None and last.tag == DS_SIGNATURE else None
 
 
 def _document_version(root: etree._Element) -> int:

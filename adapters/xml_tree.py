@@ -216,10 +216,11 @@ class TreeReader:
     def __post_init__(self) -> None:
         self._prefix = f"{{{self.namespace}}}"
 
-    def read_group(self, element: etree._Element, plan: Plan, where: tuple[str, ...]
-                   ) -> dict[str, Any]:
+    def read_group(self, element: etree._Element, plan: Plan, where: tuple[str, ...],
+                   passed: etree._Element | None = None) -> dict[str, Any]:
         """The record of an aggregate element's children; the caller has checked its
-        attributes. Plain text leaves, most of a message, are read here without a call."""
+        attributes. Plain text leaves, most of a message, are read here without a call.
+        The child `passed`, if any, is not read (a root's enveloped signature)."""
         text = element.text
         if text and not text.isspace():
             _refuse_text(text, where, element)
@@ -233,9 +234,9 @@ class TreeReader:
                 _refuse_text(tail, where, child)
             slot = slots.get(child.tag)
             if slot is None:
-                if isinstance(child.tag, str):
+                if isinstance(child.tag, str) and child is not passed:
                     raise self._unknown(child, where)
-                continue  # a comment or processing instruction
+                continue  # a comment or processing instruction, or the child passed
             if slot.plain and not len(child) and not child.attrib:
                 if record[slot.field] is not None:
                     raise _repeated(slot, where, child)
