@@ -228,6 +228,8 @@ class Children:
 
 def token(text: str) -> str:
     """The value of an xs:token: XML whitespace runs collapsed to one space, ends trimmed."""
+    if " " not in text and text.isprintable():  # no space, tab or line break: most values
+        return text
     if (
         "\n" in text
         or "\t" in text
