@@ -274,7 +274,7 @@ def test_a_signature_anywhere_but_last_in_the_root_is_an_unknown_element(
     if move == "first":
         root.insert(0, signature)
     elif move == "inside":
-        root.find("{*}Declaration").append(signature)  # type: ignore[union-attr]
+        root.find("{*}Declaration").append(signature)
     else:
         root.insert(0, copy.deepcopy(signature))
     with pytest.raises(RuleViolationError) as refused:
