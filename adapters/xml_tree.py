@@ -154,12 +154,11 @@ class Slot:
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """A group's plan for one namespace and variant: each child's tag to its slot, the
-    fields required (with the path a refusal names), and the defaults of a record."""
+    """A group's plan for one namespace and variant: each child's tag to its slot, and the
+    fields required (with the path a refusal names)."""
 
     slots: dict[str, Slot]
     required: tuple[tuple[str, str], ...]
-    plan: Plan
 
 
 class Plan:
@@ -191,8 +190,7 @@ class Plan:
             found = self._readings[prefix, variant] = Reading(
                 {prefix + name: _slot(node, name, rest)
                  for name, (node, rest) in self.by_name.items()},
-                tuple((n.field, n.paths[0]) for n in self.nodes if n.required_in(variant)),
-                self)
+                tuple((n.field, n.paths[0]) for n in self.nodes if n.required_in(variant)))
         return found
 
 
