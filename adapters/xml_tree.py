@@ -294,12 +294,15 @@ class TreeReader:
                       plan: Plan, where: tuple[str, ...]) -> Any:
         """The value under wrapper elements ("Agent/ID"): each holds only the next step; the
         last step repeats if the node does."""
-        _refuse_attributes(wrapper, (), where)
+        if wrapper.keys():
+            _refuse_attributes(wrapper, (), where)
         _refuse_text(wrapper.text, where, wrapper)
         step, tag = rest[0], self._prefix + rest[0]
         children = []
         for child in wrapper:
-            _refuse_text(child.tail, where, child)
+            tail = child.tail
+            if tail and not tail.isspace():
+                _refuse_text(tail, where, child)
             if child.tag == tag:
                 children.append(child)
             elif isinstance(child.tag, str):
