@@ -158,10 +158,11 @@ class SafeXmlParser:
         a second to validate) is refused. Looked for only when the raw bytes can hold one."""
         if not data.startswith(_UTF16_BOMS) and not _may_hold_a_crowded_tag(data):
             return
-        for element in cast(list[etree._Element], self._crowded(root))[:1]:
+        crowded = cast(list[etree._Element], self._crowded(root))
+        if crowded:
             raise XmlLimitExceededError(
                 f"an element has more than {_MOST_ATTRIBUTES} attributes",
-                line=element.sourceline)
+                line=crowded[0].sourceline)
 
     def _refuse_schema_locations(self, root: etree._Element, data: bytes) -> None:
         """An `xsi:schemaLocation` or `xsi:noNamespaceSchemaLocation` naming an absolute URI
@@ -357,9 +358,9 @@ def _reads_as_utf8(text: str) -> bool:
 def _refuse_outside_references(root: etree._Element) -> None:
     """Refuses a document that asks for something outside itself (the parser never follows
     any of these; a document that asks is refused rather than half-read): a processing
-    instruction naming a URI (`<?xml-stylesheet href="http://…"?>`), an XInclude (and, in
-    SafeXmlParser, an `xsi:schemaLocation` naming an absolute URI). Other processing
-    instructions are dropped."""
+    instruction naming a URI (`<?xml-stylesheet href="http://…"?>`), an XInclude (an
+    `xsi:schemaLocation` naming an absolute URI is SafeXmlParser's to find: it holds the
+    compiled XPath). Other processing instructions are dropped."""
     instructions = [*root.itersiblings(etree.PI, preceding=True),
                     *root.itersiblings(etree.PI), *root.iter(etree.PI)]
     for pi in instructions:
