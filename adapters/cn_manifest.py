@@ -18,20 +18,22 @@ from typing import Any, ClassVar, cast
 
 from lxml import etree
 
-from message_formats import SafeXmlParser, XsdStore
+from message_formats.dxp import DS_NS
 
-from .base import ParseResult, RenderError, RuleViolationError
+from .base import RenderError, RuleViolationError
 from .cn_manifest_tree import MANIFEST, MESSAGE_TYPES, ROAD_TYPES
 from .toolkit import RENDER_ERRORS, XmlAdapter, document_version, field_path, nth, violation
 from .xml_tree import ATTRIBUTE_UNKNOWN, Plan, TreeReader, build_children, refusal
 
 NAMESPACE_PREFIX = "urn:Declaration:datamodel:standard:"
 ROOT_NAME = "Manifest"
-_NAMESPACE = re.compile(r"urn:Declaration:datamodel:standard:(CN:)?([A-Z0-9_]{1,20}):(\d+)")
+# "CN:" is left out by some senders; local types such as WLJK_MT3101 exist beside MTxxxx.
+_NAMESPACE = re.compile(r"urn:Declaration:datamodel:standard:(?:CN:)?([A-Za-z0-9_]+):([0-9]+)")
 PLAN = Plan(MANIFEST)
 _SENDER_CODE = re.compile(r"[0-9A-Za-z]{4,18}")
 _VERSION_ATTRIBUTE = "version"
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
+DS_SIGNATURE = f"{{{DS_NS}}}Signature"
 
 ROOT_UNKNOWN = "MANIFEST_ROOT_UNKNOWN"
 NAMESPACE_UNKNOWN = "MANIFEST_NAMESPACE_UNKNOWN"
@@ -52,6 +54,13 @@ ROAD_SPELLING, SEA_SPELLING = 1, 0
 
 def namespace_of(message_type: str) -> str:
     return f"{NAMESPACE_PREFIX}CN:{message_type}:1"
+
+
+def manifest_namespace(namespace: str | None) -> tuple[str, str] | None:
+    """The message type and major version a customs manifest namespace names (any type,
+    read here or not), or None when it is no manifest namespace."""
+    found = _NAMESPACE.fullmatch(namespace or "")
+    return None if found is None else (found.group(1), found.group(2))
 
 
 def accepted_namespaces() -> frozenset[str]:
@@ -88,26 +97,6 @@ class CnManifestAdapter(XmlAdapter):
         f"{{{ns}}}{ROOT_NAME}" for ns in accepted_namespaces())
     __slots__ = ()
 
-    def __init__(self, *, xsd_store: XsdStore | None = None,
-                 xml_parser: SafeXmlParser | None = None) -> None:
-        # No XSD to compile; the store is taken for the registry's sake.
-        self._xsd = xsd_store if xsd_store is not None else XsdStore()
-        self._parser = xml_parser if xml_parser is not None else SafeXmlParser()
-
-    def parse(self, data: bytes) -> ParseResult:
-        root = self._parser.parse(data)
-        message_type = _message_type(root)
-        version = _document_version(root)
-        record = self.read_typed(root, message_type)
-        key = business_key(record)
-        try:
-            warnings = self.check(record, root)
-        except RuleViolationError as exc:
-            exc.business_key, exc.document_version = key, version
-            raise
-        return ParseResult(record=record, business_key=key, document_version=version,
-                           warnings=warnings)
-
     def render(self, record: Mapping[str, Any]) -> bytes:
         """The message of the type the record names. With no XSD to hold it to, the tree is
         read back and checked as parse would, so that render never writes what parse
@@ -135,7 +124,7 @@ class CnManifestAdapter(XmlAdapter):
     @staticmethod
     def read_typed(root: etree._Element, message_type: str) -> dict[str, Any]:
         reader = TreeReader(etree.QName(root).namespace or "", message_type)
-        body = reader.read_group(root, PLAN, ())
+        body = reader.read_group(root, PLAN, (), passed=enveloped_signature(root))
         head, declaration = body["head"], body["declaration"]
         if head["message_type"] != message_type:
             raise violation(TYPE_MISMATCH, "is not the type the namespace names", root,
@@ -152,6 +141,12 @@ class CnManifestAdapter(XmlAdapter):
             "head": head,
             "declaration": declaration,
         }
+
+    def document_version(self, root: etree._Element) -> int:
+        """The gateway's own `version` attribute (absent: 1), once the root is known to be a
+        manifest of a type read here."""
+        _message_type(root)
+        return _document_version(root)
 
     def read(self, root: etree._Element) -> dict[str, Any]:
         return self.read_typed(root, _message_type(root))
@@ -189,17 +184,26 @@ def _message_type(root: etree._Element) -> str:
     if name.localname != ROOT_NAME:
         raise refusal(ROOT_UNKNOWN, "is not the root of a customs manifest (Manifest)", where,
                       root.sourceline)
-    match = _NAMESPACE.fullmatch(name.namespace or "")
-    if match is None:
+    named = manifest_namespace(name.namespace)
+    if named is None:
         raise refusal(NAMESPACE_UNKNOWN, "is not in a manifest namespace "
                       "(urn:Declaration:datamodel:standard:[CN:]<type>:1)", where,
                       root.sourceline)
-    message_type, major = match.group(2), match.group(3)
+    message_type, major = named
     if message_type not in MESSAGE_TYPES or major != "1":
         raise refusal(TYPE_UNSUPPORTED, "names a manifest type or major version this adapter "
                       "does not read (docs/eport.md lists those it reads)", where,
                       root.sourceline)
     return message_type
+
+
+def enveloped_signature(root: etree._Element) -> etree._Element | None:
+    """The root's last child when it is a ds:Signature: the enveloped signature E-Port
+    systems put on a manifest (docs/eport.md). It is the crypto layer's to check (the
+    envelope's stage, crypto.xmldsig), not part of the manifest: the reader passes it by.
+    A ds:Signature anywhere else is an unknown element."""
+    last = root[-1] if len(root) else None
+    return last if last is not None and last.tag == DS_SIGNATURE else None
 
 
 def _document_version(root: etree._Element) -> int:

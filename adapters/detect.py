@@ -28,6 +28,7 @@ from message_formats import FormatError, SafeXmlParser
 from message_formats.dxp import DEFAULT_LIMITS, DXP_MSG, DxpEnvelope, DxpLimits, read_dxp_msg
 
 from .base import AdapterError
+from .cn_manifest import ROOT_NAME, manifest_namespace
 from .registry import AdapterRegistry
 
 FORMAT_UNKNOWN = "FORMAT_UNKNOWN"
@@ -36,10 +37,6 @@ FORMAT_NO_ADAPTER = "FORMAT_NO_ADAPTER"
 DXP_NESTED_ENVELOPE = "DXP_NESTED_ENVELOPE"
 
 IN_DATA = "the business message in DxpMsg/Data"
-MANIFEST_ROOT = "Manifest"
-# "CN:" is left out by some senders; local types such as WLJK_MT3101 exist beside MTxxxx.
-_MANIFEST_NAMESPACE = re.compile(
-    r"urn:Declaration:datamodel:standard:(?:CN:)?([A-Za-z0-9_]+):([0-9]+)")
 _MT_CODE = re.compile(r"(?:[A-Za-z0-9]+_)?MT([0-9])([0-9])[0-9]{2}")
 # The type code's first digit is the message, its second the mode (docs/eport-research.md §4).
 _MANIFEST_KINDS = {
@@ -105,12 +102,10 @@ class ManifestType:
 def customs_manifest_type(namespace: str | None, local_name: str) -> ManifestType | None:
     """The manifest family's message type named by a root's namespace, or None when the root
     is not a customs ``Manifest``."""
-    if local_name != MANIFEST_ROOT or namespace is None:
+    named = manifest_namespace(namespace)
+    if local_name != ROOT_NAME or named is None:
         return None
-    found = _MANIFEST_NAMESPACE.fullmatch(namespace)
-    if found is None:
-        return None
-    code = found.group(1)
+    code = named[0]
     digits = _MT_CODE.fullmatch(code)
     if digits is None:
         return ManifestType(code, None, None)

@@ -47,16 +47,19 @@ Builder = Callable[[Mapping[str, Any], int], etree._Element]
 
 
 class XmlAdapter:
-    """An adapter of one XML format with one XSD. `parse` reads the bytes with the safe
-    parser, validates them against the XSD, then calls the hooks in this order:
+    """An adapter of one XML format, with one XSD or (`xsd_name` empty) none. `parse` reads
+    the bytes with the safe parser, validates them against the XSD when there is one, then
+    calls the hooks in this order:
 
-    1. `read(root)`: the canonical record (every field but "header");
-    2. `business_key(record)`: taken before the rules run, so that a document a rule refuses
+    1. `document_version(root)`: the version the document says it is;
+    2. `read(root)`: the canonical record (every field but "header");
+    3. `business_key(record)`: taken before the rules run, so that a document a rule refuses
        still has its key (and version) on the error, `AdapterError.business_key`;
-    3. `check(record, root)`: raises RuleViolationError on a broken rule, returns warnings.
+    4. `check(record, root)`: raises RuleViolationError on a broken rule, returns warnings.
 
     `render` calls `build(record, version)` and holds the tree to the XSD, so that render
-    never emits what parse would refuse.
+    never emits what parse would refuse. A format without an XSD checks its structure in
+    `read` and overrides `render` to hold what it builds to the same checks.
 
     A format names itself in the class attributes. The adapters of one registry share one
     XML parser, which is not thread-safe."""
@@ -66,7 +69,7 @@ class XmlAdapter:
     schema_name: ClassVar[str]
     schema_version: ClassVar[int] = 1
     media_type: ClassVar[str] = "application/xml"
-    xsd_name: ClassVar[str]
+    xsd_name: ClassVar[str] = ""  # none: the structure is checked in `read`
     label: ClassVar[str]  # how messages name the format, e.g. "FAL 5"
     # The root elements of the format's documents, "{namespace}LocalName": how detection
     # recognises them (adapters.base.RecognisesRoot). None declared: never detected.
@@ -84,14 +87,16 @@ class XmlAdapter:
             xsd_store = XsdStore() if self.xsd_dir is None else XsdStore(self.xsd_dir)
         self._xsd = xsd_store
         self._parser = xml_parser if xml_parser is not None else SafeXmlParser()
-        self._xsd.schema(self.xsd_name)  # compile now rather than on the first document
+        if self.xsd_name:
+            self._xsd.schema(self.xsd_name)  # compile now rather than on the first document
 
     def parse(self, data: bytes) -> ParseResult:
         root = self._parser.parse(data)
-        self._xsd.validate(self.xsd_name, root)
+        if self.xsd_name:
+            self._xsd.validate(self.xsd_name, root)
+        version = self.document_version(root)
         record = self.read(root)
         business_key = self.business_key(record)
-        version = int(root.get("version", ""))
         try:
             warnings = self.check(record, root)
         except AdapterError as exc:
@@ -106,6 +111,10 @@ class XmlAdapter:
         return render_checked(self._xsd, self.xsd_name, self.label, self.build, record)
 
     # ------------------------------------------------------------ the hooks
+
+    def document_version(self, root: etree._Element) -> int:
+        """The document's version: its root's `version` attribute, which the XSD requires."""
+        return int(root.get("version", ""))
 
     def read(self, root: etree._Element) -> dict[str, Any]:
         """The canonical record of a schema-valid document, without "header"."""
@@ -219,6 +228,8 @@ class Children:
 
 def token(text: str) -> str:
     """The value of an xs:token: XML whitespace runs collapsed to one space, ends trimmed."""
+    if " " not in text and text.isprintable():  # no space, tab or line break: most values
+        return text
     if (
         "\n" in text
         or "\t" in text

@@ -136,11 +136,37 @@ def format_number(value: Decimal) -> str:
 # ---------------------------------------------------------------- reading
 
 
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """How a group reads one child element, found by its tag: the node (and its field and
+    longest text, at hand), the first step as written, the wrapper steps after it, whether
+    the node has other spellings (only then is the one used remembered) and whether it is a
+    plain text leaf of one spelling (read inline)."""
+
+    node: Node
+    field: str
+    longest: int
+    name: str
+    rest: tuple[str, ...]
+    spelled_otherwise: bool
+    plain: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A group's plan for one namespace and variant: each child's tag to its slot, and the
+    fields required (with the path a refusal names)."""
+
+    slots: dict[str, Slot]
+    required: tuple[tuple[str, str], ...]
+
+
 class Plan:
     """A group's children compiled for reading: each spelling's first step to its node and
-    the steps after it, the defaults of absent fields, and the plans of child groups."""
+    the steps after it, the defaults of absent fields, and the plans of child groups; and,
+    per namespace and variant met, its `Reading` (made once)."""
 
-    __slots__ = ("_required", "by_name", "defaults", "groups", "nodes", "repeated")
+    __slots__ = ("_readings", "by_name", "defaults", "groups", "nodes", "repeated")
 
     def __init__(self, nodes: Sequence[Node]) -> None:
         self.nodes = tuple(nodes)
@@ -154,21 +180,32 @@ class Plan:
         self.defaults: dict[str, Any] = dict.fromkeys((n.field for n in nodes), None)
         self.repeated = tuple(n.field for n in nodes if n.repeats)
         self.groups = {n.field: Plan(n.children) for n in nodes if n.kind == GROUP}
-        self._required: dict[str, tuple[Node, ...]] = {}
+        self._readings: dict[tuple[str, str], Reading] = {}
 
-    def required(self, variant: str) -> tuple[Node, ...]:
-        """The nodes required in `variant`, found once per variant."""
-        found = self._required.get(variant)
+    def reading(self, prefix: str, variant: str) -> Reading:
+        """The reading of this group in the namespace `prefix` ("{namespace}") for
+        `variant`, made on first use."""
+        found = self._readings.get((prefix, variant))
         if found is None:
-            found = self._required[variant] = tuple(
-                n for n in self.nodes if n.required_in(variant))
+            found = self._readings[prefix, variant] = Reading(
+                {prefix + name: _slot(node, name, rest)
+                 for name, (node, rest) in self.by_name.items()},
+                tuple((n.field, n.paths[0]) for n in self.nodes if n.required_in(variant)))
         return found
+
+
+def _slot(node: Node, name: str, rest: tuple[str, ...]) -> Slot:
+    spelled_otherwise = len(node.paths) > 1
+    plain = (not rest and not node.repeats and node.kind == TEXT and node.attr is None
+             and not spelled_otherwise)
+    return Slot(node, node.field, node.max_length, name, rest, spelled_otherwise, plain)
 
 
 @dataclass(slots=True)
 class TreeReader:
     """Reads elements of one namespace by a compiled table, for one variant of the format.
-    Paths in refusals are tuples of steps, built only when something is refused."""
+    Paths in refusals are tuples of steps, built only when something is refused. Refusals
+    come in document order: the first element that breaks a rule is the one named."""
 
     namespace: str
     variant: str
@@ -177,83 +214,99 @@ class TreeReader:
     def __post_init__(self) -> None:
         self._prefix = f"{{{self.namespace}}}"
 
-    def read_group(self, element: etree._Element, plan: Plan, where: tuple[str, ...]
-                   ) -> dict[str, Any]:
+    def read_group(self, element: etree._Element, plan: Plan, where: tuple[str, ...],
+                   passed: etree._Element | None = None) -> dict[str, Any]:
         """The record of an aggregate element's children; the caller has checked its
-        attributes."""
+        attributes. Plain text leaves, most of a message, are read here without a call.
+        The child `passed`, if any, is not read (a root's enveloped signature)."""
+        text = element.text
+        if text and not text.isspace():
+            _refuse_text(text, where, element)
+        reading = plan.reading(self._prefix, self.variant)
+        slots = reading.slots
         record = dict(plan.defaults)
         spelled: dict[str, str] = {}
-        for child in self._children(element, where):
-            name = child.tag[len(self._prefix):]
-            entry = plan.by_name.get(name)
-            if entry is None:
-                raise refusal(ELEMENT_UNKNOWN, "is not an element of this message",
-                              (*where, name), child.sourceline)
-            node, rest = entry
-            first = spelled.setdefault(node.field, name)
-            if first != name:
-                raise refusal(ELEMENT_AMBIGUOUS, f"is given twice, as {_spelling(node, first)} "
-                              f"and {_spelling(node, name)}", (*where, _spelling(node, name)),
-                              child.sourceline)
-            value = record[node.field]
-            if value is not None and (rest or not node.repeats):
-                raise refusal(ELEMENT_REPEATED, "may occur once", (*where, f"{name}[2]"),
-                              child.sourceline)
-            if rest:
-                record[node.field] = self._read_wrapped(child, node, rest, plan,
-                                                        (*where, name))
-            elif node.repeats:
-                if value is None:
-                    value = record[node.field] = []
-                if len(value) == UNBOUNDED:
-                    raise refusal(ELEMENT_REPEATED, f"may occur at most {UNBOUNDED} times",
-                                  (*where, name), child.sourceline)
-                value.append(self._read_value(child, node, plan, where,
-                                              f"{name}[{len(value) + 1}]"))
+        for child in element:
+            tail = child.tail
+            if tail and not tail.isspace():
+                _refuse_text(tail, where, child)
+            slot = slots.get(child.tag)
+            if slot is None:
+                if isinstance(child.tag, str) and child is not passed:
+                    raise self._unknown(child, where)
+                continue  # a comment or processing instruction, or the child passed
+            if slot.plain and not len(child) and not child.attrib:
+                if record[slot.field] is not None:
+                    raise _repeated(slot, where, child)
+                text = child.text
+                value = token(text) if text else ""
+                if len(value) > slot.longest:
+                    raise refusal(TEXT_TOO_LONG, f"is longer than {slot.longest} "
+                                  "characters", (*where, slot.name), child.sourceline)
+                record[slot.field] = value
             else:
-                record[node.field] = self._read_value(child, node, plan, where, name)
-        for node in plan.required(self.variant):
-            if node.field not in spelled:
+                self._read_child(child, slot, record, spelled, plan, where)
+        for required, path in reading.required:
+            if record[required] is None:
                 raise refusal(ELEMENT_MISSING, "is required in this message type",
-                              (*where, node.paths[0]), element.sourceline)
+                              (*where, path), element.sourceline)
         for repeated in plan.repeated:
             if record[repeated] is None:
                 record[repeated] = []
         return record
 
-    def _children(self, element: etree._Element, where: tuple[str, ...]
-                  ) -> list[etree._Element]:
-        """The element children of an aggregate, all in the message's namespace."""
-        text = element.text
-        if text and not text.isspace():
-            raise refusal(TEXT_MISPLACED, "holds text but is an aggregate of elements", where,
-                          element.sourceline)
-        children = []
-        for child in element:
-            tag = child.tag
-            if not isinstance(tag, str):
-                continue  # a comment or processing instruction
-            tail = child.tail
-            if tail and not tail.isspace():
-                raise refusal(TEXT_MISPLACED, "holds text but is an aggregate of elements",
-                              where, child.sourceline)
-            if not tag.startswith(self._prefix):
-                raise refusal(ELEMENT_UNKNOWN, "is in another namespace than the message",
-                              (*where, etree.QName(child).localname), child.sourceline)
-            children.append(child)
-        return children
+    def _read_child(self, child: etree._Element, slot: Slot, record: dict[str, Any],
+                    spelled: dict[str, str], plan: Plan, where: tuple[str, ...]) -> None:
+        """Reads into `record` a child that is no plain text leaf: a group, a typed or
+        repeated leaf, one under wrappers, one of several spellings, or one to refuse."""
+        node, name = slot.node, slot.name
+        if slot.spelled_otherwise:
+            first = spelled.setdefault(node.field, name)
+            if first != name:
+                raise refusal(ELEMENT_AMBIGUOUS, f"is given twice, as "
+                              f"{_spelling(node, first)} and {_spelling(node, name)}",
+                              (*where, _spelling(node, name)), child.sourceline)
+        value = record[node.field]
+        if value is not None and (slot.rest or not node.repeats):
+            raise _repeated(slot, where, child)
+        if slot.rest:
+            record[node.field] = self._read_wrapped(child, node, slot.rest, plan,
+                                                    (*where, name))
+        elif node.repeats:
+            if value is None:
+                value = record[node.field] = []
+            if len(value) == UNBOUNDED:
+                raise refusal(ELEMENT_REPEATED, f"may occur at most {UNBOUNDED} times",
+                              (*where, name), child.sourceline)
+            value.append(self._read_value(child, node, plan, where, name, len(value)))
+        else:
+            record[node.field] = self._read_value(child, node, plan, where, name, None)
+
+    def _unknown(self, child: etree._Element, where: tuple[str, ...]) -> RuleViolationError:
+        tag = str(child.tag)
+        if not tag.startswith(self._prefix):
+            return refusal(ELEMENT_UNKNOWN, "is in another namespace than the message",
+                           (*where, etree.QName(child).localname), child.sourceline)
+        return refusal(ELEMENT_UNKNOWN, "is not an element of this message",
+                       (*where, tag[len(self._prefix):]), child.sourceline)
 
     def _read_wrapped(self, wrapper: etree._Element, node: Node, rest: tuple[str, ...],
                       plan: Plan, where: tuple[str, ...]) -> Any:
         """The value under wrapper elements ("Agent/ID"): each holds only the next step; the
         last step repeats if the node does."""
-        _refuse_attributes(wrapper, (), where)
+        if wrapper.keys():
+            _refuse_attributes(wrapper, (), where)
+        _refuse_text(wrapper.text, where, wrapper)
         step, tag = rest[0], self._prefix + rest[0]
-        children = self._children(wrapper, where)
-        for child in children:
-            if child.tag != tag:
-                raise refusal(ELEMENT_UNKNOWN, "is not an element of this message",
-                              (*where, child.tag[len(self._prefix):]), child.sourceline)
+        children = []
+        for child in wrapper:
+            tail = child.tail
+            if tail and not tail.isspace():
+                _refuse_text(tail, where, child)
+            if child.tag == tag:
+                children.append(child)
+            elif isinstance(child.tag, str):
+                raise self._unknown(child, where)
         if not children:
             raise refusal(ELEMENT_MISSING, "is required in this message type", (*where, step),
                           wrapper.sourceline)
@@ -264,69 +317,93 @@ class TreeReader:
         if not last:
             return self._read_wrapped(children[0], node, rest[1:], plan, (*where, step))
         if not node.repeats:
-            return self._read_value(children[0], node, plan, where, step)
+            return self._read_value(children[0], node, plan, where, step, None)
         if len(children) > UNBOUNDED:
             raise refusal(ELEMENT_REPEATED, f"may occur at most {UNBOUNDED} times",
                           (*where, step), children[UNBOUNDED].sourceline)
-        return [self._read_value(child, node, plan, where, f"{step}[{index + 1}]")
+        return [self._read_value(child, node, plan, where, step, index)
                 for index, child in enumerate(children)]
 
     def _read_value(self, element: etree._Element, node: Node, plan: Plan,
-                    parent: tuple[str, ...], step: str) -> Any:
-        """The value of one element at `step` under `parent` (the path is only built for a
-        group or a refusal: most elements are leaves that pass)."""
+                    parent: tuple[str, ...], name: str, index: int | None) -> Any:
+        """The value of one element, the `index`-th (from 0) of a repeated `name` under
+        `parent` (the path is only built for a group or a refusal: most elements are leaves
+        that pass)."""
         if node.kind == GROUP:
-            where = (*parent, step)
-            _refuse_attributes(element, (), where)
+            where = (*parent, _step(name, index))
+            if element.keys():
+                _refuse_attributes(element, (), where)
             return self.read_group(element, plan.groups[node.field], where)
         if len(element):
             child = element[0]
-            name = etree.QName(child).localname if isinstance(child.tag, str) else "node()"
+            inner = etree.QName(child).localname if isinstance(child.tag, str) else "node()"
             raise refusal(ELEMENT_UNKNOWN, "is not an element of this message",
-                          (*parent, step, name), child.sourceline)
-        value = token(element.text or "")
+                          (*parent, _step(name, index), inner), child.sourceline)
+        text = element.text
+        value = token(text) if text else ""
         if node.kind != TEXT or len(value) > node.max_length:
-            value = _typed_value(value, node, (*parent, step), element.sourceline)
+            value = _typed_value(value, node, parent, _step(name, index), element.sourceline)
         if node.attr is None:
             if element.attrib:
-                _refuse_attributes(element, (), (*parent, step))
+                _refuse_attributes(element, (), (*parent, _step(name, index)))
             return value
         return {"value": value,
-                node.attr.field: _attribute(element, node.attr, (*parent, step))}
+                node.attr.field: _attribute(element, node.attr, parent, _step(name, index))}
+
+
+def _repeated(slot: Slot, where: tuple[str, ...], child: etree._Element) -> RuleViolationError:
+    return refusal(ELEMENT_REPEATED, "may occur once", (*where, f"{slot.name}[2]"),
+                   child.sourceline)
+
+
+def _step(name: str, index: int | None) -> str:
+    return name if index is None else f"{name}[{index + 1}]"
+
+
+def _refuse_text(text: str | None, where: tuple[str, ...], element: etree._Element) -> None:
+    """Text before or after an element of an aggregate (other than whitespace) is refused."""
+    if text and not text.isspace():
+        raise refusal(TEXT_MISPLACED, "holds text but is an aggregate of elements", where,
+                      element.sourceline)
 
 
 def _spelling(node: Node, first_step: str) -> str:
     return next(path for path in node.paths if path.split("/")[0] == first_step)
 
 
-def _typed_value(value: str, node: Node, where: tuple[str, ...], line: int | None) -> Any:
+def _typed_value(value: str, node: Node, parent: tuple[str, ...], step: str,
+                 line: int | None) -> Any:
     """A time or decimal leaf's value, or the refusal of a text over its length."""
     if node.kind == TIME:
         instant = read_time_digits(value)
         if instant is None:
             raise refusal(TIME_INVALID, "must be a date and time of 8, 12, 14 or 17 digits "
-                          "(yyyyMMdd[HHmm[ss[SSS]]])", where, line)
+                          "(yyyyMMdd[HHmm[ss[SSS]]])", (*parent, step), line)
         return {"instant": instant, "digits": len(value)}
     if node.kind == DECIMAL:
-        return _read_decimal(value, where, line)
+        return _read_decimal(value, parent, step, line)
     if len(value) > node.max_length:
-        raise refusal(TEXT_TOO_LONG, f"is longer than {node.max_length} characters", where,
-                      line)
+        raise refusal(TEXT_TOO_LONG, f"is longer than {node.max_length} characters",
+                      (*parent, step), line)
     return value
 
 
-def _attribute(element: etree._Element, attr: Attr, where: tuple[str, ...]) -> str | None:
-    _refuse_attributes(element, attr.names, where)
-    given = [name for name in attr.names if element.get(name) is not None]
-    if len(given) > 1:
+def _attribute(element: etree._Element, attr: Attr, parent: tuple[str, ...], step: str
+               ) -> str | None:
+    """The leaf's attribute, under whichever of its spellings is given (one at most)."""
+    names = element.keys()
+    if not names:
+        return None
+    if len(names) > 1 or names[0] not in attr.names:
+        where = (*parent, step)
+        _refuse_attributes(element, attr.names, where)
+        given = [name for name in attr.names if name in names]
         raise refusal(ATTRIBUTE_AMBIGUOUS, f"gives both @{given[0]} and @{given[1]}",
                       where, element.sourceline)
-    if not given:
-        return None
-    value = token(element.get(given[0]) or "")
+    value = token(element.get(names[0]) or "")
     if len(value) > ATTRIBUTE_MAX_LENGTH:
-        raise refusal(TEXT_TOO_LONG, f"@{given[0]} is longer than {ATTRIBUTE_MAX_LENGTH} "
-                      "characters", where, element.sourceline)
+        raise refusal(TEXT_TOO_LONG, f"@{names[0]} is longer than {ATTRIBUTE_MAX_LENGTH} "
+                      "characters", (*parent, step), element.sourceline)
     return value
 
 
@@ -338,21 +415,27 @@ def _refuse_attributes(element: etree._Element, allowed: tuple[str, ...],
                           "attribute of this element", where, element.sourceline)
 
 
-def _read_decimal(text: str, where: tuple[str, ...], line: int | None) -> Decimal:
-    rule = (f"must be a decimal number of at most {_MAX_DECIMAL_DIGITS - 6} integer digits "
-            "and 6 decimal places")
+def _read_decimal(text: str, parent: tuple[str, ...], step: str, line: int | None) -> Decimal:
     unsigned = text[1:] if text[:1] in ("+", "-") else text
     if len(text) > _MAX_DECIMAL_DIGITS + 2 or not unsigned.isascii() \
             or not unsigned.replace(".", "", 1).isdigit():
-        raise refusal(NUMBER_INVALID, rule, where, line)
+        raise _number_invalid(parent, step, line)
+    number = Decimal(text)  # digits with at most one point: always a number
     try:
-        number = Decimal(text)
         exact = number.quantize(DECIMAL_PLACES)
-    except InvalidOperation:
-        raise refusal(NUMBER_INVALID, rule, where, line) from None
-    if exact != number or len(exact.as_tuple().digits) > _MAX_DECIMAL_DIGITS:
-        raise refusal(NUMBER_INVALID, rule, where, line)
+    except InvalidOperation:  # more digits than the context's precision
+        raise _number_invalid(parent, step, line) from None
+    # A quantized number's digits run from its first to the sixth place after the point.
+    if exact != number or (exact and exact.adjusted() + 7 > _MAX_DECIMAL_DIGITS):
+        raise _number_invalid(parent, step, line)
     return exact
+
+
+def _number_invalid(parent: tuple[str, ...], step: str, line: int | None
+                    ) -> RuleViolationError:
+    return refusal(NUMBER_INVALID, f"must be a decimal number of at most "
+                   f"{_MAX_DECIMAL_DIGITS - 6} integer digits and 6 decimal places",
+                   (*parent, step), line)
 
 
 class _Always(frozenset[str]):

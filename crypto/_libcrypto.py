@@ -85,12 +85,18 @@ def _candidate_names() -> Iterator[str]:
         yield found
 
 
-def _open(name: str) -> ctypes.CDLL:
-    lib = ctypes.CDLL(name)
-    for symbol, (restype, argtypes) in _SIGNATURES.items():
+def declare(lib: ctypes.CDLL, signatures: Mapping[str, tuple[object, list[object]]]) -> None:
+    """Gives each function of `signatures` its result and argument types (a pointer result
+    must be c_void_p: ctypes' default int would truncate it)."""
+    for symbol, (restype, argtypes) in signatures.items():
         function = getattr(lib, symbol)
         function.restype = restype
         function.argtypes = argtypes
+
+
+def _open(name: str) -> ctypes.CDLL:
+    lib = ctypes.CDLL(name)
+    declare(lib, _SIGNATURES)
     if lib.OpenSSL_version_num() < _MIN_VERSION:
         raise OSError(f"{name} is older than OpenSSL 3.0")
     return lib
@@ -106,6 +112,51 @@ def load_library() -> ctypes.CDLL:
         except (OSError, AttributeError) as exc:
             problems.append(f"{name}: {exc}")
     raise BackendUnavailable("cannot load OpenSSL 3 libcrypto (" + "; ".join(problems) + ")")
+
+
+def der_of(i2d: Callable[..., int], ptr: int) -> bytes | None:
+    """The DER an OpenSSL ``i2d_*`` function writes of the object `ptr` (asked for its size
+    first); None when it writes none."""
+    size = i2d(ptr, None)
+    if size <= 0:
+        return None
+    buf = ctypes.create_string_buffer(size)
+    cursor = c_void_p(ctypes.addressof(buf))
+    if i2d(ptr, ctypes.byref(cursor)) != size:
+        return None
+    return buf.raw
+
+
+def from_der(d2i: Callable[..., int | None], der: bytes) -> tuple[int | None, bool]:
+    """The object an OpenSSL ``d2i_*`` function decodes of `der` (None when none), and
+    whether it read all of `der`. The caller owns (frees) the object."""
+    buf = ctypes.create_string_buffer(der, len(der))
+    start = ctypes.addressof(buf)
+    cursor = c_void_p(start)
+    ptr = d2i(None, ctypes.byref(cursor), len(der))
+    return ptr or None, cursor.value == start + len(der)
+
+
+@contextmanager
+def memory_bio(lib: ctypes.CDLL) -> Iterator[int]:
+    """A memory BIO to write into, freed afterwards."""
+    bio = lib.BIO_new(lib.BIO_s_mem())
+    if not bio:
+        raise MemoryError("BIO_new")
+    try:
+        yield bio
+    finally:
+        lib.BIO_free(bio)
+
+
+def bio_contents(lib: ctypes.CDLL, bio: int) -> bytes | None:
+    """What was written into the memory BIO (BIO_get_mem_data); None when unreadable."""
+    data = c_void_p()
+    length = lib.BIO_ctrl(bio, _BIO_CTRL_INFO, 0, ctypes.byref(data))
+    if length < 0 or (length and not data.value):
+        return None
+    # data.value is not None when length is not 0: checked just above
+    return ctypes.string_at(cast(int, data.value), length) if length else b""
 
 
 class EvpPkey:
@@ -196,7 +247,7 @@ class OpenSSLBackend:
         cipher = lib.EVP_aes_256_cbc() if password is not None else None
         callback = _PasswordCallback(password)
         klen = len(password) if password is not None else 0
-        with self._error_scope(), self._write_bio() as bio:
+        with self._error_scope(), memory_bio(lib) as bio:
             written = lib.PEM_write_bio_PKCS8PrivateKey(
                 bio, pkey, cipher, password, klen, callback.c_function, None
             )
@@ -208,26 +259,18 @@ class OpenSSLBackend:
         lib = self._lib
         pkey = self._ptr(key)
         with self._error_scope():
-            size = lib.i2d_PUBKEY(pkey, None)
-            if size <= 0:
+            der = der_of(lib.i2d_PUBKEY, pkey)
+            if der is None:
                 self._fail(CryptoError, "i2d_PUBKEY")
-            buf = ctypes.create_string_buffer(size)
-            cursor = c_void_p(ctypes.addressof(buf))
-            if lib.i2d_PUBKEY(pkey, ctypes.byref(cursor)) != size:
-                self._fail(CryptoError, "i2d_PUBKEY")
-            return buf.raw
+            return der
 
     def load_public_key_der(self, der: bytes) -> EvpPkey:
-        lib = self._lib
-        buf = ctypes.create_string_buffer(der, len(der))
-        start = ctypes.addressof(buf)
-        cursor = c_void_p(start)
         with self._error_scope():
-            ptr = lib.d2i_PUBKEY(None, ctypes.byref(cursor), len(der))
-            if not ptr:
+            ptr, whole = from_der(self._lib.d2i_PUBKEY, der)
+            if ptr is None:
                 self._fail(KeyInvalid, "cannot decode SM2 SubjectPublicKeyInfo DER")
             key = self._own(ptr)
-            if cursor.value != start + len(der):
+            if not whole:
                 raise KeyInvalid("trailing bytes after SubjectPublicKeyInfo DER")
             self._require_sm2(key, "public key")
             self._check_public(key)
@@ -343,23 +386,11 @@ class OpenSSLBackend:
         finally:
             self._lib.BIO_free(bio)
 
-    @contextmanager
-    def _write_bio(self) -> Iterator[int]:
-        bio = self._lib.BIO_new(self._lib.BIO_s_mem())
-        if not bio:
-            self._fail(CryptoError, "BIO_new")
-        try:
-            yield bio
-        finally:
-            self._lib.BIO_free(bio)
-
     def _bio_contents(self, bio: int) -> bytes:
-        data = c_void_p()
-        length = self._lib.BIO_ctrl(bio, _BIO_CTRL_INFO, 0, ctypes.byref(data))
-        if length < 0 or (length and not data.value):
+        contents = bio_contents(self._lib, bio)
+        if contents is None:
             self._fail(CryptoError, "BIO_get_mem_data")
-        # data.value is not None when length is not 0: checked just above
-        return ctypes.string_at(cast(int, data.value), length) if length else b""
+        return contents
 
     def _own(self, ptr: int) -> EvpPkey:
         return EvpPkey(ptr, self._lib.EVP_PKEY_free)

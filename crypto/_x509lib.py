@@ -14,9 +14,8 @@ from ctypes import POINTER, c_char_p, c_int, c_long, c_ulong, c_void_p
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ._libcrypto import load_library
+from ._libcrypto import bio_contents, declare, der_of, from_der, load_library, memory_bio
 
-_BIO_CTRL_INFO = 3
 # XN_FLAG_RFC2253 without ASN1_STRFLGS_ESC_MSB: RFC 4514 text, UTF-8 left as UTF-8 (E-Port
 # names are Chinese) rather than escaped byte by byte.
 _ASN1_STRFLGS_RFC2253_UTF8 = 0x1 | 0x2 | 0x10 | 0x100 | 0x200
@@ -89,10 +88,7 @@ class CrlFields:
 @functools.cache
 def _library() -> ctypes.CDLL:
     lib = load_library()
-    for symbol, (restype, argtypes) in _SIGNATURES.items():
-        function = getattr(lib, symbol)
-        function.restype = restype
-        function.argtypes = argtypes
+    declare(lib, _SIGNATURES)
     return lib
 
 
@@ -149,15 +145,12 @@ def _revoked(lib: ctypes.CDLL, stack: int | None) -> Iterator[tuple[int, datetim
 @contextmanager
 def _decoded(d2i: Callable[..., int | None], free: Callable[[int], None], der: bytes,
              what: str) -> Iterator[int]:
-    buf = ctypes.create_string_buffer(der, len(der))
-    start = ctypes.addressof(buf)
-    cursor = c_void_p(start)
-    ptr = d2i(None, ctypes.byref(cursor), len(der))
-    if not ptr:
+    ptr, whole = from_der(d2i, der)
+    if ptr is None:
         _library().ERR_clear_error()  # what d2i queued must not reach the next operation
         raise ValueError(f"not a DER {what}")
     try:
-        if cursor.value != start + len(der):
+        if not whole:
             raise ValueError(f"trailing bytes after the DER {what}")
         yield ptr
     finally:
@@ -167,14 +160,10 @@ def _decoded(d2i: Callable[..., int | None], free: Callable[[int], None], der: b
 def _i2d(i2d: Callable[..., int], ptr: int | None, what: str) -> bytes:
     if not ptr:
         raise ValueError(f"no {what}")
-    size = i2d(ptr, None)
-    if size <= 0:
+    der = der_of(i2d, ptr)
+    if der is None:
         raise ValueError(f"{what} cannot be encoded")
-    buf = ctypes.create_string_buffer(size)
-    cursor = c_void_p(ctypes.addressof(buf))
-    if i2d(ptr, ctypes.byref(cursor)) != size:
-        raise ValueError(f"{what} cannot be encoded")
-    return buf.raw
+    return der
 
 
 def _integer(lib: ctypes.CDLL, asn1_integer: int | None, what: str) -> int:
@@ -202,15 +191,7 @@ def _time(lib: ctypes.CDLL, asn1_time: int | None, what: str) -> datetime:
 def _name_text(lib: ctypes.CDLL, name: int | None) -> str:
     if not name:
         raise ValueError("no name")
-    bio = lib.BIO_new(lib.BIO_s_mem())
-    if not bio:
-        raise MemoryError("BIO_new")
-    try:
+    with memory_bio(lib) as bio:
         if lib.X509_NAME_print_ex(bio, name, 0, _XN_FLAG_RFC4514) < 0:
             raise ValueError("name cannot be printed")
-        data = c_void_p()
-        length = lib.BIO_ctrl(bio, _BIO_CTRL_INFO, 0, ctypes.byref(data))
-        text = ctypes.string_at(data.value, length) if length > 0 and data.value else b""
-        return text.decode("utf-8", "replace")
-    finally:
-        lib.BIO_free(bio)
+        return (bio_contents(lib, bio) or b"").decode("utf-8", "replace")

@@ -306,20 +306,28 @@ def _check_response(response: DxpResponse, path: str) -> None:
         _check_length(f"{path}/Results/Result/Code", result.code, 1, 9)
         _check_optional(f"{path}/Results/Result/Info", result.info, 0, 300)
         _check_optional(f"{path}/Results/Result/Note", result.note, 0, 500)
-    try:
-        _parse_xs_date_or_datetime(response.notice_time_text)
-    except ValueError:
-        raise _refuse(DXP_BAD_DATETIME, f"{path}/NoticeTime is not an xs:date or "
-                      "xs:dateTime") from None
+    _check_notice_time(f"{path}/NoticeTime", response.notice_time_text)
     _check_optional(f"{path}/Note", response.note, 0, 500)
     _check_trans_info(response.original, f"{path}/OriHead")
 
 
+def _check_notice_time(path: str, text: str, element: etree._Element | None = None) -> None:
+    try:
+        _parse_xs_date_or_datetime(text)
+    except ValueError:
+        raise _refuse(DXP_BAD_DATETIME, f"{path} is not an xs:date or xs:dateTime",
+                      element) from None
+
+
+_NO_RESPONSE = "DxpRep needs at least one Response"
+
+
 def _check_receipt(receipt: DxpReceipt) -> None:
+    """What rendering holds a receipt to; reading checks each value as it reads it."""
     _check_length("DxpRep/RecevierId", receipt.receiver_id, 1, 16)
     _check_optional("DxpRep/AdNodeId", receipt.ad_node_id, 1, 8)
     if not receipt.responses:
-        raise _refuse(DXP_MISSING_FIELD, "DxpRep needs at least one Response")
+        raise _refuse(DXP_MISSING_FIELD, _NO_RESPONSE)
     for response in receipt.responses:
         _check_response(response, "DxpRep/Response")
 
@@ -582,13 +590,13 @@ def _read_response(element: etree._Element, path: str) -> DxpResponse:
     results_element = children.optional("Results")
     results = () if results_element is None else _read_results(results_element,
                                                                 f"{path}/Results")
-    notice = _text(children.required("NoticeTime"), f"{path}/NoticeTime")
+    notice_element = children.required("NoticeTime")
+    notice = _text(notice_element, f"{path}/NoticeTime")
+    _check_notice_time(f"{path}/NoticeTime", notice, notice_element)
     note = _optional_leaf(children, "Note", 0, 500)
     original = _read_trans_info(children.required("OriHead"), f"{path}/OriHead")
     children.end()
-    response = DxpResponse(code, notice, original, node_id, info, results, note)
-    _check_response(response, path)
-    return response
+    return DxpResponse(code, notice, original, node_id, info, results, note)
 
 
 def _read_results(element: etree._Element, path: str) -> tuple[DxpResult, ...]:
@@ -617,9 +625,9 @@ def read_dxp_rep(root: etree._Element) -> DxpReceipt:
                       for response in children.repeated("Response"))
     children.optional("Signature", DS_NS)
     children.end()
-    receipt = DxpReceipt(receiver_id, responses, ad_node_id)
-    _check_receipt(receipt)
-    return receipt
+    if not responses:
+        raise _refuse(DXP_MISSING_FIELD, _NO_RESPONSE, root)
+    return DxpReceipt(receiver_id, responses, ad_node_id)
 
 
 def parse_dxp_rep(data: bytes, parser: SafeXmlParser) -> DxpReceipt:

@@ -7,6 +7,7 @@ import io
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import cast
 
 from lxml import etree
 
@@ -57,9 +58,14 @@ _XINCLUDE = "http://www.w3.org/2001/XInclude"
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
 _XSI_SCHEMA_LOCATION = f"{{{_XSI}}}schemaLocation"
 _XSI_NO_NAMESPACE = f"{{{_XSI}}}noNamespaceSchemaLocation"
+_XSI_LOCATIONS = frozenset({_XSI_SCHEMA_LOCATION, _XSI_NO_NAMESPACE})
 _URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:/|\\\\")
 _ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:|[/\\]")
 _MOST_ATTRIBUTES = 256
+# A start tag holds no "<" (XML forbids it in attribute values) and spends at least five bytes
+# on each attribute ( a=""): one with more than _MOST_ATTRIBUTES of them is a run of that
+# many bytes after a "<" without another.
+_LONG_RUN = re.compile(rb"<[^<]{%d}" % (5 * _MOST_ATTRIBUTES))
 _CJK = re.compile("[\u3400-\u9fff]")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 # A letter with a diacritic (as UTF-8 spells ship and family names) touching a plain
@@ -115,13 +121,17 @@ class SafeXmlParser:
     """One lxml parser for untrusted documents. lxml parsers are not thread-safe: hold one
     SafeXmlParser per thread."""
 
-    __slots__ = ("_max_bytes", "_parser")
+    __slots__ = ("_crowded", "_locations", "_max_bytes", "_parser")
 
     def __init__(self, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         if max_bytes <= 0:
             raise ValueError("max_bytes must be positive")
         self._max_bytes = max_bytes
         self._parser = _new_lxml_parser()
+        # The walks over all elements, in libxml2 (compiled XPath, held per parser as the
+        # lxml parser is): elements with too many attributes, and xsi schema locations.
+        self._crowded = etree.XPath(f"descendant-or-self::*[@*[{_MOST_ATTRIBUTES + 1}]]")
+        self._locations = etree.XPath("descendant-or-self::*/@xsi:*", namespaces={"xsi": _XSI})
 
     @property
     def max_bytes(self) -> int:
@@ -138,8 +148,36 @@ class SafeXmlParser:
         except etree.XMLSyntaxError as exc:
             raise _refusal(exc) from None
         _refuse_doctype(root)  # cannot happen after the checks; kept as a second wall
-        _refuse_outside_references(root, data)
+        _refuse_outside_references(root)
+        self._refuse_crowded_elements(root, data)
+        self._refuse_schema_locations(root, data)
         return root
+
+    def _refuse_crowded_elements(self, root: etree._Element, data: bytes) -> None:
+        """An element with more attributes than any port document has (200,000 of them take
+        a second to validate) is refused. Looked for only when the raw bytes can hold one."""
+        if not data.startswith(_UTF16_BOMS) and not _may_hold_a_crowded_tag(data):
+            return
+        crowded = cast(list[etree._Element], self._crowded(root))
+        if crowded:
+            raise XmlLimitExceededError(
+                f"an element has more than {_MOST_ATTRIBUTES} attributes",
+                line=crowded[0].sourceline)
+
+    def _refuse_schema_locations(self, root: etree._Element, data: bytes) -> None:
+        """An `xsi:schemaLocation` or `xsi:noNamespaceSchemaLocation` naming an absolute URI
+        is refused. Looked for only when the raw bytes name one; on the root alone when
+        every name the bytes hold is one of the root's attributes (where real files put it)."""
+        named = -1 if data.startswith(_UTF16_BOMS) else data.count(b"chemaLocation")
+        if not named:
+            return
+        found = [(root, name) for name in root.attrib if name in _XSI_LOCATIONS]
+        if len(found) != named:
+            found = [(value.getparent(), value.attrname)
+                     for value in cast(list[etree._ElementUnicodeResult], self._locations(root))
+                     if value.attrname in _XSI_LOCATIONS]
+        for element, name in found:
+            _check_location(element, name)
 
     def root_tag(self, data: bytes) -> str:
         """The root element's name, ``{namespace}LocalName``, read no further than its start
@@ -317,15 +355,12 @@ def _reads_as_utf8(text: str) -> bool:
     return _ACCENTED_IN_WORD.search(text) is not None
 
 
-def _refuse_outside_references(root: etree._Element, data: bytes) -> None:
+def _refuse_outside_references(root: etree._Element) -> None:
     """Refuses a document that asks for something outside itself (the parser never follows
     any of these; a document that asks is refused rather than half-read): a processing
-    instruction naming a URI (`<?xml-stylesheet href="http://…"?>`), an XInclude, an
-    `xsi:schemaLocation` naming an absolute URI; and an element with more attributes than
-    any port document has (200,000 of them take a second to validate). The walks over all
-    elements are made only when the raw bytes hint that they can find something, which keeps
-    the usual document's cost to a few C-level searches. Other processing instructions are
-    dropped."""
+    instruction naming a URI (`<?xml-stylesheet href="http://…"?>`), an XInclude (an
+    `xsi:schemaLocation` naming an absolute URI is SafeXmlParser's to find: it holds the
+    compiled XPath). Other processing instructions are dropped."""
     instructions = [*root.itersiblings(etree.PI, preceding=True),
                     *root.itersiblings(etree.PI), *root.iter(etree.PI)]
     for pi in instructions:
@@ -338,26 +373,27 @@ def _refuse_outside_references(root: etree._Element, data: bytes) -> None:
     xinclude = next(root.iter(f"{{{_XINCLUDE}}}*"), None)
     if xinclude is not None:
         raise XmlExternalReferenceError("XInclude is not accepted", line=xinclude.sourceline)
-    utf16 = data.startswith(_UTF16_BOMS)
-    if utf16 or b"chemaLocation" in data or data.count(b"=") > _MOST_ATTRIBUTES:
-        for element in root.iter(etree.Element):
-            _check_element_references(element)
 
 
-def _check_element_references(element: etree._Element) -> None:
-    if len(element.attrib) > _MOST_ATTRIBUTES:
-        raise XmlLimitExceededError(f"an element has more than {_MOST_ATTRIBUTES} attributes",
-                                    line=element.sourceline)
-    for name, pairs in ((_XSI_SCHEMA_LOCATION, True), (_XSI_NO_NAMESPACE, False)):
-        value = element.get(name)
-        if value is None:
-            continue
-        tokens = value.split()
-        locations = tokens[1::2] if pairs else tokens
-        if any(_ABSOLUTE_URI.match(location) for location in locations):
-            raise XmlExternalReferenceError(
-                f"xsi:{name.rpartition('}')[2]} names an absolute URI; the gateway validates "
-                "against its own schemas and never fetches one", line=element.sourceline)
+def _may_hold_a_crowded_tag(data: bytes) -> bool:
+    """Whether the bytes have a run without "<" that holds more than _MOST_ATTRIBUTES "=":
+    a few C-level searches, where a walk over the elements costs a microsecond each."""
+    if data.count(b"=") <= _MOST_ATTRIBUTES:
+        return False
+    for run in _LONG_RUN.finditer(data):
+        end = data.find(b"<", run.start() + 1)
+        if data.count(b"=", run.start(), end if end >= 0 else len(data)) > _MOST_ATTRIBUTES:
+            return True
+    return False
+
+
+def _check_location(element: etree._Element, name: str) -> None:
+    tokens = (element.get(name) or "").split()
+    locations = tokens[1::2] if name == _XSI_SCHEMA_LOCATION else tokens
+    if any(_ABSOLUTE_URI.match(location) for location in locations):
+        raise XmlExternalReferenceError(
+            f"xsi:{name.rpartition('}')[2]} names an absolute URI; the gateway validates "
+            "against its own schemas and never fetches one", line=element.sourceline)
 
 
 def _refuse_doctype(root: etree._Element) -> None:

@@ -26,7 +26,9 @@ TIMEOUT_S = 100  # under pytest's own 120 s, so that a hung bench is reported an
 # The keys each bench's last line must have: its figures and its reference's.
 EXPECTED_KEYS = {
     "adapters.py": {"fal5_docs_per_s", "lxml_docs_per_s", "ratio_to_lxml", "crew",
-                    "document_bytes"},
+                    "document_bytes", "dxp_manifest_docs_per_s", "dxp_manifest_lxml_docs_per_s",
+                    "dxp_manifest_ratio_to_lxml", "dxp_manifest_floor_docs_per_s",
+                    "consignments", "envelope_bytes"},
     "avro.py": {"records_per_s", "fastavro_records_per_s", "speedup", "crew", "avro_bytes"},
     "crypto.py": {"sm2_sign_per_s", "sm2_verify_per_s", "openssl_sign_per_s",
                   "openssl_verify_per_s", "sm2_sign_vs_openssl", "sm2_verify_vs_openssl",

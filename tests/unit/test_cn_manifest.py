@@ -4,6 +4,7 @@ of real files read as the plain form does, and render writes each type's spellin
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,11 +17,13 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from adapters import AdapterRegistry, CnManifestAdapter, FormatDetector, RenderError
+from adapters.base import RuleViolationError
 from adapters.cn_manifest import business_key, namespace_of, sender_code
 from adapters.cn_manifest_tree import MANIFEST, MESSAGE_TYPES
 from adapters.xml_tree import (
     CHINA_STANDARD_TIME,
     DECIMAL,
+    ELEMENT_UNKNOWN,
     GROUP,
     TIME,
     TIME_DIGITS,
@@ -29,7 +32,10 @@ from adapters.xml_tree import (
     read_time_digits,
 )
 from contracts import DocumentCatalog, compile_condition
-from message_formats import AvroSchemas
+from crypto import SM2PrivateKey
+from crypto.xmldsig import sign_enveloped, verify_enveloped
+from message_formats import AvroSchemas, SafeXmlParser
+from message_formats.dxp import DxpEnvelope, DxpTransInfo, read_dxp_msg, render_dxp_msg
 from tests.unit.adapter_strategies import PROPERTY, event_header, pattern, tokens
 from tests.unit.cn_manifest_schema import AVRO_DIR, file_text, schemas
 
@@ -228,6 +234,54 @@ def test_the_suffixes_of_the_sender_are_kept(adapter: CnManifestAdapter) -> None
     record = adapter.parse(sample("mt2101_sea_pre_manifest.xml")).record
     assert record["sender_code"] == "3100900000001"
     assert record["head"]["sender_id"].endswith("_SW00000020260301_@")
+
+
+# ---------------------------------------------------------------- an enveloped signature
+
+
+DS = "{http://www.w3.org/2000/09/xmldsig#}"
+
+
+def signed_manifest(key: SM2PrivateKey) -> etree._Element:
+    root = etree.fromstring(sample("mt2101_sea_pre_manifest.xml"))
+    sign_enveloped(root, key, convention="eport-sm2-sm3", serial=0x5A17)
+    return root
+
+
+def test_a_manifest_signed_the_eport_way_reads_as_the_unsigned_one(
+        adapter: CnManifestAdapter) -> None:
+    """E-Port systems sign the business message itself: its ds:Signature, the root's last
+    child, is passed by (the crypto layer checks it), plain or inside an unsigned envelope."""
+    key = SM2PrivateKey.generate()
+    signed = etree.tostring(signed_manifest(key))
+    unsigned = adapter.parse(sample("mt2101_sea_pre_manifest.xml"))
+    assert adapter.parse(signed) == unsigned
+    assert adapter.parse(sample("mt2101_signed_the_eport_way.xml")) == unsigned
+    envelope = render_dxp_msg(DxpEnvelope(
+        DxpTransInfo("c0p-1", "3100900000001", ("EPORT",), "2026-03-01T09:30:15", "MT2101"),
+        signed))
+    inner = read_dxp_msg(SafeXmlParser().parse(envelope)).envelope.data
+    assert adapter.parse(inner) == unsigned
+    verified = verify_enveloped(SafeXmlParser().parse(inner), lambda hint: key.public_key())
+    assert verified.hint.serial == 0x5A17
+
+
+@pytest.mark.parametrize("move", ["first", "inside", "twice"])
+def test_a_signature_anywhere_but_last_in_the_root_is_an_unknown_element(
+        adapter: CnManifestAdapter, move: str) -> None:
+    root = signed_manifest(SM2PrivateKey.generate())
+    signature = root[-1]
+    if move == "first":
+        root.insert(0, signature)
+    elif move == "inside":
+        root.find("{*}Declaration").append(signature)
+    else:
+        root.insert(0, copy.deepcopy(signature))
+    with pytest.raises(RuleViolationError) as refused:
+        adapter.parse(etree.tostring(root))
+    assert refused.value.code == ELEMENT_UNKNOWN
+    assert refused.value.message.endswith(
+        "Signature: is in another namespace than the message")
 
 
 def test_the_expected_outcomes_name_every_type() -> None:

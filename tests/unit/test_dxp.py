@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import zipfile
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -341,6 +343,20 @@ def test_the_transport_receipt_echoes_the_trans_info_under_its_own_spelling() ->
     ori_head = root[2][4]
     assert ori_head[0].text == TRANS.cop_msg_id and ori_head[3].text == TRANS.created_text
 
+
+
+@pytest.mark.parametrize(("edit", "code", "line"), [
+    (lambda rep: rep.replace(b"2026-03-15</", b"15.03.2026</"), "DXP_BAD_DATETIME", 5),
+    (lambda rep: re.sub(rb"<Response>.*</Response>", b"", rep, flags=re.DOTALL),
+     "DXP_MISSING_FIELD", 1),
+])
+def test_a_transport_receipt_is_refused_once_at_the_line_of_what_breaks_the_rule(
+        edit: Callable[[bytes], bytes], code: str, line: int) -> None:
+    receipt = DxpReceipt("DXPENT0000099001", (DxpResponse("2001", "2026-03-15", TRANS),))
+    rendered = etree.tostring(etree.fromstring(render_dxp_rep(receipt)), pretty_print=True)
+    with pytest.raises(FormatError) as refused:
+        parse_dxp_rep(edit(rendered), PARSER)
+    assert (refused.value.code, refused.value.line) == (code, line)
 
 # -- the envelope's own signature, checked by the caller ---------------------------------------
 

@@ -291,6 +291,11 @@ def test_utf16_with_a_lying_declaration_is_refused() -> None:
         b'xsi:schemaLocation="urn:px:fal:1 http://127.0.0.1:9/evil.xsd"/>',
         b'<a xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
         b'xsi:noNamespaceSchemaLocation="file:///etc/passwd"/>',
+        # A harmless location on the root does not hide another one deeper.
+        b'<a xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        b'xsi:schemaLocation="urn:a a.xsd"><b xsi:schemaLocation="urn:b http://x/b.xsd"/></a>',
+        '<a xmlns:i="http://www.w3.org/2001/XMLSchema-instance"><b><c '
+        'i:noNamespaceSchemaLocation="/etc/b.xsd"/></b></a>'.encode("utf-16"),
     ],
 )
 def test_documents_that_point_outside_themselves_are_refused(data: bytes) -> None:
@@ -308,3 +313,18 @@ def test_a_schema_location_naming_a_local_file_and_a_harmless_instruction_are_ac
 def test_an_element_with_thousands_of_attributes_is_refused_with_its_line() -> None:
     attributes = " ".join(f'a{n}="1"' for n in range(5000)).encode()
     assert _codes(b"<r>\n<e " + attributes + b"/></r>") == ("XML_LIMIT_EXCEEDED", 2)
+
+
+@pytest.mark.parametrize(("count", "value", "refused"), [
+    (256, "1", False), (257, "1", True), (257, "", True), (257, "&gt;=>", True)])
+def test_more_than_256_attributes_on_one_element_are_refused_however_short_or_odd(
+        count: int, value: str, refused: bool) -> None:
+    """The shortest attributes, and values holding ">" and "=", are found all the same; many
+    attributes spread over many elements are not one crowded element."""
+    one = " ".join(f'a{n}="{value}"' for n in range(count)).encode()
+    many = b"".join(b'<i a="1" b="2"/>' for _ in range(300))
+    data = b"<r>" + many + b"\n<e " + one + b"/>" + many + b"</r>"
+    if refused:
+        assert _codes(data) == ("XML_LIMIT_EXCEEDED", 2)
+    else:
+        assert len(parse_untrusted_xml(data)) == 601
