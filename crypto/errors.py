@@ -60,7 +60,7 @@ class KeyKindRefused(KeyringError):
     """An RSA key (a legacy E-Port certificate's) asked for what only an SM2 key does: it
     verifies rsa-sha1 XML signatures and nothing else (crypto/keyring.py)."""
 
-    code = "KEY_NOT_SM2"
+    code = "AUTH_KEY_NOT_SM2"
 
 
 class SealKeyRefused(KeyringError):

@@ -10,10 +10,10 @@ that (an agency key for acknowledgements only), never widen it.
 Keys are SM2 (`KeyEntry`), or RSA from a legacy E-Port certificate (`RsaKeyEntry`). An RSA
 key verifies the XML signatures of the conventions that name RSA (`rsa-sha1`) and nothing
 else: its entry has role `document` only, is never the gateway's, and is not among the
-entries the SM2 uses see (`entries`, `keys_for`, `verify`, `current_key`, `by_key_id`,
-`sealing_key`...), which refuse a key id or an agency that has only RSA keys with
-KEY_NOT_SM2. Only the certificate-serial lookups (`certificate_signer`...) give either kind,
-typed `SignerEntry`.
+entries the SM2 uses see (`entries`, `keys_for`, `verify`, `current_key`, `by_key_id`...):
+they refuse a key id, or an agency that has only RSA keys, with AUTH_KEY_NOT_SM2 (a seal
+naming one: SEAL_KEY_NOT_SEALING). Only the certificate lookups (`certificate_signer`,
+`usable_certificates`, `certificate_entries`) give either kind, typed `SignerEntry`.
 """
 
 from __future__ import annotations
@@ -250,7 +250,7 @@ _Entry = TypeVar("_Entry", bound=SignerEntry)
 
 def with_roles(entry: _Entry, gateway_id: str) -> _Entry:
     """The entry with its roles filled in from its owner and its kind; KeyRoleInvalid when
-    it is given a role its owner may not give it, KeyKindRefused (KEY_NOT_SM2) for an RSA
+    it is given a role its owner may not give it, KeyKindRefused (AUTH_KEY_NOT_SM2) for an RSA
     key of the gateway or given a role only SM2 keys have."""
     is_gateway = entry.agency_id == gateway_id
     allowed = (GATEWAY_ROLES if is_gateway else AGENCY_ROLES) & entry.ROLES

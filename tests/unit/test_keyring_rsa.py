@@ -271,7 +271,7 @@ def test_an_rsa_entry_where_an_sm2_key_is_needed_is_refused_with_its_code(
         with pytest.raises(KeyKindRefused) as error:
             attempt()
         refusals[use] = error.value
-    assert {error.code for error in refusals.values()} == {"KEY_NOT_SM2"}
+    assert {error.code for error in refusals.values()} == {"AUTH_KEY_NOT_SM2"}
     assert all("rsa-sha1" in error.message for error in refusals.values())
     with pytest.raises(SealKeyRefused) as seal:
         keyring.sealing_key(entry.key_id, NOW)
@@ -285,10 +285,10 @@ def test_an_rsa_certificate_may_not_be_the_gateways_or_sign_acknowledgements(
     gateway = keyring_file(tmp_path, pki, (GATEWAY, pki.good))
     with pytest.raises(KeyringError) as error:
         Keyring.from_toml(gateway)
-    assert error.value.code == "KEY_NOT_SM2"
+    assert error.value.code == "AUTH_KEY_NOT_SM2"
     with pytest.raises(KeyringError) as error:
         load(tmp_path, pki, pki.good, extra='roles = ["document", "ack"]')
-    assert error.value.code == "KEY_NOT_SM2"
+    assert error.value.code == "AUTH_KEY_NOT_SM2"
 
 
 def test_an_agency_may_hold_an_sm2_and_an_rsa_certificate(tmp_path: Path, pki: RsaPki) -> None:
