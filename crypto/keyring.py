@@ -129,6 +129,8 @@ class SignerEntry:
     certificate_revoked_at: datetime | None = None
 
     def __post_init__(self) -> None:
+        if type(self) is SignerEntry:
+            raise TypeError("make a KeyEntry (SM2) or an RsaKeyEntry, not a SignerEntry")
         if not self.agency_id:
             raise ValueError("agency_id must not be empty")
         object.__setattr__(self, "valid_from", require_utc(self.valid_from, "valid_from"))
@@ -323,8 +325,8 @@ class Keyring:
         return self._version
 
     def __len__(self) -> int:
-        """How many entries, SM2 and RSA."""
-        return len(self._entries) + len(self._rsa_entries)
+        """How many SM2 entries (as `entries` and iterating); RSA ones: `rsa_entries`."""
+        return len(self._entries)
 
     def __iter__(self) -> Iterator[KeyEntry]:
         return iter(self._entries)
@@ -547,7 +549,8 @@ class Keyring:
                           clients=bindings)
         except KeyringError as exc:
             raise KeyringError(f"{path}: {exc.message}", code=exc.code) from exc
-        _log.info("keyring_loaded", path=str(path), keys=len(keyring), version=keyring.version)
+        _log.info("keyring_loaded", path=str(path), keys=len(keyring),
+                  rsa_keys=len(keyring.rsa_entries), version=keyring.version)
         return keyring
 
 

@@ -146,10 +146,12 @@ def test_an_rsa_certificate_from_openssl_is_accepted_and_verifies_rsa_sha1(
         tmp_path: Path, pki: RsaPki) -> None:
     keyring = load(tmp_path, pki, pki.good)
     (entry,) = keyring.rsa_entries
-    assert isinstance(entry, RsaKeyEntry) and keyring.entries == () and len(keyring) == 1
+    assert isinstance(entry, RsaKeyEntry) and keyring.entries == () and len(keyring) == 0
     assert entry.certificate is not None and entry.certificate.serial == GOOD_SERIAL
     assert entry.public_key.bits == 2048
     assert entry.roles == frozenset({KeyRole.DOCUMENT})
+    with pytest.raises(TypeError):  # an entry is of one kind or the other
+        SignerEntry(CARRIER, entry.public_key)
     assert (entry.valid_from, entry.valid_to) == (entry.certificate.not_before,
                                                   entry.certificate.not_after)
     assert keyring.certificate_signer("01691f7f", NOW) == entry
