@@ -56,6 +56,13 @@ class KeyRoleRefused(KeyringError):
     code = "AUTH_KEY_ROLE"
 
 
+class KeyKindRefused(KeyringError):
+    """An RSA key (a legacy E-Port certificate's) asked for what only an SM2 key does: it
+    verifies rsa-sha1 XML signatures and nothing else (crypto/keyring.py)."""
+
+    code = "AUTH_KEY_NOT_SM2"
+
+
 class SealKeyRefused(KeyringError):
     """A seal (trail seal, signed receipt) names a key that may not seal at its time; the
     code says which rule: SEAL_KEY_UNKNOWN, SEAL_KEY_NOT_SEALING, SEAL_KEY_NOT_VALID,

@@ -1,4 +1,4 @@
-"""The keyring: which SM2 public keys speak for which agency, when, and for what.
+"""The keyring: which public keys speak for which agency, when, and for what.
 
 Keys have roles (DESIGN.md §6). An agency's key signs that agency's documents (`document`)
 and acknowledgements (`ack`); only the gateway's sealing keys (`seal`) seal trails, receipts
@@ -6,6 +6,14 @@ and deliveries. Who may hold which role is fixed by the key's owner: the keys of
 keyring's gateway identity (`gateway`, default ``px.gateway``) are sealing keys and nothing
 else; every other key is an agency's and never seals. A `roles` list in an entry may narrow
 that (an agency key for acknowledgements only), never widen it.
+
+Keys are SM2 (`KeyEntry`), or RSA from a legacy E-Port certificate (`RsaKeyEntry`). An RSA
+key verifies the XML signatures of the conventions that name RSA (`rsa-sha1`) and nothing
+else: its entry has role `document` only, is never the gateway's, and is not among the
+entries the SM2 uses see (`entries`, `keys_for`, `verify`, `current_key`, `by_key_id`...):
+they refuse a key id, or an agency that has only RSA keys, with AUTH_KEY_NOT_SM2 (a seal
+naming one: SEAL_KEY_NOT_SEALING). Only the certificate lookups (`certificate_signer`,
+`usable_certificates`, `certificate_entries`) give either kind, typed `SignerEntry`.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 import structlog
 
@@ -26,6 +34,7 @@ from .client_certs import ClientBinding, binding_from_table, index_bindings
 from .errors import (
     CertificateRefused,
     CryptoError,
+    KeyKindRefused,
     KeyNotValidAt,
     KeyRevoked,
     KeyringError,
@@ -35,6 +44,7 @@ from .errors import (
     SignatureInvalid,
     UnknownSigner,
 )
+from .rsa_keys import LEGACY_RSA_MIN_BITS, RSA_MIN_BITS, RsaPublicKey
 from .sm2 import DEFAULT_SM2_ID, SM2PublicKey
 from .sm3 import sm3_hex
 from .x509 import (
@@ -44,6 +54,7 @@ from .x509 import (
     CERT_REVOKED,
     CERT_UNTRUSTED,
     Certificate,
+    CertificateKey,
     TrustStore,
     certificates_from_bytes,
     revocation_lists_from_bytes,
@@ -65,7 +76,7 @@ SEAL_RULE = "only the gateway's sealing keys (role seal) seal; an agency's key n
 
 _ENTRY_FIELDS = frozenset({"agency", "public_key", "certificate", "valid_from", "valid_to",
                            "revoked_at", "roles"})
-_TOP_LEVEL = frozenset({"key", "gateway", "client", "trust", "crls"})
+_TOP_LEVEL = frozenset({"key", "gateway", "client", "trust", "crls", "rsa_min_bits"})
 _DATES = ("valid_from", "valid_to", "revoked_at")
 
 
@@ -79,6 +90,8 @@ class KeyRole(StrEnum):
 
 AGENCY_ROLES = frozenset({KeyRole.DOCUMENT, KeyRole.ACK})
 GATEWAY_ROLES = frozenset({KeyRole.SEAL})
+RSA_RULE = ("an RSA key (a legacy E-Port certificate) only verifies rsa-sha1 XML signatures "
+            "of its agency's documents; seals, acknowledgements and envelopes need SM2")
 
 _log = structlog.get_logger(__name__)
 
@@ -93,18 +106,21 @@ def require_utc(value: datetime, name: str) -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
-class KeyEntry:
+class SignerEntry:
     """One key of one agency (or of the gateway); valid on [valid_from, valid_to) and until
     it is revoked, for its `roles`. Roles None: those its owner has (`Keyring` fills them
-    in; an entry outside a keyring may do nothing).
+    in; an entry outside a keyring may do nothing). Made as one of its two kinds,
+    `KeyEntry` (SM2) or `RsaKeyEntry`, whose `ROLES` are the roles its kind may have.
 
     A key may come with the X.509 `certificate` that vouches for it (its public key must be
     the certificate's): the window is then narrowed to the certificate's validity
     (notAfter is the window's exclusive end), and `certificate_revoked_at` is when a CRL
     revoked the certificate."""
 
+    ROLES: ClassVar[frozenset[KeyRole]] = frozenset()
+
     agency_id: str
-    public_key: SM2PublicKey
+    public_key: CertificateKey
     valid_from: datetime = BEGINNING_OF_TIME
     valid_to: datetime | None = None
     revoked_at: datetime | None = None
@@ -113,6 +129,8 @@ class KeyEntry:
     certificate_revoked_at: datetime | None = None
 
     def __post_init__(self) -> None:
+        if type(self) is SignerEntry:
+            raise TypeError("make a KeyEntry (SM2) or an RsaKeyEntry, not a SignerEntry")
         if not self.agency_id:
             raise ValueError("agency_id must not be empty")
         object.__setattr__(self, "valid_from", require_utc(self.valid_from, "valid_from"))
@@ -179,6 +197,36 @@ class KeyEntry:
         return f"[{start}, {end})"
 
 
+@dataclass(frozen=True, slots=True)
+class KeyEntry(SignerEntry):
+    """An SM2 key: the kind every use of the keyring takes."""
+
+    ROLES: ClassVar[frozenset[KeyRole]] = frozenset(KeyRole)
+
+    public_key: SM2PublicKey
+
+
+@dataclass(frozen=True, slots=True)
+class RsaKeyEntry(SignerEntry):
+    """An RSA key of a legacy E-Port certificate: verifies its agency's rsa-sha1 XML
+    signatures, nothing else (RSA_RULE)."""
+
+    ROLES: ClassVar[frozenset[KeyRole]] = frozenset({KeyRole.DOCUMENT})
+
+    public_key: RsaPublicKey
+
+
+def certificate_entry(agency_id: str, certificate: Certificate,
+                      certificate_revoked_at: datetime | None = None) -> SignerEntry:
+    """The entry of `agency_id` for the key of `certificate`, of the kind its key is."""
+    key = certificate.public_key
+    if isinstance(key, RsaPublicKey):
+        return RsaKeyEntry(agency_id, key, certificate=certificate,
+                           certificate_revoked_at=certificate_revoked_at)
+    return KeyEntry(agency_id, key, certificate=certificate,
+                    certificate_revoked_at=certificate_revoked_at)
+
+
 def _roles_of(values: Iterable[str]) -> frozenset[KeyRole]:
     if isinstance(values, str):
         raise ValueError("roles must be a collection of role names, not one string")
@@ -199,16 +247,26 @@ def _names(roles: Iterable[KeyRole]) -> str:
     return ", ".join(sorted(role.value for role in roles))
 
 
-def with_roles(entry: KeyEntry, gateway_id: str) -> KeyEntry:
-    """The entry with its roles filled in from its owner; KeyRoleInvalid when it is given a
-    role its owner may not give it."""
+_Entry = TypeVar("_Entry", bound=SignerEntry)
+
+
+def with_roles(entry: _Entry, gateway_id: str) -> _Entry:
+    """The entry with its roles filled in from its owner and its kind; KeyRoleInvalid when
+    it is given a role its owner may not give it, KeyKindRefused (AUTH_KEY_NOT_SM2) for an RSA
+    key of the gateway or given a role only SM2 keys have."""
     is_gateway = entry.agency_id == gateway_id
-    allowed = GATEWAY_ROLES if is_gateway else AGENCY_ROLES
+    allowed = (GATEWAY_ROLES if is_gateway else AGENCY_ROLES) & entry.ROLES
+    if not allowed:
+        raise KeyKindRefused(f"key {entry.key_id} of the gateway identity {gateway_id!r} is "
+                             f"RSA: {RSA_RULE}")
     if entry.roles is None:
         return replace(entry, roles=allowed)
     refused = entry.roles - allowed
     if not refused:
         return entry
+    if not refused <= entry.ROLES:
+        raise KeyKindRefused(f"key {entry.key_id} of {entry.agency_id!r} is RSA and is given "
+                             f"role(s) {_names(refused - entry.ROLES)}: {RSA_RULE}")
     if is_gateway:
         rule = (f"keys of the gateway identity {gateway_id!r} only seal (role seal); "
                 "documents and acknowledgements are signed with agencies' keys")
@@ -224,12 +282,13 @@ class Keyring:
     identity whose keys are the gateway's sealing keys; every other key is an agency's.
     `version` names what it was loaded from: the lowercase hex SM3 of the keyring file's
     bytes (`from_toml`), None for a keyring made in memory. `clients`: the TLS client
-    certificates bound to their holders (crypto.client_certs)."""
+    certificates bound to their holders (crypto.client_certs). RSA entries are kept apart
+    from the SM2 ones (the module's docstring)."""
 
-    __slots__ = ("_by_agency", "_by_key_id", "_by_serial", "_clients", "_entries",
-                 "_gateway_id", "_version")
+    __slots__ = ("_by_agency", "_by_key_id", "_by_serial", "_certified", "_clients",
+                 "_entries", "_gateway_id", "_rsa_entries", "_rsa_key_ids", "_version")
 
-    def __init__(self, entries: Iterable[KeyEntry], *,
+    def __init__(self, entries: Iterable[SignerEntry], *,
                  gateway_id: str = DEFAULT_GATEWAY_ID, version: str | None = None,
                  clients: Iterable[ClientBinding] = ()) -> None:
         if not gateway_id:
@@ -237,26 +296,25 @@ class Keyring:
         self._gateway_id = gateway_id
         self._version = version
         self._clients = index_bindings(clients)
-        self._entries = tuple(with_roles(entry, gateway_id) for entry in entries)
-        by_agency: dict[str, list[KeyEntry]] = {}
-        by_key_id: dict[str, KeyEntry] = {}
-        for entry in self._entries:
-            if entry.key_id in by_key_id:
-                raise KeyringError(
-                    f"key {entry.key_id} is listed twice "
-                    f"({by_key_id[entry.key_id].agency_id!r} and {entry.agency_id!r})"
-                )
-            by_key_id[entry.key_id] = entry
-            by_agency.setdefault(entry.agency_id, []).append(entry)
-        self._by_key_id: Mapping[str, KeyEntry] = MappingProxyType(by_key_id)
-        self._by_agency: Mapping[str, tuple[KeyEntry, ...]] = MappingProxyType(
-            {agency: tuple(keys) for agency, keys in by_agency.items()}
-        )
-        self._by_serial = _index_by_serial(self._entries)
+        listed = tuple(with_roles(entry, gateway_id) for entry in entries)
+        _require_distinct_keys(listed)
+        self._entries = tuple(entry for entry in listed if isinstance(entry, KeyEntry))
+        self._rsa_entries = tuple(entry for entry in listed if isinstance(entry, RsaKeyEntry))
+        self._rsa_key_ids = frozenset(entry.key_id for entry in self._rsa_entries)
+        self._by_key_id: Mapping[str, KeyEntry] = MappingProxyType(
+            {entry.key_id: entry for entry in self._entries})
+        self._by_agency = _by_agency(self._entries)
+        self._certified = _by_agency(entry for entry in listed if entry.certificate is not None)
+        self._by_serial = _index_by_serial(listed)
 
     @property
     def entries(self) -> tuple[KeyEntry, ...]:
+        """The SM2 entries."""
         return self._entries
+
+    @property
+    def rsa_entries(self) -> tuple[RsaKeyEntry, ...]:
+        return self._rsa_entries
 
     @property
     def gateway_id(self) -> str:
@@ -267,13 +325,19 @@ class Keyring:
         return self._version
 
     def __len__(self) -> int:
+        """How many SM2 entries (as `entries` and iterating); RSA ones: `rsa_entries`."""
         return len(self._entries)
 
     def __iter__(self) -> Iterator[KeyEntry]:
         return iter(self._entries)
 
     def keys_for(self, agency_id: str) -> tuple[KeyEntry, ...]:
+        """The agency's SM2 entries."""
         return self._by_agency.get(agency_id, ())
+
+    def certificate_entries(self, agency_id: str) -> tuple[SignerEntry, ...]:
+        """The agency's entries given as certificates, SM2 and RSA, in the keyring's order."""
+        return self._certified.get(agency_id, ())
 
     def client(self, fingerprint: str, at: datetime) -> ClientBinding | None:
         """The binding of the client certificate with this SHA-256 fingerprint if it is
@@ -282,12 +346,15 @@ class Keyring:
         return binding if binding is not None and binding.usable_at(at) else None
 
     def by_key_id(self, key_id: str) -> KeyEntry:
+        """The SM2 entry of `key_id`; UnknownSigner, or KeyKindRefused for an RSA key."""
         try:
             return self._by_key_id[key_id]
         except KeyError:
+            if key_id in self._rsa_key_ids:
+                raise KeyKindRefused(f"key {key_id} is RSA: {RSA_RULE}") from None
             raise UnknownSigner(f"no key with id {key_id} in the keyring") from None
 
-    def by_certificate_serial(self, serial: int | str) -> KeyEntry:
+    def by_certificate_serial(self, serial: int | str) -> SignerEntry:
         """The entry whose certificate has this serial: an int, or the hex of an E-Port
         KeyName (any case, padded or not). UnknownSigner if there is none; whether it may
         sign now is `certificate_signer`'s question."""
@@ -299,7 +366,7 @@ class Keyring:
                                 "keyring") from None
 
     def certificate_signer(self, serial: int | str, at: datetime,
-                           role: KeyRole = KeyRole.DOCUMENT) -> KeyEntry:
+                           role: KeyRole = KeyRole.DOCUMENT) -> SignerEntry:
         """The entry whose certificate has this serial (see `by_certificate_serial`) if it
         has `role` and is usable at `at`; else the refusal with its code: CERT_NOT_YET_VALID,
         CERT_EXPIRED, CERT_REVOKED, AUTH_KEY_NOT_VALID, AUTH_KEY_REVOKED, AUTH_KEY_ROLE."""
@@ -362,6 +429,8 @@ class Keyring:
         SealKeyRefused, its code naming the rule, for any other."""
         at = require_utc(at, "at")
         entry = self._by_key_id.get(key_id)
+        if entry is None and key_id in self._rsa_key_ids:
+            raise SealKeyRefused(f"key {key_id} is RSA: {RSA_RULE}", code=SEAL_KEY_NOT_SEALING)
         if entry is None:
             raise SealKeyRefused(f"key {key_id} is not in the keyring: {SEAL_RULE}",
                                  code=SEAL_KEY_UNKNOWN)
@@ -411,25 +480,27 @@ class Keyring:
         return entry
 
     def usable_certificates(self, agency_id: str, at: datetime,
-                            role: KeyRole = KeyRole.DOCUMENT) -> tuple[KeyEntry, ...]:
-        """The agency's certificate entries with `role` usable at `at`, newest first (those
-        an E-Port XML signature may name); when there is none, the refusal `verify` gives
-        (UnknownSigner, CERT_EXPIRED, CERT_REVOKED...), over its certificate entries."""
-        owned = tuple(entry for entry in self.keys_for(agency_id)
-                      if entry.certificate is not None)
+                            role: KeyRole = KeyRole.DOCUMENT) -> tuple[SignerEntry, ...]:
+        """The agency's certificate entries (SM2 or RSA) with `role` usable at `at`, newest
+        first (those an E-Port XML signature may name); when there is none, the refusal
+        `verify` gives (UnknownSigner, CERT_EXPIRED, CERT_REVOKED...), over its certificate
+        entries."""
+        owned = self.certificate_entries(agency_id)
         if not owned:
             raise UnknownSigner(f"agency {agency_id!r} has no certificate in the keyring")
         return tuple(self._usable(owned, agency_id, require_utc(at, "at"), role))
 
     def _usable_keys(self, agency_id: str, at: datetime, role: KeyRole) -> list[KeyEntry]:
         owned = self.keys_for(agency_id)
+        if not owned and agency_id in self._certified:  # certificates, none of them SM2
+            raise KeyKindRefused(f"agency {agency_id!r} has only RSA keys: {RSA_RULE}")
         if not owned:
             raise UnknownSigner(f"agency {agency_id!r} has no keys in the keyring")
         return self._usable(owned, agency_id, at, role)
 
     @staticmethod
-    def _usable(owned: tuple[KeyEntry, ...], agency_id: str, at: datetime,
-                role: KeyRole) -> list[KeyEntry]:
+    def _usable(owned: tuple[_Entry, ...], agency_id: str, at: datetime,
+                role: KeyRole) -> list[_Entry]:
         keys = [entry for entry in owned if entry.may(role)]
         if not keys:
             raise KeyRoleRefused(f"no key of {agency_id!r} has role {role.value}: "
@@ -446,8 +517,11 @@ class Keyring:
     def from_toml(cls, path: Path) -> Self:
         """Load ``[[key]]`` tables; key files are SPKI PEM, certificates PEM or DER, all
         relative to the TOML's directory. A `certificate` must be issued by a CA of the
-        top-level `trust` list of files; `crls` are its CAs' revocation lists. The TOML file
-        is read once: its bytes are both what is parsed and what `version` names."""
+        top-level `trust` list of files; `crls` are its CAs' revocation lists. An RSA key
+        (of a certificate or a CA) under `rsa_min_bits` bits (default RSA_MIN_BITS; at least
+        LEGACY_RSA_MIN_BITS, for the E-Port's RSA-1024 certificates) is refused with
+        RSA_KEY_TOO_SHORT. The TOML file is read once: its bytes are both what is parsed
+        and what `version` names."""
         path = Path(path)
         data = _read_file(path)
         document = _parse_toml(path, data)
@@ -461,8 +535,9 @@ class Keyring:
         tables = document.get("key", [])
         if not isinstance(tables, list):
             raise KeyringError(f"{path}: 'key' must be an array of tables ([[key]])")
-        trust = _trust_store(path, document)
-        entries = [_entry_from_table(path, number, table, gateway_id, trust)
+        rsa_min_bits = _rsa_min_bits(path, document)
+        trust = _trust_store(path, document, rsa_min_bits)
+        entries = [_entry_from_table(path, number, table, gateway_id, trust, rsa_min_bits)
                    for number, table in enumerate(tables, 1)]
         clients = document.get("client", [])
         if not isinstance(clients, list):
@@ -474,7 +549,8 @@ class Keyring:
                           clients=bindings)
         except KeyringError as exc:
             raise KeyringError(f"{path}: {exc.message}", code=exc.code) from exc
-        _log.info("keyring_loaded", path=str(path), keys=len(keyring), version=keyring.version)
+        _log.info("keyring_loaded", path=str(path), keys=len(keyring),
+                  rsa_keys=len(keyring.rsa_entries), version=keyring.version)
         return keyring
 
 
@@ -485,7 +561,7 @@ _CERTIFICATE_RULES = {
 }
 
 
-def _refusal(entries: list[KeyEntry], at: datetime, *, revoked: str,
+def _refusal(entries: Iterable[SignerEntry], at: datetime, *, revoked: str,
              not_valid: str) -> KeyringError:
     """Why none of `entries` is usable at `at`: KeyRevoked when one is in its window, else
     KeyNotValidAt; its code is the certificates' reason when every entry has the same one
@@ -499,12 +575,28 @@ def _refusal(entries: list[KeyEntry], at: datetime, *, revoked: str,
     return KeyNotValidAt(not_valid + because, code=code)
 
 
-def _certificate_of(entry: KeyEntry) -> str:
+def _certificate_of(entry: SignerEntry) -> str:
     return entry.certificate.describe() if entry.certificate is not None else "key"
 
 
-def _index_by_serial(entries: Iterable[KeyEntry]) -> Mapping[int, KeyEntry]:
-    by_serial: dict[int, KeyEntry] = {}
+def _require_distinct_keys(entries: Iterable[SignerEntry]) -> None:
+    owners: dict[str, str] = {}
+    for entry in entries:
+        if entry.key_id in owners:
+            raise KeyringError(f"key {entry.key_id} is listed twice "
+                               f"({owners[entry.key_id]!r} and {entry.agency_id!r})")
+        owners[entry.key_id] = entry.agency_id
+
+
+def _by_agency(entries: Iterable[_Entry]) -> Mapping[str, tuple[_Entry, ...]]:
+    by_agency: dict[str, list[_Entry]] = {}
+    for entry in entries:
+        by_agency.setdefault(entry.agency_id, []).append(entry)
+    return MappingProxyType({agency: tuple(keys) for agency, keys in by_agency.items()})
+
+
+def _index_by_serial(entries: Iterable[SignerEntry]) -> Mapping[int, SignerEntry]:
+    by_serial: dict[int, SignerEntry] = {}
     for entry in entries:
         if entry.certificate is None:
             continue
@@ -540,13 +632,24 @@ def _role_rule(role: KeyRole) -> str:
     return f"only an agency's own keys sign its {what}; the gateway's sealing keys never do"
 
 
-def _trust_store(path: Path, document: dict[str, Any]) -> TrustStore:
+def _rsa_min_bits(path: Path, document: dict[str, Any]) -> int:
+    value = document.get("rsa_min_bits", RSA_MIN_BITS)
+    if type(value) is not int or value < LEGACY_RSA_MIN_BITS:
+        raise KeyringError(f"{path}: 'rsa_min_bits' must be an integer of at least "
+                           f"{LEGACY_RSA_MIN_BITS} (the shortest RSA key accepted; default "
+                           f"{RSA_MIN_BITS})")
+    return value
+
+
+def _trust_store(path: Path, document: dict[str, Any], rsa_min_bits: int) -> TrustStore:
     """The CAs of `trust` and the CRLs of `crls` (lists of files); KeyringError naming the
     file and, with a certificate's code, the rule it breaks."""
     files = {name: _file_list(path, document, name) for name in ("trust", "crls")}
     try:
         anchors = [certificate for file in files["trust"]
                    for certificate in certificates_from_bytes(_read_listed(file))]
+        for anchor in anchors:
+            anchor.require_rsa_bits(rsa_min_bits)
         crls = [(file, crl) for file in files["crls"]
                 for crl in revocation_lists_from_bytes(_read_listed(file))]
         store = TrustStore(anchors, (crl for _, crl in crls))
@@ -577,7 +680,7 @@ def _read_listed(file: Path) -> bytes:
 
 
 def _entry_from_table(path: Path, number: int, table: object, gateway_id: str,
-                      trust: TrustStore) -> KeyEntry:
+                      trust: TrustStore, rsa_min_bits: int) -> SignerEntry:
     where = f"{path}: [[key]] entry #{number}"
     if not isinstance(table, dict):
         raise KeyringError(f"{where}: must be a table")
@@ -593,20 +696,17 @@ def _entry_from_table(path: Path, number: int, table: object, gateway_id: str,
         if ("public_key" in table) == ("certificate" in table):
             raise ValueError("give the key as exactly one of 'public_key' (an SPKI PEM file) "
                              "and 'certificate' (an X.509 certificate file)")
-        certificate, certificate_revoked_at = (
-            _trusted_certificate(path.parent, table["certificate"], trust)
-            if "certificate" in table else (None, None))
-        return with_roles(KeyEntry(
-            agency_id=agency,
-            public_key=(certificate.public_key if certificate is not None
-                        else _load_public_key(path.parent, table.get("public_key"))),
+        listed = replace(
+            (certificate_entry(agency, *_trusted_certificate(path.parent, table["certificate"],
+                                                              trust, rsa_min_bits))
+             if "certificate" in table
+             else KeyEntry(agency, _load_public_key(path.parent, table.get("public_key")))),
             valid_from=_toml_datetime(table, "valid_from") or BEGINNING_OF_TIME,
             valid_to=_toml_datetime(table, "valid_to"),
             revoked_at=_toml_datetime(table, "revoked_at"),
             roles=_toml_roles(table),
-            certificate=certificate,
-            certificate_revoked_at=certificate_revoked_at,
-        ), gateway_id)
+        )
+        return with_roles(listed, gateway_id)
     except (ValueError, TypeError, OSError, CryptoError) as exc:
         code = exc.code if isinstance(exc, KeyringError) else None
         raise KeyringError(f"{where}: {_describe(exc)}", code=code) from exc
@@ -630,10 +730,10 @@ def _toml_roles(table: dict[str, Any]) -> frozenset[KeyRole] | None:
     return _roles_of(value)
 
 
-def _trusted_certificate(base: Path, relative: object,
-                         trust: TrustStore) -> tuple[Certificate, datetime | None]:
-    """The certificate of a file, issued by a CA of `trust`, and when its CA's CRLs revoked
-    it (None: not revoked)."""
+def _trusted_certificate(base: Path, relative: object, trust: TrustStore,
+                         rsa_min_bits: int) -> tuple[Certificate, datetime | None]:
+    """The certificate of a file, issued by a CA of `trust`, its key long enough, and when
+    its CA's CRLs revoked it (None: not revoked)."""
     if not isinstance(relative, str) or not relative:
         raise ValueError("'certificate' must be a path to an X.509 certificate file (PEM or "
                          "DER)")
@@ -642,6 +742,7 @@ def _trusted_certificate(base: Path, relative: object,
         raise CertificateRefused("'certificate' must hold exactly one certificate",
                                  code=CERT_INVALID)
     certificate = certificates[0]
+    certificate.require_rsa_bits(rsa_min_bits)
     if not trust.anchors:
         raise CertificateRefused(f"{certificate.describe()}: no CA is trusted (the keyring's "
                                  "'trust' list is empty)", code=CERT_UNTRUSTED)

@@ -52,6 +52,7 @@ from lxml import etree
 
 from ._sm2codec import signature_from_raw, signature_to_raw
 from .errors import CertificateRefused, CryptoError, SignatureInvalid
+from .rsa_keys import RsaPublicKey
 from .sm2 import DEFAULT_SM2_ID, SM2PrivateKey, SM2PublicKey
 from .sm3 import sm3
 from .x509 import serial_from_key_name
@@ -154,7 +155,7 @@ CONVENTIONS: Mapping[str, Convention] = MappingProxyType({
     for convention in (EPORT_SM2_SM3_CONVENTION, EPORT_SM2_SHA1_CONVENTION, RSA_SHA1_CONVENTION)
 })  # fmt: skip
 
-VerifyKey = SM2PublicKey | rsa.RSAPublicKey
+VerifyKey = SM2PublicKey | RsaPublicKey | rsa.RSAPublicKey  # RSA as the keyring or a caller has it
 SigningKey = SM2PrivateKey | rsa.RSAPrivateKey
 
 
@@ -502,6 +503,8 @@ def _check_signature_value(parsed: _ParsedSignature, key: VerifyKey) -> None:
     convention = parsed.convention
     if convention.key_kind is KeyKind.SM2 and isinstance(key, SM2PublicKey):
         _verify_sm2(convention, key, parsed.signature_value, signed)
+    elif convention.key_kind is KeyKind.RSA and isinstance(key, RsaPublicKey):
+        _verify_rsa(key.key, parsed.signature_value, signed)
     elif convention.key_kind is KeyKind.RSA and isinstance(key, rsa.RSAPublicKey):
         _verify_rsa(key, parsed.signature_value, signed)
     else:

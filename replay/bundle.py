@@ -413,8 +413,8 @@ class _Builder:
         for key_id, roles in sorted(self.key_roles.items()):
             try:
                 entry = self.keyring.by_key_id(key_id)
-            except CryptoError:
-                self.warnings.append(f"key {key_id} is not in the keyring: not bundled")
+            except CryptoError as exc:  # not in the keyring, or an RSA key (not SM2)
+                self.warnings.append(f"key {key_id} not bundled: {exc.message}")
                 continue
             path = self.add(key_path(key_id), entry.public_key.to_pem(),
                             f"SM2 public key of {entry.agency_id} ({', '.join(sorted(roles))})")

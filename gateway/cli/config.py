@@ -181,6 +181,8 @@ def _load_keyring(path: Path, found: _Findings) -> Keyring | None:
         found.add("CONFIG_KEYRING_INVALID", exc.message)
         return None
     found.facts.append(f"{len(keyring)} key(s) in the keyring")
+    if keyring.rsa_entries:
+        found.facts.append(f"{len(keyring.rsa_entries)} RSA certificate(s) (rsa-sha1 only)")
     return keyring
 
 

@@ -60,7 +60,14 @@ from typing import BinaryIO
 import structlog
 
 from adapters import AdapterRegistry, FormatDetector, ParseResult
-from crypto import Certificate, CryptoError, KeyEntry, Keyring, SM2PublicKey
+from crypto import (
+    Certificate,
+    CryptoError,
+    KeyEntry,
+    Keyring,
+    SM2PublicKey,
+    certificate_entry,
+)
 from gateway.decide.pipeline import (
     DXP_FORMAT,
     Adapt,
@@ -244,7 +251,8 @@ class CheckAhead:
         validity (CERT_EXPIRED, CERT_NOT_YET_VALID), so that an envelope signed under an
         expired one is still read and its receipt echoes it; the gateway then confirms the
         signer under the keyring in force (revocation, the entry's window)."""
-        return [entry.certificate.der for entry in self._keyring.current.keys_for(s.sender)
+        return [entry.certificate.der
+                for entry in self._keyring.current.certificate_entries(s.sender)
                 if entry.certificate is not None]
 
     async def parse(self, s: Submission) -> Ahead:
@@ -641,8 +649,7 @@ class Checker:
         if keyring is None:
             try:
                 certificates = [Certificate.from_der(der) for der in unpack_certificates(packed)]
-                keyring = Keyring([KeyEntry(sender.decode(), certificate.public_key,
-                                            certificate=certificate)
+                keyring = Keyring([certificate_entry(sender.decode(), certificate)
                                    for certificate in certificates])
             except (CryptoError, ValueError, struct.error):
                 return None

@@ -17,10 +17,10 @@ from typing import Any
 from adapters import Adapter, AdapterError, AdapterRegistry, FormatDetector, ParseResult
 from contracts import Decision, Grant, RouteDenied
 from crypto import (
-    KeyEntry,
+    CertificateKey,
     KeyHint,
     Keyring,
-    SM2PublicKey,
+    SignerEntry,
     UnknownSigner,
     sm3_hex,
     verify_enveloped,
@@ -107,7 +107,7 @@ class Context:
     # The keyring the document is judged under, read once (a reload never splits one
     # document's authentication); None: the authenticate stage reads the one in force.
     keyring: Keyring | None = None
-    signer: KeyEntry | None = None
+    signer: SignerEntry | None = None  # an RSA entry only for an envelope signed rsa-sha1
     adapter: Adapter | None = None
     parsed: ParseResult | None = None
     # Why the document was refused: by the parse worker (the Adapt stage then raises it), or
@@ -270,7 +270,7 @@ class EnvelopeRefused(GatewayError):
     signature verified). `refusal`: what was read of the business message, when it was
     refused."""
 
-    def __init__(self, cause: CodedError, opened: Opened, signer: KeyEntry | None = None,
+    def __init__(self, cause: CodedError, opened: Opened, signer: SignerEntry | None = None,
                  refusal: Refusal | None = None) -> None:
         super().__init__(cause.message, code=cause.code, line=cause.line)
         self.opened = opened
@@ -406,11 +406,11 @@ class OpenEnvelope:
         return detector.detect_business(inner).require_format()
 
 
-def _verified_signer(root: Any, keyring: Keyring, s: Submission) -> KeyEntry:
+def _verified_signer(root: Any, keyring: Keyring, s: Submission) -> SignerEntry:
     """The sender's certificate entry whose key verifies the enveloped signature of `root`."""
-    found: list[KeyEntry] = []
+    found: list[SignerEntry] = []
 
-    def resolve(hint: KeyHint) -> SM2PublicKey:
+    def resolve(hint: KeyHint) -> CertificateKey:
         if hint.serial is None:
             raise GatewayError("ds:KeyInfo/KeyName must be the certificate's serial in hex",
                                code=XMLDSIG_KEY_UNKNOWN)
@@ -426,7 +426,7 @@ def _verified_signer(root: Any, keyring: Keyring, s: Submission) -> KeyEntry:
     return found[0]
 
 
-def _certificate_entry(keyring: Keyring, serial: int, s: Submission) -> KeyEntry:
+def _certificate_entry(keyring: Keyring, serial: int, s: Submission) -> SignerEntry:
     """The sender's certificate entry of this serial, usable when the document came; the
     keyring's refusal (CERT_EXPIRED, CERT_REVOKED...) when it is not."""
     try:

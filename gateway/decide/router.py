@@ -111,7 +111,7 @@ class RouterSources:
                     if not keyring.keys_for(consumer):
                         raise ContractError(
                             f"{contract.label} requires SM4 envelopes but {consumer} has no "
-                            "key in the keyring", code="CONTRACT_NO_RECIPIENT_KEY",
+                            "SM2 key in the keyring", code="CONTRACT_NO_RECIPIENT_KEY",
                             path=contract.source)
 
 

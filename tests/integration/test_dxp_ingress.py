@@ -2,7 +2,8 @@
 /v1/dxp, answered with a DxpRep transport receipt) and on the ingress topic (format `dxp`).
 The sender is authenticated by the envelope's enveloped XML signature, verified with its
 X.509 SM2 certificate entry of the keyring (a CA, certificates and a CRL made with the
-`openssl` command line); CopMsgId de-duplicates."""
+`openssl` command line), or, for the legacy rsa-sha1 convention, its RSA certificate entry
+(an RSA-1024 certificate signed sha1WithRSA, as the E-Port's are); CopMsgId de-duplicates."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from crypto import Certificate, SM2PrivateKey
-from crypto.xmldsig import sign_enveloped
+from crypto.xmldsig import SigningKey, sign_enveloped
 from gateway.home.create import Home, create_home
 from gateway.ingress.client import submit
 from gateway.kafka.local_broker import LocalBroker
@@ -55,6 +57,7 @@ CUSTOMS = "cn.customs.sh"
 EXPIRED_SENDER = "cn.customs.sh"  # its one certificate has expired
 REVOKED_SENDER = "cn.msa.sh"  # its one certificate is in the CA's CRL
 CARRIER_SERIAL = 0x3000000000CDE6F  # the E-Port's published serial (docs/eport-research.md §2)
+LEGACY_SERIAL = 0x01691FE9  # an 8-digit RSA certificate serial, as the E-Port's
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,7 @@ class Signer:
     """An agency's certificate entry as its signing system holds it."""
 
     agency: str
-    key: SM2PrivateKey
+    key: SigningKey
     serial: int
     der: bytes
 
@@ -73,12 +76,15 @@ class DxpHome:
     carrier: Signer
     expired: Signer
     revoked: Signer
+    legacy: Signer  # the carrier's RSA certificate (rsa-sha1)
 
 
 @pytest.fixture
 def dxp_home(tmp_path: Path, topics: Topics) -> DxpHome:
     """A home whose keyring trusts a CA made with openssl and lists certificate entries: the
-    provider's (valid), the customs' (expired) and the MSA's (revoked by the CA's CRL)."""
+    provider's (valid), the customs' (expired) and the MSA's (revoked by the CA's CRL); and
+    an RSA CA (sha1WithRSA) that issued the provider an RSA-1024 certificate, the keyring
+    opting in to 1024-bit RSA keys."""
     home = create_home(tmp_path / "home", seal_every=4, seal_interval_ms=100,
                        topic_prefix=topics.prefix)
     ca = OpensslCA.create(home.path / "pki", "/C=CN/O=中国电子口岸/CN=测试证书管理中心")
@@ -91,17 +97,27 @@ def dxp_home(tmp_path: Path, topics: Topics) -> DxpHome:
     }
     ca.revoke(issued[REVOKED_SENDER])
     crl = ca.crl(der=True)
+    rsa_ca = OpensslCA.create(home.path / "rsa-pki", "/C=CN/O=中国电子口岸/CN=RSA CA",
+                              rsa_bits=2048, digest="sha1")
+    legacy = rsa_ca.issue("carrier-rsa", LEGACY_SERIAL, rsa_bits=1024)
+    listed = [*issued.items(), (PROVIDER, legacy)]
     entries = "".join(f'\n[[key]]\nagency = "{agency}"\n'
                       f'certificate = "{path.relative_to(home.path)}"\n'
-                      for agency, path in issued.items())
-    write_keyring(home, f'trust = ["{ca.cert.relative_to(home.path)}"]\n'
-                        f'crls = ["{crl.relative_to(home.path)}"]\n'
-                  + keyring_text(home) + entries)
+                      for agency, path in listed)
+    trust = [str(path.relative_to(home.path)) for path in (ca.cert, rsa_ca.cert)]
+    write_keyring(home, "rsa_min_bits = 1024\n"
+                        f"trust = {trust}\n".replace("'", '"')
+                        + f'crls = ["{crl.relative_to(home.path)}"]\n'
+                        + keyring_text(home) + entries)
     signers = {agency: Signer(agency, SM2PrivateKey.from_pem(path.with_suffix(".key")
                                                               .read_bytes()),
                               Certificate.from_pem(path.read_bytes()).serial, ca.der(path))
                for agency, path in issued.items()}
-    return DxpHome(home, signers[PROVIDER], signers[EXPIRED_SENDER], signers[REVOKED_SENDER])
+    legacy_key = serialization.load_pem_private_key(legacy.with_suffix(".key").read_bytes(),
+                                                    None)
+    assert isinstance(legacy_key, rsa.RSAPrivateKey)
+    return DxpHome(home, signers[PROVIDER], signers[EXPIRED_SENDER], signers[REVOKED_SENDER],
+                   Signer(PROVIDER, legacy_key, LEGACY_SERIAL, rsa_ca.der(legacy)))
 
 
 def trans_info(cop_msg_id: str, sender: str, msg_type: str = "fal1-xml") -> DxpTransInfo:
@@ -409,42 +425,85 @@ def test_an_envelope_posted_through_the_mutual_tls_door_speaks_for_the_certifica
 # -- a business message signed with the legacy rsa-sha1 convention --------------------------------
 
 
-def test_a_business_message_signed_rsa_sha1_is_refused_by_an_sm2_keyring_with_its_code(
-    broker: LocalBroker, dxp_home: DxpHome
+def test_rsa_sha1_signed_with_the_senders_rsa_certificate_is_accepted_and_a_changed_one_not(
+    broker: LocalBroker, dxp_home: DxpHome, topics: Topics
 ) -> None:
-    """The alias table reads rsa-sha1 (docs/security.md), but a keyring entry is an SM2
-    certificate: a legacy RSA signature naming the carrier's serial is refused as
-    XMLDSIG_KEY_UNSUITABLE (DxpRep 1001), and one whose message was changed after signing
-    as XMLDSIG_DIGEST_MISMATCH (1004), the digest being checked before the key."""
-    legacy_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    business = SafeXmlParser().parse(numbered_arrival(51))
-    sign_enveloped(business, legacy_key, convention="rsa-sha1",
-                   serial=dxp_home.carrier.serial)
-    signed_business = serialise(business)
+    """The alias table reads rsa-sha1 (docs/security.md), and the carrier holds an RSA
+    certificate entry (RSA-1024, sha1WithRSA) besides its SM2 one: an envelope signed
+    rsa-sha1 with that certificate (KeyName its serial, the certificate embedded) is accepted
+    (DxpRep 0000), delivered to each recipient, and the trail names the RSA key as the
+    signer. Changed after signing, the envelope or a business message inside an unsigned
+    one is XMLDSIG_DIGEST_MISMATCH (1004), the digest being checked before the key; an RSA
+    signature naming the carrier's SM2 certificate, or an SM2 one naming its RSA
+    certificate, is XMLDSIG_KEY_UNSUITABLE (1001): each key verifies only the conventions
+    of its kind."""
+    legacy = dxp_home.legacy
+    signed_business = signed_business_message(51, legacy.key, "rsa-sha1", legacy.serial,
+                                              legacy.der)
     tampered_business = signed_business.replace(b"V000051", b"V000052")
     assert tampered_business != signed_business
-    cases = {
-        "rsa": (signed_business, "XMLDSIG_KEY_UNSUITABLE", "1001"),
-        "rsa-tampered": (tampered_business, "XMLDSIG_DIGEST_MISMATCH", "1004"),
-    }
+    tampered_envelope = envelope(legacy, ARRIVAL, trans_info("COP-RT", PROVIDER),
+                                 convention="rsa-sha1").replace(b"<CopMsgId>COP-RT<",
+                                                                b"<CopMsgId>COP-RX<")
+    stranger_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    sm2_naming_rsa = Signer(PROVIDER, dxp_home.carrier.key, legacy.serial, legacy.der)
 
     def unsigned_envelope(document: bytes, cop_msg_id: str) -> bytes:
         return serialise(build_dxp_msg(DxpEnvelope(trans_info(cop_msg_id, PROVIDER),
                                                    document)))
+
+    refusals = {
+        "rsa-tampered": (unsigned_envelope(tampered_business, "COP-rsa-tampered"),
+                         "XMLDSIG_DIGEST_MISMATCH", "1004"),
+        "rsa-envelope-tampered": (tampered_envelope, "XMLDSIG_DIGEST_MISMATCH", "1004"),
+        "rsa": (unsigned_envelope(signed_business_message(52, stranger_key, "rsa-sha1",
+                                                          dxp_home.carrier.serial), "COP-rsa"),
+                "XMLDSIG_KEY_UNSUITABLE", "1001"),
+        "sm2-naming-rsa": (envelope(sm2_naming_rsa, ARRIVAL, trans_info("COP-S", PROVIDER)),
+                           "XMLDSIG_KEY_UNSUITABLE", "1001"),
+    }
+    accepted_envelope = envelope(legacy, ARRIVAL, trans_info("COP-RSA-1", PROVIDER),
+                                 convention="rsa-sha1")
+    posted = {"rsa-accepted": accepted_envelope,
+              **{key: document for key, (document, *_) in refusals.items()}}
 
     async def run() -> dict[str, DxpAnswer]:
         config, parts = gateway_parts(dxp_home.home)
         async with running_gateway(config, parts, broker.bootstrap_servers) as gw, \
                 aiohttp.ClientSession() as session:
             await wait_ready(session, gw.url)
-            return {key: await gw.serving.alongside(post_dxp(
-                session, gw.url, PROVIDER, unsigned_envelope(document, f"COP-{key}"), key))
-                for key, (document, *_) in cases.items()}
+            return {key: await gw.serving.alongside(post_dxp(session, gw.url, PROVIDER,
+                                                             document, key))
+                    for key, document in posted.items()}
 
     answers = asyncio.run(run())
-    for key, (_, code, response_code) in cases.items():
+    accepted = answers["rsa-accepted"]
+    assert (accepted.status, accepted.content_type) == (200, "application/xml"), accepted
+    assert accepted.rep is not None
+    (response,) = accepted.rep.responses
+    assert response.response_code == "0000"
+    assert response.original.cop_msg_id == "COP-RSA-1"
+    for key, (_, code, response_code) in refusals.items():
         answer = answers[key]
         assert answer.status == 422 and answer.rep is not None, (key, answer)
         (response,) = answer.rep.responses
         assert response.response_code == response_code, key
         assert (response.response_info or "").startswith(f"{code}: "), key
+
+    bootstrap = broker.bootstrap_servers
+    for recipient in RECIPIENTS:
+        assert sum(asyncio.run(raw_deliveries(bootstrap, topics, recipient)).values()) == 1
+    trail = trail_entries(gateway_parts(dxp_home.home)[1], bootstrap)
+    legacy_key_id = Certificate.from_der(legacy.der).public_key.key_id
+    assert [e["signature_key_id"] for e in trail if e["kind"] == "ACCEPTED"] == [legacy_key_id]
+    assert sorted(e["error_code"] for e in trail if e["kind"] == "REJECTED") == sorted(
+        code for _, code, _ in refusals.values())
+
+
+def signed_business_message(number: int, key: SigningKey, convention: str, serial: int,
+                            certificate: bytes | None = None) -> bytes:
+    """The numbered arrival declaration with its enveloped signature in `convention`."""
+    business = SafeXmlParser().parse(numbered_arrival(number))
+    sign_enveloped(business, key, convention=convention, serial=serial,
+                   certificate=certificate)
+    return serialise(business)

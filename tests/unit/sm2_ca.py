@@ -2,7 +2,8 @@
 directory: a self-signed CA, leaf certificates issued with `openssl ca` (chosen serial and
 validity), revocation and CRLs. Every signature is SM2-with-SM3 with the GM/T 0009 user ID
 `1234567812345678` given explicitly (`-sigopt distid:`), as OpenSSL 3.0 signs with an empty
-one otherwise."""
+one otherwise. The same CA made with `rsa_bits` is an RSA one (the legacy E-Port CA):
+RSA keys, its signatures sha256WithRSA or, with digest `sha1`, sha1WithRSA."""
 
 from __future__ import annotations
 
@@ -73,16 +74,25 @@ def sm2_key(path: Path) -> Path:
     return path
 
 
+def rsa_key(path: Path, bits: int) -> Path:
+    openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", f"rsa_keygen_bits:{bits}", "-out",
+            str(path), cwd=path.parent)
+    return path
+
+
 @dataclass(frozen=True)
 class OpensslCA:
-    """A CA in `directory`: `cert` (PEM) and `key` (PEM), issuing with `openssl ca`."""
+    """A CA in `directory`: `cert` (PEM) and `key` (PEM), issuing with `openssl ca`. An SM2
+    CA when `rsa_bits` is None, else an RSA one signing with `digest`."""
 
     directory: Path
     subject: str
+    rsa_bits: int | None = None
+    digest: str = "sm3"
 
     @classmethod
-    def create(cls, directory: Path, subject: str = "/C=CN/O=Test Port CA/CN=Test SM2 CA"
-               ) -> OpensslCA:
+    def create(cls, directory: Path, subject: str = "/C=CN/O=Test Port CA/CN=Test SM2 CA",
+               *, rsa_bits: int | None = None, digest: str | None = None) -> OpensslCA:
         directory.mkdir(parents=True)
         (directory / "issued").mkdir()
         (directory / "index.txt").write_text("")
@@ -90,12 +100,22 @@ class OpensslCA:
         (directory / "crlnumber").write_text("01\n")
         (directory / "ca.cnf").write_text(_CA_CONFIG, encoding="utf-8")
         (directory / "leaf.ext").write_text(_LEAF_EXTENSIONS)
-        ca = cls(directory, subject)
-        sm2_key(ca.key)
-        openssl("req", "-config", "ca.cnf", "-new", "-x509", "-key", "ca.key", "-sm3",
-                "-sigopt", DISTID, "-utf8", "-subj", subject, "-days", "3650", "-set_serial",
-                "1", "-out", "ca.pem", cwd=directory)
+        ca = cls(directory, subject, rsa_bits, digest or ("sm3" if rsa_bits is None
+                                                          else "sha256"))
+        ca.new_key(ca.key)
+        openssl("req", "-config", "ca.cnf", "-new", "-x509", "-key", "ca.key",
+                f"-{ca.digest}", *ca.sign_options(), "-utf8", "-subj", subject, "-days",
+                "3650", "-set_serial", "1", "-out", "ca.pem", cwd=directory)
         return ca
+
+    def new_key(self, path: Path, rsa_bits: int | None = None) -> Path:
+        """A key of this CA's kind (RSA of `rsa_bits`, default the CA's, for an RSA CA)."""
+        if self.rsa_bits is None:
+            return sm2_key(path)
+        return rsa_key(path, rsa_bits or self.rsa_bits)
+
+    def sign_options(self, distid: bool = True) -> list[str]:
+        return ["-sigopt", DISTID] if self.rsa_bits is None and distid else []
 
     @property
     def cert(self) -> Path:
@@ -107,19 +127,21 @@ class OpensslCA:
 
     def issue(self, name: str, serial: int, *, start: datetime | None = None,
               end: datetime | None = None, subject: str | None = None,
-              distid: bool = True) -> Path:
-        """Issue `<name>.pem` (its key `<name>.key`) with this serial, valid from `start`
-        (default: a day ago) to `end` (default: in 30 days)."""
+              distid: bool = True, rsa_bits: int | None = None) -> Path:
+        """Issue `<name>.pem` (its key `<name>.key`, RSA of `rsa_bits` from an RSA CA) with
+        this serial, valid from `start` (default: a day ago) to `end` (default: in 30
+        days)."""
         now = datetime.now(UTC)
-        key = sm2_key(self.directory / f"{name}.key")
-        openssl("req", "-config", "ca.cnf", "-new", "-key", key.name, "-sm3", "-sigopt", DISTID,
-                "-utf8", "-subj", subject or f"/C=CN/O=Carrier/CN={name}", "-out",
-                f"{name}.csr", cwd=self.directory)
+        key = self.new_key(self.directory / f"{name}.key", rsa_bits)
+        openssl("req", "-config", "ca.cnf", "-new", "-key", key.name, f"-{self.digest}",
+                *self.sign_options(), "-utf8", "-subj", subject or f"/C=CN/O=Carrier/CN={name}",
+                "-out", f"{name}.csr", cwd=self.directory)
         digits = f"{serial:X}"
         (self.directory / "serial").write_text("0" * (len(digits) % 2) + digits + "\n")
-        sign_options = ["-sigopt", DISTID] if distid else []
+        verify_options = ["-vfyopt", DISTID] if self.rsa_bits is None else []
         openssl("ca", "-config", "ca.cnf", "-batch", "-notext", "-utf8", "-in", f"{name}.csr",
-                "-cert", "ca.pem", "-keyfile", "ca.key", "-vfyopt", DISTID, *sign_options,
+                "-cert", "ca.pem", "-keyfile", "ca.key", "-md", self.digest, *verify_options,
+                *self.sign_options(distid),
                 "-startdate", stamp(start or now - timedelta(days=1)),
                 "-enddate", stamp(end or now + timedelta(days=30)),
                 "-extfile", "leaf.ext", "-out", f"{name}.pem", cwd=self.directory)
@@ -138,7 +160,8 @@ class OpensslCA:
                  ["-crl_lastupdate", stamp(next_update - timedelta(days=1)),
                   "-crl_nextupdate", stamp(next_update)])
         openssl("ca", "-config", "ca.cnf", "-gencrl", "-cert", "ca.pem", "-keyfile", "ca.key",
-                "-sigopt", DISTID, *dates, "-out", str(pem), cwd=self.directory)
+                "-md", self.digest, *self.sign_options(), *dates, "-out", str(pem),
+                cwd=self.directory)
         if not der:
             pem.rename(self.directory / name)
             return self.directory / name

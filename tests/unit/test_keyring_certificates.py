@@ -19,6 +19,7 @@ from crypto import (
     KeyRole,
     KeyRoleRefused,
     SM2PrivateKey,
+    SM2PublicKey,
     UnknownSigner,
 )
 from tests.unit.sm2_ca import (
@@ -215,7 +216,7 @@ def test_a_gateway_certificate_seals(tmp_path: Path, pki: Pki) -> None:
 def test_an_entry_and_its_certificate_must_overlap_and_agree(tmp_path: Path, pki: Pki) -> None:
     keyring = load(tmp_path, pki, pki.good)
     certificate = keyring.entries[0].certificate
-    assert certificate is not None
+    assert certificate is not None and isinstance(certificate.public_key, SM2PublicKey)
     with pytest.raises(ValueError, match="overlap"):
         KeyEntry(CARRIER, certificate.public_key, valid_to=certificate.not_before,
                  certificate=certificate)
