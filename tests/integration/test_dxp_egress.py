@@ -32,7 +32,13 @@ from gateway.kafka.wire import H_DXP_COP_MSG_ID, Topics, read_topics
 from gateway.parts import GatewayParts
 from gateway.publish.dxp_egress import DxpSigner
 from message_formats import SafeXmlParser
-from message_formats.dxp import DxpEnvelope, DxpTransInfo, format_creat_time
+from message_formats.dxp import (
+    DxpEnvelope,
+    DxpTransInfo,
+    build_dxp_msg,
+    format_creat_time,
+    serialise,
+)
 from tests.integration.service_support import (
     deduplicated_deliveries,
     running_gateway,
@@ -182,3 +188,50 @@ def test_a_dxp_recipient_gets_signed_envelopes_and_a_dxp_sender_its_mt9999_recei
     delivered = [e for e in trail_entries(parts, bootstrap)
                  if e["kind"] == "DELIVERED" and e["recipient"] == CUSTOMS]
     assert [e["reason"].endswith(f"CopMsgId {info.cop_msg_id}") for e in delivered] == [True]
+
+
+def test_a_pre_manifest_the_carrier_signed_itself_in_an_unsigned_envelope_is_accepted(
+    broker: LocalBroker, egress_home: EgressHome
+) -> None:
+    """The U-key way (eport-sm2-sha1 on the business message, the envelope unsigned): the
+    manifest's own signature authenticates the carrier, the adapter passes the signature by,
+    customs gets the manifest in a gateway-signed envelope and the carrier an MT9999 01;
+    the same manifest changed after signing is refused (XMLDSIG_DIGEST_MISMATCH), no
+    delivery and no MT9999."""
+    bootstrap = broker.bootstrap_servers
+    carrier = egress_home.carrier
+    parser = SafeXmlParser()
+    signed = serialise(carrier.sign(parser.parse(PRE_MANIFEST), "eport-sm2-sha1"))
+    changed = signed.replace(b"<JourneyID>", b"<JourneyID>9", 1)
+    assert changed != signed
+
+    def unsigned_envelope(manifest: bytes, cop_msg_id: str) -> bytes:
+        info = DxpTransInfo(cop_msg_id, CARRIER, (CUSTOMS_DXP_ID,),
+                            format_creat_time(datetime.now(UTC)), "MT2101")
+        return serialise(build_dxp_msg(DxpEnvelope(info, manifest)))
+
+    sent = [(unsigned_envelope(signed, "COP-UKEY-1"), "u1"),
+            (unsigned_envelope(changed, "COP-UKEY-2"), "u2")]
+
+    async def run() -> list[int]:
+        config, parts = gateway_parts(egress_home.home)
+        async with running_gateway(config, parts, bootstrap) as gw, \
+                aiohttp.ClientSession() as session:
+            await wait_ready(session, gw.url)
+            return [await gw.serving.alongside(post(session, gw.url, doc, key))
+                    for doc, key in sent]
+
+    assert asyncio.run(run()) == [200, 422]
+    _, parts = gateway_parts(egress_home.home)
+    ((_, to_customs),) = deliveries(parts, bootstrap, CUSTOMS)
+    opened = open_envelope(to_customs["payload"], egress_home.gateway)
+    assert opened.envelope.trans_info.msg_type == "MT2101"
+    ((_, receipt),) = deliveries(parts, bootstrap, CARRIER)
+    read = parse_receipt(open_envelope(receipt["payload"], egress_home.gateway).business, parser)
+    assert read.code == ACCEPTED_CODE
+    assert read.answered.message_type == "MT2101"
+    accepted = [e for e in trail_entries(parts, bootstrap) if e["kind"] == "ACCEPTED"]
+    rejected = [e for e in trail_entries(parts, bootstrap) if e["kind"] == "REJECTED"]
+    assert [e["signature_key_id"] for e in accepted] == [
+        Certificate.from_der(carrier.certificate).public_key.key_id]
+    assert [e["error_code"] for e in rejected] == ["XMLDSIG_DIGEST_MISMATCH"]
