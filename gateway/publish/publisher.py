@@ -124,8 +124,8 @@ class Publisher:
         places = [await acked(future) for future in sent]
         if places:
             self._observe("publish", time.perf_counter() - waited)
-        records = [received, *(writer.add(**placed(plan, entry, places))
-                               for entry in plan.entries)]
+        entries = writer.add_all([placed(plan, entry, places) for entry in plan.entries])
+        records: list[asyncio.Future[Any]] = [received, entries]
         if plan.again is not None:
             await written(records)
             if plan.again.publish:
