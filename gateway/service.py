@@ -169,7 +169,8 @@ class Gateway:
                                 fetch_wait_ms=config.fetch_wait_ms)
         self.health = BrokerHealth()
         # Receipts and deliveries decided together share one seal (gateway.publish.sealing).
-        self._publisher = Publisher(BatchSealer(parts.key), parts.schemas, keep=self.book.add,
+        self._publisher = Publisher(BatchSealer(parts.key), parts.schemas,
+                                    keep=self.book.add_published,
                                     health=self.health, observe=observe,
                                     receipt_topic=self.topics.receipt,
                                     made=self._made_topics())

@@ -180,6 +180,8 @@ def _status_events(ctx: Context, status: str, recipients: Iterable[str],
     s = ctx.submission
     found = subscriptions.subscribers(ctx.document_type, status, (s.sender, *recipients),
                                       s.received_at)
+    if not found:  # mostly so: no record to build
+        return []
     business_key = ctx.business_key
     base = trail_fields(ctx)
     statuses = []

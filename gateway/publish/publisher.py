@@ -17,6 +17,7 @@ each partition's messages into one produce request (`linger_ms`).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
@@ -40,7 +41,7 @@ from gateway.kafka.wire import (
 )
 from gateway.observe.health import BrokerHealth
 from gateway.publish.plan import Entry, Plan
-from gateway.publish.sealing import BatchSealer, DeliverySealer, ReceiptSigner
+from gateway.publish.sealing import BatchSealer, DeliverySealer, Handed, ReceiptSigner
 from gateway.receipts.receipt import SignedReceipt
 from gateway.trail.writer import TrailWriter, reference, written
 from message_formats import AvroSchemas
@@ -113,19 +114,25 @@ class Publisher:
     async def hand_over(self, plan: Plan, writer: TrailWriter, received: asyncio.Future[int]
                         ) -> Awaitable[SignedReceipt]:
         """Gives the plan's messages to the producer now, in order; returns the waiting that
-        is left, which ends with the answer. `received`: the document's RECEIVED entry."""
-        sent = [self._deliveries.put(message.out) if message.sealed
-                else await self.send(message.out) for message in plan.messages]
-        return self._finish(plan, sent, writer, received)
+        is left, which ends with the answer. `received`: the document's RECEIVED entry.
+        The deliveries (a run of sealed messages) are sealed and handed over together."""
+        handed: list[Handed | list[asyncio.Future[Any]]] = []
+        for sealed, run in itertools.groupby(plan.messages, key=lambda m: m.sealed):
+            if sealed:
+                handed.append(self._deliveries.put_all([message.out for message in run]))
+            else:
+                handed.append([await self.send(message.out) for message in run])
+        return self._finish(plan, handed, writer, received)
 
-    async def _finish(self, plan: Plan, sent: Sequence[asyncio.Future[Any]],
+    async def _finish(self, plan: Plan, handed: Sequence[Handed | list[asyncio.Future[Any]]],
                       writer: TrailWriter, received: asyncio.Future[int]) -> SignedReceipt:
         waited = time.perf_counter()
-        places = [await acked(future) for future in sent]
+        places = [await acked(sent) for step in handed
+                  for sent in (await step if isinstance(step, asyncio.Future) else step)]
         if places:
             self._observe("publish", time.perf_counter() - waited)
-        records = [received, *(writer.add(**placed(plan, entry, places))
-                               for entry in plan.entries)]
+        entries = writer.add_all([placed(plan, entry, places) for entry in plan.entries])
+        records: list[asyncio.Future[Any]] = [received, entries]
         if plan.again is not None:
             await written(records)
             if plan.again.publish:

@@ -46,14 +46,21 @@ class BatchSealer:
     def __init__(self, key: SM2PrivateKey, *, linger_ms: float = 2.0) -> None:
         self._signer = BatchSigner(key)
         self._linger_s = linger_ms / 1000
-        self._waiting: list[tuple[bytes, asyncio.Future[Sealed]]] = []
+        self._waiting: list[_Asked] = []
         self._signing: asyncio.Task[None] | None = None
 
     def request(self, message: bytes) -> asyncio.Future[Sealed]:
         """Puts `message` in the next batch; the future holds its seal once signed (the
         signing error, when the key cannot sign)."""
-        sealed: asyncio.Future[Sealed] = asyncio.get_running_loop().create_future()
-        self._waiting.append((message, sealed))
+        return self._ask((message,), one=True)
+
+    def request_all(self, messages: Sequence[bytes]) -> asyncio.Future[list[Sealed]]:
+        """Puts `messages` in the next batch, in order; one future holds their seals."""
+        return self._ask(messages, one=False)
+
+    def _ask(self, messages: Sequence[bytes], *, one: bool) -> asyncio.Future[Any]:
+        sealed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Asked(messages, sealed, one))
         if self._signing is None or self._signing.done():
             self._signing = asyncio.create_task(self._seal_waiting(), name="batch-sealer")
         return sealed
@@ -66,15 +73,30 @@ class BatchSealer:
             await asyncio.sleep(self._linger_s)
             batch, self._waiting = self._waiting, []
             try:
-                signed = await asyncio.to_thread(self._signer.sign, [m for m, _ in batch])
+                signed = await asyncio.to_thread(
+                    self._signer.sign, [m for asked in batch for m in asked.messages])
             except Exception as exc:  # a key that cannot sign fails each message, loudly
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                for asked in batch:
+                    if not asked.sealed.done():
+                        asked.sealed.set_exception(exc)
                 continue
-            for index, (_, future) in enumerate(batch):
-                if not future.done():
-                    future.set_result(Sealed(signed.seal, signed.proof(index)))
+            index = 0
+            for asked in batch:
+                seals = [Sealed(signed.seal, signed.proof(index + n))
+                         for n in range(len(asked.messages))]
+                index += len(seals)
+                if not asked.sealed.done():
+                    asked.sealed.set_result(seals[0] if asked.one else seals)
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """Messages asked to be sealed together, and who waits for their seals: for one message
+    (`one`) its seal, else the list."""
+
+    messages: Sequence[bytes]
+    sealed: asyncio.Future[Any]
+    one: bool
 
 
 def sealed_now(key: SM2PrivateKey, outs: Sequence[Outbound], schemas: AvroSchemas
@@ -142,12 +164,15 @@ def avro_long(n: int) -> bytes:
     return bytes(out)
 
 
+Handed = asyncio.Future[list[asyncio.Future[Any]]]
+
+
 @dataclass(frozen=True, slots=True)
 class _Pending:
-    out: Outbound
+    outs: Sequence[Outbound]
     sealed_at: datetime
-    sealed: asyncio.Future[Sealed]
-    sent: asyncio.Future[Any]
+    sealed: asyncio.Future[list[Sealed]]
+    handed: Handed
 
 
 class DeliverySealer:
@@ -163,28 +188,47 @@ class DeliverySealer:
         self._queue: deque[_Pending] = deque()
         self._sending: asyncio.Task[None] | None = None
 
-    def put(self, out: Outbound) -> asyncio.Future[Any]:
-        """Seals `out` and sends it after those put before; the future is done when the
-        broker has it (as the producer's own), or with the error that kept it from it."""
-        loop = asyncio.get_running_loop()
+    def put_all(self, outs: Sequence[Outbound]) -> Handed:
+        """Seals `outs` (one document's deliveries: one waiter for all) and sends them after
+        those put before; the future holds, once they are handed over, what `send` gave for
+        each (the producer's futures, done when the broker has each), or the error that kept
+        them from it."""
         sealed_at = utc_now()
-        self._queue.append(_Pending(out, sealed_at,
-                                    self._sealer.request(delivery_leaf(out.value, sealed_at)),
-                                    loop.create_future()))
+        sealed = self._sealer.request_all([delivery_leaf(out.value, sealed_at) for out in outs])
+        handed: Handed = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(outs, sealed_at, sealed, handed))
         if self._sending is None or self._sending.done():
             self._sending = asyncio.create_task(self._send_sealed(), name="delivery-sealer")
-        return self._queue[-1].sent
+        return handed
+
+    def put(self, out: Outbound) -> asyncio.Future[Any]:
+        """`put_all` of one delivery; the future is done when the broker has it (as the
+        producer's own)."""
+        sent: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.put_all([out]).add_done_callback(functools.partial(_pass_on_first, sent))
+        return sent
 
     async def _send_sealed(self) -> None:
         while self._queue:
             pending = self._queue.popleft()
             try:
-                header = self._headers.encode(pending.sealed_at, await pending.sealed)
-                sent = await self._send(with_proof(pending.out, header))
-            except Exception as exc:  # each delivery's waiter hears of it
-                pending.sent.set_exception(exc)
+                seals = await pending.sealed
+                handed = [await self._send(with_proof(out, self._headers.encode(
+                    pending.sealed_at, sealed))) for out, sealed in zip(pending.outs, seals,
+                                                                        strict=True)]
+            except Exception as exc:  # the waiter hears of it
+                pending.handed.set_exception(exc)
                 continue
-            sent.add_done_callback(functools.partial(_pass_on, pending.sent))
+            pending.handed.set_result(handed)
+
+
+def _pass_on_first(into: asyncio.Future[Any], handed: Handed) -> None:
+    if handed.cancelled():
+        into.cancel()
+    elif (failed := handed.exception()) is not None:
+        into.set_exception(failed)
+    else:
+        handed.result()[0].add_done_callback(functools.partial(_pass_on, into))
 
 
 def _pass_on(into: asyncio.Future[Any], done: asyncio.Future[Any]) -> None:

@@ -245,6 +245,14 @@ class ReceiptBook:
         """Files one receipt message (from the topic, or just published by this process).
         Once the book is stopped, a receipt published by a document still finishing is left
         to the topic, where the next start reads it."""
+        self._add(message, fresh=False)
+
+    def add_published(self, message: StoredMessage) -> None:
+        """`add` of a receipt this process has just published: at a place no receipt was
+        filed at before, so not looked up first (one query less per document)."""
+        self._add(message, fresh=True)
+
+    def _add(self, message: StoredMessage, *, fresh: bool) -> None:
         index = self._index
         if index is None:
             return
@@ -252,7 +260,7 @@ class ReceiptBook:
         if message.key is None:
             return
         submission_id = message.key.decode()
-        known = index.entry(submission_id)
+        known = None if fresh else index.entry(submission_id)
         if known is not None and (known.partition, known.offset) == (message.partition,
                                                                      message.offset):
             return  # filed already: published by this process, now read back

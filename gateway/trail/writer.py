@@ -12,7 +12,8 @@ import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -35,6 +36,8 @@ from gateway.kafka.wire import (
 from message_formats import FINGERPRINT_SIZE, SINGLE_OBJECT_MAGIC, AvroSchemas
 
 log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 GENESIS_HASH = "0" * 64
 ENTRY_SCHEMA = "px.trail.TrailEntry"
@@ -142,11 +145,12 @@ def avro_bytes(data: bytes) -> bytes:
     return bytes(head) + data
 
 
-async def written(records: Iterable[asyncio.Future[int]]) -> list[int]:
-    """The offsets of records added to one chain, once the broker has them all: what
-    `asyncio.gather` gives, without its callbacks, as a chain's records are acknowledged in
-    order (waiting for the first is mostly all the waiting). A failure is raised, and the
-    other records' failures are taken too, so that none is reported as never retrieved."""
+async def written(records: Iterable[asyncio.Future[T]]) -> list[T]:
+    """The offsets of records added to one chain (by `add`, or lists of them by `add_all`),
+    once the broker has them all: what `asyncio.gather` gives, without its callbacks, as a
+    chain's records are acknowledged in order (waiting for the first is mostly all the
+    waiting). A failure is raised, and the other records' failures are taken too, so that
+    none is reported as never retrieved."""
     records = list(records)
     try:
         return [await record for record in records]
@@ -234,6 +238,24 @@ class SealedHead:
     offset: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Waiter:
+    """Who waits for queued messages: for one message (`many` 0) its offset; for the
+    `many` messages queued together and ending with this one, their offsets."""
+
+    sent: asyncio.Future[Any]
+    many: int
+
+    def settle(self, offsets: Sequence[int], at: int) -> None:
+        """`offsets` of a written group, in which this waiter's last message is at `at`."""
+        if not self.sent.done():
+            self.sent.set_result(offsets[at] if self.many == 0
+                                 else list(offsets[at + 1 - self.many : at + 1]))
+
+
+_Queued = tuple[bytes, bytes, _Waiter | None]
+
+
 class TrailWriter:
     """Appends records to one chain; seals them every `seal_every` records or
     `seal_interval_ms`, whichever comes first.
@@ -279,7 +301,7 @@ class TrailWriter:
         self._batches: deque[_Batch] = deque()
         self._sealing: asyncio.Task[None] | None = None
         self._key_bytes = self.chain.encode()
-        self._queue: list[tuple[bytes, bytes, asyncio.Future[int]]] = []
+        self._queue: list[_Queued] = []
         self._writing: asyncio.Task[None] | None = None
         self._failed: BrokerUnavailable | None = None
 
@@ -404,29 +426,42 @@ class TrailWriter:
         record whose predecessor it lacks."""
         return self._add(fields)[1]
 
+    def add_all(self, entries: Sequence[Mapping[str, Any]]) -> asyncio.Future[list[int]]:
+        """Appends a record for each entry now, in order (as `add` each, timed alike unless
+        an entry names its time); one future gets their offsets once the broker has them
+        all. A decided document's entries go this way: one waiter, not one per record."""
+        now, values = utc_now(), []
+        try:
+            for fields in entries:
+                values.append(self._record(fields, now).value)
+        finally:  # the records made are the chain's now: the broker must have them too
+            sent = self._enqueue_all(values, RECORD_KIND)
+        return sent
+
     def _add(self, fields: Mapping[str, Any]) -> tuple[ChainRecord, asyncio.Future[int]]:
-        if self._failed is not None:
-            raise BrokerUnavailable(f"trail chain {self.chain} must be recovered first: "
-                                    f"{self._failed}")
-        entry = {
-            **ENTRY_DEFAULTS,
-            "time": utc_now(),
-            **fields,
-            "chain": self.chain,
-            "seq": self._next_seq,
-            "prev_hash": self._last_hash,
-        }
+        record = self._record(fields, utc_now())
+        return record, self._enqueue(record.value, RECORD_KIND)
+
+    def _record(self, fields: Mapping[str, Any], now: datetime) -> ChainRecord:
+        """The next record of the chain, pending its seal (its message not yet queued)."""
+        self._check_sound()
+        entry = {**ENTRY_DEFAULTS, "time": now, **fields, "chain": self.chain,
+                 "seq": self._next_seq, "prev_hash": self._last_hash}
         record_hash, value = self._codec.hashed_record(entry)
+        record = ChainRecord(self._next_seq, record_hash, value)
         self._next_seq += 1
         self._last_hash = record_hash
         if not self._pending:
             self._pending_since = time.monotonic()
-        record = ChainRecord(entry["seq"], record_hash, value)
         self._pending.append(record)
-        sent = self._enqueue(value, RECORD_KIND)
         if len(self._pending) >= self._settings.seal_every:
             self._cut_batch()
-        return record, sent
+        return record
+
+    def _check_sound(self) -> None:
+        if self._failed is not None:
+            raise BrokerUnavailable(f"trail chain {self.chain} must be recovered first: "
+                                    f"{self._failed}")
 
     def close(self) -> None:
         """Stops writing and sealing (a writer given up for a recovered one)."""
@@ -563,15 +598,29 @@ class TrailWriter:
 
     def _enqueue(self, value: bytes, kind: bytes) -> asyncio.Future[int]:
         """Queues a message for the next group; the future gets its offset."""
-        if self._failed is not None:
-            raise BrokerUnavailable(f"trail chain {self.chain} must be recovered first: "
-                                    f"{self._failed}")
-        sent: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._queue.append((value, kind, sent))
+        sent: asyncio.Future[int] = self._new_waiter()
+        self._queue.append((value, kind, _Waiter(sent, 0)))
+        return sent
+
+    def _enqueue_all(self, values: Sequence[bytes], kind: bytes) -> asyncio.Future[list[int]]:
+        """Queues messages for the next group, one waiter for all: the future gets their
+        offsets."""
+        if not values:
+            nothing: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+            nothing.set_result([])
+            return nothing
+        sent: asyncio.Future[list[int]] = self._new_waiter()
+        last = len(values) - 1
+        self._queue.extend((value, kind, _Waiter(sent, len(values)) if n == last else None)
+                           for n, value in enumerate(values))
+        return sent
+
+    def _new_waiter(self) -> asyncio.Future[Any]:
+        self._check_sound()
         if self._writing is None or self._writing.done():
             self._writing = asyncio.create_task(self._write_groups(),
                                                 name=f"trail-write-{self.chain}")
-        return sent
+        return asyncio.get_running_loop().create_future()
 
     async def _send(self, value: bytes, kind: bytes) -> int:
         return await self._enqueue(value, kind)
@@ -584,9 +633,9 @@ class TrailWriter:
             except BrokerUnavailable as exc:
                 self._fail(exc, group)
                 return
-            for (_, _, sent), offset in zip(group, offsets, strict=True):
-                if not sent.done():
-                    sent.set_result(offset)
+            for n, (_, _, waiter) in enumerate(group):
+                if waiter is not None:
+                    waiter.settle(offsets, n)
 
     async def _write_group(self, group: list[tuple[bytes, bytes]]) -> list[int]:
         """Writes the group as record batches, in order, each retried until the broker
@@ -622,14 +671,14 @@ class TrailWriter:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    def _fail(self, exc: BrokerUnavailable, group: list[tuple[bytes, bytes, Any]]) -> None:
+    def _fail(self, exc: BrokerUnavailable, group: list[_Queued]) -> None:
         """Nothing more is written on this chain: what is in memory may no longer match the
         broker. Everything waiting fails; the owner recovers the chain before going on."""
         self._failed = exc
         waiting, self._queue = [*group, *self._queue], []
-        for _, _, sent in waiting:
-            if not sent.done():
-                sent.set_exception(exc)
+        for _, _, waiter in waiting:
+            if waiter is not None and not waiter.sent.done():
+                waiter.sent.set_exception(exc)
         log.error("trail.write_failed", chain=self.chain, error=str(exc))
 
 
