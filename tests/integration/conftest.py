@@ -20,8 +20,9 @@ PREFIX_VARIABLE = "PORTGW__KAFKA__TOPIC_PREFIX"
 
 @pytest.fixture(scope="session")
 def session_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
-    """One broker process for the whole session, shared by the tests that neither restart
-    nor specially configure it (each under its own topic prefix: see `topics`)."""
+    """One broker process for the whole session (each pytest-xdist worker is a session of
+    its own), shared by the tests that neither restart nor specially configure it (each under
+    its own topic prefix: see `topics`)."""
     with LocalBroker(log_path=tmp_path_factory.mktemp("session-broker") / "broker.log"
                      ) as running:
         yield running

@@ -101,6 +101,13 @@ def named_of(name: str) -> dict[str, Any]:
     return SCHEMAS.schema(name).get("__named_schemas", {})
 
 
+# Each schema's strategies, built once: one built afresh for every example is validated
+# afresh, which costs more than drawing from it.
+VALUES = {name: values(SCHEMAS.schema(name), named_of(name)) for name in SCHEMAS.names()}
+CANONICAL_VALUES = {name: values(SCHEMAS.schema(name), named_of(name), canonical=True)
+                    for name in SCHEMAS.names()}
+
+
 # ---------------------------------------------------------------- outcomes
 
 
@@ -156,7 +163,7 @@ def test_every_schema_of_the_store_compiles() -> None:
 @PROPERTY
 @given(data=st.data())
 def test_the_same_bytes_as_fastavro(name: str, data: st.DataObject) -> None:
-    value = data.draw(values(SCHEMAS.schema(name), named_of(name)))
+    value = data.draw(VALUES[name])
     expected = fastavro_body(SCHEMAS.schema(name), value)
     assert fast(name)(value) == expected  # taken by the fast path, not left to fastavro
     assert SCHEMAS.encode_body(name, value) == expected
@@ -166,7 +173,7 @@ def test_the_same_bytes_as_fastavro(name: str, data: st.DataObject) -> None:
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_round_trip(name: str, data: st.DataObject) -> None:
-    value = data.draw(values(SCHEMAS.schema(name), named_of(name), canonical=True))
+    value = data.draw(CANONICAL_VALUES[name])
     assert SCHEMAS.decode(SCHEMAS.encode(name, value)) == (name, value)
 
 
@@ -193,7 +200,7 @@ def _containers(value: Any, found: list[Any]) -> list[Any]:
 def test_values_that_do_not_fit_get_what_fastavro_gives(name: str, data: st.DataObject) -> None:
     """A valid value with one thing changed: a value replaced by one of any type, a field
     dropped or added. Whether fastavro takes it or not, encode_body says the same."""
-    value = data.draw(values(SCHEMAS.schema(name), named_of(name)))
+    value = data.draw(VALUES[name])
     containers = _containers(value, [])
     if containers:
         target = data.draw(st.sampled_from(containers))
