@@ -67,14 +67,8 @@ from gateway.decide.pipeline import Submission, new_context  # noqa: E402
 from gateway.home.config import GatewayConfig  # noqa: E402
 from gateway.home.create import ContractSpec, Home, create_home  # noqa: E402
 from gateway.kafka.local_broker import LocalBroker  # noqa: E402
-from gateway.kafka.wire import (  # noqa: E402
-    Topics,
-    ensure_topics,
-    new_producer,
-    new_reader,
-    partitions_of,
-    submission_headers,
-)
+from gateway.kafka.names import Topics, submission_headers  # noqa: E402
+from gateway.kafka.wire import ensure_topics, new_producer, new_reader, partitions_of  # noqa: E402
 from gateway.observe.logs import configure_logging  # noqa: E402
 from gateway.parts import GatewayParts  # noqa: E402
 from gateway.service import Gateway, run_stages  # noqa: E402

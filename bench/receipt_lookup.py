@@ -34,10 +34,10 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 from aiokafka import TopicPartition  # noqa: E402
 
 from gateway.kafka.local_broker import LocalBroker  # noqa: E402
+from gateway.kafka.names import Topics  # noqa: E402
 from gateway.kafka.wire import (  # noqa: E402
     Place,
     PlaceReader,
-    Topics,
     ensure_topics,
     new_producer,
     new_reader,

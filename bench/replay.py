@@ -45,10 +45,7 @@ import structlog  # noqa: E402
 
 from crypto import KeyEntry, Keyring, SM2PrivateKey, SM2PublicKey, sm3_hex  # noqa: E402
 from crypto.sm3 import new_sm3  # noqa: E402
-from gateway.kafka.wire import (  # noqa: E402
-    StoredMessage,
-    Topics,
-)
+from gateway.kafka.names import StoredMessage, Topics  # noqa: E402
 from gateway.trail.archive import ArchiveWriter, Frame, read_archive  # noqa: E402
 from gateway.trail.writer import (  # noqa: E402
     ENTRY_DEFAULTS,

@@ -15,7 +15,7 @@ from gateway.decide.router import PayloadBuilder, Router, RouterSources
 from gateway.errors import ConfigError
 from gateway.home.config import GatewayConfig
 from gateway.home.live_keyring import LiveKeyring
-from gateway.kafka.wire import Topics
+from gateway.kafka.names import Topics
 from gateway.publish.dxp_egress import NO_DXP, DxpEgress
 from message_formats import AvroSchemas, CodedError
 

@@ -51,12 +51,8 @@ from gateway.ingress.desk import SubmitOutcome
 from gateway.ingress.http_api import build_app, build_operator_app
 from gateway.ingress.limits import RateLimiter
 from gateway.ingress.serving import GatewayDesk, IngressLoop
-from gateway.kafka.wire import (
-    Broker,
-    Outbound,
-    ensure_topics,
-    new_producer,
-)
+from gateway.kafka.names import Outbound
+from gateway.kafka.wire import Broker, ensure_topics, new_producer
 from gateway.observe.health import BrokerHealth
 from gateway.observe.metrics import GatewayMetrics
 from gateway.parts import GatewayParts

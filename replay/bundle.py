@@ -42,13 +42,8 @@ from crypto import (
     verify_merkle_proof,
 )
 from gateway.errors import GatewayError
-from gateway.kafka.wire import (
-    H_SIGNATURE,
-    Broker,
-    StoredMessage,
-    read_at,
-    read_topics,
-)
+from gateway.kafka.names import H_SIGNATURE, StoredMessage
+from gateway.kafka.wire import Broker, read_at, read_topics
 from gateway.trail.writer import RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, entry_bytes, signed_body
 from message_formats import AvroSchemas, FormatError
 from replay.history import (

@@ -41,7 +41,8 @@ from gateway.home.create import (
 from gateway.home.eport_home import DxpPeer, EportParties, add_eport_parties, openssl_available
 from gateway.ingress.client import submit
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import Topics, read_topics
+from gateway.kafka.names import Topics
+from gateway.kafka.wire import read_topics
 from gateway.parts import GatewayParts
 from gateway.publish.dxp_egress import DxpSigner
 from gateway.receipts.receipt import Receipt

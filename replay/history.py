@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from gateway.kafka.wire import Broker, StoredMessage, read_topics
+from gateway.kafka.names import StoredMessage
+from gateway.kafka.wire import Broker, read_topics
 from gateway.trail.writer import RECORD_SCHEMA, SEAL_SCHEMA
 from message_formats import AvroSchemas, FormatError
 

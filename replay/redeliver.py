@@ -26,15 +26,8 @@ from gateway.clock import utc_now
 from gateway.errors import BrokerUnavailable, GatewayError
 from gateway.home.config import GatewayConfig
 from gateway.ids import Uuid7Generator
-from gateway.kafka.wire import (
-    Broker,
-    Outbound,
-    StoredMessage,
-    new_producer,
-    publish,
-    read_at,
-    read_topics,
-)
+from gateway.kafka.names import Outbound, StoredMessage
+from gateway.kafka.wire import Broker, new_producer, publish, read_at, read_topics
 from gateway.parts import GatewayParts
 from gateway.publish.deliveries import delivery_message
 from gateway.publish.sealing import sealed_now

@@ -23,7 +23,8 @@ from typing import Any
 
 from crypto import CryptoError, KeyEntry, Keyring, sm3_hex
 from gateway.errors import TRAIL_SEAL_CHAIN_BROKEN, TRAIL_UNSEALED_TAIL
-from gateway.kafka.wire import Broker, StoredMessage, read_at, read_topics
+from gateway.kafka.names import StoredMessage
+from gateway.kafka.wire import Broker, read_at, read_topics
 from gateway.trail.writer import (
     GENESIS_HASH,
     RECORD_SCHEMA,

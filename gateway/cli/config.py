@@ -32,13 +32,8 @@ from gateway.decide.router import document_catalog, envelope_format_problems, fo
 from gateway.errors import BrokerUnavailable, ConfigError, GatewayError
 from gateway.home.config import DEFAULT_LIMITS, GatewayConfig
 from gateway.ingress.http_guard import server_tls_context
-from gateway.kafka.wire import (
-    BROKER_TLS_FAILED,
-    Broker,
-    Topics,
-    partitions_of,
-    secured_link,
-)
+from gateway.kafka.names import Topics
+from gateway.kafka.wire import BROKER_TLS_FAILED, Broker, partitions_of, secured_link
 from gateway.publish.dxp_egress import DxpEgress
 from message_formats import AvroSchemas
 

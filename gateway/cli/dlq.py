@@ -33,19 +33,8 @@ from crypto import sm3_hex
 from gateway.cli.private_files import save_private
 from gateway.cli.support import config_args, link_of, topics_of
 from gateway.errors import BrokerUnavailable, GatewayError
-from gateway.kafka.wire import (
-    H_DIGEST,
-    H_RETRY_OF,
-    Broker,
-    Published,
-    StoredMessage,
-    Topics,
-    new_producer,
-    partitions_of,
-    read_at,
-    read_topics,
-    submission_headers,
-)
+from gateway.kafka.names import H_DIGEST, H_RETRY_OF, StoredMessage, Topics, submission_headers
+from gateway.kafka.wire import Broker, Published, new_producer, partitions_of, read_at, read_topics
 from gateway.publish.plan import DEAD_LETTER_SCHEMA, H_ORIGINAL_SIZE
 from message_formats import AvroSchemas, FormatError
 

@@ -35,13 +35,8 @@ from gateway.decide.router import ENVELOPE_PREFIX
 from gateway.deliveries.dedup import DedupReader
 from gateway.deliveries.proof import Delivery, DeliveryRefused, DeliveryVerifier
 from gateway.errors import GatewayError
-from gateway.kafka.wire import (
-    Broker,
-    StoredMessage,
-    own_reader,
-    partition_ends,
-    partitions_of,
-)
+from gateway.kafka.names import StoredMessage
+from gateway.kafka.wire import Broker, own_reader, partition_ends, partitions_of
 
 EXIT_OK, EXIT_REFUSED = 0, 1
 STORE_FILE = "deliveries.sqlite"

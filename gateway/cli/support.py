@@ -11,7 +11,8 @@ from pathlib import Path
 
 from gateway.errors import GatewayError
 from gateway.home.config import ENV_BOOTSTRAP, GatewayConfig, with_env_overrides
-from gateway.kafka.wire import KafkaLink, Topics, secured_link
+from gateway.kafka.names import Topics
+from gateway.kafka.wire import KafkaLink, secured_link
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

@@ -30,7 +30,7 @@ from gateway.decide.router import Router
 from gateway.errors import GatewayError
 from gateway.home.config import AgencyLimits
 from gateway.home.live_keyring import LiveKeyring
-from gateway.kafka.wire import (
+from gateway.kafka.names import (
     H_DOCUMENT_TYPE,
     H_EVENT_ID,
     H_FINGERPRINT,

@@ -34,7 +34,7 @@ from crypto import CryptoError, seal_envelope
 from gateway.errors import GatewayError
 from gateway.home.live_keyring import LiveKeyring
 from gateway.home.watching import reload_on_change
-from gateway.kafka.wire import Topics
+from gateway.kafka.names import Topics
 from message_formats import AvroSchemas
 from message_formats.json_view import to_json
 

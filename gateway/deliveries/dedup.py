@@ -36,14 +36,12 @@ from aiokafka.errors import KafkaError
 from gateway.clock import utc_now
 from gateway.deliveries.proof import DeliveryRefused, DeliveryVerifier
 from gateway.errors import BrokerUnavailable, GatewayError
+from gateway.kafka.names import H_EVENT_ID, StoredMessage, is_delivery_topic
 from gateway.kafka.wire import (
-    H_EVENT_ID,
     Broker,
     OffsetProgress,
-    StoredMessage,
     answered_since,
     below_end,
-    is_delivery_topic,
     longer_fetch_wait,
     new_reader,
     partitions_of,

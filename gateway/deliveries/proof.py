@@ -37,7 +37,7 @@ from crypto import (
 )
 from gateway.errors import GatewayError
 from gateway.home.live_keyring import LiveKeyring
-from gateway.kafka.wire import H_EVENT_ID, StoredMessage
+from gateway.kafka.names import H_EVENT_ID, StoredMessage
 from message_formats import AvroSchemas, FormatError
 
 DELIVERY_SCHEMA: Final = "px.gateway.Delivery"

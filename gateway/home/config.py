@@ -208,7 +208,7 @@ class KafkaSettings:
     sasl_username: str = ""
     sasl_password_file: str = ""
     sasl_password_env: str = ""
-    # Put before every topic name and the consumer group (gateway.kafka.wire.Topics): empty
+    # Put before every topic name and the consumer group (gateway.kafka.names.Topics): empty
     # in production; one per gateway that shares a broker with others (tests: one per test).
     topic_prefix: str = ""
 

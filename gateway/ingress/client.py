@@ -9,14 +9,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from gateway.errors import GatewayError
+from gateway.kafka.names import Topics, submission_headers
 from gateway.kafka.wire import (
     Broker,
-    Topics,
     new_producer,
     new_reader,
     partitions_of,
     stop_consumer,
-    submission_headers,
     unavailable,
 )
 from gateway.receipts.receipt import SignedReceipt

@@ -45,19 +45,16 @@ from gateway.errors import BrokerUnavailable
 from gateway.home.config import GatewayConfig
 from gateway.ingress.desk import IdempotencyKeyReused, IngressRequest, SubmitOutcome
 from gateway.ingress.limits import RateLimiter
-from gateway.kafka.wire import (
+from gateway.kafka.names import (
     H_FORMAT,
     H_SENDER,
     H_SIGNATURE,
     H_SUBMISSION_ID,
     H_VIA,
-    Broker,
-    OffsetProgress,
     Outbound,
-    new_reader,
-    stop_consumer,
     submission_headers,
 )
+from gateway.kafka.wire import Broker, OffsetProgress, new_reader, stop_consumer
 from gateway.observe.health import BrokerHealth
 from gateway.observe.metrics import GatewayMetrics
 from gateway.parts import GatewayParts

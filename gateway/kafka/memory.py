@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from aiokafka.errors import KafkaError
 
-from gateway.kafka.wire import Headers, KeyPartitioner, StoredMessage
+from gateway.kafka.names import Headers, StoredMessage
+from gateway.kafka.wire import KeyPartitioner
 
 
 @dataclass(frozen=True, slots=True)

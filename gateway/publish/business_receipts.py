@@ -29,7 +29,7 @@ from gateway.decide.pipeline import Context, Rejection
 from gateway.decide.router import PayloadBuilder
 from gateway.deliveries.envelopes import ENVELOPE_ENCODING_PREFIX
 from gateway.ids import derived_uuid7, uuid7_time_ms
-from gateway.kafka.wire import H_DXP_COP_MSG_ID, Outbound
+from gateway.kafka.names import H_DXP_COP_MSG_ID, Outbound
 from gateway.publish.deliveries import delivery_outbound
 from gateway.publish.dxp_egress import DxpEgress, DxpParty
 from gateway.publish.plan import Entry, Message, Plan, trail_fields

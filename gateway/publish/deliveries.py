@@ -20,7 +20,7 @@ from gateway.decide.pipeline import Context
 from gateway.decide.router import PayloadBuilder
 from gateway.deliveries.proof import DELIVERY_SCHEMA
 from gateway.ids import derived_uuid7, uuid7_time_ms
-from gateway.kafka.wire import (
+from gateway.kafka.names import (
     H_DOCUMENT_TYPE,
     H_DXP_COP_MSG_ID,
     H_EVENT_ID,

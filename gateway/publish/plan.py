@@ -17,7 +17,7 @@ from typing import Any
 
 from contracts import ContractIndex
 from gateway.decide.pipeline import Context, Rejection, Submission
-from gateway.kafka.wire import (
+from gateway.kafka.names import (
     H_DIGEST,
     H_DXP_COP_MSG_ID,
     H_DXP_TRANS_INFO,
@@ -26,9 +26,9 @@ from gateway.kafka.wire import (
     H_SENDER,
     Headers,
     Outbound,
-    Published,
     Topics,
 )
+from gateway.kafka.wire import Published
 from gateway.receipts.book import trans_info_header
 from gateway.receipts.receipt import ACCEPTED, REJECTED, Receipt, SignedReceipt
 from gateway.trail.writer import reference

@@ -27,18 +27,16 @@ from aiokafka.errors import KafkaError
 
 from gateway.clock import utc_now
 from gateway.errors import BrokerUnavailable
-from gateway.kafka.wire import (
+from gateway.kafka.names import (
     H_DIGEST,
     H_DUPLICATE_OF,
     H_SENDER,
     H_STATUS,
     H_SUBMISSION_ID,
     Outbound,
-    Producer,
-    Published,
     StoredMessage,
-    acked,
 )
+from gateway.kafka.wire import Producer, Published, acked
 from gateway.observe.health import BrokerHealth
 from gateway.publish.plan import Entry, Plan
 from gateway.publish.sealing import BatchSealer, DeliverySealer, Handed, ReceiptSigner

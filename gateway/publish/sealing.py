@@ -24,7 +24,7 @@ from typing import Any
 from crypto import BatchSeal, BatchSigner, InclusionProof, SM2PrivateKey
 from gateway.clock import utc_now
 from gateway.deliveries.proof import DELIVERY_SEAL_SCHEMA, H_SEAL, delivery_leaf, epoch_ms
-from gateway.kafka.wire import Outbound
+from gateway.kafka.names import Outbound
 from gateway.receipts.receipt import RECEIPT_SCHEMA, Receipt, SignedReceipt
 from gateway.trail.writer import avro_bytes, avro_string
 from message_formats import SINGLE_OBJECT_MAGIC, AvroSchemas

@@ -22,17 +22,19 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from gateway.errors import BrokerUnavailable, ReceiptIndexError
-from gateway.kafka.wire import (
+from gateway.kafka.names import (
     H_DIGEST,
     H_DUPLICATE_OF,
     H_DXP_TRANS_INFO,
     H_IDENTITY,
     H_SENDER,
     H_STATUS,
-    Broker,
-    PlaceReader,
     StoredMessage,
     Topics,
+)
+from gateway.kafka.wire import (
+    Broker,
+    PlaceReader,
     new_reader,
     own_reader,
     pages_until_end,

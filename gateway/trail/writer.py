@@ -23,16 +23,8 @@ from crypto import SM2PrivateKey, merkle_leaf_hash, merkle_root, sm3_hex
 from gateway.clock import utc_now
 from gateway.errors import BrokerUnavailable
 from gateway.home.config import TrailSettings
-from gateway.kafka.wire import (
-    H_RECORD,
-    Broker,
-    Published,
-    StoredMessage,
-    Topics,
-    own_reader,
-    partition_end,
-    read_until_end,
-)
+from gateway.kafka.names import H_RECORD, StoredMessage, Topics
+from gateway.kafka.wire import Broker, Published, own_reader, partition_end, read_until_end
 from message_formats import FINGERPRINT_SIZE, SINGLE_OBJECT_MAGIC, AvroSchemas
 
 log = structlog.get_logger(__name__)

@@ -19,15 +19,8 @@ from aiokafka.errors import KafkaError
 
 from gateway.decide.pipeline import Context
 from gateway.errors import BrokerUnavailable
-from gateway.kafka.wire import (
-    Broker,
-    StoredMessage,
-    Topics,
-    ensure_topics,
-    new_reader,
-    read_until_end,
-    stop_consumer,
-)
+from gateway.kafka.names import StoredMessage, Topics
+from gateway.kafka.wire import Broker, ensure_topics, new_reader, read_until_end, stop_consumer
 from gateway.warnings.lifecycle import (
     DOCUMENT_TYPE,
     Authorities,

@@ -17,7 +17,7 @@ import pytest
 
 from crypto import KeyEntry, Keyring, SM2PrivateKey, sm3_hex
 from gateway.home.config import TrailSettings
-from gateway.kafka.wire import H_SIGNATURE, StoredMessage, Topics
+from gateway.kafka.names import H_SIGNATURE, StoredMessage, Topics
 from gateway.trail.writer import TrailCodec, TrailWriter
 from message_formats import AvroSchemas
 from replay.bundle import Bundle, build_bundle, read_bundle_files

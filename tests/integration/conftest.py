@@ -8,7 +8,7 @@ import pytest
 
 from gateway.home.create import Home, create_home
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import Topics
+from gateway.kafka.names import Topics
 from tests.integration.service_support import S3_STORAGE, moto_s3
 
 pytestmark = pytest.mark.integration

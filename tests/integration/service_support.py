@@ -36,17 +36,14 @@ from gateway.home.config import GatewayConfig
 from gateway.home.create import Home
 from gateway.ingress.http_api import start_http
 from gateway.kafka.local_broker import accepts_connections, free_loopback_port
-from gateway.kafka.wire import (
+from gateway.kafka.names import (
     H_EVENT_ID,
     H_SUBMISSION_ID,
     StoredMessage,
     Topics,
-    new_producer,
-    new_reader,
-    partitions_of,
-    read_topics,
     submission_headers,
 )
+from gateway.kafka.wire import new_producer, new_reader, partitions_of, read_topics
 from gateway.parts import GatewayParts
 from gateway.receipts.receipt import RECEIPT_SCHEMA, Receipt, SignedReceipt
 from gateway.service import Gateway, Serving

@@ -16,7 +16,8 @@ from aiokafka import AIOKafkaProducer
 
 from gateway.home.create import Home
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import Topics, read_topics
+from gateway.kafka.names import Topics
+from gateway.kafka.wire import read_topics
 from gateway.trail.writer import RECORD_SCHEMA
 from message_formats import AvroSchemas
 from tests.integration.support import FAL1_SAMPLES, portgw

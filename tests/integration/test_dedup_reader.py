@@ -14,13 +14,8 @@ from aiokafka import TopicPartition
 
 from gateway.deliveries.dedup import DedupReader, SeenStore
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import (
-    H_EVENT_ID,
-    StoredMessage,
-    ensure_topics,
-    new_producer,
-    partitions_of,
-)
+from gateway.kafka.names import H_EVENT_ID, StoredMessage
+from gateway.kafka.wire import ensure_topics, new_producer, partitions_of
 
 # A topic of the tests' own: de-duplication, not delivery proofs (a delivery topic is read
 # only with a verifier: see test_delivery_proof.py).

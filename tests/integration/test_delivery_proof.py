@@ -31,13 +31,8 @@ from gateway.deliveries.proof import (
 from gateway.home.create import Home
 from gateway.ingress.client import submit
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import (
-    H_EVENT_ID,
-    Outbound,
-    StoredMessage,
-    new_producer,
-    read_topics,
-)
+from gateway.kafka.names import H_EVENT_ID, Outbound, StoredMessage
+from gateway.kafka.wire import new_producer, read_topics
 from gateway.publish.sealing import sealed_now
 from gateway.service import Gateway
 from replay.redeliver import redeliver

@@ -20,7 +20,7 @@ from gateway.cli.dlq import main
 from gateway.home.create import Home
 from gateway.ingress.client import submit
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import (
+from gateway.kafka.names import (
     H_EVENT_ID,
     H_FORMAT,
     H_RETRY_OF,
@@ -29,10 +29,8 @@ from gateway.kafka.wire import (
     H_SUBMISSION_ID,
     StoredMessage,
     Topics,
-    ensure_topics,
-    new_producer,
-    read_topics,
 )
+from gateway.kafka.wire import ensure_topics, new_producer, read_topics
 from gateway.publish.plan import DEAD_LETTER_SCHEMA
 from gateway.receipts.receipt import Receipt, SignedReceipt
 from gateway.service import Gateway

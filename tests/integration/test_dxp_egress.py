@@ -28,7 +28,8 @@ from crypto import Certificate, SM2PrivateKey
 from gateway.home.create import ContractSpec, Home, create_home
 from gateway.home.eport_home import add_certificate_entries, issue, make_ca
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import H_DXP_COP_MSG_ID, Topics, read_topics
+from gateway.kafka.names import H_DXP_COP_MSG_ID, Topics
+from gateway.kafka.wire import read_topics
 from gateway.parts import GatewayParts
 from gateway.publish.dxp_egress import DxpSigner
 from message_formats import SafeXmlParser

@@ -24,7 +24,8 @@ from crypto.xmldsig import SigningKey, sign_enveloped
 from gateway.home.create import Home, create_home
 from gateway.ingress.client import submit
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import H_SENDER, H_SIGNATURE, H_SUBMISSION_ID, Topics, new_producer
+from gateway.kafka.names import H_SENDER, H_SIGNATURE, H_SUBMISSION_ID, Topics
+from gateway.kafka.wire import new_producer
 from message_formats import SafeXmlParser
 from message_formats.dxp import (
     DxpEnvelope,

@@ -31,7 +31,8 @@ import pytest
 from crypto import CryptoError
 from gateway.home.create import DEMO_CONTRACTS, ContractSpec, Home, create_home
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import Topics, read_topics
+from gateway.kafka.names import Topics
+from gateway.kafka.wire import read_topics
 from gateway.receipts.receipt import SignedReceipt
 from message_formats import AvroSchemas
 from tests.integration.hostile_xml import (

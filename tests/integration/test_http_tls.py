@@ -30,7 +30,8 @@ from gateway.home.create import Home
 from gateway.ingress.client import submit
 from gateway.ingress.http_api import start_http
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import H_DIGEST, read_topics
+from gateway.kafka.names import H_DIGEST
+from gateway.kafka.wire import read_topics
 from gateway.parts import GatewayParts
 from gateway.publish.plan import H_ORIGINAL_SIZE, KEPT_PREFIX_BYTES
 from gateway.service import Gateway

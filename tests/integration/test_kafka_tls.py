@@ -24,12 +24,8 @@ from gateway.home.config import GatewayConfig
 from gateway.home.create import Home, create_home
 from gateway.ingress.client import submit
 from gateway.kafka.local_broker import LocalBroker, free_loopback_port
-from gateway.kafka.wire import (
-    BROKER_TLS_FAILED,
-    KafkaLink,
-    StoredMessage,
-    secured_link,
-)
+from gateway.kafka.names import StoredMessage
+from gateway.kafka.wire import BROKER_TLS_FAILED, KafkaLink, secured_link
 from gateway.parts import GatewayParts
 from gateway.receipts.receipt import SignedReceipt
 from gateway.service import Gateway

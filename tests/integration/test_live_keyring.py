@@ -20,7 +20,8 @@ from crypto import SM2PrivateKey
 from gateway.clock import utc_now
 from gateway.home.create import Home
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import Topics, read_topics
+from gateway.kafka.names import Topics
+from gateway.kafka.wire import read_topics
 from gateway.receipts.receipt import ACCEPTED, REJECTED, Receipt
 from message_formats import AvroSchemas
 from tests.integration.service_support import (

@@ -17,7 +17,7 @@ import pytest
 
 from gateway.home.create import DEMO_CONTRACTS, ContractSpec, Home, create_home
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import Topics
+from gateway.kafka.names import Topics
 
 ROOT = Path(__file__).parents[2]
 BERTH = ROOT / "docs" / "examples" / "berth"

@@ -12,7 +12,8 @@ from aiokafka import AIOKafkaProducer
 from structlog.testing import capture_logs
 
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import Topics, ensure_topics, new_producer
+from gateway.kafka.names import Topics
+from gateway.kafka.wire import ensure_topics, new_producer
 from gateway.receipts.book import ReceiptBook
 from gateway.receipts.index import IndexEntry, ReceiptIndex
 from message_formats import AvroSchemas

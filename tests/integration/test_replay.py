@@ -23,12 +23,8 @@ from gateway.cli.main import main as portgw
 from gateway.clock import utc_now
 from gateway.home.create import Home, create_home
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import (
-    StoredMessage,
-    Topics,
-    new_producer,
-    read_topics,
-)
+from gateway.kafka.names import StoredMessage, Topics
+from gateway.kafka.wire import new_producer, read_topics
 from gateway.trail.archive import HEADER_SCHEMA, MAGIC, split_frames
 from gateway.trail.writer import GENESIS_HASH, RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, seal_root
 from message_formats import AvroSchemas

@@ -23,14 +23,8 @@ from gateway.home.config import GatewayConfig
 from gateway.home.create import Home
 from gateway.ingress.client import submit
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import (
-    H_SUBMISSION_ID,
-    H_VIA,
-    StoredMessage,
-    Topics,
-    ensure_topics,
-    read_topics,
-)
+from gateway.kafka.names import H_SUBMISSION_ID, H_VIA, StoredMessage, Topics
+from gateway.kafka.wire import ensure_topics, read_topics
 from gateway.observe.health import BrokerHealth
 from gateway.parts import GatewayParts
 from gateway.publish.plan import KEPT_PREFIX_BYTES

@@ -9,7 +9,8 @@ import pytest
 from crypto import sm3_hex
 from gateway.home.create import Home
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import Topics, read_topics
+from gateway.kafka.names import Topics
+from gateway.kafka.wire import read_topics
 from replay import verify_kafka
 from tests.integration.support import FAL1_SAMPLES, Sent, gateway_parts, submit_all
 

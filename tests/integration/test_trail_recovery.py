@@ -10,7 +10,8 @@ from pathlib import Path
 from crypto import KeyEntry, Keyring, SM2PrivateKey, sm3_hex
 from gateway.home.config import TrailSettings
 from gateway.kafka.local_broker import LocalBroker
-from gateway.kafka.wire import Topics, ensure_topics, new_producer, read_topics
+from gateway.kafka.names import Topics
+from gateway.kafka.wire import ensure_topics, new_producer, read_topics
 from gateway.trail.archive import ArchiveWriter
 from gateway.trail.writer import (
     ENTRY_DEFAULTS,

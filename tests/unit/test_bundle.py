@@ -22,7 +22,7 @@ import pytest
 
 from crypto import KeyEntry, Keyring, KeyRole, SM2PrivateKey, sm3_hex
 from gateway.home.config import TrailSettings
-from gateway.kafka.wire import H_SIGNATURE, StoredMessage, Topics
+from gateway.kafka.names import H_SIGNATURE, StoredMessage, Topics
 from gateway.trail.writer import SEAL_SCHEMA, TrailCodec, TrailWriter
 from message_formats import AvroSchemas
 from replay import bundle as bundle_module

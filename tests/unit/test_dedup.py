@@ -11,7 +11,8 @@ import pytest
 from aiokafka import TopicPartition
 
 from gateway.deliveries.dedup import DedupStoreError, Position, SeenStore, event_identity
-from gateway.kafka.wire import FETCH_WAIT_LIMIT_MS, H_EVENT_ID, StoredMessage, longer_fetch_wait
+from gateway.kafka.names import H_EVENT_ID, StoredMessage
+from gateway.kafka.wire import FETCH_WAIT_LIMIT_MS, longer_fetch_wait
 
 TOPIC = "px.deliver.cn.customs.sh.v1"
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)

@@ -26,7 +26,7 @@ from gateway.deliveries.proof import (
     DeliveryVerifier,
 )
 from gateway.errors import GatewayError
-from gateway.kafka.wire import H_EVENT_ID, Outbound, StoredMessage, Topics
+from gateway.kafka.names import H_EVENT_ID, Outbound, StoredMessage, Topics
 from gateway.publish.sealing import (
     BatchSealer,
     DeliverySealer,

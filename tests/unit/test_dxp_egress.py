@@ -28,7 +28,7 @@ from gateway.decide.router import CONTRACT_DXP_NOT_XML
 from gateway.errors import ConfigError
 from gateway.home.config import DXP_CONFIG_INVALID, DxpRecipient, DxpSettings, GatewayConfig
 from gateway.home.create import DEMO_CONTRACTS, Home, create_home
-from gateway.kafka.wire import H_DXP_COP_MSG_ID
+from gateway.kafka.names import H_DXP_COP_MSG_ID
 from gateway.parts import GatewayParts
 from gateway.publish.business_receipts import BusinessReceipts, refused
 from gateway.publish.dxp_egress import NO_DXP, DxpEgress

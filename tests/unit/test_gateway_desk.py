@@ -20,7 +20,7 @@ from gateway.errors import BrokerUnavailable
 from gateway.home.config import GatewayConfig
 from gateway.ingress.desk import IdempotencyKeyReused, IngressRequest, SubmitOutcome
 from gateway.ingress.serving import GatewayDesk
-from gateway.kafka.wire import H_SUBMISSION_ID, H_VIA, Outbound, Topics
+from gateway.kafka.names import H_SUBMISSION_ID, H_VIA, Outbound, Topics
 from gateway.receipts.book import Answer
 from gateway.receipts.receipt import ACCEPTED, Receipt, SignedReceipt
 from message_formats import AvroSchemas

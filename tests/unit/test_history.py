@@ -12,7 +12,7 @@ import pytest
 
 from crypto import SM2PrivateKey
 from gateway.home.config import TrailSettings
-from gateway.kafka.wire import StoredMessage, Topics
+from gateway.kafka.names import StoredMessage, Topics
 from gateway.trail.writer import TrailCodec, TrailWriter
 from message_formats import AvroSchemas
 from replay import history as history_module

@@ -15,9 +15,9 @@ from gateway.cli.config import main as config_main
 from gateway.errors import ConfigError
 from gateway.home.config import GatewayConfig, KafkaSettings
 from gateway.home.create import create_home
+from gateway.kafka.names import Topics
 from gateway.kafka.wire import (
     KafkaLink,
-    Topics,
     kafka_link,
     new_admin,
     new_producer,

@@ -71,7 +71,8 @@ def test_crypto_may_take_the_error_base_and_nothing_else_of_message_formats() ->
 # ids.
 REPLAY_MAY_USE = {
     "gateway.cli.support", "gateway.clock", "gateway.errors", "gateway.ids",
-    "gateway.home.config", "gateway.parts", "gateway.kafka.wire", "gateway.publish.deliveries",
+    "gateway.home.config", "gateway.parts", "gateway.kafka.names", "gateway.kafka.wire",
+    "gateway.publish.deliveries",
     "gateway.publish.sealing", "gateway.trail.writer", "gateway.trail.archive",
 }
 # `portgw demo` runs the whole gateway on purpose: a local broker, a served gateway, agencies
@@ -235,6 +236,19 @@ def test_the_auditors_modules_use_only_the_trail_the_wire_and_the_loaded_parts()
     reaching = {f"{name} reaches {module}" for name in auditors
                 for module in reachable(graph, name) & RUNNING_SERVICE}
     assert not reaching, sorted(reaching)
+
+
+def test_deciding_reaches_no_kafka_client() -> None:
+    """The stages (gateway.decide) name topics and headers (gateway.kafka.names) and never
+    load aiokafka, not even through another module of ours: deciding is done without a
+    broker, in the parse worker too."""
+    graph, modules = import_graph(), our_modules()
+    deciding = [name for name in graph if name.startswith("gateway.decide")]
+    wrong = {f"{name} reaches {module}, which imports {base}"
+             for name in deciding for module in {name} | reachable(graph, name)
+             for base, _ in imports_of(module, modules[module])
+             if base.split(".")[0] == "aiokafka"}
+    assert not wrong, sorted(wrong)
 
 
 # -- private names: a leading underscore keeps a name to its module, a module to its package --

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.decide.pipeline import Rejection, Submission, new_context
 from gateway.home.create import Home
-from gateway.kafka.wire import H_DIGEST, Topics
+from gateway.kafka.names import H_DIGEST, Topics
 from gateway.parts import GatewayParts
 from gateway.publish.plan import (
     DEAD_LETTER_SCHEMA,

@@ -20,12 +20,7 @@ from gateway.errors import BrokerUnavailable
 from gateway.home.config import TrailSettings
 from gateway.home.create import Home
 from gateway.kafka.memory import MemoryBroker
-from gateway.kafka.wire import (
-    H_DUPLICATE_OF,
-    Outbound,
-    StoredMessage,
-    Topics,
-)
+from gateway.kafka.names import H_DUPLICATE_OF, Outbound, StoredMessage, Topics
 from gateway.observe.health import BrokerHealth
 from gateway.parts import GatewayParts
 from gateway.publish.plan import (

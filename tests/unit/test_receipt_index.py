@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import ReceiptIndexError
-from gateway.kafka.wire import StoredMessage, Topics
+from gateway.kafka.names import StoredMessage, Topics
 from gateway.receipts.book import _continues
 from gateway.receipts.index import COMMIT_EVERY_S, IndexEntry, Position, ReceiptIndex
 

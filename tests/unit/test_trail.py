@@ -17,7 +17,7 @@ from aiokafka.errors import KafkaTimeoutError
 
 from crypto import KeyEntry, Keyring, SM2PrivateKey, SM2PublicKey
 from gateway.home.config import TrailSettings
-from gateway.kafka.wire import StoredMessage, Topics
+from gateway.kafka.names import StoredMessage, Topics
 from gateway.trail.writer import ENTRY_DEFAULTS, RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, TrailWriter
 from message_formats import AvroSchemas
 from replay import TrailVerifier

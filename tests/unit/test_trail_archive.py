@@ -31,7 +31,7 @@ from gateway.errors import (
     ArchiveError,
 )
 from gateway.home.config import TrailSettings
-from gateway.kafka.wire import Topics
+from gateway.kafka.names import Topics
 from gateway.trail.archive import (
     HEADER_SCHEMA,
     MAGIC,

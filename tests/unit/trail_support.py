@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from gateway.kafka.wire import StoredMessage
+from gateway.kafka.names import StoredMessage
 
 
 @dataclass(frozen=True, slots=True)
