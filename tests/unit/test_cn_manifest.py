@@ -21,10 +21,16 @@ from adapters.base import RuleViolationError
 from adapters.cn_manifest import business_key, namespace_of, sender_code
 from adapters.cn_manifest_tree import MANIFEST, MESSAGE_TYPES
 from adapters.xml_tree import (
+    ATTRIBUTE_UNKNOWN,
     CHINA_STANDARD_TIME,
     DECIMAL,
+    ELEMENT_MISSING,
+    ELEMENT_REPEATED,
     ELEMENT_UNKNOWN,
     GROUP,
+    NUMBER_INVALID,
+    TEXT_MISPLACED,
+    TEXT_TOO_LONG,
     TIME,
     TIME_DIGITS,
     Node,
@@ -336,3 +342,48 @@ def test_render_refuses_what_parse_would_refuse(
     with pytest.raises(RenderError) as caught:
         adapter.render(record)
     assert why in caught.value.message
+
+
+
+CONSOLIDATOR = "<Consolidator>\n          <ID>3100900000002</ID>\n        </Consolidator>"
+IN_CONTRACT = "Declaration/Consignment[1]/TransportContractDocument/Consolidator"
+GOODS_MEASURE = ('<GoodsMeasure>\n          <GrossMassMeasure unitCode="KGM">8400.5'
+                 '</GrossMassMeasure>\n        </GoodsMeasure>')
+IN_ITEM = "Declaration/Consignment[1]/ConsignmentItem[1]/GoodsMeasure"
+
+
+@pytest.mark.parametrize(("original", "wrapped", "code", "where"), [
+    (CONSOLIDATOR, CONSOLIDATOR.replace("<Consolidator>", '<Consolidator a="x">'),
+     ATTRIBUTE_UNKNOWN, f"{IN_CONTRACT}: @a is not an attribute"),
+    (CONSOLIDATOR, CONSOLIDATOR.replace("<Consolidator>", "<Consolidator>x"), TEXT_MISPLACED,
+     f"{IN_CONTRACT}: holds text"),
+    (CONSOLIDATOR, CONSOLIDATOR.replace("</ID>", "</ID>y"), TEXT_MISPLACED,
+     f"{IN_CONTRACT}: holds text"),
+    (CONSOLIDATOR, CONSOLIDATOR.replace("</ID>", "</ID><ID>1</ID>"), ELEMENT_REPEATED,
+     f"{IN_CONTRACT}/ID[2]: may occur once"),
+    (CONSOLIDATOR, CONSOLIDATOR.replace("<ID>", '<ID b="1">'), ATTRIBUTE_UNKNOWN,
+     f"{IN_CONTRACT}/ID: @b is not an attribute"),
+    (CONSOLIDATOR, CONSOLIDATOR.replace("<ID>", "<ID><ID>1</ID>"), ELEMENT_UNKNOWN,
+     f"{IN_CONTRACT}/ID/ID: is not an element"),
+    (CONSOLIDATOR, CONSOLIDATOR.replace("3100900000002", "9" * 36), TEXT_TOO_LONG,
+     f"{IN_CONTRACT}/ID: is longer than 35"),
+    (CONSOLIDATOR, CONSOLIDATOR.replace("ID>", "Name>"), ELEMENT_UNKNOWN,
+     f"{IN_CONTRACT}/Name: is not an element"),
+    (CONSOLIDATOR, "<Consolidator/>", ELEMENT_MISSING, f"{IN_CONTRACT}/ID: is required"),
+    (CONSOLIDATOR, CONSOLIDATOR * 2, ELEMENT_REPEATED, f"{IN_CONTRACT}[2]: may occur once"),
+    (GOODS_MEASURE, GOODS_MEASURE.replace("8400.5", "8,4"), NUMBER_INVALID,
+     f"{IN_ITEM}/GrossMassMeasure: must be a decimal number"),
+    (GOODS_MEASURE, GOODS_MEASURE.replace('"KGM"', '"KGM" q="1"'), ATTRIBUTE_UNKNOWN,
+     f"{IN_ITEM}/GrossMassMeasure: @q is not an attribute"),
+    (GOODS_MEASURE, GOODS_MEASURE.replace("<GoodsMeasure>", '<GoodsMeasure z="1">'),
+     ATTRIBUTE_UNKNOWN, f"{IN_ITEM}: @z is not an attribute"),
+])
+def test_a_wrapped_leaf_is_refused_by_the_rule_it_breaks(
+        adapter: CnManifestAdapter, original: str, wrapped: str, code: str, where: str
+        ) -> None:
+    text = sample("mt2101_sea_pre_manifest.xml").decode()
+    assert original in text
+    with pytest.raises(RuleViolationError) as refused:
+        adapter.parse(text.replace(original, wrapped).encode())
+    assert refused.value.code == code
+    assert refused.value.message.startswith(where)
