@@ -6,6 +6,7 @@ import structlog
 
 from gateway.observe.logs import configure_logging
 from message_formats import AvroSchemas
+from tests.built_in_schemas import built_in_schemas
 
 # The library logs through structlog; in tests only warnings and errors are worth reading.
 configure_logging("warning")
@@ -20,7 +21,7 @@ def info_logs() -> Iterator[None]:
     structlog.configure(**saved)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def schemas() -> AvroSchemas:
     """The gateway's Avro schemas, for tests that encode or decode events."""
-    return AvroSchemas()
+    return built_in_schemas()

@@ -23,7 +23,7 @@ from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.names import Topics
 from gateway.kafka.wire import read_topics
 from gateway.receipts.receipt import ACCEPTED, REJECTED, Receipt
-from message_formats import AvroSchemas
+from tests.built_in_schemas import built_in_schemas
 from tests.integration.service_support import (
     PROVIDER,
     Document,
@@ -46,7 +46,7 @@ from tests.unit.keyring_support import (
 pytestmark = pytest.mark.integration
 
 WATCH_ENV = "PORTGW__GATEWAY__CONTRACTS_WATCH_S"
-SCHEMAS = AvroSchemas()
+SCHEMAS = built_in_schemas()
 
 
 def signed_by(key: SM2PrivateKey, number: int) -> Document:

@@ -27,7 +27,6 @@ from gateway.kafka.names import StoredMessage, Topics
 from gateway.kafka.wire import new_producer, read_topics
 from gateway.trail.archive import HEADER_SCHEMA, MAGIC, split_frames
 from gateway.trail.writer import GENESIS_HASH, RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, seal_root
-from message_formats import AvroSchemas
 from replay.archive import verify_archive
 from replay.bundle import check_bundle, export_bundle_kafka
 from replay.bundle_cli import run_check_bundle
@@ -35,10 +34,11 @@ from replay.checkpoint import decode_checkpoint, load_checkpoints, save_checkpoi
 from replay.history import trace_kafka
 from replay.redeliver import H_REPLAY_OF, redeliver
 from replay.verify import VerifyReport, verify_kafka
+from tests.built_in_schemas import built_in_schemas
 from tests.integration.support import FAL1_SAMPLES, Sent, gateway_parts, submit_all
 
 pytestmark = pytest.mark.integration
-SCHEMAS = AvroSchemas()
+SCHEMAS = built_in_schemas()
 CODEC = TrailCodec(SCHEMAS)
 ARRIVAL = (FAL1_SAMPLES / "valid_arrival.xml").read_bytes()
 KEY = "9074729:V2611:A:CNSHA"

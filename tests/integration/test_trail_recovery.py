@@ -27,8 +27,9 @@ from gateway.trail.writer import (
 from message_formats import SINGLE_OBJECT_MAGIC, AvroSchemas
 from replay import TrailVerifier
 from replay.archive import verify_archive
+from tests.built_in_schemas import built_in_schemas
 
-SCHEMAS = AvroSchemas()
+SCHEMAS = built_in_schemas()
 KEY = SM2PrivateKey.generate()
 SETTINGS = TrailSettings(seal_every=16)
 FIELDS = {"kind": "RECEIVED", "submission_id": "s1", "event_id": "e1", "sender": "cn.port.sh",

@@ -24,7 +24,6 @@ from crypto import KeyEntry, Keyring, KeyRole, SM2PrivateKey, sm3_hex
 from gateway.home.config import TrailSettings
 from gateway.kafka.names import H_SIGNATURE, StoredMessage, Topics
 from gateway.trail.writer import SEAL_SCHEMA, TrailCodec, TrailWriter
-from message_formats import AvroSchemas
 from replay import bundle as bundle_module
 from replay.bundle import (
     Bundle,
@@ -38,10 +37,11 @@ from replay.bundle import (
 )
 from replay.bundle_cli import run_check_bundle, run_export
 from replay.history import document_history
+from tests.built_in_schemas import built_in_schemas
 from tests.unit.trail_support import BatchSending, Metadata
 
 TOPICS = Topics()  # the production names, no prefix
-SCHEMAS = AvroSchemas()
+SCHEMAS = built_in_schemas()
 CODEC = TrailCodec(SCHEMAS)
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 GATEWAY_KEY = SM2PrivateKey.generate()

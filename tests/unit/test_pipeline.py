@@ -30,10 +30,11 @@ from gateway.decide.pipeline import (
 from gateway.errors import GatewayError
 from gateway.publish.plan import document_facts, trail_fields
 from gateway.service import run_stages
-from message_formats import AvroSchemas, CodedError, FormatError, XsdInvalidError
+from message_formats import CodedError, FormatError, XsdInvalidError
+from tests.built_in_schemas import built_in_schemas
 
 FAL1 = Path(__file__).parents[1] / "data" / "fal1"
-ADAPTERS = AdapterRegistry.default(AvroSchemas())
+ADAPTERS = AdapterRegistry.default(built_in_schemas())
 
 
 def context_of(sample: str, format_id: str = "fal1-xml") -> Context:

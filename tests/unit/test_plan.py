@@ -27,14 +27,14 @@ from gateway.publish.plan import (
 )
 from gateway.publish.sealing import BatchSealer, ReceiptSigner
 from gateway.receipts.receipt import ACCEPTED, REJECTED
-from message_formats import AvroSchemas
+from tests.built_in_schemas import built_in_schemas
 from tests.unit.publish_support import SENDER, decided, publishing_home
 
 WIRE = Topics()  # the production names: the homes here have no topic prefix
 
 NOW = datetime(2026, 6, 1, 8, 30, tzinfo=UTC)
 RECIPIENTS = ("cn.customs.sh", "cn.msa.sh")
-SCHEMAS = AvroSchemas()
+SCHEMAS = built_in_schemas()
 
 
 @pytest.fixture(scope="module")

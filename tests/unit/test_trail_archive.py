@@ -51,13 +51,13 @@ from gateway.trail.writer import (
     seal_hash,
     seal_root,
 )
-from message_formats import AvroSchemas
 from replay.archive import verify_archive
 from replay.verify import Break, VerifyReport
+from tests.built_in_schemas import built_in_schemas
 from tests.unit.trail_support import MemoryTopic
 
 TOPICS = Topics()  # the production names, no prefix
-SCHEMAS = AvroSchemas()
+SCHEMAS = built_in_schemas()
 CODEC = TrailCodec(SCHEMAS)
 GATEWAY_KEY = SM2PrivateKey.generate()
 KEY_ID = GATEWAY_KEY.public_key().key_id
