@@ -34,15 +34,18 @@ demo: $(RUNTIME_STAMP)
 # brokers and processes; worksteal keeps each module's tests together until a worker runs
 # dry. mypy checks the types beside it, its report kept in a file and printed after pytest's;
 # either failing fails the target. pytest exits 5 when it collected no test: say so plainly
-# rather than fail obscurely.
+# rather than fail obscurely. The suite starts many Python processes (workers, gateways,
+# parse workers, commands): each would compile the project again where PYTHONDONTWRITEBYTECODE
+# is set, so the tests write their bytecode, under .venv/pycache, leaving the tree as it was.
 PYTEST_WORKERS ?= 4
 MYPY_REPORT := $(VENV)/mypy-report.txt
+TEST_BYTECODE := PYTHONDONTWRITEBYTECODE= PYTHONPYCACHEPREFIX=$(abspath $(VENV))/pycache
 
 test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	@echo "mypy runs beside pytest; its report follows pytest's"
 	$(BIN)/mypy > $(MYPY_REPORT) 2>&1 & mypy=$$!; \
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS); status=$$?; \
+	$(TEST_BYTECODE) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests"; status=0; fi; \
 	wait $$mypy; typed=$$?; echo "mypy:"; cat $(MYPY_REPORT); \
 	[ $$status -eq 0 ] && [ $$typed -eq 0 ]
