@@ -111,6 +111,20 @@ async def post(session: aiohttp.ClientSession, base_url: str, document: bytes, k
         return response.status
 
 
+def posted(home: Home, bootstrap: str, sent: list[tuple[bytes, str]]) -> list[int]:
+    """The HTTP status of each envelope posted, in order, to a gateway of `home`."""
+
+    async def run() -> list[int]:
+        config, parts = gateway_parts(home)
+        async with running_gateway(config, parts, bootstrap) as gw, \
+                aiohttp.ClientSession() as session:
+            await wait_ready(session, gw.url)
+            return [await gw.serving.alongside(post(session, gw.url, doc, key))
+                    for doc, key in sent]
+
+    return asyncio.run(run())
+
+
 def deliveries(parts: GatewayParts, bootstrap: str, recipient: str) -> list[tuple[Any, dict[
         str, Any]]]:
     messages = asyncio.run(read_topics(bootstrap, [parts.topics.delivery(recipient)]))
@@ -128,15 +142,7 @@ def test_a_dxp_recipient_gets_signed_envelopes_and_a_dxp_sender_its_mt9999_recei
             (envelope(carrier, PRE_MANIFEST, "COP-MT2101-3").replace(b"COP-MT2101-3",
                                                                      b"COP-MT2101-4"), "k4")]
 
-    async def run() -> list[int]:
-        config, parts = gateway_parts(egress_home.home)
-        async with running_gateway(config, parts, bootstrap) as gw, \
-                aiohttp.ClientSession() as session:
-            await wait_ready(session, gw.url)
-            return [await gw.serving.alongside(post(session, gw.url, doc, key))
-                    for doc, key in sent]
-
-    assert asyncio.run(run()) == [200, 200, 422, 422]
+    assert posted(egress_home.home, bootstrap, sent) == [200, 200, 422, 422]
     _, parts = gateway_parts(egress_home.home)
 
     (to_customs,) = deliveries(parts, bootstrap, CUSTOMS)
@@ -214,15 +220,7 @@ def test_a_pre_manifest_the_carrier_signed_itself_in_an_unsigned_envelope_is_acc
     sent = [(unsigned_envelope(signed, "COP-UKEY-1"), "u1"),
             (unsigned_envelope(changed, "COP-UKEY-2"), "u2")]
 
-    async def run() -> list[int]:
-        config, parts = gateway_parts(egress_home.home)
-        async with running_gateway(config, parts, bootstrap) as gw, \
-                aiohttp.ClientSession() as session:
-            await wait_ready(session, gw.url)
-            return [await gw.serving.alongside(post(session, gw.url, doc, key))
-                    for doc, key in sent]
-
-    assert asyncio.run(run()) == [200, 422]
+    assert posted(egress_home.home, bootstrap, sent) == [200, 422]
     _, parts = gateway_parts(egress_home.home)
     ((_, to_customs),) = deliveries(parts, bootstrap, CUSTOMS)
     opened = open_envelope(to_customs["payload"], egress_home.gateway)
