@@ -630,32 +630,29 @@ class Checker:
     def _keyring(self, der: bytes, sender: bytes) -> Keyring | None:
         """A keyring of the one key the gateway chose for the sender; None for a key that
         does not load."""
-        keyring = self._keyrings.get((der, sender))
-        if keyring is None:
-            try:
-                entry = KeyEntry(sender.decode(), SM2PublicKey.from_der(der))
-                keyring = Keyring([entry])
-            except (CryptoError, ValueError):
-                return None
-            if len(self._keyrings) >= _MOST_KEYRINGS:
-                self._keyrings.clear()
-            self._keyrings[der, sender] = keyring
-        return keyring
+        return self._cached(der, sender, lambda: Keyring(
+            [KeyEntry(sender.decode(), SM2PublicKey.from_der(der))]))
 
     def _certificate_keyring(self, packed: bytes, sender: bytes) -> Keyring | None:
         """A keyring of the sender's certificates the gateway chose; None for one that does
         not load."""
-        keyring = self._keyrings.get((packed, sender))
+        return self._cached(packed, sender, lambda: Keyring(
+            [certificate_entry(sender.decode(), Certificate.from_der(der))
+             for der in unpack_certificates(packed)]))
+
+    def _cached(self, keys: bytes, sender: bytes, build: Callable[[], Keyring]
+                ) -> Keyring | None:
+        """The keyring `build` makes of `keys`, made once per (keys, sender) while the cache
+        holds; None for keys that do not load."""
+        keyring = self._keyrings.get((keys, sender))
         if keyring is None:
             try:
-                certificates = [Certificate.from_der(der) for der in unpack_certificates(packed)]
-                keyring = Keyring([certificate_entry(sender.decode(), certificate)
-                                   for certificate in certificates])
+                keyring = build()
             except (CryptoError, ValueError, struct.error):
                 return None
             if len(self._keyrings) >= _MOST_KEYRINGS:
                 self._keyrings.clear()
-            self._keyrings[packed, sender] = keyring
+            self._keyrings[keys, sender] = keyring
         return keyring
 
 
