@@ -237,6 +237,15 @@ class CheckSize:
         return ctx
 
 
+def keyring_of(ctx: Context, keyrings: LiveKeyring | None) -> Keyring:
+    """The keyring that decides `ctx`: the one it carries (the worker's, or the one fixed
+    when the gateway began it), else the one in force now."""
+    if ctx.keyring is not None:
+        return ctx.keyring
+    assert keyrings is not None, "a context without a keyring needs keyrings"
+    return keyrings.current
+
+
 @dataclass(frozen=True, slots=True)
 class Authenticate:
     """The sender's detached SM2 signature over the exact bytes received, under the
@@ -252,10 +261,7 @@ class Authenticate:
         s = ctx.submission
         if s.format_id == DXP_FORMAT:  # its XML signature authenticated it (OpenEnvelope)
             return ctx
-        keyring = ctx.keyring
-        if keyring is None:
-            assert self.keyrings is not None, "a context without a keyring needs keyrings"
-            keyring = self.keyrings.current
+        keyring = keyring_of(ctx, self.keyrings)
         if ctx.signer is not None:
             confirmed = keyring.usable_entry(ctx.signer.key_id, s.sender, s.received_at)
             if confirmed is not None:
@@ -347,10 +353,7 @@ class OpenEnvelope:
         s = ctx.submission
         if s.format_id != DXP_FORMAT:
             return ctx
-        keyring = ctx.keyring
-        if keyring is None:
-            assert self.keyrings is not None, "a context without a keyring needs keyrings"
-            keyring = self.keyrings.current
+        keyring = keyring_of(ctx, self.keyrings)
         if ctx.opened is not None and ctx.opened.serial is not None:
             return self._confirmed(ctx, ctx.opened, keyring)
         if ctx.refused is not None:  # refused before its signature was verified
