@@ -28,9 +28,8 @@ from adapters.cn_receipt import (
 from gateway.decide.pipeline import Context, Rejection
 from gateway.decide.router import PayloadBuilder
 from gateway.deliveries.envelopes import ENVELOPE_ENCODING_PREFIX
-from gateway.ids import derived_uuid7, uuid7_time_ms
 from gateway.kafka.names import H_DXP_COP_MSG_ID, Outbound
-from gateway.publish.deliveries import delivery_outbound
+from gateway.publish.deliveries import delivery_id, delivery_outbound
 from gateway.publish.dxp_egress import DxpEgress, DxpParty
 from gateway.publish.plan import Entry, Message, Plan, trail_fields
 from message_formats import AvroSchemas
@@ -82,8 +81,7 @@ class BusinessReceipts:
         party = self.dxp.parties.get(ctx.submission.sender)
         if ctx.opened is None or party is None or not authenticated(ctx):
             return plan
-        cop_msg_id = derived_uuid7(uuid7_time_ms(ctx.event_id),
-                                   f"{ctx.event_id}/{MESSAGE_TYPE}".encode())
+        cop_msg_id = delivery_id(ctx.event_id, MESSAGE_TYPE)
         out = self._message(ctx, party, verdict, cop_msg_id, now)
         entry = Entry({**trail_fields(ctx), "kind": "NOTIFIED",
                        "recipient": ctx.submission.sender,
