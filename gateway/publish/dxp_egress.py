@@ -72,10 +72,13 @@ class DxpParty:
     sender_id: str
     convention: Convention
     signer: DxpSigner
+    # Made once: a parser compiles its checks when made, and this one reads every document
+    # the gateway envelopes for the party (on the event loop, one at a time).
+    parser: SafeXmlParser = field(default_factory=SafeXmlParser, repr=False, compare=False)
 
     def envelope(self, business: bytes, msg_type: str, cop_msg_id: str, at: datetime) -> bytes:
         """`business` (XML) signed enveloped, in a `DxpMsg` created at `at`."""
-        root = self.signer.sign(SafeXmlParser().parse(business), self.convention)
+        root = self.signer.sign(self.parser.parse(business), self.convention)
         info = DxpTransInfo(cop_msg_id, self.sender_id, (self.receiver_id,),
                             format_creat_time(at), msg_type[:MSG_TYPE_MAX_LENGTH])
         return render_dxp_msg(DxpEnvelope(info, serialise(root)))
