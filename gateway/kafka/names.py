@@ -109,10 +109,7 @@ class StoredMessage:
     timestamp_ms: int
 
     def header(self, name: str) -> bytes | None:
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
+        return header_of(self.headers, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +120,14 @@ class Outbound:
     key: bytes
     value: bytes
     headers: Headers
+
+    def header(self, name: str) -> bytes | None:
+        return header_of(self.headers, name)
+
+
+def header_of(headers: Headers, name: str) -> bytes | None:
+    """The value of the first header called `name`; None when there is none."""
+    for key, value in headers:
+        if key == name:
+            return value
+    return None

@@ -205,10 +205,8 @@ def _status_events(ctx: Context, status: str, recipients: Iterable[str],
 
 def as_envelope(out: Outbound) -> str:
     """What a DELIVERED reason adds for a delivery sent as a DxpMsg: its CopMsgId."""
-    for name, value in out.headers:
-        if name == H_DXP_COP_MSG_ID:
-            return f"; as DxpMsg CopMsgId {value.decode()}"
-    return ""
+    cop_msg_id = out.header(H_DXP_COP_MSG_ID)
+    return "" if cop_msg_id is None else f"; as DxpMsg CopMsgId {cop_msg_id.decode()}"
 
 
 def receipt_headers(ctx: Context) -> Headers:
