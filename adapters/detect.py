@@ -25,7 +25,7 @@ from enum import StrEnum
 from lxml import etree
 
 from message_formats import FormatError, SafeXmlParser
-from message_formats.dxp import DEFAULT_LIMITS, DXP_MSG, DxpEnvelope, DxpLimits, read_dxp_msg
+from message_formats.dxp import DEFAULT_LIMITS, DXP_MSG, DxpEnvelope, DxpLimits, parse_dxp_msg
 
 from .base import AdapterError
 from .cn_manifest import ROOT_NAME, manifest_namespace
@@ -134,8 +134,8 @@ class FormatDetector:
         whole, and the business message inside it as far as its root."""
         tag = self._parser.root_tag(data)
         if tag != DXP_MSG:
-            return self._of_root(tag)
-        parsed = read_dxp_msg(self._parser.parse(data), self._limits)
+            return self.of_root(tag)
+        parsed = parse_dxp_msg(data, self._parser, self._limits)
         found = self.detect_business(parsed.envelope.data)
         return replace(found, envelope=parsed.envelope,
                        envelope_signed=parsed.signature_present,
@@ -148,7 +148,7 @@ class FormatDetector:
         if inner == DXP_MSG:
             raise FormatError("DxpMsg/Data holds another DxpMsg; envelopes are not nested",
                               code=DXP_NESTED_ENVELOPE)
-        return self._of_root(inner)
+        return self.of_root(inner)
 
     def _business_root(self, data: bytes) -> str:
         try:
@@ -156,7 +156,8 @@ class FormatDetector:
         except FormatError as exc:  # its line is the business message's, not the file's
             raise type(exc)(f"{IN_DATA}: {exc.message}", code=exc.code) from None
 
-    def _of_root(self, tag: str) -> Detection:
+    def of_root(self, tag: str) -> Detection:
+        """The detection of a document whose root element is `tag` (Clark notation)."""
         name = etree.QName(tag)
         candidates = self._registry.formats_with_root(tag)
         manifest = customs_manifest_type(name.namespace, name.localname)

@@ -323,9 +323,10 @@ class DetectFormat:
 def detected_format(document: bytes, detector: FormatDetector, parser: SafeXmlParser) -> str:
     """The format of a document from its content: `dxp` for an envelope (whose business
     message OpenEnvelope reads), else the one installed format its root names."""
-    if parser.root_tag(document) == DXP_MSG:
+    tag = parser.root_tag(document)
+    if tag == DXP_MSG:
         return DXP_FORMAT
-    return detector.detect(document).require_format()
+    return detector.of_root(tag).require_format()
 
 
 @dataclass(frozen=True, slots=True)
