@@ -503,10 +503,9 @@ def _check_signature_value(parsed: _ParsedSignature, key: VerifyKey) -> None:
     convention = parsed.convention
     if convention.key_kind is KeyKind.SM2 and isinstance(key, SM2PublicKey):
         _verify_sm2(convention, key, parsed.signature_value, signed)
-    elif convention.key_kind is KeyKind.RSA and isinstance(key, RsaPublicKey):
-        _verify_rsa(key.key, parsed.signature_value, signed)
-    elif convention.key_kind is KeyKind.RSA and isinstance(key, rsa.RSAPublicKey):
-        _verify_rsa(key, parsed.signature_value, signed)
+    elif convention.key_kind is KeyKind.RSA and isinstance(key, RsaPublicKey | rsa.RSAPublicKey):
+        _verify_rsa(key.key if isinstance(key, RsaPublicKey) else key, parsed.signature_value,
+                    signed)
     else:
         raise _refuse(XMLDSIG_KEY_UNSUITABLE,
                       "the signer's key is not of the kind ds:SignatureMethod names")
