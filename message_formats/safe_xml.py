@@ -140,9 +140,7 @@ class SafeXmlParser:
     def parse(self, data: bytes | bytearray | memoryview) -> etree._Element:
         if not isinstance(data, bytes):
             data = bytes(data)
-        if len(data) > self._max_bytes:
-            raise XmlTooLargeError(f"document is {len(data)} bytes, limit is {self._max_bytes}")
-        check_before_parsing(data)
+        self._admit(data)
         try:
             root = etree.fromstring(data, self._parser)
         except etree.XMLSyntaxError as exc:
@@ -152,6 +150,13 @@ class SafeXmlParser:
         self._refuse_crowded_elements(root, data)
         self._refuse_schema_locations(root, data)
         return root
+
+    def _admit(self, data: bytes) -> None:
+        """What every reading checks first: the size, then the raw bytes (no DTD, a known
+        encoding), before any parser sees them."""
+        if len(data) > self._max_bytes:
+            raise XmlTooLargeError(f"document is {len(data)} bytes, limit is {self._max_bytes}")
+        check_before_parsing(data)
 
     def _refuse_crowded_elements(self, root: etree._Element, data: bytes) -> None:
         """An element with more attributes than any port document has (200,000 of them take
@@ -183,9 +188,7 @@ class SafeXmlParser:
         """The root element's name, ``{namespace}LocalName``, read no further than its start
         tag (a few kilobytes of a large document) after the same checks as `parse`: what
         format detection needs. The rest of the document is not checked: `parse` does that."""
-        if len(data) > self._max_bytes:
-            raise XmlTooLargeError(f"document is {len(data)} bytes, limit is {self._max_bytes}")
-        check_before_parsing(data)
+        self._admit(data)
         events = etree.iterparse(
             io.BytesIO(data), events=("start",), resolve_entities=False, no_network=True,
             load_dtd=False, dtd_validation=False, huge_tree=False)
