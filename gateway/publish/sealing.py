@@ -49,24 +49,18 @@ class BatchSealer:
         self._waiting: list[_Asked] = []
         self._signing: asyncio.Task[None] | None = None
 
-    def request(self, message: bytes) -> asyncio.Future[Sealed]:
-        """Puts `message` in the next batch; the future holds its seal once signed (the
-        signing error, when the key cannot sign)."""
-        return self._ask((message,), one=True)
-
     def request_all(self, messages: Sequence[bytes]) -> asyncio.Future[list[Sealed]]:
-        """Puts `messages` in the next batch, in order; one future holds their seals."""
-        return self._ask(messages, one=False)
-
-    def _ask(self, messages: Sequence[bytes], *, one: bool) -> asyncio.Future[Any]:
-        sealed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Asked(messages, sealed, one))
+        """Puts `messages` in the next batch, in order; one future holds their seals once
+        signed (the signing error, when the key cannot sign)."""
+        sealed: asyncio.Future[list[Sealed]] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Asked(messages, sealed))
         if self._signing is None or self._signing.done():
             self._signing = asyncio.create_task(self._seal_waiting(), name="batch-sealer")
         return sealed
 
     async def seal(self, message: bytes) -> Sealed:
-        return await self.request(message)
+        (sealed,) = await self.request_all((message,))
+        return sealed
 
     async def _seal_waiting(self) -> None:
         while self._waiting:
@@ -86,17 +80,15 @@ class BatchSealer:
                          for n in range(len(asked.messages))]
                 index += len(seals)
                 if not asked.sealed.done():
-                    asked.sealed.set_result(seals[0] if asked.one else seals)
+                    asked.sealed.set_result(seals)
 
 
 @dataclass(frozen=True, slots=True)
 class _Asked:
-    """Messages asked to be sealed together, and who waits for their seals: for one message
-    (`one`) its seal, else the list."""
+    """Messages asked to be sealed together, and who waits for their seals."""
 
     messages: Sequence[bytes]
-    sealed: asyncio.Future[Any]
-    one: bool
+    sealed: asyncio.Future[list[Sealed]]
 
 
 def sealed_now(key: SM2PrivateKey, outs: Sequence[Outbound], schemas: AvroSchemas
