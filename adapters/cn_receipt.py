@@ -13,7 +13,7 @@ message answered (`Declaration`) and the result (`ResponseType`: code and text).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import cast
 
 from lxml import etree
@@ -21,6 +21,7 @@ from lxml import etree
 from message_formats import FormatError, SafeXmlParser
 
 from .cn_manifest import NAMESPACE_PREFIX, ROOT_NAME
+from .xml_tree import CHINA_STANDARD_TIME, digits_of, read_time_digits
 
 MESSAGE_TYPE = "MT9999"
 NAMESPACE = f"{NAMESPACE_PREFIX}CN:{MESSAGE_TYPE}:1"
@@ -31,7 +32,6 @@ DUPLICATE_CODE = "02"
 REFUSED_CODE = "03"
 TEXT_MAX_LENGTH = 512
 ID_MAX_LENGTH = 100
-CHINA_TIME = timezone(timedelta(hours=8))
 RECEIPT_INVALID = "MT9999_INVALID"
 
 
@@ -68,8 +68,7 @@ class ManifestReceipt:
 
 def send_time(moment: datetime) -> str:
     """17 digits, yyyyMMddHHmmssSSS, in China Standard Time (the messages carry no offset)."""
-    local = moment.astimezone(CHINA_TIME)
-    return local.strftime("%Y%m%d%H%M%S") + f"{local.microsecond // 1000:03d}"
+    return digits_of(moment.astimezone(CHINA_STANDARD_TIME), 17)
 
 
 def _tag(name: str) -> str:
@@ -129,14 +128,11 @@ def parse_receipt(data: bytes, parser: SafeXmlParser) -> ManifestReceipt:
 
 
 def _send_time(text: str) -> datetime:
-    try:
-        if len(text) != 17 or not text.isdigit():
-            raise ValueError(text)
-        moment = datetime.strptime(text[:14], "%Y%m%d%H%M%S")
-    except ValueError:
+    moment = read_time_digits(text) if len(text) == 17 else None
+    if moment is None:
         raise FormatError(f"{ROOT_NAME}/Head/SendTime must be 17 digits, yyyyMMddHHmmssSSS",
-                          code=RECEIPT_INVALID) from None
-    return moment.replace(tzinfo=CHINA_TIME, microsecond=int(text[14:]) * 1000)
+                          code=RECEIPT_INVALID)
+    return moment
 
 
 def _optional(parent: etree._Element, path: str) -> str | None:
