@@ -508,11 +508,8 @@ class _Api:
 def submission_headers(request: web.Request) -> SubmissionHeaders:
     """The submission's headers, or Refused 400 saying which one is wrong or repeated. The
     submission id is the Idempotency-Key (else a new UUID) scoped by the sender."""
-    for name in SINGLE_HEADERS:
-        _single(request, name)
-    sender = request.headers.get(SENDER, "").strip()
-    if not sender or len(sender) > _MAX_SENDER or not sender.isprintable():
-        raise _bad_request(f"{SENDER} must name the sending agency")
+    sender = _checked_sender(request, request.headers.get(SENDER, ""),
+                             f"{SENDER} must name the sending agency")
     named = request.headers.get(FORMAT)  # left out: the gateway detects it from the content
     format_id = "" if named is None else named.strip()
     if named is not None and not _FORMAT_ID.match(format_id):
@@ -525,12 +522,20 @@ def submission_headers(request: web.Request) -> SubmissionHeaders:
 def dxp_headers(request: web.Request, caller_agency: str | None) -> SubmissionHeaders:
     """A DXP envelope's submission: format `dxp`, no detached signature (the envelope's XML
     signature authenticates it), its sender Px-Sender or else the caller's agency."""
+    sender = _checked_sender(request, request.headers.get(SENDER) or caller_agency or "",
+                             f"{SENDER} must name the sending agency (the door is local)")
+    return SubmissionHeaders(sender, DXP_FORMAT, b"", _submission_id(request, sender))
+
+
+def _checked_sender(request: web.Request, named: str, why: str) -> str:
+    """The sender `named`, after the headers that may come once are found once each;
+    Refused 400 (`why`) for an empty, overlong or unprintable name."""
     for name in SINGLE_HEADERS:
         _single(request, name)
-    sender = (request.headers.get(SENDER) or caller_agency or "").strip()
+    sender = named.strip()
     if not sender or len(sender) > _MAX_SENDER or not sender.isprintable():
-        raise _bad_request(f"{SENDER} must name the sending agency (the door is local)")
-    return SubmissionHeaders(sender, DXP_FORMAT, b"", _submission_id(request, sender))
+        raise _bad_request(why)
+    return sender
 
 
 def _submission_id(request: web.Request, sender: str) -> str:
