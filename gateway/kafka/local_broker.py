@@ -50,6 +50,28 @@ def free_loopback_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the socket listening on 127.0.0.1:`port`, as Linux's /proc
+    tells (elsewhere: assumed). A port taken between choosing it and the broker binding it
+    would otherwise pass for the broker's: another process answers there, while this broker
+    failed to bind (tansu then keeps running, without a listener)."""
+    try:
+        table = Path("/proc/net/tcp").read_text().splitlines()[1:]
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return True
+    address = f"0100007F:{port:04X}"
+    inodes = {fields[9] for fields in (line.split() for line in table)
+              if fields[1] == address and fields[3] == "0A"}  # 0A: LISTEN
+    owned = set()
+    for fd in fds:
+        try:
+            owned.add(os.readlink(fd))
+        except OSError:
+            continue
+    return any(f"socket:[{inode}]" in owned for inode in inodes)
+
+
 def accepts_connections(host: str, port: int, timeout: float = 0.2) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -136,7 +158,8 @@ class LocalBroker:
                     f"local broker exited with status {self._process.returncode} before it "
                     f"accepted connections on {self.bootstrap_servers}"
                 )
-            if accepts_connections("127.0.0.1", self.port):
+            if accepts_connections("127.0.0.1", self.port) and listens_on(
+                    self._process.pid, self.port):
                 return
             time.sleep(0.02)
         self.stop()
