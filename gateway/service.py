@@ -45,6 +45,7 @@ from gateway.decide.pipeline import (
     new_context,
 )
 from gateway.errors import BrokerUnavailable, GatewayError, crash_site
+from gateway.home.certificates import CERT_EXPIRED, own_certificates
 from gateway.home.config import GatewayConfig
 from gateway.ids import Uuid7Generator, derived_uuid7
 from gateway.ingress.desk import SubmitOutcome
@@ -189,7 +190,20 @@ class Gateway:
         await self._ahead.start()
         self.health.watch(self._producer)
         self._publisher.producer = self._producer
+        self._watch_certificates()
         log.info("gateway.started", bootstrap_servers=str(self.bootstrap_servers))
+
+    def _watch_certificates(self) -> None:
+        """Each own certificate's notAfter to /metrics, and a warning in the log for one that
+        expires within a month (an error for one that has)."""
+        now = utc_now()
+        for certificate in own_certificates(self.config):
+            self.metrics.set_certificate_not_after(certificate.setting, certificate.not_after)
+            finding = certificate.finding(now)
+            if finding is not None:
+                code, message = finding
+                report = log.error if code == CERT_EXPIRED else log.warning
+                report("gateway.certificate_expiry", code=code, detail=message)
 
     def _made_topics(self) -> dict[str, int]:
         partitions = self.config.ingress_partitions

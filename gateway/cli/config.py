@@ -30,6 +30,7 @@ from gateway.cli.support import config_args, load_config
 from gateway.clock import utc_now
 from gateway.decide.router import document_catalog, envelope_format_problems, format_table
 from gateway.errors import BrokerUnavailable, ConfigError, GatewayError
+from gateway.home.certificates import CERT_EXPIRED, own_certificates
 from gateway.home.config import DEFAULT_LIMITS, GatewayConfig
 from gateway.ingress.http_guard import server_tls_context
 from gateway.kafka.names import Topics
@@ -116,6 +117,7 @@ def check_config(config: GatewayConfig, *, now: datetime | None = None) -> Confi
     _check_listen(config.http.listen, found)
     _check_tls_files(config, found)
     _check_kafka(config, found)
+    _check_certificate_expiry(config, now or utc_now(), found)
     _check_directory(config.archive_dir, found, setting="[trail] archive_dir",
                      what="trail archive", off="off", code="CONFIG_ARCHIVE_DIR_UNWRITABLE")
     _check_directory(config.receipt_index_path, found, setting="[gateway] receipt_index_dir",
@@ -269,6 +271,20 @@ def _check_dxp_signers(config: GatewayConfig, found: _Findings) -> None:
         DxpEgress.load(config.dxp)
     except ConfigError as exc:
         found.add(exc.code, exc.message)
+
+
+def _check_certificate_expiry(config: GatewayConfig, now: datetime, found: _Findings) -> None:
+    """An expired certificate of the gateway's own is a problem; one that expires within a
+    month, a warning (gateway.home.certificates)."""
+    for certificate in own_certificates(config):
+        finding = certificate.finding(now)
+        if finding is None:
+            continue
+        code, message = finding
+        if code == CERT_EXPIRED:
+            found.add(code, message)
+        else:
+            found.warnings.append(ConfigProblem(code, message))
 
 
 def _check_limit_agencies(config: GatewayConfig, agencies: AgencyRegistry,

@@ -5,6 +5,7 @@ memory, CPU, open files; `python_*`: the interpreter and its garbage collector),
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from prometheus_client import (
@@ -48,9 +49,9 @@ class Children(Generic[M]):
 
 
 class GatewayMetrics:
-    __slots__ = ("_accepted", "_deliveries", "_door_refusals", "_duplicates", "_in_flight",
-                 "_lag", "_received", "_rejected", "_stage_seconds", "_workers_lost",
-                 "registry")
+    __slots__ = ("_accepted", "_certificates", "_deliveries", "_door_refusals", "_duplicates",
+                 "_in_flight", "_lag", "_received", "_rejected", "_stage_seconds",
+                 "_workers_lost", "registry")
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -86,6 +87,10 @@ class GatewayMetrics:
                                    ("partition",), registry=self.registry))
         self._in_flight = Gauge("portgw_in_flight_documents",
                                 "Documents being worked on now", registry=self.registry)
+        self._certificates = Children(Gauge(
+            "portgw_certificate_not_after_seconds",
+            "When each certificate of the gateway's own expires (Unix time), by its setting",
+            ("setting",), registry=self.registry))
 
     def _counter(self, name: str, documentation: str, *labels: str) -> Children[Counter]:
         return Children(Counter(name, documentation, labels, registry=self.registry))
@@ -116,6 +121,9 @@ class GatewayMetrics:
 
     def set_lag(self, partition: int, lag: int) -> None:
         self._lag(str(partition)).set(lag)
+
+    def set_certificate_not_after(self, setting: str, not_after: datetime) -> None:
+        self._certificates(setting).set(not_after.timestamp())
 
     def set_in_flight(self, n: int) -> None:
         self._in_flight.set(n)

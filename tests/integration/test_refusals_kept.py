@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ from tests.integration.service_support import (
 )
 from tests.integration.support import FAL1_SAMPLES, gateway_parts, trail_entries, warning_home
 from tests.unit.keyring_support import add_second_key
+from tests.unit.sm2_ca import OpensslCA
 
 pytestmark = pytest.mark.integration
 
@@ -210,3 +213,23 @@ async def _idle_after(home: Home, bootstrap: str, *, count: int) -> list[Any]:
             if idle or time.monotonic() > deadline:
                 return samples
             await asyncio.sleep(0.1)
+
+
+def test_the_gateways_own_certificates_expiry_is_exported(
+    broker: LocalBroker, home: Home, tmp_path: Path
+) -> None:
+    """What an operator alerts on before an E-Port recipient refuses the gateway's
+    signatures: each own certificate's notAfter, by the setting that names it."""
+    not_after = datetime.now(UTC).replace(microsecond=0) + timedelta(days=20)
+    certificate = OpensslCA.create(tmp_path / "ca").issue("gateway", 0x21, end=not_after)
+    config, parts = gateway_parts(home)
+    config = replace(config, dxp=replace(config.dxp, certificate_file=str(certificate)))
+
+    async def exported() -> dict[str, float]:
+        async with running_gateway(config, parts, broker.bootstrap_servers) as gw, \
+                aiohttp.ClientSession() as session:
+            await wait_ready(session, gw.url)
+            return {s.labels["setting"]: s.value for s in await scrape(session, gw.ops_url)
+                    if s.name == "portgw_certificate_not_after_seconds"}
+
+    assert asyncio.run(exported()) == {"[dxp] certificate_file": not_after.timestamp()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from gateway.cli.main import main as cli_main
 from gateway.home.config import GatewayConfig
 from gateway.home.create import Home, create_home
 from gateway.kafka.local_broker import free_loopback_port
+from tests.unit.sm2_ca import OpensslCA
 
 
 @pytest.fixture(autouse=True)
@@ -280,3 +282,36 @@ def test_serve_refuses_to_start_on_what_the_check_names(
     assert capsys.readouterr().err.splitlines() == [
         "portgw serve: CONFIG_OUT_OF_RANGE: [trail] seal_every = 0: expected a whole number, "
         "1 or more"]
+
+
+@pytest.fixture(scope="module")
+def certificate_ca(tmp_path_factory: pytest.TempPathFactory) -> OpensslCA:
+    return OpensslCA.create(tmp_path_factory.mktemp("pki") / "ca")
+
+
+@pytest.mark.parametrize(("setting", "days_left", "exit_code", "line"), [
+    ("DXP__CERTIFICATE_FILE", 10, 0,
+     "warning: CONFIG_CERT_EXPIRES_SOON: [dxp] certificate_file: the certificate expires in "
+     "9 day(s)"),
+    ("DXP__CERTIFICATE_FILE", -1, 1,
+     "CONFIG_CERT_EXPIRED: [dxp] certificate_file: the certificate expired"),
+    ("DXP__RSA_CERTIFICATE_FILE", 90, 0, None),
+])
+def test_the_gateways_own_certificates_are_checked_for_expiry(
+    home: Home, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    certificate_ca: OpensslCA, setting: str, days_left: int, exit_code: int,
+    line: str | None,
+) -> None:
+    """A month ahead, `config check` warns; once expired, it fails: an E-Port recipient or a
+    TLS peer would refuse the gateway from then on."""
+    now = datetime.now(UTC)
+    certificate = certificate_ca.issue(f"own{days_left + 100}", days_left + 100,
+                                       start=now - timedelta(days=2),
+                                       end=now + timedelta(days=days_left))
+    monkeypatch.setenv(f"PORTGW__{setting}", f'"{certificate}"')
+    assert check(home) == exit_code
+    out = capsys.readouterr().out
+    if line is None:
+        assert "CONFIG_CERT" not in out
+    else:
+        assert line in out, out
