@@ -48,6 +48,8 @@ TRAIL_ARCHIVE_NOT_FOUND = "TRAIL_ARCHIVE_NOT_FOUND"
 # What trail verification finds about the trail's seals and its end (codes of Breaks).
 TRAIL_SEAL_CHAIN_BROKEN = "TRAIL_SEAL_CHAIN_BROKEN"
 TRAIL_CUT = "TRAIL_CUT"
+# A chain read from the broker does not begin at seq 0: the topic no longer holds its start.
+TRAIL_START_MISSING = "TRAIL_START_MISSING"
 TRAIL_CHECKPOINT_DIFFERS = "TRAIL_CHECKPOINT_DIFFERS"
 TRAIL_UNSEALED_TAIL = "TRAIL_UNSEALED_TAIL"
 TRAIL_CHECKPOINT_UNREADABLE = "TRAIL_CHECKPOINT_UNREADABLE"

@@ -11,7 +11,7 @@ from typing import Any
 
 from crypto import Keyring
 from gateway.cli.support import EXIT_FAILED, EXIT_OK, config_args, link_of, load_config, topics_of
-from gateway.errors import GatewayError
+from gateway.errors import TRAIL_START_MISSING, GatewayError
 from gateway.parts import GatewayParts
 from message_formats import AvroSchemas
 from replay.archive import verify_archive
@@ -28,6 +28,10 @@ from replay.checkpoint import (
 from replay.redeliver import describe_redeliveries, redeliver
 from replay.verify import VerifyReport, describe, verify_kafka
 
+START_MISSING_HINT = (
+    "hint: the trail topic no longer holds its chains from their start, as after a restart of "
+    "a broker that keeps nothing (the local broker keeps its topics in memory); the gateway's "
+    "archive holds every record: portgw replay verify --source archive")
 _TIME_HELP = "ISO 8601 time, e.g. 2026-11-21T08:00+08:00 (no offset: UTC)"
 
 
@@ -190,6 +194,8 @@ def _verify(args: argparse.Namespace) -> int:
     if held is not None:
         report = with_checkpoints(report, held, keyring)
     print(describe(report, source, checkpoints=None if held is None else len(held)))
+    if directory is None and any(b.code == TRAIL_START_MISSING for b in report.breaks):
+        print(START_MISSING_HINT)
     return EXIT_OK if report.ok else EXIT_FAILED
 
 

@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 
 from crypto import CryptoError, KeyEntry, Keyring, sm3_hex
-from gateway.errors import TRAIL_SEAL_CHAIN_BROKEN, TRAIL_UNSEALED_TAIL
+from gateway.errors import TRAIL_SEAL_CHAIN_BROKEN, TRAIL_START_MISSING, TRAIL_UNSEALED_TAIL
 from gateway.kafka.names import StoredMessage
 from gateway.kafka.wire import Broker, read_at, read_topics
 from gateway.trail.writer import (
@@ -290,7 +290,10 @@ class TrailVerifier:
                 breaks.append(at(f"seq {seq} appears again after seq {expected_seq - 1}: "
                                  "a record was inserted or replayed"))
                 continue
-            if seq > expected_seq:
+            if seq > expected_seq == 0:
+                breaks.append(at(f"records seq 0..{seq - 1} are missing: the chain does not "
+                                 "start here", code=TRAIL_START_MISSING))
+            elif seq > expected_seq:
                 breaks.append(at(f"records seq {expected_seq}..{seq - 1} are missing"))
             elif previous_hash is not None and entry["prev_hash"] != previous_hash:
                 breaks.append(at(f"prev_hash {entry['prev_hash'][:16]}… does not link to the "

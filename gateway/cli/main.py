@@ -31,7 +31,7 @@ from gateway.cli.support import (
 )
 from gateway.ingress.client import submit
 from gateway.ingress.http_api import start_http
-from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.local_broker import LocalBroker, LocalBrokerNote
 from gateway.kafka.wire import Broker, secured_link
 from gateway.observe.logs import configure_logging
 from gateway.parts import GatewayParts
@@ -152,7 +152,12 @@ def _serve(args: argparse.Namespace) -> int:
         asyncio.run(run(secured_link(config.bootstrap_servers, config.kafka)))
     else:
         with LocalBroker() as broker:
-            asyncio.run(run(broker.bootstrap_servers))
+            assert broker.pid is not None  # started
+            LocalBrokerNote(broker.bootstrap_servers, broker.pid).write(config.home)
+            try:
+                asyncio.run(run(broker.bootstrap_servers))
+            finally:
+                LocalBrokerNote.remove(config.home)
     return EXIT_OK
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 from gateway.errors import GatewayError
 from gateway.home.config import ENV_BOOTSTRAP, GatewayConfig, with_env_overrides
+from gateway.kafka.local_broker import LocalBrokerNote
 from gateway.kafka.names import Topics
 from gateway.kafka.wire import KafkaLink, secured_link
 
@@ -50,13 +52,20 @@ def link_of(args: argparse.Namespace) -> KafkaLink:
     """The broker a tool talks to: --bootstrap-servers, else the configuration's
     (PORTGW_BOOTSTRAP_SERVERS overriding the file's), else PORTGW_BOOTSTRAP_SERVERS alone when
     there is no configuration file; with the [kafka] security settings of the configuration
-    file, or of the environment when there is no file."""
+    file, or of the environment when there is no file. With none of these, the local broker
+    that a `portgw serve` of the same home started, while it runs (named on stderr)."""
     config = config_or_env(args)
     if config.bootstrap_servers:
         return secured_link(config.bootstrap_servers, config.kafka)
+    note = LocalBrokerNote.read(config.home) if args.config.exists() else None
+    if note is not None:
+        print(f"portgw: using the local broker {note.bootstrap_servers} of the gateway "
+              f"serving {config.home}", file=sys.stderr)
+        return KafkaLink(note.bootstrap_servers)
     raise GatewayError("no bootstrap servers: pass --bootstrap-servers, set "
-                       f"{ENV_BOOTSTRAP} or name them in the configuration",
-                       code="CONFIG_NO_BROKER")
+                       f"{ENV_BOOTSTRAP} or name them in the configuration (or start "
+                       "`portgw serve` with this configuration: its local broker is then "
+                       "found)", code="CONFIG_NO_BROKER")
 
 
 def topics_of(args: argparse.Namespace) -> Topics:

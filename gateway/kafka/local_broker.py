@@ -7,12 +7,14 @@ storage engine such as `s3://tansu/` is given.
 from __future__ import annotations
 
 import importlib.resources
+import json
 import os
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -24,6 +26,9 @@ from gateway.errors import BrokerUnavailable
 log = structlog.get_logger(__name__)
 
 MEMORY_STORAGE = "memory://tansu/"
+# Written into a gateway's home while the local broker it started runs: how the operator's
+# tools run against the same home find that broker (LocalBrokerNote).
+LOCAL_BROKER_FILE = "local-broker.json"
 
 
 def tansu_binary() -> Path:
@@ -197,3 +202,51 @@ class LocalBroker:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class LocalBrokerNote:
+    """The local broker a gateway started: where it listens and which process it is.
+
+    With no bootstrap servers configured, `portgw serve` starts a local broker on a free
+    port; it writes this note into its home while the broker runs (and removes it when it
+    stops), so that `portgw dlq`, `replay`, `receive` or `submit` run against the same home,
+    with no broker named, find the broker (when its process is still the one listening
+    there)."""
+
+    bootstrap_servers: str
+    pid: int
+
+    def write(self, home: Path) -> Path:
+        path = home / LOCAL_BROKER_FILE
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"bootstrap_servers": self.bootstrap_servers,
+                                         "pid": self.pid, "written_by": os.getpid()}) + "\n")
+        temporary.replace(path)
+        return path
+
+    @classmethod
+    def read(cls, home: Path) -> LocalBrokerNote | None:
+        """The note in `home` if its broker still runs and listens where it says, else None
+        (no note, an unreadable one, or one left behind by a gateway that was killed)."""
+        try:
+            fields = json.loads((home / LOCAL_BROKER_FILE).read_text())
+            note = cls(str(fields["bootstrap_servers"]), int(fields["pid"]))
+            port = int(note.bootstrap_servers.rpartition(":")[2])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return note if _alive(note.pid) and listens_on(note.pid, port) else None
+
+    @staticmethod
+    def remove(home: Path) -> None:
+        (home / LOCAL_BROKER_FILE).unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive, but not ours to use
+        return False
+    return True

@@ -9,13 +9,14 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from gateway.home.create import Home
-from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.local_broker import LOCAL_BROKER_FILE, LocalBroker
 from gateway.kafka.names import Topics
 from gateway.kafka.wire import read_topics
 from gateway.trail.writer import RECORD_SCHEMA
@@ -150,3 +151,43 @@ def test_a_missing_key_file_is_a_clear_error_not_a_traceback(home: Home) -> None
     assert result.returncode == 2
     assert "CONFIG_FILE_MISSING" in result.stderr and "gateway.key" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_operator_tools_find_the_local_broker_that_serve_started(home: Home) -> None:
+    """`portgw serve` with no broker configured starts one on a free port; the operator's
+    tools run against the same home find it without being told, and stop finding it once the
+    gateway is gone."""
+    common: list[str | Path] = ["--config", home.config_file]
+    note = home.path / LOCAL_BROKER_FILE
+    server = subprocess.Popen([sys.executable, "-m", "gateway.cli.main", "serve",
+                               *map(str, common)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not note.exists() and server.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert note.exists(), "serve wrote no note of its local broker"
+        submitted = portgw("submit", ARRIVAL, "--sender", "cn.port.sh",
+                           "--key", home.path / "keys" / "cn.port.sh.key", *common)
+        assert submitted.returncode == 0, submitted.stderr
+        assert "using the local broker 127.0.0.1:" in submitted.stderr
+        verified = portgw("replay", "verify", *common)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert "OK:" in verified.stdout
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, server_err = server.communicate(timeout=30)
+    assert server.returncode == 0, server_err
+    assert not note.exists()
+
+    # What a gateway that was killed leaves behind: a note naming a process that has ended.
+    note.write_text(json.dumps({"bootstrap_servers": "127.0.0.1:9", "pid": _ended_pid()}))
+    refused = portgw("replay", "verify", *common)
+    assert refused.returncode != 0
+    assert "CONFIG_NO_BROKER" in refused.stdout + refused.stderr
+
+
+def _ended_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid

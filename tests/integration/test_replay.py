@@ -205,6 +205,8 @@ TAMPERING: dict[str, tuple[dict[str, Alter], str]] = {
         reason="nothing happened"))}, "seq 1: record altered"),
     "record removed": ({TOPICS.trail: _remove_record(2)},
                        "seq 3: records seq 2..2 are missing"),
+    "chain start lost": ({TOPICS.trail: _remove_record(0)},
+                         "seq 1: TRAIL_START_MISSING: records seq 0..0 are missing"),
     "record inserted": ({TOPICS.trail: _insert_forged_after(2)},
                         "seq 2: seq 2 appears again after seq 2"),
     "records reordered": ({TOPICS.trail: _swap_records(1, 2)},
@@ -225,6 +227,19 @@ def test_tampering_with_a_mirrored_copy_is_named_precisely(run: Run, case: str) 
     report = verify(run, prefix)
     assert not report.ok
     assert any(expected in str(b) for b in report.breaks), [str(b) for b in report.breaks]
+
+
+def test_a_trail_topic_without_its_start_points_the_auditor_to_the_archive(
+    run: Run, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a restart of a broker that keeps nothing (the local one, in memory) looks like:
+    verify says so, and where the whole trail is."""
+    mirror(run, "start-lost.", {TOPICS.trail: _remove_record(0)})
+    assert portgw(["replay", "verify", "--config", str(run.home.config_file),
+                   "--bootstrap-servers", run.bootstrap, "--mirror-prefix", "start-lost."]) == 1
+    out = capsys.readouterr().out
+    assert "hint: the trail topic no longer holds its chains from their start" in out
+    assert "portgw replay verify --source archive" in out
 
 
 def test_seals_by_a_revoked_gateway_key_are_refused(run: Run) -> None:
