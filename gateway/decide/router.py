@@ -205,18 +205,21 @@ class PayloadBuilder:
         if envelope is not None:
             data, encoding = envelope(data, encoding)
         if plan.encrypt:
-            data, prefix = self._seal(grant.recipient, data, at)
-            encoding = prefix + encoding
+            data = self._seal(grant.recipient, data, at)
+            encoding = self._envelope_prefix(grant.recipient) + encoding
         return Payload(data, encoding, plan.payload_schema)
 
-    def _seal(self, recipient: str, data: bytes, at: datetime) -> tuple[bytes, str]:
-        """The sealed bytes and the prefix their encoding takes."""
+    def _envelope_prefix(self, recipient: str) -> str:
+        if self.agencies.get(recipient).envelope_format == CMS_ENVELOPE:
+            return CMS_ENVELOPE_PREFIX
+        return SM4_ENVELOPE_PREFIX
+
+    def _seal(self, recipient: str, data: bytes, at: datetime) -> bytes:
         try:
             entry = self.keyring.current.current_key(recipient, at)
         except CryptoError as exc:
             raise GatewayError(f"cannot encrypt for {recipient}: {exc}",
                                code="DELIVERY_NO_RECIPIENT_KEY") from exc
-        if self.agencies.get(recipient).envelope_format == CMS_ENVELOPE:
-            return seal_cms(entry.certificate or entry.public_key, data), CMS_ENVELOPE_PREFIX
-        return seal_envelope(entry.public_key, data), SM4_ENVELOPE_PREFIX
-
+        if self._envelope_prefix(recipient) == CMS_ENVELOPE_PREFIX:
+            return seal_cms(entry.certificate or entry.public_key, data)
+        return seal_envelope(entry.public_key, data)

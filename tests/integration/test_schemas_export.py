@@ -2,11 +2,13 @@
 broker, projected and masked, decoded by a plain fastavro reader in a Python started
 isolated (`-I`: no PYTHONPATH, no working directory on its path, so no module of this
 project can be imported) from the schemas `portgw schemas export` wrote alone; and the one
-sealed in CMS EnvelopedData for its recipient first opened by `openssl cms -decrypt`."""
+sealed in CMS EnvelopedData for its recipient first opened by `openssl cms -decrypt` (and by
+`portgw receive --key`)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import subprocess
 import sys
@@ -127,4 +129,13 @@ def test_projected_deliveries_decode_with_fastavro_and_the_exported_schemas_alon
     assert name == "px.projected.crew_to_hk.v1.Fal5CrewList"
     assert record == as_json(parts.schemas.decode(opened)[1])
     assert record["header"]["event_id"] == receipt.event_id
+
+    # The agency's own command opens it too, and hands over what OpenSSL opened.
+    received = portgw("receive", "--agency", "hk.immd", "--keyring",
+                      crew_home.path / "keyring.toml", "--bootstrap-servers", bootstrap,
+                      "--store", tmp_path / "store", "--key", key)
+    assert received.returncode == 0, received.stderr
+    [line] = [json.loads(text) for text in received.stdout.splitlines()]
+    assert line["payload_opened"] is True
+    assert base64.b64decode(line["payload"]) == opened
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import fastavro
 import pytest
@@ -24,7 +25,7 @@ PROJECTED = ContractSpec(
     extra='[masks]\n"crew[].family_name" = "pseudonym"\n"crew[].date_of_birth" = "year"\n')
 
 
-def fastavro_fingerprint(schema: object) -> str:
+def fastavro_fingerprint(schema: dict[str, Any]) -> str:
     """fastavro's own CRC-64-AVRO of the schema, in the byte order of single-object
     encoding."""
     return str(fingerprint(to_parsing_canonical_form(fastavro.parse_schema(schema)),
@@ -70,7 +71,7 @@ def test_what_a_consumer_meets_is_there(exported: Path) -> None:
 
 
 def writer(name: str, doc: str) -> WriterSchema:
-    schema = {"type": "record", "name": name, "doc": doc,
+    schema: dict[str, Any] = {"type": "record", "name": name, "doc": doc,
               "fields": [{"name": doc, "type": "string"}]}
     return WriterSchema(name, bytes.fromhex(fastavro_fingerprint(schema)), schema, True)
 
