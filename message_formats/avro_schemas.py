@@ -230,6 +230,10 @@ class AvroSchemas:
         return (current, *(fp for fp, entry in self._released.items()
                            if entry.full_name == full_name))
 
+    def standalone(self, full_name: str) -> Any:
+        """The schema as plain JSON that any Avro library parses alone (`WriterSchema`)."""
+        return plain_schema(self.schema(full_name))
+
     def writer_schemas(self) -> tuple[WriterSchema, ...]:
         """Every schema `decode` reads: the current ones (built-in, plug-ins', added at run
         time) by name, then those of earlier releases."""
