@@ -104,11 +104,12 @@ def _earlier_entries(directory: Path) -> dict[str, dict[str, Any]]:
         earlier = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         earlier = None
-    if not isinstance(earlier, dict) or earlier.get("format") != INDEX_FORMAT:
+    schemas = earlier.get("schemas") if isinstance(earlier, dict) else None
+    if not isinstance(schemas, dict) or earlier.get("format") != INDEX_FORMAT:
         raise GatewayError(f"{path}: index.json must be one written by `portgw schemas "
                            f"export` ({INDEX_FORMAT})", code="SCHEMA_INDEX_INVALID")
     return {fingerprint: {**entry, "current": False}
-            for fingerprint, entry in dict(earlier.get("schemas") or {}).items()
+            for fingerprint, entry in schemas.items()
             if isinstance(entry, dict) and _is_file_in(directory, entry.get("file"))}
 
 

@@ -89,6 +89,9 @@ def test_a_later_export_keeps_the_earlier_schemas(tmp_path: Path) -> None:
     }
     # An entry whose file is gone, or names a file outside the directory, is not kept.
     (tmp_path / entries[first.fingerprint.hex()]["file"]).unlink()
+    index = json.loads((tmp_path / INDEX_FILE).read_text())
+    index["schemas"]["00" * 8] = {"name": "x", "file": f"../{tmp_path.name}/{INDEX_FILE}"}
+    (tmp_path / INDEX_FILE).write_text(json.dumps(index))
     export_schemas([], tmp_path)
     assert list(json.loads((tmp_path / INDEX_FILE).read_text())["schemas"]) == [
         second.fingerprint.hex()]
