@@ -11,6 +11,7 @@ import pytest
 
 from contracts import AgencyInvalid, AgencyRegistry
 from crypto import DecryptionFailed, Envelope, subject_key_identifier
+from gateway.cli.main import main
 from gateway.deliveries.envelopes import is_sealed, open_sealed
 from gateway.deliveries.proof import DELIVERY_SCHEMA
 from gateway.home.config import GatewayConfig
@@ -57,6 +58,17 @@ def test_each_recipient_gets_the_envelope_it_chose_and_opens_it(home: Home) -> N
     assert opened_cms[0] == opened_px[0]  # the same canonical event, whole
     with pytest.raises(DecryptionFailed):
         open_sealed(home.agency_keys[PX_AGENCY], str(cms["payload_encoding"]), cms_payload)
+
+
+def test_explain_names_each_recipients_envelope(home: Home,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    fal1 = Path(__file__).parents[1] / "data" / "fal1" / "valid_arrival.xml"
+    assert main(["contracts", "explain", "--sender", "cn.port.sh", str(fal1), "--at",
+                 "2026-06-01T00:00:00Z", "--config", str(home.config_file)]) == 0
+    delivered = {line.split(":")[0].split()[-1]: line
+                 for line in capsys.readouterr().out.splitlines() if "DELIVER" in line}
+    assert "SM4 envelope (cms) to the recipient's key" in delivered[CMS_AGENCY]
+    assert "SM4 envelope (px) to the recipient's key" in delivered[PX_AGENCY]
 
 
 def test_only_sealed_encodings_are_opened(home: Home) -> None:
