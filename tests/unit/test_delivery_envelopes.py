@@ -5,12 +5,14 @@ stage makes of each, and `open_sealed`, which opens both."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from contracts import AgencyInvalid, AgencyRegistry
-from crypto import DecryptionFailed, Envelope, subject_key_identifier
+from crypto import Certificate, DecryptionFailed, Envelope, subject_key_identifier
+from crypto import _der as der
 from gateway.cli.main import main
 from gateway.deliveries.envelopes import is_sealed, open_sealed
 from gateway.deliveries.proof import DELIVERY_SCHEMA
@@ -18,6 +20,7 @@ from gateway.home.config import GatewayConfig
 from gateway.home.create import DEMO_AGENCIES, DEMO_CONTRACTS, Home, create_home
 from gateway.parts import GatewayParts
 from tests.unit import publish_support
+from tests.unit.sm2_ca import OpensslCA, needs_openssl, openssl
 
 CMS_AGENCY, PX_AGENCY = "cn.customs.sh", "cn.msa.sh"
 
@@ -58,6 +61,35 @@ def test_each_recipient_gets_the_envelope_it_chose_and_opens_it(home: Home) -> N
     assert opened_cms[0] == opened_px[0]  # the same canonical event, whole
     with pytest.raises(DecryptionFailed):
         open_sealed(home.agency_keys[PX_AGENCY], str(cms["payload_encoding"]), cms_payload)
+
+
+@needs_openssl
+def test_a_recipient_with_a_certificate_is_named_by_its_issuer_and_serial(
+        tmp_path: Path) -> None:
+    """The recipient's newest key is a certificate entry: the envelope names it by issuer and
+    serial, and `openssl cms -decrypt -recip` picks it out by those."""
+    agencies = tuple(replace(a, envelope_format="cms") if a.id == CMS_AGENCY else a
+                     for a in DEMO_AGENCIES)
+    contracts = tuple(replace(c, extra=c.extra + "encrypt = true\n") for c in DEMO_CONTRACTS)
+    home = create_home(tmp_path / "home", agencies=agencies, contracts=contracts)
+    ca = OpensslCA.create(home.path / "ca")
+    pem = ca.issue("customs-encryption", 0xC0FFEE, start=datetime(2026, 1, 2, tzinfo=UTC))
+    keyring = home.path / "keyring.toml"
+    keyring.write_text('trust = ["ca/ca.pem"]\n' + keyring.read_text() + (
+        f'\n[[key]]\nagency = "{CMS_AGENCY}"\ncertificate = "ca/{pem.name}"\n'
+        'roles = ["document"]\n'))
+
+    sealed = payloads_by_recipient(home)[CMS_AGENCY]["payload"]
+    assert isinstance(sealed, bytes)
+    certificate = Certificate.from_pem(pem.read_bytes())
+    assert certificate.issuer_name_der + der.integer(0xC0FFEE) in sealed
+    (tmp_path / "sealed.der").write_bytes(sealed)
+    opened = openssl("cms", "-decrypt", "-binary", "-inform", "DER", "-in", "sealed.der",
+                     "-recip", str(pem), "-inkey", str(ca.directory / "customs-encryption.key"),
+                     cwd=tmp_path)
+    assert opened[:2] == b"\xc3\x01"  # the canonical event, single-object encoded
+    with pytest.raises(DecryptionFailed):  # the agency's older raw key is not the recipient
+        open_sealed(home.agency_keys[CMS_AGENCY], "cms-enveloped+avro-single-object", sealed)
 
 
 def test_explain_names_each_recipients_envelope(home: Home,
