@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from crypto import KeyEntry, Keyring, SM2PrivateKey, sm3_hex
+from gateway.cli.main import main
 from gateway.errors import (
     TRAIL_ARCHIVE_BATCH_INVALID,
     TRAIL_ARCHIVE_CLOSED,
@@ -915,3 +916,15 @@ def test_an_archive_that_does_not_read_makes_no_container(tmp_path: Path) -> Non
     with pytest.raises(ArchiveError) as caught:
         write_archive_container(tmp_path, SCHEMAS, io.BytesIO())
     assert caught.value.code == TRAIL_ARCHIVE_CORRUPT and SEG0 in caught.value.message
+
+
+def test_replay_archive_avro_writes_the_file_or_nothing(tmp_path: Path) -> None:
+    archive(tmp_path / "archive")
+    out = tmp_path / "trail.avro"
+    assert main(["replay", "archive-avro", str(tmp_path / "archive"), "--out", str(out)]) == 0
+    with out.open("rb") as file:
+        assert len(list(fastavro.reader(file))) == 1 + 12 + 3  # header, records, seals
+    (tmp_path / "archive" / SEG0).write_bytes(b"junk")
+    assert main(["replay", "archive-avro", str(tmp_path / "archive"), "--out",
+                 str(tmp_path / "other.avro")]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["archive", "trail.avro"]
