@@ -1,7 +1,7 @@
 """Sharing contracts: who may receive which documents, which part of them, how protected.
 Default deny."""
 
-from contracts.agencies import AGENCY_KINDS, Agency, AgencyRegistry
+from contracts.agencies import AGENCY_KINDS, CMS_ENVELOPE, Agency, AgencyRegistry
 from contracts.catalog import CLASSIFICATIONS, DocumentCatalog, DocumentInfo
 from contracts.errors import AgencyInvalid, ContractError, ContractInvalid, RouteDenied
 from contracts.explain import explain
@@ -32,6 +32,7 @@ __all__ = [
     "AGENCY_KINDS",
     "AVRO",
     "CLASSIFICATIONS",
+    "CMS_ENVELOPE",
     "JSON",
     "SCOPES",
     "STATUS_EVENTS",

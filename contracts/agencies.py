@@ -13,6 +13,9 @@ from contracts.errors import AgencyInvalid
 _REGION = re.compile(r"[0-9]{6}\Z")
 _JURISDICTION = re.compile(r"[A-Z]{2}\Z")
 
+PX_ENVELOPE, CMS_ENVELOPE = "px", "cms"
+ENVELOPE_FORMATS = (PX_ENVELOPE, CMS_ENVELOPE)
+
 AGENCY_KINDS = frozenset(
     {
         "customs",
@@ -41,6 +44,9 @@ class Agency:
     name_zh: str = ""
     delivery_format: str = "avro"  # "avro", "json" or an adapter format id
     delivery_topic: str | None = None  # None: the gateway's px.deliver.<id>.v1
+    # How an SM4-encrypted delivery is wrapped: "px" (the gateway's own envelope) or "cms"
+    # (CMS EnvelopedData, RFC 5652 / GM/T 0010, which `openssl cms -decrypt` opens).
+    envelope_format: str = PX_ENVELOPE
 
 
 class AgencyRegistry:
@@ -72,7 +78,7 @@ class AgencyRegistry:
     def from_toml(cls, path: Path) -> AgencyRegistry:
         """Reads `[[agency]]` tables: id, name, name_zh, kind, region (GB/T 2260 code, six
         digits), jurisdiction (ISO 3166-1 alpha-2, e.g. CN, HK, MO, SG), and optionally
-        delivery_format and delivery_topic."""
+        delivery_format, delivery_topic and envelope_format."""
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -96,6 +102,10 @@ def _agency_from_table(table: dict[str, object], path: Path) -> Agency:
         raise AgencyInvalid(f"agency {table['id']!r}: jurisdiction {jurisdiction!r} is not an "
                             "ISO 3166-1 alpha-2 code", path=path)
     topic = table.get("delivery_topic")
+    envelope_format = str(table.get("envelope_format", PX_ENVELOPE))
+    if envelope_format not in ENVELOPE_FORMATS:
+        raise AgencyInvalid(f"agency {table['id']!r}: envelope_format must be one of "
+                            f"{', '.join(ENVELOPE_FORMATS)}", path=path)
     return Agency(
         id=str(table["id"]),
         name=str(table["name"]),
@@ -105,4 +115,5 @@ def _agency_from_table(table: dict[str, object], path: Path) -> Agency:
         jurisdiction=jurisdiction,
         delivery_format=str(table.get("delivery_format", "avro")),
         delivery_topic=None if topic is None else str(topic),
+        envelope_format=envelope_format,
     )

@@ -21,7 +21,8 @@ def explain(
     lines.append("contracts on this route: "
                  + (", ".join(f"{c.label} ({c.scope})" for c in matching) or "none"))
     for grant in decision.grants:
-        lines.append(f"  DELIVER {grant.recipient}: {_delivery(grant)}")
+        envelope = index.agencies.get(grant.recipient).envelope_format
+        lines.append(f"  DELIVER {grant.recipient}: {_delivery(grant, envelope)}")
     explained = {g.recipient for g in decision.grants}
     for denial in decision.denials:
         if denial.recipient not in explained:
@@ -34,7 +35,7 @@ def explain(
     return lines
 
 
-def _delivery(grant: Grant) -> str:
+def _delivery(grant: Grant, envelope_format: str) -> str:
     contract, plan = grant.contract, grant.plan
     parts = [f"under {contract.label} ({contract.scope}; purpose: {contract.purpose}; "
              f"legal basis: {contract.legal_basis})"]
@@ -44,5 +45,5 @@ def _delivery(grant: Grant) -> str:
         parts.append(f"as {plan.format}")
         parts.append("whole record" if plan.projection is None else plan.projection.describe())
         if plan.encrypt:
-            parts.append("SM4 envelope to the recipient's key")
+            parts.append(f"SM4 envelope ({envelope_format}) to the recipient's key")
     return "; ".join(parts)

@@ -24,6 +24,7 @@ from .client_certs import (
     certificate_fingerprint,
     normal_fingerprint,
 )
+from .cms import CmsContentTypes, open_cms, seal_cms, subject_key_identifier
 from .envelope import ENVELOPE_VERSION, Envelope, envelope_recipient, open_envelope, seal_envelope
 from .errors import (
     BackendUnavailable,
@@ -140,6 +141,7 @@ __all__ = [
     "CiphertextOrder",
     "ClientBinding",
     "ClientRole",
+    "CmsContentTypes",
     "Convention",
     "CryptoBackend",
     "CryptoError",
@@ -186,8 +188,10 @@ __all__ = [
     "merkle_root",
     "merkle_tree",
     "normal_fingerprint",
+    "open_cms",
     "open_envelope",
     "revocation_lists_from_bytes",
+    "seal_cms",
     "seal_envelope",
     "serial_from_key_name",
     "sign_enveloped",
@@ -199,6 +203,7 @@ __all__ = [
     "sm4_cbc_encrypt",
     "sm4_gcm_decrypt",
     "sm4_gcm_encrypt",
+    "subject_key_identifier",
     "verify_enveloped",
     "verify_merkle_proof",
 ]

@@ -7,6 +7,7 @@ from .avro_schemas import (
     SINGLE_OBJECT_MAGIC,
     AvroSchemas,
     LoadedSchema,
+    WriterSchema,
     avro_fingerprint,
     fingerprint_of_canonical_form,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "LoadedSchema",
     "SafeXmlParser",
     "SchemaRedefinedError",
+    "WriterSchema",
     "XmlDtdForbiddenError",
     "XmlEncodingInvalidError",
     "XmlEncodingMismatchError",

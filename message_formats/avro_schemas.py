@@ -95,6 +95,30 @@ class LoadedSchema:
         object.__setattr__(self, "single_object_prefix", SINGLE_OBJECT_MAGIC + self.fingerprint)
 
 
+@dataclass(frozen=True, slots=True)
+class WriterSchema:
+    """A schema a value may have been written with, as plain JSON that any Avro library
+    parses alone: every named type is defined where it is first used (as the Parsing
+    Canonical Form orders them), docs, defaults and logical types kept. `current` is False
+    for a schema of an earlier release that values written before an upgrade carry."""
+
+    full_name: str
+    fingerprint: bytes
+    schema: Any
+    current: bool
+
+
+def plain_schema(parsed: Any) -> Any:
+    """A fastavro parsed schema without fastavro's own keys (`__fastavro_parsed`,
+    `__named_schemas`): the standalone JSON of the schema."""
+    if isinstance(parsed, dict):
+        return {key: plain_schema(value) for key, value in parsed.items()
+                if not key.startswith("__")}
+    if isinstance(parsed, list):
+        return [plain_schema(item) for item in parsed]
+    return parsed
+
+
 class _SourceRepository(AbstractSchemaRepository):
     """Feeds fastavro's cross-file name resolution from already-read file texts."""
 
@@ -205,6 +229,21 @@ class AvroSchemas:
         current = self.fingerprint(full_name)
         return (current, *(fp for fp, entry in self._released.items()
                            if entry.full_name == full_name))
+
+    def standalone(self, full_name: str) -> Any:
+        """The schema as plain JSON that any Avro library parses alone (`WriterSchema`)."""
+        return plain_schema(self.schema(full_name))
+
+    def writer_schemas(self) -> tuple[WriterSchema, ...]:
+        """Every schema `decode` reads: the current ones (built-in, plug-ins', added at run
+        time) by name, then those of earlier releases."""
+        current = [WriterSchema(name, entry.fingerprint, plain_schema(entry.parsed), True)
+                   for name, entry in sorted(self._by_name.items())]
+        released = [WriterSchema(entry.full_name, fingerprint, plain_schema(entry.parsed),
+                                 False)
+                    for fingerprint, entry in sorted(self._released.items(),
+                                                     key=lambda item: item[1].full_name)]
+        return (*current, *released)
 
     def encode(self, full_name: str, record: Any) -> bytes:
         """Single-object encoding: `C3 01`, the schema's fingerprint, then the body."""

@@ -25,6 +25,7 @@ from replay.checkpoint import (
     save_checkpoints,
     with_checkpoints,
 )
+from replay.container import write_archive_container
 from replay.redeliver import describe_redeliveries, redeliver
 from replay.verify import VerifyReport, describe, verify_kafka
 
@@ -40,6 +41,7 @@ def add_replay_commands(commands: Any) -> None:
     sub = replay.add_subparsers(dest="replay_command", required=True, metavar="COMMAND")
     _add_verify(sub)
     _add_checkpoint(sub)
+    _add_archive_avro(sub)
     _add_trace(sub)
     _add_export(sub)
     _add_check_bundle(sub)
@@ -84,6 +86,21 @@ def _add_checkpoint(sub: Any) -> None:
     _source_args(checkpoint)
     checkpoint.add_argument("--out", type=Path, required=True, help="the file to write")
     checkpoint.set_defaults(run=_checkpoint)
+
+
+def _add_archive_avro(sub: Any) -> None:
+    container = sub.add_parser(
+        "archive-avro", help="the trail archive as one Avro object container file",
+        description="Writes the trail archive (DIR, default: the config's trail archive) to "
+        "FILE as an Avro object container file whose schema is the union of "
+        "px.trail.SegmentHeader, px.trail.TrailRecord and px.trail.Seal, frames in archive "
+        "order, for tools that read .avro files. Refuses an archive with a frame that does "
+        "not read (TRAIL_ARCHIVE_CORRUPT); `replay verify --source archive` checks the "
+        "archive itself.")
+    config_args(container)
+    container.add_argument("directory", nargs="?", type=Path, metavar="DIR")
+    container.add_argument("--out", type=Path, required=True, help="the .avro file to write")
+    container.set_defaults(run=_archive_avro)
 
 
 def _source_args(parser: Any) -> None:
@@ -159,14 +176,18 @@ def _archive_source(args: argparse.Namespace) -> Path | None:
     """The archive directory `--source archive [DIR]` names; None for `--source kafka`."""
     source, *rest = args.source
     if source == "archive" and len(rest) <= 1:
-        directory = Path(rest[0]) if rest else load_config(args).archive_dir
-        if directory is None:
-            raise GatewayError("no archive directory: name one or configure trail.archive_dir",
-                               code="CONFIG_NO_ARCHIVE")
-        return directory
+        return Path(rest[0]) if rest else _configured_archive(args)
     if source == "kafka" and not rest:
         return None
     raise GatewayError("--source is 'kafka' or 'archive [DIR]'", code="USAGE")
+
+
+def _configured_archive(args: argparse.Namespace) -> Path:
+    directory = load_config(args).archive_dir
+    if directory is None:
+        raise GatewayError("no archive directory: name one or configure trail.archive_dir",
+                           code="CONFIG_NO_ARCHIVE")
+    return directory
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -215,6 +236,22 @@ def _checkpoint(args: argparse.Namespace) -> int:
     print(f"{len(fetched.latest)} checkpoint(s) written to {args.out}" if fetched.latest
           else "no checkpoint verifies: nothing written")
     return EXIT_OK if fetched.latest and not fetched.refused else EXIT_FAILED
+
+
+def _archive_avro(args: argparse.Namespace) -> int:
+    directory = args.directory or _configured_archive(args)
+    partial = args.out.with_name(args.out.name + ".partial")  # never a half file at --out
+    try:
+        with partial.open("wb") as out:
+            written = write_archive_container(directory, AvroSchemas(), out)
+        partial.replace(args.out)
+    except OSError as exc:
+        raise GatewayError(f"cannot write {args.out}: {exc.strerror or exc}",
+                           code="IO_ERROR") from exc
+    finally:
+        partial.unlink(missing_ok=True)
+    print(f"{written} frame(s) of {directory} written to {args.out}")
+    return EXIT_OK
 
 
 def _trace(args: argparse.Namespace) -> int:

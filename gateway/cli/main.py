@@ -19,6 +19,7 @@ from gateway.cli.contracts import add_contracts_commands
 from gateway.cli.dlq import add_dlq_commands
 from gateway.cli.keys import add_keys_commands
 from gateway.cli.receive import add_receive_commands
+from gateway.cli.schemas import add_schemas_commands
 from gateway.cli.support import (
     EXIT_FAILED,
     EXIT_OK,
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_contracts_commands(commands)
     add_dlq_commands(commands)
     add_receive_commands(commands)
+    add_schemas_commands(commands)
     add_config_commands(commands)
     for group in entry_points(group=COMMANDS_ENTRY_POINT):
         group.load()(commands)

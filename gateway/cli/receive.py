@@ -5,8 +5,8 @@ positions and handled event ids are kept in `--store`, checks every delivery's p
 origin (gateway.deliveries.proof) against the gateway's sealing keys in `--keyring`, and hands
 over only what the gateway sealed for this agency: each as two files in `--out` (the payload,
 and its metadata as JSON; both mode 0600, as they may hold personal data), or as JSON lines on
-stdout. A payload in an SM4 envelope is opened with `--key` (the agency's own private key)
-when given, else written as delivered.
+stdout. A payload in an SM4 envelope (the gateway's own or CMS EnvelopedData) is opened with
+`--key` (the agency's own private key) when given, else written as delivered.
 
 Every refused delivery is named on stderr by its place and code. Exit codes: 0 all read
 deliveries verified, 1 one or more refused (or an envelope that would not open), 2 usage,
@@ -28,11 +28,11 @@ from pathlib import Path
 from aiokafka import TopicPartition
 
 from adapters import installed_schemas
-from crypto import CryptoError, Keyring, SM2PrivateKey, open_envelope
+from crypto import CryptoError, Keyring, SM2PrivateKey
 from gateway.cli.private_files import save_private
 from gateway.cli.support import config_args, link_of, read_file, topics_of
-from gateway.decide.router import ENVELOPE_PREFIX
 from gateway.deliveries.dedup import DedupReader
+from gateway.deliveries.envelopes import is_sealed, open_sealed
 from gateway.deliveries.proof import Delivery, DeliveryRefused, DeliveryVerifier
 from gateway.errors import GatewayError
 from gateway.kafka.names import StoredMessage
@@ -64,7 +64,8 @@ def add_receive_commands(
     receive.add_argument("--out", type=Path,
                          help="directory to write deliveries to (default: JSON lines on stdout)")
     receive.add_argument("--key", type=Path,
-                         help="the agency's private key (PEM), to open SM4-enveloped payloads")
+                         help="the agency's private key (PEM), to open SM4-enveloped payloads "
+                         "(either envelope format)")
     receive.add_argument("--topic", help="the delivery topic (default px.deliver.AGENCY.v1)")
     receive.add_argument("--follow", action="store_true",
                          help="keep reading new deliveries until interrupted")
@@ -103,10 +104,10 @@ class _Receiver:
 
     def _payload(self, message: StoredMessage, delivery: Delivery) -> tuple[bytes, bool]:
         """The payload to write, and whether it was taken out of its envelope."""
-        if self.key is None or not delivery.payload_encoding.startswith(ENVELOPE_PREFIX):
+        if self.key is None or not is_sealed(delivery.payload_encoding):
             return delivery.payload, False
         try:
-            return open_envelope(self.key, delivery.payload), True
+            return open_sealed(self.key, delivery.payload_encoding, delivery.payload)[0], True
         except CryptoError as exc:
             self.problems.append(exc.code)
             print(f"portgw receive: {DELIVERY_NOT_OPENED}: {_place(message)}: the envelope "

@@ -21,6 +21,7 @@ import structlog
 from adapters import AdapterRegistry
 from contracts import (
     AVRO,
+    CMS_ENVELOPE,
     JSON,
     AgencyRegistry,
     Contract,
@@ -30,7 +31,8 @@ from contracts import (
     Grant,
     load_contract_dir,
 )
-from crypto import CryptoError, seal_envelope
+from crypto import CryptoError, seal_cms, seal_envelope
+from gateway.deliveries.envelopes import CMS_ENVELOPE_PREFIX, SM4_ENVELOPE_PREFIX
 from gateway.errors import GatewayError
 from gateway.home.live_keyring import LiveKeyring
 from gateway.home.watching import reload_on_change
@@ -42,7 +44,6 @@ log = structlog.get_logger(__name__)
 
 AVRO_ENCODING = "avro-single-object"
 JSON_ENCODING = "json"
-ENVELOPE_PREFIX = "sm4-envelope+"
 CONTRACT_DXP_NOT_XML = "CONTRACT_DXP_NOT_XML"
 
 
@@ -165,7 +166,8 @@ class PayloadBuilder:
     """Turns a grant into the bytes its recipient gets: the canonical event as it is, the
     projected and masked record in Avro or JSON, or the document rendered in an adapter's
     format; then, where the contract says so, an SM4 envelope to the recipient's newest key
-    in the keyring in force."""
+    in the keyring in force: the gateway's own, or CMS EnvelopedData for an agency whose
+    `envelope_format` is "cms" (to the key's certificate when it has one)."""
 
     schemas: AvroSchemas
     adapters: AdapterRegistry
@@ -204,8 +206,13 @@ class PayloadBuilder:
             data, encoding = envelope(data, encoding)
         if plan.encrypt:
             data = self._seal(grant.recipient, data, at)
-            encoding = ENVELOPE_PREFIX + encoding
+            encoding = self._envelope_prefix(grant.recipient) + encoding
         return Payload(data, encoding, plan.payload_schema)
+
+    def _envelope_prefix(self, recipient: str) -> str:
+        if self.agencies.get(recipient).envelope_format == CMS_ENVELOPE:
+            return CMS_ENVELOPE_PREFIX
+        return SM4_ENVELOPE_PREFIX
 
     def _seal(self, recipient: str, data: bytes, at: datetime) -> bytes:
         try:
@@ -213,5 +220,6 @@ class PayloadBuilder:
         except CryptoError as exc:
             raise GatewayError(f"cannot encrypt for {recipient}: {exc}",
                                code="DELIVERY_NO_RECIPIENT_KEY") from exc
+        if self._envelope_prefix(recipient) == CMS_ENVELOPE_PREFIX:
+            return seal_cms(entry.certificate or entry.public_key, data)
         return seal_envelope(entry.public_key, data)
-

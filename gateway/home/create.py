@@ -213,7 +213,8 @@ def _agency_table(a: Agency) -> str:
     return (f'[[agency]]\nid = "{a.id}"\nname = "{a.name}"\nname_zh = "{a.name_zh}"\n'
             f'kind = "{a.kind}"\nregion = "{a.region}"\njurisdiction = "{a.jurisdiction}"\n'
             f'delivery_format = "{a.delivery_format}"\n'
-            + (f'delivery_topic = "{a.delivery_topic}"\n' if a.delivery_topic else ""))
+            + (f'delivery_topic = "{a.delivery_topic}"\n' if a.delivery_topic else "")
+            + f'envelope_format = "{a.envelope_format}"\n')
 
 
 def _contract_toml(spec: ContractSpec) -> str:

@@ -9,19 +9,22 @@ with real SM3 hashes and SM2 seals; archives are real files in tmp_path.
 from __future__ import annotations
 
 import asyncio
+import io
 import shutil
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import fastavro
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from crypto import KeyEntry, Keyring, SM2PrivateKey
+from crypto import KeyEntry, Keyring, SM2PrivateKey, sm3_hex
+from gateway.cli.main import main
 from gateway.errors import (
     TRAIL_ARCHIVE_BATCH_INVALID,
     TRAIL_ARCHIVE_CLOSED,
@@ -52,6 +55,7 @@ from gateway.trail.writer import (
     seal_root,
 )
 from replay.archive import verify_archive
+from replay.container import write_archive_container
 from replay.verify import Break, VerifyReport
 from tests.built_in_schemas import built_in_schemas
 from tests.unit.trail_support import MemoryTopic
@@ -876,3 +880,51 @@ def test_the_pristine_archive_of_the_property_verifies() -> None:
         assert verify(directory).ok
     finally:
         shutil.rmtree(directory)
+
+
+def test_the_archive_as_an_avro_container_file(tmp_path: Path) -> None:
+    """`replay archive-avro`: every frame in one .avro file a plain fastavro reader reads,
+    each record's entry, encoded again, the bytes its SM3 hash covers."""
+    batches = archive(tmp_path / "archive", max_segment_bytes=1500)
+    assert len(list_segments(tmp_path / "archive")["p0"]) > 1
+    with (tmp_path / "trail.avro").open("wb") as out:
+        written = write_archive_container(tmp_path / "archive", SCHEMAS, out)
+    with (tmp_path / "trail.avro").open("rb") as file:
+        reader = fastavro.reader(file, return_record_name=True)
+        assert reader.codec == "deflate"
+        # With return_record_name, each union value comes as (branch name, record).
+        frames = cast(list[tuple[str, dict[str, Any]]], list(reader))
+        union = cast(list[dict[str, Any]], fastavro.parse_schema(reader.writer_schema))
+        entry_schema = union[1]["fields"][0]["type"]
+    assert written == len(frames)
+    records = [value for name, value in frames if name == "px.trail.TrailRecord"]
+    seals = [value for name, value in frames if name == "px.trail.Seal"]
+    headers = [value for name, value in frames if name == HEADER_SCHEMA]
+    assert len(headers) == len(list_segments(tmp_path / "archive")["p0"])
+    assert [r["entry"]["seq"] for r in records] == [r.seq for rs, _ in batches for r in rs]
+    assert [s["body"]["root"] for s in seals] == [
+        SCHEMAS.decode(seal)[1]["body"]["root"] for _, seal in batches]
+    for record in records:
+        buffer = io.BytesIO()
+        fastavro.schemaless_writer(buffer, entry_schema, record["entry"])
+        assert sm3_hex(buffer.getvalue()) == record["hash"]
+
+
+def test_an_archive_that_does_not_read_makes_no_container(tmp_path: Path) -> None:
+    archive(tmp_path)
+    (tmp_path / SEG0).write_bytes((tmp_path / SEG0).read_bytes()[:-3])
+    with pytest.raises(ArchiveError) as caught:
+        write_archive_container(tmp_path, SCHEMAS, io.BytesIO())
+    assert caught.value.code == TRAIL_ARCHIVE_CORRUPT and SEG0 in caught.value.message
+
+
+def test_replay_archive_avro_writes_the_file_or_nothing(tmp_path: Path) -> None:
+    archive(tmp_path / "archive")
+    out = tmp_path / "trail.avro"
+    assert main(["replay", "archive-avro", str(tmp_path / "archive"), "--out", str(out)]) == 0
+    with out.open("rb") as file:
+        assert len(list(fastavro.reader(file))) == 1 + 12 + 3  # header, records, seals
+    (tmp_path / "archive" / SEG0).write_bytes(b"junk")
+    assert main(["replay", "archive-avro", str(tmp_path / "archive"), "--out",
+                 str(tmp_path / "other.avro")]) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["archive", "trail.avro"]
