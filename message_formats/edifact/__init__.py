@@ -2,6 +2,18 @@
 character repertoires, control counts and references, and CONTRL acknowledgements
 (docs/edifact.md)."""
 
+from .contrl import (
+    CONTRL,
+    Acknowledgement,
+    Action,
+    Report,
+    message_rejected,
+    negative_contrl,
+    only_contrl,
+    positive_contrl,
+    read_contrl,
+    rejection_contrl,
+)
 from .errors import EdifactError, InterchangeHeader, Level, Where
 from .model import (
     DEFAULT_SEPARATORS,
@@ -15,10 +27,14 @@ from .model import (
 )
 from .reader import read_interchange
 from .tokens import DEFAULT_LIMITS, Limits
+from .writer import OutgoingMessage, render_interchange, segment
 
 __all__ = [
+    "CONTRL",
     "DEFAULT_LIMITS",
     "DEFAULT_SEPARATORS",
+    "Acknowledgement",
+    "Action",
     "EdifactError",
     "Group",
     "Interchange",
@@ -27,9 +43,19 @@ __all__ = [
     "Limits",
     "Message",
     "MessageId",
+    "OutgoingMessage",
+    "Report",
     "Segment",
     "Separators",
     "Where",
     "decimal_value",
+    "message_rejected",
+    "negative_contrl",
+    "only_contrl",
+    "positive_contrl",
+    "read_contrl",
     "read_interchange",
+    "rejection_contrl",
+    "render_interchange",
+    "segment",
 ]

@@ -10,7 +10,15 @@ from itertools import islice
 
 from .errors import EdifactError, InterchangeHeader, Level, Where
 from .model import Group, Interchange, Message, MessageId, Segment
-from .tokens import DEFAULT_LIMITS, Limits, RawSegment, Tokens, interchange_error, tokenise
+from .tokens import (
+    DEFAULT_LIMITS,
+    Limits,
+    RawSegment,
+    Tokens,
+    interchange_error,
+    tokenise,
+    unb_probe,
+)
 
 _TAG = re.compile(r"[A-Z0-9]{3}")
 _COUNT = re.compile(r"[0-9]{1,10}")
@@ -19,15 +27,31 @@ _ENVELOPE_TAGS = frozenset({"UNB", "UNG", "UNE", "UNH", "UNT", "UNZ"})
 
 def read_interchange(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Interchange:
     """The interchange in `data`, or EdifactError naming the first defect."""
-    tokens = tokenise(data, limits)
-    header = read_header(tokens.segments[0] if tokens.segments else None, tokens)
+    try:
+        tokens = tokenise(data, limits)
+    except EdifactError as error:
+        raise error.with_header(probed_header(data)) from None
+    header = read_header(tokens.segments[0] if tokens.segments else None,
+                         tokens.syntax_id, tokens.syntax_version)
     try:
         return EnvelopeReader(tokens, header).interchange()
     except EdifactError as error:
         raise error.with_header(header) from None
 
 
-def read_header(unb: RawSegment | None, tokens: Tokens) -> InterchangeHeader:
+def probed_header(data: bytes) -> InterchangeHeader | None:
+    """The UNB facts of an interchange whose segments could not all be read, if any."""
+    probe = unb_probe(data)
+    if probe is None:
+        return None
+    try:
+        return read_header(*probe)
+    except EdifactError:
+        return None
+
+
+def read_header(unb: RawSegment | None, syntax_id: str,
+                syntax_version: str) -> InterchangeHeader:
     if unb is None or unb.tag != "UNB":
         raise interchange_error("the interchange must begin with UNB (after UNA)",
                                 "EDI_UNB_MISSING", 13, service_segment="UNB")
@@ -42,7 +66,7 @@ def read_header(unb: RawSegment | None, tokens: Tokens) -> InterchangeHeader:
                                     component=component)
     date, time = segment.value(3, 0), segment.value(3, 1)
     return InterchangeHeader(
-        syntax_id=tokens.syntax_id, syntax_version=tokens.syntax_version,
+        syntax_id=syntax_id, syntax_version=syntax_version,
         sender=segment.value(1), sender_qualifier=segment.value(1, 1),
         recipient=segment.value(2), recipient_qualifier=segment.value(2, 1),
         prepared=f"{date}:{time}", control_reference=segment.value(4),

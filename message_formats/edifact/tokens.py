@@ -94,6 +94,32 @@ def tokenise(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Tokens:
     return Tokens(separators, syntax_id, syntax_version, segments, trailing)
 
 
+def unb_probe(data: bytes) -> tuple[RawSegment, str, str] | None:
+    """UNB alone, split as tokenise would, with the syntax identifier and version: for
+    addressing the CONTRL of an interchange refused before its segments were read. None
+    when even UNB cannot be read."""
+    try:
+        separators, body, _ = service_string_advice(strip_leading(data))
+        syntax_id, syntax_version = syntax_identifier(body, separators)
+        text = body[:_UNB_PROBE].decode("latin-1")
+        end = first_terminator(text, separators)
+        if end < 0:
+            return None
+        segments, _ = split_segments(text[:end + 1], separators, DEFAULT_LIMITS)
+    except EdifactError:
+        return None
+    return segments[0], syntax_id, syntax_version
+
+
+def first_terminator(text: str, separators: Separators) -> int:
+    """Where the first segment ends (its terminator not released), -1 if it does not."""
+    if not separators.release:
+        return text.find(separators.terminator)
+    release, terminator = re.escape(separators.release), re.escape(separators.terminator)
+    found = re.match(f"(?:[^{release}{terminator}]|{release}.)*{terminator}", text, re.DOTALL)
+    return found.end() - 1 if found is not None else -1
+
+
 def strip_leading(data: bytes) -> bytes:
     """Without a UTF-8 byte order mark and the spaces or line breaks before UNA/UNB."""
     if data.startswith(UTF8_BOM):
