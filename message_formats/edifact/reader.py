@@ -5,8 +5,8 @@ that names the segment (docs/edifact.md, "Refusals")."""
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
-from itertools import islice
 
 from .errors import EdifactError, InterchangeHeader, Level, Where
 from .model import Group, Interchange, Message, MessageId, Segment
@@ -80,10 +80,13 @@ class EnvelopeReader:
     tokens: Tokens
     header: InterchangeHeader
     position: int = 1  # index into tokens.segments of the next segment
+    boundaries: list[int] = field(default_factory=list)  # where envelope segments stand
     messages: list[Message] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
 
     def interchange(self) -> Interchange:
+        self.boundaries = [index for index, raw in enumerate(self.tokens.segments)
+                           if raw.tag in _ENVELOPE_TAGS]
         self.read_contents()
         self.read_unz()
         header = self.header
@@ -158,7 +161,7 @@ class EnvelopeReader:
         identifier = MessageId(type=written[0], version=written[1], release=written[2],
                                agency=written[3],
                                association=written[4] if len(written) > 4 else "")
-        segments = self.message_segments(unh, reference, written)
+        segments = self.message_segments(reference, written)
         unt = segments[-1]
         if not _COUNT.fullmatch(unt.value(0)) or int(unt.value(0)) != len(segments):
             raise message_error(
@@ -171,24 +174,22 @@ class EnvelopeReader:
         return Message(reference=reference, identifier=identifier, segments=tuple(segments),
                        group_reference=group)
 
-    def message_segments(self, unh: RawSegment, reference: str,
-                         written: tuple[str, ...]) -> list[Segment]:
+    def message_segments(self, reference: str, written: tuple[str, ...]) -> list[Segment]:
         """UNH .. UNT, numbered from 1; a message without UNT is refused."""
-        first = unh.position - 1
-        found = [Segment(unh.tag, unh.elements, 1, unh.repetitions)]
-        append = found.append
-        for raw in islice(self.tokens.segments, self.position + 1, None):
-            tag = raw.tag
-            if tag in _ENVELOPE_TAGS and tag != "UNT":
-                break
+        segments = self.tokens.segments
+        start = self.position
+        following = bisect_right(self.boundaries, start)
+        end = self.boundaries[following] if following < len(self.boundaries) else len(segments)
+        if end == len(segments) or segments[end].tag != "UNT":
+            raise message_error(f"message {reference} has no UNT trailer", "EDI_UNT_MISSING",
+                                13, "UNT", reference, written)
+        raws = segments[start:end + 1]
+        tags, elements, repetitions, _ = zip(*raws, strict=True)
+        for tag in set(tags):
             if _TAG.fullmatch(tag) is None:
-                raise segment_error(raw.position - first, reference, written)
-            append(Segment(tag, raw.elements, raw.position - first, raw.repetitions))
-            if tag == "UNT":
-                self.position += len(found)
-                return found
-        raise message_error(f"message {reference} has no UNT trailer", "EDI_UNT_MISSING", 13,
-                            "UNT", reference, written)
+                raise segment_error(tags.index(tag) + 1, reference, written)
+        self.position = end + 1
+        return list(map(Segment, tags, elements, range(1, len(raws) + 1), repetitions))
 
     def read_unz(self) -> None:
         unz = self.peek()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
+from itertools import repeat
 from typing import NamedTuple
 
 from .errors import EdifactError, Level, Where
@@ -217,37 +218,41 @@ def split_segments(text: str, separators: Separators,
     released = Released.of(text, separators)
     if released is not None:
         text = released.protected(text)
-    pieces = text.split(terminator)
-    trailing = pieces.pop().strip(_BETWEEN_SEGMENTS)
-    element, component = separators.element, separators.component
+    pieces = [piece.lstrip(_BETWEEN_SEGMENTS) for piece in text.split(terminator)]
+    trailing = pieces.pop().rstrip(_BETWEEN_SEGMENTS)
+    split = [piece.split(separators.element) for piece in pieces]
+    check_bounds(pieces, split, separators, limits)
+    component = separators.component
     special = Special(separators.repetition, released)
-    max_elements, max_components = limits.max_elements + 1, limits.max_components
-    segments = []
-    for index, piece in enumerate(pieces, start=1):
-        piece = piece.lstrip(_BETWEEN_SEGMENTS)
-        parts = piece.split(element)
-        if (not piece or len(parts) > max_elements
-                or piece.count(component) > max_components):
-            raise segment_refused(piece, index, separators, limits)
-        if special.occurs_in(piece):
-            segments.append(special.segment(parts, index, separators))
-        else:
-            segments.append(RawSegment(
-                parts[0], tuple([tuple(part.split(component)) for part in parts[1:]]), (),
-                index))
-    return segments, trailing
+    if special.occurs_in(text):
+        return [special.segment(parts, index, separators) if special.occurs_in(piece)
+                else RawSegment(parts[0], tuple([tuple(p.split(component)) for p in parts[1:]]),
+                                (), index)
+                for index, (piece, parts) in enumerate(zip(pieces, split, strict=True), 1)
+                ], trailing
+    return [RawSegment(parts[0], tuple([tuple(p.split(component)) for p in parts[1:]]), (),
+                       index)
+            for index, parts in enumerate(split, 1)], trailing
 
 
-def segment_refused(piece: str, index: int, separators: Separators,
-                    limits: Limits) -> EdifactError:
-    if not piece:
-        return interchange_error(f"segment {index} of the interchange is empty",
-                                 "EDI_EMPTY_SEGMENT", 13)
-    if piece.count(separators.element) > limits.max_elements:
-        return interchange_error(f"segment {index} holds more data elements than the limit",
-                                 "EDI_TOO_MANY_ELEMENTS", 16)
-    return interchange_error(f"segment {index} holds more components than the limit",
-                             "EDI_TOO_MANY_COMPONENTS", 16)
+def check_bounds(pieces: list[str], split: list[list[str]], separators: Separators,
+                 limits: Limits) -> None:
+    """Each segment has a tag and no more elements and components than the limits allow:
+    checked over all segments at once, the offending one looked for only when there is one."""
+    if not all(pieces):
+        index = pieces.index("") + 1
+        raise interchange_error(f"segment {index} of the interchange is empty",
+                                "EDI_EMPTY_SEGMENT", 13)
+    if split and max(map(len, split)) > limits.max_elements + 1:
+        index = next(i for i, parts in enumerate(split, 1)
+                     if len(parts) > limits.max_elements + 1)
+        raise interchange_error(f"segment {index} holds more data elements than the limit",
+                                "EDI_TOO_MANY_ELEMENTS", 16)
+    counts = list(map(str.count, pieces, repeat(separators.component)))
+    if counts and max(counts) > limits.max_components:
+        index = next(i for i, count in enumerate(counts, 1) if count > limits.max_components)
+        raise interchange_error(f"segment {index} holds more components than the limit",
+                                "EDI_TOO_MANY_COMPONENTS", 16)
 
 
 @dataclass(frozen=True, slots=True)
