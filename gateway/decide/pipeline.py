@@ -295,12 +295,16 @@ class DetectFormat:
     """A submission that names no format is in the format its content shows, found as
     `portgw adapters parse FILE` finds it (adapters.FormatDetector): a DXP envelope is
     format `dxp` (OpenEnvelope then finds its business message's), another document the
-    installed format that declares its root; else it is refused with the detector's code
-    (FORMAT_UNKNOWN, FORMAT_AMBIGUOUS, FORMAT_NO_ADAPTER, or the XML_* of bytes that are no
-    XML). A submission that names its format passes at the cost of one test.
+    installed format that declares its root, an EDIFACT interchange the format that reads
+    its message types; else it is refused with the detector's code (FORMAT_UNKNOWN,
+    FORMAT_AMBIGUOUS, FORMAT_NO_ADAPTER, FORMAT_UNSUPPORTED for text that is no XML nor a
+    format installed, an EDI_* refusal of an interchange whose UNB cannot be read, or the
+    XML_* of bytes that are no well-formed XML). A submission that names its format passes
+    at the cost of one test.
 
     The bytes are read in the parse worker only (`detector` given; it reads no further than
-    the root's start tag). The gateway's own stage reads nothing: the gateway gives the
+    the root's start tag, or for an EDIFACT interchange its UNB and the types its UNH
+    segments name). The gateway's own stage reads nothing: the gateway gives the
     submission the format the worker found before the stages run, and this stage raises the
     worker's refusal; a submission not sent to the worker (its sender has no key) goes on
     unnamed, and the authenticate stage refuses it."""
@@ -321,8 +325,12 @@ class DetectFormat:
 
 
 def detected_format(document: bytes, detector: FormatDetector, parser: SafeXmlParser) -> str:
-    """The format of a document from its content: `dxp` for an envelope (whose business
-    message OpenEnvelope reads), else the one installed format its root names."""
+    """The format of a document from its content: an EDIFACT interchange's by its message
+    types (other text is FORMAT_UNSUPPORTED), `dxp` for an envelope (whose business message
+    OpenEnvelope reads), else the one installed format its root names."""
+    not_xml = detector.of_content(document)
+    if not_xml is not None:
+        return not_xml.require_format()
     tag = parser.root_tag(document)
     if tag == DXP_MSG:
         return DXP_FORMAT

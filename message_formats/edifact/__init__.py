@@ -26,6 +26,7 @@ from .model import (
     decimal_value,
 )
 from .reader import read_interchange
+from .sniff import message_types, starts_as_edifact, starts_as_text
 from .tokens import DEFAULT_LIMITS, Limits
 from .writer import OutgoingMessage, render_interchange, segment
 
@@ -50,6 +51,7 @@ __all__ = [
     "Where",
     "decimal_value",
     "message_rejected",
+    "message_types",
     "negative_contrl",
     "only_contrl",
     "positive_contrl",
@@ -58,4 +60,6 @@ __all__ = [
     "rejection_contrl",
     "render_interchange",
     "segment",
+    "starts_as_edifact",
+    "starts_as_text",
 ]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from .errors import EdifactError, InterchangeHeader, Level, Where
 from .model import Group, Interchange, Message, MessageId, Segment
+from .sniff import no_message
 from .tokens import (
     DEFAULT_LIMITS,
     Limits,
@@ -118,7 +119,7 @@ class EnvelopeReader:
                     f"segment {segment.position} of the interchange ({tag_of(segment)}) stands "
                     "outside any message", "EDI_SEGMENT_OUTSIDE_MESSAGE", 33)
         if not self.messages:
-            raise interchange_error("the interchange holds no message", "EDI_NO_MESSAGE", 32)
+            raise no_message()
 
     def read_group(self, ung: RawSegment) -> None:
         reference = value(ung, 4)
