@@ -40,6 +40,7 @@ from gateway.kafka.names import (
 )
 from message_formats import AvroSchemas, CodedError, SafeXmlParser
 from message_formats.dxp import DXP_MSG, DxpTransInfo, parse_dxp_msg
+from message_formats.edifact import Where
 
 # The format of a China E-Port DxpMsg envelope (docs/eport.md, "Ingress of envelopes").
 DXP_FORMAT = "dxp"
@@ -77,14 +78,20 @@ class Refusal:
     line: int | None = None
     business_key: str | None = None
     document_version: int | None = None
+    # Of an EDIFACT interchange: where its CONTRL reports the refusal (EdifactError.where,
+    # or the `where` an EDIFACT adapter gives its RuleViolationError; docs/edifact.md).
+    edifact: Where | None = None
 
     @classmethod
     def of(cls, exc: CodedError) -> Refusal:
         if isinstance(exc, EnvelopeRefused):
             return exc.refusal
+        where = getattr(exc, "where", None)
+        edifact = where if isinstance(where, Where) else None
         if isinstance(exc, AdapterError):
-            return cls(exc.code, exc.message, exc.line, exc.business_key, exc.document_version)
-        return cls(exc.code, exc.message, exc.line)
+            return cls(exc.code, exc.message, exc.line, exc.business_key, exc.document_version,
+                       edifact)
+        return cls(exc.code, exc.message, exc.line, edifact=edifact)
 
 
 @dataclass(frozen=True, slots=True)

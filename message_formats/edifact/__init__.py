@@ -7,6 +7,7 @@ from .contrl import (
     Acknowledgement,
     Action,
     Report,
+    acknowledged_contrl,
     message_rejected,
     negative_contrl,
     only_contrl,
@@ -25,7 +26,7 @@ from .model import (
     Separators,
     decimal_value,
 )
-from .reader import read_interchange
+from .reader import interchange_header, read_interchange
 from .sniff import message_types, starts_as_edifact, starts_as_text
 from .tokens import DEFAULT_LIMITS, Limits
 from .writer import OutgoingMessage, render_interchange, segment
@@ -49,7 +50,9 @@ __all__ = [
     "Segment",
     "Separators",
     "Where",
+    "acknowledged_contrl",
     "decimal_value",
+    "interchange_header",
     "message_rejected",
     "message_types",
     "negative_contrl",

@@ -31,7 +31,7 @@ def read_interchange(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Interchang
     try:
         tokens = tokenise(data, limits)
     except EdifactError as error:
-        raise error.with_header(probed_header(data)) from None
+        raise error.with_header(interchange_header(data)) from None
     header = read_header(tokens.segments[0] if tokens.segments else None,
                          tokens.syntax_id, tokens.syntax_version)
     try:
@@ -40,8 +40,9 @@ def read_interchange(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Interchang
         raise error.with_header(header) from None
 
 
-def probed_header(data: bytes) -> InterchangeHeader | None:
-    """The UNB facts of an interchange whose segments could not all be read, if any."""
+def interchange_header(data: bytes) -> InterchangeHeader | None:
+    """The UNB facts of an interchange, read from its first bytes alone (UNA and UNB, at most
+    a few KiB), None when they cannot be read: whom its CONTRL is addressed to."""
     probe = unb_probe(data)
     if probe is None:
         return None
