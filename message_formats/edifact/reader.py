@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from .errors import EdifactError, InterchangeHeader, Level, Where
 from .model import Group, Interchange, Message, MessageId, Segment
@@ -91,15 +91,8 @@ class EnvelopeReader:
                            if raw.tag in _ENVELOPE_TAGS]
         self.read_contents()
         self.read_unz()
-        header = self.header
-        return Interchange(
-            syntax_id=header.syntax_id, syntax_version=header.syntax_version,
-            sender=header.sender, sender_qualifier=header.sender_qualifier,
-            recipient=header.recipient, recipient_qualifier=header.recipient_qualifier,
-            prepared=header.prepared, control_reference=header.control_reference,
-            acknowledgement_requested=header.acknowledgement_requested, test=header.test,
-            separators=self.tokens.separators, messages=tuple(self.messages),
-            groups=tuple(self.groups))
+        return Interchange(**asdict(self.header), separators=self.tokens.separators,
+                           messages=tuple(self.messages), groups=tuple(self.groups))
 
     def peek(self) -> RawSegment | None:
         segments = self.tokens.segments
