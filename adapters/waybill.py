@@ -117,6 +117,25 @@ CURRENCY = _tag("Currency")
 REMARKS = _tag("Remarks")
 
 
+# The canonical fields the XML format has no element for (they come from DCSA eBL and
+# Cargo-XML), at their defaults, so that a record reads back from Avro as it was parsed.
+_WAYBILL_NOT_IN_XML = MappingProxyType({"transport_document": None, "notify_parties": ()})
+_OPERATOR_NOT_IN_XML = MappingProxyType({"address": None})
+_PARTY_NOT_IN_XML = MappingProxyType({"address": None, "identifying_codes": ()})
+_LEG_NOT_IN_XML = MappingProxyType({"planned_departure_date": None, "planned_arrival_date": None,
+                                    "vessel_name": None, "conveyance_reference": None})
+_CONTAINER_NOT_IN_XML = MappingProxyType({"shipper_owned": None})
+_CARGO_NOT_IN_XML = MappingProxyType({"package_description": None, "booking_reference": None,
+                                      "hs_codes": (), "equipment_reference": None})
+_CHARGE_NOT_IN_XML = MappingProxyType({"payment_term": None, "calculation_basis": None,
+                                       "unit_price": None, "quantity": None})
+
+
+def _not_in_xml(defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The defaults as fresh values (a new list for each list field)."""
+    return {name: [] if value == () else value for name, value in defaults.items()}
+
+
 def business_key(record: Mapping[str, Any]) -> str:
     """The waybill number: every status update of a waybill is a new version of it."""
     return str(record["waybill_number"])
@@ -162,6 +181,7 @@ def _read_waybill(root: etree._Element) -> dict[str, Any]:
         "cargo_items": [_read_cargo(e) for e in children.repeated(CARGO)],
         "charges": [_read_charge(e) for e in children.repeated(CHARGE)],
         "remarks": optional_token(children.optional_text(REMARKS)),
+        **_not_in_xml(_WAYBILL_NOT_IN_XML),
     }
 
 
@@ -170,6 +190,7 @@ def _read_operator(operator: etree._Element) -> dict[str, Any]:
     return {
         "name": token(children.text()),
         "unified_social_credit_code": children.text(),
+        **_not_in_xml(_OPERATOR_NOT_IN_XML),
     }
 
 
@@ -178,6 +199,7 @@ def _read_party(party: etree._Element) -> dict[str, Any]:
     return {
         "name": token(children.text()),
         "contact": token(children.text()),
+        **_not_in_xml(_PARTY_NOT_IN_XML),
     }
 
 
@@ -193,6 +215,7 @@ def _read_leg(leg: etree._Element) -> dict[str, Any]:
         **instant_fields(children.text(), "planned_arrival"),
         **optional_instant_fields(children.optional_text(ACTUAL_DEPARTURE), "actual_departure"),
         **optional_instant_fields(children.optional_text(ACTUAL_ARRIVAL), "actual_arrival"),
+        **_not_in_xml(_LEG_NOT_IN_XML),
     }
 
 
@@ -211,6 +234,7 @@ def _read_container(container: etree._Element) -> dict[str, Any]:
         "container_number": children.text(),
         "size_type": children.text(),
         "seal_numbers": children.repeated_text(SEAL_NUMBER),
+        **_not_in_xml(_CONTAINER_NOT_IN_XML),
     }
 
 
@@ -222,6 +246,7 @@ def _read_cargo(cargo: etree._Element) -> dict[str, Any]:
         "kind_of_packages": children.text(),
         "gross_weight_kg": read_decimal(children.text(), KILOGRAMS),
         "volume_m3": optional_decimal(children.optional_text(VOLUME), CUBIC_METRES),
+        **_not_in_xml(_CARGO_NOT_IN_XML),
     }
 
 
@@ -231,6 +256,7 @@ def _read_charge(charge: etree._Element) -> dict[str, Any]:
         "item": token(children.text()),
         "amount": read_decimal(children.text(), MONEY),
         "currency": children.text(),
+        **_not_in_xml(_CHARGE_NOT_IN_XML),
     }
 
 
