@@ -7,12 +7,14 @@ from .base import (
     AdapterError,
     AdapterRegistrationError,
     ParseResult,
+    RecognisesJson,
     RecognisesRoot,
     RenderError,
     RuleViolationError,
     UnknownFormatError,
 )
 from .cn_manifest import CnManifestAdapter
+from .dcsa_ebl import DcsaEblAdapter
 from .detect import (
     Confidence,
     Detection,
@@ -42,6 +44,7 @@ __all__ = [
     "CnManifestAdapter",
     "Confidence",
     "CustomsManifestAdapter",
+    "DcsaEblAdapter",
     "Detection",
     "Fal1Adapter",
     "Fal2Adapter",
@@ -56,6 +59,7 @@ __all__ = [
     "MultimodalWaybillAdapter",
     "ParseResult",
     "PluginProblem",
+    "RecognisesJson",
     "RecognisesRoot",
     "RenderError",
     "RuleViolationError",

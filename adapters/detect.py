@@ -14,10 +14,17 @@ namespace and name:
   CN:<type>:<version>``) is named with its message type and transport mode even when no
   adapter for it is installed.
 
+A document whose first byte other than white space is ``{`` is JSON: the members of its
+top-level object are read from at most its first SNIFF_BYTES (json_top_level_keys), and the
+format whose adapter declares JSON members that are all among them
+(``json_keys``, adapters.base.RecognisesJson) is that format.
+
 Detection never guesses beyond that: an undeclared root is unknown."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -31,6 +38,11 @@ from .base import AdapterError
 from .cn_manifest import ROOT_NAME, manifest_namespace
 from .registry import AdapterRegistry
 
+JSON_OBJECT = "(JSON object)"
+SNIFF_BYTES = 64 * 1024
+# JSON strings and the structural characters between them: what finding the top-level
+# members needs, without decoding the values.
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]:]')
 FORMAT_UNKNOWN = "FORMAT_UNKNOWN"
 FORMAT_AMBIGUOUS = "FORMAT_AMBIGUOUS"
 FORMAT_NO_ADAPTER = "FORMAT_NO_ADAPTER"
@@ -132,6 +144,8 @@ class FormatDetector:
         """The detection, or the refusal (XML_*, DXP_*) of bytes that cannot be read. Only the
         root's start tag is read of a document that is no envelope; an envelope is read
         whole, and the business message inside it as far as its root."""
+        if data.lstrip(b" \t\r\n\xef\xbb\xbf")[:1] == b"{":
+            return self.of_json(json_top_level_keys(data))
         tag = self._parser.root_tag(data)
         if tag != DXP_MSG:
             return self.of_root(tag)
@@ -156,6 +170,20 @@ class FormatDetector:
         except FormatError as exc:  # its line is the business message's, not the file's
             raise type(exc)(f"{IN_DATA}: {exc.message}", code=exc.code) from None
 
+    def of_json(self, keys: frozenset[str]) -> Detection:
+        """The detection of a JSON document whose top-level object has the members `keys`."""
+        candidates = self._registry.formats_with_json_keys(keys)
+        if len(candidates) == 1:
+            confidence, why = Confidence.DECLARED, f"JSON, declared by format {candidates[0]}"
+        elif candidates:
+            confidence = Confidence.AMBIGUOUS
+            why = f"JSON, declared by several formats ({', '.join(candidates)})"
+        else:
+            confidence, why = Confidence.UNKNOWN, "JSON whose members no installed format declares"
+        return Detection(format_id=candidates[0] if len(candidates) == 1 else None,
+                         root=JSON_OBJECT, namespace=None, confidence=confidence, why=why,
+                         candidates=candidates)
+
     def of_root(self, tag: str) -> Detection:
         """The detection of a document whose root element is `tag` (Clark notation)."""
         name = etree.QName(tag)
@@ -177,3 +205,24 @@ class FormatDetector:
             candidates=candidates,
             message_type=manifest.code if manifest is not None else None,
             mode=manifest.mode if manifest is not None else None)
+
+
+def json_top_level_keys(data: bytes) -> frozenset[str]:
+    """The member names of a JSON document's top-level object, from at most its first
+    SNIFF_BYTES: enough to tell a format by its required members (which its producers write
+    first or near it), never the whole of a large document. Names that do not decode are
+    skipped; the adapter's own reader refuses such a document."""
+    keys: set[str] = set()
+    depth = 0
+    previous = b""
+    for match in _JSON_TOKEN.finditer(data, 0, SNIFF_BYTES):
+        token = match.group()
+        if token in (b"{", b"["):
+            depth += 1
+        elif token in (b"}", b"]"):
+            depth -= 1
+        elif token == b":" and depth == 1 and previous[:1] == b'"':
+            with contextlib.suppress(ValueError):  # not UTF-8: the adapter refuses it
+                keys.add(json.loads(previous))
+        previous = token
+    return frozenset(keys)

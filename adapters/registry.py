@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Collection, Container, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from importlib.metadata import EntryPoint, entry_points
@@ -29,9 +29,11 @@ from .base import (
     AdapterRegistrationError,
     RecognisesRoot,
     UnknownFormatError,
+    declared_json_keys,
     declared_roots,
 )
 from .cn_manifest import CnManifestAdapter
+from .dcsa_ebl import DcsaEblAdapter
 from .fal1 import Fal1Adapter
 from .fal2 import Fal2Adapter
 from .fal3 import Fal3Adapter
@@ -40,13 +42,13 @@ from .fal5 import Fal5Adapter
 from .fal6 import Fal6Adapter
 from .fal7 import Fal7Adapter
 from .manifest import CustomsManifestAdapter
-from .toolkit import XmlAdapter
 from .warning import SafetyWarningAdapter
 from .waybill import MultimodalWaybillAdapter
 
-BUILTIN: tuple[type[XmlAdapter], ...] = (
+BUILTIN: tuple[type[Adapter], ...] = (
     Fal1Adapter, Fal2Adapter, Fal3Adapter, Fal4Adapter, Fal5Adapter, Fal6Adapter, Fal7Adapter,
     CustomsManifestAdapter, MultimodalWaybillAdapter, SafetyWarningAdapter, CnManifestAdapter,
+    DcsaEblAdapter,
 )
 
 
@@ -81,21 +83,21 @@ class PluginProblem:
 
 
 def builtin_adapters(xsd_store: XsdStore, xml_parser: SafeXmlParser) -> tuple[Adapter, ...]:
-    return tuple(kind(xsd_store=xsd_store, xml_parser=xml_parser)
-                 for kind in BUILTIN)
+    return tuple(_build(kind, xsd_store, xml_parser) for kind in BUILTIN)
 
 
 class AdapterRegistry:
     """Holds one adapter per format id. The adapters of `default()` share one XML parser,
     which is not thread-safe: build one registry per thread that parses."""
 
-    __slots__ = ("_adapters", "_by_root", "_problems", "_schemas")
+    __slots__ = ("_adapters", "_by_json_keys", "_by_root", "_problems", "_schemas")
 
     def __init__(
         self, adapters: Iterable[Adapter] = (), *, schemas: AvroSchemas | None = None
     ) -> None:
         self._adapters: dict[str, Adapter] = {}
         self._by_root: dict[str, list[str]] = {}
+        self._by_json_keys: dict[frozenset[str], list[str]] = {}
         self._problems: list[PluginProblem] = []
         self._schemas = schemas
         for adapter in adapters:
@@ -137,6 +139,9 @@ class AdapterRegistry:
         self._adapters[adapter.format_id] = adapter
         for root in declared_roots(adapter):
             self._by_root.setdefault(root, []).append(adapter.format_id)
+        keys = declared_json_keys(adapter)
+        if keys:
+            self._by_json_keys.setdefault(keys, []).append(adapter.format_id)
 
     def add_plugin(self, entry_point: EntryPoint, *, xsd_store: XsdStore,
                    xml_parser: SafeXmlParser) -> None:
@@ -186,6 +191,13 @@ class AdapterRegistry:
         """The formats whose adapters declare `root_element` ("{namespace}LocalName") as
         theirs, in the order they were registered; none for an undeclared one."""
         return tuple(self._by_root.get(root_element, ()))
+
+    def formats_with_json_keys(self, top_level: Collection[str]) -> tuple[str, ...]:
+        """The formats whose adapters declare JSON members that are all among a document's
+        `top_level` members, in the order they were registered."""
+        present = frozenset(top_level)
+        return tuple(format_id for keys, formats in self._by_json_keys.items()
+                     if keys <= present for format_id in formats)
 
     def formats(self) -> tuple[str, ...]:
         return tuple(sorted(self._adapters))
