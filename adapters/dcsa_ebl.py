@@ -327,6 +327,8 @@ def _build_document(record: Mapping[str, Any]) -> dict[str, Any]:
     if len(legs) != 1 or legs[0]["mode"] != "sea":
         raise ValueError("a DCSA transport document has one sea leg")
     leg = legs[0]
+    if leg["carrier"] != td["carrier_code"]:
+        raise ValueError("the sea leg's carrier is not the document's carrier code")
     document: dict[str, Any] = {
         "transportDocumentReference": record["waybill_number"],
         **_present(shippingInstructionsReference=td["shipping_instructions_reference"]),

@@ -41,8 +41,9 @@ from .registry import AdapterRegistry
 JSON_OBJECT = "(JSON object)"
 SNIFF_BYTES = 64 * 1024
 # JSON strings and the structural characters between them: what finding the top-level
-# members needs, without decoding the values.
-_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]:]')
+# members needs, without decoding the values. A string runs to its closing quote or, cut
+# off, to the end of the bytes read: each byte is scanned once, whatever the quotes.
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"?|[{}\[\]:]')
 FORMAT_UNKNOWN = "FORMAT_UNKNOWN"
 FORMAT_AMBIGUOUS = "FORMAT_AMBIGUOUS"
 FORMAT_NO_ADAPTER = "FORMAT_NO_ADAPTER"
@@ -217,6 +218,8 @@ def json_top_level_keys(data: bytes) -> frozenset[str]:
     previous = b""
     for match in _JSON_TOKEN.finditer(data, 0, SNIFF_BYTES):
         token = match.group()
+        if token[:1] == b'"' and (len(token) == 1 or token[-1:] != b'"'):
+            break  # a string cut off by SNIFF_BYTES
         if token in (b"{", b"["):
             depth += 1
         elif token in (b"}", b"]"):

@@ -84,3 +84,15 @@ def event_header(adapter: VersionedAdapter, version: int, *, received_at: dateti
         "digest_sm3": "0" * 64,
         "signature_key_id": None,
     }
+
+
+# Characters a DCSA text keeps as it is: letters, digits and punctuation with no white space
+# of any kind at either end (DCSA's pattern ^\S(?:.*\S)?$ counts U+00A0 and its kin as space).
+_DCSA_WORD = st.text(
+    st.characters(codec="utf-8", categories=("L", "N", "P")), min_size=1, max_size=10)
+
+
+def dcsa_text(max_size: int) -> st.SearchStrategy[str]:
+    """Texts DCSA's "^\\S(?:.*\\S)?$" patterns accept, of at most `max_size` characters."""
+    words = st.lists(_DCSA_WORD, min_size=1, max_size=5)
+    return words.map(lambda w: " ".join(w)[:max_size].rstrip(" ")).filter(bool)
