@@ -171,7 +171,8 @@ def test_a_transport_document_is_detected_by_its_members(
 
 
 def test_other_json_is_unknown_not_malformed_xml(detector: FormatDetector) -> None:
-    shipping_instructions = b'{"shippingInstructionsReference": "SI-1", "transportDocumentTypeCode": "BOL"}'
+    shipping_instructions = (b'{"shippingInstructionsReference": "SI-1", '
+                             b'"transportDocumentTypeCode": "BOL"}')
     found = detector.detect(shipping_instructions)
     assert (found.format_id, found.confidence) == (None, Confidence.UNKNOWN)
 
