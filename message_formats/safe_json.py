@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -86,11 +86,19 @@ def read_untrusted_json(data: bytes, limits: JsonLimits = DEFAULT_JSON_LIMITS) -
 def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
-        seen: set[str] = set()
-        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        twice = _first_repeated(key for key, _ in pairs)
         named = f"key {twice!r}" if _SAFE_KEY.fullmatch(twice) else "a key"
         raise JsonError(f"an object holds {named} twice", code=JSON_DUPLICATE_KEY)
     return obj
+
+
+def _first_repeated(keys: Iterable[str]) -> str:
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            return key
+        seen.add(key)
+    raise ValueError("no key is repeated")
 
 
 def _no_constant(name: str) -> Any:

@@ -19,7 +19,7 @@ DATA = Path(__file__).parent.parent / "data" / "waybill"
 # Canonical fields that DCSA eBL and Cargo-XML fill and the XML format has no element for.
 LEG_NOT_IN_XML = {"planned_departure_date": None, "planned_arrival_date": None,
                   "vessel_name": None, "conveyance_reference": None}
-CARGO_NOT_IN_XML = {"package_description": None, "booking_reference": None, "hs_codes": [],
+CARGO_NOT_IN_XML: dict[str, Any] = {"package_description": None, "booking_reference": None, "hs_codes": [],
                     "equipment_reference": None}
 CHARGE_NOT_IN_XML = ("payment_term", "calculation_basis", "unit_price", "quantity")
 
@@ -50,7 +50,7 @@ def test_valid_booked_maps_every_field(adapter: MultimodalWaybillAdapter) -> Non
         "actual_arrival_utc_offset_minutes": None,
         **LEG_NOT_IN_XML,
     }
-    no_codes = {"address": None, "identifying_codes": []}
+    no_codes: dict[str, Any] = {"address": None, "identifying_codes": []}
     assert adapter.parse(_sample("valid_booked.xml")) == ParseResult(
         record={
             "waybill_number": "CQ-MT-2026-00318",
