@@ -134,8 +134,15 @@ def _read_document(doc: Mapping[str, Any]) -> dict[str, Any]:
         "charges": [_read_charge(c, ("charges", i)) for i, c in enumerate(doc.get("charges", []))],
         "remarks": None,
         "transport_document": _read_transport_document(doc),
+        **dict.fromkeys(_NOT_IN_DCSA),
         "notify_parties": [],
     }
+
+
+# Canonical fields a DCSA transport document has no member for; render refuses a record
+# that sets one rather than drop it.
+_NOT_IN_DCSA = ("master_waybill_number", "origin", "destination", "total_number_of_pieces",
+                "total_gross_weight_kg")
 
 
 def _read_transport_document(doc: Mapping[str, Any]) -> dict[str, Any]:
@@ -215,10 +222,11 @@ def _read_leg(doc: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-_LEG_INSTANTS = tuple(
+_LEG_INSTANTS = (*(
     f"{kind}_{event}{suffix}"
     for kind in ("planned", "actual") for event in ("departure", "arrival")
-    for suffix in ("", "_utc_offset_minutes"))
+    for suffix in ("", "_utc_offset_minutes")),
+    "planned_departure_local_time", "planned_arrival_local_time")
 
 
 def _read_port(port: Mapping[str, Any], path: Path) -> dict[str, Any]:
@@ -323,6 +331,9 @@ def _build_document(record: Mapping[str, Any]) -> dict[str, Any]:
     td = record["transport_document"]
     if td is None:
         raise ValueError("the record has no transport_document")
+    if any(record[name] is not None for name in _NOT_IN_DCSA) or record["notify_parties"] \
+            or record["remarks"] is not None or record["status"] is not None:
+        raise ValueError("the record states what a DCSA transport document has no member for")
     legs = list_field(record["legs"])
     if len(legs) != 1 or legs[0]["mode"] != "sea":
         raise ValueError("a DCSA transport document has one sea leg")
@@ -357,8 +368,7 @@ def _build_document(record: Mapping[str, Any]) -> dict[str, Any]:
             "shipper": _build_party(record["consignor"]),
             **({} if record["consignee"] is None
                else {"consignee": _build_party(record["consignee"])}),
-            "issuingParty": {"partyName": record["operator"]["name"],
-                             "address": _build_address(record["operator"]["address"])},
+            "issuingParty": _build_issuing_party(record["operator"]),
         },
         "consignmentItems": [_build_consignment_item(c) for c in list_field(record["cargo_items"])],
         "utilizedTransportEquipments": [_build_equipment(c)
@@ -384,7 +394,7 @@ def _optional_iso(value: date | None) -> str | None:
 
 def _build_transports(leg: Mapping[str, Any]) -> dict[str, Any]:
     if any(leg[name] is not None for name in _LEG_INSTANTS):
-        raise ValueError("a DCSA transport document states dates, not instants")
+        raise ValueError("a DCSA transport document states dates, not times")
     return {
         "plannedArrivalDate": _optional_iso(leg["planned_arrival_date"]),
         "plannedDepartureDate": _optional_iso(leg["planned_departure_date"]),
@@ -409,6 +419,12 @@ def _build_party(party: Mapping[str, Any]) -> dict[str, Any]:
     return {"partyName": party["name"],
             **({} if address is None else {"address": _build_address(address)}),
             **({"identifyingCodes": codes} if codes else {})}
+
+
+def _build_issuing_party(operator: Mapping[str, Any] | None) -> dict[str, Any]:
+    if operator is None or operator["unified_social_credit_code"] is not None:
+        raise ValueError("a DCSA issuing party is named, with no credit code")
+    return {"partyName": operator["name"], "address": _build_address(operator["address"])}
 
 
 def _build_address(address: Mapping[str, Any]) -> dict[str, Any]:

@@ -119,11 +119,16 @@ REMARKS = _tag("Remarks")
 
 # The canonical fields the XML format has no element for (they come from DCSA eBL and
 # Cargo-XML), at their defaults, so that a record reads back from Avro as it was parsed.
-_WAYBILL_NOT_IN_XML = MappingProxyType({"transport_document": None, "notify_parties": ()})
+_WAYBILL_NOT_IN_XML = MappingProxyType({
+    "transport_document": None, "notify_parties": (), "master_waybill_number": None,
+    "origin": None, "destination": None, "total_number_of_pieces": None,
+    "total_gross_weight_kg": None})
 _OPERATOR_NOT_IN_XML = MappingProxyType({"address": None})
 _PARTY_NOT_IN_XML = MappingProxyType({"address": None, "identifying_codes": ()})
-_LEG_NOT_IN_XML = MappingProxyType({"planned_departure_date": None, "planned_arrival_date": None,
-                                    "vessel_name": None, "conveyance_reference": None})
+_LEG_NOT_IN_XML = MappingProxyType({
+    "planned_departure_date": None, "planned_arrival_date": None, "vessel_name": None,
+    "conveyance_reference": None, "planned_departure_local_time": None,
+    "planned_arrival_local_time": None})
 _CONTAINER_NOT_IN_XML = MappingProxyType({"shipper_owned": None})
 _CARGO_NOT_IN_XML = MappingProxyType({"package_description": None, "booking_reference": None,
                                       "hs_codes": (), "equipment_reference": None})

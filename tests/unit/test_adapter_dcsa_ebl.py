@@ -257,6 +257,7 @@ def dcsa_waybill(draw: st.DrawFn) -> dict[str, Any]:
             "planned_departure_date": departure,
             "planned_arrival_date": departure + timedelta(days=draw(st.integers(0, 90))),
             "vessel_name": draw(dcsa_text(50)), "conveyance_reference": draw(dcsa_text(50)),
+            "planned_departure_local_time": None, "planned_arrival_local_time": None,
         }],
         "containers": containers,
         "cargo_items": draw(st.lists(st.fixed_dictionaries({
@@ -297,7 +298,8 @@ def dcsa_waybill(draw: st.DrawFn) -> dict[str, Any]:
             "shipped_on_board_date": draw(optional(_DATE)),
             "contacts": draw(st.lists(_CONTACT, min_size=1, max_size=2)),
         },
-        "notify_parties": [],
+        "notify_parties": [], "master_waybill_number": None, "origin": None,
+        "destination": None, "total_number_of_pieces": None, "total_gross_weight_kg": None,
     }
 
 

@@ -18,9 +18,15 @@ from tests.unit.adapter_strategies import PROPERTY, broken, event_header, option
 DATA = Path(__file__).parent.parent / "data" / "waybill"
 # Canonical fields that DCSA eBL and Cargo-XML fill and the XML format has no element for.
 LEG_NOT_IN_XML = {"planned_departure_date": None, "planned_arrival_date": None,
-                  "vessel_name": None, "conveyance_reference": None}
-CARGO_NOT_IN_XML: dict[str, Any] = {"package_description": None, "booking_reference": None, "hs_codes": [],
-                    "equipment_reference": None}
+                  "vessel_name": None, "conveyance_reference": None,
+                  "planned_departure_local_time": None, "planned_arrival_local_time": None}
+WAYBILL_NOT_IN_XML: dict[str, Any] = {
+    "transport_document": None, "notify_parties": [], "master_waybill_number": None,
+    "origin": None, "destination": None, "total_number_of_pieces": None,
+    "total_gross_weight_kg": None}
+CARGO_NOT_IN_XML: dict[str, Any] = {
+    "package_description": None, "booking_reference": None, "hs_codes": [],
+    "equipment_reference": None}
 CHARGE_NOT_IN_XML = ("payment_term", "calculation_basis", "unit_price", "quantity")
 
 
@@ -114,8 +120,7 @@ def test_valid_booked_maps_every_field(adapter: MultimodalWaybillAdapter) -> Non
             ],
             "charges": [],
             "remarks": None,
-            "transport_document": None,
-            "notify_parties": [],
+            **WAYBILL_NOT_IN_XML,
         },
         business_key="CQ-MT-2026-00318",
         document_version=1,
@@ -425,8 +430,7 @@ def canonical_waybill(draw: st.DrawFn) -> dict[str, Any]:
             )
         ),
         "remarks": draw(optional(tokens(512))),
-        "transport_document": None,
-        "notify_parties": [],
+        **WAYBILL_NOT_IN_XML,
     }
 
 
