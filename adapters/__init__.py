@@ -13,6 +13,7 @@ from .base import (
     RuleViolationError,
     UnknownFormatError,
 )
+from .cargo_xml import CargoXmlAdapter, is_valid_awb_number
 from .cn_manifest import CnManifestAdapter
 from .dcsa_ebl import DcsaEblAdapter
 from .detect import (
@@ -41,6 +42,7 @@ __all__ = [
     "AdapterError",
     "AdapterRegistrationError",
     "AdapterRegistry",
+    "CargoXmlAdapter",
     "CnManifestAdapter",
     "Confidence",
     "CustomsManifestAdapter",
@@ -68,5 +70,6 @@ __all__ = [
     "builtin_adapters",
     "customs_manifest_type",
     "installed_schemas",
+    "is_valid_awb_number",
     "is_valid_imo_number",
 ]

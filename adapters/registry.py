@@ -32,6 +32,7 @@ from .base import (
     declared_json_keys,
     declared_roots,
 )
+from .cargo_xml import CargoXmlAdapter
 from .cn_manifest import CnManifestAdapter
 from .dcsa_ebl import DcsaEblAdapter
 from .fal1 import Fal1Adapter
@@ -48,7 +49,7 @@ from .waybill import MultimodalWaybillAdapter
 BUILTIN: tuple[type[Adapter], ...] = (
     Fal1Adapter, Fal2Adapter, Fal3Adapter, Fal4Adapter, Fal5Adapter, Fal6Adapter, Fal7Adapter,
     CustomsManifestAdapter, MultimodalWaybillAdapter, SafetyWarningAdapter, CnManifestAdapter,
-    DcsaEblAdapter,
+    DcsaEblAdapter, CargoXmlAdapter,
 )
 
 
