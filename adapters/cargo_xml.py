@@ -492,7 +492,8 @@ def _measure_value(measure: Mapping[str, Any], units: Mapping[str, Decimal], qua
     if factor is None:
         raise refusal(UNIT_CODE, f"@unitCode must be one of {', '.join(units)}", (element,),
                       None)
-    return (measure["value"] * factor).quantize(quantum, rounding=ROUND_HALF_EVEN)
+    value: Decimal = measure["value"] * factor
+    return value.quantize(quantum, rounding=ROUND_HALF_EVEN)
 
 
 def _optional_measure(measure: Mapping[str, Any] | None, units: Mapping[str, Decimal],
