@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from adapters import Adapter
+from message_formats import AvroSchemas
 
 # The adapter fixtures are function-scoped, and the adapters hold no state between examples.
 PROPERTY = settings(
@@ -67,6 +68,16 @@ class VersionedAdapter(Adapter, Protocol):
 
     @property
     def schema_version(self) -> int: ...
+
+
+def assert_survives_avro(schemas: AvroSchemas, adapter: VersionedAdapter,
+                         record: dict[str, Any], version: int) -> None:
+    """The record, as an event of `version`, decodes from Avro as it was encoded, and what
+    decodes renders and parses back to the record."""
+    event = {"header": event_header(adapter, version), **record}
+    name, decoded = schemas.decode(schemas.encode(adapter.schema_name, event))
+    assert (name, decoded) == (adapter.schema_name, event)
+    assert adapter.parse(adapter.render(decoded)).record == record
 
 
 def event_header(adapter: VersionedAdapter, version: int, *, received_at: datetime = RECEIVED_AT

@@ -23,8 +23,8 @@ from adapters import (
 from message_formats import AvroSchemas, SafeXmlParser, XsdStore
 from tests.unit.adapter_strategies import (
     PROPERTY,
+    assert_survives_avro,
     broken,
-    event_header,
     optional,
     pattern,
     tokens,
@@ -194,7 +194,4 @@ def test_parse_inverts_render(adapter: CargoXmlAdapter, record: dict[str, Any]) 
 def test_canonical_record_survives_avro(
         schemas: AvroSchemas, adapter: CargoXmlAdapter, record: dict[str, Any],
         version: int) -> None:
-    event = {"header": event_header(adapter, version), **record}
-    name, decoded = schemas.decode(schemas.encode(adapter.schema_name, event))
-    assert (name, decoded) == (adapter.schema_name, event)
-    assert adapter.parse(adapter.render(decoded)).record == record
+    assert_survives_avro(schemas, adapter, record, version)
