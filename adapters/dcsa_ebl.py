@@ -107,7 +107,7 @@ class DcsaEblAdapter:
         except RENDER_ERRORS as exc:
             raise RenderError(f"cannot render {self.label}: {type(exc).__name__}: {exc}") \
                 from None
-        first = next(self._schema.violations(document), None)
+        first = self._schema.first_violation(document)
         if first is not None:
             raise RenderError(f"rendered {self.label} is not valid: {first}")
         return dump_json(document)

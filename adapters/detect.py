@@ -15,9 +15,8 @@ namespace and name:
   adapter for it is installed.
 
 A document whose first byte other than white space is ``{`` is JSON: the members of its
-top-level object are read from at most its first SNIFF_BYTES (json_top_level_keys), and the
-format whose adapter declares JSON members that are all among them
-(``json_keys``, adapters.base.RecognisesJson) is that format.
+top-level object are read (json_top_level_keys), and the format whose adapter declares JSON
+members that are all among them (``json_keys``, adapters.base.RecognisesJson) is that format.
 
 Detection never guesses beyond that: an undeclared root is unknown."""
 
@@ -33,6 +32,7 @@ from lxml import etree
 
 from message_formats import FormatError, SafeXmlParser
 from message_formats.dxp import DEFAULT_LIMITS, DXP_MSG, DxpEnvelope, DxpLimits, parse_dxp_msg
+from message_formats.safe_json import DEFAULT_JSON_LIMITS
 
 from .base import AdapterError
 from .cn_manifest import ROOT_NAME, manifest_namespace
@@ -43,7 +43,7 @@ SNIFF_BYTES = 64 * 1024
 # JSON strings and the structural characters between them: what finding the top-level
 # members needs, without decoding the values. A string runs to its closing quote or, cut
 # off, to the end of the bytes read: each byte is scanned once, whatever the quotes.
-_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"?|[{}\[\]:]')
+_JSON_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[{}\[\]:]')
 FORMAT_UNKNOWN = "FORMAT_UNKNOWN"
 FORMAT_AMBIGUOUS = "FORMAT_AMBIGUOUS"
 FORMAT_NO_ADAPTER = "FORMAT_NO_ADAPTER"
@@ -209,10 +209,27 @@ class FormatDetector:
 
 
 def json_top_level_keys(data: bytes) -> frozenset[str]:
-    """The member names of a JSON document's top-level object, from at most its first
-    SNIFF_BYTES: enough to tell a format by its required members (which its producers write
-    first or near it), never the whole of a large document. Names that do not decode are
-    skipped; the adapter's own reader refuses such a document."""
+    """The member names of a JSON document's top-level object. Names that do not decode are
+    skipped, and bytes that are no JSON have none: the adapter's own reader refuses them.
+
+    A document within the JSON reader's size budget is decoded whole by the standard
+    library's C reader, one pass at C speed and no more than the adapter's parse will do
+    next (too deep a nesting is a RecursionError, too long an integer a ValueError). Only a
+    larger one, which its adapter will refuse for its size, is scanned token by token."""
+    if len(data) <= DEFAULT_JSON_LIMITS.max_bytes:
+        try:
+            value = json.loads(data)
+        except (ValueError, RecursionError):
+            value = None  # not JSON: the adapter's reader says why
+        if isinstance(value, dict):
+            return frozenset(value)
+    return _scanned_top_level_keys(data)
+
+
+def _scanned_top_level_keys(data: bytes) -> frozenset[str]:
+    """The top-level member names found in the first SNIFF_BYTES, the strings and brackets
+    scanned once, the values not decoded: a format's required members are written first or
+    near it by its producers."""
     keys: set[str] = set()
     depth = 0
     previous = b""

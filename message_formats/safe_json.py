@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -42,6 +42,7 @@ JSON_SCHEMA_LOAD = "JSON_SCHEMA_LOAD_FAILED"
 JSON_SCHEMA_DIR = Path(__file__).parent / "jsonschema"
 _UTF8_BOM = b"\xef\xbb\xbf"
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 _SAFE_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
 
 
@@ -80,6 +81,8 @@ def read_untrusted_json(data: bytes, limits: JsonLimits = DEFAULT_JSON_LIMITS) -
         raise JsonError(f"nested deeper than {limits.max_depth} levels",
                         code=JSON_TOO_DEEP) from None
     _check_shape(value, limits)
+    if _ESCAPED_SURROGATE.search(data):  # else no string can hold one
+        _check_surrogates(value)
     return value
 
 
@@ -115,30 +118,53 @@ def _bounded(convert: Callable[[str], Any], max_chars: int) -> Callable[[str], A
 
 
 def _check_shape(value: Any, limits: JsonLimits) -> None:
-    """Depth, number of values and lone surrogates, walked without recursion."""
-    count = 0
-    stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 1, ())]
+    """Depth and number of values, walked over the containers only, without recursion; the
+    path of a refusal is looked for only once there is one."""
+    count = 1
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
     while stack:
-        item, depth, path = stack.pop()
-        count += 1
+        item, depth = stack.pop()
+        if depth > limits.max_depth:
+            raise JsonError(f"{json_path(_path_to(value, item))}: nested deeper than "
+                            f"{limits.max_depth} levels", code=JSON_TOO_DEEP)
+        count += len(item)
         if count > limits.max_values:
             raise JsonError(f"more than {limits.max_values} values", code=JSON_TOO_MANY_VALUES)
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+
+
+def _check_surrogates(value: Any) -> None:
+    """Refuses a string or key holding a lone surrogate, which only an escape can write."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
         if isinstance(item, str):
             if _LONE_SURROGATE.search(item):
                 raise JsonError(f"{json_path(path)}: a string holds a lone surrogate",
                                 code=JSON_ENCODING)
-            continue
-        if not isinstance(item, dict | list):
-            continue
-        if depth > limits.max_depth:
-            raise JsonError(f"{json_path(path)}: nested deeper than {limits.max_depth} levels",
-                            code=JSON_TOO_DEEP)
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if _LONE_SURROGATE.search(key):
+                    raise JsonError(f"{json_path(path)}: a key holds a lone surrogate",
+                                    code=JSON_ENCODING)
+                stack.append((child, (*path, key)))
+        elif isinstance(item, list):
+            stack.extend((child, (*path, i)) for i, child in enumerate(item))
+
+
+def _path_to(root: Any, target: Any) -> tuple[str | int, ...]:
+    """The path from `root` to the container `target` (by identity)."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(root, ())]
+    while stack:
+        item, path = stack.pop()
+        if item is target:
+            return path
         children = item.items() if isinstance(item, dict) else enumerate(item)
-        for key, child in children:
-            if isinstance(key, str) and _LONE_SURROGATE.search(key):
-                raise JsonError(f"{json_path(path)}: a key holds a lone surrogate",
-                                code=JSON_ENCODING)
-            stack.append((child, depth + 1, (*path, key)))
+        stack.extend((child, (*path, key)) for key, child in children
+                     if isinstance(child, dict | list))
+    return ()
 
 
 def dump_json(value: Any) -> bytes:
@@ -204,24 +230,32 @@ class Violation:
     def __str__(self) -> str:
         return f"{json_path(self.path)}: {self.rule}"
 
+    def within(self, step: str | int) -> Violation:
+        return Violation((step, *self.path), self.rule)
+
+
+# A compiled schema node: the first violation of a value, its path relative to the value.
+Check = Callable[[Any], Violation | None]
+
 
 class JsonSchema:
-    """One schema file of the subset, its patterns compiled once. Thread-safe."""
+    """One schema file of the subset, compiled once into nested checks that return the first
+    violation (in document order) and build its path only then. Thread-safe."""
 
-    __slots__ = ("_defs", "_patterns", "_root", "name")
+    __slots__ = ("_check", "_compiled", "_defs", "name")
 
     def __init__(self, schema: Mapping[str, Any], name: str) -> None:
         self.name = name
-        self._root = schema
-        self._defs: Mapping[str, Any] = schema.get("$defs", {})
-        self._patterns: dict[str, re.Pattern[str]] = {}
         for node in _nodes(schema):
             unknown = set(node) - _KEYWORDS
             if unknown:
                 raise FormatError(f"schema {name} uses keywords outside the subset: "
                                   f"{sorted(unknown)}", code=JSON_SCHEMA_LOAD)
-            if "pattern" in node:
-                self._patterns[node["pattern"]] = _ecma_pattern(node["pattern"])
+        self._defs: Mapping[str, Any] = schema.get("$defs", {})
+        self._compiled: dict[str, Check] = {}
+        for def_name, node in self._defs.items():
+            self._compiled[def_name] = self._compile(node)
+        self._check = self._compile(schema)
 
     @classmethod
     def load(cls, name: str, directory: Path = JSON_SCHEMA_DIR) -> JsonSchema:
@@ -232,85 +266,148 @@ class JsonSchema:
             raise FormatError(f"cannot load JSON schema {name}: {exc}",
                               code=JSON_SCHEMA_LOAD) from exc
 
-    def violations(self, value: Any) -> Iterator[Violation]:
-        """Every place `value` breaks the schema, in document order."""
-        return self._check(self._root, value, ())
+    def first_violation(self, value: Any) -> Violation | None:
+        """Where `value` first breaks the schema, in document order; None if nowhere."""
+        return self._check(value)
 
     def validate(self, value: Any) -> None:
         """JsonError (JSON_SCHEMA_INVALID) naming the first field that breaks the schema."""
-        first = next(self.violations(value), None)
+        first = self._check(value)
         if first is not None:
             raise JsonError(f"{first} ({self.name})", code=JSON_SCHEMA_INVALID)
 
-    def _check(self, node: Mapping[str, Any], value: Any, path: tuple[str | int, ...]
-               ) -> Iterator[Violation]:
+    def _compile(self, node: Mapping[str, Any]) -> Check:
+        checks: list[Check] = []
         if "$ref" in node:
-            yield from self._check(self._defs[node["$ref"].rpartition("/")[2]], value, path)
-        kind = node.get("type")
-        if kind is not None and not _TYPES[kind](value):
-            yield Violation(path, f"must be of type {kind}")
-            return
-        yield from self._check_value(node, value, path)
+            checks.append(self._reference(node["$ref"].rpartition("/")[2]))
+        checks += _value_checks(node)
         for key in ("oneOf", "anyOf"):
             if key in node:
-                yield from self._check_choice(key, node[key], value, path)
-        if isinstance(value, dict):
-            yield from self._check_object(node, value, path)
-        elif isinstance(value, list) and "items" in node:
-            for i, item in enumerate(value):
-                yield from self._check(node["items"], item, (*path, i))
+                checks.append(_choice(key, [self._compile(b) for b in node[key]]))
+        if "required" in node or "properties" in node:
+            checks.append(_members(node.get("required", ()),
+                                   {n: self._compile(c)
+                                    for n, c in node.get("properties", {}).items()}))
+        if "items" in node:
+            checks.append(_items(self._compile(node["items"])))
+        kind = node.get("type")
+        return _all_of(checks, None if kind is None else (kind, _TYPES[kind]))
 
-    def _check_value(self, node: Mapping[str, Any], value: Any, path: tuple[str | int, ...]
-                     ) -> Iterator[Violation]:
-        if "enum" in node and value not in node["enum"]:
-            yield Violation(path, "is not one of the allowed codes")
-        if isinstance(value, str):
-            yield from _check_string(node, value, path, self._patterns)
-        elif isinstance(value, list):
-            if len(value) < node.get("minItems", 0):
-                yield Violation(path, f"needs at least {node['minItems']} items")
-            if "maxItems" in node and len(value) > node["maxItems"]:
-                yield Violation(path, f"holds more than {node['maxItems']} items")
-        elif isinstance(value, int | Decimal) and not isinstance(value, bool):
-            yield from _check_number(node, value, path)
+    def _reference(self, name: str) -> Check:
+        compiled = self._compiled  # filled for every definition before a value is checked
+        return lambda value: compiled[name](value)
 
-    def _check_choice(self, key: str, branches: list[Mapping[str, Any]], value: Any,
-                      path: tuple[str | int, ...]) -> Iterator[Violation]:
-        matching = sum(1 for b in branches if next(self._check(b, value, path), None) is None)
-        if matching == 0 or (key == "oneOf" and matching > 1):
-            yield Violation(path, f"must match {'exactly' if key == 'oneOf' else 'at least'} "
-                                  "one of its alternatives")
 
-    def _check_object(self, node: Mapping[str, Any], value: Mapping[str, Any],
-                      path: tuple[str | int, ...]) -> Iterator[Violation]:
-        for name in node.get("required", ()):
+def _all_of(checks: list[Check], kind: tuple[str, Callable[[Any], bool]] | None) -> Check:
+    def check(value: Any) -> Violation | None:
+        if kind is not None and not kind[1](value):
+            return Violation((), f"must be of type {kind[0]}")
+        for one in checks:
+            found = one(value)
+            if found is not None:
+                return found
+        return None
+    return check
+
+
+def _value_checks(node: Mapping[str, Any]) -> list[Check]:
+    """The checks of a value itself: its code, length, pattern, date form, size, bounds."""
+    checks: list[Check] = []
+    if "enum" in node:
+        allowed = node["enum"]
+        checks.append(_rule(lambda v: v in allowed, "is not one of the allowed codes"))
+    if "minLength" in node or "maxLength" in node or "pattern" in node \
+            or node.get("format") == "date":
+        checks.append(_string_checks(node))
+    if "minItems" in node:
+        low = node["minItems"]
+        checks.append(_rule(lambda v: not isinstance(v, list) or len(v) >= low,
+                            f"needs at least {low} items"))
+    if "maxItems" in node:
+        high = node["maxItems"]
+        checks.append(_rule(lambda v: not isinstance(v, list) or len(v) <= high,
+                            f"holds more than {high} items"))
+    for key, rule, holds in _NUMBER_BOUNDS:
+        if key in node:
+            bound = node[key]
+            checks.append(_rule(lambda v, b=bound, h=holds: not _is_number(v) or h(v, b),
+                                f"{rule} {bound}"))
+    return checks
+
+
+_NUMBER_BOUNDS: tuple[tuple[str, str, Callable[[Any, Any], bool]], ...] = (
+    ("minimum", "is less than", lambda v, b: v >= b),
+    ("maximum", "is more than", lambda v, b: v <= b),
+    ("exclusiveMinimum", "is not more than", lambda v, b: v > b),
+)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | Decimal) and not isinstance(value, bool)
+
+
+def _rule(holds: Callable[[Any], bool], rule: str) -> Check:
+    broken = Violation((), rule)
+    return lambda value: None if holds(value) else broken
+
+
+def _string_checks(node: Mapping[str, Any]) -> Check:
+    low, high = node.get("minLength", 0), node.get("maxLength")
+    pattern = _ecma_pattern(node["pattern"]) if "pattern" in node else None
+    is_date = node.get("format") == "date"
+
+    def check(value: Any) -> Violation | None:
+        if not isinstance(value, str):
+            return None
+        if len(value) < low:
+            return Violation((), f"is shorter than {low} characters")
+        if high is not None and len(value) > high:
+            return Violation((), f"is longer than {high} characters")
+        if pattern is not None and pattern.search(value) is None:
+            return Violation((), "does not match its pattern")
+        if is_date and not _is_date(value):
+            return Violation((), "is not a date (YYYY-MM-DD)")
+        return None
+    return check
+
+
+def _choice(key: str, branches: list[Check]) -> Check:
+    exactly = key == "oneOf"
+    broken = Violation((), f"must match {'exactly' if exactly else 'at least'} one of its "
+                           "alternatives")
+
+    def check(value: Any) -> Violation | None:
+        matching = sum(1 for branch in branches if branch(value) is None)
+        return broken if matching == 0 or (exactly and matching > 1) else None
+    return check
+
+
+def _members(required: Sequence[str], properties: Mapping[str, Check]) -> Check:
+    def check(value: Any) -> Violation | None:
+        if not isinstance(value, dict):
+            return None
+        for name in required:
             if name not in value:
-                yield Violation((*path, name), "is required")
-        for name, child in node.get("properties", {}).items():
+                return Violation((name,), "is required")
+        for name, child in properties.items():
             if name in value:
-                yield from self._check(child, value[name], (*path, name))
+                found = child(value[name])
+                if found is not None:
+                    return found.within(name)
+        return None
+    return check
 
 
-def _check_string(node: Mapping[str, Any], value: str, path: tuple[str | int, ...],
-                  patterns: Mapping[str, re.Pattern[str]]) -> Iterator[Violation]:
-    if len(value) < node.get("minLength", 0):
-        yield Violation(path, f"is shorter than {node['minLength']} characters")
-    if "maxLength" in node and len(value) > node["maxLength"]:
-        yield Violation(path, f"is longer than {node['maxLength']} characters")
-    if "pattern" in node and patterns[node["pattern"]].search(value) is None:
-        yield Violation(path, "does not match its pattern")
-    if node.get("format") == "date" and not _is_date(value):
-        yield Violation(path, "is not a date (YYYY-MM-DD)")
-
-
-def _check_number(node: Mapping[str, Any], value: int | Decimal, path: tuple[str | int, ...]
-                  ) -> Iterator[Violation]:
-    if "minimum" in node and value < node["minimum"]:
-        yield Violation(path, f"is less than {node['minimum']}")
-    if "maximum" in node and value > node["maximum"]:
-        yield Violation(path, f"is more than {node['maximum']}")
-    if "exclusiveMinimum" in node and value <= node["exclusiveMinimum"]:
-        yield Violation(path, f"is not more than {node['exclusiveMinimum']}")
+def _items(item: Check) -> Check:
+    def check(value: Any) -> Violation | None:
+        if not isinstance(value, list):
+            return None
+        for index, one in enumerate(value):
+            found = item(one)
+            if found is not None:
+                return found.within(index)
+        return None
+    return check
 
 
 def _ecma_pattern(pattern: str) -> re.Pattern[str]:

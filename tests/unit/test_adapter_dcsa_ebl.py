@@ -26,7 +26,7 @@ from adapters import (
 from adapters.detect import JSON_OBJECT, SNIFF_BYTES, json_top_level_keys
 from adapters.iso6346 import with_check_digit
 from message_formats import AvroSchemas, FormatError, SafeXmlParser, XsdStore
-from message_formats.safe_json import JSON_SCHEMA_DIR
+from message_formats.safe_json import DEFAULT_JSON_LIMITS, JSON_SCHEMA_DIR
 from tests.unit.adapter_strategies import (
     PROPERTY,
     assert_survives_avro,
@@ -181,14 +181,16 @@ def test_only_top_level_members_count_and_only_the_first_bytes_are_read() -> Non
     nested = b'{"a": {"transportDocumentReference": 1}, "b": ["c", {"d": 2}], "e\\u0041": 3}'
     assert json_top_level_keys(nested) == {"a", "b", "eA"}
     late = b'{"pad": "' + b"x" * SNIFF_BYTES + b'", "late": 1}'
-    assert json_top_level_keys(late) == {"pad"}  # "late" is past the bytes read
+    assert json_top_level_keys(late) == {"pad", "late"}  # within the reader's budget: read
+    huge = b'{"pad": "' + b"x" * DEFAULT_JSON_LIMITS.max_bytes + b'", "late": 1}'
+    assert json_top_level_keys(huge) == {"pad"}  # beyond it: "late" is past the bytes read
     assert json_top_level_keys(b'{"k": "a \\" quoted: {", "m": 1}') == {"k", "m"}
 
 
 def test_the_sniff_reads_each_byte_once_whatever_the_quotes() -> None:
     """Escaped quotes with no closing one would make a naive string pattern rescan the rest
     of the bytes from every quote: quadratic in SNIFF_BYTES."""
-    hostile = b'{"a": "' + b'\\"' * SNIFF_BYTES
+    hostile = b'{"a": "' + b'\\"' * DEFAULT_JSON_LIMITS.max_bytes
     assert json_top_level_keys(hostile) == {"a"}
 
 

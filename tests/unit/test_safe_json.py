@@ -145,7 +145,7 @@ REFERENCE = jsonschema.Draft202012Validator(
 def test_the_subset_checks_as_json_schema_does(document: dict[str, Any], rule: str | None
                                                ) -> None:
     value = read_untrusted_json(dump_json(document))
-    first = next(CHECKER.violations(value), None)
+    first = CHECKER.first_violation(value)
     assert (None if first is None else str(first)) == rule
     assert REFERENCE.is_valid(document) == (rule is None)
 
@@ -154,7 +154,7 @@ def test_a_final_dollar_ends_the_text_as_in_ecma_262() -> None:
     """Python's `$` also matches before a final line break, and the jsonschema package
     inherits that; JSON Schema patterns are ECMA-262 regular expressions, where it does not."""
     document = {"code": "AB\n", "n": 1}
-    assert [str(v) for v in CHECKER.violations(document)] == ["code: does not match its pattern"]
+    assert str(CHECKER.first_violation(document)) == "code: does not match its pattern"
     assert REFERENCE.is_valid(document)  # the reference's deviation, kept in view
 
 
