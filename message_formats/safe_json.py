@@ -329,10 +329,12 @@ def _value_checks(node: Mapping[str, Any]) -> list[Check]:
                             f"holds more than {high} items"))
     for key, rule, holds in _NUMBER_BOUNDS:
         if key in node:
-            bound = node[key]
-            checks.append(_rule(lambda v, b=bound, h=holds: not _is_number(v) or h(v, b),
-                                f"{rule} {bound}"))
+            checks.append(_bound(holds, node[key], f"{rule} {node[key]}"))
     return checks
+
+
+def _bound(holds: Callable[[Any, Any], bool], bound: Any, rule: str) -> Check:
+    return _rule(lambda value: not _is_number(value) or holds(value, bound), rule)
 
 
 _NUMBER_BOUNDS: tuple[tuple[str, str, Callable[[Any, Any], bool]], ...] = (
