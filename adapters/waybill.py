@@ -394,6 +394,7 @@ def _check_status(status: str, legs: list[dict[str, Any]], root: etree._Element)
 
 
 def _build_waybill(record: Mapping[str, Any], version: int) -> etree._Element:
+    _refuse_what_xml_cannot_state(record)
     root = new_root(ROOT, NAMESPACE, version)
     add_text(root, WAYBILL_NUMBER, record["waybill_number"])
     add_text(root, STATUS, _STATUS_TO_XML[record["status"]])
@@ -413,6 +414,25 @@ def _build_waybill(record: Mapping[str, Any], version: int) -> etree._Element:
         _build_charge(etree.SubElement(root, CHARGE), charge)
     add_optional_text(root, REMARKS, record.get("remarks"))
     return root
+
+
+def _refuse_what_xml_cannot_state(record: Mapping[str, Any]) -> None:
+    """A record that fills a field the XML format has no element for (one read from DCSA eBL
+    or Cargo-XML) is refused rather than written without it."""
+    parts: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = [
+        (record, _WAYBILL_NOT_IN_XML), (record["operator"], _OPERATOR_NOT_IN_XML),
+        (record["consignor"], _PARTY_NOT_IN_XML), (record["consignee"], _PARTY_NOT_IN_XML)]
+    parts += [(leg, _LEG_NOT_IN_XML) for leg in list_field(record["legs"])]
+    parts += [(c, _CONTAINER_NOT_IN_XML) for c in list_field(record["containers"])]
+    parts += [(c, _CARGO_NOT_IN_XML) for c in list_field(record["cargo_items"])]
+    parts += [(c, _CHARGE_NOT_IN_XML) for c in list_field(record["charges"])]
+    for part, defaults in parts:
+        if part is None:
+            raise ValueError("the waybill XML needs an operator, consignor and consignee")
+        for name, default in defaults.items():
+            value = part.get(name, default)
+            if value != default and not (default == () and value == []):
+                raise ValueError(f"the waybill XML has no element for {name}")
 
 
 def _build_party(element: etree._Element, party: Mapping[str, Any]) -> None:

@@ -460,3 +460,14 @@ def test_canonical_record_survives_avro(
 
 # ---------------------------------------------------------------- canonical schema files
 
+
+
+def test_render_refuses_what_only_other_formats_state(adapter: MultimodalWaybillAdapter) -> None:
+    record = adapter.parse(_sample("valid_booked.xml")).record
+    for path, value in ((("master_waybill_number",), "999-12345675"),
+                        (("legs", 0, "vessel_name"), "PX EXAMPLE STAR"),
+                        (("cargo_items", 0, "hs_codes"), ["870830"]),
+                        (("consignee",), None)):
+        with pytest.raises(AdapterError) as caught:
+            adapter.render(broken(record, path, value))
+        assert caught.value.code == "RENDER_RECORD_INVALID"
