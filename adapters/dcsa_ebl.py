@@ -26,7 +26,6 @@ from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, ClassVar
 
-from message_formats import SafeXmlParser, XsdStore
 from message_formats.safe_json import (
     DEFAULT_JSON_LIMITS,
     JsonLimits,
@@ -77,11 +76,7 @@ class DcsaEblAdapter:
 
     __slots__ = ("_limits", "_schema")
 
-    def __init__(self, *, xsd_store: XsdStore | None = None,
-                 xml_parser: SafeXmlParser | None = None,
-                 limits: JsonLimits = DEFAULT_JSON_LIMITS) -> None:
-        # The XML stores the registry hands every built-in are not needed here.
-        del xsd_store, xml_parser
+    def __init__(self, *, limits: JsonLimits = DEFAULT_JSON_LIMITS) -> None:
         self._limits = limits
         self._schema = JsonSchema.load(SCHEMA_FILE)
 
@@ -101,8 +96,8 @@ class DcsaEblAdapter:
     def render(self, record: Mapping[str, Any]) -> bytes:
         """The transport document of a canonical record that has one; the header's version
         is not written (the format has no place for it)."""
-        document_version(record)  # a malformed header is refused as by the other formats
         try:
+            document_version(record)  # a malformed header is refused as by the other formats
             document = _build_document(record)
         except RENDER_ERRORS as exc:
             raise RenderError(f"cannot render {self.label}: {type(exc).__name__}: {exc}") \
@@ -126,11 +121,8 @@ def _read_document(doc: Mapping[str, Any]) -> dict[str, Any]:
         "consignee": _read_optional_party(parties.get("consignee")),
         "legs": [_read_leg(doc)],
         "containers": [_read_equipment(e) for e in doc["utilizedTransportEquipments"]],
-        "cargo_items": [
-            _read_cargo(item, cargo, ("consignmentItems", i, "cargoItems", j))
-            for i, item in enumerate(doc["consignmentItems"])
-            for j, cargo in enumerate(item["cargoItems"])
-        ],
+        "cargo_items": [_read_cargo(item, cargo) for item in doc["consignmentItems"]
+                        for cargo in item["cargoItems"]],
         "charges": [_read_charge(c, ("charges", i)) for i, c in enumerate(doc.get("charges", []))],
         "remarks": None,
         "transport_document": _read_transport_document(doc),
@@ -247,8 +239,7 @@ def _read_equipment(used: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _read_cargo(item: Mapping[str, Any], cargo: Mapping[str, Any], path: Path
-                ) -> dict[str, Any]:
+def _read_cargo(item: Mapping[str, Any], cargo: Mapping[str, Any]) -> dict[str, Any]:
     packaging = cargo["outerPackaging"]
     volume = cargo.get("cargoGrossVolume")
     return {
