@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, ClassVar, cast
@@ -268,6 +269,31 @@ MASTER_OF_HOUSE = Plan((
 _PARTS = ("MessageHeaderDocument", "BusinessHeaderDocument", "MasterConsignment")
 
 
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Names a field of one message by its steps from the root (the first step in the
+    message's namespace, the rest in iata:datamodel:3), with its line when it is found."""
+
+    root: etree._Element
+    consignment: tuple[str, ...]  # the steps to the consignment the record is read from
+
+    def refusal(self, code: str, rule: str, *steps: str) -> RuleViolationError:
+        """A refusal of the field at `steps` below the consignment."""
+        return self.at_root(code, rule, *self.consignment, *steps)
+
+    def at_root(self, code: str, rule: str, *steps: str) -> RuleViolationError:
+        namespace = etree.QName(self.root).namespace
+        found = self.root.find("/".join(
+            (f"{{{namespace}}}{steps[0]}", *(f"{{{DATA_NS}}}{step}" for step in steps[1:]))))
+        return refusal(code, rule, steps, None if found is None else found.sourceline)
+
+
+def of_message(root: etree._Element) -> Where:
+    house = ROOTS.get(str(root.tag)) == XFZB
+    return Where(root, ("MasterConsignment", "IncludedHouseConsignment") if house
+                 else ("MasterConsignment",))
+
+
 def is_valid_awb_number(number: str) -> bool:
     """Airline prefix and serial, the serial's last digit its first seven modulo 7."""
     found = _AWB.fullmatch(number)
@@ -342,15 +368,17 @@ def _read_message(root: etree._Element) -> dict[str, Any]:
     header = reader.read_group(parts[0], HEADER, (_PARTS[0],))
     business = reader.read_group(parts[1], BUSINESS_HEADER, (_PARTS[1],))
     if header["type_code"] not in TYPE_CODES[variant]:
-        raise refusal(TYPE_CODE, f"must be {' or '.join(TYPE_CODES[variant])} in a {variant}",
-                      (_PARTS[0], "TypeCode"), parts[0].sourceline)
+        raise of_message(root).at_root(
+            TYPE_CODE, f"must be {' or '.join(TYPE_CODES[variant])} in a {variant}",
+            _PARTS[0], "TypeCode")
     if variant == XFWB:
         master = reader.read_group(parts[2], MASTER_AIR_WAYBILL, (_PARTS[2],))
         items = [item for rating in master["ratings"] for item in rating["items"]]
-        return _waybill(business["id"], None, master, items)
+        return _waybill(business["id"], None, master, items, of_message(root))
     outer = reader.read_group(parts[2], MASTER_OF_HOUSE, (_PARTS[2],))
     house = outer["house"]
-    return _waybill(business["id"], outer["master_awb"], house, house["items"])
+    return _waybill(business["id"], outer["master_awb"], house, house["items"],
+                    of_message(root))
 
 
 def _parts(root: etree._Element) -> list[etree._Element]:
@@ -370,16 +398,16 @@ def _parts(root: etree._Element) -> list[etree._Element]:
 
 
 def _waybill(number: str, master: str | None, consignment: Mapping[str, Any],
-             items: list[Mapping[str, Any]]) -> dict[str, Any]:
+             items: list[Mapping[str, Any]], where: Where) -> dict[str, Any]:
     return {
         "waybill_number": number,
         "status": None,
         "operator": None,
         "consignor": _party_record(consignment["consignor"]),
         "consignee": _party_record(consignment["consignee"]),
-        "legs": [_leg(m, i) for i, m in enumerate(consignment["movements"])],
+        "legs": [_leg(m, i, where) for i, m in enumerate(consignment["movements"])],
         "containers": [],
-        "cargo_items": [_cargo(item, i) for i, item in enumerate(items)],
+        "cargo_items": [_cargo(item, i, where) for i, item in enumerate(items)],
         "charges": [],
         "remarks": None,
         "transport_document": None,
@@ -387,9 +415,10 @@ def _waybill(number: str, master: str | None, consignment: Mapping[str, Any],
         "master_waybill_number": master,
         "origin": _airport(consignment["origin"]),
         "destination": _airport(consignment["destination"]),
-        "total_number_of_pieces": _count(consignment["pieces"], ("TotalPieceQuantity",)),
+        "total_number_of_pieces": _count(consignment["pieces"], where, "TotalPieceQuantity"),
         "total_gross_weight_kg": _optional_measure(consignment["gross_weight"], _WEIGHT_UNITS,
-                                                   KILOGRAMS, "IncludedTareGrossWeightMeasure"),
+                                                   KILOGRAMS, where,
+                                                   "IncludedTareGrossWeightMeasure"),
     }
 
 
@@ -412,20 +441,19 @@ def _airport(location: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {"un_locode": None, "station_code": location["id"], "name": location["name"]}
 
 
-def _leg(movement: Mapping[str, Any], index: int) -> dict[str, Any]:
-    where = ("MasterConsignment", f"SpecifiedLogisticsTransportMovement[{index + 1}]")
+def _leg(movement: Mapping[str, Any], index: int, at: Where) -> dict[str, Any]:
+    flight = f"SpecifiedLogisticsTransportMovement[{index + 1}]"
     if movement["mode_code"] not in (None, AIR_MODE_CODE):
-        raise refusal(MODE_NOT_AIR, "must be 4 (air) on an air waybill",
-                      (*where, "ModeCode"), None)
+        raise at.refusal(MODE_NOT_AIR, "must be 4 (air) on an air waybill", flight, "ModeCode")
     departure, arrival = movement["departure"], movement["arrival"]
     return {
-        "sequence_number": _count(movement["sequence"], (*where, "SequenceNumeric")),
+        "sequence_number": _count(movement["sequence"], at, flight, "SequenceNumeric"),
         "mode": "air",
         "carrier": movement["carrier"],
         "origin": _airport(None if departure is None else departure["location"]),
         "destination": _airport(None if arrival is None else arrival["location"]),
-        **_scheduled(departure, "departure", (*where, "DepartureEvent")),
-        **_scheduled(arrival, "arrival", (*where, "ArrivalEvent")),
+        **_scheduled(departure, "departure", at, flight, "DepartureEvent"),
+        **_scheduled(arrival, "arrival", at, flight, "ArrivalEvent"),
         "actual_departure": None, "actual_departure_utc_offset_minutes": None,
         "actual_arrival": None, "actual_arrival_utc_offset_minutes": None,
         "planned_departure_date": None, "planned_arrival_date": None,
@@ -433,7 +461,7 @@ def _leg(movement: Mapping[str, Any], index: int) -> dict[str, Any]:
     }
 
 
-def _scheduled(event: Mapping[str, Any] | None, kind: str, where: tuple[str, ...]
+def _scheduled(event: Mapping[str, Any] | None, kind: str, at: Where, *steps: str
                ) -> dict[str, Any]:
     """The planned instant and offset when the time has an offset, else the local time."""
     planned = f"planned_{kind}"
@@ -451,27 +479,28 @@ def _scheduled(event: Mapping[str, Any] | None, kind: str, where: tuple[str, ...
         local = None
     offset = None if local is None else local.utcoffset()
     if local is None or offset is None or local.microsecond % 1000:
-        raise refusal(TIME_INVALID, "must be a date and time yyyy-MM-ddTHH:mm:ss, with or "
-                      "without a UTC offset", (*where, "ScheduledOccurrenceDateTime"), None)
+        raise at.refusal(TIME_INVALID, "must be a date and time yyyy-MM-ddTHH:mm:ss, with or "
+                         "without a UTC offset", *steps, "ScheduledOccurrenceDateTime")
     fields[planned] = local.astimezone(UTC)
     fields[f"{planned}_utc_offset_minutes"] = offset // _ONE_MINUTE
     return fields
 
 
-def _cargo(item: Mapping[str, Any], index: int) -> dict[str, Any]:
-    where = (f"goods item {index + 1}", "SequenceNumeric")
-    if _count(item["sequence"], where) != index + 1:
-        raise refusal(ITEM_SEQUENCE, f"must be {index + 1}: goods items are numbered 1, 2, 3 "
-                      "and on, in document order", where, None)
+def _cargo(item: Mapping[str, Any], index: int, at: Where) -> dict[str, Any]:
+    # An air waybill's items are under its rating lines: named by their number overall.
+    where = Where(at.root, (f"goods item {index + 1}",))
+    if _count(item["sequence"], where, "SequenceNumeric") != index + 1:
+        raise where.refusal(ITEM_SEQUENCE, f"must be {index + 1}: goods items are numbered 1, "
+                            "2, 3 and on, in document order", "SequenceNumeric")
     code = item["commodity_code"]
     return {
         "description": item["nature"],
-        "number_of_packages": _count(item["pieces"], (where[0], "PieceQuantity")),
+        "number_of_packages": _count(item["pieces"], where, "PieceQuantity"),
         "kind_of_packages": None,
         "gross_weight_kg": _measure_value(item["gross_weight"], _WEIGHT_UNITS, KILOGRAMS,
-                                          "GrossWeightMeasure"),
+                                          where, "GrossWeightMeasure"),
         "volume_m3": _optional_measure(item["volume"], _VOLUME_UNITS, CUBIC_METRES,
-                                       "GrossVolumeMeasure"),
+                                       where, "GrossVolumeMeasure"),
         "package_description": None,
         "booking_reference": None,
         "hs_codes": [] if code is None else [code],
@@ -479,61 +508,62 @@ def _cargo(item: Mapping[str, Any], index: int) -> dict[str, Any]:
     }
 
 
-def _count(text: str, where: tuple[str, ...]) -> int:
+def _count(text: str, at: Where, *steps: str) -> int:
     if not (text.isascii() and text.isdigit()) or len(text) > 9:
-        raise refusal("STRUCTURE_NUMBER_INVALID", "must be a whole number of at most 9 digits",
-                      where, None)
+        raise at.refusal("STRUCTURE_NUMBER_INVALID", "must be a whole number of at most 9 "
+                         "digits", *steps)
     return int(text)
 
 
 def _measure_value(measure: Mapping[str, Any], units: Mapping[str, Decimal], quantum: Decimal,
-                   element: str) -> Decimal:
+                   at: Where, element: str) -> Decimal:
     factor = units.get(measure["unit_code"] or "")
     if factor is None:
-        raise refusal(UNIT_CODE, f"@unitCode must be one of {', '.join(units)}", (element,),
-                      None)
+        raise at.refusal(UNIT_CODE, f"@unitCode must be one of {', '.join(units)}", element)
     value: Decimal = measure["value"] * factor
     return value.quantize(quantum, rounding=ROUND_HALF_EVEN)
 
 
 def _optional_measure(measure: Mapping[str, Any] | None, units: Mapping[str, Decimal],
-                      quantum: Decimal, element: str) -> Decimal | None:
-    return None if measure is None else _measure_value(measure, units, quantum, element)
+                      quantum: Decimal, at: Where, element: str) -> Decimal | None:
+    return None if measure is None else _measure_value(measure, units, quantum, at, element)
 
 
 # ---------------------------------------------------------------- business rules
 
 
 def _check_rules(record: Mapping[str, Any], root: etree._Element) -> None:
-    house = record["master_waybill_number"] is not None
-    awb, path = ((record["master_waybill_number"], ("MasterConsignment",
-                                                    "TransportContractDocument", "ID"))
-                 if house else (record["waybill_number"], ("BusinessHeaderDocument", "ID")))
-    if not is_valid_awb_number(awb):
-        raise refusal(AWB_CHECK_DIGIT, "must be a 3-digit airline prefix and an 8-digit serial "
-                      "whose last digit is its first seven modulo 7", path, None)
-    _check_airport(record["origin"], ("OriginLocation", "ID"))
-    _check_airport(record["destination"], ("FinalDestinationLocation", "ID"))
+    at = of_message(root)
+    master = record["master_waybill_number"]
+    if not is_valid_awb_number(record["waybill_number"] if master is None else master):
+        steps = (("BusinessHeaderDocument", "ID") if master is None
+                 else ("MasterConsignment", "TransportContractDocument", "ID"))
+        raise at.at_root(AWB_CHECK_DIGIT, "must be a 3-digit airline prefix and an 8-digit "
+                         "serial whose last digit is its first seven modulo 7", *steps)
+    _check_airport(record["origin"], at, "OriginLocation", "ID")
+    _check_airport(record["destination"], at, "FinalDestinationLocation", "ID")
     for index, leg in enumerate(record["legs"]):
-        where = f"SpecifiedLogisticsTransportMovement[{index + 1}]"
+        flight = f"SpecifiedLogisticsTransportMovement[{index + 1}]"
         if leg["sequence_number"] != index + 1:
-            raise refusal("RULE_SEQUENCE", f"must be {index + 1}: flights are numbered 1, 2, 3 "
-                          "and on, in document order", (where, "SequenceNumeric"), None)
-        _check_airport(leg["origin"], (where, "DepartureEvent", "OccurrenceDepartureLocation"))
-        _check_airport(leg["destination"], (where, "ArrivalEvent", "OccurrenceArrivalLocation"))
+            raise at.refusal("RULE_SEQUENCE", f"must be {index + 1}: flights are numbered 1, 2, "
+                             "3 and on, in document order", flight, "SequenceNumeric")
+        _check_airport(leg["origin"], at, flight, "DepartureEvent",
+                       "OccurrenceDepartureLocation", "ID")
+        _check_airport(leg["destination"], at, flight, "ArrivalEvent",
+                       "OccurrenceArrivalLocation", "ID")
         departs, arrives = leg["planned_departure"], leg["planned_arrival"]
         if departs is not None and arrives is not None and arrives <= departs:
-            raise refusal("RULE_DATES_ORDER", "is not after the flight's scheduled departure",
-                          (where, "ArrivalEvent", "ScheduledOccurrenceDateTime"), None)
+            raise at.refusal("RULE_DATES_ORDER", "is not after the flight's scheduled "
+                             "departure", flight, "ArrivalEvent", "ScheduledOccurrenceDateTime")
     pieces = sum(item["number_of_packages"] for item in record["cargo_items"])
     if record["cargo_items"] and pieces != record["total_number_of_pieces"]:
-        raise refusal(PIECE_COUNT, "TotalPieceQuantity is not the sum of the items' "
-                      "PieceQuantity", ("MasterConsignment",), None)
+        raise at.refusal(PIECE_COUNT, "is not the sum of the goods items' PieceQuantity",
+                         "TotalPieceQuantity")
 
 
-def _check_airport(place: Mapping[str, Any] | None, where: tuple[str, ...]) -> None:
+def _check_airport(place: Mapping[str, Any] | None, at: Where, *steps: str) -> None:
     if place is not None and not _AIRPORT.fullmatch(place["station_code"]):
-        raise refusal(AIRPORT_CODE, "must be a three-letter IATA airport code", where, None)
+        raise at.refusal(AIRPORT_CODE, "must be a three-letter IATA airport code", *steps)
 
 
 # ---------------------------------------------------------------- canonical record -> XML
