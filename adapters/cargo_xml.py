@@ -83,6 +83,7 @@ _LOCAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}
 _WEIGHT_UNITS = {"KGM": Decimal(1), "LBR": Decimal("0.45359237")}
 _VOLUME_UNITS = {"MTQ": Decimal(1), "DMQ": Decimal("0.001"), "CMQ": Decimal("0.000001")}
 _ONE_MINUTE = timedelta(minutes=1)
+_MEASURE_LIMIT = Decimal(10) ** 9
 
 NAME, TEXT = 512, 512
 UNIT = Attr("unit_code", ("unitCode",), "UN/ECE Recommendation 20 unit (KGM, LBR, MTQ…).")
@@ -521,6 +522,9 @@ def _measure_value(measure: Mapping[str, Any], units: Mapping[str, Decimal], qua
     if factor is None:
         raise at.refusal(UNIT_CODE, f"@unitCode must be one of {', '.join(units)}", element)
     value: Decimal = measure["value"] * factor
+    if value >= _MEASURE_LIMIT:  # the canonical weight and volume: 9 integer digits at least
+        raise at.refusal("STRUCTURE_NUMBER_INVALID", "has more than 9 digits before the "
+                         "decimal point", element)
     return value.quantize(quantum, rounding=ROUND_HALF_EVEN)
 
 

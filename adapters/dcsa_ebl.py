@@ -22,6 +22,7 @@ canonical scale (grams, litres); render writes kilograms and cubic metres."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, ClassVar
@@ -43,7 +44,6 @@ from .waybill import MONEY
 
 SCHEMA_FILE = "dcsa-ebl-transport-document"
 DCSA_NOT_MAPPED = "DCSA_NOT_MAPPED"
-PER_UNIT = Decimal("0.0001")
 _POUND_KG = Decimal("0.45359237")
 _CUBIC_FOOT_M3 = Decimal("0.028316846592")
 
@@ -121,8 +121,11 @@ def _read_document(doc: Mapping[str, Any]) -> dict[str, Any]:
         "consignee": _read_optional_party(parties.get("consignee")),
         "legs": [_read_leg(doc)],
         "containers": [_read_equipment(e) for e in doc["utilizedTransportEquipments"]],
-        "cargo_items": [_read_cargo(item, cargo) for item in doc["consignmentItems"]
-                        for cargo in item["cargoItems"]],
+        "cargo_items": [
+            _read_cargo(item, cargo, ("consignmentItems", i, "cargoItems", j))
+            for i, item in enumerate(doc["consignmentItems"])
+            for j, cargo in enumerate(item["cargoItems"])
+        ],
         "charges": [_read_charge(c, ("charges", i)) for i, c in enumerate(doc.get("charges", []))],
         "remarks": None,
         "transport_document": _read_transport_document(doc),
@@ -239,16 +242,18 @@ def _read_equipment(used: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _read_cargo(item: Mapping[str, Any], cargo: Mapping[str, Any]) -> dict[str, Any]:
+def _read_cargo(item: Mapping[str, Any], cargo: Mapping[str, Any], path: Path
+                ) -> dict[str, Any]:
     packaging = cargo["outerPackaging"]
     volume = cargo.get("cargoGrossVolume")
     return {
         "description": "\n".join(item["descriptionOfGoods"]),
         "number_of_packages": packaging["numberOfPackages"],
         "kind_of_packages": packaging.get("packageCode"),
-        "gross_weight_kg": _in_unit(cargo["cargoGrossWeight"], "LBR", _POUND_KG, KILOGRAMS),
-        "volume_m3": None if volume is None else _in_unit(volume, "FTQ", _CUBIC_FOOT_M3,
-                                                          CUBIC_METRES),
+        "gross_weight_kg": _in_unit(cargo["cargoGrossWeight"], "LBR", _POUND_KG, WEIGHT,
+                                    (*path, "cargoGrossWeight", "value")),
+        "volume_m3": None if volume is None else _in_unit(
+            volume, "FTQ", _CUBIC_FOOT_M3, VOLUME, (*path, "cargoGrossVolume", "value")),
         "package_description": packaging["description"],
         "booking_reference": item["carrierBookingReference"],
         "hs_codes": list(item["HSCodes"]),
@@ -256,31 +261,52 @@ def _read_cargo(item: Mapping[str, Any], cargo: Mapping[str, Any]) -> dict[str, 
     }
 
 
-def _in_unit(measure: Mapping[str, Any], other_unit: str, factor: Decimal, quantum: Decimal
-             ) -> Decimal:
+def _in_unit(measure: Mapping[str, Any], other_unit: str, factor: Decimal, scale: Scale,
+             path: Path) -> Decimal:
     value = Decimal(measure["value"])
     if measure["unit"] == other_unit:
         value *= factor
-    return value.quantize(quantum, rounding=ROUND_HALF_EVEN)
+    return scale.fitted(value, path, exact=False)
 
 
 def _read_charge(charge: Mapping[str, Any], path: Path) -> dict[str, Any]:
     return {
         "item": charge["chargeName"],
-        "amount": _exact(charge["currencyAmount"], MONEY, (*path, "currencyAmount")),
+        "amount": AMOUNT.fitted(charge["currencyAmount"], (*path, "currencyAmount")),
         "currency": charge["currencyCode"],
         "payment_term": charge["paymentTermCode"],
         "calculation_basis": charge["calculationBasis"],
-        "unit_price": _exact(charge["unitPrice"], PER_UNIT, (*path, "unitPrice")),
-        "quantity": _exact(charge["quantity"], PER_UNIT, (*path, "quantity")),
+        "unit_price": PER_UNIT.fitted(charge["unitPrice"], (*path, "unitPrice")),
+        "quantity": PER_UNIT.fitted(charge["quantity"], (*path, "quantity")),
     }
 
 
-def _exact(value: int | Decimal, quantum: Decimal, path: Path) -> Decimal:
-    exact = Decimal(value).quantize(quantum)
-    if exact != value:
-        raise DcsaNotMappedError(f"{json_path(path)}: more decimal places than {quantum}")
-    return exact
+@dataclass(frozen=True, slots=True)
+class Scale:
+    """A canonical decimal field's scale and the integer digits its Avro precision leaves."""
+
+    quantum: Decimal
+    integer_digits: int
+
+    def fitted(self, value: int | Decimal, path: Path, *, exact: bool = True) -> Decimal:
+        """`value` at the scale: rounded half-even (a converted measure) or, `exact`,
+        refused if it has more places; refused if it has more integer digits."""
+        number = Decimal(value)
+        if abs(number) >= 10 ** self.integer_digits:
+            raise DcsaNotMappedError(f"{json_path(path)}: more than {self.integer_digits} "
+                                     "digits before the decimal point")
+        fitted = number.quantize(self.quantum, rounding=ROUND_HALF_EVEN)
+        if exact and fitted != number:
+            raise DcsaNotMappedError(f"{json_path(path)}: more decimal places than "
+                                     f"{self.quantum}")
+        return fitted
+
+
+# px.canonical.WaybillCargoItem and WaybillCharge: decimal(15, 3), (12, 3), (15, 2), (18, 4)
+WEIGHT = Scale(KILOGRAMS, 12)
+VOLUME = Scale(CUBIC_METRES, 9)
+AMOUNT = Scale(MONEY, 13)
+PER_UNIT = Scale(Decimal("0.0001"), 14)
 
 
 def _optional_date(text: str | None) -> date | None:

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters import (
+    AdapterError,
     AdapterRegistry,
     CargoXmlAdapter,
     FormatDetector,
@@ -78,6 +79,15 @@ def test_a_house_waybill_names_its_master_and_keeps_offsets(adapter: CargoXmlAda
         datetime(2026, 5, 1, 0, 5, tzinfo=UTC), 540)
     assert record["total_gross_weight_kg"] == Decimal("134.037")  # 295.5 lb
     assert record["total_number_of_pieces"] == 10
+
+
+def test_a_weight_beyond_the_canonical_precision_is_refused(adapter: CargoXmlAdapter) -> None:
+    data = sample("valid_xfwb_two_flights.xml").replace(
+        b'<GrossWeightMeasure unitCode="KGM">1042.5<', b'<GrossWeightMeasure unitCode="KGM">'
+        b'1000000000<')
+    with pytest.raises(AdapterError) as caught:
+        adapter.parse(data)
+    assert caught.value.code == "STRUCTURE_NUMBER_INVALID"
 
 
 def test_what_cargo_xml_cannot_state_is_not_rendered(adapter: CargoXmlAdapter) -> None:

@@ -131,6 +131,21 @@ def test_the_schema_subset_agrees_with_the_jsonschema_package(
         assert reference_valid
 
 
+@pytest.mark.parametrize(("member", "value"), [
+    (b'"value": 21480.25', b'"value": 1E+12'),  # kilograms beyond decimal(15, 3)
+    (b'"value": 21480.25', b'"value": 2204622621849'),  # pounds, converted, beyond it too
+    (b'"currencyAmount": 2450.00', b'"currencyAmount": 1E+30'),
+])
+def test_numbers_beyond_the_canonical_precision_are_not_mapped(
+        adapter: DcsaEblAdapter, member: bytes, value: bytes) -> None:
+    data = sample("valid_bol_issued.json").replace(member, value, 1)
+    if b"2204622621849" in value:
+        data = data.replace(b'"unit": "KGM"', b'"unit": "LBR"', 1)
+    with pytest.raises(AdapterError) as caught:
+        adapter.parse(data)
+    assert caught.value.code == "DCSA_NOT_MAPPED"
+
+
 def test_refusals_name_the_field_and_never_the_value(adapter: DcsaEblAdapter) -> None:
     with pytest.raises(FormatError) as caught:
         adapter.parse(sample("bad_un_locode.json"))
