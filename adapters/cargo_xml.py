@@ -277,15 +277,18 @@ class Where:
 
     root: etree._Element
     consignment: tuple[str, ...]  # the steps to the consignment the record is read from
+    located: bool = True  # False: the steps name the field but are no path to find it by
 
     def refusal(self, code: str, rule: str, *steps: str) -> RuleViolationError:
         """A refusal of the field at `steps` below the consignment."""
         return self.at_root(code, rule, *self.consignment, *steps)
 
     def at_root(self, code: str, rule: str, *steps: str) -> RuleViolationError:
-        namespace = etree.QName(self.root).namespace
-        found = self.root.find("/".join(
-            (f"{{{namespace}}}{steps[0]}", *(f"{{{DATA_NS}}}{step}" for step in steps[1:]))))
+        found = None
+        if self.located:
+            namespace = etree.QName(self.root).namespace
+            found = self.root.find("/".join((f"{{{namespace}}}{steps[0]}",
+                                             *(f"{{{DATA_NS}}}{step}" for step in steps[1:]))))
         return refusal(code, rule, steps, None if found is None else found.sourceline)
 
 
@@ -489,7 +492,7 @@ def _scheduled(event: Mapping[str, Any] | None, kind: str, at: Where, *steps: st
 
 def _cargo(item: Mapping[str, Any], index: int, at: Where) -> dict[str, Any]:
     # An air waybill's items are under its rating lines: named by their number overall.
-    where = Where(at.root, (f"goods item {index + 1}",))
+    where = Where(at.root, (f"goods item {index + 1}",), located=False)
     if _count(item["sequence"], where, "SequenceNumeric") != index + 1:
         raise where.refusal(ITEM_SEQUENCE, f"must be {index + 1}: goods items are numbered 1, "
                             "2, 3 and on, in document order", "SequenceNumeric")
