@@ -8,12 +8,15 @@ from .base import (
     AdapterRegistrationError,
     ParseResult,
     RecognisesEdifact,
+    RecognisesJson,
     RecognisesRoot,
     RenderError,
     RuleViolationError,
     UnknownFormatError,
 )
+from .cargo_xml import CargoXmlAdapter, is_valid_awb_number
 from .cn_manifest import CnManifestAdapter
+from .dcsa_ebl import DcsaEblAdapter
 from .detect import (
     Confidence,
     Detection,
@@ -40,9 +43,11 @@ __all__ = [
     "AdapterError",
     "AdapterRegistrationError",
     "AdapterRegistry",
+    "CargoXmlAdapter",
     "CnManifestAdapter",
     "Confidence",
     "CustomsManifestAdapter",
+    "DcsaEblAdapter",
     "Detection",
     "Fal1Adapter",
     "Fal2Adapter",
@@ -58,6 +63,7 @@ __all__ = [
     "ParseResult",
     "PluginProblem",
     "RecognisesEdifact",
+    "RecognisesJson",
     "RecognisesRoot",
     "RenderError",
     "RuleViolationError",
@@ -66,5 +72,6 @@ __all__ = [
     "builtin_adapters",
     "customs_manifest_type",
     "installed_schemas",
+    "is_valid_awb_number",
     "is_valid_imo_number",
 ]

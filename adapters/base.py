@@ -104,3 +104,18 @@ def declared_edifact_types(adapter: Adapter) -> frozenset[str]:
     """The EDIFACT message types an adapter declares, none when it declares none."""
     return (frozenset(adapter.edifact_message_types)
             if isinstance(adapter, RecognisesEdifact) else frozenset())
+
+
+@runtime_checkable
+class RecognisesJson(Protocol):
+    """What an adapter of a JSON format adds so that format detection finds it: the
+    top-level members every document of the format has (a document is that format when its
+    top-level object has all of them). Optional, as RecognisesRoot is."""
+
+    @property
+    def json_keys(self) -> frozenset[str]: ...
+
+
+def declared_json_keys(adapter: Adapter) -> frozenset[str]:
+    """The top-level members an adapter declares, none when it declares none."""
+    return frozenset(adapter.json_keys) if isinstance(adapter, RecognisesJson) else frozenset()

@@ -16,13 +16,18 @@ namespace and name:
 
 Content that is no XML is told before the XML parser sees it: a UN/EDIFACT interchange (UNA
 or UNB first) is the format of the one adapter that declares every message type its UNH
-segments name (``edifact_message_types``, adapters.base.RecognisesEdifact); other text
-(JSON, plain text) and an interchange no one adapter reads are FORMAT_UNSUPPORTED.
+segments name (``edifact_message_types``, adapters.base.RecognisesEdifact); a document whose
+first byte other than white space is ``{`` is JSON: the members of its top-level object are
+read (json_top_level_keys), and the format whose adapter declares JSON members that are all
+among them (``json_keys``, adapters.base.RecognisesJson) is that format; other text (plain
+text, JSON and interchanges no one adapter reads) is FORMAT_UNSUPPORTED.
 
 Detection never guesses beyond that: an undeclared root is unknown."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -32,11 +37,18 @@ from lxml import etree
 from message_formats import FormatError, SafeXmlParser
 from message_formats.dxp import DEFAULT_LIMITS, DXP_MSG, DxpEnvelope, DxpLimits, parse_dxp_msg
 from message_formats.edifact import message_types, starts_as_edifact, starts_as_text
+from message_formats.safe_json import DEFAULT_JSON_LIMITS
 
 from .base import AdapterError
 from .cn_manifest import ROOT_NAME, manifest_namespace
 from .registry import AdapterRegistry
 
+JSON_OBJECT = "(JSON object)"
+SNIFF_BYTES = 64 * 1024
+# JSON strings and the structural characters between them: what finding the top-level
+# members needs, without decoding the values. A string runs to its closing quote or, cut
+# off, to the end of the bytes read: each byte is scanned once, whatever the quotes.
+_JSON_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[{}\[\]:]')
 FORMAT_UNKNOWN = "FORMAT_UNKNOWN"
 FORMAT_AMBIGUOUS = "FORMAT_AMBIGUOUS"
 FORMAT_NO_ADAPTER = "FORMAT_NO_ADAPTER"
@@ -155,11 +167,13 @@ class FormatDetector:
                        why=f"DXP envelope holding: {found.why}")
 
     def of_content(self, data: bytes) -> Detection | None:
-        """The detection of content that is no XML (EDIFACT, or other text), None for
+        """The detection of content that is no XML (EDIFACT, JSON, or other text), None for
         content the XML parser is to read. EdifactError for an interchange whose UNA or UNB
         cannot be read."""
         if starts_as_edifact(data):
             return self.of_edifact(message_types(data))
+        if data.lstrip(b" \t\r\n\xef\xbb\xbf")[:1] == b"{":
+            return self.of_json(json_top_level_keys(data))
         if starts_as_text(data):
             return Detection(format_id=None, root="", namespace=None,
                              confidence=Confidence.UNSUPPORTED,
@@ -199,6 +213,21 @@ class FormatDetector:
         except FormatError as exc:  # its line is the business message's, not the file's
             raise type(exc)(f"{IN_DATA}: {exc.message}", code=exc.code) from None
 
+    def of_json(self, keys: frozenset[str]) -> Detection:
+        """The detection of a JSON document whose top-level object has the members `keys`."""
+        candidates = self._registry.formats_with_json_keys(keys)
+        if len(candidates) == 1:
+            confidence, why = Confidence.DECLARED, f"JSON, declared by format {candidates[0]}"
+        elif candidates:
+            confidence = Confidence.AMBIGUOUS
+            why = f"JSON, declared by several formats ({', '.join(candidates)})"
+        else:
+            confidence = Confidence.UNSUPPORTED
+            why = "JSON whose members no installed format declares"
+        return Detection(format_id=candidates[0] if len(candidates) == 1 else None,
+                         root=JSON_OBJECT, namespace=None, confidence=confidence, why=why,
+                         candidates=candidates)
+
     def of_root(self, tag: str) -> Detection:
         """The detection of a document whose root element is `tag` (Clark notation)."""
         name = etree.QName(tag)
@@ -220,3 +249,43 @@ class FormatDetector:
             candidates=candidates,
             message_type=manifest.code if manifest is not None else None,
             mode=manifest.mode if manifest is not None else None)
+
+
+def json_top_level_keys(data: bytes) -> frozenset[str]:
+    """The member names of a JSON document's top-level object. Names that do not decode are
+    skipped, and bytes that are no JSON have none: the adapter's own reader refuses them.
+
+    A document within the JSON reader's size budget is decoded whole by the standard
+    library's C reader, one pass at C speed and no more than the adapter's parse will do
+    next (too deep a nesting is a RecursionError, too long an integer a ValueError). Only a
+    larger one, which its adapter will refuse for its size, is scanned token by token."""
+    if len(data) <= DEFAULT_JSON_LIMITS.max_bytes:
+        try:
+            value = json.loads(data)
+        except (ValueError, RecursionError):
+            value = None  # not JSON: the adapter's reader says why
+        if isinstance(value, dict):
+            return frozenset(value)
+    return _scanned_top_level_keys(data)
+
+
+def _scanned_top_level_keys(data: bytes) -> frozenset[str]:
+    """The top-level member names found in the first SNIFF_BYTES, the strings and brackets
+    scanned once, the values not decoded: a format's required members are written first or
+    near it by its producers."""
+    keys: set[str] = set()
+    depth = 0
+    previous = b""
+    for match in _JSON_TOKEN.finditer(data, 0, SNIFF_BYTES):
+        token = match.group()
+        if token[:1] == b'"' and (len(token) == 1 or token[-1:] != b'"'):
+            break  # a string cut off by SNIFF_BYTES
+        if token in (b"{", b"["):
+            depth += 1
+        elif token in (b"}", b"]"):
+            depth -= 1
+        elif token == b":" and depth == 1 and previous[:1] == b'"':
+            with contextlib.suppress(ValueError):  # not UTF-8: the adapter refuses it
+                keys.add(json.loads(previous))
+        previous = token
+    return frozenset(keys)

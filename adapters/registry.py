@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
-from collections.abc import Callable, Container, Iterable, Iterator
+from collections.abc import Callable, Collection, Container, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from importlib.metadata import EntryPoint, entry_points
@@ -31,9 +31,12 @@ from .base import (
     RecognisesRoot,
     UnknownFormatError,
     declared_edifact_types,
+    declared_json_keys,
     declared_roots,
 )
+from .cargo_xml import CargoXmlAdapter
 from .cn_manifest import CnManifestAdapter
+from .dcsa_ebl import DcsaEblAdapter
 from .fal1 import Fal1Adapter
 from .fal2 import Fal2Adapter
 from .fal3 import Fal3Adapter
@@ -42,15 +45,15 @@ from .fal5 import Fal5Adapter
 from .fal6 import Fal6Adapter
 from .fal7 import Fal7Adapter
 from .manifest import CustomsManifestAdapter
-from .toolkit import XmlAdapter
 from .warning import SafetyWarningAdapter
 from .waybill import MultimodalWaybillAdapter
 
 # Each built-in is a class: an XmlAdapter is made with the registry's shared XSD store and XML
-# parser, any other adapter (EDIFACT, JSON) with no arguments.
+# parser, any other adapter (EDIFACT, JSON) with no arguments (_build).
 BUILTIN: tuple[type[Adapter], ...] = (
     Fal1Adapter, Fal2Adapter, Fal3Adapter, Fal4Adapter, Fal5Adapter, Fal6Adapter, Fal7Adapter,
     CustomsManifestAdapter, MultimodalWaybillAdapter, SafetyWarningAdapter, CnManifestAdapter,
+    DcsaEblAdapter, CargoXmlAdapter,
 )
 
 
@@ -87,16 +90,15 @@ class PluginProblem:
 
 
 def builtin_adapters(xsd_store: XsdStore, xml_parser: SafeXmlParser) -> tuple[Adapter, ...]:
-    return tuple(kind(xsd_store=xsd_store, xml_parser=xml_parser)
-                 if issubclass(kind, XmlAdapter) else kind()
-                 for kind in BUILTIN)
+    return tuple(_build(kind, xsd_store, xml_parser) for kind in BUILTIN)
 
 
 class AdapterRegistry:
     """Holds one adapter per format id. The adapters of `default()` share one XML parser,
     which is not thread-safe: build one registry per thread that parses."""
 
-    __slots__ = ("_adapters", "_by_edifact_type", "_by_root", "_problems", "_schemas")
+    __slots__ = ("_adapters", "_by_edifact_type", "_by_json_keys", "_by_root", "_problems",
+                 "_schemas")
 
     def __init__(
         self, adapters: Iterable[Adapter] = (), *, schemas: AvroSchemas | None = None
@@ -104,6 +106,7 @@ class AdapterRegistry:
         self._adapters: dict[str, Adapter] = {}
         self._by_root: dict[str, list[str]] = {}
         self._by_edifact_type: dict[str, list[str]] = {}
+        self._by_json_keys: dict[frozenset[str], list[str]] = {}
         self._problems: list[PluginProblem] = []
         self._schemas = schemas
         for adapter in adapters:
@@ -147,6 +150,9 @@ class AdapterRegistry:
             self._by_root.setdefault(root, []).append(adapter.format_id)
         for message_type in sorted(declared_edifact_types(adapter)):
             self._by_edifact_type.setdefault(message_type, []).append(adapter.format_id)
+        keys = declared_json_keys(adapter)
+        if keys:
+            self._by_json_keys.setdefault(keys, []).append(adapter.format_id)
 
     def add_plugin(self, entry_point: EntryPoint, *, xsd_store: XsdStore,
                    xml_parser: SafeXmlParser) -> None:
@@ -207,6 +213,13 @@ class AdapterRegistry:
         """The formats whose adapters read EDIFACT messages of `message_type` ("PAXLST"), in
         the order they were registered."""
         return tuple(self._by_edifact_type.get(message_type, ()))
+
+    def formats_with_json_keys(self, top_level: Collection[str]) -> tuple[str, ...]:
+        """The formats whose adapters declare JSON members that are all among a document's
+        `top_level` members, in the order they were registered."""
+        present = frozenset(top_level)
+        return tuple(format_id for keys, formats in self._by_json_keys.items()
+                     if keys <= present for format_id in formats)
 
     def formats(self) -> tuple[str, ...]:
         return tuple(sorted(self._adapters))

@@ -117,6 +117,30 @@ CURRENCY = _tag("Currency")
 REMARKS = _tag("Remarks")
 
 
+# The canonical fields the XML format has no element for (they come from DCSA eBL and
+# Cargo-XML), at their defaults, so that a record reads back from Avro as it was parsed.
+_WAYBILL_NOT_IN_XML = MappingProxyType({
+    "transport_document": None, "notify_parties": (), "master_waybill_number": None,
+    "origin": None, "destination": None, "total_number_of_pieces": None,
+    "total_gross_weight_kg": None})
+_OPERATOR_NOT_IN_XML = MappingProxyType({"address": None})
+_PARTY_NOT_IN_XML = MappingProxyType({"address": None, "identifying_codes": ()})
+_LEG_NOT_IN_XML = MappingProxyType({
+    "planned_departure_date": None, "planned_arrival_date": None, "vessel_name": None,
+    "conveyance_reference": None, "planned_departure_local_time": None,
+    "planned_arrival_local_time": None})
+_CONTAINER_NOT_IN_XML = MappingProxyType({"shipper_owned": None})
+_CARGO_NOT_IN_XML = MappingProxyType({"package_description": None, "booking_reference": None,
+                                      "hs_codes": (), "equipment_reference": None})
+_CHARGE_NOT_IN_XML = MappingProxyType({"payment_term": None, "calculation_basis": None,
+                                       "unit_price": None, "quantity": None})
+
+
+def _not_in_xml(defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The defaults as fresh values (a new list for each list field)."""
+    return {name: [] if value == () else value for name, value in defaults.items()}
+
+
 def business_key(record: Mapping[str, Any]) -> str:
     """The waybill number: every status update of a waybill is a new version of it."""
     return str(record["waybill_number"])
@@ -162,6 +186,7 @@ def _read_waybill(root: etree._Element) -> dict[str, Any]:
         "cargo_items": [_read_cargo(e) for e in children.repeated(CARGO)],
         "charges": [_read_charge(e) for e in children.repeated(CHARGE)],
         "remarks": optional_token(children.optional_text(REMARKS)),
+        **_not_in_xml(_WAYBILL_NOT_IN_XML),
     }
 
 
@@ -170,6 +195,7 @@ def _read_operator(operator: etree._Element) -> dict[str, Any]:
     return {
         "name": token(children.text()),
         "unified_social_credit_code": children.text(),
+        **_not_in_xml(_OPERATOR_NOT_IN_XML),
     }
 
 
@@ -178,6 +204,7 @@ def _read_party(party: etree._Element) -> dict[str, Any]:
     return {
         "name": token(children.text()),
         "contact": token(children.text()),
+        **_not_in_xml(_PARTY_NOT_IN_XML),
     }
 
 
@@ -193,6 +220,7 @@ def _read_leg(leg: etree._Element) -> dict[str, Any]:
         **instant_fields(children.text(), "planned_arrival"),
         **optional_instant_fields(children.optional_text(ACTUAL_DEPARTURE), "actual_departure"),
         **optional_instant_fields(children.optional_text(ACTUAL_ARRIVAL), "actual_arrival"),
+        **_not_in_xml(_LEG_NOT_IN_XML),
     }
 
 
@@ -211,6 +239,7 @@ def _read_container(container: etree._Element) -> dict[str, Any]:
         "container_number": children.text(),
         "size_type": children.text(),
         "seal_numbers": children.repeated_text(SEAL_NUMBER),
+        **_not_in_xml(_CONTAINER_NOT_IN_XML),
     }
 
 
@@ -222,6 +251,7 @@ def _read_cargo(cargo: etree._Element) -> dict[str, Any]:
         "kind_of_packages": children.text(),
         "gross_weight_kg": read_decimal(children.text(), KILOGRAMS),
         "volume_m3": optional_decimal(children.optional_text(VOLUME), CUBIC_METRES),
+        **_not_in_xml(_CARGO_NOT_IN_XML),
     }
 
 
@@ -231,6 +261,7 @@ def _read_charge(charge: etree._Element) -> dict[str, Any]:
         "item": token(children.text()),
         "amount": read_decimal(children.text(), MONEY),
         "currency": children.text(),
+        **_not_in_xml(_CHARGE_NOT_IN_XML),
     }
 
 
@@ -363,6 +394,7 @@ def _check_status(status: str, legs: list[dict[str, Any]], root: etree._Element)
 
 
 def _build_waybill(record: Mapping[str, Any], version: int) -> etree._Element:
+    _refuse_what_xml_cannot_state(record)
     root = new_root(ROOT, NAMESPACE, version)
     add_text(root, WAYBILL_NUMBER, record["waybill_number"])
     add_text(root, STATUS, _STATUS_TO_XML[record["status"]])
@@ -382,6 +414,25 @@ def _build_waybill(record: Mapping[str, Any], version: int) -> etree._Element:
         _build_charge(etree.SubElement(root, CHARGE), charge)
     add_optional_text(root, REMARKS, record.get("remarks"))
     return root
+
+
+def _refuse_what_xml_cannot_state(record: Mapping[str, Any]) -> None:
+    """A record that fills a field the XML format has no element for (one read from DCSA eBL
+    or Cargo-XML) is refused rather than written without it."""
+    parts: list[tuple[Mapping[str, Any], Mapping[str, Any]]] = [
+        (record, _WAYBILL_NOT_IN_XML), (record["operator"], _OPERATOR_NOT_IN_XML),
+        (record["consignor"], _PARTY_NOT_IN_XML), (record["consignee"], _PARTY_NOT_IN_XML)]
+    parts += [(leg, _LEG_NOT_IN_XML) for leg in list_field(record["legs"])]
+    parts += [(c, _CONTAINER_NOT_IN_XML) for c in list_field(record["containers"])]
+    parts += [(c, _CARGO_NOT_IN_XML) for c in list_field(record["cargo_items"])]
+    parts += [(c, _CHARGE_NOT_IN_XML) for c in list_field(record["charges"])]
+    for part, defaults in parts:
+        if part is None:
+            raise ValueError("the waybill XML needs an operator, consignor and consignee")
+        for name, default in defaults.items():
+            value = part.get(name, default)
+            if value != default and not (default == () and value == []):
+                raise ValueError(f"the waybill XML has no element for {name}")
 
 
 def _build_party(element: etree._Element, party: Mapping[str, Any]) -> None:

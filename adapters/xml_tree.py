@@ -7,7 +7,8 @@ any child order, and refuses with a code naming the field and the rule, never th
 `build_children` writes a record back in the table's order.
 
 A node's path may go through wrappers ("Agent/ID"): each wrapper holds exactly the next step.
-A repeated node repeats its last step."""
+A repeated node repeats its last step. A SKIPPED node is an element the format has and the
+canonical record does not carry: it is allowed where the table puts it, and not read."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from lxml import etree
 from .base import RuleViolationError
 from .toolkit import field_path, list_field, token
 
-TEXT, TIME, DECIMAL, GROUP = "text", "time", "decimal", "group"
+TEXT, TIME, DECIMAL, GROUP, SKIPPED = "text", "time", "decimal", "group", "skipped"
 UNBOUNDED = 9999
 DECIMAL_PLACES = Decimal("0.000001")
 # The manifests' times are digits in China Standard Time, of one of these lengths.
@@ -260,6 +261,8 @@ class TreeReader:
         """Reads into `record` a child that is no plain text leaf: a group, a typed or
         repeated leaf, one under wrappers, one of several spellings, or one to refuse."""
         node, name = slot.node, slot.name
+        if node.kind == SKIPPED:
+            return
         if slot.spelled_otherwise:
             first = spelled.setdefault(node.field, name)
             if first != name:
@@ -457,6 +460,8 @@ def build_children(parent: etree._Element, record: Mapping[str, Any], nodes: Seq
     """Writes the record's fields as children of `parent`, in the table's order, each under
     the spelling at index `spelling` of its paths (or its last one)."""
     for node in nodes:
+        if node.kind == SKIPPED:
+            continue
         value = record[node.field]
         if value is None or (node.repeats and not list_field(value)):
             continue

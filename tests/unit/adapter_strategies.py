@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from adapters import Adapter
+from message_formats import AvroSchemas
 
 # The adapter fixtures are function-scoped, and the adapters hold no state between examples.
 PROPERTY = settings(
@@ -69,6 +70,16 @@ class VersionedAdapter(Adapter, Protocol):
     def schema_version(self) -> int: ...
 
 
+def assert_survives_avro(schemas: AvroSchemas, adapter: VersionedAdapter,
+                         record: dict[str, Any], version: int) -> None:
+    """The record, as an event of `version`, decodes from Avro as it was encoded, and what
+    decodes renders and parses back to the record."""
+    event = {"header": event_header(adapter, version), **record}
+    name, decoded = schemas.decode(schemas.encode(adapter.schema_name, event))
+    assert (name, decoded) == (adapter.schema_name, event)
+    assert adapter.parse(adapter.render(decoded)).record == record
+
+
 def event_header(adapter: VersionedAdapter, version: int, *, received_at: datetime = RECEIVED_AT
                  ) -> dict[str, Any]:
     """A px.canonical.Header for an event of `adapter`'s document type."""
@@ -84,3 +95,15 @@ def event_header(adapter: VersionedAdapter, version: int, *, received_at: dateti
         "digest_sm3": "0" * 64,
         "signature_key_id": None,
     }
+
+
+# Characters a DCSA text keeps as it is: letters, digits and punctuation with no white space
+# of any kind at either end (DCSA's pattern ^\S(?:.*\S)?$ counts U+00A0 and its kin as space).
+_DCSA_WORD = st.text(
+    st.characters(codec="utf-8", categories=("L", "N", "P")), min_size=1, max_size=10)
+
+
+def dcsa_text(max_size: int) -> st.SearchStrategy[str]:
+    """Texts DCSA's "^\\S(?:.*\\S)?$" patterns accept, of at most `max_size` characters."""
+    words = st.lists(_DCSA_WORD, min_size=1, max_size=5)
+    return words.map(lambda w: " ".join(w)[:max_size].rstrip(" ")).filter(bool)

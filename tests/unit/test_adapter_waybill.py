@@ -16,6 +16,18 @@ from message_formats import AvroSchemas, SafeXmlParser, XsdStore
 from tests.unit.adapter_strategies import PROPERTY, broken, event_header, optional, pattern, tokens
 
 DATA = Path(__file__).parent.parent / "data" / "waybill"
+# Canonical fields that DCSA eBL and Cargo-XML fill and the XML format has no element for.
+LEG_NOT_IN_XML = {"planned_departure_date": None, "planned_arrival_date": None,
+                  "vessel_name": None, "conveyance_reference": None,
+                  "planned_departure_local_time": None, "planned_arrival_local_time": None}
+WAYBILL_NOT_IN_XML: dict[str, Any] = {
+    "transport_document": None, "notify_parties": [], "master_waybill_number": None,
+    "origin": None, "destination": None, "total_number_of_pieces": None,
+    "total_gross_weight_kg": None}
+CARGO_NOT_IN_XML: dict[str, Any] = {
+    "package_description": None, "booking_reference": None, "hs_codes": [],
+    "equipment_reference": None}
+CHARGE_NOT_IN_XML = ("payment_term", "calculation_basis", "unit_price", "quantity")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +54,9 @@ def test_valid_booked_maps_every_field(adapter: MultimodalWaybillAdapter) -> Non
         "actual_departure_utc_offset_minutes": None,
         "actual_arrival": None,
         "actual_arrival_utc_offset_minutes": None,
+        **LEG_NOT_IN_XML,
     }
+    no_codes: dict[str, Any] = {"address": None, "identifying_codes": []}
     assert adapter.parse(_sample("valid_booked.xml")) == ParseResult(
         record={
             "waybill_number": "CQ-MT-2026-00318",
@@ -50,9 +64,12 @@ def test_valid_booked_maps_every_field(adapter: MultimodalWaybillAdapter) -> Non
             "operator": {
                 "name": "重庆长江多式联运有限公司",
                 "unified_social_credit_code": "91310000607201753X",
+                "address": None,
             },
-            "consignor": {"name": "重庆川渝汽车配件有限公司", "contact": "陈静 023-5555 0789"},
-            "consignee": {"name": "宁波东方汽车零部件有限公司", "contact": "赵磊 0574-5555 0321"},
+            "consignor": {"name": "重庆川渝汽车配件有限公司", "contact": "陈静 023-5555 0789",
+                          **no_codes},
+            "consignee": {"name": "宁波东方汽车零部件有限公司", "contact": "赵磊 0574-5555 0321",
+                          **no_codes},
             "legs": [
                 {
                     "sequence_number": 1,
@@ -88,7 +105,8 @@ def test_valid_booked_maps_every_field(adapter: MultimodalWaybillAdapter) -> Non
                 },
             ],
             "containers": [
-                {"container_number": "TCNU3618528", "size_type": "22G1", "seal_numbers": []}
+                {"container_number": "TCNU3618528", "size_type": "22G1", "seal_numbers": [],
+                 "shipper_owned": None}
             ],
             "cargo_items": [
                 {
@@ -97,10 +115,12 @@ def test_valid_booked_maps_every_field(adapter: MultimodalWaybillAdapter) -> Non
                     "kind_of_packages": "PX",
                     "gross_weight_kg": Decimal("21480.250"),
                     "volume_m3": None,
+                    **CARGO_NOT_IN_XML,
                 }
             ],
             "charges": [],
             "remarks": None,
+            **WAYBILL_NOT_IN_XML,
         },
         business_key="CQ-MT-2026-00318",
         document_version=1,
@@ -318,6 +338,7 @@ def _legs(draw: st.DrawFn, status: str) -> list[dict[str, Any]]:
             "actual_departure_utc_offset_minutes": None,
             "actual_arrival": None,
             "actual_arrival_utc_offset_minutes": None,
+            **LEG_NOT_IN_XML,
         }
         if index < completed or (index == completed and under_way):
             actual += draw(_GAP)
@@ -337,9 +358,12 @@ def canonical_waybill(draw: st.DrawFn) -> dict[str, Any]:
     return {
         "waybill_number": draw(pattern(r"[A-Za-z0-9][A-Za-z0-9/.\-]{0,34}")),
         "status": status,
-        "operator": {"name": draw(tokens(140)), "unified_social_credit_code": draw(_USCC)},
-        "consignor": {"name": draw(tokens(140)), "contact": draw(tokens(256))},
-        "consignee": {"name": draw(tokens(140)), "contact": draw(tokens(256))},
+        "operator": {"name": draw(tokens(140)), "unified_social_credit_code": draw(_USCC),
+                     "address": None},
+        "consignor": {"name": draw(tokens(140)), "contact": draw(tokens(256)),
+                      "address": None, "identifying_codes": []},
+        "consignee": {"name": draw(tokens(140)), "contact": draw(tokens(256)),
+                      "address": None, "identifying_codes": []},
         "legs": draw(_legs(status)),
         "containers": draw(
             st.lists(
@@ -352,6 +376,7 @@ def canonical_waybill(draw: st.DrawFn) -> dict[str, Any]:
                         "seal_numbers": st.lists(
                             pattern(r"[A-Za-z0-9][A-Za-z0-9/\-]{0,34}"), max_size=2
                         ),
+                        "shipper_owned": st.none(),
                     }
                 ),
                 min_size=1,
@@ -379,6 +404,7 @@ def canonical_waybill(draw: st.DrawFn) -> dict[str, Any]:
                                 allow_nan=False,
                             )
                         ),
+                        **{k: st.just(v) for k, v in CARGO_NOT_IN_XML.items()},
                     }
                 ),
                 min_size=1,
@@ -397,12 +423,14 @@ def canonical_waybill(draw: st.DrawFn) -> dict[str, Any]:
                             allow_nan=False,
                         ),
                         "currency": pattern(r"[A-Z]{3}"),
+                        **{k: st.none() for k in CHARGE_NOT_IN_XML},
                     }
                 ),
                 max_size=3,
             )
         ),
         "remarks": draw(optional(tokens(512))),
+        **WAYBILL_NOT_IN_XML,
     }
 
 
@@ -432,3 +460,14 @@ def test_canonical_record_survives_avro(
 
 # ---------------------------------------------------------------- canonical schema files
 
+
+
+def test_render_refuses_what_only_other_formats_state(adapter: MultimodalWaybillAdapter) -> None:
+    record = adapter.parse(_sample("valid_booked.xml")).record
+    for path, value in ((("master_waybill_number",), "999-12345675"),
+                        (("legs", 0, "vessel_name"), "PX EXAMPLE STAR"),
+                        (("cargo_items", 0, "hs_codes"), ["870830"]),
+                        (("consignee",), None)):
+        with pytest.raises(AdapterError) as caught:
+            adapter.render(broken(record, path, value))
+        assert caught.value.code == "RENDER_RECORD_INVALID"
