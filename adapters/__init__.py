@@ -1,6 +1,7 @@
 """Format adapters: document bytes to canonical records and back. Imports only
 message_formats; never touches Kafka or the network."""
 
+from .baplie import BayPlanAdapter, fal7_manifest
 from .base import (
     ENTRY_POINT_GROUP,
     Adapter,
@@ -39,6 +40,7 @@ __all__ = [
     "AdapterError",
     "AdapterRegistrationError",
     "AdapterRegistry",
+    "BayPlanAdapter",
     "CnManifestAdapter",
     "Confidence",
     "CustomsManifestAdapter",
@@ -63,6 +65,7 @@ __all__ = [
     "UnknownFormatError",
     "builtin_adapters",
     "customs_manifest_type",
+    "fal7_manifest",
     "installed_schemas",
     "is_valid_imo_number",
 ]

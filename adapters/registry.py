@@ -23,6 +23,7 @@ from message_formats import (
     XsdStore,
 )
 
+from .baplie import BayPlanAdapter
 from .base import (
     ENTRY_POINT_GROUP,
     Adapter,
@@ -40,13 +41,15 @@ from .fal5 import Fal5Adapter
 from .fal6 import Fal6Adapter
 from .fal7 import Fal7Adapter
 from .manifest import CustomsManifestAdapter
-from .toolkit import XmlAdapter
 from .warning import SafetyWarningAdapter
 from .waybill import MultimodalWaybillAdapter
 
-BUILTIN: tuple[type[XmlAdapter], ...] = (
+# Each is made with the registry's XSD store and XML parser as keywords (an adapter of a
+# format that is not XML takes and ignores them).
+BUILTIN: tuple[Callable[..., Adapter], ...] = (
     Fal1Adapter, Fal2Adapter, Fal3Adapter, Fal4Adapter, Fal5Adapter, Fal6Adapter, Fal7Adapter,
     CustomsManifestAdapter, MultimodalWaybillAdapter, SafetyWarningAdapter, CnManifestAdapter,
+    BayPlanAdapter,
 )
 
 
