@@ -14,6 +14,8 @@ from .base import (
     UnknownFormatError,
 )
 from .cn_manifest import CnManifestAdapter
+from .coarri import ContainerReportAdapter
+from .coprar import ContainerHandlingAdapter, ContainerOrderAdapter
 from .detect import (
     Confidence,
     Detection,
@@ -43,6 +45,9 @@ __all__ = [
     "BayPlanAdapter",
     "CnManifestAdapter",
     "Confidence",
+    "ContainerHandlingAdapter",
+    "ContainerOrderAdapter",
+    "ContainerReportAdapter",
     "CustomsManifestAdapter",
     "Detection",
     "Fal1Adapter",

@@ -33,6 +33,8 @@ from .base import (
     declared_roots,
 )
 from .cn_manifest import CnManifestAdapter
+from .coarri import ContainerReportAdapter
+from .coprar import ContainerOrderAdapter
 from .fal1 import Fal1Adapter
 from .fal2 import Fal2Adapter
 from .fal3 import Fal3Adapter
@@ -49,7 +51,7 @@ from .waybill import MultimodalWaybillAdapter
 BUILTIN: tuple[Callable[..., Adapter], ...] = (
     Fal1Adapter, Fal2Adapter, Fal3Adapter, Fal4Adapter, Fal5Adapter, Fal6Adapter, Fal7Adapter,
     CustomsManifestAdapter, MultimodalWaybillAdapter, SafetyWarningAdapter, CnManifestAdapter,
-    BayPlanAdapter,
+    BayPlanAdapter, ContainerOrderAdapter, ContainerReportAdapter,
 )
 
 

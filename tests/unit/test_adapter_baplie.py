@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -11,16 +10,25 @@ from hypothesis import strategies as st
 
 from adapters import AdapterError, AdapterRegistry, RenderError
 from adapters.baplie import BayPlanAdapter, fal7_manifest
-from adapters.fal7 import DANGEROUS_GOODS_LIST
-from adapters.iso6346 import with_check_digit
-from message_formats import AvroSchemas, FormatError
-from tests.unit.adapter_strategies import (
-    PROPERTY,
-    broken,
-    event_header,
-    imo_with_check_digit,
-    optional,
-    pattern,
+from message_formats import AvroSchemas
+from tests.unit.adapter_strategies import PROPERTY, broken, event_header, optional
+from tests.unit.smdg_support import (
+    CELL,
+    CODE,
+    CONTAINER_NUMBER,
+    FULL_OR_EMPTY,
+    LOCAL_TIMES,
+    LOCODE,
+    MASS,
+    MESSAGE_FUNCTIONS,
+    SIZE_TYPE,
+    TEXT,
+    dangerous_goods,
+    refused,
+    vessels,
+)
+from tests.unit.smdg_support import (
+    interchange as around,
 )
 
 DATA = Path(__file__).parent.parent / "data" / "stowage-plan"
@@ -39,21 +47,12 @@ def _sample(name: str) -> bytes:
 
 
 def interchange(body: str, header: str = SMDG22_HEADER) -> bytes:
-    """An interchange around `body` (segments, each ending in '), with true control counts."""
-    segments = body.count("'") + 2
-    return f"{header}{body}UNT+{segments}+M1'UNZ+1+REF1'".encode()
+    return around(header, body)
 
 
 def one_container(*segments: str, header: str = SMDG22_HEADER) -> bytes:
     cell = "LOC+147+0010182::5'EQD+CN+EXMU1234569+22G1:102:5+++5'"
     return interchange(VOYAGE + cell + "".join(f"{s}'" for s in segments), header)
-
-
-def refused(adapter: BayPlanAdapter, data: bytes) -> AdapterError | FormatError:
-    with pytest.raises((AdapterError, FormatError)) as caught:
-        adapter.parse(data)
-    assert isinstance(caught.value, (AdapterError, FormatError))
-    return caught.value
 
 
 # ---------------------------------------------------------------- samples
@@ -306,45 +305,17 @@ def test_registered_and_declares_its_message_type() -> None:
 
 # ---------------------------------------------------------------- properties
 
-TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Cn", "Zl", "Zp")),
-               min_size=1, max_size=20)
-CODE = pattern(r"[A-Z0-9]{1,12}")
-LOCODE = pattern(r"[A-Z]{2}[A-Z2-9]{3}")
-MASS = st.decimals(Decimal("0.001"), Decimal("999999999999.999"), places=3)
 DIRECTORIES = st.sampled_from(["D:95B:SMDG22", "D:95B:SMDG20", "D:95B:", "D:13B:SMDG31",
                                "D:13B:SMDG311"])
 
 
 @st.composite
-def dangerous_goods(draw: st.DrawFn) -> dict[str, Any]:
-    listed = draw(st.booleans())
-    if listed:
-        entry = draw(st.sampled_from(sorted(DANGEROUS_GOODS_LIST.values(),
-                                            key=lambda e: e.un_number)))
-        un_number, imdg_class = entry.un_number, draw(st.sampled_from(sorted(entry.classes)))
-        groups = sorted(entry.packing_groups)
-        packing_group = draw(optional(st.sampled_from(groups))) if groups else None
-    else:
-        un_number = draw(pattern(r"[0-9]{4}").filter(lambda n: n not in DANGEROUS_GOODS_LIST))
-        imdg_class = draw(pattern(r"[1-9](\.[1-6])?[A-S]?"))
-        packing_group = draw(optional(st.sampled_from(["I", "II", "III"])))
-    return {
-        "imdg_class": imdg_class,
-        "un_number": un_number,
-        "packing_group": packing_group,
-        "flash_point_celsius": draw(optional(st.decimals(Decimal("-999.9"), Decimal("999.9"),
-                                                         places=1))),
-        "ems": draw(optional(TEXT)),
-    }
-
-
-@st.composite
 def containers(draw: st.DrawFn) -> dict[str, Any]:
     return {
-        "stowage_position": draw(pattern(r"[0-9]{7}")),
-        "container_number": with_check_digit(draw(pattern(r"[A-Z]{3}[UJZ][0-9]{6}"))),
-        "size_type": draw(optional(pattern(r"[0-9L][0-9][A-Z][0-9]"))),
-        "full_or_empty": draw(st.sampled_from([None, "Full", "Empty"])),
+        "stowage_position": draw(CELL),
+        "container_number": draw(CONTAINER_NUMBER),
+        "size_type": draw(optional(SIZE_TYPE)),
+        "full_or_empty": draw(FULL_OR_EMPTY),
         "gross_mass_kg": draw(optional(MASS)),
         "verified_gross_mass_kg": draw(optional(MASS)),
         "operator": draw(optional(CODE)),
@@ -359,20 +330,12 @@ def containers(draw: st.DrawFn) -> dict[str, Any]:
 
 @st.composite
 def stowage_plans(draw: st.DrawFn) -> dict[str, Any]:
-    by_imo = draw(st.booleans())
-    moment = draw(st.datetimes(datetime(2000, 1, 1), datetime(2099, 12, 31, 23, 59)))
     return {
         "document_number": draw(TEXT),
-        "message_function": draw(st.sampled_from(["9", "5", "4", "3", "22"])),
+        "message_function": draw(MESSAGE_FUNCTIONS),
         "message_version": draw(DIRECTORIES),
-        "prepared_at": draw(optional(st.just(moment.strftime("%Y%m%d%H%M")))),
-        "vessel": {
-            "name": draw(optional(TEXT)),
-            "imo_number": imo_with_check_digit(draw(st.integers(100000, 999999)))
-            if by_imo else None,
-            "call_sign": None if by_imo else draw(pattern(r"[A-Z0-9]{3,7}")),
-            "flag_state": draw(optional(pattern(r"[A-Z]{2}"))),
-        },
+        "prepared_at": draw(optional(LOCAL_TIMES)),
+        "vessel": draw(vessels()),
         "voyage_number": draw(TEXT),
         "carrier": draw(optional(CODE)),
         "port_of_departure": draw(optional(LOCODE)),
