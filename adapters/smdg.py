@@ -107,9 +107,6 @@ class SmdgAdapter:
 
     __slots__ = ()
 
-    def __init__(self, **_stores: object) -> None:
-        """Takes (and needs none of) the XML stores the registry hands every built-in."""
-
     @property
     def edifact_message_types(self) -> frozenset[str]:
         return frozenset({self.message_type})

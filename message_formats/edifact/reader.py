@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from .errors import EdifactError, InterchangeHeader, Level, Where
 from .model import Group, Interchange, Message, MessageId, Segment
+from .sniff import no_message
 from .tokens import (
     DEFAULT_LIMITS,
     Limits,
@@ -30,7 +31,7 @@ def read_interchange(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Interchang
     try:
         tokens = tokenise(data, limits)
     except EdifactError as error:
-        raise error.with_header(probed_header(data)) from None
+        raise error.with_header(interchange_header(data)) from None
     header = read_header(tokens.segments[0] if tokens.segments else None,
                          tokens.syntax_id, tokens.syntax_version)
     try:
@@ -39,8 +40,9 @@ def read_interchange(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Interchang
         raise error.with_header(header) from None
 
 
-def probed_header(data: bytes) -> InterchangeHeader | None:
-    """The UNB facts of an interchange whose segments could not all be read, if any."""
+def interchange_header(data: bytes) -> InterchangeHeader | None:
+    """The UNB facts of an interchange, read from its first bytes alone (UNA and UNB, at most
+    a few KiB), None when they cannot be read: whom its CONTRL is addressed to."""
     probe = unb_probe(data)
     if probe is None:
         return None
@@ -89,15 +91,8 @@ class EnvelopeReader:
                            if raw.tag in _ENVELOPE_TAGS]
         self.read_contents()
         self.read_unz()
-        header = self.header
-        return Interchange(
-            syntax_id=header.syntax_id, syntax_version=header.syntax_version,
-            sender=header.sender, sender_qualifier=header.sender_qualifier,
-            recipient=header.recipient, recipient_qualifier=header.recipient_qualifier,
-            prepared=header.prepared, control_reference=header.control_reference,
-            acknowledgement_requested=header.acknowledgement_requested, test=header.test,
-            separators=self.tokens.separators, messages=tuple(self.messages),
-            groups=tuple(self.groups))
+        return Interchange(**asdict(self.header), separators=self.tokens.separators,
+                           messages=tuple(self.messages), groups=tuple(self.groups))
 
     def peek(self) -> RawSegment | None:
         segments = self.tokens.segments
@@ -118,7 +113,7 @@ class EnvelopeReader:
                     f"segment {segment.position} of the interchange ({tag_of(segment)}) stands "
                     "outside any message", "EDI_SEGMENT_OUTSIDE_MESSAGE", 33)
         if not self.messages:
-            raise interchange_error("the interchange holds no message", "EDI_NO_MESSAGE", 32)
+            raise no_message()
 
     def read_group(self, ung: RawSegment) -> None:
         reference = value(ung, 4)

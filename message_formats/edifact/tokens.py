@@ -12,7 +12,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import islice, repeat
 from typing import NamedTuple
 
 from .errors import EdifactError, Level, Where
@@ -37,7 +37,9 @@ SYNTAX_VERSIONS = frozenset({"1", "2", "3", "4"})
 # CR, LF and TAB are let through (partners put line breaks between segments and, rarely,
 # inside free text).
 _CONTROLS = "".join(chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F))
-_PRIVATE_USE = range(0xE000, 0xF900)
+# Private-use characters: the BMP's area, then planes 15 and 16.
+_PRIVATE_USE = (range(0xE000, 0xF900), range(0xF0000, 0xFFFFE), range(0x100000, 0x10FFFE))
+_ANY_PRIVATE_USE = re.compile("[\ue000-\uf8ff\U000f0000-\U0010ffff]")
 _UNB_PROBE = 4096  # bytes enough for any UNB
 
 
@@ -285,6 +287,21 @@ class Special:
         return RawSegment(tag, elements, repetitions, index)
 
 
+def unused_characters(text: str, count: int) -> list[str]:
+    """`count` private-use characters that do not occur in `text`, found in linear time:
+    text without any (nearly all) is searched once, ASCII not at all. An interchange
+    that uses every private-use character (137 000 of them) is refused."""
+    if text.isascii() or _ANY_PRIVATE_USE.search(text) is None:
+        return [chr(_PRIVATE_USE[0].start + n) for n in range(count)]
+    present = set(text)
+    free = (c for area in _PRIVATE_USE for code in area if (c := chr(code)) not in present)
+    found = list(islice(free, count))
+    if len(found) < count:
+        raise interchange_error("the interchange uses every private-use character",
+                                "EDI_CHARSET", 21)
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class Released:
     """Released characters swapped for private-use characters absent from the text."""
@@ -300,8 +317,7 @@ class Released:
         if not release or release not in text:
             return None
         literals = (release, *(c for c in separators.service_characters() if c != release))
-        free = (chr(c) for c in _PRIVATE_USE if chr(c) not in text)
-        placeholders = [next(free) for _ in literals]
+        placeholders = unused_characters(text, len(literals))
         swaps = {release + literal: placeholder
                  for literal, placeholder in zip(literals, placeholders, strict=True)}
         table = {ord(p): literal for literal, p in zip(literals, placeholders, strict=True)}
