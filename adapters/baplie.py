@@ -28,7 +28,7 @@ from message_formats.edifact import segment as make_segment
 from .smdg import (
     SmdgAdapter,
     cell_segment,
-    check_each_once,
+    check_cells_and_containers_once,
     check_equipment_count,
     container_number,
     dangerous_goods_of,
@@ -144,10 +144,7 @@ def _check_plan(record: Mapping[str, Any], message: Message) -> None:
     number of containers."""
     containers = record["containers"]
     _, groups = groups_from(message.body(), _is_cell)
-    check_each_once(containers, groups, "stowage_position", "LOC", "147",
-                    "RULE_STOWAGE_CELL_TWICE", "names a cell already occupied")
-    check_each_once(containers, groups, "container_number", "EQD", None,
-                    "RULE_CONTAINER_TWICE", "names a container already stowed")
+    check_cells_and_containers_once(containers, groups)
     check_equipment_count(message.body(), len(containers))
 
 

@@ -20,7 +20,7 @@ from message_formats.edifact import segment as make_segment
 from .smdg import (
     SmdgAdapter,
     cell_segment,
-    check_each_once,
+    check_cells_and_containers_once,
     check_equipment_count,
     container_number,
     dangerous_goods_of,
@@ -115,10 +115,7 @@ def check_handling(record: Mapping[str, Any], message: Message) -> tuple[str, ..
     """Each container once, CNT+16 (when sent) their number; the warnings."""
     containers = record["containers"]
     _, groups = groups_from(message.body(), _is_equipment)
-    check_each_once(containers, groups, "container_number", "EQD", None,
-                    "RULE_CONTAINER_TWICE", "names a container already listed")
-    check_each_once(containers, groups, "stowage_position", "LOC", "147",
-                    "RULE_STOWAGE_CELL_TWICE", "names a cell already occupied")
+    check_cells_and_containers_once(containers, groups)
     check_equipment_count(message.body(), len(containers))
     return unknown_un_numbers(containers)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from itertools import pairwise
@@ -391,17 +392,40 @@ def dangerous_goods_of(group: Iterable[Segment]) -> list[dict[str, Any]]:
     return [read_dangerous_goods(s) for s in group if s.tag == "DGS"]
 
 
+@dataclass(frozen=True, slots=True)
+class Field:
+    """A container field and where a message holds it: the segment and its data element."""
+
+    name: str
+    tag: str
+    qualifier: str | None
+    element: str
+
+
+CELL_FIELD = Field("stowage_position", "LOC", "147", "C517 3225")
+CONTAINER_FIELD = Field("container_number", "EQD", None, "C237 8260")
+
+
 def check_each_once(containers: Sequence[Mapping[str, Any]], groups: Sequence[Sequence[Segment]],
-                    field: str, tag: str, qualifier: str | None, code: str, rule: str) -> None:
-    """Each container's `field` (read from the group's `tag` segment) occurs once."""
+                    field: Field, code: str, rule: str) -> None:
+    """Each container's `field` occurs once: the second occurrence is refused."""
     seen: set[Any] = set()
     for container, group in zip(containers, groups, strict=True):
-        value = container[field]
+        value = container[field.name]
         if value is not None and value in seen:
-            segment = first(group, tag, qualifier)
+            segment = first(group, field.tag, field.qualifier)
             assert segment is not None  # the field was read from it
-            raise refusal(code, rule, segment, "C517 3225" if tag == "LOC" else "C237 8260")
+            raise refusal(code, rule, segment, field.element)
         seen.add(value)
+
+
+def check_cells_and_containers_once(containers: Sequence[Mapping[str, Any]],
+                                    groups: Sequence[Sequence[Segment]]) -> None:
+    """No cell is occupied twice, no container listed twice."""
+    check_each_once(containers, groups, CONTAINER_FIELD, "RULE_CONTAINER_TWICE",
+                    "names a container already in the message")
+    check_each_once(containers, groups, CELL_FIELD, "RULE_STOWAGE_CELL_TWICE",
+                    "names a cell already occupied")
 
 
 def check_equipment_count(body: Sequence[Segment], count: int) -> None:
