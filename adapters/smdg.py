@@ -393,7 +393,7 @@ def dangerous_goods_of(group: Iterable[Segment]) -> list[dict[str, Any]]:
 
 
 @dataclass(frozen=True, slots=True)
-class Field:
+class _Field:
     """A container field and where a message holds it: the segment and its data element."""
 
     name: str
@@ -402,12 +402,12 @@ class Field:
     element: str
 
 
-CELL_FIELD = Field("stowage_position", "LOC", "147", "C517 3225")
-CONTAINER_FIELD = Field("container_number", "EQD", None, "C237 8260")
+_CELL_FIELD = _Field("stowage_position", "LOC", "147", "C517 3225")
+_CONTAINER_FIELD = _Field("container_number", "EQD", None, "C237 8260")
 
 
-def check_each_once(containers: Sequence[Mapping[str, Any]], groups: Sequence[Sequence[Segment]],
-                    field: Field, code: str, rule: str) -> None:
+def _check_each_once(containers: Sequence[Mapping[str, Any]], groups: Sequence[Sequence[Segment]],
+                    field: _Field, code: str, rule: str) -> None:
     """Each container's `field` occurs once: the second occurrence is refused."""
     seen: set[Any] = set()
     for container, group in zip(containers, groups, strict=True):
@@ -422,9 +422,9 @@ def check_each_once(containers: Sequence[Mapping[str, Any]], groups: Sequence[Se
 def check_cells_and_containers_once(containers: Sequence[Mapping[str, Any]],
                                     groups: Sequence[Sequence[Segment]]) -> None:
     """No cell is occupied twice, no container listed twice."""
-    check_each_once(containers, groups, CONTAINER_FIELD, "RULE_CONTAINER_TWICE",
+    _check_each_once(containers, groups, _CONTAINER_FIELD, "RULE_CONTAINER_TWICE",
                     "names a container already in the message")
-    check_each_once(containers, groups, CELL_FIELD, "RULE_STOWAGE_CELL_TWICE",
+    _check_each_once(containers, groups, _CELL_FIELD, "RULE_STOWAGE_CELL_TWICE",
                     "names a cell already occupied")
 
 

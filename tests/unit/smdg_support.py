@@ -18,7 +18,7 @@ from message_formats import FormatError
 from tests.unit.adapter_strategies import imo_with_check_digit, optional, pattern
 
 
-def interchange(header: str, body: str) -> bytes:
+def interchange_around(header: str, body: str) -> bytes:
     """An interchange of UNB and UNH (`header`, message reference M1, interchange REF1),
     `body` (segments, each ending in ') and true control counts."""
     segments = body.count("'") + 2

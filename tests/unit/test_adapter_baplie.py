@@ -24,11 +24,9 @@ from tests.unit.smdg_support import (
     SIZE_TYPE,
     TEXT,
     dangerous_goods,
+    interchange_around,
     refused,
     vessels,
-)
-from tests.unit.smdg_support import (
-    interchange as around,
 )
 
 DATA = Path(__file__).parent.parent / "data" / "stowage-plan"
@@ -47,7 +45,7 @@ def _sample(name: str) -> bytes:
 
 
 def interchange(body: str, header: str = SMDG22_HEADER) -> bytes:
-    return around(header, body)
+    return interchange_around(header, body)
 
 
 def one_container(*segments: str, header: str = SMDG22_HEADER) -> bytes:
@@ -149,9 +147,15 @@ def test_pounds_fahrenheit_and_a_decimal_comma_are_converted(adapter: BayPlanAda
     assert container["dangerous_goods"][0]["flash_point_celsius"] == Decimal("23.0")
 
 
-def test_either_layouts_qualifiers_are_understood(adapter: BayPlanAdapter) -> None:
-    data = one_container("MEA+AAE+G+KGM:20000", "NAD+CF+EXO:172:20")
-    container = adapter.parse(data).record["containers"][0]
+@pytest.mark.parametrize(("header", "mass", "operator"), [
+    (SMDG22_HEADER, "MEA+AAE+G+KGM:20000", "NAD+CF+EXO:172:20"),  # 3.x qualifiers in 2.x
+    (SMDG31_HEADER, "MEA+WT++KGM:20000", "NAD+CA+EXO:172:20"),  # and the other way round
+])
+def test_either_layouts_qualifiers_are_understood(
+    adapter: BayPlanAdapter, header: str, mass: str, operator: str
+) -> None:
+    container = adapter.parse(one_container(mass, operator, header=header)).record[
+        "containers"][0]
     assert (container["gross_mass_kg"], container["operator"]) == (Decimal("20000.000"), "EXO")
 
 

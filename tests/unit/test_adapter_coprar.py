@@ -25,11 +25,9 @@ from tests.unit.smdg_support import (
     SIZE_TYPE,
     TEXT,
     dangerous_goods,
+    interchange_around,
     refused,
     vessels,
-)
-from tests.unit.smdg_support import (
-    interchange as around,
 )
 
 DATA = Path(__file__).parent.parent / "data"
@@ -50,7 +48,7 @@ def report_adapter() -> ContainerReportAdapter:
 
 
 def interchange(body: str, header: str = HEADER) -> bytes:
-    return around(header, body)
+    return interchange_around(header, body)
 
 
 # ---------------------------------------------------------------- samples
