@@ -364,3 +364,13 @@ def test_canonical_record_survives_avro(adapter: BayPlanAdapter, schemas: AvroSc
     event = {"header": event_header(adapter, 1), **record}
     assert schemas.decode(schemas.encode(adapter.schema_name, event)) == (
         adapter.schema_name, event)
+
+
+def test_a_fal7_from_a_bay_plan_is_not_rendered_as_fal7_xml(adapter: BayPlanAdapter) -> None:
+    """The FAL 7 XML form requires what a bay plan does not state: rendering the record as
+    that form is refused rather than filled in."""
+    registry = AdapterRegistry.default(AvroSchemas())
+    manifest = fal7_manifest(adapter.parse(_sample("smdg31_bay_plan.edi")).record)
+    assert manifest is not None
+    with pytest.raises(RenderError):
+        registry.get("fal7-xml").render(manifest)
