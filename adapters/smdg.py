@@ -17,11 +17,14 @@ from typing import Any, ClassVar
 
 from message_formats import CodedError
 from message_formats.edifact import (
+    Interchange,
     InterchangeHeader,
+    Level,
     Message,
     MessageId,
     OutgoingMessage,
     Segment,
+    Where,
     decimal_value,
     read_interchange,
     render_interchange,
@@ -76,15 +79,36 @@ def _where(segment: Segment, element: str = "") -> str:
     return f"{tag} (segment {segment.number}){' ' + element if element else ''}"
 
 
-def refusal(code: str, rule: str, segment: Segment, element: str = "") -> RuleViolationError:
+class MessageRuleViolation(RuleViolationError):
+    """A business rule broken inside an EDIFACT message. `where` (set by `SmdgAdapter.parse`,
+    which knows the message) is how the gateway's CONTRL reports it: the message rejected,
+    and the segment at `line` with ISO 9735 syntax error 12 (invalid value) or 13 (missing)."""
+
+    where: Where | None = None
+
+
+# ISO 9735-4 syntax errors (0085) a business rule is reported with.
+_INVALID_VALUE, _MISSING = 12, 13
+
+
+def refusal(code: str, rule: str, segment: Segment, element: str = "") -> MessageRuleViolation:
     """A business-rule refusal naming the segment and data element, never a value; `line` is
     the segment's position in its message, as CONTRL's UCS 0096 counts it."""
-    return RuleViolationError(f"{_where(segment, element)}: {rule}", code=code,
-                              line=segment.number)
+    return MessageRuleViolation(f"{_where(segment, element)}: {rule}", code=code,
+                                line=segment.number)
 
 
-def missing(what: str, segment: Segment) -> RuleViolationError:
+def missing(what: str, segment: Segment) -> MessageRuleViolation:
     return refusal("RULE_REQUIRED", f"{what} is required", segment)
+
+
+def reported_at(message: Message, refused: MessageRuleViolation) -> Where:
+    """Where a CONTRL reports a rule broken in `message`: at the refused segment."""
+    syntax_error = _MISSING if refused.code == "RULE_REQUIRED" else _INVALID_VALUE
+    number = refused.line or 1
+    return Where(Level.SEGMENT, syntax_error, message_reference=message.reference,
+                 message_type=message.segments[0].components(1), segment_number=number,
+                 segment_tag=message.segments[number - 1].tag)
 
 
 # ---------------------------------------------------------------- the adapter skeleton
@@ -113,7 +137,15 @@ class SmdgAdapter:
         return frozenset({self.message_type})
 
     def parse(self, data: bytes) -> ParseResult:
-        message = self._only_message(data)
+        message = self._only_message(read_interchange(data))
+        try:
+            self._check_identifier(message)
+            return self._parsed(message)
+        except MessageRuleViolation as exc:
+            exc.where = reported_at(message, exc)
+            raise
+
+    def _parsed(self, message: Message) -> ParseResult:
         version = document_version(message)
         record = self.read(message)
         key = self.business_key(record)
@@ -143,13 +175,14 @@ class SmdgAdapter:
                               "does not carry")
         return data
 
-    def _only_message(self, data: bytes) -> Message:
-        interchange = read_interchange(data)
+    def _only_message(self, interchange: Interchange) -> Message:
         if len(interchange.messages) != 1:
             raise RuleViolationError(
                 f"the interchange must hold exactly one {self.message_type} message",
                 code="RULE_MESSAGE_COUNT")
-        message = interchange.messages[0]
+        return interchange.messages[0]
+
+    def _check_identifier(self, message: Message) -> None:
         identifier, unh = message.identifier, message.segments[0]
         if identifier.type != self.message_type:
             raise refusal("RULE_MESSAGE_TYPE", f"is not {self.message_type}", unh, "S009 0065")
@@ -158,7 +191,6 @@ class SmdgAdapter:
             directories = ", ".join(f"D:{release}" for release in sorted(self.releases))
             raise refusal("RULE_MESSAGE_VERSION", f"is not a directory read ({directories})",
                           unh, "S009")
-        return message
 
     # ------------------------------------------------------------ the hooks
 

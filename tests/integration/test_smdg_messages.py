@@ -2,7 +2,7 @@
 discharge report sent without a format name are recognised by their UNH message types, read
 by the built-in adapters and published as canonical events to the maritime administration;
 a bay plan a business rule refuses is answered 422 and with a negative CONTRL that rejects
-the interchange."""
+its message at the segment the rule names."""
 
 from __future__ import annotations
 
@@ -70,3 +70,7 @@ def test_bay_plans_and_reports_are_recognised_published_and_refused_with_contrl(
     contrl = read_contrl(read_interchange(delivery["payload"]).messages[0])
     assert (contrl.interchange.reference, contrl.interchange.action) == ("BP0001",
                                                                          Action.REJECTED)
+    [ucm] = contrl.reports("UCM")
+    assert (ucm.reference, ucm.action) == ("BP22", Action.REJECTED)
+    [ucs] = contrl.reports("UCS")  # the EQD whose container number fails its check digit
+    assert (ucs.reference, ucs.syntax_error) == ("25", 12)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pickle
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,9 @@ from hypothesis import strategies as st
 
 from adapters import AdapterError, AdapterRegistry, RenderError
 from adapters.baplie import BayPlanAdapter, fal7_manifest
+from adapters.smdg import MessageRuleViolation
 from message_formats import AvroSchemas
+from message_formats.edifact import Level, Where
 from tests.unit.adapter_strategies import PROPERTY, broken, event_header, optional
 from tests.unit.smdg_support import (
     CELL,
@@ -127,6 +130,18 @@ def test_refusals_name_segment_and_element_not_the_value(
     assert error.line == int(where.split("segment ")[1].split(")")[0])
     for value in ("EXMU2345670", "100982", "9074728", "CN1AN", "UN1263"):
         assert value not in error.message
+
+
+def test_a_refusal_says_where_contrl_reports_it(adapter: BayPlanAdapter) -> None:
+    error = refused(adapter, _sample("bad_container_check_digit.edi"))
+    assert isinstance(error, MessageRuleViolation)
+    assert error.where == Where(Level.SEGMENT, 12, message_reference="BP22",
+                                message_type=("BAPLIE", "D", "95B", "UN", "SMDG22"),
+                                segment_number=25, segment_tag="EQD")
+    assert pickle.loads(pickle.dumps(error)).where == error.where  # crosses the parse worker
+    missing = refused(adapter, _sample("container_missing.edi"))
+    assert isinstance(missing, MessageRuleViolation) and missing.where is not None
+    assert (missing.where.syntax_error, missing.where.segment_number) == (13, 20)
 
 
 def test_a_refusal_after_reading_carries_the_key_and_version(adapter: BayPlanAdapter) -> None:
