@@ -104,7 +104,7 @@ def _read_plan(message: Message) -> dict[str, Any]:
     identifier = message.identifier
     return {
         "document_number": bgm.value(1),
-        "message_function": bgm.value(2) or "9",
+        "message_function": optional(bgm.value(2)),
         "message_version": f"{identifier.version}:{identifier.release}:{identifier.association}",
         "prepared_at": optional_time(head, "137"),
         "vessel": read_vessel(tdt),
@@ -158,7 +158,7 @@ def business_key(record: Mapping[str, Any]) -> str:
 
 
 def _plan_segments(record: Mapping[str, Any], layout: Layout) -> Iterator[Segment]:
-    yield make_segment("BGM", "", record["document_number"], record["message_function"])
+    yield make_segment("BGM", "", record["document_number"], record["message_function"] or "")
     yield from time_segment("137", record["prepared_at"], layout.date_format)
     yield vessel_segment(record)
     yield from location_segment("5", record["port_of_departure"])

@@ -72,7 +72,7 @@ def read_handling(message: Message, kind: str) -> dict[str, Any]:
         "kind": kind,
         "document_number": bgm.value(1),
         "document_name_code": optional(bgm.value(0)),
-        "message_function": bgm.value(2) or "9",
+        "message_function": optional(bgm.value(2)),
         "message_version": f"{identifier.version}:{identifier.release}:{identifier.association}",
         "prepared_at": optional_time(head, "137"),
         "vessel": read_vessel(tdt),
@@ -131,7 +131,7 @@ def business_key(record: Mapping[str, Any]) -> str:
 
 def _handling_segments(record: Mapping[str, Any]) -> Iterator[Segment]:
     yield make_segment("BGM", record["document_name_code"] or "", record["document_number"],
-                       record["message_function"])
+                       record["message_function"] or "")
     yield from time_segment("137", record["prepared_at"], DATE_FORMAT)
     yield vessel_segment(record, MARITIME)
     yield from location_segment("9", record["port_of_loading"])

@@ -43,7 +43,7 @@ MASS = st.decimals(Decimal("0.001"), Decimal("999999999999.999"), places=3)
 CONTAINER_NUMBER = pattern(r"[A-Z]{3}[UJZ][0-9]{6}").map(with_check_digit)
 SIZE_TYPE = pattern(r"[0-9L][0-9][A-Z][0-9]")
 FULL_OR_EMPTY = st.sampled_from([None, "Full", "Empty"])
-MESSAGE_FUNCTIONS = st.sampled_from(["9", "5", "4", "3", "22"])
+MESSAGE_FUNCTIONS = st.sampled_from([None, "9", "5", "4", "3", "22"])
 # Local times a two-digit-year date (format 201) can hold too.
 LOCAL_TIMES = st.datetimes(datetime(2000, 1, 1), datetime(2099, 12, 31, 23, 59)).map(
     lambda moment: moment.strftime("%Y%m%d%H%M"))
