@@ -10,7 +10,7 @@ Two layouts, chosen by the message identifier (UNH S009), docs/edifact-research.
 Each occupied cell is the group of segments from one LOC+147 to the next. Inside a group the
 reader goes by tag and qualifier, not by position, so the two layouts' different segment orders
 read alike and either qualifier set is understood in either version; `render` writes each
-layout's own. What the record has no field for (reefer temperatures TMP, over-dimensions DIM,
+layout's own. What the record has no field for (over-dimensions DIM, temperature ranges RNG,
 handling instructions HAN, free text FTX) is not kept: a render writes a bay plan without it.
 
 Where dangerous goods are on board, `fal7_manifest` turns the record into what a FAL 7
@@ -53,6 +53,8 @@ from .smdg import (
     reference_segments,
     ship_key,
     stowage_cell,
+    temperature_segment,
+    temperature_setting,
     time_segment,
     unknown_un_numbers,
     vessel_segment,
@@ -129,6 +131,7 @@ def _read_container(group: Sequence[Segment]) -> dict[str, Any]:
         "full_or_empty": full_or_empty(eqd),
         "gross_mass_kg": gross,
         "verified_gross_mass_kg": verified,
+        "temperature_setting_celsius": temperature_setting(group),
         "operator": party(group, OPERATOR_PARTIES),
         "port_of_loading": location(group, "9"),
         "port_of_discharge": location(group, "11"),
@@ -177,6 +180,7 @@ def _container_segments(container: Mapping[str, Any], layout: Layout) -> Iterato
         yield from equipment
     yield from mass_segment(layout.gross_mass, container["gross_mass_kg"])
     yield from mass_segment(layout.verified_gross_mass, container["verified_gross_mass_kg"])
+    yield from temperature_segment(container["temperature_setting_celsius"])
     yield from location_segment("9", container["port_of_loading"])
     yield from location_segment("11", container["port_of_discharge"])
     yield from location_segment("83", container["place_of_delivery"])

@@ -45,6 +45,8 @@ from .smdg import (
     refusal,
     ship_key,
     stowage_cell,
+    temperature_segment,
+    temperature_setting,
     time_segment,
     unknown_un_numbers,
     vessel_segment,
@@ -99,6 +101,7 @@ def _read_container(group: Sequence[Segment]) -> dict[str, Any]:
         "stowage_position": None if cell is None else stowage_cell(cell),
         "gross_mass_kg": gross,
         "verified_gross_mass_kg": verified,
+        "temperature_setting_celsius": temperature_setting(group),
         "port_of_loading": location(group, "9"),
         "port_of_discharge": location(group, "11"),
         "place_of_delivery": location(group, "7"),
@@ -152,6 +155,7 @@ def _container_segments(container: Mapping[str, Any]) -> Iterator[Segment]:
     yield from location_segment("7", container["place_of_delivery"])
     yield from mass_segment(_GROSS_MASS, container["gross_mass_kg"])
     yield from mass_segment(_VGM, container["verified_gross_mass_kg"])
+    yield from temperature_segment(container["temperature_setting_celsius"])
     for seal in container["seals"]:
         yield make_segment("SEL", seal)
     yield from dangerous_goods_segments(container)

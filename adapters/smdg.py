@@ -410,12 +410,24 @@ def read_dangerous_goods(dgs: Segment) -> dict[str, Any]:
 
 
 def _flash_point(dgs: Segment) -> Decimal | None:
-    text, unit = dgs.value(3, 0), dgs.value(3, 1)
+    return _celsius(dgs, 3, "RULE_FLASH_POINT", "C223")
+
+
+def temperature_setting(group: Iterable[Segment]) -> Decimal | None:
+    """The transport temperature a reefer is set to (TMP+2), in degrees Celsius."""
+    tmp = first(group, "TMP", "2")
+    return None if tmp is None else _celsius(tmp, 1, "RULE_TEMPERATURE", "C239")
+
+
+def _celsius(segment: Segment, element: int, code: str, name: str) -> Decimal | None:
+    """A temperature (value and unit CEL or FAH, components of `element`) in degrees
+    Celsius with one decimal place; None when the value is empty."""
+    text, unit = segment.value(element, 0), segment.value(element, 1)
     if not text:
         return None
     value = decimal_value(text)
     if value is None or unit not in ("CEL", "FAH") or abs(value) >= 1000:
-        raise refusal("RULE_FLASH_POINT", "is not a temperature in CEL or FAH", dgs, "C223")
+        raise refusal(code, "is not a temperature in CEL or FAH", segment, name)
     celsius = value if unit == "CEL" else (value - 32) * 5 / 9
     return celsius.quantize(_TENTH)
 
@@ -522,6 +534,11 @@ def cell_segment(cell: str | None) -> Iterator[Segment]:
 def time_segment(qualifier: str, value: str | None, date_format: str) -> Iterator[Segment]:
     if value is not None:
         yield make_segment("DTM", [qualifier, write_time(value, date_format), date_format])
+
+
+def temperature_segment(celsius: Decimal | None) -> Iterator[Segment]:
+    if celsius is not None:
+        yield make_segment("TMP", "2", [formatted_decimal(celsius, _TENTH), "CEL"])
 
 
 def mass_segment(qualifiers: tuple[str, str], value: Decimal | None) -> Iterator[Segment]:

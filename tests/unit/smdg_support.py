@@ -40,6 +40,7 @@ CODE = pattern(r"[A-Z0-9]{1,12}")
 LOCODE = pattern(r"[A-Z]{2}[A-Z2-9]{3}")
 CELL = pattern(r"[0-9]{7}")
 MASS = st.decimals(Decimal("0.001"), Decimal("999999999999.999"), places=3)
+CELSIUS = st.decimals(Decimal("-999.9"), Decimal("999.9"), places=1)
 CONTAINER_NUMBER = pattern(r"[A-Z]{3}[UJZ][0-9]{6}").map(with_check_digit)
 SIZE_TYPE = pattern(r"[0-9L][0-9][A-Z][0-9]")
 FULL_OR_EMPTY = st.sampled_from([None, "Full", "Empty"])
@@ -67,8 +68,7 @@ def dangerous_goods(draw: st.DrawFn) -> dict[str, Any]:
         "imdg_class": imdg_class,
         "un_number": un_number,
         "packing_group": packing_group,
-        "flash_point_celsius": draw(optional(st.decimals(Decimal("-999.9"), Decimal("999.9"),
-                                                         places=1))),
+        "flash_point_celsius": draw(optional(CELSIUS)),
         "ems": draw(optional(TEXT)),
     }
 

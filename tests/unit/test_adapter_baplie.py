@@ -17,6 +17,7 @@ from message_formats.edifact import Level, Where
 from tests.unit.adapter_strategies import PROPERTY, broken, event_header, optional
 from tests.unit.smdg_support import (
     CELL,
+    CELSIUS,
     CODE,
     CONTAINER_NUMBER,
     FULL_OR_EMPTY,
@@ -80,7 +81,8 @@ def test_smdg22_sample_maps_every_field(adapter: BayPlanAdapter) -> None:
     assert first == {
         "stowage_position": "0140682", "container_number": "EXMU1234569", "size_type": "45G1",
         "full_or_empty": "Full", "gross_mass_kg": Decimal("24500.000"),
-        "verified_gross_mass_kg": Decimal("24650.000"), "operator": "EXL",
+        "verified_gross_mass_kg": Decimal("24650.000"), "temperature_setting_celsius": None,
+        "operator": "EXL",
         "port_of_loading": "CNSHA", "port_of_discharge": "SGSIN", "place_of_delivery": None,
         "booking_reference": None, "bill_of_lading_number": "EXLSHA0001234",
         "dangerous_goods": [],
@@ -104,6 +106,7 @@ def test_smdg31_sample_reads_the_version_3_layout(adapter: BayPlanAdapter) -> No
     reefer, tank, empty = record["containers"]
     assert (reefer["operator"], reefer["gross_mass_kg"], reefer["verified_gross_mass_kg"]) == (
         "EXL", Decimal("28700.000"), Decimal("28750.500"))
+    assert reefer["temperature_setting_celsius"] == Decimal("-18.0")
     assert [(g["un_number"], g["packing_group"]) for g in tank["dangerous_goods"]] == [
         ("1830", "II"), ("2922", "II")]
     assert (empty["full_or_empty"], empty["gross_mass_kg"]) == ("Empty", None)
@@ -155,11 +158,12 @@ def test_a_refusal_after_reading_carries_the_key_and_version(adapter: BayPlanAda
 
 def test_pounds_fahrenheit_and_a_decimal_comma_are_converted(adapter: BayPlanAdapter) -> None:
     data = one_container("MEA+WT++LBR:10000", "MEA+VGM++KGM:4536,25",
-                         "DGS+IMD+3+1993+73,4:FAH+3+F-E S-E")
+                         "DGS+IMD+3+1993+73,4:FAH+3+F-E S-E", "TMP+2+-0,4:FAH")
     container = adapter.parse(data).record["containers"][0]
     assert container["gross_mass_kg"] == Decimal("4535.924")
     assert container["verified_gross_mass_kg"] == Decimal("4536.250")
     assert container["dangerous_goods"][0]["flash_point_celsius"] == Decimal("23.0")
+    assert container["temperature_setting_celsius"] == Decimal("-18.0")
 
 
 @pytest.mark.parametrize(("header", "mass", "operator"), [
@@ -188,6 +192,7 @@ def test_call_sign_and_two_digit_year(adapter: BayPlanAdapter) -> None:
     (one_container("MEA+WT++KGM:12A"), "RULE_MASS"),
     (one_container("DGS+IMD+3.9+1993"), "RULE_IMDG_CLASS"),
     (one_container("DGS+IMD+3+1993+23:KEL"), "RULE_FLASH_POINT"),
+    (one_container("TMP+2+-18"), "RULE_TEMPERATURE"),
     (one_container("DGS+IMD+3+1993++4"), "RULE_PACKING_GROUP"),
     (one_container("DGS+IMD+3+1090++3"), "RULE_UN_NUMBER_CLASS"),
     (interchange(VOYAGE + "DTM+137:2702300000:201'"), "RULE_DATE"),
@@ -337,6 +342,7 @@ def containers(draw: st.DrawFn) -> dict[str, Any]:
         "full_or_empty": draw(FULL_OR_EMPTY),
         "gross_mass_kg": draw(optional(MASS)),
         "verified_gross_mass_kg": draw(optional(MASS)),
+        "temperature_setting_celsius": draw(optional(CELSIUS)),
         "operator": draw(optional(CODE)),
         "port_of_loading": draw(optional(LOCODE)),
         "port_of_discharge": draw(optional(LOCODE)),

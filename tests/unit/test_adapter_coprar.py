@@ -15,6 +15,7 @@ from message_formats import AvroSchemas
 from tests.unit.adapter_strategies import PROPERTY, broken, event_header, optional, pattern
 from tests.unit.smdg_support import (
     CELL,
+    CELSIUS,
     CODE,
     CONTAINER_NUMBER,
     FULL_OR_EMPTY,
@@ -77,7 +78,8 @@ def test_coprar_sample_maps_every_field(order_adapter: ContainerOrderAdapter) ->
     assert first == {
         "container_number": "EXMU1234569", "size_type": "45G1", "equipment_status": "2",
         "full_or_empty": "Full", "stowage_position": "0140682", "gross_mass_kg": None,
-        "verified_gross_mass_kg": Decimal("24650.000"), "port_of_loading": None,
+        "verified_gross_mass_kg": Decimal("24650.000"), "temperature_setting_celsius": None,
+        "port_of_loading": None,
         "port_of_discharge": "SGSIN", "place_of_delivery": None, "handled_at": None,
         "booking_reference": "EXLBKG1001", "bill_of_lading_number": None, "operator": "EXL",
         "seals": ["EXS0001234"], "dangerous_goods": [],
@@ -161,6 +163,7 @@ def handled_containers(draw: st.DrawFn) -> dict[str, Any]:
         "stowage_position": draw(optional(CELL)),
         "gross_mass_kg": draw(optional(MASS)),
         "verified_gross_mass_kg": draw(optional(MASS)),
+        "temperature_setting_celsius": draw(optional(CELSIUS)),
         "port_of_loading": draw(optional(LOCODE)),
         "port_of_discharge": draw(optional(LOCODE)),
         "place_of_delivery": draw(optional(LOCODE)),
