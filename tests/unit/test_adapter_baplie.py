@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from adapters import AdapterError, AdapterRegistry, RenderError
 from adapters.baplie import BayPlanAdapter, fal7_manifest
+from adapters.fal7 import Fal7Adapter
 from adapters.smdg import MessageRuleViolation
 from message_formats import AvroSchemas
 from message_formats.edifact import Level, Where
@@ -34,6 +35,7 @@ from tests.unit.smdg_support import (
 )
 
 DATA = Path(__file__).parent.parent / "data" / "stowage-plan"
+RELEASED_0_2_0 = Path(__file__).parents[2] / "message_formats" / "released" / "0.2.0"
 SMDG22_HEADER = "UNB+UNOA:2+LINE+TERMINAL+261207:1530+REF1'UNH+M1+BAPLIE:D:95B:UN:SMDG22'"
 SMDG31_HEADER = "UNB+UNOA:3+LINE+TERMINAL+261207:1530+REF1'UNH+M1+BAPLIE:D:13B:UN:SMDG31'"
 VOYAGE = "BGM++DOC1+9'TDT+20+V1+++EXL:172:20+++9074729:146::EXAMPLE SHIP'LOC+5+CNSHA:139:6'"
@@ -395,3 +397,18 @@ def test_a_fal7_from_a_bay_plan_is_not_rendered_as_fal7_xml(adapter: BayPlanAdap
     assert manifest is not None
     with pytest.raises(RenderError):
         registry.get("fal7-xml").render(manifest)
+
+
+def test_a_fal7_written_before_its_fields_became_optional_reads_as_todays(
+    schemas: AvroSchemas,
+) -> None:
+    """FAL 7 events already on the topics and in the trail (message_formats/released/0.2.0)
+    decode with the current schema, by Avro schema resolution."""
+    released = AvroSchemas.from_dirs(RELEASED_0_2_0, builtin=False)
+    fal7 = Fal7Adapter()
+    record = fal7.parse((DATA.parent / "fal7" / "valid_departure.xml").read_bytes()).record
+    name = "px.canonical.Fal7DangerousGoodsManifest"
+    event = {"header": event_header(fal7, 1), **record}
+    written = released.encode(name, event)
+    assert written[2:10] != schemas.fingerprint(name)
+    assert schemas.decode(written) == (name, event)
