@@ -121,8 +121,8 @@ def _read_plan(message: Message) -> dict[str, Any]:
 def _read_container(group: Sequence[Segment]) -> dict[str, Any]:
     cell = stowage_cell(group[0])
     eqd = first(group, "EQD")
-    if eqd is None or not eqd.value(1):
-        raise missing("EQD with a container number (C237 8260)", eqd or group[0])
+    if eqd is None:
+        raise missing("EQD with a container number (C237 8260)", group[0])
     gross, verified = masses(group)
     return {
         "stowage_position": cell,

@@ -344,6 +344,8 @@ def read_vessel(tdt: Segment) -> dict[str, Any]:
 
 
 def container_number(eqd: Segment) -> str:
+    if not eqd.value(1):
+        raise missing("EQD with a container number (C237 8260)", eqd)
     if not is_valid_container_number(eqd.value(1)):
         raise refusal("RULE_CONTAINER_CHECK_DIGIT", CONTAINER_CHECK_DIGIT_RULE, eqd,
                       "C237 8260")

@@ -109,6 +109,7 @@ def test_each_adapter_reads_only_its_message_type(
     (VOYAGE + "EQD+CN+EXMU1234569'DTM+203:2612081415:102'", "RULE_DATE"),
     (VOYAGE.replace("9074729:146", "VRAB7:ZZZ"), "RULE_VESSEL_ID"),
     (VOYAGE.replace("BGM+45+DOC1+9", "BGM+45++9"), "RULE_REQUIRED"),
+    (VOYAGE + "EQD+CN'", "RULE_REQUIRED"),
 ])
 def test_rules(order_adapter: ContainerOrderAdapter, body: str, code: str) -> None:
     error = refused(order_adapter, interchange(body))
