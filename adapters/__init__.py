@@ -1,6 +1,7 @@
 """Format adapters: document bytes to canonical records and back. Imports only
 message_formats; never touches Kafka or the network."""
 
+from .baplie import BayPlanAdapter, fal7_manifest
 from .base import (
     ENTRY_POINT_GROUP,
     Adapter,
@@ -16,6 +17,8 @@ from .base import (
 )
 from .cargo_xml import CargoXmlAdapter, is_valid_awb_number
 from .cn_manifest import CnManifestAdapter
+from .coarri import ContainerReportAdapter
+from .coprar import ContainerHandlingAdapter, ContainerOrderAdapter
 from .dcsa_ebl import DcsaEblAdapter
 from .detect import (
     Confidence,
@@ -43,9 +46,13 @@ __all__ = [
     "AdapterError",
     "AdapterRegistrationError",
     "AdapterRegistry",
+    "BayPlanAdapter",
     "CargoXmlAdapter",
     "CnManifestAdapter",
     "Confidence",
+    "ContainerHandlingAdapter",
+    "ContainerOrderAdapter",
+    "ContainerReportAdapter",
     "CustomsManifestAdapter",
     "DcsaEblAdapter",
     "Detection",
@@ -71,6 +78,7 @@ __all__ = [
     "UnknownFormatError",
     "builtin_adapters",
     "customs_manifest_type",
+    "fal7_manifest",
     "installed_schemas",
     "is_valid_awb_number",
     "is_valid_imo_number",

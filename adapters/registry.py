@@ -23,6 +23,7 @@ from message_formats import (
     XsdStore,
 )
 
+from .baplie import BayPlanAdapter
 from .base import (
     ENTRY_POINT_GROUP,
     Adapter,
@@ -36,6 +37,8 @@ from .base import (
 )
 from .cargo_xml import CargoXmlAdapter
 from .cn_manifest import CnManifestAdapter
+from .coarri import ContainerReportAdapter
+from .coprar import ContainerOrderAdapter
 from .dcsa_ebl import DcsaEblAdapter
 from .fal1 import Fal1Adapter
 from .fal2 import Fal2Adapter
@@ -54,6 +57,7 @@ BUILTIN: tuple[type[Adapter], ...] = (
     Fal1Adapter, Fal2Adapter, Fal3Adapter, Fal4Adapter, Fal5Adapter, Fal6Adapter, Fal7Adapter,
     CustomsManifestAdapter, MultimodalWaybillAdapter, SafetyWarningAdapter, CnManifestAdapter,
     DcsaEblAdapter, CargoXmlAdapter,
+    BayPlanAdapter, ContainerOrderAdapter, ContainerReportAdapter,
 )
 
 

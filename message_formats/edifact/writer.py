@@ -24,6 +24,8 @@ class OutgoingMessage:
     reference: str
     identifier: MessageId
     body: Sequence[Segment]  # without UNH and UNT
+    # UNH S010 status of the transfer: 0070 sequence of transfers[, 0073 first/last (C/F)]
+    status_of_transfer: Components = ()
 
 
 def released(text: str, separators: Separators) -> str:
@@ -59,7 +61,8 @@ def rendered_segment(item: Segment, separators: Separators) -> str:
 
 
 def render_message(message: OutgoingMessage, separators: Separators) -> list[str]:
-    unh = segment("UNH", message.reference, message.identifier.components())
+    unh = segment("UNH", message.reference, message.identifier.components(), "",
+                  message.status_of_transfer)
     unt = segment("UNT", str(len(message.body) + 2), message.reference)
     return [rendered_segment(s, separators) for s in (unh, *message.body, unt)]
 

@@ -21,7 +21,8 @@ DATA = Path(__file__).parents[1] / "data"
 AVRO = Path(__file__).parents[2] / "message_formats" / "avro"
 RENDERED_DECLARATION = b"<?xml version='1.0' encoding='UTF-8'?>"
 # How a rendered document of each media type begins.
-RENDERED_START = {"application/xml": RENDERED_DECLARATION, "application/json": b"{"}
+RENDERED_START = {"application/xml": RENDERED_DECLARATION, "application/json": b"{",
+                  "application/EDIFACT": b"UN"}  # UNA or UNB
 UTF8_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>'
 # Encodings that hold every character, so each sample can be written in them.
 ENCODINGS = ("GB18030", "UTF-16")
