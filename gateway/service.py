@@ -44,15 +44,17 @@ from gateway.decide.pipeline import (
     Submission,
     new_context,
 )
+from gateway.deliveries.pull import DeliveryPages
 from gateway.errors import BrokerUnavailable, GatewayError, crash_site
 from gateway.home.config import GatewayConfig
 from gateway.ids import Uuid7Generator, derived_uuid7
+from gateway.ingress.deliveries_api import DeliveriesDoor, add_delivery_routes
 from gateway.ingress.desk import SubmitOutcome
 from gateway.ingress.http_api import build_app, build_operator_app
 from gateway.ingress.limits import RateLimiter
 from gateway.ingress.serving import GatewayDesk, IngressLoop
 from gateway.kafka.names import Outbound
-from gateway.kafka.wire import Broker, ensure_topics, new_producer
+from gateway.kafka.wire import Broker, PlaceReader, ensure_topics, new_producer
 from gateway.observe.health import BrokerHealth
 from gateway.observe.metrics import GatewayMetrics
 from gateway.parts import GatewayParts
@@ -70,6 +72,7 @@ from gateway.publish.sealing import BatchSealer
 from gateway.receipts.book import ReceiptBook
 from gateway.receipts.receipt import SignedReceipt
 from gateway.trail.archive import ArchiveWriter
+from gateway.trail.taken import TAKEN_CHAIN, TakenRecorder
 from gateway.trail.writer import TrailCodec, TrailWriter, chain_id
 from gateway.warnings.book import WarningBook
 from gateway.warnings.lifecycle import DOCUMENT_TYPE as WARNING_DOCUMENT_TYPE
@@ -174,6 +177,7 @@ class Gateway:
         self._ahead = CheckAhead(parts.live_keyring, config.limits_for, config.parsing,
                                  on_worker_lost=self.metrics.parse_worker_lost)
         self.desk = GatewayDesk(self)
+        self._recipients: DeliveriesDoor | None = None  # made at start
 
     async def start(self) -> None:
         await ensure_topics(self.bootstrap_servers, self._made_topics())
@@ -184,6 +188,7 @@ class Gateway:
             await self._trail_producer.start()
         except KafkaError as exc:
             raise BrokerUnavailable(f"cannot reach {self.bootstrap_servers}: {exc}") from exc
+        self._recipients = await self._recipients_door(self._trail_producer)
         await self.book.start()
         await self.warnings.start()
         await self._ahead.start()
@@ -195,7 +200,21 @@ class Gateway:
         partitions = self.config.ingress_partitions
         topics = self.topics
         return {topics.ingress: partitions, topics.trail: partitions,
-                topics.receipt: partitions, topics.dlq: partitions, topics.checkpoint: 1}
+                topics.receipt: partitions, topics.dlq: partitions, topics.checkpoint: 1,
+                topics.taken: 1}
+
+    async def _recipients_door(self, producer: AIOKafkaProducer) -> DeliveriesDoor:
+        """What the recipients' routes of the HTTP door read and record with."""
+        parts = self.parts
+        recorder = TakenRecorder(
+            producer, self._codec, self.config.trail, self.topics, self.bootstrap_servers,
+            key=parts.key, archive=await asyncio.to_thread(self._open_archive, TAKEN_CHAIN),
+            fetch_wait_ms=self.config.fetch_wait_ms)
+        return DeliveriesDoor(
+            DeliveryPages(self.bootstrap_servers, parts.schemas), PlaceReader(
+                self.bootstrap_servers), recorder, parts.live_keyring, parts.agencies,
+            parts.payloads.topic_of, parts.schemas, self.metrics, parts.key,
+            body_timeout_s=self.config.http.body_timeout_s)
 
     async def stop(self) -> None:
         try:
@@ -203,6 +222,9 @@ class Gateway:
         finally:
             for partition in list(self._writers):
                 self._drop_writer(partition)
+            recipients, self._recipients = self._recipients, None
+            if recipients is not None:
+                await recipients.close()
             await self.health.stop()
             await self._ahead.close()
             await self.book.stop()
@@ -240,9 +262,12 @@ class Gateway:
     def http_app(self) -> web.Application:
         """The HTTP door over this gateway. It is ready while the receipt book is sound
         (the broker's health it reports on its own)."""
-        return build_app(self.desk, self.config, self.parts.agencies, self.metrics,
-                         ready=lambda: self.book.sound, parser_ready=lambda: self._ahead.ready,
-                         limiter=self.limiter, keyring=self.parts.live_keyring)
+        app = build_app(self.desk, self.config, self.parts.agencies, self.metrics,
+                        ready=lambda: self.book.sound, parser_ready=lambda: self._ahead.ready,
+                        limiter=self.limiter, keyring=self.parts.live_keyring)
+        if self._recipients is not None:  # started: GET /v1/deliveries and acknowledgements
+            add_delivery_routes(app, self._recipients)
+        return app
 
     def operator_app(self) -> web.Application:
         """The operators' door ([http] operator_listen): /metrics and the probes."""

@@ -159,6 +159,9 @@ class Door:
 
 
 _DOOR = web.AppKey("door", Door)
+# Who asks, as the door finds it (`_Api.caller`): for the routes other modules add
+# (gateway.ingress.deliveries_api).
+CALLER: web.AppKey[Callable[[web.Request], Caller]] = web.AppKey("caller")
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +195,7 @@ def build_app(desk: Desk, config: GatewayConfig, agencies: AgencyRegistry,
                           middlewares=[_address_limit(config.http, metrics),
                                        _errors_as_problems])
     app[_HTTP_SETTINGS] = config.http
+    app[CALLER] = api.caller
     app[_DOOR] = Door(tls, ConnectionGuard(
         config.http.max_connections_per_address,
         on_refused=lambda: metrics.refused_at_door(UNKNOWN, ADDRESS_LIMIT)))
@@ -614,7 +618,7 @@ def _bad_request(message: str) -> Refused:
 
 
 async def read_document(request: web.Request, max_bytes: int, sender: str,
-                        submission_id: str, *, timeout_s: float) -> bytes:
+                        submission_id: str | None, *, timeout_s: float) -> bytes:
     """The body, never reading more than `max_bytes` + 1 bytes of it (whatever the
     Content-Length says, or without one); Refused 413 when it is larger, 408 (closing the
     connection) when it has not all arrived within `timeout_s`, 400 when it ends before its
@@ -632,7 +636,7 @@ async def read_document(request: web.Request, max_bytes: int, sender: str,
 
 
 async def _read_bounded(request: web.Request, max_bytes: int, sender: str,
-                        submission_id: str) -> bytes:
+                        submission_id: str | None) -> bytes:
     declared = request.content_length
     if declared is None or declared <= max_bytes:
         chunks: list[bytes] = []

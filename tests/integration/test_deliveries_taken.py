@@ -49,9 +49,8 @@ def test_taken_deliveries_are_on_the_trail_and_verify(home: Home, broker: LocalB
         producer = new_producer(bootstrap)
         await producer.start()
         recorder = TakenRecorder(producer, TrailCodec(parts.schemas), config.trail,
-                                 parts.topics, key=parts.key)
+                                 parts.topics, bootstrap, key=parts.key)
         try:
-            await recorder.start(bootstrap)
             return await recorder.record(ack, home.agency_keys[CUSTOMS].public_key().key_id,
                                          deliveries)
         finally:
