@@ -13,8 +13,12 @@ import dataclasses
 import json
 import re
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from crypto import Keyring, sm3_hex
 from gateway.clock import utc_now
@@ -27,6 +31,7 @@ from gateway.deliveries.acknowledgements import (
 from gateway.deliveries.proof import DELIVERY_SCHEMA, DeliveryVerifier
 from gateway.deliveries.pull import Cursor
 from gateway.deliveries.pull_client import PullClient, PullFailed
+from gateway.home.config import GatewayConfig
 from gateway.home.create import Home
 from gateway.ingress.client import submit
 from gateway.kafka.local_broker import LocalBroker
@@ -40,6 +45,28 @@ from tests.integration.support import Ran, portgw, trail_entries
 from tests.integration.test_http_tls import Pki, ask, make_pki, tls_gateway, tls_home
 
 CUSTOMS = "cn.customs.sh"  # agency-b's certificate; agency-a's is the provider's
+
+
+@dataclass(frozen=True, slots=True)
+class TlsHome:
+    """A gateway home with a TLS door and its clients' certificates, on the test's broker."""
+
+    home: Home
+    pki: Pki
+    config: GatewayConfig
+    parts: GatewayParts
+    bootstrap: str
+
+    def gateway(self) -> AbstractAsyncContextManager[str]:
+        """The gateway serving, its door's URL."""
+        return tls_gateway(self.config, self.parts, self.bootstrap)
+
+
+@pytest.fixture
+def tls(broker: LocalBroker, home: Home, tmp_path: Path) -> TlsHome:
+    pki = make_pki(tmp_path / "pki")
+    config, parts, _ = tls_home(home, pki)
+    return TlsHome(home, pki, config, parts, broker.bootstrap_servers)
 
 
 async def _submit(home: Home, parts: GatewayParts, bootstrap: str, numbers: range) -> None:
@@ -65,15 +92,13 @@ def _lines(ran: Ran) -> list[dict[str, Any]]:
 
 
 def test_a_recipient_pulls_acknowledges_and_goes_on_after_a_restart_without_gaps_or_repeats(
-    broker: LocalBroker, home: Home, tmp_path: Path
+    tls: TlsHome, tmp_path: Path
 ) -> None:
-    pki = make_pki(tmp_path / "pki")
-    config, parts, _ = tls_home(home, pki)
-    bootstrap = broker.bootstrap_servers
+    home, pki, parts, bootstrap = tls.home, tls.pki, tls.parts, tls.bootstrap
     store = tmp_path / "store"
 
     async def run() -> tuple[Ran, Ran, str]:
-        async with tls_gateway(config, parts, bootstrap) as url:
+        async with tls.gateway() as url:
             await _submit(home, parts, bootstrap, range(3))
             first = await asyncio.to_thread(_receive, home, pki, url, store, "--page-size", "2")
             await _submit(home, parts, bootstrap, range(3, 5))
@@ -112,20 +137,22 @@ def _metric(text: str, name: str, recipient: str) -> float:
     return float(found.group(1))
 
 
-def test_another_agency_never_sees_the_deliveries(broker: LocalBroker, home: Home,
-                                                  tmp_path: Path) -> None:
-    pki = make_pki(tmp_path / "pki")
-    config, parts, _ = tls_home(home, pki)
-    bootstrap = broker.bootstrap_servers
+def test_another_agency_never_sees_the_deliveries(tls: TlsHome) -> None:
+    home, pki, parts, bootstrap = tls.home, tls.pki, tls.parts, tls.bootstrap
 
     async def run() -> dict[str, Any]:
-        async with tls_gateway(config, parts, bootstrap) as url:
+        async with tls.gateway() as url:
             await _submit(home, parts, bootstrap, range(2))
-            mine = await _page(pki, "agency-b", url, wait_s=0)
+            mine = await _page(pki, "agency-b", url, wait=0)
+            nothing_yet = await _page(pki, "agency-b", url, cursor=mine["cursor"], wait=0)
+            waiting = asyncio.create_task(_page(pki, "agency-b", url, cursor=mine["cursor"],
+                                                wait=30))
+            await _submit(home, parts, bootstrap, range(2, 3))
+            arrived = await waiting
             customs_cursor = Cursor(parts.topics.delivery(CUSTOMS), {0: 0}).encode()
             other = f"{url}/v1/deliveries"
             return {
-                "mine": mine,
+                "mine": mine, "nothing_yet": nothing_yet, "arrived": arrived,
                 "theirs": (await ask(pki, "agency-a", "GET", other)).body,
                 "their_cursor": await ask(pki, "agency-a", "GET", other,
                                           params={"cursor": customs_cursor}),
@@ -138,6 +165,8 @@ def test_another_agency_never_sees_the_deliveries(broker: LocalBroker, home: Hom
 
     seen = asyncio.run(run())
     assert len(seen["mine"]["deliveries"]) == 2
+    assert seen["nothing_yet"]["deliveries"] == [] and seen["nothing_yet"]["pending"] == 0
+    assert len(seen["arrived"]["deliveries"]) == 1  # the long poll waited for it
     assert seen["theirs"]["deliveries"] == [] and seen["theirs"]["pending"] == 0
     assert seen["theirs"]["topic"] == parts.topics.delivery(PROVIDER)
     for refused in ("their_cursor", "mine_to_them"):
@@ -158,15 +187,13 @@ async def _page(pki: Pki, client: str, url: str, **params: Any) -> dict[str, Any
 
 
 def test_a_forged_delivery_is_refused_by_portgw_receive_and_never_acknowledged(
-    broker: LocalBroker, home: Home, tmp_path: Path
+    tls: TlsHome, tmp_path: Path
 ) -> None:
-    pki = make_pki(tmp_path / "pki")
-    config, parts, _ = tls_home(home, pki)
-    bootstrap = broker.bootstrap_servers
+    home, pki, parts, bootstrap = tls.home, tls.pki, tls.parts, tls.bootstrap
     topic = parts.topics.delivery(CUSTOMS)
 
     async def run() -> Ran:
-        async with tls_gateway(config, parts, bootstrap) as url:
+        async with tls.gateway() as url:
             await _submit(home, parts, bootstrap, range(1))
             (real,) = await read_topics(bootstrap, [topic])
             await _put(bootstrap, _altered(parts, real))
@@ -205,14 +232,12 @@ async def _put(bootstrap: str, message: StoredMessage) -> None:
 
 
 def test_an_acknowledgement_is_taken_only_signed_by_the_recipient_for_what_it_got(
-    broker: LocalBroker, home: Home, tmp_path: Path
+    tls: TlsHome, tmp_path: Path
 ) -> None:
-    pki = make_pki(tmp_path / "pki")
-    config, parts, _ = tls_home(home, pki)
-    bootstrap = broker.bootstrap_servers
+    home, pki, parts, bootstrap = tls.home, tls.pki, tls.parts, tls.bootstrap
 
-    async def run() -> tuple[dict[str, str | int], dict[str, Any]]:
-        async with tls_gateway(config, parts, bootstrap) as url:
+    async def run() -> tuple[dict[str, str], dict[str, Any]]:
+        async with tls.gateway() as url:
             await _submit(home, parts, bootstrap, range(1))
             async with PullClient(url, tls=pki.client("agency-b")) as door:
                 page = await door.page(None)
