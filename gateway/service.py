@@ -48,7 +48,7 @@ from gateway.deliveries.pull import DeliveryPages
 from gateway.errors import BrokerUnavailable, GatewayError, crash_site
 from gateway.home.config import GatewayConfig
 from gateway.ids import Uuid7Generator, derived_uuid7
-from gateway.ingress.deliveries_api import DeliveriesDoor, add_delivery_routes
+from gateway.ingress.deliveries_api import DeliveriesDoor, RecipientRoutes
 from gateway.ingress.desk import SubmitOutcome
 from gateway.ingress.http_api import build_app, build_operator_app
 from gateway.ingress.limits import RateLimiter
@@ -177,7 +177,7 @@ class Gateway:
         self._ahead = CheckAhead(parts.live_keyring, config.limits_for, config.parsing,
                                  on_worker_lost=self.metrics.parse_worker_lost)
         self.desk = GatewayDesk(self)
-        self._recipients: DeliveriesDoor | None = None  # made at start
+        self._recipients: RecipientRoutes | None = None  # made at start
 
     async def start(self) -> None:
         await ensure_topics(self.bootstrap_servers, self._made_topics())
@@ -203,18 +203,18 @@ class Gateway:
                 topics.receipt: partitions, topics.dlq: partitions, topics.checkpoint: 1,
                 topics.taken: 1}
 
-    async def _recipients_door(self, producer: AIOKafkaProducer) -> DeliveriesDoor:
-        """What the recipients' routes of the HTTP door read and record with."""
+    async def _recipients_door(self, producer: AIOKafkaProducer) -> RecipientRoutes:
+        """The recipients' routes of the HTTP door, and what they read and record with."""
         parts = self.parts
         recorder = TakenRecorder(
             producer, self._codec, self.config.trail, self.topics, self.bootstrap_servers,
             key=parts.key, archive=await asyncio.to_thread(self._open_archive, TAKEN_CHAIN),
             fetch_wait_ms=self.config.fetch_wait_ms)
-        return DeliveriesDoor(
+        return RecipientRoutes(DeliveriesDoor(
             DeliveryPages(self.bootstrap_servers, parts.schemas), PlaceReader(
                 self.bootstrap_servers), recorder, parts.live_keyring, parts.agencies,
             parts.payloads.topic_of, parts.schemas, self.metrics, parts.key,
-            body_timeout_s=self.config.http.body_timeout_s)
+            body_timeout_s=self.config.http.body_timeout_s))
 
     async def stop(self) -> None:
         try:
@@ -262,12 +262,10 @@ class Gateway:
     def http_app(self) -> web.Application:
         """The HTTP door over this gateway. It is ready while the receipt book is sound
         (the broker's health it reports on its own)."""
-        app = build_app(self.desk, self.config, self.parts.agencies, self.metrics,
-                        ready=lambda: self.book.sound, parser_ready=lambda: self._ahead.ready,
-                        limiter=self.limiter, keyring=self.parts.live_keyring)
-        if self._recipients is not None:  # started: GET /v1/deliveries and acknowledgements
-            add_delivery_routes(app, self._recipients)
-        return app
+        return build_app(self.desk, self.config, self.parts.agencies, self.metrics,
+                         ready=lambda: self.book.sound, parser_ready=lambda: self._ahead.ready,
+                         limiter=self.limiter, keyring=self.parts.live_keyring,
+                         recipients=self._recipients)
 
     def operator_app(self) -> web.Application:
         """The operators' door ([http] operator_listen): /metrics and the probes."""

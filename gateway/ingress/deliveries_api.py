@@ -63,7 +63,6 @@ from gateway.errors import BrokerUnavailable
 from gateway.home.live_keyring import LiveKeyring
 from gateway.ingress.http_api import (
     BAD_REQUEST,
-    CALLER,
     CLIENT_UNBOUND,
     SENDER,
     UNKNOWN_SENDER,
@@ -115,24 +114,22 @@ class DeliveriesDoor:
             await self.places.close()
 
 
-def add_delivery_routes(app: web.Application, door: DeliveriesDoor) -> None:
-    """Adds the recipients' routes to the door `build_app` made."""
-    routes = _Routes(door, app[CALLER])
-    app.router.add_get("/v1/deliveries", routes.pull)
-    app.router.add_post("/v1/deliveries/acknowledgements", routes.acknowledge)
+class RecipientRoutes:
+    """`GET /v1/deliveries` and `POST /v1/deliveries/acknowledgements`, for the door
+    (gateway.ingress.http_api.build_app, `recipients`), which says who asks."""
 
+    __slots__ = ("_door", "_verifier")
 
-class _Routes:
-    __slots__ = ("_caller", "_door", "_verifier")
-
-    def __init__(self, door: DeliveriesDoor, caller: Callable[[web.Request], Caller]) -> None:
+    def __init__(self, door: DeliveriesDoor) -> None:
         self._door = door
-        self._caller = caller
         self._verifier = AcknowledgementVerifier(door.keyring)
 
-    async def pull(self, request: web.Request) -> web.Response:
+    async def close(self) -> None:
+        await self._door.close()
+
+    async def pull(self, request: web.Request, caller: Caller) -> web.Response:
         try:
-            agency = self._recipient(request)
+            agency = self._recipient(request, caller)
             cursor, limit, wait_s = self._pull_query(request, agency)
             page = await self._door.pages.page(agency, cursor.topic, cursor, limit=limit,
                                                wait_s=wait_s)
@@ -159,10 +156,10 @@ class _Routes:
         wait_s = _number(query, "wait", 0.0, 0.0, limits.max_wait_s, float)
         return cursor, int(limit), float(wait_s)
 
-    async def acknowledge(self, request: web.Request) -> web.Response:
+    async def acknowledge(self, request: web.Request, caller: Caller) -> web.Response:
         agency = ""
         try:
-            agency = self._recipient(request)
+            agency = self._recipient(request, caller)
             body = await read_document(request, _MAX_BODY, agency, None,
                                        timeout_s=self._door.body_timeout_s)
             ack, places = _acknowledgement_of(body)
@@ -203,11 +200,10 @@ class _Routes:
                 deliveries.append(None)
         return deliveries
 
-    def _recipient(self, request: web.Request) -> str:
+    def _recipient(self, request: web.Request, caller: Caller) -> str:
         """The agency whose deliveries the caller reads; Refused 403 for a client bound to
         no agency (or an operator's, or a proxy's own), 400/403 on the local door without
         a registered agency in Px-Sender."""
-        caller = self._caller(request)
         if caller.local:
             named = (request.headers.get(SENDER) or "").strip()
             if not named:
@@ -294,5 +290,5 @@ def _broker_unavailable() -> web.Response:
                    headers={"Retry-After": "5"})
 
 
-__all__ = ["DeliveriesDoor", "add_delivery_routes"]
+__all__ = ["DeliveriesDoor", "RecipientRoutes"]
 
