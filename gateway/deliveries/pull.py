@@ -208,7 +208,7 @@ class DeliveryPages:
                               code=PULL_BUSY)
         self._pulling.add(agency)
         try:
-            partitions = await self._partitions_of(topic)
+            partitions = await self.partitions(topic)
             if not partitions:
                 await asyncio.sleep(min(wait_s, self.limits.max_wait_s))
                 return Page(topic, (), cursor, 0, None)
@@ -218,7 +218,7 @@ class DeliveryPages:
         finally:
             self._pulling.discard(agency)
 
-    async def _partitions_of(self, topic: str) -> list[TopicPartition]:
+    async def partitions(self, topic: str) -> list[TopicPartition]:
         """The topic's partitions, asked of the broker at most every few seconds."""
         known = self._partitions.get(topic)
         if known is not None and time.monotonic() < known[0]:

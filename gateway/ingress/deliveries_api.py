@@ -187,8 +187,12 @@ class RecipientRoutes:
     async def _deliveries_at(self, agency: str, ack: Acknowledgement,
                              places: Mapping[str, tuple[int, int]]) -> list[Delivery | None]:
         """The delivery sealed for `agency` at each place the acknowledgement names; None
-        where there is none."""
+        where there is none (a partition the topic does not have is not read at all)."""
         topic = self._door.topic_of(agency)
+        partitions = {tp.partition for tp in await self._door.pages.partitions(topic)}
+        if any(places[t.delivery_id][0] not in partitions for t in ack.taken):
+            raise AcknowledgementRefused("places names a partition the agency's delivery "
+                                         "topic does not have", code=ACK_DELIVERY_UNKNOWN)
         found = await asyncio.gather(*(
             self._door.places.read((topic, *places[t.delivery_id])) for t in ack.taken))
         verifier = DeliveryVerifier(self._door.keyring, agency, schemas=self._door.schemas)
