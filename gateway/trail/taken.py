@@ -1,16 +1,18 @@
 """Recipients' acknowledgements on the trail: a delivery recorded as TAKEN (non-repudiation of
 receipt).
 
-A verified acknowledgement (gateway.deliveries.acknowledgements) is kept as it came, its wire
-form exactly, on the `px.taken.v1` topic (keyed by the agency); then one TAKEN record per
-delivery it names goes on the trail chain `taken`, naming that message by place and SM3
-(`ref_*`) like every record that names what the gateway published. So `replay verify` finds an
-acknowledgement altered or missing as it finds a delivery altered, and an auditor verifies the
-recipient's signature again from the message the record names (`verify_taken_message`).
+A verified acknowledgement (gateway.deliveries.acknowledgements) is kept in its canonical
+wire form (`Acknowledgement.to_json`: the signed fields and the signature) on the
+`px.taken.v1` topic (keyed by the agency); then one TAKEN record per delivery it names goes on
+the trail chain `taken`, naming that message by place and SM3 (`ref_*`) like every record
+that names what the gateway published. So `replay verify` finds an acknowledgement altered or
+missing as it finds a delivery altered, and an auditor verifies the recipient's signature
+again from the message the record names (`verify_taken_message`).
 
 A TAKEN record: `event_id`, `sender`, `document_type`, `business_key`, `document_version`,
 `contract_*` and `recipient` are the delivery's; `submission_id` is the delivery id;
-`digest_sm3` is the payload's SM3 the recipient signed; `signature_key_id` its ack key.
+`format_id` the payload's encoding; `digest_sm3` is the payload's SM3 the recipient signed;
+`signature_key_id` its ack key.
 
 The chain `taken` has one writer: the gateway process serving the HTTP door (one chain per
 writer, as every chain; several gateway processes serving deliveries would each need a chain
