@@ -12,6 +12,7 @@ import base64
 import dataclasses
 import json
 import re
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -166,13 +167,15 @@ def test_another_agency_never_sees_the_deliveries(tls: TlsHome) -> None:
             mine = await _page(pki, "agency-b", url, wait=0)
             nothing_yet = await _page(pki, "agency-b", url, cursor=mine["cursor"], wait=0)
             waiting = asyncio.create_task(_page(pki, "agency-b", url, cursor=mine["cursor"],
-                                                wait=30))
+                                                wait=30, busy_too=True))
+            meanwhile = await _busy(pki, url)
             await _submit(home, parts, bootstrap, range(2, 3))
             arrived = await waiting
             customs_cursor = Cursor(parts.topics.delivery(CUSTOMS), {0: 0}).encode()
             other = f"{url}/v1/deliveries"
             return {
                 "mine": mine, "nothing_yet": nothing_yet, "arrived": arrived,
+                "meanwhile": meanwhile,
                 "theirs": (await ask(pki, "agency-a", "GET", other)).body,
                 "their_cursor": await ask(pki, "agency-a", "GET", other,
                                           params={"cursor": customs_cursor}),
@@ -189,6 +192,7 @@ def test_another_agency_never_sees_the_deliveries(tls: TlsHome) -> None:
         seen["mine"]["topic"], item)) for item in seen["mine"]["deliveries"])
     assert seen["nothing_yet"]["deliveries"] == [] and seen["nothing_yet"]["pending"] == 0
     assert len(seen["arrived"]["deliveries"]) == 1  # the long poll waited for it
+    assert seen["meanwhile"] == (429, "DELIVERIES_PULL_BUSY")  # one pull at a time
     assert seen["theirs"]["deliveries"] == [] and seen["theirs"]["pending"] == 0
     assert seen["theirs"]["topic"] == parts.topics.delivery(PROVIDER)
     for refused in ("their_cursor", "mine_to_them"):
@@ -200,9 +204,25 @@ def test_another_agency_never_sees_the_deliveries(tls: TlsHome) -> None:
     assert (seen["too_many"].status, seen["too_many"].body["code"]) == (400, "HTTP_BAD_REQUEST")
 
 
-async def _page(pki: Pki, client: str, url: str, **params: Any) -> dict[str, Any]:
-    answer = await ask(pki, client, "GET", f"{url}/v1/deliveries",
-                       params={name: str(value) for name, value in params.items()})
+async def _busy(pki: Pki, url: str, *, timeout_s: float = 25.0) -> tuple[int, str]:
+    """What a second pull of the agency is answered while its long poll waits (asked until
+    the door has that poll, which asks again while one of these is under way; nothing
+    arrives for it meanwhile)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        answer = await ask(pki, "agency-b", "GET", f"{url}/v1/deliveries")
+        if answer.status != 200 or time.monotonic() > deadline:
+            return answer.status, answer.body.get("code", "")
+
+
+async def _page(pki: Pki, client: str, url: str, *, busy_too: bool = False,
+                **params: Any) -> dict[str, Any]:
+    """A page; `busy_too`: asked again while another pull of the agency is under way."""
+    while True:
+        answer = await ask(pki, client, "GET", f"{url}/v1/deliveries",
+                           params={name: str(value) for name, value in params.items()})
+        if not busy_too or answer.status != 429:
+            break
     assert answer.status == 200, answer.body
     assert isinstance(answer.body, dict)
     return answer.body
