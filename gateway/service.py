@@ -54,7 +54,7 @@ from gateway.ingress.http_api import build_app, build_operator_app
 from gateway.ingress.limits import RateLimiter
 from gateway.ingress.serving import GatewayDesk, IngressLoop
 from gateway.kafka.names import Outbound
-from gateway.kafka.wire import Broker, PlaceReader, ensure_topics, new_producer
+from gateway.kafka.wire import Broker, ensure_topics, new_producer
 from gateway.observe.health import BrokerHealth
 from gateway.observe.metrics import GatewayMetrics
 from gateway.parts import GatewayParts
@@ -211,9 +211,8 @@ class Gateway:
             key=parts.key, archive=await asyncio.to_thread(self._open_archive, TAKEN_CHAIN),
             fetch_wait_ms=self.config.fetch_wait_ms)
         return RecipientRoutes(DeliveriesDoor(
-            DeliveryPages(self.bootstrap_servers, parts.schemas), PlaceReader(
-                self.bootstrap_servers), recorder, parts.live_keyring, parts.agencies,
-            parts.payloads.topic_of, parts.schemas, self.metrics, parts.key,
+            DeliveryPages(self.bootstrap_servers, parts.schemas), recorder, parts.live_keyring,
+            parts.agencies, parts.payloads.topic_of, parts.schemas, self.metrics, parts.key,
             body_timeout_s=self.config.http.body_timeout_s))
 
     async def stop(self) -> None:

@@ -28,7 +28,7 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Final
@@ -42,9 +42,11 @@ from gateway.errors import BrokerUnavailable, GatewayError
 from gateway.kafka.names import StoredMessage
 from gateway.kafka.wire import (
     Broker,
+    Place,
     answered_since,
     new_reader,
     partitions_of,
+    read_places,
     stop_consumer,
     stored_message,
     wall_clock_ms,
@@ -217,6 +219,17 @@ class DeliveryPages:
                                         limit=limit, wait_s=wait_s)
         finally:
             self._pulling.discard(agency)
+
+    async def read_at(self, places: Iterable[Place], *, timeout_s: float = 30.0
+                      ) -> dict[Place, StoredMessage]:
+        """The records at `places` (the deliveries an acknowledgement names: mostly runs of
+        offsets), read with a consumer of the pool in the fetches of a page, not one by one;
+        a place the broker does not hold is absent."""
+        async with self._consumer() as consumer:
+            try:
+                return await read_places(consumer, places, timeout_s=timeout_s)
+            except KafkaError as exc:
+                raise BrokerUnavailable(f"reading deliveries failed: {exc}") from exc
 
     async def partitions(self, topic: str) -> list[TopicPartition]:
         """The topic's partitions, asked of the broker at most every few seconds."""

@@ -20,7 +20,6 @@ agency, and that the digest signed is its payload's:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import math
@@ -71,7 +70,6 @@ from gateway.ingress.http_api import (
     problem,
     read_document,
 )
-from gateway.kafka.wire import PlaceReader
 from gateway.observe.metrics import GatewayMetrics
 from gateway.trail.taken import TakenRecorder
 from message_formats import AvroSchemas
@@ -95,7 +93,6 @@ class DeliveriesDoor:
     """What the recipients' routes need of the gateway."""
 
     pages: DeliveryPages
-    places: PlaceReader
     recorder: TakenRecorder
     keyring: LiveKeyring
     agencies: AgencyRegistry
@@ -111,7 +108,6 @@ class DeliveriesDoor:
             await self.recorder.close()
         finally:
             await self.pages.close()
-            await self.places.close()
 
 
 class RecipientRoutes:
@@ -193,8 +189,9 @@ class RecipientRoutes:
         if any(places[t.delivery_id][0] not in partitions for t in ack.taken):
             raise AcknowledgementRefused("places names a partition the agency's delivery "
                                          "topic does not have", code=ACK_DELIVERY_UNKNOWN)
-        found = await asyncio.gather(*(
-            self._door.places.read((topic, *places[t.delivery_id])) for t in ack.taken))
+        wanted = [(topic, *places[t.delivery_id]) for t in ack.taken]
+        read = await self._door.pages.read_at(wanted)
+        found = [read.get(place) for place in wanted]
         verifier = DeliveryVerifier(self._door.keyring, agency, schemas=self._door.schemas)
         deliveries: list[Delivery | None] = []
         for message in found:
