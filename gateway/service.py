@@ -178,6 +178,9 @@ class Gateway:
                                  on_worker_lost=self.metrics.parse_worker_lost)
         self.desk = GatewayDesk(self)
         self._recipients: RecipientRoutes | None = None  # made at start
+        # Records recipients' acknowledgements (pulled or pushed) as TAKEN: the one writer of
+        # the trail chain `taken` in this process. Made at start.
+        self.taken: TakenRecorder | None = None
 
     async def start(self) -> None:
         await ensure_topics(self.bootstrap_servers, self._made_topics())
@@ -188,7 +191,12 @@ class Gateway:
             await self._trail_producer.start()
         except KafkaError as exc:
             raise BrokerUnavailable(f"cannot reach {self.bootstrap_servers}: {exc}") from exc
-        self._recipients = await self._recipients_door(self._trail_producer)
+        self.taken = TakenRecorder(
+            self._trail_producer, self._codec, self.config.trail, self.topics,
+            self.bootstrap_servers, key=self.parts.key,
+            archive=await asyncio.to_thread(self._open_archive, TAKEN_CHAIN),
+            fetch_wait_ms=self.config.fetch_wait_ms)
+        self._recipients = self._recipients_door(self.taken)
         await self.book.start()
         await self.warnings.start()
         await self._ahead.start()
@@ -203,13 +211,9 @@ class Gateway:
                 topics.receipt: partitions, topics.dlq: partitions, topics.checkpoint: 1,
                 topics.taken: 1}
 
-    async def _recipients_door(self, producer: AIOKafkaProducer) -> RecipientRoutes:
+    def _recipients_door(self, recorder: TakenRecorder) -> RecipientRoutes:
         """The recipients' routes of the HTTP door, and what they read and record with."""
         parts = self.parts
-        recorder = TakenRecorder(
-            producer, self._codec, self.config.trail, self.topics, self.bootstrap_servers,
-            key=parts.key, archive=await asyncio.to_thread(self._open_archive, TAKEN_CHAIN),
-            fetch_wait_ms=self.config.fetch_wait_ms)
         return RecipientRoutes(DeliveriesDoor(
             DeliveryPages(self.bootstrap_servers, parts.schemas), recorder, parts.live_keyring,
             parts.agencies, parts.payloads.topic_of, parts.schemas, self.metrics, parts.key,
@@ -221,9 +225,9 @@ class Gateway:
         finally:
             for partition in list(self._writers):
                 self._drop_writer(partition)
-            recipients, self._recipients = self._recipients, None
+            recipients, self._recipients, self.taken = self._recipients, None, None
             if recipients is not None:
-                await recipients.close()
+                await recipients.close()  # the TAKEN records left sealed too
             await self.health.stop()
             await self._ahead.close()
             await self.book.stop()
