@@ -67,6 +67,9 @@ CURSOR_VERSION: Final = 1
 _ANSWER_GRACE_S: Final = 10.0
 _POLL_MS: Final = 200
 _PARTITIONS_TTL_S: Final = 5.0
+# What one fetch of a pool reader brings of a partition (four times that in all, and always
+# at least one record batch): a page's worth, so that the pool's memory stays bounded.
+_FETCH_BYTES: Final = 2 * 1024 * 1024
 
 
 class PullRefused(GatewayError):
@@ -266,7 +269,8 @@ class DeliveryPages:
             self._free.put_nowait(consumer)
 
     async def _new_consumer(self) -> AIOKafkaConsumer:
-        consumer = new_reader(self._broker, fetch_max_wait_ms=self._fetch_wait_ms)
+        consumer = new_reader(self._broker, fetch_max_wait_ms=self._fetch_wait_ms,
+                              partition_fetch_bytes=_FETCH_BYTES)
         try:
             await consumer.start()
         except BaseException as exc:
