@@ -44,6 +44,7 @@ from gateway.kafka.wire import (
     Broker,
     Place,
     answered_since,
+    below_end,
     new_reader,
     partitions_of,
     read_places,
@@ -284,9 +285,10 @@ class DeliveryPages:
     async def _read(self, consumer: AIOKafkaConsumer, agency: str, topic: str,
                     partitions: Sequence[TopicPartition], cursor: Cursor, *, limit: int,
                     wait_s: float) -> Page:
+        starts = {tp: cursor.offset(tp.partition) for tp in partitions}
         consumer.assign(list(partitions))
-        for tp in partitions:
-            consumer.seek(tp, cursor.offset(tp.partition))
+        for tp, offset in starts.items():
+            consumer.seek(tp, offset)
         consumer.resume(*partitions)
         since_ms = wall_clock_ms()
         started = time.monotonic()
@@ -299,10 +301,17 @@ class DeliveryPages:
             except KafkaError as exc:
                 raise BrokerUnavailable(f"reading {topic} failed: {exc}") from exc
             fetched = [stored_message(r) for tp in sorted(batches) for r in batches[tp]]
+            if fetched:
+                break
             waited = time.monotonic() - started
-            if fetched or (waited >= wait_s and _all_answered(consumer, partitions, since_ms)):
+            answered = _all_answered(consumer, partitions, since_ms)
+            # Records below a partition's end that no fetch brought yet (tansu on S3 storage
+            # answers short fetches so) are waited for too, up to the grace.
+            if answered and waited >= wait_s and not below_end(consumer, starts):
                 break
             if waited >= wait_s + _ANSWER_GRACE_S:
+                if answered:
+                    break
                 raise BrokerUnavailable(f"the broker did not answer for {topic} in time")
         return self._page(consumer, agency, topic, partitions, cursor, fetched, limit)
 
