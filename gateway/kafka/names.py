@@ -83,6 +83,12 @@ class Topics:
         return f"{self.prefix}px.receipt.v1"
 
     @property
+    def taken(self) -> str:
+        """Recipients' signed acknowledgements, as received (the trail's TAKEN records name
+        them: gateway.trail.taken)."""
+        return f"{self.prefix}px.taken.v1"
+
+    @property
     def consumer_group(self) -> str:
         """The group the gateway processes serving the ingress topic form."""
         return f"{self.prefix}px-gateway"

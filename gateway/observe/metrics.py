@@ -49,8 +49,9 @@ class Children(Generic[M]):
 
 
 class GatewayMetrics:
-    __slots__ = ("_accepted", "_certificates", "_deliveries", "_door_refusals", "_duplicates",
-                 "_in_flight", "_lag", "_received", "_rejected", "_stage_seconds",
+    __slots__ = ("_accepted", "_acknowledgements", "_certificates", "_deliveries",
+                 "_door_refusals", "_duplicates", "_in_flight", "_lag", "_oldest_pending",
+                 "_pending", "_pulled", "_received", "_rejected", "_stage_seconds", "_taken",
                  "_workers_lost", "registry")
 
     def __init__(self) -> None:
@@ -91,9 +92,28 @@ class GatewayMetrics:
             "portgw_certificate_not_after_seconds",
             "When each certificate of the gateway's own expires (Unix time), by its setting",
             ("setting",), registry=self.registry))
+        self._pulled = self._counter("portgw_deliveries_pulled",
+                                     "Deliveries handed over by HTTP pull", "recipient")
+        self._pending = self._gauge(
+            "portgw_deliveries_pending",
+            "Deliveries on the recipient's topic past its cursor, as of its last pull",
+            "recipient")
+        self._oldest_pending = self._gauge(
+            "portgw_deliveries_oldest_pending_seconds",
+            "Age of the oldest delivery its last pull saw and did not hand over (0: none "
+            "pending)", "recipient")
+        self._acknowledgements = self._counter(
+            "portgw_acknowledgements",
+            "Recipients' acknowledgements: taken, or the code they were refused with",
+            "recipient", "outcome")
+        self._taken = self._counter("portgw_deliveries_taken",
+                                    "Deliveries recorded as taken in the trail", "recipient")
 
     def _counter(self, name: str, documentation: str, *labels: str) -> Children[Counter]:
         return Children(Counter(name, documentation, labels, registry=self.registry))
+
+    def _gauge(self, name: str, documentation: str, *labels: str) -> Children[Gauge]:
+        return Children(Gauge(name, documentation, labels, registry=self.registry))
 
     def received(self, agency: str, format_id: str) -> None:
         self._received(agency, format_id).inc()
@@ -127,6 +147,23 @@ class GatewayMetrics:
 
     def set_in_flight(self, n: int) -> None:
         self._in_flight.set(n)
+
+    def pulled(self, recipient: str, handed: int, pending: int,
+               oldest_pending_s: float | None) -> None:
+        """A pull's outcome; `oldest_pending_s` None: the pull saw no record it left, so the
+        age stays as it was while deliveries are pending."""
+        self._pulled(recipient).inc(handed)
+        self._pending(recipient).set(pending)
+        if pending == 0:
+            self._oldest_pending(recipient).set(0)
+        elif oldest_pending_s is not None:
+            self._oldest_pending(recipient).set(oldest_pending_s)
+
+    def acknowledged(self, recipient: str, outcome: str, taken: int = 0) -> None:
+        """An acknowledgement: outcome "taken" with the deliveries recorded, or a code."""
+        self._acknowledgements(recipient, outcome).inc()
+        if taken:
+            self._taken(recipient).inc(taken)
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type, for GET /metrics."""
