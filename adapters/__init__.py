@@ -29,6 +29,7 @@ from .fal5 import Fal5Adapter
 from .fal6 import Fal6Adapter
 from .fal7 import Fal7Adapter
 from .manifest import CustomsManifestAdapter
+from .paxlst import PaxlstAdapter, PaxlstCrewListAdapter, PaxlstPassengerListAdapter
 from .registry import AdapterRegistry, PluginProblem, builtin_adapters, installed_schemas
 from .warning import SafetyWarningAdapter
 from .waybill import MultimodalWaybillAdapter
@@ -55,6 +56,9 @@ __all__ = [
     "ManifestType",
     "MultimodalWaybillAdapter",
     "ParseResult",
+    "PaxlstAdapter",
+    "PaxlstCrewListAdapter",
+    "PaxlstPassengerListAdapter",
     "PluginProblem",
     "RecognisesRoot",
     "RenderError",

@@ -40,13 +40,17 @@ from .fal5 import Fal5Adapter
 from .fal6 import Fal6Adapter
 from .fal7 import Fal7Adapter
 from .manifest import CustomsManifestAdapter
+from .paxlst import PaxlstAdapter, PaxlstCrewListAdapter, PaxlstPassengerListAdapter
 from .toolkit import XmlAdapter
 from .warning import SafetyWarningAdapter
 from .waybill import MultimodalWaybillAdapter
 
-BUILTIN: tuple[type[XmlAdapter], ...] = (
+# Each is made with the XSD store and XML parser the registry shares (keywords xsd_store and
+# xml_parser), which an adapter of a format other than XML takes and does not need.
+BUILTIN: tuple[type[XmlAdapter] | type[PaxlstAdapter], ...] = (
     Fal1Adapter, Fal2Adapter, Fal3Adapter, Fal4Adapter, Fal5Adapter, Fal6Adapter, Fal7Adapter,
     CustomsManifestAdapter, MultimodalWaybillAdapter, SafetyWarningAdapter, CnManifestAdapter,
+    PaxlstCrewListAdapter, PaxlstPassengerListAdapter,
 )
 
 

@@ -1,7 +1,10 @@
 """Every format's samples against its adapter, driven by data alone. Each tests/data/<format>/
 holds documents and an expected.json that describes the adapter (`_adapter`) and gives, for a
 valid sample, its business key, version and the codes of its warnings, and for a refused one
-the code and line it is refused with. A new format needs a directory here, not a test."""
+the code and line it is refused with. A new format needs a directory here, not a test. A
+family of formats that carries several document types keeps one directory per document type
+under its own (tests/data/paxlst/fal5/, .../fal6/): a directory is named for its document
+type."""
 
 from __future__ import annotations
 
@@ -20,6 +23,9 @@ from tests.unit.adapter_strategies import VersionedAdapter, event_header, warnin
 DATA = Path(__file__).parents[1] / "data"
 AVRO = Path(__file__).parents[2] / "message_formats" / "avro"
 RENDERED_DECLARATION = b"<?xml version='1.0' encoding='UTF-8'?>"
+# How a rendered document of a media type begins (XML: the declaration render writes).
+RENDERED_START = {"application/xml": RENDERED_DECLARATION, "application/EDIFACT": b"UNA"}
+SAMPLE_SUFFIXES = (".xml", ".edi")
 UTF8_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>'
 # Encodings that hold every character, so each sample can be written in them.
 ENCODINGS = ("GB18030", "UTF-16")
@@ -49,6 +55,11 @@ class FormatSamples:
         return self.directory.name
 
     @property
+    def label(self) -> str:
+        """The directory under tests/data, as test ids name it."""
+        return self.directory.relative_to(DATA).as_posix()
+
+    @property
     def valid(self) -> list[str]:
         return sorted(name for name, outcome in self.outcomes.items() if "code" not in outcome)
 
@@ -66,12 +77,14 @@ def _describes_an_adapter(directory: Path) -> bool:
     return expected.is_file() and "_adapter" in json.loads(expected.read_text(encoding="utf-8"))
 
 
-FORMATS = tuple(FormatSamples.read(d) for d in sorted(DATA.iterdir()) if _describes_an_adapter(d))
-EACH_FORMAT = [pytest.param(f, id=f.name) for f in FORMATS]
-VALID = [pytest.param(f, name, id=f"{f.name}/{name}") for f in FORMATS for name in f.valid]
-REFUSED = [pytest.param(f, name, id=f"{f.name}/{name}") for f in FORMATS for name in f.refused]
+FORMATS = tuple(FormatSamples.read(d)
+                for d in sorted({*DATA.glob("*/"), *DATA.glob("*/*/")})
+                if d.is_dir() and _describes_an_adapter(d))
+EACH_FORMAT = [pytest.param(f, id=f.label) for f in FORMATS]
+VALID = [pytest.param(f, name, id=f"{f.label}/{name}") for f in FORMATS for name in f.valid]
+REFUSED = [pytest.param(f, name, id=f"{f.label}/{name}") for f in FORMATS for name in f.refused]
 VALID_IN_UTF8 = [
-    pytest.param(f, name, encoding, id=f"{f.name}/{name}/{encoding}")
+    pytest.param(f, name, encoding, id=f"{f.label}/{name}/{encoding}")
     for f in FORMATS
     for name in f.valid
     if f.sample(name).startswith(UTF8_DECLARATION)
@@ -114,7 +127,8 @@ def test_adapter_identity(registry: AdapterRegistry, samples: FormatSamples) -> 
 
 @pytest.mark.parametrize("samples", EACH_FORMAT)
 def test_every_sample_has_an_expected_outcome(samples: FormatSamples) -> None:
-    assert {p.name for p in samples.directory.glob("*.xml")} == set(samples.outcomes)
+    assert {p.name for p in samples.directory.iterdir()
+            if p.suffix in SAMPLE_SUFFIXES} == set(samples.outcomes)
 
 
 @pytest.mark.parametrize("samples", EACH_FORMAT)
@@ -165,7 +179,7 @@ def test_render_parses_back_with_the_version_of_a_header(
     adapter = adapter_for(registry, samples)
     record = adapter.parse(samples.sample(name)).record
     bare = adapter.render(record)
-    assert bare.startswith(RENDERED_DECLARATION)
+    assert bare.startswith(RENDERED_START[adapter.media_type])
     assert adapter.parse(bare).record == record
     assert adapter.parse(bare).document_version == 1
     version = samples.outcomes[name]["document_version"] + 1
