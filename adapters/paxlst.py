@@ -11,7 +11,7 @@ never a default. The segments read, by the WCO/IATA/ICAO guide's groups:
 - TDT 8028 voyage, C220 8067 mode (1 maritime), C222 ship (8213 with 1131 146 = IMO number,
   103 = call sign; 8212 name; 8453 flag, alpha-2), RFF+VM the call sign when C222 holds the
   IMO number; LOC+87 / DTM+232 arrival, LOC+125 / DTM+189 departure (the last port of call
-  of an arrival list); DTM formats 201 and 203, port-local time without an offset;
+  of an arrival list); DTM formats 201, 203 and 204, port-local time without an offset;
 - per person NAD (FM crew, FL passenger, DDT / DDU in transit) C080 family:given names,
   DTM+329 birth, LOC+180 place of birth, LOC+178 / 179 embarkation / disembarkation, NAT+2
   nationality (ISO 3166 alpha-3), EMP C951 9014 rank; DOC 1001 type and 1004 number with
@@ -58,7 +58,12 @@ ARRIVAL_PLACE, DEPARTURE_PLACE = "87", "125"
 ARRIVAL_TIME, DEPARTURE_TIME = "232", "189"
 EMBARKATION, DISEMBARKATION, BIRTH_PLACE, ISSUING_STATE = "178", "179", "180", "91"
 BIRTH, EXPIRY = "329", "36"
-LOCAL_TIME_FORMATS = MappingProxyType({"201": 10, "203": 12})  # YYMMDDHHMM, CCYYMMDDHHMM
+# DTM 2379 of a date and time: the length of its value, how it reads, what century it needs
+# (201 YYMMDDHHMM, 203 CCYYMMDDHHMM, 204 CCYYMMDDHHMMSS). A voyage's two-digit year is this
+# century's: lists are sent for voyages of now.
+LOCAL_TIME_FORMATS = MappingProxyType({"201": (10, "%Y%m%d%H%M", "20"),
+                                       "203": (12, "%Y%m%d%H%M", ""),
+                                       "204": (14, "%Y%m%d%H%M%S", "")})
 DATE_FORMAT = "102"  # CCYYMMDD
 DOCUMENT_TYPES = MappingProxyType({"P": "Passport", "I": "IdentityCard", "C": "ResidencePermit",
                                    "F": "TravelDocument"})
@@ -537,20 +542,18 @@ def _identity_document(place: _Place, documents: Sequence[Sequence[Segment]],
 
 def _local_time(place: _Place, dtm: Segment) -> str:
     value, form = dtm.value(0, 1), dtm.value(0, 2)
-    form = form or next((f for f, n in LOCAL_TIME_FORMATS.items() if n == len(value)), "")
-    if LOCAL_TIME_FORMATS.get(form) != len(value) or not value.isascii() \
-            or not value.isdigit():
+    form = form or next((f for f, (n, _, _) in LOCAL_TIME_FORMATS.items() if n == len(value)),
+                        "")
+    length, pattern, century = LOCAL_TIME_FORMATS.get(form, (0, "", ""))
+    if length != len(value) or not value.isascii() or not value.isdigit():
         raise place.refusal("RULE_DATE_INVALID", f"DTM+{dtm.value(0)} C507 2380 must be a "
-                            "date and time in format 201 or 203", dtm)
-    # A voyage's two-digit year (format 201) is this century's: lists are sent for voyages
-    # of now.
-    digits = value if form == "203" else "20" + value
+                            "date and time in format 201, 203 or 204", dtm)
     try:
-        moment = datetime.strptime(digits, "%Y%m%d%H%M")
+        moment = datetime.strptime(century + value, pattern)
     except ValueError:
         raise place.refusal("RULE_DATE_INVALID", f"DTM+{dtm.value(0)} C507 2380 is not a "
                             "calendar date and time", dtm) from None
-    return moment.isoformat(timespec="minutes")
+    return moment.isoformat(timespec="seconds" if moment.second else "minutes")
 
 
 def _person_date(place: _Place, dtm: Segment, voyage: date, *, latest: bool) -> date:
@@ -597,37 +600,45 @@ def _voyage_body(record: Mapping[str, Any]) -> list[Segment]:
                    c222)]
     if imo is not None and call_sign is not None:
         out.append(segment("RFF", (CALL_SIGN_REFERENCE, call_sign)))
-    time = _local_text(record)
+    time = _dtm_time(_local_moment(record))
     last_port = record.get("last_port_of_call")
     if record["arrival_or_departure"] == "Arrival":
         out += _optional_segment(last_port, lambda p: segment("LOC", DEPARTURE_PLACE, p))
         out += [segment("LOC", ARRIVAL_PLACE, record["port_of_arrival_departure"]),
-                segment("DTM", (ARRIVAL_TIME, time, "203"))]
+                segment("DTM", (ARRIVAL_TIME, *time))]
     elif record["arrival_or_departure"] == "Departure":
         if last_port is not None:
             raise ValueError("a departure list's previous port of call has no place in PAXLST")
         out += [segment("LOC", DEPARTURE_PLACE, record["port_of_arrival_departure"]),
-                segment("DTM", (DEPARTURE_TIME, time, "203"))]
+                segment("DTM", (DEPARTURE_TIME, *time))]
     else:
         raise ValueError("arrival_or_departure must be Arrival or Departure")
     return out
 
 
-def _local_text(record: Mapping[str, Any]) -> str:
-    """The port-local time as DTM format 203 (CCYYMMDDHHMM): as the sender gave it, or the
-    instant at the sender's offset (DTM carries no offset, so the offset is not written)."""
+def _local_moment(record: Mapping[str, Any]) -> datetime:
+    """The port-local time of arrival or departure: as the sender gave it, or the instant at
+    the sender's offset (DTM carries no offset, so the offset is not written)."""
     instant = record.get("date_time_of_arrival_departure")
     if instant is None:
         local = datetime.fromisoformat(record["local_date_time_of_arrival_departure"])
-    elif not isinstance(instant, datetime) or instant.utcoffset() is None:
+        if local.tzinfo is not None:
+            raise ValueError("local_date_time_of_arrival_departure must have no UTC offset")
+        return local
+    if not isinstance(instant, datetime) or instant.utcoffset() is None:
         raise ValueError("date_time_of_arrival_departure must be a timezone-aware datetime")
-    else:
-        offset = require_int(record["utc_offset_minutes"])
-        local = instant.astimezone(timezone(timedelta(minutes=offset)))
-    if local.second or local.microsecond:
-        raise ValueError("the time of arrival or departure has seconds, which DTM 203 cannot "
-                         "hold")
-    return local.strftime("%Y%m%d%H%M")
+    offset = require_int(record["utc_offset_minutes"])
+    return instant.astimezone(timezone(timedelta(minutes=offset))).replace(tzinfo=None)
+
+
+def _dtm_time(moment: datetime) -> tuple[str, str]:
+    """DTM C507 2380 and 2379 of a time: format 203, or 204 when it has seconds."""
+    if moment.microsecond:
+        raise ValueError("the time of arrival or departure has fractions of a second, which "
+                         "DTM cannot hold")
+    if moment.second:
+        return moment.strftime("%Y%m%d%H%M%S"), "204"
+    return moment.strftime("%Y%m%d%H%M"), "203"
 
 
 def _document_body(document: Mapping[str, Any]) -> list[Segment]:
@@ -663,9 +674,7 @@ def _prepared(record: Mapping[str, Any]) -> str:
     event header; a bare record has none, and the list's own time stands in."""
     header = record.get("header")
     received = None if header is None else header.get("received_at")
-    if isinstance(received, datetime):
-        moment = received.astimezone(UTC)
-    else:
-        moment = datetime.strptime(_local_text(record), "%Y%m%d%H%M")
+    moment = received.astimezone(UTC) if isinstance(received, datetime) else _local_moment(
+        record)
     return moment.strftime("%Y%m%d:%H%M")
 
