@@ -20,6 +20,7 @@ never a default. The segments read, by the WCO/IATA/ICAO guide's groups:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -69,8 +70,7 @@ DOCUMENT_TYPES = MappingProxyType({"P": "Passport", "I": "IdentityCard", "C": "R
                                    "F": "TravelDocument"})
 DOCUMENT_CODES = MappingProxyType({kind: code for code, kind in DOCUMENT_TYPES.items()})
 VISA = "V"  # a DOC of its own, not an identity document: passed over
-_LOCODE_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_LOCODE_TAIL = _LOCODE_LETTERS | frozenset("23456789")
+_LOCODE = re.compile(r"[A-Z]{2}[A-Z2-9]{3}")
 _WRITTEN_AS = MessageId(MESSAGE_TYPE, "D", "05B", "UN", "IATA")
 _INTERCHANGE_PARTIES = ("PORTGW", "RECIPIENT")
 _SEPARATORS = Separators(repetition="*")  # syntax 4 declares its repetition separator
@@ -107,19 +107,29 @@ class _Place:
             code=code, where=where)
 
 
+# The first segment of each tag, and of each tag and qualifier (its first component): what
+# a rule looks up, once per person and document rather than by a search each time.
+Found = dict[tuple[str, str], Segment]
+
+
+def _keep_first(found: Found, item: Segment) -> None:
+    found.setdefault((item.tag, ""), item)
+    found.setdefault((item.tag, item.value(0)), item)
+
+
 @dataclass(slots=True)
 class _Person:
     name: Segment
-    segments: list[Segment] = field(default_factory=list)
-    documents: list[list[Segment]] = field(default_factory=list)
+    segments: Found = field(default_factory=dict)
+    documents: list[tuple[Segment, Found]] = field(default_factory=list)
 
     def add(self, item: Segment) -> None:
         if item.tag == "DOC":
-            self.documents.append([item])
+            self.documents.append((item, {}))
         elif self.documents and item.tag in ("DTM", "LOC"):
-            self.documents[-1].append(item)
+            _keep_first(self.documents[-1][1], item)
         else:
-            self.segments.append(item)
+            _keep_first(self.segments, item)
 
 
 @dataclass(slots=True)
@@ -278,8 +288,8 @@ class PaxlstAdapter:
             raise place.refusal("RULE_PERSON_INCOMPLETE", "NAD C080 3036 must give the "
                                 "person's family name", person.name)
         segments = person.segments
-        birth = _qualified(segments, "DTM", BIRTH)
-        nationality = _first(segments, "NAT")
+        birth = segments.get(("DTM", BIRTH))
+        nationality = segments.get(("NAT", ""))
         if birth is None or nationality is None or not person.documents:
             missing = "DTM+329" if birth is None else "NAT" if nationality is None else "DOC"
             raise place.refusal("RULE_PERSON_INCOMPLETE", f"the person has no {missing}",
@@ -290,21 +300,21 @@ class PaxlstAdapter:
             "given_names": " ".join(names[1:]) or None,
         }
         if self.document_type == "fal5":
-            emp = _first(segments, "EMP")
+            emp = segments.get(("EMP", ""))
             entry["rank_or_rating"] = _text(emp.value(2, 3)) if emp is not None else None
         entry |= {
             "nationality": _country(place, nationality, nationality.value(1), "RULE_NATIONALITY",
                                     "NAT 3293"),
             "date_of_birth": born,
-            "place_of_birth": _place_name(_qualified(segments, "LOC", BIRTH_PLACE)),
+            "place_of_birth": _place_name(segments.get(("LOC", BIRTH_PLACE))),
             "identity_document": _identity_document(place, person.documents, voyage),
         }
         if self.document_type == "fal6":
             entry |= {
                 "port_of_embarkation": _optional_locode(
-                    place, _qualified(segments, "LOC", EMBARKATION)),
+                    place, segments.get(("LOC", EMBARKATION))),
                 "port_of_disembarkation": _optional_locode(
-                    place, _qualified(segments, "LOC", DISEMBARKATION)),
+                    place, segments.get(("LOC", DISEMBARKATION))),
                 "transit": self.person_qualifiers[person.name.value(0)],
             }
         return entry
@@ -480,14 +490,9 @@ def _ship(place: _Place, tdt: Segment, header: Sequence[Segment]) -> dict[str, A
             "gross_tonnage": None, "net_tonnage": None}
 
 
-def _is_locode(code: str) -> bool:
-    return (len(code) == 5 and code[0] in _LOCODE_LETTERS and code[1] in _LOCODE_LETTERS
-            and all(c in _LOCODE_TAIL for c in code[2:]))
-
-
 def _locode(place: _Place, loc: Segment) -> str:
     code = loc.value(1)
-    if not _is_locode(code):
+    if _LOCODE.fullmatch(code) is None:
         raise place.refusal("RULE_UNLOCODE", f"LOC+{loc.value(0)} C517 3225 is not a "
                             "UN/LOCODE ([A-Z]{2}[A-Z2-9]{3})", loc)
     return code
@@ -512,14 +517,14 @@ def _country(place: _Place, at: Segment, code: str, rule: str, name: str) -> str
     return alpha2
 
 
-def _identity_document(place: _Place, documents: Sequence[Sequence[Segment]],
+def _identity_document(place: _Place, documents: Sequence[tuple[Segment, Found]],
                        voyage: Mapping[str, Any]) -> dict[str, Any]:
     """The person's first identity document; visas (DOC+V) are not identity documents."""
     group = next((g for g in documents if g[0].value(0) != VISA), None)
     if group is None:
         raise place.refusal("RULE_PERSON_INCOMPLETE", "the person has no identity document "
                             "(DOC other than a visa)", documents[0][0])
-    doc = group[0]
+    doc, found = group
     kind = DOCUMENT_TYPES.get(doc.value(0))
     if kind is None:
         raise place.refusal("RULE_DOCUMENT_TYPE", "DOC C002 1001 is not a supported document "
@@ -528,8 +533,8 @@ def _identity_document(place: _Place, documents: Sequence[Sequence[Segment]],
     if not number:
         raise place.refusal("RULE_PERSON_INCOMPLETE", "DOC C503 1004 must give the "
                             "document's number", doc)
-    expiry = _qualified(group, "DTM", EXPIRY)
-    issuing = _qualified(group, "LOC", ISSUING_STATE)
+    expiry = found.get(("DTM", EXPIRY))
+    issuing = found.get(("LOC", ISSUING_STATE))
     return {
         "document_type": kind,
         "number": number,
