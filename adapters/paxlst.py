@@ -274,10 +274,11 @@ class PaxlstAdapter:
             "utc_offset_minutes": None,
             "local_date_time_of_arrival_departure": _local_time(place, time),
         }
-        if self.document_type == "fal5":
-            record["last_port_of_call"] = None if last_port is None else _locode(place,
-                                                                               last_port)
-        return record
+        return record | self.voyage_fields(place, last_port)
+
+    def voyage_fields(self, place: _Place, last_port: Segment | None) -> dict[str, Any]:
+        """The list's own fields of the voyage; `last_port` is LOC+125 of an arrival list."""
+        return {}
 
     # ------------------------------------------------------------ persons
 
@@ -295,29 +296,20 @@ class PaxlstAdapter:
             raise place.refusal("RULE_PERSON_INCOMPLETE", f"the person has no {missing}",
                                 person.name)
         born = _person_date(place, birth, voyage_day(voyage), latest=True)
-        entry: dict[str, Any] = {
+        return {
             "family_name": names[0],
             "given_names": " ".join(names[1:]) or None,
-        }
-        if self.document_type == "fal5":
-            emp = segments.get(("EMP", ""))
-            entry["rank_or_rating"] = _text(emp.value(2, 3)) if emp is not None else None
-        entry |= {
             "nationality": _country(place, nationality, nationality.value(1), "RULE_NATIONALITY",
                                     "NAT 3293"),
             "date_of_birth": born,
             "place_of_birth": _place_name(segments.get(("LOC", BIRTH_PLACE))),
             "identity_document": _identity_document(place, person.documents, voyage),
+            **self.person_fields(place, person),
         }
-        if self.document_type == "fal6":
-            entry |= {
-                "port_of_embarkation": _optional_locode(
-                    place, segments.get(("LOC", EMBARKATION))),
-                "port_of_disembarkation": _optional_locode(
-                    place, segments.get(("LOC", DISEMBARKATION))),
-                "transit": self.person_qualifiers[person.name.value(0)],
-            }
-        return entry
+
+    def person_fields(self, place: _Place, person: _Person) -> dict[str, Any]:
+        """A crew member's or passenger's own fields."""
+        return {}
 
     def _count(self, messages: Sequence[_ListMessage], listed: int) -> int:
         """The number of persons: every CNT of the list's kind must give the whole list's
@@ -381,16 +373,13 @@ class PaxlstAdapter:
         out.append(segment("DTM", (BIRTH, _date_text(person["date_of_birth"]), DATE_FORMAT)))
         out += _optional_segment(person.get("place_of_birth"),
                                  lambda p: segment("LOC", BIRTH_PLACE, ("", "", "", p)))
-        if self.document_type == "fal6":
-            out += _optional_segment(person.get("port_of_embarkation"),
-                                     lambda p: segment("LOC", EMBARKATION, p))
-            out += _optional_segment(person.get("port_of_disembarkation"),
-                                     lambda p: segment("LOC", DISEMBARKATION, p))
-        else:
-            out += _optional_segment(person.get("rank_or_rating"),
-                                     lambda r: segment("EMP", "1", "", ("", "", "", r)))
+        out += self.person_segments(person)
         out.append(segment("NAT", "2", ALPHA3_BY_ALPHA2[person["nationality"]]))
         return out + _document_body(person["identity_document"])
+
+    def person_segments(self, person: Mapping[str, Any]) -> list[Segment]:
+        """The segments of a crew member's or passenger's own fields (before NAT)."""
+        return []
 
     def _person_qualifier(self, person: Mapping[str, Any]) -> str:
         transit = person.get("transit", False)
@@ -411,6 +400,17 @@ class PaxlstCrewListAdapter(PaxlstAdapter):
     count_field, list_field, count_rule = "crew_count", "crew", "RULE_CREW_COUNT"
     __slots__ = ()
 
+    def voyage_fields(self, place: _Place, last_port: Segment | None) -> dict[str, Any]:
+        return {"last_port_of_call": _optional_locode(place, last_port)}
+
+    def person_fields(self, place: _Place, person: _Person) -> dict[str, Any]:
+        emp = person.segments.get(("EMP", ""))
+        return {"rank_or_rating": None if emp is None else _text(emp.value(2, 3))}
+
+    def person_segments(self, person: Mapping[str, Any]) -> list[Segment]:
+        return _optional_segment(person.get("rank_or_rating"),
+                                 lambda rank: segment("EMP", "1", "", ("", "", "", rank)))
+
 
 class PaxlstPassengerListAdapter(PaxlstAdapter):
     format_id = "paxlst-passengers"
@@ -423,6 +423,21 @@ class PaxlstPassengerListAdapter(PaxlstAdapter):
     count_field, list_field, count_rule = (
         "passenger_count", "passengers", "RULE_PASSENGER_COUNT")
     __slots__ = ()
+
+    def person_fields(self, place: _Place, person: _Person) -> dict[str, Any]:
+        found = person.segments
+        return {
+            "port_of_embarkation": _optional_locode(place, found.get(("LOC", EMBARKATION))),
+            "port_of_disembarkation": _optional_locode(place,
+                                                       found.get(("LOC", DISEMBARKATION))),
+            "transit": self.person_qualifiers[person.name.value(0)],
+        }
+
+    def person_segments(self, person: Mapping[str, Any]) -> list[Segment]:
+        return [*_optional_segment(person.get("port_of_embarkation"),
+                                   lambda port: segment("LOC", EMBARKATION, port)),
+                *_optional_segment(person.get("port_of_disembarkation"),
+                                   lambda port: segment("LOC", DISEMBARKATION, port))]
 
 
 _PERSON_QUALIFIERS = frozenset({CREW, CREW_IN_TRANSIT, PASSENGER, PASSENGER_IN_TRANSIT})
