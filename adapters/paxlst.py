@@ -30,7 +30,6 @@ from typing import Any, ClassVar
 from message_formats import FormatError
 from message_formats.countries import ALPHA2_BY_ALPHA3, ALPHA3_BY_ALPHA2
 from message_formats.edifact import (
-    EdifactError,
     Interchange,
     InterchangeHeader,
     Level,
@@ -88,7 +87,7 @@ class PaxlstRuleViolation(RuleViolationError):
 # ---------------------------------------------------------------- reading a list
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Place:
     """Where in the interchange a rule looks: the message and its segment."""
 
@@ -132,7 +131,7 @@ class _Person:
             _keep_first(self.segments, item)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _ListMessage:
     """One message split into the list's header segments, its persons and its CNT."""
 
@@ -195,12 +194,10 @@ class PaxlstAdapter:
                            warnings=warnings)
 
     def _ordered(self, interchange: Interchange) -> list[Message]:
-        """The messages of the list in order; a list split over several says so in UNH
-        S010 (0070 sequence 1, 2, ...; 0073 C, then F on the last)."""
+        """The messages of the list in order (the reader refuses an interchange without
+        one); a list split over several says so in UNH S010 (0070 sequence 1, 2, ...; 0073
+        C, then F on the last)."""
         messages = list(interchange.messages)
-        if not messages:
-            raise EdifactError("the interchange holds no message", code="EDI_NO_MESSAGE",
-                               where=Where(Level.INTERCHANGE, 32), header=interchange.header)
         for number, message in enumerate(messages, start=1):
             place = _Place(message, number)
             if message.identifier.type != MESSAGE_TYPE:

@@ -208,6 +208,11 @@ def test_each_rule_has_its_code(segments: tuple[str, ...], code: str) -> None:
     assert refusal(CREW, interchange(*segments)).code == code
 
 
+def test_an_interchange_holds_paxlst_messages_only() -> None:
+    data = interchange("BGM+250", *VOYAGE, *MEMBER).replace(b"PAXLST:D", b"CUSCAR:D")
+    assert refusal(CREW, data).code == "RULE_MESSAGE_TYPE"
+
+
 def test_a_split_list_must_agree_and_be_numbered() -> None:
     data = crew_sample("crew_list_split_over_two_messages.edi")
     assert refusal(CREW, data.replace(b"+02:F", b"+03:F")).code == "RULE_SPLIT_LIST"
