@@ -161,9 +161,6 @@ class PaxlstAdapter:
 
     __slots__ = ()
 
-    def __init__(self, **_stores: object) -> None:
-        """Takes (and needs none of) the XSD store and XML parser the registry passes."""
-
     # ------------------------------------------------------------ parse
 
     def parse(self, data: bytes) -> ParseResult:

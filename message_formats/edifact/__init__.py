@@ -2,6 +2,19 @@
 character repertoires, control counts and references, and CONTRL acknowledgements
 (docs/edifact.md)."""
 
+from .contrl import (
+    CONTRL,
+    Acknowledgement,
+    Action,
+    Report,
+    acknowledged_contrl,
+    message_rejected,
+    negative_contrl,
+    only_contrl,
+    positive_contrl,
+    read_contrl,
+    rejection_contrl,
+)
 from .errors import EdifactError, InterchangeHeader, Level, Where
 from .model import (
     DEFAULT_SEPARATORS,
@@ -13,12 +26,17 @@ from .model import (
     Separators,
     decimal_value,
 )
-from .reader import read_interchange
+from .reader import interchange_header, read_interchange
+from .sniff import message_types, starts_as_edifact, starts_as_text
 from .tokens import DEFAULT_LIMITS, Limits
+from .writer import OutgoingMessage, render_interchange, segment
 
 __all__ = [
+    "CONTRL",
     "DEFAULT_LIMITS",
     "DEFAULT_SEPARATORS",
+    "Acknowledgement",
+    "Action",
     "EdifactError",
     "Group",
     "Interchange",
@@ -27,9 +45,24 @@ __all__ = [
     "Limits",
     "Message",
     "MessageId",
+    "OutgoingMessage",
+    "Report",
     "Segment",
     "Separators",
     "Where",
+    "acknowledged_contrl",
     "decimal_value",
+    "interchange_header",
+    "message_rejected",
+    "message_types",
+    "negative_contrl",
+    "only_contrl",
+    "positive_contrl",
+    "read_contrl",
     "read_interchange",
+    "rejection_contrl",
+    "render_interchange",
+    "segment",
+    "starts_as_edifact",
+    "starts_as_text",
 ]

@@ -68,7 +68,7 @@ class EdifactError(FormatError):
         self.where = where
         self.header = header
 
-    def with_header(self, header: InterchangeHeader) -> EdifactError:
+    def with_header(self, header: InterchangeHeader | None) -> EdifactError:
         """The same refusal, addressed: the reader learns the UNB before most refusals."""
         if self.header is None:
             self.header = header

@@ -21,11 +21,15 @@ from message_formats.edifact import (
     read_interchange,
 )
 from message_formats.edifact.writer import OutgoingMessage, render_interchange, segment
-from tests.unit.edifact_support import PAXLST, header, lines, paxlst
-
-BASIC = ("UNA:+.? '", "UNB+UNOA:3+CARRIER:ZZ+PORTGW:ZZ+240131:1405+ICR1++++1'",
-         "UNH+M1+PAXLST:D:05B:UN:IATA'", "BGM+745'", "NAD+FL+++HILL?'S?+ROAD:A?:B??'",
-         "UNT+4+M1'", "UNZ+1+ICR1'")
+from tests.unit.edifact_support import (
+    BASIC,
+    DEFECTS,
+    PAXLST,
+    header,
+    interchange_with,
+    lines,
+    paxlst,
+)
 
 
 def refused(data: bytes) -> EdifactError:
@@ -129,69 +133,7 @@ def test_each_repertoire_is_decoded_with_its_character_set(syntax_id: str, text:
 # -- refusals ---------------------------------------------------------------------------------
 
 
-def interchange_with(*message: str, unz: str = "UNZ+1+ICR1'") -> bytes:
-    return lines(BASIC[1], *message, unz)
-
-
-@pytest.mark.parametrize("data, code, level, syntax_error, service, element", [
-    (interchange_with("UNH+M1+PAXLST:D:05B:UN'", "BGM+745'", "UNT+56+M1'"),
-     "EDI_UNT_SEGMENT_COUNT", Level.MESSAGE, 29, "UNT", 1),
-    (interchange_with("UNH+M1+PAXLST:D:05B:UN'", "BGM+745'", "UNT+X+M1'"),
-     "EDI_UNT_SEGMENT_COUNT", Level.MESSAGE, 12, "UNT", 1),
-    (interchange_with("UNH+M1+PAXLST:D:05B:UN'", "BGM+745'", "UNT+3+M 1'"),
-     "EDI_UNT_REFERENCE", Level.MESSAGE, 28, "UNT", 2),
-    (interchange_with("UNH+M1+PAXLST:D:05B:UN'", "BGM+745'", "UNT+3+M1'", unz="UNZ+2+ICR1'"),
-     "EDI_UNZ_MESSAGE_COUNT", Level.INTERCHANGE, 29, "UNZ", 1),
-    (interchange_with("UNH+M1+PAXLST:D:05B:UN'", "BGM+745'", "UNT+3+M1'", unz="UNZ+1+ICR2'"),
-     "EDI_UNZ_REFERENCE", Level.INTERCHANGE, 28, "UNZ", 2),
-    (interchange_with("UNG+PAXLST+A+B+240131:1405+G1+UN+D:05B'", "UNH+M1+PAXLST:D:05B:UN'",
-                      "UNT+2+M1'", "UNE+2+G1'"),
-     "EDI_UNE_MESSAGE_COUNT", Level.GROUP, 29, "UNE", 1),
-    (interchange_with("UNG+PAXLST+A+B+240131:1405+G1+UN+D:05B'", "UNH+M1+PAXLST:D:05B:UN'",
-                      "UNT+2+M1'", "UNE+1+G2'"),
-     "EDI_UNE_REFERENCE", Level.GROUP, 28, "UNE", 2),
-    (interchange_with("UNG+PAXLST+A+B+240131:1405+G1+UN+D:05B'", "UNH+M1+PAXLST:D:05B:UN'",
-                      "UNT+2+M1'", "UNE+1+G1'", unz="UNZ+2+ICR1'"),
-     "EDI_UNZ_GROUP_COUNT", Level.INTERCHANGE, 29, "UNZ", 1),
-    (interchange_with("UNH+M1+PAXLST:D:05B:UN'", "BGM+745'", "UNH+M2+PAXLST:D:05B:UN'",
-                      "UNT+2+M2'", unz="UNZ+2+ICR1'"),
-     "EDI_UNT_MISSING", Level.MESSAGE, 13, "UNT", 0),
-    (interchange_with("UNH+M1+PAXLST:D:05B'", "UNT+2+M1'"),
-     "EDI_UNH_INVALID", Level.MESSAGE, 13, "UNH", 2),
-    (interchange_with("UNH+M1+PAXLST:D:05B:UN'", "UNT+2+M1'", "BGM+745'"),
-     "EDI_SEGMENT_OUTSIDE_MESSAGE", Level.INTERCHANGE, 33, "", 0),
-    (interchange_with("UNH+M1+PAXLST:D:05B:UN'", "UNT+2+M1'",
-                      "UNG+PAXLST+A+B+240131:1405+G1+UN+D:05B'"),
-     "EDI_GROUPS_MIXED", Level.INTERCHANGE, 30, "", 0),
-    (interchange_with(), "EDI_NO_MESSAGE", Level.INTERCHANGE, 32, "", 0),
-    (interchange_with("UNH+M1+PAXLST:D:05B:UN'", "UNT+2+M1'", unz="UNZ+1+ICR1'13Nov09"),
-     "EDI_AFTER_UNZ", Level.INTERCHANGE, 33, "", 0),
-    (lines(BASIC[1], "UNH+M1+PAXLST:D:05B:UN'", "UNT+2+M1'"),
-     "EDI_UNZ_MISSING", Level.INTERCHANGE, 13, "UNZ", 0),
-    (lines(BASIC[1], "UNH+M1+PAXLST:D:05B:UN'", "UNT+2+M1'", "UNZ+1+IC"),
-     "EDI_UNZ_MISSING", Level.INTERCHANGE, 13, "UNZ", 0),
-    (lines("UNB+UNOA:3+CARRIER+PORTGW+240131:1405'", "UNH+M1+PAXLST:D:05B:UN'", "UNT+2+M1'"),
-     "EDI_UNB_INVALID", Level.INTERCHANGE, 13, "UNB", 5),
-    (lines("UNH+M1+PAXLST:D:05B:UN'", "UNT+2+M1'"),
-     "EDI_UNB_MISSING", Level.INTERCHANGE, 13, "UNB", 0),
-    (lines("UNB+UNOZ:3+CARRIER+PORTGW+240131:1405+R'"),
-     "EDI_SYNTAX_UNSUPPORTED", Level.INTERCHANGE, 2, "UNB", 1),
-    (lines("UNB+UNOA:5+CARRIER+PORTGW+240131:1405+R'"),
-     "EDI_SYNTAX_UNSUPPORTED", Level.INTERCHANGE, 2, "UNB", 1),
-    (lines("UNA:+.?+'", *BASIC[1:]), "EDI_UNA_INVALID", Level.INTERCHANGE, 20, "UNA", 0),
-    (lines("UNA:+A? '", *BASIC[1:]), "EDI_UNA_INVALID", Level.INTERCHANGE, 20, "UNA", 0),
-    (b"UNA:+", "EDI_UNA_INVALID", Level.INTERCHANGE, 20, "UNA", 0),
-    (interchange_with("UNH+M1+PAXLST:D:05B:UN'", "'", "UNT+3+M1'"),
-     "EDI_EMPTY_SEGMENT", Level.INTERCHANGE, 13, "", 0),
-    (lines(BASIC[1], "UNH+M1+PAXLST:D:05B:UN'", "UNT+2+M1'", "UNZ+1+ICR1?"),
-     "EDI_RELEASE_UNTERMINATED", Level.INTERCHANGE, 22, "", 0),
-    (interchange_with("UNH+M1+PAXLST:D:05B:UN'", "nad+FL'", "UNT+3+M1'"),
-     "EDI_SEGMENT_TAG", Level.SEGMENT, 12, "", 0),
-    (interchange_with("UNH+M1+PAXLST:D:05B:UN'", "NAD+FL+++Nov\x87k'", "UNT+3+M1'"),
-     "EDI_CHARSET", Level.INTERCHANGE, 21, "", 0),
-    (interchange_with("UNH+M1+PAXLST:D:05B:UN'", "NAD+FL+++No\x00k'", "UNT+3+M1'"),
-     "EDI_CHARSET", Level.INTERCHANGE, 21, "", 0),
-])
+@pytest.mark.parametrize("data, code, level, syntax_error, service, element", DEFECTS)
 def test_each_defect_is_refused_with_its_code_and_contrl_facts(
         data: bytes, code: str, level: Level, syntax_error: int, service: str,
         element: int) -> None:
@@ -304,3 +246,28 @@ def test_a_rendered_paxlst_reads_back_with_its_counts() -> None:
     interchange = read_interchange(data)
     assert [m.reference for m in interchange.messages] == ["M7", "M8"]
     assert len(interchange.messages[0].segments) == len(message.body) + 2
+
+
+UNICODE_VALUES = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(UNICODE_VALUES, min_size=1, max_size=3).map(trimmed), min_size=1,
+                max_size=5))
+def test_utf8_values_private_use_characters_included_are_read_back_equal(
+        elements: list[tuple[str, ...]]) -> None:
+    if elements[-1] == ("",):
+        elements[-1] = ("X",)
+    body = [segment("FTX", *elements), segment("FTX", "\ue000\ue001?'+:", "\U000f0000")]
+    data = render_interchange(header("UNOY", "4"), [OutgoingMessage("M1", PAXLST, body)],
+                              Separators(repetition="*"))
+    read = read_interchange(data).messages[0].body()
+    assert [s.elements for s in read] == [s.elements for s in body]
+
+
+def test_an_interchange_using_every_private_use_character_is_refused_not_stalled() -> None:
+    every = "".join(chr(c) for area in (range(0xE000, 0xF900), range(0xF0000, 0xFFFFE),
+                                        range(0x100000, 0x10FFFE)) for c in area)
+    data = lines("UNB+UNOY:4+CARRIER+PORTGW+20240131:1405+R'", "UNH+1+PAXLST:D:05B:UN'",
+                 "UNT+2+1'", "UNZ+1+R'").replace(b"UNT", f"FTX+A?+{every}'UNT".encode())
+    assert refused(data).code == "EDI_CHARSET"

@@ -1,0 +1,204 @@
+"""CONTRL (ISO 9735-4), the syntax and service report: rendered in answer to an interchange,
+and read back (docs/edifact.md, "CONTRL").
+
+The gateway decides an interchange whole: one defect refuses it all, so a negative CONTRL
+says "rejected" (0083 = 4) at the interchange level (UCI), and points at the defect at the
+level it concerns: UCI itself, the group (UCF), the message (UCM), its segment (UCS) or
+data element (UCD), with the ISO 9735-4 syntax error code (0085). A positive CONTRL says
+"acknowledged" (7) for the interchange and each message. It is sent for an accepted
+interchange when UNB 0031 asked for it, for a refused one always, and never in answer to
+an interchange of CONTRL messages (which would start an endless exchange)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum
+
+from .errors import EdifactError, InterchangeHeader, Level, Where
+from .model import DEFAULT_SEPARATORS, Interchange, Message, MessageId, Segment, Separators
+from .writer import OutgoingMessage, render_interchange, segment
+
+CONTRL = "CONTRL"
+# S009 of a CONTRL: below syntax 4 the "version" is the syntax version and the release "3"
+# (CONTRL:D:3:UN, the form partners send); syntax 4 writes version 4 release 1.
+_IDENTIFIERS = {"4": MessageId(CONTRL, "4", "1", "UN")}
+_IDENTIFIER_BELOW_4 = MessageId(CONTRL, "D", "3", "UN")
+
+
+class Action(IntEnum):
+    """0083 action, coded."""
+
+    REJECTED = 4  # this level and all lower levels rejected
+    ACKNOWLEDGED = 7  # this level acknowledged, lower levels unless explicitly rejected
+    RECEIVED = 8  # interchange received (receipt only)
+
+
+def contrl_identifier(syntax_version: str) -> MessageId:
+    return _IDENTIFIERS.get(syntax_version, _IDENTIFIER_BELOW_4)
+
+
+def only_contrl(interchange: Interchange) -> bool:
+    """An interchange of CONTRL messages only: no CONTRL is sent in answer to it."""
+    return interchange.message_types() == {CONTRL}
+
+
+def positive_contrl(interchange: Interchange, *, reference: str, prepared: datetime,
+                    separators: Separators = DEFAULT_SEPARATORS) -> bytes:
+    """The CONTRL acknowledging an accepted interchange and each of its messages."""
+    body = [uci(interchange.header, Action.ACKNOWLEDGED)]
+    groups = {group.reference: group for group in interchange.groups}
+    reported_group = ""
+    for message in interchange.messages:
+        if message.group_reference and message.group_reference != reported_group:
+            reported_group = message.group_reference
+            group = groups[reported_group]
+            body.append(segment("UCF", group.reference, group.sender, group.recipient,
+                                str(int(Action.ACKNOWLEDGED))))
+        body.append(segment("UCM", message.reference, message.identifier.components(),
+                            str(int(Action.ACKNOWLEDGED))))
+    return contrl_interchange(interchange.header, body, reference, prepared, separators)
+
+
+def acknowledged_contrl(subject: InterchangeHeader, *, reference: str, prepared: datetime,
+                        separators: Separators = DEFAULT_SEPARATORS) -> bytes:
+    """The CONTRL acknowledging an interchange from its UNB alone: UCI with action 7, which
+    acknowledges every lower level not explicitly rejected (no UCM is needed)."""
+    return contrl_interchange(subject, [uci(subject, Action.ACKNOWLEDGED)], reference,
+                              prepared, separators)
+
+
+def negative_contrl(error: EdifactError, *, reference: str, prepared: datetime,
+                    separators: Separators = DEFAULT_SEPARATORS) -> bytes | None:
+    """The CONTRL rejecting a refused interchange, None when its UNB could not be read (so
+    there is no one to address it to)."""
+    if error.header is None:
+        return None
+    return rejection_contrl(error.header, error.where, reference=reference, prepared=prepared,
+                            separators=separators)
+
+
+def message_rejected(message: Message, syntax_error: int = 12) -> Where:
+    """Where a message refused for a business rule is reported: the message (UCM) with
+    0085 = 12 "invalid value" unless told otherwise."""
+    return Where(Level.MESSAGE, syntax_error, message_reference=message.reference,
+                 message_type=message.identifier.components())
+
+
+def rejection_contrl(subject: InterchangeHeader, where: Where, *, reference: str,
+                     prepared: datetime,
+                     separators: Separators = DEFAULT_SEPARATORS) -> bytes:
+    """The CONTRL rejecting an interchange for the defect at `where`."""
+    at_interchange = where.level is Level.INTERCHANGE
+    body = [uci(subject, Action.REJECTED, where if at_interchange else None)]
+    if where.level is Level.GROUP:
+        body.append(segment("UCF", where.group_reference, "", "", str(int(Action.REJECTED)),
+                            *error_elements(where)))
+    elif not at_interchange:
+        at_message = where.level is Level.MESSAGE
+        body.append(segment("UCM", where.message_reference, where.message_type,
+                            str(int(Action.REJECTED)),
+                            *(error_elements(where) if at_message else ())))
+        if where.level is Level.SEGMENT:
+            body.append(segment("UCS", str(where.segment_number), str(where.syntax_error)))
+        elif where.level is Level.ELEMENT:
+            body.append(segment("UCS", str(where.segment_number)))
+            body.append(segment("UCD", str(where.syntax_error), position(where)))
+    return contrl_interchange(subject, body, reference, prepared, separators)
+
+
+def uci(subject: InterchangeHeader, action: Action, where: Where | None = None) -> Segment:
+    return segment("UCI", subject.control_reference,
+                   (subject.sender, subject.sender_qualifier),
+                   (subject.recipient, subject.recipient_qualifier), str(int(action)),
+                   *(error_elements(where) if where is not None else ()))
+
+
+def error_elements(where: Where) -> tuple[str, str, tuple[str, ...]]:
+    """0085, 0013 and S011 of UCI, UCF or UCM."""
+    return (str(where.syntax_error) if where.syntax_error else "", where.service_segment,
+            position(where))
+
+
+def position(where: Where) -> tuple[str, ...]:
+    if not where.element:
+        return ()
+    return (str(where.element), str(where.component) if where.component else "")
+
+
+def contrl_interchange(subject: InterchangeHeader, body: Sequence[Segment], reference: str,
+                       prepared: datetime, separators: Separators) -> bytes:
+    version = subject.syntax_version
+    date = prepared.strftime("%Y%m%d" if version == "4" else "%y%m%d")
+    header = InterchangeHeader(
+        syntax_id=subject.syntax_id, syntax_version=version,
+        sender=subject.recipient, sender_qualifier=subject.recipient_qualifier,
+        recipient=subject.sender, recipient_qualifier=subject.sender_qualifier,
+        prepared=f"{date}:{prepared.strftime('%H%M')}", control_reference=reference,
+        acknowledgement_requested=False, test=subject.test)
+    message = OutgoingMessage("1", contrl_identifier(version), body)
+    return render_interchange(header, [message], separators)
+
+
+# -- reading a CONTRL back ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One UCI, UCF, UCM, UCS or UCD: the action (0 where the segment has none), the
+    syntax error (0 when none), the service segment and the element position."""
+
+    reference: str  # 0020 (UCI), 0048 (UCF), 0062 (UCM), 0096 (UCS), "" (UCD)
+    action: int
+    syntax_error: int = 0
+    service_segment: str = ""
+    element: int = 0
+    component: int = 0
+    message_type: tuple[str, ...] = ()  # UCM S009
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    """A CONTRL message as read: the interchange report, then, in order, the group, message,
+    segment and data element reports (``details``)."""
+
+    interchange: Report
+    subject_sender: str
+    subject_recipient: str
+    details: tuple[tuple[str, Report], ...]  # (tag, report): UCF/UCM/UCS/UCD
+
+    def reports(self, tag: str) -> tuple[Report, ...]:
+        return tuple(report for found, report in self.details if found == tag)
+
+
+def read_contrl(message: Message) -> Acknowledgement:
+    """The acknowledgement a CONTRL message carries; EdifactError if it is not one."""
+    body = message.body()
+    if message.identifier.type != CONTRL or not body or body[0].tag != "UCI":
+        raise EdifactError("a CONTRL message begins with UCI", code="EDI_CONTRL_INVALID",
+                           where=Where(Level.MESSAGE, 13, message_reference=message.reference,
+                                       message_type=message.identifier.components()))
+    uci_segment = body[0]
+    details = tuple((s.tag, report_of(s)) for s in body[1:]
+                    if s.tag in {"UCF", "UCM", "UCS", "UCD"})
+    return Acknowledgement(interchange=report_of(uci_segment),
+                           subject_sender=uci_segment.value(1),
+                           subject_recipient=uci_segment.value(2), details=details)
+
+
+def report_of(found: Segment) -> Report:
+    if found.tag == "UCS":
+        return Report(found.value(0), 0, number(found.value(1)))
+    if found.tag == "UCD":
+        return Report("", 0, number(found.value(0)), "", number(found.value(1)),
+                      number(found.value(1, 1)))
+    first = 2 if found.tag == "UCM" else 3  # 0083 after S009 (UCM), after S002 S003 (UCI, UCF)
+    return Report(found.value(0), number(found.value(first)), number(found.value(first + 1)),
+                  found.value(first + 2), number(found.value(first + 3)),
+                  number(found.value(first + 3, 1)),
+                  found.components(1) if found.tag == "UCM" else ())
+
+
+def number(text: str) -> int:
+    return int(text) if text.isdigit() else 0
