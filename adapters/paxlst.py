@@ -148,7 +148,7 @@ class PaxlstAdapter:
     document_type: ClassVar[str]
     schema_name: ClassVar[str]
     format_id: ClassVar[str]
-    list_code: ClassVar[str]
+    list_code: ClassVar[str]  # BGM C002 1001
     count_qualifier: ClassVar[str]
     person_qualifiers: ClassVar[Mapping[str, bool]]  # NAD 3035 -> in transit
     count_field: ClassVar[str]
@@ -160,6 +160,11 @@ class PaxlstAdapter:
     label: ClassVar[str]
 
     __slots__ = ()
+
+    @property
+    def edifact_document_names(self) -> frozenset[str]:
+        """How detection tells a crew list from a passenger list (NamesEdifactDocuments)."""
+        return frozenset({self.list_code})
 
     # ------------------------------------------------------------ parse
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adapters import AdapterRegistry, RenderError
+from adapters import AdapterRegistry, Confidence, FormatDetector, RenderError
 from adapters.paxlst import (
     PaxlstCrewListAdapter,
     PaxlstPassengerListAdapter,
@@ -218,6 +218,27 @@ def test_a_split_list_must_agree_and_be_numbered() -> None:
     assert refusal(CREW, data.replace(b"+02:F", b"+03:F")).code == "RULE_SPLIT_LIST"
     second_voyage = data.rsplit(b"0312E", 1)
     assert refusal(CREW, b"0313E".join(second_voyage)).code == "RULE_SPLIT_LIST"
+
+
+# ---------------------------------------------------------------- detection
+
+
+@pytest.mark.parametrize(("data", "format_id"), [
+    (crew_sample("crew_list.edi"), "paxlst-crew"),
+    (crew_sample("crew_list_one_line.edi"), "paxlst-crew"),
+    (passenger_sample("passengers_custom_separators_and_release.edi"), "paxlst-passengers"),
+])
+def test_a_list_is_detected_by_its_message_type_and_document_name(data: bytes,
+                                                                   format_id: str) -> None:
+    found = FormatDetector(AdapterRegistry([CREW, PASSENGERS])).detect(data)
+    assert (found.format_id, found.confidence) == (format_id, Confidence.DECLARED)
+
+
+def test_a_paxlst_of_another_document_is_ambiguous() -> None:
+    data = crew_sample("crew_list.edi").replace(b"BGM+250", b"BGM+336")
+    found = FormatDetector(AdapterRegistry([CREW, PASSENGERS])).detect(data)
+    assert found.confidence is Confidence.AMBIGUOUS
+    assert found.candidates == ("paxlst-crew", "paxlst-passengers")
 
 
 # ---------------------------------------------------------------- render
