@@ -178,12 +178,13 @@ class PaxlstAdapter:
             _check_same_voyage(first, later)
         version = _document_version(first)
         people = [(m.place, p) for m in messages for p in m.persons]
-        persons = [self._person(place, person, record) for place, person in people]
+        day = voyage_day(record)
+        persons = [self._person(place, person, day) for place, person in people]
         record[self.count_field] = self._count(messages, len(persons))
         record[self.list_field] = persons
         key = business_key(record)
         try:
-            self._check_dates(record, people)
+            self._check_dates(record, people, day)
         except RuleViolationError as exc:
             exc.business_key, exc.document_version = key, version
             raise
@@ -281,8 +282,9 @@ class PaxlstAdapter:
 
     # ------------------------------------------------------------ persons
 
-    def _person(self, place: _Place, person: _Person, voyage: Mapping[str, Any]
-                ) -> dict[str, Any]:
+    def _person(self, place: _Place, person: _Person, day: date) -> dict[str, Any]:
+        """A person of the list; `day` is the port-local date of arrival or departure, which
+        two-digit years are read against."""
         names = [token(n) for n in person.name.components(3)[:5] if n.strip()]
         if not names:
             raise place.refusal("RULE_PERSON_INCOMPLETE", "NAD C080 3036 must give the "
@@ -294,7 +296,7 @@ class PaxlstAdapter:
             missing = "DTM+329" if birth is None else "NAT" if nationality is None else "DOC"
             raise place.refusal("RULE_PERSON_INCOMPLETE", f"the person has no {missing}",
                                 person.name)
-        born = _person_date(place, birth, voyage_day(voyage), latest=True)
+        born = _person_date(place, birth, day, latest=True)
         return {
             "family_name": names[0],
             "given_names": " ".join(names[1:]) or None,
@@ -302,7 +304,7 @@ class PaxlstAdapter:
                                     "NAT 3293"),
             "date_of_birth": born,
             "place_of_birth": _place_name(segments.get(("LOC", BIRTH_PLACE))),
-            "identity_document": _identity_document(place, person.documents, voyage),
+            "identity_document": _identity_document(place, person.documents, day),
             **self.person_fields(place, person),
         }
 
@@ -315,15 +317,16 @@ class PaxlstAdapter:
         number (a split list repeats it); without one, the number listed."""
         for message in messages:
             for cnt in message.counts:
-                if cnt.value(0) == self.count_qualifier and cnt.value(0, 1) != str(listed):
+                given = cnt.value(0, 1)
+                if cnt.value(0) == self.count_qualifier and not (
+                        given.isascii() and given.isdigit() and int(given) == listed):
                     raise message.place.refusal(
                         self.count_rule, f"CNT+{self.count_qualifier} differs from the number "
                         "of persons listed", cnt)
         return listed
 
     def _check_dates(self, record: Mapping[str, Any],
-                     people: Sequence[tuple[_Place, _Person]]) -> None:
-        day = voyage_day(record)
+                     people: Sequence[tuple[_Place, _Person]], day: date) -> None:
         for (place, person), entry in zip(people, record[self.list_field], strict=True):
             if entry["date_of_birth"] > day:
                 raise place.refusal("RULE_BIRTH_AFTER_VOYAGE", "DTM+329 is after the date of "
@@ -532,7 +535,7 @@ def _country(place: _Place, at: Segment, code: str, rule: str, name: str) -> str
 
 
 def _identity_document(place: _Place, documents: Sequence[tuple[Segment, Found]],
-                       voyage: Mapping[str, Any]) -> dict[str, Any]:
+                       day: date) -> dict[str, Any]:
     """The person's first identity document; visas (DOC+V) are not identity documents."""
     group = next((g for g in documents if g[0].value(0) != VISA), None)
     if group is None:
@@ -555,7 +558,7 @@ def _identity_document(place: _Place, documents: Sequence[tuple[Segment, Found]]
         "issuing_state": None if issuing is None else _country(
             place, issuing, issuing.value(1), "RULE_ISSUING_STATE", "LOC+91 C517 3225"),
         "expiry_date": None if expiry is None else _person_date(
-            place, expiry, voyage_day(voyage), latest=False),
+            place, expiry, day, latest=False),
     }
 
 

@@ -124,6 +124,12 @@ def test_the_version_comes_from_bgm_and_the_key_from_the_call_sign_without_imo()
     assert result.record["ship"]["flag_state"] is None
 
 
+def test_a_count_with_leading_zeros_counts() -> None:
+    data = crew_sample("crew_list.edi").replace(b"CNT+41:6", b"CNT+41:006")
+    assert CREW.parse(data).record["crew_count"] == 6
+    assert refusal(CREW, data.replace(b"CNT+41:006", b"CNT+41:6X")).code == "RULE_CREW_COUNT"
+
+
 def test_expired_documents_are_warnings_naming_no_date() -> None:
     result = CREW.parse(crew_sample("crew_list_expired_document.edi"))
     assert warning_codes(result.warnings) == ["RULE_DOCUMENT_EXPIRED"] * 2
