@@ -277,6 +277,14 @@ def test_render_refuses_what_paxlst_cannot_say(path: tuple[Any, ...], value: Any
         CREW.render(broken(record, path, value))
 
 
+def test_the_xml_form_refuses_to_render_what_its_xsd_requires_and_the_list_lacks() -> None:
+    """A PAXLST list's nulls (no call sign, no UTC offset) are a coded render refusal in the
+    FAL 5 XML form, whose XSD requires them: never a crash, never an invented value."""
+    record = CREW.parse(crew_sample("crew_list_one_line.edi")).record
+    with pytest.raises(RenderError):
+        AdapterRegistry.default().get("fal5-xml").render(record)
+
+
 def test_render_refuses_a_passenger_whose_transit_is_unknown() -> None:
     record = PASSENGERS.parse(passenger_sample("passengers_2.edi")).record
     with pytest.raises(RenderError):
