@@ -228,13 +228,20 @@ def split_segments(text: str, separators: Separators,
     special = Special(separators.repetition, released)
     if special.occurs_in(text):
         return [special.segment(parts, index, separators) if special.occurs_in(piece)
-                else RawSegment(parts[0], tuple([tuple(p.split(component)) for p in parts[1:]]),
-                                (), index)
+                else plain_segment(parts, component, index)
                 for index, (piece, parts) in enumerate(zip(pieces, split, strict=True), 1)
                 ], trailing
-    return [RawSegment(parts[0], tuple([tuple(p.split(component)) for p in parts[1:]]), (),
-                       index)
+    # The usual case, written out: one RawSegment per segment, made by tuple.__new__ (a
+    # NamedTuple's own constructor is a Python function, three times slower).
+    new = tuple.__new__
+    return [new(RawSegment, (parts[0], tuple([tuple(p.split(component)) for p in parts[1:]]),
+                             (), index))
             for index, parts in enumerate(split, 1)], trailing
+
+
+def plain_segment(parts: list[str], component: str, index: int) -> RawSegment:
+    """A segment without repetitions or released characters."""
+    return RawSegment(parts[0], tuple(tuple(p.split(component)) for p in parts[1:]), (), index)
 
 
 def check_bounds(pieces: list[str], split: list[list[str]], separators: Separators,
