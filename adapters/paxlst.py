@@ -112,8 +112,9 @@ Found = dict[tuple[str, str], Segment]
 
 
 def _keep_first(found: Found, item: Segment) -> None:
-    found.setdefault((item.tag, ""), item)
-    found.setdefault((item.tag, item.value(0)), item)
+    tag, elements = item.tag, item.elements
+    found.setdefault((tag, ""), item)
+    found.setdefault((tag, elements[0][0] if elements and elements[0] else ""), item)
 
 
 @dataclass(slots=True)
