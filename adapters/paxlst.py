@@ -73,6 +73,11 @@ _LOCODE = re.compile(r"[A-Z]{2}[A-Z2-9]{3}")
 _WRITTEN_AS = MessageId(MESSAGE_TYPE, "D", "05B", "UN", "IATA")
 _INTERCHANGE_PARTIES = ("PORTGW", "RECIPIENT")
 _SEPARATORS = Separators(repetition="*")  # syntax 4 declares its repetition separator
+# ISO 9735-4 syntax errors (0085) a CONTRL reports a broken rule with: a value the rule
+# refuses, or something the list must give and does not.
+INVALID_VALUE, MISSING = 12, 13
+_ABSENCES = frozenset({"RULE_BGM_MISSING", "RULE_TDT_MISSING", "RULE_PORT_MISSING",
+                       "RULE_TIME_MISSING", "RULE_PERSON_INCOMPLETE"})
 
 
 class PaxlstRuleViolation(RuleViolationError):
@@ -97,7 +102,8 @@ class _Place:
     def refusal(self, code: str, rule: str, at: Segment | None = None) -> PaxlstRuleViolation:
         unh = self.message.segments[0]
         at = at or unh
-        where = Where(Level.SEGMENT if at is not unh else Level.MESSAGE, 12,
+        syntax_error = MISSING if code in _ABSENCES else INVALID_VALUE
+        where = Where(Level.SEGMENT if at is not unh else Level.MESSAGE, syntax_error,
                       message_reference=self.message.reference,
                       message_type=self.message.identifier.components(),
                       segment_number=at.number, segment_tag=at.tag)

@@ -182,6 +182,7 @@ def test_a_refusal_says_where_for_a_contrl_and_names_no_value() -> None:
     assert (error.where.level, error.where.message_reference, error.where.segment_number,
             error.where.segment_tag) == (Level.SEGMENT, "M1", 20, "NAT")
     assert error.where.message_type == ("PAXLST", "D", "05B", "UN", "IATA")
+    assert error.where.syntax_error == 12  # invalid value
     assert error.line == 20
     assert "XYZ" not in error.message
 
@@ -193,6 +194,12 @@ def test_a_rule_broken_after_reading_keeps_the_key_and_version() -> None:
     assert error.code == "RULE_BIRTH_AFTER_VOYAGE"
     assert (error.business_key, error.document_version) == ("9456783:0312E:A:CNSHA", 3)
     assert "20260401" not in error.message
+
+
+def test_something_missing_is_reported_as_missing() -> None:
+    error = refusal(CREW, interchange("BGM+250", *VOYAGE, *MEMBER[:2], "DOC+P:110:111+E1"))
+    assert (error.code, error.where.syntax_error, error.where.segment_tag) == (
+        "RULE_PERSON_INCOMPLETE", 13, "NAD")
 
 
 @pytest.mark.parametrize(("segments", "code"), [
