@@ -7,6 +7,7 @@ from .base import (
     Adapter,
     AdapterError,
     AdapterRegistrationError,
+    NamesEdifactDocuments,
     ParseResult,
     RecognisesEdifact,
     RecognisesJson,
@@ -36,6 +37,7 @@ from .fal5 import Fal5Adapter
 from .fal6 import Fal6Adapter
 from .fal7 import Fal7Adapter
 from .manifest import CustomsManifestAdapter
+from .paxlst import PaxlstAdapter, PaxlstCrewListAdapter, PaxlstPassengerListAdapter
 from .registry import AdapterRegistry, PluginProblem, builtin_adapters, installed_schemas
 from .warning import SafetyWarningAdapter
 from .waybill import MultimodalWaybillAdapter
@@ -67,7 +69,11 @@ __all__ = [
     "FormatNotDetectedError",
     "ManifestType",
     "MultimodalWaybillAdapter",
+    "NamesEdifactDocuments",
     "ParseResult",
+    "PaxlstAdapter",
+    "PaxlstCrewListAdapter",
+    "PaxlstPassengerListAdapter",
     "PluginProblem",
     "RecognisesEdifact",
     "RecognisesJson",

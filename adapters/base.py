@@ -119,3 +119,20 @@ class RecognisesJson(Protocol):
 def declared_json_keys(adapter: Adapter) -> frozenset[str]:
     """The top-level members an adapter declares, none when it declares none."""
     return frozenset(adapter.json_keys) if isinstance(adapter, RecognisesJson) else frozenset()
+
+
+@runtime_checkable
+class NamesEdifactDocuments(Protocol):
+    """What an adapter of UN/EDIFACT messages may add when its message type carries several
+    kinds of document that different adapters read: the document name codes (BGM C002 1001)
+    of those it reads, e.g. {"250"} for a PAXLST crew list. Detection gives an interchange
+    that several adapters' message types take to the one that names its documents."""
+
+    @property
+    def edifact_document_names(self) -> frozenset[str]: ...
+
+
+def declared_edifact_documents(adapter: Adapter) -> frozenset[str]:
+    """The EDIFACT document name codes an adapter declares, none when it declares none."""
+    return (frozenset(adapter.edifact_document_names)
+            if isinstance(adapter, NamesEdifactDocuments) else frozenset())

@@ -36,10 +36,15 @@ from lxml import etree
 
 from message_formats import FormatError, SafeXmlParser
 from message_formats.dxp import DEFAULT_LIMITS, DXP_MSG, DxpEnvelope, DxpLimits, parse_dxp_msg
-from message_formats.edifact import message_types, starts_as_edifact, starts_as_text
+from message_formats.edifact import (
+    document_names,
+    message_types,
+    starts_as_edifact,
+    starts_as_text,
+)
 from message_formats.safe_json import DEFAULT_JSON_LIMITS
 
-from .base import AdapterError
+from .base import AdapterError, declared_edifact_documents
 from .cn_manifest import ROOT_NAME, manifest_namespace
 from .registry import AdapterRegistry
 
@@ -171,7 +176,7 @@ class FormatDetector:
         content the XML parser is to read. EdifactError for an interchange whose UNA or UNB
         cannot be read."""
         if starts_as_edifact(data):
-            return self.of_edifact(message_types(data))
+            return self.of_edifact(message_types(data), document_names(data))
         if data.lstrip(b" \t\r\n\xef\xbb\xbf")[:1] == b"{":
             return self.of_json(json_top_level_keys(data))
         if starts_as_text(data):
@@ -180,12 +185,18 @@ class FormatDetector:
                              why="the content is neither XML nor a UN/EDIFACT interchange")
         return None
 
-    def of_edifact(self, types: frozenset[str]) -> Detection:
-        """An interchange holding messages of `types`: the format of the one adapter that
-        reads them all."""
+    def of_edifact(self, types: frozenset[str], documents: frozenset[str] = frozenset()
+                   ) -> Detection:
+        """An interchange holding messages of `types` (and documents named `documents` in
+        BGM): the format of the one adapter that reads them all, or, of several, of the one
+        that names those documents (adapters.base.NamesEdifactDocuments)."""
         named = " ".join(sorted(types))
         readers = [set(self._registry.formats_with_edifact_type(t)) for t in sorted(types)]
         candidates = tuple(sorted(set.intersection(*readers)))
+        if len(candidates) > 1 and documents:
+            naming = tuple(c for c in candidates if documents <= declared_edifact_documents(
+                self._registry.get(c)))
+            candidates = naming if len(naming) == 1 else candidates
         seen = f"UN/EDIFACT interchange of {named}"
         if len(candidates) == 1:
             confidence, why = Confidence.DECLARED, f"{seen}, read by format {candidates[0]}"

@@ -168,24 +168,34 @@ class SharedElements:
         date. Not an error: the border authority decides, and the list must still reach it.
         The text names the person by position and no date, since warnings reach receipts
         and the trail."""
-        day = voyage_day(record)
-        if not people or min(map(_EXPIRY_DATE, map(_IDENTITY_DOCUMENT, people))) >= day:
-            return ()  # the usual case, found without a Python loop
         return tuple(
             f"RULE_DOCUMENT_EXPIRED: {where.field(index, EXPIRY_DATE)} (line "
             f"{where.line(index)}): the identity document expired before the date of "
             f"{_event(record)} ({self.voyage_date_field})"
-            for index, person in enumerate(people)
-            if person["identity_document"]["expiry_date"] < day
+            for index in expired_before_voyage(record, people)
         )
+
+
+def expired_before_voyage(record: Mapping[str, Any], people: Sequence[Mapping[str, Any]]
+                          ) -> list[int]:
+    """The positions of the persons whose identity document expired before the arrival or
+    departure date; a document without an expiry date never has."""
+    day = voyage_day(record)
+    expiries = list(map(_EXPIRY_DATE, map(_IDENTITY_DOCUMENT, people)))
+    if None not in expiries and (not expiries or min(expiries) >= day):
+        return []  # the usual case, found without a Python loop
+    return [index for index, expiry in enumerate(expiries)
+            if expiry is not None and expiry < day]
 
 
 def voyage_day(record: Mapping[str, Any]) -> date:
     """The port-local calendar date of arrival or departure: the instant shifted by the UTC
-    offset the sender gave with it."""
-    offset = timedelta(minutes=record["utc_offset_minutes"])
-    instant: datetime = record["date_time_of_arrival_departure"]
-    return (instant + offset).date()
+    offset the sender gave with it or, for a list that gave the port-local time without an
+    offset (FAL 5 and 6 from UN/EDIFACT), the date of that local time."""
+    instant: datetime | None = record["date_time_of_arrival_departure"]
+    if instant is None:
+        return date.fromisoformat(record["local_date_time_of_arrival_departure"][:10])
+    return (instant + timedelta(minutes=record["utc_offset_minutes"])).date()
 
 
 _DATE_OF_BIRTH = itemgetter("date_of_birth")
@@ -354,6 +364,7 @@ def _read_crew_list(root: etree._Element) -> dict[str, Any]:
     children = Children(root)
     return {
         **SHARED.read_voyage(children),
+        "local_date_time_of_arrival_departure": None,  # XML gives the instant with its offset
         "last_port_of_call": children.optional_text(SHARED.last_port_of_call),
         "crew_count": int(children.text()),
         "crew": _read_crew(children.rest()),

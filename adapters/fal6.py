@@ -100,6 +100,7 @@ def _read_passenger_list(root: etree._Element) -> dict[str, Any]:
     children = Children(root)
     return {
         **SHARED.read_voyage(children),
+        "local_date_time_of_arrival_departure": None,  # XML gives the instant with its offset
         "passenger_count": int(children.text()),
         "passengers": _read_passengers(children.rest()),
     }

@@ -48,6 +48,7 @@ from .fal5 import Fal5Adapter
 from .fal6 import Fal6Adapter
 from .fal7 import Fal7Adapter
 from .manifest import CustomsManifestAdapter
+from .paxlst import PaxlstCrewListAdapter, PaxlstPassengerListAdapter
 from .warning import SafetyWarningAdapter
 from .waybill import MultimodalWaybillAdapter
 
@@ -58,6 +59,7 @@ BUILTIN: tuple[type[Adapter], ...] = (
     CustomsManifestAdapter, MultimodalWaybillAdapter, SafetyWarningAdapter, CnManifestAdapter,
     DcsaEblAdapter, CargoXmlAdapter,
     BayPlanAdapter, ContainerOrderAdapter, ContainerReportAdapter,
+    PaxlstCrewListAdapter, PaxlstPassengerListAdapter,
 )
 
 

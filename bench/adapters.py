@@ -13,6 +13,13 @@ reference is lxml alone parsing the same bytes (the envelope, and the manifest i
 A second figure, "floor", is that reference plus the signature check's own cost (canonical
 form, SM3 digest, SM2 verification, base64): what no adapter can go below.
 
+A UN/EDIFACT PAXLST passenger list of 100 passengers (tests/data/paxlst/fal6/
+passengers_100.edi, paxlst-passengers): the interchange read (UNA, UNB..UNZ, control counts),
+the list mapped to the FAL 6 record, its rules held, the event Avro-encoded. The references
+are the EDIFACT layer's bare tokenising of the same bytes (`tokenise`: separators, character
+set, segments split, nothing checked) and `read_interchange` (the envelopes and their control
+counts on top), in the same run.
+
 Prints the figures, then one JSON line.
 
 Run: .venv/bin/python bench/adapters.py [--tiny]
@@ -51,10 +58,13 @@ from message_formats.dxp import (  # noqa: E402
     read_dxp_msg,
     serialise,
 )
+from message_formats.edifact import read_interchange  # noqa: E402
+from message_formats.edifact.tokens import tokenise  # noqa: E402
 
 DATA = Path(__file__).parents[1] / "tests" / "data"
 SAMPLE = DATA / "fal5" / "valid_arrival.xml"
 MANIFEST_SAMPLE = DATA / "cn-manifest" / "mt2101_sea_pre_manifest.xml"
+PAXLST_SAMPLE = DATA / "paxlst" / "fal6" / "passengers_100.edi"
 CONSIGNMENTS = 50
 SERIAL = 0x5A17
 SECONDS = 3.0
@@ -97,6 +107,18 @@ def header(document_type: str, format_id: str) -> dict[str, object]:
     }
 
 
+def adapted(schemas: AvroSchemas, adapter: Adapter, document: bytes) -> Callable[[], bytes]:
+    """What an adapter costs a document: parse (with its rules), then the Avro single-object
+    encoding of the event, header included."""
+    event_header = header(adapter.document_type, adapter.format_id)
+
+    def through_adapter() -> bytes:
+        parsed = adapter.parse(document)
+        return schemas.encode(adapter.schema_name, {"header": event_header, **parsed.record})
+
+    return through_adapter
+
+
 def lxml_parser() -> etree.XMLParser:
     """The parser settings SafeXmlParser uses, without the gateway's checks around them."""
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
@@ -128,12 +150,7 @@ def bench_fal5(schemas: AvroSchemas, registry: AdapterRegistry, seconds: float,
                slice_s: float) -> dict[str, object]:
     document = SAMPLE.read_bytes()
     adapter = registry.get("fal5-xml")
-    fal5_header = header("fal5", "fal5-xml")
-
-    def through_adapter() -> bytes:
-        parsed = adapter.parse(document)
-        return schemas.encode(adapter.schema_name, {"header": fal5_header, **parsed.record})
-
+    through_adapter = adapted(schemas, adapter, document)
     parser = lxml_parser()
     schema = XsdStore().schema("fal5")
 
@@ -196,6 +213,34 @@ def bench_dxp_manifest(schemas: AvroSchemas, registry: AdapterRegistry, seconds:
             "consignments": CONSIGNMENTS, "envelope_bytes": len(envelope)}
 
 
+def bench_paxlst(schemas: AvroSchemas, registry: AdapterRegistry, seconds: float,
+                 slice_s: float) -> dict[str, object]:
+    document = PAXLST_SAMPLE.read_bytes()
+    adapter = registry.get("paxlst-passengers")
+    through_adapter = adapted(schemas, adapter, document)
+
+    def tokenising() -> object:
+        return tokenise(document)
+
+    def reading() -> object:
+        return read_interchange(document)
+
+    passengers = len(adapter.parse(document).record["passengers"])
+    print(f"PAXLST passenger list: {passengers} passengers, {len(document):,} bytes")
+    token_rate, read_rate, adapter_rate = rates(tokenising, reading, through_adapter,
+                                                seconds=seconds, slice_s=slice_s, batch=5)
+    print(f"reference  tokenise (segments split)   {token_rate:10,.0f} docs/s")
+    print(f"reference  read_interchange            {read_rate:10,.0f} docs/s "
+          f"({read_rate / token_rate:.2f} of tokenising)")
+    print(f"adapter    read+map+rules+Avro         {adapter_rate:10,.0f} docs/s "
+          f"({adapter_rate / token_rate:.2f} of tokenising)")
+    return {"paxlst_docs_per_s": round(adapter_rate),
+            "paxlst_tokenise_docs_per_s": round(token_rate),
+            "paxlst_read_interchange_docs_per_s": round(read_rate),
+            "paxlst_ratio_to_tokenise": round(adapter_rate / token_rate, 3),
+            "paxlst_passengers": passengers, "paxlst_bytes": len(document)}
+
+
 def crypto_floor(envelope: bytes, public_key: SM2PublicKey,
                  parser: etree.XMLParser) -> Callable[[], object]:
     """lxml's parse of the envelope and of the manifest, with what checking the signature
@@ -232,6 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     print("one core (CPU 0)")
     figures = bench_fal5(schemas, registry, seconds, slice_s)
     figures |= bench_dxp_manifest(schemas, registry, seconds, slice_s)
+    figures |= bench_paxlst(schemas, registry, seconds, slice_s)
     print(json.dumps(figures))
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from .model import (
     decimal_value,
 )
 from .reader import interchange_header, read_interchange
-from .sniff import message_types, starts_as_edifact, starts_as_text
+from .sniff import document_names, message_types, starts_as_edifact, starts_as_text
 from .tokens import DEFAULT_LIMITS, Limits
 from .writer import OutgoingMessage, render_interchange, segment
 
@@ -52,6 +52,7 @@ __all__ = [
     "Where",
     "acknowledged_contrl",
     "decimal_value",
+    "document_names",
     "interchange_header",
     "message_rejected",
     "message_types",

@@ -38,19 +38,34 @@ def starts_as_text(data: bytes) -> bool:
 def message_types(data: bytes, limits: Limits = DEFAULT_LIMITS) -> frozenset[str]:
     """The message types of the UNH segments in an interchange; EdifactError when its UNA or
     UNB cannot be read, or it holds no message."""
-    if len(data) > limits.max_bytes:
-        raise interchange_error("the interchange is larger than the size limit",
-                                "EDI_TOO_LARGE", 18)
-    separators, body, _ = service_string_advice(strip_leading(data))
-    syntax_identifier(body, separators)
-    terminator = re.escape(separators.terminator.encode("latin-1"))
-    element = re.escape(separators.element.encode("latin-1"))
+    body, terminator, element = _separated(data, limits)
     unh = re.compile(terminator + rb"[ \t\r\n]*UNH" + element + rb"[^" + element + terminator
                      + rb"]*" + element + rb"([A-Z0-9]{1,6})")
     found = frozenset(match.decode("ascii") for match in unh.findall(body))
     if not found:
         raise no_message()
     return found
+
+
+def document_names(data: bytes, limits: Limits = DEFAULT_LIMITS) -> frozenset[str]:
+    """The document name codes (BGM C002 1001) of the messages in an interchange: what tells
+    apart the adapters of one message type (a PAXLST crew list, 250, from a passenger list,
+    745). EdifactError when its UNA or UNB cannot be read."""
+    body, terminator, element = _separated(data, limits)
+    bgm = re.compile(terminator + rb"[ \t\r\n]*BGM" + element + rb"([A-Z0-9]{1,3})(?![A-Z0-9])")
+    return frozenset(match.decode("ascii") for match in bgm.findall(body))
+
+
+def _separated(data: bytes, limits: Limits) -> tuple[bytes, bytes, bytes]:
+    """The interchange after UNA, and its segment terminator and data element separator as
+    regular expressions."""
+    if len(data) > limits.max_bytes:
+        raise interchange_error("the interchange is larger than the size limit",
+                                "EDI_TOO_LARGE", 18)
+    separators, body, _ = service_string_advice(strip_leading(data))
+    syntax_identifier(body, separators)
+    return (body, re.escape(separators.terminator.encode("latin-1")),
+            re.escape(separators.element.encode("latin-1")))
 
 
 def no_message() -> EdifactError:

@@ -1,7 +1,10 @@
 """Every format's samples against its adapter, driven by data alone. Each tests/data/<format>/
 holds documents and an expected.json that describes the adapter (`_adapter`) and gives, for a
 valid sample, its business key, version and the codes of its warnings, and for a refused one
-the code and line it is refused with. A new format needs a directory here, not a test."""
+the code and line it is refused with. A new format needs a directory here, not a test. A
+family of formats that carries several document types keeps one directory per document type
+under its own (tests/data/paxlst/fal5/, .../fal6/): a directory is named for its document
+type."""
 
 from __future__ import annotations
 
@@ -55,6 +58,11 @@ class FormatSamples:
         return self.directory.name
 
     @property
+    def label(self) -> str:
+        """The directory under tests/data, as test ids name it."""
+        return self.directory.relative_to(DATA).as_posix()
+
+    @property
     def valid(self) -> list[str]:
         return sorted(name for name, outcome in self.outcomes.items() if "code" not in outcome)
 
@@ -72,12 +80,14 @@ def _describes_an_adapter(directory: Path) -> bool:
     return expected.is_file() and "_adapter" in json.loads(expected.read_text(encoding="utf-8"))
 
 
-FORMATS = tuple(FormatSamples.read(d) for d in sorted(DATA.iterdir()) if _describes_an_adapter(d))
-EACH_FORMAT = [pytest.param(f, id=f.name) for f in FORMATS]
-VALID = [pytest.param(f, name, id=f"{f.name}/{name}") for f in FORMATS for name in f.valid]
-REFUSED = [pytest.param(f, name, id=f"{f.name}/{name}") for f in FORMATS for name in f.refused]
+FORMATS = tuple(FormatSamples.read(d)
+                for d in sorted({*DATA.glob("*/"), *DATA.glob("*/*/")})
+                if d.is_dir() and _describes_an_adapter(d))
+EACH_FORMAT = [pytest.param(f, id=f.label) for f in FORMATS]
+VALID = [pytest.param(f, name, id=f"{f.label}/{name}") for f in FORMATS for name in f.valid]
+REFUSED = [pytest.param(f, name, id=f"{f.label}/{name}") for f in FORMATS for name in f.refused]
 VALID_IN_UTF8 = [
-    pytest.param(f, name, encoding, id=f"{f.name}/{name}/{encoding}")
+    pytest.param(f, name, encoding, id=f"{f.label}/{name}/{encoding}")
     for f in FORMATS
     for name in f.valid
     if f.sample(name).startswith(UTF8_DECLARATION)

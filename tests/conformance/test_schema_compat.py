@@ -104,3 +104,29 @@ def test_a_message_written_with_a_released_schema_is_read_as_the_current_one() -
     name, value = CURRENT.decode(written)
     assert name == "px.trail.Seal"
     assert value["body"]["previous_seal"] is None and value["signature"] == b"sig"
+
+
+def test_a_crew_list_written_before_the_lists_opened_is_read_with_the_new_fields_null() -> None:
+    """A 0.2.0 crew list (every field required, no local time) decodes as today's record."""
+    released = AvroSchemas.from_dirs(RELEASED / "0.2.0", builtin=False)
+    header = {"event_id": "e", "document_type": "fal5", "format_id": "fal5-xml",
+              "schema_version": 1, "sender": "cn.port.sh", "business_key": "k",
+              "document_version": 1, "received_at": 0, "digest_sm3": "0" * 64,
+              "signature_key_id": None}
+    ship = {"name": "PX EASTERN DAWN", "imo_number": "9456783", "call_sign": "VRQD4",
+            "flag_state": "HK", "gross_tonnage": None, "net_tonnage": None}
+    member = {"family_name": "CHEN", "given_names": None, "rank_or_rating": "Master",
+              "nationality": "CN", "date_of_birth": 0, "place_of_birth": "Ningbo",
+              "identity_document": {"document_type": "Passport", "number": "E1",
+                                    "issuing_state": "CN", "expiry_date": 20_000}}
+    record = {"header": header, "arrival_or_departure": "Arrival", "ship": ship,
+              "voyage_number": "0312E", "port_of_arrival_departure": "CNSHA",
+              "date_time_of_arrival_departure": 0, "utc_offset_minutes": 480,
+              "last_port_of_call": None, "crew_count": 1, "crew": [member]}
+    name = "px.canonical.Fal5CrewList"
+    written = released.encode(name, record)
+    assert written[2:10] != CURRENT.fingerprint(name)
+    decoded_name, value = CURRENT.decode(written)
+    assert decoded_name == name
+    assert value["local_date_time_of_arrival_departure"] is None
+    assert value["ship"]["call_sign"] == "VRQD4" and value["crew"][0]["rank_or_rating"] == "Master"

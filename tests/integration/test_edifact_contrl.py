@@ -4,7 +4,8 @@ the layer's answers) reads PAXLST interchanges in the parse worker; the gateway 
 sound interchange and puts a positive CONTRL on the sender's delivery topic when UNB asked
 for one, refuses an interchange whose UNT count lies with a negative CONTRL naming the
 message, the segment and the error code, and answers an interchange that names no format
-as the format its message types show."""
+as the format its message types show (a ship's passenger list, which the built-in
+paxlst-passengers reads: of the PAXLST adapters, the one that names its BGM document)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from gateway.parts import GatewayParts
 from gateway.publish.contrl_answers import CONTRL_FORMAT
 from message_formats.edifact import Acknowledgement, Action, read_contrl, read_interchange
 from message_formats.edifact import render_interchange as render
+from message_formats.edifact.writer import OutgoingMessage
 from tests.integration.service_support import (
     Document,
     deduplicated_deliveries,
@@ -37,6 +39,7 @@ from tests.integration.support import gateway_parts
 from tests.unit.edifact_support import header, interchange_with, paxlst
 
 pytestmark = pytest.mark.integration
+SHIPS_PASSENGER_LIST = Path(__file__).parents[1] / "data" / "paxlst" / "fal6" / "passengers_2.edi"
 
 SENDER, CUSTOMS = "cn.port.sh", "cn.customs.sh"
 PLUGIN = '''
@@ -77,6 +80,10 @@ SCHEMA = '''
 PROBE_CONTRACT = ContractSpec(
     id="probe-port-to-customs", provider=SENDER, consumers=(CUSTOMS,),
     document_types=("probe-interchange",), scope="cross-department",
+    purpose="passenger lists for border control", legal_basis="中华人民共和国出境入境管理法")
+PASSENGER_LIST_CONTRACT = ContractSpec(
+    id="passenger-lists-port-to-customs", provider=SENDER, consumers=(CUSTOMS,),
+    document_types=("fal6",), scope="cross-department",
     purpose="passenger lists for border control", legal_basis="中华人民共和国出境入境管理法")
 
 
@@ -128,16 +135,22 @@ def contrls(parts: GatewayParts, bootstrap: str) -> dict[str, Acknowledgement]:
     return found
 
 
+def ships_passenger_list(reference: str) -> OutgoingMessage:
+    """The message of a ship's passenger list sample, to be sent in an interchange of ours."""
+    message = read_interchange(SHIPS_PASSENGER_LIST.read_bytes()).messages[0]
+    return OutgoingMessage(reference, message.identifier, message.body())
+
+
 def test_an_edifact_sender_gets_its_contrl_answers(
         broker: LocalBroker, topics: Topics, tmp_path: Path, installed: Path) -> None:
-    home = create_home(tmp_path / "home", contracts=(PROBE_CONTRACT,),
+    home = create_home(tmp_path / "home", contracts=(PROBE_CONTRACT, PASSENGER_LIST_CONTRACT),
                        topic_prefix=topics.prefix, seal_every=4, seal_interval_ms=100)
     sound = signed(home, render(header(reference="SOUND", ack=True), [paxlst("M1")]), "s-1")
     silent = signed(home, render(header(reference="SILENT"), [paxlst("M1")]), "s-2")
     lying = signed(home, interchange_with("UNH+M1+PAXLST:D:05B:UN:IATA'", "BGM+745'",
                                           "UNT+9+M1'"), "s-3")
-    detected = signed(home, render(header(reference="DETECTED", ack=True), [paxlst("M2")]),
-                      "s-4")
+    detected = signed(home, render(header(reference="DETECTED", ack=True),
+                                   [ships_passenger_list("M2")]), "s-4")
     named = [Document(d.submission_id, d.sender, d.document, d.signature, "probe-edifact")
              for d in (sound, silent, lying)]
     bootstrap = broker.bootstrap_servers

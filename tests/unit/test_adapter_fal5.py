@@ -65,6 +65,7 @@ def test_valid_arrival_maps_the_list(adapter: Fal5Adapter) -> None:
         "port_of_arrival_departure": "CNSHA",
         "date_time_of_arrival_departure": datetime(2026, 3, 14, 22, 30, tzinfo=UTC),
         "utc_offset_minutes": 480,
+        "local_date_time_of_arrival_departure": None,
         "last_port_of_call": "KRPUS",
         "crew_count": 25,
     }
@@ -122,6 +123,7 @@ def test_valid_departure_collapses_tokens_and_trims_dates(adapter: Fal5Adapter) 
                 2026, 3, 16, 14, 15, 30, 250_000, tzinfo=UTC
             ),
             "utc_offset_minutes": 480,
+            "local_date_time_of_arrival_departure": None,
             "last_port_of_call": None,
             "crew_count": 2,
             "crew": [
@@ -471,6 +473,7 @@ CANONICAL_FAL5 = with_count(
     st.fixed_dictionaries(
         {
             **VOYAGE,
+            "local_date_time_of_arrival_departure": st.none(),
             "last_port_of_call": optional(LOCODE),
             "crew": st.lists(CREW_MEMBER, min_size=1, max_size=8),
         }

@@ -59,6 +59,7 @@ def test_valid_arrival_maps_the_list(adapter: Fal6Adapter) -> None:
         "port_of_arrival_departure": "CNSHA",
         "date_time_of_arrival_departure": datetime(2026, 3, 19, 23, 0, tzinfo=UTC),
         "utc_offset_minutes": 480,
+        "local_date_time_of_arrival_departure": None,
         "passenger_count": 9,
     }
     passengers = record["passengers"]
@@ -101,6 +102,7 @@ def test_valid_departure_maps_every_field(adapter: Fal6Adapter) -> None:
             "port_of_arrival_departure": "CNSHK",
             "date_time_of_arrival_departure": datetime(2026, 3, 20, 10, 45, 0, 500_000, tzinfo=UTC),
             "utc_offset_minutes": 480,
+            "local_date_time_of_arrival_departure": None,
             "passenger_count": 1,
             "passengers": [
                 {
@@ -241,7 +243,8 @@ PASSENGER = st.fixed_dictionaries(
 )
 
 CANONICAL_FAL6 = with_count(
-    st.fixed_dictionaries({**VOYAGE, "passengers": st.lists(PASSENGER, min_size=1, max_size=8)}),
+    st.fixed_dictionaries({**VOYAGE, "local_date_time_of_arrival_departure": st.none(),
+                          "passengers": st.lists(PASSENGER, min_size=1, max_size=8)}),
     "passengers",
     "passenger_count",
 )

@@ -240,7 +240,8 @@ def crew_list() -> dict[str, Any]:
                  "flag_state": "HK", "gross_tonnage": 40541, "net_tonnage": None},
         "voyage_number": "0312E", "port_of_arrival_departure": "CNSHA",
         "date_time_of_arrival_departure": datetime(2026, 3, 14, 22, 30, tzinfo=UTC),
-        "utc_offset_minutes": 480, "last_port_of_call": "KRPUS", "crew_count": 3,
+        "utc_offset_minutes": 480, "local_date_time_of_arrival_departure": None,
+        "last_port_of_call": "KRPUS", "crew_count": 3,
         "crew": [copy.deepcopy(member) for _ in range(3)],
     }
 
@@ -268,7 +269,7 @@ STR_SUBCLASS = type("S", (str,), {})  # encoded as fastavro does: what .encode()
         (("ship", "tonnage"), 1),  # extra field in a sub-record
         (("crew", 1, "identity_document", "valid"), True),
         (("header", "sender"), KeyError),  # missing field without a default
-        (("crew", 2, "place_of_birth"), KeyError),
+        (("crew", 2, "family_name"), KeyError),
         (("voyage_number",), 312),  # wrong type
         (("voyage_number",), b"0312E"),
         (("voyage_number",), "x" * 5000),  # a length beyond the precomputed table

@@ -344,6 +344,44 @@ def test_each_masking_rule_shapes_the_delivered_record(lint, catalog, adapters) 
     assert "crew_count" not in delivered  # not in the contract's fields
 
 
+def sparse_crew_list(adapters: AdapterRegistry) -> dict[str, Any]:
+    """The crew list as a sender that lacks the optional fields gives it (a UN/EDIFACT PAXLST
+    has no rank, often no place of birth, issuing State, expiry date, call sign or flag)."""
+    record = crew_list(adapters)
+    ship = {**record["ship"], "call_sign": None, "flag_state": None}
+    crew = [{**member, "rank_or_rating": None, "place_of_birth": None,
+             "identity_document": {**member["identity_document"], "issuing_state": None,
+                                   "expiry_date": None}}
+            for member in record["crew"]]
+    return {**record, "ship": ship, "voyage_number": None, "crew": crew}
+
+
+def test_masks_and_projections_keep_absent_values_absent(lint, catalog, adapters) -> None:
+    index = index_of(lint(CROSS_BORDER), catalog)
+    record = {"header": {"event_id": "e"}, **sparse_crew_list(adapters)}
+    (grant,) = index.decide("cn.border.sh", "fal5", record, AT).grants
+    delivered = projected(grant, record)
+    assert delivered["ship"]["flag_state"] is None and delivered["ship"]["call_sign"] is None
+    first = delivered["crew"][0]
+    assert "place_of_birth" not in first  # dropped, as when present
+    assert first["rank_or_rating"] is None
+    assert first["identity_document"]["expiry_date"] is None
+    assert first["identity_document"]["number"].startswith(
+        record["crew"][0]["identity_document"]["number"][:2])  # masked as before
+
+
+def test_a_condition_on_an_absent_field_selects_nothing(lint, catalog, adapters) -> None:
+    """Null is no flag: a condition naming the flag fails closed."""
+    hk_only = BASE + "condition = 'ship.flag_state == \"HK\"'\n"
+    panama = BASE.replace('"c1"', '"c2"').replace('["cn.customs.sh"]', '["cn.msa.sh"]') + (
+        "condition = 'ship.flag_state in [\"PA\", \"LR\"]'\n")
+    index = index_of(lint(hk_only, panama), catalog)
+    decision = index.decide("cn.port.sh", "fal5", sparse_crew_list(adapters), AT)
+    assert decision.recipients == ()
+    assert sorted(d.code for d in decision.denials if d.recipient in (
+        "cn.customs.sh", "cn.msa.sh")) == ["ROUTE_CONDITION_FALSE", "ROUTE_CONDITION_FALSE"]
+
+
 def test_the_same_person_gets_the_same_pseudonym_in_every_document(
     lint, catalog, adapters
 ) -> None:

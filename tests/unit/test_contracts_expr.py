@@ -525,3 +525,11 @@ def test_an_aware_datetime_in_another_zone_compares_by_instant() -> None:
     record = {"at": datetime(2026, 6, 1, 8, 0, tzinfo=shanghai)}
     assert compile_condition('at == "2026-06-01T00:00Z"')(record)
     assert compile_condition('at < "2026-06-01"')(record) is False
+
+
+def test_a_negated_condition_passes_an_absent_field_unless_it_checks_for_null() -> None:
+    """As docs/contracts.md says for lists that lack a field (a PAXLST crew list has no flag)."""
+    record = {"ship": {"flag_state": None}}
+    assert compile_condition('ship.flag_state not in ["PA"]')(record)
+    assert not compile_condition('ship.flag_state != null and ship.flag_state not in ["PA"]')(
+        record)
