@@ -13,6 +13,7 @@ from .base import (
     UnknownFormatError,
 )
 from .cn_manifest import CnManifestAdapter
+from .cuscar import CuscarAdapter
 from .detect import (
     Confidence,
     Detection,
@@ -41,6 +42,7 @@ __all__ = [
     "AdapterRegistry",
     "CnManifestAdapter",
     "Confidence",
+    "CuscarAdapter",
     "CustomsManifestAdapter",
     "Detection",
     "Fal1Adapter",

@@ -32,6 +32,7 @@ from .base import (
     declared_roots,
 )
 from .cn_manifest import CnManifestAdapter
+from .cuscar import CuscarAdapter
 from .fal1 import Fal1Adapter
 from .fal2 import Fal2Adapter
 from .fal3 import Fal3Adapter
@@ -40,13 +41,15 @@ from .fal5 import Fal5Adapter
 from .fal6 import Fal6Adapter
 from .fal7 import Fal7Adapter
 from .manifest import CustomsManifestAdapter
-from .toolkit import XmlAdapter
 from .warning import SafetyWarningAdapter
 from .waybill import MultimodalWaybillAdapter
 
-BUILTIN: tuple[type[XmlAdapter], ...] = (
+# Each a class (or factory) of an Adapter; those that take the XSD store and the shared XML
+# parser (the XML adapters) are given them, as plug-ins are (_build).
+BUILTIN: tuple[Callable[..., Adapter], ...] = (
     Fal1Adapter, Fal2Adapter, Fal3Adapter, Fal4Adapter, Fal5Adapter, Fal6Adapter, Fal7Adapter,
     CustomsManifestAdapter, MultimodalWaybillAdapter, SafetyWarningAdapter, CnManifestAdapter,
+    CuscarAdapter,
 )
 
 
@@ -81,8 +84,7 @@ class PluginProblem:
 
 
 def builtin_adapters(xsd_store: XsdStore, xml_parser: SafeXmlParser) -> tuple[Adapter, ...]:
-    return tuple(kind(xsd_store=xsd_store, xml_parser=xml_parser)
-                 for kind in BUILTIN)
+    return tuple(_build(kind, xsd_store, xml_parser) for kind in BUILTIN)
 
 
 class AdapterRegistry:

@@ -1,0 +1,275 @@
+"""What the UN/EDIFACT adapters share: reading the values of their segments (dates, numbers,
+locations) with refusals that name the segment and data element, and writing an interchange
+back (UNA, UNB, UNH … UNT, UNZ) with the release character where the data needs it.
+
+The interchange itself (envelopes, separators, control counts) is message_formats.edifact's;
+this module only reads and writes the data of one message."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from message_formats import edifact
+from message_formats.edifact import (
+    EdifactError,
+    Interchange,
+    InterchangeHeader,
+    Message,
+    MessageId,
+    Segment,
+    Separators,
+    decimal_value,
+)
+
+from .base import RuleViolationError
+
+# What render writes: syntax 4 with the UNA defaults and the repetition separator *, in
+# ISO 8859-1 when every character fits, else UTF-8.
+SEPARATORS = Separators(repetition="*")
+REPERTOIRES = ("UNOC", "UNOY")
+UNLOCODE = re.compile(r"[A-Z]{2}[A-Z2-9]{3}")
+UNLOCODE_LIST, UNECE_AGENCY = "139", "6"
+
+REQUIRED = "RULE_EDIFACT_REQUIRED"
+DATE_TIME = "RULE_DATE_TIME"
+NUMBER = "RULE_NUMBER"
+UNLOCODE_RULE = "RULE_UNLOCODE"
+MESSAGE_TYPE = "EDI_MESSAGE_TYPE_UNEXPECTED"
+MESSAGE_COUNT = "EDI_MESSAGE_COUNT_UNEXPECTED"
+VERSION_INVALID = "RULE_DOCUMENT_VERSION"
+
+# DTM 2379 formats read: code -> (strptime pattern, digits of the canonical time).
+_DATE_FORMATS = {
+    "102": ("%Y%m%d", 8),
+    "201": ("%y%m%d%H%M", 12),
+    "203": ("%Y%m%d%H%M", 12),
+    "204": ("%Y%m%d%H%M%S", 14),
+}
+_FORMAT_BY_LENGTH = {8: "102", 10: "201", 12: "203", 14: "204"}
+_FORMAT_BY_DIGITS = {8: "102", 12: "203", 14: "204"}
+_DIGITS = frozenset(_FORMAT_BY_DIGITS)
+_TIMESPEC = {12: "minutes", 14: "seconds"}
+_DECIMAL_PLACES = 6
+
+
+def refused(code: str, segment: Segment, element: str, rule: str) -> RuleViolationError:
+    """A refusal naming the segment (tag and position in the message, UNH = 1, as CONTRL's
+    UCS reports it; also given as `line`) and the data element, never a value."""
+    return RuleViolationError(f"{segment.tag} {element} (segment {segment.number}): {rule}",
+                              code=code, line=segment.number)
+
+
+def only_message(interchange: Interchange, message_types: frozenset[str]) -> Message:
+    """The one message of an interchange that an adapter reads: one canonical record per
+    document. (Several messages in one interchange are split by the gateway's layer.)"""
+    if len(interchange.messages) != 1:
+        raise RuleViolationError("the interchange must hold exactly one message for this "
+                                 "adapter", code=MESSAGE_COUNT)
+    message = interchange.messages[0]
+    if message.identifier.type not in message_types:
+        raise RuleViolationError(f"UNH S009 0065 (segment 1): the message type is not one "
+                                 f"of {', '.join(sorted(message_types))}", code=MESSAGE_TYPE,
+                                 line=1)
+    return message
+
+
+def text_or_none(value: str) -> str | None:
+    return value or None
+
+
+def joined(segment: Segment, element: int) -> str | None:
+    """The non-empty components of a data element (lines of a name, address or text)
+    joined by one space; None when all are empty."""
+    parts = [part for part in _components(segment, element) if part]
+    return " ".join(parts) or None
+
+
+def _components(segment: Segment, element: int) -> tuple[str, ...]:
+    return segment.elements[element] if element < len(segment.elements) else ()
+
+
+def lines(text: str | None, width: int, count: int) -> tuple[str, ...]:
+    """`text` cut at spaces into at most `count` lines of at most `width` characters, the
+    inverse of `joined`; ValueError when it does not fit or would not read back."""
+    if text is None:
+        return ()
+    words = text.split(" ")
+    if "" in words:
+        raise ValueError("a text with leading, trailing or double spaces does not read back")
+    out: list[str] = []
+    for word in words:
+        if out and len(out[-1]) + 1 + len(word) <= width:
+            out[-1] = f"{out[-1]} {word}"
+        else:
+            out.append(word)
+    if len(out) > count or any(len(line) > width for line in out):
+        raise ValueError(f"a text does not fit {count} components of {width} characters")
+    return tuple(out)
+
+
+# ---------------------------------------------------------------- values
+
+
+def local_time(segment: Segment) -> dict[str, Any]:
+    """A DTM C507 (qualifier:value:format) as a canonical local time: EDIFACT times carry no
+    zone, so the record keeps the wall clock (local_date_time) and no instant."""
+    text, code = segment.value(0, 1), segment.value(0, 2)
+    code = code or _FORMAT_BY_LENGTH.get(len(text), "")
+    pattern = _DATE_FORMATS.get(code)
+    moment = None if pattern is None or not text.isascii() else _strptime(text, pattern[0])
+    if pattern is None or moment is None:
+        raise refused(DATE_TIME, segment, "C507 2380", "must be a date or date and time in "
+                      "format 102, 201, 203 or 204 (the format named by 2379)")
+    return time_value(moment, pattern[1])
+
+
+def interchange_time(interchange: Interchange, unb: Segment) -> dict[str, Any]:
+    """UNB S004 (YYMMDD or CCYYMMDD, then HHMM) as a canonical local time of 12 digits."""
+    date, _, clock = interchange.prepared.partition(":")
+    pattern = {6: "%y%m%d%H%M", 8: "%Y%m%d%H%M"}.get(len(date))
+    moment = None if pattern is None or not date.isascii() else _strptime(date + clock, pattern)
+    if moment is None:
+        raise refused(DATE_TIME, unb, "S004", "must be a date (YYMMDD or CCYYMMDD) and a time "
+                      "(HHMM)")
+    return time_value(moment, 12)
+
+
+def time_value(moment: datetime, digits: int) -> dict[str, Any]:
+    return {"instant": None, "digits": digits, "local_date_time": iso_local(moment, digits)}
+
+
+def iso_local(moment: datetime, digits: int) -> str:
+    """ISO 8601 without a zone, to the day (8 digits), minute (12) or second (14)."""
+    if digits == 8:
+        return moment.date().isoformat()
+    return moment.isoformat(timespec=_TIMESPEC[digits])
+
+
+def local_moment(value: Mapping[str, Any]) -> datetime:
+    """The wall-clock time of a canonical local time; ValueError for one given as an instant
+    (EDIFACT writes no zone) or not written as iso_local writes it."""
+    text, digits = value["local_date_time"], value["digits"]
+    if value["instant"] is not None or not isinstance(text, str) or digits not in _DIGITS:
+        raise ValueError("an EDIFACT time is a local date and time of 8, 12 or 14 digits")
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is not None or iso_local(moment, digits) != text:
+        raise ValueError("a local time is not ISO 8601 to the precision of its digits")
+    return moment
+
+
+def _strptime(text: str, pattern: str) -> datetime | None:
+    if not text.isdigit():
+        return None
+    try:
+        return datetime.strptime(text, pattern)
+    except ValueError:
+        return None
+
+
+def decimal(segment: Segment, element: int, component: int, name: str) -> Decimal | None:
+    """A numeric value (either decimal mark, ISO 9735 §10) with at most six places; None
+    when absent."""
+    text = segment.value(element, component)
+    if not text:
+        return None
+    value = decimal_value(text)
+    if value is None or -int(value.as_tuple().exponent) > _DECIMAL_PLACES:
+        raise refused(NUMBER, segment, name, "must be a number with at most six decimal "
+                      "places")
+    return value
+
+
+def required_decimal(segment: Segment, element: int, component: int, name: str) -> Decimal:
+    value = decimal(segment, element, component, name)
+    if value is None:
+        raise refused(REQUIRED, segment, name, "the value is required")
+    return value
+
+
+def location(segment: Segment, name: str = "C517 3225") -> str:
+    """LOC C517 3225, which must be a UN/LOCODE when the code list (1131) is UN/LOCODE (139)
+    or not named, and the agency (3055) is UN/ECE (6) or not named."""
+    code = segment.value(1, 0)
+    if not code:
+        raise refused(REQUIRED, segment, name, "the location is required")
+    listed = segment.value(1, 1) in ("", UNLOCODE_LIST) and segment.value(1, 2) in (
+        "", UNECE_AGENCY)
+    if listed and UNLOCODE.fullmatch(code) is None:
+        raise refused(UNLOCODE_RULE, segment, name, "is not a UN/LOCODE ([A-Z]{2}[A-Z2-9]{3})")
+    return code
+
+
+def bgm_version(segment: Segment) -> int:
+    """The document version: BGM C106 1056 (version identifier, in directories since D.01B;
+    the gateway's own addition in earlier ones, as the XML forms' version attribute); 1
+    when absent."""
+    text = segment.value(1, 1)
+    if not text:
+        return 1
+    if not (text.isascii() and text.isdigit() and len(text) <= 9 and int(text) >= 1):
+        raise refused(VERSION_INVALID, segment, "C106 1056", "the version must be a positive "
+                      "whole number")
+    return int(text)
+
+
+# ---------------------------------------------------------------- writing
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What the UNB and UNH of a rendered interchange say."""
+
+    sender: str
+    recipient: str
+    prepared: datetime
+    reference: str
+    message_type: str
+    version: str  # the S009 components after the type, e.g. "D:95B:UN:LOT10"
+
+
+def segment(tag: str, *elements: str | Sequence[str | None] | None) -> Segment:
+    """A segment to render, None standing for an empty element or component (the writer
+    leaves trailing empty ones out)."""
+    return edifact.segment(tag, *(
+        "" if e is None else e if isinstance(e, str) else tuple(c or "" for c in e)
+        for e in elements))
+
+
+def date_time_segment(qualifier: str, value: Any) -> Segment:
+    """DTM+qualifier:value:format of a canonical local time (ValueError: see local_moment)."""
+    code = _FORMAT_BY_DIGITS[value["digits"]]
+    text = local_moment(value).strftime(_DATE_FORMATS[code][0])
+    return segment("DTM", (qualifier, text, code))
+
+
+def format_number(value: Decimal) -> str:
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise ValueError("a number is not a finite decimal")
+    return format(value.normalize(), "f")
+
+
+def interchange_bytes(envelope: Envelope, body: Iterable[Segment]) -> bytes:
+    """A syntax-4 interchange of one message: UNOC (ISO 8859-1) when every character fits,
+    else UNOY (UTF-8)."""
+    prepared = envelope.prepared
+    if not isinstance(prepared, datetime) or prepared.second or prepared.microsecond:
+        raise ValueError("the interchange time is a date and time to the minute")
+    identifier = MessageId(envelope.message_type, *envelope.version.split(":"))
+    message = edifact.OutgoingMessage(envelope.reference, identifier, tuple(body))
+    for repertoire in REPERTOIRES:
+        header = InterchangeHeader(
+            syntax_id=repertoire, syntax_version="4", sender=envelope.sender,
+            sender_qualifier="", recipient=envelope.recipient, recipient_qualifier="",
+            prepared=prepared.strftime("%Y%m%d:%H%M"), control_reference=envelope.reference,
+            acknowledgement_requested=False, test=False)
+        try:
+            return edifact.render_interchange(header, (message,), SEPARATORS)
+        except EdifactError:
+            if repertoire == REPERTOIRES[-1]:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
