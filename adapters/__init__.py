@@ -29,6 +29,7 @@ from .fal4 import Fal4Adapter
 from .fal5 import Fal5Adapter
 from .fal6 import Fal6Adapter
 from .fal7 import Fal7Adapter
+from .iftmin import IftminAdapter
 from .manifest import CustomsManifestAdapter
 from .registry import AdapterRegistry, PluginProblem, builtin_adapters, installed_schemas
 from .warning import SafetyWarningAdapter
@@ -54,6 +55,7 @@ __all__ = [
     "Fal7Adapter",
     "FormatDetector",
     "FormatNotDetectedError",
+    "IftminAdapter",
     "ManifestType",
     "MultimodalWaybillAdapter",
     "ParseResult",

@@ -37,19 +37,23 @@ from .edi_text import (
     bgm_version,
     date_time_segment,
     decimal,
+    first,
     format_number,
     interchange_bytes,
     interchange_time,
     joined,
     lines,
     local_moment,
-    local_time,
     location,
     only_message,
+    places,
+    qualified,
     refused,
     required_decimal,
     segment,
+    split_groups,
     text_or_none,
+    time_of,
 )
 from .fal1 import IMO_CHECK_DIGIT_RULE, is_valid_imo_number
 from .fal2 import CONTAINER_CHECK_DIGIT_RULE
@@ -155,7 +159,7 @@ class _Reading:
 
     def record(self) -> dict[str, Any]:
         body = self.message.body()
-        header, groups = _split(body, "CNI")
+        header, groups = split_groups(body, "CNI")
         declaration = _blank(DECLARATION)
         head, mode = self._header(header, declaration)
         record = {"mode": mode, "stage": None, "sender_code": sender_code(head["sender_id"]),
@@ -171,7 +175,7 @@ class _Reading:
 
     def _header(self, segments: Sequence[Segment], declaration: dict[str, Any]
                 ) -> tuple[dict[str, Any], str]:
-        bgm = _first(segments, "BGM")
+        bgm = first(segments, "BGM")
         if bgm is None:
             raise refused(REQUIRED, self.message.segments[0], "BGM", "the message needs its "
                           "beginning (BGM)")
@@ -199,7 +203,7 @@ class _Reading:
                           "(maritime), 3 (road) or 4 (air)")
         declaration["carrier_id"] = text_or_none(tdt.value(4))
         declaration["transport_means"] = self._means(tdt)
-        for place, times in _places(segments[segments.index(tdt) + 1:]):
+        for place, times in places(segments[segments.index(tdt) + 1:]):
             self._header_place(place, times, declaration)
         return head, mode
 
@@ -225,26 +229,26 @@ class _Reading:
         if qualifier == LOADING:
             declaration["loading_location"] = {
                 "id": location(place), "loading_date": None,
-                "loading_date_time": _time_of(times, DEPARTURE_ESTIMATED)}
+                "loading_date_time": time_of(times, DEPARTURE_ESTIMATED)}
         elif qualifier == DISCHARGE:
             declaration["unloading_location"] = {
                 "id": location(place), "arrival_date": None,
-                "arrival_date_time": _time_of(times, ARRIVAL_ESTIMATED)}
+                "arrival_date_time": time_of(times, ARRIVAL_ESTIMATED)}
 
     def _consignment(self, number: int, segments: Sequence[Segment]) -> dict[str, Any]:
         cni = segments[0]
         if cni.value(0) != str(number):
             raise refused(SEQUENCE, cni, "1490", f"must be {number}: the consignments are "
                           "numbered 1, 2, 3 and on, in message order")
-        own, groups = _split(segments[1:], "EQD", "GID")
+        own, groups = split_groups(segments[1:], "EQD", "GID")
         consignment = _blank(CONSIGNMENT)
         master, house = _documents(cni, own)
         consignment["transport_contract_document"] = {**_blank(CONTRACT), "id": master}
         consignment["associated_transport_document_id"] = house
         for qualifier, role in PARTIES.items():
-            nad = _qualified(own, "NAD", qualifier)
+            nad = qualified(own, "NAD", qualifier)
             consignment[role] = None if nad is None else _party(nad)
-        for place, _ in _places(own):
+        for place, _ in places(own):
             _consignment_place(place, consignment)
         for group in groups:
             if group[0].tag == "EQD":
@@ -264,45 +268,8 @@ def _message_version(message: Message) -> str:
     return ":".join(parts)
 
 
-def _split(segments: Sequence[Segment], *triggers: str
-           ) -> tuple[tuple[Segment, ...], list[tuple[Segment, ...]]]:
-    """The segments before the first trigger, and one group per trigger segment."""
-    starts = [i for i, s in enumerate(segments) if s.tag in triggers]
-    if not starts:
-        return tuple(segments), []
-    ends = [*starts[1:], len(segments)]
-    return tuple(segments[:starts[0]]), [tuple(segments[a:b]) for a, b in zip(starts, ends,
-                                                                              strict=True)]
-
-
-def _first(segments: Sequence[Segment], tag: str) -> Segment | None:
-    return next((s for s in segments if s.tag == tag), None)
-
-
-def _qualified(segments: Sequence[Segment], tag: str, qualifier: str) -> Segment | None:
-    return next((s for s in segments if s.tag == tag and s.value(0) == qualifier), None)
-
-
 def _main_carriage(segments: Sequence[Segment]) -> Segment | None:
-    return _qualified(segments, "TDT", MAIN_CARRIAGE)
-
-
-def _places(segments: Sequence[Segment]) -> Iterator[tuple[Segment, tuple[Segment, ...]]]:
-    """Each LOC with the DTMs that follow it, up to the next segment of another kind."""
-    for index, place in enumerate(segments):
-        if place.tag != "LOC":
-            continue
-        times = []
-        for following in segments[index + 1:]:
-            if following.tag != "DTM":
-                break
-            times.append(following)
-        yield place, tuple(times)
-
-
-def _time_of(times: Sequence[Segment], qualifier: str) -> dict[str, Any] | None:
-    dtm = next((t for t in times if t.value(0) == qualifier), None)
-    return None if dtm is None else local_time(dtm)
+    return qualified(segments, "TDT", MAIN_CARRIAGE)
 
 
 def _consignment_place(place: Segment, consignment: dict[str, Any]) -> None:
@@ -321,7 +288,7 @@ def _documents(cni: Segment, own: Sequence[Segment]) -> tuple[str, str | None]:
     """The master transport document (RFF+BM, else the CNI's document number) and the house
     one (RFF+BH, else the CNI's document number when it is not the master's)."""
     number = cni.value(1)
-    master_rff, house_rff = _qualified(own, "RFF", "BM"), _qualified(own, "RFF", "BH")
+    master_rff, house_rff = qualified(own, "RFF", "BM"), qualified(own, "RFF", "BH")
     master = master_rff.value(0, 1) if master_rff is not None else number
     if not master:
         raise refused(REQUIRED, cni, "C503 1004", "the transport document number is required")
@@ -377,7 +344,7 @@ def _item(number: int, group: Sequence[Segment]) -> dict[str, Any]:
 
 
 def _description(group: Sequence[Segment]) -> str | None:
-    ftx = _qualified(group, "FTX", "AAA")
+    ftx = qualified(group, "FTX", "AAA")
     return None if ftx is None else joined(ftx, 3)
 
 
@@ -399,7 +366,7 @@ def _totals(own: Sequence[Segment], consignment: dict[str, Any]) -> None:
         (GROSS_WEIGHT_TOTAL, "total_gross_mass", "gross_mass"),
         (PACKAGES_TOTAL, "total_package_quantity", "package_quantity"),
     ):
-        cnt = _qualified(own, "CNT", qualifier)
+        cnt = qualified(own, "CNT", qualifier)
         if cnt is None:
             continue
         total = required_decimal(cnt, 0, 1, "C270 6066")

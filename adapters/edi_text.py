@@ -8,7 +8,7 @@ this module only reads and writes the data of one message."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -110,6 +110,46 @@ def lines(text: str | None, width: int, count: int) -> tuple[str, ...]:
     if len(out) > count or any(len(line) > width for line in out):
         raise ValueError(f"a text does not fit {count} components of {width} characters")
     return tuple(out)
+
+
+# ---------------------------------------------------------------- segment groups
+
+
+def split_groups(segments: Sequence[Segment], *triggers: str
+           ) -> tuple[tuple[Segment, ...], list[tuple[Segment, ...]]]:
+    """The segments before the first trigger, and one group per trigger segment."""
+    starts = [i for i, s in enumerate(segments) if s.tag in triggers]
+    if not starts:
+        return tuple(segments), []
+    ends = [*starts[1:], len(segments)]
+    return tuple(segments[:starts[0]]), [tuple(segments[a:b]) for a, b in zip(starts, ends,
+                                                                              strict=True)]
+
+
+def first(segments: Sequence[Segment], tag: str) -> Segment | None:
+    return next((s for s in segments if s.tag == tag), None)
+
+
+def qualified(segments: Sequence[Segment], tag: str, qualifier: str) -> Segment | None:
+    return next((s for s in segments if s.tag == tag and s.value(0) == qualifier), None)
+
+
+def places(segments: Sequence[Segment]) -> Iterator[tuple[Segment, tuple[Segment, ...]]]:
+    """Each LOC with the DTMs that follow it, up to the next segment of another kind."""
+    for index, place in enumerate(segments):
+        if place.tag != "LOC":
+            continue
+        times = []
+        for following in segments[index + 1:]:
+            if following.tag != "DTM":
+                break
+            times.append(following)
+        yield place, tuple(times)
+
+
+def time_of(times: Sequence[Segment], qualifier: str) -> dict[str, Any] | None:
+    dtm = next((t for t in times if t.value(0) == qualifier), None)
+    return None if dtm is None else local_time(dtm)
 
 
 # ---------------------------------------------------------------- values

@@ -191,6 +191,8 @@ def _read_leg(leg: etree._Element) -> dict[str, Any]:
         "destination": _read_place(children.next()),
         **instant_fields(children.text(), "planned_departure"),
         **instant_fields(children.text(), "planned_arrival"),
+        "planned_departure_local": None,  # the XML form gives instants
+        "planned_arrival_local": None,
         **optional_instant_fields(children.optional_text(ACTUAL_DEPARTURE), "actual_departure"),
         **optional_instant_fields(children.optional_text(ACTUAL_ARRIVAL), "actual_arrival"),
     }

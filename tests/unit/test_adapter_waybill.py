@@ -38,6 +38,8 @@ def _cst(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dat
 
 def test_valid_booked_maps_every_field(adapter: MultimodalWaybillAdapter) -> None:
     no_actuals = {
+        "planned_departure_local": None,
+        "planned_arrival_local": None,
         "actual_departure": None,
         "actual_departure_utc_offset_minutes": None,
         "actual_arrival": None,
@@ -314,6 +316,8 @@ def _legs(draw: st.DrawFn, status: str) -> list[dict[str, Any]]:
             "planned_departure_utc_offset_minutes": draw(_OFFSET),
             "planned_arrival": planned,
             "planned_arrival_utc_offset_minutes": draw(_OFFSET),
+            "planned_departure_local": None,
+            "planned_arrival_local": None,
             "actual_departure": None,
             "actual_departure_utc_offset_minutes": None,
             "actual_arrival": None,
