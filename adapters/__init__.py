@@ -30,6 +30,7 @@ from .fal5 import Fal5Adapter
 from .fal6 import Fal6Adapter
 from .fal7 import Fal7Adapter
 from .iftmin import IftminAdapter
+from .iftsta import IftstaAdapter
 from .manifest import CustomsManifestAdapter
 from .registry import AdapterRegistry, PluginProblem, builtin_adapters, installed_schemas
 from .warning import SafetyWarningAdapter
@@ -56,6 +57,7 @@ __all__ = [
     "FormatDetector",
     "FormatNotDetectedError",
     "IftminAdapter",
+    "IftstaAdapter",
     "ManifestType",
     "MultimodalWaybillAdapter",
     "ParseResult",

@@ -24,15 +24,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from message_formats import FormatError
 from message_formats.edifact import Interchange, Message, Segment, read_interchange
 
-from .base import ParseResult, RenderError, RuleViolationError
+from .base import ParseResult, RuleViolationError
 from .cn_manifest import business_key as manifest_business_key
 from .cn_manifest import sender_code
 from .cn_manifest_tree import MANIFEST
 from .edi_text import (
     REQUIRED,
+    EdifactAdapter,
     Envelope,
     bgm_version,
     date_time_segment,
@@ -58,7 +58,6 @@ from .edi_text import (
 from .fal1 import IMO_CHECK_DIGIT_RULE, is_valid_imo_number
 from .fal2 import CONTAINER_CHECK_DIGIT_RULE
 from .iso6346 import is_valid_container_number
-from .toolkit import RENDER_ERRORS, document_version
 from .xml_tree import Node
 
 MESSAGE_TYPE = "CUSCAR"
@@ -101,13 +100,13 @@ PARTY = _children("declaration", "consignments", "consignee")
 ADDRESS = _children("declaration", "consignments", "consignee", "address")
 
 
-class CuscarAdapter:
+class CuscarAdapter(EdifactAdapter):
     format_id = "cuscar-edifact"
     document_type = "cuscar"
     schema_name = "px.canonical.CustomsManifest"
-    schema_version = 1
-    media_type = "application/EDIFACT"
     edifact_message_types: ClassVar[frozenset[str]] = frozenset({MESSAGE_TYPE})
+    label = MESSAGE_TYPE
+    cannot_carry = "an E-Port manifest's own fields"
     __slots__ = ()
 
     def parse(self, data: bytes) -> ParseResult:
@@ -123,24 +122,9 @@ class CuscarAdapter:
         return ParseResult(record, manifest_business_key(record), reading.version,
                            tuple(reading.warnings))
 
-    def render(self, record: Mapping[str, Any]) -> bytes:
-        """The record as a CUSCAR interchange, read back before it is returned: what CUSCAR
-        cannot carry (an E-Port manifest's own fields) is refused, never dropped."""
-        version = document_version(record)
-        try:
-            rendered = _render(record, version)
-        except (*RENDER_ERRORS, FormatError) as exc:
-            raise RenderError(f"cannot render CUSCAR: {type(exc).__name__}: {exc}") from None
-        try:
-            again = self.parse(rendered)
-        except (RuleViolationError, FormatError) as exc:
-            raise RenderError(f"rendered CUSCAR is not valid: {exc.code}: {exc.message}"
-                              ) from None
-        body = {name: value for name, value in record.items() if name != "header"}
-        if again.record != body or again.document_version != version:
-            raise RenderError("the record holds data CUSCAR does not carry (an E-Port "
-                              "manifest's fields, or a text that does not read back)")
-        return rendered
+    @staticmethod
+    def write(record: Mapping[str, Any], version: int) -> bytes:
+        return _render(record, version)
 
 
 # ---------------------------------------------------------------- CUSCAR -> canonical record

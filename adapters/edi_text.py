@@ -12,9 +12,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
-from message_formats import edifact
+from message_formats import FormatError, edifact
 from message_formats.edifact import (
     EdifactError,
     Interchange,
@@ -26,12 +26,17 @@ from message_formats.edifact import (
     decimal_value,
 )
 
-from .base import RuleViolationError
+from .base import ParseResult, RenderError, RuleViolationError
+from .toolkit import RENDER_ERRORS
+from .toolkit import document_version as record_version
 
 # What render writes: syntax 4 with the UNA defaults and the repetition separator *, in
 # ISO 8859-1 when every character fits, else UTF-8.
 SEPARATORS = Separators(repetition="*")
 REPERTOIRES = ("UNOC", "UNOY")
+# A canonical record that keeps no interchange envelope is rendered undated (UNB S004 is
+# mandatory); the delivery that sends it knows its time.
+UNDATED = datetime(2000, 1, 1)
 UNLOCODE = re.compile(r"[A-Z]{2}[A-Z2-9]{3}")
 UNLOCODE_LIST, UNECE_AGENCY = "139", "6"
 
@@ -54,7 +59,45 @@ _FORMAT_BY_LENGTH = {8: "102", 10: "201", 12: "203", 14: "204"}
 _FORMAT_BY_DIGITS = {8: "102", 12: "203", 14: "204"}
 _DIGITS = frozenset(_FORMAT_BY_DIGITS)
 _TIMESPEC = {12: "minutes", 14: "seconds"}
+_DIGITS_BY_LENGTH = {10: 8, 16: 12, 19: 14}  # 2026-12-03, 2026-12-03T18:00, …T18:00:30
 _DECIMAL_PLACES = 6
+
+
+class EdifactAdapter:
+    """What the EDIFACT adapters share: their media type, and a render that reads its output
+    back, so that what the format cannot carry is refused (RenderError), never dropped."""
+
+    media_type: ClassVar[str] = "application/EDIFACT"
+    schema_version: ClassVar[int] = 1
+    label: ClassVar[str]  # the message type, e.g. "CUSCAR"
+    cannot_carry: ClassVar[str]  # what a record may hold that the message does not
+    __slots__ = ()
+
+    def parse(self, data: bytes) -> ParseResult:
+        raise NotImplementedError
+
+    @staticmethod
+    def write(record: Mapping[str, Any], version: int) -> bytes:
+        """The record as an interchange; KeyError, ValueError … for one it cannot write."""
+        raise NotImplementedError
+
+    def render(self, record: Mapping[str, Any]) -> bytes:
+        version = record_version(record)
+        try:
+            rendered = self.write(record, version)
+        except (*RENDER_ERRORS, FormatError) as exc:
+            raise RenderError(f"cannot render {self.label}: {type(exc).__name__}: {exc}"
+                              ) from None
+        try:
+            again = self.parse(rendered)
+        except (RuleViolationError, FormatError) as exc:
+            raise RenderError(f"rendered {self.label} is not valid: {exc.code}: "
+                              f"{exc.message}") from None
+        body = {name: value for name, value in record.items() if name != "header"}
+        if again.record != body or again.document_version != version:
+            raise RenderError(f"the record does not read back from {self.label}: it holds "
+                              f"{self.cannot_carry}, or a text that does not read back")
+        return rendered
 
 
 def refused(code: str, segment: Segment, element: str, rule: str) -> RuleViolationError:
@@ -188,6 +231,13 @@ def iso_local(moment: datetime, digits: int) -> str:
     if digits == 8:
         return moment.date().isoformat()
     return moment.isoformat(timespec=_TIMESPEC[digits])
+
+
+def local_value(text: str) -> dict[str, Any]:
+    """The canonical local time of an ISO text written by iso_local (its length gives its
+    digits); local_moment checks it."""
+    return {"instant": None, "digits": _DIGITS_BY_LENGTH.get(len(text), 0),
+            "local_date_time": text}
 
 
 def local_moment(value: Mapping[str, Any]) -> datetime:

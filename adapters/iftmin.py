@@ -19,17 +19,17 @@ The message, as read (groups by their trigger segment; others are passed by):
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from message_formats import FormatError
 from message_formats.edifact import Message, Segment, read_interchange
 
-from .base import ParseResult, RenderError, RuleViolationError
+from .base import ParseResult
 from .edi_text import (
     NUMBER,
     REQUIRED,
+    UNDATED,
+    EdifactAdapter,
     Envelope,
     bgm_version,
     date_time_segment,
@@ -38,6 +38,7 @@ from .edi_text import (
     interchange_bytes,
     joined,
     lines,
+    local_value,
     location,
     only_message,
     places,
@@ -51,7 +52,6 @@ from .edi_text import (
 )
 from .fal2 import CONTAINER_CHECK_DIGIT_RULE, CUBIC_METRES, KILOGRAMS
 from .iso6346 import is_valid_container_number
-from .toolkit import RENDER_ERRORS, document_version
 from .waybill import business_key
 
 MESSAGE_TYPE = "IFTMIN"
@@ -66,23 +66,23 @@ GROUPS = ("TDT", "NAD", "GID", "EQD")
 GROSS_WEIGHTS, VOLUMES = frozenset({"G", "AAB"}), frozenset({"AAW"})
 KILOGRAM, CUBIC_METRE = "KGM", "MTQ"
 MAIN_CARRIAGE = "20"  # TDT 8051, written for every leg: the record keeps no stage
-# The record keeps no interchange envelope: render addresses it from the gateway, undated
-# (UNB S004 is mandatory); the delivery that sends it knows its recipient and time.
+# The record keeps no interchange envelope: render addresses it from the gateway, undated;
+# the delivery that sends it knows its recipient and time.
 GATEWAY_ID = "PORTGW"
-UNDATED = datetime(2000, 1, 1)
 
 TRANSPORT_MODE = "RULE_TRANSPORT_MODE"
 SEQUENCE = "RULE_SEQUENCE"
 UNIT = "RULE_UNIT_OF_MEASURE"
 
 
-class IftminAdapter:
+class IftminAdapter(EdifactAdapter):
     format_id = "iftmin-edifact"
     document_type = "iftmin"
     schema_name = "px.canonical.MultimodalWaybill"
-    schema_version = 1
-    media_type = "application/EDIFACT"
     edifact_message_types: ClassVar[frozenset[str]] = frozenset({MESSAGE_TYPE})
+    label = MESSAGE_TYPE
+    cannot_carry = ("actual times, instants, charges, a credit code, or an in-transit or "
+                    "delivered status")
     __slots__ = ()
 
     def parse(self, data: bytes) -> ParseResult:
@@ -91,25 +91,9 @@ class IftminAdapter:
         record, version = _read(message)
         return ParseResult(record, business_key(record), version)
 
-    def render(self, record: Mapping[str, Any]) -> bytes:
-        """The record as an IFTMIN interchange, read back before it is returned: what an
-        instruction cannot carry (actual times, charges, a credit code) is refused."""
-        version = document_version(record)
-        try:
-            rendered = _render(record, version)
-        except (*RENDER_ERRORS, FormatError) as exc:
-            raise RenderError(f"cannot render IFTMIN: {type(exc).__name__}: {exc}") from None
-        try:
-            again = self.parse(rendered)
-        except (RuleViolationError, FormatError) as exc:
-            raise RenderError(f"rendered IFTMIN is not valid: {exc.code}: {exc.message}"
-                              ) from None
-        body = {name: value for name, value in record.items() if name != "header"}
-        if again.record != body or again.document_version != version:
-            raise RenderError("the record holds data IFTMIN does not carry (actual times, "
-                              "instants, charges, a credit code, an in-transit or delivered "
-                              "status)")
-        return rendered
+    @staticmethod
+    def write(record: Mapping[str, Any], version: int) -> bytes:
+        return _render(record, version)
 
 
 # ---------------------------------------------------------------- IFTMIN -> canonical record
@@ -296,12 +280,7 @@ def _leg_segments(leg: Mapping[str, Any]) -> Iterator[Segment]:
             raise ValueError("a station code is not a UN/LOCODE")
         yield segment("LOC", qualifier, (place["un_locode"], "139", "6", place["name"]))
         if time is not None:
-            yield date_time_segment(time_qualifier, _local_value(time))
-
-
-def _local_value(text: str) -> dict[str, Any]:
-    digits = {10: 8, 16: 12, 19: 14}.get(len(text), 0)
-    return {"instant": None, "digits": digits, "local_date_time": text}
+            yield date_time_segment(time_qualifier, local_value(time))
 
 
 def _party_segment(qualifier: str, name: str) -> Segment:

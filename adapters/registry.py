@@ -41,6 +41,7 @@ from .fal5 import Fal5Adapter
 from .fal6 import Fal6Adapter
 from .fal7 import Fal7Adapter
 from .iftmin import IftminAdapter
+from .iftsta import IftstaAdapter
 from .manifest import CustomsManifestAdapter
 from .warning import SafetyWarningAdapter
 from .waybill import MultimodalWaybillAdapter
@@ -50,7 +51,7 @@ from .waybill import MultimodalWaybillAdapter
 BUILTIN: tuple[Callable[..., Adapter], ...] = (
     Fal1Adapter, Fal2Adapter, Fal3Adapter, Fal4Adapter, Fal5Adapter, Fal6Adapter, Fal7Adapter,
     CustomsManifestAdapter, MultimodalWaybillAdapter, SafetyWarningAdapter, CnManifestAdapter,
-    CuscarAdapter, IftminAdapter,
+    CuscarAdapter, IftminAdapter, IftstaAdapter,
 )
 
 

@@ -44,7 +44,8 @@ def test_the_canonical_documents() -> None:
     assert [name.removeprefix("px.canonical.") for name in DOCUMENTS] == [
         "CustomsCargoManifest", "CustomsManifest", "Fal1GeneralDeclaration", "Fal2CargoDeclaration",
         "Fal3ShipStoresDeclaration", "Fal4CrewEffectsDeclaration", "Fal5CrewList",
-        "Fal6PassengerList", "Fal7DangerousGoodsManifest", "MultimodalWaybill", "SafetyWarning"]
+        "Fal6PassengerList", "Fal7DangerousGoodsManifest", "MultimodalWaybill", "SafetyWarning",
+        "TransportStatusReport"]
 
 
 # --- helpers ------------------------------------------------------------------------------
