@@ -88,3 +88,19 @@ class RecognisesRoot(Protocol):
 def declared_roots(adapter: Adapter) -> tuple[str, ...]:
     """The root elements an adapter declares, none when it declares none."""
     return tuple(adapter.root_elements) if isinstance(adapter, RecognisesRoot) else ()
+
+
+@runtime_checkable
+class RecognisesEdifact(Protocol):
+    """What an adapter of UN/EDIFACT messages adds so that format detection finds it: the
+    message types (UNH S009 0065, e.g. "PAXLST") it reads. An interchange is this adapter's
+    when every message in it is of one of these types (docs/edifact.md, "Detection")."""
+
+    @property
+    def edifact_message_types(self) -> frozenset[str]: ...
+
+
+def declared_edifact_types(adapter: Adapter) -> frozenset[str]:
+    """The EDIFACT message types an adapter declares, none when it declares none."""
+    return (frozenset(adapter.edifact_message_types)
+            if isinstance(adapter, RecognisesEdifact) else frozenset())

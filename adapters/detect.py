@@ -14,6 +14,11 @@ namespace and name:
   CN:<type>:<version>``) is named with its message type and transport mode even when no
   adapter for it is installed.
 
+Content that is no XML is told before the XML parser sees it: a UN/EDIFACT interchange (UNA
+or UNB first) is the format of the one adapter that declares every message type its UNH
+segments name (``edifact_message_types``, adapters.base.RecognisesEdifact); other text
+(JSON, plain text) and an interchange no one adapter reads are FORMAT_UNSUPPORTED.
+
 Detection never guesses beyond that: an undeclared root is unknown."""
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from lxml import etree
 
 from message_formats import FormatError, SafeXmlParser
 from message_formats.dxp import DEFAULT_LIMITS, DXP_MSG, DxpEnvelope, DxpLimits, parse_dxp_msg
+from message_formats.edifact import message_types, starts_as_edifact, starts_as_text
 
 from .base import AdapterError
 from .cn_manifest import ROOT_NAME, manifest_namespace
@@ -34,6 +40,8 @@ from .registry import AdapterRegistry
 FORMAT_UNKNOWN = "FORMAT_UNKNOWN"
 FORMAT_AMBIGUOUS = "FORMAT_AMBIGUOUS"
 FORMAT_NO_ADAPTER = "FORMAT_NO_ADAPTER"
+FORMAT_UNSUPPORTED = "FORMAT_UNSUPPORTED"
+EDIFACT_ROOT = "UNB"  # Detection.root of an EDIFACT interchange
 DXP_NESTED_ENVELOPE = "DXP_NESTED_ENVELOPE"
 
 IN_DATA = "the business message in DxpMsg/Data"
@@ -57,6 +65,7 @@ class Confidence(StrEnum):
     DECLARED = "declared"  # exactly one installed adapter declares the root
     AMBIGUOUS = "ambiguous"  # several installed adapters declare it
     KNOWN_NO_ADAPTER = "known-no-adapter"  # a known family, no adapter installed for it
+    UNSUPPORTED = "unsupported"  # no XML, and no format installed reads it
     UNKNOWN = "unknown"
 
 
@@ -83,8 +92,9 @@ class Detection:
         if self.format_id is not None:
             return self.format_id
         code = {Confidence.AMBIGUOUS: FORMAT_AMBIGUOUS,
-                Confidence.KNOWN_NO_ADAPTER: FORMAT_NO_ADAPTER}.get(self.confidence,
-                                                                    FORMAT_UNKNOWN)
+                Confidence.KNOWN_NO_ADAPTER: FORMAT_NO_ADAPTER,
+                Confidence.UNSUPPORTED: FORMAT_UNSUPPORTED}.get(self.confidence,
+                                                                FORMAT_UNKNOWN)
         raise FormatNotDetectedError(f"{self.why}; name the format", code=code)
 
 
@@ -132,6 +142,9 @@ class FormatDetector:
         """The detection, or the refusal (XML_*, DXP_*) of bytes that cannot be read. Only the
         root's start tag is read of a document that is no envelope; an envelope is read
         whole, and the business message inside it as far as its root."""
+        not_xml = self.of_content(data)
+        if not_xml is not None:
+            return not_xml
         tag = self._parser.root_tag(data)
         if tag != DXP_MSG:
             return self.of_root(tag)
@@ -140,6 +153,36 @@ class FormatDetector:
         return replace(found, envelope=parsed.envelope,
                        envelope_signed=parsed.signature_present,
                        why=f"DXP envelope holding: {found.why}")
+
+    def of_content(self, data: bytes) -> Detection | None:
+        """The detection of content that is no XML (EDIFACT, or other text), None for
+        content the XML parser is to read. EdifactError for an interchange whose UNA or UNB
+        cannot be read."""
+        if starts_as_edifact(data):
+            return self.of_edifact(message_types(data))
+        if starts_as_text(data):
+            return Detection(format_id=None, root="", namespace=None,
+                             confidence=Confidence.UNSUPPORTED,
+                             why="the content is neither XML nor a UN/EDIFACT interchange")
+        return None
+
+    def of_edifact(self, types: frozenset[str]) -> Detection:
+        """An interchange holding messages of `types`: the format of the one adapter that
+        reads them all."""
+        named = " ".join(sorted(types))
+        readers = [set(self._registry.formats_with_edifact_type(t)) for t in sorted(types)]
+        candidates = tuple(sorted(set.intersection(*readers)))
+        seen = f"UN/EDIFACT interchange of {named}"
+        if len(candidates) == 1:
+            confidence, why = Confidence.DECLARED, f"{seen}, read by format {candidates[0]}"
+        elif candidates:
+            confidence = Confidence.AMBIGUOUS
+            why = f"{seen}, read by several formats ({', '.join(candidates)})"
+        else:
+            confidence, why = Confidence.UNSUPPORTED, f"{seen}: no installed format reads it"
+        return Detection(format_id=candidates[0] if len(candidates) == 1 else None,
+                         root=EDIFACT_ROOT, namespace=None, confidence=confidence, why=why,
+                         candidates=candidates, message_type=named)
 
     def detect_business(self, data: bytes) -> Detection:
         """The business message an envelope holds, from its root's start tag alone: an

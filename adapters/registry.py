@@ -27,8 +27,10 @@ from .base import (
     ENTRY_POINT_GROUP,
     Adapter,
     AdapterRegistrationError,
+    RecognisesEdifact,
     RecognisesRoot,
     UnknownFormatError,
+    declared_edifact_types,
     declared_roots,
 )
 from .cn_manifest import CnManifestAdapter
@@ -43,12 +45,13 @@ from .fal7 import Fal7Adapter
 from .iftmin import IftminAdapter
 from .iftsta import IftstaAdapter
 from .manifest import CustomsManifestAdapter
+from .toolkit import XmlAdapter
 from .warning import SafetyWarningAdapter
 from .waybill import MultimodalWaybillAdapter
 
-# Each a class (or factory) of an Adapter; those that take the XSD store and the shared XML
-# parser (the XML adapters) are given them, as plug-ins are (_build).
-BUILTIN: tuple[Callable[..., Adapter], ...] = (
+# Each built-in is a class: an XmlAdapter is made with the registry's shared XSD store and XML
+# parser, any other adapter (EDIFACT, JSON) with no arguments.
+BUILTIN: tuple[type[Adapter], ...] = (
     Fal1Adapter, Fal2Adapter, Fal3Adapter, Fal4Adapter, Fal5Adapter, Fal6Adapter, Fal7Adapter,
     CustomsManifestAdapter, MultimodalWaybillAdapter, SafetyWarningAdapter, CnManifestAdapter,
     CuscarAdapter, IftminAdapter, IftstaAdapter,
@@ -65,7 +68,9 @@ PLUGIN_SCHEMA_INVALID = "ADAPTER_PLUGIN_SCHEMA_INVALID"
 PLUGIN_SCHEMA_REDEFINED = "ADAPTER_PLUGIN_SCHEMA_REDEFINED"
 PLUGIN_SCHEMA_MISSING = "ADAPTER_PLUGIN_SCHEMA_MISSING"
 PLUGIN_ROOTS_INVALID = "ADAPTER_PLUGIN_ROOTS_INVALID"
+PLUGIN_EDIFACT_TYPES_INVALID = "ADAPTER_PLUGIN_EDIFACT_TYPES_INVALID"
 _ROOT_ELEMENT = re.compile(r"(?:\{[^{}\s]+\})?[^{}\s:]+")
+_EDIFACT_TYPE = re.compile(r"[A-Z0-9]{1,6}")  # UNH S009 0065: an..6
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,20 +91,23 @@ class PluginProblem:
 
 
 def builtin_adapters(xsd_store: XsdStore, xml_parser: SafeXmlParser) -> tuple[Adapter, ...]:
-    return tuple(_build(kind, xsd_store, xml_parser) for kind in BUILTIN)
+    return tuple(kind(xsd_store=xsd_store, xml_parser=xml_parser)
+                 if issubclass(kind, XmlAdapter) else kind()
+                 for kind in BUILTIN)
 
 
 class AdapterRegistry:
     """Holds one adapter per format id. The adapters of `default()` share one XML parser,
     which is not thread-safe: build one registry per thread that parses."""
 
-    __slots__ = ("_adapters", "_by_root", "_problems", "_schemas")
+    __slots__ = ("_adapters", "_by_edifact_type", "_by_root", "_problems", "_schemas")
 
     def __init__(
         self, adapters: Iterable[Adapter] = (), *, schemas: AvroSchemas | None = None
     ) -> None:
         self._adapters: dict[str, Adapter] = {}
         self._by_root: dict[str, list[str]] = {}
+        self._by_edifact_type: dict[str, list[str]] = {}
         self._problems: list[PluginProblem] = []
         self._schemas = schemas
         for adapter in adapters:
@@ -141,6 +149,8 @@ class AdapterRegistry:
         self._adapters[adapter.format_id] = adapter
         for root in declared_roots(adapter):
             self._by_root.setdefault(root, []).append(adapter.format_id)
+        for message_type in sorted(declared_edifact_types(adapter)):
+            self._by_edifact_type.setdefault(message_type, []).append(adapter.format_id)
 
     def add_plugin(self, entry_point: EntryPoint, *, xsd_store: XsdStore,
                    xml_parser: SafeXmlParser) -> None:
@@ -178,6 +188,12 @@ class AdapterRegistry:
             return AdapterRegistrationError(
                 f"format {adapter.format_id!r} declares root_elements that are not a tuple of "
                 "'{namespace}LocalName' names", code=PLUGIN_ROOTS_INVALID)
+        if isinstance(adapter, RecognisesEdifact) and not _edifact_types_declared(
+                adapter.edifact_message_types):
+            return AdapterRegistrationError(
+                f"format {adapter.format_id!r} declares edifact_message_types that are not a "
+                "frozenset of message types (UNH S009 0065, e.g. 'PAXLST')",
+                code=PLUGIN_EDIFACT_TYPES_INVALID)
         return None
 
     def get(self, format_id: str) -> Adapter:
@@ -190,6 +206,11 @@ class AdapterRegistry:
         """The formats whose adapters declare `root_element` ("{namespace}LocalName") as
         theirs, in the order they were registered; none for an undeclared one."""
         return tuple(self._by_root.get(root_element, ()))
+
+    def formats_with_edifact_type(self, message_type: str) -> tuple[str, ...]:
+        """The formats whose adapters read EDIFACT messages of `message_type` ("PAXLST"), in
+        the order they were registered."""
+        return tuple(self._by_edifact_type.get(message_type, ()))
 
     def formats(self) -> tuple[str, ...]:
         return tuple(sorted(self._adapters))
@@ -207,6 +228,11 @@ class AdapterRegistry:
 def _well_declared(roots: object) -> bool:
     return isinstance(roots, tuple | list | frozenset) and all(
         isinstance(root, str) and _ROOT_ELEMENT.fullmatch(root) for root in roots)
+
+
+def _edifact_types_declared(types: object) -> bool:
+    return isinstance(types, frozenset) and all(
+        isinstance(name, str) and _EDIFACT_TYPE.fullmatch(name) for name in types)
 
 
 def installed_schemas(group: str = ENTRY_POINT_GROUP) -> AvroSchemas:

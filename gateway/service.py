@@ -57,6 +57,7 @@ from gateway.observe.health import BrokerHealth
 from gateway.observe.metrics import GatewayMetrics
 from gateway.parts import GatewayParts
 from gateway.publish.business_receipts import BusinessReceipts, accepted, duplicate, refused
+from gateway.publish.contrl_answers import ContrlAnswers
 from gateway.publish.deliveries import BuildDeliveries
 from gateway.publish.plan import (
     accepted_plan,
@@ -171,6 +172,7 @@ class Gateway:
                                     receipt_topic=self.topics.receipt,
                                     made=self._made_topics())
         self._business_receipts = BusinessReceipts(parts.dxp, parts.payloads, parts.schemas)
+        self._contrl_answers = ContrlAnswers(parts.payloads, parts.schemas)
         self._ahead = CheckAhead(parts.live_keyring, config.limits_for, config.parsing,
                                  on_worker_lost=self.metrics.parse_worker_lost)
         self.desk = GatewayDesk(self)
@@ -348,6 +350,7 @@ class Gateway:
         else:
             plan = rejected_plan(ctx, why, index, schemas, self.topics, now)
         plan = self._business_receipts.added(plan, ctx, refused(why) if why else accepted(), now)
+        plan = self._contrl_answers.added(plan, ctx, why, now)
         answered = await self._publisher.hand_over(plan, writer, received)
         return self._settle(key, decided, self._told(ctx, why, answered), started)
 

@@ -40,6 +40,7 @@ from gateway.kafka.names import (
 )
 from message_formats import AvroSchemas, CodedError, SafeXmlParser
 from message_formats.dxp import DXP_MSG, DxpTransInfo, parse_dxp_msg
+from message_formats.edifact import Where
 
 # The format of a China E-Port DxpMsg envelope (docs/eport.md, "Ingress of envelopes").
 DXP_FORMAT = "dxp"
@@ -77,14 +78,20 @@ class Refusal:
     line: int | None = None
     business_key: str | None = None
     document_version: int | None = None
+    # Of an EDIFACT interchange: where its CONTRL reports the refusal (EdifactError.where,
+    # or the `where` an EDIFACT adapter gives its RuleViolationError; docs/edifact.md).
+    edifact: Where | None = None
 
     @classmethod
     def of(cls, exc: CodedError) -> Refusal:
         if isinstance(exc, EnvelopeRefused):
             return exc.refusal
+        where = getattr(exc, "where", None)
+        edifact = where if isinstance(where, Where) else None
         if isinstance(exc, AdapterError):
-            return cls(exc.code, exc.message, exc.line, exc.business_key, exc.document_version)
-        return cls(exc.code, exc.message, exc.line)
+            return cls(exc.code, exc.message, exc.line, exc.business_key, exc.document_version,
+                       edifact)
+        return cls(exc.code, exc.message, exc.line, edifact=edifact)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,12 +302,16 @@ class DetectFormat:
     """A submission that names no format is in the format its content shows, found as
     `portgw adapters parse FILE` finds it (adapters.FormatDetector): a DXP envelope is
     format `dxp` (OpenEnvelope then finds its business message's), another document the
-    installed format that declares its root; else it is refused with the detector's code
-    (FORMAT_UNKNOWN, FORMAT_AMBIGUOUS, FORMAT_NO_ADAPTER, or the XML_* of bytes that are no
-    XML). A submission that names its format passes at the cost of one test.
+    installed format that declares its root, an EDIFACT interchange the format that reads
+    its message types; else it is refused with the detector's code (FORMAT_UNKNOWN,
+    FORMAT_AMBIGUOUS, FORMAT_NO_ADAPTER, FORMAT_UNSUPPORTED for text that is no XML nor a
+    format installed, an EDI_* refusal of an interchange whose UNB cannot be read, or the
+    XML_* of bytes that are no well-formed XML). A submission that names its format passes
+    at the cost of one test.
 
     The bytes are read in the parse worker only (`detector` given; it reads no further than
-    the root's start tag). The gateway's own stage reads nothing: the gateway gives the
+    the root's start tag, or for an EDIFACT interchange its UNB and the types its UNH
+    segments name). The gateway's own stage reads nothing: the gateway gives the
     submission the format the worker found before the stages run, and this stage raises the
     worker's refusal; a submission not sent to the worker (its sender has no key) goes on
     unnamed, and the authenticate stage refuses it."""
@@ -321,8 +332,12 @@ class DetectFormat:
 
 
 def detected_format(document: bytes, detector: FormatDetector, parser: SafeXmlParser) -> str:
-    """The format of a document from its content: `dxp` for an envelope (whose business
-    message OpenEnvelope reads), else the one installed format its root names."""
+    """The format of a document from its content: an EDIFACT interchange's by its message
+    types (other text is FORMAT_UNSUPPORTED), `dxp` for an envelope (whose business message
+    OpenEnvelope reads), else the one installed format its root names."""
+    not_xml = detector.of_content(document)
+    if not_xml is not None:
+        return not_xml.require_format()
     tag = parser.root_tag(document)
     if tag == DXP_MSG:
         return DXP_FORMAT

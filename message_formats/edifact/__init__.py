@@ -7,6 +7,7 @@ from .contrl import (
     Acknowledgement,
     Action,
     Report,
+    acknowledged_contrl,
     message_rejected,
     negative_contrl,
     only_contrl,
@@ -25,7 +26,8 @@ from .model import (
     Separators,
     decimal_value,
 )
-from .reader import read_interchange
+from .reader import interchange_header, read_interchange
+from .sniff import message_types, starts_as_edifact, starts_as_text
 from .tokens import DEFAULT_LIMITS, Limits
 from .writer import OutgoingMessage, render_interchange, segment
 
@@ -48,8 +50,11 @@ __all__ = [
     "Segment",
     "Separators",
     "Where",
+    "acknowledged_contrl",
     "decimal_value",
+    "interchange_header",
     "message_rejected",
+    "message_types",
     "negative_contrl",
     "only_contrl",
     "positive_contrl",
@@ -58,4 +63,6 @@ __all__ = [
     "rejection_contrl",
     "render_interchange",
     "segment",
+    "starts_as_edifact",
+    "starts_as_text",
 ]

@@ -61,6 +61,14 @@ def positive_contrl(interchange: Interchange, *, reference: str, prepared: datet
     return contrl_interchange(interchange.header, body, reference, prepared, separators)
 
 
+def acknowledged_contrl(subject: InterchangeHeader, *, reference: str, prepared: datetime,
+                        separators: Separators = DEFAULT_SEPARATORS) -> bytes:
+    """The CONTRL acknowledging an interchange from its UNB alone: UCI with action 7, which
+    acknowledges every lower level not explicitly rejected (no UCM is needed)."""
+    return contrl_interchange(subject, [uci(subject, Action.ACKNOWLEDGED)], reference,
+                              prepared, separators)
+
+
 def negative_contrl(error: EdifactError, *, reference: str, prepared: datetime,
                     separators: Separators = DEFAULT_SEPARATORS) -> bytes | None:
     """The CONTRL rejecting a refused interchange, None when its UNB could not be read (so

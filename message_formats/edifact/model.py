@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 
 from .errors import InterchangeHeader
@@ -105,29 +105,19 @@ class Group:
 
 
 @dataclass(frozen=True, slots=True)
-class Interchange:
-    syntax_id: str
-    syntax_version: str
-    sender: str
-    sender_qualifier: str
-    recipient: str
-    recipient_qualifier: str
-    prepared: str
-    control_reference: str
-    acknowledgement_requested: bool
-    test: bool
+class Interchange(InterchangeHeader):
+    """The UNB facts (an InterchangeHeader), the separators, and every message, groups
+    flattened, in order."""
+
     separators: Separators
     messages: tuple[Message, ...]
     groups: tuple[Group, ...] = ()
 
     @property
     def header(self) -> InterchangeHeader:
-        return InterchangeHeader(
-            syntax_id=self.syntax_id, syntax_version=self.syntax_version,
-            sender=self.sender, sender_qualifier=self.sender_qualifier,
-            recipient=self.recipient, recipient_qualifier=self.recipient_qualifier,
-            prepared=self.prepared, control_reference=self.control_reference,
-            acknowledgement_requested=self.acknowledgement_requested, test=self.test)
+        """The UNB facts alone."""
+        return InterchangeHeader(**{f.name: getattr(self, f.name)
+                                    for f in fields(InterchangeHeader)})
 
     def message_types(self) -> frozenset[str]:
         return frozenset(message.identifier.type for message in self.messages)

@@ -5,11 +5,12 @@ that names the segment (docs/edifact.md, "Refusals")."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from itertools import islice
+from bisect import bisect_right
+from dataclasses import asdict, dataclass, field
 
 from .errors import EdifactError, InterchangeHeader, Level, Where
 from .model import Group, Interchange, Message, MessageId, Segment
+from .sniff import no_message
 from .tokens import (
     DEFAULT_LIMITS,
     Limits,
@@ -30,7 +31,7 @@ def read_interchange(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Interchang
     try:
         tokens = tokenise(data, limits)
     except EdifactError as error:
-        raise error.with_header(probed_header(data)) from None
+        raise error.with_header(interchange_header(data)) from None
     header = read_header(tokens.segments[0] if tokens.segments else None,
                          tokens.syntax_id, tokens.syntax_version)
     try:
@@ -39,8 +40,9 @@ def read_interchange(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Interchang
         raise error.with_header(header) from None
 
 
-def probed_header(data: bytes) -> InterchangeHeader | None:
-    """The UNB facts of an interchange whose segments could not all be read, if any."""
+def interchange_header(data: bytes) -> InterchangeHeader | None:
+    """The UNB facts of an interchange, read from its first bytes alone (UNA and UNB, at most
+    a few KiB), None when they cannot be read: whom its CONTRL is addressed to."""
     probe = unb_probe(data)
     if probe is None:
         return None
@@ -80,21 +82,17 @@ class EnvelopeReader:
     tokens: Tokens
     header: InterchangeHeader
     position: int = 1  # index into tokens.segments of the next segment
+    boundaries: list[int] = field(default_factory=list)  # where envelope segments stand
     messages: list[Message] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
 
     def interchange(self) -> Interchange:
+        self.boundaries = [index for index, raw in enumerate(self.tokens.segments)
+                           if raw.tag in _ENVELOPE_TAGS]
         self.read_contents()
         self.read_unz()
-        header = self.header
-        return Interchange(
-            syntax_id=header.syntax_id, syntax_version=header.syntax_version,
-            sender=header.sender, sender_qualifier=header.sender_qualifier,
-            recipient=header.recipient, recipient_qualifier=header.recipient_qualifier,
-            prepared=header.prepared, control_reference=header.control_reference,
-            acknowledgement_requested=header.acknowledgement_requested, test=header.test,
-            separators=self.tokens.separators, messages=tuple(self.messages),
-            groups=tuple(self.groups))
+        return Interchange(**asdict(self.header), separators=self.tokens.separators,
+                           messages=tuple(self.messages), groups=tuple(self.groups))
 
     def peek(self) -> RawSegment | None:
         segments = self.tokens.segments
@@ -115,7 +113,7 @@ class EnvelopeReader:
                     f"segment {segment.position} of the interchange ({tag_of(segment)}) stands "
                     "outside any message", "EDI_SEGMENT_OUTSIDE_MESSAGE", 33)
         if not self.messages:
-            raise interchange_error("the interchange holds no message", "EDI_NO_MESSAGE", 32)
+            raise no_message()
 
     def read_group(self, ung: RawSegment) -> None:
         reference = value(ung, 4)
@@ -158,7 +156,7 @@ class EnvelopeReader:
         identifier = MessageId(type=written[0], version=written[1], release=written[2],
                                agency=written[3],
                                association=written[4] if len(written) > 4 else "")
-        segments = self.message_segments(unh, reference, written)
+        segments = self.message_segments(reference, written)
         unt = segments[-1]
         if not _COUNT.fullmatch(unt.value(0)) or int(unt.value(0)) != len(segments):
             raise message_error(
@@ -171,24 +169,22 @@ class EnvelopeReader:
         return Message(reference=reference, identifier=identifier, segments=tuple(segments),
                        group_reference=group)
 
-    def message_segments(self, unh: RawSegment, reference: str,
-                         written: tuple[str, ...]) -> list[Segment]:
+    def message_segments(self, reference: str, written: tuple[str, ...]) -> list[Segment]:
         """UNH .. UNT, numbered from 1; a message without UNT is refused."""
-        first = unh.position - 1
-        found = [Segment(unh.tag, unh.elements, 1, unh.repetitions)]
-        append = found.append
-        for raw in islice(self.tokens.segments, self.position + 1, None):
-            tag = raw.tag
-            if tag in _ENVELOPE_TAGS and tag != "UNT":
-                break
+        segments = self.tokens.segments
+        start = self.position
+        following = bisect_right(self.boundaries, start)
+        end = self.boundaries[following] if following < len(self.boundaries) else len(segments)
+        if end == len(segments) or segments[end].tag != "UNT":
+            raise message_error(f"message {reference} has no UNT trailer", "EDI_UNT_MISSING",
+                                13, "UNT", reference, written)
+        raws = segments[start:end + 1]
+        tags, elements, repetitions, _ = zip(*raws, strict=True)
+        for tag in set(tags):
             if _TAG.fullmatch(tag) is None:
-                raise segment_error(raw.position - first, reference, written)
-            append(Segment(tag, raw.elements, raw.position - first, raw.repetitions))
-            if tag == "UNT":
-                self.position += len(found)
-                return found
-        raise message_error(f"message {reference} has no UNT trailer", "EDI_UNT_MISSING", 13,
-                            "UNT", reference, written)
+                raise segment_error(tags.index(tag) + 1, reference, written)
+        self.position = end + 1
+        return list(map(Segment, tags, elements, range(1, len(raws) + 1), repetitions))
 
     def read_unz(self) -> None:
         unz = self.peek()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
+from itertools import islice, repeat
 from typing import NamedTuple
 
 from .errors import EdifactError, Level, Where
@@ -36,7 +37,9 @@ SYNTAX_VERSIONS = frozenset({"1", "2", "3", "4"})
 # CR, LF and TAB are let through (partners put line breaks between segments and, rarely,
 # inside free text).
 _CONTROLS = "".join(chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F))
-_PRIVATE_USE = range(0xE000, 0xF900)
+# Private-use characters: the BMP's area, then planes 15 and 16.
+_PRIVATE_USE = (range(0xE000, 0xF900), range(0xF0000, 0xFFFFE), range(0x100000, 0x10FFFE))
+_ANY_PRIVATE_USE = re.compile("[\ue000-\uf8ff\U000f0000-\U0010ffff]")
 _UNB_PROBE = 4096  # bytes enough for any UNB
 
 
@@ -217,37 +220,48 @@ def split_segments(text: str, separators: Separators,
     released = Released.of(text, separators)
     if released is not None:
         text = released.protected(text)
-    pieces = text.split(terminator)
-    trailing = pieces.pop().strip(_BETWEEN_SEGMENTS)
-    element, component = separators.element, separators.component
+    pieces = [piece.lstrip(_BETWEEN_SEGMENTS) for piece in text.split(terminator)]
+    trailing = pieces.pop().rstrip(_BETWEEN_SEGMENTS)
+    split = [piece.split(separators.element) for piece in pieces]
+    check_bounds(pieces, split, separators, limits)
+    component = separators.component
     special = Special(separators.repetition, released)
-    max_elements, max_components = limits.max_elements + 1, limits.max_components
-    segments = []
-    for index, piece in enumerate(pieces, start=1):
-        piece = piece.lstrip(_BETWEEN_SEGMENTS)
-        parts = piece.split(element)
-        if (not piece or len(parts) > max_elements
-                or piece.count(component) > max_components):
-            raise segment_refused(piece, index, separators, limits)
-        if special.occurs_in(piece):
-            segments.append(special.segment(parts, index, separators))
-        else:
-            segments.append(RawSegment(
-                parts[0], tuple([tuple(part.split(component)) for part in parts[1:]]), (),
-                index))
-    return segments, trailing
+    if special.occurs_in(text):
+        return [special.segment(parts, index, separators) if special.occurs_in(piece)
+                else plain_segment(parts, component, index)
+                for index, (piece, parts) in enumerate(zip(pieces, split, strict=True), 1)
+                ], trailing
+    # The usual case, written out: one RawSegment per segment, made by tuple.__new__ (a
+    # NamedTuple's own constructor is a Python function, three times slower).
+    new = tuple.__new__
+    return [new(RawSegment, (parts[0], tuple([tuple(p.split(component)) for p in parts[1:]]),
+                             (), index))
+            for index, parts in enumerate(split, 1)], trailing
 
 
-def segment_refused(piece: str, index: int, separators: Separators,
-                    limits: Limits) -> EdifactError:
-    if not piece:
-        return interchange_error(f"segment {index} of the interchange is empty",
-                                 "EDI_EMPTY_SEGMENT", 13)
-    if piece.count(separators.element) > limits.max_elements:
-        return interchange_error(f"segment {index} holds more data elements than the limit",
-                                 "EDI_TOO_MANY_ELEMENTS", 16)
-    return interchange_error(f"segment {index} holds more components than the limit",
-                             "EDI_TOO_MANY_COMPONENTS", 16)
+def plain_segment(parts: list[str], component: str, index: int) -> RawSegment:
+    """A segment without repetitions or released characters."""
+    return RawSegment(parts[0], tuple(tuple(p.split(component)) for p in parts[1:]), (), index)
+
+
+def check_bounds(pieces: list[str], split: list[list[str]], separators: Separators,
+                 limits: Limits) -> None:
+    """Each segment has a tag and no more elements and components than the limits allow:
+    checked over all segments at once, the offending one looked for only when there is one."""
+    if not all(pieces):
+        index = pieces.index("") + 1
+        raise interchange_error(f"segment {index} of the interchange is empty",
+                                "EDI_EMPTY_SEGMENT", 13)
+    if split and max(map(len, split)) > limits.max_elements + 1:
+        index = next(i for i, parts in enumerate(split, 1)
+                     if len(parts) > limits.max_elements + 1)
+        raise interchange_error(f"segment {index} holds more data elements than the limit",
+                                "EDI_TOO_MANY_ELEMENTS", 16)
+    counts = list(map(str.count, pieces, repeat(separators.component)))
+    if counts and max(counts) > limits.max_components:
+        index = next(i for i, count in enumerate(counts, 1) if count > limits.max_components)
+        raise interchange_error(f"segment {index} holds more components than the limit",
+                                "EDI_TOO_MANY_COMPONENTS", 16)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +294,21 @@ class Special:
         return RawSegment(tag, elements, repetitions, index)
 
 
+def unused_characters(text: str, count: int) -> list[str]:
+    """`count` private-use characters that do not occur in `text`, found in linear time:
+    text without any (nearly all) is searched once, ASCII not at all. An interchange
+    that uses every private-use character (137 000 of them) is refused."""
+    if text.isascii() or _ANY_PRIVATE_USE.search(text) is None:
+        return [chr(_PRIVATE_USE[0].start + n) for n in range(count)]
+    present = set(text)
+    free = (c for area in _PRIVATE_USE for code in area if (c := chr(code)) not in present)
+    found = list(islice(free, count))
+    if len(found) < count:
+        raise interchange_error("the interchange uses every private-use character",
+                                "EDI_CHARSET", 21)
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class Released:
     """Released characters swapped for private-use characters absent from the text."""
@@ -295,8 +324,7 @@ class Released:
         if not release or release not in text:
             return None
         literals = (release, *(c for c in separators.service_characters() if c != release))
-        free = (chr(c) for c in _PRIVATE_USE if chr(c) not in text)
-        placeholders = [next(free) for _ in literals]
+        placeholders = unused_characters(text, len(literals))
         swaps = {release + literal: placeholder
                  for literal, placeholder in zip(literals, placeholders, strict=True)}
         table = {ord(p): literal for literal, p in zip(literals, placeholders, strict=True)}

@@ -35,6 +35,8 @@ EXPECTED_KEYS = {
                   "batch_sign_msgs_per_s", "proof_verify_per_s", "reference_sm2_sign_per_s",
                   "reference_sm2_verify_per_s", "reference_batch_sign_msgs_per_s",
                   "reference_proof_verify_per_s", "targets_met", "cpu"},
+    "edifact.py": {"read_docs_per_s", "bare_split_docs_per_s", "ratio_to_bare_split",
+                   "released_read_docs_per_s", "passengers", "segments", "interchange_bytes"},
     "e2e.py": {"docs_per_s", "latency_rate_per_s", "p50_ms", "p99_ms", "broker_hop_p50_ms",
                "broker_hop_p99_ms",
                "cpu_ms_per_doc", "broker_cpu_share_first_quarter",

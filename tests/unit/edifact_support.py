@@ -3,7 +3,18 @@ docs/edifact-research.md (no public sample is kept in the repository)."""
 
 from __future__ import annotations
 
-from message_formats.edifact import InterchangeHeader, Level, MessageId, Segment
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.base import ParseResult, RenderError
+from message_formats.edifact import (
+    InterchangeHeader,
+    Level,
+    MessageId,
+    Segment,
+    read_interchange,
+)
 from message_formats.edifact.writer import OutgoingMessage, segment
 
 PAXLST = MessageId("PAXLST", "D", "05B", "UN", "IATA")
@@ -109,3 +120,24 @@ DEFECTS = [
     (interchange_with("UNH+M1+PAXLST:D:05B:UN'", "NAD+FL+++No\x00k'", "UNT+3+M1'"),
      "EDI_CHARSET", Level.INTERCHANGE, 21, "", 0),
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class EdifactProbeAdapter:
+    """A test-only adapter of EDIFACT message types (no real one is needed to test the
+    layer, detection and CONTRL): it reads the interchange with the layer and keeps its
+    message references."""
+
+    format_id: str = "probe-edifact"
+    document_type: str = "ProbeEdifact"
+    schema_name: str = "px.test.ProbeEdifact"
+    media_type: str = "application/EDIFACT"
+    edifact_message_types: frozenset[str] = frozenset({"PAXLST"})
+
+    def parse(self, data: bytes) -> ParseResult:
+        interchange = read_interchange(data)
+        references = [message.reference for message in interchange.messages]
+        return ParseResult({"references": references}, interchange.control_reference, 1)
+
+    def render(self, record: Mapping[str, Any]) -> bytes:
+        raise RenderError("the probe renders nothing")

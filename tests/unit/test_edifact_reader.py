@@ -246,3 +246,28 @@ def test_a_rendered_paxlst_reads_back_with_its_counts() -> None:
     interchange = read_interchange(data)
     assert [m.reference for m in interchange.messages] == ["M7", "M8"]
     assert len(interchange.messages[0].segments) == len(message.body) + 2
+
+
+UNICODE_VALUES = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(UNICODE_VALUES, min_size=1, max_size=3).map(trimmed), min_size=1,
+                max_size=5))
+def test_utf8_values_private_use_characters_included_are_read_back_equal(
+        elements: list[tuple[str, ...]]) -> None:
+    if elements[-1] == ("",):
+        elements[-1] = ("X",)
+    body = [segment("FTX", *elements), segment("FTX", "\ue000\ue001?'+:", "\U000f0000")]
+    data = render_interchange(header("UNOY", "4"), [OutgoingMessage("M1", PAXLST, body)],
+                              Separators(repetition="*"))
+    read = read_interchange(data).messages[0].body()
+    assert [s.elements for s in read] == [s.elements for s in body]
+
+
+def test_an_interchange_using_every_private_use_character_is_refused_not_stalled() -> None:
+    every = "".join(chr(c) for area in (range(0xE000, 0xF900), range(0xF0000, 0xFFFFE),
+                                        range(0x100000, 0x10FFFE)) for c in area)
+    data = lines("UNB+UNOY:4+CARRIER+PORTGW+20240131:1405+R'", "UNH+1+PAXLST:D:05B:UN'",
+                 "UNT+2+1'", "UNZ+1+R'").replace(b"UNT", f"FTX+A?+{every}'UNT".encode())
+    assert refused(data).code == "EDI_CHARSET"

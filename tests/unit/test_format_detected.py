@@ -79,7 +79,7 @@ def test_an_envelope_is_format_dxp_whatever_it_holds() -> None:
 @pytest.mark.parametrize(("document", "code"), [
     (UNKNOWN_ROOT, "FORMAT_UNKNOWN"),
     (b"<Manifest xmlns='urn:Declaration:datamodel:standard:CN:MT4101:1'/>", "FORMAT_NO_ADAPTER"),
-    (b"not xml at all", "XML_MALFORMED"),
+    (b"not xml at all", "FORMAT_UNSUPPORTED"),
     (b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]><x/>", "XML_DTD_FORBIDDEN"),
 ])
 def test_what_cannot_be_told_is_refused_with_the_detectors_code(document: bytes,
