@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from message_formats.edifact import Interchange, Message, Segment, read_interchange
+from message_formats.edifact import Interchange, Message, Segment
 
 from .base import ParseResult, RuleViolationError
 from .cn_manifest import business_key as manifest_business_key
@@ -45,7 +45,6 @@ from .edi_text import (
     lines,
     local_moment,
     location,
-    only_message,
     places,
     qualified,
     refused,
@@ -109,9 +108,8 @@ class CuscarAdapter(EdifactAdapter):
     cannot_carry = "an E-Port manifest's own fields"
     __slots__ = ()
 
-    def parse(self, data: bytes) -> ParseResult:
-        interchange = read_interchange(data)
-        message = only_message(interchange, self.edifact_message_types)
+    @staticmethod
+    def read(interchange: Interchange, message: Message) -> ParseResult:
         reading = _Reading(interchange, message)
         try:
             record = reading.record()

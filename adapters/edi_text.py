@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -19,10 +19,12 @@ from message_formats.edifact import (
     EdifactError,
     Interchange,
     InterchangeHeader,
+    Level,
     Message,
     MessageId,
     Segment,
     Separators,
+    Where,
     decimal_value,
 )
 
@@ -44,8 +46,8 @@ REQUIRED = "RULE_EDIFACT_REQUIRED"
 DATE_TIME = "RULE_DATE_TIME"
 NUMBER = "RULE_NUMBER"
 UNLOCODE_RULE = "RULE_UNLOCODE"
-MESSAGE_TYPE = "EDI_MESSAGE_TYPE_UNEXPECTED"
-MESSAGE_COUNT = "EDI_MESSAGE_COUNT_UNEXPECTED"
+MESSAGE_TYPE = "RULE_EDIFACT_MESSAGE_TYPE"
+MESSAGE_COUNT = "RULE_EDIFACT_ONE_MESSAGE"
 VERSION_INVALID = "RULE_DOCUMENT_VERSION"
 
 # DTM 2379 formats read: code -> (strptime pattern, digits of the canonical time).
@@ -71,9 +73,22 @@ class EdifactAdapter:
     schema_version: ClassVar[int] = 1
     label: ClassVar[str]  # the message type, e.g. "CUSCAR"
     cannot_carry: ClassVar[str]  # what a record may hold that the message does not
+    edifact_message_types: ClassVar[frozenset[str]]
     __slots__ = ()
 
     def parse(self, data: bytes) -> ParseResult:
+        """The interchange's one message read; a business rule's refusal says where its
+        CONTRL reports it: the segment (UCS), or the message (UCM), with 0085 = 12."""
+        interchange = edifact.read_interchange(data)
+        message = only_message(interchange, self.edifact_message_types)
+        try:
+            return self.read(interchange, message)
+        except SegmentRuleError as exc:
+            exc.where = rule_refused_at(message, exc)
+            raise
+
+    @staticmethod
+    def read(interchange: Interchange, message: Message) -> ParseResult:
         raise NotImplementedError
 
     @staticmethod
@@ -100,11 +115,29 @@ class EdifactAdapter:
         return rendered
 
 
-def refused(code: str, segment: Segment, element: str, rule: str) -> RuleViolationError:
+class SegmentRuleError(RuleViolationError):
+    """A business rule broken in one segment of a message: `line` is the segment's position
+    (UNH = 1), `where` (set by EdifactAdapter.parse) places it for the CONTRL."""
+
+    where: Where | None = None
+
+
+def rule_refused_at(message: Message, exc: SegmentRuleError) -> Where:
+    """The segment (UCS) of the message (UCM), with 0085 13 "missing" for what is missing,
+    else 12 "invalid value"."""
+    where = edifact.message_rejected(message, 13 if exc.code == REQUIRED else 12)
+    number = exc.line
+    if number is None or not 0 < number <= len(message.segments):
+        return where
+    return replace(where, level=Level.SEGMENT, segment_number=number,
+                   segment_tag=message.segments[number - 1].tag)
+
+
+def refused(code: str, segment: Segment, element: str, rule: str) -> SegmentRuleError:
     """A refusal naming the segment (tag and position in the message, UNH = 1, as CONTRL's
     UCS reports it; also given as `line`) and the data element, never a value."""
-    return RuleViolationError(f"{segment.tag} {element} (segment {segment.number}): {rule}",
-                              code=code, line=segment.number)
+    return SegmentRuleError(f"{segment.tag} {element} (segment {segment.number}): {rule}",
+                            code=code, line=segment.number)
 
 
 def only_message(interchange: Interchange, message_types: frozenset[str]) -> Message:

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from message_formats.edifact import Message, Segment, read_interchange
+from message_formats.edifact import Interchange, Message, Segment
 
 from .base import ParseResult
 from .edi_text import (
@@ -40,7 +40,6 @@ from .edi_text import (
     lines,
     local_value,
     location,
-    only_message,
     places,
     qualified,
     refused,
@@ -85,9 +84,8 @@ class IftminAdapter(EdifactAdapter):
                     "delivered status")
     __slots__ = ()
 
-    def parse(self, data: bytes) -> ParseResult:
-        interchange = read_interchange(data)
-        message = only_message(interchange, self.edifact_message_types)
+    @staticmethod
+    def read(interchange: Interchange, message: Message) -> ParseResult:
         record, version = _read(message)
         return ParseResult(record, business_key(record), version)
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from itertools import groupby
 from typing import Any, ClassVar
 
-from message_formats.edifact import Interchange, Message, Segment, read_interchange
+from message_formats.edifact import Interchange, Message, Segment
 
 from .base import ParseResult
 from .edi_text import (
@@ -33,7 +33,6 @@ from .edi_text import (
     local_time,
     local_value,
     location,
-    only_message,
     qualified,
     refused,
     segment,
@@ -63,9 +62,8 @@ class IftstaAdapter(EdifactAdapter):
     cannot_carry = "consignments out of order"
     __slots__ = ()
 
-    def parse(self, data: bytes) -> ParseResult:
-        interchange = read_interchange(data)
-        message = only_message(interchange, self.edifact_message_types)
+    @staticmethod
+    def read(interchange: Interchange, message: Message) -> ParseResult:
         record, version = _read(interchange, message)
         return ParseResult(record, business_key(record), version)
 

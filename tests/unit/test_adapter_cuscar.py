@@ -20,6 +20,7 @@ from adapters.cuscar import CuscarAdapter
 from adapters.edi_text import iso_local
 from adapters.iso6346 import with_check_digit
 from message_formats import AvroSchemas, SafeXmlParser, XsdStore
+from message_formats.edifact import Level, Where
 from tests.unit.adapter_strategies import (
     PROPERTY,
     broken,
@@ -106,7 +107,21 @@ def test_a_rule_refusal_names_segment_and_element_and_keeps_the_key(
     assert (error.code, error.line, error.business_key, error.document_version) == (
         "RULE_CONTAINER_CHECK_DIGIT", 17, "CUSCAR:EXAMPLELINE:9312341:0326E", 1)
     assert error.message.startswith("EQD C237 8260 (segment 17): ")
+    # CONTRL: the message rejected (UCM) at its segment 17 (UCS), an invalid value (12).
+    assert error.where == Where(Level.SEGMENT, 12, message_reference="MREF0001",
+                                message_type=("CUSCAR", "D", "95B", "UN", "LOT10"),
+                                segment_number=17, segment_tag="EQD")
     assert "EXMU" not in error.message  # names the field, never the value
+
+
+def test_one_report_per_interchange(adapter: CuscarAdapter) -> None:
+    """One document, one record: two messages in one interchange are refused."""
+    text = sample("valid_sea_import.edi").decode("latin-1")
+    start, end = text.index("UNH+"), text.index("UNZ+")
+    twice = text[:end] + text[start:end].replace("MREF0001", "MREF0002") + "UNZ+2+SRC0001'\n"
+    with pytest.raises(RuleViolationError) as caught:
+        adapter.parse(twice.encode("latin-1"))
+    assert caught.value.code == "RULE_EDIFACT_ONE_MESSAGE"
 
 
 def test_registered_as_a_builtin_that_reads_cuscar() -> None:

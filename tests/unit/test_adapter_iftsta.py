@@ -16,6 +16,7 @@ from adapters.edi_text import iso_local
 from adapters.iftsta import IftstaAdapter
 from adapters.iso6346 import with_check_digit
 from message_formats import AvroSchemas
+from message_formats.edifact import Level, Where
 from tests.unit.adapter_strategies import PROPERTY, broken, event_header, optional, pattern
 
 DATA = Path(__file__).parents[1] / "data" / "iftsta"
@@ -65,6 +66,10 @@ def test_a_refusal_names_segment_and_element(adapter: IftstaAdapter) -> None:
         adapter.parse(sample("status_without_code.edi"))
     assert (caught.value.code, caught.value.line) == ("RULE_EDIFACT_REQUIRED", 18)
     assert caught.value.message.startswith("STS C556 9011 (segment 18): ")
+    where = getattr(caught.value, "where", None)  # for the CONTRL: missing (13), at the STS
+    assert isinstance(where, Where)
+    assert (where.level, where.syntax_error, where.segment_number, where.segment_tag) == (
+        Level.SEGMENT, 13, 18, "STS")
 
 
 def test_registered_as_a_builtin_that_reads_iftsta() -> None:
