@@ -21,7 +21,9 @@ The message, as read (segment groups by their trigger segment; others are passed
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from message_formats.edifact import Interchange, Message, Segment
@@ -76,27 +78,42 @@ TOTALS = "RULE_TOTALS"
 WARN_CALL_SIGN = "WARN_CUSCAR_CALL_SIGN_NOT_KEPT"
 
 
-def _blank(nodes: Sequence[Node]) -> dict[str, Any]:
-    """A record of the table's fields at their defaults: [] for repeated, None for others."""
-    return {node.field: [] if node.repeats else None for node in nodes}
+@dataclass(frozen=True, slots=True)
+class Blank:
+    """A record of the table's fields at their defaults, made fresh for each use: None for
+    each field, a new [] for each repeated one (read once from the table, not per record)."""
+
+    defaults: Mapping[str, None]
+    repeated: tuple[str, ...]
+
+    @classmethod
+    def of(cls, nodes: Sequence[Node]) -> Blank:
+        return cls(MappingProxyType({n.field: None for n in nodes}),
+                   tuple(n.field for n in nodes if n.repeats))
+
+    def __call__(self) -> dict[str, Any]:
+        record: dict[str, Any] = dict(self.defaults)
+        for field in self.repeated:
+            record[field] = []
+        return record
 
 
-def _children(*path: str) -> tuple[Node, ...]:
+def _blank(*path: str) -> Blank:
     nodes: Sequence[Node] = MANIFEST
     for name in path:
         nodes = next(node for node in nodes if node.field == name).children
-    return tuple(nodes)
+    return Blank.of(nodes)
 
 
-DECLARATION = _children("declaration")
-MEANS = _children("declaration", "transport_means")
-CONSIGNMENT = _children("declaration", "consignments")
-CONTRACT = _children("declaration", "consignments", "transport_contract_document")
-EQUIPMENT = _children("declaration", "consignments", "transport_equipment")
-ITEM = _children("declaration", "consignments", "items")
-COMMODITY = _children("declaration", "consignments", "items", "commodity")
-PARTY = _children("declaration", "consignments", "consignee")
-ADDRESS = _children("declaration", "consignments", "consignee", "address")
+DECLARATION = _blank("declaration")
+MEANS = _blank("declaration", "transport_means")
+CONSIGNMENT = _blank("declaration", "consignments")
+CONTRACT = _blank("declaration", "consignments", "transport_contract_document")
+EQUIPMENT = _blank("declaration", "consignments", "transport_equipment")
+ITEM = _blank("declaration", "consignments", "items")
+COMMODITY = _blank("declaration", "consignments", "items", "commodity")
+PARTY = _blank("declaration", "consignments", "consignee")
+ADDRESS = _blank("declaration", "consignments", "consignee", "address")
 
 
 class CuscarAdapter(EdifactAdapter):
@@ -142,7 +159,7 @@ class _Reading:
     def record(self) -> dict[str, Any]:
         body = self.message.body()
         header, groups = split_groups(body, "CNI")
-        declaration = _blank(DECLARATION)
+        declaration = DECLARATION()
         head, mode = self._header(header, declaration)
         record = {"mode": mode, "stage": None, "sender_code": sender_code(head["sender_id"]),
                   "head": head, "declaration": declaration}
@@ -190,7 +207,7 @@ class _Reading:
         return head, mode
 
     def _means(self, tdt: Segment) -> dict[str, Any]:
-        means = _blank(MEANS)
+        means = MEANS()
         means["journey_id"] = text_or_none(tdt.value(1))
         means["type_code"] = tdt.value(2)
         means["name"] = text_or_none(tdt.value(7, 3))
@@ -223,9 +240,9 @@ class _Reading:
             raise refused(SEQUENCE, cni, "1490", f"must be {number}: the consignments are "
                           "numbered 1, 2, 3 and on, in message order")
         own, groups = split_groups(segments[1:], "EQD", "GID")
-        consignment = _blank(CONSIGNMENT)
+        consignment = CONSIGNMENT()
         master, house = _documents(cni, own)
-        consignment["transport_contract_document"] = {**_blank(CONTRACT), "id": master}
+        consignment["transport_contract_document"] = {**CONTRACT(), "id": master}
         consignment["associated_transport_document_id"] = house
         for qualifier, role in PARTIES.items():
             nad = qualified(own, "NAD", qualifier)
@@ -280,10 +297,10 @@ def _documents(cni: Segment, own: Sequence[Segment]) -> tuple[str, str | None]:
 
 
 def _party(nad: Segment) -> dict[str, Any]:
-    party = _blank(PARTY)
+    party = PARTY()
     party["id"] = text_or_none(nad.value(1))
     party["name"] = joined(nad, 3)
-    address = {**_blank(ADDRESS), "line": joined(nad, 4), "city_name": text_or_none(nad.value(5)),
+    address = {**ADDRESS(), "line": joined(nad, 4), "city_name": text_or_none(nad.value(5)),
                "country_sub_entity_id": text_or_none(nad.value(6)),
                "postcode_id": text_or_none(nad.value(7)),
                "country_code": text_or_none(nad.value(8))}
@@ -301,7 +318,7 @@ def _equipment(group: Sequence[Segment]) -> dict[str, Any]:
                       CONTAINER_CHECK_DIGIT_RULE)
     seals = [{"value": sel.value(0), "agency_code": text_or_none(sel.value(1))}
              for sel in group[1:] if sel.tag == "SEL" and sel.value(0)]
-    return {**_blank(EQUIPMENT), "id": number, "characteristic_code": text_or_none(eqd.value(2)),
+    return {**EQUIPMENT(), "id": number, "characteristic_code": text_or_none(eqd.value(2)),
             "fullness_code": text_or_none(eqd.value(5)), "seals": seals}
 
 
@@ -310,12 +327,12 @@ def _item(number: int, group: Sequence[Segment]) -> dict[str, Any]:
     if gid.value(0) != str(number):
         raise refused(SEQUENCE, gid, "1496", f"must be {number}: the goods items of a "
                       "consignment are numbered 1, 2, 3 and on")
-    item = _blank(ITEM)
+    item = ITEM()
     item["sequence_numeric"] = gid.value(0)
     count = decimal(gid, 1, 0, "C213 7224")
     item["package_quantity"] = None if count is None else {
         "value": count, "unit_code": text_or_none(gid.value(1, 1))}
-    commodity = {**_blank(COMMODITY), "cargo_description": _description(group),
+    commodity = {**COMMODITY(), "cargo_description": _description(group),
                  "classification_id": _hs_code(group)}
     item["commodity"] = commodity if any(v is not None for v in commodity.values()) else None
     weight = _qualified_measure(group)

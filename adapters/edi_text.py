@@ -50,14 +50,17 @@ MESSAGE_TYPE = "RULE_EDIFACT_MESSAGE_TYPE"
 MESSAGE_COUNT = "RULE_EDIFACT_ONE_MESSAGE"
 VERSION_INVALID = "RULE_DOCUMENT_VERSION"
 
-# DTM 2379 formats read: code -> (strptime pattern, digits of the canonical time).
+# DTM 2379 formats read: code -> (strftime pattern render writes, digits of the canonical
+# time). Reading is by hand: strptime costs more than the rest of a segment's mapping.
 _DATE_FORMATS = {
     "102": ("%Y%m%d", 8),
     "201": ("%y%m%d%H%M", 12),
     "203": ("%Y%m%d%H%M", 12),
     "204": ("%Y%m%d%H%M%S", 14),
 }
+_TWO_DIGIT_YEAR = frozenset({"201"})
 _FORMAT_BY_LENGTH = {8: "102", 10: "201", 12: "203", 14: "204"}
+_LENGTHS = {code: length for length, code in _FORMAT_BY_LENGTH.items()}
 _FORMAT_BY_DIGITS = {8: "102", 12: "203", 14: "204"}
 _DIGITS = frozenset(_FORMAT_BY_DIGITS)
 _TIMESPEC = {12: "minutes", 14: "seconds"}
@@ -237,7 +240,8 @@ def local_time(segment: Segment) -> dict[str, Any]:
     text, code = segment.value(0, 1), segment.value(0, 2)
     code = code or _FORMAT_BY_LENGTH.get(len(text), "")
     pattern = _DATE_FORMATS.get(code)
-    moment = None if pattern is None or not text.isascii() else _strptime(text, pattern[0])
+    moment = None if pattern is None or len(text) != _LENGTHS[code] else _moment(
+        text, code in _TWO_DIGIT_YEAR)
     if pattern is None or moment is None:
         raise refused(DATE_TIME, segment, "C507 2380", "must be a date or date and time in "
                       "format 102, 201, 203 or 204 (the format named by 2379)")
@@ -247,8 +251,8 @@ def local_time(segment: Segment) -> dict[str, Any]:
 def interchange_time(interchange: Interchange, unb: Segment) -> dict[str, Any]:
     """UNB S004 (YYMMDD or CCYYMMDD, then HHMM) as a canonical local time of 12 digits."""
     date, _, clock = interchange.prepared.partition(":")
-    pattern = {6: "%y%m%d%H%M", 8: "%Y%m%d%H%M"}.get(len(date))
-    moment = None if pattern is None or not date.isascii() else _strptime(date + clock, pattern)
+    moment = None if len(date) not in (6, 8) or len(clock) != 4 else _moment(
+        date + clock, len(date) == 6)
     if moment is None:
         raise refused(DATE_TIME, unb, "S004", "must be a date (YYMMDD or CCYYMMDD) and a time "
                       "(HHMM)")
@@ -285,11 +289,19 @@ def local_moment(value: Mapping[str, Any]) -> datetime:
     return moment
 
 
-def _strptime(text: str, pattern: str) -> datetime | None:
-    if not text.isdigit():
+def _moment(text: str, two_digit_year: bool) -> datetime | None:
+    """CCYYMMDD[HHMM[SS]] (YYMMDD… with `two_digit_year`, 69-99 read as 19xx as strptime's
+    %y does) as a datetime; None when the digits are no date and time."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    if two_digit_year:
+        year = int(text[:2])
+        text = f"{1900 + year if year >= 69 else 2000 + year}{text[2:]}"
+    if len(text) not in (8, 12, 14):
         return None
     try:
-        return datetime.strptime(text, pattern)
+        return datetime(int(text[:4]), int(text[4:6]), int(text[6:8]), int(text[8:10] or 0),
+                        int(text[10:12] or 0), int(text[12:14] or 0))
     except ValueError:
         return None
 

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from adapters import AdapterRegistry, RenderError, RuleViolationError
 from adapters.cn_manifest import CnManifestAdapter
 from adapters.cuscar import CuscarAdapter
-from adapters.edi_text import iso_local
+from adapters.edi_text import iso_local, local_time
 from adapters.iso6346 import with_check_digit
 from message_formats import AvroSchemas, SafeXmlParser, XsdStore
-from message_formats.edifact import Level, Where
+from message_formats.edifact import Level, Segment, Where
 from tests.unit.adapter_strategies import (
     PROPERTY,
     broken,
@@ -322,3 +322,29 @@ def test_every_record_it_carries_fits_the_schema(
     event = {"header": event_header(adapter, 1), **record}
     assert SCHEMAS.decode(SCHEMAS.encode(adapter.schema_name, event)) == (
         adapter.schema_name, event)
+
+
+# ---------------------------------------------------------------- DTM formats
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (("133", "2612031800", "201"), "2026-12-03T18:00"),
+    (("133", "9912031800", "201"), "1999-12-03T18:00"),  # two-digit years as strptime's %y
+    (("133", "20261203"), "2026-12-03"),  # no format named: known by its length
+    (("133", "20261203183005", "204"), "2026-12-03T18:30:05"),
+])
+def test_dtm_formats_read_as_local_iso_text(value: tuple[str, ...], expected: str) -> None:
+    assert local_time(Segment("DTM", (value,), 5))["local_date_time"] == expected
+
+
+@pytest.mark.parametrize("value", [
+    ("133", "202612031800", "102"),  # longer than its format
+    ("133", "20261232", "102"),  # no 32nd
+    ("133", "２０２６１２０３", "102"),  # digits, but not ASCII ones
+    ("133", "20261203", "999"),  # a format not read
+    ("133", "202612"),
+])
+def test_dtm_that_is_no_time_is_refused(value: tuple[str, ...]) -> None:
+    with pytest.raises(RuleViolationError) as caught:
+        local_time(Segment("DTM", (value,), 5))
+    assert (caught.value.code, caught.value.line) == ("RULE_DATE_TIME", 5)
