@@ -35,7 +35,7 @@ from .toolkit import document_version as record_version
 # What render writes: syntax 4 with the UNA defaults and the repetition separator *, in
 # ISO 8859-1 when every character fits, else UTF-8.
 SEPARATORS = Separators(repetition="*")
-REPERTOIRES = ("UNOC", "UNOY")
+LATIN_1, UTF_8 = "UNOC", "UNOY"
 # A canonical record that keeps no interchange envelope is rendered undated (UNB S004 is
 # mandatory); the delivery that sends it knows its time.
 UNDATED = datetime(2000, 1, 1)
@@ -396,15 +396,16 @@ def interchange_bytes(envelope: Envelope, body: Iterable[Segment]) -> bytes:
         raise ValueError("the interchange time is a date and time to the minute")
     identifier = MessageId(envelope.message_type, *envelope.version.split(":"))
     message = edifact.OutgoingMessage(envelope.reference, identifier, tuple(body))
-    for repertoire in REPERTOIRES:
+
+    def in_repertoire(repertoire: str) -> bytes:
         header = InterchangeHeader(
             syntax_id=repertoire, syntax_version="4", sender=envelope.sender,
             sender_qualifier="", recipient=envelope.recipient, recipient_qualifier="",
             prepared=prepared.strftime("%Y%m%d:%H%M"), control_reference=envelope.reference,
             acknowledgement_requested=False, test=False)
-        try:
-            return edifact.render_interchange(header, (message,), SEPARATORS)
-        except EdifactError:
-            if repertoire == REPERTOIRES[-1]:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+        return edifact.render_interchange(header, (message,), SEPARATORS)
+
+    try:
+        return in_repertoire(LATIN_1)
+    except EdifactError:  # a character beyond ISO 8859-1
+        return in_repertoire(UTF_8)
