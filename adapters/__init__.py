@@ -20,6 +20,7 @@ from .cargo_xml import CargoXmlAdapter, is_valid_awb_number
 from .cn_manifest import CnManifestAdapter
 from .coarri import ContainerReportAdapter
 from .coprar import ContainerHandlingAdapter, ContainerOrderAdapter
+from .cuscar import CuscarAdapter
 from .dcsa_ebl import DcsaEblAdapter
 from .detect import (
     Confidence,
@@ -36,6 +37,8 @@ from .fal4 import Fal4Adapter
 from .fal5 import Fal5Adapter
 from .fal6 import Fal6Adapter
 from .fal7 import Fal7Adapter
+from .iftmin import IftminAdapter
+from .iftsta import IftstaAdapter
 from .manifest import CustomsManifestAdapter
 from .paxlst import PaxlstAdapter, PaxlstCrewListAdapter, PaxlstPassengerListAdapter
 from .registry import AdapterRegistry, PluginProblem, builtin_adapters, installed_schemas
@@ -55,6 +58,7 @@ __all__ = [
     "ContainerHandlingAdapter",
     "ContainerOrderAdapter",
     "ContainerReportAdapter",
+    "CuscarAdapter",
     "CustomsManifestAdapter",
     "DcsaEblAdapter",
     "Detection",
@@ -67,6 +71,8 @@ __all__ = [
     "Fal7Adapter",
     "FormatDetector",
     "FormatNotDetectedError",
+    "IftminAdapter",
+    "IftstaAdapter",
     "ManifestType",
     "MultimodalWaybillAdapter",
     "NamesEdifactDocuments",

@@ -219,16 +219,16 @@ HEAD = (
         "CN_<type>_1p0_<sender>_<time>.", max_length=100, required=ALWAYS),
     leaf("function_code", "FunctionCode", "Function: 9 original, 2 add, 3 delete, 5 change "
         "(报文功能代码).", max_length=3, required=ALWAYS),
-    leaf("message_type", "MessageType", "Message type, e.g. MT2101; the same as the "
-        "namespace's.", max_length=10, required=ALWAYS),
+    leaf("message_type", "MessageType", "Message type, e.g. MT2101 (the same as the "
+        "namespace's), or the UN/EDIFACT message type CUSCAR.", max_length=10, required=ALWAYS),
     leaf("sender_id", "SenderID", "Sender as written: the enterprise code, possibly followed "
         "by _-separated suffixes (DXP ids).", max_length=100, required=ALWAYS),
     leaf("receiver_id", "ReceiverID", "Receiver: customs district code or EPORT.",
         required=ALWAYS),
     _time("send_time", "SendTime", "When the message was sent (yyyyMMddHHmmssSSS).",
           required=ALWAYS),
-    leaf("version", "Version", "Version of the message format, e.g. 1.0.", max_length=10,
-        required=ALWAYS),
+    leaf("version", "Version", "Version of the message format, e.g. 1.0; for UN/EDIFACT the "
+        "message identifier after the type (D:95B:UN:LOT10).", max_length=10, required=ALWAYS),
 )
 
 MANIFEST = (

@@ -39,6 +39,7 @@ from .cargo_xml import CargoXmlAdapter
 from .cn_manifest import CnManifestAdapter
 from .coarri import ContainerReportAdapter
 from .coprar import ContainerOrderAdapter
+from .cuscar import CuscarAdapter
 from .dcsa_ebl import DcsaEblAdapter
 from .fal1 import Fal1Adapter
 from .fal2 import Fal2Adapter
@@ -47,6 +48,8 @@ from .fal4 import Fal4Adapter
 from .fal5 import Fal5Adapter
 from .fal6 import Fal6Adapter
 from .fal7 import Fal7Adapter
+from .iftmin import IftminAdapter
+from .iftsta import IftstaAdapter
 from .manifest import CustomsManifestAdapter
 from .paxlst import PaxlstCrewListAdapter, PaxlstPassengerListAdapter
 from .warning import SafetyWarningAdapter
@@ -60,6 +63,7 @@ BUILTIN: tuple[type[Adapter], ...] = (
     DcsaEblAdapter, CargoXmlAdapter,
     BayPlanAdapter, ContainerOrderAdapter, ContainerReportAdapter,
     PaxlstCrewListAdapter, PaxlstPassengerListAdapter,
+    CuscarAdapter, IftminAdapter, IftstaAdapter,
 )
 
 

@@ -141,6 +141,30 @@ def _not_in_xml(defaults: Mapping[str, Any]) -> dict[str, Any]:
     return {name: [] if value == () else value for name, value in defaults.items()}
 
 
+def with_defaults(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A waybill record with every field its source format has no place for added at its
+    default, level by level (the waybill, its operator and parties, legs, containers, cargo
+    items and charges): what another waybill format (UN/EDIFACT IFTMIN) reads, completed so
+    that it reads back from Avro as it was parsed."""
+    def each(items: Any, defaults: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [_not_in_xml(defaults) | dict(item) for item in items]
+
+    def party(value: Any) -> Any:
+        return None if value is None else _not_in_xml(_PARTY_NOT_IN_XML) | dict(value)
+
+    completed = _not_in_xml(_WAYBILL_NOT_IN_XML) | dict(record)
+    operator = completed["operator"]
+    completed["operator"] = (None if operator is None
+                             else _not_in_xml(_OPERATOR_NOT_IN_XML) | dict(operator))
+    completed["consignor"], completed["consignee"] = (party(completed["consignor"]),
+                                                      party(completed["consignee"]))
+    completed["legs"] = each(completed["legs"], _LEG_NOT_IN_XML)
+    completed["containers"] = each(completed["containers"], _CONTAINER_NOT_IN_XML)
+    completed["cargo_items"] = each(completed["cargo_items"], _CARGO_NOT_IN_XML)
+    completed["charges"] = each(completed["charges"], _CHARGE_NOT_IN_XML)
+    return completed
+
+
 def business_key(record: Mapping[str, Any]) -> str:
     """The waybill number: every status update of a waybill is a new version of it."""
     return str(record["waybill_number"])

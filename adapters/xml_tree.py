@@ -382,7 +382,7 @@ def _typed_value(value: str, node: Node, parent: tuple[str, ...], step: str,
         if instant is None:
             raise refusal(TIME_INVALID, "must be a date and time of 8, 12, 14 or 17 digits "
                           "(yyyyMMdd[HHmm[ss[SSS]]])", (*parent, step), line)
-        return {"instant": instant, "digits": len(value)}
+        return {"instant": instant, "digits": len(value), "local_date_time": None}
     if node.kind == DECIMAL:
         return _read_decimal(value, parent, step, line)
     if len(value) > node.max_length:

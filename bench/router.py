@@ -108,6 +108,7 @@ FAMILIES = {
     "stowage-plan": ("fal7", "container-order", "container-report"),
     "container-order": ("stowage-plan", "container-report"),
     "container-report": ("stowage-plan", "container-order"),
+    "transport-status": ("waybill", "manifest"),
 }
 # Conditions over canonical fields; a contract takes one whose paths all its types have.
 CONDITIONS = (
@@ -200,16 +201,19 @@ def sample_records(adapters: AdapterRegistry) -> dict[str, list[dict[str, Any]]]
     """The canonical records of the valid sample documents, by document type."""
     records: dict[str, list[dict[str, Any]]] = {}
     for adapter in adapters:
-        folder = DATA / adapter.document_type
+        # A type's samples are in its folder; a format of its own has its own (its format id).
+        folder = next((DATA / name for name in (adapter.format_id, adapter.document_type)
+                       if (DATA / name / "expected.json").is_file()), None)
+        if folder is None:
+            continue  # another format of the type (PAXLST): its samples are elsewhere
         expected = json.loads((folder / "expected.json").read_text(encoding="utf-8"))
         if expected["_adapter"]["format_id"] != adapter.format_id:
-            continue  # another format of the type (PAXLST): its samples are elsewhere
+            continue
         valid = sorted(name for name, outcome in expected.items()
                        if not name.startswith("_") and "code" not in outcome)
-        records[adapter.document_type] = [
+        records.setdefault(adapter.document_type, []).extend(
             adapters.get(adapter.format_id).parse((folder / name).read_bytes()).record
-            for name in valid
-        ]
+            for name in valid)
         assert records[adapter.document_type], adapter.document_type
     return records
 

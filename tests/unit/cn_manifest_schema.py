@@ -15,13 +15,21 @@ AVRO_DIR = Path(__file__).parents[2] / "message_formats" / "avro"
 NAMESPACE = "px.canonical"
 TIME_RECORD = {
     "type": "record", "name": "CustomsManifestTime", "namespace": NAMESPACE,
-    "doc": "A time of a customs manifest as written: digits in China Standard Time (UTC+08:00).",
+    "doc": "A time of a customs manifest as written: digits in China Standard Time (UTC+08:00) "
+           "in the E-Port messages; a local time without its zone in UN/EDIFACT (DTM, UNB).",
     "fields": [
-        {"name": "instant", "type": {"type": "long", "logicalType": "timestamp-millis"},
-         "doc": "The instant the digits name, reading them in China Standard Time."},
+        {"name": "instant", "type": ["null", {"type": "long", "logicalType": "timestamp-millis"}],
+         "default": None,
+         "doc": "The instant the digits name, reading them in China Standard Time; null when "
+                "the source names no zone (UN/EDIFACT), which local_date_time then holds."},
         {"name": "digits", "type": "int",
          "doc": "How many digits were written: 8 (date), 12 (minute), 14 (second) or 17 "
                 "(millisecond); the time is rendered with as many."},
+        {"name": "local_date_time", "type": ["null", "string"], "default": None,
+         "doc": "The date or date and time as written, on the clock of the place, when the "
+                "source names no zone (UN/EDIFACT DTM and UNB times): ISO 8601 without a zone, "
+                "to the day, minute or second as digits says (2026-12-03, 2026-12-03T18:00, "
+                "2026-12-03T18:00:30); null when instant is given."},
     ],
 }
 DECIMAL_TYPE = {"type": "bytes", "logicalType": "decimal", "precision": 24, "scale": 6}
@@ -37,16 +45,19 @@ ENUMS = (
 ROOT = {
     "type": "record", "name": "CustomsManifest", "namespace": NAMESPACE,
     "classification": "important",
-    "doc": "A China customs manifest message (舱单) of any transport mode: original manifest, "
-           "pre-manifest or arrival report, as filed through China E-Port "
-           "(urn:Declaration:datamodel:standard:CN:<type>:1), on the WCO data model.",
+    "doc": "A customs manifest message (舱单) of any transport mode on the WCO data model: "
+           "original manifest, pre-manifest or arrival report as filed through China E-Port "
+           "(urn:Declaration:datamodel:standard:CN:<type>:1), or a UN/EDIFACT customs cargo "
+           "report (CUSCAR).",
     "fields": [
         {"name": "header", "type": "px.canonical.Header",
          "doc": "Event header shared by all canonical documents."},
         {"name": "mode", "type": "px.canonical.CustomsManifestMode",
-         "doc": "Transport mode, from the message type."},
-        {"name": "stage", "type": "px.canonical.CustomsManifestStage",
-         "doc": "Original manifest, pre-manifest or arrival report, from the message type."},
+         "doc": "Transport mode, from the message type (E-Port) or the main carriage's mode "
+                "of transport (UN/EDIFACT CUSCAR TDT 8067)."},
+        {"name": "stage", "type": ["null", "px.canonical.CustomsManifestStage"], "default": None,
+         "doc": "Original manifest, pre-manifest or arrival report, from the message type; "
+                "null when the message type does not say (UN/EDIFACT CUSCAR)."},
         {"name": "sender_code", "type": "string",
          "doc": "The sender's enterprise code: head.sender_id up to its first _."},
     ],

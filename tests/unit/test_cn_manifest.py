@@ -90,7 +90,7 @@ def test_format_detection_chooses_the_adapter_for_every_valid_sample() -> None:
 def _times(digits: int) -> st.SearchStrategy[dict[str, Any]]:
     local = st.datetimes(datetime(1, 1, 2), datetime(9999, 12, 31))
     return local.map(lambda moment: {"instant": read_time_digits(digits_of(moment, digits)),
-                                     "digits": digits})
+                                     "digits": digits, "local_date_time": None})
 
 
 def _decimals() -> st.SearchStrategy[Decimal]:
@@ -215,7 +215,8 @@ def test_render_writes_the_spelling_of_the_message_type(
 def test_dates_keep_their_digits(adapter: CnManifestAdapter) -> None:
     record = adapter.parse(sample("mt1401_road_original.xml")).record
     arrival = record["declaration"]["unloading_location"]["arrival_date_time"]
-    assert arrival == {"instant": datetime(2026, 3, 15, 16, 0, tzinfo=UTC), "digits": 8}
+    assert arrival == {"instant": datetime(2026, 3, 15, 16, 0, tzinfo=UTC), "digits": 8,
+                       "local_date_time": None}
     assert b"<ArrivalDateTime>20260316</ArrivalDateTime>" in adapter.render(record)
 
 

@@ -46,7 +46,7 @@ def test_the_canonical_documents() -> None:
         "Fal2CargoDeclaration",
         "Fal3ShipStoresDeclaration", "Fal4CrewEffectsDeclaration", "Fal5CrewList",
         "Fal6PassengerList", "Fal7DangerousGoodsManifest", "MultimodalWaybill", "SafetyWarning",
-        "StowagePlan"]
+        "StowagePlan", "TransportStatusReport"]
 
 
 # --- helpers ------------------------------------------------------------------------------

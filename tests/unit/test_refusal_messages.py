@@ -215,7 +215,10 @@ def _json_texts(data: bytes) -> set[str]:
 SEGMENT_PLACE = re.compile(
     r"[A-Z]{6} message [0-9]+, segment [0-9]+ \([A-Z0-9]{3}\): "
     # ... or the segment with its qualifier, its position and the data element (adapters/smdg.py)
-    r"|[A-Z0-9]{3}(?:\+[A-Z0-9]+)? \(segment [0-9]+\)(?: C[0-9]{3} [0-9]{4})?: ")
+    r"|[A-Z0-9]{3}(?:\+[A-Z0-9]+)? \(segment [0-9]+\)(?: C[0-9]{3} [0-9]{4})?: "
+    # ... or the segment, the data element or the segment missing, then its position
+    # (adapters/edi_text.py)
+    r"|[A-Z0-9]{3}(?: (?:C[0-9]{3} )?[0-9]{4}| [A-Z0-9]{3}\+[A-Z0-9]+)? \(segment [0-9]+\): ")
 _ENVELOPE = frozenset({"UNA", "UNB", "UNG", "UNH", "UNT", "UNE", "UNZ"})
 
 
