@@ -29,7 +29,14 @@ from message_formats import AvroSchemas
 
 log = structlog.get_logger(__name__)
 
-_RETRY_PAUSE_S = 1.0
+# Between attempts to read the topic again (broker gone, topic not made yet): doubled after
+# each failed one, up to the last.
+_FIRST_PAUSE_S = 1.0
+_LAST_PAUSE_S = 30.0
+# Dead letters filed between two turns of the event loop: filing one costs ~30 us (SQLite,
+# four B-trees) besides its decoding, so a start reading a long topic holds the loop for
+# ~20 ms at a time, not for the whole topic.
+_BATCH = 500
 _SCHEMA = """
 CREATE TABLE letter (
     partition INTEGER NOT NULL,
@@ -194,26 +201,30 @@ class LetterFollower:
         self.index.close()
 
     async def _follow(self) -> None:
+        pause_s = _FIRST_PAUSE_S
         while True:
             consumer = new_reader(self._broker)
             try:
                 await consumer.start()
                 await self._read(consumer)
             except (KafkaError, BrokerUnavailable) as exc:
-                log.warning("console.dead_letters_unread", error=str(exc))
+                log.warning("console.dead_letters_unread", error=str(exc), retry_in_s=pause_s)
             finally:
                 await stop_consumer(consumer)
-            await asyncio.sleep(_RETRY_PAUSE_S)
+            await asyncio.sleep(pause_s)
+            pause_s = min(2 * pause_s, _LAST_PAUSE_S)
 
     async def _read(self, consumer: AIOKafkaConsumer) -> None:
+        """Reads on for as long as the broker answers; returns at once (to be asked again
+        after a pause) while the topic is not made yet."""
         partitions = await partitions_of(self._broker, [self._topic])
         if not partitions:
-            return  # not made yet: asked again after a pause
+            return
         consumer.assign(partitions)
         for tp in partitions:
             consumer.seek(tp, self._next.get(tp.partition, 0))
         while True:
-            batches = await consumer.getmany(timeout_ms=1000)
+            batches = await consumer.getmany(timeout_ms=1000, max_records=_BATCH)
             for records in batches.values():
                 for record in records:
                     self._file(stored_message(record))
