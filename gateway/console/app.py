@@ -186,7 +186,7 @@ class Console:
 
     async def sign_out(self, request: web.Request) -> NoReturn:
         view = self._view(request, READERS)
-        await self._chosen_in_form(view)
+        await self._form_choices(view)
         response = web.HTTPSeeOther("/console/login")
         response.del_cookie(SESSION_COOKIE, path="/console")
         raise response
@@ -270,7 +270,7 @@ class Console:
 
     async def retry(self, request: web.Request) -> web.Response:
         view = self._view(request, CHANGERS)
-        locations = _locations(await self._chosen_in_form(view))
+        locations = _locations(await self._form_choices(view))
         if not locations:
             return self._problem(view, view.words("retry_title"), CONSOLE_NOTHING_CHOSEN,
                                  view.words("retry_none"), status=400)
@@ -329,9 +329,9 @@ class Console:
                                     headers=page.headers)
         return view
 
-    async def _chosen_in_form(self, view: View) -> list[str]:
-        """The dead letters (`at`) a form names, posted with the session's form token; 403
-        for a form without it."""
+    async def _form_choices(self, view: View) -> list[str]:
+        """Checks that a posted form carries the session's form token (403 otherwise); the
+        dead letters (`at`) it names, if any."""
         form = await view.request.post()
         if view.session is None or not self._sessions.form_token_ok(
                 view.session, str(form.get("form_token", ""))):
@@ -425,7 +425,8 @@ class Console:
         return fill(_LETTER, location=location, code=listed.code, select=select,
                     received=listed.received_at, sender=listed.sender,
                     type=listed.document_type or "–", key=listed.business_key or "–",
-                    rule=listed.rule + (f" (line {listed.line})" if listed.line else ""),
+                    rule=listed.rule + (f" ({words('line')} {listed.line})"
+                                        if listed.line else ""),
                     retry=await self._retry_state(view, listed))
 
     async def _retry_state(self, view: View, listed: Listed) -> Markup | str:
@@ -470,6 +471,7 @@ def _options(counted: Sequence[tuple[str, int]], current: str | None, words: Wor
 
 
 def _paging(url: URL, page: Page, words: Words) -> Markup:
+    url = url.without_query_params("done")  # the retry's note belongs to its own answer
     links = []
     if page.number > 1:
         links.append(fill(_LINK, href=str(url.update_query(page=page.number - 1)),

@@ -19,6 +19,7 @@ import shutil
 import threading
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -153,6 +154,11 @@ async def submit(url: str, docs: Sequence[Document]) -> list[int]:
     async with aiohttp.ClientSession() as session:
         await wait_ready(session, url)
         return [(await post_document(session, url, doc)).status for doc in docs]
+
+
+async def reloaded(served: InProcess) -> bool:
+    """The keyring read again on the gateway's loop, as SIGHUP has it."""
+    return served.gateway.parts.live_keyring.reload()
 
 
 # -- the browser's side ------------------------------------------------------------------------
@@ -356,7 +362,7 @@ def test_an_operator_sees_the_exchange_and_retries_a_dead_letter_by_keyboard(
         visit.keep("dead-letters-retried")
 
 
-def test_an_auditor_reads_but_may_not_retry_and_an_unbound_token_is_refused(
+def test_an_auditor_reads_but_may_not_retry_and_a_token_unbound_or_revoked_is_refused(
         console_home: tuple[Home, Tokens], broker: Any, browser: Chrome,
         artifacts: Path) -> None:
     home, tokens = console_home
@@ -383,3 +389,13 @@ def test_an_auditor_reads_but_may_not_retry_and_an_unbound_token_is_refused(
         assert problem.get_attribute("data-code") == "CONSOLE_ROLE_REFUSED"
         assert re.search(r"\boperator\b", problem.text)
         visit.keep("retry-refused", refused_with=403)
+
+        # The auditor's binding revoked and the keyring reloaded: the session ends with it.
+        keyring = home.path / "keyring.toml"
+        revoked = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        binding = f'role = "auditor"\nname = "{AUDITOR}"\n'
+        keyring.write_text(keyring.read_text(encoding="utf-8").replace(
+            binding, f"{binding}revoked_at = {revoked}\n"), encoding="utf-8")
+        assert call(reloaded(served))
+        visit.open("/console/overview")
+        assert "/console/login" in browser.current_url

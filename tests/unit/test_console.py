@@ -5,14 +5,17 @@ of exchange. The pages themselves, in a browser: tests/integration/test_console.
 from __future__ import annotations
 
 import re
+import stat
 import string
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from contracts import Agency
 from crypto import ClientBinding, ClientRole, Keyring, token_digest
 from crypto.client_certs import binding_from_table
+from gateway.cli.keys import main as keys_main
 from gateway.console.access import Sessions
 from gateway.console.letters import Filter, LetterIndex, Listed
 from gateway.console.markup import Markup, fill
@@ -62,6 +65,24 @@ def test_a_token_binding_that_breaks_a_rule_is_refused_naming_it(table: dict[str
                                                                    rule: str) -> None:
     with pytest.raises(ValueError, match=rule):
         binding_from_table(table, {}, START)
+
+
+def test_portgw_keys_console_token_writes_the_token_and_prints_its_binding(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    token_file = tmp_path / "ops.token"
+    assert keys_main(["keys", "console-token", "--role", "operator", "--name", "ops-1",
+                      "--out", str(token_file)]) == 0
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    token = token_file.read_text().strip()
+    table = capsys.readouterr().out
+    assert token not in table
+    keyring_file = tmp_path / "keyring.toml"
+    keyring_file.write_text(table, encoding="utf-8")
+    binding = Keyring.from_toml(keyring_file).console_user(token_digest(token), NOW)
+    assert binding is not None and (binding.role, binding.holder) == (ClientRole.OPERATOR,
+                                                                      "ops-1")
+    assert keys_main(["keys", "console-token", "--role", "operator", "--name", "ops-1",
+                      "--out", str(token_file)]) == 2  # never over a token handed out
 
 
 # -- sessions ----------------------------------------------------------------------------------
