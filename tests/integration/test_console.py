@@ -28,8 +28,10 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver import Chrome
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from crypto import token_digest
@@ -181,6 +183,14 @@ class Visit:
         WebDriverWait(self.driver, WAIT_S).until(
             lambda d: d.execute_script("return document.readyState") == "complete")
 
+    def leave(self, action: Callable[[], object]) -> None:
+        """Runs `action`, which leaves the page (a form sent, a link followed), and waits
+        until the next page has replaced it and is loaded."""
+        page = self.driver.find_element(By.TAG_NAME, "html")
+        action()
+        WebDriverWait(self.driver, WAIT_S).until(staleness_of(page))
+        self.settled()
+
     def keep(self, name: str, *, refused_with: int | None = None) -> str:
         """Checks the page now shown and keeps its screenshot; its HTML. `refused_with`: the
         page is a refusal with this HTTP status, which the browser logs as the one error."""
@@ -203,8 +213,7 @@ class Visit:
     def sign_in(self, token: str) -> None:
         self.open("/console/login")
         field = self.driver.find_element(By.ID, "token")
-        field.send_keys(token, Keys.ENTER)
-        self.settled()
+        self.leave(lambda: field.send_keys(token, Keys.ENTER))
 
     def until(self, check: Callable[[Chrome], bool], path: str) -> None:
         """Reloads `path` until `check` holds of it (what the gateway shows catches up with
@@ -216,11 +225,11 @@ class Visit:
         self.settled()
 
     def tab_to(self, matches: Callable[[Any], bool], *, most: int = 80) -> Any:
-        """Presses TAB until the focused element `matches` (keyboard navigation reaches it)."""
-        body = self.driver.find_element(By.TAG_NAME, "body")
-        body.click()
+        """Presses TAB, from the top of the page, until the focused element `matches`
+        (keyboard navigation reaches it)."""
+        self.driver.execute_script("document.activeElement.blur()")
         for _ in range(most):
-            self.driver.switch_to.active_element.send_keys(Keys.TAB)
+            ActionChains(self.driver).send_keys(Keys.TAB).perform()
             focused = self.driver.switch_to.active_element
             if matches(focused):
                 return focused
@@ -295,12 +304,15 @@ def test_an_operator_sees_the_exchange_and_retries_a_dead_letter_by_keyboard(
         visit.open("/console/overview")  # not signed in: sent to sign in first
         assert "/console/login" in browser.current_url
         visit.keep("login")
-        browser.find_element(By.ID, "token").send_keys(tokens.operator, Keys.ENTER)
-        visit.settled()
+        token = browser.find_element(By.ID, "token")
+        visit.leave(lambda: token.send_keys(tokens.operator, Keys.ENTER))
         assert browser.current_url.endswith("/console/overview")
 
         # The overview: every agency of the home a node, the provider's flows to both
-        # recipients, its refusals in red, and the counts.
+        # recipients, its refusals in red, and the counts (counted once each answer is
+        # given: the page is asked again until they are there).
+        visit.until(lambda d: cell_text(d, "by-agency", PROVIDER)[:2] == ["3", "2"],
+                    "/console/overview")
         visit.keep("overview")
         nodes = {node.get_attribute("data-agency")
                  for node in browser.find_elements(By.CSS_SELECTOR, "svg g.node")}
@@ -333,8 +345,7 @@ def test_an_operator_sees_the_exchange_and_retries_a_dead_letter_by_keyboard(
         visit.keep("dead-letters")
 
         Select(browser.find_element(By.ID, "f-code")).select_by_value(RULE_CODE)
-        browser.find_element(By.CSS_SELECTOR, "form.filter button").click()
-        visit.settled()
+        visit.leave(browser.find_element(By.CSS_SELECTOR, "form.filter button").click)
         assert [row.get_attribute("data-code")
                 for row in browser.find_elements(By.CSS_SELECTOR, "tr[data-location]")
                 ] == [RULE_CODE]
@@ -344,12 +355,12 @@ def test_an_operator_sees_the_exchange_and_retries_a_dead_letter_by_keyboard(
         box = visit.tab_to(lambda e: e.get_attribute("value") == location)
         box.send_keys(Keys.SPACE)
         assert box.is_selected()
-        visit.tab_to(lambda e: e.get_attribute("id") == "retry-selected").send_keys(Keys.ENTER)
-        visit.settled()
+        button = visit.tab_to(lambda e: e.get_attribute("id") == "retry-selected")
+        visit.leave(lambda: button.send_keys(Keys.ENTER))
         assert location in browser.find_element(By.CSS_SELECTOR, "ul.chosen").text
         visit.keep("retry-confirm")
-        browser.find_element(By.ID, "confirm-retry").send_keys(Keys.ENTER)
-        visit.settled()
+        confirm = browser.find_element(By.ID, "confirm-retry")
+        visit.leave(lambda: confirm.send_keys(Keys.ENTER))
         assert "1" in browser.find_element(By.CSS_SELECTOR, "p.done").text
 
         # The retry is recorded against the dead letter, and its outcome shown: refused
