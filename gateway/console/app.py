@@ -3,6 +3,7 @@ HTML, every asset served from this package (no CDN), in English and Chinese (`wo
 
     /console/login              a console token for a session (access.py)
     /console/overview           the map of exchange and its counts (overview.py)
+    /console/documents          submissions by business key, sender, type (documents.py)
     /console/dead-letters       dead letters by code and agency, a page at a time (letters.py)
     /console/dead-letters/retry the chosen ones, to confirm (GET) and put back (POST): operators
 
@@ -17,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from string import Template
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import structlog
 from aiohttp import web
@@ -34,7 +35,9 @@ from gateway.console.access import (
     Session,
     Sessions,
 )
-from gateway.console.letters import Filter, LetterFollower, LetterIndex, Listed, Page
+from gateway.console.documents import DocumentIndex, Found, Search
+from gateway.console.follow import Follower
+from gateway.console.letters import Filter, LetterIndex, Listed, Page
 from gateway.console.markup import Markup, escape, fill, join, load_templates
 from gateway.console.overview import AgencyCounts, agency_name, by_agency, by_type, draw_map, rate
 from gateway.console.words import Lang, Words, choose_lang
@@ -51,6 +54,7 @@ from gateway.publish.dead_letters import (
     refuse_cut,
     resubmit,
 )
+from gateway.receipts.receipt import ACCEPTED
 from message_formats import AvroSchemas
 
 log = structlog.get_logger(__name__)
@@ -69,7 +73,8 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 _STATIC_TYPES = {".css": "text/css", ".svg": "image/svg+xml"}
-_PAGES = (("overview", "/console/overview"), ("dead_letters", "/console/dead-letters"))
+_PAGES = (("overview", "/console/overview"), ("documents", "/console/documents"),
+          ("dead_letters", "/console/dead-letters"))
 
 _NAV_ITEM = Template('<li><a href="$href"$current>$text</a></li>')
 _LANG_LINK = Template('<a href="$href" lang="$tag" hreflang="$tag"$current>$text</a>')
@@ -87,6 +92,9 @@ _LETTER = Template('<tr data-location="$location" data-code="$code">$select<td>$
 _SELECT = Template('<td><input type="checkbox" name="at" value="$location" id="sel-$id"'
                    '$disabled><label for="sel-$id" class="visually-hidden">$label</label></td>')
 _LINK = Template('<a href="$href"$rel>$text</a>')
+_DOCUMENT = Template('<tr data-submission="$submission" data-status="$status"><td>$time</td>'
+                     '<td>$sender</td><td>$type</td><td>$key</td><td>$state</td><td>$code</td>'
+                     '<td class="n">$recipients</td><td>$submission</td></tr>')
 _CHOSEN = Template('<li><input type="hidden" name="at" value="$location">$location · $sender'
                    ' · $code</li>')
 
@@ -136,6 +144,7 @@ def add_console(app: web.Application, sources: ConsoleSources) -> None:
     app.router.add_post("/console/login", console.sign_in)
     app.router.add_post("/console/logout", console.sign_out)
     app.router.add_get("/console/overview", console.overview)
+    app.router.add_get("/console/documents", console.documents)
     app.router.add_get("/console/dead-letters", console.dead_letters)
     app.router.add_get("/console/dead-letters/retry", console.retry_form)
     app.router.add_post("/console/dead-letters/retry", console.retry)
@@ -150,14 +159,21 @@ class Console:
         self._sessions = Sessions()
         self._templates = load_templates()
         self._static = _static_files()
-        self._letters = LetterFollower(sources.broker, sources.topics.dlq, sources.schemas,
-                                       LetterIndex())
+        self._letters = LetterIndex(sources.schemas)
+        self._documents = DocumentIndex(sources.schemas)
+        self._followers = (
+            Follower(sources.broker, sources.topics.dlq, self._letters.file),
+            Follower(sources.broker, sources.topics.receipt, self._documents.file))
 
     async def start(self, _: web.Application) -> None:
-        self._letters.start()
+        for follower in self._followers:
+            follower.start()
 
     async def stop(self, _: web.Application) -> None:
-        await self._letters.stop()
+        for follower in self._followers:
+            await follower.stop()
+        self._letters.close()
+        self._documents.close()
 
     # -- entering
 
@@ -225,7 +241,7 @@ class Console:
         words = view.words
         query = request.query
         chosen = Filter(code=query.get("code") or None, sender=query.get("agency") or None)
-        index = self._letters.index
+        index = self._letters
         page = index.page(chosen, _page_number(query.get("page")), PAGE_SIZE)
         rows = [await self._letter_row(view, listed) for listed in page.rows]
         done = query.get("done", "")
@@ -251,10 +267,40 @@ class Console:
             paging=_paging(request.rel_url, page, words))
         return self._page(view, words("dead_letters"), body)
 
+    async def documents(self, request: web.Request) -> web.Response:
+        view = self._view(request, READERS)
+        words = view.words
+        query = request.query
+        search = Search(key=query.get("key", "").strip() or None,
+                        sender=query.get("sender") or None,
+                        document_type=query.get("type") or None)
+        index = self._documents
+        page = index.page(search, _page_number(query.get("page")), PAGE_SIZE)
+        rows = join(fill(_DOCUMENT, submission=found.submission_id, status=found.status,
+                         time=found.time, sender=found.sender, type=found.document_type or "–",
+                         key=found.business_key or "–", state=_status(found, words),
+                         code=found.code or "", recipients=found.recipients)
+                    for found in page.rows)
+        body = fill(
+            self._templates["documents"], key_h=words("business_key"),
+            key=search.key or "", key_help=words("key_help"), sender_h=words("sender"),
+            senders=_options([(v, None) for v in index.values("sender")], search.sender, words),
+            type_h=words("document_type"),
+            types=_options([(v, None) for v in index.values("document_type")],
+                           search.document_type, words),
+            search=words("search"),
+            total=(words("documents_total", total=page.total, page=page.number,
+                         pages=page.pages) if page.total else words("no_documents")),
+            caption=words("documents"), time_h=words("decided_at"),
+            state_h=words("status"), code_h=words("code"),
+            recipients_h=words("recipients"), submission_h=words("submission"), rows=rows,
+            paging=_paging(request.rel_url, page, words))
+        return self._page(view, words("documents"), body)
+
     async def retry_form(self, request: web.Request) -> web.Response:
         view = self._view(request, CHANGERS)
         words = view.words
-        chosen = [listed for listed in self._letters.index.at(_locations(request.query.getall(
+        chosen = [listed for listed in self._letters.at(_locations(request.query.getall(
             "at", []))) if not listed.cut]
         if not chosen:
             return self._problem(view, words("retry_title"), CONSOLE_NOTHING_CHOSEN,
@@ -286,7 +332,7 @@ class Console:
                                  status=status)
         now = utc_now()
         for item in done:
-            self._letters.index.retried(item.letter.location, item.submission_id,
+            self._letters.retried(item.letter.location, item.submission_id,
                                         view.holder, now)
             log.info("console.retried", dead_letter=item.letter.reference,
                      submission_id=item.submission_id, by=view.holder)
@@ -463,14 +509,23 @@ def _cell(text: str) -> Markup:
     return fill(_TD, cls="n", text=text)
 
 
-def _options(counted: Sequence[tuple[str, int]], current: str | None, words: Words) -> Markup:
+def _options(counted: Sequence[tuple[str, int | None]], current: str | None, words: Words
+             ) -> Markup:
+    """A select's options: any, then each value (with its count when known)."""
     first = fill(_OPTION, value="", selected="", text=words("any"))
-    return join([first, *(fill(_OPTION, value=value, text=f"{value} ({n})",
+    return join([first, *(fill(_OPTION, value=value,
+                               text=value if n is None else f"{value} ({n})",
                                selected=Markup(" selected") if value == current else "")
                           for value, n in counted)])
 
 
-def _paging(url: URL, page: Page, words: Words) -> Markup:
+def _status(found: Found, words: Words) -> str:
+    state = words("state_accepted" if found.status == ACCEPTED else "state_refused")
+    return state if found.duplicate_of is None else words("duplicate_of", state=state,
+                                                          first=found.duplicate_of)
+
+
+def _paging(url: URL, page: Page[Any], words: Words) -> Markup:
     url = url.without_query_params("done")  # the retry's note belongs to its own answer
     links = []
     if page.number > 1:

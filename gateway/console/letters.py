@@ -1,6 +1,7 @@
 """The dead letters as the console pages through them: an index of what each says (code,
 rule, sender, type, business key; never the document), filled by following px.dlq.v1 in the
-background, so that a page is one indexed query, never a read of the topic.
+background (`follow.Follower`), so that a page is one indexed query, never a read of the
+topic.
 
 The index is SQLite in this process's memory: a start reads the dead-letter topic once, then
 follows it. What the console re-submits is noted against each dead letter (by whom, when, as
@@ -9,34 +10,20 @@ which submission) as it is done; the ingress record carries the same (`px-retry-
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import structlog
-from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaError
 
-from gateway.errors import BrokerUnavailable
 from gateway.kafka.names import StoredMessage
-from gateway.kafka.wire import Broker, new_reader, partitions_of, stop_consumer, stored_message
 from gateway.publish.dead_letters import DeadLetter, DlqError, Location, iso_instant
 from message_formats import AvroSchemas
 
 log = structlog.get_logger(__name__)
 
-# Between attempts to read the topic again (broker gone, topic not made yet): doubled after
-# each failed one, up to the last.
-_FIRST_PAUSE_S = 1.0
-_LAST_PAUSE_S = 30.0
-# Dead letters filed between two turns of the event loop: filing one costs ~30 us (SQLite,
-# four B-trees) besides its decoding, so a start reading a long topic holds the loop for
-# ~20 ms at a time, not for the whole topic.
-_BATCH = 500
 _SCHEMA = """
 CREATE TABLE letter (
     partition INTEGER NOT NULL,
@@ -94,9 +81,12 @@ class Filter:
     sender: str | None = None
 
 
+R = TypeVar("R")
+
+
 @dataclass(frozen=True, slots=True)
-class Page:
-    rows: tuple[Listed, ...]
+class Page(Generic[R]):
+    rows: tuple[R, ...]
     total: int
     number: int  # from 1
     size: int
@@ -107,14 +97,24 @@ class Page:
 
 
 class LetterIndex:
-    __slots__ = ("_db",)
+    __slots__ = ("_db", "_schemas")
 
-    def __init__(self) -> None:
+    def __init__(self, schemas: AvroSchemas) -> None:
+        self._schemas = schemas
         self._db = sqlite3.connect(":memory:", check_same_thread=True)
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
         self._db.close()
+
+    def file(self, message: StoredMessage) -> None:
+        """One message of the dead-letter topic (one that is not a dead letter is logged
+        and passed by)."""
+        try:
+            self.add(Listed.of(DeadLetter.from_message(message, self._schemas)))
+        except DlqError as exc:
+            log.warning("console.not_a_dead_letter", code=exc.code, partition=message.partition,
+                        offset=message.offset)
 
     def add(self, listed: Listed) -> None:
         self._db.execute(
@@ -123,7 +123,7 @@ class LetterIndex:
              listed.sender, listed.format_id, listed.document_type, listed.business_key,
              listed.code, listed.rule, listed.line, int(listed.cut), None, None, None))
 
-    def page(self, chosen: Filter, number: int, size: int) -> Page:
+    def page(self, chosen: Filter, number: int, size: int) -> Page[Listed]:
         """Page `number` (from 1; past the last: the last) of the dead letters `chosen`
         selects, newest first."""
         where, args = _where(chosen)
@@ -174,65 +174,3 @@ def _listed(row: tuple[Any, ...]) -> Listed:
     return Listed(Location(partition, offset), received_at, sender, format_id, document_type,
                   business_key, code, rule, line, bool(cut), retried_as, retried_by,
                   retried_at)
-
-
-class LetterFollower:
-    """Files every dead letter of the topic into `index`, from its start, then as they come;
-    a broker gone is tried again, from where it got."""
-
-    def __init__(self, broker: Broker, topic: str, schemas: AvroSchemas,
-                 index: LetterIndex) -> None:
-        self._broker = broker
-        self._topic = topic
-        self._schemas = schemas
-        self.index = index
-        self._next: dict[int, int] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._follow(), name="console-dead-letters")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        self.index.close()
-
-    async def _follow(self) -> None:
-        pause_s = _FIRST_PAUSE_S
-        while True:
-            consumer = new_reader(self._broker)
-            try:
-                await consumer.start()
-                await self._read(consumer)
-            except (KafkaError, BrokerUnavailable) as exc:
-                log.warning("console.dead_letters_unread", error=str(exc), retry_in_s=pause_s)
-            finally:
-                await stop_consumer(consumer)
-            await asyncio.sleep(pause_s)
-            pause_s = min(2 * pause_s, _LAST_PAUSE_S)
-
-    async def _read(self, consumer: AIOKafkaConsumer) -> None:
-        """Reads on for as long as the broker answers; returns at once (to be asked again
-        after a pause) while the topic is not made yet."""
-        partitions = await partitions_of(self._broker, [self._topic])
-        if not partitions:
-            return
-        consumer.assign(partitions)
-        for tp in partitions:
-            consumer.seek(tp, self._next.get(tp.partition, 0))
-        while True:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=_BATCH)
-            for records in batches.values():
-                for record in records:
-                    self._file(stored_message(record))
-
-    def _file(self, message: StoredMessage) -> None:
-        try:
-            self.index.add(Listed.of(DeadLetter.from_message(message, self._schemas)))
-        except DlqError as exc:
-            log.warning("console.not_a_dead_letter", code=exc.code, partition=message.partition,
-                        offset=message.offset)
-        self._next[message.partition] = message.offset + 1

@@ -327,6 +327,25 @@ def test_an_operator_sees_the_exchange_and_retries_a_dead_letter_by_keyboard(
             assert cell_text(browser, "by-agency", recipient)[3] == "3"
         assert cell_text(browser, "by-type", "fal1")[:2] == ["3", "1"]
 
+        # Documents by business key (the whole or its start) and by sender, from the receipts.
+        second = "9074729:V000001:A:CNSHA"  # the second arrival's: IMO, voyage, arrival, port
+        visit.until(lambda d: [row.get_attribute("data-status") for row in d.find_elements(
+            By.CSS_SELECTOR, "#documents tbody tr")] == ["accepted"],
+            f"/console/documents?key={second}")
+        [row] = browser.find_elements(By.CSS_SELECTOR, "#documents tbody tr")
+        assert second in row.text and row.get_attribute("data-submission") == \
+            f"{PROVIDER}~{arrivals[1].submission_id}"
+        visit.keep("documents-by-key")
+        visit.open("/console/documents?key=9074729")
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#documents tbody tr")) == 3
+        visit.open("/console/documents")
+        Select(browser.find_element(By.ID, "f-sender")).select_by_value(PROVIDER)
+        visit.leave(browser.find_element(By.CSS_SELECTOR, "form.filter button").click)
+        statuses = [row.get_attribute("data-status")
+                    for row in browser.find_elements(By.CSS_SELECTOR, "#documents tbody tr")]
+        assert sorted(statuses) == ["accepted"] * 3 + ["rejected"] * 2
+        visit.keep("documents-by-sender")
+
         visit.open("/console/overview?lang=zh")
         assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
         assert browser.find_element(By.TAG_NAME, "h1").text == "总览"

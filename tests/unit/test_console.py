@@ -23,6 +23,7 @@ from gateway.console.overview import MAX_EDGES, by_agency, by_type, draw_map
 from gateway.console.words import WORDS, Lang, Words, choose_lang
 from gateway.observe.metrics import GatewayMetrics
 from gateway.publish.dead_letters import Location
+from message_formats import AvroSchemas
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -147,7 +148,7 @@ def listed(offset: int, code: str, sender: str) -> Listed:
 
 
 def test_dead_letters_come_a_page_at_a_time_newest_first_as_filtered() -> None:
-    index = LetterIndex()
+    index = LetterIndex(AvroSchemas())
     for offset in range(7):
         index.add(listed(offset, "RULE_A" if offset % 2 else "RULE_B", f"agency-{offset % 3}"))
     index.add(listed(3, "RULE_A", "agency-0"))  # read again after a reconnect: once
