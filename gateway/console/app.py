@@ -137,7 +137,8 @@ class Rendered:
 
 
 def add_console(app: web.Application, sources: ConsoleSources) -> None:
-    """Adds the console's routes to `app`, and following the dead-letter topic to its life."""
+    """Adds the console's routes to `app`, and to its life the following of the topics the
+    console's indexes are made from."""
     console = Console(sources)
     app.router.add_get("/console", console.home)
     app.router.add_get("/console/login", console.login_form)
@@ -247,7 +248,7 @@ class Console:
         done = query.get("done", "")
         banner = (Markup(f'<p class="done" role="status">'
                          f'{escape(words("retried_count", count=int(done)))}</p>')
-                  if done.isdigit() else Markup(""))
+                  if _small_number(done) else Markup(""))
         body = fill(
             self._templates["dead_letters"], banner=banner,
             codes=_options(index.counts("code"), chosen.code, words),
@@ -559,8 +560,13 @@ def _locations(texts: Iterable[str]) -> list[Location]:
     return list(found)
 
 
+def _small_number(text: str | None) -> bool:
+    """Whether `text` is a number a query may name (a page, a count): digits, not many."""
+    return text is not None and text.isdigit() and len(text) <= 9
+
+
 def _page_number(text: str | None) -> int:
-    return int(text) if text is not None and text.isdigit() and int(text) > 0 else 1
+    return max(1, int(text)) if text is not None and _small_number(text) else 1
 
 
 def _next_page(text: str | None) -> str:

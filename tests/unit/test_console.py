@@ -13,17 +13,20 @@ from pathlib import Path
 import pytest
 
 from contracts import Agency
-from crypto import ClientBinding, ClientRole, Keyring, token_digest
+from crypto import BatchSigner, ClientBinding, ClientRole, Keyring, token_digest
 from crypto.client_certs import binding_from_table
 from gateway.cli.keys import main as keys_main
 from gateway.console.access import Sessions
+from gateway.console.documents import DocumentIndex, Search
 from gateway.console.letters import Filter, LetterIndex, Listed
 from gateway.console.markup import Markup, fill
 from gateway.console.overview import MAX_EDGES, by_agency, by_type, draw_map
 from gateway.console.words import WORDS, Lang, Words, choose_lang
+from gateway.kafka.names import H_DUPLICATE_OF, StoredMessage
 from gateway.observe.metrics import GatewayMetrics
 from gateway.publish.dead_letters import Location
-from message_formats import AvroSchemas
+from gateway.receipts.receipt import ACCEPTED, RECEIPT_SCHEMA, REJECTED, Receipt, SignedReceipt
+from tests.unit.seal_support import GATEWAY_KEY, SCHEMAS
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -148,7 +151,7 @@ def listed(offset: int, code: str, sender: str) -> Listed:
 
 
 def test_dead_letters_come_a_page_at_a_time_newest_first_as_filtered() -> None:
-    index = LetterIndex(AvroSchemas())
+    index = LetterIndex(SCHEMAS)
     for offset in range(7):
         index.add(listed(offset, "RULE_A" if offset % 2 else "RULE_B", f"agency-{offset % 3}"))
     index.add(listed(3, "RULE_A", "agency-0"))  # read again after a reconnect: once
@@ -164,6 +167,39 @@ def test_dead_letters_come_a_page_at_a_time_newest_first_as_filtered() -> None:
     [row] = index.at([Location(0, 3)])
     assert (row.retried_as, row.retried_by) == ("retry-1", "ops")
     assert index.at([Location(1, 3)]) == []
+    index.close()
+
+
+def receipt_message(offset: int, key: str | None, sender: str, *, duplicate_of: str = ""
+                    ) -> StoredMessage:
+    receipt = Receipt(submission_id=f"s-{offset}", event_id=f"e-{offset}", sender=sender,
+                      format_id="fal1-xml", digest_sm3="ab" * 32,
+                      status=REJECTED if key is None else ACCEPTED,
+                      time=NOW + timedelta(seconds=offset), recipients=("cn.customs.sh",),
+                      document_type="fal1", business_key=key,
+                      error_code="AUTH_SIGNATURE_INVALID" if key is None else None)
+    body = SCHEMAS.encode_body(RECEIPT_SCHEMA, receipt.to_avro())
+    [signed] = SignedReceipt.of_batch([receipt], [body], BatchSigner(GATEWAY_KEY).sign([body]))
+    headers = ((H_DUPLICATE_OF, duplicate_of.encode()),) if duplicate_of else ()
+    return StoredMessage("px.receipt.v1", 0, offset, f"{sender}~{offset}".encode(),
+                         signed.encode(SCHEMAS), headers, 0)
+
+
+def test_documents_are_found_by_the_start_of_their_key_by_sender_and_type() -> None:
+    index = DocumentIndex(SCHEMAS)
+    for offset, key in enumerate(["9074729:V1", "9074729:V2", "9074728:V1", None]):
+        index.file(receipt_message(offset, key, "cn.port.sh" if offset < 3 else "cn.msa.sh"))
+    index.file(receipt_message(4, "9074729:V1", "cn.port.sh", duplicate_of="cn.port.sh~0"))
+    index.file(StoredMessage("px.receipt.v1", 0, 5, b"x", b"not a receipt", (), 0))
+    by_key = index.page(Search(key="9074729"), 1, 10)
+    assert [found.business_key for found in by_key.rows] == ["9074729:V1", "9074729:V2",
+                                                             "9074729:V1"]
+    assert by_key.rows[0].duplicate_of == "cn.port.sh~0"  # the newest first
+    assert index.page(Search(key="9074729:V2"), 1, 10).total == 1
+    refused = index.page(Search(sender="cn.msa.sh", document_type="fal1"), 1, 10).rows
+    assert [(found.status, found.code) for found in refused] == [(REJECTED,
+                                                                  "AUTH_SIGNATURE_INVALID")]
+    assert index.values("sender") == ["cn.msa.sh", "cn.port.sh"]
     index.close()
 
 
