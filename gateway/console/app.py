@@ -37,9 +37,10 @@ from gateway.console.access import (
 )
 from gateway.console.documents import DocumentIndex, Found, Search
 from gateway.console.follow import Follower
-from gateway.console.letters import Filter, LetterIndex, Listed, Page
+from gateway.console.letters import Filter, LetterIndex, Listed
 from gateway.console.markup import Markup, escape, fill, join, load_templates
 from gateway.console.overview import AgencyCounts, agency_name, by_agency, by_type, draw_map, rate
+from gateway.console.table import Page
 from gateway.console.words import Lang, Words, choose_lang
 from gateway.errors import BrokerUnavailable
 from gateway.home.live_keyring import LiveKeyring

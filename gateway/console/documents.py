@@ -9,13 +9,12 @@ topic once, then follows it. The receipt book keeps its own index on disk for ot
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
-from gateway.console.letters import Page
+from gateway.console.table import MemoryTable, Page
 from gateway.kafka.names import H_DUPLICATE_OF, StoredMessage
 from gateway.publish.dead_letters import iso_instant
 from gateway.receipts.receipt import SignedReceipt
@@ -72,15 +71,14 @@ class Search:
 
 
 class DocumentIndex:
-    __slots__ = ("_db", "_schemas")
+    __slots__ = ("_schemas", "_table")
 
     def __init__(self, schemas: AvroSchemas) -> None:
         self._schemas = schemas
-        self._db = sqlite3.connect(":memory:", check_same_thread=True)
-        self._db.executescript(_SCHEMA)
+        self._table = MemoryTable(_SCHEMA, "document", _COLUMNS, "time DESC, submission_id")
 
     def close(self) -> None:
-        self._db.close()
+        self._table.close()
 
     def file(self, message: StoredMessage) -> None:
         """One message of the receipt topic, under the submission id it is keyed by (a
@@ -94,7 +92,7 @@ class DocumentIndex:
                         offset=message.offset)
             return
         duplicate_of = message.header(H_DUPLICATE_OF)
-        self._db.execute(
+        self._table.db.execute(
             f"INSERT OR REPLACE INTO document ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
             (message.key.decode(), iso_instant(receipt.time), receipt.sender,
              receipt.document_type, receipt.business_key, receipt.status, receipt.error_code,
@@ -104,19 +102,13 @@ class DocumentIndex:
     def page(self, search: Search, number: int, size: int) -> Page[Found]:
         """Page `number` (from 1; past the last: the last) of what `search` finds, newest
         first."""
-        where, args = _where(search)
-        total = self._db.execute(f"SELECT COUNT(*) FROM document{where}", args).fetchone()[0]
-        number = max(1, min(number, max(1, -(-total // size))))
-        rows = self._db.execute(f"SELECT {_COLUMNS} FROM document{where} ORDER BY time DESC, "
-                                "submission_id LIMIT ? OFFSET ?",
-                                (*args, size, (number - 1) * size))
-        return Page(tuple(_found(row) for row in rows), total, number, size)
+        return self._table.page(*_where(search), number, size, _found)
 
     def values(self, column: str) -> list[str]:
         """The senders or document types there are, in order."""
         if column not in ("sender", "document_type"):
             raise ValueError("documents are listed by sender or document type")
-        return [value for (value,) in self._db.execute(
+        return [value for (value,) in self._table.db.execute(
             f"SELECT DISTINCT {column} FROM document WHERE {column} IS NOT NULL "
             f"ORDER BY {column}")]
 
@@ -130,9 +122,7 @@ def _where(search: Search) -> tuple[str, tuple[str, ...]]:
         terms.append(("sender = ?", (search.sender,)))
     if search.document_type:
         terms.append(("document_type = ?", (search.document_type,)))
-    if not terms:
-        return "", ()
-    return (" WHERE " + " AND ".join(term for term, _ in terms),
+    return (" AND ".join(term for term, _ in terms),
             tuple(arg for _, args in terms for arg in args))
 
 

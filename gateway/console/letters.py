@@ -10,14 +10,14 @@ which submission) as it is done; the ingress record carries the same (`px-retry-
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import structlog
 
+from gateway.console.table import MemoryTable, Page
 from gateway.kafka.names import StoredMessage
 from gateway.publish.dead_letters import DeadLetter, DlqError, Location, iso_instant
 from message_formats import AvroSchemas
@@ -81,31 +81,16 @@ class Filter:
     sender: str | None = None
 
 
-R = TypeVar("R")
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[R]):
-    rows: tuple[R, ...]
-    total: int
-    number: int  # from 1
-    size: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.size))
-
-
 class LetterIndex:
-    __slots__ = ("_db", "_schemas")
+    __slots__ = ("_schemas", "_table")
 
     def __init__(self, schemas: AvroSchemas) -> None:
         self._schemas = schemas
-        self._db = sqlite3.connect(":memory:", check_same_thread=True)
-        self._db.executescript(_SCHEMA)
+        self._table = MemoryTable(_SCHEMA, "letter", _COLUMNS,
+                                  "received_at DESC, partition, offset")
 
     def close(self) -> None:
-        self._db.close()
+        self._table.close()
 
     def file(self, message: StoredMessage) -> None:
         """One message of the dead-letter topic (one that is not a dead letter is logged
@@ -117,7 +102,7 @@ class LetterIndex:
                         offset=message.offset)
 
     def add(self, listed: Listed) -> None:
-        self._db.execute(
+        self._table.db.execute(
             f"INSERT OR IGNORE INTO letter ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (listed.location.partition, listed.location.offset, listed.received_at,
              listed.sender, listed.format_id, listed.document_type, listed.business_key,
@@ -126,21 +111,15 @@ class LetterIndex:
     def page(self, chosen: Filter, number: int, size: int) -> Page[Listed]:
         """Page `number` (from 1; past the last: the last) of the dead letters `chosen`
         selects, newest first."""
-        where, args = _where(chosen)
-        total = self._db.execute(f"SELECT COUNT(*) FROM letter{where}", args).fetchone()[0]
-        number = max(1, min(number, max(1, -(-total // size))))
-        rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM letter{where} ORDER BY received_at DESC, partition, "
-            "offset LIMIT ? OFFSET ?", (*args, size, (number - 1) * size))
-        return Page(tuple(_listed(row) for row in rows), total, number, size)
+        return self._table.page(*_where(chosen), number, size, _listed)
 
     def at(self, locations: Iterable[Location]) -> list[Listed]:
         """The dead letters at `locations` the index holds, in that order."""
         found = []
         for location in locations:
-            row = self._db.execute(f"SELECT {_COLUMNS} FROM letter WHERE partition = ? AND "
-                                   "offset = ?", (location.partition, location.offset)
-                                   ).fetchone()
+            row = self._table.db.execute(
+                f"SELECT {_COLUMNS} FROM letter WHERE partition = ? AND offset = ?",
+                (location.partition, location.offset)).fetchone()
             if row is not None:
                 found.append(_listed(row))
         return found
@@ -149,22 +128,20 @@ class LetterIndex:
         """How many dead letters each value of `column` (code or sender) has, by value."""
         if column not in ("code", "sender"):
             raise ValueError("dead letters are counted by code or sender")
-        return list(self._db.execute(
+        return list(self._table.db.execute(
             f"SELECT {column}, COUNT(*) FROM letter GROUP BY {column} ORDER BY {column}"))
 
     def retried(self, location: Location, submission_id: str, by: str, at: datetime) -> None:
-        self._db.execute("UPDATE letter SET retried_as = ?, retried_by = ?, retried_at = ? "
-                         "WHERE partition = ? AND offset = ?",
-                         (submission_id, by, iso_instant(at), location.partition,
-                          location.offset))
+        self._table.db.execute(
+            "UPDATE letter SET retried_as = ?, retried_by = ?, retried_at = ? "
+            "WHERE partition = ? AND offset = ?",
+            (submission_id, by, iso_instant(at), location.partition, location.offset))
 
 
 def _where(chosen: Filter) -> tuple[str, tuple[str, ...]]:
     terms = [(column, value) for column, value in (("code", chosen.code),
                                                    ("sender", chosen.sender)) if value]
-    if not terms:
-        return "", ()
-    return (" WHERE " + " AND ".join(f"{column} = ?" for column, _ in terms),
+    return (" AND ".join(f"{column} = ?" for column, _ in terms),
             tuple(value for _, value in terms))
 
 
