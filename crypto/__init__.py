@@ -23,6 +23,7 @@ from .client_certs import (
     ClientRole,
     certificate_fingerprint,
     normal_fingerprint,
+    token_digest,
 )
 from .cms import CmsContentTypes, open_cms, seal_cms, subject_key_identifier
 from .envelope import ENVELOPE_VERSION, Envelope, envelope_recipient, open_envelope, seal_envelope
@@ -204,6 +205,7 @@ __all__ = [
     "sm4_gcm_decrypt",
     "sm4_gcm_encrypt",
     "subject_key_identifier",
+    "token_digest",
     "verify_enveloped",
     "verify_merkle_proof",
 ]

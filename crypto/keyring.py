@@ -342,8 +342,17 @@ class Keyring:
     def client(self, fingerprint: str, at: datetime) -> ClientBinding | None:
         """The binding of the client certificate with this SHA-256 fingerprint if it is
         usable at `at`; None for a certificate bound to nobody, or no longer (or not yet)."""
-        binding = self._clients.get(fingerprint)
-        return binding if binding is not None and binding.usable_at(at) else None
+        return self._binding(fingerprint, at, token=False)
+
+    def console_user(self, digest: str, at: datetime) -> ClientBinding | None:
+        """The binding of the console token with this SHA-256 digest (`token_digest`) if it
+        is usable at `at`; None for a token bound to nobody, or no longer."""
+        return self._binding(digest, at, token=True)
+
+    def _binding(self, digest: str, at: datetime, *, token: bool) -> ClientBinding | None:
+        binding = self._clients.get(digest)
+        usable = binding is not None and binding.token is token and binding.usable_at(at)
+        return binding if usable else None
 
     def by_key_id(self, key_id: str) -> KeyEntry:
         """The SM2 entry of `key_id`; UnknownSigner, or KeyKindRefused for an RSA key."""

@@ -25,6 +25,7 @@ from aiokafka.errors import KafkaError
 
 from contracts import RouteDenied
 from gateway.clock import utc_now
+from gateway.console.app import ConsoleSources, add_console
 from gateway.decide.ahead import NOTHING_AHEAD, Ahead, CheckAhead, ParseUnavailable
 from gateway.decide.pipeline import (
     DXP_FORMAT,
@@ -287,9 +288,14 @@ class Gateway:
                          recipients=self._recipients)
 
     def operator_app(self) -> web.Application:
-        """The operators' door ([http] operator_listen): /metrics and the probes."""
-        return build_operator_app(self.desk, self.metrics, ready=lambda: self.book.sound,
-                                  parser_ready=lambda: self._ahead.ready)
+        """The operators' door ([http] operator_listen): /metrics, the probes and the
+        console (gateway/console)."""
+        app = build_operator_app(self.desk, self.metrics, ready=lambda: self.book.sound,
+                                 parser_ready=lambda: self._ahead.ready)
+        add_console(app, ConsoleSources(self.desk, self.metrics, self.parts.agencies,
+                                        self.parts.live_keyring, self.bootstrap_servers,
+                                        self.topics, self.parts.schemas))
+        return app
 
     def release(self, partitions: Iterable[int]) -> None:
         """Gives up the chains of partitions this process no longer owns (sealed first)."""
@@ -419,7 +425,7 @@ class Gateway:
             document_type = ctx.document_type or "unknown"
             self.metrics.accepted(document_type, s.sender)
             for grant, _ in ctx.deliveries:
-                self.metrics.delivered(document_type, grant.recipient)
+                self.metrics.delivered(document_type, grant.recipient, sender=s.sender)
             log.info("document.accepted", event_id=ctx.event_id, sender=s.sender,
                      document_type=ctx.document_type, recipients=len(ctx.deliveries))
         else:

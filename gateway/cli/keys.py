@@ -1,4 +1,5 @@
-"""`portgw keys`: make SM2 key pairs, sign and verify detached signatures, inspect key files.
+"""`portgw keys`: make SM2 key pairs, sign and verify detached signatures, inspect key files;
+make a console token (docs/console.md).
 
 Signatures are DER over SM3(Z(ID) ‖ file) with the ID 1234567812345678 unless --id says
 otherwise, exactly what `openssl pkeyutl -sign -rawin -digest sm3 -pkeyopt distid:ID`
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,6 +23,7 @@ from crypto import (
     SignatureInvalid,
     SM2PrivateKey,
     SM2PublicKey,
+    token_digest,
 )
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -46,6 +49,7 @@ def add_keys_commands(
     _add_sign(commands)
     _add_verify(commands)
     _add_show(commands)
+    _add_console_token(commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -286,6 +290,41 @@ def _write(path: Path, data: bytes, *, force: bool, mode: int = 0o644) -> None:
         raise UsageError(f"{path} exists; use --force to overwrite it") from None
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+# -- console token -----------------------------------------------------------------------------
+
+
+def _add_console_token(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    parser = commands.add_parser(
+        "console-token",
+        help="make a console token: the token to a file, its [[client]] binding to stdout",
+        description="Draws a random console token (256 bits), writes it to FILE (mode 0600; "
+        "hand it to its holder) and prints the [[client]] table that binds its SHA-256 to "
+        "NAME with ROLE, to add to keyring.toml. The keyring never holds the token itself. "
+        "Refuses to overwrite FILE unless --force.",
+    )
+    parser.add_argument("--role", required=True, choices=("operator", "auditor"),
+                        help="operator: reads and retries; auditor: reads")
+    parser.add_argument("--name", required=True, help="who holds it, as the console shows")
+    parser.add_argument("--out", required=True, type=Path, metavar="FILE",
+                        help="where to write the token (mode 0600)")
+    parser.add_argument("--force", action="store_true", help="overwrite FILE")
+    parser.set_defaults(run=_run(_console_token))
+
+
+def _console_token(args: argparse.Namespace) -> int:
+    if not args.name.strip() or '"' in args.name or "\\" in args.name:
+        raise UsageError("--name must be a non-empty name without quotes or backslashes")
+    token = secrets.token_urlsafe(32)
+    _write(args.out, f"{token}\n".encode(), force=args.force, mode=_PRIVATE_KEY_MODE)
+    print(f'[[client]]\ntoken_sha256 = "{token_digest(token)}"\nrole = "{args.role}"\n'
+          f'name = "{args.name}"')
+    print(f"wrote the token to {args.out}; add the table above to keyring.toml",
+          file=sys.stderr)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

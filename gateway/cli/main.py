@@ -142,6 +142,9 @@ def _serve(args: argparse.Namespace) -> int:
                                               config.http.operator_listen))
                 print(f"operator http on {doors[-1].host}:{doors[-1].port}", file=sys.stderr,
                       flush=True)
+                host = f"[{doors[-1].host}]" if ":" in doors[-1].host else doors[-1].host
+                print(f"console at http://{host}:{doors[-1].port}/console/ (docs/console.md)",
+                      file=sys.stderr, flush=True)
             print(f"gateway serving on {broker}", file=sys.stderr, flush=True)
             collect_garbage_less_often()
             try:

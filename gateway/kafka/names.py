@@ -21,6 +21,7 @@ H_DIGEST = "px-digest-sm3"
 H_STATUS = "px-status"
 H_DUPLICATE_OF = "px-duplicate-of"
 H_RETRY_OF = "px-retry-of"
+H_RETRIED_BY = "px-retried-by"  # the operator who re-submitted a dead letter (console)
 # On a receipt of a DXP envelope: the TransInfo its DxpRep echoes (gateway.receipts.book),
 # and its identity, what later submissions are its duplicates by, when that is not its digest
 # (gateway.decide.pipeline.Context.identity).

@@ -5,7 +5,10 @@ memory, CPU, open files; `python_*`: the interpreter and its garbage collector),
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Generic, TypeVar
 
 from prometheus_client import (
@@ -48,10 +51,27 @@ class Children(Generic[M]):
         return child
 
 
+Totals = Mapping[tuple[str, ...], float]
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """What this process has counted of the exchange, by label values (in the metric's label
+    order): what the operators' console draws. Read from the counters, never kept apart."""
+
+    accepted: Totals  # (document_type, agency)
+    rejected: Totals  # (document_type, agency, code)
+    flows: Totals  # (sender, recipient)
+    lag: Totals  # (partition,)
+    decided_seconds: float  # the whole path, summed over
+    decided: float  # documents timed
+
+
 class GatewayMetrics:
     __slots__ = ("_accepted", "_acknowledgements", "_certificates", "_deliveries",
-                 "_door_refusals", "_duplicates", "_in_flight", "_lag", "_oldest_pending",
-                 "_pending", "_pulled", "_received", "_rejected", "_stage_seconds", "_taken",
+                 "_door_refusals", "_duplicates", "_flows", "_in_flight", "_lag",
+                 "_oldest_pending", "_pending", "_pulled", "_received", "_rejected",
+                 "_stage_seconds", "_taken",
                  "_workers_lost", "registry")
 
     def __init__(self) -> None:
@@ -69,6 +89,9 @@ class GatewayMetrics:
         self._deliveries = self._counter("portgw_deliveries",
                                          "Deliveries published, one per recipient",
                                          "document_type", "recipient")
+        self._flows = self._counter("portgw_flows",
+                                    "Deliveries published, by sender and recipient",
+                                    "sender", "recipient")
         self._duplicates = self._counter("portgw_duplicates",
                                          "Submissions of a document already decided", "agency")
         self._door_refusals = self._counter("portgw_door_refusals",
@@ -124,8 +147,9 @@ class GatewayMetrics:
     def rejected(self, document_type: str | None, agency: str, code: str) -> None:
         self._rejected(document_type or UNKNOWN, agency, code).inc()
 
-    def delivered(self, document_type: str, recipient: str) -> None:
+    def delivered(self, document_type: str, recipient: str, *, sender: str = UNKNOWN) -> None:
         self._deliveries(document_type, recipient).inc()
+        self._flows(sender, recipient).inc()
 
     def duplicate(self, agency: str) -> None:
         self._duplicates(agency).inc()
@@ -165,6 +189,26 @@ class GatewayMetrics:
         if taken:
             self._taken(recipient).inc(taken)
 
+    def exchange(self) -> Exchange:
+        sums = {sample.name: sample.value
+                for family in self._stage_seconds("total").collect()
+                for sample in family.samples}
+        return Exchange(accepted=_totals(self._accepted.metric),
+                        rejected=_totals(self._rejected.metric),
+                        flows=_totals(self._flows.metric),
+                        lag=_totals(self._lag.metric),
+                        decided_seconds=sums.get("portgw_stage_seconds_sum", 0.0),
+                        decided=sums.get("portgw_stage_seconds_count", 0.0))
+
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type, for GET /metrics."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def _totals(metric: Counter | Gauge) -> Totals:
+    """Each child's value by its label values: a counter's `_total` samples, a gauge's own."""
+    names = {f"{family.name}_total" if family.type == "counter" else family.name
+             for family in metric.describe()}
+    return MappingProxyType({tuple(sample.labels.values()): sample.value
+                             for family in metric.collect() for sample in family.samples
+                             if sample.name in names})

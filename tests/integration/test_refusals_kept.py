@@ -16,12 +16,12 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.cli.dlq import DeadLetter
 from gateway.cli.main import main as portgw
 from gateway.home.create import Home
 from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.wire import read_topics
 from gateway.parts import GatewayParts
+from gateway.publish.dead_letters import DeadLetter
 from gateway.receipts.receipt import Receipt
 from gateway.warnings.scenario import (
     FORMAT_ID,

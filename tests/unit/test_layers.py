@@ -178,6 +178,7 @@ GATEWAY_FLOORS: tuple[tuple[str, ...], ...] = (
     ("gateway.warnings",),
     ("gateway.parts",),
     ("gateway.ingress",),
+    ("gateway.console",),
     ("gateway.service",),
     ("gateway.cli",),
 )

@@ -1,0 +1,1 @@
+"""The operators' and auditors' console: server-rendered pages on the operators' door."""

@@ -1,0 +1,158 @@
+"""Every word the console shows, in English and Chinese, from this one catalogue; and which
+language a request is answered in (`?lang=`, then the remembered choice, then
+Accept-Language)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class Lang(StrEnum):
+    EN = "en"
+    ZH = "zh"
+
+    @property
+    def tag(self) -> str:
+        """The HTML `lang` attribute's value."""
+        return "zh-CN" if self is Lang.ZH else "en"
+
+
+# key: (English, 中文). A text with {names} is filled by `Words.__call__`.
+WORDS = MappingProxyType({
+    "product": ("Port Exchange Gateway", "口岸数据交换网关"),
+    "console": ("Console", "控制台"),
+    "skip": ("Skip to content", "跳到正文"),
+    "nav": ("Console pages", "控制台页面"),
+    "overview": ("Overview", "总览"),
+    "dead_letters": ("Dead letters", "死信"),
+    "documents": ("Documents", "单证"),
+    "search": ("Search", "查询"),
+    "key_help": ("The whole key, or its start.", "完整业务键或其开头部分。"),
+    "decided_at": ("Decided at", "处理时间"),
+    "status": ("Status", "状态"),
+    "recipients": ("Recipients", "接收方数"),
+    "submission": ("Submission id", "提交编号"),
+    "state_refused": ("refused", "已拒绝"),
+    "duplicate_of": ("{state} (duplicate of {first})", "{state}（与 {first} 重复）"),
+    "no_documents": ("No documents match.", "没有符合条件的单证。"),
+    "documents_total": ("{total} submission(s); page {page} of {pages}.",
+                        "共 {total} 份提交；第 {page} / {pages} 页。"),
+    "language": ("Language", "语言"),
+    "signed_in": ("Signed in as {holder} ({role})", "已登录：{holder}（{role}）"),
+    "role_operator": ("operator", "运维人员"),
+    "role_auditor": ("auditor", "审计人员"),
+    "sign_out": ("Sign out", "退出"),
+    "sign_in": ("Sign in", "登录"),
+    "token": ("Console token", "控制台令牌"),
+    "token_help": ("The token an administrator bound to you in the keyring.",
+                   "管理员在密钥环中为您绑定的令牌。"),
+    "token_refused": ("The token is not bound to an operator or auditor, or not valid now.",
+                      "该令牌未绑定运维或审计角色，或当前无效。"),
+    "refused_title": ("Not allowed", "无权访问"),
+    "refused_role": ("This page needs the role {role}; you are signed in as {holder}.",
+                     "此页面需要{role}角色；您当前以{holder}身份登录。"),
+    "form_expired": ("The form has expired; open the page again.", "表单已过期，请重新打开页面。"),
+    "counts_since": ("Counted by this gateway process since it started.",
+                     "本网关进程自启动以来的统计。"),
+    "map": ("Map of exchange", "交换一张图"),
+    "map_desc": ("Agencies on a circle; a line from sender to recipient for each flow, "
+                 "thicker for more deliveries; refusals drawn in red towards the gateway.",
+                 "各单位分布在圆周上；发送方到接收方的连线表示数据流，越粗表示投递越多；"
+                 "被拒绝的单证以红线指向网关。"),
+    "gateway": ("Gateway", "网关"),
+    "legend_flow": ("Deliveries", "投递"),
+    "legend_refused": ("Refused", "拒绝"),
+    "flow_title": ("{sender} → {recipient}: {count} deliveries",
+                   "{sender} → {recipient}：{count} 次投递"),
+    "refused_title_edge": ("{agency}: {count} refused", "{agency}：{count} 份被拒绝"),
+    "node_title": ("{name} ({agency}): {accepted} accepted, {refused} refused",
+                   "{name}（{agency}）：接受 {accepted}，拒绝 {refused}"),
+    "totals": ("Totals", "合计"),
+    "accepted": ("Accepted", "接受"),
+    "refused": ("Refused", "拒绝"),
+    "acceptance_rate": ("Acceptance rate", "接受率"),
+    "refusal_rate": ("Refusal rate", "拒绝率"),
+    "delivered": ("Delivered to it", "投递给它"),
+    "decision_time": ("Mean decision time", "平均处理时间"),
+    "ingress_lag": ("Ingress lag (records)", "入口积压（条）"),
+    "by_type": ("By document type", "按单证类型"),
+    "by_agency": ("By agency", "按单位"),
+    "document_type": ("Document type", "单证类型"),
+    "agency": ("Agency", "单位"),
+    "none_yet": ("Nothing counted yet.", "暂无统计。"),
+    "partition": ("Partition", "分区"),
+    "filter": ("Filter", "筛选"),
+    "any": ("any", "全部"),
+    "code": ("Error code", "错误代码"),
+    "rule": ("Rule", "规则"),
+    "line": ("Line", "行"),
+    "location": ("Location", "位置"),
+    "received_at": ("Received at", "接收时间"),
+    "sender": ("Sender", "发送方"),
+    "business_key": ("Business key", "业务键"),
+    "retry_state": ("Retry", "重试"),
+    "select": ("Select", "选择"),
+    "select_letter": ("Select dead letter {location}", "选择死信 {location}"),
+    "retry_selected": ("Retry selected…", "重试所选…"),
+    "retry_one": ("Retry {location}…", "重试 {location}…"),
+    "retry_title": ("Retry dead letters", "重试死信"),
+    "retry_confirm_text": ("These documents go back on the ingress topic as their agencies "
+                           "sent them, under new submission ids, recorded as retried by you.",
+                           "以下单证将按原样重新放入入口主题，使用新的提交编号，"
+                           "并记录为由您重试。"),
+    "retry_confirm": ("Retry now", "立即重试"),
+    "retry_none": ("Select at least one dead letter that can be retried.",
+                   "请至少选择一封可重试的死信。"),
+    "retried_as": ("retried as {submission} by {holder} at {at}: {state}",
+                   "已于 {at} 由 {holder} 重试为 {submission}：{state}"),
+    "retried_count": ("{count} dead letter(s) put back on the ingress topic.",
+                      "已将 {count} 封死信重新放入入口主题。"),
+    "state_pending": ("pending", "处理中"),
+    "state_accepted": ("accepted", "已接受"),
+    "state_rejected": ("refused again", "再次被拒绝"),
+    "state_unknown": ("not known yet", "尚无结果"),
+    "cut": ("kept cut: cannot be retried", "仅保留片段：不可重试"),
+    "no_letters": ("No dead letters match.", "没有符合条件的死信。"),
+    "letters_total": ("{total} dead letter(s); page {page} of {pages}.",
+                      "共 {total} 封死信；第 {page} / {pages} 页。"),
+    "previous": ("Previous page", "上一页"),
+    "next": ("Next page", "下一页"),
+    "paging": ("Pages", "分页"),
+    "back": ("Back to the dead letters", "返回死信列表"),
+})
+
+
+@dataclass(frozen=True, slots=True)
+class Words:
+    lang: Lang
+
+    def __call__(self, key: str, **values: object) -> str:
+        text = WORDS[key][1 if self.lang is Lang.ZH else 0]
+        return text.format(**values) if values else text
+
+
+def choose_lang(asked: str | None, remembered: str | None, accept_language: str) -> Lang:
+    """`?lang=` first, then the cookie, then the first of zh/en that Accept-Language
+    prefers (by its q values), else English."""
+    for choice in (asked, remembered):
+        if choice in (Lang.EN.value, Lang.ZH.value):
+            return Lang(choice)
+    ranked: list[tuple[float, int, Lang]] = []
+    for order, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.strip().partition(";")
+        base = tag.strip().lower().split("-")[0]
+        if base in (Lang.EN.value, Lang.ZH.value):
+            ranked.append((-_quality(params), order, Lang(base)))
+    return min(ranked)[2] if ranked else Lang.EN
+
+
+def _quality(params: str) -> float:
+    name, _, value = params.strip().partition("=")
+    if name.strip() != "q":
+        return 1.0
+    try:
+        return float(value)
+    except ValueError:
+        return 0.0

@@ -1,0 +1,431 @@
+"""The operators' console in a real browser: headless Chromium and its driver from the
+distribution's packages (Debian: chromium, chromium-driver; .ci/run installs them), driven by
+Selenium, against a gateway served on the real broker with documents submitted over its
+HTTP door.
+
+Every page is loaded, checked for browser console errors and for a masked field's personal
+value, and kept as a screenshot under $PX_TEST_ARTIFACTS (when set: one folder per test) or
+else the test's own tmp dir (`console-screenshots/`). Waits are WebDriverWait conditions
+with deadlines, never sleeps."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import threading
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+import pytest
+from selenium import webdriver
+from selenium.webdriver import Chrome
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from crypto import token_digest
+from gateway.home.create import DEMO_AGENCIES, DEMO_CONTRACTS, Home, create_home
+from gateway.kafka.names import Topics
+from gateway.publish.plan import KEPT_PREFIX_BYTES
+from tests.integration.service_support import (
+    ARRIVAL,
+    PROVIDER,
+    RECIPIENTS,
+    Document,
+    InProcess,
+    post_document,
+    running_gateway,
+    signed,
+    signed_arrivals,
+    wait_ready,
+)
+from tests.integration.support import FAL1_SAMPLES, gateway_parts
+
+pytestmark = pytest.mark.integration
+
+T = TypeVar("T")
+CHROMIUM = ("chromium", "chromedriver")
+WAIT_S = 60.0
+# A personal value of the sample arrival (its master's name) that the contract masks.
+MASTER_NAMES = ("ZHANG Wei", "张伟")
+MASKED_CONTRACTS = (replace(DEMO_CONTRACTS[0], extra='[masks]\n"master_name" = "pseudonym"\n'),)
+BAD_IMO = (FAL1_SAMPLES / "bad_imo_check_digit.xml").read_bytes()
+RULE_CODE = "RULE_IMO_CHECK_DIGIT"
+OPERATOR, AUDITOR = "ops-console", "audit-office"
+# Text below 4.5:1 against its background fails WCAG AA; checked on what each page shows.
+MIN_CONTRAST = 4.5
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    operator: str
+    auditor: str
+
+
+@pytest.fixture
+def console_home(tmp_path: Path, topics: Topics) -> tuple[Home, Tokens]:
+    """A home whose contract masks the master's name, with a console token bound to an
+    operator and one to an auditor."""
+    home = create_home(tmp_path / "home", contracts=MASKED_CONTRACTS, seal_every=4,
+                       seal_interval_ms=100, topic_prefix=topics.prefix)
+    tokens = Tokens(secrets.token_urlsafe(24), secrets.token_urlsafe(24))
+    with (home.path / "keyring.toml").open("a", encoding="utf-8") as keyring:
+        for token, role, name in ((tokens.operator, "operator", OPERATOR),
+                                  (tokens.auditor, "auditor", AUDITOR)):
+            keyring.write(f'\n[[client]]\ntoken_sha256 = "{token_digest(token)}"\n'
+                          f'role = "{role}"\nname = "{name}"\n')
+    return home, tokens
+
+
+@pytest.fixture
+def artifacts(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    base = os.environ.get("PX_TEST_ARTIFACTS")
+    folder = (Path(base) / request.node.name if base else tmp_path / "console-screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def browser() -> Iterator[Chrome]:
+    chromium, driver = (_installed(name) for name in CHROMIUM)
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--window-size=1280,1400", "--lang=en-US"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    chrome = Chrome(options=options, service=Service(executable_path=driver))
+    try:
+        yield chrome
+    finally:
+        chrome.quit()
+
+
+def _installed(name: str) -> str:
+    """The program's path; without it the test is skipped, except in CI (CI=true), where it
+    fails: CI must never skip the browser tests silently."""
+    found = shutil.which(name)
+    if found:
+        return found
+    why = (f"{name} is not installed (Debian: apt-get install chromium chromium-driver); the "
+           "console's tests drive it")
+    if os.environ.get("CI") == "true":
+        pytest.fail(why)
+    pytest.skip(why)
+
+
+@contextlib.contextmanager
+def gateway_beside(home: Home, bootstrap: str
+                   ) -> Iterator[tuple[InProcess, Callable[[Coroutine[Any, Any, T]], T]]]:
+    """A gateway serving on its own event loop in a thread (the browser's driver blocks), and
+    how to run a coroutine on that loop from the test."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="gateway", daemon=True)
+    thread.start()
+
+    def call(coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout=180)
+
+    config, parts = gateway_parts(home)
+    running = running_gateway(config, parts, bootstrap)
+    try:
+        served = call(running.__aenter__())
+        try:
+            yield served, call
+        finally:
+            call(running.__aexit__(None, None, None))
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=60)
+        loop.close()
+
+
+async def submit(url: str, docs: Sequence[Document]) -> list[int]:
+    """Each document over the HTTP door, as its agency does; the statuses answered."""
+    async with aiohttp.ClientSession() as session:
+        await wait_ready(session, url)
+        return [(await post_document(session, url, doc)).status for doc in docs]
+
+
+async def reloaded(served: InProcess) -> bool:
+    """The keyring read again on the gateway's loop, as SIGHUP has it."""
+    return served.gateway.parts.live_keyring.reload()
+
+
+# -- the browser's side ------------------------------------------------------------------------
+
+
+@dataclass
+class Visit:
+    """A browser at the console, checking each page it loads and keeping its screenshot."""
+
+    driver: Chrome
+    base: str
+    artifacts: Path
+    pages: int = 0
+
+    def open(self, path: str) -> None:
+        self.driver.get(f"{self.base}{path}")
+        self.settled()
+
+    def settled(self) -> None:
+        WebDriverWait(self.driver, WAIT_S).until(
+            lambda d: d.execute_script("return document.readyState") == "complete")
+
+    def leave(self, action: Callable[[], object]) -> None:
+        """Runs `action`, which leaves the page (a form sent, a link followed), and waits
+        until the next page has replaced it and is loaded."""
+        page = self.driver.find_element(By.TAG_NAME, "html")
+        action()
+        WebDriverWait(self.driver, WAIT_S).until(staleness_of(page))
+        self.settled()
+
+    def keep(self, name: str, *, refused_with: int | None = None) -> str:
+        """Checks the page now shown and keeps its screenshot; its HTML. `refused_with`: the
+        page is a refusal with this HTTP status, which the browser logs as the one error."""
+        self.pages += 1
+        html = self.driver.page_source
+        errors = [entry["message"] for entry in self.driver.get_log("browser")
+                  if entry["level"] == "SEVERE"]
+        if refused_with is not None:
+            refusal = f"the server responded with a status of {refused_with}"
+            assert [refusal in error for error in errors] == [True], (name, errors)
+            errors = []
+        assert not errors, (name, errors)
+        assert not [value for value in MASTER_NAMES if value in html], name
+        assert self.driver.find_element(By.TAG_NAME, "html").get_attribute("lang"), name
+        assert_labelled(self.driver, name)
+        assert_contrast(self.driver, name)
+        self.driver.save_screenshot(str(self.artifacts / f"{self.pages:02d}-{name}.png"))
+        return html
+
+    def sign_in(self, token: str) -> None:
+        self.open("/console/login")
+        field = self.driver.find_element(By.ID, "token")
+        self.leave(lambda: field.send_keys(token, Keys.ENTER))
+
+    def until(self, check: Callable[[Chrome], bool], path: str) -> None:
+        """Reloads `path` until `check` holds of it (what the gateway shows catches up with
+        what was submitted)."""
+        def reloaded(driver: Chrome) -> bool:
+            driver.get(f"{self.base}{path}")
+            return check(driver)
+        WebDriverWait(self.driver, WAIT_S, poll_frequency=0.5).until(reloaded)
+        self.settled()
+
+    def tab_to(self, matches: Callable[[Any], bool], *, most: int = 80) -> Any:
+        """Presses TAB, from the top of the page, until the focused element `matches`
+        (keyboard navigation reaches it)."""
+        self.driver.execute_script("document.activeElement.blur()")
+        for _ in range(most):
+            ActionChains(self.driver).send_keys(Keys.TAB).perform()
+            focused = self.driver.switch_to.active_element
+            if matches(focused):
+                return focused
+        raise AssertionError("the keyboard never reached the element")
+
+
+def assert_labelled(driver: Chrome, page: str) -> None:
+    """Every form control a user meets has a name: a label, or its own text."""
+    unnamed = driver.execute_script("""
+        return [...document.querySelectorAll('input, select, button, textarea')]
+          .filter(e => e.type !== 'hidden')
+          .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                       && !e.textContent.trim())
+          .map(e => e.outerHTML);""")
+    assert not unnamed, (page, unnamed)
+
+
+def assert_contrast(driver: Chrome, page: str) -> None:
+    """The text of headings, cells, links, buttons and paragraphs against the background it
+    is drawn on (the nearest ancestor with one) keeps WCAG AA's 4.5:1."""
+    worst = driver.execute_script("""
+        const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
+        const lum = ([r, g, b]) => {
+          const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92
+                                                          : Math.pow((v + 0.055) / 1.055, 2.4); };
+          return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+        const background = e => {
+          for (; e; e = e.parentElement) {
+            const c = rgb(getComputedStyle(e).backgroundColor);
+            if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+          }
+          return [255, 255, 255]; };
+        let worst = [99, ''];
+        const texts = 'h1, h2, p, th, td, a, button, dt, dd, label, caption';
+        for (const e of document.querySelectorAll(texts)) {
+          if (!e.textContent.trim() || !e.getClientRects().length) continue;
+          const a = lum(rgb(getComputedStyle(e).color)), b = lum(background(e));
+          const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+          if (ratio < worst[0]) worst = [ratio, e.outerHTML.slice(0, 80)];
+        }
+        return worst;""")
+    assert worst[0] >= MIN_CONTRAST, (page, worst)
+
+
+def rows_with_code(driver: Chrome, code: str) -> list[Any]:
+    return driver.find_elements(By.CSS_SELECTOR, f'tr[data-code="{code}"]')
+
+
+def cell_text(driver: Chrome, table: str, key: str) -> list[str]:
+    row = driver.find_element(By.CSS_SELECTOR, f'#{table} tr[data-key="{key}"]')
+    return [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+
+
+# -- the tests ---------------------------------------------------------------------------------
+
+
+def test_an_operator_sees_the_exchange_and_retries_a_dead_letter_by_keyboard(
+        console_home: tuple[Home, Tokens], broker: Any, browser: Chrome,
+        artifacts: Path) -> None:
+    home, tokens = console_home
+    arrivals = signed_arrivals(home, 3)
+    bad_rule = signed(home, BAD_IMO, "bad-imo")
+    # Larger than what is kept of a document never authenticated: its dead letter is cut.
+    long_arrival = ARRIVAL + b"<!--" + b"-" * 2 * KEPT_PREFIX_BYTES + b"-->\n"
+    bad_signature = replace(signed(home, long_arrival, "bad-signature"),
+                            signature=home.agency_keys[RECIPIENTS[0]].sign(long_arrival))
+    with gateway_beside(home, broker.bootstrap_servers) as (served, call):
+        statuses = call(submit(served.url, [*arrivals, bad_rule, bad_signature]))
+        assert statuses == [200, 200, 200, 422, 422]
+        visit = Visit(browser, served.ops_url, artifacts)
+
+        visit.open("/console/overview")  # not signed in: sent to sign in first
+        assert "/console/login" in browser.current_url
+        visit.keep("login")
+        token = browser.find_element(By.ID, "token")
+        visit.leave(lambda: token.send_keys(tokens.operator, Keys.ENTER))
+        assert browser.current_url.endswith("/console/overview")
+
+        # The overview: every agency of the home a node, the provider's flows to both
+        # recipients, its refusals in red, and the counts (counted once each answer is
+        # given: the page is asked again until they are there).
+        visit.until(lambda d: cell_text(d, "by-agency", PROVIDER)[:2] == ["3", "2"],
+                    "/console/overview")
+        visit.keep("overview")
+        nodes = {node.get_attribute("data-agency")
+                 for node in browser.find_elements(By.CSS_SELECTOR, "svg g.node")}
+        assert nodes == {agency.id for agency in DEMO_AGENCIES}
+        flows = {(line.get_attribute("data-sender"), line.get_attribute("data-recipient"))
+                 for line in browser.find_elements(By.CSS_SELECTOR, "svg path.flow")}
+        assert flows == {(PROVIDER, recipient) for recipient in RECIPIENTS}
+        refused = browser.find_elements(By.CSS_SELECTOR, "svg path.refused")
+        assert [line.get_attribute("data-sender") for line in refused] == [PROVIDER]
+        assert cell_text(browser, "by-agency", PROVIDER)[:3] == ["3", "2", "60.0 %"]
+        for recipient in RECIPIENTS:
+            assert cell_text(browser, "by-agency", recipient)[3] == "3"
+        assert cell_text(browser, "by-type", "fal1")[:2] == ["3", "1"]
+
+        # Documents by business key (the whole or its start) and by sender, from the receipts.
+        second = "9074729:V000001:A:CNSHA"  # the second arrival's: IMO, voyage, arrival, port
+        visit.until(lambda d: [row.get_attribute("data-status") for row in d.find_elements(
+            By.CSS_SELECTOR, "#documents tbody tr")] == ["accepted"],
+            f"/console/documents?key={second}")
+        [row] = browser.find_elements(By.CSS_SELECTOR, "#documents tbody tr")
+        assert second in row.text and row.get_attribute("data-submission") == \
+            f"{PROVIDER}~{arrivals[1].submission_id}"
+        visit.keep("documents-by-key")
+        visit.open("/console/documents?key=9074729")
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#documents tbody tr")) == 3
+        visit.open("/console/documents")
+        Select(browser.find_element(By.ID, "f-sender")).select_by_value(PROVIDER)
+        visit.leave(browser.find_element(By.CSS_SELECTOR, "form.filter button").click)
+        shown = [str(row.get_attribute("data-status"))
+                 for row in browser.find_elements(By.CSS_SELECTOR, "#documents tbody tr")]
+        assert sorted(shown) == ["accepted"] * 3 + ["rejected"] * 2
+        visit.keep("documents-by-sender")
+
+        visit.open("/console/overview?lang=zh")
+        assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
+        assert browser.find_element(By.TAG_NAME, "h1").text == "总览"
+        visit.keep("overview-zh")
+        visit.open("/console/overview?lang=en")
+
+        # The dead letters: the rule's and the cut one (never authenticated: not retryable).
+        visit.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "tr[data-location]")) == 2,
+                    "/console/dead-letters")
+        [rule_row] = rows_with_code(browser, RULE_CODE)
+        location = rule_row.get_attribute("data-location")
+        assert "check digit" in rule_row.text.lower()
+        [cut_row] = [row for row in browser.find_elements(By.CSS_SELECTOR, "tr[data-location]")
+                     if row is not rule_row and row.get_attribute("data-code") != RULE_CODE]
+        assert not cut_row.find_element(By.NAME, "at").is_enabled()
+        visit.keep("dead-letters")
+
+        Select(browser.find_element(By.ID, "f-code")).select_by_value(RULE_CODE)
+        visit.leave(browser.find_element(By.CSS_SELECTOR, "form.filter button").click)
+        assert [row.get_attribute("data-code")
+                for row in browser.find_elements(By.CSS_SELECTOR, "tr[data-location]")
+                ] == [RULE_CODE]
+        visit.keep("dead-letters-filtered")
+
+        # Chosen and retried with the keyboard alone: TAB to its box, SPACE, TAB to the button.
+        box = visit.tab_to(lambda e: e.get_attribute("value") == location)
+        box.send_keys(Keys.SPACE)
+        assert box.is_selected()
+        button = visit.tab_to(lambda e: e.get_attribute("id") == "retry-selected")
+        visit.leave(lambda: button.send_keys(Keys.ENTER))
+        assert location in browser.find_element(By.CSS_SELECTOR, "ul.chosen").text
+        visit.keep("retry-confirm")
+        confirm = browser.find_element(By.ID, "confirm-retry")
+        visit.leave(lambda: confirm.send_keys(Keys.ENTER))
+        assert "1" in browser.find_element(By.CSS_SELECTOR, "p.done").text
+
+        # The retry is recorded against the dead letter, and its outcome shown: refused
+        # again by the same rule, a new dead letter beside the first.
+        def retried_and_refused_again(driver: Chrome) -> bool:
+            first = driver.find_element(By.CSS_SELECTOR, f'tr[data-location="{location}"]')
+            return ("refused again" in first.text and OPERATOR in first.text
+                    and len(rows_with_code(driver, RULE_CODE)) == 2)
+        visit.until(retried_and_refused_again, "/console/dead-letters")
+        visit.keep("dead-letters-retried")
+
+
+def test_an_auditor_reads_but_may_not_retry_and_a_token_unbound_or_revoked_is_refused(
+        console_home: tuple[Home, Tokens], broker: Any, browser: Chrome,
+        artifacts: Path) -> None:
+    home, tokens = console_home
+    with gateway_beside(home, broker.bootstrap_servers) as (served, call):
+        assert call(submit(served.url, [signed(home, BAD_IMO, "bad-imo")])) == [422]
+        visit = Visit(browser, served.ops_url, artifacts)
+
+        visit.sign_in(secrets.token_urlsafe(24))
+        problem = browser.find_element(By.CSS_SELECTOR, "p.problem")
+        assert problem.get_attribute("data-code") == "CONSOLE_TOKEN_REFUSED"
+        visit.keep("login-refused", refused_with=401)
+
+        visit.sign_in(tokens.auditor)
+        assert AUDITOR in browser.find_element(By.CSS_SELECTOR, ".who").text
+        visit.keep("overview-auditor")
+        visit.until(lambda d: len(rows_with_code(d, RULE_CODE)) == 1, "/console/dead-letters")
+        assert not browser.find_elements(By.NAME, "at")  # nothing to choose
+        assert not browser.find_elements(By.ID, "retry-selected")
+        visit.keep("dead-letters-auditor")
+        location = rows_with_code(browser, RULE_CODE)[0].get_attribute("data-location")
+
+        visit.open(f"/console/dead-letters/retry?at={location}")
+        problem = browser.find_element(By.CSS_SELECTOR, "p.problem")
+        assert problem.get_attribute("data-code") == "CONSOLE_ROLE_REFUSED"
+        assert re.search(r"\boperator\b", problem.text)
+        visit.keep("retry-refused", refused_with=403)
+
+        # The auditor's binding revoked and the keyring reloaded: the session ends with it.
+        keyring = home.path / "keyring.toml"
+        revoked = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        binding = f'role = "auditor"\nname = "{AUDITOR}"\n'
+        keyring.write_text(keyring.read_text(encoding="utf-8").replace(
+            binding, f"{binding}revoked_at = {revoked}\n"), encoding="utf-8")
+        assert call(reloaded(served))
+        visit.open("/console/overview")
+        assert "/console/login" in browser.current_url
