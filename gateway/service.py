@@ -44,6 +44,7 @@ from gateway.decide.pipeline import (
     Submission,
     new_context,
 )
+from gateway.deliveries.acknowledgements import Acknowledgement, AcknowledgementVerifier
 from gateway.errors import BrokerUnavailable, GatewayError, crash_site
 from gateway.home.config import GatewayConfig
 from gateway.ids import Uuid7Generator, derived_uuid7
@@ -51,7 +52,7 @@ from gateway.ingress.desk import SubmitOutcome
 from gateway.ingress.http_api import build_app, build_operator_app
 from gateway.ingress.limits import RateLimiter
 from gateway.ingress.serving import GatewayDesk, IngressLoop
-from gateway.kafka.names import Outbound
+from gateway.kafka.names import Outbound, StoredMessage
 from gateway.kafka.wire import Broker, ensure_topics, new_producer
 from gateway.observe.health import BrokerHealth
 from gateway.observe.metrics import GatewayMetrics
@@ -66,6 +67,7 @@ from gateway.publish.plan import (
     repeat_plan,
 )
 from gateway.publish.publisher import Publisher
+from gateway.publish.push import Pushes, payload_media_types
 from gateway.publish.sealing import BatchSealer
 from gateway.receipts.book import ReceiptBook
 from gateway.receipts.receipt import SignedReceipt
@@ -174,6 +176,12 @@ class Gateway:
         self._ahead = CheckAhead(parts.live_keyring, config.limits_for, config.parsing,
                                  on_worker_lost=self.metrics.parse_worker_lost)
         self.desk = GatewayDesk(self)
+        self._pushes = Pushes(config.push, bootstrap_servers, schemas=parts.schemas,
+                              topics=self.topics, topic_of=parts.payloads.topic_of,
+                              verifier=AcknowledgementVerifier(parts.live_keyring),
+                              record_taken=self._taken, metrics=self.metrics,
+                              media_type_of=payload_media_types(parts.adapters),
+                              fetch_wait_ms=config.fetch_wait_ms)
 
     async def start(self) -> None:
         await ensure_topics(self.bootstrap_servers, self._made_topics())
@@ -473,10 +481,14 @@ class Gateway:
         await self._ahead.start()
         closing = asyncio.create_task(self._stop_checking_on(stop))
         watching = self._watch_keyring(stop)
+        pushing = asyncio.create_task(self._push(stop), name="push")
         try:
             await IngressLoop(self).run(stop)
         finally:
             closing.cancel()
+            if not stop.is_set():  # the ingress loop failed: push ends with it
+                pushing.cancel()
+            await asyncio.gather(pushing, return_exceptions=True)
             if watching is not None:
                 watching.cancel()
                 await asyncio.gather(watching, return_exceptions=True)
@@ -488,6 +500,18 @@ class Gateway:
         if interval_s <= 0:
             return None
         return asyncio.create_task(self.parts.live_keyring.watch(stop, interval_s))
+
+    async def _push(self, stop: asyncio.Event) -> None:
+        """Pushes deliveries to the recipients of `[push.recipients]` until `stop`
+        (gateway.publish.push); a failure of push never stops the ingress."""
+        try:
+            await self._pushes.run(stop)
+        except Exception as exc:
+            log.error("push.stopped", error=type(exc).__name__, detail=str(exc))
+
+    async def _taken(self, ack: Acknowledgement, message: StoredMessage) -> None:
+        log.info("delivery.taken", recipient=ack.agency, topic=message.topic,
+                 partition=message.partition, offset=message.offset)
 
     async def _stop_checking_on(self, stop: asyncio.Event) -> None:
         await stop.wait()

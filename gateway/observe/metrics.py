@@ -49,7 +49,8 @@ class Children(Generic[M]):
 
 class GatewayMetrics:
     __slots__ = ("_accepted", "_deliveries", "_door_refusals", "_duplicates", "_in_flight",
-                 "_lag", "_received", "_rejected", "_stage_seconds", "_workers_lost",
+                 "_lag", "_push_acknowledged", "_push_dead_lettered", "_push_failures",
+                 "_push_pending", "_received", "_rejected", "_stage_seconds", "_workers_lost",
                  "registry")
 
     def __init__(self) -> None:
@@ -86,6 +87,19 @@ class GatewayMetrics:
                                    ("partition",), registry=self.registry))
         self._in_flight = Gauge("portgw_in_flight_documents",
                                 "Documents being worked on now", registry=self.registry)
+        self._push_pending = Children(Gauge(
+            "portgw_push_pending_deliveries",
+            "Deliveries on a push recipient's topic not yet acknowledged or dead-lettered",
+            ("recipient",), registry=self.registry))
+        self._push_failures = self._counter(
+            "portgw_push_failures", "Push attempts that ended without an acknowledgement",
+            "recipient", "code")
+        self._push_acknowledged = self._counter(
+            "portgw_push_acknowledged", "Deliveries pushed and acknowledged by the recipient",
+            "recipient")
+        self._push_dead_lettered = self._counter(
+            "portgw_push_dead_lettered", "Deliveries dead-lettered past the retry horizon",
+            "recipient")
 
     def _counter(self, name: str, documentation: str, *labels: str) -> Children[Counter]:
         return Children(Counter(name, documentation, labels, registry=self.registry))
@@ -119,6 +133,18 @@ class GatewayMetrics:
 
     def set_in_flight(self, n: int) -> None:
         self._in_flight.set(n)
+
+    def set_push_pending(self, recipient: str, pending: int) -> None:
+        self._push_pending(recipient).set(pending)
+
+    def push_failed(self, recipient: str, code: str) -> None:
+        self._push_failures(recipient, code).inc()
+
+    def push_acknowledged(self, recipient: str) -> None:
+        self._push_acknowledged(recipient).inc()
+
+    def push_dead_lettered(self, recipient: str) -> None:
+        self._push_dead_lettered(recipient).inc()
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type, for GET /metrics."""

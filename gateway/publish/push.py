@@ -1,0 +1,554 @@
+"""Push: the gateway POSTs each delivery to its recipient's HTTPS endpoint and keeps the
+recipient's signed acknowledgement (docs/service.md, "Push").
+
+For each recipient of `[push.recipients]` one task reads its delivery topic (partitions
+assigned, no consumer group) from the positions kept on `px.push-positions.v1`, and each
+partition is a lane that sends its deliveries one after the other: the business key chooses
+the partition, so the versions of one document arrive in the order they came. A delivery is
+sent until the endpoint answers with an acknowledgement that verifies (the recipient's SM2
+signature, naming this delivery and its payload's SM3), with exponential backoff and full
+jitter between attempts; past the recipient's retry horizon it goes to the dead-letter
+topic (PUSH_HORIZON_PASSED, the last failure's code in its message) and the lane goes on.
+An acknowledged delivery is recorded as taken in the trail, then the lane's position moves
+past it on the positions topic (acks=all) before the next delivery is sent: after a
+restart nothing acknowledged is sent again. A crash between the recipient's answer and that
+write sends the delivery once more (at least once; the recipient drops a delivery id it
+has).
+
+Recipients never wait for one another: each has its task, its own HTTP connections (at most
+`max_in_flight` requests under way) and every request its `timeout_s`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import ssl
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import aiohttp
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from adapters import AdapterRegistry
+from gateway.clock import utc_now
+from gateway.decide.router import AVRO_ENCODING, ENVELOPE_PREFIX, JSON_ENCODING
+from gateway.deliveries.acknowledgements import Acknowledgement, AcknowledgementVerifier
+from gateway.deliveries.envelopes import ENVELOPE_ENCODING_PREFIX
+from gateway.deliveries.proof import DELIVERY_SCHEMA, H_SEAL
+from gateway.deliveries.push_wire import (
+    AVRO_FORM,
+    JSON_FORM,
+    JSON_MEDIA_TYPE,
+    PushRequest,
+    push_request,
+    taken_digest,
+)
+from gateway.errors import BrokerUnavailable, ConfigError, GatewayError
+from gateway.home.config import PUSH_CONFIG_INVALID, PushRecipient, PushSettings
+from gateway.kafka.names import H_EVENT_ID, H_SENDER, Outbound, StoredMessage, Topics
+from gateway.kafka.wire import (
+    Broker,
+    acked,
+    ensure_topics,
+    new_producer,
+    new_reader,
+    partitions_of,
+    read_topics,
+    stop_consumer,
+    stored_message,
+)
+from gateway.observe.metrics import GatewayMetrics
+from gateway.publish.plan import DEAD_LETTER_SCHEMA
+from message_formats import AvroSchemas, FormatError
+
+log = structlog.get_logger(__name__)
+
+# Why an attempt failed (the failure metric's `code`; the last one is in a dead letter).
+PUSH_TLS_PIN_MISMATCH: Final = "PUSH_TLS_PIN_MISMATCH"
+PUSH_TLS_FAILED: Final = "PUSH_TLS_FAILED"
+PUSH_UNREACHABLE: Final = "PUSH_UNREACHABLE"
+PUSH_TIMEOUT: Final = "PUSH_TIMEOUT"
+PUSH_HTTP_STATUS: Final = "PUSH_HTTP_STATUS"
+PUSH_ACK_NOT_TAKEN: Final = "PUSH_ACK_NOT_TAKEN"
+PUSH_DELIVERY_UNREADABLE: Final = "PUSH_DELIVERY_UNREADABLE"
+PUSH_HORIZON_PASSED: Final = "PUSH_HORIZON_PASSED"
+# The dead letter of a delivery names its form so that `portgw dlq` shows what it holds.
+DEAD_DELIVERY_FORMAT: Final = "px-delivery"
+H_PUSH_RECIPIENT: Final = "px-push-recipient"
+ACK_BODY_LIMIT: Final = 1024 * 1024
+LANE_BACKLOG: Final = 256  # deliveries read ahead per partition; the partition pauses beyond
+DISCOVER_EVERY_S: Final = 1.0  # how often a recipient's topic is looked at for partitions
+POSITIONS_COMPACTED: Final = {"cleanup.policy": "compact"}
+
+# Each delivery once acknowledged: the recipient's acknowledgement and what it acknowledges.
+RecordTaken = Callable[[Acknowledgement, StoredMessage], Awaitable[None]]
+MediaTypeOf = Callable[[str], str]
+
+
+def payload_media_types(adapters: AdapterRegistry) -> MediaTypeOf:
+    """The `native` form's hook: a payload's media type by its encoding, an adapter's own
+    for a document it rendered (the XML forms)."""
+    fixed = {AVRO_ENCODING: "application/vnd.apache.avro+binary",
+             JSON_ENCODING: JSON_MEDIA_TYPE}
+
+    def media_type(encoding: str) -> str:
+        if encoding.startswith(ENVELOPE_PREFIX):
+            return "application/octet-stream"
+        if encoding.startswith(ENVELOPE_ENCODING_PREFIX):
+            return "application/xml"
+        if encoding in adapters:
+            return adapters.get(encoding).media_type
+        return fixed.get(encoding, "application/octet-stream")
+    return media_type
+
+
+class PushFailed(GatewayError):
+    """One attempt to hand a delivery over did not end with its acknowledgement."""
+
+    code = "PUSH_FAILED"
+
+
+def backoff_delay(attempt: int, initial_s: float, max_s: float,
+                  draw: Callable[[float, float], float] = random.uniform) -> float:
+    """The wait before attempt `attempt + 1` (0: after the first failure): full jitter
+    (uniform between 0 and the exponential bound), the bound never above `max_s`."""
+    bound = max_s if attempt >= 64 else min(max_s, initial_s * 2 ** attempt)
+    return draw(0.0, bound)
+
+
+def client_context(settings: PushSettings, recipient: PushRecipient) -> ssl.SSLContext:
+    """TLS towards one endpoint, with the gateway's client certificate: its server validated
+    against `ca_file` when given; a pin alone (`server_sha256`) is checked by the connection
+    (`aiohttp.Fingerprint`) in place of a CA."""
+    try:
+        if recipient.ca_file:
+            context = ssl.create_default_context(cafile=recipient.ca_file)
+        else:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE  # the pin, checked on every connection
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(settings.client_cert_file, settings.client_key_file)
+    except (OSError, ssl.SSLError) as exc:
+        why = exc.reason if isinstance(exc, ssl.SSLError) else exc.strerror
+        raise ConfigError(f"[push]: the client certificate or a recipient's ca_file cannot be "
+                          f"loaded: {why or type(exc).__name__}", code=PUSH_CONFIG_INVALID
+                          ) from None
+    return context
+
+
+class Endpoint:
+    """One recipient's HTTPS endpoint: its connections (at most `max_in_flight`), TLS as
+    configured, each request bounded by `timeout_s`."""
+
+    def __init__(self, settings: PushSettings, recipient: PushRecipient) -> None:
+        self.recipient = recipient
+        self._context = client_context(settings, recipient)
+        self._pin = (aiohttp.Fingerprint(bytes.fromhex(recipient.server_sha256))
+                     if recipient.server_sha256 else True)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Endpoint:
+        # The pin on the connector, the context on each request: aiohttp then checks both
+        # (a Fingerprint given with the request would replace the context and its client
+        # certificate).
+        connector = aiohttp.TCPConnector(ssl=self._pin, limit=self.recipient.max_in_flight)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=self.recipient.timeout_s))
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def post(self, request: PushRequest) -> bytes:
+        """The endpoint's answer to the POST; PushFailed, coded, when it gives none or not
+        a 2xx."""
+        assert self._session is not None
+        try:
+            async with self._session.post(self.recipient.url, data=request.body,
+                                          headers=dict(request.headers),
+                                          ssl=self._context) as response:
+                body = await response.content.read(ACK_BODY_LIMIT + 1)
+                if not 200 <= response.status < 300:
+                    raise PushFailed(f"the endpoint answered HTTP {response.status}",
+                                     code=PUSH_HTTP_STATUS)
+                return body
+        except aiohttp.ServerFingerprintMismatch:
+            raise PushFailed("the endpoint's certificate is not the one pinned "
+                             "(server_sha256)", code=PUSH_TLS_PIN_MISMATCH) from None
+        except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
+            raise PushFailed(f"TLS with the endpoint failed ({type(exc).__name__})",
+                             code=PUSH_TLS_FAILED) from None
+        except TimeoutError:
+            raise PushFailed(f"no answer within timeout_s ({self.recipient.timeout_s} s)",
+                             code=PUSH_TIMEOUT) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise PushFailed(f"the endpoint cannot be reached ({type(exc).__name__})",
+                             code=PUSH_UNREACHABLE) from None
+
+
+class PositionBook:
+    """Per recipient and delivery partition, the offset before which every delivery was
+    acknowledged or dead-lettered: on the compacted positions topic, keyed by recipient,
+    topic and partition, so the last value of each key is the position."""
+
+    def __init__(self, broker: Broker, topics: Topics) -> None:
+        self._broker = broker
+        self._topic = topics.push_positions
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self, producer: AIOKafkaProducer) -> dict[tuple[str, str, int], int]:
+        """Uses `producer` from now on; the positions kept, by (recipient, topic,
+        partition)."""
+        await ensure_topics(self._broker, {self._topic: 1},
+                            configs={self._topic: POSITIONS_COMPACTED})
+        self._producer = producer
+        positions: dict[tuple[str, str, int], int] = {}
+        for message in await read_topics(self._broker, [self._topic]):
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                kept = json.loads(message.value)
+                positions[(kept["recipient"], kept["topic"], int(kept["partition"]))] = \
+                    int(kept["next_offset"])
+        return positions
+
+    async def save(self, recipient: str, tp: TopicPartition, next_offset: int) -> None:
+        """Keeps the position; returns once the broker has it."""
+        assert self._producer is not None
+        value = {"recipient": recipient, "topic": tp.topic, "partition": tp.partition,
+                 "next_offset": next_offset, "at": utc_now().isoformat()}
+        key = f"{recipient}\n{tp.topic}\n{tp.partition}".encode()
+        await acked(await self._producer.send(self._topic, json.dumps(value).encode(), key=key,
+                                              partition=0))
+
+
+@dataclass(frozen=True, slots=True)
+class PushParts:
+    """What every recipient's push shares."""
+
+    schemas: AvroSchemas
+    verifier: AcknowledgementVerifier
+    record_taken: RecordTaken
+    positions: PositionBook
+    producer: AIOKafkaProducer
+    metrics: GatewayMetrics
+    topics: Topics
+    media_type_of: MediaTypeOf
+
+
+@dataclass(slots=True)
+class Lane:
+    """One partition of a recipient's topic: the deliveries read and not yet handed over,
+    in order, and the offset before which all were."""
+
+    tp: TopicPartition
+    done: int
+    fetched: int
+    backlog: deque[StoredMessage] = field(default_factory=deque)
+    more: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+class RecipientPush:
+    """Pushes one recipient's deliveries until stopped."""
+
+    def __init__(self, agency: str, recipient: PushRecipient, topic: str, broker: Broker,
+                 endpoint: Endpoint, parts: PushParts, kept: Mapping[tuple[str, str, int], int],
+                 *, fetch_wait_ms: int = 5) -> None:
+        self.agency = agency
+        self.recipient = recipient
+        self.topic = topic
+        self._broker = broker
+        self._endpoint = endpoint
+        self._parts = parts
+        self._kept = kept
+        self._fetch_wait_ms = fetch_wait_ms
+        self._slots = asyncio.Semaphore(recipient.max_in_flight)
+        self._lanes: dict[TopicPartition, Lane] = {}
+        self._stopping = asyncio.Event()
+        self._next_discovery = 0.0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = new_reader(self._broker, fetch_max_wait_ms=self._fetch_wait_ms)
+        try:
+            await consumer.start()
+            async with self._endpoint:
+                await self._read(consumer, stop)
+        finally:
+            self._stopping.set()
+            await self._end_lanes()
+            await stop_consumer(consumer)
+
+    def positions(self) -> dict[tuple[str, str, int], int]:
+        """Where each lane got to: every delivery before it acknowledged or dead-lettered."""
+        return {(self.agency, tp.topic, tp.partition): lane.done
+                for tp, lane in self._lanes.items()}
+
+    async def _read(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if time.monotonic() >= self._next_discovery:
+                await self._discover(consumer)
+            if not self._lanes:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), DISCOVER_EVERY_S)
+                continue
+            try:
+                fetched = await consumer.getmany(timeout_ms=200, max_records=LANE_BACKLOG)
+            except KafkaError as exc:
+                log.warning("push.read_failed", recipient=self.agency, error=str(exc))
+                await asyncio.sleep(1.0)
+                continue
+            for tp, records in fetched.items():
+                self._queue(consumer, self._lanes[tp], records)
+            self._resume_drained(consumer)
+            self._parts.metrics.set_push_pending(self.agency, self._pending(consumer))
+
+    async def _discover(self, consumer: AIOKafkaConsumer) -> None:
+        self._next_discovery = time.monotonic() + DISCOVER_EVERY_S
+        try:
+            found = await partitions_of(self._broker, [self.topic])
+        except BrokerUnavailable as exc:
+            log.warning("push.discovery_failed", recipient=self.agency, error=exc.message)
+            return
+        new = [tp for tp in found if tp not in self._lanes]
+        if not new:
+            return
+        for tp in new:
+            start = self._kept.get((self.agency, tp.topic, tp.partition), 0)
+            lane = self._lanes[tp] = Lane(tp, start, start)
+            lane.task = asyncio.create_task(self._drive(lane), name=f"push-{self.agency}")
+        consumer.assign(list(self._lanes))
+        for tp, lane in self._lanes.items():
+            consumer.seek(tp, lane.fetched)
+        log.info("push.assigned", recipient=self.agency, partitions=len(self._lanes))
+
+    def _queue(self, consumer: AIOKafkaConsumer, lane: Lane, records: list[Any]) -> None:
+        for record in records:
+            if record.offset >= lane.fetched:
+                lane.backlog.append(stored_message(record))
+                lane.fetched = record.offset + 1
+        lane.more.set()
+        if len(lane.backlog) >= LANE_BACKLOG:
+            consumer.pause(lane.tp)
+
+    def _resume_drained(self, consumer: AIOKafkaConsumer) -> None:
+        paused = consumer.paused()
+        for tp, lane in self._lanes.items():
+            if tp in paused and len(lane.backlog) < LANE_BACKLOG // 2:
+                consumer.resume(tp)
+
+    def _pending(self, consumer: AIOKafkaConsumer) -> int:
+        return sum(max((consumer.highwater(tp) or lane.fetched) - lane.done, 0)
+                   for tp, lane in self._lanes.items())
+
+    async def _end_lanes(self) -> None:
+        """Lets each lane finish the attempt under way (bounded by `timeout_s`), so that an
+        answer the endpoint gives is kept, then ends them."""
+        tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        for lane in self._lanes.values():
+            lane.more.set()
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=self.recipient.timeout_s + 5.0)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _drive(self, lane: Lane) -> None:
+        while True:
+            while not lane.backlog:
+                if self._stopping.is_set():
+                    return
+                lane.more.clear()
+                await lane.more.wait()
+            if self._stopping.is_set():
+                return
+            message = lane.backlog[0]
+            try:
+                handed = await self._hand_over(message)
+            except Exception as exc:  # the broker, or a bug: this lane waits and tries again
+                log.error("push.lane_failed", recipient=self.agency, partition=lane.tp.partition,
+                          offset=message.offset, error=type(exc).__name__)
+                await self._pause(1.0)
+                continue
+            if not handed:
+                return
+            lane.backlog.popleft()
+            lane.done = message.offset + 1
+            await self._parts.positions.save(self.agency, lane.tp, lane.done)
+
+    async def _hand_over(self, message: StoredMessage) -> bool:
+        """Sends the delivery until acknowledged, or dead-letters it past the horizon; False
+        when stopped before either."""
+        try:
+            record = self._delivery(message)
+        except PushFailed as exc:
+            await self._dead_letter(message, None, exc)
+            return True
+        request = push_request(message, record, self.recipient.format,
+                               self._media_type(record))
+        first = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                async with self._slots:
+                    answer = await self._endpoint.post(request)
+                ack = self._acknowledgement(answer, record)
+            except PushFailed as exc:
+                self._parts.metrics.push_failed(self.agency, exc.code)
+                left = first + self.recipient.retry_horizon_s - time.monotonic()
+                if left <= 0:
+                    await self._dead_letter(message, record, exc)
+                    return True
+                log.info("push.retry", recipient=self.agency, delivery_id=record["delivery_id"],
+                         code=exc.code, attempt=attempt + 1)
+                delay = backoff_delay(attempt, self.recipient.backoff_initial_s,
+                                      self.recipient.backoff_max_s)
+                attempt += 1
+                if not await self._pause(min(delay, left)):
+                    return False
+                continue
+            await self._parts.record_taken(ack, message)
+            self._parts.metrics.push_acknowledged(self.agency)
+            return True
+
+    async def _pause(self, seconds: float) -> bool:
+        """Waits `seconds`; False when the push stops meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return not self._stopping.is_set()
+
+    def _delivery(self, message: StoredMessage) -> dict[str, Any]:
+        try:
+            name, record = self._parts.schemas.decode(message.value)
+        except FormatError as exc:
+            raise PushFailed(f"the delivery does not decode ({exc.code})",
+                             code=PUSH_DELIVERY_UNREADABLE) from None
+        if name != DELIVERY_SCHEMA:
+            raise PushFailed(f"the message is a {name}, not a {DELIVERY_SCHEMA}",
+                             code=PUSH_DELIVERY_UNREADABLE)
+        return dict(record)
+
+    def _media_type(self, record: Mapping[str, Any]) -> str:
+        if self.recipient.format == JSON_FORM:
+            return JSON_MEDIA_TYPE
+        if self.recipient.format == AVRO_FORM:
+            return ""
+        return self._parts.media_type_of(str(record["payload_encoding"]))
+
+    def _acknowledgement(self, answer: bytes, record: Mapping[str, Any]) -> Acknowledgement:
+        """The recipient's acknowledgement in `answer`, verified, naming this delivery and
+        its payload; PushFailed (its code) otherwise."""
+        if len(answer) > ACK_BODY_LIMIT:
+            raise PushFailed(f"the answer is longer than {ACK_BODY_LIMIT} bytes",
+                             code=PUSH_ACK_NOT_TAKEN)
+        try:
+            ack = Acknowledgement.from_json(answer)
+            self._parts.verifier.verify(ack, expected_agency=self.agency)
+        except GatewayError as exc:
+            raise PushFailed(f"the acknowledgement: {exc.message}", code=exc.code) from None
+        wanted = (record["delivery_id"], taken_digest(record["payload"]))
+        if not any((taken.delivery_id, taken.digest) == wanted for taken in ack.taken):
+            raise PushFailed("the acknowledgement does not name this delivery with its "
+                             "payload's SM3", code=PUSH_ACK_NOT_TAKEN)
+        return ack
+
+    async def _dead_letter(self, message: StoredMessage, record: Mapping[str, Any] | None,
+                           why: PushFailed) -> None:
+        """The delivery on the dead-letter topic with PUSH_HORIZON_PASSED (or why it cannot
+        be read), once the broker has it."""
+        code = PUSH_HORIZON_PASSED if record is not None else why.code
+        text = (f"not acknowledged within retry_horizon_s ({self.recipient.retry_horizon_s} "
+                f"s); last attempt: {why.code}: {why.message}") if record is not None \
+            else why.message
+        fields = record or {}
+        letter = {
+            "submission_id": str(fields.get("delivery_id", "")),
+            "event_id": str(fields.get("event_id", "")),
+            "sender": str(fields.get("sender", "")),
+            "format_id": DEAD_DELIVERY_FORMAT,
+            "received_at": utc_now(),
+            "error_code": code,
+            "error_message": text,
+            "error_line": None,
+            "original": message.value,
+            "signature": message.header(H_SEAL) or b"",
+            "document_type": fields.get("document_type"),
+            "business_key": fields.get("business_key"),
+            "document_version": fields.get("document_version"),
+        }
+        out = Outbound(self._parts.topics.dlq, message.key or b"",
+                       self._parts.schemas.encode(DEAD_LETTER_SCHEMA, letter),
+                       ((H_EVENT_ID, str(fields.get("event_id", "")).encode()),
+                        (H_SENDER, str(fields.get("sender", "")).encode()),
+                        (H_PUSH_RECIPIENT, self.agency.encode())))
+        await acked(await self._parts.producer.send(out.topic, out.value, key=out.key,
+                                                    headers=list(out.headers)))
+        self._parts.metrics.push_dead_lettered(self.agency)
+        log.warning("push.dead_lettered", recipient=self.agency, code=code,
+                    last=why.code, topic=message.topic, partition=message.partition,
+                    offset=message.offset)
+
+
+class Pushes:
+    """Every push recipient's task, run until stopped. Made when the gateway is: the TLS
+    files load then, or the gateway does not start (ConfigError)."""
+
+    def __init__(self, settings: PushSettings, broker: Broker, *, schemas: AvroSchemas,
+                 topics: Topics, topic_of: Callable[[str], str],
+                 verifier: AcknowledgementVerifier, record_taken: RecordTaken,
+                 metrics: GatewayMetrics, media_type_of: MediaTypeOf,
+                 fetch_wait_ms: int = 5) -> None:
+        self._settings = settings
+        self._broker = broker
+        self._schemas = schemas
+        self._topics = topics
+        self._topic_of = topic_of
+        self._verifier = verifier
+        self._record_taken = record_taken
+        self._metrics = metrics
+        self._media_type_of = media_type_of
+        self._fetch_wait_ms = fetch_wait_ms
+        self._endpoints = {agency: Endpoint(settings, recipient)
+                           for agency, recipient in settings.recipients.items()}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if not self._endpoints:
+            return
+        producer = new_producer(self._broker)
+        try:
+            await producer.start()
+            positions = PositionBook(self._broker, self._topics)
+            kept = await positions.start(producer)
+            parts = PushParts(self._schemas, self._verifier, self._record_taken, positions,
+                              producer, self._metrics, self._topics, self._media_type_of)
+            await asyncio.gather(*(self._keep_pushing(agency, parts, kept, stop)
+                                   for agency in self._endpoints))
+        finally:
+            await producer.stop()
+
+    async def _keep_pushing(self, agency: str, parts: PushParts,
+                            kept: Mapping[tuple[str, str, int], int],
+                            stop: asyncio.Event) -> None:
+        """One recipient's push; started again from its kept positions when it fails, so
+        that its failure touches no other recipient."""
+        recipient = self._settings.recipients[agency]
+        while not stop.is_set():
+            push = RecipientPush(agency, recipient, self._topic_of(agency), self._broker,
+                                 self._endpoints[agency], parts, kept,
+                                 fetch_wait_ms=self._fetch_wait_ms)
+            try:
+                await push.run(stop)
+            except Exception as exc:
+                log.error("push.failed", recipient=agency, error=type(exc).__name__)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 5.0)
+                kept = {**kept, **push.positions()}
