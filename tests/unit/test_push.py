@@ -1,0 +1,130 @@
+"""Push, its pure parts: the waits between attempts (exponential, full jitter, bounded), a
+delivery's POST in each form read back by the recipient as the message its verifier checks
+(and refused, with its code, when altered or without its proof), and `[push]` as the
+configuration admits it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.deliveries.proof import (
+    DELIVERY_PROOF_INVALID,
+    DELIVERY_PROOF_MALFORMED,
+    DELIVERY_PROOF_MISSING,
+    DeliveryRefused,
+    DeliveryVerifier,
+)
+from gateway.deliveries.push_wire import (
+    HTTP_SEAL,
+    push_request,
+    pushed_message,
+    taken_digest,
+)
+from gateway.errors import ConfigError
+from gateway.home.config import PUSH_CONFIG_INVALID, GatewayConfig
+from gateway.publish.push import backoff_delay
+from gateway.publish.sealing import sealed_now
+from tests.unit.seal_support import GATEWAY_KEY, KEYRING, SCHEMAS
+from tests.unit.test_delivery_proof import RECIPIENT, delivery, on_topic
+
+PIN = "ab" * 32
+
+
+def highest(low: float, high: float) -> float:
+    return high
+
+
+def test_waits_grow_exponentially_up_to_their_bound_with_full_jitter() -> None:
+    assert [backoff_delay(n, 0.5, 10.0, highest) for n in range(7)] == \
+        [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    assert backoff_delay(10_000, 0.5, 10.0, highest) == 10.0  # no overflow, still bounded
+    draws: list[tuple[float, float]] = []
+    backoff_delay(3, 0.5, 10.0, lambda low, high: draws.append((low, high)) or 0.0)
+    assert draws == [(0.0, 4.0)]  # anywhere from nothing to the bound
+
+
+@pytest.mark.parametrize("form", ["avro", "json", "native"])
+def test_each_form_carries_what_the_recipient_verifies(form: str) -> None:
+    payload = b"<ArrivalDeclaration>...</ArrivalDeclaration>"
+    (sealed,) = sealed_now(GATEWAY_KEY, [delivery(1, payload=payload)], SCHEMAS)
+    message = on_topic(sealed)
+    _, record = SCHEMAS.decode(message.value)
+    request = push_request(message, record, form, "application/xml")
+    verifier = DeliveryVerifier(KEYRING, RECIPIENT, schemas=SCHEMAS)
+
+    got = verifier.check(pushed_message(request.headers, request.body))
+
+    assert got.payload == payload and got.delivery_id == record["delivery_id"]
+    if form == "native":
+        assert request.body == payload
+        assert request.headers["Content-Type"] == "application/xml"
+        altered = payload.replace(b"...", b"!!!")
+        with pytest.raises(DeliveryRefused) as refused:
+            verifier.check(pushed_message(request.headers, altered))
+        assert refused.value.code == DELIVERY_PROOF_INVALID
+    if form == "json":
+        body = json.loads(request.body)
+        assert body["delivery"]["delivery_id"] == record["delivery_id"]
+        assert "payload" not in body["delivery"]
+
+
+def test_a_push_without_its_proof_or_with_a_broken_one_is_refused() -> None:
+    (sealed,) = sealed_now(GATEWAY_KEY, [delivery(2)], SCHEMAS)
+    message = on_topic(sealed)
+    request = push_request(message, SCHEMAS.decode(message.value)[1], "avro", "")
+    without = {k: v for k, v in request.headers.items() if k != HTTP_SEAL}
+    with pytest.raises(DeliveryRefused) as missing:
+        pushed_message(without, request.body)
+    broken = {**request.headers, HTTP_SEAL: "not base64!"}
+    with pytest.raises(DeliveryRefused) as malformed:
+        pushed_message(broken, request.body)
+    assert (missing.value.code, malformed.value.code) == (DELIVERY_PROOF_MISSING,
+                                                          DELIVERY_PROOF_MALFORMED)
+
+
+def test_the_digest_acknowledged_is_the_payloads_sm3() -> None:
+    assert taken_digest(b"abc") == \
+        "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+
+
+def config(push: dict[str, Any]) -> GatewayConfig:
+    return GatewayConfig.from_mapping({"push": push, "http": {"tls": "off"}},
+                                      home=Path("/srv/px"))
+
+
+def recipients(**table: Any) -> dict[str, Any]:
+    return {"client_cert_file": "push.pem", "client_key_file": "push.key",
+            "recipients": {RECIPIENT: {"url": "https://customs.example/px", **table}}}
+
+
+def test_a_push_recipient_is_read_with_its_files_under_the_home() -> None:
+    settings = config(recipients(server_sha256=PIN.upper(), ca_file="customs-ca.pem",
+                                 format="native", retry_horizon_s=60)).push
+    recipient = settings.recipients[RECIPIENT]
+    assert settings.client_cert_file == "/srv/px/push.pem"
+    assert recipient.ca_file == "/srv/px/customs-ca.pem"
+    assert recipient.server_sha256 == PIN and recipient.format == "native"
+    assert recipient.retry_horizon_s == 60 and recipient.max_in_flight == 4
+    assert config({}).push.recipients == {}
+
+
+@pytest.mark.parametrize("push", [
+    recipients(),  # neither pinned nor validated
+    recipients(server_sha256="abc"),
+    recipients(server_sha256=PIN, format="xml"),
+    recipients(server_sha256=PIN, retry_horizon_s=0),
+    recipients(server_sha256=PIN, backoff_initial_s=5, backoff_max_s=1),
+    recipients(server_sha256=PIN, max_in_flight=0),
+    {**recipients(server_sha256=PIN), "client_key_file": ""},
+    {"recipients": {RECIPIENT: {"url": "http://customs.example/px", "server_sha256": PIN}},
+     "client_cert_file": "push.pem", "client_key_file": "push.key"},
+])
+def test_a_push_recipient_that_cannot_be_pushed_to_safely_is_refused(push: dict[str, Any]
+                                                                     ) -> None:
+    with pytest.raises(ConfigError) as refused:
+        config(push)
+    assert refused.value.code == PUSH_CONFIG_INVALID
