@@ -83,6 +83,12 @@ class Topics:
         return f"{self.prefix}px.receipt.v1"
 
     @property
+    def taken(self) -> str:
+        """Recipients' signed acknowledgements, as received (the trail's TAKEN records name
+        them: gateway.trail.taken)."""
+        return f"{self.prefix}px.taken.v1"
+
+    @property
     def push_positions(self) -> str:
         """Compacted: per push recipient and delivery partition, the offset before which
         every delivery was acknowledged or dead-lettered (gateway.publish.push)."""

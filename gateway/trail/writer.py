@@ -298,6 +298,11 @@ class TrailWriter:
         self._failed: BrokerUnavailable | None = None
 
     @property
+    def next_seq(self) -> int:
+        """The seq the next record appended gets."""
+        return self._next_seq
+
+    @property
     def pending(self) -> int:
         """Records appended and not yet sealed."""
         return len(self._pending) + sum(len(batch.records) for batch in self._batches)

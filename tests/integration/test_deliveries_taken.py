@@ -1,0 +1,77 @@
+"""A recipient's signed acknowledgement on the trail, on the real broker: kept as it came, one
+TAKEN record per delivery it names, sealed; `replay verify` holds the trail sound and finds
+the acknowledgement altered, and the auditor verifies the recipient's signature again from the
+message a TAKEN record names."""
+
+from __future__ import annotations
+
+import asyncio
+
+from crypto import sm3_hex
+from gateway.clock import utc_now
+from gateway.deliveries.acknowledgements import Taken, sign_acknowledgement
+from gateway.deliveries.proof import DeliveryVerifier
+from gateway.home.create import Home
+from gateway.kafka.local_broker import LocalBroker
+from gateway.kafka.wire import new_producer, read_at, read_topics
+from gateway.trail.taken import (
+    TAKEN,
+    TAKEN_CHAIN,
+    TakenReceipt,
+    TakenRecorder,
+    verify_taken_message,
+)
+from gateway.trail.writer import TrailCodec
+from replay.verify import verify_kafka
+from tests.integration.service_support import (
+    PROVIDER,
+    RECIPIENTS,
+    numbered_arrival,
+)
+from tests.integration.support import Sent, gateway_parts, submit_all, trail_entries
+
+CUSTOMS = RECIPIENTS[0]
+
+
+def test_taken_deliveries_are_on_the_trail_and_verify(home: Home, broker: LocalBroker) -> None:
+    bootstrap = broker.bootstrap_servers
+    asyncio.run(submit_all(home, bootstrap, [Sent(PROVIDER, numbered_arrival(n))
+                                             for n in range(3)]))
+    config, parts = gateway_parts(home)
+    verifier = DeliveryVerifier(parts.keyring, CUSTOMS)
+    messages = asyncio.run(read_topics(bootstrap, [parts.topics.delivery(CUSTOMS)]))
+    deliveries = [verifier.check(m) for m in messages]
+    assert len(deliveries) == 3
+    ack = sign_acknowledgement(CUSTOMS, [Taken.of(d.delivery_id, d.payload) for d in deliveries],
+                               utc_now(), home.agency_keys[CUSTOMS])
+
+    async def record() -> TakenReceipt:
+        producer = new_producer(bootstrap)
+        await producer.start()
+        recorder = TakenRecorder(producer, TrailCodec(parts.schemas), config.trail,
+                                 parts.topics, key=parts.key)
+        try:
+            await recorder.start(bootstrap)
+            return await recorder.record(ack, home.agency_keys[CUSTOMS].public_key().key_id,
+                                         deliveries)
+        finally:
+            await recorder.close()
+            await producer.stop()
+
+    receipt = asyncio.run(record())
+    taken = [e for e in trail_entries(parts, bootstrap) if e["kind"] == TAKEN]
+    assert [(e["chain"], e["submission_id"], e["digest_sm3"], e["recipient"]) for e in taken] \
+        == [(TAKEN_CHAIN, d.delivery_id, sm3_hex(d.payload), CUSTOMS) for d in deliveries]
+    assert {e["event_id"] for e in taken} == {d.event_id for d in deliveries}
+    report = asyncio.run(verify_kafka(bootstrap, parts.schemas, parts.keyring,
+                                      trail_topic=parts.topics.trail))
+    assert report.breaks == ()
+    assert report.sealed_records == report.records
+    place = (taken[0]["ref_topic"], taken[0]["ref_partition"], taken[0]["ref_offset"])
+    kept = asyncio.run(read_at(bootstrap, [place]))[place]
+    assert kept.value == ack.to_json() and sm3_hex(kept.value) == taken[0]["ref_digest"]
+    again, entry = verify_taken_message(parts.keyring, kept.value)
+    assert again == ack and entry.agency_id == CUSTOMS
+    assert [(r.delivery_id, r.chain) for r in receipt.records] \
+        == [(d.delivery_id, TAKEN_CHAIN) for d in deliveries]
+    assert receipt.digest == taken[0]["ref_digest"]
