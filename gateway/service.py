@@ -44,7 +44,6 @@ from gateway.decide.pipeline import (
     Submission,
     new_context,
 )
-from gateway.deliveries.acknowledgements import Acknowledgement, AcknowledgementVerifier
 from gateway.errors import BrokerUnavailable, GatewayError, crash_site
 from gateway.home.config import GatewayConfig
 from gateway.ids import Uuid7Generator, derived_uuid7
@@ -52,7 +51,7 @@ from gateway.ingress.desk import SubmitOutcome
 from gateway.ingress.http_api import build_app, build_operator_app
 from gateway.ingress.limits import RateLimiter
 from gateway.ingress.serving import GatewayDesk, IngressLoop
-from gateway.kafka.names import Outbound, StoredMessage
+from gateway.kafka.names import Outbound
 from gateway.kafka.wire import Broker, ensure_topics, new_producer
 from gateway.observe.health import BrokerHealth
 from gateway.observe.metrics import GatewayMetrics
@@ -67,7 +66,7 @@ from gateway.publish.plan import (
     repeat_plan,
 )
 from gateway.publish.publisher import Publisher
-from gateway.publish.push import Pushes, payload_media_types
+from gateway.publish.push import Pushes, PushNeeds, payload_media_types
 from gateway.publish.sealing import BatchSealer
 from gateway.receipts.book import ReceiptBook
 from gateway.receipts.receipt import SignedReceipt
@@ -176,12 +175,10 @@ class Gateway:
         self._ahead = CheckAhead(parts.live_keyring, config.limits_for, config.parsing,
                                  on_worker_lost=self.metrics.parse_worker_lost)
         self.desk = GatewayDesk(self)
-        self._pushes = Pushes(config.push, bootstrap_servers, schemas=parts.schemas,
-                              topics=self.topics, topic_of=parts.payloads.topic_of,
-                              verifier=AcknowledgementVerifier(parts.live_keyring),
-                              record_taken=self._taken, metrics=self.metrics,
-                              media_type_of=payload_media_types(parts.adapters),
-                              fetch_wait_ms=config.fetch_wait_ms)
+        self._pushes = Pushes(config.push, bootstrap_servers, PushNeeds(
+            parts.schemas, self.topics, parts.live_keyring, parts.key, config.trail,
+            self.metrics, parts.payloads.topic_of, payload_media_types(parts.adapters),
+            config.fetch_wait_ms))
 
     async def start(self) -> None:
         await ensure_topics(self.bootstrap_servers, self._made_topics())
@@ -508,10 +505,6 @@ class Gateway:
             await self._pushes.run(stop)
         except Exception as exc:
             log.error("push.stopped", error=type(exc).__name__, detail=str(exc))
-
-    async def _taken(self, ack: Acknowledgement, message: StoredMessage) -> None:
-        log.info("delivery.taken", recipient=ack.agency, topic=message.topic,
-                 partition=message.partition, offset=message.offset)
 
     async def _stop_checking_on(self, stop: asyncio.Event) -> None:
         await stop.wait()

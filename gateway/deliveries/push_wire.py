@@ -13,7 +13,8 @@ base64), `Px-Event-Id`, `Px-Delivery-Id` and `Px-Form`; the body is
   sealed is that head followed by the body, and the recipient verifies it without a copy of
   the payload in a header.
 
-What the recipient signs for in its acknowledgement is the payload (`taken_digest`).
+What the recipient acknowledges is the payload: its SM3 (gateway.deliveries.acknowledgements,
+`Taken.of`).
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
-from crypto import sm3_hex
 from gateway.deliveries.proof import (
     DELIVERY_PROOF_MALFORMED,
     DELIVERY_PROOF_MISSING,
     H_SEAL,
+    Delivery,
     DeliveryRefused,
 )
 from gateway.kafka.names import H_EVENT_ID, StoredMessage
@@ -52,19 +53,19 @@ class PushRequest:
     body: bytes
 
 
-def push_request(message: StoredMessage, record: Mapping[str, Any], form: str,
-                 media_type: str) -> PushRequest:
-    """The POST of the delivery `message` holds (`record`: its px.gateway.Delivery decoded);
+def push_request(message: StoredMessage, delivery: Delivery, form: str, media_type: str
+                 ) -> PushRequest:
+    """The POST of the delivery `message` holds (`delivery`: as its verifier read it);
     `media_type` is the payload's, used by the `native` form."""
     seal = message.header(H_SEAL) or b""
-    payload: bytes = record["payload"]
-    headers = {HTTP_SEAL: _b64(seal), HTTP_EVENT_ID: str(record["event_id"]),
-               HTTP_DELIVERY_ID: str(record["delivery_id"]), HTTP_FORM: form}
+    payload = delivery.payload
+    headers = {HTTP_SEAL: _b64(seal), HTTP_EVENT_ID: delivery.event_id,
+               HTTP_DELIVERY_ID: delivery.delivery_id, HTTP_FORM: form}
     if form == AVRO_FORM:
         return PushRequest({**headers, "Content-Type": DELIVERY_MEDIA_TYPE}, message.value)
     if form == JSON_FORM:
-        fields = {name: value for name, value in record.items() if name != "payload"}
-        body = {"delivery": fields, "payload": _b64(payload), "value": _b64(message.value)}
+        body = {"delivery": delivery.metadata(), "payload": _b64(payload),
+                "value": _b64(message.value)}
         return PushRequest({**headers, "Content-Type": JSON_MEDIA_TYPE},
                            json.dumps(body, separators=(",", ":")).encode())
     head = message.value[:len(message.value) - len(payload)]
@@ -94,11 +95,6 @@ def pushed_message(headers: Mapping[str, str], body: bytes, *, topic: str = "") 
                               f"({type(exc).__name__})", code=DELIVERY_PROOF_MALFORMED) from None
     return StoredMessage(topic, 0, 0, None, value,
                          ((H_EVENT_ID, event_id.encode()), (H_SEAL, sealed)), 0)
-
-
-def taken_digest(payload: bytes) -> str:
-    """What an acknowledgement names a delivery's payload by: its SM3, hex."""
-    return sm3_hex(payload)
 
 
 def _b64(data: bytes) -> str:

@@ -28,7 +28,7 @@ import random
 import ssl
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -38,21 +38,28 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from adapters import AdapterRegistry
+from crypto import SM2PrivateKey
 from gateway.clock import utc_now
 from gateway.decide.router import AVRO_ENCODING, ENVELOPE_PREFIX, JSON_ENCODING
-from gateway.deliveries.acknowledgements import Acknowledgement, AcknowledgementVerifier
+from gateway.deliveries.acknowledgements import (
+    MAX_ACK_BYTES,
+    Acknowledgement,
+    AcknowledgementVerifier,
+    RecordsTaken,
+    check_taken,
+)
 from gateway.deliveries.envelopes import ENVELOPE_ENCODING_PREFIX
-from gateway.deliveries.proof import DELIVERY_SCHEMA, H_SEAL
+from gateway.deliveries.proof import H_SEAL, Delivery, DeliveryRefused, DeliveryVerifier
 from gateway.deliveries.push_wire import (
     AVRO_FORM,
     JSON_FORM,
     JSON_MEDIA_TYPE,
     PushRequest,
     push_request,
-    taken_digest,
 )
 from gateway.errors import BrokerUnavailable, ConfigError, GatewayError
-from gateway.home.config import PUSH_CONFIG_INVALID, PushRecipient, PushSettings
+from gateway.home.config import PUSH_CONFIG_INVALID, PushRecipient, PushSettings, TrailSettings
+from gateway.home.live_keyring import LiveKeyring
 from gateway.kafka.names import H_EVENT_ID, H_SENDER, Outbound, StoredMessage, Topics
 from gateway.kafka.wire import (
     Broker,
@@ -67,7 +74,9 @@ from gateway.kafka.wire import (
 )
 from gateway.observe.metrics import GatewayMetrics
 from gateway.publish.plan import DEAD_LETTER_SCHEMA
-from message_formats import AvroSchemas, FormatError
+from gateway.trail.taken import TakenRecorder
+from gateway.trail.writer import TrailCodec
+from message_formats import AvroSchemas
 
 log = structlog.get_logger(__name__)
 
@@ -77,19 +86,17 @@ PUSH_TLS_FAILED: Final = "PUSH_TLS_FAILED"
 PUSH_UNREACHABLE: Final = "PUSH_UNREACHABLE"
 PUSH_TIMEOUT: Final = "PUSH_TIMEOUT"
 PUSH_HTTP_STATUS: Final = "PUSH_HTTP_STATUS"
-PUSH_ACK_NOT_TAKEN: Final = "PUSH_ACK_NOT_TAKEN"
-PUSH_DELIVERY_UNREADABLE: Final = "PUSH_DELIVERY_UNREADABLE"
 PUSH_HORIZON_PASSED: Final = "PUSH_HORIZON_PASSED"
 # The dead letter of a delivery names its form so that `portgw dlq` shows what it holds.
 DEAD_DELIVERY_FORMAT: Final = "px-delivery"
 H_PUSH_RECIPIENT: Final = "px-push-recipient"
-ACK_BODY_LIMIT: Final = 1024 * 1024
 LANE_BACKLOG: Final = 256  # deliveries read ahead per partition; the partition pauses beyond
 DISCOVER_EVERY_S: Final = 1.0  # how often a recipient's topic is looked at for partitions
 POSITIONS_COMPACTED: Final = {"cleanup.policy": "compact"}
 
-# Each delivery once acknowledged: the recipient's acknowledgement and what it acknowledges.
-RecordTaken = Callable[[Acknowledgement, StoredMessage], Awaitable[None]]
+# The trail chain of the TAKEN records of pushed deliveries: one writer per chain, and the
+# HTTP door's acknowledgements have a chain of their own (gateway.trail.taken).
+PUSH_TAKEN_CHAIN: Final = "taken-push"
 MediaTypeOf = Callable[[str], str]
 
 
@@ -178,7 +185,7 @@ class Endpoint:
             async with self._session.post(self.recipient.url, data=request.body,
                                           headers=dict(request.headers),
                                           ssl=self._context) as response:
-                body = await response.content.read(ACK_BODY_LIMIT + 1)
+                body = await response.content.read(MAX_ACK_BYTES + 1)  # more: ACK_TOO_LARGE
                 if not 200 <= response.status < 300:
                     raise PushFailed(f"the endpoint answered HTTP {response.status}",
                                      code=PUSH_HTTP_STATUS)
@@ -232,17 +239,32 @@ class PositionBook:
 
 
 @dataclass(frozen=True, slots=True)
-class PushParts:
-    """What every recipient's push shares."""
+class PushNeeds:
+    """What push takes of the gateway: its schemas, topics, keyring (the recipients' ack
+    keys, the gateway's sealing keys), sealing key and trail settings (for the TAKEN
+    records), metrics, each recipient's delivery topic, and the `native` form's media
+    types."""
 
     schemas: AvroSchemas
-    verifier: AcknowledgementVerifier
-    record_taken: RecordTaken
+    topics: Topics
+    keyring: LiveKeyring
+    key: SM2PrivateKey = field(repr=False)
+    trail: TrailSettings
+    metrics: GatewayMetrics
+    topic_of: Callable[[str], str]
+    media_type_of: MediaTypeOf
+    fetch_wait_ms: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class PushParts:
+    """What every recipient's push shares while it runs."""
+
+    needs: PushNeeds
+    acknowledgements: AcknowledgementVerifier
+    recorder: RecordsTaken
     positions: PositionBook
     producer: AIOKafkaProducer
-    metrics: GatewayMetrics
-    topics: Topics
-    media_type_of: MediaTypeOf
 
 
 @dataclass(slots=True)
@@ -261,24 +283,26 @@ class Lane:
 class RecipientPush:
     """Pushes one recipient's deliveries until stopped."""
 
-    def __init__(self, agency: str, recipient: PushRecipient, topic: str, broker: Broker,
-                 endpoint: Endpoint, parts: PushParts, kept: Mapping[tuple[str, str, int], int],
-                 *, fetch_wait_ms: int = 5) -> None:
+    def __init__(self, agency: str, recipient: PushRecipient, broker: Broker,
+                 endpoint: Endpoint, parts: PushParts, kept: Mapping[tuple[str, str, int], int]
+                 ) -> None:
         self.agency = agency
         self.recipient = recipient
-        self.topic = topic
+        self.topic = parts.needs.topic_of(agency)
         self._broker = broker
         self._endpoint = endpoint
         self._parts = parts
+        self._metrics = parts.needs.metrics
+        self._deliveries = DeliveryVerifier(parts.needs.keyring, agency,
+                                            schemas=parts.needs.schemas)
         self._kept = kept
-        self._fetch_wait_ms = fetch_wait_ms
         self._slots = asyncio.Semaphore(recipient.max_in_flight)
         self._lanes: dict[TopicPartition, Lane] = {}
         self._stopping = asyncio.Event()
         self._next_discovery = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = new_reader(self._broker, fetch_max_wait_ms=self._fetch_wait_ms)
+        consumer = new_reader(self._broker, fetch_max_wait_ms=self._parts.needs.fetch_wait_ms)
         try:
             await consumer.start()
             async with self._endpoint:
@@ -310,7 +334,7 @@ class RecipientPush:
             for tp, records in fetched.items():
                 self._queue(consumer, self._lanes[tp], records)
             self._resume_drained(consumer)
-            self._parts.metrics.set_push_pending(self.agency, self._pending(consumer))
+            self._metrics.set_push_pending(self.agency, self._pending(consumer))
 
     async def _discover(self, consumer: AIOKafkaConsumer) -> None:
         self._next_discovery = time.monotonic() + DISCOVER_EVERY_S
@@ -389,26 +413,26 @@ class RecipientPush:
         """Sends the delivery until acknowledged, or dead-letters it past the horizon; False
         when stopped before either."""
         try:
-            record = self._delivery(message)
-        except PushFailed as exc:
+            delivery = self._deliveries.check(message)
+        except DeliveryRefused as exc:  # not what the gateway sealed for this recipient
             await self._dead_letter(message, None, exc)
             return True
-        request = push_request(message, record, self.recipient.format,
-                               self._media_type(record))
+        request = push_request(message, delivery, self.recipient.format,
+                               self._media_type(delivery))
         first = time.monotonic()
         attempt = 0
         while True:
             try:
                 async with self._slots:
                     answer = await self._endpoint.post(request)
-                ack = self._acknowledgement(answer, record)
+                ack, key_id = self._acknowledgement(answer, delivery)
             except PushFailed as exc:
-                self._parts.metrics.push_failed(self.agency, exc.code)
+                self._metrics.push_failed(self.agency, exc.code)
                 left = first + self.recipient.retry_horizon_s - time.monotonic()
                 if left <= 0:
-                    await self._dead_letter(message, record, exc)
+                    await self._dead_letter(message, delivery, exc)
                     return True
-                log.info("push.retry", recipient=self.agency, delivery_id=record["delivery_id"],
+                log.info("push.retry", recipient=self.agency, delivery_id=delivery.delivery_id,
                          code=exc.code, attempt=attempt + 1)
                 delay = backoff_delay(attempt, self.recipient.backoff_initial_s,
                                       self.recipient.backoff_max_s)
@@ -416,8 +440,8 @@ class RecipientPush:
                 if not await self._pause(min(delay, left)):
                     return False
                 continue
-            await self._parts.record_taken(ack, message)
-            self._parts.metrics.push_acknowledged(self.agency)
+            await self._parts.recorder.record(ack, key_id, [delivery])
+            self._metrics.push_acknowledged(self.agency)
             return True
 
     async def _pause(self, seconds: float) -> bool:
@@ -426,50 +450,39 @@ class RecipientPush:
             await asyncio.wait_for(self._stopping.wait(), seconds)
         return not self._stopping.is_set()
 
-    def _delivery(self, message: StoredMessage) -> dict[str, Any]:
-        try:
-            name, record = self._parts.schemas.decode(message.value)
-        except FormatError as exc:
-            raise PushFailed(f"the delivery does not decode ({exc.code})",
-                             code=PUSH_DELIVERY_UNREADABLE) from None
-        if name != DELIVERY_SCHEMA:
-            raise PushFailed(f"the message is a {name}, not a {DELIVERY_SCHEMA}",
-                             code=PUSH_DELIVERY_UNREADABLE)
-        return dict(record)
-
-    def _media_type(self, record: Mapping[str, Any]) -> str:
+    def _media_type(self, delivery: Delivery) -> str:
         if self.recipient.format == JSON_FORM:
             return JSON_MEDIA_TYPE
         if self.recipient.format == AVRO_FORM:
             return ""
-        return self._parts.media_type_of(str(record["payload_encoding"]))
+        return self._parts.needs.media_type_of(delivery.payload_encoding)
 
-    def _acknowledgement(self, answer: bytes, record: Mapping[str, Any]) -> Acknowledgement:
-        """The recipient's acknowledgement in `answer`, verified, naming this delivery and
-        its payload; PushFailed (its code) otherwise."""
-        if len(answer) > ACK_BODY_LIMIT:
-            raise PushFailed(f"the answer is longer than {ACK_BODY_LIMIT} bytes",
-                             code=PUSH_ACK_NOT_TAKEN)
+    def _acknowledgement(self, answer: bytes, delivery: Delivery
+                         ) -> tuple[Acknowledgement, str]:
+        """The recipient's acknowledgement in `answer`, verified, naming this delivery alone
+        with its payload's SM3, and the id of the key that signed it; PushFailed with the
+        acknowledgement's refusal code otherwise."""
         try:
             ack = Acknowledgement.from_json(answer)
-            self._parts.verifier.verify(ack, expected_agency=self.agency)
+            entry = self._parts.acknowledgements.verify(ack, expected_agency=self.agency)
+            check_taken(ack, [delivery])
         except GatewayError as exc:
             raise PushFailed(f"the acknowledgement: {exc.message}", code=exc.code) from None
-        wanted = (record["delivery_id"], taken_digest(record["payload"]))
-        if not any((taken.delivery_id, taken.digest) == wanted for taken in ack.taken):
-            raise PushFailed("the acknowledgement does not name this delivery with its "
-                             "payload's SM3", code=PUSH_ACK_NOT_TAKEN)
-        return ack
+        return ack, entry.key_id
 
-    async def _dead_letter(self, message: StoredMessage, record: Mapping[str, Any] | None,
-                           why: PushFailed) -> None:
-        """The delivery on the dead-letter topic with PUSH_HORIZON_PASSED (or why it cannot
-        be read), once the broker has it."""
-        code = PUSH_HORIZON_PASSED if record is not None else why.code
-        text = (f"not acknowledged within retry_horizon_s ({self.recipient.retry_horizon_s} "
-                f"s); last attempt: {why.code}: {why.message}") if record is not None \
-            else why.message
-        fields = record or {}
+    async def _dead_letter(self, message: StoredMessage, delivery: Delivery | None,
+                           why: GatewayError) -> None:
+        """The delivery on the dead-letter topic, once the broker has it: PUSH_HORIZON_PASSED
+        naming the last attempt's failure, or why it was not pushed at all (not sealed by
+        the gateway for this recipient: its DeliveryRefused code)."""
+        if delivery is not None:
+            code = PUSH_HORIZON_PASSED
+            text = (f"not acknowledged within retry_horizon_s "
+                    f"({self.recipient.retry_horizon_s} s); last attempt: {why.code}: "
+                    f"{why.message}")
+        else:
+            code, text = why.code, f"not pushed: {why.message}"
+        fields: dict[str, Any] = delivery.metadata() if delivery is not None else {}
         letter = {
             "submission_id": str(fields.get("delivery_id", "")),
             "event_id": str(fields.get("event_id", "")),
@@ -485,14 +498,14 @@ class RecipientPush:
             "business_key": fields.get("business_key"),
             "document_version": fields.get("document_version"),
         }
-        out = Outbound(self._parts.topics.dlq, message.key or b"",
-                       self._parts.schemas.encode(DEAD_LETTER_SCHEMA, letter),
+        out = Outbound(self._parts.needs.topics.dlq, message.key or b"",
+                       self._parts.needs.schemas.encode(DEAD_LETTER_SCHEMA, letter),
                        ((H_EVENT_ID, str(fields.get("event_id", "")).encode()),
                         (H_SENDER, str(fields.get("sender", "")).encode()),
                         (H_PUSH_RECIPIENT, self.agency.encode())))
         await acked(await self._parts.producer.send(out.topic, out.value, key=out.key,
                                                     headers=list(out.headers)))
-        self._parts.metrics.push_dead_lettered(self.agency)
+        self._metrics.push_dead_lettered(self.agency)
         log.warning("push.dead_lettered", recipient=self.agency, code=code,
                     last=why.code, topic=message.topic, partition=message.partition,
                     offset=message.offset)
@@ -502,49 +515,50 @@ class Pushes:
     """Every push recipient's task, run until stopped. Made when the gateway is: the TLS
     files load then, or the gateway does not start (ConfigError)."""
 
-    def __init__(self, settings: PushSettings, broker: Broker, *, schemas: AvroSchemas,
-                 topics: Topics, topic_of: Callable[[str], str],
-                 verifier: AcknowledgementVerifier, record_taken: RecordTaken,
-                 metrics: GatewayMetrics, media_type_of: MediaTypeOf,
-                 fetch_wait_ms: int = 5) -> None:
+    def __init__(self, settings: PushSettings, broker: Broker, needs: PushNeeds) -> None:
         self._settings = settings
         self._broker = broker
-        self._schemas = schemas
-        self._topics = topics
-        self._topic_of = topic_of
-        self._verifier = verifier
-        self._record_taken = record_taken
-        self._metrics = metrics
-        self._media_type_of = media_type_of
-        self._fetch_wait_ms = fetch_wait_ms
+        self._needs = needs
         self._endpoints = {agency: Endpoint(settings, recipient)
                            for agency, recipient in settings.recipients.items()}
 
     async def run(self, stop: asyncio.Event) -> None:
         if not self._endpoints:
             return
-        producer = new_producer(self._broker)
+        needs = self._needs
+        await ensure_topics(self._broker, {needs.topics.push_positions: 1,
+                                           needs.topics.taken: 1},
+                            configs={needs.topics.push_positions: POSITIONS_COMPACTED})
+        # The trail's records go on a connection of their own, as the gateway's do.
+        producer, trail_producer = new_producer(self._broker), new_producer(self._broker)
+        recorder = TakenRecorder(trail_producer, TrailCodec(needs.schemas), needs.trail,
+                                 needs.topics, key=needs.key, chain=PUSH_TAKEN_CHAIN)
         try:
             await producer.start()
-            positions = PositionBook(self._broker, self._topics)
+            await trail_producer.start()
+            await recorder.start(self._broker, fetch_wait_ms=needs.fetch_wait_ms)
+            positions = PositionBook(self._broker, needs.topics)
             kept = await positions.start(producer)
-            parts = PushParts(self._schemas, self._verifier, self._record_taken, positions,
-                              producer, self._metrics, self._topics, self._media_type_of)
+            parts = PushParts(needs, AcknowledgementVerifier(needs.keyring), recorder,
+                              positions, producer)
             await asyncio.gather(*(self._keep_pushing(agency, parts, kept, stop)
                                    for agency in self._endpoints))
         finally:
-            await producer.stop()
+            try:
+                await recorder.close()
+            finally:
+                await producer.stop()
+                await trail_producer.stop()
 
     async def _keep_pushing(self, agency: str, parts: PushParts,
                             kept: Mapping[tuple[str, str, int], int],
                             stop: asyncio.Event) -> None:
-        """One recipient's push; started again from its kept positions when it fails, so
-        that its failure touches no other recipient."""
+        """One recipient's push; started again from where it got when it fails, so that its
+        failure touches no other recipient."""
         recipient = self._settings.recipients[agency]
         while not stop.is_set():
-            push = RecipientPush(agency, recipient, self._topic_of(agency), self._broker,
-                                 self._endpoints[agency], parts, kept,
-                                 fetch_wait_ms=self._fetch_wait_ms)
+            push = RecipientPush(agency, recipient, self._broker, self._endpoints[agency],
+                                 parts, kept)
             try:
                 await push.run(stop)
             except Exception as exc:

@@ -23,12 +23,15 @@ from aiohttp import web
 from crypto import Keyring, SM2PrivateKey
 from gateway.deliveries.acknowledgements import Taken, sign_acknowledgement
 from gateway.deliveries.proof import DeliveryRefused, DeliveryVerifier
-from gateway.deliveries.push_wire import pushed_message, taken_digest
+from gateway.deliveries.push_wire import pushed_message
 from gateway.home.create import Home
 from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.names import H_EVENT_ID, Topics
 from gateway.kafka.wire import read_topics
-from gateway.publish.push import PUSH_HORIZON_PASSED, PUSH_TLS_PIN_MISMATCH
+from gateway.parts import GatewayParts
+from gateway.publish.push import PUSH_HORIZON_PASSED, PUSH_TAKEN_CHAIN, PUSH_TLS_PIN_MISMATCH
+from gateway.trail.taken import TAKEN
+from replay.verify import verify_kafka
 from tests.integration.service_support import (
     RECIPIENTS,
     dead_letters,
@@ -37,7 +40,7 @@ from tests.integration.service_support import (
     running_gateway,
     signed_arrivals,
 )
-from tests.integration.support import gateway_parts
+from tests.integration.support import gateway_parts, trail_entries
 from tests.integration.test_http_tls import Pki, make_pki
 
 pytestmark = pytest.mark.integration
@@ -75,7 +78,7 @@ class Endpoint:
             await self.release.wait()
         self.taken.append(delivery.event_id)
         ack = sign_acknowledgement(
-            self.agency, (Taken(delivery.delivery_id, taken_digest(delivery.payload)),),
+            self.agency, (Taken.of(delivery.delivery_id, delivery.payload),),
             datetime.now(UTC), self.key)
         return web.Response(body=ack.to_json(), content_type="application/json")
 
@@ -186,6 +189,20 @@ async def _recovering(bootstrap: str, home: Home, topics: Topics, pki: Pki) -> N
         places = await topic_order(bootstrap, topics, agency)
         assert set(taken) == set(places)
         assert in_topic_order(taken, places)
+    await taken_on_trail(bootstrap, parts, {CUSTOMS: customs.taken, MSA: msa.taken})
+
+
+async def taken_on_trail(bootstrap: str, parts: GatewayParts, taken: dict[str, list[str]]
+                         ) -> None:
+    """Each delivery taken is one TAKEN record on the push chain, and the trail verifies."""
+    records = [e for e in await asyncio.to_thread(trail_entries, parts, bootstrap)
+               if e["kind"] == TAKEN]
+    assert sorted((e["recipient"], e["event_id"], e["chain"]) for e in records) == \
+        sorted((agency, event_id, PUSH_TAKEN_CHAIN)
+               for agency, event_ids in taken.items() for event_id in event_ids)
+    report = await verify_kafka(bootstrap, parts.schemas, parts.keyring,
+                                trail_topic=parts.topics.trail)
+    assert report.breaks == ()
 
 
 async def wait_until_metric(session: aiohttp.ClientSession, url: str, name: str,
@@ -256,6 +273,7 @@ async def _restart(bootstrap: str, home: Home, topics: Topics, pki: Pki) -> None
     assert customs.requests == len(first) + len(then)  # none sent twice
     places = await topic_order(bootstrap, topics, CUSTOMS)
     assert sorted(customs.taken) == sorted(places) and in_topic_order(customs.taken, places)
+    await taken_on_trail(bootstrap, parts, {CUSTOMS: customs.taken})
 
 
 # -- a certificate not pinned; the retry horizon -----------------------------------------------
