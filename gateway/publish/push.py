@@ -28,8 +28,9 @@ import random
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final
 
 import aiohttp
@@ -91,13 +92,17 @@ PUSH_HORIZON_PASSED: Final = "PUSH_HORIZON_PASSED"
 DEAD_DELIVERY_FORMAT: Final = "px-delivery"
 H_PUSH_RECIPIENT: Final = "px-push-recipient"
 LANE_BACKLOG: Final = 256  # deliveries read ahead per partition; the partition pauses beyond
-DISCOVER_EVERY_S: Final = 1.0  # how often a recipient's topic is looked at for partitions
+# How often a recipient's topic is looked for (each time, an admin client asks the broker):
+# often until it exists, seldom once its partitions are known.
+LOOK_FOR_TOPIC_S: Final = 1.0
+LOOK_FOR_PARTITIONS_S: Final = 30.0
 POSITIONS_COMPACTED: Final = {"cleanup.policy": "compact"}
 
 # The trail chain of the TAKEN records of pushed deliveries: one writer per chain, and the
 # HTTP door's acknowledgements have a chain of their own (gateway.trail.taken).
 PUSH_TAKEN_CHAIN: Final = "taken-push"
 MediaTypeOf = Callable[[str], str]
+Kept = Callable[[], Awaitable[None]]  # what a delivery's outcome writes to the broker
 
 
 def payload_media_types(adapters: AdapterRegistry) -> MediaTypeOf:
@@ -323,7 +328,7 @@ class RecipientPush:
                 await self._discover(consumer)
             if not self._lanes:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), DISCOVER_EVERY_S)
+                    await asyncio.wait_for(stop.wait(), LOOK_FOR_TOPIC_S)
                 continue
             try:
                 fetched = await consumer.getmany(timeout_ms=200, max_records=LANE_BACKLOG)
@@ -337,13 +342,15 @@ class RecipientPush:
             self._metrics.set_push_pending(self.agency, self._pending(consumer))
 
     async def _discover(self, consumer: AIOKafkaConsumer) -> None:
-        self._next_discovery = time.monotonic() + DISCOVER_EVERY_S
+        self._next_discovery = time.monotonic() + LOOK_FOR_TOPIC_S
         try:
             found = await partitions_of(self._broker, [self.topic])
         except BrokerUnavailable as exc:
             log.warning("push.discovery_failed", recipient=self.agency, error=exc.message)
             return
         new = [tp for tp in found if tp not in self._lanes]
+        if found:
+            self._next_discovery = time.monotonic() + LOOK_FOR_PARTITIONS_S
         if not new:
             return
         for tp in new:
@@ -387,36 +394,50 @@ class RecipientPush:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _drive(self, lane: Lane) -> None:
-        while True:
-            while not lane.backlog:
-                if self._stopping.is_set():
-                    return
-                lane.more.clear()
-                await lane.more.wait()
-            if self._stopping.is_set():
-                return
+        while await self._next(lane):
             message = lane.backlog[0]
-            try:
-                handed = await self._hand_over(message)
-            except Exception as exc:  # the broker, or a bug: this lane waits and tries again
-                log.error("push.lane_failed", recipient=self.agency, partition=lane.tp.partition,
-                          offset=message.offset, error=type(exc).__name__)
-                await self._pause(1.0)
-                continue
-            if not handed:
+            kept = await self._hand_over(message)
+            if kept is None:
+                return
+            # What the outcome writes is written once, and the position moves past the
+            # delivery only then: a failure to write is tried again, never the POST.
+            if not (await self._until_done(kept, message, "push.keep_failed")
+                    and await self._until_done(partial(self._parts.positions.save, self.agency,
+                                                       lane.tp, message.offset + 1),
+                                               message, "push.position_failed")):
                 return
             lane.backlog.popleft()
             lane.done = message.offset + 1
-            await self._parts.positions.save(self.agency, lane.tp, lane.done)
 
-    async def _hand_over(self, message: StoredMessage) -> bool:
-        """Sends the delivery until acknowledged, or dead-letters it past the horizon; False
-        when stopped before either."""
+    async def _next(self, lane: Lane) -> bool:
+        """Waits for a delivery in the lane; False when the push stops."""
+        while not lane.backlog and not self._stopping.is_set():
+            lane.more.clear()
+            await lane.more.wait()
+        return not self._stopping.is_set()
+
+    async def _until_done(self, step: Kept, message: StoredMessage,
+                          failed: str) -> bool:
+        """Runs `step` until it succeeds (a pause between tries); False when the push stops
+        first."""
+        while True:
+            try:
+                await step()
+                return True
+            except Exception as exc:  # the broker, mostly: tried again
+                log.error(failed, recipient=self.agency, partition=message.partition,
+                          offset=message.offset, error=type(exc).__name__)
+            if not await self._pause(1.0):
+                return False
+
+    async def _hand_over(self, message: StoredMessage) -> Kept | None:
+        """Sends the delivery until acknowledged, or gives it up past the horizon; what is
+        then to be written (its TAKEN record, or its dead letter); None when stopped
+        first."""
         try:
             delivery = self._deliveries.check(message)
         except DeliveryRefused as exc:  # not what the gateway sealed for this recipient
-            await self._dead_letter(message, None, exc)
-            return True
+            return partial(self._dead_letter, message, None, exc)
         request = push_request(message, delivery, self.recipient.format,
                                self._media_type(delivery))
         first = time.monotonic()
@@ -430,19 +451,20 @@ class RecipientPush:
                 self._metrics.push_failed(self.agency, exc.code)
                 left = first + self.recipient.retry_horizon_s - time.monotonic()
                 if left <= 0:
-                    await self._dead_letter(message, delivery, exc)
-                    return True
+                    return partial(self._dead_letter, message, delivery, exc)
                 log.info("push.retry", recipient=self.agency, delivery_id=delivery.delivery_id,
                          code=exc.code, attempt=attempt + 1)
                 delay = backoff_delay(attempt, self.recipient.backoff_initial_s,
                                       self.recipient.backoff_max_s)
                 attempt += 1
                 if not await self._pause(min(delay, left)):
-                    return False
+                    return None
                 continue
-            await self._parts.recorder.record(ack, key_id, [delivery])
             self._metrics.push_acknowledged(self.agency)
-            return True
+            return partial(self._taken, ack, key_id, delivery)
+
+    async def _taken(self, ack: Acknowledgement, key_id: str, delivery: Delivery) -> None:
+        await self._parts.recorder.record(ack, key_id, [delivery])
 
     async def _pause(self, seconds: float) -> bool:
         """Waits `seconds`; False when the push stops meanwhile."""

@@ -22,12 +22,12 @@ from aiohttp import web
 
 from crypto import Keyring, SM2PrivateKey
 from gateway.deliveries.acknowledgements import Taken, sign_acknowledgement
-from gateway.deliveries.proof import DeliveryRefused, DeliveryVerifier
+from gateway.deliveries.proof import DELIVERY_PROOF_INVALID, DeliveryRefused, DeliveryVerifier
 from gateway.deliveries.push_wire import pushed_message
 from gateway.home.create import Home
 from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.names import H_EVENT_ID, Topics
-from gateway.kafka.wire import read_topics
+from gateway.kafka.wire import new_producer, read_topics
 from gateway.parts import GatewayParts
 from gateway.publish.push import PUSH_HORIZON_PASSED, PUSH_TAKEN_CHAIN, PUSH_TLS_PIN_MISMATCH
 from gateway.trail.taken import TAKEN
@@ -298,18 +298,36 @@ async def _not_pinned(bootstrap: str, home: Home, topics: Topics, pki: Pki, othe
         async with running_gateway(config, parts, bootstrap) as running, \
                 aiohttp.ClientSession() as session:
             await produce_ingress(bootstrap, topics, docs, acked=[])
+            await wait_until(lambda: len(customs.taken) == len(docs),
+                             lambda: f"customs took {len(customs.taken)} of {len(docs)}")
+            await forge_one(bootstrap, topics.delivery(CUSTOMS))
             await wait_until_metric(session, running.ops_url,
-                                    "portgw_push_dead_lettered_total", len(docs))
+                                    "portgw_push_dead_lettered_total", len(docs) + 1)
             failures = await metric_total(session, running.ops_url,
                                           "portgw_push_failures_total")
-        await wait_until(lambda: len(customs.taken) == len(docs),
-                         lambda: f"customs took {len(customs.taken)} of {len(docs)}")
     assert impostor.requests == 0 and impostor.taken == []
     assert failures >= len(docs)
-    letters = await dead_letters(bootstrap, topics, parts.schemas)
+    assert customs.requests == len(docs) and not customs.refused  # the forgery was not sent
+    letters = list((await dead_letters(bootstrap, topics, parts.schemas)).values())
+    past = [letter for letter in letters if letter["error_code"] == PUSH_HORIZON_PASSED]
     places = await topic_order(bootstrap, topics, MSA)
-    assert {letter["event_id"] for letter in letters.values()} == set(places)
-    for letter in letters.values():
-        assert letter["error_code"] == PUSH_HORIZON_PASSED
+    assert {letter["event_id"] for letter in past} == set(places)
+    for letter in past:
         assert PUSH_TLS_PIN_MISMATCH in letter["error_message"]
         assert letter["format_id"] == "px-delivery"
+    assert [letter["error_code"] for letter in letters if letter not in past] == \
+        [DELIVERY_PROOF_INVALID]
+
+
+async def forge_one(bootstrap: str, topic: str) -> None:
+    """A copy of the topic's first delivery, its payload altered, its seal kept, put on the
+    topic as anyone who may write to it could."""
+    original = (await read_topics(bootstrap, [topic]))[0]
+    producer = new_producer(bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, original.value[:-1] + b"!", key=original.key,
+                                     headers=list(original.headers),
+                                     partition=original.partition)
+    finally:
+        await producer.stop()
