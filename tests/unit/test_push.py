@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from gateway.cli.config import check_config
 from gateway.deliveries.proof import (
     DELIVERY_PROOF_INVALID,
     DELIVERY_PROOF_MALFORMED,
@@ -25,6 +26,7 @@ from gateway.deliveries.push_wire import (
 )
 from gateway.errors import ConfigError
 from gateway.home.config import PUSH_CONFIG_INVALID, GatewayConfig
+from gateway.home.create import create_home
 from gateway.publish.push import backoff_delay
 from gateway.publish.sealing import sealed_now
 from tests.unit.seal_support import GATEWAY_KEY, KEYRING, SCHEMAS
@@ -123,3 +125,19 @@ def test_a_push_recipient_that_cannot_be_pushed_to_safely_is_refused(push: dict[
     with pytest.raises(ConfigError) as refused:
         config(push)
     assert refused.value.code == PUSH_CONFIG_INVALID
+
+
+def test_config_check_names_each_push_problem_with_its_code(tmp_path: Path) -> None:
+    """A push recipient that is no agency, and a client certificate that is not there:
+    `portgw config check` lists both, as the gateway would refuse to start with them."""
+    home = create_home(tmp_path / "home")
+    home.config_file.write_text(
+        home.config_file.read_text(encoding="utf-8") + '\n[push]\nclient_cert_file = '
+        '"absent.pem"\nclient_key_file = "absent.key"\n'
+        f'\n[push.recipients."cn.nobody"]\nurl = "https://nobody.example/"\n'
+        f'server_sha256 = "{PIN}"\n', encoding="utf-8")
+
+    report = check_config(GatewayConfig.load(home.config_file))
+
+    assert sorted(problem.code for problem in report.problems) == \
+        [PUSH_CONFIG_INVALID, "CONFIG_PUSH_UNKNOWN_AGENCY"]
