@@ -66,7 +66,7 @@ from gateway.publish.plan import (
     repeat_plan,
 )
 from gateway.publish.publisher import Publisher
-from gateway.publish.push import Pushes, PushNeeds, payload_media_types
+from gateway.publish.push import RESTART_AFTER_S, Pushes, PushNeeds, payload_media_types
 from gateway.publish.sealing import BatchSealer
 from gateway.receipts.book import ReceiptBook
 from gateway.receipts.receipt import SignedReceipt
@@ -500,11 +500,15 @@ class Gateway:
 
     async def _push(self, stop: asyncio.Event) -> None:
         """Pushes deliveries to the recipients of `[push.recipients]` until `stop`
-        (gateway.publish.push); a failure of push never stops the ingress."""
-        try:
-            await self._pushes.run(stop)
-        except Exception as exc:
-            log.error("push.stopped", error=type(exc).__name__, detail=str(exc))
+        (gateway.publish.push); a failure of push (the broker away at its start) never
+        stops the ingress, and push starts again a little later."""
+        while self.config.push.recipients and not stop.is_set():
+            try:
+                await self._pushes.run(stop)
+            except Exception as exc:
+                log.error("push.restarting", error=type(exc).__name__, detail=str(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RESTART_AFTER_S)
 
     async def _stop_checking_on(self, stop: asyncio.Event) -> None:
         await stop.wait()

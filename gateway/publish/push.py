@@ -97,6 +97,7 @@ LANE_BACKLOG: Final = 256  # deliveries read ahead per partition; the partition 
 LOOK_FOR_TOPIC_S: Final = 1.0
 LOOK_FOR_PARTITIONS_S: Final = 30.0
 POSITIONS_COMPACTED: Final = {"cleanup.policy": "compact"}
+RESTART_AFTER_S: Final = 5.0  # a recipient's push, or push as a whole, after it failed
 
 # The trail chain of the TAKEN records of pushed deliveries: one writer per chain, and the
 # HTTP door's acknowledgements have a chain of their own (gateway.trail.taken).
@@ -586,5 +587,5 @@ class Pushes:
             except Exception as exc:
                 log.error("push.failed", recipient=agency, error=type(exc).__name__)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 5.0)
+                    await asyncio.wait_for(stop.wait(), RESTART_AFTER_S)
                 kept = {**kept, **push.positions()}
