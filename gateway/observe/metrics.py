@@ -50,8 +50,8 @@ class Children(Generic[M]):
 class GatewayMetrics:
     __slots__ = ("_accepted", "_deliveries", "_door_refusals", "_duplicates", "_in_flight",
                  "_lag", "_push_acknowledged", "_push_dead_lettered", "_push_failures",
-                 "_push_pending", "_received", "_rejected", "_stage_seconds", "_workers_lost",
-                 "registry")
+                 "_push_oldest", "_push_pending", "_received", "_rejected", "_stage_seconds",
+                 "_workers_lost", "registry")
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -91,6 +91,10 @@ class GatewayMetrics:
             "portgw_push_pending_deliveries",
             "Deliveries on a push recipient's topic not yet acknowledged or dead-lettered",
             ("recipient",), registry=self.registry))
+        self._push_oldest = Children(Gauge(
+            "portgw_push_oldest_pending_seconds",
+            "Age of the oldest delivery read for a push recipient and not yet acknowledged or "
+            "dead-lettered (0: none)", ("recipient",), registry=self.registry))
         self._push_failures = self._counter(
             "portgw_push_failures", "Push attempts that ended without an acknowledgement",
             "recipient", "code")
@@ -134,8 +138,9 @@ class GatewayMetrics:
     def set_in_flight(self, n: int) -> None:
         self._in_flight.set(n)
 
-    def set_push_pending(self, recipient: str, pending: int) -> None:
+    def set_push_pending(self, recipient: str, pending: int, oldest_s: float) -> None:
         self._push_pending(recipient).set(pending)
+        self._push_oldest(recipient).set(oldest_s)
 
     def push_failed(self, recipient: str, code: str) -> None:
         self._push_failures(recipient, code).inc()

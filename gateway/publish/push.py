@@ -72,6 +72,7 @@ from gateway.kafka.wire import (
     read_topics,
     stop_consumer,
     stored_message,
+    wall_clock_ms,
 )
 from gateway.observe.metrics import GatewayMetrics
 from gateway.publish.plan import DEAD_LETTER_SCHEMA
@@ -340,7 +341,8 @@ class RecipientPush:
             for tp, records in fetched.items():
                 self._queue(consumer, self._lanes[tp], records)
             self._resume_drained(consumer)
-            self._metrics.set_push_pending(self.agency, self._pending(consumer))
+            self._metrics.set_push_pending(self.agency, self._pending(consumer),
+                                           self._oldest_pending_s())
 
     async def _discover(self, consumer: AIOKafkaConsumer) -> None:
         self._next_discovery = time.monotonic() + LOOK_FOR_TOPIC_S
@@ -381,6 +383,12 @@ class RecipientPush:
     def _pending(self, consumer: AIOKafkaConsumer) -> int:
         return sum(max((consumer.highwater(tp) or lane.fetched) - lane.done, 0)
                    for tp, lane in self._lanes.items())
+
+    def _oldest_pending_s(self) -> float:
+        """How long ago the oldest delivery read and not yet handed over was put on the
+        topic: each lane's first is its oldest."""
+        heads = [lane.backlog[0].timestamp_ms for lane in self._lanes.values() if lane.backlog]
+        return max(wall_clock_ms() - min(heads), 0) / 1000 if heads else 0.0
 
     async def _end_lanes(self) -> None:
         """Lets each lane finish the attempt under way (bounded by `timeout_s`), so that an

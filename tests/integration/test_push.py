@@ -206,9 +206,13 @@ async def taken_on_trail(bootstrap: str, parts: GatewayParts, taken: dict[str, l
 
 
 async def wait_until_metric(session: aiohttp.ClientSession, url: str, name: str,
-                            value: float) -> None:
+                            value: float, *, exactly: bool = False) -> None:
+    """Until the metric (summed over its labels) reaches `value`, or is `value` exactly."""
     deadline = time.monotonic() + DEADLINE_S
-    while (seen := await metric_total(session, url, name)) < value:
+    while True:
+        seen = await metric_total(session, url, name)
+        if seen == value or (seen > value and not exactly):
+            return
         assert time.monotonic() < deadline, f"{name} = {seen}, not {value}"
         await asyncio.sleep(0.1)
 
@@ -229,17 +233,25 @@ async def _slow(bootstrap: str, home: Home, topics: Topics, pki: Pki) -> None:
     docs = signed_arrivals(home, 8)
     async with serving(customs, server_context(pki)) as customs_url, \
             serving(msa, server_context(pki)) as msa_url:
-        push_config(home, pki, {CUSTOMS: recipient(customs_url, pki, format="json"),
+        validated = {"server_sha256": "", "ca_file": str(pki.directory / "ca.pem")}
+        push_config(home, pki, {CUSTOMS: recipient(customs_url, pki, format="json",
+                                                   **validated),  # a CA, no pin
                                 MSA: recipient(msa_url, pki, timeout_s=300,
                                                max_in_flight=2)})
         config, parts = gateway_parts(home)
-        async with running_gateway(config, parts, bootstrap):
+        async with running_gateway(config, parts, bootstrap) as running, \
+                aiohttp.ClientSession() as session:
             await produce_ingress(bootstrap, topics, docs, acked=[])
             await wait_until(lambda: len(customs.taken) == len(docs) and msa.requests >= 1,
                              lambda: f"customs took {len(customs.taken)} of {len(docs)}, "
                                      f"the MSA was asked {msa.requests} times")
             assert msa.taken == []  # still held: customs got all its deliveries meanwhile
             assert 1 <= msa.requests <= 2  # one request a partition, max_in_flight at most
+            # All the MSA's are pending, none of customs'; the oldest waits.
+            await wait_until_metric(session, running.ops_url,
+                                    "portgw_push_pending_deliveries", len(docs), exactly=True)
+            await wait_until_metric(session, running.ops_url,
+                                    "portgw_push_oldest_pending_seconds", 0.001)
             held.set()
             await wait_until(lambda: len(msa.taken) == len(docs),
                              lambda: f"the MSA took {len(msa.taken)} of {len(docs)}")
