@@ -192,11 +192,10 @@ class Endpoint:
             async with self._session.post(self.recipient.url, data=request.body,
                                           headers=dict(request.headers),
                                           ssl=self._context) as response:
-                body = await response.content.read(MAX_ACK_BYTES + 1)  # more: ACK_TOO_LARGE
                 if not 200 <= response.status < 300:
                     raise PushFailed(f"the endpoint answered HTTP {response.status}",
                                      code=PUSH_HTTP_STATUS)
-                return body
+                return await read_bounded(response.content, MAX_ACK_BYTES + 1)
         except aiohttp.ServerFingerprintMismatch:
             raise PushFailed("the endpoint's certificate is not the one pinned "
                              "(server_sha256)", code=PUSH_TLS_PIN_MISMATCH) from None
@@ -209,6 +208,17 @@ class Endpoint:
         except (aiohttp.ClientError, OSError) as exc:
             raise PushFailed(f"the endpoint cannot be reached ({type(exc).__name__})",
                              code=PUSH_UNREACHABLE) from None
+
+
+async def read_bounded(content: aiohttp.StreamReader, limit: int) -> bytes:
+    """The body, or its first `limit` bytes and some when it is longer (an acknowledgement
+    that long is then refused ACK_TOO_LARGE, unread beyond)."""
+    body = bytearray()
+    async for chunk in content.iter_any():
+        body += chunk
+        if len(body) >= limit:
+            break
+    return bytes(body)
 
 
 class PositionBook:
@@ -224,8 +234,6 @@ class PositionBook:
     async def start(self, producer: AIOKafkaProducer) -> dict[tuple[str, str, int], int]:
         """Uses `producer` from now on; the positions kept, by (recipient, topic,
         partition)."""
-        await ensure_topics(self._broker, {self._topic: 1},
-                            configs={self._topic: POSITIONS_COMPACTED})
         self._producer = producer
         positions: dict[tuple[str, str, int], int] = {}
         for message in await read_topics(self._broker, [self._topic]):
@@ -312,11 +320,13 @@ class RecipientPush:
         consumer = new_reader(self._broker, fetch_max_wait_ms=self._parts.needs.fetch_wait_ms)
         try:
             await consumer.start()
-            async with self._endpoint:
-                await self._read(consumer, stop)
+            async with self._endpoint:  # its connections stay open until the lanes end
+                try:
+                    await self._read(consumer, stop)
+                finally:
+                    self._stopping.set()
+                    await self._end_lanes()
         finally:
-            self._stopping.set()
-            await self._end_lanes()
             await stop_consumer(consumer)
 
     def positions(self) -> dict[tuple[str, str, int], int]:
