@@ -5,8 +5,8 @@ One proof, three bodies. Every request carries `Px-Seal` (the delivery's `px-sea
 base64), `Px-Event-Id`, `Px-Delivery-Id` and `Px-Form`; the body is
 
 - `avro`: the sealed value exactly as on the delivery topic (a px.gateway.Delivery);
-- `json`: `{"delivery": {...its fields but the payload}, "payload": base64, "value": base64 of
-  the sealed value}`, for a recipient without Avro that still verifies the seal;
+- `json`: `{"delivery": its metadata (`Delivery.metadata`), "payload": base64, "value": base64
+  of the sealed value}`, for a recipient without Avro that still verifies the seal;
 - `native`: the payload alone, as its contract made it (the adapter's rendering of an XML
   form, JSON, Avro), typed by its media type; `Px-Delivery-Head` carries the sealed value up
   to the payload, base64. The payload is the Delivery record's last field, so the value
@@ -69,6 +69,8 @@ def push_request(message: StoredMessage, delivery: Delivery, form: str, media_ty
         return PushRequest({**headers, "Content-Type": JSON_MEDIA_TYPE},
                            json.dumps(body, separators=(",", ":")).encode())
     head = message.value[:len(message.value) - len(payload)]
+    if not message.value.endswith(payload):  # the Delivery schema's last field is its payload
+        raise ValueError("the sealed value does not end with the delivery's payload")
     return PushRequest({**headers, HTTP_DELIVERY_HEAD: _b64(head), "Content-Type": media_type},
                        payload)
 
