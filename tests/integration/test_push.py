@@ -7,6 +7,7 @@ nothing, and a delivery past its retry horizon dead-lettered with its code."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ssl
 import time
 from collections import Counter
@@ -24,7 +25,7 @@ from crypto import Keyring, SM2PrivateKey
 from gateway.deliveries.acknowledgements import Taken, sign_acknowledgement
 from gateway.deliveries.proof import DELIVERY_PROOF_INVALID, DeliveryRefused, DeliveryVerifier
 from gateway.deliveries.push_wire import pushed_message
-from gateway.home.create import Home
+from gateway.home.create import DEMO_AGENCIES, Home, create_home
 from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.names import H_EVENT_ID, Topics
 from gateway.kafka.wire import new_producer, read_topics
@@ -63,6 +64,7 @@ class Endpoint:
     requests: int = 0
     taken: list[str] = field(default_factory=list)  # event ids, in the order taken
     refused: list[str] = field(default_factory=list)
+    bodies: list[tuple[str, bytes]] = field(default_factory=list)  # content type, body
 
     async def handle(self, request: web.Request) -> web.Response:
         self.requests += 1
@@ -77,6 +79,7 @@ class Endpoint:
         if self.release is not None:
             await self.release.wait()
         self.taken.append(delivery.event_id)
+        self.bodies.append((request.content_type, body))
         ack = sign_acknowledgement(
             self.agency, (Taken.of(delivery.delivery_id, delivery.payload),),
             datetime.now(UTC), self.key)
@@ -158,8 +161,14 @@ def in_topic_order(taken: list[str], places: dict[str, tuple[int, int]]) -> bool
 
 
 def test_a_recovering_endpoint_gets_every_delivery_once_in_order(
-    broker: LocalBroker, home: Home, topics: Topics, tmp_path: Path
+    broker: LocalBroker, topics: Topics, tmp_path: Path
 ) -> None:
+    """The MSA takes its deliveries in its own format (FAL 1 XML, rendered by the adapter),
+    pushed `native`: the XML document itself, its proof in the headers."""
+    agencies = tuple(dataclasses.replace(agency, delivery_format="fal1-xml")
+                     if agency.id == MSA else agency for agency in DEMO_AGENCIES)
+    home = create_home(tmp_path / "home", agencies=agencies, seal_every=4,
+                       seal_interval_ms=100, topic_prefix=topics.prefix)
     asyncio.run(_recovering(broker.bootstrap_servers, home, topics, make_pki(tmp_path / "pki")))
 
 
@@ -185,6 +194,9 @@ async def _recovering(bootstrap: str, home: Home, topics: Topics, pki: Pki) -> N
         assert sorted(Counter(taken).values()) == [1] * len(docs)
     assert customs.requests == len(docs) + 5 and failures == 5
     assert not customs.refused and not msa.refused
+    assert {kind for kind, _ in customs.bodies} == {"application/vnd.px.delivery+avro"}
+    assert {kind for kind, _ in msa.bodies} == {"application/xml"}
+    assert all(body.startswith(b"<") for _, body in msa.bodies)
     for agency, taken in ((CUSTOMS, customs.taken), (MSA, msa.taken)):
         places = await topic_order(bootstrap, topics, agency)
         assert set(taken) == set(places)
