@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from adapters import AdapterRegistry
 from gateway.cli.config import check_config
 from gateway.deliveries.proof import (
     DELIVERY_PROOF_INVALID,
@@ -27,7 +28,7 @@ from gateway.deliveries.push_wire import (
 from gateway.errors import ConfigError
 from gateway.home.config import PUSH_CONFIG_INVALID, GatewayConfig
 from gateway.home.create import create_home
-from gateway.publish.push import backoff_delay
+from gateway.publish.push import backoff_delay, payload_media_types
 from gateway.publish.sealing import sealed_now
 from tests.unit.seal_support import GATEWAY_KEY, KEYRING, SCHEMAS
 from tests.unit.test_delivery_proof import RECIPIENT, delivery, on_topic
@@ -141,3 +142,12 @@ def test_config_check_names_each_push_problem_with_its_code(tmp_path: Path) -> N
 
     assert sorted(problem.code for problem in report.problems) == \
         [PUSH_CONFIG_INVALID, "CONFIG_PUSH_UNKNOWN_AGENCY"]
+
+
+def test_a_native_payload_goes_with_the_media_type_of_its_encoding() -> None:
+    media_type = payload_media_types(AdapterRegistry.default(SCHEMAS))
+    assert [media_type(encoding) for encoding in (
+        "fal1-xml", "dxp+fal1-xml", "json", "avro-single-object", "sm4-envelope+fal1-xml",
+        "unheard-of")] == ["application/xml", "application/xml", "application/json",
+                           "application/vnd.apache.avro+binary", "application/octet-stream",
+                           "application/octet-stream"]
