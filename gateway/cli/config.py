@@ -108,11 +108,11 @@ def check_config(config: GatewayConfig, *, now: datetime | None = None) -> Confi
     schemas, adapters = _load_adapters(found)
     if agencies is not None:
         _check_contracts(config, agencies, schemas, adapters, found)
-        _check_dxp_agencies(config, agencies, found)
+        _check_recipient_agencies(config, agencies, found)
         _check_limit_agencies(config, agencies, found)
         _check_warning_owners(config, agencies, found)
     _check_mask_key(config.mask_key_file, found)
-    _check_dxp_signers(config, found)
+    _check_egress_keys(config, found)
     _check_numbers(config, found)
     _check_listen(config.http.listen, found)
     _check_tls_files(config, found)
@@ -255,7 +255,7 @@ def _check_contracts(config: GatewayConfig, agencies: AgencyRegistry, schemas: A
     found.facts.append(f"{len(report.contracts)} contract(s)")
 
 
-def _check_dxp_agencies(config: GatewayConfig, agencies: AgencyRegistry,
+def _check_recipient_agencies(config: GatewayConfig, agencies: AgencyRegistry,
                         found: _Findings) -> None:
     _check_recipients_known(config, agencies, found, "dxp", config.dxp.recipients)
     _check_recipients_known(config, agencies, found, "push", config.push.recipients)
@@ -270,7 +270,7 @@ def _check_recipients_known(config: GatewayConfig, agencies: AgencyRegistry, fou
                       f"{config.agencies_file}")
 
 
-def _check_dxp_signers(config: GatewayConfig, found: _Findings) -> None:
+def _check_egress_keys(config: GatewayConfig, found: _Findings) -> None:
     """The keys and certificates `[dxp]` and `[push]` name, loaded as the gateway loads
     them."""
     try:
