@@ -80,6 +80,8 @@ from message_formats import CodedError
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+# The process that owns this partition of the ingress topic pushes (gateway.publish.push).
+PUSH_LEADER_PARTITION = 0
 
 
 def run_stages(pipeline: Pipeline, ctx: Context) -> tuple[Context, Rejection | None]:
@@ -179,6 +181,7 @@ class Gateway:
             parts.schemas, self.topics, parts.live_keyring, parts.key, config.trail,
             self.metrics, parts.payloads.topic_of, payload_media_types(parts.adapters),
             config.fetch_wait_ms))
+        self._pushing: tuple[asyncio.Event, asyncio.Task[None]] | None = None
 
     async def start(self) -> None:
         await ensure_topics(self.bootstrap_servers, self._made_topics())
@@ -204,6 +207,7 @@ class Gateway:
 
     async def stop(self) -> None:
         try:
+            await self._stop_push()
             await self.seal_all()
         finally:
             for partition in list(self._writers):
@@ -241,6 +245,8 @@ class Gateway:
         for partition, result in zip(partitions, results, strict=True):
             if isinstance(result, Exception):
                 log.warning("trail.recovery_deferred", partition=partition, error=str(result))
+        if PUSH_LEADER_PARTITION in partitions:
+            self._start_push()
 
     def http_app(self) -> web.Application:
         """The HTTP door over this gateway. It is ready while the receipt book is sound
@@ -254,10 +260,14 @@ class Gateway:
         return build_operator_app(self.desk, self.metrics, ready=lambda: self.book.sound,
                                   parser_ready=lambda: self._ahead.ready)
 
-    def release(self, partitions: Iterable[int]) -> None:
-        """Gives up the chains of partitions this process no longer owns (sealed first)."""
+    async def release(self, partitions: Iterable[int]) -> None:
+        """Gives up the chains of partitions this process no longer owns (sealed first), and
+        push with the partition that leads it, once push has stopped."""
+        partitions = list(partitions)
         for partition in partitions:
             self._drop_writer(partition)
+        if PUSH_LEADER_PARTITION in partitions:
+            await self._stop_push()
 
     async def process(self, submission: Submission) -> SubmitOutcome:
         """Decides on one submission and waits until everything it produced is on the
@@ -478,14 +488,11 @@ class Gateway:
         await self._ahead.start()
         closing = asyncio.create_task(self._stop_checking_on(stop))
         watching = self._watch_keyring(stop)
-        pushing = asyncio.create_task(self._push(stop), name="push")
         try:
             await IngressLoop(self).run(stop)
         finally:
             closing.cancel()
-            if not stop.is_set():  # the ingress loop failed: push ends with it
-                pushing.cancel()
-            await asyncio.gather(pushing, return_exceptions=True)
+            await self._stop_push()
             if watching is not None:
                 watching.cancel()
                 await asyncio.gather(watching, return_exceptions=True)
@@ -497,6 +504,21 @@ class Gateway:
         if interval_s <= 0:
             return None
         return asyncio.create_task(self.parts.live_keyring.watch(stop, interval_s))
+
+    def _start_push(self) -> None:
+        """Push runs in the one process that owns the ingress partition PUSH_LEADER_PARTITION
+        (the consumer group gives it to exactly one): two would send each delivery twice and
+        write one trail chain from two places. Another takes over when the partition moves,
+        from the positions kept."""
+        if self.config.push.recipients and self._pushing is None:
+            stop = asyncio.Event()
+            self._pushing = (stop, asyncio.create_task(self._push(stop), name="push"))
+
+    async def _stop_push(self) -> None:
+        if self._pushing is not None:
+            (stop, task), self._pushing = self._pushing, None
+            stop.set()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _push(self, stop: asyncio.Event) -> None:
         """Pushes deliveries to the recipients of `[push.recipients]` until `stop`

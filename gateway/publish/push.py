@@ -16,7 +16,8 @@ write sends the delivery once more (at least once; the recipient drops a deliver
 has).
 
 Recipients never wait for one another: each has its task, its own HTTP connections (at most
-`max_in_flight` requests under way) and every request its `timeout_s`.
+`max_in_flight` requests under way) and every request its `timeout_s`. One gateway process
+pushes at a time: the service runs push where it owns the leading ingress partition.
 """
 
 from __future__ import annotations
