@@ -44,9 +44,11 @@ from gateway.decide.pipeline import (
     Submission,
     new_context,
 )
+from gateway.deliveries.pull import DeliveryPages
 from gateway.errors import BrokerUnavailable, GatewayError, crash_site
 from gateway.home.config import GatewayConfig
 from gateway.ids import Uuid7Generator, derived_uuid7
+from gateway.ingress.deliveries_api import DeliveriesDoor, RecipientRoutes
 from gateway.ingress.desk import SubmitOutcome
 from gateway.ingress.http_api import build_app, build_operator_app
 from gateway.ingress.limits import RateLimiter
@@ -71,6 +73,7 @@ from gateway.publish.sealing import BatchSealer
 from gateway.receipts.book import ReceiptBook
 from gateway.receipts.receipt import SignedReceipt
 from gateway.trail.archive import ArchiveWriter
+from gateway.trail.taken import TAKEN_CHAIN, TakenRecorder
 from gateway.trail.writer import TrailCodec, TrailWriter, chain_id
 from gateway.warnings.book import WarningBook
 from gateway.warnings.lifecycle import DOCUMENT_TYPE as WARNING_DOCUMENT_TYPE
@@ -177,9 +180,13 @@ class Gateway:
         self._ahead = CheckAhead(parts.live_keyring, config.limits_for, config.parsing,
                                  on_worker_lost=self.metrics.parse_worker_lost)
         self.desk = GatewayDesk(self)
+        self._recipients: RecipientRoutes | None = None  # made at start
+        # Records recipients' acknowledgements (pulled or pushed) as TAKEN: the one writer of
+        # the trail chain `taken` in this process. Made at start.
+        self.taken: TakenRecorder | None = None
         self._pushes = Pushes(config.push, bootstrap_servers, PushNeeds(
-            parts.schemas, self.topics, parts.live_keyring, parts.key, config.trail,
-            self.metrics, parts.payloads.topic_of, payload_media_types(parts.adapters),
+            parts.schemas, self.topics, parts.live_keyring, self.metrics,
+            parts.payloads.topic_of, payload_media_types(parts.adapters),
             config.fetch_wait_ms))
         self._pushing: tuple[asyncio.Event, asyncio.Task[None]] | None = None
 
@@ -192,6 +199,12 @@ class Gateway:
             await self._trail_producer.start()
         except KafkaError as exc:
             raise BrokerUnavailable(f"cannot reach {self.bootstrap_servers}: {exc}") from exc
+        self.taken = TakenRecorder(
+            self._trail_producer, self._codec, self.config.trail, self.topics,
+            self.bootstrap_servers, key=self.parts.key,
+            archive=await asyncio.to_thread(self._open_archive, TAKEN_CHAIN),
+            fetch_wait_ms=self.config.fetch_wait_ms)
+        self._recipients = self._recipients_door(self.taken)
         await self.book.start()
         await self.warnings.start()
         await self._ahead.start()
@@ -203,7 +216,16 @@ class Gateway:
         partitions = self.config.ingress_partitions
         topics = self.topics
         return {topics.ingress: partitions, topics.trail: partitions,
-                topics.receipt: partitions, topics.dlq: partitions, topics.checkpoint: 1}
+                topics.receipt: partitions, topics.dlq: partitions, topics.checkpoint: 1,
+                topics.taken: 1}
+
+    def _recipients_door(self, recorder: TakenRecorder) -> RecipientRoutes:
+        """The recipients' routes of the HTTP door, and what they read and record with."""
+        parts = self.parts
+        return RecipientRoutes(DeliveriesDoor(
+            DeliveryPages(self.bootstrap_servers, parts.schemas), recorder, parts.live_keyring,
+            parts.agencies, parts.payloads.topic_of, parts.schemas, self.metrics, parts.key,
+            body_timeout_s=self.config.http.body_timeout_s))
 
     async def stop(self) -> None:
         try:
@@ -212,6 +234,9 @@ class Gateway:
         finally:
             for partition in list(self._writers):
                 self._drop_writer(partition)
+            recipients, self._recipients, self.taken = self._recipients, None, None
+            if recipients is not None:
+                await recipients.close()  # the TAKEN records left sealed too
             await self.health.stop()
             await self._ahead.close()
             await self.book.stop()
@@ -253,7 +278,8 @@ class Gateway:
         (the broker's health it reports on its own)."""
         return build_app(self.desk, self.config, self.parts.agencies, self.metrics,
                          ready=lambda: self.book.sound, parser_ready=lambda: self._ahead.ready,
-                         limiter=self.limiter, keyring=self.parts.live_keyring)
+                         limiter=self.limiter, keyring=self.parts.live_keyring,
+                         recipients=self._recipients)
 
     def operator_app(self) -> web.Application:
         """The operators' door ([http] operator_listen): /metrics and the probes."""
@@ -526,7 +552,8 @@ class Gateway:
         stops the ingress, and push starts again a little later."""
         while self.config.push.recipients and not stop.is_set():
             try:
-                await self._pushes.run(stop)
+                assert self.taken is not None, "push runs in a started gateway"
+                await self._pushes.run(stop, self.taken)
             except Exception as exc:
                 log.error("push.restarting", error=type(exc).__name__, detail=str(exc))
                 with contextlib.suppress(TimeoutError):

@@ -15,7 +15,7 @@ and sign with SM2 can make one. The wire form adds the signature in base64:
 
 The gateway verifies it with `AcknowledgementVerifier` (the agency must be the one the
 acknowledgement is expected from, its key must have role `ack` and be valid now) and keeps
-the wire form as it came, so an auditor can verify the signature again from the trail
+its canonical wire form, so an auditor can verify the signature again from the trail
 (gateway.trail.taken).
 """
 

@@ -76,6 +76,11 @@ _SCHEMA = (
         next_offset INTEGER NOT NULL,
         PRIMARY KEY (topic, partition)
     ) WITHOUT ROWID""",
+    # Where a recipient pulling over HTTP goes on: the cursor its last page gave, per door.
+    """CREATE TABLE IF NOT EXISTS cursors (
+        source TEXT PRIMARY KEY,
+        cursor TEXT NOT NULL
+    ) WITHOUT ROWID""",
 )
 
 
@@ -148,17 +153,28 @@ class SeenStore:
         rows = self._query("SELECT topic, partition, next_offset FROM positions")
         return {TopicPartition(topic, partition): offset for topic, partition, offset in rows}
 
+    def cursor(self, source: str) -> str | None:
+        """The cursor kept for `source` (an HTTP pull's URL), None when none is."""
+        rows = self._query("SELECT cursor FROM cursors WHERE source = ?", (source,))
+        return str(rows[0][0]) if rows else None
+
     def record(
         self,
         ids: Iterable[tuple[str, str]],
         positions: Iterable[Position],
         *,
         at: datetime | None = None,
+        cursor: tuple[str, str] | None = None,
     ) -> None:
-        """Stores the (stream, id) pairs not stored yet and sets the positions, all in one
-        transaction: either all of it is kept or none."""
+        """Stores the (stream, id) pairs not stored yet, sets the positions and the
+        (source, cursor) when given, all in one transaction: either all of it is kept or
+        none."""
         first_seen_ms = _millis(at or utc_now())
         with self._transaction():
+            if cursor is not None:
+                self._db.execute(
+                    "INSERT INTO cursors (source, cursor) VALUES (?, ?) "
+                    "ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor", cursor)
             self._db.executemany(
                 "INSERT OR IGNORE INTO seen (stream, id, first_seen_ms) VALUES (?, ?, ?)",
                 ((stream, id_, first_seen_ms) for stream, id_ in ids))

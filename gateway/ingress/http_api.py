@@ -16,6 +16,9 @@ submits only as itself (Px-Sender must be its agency) and reads only its own sub
 operator reads every submission and /metrics; a proxy speaks for the client whose certificate
 fingerprint it passes in Px-Client-Cert-SHA256, a header refused from anyone else. With
 `tls = "off"` (loopback only) nobody is authenticated: the door is for local use.
+
+Recipients pull their deliveries and acknowledge them here too (`/v1/deliveries`): the door
+says who asks, `recipients` (gateway.ingress.deliveries_api) answers.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import structlog
@@ -83,6 +86,7 @@ SENDER_MISMATCH = "HTTP_SENDER_MISMATCH"
 OPERATOR_ONLY = "HTTP_OPERATOR_ONLY"
 PROXY_HEADER_REFUSED = "HTTP_PROXY_HEADER_REFUSED"
 ADDRESS_LIMIT = "HTTP_ADDRESS_LIMIT"
+DELIVERIES_NOT_SERVED = "DELIVERIES_NOT_SERVED"
 
 # Between a submission id's sender and its key; never in a key (see _KEY), so an id splits
 # back at its last one whatever the sender's id holds.
@@ -161,6 +165,14 @@ class Door:
 _DOOR = web.AppKey("door", Door)
 
 
+class Recipients(Protocol):
+    """The recipients' routes (gateway.ingress.deliveries_api), given who asks."""
+
+    async def pull(self, request: web.Request, caller: Caller) -> web.Response: ...
+
+    async def acknowledge(self, request: web.Request, caller: Caller) -> web.Response: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SubmissionHeaders:
     sender: str
@@ -173,18 +185,20 @@ def build_app(desk: Desk, config: GatewayConfig, agencies: AgencyRegistry,
               metrics: GatewayMetrics, *, ready: Callable[[], bool],
               parser_ready: Callable[[], bool] = lambda: True,
               limiter: RateLimiter | None = None,
-              keyring: LiveKeyring | None = None) -> web.Application:
+              keyring: LiveKeyring | None = None,
+              recipients: Recipients | None = None) -> web.Application:
     """`ready`: whether the gateway can answer (its receipt book); `parser_ready`: whether a
     parse worker can take work. `limiter` defaults to one over `config.limits_for`; tests
     pass one with a fake clock. `keyring`: where client certificates are bound, required
-    under TLS."""
+    under TLS. `recipients`: what serves /v1/deliveries (None: answered 404
+    DELIVERIES_NOT_SERVED)."""
     tls = server_tls_context(config.http, config.home)
     if tls is not None and keyring is None:
         raise ValueError("a TLS door needs the keyring its client certificates are bound in")
     probes = _Probes(desk, metrics, (ready, parser_ready))
     api = _Api(desk, config, agencies, metrics, probes,
                RateLimiter(config.limits_for) if limiter is None else limiter, _load_openapi(),
-               keyring if tls is not None else None)
+               keyring if tls is not None else None, recipients)
     largest = max(limits.max_document_bytes for limits in config.limits.values())
     # The body is read with its own bound (see read_document); this only keeps aiohttp's
     # own reads from refusing first.
@@ -199,6 +213,8 @@ def build_app(desk: Desk, config: GatewayConfig, agencies: AgencyRegistry,
     app.router.add_post("/v1/dxp", api.submit_dxp)
     app.router.add_get("/v1/submissions/{submission_id}", api.submission)
     app.router.add_get("/v1/submissions/{submission_id}/receipt", api.receipt)
+    app.router.add_get("/v1/deliveries", api.deliveries)
+    app.router.add_post("/v1/deliveries/acknowledgements", api.acknowledgements)
     app.router.add_get("/healthz", probes.healthz)
     app.router.add_get("/readyz", probes.readyz)
     app.router.add_get("/metrics", api.metrics)
@@ -325,11 +341,12 @@ class _Probes:
 
 class _Api:
     __slots__ = ("_agencies", "_config", "_desk", "_keyring", "_limiter", "_metrics",
-                 "_openapi", "_probes")
+                 "_openapi", "_probes", "_recipients")
 
     def __init__(self, desk: Desk, config: GatewayConfig, agencies: AgencyRegistry,
                  metrics: GatewayMetrics, probes: _Probes, limiter: RateLimiter,
-                 openapi: bytes, keyring: LiveKeyring | None) -> None:
+                 openapi: bytes, keyring: LiveKeyring | None,
+                 recipients: Recipients | None) -> None:
         self._desk = desk
         self._config = config
         self._agencies = agencies
@@ -338,6 +355,7 @@ class _Api:
         self._limiter = limiter
         self._openapi = openapi
         self._keyring = keyring  # None: plain local HTTP, nobody authenticated
+        self._recipients = recipients
 
     def caller(self, request: web.Request) -> Caller:
         """Who asks (see the module's doc). Refused 403 when a client that is not a proxy
@@ -500,6 +518,23 @@ class _Api:
                            "operator's client certificate, or ask on [http] operator_listen")
         return await self._probes.metrics(request)
 
+    async def deliveries(self, request: web.Request) -> web.Response:
+        return await self._for_recipients(request, "pull")
+
+    async def acknowledgements(self, request: web.Request) -> web.Response:
+        return await self._for_recipients(request, "acknowledge")
+
+    async def _for_recipients(self, request: web.Request, route: str) -> web.Response:
+        if self._recipients is None:
+            return problem(404, DELIVERIES_NOT_SERVED, "this door serves no deliveries")
+        try:
+            caller = self.caller(request)
+        except Refused as refused:
+            return refused.response()
+        handle = (self._recipients.pull if route == "pull"
+                  else self._recipients.acknowledge)
+        return await handle(request, caller)
+
     async def openapi(self, _: web.Request) -> web.Response:
         return web.Response(body=self._openapi, content_type="application/yaml",
                             charset="utf-8")
@@ -614,7 +649,7 @@ def _bad_request(message: str) -> Refused:
 
 
 async def read_document(request: web.Request, max_bytes: int, sender: str,
-                        submission_id: str, *, timeout_s: float) -> bytes:
+                        submission_id: str | None, *, timeout_s: float) -> bytes:
     """The body, never reading more than `max_bytes` + 1 bytes of it (whatever the
     Content-Length says, or without one); Refused 413 when it is larger, 408 (closing the
     connection) when it has not all arrived within `timeout_s`, 400 when it ends before its
@@ -632,7 +667,7 @@ async def read_document(request: web.Request, max_bytes: int, sender: str,
 
 
 async def _read_bounded(request: web.Request, max_bytes: int, sender: str,
-                        submission_id: str) -> bytes:
+                        submission_id: str | None) -> bytes:
     declared = request.content_length
     if declared is None or declared <= max_bytes:
         chunks: list[bytes] = []

@@ -48,10 +48,11 @@ class Children(Generic[M]):
 
 
 class GatewayMetrics:
-    __slots__ = ("_accepted", "_deliveries", "_door_refusals", "_duplicates", "_in_flight",
-                 "_lag", "_push_acknowledged", "_push_dead_lettered", "_push_failures",
-                 "_push_oldest", "_push_pending", "_received", "_rejected", "_stage_seconds",
-                 "_workers_lost", "registry")
+    __slots__ = ("_accepted", "_acknowledgements", "_deliveries", "_door_refusals",
+                 "_duplicates", "_in_flight", "_lag", "_oldest_pending", "_pending", "_pulled",
+                 "_push_dead_lettered", "_push_failures", "_push_oldest", "_push_pending",
+                 "_received", "_rejected", "_stage_seconds", "_taken", "_workers_lost",
+                 "registry")
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -87,26 +88,42 @@ class GatewayMetrics:
                                    ("partition",), registry=self.registry))
         self._in_flight = Gauge("portgw_in_flight_documents",
                                 "Documents being worked on now", registry=self.registry)
-        self._push_pending = Children(Gauge(
+        self._pulled = self._counter("portgw_deliveries_pulled",
+                                     "Deliveries handed over by HTTP pull", "recipient")
+        self._pending = self._gauge(
+            "portgw_deliveries_pending",
+            "Deliveries on the recipient's topic past its cursor, as of its last pull",
+            "recipient")
+        self._oldest_pending = self._gauge(
+            "portgw_deliveries_oldest_pending_seconds",
+            "Age of the oldest delivery its last pull saw and did not hand over (0: none "
+            "pending)", "recipient")
+        self._acknowledgements = self._counter(
+            "portgw_acknowledgements",
+            "Recipients' acknowledgements: taken, or the code they were refused with",
+            "recipient", "outcome")
+        self._taken = self._counter("portgw_deliveries_taken",
+                                    "Deliveries recorded as taken in the trail", "recipient")
+        self._push_pending = self._gauge(
             "portgw_push_pending_deliveries",
             "Deliveries on a push recipient's topic not yet acknowledged or dead-lettered",
-            ("recipient",), registry=self.registry))
-        self._push_oldest = Children(Gauge(
+            "recipient")
+        self._push_oldest = self._gauge(
             "portgw_push_oldest_pending_seconds",
             "Age of the oldest delivery read for a push recipient and not yet acknowledged or "
-            "dead-lettered (0: none)", ("recipient",), registry=self.registry))
+            "dead-lettered (0: none)", "recipient")
         self._push_failures = self._counter(
             "portgw_push_failures", "Push attempts that ended without an acknowledgement",
             "recipient", "code")
-        self._push_acknowledged = self._counter(
-            "portgw_push_acknowledged", "Deliveries pushed and acknowledged by the recipient",
-            "recipient")
         self._push_dead_lettered = self._counter(
             "portgw_push_dead_lettered", "Deliveries dead-lettered past the retry horizon",
             "recipient")
 
     def _counter(self, name: str, documentation: str, *labels: str) -> Children[Counter]:
         return Children(Counter(name, documentation, labels, registry=self.registry))
+
+    def _gauge(self, name: str, documentation: str, *labels: str) -> Children[Gauge]:
+        return Children(Gauge(name, documentation, labels, registry=self.registry))
 
     def received(self, agency: str, format_id: str) -> None:
         self._received(agency, format_id).inc()
@@ -138,15 +155,29 @@ class GatewayMetrics:
     def set_in_flight(self, n: int) -> None:
         self._in_flight.set(n)
 
+    def pulled(self, recipient: str, handed: int, pending: int,
+               oldest_pending_s: float | None) -> None:
+        """A pull's outcome; `oldest_pending_s` None: the pull saw no record it left, so the
+        age stays as it was while deliveries are pending."""
+        self._pulled(recipient).inc(handed)
+        self._pending(recipient).set(pending)
+        if pending == 0:
+            self._oldest_pending(recipient).set(0)
+        elif oldest_pending_s is not None:
+            self._oldest_pending(recipient).set(oldest_pending_s)
+
+    def acknowledged(self, recipient: str, outcome: str, taken: int = 0) -> None:
+        """An acknowledgement: outcome "taken" with the deliveries recorded, or a code."""
+        self._acknowledgements(recipient, outcome).inc()
+        if taken:
+            self._taken(recipient).inc(taken)
+
     def set_push_pending(self, recipient: str, pending: int, oldest_s: float) -> None:
         self._push_pending(recipient).set(pending)
         self._push_oldest(recipient).set(oldest_s)
 
     def push_failed(self, recipient: str, code: str) -> None:
         self._push_failures(recipient, code).inc()
-
-    def push_acknowledged(self, recipient: str) -> None:
-        self._push_acknowledged(recipient).inc()
 
     def push_dead_lettered(self, recipient: str) -> None:
         self._push_dead_lettered(recipient).inc()

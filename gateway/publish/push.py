@@ -40,7 +40,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from adapters import AdapterRegistry
-from crypto import SM2PrivateKey
 from gateway.clock import utc_now
 from gateway.decide.router import AVRO_ENCODING, ENVELOPE_PREFIX, JSON_ENCODING
 from gateway.deliveries.acknowledgements import (
@@ -60,7 +59,7 @@ from gateway.deliveries.push_wire import (
     push_request,
 )
 from gateway.errors import BrokerUnavailable, ConfigError, GatewayError
-from gateway.home.config import PUSH_CONFIG_INVALID, PushRecipient, PushSettings, TrailSettings
+from gateway.home.config import PUSH_CONFIG_INVALID, PushRecipient, PushSettings
 from gateway.home.live_keyring import LiveKeyring
 from gateway.kafka.names import H_EVENT_ID, H_SENDER, Outbound, StoredMessage, Topics
 from gateway.kafka.wire import (
@@ -77,8 +76,6 @@ from gateway.kafka.wire import (
 )
 from gateway.observe.metrics import GatewayMetrics
 from gateway.publish.plan import DEAD_LETTER_SCHEMA
-from gateway.trail.taken import TakenRecorder
-from gateway.trail.writer import TrailCodec
 from message_formats import AvroSchemas
 
 log = structlog.get_logger(__name__)
@@ -101,9 +98,6 @@ LOOK_FOR_PARTITIONS_S: Final = 30.0
 POSITIONS_COMPACTED: Final = {"cleanup.policy": "compact"}
 RESTART_AFTER_S: Final = 5.0  # a recipient's push, or push as a whole, after it failed
 
-# The trail chain of the TAKEN records of pushed deliveries: one writer per chain, and the
-# HTTP door's acknowledgements have a chain of their own (gateway.trail.taken).
-PUSH_TAKEN_CHAIN: Final = "taken-push"
 MediaTypeOf = Callable[[str], str]
 Kept = Callable[[], Awaitable[None]]  # what a delivery's outcome writes to the broker
 
@@ -257,15 +251,12 @@ class PositionBook:
 @dataclass(frozen=True, slots=True)
 class PushNeeds:
     """What push takes of the gateway: its schemas, topics, keyring (the recipients' ack
-    keys, the gateway's sealing keys), sealing key and trail settings (for the TAKEN
-    records), metrics, each recipient's delivery topic, and the `native` form's media
-    types."""
+    keys, the gateway's sealing keys), metrics, each recipient's delivery topic, and the
+    `native` form's media types."""
 
     schemas: AvroSchemas
     topics: Topics
     keyring: LiveKeyring
-    key: SM2PrivateKey = field(repr=False)
-    trail: TrailSettings
     metrics: GatewayMetrics
     topic_of: Callable[[str], str]
     media_type_of: MediaTypeOf
@@ -480,11 +471,11 @@ class RecipientPush:
                 if not await self._pause(min(delay, left)):
                     return None
                 continue
-            self._metrics.push_acknowledged(self.agency)
             return partial(self._taken, ack, key_id, delivery)
 
     async def _taken(self, ack: Acknowledgement, key_id: str, delivery: Delivery) -> None:
         await self._parts.recorder.record(ack, key_id, [delivery])
+        self._metrics.acknowledged(self.agency, "taken", taken=1)  # as the door counts
 
     async def _pause(self, seconds: float) -> bool:
         """Waits `seconds`; False when the push stops meanwhile."""
@@ -564,21 +555,17 @@ class Pushes:
         self._endpoints = {agency: Endpoint(settings, recipient)
                            for agency, recipient in settings.recipients.items()}
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, recorder: RecordsTaken) -> None:
+        """Pushes until `stop`, recording each acknowledgement with `recorder` (the gateway's
+        one recorder of TAKEN records)."""
         if not self._endpoints:
             return
         needs = self._needs
-        await ensure_topics(self._broker, {needs.topics.push_positions: 1,
-                                           needs.topics.taken: 1},
+        await ensure_topics(self._broker, {needs.topics.push_positions: 1},
                             configs={needs.topics.push_positions: POSITIONS_COMPACTED})
-        # The trail's records go on a connection of their own, as the gateway's do.
-        producer, trail_producer = new_producer(self._broker), new_producer(self._broker)
-        recorder = TakenRecorder(trail_producer, TrailCodec(needs.schemas), needs.trail,
-                                 needs.topics, key=needs.key, chain=PUSH_TAKEN_CHAIN)
+        producer = new_producer(self._broker)
         try:
             await producer.start()
-            await trail_producer.start()
-            await recorder.start(self._broker, fetch_wait_ms=needs.fetch_wait_ms)
             positions = PositionBook(self._broker, needs.topics)
             kept = await positions.start(producer)
             parts = PushParts(needs, AcknowledgementVerifier(needs.keyring), recorder,
@@ -586,11 +573,7 @@ class Pushes:
             await asyncio.gather(*(self._keep_pushing(agency, parts, kept, stop)
                                    for agency in self._endpoints))
         finally:
-            try:
-                await recorder.close()
-            finally:
-                await producer.stop()
-                await trail_producer.stop()
+            await producer.stop()
 
     async def _keep_pushing(self, agency: str, parts: PushParts,
                             kept: Mapping[tuple[str, str, int], int],

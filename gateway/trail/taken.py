@@ -1,16 +1,18 @@
 """Recipients' acknowledgements on the trail: a delivery recorded as TAKEN (non-repudiation of
 receipt).
 
-A verified acknowledgement (gateway.deliveries.acknowledgements) is kept as it came, its wire
-form exactly, on the `px.taken.v1` topic (keyed by the agency); then one TAKEN record per
-delivery it names goes on the trail chain `taken`, naming that message by place and SM3
-(`ref_*`) like every record that names what the gateway published. So `replay verify` finds an
-acknowledgement altered or missing as it finds a delivery altered, and an auditor verifies the
-recipient's signature again from the message the record names (`verify_taken_message`).
+A verified acknowledgement (gateway.deliveries.acknowledgements) is kept in its canonical
+wire form (`Acknowledgement.to_json`: the signed fields and the signature) on the
+`px.taken.v1` topic (keyed by the agency); then one TAKEN record per delivery it names goes on
+the trail chain `taken`, naming that message by place and SM3 (`ref_*`) like every record
+that names what the gateway published. So `replay verify` finds an acknowledgement altered or
+missing as it finds a delivery altered, and an auditor verifies the recipient's signature
+again from the message the record names (`verify_taken_message`).
 
 A TAKEN record: `event_id`, `sender`, `document_type`, `business_key`, `document_version`,
 `contract_*` and `recipient` are the delivery's; `submission_id` is the delivery id;
-`digest_sm3` is the payload's SM3 the recipient signed; `signature_key_id` its ack key.
+`format_id` the payload's encoding; `digest_sm3` is the payload's SM3 the recipient signed;
+`signature_key_id` its ack key.
 
 The chain `taken` has one writer: the gateway process serving the HTTP door (one chain per
 writer, as every chain; several gateway processes serving deliveries would each need a chain
@@ -23,6 +25,7 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final
 
 import structlog
@@ -39,7 +42,7 @@ from gateway.deliveries.proof import Delivery
 from gateway.home.config import TrailSettings
 from gateway.kafka.names import Outbound, Topics
 from gateway.kafka.wire import Broker, Published, publish
-from gateway.trail.writer import TrailCodec, TrailWriter, reference
+from gateway.trail.writer import TrailArchive, TrailCodec, TrailWriter, reference
 
 log = structlog.get_logger(__name__)
 
@@ -104,35 +107,60 @@ def taken_entry(ack: Acknowledgement, ack_key_id: str, delivery: Delivery, diges
 class TakenRecorder:
     """Records verified acknowledgements: the message on `Topics.taken`, then the TAKEN
     records on the chain `chain`, sealed within the trail's seal interval. For one event
-    loop; `start` recovers the chain, `close` seals what is left."""
+    loop. The chain is recovered when the first acknowledgement comes (it shares its trail
+    partition with a chain of the ingress, so recovering it may read much of that
+    partition: a cost for the gateways that take acknowledgements only), and again after
+    a write failed; `close` seals what is left."""
 
     def __init__(self, producer: AIOKafkaProducer, codec: TrailCodec, settings: TrailSettings,
-                 topics: Topics, *, key: SM2PrivateKey, chain: str = TAKEN_CHAIN,
-                 partition: int = TAKEN_PARTITION) -> None:
+                 topics: Topics, bootstrap_servers: Broker, *, key: SM2PrivateKey,
+                 chain: str = TAKEN_CHAIN, partition: int = TAKEN_PARTITION,
+                 archive: TrailArchive | None = None, fetch_wait_ms: int = 500) -> None:
         self._producer = producer
         self._topic = topics.taken
+        self._bootstrap_servers = bootstrap_servers
+        self._fetch_wait_ms = fetch_wait_ms
         self._interval_s = settings.seal_interval_ms / 1000
-        self._writer = TrailWriter(producer=producer, codec=codec, key=key,
-                                   partition=partition, settings=settings, topics=topics,
-                                   chain=chain)
+        self._make_writer = partial(TrailWriter, producer=producer, codec=codec, key=key,
+                                    partition=partition, settings=settings, topics=topics,
+                                    chain=chain, archive=archive)
+        self._writer: TrailWriter | None = None
         self._lock = asyncio.Lock()
         self._ticking: asyncio.Task[None] | None = None
-
-    async def start(self, bootstrap_servers: Broker, *, fetch_wait_ms: int = 500) -> None:
-        await self._writer.recover(bootstrap_servers, fetch_wait_ms=fetch_wait_ms)
-        self._ticking = asyncio.create_task(self._tick(), name="taken-sealer")
 
     async def close(self) -> None:
         if self._ticking is not None:
             self._ticking.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticking
+        writer, self._writer = self._writer, None
+        if writer is None:
+            return
         try:
-            if not self._writer.failed:
-                await self._writer.seal()
-                await self._writer.checkpoint()
+            if not writer.failed:
+                await writer.seal()
+                await writer.checkpoint()
         finally:
-            self._writer.close()
+            writer.close()
+
+    async def _ready_writer(self) -> TrailWriter:
+        """The chain's writer, recovered (called under the lock)."""
+        writer = self._writer
+        if writer is not None and not writer.failed:
+            return writer
+        if writer is not None:
+            writer.close()
+            self._writer = None
+        writer = self._make_writer()
+        try:
+            await writer.recover(self._bootstrap_servers, fetch_wait_ms=self._fetch_wait_ms)
+        except BaseException:
+            writer.close()
+            raise
+        self._writer = writer
+        if self._ticking is None:
+            self._ticking = asyncio.create_task(self._tick(), name="taken-sealer")
+        return writer
 
     async def record(self, ack: Acknowledgement, ack_key_id: str,
                      deliveries: Sequence[Delivery]) -> TakenReceipt:
@@ -144,23 +172,25 @@ class TakenRecorder:
         value = ack.to_json()
         ack_digest = sm3_hex(value)
         async with self._lock:  # one acknowledgement's records together on the chain
+            writer = await self._ready_writer()
             at = await publish(self._producer, Outbound(self._topic, ack.agency.encode(),
                                                         value, ()))
             entries = [taken_entry(ack, ack_key_id, delivery, taken.digest, at, ack_digest)
                        for taken, delivery in zip(ack.taken, deliveries, strict=True)]
-            first_seq = self._writer.next_seq
-            offsets = await self._writer.add_all(entries)
+            first_seq = writer.next_seq
+            offsets = await writer.add_all(entries)
         log.info("deliveries.taken", agency=ack.agency, deliveries=len(entries),
-                 chain=self._writer.chain)
+                 chain=writer.chain)
         return TakenReceipt(at, ack_digest, tuple(
-            TakenPlace(delivery.delivery_id, self._writer.chain, first_seq + n, offset)
+            TakenPlace(delivery.delivery_id, writer.chain, first_seq + n, offset)
             for n, (delivery, offset) in enumerate(zip(deliveries, offsets, strict=True))))
 
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(self._interval_s)
-            if not self._writer.failed:
-                self._writer.seal_if_due()
+            writer = self._writer
+            if writer is not None and not writer.failed:
+                writer.seal_if_due()
 
 
 def verify_taken_message(keyring: Keyring, value: bytes) -> tuple[Acknowledgement, KeyEntry]:

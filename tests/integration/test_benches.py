@@ -35,6 +35,8 @@ EXPECTED_KEYS = {
                   "batch_sign_msgs_per_s", "proof_verify_per_s", "reference_sm2_sign_per_s",
                   "reference_sm2_verify_per_s", "reference_batch_sign_msgs_per_s",
                   "reference_proof_verify_per_s", "targets_met", "cpu"},
+    "deliveries_pull.py": {"pulled_per_s", "kafka_per_s", "ratio_to_kafka", "deliveries",
+                           "page_size", "pull_s", "kafka_s"},
     "e2e.py": {"docs_per_s", "latency_rate_per_s", "p50_ms", "p99_ms", "broker_hop_p50_ms",
                "broker_hop_p99_ms",
                "cpu_ms_per_doc", "broker_cpu_share_first_quarter",

@@ -1,15 +1,22 @@
-"""A recipient's signed acknowledgement on the trail, on the real broker: kept as it came, one
-TAKEN record per delivery it names, sealed; `replay verify` holds the trail sound and finds
-the acknowledgement altered, and the auditor verifies the recipient's signature again from the
-message a TAKEN record names."""
+"""A recipient's signed acknowledgement on the trail, on the real broker: kept in its wire
+form, one TAKEN record per delivery it names, sealed; `replay verify` holds the trail sound,
+and the auditor verifies the recipient's signature again from the message a TAKEN record
+names (and refuses it altered)."""
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from crypto import sm3_hex
 from gateway.clock import utc_now
-from gateway.deliveries.acknowledgements import Taken, sign_acknowledgement
+from gateway.deliveries.acknowledgements import (
+    ACK_SIGNATURE_INVALID,
+    AcknowledgementRefused,
+    Taken,
+    sign_acknowledgement,
+)
 from gateway.deliveries.proof import DeliveryVerifier
 from gateway.home.create import Home
 from gateway.kafka.local_broker import LocalBroker
@@ -49,9 +56,8 @@ def test_taken_deliveries_are_on_the_trail_and_verify(home: Home, broker: LocalB
         producer = new_producer(bootstrap)
         await producer.start()
         recorder = TakenRecorder(producer, TrailCodec(parts.schemas), config.trail,
-                                 parts.topics, key=parts.key)
+                                 parts.topics, bootstrap, key=parts.key)
         try:
-            await recorder.start(bootstrap)
             return await recorder.record(ack, home.agency_keys[CUSTOMS].public_key().key_id,
                                          deliveries)
         finally:
@@ -72,6 +78,10 @@ def test_taken_deliveries_are_on_the_trail_and_verify(home: Home, broker: LocalB
     assert kept.value == ack.to_json() and sm3_hex(kept.value) == taken[0]["ref_digest"]
     again, entry = verify_taken_message(parts.keyring, kept.value)
     assert again == ack and entry.agency_id == CUSTOMS
+    other_digest = kept.value.replace(ack.taken[0].digest.encode(), b"0" * 64)
+    with pytest.raises(AcknowledgementRefused) as refused:
+        verify_taken_message(parts.keyring, other_digest)
+    assert refused.value.code == ACK_SIGNATURE_INVALID
     assert [(r.delivery_id, r.chain) for r in receipt.records] \
         == [(d.delivery_id, TAKEN_CHAIN) for d in deliveries]
     assert receipt.digest == taken[0]["ref_digest"]

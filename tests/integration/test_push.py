@@ -30,8 +30,8 @@ from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.names import H_EVENT_ID, Topics
 from gateway.kafka.wire import new_producer, read_topics
 from gateway.parts import GatewayParts
-from gateway.publish.push import PUSH_HORIZON_PASSED, PUSH_TAKEN_CHAIN, PUSH_TLS_PIN_MISMATCH
-from gateway.trail.taken import TAKEN
+from gateway.publish.push import PUSH_HORIZON_PASSED, PUSH_TLS_PIN_MISMATCH
+from gateway.trail.taken import TAKEN, TAKEN_CHAIN
 from replay.verify import verify_kafka
 from tests.integration.service_support import (
     RECIPIENTS,
@@ -187,7 +187,7 @@ async def _recovering(bootstrap: str, home: Home, topics: Topics, pki: Pki) -> N
                              lambda: f"taken: {len(customs.taken)}, {len(msa.taken)}")
             async with aiohttp.ClientSession() as session:
                 await wait_until_metric(session, running.ops_url,
-                                        "portgw_push_acknowledged_total", 2 * len(docs))
+                                        "portgw_deliveries_taken_total", 2 * len(docs))
                 failures = await metric_total(session, running.ops_url,
                                               "portgw_push_failures_total")
     for taken in (customs.taken, msa.taken):
@@ -206,11 +206,12 @@ async def _recovering(bootstrap: str, home: Home, topics: Topics, pki: Pki) -> N
 
 async def taken_on_trail(bootstrap: str, parts: GatewayParts, taken: dict[str, list[str]]
                          ) -> None:
-    """Each delivery taken is one TAKEN record on the push chain, and the trail verifies."""
+    """Each delivery taken is one TAKEN record (on the chain of the gateway's one recorder),
+    and the trail verifies."""
     records = [e for e in await asyncio.to_thread(trail_entries, parts, bootstrap)
                if e["kind"] == TAKEN]
     assert sorted((e["recipient"], e["event_id"], e["chain"]) for e in records) == \
-        sorted((agency, event_id, PUSH_TAKEN_CHAIN)
+        sorted((agency, event_id, TAKEN_CHAIN)
                for agency, event_ids in taken.items() for event_id in event_ids)
     report = await verify_kafka(bootstrap, parts.schemas, parts.keyring,
                                 trail_topic=parts.topics.trail)

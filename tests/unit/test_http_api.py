@@ -861,3 +861,13 @@ def test_an_envelope_on_the_local_door_must_name_its_sender(gateway: Gateway) ->
     status, _, body = with_client(gateway, lambda client: post_dxp(client, b"accept"))
     assert (status, json.loads(body)["code"]) == (400, "HTTP_BAD_REQUEST")
     assert not gateway.desk.requests
+
+
+def test_a_door_without_recipients_serves_no_deliveries(gateway: Gateway) -> None:
+    async def run(client: Client) -> list[tuple[int, str]]:
+        answers = [await client.get("/v1/deliveries", headers={"Px-Sender": CUSTOMS}),
+                   await client.post("/v1/deliveries/acknowledgements", json={},
+                                     headers={"Px-Sender": CUSTOMS})]
+        return [(answer.status, (await answer.json())["code"]) for answer in answers]
+
+    assert with_client(gateway, run) == [(404, "DELIVERIES_NOT_SERVED")] * 2

@@ -79,3 +79,22 @@ def test_a_stage_not_listed_is_counted_too_and_children_are_kept() -> None:
     assert value(metrics, "portgw_stage_seconds_count", stage="lifecycle") == 2
     assert value(metrics, "portgw_deliveries_total", document_type="fal1",
                  recipient="cn.customs.sh") == 2
+
+
+def test_pulls_and_acknowledgements_per_recipient() -> None:
+    metrics = GatewayMetrics()
+    customs = {"recipient": "cn.customs.sh"}
+    metrics.pulled("cn.customs.sh", 100, 40, 12.5)
+    metrics.pulled("cn.customs.sh", 40, 3, None)  # saw nothing it left: the age stays
+    assert value(metrics, "portgw_deliveries_pulled_total", **customs) == 140
+    assert value(metrics, "portgw_deliveries_pending", **customs) == 3
+    assert value(metrics, "portgw_deliveries_oldest_pending_seconds", **customs) == 12.5
+    metrics.pulled("cn.customs.sh", 3, 0, None)
+    assert value(metrics, "portgw_deliveries_pending", **customs) == 0
+    assert value(metrics, "portgw_deliveries_oldest_pending_seconds", **customs) == 0
+    metrics.acknowledged("cn.customs.sh", "taken", 143)
+    metrics.acknowledged("cn.customs.sh", "ACK_SIGNATURE_INVALID")
+    assert value(metrics, "portgw_acknowledgements_total", outcome="taken", **customs) == 1
+    assert value(metrics, "portgw_acknowledgements_total", outcome="ACK_SIGNATURE_INVALID",
+                 **customs) == 1
+    assert value(metrics, "portgw_deliveries_taken_total", **customs) == 143
