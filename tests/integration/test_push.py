@@ -35,6 +35,7 @@ from gateway.trail.taken import TAKEN, TAKEN_CHAIN
 from replay.verify import verify_kafka
 from tests.integration.service_support import (
     RECIPIENTS,
+    Document,
     dead_letters,
     metric_total,
     produce_ingress,
@@ -287,15 +288,30 @@ async def _restart(bootstrap: str, home: Home, topics: Topics, pki: Pki) -> None
         push_config(home, pki, {CUSTOMS: recipient(customs_url, pki)})
         config, parts = gateway_parts(home)
         async with running_gateway(config, parts, bootstrap):
-            await produce_ingress(bootstrap, topics, first, acked=[])
-            await wait_until(lambda: len(customs.taken) == len(first),
-                             lambda: f"took {len(customs.taken)} of {len(first)}")
+            await taken_when_submitted(bootstrap, topics, first, customs)
         await produce_ingress(bootstrap, topics, then, acked=[])  # while no gateway runs
         config, parts = gateway_parts(home)
         async with running_gateway(config, parts, bootstrap):
-            await wait_until(lambda: len(customs.taken) == len(first) + len(then),
-                             lambda: f"took {len(customs.taken)} of {len(first) + len(then)}")
-    assert customs.requests == len(first) + len(then)  # none sent twice
+            await taken_when_submitted(bootstrap, topics, [], customs,
+                                       count=len(first) + len(then))
+    await each_sent_once_in_order(bootstrap, topics, parts, customs)
+
+
+async def taken_when_submitted(bootstrap: str, topics: Topics, docs: list[Document],
+                               taken_by: Endpoint, *, count: int | None = None) -> None:
+    """Submits `docs`, then waits until the endpoint took `count` deliveries in all (by
+    default as many as it had, and one for each of `docs`)."""
+    wanted = len(taken_by.taken) + len(docs) if count is None else count
+    await produce_ingress(bootstrap, topics, docs, acked=[])
+    await wait_until(lambda: len(taken_by.taken) == wanted,
+                     lambda: f"took {len(taken_by.taken)} of {wanted}")
+
+
+async def each_sent_once_in_order(bootstrap: str, topics: Topics, parts: GatewayParts,
+                                  customs: Endpoint) -> None:
+    """Customs was sent each of its deliveries once, took them in their topic's order, and
+    each is a TAKEN record."""
+    assert customs.requests == len(customs.taken)  # none sent twice
     places = await topic_order(bootstrap, topics, CUSTOMS)
     assert sorted(customs.taken) == sorted(places) and in_topic_order(customs.taken, places)
     await taken_on_trail(bootstrap, parts, {CUSTOMS: customs.taken})
@@ -376,14 +392,8 @@ async def _two_gateways(bootstrap: str, home: Home, topics: Topics, pki: Pki) ->
         config, parts = gateway_parts(home)
         async with running_gateway(config, parts, bootstrap):
             async with running_gateway(config, parts, bootstrap):
-                await produce_ingress(bootstrap, topics, first, acked=[])
-                await wait_until(lambda: len(customs.taken) == len(first),
-                                 lambda: f"took {len(customs.taken)} of {len(first)}")
+                await taken_when_submitted(bootstrap, topics, first, customs)
             # One of them stopped; the one left pushes, whichever pushed before.
-            await produce_ingress(bootstrap, topics, then, acked=[])
-            await wait_until(lambda: len(customs.taken) == len(first) + len(then),
-                             lambda: f"took {len(customs.taken)} of {len(first) + len(then)}")
-    assert customs.requests == len(first) + len(then)  # each sent once, by one gateway
-    places = await topic_order(bootstrap, topics, CUSTOMS)
-    assert sorted(customs.taken) == sorted(places) and in_topic_order(customs.taken, places)
-    await taken_on_trail(bootstrap, parts, {CUSTOMS: customs.taken})
+            await taken_when_submitted(bootstrap, topics, then, customs)
+    assert len(customs.taken) == len(first) + len(then)
+    await each_sent_once_in_order(bootstrap, topics, parts, customs)
