@@ -372,28 +372,3 @@ async def forge_one(bootstrap: str, topic: str) -> None:
                                      partition=original.partition)
     finally:
         await producer.stop()
-
-
-# -- two gateway processes ---------------------------------------------------------------------
-
-
-def test_of_two_gateways_one_pushes_and_the_other_takes_over(
-    broker: LocalBroker, home: Home, topics: Topics, tmp_path: Path
-) -> None:
-    asyncio.run(_two_gateways(broker.bootstrap_servers, home, topics,
-                              make_pki(tmp_path / "pki")))
-
-
-async def _two_gateways(bootstrap: str, home: Home, topics: Topics, pki: Pki) -> None:
-    customs = endpoint(home, CUSTOMS)
-    first, then = signed_arrivals(home, 6), signed_arrivals(home, 4, start=6)
-    async with serving(customs, server_context(pki)) as customs_url:
-        push_config(home, pki, {CUSTOMS: recipient(customs_url, pki)})
-        config, parts = gateway_parts(home)
-        async with running_gateway(config, parts, bootstrap):
-            async with running_gateway(config, parts, bootstrap):
-                await taken_when_submitted(bootstrap, topics, first, customs)
-            # One of them stopped; the one left pushes, whichever pushed before.
-            await taken_when_submitted(bootstrap, topics, then, customs)
-    assert len(customs.taken) == len(first) + len(then)
-    await each_sent_once_in_order(bootstrap, topics, parts, customs)
