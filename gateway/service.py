@@ -71,6 +71,7 @@ from gateway.publish.plan import (
     repeat_plan,
 )
 from gateway.publish.publisher import Publisher
+from gateway.publish.push import RESTART_AFTER_S, Pushes, PushNeeds, payload_media_types
 from gateway.publish.sealing import BatchSealer
 from gateway.receipts.book import ReceiptBook
 from gateway.receipts.receipt import SignedReceipt
@@ -85,6 +86,8 @@ from message_formats import CodedError
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+# The process that owns this partition of the ingress topic pushes (gateway.publish.push).
+PUSH_LEADER_PARTITION = 0
 
 
 def run_stages(pipeline: Pipeline, ctx: Context) -> tuple[Context, Rejection | None]:
@@ -185,6 +188,11 @@ class Gateway:
         # Records recipients' acknowledgements (pulled or pushed) as TAKEN: the one writer of
         # the trail chain `taken` in this process. Made at start.
         self.taken: TakenRecorder | None = None
+        self._pushes = Pushes(config.push, bootstrap_servers, PushNeeds(
+            parts.schemas, self.topics, parts.live_keyring, self.metrics,
+            parts.payloads.topic_of, payload_media_types(parts.adapters),
+            config.fetch_wait_ms))
+        self._pushing: tuple[asyncio.Event, asyncio.Task[None]] | None = None
 
     async def start(self) -> None:
         await ensure_topics(self.bootstrap_servers, self._made_topics())
@@ -238,6 +246,7 @@ class Gateway:
 
     async def stop(self) -> None:
         try:
+            await self._stop_push()
             await self.seal_all()
         finally:
             for partition in list(self._writers):
@@ -278,6 +287,8 @@ class Gateway:
         for partition, result in zip(partitions, results, strict=True):
             if isinstance(result, Exception):
                 log.warning("trail.recovery_deferred", partition=partition, error=str(result))
+        if PUSH_LEADER_PARTITION in partitions:
+            self._start_push()
 
     def http_app(self) -> web.Application:
         """The HTTP door over this gateway. It is ready while the receipt book is sound
@@ -297,10 +308,14 @@ class Gateway:
                                         self.topics, self.parts.schemas))
         return app
 
-    def release(self, partitions: Iterable[int]) -> None:
-        """Gives up the chains of partitions this process no longer owns (sealed first)."""
+    async def release(self, partitions: Iterable[int]) -> None:
+        """Gives up the chains of partitions this process no longer owns (sealed first), and
+        push with the partition that leads it, once push has stopped."""
+        partitions = list(partitions)
         for partition in partitions:
             self._drop_writer(partition)
+        if PUSH_LEADER_PARTITION in partitions:
+            await self._stop_push()
 
     async def process(self, submission: Submission) -> SubmitOutcome:
         """Decides on one submission and waits until everything it produced is on the
@@ -526,6 +541,7 @@ class Gateway:
             await IngressLoop(self).run(stop)
         finally:
             closing.cancel()
+            await self._stop_push()
             if watching is not None:
                 watching.cancel()
                 await asyncio.gather(watching, return_exceptions=True)
@@ -537,6 +553,34 @@ class Gateway:
         if interval_s <= 0:
             return None
         return asyncio.create_task(self.parts.live_keyring.watch(stop, interval_s))
+
+    def _start_push(self) -> None:
+        """Push runs in the one process that owns the ingress partition PUSH_LEADER_PARTITION
+        (the consumer group gives it to exactly one): two would send each delivery twice and
+        write one trail chain from two places. Another takes over when the partition moves,
+        from the positions kept."""
+        if self.config.push.recipients and self._pushing is None:
+            stop = asyncio.Event()
+            self._pushing = (stop, asyncio.create_task(self._push(stop), name="push"))
+
+    async def _stop_push(self) -> None:
+        if self._pushing is not None:
+            (stop, task), self._pushing = self._pushing, None
+            stop.set()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _push(self, stop: asyncio.Event) -> None:
+        """Pushes deliveries to the recipients of `[push.recipients]` until `stop`
+        (gateway.publish.push); a failure of push (the broker away at its start) never
+        stops the ingress, and push starts again a little later."""
+        while self.config.push.recipients and not stop.is_set():
+            try:
+                assert self.taken is not None, "push runs in a started gateway"
+                await self._pushes.run(stop, self.taken)
+            except Exception as exc:
+                log.error("push.restarting", error=type(exc).__name__, detail=str(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RESTART_AFTER_S)
 
     async def _stop_checking_on(self, stop: asyncio.Event) -> None:
         await stop.wait()

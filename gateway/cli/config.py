@@ -17,7 +17,7 @@ import ipaddress
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ from gateway.ingress.http_guard import server_tls_context
 from gateway.kafka.names import Topics
 from gateway.kafka.wire import BROKER_TLS_FAILED, Broker, partitions_of, secured_link
 from gateway.publish.dxp_egress import DxpEgress
+from gateway.publish.push import client_context
 from message_formats import AvroSchemas
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -108,11 +109,11 @@ def check_config(config: GatewayConfig, *, now: datetime | None = None) -> Confi
     schemas, adapters = _load_adapters(found)
     if agencies is not None:
         _check_contracts(config, agencies, schemas, adapters, found)
-        _check_dxp_agencies(config, agencies, found)
+        _check_recipient_agencies(config, agencies, found)
         _check_limit_agencies(config, agencies, found)
         _check_warning_owners(config, agencies, found)
     _check_mask_key(config.mask_key_file, found)
-    _check_dxp_signers(config, found)
+    _check_egress_keys(config, found)
     _check_numbers(config, found)
     _check_listen(config.http.listen, found)
     _check_tls_files(config, found)
@@ -256,21 +257,33 @@ def _check_contracts(config: GatewayConfig, agencies: AgencyRegistry, schemas: A
     found.facts.append(f"{len(report.contracts)} contract(s)")
 
 
-def _check_dxp_agencies(config: GatewayConfig, agencies: AgencyRegistry,
+def _check_recipient_agencies(config: GatewayConfig, agencies: AgencyRegistry,
                         found: _Findings) -> None:
-    for agency_id in config.dxp.recipients:
+    _check_recipients_known(config, agencies, found, "dxp", config.dxp.recipients)
+    _check_recipients_known(config, agencies, found, "push", config.push.recipients)
+
+
+def _check_recipients_known(config: GatewayConfig, agencies: AgencyRegistry, found: _Findings,
+                            section: str, recipients: Iterable[str]) -> None:
+    for agency_id in recipients:
         if agency_id not in agencies:
-            found.add("CONFIG_DXP_UNKNOWN_AGENCY",
-                      f'[dxp.recipients."{agency_id}"] names no agency of '
+            found.add(f"CONFIG_{section.upper()}_UNKNOWN_AGENCY",
+                      f'[{section}.recipients."{agency_id}"] names no agency of '
                       f"{config.agencies_file}")
 
 
-def _check_dxp_signers(config: GatewayConfig, found: _Findings) -> None:
-    """The keys and certificates `[dxp]` names, loaded as the gateway loads them."""
+def _check_egress_keys(config: GatewayConfig, found: _Findings) -> None:
+    """The keys and certificates `[dxp]` and `[push]` name, loaded as the gateway loads
+    them."""
     try:
         DxpEgress.load(config.dxp)
     except ConfigError as exc:
         found.add(exc.code, exc.message)
+    for recipient in config.push.recipients.values():
+        try:
+            client_context(config.push, recipient)
+        except ConfigError as exc:
+            found.add(exc.code, exc.message)
 
 
 def _check_certificate_expiry(config: GatewayConfig, now: datetime, found: _Findings) -> None:

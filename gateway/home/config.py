@@ -36,6 +36,8 @@ HTTP_PLAIN_NOT_LOCAL = "CONFIG_HTTP_PLAIN_NOT_LOCAL"
 HTTP_OPERATOR_NOT_LOCAL = "CONFIG_HTTP_OPERATOR_NOT_LOCAL"
 TOPIC_PREFIX_INVALID = "CONFIG_TOPIC_PREFIX_INVALID"
 DXP_CONFIG_INVALID = "CONFIG_DXP_INVALID"
+PUSH_CONFIG_INVALID = "CONFIG_PUSH_INVALID"
+PUSH_FORMATS = ("avro", "json", "native")
 # Kafka's own rule for topic names (and its limit of 249 characters), less what the longest
 # of the gateway's names needs: an agency id in px.deliver.<agency>.v1 and px.status.<...>.
 TOPIC_PREFIX_CHARACTERS = re.compile(r"[A-Za-z0-9._-]*")
@@ -299,6 +301,43 @@ class DxpSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PushRecipient:
+    """A recipient whose deliveries the gateway POSTs to its HTTPS endpoint
+    (gateway.publish.push, docs/service.md "Push"): its server is known by the SHA-256 of its
+    certificate (`server_sha256`), by a CA (`ca_file`), or both; the body is the sealed
+    delivery (`avro`), a JSON document (`json`) or the payload as its contract made it
+    (`native`: the adapter's rendering for an XML form), the proof always along."""
+
+    url: str
+    server_sha256: str = ""
+    ca_file: str = ""
+    format: str = "avro"
+    # Seconds a delivery is tried for, from its first attempt; then it is dead-lettered
+    # (PUSH_HORIZON_PASSED) and the next one goes.
+    retry_horizon_s: float = 3600.0
+    # Exponential backoff with full jitter: the n-th wait is uniform in [0, min(max,
+    # initial * 2**n)].
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 60.0
+    # One request (connect, send, answer) at most this long.
+    timeout_s: float = 10.0
+    # Requests under way to this recipient at once (one per partition of its topic at most,
+    # so that deliveries of one business key go in order).
+    max_in_flight: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class PushSettings:
+    """`[push]`: the gateway's client certificate and key for every push endpoint (relative
+    to the home directory), and the recipients (`[push.recipients."<agency id>"]`)."""
+
+    client_cert_file: str = ""
+    client_key_file: str = ""
+    recipients: Mapping[str, PushRecipient] = field(
+        default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayConfig:
     """Where the gateway's keys, keyring, agencies and contracts are, and how it runs.
 
@@ -333,6 +372,7 @@ class GatewayConfig:
     warnings: WarningSettings = field(default_factory=WarningSettings)
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     dxp: DxpSettings = field(default_factory=DxpSettings)
+    push: PushSettings = field(default_factory=PushSettings)
     limits: Mapping[str, AgencyLimits] = field(
         default_factory=lambda: MappingProxyType({DEFAULT_LIMITS: AgencyLimits()}))
 
@@ -352,7 +392,7 @@ class GatewayConfig:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, home: Path) -> GatewayConfig:
         unknown_sections = set(data) - {"gateway", "trail", "http", "limits", "warnings",
-                                        "parsing", "kafka", "dxp"}
+                                        "parsing", "kafka", "dxp", "push"}
         if unknown_sections:
             raise ConfigError(f"unknown sections: {', '.join(sorted(unknown_sections))}")
         section = dict(data.get("gateway", {}))
@@ -379,6 +419,7 @@ class GatewayConfig:
                 warnings=_warnings(data.get("warnings", {})),
                 kafka=_kafka(data.get("kafka", {}), home),
                 dxp=_dxp(data.get("dxp", {}), home),
+                push=_push(data.get("push", {}), home),
                 **given_paths,
                 **{name: kind(section[name]) for name, kind in numbers.items()
                    if name in section},
@@ -500,6 +541,63 @@ def _check_dxp_recipient(agency: str, recipient: DxpRecipient, settings: DxpSett
         kind = "rsa_key_file and rsa_certificate_file" if rsa else "key_file and certificate_file"
         raise ConfigError(f"{where} signs with {recipient.convention}: [dxp] needs {kind}",
                           code=DXP_CONFIG_INVALID)
+
+
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def _push(values: Any, home: Path) -> PushSettings:
+    """`[push]` and its `[push.recipients."<agency id>"]` tables, files made relative to the
+    home directory."""
+    if not isinstance(values, Mapping):
+        raise ConfigError("[push] must be a table", code=PUSH_CONFIG_INVALID)
+    tables = values.get("recipients", {})
+    if not isinstance(tables, Mapping):
+        raise ConfigError("[push.recipients] must be a table of tables",
+                          code=PUSH_CONFIG_INVALID)
+    recipients = {}
+    for agency, table in tables.items():
+        where = f'[push.recipients."{agency}"]'
+        recipient = _settings(PushRecipient, table, where.strip("[]"))
+        recipient = replace(recipient, server_sha256=recipient.server_sha256.lower()
+                            .replace(":", ""), ca_file=_under(home, recipient.ca_file))
+        _check_push_recipient(where, recipient)
+        recipients[str(agency)] = recipient
+    settings = _settings(PushSettings, {k: v for k, v in values.items() if k != "recipients"},
+                         "push")
+    if recipients and not (settings.client_cert_file and settings.client_key_file):
+        raise ConfigError("[push] client_cert_file and client_key_file are required with "
+                          "recipients: endpoints know the gateway by its certificate",
+                          code=PUSH_CONFIG_INVALID)
+    return replace(settings, client_cert_file=_under(home, settings.client_cert_file),
+                   client_key_file=_under(home, settings.client_key_file),
+                   recipients=MappingProxyType(recipients))
+
+
+def _check_push_recipient(where: str, recipient: PushRecipient) -> None:
+    if not isinstance(recipient.url, str) or not recipient.url.startswith("https://"):
+        raise ConfigError(f"{where} url must be an https:// URL", code=PUSH_CONFIG_INVALID)
+    if not (recipient.server_sha256 or recipient.ca_file):
+        raise ConfigError(f"{where} needs server_sha256 (the endpoint's certificate pinned) "
+                          "or ca_file (its certificate validated), or both",
+                          code=PUSH_CONFIG_INVALID)
+    if recipient.server_sha256 and not SHA256_HEX.fullmatch(recipient.server_sha256):
+        raise ConfigError(f"{where} server_sha256 must be 64 hexadecimal digits",
+                          code=PUSH_CONFIG_INVALID)
+    if recipient.format not in PUSH_FORMATS:
+        raise ConfigError(f"{where} format must be one of {', '.join(PUSH_FORMATS)}",
+                          code=PUSH_CONFIG_INVALID)
+    try:
+        sound = (min(recipient.retry_horizon_s, recipient.backoff_initial_s,
+                     recipient.timeout_s) > 0
+                 and recipient.backoff_max_s >= recipient.backoff_initial_s
+                 and recipient.max_in_flight >= 1)
+    except TypeError:  # a string where a number belongs
+        sound = False
+    if not sound:
+        raise ConfigError(f"{where} retry_horizon_s, backoff_initial_s and timeout_s must be "
+                          "more than 0, backoff_max_s at least backoff_initial_s, "
+                          "max_in_flight at least 1", code=PUSH_CONFIG_INVALID)
 
 
 def _under(home: Path, name: str) -> str:

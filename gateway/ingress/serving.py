@@ -100,7 +100,7 @@ class Served(Protocol):
 
     def seal_due(self) -> None: ...
 
-    def release(self, partitions: Iterable[int]) -> None: ...
+    async def release(self, partitions: Iterable[int]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +321,7 @@ class IngressLoop:
             await self._drain()
             await self._commit(consumer, partitions)
             await self._gateway.seal_all(partitions)
-            self._gateway.release(partitions)
+            await self._gateway.release(partitions)
             for partition in partitions:
                 self._progress.pop(partition, None)
                 self._committed.pop(partition, None)

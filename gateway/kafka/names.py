@@ -90,6 +90,12 @@ class Topics:
         return f"{self.prefix}px.taken.v1"
 
     @property
+    def push_positions(self) -> str:
+        """Compacted: per push recipient and delivery partition, the offset before which
+        every delivery was acknowledged or dead-lettered (gateway.publish.push)."""
+        return f"{self.prefix}px.push-positions.v1"
+
+    @property
     def consumer_group(self) -> str:
         """The group the gateway processes serving the ingress topic form."""
         return f"{self.prefix}px-gateway"

@@ -258,15 +258,18 @@ async def publish(producer: AIOKafkaProducer, out: Outbound) -> Published:
     return Published(md.topic, md.partition, md.offset)
 
 
-async def ensure_topics(broker: Broker, partitions: dict[str, int]) -> None:
+async def ensure_topics(broker: Broker, partitions: dict[str, int], *,
+                        configs: Mapping[str, Mapping[str, str]] | None = None) -> None:
     """Creates the topics that need a known partition count (Apache Kafka auto-creates
-    with one); existing topics are left as they are."""
+    with one), each with its `configs` (e.g. cleanup.policy); existing topics are left as
+    they are."""
     admin = new_admin(broker)
     try:
         await admin.start()
         existing = set(await admin.list_topics())
         wanted = [
-            NewTopic(name, num_partitions=count, replication_factor=1)
+            NewTopic(name, num_partitions=count, replication_factor=1,
+                     topic_configs=dict((configs or {}).get(name, {})))
             for name, count in partitions.items()
             if name not in existing
         ]

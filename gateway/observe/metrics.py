@@ -70,9 +70,9 @@ class Exchange:
 class GatewayMetrics:
     __slots__ = ("_accepted", "_acknowledgements", "_certificates", "_deliveries",
                  "_door_refusals", "_duplicates", "_flows", "_in_flight", "_lag",
-                 "_oldest_pending", "_pending", "_pulled", "_received", "_rejected",
-                 "_stage_seconds", "_taken",
-                 "_workers_lost", "registry")
+                 "_oldest_pending", "_pending", "_pulled", "_push_dead_lettered",
+                 "_push_failures", "_push_oldest", "_push_pending", "_received",
+                 "_rejected", "_stage_seconds", "_taken", "_workers_lost", "registry")
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -131,6 +131,20 @@ class GatewayMetrics:
             "recipient", "outcome")
         self._taken = self._counter("portgw_deliveries_taken",
                                     "Deliveries recorded as taken in the trail", "recipient")
+        self._push_pending = self._gauge(
+            "portgw_push_pending_deliveries",
+            "Deliveries on a push recipient's topic not yet acknowledged or dead-lettered",
+            "recipient")
+        self._push_oldest = self._gauge(
+            "portgw_push_oldest_pending_seconds",
+            "Age of the oldest delivery read for a push recipient and not yet acknowledged or "
+            "dead-lettered (0: none)", "recipient")
+        self._push_failures = self._counter(
+            "portgw_push_failures", "Push attempts that ended without an acknowledgement",
+            "recipient", "code")
+        self._push_dead_lettered = self._counter(
+            "portgw_push_dead_lettered", "Deliveries dead-lettered past the retry horizon",
+            "recipient")
 
     def _counter(self, name: str, documentation: str, *labels: str) -> Children[Counter]:
         return Children(Counter(name, documentation, labels, registry=self.registry))
@@ -199,6 +213,16 @@ class GatewayMetrics:
                         lag=_totals(self._lag.metric),
                         decided_seconds=sums.get("portgw_stage_seconds_sum", 0.0),
                         decided=sums.get("portgw_stage_seconds_count", 0.0))
+
+    def set_push_pending(self, recipient: str, pending: int, oldest_s: float) -> None:
+        self._push_pending(recipient).set(pending)
+        self._push_oldest(recipient).set(oldest_s)
+
+    def push_failed(self, recipient: str, code: str) -> None:
+        self._push_failures(recipient, code).inc()
+
+    def push_dead_lettered(self, recipient: str) -> None:
+        self._push_dead_lettered(recipient).inc()
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type, for GET /metrics."""
