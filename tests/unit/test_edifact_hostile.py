@@ -1,0 +1,42 @@
+"""Hostile interchanges: what a sender writes never reaches the texts the gateway keeps
+(refusal messages go to receipts, dead letters and the trail), and what it echoes back in a
+CONTRL is bounded by the syntax, not by what the sender wrote."""
+
+from __future__ import annotations
+
+import pytest
+
+from message_formats.edifact import EdifactError, read_interchange
+from tests.unit.edifact_support import BASIC, interchange_with
+
+SECRET = "JANE<script>DOE"  # a value no kept text may carry
+
+
+def refusal_of(data: bytes) -> EdifactError:
+    with pytest.raises(EdifactError) as caught:
+        read_interchange(data)
+    return caught.value
+
+
+@pytest.mark.parametrize("data, code", [
+    (interchange_with(f"UNH+{SECRET}+PAXLST:D:05B:UN'", "BGM+745'"), "EDI_UNT_MISSING"),
+    (interchange_with(f"UNH+{SECRET}+PAXLST:D:05B:UN'", "bgm+745'", f"UNT+3+{SECRET}'"),
+     "EDI_SEGMENT_TAG"),
+    (interchange_with(f"UNG+PAXLST+S+R+240131:1405+{SECRET}+UN+D:05B'",
+                      "UNH+M1+PAXLST:D:05B:UN'", "BGM+745'", "UNT+3+M1'"),
+     "EDI_UNE_MISSING"),
+    (interchange_with(f"UNG+PAXLST+S+R+240131:1405+{SECRET}+UN+D:05B'",
+                      f"UNE+0+{SECRET}'"), "EDI_NO_MESSAGE"),
+])
+def test_a_refusal_names_the_place_not_the_senders_reference(data: bytes, code: str) -> None:
+    refusal = refusal_of(data)
+    assert refusal.code == code
+    assert SECRET not in refusal.message
+    where = refusal.where
+    assert SECRET in (where.message_reference, where.group_reference)  # the CONTRL's to echo
+
+
+def test_the_second_message_without_unt_is_named_by_its_position() -> None:
+    refusal = refusal_of(interchange_with(*BASIC[2:6], f"UNH+{SECRET}+PAXLST:D:05B:UN'"))
+    assert refusal.code == "EDI_UNT_MISSING"
+    assert refusal.message == "message 2 has no UNT trailer"
