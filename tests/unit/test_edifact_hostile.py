@@ -4,9 +4,16 @@ CONTRL is bounded by the syntax, not by what the sender wrote."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from message_formats.edifact import EdifactError, read_interchange
+from message_formats.edifact import (
+    EdifactError,
+    negative_contrl,
+    read_contrl,
+    read_interchange,
+)
 from tests.unit.edifact_support import BASIC, interchange_with
 
 SECRET = "JANE<script>DOE"  # a value no kept text may carry
@@ -40,3 +47,17 @@ def test_the_second_message_without_unt_is_named_by_its_position() -> None:
     refusal = refusal_of(interchange_with(*BASIC[2:6], f"UNH+{SECRET}+PAXLST:D:05B:UN'"))
     assert refusal.code == "EDI_UNT_MISSING"
     assert refusal.message == "message 2 has no UNT trailer"
+
+
+def test_a_contrl_echoes_no_more_of_a_reference_than_the_syntax_allows() -> None:
+    """A message reference of megabytes of released separators: its CONTRL stays small."""
+    reference = "AB?:" * 500_000
+    refusal = refusal_of(interchange_with(f"UNH+{reference}+PAXLST:D:05B:UN:IATA:LONGEST'",
+                                          "BGM+745'"))
+    assert refusal.code == "EDI_UNT_MISSING"
+    contrl = negative_contrl(refusal, reference="C1", prepared=datetime(2024, 1, 31, tzinfo=UTC))
+    assert contrl is not None and len(contrl) < 400
+    [message] = read_interchange(contrl).messages
+    [ucm] = read_contrl(message).reports("UCM")
+    assert ucm.reference == "AB:AB:AB:AB:AB"
+    assert ucm.message_type == ("PAXLST", "D", "05B", "UN", "IATA")
