@@ -68,6 +68,7 @@ CURSOR_VERSION: Final = 1
 # Kafka's int32; an offset fits its int64 (a larger one could not be sought).
 _PARTITION: Final = re.compile(r"[0-9]{1,10}")
 MAX_OFFSET: Final = 2**63 - 1
+MAX_PARTITION: Final = 2**31 - 1
 # How long a page waits for the broker's first answer about every partition, beyond the
 # caller's wait: a page without it could not say whether anything is pending.
 _ANSWER_GRACE_S: Final = 10.0
@@ -116,7 +117,8 @@ class Cursor:
                               "own deliveries only")
         offsets: dict[int, int] = {}
         for partition, offset in data["o"].items():
-            if (not _PARTITION.fullmatch(partition) or not isinstance(offset, int)
+            if (not _PARTITION.fullmatch(partition) or int(partition) > MAX_PARTITION
+                    or not isinstance(offset, int)
                     or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET):
                 raise PullRefused("cursor is one a page of deliveries gave")
             offsets[int(partition)] = offset
