@@ -61,3 +61,24 @@ def test_a_contrl_echoes_no_more_of_a_reference_than_the_syntax_allows() -> None
     [ucm] = read_contrl(message).reports("UCM")
     assert ucm.reference == "AB:AB:AB:AB:AB"
     assert ucm.message_type == ("PAXLST", "D", "05B", "UN", "IATA")
+
+
+@pytest.mark.parametrize("separator, code, syntax_error", [
+    ("*", "EDI_TOO_MANY_REPETITIONS", 35),
+    (":", "EDI_TOO_MANY_COMPONENTS", 16),
+])
+def test_a_segment_of_separators_is_refused_before_it_is_split(
+        separator: str, code: str, syntax_error: int) -> None:
+    """A megabyte of repetition separators would be a million tuples (60 bytes each)."""
+    data = (f"UNB+UNOC:4+S+R+20240131:1405+R1'UNH+1+PAXLST:D:05B:UN'FTX+"
+            f"{separator * 1_000_000}'UNT+3+1'UNZ+1+R1'").encode("latin-1")
+    refusal = refusal_of(data)
+    assert (refusal.code, refusal.where.syntax_error) == (code, syntax_error)
+    assert refusal.message == f"segment 3 holds more {code.split('_')[-1].lower()} than the limit"
+
+
+def test_repetitions_up_to_the_limit_are_read() -> None:
+    data = ("UNB+UNOC:4+S+R+20240131:1405+R1'UNH+1+PAXLST:D:05B:UN'FTX+"
+            + "A*" * 512 + "B'UNT+3+1'UNZ+1+R1'").encode("latin-1")
+    [message] = read_interchange(data).messages
+    assert len(message.segments[1].repetitions[0]) == 513
