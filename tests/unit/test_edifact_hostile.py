@@ -4,17 +4,25 @@ CONTRL is bounded by the syntax, not by what the sender wrote."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from adapters.baplie import BayPlanAdapter
+from adapters.base import RuleViolationError
+from adapters.paxlst import PaxlstCrewListAdapter
 from message_formats.edifact import (
     EdifactError,
+    decimal_value,
     negative_contrl,
     read_contrl,
     read_interchange,
 )
 from tests.unit.edifact_support import BASIC, interchange_with
+from tests.unit.smdg_support import interchange_around
 
 SECRET = "JANE<script>DOE"  # a value no kept text may carry
 
@@ -82,3 +90,43 @@ def test_repetitions_up_to_the_limit_are_read() -> None:
             + "A*" * 512 + "B'UNT+3+1'UNZ+1+R1'").encode("latin-1")
     [message] = read_interchange(data).messages
     assert len(message.segments[1].repetitions[0]) == 513
+
+
+@pytest.mark.parametrize("text, value", [
+    ("9" * 35, Decimal("9" * 35)),
+    ("-" + "9" * 34 + ",5", Decimal("-" + "9" * 34 + ".5")),
+    ("9" * 36, None),  # longer than any numeric data element (n..35)
+    ("1" * 1_000_000, None),  # would take a minute to turn into an int
+])
+def test_a_number_has_at_most_35_digits(text: str, value: Decimal | None) -> None:
+    assert decimal_value(text) == value
+
+
+# -- numbers in the adapters: too long a version or count is a rule refusal, never a crash
+
+CREW_LIST = (Path(__file__).parents[1] / "data" / "paxlst" / "fal5" / "crew_list.edi"
+             ).read_bytes()
+
+
+@pytest.mark.parametrize("segment, written, code", [
+    (rb"BGM\+250[^']*", b"BGM+250+X:2147483648", "RULE_DOCUMENT_VERSION"),  # beyond Avro's int
+    (rb"BGM\+250[^']*", b"BGM+250+X:" + b"9" * 5000, "RULE_DOCUMENT_VERSION"),
+    (rb"CNT\+41:[0-9]*", b"CNT+41:" + b"9" * 5000, "RULE_CREW_COUNT"),
+])
+def test_a_paxlst_number_too_long_is_refused_by_its_rule(segment: bytes, written: bytes,
+                                                         code: str) -> None:
+    data = re.sub(segment, written, CREW_LIST)
+    assert data != CREW_LIST
+    with pytest.raises(RuleViolationError) as caught:
+        PaxlstCrewListAdapter().parse(data)
+    assert caught.value.code == code
+
+
+def test_a_baplie_transfer_sequence_too_long_is_refused_by_its_rule() -> None:
+    header = ("UNB+UNOA:2+LINE+TERMINAL+261207:1530+REF1'"
+              "UNH+M1+BAPLIE:D:95B:UN:SMDG22++2147483648'")
+    body = ("BGM++DOC1+9'TDT+20+V1+++EXL:172:20+++9074729:146::EXAMPLE SHIP'LOC+5+CNSHA:139:6'"
+            "LOC+147+0010182::5'EQD+CN+EXMU1234569+22G1:102:5+++5'")
+    with pytest.raises(RuleViolationError) as caught:
+        BayPlanAdapter().parse(interchange_around(header, body))
+    assert caught.value.code == "RULE_DOCUMENT_VERSION"
