@@ -258,14 +258,14 @@ def check_bounds(pieces: list[str], split: list[list[str]], separators: Separato
                      if len(parts) > limits.max_elements + 1)
         raise interchange_error(f"segment {index} holds more data elements than the limit",
                                 "EDI_TOO_MANY_ELEMENTS", 16)
-    check_count(pieces, separators.component, limits.max_components,
+    check_separators(pieces, separators.component, limits.max_components,
                 "components", "EDI_TOO_MANY_COMPONENTS", 16)
     if separators.repetition:  # each repetition is a tuple: 60 bytes held per byte read
-        check_count(pieces, separators.repetition, limits.max_repetitions,
+        check_separators(pieces, separators.repetition, limits.max_repetitions,
                     "repetitions", "EDI_TOO_MANY_REPETITIONS", 35)
 
 
-def check_count(pieces: list[str], separator: str, most: int, what: str, code: str,
+def check_separators(pieces: list[str], separator: str, most: int, what: str, code: str,
                 syntax_error: int) -> None:
     """No segment holds more than `most` of `separator`."""
     counts = list(map(str.count, pieces, repeat(separator)))
