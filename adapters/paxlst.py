@@ -39,6 +39,7 @@ from message_formats.edifact import (
     Separators,
     Where,
     read_interchange,
+    whole_number,
 )
 from message_formats.edifact.writer import OutgoingMessage, render_interchange, segment
 
@@ -216,8 +217,8 @@ class PaxlstAdapter:
             unh = message.segments[0]
             sequence, mark = unh.value(3, 0), unh.value(3, 1)
             last = number == len(messages)
-            if len(messages) > 1 and (not sequence.isascii() or not sequence.isdigit()
-                                      or int(sequence) != number or (mark == "F") != last):
+            if len(messages) > 1 and (not whole_number(sequence) or int(sequence) != number
+                                      or (mark == "F") != last):
                 raise place.refusal("RULE_SPLIT_LIST", "UNH S010 must number the messages of "
                                     "a split list 1, 2, ... in order and mark the last F", unh)
         return messages
@@ -326,7 +327,7 @@ class PaxlstAdapter:
             for cnt in message.counts:
                 given = cnt.value(0, 1)
                 if cnt.value(0) == self.count_qualifier and not (
-                        given.isascii() and given.isdigit() and int(given) == listed):
+                        whole_number(given) and int(given) == listed):
                     raise message.place.refusal(
                         self.count_rule, f"CNT+{self.count_qualifier} differs from the number "
                         "of persons listed", cnt)
@@ -488,7 +489,7 @@ def _document_version(message: _ListMessage) -> int:
     version = message.bgm.value(1, 1)
     if not version:
         return 1
-    if not version.isascii() or not version.isdigit() or int(version) < 1:
+    if not whole_number(version) or int(version) < 1:
         raise message.place.refusal("RULE_DOCUMENT_VERSION", "BGM C106 1056 must be a "
                                     "positive whole number", message.bgm)
     return int(version)

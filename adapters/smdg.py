@@ -28,6 +28,7 @@ from message_formats.edifact import (
     decimal_value,
     read_interchange,
     render_interchange,
+    whole_number,
 )
 from message_formats.edifact import segment as make_segment
 
@@ -47,7 +48,6 @@ _UNLOCODE = re.compile(r"[A-Z]{2}[A-Z2-9]{3}")
 _UN_NUMBER = re.compile(r"[0-9]{4}")
 _IMDG_CLASS = re.compile(r"[1-9](?:\.[1-6])?[A-S]?")
 _COUNTRY = re.compile(r"[A-Z]{2}")
-_DIGITS = re.compile(r"[0-9]+")
 _TENTH = Decimal("0.1")
 _MAX_MASS = Decimal("1e12")
 _POUND_KG = Decimal("0.45359237")
@@ -214,7 +214,7 @@ def document_version(message: Message) -> int:
     text = unh.value(3)
     if not text:
         return 1
-    if _DIGITS.fullmatch(text) is None or int(text) < 1:
+    if not whole_number(text) or int(text) < 1:
         raise refusal("RULE_DOCUMENT_VERSION", "is not a positive sequence number", unh,
                       "S010 0070")
     return int(text)

@@ -21,6 +21,7 @@ CONTEXT_0 = 0xA0
 CONTEXT_1 = 0xA1
 
 _LONG_FORM = 0x80
+MAX_OID_BYTES = 64  # the longest OID in use here (GM/T, RFC 5652, PKCS) has 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +151,10 @@ def read_bit_string(body: bytes) -> bytes:
 
 
 def read_oid(body: bytes) -> str:
+    """The dotted OID; a body longer than any OID the gateway knows is refused before its
+    arcs are decoded (an arc of n bytes costs time quadratic in n to build)."""
+    if len(body) > MAX_OID_BYTES:
+        raise ValueError(f"OBJECT IDENTIFIER longer than {MAX_OID_BYTES} bytes")
     if not body or body[-1] & 0x80:
         raise ValueError("bad OBJECT IDENTIFIER")
     values: list[int] = []

@@ -44,6 +44,9 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
 _SAFE_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")
+# How a path names a key that is no field name (long, or holding other characters): a
+# sender's key could hold a value (a name, a number) that kept texts must not carry.
+_UNNAMED_KEY = "(a key)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +203,11 @@ def json_path(path: tuple[str | int, ...]) -> str:
     (array positions from 0, as JSON Pointer counts them); "(document)" for the root."""
     text = ""
     for step in path:
-        text += f"[{step}]" if isinstance(step, int) else (f"/{step}" if text else step)
+        if isinstance(step, int):
+            text += f"[{step}]"
+            continue
+        name = step if _SAFE_KEY.fullmatch(step) else _UNNAMED_KEY  # the sender's to write
+        text += f"/{name}" if text else name
     return text or "(document)"
 
 

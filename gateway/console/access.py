@@ -19,6 +19,7 @@ from crypto import ClientBinding, ClientRole, Keyring, normal_fingerprint, token
 
 SESSION_COOKIE = "px_console"
 SESSION_S = 8 * 3600
+MAX_ENDED = 10_000  # sessions signed out before their end, remembered at once
 # Who may open what: reading for both console roles, changing for operators alone.
 READERS = frozenset({ClientRole.OPERATOR, ClientRole.AUDITOR})
 CHANGERS = frozenset({ClientRole.OPERATOR})
@@ -31,11 +32,17 @@ class Session:
 
 
 class Sessions:
-    __slots__ = ("_key", "_lifetime_s")
+    """Sessions signed with this process's key. A session signed out is remembered as ended
+    until its cookie would have expired, so a copy of the cookie (a shared workstation, a
+    proxy's log) opens nothing after "sign out"; past MAX_ENDED remembered at once, the key is
+    drawn anew, which ends every session."""
+
+    __slots__ = ("_ended", "_key", "_lifetime_s")
 
     def __init__(self, *, lifetime_s: int = SESSION_S) -> None:
         self._key = secrets.token_bytes(32)
         self._lifetime_s = lifetime_s
+        self._ended: dict[str, int] = {}  # cookie -> when it would have expired
 
     def sign_in(self, token: str, keyring: Keyring, now: datetime) -> Session | None:
         """A new session for the holder of `token`; None when no console binding holds it
@@ -46,11 +53,24 @@ class Sessions:
             return None
         expires = int(now.timestamp()) + self._lifetime_s
         body = f"{digest}.{expires}"
-        return Session(f"{body}.{self._mac(body)}", binding)
+        cookie = f"{body}.{self._mac(body)}"
+        self._ended.pop(cookie, None)  # signed out and in again within the same second
+        return Session(cookie, binding)
+
+    def sign_out(self, session: Session, now: datetime) -> None:
+        """Ends `session` for good, whoever holds a copy of its cookie."""
+        if len(self._ended) >= MAX_ENDED:
+            moment = now.timestamp()
+            self._ended = {cookie: expires for cookie, expires in self._ended.items()
+                           if expires > moment}
+        if len(self._ended) >= MAX_ENDED:
+            self._key, self._ended = secrets.token_bytes(32), {}
+            return
+        self._ended[session.cookie] = int(session.cookie.split(".")[1])
 
     def session(self, cookie: str | None, keyring: Keyring, now: datetime) -> Session | None:
         """The session the cookie names, while it lasts and its binding holds in `keyring`."""
-        if cookie is None or cookie.count(".") != 2:
+        if cookie is None or cookie.count(".") != 2 or cookie in self._ended:
             return None
         digest, expires, mac = cookie.split(".")
         if not (expires.isdigit() and hmac.compare_digest(mac, self._mac(f"{digest}.{expires}"))

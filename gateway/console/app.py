@@ -212,6 +212,9 @@ class Console:
     async def sign_out(self, request: web.Request) -> NoReturn:
         view = self._view(request, READERS)
         await self._form_choices(view)
+        assert view.session is not None  # READERS: signed in
+        self._sessions.sign_out(view.session, utc_now())
+        log.info("console.signed_out", holder=view.session.binding.holder)
         response = web.HTTPSeeOther("/console/login")
         response.del_cookie(SESSION_COOKIE, path="/console")
         raise response

@@ -27,6 +27,7 @@ import asyncio
 import base64
 import binascii
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -63,6 +64,11 @@ READERS_BUSY: Final = "DELIVERIES_READERS_BUSY"
 MAX_CURSOR_CHARS: Final = 8192
 MAX_PARTITIONS: Final = 1024
 CURSOR_VERSION: Final = 1
+# A partition is written in ASCII digits ("²".isdigit() is true, int("²") fails) and fits
+# Kafka's int32; an offset fits its int64 (a larger one could not be sought).
+_PARTITION: Final = re.compile(r"[0-9]{1,10}")
+MAX_OFFSET: Final = 2**63 - 1
+MAX_PARTITION: Final = 2**31 - 1
 # How long a page waits for the broker's first answer about every partition, beyond the
 # caller's wait: a page without it could not say whether anything is pending.
 _ANSWER_GRACE_S: Final = 10.0
@@ -111,8 +117,9 @@ class Cursor:
                               "own deliveries only")
         offsets: dict[int, int] = {}
         for partition, offset in data["o"].items():
-            if (not partition.isdigit() or not isinstance(offset, int)
-                    or isinstance(offset, bool) or offset < 0):
+            if (not _PARTITION.fullmatch(partition) or int(partition) > MAX_PARTITION
+                    or not isinstance(offset, int)
+                    or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET):
                 raise PullRefused("cursor is one a page of deliveries gave")
             offsets[int(partition)] = offset
         return cls(topic, offsets)

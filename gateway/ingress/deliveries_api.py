@@ -52,6 +52,8 @@ from gateway.deliveries.acknowledgements import (
 from gateway.deliveries.proof import Delivery, DeliveryRefused, DeliveryVerifier
 from gateway.deliveries.pull import (
     CURSOR_INVALID,
+    MAX_OFFSET,
+    MAX_PARTITION,
     PULL_BUSY,
     READERS_BUSY,
     Cursor,
@@ -246,15 +248,17 @@ def _places(value: object) -> dict[str, tuple[int, int]]:
     for item in value:
         if (not isinstance(item, dict) or set(item) != _PLACE_FIELDS
                 or not isinstance(item["delivery_id"], str)
-                or not all(_natural(item[name]) for name in ("partition", "offset"))):
+                or not _natural(item["partition"], MAX_PARTITION)
+                or not _natural(item["offset"], MAX_OFFSET)):
             raise _malformed("each of places is an object with exactly delivery_id, "
-                             "partition and offset (integers, 0 or more)")
+                             "partition and offset (integers, 0 or more, within Kafka's "
+                             "int32 and int64)")
         places[item["delivery_id"]] = (item["partition"], item["offset"])
     return places
 
 
-def _natural(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+def _natural(value: object, most: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= most
 
 
 def _malformed(rule: str) -> AcknowledgementRefused:

@@ -25,6 +25,7 @@ from .model import (
     Segment,
     Separators,
     decimal_value,
+    whole_number,
 )
 from .reader import interchange_header, read_interchange
 from .sniff import document_names, message_types, starts_as_edifact, starts_as_text
@@ -66,4 +67,5 @@ __all__ = [
     "segment",
     "starts_as_edifact",
     "starts_as_text",
+    "whole_number",
 ]

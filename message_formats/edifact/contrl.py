@@ -12,7 +12,7 @@ an interchange of CONTRL messages (which would start an endless exchange)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import IntEnum
 
@@ -25,6 +25,10 @@ CONTRL = "CONTRL"
 # (CONTRL:D:3:UN, the form partners send); syntax 4 writes version 4 release 1.
 _IDENTIFIERS = {"4": MessageId(CONTRL, "4", "1", "UN")}
 _IDENTIFIER_BELOW_4 = MessageId(CONTRL, "D", "3", "UN")
+# What a CONTRL echoes of the sender's writing is cut to the lengths the syntax allows:
+# 0048 and 0062 an..14; S009 0065 an..6, 0052 an..3, 0054 an..3, 0051 an..3, 0057 an..6.
+_REFERENCE_LENGTH = 14
+_S009_LENGTHS = (6, 3, 3, 3, 6)
 
 
 class Action(IntEnum):
@@ -90,6 +94,7 @@ def rejection_contrl(subject: InterchangeHeader, where: Where, *, reference: str
                      prepared: datetime,
                      separators: Separators = DEFAULT_SEPARATORS) -> bytes:
     """The CONTRL rejecting an interchange for the defect at `where`."""
+    where = echoed(where)
     at_interchange = where.level is Level.INTERCHANGE
     body = [uci(subject, Action.REJECTED, where if at_interchange else None)]
     if where.level is Level.GROUP:
@@ -106,6 +111,16 @@ def rejection_contrl(subject: InterchangeHeader, where: Where, *, reference: str
             body.append(segment("UCS", str(where.segment_number)))
             body.append(segment("UCD", str(where.syntax_error), position(where)))
     return contrl_interchange(subject, body, reference, prepared, separators)
+
+
+def echoed(where: Where) -> Where:
+    """`where` with the sender's references and message type no longer than the syntax
+    allows: a hostile interchange cannot make its CONTRL (rendered on the gateway's event
+    loop, kept in the sender's topic) as large as itself."""
+    return replace(where, group_reference=where.group_reference[:_REFERENCE_LENGTH],
+                   message_reference=where.message_reference[:_REFERENCE_LENGTH],
+                   message_type=tuple(component[:length] for component, length
+                                      in zip(where.message_type, _S009_LENGTHS, strict=False)))
 
 
 def uci(subject: InterchangeHeader, action: Action, where: Where | None = None) -> Segment:

@@ -10,6 +10,11 @@ from .errors import InterchangeHeader
 
 Components = tuple[str, ...]
 _NUMBER = re.compile(r"-?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)")
+# The longest numeric data element of the directories is n..35; its sign and decimal mark
+# are not counted (ISO 9735-1 §10). A longer one is no number: a Decimal of a million digits
+# is read at once, but turned into an int (a count, Avro's decimal) in quadratic time.
+MAX_NUMBER_DIGITS = 35
+MAX_WHOLE_NUMBER = 2**31 - 1  # Avro's int
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +129,19 @@ class Interchange(InterchangeHeader):
 
 
 
+def whole_number(text: str) -> bool:
+    """ASCII digits that fit Avro's int (a version, a count, a sequence number): no value
+    too large for the records, and int() never given more than ten digits."""
+    return (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_WHOLE_NUMBER))
+            and int(text) <= MAX_WHOLE_NUMBER)
+
+
 def decimal_value(text: str) -> Decimal | None:
     """A numeric data value (ISO 9735 "n" type), None when it is not one. Either decimal
     mark is read: UNA declares one, and senders that declare "." still write "," (and the
     other way round), which cannot be confused in a number without group separators."""
-    if _NUMBER.fullmatch(text) is None:
+    if len(text) > MAX_NUMBER_DIGITS + 2 or _NUMBER.fullmatch(text) is None:
+        return None
+    if sum(c.isdigit() for c in text) > MAX_NUMBER_DIGITS:
         return None
     return Decimal(text.replace(",", "."))

@@ -126,10 +126,10 @@ class EnvelopeReader:
             self.messages.append(self.read_message(segment, reference))
             count += 1
         if segment is None or segment.tag != "UNE":
-            raise group_error(f"functional group {reference} has no UNE trailer",
+            raise group_error(f"functional group {len(self.groups) + 1} has no UNE trailer",
                               "EDI_UNE_MISSING", 13, "UNE", reference)
         if count == 0:
-            raise group_error(f"functional group {reference} holds no message",
+            raise group_error(f"functional group {len(self.groups) + 1} holds no message",
                               "EDI_NO_MESSAGE", 32, "UNG", reference)
         check_count(segment, count, group_error("UNE 0060 must count the group's messages",
                                                 "EDI_UNE_MESSAGE_COUNT", 29, "UNE", reference,
@@ -176,15 +176,20 @@ class EnvelopeReader:
         following = bisect_right(self.boundaries, start)
         end = self.boundaries[following] if following < len(self.boundaries) else len(segments)
         if end == len(segments) or segments[end].tag != "UNT":
-            raise message_error(f"message {reference} has no UNT trailer", "EDI_UNT_MISSING",
+            raise message_error(f"message {self.ordinal()} has no UNT trailer", "EDI_UNT_MISSING",
                                 13, "UNT", reference, written)
         raws = segments[start:end + 1]
         tags, elements, repetitions, _ = zip(*raws, strict=True)
         for tag in set(tags):
             if _TAG.fullmatch(tag) is None:
-                raise segment_error(tags.index(tag) + 1, reference, written)
+                raise segment_error(tags.index(tag) + 1, self.ordinal(), reference, written)
         self.position = end + 1
         return list(map(Segment, tags, elements, range(1, len(raws) + 1), repetitions))
+
+    def ordinal(self) -> int:
+        """The position in the interchange of the message being read: what a refusal's text
+        names it by (its reference, the sender's to write, stays in `where` for the CONTRL)."""
+        return len(self.messages) + 1
 
     def read_unz(self) -> None:
         unz = self.peek()
@@ -245,9 +250,9 @@ def message_error(text: str, code: str, syntax_error: int, service_segment: str,
         component=component))
 
 
-def segment_error(number: int, reference: str,
+def segment_error(number: int, ordinal: int, reference: str,
                   written: tuple[str, ...]) -> EdifactError:
-    return EdifactError(f"segment {number} of message {reference} has no valid tag",
+    return EdifactError(f"segment {number} of message {ordinal} has no valid tag",
                         code="EDI_SEGMENT_TAG", where=Where(
                             Level.SEGMENT, 12, message_reference=reference,
                             message_type=written, segment_number=number))

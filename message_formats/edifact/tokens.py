@@ -52,6 +52,7 @@ class Limits:
     max_segments: int = 500_000
     max_elements: int = 99  # data elements in one segment
     max_components: int = 512  # component separators in one segment
+    max_repetitions: int = 512  # repetition separators in one segment (syntax 4)
 
 
 DEFAULT_LIMITS = Limits()
@@ -257,11 +258,21 @@ def check_bounds(pieces: list[str], split: list[list[str]], separators: Separato
                      if len(parts) > limits.max_elements + 1)
         raise interchange_error(f"segment {index} holds more data elements than the limit",
                                 "EDI_TOO_MANY_ELEMENTS", 16)
-    counts = list(map(str.count, pieces, repeat(separators.component)))
-    if counts and max(counts) > limits.max_components:
-        index = next(i for i, count in enumerate(counts, 1) if count > limits.max_components)
-        raise interchange_error(f"segment {index} holds more components than the limit",
-                                "EDI_TOO_MANY_COMPONENTS", 16)
+    check_separators(pieces, separators.component, limits.max_components,
+                "components", "EDI_TOO_MANY_COMPONENTS", 16)
+    if separators.repetition:  # each repetition is a tuple: 60 bytes held per byte read
+        check_separators(pieces, separators.repetition, limits.max_repetitions,
+                    "repetitions", "EDI_TOO_MANY_REPETITIONS", 35)
+
+
+def check_separators(pieces: list[str], separator: str, most: int, what: str, code: str,
+                syntax_error: int) -> None:
+    """No segment holds more than `most` of `separator`."""
+    counts = list(map(str.count, pieces, repeat(separator)))
+    if counts and max(counts) > most:
+        index = next(i for i, count in enumerate(counts, 1) if count > most)
+        raise interchange_error(f"segment {index} holds more {what} than the limit", code,
+                                syntax_error)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,16 +29,16 @@ class OutgoingMessage:
 
 
 def released(text: str, separators: Separators) -> str:
+    """`text` with the release character before each service character, in one pass at C
+    speed (str.translate): a value of megabytes costs milliseconds."""
+    service = separators.service_characters()
+    if not any(char in text for char in service):
+        return text
     release = separators.release
-    for char in separators.service_characters():
-        if char in text:
-            if not release:
-                raise render_error("a data value holds a service character and the "
-                                   "separators have no release character")
-            text = "".join(release + c if c in separators.service_characters() else c
-                           for c in text)
-            break
-    return text
+    if not release:
+        raise render_error("a data value holds a service character and the "
+                           "separators have no release character")
+    return text.translate({ord(char): release + char for char in service})
 
 
 def rendered_components(components: Components, separators: Separators) -> str:

@@ -304,6 +304,8 @@ def test_an_acknowledgement_is_taken_only_signed_by_the_recipient_for_what_it_go
                 as_another = PullClient(url, tls=pki.client("agency-a"))
                 async with as_another:
                     refused["posted_by_another"] = await _refusal(as_another, good, [message])
+                refused["offset_beyond_int64"] = await _refusal(
+                    door, good, [dataclasses.replace(message, offset=2**63)])
                 receipt = await door.acknowledge(good, [message])
         return refused, dict(receipt)
 
@@ -314,6 +316,7 @@ def test_an_acknowledgement_is_taken_only_signed_by_the_recipient_for_what_it_go
         "for_another_agency": "403 ACK_AGENCY_MISMATCH",
         "wrong_digest": "422 ACK_DIGEST_MISMATCH",
         "posted_by_another": "403 ACK_AGENCY_MISMATCH",
+        "offset_beyond_int64": "400 ACK_MALFORMED",
     }
     assert receipt["agency"] == CUSTOMS and len(receipt["taken"]) == 1
     _check_signed_by_gateway(parts.keyring, receipt)

@@ -16,7 +16,7 @@ from contracts import Agency
 from crypto import BatchSigner, ClientBinding, ClientRole, Keyring, token_digest
 from crypto.client_certs import binding_from_table
 from gateway.cli.keys import main as keys_main
-from gateway.console.access import Sessions
+from gateway.console.access import MAX_ENDED, Sessions
 from gateway.console.documents import DocumentIndex, Search
 from gateway.console.letters import Filter, LetterIndex, Listed
 from gateway.console.markup import Markup, fill
@@ -107,6 +107,28 @@ def test_a_session_holds_while_its_binding_does_and_nobody_alters_its_cookie() -
     assert Sessions().session(session.cookie, keyring, NOW) is None  # another process's
     assert sessions.form_token_ok(session, sessions.form_token(session))
     assert not sessions.form_token_ok(session, "0" * 64)
+
+
+def test_a_session_signed_out_is_ended_for_every_copy_of_its_cookie() -> None:
+    sessions, keyring = Sessions(lifetime_s=3600), console_keyring()
+    session = sessions.sign_in(TOKEN, keyring, NOW)
+    assert session is not None
+    sessions.sign_out(session, NOW)
+    assert sessions.session(session.cookie, keyring, NOW) is None  # the copy opens nothing
+    again = sessions.sign_in(TOKEN, keyring, NOW)  # the holder signs in again at once
+    assert again is not None and sessions.session(again.cookie, keyring, NOW) == again
+
+
+def test_too_many_sessions_signed_out_at_once_end_them_all() -> None:
+    sessions, keyring = Sessions(lifetime_s=MAX_ENDED + 10), console_keyring()
+    kept = sessions.sign_in(TOKEN, keyring, NOW)
+    assert kept is not None
+    for second in range(1, MAX_ENDED + 2):
+        at = NOW + timedelta(seconds=second)
+        ended = sessions.sign_in(TOKEN, keyring, at)
+        assert ended is not None and ended.cookie != kept.cookie
+        sessions.sign_out(ended, at)
+    assert sessions.session(kept.cookie, keyring, NOW) is None  # the key was drawn anew
 
 
 # -- words and escaping ------------------------------------------------------------------------

@@ -81,6 +81,13 @@ def test_sm2_oid_bytes_match_openssl() -> None:
 # -- signatures -----------------------------------------------------------------------------------
 
 
+def test_an_oid_longer_than_any_in_use_is_refused_before_its_arcs_are_read() -> None:
+    longest = bytes([0x2A]) + b"\x81" * (der.MAX_OID_BYTES - 2) + b"\x01"
+    der.read_oid(longest)
+    with pytest.raises(ValueError, match="longer than"):
+        der.read_oid(bytes([0x2A]) + b"\xff" * 60_000 + b"\x01")  # one arc of 60 000 bytes
+
+
 def test_raw_and_der_signatures_convert_both_ways() -> None:
     for r, s in [(1, 2), (0x7F, N - 1), (1 << 247, 1 << 255), (N - 1, 0x80)]:
         encoded = encode_signature(r, s)

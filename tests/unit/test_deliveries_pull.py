@@ -45,6 +45,10 @@ def _encoded(document: object) -> str:
     _encoded({"v": 1, "t": TOPIC, "o": {"0": -1}}),
     _encoded({"v": 1, "t": TOPIC, "o": {"0": True}}),
     _encoded({"v": 1, "t": TOPIC, "o": {"x": 1}}),
+    _encoded({"v": 1, "t": TOPIC, "o": {"\u00b2": 1}}),  # a digit to isdigit(), not to int()
+    _encoded({"v": 1, "t": TOPIC, "o": {"9" * 5000: 1}}),
+    _encoded({"v": 1, "t": TOPIC, "o": {"0": 2**63}}),  # beyond Kafka's int64 offsets
+    _encoded({"v": 1, "t": TOPIC, "o": {str(2**31): 0}}),  # beyond its int32 partitions
     _encoded({"v": 1, "t": TOPIC, "o": {str(n): 0 for n in range(2000)}}),
     "A" * (MAX_CURSOR_CHARS + 1),
 ])

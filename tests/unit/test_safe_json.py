@@ -79,6 +79,14 @@ def test_paths_name_members_and_positions() -> None:
     assert json_path((1, "x")) == "[1]/x"
 
 
+def test_a_path_names_a_key_only_when_it_looks_like_a_field_name() -> None:
+    path = ("parties", 0, "Jane Doe 1970-01-01", "x" * 65)
+    assert json_path(path) == "parties[0]/(a key)/(a key)"
+    with pytest.raises(FormatError) as deep:
+        read_untrusted_json(b'{"<b>Jane Doe</b>": [[[1]]]}', SMALL)
+    assert deep.value.code == "JSON_TOO_DEEP" and "Jane" not in deep.value.message
+
+
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-10**15, 10**15) | st.text()
     | st.decimals(allow_nan=False, allow_infinity=False, places=4,
