@@ -15,7 +15,7 @@ import pytest
 
 from adapters import BayPlanAdapter, fal7_manifest
 from adapters.fal7 import business_key as fal7_business_key
-from gateway.home.create import ContractSpec, create_home
+from gateway.home.create import create_home
 from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.names import H_DERIVED_FROM, H_EVENT_ID, Topics
 from gateway.kafka.wire import read_topics
@@ -30,6 +30,7 @@ from tests.integration.service_support import (
 )
 from tests.integration.support import gateway_parts, trail_entries
 from tests.unit.smdg_support import without_dangerous_goods
+from tests.unit.test_derived_documents import terminal_contract
 
 pytestmark = pytest.mark.integration
 
@@ -39,19 +40,12 @@ WITH_GOODS = (DATA / "smdg31_bay_plan.edi").read_bytes()
 WITHOUT_GOODS = without_dangerous_goods((DATA / "smdg22_bay_plan.edi").read_bytes())
 
 
-def contract(id: str, consumer: str, document_type: str) -> ContractSpec:
-    return ContractSpec(
-        id=id, provider=SENDER, consumers=(consumer,), document_types=(document_type,),
-        scope="cross-department", purpose="stowage and dangerous goods oversight",
-        legal_basis="中华人民共和国海上交通安全法", extra='max_classification = "important"\n')
-
-
 def test_a_bay_plan_s_dangerous_goods_reach_the_maritime_administration_as_fal7(
         broker: LocalBroker, topics: Topics, tmp_path: Path) -> None:
-    home = create_home(tmp_path / "home", topic_prefix=topics.prefix, seal_every=4,
-                       seal_interval_ms=100,
-                       contracts=(contract("stowage-to-customs", CUSTOMS, "stowage-plan"),
-                                  contract("fal7-to-maritime", MARITIME, "fal7")))
+    contracts = (terminal_contract("stowage-to-customs", CUSTOMS, "stowage-plan"),
+                 terminal_contract("fal7-to-maritime", MARITIME, "fal7"))
+    home = create_home(tmp_path / "home", contracts=contracts, topic_prefix=topics.prefix,
+                       seal_every=4, seal_interval_ms=100)
     documents = [replace(signed(home, data, f"plan-{n}"), format_id="baplie-edifact")
                  for n, data in enumerate((WITH_GOODS, WITHOUT_GOODS))]
     bootstrap = broker.bootstrap_servers

@@ -37,15 +37,17 @@ WIRE = Topics()
 EVENT_ID = "019af7c2-6000-7000-8000-000000000001"
 
 
-def contract(id: str, consumer: str, document_type: str) -> ContractSpec:
+def terminal_contract(id: str, consumer: str, document_type: str) -> ContractSpec:
+    """The port's contract sharing its documents of `document_type` with `consumer`, as
+    stowage and dangerous goods oversight."""
     return ContractSpec(
         id=id, provider=SENDER, consumers=(consumer,), document_types=(document_type,),
         scope="cross-department", purpose="stowage and dangerous goods oversight",
         legal_basis="中华人民共和国海上交通安全法", extra='max_classification = "important"\n')
 
 
-STOWAGE_TO_CUSTOMS = contract("stowage-to-customs", CUSTOMS, "stowage-plan")
-FAL7_TO_MARITIME = contract("fal7-to-maritime", MARITIME, "fal7")
+STOWAGE_TO_CUSTOMS = terminal_contract("stowage-to-customs", CUSTOMS, "stowage-plan")
+FAL7_TO_MARITIME = terminal_contract("fal7-to-maritime", MARITIME, "fal7")
 
 
 def home_with(path: Path, *contracts: ContractSpec) -> tuple[Home, GatewayParts]:
