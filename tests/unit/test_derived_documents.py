@@ -209,3 +209,22 @@ def test_a_document_whose_adapter_derives_nothing_passes_the_stage_untouched(
         Submission("sub-2", SENDER, "fal5-xml", b"<x/>", b"", AT), "event-2"),
         adapter=parts.adapters.get("fal5-xml"))
     assert derive(fal5) is fal5
+
+
+def test_the_parties_subscribed_to_fal7_are_told_of_the_derived_fal7(
+        tmp_path: Path) -> None:
+    follows_fal7 = ContractSpec(
+        id="port-follows-fal7", provider="", consumers=(SENDER,), document_types=("fal7",),
+        scope="", purpose="the port follows the FAL 7 it gives", legal_basis="单一窗口 service "
+        "agreement", kind="subscription", events=("accepted", "delivered"))
+    home, parts = home_with(tmp_path / "home", STOWAGE_TO_CUSTOMS, FAL7_TO_MARITIME,
+                            follows_fal7)
+    ctx, _ = decided(home, parts)
+    [fal7] = ctx.derived
+    plan = accepted_plan(ctx, parts.router.index, parts.schemas, WIRE, AT)
+    statuses = [parts.schemas.decode(m.out.value)[1] for m in plan.messages[4:]]
+    assert [(s["event_id"], s["document_type"], s["status"], s["recipient"], s["subscriber"])
+            for s in statuses] == [(fal7.event_id, "fal7", "accepted", None, SENDER),
+                                   (fal7.event_id, "fal7", "delivered", MARITIME, SENDER)]
+    assert [(e.fields["kind"], e.fields["event_id"], e.names) for e in plan.entries[4:]] == [
+        ("NOTIFIED", fal7.event_id, 4), ("NOTIFIED", fal7.event_id, 5)]
