@@ -7,6 +7,8 @@ from .base import (
     Adapter,
     AdapterError,
     AdapterRegistrationError,
+    DerivedDocument,
+    DerivesDocuments,
     NamesEdifactDocuments,
     ParseResult,
     RecognisesEdifact,
@@ -15,6 +17,7 @@ from .base import (
     RenderError,
     RuleViolationError,
     UnknownFormatError,
+    document_derivers,
 )
 from .cargo_xml import CargoXmlAdapter, is_valid_awb_number
 from .cn_manifest import CnManifestAdapter
@@ -61,6 +64,8 @@ __all__ = [
     "CuscarAdapter",
     "CustomsManifestAdapter",
     "DcsaEblAdapter",
+    "DerivedDocument",
+    "DerivesDocuments",
     "Detection",
     "Fal1Adapter",
     "Fal2Adapter",
@@ -90,6 +95,7 @@ __all__ = [
     "UnknownFormatError",
     "builtin_adapters",
     "customs_manifest_type",
+    "document_derivers",
     "fal7_manifest",
     "installed_schemas",
     "is_valid_awb_number",

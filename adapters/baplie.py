@@ -18,13 +18,16 @@ dangerous goods manifest can honestly take from a bay plan (docs/adapters.md).""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from message_formats.edifact import Message, Segment
 from message_formats.edifact import segment as make_segment
 
+from .base import DerivedDocument, ParseResult
+from .fal7 import Fal7Adapter
+from .fal7 import business_key as fal7_business_key
 from .smdg import (
     SmdgAdapter,
     cell_segment,
@@ -221,6 +224,16 @@ class BayPlanAdapter(SmdgAdapter):
         return one_message_interchange(
             MESSAGE_TYPE, record["message_version"], [*_plan_segments(record, layout)],
             prepared_at=record["prepared_at"], version=version, unoa_syntax=layout.unoa_syntax)
+
+    def derived(self, parsed: ParseResult) -> Iterable[DerivedDocument]:
+        """The FAL 7 dangerous goods manifest the plan holds, if any (`fal7_manifest`), under
+        the FAL 7 adapter's document type, schema and business key, as the same version."""
+        manifest = fal7_manifest(parsed.record)
+        if manifest is None:
+            return ()
+        return (DerivedDocument(Fal7Adapter.document_type, Fal7Adapter.schema_name,
+                                ParseResult(manifest, fal7_business_key(manifest),
+                                            parsed.document_version)),)
 
 
 # ---------------------------------------------------------------- FAL 7 from a bay plan

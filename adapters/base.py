@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -136,3 +136,31 @@ def declared_edifact_documents(adapter: Adapter) -> frozenset[str]:
     """The EDIFACT document name codes an adapter declares, none when it declares none."""
     return (frozenset(adapter.edifact_document_names)
             if isinstance(adapter, NamesEdifactDocuments) else frozenset())
+
+
+@dataclass(frozen=True, slots=True)
+class DerivedDocument:
+    """A canonical document that follows from another's record alone (a bay plan's FAL 7
+    dangerous goods manifest): its document type and canonical schema, and what a parse of
+    it would give (its body without "header", its business key and version, as the adapter
+    of its own document type would make them)."""
+
+    document_type: str
+    schema_name: str
+    parsed: ParseResult
+
+
+@runtime_checkable
+class DerivesDocuments(Protocol):
+    """What an adapter may add when its documents hold other canonical documents: the
+    gateway publishes each one it derives from an accepted document as a canonical event of
+    its own, routed by the contracts of its document type (docs/adapters.md, "Derived
+    documents"). Optional: an adapter without it derives nothing, at no cost."""
+
+    def derived(self, parsed: ParseResult) -> Iterable[DerivedDocument]: ...
+
+
+def document_derivers(adapters: Iterable[Adapter]) -> dict[str, DerivesDocuments]:
+    """The adapters that derive documents, by format id."""
+    return {adapter.format_id: adapter for adapter in adapters
+            if isinstance(adapter, DerivesDocuments)}

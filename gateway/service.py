@@ -23,6 +23,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from adapters import document_derivers
 from contracts import RouteDenied
 from gateway.clock import utc_now
 from gateway.console.app import ConsoleSources, add_console
@@ -35,6 +36,7 @@ from gateway.decide.pipeline import (
     CheckSize,
     ChooseAdapter,
     Context,
+    Derive,
     DetectFormat,
     EnvelopeRefused,
     OpenEnvelope,
@@ -150,14 +152,18 @@ class Gateway:
             Authorities(config.warnings.level_owners, parts.agency_names),
             partitions=config.ingress_partitions, topics=self.topics,
             fetch_wait_ms=config.fetch_wait_ms)
+        event = BuildEvent(parts.schemas, self.topics)
+        deliveries = BuildDeliveries(parts.payloads, parts.schemas, parts.dxp)
         self._pipeline = Pipeline(
             [
                 ("adapter", ChooseAdapter(parts.adapters)),
                 ("adapt", Adapt()),
                 ("lifecycle", self.warnings.check_stage),
-                ("event", BuildEvent(parts.schemas, self.topics)),
+                ("event", event),
                 ("route", Route(parts.router, internal=self.warnings.kept_internal)),
-                ("deliveries", BuildDeliveries(parts.payloads, parts.schemas, parts.dxp)),
+                ("deliveries", deliveries),
+                ("derive", Derive(document_derivers(parts.adapters), parts.router, event,
+                                  deliveries)),
                 ("lifecycle_recorded", self.warnings.record_stage),
             ],
             observe=observe,
@@ -437,12 +443,14 @@ class Gateway:
         signed = await answered
         s = ctx.submission
         if why is None:
-            document_type = ctx.document_type or "unknown"
-            self.metrics.accepted(document_type, s.sender)
-            for grant, _ in ctx.deliveries:
-                self.metrics.delivered(document_type, grant.recipient, sender=s.sender)
+            self.metrics.accepted(ctx.document_type or "unknown", s.sender)
+            for decided in (ctx, *ctx.derived):
+                for grant, _ in decided.deliveries:
+                    self.metrics.delivered(decided.document_type or "unknown", grant.recipient,
+                                           sender=s.sender)
             log.info("document.accepted", event_id=ctx.event_id, sender=s.sender,
-                     document_type=ctx.document_type, recipients=len(ctx.deliveries))
+                     document_type=ctx.document_type, recipients=len(ctx.deliveries),
+                     derived=len(ctx.derived))
         else:
             self.metrics.rejected(ctx.document_type, s.sender, why.code)
             log.info("document.rejected", event_id=ctx.event_id, sender=s.sender,

@@ -9,12 +9,20 @@ any other exception is a bug.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from adapters import Adapter, AdapterError, AdapterRegistry, FormatDetector, ParseResult
+from adapters import (
+    Adapter,
+    AdapterError,
+    AdapterRegistry,
+    DerivedDocument,
+    DerivesDocuments,
+    FormatDetector,
+    ParseResult,
+)
 from contracts import Decision, Grant, RouteDenied
 from crypto import (
     CertificateKey,
@@ -30,7 +38,9 @@ from gateway.decide.router import Router
 from gateway.errors import GatewayError
 from gateway.home.config import AgencyLimits
 from gateway.home.live_keyring import LiveKeyring
+from gateway.ids import derived_uuid7, uuid7_time_ms
 from gateway.kafka.names import (
+    H_DERIVED_FROM,
     H_DOCUMENT_TYPE,
     H_EVENT_ID,
     H_FINGERPRINT,
@@ -107,6 +117,22 @@ class Opened:
 
 
 @dataclass(frozen=True, slots=True)
+class Derivation:
+    """What a derived document's context says of where it came from: the document it was
+    derived from (its event, its type) and its own canonical type and schema."""
+
+    source_event_id: str
+    source_type: str
+    document_type: str
+    schema_name: str
+
+    @property
+    def note(self) -> str:
+        """What its trail records say of it, before the routing."""
+        return f"derived from event {self.source_event_id} ({self.source_type})"
+
+
+@dataclass(frozen=True, slots=True)
 class Context:
     submission: Submission
     event_id: str
@@ -128,6 +154,10 @@ class Context:
     # message it holds (the worker sends back the facts and the parse, never the bytes).
     opened: Opened | None = None
     inner: bytes | None = None
+    # The documents derived from this one (the Derive stage), each decided in a context of
+    # its own; and, in such a context, where it came from.
+    derived: tuple[Context, ...] = ()
+    derivation: Derivation | None = None
 
     @property
     def format_id(self) -> str:
@@ -151,7 +181,17 @@ class Context:
 
     @property
     def document_type(self) -> str | None:
+        if self.derivation is not None:
+            return self.derivation.document_type
         return self.adapter.document_type if self.adapter else None
+
+    @property
+    def schema_name(self) -> str:
+        """The canonical schema of the document (once its adapter is known)."""
+        if self.derivation is not None:
+            return self.derivation.schema_name
+        assert self.adapter is not None
+        return self.adapter.schema_name
 
     @property
     def business_key(self) -> str | None:
@@ -497,27 +537,42 @@ class BuildEvent:
     def __call__(self, ctx: Context) -> Context:
         assert ctx.adapter is not None and ctx.parsed is not None
         schemas = self.schemas
-        record = {"header": event_header(ctx), **ctx.parsed.record}
-        schema_name = ctx.adapter.schema_name
+        header = event_header(ctx)
+        document_type: str = header["document_type"]
+        record = {"header": header, **ctx.parsed.record}
+        schema_name = ctx.schema_name
         event = Outbound(
-            topic=self.topics.canonical(ctx.adapter.document_type),
+            topic=self.topics.canonical(document_type),
             key=ctx.parsed.business_key.encode(),
             value=schemas.encode(schema_name, record),
             headers=(
                 (H_EVENT_ID, ctx.event_id.encode()),
-                (H_DOCUMENT_TYPE, ctx.adapter.document_type.encode()),
+                (H_DOCUMENT_TYPE, document_type.encode()),
                 (H_SENDER, ctx.submission.sender.encode()),
                 (H_FINGERPRINT, schemas.fingerprint(schema_name).hex().encode()),
+                *derived_from(ctx),
             ),
         )
         return replace(ctx, record=record, event=event)
 
 
+def derived_from(ctx: Context) -> tuple[tuple[str, bytes], ...]:
+    """The header a derived document's messages name their source event by; none for
+    another document."""
+    derivation = ctx.derivation
+    if derivation is None:
+        return ()
+    return ((H_DERIVED_FROM, derivation.source_event_id.encode()),)
+
+
 def event_header(ctx: Context) -> dict[str, Any]:
+    """The canonical Header: a derived document's is its source's (the sender, the format it
+    came in, the bytes received and their signature) but for its own event id, type, key
+    and version."""
     assert ctx.adapter is not None and ctx.parsed is not None
     return {
         "event_id": ctx.event_id,
-        "document_type": ctx.adapter.document_type,
+        "document_type": ctx.document_type,
         "format_id": ctx.adapter.format_id,
         "schema_version": 1,
         "sender": ctx.submission.sender,
@@ -540,15 +595,76 @@ class Route:
     internal: Callable[[Context], str | None] | None = None
 
     def __call__(self, ctx: Context) -> Context:
-        assert ctx.adapter is not None and ctx.parsed is not None
-        decision = self.router.index.decide(ctx.submission.sender, ctx.adapter.document_type,
-                                            ctx.parsed.record, ctx.submission.received_at)
+        decision = decided(self.router, ctx)
         if not decision.grants:
             kept = self.internal(ctx) if self.internal is not None else None
             if kept is None:
                 raise RouteDenied(decision.explanation, code=decision.code)
             decision = replace(decision, no_route=kept, denials=())
         return replace(ctx, decision=decision)
+
+
+def decided(router: Router, ctx: Context) -> Decision:
+    """The contracts' decision on the document (default deny: it may grant nobody)."""
+    assert ctx.document_type is not None and ctx.parsed is not None
+    return router.index.decide(ctx.submission.sender, ctx.document_type, ctx.parsed.record,
+                               ctx.submission.received_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Derive:
+    """The documents an accepted document holds (adapters.DerivesDocuments: a bay plan's
+    FAL 7), each decided as a document of its own type: an event id fixed by the source's
+    event and its place, routed by the contracts of its type, and, when they grant it to
+    anyone, its canonical event (`event`, the BuildEvent stage) and deliveries
+    (`deliveries`, the BuildDeliveries stage). One that no contract shares is left
+    unpublished: the source is not refused for it, its DENIED record says why. A refusal
+    while making one (an encoding, a delivery that cannot be made) refuses the submission,
+    as it would the source's own: a submission is decided whole.
+
+    `derivers` holds the adapters that derive documents, by format id: for any other
+    document the stage costs one dictionary lookup."""
+
+    derivers: Mapping[str, DerivesDocuments]
+    router: Router
+    event: Stage
+    deliveries: Stage
+
+    def __call__(self, ctx: Context) -> Context:
+        adapter = ctx.adapter
+        deriver = self.derivers.get(adapter.format_id) if adapter is not None else None
+        if deriver is None:
+            return ctx
+        assert ctx.parsed is not None
+        children = tuple(self._decided(derived_context(ctx, place, document))
+                         for place, document in enumerate(deriver.derived(ctx.parsed)))
+        return replace(ctx, derived=children) if children else ctx
+
+    def _decided(self, child: Context) -> Context:
+        assert child.derivation is not None
+        decision = replace(decided(self.router, child), note=child.derivation.note)
+        child = replace(child, decision=decision)
+        if not decision.grants:
+            return child
+        return self.deliveries(self.event(child))
+
+
+def derived_context(ctx: Context, place: int, document: DerivedDocument) -> Context:
+    """The context of the `place`-th document derived from `ctx`'s: the same submission,
+    sender and signer; its own event id, type, schema and parse."""
+    assert ctx.document_type is not None
+    derivation = Derivation(ctx.event_id, ctx.document_type, document.document_type,
+                            document.schema_name)
+    return replace(ctx, event_id=derived_event_id(ctx.event_id, document.document_type, place),
+                   parsed=document.parsed, record=None, event=None, decision=None,
+                   deliveries=(), derived=(), derivation=derivation)
+
+
+def derived_event_id(source_event_id: str, document_type: str, place: int) -> str:
+    """Fixed by the source's event id, as a delivery's id is: the document decided again
+    after a crash derives the ids it derived the first time."""
+    return derived_uuid7(uuid7_time_ms(source_event_id),
+                         f"{source_event_id}/{document_type}/{place}".encode())
 
 
 def new_context(submission: Submission, event_id: str, keyring: Keyring | None = None

@@ -29,6 +29,9 @@ H_DXP_TRANS_INFO = "px-dxp-trans-info"
 H_IDENTITY = "px-identity"
 # The CopMsgId of a delivery sent as a China E-Port DxpMsg (gateway.publish.dxp_egress).
 H_DXP_COP_MSG_ID = "px-dxp-cop-msg-id"
+# On a document derived from another (gateway.decide.pipeline.Derive), its canonical event
+# and its deliveries: the event id of the document it was derived from.
+H_DERIVED_FROM = "px-derived-from"
 # Set by the HTTP door, which applied the sender's rate limit already.
 H_VIA = "px-via"
 

@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any
 
 from contracts import Grant
-from gateway.decide.pipeline import Context
+from gateway.decide.pipeline import Context, derived_from
 from gateway.decide.router import PayloadBuilder
 from gateway.deliveries.proof import DELIVERY_SCHEMA
 from gateway.ids import derived_uuid7, uuid7_time_ms
@@ -47,7 +47,8 @@ class BuildDeliveries:
         deliveries = tuple(
             (grant, delivery_message(grant, ctx.record, ctx.event.value, self.payloads,
                                      self.schemas, delivery_id(ctx.event_id, grant.recipient),
-                                     ctx.submission.received_at, dxp=self.dxp))
+                                     ctx.submission.received_at,
+                                     extra_headers=derived_from(ctx), dxp=self.dxp))
             for grant in ctx.decision.grants
         )
         return replace(ctx, deliveries=deliveries)

@@ -93,18 +93,44 @@ class Plan:
 def accepted_plan(ctx: Context, subscriptions: ContractIndex, schemas: AvroSchemas,
                   topics: Topics, now: datetime) -> Plan:
     """The event, one sealed delivery per grant, the status events "accepted" and one
-    "delivered" per delivery; ACCEPTED, DELIVERED, DENIED and NOTIFIED entries; the
-    receipt."""
-    assert ctx.event is not None and ctx.decision is not None
+    "delivered" per delivery; ACCEPTED, DELIVERED, DENIED and NOTIFIED entries; then the
+    same of each document derived from it (`Context.derived`) that a contract shares, or
+    the DENIED entry of one that none does; the receipt, naming the recipients of all."""
+    assert ctx.decision is not None
+    messages: list[Message] = []
+    entries: list[Entry] = []
+    statuses = _accepted(ctx, messages, entries, subscriptions, schemas, topics, now)
+    recipients = ctx.decision.recipients
+    if ctx.derived:
+        for child in ctx.derived:
+            statuses += _accepted(child, messages, entries, subscriptions, schemas, topics, now)
+        recipients = all_recipients(ctx)
+    return _with_statuses(ctx, messages, entries, statuses,
+                          receipt(ctx, ACCEPTED, now, recipients=recipients))
+
+
+def _accepted(ctx: Context, messages: list[Message], entries: list[Entry],
+              subscriptions: ContractIndex, schemas: AvroSchemas, topics: Topics,
+              now: datetime) -> list[_Status]:
+    """One accepted document's messages and entries added to the plan's; its status events.
+    A derived document no contract shares has its DENIED entry alone."""
+    assert ctx.decision is not None
     decision, base = ctx.decision, trail_fields(ctx)
+    if ctx.event is None:
+        assert ctx.derivation is not None and not decision.grants
+        entries.append(Entry({**base, "kind": "DENIED", "error_code": decision.code,
+                              "reason": decision.explanation}))
+        return []
     recipients = decision.recipients
     statuses = _status_events(ctx, "accepted", recipients, subscriptions, schemas, topics, now)
     for grant, _ in ctx.deliveries:
         statuses += _status_events(ctx, "delivered", recipients, subscriptions, schemas, topics,
                                    now, recipient=grant.recipient)
-    messages = [Message(ctx.event), *(Message(out, sealed=True) for _, out in ctx.deliveries)]
-    entries = [Entry({**base, "kind": "ACCEPTED", "reason": decision.explanation}, names=0)]
-    for index, (grant, out) in enumerate(ctx.deliveries, start=1):
+    first = len(messages)
+    messages += (Message(ctx.event), *(Message(out, sealed=True) for _, out in ctx.deliveries))
+    entries.append(Entry({**base, "kind": "ACCEPTED", "reason": decision.explanation},
+                         names=first))
+    for index, (grant, out) in enumerate(ctx.deliveries, start=first + 1):
         contract = grant.contract
         entries.append(Entry({
             **base, "kind": "DELIVERED", "recipient": grant.recipient,
@@ -116,8 +142,14 @@ def accepted_plan(ctx: Context, subscriptions: ContractIndex, schemas: AvroSchem
         **base, "kind": "DENIED", "recipient": denial.recipient, "error_code": denial.code,
         "contract_id": denial.contract.id, "contract_version": denial.contract.version,
         "reason": denial.reason}) for denial in decision.denials)
-    return _with_statuses(ctx, messages, entries, statuses,
-                          receipt(ctx, ACCEPTED, now, recipients=recipients))
+    return statuses
+
+
+def all_recipients(ctx: Context) -> tuple[str, ...]:
+    """The recipients of a document and of the documents derived from it, each once, in the
+    order they are delivered to."""
+    return tuple(dict.fromkeys(
+        grant.recipient for decided in (ctx, *ctx.derived) for grant, _ in decided.deliveries))
 
 
 def rejected_plan(ctx: Context, why: Rejection, subscriptions: ContractIndex,

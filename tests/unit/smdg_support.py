@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import strategies as st
 
-from adapters import Adapter, AdapterError
+from adapters import Adapter, AdapterError, BayPlanAdapter
 from adapters.fal7 import DANGEROUS_GOODS_LIST
 from adapters.iso6346 import with_check_digit
 from message_formats import FormatError
@@ -23,6 +23,14 @@ def interchange_around(header: str, body: str) -> bytes:
     `body` (segments, each ending in ') and true control counts."""
     segments = body.count("'") + 2
     return f"{header}{body}UNT+{segments}+M1'UNZ+1+REF1'".encode()
+
+
+def without_dangerous_goods(plan: bytes) -> bytes:
+    """The bay plan rendered again with no dangerous goods in any container."""
+    adapter = BayPlanAdapter()
+    record = adapter.parse(plan).record
+    containers = [{**c, "dangerous_goods": []} for c in record["containers"]]
+    return adapter.render({**record, "containers": containers})
 
 
 def refused(adapter: Adapter, data: bytes) -> AdapterError | FormatError:
