@@ -38,6 +38,7 @@ from crypto import token_digest
 from gateway.home.create import DEMO_AGENCIES, DEMO_CONTRACTS, Home, create_home
 from gateway.kafka.names import Topics
 from gateway.publish.plan import KEPT_PREFIX_BYTES
+from gateway.warnings.scenario import full_lifecycle
 from tests.integration.service_support import (
     ARRIVAL,
     PROVIDER,
@@ -50,7 +51,7 @@ from tests.integration.service_support import (
     signed_arrivals,
     wait_ready,
 )
-from tests.integration.support import FAL1_SAMPLES, gateway_parts
+from tests.integration.support import FAL1_SAMPLES, gateway_parts, warning_home
 
 pytestmark = pytest.mark.integration
 
@@ -79,13 +80,18 @@ def console_home(tmp_path: Path, topics: Topics) -> tuple[Home, Tokens]:
     operator and one to an auditor."""
     home = create_home(tmp_path / "home", contracts=MASKED_CONTRACTS, seal_every=4,
                        seal_interval_ms=100, topic_prefix=topics.prefix)
+    return home, bind_tokens(home)
+
+
+def bind_tokens(home: Home) -> Tokens:
+    """A console token bound to an operator and one to an auditor in the home's keyring."""
     tokens = Tokens(secrets.token_urlsafe(24), secrets.token_urlsafe(24))
     with (home.path / "keyring.toml").open("a", encoding="utf-8") as keyring:
         for token, role, name in ((tokens.operator, "operator", OPERATOR),
                                   (tokens.auditor, "auditor", AUDITOR)):
             keyring.write(f'\n[[client]]\ntoken_sha256 = "{token_digest(token)}"\n'
                           f'role = "{role}"\nname = "{name}"\n')
-    return home, tokens
+    return tokens
 
 
 @pytest.fixture
@@ -429,3 +435,95 @@ def test_an_auditor_reads_but_may_not_retry_and_a_token_unbound_or_revoked_is_re
         assert call(reloaded(served))
         visit.open("/console/overview")
         assert "/console/login" in browser.current_url
+
+
+def test_contracts_show_who_gets_what_under_which_basis_and_explain_a_pasted_document(
+        console_home: tuple[Home, Tokens], broker: Any, browser: Chrome,
+        artifacts: Path) -> None:
+    home, tokens = console_home
+    [contract] = MASKED_CONTRACTS
+    with gateway_beside(home, broker.bootstrap_servers) as (served, _):
+        visit = Visit(browser, served.ops_url, artifacts)
+        visit.sign_in(tokens.auditor)  # reading and explaining: auditors too
+        visit.open("/console/contracts")
+        row = browser.find_element(By.CSS_SELECTOR, f'#contracts tr[data-contract="{contract.id}"]')
+        cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+        assert PROVIDER in cells[0] and all(r in cells[1] for r in RECIPIENTS)
+        assert cells[2] == "fal1" and cells[3] == "cross-department"
+        assert cells[5] == "master_name (pseudonym)"
+        assert contract.legal_basis in cells[6] and contract.purpose in cells[6]
+        assert "in force" in cells[7] and "no end" in cells[7]
+        assert browser.find_element(By.ID, "lint-clean").text.startswith("1 contract(s)")
+        visit.keep("contracts")
+
+        # Explained by keyboard alone: TAB to the sender, its choice, the document, ENTER.
+        sender = visit.tab_to(lambda e: e.get_attribute("id") == "x-sender")
+        Select(sender).select_by_value(PROVIDER)
+        document = visit.tab_to(lambda e: e.get_attribute("id") == "x-document")
+        document.send_keys(ARRIVAL.decode("utf-8"))
+        button = visit.tab_to(lambda e: e.get_attribute("id") == "explain")
+        visit.leave(lambda: button.send_keys(Keys.ENTER))
+        assert "fal1-xml" in browser.find_element(By.ID, "explained-as").text
+        verdicts = {row.get_attribute("data-recipient"): row
+                    for row in browser.find_elements(By.CSS_SELECTOR, "#verdicts tbody tr")}
+        assert set(verdicts) == {agency.id for agency in DEMO_AGENCIES} - {PROVIDER}
+        for recipient in RECIPIENTS:
+            got = [cell.text for cell in verdicts[recipient].find_elements(By.TAG_NAME, "td")]
+            assert got[0] == "delivered" and got[1].startswith(contract.id)
+            assert contract.legal_basis in got[2] and "master_name (pseudonym)" in got[5]
+        [other] = set(verdicts) - {PROVIDER, *RECIPIENTS}
+        assert verdicts[other].get_attribute("data-verdict") == "deny"
+        assert "ROUTE_NO_CONTRACT" in verdicts[other].text
+        assert not browser.find_element(By.ID, "x-document").get_attribute("value")
+        visit.keep("contracts-explained")
+
+        # What cannot be read is said with its code, never shown back.
+        visit.open("/console/contracts?lang=zh")
+        Select(browser.find_element(By.ID, "x-sender")).select_by_value(PROVIDER)
+        browser.find_element(By.ID, "x-document").send_keys("<Unknown>张伟</Unknown>")
+        visit.leave(browser.find_element(By.ID, "explain").click)
+        problem = browser.find_element(By.CSS_SELECTOR, "#explained p.problem")
+        assert problem.get_attribute("data-code") == "FORMAT_UNKNOWN"
+        visit.keep("contracts-explain-refused-zh")
+
+
+def test_the_warnings_page_shows_a_warning_its_step_and_who_received_it(
+        tmp_path: Path, broker: Any, browser: Chrome, artifacts: Path) -> None:
+    home = warning_home(tmp_path / "home")
+    tokens = bind_tokens(home)
+    _, parts = gateway_parts(home)
+    # Drafted, reviewed, checked (terror not excluded: public security told at once) and
+    # published at level II: the major-warning contracts send it to the national
+    # departments, the city and the port agencies.
+    steps = full_lifecycle("SH-2026-0042")[:7]
+    docs = [Document(f"warning-{step.version}", step.sender, rendered,
+                     home.agency_keys[step.sender].sign(rendered), format_id="warning-xml")
+            for step in steps for rendered in [step.render(parts.adapters)]]
+    with gateway_beside(home, broker.bootstrap_servers) as (served, call):
+        assert call(submit(served.url, docs)) == [200] * len(docs)
+        visit = Visit(browser, served.ops_url, artifacts)
+        visit.sign_in(tokens.operator)
+
+        def published_and_received(driver: Chrome) -> bool:
+            rows = driver.find_elements(By.CSS_SELECTOR, '#warnings tr[data-warning]')
+            return (len(rows) == 1 and rows[0].get_attribute("data-status") == "PUBLISHED"
+                    and "cn.mem" in rows[0].text)
+        visit.until(published_and_received, "/console/warnings")
+        [row] = browser.find_elements(By.CSS_SELECTOR, "#warnings tr[data-warning]")
+        assert row.get_attribute("data-level") == "II"
+        cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+        assert cells[0].startswith("II") and "CNSHA" in cells[2]
+        assert cells[4].startswith("publication") and "step 7" in cells[4]
+        assert all(agency in cells[6] for agency in ("cn.police.sh", "cn.customs.gacc",
+                                                     "cn.gov.sh", "cn.port.sh"))
+        assert cells[7] == "–"  # nobody has acknowledged a step yet
+        visit.keep("warnings")
+
+        # Filtered by level with the keyboard: level I has none.
+        level = visit.tab_to(lambda e: e.get_attribute("id") == "f-level")
+        Select(level).select_by_value("I")
+        button = visit.tab_to(lambda e: e.text == "Filter")
+        visit.leave(lambda: button.send_keys(Keys.ENTER))
+        assert not browser.find_elements(By.CSS_SELECTOR, "#warnings tr[data-warning]")
+        assert browser.find_element(By.ID, "warnings-total").text == "No warnings match."
+        visit.keep("warnings-level-I")
