@@ -13,10 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import queue
 import re
 import secrets
 import shutil
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -34,8 +39,14 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from crypto import token_digest
-from gateway.home.create import DEMO_AGENCIES, DEMO_CONTRACTS, Home, create_home
+from gateway.home.create import (
+    DEMO_AGENCIES,
+    DEMO_CONTRACTS,
+    WARNING_AGENCIES,
+    Home,
+    add_console_token,
+    create_home,
+)
 from gateway.kafka.names import Topics
 from gateway.publish.plan import KEPT_PREFIX_BYTES
 from gateway.warnings.scenario import full_lifecycle
@@ -85,13 +96,8 @@ def console_home(tmp_path: Path, topics: Topics) -> tuple[Home, Tokens]:
 
 def bind_tokens(home: Home) -> Tokens:
     """A console token bound to an operator and one to an auditor in the home's keyring."""
-    tokens = Tokens(secrets.token_urlsafe(24), secrets.token_urlsafe(24))
-    with (home.path / "keyring.toml").open("a", encoding="utf-8") as keyring:
-        for token, role, name in ((tokens.operator, "operator", OPERATOR),
-                                  (tokens.auditor, "auditor", AUDITOR)):
-            keyring.write(f'\n[[client]]\ntoken_sha256 = "{token_digest(token)}"\n'
-                          f'role = "{role}"\nname = "{name}"\n')
-    return tokens
+    return Tokens(add_console_token(home.path, "operator", OPERATOR),
+                  add_console_token(home.path, "auditor", AUDITOR))
 
 
 @pytest.fixture
@@ -527,3 +533,61 @@ def test_the_warnings_page_shows_a_warning_its_step_and_who_received_it(
         assert not browser.find_elements(By.CSS_SELECTOR, "#warnings tr[data-warning]")
         assert browser.find_element(By.ID, "warnings-total").text == "No warnings match."
         visit.keep("warnings-level-I")
+
+
+def test_demo_serve_keeps_the_console_up_until_interrupted(tmp_path: Path) -> None:
+    """`portgw demo --serve` as a process: its console's address and an operator's token
+    printed, the overview of the demo's agencies and its warning read over HTTP, then
+    SIGINT ends it cleanly."""
+    demo = subprocess.Popen([sys.executable, "-m", "gateway.cli.main", "demo", "--serve"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in demo.stdout or ()],
+                              daemon=True)
+    reader.start()
+    printed: list[str] = []
+    try:
+        console = token = None
+        deadline = time.monotonic() + 240
+        while (console is None or token is None) and time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=5)
+            except queue.Empty:
+                assert demo.poll() is None, "".join(printed)
+                continue
+            printed.append(line)
+            if found := re.search(r"console at (http://\S+/console/)", line):
+                console = found[1]
+            if found := re.search(r"console token \(operator [^)]+\): (\S+)", line):
+                token = found[1]
+        assert console is not None and token is not None, "".join(printed)
+        pages = asyncio.run(demo_pages(console, token))
+        assert pages["overview"][0] == 200
+        assert all(f'data-agency="{agency.id}"' in pages["overview"][1]
+                   for agency in (*DEMO_AGENCIES, *WARNING_AGENCIES))
+        assert pages["warnings?all=1"][0] == 200
+        assert 'data-warning="SH-2026-0042"' in pages["warnings?all=1"][1]
+        assert 'data-status="FILED"' in pages["warnings?all=1"][1]
+        assert pages["contracts"][0] == 200 and "warning-major-national" in pages["contracts"][1]
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=120) == 0, "".join(printed)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    reader.join(timeout=10)
+    while not lines.empty():
+        printed.append(lines.get())
+    assert "stopped: the demo's gateway, console and broker are down" in "".join(printed)
+
+
+async def demo_pages(console: str, token: str) -> dict[str, tuple[int, str]]:
+    """Signs in with the token, then reads three pages: their statuses and HTML."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        async with session.post(f"{console}login", data={"token": token}) as signed_in:
+            assert signed_in.status == 200 and signed_in.url.path == "/console/overview"
+        pages = {}
+        for page in ("overview", "warnings?all=1", "contracts"):
+            async with session.get(f"{console}{page}") as answer:
+                pages[page] = (answer.status, await answer.text())
+        return pages
