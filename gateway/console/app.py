@@ -30,7 +30,7 @@ from aiohttp.web_request import FileField
 from multidict import MultiDictProxy
 from yarl import URL
 
-from contracts import AgencyRegistry, Contract, Verdict
+from contracts import AgencyRegistry, Contract, LintReport, Verdict
 from crypto import ClientRole
 from gateway.clock import utc_now
 from gateway.console.access import (
@@ -41,7 +41,7 @@ from gateway.console.access import (
     Session,
     Sessions,
 )
-from gateway.console.contracts import ContractSources, Explained, explain_document, lint_report
+from gateway.console.contracts import ContractSources, Explained, LintCache, explain_document
 from gateway.console.documents import DocumentIndex, Found, Search
 from gateway.console.follow import Follower
 from gateway.console.letters import Filter, LetterIndex, Listed
@@ -201,6 +201,7 @@ class Console:
         self._letters = LetterIndex(sources.schemas)
         self._documents = DocumentIndex(sources.schemas)
         self._reach = WarningReach(sources.schemas)
+        self._lint_cache = LintCache(sources.contracts)
         self._followers = (
             Follower(sources.broker, sources.topics.dlq, self._letters.file),
             Follower(sources.broker, sources.topics.receipt, self._documents.file),
@@ -391,7 +392,7 @@ class Console:
 
     async def contracts(self, request: web.Request) -> web.Response:
         view = self._view(request, READERS)
-        return self._contracts_page(view, Markup(""))
+        return await self._contracts_page(view, Markup(""))
 
     async def explain(self, request: web.Request) -> web.Response:
         """Read-only, for operators and auditors alike: the pasted document is parsed and
@@ -405,8 +406,8 @@ class Console:
         log.info("console.explained", holder=view.holder, sender=sender,
                  format=explained.format_id,
                  code=explained.refusal.code if explained.refusal is not None else None)
-        return self._contracts_page(view, self._explained(view, explained, sender, at),
-                                    sender=sender)
+        return await self._contracts_page(view, self._explained(view, explained, sender, at),
+                                          sender=sender)
 
     async def warnings(self, request: web.Request) -> web.Response:
         view = self._view(request, READERS)
@@ -438,8 +439,8 @@ class Console:
             rows=rows, paging=_paging(request.rel_url, page, words))
         return self._page(view, words("warnings"), body)
 
-    def _contracts_page(self, view: View, explained: Markup, *, sender: str = ""
-                        ) -> web.Response:
+    async def _contracts_page(self, view: View, explained: Markup, *, sender: str = ""
+                              ) -> web.Response:
         words = view.words
         assert view.session is not None  # READERS: signed in
         index = self._sources.contracts.router.index
@@ -459,7 +460,8 @@ class Console:
             valid_h=words("validity"),
             rows=join(_contract_row(contract, names, words, now) for contract in page.rows),
             paging=_paging(view.request.rel_url.with_path("/console/contracts"), page, words),
-            lint_h=words("lint"), lint_note=words("lint_note"), lint=self._lint(words),
+            lint_h=words("lint"), lint_note=words("lint_note"),
+            lint=_lint(await self._lint_cache.report(), words),
             explain_h=words("explain_h"), explain_note=words("explain_note"),
             form_token=self._sessions.form_token(view.session),
             sender_h=words("sender"),
@@ -469,19 +471,6 @@ class Console:
             document_h=words("document"), document="", document_help=words("document_help"),
             explain=words("explain"), explained=explained)
         return self._page(view, words("contracts"), body)
-
-    def _lint(self, words: Words) -> Markup:
-        report = lint_report(self._sources.contracts)
-        if report.ok:
-            clean = words("lint_clean", contracts=len(report.contracts), files=report.files)
-            return Markup(f'<p id="lint-clean">{escape(clean)}</p>')
-        problems = join(fill(_PROBLEM, code=problem.code,
-                             text=f"{problem.path.name}:{problem.line or 1}: {problem.code}: "
-                                  f"{problem.message}")
-                        for problem in report.problems)
-        count = words("lint_problems", count=len(report.problems))
-        return Markup(f'<p class="problem">{escape(count)}</p>'
-                      f'<ul id="lint-problems">{problems}</ul>')
 
     def _explained(self, view: View, explained: Explained, sender: str, at: datetime
                    ) -> Markup:
@@ -798,6 +787,19 @@ def _contract_row(contract: Contract, names: dict[str, str], words: Words, now: 
                 masks=masks or words("no_masks"), basis="; ".join(basis),
                 valid=f"{words('valid_range', start=contract.valid_from.isoformat(), end=end)}"
                       f" ({words(state)})")
+
+
+def _lint(report: LintReport, words: Words) -> Markup:
+    if report.ok:
+        clean = words("lint_clean", contracts=len(report.contracts), files=report.files)
+        return Markup(f'<p id="lint-clean">{escape(clean)}</p>')
+    problems = join(fill(_PROBLEM, code=problem.code,
+                         text=f"{problem.path.name}:{problem.line or 1}: {problem.code}: "
+                              f"{problem.message}")
+                    for problem in report.problems)
+    count = words("lint_problems", count=len(report.problems))
+    return Markup(f'<p class="problem">{escape(count)}</p>'
+                  f'<ul id="lint-problems">{problems}</ul>')
 
 
 def _verdict_row(verdict: Verdict, names: dict[str, str], words: Words) -> Markup:
