@@ -30,7 +30,8 @@ from aiohttp.web_request import FileField
 from multidict import MultiDictProxy
 from yarl import URL
 
-from contracts import AgencyRegistry, Contract, LintReport, Verdict
+from contracts import AgencyRegistry, Contract, LintReport, MaskRule, Verdict
+from contracts.model import WHOLE_RECORD
 from crypto import ClientRole
 from gateway.clock import utc_now
 from gateway.console.access import (
@@ -763,10 +764,8 @@ def _static_files() -> dict[str, tuple[bytes, str]]:
 
 def _contract_row(contract: Contract, names: dict[str, str], words: Words, now: datetime
                   ) -> Markup:
-    fields = (words("whole_record") if contract.fields == ("*",)
-              else ", ".join(contract.fields))
-    if contract.kind == "subscription":
-        fields = words("subscription", events=", ".join(contract.events))
+    fields = (_fields(contract.fields, words) if contract.kind != "subscription"
+              else words("subscription", events=", ".join(contract.events)))
     basis = [contract.purpose, contract.legal_basis]
     if contract.personal_data_basis:
         basis.append(words("personal_basis", basis=contract.personal_data_basis))
@@ -777,14 +776,13 @@ def _contract_row(contract: Contract, names: dict[str, str], words: Words, now: 
     state = ("state_not_yet" if now < contract.valid_from else "state_in_force"
              if contract.in_force_at(now) else "state_ended")
     end = contract.valid_to.isoformat() if contract.valid_to is not None else words("no_end")
-    masks = ", ".join(f"{path} ({rule})" for path, rule in contract.masks)
     return fill(_CONTRACT, id=contract.id, label=contract.label,
                 provider=_named(contract.provider, names),
                 consumers=", ".join(_named(c, names) for c in contract.consumers),
                 types=", ".join(contract.document_types),
                 scope=words(f"scope_{contract.scope}") if contract.scope else "–",
                 fields=fields + (f"; {words('encrypted')}" if contract.encrypt else ""),
-                masks=masks or words("no_masks"), basis="; ".join(basis),
+                masks=_masks(contract.masks, words), basis="; ".join(basis),
                 valid=f"{words('valid_range', start=contract.valid_from.isoformat(), end=end)}"
                       f" ({words(state)})")
 
@@ -811,10 +809,6 @@ def _verdict_row(verdict: Verdict, names: dict[str, str], words: Words) -> Marku
                     why=f"{verdict.code}: {verdict.reason}")
     contract, plan = grant.contract, grant.plan
     projection = plan.projection if plan is not None else None
-    fields = (words("whole_record") if projection is None
-              else ", ".join(projection.include))
-    masks = ("" if projection is None
-             else ", ".join(f"{path} ({rule})" for path, rule in projection.masks))
     delivery = "–" if plan is None else plan.format + (f"; {words('encrypted')}"
                                                         if plan.encrypt else "")
     return fill(_VERDICT, recipient=verdict.recipient, verdict="deliver",
@@ -822,7 +816,16 @@ def _verdict_row(verdict: Verdict, names: dict[str, str], words: Words) -> Marku
                 contract=f"{contract.label} ({words(f'scope_{contract.scope}')})"
                 if contract.scope else contract.label,
                 basis=f"{contract.purpose}; {contract.legal_basis}", format=delivery,
-                fields=fields, masks=masks or words("no_masks"), why="")
+                fields=_fields(projection.include if projection else (WHOLE_RECORD,), words),
+                masks=_masks(projection.masks if projection else (), words), why="")
+
+
+def _fields(fields: Sequence[str], words: Words) -> str:
+    return words("whole_record") if tuple(fields) == (WHOLE_RECORD,) else ", ".join(fields)
+
+
+def _masks(masks: Sequence[tuple[str, MaskRule]], words: Words) -> str:
+    return ", ".join(f"{path} ({rule})" for path, rule in masks) or words("no_masks")
 
 
 def _named(agency_id: str, names: dict[str, str]) -> str:

@@ -476,7 +476,9 @@ def test_contracts_show_who_gets_what_under_which_basis_and_explain_a_pasted_doc
         for recipient in RECIPIENTS:
             got = [cell.text for cell in verdicts[recipient].find_elements(By.TAG_NAME, "td")]
             assert got[0] == "delivered" and got[1].startswith(contract.id)
-            assert contract.legal_basis in got[2] and "master_name (pseudonym)" in got[5]
+            assert contract.legal_basis in got[2] and got[3] == "avro"
+            assert {"ship", "master_name", "crew_count"} <= set(got[4].split(", "))
+            assert got[5] == "master_name (pseudonym)"  # named; its value nowhere
         [other] = set(verdicts) - {PROVIDER, *RECIPIENTS}
         assert verdicts[other].get_attribute("data-verdict") == "deny"
         assert "ROUTE_NO_CONTRACT" in verdicts[other].text
