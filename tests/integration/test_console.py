@@ -493,6 +493,13 @@ def test_contracts_show_who_gets_what_under_which_basis_and_explain_a_pasted_doc
         problem = browser.find_element(By.CSS_SELECTOR, "#explained p.problem")
         assert problem.get_attribute("data-code") == "FORMAT_UNKNOWN"
         visit.keep("contracts-explain-refused-zh")
+        # A document type declaration is refused before anything of it is read.
+        Select(browser.find_element(By.ID, "x-sender")).select_by_value(PROVIDER)
+        browser.find_element(By.ID, "x-document").send_keys(
+            '<!DOCTYPE a [<!ENTITY x "xx">]><a>&x;</a>')
+        visit.leave(browser.find_element(By.ID, "explain").click)
+        problem = browser.find_element(By.CSS_SELECTOR, "#explained p.problem")
+        assert problem.get_attribute("data-code") == "XML_DTD_FORBIDDEN"
 
 
 def test_the_warnings_page_shows_a_warning_its_step_and_who_received_it(
