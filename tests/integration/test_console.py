@@ -39,6 +39,10 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from gateway.clock import utc_now
+from gateway.deliveries.acknowledgements import Taken, sign_acknowledgement
+from gateway.deliveries.proof import DeliveryVerifier
+from gateway.deliveries.pull_client import PullClient
 from gateway.home.create import (
     DEMO_AGENCIES,
     DEMO_CONTRACTS,
@@ -168,6 +172,20 @@ async def submit(url: str, docs: Sequence[Document]) -> list[int]:
     async with aiohttp.ClientSession() as session:
         await wait_ready(session, url)
         return [(await post_document(session, url, doc)).status for doc in docs]
+
+
+async def acknowledge_all(served: InProcess, home: Home, agency: str) -> int:
+    """The agency pulls its deliveries from the HTTP door and acknowledges them, signed with
+    its key (role ack); how many it acknowledged."""
+    async with PullClient(served.url, sender=agency) as door:
+        page = await door.page(None)
+        deliveries = [DeliveryVerifier(served.gateway.parts.keyring, agency).check(message)
+                      for message in page.deliveries]
+        ack = sign_acknowledgement(agency, [Taken.of(d.delivery_id, d.payload)
+                                            for d in deliveries], utc_now(),
+                                   home.agency_keys[agency])
+        await door.acknowledge(ack, page.deliveries)
+        return len(deliveries)
 
 
 async def reloaded(served: InProcess) -> bool:
@@ -533,6 +551,12 @@ def test_the_warnings_page_shows_a_warning_its_step_and_who_received_it(
                                                      "cn.gov.sh", "cn.port.sh"))
         assert cells[7] == "–"  # nobody has acknowledged a step yet
         visit.keep("warnings")
+
+        # The Ministry of Emergency Management pulls what it got and acknowledges it.
+        assert call(acknowledge_all(served, home, "cn.mem")) >= 1
+        visit.until(lambda d: "cn.mem" in d.find_elements(
+            By.CSS_SELECTOR, "#warnings tr[data-warning] td")[7].text, "/console/warnings")
+        visit.keep("warnings-acknowledged")
 
         # Filtered by level with the keyboard: level I has none.
         level = visit.tab_to(lambda e: e.get_attribute("id") == "f-level")
