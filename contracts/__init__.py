@@ -4,7 +4,7 @@ Default deny."""
 from contracts.agencies import AGENCY_KINDS, CMS_ENVELOPE, Agency, AgencyRegistry
 from contracts.catalog import CLASSIFICATIONS, DocumentCatalog, DocumentInfo
 from contracts.errors import AgencyInvalid, ContractError, ContractInvalid, RouteDenied
-from contracts.explain import explain
+from contracts.explain import Verdict, explain, verdicts
 from contracts.expr import Condition, ConditionError, compile_condition
 from contracts.index import ContractIndex
 from contracts.lint import LintReport, lint_contract_dir, load_contract_dir
@@ -56,6 +56,7 @@ __all__ = [
     "Problem",
     "Projection",
     "RouteDenied",
+    "Verdict",
     "compile_condition",
     "compile_projection",
     "explain",
@@ -64,4 +65,5 @@ __all__ = [
     "load_contract_dir",
     "read_contract_file",
     "validate_paths",
+    "verdicts",
 ]

@@ -27,6 +27,7 @@ from adapters import document_derivers
 from contracts import RouteDenied
 from gateway.clock import utc_now
 from gateway.console.app import ConsoleSources, add_console
+from gateway.console.contracts import ContractSources
 from gateway.decide.ahead import NOTHING_AHEAD, Ahead, CheckAhead, ParseUnavailable
 from gateway.decide.pipeline import (
     DXP_FORMAT,
@@ -309,9 +310,16 @@ class Gateway:
         console (gateway/console)."""
         app = build_operator_app(self.desk, self.metrics, ready=lambda: self.book.sound,
                                  parser_ready=lambda: self._ahead.ready)
-        add_console(app, ConsoleSources(self.desk, self.metrics, self.parts.agencies,
-                                        self.parts.live_keyring, self.bootstrap_servers,
-                                        self.topics, self.parts.schemas))
+        parts = self.parts
+        add_console(app, ConsoleSources(self.desk, self.metrics, parts.agencies,
+                                        parts.live_keyring, self.bootstrap_servers,
+                                        self.topics, parts.schemas,
+                                        # -- contracts and early warnings
+                                        ContractSources(parts.router, self.config.contracts_dir,
+                                                        parts.adapters, parts.schemas,
+                                                        parts.agencies, self._ahead.parse,
+                                                        self.config.limits_for),
+                                        self.warnings))
         return app
 
     async def release(self, partitions: Iterable[int]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.resources
+import signal
 import sys
 import tempfile
 import unicodedata
@@ -36,13 +37,17 @@ from gateway.home.create import (
     WARNING_CONTRACTS,
     WARNING_LEVEL_OWNERS,
     ContractSpec,
+    Home,
+    add_console_token,
     create_home,
 )
 from gateway.home.eport_home import DxpPeer, EportParties, add_eport_parties, openssl_available
 from gateway.ingress.client import submit
-from gateway.kafka.local_broker import LocalBroker
+from gateway.ingress.http_api import start_http
+from gateway.kafka.local_broker import LocalBroker, LocalBrokerNote
 from gateway.kafka.names import Topics
-from gateway.kafka.wire import read_topics
+from gateway.kafka.wire import Broker, read_topics
+from gateway.observe.metrics import GatewayMetrics
 from gateway.parts import GatewayParts
 from gateway.publish.dxp_egress import DxpSigner
 from gateway.receipts.receipt import Receipt
@@ -91,17 +96,25 @@ def add_demo_command(commands: Any) -> None:
     )
     demo.add_argument("--bootstrap-servers", default="",
                       help="use this Kafka cluster instead of starting the local broker")
+    demo.add_argument("--serve", action="store_true",
+                      help="then keep the broker, the gateway and its console up, printing "
+                      "the console's address and an operator's console token, until "
+                      "interrupted (SIGINT, SIGTERM)")
     demo.set_defaults(run=lambda args: run_demo(sys.stdout,
-                                                bootstrap_servers=args.bootstrap_servers))
+                                                bootstrap_servers=args.bootstrap_servers,
+                                                serve=args.serve))
 
 
-def run_demo(out: TextIO, *, bootstrap_servers: str = "") -> int:
+def run_demo(out: TextIO, *, bootstrap_servers: str = "", serve: bool = False) -> int:
     with tempfile.TemporaryDirectory(prefix="portgw-demo-") as tmp:
         if bootstrap_servers:
-            return asyncio.run(_demo(Path(tmp), bootstrap_servers, out))
+            return asyncio.run(_demo(Path(tmp), bootstrap_servers, out, serve=serve))
         with LocalBroker() as broker:
             print(f"local broker (tansu) on {broker.bootstrap_servers}", file=out)
-            return asyncio.run(_demo(Path(tmp), broker.bootstrap_servers, out))
+            assert broker.pid is not None  # started
+            local = LocalBrokerNote(broker.bootstrap_servers, broker.pid)
+            return asyncio.run(_demo(Path(tmp), broker.bootstrap_servers, out, serve=serve,
+                                     local=local))
 
 
 # China E-Port: a carrier files a sea pre-manifest (MT2101) in a DxpMsg; customs takes its
@@ -127,7 +140,8 @@ AGENCIES = (*DEMO_AGENCIES, *WARNING_AGENCIES, EPORT_CUSTOMS, CARRIER)
 WARNING_ID = "SH-2026-0042"
 
 
-async def _demo(workdir: Path, bootstrap_servers: str, out: TextIO) -> int:
+async def _demo(workdir: Path, bootstrap_servers: str, out: TextIO, *, serve: bool = False,
+                local: LocalBrokerNote | None = None) -> int:
     home = create_home(workdir / "home", agencies=AGENCIES,
                        contracts=(*DEMO_CONTRACTS, *WARNING_CONTRACTS, MANIFEST_TO_CUSTOMS),
                        seal_interval_ms=200, warning_level_owners=WARNING_LEVEL_OWNERS)
@@ -140,7 +154,9 @@ async def _demo(workdir: Path, bootstrap_servers: str, out: TextIO) -> int:
     receipts: list[Receipt] = []
     steps = full_lifecycle(WARNING_ID)
     step_receipts: list[Receipt] = []
-    async with Gateway(config, parts, bootstrap_servers) as gateway, gateway.serving() as serving:
+    metrics = GatewayMetrics()  # kept for the console of --serve: the demo's counts
+    async with (Gateway(config, parts, bootstrap_servers, metrics=metrics) as gateway,
+                gateway.serving() as serving):
         for case in CASES:
             document = sample(case.sample)
             signature = home.agency_keys[case.sender].sign(document)
@@ -169,7 +185,54 @@ async def _demo(workdir: Path, bootstrap_servers: str, out: TextIO) -> int:
     ) and all(r.accepted for r in step_receipts) and eport_ok
     if not as_expected:
         print("\nSome receipts were not what the demo expected.", file=out)
+    if serve:
+        await serve_demo(Gateway(config, parts, bootstrap_servers, metrics=metrics), home,
+                         local, out)
     return 0 if as_expected and report.ok else 1
+
+
+DEMO_OPERATOR = "demo-operator"
+
+
+async def serve_demo(gateway: Gateway, home: Home, local: LocalBrokerNote | None,
+                     out: TextIO) -> None:
+    """The demo's gateway served again, with its doors and console, until SIGINT or SIGTERM;
+    an operator's console token made for the demo home. With the local broker, its note is
+    in the home meanwhile, so that `portgw dlq`, `replay` or `receive` given the home's
+    configuration find the broker."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    token = add_console_token(home.path, "operator", DEMO_OPERATOR)
+    gateway.parts.live_keyring.reload()
+    http = gateway.config.http
+    async with gateway:
+        doors = [await start_http(gateway.http_app(), http.listen),
+                 await start_http(gateway.operator_app(), http.operator_listen)]
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if local is not None:
+            local.write(home.path)
+        try:
+            _print_served(doors[0].port, doors[1].port, gateway.bootstrap_servers, token,
+                          home.config_file, out)
+            await gateway.serve(stop)
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            if local is not None:
+                LocalBrokerNote.remove(home.path)
+            for door in doors:
+                await door.close()
+    print("\nstopped: the demo's gateway, console and broker are down", file=out, flush=True)
+
+
+def _print_served(http_port: int, console_port: int, broker: Broker, token: str,
+                  config_file: Path, out: TextIO) -> None:
+    print(f"\nServing the demo until interrupted (Ctrl-C):\n"
+          f"  agencies submit at http://127.0.0.1:{http_port}/v1/submissions, or on {broker}\n"
+          f"  gateway configuration {config_file}\n"
+          f"  console at http://127.0.0.1:{console_port}/console/\n"
+          f"  console token (operator {DEMO_OPERATOR}): {token}", file=out, flush=True)
 
 
 async def _submitted(serving: Serving, bootstrap_servers: str, parts: GatewayParts,

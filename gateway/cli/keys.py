@@ -23,8 +23,8 @@ from crypto import (
     SignatureInvalid,
     SM2PrivateKey,
     SM2PublicKey,
-    token_digest,
 )
+from gateway.home.create import console_binding
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 _PRIVATE_KEY_MODE = 0o600
@@ -320,8 +320,7 @@ def _console_token(args: argparse.Namespace) -> int:
         raise UsageError("--name must be a non-empty name without quotes or backslashes")
     token = secrets.token_urlsafe(32)
     _write(args.out, f"{token}\n".encode(), force=args.force, mode=_PRIVATE_KEY_MODE)
-    print(f'[[client]]\ntoken_sha256 = "{token_digest(token)}"\nrole = "{args.role}"\n'
-          f'name = "{args.name}"')
+    print(console_binding(token, args.role, args.name), end="")
     print(f"wrote the token to {args.out}; add the table above to keyring.toml",
           file=sys.stderr)
     return EXIT_OK

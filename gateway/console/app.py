@@ -6,6 +6,9 @@ HTML, every asset served from this package (no CDN), in English and Chinese (`wo
     /console/documents          submissions by business key, sender, type (documents.py)
     /console/dead-letters       dead letters by code and agency, a page at a time (letters.py)
     /console/dead-letters/retry the chosen ones, to confirm (GET) and put back (POST): operators
+    /console/contracts          the contracts in force, the lint report (contracts.py)
+    /console/contracts/explain  what the router would do with a pasted document (POST)
+    /console/warnings           the early warnings, their steps and recipients (warnings.py)
 
 Every page needs a session whose binding holds now: operators and auditors read, operators
 alone retry (access.py). Answers carry a Content-Security-Policy that allows this package's
@@ -16,15 +19,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
 from string import Template
 from typing import Any, NoReturn
 
 import structlog
 from aiohttp import web
+from aiohttp.web_request import FileField
+from multidict import MultiDictProxy
 from yarl import URL
 
-from contracts import AgencyRegistry
+from contracts import AgencyRegistry, Contract, LintReport, MaskRule, Verdict
+from contracts.model import WHOLE_RECORD
 from crypto import ClientRole
 from gateway.clock import utc_now
 from gateway.console.access import (
@@ -35,12 +42,21 @@ from gateway.console.access import (
     Session,
     Sessions,
 )
+from gateway.console.contracts import ContractSources, Explained, LintCache, explain_document
 from gateway.console.documents import DocumentIndex, Found, Search
 from gateway.console.follow import Follower
 from gateway.console.letters import Filter, LetterIndex, Listed
 from gateway.console.markup import Markup, escape, fill, join, load_templates
 from gateway.console.overview import AgencyCounts, agency_name, by_agency, by_type, draw_map, rate
-from gateway.console.table import Page
+from gateway.console.table import Page, page_of
+from gateway.console.warnings import (
+    LEVELS,
+    WarningFilter,
+    WarningReach,
+    WarningRow,
+    ports_of,
+    warning_rows,
+)
 from gateway.console.words import Lang, Words, choose_lang
 from gateway.errors import BrokerUnavailable
 from gateway.home.live_keyring import LiveKeyring
@@ -56,6 +72,7 @@ from gateway.publish.dead_letters import (
     resubmit,
 )
 from gateway.receipts.receipt import ACCEPTED
+from gateway.warnings.book import WarningBook
 from message_formats import AvroSchemas
 
 log = structlog.get_logger(__name__)
@@ -66,6 +83,7 @@ CONSOLE_ROLE_REFUSED = "CONSOLE_ROLE_REFUSED"
 CONSOLE_FORM_EXPIRED = "CONSOLE_FORM_EXPIRED"
 CONSOLE_TOKEN_REFUSED = "CONSOLE_TOKEN_REFUSED"
 CONSOLE_NOTHING_CHOSEN = "CONSOLE_NOTHING_CHOSEN"
+Posted = MultiDictProxy[str | bytes | bytearray | FileField]
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -75,7 +93,9 @@ SECURITY_HEADERS = {
 }
 _STATIC_TYPES = {".css": "text/css", ".svg": "image/svg+xml"}
 _PAGES = (("overview", "/console/overview"), ("documents", "/console/documents"),
-          ("dead_letters", "/console/dead-letters"))
+          ("dead_letters", "/console/dead-letters"),
+          ("contracts", "/console/contracts"),
+          ("warnings", "/console/warnings"))
 
 _NAV_ITEM = Template('<li><a href="$href"$current>$text</a></li>')
 _LANG_LINK = Template('<a href="$href" lang="$tag" hreflang="$tag"$current>$text</a>')
@@ -96,6 +116,18 @@ _LINK = Template('<a href="$href"$rel>$text</a>')
 _DOCUMENT = Template('<tr data-submission="$submission" data-status="$status"><td>$time</td>'
                      '<td>$sender</td><td>$type</td><td>$key</td><td>$state</td><td>$code</td>'
                      '<td class="n">$recipients</td><td>$submission</td></tr>')
+_CONTRACT = Template('<tr data-contract="$id"><th scope="row">$label</th><td>$provider</td>'
+                     '<td>$consumers</td><td>$types</td><td>$scope</td><td>$fields</td>'
+                     '<td>$masks</td><td class="basis">$basis</td><td>$valid</td></tr>')
+_VERDICT = Template('<tr data-recipient="$recipient" data-verdict="$verdict">'
+                    '<th scope="row">$agency</th><td>$verdict_text</td><td>$contract</td>'
+                    '<td>$basis</td><td>$format</td><td>$fields</td><td>$masks</td>'
+                    '<td>$why</td></tr>')
+_WARNING = Template('<tr data-warning="$id" data-level="$level" data-status="$status">'
+                    '<th scope="row">$id</th><td>$level_text</td><td>$category</td>'
+                    '<td>$area</td><td>$status_text</td><td>$last</td><td>$issuer</td>'
+                    '<td>$received</td><td>$acknowledged</td></tr>')
+_PROBLEM = Template('<li data-code="$code">$text</li>')
 _CHOSEN = Template('<li><input type="hidden" name="at" value="$location">$location · $sender'
                    ' · $code</li>')
 
@@ -111,6 +143,9 @@ class ConsoleSources:
     broker: Broker
     topics: Topics
     schemas: AvroSchemas
+    # -- contracts and early warnings
+    contracts: ContractSources
+    warnings: WarningBook
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +185,10 @@ def add_console(app: web.Application, sources: ConsoleSources) -> None:
     app.router.add_get("/console/dead-letters", console.dead_letters)
     app.router.add_get("/console/dead-letters/retry", console.retry_form)
     app.router.add_post("/console/dead-letters/retry", console.retry)
+    # -- contracts and early warnings
+    app.router.add_get("/console/contracts", console.contracts)
+    app.router.add_post("/console/contracts/explain", console.explain)
+    app.router.add_get("/console/warnings", console.warnings)
     app.router.add_get("/console/static/{name}", console.static)
     app.on_cleanup.append(console.stop)
 
@@ -162,9 +201,12 @@ class Console:
         self._static = _static_files()
         self._letters = LetterIndex(sources.schemas)
         self._documents = DocumentIndex(sources.schemas)
+        self._reach = WarningReach(sources.schemas)
+        self._lint_cache = LintCache(sources.contracts)
         self._followers = (
             Follower(sources.broker, sources.topics.dlq, self._letters.file),
-            Follower(sources.broker, sources.topics.receipt, self._documents.file))
+            Follower(sources.broker, sources.topics.receipt, self._documents.file),
+            Follower(sources.broker, sources.topics.trail, self._reach.file))
 
         self._following = False
 
@@ -350,6 +392,127 @@ class Console:
                      submission_id=item.submission_id, by=view.holder)
         raise web.HTTPSeeOther(f"/console/dead-letters?done={len(done)}")
 
+    # -- contracts and early warnings
+
+    async def contracts(self, request: web.Request) -> web.Response:
+        view = self._view(request, READERS)
+        return await self._contracts_page(view, Markup(""))
+
+    async def explain(self, request: web.Request) -> web.Response:
+        """Read-only, for operators and auditors alike: the pasted document is parsed and
+        decided, never sent, kept, logged nor shown back."""
+        view = self._view(request, READERS)
+        form = await self._checked_form(view)
+        sender = str(form.get("sender", ""))
+        document = str(form.get("document", "")).encode("utf-8")
+        at = utc_now()
+        explained = await explain_document(self._sources.contracts, sender, document, at)
+        log.info("console.explained", holder=view.holder, sender=sender,
+                 format=explained.format_id,
+                 code=explained.refusal.code if explained.refusal is not None else None)
+        return await self._contracts_page(view, self._explained(view, explained, sender, at),
+                                          sender=sender)
+
+    async def warnings(self, request: web.Request) -> web.Response:
+        view = self._view(request, READERS)
+        words = view.words
+        query = request.query
+        level = query.get("level") if query.get("level") in LEVELS else None
+        chosen = WarningFilter(level=level, port=query.get("port") or None,
+                               active_only=query.get("all") != "1")
+        book = self._sources.warnings.steps
+        page = warning_rows(book, self._reach, chosen, _page_number(query.get("page")),
+                            PAGE_SIZE)
+        names = self._agency_names(words)
+        rows = join(self._warning_row(row, names, words) for row in page.rows)
+        levels = [(value, None) for value in LEVELS]
+        body = fill(
+            self._templates["warnings"], note=words("warnings_note"),
+            level_h=words("level"), levels=_options(levels, chosen.level, words),
+            port_h=words("area"), ports=_options([(p, None) for p in ports_of(book)],
+                                                 chosen.port, words),
+            all_h=words("warnings_all"),
+            all_checked=Markup("" if chosen.active_only else " checked"),
+            filter=words("filter"),
+            total=(words("warnings_total", total=page.total, page=page.number,
+                         pages=page.pages) if page.total else words("no_warnings")),
+            caption=words("warnings"), id_h=words("warning_id"), level_text_h=words("level"),
+            category_h=words("category"), area_h=words("area"), status_h=words("status"),
+            last_h=words("last_step"), issuer_h=words("issuer"),
+            received_h=words("received_by"), acknowledged_h=words("acknowledged_by"),
+            rows=rows, paging=_paging(request.rel_url, page, words))
+        return self._page(view, words("warnings"), body)
+
+    async def _contracts_page(self, view: View, explained: Markup, *, sender: str = ""
+                              ) -> web.Response:
+        words = view.words
+        assert view.session is not None  # READERS: signed in
+        index = self._sources.contracts.router.index
+        in_force = sorted(index.contracts, key=lambda c: (c.provider, c.id, c.version))
+        number = _page_number(view.request.query.get("page"))
+        page = page_of(in_force, number, PAGE_SIZE)
+        names = self._agency_names(words)
+        now = utc_now()
+        body = fill(
+            self._templates["contracts"], in_force_note=words("contracts_note"),
+            total=(words("contracts_total", total=page.total, page=page.number,
+                         pages=page.pages) if page.total else words("no_contracts")),
+            caption=words("contracts"), contract_h=words("contract"),
+            provider_h=words("provider"), consumers_h=words("consumers"),
+            types_h=words("document_types"), scope_h=words("scope"),
+            fields_h=words("fields"), masks_h=words("masks"), basis_h=words("basis"),
+            valid_h=words("validity"),
+            rows=join(_contract_row(contract, names, words, now) for contract in page.rows),
+            paging=_paging(view.request.rel_url.with_path("/console/contracts"), page, words),
+            lint_h=words("lint"), lint_note=words("lint_note"),
+            lint=_lint(await self._lint_cache.report(), words),
+            explain_h=words("explain_h"), explain_note=words("explain_note"),
+            form_token=self._sessions.form_token(view.session),
+            sender_h=words("sender"),
+            senders=join(fill(_OPTION, value=agency_id, text=f"{name} ({agency_id})",
+                              selected=Markup(" selected") if agency_id == sender else "")
+                         for agency_id, name in sorted(names.items())),
+            document_h=words("document"), document="", document_help=words("document_help"),
+            explain=words("explain"), explained=explained)
+        return self._page(view, words("contracts"), body)
+
+    def _explained(self, view: View, explained: Explained, sender: str, at: datetime
+                   ) -> Markup:
+        words = view.words
+        if explained.refusal is not None:
+            refusal = explained.refusal
+            return Markup(f'<section id="explained"><h3>{escape(words("explain_refused"))}</h3>'
+                          f'{self._refusal(refusal.code, refusal.message)}</section>')
+        names = self._agency_names(words)
+        return fill(self._templates["explained"], heading=words("explained_h"),
+                    read_as=words("read_as", format=explained.format_id,
+                                  type=explained.document_type, sender=sender,
+                                  at=at.isoformat(timespec="seconds")),
+                    caption=words("explained_h"), agency_h=words("agency"),
+                    verdict_h=words("verdict"), contract_h=words("contract"),
+                    basis_h=words("basis"), format_h=words("format"),
+                    fields_h=words("fields"), masks_h=words("masks"), why_h=words("why_not"),
+                    rows=join(_verdict_row(verdict, names, words)
+                              for verdict in explained.verdicts))
+
+    def _warning_row(self, row: WarningRow, names: dict[str, str], words: Words) -> Markup:
+        state = row.state
+        area = state.current["affected_area"]
+        return fill(_WARNING, id=state.warning_id, level=state.level,
+                    level_text=words(f"level_{state.level}"),
+                    category=f"{state.current['category']} / {state.current['subcategory']}",
+                    area=" · ".join([*row.ports, str(area.get("description") or "")]),
+                    status=state.status, status_text=words(f"warning_{state.status}"),
+                    last=words("last_step_at", action=words(f"action_{row.last_action}"),
+                               at=state.last_at.isoformat(timespec="minutes"),
+                               steps=row.steps),
+                    issuer=_named(state.issuer, names),
+                    received=", ".join(_named(a, names) for a in row.received) or "–",
+                    acknowledged=", ".join(_named(a, names) for a in row.acknowledged) or "–")
+
+    def _agency_names(self, words: Words) -> dict[str, str]:
+        return {agency.id: agency_name(agency, words.lang) for agency in self._sources.agencies}
+
     async def static(self, request: web.Request) -> web.Response:
         found = self._static.get(request.match_info["name"])
         if found is None:
@@ -389,8 +552,12 @@ class Console:
         return view
 
     async def _form_choices(self, view: View) -> list[str]:
-        """Checks that a posted form carries the session's form token (403 otherwise); the
-        dead letters (`at`) it names, if any."""
+        """The dead letters (`at`) a posted form names, if any (see `_checked_form`)."""
+        form = await self._checked_form(view)
+        return [str(value) for value in form.getall("at", [])]
+
+    async def _checked_form(self, view: View) -> Posted:
+        """A posted form that carries the session's form token (403 otherwise)."""
         form = await view.request.post()
         if view.session is None or not self._sessions.form_token_ok(
                 view.session, str(form.get("form_token", ""))):
@@ -398,7 +565,7 @@ class Console:
                                   self._refusal(CONSOLE_FORM_EXPIRED, view.words("form_expired")))
             raise web.HTTPForbidden(text=page.text, content_type="text/html",
                                     headers=page.headers)
-        return [str(value) for value in form.getall("at", [])]
+        return form
 
     def _login_page(self, view: View, next_page: str, *, refused: bool = False
                     ) -> web.Response:
@@ -593,3 +760,77 @@ def _static_files() -> dict[str, tuple[bytes, str]]:
     return {entry.name: (entry.read_bytes(), _STATIC_TYPES[suffix])
             for entry in folder.iterdir()
             if (suffix := "." + entry.name.rpartition(".")[2]) in _STATIC_TYPES}
+
+
+# -- contracts and early warnings
+
+
+def _contract_row(contract: Contract, names: dict[str, str], words: Words, now: datetime
+                  ) -> Markup:
+    fields = (_fields(contract.fields, words) if contract.kind != "subscription"
+              else words("subscription", events=", ".join(contract.events)))
+    basis = [contract.purpose, contract.legal_basis]
+    if contract.personal_data_basis:
+        basis.append(words("personal_basis", basis=contract.personal_data_basis))
+    if contract.export_assessment:
+        basis.append(words("export_assessment", reference=contract.export_assessment))
+    if contract.condition:
+        basis.append(words("when", condition=contract.condition))
+    state = ("state_not_yet" if now < contract.valid_from else "state_in_force"
+             if contract.in_force_at(now) else "state_ended")
+    end = contract.valid_to.isoformat() if contract.valid_to is not None else words("no_end")
+    return fill(_CONTRACT, id=contract.id, label=contract.label,
+                provider=_named(contract.provider, names),
+                consumers=", ".join(_named(c, names) for c in contract.consumers),
+                types=", ".join(contract.document_types),
+                scope=words(f"scope_{contract.scope}") if contract.scope else "–",
+                fields=fields + (f"; {words('encrypted')}" if contract.encrypt else ""),
+                masks=_masks(contract.masks, words), basis="; ".join(basis),
+                valid=f"{words('valid_range', start=contract.valid_from.isoformat(), end=end)}"
+                      f" ({words(state)})")
+
+
+def _lint(report: LintReport, words: Words) -> Markup:
+    if report.ok:
+        clean = words("lint_clean", contracts=len(report.contracts), files=report.files)
+        return Markup(f'<p id="lint-clean">{escape(clean)}</p>')
+    problems = join(fill(_PROBLEM, code=problem.code,
+                         text=f"{problem.path.name}:{problem.line or 1}: {problem.code}: "
+                              f"{problem.message}")
+                    for problem in report.problems)
+    count = words("lint_problems", count=len(report.problems))
+    return Markup(f'<p class="problem">{escape(count)}</p>'
+                  f'<ul id="lint-problems">{problems}</ul>')
+
+
+def _verdict_row(verdict: Verdict, names: dict[str, str], words: Words) -> Markup:
+    grant = verdict.grant
+    if grant is None:
+        return fill(_VERDICT, recipient=verdict.recipient, verdict="deny",
+                    agency=_named(verdict.recipient, names), verdict_text=words("verdict_deny"),
+                    contract="–", basis="–", format="–", fields="–", masks="–",
+                    why=f"{verdict.code}: {verdict.reason}")
+    contract, plan = grant.contract, grant.plan
+    projection = plan.projection if plan is not None else None
+    delivery = "–" if plan is None else plan.format + (f"; {words('encrypted')}"
+                                                        if plan.encrypt else "")
+    return fill(_VERDICT, recipient=verdict.recipient, verdict="deliver",
+                agency=_named(verdict.recipient, names), verdict_text=words("verdict_deliver"),
+                contract=f"{contract.label} ({words(f'scope_{contract.scope}')})"
+                if contract.scope else contract.label,
+                basis=f"{contract.purpose}; {contract.legal_basis}", format=delivery,
+                fields=_fields(projection.include if projection else (WHOLE_RECORD,), words),
+                masks=_masks(projection.masks if projection else (), words), why="")
+
+
+def _fields(fields: Sequence[str], words: Words) -> str:
+    return words("whole_record") if tuple(fields) == (WHOLE_RECORD,) else ", ".join(fields)
+
+
+def _masks(masks: Sequence[tuple[str, MaskRule]], words: Words) -> str:
+    return ", ".join(f"{path} ({rule})" for path, rule in masks) or words("no_masks")
+
+
+def _named(agency_id: str, names: dict[str, str]) -> str:
+    return f"{names[agency_id]} ({agency_id})" if agency_id in names else agency_id
+

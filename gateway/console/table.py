@@ -4,7 +4,7 @@ at a time, newest first."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -50,3 +50,10 @@ class MemoryTable:
             f"SELECT {self._columns} FROM {self._table}{condition} ORDER BY {self._order} "
             "LIMIT ? OFFSET ?", (*args, size, (number - 1) * size))
         return Page(tuple(row(values) for values in rows), total, number, size)
+
+
+def page_of(items: Sequence[R], number: int, size: int) -> Page[R]:
+    """Page `number` (from 1; past the last: the last) of a list held in memory."""
+    total = len(items)
+    number = max(1, min(number, max(1, -(-total // size))))
+    return Page(tuple(items[(number - 1) * size : number * size]), total, number, size)

@@ -139,10 +139,13 @@ class Router:
         """Reloads whenever the directory's files change (names, sizes, modification times),
         polling every `interval_s` seconds until `stop` is set."""
         await reload_on_change(stop, interval_s,
-                               lambda: _fingerprint(self._sources.contracts_dir), self.reload)
+                               lambda: contracts_fingerprint(self._sources.contracts_dir),
+                               self.reload)
 
 
-def _fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
+def contracts_fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    """The contract files of `directory` by name, size and modification time: what a change
+    to them changes."""
     try:
         return tuple(sorted((p.name, (st := p.stat()).st_size, st.st_mtime_ns)
                             for p in directory.glob("*.toml")))

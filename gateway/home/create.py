@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contracts import Agency
-from crypto import SM2PrivateKey
+from crypto import SM2PrivateKey, token_digest
 
 GATEWAY_ID = "px.gateway"
 
@@ -193,6 +193,21 @@ def _write_key_pair(directory: Path, name: str, key: SM2PrivateKey) -> None:
     private.write_bytes(key.to_pem())
     private.chmod(0o600)
     (directory / f"{name}.pub").write_bytes(key.public_key().to_pem())
+
+
+def console_binding(token: str, role: str, name: str) -> str:
+    """The keyring's [[client]] table that binds a console token (by its SHA-256, never the
+    token itself) to its holder's name and role (docs/console.md)."""
+    return (f'[[client]]\ntoken_sha256 = "{token_digest(token)}"\nrole = "{role}"\n'
+            f'name = "{name}"\n')
+
+
+def add_console_token(home: Path, role: str, name: str) -> str:
+    """A new console token, bound in the home's keyring (read again by its next reload)."""
+    token = secrets.token_urlsafe(32)
+    with (home / "keyring.toml").open("a", encoding="utf-8") as keyring:
+        keyring.write("\n" + console_binding(token, role, name))
+    return token
 
 
 def _keyring_toml(agencies: Sequence[Agency]) -> str:

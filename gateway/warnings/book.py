@@ -9,8 +9,9 @@ the moment it is decided: later documents of the same ingress partition are deci
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 import structlog
@@ -81,6 +82,12 @@ class WarningBook:
             self._consumer.pause(*starts)
         for message in messages:
             self._file(message)
+
+    @property
+    def steps(self) -> Mapping[str, Sequence[RecordedStep]]:
+        """Every warning's accepted steps, oldest first, as this process holds them (read at
+        start and before each warning it decides, and those it decided): the console's."""
+        return MappingProxyType(self._steps)
 
     def _file(self, message: StoredMessage) -> None:
         self._read_to[message.partition] = max(self._read_to.get(message.partition, 0),

@@ -13,10 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import queue
 import re
 import secrets
 import shutil
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -34,10 +39,21 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from crypto import token_digest
-from gateway.home.create import DEMO_AGENCIES, DEMO_CONTRACTS, Home, create_home
+from gateway.clock import utc_now
+from gateway.deliveries.acknowledgements import Taken, sign_acknowledgement
+from gateway.deliveries.proof import DeliveryVerifier
+from gateway.deliveries.pull_client import PullClient
+from gateway.home.create import (
+    DEMO_AGENCIES,
+    DEMO_CONTRACTS,
+    WARNING_AGENCIES,
+    Home,
+    add_console_token,
+    create_home,
+)
 from gateway.kafka.names import Topics
 from gateway.publish.plan import KEPT_PREFIX_BYTES
+from gateway.warnings.scenario import full_lifecycle
 from tests.integration.service_support import (
     ARRIVAL,
     PROVIDER,
@@ -50,7 +66,7 @@ from tests.integration.service_support import (
     signed_arrivals,
     wait_ready,
 )
-from tests.integration.support import FAL1_SAMPLES, gateway_parts
+from tests.integration.support import FAL1_SAMPLES, gateway_parts, warning_home
 
 pytestmark = pytest.mark.integration
 
@@ -79,13 +95,13 @@ def console_home(tmp_path: Path, topics: Topics) -> tuple[Home, Tokens]:
     operator and one to an auditor."""
     home = create_home(tmp_path / "home", contracts=MASKED_CONTRACTS, seal_every=4,
                        seal_interval_ms=100, topic_prefix=topics.prefix)
-    tokens = Tokens(secrets.token_urlsafe(24), secrets.token_urlsafe(24))
-    with (home.path / "keyring.toml").open("a", encoding="utf-8") as keyring:
-        for token, role, name in ((tokens.operator, "operator", OPERATOR),
-                                  (tokens.auditor, "auditor", AUDITOR)):
-            keyring.write(f'\n[[client]]\ntoken_sha256 = "{token_digest(token)}"\n'
-                          f'role = "{role}"\nname = "{name}"\n')
-    return home, tokens
+    return home, bind_tokens(home)
+
+
+def bind_tokens(home: Home) -> Tokens:
+    """A console token bound to an operator and one to an auditor in the home's keyring."""
+    return Tokens(add_console_token(home.path, "operator", OPERATOR),
+                  add_console_token(home.path, "auditor", AUDITOR))
 
 
 @pytest.fixture
@@ -156,6 +172,20 @@ async def submit(url: str, docs: Sequence[Document]) -> list[int]:
     async with aiohttp.ClientSession() as session:
         await wait_ready(session, url)
         return [(await post_document(session, url, doc)).status for doc in docs]
+
+
+async def acknowledge_all(served: InProcess, home: Home, agency: str) -> int:
+    """The agency pulls its deliveries from the HTTP door and acknowledges them, signed with
+    its key (role ack); how many it acknowledged."""
+    async with PullClient(served.url, sender=agency) as door:
+        page = await door.page(None)
+        deliveries = [DeliveryVerifier(served.gateway.parts.keyring, agency).check(message)
+                      for message in page.deliveries]
+        ack = sign_acknowledgement(agency, [Taken.of(d.delivery_id, d.payload)
+                                            for d in deliveries], utc_now(),
+                                   home.agency_keys[agency])
+        await door.acknowledge(ack, page.deliveries)
+        return len(deliveries)
 
 
 async def reloaded(served: InProcess) -> bool:
@@ -429,3 +459,168 @@ def test_an_auditor_reads_but_may_not_retry_and_a_token_unbound_or_revoked_is_re
         assert call(reloaded(served))
         visit.open("/console/overview")
         assert "/console/login" in browser.current_url
+
+
+def test_contracts_show_who_gets_what_under_which_basis_and_explain_a_pasted_document(
+        console_home: tuple[Home, Tokens], broker: Any, browser: Chrome,
+        artifacts: Path) -> None:
+    home, tokens = console_home
+    [contract] = MASKED_CONTRACTS
+    with gateway_beside(home, broker.bootstrap_servers) as (served, _):
+        visit = Visit(browser, served.ops_url, artifacts)
+        visit.sign_in(tokens.auditor)  # reading and explaining: auditors too
+        visit.open("/console/contracts")
+        row = browser.find_element(By.CSS_SELECTOR, f'#contracts tr[data-contract="{contract.id}"]')
+        cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+        assert PROVIDER in cells[0] and all(r in cells[1] for r in RECIPIENTS)
+        assert cells[2] == "fal1" and cells[3] == "cross-department"
+        assert cells[5] == "master_name (pseudonym)"
+        assert contract.legal_basis in cells[6] and contract.purpose in cells[6]
+        assert "in force" in cells[7] and "no end" in cells[7]
+        assert browser.find_element(By.ID, "lint-clean").text.startswith("1 contract(s)")
+        visit.keep("contracts")
+
+        # Explained by keyboard alone: TAB to the sender, its choice, the document, ENTER.
+        sender = visit.tab_to(lambda e: e.get_attribute("id") == "x-sender")
+        Select(sender).select_by_value(PROVIDER)
+        document = visit.tab_to(lambda e: e.get_attribute("id") == "x-document")
+        document.send_keys(ARRIVAL.decode("utf-8"))
+        button = visit.tab_to(lambda e: e.get_attribute("id") == "explain")
+        visit.leave(lambda: button.send_keys(Keys.ENTER))
+        assert "fal1-xml" in browser.find_element(By.ID, "explained-as").text
+        verdicts = {row.get_attribute("data-recipient"): row
+                    for row in browser.find_elements(By.CSS_SELECTOR, "#verdicts tbody tr")}
+        assert set(verdicts) == {agency.id for agency in DEMO_AGENCIES} - {PROVIDER}
+        for recipient in RECIPIENTS:
+            got = [cell.text for cell in verdicts[recipient].find_elements(By.TAG_NAME, "td")]
+            assert got[0] == "delivered" and got[1].startswith(contract.id)
+            assert contract.legal_basis in got[2] and got[3] == "avro"
+            assert {"ship", "master_name", "crew_count"} <= set(got[4].split(", "))
+            assert got[5] == "master_name (pseudonym)"  # named; its value nowhere
+        [other] = set(verdicts) - {PROVIDER, *RECIPIENTS}
+        assert verdicts[other].get_attribute("data-verdict") == "deny"
+        assert "ROUTE_NO_CONTRACT" in verdicts[other].text
+        assert not browser.find_element(By.ID, "x-document").get_attribute("value")
+        visit.keep("contracts-explained")
+
+        # What cannot be read is said with its code, never shown back.
+        visit.open("/console/contracts?lang=zh")
+        Select(browser.find_element(By.ID, "x-sender")).select_by_value(PROVIDER)
+        browser.find_element(By.ID, "x-document").send_keys("<Unknown>张伟</Unknown>")
+        visit.leave(browser.find_element(By.ID, "explain").click)
+        problem = browser.find_element(By.CSS_SELECTOR, "#explained p.problem")
+        assert problem.get_attribute("data-code") == "FORMAT_UNKNOWN"
+        visit.keep("contracts-explain-refused-zh")
+        # A document type declaration is refused before anything of it is read.
+        Select(browser.find_element(By.ID, "x-sender")).select_by_value(PROVIDER)
+        browser.find_element(By.ID, "x-document").send_keys(
+            '<!DOCTYPE a [<!ENTITY x "xx">]><a>&x;</a>')
+        visit.leave(browser.find_element(By.ID, "explain").click)
+        problem = browser.find_element(By.CSS_SELECTOR, "#explained p.problem")
+        assert problem.get_attribute("data-code") == "XML_DTD_FORBIDDEN"
+
+
+def test_the_warnings_page_shows_a_warning_its_step_and_who_received_it(
+        tmp_path: Path, broker: Any, browser: Chrome, artifacts: Path) -> None:
+    home = warning_home(tmp_path / "home")
+    tokens = bind_tokens(home)
+    _, parts = gateway_parts(home)
+    # Drafted, reviewed, checked (terror not excluded: public security told at once) and
+    # published at level II: the major-warning contracts send it to the national
+    # departments, the city and the port agencies.
+    steps = full_lifecycle("SH-2026-0042")[:7]
+    docs = [Document(f"warning-{step.version}", step.sender, rendered,
+                     home.agency_keys[step.sender].sign(rendered), format_id="warning-xml")
+            for step in steps for rendered in [step.render(parts.adapters)]]
+    with gateway_beside(home, broker.bootstrap_servers) as (served, call):
+        assert call(submit(served.url, docs)) == [200] * len(docs)
+        visit = Visit(browser, served.ops_url, artifacts)
+        visit.sign_in(tokens.operator)
+
+        def published_and_received(driver: Chrome) -> bool:
+            rows = driver.find_elements(By.CSS_SELECTOR, '#warnings tr[data-warning]')
+            return (len(rows) == 1 and rows[0].get_attribute("data-status") == "PUBLISHED"
+                    and "cn.mem" in rows[0].text)
+        visit.until(published_and_received, "/console/warnings")
+        [row] = browser.find_elements(By.CSS_SELECTOR, "#warnings tr[data-warning]")
+        assert row.get_attribute("data-level") == "II"
+        cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
+        assert cells[0].startswith("II") and "CNSHA" in cells[2]
+        assert cells[4].startswith("publication") and "step 7" in cells[4]
+        assert all(agency in cells[6] for agency in ("cn.police.sh", "cn.customs.gacc",
+                                                     "cn.gov.sh", "cn.port.sh"))
+        assert cells[7] == "–"  # nobody has acknowledged a step yet
+        visit.keep("warnings")
+
+        # The Ministry of Emergency Management pulls what it got and acknowledges it.
+        assert call(acknowledge_all(served, home, "cn.mem")) >= 1
+        visit.until(lambda d: "cn.mem" in d.find_elements(
+            By.CSS_SELECTOR, "#warnings tr[data-warning] td")[7].text, "/console/warnings")
+        visit.keep("warnings-acknowledged")
+
+        # Filtered by level with the keyboard: level I has none.
+        level = visit.tab_to(lambda e: e.get_attribute("id") == "f-level")
+        Select(level).select_by_value("I")
+        button = visit.tab_to(lambda e: e.text == "Filter")
+        visit.leave(lambda: button.send_keys(Keys.ENTER))
+        assert not browser.find_elements(By.CSS_SELECTOR, "#warnings tr[data-warning]")
+        assert browser.find_element(By.ID, "warnings-total").text == "No warnings match."
+        visit.keep("warnings-level-I")
+
+
+def test_demo_serve_keeps_the_console_up_until_interrupted(tmp_path: Path) -> None:
+    """`portgw demo --serve` as a process: its console's address and an operator's token
+    printed, the overview of the demo's agencies and its warning read over HTTP, then
+    SIGINT ends it cleanly."""
+    demo = subprocess.Popen([sys.executable, "-m", "gateway.cli.main", "demo", "--serve"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in demo.stdout or ()],
+                              daemon=True)
+    reader.start()
+    printed: list[str] = []
+    try:
+        console = token = None
+        deadline = time.monotonic() + 240
+        while (console is None or token is None) and time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=5)
+            except queue.Empty:
+                assert demo.poll() is None, "".join(printed)
+                continue
+            printed.append(line)
+            if found := re.search(r"console at (http://\S+/console/)", line):
+                console = found[1]
+            if found := re.search(r"console token \(operator [^)]+\): (\S+)", line):
+                token = found[1]
+        assert console is not None and token is not None, "".join(printed)
+        pages = asyncio.run(demo_pages(console, token))
+        assert pages["overview"][0] == 200
+        assert all(f'data-agency="{agency.id}"' in pages["overview"][1]
+                   for agency in (*DEMO_AGENCIES, *WARNING_AGENCIES))
+        assert pages["warnings?all=1"][0] == 200
+        assert 'data-warning="SH-2026-0042"' in pages["warnings?all=1"][1]
+        assert 'data-status="FILED"' in pages["warnings?all=1"][1]
+        assert pages["contracts"][0] == 200 and "warning-major-national" in pages["contracts"][1]
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(timeout=120) == 0, "".join(printed)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    reader.join(timeout=10)
+    while not lines.empty():
+        printed.append(lines.get())
+    assert "stopped: the demo's gateway, console and broker are down" in "".join(printed)
+
+
+async def demo_pages(console: str, token: str) -> dict[str, tuple[int, str]]:
+    """Signs in with the token, then reads three pages: their statuses and HTML."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        async with session.post(f"{console}login", data={"token": token}) as signed_in:
+            assert signed_in.status == 200 and signed_in.url.path == "/console/overview"
+        pages = {}
+        for page in ("overview", "warnings?all=1", "contracts"):
+            async with session.get(f"{console}{page}") as answer:
+                pages[page] = (answer.status, await answer.text())
+        return pages

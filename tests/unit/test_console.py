@@ -21,11 +21,30 @@ from gateway.console.documents import DocumentIndex, Search
 from gateway.console.letters import Filter, LetterIndex, Listed
 from gateway.console.markup import Markup, fill
 from gateway.console.overview import MAX_EDGES, by_agency, by_type, draw_map
+from gateway.console.warnings import LEVELS, WarningFilter, WarningReach, ports_of, warning_rows
 from gateway.console.words import WORDS, Lang, Words, choose_lang
-from gateway.kafka.names import H_DUPLICATE_OF, StoredMessage
+from gateway.kafka.names import H_DUPLICATE_OF, H_RECORD, StoredMessage
 from gateway.observe.metrics import GatewayMetrics
 from gateway.publish.dead_letters import Location
 from gateway.receipts.receipt import ACCEPTED, RECEIPT_SCHEMA, REJECTED, Receipt, SignedReceipt
+from gateway.trail.writer import RECORD_KIND, TrailCodec
+from gateway.warnings.lifecycle import (
+    CHANGE_LEVEL,
+    DRAFT,
+    DRAFTED,
+    FILE,
+    FILED,
+    PUBLISH,
+    PUBLISHED,
+    RELEASE,
+    RELEASED,
+    RETURN,
+    RETURNED,
+    REVIEWS,
+    TERROR_CHECK,
+    RecordedStep,
+)
+from gateway.warnings.scenario import DRAFTER, content, step_record
 from tests.unit.seal_support import GATEWAY_KEY, SCHEMAS
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
@@ -256,3 +275,68 @@ def test_an_agency_id_is_escaped_on_the_map() -> None:
     exchange = metrics.exchange()
     drawn = draw_map([], by_agency(exchange, []), exchange, Words(Lang.EN))
     assert "<b>" not in drawn and 'data-sender="a&amp;b"' in drawn
+
+
+# -- early warnings -----------------------------------------------------------------------------
+
+
+def trail_message(offset: int, kind: str, event_id: str, recipient: str | None,
+                  document_type: str = "warning") -> StoredMessage:
+    """A record of the trail topic as the trail writer publishes it."""
+    entry = {"chain": "p0", "seq": offset, "prev_hash": "0" * 64, "time": NOW, "kind": kind,
+             "submission_id": f"s{offset}", "event_id": event_id, "sender": "cn.customs.sh",
+             "format_id": "warning-xml", "document_type": document_type,
+             "business_key": "SH-1", "document_version": 1, "digest_sm3": "0" * 64,
+             "signature_key_id": None, "error_code": None, "reason": "r",
+             "recipient": recipient, "contract_id": None, "contract_version": None,
+             "ref_topic": None, "ref_partition": None, "ref_offset": None, "ref_digest": None}
+    _, value = TrailCodec(SCHEMAS).hashed_record(entry)
+    return StoredMessage("px.trail.v1", 0, offset, b"p0", value,
+                         ((H_RECORD, RECORD_KIND),), 0)
+
+
+def warning_step(event_id: str, warning_id: str, action: str, level: str, minutes: int,
+                 port: str) -> RecordedStep:
+    record = {**step_record(content(warning_id, level), action, DRAFTER, minutes)}
+    record["affected_area"] = {**record["affected_area"], "port_codes": [port]}
+    return RecordedStep(event_id, "cn.customs.sh", record)
+
+
+def test_who_received_and_acknowledged_a_warning_is_read_from_the_trail() -> None:
+    reach = WarningReach(SCHEMAS)
+    for message in (trail_message(0, "DELIVERED", "e1", "cn.mem"),
+                    trail_message(1, "DELIVERED", "e2", "cn.gov.sh"),
+                    trail_message(2, "TAKEN", "e1", "cn.mem"),
+                    trail_message(3, "ACCEPTED", "e1", None),
+                    trail_message(4, "DELIVERED", "e1", "cn.msa.sh", document_type="fal1")):
+        reach.file(message)
+    steps = [warning_step(e, "SH-1", "DRAFT", "II", 0, "CNSHA") for e in ("e1", "e2")]
+    assert reach.of(steps) == (("cn.gov.sh", "cn.mem"), ("cn.mem",))
+    assert reach.of(steps[1:]) == (("cn.gov.sh",), ())
+
+
+def test_warnings_are_listed_gravest_first_as_filtered_a_page_at_a_time() -> None:
+    book = {
+        "SH-1": [warning_step("a1", "SH-1", "DRAFT", "III", 0, "CNSHA")],
+        "SH-2": [warning_step("b1", "SH-2", "DRAFT", "I", 0, "CNNGB")],
+        "SH-3": [warning_step("c1", "SH-3", "DRAFT", "III", 0, "CNSHA"),
+                 warning_step("c2", "SH-3", "CONTENT_REVIEW", "III", 5, "CNSHA")],
+    }
+    reach = WarningReach(SCHEMAS)
+    page = warning_rows(book, reach, WarningFilter(), 1, 2)
+    assert [row.state.warning_id for row in page.rows] == ["SH-2", "SH-3"]
+    assert (page.total, page.pages) == (3, 2)
+    assert [row.state.warning_id
+            for row in warning_rows(book, reach, WarningFilter(), 2, 2).rows] == ["SH-1"]
+    only = warning_rows(book, reach, WarningFilter(level="III", port="CNSHA"), 1, 50).rows
+    assert [(row.state.warning_id, row.last_action, row.steps) for row in only] == [
+        ("SH-3", "CONTENT_REVIEW", 2), ("SH-1", "DRAFT", 1)]
+    assert ports_of(book) == ["CNNGB", "CNSHA"]
+
+
+def test_every_level_status_and_step_of_a_warning_has_its_words() -> None:
+    for key in ([f"level_{level}" for level in LEVELS]
+                + [f"warning_{s}" for s in (DRAFTED, RETURNED, PUBLISHED, RELEASED, FILED)]
+                + [f"action_{a}" for a in (DRAFT, *REVIEWS, TERROR_CHECK, PUBLISH, RETURN,
+                                            CHANGE_LEVEL, RELEASE, FILE)]):
+        assert key in WORDS, key
