@@ -378,8 +378,9 @@ class PaxlstAdapter:
     def _person_body(self, person: Mapping[str, Any]) -> list[Segment]:
         given = person.get("given_names")
         qualifier = self._person_qualifier(person)
-        out = [segment("NAD", qualifier, "", "", (_required_text(person["family_name"]),
-                                                   *([given] if given is not None else [])))]
+        out = [segment("NAD", qualifier, "", "", (_name_text(person["family_name"]),
+                                                   *([_name_text(given)] if given is not None
+                                                     else [])))]
         out.append(segment("DTM", (BIRTH, _date_text(person["date_of_birth"]), DATE_FORMAT)))
         out += _optional_segment(person.get("place_of_birth"),
                                  lambda p: segment("LOC", BIRTH_PLACE, ("", "", "", p)))
@@ -692,6 +693,13 @@ def _optional_segment(value: Any, build: Callable[[Any], Segment]) -> list[Segme
 def _required_text(value: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("a required text is empty or not a string")
+    return value
+
+
+def _name_text(value: str) -> str:
+    """A name component as PAXLST carries it; a blank one would read back as no name."""
+    if not _required_text(value).strip():
+        raise ValueError("a name is blank")
     return value
 
 

@@ -323,10 +323,14 @@ def identity_document(voyage: datetime) -> st.SearchStrategy[dict[str, Any]]:
     })
 
 
+# A name PAXLST can carry: not blank (a blank name component is no name; render refuses it).
+NAMES = tokens(35).filter(str.strip)
+
+
 def person(voyage: datetime, **own: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries({
-        "family_name": tokens(35),
-        "given_names": optional(tokens(35)),
+        "family_name": NAMES,
+        "given_names": optional(NAMES),
         **own,
         "nationality": COUNTRY,
         "date_of_birth": st.dates(min_value=date(1900, 1, 1), max_value=voyage.date()),
@@ -395,3 +399,11 @@ def test_the_render_is_dated_when_the_gateway_received_the_list() -> None:
     header = {"document_version": 1,
               "received_at": datetime(2026, 3, 14, 22, 10, 5, tzinfo=UTC)}
     assert b"+20260314:2210+" in CREW.render({"header": header, **record})
+
+
+@pytest.mark.parametrize("field", ["family_name", "given_names"])
+def test_a_blank_name_is_refused_not_lost(field: str) -> None:
+    record = CREW.parse(crew_sample("crew_list.edi")).record
+    record["crew"][0][field] = "\xa0"  # no XML whitespace, but a blank name all the same
+    with pytest.raises(RenderError):
+        CREW.render(record)
