@@ -294,7 +294,8 @@ class Gateway:
                                  parser_ready=lambda: self._ahead.ready)
         add_console(app, ConsoleSources(self.desk, self.metrics, self.parts.agencies,
                                         self.parts.live_keyring, self.bootstrap_servers,
-                                        self.topics, self.parts.schemas))
+                                        self.topics, self.parts.schemas, self.config,
+                                        lambda: self.parts.router.index.contracts))
         return app
 
     def release(self, partitions: Iterable[int]) -> None:
