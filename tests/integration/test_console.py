@@ -17,6 +17,7 @@ import re
 import secrets
 import shutil
 import threading
+import urllib.request
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -35,9 +36,15 @@ from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from crypto import token_digest
+from gateway.clock import utc_now
+from gateway.deliveries.acknowledgements import Taken, sign_acknowledgement
+from gateway.deliveries.proof import DeliveryVerifier
 from gateway.home.create import DEMO_AGENCIES, DEMO_CONTRACTS, Home, create_home
 from gateway.kafka.names import Topics
+from gateway.kafka.wire import new_producer, read_topics
 from gateway.publish.plan import KEPT_PREFIX_BYTES
+from gateway.trail.taken import TakenRecorder
+from gateway.trail.writer import TrailCodec
 from tests.integration.service_support import (
     ARRIVAL,
     PROVIDER,
@@ -156,6 +163,28 @@ async def submit(url: str, docs: Sequence[Document]) -> list[int]:
     async with aiohttp.ClientSession() as session:
         await wait_ready(session, url)
         return [(await post_document(session, url, doc)).status for doc in docs]
+
+
+async def acknowledged(home: Home, bootstrap: str, recipient: str) -> None:
+    """The recipient takes the deliveries on its topic and acknowledges them signed,
+    recorded on the trail as the gateway's door records them (TAKEN)."""
+    config, parts = gateway_parts(home)
+    verifier = DeliveryVerifier(parts.keyring, recipient)
+    topic = parts.topics.delivery(recipient)
+    messages = await read_topics(bootstrap, [topic])
+    deliveries = [verifier.check(message) for message in messages]
+    ack = sign_acknowledgement(recipient, [Taken.of(d.delivery_id, d.payload)
+                                           for d in deliveries],
+                               utc_now(), home.agency_keys[recipient])
+    producer = new_producer(bootstrap)
+    await producer.start()
+    recorder = TakenRecorder(producer, TrailCodec(parts.schemas), config.trail, parts.topics,
+                             bootstrap, key=parts.key)
+    try:
+        await recorder.record(ack, home.agency_keys[recipient].public_key().key_id, deliveries)
+    finally:
+        await recorder.close()
+        await producer.stop()
 
 
 async def reloaded(served: InProcess) -> bool:
@@ -429,3 +458,95 @@ def test_an_auditor_reads_but_may_not_retry_and_a_token_unbound_or_revoked_is_re
         assert call(reloaded(served))
         visit.open("/console/overview")
         assert "/console/login" in browser.current_url
+
+
+def test_a_documents_history_shows_its_recipients_and_the_trail_verifies_from_the_page(
+        console_home: tuple[Home, Tokens], broker: Any, browser: Chrome,
+        artifacts: Path) -> None:
+    home, tokens = console_home
+    arrivals = signed_arrivals(home, 2)
+    key = "9074729:V000001:A:CNSHA"  # the second arrival's business key
+    with gateway_beside(home, broker.bootstrap_servers) as (served, call):
+        assert call(submit(served.url, arrivals)) == [200, 200]
+        asyncio.run(acknowledged(home, broker.bootstrap_servers, RECIPIENTS[0]))
+        visit = Visit(browser, served.ops_url, artifacts)
+        visit.sign_in(tokens.auditor)
+
+        # From the documents' search to the document's history, by its key's link.
+        visit.until(lambda d: bool(d.find_elements(By.LINK_TEXT, key)),
+                    f"/console/documents?key={key}")
+        link = browser.find_element(By.LINK_TEXT, key)
+        visit.leave(link.click)
+        assert "/console/documents/history" in browser.current_url
+
+        # Each recipient delivered under the contract, the masked field named, its value
+        # never shown (keep() checks the HTML); the first recipient's acknowledgement.
+        def delivered_to_both_and_taken(driver: Chrome) -> bool:
+            rows = driver.find_elements(By.CSS_SELECTOR,
+                                        '#recipients tr[data-kind="DELIVERED"]')
+            return ({row.get_attribute("data-recipient") for row in rows} == set(RECIPIENTS)
+                    and bool(driver.find_elements(By.CSS_SELECTOR,
+                                                  '#timeline-1 tr[data-kind="TAKEN"]')))
+        visit.until(delivered_to_both_and_taken,
+                    browser.current_url.removeprefix(served.ops_url))
+        contract = MASKED_CONTRACTS[0]
+        for recipient in RECIPIENTS:
+            row = browser.find_element(
+                By.CSS_SELECTOR, f'#recipients tr[data-recipient="{recipient}"]')
+            assert f"{contract.id} v{contract.version}" in row.text
+            assert "master_name (pseudonym)" in row.text
+        kinds = [row.get_attribute("data-kind")
+                 for row in browser.find_elements(By.CSS_SELECTOR, "#timeline-1 tbody tr")]
+        assert "ACCEPTED" in kinds and kinds.count("DELIVERED") == len(RECIPIENTS)
+        taken = [row.text for row in browser.find_elements(
+            By.CSS_SELECTOR, '#timeline-1 tr[data-kind="TAKEN"]')]
+        assert len(taken) == 1 and RECIPIENTS[0] in taken[0]
+        acknowledged_at = {row.get_attribute("data-recipient"):
+                           row.find_elements(By.TAG_NAME, "td")[-1].text
+                           for row in browser.find_elements(By.CSS_SELECTOR, "#recipients tr")
+                           if row.get_attribute("data-recipient") in RECIPIENTS}
+        assert acknowledged_at[RECIPIENTS[1]] == "not acknowledged"
+        assert acknowledged_at[RECIPIENTS[0]].startswith("20")  # its time
+        visit.keep("document-history")
+
+        # Its evidence bundle, made by `portgw replay export` as a job, then served.
+        button = visit.tab_to(lambda e: e.get_attribute("id") == "export")
+        visit.leave(lambda: button.send_keys(Keys.ENTER))
+        visit.until(lambda d: bool(d.find_elements(By.ID, "bundle"))
+                    or bool(d.find_elements(By.ID, "export-output")),
+                    browser.current_url.removeprefix(served.ops_url))
+        assert not browser.find_elements(By.ID, "export-output"), \
+            browser.find_element(By.ID, "export-output").text
+        visit.keep("document-history-exported")
+        bundle = fetched(browser, str(browser.find_element(By.ID, "bundle")
+                                      .get_attribute("href")))
+        assert bundle[:2] == b"PK"
+
+        # The trail page: chains and seals, and a verification started by keyboard.
+        visit.until(lambda d: bool(d.find_elements(By.CSS_SELECTOR, "#chains tr[data-chain]")),
+                    "/console/trail")
+        visit.keep("trail")
+        button = visit.tab_to(lambda e: e.get_attribute("id") == "verify-now")
+        visit.leave(lambda: button.send_keys(Keys.ENTER))
+        visit.until(lambda d: d.find_element(By.ID, "verify-state").get_attribute("data-ok")
+                    is not None, "/console/trail")
+        state = browser.find_element(By.ID, "verify-state")
+        assert state.get_attribute("data-ok") == "true", \
+            browser.find_element(By.ID, "verify-output").text
+        assert "OK" in browser.find_element(By.ID, "verify-output").text
+        verified = {row.get_attribute("data-verified")
+                    for row in browser.find_elements(By.CSS_SELECTOR, "#chains tr[data-chain]")}
+        assert verified == {"ok"}
+        assert browser.find_elements(By.CSS_SELECTOR, '#chains tr[data-chain="taken"]')
+        visit.keep("trail-verified")
+        visit.open("/console/trail?lang=zh")
+        visit.keep("trail-zh")
+
+
+def fetched(driver: Chrome, url: str) -> bytes:
+    """What `url` answers with the browser's session cookie."""
+    cookies = "; ".join(f"{c['name']}={c['value']}" for c in driver.get_cookies())
+    request = urllib.request.Request(url, headers={"Cookie": cookies})
+    with urllib.request.urlopen(request, timeout=WAIT_S) as answer:
+        body: bytes = answer.read()
+    return body
