@@ -112,11 +112,14 @@ class ChainState:
 
 
 class TrailIndex:
-    __slots__ = ("_schemas", "_table")
+    __slots__ = ("_counts", "_schemas", "_table")
 
     def __init__(self, schemas: AvroSchemas) -> None:
         self._schemas = schemas
         self._table = MemoryTable(_SCHEMA, "record", _COLUMNS, "time, chain, seq")
+        # chain: [records, last seq], counted as filed (a GROUP BY over the records would
+        # read them all: ~0.7 s at 500,000)
+        self._counts: dict[str, list[int]] = {}
 
     def close(self) -> None:
         self._table.close()
@@ -163,18 +166,14 @@ class TrailIndex:
 
     def chains(self) -> list[ChainState]:
         """Each chain seen, by name, with its seals and newest checkpoint."""
-        rows = self._table.db.execute("""
-            SELECT c.chain, COALESCE(r.n, 0), COALESCE(r.last, -1), COALESCE(s.n, 0), s.last,
-                   s.at, k.seal_seq, k.last_seq, k.time
-            FROM (SELECT chain FROM record UNION SELECT chain FROM seal
-                  UNION SELECT chain FROM checkpoint) AS c
-            LEFT JOIN (SELECT chain, COUNT(*) AS n, MAX(seq) AS last FROM record
-                       GROUP BY chain) AS r ON r.chain = c.chain
-            LEFT JOIN (SELECT chain, COUNT(*) AS n, MAX(last_seq) AS last, MAX(time) AS at
-                       FROM seal GROUP BY chain) AS s ON s.chain = c.chain
-            LEFT JOIN checkpoint AS k ON k.chain = c.chain
-            ORDER BY c.chain""")
-        return [ChainState(*row) for row in rows]
+        seals = {chain: rest for chain, *rest in self._table.db.execute(
+            "SELECT chain, COUNT(*), MAX(last_seq), MAX(time) FROM seal GROUP BY chain")}
+        checkpoints = {chain: rest for chain, *rest in self._table.db.execute(
+            "SELECT chain, seal_seq, last_seq, time FROM checkpoint")}
+        return [ChainState(chain, *self._counts.get(chain, (0, -1)),
+                           *seals.get(chain, (0, None, None)),
+                           *checkpoints.get(chain, (None, None, None)))
+                for chain in sorted({*self._counts, *seals, *checkpoints})]
 
     def _decoded(self, message: StoredMessage) -> tuple[str, Any] | None:
         try:
@@ -185,10 +184,14 @@ class TrailIndex:
             return None
 
     def _add_record(self, entry: dict[str, Any]) -> None:
-        self._table.db.execute(
+        added = self._table.db.execute(
             f"INSERT OR IGNORE INTO record ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (entry["chain"], entry["seq"], iso_instant(entry["time"]), entry["kind"],
              entry["event_id"], entry["submission_id"], entry["sender"], entry["format_id"],
              entry["document_type"], entry["business_key"], entry["document_version"],
              entry["error_code"], entry["reason"], entry["recipient"], entry["contract_id"],
-             entry["contract_version"]))
+             entry["contract_version"])).rowcount
+        if added:
+            counts = self._counts.setdefault(entry["chain"], [0, -1])
+            counts[0] += 1
+            counts[1] = max(counts[1], entry["seq"])
