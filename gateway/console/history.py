@@ -16,10 +16,10 @@ from contracts.model import WHOLE_RECORD
 from gateway.console.jobs import Job
 from gateway.console.markup import Markup, escape, fill, join
 from gateway.console.trail import ChainState, Decision
-from gateway.console.words import Words
+from gateway.console.words import WORDS, Words
+from gateway.trail.taken import TAKEN
 
 DELIVERED_KINDS = frozenset({"DELIVERED", "REDELIVERED"})
-TAKEN = "TAKEN"
 
 _TABLE = Template('<table class="letters" id="$id"><caption>$caption</caption><thead><tr>$head'
                   '</tr></thead><tbody>$body</tbody></table>')
@@ -177,7 +177,9 @@ def _chain_verified(words: Words, chain: str, job: Job | None, broken: frozenset
 
 
 def _kind(words: Words, kind: str) -> str:
-    return words(f"kind_{kind.lower()}") if f"kind_{kind.lower()}" in KINDS else kind
+    """The decision in words; a kind the catalogue does not know, as the trail says it."""
+    key = f"kind_{kind.lower()}"
+    return words(key) if key in WORDS else kind
 
 
 def _contract_label(decision: Decision) -> str:
@@ -191,6 +193,3 @@ def _contract_label(decision: Decision) -> str:
 def _or_dash(value: object) -> object:
     return "–" if value is None else value
 
-
-KINDS = frozenset({"kind_received", "kind_accepted", "kind_rejected", "kind_delivered",
-                   "kind_redelivered", "kind_denied", "kind_taken", "kind_notified"})

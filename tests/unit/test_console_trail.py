@@ -59,7 +59,7 @@ def filled_index() -> TrailIndex:
     """One document's submission (received before its key was known, accepted, delivered,
     acknowledged on the chain `taken`), another document's, a seal and checkpoints."""
     index = TrailIndex(SCHEMAS)
-    delivered = {"recipient": "cn.customs.sh", "contract_id": "fal1-share",
+    delivered: dict[str, Any] = {"recipient": "cn.customs.sh", "contract_id": "fal1-share",
                  "contract_version": 3}
     for message in (
             record(0, 0, "RECEIVED", "e1", business_key=None),
