@@ -44,12 +44,12 @@ from crypto import (
 from gateway.errors import GatewayError
 from gateway.kafka.names import H_SIGNATURE, StoredMessage
 from gateway.kafka.wire import Broker, read_at, read_topics
-from gateway.trail.taken import TAKEN
 from gateway.trail.writer import RECORD_SCHEMA, SEAL_SCHEMA, TrailCodec, entry_bytes, signed_body
 from message_formats import AvroSchemas, FormatError
 from replay.history import (
     ACCEPTED,
     RECEIVED,
+    TAKEN,
     DecodedTrail,
     DocumentHistory,
     DocumentVersion,
