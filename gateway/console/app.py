@@ -74,7 +74,8 @@ CONSOLE_ROLE_REFUSED = "CONSOLE_ROLE_REFUSED"
 CONSOLE_FORM_EXPIRED = "CONSOLE_FORM_EXPIRED"
 CONSOLE_TOKEN_REFUSED = "CONSOLE_TOKEN_REFUSED"
 CONSOLE_NOTHING_CHOSEN = "CONSOLE_NOTHING_CHOSEN"
-# The configuration the console's jobs (`portgw replay …`) are run with, in the gateway's home.
+# The configuration the console's jobs (`portgw replay …`) are run with when the gateway's was
+# not read from a file (made in code): the home's.
 CONFIG_FILE = "gateway.toml"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
@@ -182,7 +183,8 @@ class Console:
         self._letters = LetterIndex(sources.schemas)
         self._documents = DocumentIndex(sources.schemas)
         self._trail = TrailIndex(sources.schemas)
-        self._jobs = Jobs(Command(sources.config.home / CONFIG_FILE, str(sources.broker)))
+        self._jobs = Jobs(Command(sources.config.file or sources.config.home / CONFIG_FILE,
+                                  str(sources.broker)))
         self._followers = (
             Follower(sources.broker, sources.topics.dlq, self._letters.file),
             Follower(sources.broker, sources.topics.receipt, self._documents.file),
