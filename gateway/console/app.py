@@ -390,9 +390,11 @@ class Console:
         view = self._view(request, READERS)
         words = view.words
         key = request.query.get("key", "").strip()
+        if not key:  # a history is of one business key: chosen on the documents page
+            raise web.HTTPSeeOther("/console/documents")
         assert view.session is not None  # READERS: signed in
         body = history_body(
-            self._templates, words, key, self._trail.history(key) if key else [],
+            self._templates, words, key, self._trail.history(key),
             {(c.id, c.version): c for c in self._sources.contracts()},
             self._jobs.last(EXPORT), busy=self._jobs.busy,
             form_token=self._sessions.form_token(view.session))
