@@ -27,12 +27,12 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver import Chrome
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from crypto import token_digest
@@ -217,7 +217,7 @@ class Visit:
         until the next page has replaced it and is loaded."""
         page = self.driver.find_element(By.TAG_NAME, "html")
         action()
-        WebDriverWait(self.driver, WAIT_S).until(staleness_of(page))
+        WebDriverWait(self.driver, WAIT_S).until(replaced(page))
         self.settled()
 
     def keep(self, name: str, *, refused_with: int | None = None) -> str:
@@ -263,6 +263,22 @@ class Visit:
             if matches(focused):
                 return focused
         raise AssertionError("the keyboard never reached the element")
+
+
+def replaced(element: Any) -> Callable[[Chrome], bool]:
+    """Whether `element` has left the document: stale, or (chromedriver, when asked while the
+    next page is being built) a node that "does not belong to the document"."""
+    def gone(_: Chrome) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" not in str(exc.msg):
+                raise
+            return True
+        return False
+    return gone
 
 
 def assert_labelled(driver: Chrome, page: str) -> None:
