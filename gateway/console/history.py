@@ -91,7 +91,7 @@ def _version(words: Words, n: int, records: Sequence[Decision]) -> Markup:
                    None)
     title = words("version_title", version="?" if version is None else version,
                   sender=first.sender, submission=first.submission_id, format=first.format_id)
-    heads = ("decided_at", "decision", "recipient", "contract", "code", "rule", "record")
+    heads = ("decided_at", "decision", "recipient", "contract", "code", "reason", "record")
     body = join(fill(_ROW, kind=r.kind, recipient=r.recipient or "", cells=join(
         fill(_TD, text=cell) for cell in (r.time, _kind(words, r.kind), r.recipient or "–",
                                           _contract_label(r), r.error_code or "", r.reason,

@@ -155,6 +155,7 @@ WORDS = MappingProxyType({
                       "版本 {version}，来自 {sender}：提交 {submission}（{format}）"),
     "timeline": ("Timeline", "时间线"),
     "record": ("Trail record", "审计记录"),
+    "reason": ("Reason (the rule)", "理由（规则）"),
     "kind_received": ("received", "已接收"),
     "kind_accepted": ("accepted", "已接受"),
     "kind_rejected": ("refused", "已拒绝"),
