@@ -319,7 +319,9 @@ class Gateway:
                                                         parts.adapters, parts.schemas,
                                                         parts.agencies, self._ahead.parse,
                                                         self.config.limits_for),
-                                        self.warnings))
+                                        self.warnings,
+                                        # -- for the document history and trail pages
+                                        self.config))
         return app
 
     async def release(self, partitions: Iterable[int]) -> None:

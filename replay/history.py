@@ -22,6 +22,7 @@ ACCEPTED = "ACCEPTED"
 DELIVERED = "DELIVERED"
 REDELIVERED = "REDELIVERED"
 DENIED = "DENIED"
+TAKEN = "TAKEN"  # a recipient's acknowledgement (gateway/trail/taken.py)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

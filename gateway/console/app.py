@@ -9,6 +9,10 @@ HTML, every asset served from this package (no CDN), in English and Chinese (`wo
     /console/contracts          the contracts in force, the lint report (contracts.py)
     /console/contracts/explain  what the router would do with a pasted document (POST)
     /console/warnings           the early warnings, their steps and recipients (warnings.py)
+    /console/documents/history  one business key's trail: versions, decisions, recipients (trail.py)
+    /console/documents/export   its evidence bundle, made by `portgw replay export` (jobs.py)
+    /console/jobs/{n}/bundle    the bundle an export job wrote
+    /console/trail              chains, seals, checkpoints; `portgw replay verify` as a job
 
 Every page needs a session whose binding holds now: operators and auditors read, operators
 alone retry (access.py). Answers carry a Content-Security-Policy that allows this package's
@@ -45,10 +49,13 @@ from gateway.console.access import (
 from gateway.console.contracts import ContractSources, Explained, LintCache, explain_document
 from gateway.console.documents import DocumentIndex, Found, Search
 from gateway.console.follow import Follower
+from gateway.console.history import history_body, trail_body
+from gateway.console.jobs import EXPORT, VERIFY, Command, Jobs
 from gateway.console.letters import Filter, LetterIndex, Listed
 from gateway.console.markup import Markup, escape, fill, join, load_templates
 from gateway.console.overview import AgencyCounts, agency_name, by_agency, by_type, draw_map, rate
 from gateway.console.table import Page, page_of
+from gateway.console.trail import TrailIndex
 from gateway.console.warnings import (
     LEVELS,
     WarningFilter,
@@ -59,9 +66,10 @@ from gateway.console.warnings import (
 )
 from gateway.console.words import Lang, Words, choose_lang
 from gateway.errors import BrokerUnavailable
+from gateway.home.config import GatewayConfig
 from gateway.home.live_keyring import LiveKeyring
 from gateway.ingress.desk import Desk
-from gateway.kafka.names import Topics
+from gateway.kafka.names import StoredMessage, Topics
 from gateway.kafka.wire import Broker
 from gateway.observe.metrics import GatewayMetrics
 from gateway.publish.dead_letters import (
@@ -84,6 +92,9 @@ CONSOLE_FORM_EXPIRED = "CONSOLE_FORM_EXPIRED"
 CONSOLE_TOKEN_REFUSED = "CONSOLE_TOKEN_REFUSED"
 CONSOLE_NOTHING_CHOSEN = "CONSOLE_NOTHING_CHOSEN"
 Posted = MultiDictProxy[str | bytes | bytearray | FileField]
+# The configuration the console's jobs (`portgw replay …`) are run with when the gateway's was
+# not read from a file (made in code): the home's.
+CONFIG_FILE = "gateway.toml"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -95,7 +106,7 @@ _STATIC_TYPES = {".css": "text/css", ".svg": "image/svg+xml"}
 _PAGES = (("overview", "/console/overview"), ("documents", "/console/documents"),
           ("dead_letters", "/console/dead-letters"),
           ("contracts", "/console/contracts"),
-          ("warnings", "/console/warnings"))
+          ("warnings", "/console/warnings"), ("trail", "/console/trail"))
 
 _NAV_ITEM = Template('<li><a href="$href"$current>$text</a></li>')
 _LANG_LINK = Template('<a href="$href" lang="$tag" hreflang="$tag"$current>$text</a>')
@@ -146,6 +157,8 @@ class ConsoleSources:
     # -- contracts and early warnings
     contracts: ContractSources
     warnings: WarningBook
+    # -- for the document history and trail pages
+    config: GatewayConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +203,12 @@ def add_console(app: web.Application, sources: ConsoleSources) -> None:
     app.router.add_post("/console/contracts/explain", console.explain)
     app.router.add_get("/console/warnings", console.warnings)
     app.router.add_get("/console/static/{name}", console.static)
+    # -- the document history and trail pages (history.py)
+    app.router.add_get("/console/documents/history", console.history)
+    app.router.add_post("/console/documents/export", console.export)
+    app.router.add_get("/console/jobs/{number}/bundle", console.bundle)
+    app.router.add_get("/console/trail", console.trail)
+    app.router.add_post("/console/trail/verify", console.verify)
     app.on_cleanup.append(console.stop)
 
 
@@ -203,10 +222,16 @@ class Console:
         self._documents = DocumentIndex(sources.schemas)
         self._reach = WarningReach(sources.schemas)
         self._lint_cache = LintCache(sources.contracts)
+        self._trail = TrailIndex(sources.schemas)
+        self._jobs = Jobs(Command(sources.config.file or sources.config.home / CONFIG_FILE,
+                                  str(sources.broker)))
         self._followers = (
             Follower(sources.broker, sources.topics.dlq, self._letters.file),
             Follower(sources.broker, sources.topics.receipt, self._documents.file),
-            Follower(sources.broker, sources.topics.trail, self._reach.file))
+            # One follower of the trail files each record for the warnings page and
+            # the trail pages alike.
+            Follower(sources.broker, sources.topics.trail, self._file_trail),
+            Follower(sources.broker, sources.topics.checkpoint, self._trail.file_checkpoint))
 
         self._following = False
 
@@ -223,8 +248,10 @@ class Console:
     async def stop(self, _: web.Application) -> None:
         for follower in self._followers:
             await follower.stop()
+        await self._jobs.stop()
         self._letters.close()
         self._documents.close()
+        self._trail.close()
 
     # -- entering
 
@@ -332,7 +359,7 @@ class Console:
         page = index.page(search, _page_number(query.get("page")), PAGE_SIZE)
         rows = join(fill(_DOCUMENT, submission=found.submission_id, status=found.status,
                          time=found.time, sender=found.sender, type=found.document_type or "–",
-                         key=found.business_key or "–", state=_status(found, words),
+                         key=_history_link(found.business_key), state=_status(found, words),
                          code=found.code or "", recipients=found.recipients)
                     for found in page.rows)
         body = fill(
@@ -513,6 +540,10 @@ class Console:
     def _agency_names(self, words: Words) -> dict[str, str]:
         return {agency.id: agency_name(agency, words.lang) for agency in self._sources.agencies}
 
+    def _file_trail(self, message: StoredMessage) -> None:
+        self._reach.file(message)
+        self._trail.file(message)
+
     async def static(self, request: web.Request) -> web.Response:
         found = self._static.get(request.match_info["name"])
         if found is None:
@@ -521,6 +552,54 @@ class Console:
         return web.Response(body=body, content_type=content_type,
                             headers={"Cache-Control": "max-age=3600",
                                      "X-Content-Type-Options": "nosniff"})
+
+    # -- the document history and trail pages (history.py, trail.py, jobs.py)
+
+    async def history(self, request: web.Request) -> web.Response:
+        view = self._view(request, READERS)
+        words = view.words
+        key = request.query.get("key", "").strip()
+        if not key:  # a history is of one business key: chosen on the documents page
+            raise web.HTTPSeeOther("/console/documents")
+        assert view.session is not None  # READERS: signed in
+        body = history_body(
+            self._templates, words, key, self._trail.history(key),
+            {(c.id, c.version): c for c in self._sources.contracts.router.index.contracts},
+            self._jobs.last(EXPORT), busy=self._jobs.busy,
+            form_token=self._sessions.form_token(view.session))
+        return self._page(view, words("history_title", document=key), body)
+
+    async def export(self, request: web.Request) -> NoReturn:
+        view = self._view(request, READERS)
+        await self._form_choices(view)
+        key = str((await request.post()).get("key", "")).strip()
+        if key:
+            self._jobs.export(key, view.holder)  # not while another job runs: the page says so
+        raise web.HTTPSeeOther(str(URL("/console/documents/history").with_query(key=key)))
+
+    async def bundle(self, request: web.Request) -> web.StreamResponse:
+        self._view(request, READERS)
+        number = request.match_info["number"]
+        found = self._jobs.bundle(int(number)) if _small_number(number) else None
+        if found is None:
+            raise web.HTTPNotFound()
+        return web.FileResponse(found, headers={
+            **SECURITY_HEADERS, "Content-Type": "application/zip",
+            "Content-Disposition": f'attachment; filename="{found.name}"'})
+
+    async def trail(self, request: web.Request) -> web.Response:
+        view = self._view(request, READERS)
+        assert view.session is not None  # READERS: signed in
+        body = trail_body(self._templates, view.words, self._trail.chains(),
+                          self._jobs.last(VERIFY), busy=self._jobs.busy,
+                          form_token=self._sessions.form_token(view.session))
+        return self._page(view, view.words("trail"), body)
+
+    async def verify(self, request: web.Request) -> NoReturn:
+        view = self._view(request, READERS)
+        await self._form_choices(view)
+        self._jobs.verify(view.holder)  # not while another job runs: the page says so
+        raise web.HTTPSeeOther("/console/trail")
 
     # -- parts of pages
 
@@ -737,6 +816,13 @@ def _locations(texts: Iterable[str]) -> list[Location]:
         except DlqError:
             continue
     return list(found)
+
+
+def _history_link(business_key: str | None) -> Markup | str:
+    if business_key is None:
+        return "–"
+    return fill(_LINK, href=str(URL("/console/documents/history").with_query(key=business_key)),
+                rel="", text=business_key)
 
 
 def _small_number(text: str | None) -> bool:

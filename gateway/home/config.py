@@ -375,6 +375,8 @@ class GatewayConfig:
     push: PushSettings = field(default_factory=PushSettings)
     limits: Mapping[str, AgencyLimits] = field(
         default_factory=lambda: MappingProxyType({DEFAULT_LIMITS: AgencyLimits()}))
+    # The file it was read from (`load`), which the console's jobs run `portgw` with.
+    file: Path | None = None
 
     @classmethod
     def load(cls, path: Path, env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -384,7 +386,8 @@ class GatewayConfig:
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{path}: {exc}") from exc
         data = with_env_overrides(data, env)
-        config = cls.from_mapping(data, home=path.parent.resolve())
+        config = replace(cls.from_mapping(data, home=path.parent.resolve()),
+                         file=path.resolve())
         if env.get(ENV_BOOTSTRAP):
             config = replace(config, bootstrap_servers=env[ENV_BOOTSTRAP])
         return config

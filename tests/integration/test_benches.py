@@ -39,6 +39,8 @@ EXPECTED_KEYS = {
                   "reference_proof_verify_per_s", "targets_met", "cpu"},
     "edifact.py": {"read_docs_per_s", "bare_split_docs_per_s", "ratio_to_bare_split",
                    "released_read_docs_per_s", "passengers", "segments", "interchange_bytes"},
+    "console_trail.py": {"documents", "trail_records", "filing_us_per_message", "history_ms",
+                         "chains_ms", "reference_dead_letters_first_page_ms"},
     "deliveries.py": {"pulled_per_s", "pushed_per_s", "kafka_per_s", "ratio_to_kafka",
                       "push_ratio_to_kafka", "deliveries", "pushed", "page_size", "pull_s",
                       "push_s", "kafka_s"},

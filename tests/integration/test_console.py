@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -31,12 +32,12 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver import Chrome
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from gateway.clock import utc_now
@@ -52,7 +53,10 @@ from gateway.home.create import (
     create_home,
 )
 from gateway.kafka.names import Topics
+from gateway.kafka.wire import new_producer, read_topics
 from gateway.publish.plan import KEPT_PREFIX_BYTES
+from gateway.trail.taken import TakenRecorder
+from gateway.trail.writer import TrailCodec
 from gateway.warnings.scenario import full_lifecycle
 from tests.integration.service_support import (
     ARRIVAL,
@@ -188,6 +192,28 @@ async def acknowledge_all(served: InProcess, home: Home, agency: str) -> int:
         return len(deliveries)
 
 
+async def acknowledged(home: Home, bootstrap: str, recipient: str) -> None:
+    """The recipient takes the deliveries on its topic and acknowledges them signed,
+    recorded on the trail as the gateway's door records them (TAKEN)."""
+    config, parts = gateway_parts(home)
+    verifier = DeliveryVerifier(parts.keyring, recipient)
+    topic = parts.topics.delivery(recipient)
+    messages = await read_topics(bootstrap, [topic])
+    deliveries = [verifier.check(message) for message in messages]
+    ack = sign_acknowledgement(recipient, [Taken.of(d.delivery_id, d.payload)
+                                           for d in deliveries],
+                               utc_now(), home.agency_keys[recipient])
+    producer = new_producer(bootstrap)
+    await producer.start()
+    recorder = TakenRecorder(producer, TrailCodec(parts.schemas), config.trail, parts.topics,
+                             bootstrap, key=parts.key)
+    try:
+        await recorder.record(ack, home.agency_keys[recipient].public_key().key_id, deliveries)
+    finally:
+        await recorder.close()
+        await producer.stop()
+
+
 async def reloaded(served: InProcess) -> bool:
     """The keyring read again on the gateway's loop, as SIGHUP has it."""
     return served.gateway.parts.live_keyring.reload()
@@ -218,7 +244,7 @@ class Visit:
         until the next page has replaced it and is loaded."""
         page = self.driver.find_element(By.TAG_NAME, "html")
         action()
-        WebDriverWait(self.driver, WAIT_S).until(staleness_of(page))
+        WebDriverWait(self.driver, WAIT_S).until(replaced(page))
         self.settled()
 
     def keep(self, name: str, *, refused_with: int | None = None) -> str:
@@ -264,6 +290,22 @@ class Visit:
             if matches(focused):
                 return focused
         raise AssertionError("the keyboard never reached the element")
+
+
+def replaced(element: Any) -> Callable[[Chrome], bool]:
+    """Whether `element` has left the document: stale, or (chromedriver, when asked while the
+    next page is being built) a node that "does not belong to the document"."""
+    def gone(_: Chrome) -> bool:
+        try:
+            element.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" not in str(exc.msg):
+                raise
+            return True
+        return False
+    return gone
 
 
 def assert_labelled(driver: Chrome, page: str) -> None:
@@ -624,3 +666,95 @@ async def demo_pages(console: str, token: str) -> dict[str, tuple[int, str]]:
             async with session.get(f"{console}{page}") as answer:
                 pages[page] = (answer.status, await answer.text())
         return pages
+
+
+def test_a_documents_history_shows_its_recipients_and_the_trail_verifies_from_the_page(
+        console_home: tuple[Home, Tokens], broker: Any, browser: Chrome,
+        artifacts: Path) -> None:
+    home, tokens = console_home
+    arrivals = signed_arrivals(home, 2)
+    key = "9074729:V000001:A:CNSHA"  # the second arrival's business key
+    with gateway_beside(home, broker.bootstrap_servers) as (served, call):
+        assert call(submit(served.url, arrivals)) == [200, 200]
+        asyncio.run(acknowledged(home, broker.bootstrap_servers, RECIPIENTS[0]))
+        visit = Visit(browser, served.ops_url, artifacts)
+        visit.sign_in(tokens.auditor)
+
+        # From the documents' search to the document's history, by its key's link.
+        visit.until(lambda d: bool(d.find_elements(By.LINK_TEXT, key)),
+                    f"/console/documents?key={key}")
+        link = browser.find_element(By.LINK_TEXT, key)
+        visit.leave(link.click)
+        assert "/console/documents/history" in browser.current_url
+
+        # Each recipient delivered under the contract, the masked field named, its value
+        # never shown (keep() checks the HTML); the first recipient's acknowledgement.
+        def delivered_to_both_and_taken(driver: Chrome) -> bool:
+            rows = driver.find_elements(By.CSS_SELECTOR,
+                                        '#recipients tr[data-kind="DELIVERED"]')
+            return ({row.get_attribute("data-recipient") for row in rows} == set(RECIPIENTS)
+                    and bool(driver.find_elements(By.CSS_SELECTOR,
+                                                  '#timeline-1 tr[data-kind="TAKEN"]')))
+        visit.until(delivered_to_both_and_taken,
+                    browser.current_url.removeprefix(served.ops_url))
+        contract = MASKED_CONTRACTS[0]
+        for recipient in RECIPIENTS:
+            row = browser.find_element(
+                By.CSS_SELECTOR, f'#recipients tr[data-recipient="{recipient}"]')
+            assert f"{contract.id} v{contract.version}" in row.text
+            assert "master_name (pseudonym)" in row.text
+        kinds = [row.get_attribute("data-kind")
+                 for row in browser.find_elements(By.CSS_SELECTOR, "#timeline-1 tbody tr")]
+        assert "ACCEPTED" in kinds and kinds.count("DELIVERED") == len(RECIPIENTS)
+        taken = [row.text for row in browser.find_elements(
+            By.CSS_SELECTOR, '#timeline-1 tr[data-kind="TAKEN"]')]
+        assert len(taken) == 1 and RECIPIENTS[0] in taken[0]
+        acknowledged_at = {row.get_attribute("data-recipient"):
+                           row.find_elements(By.TAG_NAME, "td")[-1].text
+                           for row in browser.find_elements(By.CSS_SELECTOR, "#recipients tr")
+                           if row.get_attribute("data-recipient") in RECIPIENTS}
+        assert acknowledged_at[RECIPIENTS[1]] == "not acknowledged"
+        assert acknowledged_at[RECIPIENTS[0]].startswith("20")  # its time
+        visit.keep("document-history")
+
+        # Its evidence bundle, made by `portgw replay export` as a job, then served.
+        button = visit.tab_to(lambda e: e.get_attribute("id") == "export")
+        visit.leave(lambda: button.send_keys(Keys.ENTER))
+        visit.until(lambda d: bool(d.find_elements(By.ID, "bundle"))
+                    or bool(d.find_elements(By.ID, "export-output")),
+                    browser.current_url.removeprefix(served.ops_url))
+        assert not browser.find_elements(By.ID, "export-output"), \
+            browser.find_element(By.ID, "export-output").text
+        visit.keep("document-history-exported")
+        bundle = fetched(browser, str(browser.find_element(By.ID, "bundle")
+                                      .get_attribute("href")))
+        assert bundle[:2] == b"PK"
+
+        # The trail page: chains and seals, and a verification started by keyboard.
+        visit.until(lambda d: bool(d.find_elements(By.CSS_SELECTOR, "#chains tr[data-chain]")),
+                    "/console/trail")
+        visit.keep("trail")
+        button = visit.tab_to(lambda e: e.get_attribute("id") == "verify-now")
+        visit.leave(lambda: button.send_keys(Keys.ENTER))
+        visit.until(lambda d: d.find_element(By.ID, "verify-state").get_attribute("data-ok")
+                    is not None, "/console/trail")
+        state = browser.find_element(By.ID, "verify-state")
+        assert state.get_attribute("data-ok") == "true", \
+            browser.find_element(By.ID, "verify-output").text
+        assert "OK" in browser.find_element(By.ID, "verify-output").text
+        verified = {row.get_attribute("data-verified")
+                    for row in browser.find_elements(By.CSS_SELECTOR, "#chains tr[data-chain]")}
+        assert verified == {"ok"}
+        assert browser.find_elements(By.CSS_SELECTOR, '#chains tr[data-chain="taken"]')
+        visit.keep("trail-verified")
+        visit.open("/console/trail?lang=zh")
+        visit.keep("trail-zh")
+
+
+def fetched(driver: Chrome, url: str) -> bytes:
+    """What `url` answers with the browser's session cookie."""
+    cookies = "; ".join(f"{c['name']}={c['value']}" for c in driver.get_cookies())
+    request = urllib.request.Request(url, headers={"Cookie": cookies})
+    with urllib.request.urlopen(request, timeout=WAIT_S) as answer:
+        body: bytes = answer.read()
+    return body

@@ -671,3 +671,30 @@ def test_run_check_bundle_exits_1_on_a_tampered_bundle(tmp_path: Path) -> None:
     out = io.StringIO()
     assert run_check_bundle(path, out=out) == 1
     assert f"BROKEN: 1 problem(s):\n  {event}: SM3 is " in out.getvalue()
+
+
+def test_an_acknowledged_delivery_is_evidence_beside_the_original(tmp_path: Path) -> None:
+    """A TAKEN record names the delivered payload's SM3 (what its recipient signed), not the
+    original's: the bundle holds it and still verifies the original."""
+    broker = Broker()
+    gateway = Gateway(broker)
+
+    async def run() -> None:
+        sent = await gateway.submit(KEY, 1, denied=())
+        payload = b"delivery " + (sent.event or b"")
+        await gateway.writer.append(
+            kind="TAKEN", submission_id="delivery-1", event_id=sent.event_id, sender=SENDER,
+            format_id="avro", document_type="CustomsCargoManifest", business_key=KEY,
+            document_version=1, digest_sm3=sm3_hex(payload), recipient="cn.customs",
+            contract_id="C-CUSTOMS", contract_version=2, reason="taken by cn.customs",
+            **broker.publish("px.taken.v1", b'{"ack": 1}'))
+        await gateway.writer.seal()
+
+    asyncio.run(run())
+    path = tmp_path / "bundle.zip"
+    build_bundle(broker.trail, broker.referenced, SCHEMAS, keyring(), KEY,
+                 sender=SENDER).write(path)
+    report = check_bundle(path, keyring=keyring())
+    assert report.ok, report.describe()
+    assert "TAKEN" in [r["kind"] for r in json.loads(
+        zipfile.ZipFile(path).read("manifest.json"))["records"]]
