@@ -181,7 +181,21 @@ async def _post_all(home: Home, bootstrap: str, docs: list[Document]
             signed_receipt = receipt_from_json(answer.body, parts.schemas)
             signed_receipt.check(parts.keyring)
             receipts.append(signed_receipt.receipt)
-        return receipts, await scrape(session, gw.ops_url)
+        return receipts, await scrape_counted(session, gw.ops_url, len(docs))
+
+
+async def scrape_counted(session: aiohttp.ClientSession, base_url: str, documents: int,
+                         deadline_s: float = 30.0) -> list[Any]:
+    """What /metrics says once it has counted `documents` decided ones: a sender may hold its
+    receipt a moment before the gateway has counted the decision."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        samples = await scrape(session, base_url)
+        counted = sum(s.value for s in samples if s.name in (
+            "portgw_documents_accepted_total", "portgw_documents_rejected_total"))
+        if counted >= documents or time.monotonic() > deadline:
+            return samples
+        await asyncio.sleep(0.05)
 
 
 def test_an_idle_gateway_has_nothing_in_flight_and_exports_its_process_metrics(
