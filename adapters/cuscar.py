@@ -26,7 +26,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, ClassVar
 
-from message_formats.edifact import Interchange, Message, Segment
+from message_formats.edifact import Interchange, Message, Segment, segment
 
 from .base import ParseResult, RuleViolationError
 from .cn_manifest import business_key as manifest_business_key
@@ -51,7 +51,6 @@ from .edi_text import (
     qualified,
     refused,
     required_decimal,
-    segment,
     split_groups,
     text_or_none,
     time_of,

@@ -26,6 +26,7 @@ from message_formats.edifact import (
     Separators,
     Where,
     decimal_value,
+    segment,
 )
 
 from .base import ParseResult, RenderError, RuleViolationError
@@ -145,7 +146,7 @@ def refused(code: str, segment: Segment, element: str, rule: str) -> SegmentRule
 
 def only_message(interchange: Interchange, message_types: frozenset[str]) -> Message:
     """The one message of an interchange that an adapter reads: one canonical record per
-    document. (Several messages in one interchange are split by the gateway's layer.)"""
+    document: an interchange of several messages is refused (RULE_EDIFACT_ONE_MESSAGE)."""
     if len(interchange.messages) != 1:
         raise RuleViolationError("the interchange must hold exactly one message for this "
                                  "adapter", code=MESSAGE_COUNT)
@@ -365,14 +366,6 @@ class Envelope:
     reference: str
     message_type: str
     version: str  # the S009 components after the type, e.g. "D:95B:UN:LOT10"
-
-
-def segment(tag: str, *elements: str | Sequence[str | None] | None) -> Segment:
-    """A segment to render, None standing for an empty element or component (the writer
-    leaves trailing empty ones out)."""
-    return edifact.segment(tag, *(
-        "" if e is None else e if isinstance(e, str) else tuple(c or "" for c in e)
-        for e in elements))
 
 
 def date_time_segment(qualifier: str, value: Any) -> Segment:

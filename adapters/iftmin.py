@@ -24,7 +24,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from message_formats.edifact import Interchange, Message, Segment
+from message_formats.edifact import Interchange, Message, Segment, segment
 
 from .base import ParseResult
 from .edi_text import (
@@ -46,7 +46,6 @@ from .edi_text import (
     qualified,
     refused,
     required_decimal,
-    segment,
     split_groups,
     text_or_none,
     time_of,

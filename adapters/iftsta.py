@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from itertools import groupby
 from typing import Any, ClassVar
 
-from message_formats.edifact import Interchange, Message, Segment
+from message_formats.edifact import Interchange, Message, Segment, segment
 
 from .base import ParseResult
 from .edi_text import (
@@ -35,7 +35,6 @@ from .edi_text import (
     location,
     qualified,
     refused,
-    segment,
     split_groups,
     text_or_none,
 )

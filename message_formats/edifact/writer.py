@@ -11,12 +11,15 @@ from .errors import EdifactError, InterchangeHeader, Level, Where
 from .model import DEFAULT_SEPARATORS, Components, MessageId, Segment, Separators
 from .tokens import CODECS
 
-Element = str | Sequence[str]
+# An element: its text, its components, or None (as a component, too) for one left empty.
+Element = str | Sequence[str | None] | None
 
 
 def segment(tag: str, *elements: Element) -> Segment:
-    """A segment to render: each element a string or a sequence of components."""
-    return Segment(tag, tuple((e,) if isinstance(e, str) else tuple(e) for e in elements), 0)
+    """A segment to render: each element a string or a sequence of components, None standing
+    for an empty element or component (trailing empty ones are left out when written)."""
+    return Segment(tag, tuple(("" if e is None else e,) if e is None or isinstance(e, str)
+                              else tuple(c or "" for c in e) for e in elements), 0)
 
 
 @dataclass(frozen=True, slots=True)
