@@ -316,6 +316,17 @@ async def post_document(session: aiohttp.ClientSession, base_url: str, doc: Docu
                           CIMultiDict(response.headers))
 
 
+async def post_unnamed(session: aiohttp.ClientSession, base_url: str, doc: Document) -> int:
+    """POST /v1/submissions without Px-Format, the format left to be found from the content;
+    the answer's status."""
+    headers = {"Px-Sender": doc.sender, "Idempotency-Key": doc.submission_id,
+               "Px-Signature": base64.b64encode(doc.signature).decode()}
+    async with session.post(f"{base_url}/v1/submissions", data=doc.document, headers=headers,
+                            timeout=aiohttp.ClientTimeout(total=60)) as response:
+        await response.read()
+        return response.status
+
+
 async def get_answer(session: aiohttp.ClientSession, url: str) -> HttpAnswer:
     async with session.get(url) as response:
         return HttpAnswer(response.status, await response.json(),

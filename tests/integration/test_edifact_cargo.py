@@ -7,7 +7,6 @@ message at the segment (UCS) with 0085 code 12 (invalid value)."""
 from __future__ import annotations
 
 import asyncio
-import base64
 from pathlib import Path
 
 import aiohttp
@@ -19,7 +18,12 @@ from gateway.kafka.names import Topics
 from gateway.kafka.wire import read_topics
 from gateway.publish.contrl_answers import CONTRL_FORMAT
 from message_formats.edifact import Action, read_contrl, read_interchange
-from tests.integration.service_support import Document, running_gateway, signed, wait_ready
+from tests.integration.service_support import (
+    post_unnamed,
+    running_gateway,
+    signed,
+    wait_ready,
+)
 from tests.integration.support import gateway_parts
 
 pytestmark = pytest.mark.integration
@@ -34,15 +38,6 @@ CONTRACT = ContractSpec(
 SAMPLES = ("cuscar-edifact/valid_sea_import.edi", "iftmin-edifact/valid_road_and_sea.edi",
            "iftsta-edifact/valid_loaded_and_departed.edi",
            "cuscar-edifact/bad_container_check_digit.edi")
-
-
-async def post_unnamed(session: aiohttp.ClientSession, base_url: str, doc: Document) -> int:
-    headers = {"Px-Sender": doc.sender, "Idempotency-Key": doc.submission_id,
-               "Px-Signature": base64.b64encode(doc.signature).decode()}
-    async with session.post(f"{base_url}/v1/submissions", data=doc.document, headers=headers,
-                            timeout=aiohttp.ClientTimeout(total=60)) as response:
-        await response.read()
-        return response.status
 
 
 def test_cargo_interchanges_are_detected_delivered_and_refused_with_contrl(

@@ -10,7 +10,6 @@ paxlst-passengers reads: of the PAXLST adapters, the one that names its BGM docu
 from __future__ import annotations
 
 import asyncio
-import base64
 import os
 import textwrap
 from pathlib import Path
@@ -31,6 +30,7 @@ from tests.integration.service_support import (
     Document,
     deduplicated_deliveries,
     post_document,
+    post_unnamed,
     running_gateway,
     signed,
     wait_ready,
@@ -110,15 +110,6 @@ def installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def unnamed(doc: Document) -> Document:
     return Document(doc.submission_id, doc.sender, doc.document, doc.signature, format_id="")
-
-
-async def post_unnamed(session: aiohttp.ClientSession, base_url: str, doc: Document) -> int:
-    headers = {"Px-Sender": doc.sender, "Idempotency-Key": doc.submission_id,
-               "Px-Signature": base64.b64encode(doc.signature).decode()}
-    async with session.post(f"{base_url}/v1/submissions", data=doc.document, headers=headers,
-                            timeout=aiohttp.ClientTimeout(total=60)) as response:
-        await response.read()
-        return response.status
 
 
 def contrls(parts: GatewayParts, bootstrap: str) -> dict[str, Acknowledgement]:

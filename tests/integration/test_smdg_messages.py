@@ -17,9 +17,8 @@ from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.names import Topics
 from gateway.kafka.wire import read_topics
 from message_formats.edifact import Action, read_contrl, read_interchange
-from tests.integration.service_support import running_gateway, signed, wait_ready
+from tests.integration.service_support import post_unnamed, running_gateway, signed, wait_ready
 from tests.integration.support import gateway_parts
-from tests.integration.test_edifact_contrl import post_unnamed
 
 pytestmark = pytest.mark.integration
 
