@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from contracts import ContractIndex
-from gateway.decide.pipeline import Context, Rejection, Submission
+from gateway.decide.pipeline import Context, Rejection, Submission, derived_from
 from gateway.kafka.names import (
     H_DIGEST,
     H_DXP_COP_MSG_ID,
@@ -94,8 +94,10 @@ def accepted_plan(ctx: Context, subscriptions: ContractIndex, schemas: AvroSchem
                   topics: Topics, now: datetime) -> Plan:
     """The event, one sealed delivery per grant, the status events "accepted" and one
     "delivered" per delivery; ACCEPTED, DELIVERED, DENIED and NOTIFIED entries; then the
-    same of each document derived from it (`Context.derived`) that a contract shares, or
-    the DENIED entry of one that none does; the receipt, naming the recipients of all."""
+    same of each document derived from it or, of an interchange, each other message
+    (`Context.derived`) that a contract shares, the DENIED entry of one that none does, the
+    dead letter and REJECTED entry of a message refused; the receipt, naming the recipients
+    of all."""
     assert ctx.decision is not None
     messages: list[Message] = []
     entries: list[Entry] = []
@@ -113,7 +115,10 @@ def _accepted(ctx: Context, messages: list[Message], entries: list[Entry],
               subscriptions: ContractIndex, schemas: AvroSchemas, topics: Topics,
               now: datetime) -> list[_Status]:
     """One accepted document's messages and entries added to the plan's; its status events.
-    A derived document no contract shares has its DENIED entry alone."""
+    A derived document no contract shares has its DENIED entry alone; a message of the
+    interchange that its adapter refused, its refusal's."""
+    if ctx.refused is not None:
+        return _refused_part(ctx, messages, entries, subscriptions, schemas, topics, now)
     assert ctx.decision is not None
     decision, base = ctx.decision, trail_fields(ctx)
     if ctx.event is None:
@@ -143,6 +148,22 @@ def _accepted(ctx: Context, messages: list[Message], entries: list[Entry],
         "contract_id": denial.contract.id, "contract_version": denial.contract.version,
         "reason": denial.reason}) for denial in decision.denials)
     return statuses
+
+
+def _refused_part(ctx: Context, messages: list[Message], entries: list[Entry],
+                  subscriptions: ContractIndex, schemas: AvroSchemas, topics: Topics,
+                  now: datetime) -> list[_Status]:
+    """A message of an interchange of several that its adapter refused: its dead letter
+    (the interchange's first bytes: the whole is on the ingress topic, which the RECEIVED
+    record names), its REJECTED entry and its "rejected" status events."""
+    refused, derivation = ctx.refused, ctx.derivation
+    assert refused is not None and derivation is not None
+    why = Rejection(refused.code, refused.message, refused.line, "REJECTED")
+    entries.append(Entry({**trail_fields(ctx), "kind": "REJECTED", "error_code": why.code,
+                          "reason": f"{derivation.note}: {why.message}"}, names=len(messages)))
+    messages.append(Message(dead_letter(ctx, why, schemas, topics, whole=False)))
+    return _status_events(ctx, "rejected", (), subscriptions, schemas, topics, now,
+                          error_code=why.code)
 
 
 def all_recipients(ctx: Context) -> tuple[str, ...]:
@@ -261,13 +282,16 @@ def received_entry(ctx: Context, topics: Topics) -> Entry:
     return Entry(fields)
 
 
-def dead_letter(ctx: Context, why: Rejection, schemas: AvroSchemas, topics: Topics
-                ) -> Outbound:
+def dead_letter(ctx: Context, why: Rejection, schemas: AvroSchemas, topics: Topics, *,
+                whole: bool = True) -> Outbound:
+    """`whole`: the bytes are kept whole when the document was authenticated; else (and
+    for a message of an interchange of several) its first KEPT_PREFIX_BYTES."""
     s = ctx.submission
     headers: tuple[tuple[str, bytes], ...] = ((H_EVENT_ID, ctx.event_id.encode()),
-                                              (H_SENDER, s.sender.encode()))
+                                              (H_SENDER, s.sender.encode()),
+                                              *derived_from(ctx))
     original = s.document
-    if ctx.signer is None and len(original) > KEPT_PREFIX_BYTES:  # never authenticated
+    if (ctx.signer is None or not whole) and len(original) > KEPT_PREFIX_BYTES:
         original = original[:KEPT_PREFIX_BYTES]
         headers += ((H_ORIGINAL_SIZE, str(len(s.document)).encode()),
                     (H_DIGEST, ctx.digest.encode()))
