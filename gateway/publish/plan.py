@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from contracts import ContractIndex
+from contracts import TRANSPORT_EVENT, Contract, ContractIndex
 from gateway.decide.pipeline import Context, Rejection, Submission, derived_from
 from gateway.kafka.names import (
     H_DIGEST,
@@ -43,6 +43,9 @@ DEAD_LETTER_SCHEMA = "px.gateway.DeadLetter"
 KEPT_PREFIX_BYTES = 4096
 H_ORIGINAL_SIZE = "px-original-size"
 STATUS_SCHEMA = "px.gateway.StatusEvent"
+# The canonical record whose transport events go to "transport" subscribers, one status event
+# each (an IFTSTA's, adapters/iftsta.py; docs/contracts.md, "Subscriptions").
+TRANSPORT_STATUS_SCHEMA = "px.canonical.TransportStatusReport"
 KEYRING_MARK = "; keyring "
 
 
@@ -131,6 +134,7 @@ def _accepted(ctx: Context, messages: list[Message], entries: list[Entry],
     for grant, _ in ctx.deliveries:
         statuses += _status_events(ctx, "delivered", recipients, subscriptions, schemas, topics,
                                    now, recipient=grant.recipient)
+    statuses += _transport_events(ctx, recipients, subscriptions, schemas, topics, now)
     first = len(messages)
     messages += (Message(ctx.event), *(Message(out, sealed=True) for _, out in ctx.deliveries))
     entries.append(Entry({**base, "kind": "ACCEPTED", "reason": decision.explanation},
@@ -228,22 +232,52 @@ def _status_events(ctx: Context, status: str, recipients: Iterable[str],
                    ) -> list[_Status]:
     """Status events for the parties to the document (its sender and recipients) that
     subscribed to them, each with its NOTIFIED entry."""
-    if ctx.document_type is None:
-        return []
-    s = ctx.submission
-    found = subscriptions.subscribers(ctx.document_type, status, (s.sender, *recipients),
-                                      s.received_at)
+    found = _subscribers(ctx, status, recipients, subscriptions)
     if not found:  # mostly so: no record to build
         return []
-    business_key = ctx.business_key
+    return _notices(ctx, status, found, schemas, topics, now,
+                    {"recipient": recipient, "error_code": error_code})
+
+
+def _transport_events(ctx: Context, recipients: Iterable[str], subscriptions: ContractIndex,
+                      schemas: AvroSchemas, topics: Topics, now: datetime) -> list[_Status]:
+    """Of a transport status report: one "transport" status event per transport event it
+    reports (loaded, departed, gate-in ...), to each party to the report subscribed to
+    them, each with its NOTIFIED entry. None for any other document."""
+    if ctx.parsed is None or ctx.schema_name != TRANSPORT_STATUS_SCHEMA:
+        return []
+    found = _subscribers(ctx, TRANSPORT_EVENT, recipients, subscriptions)
+    statuses = []
+    for event in ctx.parsed.record["events"] if found else ():
+        statuses += _notices(
+            ctx, TRANSPORT_EVENT, found, schemas, topics, now, {"transport_event": event},
+            f" (STS {event['status_code']} of consignment {event['consignment_number']})")
+    return statuses
+
+
+def _subscribers(ctx: Context, status: str, recipients: Iterable[str],
+                 subscriptions: ContractIndex) -> tuple[tuple[str, Contract], ...]:
+    if ctx.document_type is None:
+        return ()
+    s = ctx.submission
+    return subscriptions.subscribers(ctx.document_type, status, (s.sender, *recipients),
+                                     s.received_at)
+
+
+def _notices(ctx: Context, status: str, found: Iterable[tuple[str, Contract]],
+             schemas: AvroSchemas, topics: Topics, now: datetime, facts: Mapping[str, Any],
+             what: str = "") -> list[_Status]:
+    """One status event to each subscriber `found`, with `facts` (recipient, error code or
+    transport event), and its NOTIFIED entry; `what` adds to the entry's reason."""
+    s = ctx.submission
     base = trail_fields(ctx)
     statuses = []
     for subscriber, contract in found:
         event = {
             "event_id": ctx.event_id, "submission_id": s.submission_id, "status": status,
             "time": now, "subscriber": subscriber, "sender": s.sender,
-            "document_type": ctx.document_type, "business_key": business_key,
-            "recipient": recipient, "error_code": error_code,
+            "document_type": ctx.document_type, "business_key": ctx.business_key,
+            "recipient": None, "error_code": None, "transport_event": None, **facts,
             "contract_id": contract.id, "contract_version": contract.version,
         }
         out = Outbound(topic=topics.status(subscriber), key=s.submission_id.encode(),
@@ -252,7 +286,7 @@ def _status_events(ctx: Context, status: str, recipients: Iterable[str],
         statuses.append(_Status(Message(out), {
             **base, "kind": "NOTIFIED", "recipient": subscriber,
             "contract_id": contract.id, "contract_version": contract.version,
-            "reason": f"status {status} under subscription {contract.label}"}))
+            "reason": f"status {status}{what} under subscription {contract.label}"}))
     return statuses
 
 
