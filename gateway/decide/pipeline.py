@@ -611,9 +611,12 @@ class Route:
         decision = decided(self.router, ctx)
         if not decision.grants:
             kept = self.internal(ctx) if self.internal is not None else None
-            if kept is None:
+            if kept is not None:
+                decision = replace(decision, no_route=kept, denials=())
+            elif ctx.parsed is None or not ctx.parsed.parts:
                 raise RouteDenied(decision.explanation, code=decision.code)
-            decision = replace(decision, no_route=kept, denials=())
+            # else one message of several, shared with nobody: Derive decides the others,
+            # and refuses the interchange when none of them is shared either
         return replace(ctx, decision=decision)
 
 
@@ -638,7 +641,10 @@ class Derive:
     The other messages of an interchange of several (`ParseResult.parts`; the submission's
     own is the first one read) are decided here alike, as documents of the source's type,
     before what it derives; a message its adapter refused keeps its refusal (the plan gives
-    it its REJECTED record, its dead letter and its place in the CONTRL).
+    it its REJECTED record, its dead letter and its place in the CONTRL). The submission's
+    own message, when no contract shares it (Route let it pass), is denied alone (its event
+    dropped, its DENIED record) if another message is shared; else the interchange is
+    refused as a single document is (default deny).
 
     `derivers` holds the adapters that derive documents, by format id: for any other
     document the stage costs one dictionary lookup."""
@@ -659,6 +665,11 @@ class Derive:
         if deriver is not None:
             children += tuple(self._decided(derived_context(ctx, place, document))
                               for place, document in enumerate(deriver.derived(parsed)))
+        if not shared(ctx.decision):  # the submission's own message (one of several)
+            if not any(shared(child.decision) for child in children):
+                assert ctx.decision is not None
+                raise RouteDenied(ctx.decision.explanation, code=ctx.decision.code)
+            ctx = replace(ctx, event=None)  # denied alone: its event is not published
         return replace(ctx, derived=children) if children else ctx
 
     def _decided_part(self, ctx: Context, part: DocumentPart) -> Context:
@@ -672,6 +683,12 @@ class Derive:
         if not decision.grants:
             return child
         return self.deliveries(self.event(child))
+
+
+def shared(decision: Decision | None) -> bool:
+    """Whether a decided document is published: granted to someone, or kept to its sender
+    for a reason (`Decision.no_route`)."""
+    return decision is not None and (bool(decision.grants) or decision.no_route is not None)
 
 
 def part_context(ctx: Context, part: DocumentPart) -> Context:

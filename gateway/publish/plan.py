@@ -118,14 +118,14 @@ def _accepted(ctx: Context, messages: list[Message], entries: list[Entry],
               subscriptions: ContractIndex, schemas: AvroSchemas, topics: Topics,
               now: datetime) -> list[_Status]:
     """One accepted document's messages and entries added to the plan's; its status events.
-    A derived document no contract shares has its DENIED entry alone; a message of the
-    interchange that its adapter refused, its refusal's."""
+    A derived document or a message of an interchange of several that no contract shares
+    has its DENIED entry alone; a message that its adapter refused, its refusal's."""
     if ctx.refused is not None:
         return _refused_part(ctx, messages, entries, subscriptions, schemas, topics, now)
     assert ctx.decision is not None
     decision, base = ctx.decision, trail_fields(ctx)
-    if ctx.event is None:
-        assert ctx.derivation is not None and not decision.grants
+    if ctx.event is None:  # derived, or one message of several: shared with nobody
+        assert not decision.grants
         entries.append(Entry({**base, "kind": "DENIED", "error_code": decision.code,
                               "reason": decision.explanation}))
         return []

@@ -17,6 +17,7 @@ import pytest
 from adapters import CuscarAdapter, IftminAdapter, IftstaAdapter, RuleViolationError
 from adapters.edi_text import MAX_MESSAGES, SegmentRuleError
 from gateway.cli.main import main
+from gateway.home.create import ContractSpec
 from gateway.kafka.names import H_PART_OF, H_SENDER
 from gateway.publish.contrl_answers import ContrlAnswers
 from gateway.publish.plan import H_ORIGINAL_SIZE, KEPT_PREFIX_BYTES, Plan, accepted_plan
@@ -261,10 +262,8 @@ def test_each_other_message_is_decided_as_a_document_of_its_own(tmp_path: Path) 
 
 def test_a_message_no_contract_shares_is_denied_alone_and_its_contrl_says_rejected(
         tmp_path: Path) -> None:
-    only_first = terminal_contract("first-message-to-customs", CUSTOMS, "cn-manifest")
-    only_first = replace(only_first, extra=only_first.extra
-                         + "condition = 'head.message_id == \"MREF0001\"'\n")
-    home, parts = home_with(tmp_path / "home", only_first)
+    home, parts = home_with(tmp_path / "home",
+                            condition_on_message('head.message_id == "MREF0001"'))
     ctx, why = decided(home, parts, THREE, "cuscar-edifact")
     assert why is None
     assert [c.decision.grants == () for c in ctx.derived if c.decision] == [True, True]
@@ -277,6 +276,48 @@ def test_a_message_no_contract_shares_is_denied_alone_and_its_contrl_says_reject
     assert [(r.reference, r.action, r.syntax_error) for r in read.reports("UCM")] == [
         ("MREF0001", Action.ACKNOWLEDGED, 0), ("MREF0002", Action.REJECTED, 0),
         ("MREF0003", Action.REJECTED, 0)]
+
+
+def condition_on_message(condition: str) -> ContractSpec:
+    to_customs = terminal_contract("some-messages-to-customs", CUSTOMS, "cn-manifest")
+    return replace(to_customs, extra=to_customs.extra + f"condition = '{condition}'\n")
+
+
+def test_the_submission_s_own_message_no_contract_shares_is_denied_alone(
+        tmp_path: Path) -> None:
+    home, parts = home_with(tmp_path / "home",
+                            condition_on_message('head.message_id != "MREF0001"'))
+    ctx, why = decided(home, parts, THREE, "cuscar-edifact")
+    assert why is None and ctx.event is None  # its event is not published
+    assert ctx.decision is not None and ctx.decision.grants == ()
+    plan = accepted_plan(ctx, parts.router.index, parts.schemas, WIRE, AT)
+    assert [(e.fields["kind"], e.fields["business_key"]) for e in plan.entries] == [
+        ("DENIED", KEY.format("0326E")),
+        ("ACCEPTED", KEY.format("0327E")), ("DELIVERED", KEY.format("0327E")),
+        ("ACCEPTED", KEY.format("0328E")), ("DELIVERED", KEY.format("0328E"))]
+    assert plan.entries[0].fields["error_code"] == "ROUTE_CONDITION_FALSE"
+    assert [m.out.topic for m in plan.messages] == [
+        WIRE.canonical("cn-manifest"), WIRE.delivery(CUSTOMS)] * 2
+    assert plan.receipt is not None and plan.receipt.recipients == (CUSTOMS,)
+    answered = ContrlAnswers(parts.payloads, parts.schemas).added(plan, ctx, None, AT)
+    payload = parts.schemas.decode(answered.messages[-1].out.value)[1]["payload"]
+    read = read_contrl(read_interchange(payload).messages[0])
+    assert [(r.reference, r.action) for r in read.reports("UCM")] == [
+        ("MREF0001", Action.REJECTED), ("MREF0002", Action.ACKNOWLEDGED),
+        ("MREF0003", Action.ACKNOWLEDGED)]
+
+
+def test_an_interchange_no_message_of_which_is_shared_is_refused_whole(
+        tmp_path: Path) -> None:
+    home, parts = home_with(tmp_path / "home", condition_on_message(
+        'head.message_id == "NONE"'))
+    ctx, why = decided(home, parts, SECOND_REFUSED, "cuscar-edifact")
+    assert why is not None and (why.code, why.kind) == ("ROUTE_CONDITION_FALSE", "DENIED")
+    answered = ContrlAnswers(parts.payloads, parts.schemas).added(Plan(ctx.submission), ctx,
+                                                                  why, AT)
+    payload = parts.schemas.decode(answered.messages[-1].out.value)[1]["payload"]
+    read = read_contrl(read_interchange(payload).messages[0])
+    assert (read.interchange.action, read.reports("UCM")) == (Action.REJECTED, ())
 
 
 def test_an_interchange_of_sound_messages_gets_a_contrl_only_when_unb_asks(
