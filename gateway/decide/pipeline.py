@@ -665,7 +665,7 @@ class Derive:
         if deriver is not None:
             children += tuple(self._decided(derived_context(ctx, place, document))
                               for place, document in enumerate(deriver.derived(parsed)))
-        if not shared(ctx.decision):  # the submission's own message (one of several)
+        if parsed.parts and not shared(ctx.decision):  # its own message, one of several
             if not any(shared(child.decision) for child in children):
                 assert ctx.decision is not None
                 raise RouteDenied(ctx.decision.explanation, code=ctx.decision.code)
