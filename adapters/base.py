@@ -49,6 +49,26 @@ class ParseResult:
     business_key: str
     document_version: int
     warnings: tuple[str, ...] = ()
+    # Of a document that holds several documents of its type (a UN/EDIFACT interchange of
+    # several messages, docs/adapters.md "Several messages per interchange"): every one of
+    # them, in order; this result is the first one read, the part marked `own`. Empty for
+    # a document that is one document.
+    parts: tuple[DocumentPart, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentPart:
+    """One document of a submission that holds several (one message of an EDIFACT
+    interchange): its place (1, 2, …), its reference and S009 identifier as written (what a
+    CONTRL's UCM names it by), and its parse or its refusal. The part whose parse is the
+    submission's own ParseResult is marked `own` and holds neither (no copy of it)."""
+
+    number: int
+    reference: str
+    identifier: tuple[str, ...]
+    parsed: ParseResult | None = None
+    refusal: CodedError | None = None
+    own: bool = False
 
 
 @runtime_checkable

@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from message_formats import FormatError, edifact
+from message_formats import CodedError, FormatError, edifact
 from message_formats.edifact import (
     EdifactError,
     Interchange,
@@ -29,7 +29,7 @@ from message_formats.edifact import (
     segment,
 )
 
-from .base import ParseResult, RenderError, RuleViolationError
+from .base import AdapterError, DocumentPart, ParseResult, RenderError, RuleViolationError
 from .toolkit import RENDER_ERRORS
 from .toolkit import document_version as record_version
 
@@ -48,7 +48,10 @@ DATE_TIME = "RULE_DATE_TIME"
 NUMBER = "RULE_NUMBER"
 UNLOCODE_RULE = "RULE_UNLOCODE"
 MESSAGE_TYPE = "RULE_EDIFACT_MESSAGE_TYPE"
-MESSAGE_COUNT = "RULE_EDIFACT_ONE_MESSAGE"
+MESSAGE_LIMIT = "RULE_EDIFACT_TOO_MANY_MESSAGES"
+# The most messages one interchange may hold, each decided as a document of its own (its own
+# event, routing, deliveries and trail records): one submission's work stays bounded.
+MAX_MESSAGES = 100
 VERSION_INVALID = "RULE_DOCUMENT_VERSION"
 
 # DTM 2379 formats read: code -> (strftime pattern render writes, digits of the canonical
@@ -78,18 +81,51 @@ class EdifactAdapter:
     label: ClassVar[str]  # the message type, e.g. "CUSCAR"
     cannot_carry: ClassVar[str]  # what a record may hold that the message does not
     edifact_message_types: ClassVar[frozenset[str]]
+    max_messages: ClassVar[int] = MAX_MESSAGES
     __slots__ = ()
 
     def parse(self, data: bytes) -> ParseResult:
-        """The interchange's one message read; a business rule's refusal says where its
-        CONTRL reports it: the segment (UCS), or the message (UCM), with 0085 = 12."""
+        """The interchange's message read, or of an interchange of several, each one
+        (`parts`); a business rule's refusal says where its CONTRL reports it: the segment
+        (UCS), or the message (UCM), with 0085 = 12."""
         interchange = edifact.read_interchange(data)
-        message = only_message(interchange, self.edifact_message_types)
+        messages = interchange.messages
+        if len(messages) == 1:
+            return self._message_read(interchange, messages[0])
+        return self._messages_read(interchange, messages)
+
+    def _message_read(self, interchange: Interchange, message: Message) -> ParseResult:
+        check_message_type(message, self.edifact_message_types)
         try:
             return self.read(interchange, message)
         except SegmentRuleError as exc:
             exc.where = rule_refused_at(message, exc)
             raise
+
+    def _messages_read(self, interchange: Interchange, messages: Sequence[Message]
+                       ) -> ParseResult:
+        """Each message as a document of its own (docs/adapters.md, "Several messages per
+        interchange"): the result is the first one read, with every message's outcome in
+        `parts`; when none reads, the first one's refusal refuses the interchange."""
+        if len(messages) > self.max_messages:
+            raise message_limit_refused(self.max_messages)
+        parts = [self._part(interchange, number, message)
+                 for number, message in enumerate(messages, start=1)]
+        own = next((part for part in parts if part.parsed is not None), None)
+        if own is None:
+            assert parts[0].refusal is not None
+            raise parts[0].refusal
+        assert own.parsed is not None
+        marked = tuple(replace(part, parsed=None, own=True) if part is own else part
+                       for part in parts)
+        return replace(own.parsed, parts=marked)
+
+    def _part(self, interchange: Interchange, number: int, message: Message) -> DocumentPart:
+        named = (number, message.reference, message.identifier.components())
+        try:
+            return DocumentPart(*named, parsed=self._message_read(interchange, message))
+        except CodedError as exc:
+            return DocumentPart(*named, refusal=placed_in(message, exc))
 
     @staticmethod
     def read(interchange: Interchange, message: Message) -> ParseResult:
@@ -144,18 +180,32 @@ def refused(code: str, segment: Segment, element: str, rule: str) -> SegmentRule
                             code=code, line=segment.number)
 
 
-def only_message(interchange: Interchange, message_types: frozenset[str]) -> Message:
-    """The one message of an interchange that an adapter reads: one canonical record per
-    document: an interchange of several messages is refused (RULE_EDIFACT_ONE_MESSAGE)."""
-    if len(interchange.messages) != 1:
-        raise RuleViolationError("the interchange must hold exactly one message for this "
-                                 "adapter", code=MESSAGE_COUNT)
-    message = interchange.messages[0]
+def check_message_type(message: Message, message_types: frozenset[str]) -> None:
     if message.identifier.type not in message_types:
         raise RuleViolationError(f"UNH S009 0065 (segment 1): the message type is not one "
                                  f"of {', '.join(sorted(message_types))}", code=MESSAGE_TYPE,
                                  line=1)
-    return message
+
+
+def message_limit_refused(limit: int) -> SegmentRuleError:
+    """More messages than one interchange may hold: the interchange refused (UCI, 0085 18
+    "unspecified error", as the layer's own bounds are)."""
+    refusal = SegmentRuleError(f"UNZ 0036: an interchange holds at most {limit} messages",
+                               code=MESSAGE_LIMIT)
+    refusal.where = Where(Level.INTERCHANGE, 18, service_segment="UNZ", element=1)
+    return refusal
+
+
+def placed_in(message: Message, exc: CodedError) -> CodedError:
+    """A message's refusal as one of several: placed at its message (UCM) for the CONTRL,
+    unless it already says where (a segment's rule, the layer's own refusals)."""
+    if isinstance(getattr(exc, "where", None), Where):
+        return exc
+    placed = SegmentRuleError(exc.message, code=exc.code, line=exc.line)
+    placed.where = edifact.message_rejected(message, 13 if exc.code == REQUIRED else 12)
+    if isinstance(exc, AdapterError):
+        placed.business_key, placed.document_version = exc.business_key, exc.document_version
+    return placed
 
 
 def text_or_none(value: str) -> str | None:

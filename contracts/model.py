@@ -16,8 +16,10 @@ if TYPE_CHECKING:
 
 SCOPES = frozenset({"cross-department", "cross-region", "cross-border"})
 CONTRACT_KINDS = frozenset({"sharing", "subscription"})
-# Status events an agency may subscribe to for the documents it is party to.
-STATUS_EVENTS = frozenset({"accepted", "rejected", "delivered", "released"})
+# Status events an agency may subscribe to for the documents it is party to. TRANSPORT: one
+# per transport event a transport status report (an IFTSTA) reports (docs/contracts.md).
+TRANSPORT_EVENT = "transport"
+STATUS_EVENTS = frozenset({"accepted", "rejected", "delivered", "released", TRANSPORT_EVENT})
 WHOLE_RECORD = "*"
 # Delivery formats besides an adapter's own format id.
 AVRO = "avro"

@@ -148,9 +148,36 @@ def _parse(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     for warning in result.warnings:
         print(f"{file}: warning: {warning}", file=sys.stderr)
+    if result.parts:
+        return _print_parts(file, result)
     print(json.dumps(_parsed_view(result, adapter.format_id, detection), ensure_ascii=False,
                      indent=2))
     return EXIT_OK
+
+
+def _print_parts(file: Path, result: ParseResult) -> int:
+    """An interchange of several messages, each a document of its own: a JSON list of them
+    in order, each with its place and UNH reference and its record or its refusal (also on
+    stderr, as a refused document's is); exit 1 when any was refused."""
+    view: list[dict[str, Any]] = []
+    refused = False
+    for part in result.parts:
+        named = {"message": part.number, "reference": part.reference}
+        parsed = result if part.own else part.parsed
+        if parsed is not None:
+            for warning in () if part.own else parsed.warnings:
+                print(f"{file}: message {part.number}: warning: {warning}", file=sys.stderr)
+            view.append({**named, "business_key": parsed.business_key,
+                         "record": to_json(parsed.record)})
+            continue
+        assert part.refusal is not None
+        refused, exc = True, part.refusal
+        print(f"{file}:{exc.line or 0}: {exc.code}: message {part.number}: {exc.message}",
+              file=sys.stderr)
+        view.append({**named, "refused": {"code": exc.code, "message": exc.message,
+                                          "line": exc.line}})
+    print(json.dumps(view, ensure_ascii=False, indent=2))
+    return EXIT_INVALID if refused else EXIT_OK
 
 
 def _refusal_line(file: Path, exc: AdapterError | FormatError, enveloped: bool) -> str:

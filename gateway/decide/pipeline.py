@@ -20,6 +20,7 @@ from adapters import (
     AdapterRegistry,
     DerivedDocument,
     DerivesDocuments,
+    DocumentPart,
     FormatDetector,
     ParseResult,
 )
@@ -44,6 +45,7 @@ from gateway.kafka.names import (
     H_DOCUMENT_TYPE,
     H_EVENT_ID,
     H_FINGERPRINT,
+    H_PART_OF,
     H_SENDER,
     Outbound,
     Topics,
@@ -119,16 +121,23 @@ class Opened:
 @dataclass(frozen=True, slots=True)
 class Derivation:
     """What a derived document's context says of where it came from: the document it was
-    derived from (its event, its type) and its own canonical type and schema."""
+    derived from (its event, its type) and its own canonical type and schema. Of a message
+    of an interchange of several (`message` > 0): the submission's own message is the
+    source, and `message` and `reference` are its place and UNH reference."""
 
     source_event_id: str
     source_type: str
     document_type: str
     schema_name: str
+    message: int = 0
+    reference: str = ""
 
     @property
     def note(self) -> str:
         """What its trail records say of it, before the routing."""
+        if self.message:
+            return (f"message {self.message} (UNH {self.reference}) of the interchange of "
+                    f"event {self.source_event_id}")
         return f"derived from event {self.source_event_id} ({self.source_type})"
 
 
@@ -154,8 +163,9 @@ class Context:
     # message it holds (the worker sends back the facts and the parse, never the bytes).
     opened: Opened | None = None
     inner: bytes | None = None
-    # The documents derived from this one (the Derive stage), each decided in a context of
-    # its own; and, in such a context, where it came from.
+    # The documents derived from this one and, of an interchange of several messages, its
+    # other messages (the Derive stage), each decided in a context of its own (a message
+    # refused by its rules keeps its `refused`); and, in such a context, where it came from.
     derived: tuple[Context, ...] = ()
     derivation: Derivation | None = None
 
@@ -557,11 +567,14 @@ class BuildEvent:
 
 
 def derived_from(ctx: Context) -> tuple[tuple[str, bytes], ...]:
-    """The header a derived document's messages name their source event by; none for
+    """The header a derived document's messages name their source event by (a message of an
+    interchange of several: the submission's own message and its own place); none for
     another document."""
     derivation = ctx.derivation
     if derivation is None:
         return ()
+    if derivation.message:
+        return ((H_PART_OF, f"{derivation.source_event_id}#{derivation.message}".encode()),)
     return ((H_DERIVED_FROM, derivation.source_event_id.encode()),)
 
 
@@ -598,9 +611,12 @@ class Route:
         decision = decided(self.router, ctx)
         if not decision.grants:
             kept = self.internal(ctx) if self.internal is not None else None
-            if kept is None:
+            if kept is not None:
+                decision = replace(decision, no_route=kept, denials=())
+            elif ctx.parsed is None or not ctx.parsed.parts:
                 raise RouteDenied(decision.explanation, code=decision.code)
-            decision = replace(decision, no_route=kept, denials=())
+            # else one message of several, shared with nobody: Derive decides the others,
+            # and refuses the interchange when none of them is shared either
         return replace(ctx, decision=decision)
 
 
@@ -622,6 +638,14 @@ class Derive:
     while making one (an encoding, a delivery that cannot be made) refuses the submission,
     as it would the source's own: a submission is decided whole.
 
+    The other messages of an interchange of several (`ParseResult.parts`; the submission's
+    own is the first one read) are decided here alike, as documents of the source's type,
+    before what it derives; a message its adapter refused keeps its refusal (the plan gives
+    it its REJECTED record, its dead letter and its place in the CONTRL). The submission's
+    own message, when no contract shares it (Route let it pass), is denied alone (its event
+    dropped, its DENIED record) if another message is shared; else the interchange is
+    refused as a single document is (default deny).
+
     `derivers` holds the adapters that derive documents, by format id: for any other
     document the stage costs one dictionary lookup."""
 
@@ -631,14 +655,26 @@ class Derive:
     deliveries: Stage
 
     def __call__(self, ctx: Context) -> Context:
-        adapter = ctx.adapter
+        adapter, parsed = ctx.adapter, ctx.parsed
         deriver = self.derivers.get(adapter.format_id) if adapter is not None else None
-        if deriver is None:
+        if deriver is None and (parsed is None or not parsed.parts):
             return ctx
-        assert ctx.parsed is not None
-        children = tuple(self._decided(derived_context(ctx, place, document))
-                         for place, document in enumerate(deriver.derived(ctx.parsed)))
+        assert parsed is not None
+        children = tuple(self._decided_part(ctx, part) for part in parsed.parts
+                         if not part.own)
+        if deriver is not None:
+            children += tuple(self._decided(derived_context(ctx, place, document))
+                              for place, document in enumerate(deriver.derived(parsed)))
+        if parsed.parts and not shared(ctx.decision):  # its own message, one of several
+            if not any(shared(child.decision) for child in children):
+                assert ctx.decision is not None
+                raise RouteDenied(ctx.decision.explanation, code=ctx.decision.code)
+            ctx = replace(ctx, event=None)  # denied alone: its event is not published
         return replace(ctx, derived=children) if children else ctx
+
+    def _decided_part(self, ctx: Context, part: DocumentPart) -> Context:
+        child = part_context(ctx, part)
+        return child if child.refused is not None else self._decided(child)
 
     def _decided(self, child: Context) -> Context:
         assert child.derivation is not None
@@ -647,6 +683,28 @@ class Derive:
         if not decision.grants:
             return child
         return self.deliveries(self.event(child))
+
+
+def shared(decision: Decision | None) -> bool:
+    """Whether a decided document is published: granted to someone, or kept to its sender
+    for a reason (`Decision.no_route`)."""
+    return decision is not None and (bool(decision.grants) or decision.no_route is not None)
+
+
+def part_context(ctx: Context, part: DocumentPart) -> Context:
+    """The context of one more message of `ctx`'s interchange: the same submission, sender
+    and signer, type and schema; its own event id, fixed by the source's and its place, and
+    its parse or its refusal."""
+    assert ctx.adapter is not None
+    document_type = ctx.adapter.document_type
+    derivation = Derivation(ctx.event_id, document_type, document_type, ctx.schema_name,
+                            part.number, part.reference)
+    refused = Refusal.of(part.refusal) if part.refusal is not None else None
+    event_id = derived_uuid7(uuid7_time_ms(ctx.event_id),
+                             f"{ctx.event_id}/message/{part.number}".encode())
+    return replace(ctx, event_id=event_id, parsed=part.parsed, refused=refused, record=None,
+                   event=None, decision=None, deliveries=(), derived=(),
+                   derivation=derivation)
 
 
 def derived_context(ctx: Context, place: int, document: DerivedDocument) -> Context:

@@ -32,6 +32,10 @@ H_DXP_COP_MSG_ID = "px-dxp-cop-msg-id"
 # On a document derived from another (gateway.decide.pipeline.Derive), its canonical event
 # and its deliveries: the event id of the document it was derived from.
 H_DERIVED_FROM = "px-derived-from"
+# On a message of an interchange of several (gateway.decide.pipeline.Derive), its canonical
+# event and its deliveries: the event id of the submission's own message, then "#" and the
+# message's place in the interchange (1, 2, ...).
+H_PART_OF = "px-part-of"
 # Set by the HTTP door, which applied the sender's rate limit already.
 H_VIA = "px-via"
 

@@ -9,6 +9,9 @@ gets its MT9999 (gateway.publish.business_receipts):
 - refused: a negative CONTRL (action 4), pointing at the defect when the refusal says where
   (an EDI_* refusal of the layer, or an adapter's rule refusal naming its message);
 - accepted: a positive CONTRL (action 7) when UNB 0031 asked for one;
+- of an interchange of several messages, accepted message by message: a CONTRL naming each
+  message (UCM, acknowledged or rejected with where) when UNB asked for one or when any
+  message was refused;
 - never in answer to an interchange of CONTRL messages, nor to one whose UNB cannot be read
   (there is no one to address), nor for a sender that did not prove to be itself.
 
@@ -20,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from gateway.decide.pipeline import Context, Rejection
+from gateway.decide.pipeline import Context, Rejection, shared
 from gateway.decide.router import PayloadBuilder
 from gateway.publish.business_receipts import RECEIPT_CONTRACT, RECEIPT_CONTRACT_VERSION
 from gateway.publish.deliveries import delivery_id, delivery_outbound
@@ -31,10 +34,12 @@ from message_formats.edifact import (
     EdifactError,
     InterchangeHeader,
     Level,
+    MessageReport,
     Where,
     acknowledged_contrl,
     interchange_header,
     message_types,
+    per_message_contrl,
     rejection_contrl,
     starts_as_edifact,
 )
@@ -53,13 +58,17 @@ class ContrlAnswers:
     def added(self, plan: Plan, ctx: Context, why: Rejection | None, now: datetime) -> Plan:
         """`plan` with the CONTRL and its NOTIFIED entry; `plan` itself when none is due."""
         subject = contrl_subject(ctx)
-        if subject is None or (why is None and not subject.acknowledgement_requested):
+        reports = message_reports(ctx) if why is None else ()
+        if subject is None or (why is None and not subject.acknowledgement_requested
+                               and all(r.refused is None for r in reports)):
             return plan
         if only_contrl(ctx.submission.document):
             return plan
         sent = delivery_id(ctx.event_id, CONTRL)
         reference = sent.replace("-", "")[-_REFERENCE_LENGTH:].upper()
-        if why is None:
+        if reports:
+            contrl = per_message_contrl(subject, reports, reference=reference, prepared=now)
+        elif why is None:
             contrl = acknowledged_contrl(subject, reference=reference, prepared=now)
         else:
             contrl = rejection_contrl(subject, where_refused(ctx), reference=reference,
@@ -75,12 +84,38 @@ class ContrlAnswers:
         out = delivery_outbound(fields, self.payloads.topic_of(ctx.submission.sender),
                                 self.schemas, event_id=ctx.event_id)
         action = "rejecting" if why is not None else "acknowledging"
+        refused = sum(r.refused is not None for r in reports)
+        of_messages = f", rejecting {refused} of its {len(reports)} messages" if refused else ""
         entry = Entry({**trail_fields(ctx), "kind": "NOTIFIED",
                        "recipient": ctx.submission.sender,
-                       "reason": f"{CONTRL} {action} interchange, UNB reference {reference}"},
+                       "reason": f"{CONTRL} {action} interchange{of_messages}, UNB reference "
+                                 f"{reference}"},
                       names=len(plan.messages))
         return replace(plan, messages=(*plan.messages, Message(out, sealed=True)),
                        entries=(*plan.entries, entry))
+
+
+def message_reports(ctx: Context) -> tuple[MessageReport, ...]:
+    """Of an accepted interchange of several messages, each message as its CONTRL reports
+    it (`Context.derived` holds the others but the submission's own,
+    gateway.decide.pipeline.Derive): acknowledged when a contract shares it, else rejected
+    where its refusal says, or with no syntax error when no contract shares it. None for
+    one of a single message."""
+    parsed = ctx.parsed
+    if parsed is None or not parsed.parts:
+        return ()
+    others = {child.derivation.message: child for child in ctx.derived
+              if child.derivation is not None and child.derivation.message}
+    return tuple(MessageReport(part.reference, part.identifier,
+                               refused_at(ctx if part.own else others[part.number]))
+                 for part in parsed.parts)
+
+
+def refused_at(part: Context) -> Where | None:
+    """Where a message of several was refused; None when it was accepted and shared."""
+    if part.refused is not None:
+        return part.refused.edifact or Where(Level.MESSAGE, 0)
+    return None if shared(part.decision) else Where(Level.MESSAGE, 0)
 
 
 def contrl_subject(ctx: Context) -> InterchangeHeader | None:

@@ -9,7 +9,9 @@ and, when an operator asked for it, who did (`px-retried-by`).
 
 A document that was never authenticated (unknown sender, bad signature, too large) is kept
 cut: its first bytes (gateway.publish.plan.KEPT_PREFIX_BYTES), its whole size and its SM3; it
-cannot be re-submitted (DLQ_ORIGINAL_CUT): the agency has to send it again.
+cannot be re-submitted (DLQ_ORIGINAL_CUT): the agency has to send it again. So is a message
+refused in an interchange of several (header px-part-of) once the interchange is larger than
+that: its other messages were accepted, the whole is on the ingress topic.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from contracts import ContractIndex
-from gateway.decide.pipeline import Context, Rejection, Submission
+from contracts import TRANSPORT_EVENT, Contract, ContractIndex
+from gateway.decide.pipeline import Context, Rejection, Submission, derived_from
 from gateway.kafka.names import (
     H_DIGEST,
     H_DXP_COP_MSG_ID,
@@ -43,6 +43,9 @@ DEAD_LETTER_SCHEMA = "px.gateway.DeadLetter"
 KEPT_PREFIX_BYTES = 4096
 H_ORIGINAL_SIZE = "px-original-size"
 STATUS_SCHEMA = "px.gateway.StatusEvent"
+# The canonical record whose transport events go to "transport" subscribers, one status event
+# each (an IFTSTA's, adapters/iftsta.py; docs/contracts.md, "Subscriptions").
+TRANSPORT_STATUS_SCHEMA = "px.canonical.TransportStatusReport"
 KEYRING_MARK = "; keyring "
 
 
@@ -94,8 +97,10 @@ def accepted_plan(ctx: Context, subscriptions: ContractIndex, schemas: AvroSchem
                   topics: Topics, now: datetime) -> Plan:
     """The event, one sealed delivery per grant, the status events "accepted" and one
     "delivered" per delivery; ACCEPTED, DELIVERED, DENIED and NOTIFIED entries; then the
-    same of each document derived from it (`Context.derived`) that a contract shares, or
-    the DENIED entry of one that none does; the receipt, naming the recipients of all."""
+    same of each document derived from it or, of an interchange, each other message
+    (`Context.derived`) that a contract shares, the DENIED entry of one that none does, the
+    dead letter and REJECTED entry of a message refused; the receipt, naming the recipients
+    of all."""
     assert ctx.decision is not None
     messages: list[Message] = []
     entries: list[Entry] = []
@@ -113,11 +118,14 @@ def _accepted(ctx: Context, messages: list[Message], entries: list[Entry],
               subscriptions: ContractIndex, schemas: AvroSchemas, topics: Topics,
               now: datetime) -> list[_Status]:
     """One accepted document's messages and entries added to the plan's; its status events.
-    A derived document no contract shares has its DENIED entry alone."""
+    A derived document or a message of an interchange of several that no contract shares
+    has its DENIED entry alone; a message that its adapter refused, its refusal's."""
+    if ctx.refused is not None:
+        return _refused_part(ctx, messages, entries, subscriptions, schemas, topics, now)
     assert ctx.decision is not None
     decision, base = ctx.decision, trail_fields(ctx)
-    if ctx.event is None:
-        assert ctx.derivation is not None and not decision.grants
+    if ctx.event is None:  # derived, or one message of several: shared with nobody
+        assert not decision.grants
         entries.append(Entry({**base, "kind": "DENIED", "error_code": decision.code,
                               "reason": decision.explanation}))
         return []
@@ -126,6 +134,7 @@ def _accepted(ctx: Context, messages: list[Message], entries: list[Entry],
     for grant, _ in ctx.deliveries:
         statuses += _status_events(ctx, "delivered", recipients, subscriptions, schemas, topics,
                                    now, recipient=grant.recipient)
+    statuses += _transport_events(ctx, recipients, subscriptions, schemas, topics, now)
     first = len(messages)
     messages += (Message(ctx.event), *(Message(out, sealed=True) for _, out in ctx.deliveries))
     entries.append(Entry({**base, "kind": "ACCEPTED", "reason": decision.explanation},
@@ -143,6 +152,22 @@ def _accepted(ctx: Context, messages: list[Message], entries: list[Entry],
         "contract_id": denial.contract.id, "contract_version": denial.contract.version,
         "reason": denial.reason}) for denial in decision.denials)
     return statuses
+
+
+def _refused_part(ctx: Context, messages: list[Message], entries: list[Entry],
+                  subscriptions: ContractIndex, schemas: AvroSchemas, topics: Topics,
+                  now: datetime) -> list[_Status]:
+    """A message of an interchange of several that its adapter refused: its dead letter
+    (the interchange's first bytes: the whole is on the ingress topic, which the RECEIVED
+    record names), its REJECTED entry and its "rejected" status events."""
+    refused, derivation = ctx.refused, ctx.derivation
+    assert refused is not None and derivation is not None
+    why = Rejection(refused.code, refused.message, refused.line, "REJECTED")
+    entries.append(Entry({**trail_fields(ctx), "kind": "REJECTED", "error_code": why.code,
+                          "reason": f"{derivation.note}: {why.message}"}, names=len(messages)))
+    messages.append(Message(dead_letter(ctx, why, schemas, topics, whole=False)))
+    return _status_events(ctx, "rejected", (), subscriptions, schemas, topics, now,
+                          error_code=why.code)
 
 
 def all_recipients(ctx: Context) -> tuple[str, ...]:
@@ -207,22 +232,52 @@ def _status_events(ctx: Context, status: str, recipients: Iterable[str],
                    ) -> list[_Status]:
     """Status events for the parties to the document (its sender and recipients) that
     subscribed to them, each with its NOTIFIED entry."""
-    if ctx.document_type is None:
-        return []
-    s = ctx.submission
-    found = subscriptions.subscribers(ctx.document_type, status, (s.sender, *recipients),
-                                      s.received_at)
+    found = _subscribers(ctx, status, recipients, subscriptions)
     if not found:  # mostly so: no record to build
         return []
-    business_key = ctx.business_key
+    return _notices(ctx, status, found, schemas, topics, now,
+                    {"recipient": recipient, "error_code": error_code})
+
+
+def _transport_events(ctx: Context, recipients: Iterable[str], subscriptions: ContractIndex,
+                      schemas: AvroSchemas, topics: Topics, now: datetime) -> list[_Status]:
+    """Of a transport status report: one "transport" status event per transport event it
+    reports (loaded, departed, gate-in ...), to each party to the report subscribed to
+    them, each with its NOTIFIED entry. None for any other document."""
+    if ctx.parsed is None or ctx.schema_name != TRANSPORT_STATUS_SCHEMA:
+        return []
+    found = _subscribers(ctx, TRANSPORT_EVENT, recipients, subscriptions)
+    statuses = []
+    for event in ctx.parsed.record["events"] if found else ():
+        statuses += _notices(
+            ctx, TRANSPORT_EVENT, found, schemas, topics, now, {"transport_event": event},
+            f" (STS {event['status_code']} of consignment {event['consignment_number']})")
+    return statuses
+
+
+def _subscribers(ctx: Context, status: str, recipients: Iterable[str],
+                 subscriptions: ContractIndex) -> tuple[tuple[str, Contract], ...]:
+    if ctx.document_type is None:
+        return ()
+    s = ctx.submission
+    return subscriptions.subscribers(ctx.document_type, status, (s.sender, *recipients),
+                                     s.received_at)
+
+
+def _notices(ctx: Context, status: str, found: Iterable[tuple[str, Contract]],
+             schemas: AvroSchemas, topics: Topics, now: datetime, facts: Mapping[str, Any],
+             what: str = "") -> list[_Status]:
+    """One status event to each subscriber `found`, with `facts` (recipient, error code or
+    transport event), and its NOTIFIED entry; `what` adds to the entry's reason."""
+    s = ctx.submission
     base = trail_fields(ctx)
     statuses = []
     for subscriber, contract in found:
         event = {
             "event_id": ctx.event_id, "submission_id": s.submission_id, "status": status,
             "time": now, "subscriber": subscriber, "sender": s.sender,
-            "document_type": ctx.document_type, "business_key": business_key,
-            "recipient": recipient, "error_code": error_code,
+            "document_type": ctx.document_type, "business_key": ctx.business_key,
+            "recipient": None, "error_code": None, "transport_event": None, **facts,
             "contract_id": contract.id, "contract_version": contract.version,
         }
         out = Outbound(topic=topics.status(subscriber), key=s.submission_id.encode(),
@@ -231,7 +286,7 @@ def _status_events(ctx: Context, status: str, recipients: Iterable[str],
         statuses.append(_Status(Message(out), {
             **base, "kind": "NOTIFIED", "recipient": subscriber,
             "contract_id": contract.id, "contract_version": contract.version,
-            "reason": f"status {status} under subscription {contract.label}"}))
+            "reason": f"status {status}{what} under subscription {contract.label}"}))
     return statuses
 
 
@@ -261,13 +316,16 @@ def received_entry(ctx: Context, topics: Topics) -> Entry:
     return Entry(fields)
 
 
-def dead_letter(ctx: Context, why: Rejection, schemas: AvroSchemas, topics: Topics
-                ) -> Outbound:
+def dead_letter(ctx: Context, why: Rejection, schemas: AvroSchemas, topics: Topics, *,
+                whole: bool = True) -> Outbound:
+    """`whole`: the bytes are kept whole when the document was authenticated; else (and
+    for a message of an interchange of several) its first KEPT_PREFIX_BYTES."""
     s = ctx.submission
     headers: tuple[tuple[str, bytes], ...] = ((H_EVENT_ID, ctx.event_id.encode()),
-                                              (H_SENDER, s.sender.encode()))
+                                              (H_SENDER, s.sender.encode()),
+                                              *derived_from(ctx))
     original = s.document
-    if ctx.signer is None and len(original) > KEPT_PREFIX_BYTES:  # never authenticated
+    if (ctx.signer is None or not whole) and len(original) > KEPT_PREFIX_BYTES:
         original = original[:KEPT_PREFIX_BYTES]
         headers += ((H_ORIGINAL_SIZE, str(len(s.document)).encode()),
                     (H_DIGEST, ctx.digest.encode()))

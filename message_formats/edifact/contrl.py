@@ -1,11 +1,12 @@
 """CONTRL (ISO 9735-4), the syntax and service report: rendered in answer to an interchange,
 and read back (docs/edifact.md, "CONTRL").
 
-The gateway decides an interchange whole: one defect refuses it all, so a negative CONTRL
-says "rejected" (0083 = 4) at the interchange level (UCI), and points at the defect at the
-level it concerns: UCI itself, the group (UCF), the message (UCM), its segment (UCS) or
-data element (UCD), with the ISO 9735-4 syntax error code (0085). A positive CONTRL says
-"acknowledged" (7) for the interchange and each message. It is sent for an accepted
+An interchange refused whole gets a negative CONTRL that says "rejected" (0083 = 4) at the
+interchange level (UCI), and points at the defect at the level it concerns: UCI itself, the
+group (UCF), the message (UCM), its segment (UCS) or data element (UCD), with the ISO 9735-4
+syntax error code (0085). A positive CONTRL says "acknowledged" (7) for the interchange and
+each message; one of an interchange accepted message by message (per_message_contrl) says 7
+for the interchange and, per message, 7 or 4 with where it was refused. It is sent for an accepted
 interchange when UNB 0031 asked for it, for a refused one always, and never in answer to
 an interchange of CONTRL messages (which would start an endless exchange)."""
 
@@ -101,15 +102,52 @@ def rejection_contrl(subject: InterchangeHeader, where: Where, *, reference: str
         body.append(segment("UCF", where.group_reference, "", "", str(int(Action.REJECTED)),
                             *error_elements(where)))
     elif not at_interchange:
-        at_message = where.level is Level.MESSAGE
-        body.append(segment("UCM", where.message_reference, where.message_type,
-                            str(int(Action.REJECTED)),
-                            *(error_elements(where) if at_message else ())))
-        if where.level is Level.SEGMENT:
-            body.append(segment("UCS", str(where.segment_number), str(where.syntax_error)))
-        elif where.level is Level.ELEMENT:
-            body.append(segment("UCS", str(where.segment_number)))
-            body.append(segment("UCD", str(where.syntax_error), position(where)))
+        body += message_rejection(where)
+    return contrl_interchange(subject, body, reference, prepared, separators)
+
+
+def message_rejection(where: Where) -> list[Segment]:
+    """UCM rejecting the message `where` names, with UCS (and UCD) when the defect is in a
+    segment (or data element) of it; `where` is echoed already."""
+    at_message = where.level is Level.MESSAGE
+    found = [segment("UCM", where.message_reference, where.message_type,
+                     str(int(Action.REJECTED)), *(error_elements(where) if at_message else ()))]
+    if where.level is Level.SEGMENT:
+        found.append(segment("UCS", str(where.segment_number), str(where.syntax_error)))
+    elif where.level is Level.ELEMENT:
+        found.append(segment("UCS", str(where.segment_number)))
+        found.append(segment("UCD", str(where.syntax_error), position(where)))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReport:
+    """One message of an interchange decided message by message, as its CONTRL reports it:
+    acknowledged, or rejected where `refused` says (a message-, segment- or element-level
+    place; 0085 = 0 when the refusal is no syntax matter, such as no contract sharing it)."""
+
+    reference: str
+    message_type: tuple[str, ...]
+    refused: Where | None = None
+
+
+def per_message_contrl(subject: InterchangeHeader, reports: Sequence[MessageReport], *,
+                       reference: str, prepared: datetime,
+                       separators: Separators = DEFAULT_SEPARATORS) -> bytes:
+    """The CONTRL of an interchange of several messages, accepted message by message: UCI
+    acknowledged (7: the lower levels too, unless explicitly rejected), then each message's
+    UCM, acknowledged (7) or rejected (4) with where it was refused."""
+    body = [uci(subject, Action.ACKNOWLEDGED)]
+    for report in reports:
+        if report.refused is None:
+            acknowledged = echoed(Where(Level.MESSAGE, 0, message_reference=report.reference,
+                                        message_type=report.message_type))
+            body.append(segment("UCM", acknowledged.message_reference,
+                                acknowledged.message_type, str(int(Action.ACKNOWLEDGED))))
+        else:
+            body += message_rejection(echoed(replace(
+                report.refused, message_reference=report.reference,
+                message_type=report.message_type)))
     return contrl_interchange(subject, body, reference, prepared, separators)
 
 

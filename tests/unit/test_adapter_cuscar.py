@@ -114,14 +114,17 @@ def test_a_rule_refusal_names_segment_and_element_and_keeps_the_key(
     assert "EXMU" not in error.message  # names the field, never the value
 
 
-def test_one_report_per_interchange(adapter: CuscarAdapter) -> None:
-    """One document, one record: two messages in one interchange are refused."""
+def test_one_report_per_message(adapter: CuscarAdapter) -> None:
+    """One message, one record: two messages in one interchange are two documents, each
+    read (tests/unit/test_edifact_several_messages.py)."""
     text = sample("valid_sea_import.edi").decode("latin-1")
     start, end = text.index("UNH+"), text.index("UNZ+")
     twice = text[:end] + text[start:end].replace("MREF0001", "MREF0002") + "UNZ+2+SRC0001'\n"
-    with pytest.raises(RuleViolationError) as caught:
-        adapter.parse(twice.encode("latin-1"))
-    assert caught.value.code == "RULE_EDIFACT_ONE_MESSAGE"
+    result = adapter.parse(twice.encode("latin-1"))
+    assert [(part.reference, part.own) for part in result.parts] == [
+        ("MREF0001", True), ("MREF0002", False)]
+    assert result.parts[1].parsed is not None
+    assert result.parts[1].parsed.record["head"]["message_id"] == "MREF0002"
 
 
 def test_registered_as_a_builtin_that_reads_cuscar() -> None:
