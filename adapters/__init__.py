@@ -25,6 +25,7 @@ from .coarri import ContainerReportAdapter
 from .coprar import ContainerHandlingAdapter, ContainerOrderAdapter
 from .cuscar import CuscarAdapter
 from .dcsa_ebl import DcsaEblAdapter
+from .dcsa_si import DcsaShippingInstructionsAdapter
 from .detect import (
     Confidence,
     Detection,
@@ -64,6 +65,7 @@ __all__ = [
     "CuscarAdapter",
     "CustomsManifestAdapter",
     "DcsaEblAdapter",
+    "DcsaShippingInstructionsAdapter",
     "DerivedDocument",
     "DerivesDocuments",
     "Detection",
