@@ -26,6 +26,7 @@ from .coarri import ContainerReportAdapter
 from .coprar import ContainerHandlingAdapter, ContainerOrderAdapter
 from .cuscar import CuscarAdapter
 from .dcsa_ebl import DcsaEblAdapter
+from .dcsa_si import DcsaShippingInstructionsAdapter
 from .detect import (
     Confidence,
     Detection,
@@ -65,6 +66,7 @@ __all__ = [
     "CuscarAdapter",
     "CustomsManifestAdapter",
     "DcsaEblAdapter",
+    "DcsaShippingInstructionsAdapter",
     "DerivedDocument",
     "DerivesDocuments",
     "Detection",

@@ -17,11 +17,14 @@ patterns, enums and required lists), then mapped. What the schema allows but the
 record cannot hold without inventing a value is refused with DCSA_NOT_MAPPED naming the field
 (a place given without a UN/LOCODE, more than one vessel voyage, an amount finer than a
 cent). Weights in pounds and volumes in cubic feet are converted exactly and rounded to the
-canonical scale (grams, litres); render writes kilograms and cubic metres."""
+canonical scale (grams, litres); render writes kilograms and cubic metres.
+
+DcsaJsonAdapter and the public readers and builders here serve the shipping instructions
+(adapters/dcsa_si.py) too."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -62,43 +65,39 @@ def business_key(record: Mapping[str, Any]) -> str:
     return str(record["waybill_number"])
 
 
-class DcsaEblAdapter:
-    format_id: ClassVar[str] = "dcsa-ebl"
-    document_type: ClassVar[str] = "waybill"
+class DcsaJsonAdapter:
+    """What the DCSA eBL documents' adapters share: the bounded reader, the published schema's
+    subset, then the document's identity, its mapping and its rules; and render held to the
+    same schema. A subclass names its schema file and supplies those four steps."""
+
     schema_name: ClassVar[str] = "px.canonical.MultimodalWaybill"
     schema_version: ClassVar[int] = 1
     media_type: ClassVar[str] = "application/json"
-    label: ClassVar[str] = "DCSA eBL transport document"
-    # How detection recognises a transport document (adapters.base.RecognisesJson): the
-    # top-level members the published schema requires and no other DCSA document has.
-    json_keys: ClassVar[frozenset[str]] = frozenset(
-        {"transportDocumentReference", "transportDocumentStatus", "transportDocumentTypeCode"})
+    label: ClassVar[str]
+    schema_file: ClassVar[str]
 
     __slots__ = ("_limits", "_schema")
 
     def __init__(self, *, limits: JsonLimits = DEFAULT_JSON_LIMITS) -> None:
         self._limits = limits
-        self._schema = JsonSchema.load(SCHEMA_FILE)
+        self._schema = JsonSchema.load(self.schema_file)
 
     def parse(self, data: bytes) -> ParseResult:
         document = read_untrusted_json(data, self._limits)
         self._schema.validate(document)
-        record = _read_document(document)
-        key = business_key(record)
+        key, version = self.identity(document)
+        record = self.read(document)
         try:
-            _check_rules(document)
+            self.check(document)
         except AdapterError as exc:
-            exc.business_key, exc.document_version = key, 1
+            exc.business_key, exc.document_version = key, version
             raise
-        # DCSA documents carry no version of their own: each is version 1 (docs/adapters.md).
-        return ParseResult(record=record, business_key=key, document_version=1)
+        return ParseResult(record=record, business_key=key, document_version=version)
 
     def render(self, record: Mapping[str, Any]) -> bytes:
-        """The transport document of a canonical record that has one; the header's version
-        is not written (the format has no place for it)."""
         try:
-            document_version(record)  # a malformed header is refused as by the other formats
-            document = _build_document(record)
+            # a malformed header is refused as by the other formats
+            document = self.build(record, document_version(record))
         except RENDER_ERRORS as exc:
             raise RenderError(f"cannot render {self.label}: {type(exc).__name__}: {exc}") \
                 from None
@@ -106,6 +105,50 @@ class DcsaEblAdapter:
         if first is not None:
             raise RenderError(f"rendered {self.label} is not valid: {first}")
         return dump_json(document)
+
+    def identity(self, document: Mapping[str, Any]) -> tuple[str, int]:
+        """The business key and version of a schema-valid document."""
+        raise NotImplementedError
+
+    def read(self, document: Mapping[str, Any]) -> dict[str, Any]:
+        """The canonical record of a schema-valid document, without "header"."""
+        raise NotImplementedError
+
+    def check(self, document: Mapping[str, Any]) -> None:
+        """RuleViolationError for the first business rule the document breaks."""
+        raise NotImplementedError
+
+    def build(self, record: Mapping[str, Any], version: int) -> dict[str, Any]:
+        """The document of a record, as JSON values; RENDER_ERRORS for one it cannot state."""
+        raise NotImplementedError
+
+
+class DcsaEblAdapter(DcsaJsonAdapter):
+    format_id: ClassVar[str] = "dcsa-ebl"
+    document_type: ClassVar[str] = "waybill"
+    label: ClassVar[str] = "DCSA eBL transport document"
+    schema_file: ClassVar[str] = SCHEMA_FILE
+    # How detection recognises a transport document (adapters.base.RecognisesJson): the
+    # top-level members the published schema requires and no other DCSA document has.
+    json_keys: ClassVar[frozenset[str]] = frozenset(
+        {"transportDocumentReference", "transportDocumentStatus", "transportDocumentTypeCode"})
+
+    __slots__ = ()
+
+    def identity(self, document: Mapping[str, Any]) -> tuple[str, int]:
+        # DCSA documents carry no version of their own: each is version 1 (docs/adapters.md).
+        return str(document["transportDocumentReference"]), 1
+
+    def read(self, document: Mapping[str, Any]) -> dict[str, Any]:
+        return _read_document(document)
+
+    def check(self, document: Mapping[str, Any]) -> None:
+        _check_rules(document)
+
+    def build(self, record: Mapping[str, Any], version: int) -> dict[str, Any]:
+        """The transport document of a canonical record that has one; the header's version
+        is not written (the format has no place for it)."""
+        return _build_document(record)
 
 
 # ---------------------------------------------------------------- JSON -> canonical record
@@ -117,12 +160,12 @@ def _read_document(doc: Mapping[str, Any]) -> dict[str, Any]:
         "waybill_number": doc["transportDocumentReference"],
         "status": None,
         "operator": _read_operator(parties["issuingParty"]),
-        "consignor": _read_party(parties["shipper"]),
-        "consignee": _read_optional_party(parties.get("consignee")),
+        "consignor": read_party(parties["shipper"]),
+        "consignee": read_optional_party(parties.get("consignee")),
         "legs": [_read_leg(doc)],
         "containers": [_read_equipment(e) for e in doc["utilizedTransportEquipments"]],
         "cargo_items": [
-            _read_cargo(item, cargo, ("consignmentItems", i, "cargoItems", j))
+            read_cargo(item, cargo, ("consignmentItems", i, "cargoItems", j))
             for i, item in enumerate(doc["consignmentItems"])
             for j, cargo in enumerate(item["cargoItems"])
         ],
@@ -161,9 +204,20 @@ def _read_transport_document(doc: Mapping[str, Any]) -> dict[str, Any]:
         "invoice_payable_at_text": payable.get("freeText"),
         "issue_date": _optional_date(doc.get("issueDate")),
         "shipped_on_board_date": _optional_date(doc.get("shippedOnBoardDate")),
-        "contacts": [{"name": c["name"], "phone": c.get("phone"), "email": c.get("email")}
-                     for c in doc["partyContactDetails"]],
+        "contacts": read_contacts(doc["partyContactDetails"]),
+        **dict.fromkeys(SHIPPING_INSTRUCTIONS_ONLY),
     }
+
+
+# What only shipping instructions state (adapters/dcsa_si.py): a transport document has none.
+SHIPPING_INSTRUCTIONS_ONLY = ("shipping_instructions_status",
+                              "updated_shipping_instructions_status",
+                              "cargo_delivered_in_ics2_zone")
+
+
+def read_contacts(contacts: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [{"name": c["name"], "phone": c.get("phone"), "email": c.get("email")}
+            for c in contacts]
 
 
 def _read_operator(party: Mapping[str, Any]) -> dict[str, Any]:
@@ -171,7 +225,7 @@ def _read_operator(party: Mapping[str, Any]) -> dict[str, Any]:
             "address": _read_address(party["address"])}
 
 
-def _read_party(party: Mapping[str, Any]) -> dict[str, Any]:
+def read_party(party: Mapping[str, Any]) -> dict[str, Any]:
     address = party.get("address")
     return {
         "name": party["partyName"],
@@ -185,8 +239,8 @@ def _read_party(party: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _read_optional_party(party: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    return None if party is None else _read_party(party)
+def read_optional_party(party: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if party is None else read_party(party)
 
 
 def _read_address(address: Mapping[str, Any]) -> dict[str, Any]:
@@ -242,19 +296,19 @@ def _read_equipment(used: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _read_cargo(item: Mapping[str, Any], cargo: Mapping[str, Any], path: Path
-                ) -> dict[str, Any]:
-    packaging = cargo["outerPackaging"]
+def read_cargo(item: Mapping[str, Any], cargo: Mapping[str, Any], path: Path
+               ) -> dict[str, Any]:
+    packaging = cargo.get("outerPackaging", {})  # required in a transport document
     volume = cargo.get("cargoGrossVolume")
     return {
         "description": "\n".join(item["descriptionOfGoods"]),
-        "number_of_packages": packaging["numberOfPackages"],
+        "number_of_packages": packaging.get("numberOfPackages"),
         "kind_of_packages": packaging.get("packageCode"),
         "gross_weight_kg": _in_unit(cargo["cargoGrossWeight"], "LBR", _POUND_KG, WEIGHT,
                                     (*path, "cargoGrossWeight", "value")),
         "volume_m3": None if volume is None else _in_unit(
             volume, "FTQ", _CUBIC_FOOT_M3, VOLUME, (*path, "cargoGrossVolume", "value")),
-        "package_description": packaging["description"],
+        "package_description": packaging.get("description"),
         "booking_reference": item["carrierBookingReference"],
         "hs_codes": list(item["HSCodes"]),
         "equipment_reference": cargo["equipmentReference"],
@@ -317,27 +371,34 @@ def _optional_date(text: str | None) -> date | None:
 
 
 def _check_rules(doc: Mapping[str, Any]) -> None:
+    check_equipment(doc, (
+        (("utilizedTransportEquipments", i, "equipment", "equipmentReference"),
+         used["equipment"]["equipmentReference"])
+        for i, used in enumerate(doc["utilizedTransportEquipments"])))
+    transports = doc["transports"]
+    if transports["plannedArrivalDate"] < transports["plannedDepartureDate"]:
+        raise rule_violation("RULE_DATES_ORDER", "is before transports/plannedDepartureDate",
+                             ("transports", "plannedArrivalDate"))
+
+
+def check_equipment(doc: Mapping[str, Any], equipment: Iterable[tuple[Path, str]]) -> None:
+    """The ISO 6346 check digit of each equipment reference (path, reference), and each
+    cargo item of the consignment items in one of them."""
     references = set()
-    for i, used in enumerate(doc["utilizedTransportEquipments"]):
-        reference = used["equipment"]["equipmentReference"]
+    for path, reference in equipment:
         references.add(reference)
         if not is_valid_container_number(reference):
-            raise _violation("RULE_CONTAINER_CHECK_DIGIT", CONTAINER_CHECK_DIGIT_RULE,
-                             ("utilizedTransportEquipments", i, "equipment",
-                              "equipmentReference"))
+            raise rule_violation("RULE_CONTAINER_CHECK_DIGIT", CONTAINER_CHECK_DIGIT_RULE, path)
     for i, item in enumerate(doc["consignmentItems"]):
         for j, cargo in enumerate(item["cargoItems"]):
             if cargo["equipmentReference"] not in references:
-                raise _violation("RULE_EQUIPMENT_UNKNOWN",
-                                 "names no equipment of utilizedTransportEquipments",
-                                 ("consignmentItems", i, "cargoItems", j, "equipmentReference"))
-    transports = doc["transports"]
-    if transports["plannedArrivalDate"] < transports["plannedDepartureDate"]:
-        raise _violation("RULE_DATES_ORDER", "is before transports/plannedDepartureDate",
-                         ("transports", "plannedArrivalDate"))
+                raise rule_violation("RULE_EQUIPMENT_UNKNOWN",
+                                     "names no equipment of utilizedTransportEquipments",
+                                     ("consignmentItems", i, "cargoItems", j,
+                                      "equipmentReference"))
 
 
-def _violation(code: str, rule: str, path: Path) -> RuleViolationError:
+def rule_violation(code: str, rule: str, path: Path) -> RuleViolationError:
     return RuleViolationError(f"{json_path(path)}: {rule}", code=code)
 
 
@@ -349,7 +410,8 @@ def _build_document(record: Mapping[str, Any]) -> dict[str, Any]:
     if td is None:
         raise ValueError("the record has no transport_document")
     if any(record[name] is not None for name in _NOT_IN_DCSA) or record["notify_parties"] \
-            or record["remarks"] is not None or record["status"] is not None:
+            or record["remarks"] is not None or record["status"] is not None \
+            or any(td[name] is not None for name in SHIPPING_INSTRUCTIONS_ONLY):
         raise ValueError("the record states what a DCSA transport document has no member for")
     legs = list_field(record["legs"])
     if len(legs) != 1 or legs[0]["mode"] != "sea":
@@ -359,15 +421,15 @@ def _build_document(record: Mapping[str, Any]) -> dict[str, Any]:
         raise ValueError("the sea leg's carrier is not the document's carrier code")
     document: dict[str, Any] = {
         "transportDocumentReference": record["waybill_number"],
-        **_present(shippingInstructionsReference=td["shipping_instructions_reference"]),
+        **present(shippingInstructionsReference=td["shipping_instructions_reference"]),
         "transportDocumentStatus": td["status"],
         "transportDocumentTypeCode": td["type_code"],
         "isShippedOnBoardType": td["shipped_on_board"],
-        **_present(freightPaymentTermCode=td["freight_payment_term"]),
+        **present(freightPaymentTermCode=td["freight_payment_term"]),
         "isElectronic": td["electronic"],
         "isToOrder": td["to_order"],
-        **_present(shippedOnBoardDate=_optional_iso(td["shipped_on_board_date"]),
-                   issueDate=_optional_iso(td["issue_date"])),
+        **present(shippedOnBoardDate=optional_iso(td["shipped_on_board_date"]),
+                  issueDate=optional_iso(td["issue_date"])),
         "termsAndConditions": td["terms_and_conditions"],
         "receiptTypeAtOrigin": td["receipt_type_at_origin"],
         "deliveryTypeAtDestination": td["delivery_type_at_destination"],
@@ -377,17 +439,16 @@ def _build_document(record: Mapping[str, Any]) -> dict[str, Any]:
         "carrierCodeListProvider": td["carrier_code_list_provider"],
         "transports": _build_transports(leg),
         "charges": [_build_charge(c) for c in list_field(record["charges"])],
-        "invoicePayableAt": _present(UNLocationCode=td["invoice_payable_at"],
-                                     freeText=td["invoice_payable_at_text"]),
-        "partyContactDetails": [_present(name=c["name"], phone=c["phone"], email=c["email"])
-                                for c in list_field(td["contacts"])],
+        "invoicePayableAt": present(UNLocationCode=td["invoice_payable_at"],
+                                    freeText=td["invoice_payable_at_text"]),
+        "partyContactDetails": build_contacts(td["contacts"]),
         "documentParties": {
-            "shipper": _build_party(record["consignor"]),
+            "shipper": build_party(record["consignor"]),
             **({} if record["consignee"] is None
-               else {"consignee": _build_party(record["consignee"])}),
+               else {"consignee": build_party(record["consignee"])}),
             "issuingParty": _build_issuing_party(record["operator"]),
         },
-        "consignmentItems": [_build_consignment_item(c) for c in list_field(record["cargo_items"])],
+        "consignmentItems": [build_consignment_item(c) for c in list_field(record["cargo_items"])],
         "utilizedTransportEquipments": [_build_equipment(c)
                                         for c in list_field(record["containers"])],
     }
@@ -396,12 +457,17 @@ def _build_document(record: Mapping[str, Any]) -> dict[str, Any]:
     return document
 
 
-def _present(**members: Any) -> dict[str, Any]:
+def present(**members: Any) -> dict[str, Any]:
     """The members that have a value: DCSA leaves an absent optional member out."""
     return {name: value for name, value in members.items() if value is not None}
 
 
-def _optional_iso(value: date | None) -> str | None:
+def build_contacts(contacts: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [present(name=c["name"], phone=c["phone"], email=c["email"])
+            for c in list_field(contacts)]
+
+
+def optional_iso(value: date | None) -> str | None:
     if value is None:
         return None
     if not isinstance(value, date):
@@ -413,8 +479,8 @@ def _build_transports(leg: Mapping[str, Any]) -> dict[str, Any]:
     if any(leg[name] is not None for name in _LEG_INSTANTS):
         raise ValueError("a DCSA transport document states dates, not times")
     return {
-        "plannedArrivalDate": _optional_iso(leg["planned_arrival_date"]),
-        "plannedDepartureDate": _optional_iso(leg["planned_departure_date"]),
+        "plannedArrivalDate": optional_iso(leg["planned_arrival_date"]),
+        "plannedDepartureDate": optional_iso(leg["planned_departure_date"]),
         "portOfLoading": _build_port(leg["origin"]),
         "portOfDischarge": _build_port(leg["destination"]),
         "vesselVoyages": [{"vesselName": leg["vessel_name"],
@@ -423,14 +489,14 @@ def _build_transports(leg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _build_port(place: Mapping[str, Any]) -> dict[str, Any]:
-    return _present(locationName=place["name"], UNLocationCode=place["un_locode"])
+    return present(locationName=place["name"], UNLocationCode=place["un_locode"])
 
 
-def _build_party(party: Mapping[str, Any]) -> dict[str, Any]:
+def build_party(party: Mapping[str, Any]) -> dict[str, Any]:
     if party["contact"] is not None:
         raise ValueError("a DCSA party's contact is not a single text")
-    codes = [_present(codeListProvider=c["code_list_provider"], partyCode=c["party_code"],
-                      codeListName=c["code_list_name"])
+    codes = [present(codeListProvider=c["code_list_provider"], partyCode=c["party_code"],
+                     codeListName=c["code_list_name"])
              for c in list_field(party["identifying_codes"])]
     address = party["address"]
     return {"partyName": party["name"],
@@ -445,12 +511,12 @@ def _build_issuing_party(operator: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _build_address(address: Mapping[str, Any]) -> dict[str, Any]:
-    return _present(street=address["street"], streetNumber=address["street_number"],
-                    postCode=address["post_code"], city=address["city"],
-                    countryCode=address["country_code"])
+    return present(street=address["street"], streetNumber=address["street_number"],
+                   postCode=address["post_code"], city=address["city"],
+                   countryCode=address["country_code"])
 
 
-def _build_consignment_item(cargo: Mapping[str, Any]) -> dict[str, Any]:
+def build_consignment_item(cargo: Mapping[str, Any]) -> dict[str, Any]:
     description = cargo["description"]
     return {
         "carrierBookingReference": cargo["booking_reference"],
@@ -461,18 +527,28 @@ def _build_consignment_item(cargo: Mapping[str, Any]) -> dict[str, Any]:
             "cargoGrossWeight": {"value": _decimal(cargo["gross_weight_kg"]), "unit": "KGM"},
             **({} if cargo["volume_m3"] is None else {
                 "cargoGrossVolume": {"value": _decimal(cargo["volume_m3"]), "unit": "MTQ"}}),
-            "outerPackaging": {
-                **_present(packageCode=cargo["kind_of_packages"]),
-                "numberOfPackages": require_int(cargo["number_of_packages"]),
-                "description": cargo["package_description"],
-            },
+            **_outer_packaging(cargo),
         }],
     }
 
 
+def _outer_packaging(cargo: Mapping[str, Any]) -> dict[str, Any]:
+    """The member of a cargo item with packages; none for one without (shipping instructions
+    may leave it out, and a transport document's schema then refuses the rendering)."""
+    packaging = (cargo["kind_of_packages"], cargo["number_of_packages"],
+                 cargo["package_description"])
+    if packaging == (None, None, None):
+        return {}
+    return {"outerPackaging": {
+        **present(packageCode=cargo["kind_of_packages"]),
+        "numberOfPackages": require_int(cargo["number_of_packages"]),
+        "description": cargo["package_description"],
+    }}
+
+
 def _build_equipment(container: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "equipment": _present(equipmentReference=container["container_number"],
+        "equipment": present(equipmentReference=container["container_number"],
                               ISOEquipmentCode=container["size_type"]),
         "isShipperOwned": container["shipper_owned"],
         "seals": [{"number": number} for number in list_field(container["seal_numbers"])],
@@ -497,4 +573,21 @@ def _decimal(value: Decimal) -> Decimal:
     return value
 
 
-__all__ = ["DCSA_NOT_MAPPED", "DcsaEblAdapter", "DcsaNotMappedError", "business_key"]
+__all__ = [
+    "DCSA_NOT_MAPPED",
+    "SHIPPING_INSTRUCTIONS_ONLY",
+    "DcsaEblAdapter",
+    "DcsaNotMappedError",
+    "build_consignment_item",
+    "build_contacts",
+    "build_party",
+    "business_key",
+    "check_equipment",
+    "optional_iso",
+    "present",
+    "read_cargo",
+    "read_contacts",
+    "read_optional_party",
+    "read_party",
+    "rule_violation",
+]

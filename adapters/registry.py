@@ -41,6 +41,7 @@ from .coarri import ContainerReportAdapter
 from .coprar import ContainerOrderAdapter
 from .cuscar import CuscarAdapter
 from .dcsa_ebl import DcsaEblAdapter
+from .dcsa_si import DcsaShippingInstructionsAdapter
 from .fal1 import Fal1Adapter
 from .fal2 import Fal2Adapter
 from .fal3 import Fal3Adapter
@@ -60,7 +61,7 @@ from .waybill import MultimodalWaybillAdapter
 BUILTIN: tuple[type[Adapter], ...] = (
     Fal1Adapter, Fal2Adapter, Fal3Adapter, Fal4Adapter, Fal5Adapter, Fal6Adapter, Fal7Adapter,
     CustomsManifestAdapter, MultimodalWaybillAdapter, SafetyWarningAdapter, CnManifestAdapter,
-    DcsaEblAdapter, CargoXmlAdapter,
+    DcsaEblAdapter, DcsaShippingInstructionsAdapter, CargoXmlAdapter,
     BayPlanAdapter, ContainerOrderAdapter, ContainerReportAdapter,
     PaxlstCrewListAdapter, PaxlstPassengerListAdapter,
     CuscarAdapter, IftminAdapter, IftstaAdapter,

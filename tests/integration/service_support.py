@@ -512,3 +512,14 @@ def moto_s3(log_path: Path) -> Iterator[dict[str, str]]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(10)
+
+
+async def post_each_unnamed(config: GatewayConfig, parts: GatewayParts, bootstrap: str,
+                            documents: Sequence[Document]) -> list[int]:
+    """A gateway started on `bootstrap`, and each document POSTed to it in turn without
+    Px-Format (post_unnamed); their statuses."""
+    async with running_gateway(config, parts, bootstrap) as gw, \
+            aiohttp.ClientSession() as session:
+        await wait_ready(session, gw.url)
+        return [await gw.serving.alongside(post_unnamed(session, gw.url, doc))
+                for doc in documents]

@@ -4,14 +4,19 @@ with one value changed, the settings of their property tests, and an event heade
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Protocol, runtime_checkable
 
+import jsonschema
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from adapters import Adapter
-from message_formats import AvroSchemas
+from adapters import Adapter, AdapterError
+from adapters.iso6346 import with_check_digit
+from message_formats import AvroSchemas, FormatError
+from message_formats.safe_json import JSON_SCHEMA_DIR
 
 # The adapter fixtures are function-scoped, and the adapters hold no state between examples.
 PROPERTY = settings(
@@ -107,3 +112,84 @@ def dcsa_text(max_size: int) -> st.SearchStrategy[str]:
     """Texts DCSA's "^\\S(?:.*\\S)?$" patterns accept, of at most `max_size` characters."""
     words = st.lists(_DCSA_WORD, min_size=1, max_size=5)
     return words.map(lambda w: " ".join(w)[:max_size].rstrip(" ")).filter(bool)
+
+
+def bounded_decimal(places: int, low: str, high: str) -> st.SearchStrategy[Decimal]:
+    return st.decimals(min_value=Decimal(low), max_value=Decimal(high), places=places,
+                       allow_nan=False, allow_infinity=False)
+
+
+# Canonical waybill parts that DCSA eBL documents (transport documents and shipping
+# instructions) can state.
+DCSA_CONTAINER_NUMBER = pattern(r"[A-Z]{3}[UJZ][0-9]{6}").map(with_check_digit)
+DCSA_ADDRESS = st.fixed_dictionaries({
+    "street": dcsa_text(70), "street_number": optional(dcsa_text(50)),
+    "post_code": optional(dcsa_text(10)), "city": dcsa_text(35),
+    "country_code": pattern(r"[A-Z]{2}")})
+_DCSA_CODE = st.fixed_dictionaries({
+    "code_list_provider": dcsa_text(100), "party_code": dcsa_text(150),
+    "code_list_name": optional(dcsa_text(100))})
+DCSA_CONTACT = st.fixed_dictionaries({"name": dcsa_text(35)}).flatmap(
+    lambda c: st.one_of(
+        st.fixed_dictionaries({"phone": dcsa_text(30), "email": st.none()}),
+        st.fixed_dictionaries({"phone": optional(dcsa_text(30)),
+                               "email": pattern(r"[a-z]{1,8}@[a-z]{1,8}\.example")}),
+    ).map(lambda rest: {**c, **rest}))
+
+
+def dcsa_party(min_codes: int) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries({
+        "name": dcsa_text(70), "contact": st.none(), "address": optional(DCSA_ADDRESS),
+        "identifying_codes": st.lists(_DCSA_CODE, min_size=min_codes, max_size=2)})
+
+
+def dcsa_cargo_item(equipment: list[str], *, packaged: bool) -> st.SearchStrategy[dict[str, Any]]:
+    """A cargo item in one of `equipment`; with its packages, or (not `packaged`) with or
+    without them, as shipping instructions may give it."""
+    packages = st.fixed_dictionaries({
+        "number_of_packages": st.integers(1, 99_999_999),
+        "kind_of_packages": optional(pattern(r"[A-Z0-9]{2}")),
+        "package_description": dcsa_text(100)})
+    unpackaged = st.just(dict.fromkeys(
+        ("number_of_packages", "kind_of_packages", "package_description")))
+    return st.fixed_dictionaries({
+        "description": st.lists(dcsa_text(35), max_size=3).map("\n".join),
+        "gross_weight_kg": bounded_decimal(3, "0.001", "999999999.999"),
+        "volume_m3": optional(bounded_decimal(3, "0.001", "99999999.999")),
+        "booking_reference": dcsa_text(35),
+        "hs_codes": st.lists(pattern(r"[0-9]{6,10}"), min_size=1, max_size=2),
+        "equipment_reference": st.sampled_from(equipment),
+        "packaging": packages if packaged else packages | unpackaged,
+    }).map(_with_packaging_spread)
+
+
+def _with_packaging_spread(item: dict[str, Any]) -> dict[str, Any]:
+    packaging = item.pop("packaging")
+    return {**item, **packaging}
+
+
+def json_schema_reference(name: str) -> jsonschema.Draft202012Validator:
+    """The `jsonschema` package's validator of a schema file of message_formats/jsonschema."""
+    schema = json.loads((JSON_SCHEMA_DIR / f"{name}.json").read_text("utf-8"))
+    return jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def assert_schema_verdicts_agree(adapter: Adapter, reference: Any, data: bytes, *,
+                                 hostile: bool) -> None:
+    """The adapter's schema checker and the `jsonschema` package's validator `reference`
+    give the same verdict on `data` if it is JSON at all (a hostile document may be refused
+    before any schema is read): the schema file means what it says."""
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError):
+        return  # not JSON, not UTF-8, or too deep: refused before any schema is read
+    reference_valid = reference.is_valid(document)
+    try:
+        adapter.parse(data)
+    except (FormatError, AdapterError) as exc:
+        if exc.code == "JSON_SCHEMA_INVALID":
+            assert not reference_valid
+            return
+    if not hostile:
+        assert reference_valid
