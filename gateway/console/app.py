@@ -3,7 +3,7 @@ HTML, every asset served from this package (no CDN), in English and Chinese (`wo
 
     /console/login              a console token for a session (access.py)
     /console/overview           the map of exchange and its counts (overview.py)
-    /console/documents          submissions by business key, sender, type (documents.py)
+    /console/documents          submissions by business key, sender, type, time (documents.py)
     /console/dead-letters       dead letters by code and agency, a page at a time (letters.py)
     /console/dead-letters/retry the chosen ones, to confirm (GET) and put back (POST): operators
     /console/contracts          the contracts in force, the lint report (contracts.py)
@@ -21,6 +21,8 @@ stylesheet and images and nothing else: no script, no inline style, no frame.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,13 +49,15 @@ from gateway.console.access import (
     Sessions,
 )
 from gateway.console.contracts import ContractSources, Explained, LintCache, explain_document
-from gateway.console.documents import DocumentIndex, Found, Search
+from gateway.console.documents import DocumentIndex, Found, Search, minute_of, until_end_of
 from gateway.console.follow import Follower
-from gateway.console.history import history_body, trail_body
+from gateway.console.history import NOTHING, history_body, trail_body
 from gateway.console.jobs import EXPORT, VERIFY, Command, Jobs
 from gateway.console.letters import Filter, LetterIndex, Listed
 from gateway.console.markup import Markup, escape, fill, join, load_templates
 from gateway.console.overview import AgencyCounts, agency_name, by_agency, by_type, draw_map, rate
+from gateway.console.plots import draw_plots
+from gateway.console.series import WINDOW_MINUTES, Series
 from gateway.console.table import Page, page_of
 from gateway.console.trail import TrailIndex
 from gateway.console.warnings import (
@@ -91,6 +95,11 @@ CONSOLE_ROLE_REFUSED = "CONSOLE_ROLE_REFUSED"
 CONSOLE_FORM_EXPIRED = "CONSOLE_FORM_EXPIRED"
 CONSOLE_TOKEN_REFUSED = "CONSOLE_TOKEN_REFUSED"
 CONSOLE_NOTHING_CHOSEN = "CONSOLE_NOTHING_CHOSEN"
+CONSOLE_TIME_INVALID = "CONSOLE_TIME_INVALID"
+# How often the ingress lag is sampled for the overview's plot, and how often a page whose
+# job runs reloads itself (a meta refresh: the console runs no script).
+LAG_SAMPLE_S = 10.0
+FOLLOW_S = 2
 Posted = MultiDictProxy[str | bytes | bytearray | FileField]
 # The configuration the console's jobs (`portgw replay …`) are run with when the gateway's was
 # not read from a file (made in code): the home's.
@@ -223,11 +232,13 @@ class Console:
         self._reach = WarningReach(sources.schemas)
         self._lint_cache = LintCache(sources.contracts)
         self._trail = TrailIndex(sources.schemas)
+        self._series = Series()
+        self._sampling: asyncio.Task[None] | None = None
         self._jobs = Jobs(Command(sources.config.file or sources.config.home / CONFIG_FILE,
                                   str(sources.broker)))
         self._followers = (
             Follower(sources.broker, sources.topics.dlq, self._letters.file),
-            Follower(sources.broker, sources.topics.receipt, self._documents.file),
+            Follower(sources.broker, sources.topics.receipt, self._file_receipt),
             # One follower of the trail files each record for the warnings page and
             # the trail pages alike.
             Follower(sources.broker, sources.topics.trail, self._file_trail),
@@ -243,11 +254,16 @@ class Console:
             self._following = True
             for follower in self._followers:
                 follower.start()
+            self._sampling = asyncio.create_task(self._sample_lag(), name="console-samples-lag")
             log.info("console.indexing")
 
     async def stop(self, _: web.Application) -> None:
         for follower in self._followers:
             await follower.stop()
+        if self._sampling is not None:
+            self._sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampling
         await self._jobs.stop()
         self._letters.close()
         self._documents.close()
@@ -314,7 +330,11 @@ class Console:
                     map=draw_map(registry, counts, exchange, words),
                     types_h=words("by_type"), types=self._types_table(by_type(exchange), words),
                     agencies_h=words("by_agency"),
-                    agencies=self._agencies_table(counts, words))
+                    agencies=self._agencies_table(counts, words),
+                    over_time_h=words("over_time_h"),
+                    over_time_note=words("over_time_note", hours=WINDOW_MINUTES // 60,
+                                         now=utc_now().strftime("%Y-%m-%d %H:%M")),
+                    plots=draw_plots(self._series.window(utc_now()), words))
         return self._page(view, words("overview"), body)
 
     async def dead_letters(self, request: web.Request) -> web.Response:
@@ -352,11 +372,16 @@ class Console:
         view = self._view(request, READERS)
         words = view.words
         query = request.query
+        problems: list[Markup] = []
+        since, until = (self._minute_asked(words, query.get(name, ""), label, problems)
+                        for name, label in (("from", "time_from"), ("to", "time_to")))
         search = Search(key=query.get("key", "").strip() or None,
                         sender=query.get("sender") or None,
-                        document_type=query.get("type") or None)
+                        document_type=query.get("type") or None, since=since,
+                        until=until_end_of(until) if until is not None else None)
         index = self._documents
-        page = index.page(search, _page_number(query.get("page")), PAGE_SIZE)
+        page = (index.page(search, _page_number(query.get("page")), PAGE_SIZE)
+                if not problems else Page((), 0, 1, PAGE_SIZE))
         rows = join(fill(_DOCUMENT, submission=found.submission_id, status=found.status,
                          time=found.time, sender=found.sender, type=found.document_type or "–",
                          key=_history_link(found.business_key), state=_status(found, words),
@@ -369,6 +394,8 @@ class Console:
             type_h=words("document_type"),
             types=_options([(v, None) for v in index.values("document_type")],
                            search.document_type, words),
+            from_h=words("time_from"), to_h=words("time_to"), time_help=words("time_help"),
+            since=_minute_text(since), until=_minute_text(until), problems=join(problems),
             search=words("search"),
             total=(words("documents_total", total=page.total, page=page.number,
                          pages=page.pages) if page.total else words("no_documents")),
@@ -376,7 +403,20 @@ class Console:
             state_h=words("status"), code_h=words("code"),
             recipients_h=words("recipients"), submission_h=words("submission"), rows=rows,
             paging=_paging(request.rel_url, page, words))
-        return self._page(view, words("documents"), body)
+        return self._page(view, words("documents"), body, status=400 if problems else 200)
+
+    def _minute_asked(self, words: Words, text: str, label: str, problems: list[Markup]
+                      ) -> datetime | None:
+        """The minute a time field names; None when empty, or (its refusal added to
+        `problems`) when it names none."""
+        if not text.strip():
+            return None
+        try:
+            return minute_of(text)
+        except ValueError:
+            problems.append(self._refusal(CONSOLE_TIME_INVALID,
+                                          words("time_invalid", field=words(label))))
+            return None
 
     async def retry_form(self, request: web.Request) -> web.Response:
         view = self._view(request, CHANGERS)
@@ -542,7 +582,21 @@ class Console:
 
     def _file_trail(self, message: StoredMessage) -> None:
         self._reach.file(message)
-        self._trail.file(message)
+        entry = self._trail.file(message)
+        if entry is not None:
+            self._series.record(entry)
+
+    def _file_receipt(self, message: StoredMessage) -> None:
+        receipt = self._documents.file(message)
+        if receipt is not None:
+            self._series.decided(receipt.time, accepted=receipt.accepted)
+
+    async def _sample_lag(self) -> None:
+        """The ingress lag, every LAG_SAMPLE_S, into the overview's series (this process's
+        gauge: the partitions its consumer holds)."""
+        while True:
+            self._series.lag(utc_now(), self._sources.metrics.ingress_lag())
+            await asyncio.sleep(LAG_SAMPLE_S)
 
     async def static(self, request: web.Request) -> web.Response:
         found = self._static.get(request.match_info["name"])
@@ -562,12 +616,13 @@ class Console:
         if not key:  # a history is of one business key: chosen on the documents page
             raise web.HTTPSeeOther("/console/documents")
         assert view.session is not None  # READERS: signed in
+        follow, head = self._follow_job(view)
         body = history_body(
             self._templates, words, key, self._trail.history(key),
             {(c.id, c.version): c for c in self._sources.contracts.router.index.contracts},
             self._jobs.last(EXPORT), busy=self._jobs.busy,
-            form_token=self._sessions.form_token(view.session))
-        return self._page(view, words("history_title", document=key), body)
+            form_token=self._sessions.form_token(view.session), follow=follow)
+        return self._page(view, words("history_title", document=key), body, head=head)
 
     async def export(self, request: web.Request) -> NoReturn:
         view = self._view(request, READERS)
@@ -590,10 +645,28 @@ class Console:
     async def trail(self, request: web.Request) -> web.Response:
         view = self._view(request, READERS)
         assert view.session is not None  # READERS: signed in
+        follow, head = self._follow_job(view)
         body = trail_body(self._templates, view.words, self._trail.chains(),
                           self._jobs.last(VERIFY), busy=self._jobs.busy,
-                          form_token=self._sessions.form_token(view.session))
-        return self._page(view, view.words("trail"), body)
+                          form_token=self._sessions.form_token(view.session), follow=follow)
+        return self._page(view, view.words("trail"), body, head=head)
+
+    def _follow_job(self, view: View) -> tuple[Markup, Markup]:
+        """While a job runs, the page reloads itself every FOLLOW_S (a meta refresh), unless
+        asked not to (`?follow=0`): what says so with its link to stop or start it again,
+        and the refresh for the page's head."""
+        if not self._jobs.busy:
+            return NOTHING, NOTHING
+        url, words = view.request.rel_url, view.words
+        if view.request.query.get("follow") == "0":
+            again = fill(_LINK, href=str(url.without_query_params("follow")), rel="",
+                         text=words("follow_again"))
+            return Markup(f'<p class="note" id="following">{again}</p>'), NOTHING
+        stop = fill(_LINK, href=str(url.update_query(follow="0")), rel="",
+                    text=words("stop_following"))
+        note = escape(words("following", seconds=FOLLOW_S))
+        return (Markup(f'<p class="note" id="following">{note} {stop}</p>'),
+                Markup(f'<meta http-equiv="refresh" content="{FOLLOW_S}">'))
 
     async def verify(self, request: web.Request) -> NoReturn:
         view = self._view(request, READERS)
@@ -663,17 +736,18 @@ class Console:
     def _refusal(self, code: str, message: str) -> Markup:
         return fill(self._templates["refused"], code=code, message=f"{code}: {message}")
 
-    def _page(self, view: View, title: str, body: Markup, *, status: int = 200
-              ) -> web.Response:
-        page = self._rendered(view, title, body)
+    def _page(self, view: View, title: str, body: Markup, *, status: int = 200,
+              head: Markup = NOTHING) -> web.Response:
+        page = self._rendered(view, title, body, head)
         return web.Response(status=status, text=page.text, content_type="text/html",
                             headers=page.headers)
 
-    def _rendered(self, view: View, title: str, body: Markup) -> Rendered:
+    def _rendered(self, view: View, title: str, body: Markup, head: Markup = NOTHING
+                  ) -> Rendered:
         """A whole page (text/html, UTF-8 as aiohttp gives text), the language remembered
-        when it was asked for."""
+        when it was asked for; `head`: more for its head (a refresh)."""
         words = view.words
-        text = fill(self._templates["page"], lang=words.lang.tag, title=title,
+        text = fill(self._templates["page"], lang=words.lang.tag, title=title, head=head,
                     product=words("product"), console=words("console"), skip=words("skip"),
                     nav=self._nav(view), who=self._who(view), language=words("language"),
                     langs=_lang_links(view), body=body)
@@ -816,6 +890,11 @@ def _locations(texts: Iterable[str]) -> list[Location]:
         except DlqError:
             continue
     return list(found)
+
+
+def _minute_text(minute: datetime | None) -> str:
+    """A minute as a `datetime-local` field holds it."""
+    return "" if minute is None else minute.strftime("%Y-%m-%dT%H:%M")
 
 
 def _history_link(business_key: str | None) -> Markup | str:
