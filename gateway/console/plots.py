@@ -21,7 +21,8 @@ from gateway.console.words import Words
 from gateway.publish.dead_letters import iso_instant
 
 WIDTH, HEIGHT = 720, 190
-LEFT, RIGHT, TOP, BOTTOM = 64, 12, 12, 30
+LEFT, RIGHT, TOP, BOTTOM = 64, 24, 12, 30
+DOT_RADIUS = 3
 TICK_EVERY_MINUTES = 30
 INK, GRID = "#1a1a1a", "#c8c8c8"
 ACCEPTED_COLOUR, REFUSED_COLOUR, DELIVERED_COLOUR = "#1f5f99", "#b3261e", "#2e7d32"
@@ -37,9 +38,10 @@ _GRID_LINE = Template('<line x1="$x1" y1="$y1" x2="$x2" y2="$y2" stroke="$colour
 _TEXT = Template('<text x="$x" y="$y" font-size="11" fill="$ink" text-anchor="$anchor" '
                  'dominant-baseline="middle">$text</text>')
 _LINE = Template('<path d="$d" fill="none" stroke="$colour" stroke-width="2" '
-                 'stroke-linejoin="round" stroke-linecap="round" class="$kind" '
+                 'stroke-linejoin="round" stroke-linecap="round" class="line-$kind" '
                  'data-points="$points"/>')
-_LEGEND = Template('<span class="key $kind"></span> $text')
+_DOT = Template('<circle cx="$x" cy="$y" r="$r" fill="$colour" class="dot-$kind"/>')
+_LEGEND = Template('<span class="key line-$kind"></span> $text')
 _FIGURE = Template('<figure aria-labelledby="$id-caption"><figcaption id="$id-caption">'
                    '$caption</figcaption><p class="legend">$legend</p>$svg</figure>')
 _ROW = Template('<tr data-minute="$minute"><th scope="row"><a href="$href">$time</a></th>'
@@ -54,7 +56,7 @@ _DETAILS = Template('<details id="series-table"><summary>$summary</summary>'
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    kind: str  # its class, and its legend's key
+    kind: str  # its class (line-KIND), and its legend's key
     legend: str
     colour: str
     values: Sequence[float | None]  # one per minute; None: not measured
@@ -126,20 +128,24 @@ def duration(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 100 else f"{seconds:.0f} s"
 
 
-def path_of(values: Sequence[float | None], place: Callable[[float], float]) -> str:
-    """An SVG path through the measured values, broken where one is missing; a lone value is
-    a dot (a zero-length stroke with round caps)."""
+def path_of(values: Sequence[float | None], place: Callable[[float], float]
+            ) -> tuple[str, list[tuple[float, float]]]:
+    """An SVG path through the measured values, broken where one is missing; and the values
+    with no measured neighbour, which a path would not show (drawn as dots)."""
     parts: list[str] = []
+    alone: list[tuple[float, float]] = []
     drawing = False
     for index, value in enumerate(values):
         if value is None:
             drawing = False
             continue
         x, y = _x(index, len(values)), round(place(value), 1)
-        alone = not drawing and (index + 1 >= len(values) or values[index + 1] is None)
-        parts.append(f"M{x} {y}l0 0" if alone else f"{'L' if drawing else 'M'}{x} {y}")
+        if not drawing and (index + 1 >= len(values) or values[index + 1] is None):
+            alone.append((x, y))
+            continue
+        parts.append(f"{'L' if drawing else 'M'}{x} {y}")
         drawing = True
-    return "".join(parts)
+    return "".join(parts), alone
 
 
 def _figure(plot_id: str, caption: str, lines: Sequence[Line], minutes: Sequence[Minute],
@@ -154,11 +160,15 @@ def _figure(plot_id: str, caption: str, lines: Sequence[Line], minutes: Sequence
             grid.append(fill(_GRID_LINE, x1=x, x2=x, y1=TOP, y2=HEIGHT - BOTTOM, colour=GRID))
             grid.append(fill(_TEXT, x=x, y=HEIGHT - BOTTOM / 2, ink=INK, anchor="middle",
                              text=minute.start.strftime("%H:%M")))
-    paths = join(fill(_LINE, d=path_of(line.values, scale.place), colour=line.colour,
-                      kind=line.kind, points=sum(v is not None for v in line.values))
-                 for line in lines)
+    paths = []
+    for line in lines:
+        path, alone = path_of(line.values, scale.place)
+        paths.append(fill(_LINE, d=path, colour=line.colour, kind=line.kind,
+                          points=sum(v is not None for v in line.values)))
+        paths += (fill(_DOT, x=x, y=y, r=DOT_RADIUS, colour=line.colour, kind=line.kind)
+                  for x, y in alone)
     svg = fill(_SVG, width=WIDTH, height=HEIGHT, id=plot_id, title=caption, desc=desc,
-               grid=join(grid), lines=paths)
+               grid=join(grid), lines=join(paths))
     legend = join(fill(_LEGEND, kind=line.kind, text=line.legend) for line in lines)
     return fill(_FIGURE, id=plot_id, caption=caption, legend=legend, svg=svg)
 

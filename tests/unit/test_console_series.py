@@ -152,7 +152,7 @@ def test_each_plot_is_an_image_with_words_and_its_figures_are_a_table(lang: Lang
         assert f'aria-labelledby="{plot}-title {plot}-desc"' in drawn
     assert drawn.count('role="img"') == 3 and "style=" not in drawn
     assert words("throughput_h") in drawn and words("latency_h") in drawn
-    points = dict(re.findall(r'class="(\w+)" data-points="(\d+)"', drawn))
+    points = dict(re.findall(r'class="line-(\w+)" data-points="(\d+)"', drawn))
     assert points == {"accepted": "60", "refused": "60", "delivered": "60", "p50": "5",
                       "p99": "5", "lag": "1"}
     rows = re.findall(r'<tr data-minute="([^"]+)">', drawn)
@@ -168,8 +168,9 @@ def test_a_plot_of_nothing_says_so() -> None:
 
 
 def test_a_line_breaks_where_a_minute_was_not_measured_and_a_lone_value_is_a_dot() -> None:
-    path = path_of([1.0, 2.0, None, 3.0, None], lambda v: v)
-    assert path.count("M") == 2 and "l0 0" in path and path.count("L") == 1
+    path, alone = path_of([1.0, 2.0, None, 4.0, 5.0, None, 3.0], lambda v: v)
+    assert path.count("M") == 2 and path.count("L") == 2
+    assert [y for _, y in alone] == [3.0]
 
 
 def test_scales_and_durations_read_as_people_write_them() -> None:
