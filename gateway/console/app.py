@@ -9,6 +9,7 @@ HTML, every asset served from this package (no CDN), in English and Chinese (`wo
     /console/contracts          the contracts in force, the lint report (contracts.py)
     /console/contracts/explain  what the router would do with a pasted document (POST)
     /console/warnings           the early warnings, their steps and recipients (warnings.py)
+    /console/warnings/warning   one warning: each step, who received and acknowledged it
     /console/documents/history  one business key's trail: versions, decisions, recipients (trail.py)
     /console/documents/export   its evidence bundle, made by `portgw replay export` (jobs.py)
     /console/jobs/{n}/bundle    the bundle an export job wrote
@@ -66,6 +67,8 @@ from gateway.console.warnings import (
     WarningReach,
     WarningRow,
     ports_of,
+    step_rows,
+    warning_row,
     warning_rows,
 )
 from gateway.console.words import Lang, Words, choose_lang
@@ -96,6 +99,7 @@ CONSOLE_FORM_EXPIRED = "CONSOLE_FORM_EXPIRED"
 CONSOLE_TOKEN_REFUSED = "CONSOLE_TOKEN_REFUSED"
 CONSOLE_NOTHING_CHOSEN = "CONSOLE_NOTHING_CHOSEN"
 CONSOLE_TIME_INVALID = "CONSOLE_TIME_INVALID"
+CONSOLE_WARNING_UNKNOWN = "CONSOLE_WARNING_UNKNOWN"
 # How often the ingress lag is sampled for the overview's plot, and how often a page whose
 # job runs reloads itself (a meta refresh: the console runs no script).
 LAG_SAMPLE_S = 10.0
@@ -144,9 +148,17 @@ _VERDICT = Template('<tr data-recipient="$recipient" data-verdict="$verdict">'
                     '<td>$basis</td><td>$format</td><td>$fields</td><td>$masks</td>'
                     '<td>$why</td></tr>')
 _WARNING = Template('<tr data-warning="$id" data-level="$level" data-status="$status">'
-                    '<th scope="row">$id</th><td>$level_text</td><td>$category</td>'
+                    '<th scope="row"><a href="$href">$id</a></th><td>$level_text</td>'
+                    '<td>$category</td>'
                     '<td>$area</td><td>$status_text</td><td>$last</td><td>$issuer</td>'
                     '<td>$received</td><td>$acknowledged</td></tr>')
+_STEP = Template('<tr data-step="$number" data-action="$action"><th scope="row">$number</th>'
+                 '<td>$action_text</td><td>$at</td><td>$level</td><td>$sender</td>'
+                 '<td>$received</td><td>$acknowledged</td></tr>')
+_WARNING_HEADS = ("warning_id", "level", "category", "area", "status", "last_step", "issuer",
+                  "received_by", "acknowledged_by")
+_STEP_HEADS = ("step_number", "step", "step_at", "level", "submitted_by", "received_by",
+               "acknowledged_by")
 _PROBLEM = Template('<li data-code="$code">$text</li>')
 _CHOSEN = Template('<li><input type="hidden" name="at" value="$location">$location · $sender'
                    ' · $code</li>')
@@ -211,6 +223,7 @@ def add_console(app: web.Application, sources: ConsoleSources) -> None:
     app.router.add_get("/console/contracts", console.contracts)
     app.router.add_post("/console/contracts/explain", console.explain)
     app.router.add_get("/console/warnings", console.warnings)
+    app.router.add_get("/console/warnings/warning", console.warning)
     app.router.add_get("/console/static/{name}", console.static)
     # -- the document history and trail pages (history.py)
     app.router.add_get("/console/documents/history", console.history)
@@ -503,12 +516,37 @@ class Console:
             filter=words("filter"),
             total=(words("warnings_total", total=page.total, page=page.number,
                          pages=page.pages) if page.total else words("no_warnings")),
-            caption=words("warnings"), id_h=words("warning_id"), level_text_h=words("level"),
-            category_h=words("category"), area_h=words("area"), status_h=words("status"),
-            last_h=words("last_step"), issuer_h=words("issuer"),
-            received_h=words("received_by"), acknowledged_h=words("acknowledged_by"),
+            caption=words("warnings"), head=_heads(_WARNING_HEADS, words),
             rows=rows, paging=_paging(request.rel_url, page, words))
         return self._page(view, words("warnings"), body)
+
+    async def warning(self, request: web.Request) -> web.Response:
+        """One warning: its state as the list shows it, then each step taken, with the
+        agencies that received and acknowledged the event that carried it."""
+        view = self._view(request, READERS)
+        words = view.words
+        warning_id = request.query.get("id", "")
+        steps = self._sources.warnings.steps.get(warning_id, ())
+        row = warning_row(steps, self._reach)
+        if row is None:
+            return self._problem(view, words("warnings"), CONSOLE_WARNING_UNKNOWN,
+                                 words("warning_unknown"), status=404)
+        names = self._agency_names(words)
+        body = fill(
+            self._templates["warning"], back=words("back_to_warnings"),
+            caption=words("warning_caption"), head=_heads(_WARNING_HEADS, words),
+            row=self._warning_row(row, names, words), steps_h=words("steps_h"),
+            steps_note=words("steps_note"), steps_caption=words("steps_h"),
+            steps_head=_heads(_STEP_HEADS, words),
+            steps=join(fill(_STEP, number=step.number, action=step.action,
+                            action_text=words(f"action_{step.action}"),
+                            at=step.at.isoformat(timespec="minutes"),
+                            level=words(f"level_{step.level}"),
+                            sender=_named(step.sender, names),
+                            received=_agencies(step.received, names),
+                            acknowledged=_agencies(step.acknowledged, names))
+                       for step in step_rows(steps, self._reach)))
+        return self._page(view, words("warning_title", id=warning_id), body)
 
     async def _contracts_page(self, view: View, explained: Markup, *, sender: str = ""
                               ) -> web.Response:
@@ -566,6 +604,7 @@ class Console:
         state = row.state
         area = state.current["affected_area"]
         return fill(_WARNING, id=state.warning_id, level=state.level,
+                    href=str(URL("/console/warnings/warning").with_query(id=state.warning_id)),
                     level_text=words(f"level_{state.level}"),
                     category=f"{state.current['category']} / {state.current['subcategory']}",
                     area=" · ".join([*row.ports, str(area.get("description") or "")]),
@@ -574,8 +613,8 @@ class Console:
                                at=state.last_at.isoformat(timespec="minutes"),
                                steps=row.steps),
                     issuer=_named(state.issuer, names),
-                    received=", ".join(_named(a, names) for a in row.received) or "–",
-                    acknowledged=", ".join(_named(a, names) for a in row.acknowledged) or "–")
+                    received=_agencies(row.received, names),
+                    acknowledged=_agencies(row.acknowledged, names))
 
     def _agency_names(self, words: Words) -> dict[str, str]:
         return {agency.id: agency_name(agency, words.lang) for agency in self._sources.agencies}
@@ -994,6 +1033,14 @@ def _fields(fields: Sequence[str], words: Words) -> str:
 
 def _masks(masks: Sequence[tuple[str, MaskRule]], words: Words) -> str:
     return ", ".join(f"{path} ({rule})" for path, rule in masks) or words("no_masks")
+
+
+def _agencies(agency_ids: Sequence[str], names: dict[str, str]) -> str:
+    return ", ".join(_named(a, names) for a in agency_ids) or "–"
+
+
+def _heads(keys: Sequence[str], words: Words) -> Markup:
+    return join(fill(_TH, text=words(key)) for key in keys)
 
 
 def _named(agency_id: str, names: dict[str, str]) -> str:

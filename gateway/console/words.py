@@ -315,6 +315,22 @@ WORDS = MappingProxyType({
                  "sample {last}.",
                  "采样到的最大入口积压：{most} 条（UTC {at}）；最近一次采样 {last} 条。"),
     "lag_none": ("Ingress lag not sampled in this window yet.", "此时间窗口内尚未采样入口积压。"),
+    # -- one early warning's page
+    "warning_title": ("Early warning {id}", "预警 {id}"),
+    "warning_caption": ("The warning as it stands", "预警现状"),
+    "back_to_warnings": ("All early warnings", "全部预警"),
+    "steps_h": ("Its steps", "处置步骤"),
+    "steps_note": ("Each step the gateway accepted, in order, by the agency that submitted it "
+                   "(the people who acted are in the trail, not here), and which agencies "
+                   "received and acknowledged it.",
+                   "网关受理的每一步，按顺序列出提交单位（具体人员见审计链，此处不显示），"
+                   "以及收到和签收该步的单位。"),
+    "step_number": ("Step", "步骤"),
+    "step": ("Action", "动作"),
+    "step_at": ("At", "时间"),
+    "submitted_by": ("Submitted by", "提交单位"),
+    "warning_unknown": ("The gateway's warning book holds no warning with this id.",
+                        "网关预警簿中没有此编号的预警。"),
     # -- documents by time (documents.py)
     "time_from": ("From (UTC)", "起始时间（UTC）"),
     "time_to": ("To (UTC, that minute included)", "截止时间（UTC，含该分钟）"),

@@ -354,8 +354,8 @@ def series_totals(driver: Chrome) -> list[int]:
     """Accepted, refused and deliveries summed over the overview's table of minutes (read
     while its `details` is closed: the cells' text content)."""
     rows = driver.find_elements(By.CSS_SELECTOR, "#series-table tr[data-minute]")
-    cells = [[cell.get_attribute("textContent") for cell in row.find_elements(By.TAG_NAME, "td")]
-             for row in rows]
+    cells = [[str(cell.get_attribute("textContent"))
+              for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows]
     return [sum(int(row[column]) for row in cells) for column in range(3)]
 
 
@@ -650,6 +650,26 @@ def test_the_warnings_page_shows_a_warning_its_step_and_who_received_it(
         visit.until(lambda d: "cn.mem" in d.find_elements(
             By.CSS_SELECTOR, "#warnings tr[data-warning] td")[7].text, "/console/warnings")
         visit.keep("warnings-acknowledged")
+
+        # The warning's own page, by keyboard from its id: each step in order, and who
+        # received and acknowledged the event of each (the publication: the ministry too).
+        link = visit.tab_to(lambda e: e.text == "SH-2026-0042")
+        visit.leave(lambda: link.send_keys(Keys.ENTER))
+        rows = browser.find_elements(By.CSS_SELECTOR, "#steps tr[data-step]")
+        assert [row.get_attribute("data-action") for row in rows] == [
+            step.record["step"]["action"] for step in steps]
+        published = [cell.text for cell in rows[-1].find_elements(By.TAG_NAME, "td")]
+        assert published[0].startswith("publication") and published[2].startswith("II")
+        assert "cn.mem" in published[4] and "cn.mem" in published[5]
+        drafted = [cell.text for cell in rows[0].find_elements(By.TAG_NAME, "td")]
+        assert drafted[0] == "draft"
+        assert drafted[3].endswith(f"({steps[0].sender})")  # the agency, never the person
+        visit.keep("warning")
+        visit.open("/console/warnings/warning?id=SH-2026-9999")
+        assert browser.find_element(By.CSS_SELECTOR, "p.problem").get_attribute(
+            "data-code") == "CONSOLE_WARNING_UNKNOWN"
+        visit.keep("warning-unknown", refused_with=404)
+        visit.open("/console/warnings")
 
         # Filtered by level with the keyboard: level I has none.
         level = visit.tab_to(lambda e: e.get_attribute("id") == "f-level")
