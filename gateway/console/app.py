@@ -322,7 +322,7 @@ class Console:
     async def overview(self, request: web.Request) -> web.Response:
         view = self._view(request, READERS)
         words = view.words
-        exchange = self._sources.metrics.exchange()
+        exchange, now = self._sources.metrics.exchange(), utc_now()
         registry = list(self._sources.agencies)
         counts = by_agency(exchange, [agency.id for agency in registry])
         accepted = sum(c.accepted for c in counts)
@@ -346,8 +346,8 @@ class Console:
                     agencies=self._agencies_table(counts, words),
                     over_time_h=words("over_time_h"),
                     over_time_note=words("over_time_note", hours=WINDOW_MINUTES // 60,
-                                         now=utc_now().strftime("%Y-%m-%d %H:%M")),
-                    plots=draw_plots(self._series.window(utc_now()), words))
+                                         now=now.strftime("%Y-%m-%d %H:%M")),
+                    plots=draw_plots(self._series.window(now), words))
         return self._page(view, words("overview"), body)
 
     async def dead_letters(self, request: web.Request) -> web.Response:

@@ -196,8 +196,8 @@ class Jobs:
         while True:
             try:
                 line = await process.stdout.readline()
-            except ValueError:  # a line past the reader's limit: taken as it comes
-                line = await process.stdout.read(65536)
+            except ValueError:  # a line past the reader's limit (64 KiB, all that is kept):
+                line = await process.stdout.read(65536)  # dropped; what follows, as it comes
             if not line:
                 break
             progress = progress_of(line)
