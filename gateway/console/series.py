@@ -115,11 +115,11 @@ class Series:
             del pending[next(iter(pending))]  # the oldest: dicts keep their insertion order
 
     def _delivered(self, event_id: str, at_s: float) -> None:
+        received = self._pending.pop(event_id, None)
         bucket = self._bucket(at_s)
         if bucket is None:
             return
         bucket.delivered += 1
-        received = self._pending.pop(event_id, None)
         if received is None:  # a later recipient of the same document, or not seen received
             return
         if bucket.bins is None:
