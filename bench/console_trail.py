@@ -3,7 +3,10 @@ AGENCIES agencies (received, accepted, delivered to two recipients, one of them 
 five records each, a seal every 64 records, on 4 chains and `taken`), then the queries its
 pages make — one document's history (单证追溯) and the chains' table of the trail page —
 against the dead-letter index's first page on as many dead letters (the reference, same run:
-the query a page of the first console slice makes).
+the query a page of the first console slice makes). Then the overview's series: what filing a
+trail record and a decision into it costs (on top of the index's filing), and drawing its
+plots; and the documents' search by time range (an hour, an hour and a sender; each its first
+page, with its count) on as many documents, one a second.
 
 Run: .venv/bin/python bench/console_trail.py [--tiny]
 
@@ -23,10 +26,14 @@ from typing import Any
 
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from gateway.console.documents import DocumentIndex, Found, Search  # noqa: E402
 from gateway.console.letters import Filter, LetterIndex, Listed  # noqa: E402
+from gateway.console.plots import draw_plots  # noqa: E402
+from gateway.console.series import Series  # noqa: E402
 from gateway.console.trail import TrailIndex  # noqa: E402
+from gateway.console.words import Lang, Words  # noqa: E402
 from gateway.kafka.names import StoredMessage  # noqa: E402
-from gateway.publish.dead_letters import Location  # noqa: E402
+from gateway.publish.dead_letters import Location, iso_instant  # noqa: E402
 from gateway.trail.writer import ENTRY_DEFAULTS, TrailCodec  # noqa: E402
 from message_formats import AvroSchemas  # noqa: E402
 
@@ -90,10 +97,22 @@ def main() -> None:
     messages = list(trail(TrailCodec(schemas), documents))
     index = TrailIndex(schemas)
     started = time.perf_counter()
-    for message in messages:
-        index.file(message)
+    entries = [entry for message in messages if (entry := index.file(message)) is not None]
     filing_s = time.perf_counter() - started
     records = sum(state.records for state in index.chains())
+    series = Series()
+    started = time.perf_counter()
+    for entry in entries:
+        series.record(entry)
+    series_record_s = time.perf_counter() - started
+    decided_at = [START + timedelta(milliseconds=10 * n) for n in range(documents)]
+    started = time.perf_counter()
+    for at in decided_at:
+        series.decided(at, accepted=True)
+    series_decided_s = time.perf_counter() - started
+    last = decided_at[-1]
+    window = series.window(last)
+    latencies = sum(minute.latencies for minute in window)
 
     letters = LetterIndex(schemas)
     for n in range(documents):
@@ -101,6 +120,16 @@ def main() -> None:
                            f"{n // 1000 % 60:02d}.{n % 1000:03d}Z",
                            f"cn.agency.{n % AGENCIES}", "fal1-xml", "fal1", f"key-{n}",
                            f"CODE_{n % 40}", "the rule", None, cut=False))
+    found = DocumentIndex(schemas)
+    for n in range(documents):
+        found.add(Found(f"sub-{n}", iso_instant(START + timedelta(seconds=n)),
+                        f"cn.agency.{n % AGENCIES}", "fal1", f"{n:07d}:V1:A:CNSHA",
+                        "accepted", None, 2, None))
+    hours = max(1, documents // 3600)
+
+    def hour(n: int) -> Search:
+        since = START + timedelta(hours=n % hours)
+        return Search(since=since, until=since + timedelta(hours=1))
     step = max(1, documents // QUERIES)
     print(json.dumps({
         "documents": documents,
@@ -111,6 +140,19 @@ def main() -> None:
         "chains_ms": round(per_query_ms(lambda _: index.chains(), 20), 2),
         "reference_dead_letters_first_page_ms": round(per_query_ms(
             lambda _: letters.page(Filter(), 1, 50), QUERIES), 3),
+        "series_us_per_trail_record": round(1e6 * series_record_s / len(entries), 2),
+        "series_us_per_decision": round(1e6 * series_decided_s / documents, 2),
+        "series_latencies_in_window": latencies,
+        "plots_ms": round(per_query_ms(lambda _: draw_plots(series.window(last),
+                                                            Words(Lang.EN)), 20), 2),
+        "documents_hour_first_page_ms": round(per_query_ms(
+            lambda n: found.page(hour(n), 1, 50), QUERIES), 3),
+        "documents_hour_and_sender_first_page_ms": round(per_query_ms(
+            lambda n: found.page(Search(sender=f"cn.agency.{n % AGENCIES}",
+                                        since=hour(n).since, until=hour(n).until), 1, 50),
+            QUERIES), 3),
+        "reference_documents_first_page_ms": round(per_query_ms(
+            lambda _: found.page(Search(), 1, 50), QUERIES), 3),
     }))
 
 

@@ -27,7 +27,7 @@ from replay.checkpoint import (
 )
 from replay.container import write_archive_container
 from replay.redeliver import describe_redeliveries, redeliver
-from replay.verify import VerifyReport, describe, verify_kafka
+from replay.verify import Progress, VerifyReport, describe, unreported, verify_kafka
 
 START_MISSING_HINT = (
     "hint: the trail topic no longer holds its chains from their start, as after a restart of "
@@ -72,6 +72,10 @@ def _add_verify(sub: Any) -> None:
     verify.add_argument("--unsealed-after", type=float, default=600.0, metavar="SECONDS",
                         help="on the broker, records after a chain's last seal that are older "
                         "than this are a break, TRAIL_UNSEALED_TAIL (default 600; 0: never)")
+    verify.add_argument("--progress", action="store_true",
+                        help="on the broker, print a line 'progress: phase=… read=N "
+                        "verified=N chains=D/T' after each fetch, every 5,000 records and each "
+                        "chain checked (the console's job shows it)")
     verify.set_defaults(run=_verify)
 
 
@@ -210,7 +214,8 @@ def _verify(args: argparse.Namespace) -> int:
         report = asyncio.run(verify_kafka(
             link_of(args), schemas, keyring, trail_topic=trail_topic,
             since=args.since, until=args.until, mirror_prefix=args.mirror_prefix,
-            unsealed_before=unsealed_before))
+            unsealed_before=unsealed_before,
+            progress=_print_progress if args.progress else unreported))
         source = args.mirror_prefix + trail_topic
     if held is not None:
         report = with_checkpoints(report, held, keyring)
@@ -218,6 +223,10 @@ def _verify(args: argparse.Namespace) -> int:
     if directory is None and any(b.code == TRAIL_START_MISSING for b in report.breaks):
         print(START_MISSING_HINT)
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _print_progress(progress: Progress) -> None:
+    print(progress.line(), flush=True)
 
 
 def _checkpoint(args: argparse.Namespace) -> int:

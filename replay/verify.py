@@ -15,7 +15,7 @@ signatures are checked over the bytes as written (gateway.trail.writer.entry_byt
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
@@ -24,7 +24,7 @@ from typing import Any
 from crypto import CryptoError, KeyEntry, Keyring, sm3_hex
 from gateway.errors import TRAIL_SEAL_CHAIN_BROKEN, TRAIL_START_MISSING, TRAIL_UNSEALED_TAIL
 from gateway.kafka.names import StoredMessage
-from gateway.kafka.wire import Broker, read_at, read_topics
+from gateway.kafka.wire import Broker, own_reader, pages_until_end, partitions_of, read_at
 from gateway.trail.writer import (
     GENESIS_HASH,
     RECORD_SCHEMA,
@@ -56,6 +56,36 @@ class Break:
         if self.code is not None:
             where = f"{where}: {self.code}"
         return f"{where}: {self.problem}"
+
+
+# Within a chain, how many records between two progress reports.
+PROGRESS_EVERY = 5000
+READ_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a verification has got: the messages read, then the records verified and the
+    chains done, then the referenced messages being checked (phase read, chains,
+    references). `line()` is what `replay verify --progress` prints, which the console's
+    job reads back (gateway/console/jobs.py)."""
+
+    phase: str
+    read: int
+    verified: int = 0
+    chains_done: int = 0
+    chains: int = 0
+
+    def line(self) -> str:
+        return (f"progress: phase={self.phase} read={self.read} verified={self.verified} "
+                f"chains={self.chains_done}/{self.chains}")
+
+
+Report = Callable[[Progress], None]
+
+
+def unreported(_: Progress) -> None:
+    return None
 
 
 def kafka_location(topic: str, partition: int, offset: int) -> str:
@@ -200,9 +230,13 @@ def seal_signature_problem(
 
 
 class TrailVerifier:
-    def __init__(self, schemas: AvroSchemas, keyring: Keyring) -> None:
+    def __init__(self, schemas: AvroSchemas, keyring: Keyring, *,
+                 progress: Report = unreported) -> None:
+        """`progress` is told, as `check_trail` goes, the records verified and each chain
+        done."""
         self._schemas = schemas
         self._keyring = keyring
+        self._progress = progress
 
     def check_trail(
         self,
@@ -221,7 +255,9 @@ class TrailVerifier:
         (TRAIL_UNSEALED_TAIL): the gateway seals within its seal interval."""
         breaks: list[Break] = []
         chains: dict[str, _ChainState] = defaultdict(_ChainState)
+        read = 0
         for message in messages:
+            read += 1
             located = self._decode(message, breaks)
             if located is None:
                 continue
@@ -237,10 +273,13 @@ class TrailVerifier:
         if since is not None or until is not None:
             chains = _window(chains, since, until)
         references: dict[tuple[str, int, int], tuple[str, _Located]] = {}
-        sealed = 0
+        sealed = verified = 0
         seal_hashes: dict[str, Mapping[int, str]] = {}
-        for chain, state in sorted(chains.items()):
-            breaks.extend(self._check_chain(chain, state, references))
+        for done, (chain, state) in enumerate(sorted(chains.items())):
+            tick = partial(_chain_progress, self._progress, read, verified, done, len(chains))
+            breaks.extend(self._check_chain(chain, state, references, tick))
+            verified += len(state.records)
+            self._progress(Progress("chains", read, verified, done + 1, len(chains)))
             seal_breaks, covered, seals = self._check_seals(chain, state)
             breaks.extend(seal_breaks)
             if unsealed_before is not None:
@@ -274,12 +313,17 @@ class TrailVerifier:
         chain: str,
         state: _ChainState,
         references: dict[tuple[str, int, int], tuple[str, _Located]],
+        tick: Callable[[int], None],
     ) -> list[Break]:
+        """The chain's breaks; `tick` is told every PROGRESS_EVERY records how many are
+        done."""
         breaks: list[Break] = []
         expected_seq = state.start_seq
         previous_hash = state.start_hash
         seen: dict[int, bytes] = {}
-        for rec in state.records:
+        for done, rec in enumerate(state.records):
+            if done and done % PROGRESS_EVERY == 0:
+                tick(done)
             entry, stored_hash = rec.value["entry"], rec.value["hash"]
             seq = entry["seq"]
             at = partial(rec.at, chain=chain, seq=seq)
@@ -376,6 +420,11 @@ class TrailVerifier:
         return breaks
 
 
+def _chain_progress(progress: Report, read: int, before: int, done: int, chains: int,
+                    records: int) -> None:
+    progress(Progress("chains", read, before + records, done, chains))
+
+
 def _unsealed_tail(chain: str, state: _ChainState, seals: SealChain, before: datetime
                    ) -> list[Break]:
     """The records after the chain's last seal that were decided before `before`, as one
@@ -404,21 +453,38 @@ async def verify_kafka(
     until: datetime | None = None,
     mirror_prefix: str = "",
     unsealed_before: datetime | None = None,
+    progress: Report = unreported,
 ) -> VerifyReport:
     """Verifies the trail on a broker (`trail_topic`: `Topics.trail` of the gateway's
     configuration) and the messages it names. `mirror_prefix` reads a
     mirrored copy instead (every topic named with that prefix, as MirrorMaker 2 names the
-    topics it copies, offsets kept), which is how an auditor checks a copy handed over."""
-    verifier = TrailVerifier(schemas, keyring)
-    messages = await read_topics(bootstrap_servers, [mirror_prefix + trail_topic])
-    report, references = verifier.check_trail(messages, since=since, until=until,
-                                              unsealed_before=unsealed_before)
+    topics it copies, offsets kept), which is how an auditor checks a copy handed over.
+    `progress` is told how far it has got (`Progress`)."""
+    verifier = TrailVerifier(schemas, keyring, progress=progress)
+    messages = await _read_trail(bootstrap_servers, mirror_prefix + trail_topic, progress)
+    checked, references = verifier.check_trail(messages, since=since, until=until,
+                                               unsealed_before=unsealed_before)
+    progress(Progress("references", len(messages), checked.records, checked.chains,
+                    checked.chains))
     wanted = {(mirror_prefix + topic, partition, offset): (topic, partition, offset)
               for topic, partition, offset in references}
     found = await read_at(bootstrap_servers, sorted(wanted)) if wanted else {}
     extra = verifier.check_references(
         references, {wanted[location]: message for location, message in found.items()})
-    return replace(report, breaks=report.breaks + tuple(extra))
+    return replace(checked, breaks=checked.breaks + tuple(extra))
+
+
+async def _read_trail(broker: Broker, topic: str, progress: Report) -> list[StoredMessage]:
+    """Every message of the trail topic, in topic, partition and offset order, as
+    `read_topics` reads them; `progress` is told the count after each fetch."""
+    messages: list[StoredMessage] = []
+    async with own_reader(broker, f"from {broker}") as consumer:
+        starts = {tp: 0 for tp in await partitions_of(broker, [topic])}
+        async for page in pages_until_end(consumer, starts, timeout_s=READ_TIMEOUT_S):
+            messages.extend(page)
+            progress(Progress("read", len(messages)))
+    messages.sort(key=lambda m: (m.topic, m.partition, m.offset))
+    return messages
 
 
 def describe(report: VerifyReport, source: str, *,
@@ -448,8 +514,8 @@ def describe(report: VerifyReport, source: str, *,
 
 
 __all__ = [
-    "Break", "SealChain", "SealRefusal", "TrailVerifier", "VerifyReport", "describe",
-    "kafka_location", "key_valid_at", "seal_signature_problem",
+    "Break", "Progress", "Report", "SealChain", "SealRefusal", "TrailVerifier", "VerifyReport",
+    "describe", "kafka_location", "key_valid_at", "seal_signature_problem", "unreported",
     "verify_kafka",
 ]
 

@@ -3,12 +3,13 @@ HTML, every asset served from this package (no CDN), in English and Chinese (`wo
 
     /console/login              a console token for a session (access.py)
     /console/overview           the map of exchange and its counts (overview.py)
-    /console/documents          submissions by business key, sender, type (documents.py)
+    /console/documents          submissions by business key, sender, type, time (documents.py)
     /console/dead-letters       dead letters by code and agency, a page at a time (letters.py)
     /console/dead-letters/retry the chosen ones, to confirm (GET) and put back (POST): operators
     /console/contracts          the contracts in force, the lint report (contracts.py)
     /console/contracts/explain  what the router would do with a pasted document (POST)
     /console/warnings           the early warnings, their steps and recipients (warnings.py)
+    /console/warnings/warning   one warning: each step, who received and acknowledged it
     /console/documents/history  one business key's trail: versions, decisions, recipients (trail.py)
     /console/documents/export   its evidence bundle, made by `portgw replay export` (jobs.py)
     /console/jobs/{n}/bundle    the bundle an export job wrote
@@ -21,6 +22,8 @@ stylesheet and images and nothing else: no script, no inline style, no frame.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,13 +50,15 @@ from gateway.console.access import (
     Sessions,
 )
 from gateway.console.contracts import ContractSources, Explained, LintCache, explain_document
-from gateway.console.documents import DocumentIndex, Found, Search
+from gateway.console.documents import DocumentIndex, Found, Search, minute_of, until_end_of
 from gateway.console.follow import Follower
-from gateway.console.history import history_body, trail_body
+from gateway.console.history import NOTHING, history_body, trail_body
 from gateway.console.jobs import EXPORT, VERIFY, Command, Jobs
 from gateway.console.letters import Filter, LetterIndex, Listed
 from gateway.console.markup import Markup, escape, fill, join, load_templates
 from gateway.console.overview import AgencyCounts, agency_name, by_agency, by_type, draw_map, rate
+from gateway.console.plots import draw_plots
+from gateway.console.series import WINDOW_MINUTES, Series
 from gateway.console.table import Page, page_of
 from gateway.console.trail import TrailIndex
 from gateway.console.warnings import (
@@ -62,6 +67,8 @@ from gateway.console.warnings import (
     WarningReach,
     WarningRow,
     ports_of,
+    step_rows,
+    warning_row,
     warning_rows,
 )
 from gateway.console.words import Lang, Words, choose_lang
@@ -91,6 +98,12 @@ CONSOLE_ROLE_REFUSED = "CONSOLE_ROLE_REFUSED"
 CONSOLE_FORM_EXPIRED = "CONSOLE_FORM_EXPIRED"
 CONSOLE_TOKEN_REFUSED = "CONSOLE_TOKEN_REFUSED"
 CONSOLE_NOTHING_CHOSEN = "CONSOLE_NOTHING_CHOSEN"
+CONSOLE_TIME_INVALID = "CONSOLE_TIME_INVALID"
+CONSOLE_WARNING_UNKNOWN = "CONSOLE_WARNING_UNKNOWN"
+# How often the ingress lag is sampled for the overview's plot, and how often a page whose
+# job runs reloads itself (a meta refresh: the console runs no script).
+LAG_SAMPLE_S = 10.0
+FOLLOW_S = 2
 Posted = MultiDictProxy[str | bytes | bytearray | FileField]
 # The configuration the console's jobs (`portgw replay …`) are run with when the gateway's was
 # not read from a file (made in code): the home's.
@@ -135,9 +148,17 @@ _VERDICT = Template('<tr data-recipient="$recipient" data-verdict="$verdict">'
                     '<td>$basis</td><td>$format</td><td>$fields</td><td>$masks</td>'
                     '<td>$why</td></tr>')
 _WARNING = Template('<tr data-warning="$id" data-level="$level" data-status="$status">'
-                    '<th scope="row">$id</th><td>$level_text</td><td>$category</td>'
+                    '<th scope="row"><a href="$href">$id</a></th><td>$level_text</td>'
+                    '<td>$category</td>'
                     '<td>$area</td><td>$status_text</td><td>$last</td><td>$issuer</td>'
                     '<td>$received</td><td>$acknowledged</td></tr>')
+_STEP = Template('<tr data-step="$number" data-action="$action"><th scope="row">$number</th>'
+                 '<td>$action_text</td><td>$at</td><td>$level</td><td>$sender</td>'
+                 '<td>$received</td><td>$acknowledged</td></tr>')
+_WARNING_HEADS = ("warning_id", "level", "category", "area", "status", "last_step", "issuer",
+                  "received_by", "acknowledged_by")
+_STEP_HEADS = ("step_number", "step", "step_at", "level", "submitted_by", "received_by",
+               "acknowledged_by")
 _PROBLEM = Template('<li data-code="$code">$text</li>')
 _CHOSEN = Template('<li><input type="hidden" name="at" value="$location">$location · $sender'
                    ' · $code</li>')
@@ -202,6 +223,7 @@ def add_console(app: web.Application, sources: ConsoleSources) -> None:
     app.router.add_get("/console/contracts", console.contracts)
     app.router.add_post("/console/contracts/explain", console.explain)
     app.router.add_get("/console/warnings", console.warnings)
+    app.router.add_get("/console/warnings/warning", console.warning)
     app.router.add_get("/console/static/{name}", console.static)
     # -- the document history and trail pages (history.py)
     app.router.add_get("/console/documents/history", console.history)
@@ -223,11 +245,13 @@ class Console:
         self._reach = WarningReach(sources.schemas)
         self._lint_cache = LintCache(sources.contracts)
         self._trail = TrailIndex(sources.schemas)
+        self._series = Series()
+        self._sampling: asyncio.Task[None] | None = None
         self._jobs = Jobs(Command(sources.config.file or sources.config.home / CONFIG_FILE,
                                   str(sources.broker)))
         self._followers = (
             Follower(sources.broker, sources.topics.dlq, self._letters.file),
-            Follower(sources.broker, sources.topics.receipt, self._documents.file),
+            Follower(sources.broker, sources.topics.receipt, self._file_receipt),
             # One follower of the trail files each record for the warnings page and
             # the trail pages alike.
             Follower(sources.broker, sources.topics.trail, self._file_trail),
@@ -243,11 +267,16 @@ class Console:
             self._following = True
             for follower in self._followers:
                 follower.start()
+            self._sampling = asyncio.create_task(self._sample_lag(), name="console-samples-lag")
             log.info("console.indexing")
 
     async def stop(self, _: web.Application) -> None:
         for follower in self._followers:
             await follower.stop()
+        if self._sampling is not None:
+            self._sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampling
         await self._jobs.stop()
         self._letters.close()
         self._documents.close()
@@ -293,7 +322,7 @@ class Console:
     async def overview(self, request: web.Request) -> web.Response:
         view = self._view(request, READERS)
         words = view.words
-        exchange = self._sources.metrics.exchange()
+        exchange, now = self._sources.metrics.exchange(), utc_now()
         registry = list(self._sources.agencies)
         counts = by_agency(exchange, [agency.id for agency in registry])
         accepted = sum(c.accepted for c in counts)
@@ -314,7 +343,11 @@ class Console:
                     map=draw_map(registry, counts, exchange, words),
                     types_h=words("by_type"), types=self._types_table(by_type(exchange), words),
                     agencies_h=words("by_agency"),
-                    agencies=self._agencies_table(counts, words))
+                    agencies=self._agencies_table(counts, words),
+                    over_time_h=words("over_time_h"),
+                    over_time_note=words("over_time_note", hours=WINDOW_MINUTES // 60,
+                                         now=now.strftime("%Y-%m-%d %H:%M")),
+                    plots=draw_plots(self._series.window(now), words))
         return self._page(view, words("overview"), body)
 
     async def dead_letters(self, request: web.Request) -> web.Response:
@@ -352,11 +385,16 @@ class Console:
         view = self._view(request, READERS)
         words = view.words
         query = request.query
+        problems: list[Markup] = []
+        since, until = (self._minute_asked(words, query.get(name, ""), label, problems)
+                        for name, label in (("from", "time_from"), ("to", "time_to")))
         search = Search(key=query.get("key", "").strip() or None,
                         sender=query.get("sender") or None,
-                        document_type=query.get("type") or None)
+                        document_type=query.get("type") or None, since=since,
+                        until=until_end_of(until) if until is not None else None)
         index = self._documents
-        page = index.page(search, _page_number(query.get("page")), PAGE_SIZE)
+        page = (index.page(search, _page_number(query.get("page")), PAGE_SIZE)
+                if not problems else Page((), 0, 1, PAGE_SIZE))
         rows = join(fill(_DOCUMENT, submission=found.submission_id, status=found.status,
                          time=found.time, sender=found.sender, type=found.document_type or "–",
                          key=_history_link(found.business_key), state=_status(found, words),
@@ -369,6 +407,8 @@ class Console:
             type_h=words("document_type"),
             types=_options([(v, None) for v in index.values("document_type")],
                            search.document_type, words),
+            from_h=words("time_from"), to_h=words("time_to"), time_help=words("time_help"),
+            since=_minute_text(since), until=_minute_text(until), problems=join(problems),
             search=words("search"),
             total=(words("documents_total", total=page.total, page=page.number,
                          pages=page.pages) if page.total else words("no_documents")),
@@ -376,7 +416,20 @@ class Console:
             state_h=words("status"), code_h=words("code"),
             recipients_h=words("recipients"), submission_h=words("submission"), rows=rows,
             paging=_paging(request.rel_url, page, words))
-        return self._page(view, words("documents"), body)
+        return self._page(view, words("documents"), body, status=400 if problems else 200)
+
+    def _minute_asked(self, words: Words, text: str, label: str, problems: list[Markup]
+                      ) -> datetime | None:
+        """The minute a time field names; None when empty, or (its refusal added to
+        `problems`) when it names none."""
+        if not text.strip():
+            return None
+        try:
+            return minute_of(text)
+        except ValueError:
+            problems.append(self._refusal(CONSOLE_TIME_INVALID,
+                                          words("time_invalid", field=words(label))))
+            return None
 
     async def retry_form(self, request: web.Request) -> web.Response:
         view = self._view(request, CHANGERS)
@@ -463,12 +516,37 @@ class Console:
             filter=words("filter"),
             total=(words("warnings_total", total=page.total, page=page.number,
                          pages=page.pages) if page.total else words("no_warnings")),
-            caption=words("warnings"), id_h=words("warning_id"), level_text_h=words("level"),
-            category_h=words("category"), area_h=words("area"), status_h=words("status"),
-            last_h=words("last_step"), issuer_h=words("issuer"),
-            received_h=words("received_by"), acknowledged_h=words("acknowledged_by"),
+            caption=words("warnings"), head=_heads(_WARNING_HEADS, words),
             rows=rows, paging=_paging(request.rel_url, page, words))
         return self._page(view, words("warnings"), body)
+
+    async def warning(self, request: web.Request) -> web.Response:
+        """One warning: its state as the list shows it, then each step taken, with the
+        agencies that received and acknowledged the event that carried it."""
+        view = self._view(request, READERS)
+        words = view.words
+        warning_id = request.query.get("id", "")
+        steps = self._sources.warnings.steps.get(warning_id, ())
+        row = warning_row(steps, self._reach)
+        if row is None:
+            return self._problem(view, words("warnings"), CONSOLE_WARNING_UNKNOWN,
+                                 words("warning_unknown"), status=404)
+        names = self._agency_names(words)
+        body = fill(
+            self._templates["warning"], back=words("back_to_warnings"),
+            caption=words("warning_caption"), head=_heads(_WARNING_HEADS, words),
+            row=self._warning_row(row, names, words), steps_h=words("steps_h"),
+            steps_note=words("steps_note"), steps_caption=words("steps_h"),
+            steps_head=_heads(_STEP_HEADS, words),
+            steps=join(fill(_STEP, number=step.number, action=step.action,
+                            action_text=words(f"action_{step.action}"),
+                            at=step.at.isoformat(timespec="minutes"),
+                            level=words(f"level_{step.level}"),
+                            sender=_named(step.sender, names),
+                            received=_agencies(step.received, names),
+                            acknowledged=_agencies(step.acknowledged, names))
+                       for step in step_rows(steps, self._reach)))
+        return self._page(view, words("warning_title", id=warning_id), body)
 
     async def _contracts_page(self, view: View, explained: Markup, *, sender: str = ""
                               ) -> web.Response:
@@ -526,6 +604,7 @@ class Console:
         state = row.state
         area = state.current["affected_area"]
         return fill(_WARNING, id=state.warning_id, level=state.level,
+                    href=str(URL("/console/warnings/warning").with_query(id=state.warning_id)),
                     level_text=words(f"level_{state.level}"),
                     category=f"{state.current['category']} / {state.current['subcategory']}",
                     area=" · ".join([*row.ports, str(area.get("description") or "")]),
@@ -534,15 +613,29 @@ class Console:
                                at=state.last_at.isoformat(timespec="minutes"),
                                steps=row.steps),
                     issuer=_named(state.issuer, names),
-                    received=", ".join(_named(a, names) for a in row.received) or "–",
-                    acknowledged=", ".join(_named(a, names) for a in row.acknowledged) or "–")
+                    received=_agencies(row.received, names),
+                    acknowledged=_agencies(row.acknowledged, names))
 
     def _agency_names(self, words: Words) -> dict[str, str]:
         return {agency.id: agency_name(agency, words.lang) for agency in self._sources.agencies}
 
     def _file_trail(self, message: StoredMessage) -> None:
         self._reach.file(message)
-        self._trail.file(message)
+        entry = self._trail.file(message)
+        if entry is not None:
+            self._series.record(entry)
+
+    def _file_receipt(self, message: StoredMessage) -> None:
+        receipt = self._documents.file(message)
+        if receipt is not None:
+            self._series.decided(receipt.time, accepted=receipt.accepted)
+
+    async def _sample_lag(self) -> None:
+        """The ingress lag, every LAG_SAMPLE_S, into the overview's series (this process's
+        gauge: the partitions its consumer holds)."""
+        while True:
+            self._series.lag(utc_now(), self._sources.metrics.ingress_lag())
+            await asyncio.sleep(LAG_SAMPLE_S)
 
     async def static(self, request: web.Request) -> web.Response:
         found = self._static.get(request.match_info["name"])
@@ -562,12 +655,13 @@ class Console:
         if not key:  # a history is of one business key: chosen on the documents page
             raise web.HTTPSeeOther("/console/documents")
         assert view.session is not None  # READERS: signed in
+        follow, head = self._follow_job(view)
         body = history_body(
             self._templates, words, key, self._trail.history(key),
             {(c.id, c.version): c for c in self._sources.contracts.router.index.contracts},
             self._jobs.last(EXPORT), busy=self._jobs.busy,
-            form_token=self._sessions.form_token(view.session))
-        return self._page(view, words("history_title", document=key), body)
+            form_token=self._sessions.form_token(view.session), follow=follow)
+        return self._page(view, words("history_title", document=key), body, head=head)
 
     async def export(self, request: web.Request) -> NoReturn:
         view = self._view(request, READERS)
@@ -590,10 +684,28 @@ class Console:
     async def trail(self, request: web.Request) -> web.Response:
         view = self._view(request, READERS)
         assert view.session is not None  # READERS: signed in
+        follow, head = self._follow_job(view)
         body = trail_body(self._templates, view.words, self._trail.chains(),
                           self._jobs.last(VERIFY), busy=self._jobs.busy,
-                          form_token=self._sessions.form_token(view.session))
-        return self._page(view, view.words("trail"), body)
+                          form_token=self._sessions.form_token(view.session), follow=follow)
+        return self._page(view, view.words("trail"), body, head=head)
+
+    def _follow_job(self, view: View) -> tuple[Markup, Markup]:
+        """While a job runs, the page reloads itself every FOLLOW_S (a meta refresh), unless
+        asked not to (`?follow=0`): what says so with its link to stop or start it again,
+        and the refresh for the page's head."""
+        if not self._jobs.busy:
+            return NOTHING, NOTHING
+        url, words = view.request.rel_url, view.words
+        if view.request.query.get("follow") == "0":
+            again = fill(_LINK, href=str(url.without_query_params("follow")), rel="",
+                         text=words("follow_again"))
+            return Markup(f'<p class="note" id="following">{again}</p>'), NOTHING
+        stop = fill(_LINK, href=str(url.update_query(follow="0")), rel="",
+                    text=words("stop_following"))
+        note = escape(words("following", seconds=FOLLOW_S))
+        return (Markup(f'<p class="note" id="following">{note} {stop}</p>'),
+                Markup(f'<meta http-equiv="refresh" content="{FOLLOW_S}">'))
 
     async def verify(self, request: web.Request) -> NoReturn:
         view = self._view(request, READERS)
@@ -663,17 +775,18 @@ class Console:
     def _refusal(self, code: str, message: str) -> Markup:
         return fill(self._templates["refused"], code=code, message=f"{code}: {message}")
 
-    def _page(self, view: View, title: str, body: Markup, *, status: int = 200
-              ) -> web.Response:
-        page = self._rendered(view, title, body)
+    def _page(self, view: View, title: str, body: Markup, *, status: int = 200,
+              head: Markup = NOTHING) -> web.Response:
+        page = self._rendered(view, title, body, head)
         return web.Response(status=status, text=page.text, content_type="text/html",
                             headers=page.headers)
 
-    def _rendered(self, view: View, title: str, body: Markup) -> Rendered:
+    def _rendered(self, view: View, title: str, body: Markup, head: Markup = NOTHING
+                  ) -> Rendered:
         """A whole page (text/html, UTF-8 as aiohttp gives text), the language remembered
-        when it was asked for."""
+        when it was asked for; `head`: more for its head (a refresh)."""
         words = view.words
-        text = fill(self._templates["page"], lang=words.lang.tag, title=title,
+        text = fill(self._templates["page"], lang=words.lang.tag, title=title, head=head,
                     product=words("product"), console=words("console"), skip=words("skip"),
                     nav=self._nav(view), who=self._who(view), language=words("language"),
                     langs=_lang_links(view), body=body)
@@ -818,6 +931,11 @@ def _locations(texts: Iterable[str]) -> list[Location]:
     return list(found)
 
 
+def _minute_text(minute: datetime | None) -> str:
+    """A minute as a `datetime-local` field holds it."""
+    return "" if minute is None else minute.strftime("%Y-%m-%dT%H:%M")
+
+
 def _history_link(business_key: str | None) -> Markup | str:
     if business_key is None:
         return "–"
@@ -915,6 +1033,14 @@ def _fields(fields: Sequence[str], words: Words) -> str:
 
 def _masks(masks: Sequence[tuple[str, MaskRule]], words: Words) -> str:
     return ", ".join(f"{path} ({rule})" for path, rule in masks) or words("no_masks")
+
+
+def _agencies(agency_ids: Sequence[str], names: dict[str, str]) -> str:
+    return ", ".join(_named(a, names) for a in agency_ids) or "–"
+
+
+def _heads(keys: Sequence[str], words: Words) -> Markup:
+    return join(fill(_TH, text=words(key)) for key in keys)
 
 
 def _named(agency_id: str, names: dict[str, str]) -> str:

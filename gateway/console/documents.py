@@ -10,6 +10,7 @@ topic once, then follows it. The receipt book keeps its own index on disk for ot
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -17,7 +18,7 @@ import structlog
 from gateway.console.table import MemoryTable, Page
 from gateway.kafka.names import H_DUPLICATE_OF, StoredMessage
 from gateway.publish.dead_letters import iso_instant
-from gateway.receipts.receipt import SignedReceipt
+from gateway.receipts.receipt import Receipt, SignedReceipt
 from message_formats import AvroSchemas, FormatError
 
 log = structlog.get_logger(__name__)
@@ -41,6 +42,8 @@ CREATE INDEX document_by_type ON document (document_type, time DESC);
 """
 _COLUMNS = ("submission_id, time, sender, document_type, business_key, status, code, "
             "recipients, duplicate_of")
+_INSERT_NEW = f"INSERT OR IGNORE INTO document ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
+_REPLACE = f"INSERT OR REPLACE INTO document ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
 # Above every character a business key holds: the end of a prefix's range.
 _LAST = "\U0010ffff"
 
@@ -62,12 +65,27 @@ class Found:
 
 @dataclass(frozen=True, slots=True)
 class Search:
-    """A business key's start (a whole key finds it and any longer one), a sender, a type;
-    None: any."""
+    """A business key's start (a whole key finds it and any longer one), a sender, a type,
+    decided from `since` (included) until `until` (not included); None: any."""
 
     key: str | None = None
     sender: str | None = None
     document_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def minute_of(text: str) -> datetime:
+    """The minute a form's time names (`YYYY-MM-DDTHH:MM`, seconds and an offset allowed;
+    no offset: UTC), at its start; ValueError for anything else."""
+    value = datetime.fromisoformat(text.strip())
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.replace(second=0, microsecond=0)
+
+
+def until_end_of(minute: datetime) -> datetime:
+    """A search's `until` for a range that takes in the whole of `minute`."""
+    return minute + timedelta(minutes=1)
 
 
 class DocumentIndex:
@@ -80,24 +98,36 @@ class DocumentIndex:
     def close(self) -> None:
         self._table.close()
 
-    def file(self, message: StoredMessage) -> None:
+    def file(self, message: StoredMessage) -> Receipt | None:
         """One message of the receipt topic, under the submission id it is keyed by (a
-        duplicate's receipt is its first submission's, named in px-duplicate-of)."""
+        duplicate's receipt is its first submission's, named in px-duplicate-of). The
+        receipt of a decision filed now for the first time (the overview's series counts
+        it then): None for a duplicate's, one filed before, or anything else."""
         if message.key is None:
-            return
+            return None
         try:
             receipt = SignedReceipt.decode(self._schemas, message.value).receipt
         except FormatError as exc:
             log.warning("console.not_a_receipt", code=exc.code, partition=message.partition,
                         offset=message.offset)
-            return
+            return None
         duplicate_of = message.header(H_DUPLICATE_OF)
-        self._table.db.execute(
-            f"INSERT OR REPLACE INTO document ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
-            (message.key.decode(), iso_instant(receipt.time), receipt.sender,
-             receipt.document_type, receipt.business_key, receipt.status, receipt.error_code,
-             len(receipt.recipients),
-             duplicate_of.decode() if duplicate_of is not None else None))
+        found = Found(message.key.decode(), iso_instant(receipt.time), receipt.sender,
+                      receipt.document_type, receipt.business_key, receipt.status,
+                      receipt.error_code, len(receipt.recipients),
+                      duplicate_of.decode() if duplicate_of is not None else None)
+        return receipt if self.add(found) and found.duplicate_of is None else None
+
+    def add(self, found: Found) -> bool:
+        """Files one submission (a later receipt of the same submission replaces the
+        earlier); whether it was not filed before."""
+        values = (found.submission_id, found.time, found.sender, found.document_type,
+                  found.business_key, found.status, found.code, found.recipients,
+                  found.duplicate_of)
+        if self._table.db.execute(_INSERT_NEW, values).rowcount:
+            return True
+        self._table.db.execute(_REPLACE, values)
+        return False
 
     def page(self, search: Search, number: int, size: int) -> Page[Found]:
         """Page `number` (from 1; past the last: the last) of what `search` finds, newest
@@ -122,6 +152,10 @@ def _where(search: Search) -> tuple[str, tuple[str, ...]]:
         terms.append(("sender = ?", (search.sender,)))
     if search.document_type:
         terms.append(("document_type = ?", (search.document_type,)))
+    if search.since is not None:
+        terms.append(("time >= ?", (iso_instant(search.since),)))
+    if search.until is not None:
+        terms.append(("time < ?", (iso_instant(search.until),)))
     return (" AND ".join(term for term, _ in terms),
             tuple(arg for _, args in terms for arg in args))
 

@@ -13,13 +13,14 @@ from string import Template
 
 from contracts import Contract
 from contracts.model import WHOLE_RECORD
-from gateway.console.jobs import Job
+from gateway.console.jobs import Job, Progress
 from gateway.console.markup import Markup, escape, fill, join
 from gateway.console.trail import ChainState, Decision
 from gateway.console.words import WORDS, Words
 from gateway.trail.taken import TAKEN
 
 DELIVERED_KINDS = frozenset({"DELIVERED", "REDELIVERED"})
+NOTHING = Markup("")
 
 _TABLE = Template('<table class="letters" id="$id"><caption>$caption</caption><thead><tr>$head'
                   '</tr></thead><tbody>$body</tbody></table>')
@@ -31,19 +32,22 @@ _VERSION = Template('<section aria-labelledby="v-$n"><h2 id="v-$n">$title</h2>$t
 _PRE = Template('<pre id="$id">$text</pre>')
 _P = Template('<p id="$id" class="$cls" role="status">$text</p>')
 _BUNDLE = Template('<a href="/console/jobs/$number/bundle" id="bundle">$text</a>')
+_PROGRESS_BAR = Template('<progress id="verify-progress" max="$chains" value="$done" '
+                         'aria-labelledby="verify-state">$done / $chains</progress>')
 
 Contracts = Mapping[tuple[str, int], Contract]
 
 
 def history_body(templates: Mapping[str, Template], words: Words, key: str,
                  decisions: Sequence[Decision], contracts: Contracts, export: Job | None, *,
-                 busy: bool, form_token: str) -> Markup:
+                 busy: bool, form_token: str, follow: Markup = NOTHING) -> Markup:
+    """`follow`: while a job runs, what says the page refreshes itself (app.py)."""
     versions = _versions(decisions)
     total = (words("history_total", versions=len(versions), records=len(decisions))
              if decisions else words("history_none"))
     return fill(templates["history"], total=total, form_token=form_token, key=key,
                 disabled=Markup(" disabled") if busy or not decisions else "",
-                export=words("export"),
+                export=words("export"), follow=follow,
                 export_state=_export_state(words, key, export, busy=busy),
                 recipients_h=words("recipients_h"), fields_note=words("fields_note"),
                 recipients=_recipients(words, versions, contracts),
@@ -52,7 +56,8 @@ def history_body(templates: Mapping[str, Template], words: Words, key: str,
 
 
 def trail_body(templates: Mapping[str, Template], words: Words, chains: Sequence[ChainState],
-               verification: Job | None, *, busy: bool, form_token: str) -> Markup:
+               verification: Job | None, *, busy: bool, form_token: str,
+               follow: Markup = NOTHING) -> Markup:
     broken = verification.broken_chains() if verification is not None else frozenset()
     heads = ("chain", "records", "last_seq", "seals", "sealed_to", "last_seal_at",
              "checkpoint", "last_verified")
@@ -71,7 +76,8 @@ def trail_body(templates: Mapping[str, Template], words: Words, chains: Sequence
                     if rows else fill(_P, id="no-chains", cls="note", text=words("no_chains")))
     return fill(templates["trail"], form_token=form_token,
                 disabled=Markup(" disabled") if busy else "", verify=words("verify_now"),
-                refresh=words("refresh"), verification_h=words("verification_h"),
+                refresh=words("refresh"), follow=follow,
+                verification_h=words("verification_h"),
                 verification=_verification(words, verification),
                 chains_h=words("chains_h"), chains_note=words("chains_note"),
                 chains=chains_table)
@@ -155,13 +161,32 @@ def _verification(words: Words, job: Job | None) -> Markup:
     if job is None:
         return fill(_P, id="verify-state", cls="note", text=words("never_verified"))
     if job.running:
-        return fill(_P, id="verify-state", cls="note",
-                    text=words("job_running", by=job.by, at=job.started_at))
+        return _verifying(words, job, job.progress)
     state = words("verify_ok" if job.ok else "verify_broken", by=job.by, at=job.finished_at,
                   code=job.exit_code)
     return join([Markup(f'<p id="verify-state" class="{"done" if job.ok else "problem"}" '
                         f'role="status" data-ok="{str(job.ok).lower()}">{escape(state)}</p>'),
                  fill(_PRE, id="verify-output", text=job.output)])
+
+
+def _verifying(words: Words, job: Job, progress: Progress | None) -> Markup:
+    """A running verification: how far it has got, as the command last reported."""
+    at, by = job.started_at, job.by
+    if progress is None:
+        text = words("job_running", by=by, at=at)
+    elif progress.phase == "read":
+        text = words("verify_reading", by=by, at=at, read=progress.read)
+    elif progress.phase == "chains":
+        text = words("verify_checking", by=by, at=at, verified=progress.verified,
+                     done=progress.chains_done, chains=progress.chains)
+    else:
+        text = words("verify_references", by=by, at=at, verified=progress.verified,
+                     chains=progress.chains)
+    state = fill(_P, id="verify-state", cls="note", text=text)
+    if progress is None or not progress.chains:
+        return state
+    return join([state, fill(_PROGRESS_BAR, chains=progress.chains,
+                             done=progress.chains_done)])
 
 
 def _chain_verified(words: Words, chain: str, job: Job | None, broken: frozenset[str]

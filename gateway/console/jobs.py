@@ -32,6 +32,30 @@ JOB_TIME_S = 600.0
 OUTPUT_BYTES = 64 * 1024
 BUNDLE_BYTES = 64 * 1024 * 1024
 _CHAIN = re.compile(r"\bchain (\S+?)(?: seq \d+)?:")
+# What `portgw replay verify --progress` prints as it goes (replay/verify.py, Progress.line).
+_PROGRESS = re.compile(rb"progress: phase=(\w+) read=(\d+) verified=(\d+) "
+                       rb"chains=(\d+)/(\d+)\s*")
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a running verification has got (phase read, chains, references)."""
+
+    phase: str
+    read: int
+    verified: int
+    chains_done: int
+    chains: int
+
+
+def progress_of(line: bytes) -> Progress | None:
+    """The progress a line of the command's output reports; None for any other line."""
+    found = _PROGRESS.fullmatch(line)
+    if found is None:
+        return None
+    phase, *numbers = found.groups()
+    read, verified, done, chains = (int(n) for n in numbers)
+    return Progress(phase.decode(), read, verified, done, chains)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +71,7 @@ class Job:
     exit_code: int | None = None
     output: str = ""
     file: Path | None = None
+    progress: Progress | None = None  # while it runs: the last the command reported
 
     @property
     def running(self) -> bool:
@@ -97,7 +122,7 @@ class Jobs:
 
     def verify(self, by: str) -> Job | None:
         """Starts `portgw replay verify`; None while another job runs."""
-        return self._start(VERIFY, "", by, self._command.replay(VERIFY), None)
+        return self._start(VERIFY, "", by, self._command.replay(VERIFY, "--progress"), None)
 
     def export(self, business_key: str, by: str) -> Job | None:
         """Starts `portgw replay export KEY --out FILE`; None while another job runs."""
@@ -147,7 +172,8 @@ class Jobs:
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT)
         try:
-            output, code = await asyncio.wait_for(self._output(process), self._time_s)
+            output, code = await asyncio.wait_for(self._output(job.kind, process),
+                                                   self._time_s)
         except TimeoutError:
             process.kill()
             await process.wait()
@@ -161,13 +187,23 @@ class Jobs:
                                        exit_code=code, output=output)
         log.info("console.job_done", job=job.number, kind=job.kind, exit_code=code)
 
-    @staticmethod
-    async def _output(process: asyncio.subprocess.Process) -> tuple[str, int]:
+    async def _output(self, kind: str, process: asyncio.subprocess.Process
+                      ) -> tuple[str, int]:
         """The first OUTPUT_BYTES of what the process wrote (the rest read and dropped), and
-        its exit code."""
+        its exit code; a progress line is not kept but shown on the job while it runs."""
         assert process.stdout is not None
         kept = bytearray()
-        while chunk := await process.stdout.read(65536):
-            kept.extend(chunk[:max(0, OUTPUT_BYTES - len(kept))])
+        while True:
+            try:
+                line = await process.stdout.readline()
+            except ValueError:  # a line past the reader's limit (64 KiB, all that is kept):
+                line = await process.stdout.read(65536)  # dropped; what follows, as it comes
+            if not line:
+                break
+            progress = progress_of(line)
+            if progress is not None:
+                self._last[kind] = replace(self._last[kind], progress=progress)
+            else:
+                kept.extend(line[:max(0, OUTPUT_BYTES - len(kept))])
         return kept.decode("utf-8", "replace"), await process.wait()
 

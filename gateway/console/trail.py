@@ -11,6 +11,7 @@ trail page starts it as a job, `jobs.py`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,15 +125,18 @@ class TrailIndex:
     def close(self) -> None:
         self._table.close()
 
-    def file(self, message: StoredMessage) -> None:
-        """One message of the trail topic: a record or a seal (anything else is logged)."""
+    def file(self, message: StoredMessage) -> Mapping[str, Any] | None:
+        """One message of the trail topic: a record or a seal (anything else is logged).
+        A record's entry, when it is filed now for the first time (the overview's series
+        counts it then); None for anything else."""
         decoded = self._decoded(message)
         if decoded is None:
-            return
+            return None
         name, value = decoded
         if name == RECORD_SCHEMA:
-            self._add_record(value["entry"])
-        elif name == SEAL_SCHEMA:
+            entry: Mapping[str, Any] = value["entry"]
+            return entry if self._add_record(entry) else None
+        if name == SEAL_SCHEMA:
             body = value["body"]
             self._table.db.execute(
                 "INSERT OR REPLACE INTO seal VALUES (?,?,?,?,?,?)",
@@ -141,6 +145,7 @@ class TrailIndex:
         else:
             log.warning("console.not_on_trail", schema=name, partition=message.partition,
                         offset=message.offset)
+        return None
 
     def file_checkpoint(self, message: StoredMessage) -> None:
         """One message of the checkpoint topic: the newest per chain is kept."""
@@ -183,7 +188,7 @@ class TrailIndex:
                         offset=message.offset)
             return None
 
-    def _add_record(self, entry: dict[str, Any]) -> None:
+    def _add_record(self, entry: Mapping[str, Any]) -> bool:
         added = self._table.db.execute(
             f"INSERT OR IGNORE INTO record ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (entry["chain"], entry["seq"], iso_instant(entry["time"]), entry["kind"],
@@ -195,3 +200,4 @@ class TrailIndex:
             counts = self._counts.setdefault(entry["chain"], [0, -1])
             counts[0] += 1
             counts[1] = max(counts[1], entry["seq"])
+        return bool(added)

@@ -60,6 +60,21 @@ class WarningRow:
 
 
 @dataclass(frozen=True, slots=True)
+class StepRow:
+    """One step of a warning as its own page shows it: what was done, when, at which level,
+    by which agency (never the person), and which agencies received and acknowledged the
+    event that carried it."""
+
+    number: int
+    action: str
+    at: datetime
+    level: str
+    sender: str
+    received: tuple[str, ...]
+    acknowledged: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class WarningFilter:
     level: str | None = None
     port: str | None = None
@@ -106,17 +121,31 @@ class WarningReach:
         return tuple(sorted(received)), tuple(sorted(taken))
 
 
+def step_rows(steps: Sequence[RecordedStep], reach: WarningReach) -> list[StepRow]:
+    """A warning's steps in the order they were taken, each with its reach."""
+    rows = []
+    for number, step in enumerate(steps, start=1):
+        received, acknowledged = reach.of((step,))
+        rows.append(StepRow(number, step.action, step.step["at"], str(step.record["level"]),
+                            step.sender, received, acknowledged))
+    return rows
+
+
+def warning_row(steps: Sequence[RecordedStep], reach: WarningReach) -> WarningRow | None:
+    """The warning these steps make, with its reach; None for no steps."""
+    state = fold(steps)
+    if state is None:
+        return None
+    received, acknowledged = reach.of(steps)
+    return WarningRow(state, steps[-1].action, len(steps), received, acknowledged)
+
+
 def warning_rows(book: Mapping[str, Sequence[RecordedStep]], reach: WarningReach,
                  chosen: WarningFilter, number: int, size: int) -> Page[WarningRow]:
     """Page `number` of the warnings `chosen` selects: the gravest level first, then the
     latest step first."""
-    rows = []
-    for steps in book.values():
-        state = fold(steps)
-        if state is None or not _chosen(state, chosen):
-            continue
-        received, acknowledged = reach.of(steps)
-        rows.append(WarningRow(state, steps[-1].action, len(steps), received, acknowledged))
+    rows = [row for steps in book.values()
+            if (row := warning_row(steps, reach)) is not None and _chosen(row.state, chosen)]
     rows.sort(key=lambda row: (_rank(row.state.level), -_stamp(row.state.last_at)))
     return page_of(rows, number, size)
 

@@ -231,8 +231,7 @@ WORDS = MappingProxyType({
     "export": ("Export evidence bundle", "导出证据包"),
     "job_busy": ("Another job is running; try again when it is done.",
                  "另一项任务正在运行，请稍后再试。"),
-    "job_running": ("Running since {at}, started by {by}; refresh the page.",
-                    "{by} 于 {at} 启动，正在运行；请刷新页面。"),
+    "job_running": ("Running since {at}, started by {by}.", "{by} 于 {at} 启动，正在运行。"),
     "job_failed": ("The job failed (exit code {code}).", "任务失败（退出码 {code}）。"),
     "bundle_ready": ("Download the evidence bundle (made at {at})",
                      "下载证据包（生成于 {at}）"),
@@ -283,6 +282,76 @@ WORDS = MappingProxyType({
     "chain_ok": ("OK at {at}", "{at} 通过"),
     "chain_broken": ("BROKEN at {at}", "{at} 断裂"),
     "chain_unknown": ("not verified ({at}: the job failed)", "未验证（{at}：任务失败）"),
+    # -- the overview's plots over time (plots.py)
+    "over_time_h": ("Over time", "随时间变化"),
+    "over_time_note": ("Per minute over the last {hours} hours, to {now} UTC; read from the "
+                       "receipt and trail topics (every gateway process's) since the console "
+                       "began following them.",
+                       "最近 {hours} 小时逐分钟统计，截至 UTC {now}；数据取自回执与审计链主题"
+                       "（涵盖所有网关进程），自控制台开始跟踪起。"),
+    "throughput_h": ("Documents and deliveries per minute", "每分钟单证与投递量"),
+    "deliveries": ("Deliveries", "投递"),
+    "latency_h": ("Submit → delivery latency", "提交→投递时延"),
+    "p50": ("p50 (median)", "p50（中位数）"),
+    "p99": ("p99", "p99（99 分位）"),
+    "lag_h": ("Ingress lag", "入口积压"),
+    "minute_utc": ("Minute (UTC)", "分钟（UTC）"),
+    "plot_figures": ("The figures, minute by minute", "逐分钟数据"),
+    "plot_figures_caption": ("Minutes with any activity, newest first; each links to the "
+                             "documents decided in it.",
+                             "有数据的分钟，最新在前；每一分钟链接到其间处理的单证。"),
+    "no_minutes": ("Nothing in this window yet.", "此时间窗口内暂无数据。"),
+    "throughput_desc": ("Over {minutes} minutes: {accepted} documents accepted, {refused} "
+                        "refused, {delivered} deliveries; the busiest minute, {at} UTC, "
+                        "decided {peak}.",
+                        "{minutes} 分钟内：接受 {accepted} 份单证，拒绝 {refused} 份，投递 "
+                        "{delivered} 次；最繁忙的一分钟（UTC {at}）处理 {peak} 份。"),
+    "latency_desc": ("{documents} documents delivered; at {at} UTC p50 {p50} and p99 {p99}; "
+                     "the highest p99, {worst}, at {worst_at} UTC.",
+                     "共投递 {documents} 份单证；UTC {at} 时 p50 为 {p50}，p99 为 {p99}；"
+                     "最高 p99 为 {worst}（UTC {worst_at}）。"),
+    "latency_none": ("No document delivered in this window yet.", "此时间窗口内尚无投递的单证。"),
+    "lag_desc": ("The most ingress lag sampled: {most} records at {at} UTC; the last "
+                 "sample {last}.",
+                 "采样到的最大入口积压：{most} 条（UTC {at}）；最近一次采样 {last} 条。"),
+    "lag_none": ("Ingress lag not sampled in this window yet.", "此时间窗口内尚未采样入口积压。"),
+    # -- one early warning's page
+    "warning_title": ("Early warning {id}", "预警 {id}"),
+    "warning_caption": ("The warning as it stands", "预警现状"),
+    "back_to_warnings": ("All early warnings", "全部预警"),
+    "steps_h": ("Its steps", "处置步骤"),
+    "steps_note": ("Each step the gateway accepted, in order, by the agency that submitted it "
+                   "(the people who acted are in the trail, not here), and which agencies "
+                   "received and acknowledged it.",
+                   "网关受理的每一步，按顺序列出提交单位（具体人员见审计链，此处不显示），"
+                   "以及收到和签收该步的单位。"),
+    "step_number": ("Step", "步骤"),
+    "step": ("Action", "动作"),
+    "step_at": ("At", "时间"),
+    "submitted_by": ("Submitted by", "提交单位"),
+    "warning_unknown": ("The gateway's warning book holds no warning with this id.",
+                        "网关预警簿中没有此编号的预警。"),
+    # -- documents by time (documents.py)
+    "time_from": ("From (UTC)", "起始时间（UTC）"),
+    "time_to": ("To (UTC, that minute included)", "截止时间（UTC，含该分钟）"),
+    "time_help": ("Times in UTC, e.g. 2026-12-07T08:30.", "UTC 时间，例如 2026-12-07T08:30。"),
+    "time_invalid": ("{field}: not a time; give YYYY-MM-DDTHH:MM (UTC).",
+                     "{field}：不是有效时间；请按 YYYY-MM-DDTHH:MM（UTC）填写。"),
+    # -- a verification's progress (jobs.py)
+    "verify_reading": ("Running since {at}, started by {by}: {read} trail messages read.",
+                       "{by} 于 {at} 启动，正在运行：已读取 {read} 条审计链消息。"),
+    "verify_checking": ("Running since {at}, started by {by}: {verified} records verified, "
+                        "{done} of {chains} chains done.",
+                        "{by} 于 {at} 启动，正在运行：已验证 {verified} 条记录，"
+                        "{chains} 条链中已完成 {done} 条。"),
+    "verify_references": ("Running since {at}, started by {by}: {verified} records and "
+                          "{chains} chains verified; now checking the messages they name.",
+                          "{by} 于 {at} 启动，正在运行：已验证 {verified} 条记录、{chains} "
+                          "条链；正在核对其引用的消息。"),
+    "following": ("This page refreshes every {seconds} s while the job runs.",
+                  "任务运行期间，本页每 {seconds} 秒自动刷新。"),
+    "stop_following": ("Stop refreshing", "停止自动刷新"),
+    "follow_again": ("Refresh automatically", "自动刷新"),
 })
 
 

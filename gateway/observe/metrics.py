@@ -214,6 +214,10 @@ class GatewayMetrics:
                         decided_seconds=sums.get("portgw_stage_seconds_sum", 0.0),
                         decided=sums.get("portgw_stage_seconds_count", 0.0))
 
+    def ingress_lag(self) -> int:
+        """The records on the ingress partitions not yet consumed, all partitions summed."""
+        return int(sum(_totals(self._lag.metric).values()))
+
     def set_push_pending(self, recipient: str, pending: int, oldest_s: float) -> None:
         self._push_pending(recipient).set(pending)
         self._push_oldest(recipient).set(oldest_s)

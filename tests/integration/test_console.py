@@ -25,14 +25,18 @@ import time
 import urllib.request
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver import Chrome
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
@@ -346,6 +350,15 @@ def assert_contrast(driver: Chrome, page: str) -> None:
     assert worst[0] >= MIN_CONTRAST, (page, worst)
 
 
+def series_totals(driver: Chrome) -> list[int]:
+    """Accepted, refused and deliveries summed over the overview's table of minutes (read
+    while its `details` is closed: the cells' text content)."""
+    rows = driver.find_elements(By.CSS_SELECTOR, "#series-table tr[data-minute]")
+    cells = [[str(cell.get_attribute("textContent"))
+              for cell in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+    return [sum(int(row[column]) for row in cells) for column in range(3)]
+
+
 def rows_with_code(driver: Chrome, code: str) -> list[Any]:
     return driver.find_elements(By.CSS_SELECTOR, f'tr[data-code="{code}"]')
 
@@ -362,6 +375,7 @@ def test_an_operator_sees_the_exchange_and_retries_a_dead_letter_by_keyboard(
         console_home: tuple[Home, Tokens], broker: Any, browser: Chrome,
         artifacts: Path) -> None:
     home, tokens = console_home
+    started = utc_now()
     arrivals = signed_arrivals(home, 3)
     bad_rule = signed(home, BAD_IMO, "bad-imo")
     # Larger than what is kept of a document never authenticated: its dead letter is cut.
@@ -399,6 +413,25 @@ def test_an_operator_sees_the_exchange_and_retries_a_dead_letter_by_keyboard(
             assert cell_text(browser, "by-agency", recipient)[3] == "3"
         assert cell_text(browser, "by-type", "fal1")[:2] == ["3", "1"]
 
+        # Over time, from the receipt and trail topics: the documents decided, the
+        # deliveries (two recipients each) and the delivered documents' latency, per minute.
+        visit.until(lambda d: series_totals(d) == [3, 2, 6], "/console/overview")
+        for plot in ("throughput-plot", "latency-plot", "lag-plot"):
+            svg = browser.find_element(By.ID, plot)
+            assert svg.get_attribute("role") == "img"
+            assert browser.find_element(By.ID, f"{plot}-desc").get_attribute("textContent")
+        assert int(browser.find_element(By.CSS_SELECTOR, "#latency-plot path.line-p50")
+                   .get_attribute("data-points") or 0) >= 1
+        summary = visit.tab_to(lambda e: e.tag_name == "summary")
+        summary.send_keys(Keys.ENTER)  # the figures' table opens by keyboard
+        assert browser.find_element(By.ID, "series-table").get_attribute("open") is not None
+        visit.keep("overview-over-time")
+        minute = browser.find_element(By.CSS_SELECTOR, "#series-table tr[data-minute] a")
+        visit.leave(minute.click)  # the documents decided in that minute
+        assert "from=" in browser.current_url and "to=" in browser.current_url
+        assert browser.find_elements(By.CSS_SELECTOR, "#documents tbody tr")
+        visit.keep("documents-of-a-minute")
+
         # Documents by business key (the whole or its start) and by sender, from the receipts.
         second = "9074729:V000001:A:CNSHA"  # the second arrival's: IMO, voyage, arrival, port
         visit.until(lambda d: [row.get_attribute("data-status") for row in d.find_elements(
@@ -417,6 +450,24 @@ def test_an_operator_sees_the_exchange_and_retries_a_dead_letter_by_keyboard(
                  for row in browser.find_elements(By.CSS_SELECTOR, "#documents tbody tr")]
         assert sorted(shown) == ["accepted"] * 3 + ["rejected"] * 2
         visit.keep("documents-by-sender")
+
+        # Documents by time: from the test's start to now (its minute included), an hour
+        # before it (none), and a time that is none (refused, naming the field).
+        window = f"from={started:%Y-%m-%dT%H:%M}&to={utc_now():%Y-%m-%dT%H:%M}"
+        visit.open(f"/console/documents?{window}&sender={PROVIDER}")
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#documents tbody tr")) == 5
+        assert browser.find_element(By.ID, "f-from").get_attribute("value") == \
+            f"{started:%Y-%m-%dT%H:%M}"
+        visit.keep("documents-by-time")
+        hour_before = started - timedelta(hours=1)
+        visit.open(f"/console/documents?from={hour_before:%Y-%m-%dT%H:%M}"
+                   f"&to={hour_before:%Y-%m-%dT%H:%M}")
+        assert not browser.find_elements(By.CSS_SELECTOR, "#documents tbody tr")
+        visit.open("/console/documents?from=yesterday")
+        problem = browser.find_element(By.CSS_SELECTOR, "p.problem")
+        assert problem.get_attribute("data-code") == "CONSOLE_TIME_INVALID"
+        assert "From (UTC)" in problem.text
+        visit.keep("documents-time-refused", refused_with=400)
 
         visit.open("/console/overview?lang=zh")
         assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
@@ -600,6 +651,26 @@ def test_the_warnings_page_shows_a_warning_its_step_and_who_received_it(
             By.CSS_SELECTOR, "#warnings tr[data-warning] td")[7].text, "/console/warnings")
         visit.keep("warnings-acknowledged")
 
+        # The warning's own page, by keyboard from its id: each step in order, and who
+        # received and acknowledged the event of each (the publication: the ministry too).
+        link = visit.tab_to(lambda e: e.text == "SH-2026-0042")
+        visit.leave(lambda: link.send_keys(Keys.ENTER))
+        rows = browser.find_elements(By.CSS_SELECTOR, "#steps tr[data-step]")
+        assert [row.get_attribute("data-action") for row in rows] == [
+            step.record["step"]["action"] for step in steps]
+        published = [cell.text for cell in rows[-1].find_elements(By.TAG_NAME, "td")]
+        assert published[0].startswith("publication") and published[2].startswith("II")
+        assert "cn.mem" in published[4] and "cn.mem" in published[5]
+        drafted = [cell.text for cell in rows[0].find_elements(By.TAG_NAME, "td")]
+        assert drafted[0] == "draft"
+        assert drafted[3].endswith(f"({steps[0].sender})")  # the agency, never the person
+        visit.keep("warning")
+        visit.open("/console/warnings/warning?id=SH-2026-9999")
+        assert browser.find_element(By.CSS_SELECTOR, "p.problem").get_attribute(
+            "data-code") == "CONSOLE_WARNING_UNKNOWN"
+        visit.keep("warning-unknown", refused_with=404)
+        visit.open("/console/warnings")
+
         # Filtered by level with the keyboard: level I has none.
         level = visit.tab_to(lambda e: e.get_attribute("id") == "f-level")
         Select(level).select_by_value("I")
@@ -736,12 +807,26 @@ def test_a_documents_history_shows_its_recipients_and_the_trail_verifies_from_th
         visit.keep("trail")
         button = visit.tab_to(lambda e: e.get_attribute("id") == "verify-now")
         visit.leave(lambda: button.send_keys(Keys.ENTER))
-        visit.until(lambda d: d.find_element(By.ID, "verify-state").get_attribute("data-ok")
-                    is not None, "/console/trail")
+        if browser.find_element(By.ID, "verify-state").get_attribute("data-ok") is None:
+            # Running: the page says how far the job has got and reloads itself (no script).
+            assert browser.find_elements(By.CSS_SELECTOR, 'meta[http-equiv="refresh"]')
+            assert browser.find_element(By.ID, "following").text
+            visit.open("/console/trail?follow=0")  # held still, to be checked and kept
+            assert not browser.find_elements(By.CSS_SELECTOR, 'meta[http-equiv="refresh"]')
+            visit.keep("trail-verifying")
+            visit.open("/console/trail")
+        # Not reloaded by the test: the page's own refresh brings the job's end.
+        WebDriverWait(browser, WAIT_S * 3, poll_frequency=0.5, ignored_exceptions=(
+            StaleElementReferenceException, NoSuchElementException)).until(
+            lambda d: d.find_element(By.ID, "verify-state").get_attribute("data-ok")
+            is not None)
+        visit.settled()
+        assert not browser.find_elements(By.CSS_SELECTOR, 'meta[http-equiv="refresh"]')
         state = browser.find_element(By.ID, "verify-state")
         assert state.get_attribute("data-ok") == "true", \
             browser.find_element(By.ID, "verify-output").text
-        assert "OK" in browser.find_element(By.ID, "verify-output").text
+        output = browser.find_element(By.ID, "verify-output").text
+        assert "OK" in output and "progress:" not in output  # shown while running, not kept
         verified = {row.get_attribute("data-verified")
                     for row in browser.find_elements(By.CSS_SELECTOR, "#chains tr[data-chain]")}
         assert verified == {"ok"}

@@ -21,7 +21,15 @@ from gateway.console.documents import DocumentIndex, Search
 from gateway.console.letters import Filter, LetterIndex, Listed
 from gateway.console.markup import Markup, fill
 from gateway.console.overview import MAX_EDGES, by_agency, by_type, draw_map
-from gateway.console.warnings import LEVELS, WarningFilter, WarningReach, ports_of, warning_rows
+from gateway.console.warnings import (
+    LEVELS,
+    WarningFilter,
+    WarningReach,
+    ports_of,
+    step_rows,
+    warning_row,
+    warning_rows,
+)
 from gateway.console.words import WORDS, Lang, Words, choose_lang
 from gateway.kafka.names import H_DUPLICATE_OF, H_RECORD, StoredMessage
 from gateway.observe.metrics import GatewayMetrics
@@ -313,6 +321,25 @@ def test_who_received_and_acknowledged_a_warning_is_read_from_the_trail() -> Non
     steps = [warning_step(e, "SH-1", "DRAFT", "II", 0, "CNSHA") for e in ("e1", "e2")]
     assert reach.of(steps) == (("cn.gov.sh", "cn.mem"), ("cn.mem",))
     assert reach.of(steps[1:]) == (("cn.gov.sh",), ())
+
+
+def test_a_warnings_page_has_each_step_with_who_received_and_acknowledged_it() -> None:
+    reach = WarningReach(SCHEMAS)
+    for message in (trail_message(0, "DELIVERED", "e2", "cn.mem"),
+                    trail_message(1, "DELIVERED", "e2", "cn.gov.sh"),
+                    trail_message(2, "TAKEN", "e2", "cn.mem")):
+        reach.file(message)
+    steps = [warning_step("e1", "SH-1", "DRAFT", "II", 0, "CNSHA"),
+             warning_step("e2", "SH-1", "CONTENT_REVIEW", "II", 5, "CNSHA")]
+    rows = step_rows(steps, reach)
+    assert [(r.number, r.action, r.level, r.sender, r.received, r.acknowledged)
+            for r in rows] == [
+        (1, "DRAFT", "II", "cn.customs.sh", (), ()),
+        (2, "CONTENT_REVIEW", "II", "cn.customs.sh", ("cn.gov.sh", "cn.mem"), ("cn.mem",))]
+    assert rows[1].at - rows[0].at == timedelta(minutes=5)
+    row = warning_row(steps, reach)
+    assert row is not None and (row.last_action, row.steps) == ("CONTENT_REVIEW", 2)
+    assert warning_row([], reach) is None
 
 
 def test_warnings_are_listed_gravest_first_as_filtered_a_page_at_a_time() -> None:
