@@ -47,6 +47,7 @@ from gateway.deliveries.acknowledgements import (
     Acknowledgement,
     AcknowledgementVerifier,
     RecordsTaken,
+    check_fresh,
     check_taken,
 )
 from gateway.deliveries.envelopes import ENVELOPE_ENCODING_PREFIX, is_sealed
@@ -499,6 +500,7 @@ class RecipientPush:
             ack = Acknowledgement.from_json(answer)
             entry = self._parts.acknowledgements.verify(ack, expected_agency=self.agency)
             check_taken(ack, [delivery])
+            check_fresh(ack, utc_now())  # else the recorder refuses it: sent again
         except GatewayError as exc:
             raise PushFailed(f"the acknowledgement: {exc.message}", code=exc.code) from None
         return ack, entry.key_id
