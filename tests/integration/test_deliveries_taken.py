@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
+from typing import Any, cast
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from crypto import DEFAULT_SM2_ID, sm3_hex
 from gateway.clock import utc_now
@@ -19,10 +22,12 @@ from gateway.deliveries.acknowledgements import (
     Taken,
     sign_acknowledgement,
 )
-from gateway.deliveries.proof import DeliveryVerifier
+from gateway.deliveries.proof import Delivery, DeliveryVerifier
+from gateway.home.config import GatewayConfig
 from gateway.home.create import Home
 from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.wire import new_producer, read_at, read_topics
+from gateway.parts import GatewayParts
 from gateway.trail.taken import (
     TAKEN,
     TakenReceipt,
@@ -89,6 +94,17 @@ def test_taken_deliveries_are_on_the_trail_and_verify(home: Home, broker: LocalB
     assert receipt.digest == taken[0]["ref_digest"]
 
 
+def delivered_to_customs(home: Home, bootstrap: str, count: int
+                         ) -> tuple[GatewayConfig, GatewayParts, list[Delivery]]:
+    """`count` documents submitted and decided; their deliveries to customs, verified."""
+    asyncio.run(submit_all(home, bootstrap, [Sent(PROVIDER, numbered_arrival(n))
+                                             for n in range(count)]))
+    config, parts = gateway_parts(home)
+    verifier = DeliveryVerifier(parts.keyring, CUSTOMS)
+    return config, parts, [verifier.check(m) for m in asyncio.run(
+        read_topics(bootstrap, [parts.topics.delivery(CUSTOMS)]))]
+
+
 def test_a_repeated_acknowledgement_is_recorded_once_also_after_a_restart(
     home: Home, broker: LocalBroker
 ) -> None:
@@ -96,12 +112,7 @@ def test_a_repeated_acknowledgement_is_recorded_once_also_after_a_restart(
     started afterwards (its memory rebuilt from px.taken.v1), gets the first receipt and no
     TAKEN record more; it is recorded again in neither."""
     bootstrap = broker.bootstrap_servers
-    asyncio.run(submit_all(home, bootstrap, [Sent(PROVIDER, numbered_arrival(n))
-                                             for n in range(2)]))
-    config, parts = gateway_parts(home)
-    verifier = DeliveryVerifier(parts.keyring, CUSTOMS)
-    deliveries = [verifier.check(m) for m in asyncio.run(
-        read_topics(bootstrap, [parts.topics.delivery(CUSTOMS)]))]
+    config, parts, deliveries = delivered_to_customs(home, bootstrap, 2)
     key = home.agency_keys[CUSTOMS]
     ack = sign_acknowledgement(CUSTOMS, [Taken.of(d.delivery_id, d.payload) for d in deliveries],
                                utc_now(), key)
@@ -129,3 +140,63 @@ def test_a_repeated_acknowledgement_is_recorded_once_also_after_a_restart(
     taken = [e for e in trail_entries(parts, bootstrap) if e["kind"] == TAKEN]
     assert sorted(e["submission_id"] for e in taken) == sorted(d.delivery_id
                                                                for d in deliveries)
+
+
+class HeldProducer:
+    """A started producer whose sends to `topic` wait until `release` is set: what shows
+    whether the broker round trips of acknowledgements recorded at once overlap."""
+
+    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
+        self._producer = producer
+        self._topic = topic
+        self.waiting = 0
+        self.release = asyncio.Event()
+
+    async def send_and_wait(self, topic: str, *args: Any, **kwargs: Any) -> Any:
+        if topic == self._topic:
+            self.waiting += 1
+            await self.release.wait()
+        return await self._producer.send_and_wait(topic, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._producer, name)
+
+
+def test_acknowledgements_recorded_at_once_wait_for_the_broker_together(
+    home: Home, broker: LocalBroker
+) -> None:
+    """Two acknowledgements recorded at once are both handed to the broker before either is
+    answered (nothing held across a round trip); each one's records stay together on the
+    chain, and the trail verifies."""
+    bootstrap = broker.bootstrap_servers
+    config, parts, deliveries = delivered_to_customs(home, bootstrap, 2)
+    key = home.agency_keys[CUSTOMS]
+    acks = [sign_acknowledgement(CUSTOMS, [Taken.of(d.delivery_id, d.payload)], utc_now(), key)
+            for d in deliveries]
+
+    async def record() -> list[TakenReceipt]:
+        producer = new_producer(bootstrap)
+        await producer.start()
+        held = HeldProducer(producer, parts.topics.taken)
+        recorder = TakenRecorder(cast(AIOKafkaProducer, held), TrailCodec(parts.schemas),
+                                 config.trail, parts.topics, bootstrap, key=parts.key,
+                                 partitions=[0])
+        try:
+            recording = [asyncio.create_task(recorder.record(ack, key.public_key().key_id, [d]))
+                         for ack, d in zip(acks, deliveries, strict=True)]
+            deadline = time.monotonic() + 60
+            while held.waiting < len(acks):
+                assert time.monotonic() < deadline, f"{held.waiting} of {len(acks)} under way"
+                await asyncio.sleep(0.01)
+            held.release.set()
+            return await asyncio.gather(*recording)
+        finally:
+            await recorder.close()
+            await producer.stop()
+
+    receipts = asyncio.run(record())
+    assert sorted(r.records[0].seq for r in receipts) == [0, 1]
+    assert [r.records[0].delivery_id for r in receipts] == [d.delivery_id for d in deliveries]
+    report = asyncio.run(verify_kafka(bootstrap, parts.schemas, parts.keyring,
+                                      trail_topic=parts.topics.trail))
+    assert report.breaks == ()
