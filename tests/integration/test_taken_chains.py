@@ -1,7 +1,8 @@
 """Acknowledgements taken by two gateway processes, on the real broker: each process records
 its TAKEN records on a chain of its own (the chain of an ingress partition it owns), so the
-trail verifies; a repeated acknowledgement is answered with its first receipt and recorded
-once; one signed outside the freshness window is refused (ACK_STALE)."""
+trail verifies, on the broker and in the archive; a repeated acknowledgement is answered
+with its first receipt and recorded once; one signed outside the freshness window is
+refused (ACK_STALE)."""
 
 from __future__ import annotations
 
@@ -28,8 +29,10 @@ from gateway.home.create import Home
 from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.names import StoredMessage
 from gateway.parts import GatewayParts
+from gateway.trail.archive import list_segments
 from gateway.trail.taken import TAKEN, taken_chain
 from replay import verify_kafka
+from replay.archive import verify_archive
 from tests.integration.service_support import (
     RECIPIENTS,
     GatewayProcess,
@@ -84,7 +87,7 @@ def test_two_gateway_processes_record_taken_on_chains_of_their_own(
 
 
 async def _two_recording(bootstrap: str, home: Home, tmp_path: Path) -> None:
-    _, parts = gateway_parts(home)
+    config, parts = gateway_parts(home)
     with GatewayProcess(home, bootstrap, tmp_path / "gateway-a.log") as a, \
             GatewayProcess(home, bootstrap, tmp_path / "gateway-b.log") as b:
         async with aiohttp.ClientSession() as session:
@@ -118,3 +121,7 @@ async def _two_recording(bootstrap: str, home: Home, tmp_path: Path) -> None:
     report = await verify_kafka(bootstrap, parts.schemas, parts.keyring,
                                 trail_topic=parts.topics.trail)
     assert report.ok, report.breaks
+    assert config.archive_dir is not None  # both processes archive there, chain by chain
+    archived = verify_archive(config.archive_dir, parts.schemas, parts.keyring)
+    assert archived.ok, archived.breaks
+    assert {taken_chain(p) for p in owners} <= set(list_segments(config.archive_dir))
