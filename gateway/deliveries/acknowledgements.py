@@ -242,12 +242,20 @@ def check_taken(ack: Acknowledgement, deliveries: Sequence[Delivery | None]) -> 
                                          "payload", code=ACK_DIGEST_MISMATCH)
 
 
+class Recorded(Protocol):
+    """What recording an acknowledgement gave (gateway.trail.taken.TakenReceipt)."""
+
+    @property
+    def repeated(self) -> bool:
+        """The acknowledgement had been recorded before: nothing was recorded now."""
+
+
 class RecordsTaken(Protocol):
     """What records verified acknowledgements in the trail (gateway.trail.taken.TakenRecorder),
     for a wing below the trail that is handed one."""
 
     async def record(self, ack: Acknowledgement, ack_key_id: str,
-                     deliveries: Sequence[Delivery]) -> Any: ...
+                     deliveries: Sequence[Delivery]) -> Recorded: ...
 
 
 def _malformed(rule: str) -> AcknowledgementRefused:

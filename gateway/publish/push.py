@@ -476,7 +476,7 @@ class RecipientPush:
                 self._metrics.push_failed(self.agency, exc.code)
                 left = first + self.recipient.retry_horizon_s - time.monotonic()
                 if left <= 0:
-                    return partial(self._dead_letters, sent, deliveries, exc), len(sent)
+                    return self._dead_letters(sent, deliveries, exc), len(sent)
                 log.info("push.retry", recipient=self.agency,
                          delivery_id=deliveries[0].delivery_id, deliveries=len(deliveries),
                          code=exc.code, attempt=attempt + 1)
@@ -499,13 +499,24 @@ class RecipientPush:
 
     async def _taken(self, ack: Acknowledgement, key_id: str,
                      deliveries: list[Delivery]) -> None:
-        await self._parts.recorder.record(ack, key_id, deliveries)
-        self._metrics.acknowledged(self.agency, "taken", taken=len(deliveries))  # as the door
+        recorded = await self._parts.recorder.record(ack, key_id, deliveries)
+        if recorded.repeated:  # counted as the door counts them
+            self._metrics.acknowledged(self.agency, "repeated")
+        else:
+            self._metrics.acknowledged(self.agency, "taken", taken=len(deliveries))
 
-    async def _dead_letters(self, messages: list[StoredMessage], deliveries: list[Delivery],
-                            why: GatewayError) -> None:
-        for message, delivery in zip(messages, deliveries, strict=True):
-            await self._dead_letter(message, delivery, why)
+    def _dead_letters(self, messages: list[StoredMessage], deliveries: list[Delivery],
+                      why: GatewayError) -> Kept:
+        """Writes the dead letter of each delivery; tried again, it goes on from the first
+        not yet written."""
+        left = list(zip(messages, deliveries, strict=True))
+
+        async def write() -> None:
+            while left:
+                await self._dead_letter(*left[0], why)
+                left.pop(0)
+
+        return write
 
     async def _pause(self, seconds: float) -> bool:
         """Waits `seconds`; False when the push stops meanwhile."""
