@@ -14,13 +14,18 @@ cn.msa.sh). Once every delivery to cn.customs.sh is on its topic:
   HTTPS server in this process (its certificate pinned, the gateway's client certificate
   required) that checks each delivery's proof and answers with the agency's signed
   acknowledgement; the figure is deliveries acknowledged per second from the gateway's start
-  until the endpoint has them all (`--push-docs` of them: push sends one delivery a request).
+  until the endpoint has them all (`--push-docs` of them: push sends one delivery a request),
+  and the same from the first delivery's coming (the gateway's start left out);
+- push in batches: the same again for cn.msa.sh (the same documents, its own topic) with
+  `batch = --push-batch`: up to that many deliveries a request (multipart/mixed), each
+  request answered with one acknowledgement naming them all.
 
 Pull and the reference are separate processes with a store of their own, writing to
 /dev/null; their figures are deliveries per second of wall time, the command's start
 included. Prints the figures, then one JSON line.
 
 Run: .venv/bin/python bench/deliveries.py [--tiny] [--docs N] [--page-size N] [--push-docs N]
+                                          [--push-batch N]
 
 `--tiny` uses 40 documents and removes its working directory at the end: a check that the
 bench still runs (its gateway and broker are stopped), not a measurement.
@@ -57,7 +62,7 @@ sys.path[0] = str(Path(__file__).resolve().parents[1])
 from crypto import Keyring, SM2PrivateKey  # noqa: E402
 from gateway.deliveries.acknowledgements import Taken, sign_acknowledgement  # noqa: E402
 from gateway.deliveries.proof import DeliveryRefused, DeliveryVerifier  # noqa: E402
-from gateway.deliveries.push_wire import pushed_message  # noqa: E402
+from gateway.deliveries.push_wire import pushed_messages  # noqa: E402
 from gateway.home.create import Home, create_home  # noqa: E402
 from gateway.kafka.local_broker import LocalBroker  # noqa: E402
 from gateway.kafka.names import Topics, submission_headers  # noqa: E402
@@ -68,6 +73,8 @@ SAMPLE = (ROOT / "tests" / "data" / "fal1" / "valid_arrival.xml").read_bytes()
 TOPICS = Topics()  # the production names: the bench runs its own broker
 SENDER = "cn.port.sh"
 RECIPIENT = "cn.customs.sh"
+BATCH_RECIPIENT = "cn.msa.sh"  # gets the same documents: pushed in batches, from its own topic
+DEFAULT_PUSH_BATCH = 50
 FULL_DOCS, TINY_DOCS = 3000, 40
 FULL_PUSH_DOCS = 600
 RECEIVED = re.compile(r"(\d+) deliver(?:y|ies) received, (\d+) refused")
@@ -228,67 +235,84 @@ class Endpoint:
     taken: set[str] = field(default_factory=set)
     refused: int = 0
     all_taken: asyncio.Event = field(default_factory=asyncio.Event)
+    first_at: float | None = None  # when the first delivery came (perf_counter)
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
-            delivery = self.verifier.check(pushed_message(request.headers, await request.read()))
+            deliveries = [self.verifier.check(message) for message in
+                          pushed_messages(request.headers, await request.read())]
         except DeliveryRefused:
             self.refused += 1
             return web.Response(status=400)
-        self.taken.add(delivery.delivery_id)
+        if self.first_at is None:
+            self.first_at = time.perf_counter()
+        self.taken.update(delivery.delivery_id for delivery in deliveries)
         if len(self.taken) >= self.wanted:
             self.all_taken.set()
-        ack = sign_acknowledgement(self.agency, (Taken.of(delivery.delivery_id, delivery.payload),),
+        ack = sign_acknowledgement(self.agency, tuple(Taken.of(d.delivery_id, d.payload)
+                                                      for d in deliveries),
                                    dt.datetime.now(dt.UTC), self.key)
         return web.Response(body=ack.to_json(), content_type="application/json")
 
 
-def add_push_recipient(home: Home, tls: Tls, url: str) -> None:
-    with home.config_file.open("a", encoding="utf-8") as config:
-        config.write(f"""
+def with_push_recipient(home: Home, config: str, tls: Tls, url: str, agency: str,
+                        batch: int) -> None:
+    """The home's configuration `config` with `agency` as its one push recipient."""
+    home.config_file.write_text(config + f"""
 [push]
 client_cert_file = "{tls.directory / 'client.pem'}"
 client_key_file = "{tls.directory / 'client.key'}"
-[push.recipients."{RECIPIENT}"]
+[push.recipients."{agency}"]
 url = "{url}"
 server_sha256 = "{tls.server_sha256}"
 ca_file = "{tls.ca}"
-""")
+batch = {batch}
+""", encoding="utf-8")
 
 
-async def push(home: Home, bootstrap: str, workdir: Path, docs: int) -> Run:
-    """Serves the endpoint, restarts the gateway with it as a push recipient, and times it
-    until the endpoint holds `docs` deliveries (the topic's first ones, in its order)."""
-    tls = make_tls(workdir / "tls")
+async def push(home: Home, bootstrap: str, workdir: Path, docs: int, agency: str,
+               batch: int) -> tuple[Run, Run]:
+    """Serves the endpoint, restarts the gateway with it as `agency`'s push endpoint (up to
+    `batch` deliveries a request), and times it until the endpoint holds `docs` deliveries
+    (the topic's first ones, in its order): from the gateway's start, and from the first
+    delivery's coming (the flow without the start)."""
+    tls = make_tls(workdir / f"tls-{agency}")
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=tls.ca)
     server.verify_mode = ssl.CERT_REQUIRED
     server.load_cert_chain(tls.directory / "server.pem", tls.directory / "server.key")
     keyring = Keyring.from_toml(home.path / "keyring.toml")
-    endpoint = Endpoint(RECIPIENT, home.agency_keys[RECIPIENT],
-                        DeliveryVerifier(keyring, RECIPIENT), docs)
+    endpoint = Endpoint(agency, home.agency_keys[agency], DeliveryVerifier(keyring, agency),
+                        docs)
     app = web.Application()
     app.router.add_post("/deliveries", endpoint.handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    config = home.config_file.read_text(encoding="utf-8")
     try:
         await web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server).start()
-        add_push_recipient(home, tls, f"https://127.0.0.1:{runner.addresses[0][1]}/deliveries")
+        with_push_recipient(home, config, tls,
+                            f"https://127.0.0.1:{runner.addresses[0][1]}/deliveries", agency,
+                            batch)
         started = time.perf_counter()
-        gateway = start_gateway(home, bootstrap, free_port(), workdir / "gateway-push.log")
+        gateway = start_gateway(home, bootstrap, free_port(),
+                                workdir / f"gateway-push-{agency}.log")
         try:
             await asyncio.wait_for(endpoint.all_taken.wait(), timeout=60 + docs)
-            seconds = time.perf_counter() - started
+            ended, count = time.perf_counter(), len(endpoint.taken)
         finally:
             gateway.terminate()
             await asyncio.to_thread(gateway.wait, 60)
     finally:
+        home.config_file.write_text(config, encoding="utf-8")
         await runner.cleanup()
     if endpoint.refused:
         raise SystemExit(f"the endpoint refused {endpoint.refused} pushed deliveries")
-    return Run(len(endpoint.taken), seconds)
+    assert endpoint.first_at is not None
+    return Run(count, ended - started), Run(count - 1, ended - endpoint.first_at)
 
 
-def run(workdir: Path, docs: int, page_size: int, push_docs: int) -> dict[str, float | int]:
+def run(workdir: Path, docs: int, page_size: int, push_docs: int, push_batch: int
+        ) -> dict[str, float | int]:
     home = create_home(workdir / "home")
     with LocalBroker(log_path=workdir / "broker.log") as broker:
         bootstrap = broker.bootstrap_servers
@@ -306,11 +330,19 @@ def run(workdir: Path, docs: int, page_size: int, push_docs: int) -> dict[str, f
         finally:
             gateway.terminate()
             gateway.wait(timeout=60)
-        pushed = asyncio.run(push(home, bootstrap, workdir, min(push_docs, docs)))
+        pushed, flowing = asyncio.run(push(home, bootstrap, workdir, min(push_docs, docs),
+                                           RECIPIENT, 1))
+        batched, batched_flowing = asyncio.run(push(home, bootstrap, workdir,
+                                                    min(push_docs, docs), BATCH_RECIPIENT,
+                                                    push_batch))
     if (kafka.deliveries, pulled.deliveries) != (docs, docs):
         raise SystemExit(f"expected {docs} deliveries each way, got {kafka.deliveries} "
                          f"(Kafka) and {pulled.deliveries} (pull)")
     return {"pulled_per_s": round(pulled.per_s, 1), "pushed_per_s": round(pushed.per_s, 1),
+            "pushed_flowing_per_s": round(flowing.per_s, 1),
+            "batched_per_s": round(batched.per_s, 1),
+            "batched_flowing_per_s": round(batched_flowing.per_s, 1), "push_batch": push_batch,
+            "batched": batched.deliveries, "batched_s": round(batched.seconds, 2),
             "kafka_per_s": round(kafka.per_s, 1),
             "ratio_to_kafka": round(pulled.per_s / kafka.per_s, 2),
             "push_ratio_to_kafka": round(pushed.per_s / kafka.per_s, 3), "deliveries": docs,
@@ -327,11 +359,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--page-size", type=int, default=500, help="deliveries per page")
     parser.add_argument("--push-docs", type=int, default=FULL_PUSH_DOCS,
                         help=f"deliveries pushed (default {FULL_PUSH_DOCS})")
+    parser.add_argument("--push-batch", type=int, default=DEFAULT_PUSH_BATCH,
+                        help="deliveries a request in the batched push run "
+                             f"(default {DEFAULT_PUSH_BATCH})")
     args = parser.parse_args(argv)
     docs = args.docs or (TINY_DOCS if args.tiny else FULL_DOCS)
     workdir = Path(tempfile.mkdtemp(prefix="portgw-bench-deliveries-"))
     try:
-        figures = run(workdir, docs, args.page_size, args.push_docs)
+        figures = run(workdir, docs, args.page_size, args.push_docs, args.push_batch)
     finally:
         if args.tiny:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -342,6 +377,13 @@ def main(argv: list[str] | None = None) -> None:
           f"deliveries/s ({figures['pull_s']} s), acknowledged")
     print(f"push       HTTPS endpoint, pinned             {figures['pushed_per_s']:8.1f} "
           f"deliveries/s ({figures['pushed']} in {figures['push_s']} s), acknowledged")
+    print(f"           once flowing (its start left out)  {figures['pushed_flowing_per_s']:8.1f} "
+          "deliveries/s")
+    print(f"push       batches of {figures['push_batch']:<4} ({BATCH_RECIPIENT})    "
+          f"{figures['batched_per_s']:8.1f} deliveries/s ({figures['batched']} in "
+          f"{figures['batched_s']} s), acknowledged")
+    print(f"           once flowing (its start left out)  "
+          f"{figures['batched_flowing_per_s']:8.1f} deliveries/s")
     print(json.dumps(figures))
 
 

@@ -79,7 +79,7 @@ from gateway.publish.sealing import BatchSealer
 from gateway.receipts.book import ReceiptBook
 from gateway.receipts.receipt import SignedReceipt
 from gateway.trail.archive import ArchiveWriter
-from gateway.trail.taken import TAKEN_CHAIN, TakenRecorder
+from gateway.trail.taken import TakenRecorder
 from gateway.trail.writer import TrailCodec, TrailWriter, chain_id
 from gateway.warnings.book import WarningBook
 from gateway.warnings.lifecycle import DOCUMENT_TYPE as WARNING_DOCUMENT_TYPE
@@ -192,8 +192,8 @@ class Gateway:
                                  on_worker_lost=self.metrics.parse_worker_lost)
         self.desk = GatewayDesk(self)
         self._recipients: RecipientRoutes | None = None  # made at start
-        # Records recipients' acknowledgements (pulled or pushed) as TAKEN: the one writer of
-        # the trail chain `taken` in this process. Made at start.
+        # Records recipients' acknowledgements (pulled or pushed) as TAKEN, on the chain of an
+        # ingress partition this process owns (gateway.trail.taken). Made at start.
         self.taken: TakenRecorder | None = None
         self._pushes = Pushes(config.push, bootstrap_servers, PushNeeds(
             parts.schemas, self.topics, parts.live_keyring, self.metrics,
@@ -212,8 +212,7 @@ class Gateway:
             raise BrokerUnavailable(f"cannot reach {self.bootstrap_servers}: {exc}") from exc
         self.taken = TakenRecorder(
             self._trail_producer, self._codec, self.config.trail, self.topics,
-            self.bootstrap_servers, key=self.parts.key,
-            archive=await asyncio.to_thread(self._open_archive, TAKEN_CHAIN),
+            self.bootstrap_servers, key=self.parts.key, archive=self._open_archive,
             fetch_wait_ms=self.config.fetch_wait_ms)
         self._recipients = self._recipients_door(self.taken)
         await self.book.start()
@@ -294,6 +293,8 @@ class Gateway:
         for partition, result in zip(partitions, results, strict=True):
             if isinstance(result, Exception):
                 log.warning("trail.recovery_deferred", partition=partition, error=str(result))
+        if self.taken is not None:
+            self.taken.own(partitions)
         if PUSH_LEADER_PARTITION in partitions:
             self._start_push()
 
@@ -326,12 +327,17 @@ class Gateway:
 
     async def release(self, partitions: Iterable[int]) -> None:
         """Gives up the chains of partitions this process no longer owns (sealed first), and
-        push with the partition that leads it, once push has stopped."""
+        push with the partition that leads it: push stops first, then the chains of TAKEN
+        records of those partitions are sealed and let go."""
         partitions = list(partitions)
-        for partition in partitions:
-            self._drop_writer(partition)
-        if PUSH_LEADER_PARTITION in partitions:
-            await self._stop_push()
+        try:
+            if PUSH_LEADER_PARTITION in partitions:
+                await self._stop_push()
+            if self.taken is not None:
+                await self.taken.give_up(partitions)
+        finally:
+            for partition in partitions:
+                self._drop_writer(partition)
 
     async def process(self, submission: Submission) -> SubmitOutcome:
         """Decides on one submission and waits until everything it produced is on the

@@ -17,6 +17,13 @@ The gateway verifies it with `AcknowledgementVerifier` (the agency must be the o
 acknowledgement is expected from, its key must have role `ack` and be valid now) and keeps
 its canonical wire form, so an auditor can verify the signature again from the trail
 (gateway.trail.taken).
+
+The gateway takes an acknowledgement only while it is fresh: its `taken_at` at most
+`ACK_MAX_AGE` behind the gateway's clock and `ACK_MAX_AHEAD` ahead of it (`check_fresh`,
+ACK_STALE otherwise). Within that window a repeat of one (the same signed statement,
+`Acknowledgement.statement_digest`, whatever its signature) is answered as the first was,
+without recording anything again (gateway.trail.taken); past it, a repeat is refused as
+stale, so the gateway remembers only a window's worth of statements.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 
 from crypto import (
@@ -52,6 +59,11 @@ ACK_AGENCY_MISMATCH: Final = "ACK_AGENCY_MISMATCH"
 ACK_KEY_REFUSED: Final = "ACK_KEY_REFUSED"
 ACK_DELIVERY_UNKNOWN: Final = "ACK_DELIVERY_UNKNOWN"
 ACK_DIGEST_MISMATCH: Final = "ACK_DIGEST_MISMATCH"
+ACK_STALE: Final = "ACK_STALE"
+
+# How far an acknowledgement's signed time may be from the gateway's clock when it comes.
+ACK_MAX_AGE: Final = timedelta(minutes=10)
+ACK_MAX_AHEAD: Final = timedelta(minutes=1)
 
 # Bounds on what is read before the signature is checked.
 MAX_ACK_BYTES: Final = 512 * 1024
@@ -95,6 +107,11 @@ class Acknowledgement:
     def signed_bytes(self) -> bytes:
         """What the signature covers: canonical JSON of agency, taken and taken_at."""
         return canonical_json(self._unsigned())
+
+    def statement_digest(self) -> str:
+        """SM3 of the signed bytes: what a repeat of this acknowledgement is known by (its
+        signature left out, as another signature over the same statement says nothing new)."""
+        return sm3_hex(self.signed_bytes())
 
     def to_json(self) -> bytes:
         """The wire form: the signed fields and the signature in base64."""
@@ -163,6 +180,16 @@ def sign_acknowledgement(agency: str, taken: Sequence[Taken], taken_at: datetime
                            key.sign(unsigned.signed_bytes(), user_id=DEFAULT_SM2_ID))
 
 
+def check_fresh(ack: Acknowledgement, now: datetime) -> None:
+    """That `ack` was signed within the window the gateway takes acknowledgements in
+    (ACK_MAX_AGE before `now`, ACK_MAX_AHEAD after): ACK_STALE otherwise."""
+    if not now - ACK_MAX_AGE <= ack.taken_at <= now + ACK_MAX_AHEAD:
+        raise AcknowledgementRefused(
+            f"taken_at is within {int(ACK_MAX_AGE.total_seconds())} s before the gateway's "
+            f"clock and {int(ACK_MAX_AHEAD.total_seconds())} s after it",
+            code=ACK_STALE)
+
+
 class AcknowledgementVerifier:
     """Checks acknowledgements against the agencies' keys with role `ack` in `keyring` (a
     LiveKeyring: the one in force at each check)."""
@@ -215,12 +242,20 @@ def check_taken(ack: Acknowledgement, deliveries: Sequence[Delivery | None]) -> 
                                          "payload", code=ACK_DIGEST_MISMATCH)
 
 
+class Recorded(Protocol):
+    """What recording an acknowledgement gave (gateway.trail.taken.TakenReceipt)."""
+
+    @property
+    def repeated(self) -> bool:
+        """The acknowledgement had been recorded before: nothing was recorded now."""
+
+
 class RecordsTaken(Protocol):
     """What records verified acknowledgements in the trail (gateway.trail.taken.TakenRecorder),
     for a wing below the trail that is handed one."""
 
     async def record(self, ack: Acknowledgement, ack_key_id: str,
-                     deliveries: Sequence[Delivery]) -> Any: ...
+                     deliveries: Sequence[Delivery]) -> Recorded: ...
 
 
 def _malformed(rule: str) -> AcknowledgementRefused:

@@ -15,6 +15,12 @@ base64), `Px-Event-Id`, `Px-Delivery-Id` and `Px-Form`; the body is
 
 What the recipient acknowledges is the payload: its SM3 (gateway.deliveries.acknowledgements,
 `Taken.of`).
+
+A recipient configured with `batch` above 1 gets up to that many deliveries of one partition
+a request, in their order, as `multipart/mixed` (RFC 2046): each part has the headers and
+body the delivery's own request would have (`push_batch`), and the request says how many
+in `Px-Deliveries`. Its acknowledgement names each of them, in that order. The recipient
+reads a request of either kind with `pushed_messages`.
 """
 
 from __future__ import annotations
@@ -22,9 +28,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
+
+from multidict import CIMultiDict
 
 from gateway.deliveries.proof import (
     DELIVERY_PROOF_MALFORMED,
@@ -40,6 +49,8 @@ HTTP_EVENT_ID: Final = "Px-Event-Id"
 HTTP_DELIVERY_ID: Final = "Px-Delivery-Id"
 HTTP_FORM: Final = "Px-Form"
 HTTP_DELIVERY_HEAD: Final = "Px-Delivery-Head"
+HTTP_DELIVERIES: Final = "Px-Deliveries"
+BATCH_MEDIA_TYPE: Final = "multipart/mixed"
 AVRO_FORM, JSON_FORM, NATIVE_FORM = "avro", "json", "native"
 DELIVERY_MEDIA_TYPE: Final = "application/vnd.px.delivery+avro"
 JSON_MEDIA_TYPE: Final = "application/json"
@@ -97,6 +108,69 @@ def pushed_message(headers: Mapping[str, str], body: bytes, *, topic: str = "") 
                               f"({type(exc).__name__})", code=DELIVERY_PROOF_MALFORMED) from None
     return StoredMessage(topic, 0, 0, None, value,
                          ((H_EVENT_ID, event_id.encode()), (H_SEAL, sealed)), 0)
+
+
+def push_batch(requests: Sequence[PushRequest]) -> PushRequest:
+    """The POST of several deliveries: their own requests as the parts of one
+    multipart/mixed body, in order, under a boundary that none of them holds."""
+    while True:
+        boundary = f"px-{secrets.token_hex(16)}".encode("ascii")
+        if not any(boundary in r.body for r in requests):
+            break
+    parts = [b"--" + boundary + b"\r\n"
+             + b"".join(f"{name}: {value}\r\n".encode("latin-1")
+                        for name, value in r.headers.items())
+             + b"\r\n" + r.body + b"\r\n" for r in requests]
+    body = b"".join(parts) + b"--" + boundary + b"--\r\n"
+    return PushRequest({"Content-Type": f"{BATCH_MEDIA_TYPE}; boundary={boundary.decode()}",
+                        HTTP_DELIVERIES: str(len(requests))}, body)
+
+
+def pushed_messages(headers: Mapping[str, str], body: bytes, *, topic: str = ""
+                    ) -> list[StoredMessage]:
+    """The recipient's side of any push request: its one delivery (`pushed_message`), or
+    each delivery of a batch (multipart/mixed), in order. DeliveryRefused as
+    `pushed_message`, and DELIVERY_PROOF_MALFORMED for a batch that does not parse."""
+    media_type, _, parameters = headers.get("Content-Type", "").partition(";")
+    if media_type.strip().lower() != BATCH_MEDIA_TYPE:
+        return [pushed_message(headers, body, topic=topic)]
+    boundary = _boundary(parameters)
+    return [pushed_message(part_headers, part_body, topic=topic)
+            for part_headers, part_body in _parts(body, boundary)]
+
+
+def _boundary(parameters: str) -> bytes:
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.strip().partition("=")
+        if name.lower() == "boundary" and value.strip('"'):
+            return value.strip('"').encode("ascii", "replace")
+    raise _batch_malformed("its Content-Type names no boundary")
+
+
+def _parts(body: bytes, boundary: bytes) -> list[tuple[CIMultiDict[str], bytes]]:
+    """The parts of a multipart body: headers (case-insensitive) and body each."""
+    start, end = b"--" + boundary + b"\r\n", b"\r\n--" + boundary + b"--"
+    if not body.startswith(start) or end not in body:
+        raise _batch_malformed("the body does not start and end with its boundary")
+    inner = body[len(start):body.rindex(end)]
+    parts = []
+    for part in inner.split(b"\r\n--" + boundary + b"\r\n"):
+        head, separator, part_body = part.partition(b"\r\n\r\n")
+        if not separator:
+            raise _batch_malformed("a part has no blank line after its headers")
+        fields: CIMultiDict[str] = CIMultiDict()
+        for line in head.decode("latin-1").split("\r\n"):
+            name, colon, value = line.partition(":")
+            if not colon:
+                raise _batch_malformed("a part's header line is not Name: value")
+            fields.add(name.strip(), value.strip())
+        parts.append((fields, part_body))
+    return parts
+
+
+def _batch_malformed(rule: str) -> DeliveryRefused:
+    return DeliveryRefused(f"a batch of pushed deliveries is multipart/mixed: {rule}",
+                           code=DELIVERY_PROOF_MALFORMED)
 
 
 def _b64(data: bytes) -> str:

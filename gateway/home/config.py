@@ -38,6 +38,9 @@ TOPIC_PREFIX_INVALID = "CONFIG_TOPIC_PREFIX_INVALID"
 DXP_CONFIG_INVALID = "CONFIG_DXP_INVALID"
 PUSH_CONFIG_INVALID = "CONFIG_PUSH_INVALID"
 PUSH_FORMATS = ("avro", "json", "native")
+# At most this many deliveries a push request: one acknowledgement names at most 1,000
+# (gateway.deliveries.acknowledgements.MAX_TAKEN).
+MAX_PUSH_BATCH = 1000
 # Kafka's own rule for topic names (and its limit of 249 characters), less what the longest
 # of the gateway's names needs: an agency id in px.deliver.<agency>.v1 and px.status.<...>.
 TOPIC_PREFIX_CHARACTERS = re.compile(r"[A-Za-z0-9._-]*")
@@ -324,6 +327,9 @@ class PushRecipient:
     # Requests under way to this recipient at once (one per partition of its topic at most,
     # so that deliveries of one business key go in order).
     max_in_flight: int = 4
+    # Deliveries of one partition sent in one request (multipart/mixed) and acknowledged
+    # together, at most; 1: one delivery a request, its body the delivery's own.
+    batch: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -594,13 +600,15 @@ def _check_push_recipient(where: str, recipient: PushRecipient) -> None:
         sound = (min(recipient.retry_horizon_s, recipient.backoff_initial_s,
                      recipient.timeout_s) > 0
                  and recipient.backoff_max_s >= recipient.backoff_initial_s
-                 and recipient.max_in_flight >= 1)
+                 and recipient.max_in_flight >= 1
+                 and 1 <= recipient.batch <= MAX_PUSH_BATCH)
     except TypeError:  # a string where a number belongs
         sound = False
     if not sound:
         raise ConfigError(f"{where} retry_horizon_s, backoff_initial_s and timeout_s must be "
                           "more than 0, backoff_max_s at least backoff_initial_s, "
-                          "max_in_flight at least 1", code=PUSH_CONFIG_INVALID)
+                          f"max_in_flight at least 1, batch from 1 to {MAX_PUSH_BATCH}",
+                          code=PUSH_CONFIG_INVALID)
 
 
 def _under(home: Path, name: str) -> str:

@@ -40,6 +40,7 @@ from gateway.deliveries.acknowledgements import (
     ACK_DIGEST_MISMATCH,
     ACK_KEY_REFUSED,
     ACK_SIGNATURE_INVALID,
+    ACK_STALE,
     ACK_TOO_LARGE,
     MAX_ACK_BYTES,
     Acknowledgement,
@@ -73,7 +74,7 @@ from gateway.ingress.http_api import (
     read_document,
 )
 from gateway.observe.metrics import GatewayMetrics
-from gateway.trail.taken import TakenRecorder
+from gateway.trail.taken import TakenRecorder, TakenUnavailable
 from message_formats import AvroSchemas
 
 log = structlog.get_logger(__name__)
@@ -84,7 +85,7 @@ DEFAULT_LIMIT: Final = 100
 _MAX_BODY: Final = 2 * MAX_ACK_BYTES
 _STATUS: Final[Mapping[str, int]] = {
     ACK_TOO_LARGE: 413, ACK_AGENCY_MISMATCH: 403, ACK_SIGNATURE_INVALID: 403,
-    ACK_KEY_REFUSED: 403, ACK_DELIVERY_UNKNOWN: 422, ACK_DIGEST_MISMATCH: 422,
+    ACK_KEY_REFUSED: 403, ACK_DELIVERY_UNKNOWN: 422, ACK_DIGEST_MISMATCH: 422, ACK_STALE: 422,
     CURSOR_INVALID: 400, PULL_BUSY: 429, READERS_BUSY: 503,
 }
 _PLACE_FIELDS: Final = frozenset({"delivery_id", "partition", "offset"})
@@ -174,8 +175,13 @@ class RecipientRoutes:
             return _problem_of(exc.code, exc.message)
         except BrokerUnavailable:
             return _broker_unavailable()
-        self._door.metrics.acknowledged(agency, "taken", len(receipt.records))
-        answer = {"agency": agency, "recorded_at": format_taken_at(utc_now()),
+        except TakenUnavailable as exc:
+            return problem(503, exc.code, exc.message, headers={"Retry-After": "5"})
+        if receipt.repeated:  # answered as the first time, nothing recorded again
+            self._door.metrics.acknowledged(agency, "repeated")
+        else:
+            self._door.metrics.acknowledged(agency, "taken", len(receipt.records))
+        answer = {"agency": agency, "recorded_at": format_taken_at(receipt.recorded_at),
                   **receipt.to_json()}
         signed = canonical_json(answer)
         return web.json_response({

@@ -3,17 +3,19 @@ recipient's signed acknowledgement (docs/service.md, "Push").
 
 For each recipient of `[push.recipients]` one task reads its delivery topic (partitions
 assigned, no consumer group) from the positions kept on `px.push-positions.v1`, and each
-partition is a lane that sends its deliveries one after the other: the business key chooses
-the partition, so the versions of one document arrive in the order they came. A delivery is
-sent until the endpoint answers with an acknowledgement that verifies (the recipient's SM2
-signature, naming this delivery and its payload's SM3), with exponential backoff and full
-jitter between attempts; past the recipient's retry horizon it goes to the dead-letter
-topic (PUSH_HORIZON_PASSED, the last failure's code in its message) and the lane goes on.
-An acknowledged delivery is recorded as taken in the trail, then the lane's position moves
-past it on the positions topic (acks=all) before the next delivery is sent: after a
-restart nothing acknowledged is sent again. A crash between the recipient's answer and that
-write sends the delivery once more (at least once; the recipient drops a delivery id it
-has).
+partition is a lane that sends its deliveries one request after the other: the business key
+chooses the partition, so the versions of one document arrive in the order they came. A
+request carries the lane's next delivery, or with `batch` above 1 as many of the next ones
+already read as the batch holds (multipart/mixed, gateway.deliveries.push_wire). It is sent
+until the endpoint answers with an acknowledgement that verifies (the recipient's SM2
+signature, naming the deliveries sent, in order, with their payloads' SM3), with
+exponential backoff and full jitter between attempts; past the recipient's retry horizon
+its deliveries go to the dead-letter topic (PUSH_HORIZON_PASSED, the last failure's code in
+each message) and the lane goes on. Acknowledged deliveries are recorded as taken in the
+trail, then the lane's position moves past them on the positions topic (acks=all) before
+the next request is sent: after a restart nothing acknowledged is sent again. A crash
+between the recipient's answer and that write sends those deliveries once more (at least
+once; the recipient drops a delivery id it has).
 
 Recipients never wait for one another: each has its task, its own HTTP connections (at most
 `max_in_flight` requests under way) and every request its `timeout_s`. One gateway process
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import random
 import ssl
@@ -47,6 +50,7 @@ from gateway.deliveries.acknowledgements import (
     Acknowledgement,
     AcknowledgementVerifier,
     RecordsTaken,
+    check_fresh,
     check_taken,
 )
 from gateway.deliveries.envelopes import ENVELOPE_ENCODING_PREFIX, is_sealed
@@ -56,6 +60,7 @@ from gateway.deliveries.push_wire import (
     JSON_FORM,
     JSON_MEDIA_TYPE,
     PushRequest,
+    push_batch,
     push_request,
 )
 from gateway.errors import BrokerUnavailable, ConfigError, GatewayError
@@ -406,19 +411,22 @@ class RecipientPush:
 
     async def _drive(self, lane: Lane) -> None:
         while await self._next(lane):
-            message = lane.backlog[0]
-            kept = await self._hand_over(message)
-            if kept is None:
+            handed = await self._hand_over(list(itertools.islice(lane.backlog,
+                                                                  self.recipient.batch)))
+            if handed is None:
                 return
+            kept, count = handed
+            last = lane.backlog[count - 1]
             # What the outcome writes is written once, and the position moves past the
-            # delivery only then: a failure to write is tried again, never the POST.
-            if not (await self._until_done(kept, message, "push.keep_failed")
+            # deliveries only then: a failure to write is tried again, never the POST.
+            if not (await self._until_done(kept, last, "push.keep_failed")
                     and await self._until_done(partial(self._parts.positions.save, self.agency,
-                                                       lane.tp, message.offset + 1),
-                                               message, "push.position_failed")):
+                                                       lane.tp, last.offset + 1),
+                                               last, "push.position_failed")):
                 return
-            lane.backlog.popleft()
-            lane.done = message.offset + 1
+            for _ in range(count):
+                lane.backlog.popleft()
+            lane.done = last.offset + 1
 
     async def _next(self, lane: Lane) -> bool:
         """Waits for a delivery in the lane; False when the push stops."""
@@ -441,29 +449,36 @@ class RecipientPush:
             if not await self._pause(1.0):
                 return False
 
-    async def _hand_over(self, message: StoredMessage) -> Kept | None:
-        """Sends the delivery until acknowledged, or gives it up past the horizon; what is
-        then to be written (its TAKEN record, or its dead letter); None when stopped
-        first."""
-        try:
-            delivery = self._deliveries.check(message)
-        except DeliveryRefused as exc:  # not what the gateway sealed for this recipient
-            return partial(self._dead_letter, message, None, exc)
-        request = push_request(message, delivery, self.recipient.format,
-                               self._media_type(delivery))
+    async def _hand_over(self, messages: list[StoredMessage]) -> tuple[Kept, int] | None:
+        """Sends the first of `messages` (the lane's next, in order), as many as the batch
+        holds, until acknowledged, or gives them up past the horizon; what is then to be
+        written (their TAKEN records, or their dead letters) and how many it covers; None
+        when stopped first. A delivery the gateway did not seal for this recipient ends the
+        batch before it, and goes to the dead letters alone."""
+        deliveries: list[Delivery] = []
+        for message in messages:
+            try:
+                deliveries.append(self._deliveries.check(message))
+            except DeliveryRefused as exc:  # not what the gateway sealed for this recipient
+                if not deliveries:
+                    return partial(self._dead_letter, message, None, exc), 1
+                break
+        sent = messages[:len(deliveries)]
+        request = self._request(sent, deliveries)
         first = time.monotonic()
         attempt = 0
         while True:
             try:
                 async with self._slots:
                     answer = await self._endpoint.post(request)
-                ack, key_id = self._acknowledgement(answer, delivery)
+                ack, key_id = self._acknowledgement(answer, deliveries)
             except PushFailed as exc:
                 self._metrics.push_failed(self.agency, exc.code)
                 left = first + self.recipient.retry_horizon_s - time.monotonic()
                 if left <= 0:
-                    return partial(self._dead_letter, message, delivery, exc)
-                log.info("push.retry", recipient=self.agency, delivery_id=delivery.delivery_id,
+                    return self._dead_letters(sent, deliveries, exc), len(sent)
+                log.info("push.retry", recipient=self.agency,
+                         delivery_id=deliveries[0].delivery_id, deliveries=len(deliveries),
                          code=exc.code, attempt=attempt + 1)
                 delay = backoff_delay(attempt, self.recipient.backoff_initial_s,
                                       self.recipient.backoff_max_s)
@@ -471,11 +486,37 @@ class RecipientPush:
                 if not await self._pause(min(delay, left)):
                     return None
                 continue
-            return partial(self._taken, ack, key_id, delivery)
+            return partial(self._taken, ack, key_id, deliveries), len(sent)
 
-    async def _taken(self, ack: Acknowledgement, key_id: str, delivery: Delivery) -> None:
-        await self._parts.recorder.record(ack, key_id, [delivery])
-        self._metrics.acknowledged(self.agency, "taken", taken=1)  # as the door counts
+    def _request(self, messages: list[StoredMessage], deliveries: list[Delivery]
+                 ) -> PushRequest:
+        """The POST: of one delivery as its own request, or (`batch` above 1) of the
+        deliveries as one multipart/mixed request."""
+        requests = [push_request(message, delivery, self.recipient.format,
+                                 self._media_type(delivery))
+                    for message, delivery in zip(messages, deliveries, strict=True)]
+        return requests[0] if self.recipient.batch == 1 else push_batch(requests)
+
+    async def _taken(self, ack: Acknowledgement, key_id: str,
+                     deliveries: list[Delivery]) -> None:
+        recorded = await self._parts.recorder.record(ack, key_id, deliveries)
+        if recorded.repeated:  # counted as the door counts them
+            self._metrics.acknowledged(self.agency, "repeated")
+        else:
+            self._metrics.acknowledged(self.agency, "taken", taken=len(deliveries))
+
+    def _dead_letters(self, messages: list[StoredMessage], deliveries: list[Delivery],
+                      why: GatewayError) -> Kept:
+        """Writes the dead letter of each delivery; tried again, it goes on from the first
+        not yet written."""
+        left = list(zip(messages, deliveries, strict=True))
+
+        async def write() -> None:
+            while left:
+                await self._dead_letter(*left[0], why)
+                left.pop(0)
+
+        return write
 
     async def _pause(self, seconds: float) -> bool:
         """Waits `seconds`; False when the push stops meanwhile."""
@@ -490,15 +531,16 @@ class RecipientPush:
             return ""
         return self._parts.needs.media_type_of(delivery.payload_encoding)
 
-    def _acknowledgement(self, answer: bytes, delivery: Delivery
+    def _acknowledgement(self, answer: bytes, deliveries: list[Delivery]
                          ) -> tuple[Acknowledgement, str]:
-        """The recipient's acknowledgement in `answer`, verified, naming this delivery alone
-        with its payload's SM3, and the id of the key that signed it; PushFailed with the
-        acknowledgement's refusal code otherwise."""
+        """The recipient's acknowledgement in `answer`, verified, naming the deliveries
+        sent, in their order, each with its payload's SM3, and the id of the key that signed
+        it; PushFailed with the acknowledgement's refusal code otherwise."""
         try:
             ack = Acknowledgement.from_json(answer)
             entry = self._parts.acknowledgements.verify(ack, expected_agency=self.agency)
-            check_taken(ack, [delivery])
+            check_taken(ack, deliveries)
+            check_fresh(ack, utc_now())  # else the recorder refuses it: sent again
         except GatewayError as exc:
             raise PushFailed(f"the acknowledgement: {exc.message}", code=exc.code) from None
         return ack, entry.key_id

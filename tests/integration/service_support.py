@@ -343,6 +343,25 @@ async def metric_total(session: aiohttp.ClientSession, base_url: str, name: str)
                for sample in family.samples if sample.name == name)
 
 
+async def eventually(predicate: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    """Until `predicate()` holds; fails the test, saying `what`, when it has not within
+    `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
+        await asyncio.sleep(0.05)
+
+
+async def partitions_split(a: GatewayProcess, b: GatewayProcess, partitions: int = 4) -> None:
+    """Until the two processes own the ingress partitions between them, none owned by both."""
+    await eventually(lambda: bool(a.owned_partitions() and b.owned_partitions()
+                                  and a.owned_partitions() | b.owned_partitions()
+                                  == set(range(partitions))
+                                  and not a.owned_partitions() & b.owned_partitions()),
+                     f"the two processes split the {partitions} ingress partitions",
+                     timeout_s=60.0)
+
+
 async def wait_ready(session: aiohttp.ClientSession, base_url: str, *, timeout_s: float = 30.0,
                      alive: Callable[[], bool] = lambda: True) -> None:
     """Until GET /readyz answers 200."""

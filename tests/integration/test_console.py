@@ -59,7 +59,7 @@ from gateway.home.create import (
 from gateway.kafka.names import Topics
 from gateway.kafka.wire import new_producer, read_topics
 from gateway.publish.plan import KEPT_PREFIX_BYTES
-from gateway.trail.taken import TakenRecorder
+from gateway.trail.taken import TakenRecorder, taken_chain
 from gateway.trail.writer import TrailCodec
 from gateway.warnings.scenario import full_lifecycle
 from tests.integration.service_support import (
@@ -210,7 +210,7 @@ async def acknowledged(home: Home, bootstrap: str, recipient: str) -> None:
     producer = new_producer(bootstrap)
     await producer.start()
     recorder = TakenRecorder(producer, TrailCodec(parts.schemas), config.trail, parts.topics,
-                             bootstrap, key=parts.key)
+                             bootstrap, key=parts.key, partitions=[0])
     try:
         await recorder.record(ack, home.agency_keys[recipient].public_key().key_id, deliveries)
     finally:
@@ -830,7 +830,7 @@ def test_a_documents_history_shows_its_recipients_and_the_trail_verifies_from_th
         verified = {row.get_attribute("data-verified")
                     for row in browser.find_elements(By.CSS_SELECTOR, "#chains tr[data-chain]")}
         assert verified == {"ok"}
-        assert browser.find_elements(By.CSS_SELECTOR, '#chains tr[data-chain="taken"]')
+        assert browser.find_elements(By.CSS_SELECTOR, f'#chains tr[data-chain="{taken_chain(0)}"]')
         visit.keep("trail-verified")
         visit.open("/console/trail?lang=zh")
         visit.keep("trail-zh")

@@ -24,14 +24,14 @@ from aiohttp import web
 from crypto import Keyring, SM2PrivateKey
 from gateway.deliveries.acknowledgements import Taken, sign_acknowledgement
 from gateway.deliveries.proof import DELIVERY_PROOF_INVALID, DeliveryRefused, DeliveryVerifier
-from gateway.deliveries.push_wire import pushed_message
+from gateway.deliveries.push_wire import pushed_messages
 from gateway.home.create import DEMO_AGENCIES, Home, create_home
 from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.names import H_EVENT_ID, Topics
 from gateway.kafka.wire import new_producer, read_topics
 from gateway.parts import GatewayParts
 from gateway.publish.push import PUSH_HORIZON_PASSED, PUSH_TLS_PIN_MISMATCH
-from gateway.trail.taken import TAKEN, TAKEN_CHAIN
+from gateway.trail.taken import TAKEN, taken_chain
 from replay.verify import verify_kafka
 from tests.integration.service_support import (
     RECIPIENTS,
@@ -67,11 +67,14 @@ class Endpoint:
     refused: list[str] = field(default_factory=list)
     bodies: list[tuple[str, bytes]] = field(default_factory=list)  # content type, body
 
+    sizes: list[int] = field(default_factory=list)  # deliveries a request, as acknowledged
+
     async def handle(self, request: web.Request) -> web.Response:
         self.requests += 1
         body = await request.read()
         try:
-            delivery = self.verifier.check(pushed_message(request.headers, body))
+            deliveries = [self.verifier.check(message)
+                          for message in pushed_messages(request.headers, body)]
         except DeliveryRefused as exc:
             self.refused.append(exc.code)
             return web.Response(status=400)
@@ -79,10 +82,11 @@ class Endpoint:
             return web.Response(status=503)
         if self.release is not None:
             await self.release.wait()
-        self.taken.append(delivery.event_id)
+        self.taken.extend(delivery.event_id for delivery in deliveries)
         self.bodies.append((request.content_type, body))
+        self.sizes.append(len(deliveries))
         ack = sign_acknowledgement(
-            self.agency, (Taken.of(delivery.delivery_id, delivery.payload),),
+            self.agency, tuple(Taken.of(d.delivery_id, d.payload) for d in deliveries),
             datetime.now(UTC), self.key)
         return web.Response(body=ack.to_json(), content_type="application/json")
 
@@ -207,12 +211,12 @@ async def _recovering(bootstrap: str, home: Home, topics: Topics, pki: Pki) -> N
 
 async def taken_on_trail(bootstrap: str, parts: GatewayParts, taken: dict[str, list[str]]
                          ) -> None:
-    """Each delivery taken is one TAKEN record (on the chain of the gateway's one recorder),
-    and the trail verifies."""
+    """Each delivery taken is one TAKEN record (on the chain of the gateway's recorder, its
+    lowest ingress partition's), and the trail verifies."""
     records = [e for e in await asyncio.to_thread(trail_entries, parts, bootstrap)
                if e["kind"] == TAKEN]
     assert sorted((e["recipient"], e["event_id"], e["chain"]) for e in records) == \
-        sorted((agency, event_id, TAKEN_CHAIN)
+        sorted((agency, event_id, taken_chain(0))
                for agency, event_ids in taken.items() for event_id in event_ids)
     report = await verify_kafka(bootstrap, parts.schemas, parts.keyring,
                                 trail_topic=parts.topics.trail)
@@ -273,6 +277,43 @@ async def _slow(bootstrap: str, home: Home, topics: Topics, pki: Pki) -> None:
 
 
 # -- a restart of the gateway ------------------------------------------------------------------
+
+
+def test_a_recipient_taking_batches_gets_every_delivery_once_in_order(
+    broker: LocalBroker, home: Home, topics: Topics, tmp_path: Path
+) -> None:
+    """Deliveries waiting on the topic go several a request (`batch`), each request retried
+    whole until its one acknowledgement names them all; each is one TAKEN record."""
+    asyncio.run(_batches(broker.bootstrap_servers, home, topics, make_pki(tmp_path / "pki")))
+
+
+async def _batches(bootstrap: str, home: Home, topics: Topics, pki: Pki) -> None:
+    customs = endpoint(home, CUSTOMS, failing=1)
+    docs = signed_arrivals(home, 12)
+    config, parts = gateway_parts(home)
+    async with running_gateway(config, parts, bootstrap):  # no push yet: they wait
+        await produce_ingress(bootstrap, topics, docs, acked=[])
+        await wait_until_delivered(bootstrap, topics, CUSTOMS, len(docs))
+    async with serving(customs, server_context(pki)) as customs_url:
+        push_config(home, pki, {CUSTOMS: recipient(customs_url, pki, batch=5, format="json")})
+        config, parts = gateway_parts(home)
+        async with running_gateway(config, parts, bootstrap):
+            await wait_until(lambda: len(customs.taken) == len(docs),
+                             lambda: f"customs took {len(customs.taken)} of {len(docs)}")
+    assert sorted(Counter(customs.taken).values()) == [1] * len(docs)
+    assert max(customs.sizes) > 1 and max(customs.sizes) <= 5, customs.sizes
+    assert customs.requests == len(customs.sizes) + 1  # the one refused, sent again whole
+    assert {kind for kind, _ in customs.bodies} == {"multipart/mixed"}
+    places = await topic_order(bootstrap, topics, CUSTOMS)
+    assert in_topic_order(customs.taken, places)
+    await taken_on_trail(bootstrap, parts, {CUSTOMS: customs.taken})
+
+
+async def wait_until_delivered(bootstrap: str, topics: Topics, agency: str, count: int) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while len(found := await topic_order(bootstrap, topics, agency)) < count:
+        assert time.monotonic() < deadline, f"{len(found)} of {count} deliveries"
+        await asyncio.sleep(0.2)
 
 
 def test_a_restarted_gateway_sends_nothing_acknowledged_again(

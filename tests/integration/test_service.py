@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -50,6 +49,7 @@ from tests.integration.service_support import (
     ingress_submission_ids,
     metric_total,
     numbered_arrival,
+    partitions_split,
     post_document,
     produce_ingress,
     raw_deliveries,
@@ -63,13 +63,6 @@ from tests.integration.support import gateway_parts
 
 BORDER = "cn.border.sh"  # registered, but no contract shares FAL 1 with it
 SMALL_LIMIT = 4096
-
-
-async def eventually(predicate: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
-        await asyncio.sleep(0.05)
 
 
 def assert_accepted(signed_receipt: SignedReceipt, home: Home) -> None:
@@ -825,10 +818,7 @@ async def _two_gateways(bootstrap: str, home: Home, tmp_path: Path) -> None:
         async with aiohttp.ClientSession() as session:
             for gw in gateways:
                 await wait_ready(session, gw.url, alive=gw.alive)
-            await eventually(lambda: bool(a.owned_partitions() and b.owned_partitions()
-                             and a.owned_partitions() | b.owned_partitions() == {0, 1, 2, 3}
-                             and not a.owned_partitions() & b.owned_partitions()),
-                             "the two processes split the four ingress partitions")
+            await partitions_split(a, b)
             owners = {p: gw for gw in gateways for p in gw.owned_partitions()}
             async with ReceiptWatcher(bootstrap, parts.topics, parts.schemas) as watcher:
                 await produce_ingress(bootstrap, parts.topics, docs, acked=acked, partitions=4)

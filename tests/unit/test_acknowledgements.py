@@ -1,7 +1,8 @@
 """A recipient's signed acknowledgement: made and read back in its canonical wire form,
 verified with the agency's ack key only, refused with a code (and a text without values) when
-malformed, too large, signed by another key, for another agency, or naming deliveries that
-are not the ones it took."""
+malformed, too large, signed by another key, for another agency, naming deliveries that
+are not the ones it took, or signed outside the window the gateway takes them in; a repeat
+is known by its signed statement, whatever its signature."""
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ from gateway.deliveries.acknowledgements import (
     ACK_DIGEST_MISMATCH,
     ACK_KEY_REFUSED,
     ACK_MALFORMED,
+    ACK_MAX_AGE,
+    ACK_MAX_AHEAD,
     ACK_SIGNATURE_INVALID,
+    ACK_STALE,
     ACK_TOO_LARGE,
     MAX_ACK_BYTES,
     MAX_TAKEN,
@@ -27,6 +31,7 @@ from gateway.deliveries.acknowledgements import (
     AcknowledgementRefused,
     AcknowledgementVerifier,
     Taken,
+    check_fresh,
     check_taken,
     sign_acknowledgement,
 )
@@ -188,3 +193,27 @@ def test_the_deliveries_taken_must_be_those_named(keys: dict[str, SM2PrivateKey]
         assert info.value.code == ACK_DELIVERY_UNKNOWN
     assert sm3_hex(right[0].payload) == ack.taken[0].digest
     assert timedelta(0) <= AT - ack.taken_at < timedelta(milliseconds=1)
+
+
+def test_an_acknowledgement_is_taken_only_within_the_window_of_the_gateways_clock(
+        keys: dict[str, SM2PrivateKey]) -> None:
+    ack = sign_acknowledgement(CUSTOMS, taken(), AT, keys["customs"])
+    at = ack.taken_at
+    for now in (at, at + ACK_MAX_AGE, at - ACK_MAX_AHEAD):
+        check_fresh(ack, now)
+    for now in (at + ACK_MAX_AGE + timedelta(milliseconds=1),
+                at - ACK_MAX_AHEAD - timedelta(milliseconds=1)):
+        with pytest.raises(AcknowledgementRefused) as info:
+            check_fresh(ack, now)
+        assert info.value.code == ACK_STALE
+        assert "2026" not in info.value.message  # the rule, never the value
+
+
+def test_a_repeat_is_known_by_its_statement_not_its_signature(
+        keys: dict[str, SM2PrivateKey]) -> None:
+    ack = sign_acknowledgement(CUSTOMS, taken(), AT, keys["customs"])
+    again = sign_acknowledgement(CUSTOMS, taken(), AT, keys["customs"])
+    later = sign_acknowledgement(CUSTOMS, taken(), AT + timedelta(seconds=1), keys["customs"])
+    assert again.signature != ack.signature
+    assert again.statement_digest() == ack.statement_digest() == sm3_hex(ack.signed_bytes())
+    assert later.statement_digest() != ack.statement_digest()

@@ -1,7 +1,7 @@
 """Push, its pure parts: the waits between attempts (exponential, full jitter, bounded), a
 delivery's POST in each form read back by the recipient as the message its verifier checks
-(and refused, with its code, when altered or without its proof), and `[push]` as the
-configuration admits it."""
+(and refused, with its code, when altered or without its proof), several deliveries in one
+multipart/mixed POST read back alike, and `[push]` as the configuration admits it."""
 
 from __future__ import annotations
 
@@ -21,9 +21,12 @@ from gateway.deliveries.proof import (
     DeliveryVerifier,
 )
 from gateway.deliveries.push_wire import (
+    HTTP_DELIVERIES,
     HTTP_SEAL,
+    push_batch,
     push_request,
     pushed_message,
+    pushed_messages,
 )
 from gateway.errors import ConfigError
 from gateway.home.config import PUSH_CONFIG_INVALID, GatewayConfig
@@ -89,6 +92,33 @@ def test_a_push_without_its_proof_or_with_a_broken_one_is_refused() -> None:
                                                           DELIVERY_PROOF_MALFORMED)
 
 
+def test_a_batch_carries_each_delivery_as_its_own_request_would() -> None:
+    payloads = [b"<a/>", b"--not a boundary\r\n\r\nstill the payload", b"\x00\xff binary"]
+    sealed = sealed_now(GATEWAY_KEY, [delivery(n, payload=p) for n, p in enumerate(payloads)],
+                        SCHEMAS)
+    messages = [on_topic(s) for s in sealed]
+    verifier = DeliveryVerifier(KEYRING, RECIPIENT, schemas=SCHEMAS)
+    sent = [verifier.check(m) for m in messages]
+    forms = ["native", "avro", "json"]
+    batch = push_batch([push_request(m, d, form, "application/xml")
+                        for m, d, form in zip(messages, sent, forms, strict=True)])
+
+    got = [verifier.check(m) for m in pushed_messages(batch.headers, batch.body)]
+
+    assert got == sent and [d.payload for d in got] == payloads
+    assert batch.headers["Content-Type"].startswith("multipart/mixed; boundary=")
+    assert batch.headers[HTTP_DELIVERIES] == "3"
+    one = push_request(messages[0], sent[0], "avro", "")
+    assert [verifier.check(m) for m in pushed_messages(one.headers, one.body)] == sent[:1]
+    cut = batch.body[:len(batch.body) // 2]
+    with pytest.raises(DeliveryRefused) as malformed:
+        pushed_messages(batch.headers, cut)
+    assert malformed.value.code == DELIVERY_PROOF_MALFORMED
+    with pytest.raises(DeliveryRefused) as altered:
+        verifier.check(pushed_messages(batch.headers, batch.body.replace(b"<a/>", b"<b/>"))[0])
+    assert altered.value.code == DELIVERY_PROOF_INVALID
+
+
 def config(push: dict[str, Any]) -> GatewayConfig:
     return GatewayConfig.from_mapping({"push": push, "http": {"tls": "off"}},
                                       home=Path("/srv/px"))
@@ -107,6 +137,7 @@ def test_a_push_recipient_is_read_with_its_files_under_the_home() -> None:
     assert recipient.ca_file == "/srv/px/customs-ca.pem"
     assert recipient.server_sha256 == PIN and recipient.format == "native"
     assert recipient.retry_horizon_s == 60 and recipient.max_in_flight == 4
+    assert recipient.batch == 1
     assert config({}).push.recipients == {}
 
 
@@ -117,6 +148,8 @@ def test_a_push_recipient_is_read_with_its_files_under_the_home() -> None:
     recipients(server_sha256=PIN, retry_horizon_s=0),
     recipients(server_sha256=PIN, backoff_initial_s=5, backoff_max_s=1),
     recipients(server_sha256=PIN, max_in_flight=0),
+    recipients(server_sha256=PIN, batch=0),
+    recipients(server_sha256=PIN, batch=1001),
     {**recipients(server_sha256=PIN), "client_key_file": ""},
     {"recipients": {RECIPIENT: {"url": "http://customs.example/px", "server_sha256": PIN}},
      "client_cert_file": "push.pem", "client_key_file": "push.key"},
