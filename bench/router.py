@@ -109,6 +109,7 @@ FAMILIES = {
     "container-order": ("stowage-plan", "container-report"),
     "container-report": ("stowage-plan", "container-order"),
     "transport-status": ("waybill", "manifest"),
+    "shipping-instructions": ("waybill", "manifest"),
 }
 # Conditions over canonical fields; a contract takes one whose paths all its types have.
 CONDITIONS = (
