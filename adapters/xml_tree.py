@@ -27,7 +27,8 @@ TEXT, TIME, DECIMAL, GROUP, SKIPPED = "text", "time", "decimal", "group", "skipp
 UNBOUNDED = 9999
 DECIMAL_PLACES = Decimal("0.000001")
 # The manifests' times are digits in China Standard Time, of one of these lengths.
-CHINA_STANDARD_TIME = timezone(timedelta(hours=8))
+_CHINA_OFFSET = timedelta(hours=8)
+CHINA_STANDARD_TIME = timezone(_CHINA_OFFSET)
 TIME_DIGITS = (8, 12, 14, 17)
 _MAX_DECIMAL_DIGITS = 24
 ATTRIBUTE_MAX_LENGTH = 35
@@ -115,10 +116,10 @@ def read_time_digits(text: str) -> datetime | None:
     if len(text) not in TIME_DIGITS or not text.isascii() or not text.isdigit():
         return None
     try:
-        local = datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]),
-                         int(text[8:10] or 0), int(text[10:12] or 0), int(text[12:14] or 0),
-                         int(text[14:17] or 0) * 1000, tzinfo=CHINA_STANDARD_TIME)
-        return local.astimezone(UTC)
+        # The local time as if it were UTC, less the eight hours: the instant, in UTC.
+        return datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]),
+                        int(text[8:10] or 0), int(text[10:12] or 0), int(text[12:14] or 0),
+                        int(text[14:17] or 0) * 1000, tzinfo=UTC) - _CHINA_OFFSET
     except (ValueError, OverflowError):  # not a time; or before year 1 in UTC
         return None
 
@@ -141,8 +142,9 @@ def format_number(value: Decimal) -> str:
 class Slot:
     """How a group reads one child element, found by its tag: the node (and its field and
     longest text, at hand), the first step as written, the wrapper steps after it, whether
-    the node has other spellings (only then is the one used remembered) and whether it is a
-    plain text leaf of one spelling (read inline)."""
+    the node has other spellings (only then is the one used remembered), whether it is a
+    plain text leaf of one spelling (read inline) and, for a group of one spelling without
+    wrappers (read without the calls a leaf goes through), its plan."""
 
     node: Node
     field: str
@@ -151,6 +153,7 @@ class Slot:
     rest: tuple[str, ...]
     spelled_otherwise: bool
     plain: bool
+    group: Plan | None  # the plan of a group of one spelling without wrappers
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,17 +192,18 @@ class Plan:
         found = self._readings.get((prefix, variant))
         if found is None:
             found = self._readings[prefix, variant] = Reading(
-                {prefix + name: _slot(node, name, rest)
+                {prefix + name: _slot(node, name, rest, self.groups.get(node.field))
                  for name, (node, rest) in self.by_name.items()},
                 tuple((n.field, n.paths[0]) for n in self.nodes if n.required_in(variant)))
         return found
 
 
-def _slot(node: Node, name: str, rest: tuple[str, ...]) -> Slot:
+def _slot(node: Node, name: str, rest: tuple[str, ...], plan: Plan | None) -> Slot:
     spelled_otherwise = len(node.paths) > 1
     plain = (not rest and not node.repeats and node.kind == TEXT and node.attr is None
              and not spelled_otherwise)
-    return Slot(node, node.field, node.max_length, name, rest, spelled_otherwise, plain)
+    group = None if rest or spelled_otherwise else plan
+    return Slot(node, node.field, node.max_length, name, rest, spelled_otherwise, plain, group)
 
 
 @dataclass(slots=True)
@@ -236,15 +240,18 @@ class TreeReader:
                 if isinstance(child.tag, str) and child is not passed:
                     raise self._unknown(child, where)
                 continue  # a comment or processing instruction, or the child passed
-            if slot.plain and not len(child) and not child.attrib:
+            if slot.plain and not len(child) and not child.keys():
                 if record[slot.field] is not None:
                     raise _repeated(slot, where, child)
-                text = child.text
-                value = token(text) if text else ""
+                value = child.text or ""
+                if " " in value or not value.isprintable():  # else it is its own token
+                    value = token(value)
                 if len(value) > slot.longest:
                     raise refusal(TEXT_TOO_LONG, f"is longer than {slot.longest} "
                                   "characters", (*where, slot.name), child.sourceline)
                 record[slot.field] = value
+            elif slot.group is not None:
+                self._read_subgroup(child, slot, slot.group, record, where)
             else:
                 self._read_child(child, slot, record, spelled, plan, where)
         for required, path in reading.required:
@@ -255,6 +262,29 @@ class TreeReader:
             if record[repeated] is None:
                 record[repeated] = []
         return record
+
+    def _read_subgroup(self, child: etree._Element, slot: Slot, plan: Plan,
+                       record: dict[str, Any], where: tuple[str, ...]) -> None:
+        """Reads into `record` a child group of one spelling without wrappers: what
+        `_read_child` and `_read_value` do for it, without their calls."""
+        value = record[slot.field]
+        if not slot.node.repeats:
+            if value is not None:
+                raise _repeated(slot, where, child)
+            inner = (*where, slot.name)
+            if child.keys():
+                _refuse_attributes(child, (), inner)
+            record[slot.field] = self.read_group(child, plan, inner)
+            return
+        if value is None:
+            value = record[slot.field] = []
+        if len(value) == UNBOUNDED:
+            raise refusal(ELEMENT_REPEATED, f"may occur at most {UNBOUNDED} times",
+                          (*where, slot.name), child.sourceline)
+        inner = (*where, f"{slot.name}[{len(value) + 1}]")
+        if child.keys():
+            _refuse_attributes(child, (), inner)
+        value.append(self.read_group(child, plan, inner))
 
     def _read_child(self, child: etree._Element, slot: Slot, record: dict[str, Any],
                     spelled: dict[str, str], plan: Plan, where: tuple[str, ...]) -> None:
@@ -342,12 +372,13 @@ class TreeReader:
             inner = etree.QName(child).localname if isinstance(child.tag, str) else "node()"
             raise refusal(ELEMENT_UNKNOWN, "is not an element of this message",
                           (*parent, _step(name, index), inner), child.sourceline)
-        text = element.text
-        value = token(text) if text else ""
+        value = element.text or ""
+        if " " in value or not value.isprintable():  # else it is its own token
+            value = token(value)
         if node.kind != TEXT or len(value) > node.max_length:
             value = _typed_value(value, node, parent, _step(name, index), element.sourceline)
         if node.attr is None:
-            if element.attrib:
+            if element.keys():
                 _refuse_attributes(element, (), (*parent, _step(name, index)))
             return value
         return {"value": value,

@@ -493,10 +493,13 @@ def _read_is_text(element: etree._Element, path: str) -> str:
 
 def _read_data(element: etree._Element, limits: DxpLimits) -> tuple[bytes, bool]:
     try:  # the text is within the parser's size budget already
-        encoded = _text(element, "DxpMsg/Data").encode("ascii").translate(
-            None, _XML_WHITESPACE_BYTES)
+        encoded = _text(element, "DxpMsg/Data").encode("ascii")
     except UnicodeEncodeError:
         raise _refuse(DXP_BAD_BASE64, "DxpMsg/Data is not base64", element) from None
+    # Line breaks taken out only where there are any: translate costs a third of the decoding
+    # itself even when it removes nothing, and most senders write the base64 on one line.
+    if any(space in encoded for space in _XML_WHITESPACE_BYTES):
+        encoded = encoded.translate(None, _XML_WHITESPACE_BYTES)
     if len(encoded) // 4 * 3 > limits.max_data_bytes:
         raise _refuse(DXP_DATA_TOO_LARGE, "DxpMsg/Data decodes to more than "
                       f"{limits.max_data_bytes} bytes", element)

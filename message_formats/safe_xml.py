@@ -65,7 +65,11 @@ _MOST_ATTRIBUTES = 256
 # A start tag holds no "<" (XML forbids it in attribute values) and spends at least five bytes
 # on each attribute ( a=""): one with more than _MOST_ATTRIBUTES of them is a run of that
 # many bytes after a "<" without another.
-_LONG_RUN = re.compile(rb"<[^<]{%d}" % (5 * _MOST_ATTRIBUTES))
+_LONG_RUN_BYTES = 5 * _MOST_ATTRIBUTES
+_LONG_RUN = re.compile(rb"<[^<]{%d}" % _LONG_RUN_BYTES)
+# Such a run holds a whole window of half its length, of those that tile the bytes from the
+# start: bytes with a "<" in every window have no such run.
+_RUN_WINDOW = _LONG_RUN_BYTES // 2
 _CJK = re.compile("[\u3400-\u9fff]")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 # A letter with a diacritic (as UTF-8 spells ship and family names) touching a plain
@@ -383,6 +387,9 @@ def _may_hold_a_crowded_tag(data: bytes) -> bool:
     a few C-level searches, where a walk over the elements costs a microsecond each."""
     if data.count(b"=") <= _MOST_ATTRIBUTES:
         return False
+    if all(data.find(b"<", start, start + _RUN_WINDOW) >= 0
+           for start in range(0, len(data) - _RUN_WINDOW + 1, _RUN_WINDOW)):
+        return False  # a window's search is memchr; the regex's tries, one per "<", are not
     for run in _LONG_RUN.finditer(data):
         end = data.find(b"<", run.start() + 1)
         if data.count(b"=", run.start(), end if end >= 0 else len(data)) > _MOST_ATTRIBUTES:

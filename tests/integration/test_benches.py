@@ -28,6 +28,7 @@ EXPECTED_KEYS = {
     "adapters.py": {"fal5_docs_per_s", "lxml_docs_per_s", "ratio_to_lxml", "crew",
                     "document_bytes", "dxp_manifest_docs_per_s", "dxp_manifest_lxml_docs_per_s",
                     "dxp_manifest_ratio_to_lxml", "dxp_manifest_floor_docs_per_s",
+                    "dxp_manifest_stage_ms",
                     "consignments", "envelope_bytes", "paxlst_docs_per_s",
                     "paxlst_tokenise_docs_per_s", "paxlst_read_interchange_docs_per_s",
                     "paxlst_ratio_to_tokenise", "paxlst_passengers", "paxlst_bytes"},

@@ -8,7 +8,7 @@ import copy
 import io
 import json
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -404,6 +404,30 @@ def test_every_supported_shape(shapes: AvroSchemas, data: st.DataObject) -> None
     expected = fastavro_body(parsed, value)
     assert writer(value) == expected
     assert shapes.encode_body("t.Shapes", value) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "0.00", "-0.00", "1.27", "-1.28", "1.28", "-1.29", "327.67", "-327.68", "999.99",
+    "-999.99",  # the scale's exponent: converted by the compiled writer itself
+    "1000.00", "-1000.00",  # more digits than the precision: refused, as fastavro refuses
+    "5", "-7.5", "1E+2", "0E+3",  # other exponents: through fastavro's conversion
+    "1.005", "NaN", "Infinity",  # refused by fastavro
+])
+def test_decimals_as_fastavro_writes_them(text: str) -> None:
+    """A bytes decimal (precision 5, scale 2) takes fastavro's bytes or its refusal, with the
+    thread's decimal context at a precision too low to scale it exactly."""
+    schema = fastavro.parse_schema({"type": "record", "name": "t.Dec", "fields": [
+        {"name": "d", "type": {"type": "bytes", "logicalType": "decimal", "precision": 5,
+                               "scale": 2}}]})
+    writer = compile_writer(schema)
+    assert writer is not None
+    value = {"d": Decimal(text)}
+    with localcontext(prec=2):
+        expected, got = outcome(fastavro_body, schema, value), outcome(writer, value)
+    if isinstance(expected, bytes):
+        assert got == expected
+    else:  # raised: left to fastavro, which refuses it
+        assert not isinstance(got, bytes)
 
 
 @pytest.mark.parametrize(
