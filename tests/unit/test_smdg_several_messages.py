@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from adapters import (
-    BayPlanAdapter,
     ContainerOrderAdapter,
     ContainerReportAdapter,
     RuleViolationError,
@@ -235,8 +234,8 @@ def test_each_bay_plan_message_with_dangerous_goods_derives_its_own_fal7(
 
 
 def only_voyage(voyage: str) -> ContractSpec:
-    return replace(STOWAGE_TO_CUSTOMS,
-                   extra=STOWAGE_TO_CUSTOMS.extra + f"condition = 'voyage_number == \"{voyage}\"'\n")
+    condition = f"condition = 'voyage_number == \"{voyage}\"'\n"
+    return replace(STOWAGE_TO_CUSTOMS, extra=STOWAGE_TO_CUSTOMS.extra + condition)
 
 
 def test_a_bay_plan_message_no_contract_shares_derives_nothing(tmp_path: Path) -> None:
