@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.home.create import create_home
+from gateway.home.create import Home, create_home
 from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.names import H_EVENT_ID, H_PART_OF, Topics
 from gateway.kafka.wire import read_topics
@@ -43,10 +43,7 @@ pytestmark = pytest.mark.integration
 
 def test_each_message_of_an_interchange_is_a_document_and_the_contrl_names_each(
         broker: LocalBroker, topics: Topics, tmp_path: Path) -> None:
-    home = create_home(tmp_path / "home", topic_prefix=topics.prefix, seal_every=4,
-                       seal_interval_ms=100,
-                       contracts=(terminal_contract("manifest-to-customs", CUSTOMS,
-                                                    "cn-manifest"),))
+    home = home_sharing_with_customs(tmp_path, topics, "cn-manifest")
     three = signed(home, (DATA / "cuscar_three_reports.edi").read_bytes(), "three")
     refused_one = replace(signed(home, (DATA / "cuscar_second_of_three_refused.edi"
                                         ).read_bytes(), "second-refused"),
@@ -117,6 +114,14 @@ def test_each_message_of_an_interchange_is_a_document_and_the_contrl_names_each(
     assert report.ok, report.breaks
 
 
+def home_sharing_with_customs(tmp_path: Path, topics: Topics, document_type: str) -> Home:
+    """A home whose port shares its documents of `document_type` with customs."""
+    return create_home(tmp_path / "home", topic_prefix=topics.prefix, seal_every=4,
+                       seal_interval_ms=100,
+                       contracts=(terminal_contract(f"{document_type}-to-customs", CUSTOMS,
+                                                    document_type),))
+
+
 def sender_contrls(schemas: AvroSchemas, bootstrap: str, topics: Topics
                    ) -> dict[str, Acknowledgement]:
     """The CONTRLs on the sender's delivery topic, by the reference of the interchange each
@@ -135,10 +140,7 @@ def test_each_order_of_a_coprar_interchange_is_a_document_of_its_own(
     """An SMDG interchange of two loading orders (COPRAR), decided as the CUSCAR ones are:
     two events with their own ids and keys, each delivered once, and the CONTRL the UNB asked
     for acknowledging both."""
-    home = create_home(tmp_path / "home", topic_prefix=topics.prefix, seal_every=4,
-                       seal_interval_ms=100,
-                       contracts=(terminal_contract("orders-to-customs", CUSTOMS,
-                                                    "container-order"),))
+    home = home_sharing_with_customs(tmp_path, topics, "container-order")
     orders = replace(signed(home, (DATA / "coprar_two_orders.edi").read_bytes(), "orders"),
                      format_id="coprar-edifact")
     bootstrap = broker.bootstrap_servers

@@ -26,16 +26,8 @@ from gateway.home.create import ContractSpec
 from gateway.kafka.names import H_DERIVED_FROM, H_PART_OF
 from gateway.publish.contrl_answers import ContrlAnswers
 from gateway.publish.plan import accepted_plan
-from message_formats.edifact import (
-    Action,
-    Group,
-    Level,
-    MessageReport,
-    Where,
-    per_message_contrl,
-    read_contrl,
-    read_interchange,
-)
+from message_formats import edifact
+from message_formats.edifact import Action, Group, Level, MessageReport, Where
 from tests.unit.smdg_support import refused
 from tests.unit.test_derived_documents import (
     AT,
@@ -145,8 +137,9 @@ AT_SEGMENT = Where(Level.SEGMENT, 12, segment_number=15, segment_tag="EQD")
 
 
 def contrl_of(*reports: MessageReport) -> bytes:
-    subject = read_interchange(GROUPS).header
-    return per_message_contrl(subject, reports, reference="C1", prepared=AT.replace(tzinfo=None))
+    subject = edifact.read_interchange(GROUPS).header
+    return edifact.per_message_contrl(subject, reports, reference="C1",
+                                      prepared=AT.replace(tzinfo=None))
 
 
 def test_a_per_message_contrl_reports_each_group_before_its_messages_and_reads_back() -> None:
@@ -156,7 +149,7 @@ def test_a_per_message_contrl_reports_each_group_before_its_messages_and_reads_b
     text = contrl.decode()
     assert "UCF+G1+EXAMPLE+EXAMPLE2+7'UCM+LO1+COPRAR:D:95B:UN:ITG12+7'" in text
     assert "UCF+G2+A+B+4'UCM+LO3+COPRAR:D:95B:UN:ITG12+4'UCS+15+12'" in text
-    read = read_contrl(read_interchange(contrl).messages[0])
+    read = edifact.read_contrl(edifact.read_interchange(contrl).messages[0])
     assert read.interchange.action == Action.ACKNOWLEDGED
     assert [(g.group.reference, g.group.action, [(m.reference, m.action) for m in g.messages])
             for g in read.groups()] == [
@@ -167,14 +160,14 @@ def test_a_per_message_contrl_reports_each_group_before_its_messages_and_reads_b
 
 
 def test_a_per_message_contrl_of_messages_outside_groups_has_no_ucf() -> None:
-    read = read_contrl(read_interchange(contrl_of(
+    read = edifact.read_contrl(edifact.read_interchange(contrl_of(
         MessageReport("LO1", COPRAR_TYPE), MessageReport("LO2", COPRAR_TYPE))).messages[0])
     assert read.groups() == () and len(read.reports("UCM")) == 2
 
 
 def test_a_ucf_echoes_no_more_than_the_syntax_allows() -> None:
     long = Group("G" * 40, "COPRAR", "S" * 80, "R" * 80, 1)
-    read = read_contrl(read_interchange(contrl_of(
+    read = edifact.read_contrl(edifact.read_interchange(contrl_of(
         MessageReport("LO1", COPRAR_TYPE, group=long))).messages[0])
     [group] = read.groups()
     assert group.group.reference == "G" * 14
@@ -199,7 +192,7 @@ def test_each_order_is_decided_and_the_contrl_names_each_group(tmp_path: Path) -
         ("REJECTED", None)]
     answered = ContrlAnswers(parts.payloads, parts.schemas).added(plan, ctx, None, AT)
     payload = parts.schemas.decode(answered.messages[-1].out.value)[1]["payload"]
-    read = read_contrl(read_interchange(payload).messages[0])
+    read = edifact.read_contrl(edifact.read_interchange(payload).messages[0])
     assert [(g.group.reference, g.group.action, [(m.reference, m.action) for m in g.messages])
             for g in read.groups()] == [
         ("G1", Action.ACKNOWLEDGED, [("LO1", Action.ACKNOWLEDGED), ("LO2", Action.ACKNOWLEDGED)]),
