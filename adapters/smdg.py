@@ -120,9 +120,8 @@ class SmdgAdapter:
     with the EDIFACT layer (whose EDI_* refusals pass unchanged), takes each message (of
     `message_type` in one of `releases`: another is refused alone), then calls the hooks
     `read` (message -> record), `business_key` and `check` (rules across the message ->
-    warnings). `render` calls
-    `write` and holds the bytes to `parse`: what parse would refuse, or what would not read
-    back as the record, is a RenderError."""
+    warnings). `render` calls `write` and holds the bytes to `parse`: what parse would
+    refuse, or what would not read back as the record, is a RenderError."""
 
     format_id: ClassVar[str]
     document_type: ClassVar[str]

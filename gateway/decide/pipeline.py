@@ -644,10 +644,9 @@ class Derive:
     FAL 7, naming that message's event as its source: `ctx.derived` stays flat); a message
     its adapter refused keeps its refusal (the plan gives it its REJECTED record, its dead
     letter and its place in the CONTRL), and neither it nor one that no contract shares
-    derives anything. The submission's
-    own message, when no contract shares it (Route let it pass), is denied alone (its event
-    dropped, its DENIED record) if another message is shared; else the interchange is
-    refused as a single document is (default deny).
+    derives anything. The submission's own message, when no contract shares it (Route let
+    it pass), is denied alone (its event dropped, its DENIED record) if another message is
+    shared; else the interchange is refused as a single document is (default deny).
 
     `derivers` holds the adapters that derive documents, by format id: for any other
     document the stage costs one dictionary lookup."""
