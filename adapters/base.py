@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from message_formats import CodedError
+from message_formats.edifact import Group
 
 ENTRY_POINT_GROUP = "port_exchange_gateway.adapters"
 
@@ -60,7 +61,8 @@ class ParseResult:
 class DocumentPart:
     """One document of a submission that holds several (one message of an EDIFACT
     interchange): its place (1, 2, …), its reference and S009 identifier as written (what a
-    CONTRL's UCM names it by), and its parse or its refusal. The part whose parse is the
+    CONTRL's UCM names it by), the functional group it is in (UNG: a CONTRL's UCF names it;
+    None outside one), and its parse or its refusal. The part whose parse is the
     submission's own ParseResult is marked `own` and holds neither (no copy of it)."""
 
     number: int
@@ -69,6 +71,7 @@ class DocumentPart:
     parsed: ParseResult | None = None
     refusal: CodedError | None = None
     own: bool = False
+    group: Group | None = None
 
 
 @runtime_checkable

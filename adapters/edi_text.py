@@ -8,7 +8,7 @@ this module only reads and writes the data of one message."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from message_formats import CodedError, FormatError, edifact
 from message_formats.edifact import (
     EdifactError,
+    Group,
     Interchange,
     InterchangeHeader,
     Level,
@@ -104,28 +105,9 @@ class EdifactAdapter:
 
     def _messages_read(self, interchange: Interchange, messages: Sequence[Message]
                        ) -> ParseResult:
-        """Each message as a document of its own (docs/adapters.md, "Several messages per
-        interchange"): the result is the first one read, with every message's outcome in
-        `parts`; when none reads, the first one's refusal refuses the interchange."""
-        if len(messages) > self.max_messages:
-            raise message_limit_refused(self.max_messages)
-        parts = [self._part(interchange, number, message)
-                 for number, message in enumerate(messages, start=1)]
-        own = next((part for part in parts if part.parsed is not None), None)
-        if own is None:
-            assert parts[0].refusal is not None
-            raise parts[0].refusal
-        assert own.parsed is not None
-        marked = tuple(replace(part, parsed=None, own=True) if part is own else part
-                       for part in parts)
-        return replace(own.parsed, parts=marked)
-
-    def _part(self, interchange: Interchange, number: int, message: Message) -> DocumentPart:
-        named = (number, message.reference, message.identifier.components())
-        try:
-            return DocumentPart(*named, parsed=self._message_read(interchange, message))
-        except CodedError as exc:
-            return DocumentPart(*named, refusal=placed_in(message, exc))
+        return several_messages_read(
+            interchange, lambda message: self._message_read(interchange, message),
+            self.max_messages)
 
     @staticmethod
     def read(interchange: Interchange, message: Message) -> ParseResult:
@@ -178,6 +160,40 @@ def refused(code: str, segment: Segment, element: str, rule: str) -> SegmentRule
     UCS reports it; also given as `line`) and the data element, never a value."""
     return SegmentRuleError(f"{segment.tag} {element} (segment {segment.number}): {rule}",
                             code=code, line=segment.number)
+
+
+def several_messages_read(interchange: Interchange,
+                          read_one: Callable[[Message], ParseResult],
+                          limit: int = MAX_MESSAGES) -> ParseResult:
+    """Each message as a document of its own (docs/adapters.md, "Several messages per
+    interchange"), read by `read_one`: the result is the first one read, with every
+    message's outcome in `parts`; when none reads, the first one's refusal refuses the
+    interchange. The EDIFACT adapters and the SMDG ones (adapters.smdg) share it."""
+    messages = interchange.messages
+    if len(messages) > limit:
+        raise message_limit_refused(limit)
+    groups = {group.reference: group for group in interchange.groups}
+    parts = [message_part(number, message, read_one, groups.get(message.group_reference))
+             for number, message in enumerate(messages, start=1)]
+    own = next((part for part in parts if part.parsed is not None), None)
+    if own is None:
+        assert parts[0].refusal is not None
+        raise parts[0].refusal
+    assert own.parsed is not None
+    marked = tuple(replace(part, parsed=None, own=True) if part is own else part
+                   for part in parts)
+    return replace(own.parsed, parts=marked)
+
+
+def message_part(number: int, message: Message, read_one: Callable[[Message], ParseResult],
+                 group: Group | None) -> DocumentPart:
+    """The `number`-th message of an interchange as read, or its refusal placed in it; with
+    the functional group (UNG) it is in, which a CONTRL's UCF names."""
+    named = (number, message.reference, message.identifier.components())
+    try:
+        return DocumentPart(*named, parsed=read_one(message), group=group)
+    except CodedError as exc:
+        return DocumentPart(*named, refusal=placed_in(message, exc), group=group)
 
 
 def check_message_type(message: Message, message_types: frozenset[str]) -> None:

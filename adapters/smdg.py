@@ -1,8 +1,9 @@
 """What the SMDG container messages over UN/EDIFACT (BAPLIE bay plans, COPRAR orders, COARRI
-reports) share: the adapter skeleton (`SmdgAdapter`: one message per interchange, its version in
-UNH S010, the business rules' refusals, a render held to parse), and the readers and writers of
-the segments they have in common (TDT with the ship, LOC places and stowage cells, EQD, MEA
-masses, DGS dangerous goods, dates). docs/adapters.md, "SMDG container messages"."""
+reports) share: the adapter skeleton (`SmdgAdapter`: each message of an interchange a
+document of its own, its version in UNH S010, the business rules' refusals, a render held to
+parse), and the readers and writers of the segments they have in common (TDT with the ship,
+LOC places and stowage cells, EQD, MEA masses, DGS dangerous goods, dates).
+docs/adapters.md, "SMDG container messages"."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from typing import Any, ClassVar
 
 from message_formats import CodedError
 from message_formats.edifact import (
-    Interchange,
     InterchangeHeader,
     Level,
     Message,
@@ -33,6 +33,7 @@ from message_formats.edifact import (
 from message_formats.edifact import segment as make_segment
 
 from .base import ParseResult, RenderError, RuleViolationError
+from .edi_text import several_messages_read
 from .fal1 import IMO_CHECK_DIGIT_RULE, is_valid_imo_number
 from .fal2 import CONTAINER_CHECK_DIGIT_RULE
 from .fal7 import DANGEROUS_GOODS_LIST, UN_NUMBER_CLASS_RULE, unknown_un_number_warning
@@ -116,11 +117,11 @@ def reported_at(message: Message, refused: MessageRuleViolation) -> Where:
 
 class SmdgAdapter:
     """An adapter of one SMDG message type over UN/EDIFACT. `parse` reads the interchange
-    with the EDIFACT layer (whose EDI_* refusals pass unchanged), takes its one message of
-    `message_type` in one of `releases`, then calls the hooks `read` (message -> record),
-    `business_key` and `check` (rules across the message -> warnings). `render` calls
-    `write` and holds the bytes to `parse`: what parse would refuse, or what would not read
-    back as the record, is a RenderError."""
+    with the EDIFACT layer (whose EDI_* refusals pass unchanged), takes each message (of
+    `message_type` in one of `releases`: another is refused alone), then calls the hooks
+    `read` (message -> record), `business_key` and `check` (rules across the message ->
+    warnings). `render` calls `write` and holds the bytes to `parse`: what parse would
+    refuse, or what would not read back as the record, is a RenderError."""
 
     format_id: ClassVar[str]
     document_type: ClassVar[str]
@@ -137,7 +138,15 @@ class SmdgAdapter:
         return frozenset({self.message_type})
 
     def parse(self, data: bytes) -> ParseResult:
-        message = self._only_message(read_interchange(data))
+        """The interchange's message read, or of an interchange of several, each one as a
+        document of its own (`parts`, as the EDIFACT adapters read them: adapters.edi_text
+        several_messages_read, at most MAX_MESSAGES)."""
+        interchange = read_interchange(data)
+        if len(interchange.messages) == 1:
+            return self._message_read(interchange.messages[0])
+        return several_messages_read(interchange, self._message_read)
+
+    def _message_read(self, message: Message) -> ParseResult:
         try:
             self._check_identifier(message)
             return self._parsed(message)
@@ -174,13 +183,6 @@ class SmdgAdapter:
             raise RenderError(f"the record holds what a {self.message_type} of its version "
                               "does not carry")
         return data
-
-    def _only_message(self, interchange: Interchange) -> Message:
-        if len(interchange.messages) != 1:
-            raise RuleViolationError(
-                f"the interchange must hold exactly one {self.message_type} message",
-                code="RULE_MESSAGE_COUNT")
-        return interchange.messages[0]
 
     def _check_identifier(self, message: Message) -> None:
         identifier, unh = message.identifier, message.segments[0]

@@ -640,11 +640,13 @@ class Derive:
 
     The other messages of an interchange of several (`ParseResult.parts`; the submission's
     own is the first one read) are decided here alike, as documents of the source's type,
-    before what it derives; a message its adapter refused keeps its refusal (the plan gives
-    it its REJECTED record, its dead letter and its place in the CONTRL). The submission's
-    own message, when no contract shares it (Route let it pass), is denied alone (its event
-    dropped, its DENIED record) if another message is shared; else the interchange is
-    refused as a single document is (default deny).
+    after what it derives, each followed by what it derives itself (a bay plan message's
+    FAL 7, naming that message's event as its source: `ctx.derived` stays flat); a message
+    its adapter refused keeps its refusal (the plan gives it its REJECTED record, its dead
+    letter and its place in the CONTRL), and neither it nor one that no contract shares
+    derives anything. The submission's own message, when no contract shares it (Route let
+    it pass), is denied alone (its event dropped, its DENIED record) if another message is
+    shared; else the interchange is refused as a single document is (default deny).
 
     `derivers` holds the adapters that derive documents, by format id: for any other
     document the stage costs one dictionary lookup."""
@@ -660,17 +662,28 @@ class Derive:
         if deriver is None and (parsed is None or not parsed.parts):
             return ctx
         assert parsed is not None
-        children = tuple(self._decided_part(ctx, part) for part in parsed.parts
-                         if not part.own)
-        if deriver is not None:
-            children += tuple(self._decided(derived_context(ctx, place, document))
-                              for place, document in enumerate(deriver.derived(parsed)))
+        children = self._derived_from(ctx, deriver)
+        for part in parsed.parts:
+            if not part.own:
+                child = self._decided_part(ctx, part)
+                children += (child, *self._derived_from(child, deriver))
         if parsed.parts and not shared(ctx.decision):  # its own message, one of several
             if not any(shared(child.decision) for child in children):
                 assert ctx.decision is not None
                 raise RouteDenied(ctx.decision.explanation, code=ctx.decision.code)
             ctx = replace(ctx, event=None)  # denied alone: its event is not published
         return replace(ctx, derived=children) if children else ctx
+
+    def _derived_from(self, source: Context, deriver: DerivesDocuments | None
+                      ) -> tuple[Context, ...]:
+        """The documents a published message derives, each decided; none of a message that
+        was refused or that no contract shares (a derived document names its source's
+        event, which is then never published)."""
+        if deriver is None or source.refused is not None or not shared(source.decision):
+            return ()
+        assert source.parsed is not None
+        return tuple(self._decided(derived_context(source, place, document))
+                     for place, document in enumerate(deriver.derived(source.parsed)))
 
     def _decided_part(self, ctx: Context, part: DocumentPart) -> Context:
         child = part_context(ctx, part)

@@ -10,8 +10,8 @@ gets its MT9999 (gateway.publish.business_receipts):
   (an EDI_* refusal of the layer, or an adapter's rule refusal naming its message);
 - accepted: a positive CONTRL (action 7) when UNB 0031 asked for one;
 - of an interchange of several messages, accepted message by message: a CONTRL naming each
-  message (UCM, acknowledged or rejected with where) when UNB asked for one or when any
-  message was refused;
+  message (UCM, acknowledged or rejected with where; of functional groups, under its
+  group's UCF) when UNB asked for one or when any message was refused;
 - never in answer to an interchange of CONTRL messages, nor to one whose UNB cannot be read
   (there is no one to address), nor for a sender that did not prove to be itself.
 
@@ -107,7 +107,8 @@ def message_reports(ctx: Context) -> tuple[MessageReport, ...]:
     others = {child.derivation.message: child for child in ctx.derived
               if child.derivation is not None and child.derivation.message}
     return tuple(MessageReport(part.reference, part.identifier,
-                               refused_at(ctx if part.own else others[part.number]))
+                               refused_at(ctx if part.own else others[part.number]),
+                               part.group)
                  for part in parsed.parts)
 
 

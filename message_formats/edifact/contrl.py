@@ -6,9 +6,10 @@ interchange level (UCI), and points at the defect at the level it concerns: UCI 
 group (UCF), the message (UCM), its segment (UCS) or data element (UCD), with the ISO 9735-4
 syntax error code (0085). A positive CONTRL says "acknowledged" (7) for the interchange and
 each message; one of an interchange accepted message by message (per_message_contrl) says 7
-for the interchange and, per message, 7 or 4 with where it was refused. It is sent for an accepted
-interchange when UNB 0031 asked for it, for a refused one always, and never in answer to
-an interchange of CONTRL messages (which would start an endless exchange)."""
+for the interchange and, per message, 7 or 4 with where it was refused (and of functional
+groups, each group's UCF before its messages' UCMs). It is sent for an accepted interchange
+when UNB 0031 asked for it, for a refused one always, and never in answer to an interchange of
+CONTRL messages (which would start an endless exchange)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import IntEnum
+from itertools import groupby
 
 from .errors import EdifactError, InterchangeHeader, Level, Where
-from .model import DEFAULT_SEPARATORS, Interchange, Message, MessageId, Segment, Separators
+from .model import DEFAULT_SEPARATORS, Group, Interchange, Message, MessageId, Segment, Separators
 from .writer import OutgoingMessage, render_interchange, segment
 
 CONTRL = "CONTRL"
@@ -29,6 +31,7 @@ _IDENTIFIER_BELOW_4 = MessageId(CONTRL, "D", "3", "UN")
 # What a CONTRL echoes of the sender's writing is cut to the lengths the syntax allows:
 # 0048 and 0062 an..14; S009 0065 an..6, 0052 an..3, 0054 an..3, 0051 an..3, 0057 an..6.
 _REFERENCE_LENGTH = 14
+_PARTY_LENGTH = 35  # UNG/UCF S006 0040, S007 0044: an..35
 _S009_LENGTHS = (6, 3, 3, 3, 6)
 
 
@@ -58,9 +61,7 @@ def positive_contrl(interchange: Interchange, *, reference: str, prepared: datet
     for message in interchange.messages:
         if message.group_reference and message.group_reference != reported_group:
             reported_group = message.group_reference
-            group = groups[reported_group]
-            body.append(segment("UCF", group.reference, group.sender, group.recipient,
-                                str(int(Action.ACKNOWLEDGED))))
+            body.append(ucf(groups[reported_group], Action.ACKNOWLEDGED))
         body.append(segment("UCM", message.reference, message.identifier.components(),
                             str(int(Action.ACKNOWLEDGED))))
     return contrl_interchange(interchange.header, body, reference, prepared, separators)
@@ -124,11 +125,13 @@ def message_rejection(where: Where) -> list[Segment]:
 class MessageReport:
     """One message of an interchange decided message by message, as its CONTRL reports it:
     acknowledged, or rejected where `refused` says (a message-, segment- or element-level
-    place; 0085 = 0 when the refusal is no syntax matter, such as no contract sharing it)."""
+    place; 0085 = 0 when the refusal is no syntax matter, such as no contract sharing it);
+    and the functional group (UNG) it is in, None outside one."""
 
     reference: str
     message_type: tuple[str, ...]
     refused: Where | None = None
+    group: Group | None = None
 
 
 def per_message_contrl(subject: InterchangeHeader, reports: Sequence[MessageReport], *,
@@ -136,19 +139,40 @@ def per_message_contrl(subject: InterchangeHeader, reports: Sequence[MessageRepo
                        separators: Separators = DEFAULT_SEPARATORS) -> bytes:
     """The CONTRL of an interchange of several messages, accepted message by message: UCI
     acknowledged (7: the lower levels too, unless explicitly rejected), then each message's
-    UCM, acknowledged (7) or rejected (4) with where it was refused."""
+    UCM, acknowledged (7) or rejected (4) with where it was refused. Of an interchange of
+    functional groups, each group's UCF comes before the UCMs of its messages (the CONTRL
+    segment group 3 of ISO 9735-4, UCF and its UCMs): acknowledged (7), or rejected (4)
+    when every message of it is."""
     body = [uci(subject, Action.ACKNOWLEDGED)]
-    for report in reports:
-        if report.refused is None:
-            acknowledged = echoed(Where(Level.MESSAGE, 0, message_reference=report.reference,
-                                        message_type=report.message_type))
-            body.append(segment("UCM", acknowledged.message_reference,
-                                acknowledged.message_type, str(int(Action.ACKNOWLEDGED))))
-        else:
-            body += message_rejection(echoed(replace(
-                report.refused, message_reference=report.reference,
-                message_type=report.message_type)))
+    for group, grouped in groupby(reports, key=lambda report: report.group):
+        of_group = tuple(grouped)
+        if group is not None:
+            every_one_refused = all(report.refused is not None for report in of_group)
+            body.append(ucf(group, Action.REJECTED if every_one_refused
+                            else Action.ACKNOWLEDGED))
+        for report in of_group:
+            body += message_report(report)
     return contrl_interchange(subject, body, reference, prepared, separators)
+
+
+def message_report(report: MessageReport) -> list[Segment]:
+    """A message's UCM: acknowledged, or rejected with its UCS (and UCD)."""
+    if report.refused is not None:
+        return message_rejection(echoed(replace(
+            report.refused, message_reference=report.reference,
+            message_type=report.message_type)))
+    acknowledged = echoed(Where(Level.MESSAGE, 0, message_reference=report.reference,
+                                message_type=report.message_type))
+    return [segment("UCM", acknowledged.message_reference, acknowledged.message_type,
+                    str(int(Action.ACKNOWLEDGED)))]
+
+
+def ucf(group: Group, action: Action) -> Segment:
+    """UCF naming a functional group (0048, S006 and S007 ids, cut to the lengths the
+    syntax allows, as `echoed` cuts a message's) with `action`."""
+    return segment("UCF", group.reference[:_REFERENCE_LENGTH],
+                   group.sender[:_PARTY_LENGTH], group.recipient[:_PARTY_LENGTH],
+                   str(int(action)))
 
 
 def echoed(where: Where) -> Where:
@@ -223,6 +247,25 @@ class Acknowledgement:
 
     def reports(self, tag: str) -> tuple[Report, ...]:
         return tuple(report for found, report in self.details if found == tag)
+
+    def groups(self) -> tuple[GroupReport, ...]:
+        """Each UCF with the UCMs that follow it (before the next UCF): a group's report
+        and its messages' reports."""
+        found: list[GroupReport] = []
+        for tag, report in self.details:
+            if tag == "UCF":
+                found.append(GroupReport(report))
+            elif tag == "UCM" and found:
+                found[-1] = replace(found[-1], messages=(*found[-1].messages, report))
+        return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupReport:
+    """A functional group's UCF as read, and the UCMs of its messages."""
+
+    group: Report
+    messages: tuple[Report, ...] = ()
 
 
 def read_contrl(message: Message) -> Acknowledgement:

@@ -1,9 +1,9 @@
-"""CUSCAR interchanges of three messages in the running gateway on a real broker, decided
-message by message: each message is a canonical event of its own (its own event id and
-business key), delivered under the contract to customs, recorded on the trail; a message
-that breaks a rule is refused alone (its REJECTED record, its dead letter) while the others
-are accepted; the sender gets one CONTRL naming each message (asked for in UNB, or sent
-because a message was refused), and the trail verifies."""
+"""CUSCAR interchanges of three messages, and a COPRAR one of two, in the running gateway on
+a real broker, decided message by message: each message is a canonical event of its own (its
+own event id and business key), delivered under the contract to customs, recorded on the
+trail; a message that breaks a rule is refused alone (its REJECTED record, its dead letter)
+while the others are accepted; the sender gets one CONTRL naming each message (asked for in
+UNB, or sent because a message was refused), and the trail verifies."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from gateway.home.create import create_home
+from gateway.home.create import Home, create_home
 from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.names import H_EVENT_ID, H_PART_OF, Topics
 from gateway.kafka.wire import read_topics
@@ -36,16 +36,14 @@ from tests.integration.support import gateway_parts, trail_entries
 from tests.unit.test_derived_documents import CUSTOMS, SENDER, terminal_contract
 
 KEY = "CUSCAR:EXAMPLELINE:9312341:{}"
+ORDER_KEY = "9074729:V2612S:LO261207000{}"
 DATA = Path(__file__).parents[1] / "data" / "edifact-interchanges"
 pytestmark = pytest.mark.integration
 
 
 def test_each_message_of_an_interchange_is_a_document_and_the_contrl_names_each(
         broker: LocalBroker, topics: Topics, tmp_path: Path) -> None:
-    home = create_home(tmp_path / "home", topic_prefix=topics.prefix, seal_every=4,
-                       seal_interval_ms=100,
-                       contracts=(terminal_contract("manifest-to-customs", CUSTOMS,
-                                                    "cn-manifest"),))
+    home = home_sharing_with_customs(tmp_path, topics, "cn-manifest")
     three = signed(home, (DATA / "cuscar_three_reports.edi").read_bytes(), "three")
     refused_one = replace(signed(home, (DATA / "cuscar_second_of_three_refused.edi"
                                         ).read_bytes(), "second-refused"),
@@ -116,6 +114,14 @@ def test_each_message_of_an_interchange_is_a_document_and_the_contrl_names_each(
     assert report.ok, report.breaks
 
 
+def home_sharing_with_customs(tmp_path: Path, topics: Topics, document_type: str) -> Home:
+    """A home whose port shares its documents of `document_type` with customs."""
+    return create_home(tmp_path / "home", topic_prefix=topics.prefix, seal_every=4,
+                       seal_interval_ms=100,
+                       contracts=(terminal_contract(f"{document_type}-to-customs", CUSTOMS,
+                                                    document_type),))
+
+
 def sender_contrls(schemas: AvroSchemas, bootstrap: str, topics: Topics
                    ) -> dict[str, Acknowledgement]:
     """The CONTRLs on the sender's delivery topic, by the reference of the interchange each
@@ -127,3 +133,51 @@ def sender_contrls(schemas: AvroSchemas, bootstrap: str, topics: Topics
         read = read_contrl(read_interchange(delivery["payload"]).messages[0])
         found[read.interchange.reference] = read
     return found
+
+
+def test_each_order_of_a_coprar_interchange_is_a_document_of_its_own(
+        broker: LocalBroker, topics: Topics, tmp_path: Path) -> None:
+    """An SMDG interchange of two loading orders (COPRAR), decided as the CUSCAR ones are:
+    two events with their own ids and keys, each delivered once, and the CONTRL the UNB asked
+    for acknowledging both."""
+    home = home_sharing_with_customs(tmp_path, topics, "container-order")
+    orders = replace(signed(home, (DATA / "coprar_two_orders.edi").read_bytes(), "orders"),
+                     format_id="coprar-edifact")
+    bootstrap = broker.bootstrap_servers
+    config, parts = gateway_parts(home)
+
+    async def run() -> str:
+        async with running_gateway(config, parts, bootstrap) as gw, \
+                aiohttp.ClientSession() as session:
+            await wait_ready(session, gw.url)
+            answer = await gw.serving.alongside(post_document(session, gw.url, orders))
+        assert answer.status == 200
+        receipt = receipt_from_json(answer.body, parts.schemas).receipt
+        assert (receipt.status, receipt.business_key, receipt.recipients) == (
+            "accepted", ORDER_KEY.format(1), (CUSTOMS,))
+        return receipt.event_id
+
+    own_event = asyncio.run(run())
+    events = asyncio.run(read_topics(bootstrap, [topics.canonical("container-order")]))
+    keys = {m.key.decode(): m for m in events if m.key is not None}
+    assert sorted(keys) == [ORDER_KEY.format(1), ORDER_KEY.format(2)]
+    ids = {key: m.header(H_EVENT_ID).decode() for key, m in keys.items()}  # type: ignore[union-attr]  # every event carries its id
+    assert ids[ORDER_KEY.format(1)] == own_event != ids[ORDER_KEY.format(2)]
+    assert keys[ORDER_KEY.format(2)].header(H_PART_OF) == f"{own_event}#2".encode()
+    for key, message in keys.items():
+        header = parts.schemas.decode(message.value)[1]["header"]
+        assert (header["business_key"], header["event_id"]) == (key, ids[key])
+
+    _, fresh = gateway_parts(home)
+    to_customs = asyncio.run(deduplicated_deliveries(bootstrap, topics, CUSTOMS,
+                                                     tmp_path / "customs", fresh.keyring))
+    assert to_customs == {event_id: 1 for event_id in ids.values()}
+    asked = sender_contrls(parts.schemas, bootstrap, topics)["LO0002"]
+    assert asked.interchange.action == Action.ACKNOWLEDGED
+    assert [(r.reference, r.action) for r in asked.reports("UCM")] == [
+        ("LO1", Action.ACKNOWLEDGED), ("LO2", Action.ACKNOWLEDGED)]
+    accepted = [e for e in trail_entries(parts, bootstrap) if e["kind"] == "ACCEPTED"]
+    assert sorted(e["business_key"] for e in accepted) == sorted(ids)
+    report = asyncio.run(verify_kafka(bootstrap, parts.schemas, parts.keyring,
+                                      trail_topic=parts.topics.trail))
+    assert report.ok, report.breaks

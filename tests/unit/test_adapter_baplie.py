@@ -215,10 +215,16 @@ def test_rules(adapter: BayPlanAdapter, data: bytes, code: str) -> None:
     assert refused(adapter, data).code == code
 
 
-def test_one_bay_plan_per_interchange(adapter: BayPlanAdapter) -> None:
+def test_each_bay_plan_of_an_interchange_is_a_document_of_its_own(
+        adapter: BayPlanAdapter) -> None:
+    """Once refused (RULE_MESSAGE_COUNT); now each message is read (docs/adapters.md,
+    "Several messages per interchange")."""
     message = f"UNH+M1+BAPLIE:D:95B:UN:SMDG22'{VOYAGE}UNT+5+M1'"
     data = f"UNB+UNOA:2+LINE+TERMINAL+261207:1530+REF1'{message}{message}UNZ+2+REF1'"
-    assert refused(adapter, data.encode()).code == "RULE_MESSAGE_COUNT"
+    parsed = adapter.parse(data.encode())
+    assert [(part.number, part.own) for part in parsed.parts] == [(1, True), (2, False)]
+    assert parsed.parts[1].parsed is not None
+    assert parsed.parts[1].parsed.record == parsed.record
 
 
 # ---------------------------------------------------------------- render
