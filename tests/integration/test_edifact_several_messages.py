@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -61,12 +62,14 @@ def test_each_message_of_an_interchange_is_a_document_and_the_contrl_names_each(
             await wait_ready(session, gw.url)
             unnamed = await gw.serving.alongside(post_unnamed(session, gw.url, three))
             answer = await gw.serving.alongside(post_document(session, gw.url, refused_one))
+            looked_up = await gw.serving.alongside(looked_up_receipt(
+                session, f"{gw.url}/v1/submissions/{SENDER}~second-refused/receipt"))
         signed_receipt = receipt_from_json(answer.body, parts.schemas)
         signed_receipt.check(fresh_keyring)  # the sender's verification: the seal covers parts
         receipt = signed_receipt.receipt
         assert (receipt.status, receipt.business_key, receipt.recipients) == (
             "accepted", KEY.format("0331E"), (CUSTOMS,))
-        assert answer.body["receipt"]["parts"] == [
+        assert answer.body["receipt"]["parts"] == looked_up["receipt"]["parts"] == [
             part.to_json() for part in receipt.parts or ()]
         return unnamed, answer.status, receipt.event_id
 
@@ -138,6 +141,14 @@ def test_each_message_of_an_interchange_is_a_document_and_the_contrl_names_each(
     report = asyncio.run(verify_kafka(bootstrap, parts.schemas, parts.keyring,
                                       trail_topic=parts.topics.trail))
     assert report.ok, report.breaks
+
+
+async def looked_up_receipt(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
+    """GET /v1/submissions/{id}/receipt as the sender asks it."""
+    async with session.get(url, headers={"Px-Sender": SENDER}) as response:
+        assert response.status == 200
+        body: dict[str, Any] = await response.json()
+        return body
 
 
 def sender_receipts(schemas: AvroSchemas, bootstrap: str, topics: Topics

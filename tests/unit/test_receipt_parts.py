@@ -14,6 +14,9 @@ import pytest
 
 from crypto import BatchSigner, SignatureInvalid
 from gateway.cli.main import EXIT_PARTLY, submit_exit_status
+from gateway.console.documents import DocumentIndex, Search
+from gateway.console.words import Lang, Words
+from gateway.kafka.names import StoredMessage
 from gateway.publish.plan import accepted_plan
 from gateway.receipts.receipt import (
     ACCEPTED,
@@ -129,3 +132,23 @@ def test_portgw_submit_exits_3_and_names_the_messages_not_accepted(
         "message 2 (UNH MREF0002) rejected: RULE_CONTAINER_CHECK_DIGIT\n")
     assert submit_exit_status(replace(partly, parts=partly.parts[::2])) == 0
     assert submit_exit_status(replace(partly, status=REJECTED, parts=None)) == 1
+
+
+def test_the_console_files_how_many_messages_of_an_interchange_were_accepted(
+        tmp_path: Path) -> None:
+    home, parts = home_with(tmp_path / "home", MANIFEST_TO_CUSTOMS)
+    ctx, _ = decided(home, parts, SECOND_REFUSED, "cuscar-edifact")
+    partly = accepted_plan(ctx, parts.router.index, parts.schemas, WIRE, AT).receipt
+    assert partly is not None
+    one = replace(partly, submission_id="cn.port.sh~one", parts=None)
+    index = DocumentIndex(SCHEMAS)
+    for offset, receipt in enumerate((partly, one)):
+        index.file(StoredMessage("px.receipt.v1", 0, offset, receipt.submission_id.encode(),
+                                 sealed(receipt).encode(SCHEMAS), (), 0))
+    found = {f.submission_id: f for f in index.page(Search(), 1, 10).rows}
+    assert (found[partly.submission_id].parts,
+            found[partly.submission_id].parts_accepted) == (3, 2)
+    assert (found["cn.port.sh~one"].parts, found["cn.port.sh~one"].parts_accepted) == (0, 0)
+    assert Words(Lang.EN)("of_messages", state="accepted", accepted=2, parts=3) == (
+        "accepted: 2 of 3 messages")
+    index.close()
