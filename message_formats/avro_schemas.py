@@ -283,9 +283,10 @@ class AvroSchemas:
         A plain encoding names no schema, so bytes that the current schema does not read
         exactly are read with each released version of it that differs (resolved to the
         current one, its new fields at their defaults): a receipt signed before a field was
-        added stays readable. A compatible change adds fields, so bytes written with the
-        current schema never read exactly as an older one, nor the other way round; the
-        current schema is tried first, and only bytes it refuses cost more."""
+        added stays readable. Where a version only adds fields at the end (what the
+        released schemas of bodies have done), bytes of one version never read exactly as
+        another's, so the reading is not ambiguous. The current schema is tried first: only
+        bytes it refuses cost more."""
         entry = self.loaded(full_name)
         try:
             return _read_body(entry, data)

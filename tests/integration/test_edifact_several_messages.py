@@ -65,7 +65,7 @@ def test_each_message_of_an_interchange_is_a_document_and_the_contrl_names_each(
             looked_up = await gw.serving.alongside(looked_up_receipt(
                 session, f"{gw.url}/v1/submissions/{SENDER}~second-refused/receipt"))
         signed_receipt = receipt_from_json(answer.body, parts.schemas)
-        signed_receipt.check(fresh_keyring)  # the sender's verification: the seal covers parts
+        signed_receipt.check(fresh.keyring)  # the sender's verification: the seal covers parts
         receipt = signed_receipt.receipt
         assert (receipt.status, receipt.business_key, receipt.recipients) == (
             "accepted", KEY.format("0331E"), (CUSTOMS,))
@@ -73,7 +73,7 @@ def test_each_message_of_an_interchange_is_a_document_and_the_contrl_names_each(
             part.to_json() for part in receipt.parts or ()]
         return unnamed, answer.status, receipt.event_id
 
-    fresh_keyring = gateway_parts(home)[1].keyring  # as the sender holds the gateway's keys
+    _, fresh = gateway_parts(home)  # the sender's and the recipient's view of the keys
     unnamed_status, status, own_event = asyncio.run(run())
     assert (unnamed_status, status) == (200, 200)
 
@@ -88,7 +88,7 @@ def test_each_message_of_an_interchange_is_a_document_and_the_contrl_names_each(
         header = parts.schemas.decode(message.value)[1]["header"]
         assert (header["business_key"], header["event_id"]) == (key, ids[key])
 
-    _, fresh = gateway_parts(home)  # the recipient's view: verified, each delivery once
+    # the recipient's view: verified, each delivery once
     to_customs = asyncio.run(deduplicated_deliveries(bootstrap, topics, CUSTOMS,
                                                      tmp_path / "customs", fresh.keyring))
     assert to_customs == {event_id: 1 for event_id in ids.values()}
@@ -112,7 +112,7 @@ def test_each_message_of_an_interchange_is_a_document_and_the_contrl_names_each(
     assert [(p.number, p.status, p.business_key) for p in of_three.parts or ()] == [
         (n, "accepted", KEY.format(v)) for n, v in ((1, "0326E"), (2, "0327E"), (3, "0328E"))]
     signed_of_refused = receipts[f"{SENDER}~second-refused"]
-    signed_of_refused.check(fresh_keyring)
+    signed_of_refused.check(fresh.keyring)
     parts_told = [(p.number, p.reference, p.message_type, p.status, p.business_key,
                    p.error_code, p.error_segment, p.recipients)
                   for p in signed_of_refused.receipt.parts or ()]
