@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 
 from crypto import BatchSigner, SignatureInvalid
 from gateway.cli.main import EXIT_PARTLY, submit_exit_status
@@ -152,3 +153,15 @@ def test_the_console_files_how_many_messages_of_an_interchange_were_accepted(
     assert Words(Lang.EN)("of_messages", state="accepted", accepted=2, parts=3) == (
         "accepted: 2 of 3 messages")
     index.close()
+
+
+def test_the_openapi_spec_describes_every_field_of_a_receipt_and_of_its_parts() -> None:
+    spec = yaml.safe_load((Path(__file__).parents[2] / "gateway" / "ingress" / "openapi.yaml"
+                           ).read_text(encoding="utf-8"))["components"]["schemas"]
+    part = ReceiptPart(1, "M1", "CUSCAR", DENIED, EVENT_ID)
+    receipt = Receipt("s", EVENT_ID, "a", "cuscar-edifact", "ab" * 32, ACCEPTED, AT,
+                      parts=(part,))
+    assert set(spec["Receipt"]["properties"]) == set(receipt.to_avro())
+    assert set(spec["ReceiptPart"]["properties"]) == set(part.to_avro())
+    assert set(spec["ReceiptPart"]["properties"]["status"]["enum"]) == {
+        ACCEPTED, REJECTED, DENIED}
