@@ -278,17 +278,27 @@ class AvroSchemas:
         return buffer.getvalue()
 
     def decode_body(self, full_name: str, data: bytes) -> Any:
-        """Inverse of encode_body: the value of a plain Avro binary encoding of `full_name`."""
+        """Inverse of encode_body: the value of a plain Avro binary encoding of `full_name`.
+
+        A plain encoding names no schema, so bytes that the current schema does not read
+        exactly are read with each released version of it that differs (resolved to the
+        current one, its new fields at their defaults): a receipt signed before a field was
+        added stays readable. Where a version only adds fields at the end (what the
+        released schemas of bodies have done), bytes of one version never read exactly as
+        another's, so the reading is not ambiguous. The current schema is tried first: only
+        bytes it refuses cost more."""
         entry = self.loaded(full_name)
-        buffer = io.BytesIO(data)
         try:
-            value = schemaless_reader(buffer, entry.parsed, None)
-        except _DECODE_ERRORS as exc:
-            raise AvroMalformedError(
-                f"bytes are not a {full_name} value: {type(exc).__name__}: {exc}") from None
-        if buffer.tell() != len(data):
-            raise AvroMalformedError(f"trailing bytes after the {full_name} value")
-        return value
+            return _read_body(entry, data)
+        except AvroMalformedError as refused:
+            for released in self._released.values():
+                if released.full_name != full_name:
+                    continue
+                try:
+                    return _read_body(released, data, entry.parsed)
+                except AvroMalformedError:
+                    continue
+            raise refused from None
 
     def decode(self, data: bytes | bytearray | memoryview) -> tuple[str, Any]:
         """Inverse of encode: (full name, value). Trailing bytes make the input malformed."""
@@ -314,6 +324,19 @@ class AvroSchemas:
         if buffer.tell() != len(view) - _PREFIX_SIZE:
             raise AvroMalformedError(f"trailing bytes after the {entry.full_name} value")
         return entry.full_name, value
+
+
+def _read_body(entry: LoadedSchema, data: bytes, reader: Any = None) -> Any:
+    """The value of `data`, a plain encoding with `entry`'s schema (read as `reader`)."""
+    buffer = io.BytesIO(data)
+    try:
+        value = schemaless_reader(buffer, entry.parsed, reader)
+    except _DECODE_ERRORS as exc:
+        raise AvroMalformedError(
+            f"bytes are not a {entry.full_name} value: {type(exc).__name__}: {exc}") from None
+    if buffer.tell() != len(data):
+        raise AvroMalformedError(f"trailing bytes after the {entry.full_name} value")
+    return value
 
 
 def _builtin_avro_dir() -> Traversable:

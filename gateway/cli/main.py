@@ -36,12 +36,14 @@ from gateway.kafka.local_broker import LocalBroker, LocalBrokerNote
 from gateway.kafka.wire import Broker, secured_link
 from gateway.observe.logs import configure_logging
 from gateway.parts import GatewayParts
+from gateway.receipts.receipt import Receipt
 from gateway.service import Gateway
 from message_formats import AvroSchemas, CodedError
 
 # Command groups of the floors above the gateway (the auditor's `replay`), which the gateway
 # must not import: each entry point is a function that adds its commands to the parser.
 COMMANDS_ENTRY_POINT = "port_exchange_gateway.commands"
+EXIT_PARTLY = 3  # `portgw submit`: accepted in part
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     submit_cmd = commands.add_parser(
         "submit", help="submit a document as an agency and print the receipt",
         description="Puts FILE on the ingress topic with the sender's detached SM2 signature "
-        "and waits for the gateway's receipt. Exits 0 when accepted, 1 when rejected.",
+        "and waits for the gateway's receipt. Exits 0 when accepted, 1 when rejected, 3 "
+        "when accepted in part (an interchange some of whose messages were rejected or "
+        "denied: the receipt's parts say which).",
     )
     submit_cmd.add_argument("file", type=Path, help="the document to submit")
     submit_cmd.add_argument("--sender", required=True, help="agency id of the sender")
@@ -189,7 +193,18 @@ def _submit(args: argparse.Namespace) -> int:
                timeout_s=args.timeout)
     )
     print(json.dumps(receipt.to_json(), ensure_ascii=False, indent=2))
-    return EXIT_OK if receipt.receipt.accepted else EXIT_FAILED
+    return submit_exit_status(receipt.receipt)
+
+
+def submit_exit_status(receipt: Receipt) -> int:
+    """0 accepted, 1 rejected; 3 accepted in part (a message of an interchange of several
+    rejected or denied, each named on stderr), so a script that tests for 0 sees it."""
+    if not receipt.accepted:
+        return EXIT_FAILED
+    for part in receipt.parts_not_accepted:
+        print(f"message {part.number} (UNH {part.reference}) {part.status}: {part.error_code}",
+              file=sys.stderr)
+    return EXIT_PARTLY if receipt.parts_not_accepted else EXIT_OK
 
 
 def _broker(args: argparse.Namespace) -> int:

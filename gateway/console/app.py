@@ -893,6 +893,9 @@ def _options(counted: Sequence[tuple[str, int | None]], current: str | None, wor
 
 def _status(found: Found, words: Words) -> str:
     state = words("state_accepted" if found.status == ACCEPTED else "state_refused")
+    if found.parts:
+        state = words("of_messages", state=state, accepted=found.parts_accepted,
+                      parts=found.parts)
     return state if found.duplicate_of is None else words("duplicate_of", state=state,
                                                           first=found.duplicate_of)
 

@@ -33,7 +33,9 @@ CREATE TABLE document (
     status TEXT NOT NULL,
     code TEXT,
     recipients INTEGER NOT NULL,
-    duplicate_of TEXT
+    duplicate_of TEXT,
+    parts INTEGER NOT NULL,
+    parts_accepted INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX document_by_time ON document (time DESC);
 CREATE INDEX document_by_key ON document (business_key, time DESC);
@@ -41,9 +43,9 @@ CREATE INDEX document_by_sender ON document (sender, time DESC);
 CREATE INDEX document_by_type ON document (document_type, time DESC);
 """
 _COLUMNS = ("submission_id, time, sender, document_type, business_key, status, code, "
-            "recipients, duplicate_of")
-_INSERT_NEW = f"INSERT OR IGNORE INTO document ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
-_REPLACE = f"INSERT OR REPLACE INTO document ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"
+            "recipients, duplicate_of, parts, parts_accepted")
+_INSERT_NEW = f"INSERT OR IGNORE INTO document ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+_REPLACE = f"INSERT OR REPLACE INTO document ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 # Above every character a business key holds: the end of a prefix's range.
 _LAST = "\U0010ffff"
 
@@ -61,6 +63,9 @@ class Found:
     code: str | None
     recipients: int
     duplicate_of: str | None
+    # Of an interchange of several messages (Receipt.parts): how many, how many accepted.
+    parts: int = 0
+    parts_accepted: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +117,12 @@ class DocumentIndex:
                         offset=message.offset)
             return None
         duplicate_of = message.header(H_DUPLICATE_OF)
+        parts = len(receipt.parts or ())
         found = Found(message.key.decode(), iso_instant(receipt.time), receipt.sender,
                       receipt.document_type, receipt.business_key, receipt.status,
                       receipt.error_code, len(receipt.recipients),
-                      duplicate_of.decode() if duplicate_of is not None else None)
+                      duplicate_of.decode() if duplicate_of is not None else None,
+                      parts, parts - len(receipt.parts_not_accepted))
         return receipt if self.add(found) and found.duplicate_of is None else None
 
     def add(self, found: Found) -> bool:
@@ -123,7 +130,7 @@ class DocumentIndex:
         earlier); whether it was not filed before."""
         values = (found.submission_id, found.time, found.sender, found.document_type,
                   found.business_key, found.status, found.code, found.recipients,
-                  found.duplicate_of)
+                  found.duplicate_of, found.parts, found.parts_accepted)
         if self._table.db.execute(_INSERT_NEW, values).rowcount:
             return True
         self._table.db.execute(_REPLACE, values)

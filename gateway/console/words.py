@@ -36,6 +36,8 @@ WORDS = MappingProxyType({
     "submission": ("Submission id", "提交编号"),
     "state_refused": ("refused", "已拒绝"),
     "duplicate_of": ("{state} (duplicate of {first})", "{state}（与 {first} 重复）"),
+    "of_messages": ("{state}: {accepted} of {parts} messages",
+                    "{state}：{parts} 条报文中 {accepted} 条"),
     "no_documents": ("No documents match.", "没有符合条件的单证。"),
     "documents_total": ("{total} submission(s); page {page} of {pages}.",
                         "共 {total} 份提交；第 {page} / {pages} 页。"),

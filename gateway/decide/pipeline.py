@@ -704,6 +704,18 @@ def shared(decision: Decision | None) -> bool:
     return decision is not None and (bool(decision.grants) or decision.no_route is not None)
 
 
+def message_contexts(ctx: Context) -> tuple[tuple[DocumentPart, Context], ...]:
+    """Of a decided interchange of several messages, each message with the context it was
+    decided in (the submission's own is `ctx`, the others are in `Context.derived`, by
+    place), in order; none for a submission of one document."""
+    parsed = ctx.parsed
+    if parsed is None or not parsed.parts:
+        return ()
+    others = {child.derivation.message: child for child in ctx.derived
+              if child.derivation is not None and child.derivation.message}
+    return tuple((part, ctx if part.own else others[part.number]) for part in parsed.parts)
+
+
 def part_context(ctx: Context, part: DocumentPart) -> Context:
     """The context of one more message of `ctx`'s interchange: the same submission, sender
     and signer, type and schema; its own event id, fixed by the source's and its place, and

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from gateway.decide.pipeline import Context, Rejection, shared
+from gateway.decide.pipeline import Context, Rejection, message_contexts, shared
 from gateway.decide.router import PayloadBuilder
 from gateway.publish.business_receipts import RECEIPT_CONTRACT, RECEIPT_CONTRACT_VERSION
 from gateway.publish.deliveries import delivery_id, delivery_outbound
@@ -97,19 +97,11 @@ class ContrlAnswers:
 
 def message_reports(ctx: Context) -> tuple[MessageReport, ...]:
     """Of an accepted interchange of several messages, each message as its CONTRL reports
-    it (`Context.derived` holds the others but the submission's own,
-    gateway.decide.pipeline.Derive): acknowledged when a contract shares it, else rejected
-    where its refusal says, or with no syntax error when no contract shares it. None for
-    one of a single message."""
-    parsed = ctx.parsed
-    if parsed is None or not parsed.parts:
-        return ()
-    others = {child.derivation.message: child for child in ctx.derived
-              if child.derivation is not None and child.derivation.message}
-    return tuple(MessageReport(part.reference, part.identifier,
-                               refused_at(ctx if part.own else others[part.number]),
+    it: acknowledged when a contract shares it, else rejected where its refusal says, or
+    with no syntax error when no contract shares it. None for one of a single message."""
+    return tuple(MessageReport(part.reference, part.identifier, refused_at(decided),
                                part.group)
-                 for part in parsed.parts)
+                 for part, decided in message_contexts(ctx))
 
 
 def refused_at(part: Context) -> Where | None:

@@ -11,12 +11,20 @@ its SM3 once the broker has it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from adapters import DocumentPart
 from contracts import TRANSPORT_EVENT, Contract, ContractIndex
-from gateway.decide.pipeline import Context, Rejection, Submission, derived_from
+from gateway.decide.pipeline import (
+    Context,
+    Rejection,
+    Submission,
+    derived_from,
+    message_contexts,
+    shared,
+)
 from gateway.kafka.names import (
     H_DIGEST,
     H_DXP_COP_MSG_ID,
@@ -30,7 +38,14 @@ from gateway.kafka.names import (
 )
 from gateway.kafka.wire import Published
 from gateway.receipts.book import trans_info_header
-from gateway.receipts.receipt import ACCEPTED, REJECTED, Receipt, SignedReceipt
+from gateway.receipts.receipt import (
+    ACCEPTED,
+    DENIED,
+    REJECTED,
+    Receipt,
+    ReceiptPart,
+    SignedReceipt,
+)
 from gateway.trail.writer import reference
 from message_formats import AvroSchemas
 
@@ -100,18 +115,17 @@ def accepted_plan(ctx: Context, subscriptions: ContractIndex, schemas: AvroSchem
     same of each document derived from it or, of an interchange, each other message
     (`Context.derived`) that a contract shares, the DENIED entry of one that none does, the
     dead letter and REJECTED entry of a message refused; the receipt, naming the recipients
-    of all."""
+    of all and, of an interchange of several, each message's outcome."""
     assert ctx.decision is not None
     messages: list[Message] = []
     entries: list[Entry] = []
     statuses = _accepted(ctx, messages, entries, subscriptions, schemas, topics, now)
-    recipients = ctx.decision.recipients
+    answer = receipt(ctx, ACCEPTED, now, recipients=ctx.decision.recipients)
     if ctx.derived:
         for child in ctx.derived:
             statuses += _accepted(child, messages, entries, subscriptions, schemas, topics, now)
-        recipients = all_recipients(ctx)
-    return _with_statuses(ctx, messages, entries, statuses,
-                          receipt(ctx, ACCEPTED, now, recipients=recipients))
+        answer = replace(answer, recipients=all_recipients(ctx), parts=receipt_parts(ctx))
+    return _with_statuses(ctx, messages, entries, statuses, answer)
 
 
 def _accepted(ctx: Context, messages: list[Message], entries: list[Entry],
@@ -175,6 +189,34 @@ def all_recipients(ctx: Context) -> tuple[str, ...]:
     order they are delivered to."""
     return tuple(dict.fromkeys(
         grant.recipient for decided in (ctx, *ctx.derived) for grant, _ in decided.deliveries))
+
+
+def receipt_parts(ctx: Context) -> tuple[ReceiptPart, ...] | None:
+    """Of an accepted interchange of several messages, each message's outcome as its trail
+    records and the CONTRL tell it; None for a submission of one document."""
+    decided = message_contexts(ctx)
+    return tuple(receipt_part(part, message) for part, message in decided) or None
+
+
+def receipt_part(part: DocumentPart, ctx: Context) -> ReceiptPart:
+    """One message's outcome: refused by its rules (rejected, with where), shared by no
+    contract (denied, with the decision's code), or accepted with its recipients."""
+    facts = ReceiptPart(part.number, part.reference,
+                        part.identifier[0] if part.identifier else "", ACCEPTED,
+                        ctx.event_id, ctx.business_key)
+    refused = ctx.refused
+    if refused is not None:
+        segment = refused.edifact.segment_number if refused.edifact is not None else 0
+        return replace(facts, status=REJECTED, error_code=refused.code,
+                       error_message=refused.message, error_line=refused.line,
+                       error_segment=segment or None)
+    decision = ctx.decision
+    assert decision is not None
+    if not shared(decision):
+        return replace(facts, status=DENIED, error_code=decision.code,
+                       error_message=decision.explanation)
+    return replace(facts, recipients=tuple(dict.fromkeys(
+        grant.recipient for grant, _ in ctx.deliveries)))
 
 
 def rejected_plan(ctx: Context, why: Rejection, subscriptions: ContractIndex,

@@ -28,6 +28,47 @@ RECEIPT_SCHEMA = "px.gateway.Receipt"
 SIGNED_RECEIPT_SCHEMA = "px.gateway.SignedReceipt"
 ACCEPTED = "accepted"
 REJECTED = "rejected"
+DENIED = "denied"  # a part of a submission of several that no contract shares
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptPart:
+    """The outcome of one document of a submission that holds several (one message of an
+    EDIFACT interchange of several): px.gateway.ReceiptPart."""
+
+    number: int
+    reference: str
+    message_type: str
+    status: str
+    event_id: str
+    business_key: str | None = None
+    recipients: tuple[str, ...] = ()
+    error_code: str | None = None
+    error_message: str | None = None
+    error_line: int | None = None
+    error_segment: int | None = None
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "reference": self.reference,
+            "message_type": self.message_type,
+            "status": self.status,
+            "event_id": self.event_id,
+            "business_key": self.business_key,
+            "recipients": list(self.recipients),
+            "error_code": self.error_code,
+            "error_message": self.error_message,
+            "error_line": self.error_line,
+            "error_segment": self.error_segment,
+        }
+
+    @classmethod
+    def from_avro(cls, record: dict[str, Any]) -> ReceiptPart:
+        return cls(**{**record, "recipients": tuple(record["recipients"])})
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in self.to_avro().items() if v is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +86,18 @@ class Receipt:
     error_code: str | None = None
     error_message: str | None = None
     error_line: int | None = None
+    # Of a submission of several documents, each one's outcome; None for one of one.
+    parts: tuple[ReceiptPart, ...] | None = None
 
     @property
     def accepted(self) -> bool:
         return self.status == ACCEPTED
+
+    @property
+    def parts_not_accepted(self) -> tuple[ReceiptPart, ...]:
+        """The parts of an accepted submission of several that were rejected or denied: a
+        receipt "accepted" with any is accepted in part."""
+        return tuple(part for part in self.parts or () if part.status != ACCEPTED)
 
     def to_avro(self) -> dict[str, Any]:
         """The record for px.gateway.Receipt (field by field: `dataclasses.asdict` deep-copies
@@ -67,15 +116,21 @@ class Receipt:
             "error_code": self.error_code,
             "error_message": self.error_message,
             "error_line": self.error_line,
+            "parts": None if self.parts is None else [part.to_avro() for part in self.parts],
         }
 
     @classmethod
     def from_avro(cls, record: dict[str, Any]) -> Receipt:
-        return cls(**{**record, "recipients": tuple(record["recipients"])})
+        parts = record.get("parts")
+        return cls(**{**record, "recipients": tuple(record["recipients"]),
+                      "parts": None if parts is None else tuple(
+                          ReceiptPart.from_avro(part) for part in parts)})
 
     def to_json(self) -> dict[str, Any]:
         record = self.to_avro()
         record["time"] = self.time.isoformat()
+        if self.parts is not None:
+            record["parts"] = [part.to_json() for part in self.parts]
         return {k: v for k, v in record.items() if v is not None}
 
 

@@ -3,13 +3,15 @@ a real broker, decided message by message: each message is a canonical event of 
 own event id and business key), delivered under the contract to customs, recorded on the
 trail; a message that breaks a rule is refused alone (its REJECTED record, its dead letter)
 while the others are accepted; the sender gets one CONTRL naming each message (asked for in
-UNB, or sent because a message was refused), and the trail verifies."""
+UNB, or sent because a message was refused) and a signed receipt naming each message's
+outcome, which it verifies; and the trail verifies."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -19,6 +21,7 @@ from gateway.kafka.local_broker import LocalBroker
 from gateway.kafka.names import H_EVENT_ID, H_PART_OF, Topics
 from gateway.kafka.wire import read_topics
 from gateway.publish.contrl_answers import CONTRL_FORMAT
+from gateway.receipts.receipt import SignedReceipt
 from message_formats import AvroSchemas
 from message_formats.edifact import Acknowledgement, Action, read_contrl, read_interchange
 from replay.verify import verify_kafka
@@ -57,11 +60,18 @@ def test_each_message_of_an_interchange_is_a_document_and_the_contrl_names_each(
             await wait_ready(session, gw.url)
             unnamed = await gw.serving.alongside(post_unnamed(session, gw.url, three))
             answer = await gw.serving.alongside(post_document(session, gw.url, refused_one))
-        receipt = receipt_from_json(answer.body, parts.schemas).receipt
+            looked_up = await gw.serving.alongside(looked_up_receipt(
+                session, f"{gw.url}/v1/submissions/{SENDER}~second-refused/receipt"))
+        signed_receipt = receipt_from_json(answer.body, parts.schemas)
+        signed_receipt.check(fresh.keyring)  # the sender's verification: the seal covers parts
+        receipt = signed_receipt.receipt
         assert (receipt.status, receipt.business_key, receipt.recipients) == (
             "accepted", KEY.format("0331E"), (CUSTOMS,))
+        assert answer.body["receipt"]["parts"] == looked_up["receipt"]["parts"] == [
+            part.to_json() for part in receipt.parts or ()]
         return unnamed, answer.status, receipt.event_id
 
+    _, fresh = gateway_parts(home)  # the sender's and the recipient's view of the keys
     unnamed_status, status, own_event = asyncio.run(run())
     assert (unnamed_status, status) == (200, 200)
 
@@ -76,7 +86,7 @@ def test_each_message_of_an_interchange_is_a_document_and_the_contrl_names_each(
         header = parts.schemas.decode(message.value)[1]["header"]
         assert (header["business_key"], header["event_id"]) == (key, ids[key])
 
-    _, fresh = gateway_parts(home)  # the recipient's view: verified, each delivery once
+    # the recipient's view: verified, each delivery once
     to_customs = asyncio.run(deduplicated_deliveries(bootstrap, topics, CUSTOMS,
                                                      tmp_path / "customs", fresh.keyring))
     assert to_customs == {event_id: 1 for event_id in ids.values()}
@@ -95,6 +105,22 @@ def test_each_message_of_an_interchange_is_a_document_and_the_contrl_names_each(
     [ucs] = partly.reports("UCS")
     assert (ucs.reference, ucs.syntax_error) == ("17", 12)
 
+    receipts = sender_receipts(parts.schemas, bootstrap, topics)  # as a Kafka sender reads
+    of_three = receipts[f"{SENDER}~three"].receipt
+    assert [(p.number, p.status, p.business_key) for p in of_three.parts or ()] == [
+        (n, "accepted", KEY.format(v)) for n, v in ((1, "0326E"), (2, "0327E"), (3, "0328E"))]
+    signed_of_refused = receipts[f"{SENDER}~second-refused"]
+    signed_of_refused.check(fresh.keyring)
+    parts_told = [(p.number, p.reference, p.message_type, p.status, p.business_key,
+                   p.error_code, p.error_segment, p.recipients)
+                  for p in signed_of_refused.receipt.parts or ()]
+    assert parts_told == [
+        (1, "MREF0001", "CUSCAR", "accepted", KEY.format("0331E"), None, None, (CUSTOMS,)),
+        (2, "MREF0002", "CUSCAR", "rejected", KEY.format("0332E"),
+         "RULE_CONTAINER_CHECK_DIGIT", 17, ()),
+        (3, "MREF0003", "CUSCAR", "accepted", KEY.format("0333E"), None, None, (CUSTOMS,))]
+    part_ids = [p.event_id for p in signed_of_refused.receipt.parts or ()]
+
     [letter] = asyncio.run(dead_letters(bootstrap, topics, parts.schemas)).values()
     assert (letter["error_code"], letter["business_key"], letter["submission_id"]) == (
         "RULE_CONTAINER_CHECK_DIGIT", KEY.format("0332E"), f"{SENDER}~second-refused")
@@ -106,7 +132,8 @@ def test_each_message_of_an_interchange_is_a_document_and_the_contrl_names_each(
                         ("REJECTED", KEY.format("0332E"), "RULE_CONTAINER_CHECK_DIGIT"),
                         ("ACCEPTED", KEY.format("0333E"), None)]
     [rejected] = [e for e in of_refused if e["kind"] == "REJECTED"]
-    assert rejected["event_id"] == letter["event_id"] not in ids.values()
+    assert rejected["event_id"] == letter["event_id"] == part_ids[1] not in ids.values()
+    assert {part_ids[0], part_ids[2]} <= set(ids.values())
     assert rejected["reason"].startswith(
         f"message 2 (UNH MREF0002) of the interchange of event {own_event}")
     report = asyncio.run(verify_kafka(bootstrap, parts.schemas, parts.keyring,
@@ -120,6 +147,22 @@ def home_sharing_with_customs(tmp_path: Path, topics: Topics, document_type: str
                        seal_interval_ms=100,
                        contracts=(terminal_contract(f"{document_type}-to-customs", CUSTOMS,
                                                     document_type),))
+
+
+async def looked_up_receipt(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
+    """GET /v1/submissions/{id}/receipt as the sender asks it."""
+    async with session.get(url, headers={"Px-Sender": SENDER}) as response:
+        assert response.status == 200
+        body: dict[str, Any] = await response.json()
+        return body
+
+
+def sender_receipts(schemas: AvroSchemas, bootstrap: str, topics: Topics
+                    ) -> dict[str, SignedReceipt]:
+    """The signed receipts on the receipt topic, by the submission id each answers."""
+    return {message.key.decode(): SignedReceipt.decode(schemas, message.value)
+            for message in asyncio.run(read_topics(bootstrap, [topics.receipt]))
+            if message.key is not None}
 
 
 def sender_contrls(schemas: AvroSchemas, bootstrap: str, topics: Topics
