@@ -25,6 +25,7 @@ from crypto import CryptoError, KeyEntry, Keyring, sm3_hex
 from gateway.errors import TRAIL_SEAL_CHAIN_BROKEN, TRAIL_START_MISSING, TRAIL_UNSEALED_TAIL
 from gateway.kafka.names import StoredMessage
 from gateway.kafka.wire import Broker, own_reader, pages_until_end, partitions_of, read_at
+from gateway.trail.progress import Progress
 from gateway.trail.writer import (
     GENESIS_HASH,
     RECORD_SCHEMA,
@@ -61,24 +62,6 @@ class Break:
 # Within a chain, how many records between two progress reports.
 PROGRESS_EVERY = 5000
 READ_TIMEOUT_S = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """How far a verification has got: the messages read, then the records verified and the
-    chains done, then the referenced messages being checked (phase read, chains,
-    references). `line()` is what `replay verify --progress` prints, which the console's
-    job reads back (gateway/console/jobs.py)."""
-
-    phase: str
-    read: int
-    verified: int = 0
-    chains_done: int = 0
-    chains: int = 0
-
-    def line(self) -> str:
-        return (f"progress: phase={self.phase} read={self.read} verified={self.verified} "
-                f"chains={self.chains_done}/{self.chains}")
 
 
 Report = Callable[[Progress], None]

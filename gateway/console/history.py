@@ -13,10 +13,11 @@ from string import Template
 
 from contracts import Contract
 from contracts.model import WHOLE_RECORD
-from gateway.console.jobs import Job, Progress
+from gateway.console.jobs import Job
 from gateway.console.markup import Markup, escape, fill, join
 from gateway.console.trail import ChainState, Decision
 from gateway.console.words import WORDS, Words
+from gateway.trail.progress import Progress
 from gateway.trail.taken import TAKEN
 
 DELIVERED_KINDS = frozenset({"DELIVERED", "REDELIVERED"})

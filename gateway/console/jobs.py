@@ -21,6 +21,7 @@ import structlog
 
 from gateway.clock import utc_now
 from gateway.publish.dead_letters import iso_instant
+from gateway.trail.progress import Progress, progress_of
 
 log = structlog.get_logger(__name__)
 
@@ -32,32 +33,6 @@ JOB_TIME_S = 600.0
 OUTPUT_BYTES = 64 * 1024
 BUNDLE_BYTES = 64 * 1024 * 1024
 _CHAIN = re.compile(r"\bchain (\S+?)(?: seq \d+)?:")
-# What `portgw replay verify --progress` prints as it goes (replay/verify.py, Progress.line).
-_PROGRESS = re.compile(rb"progress: phase=(\w+) read=(\d+) verified=(\d+) "
-                       rb"chains=(\d+)/(\d+)\s*")
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """How far a running verification has got (phase read, chains, references)."""
-
-    phase: str
-    read: int
-    verified: int
-    chains_done: int
-    chains: int
-
-
-def progress_of(line: bytes) -> Progress | None:
-    """The progress a line of the command's output reports; None for any other line."""
-    found = _PROGRESS.fullmatch(line)
-    if found is None:
-        return None
-    phase, *numbers = found.groups()
-    read, verified, done, chains = (int(n) for n in numbers)
-    return Progress(phase.decode(), read, verified, done, chains)
-
-
 @dataclass(frozen=True, slots=True)
 class Job:
     """One run of a command: started by whom, when; while it runs `exit_code` is None."""

@@ -21,12 +21,12 @@ from gateway.console.documents import (
     until_end_of,
 )
 from gateway.console.history import trail_body
-from gateway.console.jobs import VERIFY, Command, Job, Jobs, Progress, progress_of
+from gateway.console.jobs import VERIFY, Command, Job, Jobs
 from gateway.console.markup import load_templates
 from gateway.console.plots import draw_plots, duration, nice_ceiling, path_of
 from gateway.console.series import Series, bin_middle, latency_bin, quantile
 from gateway.console.words import Lang, Words
-from replay.verify import Progress as VerifyProgress
+from gateway.trail.progress import Progress, progress_of
 from replay.verify import TrailVerifier
 from tests.unit.seal_support import SCHEMAS
 from tests.unit.test_console import receipt_message
@@ -226,17 +226,17 @@ def test_a_receipt_is_given_to_the_series_once_and_never_a_duplicates() -> None:
 
 
 def test_what_replay_verify_prints_as_progress_is_what_the_console_reads() -> None:
-    line = VerifyProgress("chains", 1200, 800, 2, 5).line()
+    line = Progress("chains", 1200, 800, 2, 5).line()
     assert progress_of(f"{line}\n".encode()) == Progress("chains", 1200, 800, 2, 5)
     assert progress_of(b"OK: chains, seal signatures ... verify\n") is None
 
 
 def test_the_verifier_reports_each_chain_done() -> None:
-    told: list[VerifyProgress] = []
+    told: list[Progress] = []
     report, _ = TrailVerifier(SCHEMAS, keyring(), progress=told.append).check_trail(
         write_trail(6))
     assert report.ok
-    assert told[-1] == VerifyProgress("chains", len(write_trail(6)), 6, 1, 1)
+    assert told[-1] == Progress("chains", len(write_trail(6)), 6, 1, 1)
 
 
 class Scripted(Command):

@@ -63,17 +63,18 @@ def test_crypto_may_take_the_error_base_and_nothing_else_of_message_formats() ->
 
 # -- modules: no import cycle, and the auditor's side off the running service -----------------
 
-# What the auditor's tools use of the gateway (replay/, but for demo.py): the trail's format
-# and archive files, the wire (topics, headers, reading and publishing), the coded errors, the
-# configuration and how a command finds it (`cli_support`), and what a re-delivery needs to be
-# made as the gateway makes a delivery: the loaded keys, contracts and schemas (`parts`), the
-# delivery message (`publish.deliveries.delivery_message`), its seal (`sealing`), the clock and
-# ids.
+# What the auditor's tools use of the gateway (replay/, but for demo.py): the trail's format,
+# archive files and the progress line of a verification, the wire (topics, headers, reading
+# and publishing), the coded errors, the configuration and how a command finds it
+# (`cli_support`), and what a re-delivery needs to be made as the gateway makes a delivery:
+# the loaded keys, contracts and schemas (`parts`), the delivery message
+# (`publish.deliveries.delivery_message`), its seal (`sealing`), the clock and ids.
 REPLAY_MAY_USE = {
     "gateway.cli.support", "gateway.clock", "gateway.errors", "gateway.ids",
     "gateway.home.config", "gateway.parts", "gateway.kafka.names", "gateway.kafka.wire",
     "gateway.publish.deliveries",
     "gateway.publish.sealing", "gateway.trail.writer", "gateway.trail.archive",
+    "gateway.trail.progress",
 }
 # `portgw demo` runs the whole gateway on purpose: a local broker, a served gateway, agencies
 # submitting over it, the auditor's checks at the end.
