@@ -226,9 +226,12 @@ class AvroSchemas:
     def fingerprints(self, full_name: str) -> tuple[bytes, ...]:
         """Every fingerprint `decode` reads as `full_name`: the current schema's first, then
         those of the released versions that differ from it."""
-        current = self.fingerprint(full_name)
-        return (current, *(fp for fp, entry in self._released.items()
-                           if entry.full_name == full_name))
+        return (self.fingerprint(full_name),
+                *(entry.fingerprint for entry in self._released_versions(full_name)))
+
+    def _released_versions(self, full_name: str) -> list[LoadedSchema]:
+        """The released versions of `full_name` that differ from its current schema."""
+        return [entry for entry in self._released.values() if entry.full_name == full_name]
 
     def standalone(self, full_name: str) -> Any:
         """The schema as plain JSON that any Avro library parses alone (`WriterSchema`)."""
@@ -291,9 +294,7 @@ class AvroSchemas:
         try:
             return _read_body(entry, data)
         except AvroMalformedError as refused:
-            for released in self._released.values():
-                if released.full_name != full_name:
-                    continue
+            for released in self._released_versions(full_name):
                 try:
                     return _read_body(released, data, entry.parsed)
                 except AvroMalformedError:
