@@ -698,6 +698,9 @@ def build_dxp_msg(envelope: DxpEnvelope) -> etree._Element:
         _check_add_info(envelope.add_info)
     if not envelope.data:
         raise _refuse(DXP_FIELD_EMPTY, "DxpMsg/Data must not be empty")
+    if envelope.data.startswith(ZIP_MAGIC):  # what a reader takes for, or refuses in, a zip
+        raise _refuse(DXP_RENDER_INVALID, "DxpMsg/Data must not start as a zip archive does: "
+                      "a reader unzips such data, and refuses a zip inside the zip")
     data = _zipped(envelope.data) if envelope.zipped else envelope.data
     return _rendering(lambda: _build_msg_tree(envelope, data))
 

@@ -29,6 +29,8 @@ from message_formats import FormatError, SafeXmlParser
 from message_formats.dxp import (
     DEFAULT_LIMITS,
     DXP_NS,
+    DXP_RENDER_INVALID,
+    ZIP_MAGIC,
     DxpAddInfo,
     DxpBizKey,
     DxpEnvelope,
@@ -297,8 +299,10 @@ add_infos = st.builds(
     text_encoding=st.none() | st.sampled_from(["UTF-8", "GB18030", ""]),
     rec_map_id=st.none() | XML_TEXT,
 )
+# Data that starts as a zip archive does cannot be rendered (next test).
 envelopes = st.builds(
-    DxpEnvelope, trans_info=trans_infos, data=st.binary(min_size=1, max_size=300),
+    DxpEnvelope, trans_info=trans_infos,
+    data=st.binary(min_size=1, max_size=300).filter(lambda d: not d.startswith(ZIP_MAGIC)),
     zipped=st.booleans(), add_info=st.none() | add_infos,
     id=st.none() | st.from_regex(r"[A-Za-z_][A-Za-z0-9_.-]{0,7}", fullmatch=True),
 )
@@ -323,6 +327,18 @@ def test_parse_of_render_gives_back_the_envelope(envelope: DxpEnvelope) -> None:
     again = parse_dxp_msg(render_dxp_msg(envelope), PARSER)
     assert again.envelope == envelope
     assert not again.signature_present
+
+
+@pytest.mark.parametrize("zipped", [False, True])
+def test_data_that_starts_as_a_zip_does_is_not_rendered(zipped: bool) -> None:
+    """A reader would take it for a zip (unzipped), or find a zip inside the zip (zipped),
+    and refuse it: the renderer refuses it first, naming the field."""
+    envelope = DxpEnvelope(DxpTransInfo("0", "0", ("0",), "2000-01-01T00:00:00.000+08:00", ""),
+                           data=ZIP_MAGIC + b"rest", zipped=zipped)
+    with pytest.raises(FormatError) as raised:
+        render_dxp_msg(envelope)
+    assert raised.value.code == DXP_RENDER_INVALID
+    assert "DxpMsg/Data" in str(raised.value)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
