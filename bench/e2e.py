@@ -14,7 +14,9 @@ produce to the ingress topic as they would directly (gateway.ingress.client's he
    recipient's consumer; also the median of the first and of the last quarter, with the
    broker's CPU share while each was submitted (the local broker's cost grows with what it
    holds, and with it the latency: tansu 0.6's storage lists every batch a partition holds
-   for each fetch below its end).
+   for each fetch below its end); how many of the machine's cores were busy meanwhile (every
+   process, this bench's producer and reader too); then, with nothing coming, the CPU share
+   of the gateway and of the broker for 5 s: what their fetches cost while idle.
 
 The references printed from the same run: the pipeline alone in this process on one core
 (signature check, XML, Avro, routing, deliveries; no Kafka, no trail, no receipts), and one
@@ -155,6 +157,22 @@ def start_gateway(home: Home, bootstrap: str, log: Path) -> subprocess.Popen[byt
             stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
+def machine_busy_seconds() -> float:
+    """CPU time every process of the machine has used since boot (/proc/stat, less idle and
+    I/O wait)."""
+    ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_shares(gateway_pid: int, broker_pid: int, seconds: float) -> tuple[float, float]:
+    """The CPU share of the gateway (with its worker) and of the broker while no document
+    comes: what their polling costs."""
+    gateway, broker, began = cpu_seconds(gateway_pid), cpu_seconds(broker_pid), time.monotonic()
+    time.sleep(seconds)
+    took = time.monotonic() - began
+    return (cpu_seconds(gateway_pid) - gateway) / took, (cpu_seconds(broker_pid) - broker) / took
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of the process and of its children (the gateway's signature
     worker), from /proc."""
@@ -224,6 +242,7 @@ class QuarterCpu:
 class Latencies:
     seconds: list[float]  # in the order submitted (the broker-alone hop: as they arrived)
     broker_cpu: tuple[float, float]  # the broker's CPU share in the first and last quarter
+    machine_busy: float = 0.0  # cores busy while they were submitted, every process's
 
     def quarters_p50_ms(self) -> tuple[float, float]:
         quarter = len(self.seconds) // 4
@@ -273,15 +292,17 @@ async def latencies(bootstrap: str, home: Home, rate: int, seconds: float,
         reading = asyncio.create_task(read(len(warm) + count))
         timed = []
         broker_cpu = QuarterCpu(broker_pid, count, rate)
+        busy, began = machine_busy_seconds(), time.monotonic()
         async for n in paced(count + 1, rate):  # the last, at the end, marks the end only
             broker_cpu.mark(n)
             if n < count:
                 timed.append(await submit(n))
+        busy = (machine_busy_seconds() - busy) / (time.monotonic() - began)
         await asyncio.wait_for(reading, 60)
     finally:
         await producer.stop()
         await reader.stop()
-    return Latencies([arrived[k] - sent_at[k] for k in timed], broker_cpu.shares())
+    return Latencies([arrived[k] - sent_at[k] for k in timed], broker_cpu.shares(), busy)
 
 
 async def broker_hop(bootstrap: str, rate: int, seconds: float, broker_pid: int
@@ -425,17 +446,19 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
           f"{docs_per_s / reference:.2f} of it)")
     rate = args.rate or max(1, round(docs_per_s / 2))
 
-    def latency(broker: LocalBroker, log: Path) -> Latencies:
+    def latency(broker: LocalBroker, log: Path) -> tuple[Latencies, tuple[float, float]]:
         assert broker.pid is not None
         gateway = start_gateway(home, broker.bootstrap_servers, log)
         try:
-            return asyncio.run(latencies(broker.bootstrap_servers, home, rate,
-                                         args.latency_seconds, broker.pid))
+            measured = asyncio.run(latencies(broker.bootstrap_servers, home, rate,
+                                             args.latency_seconds, broker.pid))
+            time.sleep(0.5)  # the last deliveries' trail records and receipts
+            return measured, idle_shares(gateway.pid, broker.pid, 1.0 if args.tiny else 5.0)
         finally:
             gateway.send_signal(signal.SIGTERM)
             gateway.wait(60)
 
-    measured = run_gateway_phase(latency, workdir / "latency.log")
+    measured, (idle_gateway, idle_broker) = run_gateway_phase(latency, workdir / "latency.log")
     ordered = sorted(measured.seconds)
     p50, p99 = percentile(ordered, 0.5), percentile(ordered, 0.99)
     print(f"latency at {rate}/s ({'as asked' if args.rate else 'half the throughput'}), "
@@ -445,6 +468,9 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
     print(f"  first quarter of the run: p50 {first_p50:.1f} ms, broker CPU {first_cpu:.0%} of a "
           f"core; last quarter: p50 {last_p50:.1f} ms, broker CPU {last_cpu:.0%} (the local "
           f"broker's cost grows with what it holds)")
+    print(f"  the machine: {measured.machine_busy:.2f} of its {os.cpu_count()} cores busy "
+          f"meanwhile (every process: gateway, worker, broker, this bench); idle, the gateway "
+          f"took {idle_gateway:.0%} of a core and the broker {idle_broker:.0%} (their polling)")
     with LocalBroker() as broker:
         assert broker.pid is not None
         alone = asyncio.run(broker_hop(broker.bootstrap_servers, rate,
@@ -470,6 +496,9 @@ def run(args: argparse.Namespace, workdir: Path) -> None:
                       "broker_cpu_share_last_quarter": round(last_cpu, 2),
                       "broker_alone_cpu_share_first_quarter": round(alone_first_cpu, 2),
                       "broker_alone_cpu_share_last_quarter": round(alone_last_cpu, 2),
+                      "machine_busy_cores_at_latency_rate": round(measured.machine_busy, 2),
+                      "idle_gateway_cpu_share": round(idle_gateway, 3),
+                      "idle_broker_cpu_share": round(idle_broker, 3),
                       "pipeline_only_docs_per_s": round(reference)}))
 
 

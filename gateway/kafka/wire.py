@@ -226,13 +226,13 @@ def new_admin(broker: Broker) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(**kafka_link(broker).client_options(), request_timeout_ms=15_000)
 
 
-def new_producer(broker: Broker) -> AIOKafkaProducer:
+def new_producer(broker: Broker, *, linger_ms: int = 1) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         **kafka_link(broker).client_options(),
         partitioner=KeyPartitioner(),
         acks="all",
         enable_idempotence=False,
-        linger_ms=1,
+        linger_ms=linger_ms,
         max_batch_size=1024 * 1024,
         max_request_size=16 * 1024 * 1024,
         request_timeout_ms=15_000,
