@@ -2,30 +2,30 @@
 (gateway.publish.plan).
 
 A plan is carried out in two steps, as a submission is taken (gateway.service): `hand_over`
-gives its messages to the producer at once, in the order of the plan and of the documents
-(so versions of one document reach recipients in the order they came); what it returns only
-waits, and overlaps with later documents: once the broker has every message (acks=all), the
-plan's entries go on the trail naming where each message is; once the trail holds them all,
-the receipt is signed and published, and only then given as the answer.
+queues its messages, in the order of the plan and of the documents (so versions of one
+document reach recipients in the order they came), and asks for the seal of its deliveries
+and of its receipt; what it returns only waits, and overlaps with later documents: once the
+seal is made the messages go to the producer back to back; once the broker has every one
+(acks=all), the plan's entries go on the trail naming where each message is; once the trail
+holds them all, the signed receipt is published, and only then given as the answer.
 
 Work is shared across documents, not done per message: the deliveries and receipts of the
 documents decided together share one SM2 seal (gateway.publish.sealing), a chain's trail
 entries go out as one record batch per write (gateway.trail.writer), and the producer groups
-each partition's messages into one produce request (`linger_ms`).
+each partition's messages into one produce request (`linger_ms`). A document decided alone
+(a few a second) still costs one seal and one request for its event and deliveries, not two
+of each: its receipt is sealed with its deliveries, and its event waits for their seal.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import replace
 from typing import Any
 
 from aiokafka.errors import KafkaError
 
-from gateway.clock import utc_now
 from gateway.errors import BrokerUnavailable
 from gateway.kafka.names import (
     H_DIGEST,
@@ -111,22 +111,21 @@ class Publisher:
 
     async def hand_over(self, plan: Plan, writer: TrailWriter, received: asyncio.Future[int]
                         ) -> Awaitable[SignedReceipt]:
-        """Gives the plan's messages to the producer now, in order; returns the waiting that
-        is left, which ends with the answer. `received`: the document's RECEIVED entry.
-        The deliveries (a run of sealed messages) are sealed and handed over together."""
-        handed: list[Handed | list[asyncio.Future[Any]]] = []
-        for sealed, run in itertools.groupby(plan.messages, key=lambda m: m.sealed):
-            if sealed:
-                handed.append(self._deliveries.put_all([message.out for message in run]))
-            else:
-                handed.append([await self.send(message.out) for message in run])
-        return self._finish(plan, handed, writer, received)
+        """Gives the plan's messages to the producer, in order, once the deliveries among
+        them are sealed; the receipt of a document decided now is sealed in the same batch.
+        Returns the waiting that is left, which ends with the answer. `received`: the
+        document's RECEIVED entry."""
+        handed = self._deliveries.put_all([message.out for message in plan.messages],
+                                          sealed=[message.sealed for message in plan.messages])
+        signing = (self._signer.request(plan.receipt)
+                   if plan.again is None and plan.receipt is not None else None)
+        return self._finish(plan, handed, writer, received, signing)
 
-    async def _finish(self, plan: Plan, handed: Sequence[Handed | list[asyncio.Future[Any]]],
-                      writer: TrailWriter, received: asyncio.Future[int]) -> SignedReceipt:
+    async def _finish(self, plan: Plan, handed: Handed, writer: TrailWriter,
+                      received: asyncio.Future[int],
+                      signing: asyncio.Future[SignedReceipt] | None) -> SignedReceipt:
         waited = time.perf_counter()
-        places = [await acked(sent) for step in handed
-                  for sent in (await step if isinstance(step, asyncio.Future) else step)]
+        places = [await acked(sent) for sent in await handed]
         if places:
             self._observe("publish", time.perf_counter() - waited)
         entries = writer.add_all([placed(plan, entry, places) for entry in plan.entries])
@@ -137,12 +136,12 @@ class Publisher:
                 await self._publish_receipt(plan, plan.again.signed,
                                             duplicate_of=plan.again.duplicate_of)
             return plan.again.signed
-        assert plan.receipt is not None
+        assert signing is not None
         waited = time.perf_counter()
         await written(records)
         self._observe("trail", time.perf_counter() - waited)
         waited = time.perf_counter()
-        signed = await self._signer.sign(replace(plan.receipt, time=utc_now()))
+        signed = await signing
         await self._publish_receipt(plan, signed)
         self._observe("receipt", time.perf_counter() - waited)
         return signed

@@ -162,16 +162,17 @@ Handed = asyncio.Future[list[asyncio.Future[Any]]]
 @dataclass(frozen=True, slots=True)
 class _Pending:
     outs: Sequence[Outbound]
+    marks: Sequence[bool]  # which of `outs` are sealed
     sealed_at: datetime
     sealed: asyncio.Future[list[Sealed]]
     handed: Handed
 
 
 class DeliverySealer:
-    """Seals deliveries and hands them to `send` in the order they were put, each with its
-    proof: the caller goes on at once (a document's deliveries wait for their batch's seal,
-    the next document does not), and versions of one document still reach their recipients
-    in the order they came."""
+    """Hands messages to `send` in the order they were put, the deliveries among them sealed,
+    each with its proof: the caller goes on at once (a document's messages wait for their
+    batch's seal, the next document does not), and versions of one document still reach
+    their recipients in the order they came."""
 
     def __init__(self, sealer: BatchSealer, schemas: AvroSchemas, send: Send) -> None:
         self._sealer = sealer
@@ -180,15 +181,26 @@ class DeliverySealer:
         self._queue: deque[_Pending] = deque()
         self._sending: asyncio.Task[None] | None = None
 
-    def put_all(self, outs: Sequence[Outbound]) -> Handed:
-        """Seals `outs` (one document's deliveries: one waiter for all) and sends them after
-        those put before; the future holds, once they are handed over, what `send` gave for
-        each (the producer's futures, done when the broker has each), or the error that kept
-        them from it."""
+    def put_all(self, outs: Sequence[Outbound], *, sealed: Sequence[bool] | None = None
+                ) -> Handed:
+        """Sends `outs` after those put before, those `sealed` marks (all, when None) sealed
+        together (one waiter for all); the future holds, once they are handed over, what
+        `send` gave for each (the producer's futures, done when the broker has each), or the
+        error that kept them from it. The messages of a document that need no seal go with
+        those that do, back to back: one produce request, not one before the seal and one
+        after it."""
+        marks = [True] * len(outs) if sealed is None else list(sealed)
         sealed_at = utc_now()
-        sealed = self._sealer.request_all([delivery_leaf(out.value, sealed_at) for out in outs])
-        handed: Handed = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(outs, sealed_at, sealed, handed))
+        leaves = [delivery_leaf(out.value, sealed_at)
+                  for out, mark in zip(outs, marks, strict=True) if mark]
+        loop = asyncio.get_running_loop()
+        if leaves:
+            seals = self._sealer.request_all(leaves)
+        else:
+            seals = loop.create_future()
+            seals.set_result([])
+        handed: Handed = loop.create_future()
+        self._queue.append(_Pending(outs, marks, sealed_at, seals, handed))
         if self._sending is None or self._sending.done():
             self._sending = asyncio.create_task(self._send_sealed(), name="delivery-sealer")
         return handed
@@ -204,14 +216,17 @@ class DeliverySealer:
         while self._queue:
             pending = self._queue.popleft()
             try:
-                seals = await pending.sealed
-                handed = [await self._send(with_proof(out, self._headers.encode(
-                    pending.sealed_at, sealed))) for out, sealed in zip(pending.outs, seals,
-                                                                        strict=True)]
+                seals = iter(await pending.sealed)
+                handed = [await self._send(self._proven(out, pending.sealed_at, next(seals))
+                                           if mark else out)
+                          for out, mark in zip(pending.outs, pending.marks, strict=True)]
             except Exception as exc:  # the waiter hears of it
                 pending.handed.set_exception(exc)
                 continue
             pending.handed.set_result(handed)
+
+    def _proven(self, out: Outbound, sealed_at: datetime, sealed: Sealed) -> Outbound:
+        return with_proof(out, self._headers.encode(sealed_at, sealed))
 
 
 def _pass_on_first(into: asyncio.Future[Any], handed: Handed) -> None:
@@ -241,7 +256,30 @@ class ReceiptSigner:
         self._sealer = sealer
         self._schemas = schemas
 
-    async def sign(self, receipt: Receipt) -> SignedReceipt:
+    def request(self, receipt: Receipt) -> asyncio.Future[SignedReceipt]:
+        """Asks for the receipt's seal now, in the batch being gathered (with the deliveries
+        of its document, when they were put just before); the future holds the signed
+        receipt, or the signing error."""
         body = self._schemas.encode_body(RECEIPT_SCHEMA, receipt.to_avro())
-        sealed = await self._sealer.seal(body)
-        return SignedReceipt(receipt, body, sealed.seal, sealed.proof)
+        signed: asyncio.Future[SignedReceipt] = asyncio.get_running_loop().create_future()
+        self._sealer.request_all([body]).add_done_callback(
+            functools.partial(_receipt_signed, signed, receipt, body))
+        return signed
+
+    async def sign(self, receipt: Receipt) -> SignedReceipt:
+        return await self.request(receipt)
+
+
+def _receipt_signed(signed: asyncio.Future[SignedReceipt], receipt: Receipt, body: bytes,
+                    sealed: asyncio.Future[list[Sealed]]) -> None:
+    if signed.cancelled():
+        return
+    if sealed.cancelled():
+        signed.cancel()
+        return
+    if (failed := sealed.exception()) is not None:
+        signed.set_exception(failed)
+        signed.exception()  # raised where it is awaited; a plan failing before must not warn
+        return
+    (seal,) = sealed.result()
+    signed.set_result(SignedReceipt(receipt, body, seal.seal, seal.proof))
