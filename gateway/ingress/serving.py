@@ -39,7 +39,7 @@ from aiokafka.errors import (
 
 from crypto import hmac_sm3, sm3_hex
 from gateway.clock import utc_now
-from gateway.decide.ahead import CHUNK, Ahead
+from gateway.decide.ahead import CHUNK, Ahead, ParseUnavailable
 from gateway.decide.pipeline import Submission
 from gateway.errors import BrokerUnavailable
 from gateway.home.config import GatewayConfig
@@ -259,6 +259,8 @@ class IngressLoop:
         if isinstance(exc, BrokerUnavailable):
             self._gateway.health.failed(exc)
             log.warning("ingress.broker_unavailable", error=exc.message)
+        elif isinstance(exc, ParseUnavailable):  # stopping: taken again at the next start
+            log.info("ingress.document_left_undecided", why=exc.message)
         else:
             log.error("ingress.document_failed", error=repr(exc))
         self._rewind = True
