@@ -137,7 +137,7 @@ class AvroSchemas:
     the schemas of adapter plug-ins (`read_extension`, then `extend`) and the schemas `add`ed
     at run time."""
 
-    __slots__ = ("_by_fingerprint", "_by_name", "_released", "_sources")
+    __slots__ = ("_builtin", "_by_fingerprint", "_by_name", "_released_cache", "_sources")
 
     def __init__(self, *extra_dirs: str | os.PathLike[str], builtin: bool = True) -> None:
         directories: list[Traversable] = [_builtin_avro_dir()] if builtin else []
@@ -147,10 +147,18 @@ class AvroSchemas:
         loaded = _load_all(self._sources)
         self._by_name: dict[str, LoadedSchema] = {s.full_name: s for s in loaded}
         self._by_fingerprint: dict[bytes, LoadedSchema] = _index_by_fingerprint(loaded)
-        # Writer schemas of earlier releases that differ from the current one of their name:
-        # what a message written before an upgrade was encoded with.
-        self._released: dict[bytes, LoadedSchema] = (
-            _released_writers(self._by_name, self._by_fingerprint) if builtin else {})
+        self._builtin = builtin
+        self._released_cache: dict[bytes, LoadedSchema] | None = None
+
+    def _released(self) -> dict[bytes, LoadedSchema]:
+        """Writer schemas of earlier releases that differ from the current one of their name:
+        what a message written before an upgrade was encoded with. Loaded when first needed
+        (a message of an earlier release, or its fingerprints asked for): loading them took
+        0.25-0.4 s of every process's start, most of which never read such a message."""
+        if self._released_cache is None:
+            self._released_cache = (_released_writers(self._by_name, self._by_fingerprint)
+                                    if self._builtin else {})
+        return self._released_cache
 
     @classmethod
     def from_dirs(cls, *dirs: str | os.PathLike[str], builtin: bool = True) -> AvroSchemas:
@@ -217,7 +225,7 @@ class AvroSchemas:
         return entry.full_name
 
     def name_of_fingerprint(self, fingerprint: bytes) -> str:
-        entry = self._by_fingerprint.get(bytes(fingerprint)) or self._released.get(
+        entry = self._by_fingerprint.get(bytes(fingerprint)) or self._released().get(
             bytes(fingerprint))
         if entry is None:
             raise AvroUnknownSchemaError(f"no Avro schema with fingerprint {fingerprint.hex()}")
@@ -231,7 +239,7 @@ class AvroSchemas:
 
     def _released_versions(self, full_name: str) -> list[LoadedSchema]:
         """The released versions of `full_name` that differ from its current schema."""
-        return [entry for entry in self._released.values() if entry.full_name == full_name]
+        return [entry for entry in self._released().values() if entry.full_name == full_name]
 
     def standalone(self, full_name: str) -> Any:
         """The schema as plain JSON that any Avro library parses alone (`WriterSchema`)."""
@@ -244,7 +252,7 @@ class AvroSchemas:
                    for name, entry in sorted(self._by_name.items())]
         released = [WriterSchema(entry.full_name, fingerprint, plain_schema(entry.parsed),
                                  False)
-                    for fingerprint, entry in sorted(self._released.items(),
+                    for fingerprint, entry in sorted(self._released().items(),
                                                      key=lambda item: item[1].full_name)]
         return (*current, *released)
 
@@ -310,7 +318,7 @@ class AvroSchemas:
         entry = self._by_fingerprint.get(fingerprint)
         reader = None
         if entry is None:
-            entry = self._released.get(fingerprint)
+            entry = self._released().get(fingerprint)
             if entry is None:
                 raise AvroUnknownSchemaError(
                     f"no Avro schema with fingerprint {fingerprint.hex()}")
