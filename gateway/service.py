@@ -434,12 +434,20 @@ class Gateway:
         index, schemas, now = self.parts.router.index, self.parts.schemas, utc_now()
         if why is None:
             self._in_flight[key] = decided
-            plan = accepted_plan(ctx, index, schemas, self.topics, now)
-        else:
-            plan = rejected_plan(ctx, why, index, schemas, self.topics, now)
-        plan = self._business_receipts.added(plan, ctx, refused(why) if why else accepted(), now)
-        plan = self._contrl_answers.added(plan, ctx, why, now)
-        answered = await self._publisher.hand_over(plan, writer, received)
+        try:
+            if why is None:
+                plan = accepted_plan(ctx, index, schemas, self.topics, now)
+            else:
+                plan = rejected_plan(ctx, why, index, schemas, self.topics, now)
+            plan = self._business_receipts.added(plan, ctx, refused(why) if why else accepted(),
+                                                 now)
+            plan = self._contrl_answers.added(plan, ctx, why, now)
+            answered = await self._publisher.hand_over(plan, writer, received)
+        except BaseException as exc:
+            # Later versions of the document wait for this one (`_after`): tell them, or
+            # they, and the stop that waits for them, would wait for ever.
+            self._gave_up(key, decided, exc)
+            raise
         return self._settle(key, decided, self._told(ctx, why, answered), started)
 
     async def _settle(self, key: tuple[str, str], decided: asyncio.Future[SubmitOutcome],
@@ -447,16 +455,22 @@ class Gateway:
         try:
             outcome = await finish
         except BaseException as exc:
-            decided.set_exception(exc)
-            decided.exception()  # nobody else may be waiting: do not warn about it
+            self._gave_up(key, decided, exc)
             raise
-        else:
-            decided.set_result(outcome)
-            self.metrics.observe_stage("total", time.perf_counter() - started)
-            return outcome
-        finally:
-            if self._in_flight.get(key) is decided:
-                del self._in_flight[key]
+        decided.set_result(outcome)
+        self._forget(key, decided)
+        self.metrics.observe_stage("total", time.perf_counter() - started)
+        return outcome
+
+    def _gave_up(self, key: tuple[str, str], decided: asyncio.Future[SubmitOutcome],
+                exc: BaseException) -> None:
+        decided.set_exception(exc)
+        decided.exception()  # nobody else may be waiting: do not warn about it
+        self._forget(key, decided)
+
+    def _forget(self, key: tuple[str, str], decided: asyncio.Future[SubmitOutcome]) -> None:
+        if self._in_flight.get(key) is decided:
+            del self._in_flight[key]
 
     async def _told(self, ctx: Context, why: Rejection | None,
                     answered: Awaitable[SignedReceipt]) -> SubmitOutcome:

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -489,6 +490,45 @@ async def _rate_limited(bootstrap: str, home: Home) -> None:
 
 
 # -- 5. unknown sender -------------------------------------------------------------------------
+
+
+def test_a_decision_that_fails_once_is_made_again_and_the_gateway_still_stops(
+    broker: LocalBroker, home: Home
+) -> None:
+    """Whatever fails while a document's decision is handed over (here, once, making its
+    plan), the document is taken again from the ingress topic and decided, and the gateway
+    stops: a failed first try once left later tries of the same document, and the stop,
+    waiting for it for ever."""
+    asyncio.run(_fails_once(broker.bootstrap_servers, home))
+
+
+async def _fails_once(bootstrap: str, home: Home) -> None:
+    config, parts = gateway_parts(home)
+    failures: list[str] = []
+
+    def failing_once(gateway: Gateway) -> None:
+        answers = gateway._contrl_answers
+
+        class FailsOnce:
+            """The last step of making a plan, failing the first time."""
+
+            def added(self, plan: Any, ctx: Any, *rest: Any) -> Any:
+                if not failures:
+                    failures.append(ctx.submission.submission_id)
+                    raise RuntimeError("the plan could not be made")
+                return answers.added(plan, ctx, *rest)
+
+        gateway._contrl_answers = FailsOnce()  # type: ignore[assignment]
+
+    doc = signed(home, numbered_arrival(7001), "fails-once")
+    async with asyncio.timeout(90):
+        async with running_gateway(config, parts, bootstrap, prepare=failing_once) as gw:
+            receipt = await gw.serving.alongside(submit_over_kafka(bootstrap, doc, parts))
+    assert failures == ["fails-once"]
+    assert receipt.receipt.status == "accepted"
+    for recipient in RECIPIENTS:
+        assert await raw_deliveries(bootstrap, parts.topics, recipient) == {
+            receipt.receipt.event_id: 1}, recipient
 
 
 def test_an_unknown_sender_is_refused(broker: LocalBroker, home: Home) -> None:
