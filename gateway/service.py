@@ -463,7 +463,7 @@ class Gateway:
         return outcome
 
     def _gave_up(self, key: tuple[str, str], decided: asyncio.Future[SubmitOutcome],
-                exc: BaseException) -> None:
+                 exc: BaseException) -> None:
         decided.set_exception(exc)
         decided.exception()  # nobody else may be waiting: do not warn about it
         self._forget(key, decided)
