@@ -1,4 +1,5 @@
 import logging
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -7,9 +8,28 @@ import structlog
 from gateway.observe.logs import configure_logging
 from message_formats import AvroSchemas
 from tests.built_in_schemas import built_in_schemas
+from tests.overrun import tasks_dumped_on_overrun
 
 # The library logs through structlog; in tests only warnings and errors are worth reading.
 configure_logging("warning")
+
+
+_REAL_STDERR = pytest.StashKey[int]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_REAL_STDERR] = os.dup(2)  # as pytest's faulthandler does, before capturing
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    os.close(config.stash[_REAL_STDERR])
+
+
+@pytest.fixture(autouse=True)
+def _tasks_on_overrun(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test still running near its time limit writes its asyncio tasks (tests/overrun.py)."""
+    with tasks_dumped_on_overrun(request.node.nodeid, request.config.stash[_REAL_STDERR]):
+        yield
 
 
 @pytest.fixture
