@@ -382,7 +382,7 @@ class Gateway:
         writer = await self._writer(s.partition)
         received = self._publisher.record(writer, received_entry(ctx, self.topics))
         if why is not None:  # not authentic: never taken for a copy of anything
-            return await self._decide(writer, ctx, received, started, why)
+            return self._decide(writer, ctx, received, started, why)
         key = (s.sender, ctx.identity)
         first = self.book.first_accepted(*key)
         if first == s.submission_id:  # the same submission put on the ingress topic twice
@@ -396,7 +396,7 @@ class Gateway:
         if self._is_warning(ctx.format_id):
             await self.warnings.catch_up()  # steps other gateway processes took count too
         ctx, why = run_stages(self._pipeline, ctx)
-        return await self._decide(writer, ctx, received, started, why)
+        return self._decide(writer, ctx, received, started, why)
 
     async def _parsed(self, ctx: Context) -> Context:
         """The context with the document parsed by the worker process (or refused by it),
@@ -423,11 +423,11 @@ class Gateway:
             if first.receipt is not None and first.receipt.receipt.accepted:
                 return await self._duplicate(writer, ctx, received, first.submission_id)
         ctx, why = run_stages(self._pipeline, await self._parsed(ctx))
-        finish = await self._decide(writer, ctx, received, started, why)
+        finish = self._decide(writer, ctx, received, started, why)
         return await finish
 
-    async def _decide(self, writer: TrailWriter, ctx: Context, received: asyncio.Future[int],
-                      started: float, why: Rejection | None) -> Awaitable[SubmitOutcome]:
+    def _decide(self, writer: TrailWriter, ctx: Context, received: asyncio.Future[int],
+                started: float, why: Rejection | None) -> Awaitable[SubmitOutcome]:
         """Hands what was decided to the producer; returns the waiting that is left."""
         key = (ctx.submission.sender, ctx.identity)
         decided: asyncio.Future[SubmitOutcome] = asyncio.get_running_loop().create_future()
@@ -435,14 +435,12 @@ class Gateway:
         if why is None:
             self._in_flight[key] = decided
         try:
-            if why is None:
-                plan = accepted_plan(ctx, index, schemas, self.topics, now)
-            else:
-                plan = rejected_plan(ctx, why, index, schemas, self.topics, now)
+            plan = (accepted_plan(ctx, index, schemas, self.topics, now) if why is None
+                    else rejected_plan(ctx, why, index, schemas, self.topics, now))
             plan = self._business_receipts.added(plan, ctx, refused(why) if why else accepted(),
                                                  now)
             plan = self._contrl_answers.added(plan, ctx, why, now)
-            answered = await self._publisher.hand_over(plan, writer, received)
+            answered = self._publisher.hand_over(plan, writer, received)
         except BaseException as exc:
             # Later versions of the document wait for this one (`_after`): tell them, or
             # they, and the stop that waits for them, would wait for ever.
@@ -501,7 +499,7 @@ class Gateway:
             raise GatewayError(f"the receipt of {first_id} is missing", code="RECEIPT_MISSING")
         plan = self._business_receipts.added(duplicate_plan(ctx, answer.receipt, first_id), ctx,
                                              duplicate(first_id), utc_now())
-        await (await self._publisher.hand_over(plan, writer, received))
+        await self._publisher.hand_over(plan, writer, received)
         self.metrics.duplicate(s.sender)
         log.info("document.duplicate", event_id=answer.receipt.receipt.event_id,
                  sender=s.sender, first_submission=first_id)
@@ -514,7 +512,7 @@ class Gateway:
         answer = await self.book.get(s.submission_id)
         assert answer is not None
         plan = repeat_plan(ctx, answer.receipt, answer.duplicate_of)
-        await (await self._publisher.hand_over(plan, writer, received))
+        await self._publisher.hand_over(plan, writer, received)
         return SubmitOutcome(s.submission_id, answer.receipt, answer.duplicate_of)
 
     async def send(self, out: Outbound, *, partition: int | None = None) -> asyncio.Future[Any]:

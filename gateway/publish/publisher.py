@@ -109,8 +109,8 @@ class Publisher:
         """An entry that names no message of a plan (RECEIVED), on the trail now."""
         return writer.add(**entry.fields)
 
-    async def hand_over(self, plan: Plan, writer: TrailWriter, received: asyncio.Future[int]
-                        ) -> Awaitable[SignedReceipt]:
+    def hand_over(self, plan: Plan, writer: TrailWriter, received: asyncio.Future[int]
+                  ) -> Awaitable[SignedReceipt]:
         """Gives the plan's messages to the producer, in order, once the deliveries among
         them are sealed; the receipt of a document decided now is sealed in the same batch.
         Returns the waiting that is left, which ends with the answer. `received`: the

@@ -75,7 +75,7 @@ class Bench:
 
     async def hand_over(self, plan: Plan, ctx: Context) -> Awaitable[SignedReceipt]:
         received = self.publisher.record(self.writer, received_entry(ctx, WIRE))
-        return await self.publisher.hand_over(plan, self.writer, received)
+        return self.publisher.hand_over(plan, self.writer, received)
 
     def answer(self, ctx: Context, why: Rejection | None) -> SignedReceipt:
         """The decision's plan carried out to its answer."""
