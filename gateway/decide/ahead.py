@@ -30,8 +30,10 @@ code and what was read before it.
 The supervision. The worker's answers come in the order the items were sent, so the item it
 is working on is always the first one unanswered. The supervisor restarts it whenever it
 ends and sends it again whatever was not answered:
-- a document that takes longer than `time_limit_ms` gets the worker killed and is refused
-  with PARSE_TIME_EXCEEDED;
+- a document that uses more than `time_limit_ms` of the worker's CPU time, or waits (using
+  none) ten times as long, gets the worker killed and is refused with PARSE_TIME_EXCEEDED.
+  CPU time, not the clock: a worker that a busy machine runs seldom is no fault of the
+  document (small documents were refused so on a loaded machine);
 - a document that needs more memory than `memory_limit_mb` is refused by the worker itself
   with PARSE_MEMORY_EXCEEDED (its address space is limited), which then leaves;
 - a worker that dies (killed, crashed) is restarted at once and its document tried once
@@ -105,6 +107,10 @@ HELLO, ANSWER, GOODBYE = b"H", b"A", b"B"
 NOT_VERIFIED, PARSED, REFUSED, OPENED, DETECTED = 0, 1, 2, 3, 4
 # How often the supervisor looks at the clock of the document being parsed.
 _TICK_S = 0.05
+# A document on which the worker waits without using CPU (nothing in a parse should) is
+# given this many times its CPU budget on the clock.
+_WAIT_FACTOR = 10
+_CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 _MOST_PAUSE_S = 5.0
 # A worker that has not said hello by then is taken for one that cannot start.
 _START_LIMIT_S = 60.0
@@ -153,6 +159,9 @@ class _WorkerState:
     ready: bool = False
     sent: int = 0  # how many of the unanswered items, from the oldest, it was sent
     since: float = field(default_factory=time.monotonic)  # when it began the oldest one
+    # The worker's CPU seconds when the supervisor first saw it on the oldest one (`since`
+    # as it was then); None before, or where the system does not tell them.
+    cpu_mark: tuple[float, float | None] | None = None
 
 
 class CheckAhead:
@@ -338,7 +347,7 @@ class CheckAhead:
                 done, _ = await asyncio.wait({reading}, timeout=_TICK_S)
                 if done:
                     return reading.result()
-                if worker.sent and time.monotonic() - worker.since > limit_s:
+                if worker.sent and _overran(worker, limit_s):
                     return "overran"
                 if not worker.ready and time.monotonic() - worker.since > _START_LIMIT_S:
                     return "could not start"
@@ -394,14 +403,45 @@ class CheckAhead:
             working_on.attempts += 1
             refusal = None
             if ended == "overran":
+                limit_ms = self._settings.time_limit_ms
                 refusal = Refusal(PARSE_TIME_EXCEEDED, "the document was not parsed within "
-                                  f"{self._settings.time_limit_ms} ms")
+                                  f"{limit_ms} ms of CPU time ({limit_ms * _WAIT_FACTOR} ms "
+                                  "on the clock)")
             elif working_on.attempts >= 2:
                 refusal = Refusal(PARSE_WORKER_FAILED, "the parser's process ended twice "
                                   "while parsing the document")
             if refusal is not None:
                 self._unanswered.popleft()
                 _settle(working_on, (REFUSED, pickle.dumps(refusal)))
+
+
+def _overran(worker: _WorkerState, limit_s: float) -> bool:
+    """Whether the document the worker is on has used more than `limit_s` of its CPU time
+    (as far as the ticks tell: counted from the first tick that saw it), or has waited
+    _WAIT_FACTOR times as long. Where the system does not tell a process's CPU time, the
+    clock alone counts."""
+    waited = time.monotonic() - worker.since
+    if waited > limit_s * _WAIT_FACTOR:
+        return True
+    mark = worker.cpu_mark
+    if mark is None or mark[0] != worker.since:
+        worker.cpu_mark = (worker.since, cpu_seconds(worker.process.pid))
+        return False
+    if waited <= limit_s:
+        return False
+    used = cpu_seconds(worker.process.pid)
+    return used is None or mark[1] is None or used - mark[1] > limit_s
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """The user and system CPU time of a process, from /proc (None elsewhere, or once it
+    has gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS_PER_S
 
 
 async def _end(process: asyncio.subprocess.Process) -> None:

@@ -178,7 +178,8 @@ class ParseSettings:
     in a supervised worker process (gateway.decide.ahead): a document that overruns is refused with
     its own code and the worker replaced, so that no document stalls the others."""
 
-    # Wall-clock time one document may take in the worker.
+    # CPU time one document may use in the worker (a document it waits on, using none, ten
+    # times as long on the clock: gateway.decide.ahead).
     time_limit_ms: int = 1000
     # Address space the worker may grow by beyond what it has once started; past it the
     # document being parsed is refused.

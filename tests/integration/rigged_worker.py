@@ -1,13 +1,16 @@
 """A parse worker for the supervision tests, rigged by a marker in the document: it spins
-(`<!--spin-->`), swells until its address space runs out (`<!--swell-->`), or kills itself
+(`<!--spin-->`), swells until its address space runs out (`<!--swell-->`), kills itself
 (`<!--crash-->`, or `<!--crash-once:PATH-->`: only while PATH does not exist, which it
-creates). Everything else is the real worker: `python -P -m tests.integration.rigged_worker`."""
+creates), or waits SECONDS without using CPU before it parses (`<!--wait:SECONDS-->`), as a
+worker does that a busy machine runs seldom. Everything else is the real worker:
+`python -P -m tests.integration.rigged_worker`."""
 
 from __future__ import annotations
 
 import os
 import re
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ from adapters import Adapter, AdapterRegistry, ParseResult
 from gateway.decide import ahead_worker
 
 _CRASH_ONCE = re.compile(rb"<!--crash-once:([^>]+?)-->")
+_WAIT = re.compile(rb"<!--wait:([0-9.]+)-->")
 
 
 class _Rigged:
@@ -29,6 +33,9 @@ class _Rigged:
             hoard = []
             while True:
                 hoard.append(bytearray(16 * 1024 * 1024))
+        wait = _WAIT.search(document)
+        if wait:
+            time.sleep(float(wait.group(1)))
         once = _CRASH_ONCE.search(document)
         if b"<!--crash-->" in document or (once and _first_time(Path(once.group(1).decode()))):
             os.kill(os.getpid(), signal.SIGKILL)

@@ -196,6 +196,30 @@ def test_a_document_that_spins_is_refused_in_its_time_and_the_others_are_answere
     assert took < 30  # a liveness bound, not a speed figure: the spin did not hold the rest
 
 
+def test_a_worker_that_waits_past_the_budget_using_no_cpu_is_not_cut_off(home: Home) -> None:
+    """The budget is CPU time: a worker that a busy machine runs seldom (here: one that
+    sleeps three times the budget) is no fault of the document, which is parsed."""
+    ahead, _, lost = checker_for(home, settings=ParseSettings(time_limit_ms=300),
+                                 module=RIGGED)
+    cases = [submission(home, 0, document=rigged("wait:0.9")), submission(home, 1)]
+
+    found = checked(ahead, cases)
+    assert [f.parsed is not None for f in found] == [True, True]
+    assert lost == []
+
+
+def test_a_document_the_worker_waits_on_for_ever_is_refused_at_ten_times_the_budget(
+        home: Home) -> None:
+    ahead, _, lost = checker_for(home, settings=ParseSettings(time_limit_ms=100),
+                                 module=RIGGED)
+    cases = [submission(home, 0, document=rigged("wait:3600")), submission(home, 1)]
+
+    found = checked(ahead, cases)
+    assert found[0].refused is not None and found[0].refused.code == PARSE_TIME_EXCEEDED
+    assert found[1].parsed is not None
+    assert lost == ["overran"]
+
+
 def test_a_document_that_swells_is_refused_and_its_worker_replaced(home: Home) -> None:
     # Filling 256 MB takes more than the default second on a busy machine: this test is
     # about memory, so its time budget is generous.
