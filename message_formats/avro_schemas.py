@@ -137,7 +137,8 @@ class AvroSchemas:
     the schemas of adapter plug-ins (`read_extension`, then `extend`) and the schemas `add`ed
     at run time."""
 
-    __slots__ = ("_builtin", "_by_fingerprint", "_by_name", "_released_cache", "_sources")
+    __slots__ = ("_builtin", "_by_fingerprint", "_by_name", "_released_by_name",
+                 "_released_cache", "_sources")
 
     def __init__(self, *extra_dirs: str | os.PathLike[str], builtin: bool = True) -> None:
         directories: list[Traversable] = [_builtin_avro_dir()] if builtin else []
@@ -149,6 +150,7 @@ class AvroSchemas:
         self._by_fingerprint: dict[bytes, LoadedSchema] = _index_by_fingerprint(loaded)
         self._builtin = builtin
         self._released_cache: dict[bytes, LoadedSchema] | None = None
+        self._released_by_name: dict[str, tuple[LoadedSchema, ...]] = {}
 
     def _released(self) -> dict[bytes, LoadedSchema]:
         """Writer schemas of earlier releases that differ from the current one of their name:
@@ -237,9 +239,20 @@ class AvroSchemas:
         return (self.fingerprint(full_name),
                 *(entry.fingerprint for entry in self._released_versions(full_name)))
 
-    def _released_versions(self, full_name: str) -> list[LoadedSchema]:
-        """The released versions of `full_name` that differ from its current schema."""
-        return [entry for entry in self._released().values() if entry.full_name == full_name]
+    def _released_versions(self, full_name: str) -> tuple[LoadedSchema, ...]:
+        """The released versions of `full_name` that differ from its current schema. Only
+        that name's files (and those it refers to) are read, unless every released schema
+        already was: a trail archive opened asks for three names, and loading every release
+        for them cost each gateway's start a tenth of a second per chain."""
+        if self._released_cache is not None:
+            return tuple(entry for entry in self._released_cache.values()
+                         if entry.full_name == full_name)
+        found = self._released_by_name.get(full_name)
+        if found is None:
+            found = (_released_writers_of(full_name, self._by_fingerprint)
+                     if self._builtin and full_name in self._by_name else ())
+            self._released_by_name[full_name] = found
+        return found
 
     def standalone(self, full_name: str) -> Any:
         """The schema as plain JSON that any Avro library parses alone (`WriterSchema`)."""
@@ -359,17 +372,46 @@ def _released_writers(current: Mapping[str, LoadedSchema],
     still have a current schema of their name but not its fingerprint. Data written with them
     is read by Avro schema resolution; tests/conformance/test_schema_compat.py keeps that
     possible."""
-    released = resources.files("message_formats").joinpath("released")
     writers: dict[bytes, LoadedSchema] = {}
-    if not released.is_dir():
-        return writers
-    for version in sorted(released.iterdir(), key=lambda d: d.name):
-        if not version.is_dir():
-            continue
+    for version in _release_directories():
         for entry in _load_all(_read_sources([version])):
             if entry.full_name in current and entry.fingerprint not in current_fingerprints:
                 writers.setdefault(entry.fingerprint, entry)
     return writers
+
+
+def _released_writers_of(full_name: str, current_fingerprints: Mapping[bytes, LoadedSchema]
+                         ) -> tuple[LoadedSchema, ...]:
+    """What `_released_writers` holds of one name, reading only its files."""
+    writers: dict[bytes, LoadedSchema] = {}
+    for version in _release_directories():
+        if not version.joinpath(full_name + _SCHEMA_SUFFIX).is_file():
+            continue
+        entry = _load_one(full_name, _DirectoryRepository(version))
+        if entry.fingerprint not in current_fingerprints:
+            writers.setdefault(entry.fingerprint, entry)
+    return tuple(writers.values())
+
+
+def _release_directories() -> list[Traversable]:
+    released = resources.files("message_formats").joinpath("released")
+    if not released.is_dir():
+        return []
+    return sorted((d for d in released.iterdir() if d.is_dir()), key=lambda d: d.name)
+
+
+class _DirectoryRepository(AbstractSchemaRepository):
+    """Feeds fastavro's name resolution from one directory's files, read when asked for."""
+
+    def __init__(self, directory: Traversable) -> None:
+        self._directory = directory
+
+    def load(self, name: str) -> Any:
+        try:
+            text = self._directory.joinpath(name + _SCHEMA_SUFFIX).read_text(encoding="utf-8")
+        except OSError:
+            raise SchemaRepositoryError(f"no schema file for {name!r}") from None
+        return json.loads(text)
 
 
 def _read_sources(directories: Iterable[Traversable]) -> dict[str, str]:
@@ -397,7 +439,7 @@ def _load_all(sources: Mapping[str, str]) -> list[LoadedSchema]:
     return [_load_one(name, repository) for name in sorted(sources)]
 
 
-def _load_one(name: str, repository: _SourceRepository) -> LoadedSchema:
+def _load_one(name: str, repository: AbstractSchemaRepository) -> LoadedSchema:
     try:
         parsed = load_schema(name, repo=repository)
     except (SchemaParseException, SchemaRepositoryError, ValueError) as exc:

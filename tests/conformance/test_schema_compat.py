@@ -106,6 +106,20 @@ def test_a_message_written_with_a_released_schema_is_read_as_the_current_one() -
     assert value["body"]["previous_seal"] is None and value["signature"] == b"sig"
 
 
+def test_each_name_knows_the_same_released_writers_asked_alone_or_after_all_were_loaded(
+) -> None:
+    """A trail archive asks for three names' fingerprints only, and only their files are
+    read then: what each name reads must be what the whole of every release gives it."""
+    alone, after_all = AvroSchemas(), AvroSchemas()
+    every = {entry.fingerprint for entry in after_all.writer_schemas() if not entry.current}
+    seen: set[bytes] = set()
+    for name in alone.names():
+        fingerprints = alone.fingerprints(name)
+        assert fingerprints == after_all.fingerprints(name), name
+        seen.update(fingerprints[1:])
+    assert seen == every and len(every) > 10
+
+
 def test_a_crew_list_written_before_the_lists_opened_is_read_with_the_new_fields_null() -> None:
     """A 0.2.0 crew list (every field required, no local time) decodes as today's record."""
     released = AvroSchemas.from_dirs(RELEASED / "0.2.0", builtin=False)
