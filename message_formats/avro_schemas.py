@@ -133,24 +133,57 @@ class _SourceRepository(AbstractSchemaRepository):
 
 
 class AvroSchemas:
-    """All schemas of the built-in `avro/` directory plus any extra directories, parsed once,
-    the schemas of adapter plug-ins (`read_extension`, then `extend`) and the schemas `add`ed
-    at run time."""
+    """All schemas of the built-in `avro/` directory plus any extra directories, each parsed
+    once, the schemas of adapter plug-ins (`read_extension`, then `extend`) and the schemas
+    `add`ed at run time.
+
+    The built-in files are read at once, but each is parsed when first asked for by name, and
+    all of them when a fingerprint is asked for that no schema parsed yet has: parsing all
+    took 0.04-0.1 s of each process's start, and a parse worker or a command asks for a few
+    or none. The files of extra directories are parsed at once, so that one that does not load
+    is refused there."""
 
     __slots__ = ("_builtin", "_by_fingerprint", "_by_name", "_released_by_name",
-                 "_released_cache", "_sources")
+                 "_released_cache", "_repository", "_sources", "_unparsed")
 
     def __init__(self, *extra_dirs: str | os.PathLike[str], builtin: bool = True) -> None:
         directories: list[Traversable] = [_builtin_avro_dir()] if builtin else []
         directories.extend(Path(d) for d in extra_dirs)
-        # The texts loaded here: what the types of an extension may refer to by name.
+        # The texts read here: what the types of an extension may refer to by name.
         self._sources = _read_sources(directories)
-        loaded = _load_all(self._sources)
-        self._by_name: dict[str, LoadedSchema] = {s.full_name: s for s in loaded}
-        self._by_fingerprint: dict[bytes, LoadedSchema] = _index_by_fingerprint(loaded)
+        self._repository = _SourceRepository(self._sources)
+        self._unparsed = set(self._sources)
+        self._by_name: dict[str, LoadedSchema] = {}
+        self._by_fingerprint: dict[bytes, LoadedSchema] = {}
         self._builtin = builtin
         self._released_cache: dict[bytes, LoadedSchema] | None = None
         self._released_by_name: dict[str, tuple[LoadedSchema, ...]] = {}
+        if extra_dirs:
+            self._parse_all()
+
+    def _parse(self, full_name: str) -> LoadedSchema:
+        """Parses one file read at the start (threads may race to it: both get the same)."""
+        entry = _load_one(full_name, self._repository)
+        other = self._by_fingerprint.setdefault(entry.fingerprint, entry)
+        if other.full_name != full_name:
+            raise AvroSchemaLoadError(f"{full_name} and {other.full_name} share fingerprint "
+                                      f"{entry.fingerprint.hex()}")
+        self._by_name.setdefault(full_name, entry)
+        self._unparsed.discard(full_name)
+        return self._by_name[full_name]
+
+    def _parse_all(self) -> None:
+        for name in sorted(self._unparsed):
+            self._parse(name)
+
+    def _by_fingerprint_of(self, fingerprint: bytes) -> LoadedSchema | None:
+        """The current schema of that fingerprint, parsing every file not yet parsed if none
+        parsed so far has it."""
+        entry = self._by_fingerprint.get(fingerprint)
+        if entry is None and self._unparsed:
+            self._parse_all()
+            entry = self._by_fingerprint.get(fingerprint)
+        return entry
 
     def _released(self) -> dict[bytes, LoadedSchema]:
         """Writer schemas of earlier releases that differ from the current one of their name:
@@ -158,6 +191,7 @@ class AvroSchemas:
         (a message of an earlier release, or its fingerprints asked for): loading them took
         0.25-0.4 s of every process's start, most of which never read such a message."""
         if self._released_cache is None:
+            self._parse_all()
             self._released_cache = (_released_writers(self._by_name, self._by_fingerprint)
                                     if self._builtin else {})
         return self._released_cache
@@ -167,16 +201,18 @@ class AvroSchemas:
         return cls(*dirs, builtin=builtin)
 
     def names(self) -> tuple[str, ...]:
-        return tuple(sorted(self._by_name))
+        return tuple(sorted({*self._by_name, *self._unparsed}))
 
     def __contains__(self, full_name: object) -> bool:
-        return full_name in self._by_name
+        return full_name in self._by_name or full_name in self._unparsed
 
     def loaded(self, full_name: str) -> LoadedSchema:
-        try:
-            return self._by_name[full_name]
-        except KeyError:
-            raise AvroUnknownSchemaError(f"no Avro schema named {full_name!r}") from None
+        entry = self._by_name.get(full_name)
+        if entry is not None:
+            return entry
+        if full_name in self._unparsed:
+            return self._parse(full_name)
+        raise AvroUnknownSchemaError(f"no Avro schema named {full_name!r}")
 
     def schema(self, full_name: str) -> Any:
         """The fastavro parsed schema, ready for fastavro's readers and writers."""
@@ -194,6 +230,7 @@ class AvroSchemas:
         name, as to `px.canonical.Header`; a type of a name or a fingerprint already known is
         refused with SCHEMA_REDEFINED, a file that does not load with AVRO_SCHEMA_LOAD_FAILED."""
         own = _read_sources([directory])
+        self._parse_all()  # an extension's fingerprints must differ from every one here
         taken = sorted(set(own) & set(self._by_name))
         if taken:
             raise SchemaRedefinedError(
@@ -224,10 +261,11 @@ class AvroSchemas:
                              fingerprint_of_canonical_form(canonical))
         self._by_fingerprint[entry.fingerprint] = entry
         self._by_name[entry.full_name] = entry
+        self._unparsed.discard(entry.full_name)
         return entry.full_name
 
     def name_of_fingerprint(self, fingerprint: bytes) -> str:
-        entry = self._by_fingerprint.get(bytes(fingerprint)) or self._released().get(
+        entry = self._by_fingerprint_of(bytes(fingerprint)) or self._released().get(
             bytes(fingerprint))
         if entry is None:
             raise AvroUnknownSchemaError(f"no Avro schema with fingerprint {fingerprint.hex()}")
@@ -249,8 +287,8 @@ class AvroSchemas:
                          if entry.full_name == full_name)
         found = self._released_by_name.get(full_name)
         if found is None:
-            found = (_released_writers_of(full_name, self._by_fingerprint)
-                     if self._builtin and full_name in self._by_name else ())
+            found = (_released_writers_of(full_name, self.fingerprint(full_name))
+                     if self._builtin and full_name in self._sources else ())
             self._released_by_name[full_name] = found
         return found
 
@@ -261,6 +299,7 @@ class AvroSchemas:
     def writer_schemas(self) -> tuple[WriterSchema, ...]:
         """Every schema `decode` reads: the current ones (built-in, plug-ins', added at run
         time) by name, then those of earlier releases."""
+        self._parse_all()
         current = [WriterSchema(name, entry.fingerprint, plain_schema(entry.parsed), True)
                    for name, entry in sorted(self._by_name.items())]
         released = [WriterSchema(entry.full_name, fingerprint, plain_schema(entry.parsed),
@@ -328,7 +367,7 @@ class AvroSchemas:
         if len(view) < _PREFIX_SIZE or view[:2] != SINGLE_OBJECT_MAGIC:
             raise AvroMalformedError("not an Avro single-object encoding (no C3 01 header)")
         fingerprint = bytes(view[2:_PREFIX_SIZE])
-        entry = self._by_fingerprint.get(fingerprint)
+        entry = self._by_fingerprint_of(fingerprint)
         reader = None
         if entry is None:
             entry = self._released().get(fingerprint)
@@ -380,15 +419,16 @@ def _released_writers(current: Mapping[str, LoadedSchema],
     return writers
 
 
-def _released_writers_of(full_name: str, current_fingerprints: Mapping[bytes, LoadedSchema]
-                         ) -> tuple[LoadedSchema, ...]:
-    """What `_released_writers` holds of one name, reading only its files."""
+def _released_writers_of(full_name: str, current: bytes) -> tuple[LoadedSchema, ...]:
+    """What `_released_writers` holds of one name (its current fingerprint: `current`),
+    reading only its files. A canonical form holds the full name: no other current schema
+    can have the fingerprint of a version of this one."""
     writers: dict[bytes, LoadedSchema] = {}
     for version in _release_directories():
         if not version.joinpath(full_name + _SCHEMA_SUFFIX).is_file():
             continue
         entry = _load_one(full_name, _DirectoryRepository(version))
-        if entry.fingerprint not in current_fingerprints:
+        if entry.fingerprint != current:
             writers.setdefault(entry.fingerprint, entry)
     return tuple(writers.values())
 

@@ -139,6 +139,17 @@ def test_round_trip_of_a_full_event(schemas: AvroSchemas, event: dict[str, Any])
     assert schemas.decode(encoded) == (FAL1, event)
 
 
+def test_a_new_store_reads_a_message_of_a_schema_it_was_never_asked_for_by_name(
+        schemas: AvroSchemas, event: dict[str, Any]) -> None:
+    """Each file is parsed when first needed: a fingerprint finds its schema all the same."""
+    encoded = schemas.encode(FAL1, event)
+    assert AvroSchemas().decode(encoded) == (FAL1, event)
+    assert AvroSchemas().name_of_fingerprint(encoded[2:10]) == FAL1
+    fresh = AvroSchemas()
+    assert FAL1 in fresh and FAL1 in fresh.names()
+    assert fresh.decode(encoded) == (FAL1, event)
+
+
 def test_decode_accepts_bytes_like(schemas: AvroSchemas, event: dict[str, Any]) -> None:
     encoded = schemas.encode(FAL1, event)
     assert schemas.decode(memoryview(bytearray(encoded)))[1] == event
