@@ -343,6 +343,21 @@ async def metric_total(session: aiohttp.ClientSession, base_url: str, name: str)
                for sample in family.samples if sample.name == name)
 
 
+async def wait_until_metric(session: aiohttp.ClientSession, url: str, name: str,
+                            value: float, *, exactly: bool = False,
+                            timeout_s: float = 120.0) -> None:
+    """Until the metric (summed over its labels) reaches `value`, or is `value` exactly. A
+    document answered over Kafka is counted once the gateway hears the broker has its
+    receipt, which a reader of the receipt topic may hear first."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        seen = await metric_total(session, url, name)
+        if seen == value or (seen > value and not exactly):
+            return
+        assert time.monotonic() < deadline, f"{name} = {seen}, not {value}"
+        await asyncio.sleep(0.1)
+
+
 async def eventually(predicate: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
     """Until `predicate()` holds; fails the test, saying `what`, when it has not within
     `timeout_s`."""

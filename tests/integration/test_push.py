@@ -41,6 +41,7 @@ from tests.integration.service_support import (
     produce_ingress,
     running_gateway,
     signed_arrivals,
+    wait_until_metric,
 )
 from tests.integration.support import gateway_parts, trail_entries
 from tests.integration.test_http_tls import Pki, make_pki
@@ -221,18 +222,6 @@ async def taken_on_trail(bootstrap: str, parts: GatewayParts, taken: dict[str, l
     report = await verify_kafka(bootstrap, parts.schemas, parts.keyring,
                                 trail_topic=parts.topics.trail)
     assert report.breaks == ()
-
-
-async def wait_until_metric(session: aiohttp.ClientSession, url: str, name: str,
-                            value: float, *, exactly: bool = False) -> None:
-    """Until the metric (summed over its labels) reaches `value`, or is `value` exactly."""
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        seen = await metric_total(session, url, name)
-        if seen == value or (seen > value and not exactly):
-            return
-        assert time.monotonic() < deadline, f"{name} = {seen}, not {value}"
-        await asyncio.sleep(0.1)
 
 
 # -- a slow endpoint ---------------------------------------------------------------------------
