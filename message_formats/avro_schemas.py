@@ -191,9 +191,8 @@ class AvroSchemas:
         (a message of an earlier release, or its fingerprints asked for): loading them took
         0.25-0.4 s of every process's start, most of which never read such a message."""
         if self._released_cache is None:
-            self._parse_all()
-            self._released_cache = (_released_writers(self._by_name, self._by_fingerprint)
-                                    if self._builtin else {})
+            self._released_cache = {entry.fingerprint: entry for name in sorted(self._sources)
+                                    for entry in self._released_versions(name)}
         return self._released_cache
 
     @classmethod
@@ -278,13 +277,10 @@ class AvroSchemas:
                 *(entry.fingerprint for entry in self._released_versions(full_name)))
 
     def _released_versions(self, full_name: str) -> tuple[LoadedSchema, ...]:
-        """The released versions of `full_name` that differ from its current schema. Only
-        that name's files (and those it refers to) are read, unless every released schema
-        already was: a trail archive opened asks for three names, and loading every release
-        for them cost each gateway's start a tenth of a second per chain."""
-        if self._released_cache is not None:
-            return tuple(entry for entry in self._released_cache.values()
-                         if entry.full_name == full_name)
+        """The released versions of `full_name` that differ from its current schema, read
+        from that name's files (and those it refers to) alone: a trail archive opened asks
+        for three names, and loading every release for them cost each gateway's start a
+        tenth of a second per chain."""
         found = self._released_by_name.get(full_name)
         if found is None:
             found = (_released_writers_of(full_name, self.fingerprint(full_name))
@@ -404,25 +400,11 @@ def _builtin_avro_dir() -> Traversable:
     return resources.files("message_formats").joinpath("avro")
 
 
-def _released_writers(current: Mapping[str, LoadedSchema],
-                      current_fingerprints: Mapping[bytes, LoadedSchema]
-                      ) -> dict[bytes, LoadedSchema]:
-    """The schemas of every released version (message_formats/released/<version>/) that
-    still have a current schema of their name but not its fingerprint. Data written with them
+def _released_writers_of(full_name: str, current: bytes) -> tuple[LoadedSchema, ...]:
+    """The schemas of `full_name` in every released version (message_formats/released/
+    <version>/) whose fingerprint is not `current`, its current one's. Data written with them
     is read by Avro schema resolution; tests/conformance/test_schema_compat.py keeps that
     possible."""
-    writers: dict[bytes, LoadedSchema] = {}
-    for version in _release_directories():
-        for entry in _load_all(_read_sources([version])):
-            if entry.full_name in current and entry.fingerprint not in current_fingerprints:
-                writers.setdefault(entry.fingerprint, entry)
-    return writers
-
-
-def _released_writers_of(full_name: str, current: bytes) -> tuple[LoadedSchema, ...]:
-    """What `_released_writers` holds of one name (its current fingerprint: `current`),
-    reading only its files. A canonical form holds the full name: no other current schema
-    can have the fingerprint of a version of this one."""
     writers: dict[bytes, LoadedSchema] = {}
     for version in _release_directories():
         if not version.joinpath(full_name + _SCHEMA_SUFFIX).is_file():
@@ -472,11 +454,6 @@ def _read_sources(directories: Iterable[Traversable]) -> dict[str, str]:
             sources[name] = entry.read_text(encoding="utf-8")
             origins[name] = str(entry)
     return sources
-
-
-def _load_all(sources: Mapping[str, str]) -> list[LoadedSchema]:
-    repository = _SourceRepository(sources)
-    return [_load_one(name, repository) for name in sorted(sources)]
 
 
 def _load_one(name: str, repository: AbstractSchemaRepository) -> LoadedSchema:
