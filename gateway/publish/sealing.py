@@ -266,9 +266,6 @@ class ReceiptSigner:
             functools.partial(_receipt_signed, signed, receipt, body))
         return signed
 
-    async def sign(self, receipt: Receipt) -> SignedReceipt:
-        return await self.request(receipt)
-
 
 def _receipt_signed(signed: asyncio.Future[SignedReceipt], receipt: Receipt, body: bytes,
                     sealed: asyncio.Future[list[Sealed]]) -> None:

@@ -26,7 +26,7 @@ from gateway.publish.plan import (
     repeat_plan,
 )
 from gateway.publish.sealing import BatchSealer, ReceiptSigner
-from gateway.receipts.receipt import ACCEPTED, REJECTED
+from gateway.receipts.receipt import ACCEPTED, REJECTED, SignedReceipt
 from tests.built_in_schemas import built_in_schemas
 from tests.unit.publish_support import SENDER, decided, publishing_home
 
@@ -111,8 +111,12 @@ def test_a_duplicate_plans_its_entry_and_the_first_receipt_again_and_nothing_els
     ctx, _ = decided(home, parts, "valid_arrival.xml", number=2)
     first = accepted_plan(ctx, parts.router.index, parts.schemas, WIRE, NOW).receipt
     assert first is not None
-    signer = ReceiptSigner(BatchSealer(parts.key), parts.schemas)
-    signed = asyncio.run(signer.sign(replace(first, event_id="first-event")))
+
+    async def signed_now() -> SignedReceipt:
+        signer = ReceiptSigner(BatchSealer(parts.key), parts.schemas)
+        return await signer.request(replace(first, event_id="first-event"))
+
+    signed = asyncio.run(signed_now())
     plan = duplicate_plan(ctx, signed, "sub-1")
     assert plan.messages == () and plan.receipt is None
     assert plan.again is not None and (plan.again.duplicate_of, plan.again.publish) == (
